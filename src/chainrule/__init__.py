@@ -1,0 +1,7 @@
+"""chainrule: backpropagation made concrete.
+
+The chain rule done by hand (`chainrule.manual`) and checked by finite differences
+(`chainrule.check`).
+"""
+
+__version__ = "0.1.0"
