@@ -1,0 +1,194 @@
+"""The recorded graph and the reverse sweep over it.
+
+Each recorded op leaves a `Node` on its output tensor: the primitive, the parent tensors,
+what the primitive saved, and the parents' versions (to catch in-place changes). `backward`
+visits the nodes in reverse topological order, found iteratively (no recursion limit), and
+applies each primitive's vjp once every consumer of its output has sent its gradient.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from chainrule.modes import STATE, AnomalyError, enable_grad, no_grad
+from chainrule.primitives import Primitive, sum_to_shape
+
+if TYPE_CHECKING:
+    from chainrule.tensor import Tensor
+
+_RELEASED = object()
+
+
+class Node:
+    """How one tensor was computed: `primitive(*parents, **params)`, with `saved` for vjp."""
+
+    __slots__ = ("needs", "params", "parents", "primitive", "saved", "trace", "versions")
+
+    def __init__(
+        self,
+        primitive: type[Primitive],
+        parents: tuple[Tensor, ...],
+        saved: Any,
+        params: dict[str, Any],
+    ) -> None:
+        self.primitive = primitive
+        self.parents = parents
+        self.saved = saved
+        self.params = params
+        self.needs = tuple(parent.requires_grad for parent in parents)
+        self.versions = tuple(parent._version for parent in parents)
+        self.trace: str | None = None
+
+    @property
+    def released(self) -> bool:
+        return self.saved is _RELEASED
+
+
+def _check_versions(node: Node) -> None:
+    for position, (parent, version) in enumerate(zip(node.parents, node.versions, strict=True)):
+        if parent._version != version:
+            label = f" {parent.name!r}" if parent.name else ""
+            raise RuntimeError(
+                f"backward: input {position}{label} (shape {parent.shape}) of "
+                f"{node.primitive.name} was modified in place after the op used it (version "
+                f"{version}, now {parent._version}), so its gradient would be wrong; "
+                "compute with a copy, or modify it only after backward"
+            )
+
+
+def _topological_consumers(root: Node) -> dict[Node, int]:
+    """For each node reachable from root, how many edges lead into it from consumers."""
+    consumers: dict[Node, int] = {}
+    stack = [root]
+    seen = {root}
+    while stack:
+        node = stack.pop()
+        for parent in node.parents:
+            parent_node = parent._node
+            if parent_node is None:
+                continue
+            consumers[parent_node] = consumers.get(parent_node, 0) + 1
+            if parent_node not in seen:
+                seen.add(parent_node)
+                stack.append(parent_node)
+    return consumers
+
+
+def _parent_grads(node: Node, grad_out: Any, create_graph: bool) -> Sequence[Any]:
+    if not create_graph:
+        return node.primitive.vjp(node.saved, grad_out, node.needs)
+    # Recorded path: redo the forward on the parent Tensors so that every saved value is a
+    # Tensor on the graph, then run the same rule on Tensors; its ops are recorded in turn.
+    with enable_grad():
+        _, saved = node.primitive.forward(*node.parents, **node.params)
+        return node.primitive.vjp(saved, grad_out, node.needs)
+
+
+def _check_finite(node: Node, grads: Sequence[Any]) -> None:
+    for grad in grads:
+        if grad is not None and not np.all(np.isfinite(np.asarray(grad))):
+            raise AnomalyError(
+                f"backward of {node.primitive.name} produced NaN or inf in a gradient; the op "
+                f"was created at {node.trace}"
+            )
+
+
+def run_backward(
+    root: Tensor,
+    grad_root: Any,
+    *,
+    retain_graph: bool,
+    create_graph: bool,
+    inputs: Sequence[Tensor] | None = None,
+) -> list[Any] | None:
+    """Push `grad_root` from `root` to every tensor that requires grad.
+
+    With `inputs`, return dL/d(input) for each (None where unreachable) and leave every
+    `.grad` untouched; without, accumulate into `.grad` of the leaves, as PyTorch does.
+    """
+    wanted = {id(t): i for i, t in enumerate(inputs)} if inputs is not None else None
+    results: list[Any] = [None] * len(inputs) if inputs is not None else []
+    leaf_grads: dict[int, tuple[Tensor, Any]] = {}
+
+    def deliver(tensor: Tensor, grad: Any) -> None:
+        if wanted is not None:
+            slot = wanted.get(id(tensor))
+            if slot is not None:
+                previous = results[slot]
+                results[slot] = grad if previous is None else previous + grad
+        elif tensor._node is None:
+            entry = leaf_grads.get(id(tensor))
+            leaf_grads[id(tensor)] = (tensor, grad if entry is None else entry[1] + grad)
+
+    root_node = root._node
+    if root_node is None or (wanted is not None and id(root) in wanted):
+        deliver(root, grad_root)
+    if root_node is not None:
+        consumers = _topological_consumers(root_node)
+        pending: dict[Node, Any] = {root_node: grad_root}
+        ready = [root_node]
+        context = enable_grad() if create_graph else no_grad()
+        with context:
+            while ready:
+                node = ready.pop()
+                grad_out = pending.pop(node)
+                if node.saved is _RELEASED:
+                    raise RuntimeError(
+                        f"backward: the graph through {node.primitive.name} was already freed "
+                        "by an earlier backward, which releases saved values to save memory; "
+                        "pass retain_graph=True to the first backward to call it twice"
+                    )
+                _check_versions(node)
+                grads = _parent_grads(node, grad_out, create_graph)
+                if STATE.anomaly:
+                    _check_finite(node, grads)
+                for parent, grad in zip(node.parents, grads, strict=True):
+                    if grad is None or not parent.requires_grad:
+                        continue
+                    if grad.shape != parent.shape:
+                        grad = sum_to_shape(grad, parent.shape)
+                    if grad.dtype != parent.dtype:
+                        grad = grad.astype(parent.dtype)
+                    parent_node = parent._node
+                    if parent_node is None:
+                        deliver(parent, grad)
+                        continue
+                    if wanted is not None and id(parent) in wanted:
+                        deliver(parent, grad)
+                    previous = pending.get(parent_node)
+                    pending[parent_node] = grad if previous is None else previous + grad
+                    consumers[parent_node] -= 1
+                    if consumers[parent_node] == 0:
+                        ready.append(parent_node)
+                if not retain_graph:
+                    node.saved = _RELEASED
+    if inputs is not None:
+        return results
+    _store_leaf_grads(type(root), leaf_grads.values(), grad_root, create_graph)
+    return None
+
+
+def _store_leaf_grads(
+    tensor_type: type[Tensor],
+    leaf_grads: Iterable[tuple[Tensor, Any]],
+    grad_root: Any,
+    create_graph: bool,
+) -> None:
+    """Add each leaf's gradient into its `.grad`, giving every leaf an array of its own."""
+    handed_out = {id(grad_root)}
+    for leaf, grad in leaf_grads:
+        if create_graph:
+            grad_tensor = grad if isinstance(grad, tensor_type) else tensor_type._wrap(grad)
+            leaf.grad = grad_tensor if leaf.grad is None else leaf.grad + grad_tensor
+            continue
+        grad = np.asarray(grad)
+        if leaf.grad is not None:
+            leaf.grad._data += grad
+            continue
+        if id(grad) in handed_out or not grad.flags.owndata or not grad.flags.writeable:
+            grad = grad.copy()
+        handed_out.add(id(grad))
+        leaf.grad = tensor_type._wrap(grad)

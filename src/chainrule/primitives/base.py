@@ -1,0 +1,34 @@
+"""The contract every differentiable operation follows.
+
+A primitive states its forward computation and its vector-Jacobian product side by side.
+Both are written with NumPy functions and operators only, so the same code runs on plain
+arrays (the fast path) and on Tensors (recorded, which is how gradients of gradients work).
+"""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+Saved = Any
+Grads = tuple[Any, ...]
+
+
+class Primitive:
+    """One differentiable operation.
+
+    `forward(*inputs, **params)` returns `(output, saved)`: the result and whatever the
+    backward pass needs. `vjp(saved, grad_out, needs)` returns one gradient per input:
+    `grad_out` pushed through the transposed Jacobian, or `None` where `needs[i]` is false
+    (that input needs no gradient, so the work is skipped). Gradients may keep the output's
+    broadcast shape; the engine sums them back to each input's shape.
+    """
+
+    name: ClassVar[str] = "primitive"
+
+    @staticmethod
+    def forward(*inputs: Any, **params: Any) -> tuple[Any, Saved]:
+        raise NotImplementedError("each primitive defines forward")
+
+    @staticmethod
+    def vjp(saved: Saved, grad_out: Any, needs: tuple[bool, ...]) -> Grads:
+        raise NotImplementedError("each primitive defines vjp")

@@ -1,0 +1,332 @@
+"""Element-wise primitives: arithmetic, exp/log, activations.
+
+Each docstring states z = f(x, ...) and the local derivative that `vjp` multiplies by.
+Binary rules return gradients in the output's (broadcast) shape; the engine reduces them.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from chainrule.primitives.base import Grads, Primitive, Saved
+
+
+class Add(Primitive):
+    """z = x + y;  dz/dx = 1,  dz/dy = 1."""
+
+    name = "add"
+
+    @staticmethod
+    def forward(x: Any, y: Any) -> tuple[Any, Saved]:
+        return x + y, None
+
+    @staticmethod
+    def vjp(saved: Saved, grad_out: Any, needs: tuple[bool, ...]) -> Grads:
+        return grad_out, grad_out
+
+
+class Sub(Primitive):
+    """z = x - y;  dz/dx = 1,  dz/dy = -1."""
+
+    name = "sub"
+
+    @staticmethod
+    def forward(x: Any, y: Any) -> tuple[Any, Saved]:
+        return x - y, None
+
+    @staticmethod
+    def vjp(saved: Saved, grad_out: Any, needs: tuple[bool, ...]) -> Grads:
+        return grad_out, (-grad_out if needs[1] else None)
+
+
+class Mul(Primitive):
+    """z = x * y;  dz/dx = y,  dz/dy = x."""
+
+    name = "mul"
+
+    @staticmethod
+    def forward(x: Any, y: Any) -> tuple[Any, Saved]:
+        return x * y, (x, y)
+
+    @staticmethod
+    def vjp(saved: Saved, grad_out: Any, needs: tuple[bool, ...]) -> Grads:
+        x, y = saved
+        return (grad_out * y if needs[0] else None), (grad_out * x if needs[1] else None)
+
+
+class Div(Primitive):
+    """z = x / y;  dz/dx = 1 / y,  dz/dy = -x / y**2 = -z / y."""
+
+    name = "div"
+
+    @staticmethod
+    def forward(x: Any, y: Any) -> tuple[Any, Saved]:
+        out = x / y
+        return out, (y, out)
+
+    @staticmethod
+    def vjp(saved: Saved, grad_out: Any, needs: tuple[bool, ...]) -> Grads:
+        y, out = saved
+        grad_x = grad_out / y
+        return (grad_x if needs[0] else None), (-grad_x * out if needs[1] else None)
+
+
+class Neg(Primitive):
+    """z = -x;  dz/dx = -1."""
+
+    name = "neg"
+
+    @staticmethod
+    def forward(x: Any) -> tuple[Any, Saved]:
+        return -x, None
+
+    @staticmethod
+    def vjp(saved: Saved, grad_out: Any, needs: tuple[bool, ...]) -> Grads:
+        return (-grad_out,)
+
+
+class PowScalar(Primitive):
+    """z = x ** p for a constant p;  dz/dx = p * x ** (p - 1)."""
+
+    name = "pow"
+
+    @staticmethod
+    def forward(x: Any, *, exponent: float) -> tuple[Any, Saved]:
+        if exponent == 2:
+            return x * x, (x, exponent)
+        return x**exponent, (x, exponent)
+
+    @staticmethod
+    def vjp(saved: Saved, grad_out: Any, needs: tuple[bool, ...]) -> Grads:
+        x, exponent = saved
+        if exponent == 2:
+            return (grad_out * (2 * x),)
+        if exponent == 1:
+            return (grad_out,)
+        return (grad_out * (exponent * x ** (exponent - 1)),)
+
+
+class Pow(Primitive):
+    """z = x ** y;  dz/dx = y * x ** (y - 1),  dz/dy = z * log(x) (taken as 0 where x = 0)."""
+
+    name = "pow"
+
+    @staticmethod
+    def forward(x: Any, y: Any) -> tuple[Any, Saved]:
+        out = x**y
+        return out, (x, y, out)
+
+    @staticmethod
+    def vjp(saved: Saved, grad_out: Any, needs: tuple[bool, ...]) -> Grads:
+        x, y, out = saved
+        grad_x = grad_out * (y * x ** (y - 1)) if needs[0] else None
+        grad_y = None
+        if needs[1]:
+            # x ** y is only differentiable in y where x > 0; at x == 0 the limit z*log(x) is 0.
+            positive = np.asarray(x > 0)
+            safe_x = np.where(positive, x, 1)
+            grad_y = grad_out * out * np.log(safe_x)
+        return grad_x, grad_y
+
+
+class Exp(Primitive):
+    """z = exp(x);  dz/dx = exp(x) = z."""
+
+    name = "exp"
+
+    @staticmethod
+    def forward(x: Any) -> tuple[Any, Saved]:
+        out = np.exp(x)
+        return out, out
+
+    @staticmethod
+    def vjp(saved: Saved, grad_out: Any, needs: tuple[bool, ...]) -> Grads:
+        return (grad_out * saved,)
+
+
+class Log(Primitive):
+    """z = log(x);  dz/dx = 1 / x."""
+
+    name = "log"
+
+    @staticmethod
+    def forward(x: Any) -> tuple[Any, Saved]:
+        return np.log(x), x
+
+    @staticmethod
+    def vjp(saved: Saved, grad_out: Any, needs: tuple[bool, ...]) -> Grads:
+        return (grad_out / saved,)
+
+
+class Sqrt(Primitive):
+    """z = sqrt(x);  dz/dx = 1 / (2 sqrt(x)) = 1 / (2 z)."""
+
+    name = "sqrt"
+
+    @staticmethod
+    def forward(x: Any) -> tuple[Any, Saved]:
+        out = np.sqrt(x)
+        return out, out
+
+    @staticmethod
+    def vjp(saved: Saved, grad_out: Any, needs: tuple[bool, ...]) -> Grads:
+        return (grad_out / (2 * saved),)
+
+
+class Abs(Primitive):
+    """z = |x|;  dz/dx = sign(x) (0 at x = 0, as in PyTorch)."""
+
+    name = "abs"
+
+    @staticmethod
+    def forward(x: Any) -> tuple[Any, Saved]:
+        return np.abs(x), np.sign(np.asarray(x))
+
+    @staticmethod
+    def vjp(saved: Saved, grad_out: Any, needs: tuple[bool, ...]) -> Grads:
+        return (grad_out * saved,)
+
+
+class Tanh(Primitive):
+    """z = tanh(x);  dz/dx = 1 - z**2."""
+
+    name = "tanh"
+
+    @staticmethod
+    def forward(x: Any) -> tuple[Any, Saved]:
+        out = np.tanh(x)
+        return out, out
+
+    @staticmethod
+    def vjp(saved: Saved, grad_out: Any, needs: tuple[bool, ...]) -> Grads:
+        return (grad_out * (1 - saved * saved),)
+
+
+class Sigmoid(Primitive):
+    """z = 1 / (1 + exp(-x));  dz/dx = z (1 - z).
+
+    Computed as exp(-logaddexp(0, -x)) for x >= 0 and exp(x - logaddexp(0, x)) otherwise, so
+    neither branch overflows.
+    """
+
+    name = "sigmoid"
+
+    @staticmethod
+    def forward(x: Any) -> tuple[Any, Saved]:
+        if isinstance(x, np.ndarray):
+            out = np.exp(-np.logaddexp(0, -x))
+            out = out.astype(x.dtype, copy=False)
+        else:
+            # Recorded (second-order) path: the same function from recorded primitives.
+            out = 1 / (1 + np.exp(-x))
+        return out, out
+
+    @staticmethod
+    def vjp(saved: Saved, grad_out: Any, needs: tuple[bool, ...]) -> Grads:
+        return (grad_out * (saved * (1 - saved)),)
+
+
+class ReLU(Primitive):
+    """z = max(x, 0);  dz/dx = [x > 0] (0 at the kink, as in PyTorch)."""
+
+    name = "relu"
+
+    @staticmethod
+    def forward(x: Any) -> tuple[Any, Saved]:
+        mask = np.asarray(x > 0)
+        return x * mask, mask
+
+    @staticmethod
+    def vjp(saved: Saved, grad_out: Any, needs: tuple[bool, ...]) -> Grads:
+        return (grad_out * saved,)
+
+
+class Maximum(Primitive):
+    """z = max(x, y);  dz/dx = [x > y] + [x = y]/2,  dz/dy = [y > x] + [x = y]/2."""
+
+    name = "maximum"
+
+    @staticmethod
+    def forward(x: Any, y: Any) -> tuple[Any, Saved]:
+        return np.maximum(x, y), _tie_split_weights(np.asarray(x), np.asarray(y))
+
+    @staticmethod
+    def vjp(saved: Saved, grad_out: Any, needs: tuple[bool, ...]) -> Grads:
+        weight_x = saved
+        return (grad_out * weight_x if needs[0] else None), (
+            grad_out * (1 - weight_x) if needs[1] else None
+        )
+
+
+class Minimum(Primitive):
+    """z = min(x, y);  dz/dx = [x < y] + [x = y]/2,  dz/dy = [y < x] + [x = y]/2."""
+
+    name = "minimum"
+
+    @staticmethod
+    def forward(x: Any, y: Any) -> tuple[Any, Saved]:
+        return np.minimum(x, y), _tie_split_weights(np.asarray(y), np.asarray(x))
+
+    @staticmethod
+    def vjp(saved: Saved, grad_out: Any, needs: tuple[bool, ...]) -> Grads:
+        return Maximum.vjp(saved, grad_out, needs)
+
+
+def _tie_split_weights(winner: np.ndarray, loser: np.ndarray) -> np.ndarray:
+    """1 where `winner` is strictly larger, 1/2 on ties, 0 elsewhere (PyTorch's convention)."""
+    dtype = np.result_type(winner, loser)
+    weights: np.ndarray = (winner > loser).astype(dtype) + (winner == loser).astype(dtype) * 0.5
+    return weights
+
+
+class Where(Primitive):
+    """z = x where cond else y;  dz/dx = [cond],  dz/dy = [not cond]. cond is a constant."""
+
+    name = "where"
+
+    @staticmethod
+    def forward(x: Any, y: Any, *, condition: np.ndarray) -> tuple[Any, Saved]:
+        return np.where(condition, x, y), condition
+
+    @staticmethod
+    def vjp(saved: Saved, grad_out: Any, needs: tuple[bool, ...]) -> Grads:
+        condition = saved
+        return (grad_out * condition if needs[0] else None), (
+            grad_out * ~condition if needs[1] else None
+        )
+
+
+class Clip(Primitive):
+    """z = min(max(x, low), high);  dz/dx = [low <= x <= high] (PyTorch's clamp convention)."""
+
+    name = "clip"
+
+    @staticmethod
+    def forward(x: Any, *, low: float | None, high: float | None) -> tuple[Any, Saved]:
+        inside = np.ones(np.shape(x), dtype=bool)
+        raw = np.asarray(x)
+        if low is not None:
+            inside &= raw >= low
+        if high is not None:
+            inside &= raw <= high
+        return np.clip(x, low, high), inside
+
+    @staticmethod
+    def vjp(saved: Saved, grad_out: Any, needs: tuple[bool, ...]) -> Grads:
+        return (grad_out * saved,)
+
+
+class Cast(Primitive):
+    """z = x converted to another float dtype;  the gradient is converted back."""
+
+    name = "astype"
+
+    @staticmethod
+    def forward(x: Any, *, dtype: np.dtype[Any]) -> tuple[Any, Saved]:
+        return x.astype(dtype), x.dtype
+
+    @staticmethod
+    def vjp(saved: Saved, grad_out: Any, needs: tuple[bool, ...]) -> Grads:
+        return (grad_out.astype(saved),)

@@ -1,0 +1,105 @@
+"""Reductions: sum, mean, max, min over NumPy-style `axis` and `keepdims`.
+
+The backward of a reduction broadcasts grad_out back over the reduced axes.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from chainrule.primitives.base import Grads, Primitive, Saved
+
+Axis = int | tuple[int, ...] | None
+
+
+def normalize_axes(axis: Axis, ndim: int) -> tuple[int, ...]:
+    """`axis` as a sorted tuple of non-negative axes (None means all)."""
+    if axis is None:
+        return tuple(range(ndim))
+    axes = (axis,) if isinstance(axis, int) else tuple(axis)
+    return tuple(sorted(a % ndim if ndim else a for a in axes))
+
+
+def keepdims_shape(shape: tuple[int, ...], axes: tuple[int, ...]) -> tuple[int, ...]:
+    """`shape` with each reduced axis kept as size 1."""
+    return tuple(1 if i in axes else size for i, size in enumerate(shape))
+
+
+def _expand(grad_out: Any, shape: tuple[int, ...], axis: Axis, keepdims: bool) -> Any:
+    if keepdims:
+        return grad_out
+    return grad_out.reshape(keepdims_shape(shape, normalize_axes(axis, len(shape))))
+
+
+class Sum(Primitive):
+    """z = sum of x over axis;  dz/dx_i = 1, so grad_in is grad_out broadcast back."""
+
+    name = "sum"
+
+    @staticmethod
+    def forward(x: Any, *, axis: Axis, keepdims: bool) -> tuple[Any, Saved]:
+        return np.sum(x, axis=axis, keepdims=keepdims), (x.shape, axis, keepdims)
+
+    @staticmethod
+    def vjp(saved: Saved, grad_out: Any, needs: tuple[bool, ...]) -> Grads:
+        shape, axis, keepdims = saved
+        return (np.broadcast_to(_expand(grad_out, shape, axis, keepdims), shape),)
+
+
+class Mean(Primitive):
+    """z = sum of x over axis / n;  dz/dx_i = 1 / n, n the number of entries averaged."""
+
+    name = "mean"
+
+    @staticmethod
+    def forward(x: Any, *, axis: Axis, keepdims: bool) -> tuple[Any, Saved]:
+        count = 1
+        for a in normalize_axes(axis, x.ndim):
+            count *= x.shape[a]
+        return np.mean(x, axis=axis, keepdims=keepdims), (x.shape, axis, keepdims, count)
+
+    @staticmethod
+    def vjp(saved: Saved, grad_out: Any, needs: tuple[bool, ...]) -> Grads:
+        shape, axis, keepdims, count = saved
+        return (np.broadcast_to(_expand(grad_out / count, shape, axis, keepdims), shape),)
+
+
+class Max(Primitive):
+    """z = max of x over axis;  dz/dx_i = [x_i = z] / (number of ties), as PyTorch's amax."""
+
+    name = "max"
+
+    @staticmethod
+    def forward(x: Any, *, axis: Axis, keepdims: bool) -> tuple[Any, Saved]:
+        out = np.max(x, axis=axis, keepdims=keepdims)
+        return out, _winner_weights(x, out, axis, keepdims)
+
+    @staticmethod
+    def vjp(saved: Saved, grad_out: Any, needs: tuple[bool, ...]) -> Grads:
+        weights, axis, keepdims = saved
+        return (_expand(grad_out, weights.shape, axis, keepdims) * weights,)
+
+
+class Min(Primitive):
+    """z = min of x over axis;  dz/dx_i = [x_i = z] / (number of ties), as PyTorch's amin."""
+
+    name = "min"
+
+    @staticmethod
+    def forward(x: Any, *, axis: Axis, keepdims: bool) -> tuple[Any, Saved]:
+        out = np.min(x, axis=axis, keepdims=keepdims)
+        return out, _winner_weights(x, out, axis, keepdims)
+
+    @staticmethod
+    def vjp(saved: Saved, grad_out: Any, needs: tuple[bool, ...]) -> Grads:
+        return Max.vjp(saved, grad_out, needs)
+
+
+def _winner_weights(x: Any, out: Any, axis: Axis, keepdims: bool) -> tuple[Any, Axis, bool]:
+    raw = np.asarray(x)
+    axes = normalize_axes(axis, raw.ndim)
+    winners = raw == np.asarray(out).reshape(keepdims_shape(raw.shape, axes))
+    weights = winners / winners.sum(axis=axes, keepdims=True).astype(raw.dtype)
+    return weights.astype(raw.dtype, copy=False), axis, keepdims

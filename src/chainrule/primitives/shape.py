@@ -1,0 +1,139 @@
+"""Primitives that move entries without changing them: reshape, transpose, broadcast, index,
+concatenate, stack. Their backward moves the gradient back to where each entry came from.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from chainrule.primitives.base import Grads, Primitive, Saved
+from chainrule.primitives.call import call, sum_to_shape
+
+
+class Reshape(Primitive):
+    """z = x viewed with a new shape;  grad_in is grad_out viewed with x's shape."""
+
+    name = "reshape"
+
+    @staticmethod
+    def forward(x: Any, *, shape: tuple[int, ...]) -> tuple[Any, Saved]:
+        return x.reshape(shape), x.shape
+
+    @staticmethod
+    def vjp(saved: Saved, grad_out: Any, needs: tuple[bool, ...]) -> Grads:
+        return (grad_out.reshape(saved),)
+
+
+class Transpose(Primitive):
+    """z = x with axes permuted;  grad_in is grad_out with the inverse permutation."""
+
+    name = "transpose"
+
+    @staticmethod
+    def forward(x: Any, *, axes: tuple[int, ...]) -> tuple[Any, Saved]:
+        return x.transpose(axes), tuple(int(i) for i in np.argsort(axes))
+
+    @staticmethod
+    def vjp(saved: Saved, grad_out: Any, needs: tuple[bool, ...]) -> Grads:
+        return (grad_out.transpose(saved),)
+
+
+class BroadcastTo(Primitive):
+    """z = x repeated along broadcast axes;  grad_in sums grad_out over those axes."""
+
+    name = "broadcast_to"
+
+    @staticmethod
+    def forward(x: Any, *, shape: tuple[int, ...]) -> tuple[Any, Saved]:
+        return np.broadcast_to(x, shape), x.shape
+
+    @staticmethod
+    def vjp(saved: Saved, grad_out: Any, needs: tuple[bool, ...]) -> Grads:
+        return (sum_to_shape(grad_out, saved),)
+
+
+def is_basic_index(index: Any) -> bool:
+    """True for ints, slices, None and Ellipsis only: such an index never repeats an entry."""
+    parts = index if isinstance(index, tuple) else (index,)
+    return all(
+        isinstance(part, (int, np.integer, slice)) or part is None or part is Ellipsis
+        for part in parts
+    )
+
+
+class GetItem(Primitive):
+    """z = x[index];  grad_in is zero except at the selected entries, where grad_out is added
+    (so an entry selected twice by an integer array gets both gradients)."""
+
+    name = "getitem"
+
+    @staticmethod
+    def forward(x: Any, *, index: Any) -> tuple[Any, Saved]:
+        return x[index], (x.shape, index)
+
+    @staticmethod
+    def vjp(saved: Saved, grad_out: Any, needs: tuple[bool, ...]) -> Grads:
+        shape, index = saved
+        return (call(ScatterAdd, grad_out, shape=shape, index=index),)
+
+
+class ScatterAdd(Primitive):
+    """z = zeros(shape) with values added at index;  grad_in is grad_out[index]."""
+
+    name = "scatter_add"
+
+    @staticmethod
+    def forward(values: Any, *, shape: tuple[int, ...], index: Any) -> tuple[Any, Saved]:
+        out = np.zeros(shape, dtype=values.dtype)
+        if is_basic_index(index):
+            out[index] = values
+        else:
+            np.add.at(out, index, values)
+        return out, index
+
+    @staticmethod
+    def vjp(saved: Saved, grad_out: Any, needs: tuple[bool, ...]) -> Grads:
+        return (grad_out[saved],)
+
+
+def _along(axis: int, part: int | slice) -> tuple[slice | int, ...]:
+    """An index taking `part` along `axis` and everything along the axes before it."""
+    everything: tuple[slice | int, ...] = (slice(None),) * axis
+    return (*everything, part)
+
+
+class Concatenate(Primitive):
+    """z = the inputs joined along axis;  each input's gradient is its slice of grad_out."""
+
+    name = "concatenate"
+
+    @staticmethod
+    def forward(*xs: Any, axis: int) -> tuple[Any, Saved]:
+        bounds = np.cumsum([0] + [x.shape[axis] for x in xs])
+        return np.concatenate(xs, axis=axis), (axis, bounds)
+
+    @staticmethod
+    def vjp(saved: Saved, grad_out: Any, needs: tuple[bool, ...]) -> Grads:
+        axis, bounds = saved
+        axis %= grad_out.ndim
+        return tuple(
+            grad_out[_along(axis, slice(int(start), int(stop)))] if need else None
+            for start, stop, need in zip(bounds[:-1], bounds[1:], needs, strict=True)
+        )
+
+
+class Stack(Primitive):
+    """z = the inputs stacked along a new axis;  each input's gradient is its index there."""
+
+    name = "stack"
+
+    @staticmethod
+    def forward(*xs: Any, axis: int) -> tuple[Any, Saved]:
+        return np.stack(xs, axis=axis), axis
+
+    @staticmethod
+    def vjp(saved: Saved, grad_out: Any, needs: tuple[bool, ...]) -> Grads:
+        axis = saved % grad_out.ndim
+        return tuple(grad_out[_along(axis, i)] if need else None for i, need in enumerate(needs))
