@@ -21,7 +21,8 @@ def _run(tool: str, *args: str) -> subprocess.CompletedProcess[str]:
 
 
 def test_ruff_finds_no_problems() -> None:
-    result = _run("ruff", "check", "src", "tests", "benchmarks")
+    folders = [name for name in ("src", "tests", "benchmarks") if (ROOT / name).is_dir()]
+    result = _run("ruff", "check", *folders)
     assert result.returncode == 0, result.stdout + result.stderr
 
 
