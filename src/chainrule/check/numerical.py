@@ -60,7 +60,7 @@ def directional_derivative(
 
     Two evaluations of f measure <v, grad f(x)> for a whole array at once.
     """
-    point = np.array(x, dtype=np.float64)
+    point = np.asarray(x, dtype=np.float64)
     step = np.asarray(direction, dtype=np.float64) * eps
     f_plus = float(f(point + step))
     f_minus = float(f(point - step))
