@@ -1,10 +1,11 @@
 """chainrule: backpropagation made concrete.
 
-`Tensor` and the ops in `chainrule.ops` form a reverse-mode autodiff engine on NumPy;
-`chainrule.functional` holds losses and `grad`, `jacobian`, ... transform functions.
+The chain rule done by hand (`chainrule.manual`), checked by finite differences
+(`chainrule.check`), and done by machine: `Tensor` and its ops form a reverse-mode autodiff
+engine on NumPy; `chainrule.functional` holds losses; `grad`, `jacobian`, ... transform functions.
 """
 
-from chainrule import functional
+from chainrule import check, functional, manual
 from chainrule.modes import AnomalyError, detect_anomaly, enable_grad, is_grad_enabled, no_grad
 from chainrule.ops import (
     abs,
@@ -43,6 +44,7 @@ __all__ = [
     "Tensor",
     "__version__",
     "abs",
+    "check",
     "clip",
     "concatenate",
     "detect_anomaly",
@@ -57,6 +59,7 @@ __all__ = [
     "log",
     "log_softmax",
     "logsumexp",
+    "manual",
     "matmul",
     "max",
     "maximum",

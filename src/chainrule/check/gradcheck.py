@@ -1,0 +1,258 @@
+"""Checking named analytic gradients against finite differences, with a printable report.
+
+For each named array, `gradcheck` compares the analytic gradient with central differences
+on every entry (small arrays) or on a random sample of entries (large ones), and compares
+<v, grad> with the directional central difference along random unit directions v, which
+costs two evaluations however large the array. Everything is evaluated in float64.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+
+import numpy as np
+import numpy.typing as npt
+
+from chainrule._types import Float64Array
+from chainrule.check.numerical import directional_derivative, probe
+
+LossFunction = Callable[[Mapping[str, Float64Array]], float]
+"""Called with every named array (float64 copies, one of them perturbed); returns the loss."""
+
+DEFAULT_RTOL = {"float64": 1e-5, "float32": 1e-3, "float16": 1e-2}
+"""Relative tolerance by the analytic gradient's dtype (other dtypes use float64's)."""
+
+ROUNDING_ULPS = 8
+"""The rounding floor: central differences in float64 cannot resolve gradients below
+ROUNDING_ULPS * 2**-52 * |f(x)| / eps, so that much absolute error is always allowed."""
+
+
+@dataclass(frozen=True)
+class DirectionCheck:
+    """<v, grad> (analytic) against (f(x + eps v) - f(x - eps v)) / 2 eps (numerical)."""
+
+    analytic: float
+    numerical: float
+    allowed: float
+    kink: bool
+
+    @property
+    def abs_err(self) -> float:
+        return abs(self.analytic - self.numerical)
+
+    @property
+    def rel_err(self) -> float:
+        return self.abs_err / abs(self.numerical) if self.numerical else float(self.abs_err > 0)
+
+    @property
+    def ok(self) -> bool:
+        return self.abs_err <= self.allowed or self.kink
+
+
+@dataclass(frozen=True)
+class GradcheckRow:
+    """The check of one named gradient.
+
+    status: "ok"; "FAIL" (some checked entry or direction disagrees and is no kink);
+    "SHAPE MISMATCH" (the analytic gradient's shape is not its array's); "KINKS ONLY" (every
+    checked entry sat on a kink, so nothing was actually verified).
+    """
+
+    name: str
+    shape: tuple[int, ...]
+    grad_shape: tuple[int, ...]
+    status: str
+    checked: int
+    failures: int
+    kinks: int
+    max_abs_err: float
+    max_rel_err: float
+    worst_index: tuple[int, ...] | None
+    directions: tuple[DirectionCheck, ...]
+
+    @property
+    def ok(self) -> bool:
+        return self.status == "ok"
+
+    @property
+    def total(self) -> int:
+        return int(np.prod(self.shape))
+
+
+@dataclass(frozen=True)
+class GradcheckReport:
+    """One row per checked name; `ok` when every row is, `failing` names the rows that are not."""
+
+    rows: tuple[GradcheckRow, ...]
+    eps: float
+
+    @property
+    def ok(self) -> bool:
+        return all(row.ok for row in self.rows)
+
+    @property
+    def failing(self) -> tuple[str, ...]:
+        return tuple(row.name for row in self.rows if not row.ok)
+
+    def __getitem__(self, name: str) -> GradcheckRow:
+        for row in self.rows:
+            if row.name == name:
+                return row
+        raise KeyError(f"no gradient named {name!r} was checked; checked: "
+                       f"{', '.join(row.name for row in self.rows)}")
+
+    def __str__(self) -> str:
+        header = ("name", "shape", "status", "checked", "kinks", "max_abs", "max_rel", "worst at",
+                  "direction rel_err")
+        lines = [header]
+        for row in self.rows:
+            if row.status == "SHAPE MISMATCH":
+                lines.append((row.name, str(row.shape), row.status, "-", "-", "-", "-", "-",
+                              f"gradient has shape {row.grad_shape}"))
+                continue
+            direction = ", ".join(
+                ("kink" if d.kink else f"{d.rel_err:.2g}") + ("" if d.ok else " FAIL")
+                for d in row.directions
+            )
+            lines.append((row.name, str(row.shape), row.status, f"{row.checked}/{row.total}",
+                          str(row.kinks), f"{row.max_abs_err:.2g}", f"{row.max_rel_err:.2g}",
+                          str(row.worst_index), direction))
+        widths = [max(len(line[column]) for line in lines) for column in range(len(header))]
+        return "\n".join(
+            "  ".join(cell.ljust(width) for cell, width in zip(line, widths, strict=True)).rstrip()
+            for line in lines
+        )
+
+
+def gradcheck(
+    loss_fn: LossFunction,
+    arrays: Mapping[str, npt.ArrayLike],
+    grads: Mapping[str, npt.ArrayLike],
+    *,
+    eps: float = 1e-6,
+    rtol: float | None = None,
+    atol: float | None = None,
+    max_entries: int = 200,
+    directions: int = 1,
+    rng: np.random.Generator | None = None,
+) -> GradcheckReport:
+    """Check each gradient in `grads` (name -> dloss/d arrays[name]) by finite differences.
+
+    `loss_fn(arrays)` receives a dict of float64 copies of all `arrays` and returns the loss.
+    For each name in `grads`, up to `max_entries` entries (all of them for small arrays, else a
+    random sample) are checked against central differences, and `directions` random unit
+    directions v compare <v, grad> with the directional central difference.
+
+    Tolerance: an entry passes when |analytic - numerical| <= atol + floor + rtol * |numerical|,
+    with rtol by the gradient's dtype (DEFAULT_RTOL), atol by default
+    1e-3 * rtol * max|grad| (entries a thousand times smaller than the largest are judged on
+    absolute error), and floor = ROUNDING_ULPS * 2**-52 * |f(x)| / eps, the rounding limit
+    of float64 central differences. A direction passes within
+    sum_i |v_i| (atol + rtol * |grad_i|) + floor, what entrywise agreement would give.
+
+    Kinks: an entry that fails is reported as a kink, not a failure, when its one-sided
+    differences (f(x+h) - f(x)) / h and (f(x) - f(x-h)) / h disagree by at least as much as
+    the central difference misses the analytic value. On a smooth stretch they differ only by
+    about h * f''(x), so a real error is never excused; when the step crosses one kink (a ReLU
+    input crossing 0) the central difference misses the one-sided slope by exactly half
+    their disagreement. The same rule applies along directions.
+
+    `rng` draws the sampled entries and directions; None means a fixed seed (0), so a
+    report is reproducible.
+    """
+    generator = np.random.default_rng(0) if rng is None else rng
+    points = {name: np.array(value, dtype=np.float64) for name, value in arrays.items()}
+    missing = [name for name in grads if name not in points]
+    if missing:
+        raise ValueError(f"gradcheck got gradients for {', '.join(missing)} but no arrays of "
+                         f"those names; arrays has {', '.join(points)}: pass each array that "
+                         f"a gradient differentiates")
+    f0 = float(loss_fn(points))
+    floor = ROUNDING_ULPS * np.finfo(np.float64).eps * abs(f0) / eps
+    rows = []
+    for name, grad in grads.items():
+        grad_array = np.asarray(grad)
+        row_rtol = DEFAULT_RTOL.get(grad_array.dtype.name, DEFAULT_RTOL["float64"])
+        row_rtol = row_rtol if rtol is None else rtol
+        rows.append(_check_one(loss_fn, points, name, grad_array, f0=f0, eps=eps, rtol=row_rtol,
+                               atol=atol, floor=floor, max_entries=max_entries,
+                               directions=directions, rng=generator))
+    return GradcheckReport(rows=tuple(rows), eps=eps)
+
+
+def _is_kink(miss: float, forward_slope: float, backward_slope: float) -> bool:
+    return abs(forward_slope - backward_slope) >= miss
+
+
+def _check_one(
+    loss_fn: LossFunction,
+    points: dict[str, Float64Array],
+    name: str,
+    grad: npt.NDArray[np.generic],
+    *,
+    f0: float,
+    eps: float,
+    rtol: float,
+    atol: float | None,
+    floor: float,
+    max_entries: int,
+    directions: int,
+    rng: np.random.Generator,
+) -> GradcheckRow:
+    point = points[name]
+    if grad.shape != point.shape:
+        return GradcheckRow(name, point.shape, grad.shape, "SHAPE MISMATCH", checked=0,
+                            failures=0, kinks=0, max_abs_err=float("nan"),
+                            max_rel_err=float("nan"), worst_index=None, directions=())
+    analytic = grad.astype(np.float64)
+    scale = float(np.abs(analytic).max()) if analytic.size else 0.0
+    row_atol = 1e-3 * rtol * scale if atol is None else atol
+
+    def at_point(perturbed: Float64Array) -> float:
+        return float(loss_fn({**points, name: perturbed}))
+
+    if point.size <= max_entries:
+        flat_indices = np.arange(point.size)
+    else:
+        flat_indices = np.sort(rng.choice(point.size, size=max_entries, replace=False))
+    failures = kinks = 0
+    max_abs_err = max_rel_err = worst_badness = 0.0
+    worst_index: tuple[int, ...] | None = None
+    for flat in flat_indices:
+        index = tuple(int(i) for i in np.unravel_index(int(flat), point.shape))
+        f_plus, f_minus, step = probe(at_point, point, index, eps)
+        numerical = (f_plus - f_minus) / step
+        miss = abs(analytic[index] - numerical)
+        allowed = row_atol + floor + rtol * abs(numerical)
+        if miss > allowed:
+            upper_step = step / 2
+            if _is_kink(miss, (f_plus - f0) / upper_step, (f0 - f_minus) / upper_step):
+                kinks += 1
+                continue
+            failures += 1
+        max_abs_err = max(max_abs_err, miss)
+        max_rel_err = max(max_rel_err, miss / abs(numerical) if numerical else float(miss > 0))
+        if worst_index is None or miss / allowed > worst_badness:
+            worst_badness, worst_index = miss / allowed, index
+    direction_checks = []
+    for _ in range(directions):
+        v = rng.standard_normal(point.shape)
+        v /= np.linalg.norm(v) or 1.0
+        f_plus, f_minus, numerical = directional_derivative(at_point, point, v, eps)
+        along = float((v * analytic).sum())
+        allowed = float((np.abs(v) * (row_atol + rtol * np.abs(analytic))).sum()) + floor
+        kink = abs(along - numerical) > allowed and _is_kink(
+            abs(along - numerical), (f_plus - f0) / eps, (f0 - f_minus) / eps)
+        direction_checks.append(DirectionCheck(along, numerical, allowed, kink))
+    checked = len(flat_indices)
+    if failures or not all(check.ok for check in direction_checks):
+        status = "FAIL"
+    elif checked and kinks == checked:
+        status = "KINKS ONLY"
+    else:
+        status = "ok"
+    return GradcheckRow(name, point.shape, grad.shape, status, checked=checked,
+                        failures=failures, kinks=kinks, max_abs_err=max_abs_err,
+                        max_rel_err=max_rel_err, worst_index=worst_index,
+                        directions=tuple(direction_checks))

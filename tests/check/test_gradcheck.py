@@ -1,0 +1,147 @@
+"""gradcheck: sampled entries, random directions, kinks, and the printed report."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from chainrule import manual
+from chainrule.check import gradcheck
+
+NAMES = ("x", "w1", "b1", "w2", "b2")
+
+
+def analytic(x, y, params) -> dict[str, np.ndarray]:
+    grads = manual.backward(manual.forward(x, y, params)[1])
+    return {name: grads[name] for name in NAMES}
+
+
+def test_correct_gradients_pass_with_one_ok_row_per_name(make_network, loss_of_arrays) -> None:
+    x, y, params = make_network(10, 4, 5, 2)
+    report = gradcheck(loss_of_arrays, {"x": x, "y": y, **params}, analytic(x, y, params))
+    assert report.ok
+    assert [row.name for row in report.rows] == list(NAMES)
+    assert report.failing == ()
+
+
+def test_small_arrays_are_checked_entry_by_entry(make_network, loss_of_arrays) -> None:
+    x, y, params = make_network(10, 4, 5, 2)
+    report = gradcheck(loss_of_arrays, {"x": x, "y": y, **params}, analytic(x, y, params))
+    assert report["w1"].checked == 20
+
+
+def test_large_arrays_are_sampled_up_to_max_entries(make_network, loss_of_arrays) -> None:
+    x, y, params = make_network(50, 30, 5, 1)
+    report = gradcheck(loss_of_arrays, {"x": x, "y": y, **params}, analytic(x, y, params),
+                       max_entries=25)
+    assert report["x"].checked == 25
+    assert report["x"].total == 1500
+
+
+def test_random_direction_catches_an_error_the_sample_missed(
+    make_network, loss_of_arrays
+) -> None:
+    x, y, params = make_network(20, 30, 8, 1)
+    grads = analytic(x, y, params)
+    grads["x"] = grads["x"].copy()
+    grads["x"][7, 11] += 10 * np.abs(grads["x"]).max()
+    report = gradcheck(loss_of_arrays, {"x": x, "y": y, **params}, grads, max_entries=0)
+    assert report.failing == ("x",)
+    assert not report["x"].directions[0].ok
+
+
+def test_the_loss_function_receives_float64_copies(make_network) -> None:
+    x, y, params = make_network(4, 3, 2, 1, dtype=np.float32)
+    seen: set[np.dtype] = set()
+
+    def loss_fn(arrays) -> float:
+        seen.update(value.dtype for value in arrays.values())
+        return manual.forward(arrays["x"], arrays["y"], arrays)[0]
+
+    report = gradcheck(loss_fn, {"x": x, "y": y, **params}, analytic(x, y, params))
+    assert seen == {np.dtype(np.float64)}
+    assert report.ok
+
+
+def test_float32_gradients_pass_with_float32_tolerance(make_network, loss_of_arrays) -> None:
+    x, y, params = make_network(30, 6, 5, 1, dtype=np.float32)
+    report = gradcheck(loss_of_arrays, {"x": x, "y": y, **params}, analytic(x, y, params))
+    assert report.ok, str(report)
+
+
+def kinked_network() -> tuple[np.ndarray, np.ndarray, dict[str, np.ndarray]]:
+    """One example whose second hidden unit sits exactly at the ReLU kink: u1[0, 1] == 0."""
+    x = np.array([[1.0, 2.0]])
+    y = np.array([[-3.0]])
+    params = {"w1": np.array([[0.5, 2.0, -0.3], [0.25, -1.0, 0.4]]), "b1": np.zeros(3),
+              "w2": np.array([[1.0], [1.5], [0.7]]), "b2": np.array([0.2])}
+    return x, y, params
+
+
+def test_entries_exactly_at_a_relu_kink_are_reported_as_kinks_not_failures(
+    loss_of_arrays,
+) -> None:
+    x, y, params = kinked_network()
+    assert manual.forward(x, y, params)[1]["u1"][0, 1] == 0.0
+    grads = analytic(x, y, params)
+    del grads["x"]
+    report = gradcheck(loss_of_arrays, {"x": x, "y": y, **params}, grads)
+    assert report.ok, str(report)
+    assert report["w1"].kinks == 2
+    assert report["b1"].kinks == 1
+    assert report["w1"].failures == 0
+
+
+def test_a_row_whose_every_checked_entry_is_a_kink_is_not_ok(loss_of_arrays) -> None:
+    x, y, params = kinked_network()
+    report = gradcheck(loss_of_arrays, {"x": x, "y": y, **params}, analytic(x, y, params))
+    assert report["x"].status == "KINKS ONLY"
+    assert report.failing == ("x",)
+
+
+def test_a_wrong_gradient_on_a_smooth_stretch_is_a_failure_not_a_kink(
+    make_network, loss_of_arrays
+) -> None:
+    x, y, params = make_network(6, 3, 4, 1)
+    grads = analytic(x, y, params)
+    grads["w2"] = grads["w2"] * 1.01
+    report = gradcheck(loss_of_arrays, {"x": x, "y": y, **params}, grads)
+    assert report["w2"].status == "FAIL"
+    assert report["w2"].kinks == 0
+
+
+def test_wrong_shape_gradient_is_a_shape_mismatch_row(make_network, loss_of_arrays) -> None:
+    x, y, params = make_network(6, 3, 4, 1)
+    grads = analytic(x, y, params)
+    grads["b1"] = grads["b1"].reshape(1, -1)
+    report = gradcheck(loss_of_arrays, {"x": x, "y": y, **params}, grads)
+    assert report["b1"].status == "SHAPE MISMATCH"
+    assert report.failing == ("b1",)
+
+
+def test_report_prints_a_table_with_a_header_and_one_line_per_name(
+    make_network, loss_of_arrays
+) -> None:
+    x, y, params = make_network(6, 3, 4, 1)
+    text = str(gradcheck(loss_of_arrays, {"x": x, "y": y, **params}, analytic(x, y, params)))
+    lines = text.splitlines()
+    assert lines[0].split()[:5] == ["name", "shape", "status", "checked", "kinks"]
+    assert [line.split()[0] for line in lines[1:]] == list(NAMES)
+    assert lines[2].split()[:5] == ["w1", "(3,", "4)", "ok", "12/12"]
+
+
+def test_gradient_without_a_matching_array_is_named(make_network, loss_of_arrays) -> None:
+    x, y, params = make_network(6, 3, 4, 1)
+    with pytest.raises(ValueError, match=r"gradients for w3 but no arrays of those names"):
+        gradcheck(loss_of_arrays, {"x": x, "y": y, **params}, {"w3": np.zeros(2)})
+
+
+@pytest.mark.slow
+def test_tutorial_size_float32_gradients_check_by_sampling(loss_of_arrays) -> None:
+    rng = np.random.default_rng(11)
+    x = rng.random((50000, 784), dtype=np.float32)
+    y = rng.integers(0, 10, size=(50000, 1)).astype(np.float32)
+    params = manual.init_params(784, 50, 1, rng=rng, dtype=np.float32)
+    report = gradcheck(loss_of_arrays, {"x": x, "y": y, **params}, analytic(x, y, params),
+                       max_entries=1, rng=rng)
+    assert report.ok, str(report)

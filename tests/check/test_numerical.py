@@ -1,0 +1,41 @@
+"""Central differences, always in float64."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from chainrule.check import directional_derivative, numerical_grad
+
+
+def test_numerical_grad_of_a_cubic_matches_its_derivative() -> None:
+    x = np.array([[0.5, -1.0], [2.0, 3.0]])
+    grad = numerical_grad(lambda v: float((v**3).sum()), x)
+    np.testing.assert_allclose(grad, 3 * x**2, rtol=1e-8)
+
+
+def test_numerical_grad_evaluates_in_float64_and_returns_x_shape() -> None:
+    seen: list[np.dtype] = []
+
+    def f(v: np.ndarray) -> float:
+        seen.append(v.dtype)
+        return float((v**2).sum())
+
+    grad = numerical_grad(f, np.ones((2, 3), dtype=np.float32))
+    assert set(seen) == {np.dtype(np.float64)}
+    assert grad.shape == (2, 3)
+    assert grad.dtype == np.float64
+
+
+def test_numerical_grad_leaves_its_input_unchanged() -> None:
+    x = np.array([0.1, 0.2, 0.3])
+    before = x.copy()
+    numerical_grad(lambda v: float(np.sin(v).sum()), x)
+    assert np.array_equal(x, before)
+
+
+def test_directional_derivative_is_the_gradient_along_the_direction() -> None:
+    x = np.array([1.0, 2.0, -1.0])
+    v = np.array([0.6, 0.0, 0.8])
+    *_, along = directional_derivative(lambda a: float((a**2).sum()), x, v)
+    assert along == pytest.approx(float(v @ (2 * x)), rel=1e-9)

@@ -1,0 +1,67 @@
+"""`chainrule verify`: end to end, and its check failing on a broken backward pass."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+import numpy as np
+import pytest
+
+from chainrule import manual
+from chainrule.cli import main
+from chainrule.cli.verify import format_verification, verify_network
+
+
+def test_verify_exits_zero_and_says_all_agree(capsys: pytest.CaptureFixture[str]) -> None:
+    status = main(["verify", "--samples", "20"])
+    output = capsys.readouterr().out
+    assert status == 0
+    assert "1797 images, 64 inputs, 50 hidden units, 1 output" in output
+    assert output.rstrip().splitlines()[-1].startswith("All agree")
+
+
+def test_verify_prints_a_row_per_gradient_in_both_tables(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    main(["verify", "--samples", "20"])
+    lines = capsys.readouterr().out.splitlines()
+    for name in ("x", "w1", "b1", "w2", "b2"):
+        rows = [line.split() for line in lines if line.split()[:1] == [name]]
+        assert len(rows) == 2, name
+        assert "ok" in rows[0], rows[0]
+        assert rows[1][1] in ("exact", "close"), rows[1]
+
+
+def broken_backward(cache: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """The correct chain with the bias gradient of the hidden layer off by a factor of 2."""
+    grads = manual.backward(cache)
+    return {**grads, "b1": 2 * grads["b1"]}
+
+
+def test_a_broken_backward_fails_verification_naming_the_gradient(
+    rng: np.random.Generator,
+) -> None:
+    x = rng.random((40, 64))
+    y = rng.integers(0, 10, size=(40, 1)).astype(np.float64)
+    params = manual.init_params(64, 50, 1, rng=rng)
+    params["b1"] = np.full(50, 0.1)
+    result = verify_network(x, y, params, backward=broken_backward, max_entries=20, rng=rng)
+    assert not result.ok
+    assert result.failing == ("b1",)
+
+
+def test_a_failed_verification_ends_with_a_disagreement_line(rng: np.random.Generator) -> None:
+    x = rng.random((40, 64))
+    y = rng.integers(0, 10, size=(40, 1)).astype(np.float64)
+    params = manual.init_params(64, 50, 1, rng=rng)
+    params["b1"] = np.full(50, 0.1)
+    result = verify_network(x, y, params, backward=broken_backward, max_entries=20, rng=rng)
+    last_line = format_verification(result, x.shape, 50).splitlines()[-1]
+    assert last_line.startswith("DISAGREEMENT in b1")
+
+
+def test_the_correct_backward_passes_the_same_verification(rng: np.random.Generator) -> None:
+    x = rng.random((40, 64))
+    y = rng.integers(0, 10, size=(40, 1)).astype(np.float64)
+    params = manual.init_params(64, 50, 1, rng=rng)
+    assert verify_network(x, y, params, max_entries=20, rng=rng).ok

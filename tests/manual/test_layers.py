@@ -1,0 +1,123 @@
+"""Hand-written layers: the same gradients as the functional network, clear misuse errors."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from chainrule import manual
+from chainrule.check import compare, numerical_grad
+
+
+def tutorial_model(params: dict[str, np.ndarray]) -> manual.Sequential:
+    first = manual.Linear(params["w1"].shape[0], params["w1"].shape[1],
+                          rng=np.random.default_rng(0))
+    second = manual.Linear(params["w2"].shape[0], params["w2"].shape[1],
+                           rng=np.random.default_rng(0))
+    first.weight, first.bias = params["w1"].copy(), params["b1"].copy()
+    second.weight, second.bias = params["w2"].copy(), params["b2"].copy()
+    return manual.Sequential(first, manual.ReLU(), second)
+
+
+@pytest.mark.parametrize("n_out", [1, 3])
+def test_layers_give_the_functional_networks_loss_and_gradients(make_network, n_out: int) -> None:
+    x, y, params = make_network(12, 5, 7, n_out)
+    loss, cache = manual.forward(x, y, params)
+    expected = manual.backward(cache)
+    model, criterion = tutorial_model(params), manual.MSE()
+    model_loss = criterion.forward(model.forward(x), y)
+    grad_x = model.backward(criterion.backward())
+    got = {"x": grad_x, **{name: model.gradients()[key] for name, key in
+                           [("w1", "0.weight"), ("b1", "0.bias"), ("w2", "2.weight"),
+                            ("b2", "2.bias")]}}
+    assert model_loss == pytest.approx(loss, rel=1e-15)
+    for name, grad in got.items():
+        result = compare(name, grad, expected[name], rtol=1e-12, atol=0)
+        assert result.close, str(result)
+
+
+def test_deeper_stack_matches_finite_differences(rng: np.random.Generator) -> None:
+    model = manual.Sequential(manual.Linear(4, 6, rng=rng), manual.ReLU(),
+                              manual.Linear(6, 5, rng=rng), manual.ReLU(),
+                              manual.Linear(5, 2, rng=rng))
+    x, y = rng.random((9, 4)), rng.standard_normal((9, 2))
+    criterion = manual.MSE()
+    criterion.forward(model.forward(x), y)
+    model.backward(criterion.backward())
+    middle = model.layers[2]
+    assert isinstance(middle, manual.Linear)
+
+    def loss_at(weight: np.ndarray) -> float:
+        original = middle.weight
+        middle.weight = weight
+        loss = manual.MSE().forward(model.forward(x), y)
+        middle.weight = original
+        return loss
+
+    expected = numerical_grad(loss_at, middle.weight)
+    result = compare("2.weight", model.gradients()["2.weight"], expected, rtol=1e-6, atol=1e-10)
+    assert result.close, str(result)
+
+
+def test_linear_has_pytorch_style_attributes_and_he_scaled_weights(
+    rng: np.random.Generator,
+) -> None:
+    layer = manual.Linear(400, 300, rng=rng)
+    assert layer.weight.shape == (400, 300)
+    assert layer.bias.shape == (300,)
+    assert np.all(layer.bias == 0)
+    assert layer.weight.std() == pytest.approx(np.sqrt(2 / 400), rel=0.02)
+    assert layer.grad_weight is None
+    assert layer.grad_bias is None
+
+
+def test_linear_backward_fills_grad_weight_and_grad_bias(rng: np.random.Generator) -> None:
+    layer = manual.Linear(3, 2, rng=rng)
+    x = rng.random((5, 3))
+    grad_out = rng.standard_normal((5, 2))
+    layer.forward(x)
+    grad_in = layer.backward(grad_out)
+    assert np.array_equal(layer.grad_weight, x.T @ grad_out)
+    assert np.array_equal(layer.grad_bias, grad_out.sum(axis=0))
+    assert np.array_equal(grad_in, grad_out @ layer.weight.T)
+
+
+@pytest.mark.parametrize("layer", [manual.Linear(3, 2, rng=np.random.default_rng(0)),
+                                   manual.ReLU()], ids=["Linear", "ReLU"])
+def test_backward_before_forward_says_to_call_forward_first(layer) -> None:
+    with pytest.raises(RuntimeError, match=r"backward called before .*forward.*call forward"):
+        layer.backward(np.ones((1, 2)))
+
+
+def test_mse_backward_before_forward_says_to_call_forward_first() -> None:
+    with pytest.raises(RuntimeError, match=r"MSE.backward called before MSE.forward"):
+        manual.MSE().backward()
+
+
+def test_mse_rejects_flat_targets_instead_of_broadcasting() -> None:
+    with pytest.raises(ValueError, match=r"target of shape \(4,\).*\(N, N\).*reshape target"):
+        manual.MSE().forward(np.zeros((4, 1)), np.zeros(4))
+
+
+def test_linear_rejects_inputs_with_the_wrong_width(rng: np.random.Generator) -> None:
+    with pytest.raises(ValueError, match=r"Linear\(3, 2\).forward got x of shape \(5, 4\), "
+                                         r"expected \(N, 3\)"):
+        manual.Linear(3, 2, rng=rng).forward(np.ones((5, 4)))
+
+
+def test_linear_rejects_grad_out_of_the_wrong_shape(rng: np.random.Generator) -> None:
+    layer = manual.Linear(3, 2, rng=rng)
+    layer.forward(np.ones((5, 3)))
+    with pytest.raises(ValueError, match=r"grad_out of shape \(2, 5\), expected \(5, 2\)"):
+        layer.backward(np.ones((2, 5)))
+
+
+def test_sequential_names_parameters_like_pytorch(rng: np.random.Generator) -> None:
+    model = manual.Sequential(manual.Linear(3, 4, rng=rng), manual.ReLU(),
+                              manual.Linear(4, 1, rng=rng))
+    assert list(model.parameters()) == ["0.weight", "0.bias", "2.weight", "2.bias"]
+
+
+def test_gradients_before_backward_is_an_error(rng: np.random.Generator) -> None:
+    with pytest.raises(RuntimeError, match=r"before backward"):
+        manual.Sequential(manual.Linear(3, 4, rng=rng)).gradients()
