@@ -6,6 +6,7 @@ engine on NumPy; `chainrule.functional` holds losses; `grad`, `jacobian`, ... tr
 """
 
 from chainrule import check, functional, manual
+from chainrule.compiler import compile
 from chainrule.modes import AnomalyError, detect_anomaly, enable_grad, is_grad_enabled, no_grad
 from chainrule.ops import (
     abs,
@@ -46,6 +47,7 @@ __all__ = [
     "abs",
     "check",
     "clip",
+    "compile",
     "concatenate",
     "detect_anomaly",
     "enable_grad",

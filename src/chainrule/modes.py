@@ -12,6 +12,7 @@ import os
 import sys
 from collections.abc import Iterator
 from types import FrameType
+from typing import Any
 
 _PACKAGE_DIR = os.path.dirname(os.path.abspath(__file__))
 
@@ -19,6 +20,8 @@ _PACKAGE_DIR = os.path.dirname(os.path.abspath(__file__))
 class _State:
     grad_enabled: bool = True
     anomaly: bool = False
+    # The active `chainrule.compiler.Tracer` while `chainrule.compile` traces a step, else None.
+    tracer: Any = None
 
 
 STATE = _State()
@@ -79,3 +82,9 @@ def user_frame() -> str:
     code = linecache.getline(filename, lineno).strip()
     return f"{filename}:{lineno}: {code}"
 
+
+def record_effect(effect: Any) -> None:
+    """While a step is being traced for `chainrule.compile`, remember that `effect()` (an
+    optimizer's step or zero_grad) ran here, so every replay runs it at the same point."""
+    if STATE.tracer is not None:
+        STATE.tracer.record_effect(effect)

@@ -102,6 +102,8 @@ class Tensor:
                     break
         if STATE.anomaly:
             _check_forward(primitive, result)
+        if STATE.tracer is not None:
+            STATE.tracer.record_op(primitive, inputs, params, result)
         return result
 
     # ----------------------------------------------------------------- attributes
@@ -236,6 +238,8 @@ class Tensor:
                     f"backward: grad has shape {grad_root.shape} but the output has shape "
                     f"{self.shape}; they must match exactly"
                 )
+        if STATE.tracer is not None:
+            STATE.tracer.record_backward(self, grad, create_graph)
         if create_graph:
             grad_root = grad if isinstance(grad, Tensor) else Tensor._wrap(grad_root)
         run_backward(self, grad_root, retain_graph=retain_graph or create_graph,

@@ -1,0 +1,162 @@
+"""A traced step as a flat list of NumPy calls: no Tensors, no graph, no topological sort.
+
+Forward entries call each primitive's forward on the arrays in their input slots; a backward
+entry runs the vjps of the ops it needs in the reverse of their recorded order (a valid
+reverse topological order, since an op is recorded after its inputs), and effects (an
+optimizer's step) run where they ran in the trace. Ops nothing needs are dropped.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import numpy as np
+
+from chainrule.compiler.tracer import BackwardRecord, EffectRecord, OpRecord, Slots, Tracer
+from chainrule.primitives import sum_to_shape
+from chainrule.tensor import Tensor
+
+Values = list[Any]
+Step = Callable[[Values, Values], None]
+
+
+def _ancestors(ops: Sequence[OpRecord], wanted: set[int]) -> set[int]:
+    """Indices of the ops whose outputs the slots in `wanted` depend on."""
+    producer = {op.output: index for index, op in enumerate(ops)}
+    needed: set[int] = set()
+    stack = [producer[slot] for slot in wanted if slot in producer]
+    while stack:
+        index = stack.pop()
+        if index in needed:
+            continue
+        needed.add(index)
+        stack.extend(producer[slot] for slot in ops[index].inputs if slot in producer)
+    return needed
+
+
+def _forward_step(op: OpRecord, keep_saved: bool, saved_index: int) -> Step:
+    forward = op.primitive.forward
+    inputs, output, params, bound = op.inputs, op.output, op.params, op.bound_params
+
+    def run(values: Values, saved: Values) -> None:
+        call_params = params
+        if bound:
+            call_params = {**params, **{name: values[slot] for name, slot in bound}}
+        out, keep = forward(*[values[i] for i in inputs], **call_params)
+        values[output] = out if type(out) is np.ndarray else np.asarray(out)
+        if keep_saved:
+            saved[saved_index] = keep
+
+    return run
+
+
+def _backward_step(
+    record: BackwardRecord,
+    ops: Sequence[OpRecord],
+    saved_of: dict[int, int],
+    slots: Slots,
+) -> Step:
+    """One backward call: dL/d(slot) for every slot on a path to the root, then `.grad`."""
+    path = sorted(_ancestors(ops[: record.ops_before], {record.root}), reverse=True)
+    plan = []
+    for index in path:
+        op = ops[index]
+        if not op.requires_grad:
+            continue
+        targets = tuple(
+            (slot, slots.shapes[slot], slots.dtypes[slot]) if need else None
+            for slot, need in zip(op.inputs, op.needs, strict=True)
+        )
+        plan.append((op.output, op.primitive.vjp, saved_of[index], op.needs, targets))
+    root, seed_slot = record.root, record.seed
+    root_shape, root_dtype = slots.shapes[root], slots.dtypes[root]
+    leaves = slots.leaves
+
+    def run(values: Values, saved: Values) -> None:
+        grads: dict[int, Any] = {
+            root: np.ones(root_shape, root_dtype) if seed_slot is None else values[seed_slot]
+        }
+        for output, vjp, saved_index, needs, targets in plan:
+            grad_out = grads.pop(output, None)
+            if grad_out is None:
+                continue
+            input_grads = vjp(saved[saved_index], grad_out, needs)
+            saved[saved_index] = None
+            for target, grad in zip(targets, input_grads, strict=True):
+                if target is None or grad is None:
+                    continue
+                slot, shape, dtype = target
+                if grad.shape != shape:
+                    grad = sum_to_shape(grad, shape)
+                if grad.dtype != dtype:
+                    grad = grad.astype(dtype)
+                previous = grads.get(slot)
+                grads[slot] = grad if previous is None else previous + grad
+        for slot, leaf in leaves.items():
+            grad = grads.get(slot)
+            if grad is None or not leaf.requires_grad:
+                continue
+            if leaf.grad is None:
+                leaf.grad = Tensor._wrap(np.array(grad, copy=True))
+            else:
+                leaf.grad._data += grad
+
+    return run
+
+
+def _effect_step(record: EffectRecord) -> Step:
+    effect = record.effect
+
+    def run(values: Values, saved: Values) -> None:
+        effect()
+
+    return run
+
+
+class Program:
+    """The replayable form of one trace (one key of shapes and dtypes)."""
+
+    def __init__(self, tracer: Tracer, outputs: Sequence[int]) -> None:
+        self.slots = tracer.slots
+        self.outputs = tuple(outputs)
+        ops = tracer.ops
+        wanted = set(outputs)
+        for event in tracer.events:
+            if isinstance(event, BackwardRecord):
+                wanted.add(event.root)
+                if event.seed is not None:
+                    wanted.add(event.seed)
+        live = _ancestors(ops, wanted)
+        saved_of = {index: position for position, index in enumerate(sorted(live))}
+        self.saved_count = len(saved_of)
+        steps: list[Step] = []
+        done = 0
+
+        def forward_until(stop: int) -> None:
+            nonlocal done
+            for index in range(done, stop):
+                if index in live:
+                    op = ops[index]
+                    steps.append(_forward_step(op, op.requires_grad, saved_of[index]))
+            done = max(done, stop)
+
+        for event in tracer.events:
+            forward_until(event.ops_before)
+            if isinstance(event, BackwardRecord):
+                steps.append(_backward_step(event, ops, saved_of, self.slots))
+            else:
+                steps.append(_effect_step(event))
+        forward_until(len(ops))
+        self.steps = steps
+
+    def run(self, arguments: Sequence[np.ndarray | None]) -> list[np.ndarray]:
+        values: Values = [None] * self.slots.count
+        for slot, index in self.slots.arguments.items():
+            values[slot] = arguments[index]
+        for slot, leaf in self.slots.leaves.items():
+            values[slot] = leaf._data
+        saved: Values = [None] * self.saved_count
+        for step in self.steps:
+            step(values, saved)
+        return [values[slot] for slot in self.outputs]

@@ -1,0 +1,169 @@
+"""Recording one eager run of a training step: every op, backward call and effect, in order.
+
+Values are named by slots: the step's array arguments, parameters (leaves that require grad,
+read afresh at each replay), frozen constants, and op outputs. The record is turned into a
+flat program by `chainrule.compiler.program`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from chainrule.primitives import Primitive
+from chainrule.tensor import Tensor
+
+
+class CompileError(ValueError):
+    """The step cannot be replayed faithfully; the message says what to change."""
+
+
+@dataclass(frozen=True)
+class OpRecord:
+    primitive: type[Primitive]
+    inputs: tuple[int, ...]
+    params: dict[str, Any]
+    bound_params: tuple[tuple[str, int], ...]
+    output: int
+    needs: tuple[bool, ...]
+    requires_grad: bool
+
+
+@dataclass(frozen=True)
+class BackwardRecord:
+    root: int
+    seed: int | None
+    ops_before: int
+
+
+@dataclass(frozen=True)
+class EffectRecord:
+    effect: Callable[[], Any]
+    ops_before: int
+
+
+@dataclass
+class Slots:
+    """What each slot holds: an argument's index, or a leaf tensor (a parameter or a constant,
+    whose `.data` is read afresh at each replay)."""
+
+    count: int = 0
+    arguments: dict[int, int] = field(default_factory=dict)
+    leaves: dict[int, Tensor] = field(default_factory=dict)
+    shapes: dict[int, tuple[int, ...]] = field(default_factory=dict)
+    dtypes: dict[int, np.dtype[Any]] = field(default_factory=dict)
+
+    def new(self, array: np.ndarray) -> int:
+        slot = self.count
+        self.count += 1
+        self.shapes[slot] = array.shape
+        self.dtypes[slot] = array.dtype
+        return slot
+
+
+class Tracer:
+    """Collects the records while `STATE.tracer` points at it."""
+
+    def __init__(self, arguments: Sequence[np.ndarray | None]) -> None:
+        self.slots = Slots()
+        self.ops: list[OpRecord] = []
+        self.events: list[BackwardRecord | EffectRecord] = []
+        self._argument_slot: dict[int, int] = {}
+        self._argument_shapes = {a.shape for a in arguments if a is not None and a.size > 1}
+        self._tensor_slot: dict[int, int] = {}
+        self._alive: list[Any] = []
+        for index, array in enumerate(arguments):
+            if array is not None:
+                slot = self.slots.new(array)
+                self.slots.arguments[slot] = index
+                self._argument_slot[id(array)] = slot
+                self._alive.append(array)
+
+    def slot_of(self, tensor: Tensor) -> int:
+        """The slot of a tensor seen in the step, registering leaves and constants."""
+        known = self._tensor_slot.get(id(tensor))
+        if known is not None:
+            return known
+        argument = self._argument_slot.get(id(tensor._data))
+        if argument is not None:
+            slot = argument
+        elif tensor._node is not None:
+            raise CompileError(
+                f"compile: the step uses a tensor of shape {tensor.shape} that was computed "
+                "outside it by a recorded op; compute it inside the step or pass it (detached) "
+                "as an argument"
+            )
+        else:
+            if not tensor.requires_grad:
+                self._refuse_derived(tensor._data, "a constant tensor")
+            slot = self.slots.new(tensor._data)
+            self.slots.leaves[slot] = tensor
+        self._tensor_slot[id(tensor)] = slot
+        self._alive.append(tensor)
+        return slot
+
+    def _refuse_derived(self, array: np.ndarray, what: str) -> None:
+        if array.size > 1 and array.shape in self._argument_shapes:
+            raise CompileError(
+                f"compile: {what} of shape {array.shape} has the shape of an argument but is "
+                "not that argument; it looks computed from one (a dtype conversion or a NumPy "
+                "expression), and would be frozen at its first value. Convert it before the "
+                "call, or compute it with chainrule ops inside the step"
+            )
+
+    def _bind_params(self, primitive: type[Primitive], params: dict[str, Any]) -> tuple[
+        tuple[str, int], ...
+    ]:
+        bound = []
+        for name, value in params.items():
+            if isinstance(value, np.ndarray):
+                slot = self._argument_slot.get(id(value))
+                if slot is not None:
+                    bound.append((name, slot))
+                else:
+                    self._refuse_derived(value, f"the {name!r} of {primitive.name}")
+        return tuple(bound)
+
+    def record_op(
+        self,
+        primitive: type[Primitive],
+        inputs: tuple[Tensor, ...],
+        params: dict[str, Any],
+        result: Tensor,
+    ) -> None:
+        input_slots = tuple(self.slot_of(x) for x in inputs)
+        output = self.slots.new(result._data)
+        self._tensor_slot[id(result)] = output
+        self._alive.append(result)
+        self.ops.append(
+            OpRecord(
+                primitive=primitive,
+                inputs=input_slots,
+                params=params,
+                bound_params=self._bind_params(primitive, params),
+                output=output,
+                needs=tuple(x.requires_grad for x in inputs),
+                requires_grad=result.requires_grad,
+            )
+        )
+
+    def record_backward(self, root: Tensor, grad: Any, create_graph: bool) -> None:
+        if create_graph:
+            raise CompileError(
+                "compile: backward(create_graph=True) inside a compiled step is not supported; "
+                "run gradients of gradients eagerly"
+            )
+        seed = None
+        if grad is not None:
+            seed_tensor = grad if isinstance(grad, Tensor) else Tensor._wrap(np.asarray(grad))
+            seed = self.slot_of(seed_tensor)
+        self.events.append(BackwardRecord(self.slot_of(root), seed, len(self.ops)))
+
+    def record_effect(self, effect: Callable[[], Any]) -> None:
+        self.events.append(EffectRecord(effect, len(self.ops)))
+
+    def output_slot(self, tensor: Tensor) -> int:
+        return self.slot_of(tensor)
