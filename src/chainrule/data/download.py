@@ -89,7 +89,11 @@ def _copy_response(response: HTTPResponse, sink: BinaryIO, url: str) -> tuple[st
     import http.client
 
     announced_header = response.headers.get("Content-Length")
-    announced = int(announced_header) if announced_header is not None else None
+    announced = (
+        int(announced_header)
+        if announced_header is not None and announced_header.strip().isdigit()
+        else None
+    )
     digest = hashlib.sha256()
     received = 0
     try:
