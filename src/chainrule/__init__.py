@@ -5,6 +5,7 @@
 """
 
 from chainrule import functional
+from chainrule.explanation import Explanation, draw, explain
 from chainrule.modes import AnomalyError, detect_anomaly, enable_grad, is_grad_enabled, no_grad
 from chainrule.ops import (
     abs,
@@ -40,14 +41,17 @@ __version__ = "0.1.0"
 
 __all__ = [
     "AnomalyError",
+    "Explanation",
     "Tensor",
     "__version__",
     "abs",
     "clip",
     "concatenate",
     "detect_anomaly",
+    "draw",
     "enable_grad",
     "exp",
+    "explain",
     "functional",
     "grad",
     "hessian",
