@@ -2,7 +2,7 @@
 drawn with Graphviz (`draw`)."""
 
 from chainrule.explanation.derivation import Explanation, Leaf, Link, Step, explain
-from chainrule.explanation.draw import Drawing, draw
+from chainrule.explanation.drawing import Drawing, draw
 from chainrule.explanation.replay import Check
 from chainrule.explanation.tutorial import tutorial_network
 
