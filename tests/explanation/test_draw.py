@@ -12,14 +12,14 @@ import pydot
 import pytest
 
 import chainrule
-from chainrule.explanation import drawing
+from chainrule.explanation import drawing as drawing_module
 from chainrule.explanation import tutorial_network
 from chainrule.tensor import Tensor
 
 with warnings.catch_warnings():
     # pydot's parser is built with pyparsing's old camelCase names, which warn on import.
     warnings.simplefilter("ignore", DeprecationWarning)
-    import pydot.dot_parser  # noqa: F401
+    import pydot.dot_parser
 
 HIGHLIGHT = "#d62728"
 
@@ -108,7 +108,7 @@ def test_png_is_rendered_when_dot_is_installed(network: dict[str, Tensor],
 
 def test_without_dot_it_says_how_to_install_it(network: dict[str, Tensor], tmp_path: Path,
                                                monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(drawing.shutil, "which", lambda name: None)
+    monkeypatch.setattr(drawing_module.shutil, "which", lambda name: None)
     drawing = chainrule.draw(network["loss"], path=tmp_path / "net.png")
     assert drawing.image_path is None
     assert "apt-get install graphviz" in drawing.message
