@@ -13,8 +13,9 @@ from collections.abc import Sequence
 from types import ModuleType
 
 from chainrule import __version__
+from chainrule.cli import explain, graph
 
-COMMANDS: tuple[ModuleType, ...] = ()
+COMMANDS: tuple[ModuleType, ...] = (explain, graph)
 
 
 def build_parser() -> argparse.ArgumentParser:
