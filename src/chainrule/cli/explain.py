@@ -25,7 +25,8 @@ def run(args: argparse.Namespace) -> int:
     from chainrule.explanation import tutorial_network
 
     network = tutorial_network(rng=np.random.default_rng(args.seed))
-    network["x"].requires_grad_()
+    if args.wrt == "x":
+        network["x"].requires_grad_()
     explanation = chainrule.explain(network["loss"], network[args.wrt])
     if args.format == "markdown":
         print(explanation.to_markdown(), end="")
