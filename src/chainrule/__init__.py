@@ -1,10 +1,11 @@
 """chainrule: backpropagation made concrete.
 
 `Tensor` and the ops in `chainrule.ops` form a reverse-mode autodiff engine on NumPy;
-`chainrule.functional` holds losses and `grad`, `jacobian`, ... transform functions.
+`chainrule.functional` holds losses and `grad`, `jacobian`, ... transform functions;
+`chainrule.nn` and `chainrule.optim` build and train models as their PyTorch namesakes.
 """
 
-from chainrule import functional
+from chainrule import functional, nn, optim
 from chainrule.modes import AnomalyError, detect_anomaly, enable_grad, is_grad_enabled, no_grad
 from chainrule.ops import (
     abs,
@@ -63,7 +64,9 @@ __all__ = [
     "mean",
     "min",
     "minimum",
+    "nn",
     "no_grad",
+    "optim",
     "relu",
     "reshape",
     "sigmoid",
