@@ -8,11 +8,14 @@ saves or loads its state as a dict of NumPy arrays.
 from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, TypeVar
 
 import numpy as np
 
 from chainrule.nn.parameter import Parameter
+
+
+ModuleT = TypeVar("ModuleT", bound="Module")
 
 
 class IncompatibleKeys(NamedTuple):
@@ -163,7 +166,7 @@ class Module:
         for parameter in self.parameters():
             parameter.grad = None
 
-    def train(self, mode: bool = True) -> Module:
+    def train(self: ModuleT, mode: bool = True) -> ModuleT:
         """Set training mode (`mode=True`) or evaluation mode on this module and all below."""
         if not isinstance(mode, bool):
             raise TypeError(f"train: mode must be True or False, got {mode!r}")
@@ -171,7 +174,7 @@ class Module:
             object.__setattr__(module, "training", mode)
         return self
 
-    def eval(self) -> Module:
+    def eval(self: ModuleT) -> ModuleT:
         """Evaluation mode: Dropout passes inputs through, BatchNorm uses running stats."""
         return self.train(False)
 
