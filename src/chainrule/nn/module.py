@@ -14,7 +14,6 @@ import numpy as np
 
 from chainrule.nn.parameter import Parameter
 
-
 ModuleT = TypeVar("ModuleT", bound="Module")
 
 
