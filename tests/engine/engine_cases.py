@@ -149,7 +149,9 @@ CASES: tuple[OpCase, ...] = (
     _binary("sub", lambda x, y: x - y),
     _binary("mul", lambda x, y: x * y),
     _binary("div", lambda x, y: x / y, ((-2.0, 2.0), (0.5, 2.0))),
-    _binary("pow_tensor_exponent", lambda x, y: x**y, ((0.3, 2.0), (-2.0, 2.0))),
+    # Exponents away from 0: PyTorch masks d(x**y)/dx to 0 where y == 0, so its second
+    # derivative in y is 0 there instead of the true x**(y-1) (1 + y log x).
+    _binary("pow_tensor_exponent", lambda x, y: x**y, ((0.3, 2.0), (0.1, 2.5))),
     OpCase("radd_scalar", [(s, {}) for s in UNARY_SHAPES], lambda x: 2.5 + x,
            lambda torch, x: 2.5 + x),
     OpCase("rsub_scalar", [(s, {}) for s in UNARY_SHAPES], lambda x: 2.5 - x,
