@@ -490,6 +490,12 @@ class Tensor:
 
     def __setitem__(self, index: Any, value: Any) -> None:
         self._check_in_place("setitem")
+        if isinstance(value, Tensor) and value.requires_grad and STATE.grad_enabled:
+            raise RuntimeError(
+                "setitem: the value written into the tensor requires grad, and writing it "
+                "into an array would silently drop its gradient; build the result with "
+                "chainrule.stack, concatenate or where instead"
+            )
         self._data[_raw_index(index)] = _raw(value)
         self._version += 1
 
