@@ -175,9 +175,11 @@ class Tensor:
         return self
 
     def __array__(self, dtype: npt.DTypeLike | None = None, copy: bool | None = None) -> Any:
-        if dtype is None and not copy:
-            return self._data
-        return np.array(self._data, dtype=dtype, copy=bool(copy))
+        if copy:
+            return np.array(self._data, dtype=dtype, copy=True)
+        if copy is None:
+            return np.asarray(self._data, dtype=dtype)
+        return np.array(self._data, dtype=dtype, copy=False)
 
     def __repr__(self) -> str:
         body = np.array2string(self._data, separator=", ", prefix="tensor(")
