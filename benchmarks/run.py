@@ -91,9 +91,11 @@ def run_workload(key: str, args: argparse.Namespace) -> dict[str, Any]:
         for _ in range(args.warmup - 1):
             step()
         steps[impl.key] = step
-    start = time.perf_counter()
-    steps[FLOOR]()
-    floor_seconds = time.perf_counter() - start
+    floor_seconds = math.inf
+    for _ in range(5):
+        start = time.perf_counter()
+        steps[FLOOR]()
+        floor_seconds = min(floor_seconds, time.perf_counter() - start)
     steps_per_round = max(1, min(200, round(args.block / max(floor_seconds, 1e-6))))
     samples = time_interleaved(steps, args.rounds, steps_per_round)
     for impl_key, times in samples.items():
