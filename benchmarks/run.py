@@ -6,8 +6,9 @@
 
 Implementations run interleaved in rounds (forward order, then reversed, ...) after a warm-up,
 each round a few steps of each; the table gives median ms/step and ratios to the hand-written
-NumPy floor and to PyTorch. Before timing, each implementation's first loss must match the
-floor's (relative 1e-4), so a fast wrong implementation cannot win.
+NumPy floor and to PyTorch. Before timing, the losses of each implementation's first three
+steps must match the floor's (relative 1e-4): the forward pass, the gradients and the update
+are all checked, so a fast wrong implementation cannot win.
 """
 
 from __future__ import annotations
@@ -32,16 +33,29 @@ from threads import set_threads
 from workloads import WORKLOADS, make_problem
 
 LOSS_RTOL = 1e-4
+GUARD_STEPS = 3
 
 
-def first_loss_check(loss: Any, floor_loss: float) -> str:
-    """'ok', 'reference' (no loss), or why the first loss disagrees with the floor's."""
-    if loss is None:
+def guard_losses(step: Callable[[], Any]) -> list[float] | None:
+    """The losses of the first GUARD_STEPS steps (None for a reference without a loss): the
+    first checks the forward pass, the later ones the gradients and the update too."""
+    losses = []
+    for _ in range(GUARD_STEPS):
+        loss = step()
+        if loss is None:
+            return None
+        losses.append(float(loss.item() if hasattr(loss, "item") else loss))
+    return losses
+
+
+def loss_check(losses: list[float] | None, floor_losses: list[float]) -> str:
+    """'ok', 'reference' (no loss), or where the losses disagree with the floor's."""
+    if losses is None:
         return "reference"
-    value = float(loss.item() if hasattr(loss, "item") else loss)
-    if math.isfinite(value) and abs(value - floor_loss) <= LOSS_RTOL * abs(floor_loss):
-        return "ok"
-    return f"WRONG: first loss {value!r}, floor {floor_loss!r}"
+    for index, (value, floor) in enumerate(zip(losses, floor_losses, strict=True)):
+        if not (math.isfinite(value) and abs(value - floor) <= LOSS_RTOL * abs(floor)):
+            return f"WRONG: loss of step {index + 1} is {value!r}, the floor's {floor!r}"
+    return "ok"
 
 
 def time_interleaved(
@@ -75,7 +89,9 @@ def run_workload(key: str, args: argparse.Namespace) -> dict[str, Any]:
     problem = make_problem(workload, quick=args.quick)
     results: dict[str, dict[str, Any]] = {}
     steps: dict[str, Callable[[], Any]] = {}
-    floor_loss = float(load(IMPLEMENTATIONS[0])(problem)())
+    floor_losses = guard_losses(load(IMPLEMENTATIONS[0])(problem))
+    if floor_losses is None:
+        raise RuntimeError("the hand-written floor must return its loss")
     for impl in selected(args):
         entry: dict[str, Any] = {"label": impl.label}
         results[impl.key] = entry
@@ -85,10 +101,10 @@ def run_workload(key: str, args: argparse.Namespace) -> dict[str, Any]:
             entry.update(available=False, reason=str(reason))
             continue
         entry["available"] = True
-        entry["first_loss_check"] = check = first_loss_check(step(), floor_loss)
+        entry["loss_check"] = check = loss_check(guard_losses(step), floor_losses)
         if check.startswith("WRONG"):
             continue
-        for _ in range(args.warmup - 1):
+        for _ in range(args.warmup):
             step()
         steps[impl.key] = step
     floor_seconds = math.inf
@@ -117,7 +133,7 @@ def run_workload(key: str, args: argparse.Namespace) -> dict[str, Any]:
         "batch": problem.x.shape[0],
         "rounds": args.rounds,
         "steps_per_round": steps_per_round,
-        "floor_first_loss": floor_loss,
+        "floor_losses": floor_losses,
         "implementations": results,
     }
 
@@ -154,7 +170,7 @@ def format_table(report: dict[str, Any]) -> str:
             if not entry["available"]:
                 lines.append(f"{label:<44}{'n/a (' + entry['reason'] + ')':>10}")
             elif "median_ms" not in entry:
-                lines.append(f"{label:<44}  {entry['first_loss_check']}")
+                lines.append(f"{label:<44}  {entry['loss_check']}")
             else:
                 spread = f"{entry['p25_ms']:.3f}-{entry['p75_ms']:.3f}"
                 vs_torch = f"{entry['vs_torch']:.2f}" if entry["vs_torch"] else "-"
@@ -243,10 +259,10 @@ def main(argv: list[str] | None = None) -> int:
     if args.json:
         args.json.write_text(json.dumps(report, indent=2))
     wrong = [
-        f"{key} {impl}: {entry['first_loss_check']}"
+        f"{key} {impl}: {entry['loss_check']}"
         for key, result in report.get("workloads", {}).items()
         for impl, entry in result["implementations"].items()
-        if entry.get("first_loss_check", "").startswith("WRONG")
+        if entry.get("loss_check", "").startswith("WRONG")
     ]
     if wrong:
         print("correctness guard failed:\n  " + "\n  ".join(wrong), file=sys.stderr)
