@@ -39,11 +39,12 @@ class MatMul(Primitive):
         x, y = saved
         x_row = x.reshape((1, x.shape[0])) if x.ndim == 1 else x
         y_col = y.reshape((y.shape[0], 1)) if y.ndim == 1 else y
+        # Restore the axes NumPy dropped for 1-D operands: y's column first, then x's row.
         grad = grad_out
-        if x.ndim == 1:
-            grad = grad.reshape((*grad.shape[:-1], 1, grad.shape[-1]))
         if y.ndim == 1:
             grad = grad.reshape((*grad.shape, 1))
+        if x.ndim == 1:
+            grad = grad.reshape((*grad.shape[:-1], 1, grad.shape[-1]))
         grad_x = grad_y = None
         if needs[0]:
             grad_x = _product(grad, _swap_last(y_col))
