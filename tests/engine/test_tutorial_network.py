@@ -8,6 +8,7 @@ from engine_cases import relative_error
 
 import chainrule as cr
 from chainrule import functional
+from chainrule.graph import run_backward
 
 
 def _hand_written_gradients(x, y, params):
@@ -53,3 +54,40 @@ def test_tutorial_network_gradients_equal_the_hand_written_chain_rule() -> None:
         assert leaf_grad.dtype == np.float64
         assert relative_error(leaf_grad.numpy(), grad) <= 1e-10, name
 
+
+
+def test_tutorial_network_gradients_equal_chainrule_manual() -> None:
+    """The engine, applied to the tutorial's own u1 .. u5, agrees with `chainrule.manual`'s
+    hand derivation for x, w1, b1, w2, b2 and every intermediate u1 .. u4."""
+    rng = np.random.default_rng(11)
+    n, n_in, n_hidden, n_out = 40, 7, 9, 2
+    x, y = rng.normal(size=(n, n_in)), rng.normal(size=(n, n_out))
+    params = cr.manual.init_params(n_in, n_hidden, n_out, rng=rng)
+    params["b1"] = rng.normal(size=n_hidden) * 0.1
+    loss_value, cache = cr.manual.forward(x, y, params)
+    expected = cr.manual.backward(cache)
+
+    leaves = {name: cr.tensor(value, requires_grad=True)
+              for name, value in {"x": x, **params}.items()}
+    u1 = leaves["x"] @ leaves["w1"] + leaves["b1"]
+    u2 = u1.relu()
+    u3 = u2 @ leaves["w2"] + leaves["b2"]
+    u4 = y - u3
+    u5 = u4**2
+    loss = u5.mean()
+    intermediates = {"u1": u1, "u2": u2, "u3": u3, "u4": u4}
+    grads = run_backward(
+        loss, np.ones((), dtype=np.float64), retain_graph=True, create_graph=False,
+        inputs=list(intermediates.values()),
+    )
+    assert grads is not None
+    loss.backward()
+
+    assert abs(loss.item() - loss_value) <= 1e-12 * abs(loss_value)
+    for name, leaf in leaves.items():
+        assert leaf.grad is not None
+        assert leaf.grad.shape == expected[name].shape
+        assert relative_error(leaf.grad.numpy(), expected[name]) <= 1e-10, name
+    for (name, _), grad in zip(intermediates.items(), grads, strict=True):
+        assert grad.shape == expected[name].shape
+        assert relative_error(np.asarray(grad), expected[name]) <= 1e-10, name
