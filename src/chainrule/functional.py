@@ -10,6 +10,33 @@ from chainrule import primitives as P
 from chainrule.tensor import Tensor, as_tensor
 
 
+def linear(x: Any, weight: Any, bias: Any = None) -> Tensor:
+    """x @ weight + bias, weight stored (in_features, out_features) as in the tutorial's
+    x @ w1;  dL/dx = g @ weight.T,  dL/dweight = x.T @ g,  dL/dbias = g summed over rows.
+
+    With a bias it is one fused op; without, a plain matmul.
+    """
+    inputs, weight_tensor = as_tensor(x), as_tensor(weight)
+    if weight_tensor.ndim != 2:
+        raise ValueError(
+            f"linear: weight must be 2-D (in_features, out_features), got {weight_tensor.shape}"
+        )
+    if inputs.ndim == 0 or inputs.shape[-1] != weight_tensor.shape[0]:
+        raise ValueError(
+            f"linear: input {inputs.shape} @ weight {weight_tensor.shape}: the input's last "
+            f"dimension must be in_features={weight_tensor.shape[0]}"
+        )
+    if bias is None:
+        return inputs @ weight_tensor
+    bias_tensor = as_tensor(bias)
+    if bias_tensor.shape != (weight_tensor.shape[1],):
+        raise ValueError(
+            f"linear: bias has shape {bias_tensor.shape}, expected ({weight_tensor.shape[1]},) "
+            "to match out_features"
+        )
+    return Tensor._apply(P.Linear, (inputs, weight_tensor, bias_tensor), {})
+
+
 def mse_loss(pred: Any, target: Any) -> Tensor:
     """mean((pred - target)**2) over all entries;  dL/dpred = 2 (pred - target) / n.
 
@@ -60,8 +87,8 @@ def cross_entropy(logits: Any, targets: Any) -> Tensor:
         )
     if count == 0:
         raise ValueError("cross_entropy: no samples (N = 0)")
-    out_of_range = (classes < 0) | (classes >= num_classes)
-    if np.any(out_of_range):
+    if classes.min() < 0 or classes.max() >= num_classes:
+        out_of_range = (classes < 0) | (classes >= num_classes)
         first = int(np.argmax(out_of_range))
         raise ValueError(
             f"cross_entropy: target {int(classes[first])} at index {first} is outside the "
@@ -70,4 +97,4 @@ def cross_entropy(logits: Any, targets: Any) -> Tensor:
     return Tensor._apply(P.SoftmaxCrossEntropy, (logits_tensor,), {"targets": classes})
 
 
-__all__ = ["cross_entropy", "mse_loss"]
+__all__ = ["cross_entropy", "linear", "mse_loss"]

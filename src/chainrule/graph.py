@@ -38,8 +38,8 @@ class Node:
         self.parents = parents
         self.saved = saved
         self.params = params
-        self.needs = tuple(parent.requires_grad for parent in parents)
-        self.versions = tuple(parent._version for parent in parents)
+        self.needs = tuple([parent.requires_grad for parent in parents])
+        self.versions = tuple([parent._version for parent in parents])
         self.trace: str | None = None
 
     @property
@@ -47,7 +47,7 @@ class Node:
         return self.saved is _RELEASED
 
 
-def _check_versions(node: Node) -> None:
+def _raise_modified(node: Node) -> None:
     for position, (parent, version) in enumerate(zip(node.parents, node.versions, strict=True)):
         if parent._version != version:
             label = f" {parent.name!r}" if parent.name else ""
@@ -77,9 +77,7 @@ def _topological_consumers(root: Node) -> dict[Node, int]:
     return consumers
 
 
-def _parent_grads(node: Node, grad_out: Any, create_graph: bool) -> Sequence[Any]:
-    if not create_graph:
-        return node.primitive.vjp(node.saved, grad_out, node.needs)
+def _recorded_parent_grads(node: Node, grad_out: Any) -> Sequence[Any]:
     # Recorded path: redo the forward on the parent Tensors so that every saved value is a
     # Tensor on the graph, then run the same rule on Tensors; its ops are recorded in turn.
     with enable_grad():
@@ -130,38 +128,55 @@ def run_backward(
         consumers = _topological_consumers(root_node)
         pending: dict[Node, Any] = {root_node: grad_root}
         ready = [root_node]
+        anomaly = STATE.anomaly
         context = enable_grad() if create_graph else no_grad()
         with context:
             while ready:
                 node = ready.pop()
                 grad_out = pending.pop(node)
-                if node.saved is _RELEASED:
+                saved = node.saved
+                if saved is _RELEASED:
                     raise RuntimeError(
                         f"backward: the graph through {node.primitive.name} was already freed "
                         "by an earlier backward, which releases saved values to save memory; "
                         "pass retain_graph=True to the first backward to call it twice"
                     )
-                _check_versions(node)
-                grads = _parent_grads(node, grad_out, create_graph)
-                if STATE.anomaly:
+                parents = node.parents
+                for parent, version in zip(parents, node.versions, strict=True):
+                    if parent._version != version:
+                        _raise_modified(node)
+                if create_graph:
+                    grads = _recorded_parent_grads(node, grad_out)
+                else:
+                    grads = node.primitive.vjp(saved, grad_out, node.needs)
+                if anomaly:
                     _check_finite(node, grads)
-                for parent, grad in zip(node.parents, grads, strict=True):
+                for parent, grad in zip(parents, grads, strict=True):
                     if grad is None or not parent.requires_grad:
                         continue
-                    if grad.shape != parent.shape:
-                        grad = sum_to_shape(grad, parent.shape)
-                    if grad.dtype != parent.dtype:
-                        grad = grad.astype(parent.dtype)
+                    data = parent._data
+                    if grad.shape != data.shape:
+                        grad = sum_to_shape(grad, data.shape)
+                    if grad.dtype is not data.dtype and grad.dtype != data.dtype:
+                        grad = grad.astype(data.dtype)
                     parent_node = parent._node
                     if parent_node is None:
-                        deliver(parent, grad)
+                        if wanted is None:
+                            key = id(parent)
+                            entry = leaf_grads.get(key)
+                            leaf_grads[key] = (parent, grad) if entry is None else (
+                                parent, entry[1] + grad
+                            )
+                        else:
+                            deliver(parent, grad)
                         continue
                     if wanted is not None and id(parent) in wanted:
                         deliver(parent, grad)
                     previous = pending.get(parent_node)
                     pending[parent_node] = grad if previous is None else previous + grad
-                    consumers[parent_node] -= 1
-                    if consumers[parent_node] == 0:
+                    remaining = consumers[parent_node] - 1
+                    consumers[parent_node] = remaining
+                    if remaining == 0:
                         ready.append(parent_node)
                 if not retain_graph:
                     node.saved = _RELEASED

@@ -308,6 +308,13 @@ CASES: tuple[OpCase, ...] = (
         lambda torch, x, y: torch.nn.functional.mse_loss(x, y),
     ),
     OpCase(
+        "linear",
+        [(((5, 3), (3, 4), (4,)), {}), (((2, 5, 3), (3, 2), (2,)), {}),
+         (((6, 1), (1, 3), (3,)), {}), (((4, 3), (3, 1), (1,)), {})],
+        functional.linear,
+        lambda torch, x, w, b: torch.nn.functional.linear(x, w.T, b),
+    ),
+    OpCase(
         "cross_entropy",
         [(((4, 3),), {"targets": hnp.arrays(np.int64, (4,), elements=st.integers(0, 2))}),
          (((1, 5),), {"targets": hnp.arrays(np.int64, (1,), elements=st.integers(0, 4))})],

@@ -34,3 +34,24 @@ def test_fused_cross_entropy_matches_the_composite() -> None:
     )
     for ours, reference in zip(fused, composite, strict=True):
         assert relative_error(ours, reference) <= 1e-14
+
+
+def test_fused_linear_matches_matmul_then_add_bit_for_bit() -> None:
+    rng = np.random.default_rng(10)
+    x, weight, bias = rng.normal(size=(7, 5)), rng.normal(size=(5, 3)), rng.normal(size=3)
+    results = []
+    for fused in (True, False):
+        leaves = [cr.tensor(a, requires_grad=True) for a in (x, weight, bias)]
+        out = functional.linear(*leaves) if fused else leaves[0] @ leaves[1] + leaves[2]
+        (out.tanh() * out).sum().backward()
+        results.append([out.numpy()] + [leaf.grad.numpy() for leaf in leaves])
+    for ours, reference in zip(*results, strict=True):
+        assert ours.shape == reference.shape
+        assert np.array_equal(ours, reference)
+
+
+def test_linear_without_bias_is_a_plain_matmul() -> None:
+    x, weight = cr.tensor(np.ones((2, 3))), cr.tensor(np.ones((3, 4)), requires_grad=True)
+    out = functional.linear(x, weight)
+    assert out._node is not None
+    assert out._node.primitive.name == "matmul"

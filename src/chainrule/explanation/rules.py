@@ -106,6 +106,7 @@ RULES: dict[type[P.Primitive], Rule] = {
                 (_e("[$a = max($a)] / ties", r"[$a = \max $a]"),)),
     P.Min: Rule("min($a$axis_arg)", r"\min($a)",
                 (_e("[$a = min($a)] / ties", r"[$a = \min $a]"),)),
+    P.Linear: AFFINE,
     P.MatMul: Rule("$a @ $b", "$a $b",
                    (_o(". @ $b.T", r"(\cdot)\, $b^\top"), _o("$a.T @ .", r"$a^\top (\cdot)"))),
     P.Reshape: Rule("$a.reshape($shape)", r"\operatorname{reshape}($a)",
@@ -203,7 +204,7 @@ def template_fields(
         fields["n"] = str(in_size)
     if primitive is P.SoftmaxCrossEntropy:
         fields["n"] = str(shapes[0][0])
-    if primitive is None:
+    if primitive is None or primitive is P.Linear:
         fields["bias_rule"], fields["bias_rule_latex"] = _bias_rules(shapes[2], out_shape)
     return fields
 

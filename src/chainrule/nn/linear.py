@@ -12,6 +12,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
+from chainrule import functional
 from chainrule.nn.module import Module
 from chainrule.nn.parameter import Parameter
 from chainrule.tensor import Tensor, as_tensor
@@ -76,8 +77,7 @@ class Linear(Module):
                 f"in_features={self.in_features}; flatten the samples (x.reshape(len(x), -1)) "
                 f"or build the layer with in_features={inputs.shape[-1] if inputs.ndim else 1}"
             )
-        out = inputs @ self.weight
-        return out if self.bias is None else out + self.bias
+        return functional.linear(inputs, self.weight, self.bias)
 
     def extra_repr(self) -> str:
         return (f"in_features={self.in_features}, out_features={self.out_features}, "

@@ -23,7 +23,7 @@ from chainrule.primitives.elementwise import (
     Tanh,
     Where,
 )
-from chainrule.primitives.linalg import MatMul, matmul_shape_error
+from chainrule.primitives.linalg import Linear, MatMul, matmul_shape_error
 from chainrule.primitives.loss import MSELoss, SoftmaxCrossEntropy
 from chainrule.primitives.reduction import Max, Mean, Min, Sum, keepdims_shape, normalize_axes
 from chainrule.primitives.shape import (
@@ -46,6 +46,7 @@ __all__ = [
     "Div",
     "Exp",
     "GetItem",
+    "Linear",
     "Log",
     "MSELoss",
     "MatMul",

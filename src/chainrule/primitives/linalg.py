@@ -82,3 +82,37 @@ def matmul_shape_error(x_shape: tuple[int, ...], y_shape: tuple[int, ...]) -> st
         return (f"matmul: {x_shape} @ {y_shape}: batch dims {x_shape[:-2]} and {y_shape[:-2]} "
                 "do not broadcast")
     return None
+
+
+class Linear(Primitive):
+    """z = x @ w + b for x (..., in), w (in, out), b (out,), as one op (an affine layer);
+    dL/dx = grad_out @ w.T,  dL/dw = x.T @ grad_out and dL/db = grad_out summed, both over
+    every leading axis of x.
+
+    Fused because it halves the recorded ops of a dense network and skips the engine's
+    broadcast reduction for the bias; tested against matmul followed by add.
+    """
+
+    name = "linear"
+
+    @staticmethod
+    def forward(x: Any, w: Any, b: Any) -> tuple[Any, Saved]:
+        out = _product(x, w)
+        if isinstance(out, np.ndarray) and out.dtype == b.dtype:
+            out += b  # the product is a fresh array: adding in place saves an allocation
+        else:
+            out = out + b
+        return out, (x, w)
+
+    @staticmethod
+    def vjp(saved: Saved, grad_out: Any, needs: tuple[bool, ...]) -> Grads:
+        x, w = saved
+        grad_x = _product(grad_out, w.T) if needs[0] else None
+        grad_w = grad_b = None
+        rows = grad_out if grad_out.ndim == 2 else grad_out.reshape((-1, grad_out.shape[-1]))
+        if needs[1]:
+            inputs = x if x.ndim == 2 else x.reshape((-1, x.shape[-1]))
+            grad_w = _product(inputs.T, rows)
+        if needs[2]:
+            grad_b = rows.sum(axis=0)
+        return grad_x, grad_w, grad_b

@@ -46,7 +46,7 @@ class SoftmaxCrossEntropy(Primitive):
         exp_shifted = np.exp(shifted)
         sum_exp = np.sum(exp_shifted, axis=1, keepdims=True)
         picked = shifted[np.arange(count), targets]
-        loss = np.mean(np.log(sum_exp)) - np.mean(picked)
+        loss = (np.sum(np.log(sum_exp)) - np.sum(picked)) / count
         probs = exp_shifted / sum_exp
         return loss, (probs, targets)
 
@@ -54,6 +54,13 @@ class SoftmaxCrossEntropy(Primitive):
     def vjp(saved: Saved, grad_out: Any, needs: tuple[bool, ...]) -> Grads:
         probs, targets = saved
         count = probs.shape[0]
+        if isinstance(probs, np.ndarray):
+            # One new array instead of a one-hot, a difference and a product; `probs` stays
+            # intact for a retained graph's second backward.
+            scale = grad_out / count
+            grad = probs * scale
+            grad[np.arange(count), targets] -= scale
+            return (grad,)
         onehot = np.zeros(probs.shape, dtype=np.asarray(probs).dtype)
         onehot[np.arange(count), targets] = 1
         return ((probs - onehot) * (grad_out / count),)
