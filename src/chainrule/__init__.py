@@ -7,6 +7,7 @@ engine on NumPy; `chainrule.functional` holds losses; `grad`, `jacobian`, ... tr
 
 from chainrule import check, functional, manual
 from chainrule.compiler import compile
+from chainrule.explanation import Explanation, draw, explain
 from chainrule.modes import AnomalyError, detect_anomaly, enable_grad, is_grad_enabled, no_grad
 from chainrule.ops import (
     abs,
@@ -42,6 +43,7 @@ __version__ = "0.1.0"
 
 __all__ = [
     "AnomalyError",
+    "Explanation",
     "Tensor",
     "__version__",
     "abs",
@@ -50,8 +52,10 @@ __all__ = [
     "compile",
     "concatenate",
     "detect_anomaly",
+    "draw",
     "enable_grad",
     "exp",
+    "explain",
     "functional",
     "grad",
     "hessian",

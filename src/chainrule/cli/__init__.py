@@ -13,9 +13,9 @@ from collections.abc import Sequence
 from types import ModuleType
 
 from chainrule import __version__
-from chainrule.cli import verify
+from chainrule.cli import explain, graph, verify
 
-COMMANDS: tuple[ModuleType, ...] = (verify,)
+COMMANDS: tuple[ModuleType, ...] = (verify, explain, graph)
 
 
 def build_parser() -> argparse.ArgumentParser:

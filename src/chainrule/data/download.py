@@ -1,0 +1,206 @@
+"""`download(name, root)`: fetch MNIST or Fashion-MNIST from public mirrors into a cache
+folder, verifying each file's SHA-256. Every file is written through a temporary file in the
+same folder and renamed into place atomically, so the cache never holds a half-written or
+unverified file.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import os
+import tempfile
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, BinaryIO
+
+from chainrule.data.errors import DatasetError
+from chainrule.data.mnist import FILE_NAMES
+
+if TYPE_CHECKING:
+    from http.client import HTTPResponse
+
+# Mirrors tried in order; each file is fetched from BASE + "/" + file name.
+MIRRORS: dict[str, tuple[str, ...]] = {
+    "mnist": (
+        "https://ossci-datasets.s3.amazonaws.com/mnist",
+        "https://storage.googleapis.com/cvdf-datasets/mnist",
+    ),
+    "fashion-mnist": (
+        "https://fashion-mnist.s3.eu-central-1.amazonaws.com",
+        "http://fashion-mnist.s3-website.eu-central-1.amazonaws.com",
+        "https://raw.githubusercontent.com/zalandoresearch/fashion-mnist/master/data/fashion",
+    ),
+}
+
+# SHA-256 of the gzipped files as distributed upstream (sizes in bytes in the comments).
+# MNIST: the sums TensorFlow Datasets and many projects pin for the files on LeCun's site
+# and its mirrors (9912422, 28881, 1648877, 4542 bytes). Fashion-MNIST: the sums pinned
+# for zalandoresearch's files (26421880, 29515, 4422102, 5148 bytes), whose published MD5s
+# are 8d4fb7e6..., 25c81989..., bef4ecab..., bb300cfd.... Debian's dataset-fashion-mnist
+# package recompresses the files, so its copies have other sums (load_fashion_mnist reads
+# them without this table).
+SHA256: dict[str, dict[str, str]] = {
+    "mnist": {
+        "train-images-idx3-ubyte.gz": (
+            "440fcabf73cc546fa21475e81ea370265605f56be210a4024d2ca8f203523609"
+        ),
+        "train-labels-idx1-ubyte.gz": (
+            "3552534a0a558bbed6aed32b30c495cca23d567ec52cac8be1a0730e8010255c"
+        ),
+        "t10k-images-idx3-ubyte.gz": (
+            "8d422c7b0a1c1c79245a5bcf07fe86e33eeafee792b84584aec276f5a2dbc4e6"
+        ),
+        "t10k-labels-idx1-ubyte.gz": (
+            "f7ae60f92e00ec6debd23a6088c31dbd2371eca3ffa0defaefb259924204aec6"
+        ),
+    },
+    "fashion-mnist": {
+        "train-images-idx3-ubyte.gz": (
+            "3aede38d61863908ad78613f6a32ed271626dd12800ba2636569512369268a84"
+        ),
+        "train-labels-idx1-ubyte.gz": (
+            "a04f17134ac03560a47e3764e11b92fc97de4d1bfaf8ba1a3aa29af54cc90845"
+        ),
+        "t10k-images-idx3-ubyte.gz": (
+            "346e55b948d973a97e58d2351dde16a484bd415d4595297633bb08f03db6a073"
+        ),
+        "t10k-labels-idx1-ubyte.gz": (
+            "67da17c76eaffca5446c3361aaab5c3cd6d1c2608764d35dfb1850b086bf8dd5"
+        ),
+    },
+}
+
+CHUNK_BYTES = 1 << 16
+
+
+def sha256_of(path: Path) -> str:
+    """The hex SHA-256 digest of a file's bytes."""
+    digest = hashlib.sha256()
+    with path.open("rb") as stream:
+        for chunk in iter(lambda: stream.read(CHUNK_BYTES), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def _copy_response(response: HTTPResponse, sink: BinaryIO, url: str) -> tuple[str, int]:
+    """Stream the body into `sink`; returns (hex SHA-256, bytes received). Raises
+    DatasetError when fewer bytes arrive than the Content-Length header announced."""
+    import http.client
+
+    announced_header = response.headers.get("Content-Length")
+    announced = (
+        int(announced_header)
+        if announced_header is not None and announced_header.strip().isdigit()
+        else None
+    )
+    digest = hashlib.sha256()
+    received = 0
+    try:
+        for chunk in iter(lambda: response.read(CHUNK_BYTES), b""):
+            digest.update(chunk)
+            sink.write(chunk)
+            received += len(chunk)
+    except http.client.IncompleteRead as error:
+        received += len(error.partial)
+        raise DatasetError(
+            f"{url}: truncated transfer: expected {announced} bytes, received {received}"
+        ) from error
+    if announced is not None and received != announced:
+        raise DatasetError(
+            f"{url}: truncated transfer: expected {announced} bytes, received {received}"
+        )
+    return digest.hexdigest(), received
+
+
+def _fetch(url: str, destination: Path, expected_sha256: str, timeout: float) -> None:
+    """Download `url` to `destination` through a temporary file in the same folder, renamed
+    into place only once its SHA-256 matches; the temporary file never survives a failure."""
+    import urllib.request
+
+    handle, temporary_name = tempfile.mkstemp(
+        dir=destination.parent, prefix=f".{destination.name}.", suffix=".part"
+    )
+    temporary = Path(temporary_name)
+    try:
+        with os.fdopen(handle, "wb") as sink:
+            with urllib.request.urlopen(url, timeout=timeout) as response:
+                actual, received = _copy_response(response, sink, url)
+            if actual != expected_sha256:
+                raise DatasetError(
+                    f"{url}: checksum mismatch for {destination.name}: expected SHA-256 "
+                    f"{expected_sha256}, got {actual} ({received} bytes)"
+                )
+            sink.flush()
+            os.fsync(sink.fileno())
+        temporary.chmod(0o644)
+        os.replace(temporary, destination)
+    finally:
+        with contextlib.suppress(FileNotFoundError):
+            temporary.unlink()
+
+
+def download(
+    name: str,
+    root: str | os.PathLike[str],
+    *,
+    mirrors: Sequence[str] | None = None,
+    checksums: Mapping[str, str] | None = None,
+    timeout: float = 60.0,
+) -> Path:
+    """Fetch the four files of `name` ("mnist" or "fashion-mnist") into the folder `root`
+    (created if needed) and return it, ready for `load_mnist(root)` /
+    `load_fashion_mnist(root)`. Use one folder per data set: the file names coincide.
+
+    Each file is skipped when already present with the right SHA-256; otherwise the mirrors
+    (`mirrors`, default `MIRRORS[name]`) are tried in order until one delivers the file with
+    the expected digest (`checksums`, file name -> hex SHA-256, default `SHA256[name]`).
+    Raises DatasetError naming the file and every mirror's failure (HTTP error, truncated
+    transfer with expected and received byte counts, or expected and actual digests).
+
+    Example:
+        >>> data = load_fashion_mnist(download("fashion-mnist", "~/.cache/chainrule/fashion"))
+    """
+    if name not in MIRRORS:
+        raise ValueError(
+            f"download: unknown data set {name!r}; choose one of {sorted(MIRRORS)}"
+        )
+    bases = tuple(MIRRORS[name] if mirrors is None else mirrors)
+    if not bases:
+        raise ValueError("download: `mirrors` is empty; pass at least one base URL")
+    digests = dict(SHA256[name] if checksums is None else checksums)
+    missing = [file_name for file_name in FILE_NAMES.values() if file_name not in digests]
+    if missing:
+        raise ValueError(
+            f"download: `checksums` lacks SHA-256 digests for {missing}; give one per file"
+        )
+    import http.client
+    import urllib.error
+
+    folder = Path(root).expanduser()
+    folder.mkdir(parents=True, exist_ok=True)
+    for file_name in FILE_NAMES.values():
+        destination = folder / file_name
+        expected = digests[file_name].lower()
+        if destination.is_file() and sha256_of(destination) == expected:
+            continue
+        failures = []
+        for base in bases:
+            url = f"{base.rstrip('/')}/{file_name}"
+            try:
+                _fetch(url, destination, expected, timeout)
+            except DatasetError as error:
+                failures.append(str(error))
+            except urllib.error.HTTPError as error:
+                error.close()
+                failures.append(f"{url}: HTTP {error.code} {error.reason}")
+            except (OSError, http.client.HTTPException) as error:
+                failures.append(f"{url}: {error}")
+            else:
+                break
+        else:
+            raise DatasetError(
+                f"download: could not fetch {file_name} for {name} into {folder}; every "
+                "mirror failed:\n  " + "\n  ".join(failures)
+            )
+    return folder

@@ -1,0 +1,199 @@
+"""MNIST and Fashion-MNIST from their four standard IDX files in a folder: `load_mnist(root)`,
+`load_fashion_mnist(root=None)` (which finds Debian's `dataset-fashion-mnist` package when
+no folder is given). Images come back as (N, 784) float32 in [0, 1], labels as int64.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import numpy.typing as npt
+
+from chainrule.data.errors import DatasetError
+from chainrule.data.idx import load_idx
+
+# The four files of the MNIST family, as distributed (each also found without ".gz").
+FILE_NAMES: dict[str, str] = {
+    "train_images": "train-images-idx3-ubyte.gz",
+    "train_labels": "train-labels-idx1-ubyte.gz",
+    "test_images": "t10k-images-idx3-ubyte.gz",
+    "test_labels": "t10k-labels-idx1-ubyte.gz",
+}
+
+# Where Debian's `dataset-fashion-mnist` package installs the files.
+DEBIAN_FASHION_MNIST_DIR = Path("/usr/share/datasets/fashion-mnist")
+
+# Sub-folders other tools unpack these data sets into, searched after the folder itself.
+SUBFOLDERS: tuple[str, ...] = (
+    "raw",
+    "fashion",
+    "fashion-mnist",
+    "mnist",
+    "FashionMNIST/raw",
+    "MNIST/raw",
+    "data/fashion",
+)
+
+MNIST_CLASSES: tuple[str, ...] = tuple(str(digit) for digit in range(10))
+FASHION_MNIST_CLASSES: tuple[str, ...] = (
+    "T-shirt/top",
+    "Trouser",
+    "Pullover",
+    "Dress",
+    "Coat",
+    "Sandal",
+    "Shirt",
+    "Sneaker",
+    "Bag",
+    "Ankle boot",
+)
+
+
+@dataclass(frozen=True)
+class ImageClassificationData:
+    """A train/test split of flattened images: x (N, pixels) float32 in [0, 1], y (N,)
+    int64 class indices into `class_names`, and `files`, the paths they were read from."""
+
+    x_train: npt.NDArray[np.float32]
+    y_train: npt.NDArray[np.int64]
+    x_test: npt.NDArray[np.float32]
+    y_test: npt.NDArray[np.int64]
+    class_names: tuple[str, ...]
+    files: dict[str, Path]
+
+
+def _candidates(folder: Path, gz_name: str) -> list[Path]:
+    """The spellings a file may have on disk: gzipped, plain, and plain with the dot that
+    some unpacked copies use ("train-images.idx3-ubyte")."""
+    plain = gz_name.removesuffix(".gz")
+    dotted = plain.replace("-idx", ".idx")
+    return [folder / gz_name, folder / plain, folder / dotted, folder / f"{dotted}.gz"]
+
+
+def find_idx_files(root: str | os.PathLike[str]) -> dict[str, Path] | None:
+    """The four files of an MNIST-like data set in `root` or one of `SUBFOLDERS`, taking the
+    first folder holding all four; None when no folder does."""
+    root = Path(root)
+    for folder in (root, *(root / sub for sub in SUBFOLDERS)):
+        found: dict[str, Path] = {}
+        for role, gz_name in FILE_NAMES.items():
+            existing = [path for path in _candidates(folder, gz_name) if path.is_file()]
+            if existing:
+                found[role] = existing[0]
+        if len(found) == len(FILE_NAMES):
+            return found
+    return None
+
+
+def _images(path: Path) -> npt.NDArray[np.float32]:
+    images = load_idx(path)
+    if images.dtype != np.uint8 or images.ndim != 3:
+        raise DatasetError(
+            f"{path}: expected images as unsigned bytes of shape (N, rows, columns), found "
+            f"{images.dtype} of shape {images.shape}"
+        )
+    flat = images.reshape(images.shape[0], -1).astype(np.float32)
+    flat /= np.float32(255.0)
+    return flat
+
+
+def _labels(path: Path, num_classes: int) -> npt.NDArray[np.int64]:
+    labels = load_idx(path)
+    if labels.dtype != np.uint8 or labels.ndim != 1:
+        raise DatasetError(
+            f"{path}: expected labels as unsigned bytes of shape (N,), found {labels.dtype} "
+            f"of shape {labels.shape}"
+        )
+    bad = np.flatnonzero(labels >= num_classes)
+    if bad.size:
+        raise DatasetError(
+            f"{path}: mislabelled: {bad.size} labels lie outside 0..{num_classes - 1}, the "
+            f"first at index {bad[0]} with value {labels[bad[0]]}; the file is corrupt, "
+            "download it again"
+        )
+    return labels.astype(np.int64)
+
+
+def _load(files: dict[str, Path], class_names: tuple[str, ...]) -> ImageClassificationData:
+    arrays = {}
+    for split in ("train", "test"):
+        images = _images(files[f"{split}_images"])
+        labels = _labels(files[f"{split}_labels"], len(class_names))
+        if images.shape[0] != labels.shape[0]:
+            raise DatasetError(
+                f"{files[f'{split}_images']} holds {images.shape[0]} images but "
+                f"{files[f'{split}_labels']} holds {labels.shape[0]} labels; the two files "
+                "must describe the same samples"
+            )
+        arrays[split] = (images, labels)
+    return ImageClassificationData(
+        x_train=arrays["train"][0],
+        y_train=arrays["train"][1],
+        x_test=arrays["test"][0],
+        y_test=arrays["test"][1],
+        class_names=class_names,
+        files=files,
+    )
+
+
+def _missing_message(function: str, root: Path, name: str, extra: str) -> str:
+    wanted = ", ".join(FILE_NAMES.values())
+    return (
+        f"{function}: could not find the four {name} files ({wanted}, gzipped or not) in "
+        f"{root} or its sub-folders {', '.join(SUBFOLDERS)}. {extra}"
+    )
+
+
+def load_mnist(root: str | os.PathLike[str]) -> ImageClassificationData:
+    """MNIST from the four IDX files in `root` (gzipped or plain; also found in the usual
+    sub-folders such as `raw/` or `MNIST/raw/`).
+
+    Returns x_train (60000, 784) and x_test (10000, 784) float32 in [0, 1] (pixel / 255),
+    y_train and y_test int64 in 0..9. Raises FileNotFoundError when files are missing and
+    DatasetError for corrupt, mislabelled or mismatched files.
+
+    Example:
+        >>> download("mnist", "~/data/mnist"); data = load_mnist("~/data/mnist")
+    """
+    root = Path(root).expanduser()
+    files = find_idx_files(root)
+    if files is None:
+        raise FileNotFoundError(
+            _missing_message(
+                "load_mnist",
+                root,
+                "MNIST",
+                f'Fetch them with chainrule.data.download("mnist", "{root}").',
+            )
+        )
+    return _load(files, MNIST_CLASSES)
+
+
+def load_fashion_mnist(root: str | os.PathLike[str] | None = None) -> ImageClassificationData:
+    """Fashion-MNIST from the four IDX files in `root`; when `root` is None, from Debian's
+    `dataset-fashion-mnist` package in /usr/share/datasets/fashion-mnist.
+
+    Same shapes and dtypes as `load_mnist`; `class_names` are the ten clothing classes
+    ("T-shirt/top", "Trouser", ...).
+    """
+    folder = DEBIAN_FASHION_MNIST_DIR if root is None else Path(root).expanduser()
+    files = find_idx_files(folder)
+    if files is None:
+        if root is None:
+            extra = (
+                "Install Debian's package (apt-get install dataset-fashion-mnist), or "
+                'download the files with chainrule.data.download("fashion-mnist", ROOT) '
+                "and call load_fashion_mnist(ROOT)."
+            )
+        else:
+            extra = (
+                f'Fetch them with chainrule.data.download("fashion-mnist", "{folder}"), or '
+                "call load_fashion_mnist() to use Debian's dataset-fashion-mnist package."
+            )
+        raise FileNotFoundError(
+            _missing_message("load_fashion_mnist", folder, "Fashion-MNIST", extra)
+        )
+    return _load(files, FASHION_MNIST_CLASSES)

@@ -1,0 +1,251 @@
+"""`explain(output, wrt)`: the chain rule for d(output)/d(wrt), written out for the user's
+own graph: the substitutions, each link's local derivative with a numeric check, and the
+product along every path (summed where a tensor is reused).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from chainrule import primitives as P
+from chainrule.explanation.paths import LinkKey, find_paths
+from chainrule.explanation.replay import Check, check_link, upstream_gradients
+from chainrule.explanation.rules import Kind, fill, template_fields
+from chainrule.explanation.walk import GraphView, StepRecord, read_graph
+from chainrule.tensor import Tensor
+
+Shape = tuple[int, ...]
+
+_BROADCASTING = (P.Add, P.Sub, P.Mul, P.Div, P.Pow, P.Maximum, P.Minimum, P.Where)
+"""Binary ops whose gradient is summed back over the axes an operand was broadcast along."""
+
+
+@dataclass(frozen=True)
+class Step:
+    """One substitution: `name = formula`, with the shape of its value."""
+
+    name: str
+    formula: str
+    formula_latex: str
+    shape: Shape
+    op: str
+    inputs: tuple[str, ...]
+    on_path: bool
+
+
+@dataclass(frozen=True)
+class Leaf:
+    """An input of the graph: a parameter (requires grad) or data."""
+
+    name: str
+    shape: Shape
+    role: str
+
+
+@dataclass(frozen=True)
+class Link:
+    """d(output)/d(input) for one step: `derivative = rule`, e.g. d relu(u1)/du1 = [u1 > 0].
+
+    `shape` is the shape of the factor for constant and element-wise rules (() for a
+    number); an operator rule maps dloss/d(output) of `grad_out_shape` to dloss/d(input) of
+    `grad_in_shape`.
+    """
+
+    output: str
+    input: str
+    position: int
+    derivative: str
+    derivative_latex: str
+    rule: str
+    rule_latex: str
+    kind: Kind
+    shape: Shape | None
+    grad_out_shape: Shape
+    grad_in_shape: Shape
+    check: Check
+
+    @property
+    def short(self) -> str:
+        """The link as a fraction: du2/du1."""
+        return f"d{self.output}/d{self.input}"
+
+
+@dataclass(frozen=True)
+class Explanation:
+    """The derivation of d(output)/d(wrt); `str()` gives text, see also `to_markdown` and
+    `to_latex`. `paths` holds at most `path_limit` paths; `path_count` counts them all."""
+
+    output: str
+    wrt: str
+    wrt_shape: Shape
+    leaves: tuple[Leaf, ...]
+    steps: tuple[Step, ...]
+    paths: tuple[tuple[Link, ...], ...]
+    path_count: int
+
+    @property
+    def links(self) -> tuple[Link, ...]:
+        """Every link on some path, once each, outermost first."""
+        seen: dict[tuple[str, str, int], Link] = {}
+        for path in self.paths:
+            for link in path:
+                seen.setdefault((link.output, link.input, link.position), link)
+        return tuple(seen.values())
+
+    @property
+    def checks(self) -> tuple[Check, ...]:
+        return tuple(link.check for link in self.links)
+
+    @property
+    def passed(self) -> bool:
+        """Whether every numeric check agreed."""
+        return all(check.passed for check in self.checks)
+
+    def product(self, path: tuple[Link, ...]) -> str:
+        """One path's product: dloss/du5 · du5/du4 · ... · du1/dw1."""
+        return " · ".join(link.short for link in path)
+
+    def __str__(self) -> str:
+        from chainrule.explanation.render import render_text
+
+        return render_text(self)
+
+    def to_markdown(self) -> str:
+        from chainrule.explanation.render import render_markdown
+
+        return render_markdown(self)
+
+    def to_latex(self) -> str:
+        from chainrule.explanation.render import render_latex
+
+        return render_latex(self)
+
+
+def latex_name(name: str) -> str:
+    """u1 -> u_{1}, loss -> \\mathrm{loss}, a literal stays as written."""
+    stem = name.rstrip("0123456789'")
+    rest = name[len(stem):]
+    digits = rest.rstrip("'")
+    primes = rest[len(digits):]
+    if not stem:
+        return name
+    body = stem if len(stem) == 1 or stem.startswith("(") else (
+        r"\mathrm{" + stem.replace("_", r"\_") + "}")
+    return body + (f"_{{{digits}}}" if digits else "") + primes
+
+
+def _derivative(formula: str, operand: str) -> str:
+    head = formula.split("(", 1)[0]
+    if head.isidentifier() and formula.endswith(")") and formula.count("(") == 1:
+        return f"d {formula}/d{operand}"
+    return f"d({formula})/d{operand}"
+
+
+def _fields(view: GraphView, step: StepRecord, latex: bool) -> dict[str, str]:
+    names = [view.name(t) for t in step.operands]
+    return template_fields(step.primitive, step.params, names, [latex_name(n) for n in names],
+                           [t.shape for t in step.operands], step.tensor.shape, latex)
+
+
+def _make_step(view: GraphView, step: StepRecord, on_path: bool) -> Step:
+    op = step.primitive.name if step.primitive is not None else "affine"
+    return Step(step.name, fill(step.rule.formula, _fields(view, step, False)),
+                fill(step.rule.formula_latex, _fields(view, step, True)), step.tensor.shape,
+                op, tuple(view.name(t) for t in step.operands), on_path)
+
+
+def _make_link(view: GraphView, step: StepRecord, position: int, formula: Step,
+               check: Check) -> Link:
+    local = step.rule.local(position)
+    operand = step.operands[position]
+    operand_name = view.name(operand)
+    rule = fill(local.text, _fields(view, step, False), position)
+    rule_latex = fill(local.latex, _fields(view, step, True), position)
+    if step.primitive in _BROADCASTING and operand.shape != step.tensor.shape:
+        rule += f", summed back to {operand.shape}"
+    shape: Shape | None = None
+    if local.kind == "constant":
+        shape = ()
+    elif local.kind == "elementwise":
+        shape = step.tensor.shape
+    derivative = _derivative(formula.formula, operand_name)
+    top = formula.formula_latex
+    if derivative.startswith("d("):
+        top = f"({top})"
+    derivative_latex = rf"\frac{{\partial\, {top}}}{{\partial {latex_name(operand_name)}}}"
+    return Link(step.name, operand_name, position, derivative,
+                derivative_latex, rule, rule_latex, local.kind, shape, step.tensor.shape,
+                operand.shape, check)
+
+
+def _is_literal(name: str) -> bool:
+    return name[0].isdigit() or name.startswith("(")
+
+
+def _validate(output: Tensor, wrt: Tensor) -> None:
+    if not isinstance(output, Tensor) or not isinstance(wrt, Tensor):
+        raise TypeError(
+            f"explain: output and wrt must be chainrule Tensors, got {type(output).__name__} "
+            f"and {type(wrt).__name__}"
+        )
+    if output.size != 1:
+        raise ValueError(
+            f"explain: the output has shape {output.shape}, not a scalar; the chain rule is "
+            "written for a scalar loss: reduce it first, e.g. .sum() or .mean()"
+        )
+    if not wrt.requires_grad:
+        label = f"{wrt.name!r}" if wrt.name else f"of shape {wrt.shape}"
+        raise ValueError(
+            f"explain: wrt {label} does not require grad, so the graph has no derivative "
+            "with respect to it; create it with requires_grad=True before the forward"
+        )
+    if output._node is None and output is not wrt:
+        raise ValueError(
+            "explain: the output has no recorded graph; compute it from tensors created "
+            "with requires_grad=True, outside no_grad()"
+        )
+
+
+def explain(output: Tensor, wrt: Tensor, *, samples: int = 4,
+            rng: np.random.Generator | None = None, group_affine: bool = True,
+            path_limit: int = 16) -> Explanation:
+    """The chain rule for d(output)/d(wrt), step by step.
+
+    `output` is a scalar Tensor with its graph, `wrt` a tensor it depends on (a leaf such as
+    w1, or an intermediate such as u2). Each local gradient is checked against float64
+    central differences at `samples` random entries (drawn from `rng`, default seed 0).
+    With `group_affine` a matmul followed by the add of a bias reads as one step x @ w + b.
+    """
+    _validate(output, wrt)
+    view = read_graph(output, keep=(wrt,), group_affine=group_affine)
+    if id(wrt) not in view.names:
+        label = f"{wrt.name!r}" if wrt.name else f"of shape {wrt.shape}"
+        raise ValueError(
+            f"explain: wrt {label} is not in the graph of the output, so d(output)/d(wrt) is "
+            "zero; pass a tensor the output was computed from"
+        )
+    generator = rng if rng is not None else np.random.default_rng(0)
+    keys, total = find_paths(view, wrt, path_limit)
+    on_path = {view.steps[index].name for path in keys for index, _ in path}
+    steps = {s.name: _make_step(view, s, s.name in on_path) for s in view.steps}
+    upstream = upstream_gradients(view)
+    made: dict[LinkKey, Link] = {}
+    paths: list[tuple[Link, ...]] = []
+    for key_path in keys:
+        for key in key_path:
+            if key not in made:
+                index, position = key
+                record = view.steps[index]
+                check = check_link(record, position, upstream[id(record.tensor)], record.name,
+                                   view.name(record.operands[position]), samples=samples,
+                                   rng=generator)
+                made[key] = _make_link(view, record, position, steps[record.name], check)
+        paths.append(tuple(made[key] for key in key_path))
+    leaves = tuple(
+        Leaf(view.name(t), t.shape, "parameter" if t.requires_grad else "data")
+        for t in view.leaves if not _is_literal(view.name(t))
+    )
+    return Explanation(view.name(output), view.name(wrt), wrt.shape, leaves,
+                       tuple(steps.values()), tuple(paths), total)

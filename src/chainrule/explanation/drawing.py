@@ -1,0 +1,157 @@
+"""`draw(output)`: the recorded graph as Graphviz DOT text, one node per step (named as in
+`explain`), leaves styled apart (parameters vs data), the paths to `wrt` highlighted, and,
+once backward has run, each gradient's norm. Rendering to SVG/PNG uses Graphviz's `dot`
+program when it is installed.
+"""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+from pathlib import Path
+
+import numpy as np
+
+from chainrule.explanation.paths import find_paths
+from chainrule.explanation.replay import upstream_gradients
+from chainrule.explanation.rules import fill, template_fields
+from chainrule.explanation.walk import GraphView, read_graph
+from chainrule.tensor import Tensor
+
+FORMATS = ("svg", "png")
+INSTALL_HINT = ("Graphviz's `dot` program is not installed, so no image was rendered; install "
+                "it with `apt-get install graphviz` (Debian/Ubuntu), `brew install graphviz` "
+                "(macOS) or from https://graphviz.org/download/, then render with "
+                "`dot -T{format} {dot} -o {image}`")
+
+_HIGHLIGHT = 'color="#d62728", penwidth=2.5'
+
+
+class Drawing(str):
+    """The DOT text (a `str`), with where it was written: `dot_path` and `image_path` (None
+    when not written) and `message`, one line saying what happened."""
+
+    dot_path: Path | None
+    image_path: Path | None
+    message: str
+
+    def __new__(cls, dot: str, dot_path: Path | None = None, image_path: Path | None = None,
+                message: str = "") -> Drawing:
+        drawing = super().__new__(cls, dot)
+        drawing.dot_path = dot_path
+        drawing.image_path = image_path
+        drawing.message = message
+        return drawing
+
+
+def _is_literal(name: str) -> bool:
+    return name[0].isdigit() or name.startswith("(")
+
+
+def _quote(text: str) -> str:
+    return '"' + text.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+def _norm(values: np.ndarray) -> str:
+    return f"{float(np.linalg.norm(np.asarray(values, dtype=np.float64))):.3g}"
+
+
+def _has_leaf_grads(view: GraphView) -> bool:
+    return any(leaf.grad is not None for leaf in view.leaves)
+
+
+def to_dot(view: GraphView, wrt: Tensor | None) -> str:
+    """The DOT text of the view; `wrt` (or None) picks the highlighted paths."""
+    highlighted_steps: set[str] = set()
+    highlighted_edges: set[tuple[str, str]] = set()
+    if wrt is not None:
+        paths, _ = find_paths(view, wrt, limit=1000)
+        for path in paths:
+            for index, position in path:
+                step = view.steps[index]
+                highlighted_steps.add(step.name)
+                highlighted_edges.add((view.name(step.operands[position]), step.name))
+        highlighted_steps.add(view.name(wrt))
+    grads = upstream_gradients(view) if _has_leaf_grads(view) and view.output.size == 1 else {}
+    lines = ["digraph chainrule {", "  rankdir=LR;",
+             '  node [fontname="Helvetica", fontsize=11];',
+             '  edge [color="#555555"];']
+    ids = {id(step.tensor): step.name for step in view.steps}
+    for number, leaf in enumerate(view.leaves, start=1):
+        name = view.name(leaf)
+        ids[id(leaf)] = f"const{number}" if _is_literal(name) else name
+        label = f"{name}\\n{leaf.shape}"
+        if leaf.grad is not None:
+            label += f"\\n|grad| = {_norm(leaf.grad.data)}"
+        style = ('shape=box, style="rounded,filled", fillcolor="#cfe2f3"' if leaf.requires_grad
+                 else 'shape=box, style="dashed,filled", fillcolor="#eeeeee"')
+        role = "parameter" if leaf.requires_grad else "data"
+        extra = f", {_HIGHLIGHT}" if name in highlighted_steps else ""
+        node = _quote(ids[id(leaf)])
+        lines.append(f'  {node} [label="{label}", {style}, class="{role}"{extra}];')
+    for step in view.steps:
+        names = [view.name(t) for t in step.operands]
+        fields = template_fields(step.primitive, step.params, names, names,
+                                 [t.shape for t in step.operands], step.tensor.shape, False)
+        formula = fill(step.rule.formula, fields)
+        op = step.primitive.name if step.primitive is not None else "matmul + add"
+        label = f"{step.name} = {formula}\\n{op}  {step.tensor.shape}"
+        grad = grads.get(id(step.tensor))
+        if grad is not None:
+            label += f"\\n|dloss/d{step.name}| = {_norm(grad)}"
+        label = label.replace('"', '\\"')
+        extra = f", {_HIGHLIGHT}" if step.name in highlighted_steps else ""
+        lines.append(f'  {_quote(step.name)} [label="{label}", shape=ellipse, class="op"{extra}];')
+    for step in view.steps:
+        for operand in step.operands:
+            source = view.name(operand)
+            extra = f" [{_HIGHLIGHT}]" if (source, step.name) in highlighted_edges else ""
+            lines.append(f"  {_quote(ids[id(operand)])} -> {_quote(step.name)}{extra};")
+    lines.append("}")
+    return "\n".join(lines) + "\n"
+
+
+def _render(dot_path: Path, image_path: Path, format: str) -> tuple[str, bool]:
+    program = shutil.which("dot")
+    if program is None:
+        return f"wrote {dot_path}. " + INSTALL_HINT.format(format=format, dot=dot_path,
+                                                          image=image_path), False
+    result = subprocess.run([program, f"-T{format}", str(dot_path), "-o", str(image_path)],
+                            capture_output=True, text=True, check=False)
+    if result.returncode != 0:
+        return (f"wrote {dot_path}; dot failed to render {image_path} (exit "
+                f"{result.returncode}): {result.stderr.strip()}"), False
+    return f"wrote {dot_path} and {image_path}", True
+
+
+def draw(output: Tensor, wrt: Tensor | None = None, path: str | Path | None = None,
+         format: str | None = None, *, group_affine: bool = True) -> Drawing:
+    """The graph that computed `output` as Graphviz DOT text (a `Drawing`, which is a str).
+
+    With `path` ("graph", "graph.svg" or "graph.png"), writes `<stem>.dot` and, when `dot`
+    is installed, renders `<stem>.<format>` (format from the suffix, else "svg"); without
+    `dot` the returned drawing's `message` says how to install it. Nothing is printed.
+    """
+    if not isinstance(output, Tensor):
+        raise TypeError(f"draw: output must be a chainrule Tensor, got {type(output).__name__}")
+    target = Path(path) if path is not None else None
+    suffix = target.suffix.lstrip(".") if target is not None else ""
+    chosen = format or (suffix if suffix in FORMATS else "svg")
+    if chosen not in FORMATS:
+        raise ValueError(f"draw: format {chosen!r} is not one of {FORMATS}; pick svg or png")
+    if suffix in FORMATS and suffix != chosen:
+        raise ValueError(f"draw: path {target} ends in .{suffix} but format is {chosen!r}; "
+                         "make them agree")
+    view = read_graph(output, keep=(wrt,) if wrt is not None else (), group_affine=group_affine)
+    if wrt is not None and id(wrt) not in view.names:
+        label = f"{wrt.name!r}" if wrt.name else f"of shape {wrt.shape}"
+        raise ValueError(f"draw: wrt {label} is not in the graph of the output; pass a tensor "
+                         "the output was computed from")
+    dot = to_dot(view, wrt)
+    if target is None:
+        return Drawing(dot)
+    dot_path = target.with_suffix(".dot")
+    image_path = target.with_suffix("." + chosen)
+    dot_path.write_text(dot)
+    message, rendered = _render(dot_path, image_path, chosen)
+    return Drawing(dot, dot_path, image_path if rendered else None, message)

@@ -1,0 +1,113 @@
+"""An `Explanation` written out: plain text for the terminal, Markdown, and LaTeX."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from chainrule.explanation.derivation import Explanation, Link, Step
+
+from chainrule.explanation.derivation import latex_name
+
+
+def _shape(shape: tuple[int, ...]) -> str:
+    return "scalar" if shape == () else str(shape)
+
+
+def link_shape(link: Link) -> str:
+    """How the local derivative is shaped: a number, an element-wise factor, or a map."""
+    if link.kind == "operator":
+        return f"maps {link.grad_out_shape} -> {link.grad_in_shape}"
+    if link.kind == "constant":
+        return "scalar"
+    return f"{link.shape}, element-wise"
+
+
+def _title(explanation: Explanation) -> str:
+    return f"d{explanation.output}/d{explanation.wrt}"
+
+
+def _sum_line(explanation: Explanation) -> str:
+    products = [explanation.product(path) for path in explanation.paths]
+    more = explanation.path_count - len(explanation.paths)
+    tail = f" + ... ({more} more paths)" if more > 0 else ""
+    return f"{_title(explanation)} = " + " + ".join(products) + tail
+
+
+def _step_lines(steps: tuple[Step, ...]) -> list[str]:
+    width = max((len(step.name) for step in steps), default=0)
+    formula_width = max((len(step.formula) for step in steps), default=0)
+    return [f"  {step.name:<{width}} = {step.formula:<{formula_width}}   {_shape(step.shape)}"
+            for step in steps]
+
+
+def render_text(explanation: Explanation) -> str:
+    """The derivation as plain text, one intermediate and one link per line."""
+    lines = [f"The chain rule for {_title(explanation)}, "
+             f"{explanation.wrt} of shape {_shape(explanation.wrt_shape)}", ""]
+    lines.append("Inputs")
+    width = max((len(leaf.name) for leaf in explanation.leaves), default=0)
+    lines += [f"  {leaf.name:<{width}}   {_shape(leaf.shape)}  {leaf.role}"
+              for leaf in explanation.leaves]
+    lines += ["", "Substitutions, innermost first", *_step_lines(explanation.steps), ""]
+    lines.append("Local derivatives (each checked: upstream gradient through its vjp vs float64 "
+                 "central differences)")
+    entries = [(f"{link.short} = {link.derivative} = {link.rule}", link)
+               for link in explanation.links]
+    width = max((len(text) for text, _ in entries), default=0)
+    shape_width = max((len(link_shape(link)) for _, link in entries), default=0)
+    lines += [f"  {text:<{width}}   {link_shape(link):<{shape_width}}   {link.check}"
+              for text, link in entries]
+    lines.append("")
+    if len(explanation.paths) == 1:
+        lines += ["The chain", f"  {_sum_line(explanation)}   {_shape(explanation.wrt_shape)}"]
+    else:
+        lines.append(f"The paths from {explanation.output} to {explanation.wrt} "
+                     f"({explanation.path_count}), whose products add up")
+        lines += [f"  path {number}: {explanation.product(path)}"
+                  for number, path in enumerate(explanation.paths, start=1)]
+        lines.append(f"  sum:    {_sum_line(explanation)}   {_shape(explanation.wrt_shape)}")
+    verdict = "all local gradients agree" if explanation.passed else "SOME CHECKS FAILED"
+    lines += ["", f"Numeric check: {verdict} with finite differences."]
+    return "\n".join(lines) + "\n"
+
+
+def render_markdown(explanation: Explanation) -> str:
+    """The derivation as Markdown: tables of substitutions and local derivatives."""
+    lines = [f"### The chain rule for `{_title(explanation)}`", "",
+             "| name | formula | shape |", "| --- | --- | --- |"]
+    lines += [f"| `{step.name}` | `{step.formula}` | `{_shape(step.shape)}` |"
+              for step in explanation.steps]
+    lines += ["", "| link | local derivative | shape | numeric check |",
+              "| --- | --- | --- | --- |"]
+    lines += [f"| `{link.short}` | `{link.derivative} = {link.rule}` | {link_shape(link)} | "
+              f"{link.check} |" for link in explanation.links]
+    lines.append("")
+    if len(explanation.paths) > 1:
+        lines += [f"{number}. `{explanation.product(path)}`"
+                  for number, path in enumerate(explanation.paths, start=1)]
+        lines.append("")
+    lines.append(f"`{_sum_line(explanation)}`")
+    return "\n".join(lines) + "\n"
+
+
+def _latex_fraction(top: str, bottom: str) -> str:
+    return rf"\frac{{\partial {latex_name(top)}}}{{\partial {latex_name(bottom)}}}"
+
+
+def _latex_product(path: tuple[Link, ...]) -> str:
+    return r" \cdot ".join(_latex_fraction(link.output, link.input) for link in path)
+
+
+def render_latex(explanation: Explanation) -> str:
+    """The derivation as a LaTeX `aligned` block (inside $$ ... $$ or an equation)."""
+    lines = [r"\begin{aligned}"]
+    lines += [rf"{latex_name(step.name)} &= {step.formula_latex} "
+              rf"&& \text{{{_shape(step.shape)}}} \\" for step in explanation.steps]
+    lines += [rf"{link.derivative_latex} &= {link.rule_latex} && \text{{{link_shape(link)}}} \\"
+              for link in explanation.links]
+    products = " + ".join(_latex_product(path) for path in explanation.paths)
+    title = _latex_fraction(explanation.output, explanation.wrt)
+    lines.append(rf"{title} &= {products}")
+    lines.append(r"\end{aligned}")
+    return "\n".join(lines) + "\n"

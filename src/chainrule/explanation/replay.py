@@ -1,0 +1,166 @@
+"""Each step recomputed on its own, in float64, from its operands' stored values: the
+step's output, its vjp, the upstream gradients dloss/du of every step, and the numeric check
+of one local gradient against central finite differences.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from chainrule.explanation.walk import GraphView, StepRecord
+from chainrule.primitives import sum_to_shape
+
+RTOL = 1e-5
+"""Relative agreement required between the vjp and the central difference (both float64)."""
+
+
+def operand_values(step: StepRecord) -> list[np.ndarray]:
+    """The step's operands as float64 arrays (copies: the checks perturb them)."""
+    return [np.array(t.data, dtype=np.float64) for t in step.operands]
+
+
+def _run(step: StepRecord, values: Sequence[np.ndarray]) -> tuple[np.ndarray, list[object],
+                                                                    list[list[np.ndarray]]]:
+    inner: list[np.ndarray] = []
+    saved_all: list[object] = []
+    inputs_all: list[list[np.ndarray]] = []
+    for op in step.program:
+        inputs = [values[i] if kind == "operand" else inner[i] for kind, i in op.args]
+        out, saved = op.primitive.forward(*inputs, **op.params)
+        inner.append(np.asarray(out))
+        saved_all.append(saved)
+        inputs_all.append(inputs)
+    return inner[-1], saved_all, inputs_all
+
+
+def evaluate(step: StepRecord, values: Sequence[np.ndarray]) -> np.ndarray:
+    """The step's output for these operand values."""
+    return _run(step, values)[0]
+
+
+def step_vjp(step: StepRecord, values: Sequence[np.ndarray],
+             grad_out: np.ndarray) -> list[np.ndarray | None]:
+    """grad_out pushed back through the step: one gradient per operand position, each in
+    that operand's shape."""
+    _, saved_all, inputs_all = _run(step, values)
+    grads: list[np.ndarray | None] = [None] * len(values)
+    inner_grads: list[np.ndarray | None] = [None] * len(step.program)
+    inner_grads[-1] = grad_out
+    for index in reversed(range(len(step.program))):
+        op = step.program[index]
+        upstream = inner_grads[index]
+        if upstream is None:
+            continue
+        needs = tuple(True for _ in op.args)
+        results = op.primitive.vjp(saved_all[index], upstream, needs)
+        for (kind, i), value, grad in zip(op.args, inputs_all[index], results, strict=True):
+            if grad is None:
+                continue
+            grad = np.asarray(sum_to_shape(np.asarray(grad), value.shape), dtype=np.float64)
+            target = grads if kind == "operand" else inner_grads
+            previous = target[i]
+            target[i] = grad if previous is None else previous + grad
+    return grads
+
+
+def upstream_gradients(view: GraphView) -> dict[int, np.ndarray]:
+    """dloss/d(tensor) in float64 for every tensor that requires grad, by id, from a reverse
+    sweep over the steps that starts from d(output)/d(output) = 1."""
+    output = view.output
+    grads: dict[int, np.ndarray] = {id(output): np.ones(output.shape, dtype=np.float64)}
+    for step in reversed(view.steps):
+        grad_out = grads.get(id(step.tensor))
+        if grad_out is None:
+            continue
+        pushed = step_vjp(step, operand_values(step), grad_out)
+        for operand, grad in zip(step.operands, pushed, strict=True):
+            if grad is None or not operand.requires_grad:
+                continue
+            previous = grads.get(id(operand))
+            grads[id(operand)] = grad if previous is None else previous + grad
+    return grads
+
+
+@dataclass(frozen=True)
+class Check:
+    """One local gradient (the upstream gradient pushed back through one step, to one
+    operand) compared with float64 central differences at a few sampled entries."""
+
+    output: str
+    input: str
+    entries: tuple[tuple[int, ...], ...]
+    analytic: tuple[float, ...]
+    numeric: tuple[float, ...]
+    kinks: int
+    max_abs_err: float
+    max_rel_err: float
+    passed: bool
+    skipped: str = ""
+
+    def __str__(self) -> str:
+        if self.skipped:
+            return f"not checked ({self.skipped})"
+        verdict = "ok" if self.passed else "FAILED"
+        compared = len(self.entries) - self.kinks
+        kinks = f", {self.kinks} at a kink skipped" if self.kinks else ""
+        return (f"{verdict}: {compared} entries vs finite differences, max rel err "
+                f"{self.max_rel_err:.1e}{kinks}")
+
+
+def check_link(step: StepRecord, position: int, grad_out: np.ndarray, output: str,
+               input_name: str, *, samples: int, rng: np.random.Generator) -> Check:
+    """Compare the vjp of `step` to its operand at `position` with central differences
+    (sum(grad_out * (f(x + h e_j) - f(x - h e_j))) / 2h) at `samples` random entries j.
+
+    An entry whose one-sided differences disagree sits on a kink (relu at 0, abs at 0), where
+    the derivative is a convention; it is counted apart, not failed.
+    """
+    if not step.rule.checkable:
+        return Check(output, input_name, (), (), (), 0, 0.0, 0.0, True, "a dtype cast")
+    values = operand_values(step)
+    analytic_full = step_vjp(step, values, grad_out)[position]
+    target = values[position]
+    if analytic_full is None:
+        analytic_full = np.zeros_like(target)
+    count = min(samples, target.size)
+    flat = rng.choice(target.size, size=count, replace=False) if count else np.array([], int)
+    centre = evaluate(step, values)
+    scale = float(np.max(np.abs(analytic_full))) if analytic_full.size else 0.0
+    atol = 1e-9 * scale + 1e-12
+    entries: list[tuple[int, ...]] = []
+    analytic: list[float] = []
+    numeric: list[float] = []
+    kinks = 0
+    max_abs = max_rel = 0.0
+    passed = True
+    for index in flat:
+        entry = tuple(int(i) for i in np.unravel_index(int(index), target.shape))
+        original = float(target[entry])
+        step_size = 1e-6 * max(1.0, abs(original))
+        target[entry] = original + step_size
+        plus = evaluate(step, values)
+        target[entry] = original - step_size
+        minus = evaluate(step, values)
+        target[entry] = original
+        forward = float(np.sum(grad_out * (plus - centre))) / step_size
+        backward = float(np.sum(grad_out * (centre - minus))) / step_size
+        central = float(np.sum(grad_out * (plus - minus))) / (2 * step_size)
+        exact = float(analytic_full[entry])
+        entries.append(entry)
+        analytic.append(exact)
+        numeric.append(central)
+        if abs(forward - backward) > 1e-3 * max(abs(forward), abs(backward)) + atol:
+            kinks += 1
+            continue
+        error = abs(central - exact)
+        relative = error / max(abs(central), abs(exact), 1e-300)
+        max_abs = max(max_abs, error)
+        if max(abs(central), abs(exact)) > 0:
+            max_rel = max(max_rel, relative)
+        if error > RTOL * max(abs(central), abs(exact)) + atol:
+            passed = False
+    return Check(output, input_name, tuple(entries), tuple(analytic), tuple(numeric), kinks,
+                 max_abs, max_rel, passed)

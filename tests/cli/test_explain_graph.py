@@ -1,0 +1,35 @@
+"""The `chainrule explain` and `chainrule graph` commands."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+
+from chainrule.cli import main
+
+
+def test_explain_prints_the_derivation_for_w1(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["explain"]) == 0
+    out = capsys.readouterr().out
+    assert "u1   = x @ w1 + b1" in out
+    assert "dloss/dw1 = dloss/du5 · du5/du4 · du4/du3 · du3/du2 · du2/du1 · du1/dw1" in out
+
+
+def test_explain_renders_latex_for_b2(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["explain", "--wrt", "b2", "--format", "latex"]) == 0
+    out = capsys.readouterr().out
+    assert out.startswith(r"\begin{aligned}")
+    assert r"\partial b_{2}" in out
+
+
+def test_graph_writes_the_dot_file_and_says_what_it_did(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["graph", "--out", str(tmp_path / "net.svg")]) == 0
+    out = capsys.readouterr().out
+    assert (tmp_path / "net.dot").is_file()
+    if shutil.which("dot") is not None:
+        assert (tmp_path / "net.svg").read_text().lstrip().startswith("<?xml")
+    else:
+        assert "apt-get install graphviz" in out

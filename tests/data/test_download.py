@@ -1,0 +1,195 @@
+"""download() against a local HTTP server on 127.0.0.1 serving files the tests make:
+verification, checksum mismatch, truncated transfer, mirror fallback, no re-download."""
+
+from __future__ import annotations
+
+import hashlib
+import threading
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from chainrule.data import DatasetError, download, load_mnist, save_idx
+from chainrule.data.mnist import FILE_NAMES
+
+
+@dataclass
+class LocalServer:
+    """Serves `files` (URL path -> body) on 127.0.0.1; paths under /truncated/ announce 100
+    bytes more than they send; everything else is a 404. `requests` logs each GET path."""
+
+    base: str = ""
+    files: dict[str, bytes] = field(default_factory=dict)
+    requests: list[str] = field(default_factory=list)
+
+
+@pytest.fixture
+def server(monkeypatch: pytest.MonkeyPatch) -> Iterator[LocalServer]:
+    for variable in ("http_proxy", "HTTP_PROXY", "https_proxy", "HTTPS_PROXY", "all_proxy",
+                     "ALL_PROXY"):
+        monkeypatch.delenv(variable, raising=False)
+    monkeypatch.setenv("no_proxy", "*")
+    state = LocalServer()
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            state.requests.append(self.path)
+            body = state.files.get(self.path)
+            if body is None:
+                self.send_error(404, "Not Found")
+                return
+            announced = len(body) + (100 if self.path.startswith("/truncated/") else 0)
+            self.send_response(200)
+            self.send_header("Content-Length", str(announced))
+            self.end_headers()
+            self.wfile.write(body)
+            self.close_connection = True
+
+        def log_message(self, format: str, *args: object) -> None:
+            return
+
+    httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    thread = threading.Thread(target=httpd.serve_forever, args=(0.01,), daemon=True)
+    thread.start()
+    state.base = f"http://127.0.0.1:{httpd.server_address[1]}"
+    yield state
+    httpd.shutdown()
+    httpd.server_close()
+    thread.join()
+
+
+def _make_files(folder: Path) -> dict[str, bytes]:
+    """A tiny MNIST-like set as gzipped IDX bytes, by file name."""
+    rng = np.random.default_rng(0)
+    arrays = {
+        "train-images-idx3-ubyte.gz": rng.integers(0, 256, (10, 28, 28), dtype=np.uint8),
+        "train-labels-idx1-ubyte.gz": rng.integers(0, 10, 10, dtype=np.uint8),
+        "t10k-images-idx3-ubyte.gz": rng.integers(0, 256, (5, 28, 28), dtype=np.uint8),
+        "t10k-labels-idx1-ubyte.gz": rng.integers(0, 10, 5, dtype=np.uint8),
+    }
+    folder.mkdir()
+    return {name: save_idx(folder / name, array).read_bytes() for name, array in arrays.items()}
+
+
+@pytest.fixture
+def files(tmp_path: Path) -> dict[str, bytes]:
+    return _make_files(tmp_path / "source")
+
+
+def _sha256(files: dict[str, bytes]) -> dict[str, str]:
+    return {name: hashlib.sha256(body).hexdigest() for name, body in files.items()}
+
+
+def _serve(server: LocalServer, prefix: str, files: dict[str, bytes]) -> str:
+    server.files.update({f"{prefix}/{name}": body for name, body in files.items()})
+    return server.base + prefix
+
+
+def test_download_fetches_and_verifies_all_four_files(
+    server: LocalServer, files: dict[str, bytes], tmp_path: Path
+) -> None:
+    mirror = _serve(server, "/mnist", files)
+    cache = tmp_path / "cache"
+    returned = download("mnist", cache, mirrors=[mirror], checksums=_sha256(files), timeout=5)
+    assert returned == cache
+    assert sorted(path.name for path in cache.iterdir()) == sorted(FILE_NAMES.values())
+    for name, body in files.items():
+        assert (cache / name).read_bytes() == body
+
+
+def test_downloaded_files_load_with_load_mnist(
+    server: LocalServer, files: dict[str, bytes], tmp_path: Path
+) -> None:
+    mirror = _serve(server, "/mnist", files)
+    data = load_mnist(download("mnist", tmp_path / "c", mirrors=[mirror],
+                               checksums=_sha256(files), timeout=5))
+    assert data.x_train.shape == (10, 784)
+
+
+def test_checksum_mismatch_names_file_and_digests_and_leaves_nothing(
+    server: LocalServer, files: dict[str, bytes], tmp_path: Path
+) -> None:
+    tampered = dict(files)
+    body = bytearray(files["train-images-idx3-ubyte.gz"])
+    body[len(body) // 2] ^= 0xFF
+    tampered["train-images-idx3-ubyte.gz"] = bytes(body)
+    mirror = _serve(server, "/mnist", tampered)
+    expected = _sha256(files)["train-images-idx3-ubyte.gz"]
+    actual = hashlib.sha256(tampered["train-images-idx3-ubyte.gz"]).hexdigest()
+    cache = tmp_path / "cache"
+    with pytest.raises(DatasetError, match=r"train-images-idx3-ubyte\.gz") as raised:
+        download("mnist", cache, mirrors=[mirror], checksums=_sha256(files), timeout=5)
+    assert f"expected SHA-256 {expected}, got {actual}" in str(raised.value)
+    assert list(cache.iterdir()) == []
+
+
+def test_truncated_transfer_reports_byte_counts_and_leaves_nothing(
+    server: LocalServer, files: dict[str, bytes], tmp_path: Path
+) -> None:
+    mirror = _serve(server, "/truncated", files)
+    size = len(files["train-images-idx3-ubyte.gz"])
+    cache = tmp_path / "cache"
+    with pytest.raises(DatasetError, match="truncated transfer") as raised:
+        download("mnist", cache, mirrors=[mirror], checksums=_sha256(files), timeout=5)
+    assert f"expected {size + 100} bytes, received {size}" in str(raised.value)
+    assert list(cache.iterdir()) == []
+
+
+def test_falls_back_to_the_next_mirror_after_a_404(
+    server: LocalServer, files: dict[str, bytes], tmp_path: Path
+) -> None:
+    good = _serve(server, "/good", files)
+    cache = tmp_path / "cache"
+    download("mnist", cache, mirrors=[server.base + "/missing", good],
+             checksums=_sha256(files), timeout=5)
+    assert (cache / "t10k-labels-idx1-ubyte.gz").read_bytes() == files["t10k-labels-idx1-ubyte.gz"]
+    assert "/missing/train-images-idx3-ubyte.gz" in server.requests
+    assert "/good/train-images-idx3-ubyte.gz" in server.requests
+
+
+def test_error_lists_every_mirror_when_all_fail(
+    server: LocalServer, files: dict[str, bytes], tmp_path: Path
+) -> None:
+    with pytest.raises(DatasetError, match=r"every mirror failed") as raised:
+        download("mnist", tmp_path / "cache", mirrors=[server.base + "/a", server.base + "/b"],
+                 checksums=_sha256(files), timeout=5)
+    assert "/a/train-images-idx3-ubyte.gz: HTTP 404" in str(raised.value)
+    assert "/b/train-images-idx3-ubyte.gz: HTTP 404" in str(raised.value)
+
+
+def test_verified_files_already_present_are_not_downloaded_again(
+    server: LocalServer, files: dict[str, bytes], tmp_path: Path
+) -> None:
+    mirror = _serve(server, "/mnist", files)
+    cache = tmp_path / "cache"
+    download("mnist", cache, mirrors=[mirror], checksums=_sha256(files), timeout=5)
+    server.requests.clear()
+    download("mnist", cache, mirrors=[mirror], checksums=_sha256(files), timeout=5)
+    assert server.requests == []
+
+
+def test_a_corrupt_cached_file_is_replaced(
+    server: LocalServer, files: dict[str, bytes], tmp_path: Path
+) -> None:
+    mirror = _serve(server, "/mnist", files)
+    cache = tmp_path / "cache"
+    cache.mkdir()
+    (cache / "train-labels-idx1-ubyte.gz").write_bytes(b"half a file")
+    download("mnist", cache, mirrors=[mirror], checksums=_sha256(files), timeout=5)
+    assert (cache / "train-labels-idx1-ubyte.gz").read_bytes() == files[
+        "train-labels-idx1-ubyte.gz"
+    ]
+
+
+def test_unknown_data_set_is_rejected(tmp_path: Path) -> None:
+    with pytest.raises(ValueError, match=r"unknown data set 'cifar'.*fashion-mnist"):
+        download("cifar", tmp_path)
+
+
+def test_checksums_must_cover_every_file(tmp_path: Path) -> None:
+    with pytest.raises(ValueError, match="lacks SHA-256 digests"):
+        download("mnist", tmp_path, mirrors=["http://127.0.0.1:9"], checksums={})

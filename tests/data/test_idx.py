@@ -1,0 +1,151 @@
+"""IDX round trips for every dtype code, gzipped and plain, and each corrupt-file error."""
+
+from __future__ import annotations
+
+import gzip
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from chainrule.data import DatasetError, load_idx, save_idx
+
+DTYPE_CODES = [
+    (np.uint8, 0x08),
+    (np.int8, 0x09),
+    (np.int16, 0x0B),
+    (np.int32, 0x0C),
+    (np.float32, 0x0D),
+    (np.float64, 0x0E),
+]
+
+
+def _sample(dtype: type[np.generic], rng: np.random.Generator) -> np.ndarray:
+    if np.issubdtype(dtype, np.floating):
+        return rng.standard_normal((3, 4, 5)).astype(dtype)
+    info = np.iinfo(dtype)
+    return rng.integers(info.min, info.max, size=(3, 4, 5), endpoint=True, dtype=dtype)
+
+
+@pytest.mark.parametrize(("dtype", "code"), DTYPE_CODES)
+@pytest.mark.parametrize("name", ["array.idx", "array.idx.gz"])
+def test_round_trip_keeps_dtype_shape_and_values(
+    tmp_path: Path, rng: np.random.Generator, dtype: type[np.generic], code: int, name: str
+) -> None:
+    array = _sample(dtype, rng)
+    path = save_idx(tmp_path / name, array)
+    loaded = load_idx(path)
+    assert loaded.dtype == np.dtype(dtype)
+    assert loaded.shape == array.shape
+    np.testing.assert_array_equal(loaded, array)
+
+
+@pytest.mark.parametrize(("dtype", "code"), DTYPE_CODES)
+def test_saved_header_is_the_idx_magic_and_big_endian_dims(
+    tmp_path: Path, dtype: type[np.generic], code: int
+) -> None:
+    path = save_idx(tmp_path / "a.idx", np.zeros((2, 300), dtype=dtype))
+    header = path.read_bytes()[:12]
+    assert header == bytes([0, 0, code, 2, 0, 0, 0, 2, 0, 0, 1, 44])
+
+
+def test_data_is_stored_big_endian(tmp_path: Path) -> None:
+    path = save_idx(tmp_path / "a.idx", np.array([1], dtype=np.int32))
+    assert path.read_bytes()[8:] == b"\x00\x00\x00\x01"
+
+
+def test_gzip_is_detected_by_magic_bytes_not_by_name(tmp_path: Path) -> None:
+    array = np.arange(6, dtype=np.uint8).reshape(2, 3)
+    path = save_idx(tmp_path / "no-suffix", array, compress=True)
+    assert path.read_bytes()[:2] == b"\x1f\x8b"
+    np.testing.assert_array_equal(load_idx(path), array)
+
+
+def test_plain_file_named_gz_is_read_as_plain(tmp_path: Path) -> None:
+    array = np.arange(4, dtype=np.int16)
+    path = save_idx(tmp_path / "plain.gz", array, compress=False)
+    np.testing.assert_array_equal(load_idx(path), array)
+
+
+def test_loaded_array_is_writable_native_order(tmp_path: Path) -> None:
+    loaded = load_idx(save_idx(tmp_path / "a.idx", np.ones(3, dtype=np.float64)))
+    assert loaded.dtype.isnative
+    assert loaded.flags.writeable
+
+
+def test_truncated_data_names_file_and_byte_counts(tmp_path: Path) -> None:
+    path = save_idx(tmp_path / "short.idx", np.zeros((4, 5), dtype=np.int32))
+    path.write_bytes(path.read_bytes()[:-3])
+    with pytest.raises(DatasetError, match=r"short\.idx is truncated.*80 data bytes.*found 77"):
+        load_idx(path)
+
+
+def test_truncated_header_is_reported(tmp_path: Path) -> None:
+    path = tmp_path / "header.idx"
+    path.write_bytes(bytes([0, 0, 0x08, 3, 0, 0, 0, 1]))
+    with pytest.raises(DatasetError, match=r"header\.idx is truncated in its header.*16.*found 8"):
+        load_idx(path)
+
+
+def test_file_shorter_than_the_magic_is_reported(tmp_path: Path) -> None:
+    path = tmp_path / "tiny.idx"
+    path.write_bytes(b"\x00\x00")
+    with pytest.raises(DatasetError, match=r"tiny\.idx is truncated.*found 2 bytes"):
+        load_idx(path)
+
+
+def test_truncated_gzip_stream_is_reported(tmp_path: Path) -> None:
+    path = save_idx(tmp_path / "cut.idx.gz", np.arange(1000, dtype=np.int32))
+    path.write_bytes(path.read_bytes()[:-20])
+    with pytest.raises(DatasetError, match=r"cut\.idx\.gz is a truncated gzip file"):
+        load_idx(path)
+
+
+def test_corrupt_gzip_stream_is_reported(tmp_path: Path) -> None:
+    path = tmp_path / "bad.gz"
+    path.write_bytes(b"\x1f\x8b" + b"\xff" * 30)
+    with pytest.raises(DatasetError, match=r"bad\.gz starts like a gzip file but is corrupt"):
+        load_idx(path)
+
+
+def test_bad_magic_is_reported_with_the_bytes_found(tmp_path: Path) -> None:
+    path = tmp_path / "magic.idx"
+    path.write_bytes(b"PK\x03\x04" + b"\x00" * 8)
+    with pytest.raises(DatasetError, match=r"magic\.idx is not an IDX file.*50 4b 03 04"):
+        load_idx(path)
+
+
+def test_unknown_dtype_code_is_reported(tmp_path: Path) -> None:
+    path = tmp_path / "code.idx"
+    path.write_bytes(bytes([0, 0, 0x0A, 1, 0, 0, 0, 1, 0]))
+    with pytest.raises(DatasetError, match=r"code\.idx has the unknown IDX dtype code 0x0A"):
+        load_idx(path)
+
+
+def test_trailing_bytes_are_reported(tmp_path: Path) -> None:
+    path = save_idx(tmp_path / "long.idx", np.zeros(5, dtype=np.uint8))
+    path.write_bytes(path.read_bytes() + b"\x00\x00")
+    with pytest.raises(DatasetError, match=r"long\.idx has 2 trailing bytes.*needs 5.*found 7"):
+        load_idx(path)
+
+
+def test_wrong_dims_in_a_gzipped_file_are_reported(tmp_path: Path) -> None:
+    header = bytes([0, 0, 0x08, 1, 0, 0, 0, 10])
+    path = tmp_path / "count.gz"
+    path.write_bytes(gzip.compress(header + bytes(7)))
+    with pytest.raises(DatasetError, match=r"count\.gz is truncated.*needs 10.*found 7"):
+        load_idx(path)
+
+
+def test_dataset_error_is_a_value_error() -> None:
+    assert issubclass(DatasetError, ValueError)
+
+
+def test_save_rejects_a_dtype_idx_cannot_hold(tmp_path: Path) -> None:
+    with pytest.raises(TypeError, match="IDX cannot store dtype int64"):
+        save_idx(tmp_path / "a.idx", np.zeros(3, dtype=np.int64))
+
+
+def test_save_rejects_a_scalar(tmp_path: Path) -> None:
+    with pytest.raises(ValueError, match=r"1 to 255 dimensions, got shape \(\)"):
+        save_idx(tmp_path / "a.idx", np.float64(1.0))

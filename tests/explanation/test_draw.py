@@ -1,0 +1,127 @@
+"""chainrule.draw: DOT text that parses, nodes and edges as the graph, highlighted paths,
+files written, and the image rendered by Graphviz's dot when it is installed."""
+
+from __future__ import annotations
+
+import shutil
+import warnings
+from pathlib import Path
+
+import numpy as np
+import pydot
+import pytest
+
+import chainrule
+from chainrule.explanation import drawing as drawing_module
+from chainrule.explanation import tutorial_network
+from chainrule.tensor import Tensor
+
+with warnings.catch_warnings():
+    # pydot's parser is built with pyparsing's old camelCase names, which warn on import.
+    warnings.simplefilter("ignore", DeprecationWarning)
+    import pydot.dot_parser
+
+HIGHLIGHT = "#d62728"
+
+
+@pytest.fixture
+def network(rng: np.random.Generator) -> dict[str, Tensor]:
+    return tutorial_network(4, 3, 5, 1, rng=rng)
+
+
+def _graph(text: str) -> pydot.Dot:
+    graphs = pydot.graph_from_dot_data(text)
+    assert graphs is not None
+    assert len(graphs) == 1
+    return graphs[0]
+
+
+def _nodes(graph: pydot.Dot) -> dict[str, pydot.Node]:
+    return {node.get_name().strip('"'): node for node in graph.get_nodes()
+            if node.get_name() not in ("node", "edge", "graph")}
+
+
+def _edges(graph: pydot.Dot) -> dict[tuple[str, str], pydot.Edge]:
+    return {(edge.get_source().strip('"'), edge.get_destination().strip('"')): edge
+            for edge in graph.get_edges()}
+
+
+def test_dot_has_one_node_per_leaf_and_step(network: dict[str, Tensor]) -> None:
+    nodes = _nodes(_graph(chainrule.draw(network["loss"])))
+    assert set(nodes) == {"x", "y", "w1", "b1", "w2", "b2", "u1", "u2", "u3", "u4", "u5",
+                          "loss"}
+    assert "u2 = relu(u1)" in nodes["u2"].get_label()
+    assert "(4, 5)" in nodes["u2"].get_label()
+
+
+def test_dot_edges_follow_the_data(network: dict[str, Tensor]) -> None:
+    edges = set(_edges(_graph(chainrule.draw(network["loss"]))))
+    assert edges == {("x", "u1"), ("w1", "u1"), ("b1", "u1"), ("u1", "u2"), ("u2", "u3"),
+                     ("w2", "u3"), ("b2", "u3"), ("y", "u4"), ("u3", "u4"), ("u4", "u5"),
+                     ("u5", "loss")}
+
+
+def test_parameters_and_data_are_styled_apart(network: dict[str, Tensor]) -> None:
+    nodes = _nodes(_graph(chainrule.draw(network["loss"])))
+    assert nodes["w1"].get("class").strip('"') == "parameter"
+    assert nodes["x"].get("class").strip('"') == "data"
+    assert nodes["u1"].get("class").strip('"') == "op"
+    assert nodes["w1"].get("fillcolor") != nodes["x"].get("fillcolor")
+
+
+def test_the_path_to_wrt_is_highlighted(network: dict[str, Tensor]) -> None:
+    graph = _graph(chainrule.draw(network["loss"], wrt=network["w2"]))
+    edges = _edges(graph)
+    highlighted = {key for key, edge in edges.items() if HIGHLIGHT in str(edge.get("color"))}
+    assert highlighted == {("w2", "u3"), ("u3", "u4"), ("u4", "u5"), ("u5", "loss")}
+    nodes = _nodes(graph)
+    assert HIGHLIGHT in str(nodes["w2"].get("color"))
+    assert nodes["u1"].get("color") is None
+
+
+def test_gradient_norms_appear_after_backward(network: dict[str, Tensor]) -> None:
+    assert "|grad|" not in chainrule.draw(network["loss"])
+    network["loss"].backward()
+    nodes = _nodes(_graph(chainrule.draw(network["loss"])))
+    norm = float(np.linalg.norm(network["w1"].grad.data))
+    assert f"|grad| = {norm:.3g}" in nodes["w1"].get_label()
+    assert "|dloss/du2| = " in nodes["u2"].get_label()
+
+
+def test_path_writes_the_dot_file(network: dict[str, Tensor], tmp_path: Path) -> None:
+    drawing = chainrule.draw(network["loss"], path=tmp_path / "net.svg")
+    assert drawing.dot_path == tmp_path / "net.dot"
+    assert (tmp_path / "net.dot").read_text() == str(drawing)
+
+
+def test_png_is_rendered_when_dot_is_installed(network: dict[str, Tensor],
+                                               tmp_path: Path) -> None:
+    drawing = chainrule.draw(network["loss"], path=tmp_path / "net.png")
+    assert (tmp_path / "net.dot").is_file()
+    if shutil.which("dot") is not None:
+        assert drawing.image_path == tmp_path / "net.png"
+        assert (tmp_path / "net.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    else:
+        assert drawing.image_path is None
+        assert "apt-get install graphviz" in drawing.message
+
+
+def test_without_dot_it_says_how_to_install_it(network: dict[str, Tensor], tmp_path: Path,
+                                               monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(drawing_module.shutil, "which", lambda name: None)
+    drawing = chainrule.draw(network["loss"], path=tmp_path / "net.png")
+    assert drawing.image_path is None
+    assert "apt-get install graphviz" in drawing.message
+    assert not (tmp_path / "net.png").exists()
+    assert (tmp_path / "net.dot").is_file()
+
+
+def test_format_and_suffix_must_agree(network: dict[str, Tensor], tmp_path: Path) -> None:
+    with pytest.raises(ValueError, match=r"ends in \.png but format is 'svg'"):
+        chainrule.draw(network["loss"], path=tmp_path / "net.png", format="svg")
+
+
+def test_ungrouped_drawing_has_one_node_per_recorded_op(network: dict[str, Tensor]) -> None:
+    nodes = _nodes(_graph(chainrule.draw(network["loss"], group_affine=False)))
+    ops = [name for name, node in nodes.items() if node.get("class").strip('"') == "op"]
+    assert len(ops) == 8
