@@ -84,7 +84,7 @@ def save_checkpoint(folder: Path, meta: dict[str, Any]) -> None:
     arrays: dict[str, np.ndarray] = {}
     plain = split_arrays(meta, "", arrays)
     buffer = io.BytesIO()
-    np.savez(buffer, **arrays)
+    np.savez(buffer, allow_pickle=False, **arrays)
     payload = buffer.getvalue()
     document = {"format": FORMAT, "version": VERSION,
                 "npz_sha256": hashlib.sha256(payload).hexdigest(), "meta": plain}

@@ -18,7 +18,7 @@ SCHEDULES = ("constant", "cosine")
 DTYPES = ("float32", "float64")
 NAMED_DATA = ("digits", "fashion-mnist", "mnist")
 
-DEFAULT_LR = {"sgd": 0.1, "momentum": 0.05, "adam": 1e-3, "adamw": 1e-3}
+DEFAULT_LR = {"sgd": 0.1, "momentum": 0.05, "adam": 3e-3, "adamw": 3e-3}
 """The learning rate each optimizer gets when --lr is not given."""
 
 SEED_HIDDEN = (50,)
@@ -39,13 +39,13 @@ class TrainConfig:
     model: str = "seed"
     hidden: tuple[int, ...] = (256, 128)
     data: str = "digits"
-    epochs: int = 30
+    epochs: int = 40
     batch_size: int = 32
     lr: float | None = None
-    optimizer: str = "momentum"
+    optimizer: str = "adam"
     momentum: float = 0.9
     weight_decay: float | None = None
-    schedule: str = "constant"
+    schedule: str = "cosine"
     dropout: float = 0.0
     engine: str = "autograd"
     dtype: str = "float32"

@@ -30,6 +30,8 @@ from chainrule.train.plots import plot_losses
 from chainrule.train.progress import EpochProgress
 
 LOSS_PLOT = "loss.png"
+ADAMW_DECAY = 0.01
+"""AdamW's default decoupled weight decay (PyTorch's)."""
 HANG_ENV = "CHAINRULE_TRAIN_HANG_AFTER_BATCHES"
 """Test hook: after this many batches the process writes HANG_MARKER in the run folder and
 sleeps, so a test can kill or interrupt it at a known point mid-epoch."""
@@ -67,14 +69,14 @@ def build_engine(config: TrainConfig, splits: Splits, *, init_rng: np.random.Gen
 
 def build_optimizer(config: TrainConfig, params: list[Any]) -> optim.Optimizer:
     """SGD, SGD with momentum, Adam or AdamW with the config's learning rate."""
-    decay = {} if config.weight_decay is None else {"weight_decay": config.weight_decay}
+    lr, decay = config.learning_rate, config.weight_decay
     if config.optimizer == "sgd":
-        return optim.SGD(params, lr=config.learning_rate, **decay)
+        return optim.SGD(params, lr=lr, weight_decay=decay or 0.0)
     if config.optimizer == "momentum":
-        return optim.SGD(params, lr=config.learning_rate, momentum=config.momentum, **decay)
+        return optim.SGD(params, lr=lr, momentum=config.momentum, weight_decay=decay or 0.0)
     if config.optimizer == "adam":
-        return optim.Adam(params, lr=config.learning_rate, **decay)
-    return optim.AdamW(params, lr=config.learning_rate, **decay)
+        return optim.Adam(params, lr=lr, weight_decay=decay or 0.0)
+    return optim.AdamW(params, lr=lr, weight_decay=ADAMW_DECAY if decay is None else decay)
 
 
 def mean_cross_entropy(logits: np.ndarray, labels: np.ndarray) -> float:

@@ -7,6 +7,8 @@ identically in `chainrule.nn` and `chainrule.manual`, so either engine loads the
 
 from __future__ import annotations
 
+import itertools
+
 import numpy as np
 
 from chainrule import manual, nn
@@ -25,7 +27,7 @@ def build_module(config: TrainConfig, num_features: int, num_classes: int, *,
     uniform initialisation drawn from `init_rng`, dropout masks from `dropout_rng`."""
     sizes = layer_sizes(config, num_features, num_classes)
     layers: list[nn.Module] = []
-    for fan_in, fan_out in zip(sizes[:-2], sizes[1:-1], strict=True):
+    for fan_in, fan_out in itertools.pairwise(sizes[:-1]):
         layers += [nn.Linear(fan_in, fan_out, rng=init_rng, dtype=config.dtype), nn.ReLU()]
         if config.dropout > 0:
             layers.append(nn.Dropout(config.dropout, rng=dropout_rng))
@@ -39,7 +41,7 @@ def build_manual(config: TrainConfig, num_features: int, num_classes: int
     sizes = layer_sizes(config, num_features, num_classes)
     placeholder_rng = np.random.default_rng(0)
     layers: list[manual.Layer] = []
-    for fan_in, fan_out in zip(sizes[:-1], sizes[1:], strict=True):
+    for fan_in, fan_out in itertools.pairwise(sizes):
         if layers:
             layers.append(manual.ReLU())
         layers.append(manual.Linear(fan_in, fan_out, rng=placeholder_rng, dtype=config.dtype))
