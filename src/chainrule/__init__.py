@@ -2,10 +2,12 @@
 
 The chain rule done by hand (`chainrule.manual`), checked by finite differences
 (`chainrule.check`), and done by machine: `Tensor` and its ops form a reverse-mode autodiff
-engine on NumPy; `chainrule.functional` holds losses; `grad`, `jacobian`, ... transform functions.
+engine on NumPy; `chainrule.functional` holds losses; `grad`, `jacobian`, ... transform
+functions; `chainrule.nn` and `chainrule.optim` build and train models as their PyTorch
+namesakes; `explain` and `draw` show the chain rule of any graph.
 """
 
-from chainrule import check, functional, manual
+from chainrule import check, functional, manual, nn, optim
 from chainrule.compiler import compile
 from chainrule.explanation import Explanation, draw, explain
 from chainrule.modes import AnomalyError, detect_anomaly, enable_grad, is_grad_enabled, no_grad
@@ -72,7 +74,9 @@ __all__ = [
     "mean",
     "min",
     "minimum",
+    "nn",
     "no_grad",
+    "optim",
     "relu",
     "reshape",
     "sigmoid",

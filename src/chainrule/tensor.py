@@ -177,9 +177,11 @@ class Tensor:
         return self
 
     def __array__(self, dtype: npt.DTypeLike | None = None, copy: bool | None = None) -> Any:
-        if dtype is None and not copy:
-            return self._data
-        return np.array(self._data, dtype=dtype, copy=bool(copy))
+        if copy:
+            return np.array(self._data, dtype=dtype, copy=True)
+        if copy is None:
+            return np.asarray(self._data, dtype=dtype)
+        return np.array(self._data, dtype=dtype, copy=False)
 
     def __repr__(self) -> str:
         body = np.array2string(self._data, separator=", ", prefix="tensor(")
@@ -494,6 +496,12 @@ class Tensor:
 
     def __setitem__(self, index: Any, value: Any) -> None:
         self._check_in_place("setitem")
+        if isinstance(value, Tensor) and value.requires_grad and STATE.grad_enabled:
+            raise RuntimeError(
+                "setitem: the value written into the tensor requires grad, and writing it "
+                "into an array would silently drop its gradient; build the result with "
+                "chainrule.stack, concatenate or where instead"
+            )
         self._data[_raw_index(index)] = _raw(value)
         self._version += 1
 

@@ -33,3 +33,11 @@ def test_graph_writes_the_dot_file_and_says_what_it_did(
         assert (tmp_path / "net.svg").read_text().lstrip().startswith("<?xml")
     else:
         assert "apt-get install graphviz" in out
+
+
+def test_graph_out_in_a_missing_folder_creates_it(tmp_path: Path) -> None:
+    out = tmp_path / "figures" / "net.png"
+    assert main(["graph", "--out", str(out)]) == 0
+    assert (tmp_path / "figures" / "net.dot").is_file()
+    if shutil.which("dot") is not None:
+        assert out.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"

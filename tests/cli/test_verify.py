@@ -65,3 +65,18 @@ def test_the_correct_backward_passes_the_same_verification(rng: np.random.Genera
     y = rng.integers(0, 10, size=(40, 1)).astype(np.float64)
     params = manual.init_params(64, 50, 1, rng=rng)
     assert verify_network(x, y, params, max_entries=20, rng=rng).ok
+
+
+def test_a_failed_verification_prints_a_diagnosis_of_each_disagreement(
+    rng: np.random.Generator,
+) -> None:
+    x = rng.random((40, 64))
+    y = rng.integers(0, 10, size=(40, 1)).astype(np.float64)
+    params = manual.init_params(64, 50, 1, rng=rng)
+    params["b1"] = np.full(50, 0.1)
+    result = verify_network(x, y, params, backward=broken_backward, max_entries=20, rng=rng)
+    lines = format_verification(result, x.shape, 50).splitlines()
+    diagnoses = [line.strip() for line in lines if "diagnosis of" in line]
+    assert len(diagnoses) == 2
+    assert all(line.startswith("diagnosis of b1: off by a factor of 2: a 2 too many")
+               for line in diagnoses)

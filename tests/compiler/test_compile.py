@@ -227,3 +227,48 @@ def test_create_graph_inside_a_compiled_step_is_refused(rng: np.random.Generator
 
     with pytest.raises(CompileError, match="create_graph"):
         compile(step)(rng.standard_normal(3))
+
+
+@pytest.mark.parametrize(
+    "make_optimizer",
+    [
+        lambda params: cr.optim.SGD(params, lr=0.05, momentum=0.9, nesterov=True),
+        lambda params: cr.optim.Adam(params, lr=1e-2),
+        lambda params: cr.optim.AdamW(params, lr=1e-2, weight_decay=0.1),
+    ],
+    ids=["sgd-nesterov", "adam", "adamw"],
+)
+def test_compiled_nn_and_optim_training_equals_eager(
+    rng: np.random.Generator, make_optimizer: Callable[[Any], Any]
+) -> None:
+    batches = [(rng.standard_normal((6, 5)), rng.integers(0, 3, 6)) for _ in range(6)]
+    histories = []
+    for compiled in (False, True):
+        model = cr.nn.Sequential(
+            cr.nn.Linear(5, 9, rng=np.random.default_rng(3), dtype=np.float64),
+            cr.nn.Tanh(),
+            cr.nn.Linear(9, 3, rng=np.random.default_rng(4), dtype=np.float64),
+        )
+        optimizer = make_optimizer(model.parameters())
+        loss_fn = cr.nn.CrossEntropyLoss()
+
+        def step(
+            x: np.ndarray,
+            y: np.ndarray,
+            model: cr.nn.Module = model,
+            optimizer: Any = optimizer,
+            loss_fn: cr.nn.Module = loss_fn,
+        ) -> cr.Tensor:
+            loss = loss_fn(model(cr.tensor(x)), y)
+            model.zero_grad()
+            loss.backward()
+            optimizer.step()
+            return loss
+
+        run = compile(step) if compiled else step
+        losses = [run(x, y).item() for x, y in batches]
+        histories.append((losses, [p.numpy().copy() for p in model.parameters()]))
+    (eager, eager_params), (replayed, replayed_params) = histories
+    assert replayed == eager
+    for got, expected in zip(replayed_params, eager_params, strict=True):
+        assert np.array_equal(got, expected)

@@ -94,6 +94,13 @@ def test_path_writes_the_dot_file(network: dict[str, Tensor], tmp_path: Path) ->
     assert (tmp_path / "net.dot").read_text() == str(drawing)
 
 
+def test_path_in_a_missing_folder_creates_the_folder(network: dict[str, Tensor],
+                                                     tmp_path: Path) -> None:
+    drawing = chainrule.draw(network["loss"], path=tmp_path / "new" / "deeper" / "net.svg")
+    assert drawing.dot_path == tmp_path / "new" / "deeper" / "net.dot"
+    assert drawing.dot_path.read_text() == str(drawing)
+
+
 def test_png_is_rendered_when_dot_is_installed(network: dict[str, Tensor],
                                                tmp_path: Path) -> None:
     drawing = chainrule.draw(network["loss"], path=tmp_path / "net.png")

@@ -4,6 +4,7 @@ For each named array, `gradcheck` compares the analytic gradient with central di
 on every entry (small arrays) or on a random sample of entries (large ones), and compares
 <v, grad> with the directional central difference along random unit directions v, which
 costs two evaluations however large the array. Everything is evaluated in float64.
+A failing row carries a `diagnose` of the analytic gradient against the numerical one.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ import numpy as np
 import numpy.typing as npt
 
 from chainrule._types import Float64Array
+from chainrule.check.diagnose import Diagnosis, Mistake, diagnose, diagnose_shapes
 from chainrule.check.numerical import directional_derivative, probe
 
 LossFunction = Callable[[Mapping[str, Float64Array]], float]
@@ -57,6 +59,8 @@ class GradcheckRow:
     status: "ok"; "FAIL" (some checked entry or direction disagrees and is no kink);
     "SHAPE MISMATCH" (the analytic gradient's shape is not its array's); "KINKS ONLY" (every
     checked entry sat on a kink, so nothing was actually verified).
+    diagnosis: for a row that is "FAIL" or "SHAPE MISMATCH", what the mistake looks like
+    (see `diagnose`); None for the others.
     """
 
     name: str
@@ -70,6 +74,7 @@ class GradcheckRow:
     max_rel_err: float
     worst_index: tuple[int, ...] | None
     directions: tuple[DirectionCheck, ...]
+    diagnosis: Diagnosis | None = None
 
     @property
     def ok(self) -> bool:
@@ -119,10 +124,13 @@ class GradcheckReport:
                           str(row.kinks), f"{row.max_abs_err:.2g}", f"{row.max_rel_err:.2g}",
                           str(row.worst_index), direction))
         widths = [max(len(line[column]) for line in lines) for column in range(len(header))]
-        return "\n".join(
+        table = [
             "  ".join(cell.ljust(width) for cell, width in zip(line, widths, strict=True)).rstrip()
             for line in lines
-        )
+        ]
+        diagnoses = [f"diagnosis of {row.name}: {row.diagnosis}" for row in self.rows
+                     if row.diagnosis is not None]
+        return "\n".join(table + diagnoses)
 
 
 def gradcheck(
@@ -136,6 +144,7 @@ def gradcheck(
     max_entries: int = 200,
     directions: int = 1,
     rng: np.random.Generator | None = None,
+    n: int | None = None,
 ) -> GradcheckReport:
     """Check each gradient in `grads` (name -> dloss/d arrays[name]) by finite differences.
 
@@ -160,6 +169,13 @@ def gradcheck(
 
     `rng` draws the sampled entries and directions; None means a fixed seed (0), so a
     report is reproducible.
+
+    Diagnosis: a failing row is diagnosed (`diagnose(analytic, numerical)`, with `n`, the
+    batch size, to name a factor N) on the whole array when every entry was
+    checked and none is a kink, else on the checked entries that are no kinks (a constant
+    factor, sign or zeroed entries show in samples; a transpose does not). A shape mismatch
+    is diagnosed against the full numerical gradient when the array has at most
+    `max_entries` entries, else from the shapes alone.
     """
     generator = np.random.default_rng(0) if rng is None else rng
     points = {name: np.array(value, dtype=np.float64) for name, value in arrays.items()}
@@ -177,7 +193,7 @@ def gradcheck(
         row_rtol = row_rtol if rtol is None else rtol
         rows.append(_check_one(loss_fn, points, name, grad_array, f0=f0, eps=eps, rtol=row_rtol,
                                atol=atol, floor=floor, max_entries=max_entries,
-                               directions=directions, rng=generator))
+                               directions=directions, rng=generator, n=n))
     return GradcheckReport(rows=tuple(rows), eps=eps)
 
 
@@ -199,36 +215,51 @@ def _check_one(
     max_entries: int,
     directions: int,
     rng: np.random.Generator,
+    n: int | None,
 ) -> GradcheckRow:
     point = points[name]
-    if grad.shape != point.shape:
-        return GradcheckRow(name, point.shape, grad.shape, "SHAPE MISMATCH", checked=0,
-                            failures=0, kinks=0, max_abs_err=float("nan"),
-                            max_rel_err=float("nan"), worst_index=None, directions=())
-    analytic = grad.astype(np.float64)
-    scale = float(np.abs(analytic).max()) if analytic.size else 0.0
-    row_atol = 1e-3 * rtol * scale if atol is None else atol
 
     def at_point(perturbed: Float64Array) -> float:
         return float(loss_fn({**points, name: perturbed}))
+
+    if grad.shape != point.shape:
+        if point.size <= max_entries:
+            numerical_full = np.empty_like(point)
+            for index in np.ndindex(point.shape):
+                f_plus, f_minus, step = probe(at_point, point, index, eps)
+                numerical_full[index] = (f_plus - f_minus) / step
+            diagnosis = diagnose(grad, numerical_full, n=n)
+        else:
+            diagnosis = diagnose_shapes(grad.shape, point.shape, n=n)
+        return GradcheckRow(name, point.shape, grad.shape, "SHAPE MISMATCH", checked=0,
+                            failures=0, kinks=0, max_abs_err=float("nan"),
+                            max_rel_err=float("nan"), worst_index=None, directions=(),
+                            diagnosis=diagnosis)
+    analytic = grad.astype(np.float64)
+    scale = float(np.abs(analytic).max()) if analytic.size else 0.0
+    row_atol = 1e-3 * rtol * scale if atol is None else atol
 
     if point.size <= max_entries:
         flat_indices = np.arange(point.size)
     else:
         flat_indices = np.sort(rng.choice(point.size, size=max_entries, replace=False))
     failures = kinks = 0
+    numerical_values = np.empty(len(flat_indices))
+    smooth = np.ones(len(flat_indices), dtype=bool)
     max_abs_err = max_rel_err = worst_badness = 0.0
     worst_index: tuple[int, ...] | None = None
-    for flat in flat_indices:
+    for position, flat in enumerate(flat_indices):
         index = tuple(int(i) for i in np.unravel_index(int(flat), point.shape))
         f_plus, f_minus, step = probe(at_point, point, index, eps)
         numerical = (f_plus - f_minus) / step
+        numerical_values[position] = numerical
         miss = abs(analytic[index] - numerical)
         allowed = row_atol + floor + rtol * abs(numerical)
         if miss > allowed:
             upper_step = step / 2
             if _is_kink(miss, (f_plus - f0) / upper_step, (f0 - f_minus) / upper_step):
                 kinks += 1
+                smooth[position] = False
                 continue
             failures += 1
         max_abs_err = max(max_abs_err, miss)
@@ -252,7 +283,40 @@ def _check_one(
         status = "KINKS ONLY"
     else:
         status = "ok"
+    failure_diagnosis = None
+    if status == "FAIL":
+        failure_diagnosis = _diagnose_failure(analytic, numerical_values, flat_indices, smooth,
+                                      rtol=rtol, atol=row_atol + floor, n=n)
     return GradcheckRow(name, point.shape, grad.shape, status, checked=checked,
                         failures=failures, kinks=kinks, max_abs_err=max_abs_err,
                         max_rel_err=max_rel_err, worst_index=worst_index,
-                        directions=tuple(direction_checks))
+                        directions=tuple(direction_checks), diagnosis=failure_diagnosis)
+
+
+def _diagnose_failure(
+    analytic: Float64Array,
+    numerical_values: Float64Array,
+    flat_indices: npt.NDArray[np.intp],
+    smooth: npt.NDArray[np.bool_],
+    *,
+    rtol: float,
+    atol: float,
+    n: int | None,
+) -> Diagnosis:
+    """diagnose() on the whole array when every entry was checked smoothly, else on the
+    smooth checked entries."""
+    if len(flat_indices) == analytic.size and smooth.all():
+        return diagnose(analytic, numerical_values.reshape(analytic.shape), n=n, rtol=rtol,
+                        atol=atol)
+    sampled = analytic.ravel()[flat_indices[smooth]]
+    if sampled.size == 0:
+        return Diagnosis(Mistake.UNKNOWN, "no simple pattern: no entry was checked smoothly, "
+                         "only a random direction disagrees; raise max_entries to see more")
+    diagnosis = diagnose(sampled, numerical_values[smooth], n=n, rtol=rtol, atol=atol)
+    if diagnosis.kind is Mistake.AGREES:
+        return Diagnosis(Mistake.UNKNOWN, f"no simple pattern: the {sampled.size} sampled "
+                         "entries agree but a random direction does not, so the error sits in "
+                         "entries not sampled; raise max_entries to find them")
+    return Diagnosis(diagnosis.kind, f"{diagnosis.message} (from {sampled.size} sampled "
+                     f"entries of {analytic.size})", diagnosis.factor,
+                     {**diagnosis.details, "sampled": sampled.size})

@@ -129,7 +129,8 @@ def draw(output: Tensor, wrt: Tensor | None = None, path: str | Path | None = No
     """The graph that computed `output` as Graphviz DOT text (a `Drawing`, which is a str).
 
     With `path` ("graph", "graph.svg" or "graph.png"), writes `<stem>.dot` and, when `dot`
-    is installed, renders `<stem>.<format>` (format from the suffix, else "svg"); without
+    is installed, renders `<stem>.<format>` (format from the suffix, else "svg"), creating
+    missing parent folders; without
     `dot` the returned drawing's `message` says how to install it. Nothing is printed.
     """
     if not isinstance(output, Tensor):
@@ -152,6 +153,7 @@ def draw(output: Tensor, wrt: Tensor | None = None, path: str | Path | None = No
         return Drawing(dot)
     dot_path = target.with_suffix(".dot")
     image_path = target.with_suffix("." + chosen)
+    dot_path.parent.mkdir(parents=True, exist_ok=True)
     dot_path.write_text(dot)
     message, rendered = _render(dot_path, image_path, chosen)
     return Drawing(dot, dot_path, image_path if rendered else None, message)

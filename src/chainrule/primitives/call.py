@@ -32,6 +32,9 @@ def sum_to_shape(grad: Any, shape: tuple[int, ...]) -> Any:
     if grad.shape == shape:
         return grad
     lead = grad.ndim - len(shape)
+    if shape and grad.shape[lead:] == shape:
+        # Only leading axes were added (a bias): a plain sum has the shape and owns its data.
+        return grad.sum(axis=tuple(range(lead)))
     axes = tuple(range(lead)) + tuple(
         lead + i for i, size in enumerate(shape) if size == 1 and grad.shape[lead + i] != 1
     )

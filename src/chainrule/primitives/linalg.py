@@ -39,11 +39,12 @@ class MatMul(Primitive):
         x, y = saved
         x_row = x.reshape((1, x.shape[0])) if x.ndim == 1 else x
         y_col = y.reshape((y.shape[0], 1)) if y.ndim == 1 else y
+        # Restore the axes NumPy dropped for 1-D operands: y's column first, then x's row.
         grad = grad_out
-        if x.ndim == 1:
-            grad = grad.reshape((*grad.shape[:-1], 1, grad.shape[-1]))
         if y.ndim == 1:
             grad = grad.reshape((*grad.shape, 1))
+        if x.ndim == 1:
+            grad = grad.reshape((*grad.shape[:-1], 1, grad.shape[-1]))
         grad_x = grad_y = None
         if needs[0]:
             grad_x = _product(grad, _swap_last(y_col))
@@ -57,19 +58,27 @@ class MatMul(Primitive):
 
 
 def matmul_shape_error(x_shape: tuple[int, ...], y_shape: tuple[int, ...]) -> str | None:
-    """Why `x @ y` is invalid for these shapes, or None when it is valid."""
-    shown = f"matmul: {x_shape} @ {y_shape}"
+    """Why `x @ y` is invalid for these shapes, or None when it is valid.
+
+    Called on every recorded product, so the valid 1-D and 2-D case returns before any
+    message is formatted or batch dimensions are broadcast.
+    """
     if not x_shape or not y_shape:
-        return f"{shown}: both operands need at least one dimension; use * for scalars"
+        return (f"matmul: {x_shape} @ {y_shape}: both operands need at least one dimension; "
+                "use * for scalars")
     inner_x = x_shape[-1]
     inner_y = y_shape[0] if len(y_shape) == 1 else y_shape[-2]
     if inner_x != inner_y:
         return (
-            f"{shown}: inner dims {inner_x} and {inner_y} differ; the last axis of the left "
-            "operand must match the second-to-last axis of the right one (transpose one?)"
+            f"matmul: {x_shape} @ {y_shape}: inner dims {inner_x} and {inner_y} differ; the "
+            "last axis of the left operand must match the second-to-last axis of the right "
+            "one (transpose one?)"
         )
+    if len(x_shape) <= 2 and len(y_shape) <= 2:
+        return None
     try:
         np.broadcast_shapes(x_shape[:-2], y_shape[:-2])
     except ValueError:
-        return f"{shown}: batch dims {x_shape[:-2]} and {y_shape[:-2]} do not broadcast"
+        return (f"matmul: {x_shape} @ {y_shape}: batch dims {x_shape[:-2]} and {y_shape[:-2]} "
+                "do not broadcast")
     return None

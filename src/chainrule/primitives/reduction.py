@@ -18,8 +18,8 @@ def normalize_axes(axis: Axis, ndim: int) -> tuple[int, ...]:
     """`axis` as a sorted tuple of non-negative axes (None means all)."""
     if axis is None:
         return tuple(range(ndim))
-    axes = (axis,) if isinstance(axis, int) else tuple(axis)
-    return tuple(sorted(a % ndim if ndim else a for a in axes))
+    axes = (axis,) if isinstance(axis, (int, np.integer)) else tuple(axis)
+    return tuple(sorted(int(a) % ndim if ndim else int(a) for a in axes))
 
 
 def keepdims_shape(shape: tuple[int, ...], axes: tuple[int, ...]) -> tuple[int, ...]:

@@ -1,0 +1,116 @@
+"""`BatchNorm1d`: normalise each feature over the batch, then scale and shift.
+
+Built from engine ops, so its gradient comes from the chain rule like any other
+composite; the running statistics are NumPy buffers updated outside the graph.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+from chainrule.nn.module import Module
+from chainrule.nn.parameter import Parameter
+from chainrule.tensor import Tensor, as_tensor
+
+
+class BatchNorm1d(Module):
+    """y = (x - mean) / sqrt(var + eps) * weight + bias, per feature (channel).
+
+    Shapes: input (N, C) or (N, C, L) with C = num_features; statistics are taken over N
+    (and L). In training, mean and the biased variance of the batch normalise it, and the
+    running statistics move toward the batch's:
+        running = (1 - momentum) * running + momentum * batch,
+    with the unbiased variance (divided by n - 1) for `running_var`, as PyTorch. With
+    `momentum=None` they are the plain average over all batches seen. In eval mode the
+    running statistics normalise instead. `weight` starts at 1 and `bias` at 0
+    (`affine=False`: neither exists).
+    """
+
+    weight: Parameter | None
+    bias: Parameter | None
+    running_mean: np.ndarray
+    running_var: np.ndarray
+    num_batches_tracked: np.ndarray
+
+    def __init__(
+        self,
+        num_features: int,
+        eps: float = 1e-5,
+        momentum: float | None = 0.1,
+        affine: bool = True,
+        *,
+        dtype: npt.DTypeLike = np.float32,
+    ) -> None:
+        super().__init__()
+        if isinstance(num_features, bool) or not isinstance(num_features, (int, np.integer)) \
+                or num_features <= 0:
+            raise ValueError(
+                f"BatchNorm1d: num_features must be a positive integer, got {num_features!r}"
+            )
+        if not eps > 0:
+            raise ValueError(f"BatchNorm1d: eps must be positive, got {eps!r}")
+        if momentum is not None and not 0.0 <= momentum <= 1.0:
+            raise ValueError(f"BatchNorm1d: momentum must be in [0, 1] or None, got {momentum!r}")
+        float_dtype = np.dtype(dtype)
+        if float_dtype.kind != "f":
+            raise TypeError(f"BatchNorm1d: dtype must be float32 or float64, got {float_dtype}")
+        self.num_features = int(num_features)
+        self.eps = float(eps)
+        self.momentum = momentum
+        self.affine = affine
+        self.weight = Parameter(np.ones(num_features, float_dtype)) if affine else None
+        self.bias = Parameter(np.zeros(num_features, float_dtype)) if affine else None
+        self.register_buffer("running_mean", np.zeros(num_features, float_dtype))
+        self.register_buffer("running_var", np.ones(num_features, float_dtype))
+        self.register_buffer("num_batches_tracked", np.array(0, dtype=np.int64))
+
+    def forward(self, x: Any) -> Tensor:
+        inputs = as_tensor(x)
+        self._check_input(inputs)
+        axes = (0,) if inputs.ndim == 2 else (0, 2)
+        shape = (1, self.num_features) if inputs.ndim == 2 else (1, self.num_features, 1)
+        if self.training:
+            count = inputs.size // self.num_features
+            if count <= 1:
+                raise ValueError(
+                    f"BatchNorm1d: training needs more than one value per feature to estimate "
+                    f"a variance, got input of shape {inputs.shape}; use a larger batch or "
+                    "call .eval() first"
+                )
+            mean = inputs.mean(axis=axes, keepdims=True)
+            centered = inputs - mean
+            var = (centered * centered).mean(axis=axes, keepdims=True)
+            normalized = centered / (var + self.eps).sqrt()
+            self._update_running_stats(mean.data.reshape(-1), var.data.reshape(-1), count)
+        else:
+            inv_std = 1.0 / np.sqrt(self.running_var + self.eps)
+            normalized = (inputs - self.running_mean.reshape(shape)) * inv_std.reshape(shape)
+        if self.weight is None or self.bias is None:
+            return normalized
+        return normalized * self.weight.reshape(shape) + self.bias.reshape(shape)
+
+    def _check_input(self, inputs: Tensor) -> None:
+        if inputs.ndim not in (2, 3) or inputs.shape[1] != self.num_features:
+            raise ValueError(
+                f"BatchNorm1d(num_features={self.num_features}): input has shape "
+                f"{inputs.shape}; expected (N, {self.num_features}) or "
+                f"(N, {self.num_features}, L)"
+            )
+
+    def _update_running_stats(self, mean: np.ndarray, var: np.ndarray, count: int) -> None:
+        """running = (1 - factor) running + factor batch, in place and outside the graph."""
+        self.num_batches_tracked += 1
+        factor = (1.0 / int(self.num_batches_tracked) if self.momentum is None
+                  else self.momentum)
+        unbiased_var = var * (count / (count - 1))
+        self.running_mean *= 1.0 - factor
+        self.running_mean += factor * mean
+        self.running_var *= 1.0 - factor
+        self.running_var += factor * unbiased_var
+
+    def extra_repr(self) -> str:
+        return (f"{self.num_features}, eps={self.eps}, momentum={self.momentum}, "
+                f"affine={self.affine}")

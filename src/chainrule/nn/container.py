@@ -1,0 +1,63 @@
+"""`Sequential`: modules applied one after another, registered as "0", "1", ..."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any, overload
+
+from chainrule.nn.module import Module
+
+
+class Sequential(Module):
+    """y = modules[-1](... modules[1](modules[0](x))).
+
+    Indexable (an int gives a module, a slice a new Sequential sharing the modules),
+    iterable and sized; parameters are named "0.weight", "2.bias", ...
+
+    Example:
+        >>> model = Sequential(Linear(64, 32), ReLU(), Linear(32, 10))
+        >>> len(model), type(model[1]).__name__
+        (3, 'ReLU')
+    """
+
+    def __init__(self, *modules: Module) -> None:
+        super().__init__()
+        for module in modules:
+            self.append(module)
+
+    def append(self, module: Module) -> Sequential:
+        """Add `module` at the end and return self."""
+        if not isinstance(module, Module):
+            raise TypeError(
+                f"Sequential: every entry must be a Module, got {type(module).__name__}; wrap "
+                "functions in a Module subclass (activations: ReLU(), Tanh(), Sigmoid())"
+            )
+        setattr(self, str(len(self._modules)), module)
+        return self
+
+    @overload
+    def __getitem__(self, index: int) -> Module: ...
+
+    @overload
+    def __getitem__(self, index: slice) -> Sequential: ...
+
+    def __getitem__(self, index: int | slice) -> Module | Sequential:
+        modules = list(self._modules.values())
+        if isinstance(index, slice):
+            return Sequential(*modules[index])
+        if not -len(modules) <= index < len(modules):
+            raise IndexError(
+                f"Sequential: index {index} is out of range for {len(modules)} modules"
+            )
+        return modules[index]
+
+    def __len__(self) -> int:
+        return len(self._modules)
+
+    def __iter__(self) -> Iterator[Module]:
+        return iter(self._modules.values())
+
+    def forward(self, x: Any) -> Any:
+        for module in self._modules.values():
+            x = module(x)
+        return x

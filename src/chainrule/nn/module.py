@@ -1,0 +1,267 @@
+"""`Module`: the base class of layers and models, as `torch.nn.Module`.
+
+Assigning a `Parameter` or a `Module` to an attribute registers it, in order; the module
+then lists its parameters by dotted name, switches train/eval mode for the whole tree, and
+saves or loads its state as a dict of NumPy arrays.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping
+from typing import Any, NamedTuple, TypeVar
+
+import numpy as np
+
+from chainrule.modes import record_effect
+from chainrule.nn.parameter import Parameter
+
+ModuleT = TypeVar("ModuleT", bound="Module")
+
+
+class IncompatibleKeys(NamedTuple):
+    """What `load_state_dict(strict=False)` skipped: keys the module has but the state lacks,
+    and keys the state has but the module does not."""
+
+    missing_keys: list[str]
+    unexpected_keys: list[str]
+
+
+class Module:
+    """Base class for layers and models.
+
+    Subclasses call `super().__init__()` first, assign their Parameters and sub-Modules as
+    attributes, and define `forward`; calling the module runs `forward`.
+
+    Example:
+        >>> class TwoLayer(Module):
+        ...     def __init__(self):
+        ...         super().__init__()
+        ...         self.hidden = Linear(4, 8)
+        ...         self.out = Linear(8, 2)
+        ...     def forward(self, x):
+        ...         return self.out(self.hidden(x).relu())
+        >>> [name for name, _ in TwoLayer().named_parameters()]
+        ['hidden.weight', 'hidden.bias', 'out.weight', 'out.bias']
+    """
+
+    training: bool
+    _parameters: dict[str, Parameter | None]
+    _buffers: dict[str, np.ndarray]
+    _modules: dict[str, Module]
+
+    def __init__(self) -> None:
+        object.__setattr__(self, "training", True)
+        object.__setattr__(self, "_parameters", {})
+        object.__setattr__(self, "_buffers", {})
+        object.__setattr__(self, "_modules", {})
+
+    # ----------------------------------------------------------------- registration
+    def __setattr__(self, name: str, value: Any) -> None:
+        if "_parameters" not in self.__dict__:
+            raise AttributeError(
+                f"{type(self).__name__}: cannot assign {name!r} before Module.__init__() has "
+                f"run; call super().__init__() first in {type(self).__name__}.__init__"
+            )
+        if isinstance(value, Parameter):
+            self._forget(name)
+            self._parameters[name] = value
+        elif isinstance(value, Module):
+            self._forget(name)
+            self._modules[name] = value
+        elif name in self._parameters:
+            if value is not None:
+                raise TypeError(
+                    f"{type(self).__name__}.{name} is a parameter; assign a Parameter "
+                    f"(chainrule.nn.Parameter(array)) or None, not {type(value).__name__}"
+                )
+            self._parameters[name] = None
+        elif name in self._modules:
+            raise TypeError(
+                f"{type(self).__name__}.{name} is a sub-module; assign a Module, not "
+                f"{type(value).__name__} (delete it first with `del module.{name}`)"
+            )
+        elif name in self._buffers:
+            self._buffers[name] = np.asarray(value)
+        else:
+            object.__setattr__(self, name, value)
+
+    def _forget(self, name: str) -> None:
+        self.__dict__.pop(name, None)
+        self._parameters.pop(name, None)
+        self._modules.pop(name, None)
+        self._buffers.pop(name, None)
+
+    def __getattr__(self, name: str) -> Any:
+        # Only called when normal lookup fails: registered entries live in the dicts.
+        for registry in ("_parameters", "_modules", "_buffers"):
+            entries = self.__dict__.get(registry)
+            if entries is not None and name in entries:
+                return entries[name]
+        raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}")
+
+    def __delattr__(self, name: str) -> None:
+        if name in self._parameters or name in self._modules or name in self._buffers:
+            self._forget(name)
+        else:
+            object.__delattr__(self, name)
+
+    def register_buffer(self, name: str, array: np.ndarray) -> None:
+        """Keep `array` as state that is saved and loaded but not trained (running stats)."""
+        self._forget(name)
+        self._buffers[name] = np.asarray(array)
+
+    # ----------------------------------------------------------------- traversal
+    def named_children(self) -> Iterator[tuple[str, Module]]:
+        """The direct sub-modules with their attribute names, in registration order."""
+        yield from self._modules.items()
+
+    def children(self) -> Iterator[Module]:
+        """The direct sub-modules, in registration order."""
+        for _, module in self.named_children():
+            yield module
+
+    def named_modules(self, prefix: str = "") -> Iterator[tuple[str, Module]]:
+        """This module (named `prefix`) and every module below it, depth first."""
+        seen: set[int] = set()
+        stack: list[tuple[str, Module]] = [(prefix, self)]
+        while stack:
+            name, module = stack.pop()
+            if id(module) in seen:
+                continue
+            seen.add(id(module))
+            yield name, module
+            below = [(f"{name}.{child}" if name else child, sub)
+                     for child, sub in module._modules.items()]
+            stack.extend(reversed(below))
+
+    def modules(self) -> Iterator[Module]:
+        """This module and every module below it, depth first."""
+        for _, module in self.named_modules():
+            yield module
+
+    def named_parameters(self, prefix: str = "") -> Iterator[tuple[str, Parameter]]:
+        """Every parameter with its dotted name ("layers.0.weight"), each once."""
+        seen: set[int] = set()
+        for module_name, module in self.named_modules(prefix):
+            for name, parameter in module._parameters.items():
+                if parameter is None or id(parameter) in seen:
+                    continue
+                seen.add(id(parameter))
+                yield (f"{module_name}.{name}" if module_name else name), parameter
+
+    def parameters(self) -> Iterator[Parameter]:
+        """Every parameter, each once, in registration order (what an optimizer takes)."""
+        for _, parameter in self.named_parameters():
+            yield parameter
+
+    def named_buffers(self, prefix: str = "") -> Iterator[tuple[str, np.ndarray]]:
+        """Every buffer (state that is saved but not trained) with its dotted name."""
+        for module_name, module in self.named_modules(prefix):
+            for name, buffer in module._buffers.items():
+                yield (f"{module_name}.{name}" if module_name else name), buffer
+
+    # ----------------------------------------------------------------- modes and grads
+    def zero_grad(self) -> None:
+        """Drop every parameter's gradient (`.grad = None`, PyTorch's default)."""
+        record_effect(self.zero_grad)
+        for parameter in self.parameters():
+            parameter.grad = None
+
+    def train(self: ModuleT, mode: bool = True) -> ModuleT:
+        """Set training mode (`mode=True`) or evaluation mode on this module and all below."""
+        if not isinstance(mode, bool):
+            raise TypeError(f"train: mode must be True or False, got {mode!r}")
+        for module in self.modules():
+            object.__setattr__(module, "training", mode)
+        return self
+
+    def eval(self: ModuleT) -> ModuleT:
+        """Evaluation mode: Dropout passes inputs through, BatchNorm uses running stats."""
+        return self.train(False)
+
+    # ----------------------------------------------------------------- state
+    def state_dict(self) -> dict[str, np.ndarray]:
+        """Copies of every parameter and buffer, by dotted name: parameters of each module,
+        then its buffers, then its sub-modules'."""
+        state: dict[str, np.ndarray] = {}
+        for module_name, module in self.named_modules():
+            dot = f"{module_name}." if module_name else ""
+            for name, parameter in module._parameters.items():
+                if parameter is not None:
+                    state[dot + name] = parameter.data.copy()
+            for name, buffer in module._buffers.items():
+                state[dot + name] = buffer.copy()
+        return state
+
+    def load_state_dict(
+        self, state_dict: Mapping[str, Any], strict: bool = True
+    ) -> IncompatibleKeys:
+        """Copy `state_dict`'s arrays into the parameters and buffers (keeping their dtypes).
+
+        Shapes must match. With `strict=True` (the default) the keys must match exactly;
+        with `strict=False` missing and unexpected keys are returned instead. Nothing is
+        changed when an error is raised.
+        """
+        targets: dict[str, tuple[Module, str, np.ndarray]] = {}
+        for module_name, module in self.named_modules():
+            dot = f"{module_name}." if module_name else ""
+            for name, parameter in module._parameters.items():
+                if parameter is not None:
+                    targets[dot + name] = (module, name, parameter.data)
+            for name, buffer in module._buffers.items():
+                targets[dot + name] = (module, name, buffer)
+        missing = [key for key in targets if key not in state_dict]
+        unexpected = [key for key in state_dict if key not in targets]
+        misshaped = [
+            f"{key}: expected shape {current.shape}, got {np.shape(state_dict[key])}"
+            for key, (_, _, current) in targets.items()
+            if key in state_dict and np.shape(state_dict[key]) != current.shape
+        ]
+        problems = []
+        if strict and missing:
+            problems.append(f"missing keys: {', '.join(missing)}")
+        if strict and unexpected:
+            problems.append(f"unexpected keys: {', '.join(unexpected)}")
+        if misshaped:
+            problems.append(f"mis-shaped keys: {'; '.join(misshaped)}")
+        if problems:
+            raise ValueError(
+                f"load_state_dict for {type(self).__name__}: " + " | ".join(problems)
+                + ". Save and load the same architecture (compare model.state_dict().keys() "
+                "and shapes), or pass strict=False to skip missing and unexpected keys"
+            )
+        for key, (module, name, current) in targets.items():
+            if key not in state_dict:
+                continue
+            value = np.array(state_dict[key], dtype=current.dtype, copy=True)
+            parameter = module._parameters.get(name)
+            if parameter is not None:
+                parameter.data = value
+            else:
+                module._buffers[name] = value
+        return IncompatibleKeys(missing, unexpected)
+
+    # ----------------------------------------------------------------- calling
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        forward = getattr(self, "forward", None)
+        if forward is None:
+            raise TypeError(
+                f"{type(self).__name__} has no forward method; define forward(self, x) in "
+                "the subclass: calling a module runs its forward"
+            )
+        return forward(*args, **kwargs)
+
+    def extra_repr(self) -> str:
+        """The arguments shown inside this module's repr, e.g. "in_features=4, ..."."""
+        return ""
+
+    def __repr__(self) -> str:
+        lines = []
+        for name, module in self._modules.items():
+            child = repr(module).replace("\n", "\n  ")
+            lines.append(f"  ({name}): {child}")
+        if not lines:
+            return f"{type(self).__name__}({self.extra_repr()})"
+        header = self.extra_repr()
+        body = "\n".join(([f"  {header}"] if header else []) + lines)
+        return f"{type(self).__name__}(\n{body}\n)"

@@ -1,0 +1,104 @@
+"""`Adam` and `AdamW`: adaptive moment estimation with PyTorch's update rule, bias
+correction and eps placement; AdamW decays the weights directly instead of through the
+gradient."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from chainrule.optim.optimizer import Optimizer, ParamsArg
+from chainrule.tensor import Tensor
+
+
+class Adam(Optimizer):
+    """For each parameter p with gradient g, at step t = 1, 2, ..., as `torch.optim.Adam`:
+
+        g = g + weight_decay * p                  (L2 penalty through the gradient)
+        m = m + (1 - beta1) (g - m)               (m starts at 0)
+        v = beta2 v + (1 - beta2) g**2            (v starts at 0)
+        p = p - lr / (1 - beta1**t) * m / (sqrt(v) / sqrt(1 - beta2**t) + eps)
+
+    The state holds "step", "exp_avg" (m) and "exp_avg_sq" (v).
+    """
+
+    decoupled_weight_decay = False
+
+    def __init__(
+        self,
+        params: ParamsArg,
+        lr: float = 1e-3,
+        betas: tuple[float, float] = (0.9, 0.999),
+        eps: float = 1e-8,
+        weight_decay: float = 0.0,
+    ) -> None:
+        defaults = {"lr": lr, "betas": tuple(betas), "eps": eps, "weight_decay": weight_decay}
+        super().__init__(params, defaults)
+
+    def _check_group(self, group: dict[str, Any]) -> None:
+        super()._check_group(group)
+        name = type(self).__name__
+        betas = tuple(group["betas"])
+        if len(betas) != 2 or not all(0.0 <= beta < 1.0 for beta in betas):
+            raise ValueError(f"{name}: betas must be two numbers in [0, 1), got {betas}")
+        group["betas"] = betas
+        if not group["eps"] >= 0:
+            raise ValueError(f"{name}: eps must be >= 0, got {group['eps']}")
+
+    def _update(self, value: np.ndarray, grad: np.ndarray, state: dict[str, Any],
+                group: dict[str, Any], param: Tensor) -> None:
+        lr, eps, weight_decay = group["lr"], group["eps"], group["weight_decay"]
+        beta1, beta2 = group["betas"]
+        if not state:
+            state["step"] = 0
+            state["exp_avg"] = np.zeros_like(value)
+            state["exp_avg_sq"] = np.zeros_like(value)
+        state["step"] += 1
+        step = state["step"]
+        exp_avg, exp_avg_sq = state["exp_avg"], state["exp_avg_sq"]
+        if weight_decay != 0:
+            if self.decoupled_weight_decay:
+                value *= 1 - lr * weight_decay
+            else:
+                decayed = self._scratch(param, "decayed_grad")
+                np.multiply(value, weight_decay, out=decayed)
+                np.add(grad, decayed, out=decayed)
+                grad = decayed
+        work = self._scratch(param, "work")
+        np.subtract(grad, exp_avg, out=work)
+        work *= 1 - beta1
+        exp_avg += work
+        exp_avg_sq *= beta2
+        np.multiply(grad, 1 - beta2, out=work)
+        work *= grad
+        exp_avg_sq += work
+        step_size = lr / (1 - beta1**step)
+        bias_correction2_sqrt = (1 - beta2**step) ** 0.5
+        denom = np.sqrt(exp_avg_sq, out=work)
+        denom /= bias_correction2_sqrt
+        denom += eps
+        np.divide(exp_avg, denom, out=work)
+        work *= step_size
+        value -= work
+
+
+class AdamW(Adam):
+    """Adam with decoupled weight decay, as `torch.optim.AdamW`: before the Adam step,
+
+        p = p * (1 - lr * weight_decay)
+
+    and the gradient is left undecayed. Default weight_decay is 1e-2.
+    """
+
+    decoupled_weight_decay = True
+
+    def __init__(
+        self,
+        params: ParamsArg,
+        lr: float = 1e-3,
+        betas: tuple[float, float] = (0.9, 0.999),
+        eps: float = 1e-8,
+        weight_decay: float = 1e-2,
+    ) -> None:
+        super().__init__(params, lr=lr, betas=betas, eps=eps, weight_decay=weight_decay)

@@ -1,0 +1,102 @@
+"""Learning-rate schedules: `StepLR` and `CosineAnnealingLR`, as in `torch.optim.lr_scheduler`.
+
+A schedule sets each parameter group's "lr" once at construction (epoch 0) and again on
+every `step()`, usually called once per epoch after `optimizer.step()`.
+"""
+
+from __future__ import annotations
+
+import math
+from abc import ABC, abstractmethod
+from typing import Any
+
+from chainrule.optim.optimizer import Optimizer
+
+
+class LRScheduler(ABC):
+    """Base of the schedules: counts epochs in `last_epoch` and writes each group's lr."""
+
+    def __init__(self, optimizer: Optimizer) -> None:
+        if not isinstance(optimizer, Optimizer):
+            raise TypeError(
+                f"{type(self).__name__}: expected a chainrule.optim optimizer, got "
+                f"{type(optimizer).__name__}"
+            )
+        self.optimizer = optimizer
+        self.base_lrs = [float(group["lr"]) for group in optimizer.param_groups]
+        self.last_epoch = -1
+        self._last_lr: list[float] = []
+        self.step()
+
+    @abstractmethod
+    def _next_lrs(self) -> list[float]:
+        """The lr of each group for epoch `last_epoch` (already advanced)."""
+
+    def step(self) -> None:
+        """Advance one epoch and set every group's lr for it."""
+        self.last_epoch += 1
+        lrs = self._next_lrs()
+        for group, lr in zip(self.optimizer.param_groups, lrs, strict=True):
+            group["lr"] = lr
+        self._last_lr = list(lrs)
+
+    def get_last_lr(self) -> list[float]:
+        """The lr of each group set by the latest `step()` (or the constructor)."""
+        return list(self._last_lr)
+
+    def state_dict(self) -> dict[str, Any]:
+        """The schedule's position and settings, all JSON-serialisable; the optimizer's
+        lrs are in the optimizer's own state dict."""
+        return {key: list(value) if isinstance(value, list) else value
+                for key, value in vars(self).items() if key != "optimizer"}
+
+    def load_state_dict(self, state_dict: dict[str, Any]) -> None:
+        """Restore a position saved by `state_dict()` (load the optimizer's state too)."""
+        unknown = sorted(set(state_dict) - set(vars(self)))
+        if unknown:
+            raise ValueError(
+                f"{type(self).__name__}.load_state_dict: unexpected keys {unknown}; was the "
+                "state saved from a different schedule?"
+            )
+        for key, value in state_dict.items():
+            setattr(self, key, list(value) if isinstance(value, list) else value)
+
+
+class StepLR(LRScheduler):
+    """lr = base_lr * gamma ** (epoch // step_size): multiplied by `gamma` every
+    `step_size` epochs (applied to the current lr, exactly as PyTorch)."""
+
+    def __init__(self, optimizer: Optimizer, step_size: int, gamma: float = 0.1) -> None:
+        if isinstance(step_size, bool) or not isinstance(step_size, int) or step_size <= 0:
+            raise ValueError(f"StepLR: step_size must be a positive integer, got {step_size!r}")
+        self.step_size = step_size
+        self.gamma = gamma
+        super().__init__(optimizer)
+
+    def _next_lrs(self) -> list[float]:
+        current = [group["lr"] for group in self.optimizer.param_groups]
+        if self.last_epoch == 0 or self.last_epoch % self.step_size != 0:
+            return current
+        return [lr * self.gamma for lr in current]
+
+
+class CosineAnnealingLR(LRScheduler):
+    """lr = eta_min + (base_lr - eta_min) * (1 + cos(pi * epoch / T_max)) / 2.
+
+    Falls from base_lr to eta_min over T_max epochs and, stepped further, rises again
+    (a period of 2 T_max). This closed form is the one PyTorch documents; its recursive
+    implementation gives the same values up to rounding.
+    """
+
+    def __init__(self, optimizer: Optimizer, T_max: int, eta_min: float = 0.0) -> None:
+        if isinstance(T_max, bool) or not isinstance(T_max, int) or T_max <= 0:
+            raise ValueError(f"CosineAnnealingLR: T_max must be a positive integer, got {T_max!r}")
+        self.T_max = T_max
+        self.eta_min = eta_min
+        super().__init__(optimizer)
+
+    def _next_lrs(self) -> list[float]:
+        if self.last_epoch == 0:
+            return [group["lr"] for group in self.optimizer.param_groups]
+        cosine = (1 + math.cos(math.pi * self.last_epoch / self.T_max)) / 2
+        return [self.eta_min + (base_lr - self.eta_min) * cosine for base_lr in self.base_lrs]

@@ -1,0 +1,78 @@
+"""`SGD`: stochastic gradient descent with optional momentum, dampening, Nesterov momentum
+and (L2) weight decay, with PyTorch's update rule and argument names."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from chainrule.optim.optimizer import Optimizer, ParamsArg
+from chainrule.tensor import Tensor
+
+
+class SGD(Optimizer):
+    """For each parameter p with gradient g, as `torch.optim.SGD`:
+
+        g = g + weight_decay * p
+        b = g                              (first step)
+        b = momentum * b + (1 - dampening) * g       (later steps)
+        g = g + momentum * b   if nesterov   else   g = b      (when momentum != 0)
+        p = p - lr * g
+
+    The momentum buffer `b` is the state ("momentum_buffer").
+    """
+
+    def __init__(
+        self,
+        params: ParamsArg,
+        lr: float,
+        momentum: float = 0.0,
+        dampening: float = 0.0,
+        weight_decay: float = 0.0,
+        nesterov: bool = False,
+    ) -> None:
+        defaults = {"lr": lr, "momentum": momentum, "dampening": dampening,
+                    "weight_decay": weight_decay, "nesterov": nesterov}
+        super().__init__(params, defaults)
+
+    def _check_group(self, group: dict[str, Any]) -> None:
+        super()._check_group(group)
+        if group["momentum"] < 0:
+            raise ValueError(f"SGD: momentum must be >= 0, got {group['momentum']}")
+        if group["nesterov"] and (group["momentum"] <= 0 or group["dampening"] != 0):
+            raise ValueError(
+                f"SGD: nesterov=True needs momentum > 0 and dampening = 0, got momentum="
+                f"{group['momentum']} and dampening={group['dampening']}"
+            )
+
+    def _update(self, value: np.ndarray, grad: np.ndarray, state: dict[str, Any],
+                group: dict[str, Any], param: Tensor) -> None:
+        lr, momentum = group["lr"], group["momentum"]
+        dampening, weight_decay = group["dampening"], group["weight_decay"]
+        work = self._scratch(param, "work")
+        direction = grad
+        if weight_decay != 0:
+            np.multiply(value, weight_decay, out=work)
+            np.add(grad, work, out=work)
+            direction = work
+        if momentum != 0:
+            buffer = state.get("momentum_buffer")
+            if buffer is None:
+                buffer = state["momentum_buffer"] = direction.copy()
+            else:
+                buffer *= momentum
+                if dampening == 0:
+                    buffer += direction
+                else:  # nesterov is off here, so `direction` is not needed afterwards
+                    np.multiply(direction, 1 - dampening, out=work)
+                    buffer += work
+            if group["nesterov"]:
+                lookahead = self._scratch(param, "lookahead")
+                np.multiply(buffer, momentum, out=lookahead)
+                np.add(direction, lookahead, out=work)
+                direction = work
+            else:
+                direction = buffer
+        np.multiply(direction, lr, out=work)
+        value -= work

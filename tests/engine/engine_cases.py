@@ -1,0 +1,379 @@
+"""The op table the engine tests share: every op written in chainrule and in PyTorch, the
+input shapes it is tried on (broadcasting cases included), and how its values are drawn.
+
+Also a tiny float64 central-difference helper and the relative error used everywhere.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from types import ModuleType
+from typing import Any
+
+import numpy as np
+from hypothesis import strategies as st
+from hypothesis.extra import numpy as hnp
+
+import chainrule as cr
+from chainrule import functional
+
+Shapes = tuple[tuple[int, ...], ...]
+Variant = tuple[Shapes, dict[str, Any]]
+
+
+@dataclass(frozen=True)
+class OpCase:
+    """One op under test.
+
+    `chainrule(*tensors, **params)` and `torch(torch, *tensors, **params)` compute the same
+    thing. Values come from `ranges` (one (low, high) per input, or one for all) or, with
+    `grid`, from a grid of spacing 1/16 shifted off multiples of 1/16: entries of one input
+    are distinct, inputs never tie with each other, and no entry sits on a kink (0, the clip
+    bounds), so max/min/relu/abs/clip are differentiable at every drawn point.
+    """
+
+    name: str
+    variants: Sequence[Variant]
+    chainrule: Callable[..., Any]
+    torch: Callable[..., Any]
+    ranges: tuple[tuple[float, float], ...] = ((-2.0, 2.0),)
+    grid: bool = False
+    tags: frozenset[str] = field(default_factory=frozenset)
+
+
+BINARY_SHAPES: tuple[Shapes, ...] = (
+    ((), ()),
+    ((3,), ()),
+    ((), (3,)),
+    ((1,), (3,)),
+    ((3, 1), (1, 4)),
+    ((2, 3), (3,)),
+    ((2, 1, 3), (4, 1)),
+    ((2, 3), (2, 3)),
+)
+UNARY_SHAPES: tuple[Shapes, ...] = (((),), ((1,),), ((3,),), ((3, 1),), ((2, 3),), ((2, 1, 3),))
+REDUCTIONS: tuple[Variant, ...] = (
+    (((2, 3),), {"axis": None, "keepdims": False}),
+    (((2, 3),), {"axis": None, "keepdims": True}),
+    (((2, 3),), {"axis": 0, "keepdims": True}),
+    (((2, 3),), {"axis": 1, "keepdims": False}),
+    (((2, 3, 4),), {"axis": (0, 2), "keepdims": False}),
+    (((2, 3, 4),), {"axis": (-1,), "keepdims": True}),
+    (((4,),), {"axis": -1, "keepdims": False}),
+    (((),), {"axis": None, "keepdims": False}),
+)
+MATMUL_SHAPES: tuple[Shapes, ...] = (
+    ((3, 4), (4, 2)),
+    ((4,), (4, 2)),
+    ((3, 4), (4,)),
+    ((4,), (4,)),
+    ((3, 1), (1, 2)),
+    ((2, 1, 3, 4), (5, 4, 2)),
+    ((2, 3, 4), (4,)),
+    ((4,), (2, 4, 3)),
+)
+INDICES: tuple[tuple[tuple[int, ...], Any], ...] = (
+    ((3, 4), (slice(1, None), slice(None, None, 2))),
+    ((3, 4), 1),
+    ((3, 4), (Ellipsis, 0)),
+    ((3, 4), (None, slice(None))),
+    ((3, 4), np.array([0, 2, 0, 0])),
+    ((3, 4), (np.array([0, 1, 1]), np.array([2, 2, 2]))),
+    ((3, 4), (slice(1, None), np.array([0, 2, 2]))),
+    ((3, 4), (np.array([1, 1]), slice(None, 2))),
+    ((3, 4), np.array([True, False, True])),
+    ((3, 4), np.array([[True, False, True, True], [False] * 4, [True, True, False, False]])),
+    ((2, 3, 4), (0, np.array([2, 0, 2]), slice(1, 3))),
+)
+
+
+def _all_axes(x: Any, axis: Any) -> Any:
+    """NumPy's axis=None as an explicit tuple (PyTorch reads dim=() differently)."""
+    if axis is None:
+        return tuple(range(x.ndim))
+    return axis
+
+
+def torch_index(torch: ModuleType, index: Any) -> Any:
+    """The same index for a torch tensor: NumPy arrays become torch tensors."""
+    if isinstance(index, tuple):
+        return tuple(torch_index(torch, part) for part in index)
+    if isinstance(index, np.ndarray):
+        return torch.from_numpy(index)
+    return index
+
+
+def _reduction(name: str, torch_name: str, grid: bool = False) -> OpCase:
+    return OpCase(
+        name,
+        REDUCTIONS,
+        lambda x, axis, keepdims: getattr(cr, name)(x, axis=axis, keepdims=keepdims),
+        lambda torch, x, axis, keepdims: getattr(torch, torch_name)(
+            x, dim=_all_axes(x, axis), keepdim=keepdims
+        ),
+        grid=grid,
+    )
+
+
+def _unary(name: str, torch_name: str, ranges: tuple[float, float] = (-2.0, 2.0),
+           grid: bool = False) -> OpCase:
+    return OpCase(
+        name,
+        [(shapes, {}) for shapes in UNARY_SHAPES],
+        lambda x: getattr(x, name)(),
+        lambda torch, x: getattr(torch, torch_name)(x),
+        ranges=(ranges,),
+        grid=grid,
+    )
+
+
+def _binary(name: str, function: Callable[[Any, Any], Any],
+            ranges: tuple[tuple[float, float], ...] = ((-2.0, 2.0),)) -> OpCase:
+    return OpCase(
+        name,
+        [(shapes, {}) for shapes in BINARY_SHAPES],
+        function,
+        lambda torch, x, y: function(x, y),
+        ranges=ranges,
+    )
+
+
+def _var_variants() -> list[Variant]:
+    shapes = [v for v in REDUCTIONS if v[0] != ((),)]
+    return [(s, {**p, "ddof": ddof}) for s, p in shapes for ddof in (0, 1)]
+
+
+CASES: tuple[OpCase, ...] = (
+    _binary("add", lambda x, y: x + y),
+    _binary("sub", lambda x, y: x - y),
+    _binary("mul", lambda x, y: x * y),
+    _binary("div", lambda x, y: x / y, ((-2.0, 2.0), (0.5, 2.0))),
+    # Exponents away from 0: PyTorch masks d(x**y)/dx to 0 where y == 0, so its second
+    # derivative in y is 0 there instead of the true x**(y-1) (1 + y log x).
+    _binary("pow_tensor_exponent", lambda x, y: x**y, ((0.3, 2.0), (0.1, 2.5))),
+    OpCase("radd_scalar", [(s, {}) for s in UNARY_SHAPES], lambda x: 2.5 + x,
+           lambda torch, x: 2.5 + x),
+    OpCase("rsub_scalar", [(s, {}) for s in UNARY_SHAPES], lambda x: 2.5 - x,
+           lambda torch, x: 2.5 - x),
+    OpCase("rmul_scalar", [(s, {}) for s in UNARY_SHAPES], lambda x: 2.5 * x,
+           lambda torch, x: 2.5 * x),
+    OpCase("rdiv_scalar", [(s, {}) for s in UNARY_SHAPES], lambda x: 2.5 / x,
+           lambda torch, x: 2.5 / x, ranges=((0.5, 2.0),)),
+    OpCase("rpow_scalar", [(s, {}) for s in UNARY_SHAPES], lambda x: 2.5**x,
+           lambda torch, x: 2.5**x),
+    OpCase(
+        "pow_scalar",
+        [(s, {"p": p}) for s in (((3,),), ((2, 3),), ((),)) for p in (2, 3, 0.5, -1.5, 1, 0)],
+        lambda x, p: x**p,
+        lambda torch, x, p: x**p,
+        ranges=((0.3, 2.0),),
+    ),
+    OpCase("neg", [(s, {}) for s in UNARY_SHAPES], lambda x: -x, lambda torch, x: -x),
+    OpCase("matmul", [(s, {}) for s in MATMUL_SHAPES], lambda x, y: x @ y,
+           lambda torch, x, y: x @ y),
+    OpCase("matmul_function", [(s, {}) for s in MATMUL_SHAPES[:3]],
+           lambda x, y: cr.matmul(x, y), lambda torch, x, y: torch.matmul(x, y)),
+    _unary("exp", "exp"),
+    _unary("log", "log", (0.2, 3.0)),
+    _unary("sqrt", "sqrt", (0.2, 3.0)),
+    _unary("abs", "abs", grid=True),
+    _unary("tanh", "tanh", (-3.0, 3.0)),
+    _unary("sigmoid", "sigmoid", (-6.0, 6.0)),
+    _unary("relu", "relu", grid=True),
+    _reduction("sum", "sum"),
+    _reduction("mean", "mean"),
+    _reduction("max", "amax", grid=True),
+    _reduction("min", "amin", grid=True),
+    OpCase(
+        "var",
+        _var_variants(),
+        lambda x, axis, keepdims, ddof: cr.var(x, axis=axis, keepdims=keepdims, ddof=ddof),
+        lambda torch, x, axis, keepdims, ddof: torch.var(
+            x, dim=_all_axes(x, axis), keepdim=keepdims, correction=ddof
+        ),
+        grid=True,
+    ),
+    OpCase(
+        "reshape",
+        [(((2, 3),), {"shape": (3, 2)}), (((2, 3),), {"shape": (-1,)}),
+         (((2, 3),), {"shape": (6, 1)}), (((),), {"shape": (1, 1)}), (((1,),), {"shape": ()})],
+        lambda x, shape: x.reshape(shape),
+        lambda torch, x, shape: x.reshape(shape),
+    ),
+    OpCase(
+        "transpose",
+        [(((2, 3, 4),), {"axes": (2, 0, 1)}), (((2, 3, 4),), {"axes": (1, 0, 2)}),
+         (((2, 3, 4),), {"axes": (-1, 0, 1)}), (((2, 3),), {"axes": None})],
+        lambda x, axes: cr.transpose(x, axes),
+        lambda torch, x, axes: x.permute(
+            tuple(reversed(range(x.ndim))) if axes is None else axes
+        ),
+    ),
+    OpCase(
+        "T",
+        [(((2, 3),), {}), (((2, 3, 4),), {}), (((3,),), {})],
+        lambda x: x.T,
+        lambda torch, x: x.permute(tuple(reversed(range(x.ndim)))),
+    ),
+    OpCase(
+        "getitem",
+        [((shape,), {"index": index}) for shape, index in INDICES],
+        lambda x, index: x[index],
+        lambda torch, x, index: x[torch_index(torch, index)],
+    ),
+    OpCase(
+        "maximum",
+        [(s, {}) for s in BINARY_SHAPES],
+        cr.maximum,
+        lambda torch, x, y: torch.maximum(x, y),
+        grid=True,
+    ),
+    OpCase(
+        "minimum",
+        [(s, {}) for s in BINARY_SHAPES],
+        cr.minimum,
+        lambda torch, x, y: torch.minimum(x, y),
+        grid=True,
+    ),
+    OpCase(
+        "where",
+        [
+            (((1, 4), ()), {"condition": hnp.arrays(np.bool_, (3, 1))}),
+            (((2, 3), (2, 3)), {"condition": hnp.arrays(np.bool_, (2, 3))}),
+            (((3, 4), (3, 1)), {"condition": hnp.arrays(np.bool_, (4,))}),
+            (((), ()), {"condition": hnp.arrays(np.bool_, ())}),
+        ],
+        lambda x, y, condition: cr.where(condition, x, y),
+        lambda torch, x, y, condition: torch.where(torch.from_numpy(condition), x, y),
+    ),
+    OpCase(
+        "clip",
+        [(s, {"low": low, "high": high}) for s in UNARY_SHAPES[1:]
+         for low, high in ((-0.5, 0.75), (None, 0.75), (-0.5, None))],
+        lambda x, low, high: cr.clip(x, low, high),
+        lambda torch, x, low, high: torch.clamp(x, low, high),
+        grid=True,
+    ),
+    OpCase(
+        "concatenate",
+        [(((2, 3), (4, 3)), {"axis": 0}), (((2, 3), (2, 1)), {"axis": -1}),
+         (((3,), (2,), (1,)), {"axis": 0}), (((2, 1, 2), (2, 3, 2)), {"axis": 1})],
+        lambda *xs, axis: cr.concatenate(xs, axis=axis),
+        lambda torch, *xs, axis: torch.cat(xs, dim=axis),
+    ),
+    OpCase(
+        "stack",
+        [(((2, 3), (2, 3)), {"axis": 0}), (((2, 3), (2, 3), (2, 3)), {"axis": -1}),
+         (((2, 3), (2, 3)), {"axis": 1}), (((), ()), {"axis": 0})],
+        lambda *xs, axis: cr.stack(xs, axis=axis),
+        lambda torch, *xs, axis: torch.stack(xs, dim=axis),
+    ),
+    OpCase(
+        "logsumexp",
+        [v for v in REDUCTIONS if v[0] != ((),)],
+        lambda x, axis, keepdims: cr.logsumexp(x, axis=axis, keepdims=keepdims),
+        lambda torch, x, axis, keepdims: torch.logsumexp(
+            x, dim=_all_axes(x, axis), keepdim=keepdims
+        ),
+        ranges=((-5.0, 5.0),),
+    ),
+    OpCase(
+        "softmax",
+        [(((2, 3),), {"axis": -1}), (((2, 3),), {"axis": 0}), (((4,),), {"axis": 0}),
+         (((2, 3, 4),), {"axis": 1})],
+        lambda x, axis: cr.softmax(x, axis=axis),
+        lambda torch, x, axis: torch.softmax(x, dim=axis),
+        ranges=((-5.0, 5.0),),
+    ),
+    OpCase(
+        "log_softmax",
+        [(((2, 3),), {"axis": -1}), (((2, 3),), {"axis": 0}), (((4,),), {"axis": 0}),
+         (((2, 3, 4),), {"axis": 1})],
+        lambda x, axis: cr.log_softmax(x, axis=axis),
+        lambda torch, x, axis: torch.log_softmax(x, dim=axis),
+        ranges=((-5.0, 5.0),),
+    ),
+    OpCase(
+        "astype",
+        [(s, {"dtype": dtype}) for s in (((2, 3),), ((),)) for dtype in ("float32", "float64")],
+        lambda x, dtype: x.astype(dtype),
+        lambda torch, x, dtype: x.to(getattr(torch, dtype)),
+        tags=frozenset({"casts"}),
+    ),
+    OpCase(
+        "mse_loss",
+        [(((3, 2), (3, 2)), {}), (((4,), (4,)), {}), (((), ()), {})],
+        functional.mse_loss,
+        lambda torch, x, y: torch.nn.functional.mse_loss(x, y),
+    ),
+    OpCase(
+        "cross_entropy",
+        [(((4, 3),), {"targets": hnp.arrays(np.int64, (4,), elements=st.integers(0, 2))}),
+         (((1, 5),), {"targets": hnp.arrays(np.int64, (1,), elements=st.integers(0, 4))})],
+        lambda x, targets: functional.cross_entropy(x, targets),
+        lambda torch, x, targets: torch.nn.functional.cross_entropy(
+            x, torch.from_numpy(targets)
+        ),
+        ranges=((-5.0, 5.0),),
+    ),
+)
+
+
+@st.composite
+def op_inputs(draw: st.DrawFn, case: OpCase) -> tuple[list[np.ndarray], dict[str, Any]]:
+    """float64 input arrays and params for `case`, drawn by hypothesis."""
+    shapes, params = draw(st.sampled_from(case.variants))
+    drawn = {
+        key: draw(value) if isinstance(value, st.SearchStrategy) else value
+        for key, value in params.items()
+    }
+    arrays = []
+    for position, shape in enumerate(shapes):
+        if case.grid:
+            offset = 0.01 + 0.02 * position
+            elements = st.integers(-40, 40).map(lambda k, offset=offset: k / 16 + offset)
+            array = draw(hnp.arrays(np.float64, shape, elements=elements, unique=True))
+        else:
+            low, high = case.ranges[min(position, len(case.ranges) - 1)]
+            array = draw(hnp.arrays(np.float64, shape, elements=st.floats(low, high)))
+        arrays.append(array)
+    return arrays, drawn
+
+
+def numerical_grad(f: Callable[[np.ndarray], float], x: np.ndarray,
+                   eps: float = 1e-6) -> np.ndarray:
+    """df/dx by float64 central differences, entry by entry."""
+    point = np.array(x, dtype=np.float64)
+    grad = np.empty_like(point)
+    for index in np.ndindex(point.shape):
+        original = point[index]
+        point[index] = original + eps
+        f_plus = f(point)
+        point[index] = original - eps
+        f_minus = f(point)
+        point[index] = original
+        grad[index] = (f_plus - f_minus) / (2 * eps)
+    return grad
+
+
+def relative_error(actual: Any, expected: Any) -> float:
+    """max |actual - expected| / max |expected|, after checking shape equality (0 if empty)."""
+    actual, expected = np.asarray(actual), np.asarray(expected)
+    assert actual.shape == expected.shape, f"shape {actual.shape} != expected {expected.shape}"
+    if expected.size == 0:
+        return 0.0
+    difference = np.max(np.abs(actual.astype(np.float64) - expected.astype(np.float64)))
+    scale = np.max(np.abs(expected.astype(np.float64)))
+    if difference == 0:
+        return 0.0
+    return float(difference / max(scale, np.finfo(np.float64).tiny))
+
+
+LARGEST_TORCH_ERROR: dict[str, tuple[float, str]] = {}
+
+
+def record_torch_error(dtype: str, error: float, op: str) -> None:
+    """Keep the largest relative error against PyTorch per dtype (shown after the run)."""
+    if error > LARGEST_TORCH_ERROR.get(dtype, (-1.0, ""))[0]:
+        LARGEST_TORCH_ERROR[dtype] = (error, op)

@@ -1,0 +1,179 @@
+"""Module: registration and naming, traversal, zero_grad, train/eval, state dicts."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import chainrule
+from chainrule import nn
+from chainrule.tensor import Tensor
+
+
+class Block(nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.scale = nn.Parameter(np.ones(3, dtype=np.float32))
+        self.layers = nn.Sequential(nn.Linear(3, 4), nn.ReLU(), nn.Linear(4, 2))
+        self.norm = nn.BatchNorm1d(2)
+
+    def forward(self, x: Tensor) -> Tensor:
+        result: Tensor = self.norm(self.layers(x * self.scale))
+        return result
+
+
+def test_named_parameters_are_dotted_and_in_registration_order() -> None:
+    names = [name for name, _ in Block().named_parameters()]
+    assert names == ["scale", "layers.0.weight", "layers.0.bias", "layers.2.weight",
+                     "layers.2.bias", "norm.weight", "norm.bias"]
+
+
+def test_parameters_lists_each_shared_parameter_once() -> None:
+    model = nn.Module()
+    model.first = nn.Linear(2, 2)
+    model.again = model.first
+    assert len(list(model.parameters())) == 2
+
+
+def test_children_and_modules() -> None:
+    block = Block()
+    assert [type(m).__name__ for m in block.children()] == ["Sequential", "BatchNorm1d"]
+    assert [type(m).__name__ for m in block.modules()] == [
+        "Block", "Sequential", "Linear", "ReLU", "Linear", "BatchNorm1d"]
+
+
+def test_plain_attributes_are_not_registered() -> None:
+    model = nn.Module()
+    model.note = "text"
+    model.array = np.zeros(2)
+    assert list(model.named_parameters()) == []
+    assert model.note == "text"
+
+
+def test_reassigning_a_parameter_with_a_tensor_is_a_type_error() -> None:
+    layer = nn.Linear(2, 3)
+    with pytest.raises(TypeError, match=r"Linear\.weight is a parameter; assign a Parameter"):
+        layer.weight = chainrule.tensor(np.zeros((2, 3)))
+
+
+def test_assigning_before_init_names_the_fix() -> None:
+    class Forgetful(nn.Module):
+        def __init__(self) -> None:
+            self.weight = nn.Parameter(np.zeros(2))
+
+    with pytest.raises(AttributeError, match=r"call super\(\)\.__init__\(\) first"):
+        Forgetful()
+
+
+def test_calling_a_module_without_forward_is_a_type_error() -> None:
+    with pytest.raises(TypeError, match="Module has no forward method"):
+        nn.Module()(np.zeros(2))
+
+
+def test_results_of_ops_on_parameters_are_plain_tensors() -> None:
+    weight = nn.Parameter(np.ones((2, 2), dtype=np.float32))
+    out = (weight * 2).sum()
+    out.backward()
+    assert type(weight * 2) is Tensor
+    assert type(weight.grad) is Tensor
+    assert weight.requires_grad
+    assert weight.is_leaf
+
+
+def test_zero_grad_sets_every_grad_to_none() -> None:
+    block = Block()
+    block(np.ones((4, 3), dtype=np.float32)).sum().backward()
+    assert all(p.grad is not None for p in block.parameters())
+    block.zero_grad()
+    assert all(p.grad is None for p in block.parameters())
+
+
+def test_train_and_eval_set_the_flag_on_every_module() -> None:
+    block = Block()
+    assert block.eval() is block
+    assert not any(m.training for m in block.modules())
+    block.train()
+    assert all(m.training for m in block.modules())
+
+
+def test_train_rejects_a_non_bool_mode() -> None:
+    with pytest.raises(TypeError, match="mode must be True or False"):
+        Block().train("eval")
+
+
+def test_state_dict_holds_parameters_and_buffers_as_copies() -> None:
+    block = Block()
+    state = block.state_dict()
+    assert list(state) == [
+        "scale", "layers.0.weight", "layers.0.bias", "layers.2.weight", "layers.2.bias",
+        "norm.weight", "norm.bias", "norm.running_mean", "norm.running_var",
+        "norm.num_batches_tracked"]
+    assert all(isinstance(value, np.ndarray) for value in state.values())
+    state["scale"][:] = 7
+    assert np.all(block.scale.data == 1)
+
+
+def test_state_dict_roundtrip_reproduces_the_outputs() -> None:
+    source, target = Block(), Block()
+    x = np.random.default_rng(0).standard_normal((5, 3)).astype(np.float32)
+    source(x)
+    source.eval()
+    target.eval()
+    target.load_state_dict(source.state_dict())
+    expected, got = source(x).numpy(), target(x).numpy()
+    assert got.shape == expected.shape
+    np.testing.assert_array_equal(got, expected)
+
+
+def test_load_state_dict_keeps_the_parameter_dtype() -> None:
+    layer = nn.Linear(2, 3)
+    state = {key: value.astype(np.float64) for key, value in layer.state_dict().items()}
+    layer.load_state_dict(state)
+    assert layer.weight.dtype == np.float32
+
+
+def test_load_state_dict_names_missing_keys() -> None:
+    state = nn.Linear(2, 3).state_dict()
+    del state["bias"]
+    with pytest.raises(ValueError, match=r"missing keys: bias"):
+        nn.Linear(2, 3).load_state_dict(state)
+
+
+def test_load_state_dict_names_unexpected_keys() -> None:
+    state = nn.Linear(2, 3).state_dict()
+    state["extra.weight"] = np.zeros(1)
+    with pytest.raises(ValueError, match=r"unexpected keys: extra\.weight"):
+        nn.Linear(2, 3).load_state_dict(state)
+
+
+def test_load_state_dict_names_mis_shaped_keys_with_both_shapes() -> None:
+    with pytest.raises(ValueError, match=r"weight: expected shape \(2, 3\), got \(3, 2\)"):
+        nn.Linear(2, 3).load_state_dict(nn.Linear(3, 2).state_dict())
+
+
+def test_load_state_dict_changes_nothing_when_it_fails() -> None:
+    layer = nn.Linear(2, 3)
+    before = layer.weight.data.copy()
+    state = {"weight": np.zeros((2, 3)), "bias": np.zeros(4)}
+    with pytest.raises(ValueError, match="mis-shaped"):
+        layer.load_state_dict(state)
+    np.testing.assert_array_equal(layer.weight.data, before)
+
+
+def test_load_state_dict_non_strict_reports_the_skipped_keys() -> None:
+    layer = nn.Linear(2, 3)
+    state = {"weight": np.zeros((2, 3)), "other": np.zeros(1)}
+    result = layer.load_state_dict(state, strict=False)
+    assert result.missing_keys == ["bias"]
+    assert result.unexpected_keys == ["other"]
+    assert np.all(layer.weight.data == 0)
+
+
+def test_repr_shows_the_tree() -> None:
+    model = nn.Sequential(nn.Linear(2, 3), nn.ReLU())
+    assert repr(model) == (
+        "Sequential(\n"
+        "  (0): Linear(in_features=2, out_features=3, bias=True)\n"
+        "  (1): ReLU()\n"
+        ")"
+    )

@@ -1,0 +1,252 @@
+"""SGD, Adam, AdamW against torch.optim step by step; in-place updates; param groups;
+state dicts that survive JSON + npz and continue identically; error messages."""
+
+from __future__ import annotations
+
+import io
+import json
+from collections.abc import Callable
+from types import ModuleType
+from typing import Any
+
+import numpy as np
+import pytest
+
+import chainrule
+from chainrule import nn, optim
+
+CONFIGS: dict[str, Callable[[Any, Any], Any]] = {
+    "sgd": lambda module, params: module.SGD(params, lr=0.1),
+    "sgd-momentum": lambda module, params: module.SGD(params, lr=0.1, momentum=0.9),
+    "sgd-dampening-decay": lambda module, params: module.SGD(
+        params, lr=0.1, momentum=0.8, dampening=0.25, weight_decay=0.01),
+    "sgd-nesterov-decay": lambda module, params: module.SGD(
+        params, lr=0.1, momentum=0.9, nesterov=True, weight_decay=0.01),
+    "adam": lambda module, params: module.Adam(params, lr=0.01),
+    "adam-l2": lambda module, params: module.Adam(
+        params, lr=0.01, betas=(0.8, 0.99), eps=1e-6, weight_decay=0.05),
+    "adamw": lambda module, params: module.AdamW(params, lr=0.01),
+    "adamw-strong-decay": lambda module, params: module.AdamW(
+        params, lr=0.01, betas=(0.5, 0.9), weight_decay=0.5),
+}
+
+
+def _gradients(steps: int) -> list[np.ndarray]:
+    rng = np.random.default_rng(3)
+    return [rng.standard_normal((3, 4)) for _ in range(steps)]
+
+
+@pytest.mark.parametrize("name", list(CONFIGS))
+def test_updates_match_torch_for_several_steps(torch: ModuleType, name: str) -> None:
+    start = np.random.default_rng(2).standard_normal((3, 4))
+    ours = nn.Parameter(start.copy())
+    theirs = torch.nn.Parameter(torch.from_numpy(start.copy()))
+    optimizer, reference = CONFIGS[name](optim, [ours]), CONFIGS[name](torch.optim, [theirs])
+    for grad in _gradients(6):
+        ours.grad = chainrule.tensor(grad.copy())
+        theirs.grad = torch.from_numpy(grad.copy())
+        optimizer.step()
+        reference.step()
+        expected = theirs.detach().numpy()
+        assert ours.data.shape == expected.shape
+        np.testing.assert_allclose(ours.data, expected, rtol=1e-13, atol=1e-15)
+
+
+@pytest.mark.parametrize("name", list(CONFIGS))
+def test_step_updates_in_place_and_keeps_float32(name: str) -> None:
+    param = nn.Parameter(np.ones((3, 4), dtype=np.float32))
+    values = param.data
+    optimizer = CONFIGS[name](optim, [param])
+    for grad in _gradients(2):
+        param.grad = chainrule.tensor(grad.astype(np.float32))
+        optimizer.step()
+    assert param.data is values
+    assert param.dtype == np.float32
+    assert not np.array_equal(values, np.ones((3, 4), dtype=np.float32))
+    for buffer in optimizer.state[param].values():
+        if isinstance(buffer, np.ndarray):
+            assert buffer.dtype == np.float32
+
+
+def test_momentum_buffer_starts_as_the_first_gradient() -> None:
+    param = nn.Parameter(np.zeros(3))
+    optimizer = optim.SGD([param], lr=0.1, momentum=0.9, dampening=0.5)
+    param.grad = chainrule.tensor(np.array([1.0, 2.0, 3.0]))
+    optimizer.step()
+    np.testing.assert_array_equal(optimizer.state[param]["momentum_buffer"], [1.0, 2.0, 3.0])
+    np.testing.assert_allclose(param.data, [-0.1, -0.2, -0.3], rtol=1e-15)
+
+
+def test_parameters_without_grad_are_left_alone() -> None:
+    used, unused = nn.Parameter(np.ones(2)), nn.Parameter(np.ones(2))
+    optimizer = optim.Adam([used, unused])
+    used.grad = chainrule.tensor(np.ones(2))
+    optimizer.step()
+    np.testing.assert_array_equal(unused.data, np.ones(2))
+    assert unused not in optimizer.state
+
+
+def test_each_param_group_uses_its_own_lr() -> None:
+    slow, fast = nn.Parameter(np.zeros(1)), nn.Parameter(np.zeros(1))
+    optimizer = optim.SGD([{"params": [slow]}, {"params": [fast], "lr": 1.0}], lr=0.1)
+    slow.grad = chainrule.tensor(np.ones(1))
+    fast.grad = chainrule.tensor(np.ones(1))
+    optimizer.step()
+    np.testing.assert_allclose(slow.data, [-0.1], rtol=1e-15)
+    np.testing.assert_allclose(fast.data, [-1.0], rtol=1e-15)
+    assert optimizer.param_groups[0]["lr"] == 0.1
+
+
+def test_zero_grad_sets_grads_to_none() -> None:
+    model = nn.Linear(2, 2)
+    optimizer = optim.SGD(model.parameters(), lr=0.1)
+    model(np.ones((1, 2), dtype=np.float32)).sum().backward()
+    optimizer.zero_grad()
+    assert all(p.grad is None for p in model.parameters())
+
+
+def test_step_makes_graphs_that_used_the_old_values_unusable() -> None:
+    param = nn.Parameter(np.ones(2))
+    loss = (param * param).sum()
+    param.grad = chainrule.tensor(np.ones(2))
+    optim.SGD([param], lr=0.1).step()
+    with pytest.raises(RuntimeError, match="modified in place"):
+        loss.backward()
+
+
+def test_closure_is_evaluated_and_its_loss_returned() -> None:
+    param = nn.Parameter(np.array([2.0]))
+    optimizer = optim.SGD([param], lr=0.25)
+
+    def closure() -> chainrule.Tensor:
+        optimizer.zero_grad()
+        loss = (param * param).sum()
+        loss.backward()
+        return loss
+
+    with chainrule.no_grad():
+        loss = optimizer.step(closure)
+    assert loss is not None
+    assert loss.item() == 4.0
+    np.testing.assert_allclose(param.data, [1.0], rtol=1e-15)
+
+
+def _to_checkpoint(state: dict[str, Any]) -> tuple[str, bytes]:
+    """Split a state dict as a checkpoint would: arrays into .npz, the rest into JSON."""
+    arrays = {}
+    plain: dict[str, Any] = {"param_groups": state["param_groups"], "state": {}}
+    for index, entries in state["state"].items():
+        plain["state"][index] = {}
+        for key, value in entries.items():
+            if isinstance(value, np.ndarray):
+                arrays[f"{index}.{key}"] = value
+            else:
+                plain["state"][index][key] = value
+    buffer = io.BytesIO()
+    np.savez(buffer, **arrays)
+    return json.dumps(plain), buffer.getvalue()
+
+
+def _from_checkpoint(text: str, blob: bytes) -> dict[str, Any]:
+    state = json.loads(text)
+    with np.load(io.BytesIO(blob), allow_pickle=False) as arrays:
+        for name in arrays.files:
+            index, key = name.split(".")
+            state["state"][index][key] = arrays[name]
+    return state
+
+
+@pytest.mark.parametrize("name", list(CONFIGS))
+def test_state_dict_through_json_and_npz_continues_identically(name: str) -> None:
+    rng = np.random.default_rng(0)
+    original = nn.Linear(4, 3, rng=rng, dtype=np.float64)
+    copy = nn.Linear(4, 3, dtype=np.float64)
+    optimizer = CONFIGS[name](optim, original.parameters())
+    x, y = rng.standard_normal((6, 4)), rng.integers(0, 3, 6)
+
+    def train_step(model: nn.Linear, opt: Any) -> float:
+        opt.zero_grad()
+        loss = nn.CrossEntropyLoss()(model(x), y)
+        loss.backward()
+        opt.step()
+        return loss.item()
+
+    for _ in range(3):
+        train_step(original, optimizer)
+    copy.load_state_dict(original.state_dict())
+    resumed = CONFIGS[name](optim, copy.parameters())
+    resumed.param_groups[0]["lr"] = 123.0
+    resumed.load_state_dict(_from_checkpoint(*_to_checkpoint(optimizer.state_dict())))
+    assert resumed.param_groups[0]["lr"] == optimizer.param_groups[0]["lr"]
+    for _ in range(3):
+        assert train_step(copy, resumed) == train_step(original, optimizer)
+    np.testing.assert_array_equal(copy.weight.data, original.weight.data)
+
+
+def test_state_dict_holds_copies() -> None:
+    param = nn.Parameter(np.zeros(2))
+    optimizer = optim.Adam([param])
+    param.grad = chainrule.tensor(np.ones(2))
+    optimizer.step()
+    saved = optimizer.state_dict()
+    saved["state"][0]["exp_avg"][:] = 99
+    assert optimizer.state[param]["exp_avg"][0] != 99
+    assert saved["param_groups"][0]["params"] == [0]
+    assert saved["state"][0]["step"] == 1
+
+
+def test_load_state_dict_rejects_a_different_group_layout() -> None:
+    saved = optim.SGD([nn.Parameter(np.zeros(2))], lr=0.1).state_dict()
+    two = optim.SGD([nn.Parameter(np.zeros(2)), nn.Parameter(np.zeros(2))], lr=0.1)
+    with pytest.raises(ValueError, match="group 0 holds 1 parameters in the state but 2 here"):
+        two.load_state_dict(saved)
+
+
+def test_load_state_dict_rejects_mis_shaped_buffers() -> None:
+    source = nn.Parameter(np.zeros(2))
+    optimizer = optim.SGD([source], lr=0.1, momentum=0.9)
+    source.grad = chainrule.tensor(np.ones(2))
+    optimizer.step()
+    target = optim.SGD([nn.Parameter(np.zeros(3))], lr=0.1, momentum=0.9)
+    with pytest.raises(ValueError, match=r"'momentum_buffer' of parameter 0 has shape \(2,\), "
+                       r"but the parameter has shape \(3,\)"):
+        target.load_state_dict(optimizer.state_dict())
+
+
+def test_empty_parameter_list_is_rejected() -> None:
+    with pytest.raises(ValueError, match="SGD got an empty parameter list"):
+        optim.SGD([], lr=0.1)
+
+
+def test_a_single_tensor_instead_of_a_list_is_rejected() -> None:
+    with pytest.raises(TypeError, match="not a single tensor; wrap it in a list"):
+        optim.SGD(nn.Parameter(np.zeros(2)), lr=0.1)
+
+
+def test_non_leaf_parameters_are_rejected() -> None:
+    computed = nn.Parameter(np.zeros(2)) * 2
+    with pytest.raises(ValueError, match="must be a leaf tensor with requires_grad=True"):
+        optim.Adam([computed])
+
+
+def test_a_parameter_in_two_groups_is_rejected() -> None:
+    param = nn.Parameter(np.zeros(2))
+    with pytest.raises(ValueError, match="appears twice"):
+        optim.SGD([{"params": [param]}, {"params": [param]}], lr=0.1)
+
+
+@pytest.mark.parametrize(
+    ("make", "message"),
+    [
+        (lambda p: optim.SGD(p, lr=-1.0), "lr must be a number >= 0"),
+        (lambda p: optim.SGD(p, lr=0.1, momentum=-0.5), "momentum must be >= 0"),
+        (lambda p: optim.SGD(p, lr=0.1, nesterov=True), "nesterov=True needs momentum > 0"),
+        (lambda p: optim.Adam(p, betas=(0.9, 1.0)), r"betas must be two numbers in \[0, 1\)"),
+        (lambda p: optim.AdamW(p, eps=-1.0), "eps must be >= 0"),
+        (lambda p: optim.AdamW(p, weight_decay=-0.1), "weight_decay must be >= 0"),
+    ],
+    ids=["lr", "momentum", "nesterov", "betas", "eps", "weight_decay"],
+)
+def test_invalid_hyperparameters_are_named(make: Callable[[Any], Any], message: str) -> None:
+    with pytest.raises(ValueError, match=message):
+        make([nn.Parameter(np.zeros(2))])
