@@ -14,7 +14,7 @@ def readme_commands() -> list[str]:
 
 def test_readme_opens_with_the_main_job_then_the_test_command() -> None:
     assert readme_commands()[:2] == [
-        'python3 -m venv .venv && .venv/bin/pip install -e ".[cli]" && .venv/bin/chainrule verify',
+        'python3 -m venv .venv && .venv/bin/pip install -e ".[cli]" && .venv/bin/chainrule train',
         'python3 -m venv .venv && .venv/bin/pip install -e ".[test]" && .venv/bin/python -m pytest',
     ]
 

@@ -1,0 +1,58 @@
+"""`chainrule evaluate`: a trained run's accuracy on the test set and its confusion matrix.
+
+Prints the accuracy and the matrix (rows: true class, columns: predicted) and saves it as
+confusion.png next to the checkpoint.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from typing import Any
+
+import numpy as np
+
+CONFUSION_PLOT = "confusion.png"
+
+
+def add_parser(subparsers: Any) -> None:
+    parser: argparse.ArgumentParser = subparsers.add_parser(
+        "evaluate", help="test accuracy and confusion matrix of a trained run",
+        description=__doc__,
+    )
+    parser.add_argument("checkpoint", metavar="CHECKPOINT",
+                        help="a run folder, or its checkpoint.json / checkpoint.npz")
+    parser.add_argument("--data", metavar="NAME|DIR",
+                        help="evaluate on this data set's test split instead of the run's")
+    parser.set_defaults(run=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from dataclasses import replace
+
+    from chainrule.train import CheckpointError, Trainer, load_checkpoint
+    from chainrule.train.evaluation import confusion_matrix, format_confusion
+    from chainrule.train.loop import resumed_config
+    from chainrule.train.plots import plot_confusion
+
+    try:
+        checkpoint = load_checkpoint(args.checkpoint)
+        config = resumed_config(checkpoint, None)
+        if args.data is not None:
+            config = replace(config, data=args.data)
+        trainer = Trainer(config, checkpoint.folder)
+        trainer.engine.load_state_dict(checkpoint.meta["model"])
+    except (CheckpointError, ValueError, KeyError) as error:
+        print(f"chainrule evaluate: {error}", file=sys.stderr)
+        return 2
+    splits = trainer.splits
+    predictions = np.argmax(trainer.engine.logits(splits.x_test), axis=1)
+    matrix = confusion_matrix(splits.y_test, predictions, splits.num_classes)
+    correct, total = int(np.trace(matrix)), int(matrix.sum())
+    path = checkpoint.folder / CONFUSION_PLOT
+    plot_confusion(matrix, splits.class_names, path)
+    print(f"{config.data} test set, epoch {checkpoint.meta['epoch']} of {checkpoint.folder}")
+    print(format_confusion(matrix, splits.class_names))
+    print(f"test accuracy {correct / total:.4f} ({correct}/{total}); confusion matrix saved "
+          f"to {path}")
+    return 0

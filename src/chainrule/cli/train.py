@@ -1,0 +1,148 @@
+"""`chainrule train`: train a classifier and write a run folder.
+
+With no arguments: the tutorial network (64-50-10, ReLU, softmax cross-entropy) on the
+bundled 8x8 digits. Each epoch prints one line and saves metrics.jsonl and a checkpoint
+(checkpoint.npz + checkpoint.json) to the run folder; loss.png is drawn at the end. Ctrl-C
+saves the last completed epoch and exits with status 130; --resume continues bit for bit.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from dataclasses import fields
+from pathlib import Path
+from typing import Any
+
+from chainrule.train.config import (
+    DTYPES,
+    ENGINES,
+    MODELS,
+    NAMED_DATA,
+    OPTIMIZERS,
+    SCHEDULES,
+    TrainConfig,
+    parse_hidden,
+)
+
+INTERRUPTED = 130
+"""The exit status of a run stopped by Ctrl-C (128 + SIGINT), as shells report it."""
+
+CONFIG_OPTIONS = tuple(field.name for field in fields(TrainConfig))
+
+
+def add_parser(subparsers: Any) -> None:
+    parser: argparse.ArgumentParser = subparsers.add_parser(
+        "train", help="train a classifier (default: the tutorial network on the digits)",
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    defaults = TrainConfig()
+    add = parser.add_argument
+    add("--model", choices=MODELS,
+        help="seed: the tutorial network, one hidden layer of 50; mlp: --hidden layers "
+             f"(default {defaults.model})")
+    add("--hidden", type=parse_hidden, metavar="SIZES",
+        help="hidden layer sizes of --model mlp, comma-separated (default "
+             f"{','.join(map(str, defaults.hidden))})")
+    add("--data", metavar="NAME|DIR",
+        help=f"{' | '.join(NAMED_DATA)} | a folder of MNIST-format IDX files "
+             f"(default {defaults.data})")
+    add("--epochs", type=int, help=f"total epochs to reach (default {defaults.epochs})")
+    add("--batch-size", type=int, help=f"samples per batch (default {defaults.batch_size})")
+    add("--lr", type=float, help="learning rate (default: 0.1 sgd, 0.05 momentum, "
+                                 "0.003 adam/adamw)")
+    add("--optimizer", choices=OPTIMIZERS, help=f"(default {defaults.optimizer})")
+    add("--momentum", type=float, help=f"for --optimizer momentum (default "
+                                       f"{defaults.momentum})")
+    add("--weight-decay", type=float, help="L2 penalty (decoupled for adamw; default: the "
+                                           "optimizer's, 0 or 0.01 for adamw)")
+    add("--schedule", choices=SCHEDULES, help="learning-rate schedule over the epochs "
+                                              f"(default {defaults.schedule})")
+    add("--dropout", type=float, help="dropout after each hidden ReLU (default 0)")
+    add("--engine", choices=ENGINES,
+        help="autograd: the Tensor engine; manual: the hand-derived layers (default "
+             f"{defaults.engine})")
+    add("--dtype", choices=DTYPES, help=f"(default {defaults.dtype})")
+    add("--seed", type=int, help=f"seed of the weights, shuffling and dropout "
+                                 f"(default {defaults.seed})")
+    add("--compile", action="store_const", const=True,
+        help="trace the training step once per batch shape with chainrule.compile")
+    add("--out", type=Path, metavar="DIR",
+        help="run folder (default runs/<date-time>, or the resumed run's folder)")
+    add("--resume", metavar="CHECKPOINT",
+        help="continue the run in this folder (or its checkpoint.json / checkpoint.npz) "
+             "up to --epochs, with its saved settings")
+    add("--no-progress", action="store_true", help="no progress bar (it is also hidden "
+                                                   "when stderr is not a terminal)")
+    parser.set_defaults(run=run)
+
+
+def _given(args: argparse.Namespace) -> dict[str, Any]:
+    return {name: getattr(args, name) for name in CONFIG_OPTIONS
+            if getattr(args, name, None) is not None}
+
+
+def _default_folder() -> Path:
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+    folder, suffix = Path("runs") / stamp, 1
+    while folder.exists():
+        suffix += 1
+        folder = Path("runs") / f"{stamp}-{suffix}"
+    return folder
+
+
+def _plan(args: argparse.Namespace) -> tuple[TrainConfig, Path, Any]:
+    """The config, run folder and checkpoint to resume (or None)."""
+    from chainrule.train import load_checkpoint
+    from chainrule.train.checkpoint import META_FILE
+    from chainrule.train.loop import resumed_config
+
+    given = _given(args)
+    if args.resume is None:
+        config = TrainConfig(**given)
+        folder = args.out if args.out is not None else _default_folder()
+        if (folder / META_FILE).exists():
+            raise ValueError(f"train: {folder} already holds a run; continue it with "
+                             f"--resume {folder}, or choose another --out")
+        return config, folder, None
+    checkpoint = load_checkpoint(args.resume)
+    config = resumed_config(checkpoint, given.pop("epochs", None))
+    changed = [f"--{name.replace('_', '-')} {value} (saved: {getattr(config, name)})"
+               for name, value in given.items() if getattr(config, name) != value]
+    if changed:
+        raise ValueError(f"train: --resume continues with the run's saved settings; these "
+                         f"differ: {', '.join(changed)}. Drop them, or start a new run")
+    return config, args.out if args.out is not None else checkpoint.folder, checkpoint
+
+
+def run(args: argparse.Namespace) -> int:
+    from chainrule.train import CheckpointError, TrainingInterrupted, train
+
+    try:
+        config, folder, checkpoint = _plan(args)
+    except (CheckpointError, ValueError) as error:
+        print(f"chainrule train: {error}", file=sys.stderr)
+        return 2
+    started = time.perf_counter()
+    action = "resuming" if checkpoint is not None else "training"
+    hidden = "-".join(map(str, config.hidden_sizes))
+    print(f"{action} {config.model} ({hidden} hidden, {config.engine} engine) on "
+          f"{config.data} with {config.optimizer} lr {config.learning_rate:g}, batch "
+          f"{config.batch_size}, {config.epochs} epochs -> {folder}", flush=True)
+    try:
+        result = train(config, folder, resume=checkpoint,
+                       progress=not args.no_progress,
+                       echo=lambda line: print(line, flush=True))
+    except TrainingInterrupted as interrupted:
+        print(f"\ninterrupted: saved the checkpoint of epoch {interrupted.saved_epoch} in "
+              f"{interrupted.folder}; continue with: chainrule train --resume "
+              f"{interrupted.folder}", file=sys.stderr)
+        return INTERRUPTED
+    except FloatingPointError as error:
+        print(f"chainrule train: {error}", file=sys.stderr)
+        return 1
+    seconds = time.perf_counter() - started
+    print(f"test accuracy {result.test_accuracy:.4f}  ({seconds:.1f}s; run folder "
+          f"{result.folder})")
+    return 0

@@ -1,0 +1,146 @@
+"""Checkpoints of a run: `checkpoint.npz` (every array, read with allow_pickle=False) and
+`checkpoint.json` (everything else: epoch, config, optimizer scalars, schedule, RNG states).
+
+Each file is written to a temporary name and renamed into place (atomic on POSIX), the npz
+first; the json records the npz's SHA-256, so a pair torn by a crash between the two renames
+is detected on load instead of silently mixing two epochs.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import os
+import zipfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+ARRAYS_FILE = "checkpoint.npz"
+META_FILE = "checkpoint.json"
+FORMAT = "chainrule-train-checkpoint"
+VERSION = 1
+ARRAY_REF = "__array__"
+"""JSON objects {"__array__": key} stand for the array stored under `key` in the npz."""
+
+
+class CheckpointError(ValueError):
+    """A checkpoint that cannot be loaded: missing, corrupt, torn or of another format."""
+
+
+@dataclass(frozen=True)
+class Checkpoint:
+    """A loaded checkpoint: `meta` with every array put back in place, and its folder."""
+
+    folder: Path
+    meta: dict[str, Any]
+
+
+def _child(prefix: str, key: object) -> str:
+    return f"{prefix}/{key}" if prefix else str(key)
+
+
+def split_arrays(tree: Any, prefix: str, arrays: dict[str, np.ndarray]) -> Any:
+    """`tree` with each ndarray or NumPy scalar moved into `arrays` (under its path) and
+    replaced by {"__array__": path}; what remains is plain JSON data."""
+    if isinstance(tree, (np.ndarray, np.generic)):
+        arrays[prefix] = np.asarray(tree)
+        return {ARRAY_REF: prefix}
+    if isinstance(tree, dict):
+        return {str(key): split_arrays(value, _child(prefix, key), arrays)
+                for key, value in tree.items()}
+    if isinstance(tree, (list, tuple)):
+        return [split_arrays(value, _child(prefix, index), arrays)
+                for index, value in enumerate(tree)]
+    return tree
+
+
+def join_arrays(tree: Any, arrays: dict[str, np.ndarray]) -> Any:
+    """The inverse of `split_arrays`: 0-d arrays come back as NumPy scalars."""
+    if isinstance(tree, dict):
+        if set(tree) == {ARRAY_REF}:
+            array = arrays[tree[ARRAY_REF]]
+            return array[()] if array.ndim == 0 else array
+        return {key: join_arrays(value, arrays) for key, value in tree.items()}
+    if isinstance(tree, list):
+        return [join_arrays(value, arrays) for value in tree]
+    return tree
+
+
+def _write_atomically(path: Path, payload: bytes) -> None:
+    temporary = path.with_name(f".{path.name}.tmp")
+    with open(temporary, "wb") as sink:
+        sink.write(payload)
+        sink.flush()
+        os.fsync(sink.fileno())
+    os.replace(temporary, path)
+
+
+def save_checkpoint(folder: Path, meta: dict[str, Any]) -> None:
+    """Write `meta` (JSON data and arrays, nested anyhow) as checkpoint.npz + .json."""
+    arrays: dict[str, np.ndarray] = {}
+    plain = split_arrays(meta, "", arrays)
+    buffer = io.BytesIO()
+    np.savez(buffer, allow_pickle=False, **arrays)
+    payload = buffer.getvalue()
+    document = {"format": FORMAT, "version": VERSION,
+                "npz_sha256": hashlib.sha256(payload).hexdigest(), "meta": plain}
+    folder.mkdir(parents=True, exist_ok=True)
+    _write_atomically(folder / ARRAYS_FILE, payload)
+    _write_atomically(folder / META_FILE, json.dumps(document, indent=1).encode())
+
+
+def checkpoint_folder(path: str | os.PathLike[str]) -> Path:
+    """The run folder of `path`: a folder, or its checkpoint.json / checkpoint.npz."""
+    location = Path(path)
+    if location.name in (ARRAYS_FILE, META_FILE):
+        location = location.parent
+    if not (location / META_FILE).is_file():
+        raise CheckpointError(
+            f"no checkpoint at {path}: expected a run folder holding {META_FILE} and "
+            f"{ARRAYS_FILE} (as written by chainrule train --out DIR)"
+        )
+    return location
+
+
+def load_checkpoint(path: str | os.PathLike[str]) -> Checkpoint:
+    """Read and verify a checkpoint; CheckpointError says what is wrong and what to do."""
+    folder = checkpoint_folder(path)
+    meta_path, arrays_path = folder / META_FILE, folder / ARRAYS_FILE
+    try:
+        document = json.loads(meta_path.read_text())
+    except (json.JSONDecodeError, UnicodeDecodeError) as error:
+        raise CheckpointError(
+            f"{meta_path} is not valid JSON ({error}); the file is corrupt or truncated: "
+            f"restore it or start a new run"
+        ) from None
+    if not isinstance(document, dict) or document.get("format") != FORMAT:
+        raise CheckpointError(f"{meta_path} is not a chainrule train checkpoint (no "
+                              f"format {FORMAT!r})")
+    if document.get("version") != VERSION:
+        raise CheckpointError(f"{meta_path} has checkpoint version {document.get('version')}; "
+                              f"this chainrule reads version {VERSION}")
+    if not arrays_path.is_file():
+        raise CheckpointError(f"{arrays_path} is missing: {meta_path} needs it for the "
+                              f"weights and optimizer state")
+    payload = arrays_path.read_bytes()
+    if hashlib.sha256(payload).hexdigest() != document.get("npz_sha256"):
+        raise CheckpointError(
+            f"{arrays_path} does not match {meta_path} (SHA-256 differs): the pair is torn "
+            f"(the run stopped between writing the two files) or the npz is corrupt; it "
+            f"cannot be resumed safely: restore both files or start a new run"
+        )
+    try:
+        with np.load(io.BytesIO(payload), allow_pickle=False) as stored:
+            arrays = {key: stored[key] for key in stored.files}
+    except (ValueError, OSError, zipfile.BadZipFile) as error:
+        raise CheckpointError(f"{arrays_path} cannot be read as an npz ({error})") from None
+    try:
+        meta = join_arrays(document["meta"], arrays)
+    except KeyError as error:
+        raise CheckpointError(f"{meta_path} names array {error} that {arrays_path} "
+                              f"lacks") from None
+    return Checkpoint(folder, meta)

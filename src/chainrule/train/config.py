@@ -1,0 +1,134 @@
+"""`TrainConfig`: every setting of a training run, saved in its checkpoint.
+
+A resumed run rebuilds the model, optimizer and data from the saved config, so the same
+settings produce the same batches and the same updates.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+MODELS = ("seed", "mlp")
+OPTIMIZERS = ("sgd", "momentum", "adam", "adamw")
+ENGINES = ("autograd", "manual")
+SCHEDULES = ("constant", "cosine")
+DTYPES = ("float32", "float64")
+NAMED_DATA = ("digits", "fashion-mnist", "mnist")
+
+DEFAULT_LR = {"sgd": 0.1, "momentum": 0.05, "adam": 3e-3, "adamw": 3e-3}
+"""The learning rate each optimizer gets when --lr is not given."""
+
+SEED_HIDDEN = (50,)
+"""The tutorial network's one hidden layer of 50 ReLU units."""
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """The settings of one run. `hidden` applies to `model="mlp"`; the `seed` model is the
+    tutorial network, one hidden ReLU layer of 50 units, with a softmax cross-entropy head.
+
+    `data` is "digits", "fashion-mnist", "mnist" or a folder of MNIST-format IDX files.
+    `lr` None means the optimizer's default (`DEFAULT_LR`); `weight_decay` None means the
+    optimizer's own default (0, or 0.01 for AdamW, decoupled). `momentum` is used by the
+    "momentum" optimizer. `dropout` (mlp only, autograd only) follows each hidden ReLU.
+    """
+
+    model: str = "seed"
+    hidden: tuple[int, ...] = (256, 128)
+    data: str = "digits"
+    epochs: int = 40
+    batch_size: int = 32
+    lr: float | None = None
+    optimizer: str = "adam"
+    momentum: float = 0.9
+    weight_decay: float | None = None
+    schedule: str = "cosine"
+    dropout: float = 0.0
+    engine: str = "autograd"
+    dtype: str = "float32"
+    seed: int = 0
+    val_fraction: float = 0.1
+    compile: bool = False
+
+    def __post_init__(self) -> None:
+        for field, allowed in (("model", MODELS), ("optimizer", OPTIMIZERS),
+                               ("engine", ENGINES), ("schedule", SCHEDULES),
+                               ("dtype", DTYPES)):
+            value = getattr(self, field)
+            if value not in allowed:
+                raise ValueError(
+                    f"train: --{field} must be one of {', '.join(allowed)}, got {value!r}"
+                )
+        for field in ("epochs", "batch_size"):
+            value = getattr(self, field)
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise ValueError(f"train: --{field.replace('_', '-')} must be a positive "
+                                 f"integer, got {value!r}")
+        if not self.hidden or any(size < 1 for size in self.hidden):
+            raise ValueError(f"train: --hidden needs one or more positive sizes, e.g. 256,128; "
+                             f"got {','.join(map(str, self.hidden)) or 'nothing'}")
+        if self.lr is not None and not self.lr > 0:
+            raise ValueError(f"train: --lr must be positive, got {self.lr}")
+        if self.weight_decay is not None and not self.weight_decay >= 0:
+            raise ValueError(f"train: --weight-decay must be >= 0, got {self.weight_decay}")
+        if not 0.0 <= self.dropout < 1.0:
+            raise ValueError(f"train: --dropout is a probability in [0, 1), got {self.dropout}")
+        if not 0.0 < self.val_fraction < 1.0:
+            raise ValueError(f"train: the validation fraction must be in (0, 1), got "
+                             f"{self.val_fraction}")
+        if self.engine == "manual" and (self.dropout > 0 or self.compile):
+            raise ValueError(
+                "train: --engine manual runs Linear and ReLU layers differentiated by hand; "
+                "it has no dropout and is not traced by --compile: use --engine autograd "
+                "for --dropout or --compile"
+            )
+        if self.compile and self.dropout > 0:
+            raise ValueError(
+                "train: --compile replays a traced step, which would freeze the dropout mask "
+                "at its first draw; drop --compile or --dropout"
+            )
+
+    @property
+    def learning_rate(self) -> float:
+        """`lr`, or the optimizer's default learning rate when it was not given."""
+        return DEFAULT_LR[self.optimizer] if self.lr is None else self.lr
+
+    @property
+    def hidden_sizes(self) -> tuple[int, ...]:
+        """The hidden layer sizes of the chosen model."""
+        return SEED_HIDDEN if self.model == "seed" else self.hidden
+
+    def to_json(self) -> dict[str, Any]:
+        """The config as plain JSON data (tuples become lists)."""
+        data = dataclasses.asdict(self)
+        data["hidden"] = list(self.hidden)
+        return data
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> TrainConfig:
+        """The config `to_json` wrote; unknown keys are an error naming them."""
+        names = {field.name for field in dataclasses.fields(cls)}
+        unknown = sorted(set(data) - names)
+        if unknown:
+            raise ValueError(f"train: the saved config has unknown settings {unknown}; was it "
+                             f"written by a newer chainrule?")
+        values = dict(data)
+        if "hidden" in values:
+            values["hidden"] = tuple(int(size) for size in values["hidden"])
+        return cls(**values)
+
+
+def parse_hidden(text: str) -> tuple[int, ...]:
+    """'256,128' -> (256, 128); a clear error for anything else."""
+    try:
+        sizes = tuple(int(part) for part in text.split(",") if part.strip())
+    except ValueError:
+        raise ValueError(f"train: --hidden takes comma-separated layer sizes such as 256,128; "
+                         f"got {text!r}") from None
+    if not sizes or any(size < 1 for size in sizes):
+        raise ValueError(f"train: --hidden takes positive layer sizes such as 256,128; "
+                         f"got {text!r}")
+    return sizes

@@ -1,0 +1,95 @@
+"""The data of a run: training, validation and test arrays for a data name or folder.
+
+Validation comes out of the training set, and for the digits (which have no test set) the
+test set too, each cut with a fixed generator: every run of a data set sees the same split,
+whatever its --seed.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import numpy.typing as npt
+
+SPLIT_SEED = 20240601
+"""The generator seed of the validation and digits-test splits (fixed, not --seed)."""
+
+DIGITS_TEST_FRACTION = 0.2
+
+CACHE = Path.home() / ".cache" / "chainrule"
+"""Where --data mnist (and fashion-mnist without Debian's package) are downloaded to."""
+
+Labels = npt.NDArray[np.int64]
+
+
+@dataclass(frozen=True)
+class Splits:
+    """x arrays are (N, features) in the run's dtype; y arrays int64 class indices."""
+
+    x_train: np.ndarray
+    y_train: Labels
+    x_val: np.ndarray
+    y_val: Labels
+    x_test: np.ndarray
+    y_test: Labels
+    class_names: tuple[str, ...]
+
+    @property
+    def num_features(self) -> int:
+        return int(self.x_train.shape[1])
+
+    @property
+    def num_classes(self) -> int:
+        return len(self.class_names)
+
+
+def _cut(x: np.ndarray, y: Labels, fraction: float, rng: np.random.Generator
+         ) -> tuple[np.ndarray, Labels, np.ndarray, Labels]:
+    """Shuffle once and cut off `fraction` of the samples: (x_kept, y_kept, x_cut, y_cut)."""
+    order = rng.permutation(len(x))
+    cut_count = max(1, round(fraction * len(x)))
+    kept, cut = np.sort(order[cut_count:]), np.sort(order[:cut_count])
+    return x[kept], y[kept], x[cut], y[cut]
+
+
+def _load_arrays(data: str) -> tuple[np.ndarray, Labels, np.ndarray, Labels, tuple[str, ...]]:
+    from chainrule import data as datasets
+
+    if data == "digits":
+        images, labels = datasets.load_digits()
+        x_train, y_train, x_test, y_test = _cut(images, labels, DIGITS_TEST_FRACTION,
+                                                np.random.default_rng(SPLIT_SEED))
+        return x_train, y_train, x_test, y_test, tuple(str(digit) for digit in range(10))
+    if data == "fashion-mnist":
+        try:
+            loaded = datasets.load_fashion_mnist()
+        except FileNotFoundError:
+            loaded = datasets.load_fashion_mnist(
+                datasets.download("fashion-mnist", CACHE / "fashion-mnist"))
+    elif data == "mnist":
+        loaded = datasets.load_mnist(datasets.download("mnist", CACHE / "mnist"))
+    else:
+        folder = Path(data)
+        if not folder.is_dir():
+            raise ValueError(
+                f"train: --data {data!r} is neither digits, fashion-mnist, mnist nor a folder; "
+                f"pass a folder holding MNIST-format IDX files (train-images-idx3-ubyte.gz, ...)"
+            )
+        loaded = datasets.load_mnist(folder)
+    return (loaded.x_train, loaded.y_train, loaded.x_test, loaded.y_test,
+            tuple(loaded.class_names))
+
+
+def load_splits(data: str, *, val_fraction: float, dtype: npt.DTypeLike) -> Splits:
+    """Training (minus validation), validation and test sets of `data`, as `dtype`."""
+    x_all, y_all, x_test, y_test, class_names = _load_arrays(data)
+    x_train, y_train, x_val, y_val = _cut(x_all, y_all, val_fraction,
+                                          np.random.default_rng(SPLIT_SEED + 1))
+    return Splits(
+        x_train=np.ascontiguousarray(x_train, dtype=dtype), y_train=y_train.astype(np.int64),
+        x_val=np.ascontiguousarray(x_val, dtype=dtype), y_val=y_val.astype(np.int64),
+        x_test=np.ascontiguousarray(x_test, dtype=dtype), y_test=y_test.astype(np.int64),
+        class_names=class_names,
+    )

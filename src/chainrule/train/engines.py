@@ -1,0 +1,149 @@
+"""Two engines for one training step: the autograd `Tensor` engine and the hand-derived
+`chainrule.manual` layers.
+
+Both expose their parameters as `chainrule.nn.Parameter`s, so one `chainrule.optim` optimizer
+updates either. The manual engine bridges by sharing arrays: each hand-written `Linear`
+computes with its Parameter's `.data`, and after its backward the layer's `grad_weight` and
+`grad_bias` become the Parameters' `.grad`; the optimizer then updates `.data` in place.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any, Protocol
+
+import numpy as np
+
+import chainrule
+from chainrule import manual, nn
+from chainrule.modes import no_grad
+from chainrule.optim import Optimizer
+from chainrule.tensor import Tensor
+
+EVAL_BATCH = 2048
+"""Rows per forward pass when evaluating (bounded memory on large test sets)."""
+
+
+class Engine(Protocol):
+    """What the training loop needs of a model."""
+
+    def parameters(self) -> list[nn.Parameter]: ...
+
+    def train_step(self, x: np.ndarray, y: np.ndarray, optimizer: Optimizer) -> float: ...
+
+    def logits(self, x: np.ndarray) -> np.ndarray: ...
+
+    def state_dict(self) -> dict[str, np.ndarray]: ...
+
+    def load_state_dict(self, state: Mapping[str, np.ndarray]) -> None: ...
+
+    def generators(self) -> list[np.random.Generator]: ...
+
+
+def _in_batches(forward: Any, x: np.ndarray) -> np.ndarray:
+    return np.concatenate([forward(x[start:start + EVAL_BATCH])
+                           for start in range(0, len(x), EVAL_BATCH)])
+
+
+class AutogradEngine:
+    """An `nn.Module` with `nn.CrossEntropyLoss`; with `compile`, the whole step (forward,
+    backward, zero_grad, optimizer step) is traced once per batch shape and replayed."""
+
+    def __init__(self, module: nn.Module, *, compile: bool = False) -> None:
+        self.module = module
+        self.criterion = nn.CrossEntropyLoss()
+        self._step: Any = chainrule.compile(self._eager_step) if compile else self._eager_step
+
+    def parameters(self) -> list[nn.Parameter]:
+        return list(self.module.parameters())
+
+    def _eager_step(self, x: np.ndarray, y: np.ndarray, optimizer: Optimizer) -> Tensor:
+        optimizer.zero_grad()
+        loss: Tensor = self.criterion(self.module(x), y)
+        loss.backward()
+        optimizer.step()
+        return loss
+
+    def train_step(self, x: np.ndarray, y: np.ndarray, optimizer: Optimizer) -> float:
+        self.module.train()
+        return float(self._step(x, y, optimizer).item())
+
+    def logits(self, x: np.ndarray) -> np.ndarray:
+        self.module.eval()
+        with no_grad():
+            return _in_batches(lambda rows: self.module(rows).numpy(), x)
+
+    def state_dict(self) -> dict[str, np.ndarray]:
+        return self.module.state_dict()
+
+    def load_state_dict(self, state: Mapping[str, np.ndarray]) -> None:
+        self.module.load_state_dict(state)
+
+    def generators(self) -> list[np.random.Generator]:
+        """The dropout layers' generators, in module order (saved with checkpoints)."""
+        return [module.rng for module in self.module.modules()
+                if isinstance(module, nn.Dropout)]
+
+
+class ManualEngine:
+    """`manual.Sequential` of Linear/ReLU layers with `manual.SoftmaxCrossEntropy`; the
+    forward and backward passes are the hand-derived ones, parameters are shared arrays."""
+
+    def __init__(self, model: manual.Sequential, initial: Mapping[str, np.ndarray]) -> None:
+        self.model = model
+        self.criterion = manual.SoftmaxCrossEntropy()
+        self.named = {name: nn.Parameter(array.copy())
+                      for name, array in model.parameters().items()}
+        self.load_state_dict(initial)
+
+    def parameters(self) -> list[nn.Parameter]:
+        return list(self.named.values())
+
+    def _linear_parameters(self) -> list[tuple[manual.Linear, nn.Parameter, nn.Parameter]]:
+        pairs = []
+        for index, layer in enumerate(self.model.layers):
+            if isinstance(layer, manual.Linear):
+                pairs.append((layer, self.named[f"{index}.weight"], self.named[f"{index}.bias"]))
+        return pairs
+
+    def _share_arrays(self) -> None:
+        """Point each layer at its Parameter's current array (optimizers may replace it)."""
+        for layer, weight, bias in self._linear_parameters():
+            layer.weight, layer.bias = weight.data, bias.data
+
+    def train_step(self, x: np.ndarray, y: np.ndarray, optimizer: Optimizer) -> float:
+        optimizer.zero_grad()
+        self._share_arrays()
+        loss = self.criterion.forward(self.model.forward(x), y)
+        self.model.backward(self.criterion.backward())
+        for layer, weight, bias in self._linear_parameters():
+            gradients = layer.gradients()
+            weight.grad = Tensor(gradients["weight"])
+            bias.grad = Tensor(gradients["bias"])
+        optimizer.step()
+        return loss
+
+    def logits(self, x: np.ndarray) -> np.ndarray:
+        self._share_arrays()
+        return _in_batches(self.model.forward, x)
+
+    def state_dict(self) -> dict[str, np.ndarray]:
+        return {name: parameter.data.copy() for name, parameter in self.named.items()}
+
+    def load_state_dict(self, state: Mapping[str, np.ndarray]) -> None:
+        missing = sorted(set(self.named) - set(state))
+        unexpected = sorted(set(state) - set(self.named))
+        misshaped = [f"{name}: expected {parameter.shape}, got {np.shape(state[name])}"
+                     for name, parameter in self.named.items()
+                     if name in state and np.shape(state[name]) != parameter.shape]
+        if missing or unexpected or misshaped:
+            raise ValueError(
+                f"ManualEngine.load_state_dict: missing {missing}, unexpected {unexpected}, "
+                f"mis-shaped {misshaped}; load weights saved from the same layer sizes"
+            )
+        for name, parameter in self.named.items():
+            parameter.data = np.array(state[name], dtype=parameter.dtype, copy=True)
+        self._share_arrays()
+
+    def generators(self) -> list[np.random.Generator]:
+        return []

@@ -1,0 +1,259 @@
+"""The training loop: epochs of mini-batches, validation, metrics and checkpoints.
+
+After every epoch the run folder gets a metrics.jsonl line and a checkpoint of everything the
+next epoch depends on (weights, optimizer and schedule state, the shuffling and dropout
+generators), so `resume` continues bit for bit. Ctrl-C saves the last completed epoch again
+(whole, even if the interrupt hit mid-save) and raises `TrainingInterrupted`.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from chainrule import manual, optim
+from chainrule.data import ArrayDataset, DataLoader
+from chainrule.train.checkpoint import META_FILE, Checkpoint, CheckpointError, save_checkpoint
+from chainrule.train.config import TrainConfig
+from chainrule.train.datasets import Splits, load_splits
+from chainrule.train.engines import AutogradEngine, Engine, ManualEngine
+from chainrule.train.metrics import accuracy, append_metrics, rewrite_metrics
+from chainrule.train.models import build_manual, build_module
+from chainrule.train.plots import plot_losses
+from chainrule.train.progress import EpochProgress
+
+LOSS_PLOT = "loss.png"
+ADAMW_DECAY = 0.01
+"""AdamW's default decoupled weight decay (PyTorch's)."""
+HANG_ENV = "CHAINRULE_TRAIN_HANG_AFTER_BATCHES"
+"""Test hook: after this many batches the process writes HANG_MARKER in the run folder and
+sleeps, so a test can kill or interrupt it at a known point mid-epoch."""
+HANG_MARKER = "hanging"
+
+
+class TrainingInterrupted(Exception):
+    """Ctrl-C during training; the checkpoint of `saved_epoch` is in `folder`."""
+
+    def __init__(self, folder: Path, saved_epoch: int) -> None:
+        super().__init__(f"interrupted; epoch {saved_epoch} saved in {folder}")
+        self.folder = folder
+        self.saved_epoch = saved_epoch
+
+
+@dataclass(frozen=True)
+class RunResult:
+    """The run folder, one metrics record per epoch, and the final test accuracy."""
+
+    folder: Path
+    history: list[dict[str, Any]]
+    test_accuracy: float
+
+
+def build_engine(config: TrainConfig, splits: Splits, *, init_rng: np.random.Generator,
+                 dropout_rng: np.random.Generator) -> Engine:
+    """The chosen engine, initialised from `init_rng` the same way for both engines."""
+    module = build_module(config, splits.num_features, splits.num_classes,
+                          init_rng=init_rng, dropout_rng=dropout_rng)
+    if config.engine == "manual":
+        model = build_manual(config, splits.num_features, splits.num_classes)
+        return ManualEngine(model, module.state_dict())
+    return AutogradEngine(module, compile=config.compile)
+
+
+def build_optimizer(config: TrainConfig, params: list[Any]) -> optim.Optimizer:
+    """SGD, SGD with momentum, Adam or AdamW with the config's learning rate."""
+    lr, decay = config.learning_rate, config.weight_decay
+    if config.optimizer == "sgd":
+        return optim.SGD(params, lr=lr, weight_decay=decay or 0.0)
+    if config.optimizer == "momentum":
+        return optim.SGD(params, lr=lr, momentum=config.momentum, weight_decay=decay or 0.0)
+    if config.optimizer == "adam":
+        return optim.Adam(params, lr=lr, weight_decay=decay or 0.0)
+    return optim.AdamW(params, lr=lr, weight_decay=ADAMW_DECAY if decay is None else decay)
+
+
+def mean_cross_entropy(logits: np.ndarray, labels: np.ndarray) -> float:
+    return manual.SoftmaxCrossEntropy().forward(logits, labels)
+
+
+class _Hang:
+    """The HANG_ENV test hook (inactive unless the variable is set)."""
+
+    def __init__(self, folder: Path) -> None:
+        value = os.environ.get(HANG_ENV)
+        self.remaining = int(value) if value else -1
+        self.folder = folder
+
+    def tick(self) -> None:
+        if self.remaining < 0:
+            return
+        self.remaining -= 1
+        if self.remaining == 0:
+            (self.folder / HANG_MARKER).write_text("")
+            while True:
+                time.sleep(0.05)
+
+
+class Trainer:
+    """One run: the data, engine, optimizer, schedule and loader, and where they stand."""
+
+    def __init__(self, config: TrainConfig, folder: Path, *, splits: Splits | None = None
+                 ) -> None:
+        self.config = config
+        self.folder = folder
+        self.splits = splits if splits is not None else load_splits(
+            config.data, val_fraction=config.val_fraction, dtype=config.dtype)
+        init_seed, shuffle_seed, dropout_seed = np.random.SeedSequence(config.seed).spawn(3)
+        self.engine = build_engine(config, self.splits,
+                                   init_rng=np.random.default_rng(init_seed),
+                                   dropout_rng=np.random.default_rng(dropout_seed))
+        self.optimizer = build_optimizer(config, self.engine.parameters())
+        self.scheduler = (optim.CosineAnnealingLR(self.optimizer, T_max=config.epochs)
+                          if config.schedule == "cosine" else None)
+        self.loader = DataLoader(ArrayDataset(self.splits.x_train, self.splits.y_train),
+                                 batch_size=config.batch_size, shuffle=True,
+                                 rng=np.random.default_rng(shuffle_seed))
+        self.epoch = 0
+        self.history: list[dict[str, Any]] = []
+
+    # ----------------------------------------------------------------- state
+    def snapshot(self) -> dict[str, Any]:
+        """Everything the next epoch depends on, as JSON data and arrays."""
+        return {
+            "epoch": self.epoch,
+            "config": self.config.to_json(),
+            "model": self.engine.state_dict(),
+            "optimizer": self.optimizer.state_dict(),
+            "scheduler": None if self.scheduler is None else self.scheduler.state_dict(),
+            "loader": self.loader.state_dict(),
+            "dropout_rngs": [rng.bit_generator.state for rng in self.engine.generators()],
+            "history": [dict(record) for record in self.history],
+            "class_names": list(self.splits.class_names),
+        }
+
+    def restore(self, checkpoint: Checkpoint) -> None:
+        """Continue from `checkpoint` (made by a run of the same config)."""
+        meta = checkpoint.meta
+        try:
+            self.engine.load_state_dict(meta["model"])
+            self.optimizer.load_state_dict(meta["optimizer"])
+            if self.scheduler is not None:
+                self.scheduler.load_state_dict(meta["scheduler"])
+            self.loader.load_state_dict(meta["loader"])
+            generators = self.engine.generators()
+            if len(generators) != len(meta["dropout_rngs"]):
+                raise ValueError(f"{len(meta['dropout_rngs'])} dropout generators saved, "
+                                 f"{len(generators)} in the model")
+            for rng, state in zip(generators, meta["dropout_rngs"], strict=True):
+                rng.bit_generator.state = state
+            self.epoch = int(meta["epoch"])
+            self.history = [dict(record) for record in meta["history"]]
+        except (KeyError, TypeError, ValueError) as error:
+            raise CheckpointError(
+                f"{checkpoint.folder / META_FILE} does not fit the run it describes "
+                f"({type(error).__name__}: {error}); it is corrupt or from another version"
+            ) from None
+
+    # ----------------------------------------------------------------- epochs
+    def run_epoch(self, *, progress: bool, hang: _Hang) -> dict[str, Any]:
+        epoch = self.epoch + 1
+        lr = float(self.optimizer.param_groups[0]["lr"])
+        bar = EpochProgress(epoch, self.config.epochs, len(self.loader), enabled=progress)
+        started = time.perf_counter()
+        loss_sum, samples = 0.0, 0
+        try:
+            for x, y in self.loader:
+                loss = self.engine.train_step(x, y, self.optimizer)
+                if not math.isfinite(loss):
+                    raise FloatingPointError(
+                        f"train: the loss became {loss} in epoch {epoch}; the learning rate "
+                        f"{lr:g} is too large for this model: lower --lr"
+                    )
+                loss_sum += loss * len(x)
+                samples += len(x)
+                bar.update(len(x), loss)
+                hang.tick()
+        finally:
+            bar.close()
+        train_seconds = time.perf_counter() - started
+        val_logits = self.engine.logits(self.splits.x_val)
+        if self.scheduler is not None:
+            self.scheduler.step()
+        self.epoch = epoch
+        return {
+            "epoch": epoch,
+            "train_loss": loss_sum / samples,
+            "val_loss": mean_cross_entropy(val_logits, self.splits.y_val),
+            "val_accuracy": accuracy(val_logits, self.splits.y_val),
+            "seconds": time.perf_counter() - started,
+            "samples_per_s": samples / max(train_seconds, 1e-9),
+            "lr": lr,
+        }
+
+    def fit(self, *, progress: bool = True, echo: Callable[[str], None] = print) -> None:
+        """Train up to `config.epochs`, checkpointing after every epoch."""
+        self.folder.mkdir(parents=True, exist_ok=True)
+        rewrite_metrics(self.folder, self.history)
+        consistent = self.snapshot()
+        hang = _Hang(self.folder)
+        try:
+            while self.epoch < self.config.epochs:
+                record = self.run_epoch(progress=progress, hang=hang)
+                self.history.append(record)
+                append_metrics(self.folder, record)
+                consistent = self.snapshot()
+                save_checkpoint(self.folder, consistent)
+                echo(format_epoch(record, self.config.epochs))
+        except KeyboardInterrupt:
+            save_checkpoint(self.folder, consistent)
+            rewrite_metrics(self.folder, consistent["history"])
+            if consistent["history"]:
+                plot_losses(consistent["history"], self.folder / LOSS_PLOT)
+            raise TrainingInterrupted(self.folder, int(consistent["epoch"])) from None
+        plot_losses(self.history, self.folder / LOSS_PLOT)
+
+    def test_accuracy(self) -> float:
+        return accuracy(self.engine.logits(self.splits.x_test), self.splits.y_test)
+
+
+def format_epoch(record: dict[str, Any], epochs: int) -> str:
+    """The one-line summary of an epoch printed on stdout."""
+    return (f"epoch {record['epoch']:>3}/{epochs}  train_loss {record['train_loss']:.4f}  "
+            f"val_loss {record['val_loss']:.4f}  val_accuracy {record['val_accuracy']:.4f}  "
+            f"{record['seconds']:.2f}s  {record['samples_per_s']:.0f} samples/s  "
+            f"lr {record['lr']:.3g}")
+
+
+def resumed_config(checkpoint: Checkpoint, epochs: int | None) -> TrainConfig:
+    """The saved config, with `epochs` (the total to reach) replaced when given."""
+    try:
+        config = TrainConfig.from_json(checkpoint.meta["config"])
+    except (KeyError, TypeError, ValueError) as error:
+        raise CheckpointError(f"{checkpoint.folder / META_FILE} holds no usable config "
+                              f"({error})") from None
+    if epochs is None or epochs == config.epochs:
+        return config
+    if config.schedule == "cosine":
+        raise ValueError(
+            f"train: this run anneals its learning rate over {config.epochs} epochs "
+            f"(--schedule cosine); resuming with --epochs {epochs} would change the schedule "
+            f"already used: resume without --epochs, or start a new run"
+        )
+    return replace(config, epochs=epochs)
+
+
+def train(config: TrainConfig, folder: Path, *, resume: Checkpoint | None = None,
+          progress: bool = True, echo: Callable[[str], None] = print) -> RunResult:
+    """Train (or continue) a run in `folder` and return its metrics and test accuracy."""
+    trainer = Trainer(config, folder)
+    if resume is not None:
+        trainer.restore(resume)
+    trainer.fit(progress=progress, echo=echo)
+    return RunResult(folder, trainer.history, trainer.test_accuracy())

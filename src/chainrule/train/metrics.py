@@ -1,0 +1,46 @@
+"""Per-epoch metrics: what each line of metrics.jsonl holds, and how the file is written.
+
+One JSON object per completed epoch: epoch, train_loss (mean over the epoch's samples),
+val_loss, val_accuracy, seconds, samples_per_s and lr (the learning rate of that epoch).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+METRICS_FILE = "metrics.jsonl"
+KEYS = ("epoch", "train_loss", "val_loss", "val_accuracy", "seconds", "samples_per_s", "lr")
+TIMING_KEYS = ("seconds", "samples_per_s")
+"""Keys that measure the machine, not the training: they differ between identical runs."""
+
+
+def accuracy(logits: np.ndarray, labels: np.ndarray) -> float:
+    """Fraction of rows whose largest logit is at the label."""
+    return float(np.mean(np.argmax(logits, axis=1) == labels))
+
+
+def append_metrics(folder: Path, record: dict[str, Any]) -> None:
+    """Add one epoch's line to metrics.jsonl, flushed to disk."""
+    with open(folder / METRICS_FILE, "a") as sink:
+        sink.write(json.dumps(record) + "\n")
+        sink.flush()
+        os.fsync(sink.fileno())
+
+
+def rewrite_metrics(folder: Path, history: Sequence[dict[str, Any]]) -> None:
+    """Replace metrics.jsonl by `history` (on resume: drop lines past the checkpoint)."""
+    temporary = folder / f".{METRICS_FILE}.tmp"
+    temporary.write_text("".join(json.dumps(record) + "\n" for record in history))
+    os.replace(temporary, folder / METRICS_FILE)
+
+
+def read_metrics(folder: Path) -> list[dict[str, Any]]:
+    """The records of metrics.jsonl, in order."""
+    lines = (folder / METRICS_FILE).read_text().splitlines()
+    return [json.loads(line) for line in lines if line.strip()]

@@ -1,0 +1,59 @@
+"""PNG figures of a run: loss curves and the confusion matrix.
+
+Matplotlib loads only when a figure is drawn, through its Agg canvas: no display, no pyplot
+global state.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+
+def _figure(width: float, height: float) -> Any:
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    figure = Figure(figsize=(width, height), dpi=100)
+    FigureCanvasAgg(figure)
+    return figure
+
+
+def plot_losses(history: Sequence[dict[str, Any]], path: Path) -> None:
+    """Training and validation loss against epoch, saved as a PNG at `path`."""
+    figure = _figure(6.4, 4.0)
+    axes = figure.add_subplot()
+    epochs = [record["epoch"] for record in history]
+    axes.plot(epochs, [record["train_loss"] for record in history], marker="o",
+              label="training")
+    axes.plot(epochs, [record["val_loss"] for record in history], marker="o",
+              label="validation")
+    axes.set_xlabel("epoch")
+    axes.set_ylabel("cross-entropy loss")
+    axes.set_yscale("log")
+    axes.grid(alpha=0.3)
+    axes.legend()
+    figure.tight_layout()
+    figure.savefig(path)
+
+
+def plot_confusion(matrix: np.ndarray, class_names: Sequence[str], path: Path) -> None:
+    """The confusion matrix (rows: true class, columns: predicted) as a PNG at `path`."""
+    size = len(class_names)
+    figure = _figure(1.0 + 0.6 * size, 0.8 + 0.6 * size)
+    axes = figure.add_subplot()
+    axes.imshow(matrix, cmap="Blues")
+    axes.set_xticks(range(size), labels=list(class_names), rotation=45, ha="right")
+    axes.set_yticks(range(size), labels=list(class_names))
+    axes.set_xlabel("predicted")
+    axes.set_ylabel("true")
+    threshold = matrix.max() / 2 if matrix.size else 0
+    for row in range(size):
+        for column in range(size):
+            axes.text(column, row, str(int(matrix[row, column])), ha="center", va="center",
+                      fontsize=8, color="white" if matrix[row, column] > threshold else "black")
+    figure.tight_layout()
+    figure.savefig(path)

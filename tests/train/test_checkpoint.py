@@ -1,0 +1,95 @@
+"""Checkpoint files: arrays split from JSON and back, atomic pairs, torn and corrupt pairs."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from chainrule.train.checkpoint import (
+    ARRAYS_FILE,
+    META_FILE,
+    CheckpointError,
+    join_arrays,
+    load_checkpoint,
+    save_checkpoint,
+    split_arrays,
+)
+
+
+def sample_meta() -> dict:
+    return {"epoch": 2, "model": {"0.weight": np.arange(6.0).reshape(2, 3)},
+            "optimizer": {"state": {0: {"step": np.int64(3), "buf": np.ones(2, np.float32)}},
+                          "param_groups": [{"lr": 0.1, "betas": [0.9, 0.999]}]},
+            "history": [{"epoch": 1, "train_loss": 0.5}]}
+
+
+def test_split_leaves_plain_json_and_join_restores_arrays_and_scalars() -> None:
+    arrays: dict[str, np.ndarray] = {}
+    plain = split_arrays(sample_meta(), "", arrays)
+    restored = join_arrays(json.loads(json.dumps(plain)), arrays)
+    assert sorted(arrays) == ["model/0.weight", "optimizer/state/0/buf",
+                              "optimizer/state/0/step"]
+    step = restored["optimizer"]["state"]["0"]["step"]
+    assert type(step) is np.int64
+    assert step == 3
+    np.testing.assert_array_equal(restored["model"]["0.weight"],
+                                  np.arange(6.0).reshape(2, 3))
+
+
+def test_saved_checkpoint_loads_from_folder_or_either_file(tmp_path: Path) -> None:
+    save_checkpoint(tmp_path, sample_meta())
+    for location in (tmp_path, tmp_path / META_FILE, tmp_path / ARRAYS_FILE):
+        meta = load_checkpoint(location).meta
+        assert meta["epoch"] == 2
+        assert meta["optimizer"]["state"]["0"]["buf"].dtype == np.float32
+
+
+def test_npz_loads_without_pickle(tmp_path: Path) -> None:
+    save_checkpoint(tmp_path, sample_meta())
+    with np.load(tmp_path / ARRAYS_FILE, allow_pickle=False) as stored:
+        assert stored["model/0.weight"].shape == (2, 3)
+
+
+def test_no_temporary_files_stay_behind(tmp_path: Path) -> None:
+    save_checkpoint(tmp_path, sample_meta())
+    save_checkpoint(tmp_path, sample_meta())
+    assert sorted(path.name for path in tmp_path.iterdir()) == sorted([ARRAYS_FILE, META_FILE])
+
+
+def test_torn_pair_is_detected(tmp_path: Path) -> None:
+    save_checkpoint(tmp_path / "old", sample_meta())
+    newer = sample_meta() | {"epoch": 3}
+    newer["model"]["0.weight"] = newer["model"]["0.weight"] + 1
+    save_checkpoint(tmp_path / "new", newer)
+    (tmp_path / "old" / ARRAYS_FILE).write_bytes((tmp_path / "new" / ARRAYS_FILE).read_bytes())
+    with pytest.raises(CheckpointError, match=r"does not match .*the pair is torn"):
+        load_checkpoint(tmp_path / "old")
+
+
+def test_truncated_json_is_a_clear_error(tmp_path: Path) -> None:
+    save_checkpoint(tmp_path, sample_meta())
+    text = (tmp_path / META_FILE).read_text()
+    (tmp_path / META_FILE).write_text(text[: len(text) // 2])
+    with pytest.raises(CheckpointError, match=r"not valid JSON.*corrupt or truncated"):
+        load_checkpoint(tmp_path)
+
+
+def test_missing_npz_is_named(tmp_path: Path) -> None:
+    save_checkpoint(tmp_path, sample_meta())
+    (tmp_path / ARRAYS_FILE).unlink()
+    with pytest.raises(CheckpointError, match=r"checkpoint.npz is missing"):
+        load_checkpoint(tmp_path)
+
+
+def test_folder_without_checkpoint_says_what_is_expected(tmp_path: Path) -> None:
+    with pytest.raises(CheckpointError, match=r"no checkpoint at .*expected a run folder"):
+        load_checkpoint(tmp_path)
+
+
+def test_other_json_is_not_taken_for_a_checkpoint(tmp_path: Path) -> None:
+    (tmp_path / META_FILE).write_text('{"epoch": 1}')
+    with pytest.raises(CheckpointError, match=r"not a chainrule train checkpoint"):
+        load_checkpoint(tmp_path)

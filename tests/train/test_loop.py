@@ -1,0 +1,106 @@
+"""The training loop: both engines agree, resume is exact, the run folder's files."""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+
+from chainrule.train import TrainConfig, Trainer, load_checkpoint
+from chainrule.train.datasets import Splits, load_splits
+from chainrule.train.loop import resumed_config
+from chainrule.train.metrics import KEYS, TIMING_KEYS, read_metrics
+
+SMALL = TrainConfig(model="mlp", hidden=(16, 8), epochs=4, batch_size=64, seed=3,
+                    dtype="float64", optimizer="momentum", schedule="constant")
+
+
+@pytest.fixture(scope="module")
+def digits64() -> Splits:
+    return load_splits("digits", val_fraction=0.1, dtype="float64")
+
+
+def fit(config: TrainConfig, folder: Path, splits: Splits) -> Trainer:
+    trainer = Trainer(config, folder, splits=splits)
+    trainer.fit(progress=False, echo=lambda line: None)
+    return trainer
+
+
+def without_timing(history: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    return [{key: value for key, value in record.items() if key not in TIMING_KEYS}
+            for record in history]
+
+
+@pytest.mark.parametrize("optimizer", ["momentum", "adam"])
+def test_manual_and_autograd_engines_give_the_same_loss_curve(
+    tmp_path: Path, digits64: Splits, optimizer: str
+) -> None:
+    config = dataclasses.replace(SMALL, epochs=3, optimizer=optimizer)
+    autograd = fit(config, tmp_path / "autograd", digits64)
+    manual = fit(dataclasses.replace(config, engine="manual"), tmp_path / "manual", digits64)
+    for key in ("train_loss", "val_loss", "val_accuracy"):
+        got = np.array([record[key] for record in manual.history])
+        expected = np.array([record[key] for record in autograd.history])
+        assert got.shape == expected.shape == (3,)
+        np.testing.assert_allclose(got, expected, rtol=1e-12, err_msg=key)
+    for name, weight in autograd.engine.state_dict().items():
+        np.testing.assert_allclose(manual.engine.state_dict()[name], weight, rtol=1e-10,
+                                   atol=1e-13, err_msg=name)
+
+
+def test_two_epochs_resumed_for_two_more_equal_four_straight(
+    tmp_path: Path, digits64: Splits
+) -> None:
+    straight = fit(SMALL, tmp_path / "straight", digits64)
+    fit(dataclasses.replace(SMALL, epochs=2), tmp_path / "split", digits64)
+    checkpoint = load_checkpoint(tmp_path / "split")
+    resumed = Trainer(resumed_config(checkpoint, 4), tmp_path / "split", splits=digits64)
+    resumed.restore(checkpoint)
+    resumed.fit(progress=False, echo=lambda line: None)
+    for name, weight in straight.engine.state_dict().items():
+        np.testing.assert_array_equal(resumed.engine.state_dict()[name], weight)
+    assert without_timing(resumed.history) == without_timing(straight.history)
+    assert without_timing(read_metrics(tmp_path / "split")) == without_timing(straight.history)
+
+
+def test_metrics_have_one_line_per_epoch_with_every_key(tmp_path: Path,
+                                                        digits64: Splits) -> None:
+    fit(dataclasses.replace(SMALL, epochs=2), tmp_path, digits64)
+    records = read_metrics(tmp_path)
+    assert [record["epoch"] for record in records] == [1, 2]
+    assert all(tuple(record) == KEYS for record in records)
+
+
+def test_manual_engine_refuses_dropout_and_compile() -> None:
+    with pytest.raises(ValueError, match=r"--engine manual .* use --engine autograd"):
+        TrainConfig(engine="manual", model="mlp", dropout=0.2)
+    with pytest.raises(ValueError, match=r"--engine manual"):
+        TrainConfig(engine="manual", compile=True)
+
+
+def test_compiled_steps_give_the_eager_loss_curve(tmp_path: Path, digits64: Splits) -> None:
+    config = dataclasses.replace(SMALL, epochs=2)
+    eager = fit(config, tmp_path / "eager", digits64)
+    compiled = fit(dataclasses.replace(config, compile=True), tmp_path / "compiled", digits64)
+    assert without_timing(compiled.history) == without_timing(eager.history)
+
+
+def test_dropout_generators_are_restored_on_resume(tmp_path: Path, digits64: Splits) -> None:
+    config = dataclasses.replace(SMALL, dropout=0.2, epochs=3)
+    straight = fit(config, tmp_path / "straight", digits64)
+    fit(dataclasses.replace(config, epochs=1), tmp_path / "split", digits64)
+    checkpoint = load_checkpoint(tmp_path / "split")
+    resumed = Trainer(resumed_config(checkpoint, 3), tmp_path / "split", splits=digits64)
+    resumed.restore(checkpoint)
+    resumed.fit(progress=False, echo=lambda line: None)
+    assert without_timing(resumed.history) == without_timing(straight.history)
+
+
+def test_resuming_a_cosine_run_with_other_epochs_is_refused(tmp_path: Path,
+                                                             digits64: Splits) -> None:
+    fit(dataclasses.replace(SMALL, epochs=1, schedule="cosine"), tmp_path, digits64)
+    with pytest.raises(ValueError, match=r"anneals its learning rate over 1 epochs"):
+        resumed_config(load_checkpoint(tmp_path), 3)
