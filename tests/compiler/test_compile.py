@@ -272,3 +272,36 @@ def test_compiled_nn_and_optim_training_equals_eager(
     assert replayed == eager
     for got, expected in zip(replayed_params, eager_params, strict=True):
         assert np.array_equal(got, expected)
+
+
+def test_relu_fusion_leaves_a_pre_activation_that_is_reused_or_returned_intact(
+    rng: np.random.Generator,
+) -> None:
+    """A ReLU is applied in place only when it is the sole reader of its input; here the
+    pre-activation is also added back and returned, so it must keep its negative entries."""
+    weight = cr.tensor(rng.standard_normal((4, 3)), requires_grad=True)
+    bias = cr.tensor(rng.standard_normal(3), requires_grad=True)
+
+    def step(x: np.ndarray) -> tuple[cr.Tensor, cr.Tensor, cr.Tensor]:
+        pre = functional_linear(x)
+        hidden = (cr.tensor(x) @ weight).relu()
+        loss = (pre.relu() * 2 + pre).sum() + hidden.sum()
+        TinySGD([weight, bias], lr=0.0).zero_grad()
+        loss.backward()
+        return loss, pre, hidden
+
+    def functional_linear(x: np.ndarray) -> cr.Tensor:
+        return F.linear(cr.tensor(x), weight, bias)
+
+    compiled = compile(step)
+    for _ in range(3):
+        x = rng.standard_normal((5, 4))
+        loss, pre, hidden = compiled(x)
+        assert weight.grad is not None
+        replayed_grad = weight.grad.numpy().copy()
+        expected_loss, expected_pre, expected_hidden = step(x)
+        assert np.array_equal(pre.numpy(), expected_pre.numpy())
+        assert np.any(pre.numpy() < 0)
+        assert np.array_equal(hidden.numpy(), expected_hidden.numpy())
+        assert loss.item() == expected_loss.item()
+        assert np.array_equal(replayed_grad, weight.grad.numpy())

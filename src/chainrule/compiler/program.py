@@ -51,6 +51,52 @@ def _forward_step(op: OpRecord, keep_saved: bool, saved_index: int) -> Step:
     return run
 
 
+# Producers whose output array is fresh and not among what they save, so a ReLU that is their
+# only consumer may overwrite it in place instead of allocating its own output.
+_FRESH_OUTPUT = frozenset({"linear", "matmul", "add"})
+
+
+def _fused_relu_step(producer: OpRecord, relu: OpRecord, producer_saved: int | None,
+                     relu_saved: int | None) -> Step:
+    """producer then relu in one step, the relu applied in place: z = p(...); z *= [z > 0].
+    The same NumPy arithmetic as the two ops apart, so the results are identical."""
+    forward, relu_forward = producer.primitive.forward, relu.primitive.forward
+    inputs, output = producer.inputs, relu.output
+
+    def run(values: Values, saved: Values) -> None:
+        out, keep = forward(*[values[i] for i in inputs])
+        if type(out) is np.ndarray and out.ndim:
+            mask = out > 0
+            np.multiply(out, mask, out=out)
+        else:
+            out, mask = relu_forward(np.asarray(out))
+        values[output] = out
+        if producer_saved is not None:
+            saved[producer_saved] = keep
+        if relu_saved is not None:
+            saved[relu_saved] = mask
+
+    return run
+
+
+def _relu_fusions(ops: Sequence[OpRecord], live: set[int], kept: set[int]) -> dict[int, int]:
+    """{producer index: relu index} for each ReLU that is the only reader of a fresh output
+    (one nothing else keeps: not returned, not a backward root)."""
+    readers: dict[int, list[int]] = {}
+    for index in sorted(live):
+        for slot in ops[index].inputs:
+            readers.setdefault(slot, []).append(index)
+    fusions = {}
+    for index in sorted(live):
+        op = ops[index]
+        if op.primitive.name not in _FRESH_OUTPUT or op.bound_params or op.output in kept:
+            continue
+        reader = readers.get(op.output, [])
+        if len(reader) == 1 and ops[reader[0]].primitive.name == "relu":
+            fusions[index] = reader[0]
+    return fusions
+
+
 def _backward_step(
     record: BackwardRecord,
     ops: Sequence[OpRecord],
@@ -74,9 +120,8 @@ def _backward_step(
     leaves = slots.leaves
 
     def run(values: Values, saved: Values) -> None:
-        grads: dict[int, Any] = {
-            root: np.ones(root_shape, root_dtype) if seed_slot is None else values[seed_slot]
-        }
+        grads_seed = np.ones(root_shape, root_dtype) if seed_slot is None else values[seed_slot]
+        grads: dict[int, Any] = {root: grads_seed}
         for output, vjp, saved_index, needs, targets in plan:
             grad_out = grads.pop(output, None)
             if grad_out is None:
@@ -93,14 +138,18 @@ def _backward_step(
                     grad = grad.astype(dtype)
                 previous = grads.get(slot)
                 grads[slot] = grad if previous is None else previous + grad
+        handed_out = {id(grads_seed)}
         for slot, leaf in leaves.items():
             grad = grads.get(slot)
             if grad is None or not leaf.requires_grad:
                 continue
-            if leaf.grad is None:
-                leaf.grad = Tensor._wrap(np.array(grad, copy=True))
-            else:
+            if leaf.grad is not None:
                 leaf.grad._data += grad
+                continue
+            if id(grad) in handed_out or not grad.flags.owndata or not grad.flags.writeable:
+                grad = grad.copy()
+            handed_out.add(id(grad))
+            leaf.grad = Tensor._wrap(grad)
 
     return run
 
@@ -130,14 +179,28 @@ class Program:
         live = _ancestors(ops, wanted)
         saved_of = {index: position for position, index in enumerate(sorted(live))}
         self.saved_count = len(saved_of)
+        fusions = _relu_fusions(ops, live, wanted)
+        fused_away = set(fusions.values())
         steps: list[Step] = []
         done = 0
+
+        def saved_slot(index: int) -> int | None:
+            return saved_of[index] if ops[index].requires_grad else None
 
         def forward_until(stop: int) -> None:
             nonlocal done
             for index in range(done, stop):
-                if index in live:
-                    op = ops[index]
+                if index not in live or index in fused_away:
+                    continue
+                op = ops[index]
+                relu = fusions.get(index)
+                if relu is not None and relu < stop:
+                    steps.append(_fused_relu_step(op, ops[relu], saved_slot(index),
+                                                  saved_slot(relu)))
+                elif relu is not None:
+                    fused_away.discard(relu)
+                    steps.append(_forward_step(op, op.requires_grad, saved_of[index]))
+                else:
                     steps.append(_forward_step(op, op.requires_grad, saved_of[index]))
             done = max(done, stop)
 
