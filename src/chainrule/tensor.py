@@ -587,6 +587,8 @@ def _operand(value: Any, like: Tensor) -> Tensor:
     dtype (so float32 stays float32); a float array keeps its own."""
     if isinstance(value, Tensor):
         return value
+    if type(value) is float or type(value) is int:
+        return Tensor._wrap(np.asarray(value, dtype=like._data.dtype))
     array = np.asarray(value)
     if array.dtype.kind != "f" or not isinstance(value, (np.ndarray, np.generic)):
         if array.dtype.kind not in "biuf":

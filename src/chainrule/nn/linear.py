@@ -12,7 +12,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from chainrule import functional
+from chainrule import primitives as P
 from chainrule.nn.module import Module
 from chainrule.nn.parameter import Parameter
 from chainrule.tensor import Tensor, as_tensor
@@ -70,14 +70,18 @@ class Linear(Module):
 
     def forward(self, x: Any) -> Tensor:
         inputs = as_tensor(x)
-        if inputs.ndim == 0 or inputs.shape[-1] != self.in_features:
+        shape = inputs._data.shape
+        if not shape or shape[-1] != self.in_features:
             raise ValueError(
                 f"Linear(in_features={self.in_features}, out_features={self.out_features}): "
                 f"input has shape {inputs.shape}, but its last dimension must be "
                 f"in_features={self.in_features}; flatten the samples (x.reshape(len(x), -1)) "
                 f"or build the layer with in_features={inputs.shape[-1] if inputs.ndim else 1}"
             )
-        return functional.linear(inputs, self.weight, self.bias)
+        if self.bias is None:
+            return inputs @ self.weight
+        # The shapes are checked above and the parameters' at construction: record directly.
+        return Tensor._apply(P.Linear, (inputs, self.weight, self.bias), {})
 
     def extra_repr(self) -> str:
         return (f"in_features={self.in_features}, out_features={self.out_features}, "
