@@ -3,8 +3,8 @@
 With no arguments: the tutorial network (64-50-10, ReLU, softmax cross-entropy) on the
 bundled 8x8 digits. Each epoch prints one line and saves metrics.jsonl and a checkpoint
 (checkpoint.npz + checkpoint.json) to the run folder; loss.png is drawn at the end (and
-gradients.png with --diagnostics). Ctrl-C
-saves the last completed epoch and exits with status 130; --resume continues bit for bit.
+gradients.png with --diagnostics). Ctrl-C saves the last completed epoch and exits with
+status 130; --resume continues bit for bit.
 """
 
 from __future__ import annotations
