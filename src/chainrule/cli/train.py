@@ -2,8 +2,9 @@
 
 With no arguments: the tutorial network (64-50-10, ReLU, softmax cross-entropy) on the
 bundled 8x8 digits. Each epoch prints one line and saves metrics.jsonl and a checkpoint
-(checkpoint.npz + checkpoint.json) to the run folder; loss.png is drawn at the end. Ctrl-C
-saves the last completed epoch and exits with status 130; --resume continues bit for bit.
+(checkpoint.npz + checkpoint.json) to the run folder; loss.png is drawn at the end (and
+gradients.png with --diagnostics). Ctrl-C saves the last completed epoch and exits with
+status 130; --resume continues bit for bit.
 """
 
 from __future__ import annotations
@@ -68,6 +69,10 @@ def add_parser(subparsers: Any) -> None:
                                  f"(default {defaults.seed})")
     add("--compile", action="store_const", const=True,
         help="trace the training step once per batch shape with chainrule.compile")
+    add("--diagnostics", action="store_const", const=True,
+        help="record per-layer gradient norms (mean over each epoch's batches) and "
+             "dead-ReLU fractions (on the validation set) in metrics.jsonl and plot them "
+             "to gradients.png")
     add("--out", type=Path, metavar="DIR",
         help="run folder (default runs/<date-time>, or the resumed run's folder)")
     add("--resume", metavar="CHECKPOINT",

@@ -34,6 +34,8 @@ class TrainConfig:
     `lr` None means the optimizer's default (`DEFAULT_LR`); `weight_decay` None means the
     optimizer's own default (0, or 0.01 for AdamW, decoupled). `momentum` is used by the
     "momentum" optimizer. `dropout` (mlp only, autograd only) follows each hidden ReLU.
+    `diagnostics` adds per-layer gradient norms and dead-ReLU fractions to every epoch's
+    metrics and draws them to gradients.png; it leaves the training itself unchanged.
     """
 
     model: str = "seed"
@@ -52,6 +54,7 @@ class TrainConfig:
     seed: int = 0
     val_fraction: float = 0.1
     compile: bool = False
+    diagnostics: bool = False
 
     def __post_init__(self) -> None:
         for field, allowed in (("model", MODELS), ("optimizer", OPTIMIZERS),

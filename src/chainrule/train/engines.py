@@ -19,6 +19,7 @@ from chainrule import manual, nn
 from chainrule.modes import no_grad
 from chainrule.optim import Optimizer
 from chainrule.tensor import Tensor
+from chainrule.train.diagnostics import Network
 
 EVAL_BATCH = 2048
 """Rows per forward pass when evaluating (bounded memory on large test sets)."""
@@ -38,6 +39,8 @@ class Engine(Protocol):
     def load_state_dict(self, state: Mapping[str, np.ndarray]) -> None: ...
 
     def generators(self) -> list[np.random.Generator]: ...
+
+    def network(self) -> Network: ...
 
 
 def _in_batches(forward: Any, x: np.ndarray) -> np.ndarray:
@@ -83,6 +86,10 @@ class AutogradEngine:
         """The dropout layers' generators, in module order (saved with checkpoints)."""
         return [module.rng for module in self.module.modules()
                 if isinstance(module, nn.Dropout)]
+
+    def network(self) -> Network:
+        """The module, for `chainrule.train.diagnostics`."""
+        return self.module
 
 
 class ManualEngine:
@@ -147,3 +154,9 @@ class ManualEngine:
 
     def generators(self) -> list[np.random.Generator]:
         return []
+
+    def network(self) -> Network:
+        """The manual layers, pointed at the current weights, for
+        `chainrule.train.diagnostics`."""
+        self._share_arrays()
+        return self.model

@@ -2,8 +2,10 @@
 
 After every epoch the run folder gets a metrics.jsonl line and a checkpoint of everything the
 next epoch depends on (weights, optimizer and schedule state, the shuffling and dropout
-generators), so `resume` continues bit for bit. Ctrl-C saves the last completed epoch again
-(whole, even if the interrupt hit mid-save) and raises `TrainingInterrupted`.
+generators), so `resume` continues bit for bit. With `diagnostics` the line also carries
+gradient norms and dead-ReLU fractions, read without touching the training's state. Ctrl-C
+saves the last completed epoch again (whole, even if the interrupt hit mid-save) and raises
+`TrainingInterrupted`.
 """
 
 from __future__ import annotations
@@ -23,6 +25,12 @@ from chainrule.data import ArrayDataset, DataLoader
 from chainrule.train.checkpoint import META_FILE, Checkpoint, CheckpointError, save_checkpoint
 from chainrule.train.config import TrainConfig
 from chainrule.train.datasets import Splits, load_splits
+from chainrule.train.diagnostics import (
+    GradientNormMean,
+    dead_relu_fractions,
+    layer_labels,
+    plot_diagnostics,
+)
 from chainrule.train.engines import AutogradEngine, Engine, ManualEngine
 from chainrule.train.metrics import accuracy, append_metrics, rewrite_metrics
 from chainrule.train.models import build_manual, build_module
@@ -30,6 +38,7 @@ from chainrule.train.plots import plot_losses
 from chainrule.train.progress import EpochProgress
 
 LOSS_PLOT = "loss.png"
+GRADIENTS_PLOT = "gradients.png"
 ADAMW_DECAY = 0.01
 """AdamW's default decoupled weight decay (PyTorch's)."""
 HANG_ENV = "CHAINRULE_TRAIN_HANG_AFTER_BATCHES"
@@ -168,6 +177,7 @@ class Trainer:
         bar = EpochProgress(epoch, self.config.epochs, len(self.loader), enabled=progress)
         started = time.perf_counter()
         loss_sum, samples = 0.0, 0
+        grad_norms = GradientNormMean() if self.config.diagnostics else None
         try:
             for x, y in self.loader:
                 loss = self.engine.train_step(x, y, self.optimizer)
@@ -176,6 +186,8 @@ class Trainer:
                         f"train: the loss became {loss} in epoch {epoch}; the learning rate "
                         f"{lr:g} is too large for this model: lower --lr"
                     )
+                if grad_norms is not None:
+                    grad_norms.add(self.engine.network())
                 loss_sum += loss * len(x)
                 samples += len(x)
                 bar.update(len(x), loss)
@@ -187,7 +199,7 @@ class Trainer:
         if self.scheduler is not None:
             self.scheduler.step()
         self.epoch = epoch
-        return {
+        record: dict[str, Any] = {
             "epoch": epoch,
             "train_loss": loss_sum / samples,
             "val_loss": mean_cross_entropy(val_logits, self.splits.y_val),
@@ -196,6 +208,20 @@ class Trainer:
             "samples_per_s": samples / max(train_seconds, 1e-9),
             "lr": lr,
         }
+        if grad_norms is not None:
+            record["grad_norm"] = grad_norms.mean()
+            record["dead_relu"] = dead_relu_fractions(self.engine.network(), self.splits.x_val)
+        return record
+
+    def plot(self, history: list[dict[str, Any]]) -> None:
+        """loss.png, and gradients.png for a run with diagnostics, from `history`."""
+        plot_losses(history, self.folder / LOSS_PLOT)
+        if self.config.diagnostics:
+            plot_diagnostics(
+                history, self.folder / GRADIENTS_PLOT,
+                labels=layer_labels(self.engine.network()),
+                norm_title="gradient norm per layer (mean over the epoch's batches)",
+                dead_title="dead ReLU units (input ≤ 0 on every validation example)")
 
     def fit(self, *, progress: bool = True, echo: Callable[[str], None] = print) -> None:
         """Train up to `config.epochs`, checkpointing after every epoch."""
@@ -215,9 +241,9 @@ class Trainer:
             save_checkpoint(self.folder, consistent)
             rewrite_metrics(self.folder, consistent["history"])
             if consistent["history"]:
-                plot_losses(consistent["history"], self.folder / LOSS_PLOT)
+                self.plot(consistent["history"])
             raise TrainingInterrupted(self.folder, int(consistent["epoch"])) from None
-        plot_losses(self.history, self.folder / LOSS_PLOT)
+        self.plot(self.history)
 
     def test_accuracy(self) -> float:
         return accuracy(self.engine.logits(self.splits.x_test), self.splits.y_test)

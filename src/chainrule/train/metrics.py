@@ -1,7 +1,9 @@
 """Per-epoch metrics: what each line of metrics.jsonl holds, and how the file is written.
 
 One JSON object per completed epoch: epoch, train_loss (mean over the epoch's samples),
-val_loss, val_accuracy, seconds, samples_per_s and lr (the learning rate of that epoch).
+val_loss, val_accuracy, seconds, samples_per_s and lr (the learning rate of that epoch);
+with --diagnostics also grad_norm ({layer: mean over the epoch's batches of the layer's
+gradient norm}) and dead_relu ({ReLU: fraction of its units dead on the validation set}).
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ import numpy as np
 
 METRICS_FILE = "metrics.jsonl"
 KEYS = ("epoch", "train_loss", "val_loss", "val_accuracy", "seconds", "samples_per_s", "lr")
+DIAGNOSTIC_KEYS = ("grad_norm", "dead_relu")
 TIMING_KEYS = ("seconds", "samples_per_s")
 """Keys that measure the machine, not the training: they differ between identical runs."""
 

@@ -13,7 +13,8 @@ from typing import Any
 import numpy as np
 
 
-def _figure(width: float, height: float) -> Any:
+def new_figure(width: float, height: float) -> Any:
+    """A Matplotlib Figure of `width` x `height` inches on its own Agg canvas."""
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
 
@@ -24,7 +25,7 @@ def _figure(width: float, height: float) -> Any:
 
 def plot_losses(history: Sequence[dict[str, Any]], path: Path) -> None:
     """Training and validation loss against epoch, saved as a PNG at `path`."""
-    figure = _figure(6.4, 4.0)
+    figure = new_figure(6.4, 4.0)
     axes = figure.add_subplot()
     epochs = [record["epoch"] for record in history]
     axes.plot(epochs, [record["train_loss"] for record in history], marker="o",
@@ -43,7 +44,7 @@ def plot_losses(history: Sequence[dict[str, Any]], path: Path) -> None:
 def plot_confusion(matrix: np.ndarray, class_names: Sequence[str], path: Path) -> None:
     """The confusion matrix (rows: true class, columns: predicted) as a PNG at `path`."""
     size = len(class_names)
-    figure = _figure(1.0 + 0.6 * size, 0.8 + 0.6 * size)
+    figure = new_figure(1.0 + 0.6 * size, 0.8 + 0.6 * size)
     axes = figure.add_subplot()
     axes.imshow(matrix, cmap="Blues")
     axes.set_xticks(range(size), labels=list(class_names), rotation=45, ha="right")
