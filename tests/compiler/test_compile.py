@@ -305,3 +305,68 @@ def test_relu_fusion_leaves_a_pre_activation_that_is_reused_or_returned_intact(
         assert np.array_equal(hidden.numpy(), expected_hidden.numpy())
         assert loss.item() == expected_loss.item()
         assert np.array_equal(replayed_grad, weight.grad.numpy())
+
+
+def test_a_returned_view_of_a_reused_buffer_keeps_its_values(rng: np.random.Generator) -> None:
+    weight = cr.tensor(rng.standard_normal((4, 6)), requires_grad=True)
+
+    def step(x: np.ndarray) -> tuple[cr.Tensor, cr.Tensor]:
+        hidden = (cr.tensor(x) @ weight) * 2.0
+        TinySGD([weight], lr=0.0).zero_grad()
+        loss = hidden.sum()
+        loss.backward()
+        return loss, hidden.reshape(-1)
+
+    compiled = compile(step)
+    compiled(rng.standard_normal((3, 4)))
+    _, first = compiled(rng.standard_normal((3, 4)))
+    kept = first.numpy().copy()
+    compiled(rng.standard_normal((3, 4)))
+    assert np.array_equal(first.numpy(), kept)
+
+
+def test_replays_reuse_their_buffers(rng: np.random.Generator) -> None:
+    params = _mlp(np.random.default_rng(7), [6, 8, 8, 4], np.float64)
+    step = compile(_classifier_step(params, TinySGD(params, lr=0.1)))
+    x, y = rng.standard_normal((5, 6)), rng.integers(0, 4, 5)
+    step(x, y)
+    step(x, y)
+    (program, _), = step.programs.values()
+    first = {key: id(array) for key, array in program.buffers.arrays.items()}
+    step(x, y)
+    assert first
+    assert {key: id(array) for key, array in program.buffers.arrays.items()} == first
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_compiled_tutorial_network_with_one_output_equals_eager(
+    rng: np.random.Generator, dtype: Any
+) -> None:
+    """n_out = 1 takes the broadcast-multiply path of the products, forward and backward."""
+    batches = [(rng.standard_normal((9, 4)).astype(dtype),
+                rng.standard_normal((9, 1)).astype(dtype)) for _ in range(4)]
+    histories = []
+    for compiled in (False, True):
+        model = cr.nn.Sequential(
+            cr.nn.Linear(4, 6, rng=np.random.default_rng(3), dtype=dtype),
+            cr.nn.ReLU(),
+            cr.nn.Linear(6, 1, rng=np.random.default_rng(4), dtype=dtype),
+        )
+        optimizer = cr.optim.SGD(model.parameters(), lr=0.1)
+
+        def step(x: np.ndarray, y: np.ndarray, model: cr.nn.Module = model,
+                 optimizer: Any = optimizer) -> cr.Tensor:
+            loss = F.mse_loss(model(cr.tensor(x)), y)
+            optimizer.zero_grad()
+            loss.backward()
+            optimizer.step()
+            return loss
+
+        run = compile(step) if compiled else step
+        losses = [run(x, y).item() for x, y in batches]
+        histories.append((losses, [p.numpy().copy() for p in model.parameters()]))
+    (eager, eager_params), (replayed, replayed_params) = histories
+    assert replayed == eager
+    for got, expected in zip(replayed_params, eager_params, strict=True):
+        assert got.dtype == dtype
+        assert np.array_equal(got, expected)

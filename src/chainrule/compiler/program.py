@@ -8,11 +8,14 @@ optimizer's step) run where they ran in the trace. Ops nothing needs are dropped
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Sequence
 from typing import Any
 
 import numpy as np
 
+from chainrule import primitives as P
+from chainrule.compiler import kernels
 from chainrule.compiler.tracer import BackwardRecord, EffectRecord, OpRecord, Slots, Tracer
 from chainrule.primitives import sum_to_shape
 from chainrule.tensor import Tensor
@@ -35,9 +38,47 @@ def _ancestors(ops: Sequence[OpRecord], wanted: set[int]) -> set[int]:
     return needed
 
 
-def _forward_step(op: OpRecord, keep_saved: bool, saved_index: int) -> Step:
+class Buffers:
+    """Arrays the program owns and reuses on every replay, allocated once when it is built."""
+
+    def __init__(self) -> None:
+        self.arrays: dict[Any, np.ndarray] = {}
+        self.ids: set[int] = set()
+
+    def new(self, key: Any, shape: tuple[int, ...], dtype: np.dtype[Any]) -> np.ndarray:
+        array = self.arrays[key] = np.empty(shape, dtype)
+        self.ids.add(id(array))
+        return array
+
+
+def _kernel_fits(op: OpRecord, slots: Slots, kept: set[int]) -> bool:
+    """Whether op's output may live in a reused buffer computed by a kernel: a kernel exists,
+    every dtype agrees (so out= changes nothing), products are 2-D, and nothing outside the
+    replay (a returned value, a backward root) holds the output."""
+    if op.primitive not in kernels.FORWARD or op.params or op.output in kept:
+        return False
+    dtype = slots.dtypes[op.output]
+    if any(slots.dtypes[slot] != dtype for slot in op.inputs) or not slots.shapes[op.output]:
+        return False
+    if op.primitive in (P.Linear, P.MatMul):
+        return all(len(slots.shapes[slot]) == 2 for slot in op.inputs[:2])
+    return True
+
+
+def _forward_step(op: OpRecord, keep_saved: bool, saved_index: int,
+                  buffer: np.ndarray | None = None) -> Step:
     forward = op.primitive.forward
     inputs, output, params, bound = op.inputs, op.output, op.params, op.bound_params
+    if buffer is not None:
+        kernel = kernels.FORWARD[op.primitive]
+
+        def run_into(values: Values, saved: Values) -> None:
+            out, keep = kernel(*[values[i] for i in inputs], out=buffer)
+            values[output] = out
+            if keep_saved:
+                saved[saved_index] = keep
+
+        return run_into
 
     def run(values: Values, saved: Values) -> None:
         call_params = params
@@ -57,14 +98,18 @@ _FRESH_OUTPUT = frozenset({"linear", "matmul", "add"})
 
 
 def _fused_relu_step(producer: OpRecord, relu: OpRecord, producer_saved: int | None,
-                     relu_saved: int | None) -> Step:
+                     relu_saved: int | None, buffer: np.ndarray | None) -> Step:
     """producer then relu in one step, the relu applied in place: z = p(...); z *= [z > 0].
     The same NumPy arithmetic as the two ops apart, so the results are identical."""
     forward, relu_forward = producer.primitive.forward, relu.primitive.forward
+    kernel = kernels.FORWARD[producer.primitive] if buffer is not None else None
     inputs, output = producer.inputs, relu.output
 
     def run(values: Values, saved: Values) -> None:
-        out, keep = forward(*[values[i] for i in inputs])
+        if kernel is not None and buffer is not None:
+            out, keep = kernel(*[values[i] for i in inputs], out=buffer)
+        else:
+            out, keep = forward(*[values[i] for i in inputs])
         if type(out) is np.ndarray and out.ndim:
             mask = out > 0
             np.multiply(out, mask, out=out)
@@ -97,11 +142,30 @@ def _relu_fusions(ops: Sequence[OpRecord], live: set[int], kept: set[int]) -> di
     return fusions
 
 
+def _vjp_buffer(op: OpRecord, slots: Slots, buffers: Buffers, key: Any) -> np.ndarray | None:
+    """A reused buffer for dL/d(first input) when a kernel can write it: the input is an
+    activation (not a leaf, whose gradient is handed out as `.grad`) and dtypes agree."""
+    if op.primitive not in kernels.VJP or not op.needs[0]:
+        return None
+    first = op.inputs[0]
+    dtype, shape = slots.dtypes[first], slots.shapes[first]
+    if first in slots.leaves or first in slots.arguments or not shape:
+        return None
+    if any(slots.dtypes[slot] != dtype for slot in (*op.inputs, op.output)):
+        return None
+    if op.primitive in (P.Linear, P.MatMul) and (
+        len(shape) != 2 or len(slots.shapes[op.inputs[1]]) != 2
+    ):
+        return None
+    return buffers.new(key, shape, dtype)
+
+
 def _backward_step(
     record: BackwardRecord,
     ops: Sequence[OpRecord],
     saved_of: dict[int, int],
     slots: Slots,
+    buffers: Buffers,
 ) -> Step:
     """One backward call: dL/d(slot) for every slot on a path to the root, then `.grad`."""
     path = sorted(_ancestors(ops[: record.ops_before], {record.root}), reverse=True)
@@ -114,7 +178,11 @@ def _backward_step(
             (slot, slots.shapes[slot], slots.dtypes[slot]) if need else None
             for slot, need in zip(op.inputs, op.needs, strict=True)
         )
-        plan.append((op.output, op.primitive.vjp, saved_of[index], op.needs, targets))
+        buffer = _vjp_buffer(op, slots, buffers, ("grad", id(record), index))
+        vjp = op.primitive.vjp
+        if buffer is not None:
+            vjp = functools.partial(_run_vjp_kernel, kernels.VJP[op.primitive], buffer)
+        plan.append((op.output, vjp, saved_of[index], op.needs, targets))
     root, seed_slot = record.root, record.seed
     root_shape, root_dtype = slots.shapes[root], slots.dtypes[root]
     leaves = slots.leaves
@@ -138,7 +206,8 @@ def _backward_step(
                     grad = grad.astype(dtype)
                 previous = grads.get(slot)
                 grads[slot] = grad if previous is None else previous + grad
-        handed_out = {id(grads_seed)}
+        # A leaf never keeps a reused buffer: the next replay would overwrite its .grad.
+        handed_out = {id(grads_seed), *buffers.ids}
         for slot, leaf in leaves.items():
             grad = grads.get(slot)
             if grad is None or not leaf.requires_grad:
@@ -152,6 +221,11 @@ def _backward_step(
             leaf.grad = Tensor._wrap(grad)
 
     return run
+
+
+def _run_vjp_kernel(kernel: kernels.VjpKernel, buffer: np.ndarray, saved: Any,
+                    grad_out: Any, needs: tuple[bool, ...]) -> tuple[Any, ...]:
+    return kernel(saved, grad_out, needs, buffer)
 
 
 def _effect_step(record: EffectRecord) -> Step:
@@ -179,6 +253,7 @@ class Program:
         live = _ancestors(ops, wanted)
         saved_of = {index: position for position, index in enumerate(sorted(live))}
         self.saved_count = len(saved_of)
+        buffers = self.buffers = Buffers()
         fusions = _relu_fusions(ops, live, wanted)
         fused_away = set(fusions.values())
         steps: list[Step] = []
@@ -186,6 +261,13 @@ class Program:
 
         def saved_slot(index: int) -> int | None:
             return saved_of[index] if ops[index].requires_grad else None
+
+        def output_buffer(index: int, kept: set[int]) -> np.ndarray | None:
+            op = ops[index]
+            if not _kernel_fits(op, self.slots, kept):
+                return None
+            shape, dtype = self.slots.shapes[op.output], self.slots.dtypes[op.output]
+            return buffers.new(("out", index), shape, dtype)
 
         def forward_until(stop: int) -> None:
             nonlocal done
@@ -195,19 +277,22 @@ class Program:
                 op = ops[index]
                 relu = fusions.get(index)
                 if relu is not None and relu < stop:
+                    # The relu's output is the producer's buffer: it must not escape either.
+                    escapes = ops[relu].output in wanted
+                    buffer = None if escapes else output_buffer(index, wanted)
                     steps.append(_fused_relu_step(op, ops[relu], saved_slot(index),
-                                                  saved_slot(relu)))
-                elif relu is not None:
+                                                  saved_slot(relu), buffer))
+                    continue
+                if relu is not None:
                     fused_away.discard(relu)
-                    steps.append(_forward_step(op, op.requires_grad, saved_of[index]))
-                else:
-                    steps.append(_forward_step(op, op.requires_grad, saved_of[index]))
+                steps.append(_forward_step(op, op.requires_grad, saved_of[index],
+                                           output_buffer(index, wanted)))
             done = max(done, stop)
 
         for event in tracer.events:
             forward_until(event.ops_before)
             if isinstance(event, BackwardRecord):
-                steps.append(_backward_step(event, ops, saved_of, self.slots))
+                steps.append(_backward_step(event, ops, saved_of, self.slots, buffers))
             else:
                 steps.append(_effect_step(event))
         forward_until(len(ops))
@@ -222,4 +307,15 @@ class Program:
         saved: Values = [None] * self.saved_count
         for step in self.steps:
             step(values, saved)
-        return [values[slot] for slot in self.outputs]
+        return [self._detached(values[slot]) for slot in self.outputs]
+
+    def _detached(self, array: np.ndarray) -> np.ndarray:
+        """`array`, or a copy where it is (a view of) a reused buffer that the next replay
+        would overwrite."""
+        if id(array) in self.buffers.ids or (
+            array.base is not None
+            and any(np.may_share_memory(array, b) for b in self.buffers.arrays.values())
+        ):
+            copied: np.ndarray = array.copy()
+            return copied
+        return array
