@@ -54,7 +54,7 @@ def _mul(x: np.ndarray, y: np.ndarray, *, out: np.ndarray) -> tuple[np.ndarray, 
 
 def _relu(x: np.ndarray, *, out: np.ndarray) -> tuple[np.ndarray, Any]:
     mask = x > 0
-    return np.multiply(x, mask, out=out), mask
+    return np.maximum(x, 0, out=out), mask
 
 
 FORWARD: dict[type[P.Primitive], ForwardKernel] = {

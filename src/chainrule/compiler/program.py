@@ -112,7 +112,7 @@ def _fused_relu_step(producer: OpRecord, relu: OpRecord, producer_saved: int | N
             out, keep = forward(*[values[i] for i in inputs])
         if type(out) is np.ndarray and out.ndim:
             mask = out > 0
-            np.multiply(out, mask, out=out)
+            np.maximum(out, 0, out=out)
         else:
             out, mask = relu_forward(np.asarray(out))
         values[output] = out

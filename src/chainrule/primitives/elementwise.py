@@ -236,6 +236,9 @@ class ReLU(Primitive):
     @staticmethod
     def forward(x: Any) -> tuple[Any, Saved]:
         mask = np.asarray(x > 0)
+        if isinstance(x, np.ndarray):
+            # Same values as x * mask (up to the sign of zero), without a mixed-dtype multiply.
+            return np.maximum(x, 0), mask
         return x * mask, mask
 
     @staticmethod
