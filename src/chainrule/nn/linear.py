@@ -77,7 +77,10 @@ class Linear(Module):
                 f"in_features={self.in_features}; flatten the samples (x.reshape(len(x), -1)) "
                 f"or build the layer with in_features={inputs.shape[-1] if inputs.ndim else 1}"
             )
-        return functional.linear(inputs, self.weight, self.bias)
+        # Read the registry directly: attribute access to a parameter goes through
+        # Module.__getattr__, which costs more than the rest of this method on small layers.
+        parameters = self._parameters
+        return functional.linear(inputs, parameters["weight"], parameters.get("bias"))
 
     def extra_repr(self) -> str:
         return (f"in_features={self.in_features}, out_features={self.out_features}, "

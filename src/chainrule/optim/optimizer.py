@@ -119,13 +119,14 @@ class Optimizer(ABC):
         else:
             with enable_grad():
                 loss = closure()
+        update, state_of = self._update, self._state_of
         with no_grad():
             for group in self.param_groups:
                 for param in group["params"]:
-                    if param.grad is None:
+                    grad = param.grad
+                    if grad is None:
                         continue
-                    self._update(param.data, param.grad.data, self._state_of(param), group,
-                                 param)
+                    update(param._data, grad._data, state_of(param), group, param)
                     param._version += 1
         return loss
 
