@@ -15,7 +15,7 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[2]
 RUN = ROOT / "benchmarks" / "run.py"
 WORKLOADS = {"W1", "W2", "W3", "W4"}
-ALWAYS_AVAILABLE = {"numpy", "matmul", "autograd", "torch"}
+ALWAYS_AVAILABLE = {"numpy", "matmul", "manual", "autograd", "nn_optim", "compiled", "torch"}
 
 
 def _run(tmp_path: Path, *args: str) -> dict[str, Any]:

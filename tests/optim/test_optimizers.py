@@ -97,6 +97,28 @@ def test_each_param_group_uses_its_own_lr() -> None:
     assert optimizer.param_groups[0]["lr"] == 0.1
 
 
+def test_plain_and_momentum_groups_of_one_sgd_match_torch(torch: ModuleType) -> None:
+    starts = [np.random.default_rng(seed).standard_normal((3, 4)) for seed in (5, 6)]
+    ours = [nn.Parameter(start.copy()) for start in starts]
+    theirs = [torch.nn.Parameter(torch.from_numpy(start.copy())) for start in starts]
+
+    def make(module: Any, params: list[Any]) -> Any:
+        return module.SGD([{"params": [params[0]]},
+                           {"params": [params[1]], "momentum": 0.9}], lr=0.1)
+
+    optimizer, reference = make(optim, ours), make(torch.optim, theirs)
+    for grad in _gradients(4):
+        for mine, other in zip(ours, theirs, strict=True):
+            mine.grad = chainrule.tensor(grad.copy())
+            other.grad = torch.from_numpy(grad.copy())
+        optimizer.step()
+        reference.step()
+    for mine, other in zip(ours, theirs, strict=True):
+        expected = other.detach().numpy()
+        assert mine.data.shape == expected.shape
+        np.testing.assert_allclose(mine.data, expected, rtol=1e-13, atol=1e-15)
+
+
 def test_zero_grad_sets_grads_to_none() -> None:
     model = nn.Linear(2, 2)
     optimizer = optim.SGD(model.parameters(), lr=0.1)

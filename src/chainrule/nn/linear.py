@@ -7,7 +7,7 @@ The weight is stored (in_features, out_features), as the tutorial's `x @ w1`; Py
 from __future__ import annotations
 
 import math
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 import numpy.typing as npt
@@ -78,10 +78,14 @@ class Linear(Module):
                 f"in_features={self.in_features}; flatten the samples (x.reshape(len(x), -1)) "
                 f"or build the layer with in_features={inputs.shape[-1] if inputs.ndim else 1}"
             )
-        if self.bias is None:
-            return inputs @ self.weight
+        # Read the registry directly: attribute access to a parameter goes through
+        # Module.__getattr__, which costs more than the rest of this method on small layers.
+        parameters = self._parameters
+        weight, bias = cast(Parameter, parameters["weight"]), parameters.get("bias")
+        if bias is None:
+            return inputs @ weight
         # The shapes are checked above and the parameters' at construction: record directly.
-        return Tensor._apply(P.Linear, (inputs, self.weight, self.bias), {})
+        return Tensor._apply(P.Linear, (inputs, weight, bias), {})
 
     def extra_repr(self) -> str:
         return (f"in_features={self.in_features}, out_features={self.out_features}, "

@@ -121,13 +121,19 @@ class Optimizer(ABC):
                 loss = closure()
         with no_grad():
             for group in self.param_groups:
-                for param in group["params"]:
-                    if param.grad is None:
-                        continue
-                    self._update(param.data, param.grad.data, self._state_of(param), group,
-                                 param)
-                    param._version += 1
+                self._update_group(group)
         return loss
+
+    def _update_group(self, group: dict[str, Any]) -> None:
+        """Update each parameter of `group` that has a gradient (`_update` on its arrays) and
+        bump its version; subclasses may override it with a loop specialised to the group."""
+        update, state_of = self._update, self._state_of
+        for param in group["params"]:
+            grad = param.grad
+            if grad is None:
+                continue
+            update(param._data, grad._data, state_of(param), group, param)
+            param._version += 1
 
     def _state_of(self, param: Tensor) -> dict[str, Any]:
         state = self.state.get(param)

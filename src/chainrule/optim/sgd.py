@@ -46,6 +46,27 @@ class SGD(Optimizer):
                 f"{group['momentum']} and dampening={group['dampening']}"
             )
 
+    def _update_group(self, group: dict[str, Any]) -> None:
+        """Plain SGD (no momentum, no weight decay) in one tight loop: p -= lr * g through a
+        reusable work array, two NumPy calls per parameter; other settings take `_update`."""
+        if group["momentum"] != 0 or group["weight_decay"] != 0:
+            super()._update_group(group)
+            return
+        lr, workspace, states = group["lr"], self._workspace, self.state
+        for param in group["params"]:
+            grad = param.grad
+            if grad is None:
+                continue
+            if param not in states:
+                states[param] = {}  # every updated parameter has a state, as in `_update`
+            value = param._data
+            work = workspace.get((param, "work"))
+            if work is None:
+                work = self._scratch(param, "work")
+            np.multiply(grad._data, lr, work)
+            np.subtract(value, work, value)
+            param._version += 1
+
     def _update(self, value: np.ndarray, grad: np.ndarray, state: dict[str, Any],
                 group: dict[str, Any], param: Tensor) -> None:
         lr, momentum = group["lr"], group["momentum"]
