@@ -182,18 +182,20 @@ def run_backward(
                     node.saved = _RELEASED
     if inputs is not None:
         return results
-    _store_leaf_grads(type(root), leaf_grads.values(), grad_root, create_graph)
+    store_leaf_grads(type(root), leaf_grads.values(), {id(grad_root)}, create_graph)
     return None
 
 
-def _store_leaf_grads(
+def store_leaf_grads(
     tensor_type: type[Tensor],
     leaf_grads: Iterable[tuple[Tensor, Any]],
-    grad_root: Any,
-    create_graph: bool,
+    not_ours: set[int],
+    create_graph: bool = False,
 ) -> None:
-    """Add each leaf's gradient into its `.grad`, giving every leaf an array of its own."""
-    handed_out = {id(grad_root)}
+    """Add each leaf's gradient into its `.grad`, giving every leaf an array of its own: an
+    array shared with another leaf, a view, or one whose id is in `not_ours` (the caller's
+    seed gradient, a reused buffer) is copied first."""
+    handed_out = set(not_ours)
     for leaf, grad in leaf_grads:
         if create_graph:
             grad_tensor = grad if isinstance(grad, tensor_type) else tensor_type._wrap(grad)

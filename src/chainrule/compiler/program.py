@@ -17,6 +17,7 @@ import numpy as np
 from chainrule import primitives as P
 from chainrule.compiler import kernels
 from chainrule.compiler.tracer import BackwardRecord, EffectRecord, OpRecord, Slots, Tracer
+from chainrule.graph import store_leaf_grads
 from chainrule.primitives import sum_to_shape
 from chainrule.tensor import Tensor
 
@@ -207,18 +208,12 @@ def _backward_step(
                 previous = grads.get(slot)
                 grads[slot] = grad if previous is None else previous + grad
         # A leaf never keeps a reused buffer: the next replay would overwrite its .grad.
-        handed_out = {id(grads_seed), *buffers.ids}
-        for slot, leaf in leaves.items():
-            grad = grads.get(slot)
-            if grad is None or not leaf.requires_grad:
-                continue
-            if leaf.grad is not None:
-                leaf.grad._data += grad
-                continue
-            if id(grad) in handed_out or not grad.flags.owndata or not grad.flags.writeable:
-                grad = grad.copy()
-            handed_out.add(id(grad))
-            leaf.grad = Tensor._wrap(grad)
+        store_leaf_grads(
+            Tensor,
+            [(leaf, grads[slot]) for slot, leaf in leaves.items()
+             if leaf.requires_grad and grads.get(slot) is not None],
+            {id(grads_seed), *buffers.ids},
+        )
 
     return run
 
