@@ -370,3 +370,23 @@ def test_compiled_tutorial_network_with_one_output_equals_eager(
     for got, expected in zip(replayed_params, eager_params, strict=True):
         assert got.dtype == dtype
         assert np.array_equal(got, expected)
+
+
+@pytest.mark.parametrize(
+    ("layer", "message"),
+    [(lambda: cr.nn.Dropout(0.5, rng=np.random.default_rng(0)), "Dropout"),
+     (lambda: cr.nn.BatchNorm1d(3, dtype=np.float64), "BatchNorm1d")],
+    ids=["dropout", "batchnorm"],
+)
+def test_layers_with_state_outside_the_graph_refuse_to_be_traced(
+    rng: np.random.Generator, layer: Callable[[], cr.nn.Module], message: str
+) -> None:
+    module = layer()
+    weight = cr.tensor(rng.standard_normal((3, 3)), requires_grad=True)
+
+    def step(x: np.ndarray) -> cr.Tensor:
+        return module(cr.tensor(x) @ weight).sum()
+
+    assert np.isfinite(step(rng.standard_normal((4, 3))).item())
+    with pytest.raises(CompileError, match=message):
+        compile(step)(rng.standard_normal((4, 3)))

@@ -13,12 +13,19 @@ from typing import Any
 
 import numpy as np
 
+from chainrule.modes import STATE
 from chainrule.primitives import Primitive
 from chainrule.tensor import Tensor
 
 
 class CompileError(ValueError):
     """The step cannot be replayed faithfully; the message says what to change."""
+
+
+def refuse_while_tracing(what: str, why: str) -> None:
+    """Raise CompileError if a step is being traced: `what` cannot be replayed because `why`."""
+    if STATE.tracer is not None:
+        raise CompileError(f"compile: {what} cannot be traced: {why}; run this step eagerly")
 
 
 @dataclass(frozen=True)

@@ -11,6 +11,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
+from chainrule.compiler.tracer import refuse_while_tracing
 from chainrule.nn.module import Module
 from chainrule.nn.parameter import Parameter
 from chainrule.tensor import Tensor, as_tensor
@@ -68,6 +69,8 @@ class BatchNorm1d(Module):
         self.register_buffer("num_batches_tracked", np.array(0, dtype=np.int64))
 
     def forward(self, x: Any) -> Tensor:
+        refuse_while_tracing("BatchNorm1d", "its running statistics are kept outside the "
+                             "graph, so a replay would neither update nor read them")
         inputs = as_tensor(x)
         self._check_input(inputs)
         axes = (0,) if inputs.ndim == 2 else (0, 2)

@@ -8,6 +8,7 @@ from typing import Any
 
 import numpy as np
 
+from chainrule.compiler.tracer import refuse_while_tracing
 from chainrule.nn.module import Module
 from chainrule.tensor import Tensor, as_tensor
 
@@ -31,6 +32,8 @@ class Dropout(Module):
         inputs = as_tensor(x)
         if not self.training or self.p == 0.0:
             return inputs
+        refuse_while_tracing("Dropout in training mode",
+                             "its random mask is drawn outside the graph and would be frozen")
         scale = (self.rng.random(inputs.shape) >= self.p).astype(inputs.dtype)
         if self.p < 1.0:
             scale *= 1.0 / (1.0 - self.p)
