@@ -7,13 +7,14 @@ arrays (the fast path) and on Tensors (recorded, which is how gradients of gradi
 
 from __future__ import annotations
 
+from abc import ABC, abstractmethod
 from typing import Any, ClassVar
 
 Saved = Any
 Grads = tuple[Any, ...]
 
 
-class Primitive:
+class Primitive(ABC):
     """One differentiable operation.
 
     `forward(*inputs, **params)` returns `(output, saved)`: the result and whatever the
@@ -26,9 +27,11 @@ class Primitive:
     name: ClassVar[str] = "primitive"
 
     @staticmethod
+    @abstractmethod
     def forward(*inputs: Any, **params: Any) -> tuple[Any, Saved]:
-        raise NotImplementedError("each primitive defines forward")
+        """(output, saved) for these inputs."""
 
     @staticmethod
+    @abstractmethod
     def vjp(saved: Saved, grad_out: Any, needs: tuple[bool, ...]) -> Grads:
-        raise NotImplementedError("each primitive defines vjp")
+        """One gradient (or None) per input, from what forward saved and dL/d(output)."""
