@@ -187,14 +187,17 @@ def _backward_step(
     root, seed_slot = record.root, record.seed
     root_shape, root_dtype = slots.shapes[root], slots.dtypes[root]
     leaves = slots.leaves
+    slot_count = slots.count
 
     def run(values: Values, saved: Values) -> None:
         grads_seed = np.ones(root_shape, root_dtype) if seed_slot is None else values[seed_slot]
-        grads: dict[int, Any] = {root: grads_seed}
+        grads: list[Any] = [None] * slot_count
+        grads[root] = grads_seed
         for output, vjp, saved_index, needs, targets in plan:
-            grad_out = grads.pop(output, None)
+            grad_out = grads[output]
             if grad_out is None:
                 continue
+            grads[output] = None
             input_grads = vjp(saved[saved_index], grad_out, needs)
             saved[saved_index] = None
             for target, grad in zip(targets, input_grads, strict=True):
@@ -203,15 +206,15 @@ def _backward_step(
                 slot, shape, dtype = target
                 if grad.shape != shape:
                     grad = sum_to_shape(grad, shape)
-                if grad.dtype != dtype:
+                if grad.dtype is not dtype and grad.dtype != dtype:
                     grad = grad.astype(dtype)
-                previous = grads.get(slot)
+                previous = grads[slot]
                 grads[slot] = grad if previous is None else previous + grad
         # A leaf never keeps a reused buffer: the next replay would overwrite its .grad.
         store_leaf_grads(
             Tensor,
             [(leaf, grads[slot]) for slot, leaf in leaves.items()
-             if leaf.requires_grad and grads.get(slot) is not None],
+             if leaf.requires_grad and grads[slot] is not None],
             {id(grads_seed), *buffers.ids},
         )
 
