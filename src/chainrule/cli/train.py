@@ -43,7 +43,7 @@ def add_parser(subparsers: Any) -> None:
     add("--model", choices=MODELS,
         help="seed: the tutorial network, one hidden layer of 50; mlp: --hidden layers "
              f"(default {defaults.model})")
-    add("--hidden", type=parse_hidden, metavar="SIZES",
+    add("--hidden", type=_hidden_sizes, metavar="SIZES",
         help="hidden layer sizes of --model mlp, comma-separated (default "
              f"{','.join(map(str, defaults.hidden))})")
     add("--data", metavar="NAME|DIR",
@@ -81,6 +81,15 @@ def add_parser(subparsers: Any) -> None:
     add("--no-progress", action="store_true", help="no progress bar (it is also hidden "
                                                    "when stderr is not a terminal)")
     parser.set_defaults(run=run)
+
+
+def _hidden_sizes(text: str) -> tuple[int, ...]:
+    """`parse_hidden` for argparse, which shows an ArgumentTypeError's message (and hides a
+    ValueError's behind "invalid parse_hidden value")."""
+    try:
+        return parse_hidden(text)
+    except ValueError as error:
+        raise argparse.ArgumentTypeError(str(error)) from None
 
 
 def _given(args: argparse.Namespace) -> dict[str, Any]:
@@ -122,6 +131,7 @@ def _plan(args: argparse.Namespace) -> tuple[TrainConfig, Path, Any]:
 
 
 def run(args: argparse.Namespace) -> int:
+    from chainrule.data.errors import DatasetError
     from chainrule.train import CheckpointError, TrainingInterrupted, train
 
     try:
@@ -144,6 +154,9 @@ def run(args: argparse.Namespace) -> int:
               f"{interrupted.folder}; continue with: chainrule train --resume "
               f"{interrupted.folder}", file=sys.stderr)
         return INTERRUPTED
+    except (CheckpointError, DatasetError, FileNotFoundError) as error:
+        print(f"chainrule train: {error}", file=sys.stderr)
+        return 2
     except FloatingPointError as error:
         print(f"chainrule train: {error}", file=sys.stderr)
         return 1
