@@ -83,3 +83,15 @@ def test_train_hidden_of_zero_is_refused_with_the_reason(
         main(["train", "--hidden", "0"])
     assert exited.value.code == 2
     assert "positive layer sizes such as 256,128" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(("options", "fix"), [
+    (["--hidden", "10"], "add --model mlp"),
+    (["--momentum", "0.5"], "add --optimizer momentum"),
+])
+def test_train_refuses_an_option_the_run_would_ignore(
+    options: list[str], fix: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["train", *options, "--out", str(tmp_path / "run")]) == 2
+    assert fix in capsys.readouterr().err
+    assert not (tmp_path / "run").exists()

@@ -106,6 +106,16 @@ def _default_folder() -> Path:
     return folder
 
 
+def _refuse_unused(given: dict[str, Any], config: TrainConfig) -> None:
+    """An option the chosen model or optimizer would silently ignore is an error."""
+    if "hidden" in given and config.model != "mlp":
+        raise ValueError(f"train: --hidden sets the layers of --model mlp, but the model is "
+                         f"{config.model} (one hidden layer of 50); add --model mlp")
+    if "momentum" in given and config.optimizer != "momentum":
+        raise ValueError(f"train: --momentum is used by --optimizer momentum, but the "
+                         f"optimizer is {config.optimizer}; add --optimizer momentum")
+
+
 def _plan(args: argparse.Namespace) -> tuple[TrainConfig, Path, Any]:
     """The config, run folder and checkpoint to resume (or None)."""
     from chainrule.train import load_checkpoint
@@ -115,6 +125,7 @@ def _plan(args: argparse.Namespace) -> tuple[TrainConfig, Path, Any]:
     given = _given(args)
     if args.resume is None:
         config = TrainConfig(**given)
+        _refuse_unused(given, config)
         folder = args.out if args.out is not None else _default_folder()
         if (folder / META_FILE).exists():
             raise ValueError(f"train: {folder} already holds a run; continue it with "
