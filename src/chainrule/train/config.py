@@ -33,7 +33,7 @@ class TrainConfig:
     `data` is "digits", "fashion-mnist", "mnist" or a folder of MNIST-format IDX files.
     `lr` None means the optimizer's default (`DEFAULT_LR`); `weight_decay` None means the
     optimizer's own default (0, or 0.01 for AdamW, decoupled). `momentum` is used by the
-    "momentum" optimizer. `dropout` (mlp only, autograd only) follows each hidden ReLU.
+    "momentum" optimizer. `dropout` (autograd only) follows each hidden ReLU.
     `diagnostics` adds per-layer gradient norms and dead-ReLU fractions to every epoch's
     metrics and draws them to gradients.png; it leaves the training itself unchanged.
     """
