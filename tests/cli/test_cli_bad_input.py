@@ -95,3 +95,10 @@ def test_train_refuses_an_option_the_run_would_ignore(
     assert main(["train", *options, "--out", str(tmp_path / "run")]) == 2
     assert fix in capsys.readouterr().err
     assert not (tmp_path / "run").exists()
+
+
+def test_train_refuses_an_infinite_learning_rate_before_training(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["train", "--lr", "inf", "--out", str(tmp_path / "run")]) == 2
+    assert "--lr must be positive and finite, got inf" in capsys.readouterr().err

@@ -73,8 +73,8 @@ class TrainConfig:
         if not self.hidden or any(size < 1 for size in self.hidden):
             raise ValueError(f"train: --hidden needs one or more positive sizes, e.g. 256,128; "
                              f"got {','.join(map(str, self.hidden)) or 'nothing'}")
-        if self.lr is not None and not self.lr > 0:
-            raise ValueError(f"train: --lr must be positive, got {self.lr}")
+        if self.lr is not None and not 0 < self.lr < float("inf"):
+            raise ValueError(f"train: --lr must be positive and finite, got {self.lr}")
         if self.weight_decay is not None and not self.weight_decay >= 0:
             raise ValueError(f"train: --weight-decay must be >= 0, got {self.weight_decay}")
         if not 0.0 <= self.dropout < 1.0:
