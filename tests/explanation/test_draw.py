@@ -132,3 +132,16 @@ def test_ungrouped_drawing_has_one_node_per_recorded_op(network: dict[str, Tenso
     nodes = _nodes(_graph(chainrule.draw(network["loss"], group_affine=False)))
     ops = [name for name, node in nodes.items() if node.get("class").strip('"') == "op"]
     assert len(ops) == 8
+
+
+def test_an_image_suffix_other_than_svg_or_png_is_refused(network: dict[str, Tensor],
+                                                          tmp_path: Path) -> None:
+    with pytest.raises(ValueError, match=r"net\.pdf.*\.svg or \.png"):
+        chainrule.draw(network["loss"], path=tmp_path / "net.pdf")
+    assert not (tmp_path / "net.dot").exists()
+
+
+def test_a_quote_in_a_leaf_name_keeps_the_dot_text_valid(rng: np.random.Generator) -> None:
+    weight = chainrule.tensor(rng.normal(size=3), requires_grad=True, name='w "a"')
+    (leaf,) = _graph(chainrule.draw((weight * 2.0).sum())).get_node('"w \\"a\\""')
+    assert leaf.get("label") == '"w \\"a\\"\\n(3,)"'

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import sys
 from typing import Any
 
 
@@ -24,6 +25,10 @@ def run(args: argparse.Namespace) -> int:
 
     network = tutorial_network(rng=np.random.default_rng(args.seed))
     network["loss"].backward()
-    drawing = chainrule.draw(network["loss"], wrt=network[args.wrt], path=args.out)
+    try:
+        drawing = chainrule.draw(network["loss"], wrt=network[args.wrt], path=args.out)
+    except ValueError as error:
+        print(f"chainrule graph: {error}", file=sys.stderr)
+        return 2
     print(drawing.message)
     return 0

@@ -43,7 +43,7 @@ def add_parser(subparsers: Any) -> None:
     add("--model", choices=MODELS,
         help="seed: the tutorial network, one hidden layer of 50; mlp: --hidden layers "
              f"(default {defaults.model})")
-    add("--hidden", type=parse_hidden, metavar="SIZES",
+    add("--hidden", type=_hidden_sizes, metavar="SIZES",
         help="hidden layer sizes of --model mlp, comma-separated (default "
              f"{','.join(map(str, defaults.hidden))})")
     add("--data", metavar="NAME|DIR",
@@ -83,6 +83,15 @@ def add_parser(subparsers: Any) -> None:
     parser.set_defaults(run=run)
 
 
+def _hidden_sizes(text: str) -> tuple[int, ...]:
+    """`parse_hidden` for argparse, which shows an ArgumentTypeError's message (and hides a
+    ValueError's behind "invalid parse_hidden value")."""
+    try:
+        return parse_hidden(text)
+    except ValueError as error:
+        raise argparse.ArgumentTypeError(str(error)) from None
+
+
 def _given(args: argparse.Namespace) -> dict[str, Any]:
     return {name: getattr(args, name) for name in CONFIG_OPTIONS
             if getattr(args, name, None) is not None}
@@ -97,6 +106,16 @@ def _default_folder() -> Path:
     return folder
 
 
+def _refuse_unused(given: dict[str, Any], config: TrainConfig) -> None:
+    """An option the chosen model or optimizer would silently ignore is an error."""
+    if "hidden" in given and config.model != "mlp":
+        raise ValueError(f"train: --hidden sets the layers of --model mlp, but the model is "
+                         f"{config.model} (one hidden layer of 50); add --model mlp")
+    if "momentum" in given and config.optimizer != "momentum":
+        raise ValueError(f"train: --momentum is used by --optimizer momentum, but the "
+                         f"optimizer is {config.optimizer}; add --optimizer momentum")
+
+
 def _plan(args: argparse.Namespace) -> tuple[TrainConfig, Path, Any]:
     """The config, run folder and checkpoint to resume (or None)."""
     from chainrule.train import load_checkpoint
@@ -106,6 +125,7 @@ def _plan(args: argparse.Namespace) -> tuple[TrainConfig, Path, Any]:
     given = _given(args)
     if args.resume is None:
         config = TrainConfig(**given)
+        _refuse_unused(given, config)
         folder = args.out if args.out is not None else _default_folder()
         if (folder / META_FILE).exists():
             raise ValueError(f"train: {folder} already holds a run; continue it with "
@@ -122,6 +142,7 @@ def _plan(args: argparse.Namespace) -> tuple[TrainConfig, Path, Any]:
 
 
 def run(args: argparse.Namespace) -> int:
+    from chainrule.data.errors import DatasetError
     from chainrule.train import CheckpointError, TrainingInterrupted, train
 
     try:
@@ -144,6 +165,9 @@ def run(args: argparse.Namespace) -> int:
               f"{interrupted.folder}; continue with: chainrule train --resume "
               f"{interrupted.folder}", file=sys.stderr)
         return INTERRUPTED
+    except (CheckpointError, DatasetError, FileNotFoundError) as error:
+        print(f"chainrule train: {error}", file=sys.stderr)
+        return 2
     except FloatingPointError as error:
         print(f"chainrule train: {error}", file=sys.stderr)
         return 1

@@ -80,7 +80,7 @@ def to_dot(view: GraphView, wrt: Tensor | None) -> str:
     for number, leaf in enumerate(view.leaves, start=1):
         name = view.name(leaf)
         ids[id(leaf)] = f"const{number}" if _is_literal(name) else name
-        label = f"{name}\\n{leaf.shape}"
+        label = f"{name}\\n{leaf.shape}".replace('"', '\\"')
         if leaf.grad is not None:
             label += f"\\n|grad| = {_norm(leaf.grad.data)}"
         style = ('shape=box, style="rounded,filled", fillcolor="#cfe2f3"' if leaf.requires_grad
@@ -128,10 +128,10 @@ def draw(output: Tensor, wrt: Tensor | None = None, path: str | Path | None = No
          format: str | None = None, *, group_affine: bool = True) -> Drawing:
     """The graph that computed `output` as Graphviz DOT text (a `Drawing`, which is a str).
 
-    With `path` ("graph", "graph.svg" or "graph.png"), writes `<stem>.dot` and, when `dot`
-    is installed, renders `<stem>.<format>` (format from the suffix, else "svg"), creating
-    missing parent folders; without
-    `dot` the returned drawing's `message` says how to install it. Nothing is printed.
+    With `path` ("graph", "graph.svg", "graph.png" or "graph.dot"), writes `<stem>.dot`
+    and, when `dot` is installed, renders `<stem>.<format>` (format from the suffix, else
+    "svg"), creating missing parent folders; any other suffix is a ValueError. Without `dot`
+    the returned drawing's `message` says how to install it. Nothing is printed.
     """
     if not isinstance(output, Tensor):
         raise TypeError(f"draw: output must be a chainrule Tensor, got {type(output).__name__}")
@@ -140,6 +140,9 @@ def draw(output: Tensor, wrt: Tensor | None = None, path: str | Path | None = No
     chosen = format or (suffix if suffix in FORMATS else "svg")
     if chosen not in FORMATS:
         raise ValueError(f"draw: format {chosen!r} is not one of {FORMATS}; pick svg or png")
+    if suffix and suffix not in (*FORMATS, "dot"):
+        raise ValueError(f"draw: path {target} ends in .{suffix}; chainrule renders .svg or "
+                         ".png (or give no suffix for .svg)")
     if suffix in FORMATS and suffix != chosen:
         raise ValueError(f"draw: path {target} ends in .{suffix} but format is {chosen!r}; "
                          "make them agree")

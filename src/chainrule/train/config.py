@@ -33,7 +33,7 @@ class TrainConfig:
     `data` is "digits", "fashion-mnist", "mnist" or a folder of MNIST-format IDX files.
     `lr` None means the optimizer's default (`DEFAULT_LR`); `weight_decay` None means the
     optimizer's own default (0, or 0.01 for AdamW, decoupled). `momentum` is used by the
-    "momentum" optimizer. `dropout` (mlp only, autograd only) follows each hidden ReLU.
+    "momentum" optimizer. `dropout` (autograd only) follows each hidden ReLU.
     `diagnostics` adds per-layer gradient norms and dead-ReLU fractions to every epoch's
     metrics and draws them to gradients.png; it leaves the training itself unchanged.
     """
@@ -73,8 +73,8 @@ class TrainConfig:
         if not self.hidden or any(size < 1 for size in self.hidden):
             raise ValueError(f"train: --hidden needs one or more positive sizes, e.g. 256,128; "
                              f"got {','.join(map(str, self.hidden)) or 'nothing'}")
-        if self.lr is not None and not self.lr > 0:
-            raise ValueError(f"train: --lr must be positive, got {self.lr}")
+        if self.lr is not None and not 0 < self.lr < float("inf"):
+            raise ValueError(f"train: --lr must be positive and finite, got {self.lr}")
         if self.weight_decay is not None and not self.weight_decay >= 0:
             raise ValueError(f"train: --weight-decay must be >= 0, got {self.weight_decay}")
         if not 0.0 <= self.dropout < 1.0:

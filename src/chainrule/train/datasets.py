@@ -56,6 +56,7 @@ def _cut(x: np.ndarray, y: Labels, fraction: float, rng: np.random.Generator
 
 def _load_arrays(data: str) -> tuple[np.ndarray, Labels, np.ndarray, Labels, tuple[str, ...]]:
     from chainrule import data as datasets
+    from chainrule.data.errors import DatasetError
 
     if data == "digits":
         images, labels = datasets.load_digits()
@@ -73,7 +74,7 @@ def _load_arrays(data: str) -> tuple[np.ndarray, Labels, np.ndarray, Labels, tup
     else:
         folder = Path(data)
         if not folder.is_dir():
-            raise ValueError(
+            raise DatasetError(
                 f"train: --data {data!r} is neither digits, fashion-mnist, mnist nor a folder; "
                 f"pass a folder holding MNIST-format IDX files (train-images-idx3-ubyte.gz, ...)"
             )

@@ -1,0 +1,104 @@
+"""Bad input to `chainrule train` and `chainrule evaluate`: unknown or empty --data, corrupt
+checkpoints and malformed options end with a one-line error and exit status 2, never a
+traceback."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+
+from chainrule.cli import main
+from chainrule.train.checkpoint import META_FILE
+
+SMALL = ["--model", "mlp", "--hidden", "16", "--batch-size", "64", "--no-progress"]
+
+
+@pytest.fixture(scope="module")
+def trained_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    folder = tmp_path_factory.mktemp("run")
+    assert main(["train", *SMALL, "--epochs", "1", "--out", str(folder)]) == 0
+    return folder
+
+
+def without_model_entry(run: Path, copy: Path) -> Path:
+    shutil.copytree(run, copy)
+    document = json.loads((copy / META_FILE).read_text())
+    del document["meta"]["model"]
+    (copy / META_FILE).write_text(json.dumps(document))
+    return copy
+
+
+def test_train_with_unknown_data_name_exits_2_naming_it(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["train", *SMALL, "--data", "nope", "--out", str(tmp_path / "run")]) == 2
+    error = capsys.readouterr().err
+    assert error.startswith("chainrule train: ")
+    assert "'nope'" in error
+    assert "Traceback" not in error
+
+
+def test_train_with_folder_lacking_idx_files_exits_2_saying_what_is_missing(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["train", *SMALL, "--data", str(tmp_path), "--out", str(tmp_path / "run")]) == 2
+    assert "could not find the four MNIST files" in capsys.readouterr().err
+
+
+def test_train_resume_of_checkpoint_without_model_exits_2(
+    trained_run: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    broken = without_model_entry(trained_run, tmp_path / "broken")
+    capsys.readouterr()
+    assert main(["train", "--resume", str(broken), "--no-progress"]) == 2
+    assert "does not fit the run it describes" in capsys.readouterr().err
+
+
+def test_evaluate_of_checkpoint_without_model_names_the_missing_entry(
+    trained_run: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    broken = without_model_entry(trained_run, tmp_path / "broken")
+    capsys.readouterr()
+    assert main(["evaluate", str(broken)]) == 2
+    error = capsys.readouterr().err
+    assert "'model'" in error
+    assert "corrupt" in error
+
+
+def test_evaluate_on_folder_lacking_idx_files_exits_2(
+    trained_run: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    capsys.readouterr()
+    assert main(["evaluate", str(trained_run), "--data", str(tmp_path)]) == 2
+    assert "could not find the four MNIST files" in capsys.readouterr().err
+
+
+def test_train_hidden_of_zero_is_refused_with_the_reason(
+    capsys: pytest.CaptureFixture[str]
+) -> None:
+    with pytest.raises(SystemExit) as exited:
+        main(["train", "--hidden", "0"])
+    assert exited.value.code == 2
+    assert "positive layer sizes such as 256,128" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(("options", "fix"), [
+    (["--hidden", "10"], "add --model mlp"),
+    (["--momentum", "0.5"], "add --optimizer momentum"),
+])
+def test_train_refuses_an_option_the_run_would_ignore(
+    options: list[str], fix: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["train", *options, "--out", str(tmp_path / "run")]) == 2
+    assert fix in capsys.readouterr().err
+    assert not (tmp_path / "run").exists()
+
+
+def test_train_refuses_an_infinite_learning_rate_before_training(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["train", "--lr", "inf", "--out", str(tmp_path / "run")]) == 2
+    assert "--lr must be positive and finite, got inf" in capsys.readouterr().err
