@@ -106,7 +106,8 @@ class Check:
         verdict = "ok" if self.passed else "FAILED"
         compared = len(self.entries) - self.kinks
         kinks = f", {self.kinks} at a kink skipped" if self.kinks else ""
-        return (f"{verdict}: {compared} entries vs finite differences, max rel err "
+        noun = "entry" if compared == 1 else "entries"
+        return (f"{verdict}: {compared} {noun} vs finite differences, max rel err "
                 f"{self.max_rel_err:.1e}{kinks}")
 
 
