@@ -194,7 +194,8 @@ def store_leaf_grads(
 ) -> None:
     """Add each leaf's gradient into its `.grad`, giving every leaf an array of its own: an
     array shared with another leaf, a view, or one whose id is in `not_ours` (the caller's
-    seed gradient, a reused buffer) is copied first."""
+    seed gradient, a reused buffer) is copied first. An existing `.grad` is added to in place
+    (its version bumped), or out of place when it is itself recorded (create_graph)."""
     handed_out = set(not_ours)
     for leaf, grad in leaf_grads:
         if create_graph:
@@ -202,8 +203,14 @@ def store_leaf_grads(
             leaf.grad = grad_tensor if leaf.grad is None else leaf.grad + grad_tensor
             continue
         grad = np.asarray(grad)
-        if leaf.grad is not None:
-            leaf.grad._data += grad
+        existing = leaf.grad
+        if existing is not None:
+            if existing.requires_grad:
+                # A recorded gradient (create_graph) is part of a graph: add out of place.
+                leaf.grad = tensor_type._wrap(existing._data + grad)
+            else:
+                existing._data += grad
+                existing._version += 1  # a graph that saved this .grad sees the change
             continue
         if id(grad) in handed_out or not grad.flags.owndata or not grad.flags.writeable:
             grad = grad.copy()
