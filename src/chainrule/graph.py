@@ -59,6 +59,15 @@ def _raise_modified(node: Node) -> None:
             )
 
 
+def _raise_output_modified(output: Tensor, node: Node) -> None:
+    label = f" {output.name!r}" if output.name else ""
+    raise RuntimeError(
+        f"backward: the output of {node.primitive.name}{label} (shape {output.shape}) was "
+        f"modified in place after the op (version {output._version}), and its vjp reads that "
+        "output, so its gradient would be wrong; modify a copy (out.detach() * 1) instead"
+    )
+
+
 def _topological_consumers(root: Node) -> dict[Node, int]:
     """For each node reachable from root, how many edges lead into it from consumers."""
     consumers: dict[Node, int] = {}
@@ -125,6 +134,8 @@ def run_backward(
     if root_node is None or (wanted is not None and id(root) in wanted):
         deliver(root, grad_root)
     if root_node is not None:
+        if root._version and root_node.primitive.saves_output:
+            _raise_output_modified(root, root_node)
         consumers = _topological_consumers(root_node)
         pending: dict[Node, Any] = {root_node: grad_root}
         ready = [root_node]
@@ -177,6 +188,8 @@ def run_backward(
                     remaining = consumers[parent_node] - 1
                     consumers[parent_node] = remaining
                     if remaining == 0:
+                        if parent._version and parent_node.primitive.saves_output:
+                            _raise_output_modified(parent, parent_node)
                         ready.append(parent_node)
                 if not retain_graph:
                     node.saved = _RELEASED

@@ -29,3 +29,32 @@ def test_accumulating_into_a_grad_that_a_graph_saved_is_detected() -> None:
     (a * 3).sum().backward()
     with pytest.raises(RuntimeError, match="modified in place"):
         uses_grad.backward()
+
+
+@pytest.mark.parametrize("op", ["exp", "tanh", "sigmoid", "sqrt"])
+def test_changing_an_output_its_op_saved_is_detected(op: str) -> None:
+    x = cr.tensor(np.array([0.5, 1.0]), requires_grad=True)
+    out = getattr(x, op)()
+    with cr.no_grad():
+        out.mul_(2)
+    with pytest.raises(RuntimeError, match=rf"output of {op} .* modified in place"):
+        out.sum().backward()
+
+
+def test_changing_an_intermediate_output_its_op_saved_is_detected() -> None:
+    x = cr.tensor(np.array([0.5, 1.0]), requires_grad=True)
+    hidden = x.tanh()
+    hidden.data += 1  # before its consumers are built, so only tanh's own record can tell
+    loss = (hidden * 3).sum()
+    with pytest.raises(RuntimeError, match=r"output of tanh .* modified in place"):
+        loss.backward()
+
+
+def test_changing_an_output_its_op_did_not_save_is_allowed() -> None:
+    x = cr.tensor(np.array([0.5, 1.0]), requires_grad=True)
+    out = x * 2
+    with cr.no_grad():
+        out.add_(1)
+    out.sum().backward()
+    assert x.grad is not None
+    np.testing.assert_array_equal(x.grad.data, np.array([2.0, 2.0]))

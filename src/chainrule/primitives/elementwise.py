@@ -60,6 +60,7 @@ class Div(Primitive):
     """z = x / y;  dz/dx = 1 / y,  dz/dy = -x / y**2 = -z / y."""
 
     name = "div"
+    saves_output = True
 
     @staticmethod
     def forward(x: Any, y: Any) -> tuple[Any, Saved]:
@@ -112,6 +113,7 @@ class Pow(Primitive):
     """z = x ** y;  dz/dx = y * x ** (y - 1),  dz/dy = z * log(x) (taken as 0 where x = 0)."""
 
     name = "pow"
+    saves_output = True
 
     @staticmethod
     def forward(x: Any, y: Any) -> tuple[Any, Saved]:
@@ -135,6 +137,7 @@ class Exp(Primitive):
     """z = exp(x);  dz/dx = exp(x) = z."""
 
     name = "exp"
+    saves_output = True
 
     @staticmethod
     def forward(x: Any) -> tuple[Any, Saved]:
@@ -164,6 +167,7 @@ class Sqrt(Primitive):
     """z = sqrt(x);  dz/dx = 1 / (2 sqrt(x)) = 1 / (2 z)."""
 
     name = "sqrt"
+    saves_output = True
 
     @staticmethod
     def forward(x: Any) -> tuple[Any, Saved]:
@@ -193,6 +197,7 @@ class Tanh(Primitive):
     """z = tanh(x);  dz/dx = 1 - z**2."""
 
     name = "tanh"
+    saves_output = True
 
     @staticmethod
     def forward(x: Any) -> tuple[Any, Saved]:
@@ -212,6 +217,7 @@ class Sigmoid(Primitive):
     """
 
     name = "sigmoid"
+    saves_output = True
 
     @staticmethod
     def forward(x: Any) -> tuple[Any, Saved]:
