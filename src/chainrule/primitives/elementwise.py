@@ -89,7 +89,7 @@ class Neg(Primitive):
 
 
 class PowScalar(Primitive):
-    """z = x ** p for a constant p;  dz/dx = p * x ** (p - 1)."""
+    """z = x ** p for a constant p;  dz/dx = p * x ** (p - 1) (0 for p = 0, also at x = 0)."""
 
     name = "pow"
 
@@ -106,6 +106,9 @@ class PowScalar(Primitive):
             return (grad_out * (2 * x),)
         if exponent == 1:
             return (grad_out,)
+        if exponent == 0:
+            # x ** 0 is constant; x ** -1 would turn the zero into NaN at x = 0.
+            return (grad_out * 0,)
         return (grad_out * (exponent * x ** (exponent - 1)),)
 
 
@@ -212,8 +215,8 @@ class Tanh(Primitive):
 class Sigmoid(Primitive):
     """z = 1 / (1 + exp(-x));  dz/dx = z (1 - z).
 
-    Computed as exp(-logaddexp(0, -x)) for x >= 0 and exp(x - logaddexp(0, x)) otherwise, so
-    neither branch overflows.
+    Computed as exp(-logaddexp(0, -x)) = exp(-log(1 + exp(-x))): logaddexp never overflows,
+    so large negative x gives 0 and large positive x gives 1 without a warning.
     """
 
     name = "sigmoid"
