@@ -59,6 +59,15 @@ def _raise_modified(node: Node) -> None:
             )
 
 
+def _raise_output_modified(output: Tensor, node: Node) -> None:
+    label = f" {output.name!r}" if output.name else ""
+    raise RuntimeError(
+        f"backward: the output of {node.primitive.name}{label} (shape {output.shape}) was "
+        f"modified in place after the op (version {output._version}), and its vjp reads that "
+        "output, so its gradient would be wrong; modify a copy (out.detach() * 1) instead"
+    )
+
+
 def _topological_consumers(root: Node) -> dict[Node, int]:
     """For each node reachable from root, how many edges lead into it from consumers."""
     consumers: dict[Node, int] = {}
@@ -125,6 +134,8 @@ def run_backward(
     if root_node is None or (wanted is not None and id(root) in wanted):
         deliver(root, grad_root)
     if root_node is not None:
+        if root._version and root_node.primitive.saves_output:
+            _raise_output_modified(root, root_node)
         consumers = _topological_consumers(root_node)
         pending: dict[Node, Any] = {root_node: grad_root}
         ready = [root_node]
@@ -177,6 +188,8 @@ def run_backward(
                     remaining = consumers[parent_node] - 1
                     consumers[parent_node] = remaining
                     if remaining == 0:
+                        if parent._version and parent_node.primitive.saves_output:
+                            _raise_output_modified(parent, parent_node)
                         ready.append(parent_node)
                 if not retain_graph:
                     node.saved = _RELEASED
@@ -194,7 +207,8 @@ def store_leaf_grads(
 ) -> None:
     """Add each leaf's gradient into its `.grad`, giving every leaf an array of its own: an
     array shared with another leaf, a view, or one whose id is in `not_ours` (the caller's
-    seed gradient, a reused buffer) is copied first."""
+    seed gradient, a reused buffer) is copied first. An existing `.grad` is added to in place
+    (its version bumped), or out of place when it is itself recorded (create_graph)."""
     handed_out = set(not_ours)
     for leaf, grad in leaf_grads:
         if create_graph:
@@ -202,8 +216,14 @@ def store_leaf_grads(
             leaf.grad = grad_tensor if leaf.grad is None else leaf.grad + grad_tensor
             continue
         grad = np.asarray(grad)
-        if leaf.grad is not None:
-            leaf.grad._data += grad
+        existing = leaf.grad
+        if existing is not None:
+            if existing.requires_grad:
+                # A recorded gradient (create_graph) is part of a graph: add out of place.
+                leaf.grad = tensor_type._wrap(existing._data + grad)
+            else:
+                existing._data += grad
+                existing._version += 1  # a graph that saved this .grad sees the change
             continue
         if id(grad) in handed_out or not grad.flags.owndata or not grad.flags.writeable:
             grad = grad.copy()

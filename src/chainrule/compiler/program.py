@@ -167,9 +167,12 @@ def _backward_step(
     saved_of: dict[int, int],
     slots: Slots,
     buffers: Buffers,
+    retained: set[int],
 ) -> Step:
-    """One backward call: dL/d(slot) for every slot on a path to the root, then `.grad`."""
-    path = sorted(_ancestors(ops[: record.ops_before], {record.root}), reverse=True)
+    """One backward call: dL/d(slot) for every slot on a path to the root, then `.grad`.
+    Saved values are released after use, except those of the ops in `retained` (a later
+    backward of the step goes through them: the trace used retain_graph=True)."""
+    path = sorted(_backward_path(record, ops), reverse=True)
     plan = []
     for index in path:
         op = ops[index]
@@ -183,7 +186,7 @@ def _backward_step(
         vjp = op.primitive.vjp
         if buffer is not None:
             vjp = functools.partial(_run_vjp_kernel, kernels.VJP[op.primitive], buffer)
-        plan.append((op.output, vjp, saved_of[index], op.needs, targets))
+        plan.append((op.output, vjp, saved_of[index], index not in retained, op.needs, targets))
     root, seed_slot = record.root, record.seed
     root_shape, root_dtype = slots.shapes[root], slots.dtypes[root]
     leaves = slots.leaves
@@ -193,13 +196,14 @@ def _backward_step(
         grads_seed = np.ones(root_shape, root_dtype) if seed_slot is None else values[seed_slot]
         grads: list[Any] = [None] * slot_count
         grads[root] = grads_seed
-        for output, vjp, saved_index, needs, targets in plan:
+        for output, vjp, saved_index, release, needs, targets in plan:
             grad_out = grads[output]
             if grad_out is None:
                 continue
             grads[output] = None
             input_grads = vjp(saved[saved_index], grad_out, needs)
-            saved[saved_index] = None
+            if release:
+                saved[saved_index] = None
             for target, grad in zip(targets, input_grads, strict=True):
                 if target is None or grad is None:
                     continue
@@ -219,6 +223,11 @@ def _backward_step(
         )
 
     return run
+
+
+def _backward_path(record: BackwardRecord, ops: Sequence[OpRecord]) -> set[int]:
+    """Indices of the ops a backward call goes through (those its root depends on)."""
+    return _ancestors(ops[: record.ops_before], {record.root})
 
 
 def _run_vjp_kernel(kernel: kernels.VjpKernel, buffer: np.ndarray, saved: Any,
@@ -287,10 +296,14 @@ class Program:
                                            output_buffer(index, wanted)))
             done = max(done, stop)
 
+        backwards = [event for event in tracer.events if isinstance(event, BackwardRecord)]
+        paths = [_backward_path(event, ops) for event in backwards]
         for event in tracer.events:
             forward_until(event.ops_before)
             if isinstance(event, BackwardRecord):
-                steps.append(_backward_step(event, ops, saved_of, self.slots, buffers))
+                later = paths[backwards.index(event) + 1:]
+                retained = set().union(*later)
+                steps.append(_backward_step(event, ops, saved_of, self.slots, buffers, retained))
             else:
                 steps.append(_effect_step(event))
         forward_until(len(ops))

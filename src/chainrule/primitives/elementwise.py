@@ -60,6 +60,7 @@ class Div(Primitive):
     """z = x / y;  dz/dx = 1 / y,  dz/dy = -x / y**2 = -z / y."""
 
     name = "div"
+    saves_output = True
 
     @staticmethod
     def forward(x: Any, y: Any) -> tuple[Any, Saved]:
@@ -88,7 +89,7 @@ class Neg(Primitive):
 
 
 class PowScalar(Primitive):
-    """z = x ** p for a constant p;  dz/dx = p * x ** (p - 1)."""
+    """z = x ** p for a constant p;  dz/dx = p * x ** (p - 1) (0 for p = 0, also at x = 0)."""
 
     name = "pow"
 
@@ -105,6 +106,9 @@ class PowScalar(Primitive):
             return (grad_out * (2 * x),)
         if exponent == 1:
             return (grad_out,)
+        if exponent == 0:
+            # x ** 0 is constant; x ** -1 would turn the zero into NaN at x = 0.
+            return (grad_out * 0,)
         return (grad_out * (exponent * x ** (exponent - 1)),)
 
 
@@ -112,6 +116,7 @@ class Pow(Primitive):
     """z = x ** y;  dz/dx = y * x ** (y - 1),  dz/dy = z * log(x) (taken as 0 where x = 0)."""
 
     name = "pow"
+    saves_output = True
 
     @staticmethod
     def forward(x: Any, y: Any) -> tuple[Any, Saved]:
@@ -135,6 +140,7 @@ class Exp(Primitive):
     """z = exp(x);  dz/dx = exp(x) = z."""
 
     name = "exp"
+    saves_output = True
 
     @staticmethod
     def forward(x: Any) -> tuple[Any, Saved]:
@@ -164,6 +170,7 @@ class Sqrt(Primitive):
     """z = sqrt(x);  dz/dx = 1 / (2 sqrt(x)) = 1 / (2 z)."""
 
     name = "sqrt"
+    saves_output = True
 
     @staticmethod
     def forward(x: Any) -> tuple[Any, Saved]:
@@ -193,6 +200,7 @@ class Tanh(Primitive):
     """z = tanh(x);  dz/dx = 1 - z**2."""
 
     name = "tanh"
+    saves_output = True
 
     @staticmethod
     def forward(x: Any) -> tuple[Any, Saved]:
@@ -207,11 +215,12 @@ class Tanh(Primitive):
 class Sigmoid(Primitive):
     """z = 1 / (1 + exp(-x));  dz/dx = z (1 - z).
 
-    Computed as exp(-logaddexp(0, -x)) for x >= 0 and exp(x - logaddexp(0, x)) otherwise, so
-    neither branch overflows.
+    Computed as exp(-logaddexp(0, -x)) = exp(-log(1 + exp(-x))): logaddexp never overflows,
+    so large negative x gives 0 and large positive x gives 1 without a warning.
     """
 
     name = "sigmoid"
+    saves_output = True
 
     @staticmethod
     def forward(x: Any) -> tuple[Any, Saved]:
