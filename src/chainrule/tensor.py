@@ -583,14 +583,18 @@ def as_tensor(value: Any) -> Tensor:
 
 
 def _operand(value: Any, like: Tensor) -> Tensor:
-    """The other operand of a binary op: a Python number or integer array takes the tensor's
-    dtype (so float32 stays float32); a float array keeps its own."""
+    """The other operand of a binary op: a number (Python's or a NumPy scalar such as the
+    np.float64 that np.mean returns) or an integer array takes the tensor's dtype, so float32
+    stays float32, as in PyTorch; a float array keeps its own (NumPy's promotion applies)."""
     if isinstance(value, Tensor):
         return value
-    if type(value) is float or type(value) is int:
+    if type(value) is float or type(value) is int or (
+        isinstance(value, np.generic) and value.dtype.kind in "biuf"
+        and like._data.dtype.kind == "f"
+    ):
         return Tensor._wrap(np.asarray(value, dtype=like._data.dtype))
     array = np.asarray(value)
-    if array.dtype.kind != "f" or not isinstance(value, (np.ndarray, np.generic)):
+    if array.dtype.kind != "f" or not isinstance(value, np.ndarray):
         if array.dtype.kind not in "biuf":
             raise TypeError(f"cannot combine a tensor with a value of dtype {array.dtype}")
         array = array.astype(like.dtype)

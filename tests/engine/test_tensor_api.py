@@ -184,3 +184,13 @@ def test_array_protocol_copy_argument() -> None:
     assert np.array(x, copy=False) is x.data
     with pytest.raises(ValueError, match="copy"):
         np.array(x, dtype=np.float32, copy=False)
+
+
+def test_numpy_scalars_take_the_tensors_dtype_as_python_numbers_do() -> None:
+    """np.mean and friends return np.float64 scalars; they must not upcast a float32 model."""
+    weights = cr.tensor(np.ones(3, dtype=np.float32), requires_grad=True)
+    for value in (np.float64(0.5), np.mean(np.arange(4.0)), np.int64(3), 0.5):
+        product = weights * value
+        assert product.dtype == np.float32
+        assert (value * weights).dtype == np.float32
+    assert (weights * np.ones(3)).dtype == np.float64
