@@ -102,3 +102,11 @@ def test_train_refuses_an_infinite_learning_rate_before_training(
 ) -> None:
     assert main(["train", "--lr", "inf", "--out", str(tmp_path / "run")]) == 2
     assert "--lr must be positive and finite, got inf" in capsys.readouterr().err
+
+
+def test_a_train_error_names_the_command_once(capsys: pytest.CaptureFixture[str],
+                                              tmp_path: Path) -> None:
+    assert main(["train", "--epochs", "0", "--out", str(tmp_path / "run")]) == 2
+    message = capsys.readouterr().err
+    assert message.startswith("chainrule train: --epochs")
+    assert "train: train:" not in message

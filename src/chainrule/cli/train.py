@@ -141,6 +141,14 @@ def _plan(args: argparse.Namespace) -> tuple[TrainConfig, Path, Any]:
     return config, args.out if args.out is not None else checkpoint.folder, checkpoint
 
 
+def _report(error: Exception) -> None:
+    """One line on stderr; messages that already name `train:` are not prefixed twice."""
+    message = str(error)
+    if message.startswith("train: "):
+        message = message[len("train: "):]
+    print(f"chainrule train: {message}", file=sys.stderr)
+
+
 def run(args: argparse.Namespace) -> int:
     from chainrule.data.errors import DatasetError
     from chainrule.train import CheckpointError, TrainingInterrupted, train
@@ -148,7 +156,7 @@ def run(args: argparse.Namespace) -> int:
     try:
         config, folder, checkpoint = _plan(args)
     except (CheckpointError, ValueError) as error:
-        print(f"chainrule train: {error}", file=sys.stderr)
+        _report(error)
         return 2
     started = time.perf_counter()
     action = "resuming" if checkpoint is not None else "training"
@@ -166,10 +174,10 @@ def run(args: argparse.Namespace) -> int:
               f"{interrupted.folder}", file=sys.stderr)
         return INTERRUPTED
     except (CheckpointError, DatasetError, FileNotFoundError) as error:
-        print(f"chainrule train: {error}", file=sys.stderr)
+        _report(error)
         return 2
     except FloatingPointError as error:
-        print(f"chainrule train: {error}", file=sys.stderr)
+        _report(error)
         return 1
     seconds = time.perf_counter() - started
     print(f"test accuracy {result.test_accuracy:.4f}  ({seconds:.1f}s; run folder "
