@@ -367,8 +367,10 @@ def numerical_grad(f: Callable[[np.ndarray], float], x: np.ndarray,
     return grad
 
 
-def relative_error(actual: Any, expected: Any) -> float:
-    """max |actual - expected| / max |expected|, after checking shape equality (0 if empty)."""
+def relative_error(actual: Any, expected: Any, *, floor: float = 0.0) -> float:
+    """max |actual - expected| / max(max |expected|, floor), after checking shape equality
+    (0 if empty). `floor` is the inputs' magnitude where the result may cancel to near 0
+    (a sum of large terms), whose rounding error is relative to the terms, not to the sum."""
     actual, expected = np.asarray(actual), np.asarray(expected)
     assert actual.shape == expected.shape, f"shape {actual.shape} != expected {expected.shape}"
     if expected.size == 0:
@@ -377,7 +379,7 @@ def relative_error(actual: Any, expected: Any) -> float:
     scale = np.max(np.abs(expected.astype(np.float64)))
     if difference == 0:
         return 0.0
-    return float(difference / max(scale, np.finfo(np.float64).tiny))
+    return float(difference / max(scale, floor, np.finfo(np.float64).tiny))
 
 
 LARGEST_TORCH_ERROR: dict[str, tuple[float, str]] = {}
