@@ -39,7 +39,7 @@ class Node:
         self.saved = saved
         self.params = params
         self.needs = tuple([parent.requires_grad for parent in parents])
-        self.versions = tuple([parent._version for parent in parents])
+        self.versions = tuple([parent._counter.value for parent in parents])
         self.trace: str | None = None
 
     @property
@@ -154,7 +154,7 @@ def run_backward(
                     )
                 parents = node.parents
                 for parent, version in zip(parents, node.versions, strict=True):
-                    if parent._version != version:
+                    if parent._counter.value != version:
                         _raise_modified(node)
                 if create_graph:
                     grads = _recorded_parent_grads(node, grad_out)

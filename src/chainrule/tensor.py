@@ -43,6 +43,28 @@ def _as_array(data: Any, dtype: npt.DTypeLike | None) -> np.ndarray:
     )
 
 
+class VersionCounter:
+    """A count of in-place changes, shared by a tensor and the views of its memory."""
+
+    __slots__ = ("value",)
+
+    def __init__(self) -> None:
+        self.value = 0
+
+
+# The counter of every tensor never changed in place and never viewed: one shared object
+# instead of one allocation per op. It stays at 0: the first change gives a tensor its own.
+_UNCHANGED = VersionCounter()
+
+
+def _shared_counter(tensor: Tensor) -> VersionCounter:
+    """`tensor`'s counter, made its own first if it still uses the shared unchanged one."""
+    counter = tensor._counter
+    if counter is _UNCHANGED:
+        counter = tensor._counter = VersionCounter()
+    return counter
+
+
 class Tensor:
     """An n-dimensional array with a gradient.
 
@@ -50,7 +72,7 @@ class Tensor:
     is recorded. A NumPy array of matching dtype is shared, not copied (as `torch.as_tensor`).
     """
 
-    __slots__ = ("__weakref__", "_data", "_node", "_version", "grad", "name", "requires_grad")
+    __slots__ = ("__weakref__", "_counter", "_data", "_node", "grad", "name", "requires_grad")
 
     def __init__(
         self,
@@ -62,7 +84,7 @@ class Tensor:
     ) -> None:
         self._data = _as_array(data, dtype)
         self._node: Node | None = None
-        self._version = 0
+        self._counter = _UNCHANGED
         self.grad: Tensor | None = None
         self.name = name
         self.requires_grad = False
@@ -75,7 +97,7 @@ class Tensor:
         tensor = cls.__new__(cls)
         tensor._data = array
         tensor._node = None
-        tensor._version = 0
+        tensor._counter = _UNCHANGED
         tensor.grad = None
         tensor.name = None
         tensor.requires_grad = False
@@ -94,6 +116,10 @@ class Tensor:
         if type(out) is not np.ndarray:
             out = np.asarray(out)
         result = cls._wrap(out)
+        if primitive.returns_view and np.may_share_memory(out, inputs[0]._data):
+            # A view shares its base's version counter, so an in-place change through either
+            # is seen by every op that saved the other (as in PyTorch).
+            result._counter = _shared_counter(inputs[0])
         if STATE.grad_enabled:
             for x in inputs:
                 if x.requires_grad:
@@ -116,7 +142,16 @@ class Tensor:
     def data(self, value: Any) -> None:
         array = np.asarray(value._data if isinstance(value, Tensor) else value)
         self._data = array.astype(self._data.dtype, copy=False)
-        self._version += 1
+        _shared_counter(self).value += 1
+
+    @property
+    def _version(self) -> int:
+        """How many in-place changes this tensor's memory has seen (shared with its views)."""
+        return self._counter.value
+
+    @_version.setter
+    def _version(self, value: int) -> None:
+        _shared_counter(self).value = value
 
     @property
     def shape(self) -> tuple[int, ...]:
@@ -158,8 +193,11 @@ class Tensor:
         return value
 
     def detach(self) -> Tensor:
-        """The same values, cut from the graph: nothing flows back through the result."""
-        return Tensor._wrap(self._data)
+        """The same values, cut from the graph: nothing flows back through the result. It
+        shares memory, and so the version counter, with this tensor."""
+        detached = Tensor._wrap(self._data)
+        detached._counter = _shared_counter(self)
+        return detached
 
     def requires_grad_(self, requires_grad: bool = True) -> Tensor:
         """Mark this leaf as needing a gradient (in place) and return it."""
@@ -491,7 +529,7 @@ class Tensor:
             )
 
     def _mutated(self) -> Tensor:
-        self._version += 1
+        _shared_counter(self).value += 1
         return self
 
     def __setitem__(self, index: Any, value: Any) -> None:
@@ -503,7 +541,7 @@ class Tensor:
                 "chainrule.stack, concatenate or where instead"
             )
         self._data[_raw_index(index)] = _raw(value)
-        self._version += 1
+        _shared_counter(self).value += 1
 
     def zero_(self) -> Tensor:
         """Set every value to 0, in place."""

@@ -3,6 +3,8 @@ graphs, deep chains, in-place detection and gradient arrays that are never share
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 import pytest
 
@@ -288,3 +290,31 @@ def test_pow_tensor_exponent_at_zero_base_has_zero_exponent_gradient() -> None:
     base, exponent = _leaf([0.0, 2.0]), _leaf([2.0, 3.0])
     (base**exponent).sum().backward()
     np.testing.assert_allclose(exponent.grad.numpy(), [0.0, 8 * np.log(2.0)], rtol=1e-15)
+
+
+def _saved_by_a_pending_backward() -> tuple[cr.Tensor, cr.Tensor]:
+    """x (no grad) saved by mul for w's gradient, and the pending loss."""
+    x = cr.tensor(np.arange(6.0).reshape(2, 3))
+    weight = cr.tensor(np.ones((2, 3)), requires_grad=True)
+    return x, (x * weight).sum()
+
+
+@pytest.mark.parametrize(
+    "change_through_a_view",
+    [lambda x: x.detach().mul_(2.0), lambda x: x[0:1].zero_(),
+     lambda x: x.reshape(6).fill_(1.0), lambda x: x.T.add_(1.0)],
+    ids=["detach", "slice", "reshape", "transpose"],
+)
+def test_an_in_place_change_through_a_view_of_a_saved_tensor_is_detected(
+    change_through_a_view: Any,
+) -> None:
+    x, loss = _saved_by_a_pending_backward()
+    change_through_a_view(x)
+    with pytest.raises(RuntimeError, match="modified in place"):
+        loss.backward()
+
+
+def test_an_in_place_change_of_a_copy_is_not_mistaken_for_a_change_of_the_original() -> None:
+    x, loss = _saved_by_a_pending_backward()
+    x[np.array([0, 1])].zero_()
+    loss.backward()

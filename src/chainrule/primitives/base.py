@@ -25,6 +25,9 @@ class Primitive(ABC):
     """
 
     name: ClassVar[str] = "primitive"
+    # True where the output may be a view of the first input's memory (reshape, transpose,
+    # basic indexing): the output then shares that input's version counter.
+    returns_view: ClassVar[bool] = False
     # True when `saved` holds the output array itself (exp, tanh, ...): changing the output in
     # place would change what vjp reads, so backward checks the output's version too.
     saves_output: ClassVar[bool] = False

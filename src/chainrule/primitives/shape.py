@@ -16,6 +16,7 @@ class Reshape(Primitive):
     """z = x viewed with a new shape;  grad_in is grad_out viewed with x's shape."""
 
     name = "reshape"
+    returns_view = True
 
     @staticmethod
     def forward(x: Any, *, shape: tuple[int, ...]) -> tuple[Any, Saved]:
@@ -30,6 +31,7 @@ class Transpose(Primitive):
     """z = x with axes permuted;  grad_in is grad_out with the inverse permutation."""
 
     name = "transpose"
+    returns_view = True
 
     @staticmethod
     def forward(x: Any, *, axes: tuple[int, ...]) -> tuple[Any, Saved]:
@@ -44,6 +46,7 @@ class BroadcastTo(Primitive):
     """z = x repeated along broadcast axes;  grad_in sums grad_out over those axes."""
 
     name = "broadcast_to"
+    returns_view = True
 
     @staticmethod
     def forward(x: Any, *, shape: tuple[int, ...]) -> tuple[Any, Saved]:
@@ -68,6 +71,7 @@ class GetItem(Primitive):
     (so an entry selected twice by an integer array gets both gradients)."""
 
     name = "getitem"
+    returns_view = True
 
     @staticmethod
     def forward(x: Any, *, index: Any) -> tuple[Any, Saved]:
