@@ -229,6 +229,36 @@ def test_create_graph_inside_a_compiled_step_is_refused(rng: np.random.Generator
         compile(step)(rng.standard_normal(3))
 
 
+def _assert_nn_training_replays_exactly(
+    make_model: Callable[[], cr.nn.Module],
+    make_optimizer: Callable[[Any], Any],
+    loss_fn: Callable[[cr.Tensor, np.ndarray], cr.Tensor],
+    batches: list[tuple[np.ndarray, np.ndarray]],
+) -> None:
+    """Train fresh copies of a model eagerly and compiled; losses and weights must be equal."""
+    histories = []
+    for compiled in (False, True):
+        model = make_model()
+        optimizer = make_optimizer(model.parameters())
+
+        def step(x: np.ndarray, y: np.ndarray, model: cr.nn.Module = model,
+                 optimizer: Any = optimizer) -> cr.Tensor:
+            loss = loss_fn(model(cr.tensor(x)), y)
+            optimizer.zero_grad()
+            loss.backward()
+            optimizer.step()
+            return loss
+
+        run = compile(step) if compiled else step
+        losses = [run(x, y).item() for x, y in batches]
+        histories.append((losses, [p.numpy().copy() for p in model.parameters()]))
+    (eager, eager_params), (replayed, replayed_params) = histories
+    assert replayed == eager
+    for got, expected in zip(replayed_params, eager_params, strict=True):
+        assert got.dtype == expected.dtype
+        assert np.array_equal(got, expected)
+
+
 @pytest.mark.parametrize(
     "make_optimizer",
     [
@@ -241,37 +271,15 @@ def test_create_graph_inside_a_compiled_step_is_refused(rng: np.random.Generator
 def test_compiled_nn_and_optim_training_equals_eager(
     rng: np.random.Generator, make_optimizer: Callable[[Any], Any]
 ) -> None:
-    batches = [(rng.standard_normal((6, 5)), rng.integers(0, 3, 6)) for _ in range(6)]
-    histories = []
-    for compiled in (False, True):
-        model = cr.nn.Sequential(
+    def make_model() -> cr.nn.Module:
+        return cr.nn.Sequential(
             cr.nn.Linear(5, 9, rng=np.random.default_rng(3), dtype=np.float64),
             cr.nn.Tanh(),
             cr.nn.Linear(9, 3, rng=np.random.default_rng(4), dtype=np.float64),
         )
-        optimizer = make_optimizer(model.parameters())
-        loss_fn = cr.nn.CrossEntropyLoss()
 
-        def step(
-            x: np.ndarray,
-            y: np.ndarray,
-            model: cr.nn.Module = model,
-            optimizer: Any = optimizer,
-            loss_fn: cr.nn.Module = loss_fn,
-        ) -> cr.Tensor:
-            loss = loss_fn(model(cr.tensor(x)), y)
-            model.zero_grad()
-            loss.backward()
-            optimizer.step()
-            return loss
-
-        run = compile(step) if compiled else step
-        losses = [run(x, y).item() for x, y in batches]
-        histories.append((losses, [p.numpy().copy() for p in model.parameters()]))
-    (eager, eager_params), (replayed, replayed_params) = histories
-    assert replayed == eager
-    for got, expected in zip(replayed_params, eager_params, strict=True):
-        assert np.array_equal(got, expected)
+    batches = [(rng.standard_normal((6, 5)), rng.integers(0, 3, 6)) for _ in range(6)]
+    _assert_nn_training_replays_exactly(make_model, make_optimizer, F.cross_entropy, batches)
 
 
 def test_relu_fusion_leaves_a_pre_activation_that_is_reused_or_returned_intact(
@@ -343,33 +351,19 @@ def test_compiled_tutorial_network_with_one_output_equals_eager(
     rng: np.random.Generator, dtype: Any
 ) -> None:
     """n_out = 1 takes the broadcast-multiply path of the products, forward and backward."""
-    batches = [(rng.standard_normal((9, 4)).astype(dtype),
-                rng.standard_normal((9, 1)).astype(dtype)) for _ in range(4)]
-    histories = []
-    for compiled in (False, True):
-        model = cr.nn.Sequential(
+
+    def make_model() -> cr.nn.Module:
+        return cr.nn.Sequential(
             cr.nn.Linear(4, 6, rng=np.random.default_rng(3), dtype=dtype),
             cr.nn.ReLU(),
             cr.nn.Linear(6, 1, rng=np.random.default_rng(4), dtype=dtype),
         )
-        optimizer = cr.optim.SGD(model.parameters(), lr=0.1)
 
-        def step(x: np.ndarray, y: np.ndarray, model: cr.nn.Module = model,
-                 optimizer: Any = optimizer) -> cr.Tensor:
-            loss = F.mse_loss(model(cr.tensor(x)), y)
-            optimizer.zero_grad()
-            loss.backward()
-            optimizer.step()
-            return loss
-
-        run = compile(step) if compiled else step
-        losses = [run(x, y).item() for x, y in batches]
-        histories.append((losses, [p.numpy().copy() for p in model.parameters()]))
-    (eager, eager_params), (replayed, replayed_params) = histories
-    assert replayed == eager
-    for got, expected in zip(replayed_params, eager_params, strict=True):
-        assert got.dtype == dtype
-        assert np.array_equal(got, expected)
+    batches = [(rng.standard_normal((9, 4)).astype(dtype),
+                rng.standard_normal((9, 1)).astype(dtype)) for _ in range(4)]
+    _assert_nn_training_replays_exactly(
+        make_model, lambda params: cr.optim.SGD(params, lr=0.1), F.mse_loss, batches
+    )
 
 
 @pytest.mark.parametrize(
