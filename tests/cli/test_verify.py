@@ -38,42 +38,43 @@ def broken_backward(cache: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
     return {**grads, "b1": 2 * grads["b1"]}
 
 
-def test_a_broken_backward_fails_verification_naming_the_gradient(
+def _digits_like_network(
     rng: np.random.Generator,
-) -> None:
+) -> tuple[np.ndarray, np.ndarray, dict[str, np.ndarray]]:
+    """40 random 8x8 'images', integer labels as targets, and the tutorial's 64-50-1 network
+    (b1 nonzero, so a wrong b1 gradient shows)."""
     x = rng.random((40, 64))
     y = rng.integers(0, 10, size=(40, 1)).astype(np.float64)
     params = manual.init_params(64, 50, 1, rng=rng)
     params["b1"] = np.full(50, 0.1)
+    return x, y, params
+
+
+def test_a_broken_backward_fails_verification_naming_the_gradient(
+    rng: np.random.Generator,
+) -> None:
+    x, y, params = _digits_like_network(rng)
     result = verify_network(x, y, params, backward=broken_backward, max_entries=20, rng=rng)
     assert not result.ok
     assert result.failing == ("b1",)
 
 
 def test_a_failed_verification_ends_with_a_disagreement_line(rng: np.random.Generator) -> None:
-    x = rng.random((40, 64))
-    y = rng.integers(0, 10, size=(40, 1)).astype(np.float64)
-    params = manual.init_params(64, 50, 1, rng=rng)
-    params["b1"] = np.full(50, 0.1)
+    x, y, params = _digits_like_network(rng)
     result = verify_network(x, y, params, backward=broken_backward, max_entries=20, rng=rng)
     last_line = format_verification(result, x.shape, 50).splitlines()[-1]
     assert last_line.startswith("DISAGREEMENT in b1")
 
 
 def test_the_correct_backward_passes_the_same_verification(rng: np.random.Generator) -> None:
-    x = rng.random((40, 64))
-    y = rng.integers(0, 10, size=(40, 1)).astype(np.float64)
-    params = manual.init_params(64, 50, 1, rng=rng)
+    x, y, params = _digits_like_network(rng)
     assert verify_network(x, y, params, max_entries=20, rng=rng).ok
 
 
 def test_a_failed_verification_prints_a_diagnosis_of_each_disagreement(
     rng: np.random.Generator,
 ) -> None:
-    x = rng.random((40, 64))
-    y = rng.integers(0, 10, size=(40, 1)).astype(np.float64)
-    params = manual.init_params(64, 50, 1, rng=rng)
-    params["b1"] = np.full(50, 0.1)
+    x, y, params = _digits_like_network(rng)
     result = verify_network(x, y, params, backward=broken_backward, max_entries=20, rng=rng)
     lines = format_verification(result, x.shape, 50).splitlines()
     diagnoses = [line.strip() for line in lines if "diagnosis of" in line]

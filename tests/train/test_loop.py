@@ -4,34 +4,18 @@ from __future__ import annotations
 
 import dataclasses
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import pytest
+from training_helpers import fit, without_timing
 
 from chainrule.train import TrainConfig, Trainer, load_checkpoint
-from chainrule.train.datasets import Splits, load_splits
+from chainrule.train.datasets import Splits
 from chainrule.train.loop import resumed_config
-from chainrule.train.metrics import KEYS, TIMING_KEYS, read_metrics
+from chainrule.train.metrics import KEYS, read_metrics
 
 SMALL = TrainConfig(model="mlp", hidden=(16, 8), epochs=4, batch_size=64, seed=3,
                     dtype="float64", optimizer="momentum", schedule="constant")
-
-
-@pytest.fixture(scope="module")
-def digits64() -> Splits:
-    return load_splits("digits", val_fraction=0.1, dtype="float64")
-
-
-def fit(config: TrainConfig, folder: Path, splits: Splits) -> Trainer:
-    trainer = Trainer(config, folder, splits=splits)
-    trainer.fit(progress=False, echo=lambda line: None)
-    return trainer
-
-
-def without_timing(history: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    return [{key: value for key, value in record.items() if key not in TIMING_KEYS}
-            for record in history]
 
 
 @pytest.mark.parametrize("optimizer", ["momentum", "adam"])
