@@ -1,8 +1,8 @@
 """Function transformations in the style of JAX and HIPS autograd.
 
 `grad(f)` is a function returning df/dx; transformations nest (`hessian = jacobian(grad(f))`)
-because an inner transformation records its backward pass whenever its input is itself being
-differentiated by an outer one.
+as JAX's do: an inner transformation records its backward pass whenever what it differentiates
+depends on a tensor that requires grad, such as a value an outer transformation varies.
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ from typing import Any
 import numpy as np
 
 from chainrule.graph import run_backward
-from chainrule.modes import enable_grad
+from chainrule.modes import enable_grad, is_grad_enabled
 from chainrule.tensor import Tensor, as_tensor, stack
 
 ArgNums = int | Sequence[int]
@@ -31,23 +31,50 @@ def _argnums_tuple(argnums: ArgNums, count: int, op: str) -> tuple[int, ...]:
 
 def _differentiable_inputs(
     args: Sequence[Any], numbers: tuple[int, ...]
-) -> tuple[list[Any], list[Tensor], bool]:
-    """The arguments with those at `numbers` replaced by Tensors to differentiate, and whether
-    an outer transformation is differentiating them (then the backward is recorded)."""
+) -> tuple[list[Any], list[Tensor]]:
+    """The arguments with those at `numbers` replaced by Tensors to differentiate.
+
+    Each target is a tensor of its own: a fresh leaf for a constant, or, for a tensor an outer
+    transformation (or the user) differentiates, an identity op on it. The inner derivative
+    then counts only the paths through this argument (d/dy (x y) at y = x is x, not 2x, as in
+    JAX), while the outer one still sees how the result depends on the value passed in.
+    """
     call_args = list(args)
     targets: list[Tensor] = []
-    nested = False
     for number in numbers:
         value = args[number]
-        if isinstance(value, Tensor) and value.requires_grad:
-            nested = True
-            target = value
+        if isinstance(value, Tensor) and value.requires_grad and is_grad_enabled():
+            with enable_grad():
+                target = value.reshape(value.shape)
         else:
             target = Tensor(value.numpy() if isinstance(value, Tensor) else value)
             target.requires_grad_()
         call_args[number] = target
         targets.append(target)
-    return call_args, targets, nested
+    return call_args, targets
+
+
+def _depends_on_other_variables(roots: Sequence[Any], targets: list[Tensor]) -> bool:
+    """Whether a tensor in `roots`, or one it was computed from, requires grad and is not one
+    of the fresh leaves in `targets`: then the derivative is itself a function of a variable
+    being differentiated, and its backward must be recorded (create_graph)."""
+    if not is_grad_enabled():
+        return False
+    ours = {id(target) for target in targets if target.is_leaf}
+    stack = [root for root in roots if isinstance(root, Tensor) and root.requires_grad]
+    seen: set[int] = set()
+    while stack:
+        tensor = stack.pop()
+        if id(tensor) in seen:
+            continue
+        seen.add(id(tensor))
+        node = tensor._node
+        if node is None:
+            if id(tensor) not in ours:
+                return True
+            continue
+        stack.extend(parent for parent in node.parents if parent.requires_grad)
+    return False
 
 
 def _gradients(
@@ -88,9 +115,11 @@ def value_and_grad(
 
     def value_and_grad_f(*args: Any) -> tuple[Tensor, Any]:
         numbers = _argnums_tuple(argnums, len(args), "grad")
-        call_args, targets, nested = _differentiable_inputs(args, numbers)
+        call_args, targets = _differentiable_inputs(args, numbers)
         with enable_grad():
             output = _scalar_output(f(*call_args), "grad")
+        nested = _depends_on_other_variables([output], targets)
+        with enable_grad():
             grads = _gradients(output, np.ones(output.shape), targets, nested)
         value = output if nested else output.detach()
         return value, (grads[0] if isinstance(argnums, int) else tuple(grads))
@@ -111,9 +140,10 @@ def grad(f: Callable[..., Any], argnums: ArgNums = 0) -> Callable[..., Any]:
 def vjp(f: Callable[..., Any], *args: Any) -> tuple[Tensor, Callable[[Any], tuple[Tensor, ...]]]:
     """(f(*args), vjp_fn) where vjp_fn(v) returns v^T df/d(arg) for every argument."""
     numbers = tuple(range(len(args)))
-    call_args, targets, nested = _differentiable_inputs(args, numbers)
+    call_args, targets = _differentiable_inputs(args, numbers)
     with enable_grad():
         output = as_tensor(f(*call_args))
+    nested = _depends_on_other_variables([output], targets)
 
     def vjp_fn(cotangent: Any) -> tuple[Tensor, ...]:
         seed = np.asarray(cotangent.numpy() if isinstance(cotangent, Tensor) else cotangent)
@@ -134,10 +164,12 @@ def jacobian(f: Callable[..., Any], argnums: int = 0) -> Callable[..., Tensor]:
 
     def jacobian_f(*args: Any) -> Tensor:
         number = _argnums_tuple(argnums, len(args), "jacobian")
-        call_args, targets, nested = _differentiable_inputs(args, number)
+        call_args, targets = _differentiable_inputs(args, number)
         (target,) = targets
         with enable_grad():
             output = as_tensor(f(*call_args))
+        nested = _depends_on_other_variables([output], targets)
+        with enable_grad():
             rows = []
             for flat in range(output.size):
                 seed = np.zeros(output.size)
