@@ -82,9 +82,16 @@ def _gradients(
 ) -> list[Tensor]:
     if not output.requires_grad:
         return [Tensor._wrap(np.zeros(t.shape, dtype=t.dtype)) for t in targets]
-    seed = Tensor._wrap(np.asarray(grad_output, dtype=output.dtype)) if nested else np.asarray(
-        grad_output, dtype=output.dtype
-    )
+    if nested and isinstance(grad_output, Tensor):
+        seed: Any = grad_output if grad_output.dtype == output.dtype else grad_output.astype(
+            output.dtype
+        )
+    else:
+        array = np.asarray(
+            grad_output.numpy() if isinstance(grad_output, Tensor) else grad_output,
+            dtype=output.dtype,
+        )
+        seed = Tensor._wrap(array) if nested else array
     grads = run_backward(output, seed, retain_graph=True, create_graph=nested, inputs=targets)
     assert grads is not None
     results = []
@@ -138,7 +145,11 @@ def grad(f: Callable[..., Any], argnums: ArgNums = 0) -> Callable[..., Any]:
 
 
 def vjp(f: Callable[..., Any], *args: Any) -> tuple[Tensor, Callable[[Any], tuple[Tensor, ...]]]:
-    """(f(*args), vjp_fn) where vjp_fn(v) returns v^T df/d(arg) for every argument."""
+    """(f(*args), vjp_fn) where vjp_fn(v) returns v^T df/d(arg) for every argument.
+
+    vjp_fn is linear in v and differentiable in it: a cotangent that requires grad (one an
+    outer transformation varies) gives a recorded result, so jvp = d/dv <vjp_fn(v), u>.
+    """
     numbers = tuple(range(len(args)))
     call_args, targets = _differentiable_inputs(args, numbers)
     with enable_grad():
@@ -146,14 +157,15 @@ def vjp(f: Callable[..., Any], *args: Any) -> tuple[Tensor, Callable[[Any], tupl
     nested = _depends_on_other_variables([output], targets)
 
     def vjp_fn(cotangent: Any) -> tuple[Tensor, ...]:
-        seed = np.asarray(cotangent.numpy() if isinstance(cotangent, Tensor) else cotangent)
+        seed = cotangent if isinstance(cotangent, Tensor) else np.asarray(cotangent)
         if seed.shape != output.shape:
             raise ValueError(
                 f"vjp: the cotangent has shape {seed.shape} but the output has shape "
                 f"{output.shape}; they must match"
             )
+        recorded = nested or _depends_on_other_variables([seed], targets)
         with enable_grad():
-            return tuple(_gradients(output, seed, targets, nested))
+            return tuple(_gradients(output, seed, targets, recorded))
 
     return (output if nested else output.detach()), vjp_fn
 
@@ -188,8 +200,9 @@ def hessian(f: Callable[..., Any], argnums: int = 0) -> Callable[..., Tensor]:
 
 
 def hvp(f: Callable[..., Any], x: Any, v: Any) -> Tensor:
-    """H(x) v for a scalar f, without forming H: the gradient of <grad f(x), v>."""
-    direction = np.asarray(v.numpy() if isinstance(v, Tensor) else v)
+    """H(x) v for a scalar f, without forming H: the gradient of <grad f(x), v>. It is
+    differentiable in v (and x) when they require grad, as under an outer transformation."""
+    direction = v if isinstance(v, Tensor) else np.asarray(v)
     point = as_tensor(x)
     if direction.shape != point.shape:
         raise ValueError(f"hvp: v has shape {direction.shape} but x has shape {point.shape}")

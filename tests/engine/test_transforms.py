@@ -313,3 +313,60 @@ def test_top_level_results_are_not_recorded() -> None:
     value, slope = cr.value_and_grad(lambda v: (v**3).sum())(X)
     assert not value.requires_grad
     assert not slope.requires_grad
+
+
+# ----------------------------------------------------------------- through vjp
+V0 = RNG.normal(size=X.shape)
+U0 = RNG.normal(size=X.shape)
+
+
+def _torch_vector_jacobian(torch):
+    jacobian = torch.autograd.functional.jacobian(
+        lambda t: torch_vector_f(torch, t), torch.from_numpy(X)
+    ).numpy()
+    return jacobian.reshape(X.size, X.size)
+
+
+def test_vjp_is_differentiable_in_the_cotangent(torch: ModuleType) -> None:
+    # sum(J^T v) is linear in v with gradient J 1.
+    ours = cr.grad(lambda v: cr.vjp(ours_vector_f, X)[1](v)[0].sum())(V0)
+    expected = (_torch_vector_jacobian(torch) @ np.ones(X.size)).reshape(X.shape)
+    assert relative_error(np.asarray(ours), expected) <= 1e-12
+
+
+def test_jvp_by_double_vjp_matches_torch(torch: ModuleType) -> None:
+    # <J^T v, u> is linear in v with gradient J u: the jvp from two vjps.
+    def pairing(v):
+        return (cr.vjp(ours_vector_f, X)[1](v)[0] * U0).sum()
+
+    ours = cr.grad(pairing)(np.zeros(X.shape))
+    _, expected = torch.autograd.functional.jvp(
+        lambda t: torch_vector_f(torch, t), torch.from_numpy(X), torch.from_numpy(U0)
+    )
+    assert relative_error(np.asarray(ours), expected.numpy()) <= 1e-12
+
+
+def test_vjp_with_a_recorded_cotangent_is_differentiable_in_the_point(torch: ModuleType) -> None:
+    # d/dx <J(x)^T v(x), u> with v = x * x depending on the point too, against torch.
+    def ours_pairing(x):
+        _, vjp_fn = cr.vjp(ours_vector_f, x)
+        return (vjp_fn(x * x)[0] * U0).sum()
+
+    x_t = torch.tensor(X, requires_grad=True)
+    (pulled,) = torch.autograd.grad(torch_vector_f(torch, x_t), x_t, x_t * x_t,
+                                    create_graph=True)
+    (expected,) = torch.autograd.grad((pulled * torch.from_numpy(U0)).sum(), x_t)
+    assert relative_error(np.asarray(cr.grad(ours_pairing)(X)), expected.numpy()) <= 1e-12
+
+
+def test_hvp_is_differentiable_in_the_direction(torch: ModuleType) -> None:
+    # sum(H v) is linear in v with gradient H^T 1 = H 1.
+    def scalar(x):
+        return ours_f(x, Y)
+
+    ours = cr.grad(lambda v: cr.hvp(scalar, X, v).sum())(V0)
+    hessian = torch.autograd.functional.hessian(
+        lambda t: torch_f(torch, t, torch.from_numpy(Y)), torch.from_numpy(X)
+    ).numpy().reshape(X.size, X.size)
+    expected = (hessian.T @ np.ones(X.size)).reshape(X.shape)
+    assert relative_error(np.asarray(ours), expected) <= 1e-12
