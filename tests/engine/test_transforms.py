@@ -370,3 +370,12 @@ def test_hvp_is_differentiable_in_the_direction(torch: ModuleType) -> None:
     ).numpy().reshape(X.size, X.size)
     expected = (hessian.T @ np.ones(X.size)).reshape(X.shape)
     assert relative_error(np.asarray(ours), expected) <= 1e-12
+
+
+def test_grad_at_a_value_whose_history_was_freed_by_backward() -> None:
+    # The inner backward stops at its argument: it needs nothing recorded before it.
+    w = cr.tensor(X, requires_grad=True)
+    hidden = w * 2.0
+    hidden.sum().backward()
+    slope = cr.grad(lambda v: (v**3).sum())(hidden)
+    assert relative_error(np.asarray(slope), 3 * (2.0 * X) ** 2) <= 1e-15
