@@ -26,7 +26,14 @@ def _argnums_tuple(argnums: ArgNums, count: int, op: str) -> tuple[int, ...]:
             raise ValueError(
                 f"{op}: argnums={argnums} but the function was called with {count} arguments"
             )
-    return tuple(number % count for number in numbers)
+    normalized = tuple(number % count for number in numbers)
+    for position, number in enumerate(normalized):
+        if number in normalized[:position]:
+            raise ValueError(
+                f"{op}: argnums={argnums} names argument {number} twice; list each argument "
+                "once (the gradient for a repeated one would be ambiguous)"
+            )
+    return normalized
 
 
 def _differentiable_inputs(
@@ -175,6 +182,11 @@ def jacobian(f: Callable[..., Any], argnums: int = 0) -> Callable[..., Tensor]:
     one reverse pass per output entry."""
 
     def jacobian_f(*args: Any) -> Tensor:
+        if not isinstance(argnums, int):
+            raise TypeError(
+                f"jacobian: argnums must be one int, got {argnums}; take one Jacobian per "
+                "argument"
+            )
         number = _argnums_tuple(argnums, len(args), "jacobian")
         call_args, targets = _differentiable_inputs(args, number)
         (target,) = targets

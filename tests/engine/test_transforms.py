@@ -379,3 +379,13 @@ def test_grad_at_a_value_whose_history_was_freed_by_backward() -> None:
     hidden.sum().backward()
     slope = cr.grad(lambda v: (v**3).sum())(hidden)
     assert relative_error(np.asarray(slope), 3 * (2.0 * X) ** 2) <= 1e-15
+
+
+def test_repeated_argnums_are_refused() -> None:
+    with pytest.raises(ValueError, match=r"grad: argnums=\(0, 0\) names argument 0 twice"):
+        cr.grad(ours_f, argnums=(0, 0))(X, Y)
+
+
+def test_jacobian_refuses_a_sequence_of_argnums() -> None:
+    with pytest.raises(TypeError, match=r"jacobian: argnums must be one int, got \(0, 1\)"):
+        cr.jacobian(ours_vector_f, argnums=(0, 1))(X, X)
