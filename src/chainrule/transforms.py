@@ -7,6 +7,7 @@ depends on a tensor that requires grad, such as a value an outer transformation 
 
 from __future__ import annotations
 
+import weakref
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -17,6 +18,11 @@ from chainrule.modes import enable_grad, is_grad_enabled
 from chainrule.tensor import Tensor, as_tensor, stack
 
 ArgNums = int | Sequence[int]
+
+# The fresh leaves of transformations that have returned. They require grad only so that
+# their own backward could run; to every later transformation they are constants, so a
+# result recorded through them does not make an outer result recorded too.
+_RETIRED: weakref.WeakValueDictionary[int, Tensor] = weakref.WeakValueDictionary()
 
 
 def _argnums_tuple(argnums: ArgNums, count: int, op: str) -> tuple[int, ...]:
@@ -61,10 +67,17 @@ def _differentiable_inputs(
     return call_args, targets
 
 
+def _retire(targets: list[Tensor]) -> None:
+    for target in targets:
+        if target.is_leaf:
+            _RETIRED[id(target)] = target
+
+
 def _depends_on_other_variables(roots: Sequence[Any], targets: list[Tensor]) -> bool:
-    """Whether a tensor in `roots`, or one it was computed from, requires grad and is not one
-    of the fresh leaves in `targets`: then the derivative is itself a function of a variable
-    being differentiated, and its backward must be recorded (create_graph)."""
+    """Whether a tensor in `roots`, or one it was computed from, requires grad and is not a
+    fresh leaf of `targets` or of a transformation that has returned: then the derivative is
+    itself a function of a variable being differentiated, and its backward must be recorded
+    (create_graph)."""
     if not is_grad_enabled():
         return False
     ours = {id(target) for target in targets if target.is_leaf}
@@ -77,7 +90,7 @@ def _depends_on_other_variables(roots: Sequence[Any], targets: list[Tensor]) -> 
         seen.add(id(tensor))
         node = tensor._node
         if node is None:
-            if id(tensor) not in ours:
+            if id(tensor) not in ours and _RETIRED.get(id(tensor)) is not tensor:
                 return True
             continue
         stack.extend(parent for parent in node.parents if parent.requires_grad)
@@ -135,6 +148,7 @@ def value_and_grad(
         nested = _depends_on_other_variables([output], targets)
         with enable_grad():
             grads = _gradients(output, np.ones(output.shape), targets, nested)
+        _retire(targets)
         value = output if nested else output.detach()
         return value, (grads[0] if isinstance(argnums, int) else tuple(grads))
 
@@ -162,6 +176,7 @@ def vjp(f: Callable[..., Any], *args: Any) -> tuple[Tensor, Callable[[Any], tupl
     with enable_grad():
         output = as_tensor(f(*call_args))
     nested = _depends_on_other_variables([output], targets)
+    _retire(targets)
 
     def vjp_fn(cotangent: Any) -> tuple[Tensor, ...]:
         seed = cotangent if isinstance(cotangent, Tensor) else np.asarray(cotangent)
@@ -199,6 +214,7 @@ def jacobian(f: Callable[..., Any], argnums: int = 0) -> Callable[..., Tensor]:
                 seed = np.zeros(output.size)
                 seed[flat] = 1.0
                 rows.append(_gradients(output, seed.reshape(output.shape), targets, nested)[0])
+            _retire(targets)
             if not rows:
                 return Tensor._wrap(np.zeros(output.shape + target.shape, dtype=target.dtype))
             return stack(rows).reshape(output.shape + target.shape)

@@ -389,3 +389,15 @@ def test_repeated_argnums_are_refused() -> None:
 def test_jacobian_refuses_a_sequence_of_argnums() -> None:
     with pytest.raises(TypeError, match=r"jacobian: argnums must be one int, got \(0, 1\)"):
         cr.jacobian(ours_vector_f, argnums=(0, 1))(X, X)
+
+
+def test_nested_results_keep_no_graph_once_every_transform_has_returned() -> None:
+    # d/dy (x y^2) at y = 2 is 4x, so f = 4 x^2 and f' = 8x: a constant at top level.
+    slope = cr.grad(lambda x: x * cr.grad(lambda y: x * y**2)(np.array(2.0)))(X0)
+    assert relative_error(np.asarray(slope), 8 * X0) <= 1e-15
+    assert not slope.requires_grad
+
+
+def test_grad_through_vjp_keeps_no_graph_at_top_level() -> None:
+    slope = cr.grad(lambda v: cr.vjp(ours_vector_f, X)[1](v)[0].sum())(V0)
+    assert not slope.requires_grad
