@@ -81,8 +81,9 @@ def write_starter(folder: Path, *, notebook: bool = False, force: bool = False) 
     existing = [path for path in contents if path.exists()]
     if existing and not force:
         names = ", ".join(str(path) for path in existing)
-        raise FileExistsError(f"{names} already exists and may hold your work: check it with "
-                              "`chainrule exercises check`, or pass --force to overwrite it")
+        verb = "exists and may hold" if len(existing) == 1 else "exist and may hold"
+        raise FileExistsError(f"{names} already {verb} your work: check it with `chainrule "
+                              "exercises check`, or pass --force to overwrite")
     folder.mkdir(parents=True, exist_ok=True)
     for path, text in contents.items():
         path.write_text(text)
