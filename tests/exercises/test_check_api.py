@@ -55,7 +55,7 @@ def test_a_stub_is_not_done_yet() -> None:
 
 def test_an_exception_is_reported_with_the_learners_line() -> None:
     def broken(u4: np.ndarray) -> np.ndarray:
-        return u4 @ np.ones((7, 7, 7))
+        return u4 @ np.ones((u4.shape[1] + 1, 2))
 
     result = check("b2", broken)
     assert result.status is Status.ERROR
@@ -99,3 +99,9 @@ def test_results_round_trip_through_json() -> None:
 def test_the_same_seed_poses_the_same_problems() -> None:
     first = check("b2", lambda u4: 2 * dloss_db2(u4), seed=5)
     assert str(first) == str(check("b2", lambda u4: 2 * dloss_db2(u4), seed=5))
+
+
+def test_a_numpy_float32_scalar_is_judged_by_its_shape_like_any_array() -> None:
+    result = check("b2", lambda u4: np.float32(dloss_db2(u4).sum()), seed=1)
+    assert result.kind is Mistake.WRONG_AXIS
+    assert "got () and expected (" in result.message

@@ -121,7 +121,7 @@ def _judge(exercise: Exercise, problem: Problem, answer: object) -> CheckResult 
     if answer is None:
         return wrong(f"returned None, expected an array of shape {expected.shape}: a missing "
                      "return?")
-    got = np.asarray(answer) if isinstance(answer, np.ndarray | float | int) else None
+    got = np.asarray(answer) if isinstance(answer, np.ndarray | np.generic | float | int) else None
     if got is None or got.dtype.kind not in "fiu":
         return wrong(f"returned {type(answer).__name__}, expected a NumPy float array of shape "
                      f"{expected.shape}")
