@@ -87,4 +87,4 @@ def record_effect(effect: Any) -> None:
     """While a step is being traced for `chainrule.compile`, remember that `effect()` (an
     optimizer's step or zero_grad) ran here, so every replay runs it at the same point."""
     if STATE.tracer is not None:
-        STATE.tracer.record_effect(effect)
+        STATE.tracer.record_effect(effect, sys._getframe(1))

@@ -140,6 +140,8 @@ class Tensor:
 
     @data.setter
     def data(self, value: Any) -> None:
+        if STATE.tracer is not None:
+            STATE.tracer.refuse_mutation(self, "data assignment")
         array = np.asarray(value._data if isinstance(value, Tensor) else value)
         self._data = array.astype(self._data.dtype, copy=False)
         _shared_counter(self).value += 1
@@ -521,6 +523,8 @@ class Tensor:
 
     # ----------------------------------------------------------------- in place
     def _check_in_place(self, op: str) -> None:
+        if STATE.tracer is not None:
+            STATE.tracer.refuse_mutation(self, op)
         if self.requires_grad and STATE.grad_enabled:
             raise RuntimeError(
                 f"{op}: in-place change of a tensor that requires grad would corrupt its "

@@ -7,8 +7,10 @@ flat program by `chainrule.compiler.program`.
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from types import FrameType
 from typing import Any
 
 import numpy as np
@@ -82,6 +84,9 @@ class Tracer:
         self._argument_shapes = {a.shape for a in arguments if a is not None and a.size > 1}
         self._tensor_slot: dict[int, int] = {}
         self._alive: list[Any] = []
+        # The frames of the recorded effects (an optimizer's step) while they run: what they
+        # change in place is replayed with them, so it is allowed.
+        self._effect_frames: dict[int, FrameType] = {}
         for index, array in enumerate(arguments):
             if array is not None:
                 slot = self.slots.new(array)
@@ -169,8 +174,33 @@ class Tracer:
             seed = self.slot_of(seed_tensor)
         self.events.append(BackwardRecord(self.slot_of(root), seed, len(self.ops)))
 
-    def record_effect(self, effect: Callable[[], Any]) -> None:
+    def record_effect(self, effect: Callable[[], Any], frame: FrameType | None = None) -> None:
+        """Remember that `effect()` ran here; `frame`, the effect's own running call, may then
+        change tensors in place (a replay repeats the whole call)."""
         self.events.append(EffectRecord(effect, len(self.ops)))
+        if frame is not None:
+            self._effect_frames[id(frame)] = frame
+
+    def _inside_effect(self) -> bool:
+        frame: FrameType | None = sys._getframe(1)
+        while frame is not None:
+            if self._effect_frames.get(id(frame)) is frame:
+                return True
+            frame = frame.f_back
+        return False
+
+    def refuse_mutation(self, tensor: Tensor, op: str) -> None:
+        """Raise CompileError for an in-place change made by the step itself, not by a
+        recorded effect: a replay would not repeat it."""
+        if self._inside_effect():
+            return
+        raise CompileError(
+            f"compile: in-place change ({op}) of a tensor of shape {tensor.shape} inside a "
+            "compiled step is not replayed (a replay repeats only chainrule ops, backward() "
+            "and optimizer steps), so its values would stop changing after the first call; "
+            "update parameters with a chainrule.optim optimizer, whose step() is replayed, "
+            "or make the change outside the compiled step"
+        )
 
     def output_slot(self, tensor: Tensor) -> int:
         return self.slot_of(tensor)
