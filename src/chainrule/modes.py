@@ -17,6 +17,12 @@ from typing import Any
 _PACKAGE_DIR = os.path.dirname(os.path.abspath(__file__))
 
 
+class CompileError(ValueError):
+    """The step cannot be replayed faithfully; the message says what to change.
+
+    (`chainrule.compile`'s error; defined here so that ops can let it through unchanged.)"""
+
+
 class _State:
     grad_enabled: bool = True
     anomaly: bool = False

@@ -17,7 +17,7 @@ import numpy.typing as npt
 
 from chainrule import primitives as P
 from chainrule.graph import Node, run_backward
-from chainrule.modes import STATE, AnomalyError, user_frame
+from chainrule.modes import STATE, AnomalyError, CompileError, user_frame
 from chainrule.primitives.reduction import Axis
 
 ArrayLike = npt.ArrayLike
@@ -293,6 +293,8 @@ class Tensor:
         inputs = (other_tensor, self) if reflected else (self, other_tensor)
         try:
             return Tensor._apply(primitive, inputs, {})
+        except CompileError:
+            raise
         except ValueError:
             left, right = inputs
             raise ValueError(
@@ -476,6 +478,8 @@ class Tensor:
         new_shape = tuple(shape[0]) if len(shape) == 1 and not isinstance(shape[0], int) else shape
         try:
             return Tensor._apply(P.Reshape, (self,), {"shape": new_shape})
+        except CompileError:
+            raise
         except ValueError:
             raise ValueError(
                 f"reshape: cannot reshape {self.shape} ({self.size} values) into {new_shape}; "
@@ -725,6 +729,8 @@ def where(condition: Any, x: Any, y: Any) -> Tensor:
     mask = np.asarray(_raw(condition), dtype=bool)
     try:
         return Tensor._apply(P.Where, (left, right), {"condition": mask})
+    except CompileError:
+        raise
     except ValueError:
         raise ValueError(
             f"where: condition {mask.shape}, x {left.shape} and y {right.shape} cannot "
@@ -738,6 +744,8 @@ def _join(op: str, primitive: type[P.Primitive], tensors: Sequence[Any], axis: i
     inputs = tuple(as_tensor(t) for t in tensors)
     try:
         return Tensor._apply(primitive, inputs, {"axis": axis})
+    except CompileError:
+        raise
     except (ValueError, np.exceptions.AxisError) as error:
         shapes = ", ".join(str(t.shape) for t in inputs)
         raise ValueError(f"{op} along axis {axis}: shapes {shapes} do not fit: {error}") from None

@@ -126,3 +126,38 @@ def test_an_optimizer_step_inside_the_step_still_updates_the_weights_on_every_re
     assert replayed == eager
     assert replayed_weight.shape == eager_weight.shape
     assert np.array_equal(replayed_weight, eager_weight)
+
+
+# ------------------------------------------------------------------ (e) trace-time errors
+def _derived(x: np.ndarray) -> np.ndarray:
+    """An array computed from the argument with NumPy: the tracer refuses it as a constant."""
+    return x * 2.0
+
+
+TRACE_TIME_REFUSALS: dict[str, Callable[[cr.Tensor, np.ndarray], cr.Tensor]] = {
+    "add": lambda w, x: (cr.tensor(x) + cr.tensor(_derived(x))) @ w,
+    "mul": lambda w, x: (cr.tensor(x) * cr.tensor(_derived(x))) @ w,
+    "sub": lambda w, x: (cr.tensor(x) - cr.tensor(_derived(x))) @ w,
+    "maximum": lambda w, x: cr.maximum(cr.tensor(x), cr.tensor(_derived(x))) @ w,
+    "where": lambda w, x: cr.where(x > 0, cr.tensor(x), cr.tensor(_derived(x))) @ w,
+    "reshape": lambda w, x: cr.tensor(_derived(x)).reshape(4, 3) @ w,
+    "concatenate": lambda w, x: cr.concatenate([cr.tensor(_derived(x)), cr.tensor(x)]) @ w,
+    "stack": lambda w, x: cr.stack([cr.tensor(_derived(x)), cr.tensor(x)]) @ w,
+}
+
+
+@pytest.mark.parametrize("body", TRACE_TIME_REFUSALS.values(), ids=TRACE_TIME_REFUSALS.keys())
+def test_a_trace_time_refusal_inside_an_op_keeps_its_own_message(
+    rng: np.random.Generator, body: Callable[[cr.Tensor, np.ndarray], cr.Tensor]
+) -> None:
+    weight = _weight(rng)
+
+    def step(x: np.ndarray) -> cr.Tensor:
+        return body(weight, x).sum()
+
+    assert np.isfinite(step(rng.standard_normal((4, 3))).item())
+    with pytest.raises(CompileError, match="looks computed from one") as raised:
+        compile(step)(rng.standard_normal((4, 3)))
+    assert "broadcast" not in str(raised.value)
+    assert "reshape" not in str(raised.value)
+    assert "do not fit" not in str(raised.value)

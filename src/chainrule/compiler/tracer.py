@@ -16,12 +16,9 @@ from typing import Any
 import numpy as np
 
 from chainrule.modes import STATE
+from chainrule.modes import CompileError as CompileError
 from chainrule.primitives import Primitive
 from chainrule.tensor import Tensor
-
-
-class CompileError(ValueError):
-    """The step cannot be replayed faithfully; the message says what to change."""
 
 
 def refuse_while_tracing(what: str, why: str) -> None:
