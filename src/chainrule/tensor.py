@@ -186,6 +186,8 @@ class Tensor:
 
     def item(self) -> float:
         """The single value of a one-element tensor, as a Python number."""
+        if STATE.tracer is not None:
+            STATE.tracer.refuse_conversion(self, "item()")
         if self._data.size != 1:
             raise ValueError(
                 f"item: the tensor has shape {self.shape} ({self.size} values); item() needs "
@@ -217,6 +219,8 @@ class Tensor:
         return self
 
     def __array__(self, dtype: npt.DTypeLike | None = None, copy: bool | None = None) -> Any:
+        if STATE.tracer is not None:
+            STATE.tracer.refuse_conversion(self, "np.asarray()")
         if copy:
             return np.array(self._data, dtype=dtype, copy=True)
         if copy is None:
@@ -244,9 +248,13 @@ class Tensor:
             yield self[i]
 
     def __bool__(self) -> bool:
+        if STATE.tracer is not None:
+            STATE.tracer.refuse_conversion(self, "bool()")
         return bool(self._data)
 
     def __float__(self) -> float:
+        if STATE.tracer is not None:
+            STATE.tracer.refuse_conversion(self, "float()")
         return float(self.item())
 
     __hash__ = object.__hash__
@@ -348,25 +356,31 @@ class Tensor:
 
     # Comparisons give plain boolean arrays: they have no gradient.
     def __lt__(self, other: Any) -> np.ndarray:
+        _refuse_comparison_while_tracing("<", self, other)
         result: np.ndarray = self._data < _raw(other)
         return result
 
     def __le__(self, other: Any) -> np.ndarray:
+        _refuse_comparison_while_tracing("<=", self, other)
         result: np.ndarray = self._data <= _raw(other)
         return result
 
     def __gt__(self, other: Any) -> np.ndarray:
+        _refuse_comparison_while_tracing(">", self, other)
         result: np.ndarray = self._data > _raw(other)
         return result
 
     def __ge__(self, other: Any) -> np.ndarray:
+        _refuse_comparison_while_tracing(">=", self, other)
         result: np.ndarray = self._data >= _raw(other)
         return result
 
     def __eq__(self, other: object) -> Any:
+        _refuse_comparison_while_tracing("==", self, other)
         return self._data == _raw(other)
 
     def __ne__(self, other: object) -> Any:
+        _refuse_comparison_while_tracing("!=", self, other)
         return self._data != _raw(other)
 
     # ----------------------------------------------------------------- element-wise
@@ -601,6 +615,7 @@ class Tensor:
                 "chainrule tensors; use np.asarray(t) for a plain array"
             )
         if ufunc in _COMPARISONS:
+            _refuse_comparison_while_tracing(f"numpy.{ufunc.__name__}", *inputs)
             return ufunc(*(_raw(x) for x in inputs))
         implementation = _UFUNCS.get(ufunc)
         if implementation is None:
@@ -645,6 +660,19 @@ def _operand(value: Any, like: Tensor) -> Tensor:
             raise TypeError(f"cannot combine a tensor with a value of dtype {array.dtype}")
         array = array.astype(like.dtype)
     return Tensor._wrap(array)
+
+
+def _refuse_comparison_while_tracing(comparison: str, *operands: Any) -> None:
+    """Under chainrule.compile's tracing, refuse a comparison of a traced tensor: its result,
+    a plain boolean array, would be frozen at the first call (in an `if` or a mask)."""
+    if STATE.tracer is None:
+        return
+    for operand in operands:
+        if isinstance(operand, Tensor):
+            STATE.tracer.refuse_conversion(
+                operand, f"comparison {comparison}" if comparison[0] in "<>=!" else comparison,
+                "; for a mask, use chainrule ops (relu, maximum, minimum, clip) instead",
+            )
 
 
 def _raw(value: Any) -> Any:

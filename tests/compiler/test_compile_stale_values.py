@@ -5,6 +5,7 @@ what it can (optimizer and scheduler steps, live hyperparameters) equals eager e
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Any
 
 import numpy as np
 import pytest
@@ -161,3 +162,212 @@ def test_a_trace_time_refusal_inside_an_op_keeps_its_own_message(
     assert "broadcast" not in str(raised.value)
     assert "reshape" not in str(raised.value)
     assert "do not fit" not in str(raised.value)
+
+
+# ------------------------------------------------------------------ (b) Python conversions
+def _branch_on_item(loss: cr.Tensor) -> cr.Tensor:
+    return loss * 2.0 if loss.item() > 1.0 else loss
+
+
+def _branch_on_comparison(loss: cr.Tensor) -> cr.Tensor:
+    return loss * 2.0 if bool(loss > 1.0) else loss
+
+
+def _branch_on_if(loss: cr.Tensor) -> cr.Tensor:
+    if loss > 1.0:
+        return loss * 2.0
+    return loss
+
+
+CONVERSIONS: dict[str, tuple[Callable[[cr.Tensor], Any], str]] = {
+    "item": (_branch_on_item, r"item\(\)"),
+    "float": (lambda loss: loss * min(float(loss), 1.0), r"float\(\)"),
+    "bool": (lambda loss: loss * 2.0 if loss else loss, r"bool\(\)"),
+    "bool of a comparison": (_branch_on_comparison, "comparison >"),
+    "if on a comparison": (_branch_on_if, "comparison >"),
+    "equality": (lambda loss: loss * 2.0 if (loss == 0.0).all() else loss, "comparison =="),
+    "np.asarray": (lambda loss: loss * np.asarray(loss), r"np\.asarray\(\)"),
+    "np.isfinite": (lambda loss: loss if np.isfinite(loss).all() else loss * 0.0, "isfinite"),
+    "mask for where": (lambda loss: cr.where(loss > 1.0, loss, loss * 2.0), "comparison >"),
+}
+
+
+@pytest.mark.parametrize(
+    ("use", "named"), CONVERSIONS.values(), ids=CONVERSIONS.keys()
+)
+def test_converting_a_traced_value_to_python_is_refused_at_trace_time(
+    rng: np.random.Generator, use: Callable[[cr.Tensor], Any], named: str
+) -> None:
+    weight = _weight(rng)
+
+    def step(x: np.ndarray) -> cr.Tensor:
+        loss: cr.Tensor = use(_loss(weight, x))
+        return loss
+
+    assert np.isfinite(step(rng.standard_normal((4, 3))).item())
+    with pytest.raises(CompileError, match=named) as raised:
+        compile(step)(rng.standard_normal((4, 3)))
+    assert "move it out of the step" in str(raised.value)
+    assert "pass" in str(raised.value)
+
+
+def test_a_traced_tensor_may_be_converted_after_the_compiled_step_returns(
+    rng: np.random.Generator,
+) -> None:
+    weight = _weight(rng)
+    compiled = compile(lambda x: _loss(weight, x))
+    for x in _batches(rng, 3):
+        loss = compiled(x)
+        assert loss.item() == _loss(weight, x).item()
+        assert float(loss > 0.0) == 1.0
+
+
+def test_an_integer_scalar_array_argument_is_a_setting_that_retraces_per_value(
+    rng: np.random.Generator,
+) -> None:
+    """int() of a 0-d integer array reads its value in Python, so its value is part of the
+    signature (as a Python int's is), and each value replays its own trace."""
+    weight = _weight(rng)
+
+    def step(x: np.ndarray, repeats: np.ndarray) -> cr.Tensor:
+        loss = _loss(weight, x)
+        for _ in range(int(repeats)):
+            loss = loss * 1.5
+        return loss
+
+    compiled = compile(step)
+    counts = [np.array(n) for n in (1, 2, 1, 3, 2)]
+    x = rng.standard_normal((4, 3))
+    for repeats in counts:
+        assert compiled(x, repeats).item() == step(x, repeats).item()
+    assert compiled.trace_count == 3
+
+
+# ------------------------------------------------------------------ (c) Python state
+def _sgd_step(weight: cr.Tensor, optimizer: Any) -> Callable[..., cr.Tensor]:
+    def step(x: np.ndarray) -> cr.Tensor:
+        optimizer.zero_grad()
+        loss = _loss(weight, x)
+        loss.backward()
+        optimizer.step()
+        return loss
+
+    return step
+
+
+def test_a_scheduler_stepped_outside_the_step_changes_the_replayed_lr(
+    rng: np.random.Generator,
+) -> None:
+    batches = _batches(rng, 6)
+    histories = []
+    for compiled in (False, True):
+        weight = _weight(np.random.default_rng(5))
+        optimizer = cr.optim.SGD([weight], lr=0.5, momentum=0.9)
+        scheduler = cr.optim.StepLR(optimizer, step_size=1, gamma=0.5)
+        step = _sgd_step(weight, optimizer)
+        run = compile(step) if compiled else step
+        losses = []
+        for x in batches:
+            losses.append(run(x).item())
+            scheduler.step()
+        histories.append((losses, weight.numpy().copy()))
+    (eager, eager_weight), (replayed, replayed_weight) = histories
+    assert replayed == eager
+    assert np.array_equal(replayed_weight, eager_weight)
+
+
+def test_a_scheduler_stepped_inside_the_step_is_replayed(rng: np.random.Generator) -> None:
+    batches = _batches(rng, 6)
+    histories = []
+    for compiled in (False, True):
+        weight = _weight(np.random.default_rng(5))
+        optimizer = cr.optim.Adam([weight], lr=0.1)
+        scheduler = cr.optim.CosineAnnealingLR(optimizer, T_max=4)
+        sgd_step = _sgd_step(weight, optimizer)
+
+        def step(x: np.ndarray, sgd_step: Callable[..., cr.Tensor] = sgd_step,
+                 scheduler: Any = scheduler) -> cr.Tensor:
+            loss = sgd_step(x)
+            scheduler.step()
+            return loss
+
+        run = compile(step) if compiled else step
+        losses = [run(x).item() for x in batches]
+        histories.append((losses, weight.numpy().copy(), scheduler.get_last_lr()))
+    (eager, eager_weight, eager_lr), (replayed, replayed_weight, replayed_lr) = histories
+    assert replayed_lr == eager_lr
+    assert replayed == eager
+    assert np.array_equal(replayed_weight, eager_weight)
+
+
+@pytest.mark.parametrize(
+    "make",
+    [lambda params: cr.optim.SGD(params, lr=0.1, momentum=0.9),
+     lambda params: cr.optim.StepLR(cr.optim.SGD(params, lr=0.1), step_size=2)],
+    ids=["optimizer", "scheduler"],
+)
+def test_creating_an_optimizer_or_scheduler_inside_the_step_is_refused(
+    rng: np.random.Generator, make: Callable[[list[cr.Tensor]], Any]
+) -> None:
+    """Eagerly each call would start from fresh state (momentum, epoch); a replay would
+    keep stepping the one object made while tracing."""
+    weight = _weight(rng)
+
+    def step(x: np.ndarray) -> cr.Tensor:
+        make([weight])
+        return _loss(weight, x)
+
+    with pytest.raises(CompileError, match="outside the compiled step"):
+        compile(step)(rng.standard_normal((4, 3)))
+
+
+def test_a_python_float_read_from_a_closure_is_baked_in_at_trace_time(
+    rng: np.random.Generator,
+) -> None:
+    """As with jax.jit, a Python number the step reads is a constant of its trace: changing
+    it later has no effect on replays of the same signature (pass it as an argument)."""
+    weight = _weight(rng)
+    settings = {"scale": 2.0}
+
+    def step(x: np.ndarray) -> cr.Tensor:
+        return _loss(weight, x) * settings["scale"]
+
+    compiled = compile(step)
+    x = rng.standard_normal((4, 3))
+    traced = compiled(x).item()
+    settings["scale"] = 3.0
+    assert compiled(x).item() == traced
+    assert step(x).item() == traced * 1.5
+
+
+def test_a_python_float_argument_retraces_per_value(rng: np.random.Generator) -> None:
+    weight = _weight(rng)
+
+    def step(x: np.ndarray, scale: float) -> cr.Tensor:
+        return _loss(weight, x) * scale
+
+    compiled = compile(step)
+    x = rng.standard_normal((4, 3))
+    for scale in (2.0, 3.0, 2.0):
+        assert compiled(x, scale).item() == step(x, scale).item()
+    assert compiled.trace_count == 2
+
+
+def test_an_optimizer_step_with_a_closure_is_refused(rng: np.random.Generator) -> None:
+    """step(closure) reruns the forward in Python, which a replay cannot repeat."""
+    weight = _weight(rng)
+    optimizer = cr.optim.SGD([weight], lr=0.1)
+
+    def step(x: np.ndarray) -> cr.Tensor:
+        def closure() -> cr.Tensor:
+            optimizer.zero_grad()
+            loss = _loss(weight, x)
+            loss.backward()
+            return loss
+
+        loss = optimizer.step(closure)
+        assert loss is not None
+        return loss
+
+    with pytest.raises(CompileError, match="closure"):
+        compile(step)(rng.standard_normal((4, 3)))

@@ -29,7 +29,13 @@ def _argument_arrays(args: tuple[Any, ...]) -> tuple[list[np.ndarray | None], Si
     for value in args:
         if isinstance(value, Tensor):
             value = value._data
-        if isinstance(value, np.ndarray):
+        if isinstance(value, np.ndarray) and value.ndim == 0 and value.dtype.kind in "biu":
+            # A 0-d integer or boolean array is a setting (a count, an index, a flag) that the
+            # step reads in Python (int(), range(), if), which a replay cannot see: like a
+            # Python int, its value is part of the signature.
+            arrays.append(None)
+            signature.append(("static", value.dtype.str, value.item()))
+        elif isinstance(value, np.ndarray):
             arrays.append(value)
             signature.append((value.shape, value.dtype.str))
         else:

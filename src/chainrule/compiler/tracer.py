@@ -21,10 +21,11 @@ from chainrule.primitives import Primitive
 from chainrule.tensor import Tensor
 
 
-def refuse_while_tracing(what: str, why: str) -> None:
-    """Raise CompileError if a step is being traced: `what` cannot be replayed because `why`."""
+def refuse_while_tracing(what: str, why: str, fix: str = "run this step eagerly") -> None:
+    """Raise CompileError if a step is being traced: `what` cannot be replayed because `why`;
+    `fix` says what to do instead."""
     if STATE.tracer is not None:
-        raise CompileError(f"compile: {what} cannot be traced: {why}; run this step eagerly")
+        raise CompileError(f"compile: {what} cannot be traced: {why}; {fix}")
 
 
 @dataclass(frozen=True)
@@ -185,6 +186,20 @@ class Tracer:
                 return True
             frame = frame.f_back
         return False
+
+    def refuse_conversion(self, tensor: Tensor, conversion: str, hint: str = "") -> None:
+        """Raise CompileError for a traced tensor turned into a Python or NumPy value by the
+        step: Python code that reads it (an `if`, a float, a mask) is not replayed, so every
+        replay would reuse the value of the first call."""
+        if self._inside_effect():
+            return
+        raise CompileError(
+            f"compile: {conversion} of a traced tensor of shape {tensor.shape} inside a "
+            "compiled step is value-dependent Python control flow or conversion: its value "
+            "would be frozen at the first call's on every replay; move it out of the step "
+            "(return the tensor and convert the result) or pass the value as an argument"
+            f"{hint}"
+        )
 
     def refuse_mutation(self, tensor: Tensor, op: str) -> None:
         """Raise CompileError for an in-place change made by the step itself, not by a
