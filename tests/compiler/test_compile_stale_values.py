@@ -371,3 +371,97 @@ def test_an_optimizer_step_with_a_closure_is_refused(rng: np.random.Generator) -
 
     with pytest.raises(CompileError, match="closure"):
         compile(step)(rng.standard_normal((4, 3)))
+
+
+# ------------------------------------------------------------------ (d) random draws
+_MODULE_RNG = np.random.default_rng(11)
+
+
+def test_a_draw_from_numpys_global_generator_inside_the_step_is_refused(
+    rng: np.random.Generator,
+) -> None:
+    weight = _weight(rng)
+
+    def step(x: np.ndarray) -> cr.Tensor:
+        noise = np.random.standard_normal((3, 2))  # noqa: NPY002
+        return _loss(weight + cr.tensor(0.01 * noise), x)
+
+    with pytest.raises(CompileError, match=r"np\.random.*pass it as an argument"):
+        compile(step)(rng.standard_normal((4, 3)))
+
+
+def test_a_draw_from_a_generator_in_the_closure_is_refused(rng: np.random.Generator) -> None:
+    weight = _weight(rng)
+    noise_rng = np.random.default_rng(3)
+
+    def step(x: np.ndarray) -> cr.Tensor:
+        return _loss(weight + cr.tensor(0.01 * noise_rng.standard_normal((3, 2))), x)
+
+    with pytest.raises(CompileError, match="'noise_rng'"):
+        compile(step)(rng.standard_normal((4, 3)))
+
+
+def test_a_draw_from_a_module_level_generator_is_refused(rng: np.random.Generator) -> None:
+    weight = _weight(rng)
+
+    def step(x: np.ndarray) -> cr.Tensor:
+        return _loss(weight + cr.tensor(0.01 * _MODULE_RNG.standard_normal((3, 2))), x)
+
+    with pytest.raises(CompileError, match="'_MODULE_RNG'"):
+        compile(step)(rng.standard_normal((4, 3)))
+
+
+def test_a_draw_from_the_generator_of_a_bound_steps_object_is_refused(
+    rng: np.random.Generator,
+) -> None:
+    class Trainer:
+        def __init__(self) -> None:
+            self.weight = _weight(rng)
+            self.rng = np.random.default_rng(3)
+
+        def step(self, x: np.ndarray) -> cr.Tensor:
+            noise = cr.tensor(0.01 * self.rng.standard_normal((3, 2)))
+            return _loss(self.weight + noise, x)
+
+    with pytest.raises(CompileError, match="'rng'"):
+        compile(Trainer().step)(rng.standard_normal((4, 3)))
+
+
+def test_random_noise_passed_as_an_argument_replays_exactly(rng: np.random.Generator) -> None:
+    def make_step(weight: cr.Tensor) -> Callable[..., cr.Tensor]:
+        optimizer = cr.optim.SGD([weight], lr=0.1)
+
+        def step(x: np.ndarray, noise: np.ndarray) -> cr.Tensor:
+            optimizer.zero_grad()
+            loss = _loss(weight + cr.tensor(noise), x)
+            loss.backward()
+            optimizer.step()
+            return loss
+
+        return step
+
+    noise_rng = np.random.default_rng(3)
+    batches = [(x, 0.01 * noise_rng.standard_normal((3, 2))) for x in _batches(rng)]
+    histories = []
+    for compiled in (False, True):
+        weight = _weight(np.random.default_rng(5))
+        run = compile(make_step(weight)) if compiled else make_step(weight)
+        histories.append(([run(x, noise).item() for x, noise in batches], weight.numpy().copy()))
+    (eager, eager_weight), (replayed, replayed_weight) = histories
+    assert replayed == eager
+    assert np.array_equal(replayed_weight, eager_weight)
+
+
+def test_a_generator_seeded_afresh_inside_the_step_gives_a_constant_that_replays(
+    rng: np.random.Generator,
+) -> None:
+    """Eagerly the same seed draws the same values on every call, so freezing them is right."""
+    def make_step(weight: cr.Tensor) -> Callable[..., cr.Tensor]:
+        def step(x: np.ndarray) -> cr.Tensor:
+            fixed = np.random.default_rng(0).standard_normal((3, 2))
+            return _loss(weight + cr.tensor(0.01 * fixed), x)
+
+        return step
+
+    eager, replayed, _, _ = _eager_then_compiled(make_step, _batches(rng))
+    assert replayed == eager

@@ -10,6 +10,7 @@ So anything that changes between calls must arrive as an argument, as in `jax.ji
 from __future__ import annotations
 
 import functools
+import inspect
 from collections.abc import Callable
 from typing import Any
 
@@ -70,6 +71,48 @@ def _flatten_outputs(result: Any) -> tuple[list[Tensor], Callable[[list[Tensor]]
     )
 
 
+def _random_sources(step: Callable[..., Any]) -> dict[str, Any]:
+    """The NumPy random generators a step can draw from without being passed them, by name:
+    NumPy's global one, and the Generators, RandomStates and BitGenerators in its closure,
+    in the globals it names, and in the attributes of the object it is bound to."""
+    sources: dict[str, Any] = {"np.random": np.random}
+    candidates: dict[str, Any] = {}
+    try:
+        closure = inspect.getclosurevars(step)
+    except TypeError:  # not a Python function: a builtin or a callable object
+        pass
+    else:
+        candidates.update(closure.globals)
+        candidates.update(closure.nonlocals)
+    owner = getattr(step, "__self__", None)
+    candidates.update(getattr(owner, "__dict__", {}))
+    for name, value in candidates.items():
+        if isinstance(value, (np.random.Generator, np.random.RandomState,
+                              np.random.BitGenerator)):
+            sources[repr(name)] = value
+    return sources
+
+
+def _random_state(source: Any) -> Any:
+    if source is np.random:
+        return np.random.get_state(legacy=False)  # noqa: NPY002 (reading, not drawing)
+    if isinstance(source, np.random.Generator):
+        return source.bit_generator.state
+    if isinstance(source, np.random.RandomState):
+        return source.get_state(legacy=False)
+    return source.state
+
+
+def _same_state(first: Any, second: Any) -> bool:
+    if isinstance(first, dict) and isinstance(second, dict):
+        return first.keys() == second.keys() and all(
+            _same_state(first[key], second[key]) for key in first
+        )
+    if isinstance(first, np.ndarray) or isinstance(second, np.ndarray):
+        return bool(np.array_equal(first, second))
+    return bool(first == second)
+
+
 class CompiledStep:
     """A step function with a cache of traced programs, one per signature."""
 
@@ -96,11 +139,20 @@ class CompiledStep:
         if STATE.tracer is not None:
             raise CompileError("compile: a compiled step cannot call another compiled step")
         tracer = Tracer(arrays)
+        sources = _random_sources(self.step)
+        states = {name: _random_state(source) for name, source in sources.items()}
         STATE.tracer = tracer
         try:
             result = self.step(*args)
         finally:
             STATE.tracer = None
+        for name, source in sources.items():
+            if not _same_state(states[name], _random_state(source)):
+                raise CompileError(
+                    f"compile: the step drew random numbers from {name}; the draw would be "
+                    "frozen at its first values on every replay. Draw the random array "
+                    "outside the step and pass it as an argument"
+                )
         outputs, rebuild = _flatten_outputs(result)
         program = Program(tracer, [tracer.output_slot(t) for t in outputs])
         self.programs[signature] = (program, rebuild)
