@@ -465,3 +465,31 @@ def test_a_generator_seeded_afresh_inside_the_step_gives_a_constant_that_replays
 
     eager, replayed, _, _ = _eager_then_compiled(make_step, _batches(rng))
     assert replayed == eager
+
+
+# ------------------------------------------------------------------ gradients read in the step
+def test_a_gradient_read_inside_the_step_is_read_afresh_on_every_replay(
+    rng: np.random.Generator,
+) -> None:
+    """`.grad` is a new tensor after each backward; ops on it use the current one."""
+    batches = _batches(rng)
+    histories = []
+    for compiled in (False, True):
+        weight = _weight(np.random.default_rng(5))
+        optimizer = cr.optim.SGD([weight], lr=0.1)
+
+        def step(x: np.ndarray, weight: cr.Tensor = weight,
+                 optimizer: Any = optimizer) -> tuple[cr.Tensor, cr.Tensor]:
+            optimizer.zero_grad()
+            loss = _loss(weight, x)
+            loss.backward()
+            assert weight.grad is not None
+            grad_norm = (weight.grad * weight.grad).sum().sqrt()
+            optimizer.step()
+            return loss, grad_norm
+
+        run = compile(step) if compiled else step
+        histories.append([tuple(t.item() for t in run(x)) for x in batches])
+    eager, replayed = histories
+    assert len({norm for _, norm in eager}) == len(eager)
+    assert replayed == eager

@@ -1,7 +1,8 @@
 """Recording one eager run of a training step: every op, backward call and effect, in order.
 
 Values are named by slots: the step's array arguments, parameters (leaves that require grad,
-read afresh at each replay), frozen constants, and op outputs. The record is turned into a
+read afresh at each replay), the parameters' `.grad` where the step reads it (read afresh at
+that point), frozen constants, and op outputs. The record is turned into a
 flat program by `chainrule.compiler.program`.
 """
 
@@ -52,6 +53,18 @@ class EffectRecord:
     ops_before: int
 
 
+@dataclass(frozen=True)
+class GradReadRecord:
+    """The step read `leaf.grad` here: a replay reads the current one into `slot`."""
+
+    slot: int
+    leaf: Tensor
+    ops_before: int
+
+
+Event = BackwardRecord | EffectRecord | GradReadRecord
+
+
 @dataclass
 class Slots:
     """What each slot holds: an argument's index, or a leaf tensor (a parameter or a constant,
@@ -77,7 +90,7 @@ class Tracer:
     def __init__(self, arguments: Sequence[np.ndarray | None]) -> None:
         self.slots = Slots()
         self.ops: list[OpRecord] = []
-        self.events: list[BackwardRecord | EffectRecord] = []
+        self.events: list[Event] = []
         self._argument_slot: dict[int, int] = {}
         self._argument_shapes = {a.shape for a in arguments if a is not None and a.size > 1}
         self._tensor_slot: dict[int, int] = {}
@@ -106,6 +119,10 @@ class Tracer:
                 "outside it by a recorded op; compute it inside the step or pass it (detached) "
                 "as an argument"
             )
+        elif (owner := self._grad_owner(tensor)) is not None:
+            # A backward gives the leaf a new .grad tensor on each call: read it afresh.
+            slot = self.slots.new(tensor._data)
+            self.events.append(GradReadRecord(slot, owner, len(self.ops)))
         else:
             if not tensor.requires_grad:
                 self._refuse_derived(tensor._data, "a constant tensor")
@@ -114,6 +131,13 @@ class Tracer:
         self._tensor_slot[id(tensor)] = slot
         self._alive.append(tensor)
         return slot
+
+    def _grad_owner(self, tensor: Tensor) -> Tensor | None:
+        """The parameter seen in the step whose `.grad` is `tensor`, if any."""
+        for leaf in self.slots.leaves.values():
+            if leaf.grad is tensor:
+                return leaf
+        return None
 
     def _refuse_derived(self, array: np.ndarray, what: str) -> None:
         if array.size > 1 and array.shape in self._argument_shapes:
