@@ -3,8 +3,10 @@
 The first call with a given signature (the shapes and dtypes of the array arguments, and the
 values of the others) runs the step eagerly while recording it; later calls replay the
 recording as a flat program. What a replay repeats: every chainrule op, every `backward()`,
-and every optimizer `step()`/`zero_grad()`. What it does not: other Python code in the step.
-So anything that changes between calls must arrive as an argument, as in `jax.jit`.
+every optimizer `step()`/`zero_grad()` and scheduler `step()`. What it does not: other Python
+code in the step. So anything that changes between calls must arrive as an argument, as in
+`jax.jit`; what the trace can see would go stale (an in-place write, a Python conversion of a
+traced tensor, a random draw) raises CompileError while tracing.
 """
 
 from __future__ import annotations
