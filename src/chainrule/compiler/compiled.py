@@ -148,6 +148,7 @@ class CompiledStep:
             result = self.step(*args)
         finally:
             STATE.tracer = None
+        tracer.refuse_assigned_grads()
         for name, source in sources.items():
             if not _same_state(states[name], _random_state(source)):
                 raise CompileError(

@@ -199,9 +199,24 @@ class Tracer:
     def record_effect(self, effect: Callable[[], Any], frame: FrameType | None = None) -> None:
         """Remember that `effect()` ran here; `frame`, the effect's own running call, may then
         change tensors in place (a replay repeats the whole call)."""
+        self.refuse_assigned_grads()
         self.events.append(EffectRecord(effect, len(self.ops)))
         if frame is not None:
             self._effect_frames[id(frame)] = frame
+
+    def refuse_assigned_grads(self) -> None:
+        """Raise CompileError if the step set a parameter's `.grad` to a value it computed:
+        a replay's backward stores its own gradient and does not repeat the assignment."""
+        computed = {op.output for op in self.ops}
+        for leaf in self.slots.leaves.values():
+            slot = None if leaf.grad is None else self._tensor_slot.get(id(leaf.grad))
+            if slot in computed:
+                raise CompileError(
+                    f"compile: the step assigned a computed tensor to the .grad of a tensor "
+                    f"of shape {leaf.shape}; a replay would not repeat the assignment. Scale "
+                    "or clip gradients outside the compiled step, or fold the factor into the "
+                    "loss"
+                )
 
     def _inside_effect(self) -> bool:
         frame: FrameType | None = sys._getframe(1)
