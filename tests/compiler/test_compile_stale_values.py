@@ -531,3 +531,22 @@ def test_a_computed_gradient_left_in_grad_when_the_step_returns_is_refused(
 
     with pytest.raises(CompileError, match="assigned a computed tensor"):
         compile(step)(rng.standard_normal((4, 3)))
+
+
+def test_a_param_groups_lr_read_into_an_op_is_baked_in_at_trace_time(
+    rng: np.random.Generator,
+) -> None:
+    """Read in the step's own Python code, the lr is a constant of the trace (as a closure
+    float is); only the optimizer's replayed step() reads the live value."""
+    weight = _weight(rng)
+    optimizer = cr.optim.SGD([weight], lr=0.1)
+
+    def step(x: np.ndarray) -> cr.Tensor:
+        return _loss(weight, x) * optimizer.param_groups[0]["lr"]
+
+    compiled = compile(step)
+    x = rng.standard_normal((4, 3))
+    traced = compiled(x).item()
+    optimizer.param_groups[0]["lr"] = 0.2
+    assert compiled(x).item() == traced
+    assert step(x).item() == traced * 2.0
