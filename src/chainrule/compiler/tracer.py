@@ -2,8 +2,8 @@
 
 Values are named by slots: the step's array arguments, parameters (leaves that require grad,
 read afresh at each replay), the parameters' `.grad` where the step reads it (read afresh at
-that point), frozen constants, and op outputs. The record is turned into a
-flat program by `chainrule.compiler.program`.
+that point), frozen constants, and op outputs. The record is turned into a flat program by
+`chainrule.compiler.program`.
 """
 
 from __future__ import annotations
@@ -235,7 +235,7 @@ class Tracer:
         raise CompileError(
             f"compile: {conversion} of a traced tensor of shape {tensor.shape} inside a "
             "compiled step is value-dependent Python control flow or conversion: its value "
-            "would be frozen at the first call's on every replay; move it out of the step "
+            "would be frozen, every replay reusing the first call's; move it out of the step "
             "(return the tensor and convert the result) or pass the value as an argument"
             f"{hint}"
         )
