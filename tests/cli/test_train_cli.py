@@ -154,3 +154,24 @@ def test_the_command_line_loads_no_plotting_progress_or_dataset_package() -> Non
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                             check=True, env={**os.environ, "PYTHONPATH": str(SRC)})
     assert result.stdout.strip() == "[]"
+
+
+@pytest.mark.slow
+def test_a_run_killed_in_its_first_epoch_resumes_to_the_straight_result(
+    tmp_path: Path
+) -> None:
+    straight, killed = tmp_path / "straight", tmp_path / "killed"
+    assert train("--epochs", "2", "--out", str(straight)) == 0
+    process = start_cli("--epochs", "2", "--out", str(killed), hang_after=7)
+    wait_for(killed / HANG_MARKER, process)
+    process.kill()
+    process.communicate(timeout=60)
+    assert process.returncode == -signal.SIGKILL
+    assert json.loads((killed / META_FILE).read_text())["meta"]["epoch"] == 0
+    assert main(["train", "--resume", str(killed), "--no-progress"]) == 0
+    expected = weights(straight)
+    got = weights(killed)
+    assert sorted(got) == sorted(expected)
+    for key, array in expected.items():
+        np.testing.assert_array_equal(got[key], array)
+    assert without_timing(killed) == without_timing(straight)

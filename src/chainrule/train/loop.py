@@ -1,11 +1,11 @@
 """The training loop: epochs of mini-batches, validation, metrics and checkpoints.
 
-After every epoch the run folder gets a metrics.jsonl line and a checkpoint of everything the
-next epoch depends on (weights, optimizer and schedule state, the shuffling and dropout
-generators), so `resume` continues bit for bit. With `diagnostics` the line also carries
-gradient norms and dead-ReLU fractions, read without touching the training's state. Ctrl-C
-saves the last completed epoch again (whole, even if the interrupt hit mid-save) and raises
-`TrainingInterrupted`.
+Before the first batch and after every epoch the run folder gets a checkpoint of everything
+the next epoch depends on (weights, optimizer and schedule state, the shuffling and dropout
+generators), so `resume` continues bit for bit, and after every epoch a metrics.jsonl line.
+With `diagnostics` the line also carries gradient norms and dead-ReLU fractions, read without
+touching the training's state. Ctrl-C saves the last completed epoch again (whole, even if the
+interrupt hit mid-save) and raises `TrainingInterrupted`.
 """
 
 from __future__ import annotations
@@ -230,6 +230,10 @@ class Trainer:
         consistent = self.snapshot()
         hang = _Hang(self.folder)
         try:
+            # The starting state is saved before the first batch, so a run killed in its
+            # first epoch (or in the first epoch after resuming into another folder) still
+            # leaves a checkpoint to resume from.
+            save_checkpoint(self.folder, consistent)
             while self.epoch < self.config.epochs:
                 record = self.run_epoch(progress=progress, hang=hang)
                 self.history.append(record)
