@@ -175,3 +175,53 @@ def test_a_run_killed_in_its_first_epoch_resumes_to_the_straight_result(
     for key, array in expected.items():
         np.testing.assert_array_equal(got[key], array)
     assert without_timing(killed) == without_timing(straight)
+
+
+def test_resuming_into_a_folder_holding_another_run_is_refused(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    source, other = tmp_path / "a", tmp_path / "b"
+    train("--epochs", "1", "--schedule", "constant", "--out", str(source))
+    train("--epochs", "1", "--out", str(other))
+    saved = (other / META_FILE).read_bytes(), read_metrics(other)
+    capsys.readouterr()
+    assert main(["train", "--resume", str(source), "--out", str(other), "--epochs", "2",
+                 "--no-progress"]) == 2
+    (line,) = capsys.readouterr().err.splitlines()
+    assert line.startswith(f"chainrule train: {other} already holds a run; resuming {source}")
+    assert f"--resume {other}" in line
+    assert ((other / META_FILE).read_bytes(), read_metrics(other)) == saved
+
+
+def test_resuming_with_out_naming_the_resumed_folder_continues_it(tmp_path: Path) -> None:
+    train("--epochs", "1", "--schedule", "constant", "--out", str(tmp_path))
+    assert main(["train", "--resume", str(tmp_path / META_FILE), "--out", str(tmp_path),
+                 "--epochs", "2", "--no-progress"]) == 0
+    assert [record["epoch"] for record in read_metrics(tmp_path)] == [1, 2]
+
+
+@pytest.mark.slow
+def test_a_second_training_in_a_folder_in_use_is_refused_naming_the_process(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    process = start_cli("--epochs", "2", "--out", str(tmp_path), hang_after=3)
+    try:
+        wait_for(tmp_path / HANG_MARKER, process)
+        assert main(["train", "--resume", str(tmp_path), "--no-progress"]) == 2
+    finally:
+        process.kill()
+        process.communicate(timeout=60)
+    (line,) = capsys.readouterr().err.splitlines()
+    assert line.startswith(f"chainrule train: {tmp_path} is in use by process {process.pid} ")
+
+
+def test_default_run_folders_started_in_the_same_second_differ(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr(time, "strftime", lambda format: "20261130-064500")
+    assert train("--epochs", "1") == 0
+    assert train("--epochs", "1") == 0
+    folders = sorted(path.name for path in (tmp_path / "runs").iterdir())
+    assert folders == ["20261130-064500", "20261130-064500-2"]
+    assert all(read_metrics(tmp_path / "runs" / name) for name in folders)

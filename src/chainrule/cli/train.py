@@ -98,12 +98,9 @@ def _given(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def _default_folder() -> Path:
-    stamp = time.strftime("%Y%m%d-%H%M%S")
-    folder, suffix = Path("runs") / stamp, 1
-    while folder.exists():
-        suffix += 1
-        folder = Path("runs") / f"{stamp}-{suffix}"
-    return folder
+    from chainrule.train.run_folder import create_run_folder
+
+    return create_run_folder(Path("runs"), time.strftime("%Y%m%d-%H%M%S"))
 
 
 def _refuse_unused(given: dict[str, Any], config: TrainConfig) -> None:
@@ -119,18 +116,14 @@ def _refuse_unused(given: dict[str, Any], config: TrainConfig) -> None:
 def _plan(args: argparse.Namespace) -> tuple[TrainConfig, Path, Any]:
     """The config, run folder and checkpoint to resume (or None)."""
     from chainrule.train import load_checkpoint
-    from chainrule.train.checkpoint import META_FILE
     from chainrule.train.loop import resumed_config
 
     given = _given(args)
     if args.resume is None:
         config = TrainConfig(**given)
         _refuse_unused(given, config)
-        folder = args.out if args.out is not None else _default_folder()
-        if (folder / META_FILE).exists():
-            raise ValueError(f"train: {folder} already holds a run; continue it with "
-                             f"--resume {folder}, or choose another --out")
-        return config, folder, None
+        # The folder is checked for another run while its lock is held (Trainer.fit).
+        return config, args.out if args.out is not None else _default_folder(), None
     checkpoint = load_checkpoint(args.resume)
     config = resumed_config(checkpoint, given.pop("epochs", None))
     changed = [f"--{name.replace('_', '-')} {value} (saved: {getattr(config, name)})"
@@ -152,6 +145,7 @@ def _report(error: Exception) -> None:
 def run(args: argparse.Namespace) -> int:
     from chainrule.data.errors import DatasetError
     from chainrule.train import CheckpointError, TrainingInterrupted, train
+    from chainrule.train.run_folder import RunFolderError
 
     try:
         config, folder, checkpoint = _plan(args)
@@ -173,7 +167,7 @@ def run(args: argparse.Namespace) -> int:
               f"{interrupted.folder}; continue with: chainrule train --resume "
               f"{interrupted.folder}", file=sys.stderr)
         return INTERRUPTED
-    except (CheckpointError, DatasetError, FileNotFoundError) as error:
+    except (CheckpointError, DatasetError, FileNotFoundError, RunFolderError) as error:
         _report(error)
         return 2
     except FloatingPointError as error:

@@ -36,6 +36,7 @@ from chainrule.train.metrics import accuracy, append_metrics, rewrite_metrics
 from chainrule.train.models import build_manual, build_module
 from chainrule.train.plots import plot_losses
 from chainrule.train.progress import EpochProgress
+from chainrule.train.run_folder import check_destination, lock_run_folder
 
 LOSS_PLOT = "loss.png"
 GRADIENTS_PLOT = "gradients.png"
@@ -131,6 +132,7 @@ class Trainer:
                                  rng=np.random.default_rng(shuffle_seed))
         self.epoch = 0
         self.history: list[dict[str, Any]] = []
+        self.resumed_from: Path | None = None
 
     # ----------------------------------------------------------------- state
     def snapshot(self) -> dict[str, Any]:
@@ -164,6 +166,7 @@ class Trainer:
                 rng.bit_generator.state = state
             self.epoch = int(meta["epoch"])
             self.history = [dict(record) for record in meta["history"]]
+            self.resumed_from = checkpoint.folder
         except (KeyError, TypeError, ValueError) as error:
             raise CheckpointError(
                 f"{checkpoint.folder / META_FILE} does not fit the run it describes "
@@ -224,8 +227,14 @@ class Trainer:
                 dead_title="dead ReLU units (input ≤ 0 on every validation example)")
 
     def fit(self, *, progress: bool = True, echo: Callable[[str], None] = print) -> None:
-        """Train up to `config.epochs`, checkpointing after every epoch."""
-        self.folder.mkdir(parents=True, exist_ok=True)
+        """Train up to `config.epochs`, checkpointing after every epoch, holding the run
+        folder's lock; RunFolderError if another process writes the folder or it holds
+        another run (one this trainer was not restored from)."""
+        with lock_run_folder(self.folder):
+            check_destination(self.folder, resumed_from=self.resumed_from)
+            self._fit(progress=progress, echo=echo)
+
+    def _fit(self, *, progress: bool, echo: Callable[[str], None]) -> None:
         rewrite_metrics(self.folder, self.history)
         consistent = self.snapshot()
         hang = _Hang(self.folder)
