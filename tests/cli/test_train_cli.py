@@ -225,3 +225,60 @@ def test_default_run_folders_started_in_the_same_second_differ(
     folders = sorted(path.name for path in (tmp_path / "runs").iterdir())
     assert folders == ["20261130-064500", "20261130-064500-2"]
     assert all(read_metrics(tmp_path / "runs" / name) for name in folders)
+
+
+def write_idx_folder(folder: Path, seed: int) -> None:
+    """A small MNIST-format data set (40 training and 10 test images) drawn from `seed`."""
+    from chainrule.data import save_idx
+
+    rng = np.random.default_rng(seed)
+    folder.mkdir(parents=True, exist_ok=True)
+    for prefix, count in (("train", 40), ("t10k", 10)):
+        save_idx(folder / f"{prefix}-images-idx3-ubyte.gz",
+                 rng.integers(0, 256, (count, 28, 28), dtype=np.uint8))
+        save_idx(folder / f"{prefix}-labels-idx1-ubyte.gz",
+                 rng.integers(0, 10, count, dtype=np.uint8))
+
+
+def test_resuming_on_changed_data_is_refused_naming_both_fingerprints(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    data, run = tmp_path / "data", tmp_path / "run"
+    write_idx_folder(data, seed=1)
+    assert train("--epochs", "1", "--schedule", "constant", "--data", str(data),
+                 "--out", str(run)) == 0
+    saved = json.loads((run / META_FILE).read_text())["meta"]["data_fingerprint"]
+    write_idx_folder(data, seed=2)
+    capsys.readouterr()
+    assert main(["train", "--resume", str(run), "--epochs", "2", "--no-progress"]) == 2
+    (line,) = capsys.readouterr().err.splitlines()
+    assert line.startswith("chainrule train: the data differ from the run's")
+    assert f"{data.resolve()} (SHA-256 {saved['sha256'][:16]})" in line
+    assert line.count(str(data.resolve())) == 2
+    assert [record["epoch"] for record in read_metrics(run)] == [1]
+
+
+def test_resuming_on_the_same_data_records_its_fingerprint(tmp_path: Path) -> None:
+    data, run = tmp_path / "data", tmp_path / "run"
+    write_idx_folder(data, seed=1)
+    train("--epochs", "1", "--schedule", "constant", "--data", str(data), "--out", str(run))
+    first = json.loads((run / META_FILE).read_text())["meta"]["data_fingerprint"]
+    assert main(["train", "--resume", str(run), "--epochs", "2", "--no-progress"]) == 0
+    second = json.loads((run / META_FILE).read_text())["meta"]["data_fingerprint"]
+    assert second == first == {"sha256": first["sha256"], "source": str(data.resolve())}
+    assert len(first["sha256"]) == 64
+
+
+def test_a_checkpoint_without_a_data_fingerprint_resumes_with_a_note(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    train("--epochs", "1", "--schedule", "constant", "--out", str(tmp_path))
+    document = json.loads((tmp_path / META_FILE).read_text())
+    del document["meta"]["data_fingerprint"]
+    (tmp_path / META_FILE).write_text(json.dumps(document))
+    capsys.readouterr()
+    assert main(["train", "--resume", str(tmp_path), "--epochs", "2", "--no-progress"]) == 0
+    (line,) = capsys.readouterr().err.splitlines()
+    assert line.startswith(f"chainrule train: note: {tmp_path / META_FILE} has no fingerprint "
+                           f"of its data")
+    assert [record["epoch"] for record in read_metrics(tmp_path)] == [1, 2]

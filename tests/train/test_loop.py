@@ -10,7 +10,7 @@ import pytest
 from training_helpers import fit, without_timing
 
 from chainrule.train import TrainConfig, Trainer, load_checkpoint
-from chainrule.train.datasets import Splits
+from chainrule.train.datasets import Splits, data_fingerprint
 from chainrule.train.loop import resumed_config
 from chainrule.train.metrics import KEYS, read_metrics
 
@@ -88,3 +88,19 @@ def test_resuming_a_cosine_run_with_other_epochs_is_refused(tmp_path: Path,
     fit(dataclasses.replace(SMALL, epochs=1, schedule="cosine"), tmp_path, digits64)
     with pytest.raises(ValueError, match=r"anneals its learning rate over 1 epochs"):
         resumed_config(load_checkpoint(tmp_path), 3)
+
+
+def test_the_data_fingerprint_is_stable_and_changes_with_any_value(digits64: Splits) -> None:
+    copy = dataclasses.replace(digits64, x_test=digits64.x_test.copy())
+    assert data_fingerprint(copy) == data_fingerprint(digits64)
+    copy.x_test[3, 5] += 1.0
+    assert data_fingerprint(copy) != data_fingerprint(digits64)
+
+
+def test_the_data_fingerprint_changes_with_the_dtype_or_the_class_names(
+    digits64: Splits
+) -> None:
+    as_float32 = dataclasses.replace(digits64, x_val=digits64.x_val.astype(np.float32))
+    renamed = dataclasses.replace(digits64, class_names=("a", *digits64.class_names[1:]))
+    assert data_fingerprint(as_float32) != data_fingerprint(digits64)
+    assert data_fingerprint(renamed) != data_fingerprint(digits64)

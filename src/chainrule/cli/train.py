@@ -145,6 +145,7 @@ def _report(error: Exception) -> None:
 def run(args: argparse.Namespace) -> int:
     from chainrule.data.errors import DatasetError
     from chainrule.train import CheckpointError, TrainingInterrupted, train
+    from chainrule.train.checkpoint import META_FILE
     from chainrule.train.run_folder import RunFolderError
 
     try:
@@ -152,6 +153,10 @@ def run(args: argparse.Namespace) -> int:
     except (CheckpointError, ValueError) as error:
         _report(error)
         return 2
+    if checkpoint is not None and "data_fingerprint" not in checkpoint.meta:
+        print(f"chainrule train: note: {checkpoint.folder / META_FILE} has no fingerprint of "
+              f"its data (saved by an older chainrule); resuming without checking that the "
+              f"data are the run's", file=sys.stderr)
     started = time.perf_counter()
     action = "resuming" if checkpoint is not None else "training"
     hidden = "-".join(map(str, config.hidden_sizes))

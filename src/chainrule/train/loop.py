@@ -24,7 +24,7 @@ from chainrule import manual, optim
 from chainrule.data import ArrayDataset, DataLoader
 from chainrule.train.checkpoint import META_FILE, Checkpoint, CheckpointError, save_checkpoint
 from chainrule.train.config import TrainConfig
-from chainrule.train.datasets import Splits, load_splits
+from chainrule.train.datasets import Splits, data_fingerprint, data_source, load_splits
 from chainrule.train.diagnostics import (
     GradientNormMean,
     dead_relu_fractions,
@@ -130,6 +130,8 @@ class Trainer:
         self.loader = DataLoader(ArrayDataset(self.splits.x_train, self.splits.y_train),
                                  batch_size=config.batch_size, shuffle=True,
                                  rng=np.random.default_rng(shuffle_seed))
+        self.data_fingerprint = {"sha256": data_fingerprint(self.splits),
+                                 "source": data_source(config.data)}
         self.epoch = 0
         self.history: list[dict[str, Any]] = []
         self.resumed_from: Path | None = None
@@ -147,11 +149,23 @@ class Trainer:
             "dropout_rngs": [rng.bit_generator.state for rng in self.engine.generators()],
             "history": [dict(record) for record in self.history],
             "class_names": list(self.splits.class_names),
+            "data_fingerprint": dict(self.data_fingerprint),
         }
 
     def restore(self, checkpoint: Checkpoint) -> None:
-        """Continue from `checkpoint` (made by a run of the same config)."""
+        """Continue from `checkpoint` (made by a run of the same config, on the same data:
+        a checkpoint recording another data fingerprint is refused; one recording none, from
+        an older chainrule, is not checked)."""
         meta = checkpoint.meta
+        saved = meta.get("data_fingerprint")
+        if saved is not None and saved["sha256"] != self.data_fingerprint["sha256"]:
+            raise CheckpointError(
+                f"train: the data differ from the run's: {checkpoint.folder / META_FILE} was "
+                f"trained on {saved['source']} (SHA-256 {saved['sha256'][:16]}), but "
+                f"{self.data_fingerprint['source']} now reads as SHA-256 "
+                f"{self.data_fingerprint['sha256'][:16]}; resume with the data the run was "
+                f"trained on, or start a new run"
+            )
         try:
             self.engine.load_state_dict(meta["model"])
             self.optimizer.load_state_dict(meta["optimizer"])
