@@ -282,3 +282,144 @@ def test_a_checkpoint_without_a_data_fingerprint_resumes_with_a_note(
     assert line.startswith(f"chainrule train: note: {tmp_path / META_FILE} has no fingerprint "
                            f"of its data")
     assert [record["epoch"] for record in read_metrics(tmp_path)] == [1, 2]
+
+
+DELETE = object()
+"""A corruption that removes the key instead of setting it."""
+
+CORRUPTIONS: dict[str, tuple[tuple[str | int, ...], object]] = {
+    "meta-not-a-dict": (("meta",), [1]),
+    "meta-missing": (("meta",), DELETE),
+    "meta-unknown-key": (("meta", "colour"), "red"),
+    "epoch-string": (("meta", "epoch"), "2"),
+    "epoch-float": (("meta", "epoch"), 1.5),
+    "epoch-bool": (("meta", "epoch"), True),
+    "epoch-null": (("meta", "epoch"), None),
+    "epoch-nested": (("meta", "epoch"), [2]),
+    "epoch-negative": (("meta", "epoch"), -3),
+    "epoch-past-the-run": (("meta", "epoch"), 3),
+    "epoch-missing": (("meta", "epoch"), DELETE),
+    "config-string": (("meta", "config"), "mlp"),
+    "config-missing": (("meta", "config"), DELETE),
+    "config-hidden-string": (("meta", "config", "hidden"), "16"),
+    "config-hidden-of-strings": (("meta", "config", "hidden"), ["a"]),
+    "config-data-number": (("meta", "config", "data"), 5),
+    "config-seed-string": (("meta", "config", "seed"), "0"),
+    "config-seed-negative": (("meta", "config", "seed"), -1),
+    "config-compile-string": (("meta", "config", "compile"), "yes"),
+    "config-momentum-string": (("meta", "config", "momentum"), "x"),
+    "config-lr-list": (("meta", "config", "lr"), [0.1]),
+    "config-dropout-null": (("meta", "config", "dropout"), None),
+    "config-unknown-key": (("meta", "config", "colour"), "red"),
+    "model-list": (("meta", "model"), []),
+    "model-missing": (("meta", "model"), DELETE),
+    "model-weight-number": (("meta", "model", "0.weight"), 5),
+    "model-weight-nested": (("meta", "model", "0.weight"),
+                            {"inner": {"__array__": "model/0.weight"}}),
+    "model-weight-of-another-shape": (("meta", "model", "0.weight"),
+                                      {"__array__": "optimizer/state/1/exp_avg"}),
+    "model-weight-unknown-name": (("meta", "model", "9.weight"),
+                                  {"__array__": "model/0.weight"}),
+    "model-array-ref-list": (("meta", "model", "0.weight"), {"__array__": ["model/0.weight"]}),
+    "model-array-ref-unknown": (("meta", "model", "0.weight"), {"__array__": "nothing"}),
+    "optimizer-string": (("meta", "optimizer"), "adam"),
+    "optimizer-missing": (("meta", "optimizer"), DELETE),
+    "optimizer-state-list": (("meta", "optimizer", "state"), []),
+    "optimizer-state-key-not-an-index": (("meta", "optimizer", "state", "first"), {}),
+    "optimizer-state-entry-number": (("meta", "optimizer", "state", "0"), 5),
+    "optimizer-step-string": (("meta", "optimizer", "state", "0", "step"), "21"),
+    "optimizer-step-negative": (("meta", "optimizer", "state", "0", "step"), -1),
+    "optimizer-moment-missing": (("meta", "optimizer", "state", "0", "exp_avg"), DELETE),
+    "optimizer-moment-string": (("meta", "optimizer", "state", "0", "exp_avg_sq"), "x"),
+    "optimizer-groups-dict": (("meta", "optimizer", "param_groups"), {}),
+    "optimizer-groups-empty": (("meta", "optimizer", "param_groups"), []),
+    "optimizer-group-number": (("meta", "optimizer", "param_groups", 0), 5),
+    "optimizer-lr-string": (("meta", "optimizer", "param_groups", 0, "lr"), "x"),
+    "optimizer-lr-missing": (("meta", "optimizer", "param_groups", 0, "lr"), DELETE),
+    "optimizer-betas-string": (("meta", "optimizer", "param_groups", 0, "betas"), "x"),
+    "optimizer-params-strings": (("meta", "optimizer", "param_groups", 0, "params"), ["a"]),
+    "optimizer-group-unknown-key": (("meta", "optimizer", "param_groups", 0, "colour"), 1),
+    "scheduler-number": (("meta", "scheduler"), 5),
+    "scheduler-null-for-cosine": (("meta", "scheduler"), None),
+    "scheduler-missing": (("meta", "scheduler"), DELETE),
+    "scheduler-last-epoch-string": (("meta", "scheduler", "last_epoch"), "2"),
+    "scheduler-t-max-float": (("meta", "scheduler", "T_max"), 1.5),
+    "scheduler-base-lrs-string": (("meta", "scheduler", "base_lrs"), "x"),
+    "scheduler-last-lr-nulls": (("meta", "scheduler", "_last_lr"), [None]),
+    "scheduler-unknown-key": (("meta", "scheduler", "gamma"), 0.1),
+    "loader-number": (("meta", "loader"), 5),
+    "loader-missing": (("meta", "loader"), DELETE),
+    "loader-epoch-string": (("meta", "loader", "epoch"), "2"),
+    "loader-batches-done-negative": (("meta", "loader", "batches_done"), -1),
+    "loader-rng-string": (("meta", "loader", "rng_state"), "x"),
+    "loader-rng-state-string": (("meta", "loader", "rng_state", "state", "state"), "x"),
+    "loader-rng-other-generator": (("meta", "loader", "rng_state", "bit_generator"), "MT19937"),
+    "loader-shuffle-string": (("meta", "loader", "shuffle"), "yes"),
+    "loader-num-samples-float": (("meta", "loader", "num_samples"), 1.5),
+    "dropout-rngs-string": (("meta", "dropout_rngs"), "x"),
+    "dropout-rngs-missing": (("meta", "dropout_rngs"), DELETE),
+    "dropout-rng-number": (("meta", "dropout_rngs", 0), 5),
+    "dropout-rng-state-list": (("meta", "dropout_rngs", 0, "state"), []),
+    "dropout-rng-has-uint32-string": (("meta", "dropout_rngs", 0, "has_uint32"), "1"),
+    "history-string": (("meta", "history"), "x"),
+    "history-missing": (("meta", "history"), DELETE),
+    "history-shorter-than-epoch": (("meta", "history", 1), DELETE),
+    "history-record-number": (("meta", "history", 0), 5),
+    "history-loss-string": (("meta", "history", 0, "train_loss"), "x"),
+    "history-epoch-out-of-order": (("meta", "history", 0, "epoch"), 7),
+    "history-key-missing": (("meta", "history", 0, "val_loss"), DELETE),
+    "class-names-string": (("meta", "class_names"), "x"),
+    "class-names-numbers": (("meta", "class_names"), [1, 2]),
+    "class-names-missing": (("meta", "class_names"), DELETE),
+    "fingerprint-number": (("meta", "data_fingerprint"), 5),
+    "fingerprint-sha-number": (("meta", "data_fingerprint", "sha256"), 5),
+    "fingerprint-sha-not-hex": (("meta", "data_fingerprint", "sha256"), "abc"),
+    "fingerprint-source-missing": (("meta", "data_fingerprint", "source"), DELETE),
+}
+
+
+@pytest.fixture(scope="module")
+def saved_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A two-epoch run with dropout, Adam and a cosine schedule: every kind of saved state."""
+    folder = tmp_path_factory.mktemp("saved-run")
+    assert train("--epochs", "2", "--dropout", "0.1", "--out", str(folder)) == 0
+    return folder
+
+
+def corrupted_copy(saved_run: Path, folder: Path, corruption: str) -> Path:
+    """A copy of `saved_run`'s checkpoint with one entry of checkpoint.json corrupted."""
+    path, value = CORRUPTIONS[corruption]
+    document = json.loads((saved_run / META_FILE).read_text())
+    parent = document
+    for key in path[:-1]:
+        parent = parent[key]
+    if value is DELETE:
+        del parent[path[-1]]
+    else:
+        parent[path[-1]] = value
+    folder.mkdir()
+    (folder / ARRAYS_FILE).write_bytes((saved_run / ARRAYS_FILE).read_bytes())
+    (folder / META_FILE).write_text(json.dumps(document))
+    return folder
+
+
+@pytest.mark.parametrize("corruption", list(CORRUPTIONS))
+def test_resuming_a_checkpoint_of_wrong_types_or_ranges_is_a_one_line_error(
+    saved_run: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str], corruption: str
+) -> None:
+    folder = corrupted_copy(saved_run, tmp_path / "run", corruption)
+    capsys.readouterr()
+    assert main(["train", "--resume", str(folder), "--no-progress"]) == 2
+    (line,) = capsys.readouterr().err.splitlines()
+    assert line.startswith(f"chainrule train: {folder / META_FILE}")
+
+
+@pytest.mark.parametrize("corruption", list(CORRUPTIONS))
+def test_evaluating_a_checkpoint_of_wrong_types_or_ranges_is_a_one_line_error(
+    saved_run: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str], corruption: str
+) -> None:
+    folder = corrupted_copy(saved_run, tmp_path / "run", corruption)
+    capsys.readouterr()
+    assert main(["evaluate", str(folder)]) == 2
+    (line,) = capsys.readouterr().err.splitlines()
+    assert line.startswith(f"chainrule evaluate: {folder / META_FILE}")

@@ -104,3 +104,10 @@ def test_the_data_fingerprint_changes_with_the_dtype_or_the_class_names(
     renamed = dataclasses.replace(digits64, class_names=("a", *digits64.class_names[1:]))
     assert data_fingerprint(as_float32) != data_fingerprint(digits64)
     assert data_fingerprint(renamed) != data_fingerprint(digits64)
+
+
+def test_resuming_to_fewer_epochs_than_completed_is_refused(tmp_path: Path,
+                                                            digits64: Splits) -> None:
+    fit(dataclasses.replace(SMALL, epochs=2), tmp_path, digits64)
+    with pytest.raises(ValueError, match=r"already completed 2 epochs; --epochs 1 is fewer"):
+        resumed_config(load_checkpoint(tmp_path), 1)

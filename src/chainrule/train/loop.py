@@ -187,6 +187,14 @@ class Trainer:
                 f"({type(error).__name__}: {error}); it is corrupt or from another version"
             ) from None
 
+    def load_weights(self, checkpoint: Checkpoint) -> None:
+        """Only the weights of `checkpoint` (to evaluate it), checked against the model."""
+        try:
+            self.engine.load_state_dict(checkpoint.meta["model"])
+        except (KeyError, ValueError) as error:
+            raise CheckpointError(f"{checkpoint.folder / META_FILE} does not fit the run it "
+                                  f"describes ({error})") from None
+
     # ----------------------------------------------------------------- epochs
     def run_epoch(self, *, progress: bool, hang: _Hang) -> dict[str, Any]:
         epoch = self.epoch + 1
@@ -293,6 +301,10 @@ def resumed_config(checkpoint: Checkpoint, epochs: int | None) -> TrainConfig:
                               f"({error})") from None
     if epochs is None or epochs == config.epochs:
         return config
+    completed = int(checkpoint.meta["epoch"])
+    if epochs < completed:
+        raise ValueError(f"train: this run already completed {completed} epochs; --epochs "
+                         f"{epochs} is fewer: pass the total to reach, at least {completed}")
     if config.schedule == "cosine":
         raise ValueError(
             f"train: this run anneals its learning rate over {config.epochs} epochs "
