@@ -2,9 +2,10 @@
 
 With no arguments: the tutorial network (64-50-10, ReLU, softmax cross-entropy) on the
 bundled 8x8 digits. Each epoch prints one line and saves metrics.jsonl and a checkpoint
-(checkpoint.npz + checkpoint.json) to the run folder; loss.png is drawn at the end (and
-gradients.png with --diagnostics). Ctrl-C saves the last completed epoch and exits with
-status 130; --resume continues bit for bit.
+(checkpoint.npz + checkpoint.json, also saved before the first batch) to the run folder;
+loss.png is drawn at the end (and gradients.png with --diagnostics). Ctrl-C saves the last
+completed epoch and exits with status 130; --resume continues bit for bit, on the same data.
+One training at a time writes a run folder (train.lock), and none overwrites another run.
 """
 
 from __future__ import annotations
