@@ -111,3 +111,18 @@ def test_resuming_to_fewer_epochs_than_completed_is_refused(tmp_path: Path,
     fit(dataclasses.replace(SMALL, epochs=2), tmp_path, digits64)
     with pytest.raises(ValueError, match=r"already completed 2 epochs; --epochs 1 is fewer"):
         resumed_config(load_checkpoint(tmp_path), 1)
+
+
+@pytest.mark.parametrize(("setting", "value"), [("seed", -1), ("momentum", -0.5)])
+def test_a_negative_seed_or_momentum_is_refused_naming_it(setting: str, value: float) -> None:
+    with pytest.raises(ValueError, match=rf"--{setting} must be .*got {value}"):
+        TrainConfig(**{setting: value})
+
+
+@pytest.mark.parametrize(("setting", "value"), [
+    ("seed", "0"), ("compile", "yes"), ("hidden", [16.5]), ("lr", "0.1"), ("dropout", None),
+])
+def test_a_saved_config_value_of_the_wrong_type_is_refused_naming_it(setting: str,
+                                                                     value: object) -> None:
+    with pytest.raises(TypeError, match=rf"saved config's {setting} must be of type"):
+        TrainConfig.from_json({**SMALL.to_json(), setting: value})
