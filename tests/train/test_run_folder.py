@@ -106,3 +106,10 @@ def test_resuming_into_the_resumed_folder_is_allowed(tmp_path: Path) -> None:
 def test_a_folder_with_only_a_lock_holds_no_run(tmp_path: Path) -> None:
     with lock_run_folder(tmp_path):
         check_destination(tmp_path, resumed_from=None)
+
+
+def test_a_run_folder_that_is_a_file_is_refused(tmp_path: Path) -> None:
+    (tmp_path / "run").write_text("")
+    with pytest.raises(RunFolderError, match=r"run is a file, not a folder"), \
+            lock_run_folder(tmp_path / "run"):
+        pass

@@ -56,6 +56,9 @@ def lock_run_folder(folder: Path) -> Iterator[None]:
 
     Raises RunFolderError naming the process that holds it when another process does.
     """
+    if folder.exists() and not folder.is_dir():
+        raise RunFolderError(f"train: {folder} is a file, not a folder; choose a folder for "
+                             f"--out")
     folder.mkdir(parents=True, exist_ok=True)
     path = folder / LOCK_FILE
     descriptor = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
