@@ -246,3 +246,16 @@ def test_a_closed_stdout_ends_the_command_quietly_with_141(
         process.wait()
     assert process.returncode == 141
     assert stderr == b""
+
+
+def test_evaluate_names_a_missing_matplotlib_before_evaluating(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["train", *SMALL, "--epochs", "1", "--out", str(tmp_path)]) == 0
+    capsys.readouterr()
+    monkeypatch.setitem(sys.modules, "matplotlib", None)
+    assert main(["evaluate", str(tmp_path)]) == 2
+    captured = capsys.readouterr()
+    assert one_line(captured.err).startswith("chainrule evaluate: needs matplotlib (for ")
+    assert captured.out == ""
+    assert not (tmp_path / "confusion.png").exists()

@@ -3,6 +3,10 @@ folder, verifying each file's size and SHA-256. Every file is written through a 
 file in the same folder and renamed into place atomically, so the cache never holds a
 half-written or unverified file. Each file has a total deadline, not only a per-read timeout,
 so a server that trickles bytes cannot hold a download forever.
+
+Why not pooch (the scientific Python downloader): it tries one URL per file (no mirror
+fallback), its timeout is per read as with urllib, it has no size cap, and it would add
+requests, platformdirs and packaging as dependencies for four files.
 """
 
 from __future__ import annotations
