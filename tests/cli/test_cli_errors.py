@@ -72,7 +72,7 @@ def test_train_refuses_hidden_layers_too_large_for_memory_with_the_estimate(
     message = one_line(captured.err)
     assert message.startswith("chainrule train: --hidden 100000000000 (batch 32, float32) "
                               "needs about ")
-    assert "GiB of memory; choose smaller layers" in message
+    assert "GiB of memory; choose smaller layers or batches" in message
     assert captured.out == ""
     assert not out.exists()
 

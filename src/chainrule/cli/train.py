@@ -152,7 +152,7 @@ def _refuse_too_large(config: TrainConfig) -> None:
             f"train: --hidden {hidden} (batch {config.batch_size}, {config.dtype}) needs about "
             f"{needed / 2**30:.3g} GiB for the weights, gradients, optimizer state and one "
             f"batch's activations, more than this machine's {available / 2**30:.3g} GiB of "
-            f"memory; choose smaller layers")
+            f"memory; choose smaller layers or batches")
 
 
 def _needed_extras(config: TrainConfig, progress: bool) -> list[str]:
