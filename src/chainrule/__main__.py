@@ -2,6 +2,10 @@
 
 import sys
 
-from chainrule.cli import main
+try:
+    from chainrule.cli import main
+except KeyboardInterrupt:
+    sys.stderr.write("\nchainrule: interrupted\n")
+    sys.exit(130)
 
 sys.exit(main())

@@ -145,3 +145,13 @@ def test_tutorial_size_float32_gradients_check_by_sampling(loss_of_arrays) -> No
     report = gradcheck(loss_of_arrays, {"x": x, "y": y, **params}, analytic(x, y, params),
                        max_entries=1, rng=rng)
     assert report.ok, str(report)
+
+
+@pytest.mark.parametrize("eps", [0.0, float("nan"), 1e-300])
+def test_gradcheck_refuses_an_unusable_step_naming_the_array(make_network, loss_of_arrays,
+                                                              eps: float) -> None:
+    x, y, params = make_network(4, 3, 5, 2)
+    _, cache = manual.forward(x, y, params)
+    grads = manual.backward(cache)
+    with pytest.raises(ValueError, match=r"gradcheck of 'w1': eps"):
+        gradcheck(loss_of_arrays, {"x": x, "y": y, **params}, {"w1": grads["w1"]}, eps=eps)

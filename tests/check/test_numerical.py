@@ -39,3 +39,31 @@ def test_directional_derivative_is_the_gradient_along_the_direction() -> None:
     v = np.array([0.6, 0.0, 0.8])
     *_, along = directional_derivative(lambda a: float((a**2).sum()), x, v)
     assert along == pytest.approx(float(v @ (2 * x)), rel=1e-9)
+
+
+def _sum_of_squares(v: np.ndarray) -> float:
+    return float((v**2).sum())
+
+
+@pytest.mark.parametrize("eps", [0.0, -1e-6, float("nan"), float("inf")])
+def test_numerical_grad_refuses_a_step_that_is_not_finite_and_positive(eps: float) -> None:
+    with pytest.raises(ValueError, match=r"numerical_grad: eps must be a finite step > 0"):
+        numerical_grad(_sum_of_squares, np.array([1.0, -2.0]), eps=eps)
+
+
+def test_numerical_grad_refuses_a_step_lost_to_rounding() -> None:
+    with pytest.raises(ValueError, match=r"numerical_grad: eps=1e-300 is lost to rounding: "
+                                         r"x \+ eps == x .* entry of size 2"):
+        numerical_grad(_sum_of_squares, np.array([1.0, -2.0]), eps=1e-300)
+
+
+def test_numerical_grad_accepts_a_tiny_step_at_zero() -> None:
+    grad = numerical_grad(_sum_of_squares, np.zeros(2), eps=1e-300)
+    np.testing.assert_array_equal(grad, np.zeros(2))
+
+
+@pytest.mark.parametrize("eps", [0.0, 1e-300])
+def test_directional_derivative_refuses_an_unusable_step(eps: float) -> None:
+    with pytest.raises(ValueError, match=r"directional_derivative: eps"):
+        directional_derivative(_sum_of_squares, np.array([1.0, -2.0]), np.array([1.0, 0.0]),
+                               eps=eps)

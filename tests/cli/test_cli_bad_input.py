@@ -8,6 +8,7 @@ import json
 import shutil
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from chainrule.cli import main
@@ -110,3 +111,37 @@ def test_a_train_error_names_the_command_once(capsys: pytest.CaptureFixture[str]
     message = capsys.readouterr().err
     assert message.startswith("chainrule train: --epochs")
     assert "train: train:" not in message
+
+
+def write_idx_set(folder: Path, *, n_train: int, test_size: int = 28) -> Path:
+    from chainrule.data import save_idx
+
+    rng = np.random.default_rng(0)
+    folder.mkdir()
+    save_idx(folder / "train-images-idx3-ubyte.gz",
+             rng.integers(0, 256, (n_train, 28, 28), dtype=np.uint8))
+    save_idx(folder / "train-labels-idx1-ubyte.gz", rng.integers(0, 10, n_train, dtype=np.uint8))
+    save_idx(folder / "t10k-images-idx3-ubyte.gz",
+             rng.integers(0, 256, (3, test_size, test_size), dtype=np.uint8))
+    save_idx(folder / "t10k-labels-idx1-ubyte.gz", rng.integers(0, 10, 3, dtype=np.uint8))
+    return folder
+
+
+def test_train_on_one_training_image_names_the_minimum_for_a_validation_split(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    data = write_idx_set(tmp_path / "data", n_train=1)
+    assert main(["train", *SMALL, "--data", str(data), "--out", str(tmp_path / "run")]) == 2
+    error = capsys.readouterr().err
+    assert error == (f"chainrule train: --data {data} holds 1 training images; cutting off a "
+                     f"validation set of 0.1 needs at least 2\n")
+
+
+def test_train_with_test_images_of_another_size_stops_before_the_first_epoch(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    data = write_idx_set(tmp_path / "data", n_train=20, test_size=14)
+    assert main(["train", *SMALL, "--data", str(data), "--out", str(tmp_path / "run")]) == 2
+    captured = capsys.readouterr()
+    assert "holds images of 14x14 pixels but" in captured.err
+    assert "epoch   1/" not in captured.out

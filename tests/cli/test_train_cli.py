@@ -3,12 +3,14 @@ files, Ctrl-C, a killed run resumed bit for bit, and unusable checkpoints."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -28,11 +30,31 @@ def train(*args: str) -> int:
     return main(["train", *SMALL, *args])
 
 
-def start_cli(*args: str, hang_after: int) -> subprocess.Popen[str]:
+# The child runs `python -m chainrule` with Python's own Ctrl-C handler installed: a child of
+# a background job (`.ci/run &`) inherits SIGINT ignored, and Python then installs none.
+CLI_WITH_CTRL_C = ("import runpy, signal, sys\n"
+                   "signal.signal(signal.SIGINT, signal.default_int_handler)\n"
+                   "runpy.run_module('chainrule', run_name='__main__', alter_sys=True)\n")
+
+
+@contextlib.contextmanager
+def running_cli(*args: str, hang_after: int) -> Iterator[subprocess.Popen[str]]:
+    """`chainrule train` in a child process with a known SIGINT disposition; killed (if
+    still running) and reaped on every way out, failures included."""
     env = {**os.environ, HANG_ENV: str(hang_after),
            "PYTHONPATH": os.pathsep.join(filter(None, [str(SRC), os.environ.get("PYTHONPATH")]))}
-    return subprocess.Popen([sys.executable, "-m", "chainrule", "train", *SMALL, *args],
-                            env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    process = subprocess.Popen([sys.executable, "-c", CLI_WITH_CTRL_C, "train", *SMALL, *args],
+                               env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                               text=True)
+    try:
+        yield process
+    finally:
+        if process.poll() is None:
+            process.kill()
+        for stream in (process.stdout, process.stderr):
+            if stream is not None:
+                stream.close()
+        process.wait()
 
 
 def wait_for(path: Path, process: subprocess.Popen[str], timeout: float = 60.0) -> None:
@@ -116,11 +138,11 @@ def test_a_new_run_does_not_overwrite_an_existing_one(
 @pytest.mark.slow
 def test_ctrl_c_saves_the_last_epoch_and_exits_130(tmp_path: Path) -> None:
     batches_per_epoch = 21
-    process = start_cli("--epochs", "4", "--out", str(tmp_path),
-                        hang_after=batches_per_epoch + 5)
-    wait_for(tmp_path / HANG_MARKER, process)
-    process.send_signal(signal.SIGINT)
-    _, stderr = process.communicate(timeout=60)
+    with running_cli("--epochs", "4", "--out", str(tmp_path),
+                     hang_after=batches_per_epoch + 5) as process:
+        wait_for(tmp_path / HANG_MARKER, process)
+        process.send_signal(signal.SIGINT)
+        _, stderr = process.communicate(timeout=60)
     assert process.returncode == 130
     assert "interrupted: saved the checkpoint of epoch 1" in stderr
     assert json.loads((tmp_path / META_FILE).read_text())["meta"]["epoch"] == 1
@@ -128,15 +150,27 @@ def test_ctrl_c_saves_the_last_epoch_and_exits_130(tmp_path: Path) -> None:
 
 
 @pytest.mark.slow
+def test_the_ctrl_c_test_passes_when_started_with_sigint_ignored() -> None:
+    """As under `bash .ci/run &`: a non-interactive shell's background job ignores SIGINT,
+    and so does everything it starts."""
+    command = 'trap "" INT; exec "$0" -m pytest -q -p no:cacheprovider "$1" -k ctrl_c_saves'
+    result = subprocess.run(["bash", "-c", command, sys.executable, __file__],
+                            cwd=SRC.parent, capture_output=True, text=True, timeout=300,
+                            env={**os.environ, "PYTHONPATH": str(SRC)})
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "1 passed" in result.stdout
+
+
+@pytest.mark.slow
 def test_a_run_killed_mid_epoch_resumes_to_the_straight_result(tmp_path: Path) -> None:
     straight, killed = tmp_path / "straight", tmp_path / "killed"
     assert train("--epochs", "4", "--out", str(straight)) == 0
     batches_per_epoch = 21
-    process = start_cli("--epochs", "4", "--out", str(killed),
-                        hang_after=2 * batches_per_epoch + 7)
-    wait_for(killed / HANG_MARKER, process)
-    process.kill()
-    process.communicate(timeout=60)
+    with running_cli("--epochs", "4", "--out", str(killed),
+                     hang_after=2 * batches_per_epoch + 7) as process:
+        wait_for(killed / HANG_MARKER, process)
+        process.kill()
+        process.communicate(timeout=60)
     assert process.returncode == -signal.SIGKILL
     assert json.loads((killed / META_FILE).read_text())["meta"]["epoch"] == 2
     assert main(["train", "--resume", str(killed), "--no-progress"]) == 0
@@ -162,10 +196,10 @@ def test_a_run_killed_in_its_first_epoch_resumes_to_the_straight_result(
 ) -> None:
     straight, killed = tmp_path / "straight", tmp_path / "killed"
     assert train("--epochs", "2", "--out", str(straight)) == 0
-    process = start_cli("--epochs", "2", "--out", str(killed), hang_after=7)
-    wait_for(killed / HANG_MARKER, process)
-    process.kill()
-    process.communicate(timeout=60)
+    with running_cli("--epochs", "2", "--out", str(killed), hang_after=7) as process:
+        wait_for(killed / HANG_MARKER, process)
+        process.kill()
+        process.wait(timeout=60)
     assert process.returncode == -signal.SIGKILL
     assert json.loads((killed / META_FILE).read_text())["meta"]["epoch"] == 0
     assert main(["train", "--resume", str(killed), "--no-progress"]) == 0
@@ -204,13 +238,9 @@ def test_resuming_with_out_naming_the_resumed_folder_continues_it(tmp_path: Path
 def test_a_second_training_in_a_folder_in_use_is_refused_naming_the_process(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    process = start_cli("--epochs", "2", "--out", str(tmp_path), hang_after=3)
-    try:
+    with running_cli("--epochs", "2", "--out", str(tmp_path), hang_after=3) as process:
         wait_for(tmp_path / HANG_MARKER, process)
         assert main(["train", "--resume", str(tmp_path), "--no-progress"]) == 2
-    finally:
-        process.kill()
-        process.communicate(timeout=60)
     (line,) = capsys.readouterr().err.splitlines()
     assert line.startswith(f"chainrule train: {tmp_path} is in use by process {process.pid} ")
 

@@ -3,8 +3,10 @@ verification, checksum mismatch, truncated transfer, mirror fallback, no re-down
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import threading
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -16,11 +18,15 @@ import pytest
 from chainrule.data import DatasetError, download, load_mnist, save_idx
 from chainrule.data.mnist import FILE_NAMES
 
+OVERSIZE = 1 << 20
+
 
 @dataclass
 class LocalServer:
     """Serves `files` (URL path -> body) on 127.0.0.1; paths under /truncated/ announce 100
-    bytes more than they send; everything else is a 404. `requests` logs each GET path."""
+    bytes more than they send, under /trickle/ send one byte at a time, under /oversized/
+    (announced) and /unannounced/ (no Content-Length) send OVERSIZE bytes too many;
+    everything else is a 404. `requests` logs each GET path."""
 
     base: str = ""
     files: dict[str, bytes] = field(default_factory=dict)
@@ -42,11 +48,31 @@ def server(monkeypatch: pytest.MonkeyPatch) -> Iterator[LocalServer]:
             if body is None:
                 self.send_error(404, "Not Found")
                 return
+            if self.path.startswith("/trickle/"):
+                self._trickle(body)
+                return
+            oversized = self.path.startswith(("/oversized/", "/unannounced/"))
+            if oversized:
+                body += bytes(OVERSIZE)
             announced = len(body) + (100 if self.path.startswith("/truncated/") else 0)
             self.send_response(200)
-            self.send_header("Content-Length", str(announced))
+            if not self.path.startswith("/unannounced/"):
+                self.send_header("Content-Length", str(announced))
             self.end_headers()
-            self.wfile.write(body)
+            with contextlib.suppress(OSError):
+                self.wfile.write(body)
+            self.close_connection = True
+
+        def _trickle(self, body: bytes) -> None:
+            """One byte every 20 ms, for at most 10 s or until the client hangs up."""
+            self.send_response(200)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            with contextlib.suppress(OSError):
+                for index in range(min(len(body), 500)):
+                    self.wfile.write(body[index:index + 1])
+                    self.wfile.flush()
+                    time.sleep(0.02)
             self.close_connection = True
 
         def log_message(self, format: str, *args: object) -> None:
@@ -159,6 +185,62 @@ def test_error_lists_every_mirror_when_all_fail(
                  checksums=_sha256(files), timeout=5)
     assert "/a/train-images-idx3-ubyte.gz: HTTP 404" in str(raised.value)
     assert "/b/train-images-idx3-ubyte.gz: HTTP 404" in str(raised.value)
+
+
+def test_a_failed_download_is_one_line(
+    server: LocalServer, files: dict[str, bytes], tmp_path: Path
+) -> None:
+    with pytest.raises(DatasetError) as raised:
+        download("mnist", tmp_path / "cache", mirrors=[server.base + "/a", server.base + "/b"],
+                 checksums=_sha256(files), timeout=5)
+    assert "\n" not in str(raised.value)
+
+
+def test_a_trickling_server_fails_within_the_total_deadline(
+    server: LocalServer, files: dict[str, bytes], tmp_path: Path
+) -> None:
+    mirror = _serve(server, "/trickle", files)
+    started = time.monotonic()
+    with pytest.raises(DatasetError, match=r"/trickle/train-images-idx3-ubyte\.gz: took longer "
+                                           r"than the 0\.5 s deadline \(received \d+ of "):
+        download("mnist", tmp_path / "cache", mirrors=[mirror], checksums=_sha256(files),
+                 timeout=5, deadline=0.5)
+    assert time.monotonic() - started < 4
+    assert list((tmp_path / "cache").iterdir()) == []
+
+
+@pytest.mark.parametrize(("prefix", "reason"), [
+    ("/oversized", r"announces \d+ bytes, more than the expected \d+ bytes; refused"),
+    ("/unannounced", r"sent more than the expected \d+ bytes; cut off and refused"),
+])
+def test_a_body_larger_than_the_expected_size_is_refused(
+    server: LocalServer, files: dict[str, bytes], tmp_path: Path, prefix: str, reason: str
+) -> None:
+    mirror = _serve(server, prefix, files)
+    sizes = {name: len(body) for name, body in files.items()}
+    with pytest.raises(DatasetError, match=rf"{prefix}/train-images-idx3-ubyte\.gz: {reason}"):
+        download("mnist", tmp_path / "cache", mirrors=[mirror], checksums=_sha256(files),
+                 sizes=sizes, timeout=5)
+    assert list((tmp_path / "cache").iterdir()) == []
+
+
+def test_a_body_of_the_expected_size_is_accepted(
+    server: LocalServer, files: dict[str, bytes], tmp_path: Path
+) -> None:
+    mirror = _serve(server, "/mnist", files)
+    sizes = {name: len(body) for name, body in files.items()}
+    download("mnist", tmp_path / "cache", mirrors=[mirror], checksums=_sha256(files),
+             sizes=sizes, timeout=5)
+    assert (tmp_path / "cache" / "t10k-images-idx3-ubyte.gz").read_bytes() == files[
+        "t10k-images-idx3-ubyte.gz"]
+
+
+@pytest.mark.parametrize("seconds", [{"timeout": 0.0}, {"deadline": float("inf")}])
+def test_timeout_and_deadline_must_be_positive_and_finite(
+    tmp_path: Path, seconds: dict[str, float]
+) -> None:
+    with pytest.raises(ValueError, match="timeout and deadline must be positive and finite"):
+        download("mnist", tmp_path, mirrors=["http://127.0.0.1:9"], **seconds)
 
 
 def test_verified_files_already_present_are_not_downloaded_again(

@@ -149,3 +149,27 @@ def test_save_rejects_a_dtype_idx_cannot_hold(tmp_path: Path) -> None:
 def test_save_rejects_a_scalar(tmp_path: Path) -> None:
     with pytest.raises(ValueError, match=r"1 to 255 dimensions, got shape \(\)"):
         save_idx(tmp_path / "a.idx", np.float64(1.0))
+
+
+def test_dimensions_whose_product_overflows_int64_are_reported_as_truncated(
+    tmp_path: Path,
+) -> None:
+    # 3 dims of 2**32 - 1 need (2**32 - 1)**3 bytes: past int64, where NumPy's product wraps.
+    header = bytes([0, 0, 0x08, 3]) + np.array([2**32 - 1] * 3, dtype=">u4").tobytes()
+    path = tmp_path / "huge-idx3-ubyte"
+    path.write_bytes(header + bytes(16))
+    with pytest.raises(DatasetError, match=rf"is truncated: shape \(4294967295, 4294967295, "
+                                           rf"4294967295\) .* needs {(2**32 - 1)**3} data "
+                                           rf"bytes .* found 16$"):
+        load_idx(path)
+
+
+def test_dimensions_overflowing_to_zero_are_not_read_as_trailing_bytes(
+    tmp_path: Path,
+) -> None:
+    # 2**16 * 2**16 * 2**16 * 2**16 = 2**64 wraps to 0 in int64.
+    header = bytes([0, 0, 0x08, 4]) + np.array([2**16] * 4, dtype=">u4").tobytes()
+    path = tmp_path / "wrap-idx4-ubyte"
+    path.write_bytes(header + bytes(8))
+    with pytest.raises(DatasetError, match=rf"is truncated: .* needs {2**64} data bytes"):
+        load_idx(path)

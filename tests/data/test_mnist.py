@@ -128,3 +128,32 @@ def test_fashion_mnist_without_root_reads_the_debian_folder(
     _write_set(tmp_path, rng)
     monkeypatch.setattr(mnist_module, "DEBIAN_FASHION_MNIST_DIR", tmp_path)
     assert load_fashion_mnist().x_test.shape == (8, 784)
+
+
+def test_test_images_of_another_size_than_the_training_images_are_refused(
+    tmp_path: Path, rng: np.random.Generator
+) -> None:
+    _write_set(tmp_path, rng)
+    save_idx(tmp_path / "t10k-images-idx3-ubyte.gz",
+             rng.integers(0, 256, (8, 14, 14), dtype=np.uint8))
+    with pytest.raises(DatasetError, match=r"t10k-images-idx3-ubyte\.gz holds images of 14x14 "
+                                           r"pixels but .*train-images-idx3-ubyte\.gz of 28x28"):
+        load_mnist(tmp_path)
+
+
+@pytest.mark.parametrize(("n_train", "n_test"), [(0, 8), (12, 0)])
+def test_an_empty_image_set_is_refused(
+    tmp_path: Path, rng: np.random.Generator, n_train: int, n_test: int
+) -> None:
+    _write_set(tmp_path, rng, n_train=n_train, n_test=n_test)
+    with pytest.raises(DatasetError, match="holds 0 images of 28x28 pixels; a data set needs "
+                                           "at least one image of at least one pixel"):
+        load_mnist(tmp_path)
+
+
+def test_images_of_zero_pixels_are_refused(tmp_path: Path, rng: np.random.Generator) -> None:
+    _write_set(tmp_path, rng)
+    for name, count in (("train-images-idx3-ubyte.gz", 12), ("t10k-images-idx3-ubyte.gz", 8)):
+        save_idx(tmp_path / name, np.zeros((count, 0, 28), dtype=np.uint8))
+    with pytest.raises(DatasetError, match="holds 12 images of 0x28 pixels"):
+        load_mnist(tmp_path)

@@ -17,7 +17,7 @@ import numpy.typing as npt
 
 from chainrule._types import Float64Array
 from chainrule.check.diagnose import Diagnosis, Mistake, diagnose, diagnose_shapes
-from chainrule.check.numerical import directional_derivative, probe
+from chainrule.check.numerical import check_step, directional_derivative, probe
 
 LossFunction = Callable[[Mapping[str, Float64Array]], float]
 """Called with every named array (float64 copies, one of them perturbed); returns the loss."""
@@ -184,6 +184,8 @@ def gradcheck(
         raise ValueError(f"gradcheck got gradients for {', '.join(missing)} but no arrays of "
                          f"those names; arrays has {', '.join(points)}: pass each array that "
                          f"a gradient differentiates")
+    for name in grads:
+        check_step(f"gradcheck of {name!r}", eps, points[name])
     f0 = float(loss_fn(points))
     floor = ROUNDING_ULPS * np.finfo(np.float64).eps * abs(f0) / eps
     rows = []

@@ -17,6 +17,21 @@ from chainrule._types import Float64Array
 ScalarFunction = Callable[[Float64Array], float]
 
 
+def check_step(function: str, eps: float, point: Float64Array) -> None:
+    """Refuse a step `eps` that cannot measure a derivative at `point`: not a finite number
+    > 0, or so small that x + eps == x in float64 for the largest |x| (a zero difference
+    divided by a zero step)."""
+    if not (isinstance(eps, (int, float, np.floating)) and np.isfinite(eps) and eps > 0):
+        raise ValueError(f"{function}: eps must be a finite step > 0 (e.g. 1e-6), got {eps!r}")
+    finite = np.abs(point[np.isfinite(point)])
+    largest = float(finite.max()) if finite.size else 0.0
+    if largest + eps == largest:
+        raise ValueError(
+            f"{function}: eps={eps!r} is lost to rounding: x + eps == x in float64 for the "
+            f"entry of size {largest:g}; use eps of at least {largest * 2**-52 * 1e3:.1g} "
+            f"(default 1e-6)")
+
+
 def numerical_grad(f: ScalarFunction, x: npt.ArrayLike, eps: float = 1e-6) -> Float64Array:
     """df/dx by central differences, entry by entry: (f(x + eps e_i) - f(x - eps e_i)) / 2 eps.
 
@@ -28,6 +43,7 @@ def numerical_grad(f: ScalarFunction, x: npt.ArrayLike, eps: float = 1e-6) -> Fl
         array([ 2., -4.])
     """
     point = np.array(x, dtype=np.float64)
+    check_step("numerical_grad", eps, point)
     grad = np.empty_like(point)
     for index in np.ndindex(point.shape):
         f_plus, f_minus, step = probe(f, point, index, eps)
@@ -61,6 +77,7 @@ def directional_derivative(
     Two evaluations of f measure <v, grad f(x)> for a whole array at once.
     """
     point = np.asarray(x, dtype=np.float64)
+    check_step("directional_derivative", eps, point)
     step = np.asarray(direction, dtype=np.float64) * eps
     f_plus = float(f(point + step))
     f_minus = float(f(point - step))

@@ -12,6 +12,8 @@ from typing import Any
 
 import numpy as np
 
+from chainrule.cli._common import describe_os_error, missing_extras, probe_writable
+
 CONFUSION_PLOT = "confusion.png"
 
 
@@ -40,17 +42,29 @@ def run(args: argparse.Namespace) -> int:
         config = resumed_config(checkpoint, None)
         if args.data is not None:
             config = replace(config, data=args.data)
+        missing = missing_extras(["matplotlib", *(["sklearn"] if config.data == "digits"
+                                                   else [])])
+        if missing is not None:
+            raise ValueError(missing)
+        probe_writable(checkpoint.folder, [CONFUSION_PLOT])
         trainer = Trainer(config, checkpoint.folder)
         trainer.load_weights(checkpoint)
-    except (CheckpointError, ValueError, FileNotFoundError) as error:
+    except (CheckpointError, ValueError) as error:
         print(f"chainrule evaluate: {error}", file=sys.stderr)
+        return 2
+    except OSError as error:
+        print(f"chainrule evaluate: {describe_os_error(error)}", file=sys.stderr)
         return 2
     splits = trainer.splits
     predictions = np.argmax(trainer.engine.logits(splits.x_test), axis=1)
     matrix = confusion_matrix(splits.y_test, predictions, splits.num_classes)
     correct, total = int(np.trace(matrix)), int(matrix.sum())
     path = checkpoint.folder / CONFUSION_PLOT
-    plot_confusion(matrix, splits.class_names, path)
+    try:
+        plot_confusion(matrix, splits.class_names, path)
+    except OSError as error:
+        print(f"chainrule evaluate: {describe_os_error(error)}", file=sys.stderr)
+        return 2
     print(f"{config.data} test set, epoch {checkpoint.meta['epoch']} of {checkpoint.folder}")
     print(format_confusion(matrix, splits.class_names))
     print(f"test accuracy {correct / total:.4f} ({correct}/{total}); confusion matrix saved "

@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
+from chainrule.cli._common import nonnegative_int
+
 WRT_CHOICES = ("w1", "b1", "x", "w2", "b2", "u2")
 
 
@@ -14,7 +16,8 @@ def add_parser(subparsers: Any) -> None:
     parser.add_argument("--wrt", choices=WRT_CHOICES, default="w1",
                         help="the tensor to differentiate with respect to (default w1)")
     parser.add_argument("--format", choices=("text", "markdown", "latex"), default="text")
-    parser.add_argument("--seed", type=int, default=0, help="seed of the random network")
+    parser.add_argument("--seed", type=nonnegative_int("--seed"), default=0,
+                        help="seed of the random network")
     parser.set_defaults(run=run)
 
 

@@ -11,12 +11,15 @@ One training at a time writes a run folder (train.lock), and none overwrites ano
 from __future__ import annotations
 
 import argparse
+import itertools
+import os
 import sys
 import time
 from dataclasses import fields
 from pathlib import Path
 from typing import Any
 
+from chainrule.cli._common import describe_os_error, missing_extras, nonnegative_int, probe_writable
 from chainrule.train.config import (
     DTYPES,
     ENGINES,
@@ -66,8 +69,8 @@ def add_parser(subparsers: Any) -> None:
         help="autograd: the Tensor engine; manual: the hand-derived layers (default "
              f"{defaults.engine})")
     add("--dtype", choices=DTYPES, help=f"(default {defaults.dtype})")
-    add("--seed", type=int, help=f"seed of the weights, shuffling and dropout "
-                                 f"(default {defaults.seed})")
+    add("--seed", type=nonnegative_int("--seed"),
+        help=f"seed of the weights, shuffling and dropout (default {defaults.seed})")
     add("--compile", action="store_const", const=True,
         help="trace the training step once per batch shape with chainrule.compile")
     add("--diagnostics", action="store_const", const=True,
@@ -90,7 +93,7 @@ def _hidden_sizes(text: str) -> tuple[int, ...]:
     try:
         return parse_hidden(text)
     except ValueError as error:
-        raise argparse.ArgumentTypeError(str(error)) from None
+        raise argparse.ArgumentTypeError(str(error).removeprefix("train: ")) from None
 
 
 def _given(args: argparse.Namespace) -> dict[str, Any]:
@@ -112,6 +115,66 @@ def _refuse_unused(given: dict[str, Any], config: TrainConfig) -> None:
     if "momentum" in given and config.optimizer != "momentum":
         raise ValueError(f"train: --momentum is used by --optimizer momentum, but the "
                          f"optimizer is {config.optimizer}; add --optimizer momentum")
+
+
+FEATURES = {"digits": 64, "mnist": 784, "fashion-mnist": 784}
+"""Inputs per sample of the named data sets (a folder's are known only once loaded)."""
+MEMORY_COPIES = 4
+"""Copies of the parameters a run holds: the weights, their gradients, Adam's two moments."""
+
+
+def _memory_estimate(config: TrainConfig) -> int:
+    """Bytes for the parameters (times MEMORY_COPIES) and one batch's activations and their
+    gradients, from the layer sizes; a folder's data counts as 1 input (a lower bound)."""
+    sizes = [FEATURES.get(config.data, 1), *config.hidden_sizes, 10]
+    parameters = sum(fan_in * fan_out + fan_out
+                     for fan_in, fan_out in itertools.pairwise(sizes))
+    activations = 3 * config.batch_size * sum(sizes[1:])
+    itemsize = 4 if config.dtype == "float32" else 8
+    return (MEMORY_COPIES * parameters + activations) * itemsize
+
+
+def _physical_memory() -> int | None:
+    try:
+        return os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+    except (AttributeError, OSError, ValueError):
+        return None
+
+
+def _refuse_too_large(config: TrainConfig) -> None:
+    """A model that cannot fit in this machine's memory is refused before any allocation."""
+    needed, available = _memory_estimate(config), _physical_memory()
+    if available is not None and needed > available:
+        hidden = ",".join(map(str, config.hidden_sizes))
+        raise ValueError(
+            f"train: --hidden {hidden} (batch {config.batch_size}, {config.dtype}) needs about "
+            f"{needed / 2**30:.3g} GiB for the weights, gradients, optimizer state and one "
+            f"batch's activations, more than this machine's {available / 2**30:.3g} GiB of "
+            f"memory; choose smaller layers or batches")
+
+
+def _needed_extras(config: TrainConfig, progress: bool) -> list[str]:
+    """The optional packages this run imports: matplotlib for loss.png, scikit-learn for the
+    digits, tqdm for the progress bar (shown only on a terminal)."""
+    needed = ["matplotlib"]
+    if config.data == "digits":
+        needed.append("sklearn")
+    if progress and sys.stderr.isatty():
+        needed.append("tqdm")
+    return needed
+
+
+def _probe_run_folder(folder: Path) -> None:
+    """Fail now, not after the last epoch, when the run folder or one of its files cannot be
+    written; a folder made only for the probe is removed again."""
+    from chainrule.train.checkpoint import ARRAYS_FILE, META_FILE
+    from chainrule.train.loop import GRADIENTS_PLOT, LOSS_PLOT
+    from chainrule.train.metrics import METRICS_FILE
+
+    created = not folder.exists()
+    probe_writable(folder, (META_FILE, ARRAYS_FILE, METRICS_FILE, LOSS_PLOT, GRADIENTS_PLOT))
+    if created:
+        folder.rmdir()
 
 
 def _plan(args: argparse.Namespace) -> tuple[TrainConfig, Path, Any]:
@@ -151,8 +214,16 @@ def run(args: argparse.Namespace) -> int:
 
     try:
         config, folder, checkpoint = _plan(args)
+        _refuse_too_large(config)
+        missing = missing_extras(_needed_extras(config, not args.no_progress))
+        if missing is not None:
+            raise ValueError(missing)
+        _probe_run_folder(folder)
     except (CheckpointError, ValueError) as error:
         _report(error)
+        return 2
+    except OSError as error:
+        _report(ValueError(describe_os_error(error)))
         return 2
     if checkpoint is not None and "data_fingerprint" not in checkpoint.meta:
         print(f"chainrule train: note: {checkpoint.folder / META_FILE} has no fingerprint of "
@@ -173,8 +244,11 @@ def run(args: argparse.Namespace) -> int:
               f"{interrupted.folder}; continue with: chainrule train --resume "
               f"{interrupted.folder}", file=sys.stderr)
         return INTERRUPTED
-    except (CheckpointError, DatasetError, FileNotFoundError, RunFolderError) as error:
+    except (CheckpointError, DatasetError, RunFolderError) as error:
         _report(error)
+        return 2
+    except OSError as error:
+        _report(ValueError(describe_os_error(error)))
         return 2
     except FloatingPointError as error:
         _report(error)

@@ -18,9 +18,13 @@ import numpy as np
 from chainrule import manual
 from chainrule._types import FloatArray
 from chainrule.check import Comparison, Diagnosis, GradcheckReport, compare, diagnose, gradcheck
+from chainrule.cli._common import float_in, missing_extras, nonnegative_int, positive_int
 
 CHECKED = ("x", "w1", "b1", "w2", "b2")
 N_HIDDEN = 50
+MIN_EPS, MAX_EPS = 1e-12, 1.0
+"""The --eps range: below 1e-12 a step on entries of size ~1 is lost to float64 rounding
+(the difference is noise); above 1 it is no longer a derivative."""
 
 Backward = Callable[[Mapping[str, FloatArray]], Mapping[str, FloatArray]]
 
@@ -82,15 +86,25 @@ def add_parser(subparsers: Any) -> None:
         help="check the hand-derived gradients against finite differences and the closed form",
         description=__doc__,
     )
-    parser.add_argument("--seed", type=int, default=0, help="seed for weights and sampling")
-    parser.add_argument("--samples", type=int, default=200, metavar="N",
+    parser.add_argument("--seed", type=nonnegative_int("--seed"), default=0,
+                        help="seed for weights and sampling")
+    parser.add_argument("--samples", type=positive_int("--samples"), default=200, metavar="N",
                         help="entries checked per array by finite differences (default 200)")
-    parser.add_argument("--eps", type=float, default=1e-6, help="finite-difference step")
+    parser.add_argument("--eps", type=float_in("--eps", MIN_EPS, MAX_EPS), default=1e-6,
+                        help=f"finite-difference step, {MIN_EPS:g} to {MAX_EPS:g} "
+                             f"(default 1e-6)")
     parser.set_defaults(run=run)
 
 
 def run(args: argparse.Namespace) -> int:
+    import sys
+
     from chainrule.data import load_digits
+
+    missing = missing_extras(["sklearn"])
+    if missing is not None:
+        print(f"chainrule verify: {missing}", file=sys.stderr)
+        return 2
 
     images, labels = load_digits()
     x = images

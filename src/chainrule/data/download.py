@@ -1,7 +1,12 @@
 """`download(name, root)`: fetch MNIST or Fashion-MNIST from public mirrors into a cache
-folder, verifying each file's SHA-256. Every file is written through a temporary file in the
-same folder and renamed into place atomically, so the cache never holds a half-written or
-unverified file.
+folder, verifying each file's size and SHA-256. Every file is written through a temporary
+file in the same folder and renamed into place atomically, so the cache never holds a
+half-written or unverified file. Each file has a total deadline, not only a per-read timeout,
+so a server that trickles bytes cannot hold a download forever.
+
+Why not pooch (the scientific Python downloader): it tries one URL per file (no mirror
+fallback), its timeout is per read as with urllib, it has no size cap, and it would add
+requests, platformdirs and packaging as dependencies for four files.
 """
 
 from __future__ import annotations
@@ -10,6 +15,7 @@ import contextlib
 import hashlib
 import os
 import tempfile
+import time
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, BinaryIO
@@ -71,6 +77,25 @@ SHA256: dict[str, dict[str, str]] = {
     },
 }
 
+# Sizes in bytes of the same files; a body longer than this is cut off and refused.
+SIZES: dict[str, dict[str, int]] = {
+    "mnist": {
+        "train-images-idx3-ubyte.gz": 9912422,
+        "train-labels-idx1-ubyte.gz": 28881,
+        "t10k-images-idx3-ubyte.gz": 1648877,
+        "t10k-labels-idx1-ubyte.gz": 4542,
+    },
+    "fashion-mnist": {
+        "train-images-idx3-ubyte.gz": 26421880,
+        "train-labels-idx1-ubyte.gz": 29515,
+        "t10k-images-idx3-ubyte.gz": 4422102,
+        "t10k-labels-idx1-ubyte.gz": 5148,
+    },
+}
+
+MAX_BYTES = 1 << 28
+"""The cap on a file whose expected size is not given (256 MiB)."""
+
 CHUNK_BYTES = 1 << 16
 
 
@@ -83,9 +108,14 @@ def sha256_of(path: Path) -> str:
     return digest.hexdigest()
 
 
-def _copy_response(response: HTTPResponse, sink: BinaryIO, url: str) -> tuple[str, int]:
+def _copy_response(
+    response: HTTPResponse, sink: BinaryIO, url: str, *, size: int | None, deadline: float,
+    ends_at: float,
+) -> tuple[str, int]:
     """Stream the body into `sink`; returns (hex SHA-256, bytes received). Raises
-    DatasetError when fewer bytes arrive than the Content-Length header announced."""
+    DatasetError when fewer bytes arrive than the Content-Length header announced, when the
+    body exceeds `size` (or MAX_BYTES when None), or when the clock passes `ends_at` (the
+    `deadline` seconds after the download started)."""
     import http.client
 
     announced_header = response.headers.get("Content-Length")
@@ -94,13 +124,25 @@ def _copy_response(response: HTTPResponse, sink: BinaryIO, url: str) -> tuple[st
         if announced_header is not None and announced_header.strip().isdigit()
         else None
     )
+    limit = MAX_BYTES if size is None else size
+    what = f"the expected {limit} bytes" if size is not None else f"the {limit}-byte cap"
+    if announced is not None and announced > limit:
+        raise DatasetError(f"{url}: announces {announced} bytes, more than {what}; refused")
     digest = hashlib.sha256()
     received = 0
     try:
-        for chunk in iter(lambda: response.read(CHUNK_BYTES), b""):
+        # read1 returns what has arrived, so the deadline is checked however slowly it comes.
+        for chunk in iter(lambda: response.read1(CHUNK_BYTES), b""):
+            received += len(chunk)
+            if received > limit:
+                raise DatasetError(f"{url}: sent more than {what}; cut off and refused")
+            if time.monotonic() > ends_at:
+                raise DatasetError(
+                    f"{url}: took longer than the {deadline:g} s deadline (received "
+                    f"{received} of {announced if announced is not None else limit} bytes)"
+                )
             digest.update(chunk)
             sink.write(chunk)
-            received += len(chunk)
     except http.client.IncompleteRead as error:
         received += len(error.partial)
         raise DatasetError(
@@ -113,11 +155,13 @@ def _copy_response(response: HTTPResponse, sink: BinaryIO, url: str) -> tuple[st
     return digest.hexdigest(), received
 
 
-def _fetch(url: str, destination: Path, expected_sha256: str, timeout: float) -> None:
+def _fetch(url: str, destination: Path, expected_sha256: str, *, size: int | None,
+           timeout: float, deadline: float) -> None:
     """Download `url` to `destination` through a temporary file in the same folder, renamed
     into place only once its SHA-256 matches; the temporary file never survives a failure."""
     import urllib.request
 
+    ends_at = time.monotonic() + deadline
     handle, temporary_name = tempfile.mkstemp(
         dir=destination.parent, prefix=f".{destination.name}.", suffix=".part"
     )
@@ -125,7 +169,8 @@ def _fetch(url: str, destination: Path, expected_sha256: str, timeout: float) ->
     try:
         with os.fdopen(handle, "wb") as sink:
             with urllib.request.urlopen(url, timeout=timeout) as response:
-                actual, received = _copy_response(response, sink, url)
+                actual, received = _copy_response(response, sink, url, size=size,
+                                                  deadline=deadline, ends_at=ends_at)
             if actual != expected_sha256:
                 raise DatasetError(
                     f"{url}: checksum mismatch for {destination.name}: expected SHA-256 "
@@ -146,7 +191,9 @@ def download(
     *,
     mirrors: Sequence[str] | None = None,
     checksums: Mapping[str, str] | None = None,
+    sizes: Mapping[str, int] | None = None,
     timeout: float = 60.0,
+    deadline: float = 900.0,
 ) -> Path:
     """Fetch the four files of `name` ("mnist" or "fashion-mnist") into the folder `root`
     (created if needed) and return it, ready for `load_mnist(root)` /
@@ -155,8 +202,12 @@ def download(
     Each file is skipped when already present with the right SHA-256; otherwise the mirrors
     (`mirrors`, default `MIRRORS[name]`) are tried in order until one delivers the file with
     the expected digest (`checksums`, file name -> hex SHA-256, default `SHA256[name]`).
-    Raises DatasetError naming the file and every mirror's failure (HTTP error, truncated
-    transfer with expected and received byte counts, or expected and actual digests).
+    `sizes` (file name -> bytes; default `SIZES[name]` with the default checksums, else
+    unknown and capped at MAX_BYTES) bounds each body: a longer one is cut off and refused.
+    `timeout` bounds each network read, `deadline` each file's whole transfer, in seconds.
+    Raises DatasetError, one line, naming the file and every mirror's failure (HTTP error,
+    truncated or oversized transfer with byte counts, the deadline, or expected and actual
+    digests).
 
     Example:
         >>> data = load_fashion_mnist(download("fashion-mnist", "~/.cache/chainrule/fashion"))
@@ -168,7 +219,11 @@ def download(
     bases = tuple(MIRRORS[name] if mirrors is None else mirrors)
     if not bases:
         raise ValueError("download: `mirrors` is empty; pass at least one base URL")
+    if not (0 < timeout < float("inf") and 0 < deadline < float("inf")):
+        raise ValueError(f"download: timeout and deadline must be positive and finite "
+                         f"seconds, got timeout={timeout!r}, deadline={deadline!r}")
     digests = dict(SHA256[name] if checksums is None else checksums)
+    expected_sizes = dict(SIZES[name] if sizes is None and checksums is None else sizes or {})
     missing = [file_name for file_name in FILE_NAMES.values() if file_name not in digests]
     if missing:
         raise ValueError(
@@ -188,7 +243,8 @@ def download(
         for base in bases:
             url = f"{base.rstrip('/')}/{file_name}"
             try:
-                _fetch(url, destination, expected, timeout)
+                _fetch(url, destination, expected, size=expected_sizes.get(file_name),
+                       timeout=timeout, deadline=deadline)
             except DatasetError as error:
                 failures.append(str(error))
             except urllib.error.HTTPError as error:
@@ -201,6 +257,6 @@ def download(
         else:
             raise DatasetError(
                 f"download: could not fetch {file_name} for {name} into {folder}; every "
-                "mirror failed:\n  " + "\n  ".join(failures)
+                f"mirror failed: {'; '.join(failures)}"
             )
     return folder

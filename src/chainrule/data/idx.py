@@ -8,6 +8,7 @@ data, big-endian, in C order.
 from __future__ import annotations
 
 import gzip
+import math
 import os
 import zlib
 from pathlib import Path
@@ -90,7 +91,8 @@ def load_idx(path: str | os.PathLike[str]) -> np.ndarray:
         )
     shape = tuple(int(size) for size in np.frombuffer(content, ">u4", ndim, offset=4))
     dtype = IDX_DTYPES[code]
-    expected = int(np.prod(shape, dtype=np.int64)) * dtype.itemsize
+    # Python integers: NumPy's int64 product wraps around for large 32-bit dimensions.
+    expected = math.prod(shape) * dtype.itemsize
     found = len(content) - header_size
     if found < expected:
         raise DatasetError(

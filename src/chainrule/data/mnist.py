@@ -88,16 +88,23 @@ def find_idx_files(root: str | os.PathLike[str]) -> dict[str, Path] | None:
     return None
 
 
-def _images(path: Path) -> npt.NDArray[np.float32]:
+def _images(path: Path) -> tuple[npt.NDArray[np.float32], tuple[int, int]]:
+    """The images flattened to (N, rows * columns), and (rows, columns)."""
     images = load_idx(path)
     if images.dtype != np.uint8 or images.ndim != 3:
         raise DatasetError(
             f"{path}: expected images as unsigned bytes of shape (N, rows, columns), found "
             f"{images.dtype} of shape {images.shape}"
         )
-    flat = images.reshape(images.shape[0], -1).astype(np.float32)
+    count, rows, columns = images.shape
+    if count == 0 or rows * columns == 0:
+        raise DatasetError(
+            f"{path}: holds {count} images of {rows}x{columns} pixels; a data set needs at "
+            "least one image of at least one pixel"
+        )
+    flat = images.reshape(count, rows * columns).astype(np.float32)
     flat /= np.float32(255.0)
-    return flat
+    return flat, (rows, columns)
 
 
 def _labels(path: Path, num_classes: int) -> npt.NDArray[np.int64]:
@@ -119,8 +126,9 @@ def _labels(path: Path, num_classes: int) -> npt.NDArray[np.int64]:
 
 def _load(files: dict[str, Path], class_names: tuple[str, ...]) -> ImageClassificationData:
     arrays = {}
+    sizes = {}
     for split in ("train", "test"):
-        images = _images(files[f"{split}_images"])
+        images, sizes[split] = _images(files[f"{split}_images"])
         labels = _labels(files[f"{split}_labels"], len(class_names))
         if images.shape[0] != labels.shape[0]:
             raise DatasetError(
@@ -129,6 +137,13 @@ def _load(files: dict[str, Path], class_names: tuple[str, ...]) -> ImageClassifi
                 "must describe the same samples"
             )
         arrays[split] = (images, labels)
+    if sizes["train"] != sizes["test"]:
+        (train_rows, train_columns), (test_rows, test_columns) = sizes["train"], sizes["test"]
+        raise DatasetError(
+            f"{files['test_images']} holds images of {test_rows}x{test_columns} pixels but "
+            f"{files['train_images']} of {train_rows}x{train_columns}; the test images must "
+            "have the training images' size"
+        )
     return ImageClassificationData(
         x_train=arrays["train"][0],
         y_train=arrays["train"][1],

@@ -46,11 +46,24 @@ class Splits:
         return len(self.class_names)
 
 
+def _cut_count(total: int, fraction: float) -> int:
+    """How many of `total` samples a cut of `fraction` takes: at least one."""
+    return max(1, round(fraction * total))
+
+
+def minimum_to_cut(fraction: float) -> int:
+    """The fewest samples that a cut of `fraction` leaves at least one of on each side."""
+    total = 2
+    while total - _cut_count(total, fraction) < 1:
+        total += 1
+    return total
+
+
 def _cut(x: np.ndarray, y: Labels, fraction: float, rng: np.random.Generator
          ) -> tuple[np.ndarray, Labels, np.ndarray, Labels]:
     """Shuffle once and cut off `fraction` of the samples: (x_kept, y_kept, x_cut, y_cut)."""
     order = rng.permutation(len(x))
-    cut_count = max(1, round(fraction * len(x)))
+    cut_count = _cut_count(len(x), fraction)
     kept, cut = np.sort(order[cut_count:]), np.sort(order[:cut_count])
     return x[kept], y[kept], x[cut], y[cut]
 
@@ -86,7 +99,15 @@ def _load_arrays(data: str) -> tuple[np.ndarray, Labels, np.ndarray, Labels, tup
 
 def load_splits(data: str, *, val_fraction: float, dtype: npt.DTypeLike) -> Splits:
     """Training (minus validation), validation and test sets of `data`, as `dtype`."""
+    from chainrule.data.errors import DatasetError
+
     x_all, y_all, x_test, y_test, class_names = _load_arrays(data)
+    needed = minimum_to_cut(val_fraction)
+    if len(x_all) < needed:
+        raise DatasetError(
+            f"train: --data {data} holds {len(x_all)} training images; cutting off a "
+            f"validation set of {val_fraction:g} needs at least {needed}"
+        )
     x_train, y_train, x_val, y_val = _cut(x_all, y_all, val_fraction,
                                           np.random.default_rng(SPLIT_SEED + 1))
     return Splits(

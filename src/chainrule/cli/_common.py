@@ -1,0 +1,108 @@
+"""What every subcommand shares: option types that name the accepted range, one-line errors
+for file-system failures, and the check that the `cli` extra is installed."""
+
+from __future__ import annotations
+
+import argparse
+import importlib.util
+import math
+import os
+import tempfile
+from collections.abc import Callable, Iterable
+from pathlib import Path
+
+INSTALL_EXTRAS = 'pip install "chainrule[cli]"'
+
+# The import name of each optional package and what the command line uses it for.
+EXTRAS: dict[str, str] = {
+    "matplotlib": "the plots",
+    "sklearn": "the bundled 8x8 digits (scikit-learn)",
+    "tqdm": "the progress bar",
+}
+
+
+def missing_extras(modules: Iterable[str]) -> str | None:
+    """None when every module in `modules` can be imported; otherwise a one-line message
+    naming the missing ones and the install command. Looks modules up without importing
+    them, so a command fails before its work, not after it."""
+    missing = [module for module in modules if importlib.util.find_spec(module) is None]
+    if not missing:
+        return None
+    needs = ", ".join(f"{module} (for {EXTRAS.get(module, 'this command')})"
+                      for module in missing)
+    return f"needs {needs}, which is not installed; install it with: {INSTALL_EXTRAS}"
+
+
+def describe_os_error(error: OSError) -> str:
+    """'PATH: reason' for a failed file operation (the OS's words), or the message when the
+    error names no path."""
+    if error.strerror is None:
+        return str(error)
+    if error.filename is None:
+        return error.strerror
+    target = f" -> {error.filename2}" if error.filename2 is not None else ""
+    return f"{error.filename}{target}: {error.strerror}"
+
+
+def probe_writable(folder: Path, files: Iterable[str]) -> None:
+    """Create `folder` (and its parents) and write and delete a scratch file in it, and check
+    that none of `files` in it is a folder: raises the OSError a real write would meet, so a
+    run fails before its first epoch instead of after its last."""
+    folder.mkdir(parents=True, exist_ok=True)
+    with tempfile.NamedTemporaryFile(dir=folder, prefix=".write-probe-"):
+        pass
+    for name in files:
+        path = folder / name
+        if path.is_dir():
+            raise IsADirectoryError(21, os.strerror(21), str(path))
+
+
+def nonnegative_int(option: str) -> Callable[[str], int]:
+    """An argparse type: an integer >= 0, else an error naming `option`, the value and the
+    range."""
+
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            value = -1
+        if value < 0:
+            raise argparse.ArgumentTypeError(
+                f"{option} must be an integer >= 0, got {text!r}")
+        return value
+
+    return parse
+
+
+def positive_int(option: str) -> Callable[[str], int]:
+    """An argparse type: an integer >= 1, else an error naming `option`, the value and the
+    range."""
+
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            value = 0
+        if value < 1:
+            raise argparse.ArgumentTypeError(
+                f"{option} must be an integer >= 1, got {text!r}")
+        return value
+
+    return parse
+
+
+def float_in(option: str, low: float, high: float) -> Callable[[str], float]:
+    """An argparse type: a finite float in [low, high], else an error naming `option`, the
+    value and the range."""
+
+    def parse(text: str) -> float:
+        try:
+            value = float(text)
+        except ValueError:
+            value = math.nan
+        if not (math.isfinite(value) and low <= value <= high):
+            raise argparse.ArgumentTypeError(
+                f"{option} must be a finite number from {low:g} to {high:g}, got {text!r}")
+        return value
+
+    return parse

@@ -1,0 +1,261 @@
+"""How every subcommand fails: one line on stderr and exit status 2 for bad option values,
+unwritable outputs and missing extras; 130 for Ctrl-C at any point; a quiet 141 when the
+reader of stdout goes away."""
+
+from __future__ import annotations
+
+import errno
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from chainrule.cli import main
+
+SMALL = ["--model", "mlp", "--hidden", "16", "--batch-size", "64", "--no-progress"]
+SRC = Path(__file__).resolve().parents[2] / "src"
+ENV = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(SRC),
+                                                                os.environ.get("PYTHONPATH")]))}
+
+
+def exit_status(argv: list[str]) -> int:
+    """main's status, or the status argparse exits with."""
+    try:
+        return main(argv)
+    except SystemExit as exited:
+        return int(exited.code or 0)
+
+
+def one_line(text: str) -> str:
+    lines = text.splitlines()
+    assert len(lines) == 1, text
+    return lines[0]
+
+
+# ----------------------------------------------------------------- option values
+
+
+@pytest.mark.parametrize("command", [["train"], ["verify"], ["explain"], ["graph"]])
+def test_a_negative_seed_is_refused_naming_the_range(
+    command: list[str], capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert exit_status([*command, "--seed", "-1"]) == 2
+    assert "argument --seed: --seed must be an integer >= 0, got '-1'" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("eps", ["0", "1e-300", "nan", "inf", "-1e-6", "2"])
+def test_verify_refuses_an_eps_outside_its_range(
+    eps: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert exit_status(["verify", "--eps", eps]) == 2
+    assert (f"argument --eps: --eps must be a finite number from 1e-12 to 1, got '{eps}'"
+            in capsys.readouterr().err)
+
+
+@pytest.mark.parametrize("samples", ["-5", "0"])
+def test_verify_refuses_fewer_than_one_sample(
+    samples: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert exit_status(["verify", "--samples", samples]) == 2
+    assert (f"argument --samples: --samples must be an integer >= 1, got '{samples}'"
+            in capsys.readouterr().err)
+
+
+def test_train_refuses_hidden_layers_too_large_for_memory_with_the_estimate(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    out = tmp_path / "run"
+    assert main(["train", "--model", "mlp", "--hidden", "100000000000", "--out", str(out)]) == 2
+    captured = capsys.readouterr()
+    message = one_line(captured.err)
+    assert message.startswith("chainrule train: --hidden 100000000000 (batch 32, float32) "
+                              "needs about ")
+    assert "GiB of memory; choose smaller layers or batches" in message
+    assert captured.out == ""
+    assert not out.exists()
+
+
+# ----------------------------------------------------------------- argparse errors
+
+
+def test_a_bad_option_is_one_error_line_and_a_help_hint(
+    capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert exit_status(["train", "--bogus"]) == 2
+    assert capsys.readouterr().err.splitlines() == [
+        "chainrule train: error: unrecognized arguments: --bogus",
+        "run 'chainrule train --help' for the options",
+    ]
+
+
+def test_a_bad_hidden_value_names_the_command_once(capsys: pytest.CaptureFixture[str]) -> None:
+    assert exit_status(["train", "--hidden", "x"]) == 2
+    error = capsys.readouterr().err
+    assert error.startswith("chainrule train: error: argument --hidden: --hidden takes ")
+    assert error.count("train:") == 1
+
+
+@pytest.mark.parametrize("value", ["-1e-6", "-.5", "-2", "-inf"])
+def test_a_negative_number_is_taken_as_an_option_value_without_equals(
+    value: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert exit_status(["verify", "--eps", value]) == 2
+    assert f"--eps must be a finite number from 1e-12 to 1, got '{value}'" in (
+        capsys.readouterr().err)
+
+
+# ----------------------------------------------------------------- file-system errors
+
+
+def _unwritable_outs(tmp_path: Path) -> dict[str, Path]:
+    a_file = tmp_path / "a-file"
+    a_file.write_text("")
+    return {
+        "a file": a_file,
+        "a file's subfolder": a_file / "run",
+        "/proc": Path("/proc/chainrule-run"),
+        "/sys": Path("/sys/chainrule-run"),
+        "/dev/null": Path("/dev/null"),
+        "a name too long": tmp_path / ("x" * 300),
+    }
+
+
+@pytest.mark.parametrize("case", ["a file", "a file's subfolder", "/proc", "/sys", "/dev/null",
+                                  "a name too long"])
+def test_train_refuses_an_unwritable_out_before_the_first_epoch(
+    case: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    out = _unwritable_outs(tmp_path)[case]
+    assert main(["train", *SMALL, "--epochs", "1", "--out", str(out)]) == 2
+    captured = capsys.readouterr()
+    assert one_line(captured.err).startswith(f"chainrule train: {out}")
+    assert captured.out == ""
+
+
+def test_train_refuses_a_run_folder_whose_loss_png_is_a_folder(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    (tmp_path / "loss.png").mkdir()
+    assert main(["train", *SMALL, "--epochs", "1", "--out", str(tmp_path)]) == 2
+    captured = capsys.readouterr()
+    assert one_line(captured.err) == f"chainrule train: {tmp_path / 'loss.png'}: Is a directory"
+    assert captured.out == ""
+
+
+@pytest.mark.parametrize("writer", ["save_checkpoint", "plot_losses"])
+def test_a_full_disk_during_training_is_one_line_and_exit_2(
+    writer: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str]
+) -> None:
+    def full(folder: Path, *args: object) -> None:
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), str(folder))
+
+    monkeypatch.setattr(f"chainrule.train.loop.{writer}", full)
+    assert main(["train", *SMALL, "--epochs", "1", "--out", str(tmp_path)]) == 2
+    assert capsys.readouterr().err.endswith(": No space left on device\n")
+
+
+@pytest.mark.parametrize("case", ["a file's subfolder", "/proc", "a name too long"])
+def test_graph_refuses_an_unwritable_out_in_one_line(
+    case: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    out = _unwritable_outs(tmp_path)[case] / "net.svg"
+    assert main(["graph", "--out", str(out)]) == 2
+    assert one_line(capsys.readouterr().err).startswith("chainrule graph: ")
+
+
+def test_evaluate_refuses_a_confusion_png_that_is_a_folder(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["train", *SMALL, "--epochs", "1", "--out", str(tmp_path)]) == 0
+    (tmp_path / "confusion.png").mkdir()
+    capsys.readouterr()
+    assert main(["evaluate", str(tmp_path)]) == 2
+    assert one_line(capsys.readouterr().err) == (
+        f"chainrule evaluate: {tmp_path / 'confusion.png'}: Is a directory")
+
+
+# ----------------------------------------------------------------- missing extras
+
+
+@pytest.mark.parametrize(("missing", "argv"), [
+    ("matplotlib", ["train", *SMALL, "--epochs", "1"]),
+    ("sklearn", ["train", *SMALL, "--epochs", "1"]),
+    ("sklearn", ["verify"]),
+])
+def test_a_missing_extra_is_named_with_the_install_command_before_any_work(
+    missing: str, argv: list[str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setitem(sys.modules, missing, None)
+    out = ["--out", str(tmp_path / "run")] if argv[0] == "train" else []
+    assert main([*argv, *out]) == 2
+    captured = capsys.readouterr()
+    message = one_line(captured.err)
+    assert message.startswith(f"chainrule {argv[0]}: needs {missing} (for ")
+    assert message.endswith('install it with: pip install "chainrule[cli]"')
+    assert captured.out == ""
+    assert not (tmp_path / "run").exists()
+
+
+# ----------------------------------------------------------------- Ctrl-C and pipes
+
+
+def test_ctrl_c_while_loading_the_data_exits_130_in_one_line(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    def interrupted() -> None:
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr("chainrule.data.load_digits", interrupted)
+    assert main(["train", *SMALL, "--out", str(tmp_path / "run")]) == 130
+    assert capsys.readouterr().err.strip() == "chainrule: interrupted"
+
+
+def test_ctrl_c_while_importing_the_command_line_exits_130_in_one_line() -> None:
+    code = ("import runpy, sys\n"
+            "class Interrupt:\n"
+            "    def find_spec(self, name, path=None, target=None):\n"
+            "        if name == 'chainrule.cli':\n"
+            "            raise KeyboardInterrupt\n"
+            "sys.meta_path.insert(0, Interrupt())\n"
+            "sys.argv = ['chainrule', 'explain']\n"
+            "runpy.run_module('chainrule', run_name='__main__', alter_sys=True)\n")
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                            env=ENV, timeout=120)
+    assert result.returncode == 130
+    assert result.stderr.strip() == "chainrule: interrupted"
+
+
+@pytest.mark.parametrize("argv", [["train", *SMALL, "--epochs", "1"], ["explain"],
+                                  ["verify", "--samples", "5"]])
+def test_a_closed_stdout_ends_the_command_quietly_with_141(
+    argv: list[str], tmp_path: Path
+) -> None:
+    out = ["--out", str(tmp_path / "run")] if argv[0] == "train" else []
+    process = subprocess.Popen([sys.executable, "-m", "chainrule", *argv, *out], env=ENV,
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    try:
+        assert process.stdout is not None
+        process.stdout.close()
+        _, stderr = process.communicate(timeout=120)
+    finally:
+        process.kill()
+        process.wait()
+    assert process.returncode == 141
+    assert stderr == b""
+
+
+def test_evaluate_names_a_missing_matplotlib_before_evaluating(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["train", *SMALL, "--epochs", "1", "--out", str(tmp_path)]) == 0
+    capsys.readouterr()
+    monkeypatch.setitem(sys.modules, "matplotlib", None)
+    assert main(["evaluate", str(tmp_path)]) == 2
+    captured = capsys.readouterr()
+    assert one_line(captured.err).startswith("chainrule evaluate: needs matplotlib (for ")
+    assert captured.out == ""
+    assert not (tmp_path / "confusion.png").exists()
