@@ -411,7 +411,7 @@ class Tensor:
 
     # ----------------------------------------------------------------- reductions
     def _reduce(self, primitive: type[P.Primitive], axis: Axis, keepdims: bool) -> Tensor:
-        _check_axes(primitive.name, axis, self.ndim)
+        axis = _check_axes(primitive.name, axis, self.ndim)
         return Tensor._apply(primitive, (self,), {"axis": axis, "keepdims": keepdims})
 
     def sum(self, axis: Axis = None, keepdims: bool = False) -> Tensor:
@@ -434,7 +434,7 @@ class Tensor:
 
     def var(self, axis: Axis = None, keepdims: bool = False, ddof: int = 0) -> Tensor:
         """mean((x - mean(x))**2) over `axis`, divided by n - ddof (NumPy's default ddof=0)."""
-        _check_axes("var", axis, self.ndim)
+        axis = _check_axes("var", axis, self.ndim)
         count = 1
         for a in P.normalize_axes(axis, self.ndim):
             count *= self.shape[a]
@@ -446,7 +446,7 @@ class Tensor:
     def logsumexp(self, axis: Axis = None, keepdims: bool = False) -> Tensor:
         """log(sum(exp(x))) over `axis`, computed as m + log(sum(exp(x - m))) with m the max,
         so large inputs do not overflow; its gradient is softmax(x)."""
-        _check_axes("logsumexp", axis, self.ndim)
+        axis = _check_axes("logsumexp", axis, self.ndim)
         shift = _finite_max(self._data, axis)
         total = (self - shift).exp().sum(axis=axis, keepdims=True)
         out = total.log() + shift
@@ -456,9 +456,9 @@ class Tensor:
 
     def softmax(self, axis: int = -1) -> Tensor:
         """exp(x) / sum(exp(x)) along `axis`, with the max subtracted first for stability."""
-        _check_axes("softmax", axis, self.ndim)
-        exps = (self - _finite_max(self._data, axis)).exp()
-        return exps / exps.sum(axis=axis, keepdims=True)
+        along = _check_axes("softmax", axis, self.ndim)
+        exps = (self - _finite_max(self._data, along)).exp()
+        return exps / exps.sum(axis=along, keepdims=True)
 
     def log_softmax(self, axis: int = -1) -> Tensor:
         """x - logsumexp(x) along `axis`."""
@@ -651,16 +651,20 @@ def _raw_index(index: Any) -> Any:
     return _raw(index)
 
 
-def _check_axes(op: str, axis: Axis, ndim: int) -> None:
+def _check_axes(op: str, axis: Axis, ndim: int) -> Axis:
+    """`axis` after checking it is in range; None (all) for a 0-d tensor, which takes axis 0
+    and -1 for its one value, as NumPy and PyTorch do."""
     if axis is None:
-        return
+        return None
     axes = (axis,) if isinstance(axis, (int, np.integer)) else tuple(axis)
+    bound = builtins.max(ndim, 1)
     for a in axes:
-        if not -ndim <= a < builtins.max(ndim, 1):
+        if not -bound <= a < bound:
             raise ValueError(
                 f"{op}: axis {a} is out of range for a tensor with {ndim} dimensions "
-                f"(valid: {-ndim} to {ndim - 1})"
+                f"(valid: {-bound} to {bound - 1})"
             )
+    return None if ndim == 0 else axis
 
 
 def _finite_max(values: np.ndarray, axis: Axis) -> np.ndarray:
@@ -732,9 +736,20 @@ def _join(op: str, primitive: type[P.Primitive], tensors: Sequence[Any], axis: i
     if len(tensors) == 0:
         raise ValueError(f"{op}: needs at least one tensor")
     inputs = tuple(as_tensor(t) for t in tensors)
+    ndim = inputs[0].ndim
+    if primitive is P.Concatenate and ndim == 0:
+        raise ValueError(
+            f"{op}: 0-d tensors have no axis to join along; use chainrule.stack to make a "
+            "1-D tensor of them"
+        )
+    if primitive is P.Concatenate and not -ndim <= axis < ndim:
+        raise ValueError(
+            f"{op}: axis {axis} is out of range for tensors with {ndim} dimensions "
+            f"(valid: {-ndim} to {ndim - 1})"
+        )
     try:
         return Tensor._apply(primitive, inputs, {"axis": axis})
-    except (ValueError, np.exceptions.AxisError) as error:
+    except (ValueError, IndexError) as error:
         shapes = ", ".join(str(t.shape) for t in inputs)
         raise ValueError(f"{op} along axis {axis}: shapes {shapes} do not fit: {error}") from None
 

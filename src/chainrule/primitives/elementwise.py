@@ -11,6 +11,7 @@ from typing import Any
 import numpy as np
 
 from chainrule.primitives.base import Grads, Primitive, Saved
+from chainrule.primitives.call import is_array
 
 
 class Add(Primitive):
@@ -224,7 +225,7 @@ class Sigmoid(Primitive):
 
     @staticmethod
     def forward(x: Any) -> tuple[Any, Saved]:
-        if isinstance(x, np.ndarray):
+        if is_array(x):
             out = np.exp(-np.logaddexp(0, -x))
             out = out.astype(x.dtype, copy=False)
         else:
@@ -245,7 +246,7 @@ class ReLU(Primitive):
     @staticmethod
     def forward(x: Any) -> tuple[Any, Saved]:
         mask = np.asarray(x > 0)
-        if isinstance(x, np.ndarray):
+        if is_array(x):
             # Same values as x * mask (up to the sign of zero), without a mixed-dtype multiply.
             return np.maximum(x, 0), mask
         return x * mask, mask
