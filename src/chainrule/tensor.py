@@ -323,6 +323,8 @@ class Tensor:
         return self._binary(P.Div, other, True)
 
     def __pow__(self, exponent: Any) -> Tensor:
+        if isinstance(exponent, (np.integer, np.floating)):
+            exponent = exponent.item()  # a NumPy scalar is a constant, as a Python number
         if isinstance(exponent, (int, float)) and not isinstance(exponent, bool):
             return Tensor._apply(P.PowScalar, (self,), {"exponent": exponent})
         return self._binary(P.Pow, exponent, False)
