@@ -463,8 +463,12 @@ class Tensor:
         return exps / exps.sum(axis=along, keepdims=True)
 
     def log_softmax(self, axis: int = -1) -> Tensor:
-        """x - logsumexp(x) along `axis`."""
-        return self - self.logsumexp(axis=axis, keepdims=True)
+        """x - logsumexp(x) along `axis`, computed as (x - m) - log(sum(exp(x - m))) with m
+        the max: x - logsumexp(x) would subtract two numbers as large as x, and lose the
+        answer's digits to the rounding of x's (float32 logits of 1e4 keep only 3)."""
+        along = _check_axes("log_softmax", axis, self.ndim)
+        shifted = self - _finite_max(self._data, along)
+        return shifted - shifted.exp().sum(axis=along, keepdims=True).log()
 
     def _check_not_empty(self, op: str) -> None:
         if self.size == 0:
