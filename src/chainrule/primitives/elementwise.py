@@ -11,7 +11,7 @@ from typing import Any
 import numpy as np
 
 from chainrule.primitives.base import Grads, Primitive, Saved
-from chainrule.primitives.call import is_array
+from chainrule.primitives.call import call, is_array
 
 
 class Add(Primitive):
@@ -240,8 +240,11 @@ class Sigmoid(Primitive):
             out = np.exp(-np.logaddexp(0, -x))
             out = out.astype(x.dtype, copy=False)
         else:
-            # Recorded (second-order) path: the same function from recorded primitives.
-            out = 1 / (1 + np.exp(-x))
+            # Recorded (second-order) path: sigmoid itself, recorded, so every higher
+            # derivative is a polynomial in z, as in PyTorch. Spelled 1 / (1 + exp(-x)), its
+            # backward would multiply by exp(-x), which overflows below x = -709 (0 * inf =
+            # NaN), and divide by (1 + exp(-x))**2, which overflows below x = -355 (0).
+            out = call(Sigmoid, x)
         return out, out
 
     @staticmethod
