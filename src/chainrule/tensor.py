@@ -465,7 +465,7 @@ class Tensor:
     def log_softmax(self, axis: int = -1) -> Tensor:
         """x - logsumexp(x) along `axis`, computed as (x - m) - log(sum(exp(x - m))) with m
         the max: x - logsumexp(x) would subtract two numbers as large as x, and lose the
-        answer's digits to the rounding of x's (float32 logits of 1e4 keep only 3)."""
+        answer's digits to their rounding (a float32 of 1e4 is rounded to 1e-3)."""
         along = _check_axes("log_softmax", axis, self.ndim)
         shifted = self - _finite_max(self._data, along)
         return shifted - shifted.exp().sum(axis=along, keepdims=True).log()
@@ -659,7 +659,7 @@ def _raw_index(index: Any) -> Any:
 
 def _check_axes(op: str, axis: Axis, ndim: int) -> Axis:
     """`axis` after checking it is in range; None (all) for a 0-d tensor, which takes axis 0
-    and -1 for its one value, as NumPy and PyTorch do."""
+    and -1 for its one value, as NumPy does (and (0,) or (-1,), as PyTorch does)."""
     if axis is None:
         return None
     axes = (axis,) if isinstance(axis, (int, np.integer)) else tuple(axis)
