@@ -753,9 +753,13 @@ def _join(op: str, primitive: type[P.Primitive], tensors: Sequence[Any], axis: i
             f"{op}: axis {axis} is out of range for tensors with {ndim} dimensions "
             f"(valid: {-ndim} to {ndim - 1})"
         )
+    if primitive is P.Concatenate and any(t.ndim != ndim for t in inputs):
+        shapes = ", ".join(str(t.shape) for t in inputs)
+        raise ValueError(f"{op} along axis {axis}: shapes {shapes} do not fit: they need the "
+                         "same number of dimensions")
     try:
         return Tensor._apply(primitive, inputs, {"axis": axis})
-    except (ValueError, IndexError) as error:
+    except (ValueError, np.exceptions.AxisError) as error:
         shapes = ", ".join(str(t.shape) for t in inputs)
         raise ValueError(f"{op} along axis {axis}: shapes {shapes} do not fit: {error}") from None
 
