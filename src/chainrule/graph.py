@@ -195,6 +195,8 @@ def run_backward(
                 for parent, grad in zip(parents, grads, strict=True):
                     if grad is None or not parent.requires_grad:
                         continue
+                    if isinstance(grad, np.generic):
+                        grad = np.asarray(grad)  # NumPy's scalar for a 0-d result
                     data = parent._data
                     if grad.shape != data.shape:
                         grad = sum_to_shape(grad, data.shape)

@@ -335,6 +335,8 @@ class Tensor:
         return self._binary(P.Div, other, True)
 
     def __pow__(self, exponent: Any) -> Tensor:
+        if isinstance(exponent, (np.integer, np.floating)):
+            exponent = exponent.item()  # a NumPy scalar is a constant, as a Python number
         if isinstance(exponent, (int, float)) and not isinstance(exponent, bool):
             return Tensor._apply(P.PowScalar, (self,), {"exponent": exponent})
         return self._binary(P.Pow, exponent, False)
@@ -429,7 +431,7 @@ class Tensor:
 
     # ----------------------------------------------------------------- reductions
     def _reduce(self, primitive: type[P.Primitive], axis: Axis, keepdims: bool) -> Tensor:
-        _check_axes(primitive.name, axis, self.ndim)
+        axis = _check_axes(primitive.name, axis, self.ndim)
         return Tensor._apply(primitive, (self,), {"axis": axis, "keepdims": keepdims})
 
     def sum(self, axis: Axis = None, keepdims: bool = False) -> Tensor:
@@ -452,7 +454,7 @@ class Tensor:
 
     def var(self, axis: Axis = None, keepdims: bool = False, ddof: int = 0) -> Tensor:
         """mean((x - mean(x))**2) over `axis`, divided by n - ddof (NumPy's default ddof=0)."""
-        _check_axes("var", axis, self.ndim)
+        axis = _check_axes("var", axis, self.ndim)
         count = 1
         for a in P.normalize_axes(axis, self.ndim):
             count *= self.shape[a]
@@ -464,7 +466,7 @@ class Tensor:
     def logsumexp(self, axis: Axis = None, keepdims: bool = False) -> Tensor:
         """log(sum(exp(x))) over `axis`, computed as m + log(sum(exp(x - m))) with m the max,
         so large inputs do not overflow; its gradient is softmax(x)."""
-        _check_axes("logsumexp", axis, self.ndim)
+        axis = _check_axes("logsumexp", axis, self.ndim)
         shift = _finite_max(self._data, axis)
         total = (self - shift).exp().sum(axis=axis, keepdims=True)
         out = total.log() + shift
@@ -474,13 +476,17 @@ class Tensor:
 
     def softmax(self, axis: int = -1) -> Tensor:
         """exp(x) / sum(exp(x)) along `axis`, with the max subtracted first for stability."""
-        _check_axes("softmax", axis, self.ndim)
-        exps = (self - _finite_max(self._data, axis)).exp()
-        return exps / exps.sum(axis=axis, keepdims=True)
+        along = _check_axes("softmax", axis, self.ndim)
+        exps = (self - _finite_max(self._data, along)).exp()
+        return exps / exps.sum(axis=along, keepdims=True)
 
     def log_softmax(self, axis: int = -1) -> Tensor:
-        """x - logsumexp(x) along `axis`."""
-        return self - self.logsumexp(axis=axis, keepdims=True)
+        """x - logsumexp(x) along `axis`, computed as (x - m) - log(sum(exp(x - m))) with m
+        the max: x - logsumexp(x) would subtract two numbers as large as x, and lose the
+        answer's digits to their rounding (a float32 of 1e4 is rounded to 1e-3)."""
+        along = _check_axes("log_softmax", axis, self.ndim)
+        shifted = self - _finite_max(self._data, along)
+        return shifted - shifted.exp().sum(axis=along, keepdims=True).log()
 
     def _check_not_empty(self, op: str) -> None:
         if self.size == 0:
@@ -687,16 +693,20 @@ def _raw_index(index: Any) -> Any:
     return _raw(index)
 
 
-def _check_axes(op: str, axis: Axis, ndim: int) -> None:
+def _check_axes(op: str, axis: Axis, ndim: int) -> Axis:
+    """`axis` after checking it is in range; None (all) for a 0-d tensor, which takes axis 0
+    and -1 for its one value, as NumPy does (and (0,) or (-1,), as PyTorch does)."""
     if axis is None:
-        return
+        return None
     axes = (axis,) if isinstance(axis, (int, np.integer)) else tuple(axis)
+    bound = builtins.max(ndim, 1)
     for a in axes:
-        if not -ndim <= a < builtins.max(ndim, 1):
+        if not -bound <= a < bound:
             raise ValueError(
                 f"{op}: axis {a} is out of range for a tensor with {ndim} dimensions "
-                f"(valid: {-ndim} to {ndim - 1})"
+                f"(valid: {-bound} to {bound - 1})"
             )
+    return None if ndim == 0 else axis
 
 
 def _finite_max(values: np.ndarray, axis: Axis) -> np.ndarray:
@@ -770,6 +780,21 @@ def _join(op: str, primitive: type[P.Primitive], tensors: Sequence[Any], axis: i
     if len(tensors) == 0:
         raise ValueError(f"{op}: needs at least one tensor")
     inputs = tuple(as_tensor(t) for t in tensors)
+    ndim = inputs[0].ndim
+    if primitive is P.Concatenate and ndim == 0:
+        raise ValueError(
+            f"{op}: 0-d tensors have no axis to join along; use chainrule.stack to make a "
+            "1-D tensor of them"
+        )
+    if primitive is P.Concatenate and not -ndim <= axis < ndim:
+        raise ValueError(
+            f"{op}: axis {axis} is out of range for tensors with {ndim} dimensions "
+            f"(valid: {-ndim} to {ndim - 1})"
+        )
+    if primitive is P.Concatenate and any(t.ndim != ndim for t in inputs):
+        shapes = ", ".join(str(t.shape) for t in inputs)
+        raise ValueError(f"{op} along axis {axis}: shapes {shapes} do not fit: they need the "
+                         "same number of dimensions")
     try:
         return Tensor._apply(primitive, inputs, {"axis": axis})
     except CompileError:

@@ -7,7 +7,7 @@ Also a tiny float64 central-difference helper and the relative error used everyw
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from types import ModuleType
 from typing import Any
 
@@ -389,3 +389,60 @@ def record_torch_error(dtype: str, error: float, op: str) -> None:
     """Keep the largest relative error against PyTorch per dtype (shown after the run)."""
     if error > LARGEST_TORCH_ERROR.get(dtype, (-1.0, ""))[0]:
         LARGEST_TORCH_ERROR[dtype] = (error, op)
+
+
+_ZERO_DIM_AXES: tuple[Any, ...] = (None, 0, -1, (0,), (-1,))
+_ZERO_DIM_REDUCTIONS: tuple[Variant, ...] = (
+    *[(((),), {"axis": axis, "keepdims": keepdims})
+      for axis in _ZERO_DIM_AXES for keepdims in (False, True)],
+    (((3,),), {"axis": -1, "keepdims": False}),
+    (((2, 3),), {"axis": None, "keepdims": False}),
+)
+_ZERO_DIM_BINARY: tuple[Variant, ...] = ((((), ()), {}),)
+_ZERO_DIM_UNARY: tuple[Variant, ...] = ((((),), {}),)
+
+# Every op of CASES on 0-d inputs or with a 0-d result (or both): NumPy hands back a scalar
+# (np.float64) there instead of an array, which the engine must never pass on.
+ZERO_DIM_VARIANTS: dict[str, tuple[Variant, ...]] = {
+    **{name: _ZERO_DIM_BINARY for name in ("add", "sub", "mul", "div", "pow_tensor_exponent",
+                                            "maximum", "minimum")},
+    **{name: _ZERO_DIM_UNARY for name in ("radd_scalar", "rsub_scalar", "rmul_scalar",
+                                           "rdiv_scalar", "rpow_scalar", "neg", "exp", "log",
+                                           "sqrt", "abs", "tanh", "sigmoid", "relu", "T")},
+    "pow_scalar": tuple((((),), {"p": p}) for p in (2, 3, 0.5, -1.5, 1, 0)),
+    "matmul": ((((4,), (4,)), {}),),
+    "matmul_function": ((((4,), (4,)), {}),),
+    **{name: _ZERO_DIM_REDUCTIONS for name in ("sum", "mean", "max", "min", "logsumexp")},
+    "var": (*[(shapes, {**params, "ddof": 0}) for shapes, params in _ZERO_DIM_REDUCTIONS],
+            (((3,),), {"axis": 0, "keepdims": False, "ddof": 1})),
+    "reshape": ((((),), {"shape": ()}), (((1, 1),), {"shape": ()}), (((),), {"shape": (-1,)})),
+    "transpose": ((((),), {"axes": None}), (((),), {"axes": ()})),
+    "getitem": ((((3,),), {"index": 1}), (((3,),), {"index": -1}),
+                (((3, 4),), {"index": (1, 2)}), (((2, 3, 4),), {"index": (0, 2, 1)}),
+                (((),), {"index": ()}), (((),), {"index": Ellipsis}),
+                (((),), {"index": None})),
+    "where": ((((), ()), {"condition": hnp.arrays(np.bool_, ())}),),
+    "clip": tuple((((),), {"low": low, "high": high})
+                  for low, high in ((-0.5, 0.75), (None, 0.75), (-0.5, None))),
+    "stack": ((((), ()), {"axis": 0}), (((), (), ()), {"axis": -1})),
+    **{name: ((((),), {"axis": -1}), (((),), {"axis": 0})) for name in ("softmax",
+                                                                          "log_softmax")},
+    "astype": tuple((((),), {"dtype": dtype}) for dtype in ("float32", "float64")),
+    "mse_loss": ((((), ()), {}), (((3,), (3,)), {})),
+    "cross_entropy": ((((1, 5),), {"targets": hnp.arrays(np.int64, (1,),
+                                                         elements=st.integers(0, 4))}),
+                      (((4, 3),), {"targets": hnp.arrays(np.int64, (4,),
+                                                         elements=st.integers(0, 2))})),
+}
+
+# Ops that have no 0-d form in NumPy or PyTorch either: they refuse 0-d inputs by name.
+NO_ZERO_DIM: dict[str, Callable[[Any], Any]] = {
+    "concatenate": lambda x: cr.concatenate([x, x]),
+    "linear": lambda x: functional.linear(x, np.ones((1, 2)), np.ones(2)),
+}
+
+
+def zero_dim_cases() -> list[OpCase]:
+    """The cases of CASES that have a 0-d form, restricted to their 0-d variants."""
+    return [replace(case, variants=ZERO_DIM_VARIANTS[case.name])
+            for case in CASES if case.name in ZERO_DIM_VARIANTS]

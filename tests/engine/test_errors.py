@@ -119,6 +119,17 @@ def test_concatenate_shape_mismatch() -> None:
         cr.concatenate([_leaf((2, 3)), _leaf((2, 4))])
 
 
+def test_concatenate_axis_out_of_range_names_the_op() -> None:
+    with pytest.raises(ValueError, match=r"^concatenate: axis 2 is out of range for tensors "
+                                         r"with 2 dimensions \(valid: -2 to 1\)"):
+        cr.concatenate([_leaf((2, 3)), _leaf((2, 3))], axis=2)
+
+
+def test_concatenate_of_mixed_dimensions_names_the_shapes() -> None:
+    with pytest.raises(ValueError, match=r"^concatenate along axis 1: shapes \(2, 3\), \(3,\)"):
+        cr.concatenate([_leaf((2, 3)), _leaf((3,))], axis=1)
+
+
 def test_stack_shape_mismatch() -> None:
     with pytest.raises(ValueError, match=r"stack along axis 0: shapes \(2,\), \(3,\)"):
         cr.stack([_leaf((2,)), _leaf((3,))])

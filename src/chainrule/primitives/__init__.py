@@ -1,7 +1,7 @@
 """The table of derivatives: every primitive with its forward and vector-Jacobian product."""
 
 from chainrule.primitives.base import Primitive
-from chainrule.primitives.call import call, sum_to_shape
+from chainrule.primitives.call import call, is_array, sum_to_shape
 from chainrule.primitives.elementwise import (
     Abs,
     Add,
@@ -73,6 +73,7 @@ __all__ = [
     "Transpose",
     "Where",
     "call",
+    "is_array",
     "keepdims_shape",
     "matmul_shape_error",
     "normalize_axes",

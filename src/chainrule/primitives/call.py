@@ -14,13 +14,22 @@ import numpy as np
 from chainrule.primitives.base import Primitive
 
 
+def is_array(value: Any) -> bool:
+    """True for a NumPy array or a NumPy scalar: the plain path, not a recorded Tensor.
+
+    NumPy returns a scalar (np.float64) where an operation on 0-d arrays yields one value,
+    so a rule can meet one wherever it meets an array.
+    """
+    return isinstance(value, (np.ndarray, np.generic))
+
+
 def call(primitive: type[Primitive], *inputs: Any, **params: Any) -> Any:
     """`primitive`'s output on arrays, or the recorded op when any input is a Tensor."""
     for value in inputs:
-        if not isinstance(value, np.ndarray):
+        if not is_array(value):
             # Tensors expose `apply`, which records the op on the graph.
             return type(value).apply(primitive, *inputs, **params)
-    return primitive.forward(*inputs, **params)[0]
+    return np.asarray(primitive.forward(*inputs, **params)[0])
 
 
 def sum_to_shape(grad: Any, shape: tuple[int, ...]) -> Any:

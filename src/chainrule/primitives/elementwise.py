@@ -11,6 +11,7 @@ from typing import Any
 import numpy as np
 
 from chainrule.primitives.base import Grads, Primitive, Saved
+from chainrule.primitives.call import call, is_array
 
 
 class Add(Primitive):
@@ -89,7 +90,8 @@ class Neg(Primitive):
 
 
 class PowScalar(Primitive):
-    """z = x ** p for a constant p;  dz/dx = p * x ** (p - 1) (0 for p = 0, also at x = 0)."""
+    """z = x ** p for a constant p;  dz/dx = p * x ** (p - 1), and exactly 0 for p = 0 (also
+    at x = 0, where p * x ** -1 would be 0 * inf), as PyTorch's pow_backward."""
 
     name = "pow"
 
@@ -107,13 +109,21 @@ class PowScalar(Primitive):
         if exponent == 1:
             return (grad_out,)
         if exponent == 0:
-            # x ** 0 is constant; x ** -1 would turn the zero into NaN at x = 0.
-            return (grad_out * 0,)
-        return (grad_out * (exponent * x ** (exponent - 1)),)
+            # A constant: no gradient and no graph (grad_out * 0 would be NaN where it is inf).
+            return (np.zeros(np.shape(x), dtype=x.dtype),)
+        # x ** (p - 1) is inf at x = 0 for p < 1: the same inf PyTorch returns, not an error.
+        with np.errstate(divide="ignore", invalid="ignore"):
+            return (grad_out * (exponent * x ** (exponent - 1)),)
 
 
 class Pow(Primitive):
-    """z = x ** y;  dz/dx = y * x ** (y - 1),  dz/dy = z * log(x) (taken as 0 where x = 0)."""
+    """z = x ** y;  dz/dx = y * x ** (y - 1), taken as 0 where y = 0;
+    dz/dy = z * log(x), taken as 0 where x = 0 and y >= 0 (the limit of z * log(x)).
+
+    These are PyTorch's formulas and masks (pow_backward_self, pow_backward_exponent),
+    written with `where` as PyTorch does, so the derivatives, first and second, agree with
+    PyTorch's everywhere, NaN for NaN: log(x) is NaN for x < 0 and -inf at x = 0.
+    """
 
     name = "pow"
     saves_output = True
@@ -126,13 +136,15 @@ class Pow(Primitive):
     @staticmethod
     def vjp(saved: Saved, grad_out: Any, needs: tuple[bool, ...]) -> Grads:
         x, y, out = saved
-        grad_x = grad_out * (y * x ** (y - 1)) if needs[0] else None
-        grad_y = None
-        if needs[1]:
-            # x ** y is only differentiable in y where x > 0; at x == 0 the limit z*log(x) is 0.
-            positive = np.asarray(x > 0)
-            safe_x = np.where(positive, x, 1)
-            grad_y = grad_out * out * np.log(safe_x)
+        grad_x = grad_y = None
+        # The masked-out branches may divide by zero or take the log of a negative number;
+        # `where` discards those entries, so NumPy's warnings about them mean nothing here.
+        with np.errstate(divide="ignore", invalid="ignore"):
+            if needs[0]:
+                grad_x = np.where(np.asarray(y == 0), 0, grad_out * (y * x ** (y - 1)))
+            if needs[1]:
+                limit = np.asarray((x == 0) & (y >= 0))
+                grad_y = grad_out * np.where(limit, 0, out * np.log(x))
         return grad_x, grad_y
 
 
@@ -224,12 +236,15 @@ class Sigmoid(Primitive):
 
     @staticmethod
     def forward(x: Any) -> tuple[Any, Saved]:
-        if isinstance(x, np.ndarray):
+        if is_array(x):
             out = np.exp(-np.logaddexp(0, -x))
             out = out.astype(x.dtype, copy=False)
         else:
-            # Recorded (second-order) path: the same function from recorded primitives.
-            out = 1 / (1 + np.exp(-x))
+            # Recorded (second-order) path: sigmoid itself, recorded, so every higher
+            # derivative is a polynomial in z, as in PyTorch. Spelled 1 / (1 + exp(-x)), its
+            # backward would multiply by exp(-x), which overflows below x = -709 (0 * inf =
+            # NaN), and divide by (1 + exp(-x))**2, which overflows below x = -355 (0).
+            out = call(Sigmoid, x)
         return out, out
 
     @staticmethod
@@ -245,7 +260,7 @@ class ReLU(Primitive):
     @staticmethod
     def forward(x: Any) -> tuple[Any, Saved]:
         mask = np.asarray(x > 0)
-        if isinstance(x, np.ndarray):
+        if is_array(x):
             # Same values as x * mask (up to the sign of zero), without a mixed-dtype multiply.
             return np.maximum(x, 0), mask
         return x * mask, mask
