@@ -74,8 +74,9 @@ class Link:
 
 @dataclass(frozen=True)
 class Explanation:
-    """The derivation of d(output)/d(wrt); `str()` gives text, see also `to_markdown` and
-    `to_latex`. `paths` holds at most `path_limit` paths; `path_count` counts them all."""
+    """The derivation of d(output)/d(wrt); `str()` gives text, see also `to_markdown`,
+    `to_latex` and `to_html` (a notebook displays it as HTML, Markdown or LaTeX).
+    `paths` holds at most `path_limit` paths; `path_count` counts them all."""
 
     output: str
     wrt: str
@@ -121,6 +122,23 @@ class Explanation:
         from chainrule.explanation.render import render_latex
 
         return render_latex(self)
+
+    def to_html(self) -> str:
+        from chainrule.explanation.render import render_html
+
+        return render_html(self)
+
+    def _repr_markdown_(self) -> str:
+        """Jupyter: the Markdown tables (`to_markdown`)."""
+        return self.to_markdown()
+
+    def _repr_latex_(self) -> str:
+        """Jupyter: the derivation as display math (`to_latex` inside $$ ... $$)."""
+        return "$$\n" + self.to_latex() + "$$"
+
+    def _repr_html_(self) -> str:
+        """Jupyter: the derivation with each local derivative collapsible (`to_html`)."""
+        return self.to_html()
 
 
 def latex_name(name: str) -> str:

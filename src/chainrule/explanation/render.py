@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from html import escape
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
@@ -111,3 +112,29 @@ def render_latex(explanation: Explanation) -> str:
     lines.append(rf"{title} &= {products}")
     lines.append(r"\end{aligned}")
     return "\n".join(lines) + "\n"
+
+
+def render_html(explanation: Explanation) -> str:
+    """The derivation as HTML for a notebook: the substitutions as a table and each local
+    derivative as a collapsible <details> holding its rule, shape and numeric check. Every
+    name (the user's tensor names included) is escaped."""
+    title = escape(_title(explanation))
+    rows = "".join(f"<tr><td><code>{escape(step.name)}</code></td>"
+                   f"<td><code>{escape(step.formula)}</code></td>"
+                   f"<td>{escape(_shape(step.shape))}</td></tr>" for step in explanation.steps)
+    links = "".join(
+        f"<details><summary><code>{escape(link.short)} = {escape(link.rule)}</code></summary>"
+        f"<p><code>{escape(link.derivative)} = {escape(link.rule)}</code></p>"
+        f"<p>shape: {escape(link_shape(link))}</p>"
+        f"<p>numeric check: {escape(str(link.check))}</p></details>"
+        for link in explanation.links)
+    verdict = ("all local gradients agree" if explanation.passed
+               else "<strong>SOME CHECKS FAILED</strong>")
+    return (f"<div class=\"chainrule-explanation\"><h4>The chain rule for <code>{title}</code>, "
+            f"<code>{escape(explanation.wrt)}</code> of shape "
+            f"{escape(_shape(explanation.wrt_shape))}</h4>"
+            "<table><thead><tr><th>name</th><th>formula</th><th>shape</th></tr></thead>"
+            f"<tbody>{rows}</tbody></table>"
+            f"<p>Local derivatives (click one to see its rule and check):</p>{links}"
+            f"<p><code>{escape(_sum_line(explanation))}</code></p>"
+            f"<p>Numeric check: {verdict} with finite differences.</p></div>")
