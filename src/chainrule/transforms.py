@@ -84,7 +84,7 @@ def _scalar_output(value: Any, op: str) -> Tensor:
 def value_and_grad(
     f: Callable[..., Any], argnums: ArgNums = 0
 ) -> Callable[..., tuple[Tensor, Any]]:
-    """A function returning (f(*args), df/d(args[argnums])) for a scalar-valued f."""
+    """A function returning ``(f(*args), df/d(args[argnums]))`` for a scalar-valued f."""
 
     def value_and_grad_f(*args: Any) -> tuple[Tensor, Any]:
         numbers = _argnums_tuple(argnums, len(args), "grad")
@@ -109,7 +109,7 @@ def grad(f: Callable[..., Any], argnums: ArgNums = 0) -> Callable[..., Any]:
 
 
 def vjp(f: Callable[..., Any], *args: Any) -> tuple[Tensor, Callable[[Any], tuple[Tensor, ...]]]:
-    """(f(*args), vjp_fn) where vjp_fn(v) returns v^T df/d(arg) for every argument."""
+    """``(f(*args), vjp_fn)`` where vjp_fn(v) returns v^T df/d(arg) for every argument."""
     numbers = tuple(range(len(args)))
     call_args, targets, nested = _differentiable_inputs(args, numbers)
     with enable_grad():

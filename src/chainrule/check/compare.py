@@ -40,8 +40,8 @@ class Comparison:
     """How `got` compares to `expected`.
 
     exact: same shape and bit-for-bit equal values. close: same shape and every entry within
-    |got - expected| <= atol + rtol * |expected|. max_abs_err / max_rel_err: largest
-    |got - expected| and |got - expected| / |expected| (inf where only expected is 0).
+    ``|got - expected| <= atol + rtol * |expected|``. max_abs_err / max_rel_err: largest
+    ``|got - expected|`` and ``|got - expected| / |expected|`` (inf where only expected is 0).
     worst_index: the entry furthest outside (or nearest the edge of) the tolerance.
     """
 

@@ -177,12 +177,12 @@ def gradcheck(
     random sample) are checked against central differences, and `directions` random unit
     directions v compare <v, grad> with the directional central difference.
 
-    Tolerance: an entry passes when |analytic - numerical| <= atol + floor + rtol * |numerical|,
-    with rtol by the gradient's dtype (DEFAULT_RTOL), atol by default
-    1e-3 * rtol * max|grad| (entries a thousand times smaller than the largest are judged on
-    absolute error), and floor = ROUNDING_ULPS * 2**-52 * |f(x)| / eps, the rounding limit
-    of float64 central differences. A direction passes within
-    sum_i |v_i| (atol + rtol * |grad_i|) + floor, what entrywise agreement would give.
+    Tolerance: an entry passes when ``|analytic - numerical| <= atol + floor + rtol *
+    |numerical|``, with rtol by the gradient's dtype (DEFAULT_RTOL), atol by default
+    ``1e-3 * rtol * max|grad|`` (entries a thousand times smaller than the largest are judged
+    on absolute error), and ``floor = ROUNDING_ULPS * 2**-52 * |f(x)| / eps``, the rounding
+    limit of float64 central differences. A direction passes within
+    ``sum_i |v_i| (atol + rtol * |grad_i|) + floor``, what entrywise agreement would give.
 
     Kinks: an entry that fails is reported as a kink, not a failure, when its one-sided
     differences (f(x+h) - f(x)) / h and (f(x) - f(x-h)) / h disagree by at least as much as
