@@ -100,3 +100,21 @@ def test_drawing_is_still_its_dot_text(network: dict[str, Tensor]) -> None:
     drawing = chainrule.draw(network["loss"])
     assert isinstance(drawing, str)
     assert str(drawing).startswith("digraph chainrule {")
+
+
+def test_latex_escapes_the_specials_in_user_names(rng: np.random.Generator) -> None:
+    loss, weight = _hostile_graph(rng)
+    weight.name = "w&b_%"
+    latex = chainrule.explain(loss, weight).to_latex()
+    assert r"\mathrm{w\&b\_\%}" in latex
+    assert "w&b" not in latex
+
+
+def test_markdown_table_cells_escape_a_bar(rng: np.random.Generator) -> None:
+    weight = Tensor(rng.standard_normal(3), requires_grad=True, name="w|v")
+    loss = chainrule.abs(weight).sum()
+    markdown = chainrule.explain(loss, weight).to_markdown()
+    step_rows = [line for line in markdown.splitlines() if line.startswith("| `u1`")]
+    assert len(step_rows) == 1
+    assert step_rows[0].count(" | ") == 2
+    assert r"w\|v" in step_rows[0]

@@ -141,6 +141,10 @@ class Explanation:
         return self.to_html()
 
 
+_LATEX_SPECIALS = {"\\": r"\backslash ", "&": r"\&", "%": r"\%", "$": r"\$", "#": r"\#",
+                   "{": r"\{", "}": r"\}", "_": r"\_", "~": r"\sim ", "^": r"\wedge "}
+
+
 def latex_name(name: str) -> str:
     """u1 -> u_{1}, loss -> \\mathrm{loss}, a literal stays as written."""
     stem = name.rstrip("0123456789'")
@@ -149,8 +153,12 @@ def latex_name(name: str) -> str:
     primes = rest[len(digits):]
     if not stem:
         return name
-    body = stem if len(stem) == 1 or stem.startswith("(") else (
-        r"\mathrm{" + stem.replace("_", r"\_") + "}")
+    # A user's name may hold LaTeX's specials; "&" unescaped would even split the alignment.
+    escaped = "".join(_LATEX_SPECIALS.get(char, char) for char in stem)
+    if stem.startswith("("):
+        body = stem
+    else:
+        body = escaped if len(stem) == 1 else r"\mathrm{" + escaped + "}"
     return body + (f"_{{{digits}}}" if digits else "") + primes
 
 

@@ -73,16 +73,21 @@ def render_text(explanation: Explanation) -> str:
     return "\n".join(lines) + "\n"
 
 
+def _cell(text: str) -> str:
+    """A table cell's text: a "|" (in a user's name, or abs written |x|) would end the cell."""
+    return text.replace("|", "\\|")
+
+
 def render_markdown(explanation: Explanation) -> str:
     """The derivation as Markdown: tables of substitutions and local derivatives."""
     lines = [f"### The chain rule for `{_title(explanation)}`", "",
              "| name | formula | shape |", "| --- | --- | --- |"]
-    lines += [f"| `{step.name}` | `{step.formula}` | `{_shape(step.shape)}` |"
+    lines += [f"| `{_cell(step.name)}` | `{_cell(step.formula)}` | `{_shape(step.shape)}` |"
               for step in explanation.steps]
     lines += ["", "| link | local derivative | shape | numeric check |",
               "| --- | --- | --- | --- |"]
-    lines += [f"| `{link.short}` | `{link.derivative} = {link.rule}` | {link_shape(link)} | "
-              f"{link.check} |" for link in explanation.links]
+    lines += [f"| `{_cell(link.short)}` | `{_cell(f'{link.derivative} = {link.rule}')}` | "
+              f"{link_shape(link)} | {link.check} |" for link in explanation.links]
     lines.append("")
     if len(explanation.paths) > 1:
         lines += [f"{number}. `{explanation.product(path)}`"
