@@ -4,6 +4,7 @@ with every user name escaped, SVG from Graphviz, and a clear message when Graphv
 from __future__ import annotations
 
 import shutil
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -118,3 +119,11 @@ def test_markdown_table_cells_escape_a_bar(rng: np.random.Generator) -> None:
     assert len(step_rows) == 1
     assert step_rows[0].count(" | ") == 2
     assert r"w\|v" in step_rows[0]
+
+
+def test_drawing_to_a_file_without_graphviz_names_every_installer(
+        network: dict[str, Tensor], monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    monkeypatch.setattr(drawing_module.shutil, "which", lambda name: None)
+    message = chainrule.draw(network["loss"], path=tmp_path / "net.svg").message
+    assert "apt-get install graphviz" in message
+    assert "conda install graphviz" in message

@@ -21,9 +21,9 @@ from chainrule.tensor import Tensor
 
 FORMATS = ("svg", "png")
 INSTALL_HINT = ("Graphviz's `dot` program is not installed, so no image was rendered; install "
-                "it with `apt-get install graphviz` (Debian/Ubuntu), `brew install graphviz` "
-                "(macOS) or from https://graphviz.org/download/, then render with "
-                "`dot -T{format} {dot} -o {image}`")
+                "it with `apt-get install graphviz` (Debian/Ubuntu), `conda install graphviz`, "
+                "`brew install graphviz` (macOS) or from https://graphviz.org/download/, then "
+                "render with `dot -T{format} {dot} -o {image}`")
 
 NOTEBOOK_HINT = ("Graphviz's `dot` program is not installed, so the graph cannot be shown as "
                  "an image. Install it with `apt-get install graphviz` (Debian/Ubuntu), "
