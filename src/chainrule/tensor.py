@@ -399,7 +399,7 @@ class Tensor:
         return Tensor._apply(P.Sqrt, (self,), {})
 
     def abs(self) -> Tensor:
-        """|x|;  derivative sign(x)."""
+        """``|x|``;  derivative sign(x)."""
         return Tensor._apply(P.Abs, (self,), {})
 
     def tanh(self) -> Tensor:
@@ -597,7 +597,7 @@ class Tensor:
         return self._mutated()
 
     def mul_(self, other: Any) -> Tensor:
-        """self *= other, in place."""
+        """``self *= other``, in place."""
         self._check_in_place("mul_")
         self._data *= _raw(other)
         return self._mutated()

@@ -138,7 +138,7 @@ def _scalar_output(value: Any, op: str) -> Tensor:
 def value_and_grad(
     f: Callable[..., Any], argnums: ArgNums = 0
 ) -> Callable[..., tuple[Tensor, Any]]:
-    """A function returning (f(*args), df/d(args[argnums])) for a scalar-valued f."""
+    """A function returning ``(f(*args), df/d(args[argnums]))`` for a scalar-valued f."""
 
     def value_and_grad_f(*args: Any) -> tuple[Tensor, Any]:
         numbers = _argnums_tuple(argnums, len(args), "grad")
@@ -166,7 +166,7 @@ def grad(f: Callable[..., Any], argnums: ArgNums = 0) -> Callable[..., Any]:
 
 
 def vjp(f: Callable[..., Any], *args: Any) -> tuple[Tensor, Callable[[Any], tuple[Tensor, ...]]]:
-    """(f(*args), vjp_fn) where vjp_fn(v) returns v^T df/d(arg) for every argument.
+    """``(f(*args), vjp_fn)`` where vjp_fn(v) returns v^T df/d(arg) for every argument.
 
     vjp_fn is linear in v and differentiable in it: a cotangent that requires grad (one an
     outer transformation varies) gives a recorded result, so jvp = d/dv <vjp_fn(v), u>.

@@ -8,6 +8,7 @@ where they differ most.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from html import escape
 
 import numpy as np
 import numpy.typing as npt
@@ -39,8 +40,8 @@ class Comparison:
     """How `got` compares to `expected`.
 
     exact: same shape and bit-for-bit equal values. close: same shape and every entry within
-    |got - expected| <= atol + rtol * |expected|. max_abs_err / max_rel_err: largest
-    |got - expected| and |got - expected| / |expected| (inf where only expected is 0).
+    ``|got - expected| <= atol + rtol * |expected|``. max_abs_err / max_rel_err: largest
+    ``|got - expected|`` and ``|got - expected| / |expected|`` (inf where only expected is 0).
     worst_index: the entry furthest outside (or nearest the edge of) the tolerance.
     """
 
@@ -75,6 +76,19 @@ class Comparison:
         where = "" if self.worst_index is None else f" at {self.worst_index}"
         return (f"{self.name}  {self.status}  max_abs={self.max_abs_err:.2g} "
                 f"max_rel={self.max_rel_err:.2g}{where}")
+
+    def _repr_html_(self) -> str:
+        """Jupyter: one table row of the comparison (the name escaped)."""
+        cells = (self.name, self.status, str(self.got_shape), str(self.expected_shape),
+                 f"{self.max_abs_err:.2g}", f"{self.max_rel_err:.2g}",
+                 "-" if self.worst_index is None else str(self.worst_index),
+                 f"{self.rtol:g}", f"{self.atol:g}")
+        header = ("name", "status", "got shape", "expected shape", "max_abs", "max_rel",
+                  "worst at", "rtol", "atol")
+        head = "".join(f"<th>{column}</th>" for column in header)
+        row = "".join(f"<td>{escape(cell)}</td>" for cell in cells)
+        return (f"<table class=\"chainrule-compare\"><thead><tr>{head}</tr></thead>"
+                f"<tbody><tr>{row}</tr></tbody></table>")
 
 
 def compare(

@@ -60,7 +60,8 @@ def diagnose(
     """Which usual mistake turns `expected` (the true gradient) into `got` (the derived one).
 
     Checked in this order, each only accepted when it explains every entry to tolerance
-    (|got_i - model_i| <= atol + rtol * |model_i|):
+    (``|got_i - model_i| <= atol + rtol * |model_i|``):
+
       - same shape: agrees; off by a constant factor c, estimated by least squares
         c = <got, expected> / <expected, expected> (c = -1: sign flipped; c named when it is
         2, 1/2, N or 1/N, with N from `n`, the batch size, n_out, 1/n_out or N * n_out with
@@ -71,7 +72,8 @@ def diagnose(
         got summed over one axis gives expected (a sum left out); the same total in a
         different shape (the same array summed over another axis);
       - otherwise no simple pattern, with the relative error.
-    `atol` (default 1e-6 * max(|got|, |expected|)) is the size below which an entry counts
+
+    `atol` (default ``1e-6 * max(|got|, |expected|)``) is the size below which an entry counts
     as 0, for finite differences that never give an exact 0.
 
     Example:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from html import escape
 
 import numpy as np
 import numpy.typing as npt
@@ -108,9 +109,39 @@ class GradcheckReport:
                        f"{', '.join(row.name for row in self.rows)}")
 
     def __str__(self) -> str:
+        lines = self._cells()
+        header = lines[0]
+        widths = [max(len(line[column]) for line in lines) for column in range(len(header))]
+        table = [
+            "  ".join(cell.ljust(width) for cell, width in zip(line, widths, strict=True)).rstrip()
+            for line in lines
+        ]
+        return "\n".join(table + self._diagnoses())
+
+    def _repr_html_(self) -> str:
+        """Jupyter: the same table as `str`, in HTML, failing rows in bold, then the
+        diagnoses; every name is escaped."""
+        header, *body = self._cells()
+        head = "".join(f"<th>{escape(cell)}</th>" for cell in header)
+        rows = "".join(
+            "<tr>" + "".join(f"<td>{escape(cell)}</td>" if row.ok
+                             else f"<td><strong>{escape(cell)}</strong></td>" for cell in cells)
+            + "</tr>" for row, cells in zip(self.rows, body, strict=True))
+        verdict = "every gradient agrees" if self.ok else f"failing: {', '.join(self.failing)}"
+        notes = "".join(f"<li>{escape(line)}</li>" for line in self._diagnoses())
+        return (f"<table class=\"chainrule-gradcheck\"><thead><tr>{head}</tr></thead>"
+                f"<tbody>{rows}</tbody></table><p>gradcheck (eps={self.eps:g}): "
+                f"{escape(verdict)}</p>" + (f"<ul>{notes}</ul>" if notes else ""))
+
+    def _diagnoses(self) -> list[str]:
+        return [f"diagnosis of {row.name}: {row.diagnosis}" for row in self.rows
+                if row.diagnosis is not None]
+
+    def _cells(self) -> list[tuple[str, ...]]:
+        """The header and one tuple of cell texts per row."""
         header = ("name", "shape", "status", "checked", "kinks", "max_abs", "max_rel", "worst at",
                   "direction rel_err")
-        lines = [header]
+        lines: list[tuple[str, ...]] = [header]
         for row in self.rows:
             if row.status == "SHAPE MISMATCH":
                 lines.append((row.name, str(row.shape), row.status, "-", "-", "-", "-", "-",
@@ -123,14 +154,7 @@ class GradcheckReport:
             lines.append((row.name, str(row.shape), row.status, f"{row.checked}/{row.total}",
                           str(row.kinks), f"{row.max_abs_err:.2g}", f"{row.max_rel_err:.2g}",
                           str(row.worst_index), direction))
-        widths = [max(len(line[column]) for line in lines) for column in range(len(header))]
-        table = [
-            "  ".join(cell.ljust(width) for cell, width in zip(line, widths, strict=True)).rstrip()
-            for line in lines
-        ]
-        diagnoses = [f"diagnosis of {row.name}: {row.diagnosis}" for row in self.rows
-                     if row.diagnosis is not None]
-        return "\n".join(table + diagnoses)
+        return lines
 
 
 def gradcheck(
@@ -153,12 +177,12 @@ def gradcheck(
     random sample) are checked against central differences, and `directions` random unit
     directions v compare <v, grad> with the directional central difference.
 
-    Tolerance: an entry passes when |analytic - numerical| <= atol + floor + rtol * |numerical|,
-    with rtol by the gradient's dtype (DEFAULT_RTOL), atol by default
-    1e-3 * rtol * max|grad| (entries a thousand times smaller than the largest are judged on
-    absolute error), and floor = ROUNDING_ULPS * 2**-52 * |f(x)| / eps, the rounding limit
-    of float64 central differences. A direction passes within
-    sum_i |v_i| (atol + rtol * |grad_i|) + floor, what entrywise agreement would give.
+    Tolerance: an entry passes when ``|analytic - numerical| <= atol + floor + rtol *
+    |numerical|``, with rtol by the gradient's dtype (DEFAULT_RTOL), atol by default
+    ``1e-3 * rtol * max|grad|`` (entries a thousand times smaller than the largest are judged
+    on absolute error), and ``floor = ROUNDING_ULPS * 2**-52 * |f(x)| / eps``, the rounding
+    limit of float64 central differences. A direction passes within
+    ``sum_i |v_i| (atol + rtol * |grad_i|) + floor``, what entrywise agreement would give.
 
     Kinks: an entry that fails is reported as a kink, not a failure, when its one-sided
     differences (f(x+h) - f(x)) / h and (f(x) - f(x-h)) / h disagree by at least as much as

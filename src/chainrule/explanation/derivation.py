@@ -74,8 +74,9 @@ class Link:
 
 @dataclass(frozen=True)
 class Explanation:
-    """The derivation of d(output)/d(wrt); `str()` gives text, see also `to_markdown` and
-    `to_latex`. `paths` holds at most `path_limit` paths; `path_count` counts them all."""
+    """The derivation of d(output)/d(wrt); `str()` gives text, see also `to_markdown`,
+    `to_latex` and `to_html` (a notebook displays it as HTML, Markdown or LaTeX).
+    `paths` holds at most `path_limit` paths; `path_count` counts them all."""
 
     output: str
     wrt: str
@@ -122,6 +123,27 @@ class Explanation:
 
         return render_latex(self)
 
+    def to_html(self) -> str:
+        from chainrule.explanation.render import render_html
+
+        return render_html(self)
+
+    def _repr_markdown_(self) -> str:
+        """Jupyter: the Markdown tables (`to_markdown`)."""
+        return self.to_markdown()
+
+    def _repr_latex_(self) -> str:
+        """Jupyter: the derivation as display math (`to_latex` inside $$ ... $$)."""
+        return "$$\n" + self.to_latex() + "$$"
+
+    def _repr_html_(self) -> str:
+        """Jupyter: the derivation with each local derivative collapsible (`to_html`)."""
+        return self.to_html()
+
+
+_LATEX_SPECIALS = {"\\": r"\backslash ", "&": r"\&", "%": r"\%", "$": r"\$", "#": r"\#",
+                   "{": r"\{", "}": r"\}", "_": r"\_", "~": r"\sim ", "^": r"\wedge "}
+
 
 def latex_name(name: str) -> str:
     """u1 -> u_{1}, loss -> \\mathrm{loss}, a literal stays as written."""
@@ -131,8 +153,12 @@ def latex_name(name: str) -> str:
     primes = rest[len(digits):]
     if not stem:
         return name
-    body = stem if len(stem) == 1 or stem.startswith("(") else (
-        r"\mathrm{" + stem.replace("_", r"\_") + "}")
+    # A user's name may hold LaTeX's specials; "&" unescaped would even split the alignment.
+    escaped = "".join(_LATEX_SPECIALS.get(char, char) for char in stem)
+    if stem.startswith("("):
+        body = stem
+    else:
+        body = escaped if len(stem) == 1 else r"\mathrm{" + escaped + "}"
     return body + (f"_{{{digits}}}" if digits else "") + primes
 
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import shutil
 import subprocess
+from html import escape
 from pathlib import Path
 
 import numpy as np
@@ -20,9 +21,14 @@ from chainrule.tensor import Tensor
 
 FORMATS = ("svg", "png")
 INSTALL_HINT = ("Graphviz's `dot` program is not installed, so no image was rendered; install "
-                "it with `apt-get install graphviz` (Debian/Ubuntu), `brew install graphviz` "
-                "(macOS) or from https://graphviz.org/download/, then render with "
-                "`dot -T{format} {dot} -o {image}`")
+                "it with `apt-get install graphviz` (Debian/Ubuntu), `conda install graphviz`, "
+                "`brew install graphviz` (macOS) or from https://graphviz.org/download/, then "
+                "render with `dot -T{format} {dot} -o {image}`")
+
+NOTEBOOK_HINT = ("Graphviz's `dot` program is not installed, so the graph cannot be shown as "
+                 "an image. Install it with `apt-get install graphviz` (Debian/Ubuntu), "
+                 "`conda install graphviz` or `brew install graphviz` (macOS), then run the "
+                 "cell again. The DOT source is available meanwhile: `str(drawing)`.")
 
 _HIGHLIGHT = 'color="#d62728", penwidth=2.5'
 
@@ -42,6 +48,29 @@ class Drawing(str):
         drawing.image_path = image_path
         drawing.message = message
         return drawing
+
+    def to_svg(self) -> str | None:
+        """The graph rendered to SVG text by Graphviz's `dot`; None when `dot` is not
+        installed or fails (see `_repr_html_` for what a notebook shows then)."""
+        program = shutil.which("dot")
+        if program is None:
+            return None
+        result = subprocess.run([program, "-Tsvg"], input=str(self), capture_output=True,
+                                text=True, check=False)
+        return result.stdout if result.returncode == 0 else None
+
+    def _repr_svg_(self) -> str | None:
+        """Jupyter: the graph as SVG, or nothing when Graphviz is missing."""
+        return self.to_svg()
+
+    def _repr_html_(self) -> str | None:
+        """Jupyter: nothing when the SVG renders; otherwise how to install Graphviz, with the
+        DOT source collapsed below."""
+        if shutil.which("dot") is not None:
+            return None
+        return (f"<div class=\"chainrule-drawing\"><p>{escape(NOTEBOOK_HINT)}</p>"
+                f"<details><summary>DOT source</summary><pre>{escape(str(self))}</pre>"
+                "</details></div>")
 
 
 def _is_literal(name: str) -> bool:

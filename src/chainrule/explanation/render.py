@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from html import escape
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
@@ -72,16 +73,21 @@ def render_text(explanation: Explanation) -> str:
     return "\n".join(lines) + "\n"
 
 
+def _cell(text: str) -> str:
+    """A table cell's text: a "|" (in a user's name, or abs written |x|) would end the cell."""
+    return text.replace("|", "\\|")
+
+
 def render_markdown(explanation: Explanation) -> str:
     """The derivation as Markdown: tables of substitutions and local derivatives."""
     lines = [f"### The chain rule for `{_title(explanation)}`", "",
              "| name | formula | shape |", "| --- | --- | --- |"]
-    lines += [f"| `{step.name}` | `{step.formula}` | `{_shape(step.shape)}` |"
+    lines += [f"| `{_cell(step.name)}` | `{_cell(step.formula)}` | `{_shape(step.shape)}` |"
               for step in explanation.steps]
     lines += ["", "| link | local derivative | shape | numeric check |",
               "| --- | --- | --- | --- |"]
-    lines += [f"| `{link.short}` | `{link.derivative} = {link.rule}` | {link_shape(link)} | "
-              f"{link.check} |" for link in explanation.links]
+    lines += [f"| `{_cell(link.short)}` | `{_cell(f'{link.derivative} = {link.rule}')}` | "
+              f"{link_shape(link)} | {link.check} |" for link in explanation.links]
     lines.append("")
     if len(explanation.paths) > 1:
         lines += [f"{number}. `{explanation.product(path)}`"
@@ -111,3 +117,29 @@ def render_latex(explanation: Explanation) -> str:
     lines.append(rf"{title} &= {products}")
     lines.append(r"\end{aligned}")
     return "\n".join(lines) + "\n"
+
+
+def render_html(explanation: Explanation) -> str:
+    """The derivation as HTML for a notebook: the substitutions as a table and each local
+    derivative as a collapsible <details> holding its rule, shape and numeric check. Every
+    name (the user's tensor names included) is escaped."""
+    title = escape(_title(explanation))
+    rows = "".join(f"<tr><td><code>{escape(step.name)}</code></td>"
+                   f"<td><code>{escape(step.formula)}</code></td>"
+                   f"<td>{escape(_shape(step.shape))}</td></tr>" for step in explanation.steps)
+    links = "".join(
+        f"<details><summary><code>{escape(link.short)} = {escape(link.rule)}</code></summary>"
+        f"<p><code>{escape(link.derivative)} = {escape(link.rule)}</code></p>"
+        f"<p>shape: {escape(link_shape(link))}</p>"
+        f"<p>numeric check: {escape(str(link.check))}</p></details>"
+        for link in explanation.links)
+    verdict = ("all local gradients agree" if explanation.passed
+               else "<strong>SOME CHECKS FAILED</strong>")
+    return (f"<div class=\"chainrule-explanation\"><h4>The chain rule for <code>{title}</code>, "
+            f"<code>{escape(explanation.wrt)}</code> of shape "
+            f"{escape(_shape(explanation.wrt_shape))}</h4>"
+            "<table><thead><tr><th>name</th><th>formula</th><th>shape</th></tr></thead>"
+            f"<tbody>{rows}</tbody></table>"
+            f"<p>Local derivatives (click one to see its rule and check):</p>{links}"
+            f"<p><code>{escape(_sum_line(explanation))}</code></p>"
+            f"<p>Numeric check: {verdict} with finite differences.</p></div>")

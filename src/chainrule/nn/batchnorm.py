@@ -22,8 +22,10 @@ class BatchNorm1d(Module):
 
     Shapes: input (N, C) or (N, C, L) with C = num_features; statistics are taken over N
     (and L). In training, mean and the biased variance of the batch normalise it, and the
-    running statistics move toward the batch's:
+    running statistics move toward the batch's::
+
         running = (1 - momentum) * running + momentum * batch,
+
     with the unbiased variance (divided by n - 1) for `running_var`, as PyTorch. With
     `momentum=None` they are the plain average over all batches seen. In eval mode the
     running statistics normalise instead. `weight` starts at 1 and `bias` at 0

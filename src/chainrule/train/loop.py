@@ -15,6 +15,7 @@ import os
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, replace
+from html import escape
 from pathlib import Path
 from typing import Any
 
@@ -31,6 +32,7 @@ from chainrule.train.diagnostics import (
     layer_labels,
     plot_diagnostics,
 )
+from chainrule.train.display import History, history_html, loss_png
 from chainrule.train.engines import AutogradEngine, Engine, ManualEngine
 from chainrule.train.metrics import accuracy, append_metrics, rewrite_metrics
 from chainrule.train.models import build_manual, build_module
@@ -64,6 +66,17 @@ class RunResult:
     folder: Path
     history: list[dict[str, Any]]
     test_accuracy: float
+
+    def _repr_png_(self) -> bytes | None:
+        """Jupyter: the loss curve (None without Matplotlib: `_repr_html_` shows a table)."""
+        return loss_png(self.history)
+
+    def _repr_html_(self) -> str | None:
+        """Jupyter: the history table, shown when no loss curve can be drawn."""
+        if loss_png(self.history) is not None:
+            return None
+        return (f"<p>{escape(str(self.folder))}: test accuracy {self.test_accuracy:.4f}</p>"
+                + history_html(self.history))
 
 
 def build_engine(config: TrainConfig, splits: Splits, *, init_rng: np.random.Generator,
@@ -321,4 +334,4 @@ def train(config: TrainConfig, folder: Path, *, resume: Checkpoint | None = None
     if resume is not None:
         trainer.restore(resume)
     trainer.fit(progress=progress, echo=echo)
-    return RunResult(folder, trainer.history, trainer.test_accuracy())
+    return RunResult(folder, History(trainer.history), trainer.test_accuracy())

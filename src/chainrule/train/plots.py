@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 import numpy as np
 
@@ -23,8 +23,9 @@ def new_figure(width: float, height: float) -> Any:
     return figure
 
 
-def plot_losses(history: Sequence[dict[str, Any]], path: Path) -> None:
-    """Training and validation loss against epoch, saved as a PNG at `path`."""
+def plot_losses(history: Sequence[dict[str, Any]], path: Path | IO[bytes]) -> None:
+    """Training and validation loss against epoch, saved as a PNG at `path` (or written to a
+    binary file object)."""
     figure = new_figure(6.4, 4.0)
     axes = figure.add_subplot()
     epochs = [record["epoch"] for record in history]
@@ -38,7 +39,7 @@ def plot_losses(history: Sequence[dict[str, Any]], path: Path) -> None:
     axes.grid(alpha=0.3)
     axes.legend()
     figure.tight_layout()
-    figure.savefig(path)
+    figure.savefig(path, format="png")
 
 
 def plot_confusion(matrix: np.ndarray, class_names: Sequence[str], path: Path) -> None:

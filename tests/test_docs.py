@@ -1,0 +1,73 @@
+"""The documentation's sources: tutorials as text notebooks without stored outputs, all in
+the table of contents, executed on every build, and an API reference covering every public
+package. (Building the docs, which executes the tutorials, is CI's sphinx-build -W step.)"""
+
+from __future__ import annotations
+
+import importlib
+import re
+import sys
+from pathlib import Path
+
+import pytest
+
+import chainrule
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover - Python 3.10
+    tomllib = pytest.importorskip("tomli")
+
+ROOT = Path(__file__).resolve().parents[1]
+DOCS = ROOT / "docs"
+TUTORIALS = sorted((DOCS / "tutorials").glob("*.md"))
+
+
+def _subpackages() -> list[str]:
+    """Every public name of `chainrule` that is a module with its own `__all__`."""
+    modules = [f"chainrule.{name}" for name in chainrule.__all__
+               if type(getattr(chainrule, name)).__name__ == "module"]
+    others = ["chainrule.data", "chainrule.train", "chainrule.compiler", "chainrule.explanation"]
+    return sorted(modules + others)
+
+
+def test_there_are_five_tutorials_in_the_table_of_contents() -> None:
+    index = (DOCS / "index.md").read_text()
+    assert len(TUTORIALS) == 5
+    for path in TUTORIALS:
+        assert f"tutorials/{path.stem}\n" in index
+
+
+@pytest.mark.parametrize("path", TUTORIALS, ids=lambda path: path.stem)
+def test_tutorial_is_a_myst_notebook_with_code_cells(path: Path) -> None:
+    text = path.read_text()
+    assert text.startswith("---\nfile_format: mystnb\n")
+    assert text.count("```{code-cell} ipython3") >= 3
+
+
+@pytest.mark.parametrize("path", TUTORIALS, ids=lambda path: path.stem)
+def test_tutorial_stores_no_outputs(path: Path) -> None:
+    text = path.read_text()
+    assert "execution_count" not in text
+    assert "\"outputs\"" not in text
+
+
+def test_tutorials_execute_on_every_build_and_a_failing_cell_fails_it() -> None:
+    conf = (DOCS / "conf.py").read_text()
+    assert re.search(r'^nb_execution_mode = "force"$', conf, re.M)
+    assert re.search(r"^nb_execution_raise_on_error = True$", conf, re.M)
+
+
+@pytest.mark.parametrize("module", _subpackages())
+def test_api_reference_documents_each_public_package(module: str) -> None:
+    importlib.import_module(module)
+    assert f".. automodule:: {module}\n   :members:\n" in (DOCS / "api.md").read_text()
+
+
+def test_docs_extra_has_what_the_build_needs() -> None:
+    extras = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"][
+        "optional-dependencies"]
+    names = {re.split(r"[<>=\[]", requirement)[0] for requirement in extras["docs"]}
+    assert {"sphinx", "myst-nb", "furo", "ipykernel", "nbclient"} <= names
+    test_names = {re.split(r"[<>=\[]", requirement)[0] for requirement in extras["test"]}
+    assert {"nbclient", "nbformat", "ipykernel"} <= test_names
