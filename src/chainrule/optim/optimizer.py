@@ -15,6 +15,8 @@ accepts the state keys as ints or as the strings JSON turns them into.
 from __future__ import annotations
 
 import functools
+import math
+import numbers
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
@@ -25,6 +27,32 @@ from chainrule.modes import enable_grad, no_grad, record_effect
 from chainrule.tensor import Tensor
 
 ParamsArg = Iterable[Tensor] | Iterable[dict[str, Any]]
+
+
+def check_number(owner: str, name: str, value: Any, *, low: float = 0.0,
+                 low_open: bool = False, high: float = math.inf,
+                 high_open: bool = True) -> float:
+    """`value` as a Python float once it is a finite real number in the range from `low` to
+    `high` (closed or open at each end); a TypeError or ValueError naming `owner`, the
+    hyperparameter `name`, the value and the allowed range otherwise.
+
+    Python and NumPy real numbers (np.floating, np.integer) are accepted; bools, complex
+    numbers and strings are refused rather than read as numbers.
+    """
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Real):
+        raise TypeError(
+            f"{owner}: {name} must be a real number, got {type(value).__name__} {value!r:.40}"
+        )
+    number = float(value)
+    opening, closing = "(" if low_open else "[", ")" if high_open else "]"
+    too_low = number <= low if low_open else number < low
+    too_high = number >= high if high_open else number > high
+    if not math.isfinite(number) or too_low or too_high:
+        raise ValueError(
+            f"{owner}: {name} must be a finite number in {opening}{low:g}, {high:g}{closing}, "
+            f"got {value!r}"
+        )
+    return number
 
 
 class Optimizer(ABC):
@@ -88,14 +116,13 @@ class Optimizer(ABC):
         self.param_groups.append(full)
 
     def _check_group(self, group: dict[str, Any]) -> None:
-        """Reject invalid hyperparameters with a message naming them."""
-        lr = group["lr"]
-        if isinstance(lr, bool) or not isinstance(lr, (int, float)) or lr < 0:
-            raise ValueError(f"{type(self).__name__}: lr must be a number >= 0, got {lr!r}")
-        if group.get("weight_decay", 0) < 0:
-            raise ValueError(
-                f"{type(self).__name__}: weight_decay must be >= 0, got {group['weight_decay']}"
-            )
+        """Reject invalid hyperparameters with a message naming them, and store each number
+        as a Python float. Runs when a group is added or loaded and before every step, so
+        values set later through `param_groups` are checked too."""
+        name = type(self).__name__
+        group["lr"] = check_number(name, "lr", group["lr"])
+        if "weight_decay" in group:
+            group["weight_decay"] = check_number(name, "weight_decay", group["weight_decay"])
 
     def zero_grad(self, set_to_none: bool = True) -> None:
         """Drop every parameter's gradient (`.grad = None`), or zero it in place."""
@@ -119,6 +146,8 @@ class Optimizer(ABC):
         else:
             with enable_grad():
                 loss = closure()
+        for group in self.param_groups:
+            self._check_group(group)
         with no_grad():
             for group in self.param_groups:
                 self._update_group(group)
@@ -218,10 +247,16 @@ class Optimizer(ABC):
                     value = np.array(value, dtype=param.dtype, copy=True)
                 restored[entry] = value
             new_state[param] = restored
+        loaded_groups = []
         for saved, group in zip(saved_groups, self.param_groups, strict=True):
+            loaded = dict(group)
             for key, value in saved.items():
                 if key != "params":
-                    group[key] = tuple(value) if isinstance(value, list) else value
+                    loaded[key] = tuple(value) if isinstance(value, list) else value
+            self._check_group(loaded)
+            loaded_groups.append(loaded)
+        for group, loaded in zip(self.param_groups, loaded_groups, strict=True):
+            group.update(loaded)
         self.state = new_state
 
     def __repr__(self) -> str:
