@@ -110,3 +110,23 @@ def test_a_train_error_names_the_command_once(capsys: pytest.CaptureFixture[str]
     message = capsys.readouterr().err
     assert message.startswith("chainrule train: --epochs")
     assert "train: train:" not in message
+
+
+@pytest.mark.parametrize(
+    ("options", "message"),
+    [(["--optimizer", "momentum", "--momentum", "-0.5"],
+      "--momentum must be a finite number >= 0, got -0.5"),
+     (["--optimizer", "momentum", "--momentum", "nan"],
+      "--momentum must be a finite number >= 0, got nan"),
+     (["--lr", "nan"], "--lr must be positive and finite, got nan"),
+     (["--weight-decay", "inf"], "--weight-decay must be a finite number >= 0, got inf"),
+     (["--weight-decay", "nan"], "--weight-decay must be a finite number >= 0, got nan")],
+    ids=["momentum-negative", "momentum-nan", "lr-nan", "weight-decay-inf", "weight-decay-nan"],
+)
+def test_train_refuses_a_bad_hyperparameter_in_one_line_with_exit_2(
+    options: list[str], message: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["train", *options, "--out", str(tmp_path / "run")]) == 2
+    err = capsys.readouterr().err
+    assert err == f"chainrule train: {message}\n"
+    assert not (tmp_path / "run").exists()

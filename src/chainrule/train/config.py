@@ -75,8 +75,12 @@ class TrainConfig:
                              f"got {','.join(map(str, self.hidden)) or 'nothing'}")
         if self.lr is not None and not 0 < self.lr < float("inf"):
             raise ValueError(f"train: --lr must be positive and finite, got {self.lr}")
-        if self.weight_decay is not None and not self.weight_decay >= 0:
-            raise ValueError(f"train: --weight-decay must be >= 0, got {self.weight_decay}")
+        if not 0 <= self.momentum < float("inf"):
+            raise ValueError(f"train: --momentum must be a finite number >= 0, got "
+                             f"{self.momentum}")
+        if self.weight_decay is not None and not 0 <= self.weight_decay < float("inf"):
+            raise ValueError(f"train: --weight-decay must be a finite number >= 0, got "
+                             f"{self.weight_decay}")
         if not 0.0 <= self.dropout < 1.0:
             raise ValueError(f"train: --dropout is a probability in [0, 1), got {self.dropout}")
         if not 0.0 < self.val_fraction < 1.0:
