@@ -1,8 +1,9 @@
 """Finite differences: the derivative measured instead of derived, always in float64.
 
 Central differences (f(x + h) - f(x - h)) / 2h have error O(h^2) on smooth functions; the
-inputs are copied to float64 so that rounding in f, about 1e-16 * |f| / h, stays far below
-the gradients being checked.
+inputs are copied to float64 so that rounding in f, about 1e-16 * |f| / h, usually stays far
+below the gradients being checked. It does not when |f| is large next to its gradient (a
+loss of 1e12 plus small terms): `gradcheck` then reports the entries as unresolved.
 """
 
 from __future__ import annotations
@@ -21,7 +22,9 @@ def numerical_grad(f: ScalarFunction, x: npt.ArrayLike, eps: float = 1e-6) -> Fl
     """df/dx by central differences, entry by entry: (f(x + eps e_i) - f(x - eps e_i)) / 2 eps.
 
     `f` receives a float64 copy of `x` (perturbed in one entry) and must return a scalar; the
-    result is float64 with x's shape. Costs 2 * x.size evaluations of f.
+    result is float64 with x's shape. Costs 2 * x.size evaluations of f. Each entry carries
+    rounding noise of about 2**-52 * |f(x)| / eps: entries not well above it are noise
+    (`gradcheck` says which; it reports them as unresolved).
 
     Example:
         >>> numerical_grad(lambda v: float((v**2).sum()), np.array([1.0, -2.0]))
