@@ -272,3 +272,16 @@ def test_a_parameter_in_two_groups_is_rejected() -> None:
 def test_invalid_hyperparameters_are_named(make: Callable[[Any], Any], message: str) -> None:
     with pytest.raises(ValueError, match=message):
         make([nn.Parameter(np.zeros(2))])
+
+
+def test_step_hooks_run_before_and_after_the_update_until_removed() -> None:
+    param = nn.Parameter(np.ones(2))
+    optimizer = optim.SGD([param], lr=0.5)
+    seen: list[tuple[str, float]] = []
+    pre = optimizer.register_step_pre_hook(lambda o: seen.append(("pre", float(param.data[0]))))
+    optimizer.register_step_post_hook(lambda o: seen.append(("post", float(param.data[0]))))
+    param.grad = chainrule.tensor(np.ones(2))
+    optimizer.step()
+    pre.remove()
+    optimizer.step()
+    assert seen == [("pre", 1.0), ("post", 0.5), ("post", 0.0)]

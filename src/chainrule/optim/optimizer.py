@@ -27,6 +27,19 @@ from chainrule.modes import enable_grad, no_grad, record_effect
 from chainrule.tensor import Tensor
 
 ParamsArg = Iterable[Tensor] | Iterable[dict[str, Any]]
+StepHook = Callable[["Optimizer"], None]
+
+
+class HookHandle:
+    """Returned by `register_step_pre_hook` / `register_step_post_hook`; `remove()` detaches
+    the hook."""
+
+    def __init__(self, hooks: dict[int, StepHook], key: int) -> None:
+        self._hooks = hooks
+        self._key = key
+
+    def remove(self) -> None:
+        self._hooks.pop(self._key, None)
 
 
 def check_number(owner: str, name: str, value: Any, *, low: float = 0.0,
@@ -69,6 +82,9 @@ class Optimizer(ABC):
         self.param_groups: list[dict[str, Any]] = []
         self.state: dict[Tensor, dict[str, Any]] = {}
         self._workspace: dict[tuple[Tensor, str], np.ndarray] = {}
+        self._pre_hooks: dict[int, StepHook] = {}
+        self._post_hooks: dict[int, StepHook] = {}
+        self._next_hook = 0
         if isinstance(params, Tensor):
             raise TypeError(
                 f"{type(self).__name__}: params must be an iterable of tensors (e.g. "
@@ -124,6 +140,22 @@ class Optimizer(ABC):
         if "weight_decay" in group:
             group["weight_decay"] = check_number(name, "weight_decay", group["weight_decay"])
 
+    def register_step_pre_hook(self, hook: StepHook) -> HookHandle:
+        """Call `hook(optimizer)` at the start of every `step()`, after the hyperparameters
+        are checked and before any parameter changes (as torch's hook of that name, without
+        the step's arguments)."""
+        return self._register(self._pre_hooks, hook)
+
+    def register_step_post_hook(self, hook: StepHook) -> HookHandle:
+        """Call `hook(optimizer)` at the end of every `step()`, after every update."""
+        return self._register(self._post_hooks, hook)
+
+    def _register(self, hooks: dict[int, StepHook], hook: StepHook) -> HookHandle:
+        key = self._next_hook
+        self._next_hook += 1
+        hooks[key] = hook
+        return HookHandle(hooks, key)
+
     def zero_grad(self, set_to_none: bool = True) -> None:
         """Drop every parameter's gradient (`.grad = None`), or zero it in place."""
         record_effect(functools.partial(self.zero_grad, set_to_none))
@@ -148,9 +180,13 @@ class Optimizer(ABC):
                 loss = closure()
         for group in self.param_groups:
             self._check_group(group)
+        for hook in list(self._pre_hooks.values()):
+            hook(self)
         with no_grad():
             for group in self.param_groups:
                 self._update_group(group)
+        for hook in list(self._post_hooks.values()):
+            hook(self)
         return loss
 
     def _update_group(self, group: dict[str, Any]) -> None:
