@@ -7,9 +7,12 @@ settings produce the same batches and the same updates.
 from __future__ import annotations
 
 import dataclasses
+import numbers
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
+
+import numpy as np
 
 MODELS = ("seed", "mlp")
 OPTIMIZERS = ("sgd", "momentum", "adam", "adamw")
@@ -57,6 +60,15 @@ class TrainConfig:
     diagnostics: bool = False
 
     def __post_init__(self) -> None:
+        for field in ("lr", "momentum", "weight_decay", "dropout", "val_fraction"):
+            value = getattr(self, field)
+            if value is None and field in ("lr", "weight_decay"):
+                continue
+            if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Real):
+                raise TypeError(f"train: --{field.replace('_', '-')} must be a real number, "
+                                f"got {type(value).__name__} {value!r:.40}")
+            # NumPy scalars become Python floats, so the saved config stays plain JSON.
+            object.__setattr__(self, field, float(value))
         for field, allowed in (("model", MODELS), ("optimizer", OPTIMIZERS),
                                ("engine", ENGINES), ("schedule", SCHEDULES),
                                ("dtype", DTYPES)):
