@@ -163,3 +163,14 @@ def test_schedule_load_state_dict_refuses_a_non_finite_gamma() -> None:
     saved["gamma"] = float("nan")
     with pytest.raises(ValueError, match="StepLR: gamma must be a finite"):
         schedule.load_state_dict(saved)
+
+
+def test_a_bad_value_set_after_some_steps_is_refused_at_the_next_step() -> None:
+    param = nn.Parameter(np.ones(2))
+    optimizer = optim.SGD([param], lr=0.1)
+    param.grad = chainrule.tensor(np.ones(2))
+    optimizer.step()
+    optimizer.param_groups[0]["lr"] = float("nan")
+    with pytest.raises(ValueError, match="SGD: lr must be a finite number"):
+        optimizer.step()
+    np.testing.assert_allclose(param.data, [0.9, 0.9], rtol=1e-15)

@@ -52,15 +52,17 @@ def check_number(owner: str, name: str, value: Any, *, low: float = 0.0,
     Python and NumPy real numbers (np.floating, np.integer) are accepted; bools, complex
     numbers and strings are refused rather than read as numbers.
     """
-    if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Real):
+    # A Python float, the common case, skips the slower abstract-base-class check.
+    if type(value) is not float and (isinstance(value, (bool, np.bool_))
+                                     or not isinstance(value, numbers.Real)):
         raise TypeError(
             f"{owner}: {name} must be a real number, got {type(value).__name__} {value!r:.40}"
         )
     number = float(value)
-    opening, closing = "(" if low_open else "[", ")" if high_open else "]"
     too_low = number <= low if low_open else number < low
     too_high = number >= high if high_open else number > high
-    if not math.isfinite(number) or too_low or too_high:
+    if too_low or too_high or not math.isfinite(number):
+        opening, closing = "(" if low_open else "[", ")" if high_open else "]"
         raise ValueError(
             f"{owner}: {name} must be a finite number in {opening}{low:g}, {high:g}{closing}, "
             f"got {value!r}"
@@ -82,6 +84,7 @@ class Optimizer(ABC):
         self.param_groups: list[dict[str, Any]] = []
         self.state: dict[Tensor, dict[str, Any]] = {}
         self._workspace: dict[tuple[Tensor, str], np.ndarray] = {}
+        self._checked: dict[int, list[Any]] = {}
         self._pre_hooks: dict[int, StepHook] = {}
         self._post_hooks: dict[int, StepHook] = {}
         self._next_hook = 0
@@ -156,6 +159,14 @@ class Optimizer(ABC):
         hooks[key] = hook
         return HookHandle(hooks, key)
 
+    def _recheck_if_changed(self, group: dict[str, Any]) -> None:
+        """`_check_group(group)` unless its hyperparameters are the ones last checked (a
+        list comparison, cheaper than checking them again at every step)."""
+        settings = list(map(group.get, self.defaults))
+        if self._checked.get(id(group)) != settings:
+            self._check_group(group)
+            self._checked[id(group)] = list(map(group.get, self.defaults))
+
     def zero_grad(self, set_to_none: bool = True) -> None:
         """Drop every parameter's gradient (`.grad = None`), or zero it in place."""
         record_effect(functools.partial(self.zero_grad, set_to_none))
@@ -179,7 +190,7 @@ class Optimizer(ABC):
             with enable_grad():
                 loss = closure()
         for group in self.param_groups:
-            self._check_group(group)
+            self._recheck_if_changed(group)
         for hook in list(self._pre_hooks.values()):
             hook(self)
         with no_grad():
