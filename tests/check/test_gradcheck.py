@@ -211,3 +211,14 @@ def test_a_non_finite_loss_at_the_point_is_refused() -> None:
 def test_the_table_marks_an_unresolved_direction() -> None:
     text = str(gradcheck(_large_loss, {"w": LARGE_W}, {"w": LARGE_GRAD}))
     assert "unresolved" in text.splitlines()[1]
+
+
+@pytest.mark.parametrize(("options", "message"),
+                         [({"eps": 0.0}, "gradcheck: eps, the finite-difference step"),
+                          ({"eps": float("nan")}, "gradcheck: eps, the finite-difference step"),
+                          ({"rtol": -1e-5}, "gradcheck: rtol must be a finite number >= 0"),
+                          ({"atol": float("inf")}, "gradcheck: atol must be a finite number")],
+                         ids=["eps-zero", "eps-nan", "rtol-negative", "atol-inf"])
+def test_invalid_steps_and_tolerances_are_refused(options, message) -> None:
+    with pytest.raises(ValueError, match=message):
+        gradcheck(_small_terms, {"w": LARGE_W}, {"w": LARGE_GRAD}, **options)

@@ -39,3 +39,16 @@ def test_directional_derivative_is_the_gradient_along_the_direction() -> None:
     v = np.array([0.6, 0.0, 0.8])
     *_, along = directional_derivative(lambda a: float((a**2).sum()), x, v)
     assert along == pytest.approx(float(v @ (2 * x)), rel=1e-9)
+
+
+@pytest.mark.parametrize("eps", [0.0, -1e-6, float("nan"), float("inf"), True],
+                         ids=["zero", "negative", "nan", "inf", "bool"])
+def test_a_step_that_is_not_a_positive_finite_number_is_refused(eps: float) -> None:
+    with pytest.raises(ValueError, match=r"numerical_grad: eps, the finite-difference step, "
+                                         r"must be a finite number > 0"):
+        numerical_grad(lambda v: float((v**2).sum()), np.array([1.0, 2.0]), eps=eps)
+
+
+def test_directional_derivative_refuses_a_zero_step() -> None:
+    with pytest.raises(ValueError, match="directional_derivative: eps"):
+        directional_derivative(lambda v: float(v.sum()), np.ones(2), np.ones(2), eps=0.0)

@@ -58,3 +58,12 @@ def test_a_wrong_gradient_is_not_verified_by_a_step_too_small() -> None:
 def test_verify_with_a_tiny_eps_exits_1(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["verify", "--samples", "5", "--eps", "1e-13"]) == 1
     assert "UNRESOLVED in" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("eps", ["0", "nan", "-1e-6", "abc"])
+def test_verify_refuses_a_step_that_is_not_positive_and_finite_in_one_line(
+        eps: str, capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as exit_info:
+        main(["verify", "--eps", eps])
+    assert exit_info.value.code == 2
+    assert "--eps" in capsys.readouterr().err.strip().splitlines()[-1]

@@ -17,7 +17,7 @@ import numpy.typing as npt
 
 from chainrule._types import Float64Array
 from chainrule.check.diagnose import Diagnosis, Mistake, diagnose, diagnose_shapes
-from chainrule.check.numerical import directional_derivative, probe
+from chainrule.check.numerical import check_step, directional_derivative, probe
 
 LossFunction = Callable[[Mapping[str, Float64Array]], float]
 """Called with every named array (float64 copies, one of them perturbed); returns the loss."""
@@ -206,6 +206,11 @@ def gradcheck(
     is diagnosed against the full numerical gradient when the array has at most
     `max_entries` entries, else from the shapes alone.
     """
+    eps = check_step("gradcheck", eps)
+    for name, tolerance in (("rtol", rtol), ("atol", atol)):
+        if tolerance is not None and not 0 <= tolerance < np.inf:
+            raise ValueError(f"gradcheck: {name} must be a finite number >= 0 (or None for the "
+                             f"default), got {tolerance!r}")
     generator = np.random.default_rng(0) if rng is None else rng
     points = {name: np.array(value, dtype=np.float64) for name, value in arrays.items()}
     missing = [name for name in grads if name not in points]

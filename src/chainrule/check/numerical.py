@@ -18,6 +18,16 @@ from chainrule._types import Float64Array
 ScalarFunction = Callable[[Float64Array], float]
 
 
+def check_step(owner: str, eps: float) -> float:
+    """`eps` as a float when it is a finite number > 0; a ValueError naming `owner` else."""
+    is_number = isinstance(eps, (int, float, np.integer, np.floating)) and not isinstance(
+        eps, bool)
+    if not is_number or not 0 < float(eps) < np.inf:
+        raise ValueError(f"{owner}: eps, the finite-difference step, must be a finite number "
+                         f"> 0 such as 1e-6, got {eps!r}")
+    return float(eps)
+
+
 def numerical_grad(f: ScalarFunction, x: npt.ArrayLike, eps: float = 1e-6) -> Float64Array:
     """df/dx by central differences, entry by entry: (f(x + eps e_i) - f(x - eps e_i)) / 2 eps.
 
@@ -30,6 +40,7 @@ def numerical_grad(f: ScalarFunction, x: npt.ArrayLike, eps: float = 1e-6) -> Fl
         >>> numerical_grad(lambda v: float((v**2).sum()), np.array([1.0, -2.0]))
         array([ 2., -4.])
     """
+    eps = check_step("numerical_grad", eps)
     point = np.array(x, dtype=np.float64)
     grad = np.empty_like(point)
     for index in np.ndindex(point.shape):
@@ -63,6 +74,7 @@ def directional_derivative(
 
     Two evaluations of f measure <v, grad f(x)> for a whole array at once.
     """
+    eps = check_step("directional_derivative", eps)
     point = np.asarray(x, dtype=np.float64)
     step = np.asarray(direction, dtype=np.float64) * eps
     f_plus = float(f(point + step))

@@ -18,6 +18,7 @@ import numpy as np
 from chainrule import manual
 from chainrule._types import FloatArray
 from chainrule.check import Comparison, Diagnosis, GradcheckReport, compare, diagnose, gradcheck
+from chainrule.check.numerical import check_step
 
 CHECKED = ("x", "w1", "b1", "w2", "b2")
 N_HIDDEN = 50
@@ -94,8 +95,16 @@ def add_parser(subparsers: Any) -> None:
     parser.add_argument("--seed", type=int, default=0, help="seed for weights and sampling")
     parser.add_argument("--samples", type=int, default=200, metavar="N",
                         help="entries checked per array by finite differences (default 200)")
-    parser.add_argument("--eps", type=float, default=1e-6, help="finite-difference step")
+    parser.add_argument("--eps", type=_step, default=1e-6, help="finite-difference step")
     parser.set_defaults(run=run)
+
+
+def _step(text: str) -> float:
+    """--eps: a finite number > 0, or argparse's one-line error (exit 2)."""
+    try:
+        return check_step("verify --eps", float(text))
+    except ValueError as error:
+        raise argparse.ArgumentTypeError(str(error)) from None
 
 
 def run(args: argparse.Namespace) -> int:
