@@ -17,7 +17,7 @@ import numpy.typing as npt
 
 from chainrule import primitives as P
 from chainrule.graph import Node, run_backward
-from chainrule.modes import STATE, AnomalyError, user_frame
+from chainrule.modes import STATE, AnomalyError, CompileError, user_frame
 from chainrule.primitives.reduction import Axis
 
 ArrayLike = npt.ArrayLike
@@ -140,6 +140,8 @@ class Tensor:
 
     @data.setter
     def data(self, value: Any) -> None:
+        if STATE.tracer is not None:
+            STATE.tracer.refuse_mutation(self, "data assignment")
         array = np.asarray(value._data if isinstance(value, Tensor) else value)
         self._data = array.astype(self._data.dtype, copy=False)
         _shared_counter(self).value += 1
@@ -184,6 +186,8 @@ class Tensor:
 
     def item(self) -> float:
         """The single value of a one-element tensor, as a Python number."""
+        if STATE.tracer is not None:
+            STATE.tracer.refuse_conversion(self, "item()")
         if self._data.size != 1:
             raise ValueError(
                 f"item: the tensor has shape {self.shape} ({self.size} values); item() needs "
@@ -215,6 +219,8 @@ class Tensor:
         return self
 
     def __array__(self, dtype: npt.DTypeLike | None = None, copy: bool | None = None) -> Any:
+        if STATE.tracer is not None:
+            STATE.tracer.refuse_conversion(self, "np.asarray()")
         if copy:
             return np.array(self._data, dtype=dtype, copy=True)
         if copy is None:
@@ -242,9 +248,13 @@ class Tensor:
             yield self[i]
 
     def __bool__(self) -> bool:
+        if STATE.tracer is not None:
+            STATE.tracer.refuse_conversion(self, "bool()")
         return bool(self._data)
 
     def __float__(self) -> float:
+        if STATE.tracer is not None:
+            STATE.tracer.refuse_conversion(self, "float()")
         return float(self.item())
 
     __hash__ = object.__hash__
@@ -291,6 +301,8 @@ class Tensor:
         inputs = (other_tensor, self) if reflected else (self, other_tensor)
         try:
             return Tensor._apply(primitive, inputs, {})
+        except CompileError:
+            raise
         except ValueError:
             left, right = inputs
             raise ValueError(
@@ -344,25 +356,31 @@ class Tensor:
 
     # Comparisons give plain boolean arrays: they have no gradient.
     def __lt__(self, other: Any) -> np.ndarray:
+        _refuse_comparison_while_tracing("<", self, other)
         result: np.ndarray = self._data < _raw(other)
         return result
 
     def __le__(self, other: Any) -> np.ndarray:
+        _refuse_comparison_while_tracing("<=", self, other)
         result: np.ndarray = self._data <= _raw(other)
         return result
 
     def __gt__(self, other: Any) -> np.ndarray:
+        _refuse_comparison_while_tracing(">", self, other)
         result: np.ndarray = self._data > _raw(other)
         return result
 
     def __ge__(self, other: Any) -> np.ndarray:
+        _refuse_comparison_while_tracing(">=", self, other)
         result: np.ndarray = self._data >= _raw(other)
         return result
 
     def __eq__(self, other: object) -> Any:
+        _refuse_comparison_while_tracing("==", self, other)
         return self._data == _raw(other)
 
     def __ne__(self, other: object) -> Any:
+        _refuse_comparison_while_tracing("!=", self, other)
         return self._data != _raw(other)
 
     # ----------------------------------------------------------------- element-wise
@@ -474,6 +492,8 @@ class Tensor:
         new_shape = tuple(shape[0]) if len(shape) == 1 and not isinstance(shape[0], int) else shape
         try:
             return Tensor._apply(P.Reshape, (self,), {"shape": new_shape})
+        except CompileError:
+            raise
         except ValueError:
             raise ValueError(
                 f"reshape: cannot reshape {self.shape} ({self.size} values) into {new_shape}; "
@@ -521,6 +541,8 @@ class Tensor:
 
     # ----------------------------------------------------------------- in place
     def _check_in_place(self, op: str) -> None:
+        if STATE.tracer is not None:
+            STATE.tracer.refuse_mutation(self, op)
         if self.requires_grad and STATE.grad_enabled:
             raise RuntimeError(
                 f"{op}: in-place change of a tensor that requires grad would corrupt its "
@@ -593,6 +615,7 @@ class Tensor:
                 "chainrule tensors; use np.asarray(t) for a plain array"
             )
         if ufunc in _COMPARISONS:
+            _refuse_comparison_while_tracing(f"numpy.{ufunc.__name__}", *inputs)
             return ufunc(*(_raw(x) for x in inputs))
         implementation = _UFUNCS.get(ufunc)
         if implementation is None:
@@ -637,6 +660,19 @@ def _operand(value: Any, like: Tensor) -> Tensor:
             raise TypeError(f"cannot combine a tensor with a value of dtype {array.dtype}")
         array = array.astype(like.dtype)
     return Tensor._wrap(array)
+
+
+def _refuse_comparison_while_tracing(comparison: str, *operands: Any) -> None:
+    """Under chainrule.compile's tracing, refuse a comparison of a traced tensor: its result,
+    a plain boolean array, would be frozen at the first call (in an `if` or a mask)."""
+    if STATE.tracer is None:
+        return
+    for operand in operands:
+        if isinstance(operand, Tensor):
+            STATE.tracer.refuse_conversion(
+                operand, f"comparison {comparison}" if comparison[0] in "<>=!" else comparison,
+                "; for a mask, use chainrule ops (relu, maximum, minimum, clip) instead",
+            )
 
 
 def _raw(value: Any) -> Any:
@@ -721,6 +757,8 @@ def where(condition: Any, x: Any, y: Any) -> Tensor:
     mask = np.asarray(_raw(condition), dtype=bool)
     try:
         return Tensor._apply(P.Where, (left, right), {"condition": mask})
+    except CompileError:
+        raise
     except ValueError:
         raise ValueError(
             f"where: condition {mask.shape}, x {left.shape} and y {right.shape} cannot "
@@ -734,6 +772,8 @@ def _join(op: str, primitive: type[P.Primitive], tensors: Sequence[Any], axis: i
     inputs = tuple(as_tensor(t) for t in tensors)
     try:
         return Tensor._apply(primitive, inputs, {"axis": axis})
+    except CompileError:
+        raise
     except (ValueError, np.exceptions.AxisError) as error:
         shapes = ", ".join(str(t.shape) for t in inputs)
         raise ValueError(f"{op} along axis {axis}: shapes {shapes} do not fit: {error}") from None

@@ -13,6 +13,8 @@ from typing import Any
 
 import numpy as np
 
+from chainrule.compiler.tracer import refuse_while_tracing
+from chainrule.modes import record_effect
 from chainrule.optim.optimizer import Optimizer, check_number
 
 
@@ -28,6 +30,10 @@ class LRScheduler(ABC):
     """Base of the schedules: counts epochs in `last_epoch` and writes each group's lr."""
 
     def __init__(self, optimizer: Optimizer) -> None:
+        refuse_while_tracing(
+            "creating a learning-rate scheduler inside the step",
+            "eagerly each call starts from epoch 0, a replay would keep stepping the one made "
+            "while tracing", "create it outside the compiled step")
         if not isinstance(optimizer, Optimizer):
             raise TypeError(
                 f"{type(self).__name__}: expected a chainrule.optim optimizer, got "
@@ -37,7 +43,7 @@ class LRScheduler(ABC):
         self.base_lrs = [float(group["lr"]) for group in optimizer.param_groups]
         self.last_epoch = -1
         self._last_lr: list[float] = []
-        self.step()
+        self._advance()
 
     @abstractmethod
     def _next_lrs(self) -> list[float]:
@@ -45,6 +51,11 @@ class LRScheduler(ABC):
 
     def step(self) -> None:
         """Advance one epoch and set every group's lr for it."""
+        # Under chainrule.compile, replays repeat this step at this point of the step.
+        record_effect(self.step)
+        self._advance()
+
+    def _advance(self) -> None:
         self.last_epoch += 1
         lrs = self._next_lrs()
         for group, lr in zip(self.optimizer.param_groups, lrs, strict=True):
