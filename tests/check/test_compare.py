@@ -72,3 +72,52 @@ def test_nonzero_against_zero_has_infinite_relative_error() -> None:
 def test_default_tolerances_follow_the_less_precise_dtype(dtype: type, rtol: float) -> None:
     result = compare("x", np.ones(3, dtype=dtype), np.ones(3))
     assert result.rtol == rtol
+
+
+@pytest.mark.parametrize("got", [1.0, np.nan, -np.inf, 1e308], ids=["one", "nan", "-inf", "big"])
+def test_only_the_same_infinity_is_close_to_an_expected_infinity(got: float) -> None:
+    result = compare("x", np.array([got, 2.0]), np.array([np.inf, 2.0]), rtol=1e-3)
+    assert result.status == "MISMATCH"
+    assert result.worst_index == (0,)
+    assert result.max_abs_err == np.inf
+    assert result.max_rel_err == np.inf
+
+
+def test_the_same_infinities_in_the_same_places_are_exact() -> None:
+    values = np.array([np.inf, -np.inf, 3.0])
+    assert compare("x", values, values.copy()).status == "exact"
+
+
+def test_an_infinity_where_a_finite_value_is_expected_is_a_mismatch() -> None:
+    result = compare("x", np.array([np.inf, 1.0]), np.array([1e300, 1.0]), rtol=1.0)
+    assert result.status == "MISMATCH"
+    assert result.worst_index == (0,)
+
+
+def test_infinities_of_opposite_sign_are_a_mismatch() -> None:
+    result = compare("x", np.array([-np.inf]), np.array([np.inf]))
+    assert result.status == "MISMATCH"
+
+
+def test_nan_is_not_close_to_a_finite_value_even_with_equal_nan() -> None:
+    result = compare("x", np.array([np.nan, 1.0]), np.array([0.0, 1.0]), equal_nan=True)
+    assert result.status == "MISMATCH"
+    assert result.worst_index == (0,)
+
+
+def test_equal_nan_matches_nans_in_the_same_positions() -> None:
+    got = np.array([np.nan, 1.0, np.inf])
+    expected = np.array([np.nan, 1.0 + 1e-12, np.inf])
+    result = compare("x", got, expected, rtol=1e-9, atol=0, equal_nan=True)
+    assert result.status == "close"
+    assert result.max_abs_err == pytest.approx(1e-12, rel=1e-3)
+
+
+def test_equal_nan_refuses_nans_in_different_positions() -> None:
+    result = compare("x", np.array([np.nan, 1.0]), np.array([1.0, np.nan]), equal_nan=True)
+    assert result.status == "MISMATCH"
+
+
+def test_identical_arrays_with_nans_are_exact_under_equal_nan() -> None:
+    values = np.array([np.nan, 2.0])
+    assert compare("x", values, values.copy(), equal_nan=True).status == "exact"

@@ -153,5 +153,82 @@ def test_gradcheck_refuses_an_unusable_step_naming_the_array(make_network, loss_
     x, y, params = make_network(4, 3, 5, 2)
     _, cache = manual.forward(x, y, params)
     grads = manual.backward(cache)
-    with pytest.raises(ValueError, match=r"gradcheck of 'w1': eps"):
+    with pytest.raises(ValueError, match=r"gradcheck( of 'w1')?: eps"):
         gradcheck(loss_of_arrays, {"x": x, "y": y, **params}, {"w1": grads["w1"]}, eps=eps)
+
+
+def _small_terms(arrays) -> float:
+    w = arrays["w"]
+    return float((w**2).sum() + 3.0 * w.sum())
+
+
+def _large_loss(arrays) -> float:
+    """1e12 plus small terms: central differences with eps=1e-6 cannot resolve its gradient."""
+    return 1e12 + _small_terms(arrays)
+
+
+LARGE_W = np.array([0.5, -1.25, 2.0])
+LARGE_GRAD = 2 * LARGE_W + 3.0
+
+
+@pytest.mark.parametrize("factor", [1.0, 10.0, -100.0], ids=["right", "10x", "-100x"])
+def test_gradients_of_a_loss_too_large_for_eps_are_unresolved_not_ok(factor: float) -> None:
+    report = gradcheck(_large_loss, {"w": LARGE_W}, {"w": factor * LARGE_GRAD})
+    row = report["w"]
+    assert row.status == "UNRESOLVED"
+    assert row.unresolved == 3
+    assert not row.ok
+    assert not report.ok
+    assert report.failing == ("w",)
+
+
+def test_the_report_says_why_a_gradient_is_unresolved() -> None:
+    text = str(gradcheck(_large_loss, {"w": LARGE_W}, {"w": LARGE_GRAD}))
+    assert "w: unresolved, loss too large for eps" in text
+    assert "|f(x)| = 1e+12" in text
+
+
+def test_the_same_gradients_resolve_without_the_large_constant() -> None:
+    assert gradcheck(_small_terms, {"w": LARGE_W}, {"w": LARGE_GRAD}).ok
+    report = gradcheck(_small_terms, {"w": LARGE_W}, {"w": 10 * LARGE_GRAD})
+    assert report["w"].status == "FAIL"
+    assert report["w"].unresolved == 0
+
+
+def test_a_resolvable_error_in_a_noisy_check_is_still_a_failure() -> None:
+    wrong = LARGE_GRAD + np.array([0.0, 0.0, 1e6])
+    assert gradcheck(_large_loss, {"w": LARGE_W}, {"w": wrong})["w"].status == "FAIL"
+
+
+@pytest.mark.parametrize("bad", [np.nan, np.inf], ids=["nan", "inf"])
+def test_a_non_finite_analytic_gradient_fails(bad: float) -> None:
+    def loss(arrays) -> float:
+        return float((arrays["w"] ** 2).sum())
+
+    grad = 2 * LARGE_W
+    grad[1] = bad
+    row = gradcheck(loss, {"w": LARGE_W}, {"w": grad})["w"]
+    assert row.status == "FAIL"
+    assert row.failures == 1
+    assert row.worst_index == (1,)
+
+
+def test_a_non_finite_loss_at_the_point_is_refused() -> None:
+    with pytest.raises(ValueError, match=r"gradcheck: the loss at the point is nan"):
+        gradcheck(lambda arrays: float("nan"), {"w": LARGE_W}, {"w": LARGE_GRAD})
+
+
+def test_the_table_marks_an_unresolved_direction() -> None:
+    text = str(gradcheck(_large_loss, {"w": LARGE_W}, {"w": LARGE_GRAD}))
+    assert "unresolved" in text.splitlines()[1]
+
+
+@pytest.mark.parametrize(("options", "message"),
+                         [({"eps": 0.0}, "gradcheck: eps, the finite-difference step"),
+                          ({"eps": float("nan")}, "gradcheck: eps, the finite-difference step"),
+                          ({"rtol": -1e-5}, "gradcheck: rtol must be a finite number >= 0"),
+                          ({"atol": float("inf")}, "gradcheck: atol must be a finite number")],
+                         ids=["eps-zero", "eps-nan", "rtol-negative", "atol-inf"])
+def test_invalid_steps_and_tolerances_are_refused(options, message) -> None:
+    with pytest.raises(ValueError, match=message):
+        gradcheck(_small_terms, {"w": LARGE_W}, {"w": LARGE_GRAD}, **options)

@@ -145,3 +145,23 @@ def test_train_with_test_images_of_another_size_stops_before_the_first_epoch(
     captured = capsys.readouterr()
     assert "holds images of 14x14 pixels but" in captured.err
     assert "epoch   1/" not in captured.out
+
+
+@pytest.mark.parametrize(
+    ("options", "message"),
+    [(["--optimizer", "momentum", "--momentum", "-0.5"],
+      "--momentum must be a finite number >= 0, got -0.5"),
+     (["--optimizer", "momentum", "--momentum", "nan"],
+      "--momentum must be a finite number >= 0, got nan"),
+     (["--lr", "nan"], "--lr must be positive and finite, got nan"),
+     (["--weight-decay", "inf"], "--weight-decay must be a finite number >= 0, got inf"),
+     (["--weight-decay", "nan"], "--weight-decay must be a finite number >= 0, got nan")],
+    ids=["momentum-negative", "momentum-nan", "lr-nan", "weight-decay-inf", "weight-decay-nan"],
+)
+def test_train_refuses_a_bad_hyperparameter_in_one_line_with_exit_2(
+    options: list[str], message: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["train", *options, "--out", str(tmp_path / "run")]) == 2
+    err = capsys.readouterr().err
+    assert err == f"chainrule train: {message}\n"
+    assert not (tmp_path / "run").exists()

@@ -39,8 +39,10 @@ def default_tolerances(*arrays: npt.NDArray[np.generic]) -> tuple[float, float]:
 class Comparison:
     """How `got` compares to `expected`.
 
-    exact: same shape and bit-for-bit equal values. close: same shape and every entry within
-    ``|got - expected| <= atol + rtol * |expected|``. max_abs_err / max_rel_err: largest
+    exact: same shape and bit-for-bit equal values. close: same shape and every finite
+    entry within ``|got - expected| <= atol + rtol * |expected|``; an infinity only matches the
+    same infinity at the same position, and a NaN is never close to anything (with
+    `equal_nan`, a NaN matches a NaN at the same position). max_abs_err / max_rel_err: largest
     ``|got - expected|`` and ``|got - expected| / |expected|`` (inf where only expected is 0).
     worst_index: the entry furthest outside (or nearest the edge of) the tolerance.
     """
@@ -98,10 +100,15 @@ def compare(
     *,
     rtol: float | None = None,
     atol: float | None = None,
+    equal_nan: bool = False,
 ) -> Comparison:
     """Compare `got` with `expected` entry by entry, without broadcasting.
 
     Tolerances default by dtype (DEFAULT_TOLERANCES); errors are computed in float64.
+    Non-finite entries are compared exactly: +inf matches only +inf and -inf only -inf (no
+    tolerance makes 1.0 close to inf), and NaN matches nothing unless `equal_nan`, when it
+    matches a NaN in the same position (as numpy.allclose and torch.testing.assert_close).
+    A mismatched non-finite entry has infinite absolute and relative error.
 
     Example:
         >>> print(compare("w1", np.array([1.0, 2.0]), np.array([1.0, 2.0 + 1e-12])))
@@ -117,15 +124,20 @@ def compare(
                           rtol=rtol, atol=atol)
     got64 = got_array.astype(np.float64)
     expected64 = expected_array.astype(np.float64)
-    exact = bool(np.array_equal(got64, expected64))
+    exact = bool(np.array_equal(got64, expected64, equal_nan=equal_nan))
     if got64.size == 0:
         return Comparison(name, got_array.shape, expected_array.shape, exact=exact, close=exact,
                           max_abs_err=0.0, max_rel_err=0.0, worst_index=None, rtol=rtol, atol=atol)
-    abs_err = np.abs(got64 - expected64)
-    abs_err[np.isnan(abs_err)] = np.inf
-    allowed = atol + rtol * np.abs(expected64)
+    finite = np.isfinite(got64) & np.isfinite(expected64)
+    # Off the finite entries only identical infinities (or NaN pairs, with equal_nan) match.
+    same_special = (got64 == expected64) | (equal_nan & np.isnan(got64) & np.isnan(expected64))
+    with np.errstate(invalid="ignore"):
+        abs_err = np.where(finite, np.abs(got64 - expected64),
+                           np.where(same_special, 0.0, np.inf))
+    allowed = np.where(finite, atol + rtol * np.abs(expected64), 0.0)
     with np.errstate(divide="ignore", invalid="ignore"):
         rel_err = np.where(abs_err == 0, 0.0, abs_err / np.abs(expected64))
+        rel_err[~finite & (abs_err != 0)] = np.inf
         badness = np.where(abs_err == 0, 0.0, abs_err / allowed)
     worst_flat = int(np.argmax(badness))
     worst_index = tuple(int(i) for i in np.unravel_index(worst_flat, got64.shape))

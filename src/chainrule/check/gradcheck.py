@@ -30,6 +30,13 @@ ROUNDING_ULPS = 8
 """The rounding floor: central differences in float64 cannot resolve gradients below
 ROUNDING_ULPS * 2**-52 * |f(x)| / eps, so that much absolute error is always allowed."""
 
+RESOLUTION = 0.1
+"""An entry (or direction) is resolved when the rounding floor is at most RESOLUTION times
+its size, max(|analytic|, |numerical|, 1e-3 * max|analytic|, atol); otherwise the finite
+difference cannot tell a right gradient from one wrong by a factor of ten, and the entry is
+"unresolved". Entries a thousand times smaller than the row's largest are judged against
+that largest one, as the default atol judges them on absolute error."""
+
 
 @dataclass(frozen=True)
 class DirectionCheck:
@@ -39,6 +46,7 @@ class DirectionCheck:
     numerical: float
     allowed: float
     kink: bool
+    resolved: bool = True
 
     @property
     def abs_err(self) -> float:
@@ -50,6 +58,7 @@ class DirectionCheck:
 
     @property
     def ok(self) -> bool:
+        """Agrees (or sits on a kink); an unresolved direction agrees only within the noise."""
         return self.abs_err <= self.allowed or self.kink
 
 
@@ -57,11 +66,16 @@ class DirectionCheck:
 class GradcheckRow:
     """The check of one named gradient.
 
-    status: "ok"; "FAIL" (some checked entry or direction disagrees and is no kink);
-    "SHAPE MISMATCH" (the analytic gradient's shape is not its array's); "KINKS ONLY" (every
-    checked entry sat on a kink, so nothing was actually verified).
+    status: "ok"; "FAIL" (some resolved entry or direction disagrees and is no kink, or is
+    inf/NaN); "UNRESOLVED" (nothing failed, but some checked entries or directions are smaller
+    than about ten times the rounding noise of the central difference, so they were not
+    verified: the loss is too large for eps); "SHAPE MISMATCH" (the analytic gradient's shape
+    is not its array's); "KINKS ONLY" (every checked entry sat on a kink, so nothing was
+    actually verified). Only "ok" passes.
     diagnosis: for a row that is "FAIL" or "SHAPE MISMATCH", what the mistake looks like
     (see `diagnose`); None for the others.
+    unresolved: how many checked entries (not directions) the noise left unresolved.
+    reason: for an "UNRESOLVED" row, one sentence saying why and what to change.
     """
 
     name: str
@@ -76,6 +90,8 @@ class GradcheckRow:
     worst_index: tuple[int, ...] | None
     directions: tuple[DirectionCheck, ...]
     diagnosis: Diagnosis | None = None
+    unresolved: int = 0
+    reason: str | None = None
 
     @property
     def ok(self) -> bool:
@@ -88,7 +104,8 @@ class GradcheckRow:
 
 @dataclass(frozen=True)
 class GradcheckReport:
-    """One row per checked name; `ok` when every row is, `failing` names the rows that are not."""
+    """One row per checked name; `ok` when every row is, `failing` names the rows that are not
+    (an "UNRESOLVED" row is not ok: its gradient was not verified)."""
 
     rows: tuple[GradcheckRow, ...]
     eps: float
@@ -134,8 +151,11 @@ class GradcheckReport:
                 f"{escape(verdict)}</p>" + (f"<ul>{notes}</ul>" if notes else ""))
 
     def _diagnoses(self) -> list[str]:
-        return [f"diagnosis of {row.name}: {row.diagnosis}" for row in self.rows
-                if row.diagnosis is not None]
+        """The diagnosis of each failing row, then the reason of each unresolved one."""
+        diagnoses = [f"diagnosis of {row.name}: {row.diagnosis}" for row in self.rows
+                     if row.diagnosis is not None]
+        return diagnoses + [f"{row.name}: {row.reason}" for row in self.rows
+                            if row.reason is not None]
 
     def _cells(self) -> list[tuple[str, ...]]:
         """The header and one tuple of cell texts per row."""
@@ -149,6 +169,7 @@ class GradcheckReport:
                 continue
             direction = ", ".join(
                 ("kink" if d.kink else f"{d.rel_err:.2g}") + ("" if d.ok else " FAIL")
+                + ("" if d.resolved or not d.ok else " unresolved")
                 for d in row.directions
             )
             lines.append((row.name, str(row.shape), row.status, f"{row.checked}/{row.total}",
@@ -179,10 +200,20 @@ def gradcheck(
 
     Tolerance: an entry passes when ``|analytic - numerical| <= atol + floor + rtol *
     |numerical|``, with rtol by the gradient's dtype (DEFAULT_RTOL), atol by default
-    ``1e-3 * rtol * max|grad|`` (entries a thousand times smaller than the largest are judged
-    on absolute error), and ``floor = ROUNDING_ULPS * 2**-52 * |f(x)| / eps``, the rounding
-    limit of float64 central differences. A direction passes within
+    ``1e-3 * rtol * max|grad|`` (entries a thousand times smaller than the largest are judged on
+    absolute error), and ``floor = ROUNDING_ULPS * 2**-52 * |f(x)| / eps``, the rounding limit
+    of float64 central differences. A direction passes within
     ``sum_i |v_i| (atol + rtol * |grad_i|) + floor``, what entrywise agreement would give.
+    An analytic or numerical value that is inf or NaN always fails.
+
+    Resolution: the floor is the rounding noise of the central difference (its truncation
+    error, ``eps**2 / 6`` times the third derivative, is far smaller at the default eps and is
+    covered by rtol). An entry whose size ``max(|analytic|, |numerical|, 1e-3 max|grad|, atol)``
+    is below ``floor / RESOLUTION`` cannot be verified: a gradient ten times too large would pass.
+    Such an entry that does not fail outright is counted as unresolved, and a row with
+    unresolved entries or directions and no failures has status "UNRESOLVED" (not ok), with
+    a `reason` naming ``|f(x)|`` and the noise. Remedies: subtract the loss's constant part, or
+    raise eps (for a smooth loss).
 
     Kinks: an entry that fails is reported as a kink, not a failure, when its one-sided
     differences (f(x+h) - f(x)) / h and (f(x) - f(x-h)) / h disagree by at least as much as
@@ -201,6 +232,11 @@ def gradcheck(
     is diagnosed against the full numerical gradient when the array has at most
     `max_entries` entries, else from the shapes alone.
     """
+    eps = check_step("gradcheck", eps)
+    for name, tolerance in (("rtol", rtol), ("atol", atol)):
+        if tolerance is not None and not 0 <= tolerance < np.inf:
+            raise ValueError(f"gradcheck: {name} must be a finite number >= 0 (or None for the "
+                             f"default), got {tolerance!r}")
     generator = np.random.default_rng(0) if rng is None else rng
     points = {name: np.array(value, dtype=np.float64) for name, value in arrays.items()}
     missing = [name for name in grads if name not in points]
@@ -211,6 +247,9 @@ def gradcheck(
     for name in grads:
         check_step(f"gradcheck of {name!r}", eps, points[name])
     f0 = float(loss_fn(points))
+    if not np.isfinite(f0):
+        raise ValueError(f"gradcheck: the loss at the point is {f0}; a gradient check needs a "
+                         "finite loss: check the inputs for inf/NaN and the loss for overflow")
     floor = ROUNDING_ULPS * np.finfo(np.float64).eps * abs(f0) / eps
     rows = []
     for name, grad in grads.items():
@@ -262,14 +301,16 @@ def _check_one(
                             max_rel_err=float("nan"), worst_index=None, directions=(),
                             diagnosis=diagnosis)
     analytic = grad.astype(np.float64)
-    scale = float(np.abs(analytic).max()) if analytic.size else 0.0
+    finite_magnitudes = np.abs(analytic[np.isfinite(analytic)])
+    scale = float(finite_magnitudes.max()) if finite_magnitudes.size else 0.0
     row_atol = 1e-3 * rtol * scale if atol is None else atol
+    resolvable = max(1e-3 * scale, row_atol)
 
     if point.size <= max_entries:
         flat_indices = np.arange(point.size)
     else:
         flat_indices = np.sort(rng.choice(point.size, size=max_entries, replace=False))
-    failures = kinks = 0
+    failures = kinks = unresolved = 0
     numerical_values = np.empty(len(flat_indices))
     smooth = np.ones(len(flat_indices), dtype=bool)
     max_abs_err = max_rel_err = worst_badness = 0.0
@@ -281,6 +322,11 @@ def _check_one(
         numerical_values[position] = numerical
         miss = abs(analytic[index] - numerical)
         allowed = row_atol + floor + rtol * abs(numerical)
+        if not np.isfinite(miss):
+            failures += 1
+            max_abs_err = max_rel_err = worst_badness = np.inf
+            worst_index = index
+            continue
         if miss > allowed:
             upper_step = step / 2
             if _is_kink(miss, (f_plus - f0) / upper_step, (f0 - f_minus) / upper_step):
@@ -288,6 +334,8 @@ def _check_one(
                 smooth[position] = False
                 continue
             failures += 1
+        elif floor > RESOLUTION * max(abs(analytic[index]), abs(numerical), resolvable):
+            unresolved += 1
         max_abs_err = max(max_abs_err, miss)
         max_rel_err = max(max_rel_err, miss / abs(numerical) if numerical else float(miss > 0))
         if worst_index is None or miss / allowed > worst_badness:
@@ -301,10 +349,19 @@ def _check_one(
         allowed = float((np.abs(v) * (row_atol + rtol * np.abs(analytic))).sum()) + floor
         kink = abs(along - numerical) > allowed and _is_kink(
             abs(along - numerical), (f_plus - f0) / eps, (f0 - f_minus) / eps)
-        direction_checks.append(DirectionCheck(along, numerical, allowed, kink))
+        resolved = floor <= RESOLUTION * max(abs(along), abs(numerical),
+                                             float(np.abs(v).sum()) * resolvable)
+        direction_checks.append(DirectionCheck(along, numerical, allowed, kink, resolved))
     checked = len(flat_indices)
+    reason = None
     if failures or not all(check.ok for check in direction_checks):
         status = "FAIL"
+    elif unresolved or not all(check.resolved for check in direction_checks):
+        status = "UNRESOLVED"
+        reason = (f"unresolved, loss too large for eps: |f(x)| = {abs(f0):.3g} makes the "
+                  f"central differences noisy to about {floor:.2g}, not small next to "
+                  f"{unresolved} of {checked} checked entries (largest analytic entry "
+                  f"{scale:.2g}); subtract the loss's constant part or raise eps")
     elif checked and kinks == checked:
         status = "KINKS ONLY"
     else:
@@ -316,7 +373,8 @@ def _check_one(
     return GradcheckRow(name, point.shape, grad.shape, status, checked=checked,
                         failures=failures, kinks=kinks, max_abs_err=max_abs_err,
                         max_rel_err=max_rel_err, worst_index=worst_index,
-                        directions=tuple(direction_checks), diagnosis=failure_diagnosis)
+                        directions=tuple(direction_checks), diagnosis=failure_diagnosis,
+                        unresolved=unresolved, reason=reason)
 
 
 def _diagnose_failure(

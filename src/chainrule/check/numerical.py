@@ -1,8 +1,9 @@
 """Finite differences: the derivative measured instead of derived, always in float64.
 
 Central differences (f(x + h) - f(x - h)) / 2h have error O(h^2) on smooth functions; the
-inputs are copied to float64 so that rounding in f, about 1e-16 * |f| / h, stays far below
-the gradients being checked.
+inputs are copied to float64 so that rounding in f, about 1e-16 * |f| / h, usually stays far
+below the gradients being checked. It does not when |f| is large next to its gradient (a
+loss of 1e12 plus small terms): `gradcheck` then reports the entries as unresolved.
 """
 
 from __future__ import annotations
@@ -17,33 +18,41 @@ from chainrule._types import Float64Array
 ScalarFunction = Callable[[Float64Array], float]
 
 
-def check_step(function: str, eps: float, point: Float64Array) -> None:
-    """Refuse a step `eps` that cannot measure a derivative at `point`: not a finite number
-    > 0, or so small that x + eps == x in float64 for the largest |x| (a zero difference
-    divided by a zero step)."""
-    if not (isinstance(eps, (int, float, np.floating)) and np.isfinite(eps) and eps > 0):
-        raise ValueError(f"{function}: eps must be a finite step > 0 (e.g. 1e-6), got {eps!r}")
-    finite = np.abs(point[np.isfinite(point)])
-    largest = float(finite.max()) if finite.size else 0.0
-    if largest + eps == largest:
-        raise ValueError(
-            f"{function}: eps={eps!r} is lost to rounding: x + eps == x in float64 for the "
-            f"entry of size {largest:g}; use eps of at least {largest * 2**-52 * 1e3:.1g} "
-            f"(default 1e-6)")
+def check_step(owner: str, eps: float, point: Float64Array | None = None) -> float:
+    """`eps` as a float when it can measure a derivative; a ValueError naming `owner` when it
+    is not a finite number > 0, or (given the `point`) so small that x + eps == x in float64
+    for the largest |x| (a zero difference divided by a zero step)."""
+    is_number = isinstance(eps, (int, float, np.integer, np.floating)) and not isinstance(
+        eps, bool)
+    if not is_number or not 0 < float(eps) < np.inf:
+        raise ValueError(f"{owner}: eps, the finite-difference step, must be a finite number "
+                         f"> 0 such as 1e-6, got {eps!r}")
+    eps = float(eps)
+    if point is not None:
+        finite = np.abs(point[np.isfinite(point)])
+        largest = float(finite.max()) if finite.size else 0.0
+        if largest + eps == largest:
+            raise ValueError(
+                f"{owner}: eps={eps!r} is lost to rounding: x + eps == x in float64 for the "
+                f"entry of size {largest:g}; use eps of at least {largest * 2**-52 * 1e3:.1g} "
+                f"(default 1e-6)")
+    return eps
 
 
 def numerical_grad(f: ScalarFunction, x: npt.ArrayLike, eps: float = 1e-6) -> Float64Array:
     """df/dx by central differences, entry by entry: (f(x + eps e_i) - f(x - eps e_i)) / 2 eps.
 
     `f` receives a float64 copy of `x` (perturbed in one entry) and must return a scalar; the
-    result is float64 with x's shape. Costs 2 * x.size evaluations of f.
+    result is float64 with x's shape. Costs 2 * x.size evaluations of f. Each entry carries
+    rounding noise of about 2**-52 * |f(x)| / eps: entries not well above it are noise
+    (`gradcheck` says which; it reports them as unresolved).
 
     Example:
         >>> numerical_grad(lambda v: float((v**2).sum()), np.array([1.0, -2.0]))
         array([ 2., -4.])
     """
     point = np.array(x, dtype=np.float64)
-    check_step("numerical_grad", eps, point)
+    eps = check_step("numerical_grad", eps, point)
     grad = np.empty_like(point)
     for index in np.ndindex(point.shape):
         f_plus, f_minus, step = probe(f, point, index, eps)
@@ -77,7 +86,7 @@ def directional_derivative(
     Two evaluations of f measure <v, grad f(x)> for a whole array at once.
     """
     point = np.asarray(x, dtype=np.float64)
-    check_step("directional_derivative", eps, point)
+    eps = check_step("directional_derivative", eps, point)
     step = np.asarray(direction, dtype=np.float64) * eps
     f_plus = float(f(point + step))
     f_minus = float(f(point - step))

@@ -47,8 +47,17 @@ class Verification:
     @property
     def failing(self) -> tuple[str, ...]:
         """Names that disagree somewhere, in CHECKED order."""
-        bad = set(self.report.failing) | {c.name for c in self.comparisons if not c.close}
+        unresolved = {row.name for row in self.report.rows if row.status == "UNRESOLVED"}
+        bad = (set(self.report.failing) - unresolved) | {c.name for c in self.comparisons
+                                                         if not c.close}
         return tuple(name for name in CHECKED if name in bad)
+
+    @property
+    def unresolved(self) -> tuple[str, ...]:
+        """Names whose finite differences were too noisy to verify them (and that do not
+        disagree elsewhere), in CHECKED order: not verified, so not ok either."""
+        noisy = {row.name for row in self.report.rows if row.status == "UNRESOLVED"}
+        return tuple(name for name in CHECKED if name in noisy and name not in self.failing)
 
 
 def verify_network(
@@ -137,7 +146,12 @@ def format_verification(result: Verification, x_shape: tuple[int, ...], n_hidden
     if result.ok:
         lines.append("All agree: the hand-derived gradients of x, w1, b1, w2, b2 match finite "
                      "differences and the closed form.")
-    else:
+    if result.unresolved:
+        lines.append(f"UNRESOLVED in {', '.join(result.unresolved)}: central differences with "
+                     f"eps={result.report.eps:g} are too noisy for a loss of "
+                     f"{result.loss:.3g} to verify these gradients; use a larger --eps, "
+                     "such as the default 1e-6.")
+    if result.failing:
         lines.append(f"DISAGREEMENT in {', '.join(result.failing)}: the hand-derived gradients "
                      f"do not match.")
     return "\n".join(lines)

@@ -8,7 +8,7 @@ from typing import Any
 
 import numpy as np
 
-from chainrule.optim.optimizer import Optimizer, ParamsArg
+from chainrule.optim.optimizer import Optimizer, ParamsArg, check_number
 from chainrule.tensor import Tensor
 
 
@@ -39,12 +39,12 @@ class Adam(Optimizer):
     def _check_group(self, group: dict[str, Any]) -> None:
         super()._check_group(group)
         name = type(self).__name__
-        betas = tuple(group["betas"])
-        if len(betas) != 2 or not all(0.0 <= beta < 1.0 for beta in betas):
-            raise ValueError(f"{name}: betas must be two numbers in [0, 1), got {betas}")
-        group["betas"] = betas
-        if not group["eps"] >= 0:
-            raise ValueError(f"{name}: eps must be >= 0, got {group['eps']}")
+        betas = group["betas"]
+        if not isinstance(betas, (tuple, list)) or len(betas) != 2:
+            raise ValueError(f"{name}: betas must be two numbers in [0, 1), got {betas!r}")
+        group["betas"] = tuple(check_number(name, f"betas[{position}]", beta, high=1.0)
+                               for position, beta in enumerate(betas))
+        group["eps"] = check_number(name, "eps", group["eps"], low_open=True)
 
     def _update(self, value: np.ndarray, grad: np.ndarray, state: dict[str, Any],
                 group: dict[str, Any], param: Tensor) -> None:

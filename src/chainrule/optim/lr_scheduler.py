@@ -7,12 +7,23 @@ every `step()`, usually called once per epoch after `optimizer.step()`.
 from __future__ import annotations
 
 import math
+import numbers
 from abc import ABC, abstractmethod
 from typing import Any
 
+import numpy as np
+
 from chainrule.compiler.tracer import refuse_while_tracing
 from chainrule.modes import record_effect
-from chainrule.optim.optimizer import Optimizer
+from chainrule.optim.optimizer import Optimizer, check_number
+
+
+def _check_count(owner: str, name: str, value: Any) -> int:
+    """`value` as an int when it is a positive Python or NumPy integer (not a bool)."""
+    is_integer = isinstance(value, numbers.Integral) and not isinstance(value, (bool, np.bool_))
+    if not is_integer or value <= 0:
+        raise ValueError(f"{owner}: {name} must be a positive integer, got {value!r}")
+    return int(value)
 
 
 class LRScheduler(ABC):
@@ -71,6 +82,13 @@ class LRScheduler(ABC):
             )
         for key, value in state_dict.items():
             setattr(self, key, list(value) if isinstance(value, list) else value)
+        self._check_settings()
+
+    def _check_settings(self) -> None:
+        """Reject invalid settings restored by `load_state_dict` (the constructor checks its
+        arguments itself)."""
+        name = type(self).__name__
+        self.base_lrs = [check_number(name, "base_lrs entry", lr) for lr in self.base_lrs]
 
 
 class StepLR(LRScheduler):
@@ -78,11 +96,14 @@ class StepLR(LRScheduler):
     `step_size` epochs (applied to the current lr, exactly as PyTorch)."""
 
     def __init__(self, optimizer: Optimizer, step_size: int, gamma: float = 0.1) -> None:
-        if isinstance(step_size, bool) or not isinstance(step_size, int) or step_size <= 0:
-            raise ValueError(f"StepLR: step_size must be a positive integer, got {step_size!r}")
-        self.step_size = step_size
-        self.gamma = gamma
+        self.step_size = _check_count("StepLR", "step_size", step_size)
+        self.gamma = check_number("StepLR", "gamma", gamma)
         super().__init__(optimizer)
+
+    def _check_settings(self) -> None:
+        super()._check_settings()
+        self.step_size = _check_count("StepLR", "step_size", self.step_size)
+        self.gamma = check_number("StepLR", "gamma", self.gamma)
 
     def _next_lrs(self) -> list[float]:
         current = [group["lr"] for group in self.optimizer.param_groups]
@@ -100,11 +121,14 @@ class CosineAnnealingLR(LRScheduler):
     """
 
     def __init__(self, optimizer: Optimizer, T_max: int, eta_min: float = 0.0) -> None:
-        if isinstance(T_max, bool) or not isinstance(T_max, int) or T_max <= 0:
-            raise ValueError(f"CosineAnnealingLR: T_max must be a positive integer, got {T_max!r}")
-        self.T_max = T_max
-        self.eta_min = eta_min
+        self.T_max = _check_count("CosineAnnealingLR", "T_max", T_max)
+        self.eta_min = check_number("CosineAnnealingLR", "eta_min", eta_min)
         super().__init__(optimizer)
+
+    def _check_settings(self) -> None:
+        super()._check_settings()
+        self.T_max = _check_count("CosineAnnealingLR", "T_max", self.T_max)
+        self.eta_min = check_number("CosineAnnealingLR", "eta_min", self.eta_min)
 
     def _next_lrs(self) -> list[float]:
         if self.last_epoch == 0:

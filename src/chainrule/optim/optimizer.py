@@ -15,6 +15,8 @@ accepts the state keys as ints or as the strings JSON turns them into.
 from __future__ import annotations
 
 import functools
+import math
+import numbers
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
@@ -26,6 +28,47 @@ from chainrule.modes import enable_grad, no_grad, record_effect
 from chainrule.tensor import Tensor
 
 ParamsArg = Iterable[Tensor] | Iterable[dict[str, Any]]
+StepHook = Callable[["Optimizer"], None]
+
+
+class HookHandle:
+    """Returned by `register_step_pre_hook` / `register_step_post_hook`; `remove()` detaches
+    the hook."""
+
+    def __init__(self, hooks: dict[int, StepHook], key: int) -> None:
+        self._hooks = hooks
+        self._key = key
+
+    def remove(self) -> None:
+        self._hooks.pop(self._key, None)
+
+
+def check_number(owner: str, name: str, value: Any, *, low: float = 0.0,
+                 low_open: bool = False, high: float = math.inf,
+                 high_open: bool = True) -> float:
+    """`value` as a Python float once it is a finite real number in the range from `low` to
+    `high` (closed or open at each end); a TypeError or ValueError naming `owner`, the
+    hyperparameter `name`, the value and the allowed range otherwise.
+
+    Python and NumPy real numbers (np.floating, np.integer) are accepted; bools, complex
+    numbers and strings are refused rather than read as numbers.
+    """
+    # A Python float, the common case, skips the slower abstract-base-class check.
+    if type(value) is not float and (isinstance(value, (bool, np.bool_))
+                                     or not isinstance(value, numbers.Real)):
+        raise TypeError(
+            f"{owner}: {name} must be a real number, got {type(value).__name__} {value!r:.40}"
+        )
+    number = float(value)
+    too_low = number <= low if low_open else number < low
+    too_high = number >= high if high_open else number > high
+    if too_low or too_high or not math.isfinite(number):
+        opening, closing = "(" if low_open else "[", ")" if high_open else "]"
+        raise ValueError(
+            f"{owner}: {name} must be a finite number in {opening}{low:g}, {high:g}{closing}, "
+            f"got {value!r}"
+        )
+    return number
 
 
 class Optimizer(ABC):
@@ -46,6 +89,10 @@ class Optimizer(ABC):
         self.param_groups: list[dict[str, Any]] = []
         self.state: dict[Tensor, dict[str, Any]] = {}
         self._workspace: dict[tuple[Tensor, str], np.ndarray] = {}
+        self._checked: dict[int, list[Any]] = {}
+        self._pre_hooks: dict[int, StepHook] = {}
+        self._post_hooks: dict[int, StepHook] = {}
+        self._next_hook = 0
         if isinstance(params, Tensor):
             raise TypeError(
                 f"{type(self).__name__}: params must be an iterable of tensors (e.g. "
@@ -93,14 +140,37 @@ class Optimizer(ABC):
         self.param_groups.append(full)
 
     def _check_group(self, group: dict[str, Any]) -> None:
-        """Reject invalid hyperparameters with a message naming them."""
-        lr = group["lr"]
-        if isinstance(lr, bool) or not isinstance(lr, (int, float)) or lr < 0:
-            raise ValueError(f"{type(self).__name__}: lr must be a number >= 0, got {lr!r}")
-        if group.get("weight_decay", 0) < 0:
-            raise ValueError(
-                f"{type(self).__name__}: weight_decay must be >= 0, got {group['weight_decay']}"
-            )
+        """Reject invalid hyperparameters with a message naming them, and store each number
+        as a Python float. Runs when a group is added or loaded and before every step, so
+        values set later through `param_groups` are checked too."""
+        name = type(self).__name__
+        group["lr"] = check_number(name, "lr", group["lr"])
+        if "weight_decay" in group:
+            group["weight_decay"] = check_number(name, "weight_decay", group["weight_decay"])
+
+    def register_step_pre_hook(self, hook: StepHook) -> HookHandle:
+        """Call `hook(optimizer)` at the start of every `step()`, after the hyperparameters
+        are checked and before any parameter changes (as torch's hook of that name, without
+        the step's arguments)."""
+        return self._register(self._pre_hooks, hook)
+
+    def register_step_post_hook(self, hook: StepHook) -> HookHandle:
+        """Call `hook(optimizer)` at the end of every `step()`, after every update."""
+        return self._register(self._post_hooks, hook)
+
+    def _register(self, hooks: dict[int, StepHook], hook: StepHook) -> HookHandle:
+        key = self._next_hook
+        self._next_hook += 1
+        hooks[key] = hook
+        return HookHandle(hooks, key)
+
+    def _recheck_if_changed(self, group: dict[str, Any]) -> None:
+        """`_check_group(group)` unless its hyperparameters are the ones last checked (a
+        list comparison, cheaper than checking them again at every step)."""
+        settings = list(map(group.get, self.defaults))
+        if self._checked.get(id(group)) != settings:
+            self._check_group(group)
+            self._checked[id(group)] = list(map(group.get, self.defaults))
 
     def zero_grad(self, set_to_none: bool = True) -> None:
         """Drop every parameter's gradient (`.grad = None`), or zero it in place."""
@@ -127,9 +197,15 @@ class Optimizer(ABC):
                 "call loss.backward() and optimizer.step() without a closure in the step")
             with enable_grad():
                 loss = closure()
+        for group in self.param_groups:
+            self._recheck_if_changed(group)
+        for hook in list(self._pre_hooks.values()):
+            hook(self)
         with no_grad():
             for group in self.param_groups:
                 self._update_group(group)
+        for hook in list(self._post_hooks.values()):
+            hook(self)
         return loss
 
     def _update_group(self, group: dict[str, Any]) -> None:
@@ -226,10 +302,16 @@ class Optimizer(ABC):
                     value = np.array(value, dtype=param.dtype, copy=True)
                 restored[entry] = value
             new_state[param] = restored
+        loaded_groups = []
         for saved, group in zip(saved_groups, self.param_groups, strict=True):
+            loaded = dict(group)
             for key, value in saved.items():
                 if key != "params":
-                    group[key] = tuple(value) if isinstance(value, list) else value
+                    loaded[key] = tuple(value) if isinstance(value, list) else value
+            self._check_group(loaded)
+            loaded_groups.append(loaded)
+        for group, loaded in zip(self.param_groups, loaded_groups, strict=True):
+            group.update(loaded)
         self.state = new_state
 
     def __repr__(self) -> str:

@@ -3,11 +3,12 @@ and (L2) weight decay, with PyTorch's update rule and argument names."""
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import numpy as np
 
-from chainrule.optim.optimizer import Optimizer, ParamsArg
+from chainrule.optim.optimizer import Optimizer, ParamsArg, check_number
 from chainrule.tensor import Tensor
 
 
@@ -38,8 +39,11 @@ class SGD(Optimizer):
 
     def _check_group(self, group: dict[str, Any]) -> None:
         super()._check_group(group)
-        if group["momentum"] < 0:
-            raise ValueError(f"SGD: momentum must be >= 0, got {group['momentum']}")
+        group["momentum"] = check_number("SGD", "momentum", group["momentum"])
+        group["dampening"] = check_number("SGD", "dampening", group["dampening"],
+                                          low=-math.inf)
+        if not isinstance(group["nesterov"], (bool, np.bool_)):
+            raise TypeError(f"SGD: nesterov must be True or False, got {group['nesterov']!r}")
         if group["nesterov"] and (group["momentum"] <= 0 or group["dampening"] != 0):
             raise ValueError(
                 f"SGD: nesterov=True needs momentum > 0 and dampening = 0, got momentum="

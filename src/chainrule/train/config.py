@@ -7,9 +7,12 @@ settings produce the same batches and the same updates.
 from __future__ import annotations
 
 import dataclasses
+import numbers
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
+
+import numpy as np
 
 MODELS = ("seed", "mlp")
 OPTIMIZERS = ("sgd", "momentum", "adam", "adamw")
@@ -78,6 +81,15 @@ class TrainConfig:
     diagnostics: bool = False
 
     def __post_init__(self) -> None:
+        for field in ("lr", "momentum", "weight_decay", "dropout", "val_fraction"):
+            value = getattr(self, field)
+            if value is None and field in ("lr", "weight_decay"):
+                continue
+            if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Real):
+                raise TypeError(f"train: --{field.replace('_', '-')} must be a real number, "
+                                f"got {type(value).__name__} {value!r:.40}")
+            # NumPy scalars become Python floats, so the saved config stays plain JSON.
+            object.__setattr__(self, field, float(value))
         for field, allowed in (("model", MODELS), ("optimizer", OPTIMIZERS),
                                ("engine", ENGINES), ("schedule", SCHEDULES),
                                ("dtype", DTYPES)):
@@ -88,8 +100,6 @@ class TrainConfig:
                 )
         if not _is_integer(self.seed) or self.seed < 0:
             raise ValueError(f"train: --seed must be a non-negative integer, got {self.seed!r}")
-        if not self.momentum >= 0:
-            raise ValueError(f"train: --momentum must be >= 0, got {self.momentum}")
         for field in ("epochs", "batch_size"):
             value = getattr(self, field)
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
@@ -100,8 +110,12 @@ class TrainConfig:
                              f"got {','.join(map(str, self.hidden)) or 'nothing'}")
         if self.lr is not None and not 0 < self.lr < float("inf"):
             raise ValueError(f"train: --lr must be positive and finite, got {self.lr}")
-        if self.weight_decay is not None and not self.weight_decay >= 0:
-            raise ValueError(f"train: --weight-decay must be >= 0, got {self.weight_decay}")
+        if not 0 <= self.momentum < float("inf"):
+            raise ValueError(f"train: --momentum must be a finite number >= 0, got "
+                             f"{self.momentum}")
+        if self.weight_decay is not None and not 0 <= self.weight_decay < float("inf"):
+            raise ValueError(f"train: --weight-decay must be a finite number >= 0, got "
+                             f"{self.weight_decay}")
         if not 0.0 <= self.dropout < 1.0:
             raise ValueError(f"train: --dropout is a probability in [0, 1), got {self.dropout}")
         if not 0.0 < self.val_fraction < 1.0:

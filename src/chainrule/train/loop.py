@@ -23,6 +23,7 @@ import numpy as np
 
 from chainrule import manual, optim
 from chainrule.data import ArrayDataset, DataLoader
+from chainrule.train.blowup import explain_blowup
 from chainrule.train.checkpoint import META_FILE, Checkpoint, CheckpointError, save_checkpoint
 from chainrule.train.config import TrainConfig
 from chainrule.train.datasets import Splits, data_fingerprint, data_source, load_splits
@@ -217,13 +218,10 @@ class Trainer:
         loss_sum, samples = 0.0, 0
         grad_norms = GradientNormMean() if self.config.diagnostics else None
         try:
-            for x, y in self.loader:
+            for batch, (x, y) in enumerate(self.loader, 1):
                 loss = self.engine.train_step(x, y, self.optimizer)
                 if not math.isfinite(loss):
-                    raise FloatingPointError(
-                        f"train: the loss became {loss} in epoch {epoch}; the learning rate "
-                        f"{lr:g} is too large for this model: lower --lr"
-                    )
+                    raise FloatingPointError(explain_blowup(self, epoch, batch, loss))
                 if grad_norms is not None:
                     grad_norms.add(self.engine.network())
                 loss_sum += loss * len(x)
