@@ -199,6 +199,14 @@ class Tensor:
         detached._counter = _shared_counter(self)
         return detached
 
+    def detach_(self) -> Tensor:
+        """Cut this tensor from the graph in place and return it: it becomes a leaf that does
+        not require grad. Graphs that used it still hold it, so a later in-place change is
+        caught by their backward."""
+        self._node = None
+        self.requires_grad = False
+        return self
+
     def requires_grad_(self, requires_grad: bool = True) -> Tensor:
         """Mark this leaf as needing a gradient (in place) and return it."""
         if requires_grad and self._data.dtype.kind != "f":

@@ -98,14 +98,15 @@ class Optimizer(ABC):
             )
 
     def zero_grad(self, set_to_none: bool = True) -> None:
-        """Drop every parameter's gradient (`.grad = None`), or zero it in place."""
+        """Drop every parameter's gradient (`.grad = None`), or detach it from any graph
+        (create_graph) and zero it in place, bumping its version as every in-place change."""
         record_effect(functools.partial(self.zero_grad, set_to_none))
         for group in self.param_groups:
             for param in group["params"]:
                 if set_to_none:
                     param.grad = None
                 elif param.grad is not None:
-                    param.grad.data[...] = 0
+                    param.grad.detach_().zero_()
 
     def step(self, closure: Callable[[], Tensor] | None = None) -> Tensor | None:
         """Update every parameter that has a gradient, in place and outside the graph.
