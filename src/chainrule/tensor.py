@@ -9,6 +9,7 @@ rules run on arrays and, for gradients of gradients, on Tensors.
 from __future__ import annotations
 
 import builtins
+import inspect
 from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
@@ -765,27 +766,97 @@ def _unary(name: str) -> Callable[[Any], Tensor]:
     return function
 
 
-def _reduction(name: str) -> Callable[..., Tensor]:
-    def function(x: Any, axis: Axis = None, keepdims: bool = False, **kwargs: Any) -> Tensor:
-        result: Tensor = getattr(as_tensor(x), name)(axis=axis, keepdims=keepdims, **kwargs)
+def _numpy_reduction(method: str) -> Callable[..., Tensor]:
+    """np.sum, np.mean, np.max, ... on a tensor: `dtype=` converts first (as NumPy
+    accumulates in it), the rest goes to the method."""
+
+    def function(a: Any, axis: Axis = None, dtype: npt.DTypeLike | None = None,
+                 keepdims: bool = False) -> Tensor:
+        tensor = as_tensor(a) if dtype is None else as_tensor(a).astype(dtype)
+        result: Tensor = getattr(tensor, method)(axis=axis, keepdims=keepdims)
         return result
 
     return function
 
 
-def _unsupported_kwargs(name: str, kwargs: dict[str, Any]) -> None:
-    if kwargs:
-        raise TypeError(f"numpy.{name}: arguments {sorted(kwargs)} are not supported on tensors")
+def _numpy_var(a: Any, axis: Axis = None, dtype: npt.DTypeLike | None = None, ddof: int = 0,
+               keepdims: bool = False, correction: int | None = None) -> Tensor:
+    if correction is not None:
+        if ddof != 0:
+            raise ValueError("numpy.var: give ddof or correction, not both")
+        ddof = correction
+    tensor = as_tensor(a) if dtype is None else as_tensor(a).astype(dtype)
+    return tensor.var(axis=axis, keepdims=keepdims, ddof=ddof)
 
 
-def _np_reduction(name: str) -> Callable[..., Tensor]:
-    method = _reduction(name)
+def _numpy_concatenate(arrays: Sequence[Any], axis: int | None = 0) -> Tensor:
+    if axis is None:
+        return concatenate([as_tensor(t).reshape(-1) for t in arrays], 0)
+    return concatenate(arrays, axis)
 
-    def function(a: Any, axis: Axis = None, *args: Any, keepdims: bool = False,
-                 **kwargs: Any) -> Tensor:
-        extra = {"ddof": kwargs.pop("ddof")} if name == "var" and "ddof" in kwargs else {}
-        _unsupported_kwargs(name, {k: v for k, v in kwargs.items() if v is not None})
-        return method(a, axis, keepdims, **extra)
+
+def _numpy_broadcast_to(array: Any, shape: int | Sequence[int]) -> Tensor:
+    target = (int(shape),) if isinstance(shape, (int, np.integer)) else shape
+    return as_tensor(array).broadcast_to(target)
+
+
+def _numpy_where(condition: Any, x: Any = None, y: Any = None) -> Any:
+    if x is None and y is None:
+        return np.nonzero(_raw(condition))  # indices: no gradient, as comparisons
+    if x is None or y is None:
+        raise ValueError("numpy.where: give both x and y, or neither (for the indices)")
+    return where(condition, x, y)
+
+
+def _numpy_clip(a: Any, a_min: Any = None, a_max: Any = None, min: Any = None,
+                max: Any = None) -> Tensor:
+    if (a_min is not None and min is not None) or (a_max is not None and max is not None):
+        raise ValueError("numpy.clip: give a_min or min (a_max or max), not both")
+    return as_tensor(a).clip(a_min if a_min is not None else min,
+                             a_max if a_max is not None else max)
+
+
+def _is_default(value: Any, default: Any) -> bool:
+    if value is default:
+        return True
+    simple = (str, bool, int, float, type(None))
+    return isinstance(default, simple) and type(value) is type(default) and value == default
+
+
+def _numpy_function(
+    func: Callable[..., Any], implementation: Callable[..., Any], honoured: str
+) -> Callable[..., Any]:
+    """`implementation` called as NumPy calls `func`: the arguments are bound with func's own
+    signature (so positional ones land where NumPy puts them), those in `honoured` are passed
+    on by name, and any other one given a value other than NumPy's default is refused."""
+    name = getattr(func, "__name__", str(func))
+    signature = inspect.signature(func)
+    passed_on = frozenset(honoured.split())
+
+    def function(*args: Any, **kwargs: Any) -> Any:
+        bound = signature.bind(*args, **kwargs)  # NumPy already checked the call itself
+        arguments: dict[str, Any] = {}
+        refused: dict[str, Any] = {}
+        for parameter_name, value in bound.arguments.items():
+            parameter = signature.parameters[parameter_name]
+            if parameter.kind is inspect.Parameter.VAR_KEYWORD:
+                refused.update(value)
+            elif parameter_name in passed_on:
+                if value is not parameter.default:
+                    arguments[parameter_name] = value
+            elif not _is_default(value, parameter.default):
+                refused[parameter_name] = value
+        if refused:
+            shown = ", ".join(
+                f"{key}=<array of shape {value.shape}>" if isinstance(value, np.ndarray)
+                else f"{key}={value!r}" for key, value in refused.items()
+            )
+            raise TypeError(
+                f"numpy.{name}: {shown} is not supported on chainrule tensors; leave it out "
+                "(use the returned tensor), or call NumPy on t.detach().numpy() for a plain "
+                "array without gradient"
+            )
+        return implementation(**arguments)
 
     return function
 
@@ -828,25 +899,30 @@ _COMPARISONS = frozenset(
      np.isnan, np.isinf, np.sign}
 )
 
+_FUNCTION_IMPLEMENTATIONS: tuple[tuple[Callable[..., Any], Callable[..., Any], str], ...] = (
+    (np.sum, _numpy_reduction("sum"), "a axis dtype keepdims"),
+    (np.mean, _numpy_reduction("mean"), "a axis dtype keepdims"),
+    (np.max, _numpy_reduction("max"), "a axis keepdims"),
+    (np.amax, _numpy_reduction("max"), "a axis keepdims"),
+    (np.min, _numpy_reduction("min"), "a axis keepdims"),
+    (np.amin, _numpy_reduction("min"), "a axis keepdims"),
+    (np.var, _numpy_var, "a axis dtype ddof keepdims correction"),
+    (np.reshape, lambda a, shape: as_tensor(a).reshape(shape), "a shape"),
+    (np.transpose, lambda a, axes=None: as_tensor(a).transpose(*(() if axes is None else
+                                                                  (axes,))), "a axes"),
+    (np.swapaxes, lambda a, axis1, axis2: as_tensor(a).swapaxes(axis1, axis2),
+     "a axis1 axis2"),
+    (np.broadcast_to, _numpy_broadcast_to, "array shape"),
+    (np.concatenate, _numpy_concatenate, "arrays axis"),
+    (np.stack, lambda arrays, axis=0: stack(arrays, axis), "arrays axis"),
+    (np.where, _numpy_where, "condition x y"),
+    (np.clip, _numpy_clip, "a a_min a_max min max"),
+    (np.shape, lambda a: np.shape(_raw(a)), "a"),
+    (np.ndim, lambda a: np.ndim(_raw(a)), "a"),
+    (np.size, lambda a, axis=None: np.size(_raw(a), axis), "a axis"),
+)
+
 _FUNCTIONS: dict[Callable[..., Any], Callable[..., Any]] = {
-    np.sum: _np_reduction("sum"),
-    np.mean: _np_reduction("mean"),
-    np.max: _np_reduction("max"),
-    np.amax: _np_reduction("max"),
-    np.min: _np_reduction("min"),
-    np.amin: _np_reduction("min"),
-    np.var: _np_reduction("var"),
-    np.reshape: lambda a, shape=None, **kw: as_tensor(a).reshape(shape or kw["newshape"]),
-    np.transpose: lambda a, axes=None: as_tensor(a).transpose(*(axes or ())),
-    np.swapaxes: lambda a, axis1, axis2: as_tensor(a).swapaxes(axis1, axis2),
-    np.broadcast_to: lambda array, shape, subok=False: as_tensor(array).broadcast_to(shape),
-    np.concatenate: lambda arrays, axis=0, **kw: concatenate(arrays, axis),
-    np.stack: lambda arrays, axis=0, **kw: stack(arrays, axis),
-    np.where: where,
-    np.clip: lambda a, a_min=None, a_max=None, **kw: as_tensor(a).clip(
-        kw.get("min", a_min), kw.get("max", a_max)
-    ),
-    np.shape: lambda a: as_tensor(a).shape,
-    np.ndim: lambda a: as_tensor(a).ndim,
-    np.size: lambda a, axis=None: as_tensor(a).size if axis is None else as_tensor(a).shape[axis],
+    func: _numpy_function(func, implementation, honoured)
+    for func, implementation, honoured in _FUNCTION_IMPLEMENTATIONS
 }
