@@ -224,6 +224,16 @@ class Tensor:
         return self
 
     def __array__(self, dtype: npt.DTypeLike | None = None, copy: bool | None = None) -> Any:
+        """The values for NumPy (np.asarray(t)); refused when the tensor requires grad, as in
+        PyTorch, since the plain array would silently drop the gradient."""
+        if self.requires_grad:
+            raise TypeError(
+                f"a tensor that requires grad (shape {self.shape}) cannot become a NumPy "
+                "array: its gradient would be silently lost. Keep tensors tensors (write "
+                "chainrule.stack or chainrule.concatenate instead of np.array([...]), "
+                "t.mean() instead of np.mean([...])), or take the values without gradient "
+                "with t.detach() (np.asarray(t.detach()), t.detach().numpy())"
+            )
         if copy:
             return np.array(self._data, dtype=dtype, copy=True)
         if copy is None:

@@ -111,3 +111,26 @@ def test_numpy_argument_the_op_cannot_honour_is_refused_by_name(call, argument) 
     with pytest.raises(TypeError, match=rf"numpy\.\w+: {argument}=.* is not supported"):
         call(x)
 
+
+
+@pytest.mark.parametrize(
+    "convert",
+    [
+        lambda x, y: np.asarray(x),
+        lambda x, y: np.array(x),
+        lambda x, y: np.array([x, y]),
+        lambda x, y: np.mean([x, y]),
+        lambda x, y: np.asarray(x * 2),
+    ],
+)
+def test_a_tensor_that_requires_grad_does_not_turn_into_a_plain_array(convert) -> None:
+    x = cr.tensor(np.array([1.0, 2.0]), requires_grad=True)
+    y = cr.tensor(np.array([3.0, 4.0]), requires_grad=True)
+    with pytest.raises(TypeError, match=r"requires grad.*stack.*\.detach\(\)"):
+        convert(x, y)
+
+
+def test_a_detached_tensor_turns_into_a_plain_array() -> None:
+    x = cr.tensor(np.array([1.0, 2.0]), requires_grad=True)
+    np.testing.assert_array_equal(np.array([x.detach(), x.detach()]), [[1.0, 2.0], [1.0, 2.0]])
+    assert np.asarray(x.detach()) is x.data
