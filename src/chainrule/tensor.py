@@ -24,24 +24,34 @@ from chainrule.primitives.reduction import Axis
 ArrayLike = npt.ArrayLike
 
 
+def _check_dtype(op: str, dtype: np.dtype[Any]) -> None:
+    """Refuse a dtype chainrule does not hold: floats up to float64 (which can require grad),
+    and integers and booleans (constants)."""
+    if dtype.kind in "biu" or (dtype.kind == "f" and dtype.itemsize <= 8):
+        return
+    raise TypeError(
+        f"{op}: cannot make a tensor from data of dtype {dtype}; chainrule tensors hold "
+        "float16, float32 or float64 (the dtypes that can require grad), or integers and "
+        "booleans as constants: convert the data first, e.g. values.astype(np.float32)"
+    )
+
+
 def _as_array(data: Any, dtype: npt.DTypeLike | None) -> np.ndarray:
     """The ndarray a new Tensor holds: float arrays keep their dtype, Python numbers and
     integer data become float32 unless `dtype` says otherwise."""
     if isinstance(data, Tensor):
         data = data._data
     if dtype is not None:
-        return np.asarray(data, dtype=dtype)
+        target = np.dtype(dtype)
+        _check_dtype("tensor", target)
+        return np.asarray(data, dtype=target)
     from_numpy = isinstance(data, (np.ndarray, np.generic))
     array = np.asarray(data)
     kind = array.dtype.kind
-    if kind == "f":
-        return array if from_numpy else array.astype(np.float32)
     if kind in "biu":
         return array.astype(np.float32)
-    raise TypeError(
-        f"tensor: cannot make a tensor from data of dtype {array.dtype}; chainrule holds "
-        "real numbers (float32 or float64): pass numeric data or convert it first"
-    )
+    _check_dtype("tensor", array.dtype)
+    return array if from_numpy else array.astype(np.float32)
 
 
 class VersionCounter:
@@ -141,8 +151,23 @@ class Tensor:
 
     @data.setter
     def data(self, value: Any) -> None:
+        """New values, in their own dtype and shape (as PyTorch): a float array or tensor
+        keeps its dtype, integers and Python numbers take this tensor's float dtype. A held
+        `.grad` is converted to the new dtype; a new shape needs `.grad = None` first."""
+        has_dtype = isinstance(value, (Tensor, np.ndarray, np.generic))
         array = np.asarray(value._data if isinstance(value, Tensor) else value)
-        self._data = array.astype(self._data.dtype, copy=False)
+        if self._data.dtype.kind == "f" and array.dtype.kind in ("biu" if has_dtype else "biuf"):
+            array = array.astype(self._data.dtype, copy=False)
+        _check_dtype("data", array.dtype)
+        grad = self.grad
+        if grad is not None and array.shape != self._data.shape:
+            raise ValueError(
+                f"data: .grad holds a gradient of shape {self.shape}, but the new values have "
+                f"shape {array.shape}; set .grad = None (or call zero_grad()) first"
+            )
+        self._data = array
+        if grad is not None and grad.dtype != array.dtype:
+            self.grad = grad.astype(array.dtype)
         _shared_counter(self).value += 1
 
     @property
