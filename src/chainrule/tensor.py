@@ -83,7 +83,9 @@ class Tensor:
     is recorded. A NumPy array of matching dtype is shared, not copied (as `torch.as_tensor`).
     """
 
-    __slots__ = ("__weakref__", "_counter", "_data", "_node", "grad", "name", "requires_grad")
+    __slots__ = (
+        "__weakref__", "_base", "_counter", "_data", "_node", "grad", "name", "requires_grad"
+    )
 
     def __init__(
         self,
@@ -96,6 +98,7 @@ class Tensor:
         self._data = _as_array(data, dtype)
         self._node: Node | None = None
         self._counter = _UNCHANGED
+        self._base: Tensor | None = None
         self.grad: Tensor | None = None
         self.name = name
         self.requires_grad = False
@@ -109,6 +112,7 @@ class Tensor:
         tensor._data = array
         tensor._node = None
         tensor._counter = _UNCHANGED
+        tensor._base = None
         tensor.grad = None
         tensor.name = None
         tensor.requires_grad = False
@@ -131,6 +135,8 @@ class Tensor:
             # A view shares its base's version counter, so an in-place change through either
             # is seen by every op that saved the other (as in PyTorch).
             result._counter = _shared_counter(inputs[0])
+            base = inputs[0]._base
+            result._base = inputs[0] if base is None else base
         if STATE.grad_enabled:
             for x in inputs:
                 if x.requires_grad:
@@ -565,11 +571,20 @@ class Tensor:
 
     # ----------------------------------------------------------------- in place
     def _check_in_place(self, op: str) -> None:
-        if self.requires_grad and STATE.grad_enabled:
+        if not STATE.grad_enabled:
+            return
+        if self.requires_grad:
             raise RuntimeError(
                 f"{op}: in-place change of a tensor that requires grad would corrupt its "
                 "gradient; write the out-of-place form (x = x + y) or wrap the update in "
                 "chainrule.no_grad()"
+            )
+        base = self._base
+        if base is not None and base.requires_grad and base._node is None:
+            raise RuntimeError(
+                f"{op}: this tensor is a view of a leaf that requires grad (shape "
+                f"{base.shape}), so the in-place change would silently change that leaf; "
+                "change a copy (view * 1), or change the leaf inside chainrule.no_grad()"
             )
 
     def _mutated(self) -> Tensor:

@@ -1,5 +1,6 @@
 """What a tensor holds and how it may change: supported dtypes, `.data =` assignment (new
-dtype and shape adopted, gradient and optimizer state kept consistent)."""
+dtype and shape adopted, gradient and optimizer state kept consistent), and in-place changes
+through views of a leaf that requires grad."""
 
 from __future__ import annotations
 
@@ -138,3 +139,37 @@ def test_optimizer_step_after_data_changes_the_shape_is_refused_by_name() -> Non
     with pytest.raises(ValueError, match=r"SGD: .*momentum_buffer.*shape \(3,\).*\(4,\)"):
         optimizer.step()
 
+
+# ------------------------------------------------------------------ views of a leaf
+def test_in_place_change_through_a_view_taken_before_requires_grad_is_refused() -> None:
+    base = cr.tensor(np.ones(3))
+    view = base[:]
+    base.requires_grad = True
+    with pytest.raises(RuntimeError, match=r"add_: .*view of a leaf that requires grad"):
+        view.add_(5)
+    np.testing.assert_array_equal(base.numpy(), np.ones(3))
+
+
+def test_setitem_through_a_view_of_a_view_of_a_leaf_that_requires_grad_is_refused() -> None:
+    base = cr.tensor(np.ones((2, 3)))
+    view = base[0].reshape(3, 1)
+    base.requires_grad_()
+    with pytest.raises(RuntimeError, match=r"setitem: .*view of a leaf that requires grad"):
+        view[0] = 7.0
+
+
+def test_in_place_change_through_a_view_of_a_leaf_is_allowed_under_no_grad() -> None:
+    base = cr.tensor(np.ones(3))
+    view = base[:]
+    base.requires_grad_()
+    with cr.no_grad():
+        view.add_(1.0)
+    np.testing.assert_array_equal(base.numpy(), np.full(3, 2.0))
+
+
+def test_in_place_change_through_a_view_taken_under_no_grad_is_refused_outside_it() -> None:
+    base = cr.tensor(np.ones(3), requires_grad=True)
+    with cr.no_grad():
+        view = base.reshape(3, 1)
+    with pytest.raises(RuntimeError, match=r"mul_: .*view of a leaf that requires grad"):
+        view.mul_(2.0)
