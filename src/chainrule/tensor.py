@@ -646,18 +646,21 @@ class Tensor:
     def __array_ufunc__(
         self, ufunc: np.ufunc, method: str, *inputs: Any, **kwargs: Any
     ) -> Any:
-        if method != "__call__" or kwargs:
+        if method != "__call__":
             raise TypeError(
-                f"numpy.{ufunc.__name__}.{method} with {sorted(kwargs)} is not supported on "
-                "chainrule tensors; use np.asarray(t) for a plain array"
+                f"numpy.{ufunc.__name__}.{method} is not supported on chainrule tensors; use a "
+                "chainrule op (such as t.sum()), or call it on t.detach().numpy() for a plain "
+                "array without gradient"
             )
+        if kwargs:
+            _refuse_numpy_arguments(ufunc.__name__, kwargs)
         if ufunc in _COMPARISONS:
             return ufunc(*(_raw(x) for x in inputs))
         implementation = _UFUNCS.get(ufunc)
         if implementation is None:
             raise TypeError(
                 f"numpy.{ufunc.__name__} has no gradient in chainrule; use a chainrule op, or "
-                "np.asarray(t) for a plain array without gradient"
+                "call it on t.detach().numpy() for a plain array without gradient"
             )
         return implementation(*inputs)
 
@@ -668,7 +671,8 @@ class Tensor:
         if implementation is None:
             raise TypeError(
                 f"numpy.{getattr(func, '__name__', func)} is not supported on chainrule tensors; "
-                "use a chainrule op, or np.asarray(t) for a plain array without gradient"
+                "use a chainrule op, or call it on t.detach().numpy() for a plain array without "
+                "gradient"
             )
         return implementation(*args, **kwargs)
 
@@ -873,6 +877,18 @@ def _is_default(value: Any, default: Any) -> bool:
     return isinstance(default, simple) and type(value) is type(default) and value == default
 
 
+def _refuse_numpy_arguments(name: str, refused: dict[str, Any]) -> None:
+    shown = ", ".join(
+        f"{key}=<array of shape {value.shape}>" if isinstance(value, np.ndarray)
+        else f"{key}={value!r}" for key, value in refused.items()
+    )
+    raise TypeError(
+        f"numpy.{name}: {shown} is not supported on chainrule tensors; leave it out (use the "
+        "returned tensor), or call NumPy on t.detach().numpy() for a plain array without "
+        "gradient"
+    )
+
+
 def _numpy_function(
     func: Callable[..., Any], implementation: Callable[..., Any], honoured: str
 ) -> Callable[..., Any]:
@@ -897,15 +913,7 @@ def _numpy_function(
             elif not _is_default(value, parameter.default):
                 refused[parameter_name] = value
         if refused:
-            shown = ", ".join(
-                f"{key}=<array of shape {value.shape}>" if isinstance(value, np.ndarray)
-                else f"{key}={value!r}" for key, value in refused.items()
-            )
-            raise TypeError(
-                f"numpy.{name}: {shown} is not supported on chainrule tensors; leave it out "
-                "(use the returned tensor), or call NumPy on t.detach().numpy() for a plain "
-                "array without gradient"
-            )
+            _refuse_numpy_arguments(name, refused)
         return implementation(**arguments)
 
     return function

@@ -134,3 +134,17 @@ def test_a_detached_tensor_turns_into_a_plain_array() -> None:
     x = cr.tensor(np.array([1.0, 2.0]), requires_grad=True)
     np.testing.assert_array_equal(np.array([x.detach(), x.detach()]), [[1.0, 2.0], [1.0, 2.0]])
     assert np.asarray(x.detach()) is x.data
+
+
+@pytest.mark.parametrize(
+    ("call", "message"),
+    [
+        (lambda x: np.add(x, 1.0, out=np.empty(3)), r"numpy\.add: out=.* is not supported"),
+        (lambda x: np.exp(x, where=np.ones(3, dtype=bool)), r"numpy\.exp: where=.* is not"),
+        (lambda x: np.multiply(x, 2.0, dtype=np.float32), r"numpy\.multiply: dtype=.* is not"),
+        (lambda x: np.add.reduce(x), r"numpy\.add\.reduce is not supported"),
+    ],
+)
+def test_numpy_ufunc_argument_the_op_cannot_honour_is_refused_by_name(call, message) -> None:
+    with pytest.raises(TypeError, match=message):
+        call(cr.tensor(np.ones(3), requires_grad=True))
