@@ -87,12 +87,35 @@ def _topological_consumers(root: Node) -> dict[Node, int]:
     return consumers
 
 
-def _recorded_parent_grads(node: Node, grad_out: Any) -> Sequence[Any]:
+def _nodes_leading_to(root: Node, wanted: dict[int, int]) -> set[Node]:
+    """The nodes reachable from root through which a gradient reaches a wanted tensor; the
+    sweep for `inputs` visits only these (as torch.autograd.grad), so it neither computes
+    gradients nobody asked for nor needs the graph recorded before the inputs."""
+    leading: set[Node] = set()
+    entered: set[Node] = set()
+    stack: list[tuple[Node, bool]] = [(root, False)]
+    while stack:
+        node, parents_done = stack.pop()
+        if parents_done:
+            if any(id(parent) in wanted or parent._node in leading for parent in node.parents):
+                leading.add(node)
+            continue
+        if node in entered:
+            continue
+        entered.add(node)
+        stack.append((node, True))
+        for parent in node.parents:
+            if parent._node is not None and parent._node not in entered:
+                stack.append((parent._node, False))
+    return leading
+
+
+def _recorded_parent_grads(node: Node, grad_out: Any, needs: tuple[bool, ...]) -> Sequence[Any]:
     # Recorded path: redo the forward on the parent Tensors so that every saved value is a
     # Tensor on the graph, then run the same rule on Tensors; its ops are recorded in turn.
     with enable_grad():
         _, saved = node.primitive.forward(*node.parents, **node.params)
-        return node.primitive.vjp(saved, grad_out, node.needs)
+        return node.primitive.vjp(saved, grad_out, needs)
 
 
 def _check_finite(node: Node, grads: Sequence[Any]) -> None:
@@ -138,8 +161,9 @@ def run_backward(
         if root._version and root_node.primitive.saves_output:
             _raise_output_modified(root, root_node)
         consumers = _topological_consumers(root_node)
+        leading = _nodes_leading_to(root_node, wanted) if wanted is not None else None
         pending: dict[Node, Any] = {root_node: grad_root}
-        ready = [root_node]
+        ready = [root_node] if leading is None or root_node in leading else []
         anomaly = STATE.anomaly
         context = enable_grad() if create_graph else no_grad()
         with context:
@@ -157,10 +181,16 @@ def run_backward(
                 for parent, version in zip(parents, node.versions, strict=True):
                     if parent._counter.value != version:
                         _raise_modified(node)
+                needs = node.needs
+                if leading is not None and wanted is not None:
+                    needs = tuple([
+                        need and (id(parent) in wanted or parent._node in leading)
+                        for need, parent in zip(needs, parents, strict=True)
+                    ])
                 if create_graph:
-                    grads = _recorded_parent_grads(node, grad_out)
+                    grads = _recorded_parent_grads(node, grad_out, needs)
                 else:
-                    grads = node.primitive.vjp(saved, grad_out, node.needs)
+                    grads = node.primitive.vjp(saved, grad_out, needs)
                 if anomaly:
                     _check_finite(node, grads)
                 for parent, grad in zip(parents, grads, strict=True):
@@ -184,6 +214,8 @@ def run_backward(
                         continue
                     if wanted is not None and id(parent) in wanted:
                         deliver(parent, grad)
+                    if leading is not None and parent_node not in leading:
+                        continue
                     previous = pending.get(parent_node)
                     pending[parent_node] = grad if previous is None else previous + grad
                     remaining = consumers[parent_node] - 1

@@ -17,6 +17,12 @@ from typing import Any
 _PACKAGE_DIR = os.path.dirname(os.path.abspath(__file__))
 
 
+class CompileError(ValueError):
+    """The step cannot be replayed faithfully; the message says what to change.
+
+    (`chainrule.compile`'s error; defined here so that ops can let it through unchanged.)"""
+
+
 class _State:
     grad_enabled: bool = True
     anomaly: bool = False
@@ -87,4 +93,4 @@ def record_effect(effect: Any) -> None:
     """While a step is being traced for `chainrule.compile`, remember that `effect()` (an
     optimizer's step or zero_grad) ran here, so every replay runs it at the same point."""
     if STATE.tracer is not None:
-        STATE.tracer.record_effect(effect)
+        STATE.tracer.record_effect(effect, sys._getframe(1))

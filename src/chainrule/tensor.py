@@ -18,7 +18,7 @@ import numpy.typing as npt
 
 from chainrule import primitives as P
 from chainrule.graph import Node, run_backward
-from chainrule.modes import STATE, AnomalyError, user_frame
+from chainrule.modes import STATE, AnomalyError, CompileError, user_frame
 from chainrule.primitives.reduction import Axis
 
 ArrayLike = npt.ArrayLike
@@ -160,6 +160,8 @@ class Tensor:
         """New values, in their own dtype and shape (as PyTorch): a float array or tensor
         keeps its dtype, integers and Python numbers take this tensor's float dtype. A held
         `.grad` is converted to the new dtype; a new shape needs `.grad = None` first."""
+        if STATE.tracer is not None:
+            STATE.tracer.refuse_mutation(self, "data assignment")
         has_dtype = isinstance(value, (Tensor, np.ndarray, np.generic))
         array = np.asarray(value._data if isinstance(value, Tensor) else value)
         if self._data.dtype.kind == "f" and array.dtype.kind in ("biu" if has_dtype else "biuf"):
@@ -216,6 +218,8 @@ class Tensor:
 
     def item(self) -> float:
         """The single value of a one-element tensor, as a Python number."""
+        if STATE.tracer is not None:
+            STATE.tracer.refuse_conversion(self, "item()")
         if self._data.size != 1:
             raise ValueError(
                 f"item: the tensor has shape {self.shape} ({self.size} values); item() needs "
@@ -257,6 +261,8 @@ class Tensor:
     def __array__(self, dtype: npt.DTypeLike | None = None, copy: bool | None = None) -> Any:
         """The values for NumPy (np.asarray(t)); refused when the tensor requires grad, as in
         PyTorch, since the plain array would silently drop the gradient."""
+        if STATE.tracer is not None:
+            STATE.tracer.refuse_conversion(self, "np.asarray()")
         if self.requires_grad:
             raise TypeError(
                 f"a tensor that requires grad (shape {self.shape}) cannot become a NumPy "
@@ -292,9 +298,13 @@ class Tensor:
             yield self[i]
 
     def __bool__(self) -> bool:
+        if STATE.tracer is not None:
+            STATE.tracer.refuse_conversion(self, "bool()")
         return bool(self._data)
 
     def __float__(self) -> float:
+        if STATE.tracer is not None:
+            STATE.tracer.refuse_conversion(self, "float()")
         return float(self.item())
 
     __hash__ = object.__hash__
@@ -341,6 +351,8 @@ class Tensor:
         inputs = (other_tensor, self) if reflected else (self, other_tensor)
         try:
             return Tensor._apply(primitive, inputs, {})
+        except CompileError:
+            raise
         except ValueError:
             left, right = inputs
             raise ValueError(
@@ -394,25 +406,31 @@ class Tensor:
 
     # Comparisons give plain boolean arrays: they have no gradient.
     def __lt__(self, other: Any) -> np.ndarray:
+        _refuse_comparison_while_tracing("<", self, other)
         result: np.ndarray = self._data < _raw(other)
         return result
 
     def __le__(self, other: Any) -> np.ndarray:
+        _refuse_comparison_while_tracing("<=", self, other)
         result: np.ndarray = self._data <= _raw(other)
         return result
 
     def __gt__(self, other: Any) -> np.ndarray:
+        _refuse_comparison_while_tracing(">", self, other)
         result: np.ndarray = self._data > _raw(other)
         return result
 
     def __ge__(self, other: Any) -> np.ndarray:
+        _refuse_comparison_while_tracing(">=", self, other)
         result: np.ndarray = self._data >= _raw(other)
         return result
 
     def __eq__(self, other: object) -> Any:
+        _refuse_comparison_while_tracing("==", self, other)
         return self._data == _raw(other)
 
     def __ne__(self, other: object) -> Any:
+        _refuse_comparison_while_tracing("!=", self, other)
         return self._data != _raw(other)
 
     # ----------------------------------------------------------------- element-wise
@@ -524,6 +542,8 @@ class Tensor:
         new_shape = tuple(shape[0]) if len(shape) == 1 and not isinstance(shape[0], int) else shape
         try:
             return Tensor._apply(P.Reshape, (self,), {"shape": new_shape})
+        except CompileError:
+            raise
         except ValueError:
             raise ValueError(
                 f"reshape: cannot reshape {self.shape} ({self.size} values) into {new_shape}; "
@@ -571,6 +591,8 @@ class Tensor:
 
     # ----------------------------------------------------------------- in place
     def _check_in_place(self, op: str) -> None:
+        if STATE.tracer is not None:
+            STATE.tracer.refuse_mutation(self, op)
         if not STATE.grad_enabled:
             return
         if self.requires_grad:
@@ -655,6 +677,7 @@ class Tensor:
         if kwargs:
             _refuse_numpy_arguments(ufunc.__name__, kwargs)
         if ufunc in _COMPARISONS:
+            _refuse_comparison_while_tracing(f"numpy.{ufunc.__name__}", *inputs)
             return ufunc(*(_raw(x) for x in inputs))
         implementation = _UFUNCS.get(ufunc)
         if implementation is None:
@@ -700,6 +723,19 @@ def _operand(value: Any, like: Tensor) -> Tensor:
             raise TypeError(f"cannot combine a tensor with a value of dtype {array.dtype}")
         array = array.astype(like.dtype)
     return Tensor._wrap(array)
+
+
+def _refuse_comparison_while_tracing(comparison: str, *operands: Any) -> None:
+    """Under chainrule.compile's tracing, refuse a comparison of a traced tensor: its result,
+    a plain boolean array, would be frozen at the first call (in an `if` or a mask)."""
+    if STATE.tracer is None:
+        return
+    for operand in operands:
+        if isinstance(operand, Tensor):
+            STATE.tracer.refuse_conversion(
+                operand, f"comparison {comparison}" if comparison[0] in "<>=!" else comparison,
+                "; for a mask, use chainrule ops (relu, maximum, minimum, clip) instead",
+            )
 
 
 def _raw(value: Any) -> Any:
@@ -784,6 +820,8 @@ def where(condition: Any, x: Any, y: Any) -> Tensor:
     mask = np.asarray(_raw(condition), dtype=bool)
     try:
         return Tensor._apply(P.Where, (left, right), {"condition": mask})
+    except CompileError:
+        raise
     except ValueError:
         raise ValueError(
             f"where: condition {mask.shape}, x {left.shape} and y {right.shape} cannot "
@@ -797,6 +835,8 @@ def _join(op: str, primitive: type[P.Primitive], tensors: Sequence[Any], axis: i
     inputs = tuple(as_tensor(t) for t in tensors)
     try:
         return Tensor._apply(primitive, inputs, {"axis": axis})
+    except CompileError:
+        raise
     except (ValueError, np.exceptions.AxisError) as error:
         shapes = ", ".join(str(t.shape) for t in inputs)
         raise ValueError(f"{op} along axis {axis}: shapes {shapes} do not fit: {error}") from None

@@ -1,22 +1,28 @@
 """Function transformations in the style of JAX and HIPS autograd.
 
 `grad(f)` is a function returning df/dx; transformations nest (`hessian = jacobian(grad(f))`)
-because an inner transformation records its backward pass whenever its input is itself being
-differentiated by an outer one.
+as JAX's do: an inner transformation records its backward pass whenever what it differentiates
+depends on a tensor that requires grad, such as a value an outer transformation varies.
 """
 
 from __future__ import annotations
 
+import weakref
 from collections.abc import Callable, Sequence
 from typing import Any
 
 import numpy as np
 
 from chainrule.graph import run_backward
-from chainrule.modes import enable_grad
+from chainrule.modes import enable_grad, is_grad_enabled
 from chainrule.tensor import Tensor, as_tensor, stack
 
 ArgNums = int | Sequence[int]
+
+# The fresh leaves of transformations that have returned. They require grad only so that
+# their own backward could run; to every later transformation they are constants, so a
+# result recorded through them does not make an outer result recorded too.
+_RETIRED: weakref.WeakValueDictionary[int, Tensor] = weakref.WeakValueDictionary()
 
 
 def _argnums_tuple(argnums: ArgNums, count: int, op: str) -> tuple[int, ...]:
@@ -26,28 +32,69 @@ def _argnums_tuple(argnums: ArgNums, count: int, op: str) -> tuple[int, ...]:
             raise ValueError(
                 f"{op}: argnums={argnums} but the function was called with {count} arguments"
             )
-    return tuple(number % count for number in numbers)
+    normalized = tuple(number % count for number in numbers)
+    for position, number in enumerate(normalized):
+        if number in normalized[:position]:
+            raise ValueError(
+                f"{op}: argnums={argnums} names argument {number} twice; list each argument "
+                "once (the gradient for a repeated one would be ambiguous)"
+            )
+    return normalized
 
 
 def _differentiable_inputs(
     args: Sequence[Any], numbers: tuple[int, ...]
-) -> tuple[list[Any], list[Tensor], bool]:
-    """The arguments with those at `numbers` replaced by Tensors to differentiate, and whether
-    an outer transformation is differentiating them (then the backward is recorded)."""
+) -> tuple[list[Any], list[Tensor]]:
+    """The arguments with those at `numbers` replaced by Tensors to differentiate.
+
+    Each target is a tensor of its own: a fresh leaf for a constant, or, for a tensor an outer
+    transformation (or the user) differentiates, an identity op on it. The inner derivative
+    then counts only the paths through this argument (d/dy (x y) at y = x is x, not 2x, as in
+    JAX), while the outer one still sees how the result depends on the value passed in.
+    """
     call_args = list(args)
     targets: list[Tensor] = []
-    nested = False
     for number in numbers:
         value = args[number]
-        if isinstance(value, Tensor) and value.requires_grad:
-            nested = True
-            target = value
+        if isinstance(value, Tensor) and value.requires_grad and is_grad_enabled():
+            with enable_grad():
+                target = value.reshape(value.shape)
         else:
             target = Tensor(value.numpy() if isinstance(value, Tensor) else value)
             target.requires_grad_()
         call_args[number] = target
         targets.append(target)
-    return call_args, targets, nested
+    return call_args, targets
+
+
+def _retire(targets: list[Tensor]) -> None:
+    for target in targets:
+        if target.is_leaf:
+            _RETIRED[id(target)] = target
+
+
+def _depends_on_other_variables(roots: Sequence[Any], targets: list[Tensor]) -> bool:
+    """Whether a tensor in `roots`, or one it was computed from, requires grad and is not a
+    fresh leaf of `targets` or of a transformation that has returned: then the derivative is
+    itself a function of a variable being differentiated, and its backward must be recorded
+    (create_graph)."""
+    if not is_grad_enabled():
+        return False
+    ours = {id(target) for target in targets if target.is_leaf}
+    stack = [root for root in roots if isinstance(root, Tensor) and root.requires_grad]
+    seen: set[int] = set()
+    while stack:
+        tensor = stack.pop()
+        if id(tensor) in seen:
+            continue
+        seen.add(id(tensor))
+        node = tensor._node
+        if node is None:
+            if id(tensor) not in ours and _RETIRED.get(id(tensor)) is not tensor:
+                return True
+            continue
+        stack.extend(parent for parent in node.parents if parent.requires_grad)
+    return False
 
 
 def _gradients(
@@ -55,9 +102,16 @@ def _gradients(
 ) -> list[Tensor]:
     if not output.requires_grad:
         return [Tensor._wrap(np.zeros(t.shape, dtype=t.dtype)) for t in targets]
-    seed = Tensor._wrap(np.asarray(grad_output, dtype=output.dtype)) if nested else np.asarray(
-        grad_output, dtype=output.dtype
-    )
+    if nested and isinstance(grad_output, Tensor):
+        seed: Any = grad_output if grad_output.dtype == output.dtype else grad_output.astype(
+            output.dtype
+        )
+    else:
+        array = np.asarray(
+            grad_output.numpy() if isinstance(grad_output, Tensor) else grad_output,
+            dtype=output.dtype,
+        )
+        seed = Tensor._wrap(array) if nested else array
     grads = run_backward(output, seed, retain_graph=True, create_graph=nested, inputs=targets)
     assert grads is not None
     results = []
@@ -88,10 +142,13 @@ def value_and_grad(
 
     def value_and_grad_f(*args: Any) -> tuple[Tensor, Any]:
         numbers = _argnums_tuple(argnums, len(args), "grad")
-        call_args, targets, nested = _differentiable_inputs(args, numbers)
+        call_args, targets = _differentiable_inputs(args, numbers)
         with enable_grad():
             output = _scalar_output(f(*call_args), "grad")
+        nested = _depends_on_other_variables([output], targets)
+        with enable_grad():
             grads = _gradients(output, np.ones(output.shape), targets, nested)
+        _retire(targets)
         value = output if nested else output.detach()
         return value, (grads[0] if isinstance(argnums, int) else tuple(grads))
 
@@ -109,21 +166,28 @@ def grad(f: Callable[..., Any], argnums: ArgNums = 0) -> Callable[..., Any]:
 
 
 def vjp(f: Callable[..., Any], *args: Any) -> tuple[Tensor, Callable[[Any], tuple[Tensor, ...]]]:
-    """(f(*args), vjp_fn) where vjp_fn(v) returns v^T df/d(arg) for every argument."""
+    """(f(*args), vjp_fn) where vjp_fn(v) returns v^T df/d(arg) for every argument.
+
+    vjp_fn is linear in v and differentiable in it: a cotangent that requires grad (one an
+    outer transformation varies) gives a recorded result, so jvp = d/dv <vjp_fn(v), u>.
+    """
     numbers = tuple(range(len(args)))
-    call_args, targets, nested = _differentiable_inputs(args, numbers)
+    call_args, targets = _differentiable_inputs(args, numbers)
     with enable_grad():
         output = as_tensor(f(*call_args))
+    nested = _depends_on_other_variables([output], targets)
+    _retire(targets)
 
     def vjp_fn(cotangent: Any) -> tuple[Tensor, ...]:
-        seed = np.asarray(cotangent.numpy() if isinstance(cotangent, Tensor) else cotangent)
+        seed = cotangent if isinstance(cotangent, Tensor) else np.asarray(cotangent)
         if seed.shape != output.shape:
             raise ValueError(
                 f"vjp: the cotangent has shape {seed.shape} but the output has shape "
                 f"{output.shape}; they must match"
             )
+        recorded = nested or _depends_on_other_variables([seed], targets)
         with enable_grad():
-            return tuple(_gradients(output, seed, targets, nested))
+            return tuple(_gradients(output, seed, targets, recorded))
 
     return (output if nested else output.detach()), vjp_fn
 
@@ -133,16 +197,24 @@ def jacobian(f: Callable[..., Any], argnums: int = 0) -> Callable[..., Tensor]:
     one reverse pass per output entry."""
 
     def jacobian_f(*args: Any) -> Tensor:
+        if not isinstance(argnums, int):
+            raise TypeError(
+                f"jacobian: argnums must be one int, got {argnums}; take one Jacobian per "
+                "argument"
+            )
         number = _argnums_tuple(argnums, len(args), "jacobian")
-        call_args, targets, nested = _differentiable_inputs(args, number)
+        call_args, targets = _differentiable_inputs(args, number)
         (target,) = targets
         with enable_grad():
             output = as_tensor(f(*call_args))
+        nested = _depends_on_other_variables([output], targets)
+        with enable_grad():
             rows = []
             for flat in range(output.size):
                 seed = np.zeros(output.size)
                 seed[flat] = 1.0
                 rows.append(_gradients(output, seed.reshape(output.shape), targets, nested)[0])
+            _retire(targets)
             if not rows:
                 return Tensor._wrap(np.zeros(output.shape + target.shape, dtype=target.dtype))
             return stack(rows).reshape(output.shape + target.shape)
@@ -156,8 +228,9 @@ def hessian(f: Callable[..., Any], argnums: int = 0) -> Callable[..., Tensor]:
 
 
 def hvp(f: Callable[..., Any], x: Any, v: Any) -> Tensor:
-    """H(x) v for a scalar f, without forming H: the gradient of <grad f(x), v>."""
-    direction = np.asarray(v.numpy() if isinstance(v, Tensor) else v)
+    """H(x) v for a scalar f, without forming H: the gradient of <grad f(x), v>. It is
+    differentiable in v (and x) when they require grad, as under an outer transformation."""
+    direction = v if isinstance(v, Tensor) else np.asarray(v)
     point = as_tensor(x)
     if direction.shape != point.shape:
         raise ValueError(f"hvp: v has shape {direction.shape} but x has shape {point.shape}")

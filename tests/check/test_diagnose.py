@@ -306,3 +306,28 @@ def test_a_large_shape_mismatch_is_diagnosed_from_the_shapes(make_network) -> No
     assert diagnosis is not None
     assert diagnosis.kind is Mistake.TRANSPOSED
     assert "values not compared" in str(diagnosis)
+
+
+def test_factor_n_out_is_named_as_the_mean_over_rows_only(expected: np.ndarray) -> None:
+    diagnosis = diagnose(3 * expected, expected, n=N, n_out=3)
+    assert diagnosis.kind is Mistake.SCALED
+    assert str(diagnosis) == ("off by a factor of 3 (= n_out): 2 / N where the loss averages "
+                              "all N * n_out entries, so 2 / (N * n_out)?")
+
+
+def test_factor_n_times_n_out_is_a_sum_where_the_loss_takes_a_mean(
+    expected: np.ndarray,
+) -> None:
+    diagnosis = diagnose(N * 3 * expected, expected, n=N, n_out=3)
+    assert diagnosis.kind is Mistake.SCALED
+    assert str(diagnosis).startswith(f"off by a factor of {N * 3} (= N * n_out): a sum where")
+
+
+def test_factor_one_over_n_out_is_named(expected: np.ndarray) -> None:
+    diagnosis = diagnose(expected / 3, expected, n=N, n_out=3)
+    assert str(diagnosis).startswith("off by a factor of 1/3 (= 1/n_out)")
+
+
+def test_n_out_of_one_leaves_the_naming_of_n_alone(expected: np.ndarray) -> None:
+    diagnosis = diagnose(N * expected, expected, n=N, n_out=1)
+    assert str(diagnosis).startswith(f"off by a factor of {N} (= N)")

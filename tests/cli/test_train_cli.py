@@ -154,3 +154,272 @@ def test_the_command_line_loads_no_plotting_progress_or_dataset_package() -> Non
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                             check=True, env={**os.environ, "PYTHONPATH": str(SRC)})
     assert result.stdout.strip() == "[]"
+
+
+@pytest.mark.slow
+def test_a_run_killed_in_its_first_epoch_resumes_to_the_straight_result(
+    tmp_path: Path
+) -> None:
+    straight, killed = tmp_path / "straight", tmp_path / "killed"
+    assert train("--epochs", "2", "--out", str(straight)) == 0
+    process = start_cli("--epochs", "2", "--out", str(killed), hang_after=7)
+    wait_for(killed / HANG_MARKER, process)
+    process.kill()
+    process.communicate(timeout=60)
+    assert process.returncode == -signal.SIGKILL
+    assert json.loads((killed / META_FILE).read_text())["meta"]["epoch"] == 0
+    assert main(["train", "--resume", str(killed), "--no-progress"]) == 0
+    expected = weights(straight)
+    got = weights(killed)
+    assert sorted(got) == sorted(expected)
+    for key, array in expected.items():
+        np.testing.assert_array_equal(got[key], array)
+    assert without_timing(killed) == without_timing(straight)
+
+
+def test_resuming_into_a_folder_holding_another_run_is_refused(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    source, other = tmp_path / "a", tmp_path / "b"
+    train("--epochs", "1", "--schedule", "constant", "--out", str(source))
+    train("--epochs", "1", "--out", str(other))
+    saved = (other / META_FILE).read_bytes(), read_metrics(other)
+    capsys.readouterr()
+    assert main(["train", "--resume", str(source), "--out", str(other), "--epochs", "2",
+                 "--no-progress"]) == 2
+    (line,) = capsys.readouterr().err.splitlines()
+    assert line.startswith(f"chainrule train: {other} already holds a run; resuming {source}")
+    assert f"--resume {other}" in line
+    assert ((other / META_FILE).read_bytes(), read_metrics(other)) == saved
+
+
+def test_resuming_with_out_naming_the_resumed_folder_continues_it(tmp_path: Path) -> None:
+    train("--epochs", "1", "--schedule", "constant", "--out", str(tmp_path))
+    assert main(["train", "--resume", str(tmp_path / META_FILE), "--out", str(tmp_path),
+                 "--epochs", "2", "--no-progress"]) == 0
+    assert [record["epoch"] for record in read_metrics(tmp_path)] == [1, 2]
+
+
+@pytest.mark.slow
+def test_a_second_training_in_a_folder_in_use_is_refused_naming_the_process(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    process = start_cli("--epochs", "2", "--out", str(tmp_path), hang_after=3)
+    try:
+        wait_for(tmp_path / HANG_MARKER, process)
+        assert main(["train", "--resume", str(tmp_path), "--no-progress"]) == 2
+    finally:
+        process.kill()
+        process.communicate(timeout=60)
+    (line,) = capsys.readouterr().err.splitlines()
+    assert line.startswith(f"chainrule train: {tmp_path} is in use by process {process.pid} ")
+
+
+def test_default_run_folders_started_in_the_same_second_differ(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr(time, "strftime", lambda format: "20261130-064500")
+    assert train("--epochs", "1") == 0
+    assert train("--epochs", "1") == 0
+    folders = sorted(path.name for path in (tmp_path / "runs").iterdir())
+    assert folders == ["20261130-064500", "20261130-064500-2"]
+    assert all(read_metrics(tmp_path / "runs" / name) for name in folders)
+
+
+def write_idx_folder(folder: Path, seed: int) -> None:
+    """A small MNIST-format data set (40 training and 10 test images) drawn from `seed`."""
+    from chainrule.data import save_idx
+
+    rng = np.random.default_rng(seed)
+    folder.mkdir(parents=True, exist_ok=True)
+    for prefix, count in (("train", 40), ("t10k", 10)):
+        save_idx(folder / f"{prefix}-images-idx3-ubyte.gz",
+                 rng.integers(0, 256, (count, 28, 28), dtype=np.uint8))
+        save_idx(folder / f"{prefix}-labels-idx1-ubyte.gz",
+                 rng.integers(0, 10, count, dtype=np.uint8))
+
+
+def test_resuming_on_changed_data_is_refused_naming_both_fingerprints(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    data, run = tmp_path / "data", tmp_path / "run"
+    write_idx_folder(data, seed=1)
+    assert train("--epochs", "1", "--schedule", "constant", "--data", str(data),
+                 "--out", str(run)) == 0
+    saved = json.loads((run / META_FILE).read_text())["meta"]["data_fingerprint"]
+    write_idx_folder(data, seed=2)
+    capsys.readouterr()
+    assert main(["train", "--resume", str(run), "--epochs", "2", "--no-progress"]) == 2
+    (line,) = capsys.readouterr().err.splitlines()
+    assert line.startswith("chainrule train: the data differ from the run's")
+    assert f"{data.resolve()} (SHA-256 {saved['sha256'][:16]})" in line
+    assert line.count(str(data.resolve())) == 2
+    assert [record["epoch"] for record in read_metrics(run)] == [1]
+
+
+def test_resuming_on_the_same_data_records_its_fingerprint(tmp_path: Path) -> None:
+    data, run = tmp_path / "data", tmp_path / "run"
+    write_idx_folder(data, seed=1)
+    train("--epochs", "1", "--schedule", "constant", "--data", str(data), "--out", str(run))
+    first = json.loads((run / META_FILE).read_text())["meta"]["data_fingerprint"]
+    assert main(["train", "--resume", str(run), "--epochs", "2", "--no-progress"]) == 0
+    second = json.loads((run / META_FILE).read_text())["meta"]["data_fingerprint"]
+    assert second == first == {"sha256": first["sha256"], "source": str(data.resolve())}
+    assert len(first["sha256"]) == 64
+
+
+def test_a_checkpoint_without_a_data_fingerprint_resumes_with_a_note(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    train("--epochs", "1", "--schedule", "constant", "--out", str(tmp_path))
+    document = json.loads((tmp_path / META_FILE).read_text())
+    del document["meta"]["data_fingerprint"]
+    (tmp_path / META_FILE).write_text(json.dumps(document))
+    capsys.readouterr()
+    assert main(["train", "--resume", str(tmp_path), "--epochs", "2", "--no-progress"]) == 0
+    (line,) = capsys.readouterr().err.splitlines()
+    assert line.startswith(f"chainrule train: note: {tmp_path / META_FILE} has no fingerprint "
+                           f"of its data")
+    assert [record["epoch"] for record in read_metrics(tmp_path)] == [1, 2]
+
+
+DELETE = object()
+"""A corruption that removes the key instead of setting it."""
+
+CORRUPTIONS: dict[str, tuple[tuple[str | int, ...], object]] = {
+    "meta-not-a-dict": (("meta",), [1]),
+    "meta-missing": (("meta",), DELETE),
+    "meta-unknown-key": (("meta", "colour"), "red"),
+    "epoch-string": (("meta", "epoch"), "2"),
+    "epoch-float": (("meta", "epoch"), 1.5),
+    "epoch-bool": (("meta", "epoch"), True),
+    "epoch-null": (("meta", "epoch"), None),
+    "epoch-nested": (("meta", "epoch"), [2]),
+    "epoch-negative": (("meta", "epoch"), -3),
+    "epoch-past-the-run": (("meta", "epoch"), 3),
+    "epoch-missing": (("meta", "epoch"), DELETE),
+    "config-string": (("meta", "config"), "mlp"),
+    "config-missing": (("meta", "config"), DELETE),
+    "config-hidden-string": (("meta", "config", "hidden"), "16"),
+    "config-hidden-of-strings": (("meta", "config", "hidden"), ["a"]),
+    "config-data-number": (("meta", "config", "data"), 5),
+    "config-seed-string": (("meta", "config", "seed"), "0"),
+    "config-seed-negative": (("meta", "config", "seed"), -1),
+    "config-compile-string": (("meta", "config", "compile"), "yes"),
+    "config-momentum-string": (("meta", "config", "momentum"), "x"),
+    "config-lr-list": (("meta", "config", "lr"), [0.1]),
+    "config-dropout-null": (("meta", "config", "dropout"), None),
+    "config-unknown-key": (("meta", "config", "colour"), "red"),
+    "model-list": (("meta", "model"), []),
+    "model-missing": (("meta", "model"), DELETE),
+    "model-weight-number": (("meta", "model", "0.weight"), 5),
+    "model-weight-nested": (("meta", "model", "0.weight"),
+                            {"inner": {"__array__": "model/0.weight"}}),
+    "model-weight-of-another-shape": (("meta", "model", "0.weight"),
+                                      {"__array__": "optimizer/state/1/exp_avg"}),
+    "model-weight-unknown-name": (("meta", "model", "9.weight"),
+                                  {"__array__": "model/0.weight"}),
+    "model-array-ref-list": (("meta", "model", "0.weight"), {"__array__": ["model/0.weight"]}),
+    "model-array-ref-unknown": (("meta", "model", "0.weight"), {"__array__": "nothing"}),
+    "optimizer-string": (("meta", "optimizer"), "adam"),
+    "optimizer-missing": (("meta", "optimizer"), DELETE),
+    "optimizer-state-list": (("meta", "optimizer", "state"), []),
+    "optimizer-state-key-not-an-index": (("meta", "optimizer", "state", "first"), {}),
+    "optimizer-state-entry-number": (("meta", "optimizer", "state", "0"), 5),
+    "optimizer-step-string": (("meta", "optimizer", "state", "0", "step"), "21"),
+    "optimizer-step-negative": (("meta", "optimizer", "state", "0", "step"), -1),
+    "optimizer-moment-missing": (("meta", "optimizer", "state", "0", "exp_avg"), DELETE),
+    "optimizer-moment-string": (("meta", "optimizer", "state", "0", "exp_avg_sq"), "x"),
+    "optimizer-groups-dict": (("meta", "optimizer", "param_groups"), {}),
+    "optimizer-groups-empty": (("meta", "optimizer", "param_groups"), []),
+    "optimizer-group-number": (("meta", "optimizer", "param_groups", 0), 5),
+    "optimizer-lr-string": (("meta", "optimizer", "param_groups", 0, "lr"), "x"),
+    "optimizer-lr-missing": (("meta", "optimizer", "param_groups", 0, "lr"), DELETE),
+    "optimizer-betas-string": (("meta", "optimizer", "param_groups", 0, "betas"), "x"),
+    "optimizer-params-strings": (("meta", "optimizer", "param_groups", 0, "params"), ["a"]),
+    "optimizer-group-unknown-key": (("meta", "optimizer", "param_groups", 0, "colour"), 1),
+    "scheduler-number": (("meta", "scheduler"), 5),
+    "scheduler-null-for-cosine": (("meta", "scheduler"), None),
+    "scheduler-missing": (("meta", "scheduler"), DELETE),
+    "scheduler-last-epoch-string": (("meta", "scheduler", "last_epoch"), "2"),
+    "scheduler-t-max-float": (("meta", "scheduler", "T_max"), 1.5),
+    "scheduler-base-lrs-string": (("meta", "scheduler", "base_lrs"), "x"),
+    "scheduler-last-lr-nulls": (("meta", "scheduler", "_last_lr"), [None]),
+    "scheduler-unknown-key": (("meta", "scheduler", "gamma"), 0.1),
+    "loader-number": (("meta", "loader"), 5),
+    "loader-missing": (("meta", "loader"), DELETE),
+    "loader-epoch-string": (("meta", "loader", "epoch"), "2"),
+    "loader-batches-done-negative": (("meta", "loader", "batches_done"), -1),
+    "loader-rng-string": (("meta", "loader", "rng_state"), "x"),
+    "loader-rng-state-string": (("meta", "loader", "rng_state", "state", "state"), "x"),
+    "loader-rng-other-generator": (("meta", "loader", "rng_state", "bit_generator"), "MT19937"),
+    "loader-shuffle-string": (("meta", "loader", "shuffle"), "yes"),
+    "loader-num-samples-float": (("meta", "loader", "num_samples"), 1.5),
+    "dropout-rngs-string": (("meta", "dropout_rngs"), "x"),
+    "dropout-rngs-missing": (("meta", "dropout_rngs"), DELETE),
+    "dropout-rng-number": (("meta", "dropout_rngs", 0), 5),
+    "dropout-rng-state-list": (("meta", "dropout_rngs", 0, "state"), []),
+    "dropout-rng-has-uint32-string": (("meta", "dropout_rngs", 0, "has_uint32"), "1"),
+    "history-string": (("meta", "history"), "x"),
+    "history-missing": (("meta", "history"), DELETE),
+    "history-shorter-than-epoch": (("meta", "history", 1), DELETE),
+    "history-record-number": (("meta", "history", 0), 5),
+    "history-loss-string": (("meta", "history", 0, "train_loss"), "x"),
+    "history-epoch-out-of-order": (("meta", "history", 0, "epoch"), 7),
+    "history-key-missing": (("meta", "history", 0, "val_loss"), DELETE),
+    "class-names-string": (("meta", "class_names"), "x"),
+    "class-names-numbers": (("meta", "class_names"), [1, 2]),
+    "class-names-missing": (("meta", "class_names"), DELETE),
+    "fingerprint-number": (("meta", "data_fingerprint"), 5),
+    "fingerprint-sha-number": (("meta", "data_fingerprint", "sha256"), 5),
+    "fingerprint-sha-not-hex": (("meta", "data_fingerprint", "sha256"), "abc"),
+    "fingerprint-source-missing": (("meta", "data_fingerprint", "source"), DELETE),
+}
+
+
+@pytest.fixture(scope="module")
+def saved_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A two-epoch run with dropout, Adam and a cosine schedule: every kind of saved state."""
+    folder = tmp_path_factory.mktemp("saved-run")
+    assert train("--epochs", "2", "--dropout", "0.1", "--out", str(folder)) == 0
+    return folder
+
+
+def corrupted_copy(saved_run: Path, folder: Path, corruption: str) -> Path:
+    """A copy of `saved_run`'s checkpoint with one entry of checkpoint.json corrupted."""
+    path, value = CORRUPTIONS[corruption]
+    document = json.loads((saved_run / META_FILE).read_text())
+    parent = document
+    for key in path[:-1]:
+        parent = parent[key]
+    if value is DELETE:
+        del parent[path[-1]]
+    else:
+        parent[path[-1]] = value
+    folder.mkdir()
+    (folder / ARRAYS_FILE).write_bytes((saved_run / ARRAYS_FILE).read_bytes())
+    (folder / META_FILE).write_text(json.dumps(document))
+    return folder
+
+
+@pytest.mark.parametrize("corruption", list(CORRUPTIONS))
+def test_resuming_a_checkpoint_of_wrong_types_or_ranges_is_a_one_line_error(
+    saved_run: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str], corruption: str
+) -> None:
+    folder = corrupted_copy(saved_run, tmp_path / "run", corruption)
+    capsys.readouterr()
+    assert main(["train", "--resume", str(folder), "--no-progress"]) == 2
+    (line,) = capsys.readouterr().err.splitlines()
+    assert line.startswith(f"chainrule train: {folder / META_FILE}")
+
+
+@pytest.mark.parametrize("corruption", list(CORRUPTIONS))
+def test_evaluating_a_checkpoint_of_wrong_types_or_ranges_is_a_one_line_error(
+    saved_run: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str], corruption: str
+) -> None:
+    folder = corrupted_copy(saved_run, tmp_path / "run", corruption)
+    capsys.readouterr()
+    assert main(["evaluate", str(folder)]) == 2
+    (line,) = capsys.readouterr().err.splitlines()
+    assert line.startswith(f"chainrule evaluate: {folder / META_FILE}")

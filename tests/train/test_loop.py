@@ -10,7 +10,7 @@ import pytest
 from training_helpers import fit, without_timing
 
 from chainrule.train import TrainConfig, Trainer, load_checkpoint
-from chainrule.train.datasets import Splits
+from chainrule.train.datasets import Splits, data_fingerprint
 from chainrule.train.loop import resumed_config
 from chainrule.train.metrics import KEYS, read_metrics
 
@@ -88,3 +88,41 @@ def test_resuming_a_cosine_run_with_other_epochs_is_refused(tmp_path: Path,
     fit(dataclasses.replace(SMALL, epochs=1, schedule="cosine"), tmp_path, digits64)
     with pytest.raises(ValueError, match=r"anneals its learning rate over 1 epochs"):
         resumed_config(load_checkpoint(tmp_path), 3)
+
+
+def test_the_data_fingerprint_is_stable_and_changes_with_any_value(digits64: Splits) -> None:
+    copy = dataclasses.replace(digits64, x_test=digits64.x_test.copy())
+    assert data_fingerprint(copy) == data_fingerprint(digits64)
+    copy.x_test[3, 5] += 1.0
+    assert data_fingerprint(copy) != data_fingerprint(digits64)
+
+
+def test_the_data_fingerprint_changes_with_the_dtype_or_the_class_names(
+    digits64: Splits
+) -> None:
+    as_float32 = dataclasses.replace(digits64, x_val=digits64.x_val.astype(np.float32))
+    renamed = dataclasses.replace(digits64, class_names=("a", *digits64.class_names[1:]))
+    assert data_fingerprint(as_float32) != data_fingerprint(digits64)
+    assert data_fingerprint(renamed) != data_fingerprint(digits64)
+
+
+def test_resuming_to_fewer_epochs_than_completed_is_refused(tmp_path: Path,
+                                                            digits64: Splits) -> None:
+    fit(dataclasses.replace(SMALL, epochs=2), tmp_path, digits64)
+    with pytest.raises(ValueError, match=r"already completed 2 epochs; --epochs 1 is fewer"):
+        resumed_config(load_checkpoint(tmp_path), 1)
+
+
+@pytest.mark.parametrize(("setting", "value"), [("seed", -1), ("momentum", -0.5)])
+def test_a_negative_seed_or_momentum_is_refused_naming_it(setting: str, value: float) -> None:
+    with pytest.raises(ValueError, match=rf"--{setting} must be .*got {value}"):
+        TrainConfig(**{setting: value})
+
+
+@pytest.mark.parametrize(("setting", "value"), [
+    ("seed", "0"), ("compile", "yes"), ("hidden", [16.5]), ("lr", "0.1"), ("dropout", None),
+])
+def test_a_saved_config_value_of_the_wrong_type_is_refused_naming_it(setting: str,
+                                                                     value: object) -> None:
+    with pytest.raises(TypeError, match=rf"saved config's {setting} must be of type"):
+        TrainConfig.from_json({**SMALL.to_json(), setting: value})

@@ -53,6 +53,7 @@ def diagnose(
     expected: npt.ArrayLike,
     *,
     n: int | None = None,
+    n_out: int | None = None,
     rtol: float = DEFAULT_DIAGNOSE_RTOL,
     atol: float | None = None,
 ) -> Diagnosis:
@@ -62,7 +63,8 @@ def diagnose(
     (|got_i - model_i| <= atol + rtol * |model_i|):
       - same shape: agrees; off by a constant factor c, estimated by least squares
         c = <got, expected> / <expected, expected> (c = -1: sign flipped; c named when it is
-        2, 1/2, N or 1/N, with N from `n`, the batch size, or any integer);
+        2, 1/2, N or 1/N, with N from `n`, the batch size, n_out, 1/n_out or N * n_out with
+        n_out from `n_out`, the outputs per example of a mean-reduced loss, or any integer);
         transposed (got = expected.T); wrong entries zeroed (got = expected except entries
         that are 0 in one of them: a mask taken from the wrong tensor);
       - shapes differ: transposed; the same values in another shape (keepdims, reshape);
@@ -85,7 +87,7 @@ def diagnose(
     zero_tol = 1e-6 * scale if atol is None else atol
     if got64.shape != expected64.shape:
         return _diagnose_shapes(got64, expected64, rtol=rtol, atol=zero_tol)
-    return _diagnose_values(got64, expected64, n=n, rtol=rtol, atol=zero_tol)
+    return _diagnose_values(got64, expected64, n=n, n_out=n_out, rtol=rtol, atol=zero_tol)
 
 
 def diagnose_shapes(got_shape: tuple[int, ...], expected_shape: tuple[int, ...], *,
@@ -114,8 +116,8 @@ def _close(got: Float64Array, model: Float64Array, rtol: float, atol: float) -> 
     return bool(np.all(np.abs(got - model) <= atol + rtol * np.abs(model)))
 
 
-def _diagnose_values(got: Float64Array, expected: Float64Array, *, n: int | None, rtol: float,
-                     atol: float) -> Diagnosis:
+def _diagnose_values(got: Float64Array, expected: Float64Array, *, n: int | None,
+                     n_out: int | None, rtol: float, atol: float) -> Diagnosis:
     if _close(got, expected, rtol, atol):
         return Diagnosis(Mistake.AGREES, f"agrees (rtol {rtol:g}, atol {atol:.2g}): no mistake "
                          "to diagnose", factor=1.0)
@@ -123,7 +125,7 @@ def _diagnose_values(got: Float64Array, expected: Float64Array, *, n: int | None
     if _max_abs(got) > atol and expected_norm_sq > 0:
         factor = float((got * expected).sum()) / expected_norm_sq
         if factor != 0 and _close(got, factor * expected, rtol, atol):
-            return _scaled(factor, n, rtol)
+            return _scaled(factor, n, n_out, rtol)
     if got.ndim >= 2 and got.shape == expected.T.shape and _close(got, expected.T, rtol, atol):
         return _transposed(got.shape)
     zeroed = _zeroed(got, expected, rtol, atol)
@@ -132,26 +134,36 @@ def _diagnose_values(got: Float64Array, expected: Float64Array, *, n: int | None
     return _unknown(got, expected)
 
 
-def _scaled(factor: float, n: int | None, rtol: float) -> Diagnosis:
+def _scaled(factor: float, n: int | None, n_out: int | None, rtol: float) -> Diagnosis:
     magnitude = abs(factor)
     if factor < 0 and abs(magnitude - 1) <= rtol:
         return Diagnosis(Mistake.SIGN_FLIPPED, "sign flipped (got = -expected): a dropped minus, "
                          "like du4/du3 = -1 in u4 = y - u3?", factor=-1.0)
-    name, hint = _name_factor(magnitude, n, rtol)
+    name, hint = _name_factor(magnitude, n, n_out, rtol)
     sign = "sign flipped and " if factor < 0 else ""
     hint = hint or f"got = {factor:.6g} * expected"
     return Diagnosis(Mistake.SCALED, f"{sign}off by a factor of {name}: {hint}", factor=factor,
                      details={"name": name})
 
 
-def _name_factor(magnitude: float, n: int | None, rtol: float) -> tuple[str, str]:
-    """A name for |factor| (N, 1/N, 2, 0.5, an integer) and the mistake that usually gives it."""
+def _name_factor(magnitude: float, n: int | None, n_out: int | None,
+                 rtol: float) -> tuple[str, str]:
+    """A name for |factor| (N, 1/N, n_out, N * n_out, 2, 0.5, an integer) and the mistake that
+    usually gives it."""
 
     def near(value: float) -> bool:
         return abs(magnitude - value) <= 10 * rtol * value
 
     sum_for_mean = "a sum where the loss takes a mean?"
     mean_for_sum = "a mean where a sum was wanted?"
+    if n_out is not None and n_out > 1:
+        if n is not None and n > 1 and near(n * n_out):
+            return f"{n * n_out} (= N * n_out)", sum_for_mean
+        if near(n_out):
+            return f"{n_out} (= n_out)", ("2 / N where the loss averages all N * n_out entries, "
+                                         "so 2 / (N * n_out)?")
+        if near(1 / n_out):
+            return f"1/{n_out} (= 1/n_out)", "a mean over the outputs where a sum was wanted?"
     if n is not None and n > 1:
         if near(n):
             return f"{n} (= N)", sum_for_mean

@@ -13,9 +13,9 @@ from collections.abc import Sequence
 from types import ModuleType
 
 from chainrule import __version__
-from chainrule.cli import evaluate, explain, graph, train, verify
+from chainrule.cli import evaluate, exercises, explain, graph, train, verify
 
-COMMANDS: tuple[ModuleType, ...] = (train, evaluate, verify, explain, graph)
+COMMANDS: tuple[ModuleType, ...] = (train, evaluate, verify, explain, graph, exercises)
 
 
 def build_parser() -> argparse.ArgumentParser:

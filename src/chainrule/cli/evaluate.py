@@ -31,7 +31,6 @@ def run(args: argparse.Namespace) -> int:
     from dataclasses import replace
 
     from chainrule.train import CheckpointError, Trainer, load_checkpoint
-    from chainrule.train.checkpoint import META_FILE
     from chainrule.train.evaluation import confusion_matrix, format_confusion
     from chainrule.train.loop import resumed_config
     from chainrule.train.plots import plot_confusion
@@ -41,11 +40,8 @@ def run(args: argparse.Namespace) -> int:
         config = resumed_config(checkpoint, None)
         if args.data is not None:
             config = replace(config, data=args.data)
-        if "model" not in checkpoint.meta:
-            raise CheckpointError(f"{checkpoint.folder / META_FILE} has no 'model' entry (the "
-                                  f"weights); it is corrupt or from another version")
         trainer = Trainer(config, checkpoint.folder)
-        trainer.engine.load_state_dict(checkpoint.meta["model"])
+        trainer.load_weights(checkpoint)
     except (CheckpointError, ValueError, FileNotFoundError) as error:
         print(f"chainrule evaluate: {error}", file=sys.stderr)
         return 2

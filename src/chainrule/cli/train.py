@@ -2,9 +2,10 @@
 
 With no arguments: the tutorial network (64-50-10, ReLU, softmax cross-entropy) on the
 bundled 8x8 digits. Each epoch prints one line and saves metrics.jsonl and a checkpoint
-(checkpoint.npz + checkpoint.json) to the run folder; loss.png is drawn at the end (and
-gradients.png with --diagnostics). Ctrl-C saves the last completed epoch and exits with
-status 130; --resume continues bit for bit.
+(checkpoint.npz + checkpoint.json, also saved before the first batch) to the run folder;
+loss.png is drawn at the end (and gradients.png with --diagnostics). Ctrl-C saves the last
+completed epoch and exits with status 130; --resume continues bit for bit, on the same data.
+One training at a time writes a run folder (train.lock), and none overwrites another run.
 """
 
 from __future__ import annotations
@@ -98,12 +99,9 @@ def _given(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def _default_folder() -> Path:
-    stamp = time.strftime("%Y%m%d-%H%M%S")
-    folder, suffix = Path("runs") / stamp, 1
-    while folder.exists():
-        suffix += 1
-        folder = Path("runs") / f"{stamp}-{suffix}"
-    return folder
+    from chainrule.train.run_folder import create_run_folder
+
+    return create_run_folder(Path("runs"), time.strftime("%Y%m%d-%H%M%S"))
 
 
 def _refuse_unused(given: dict[str, Any], config: TrainConfig) -> None:
@@ -119,18 +117,14 @@ def _refuse_unused(given: dict[str, Any], config: TrainConfig) -> None:
 def _plan(args: argparse.Namespace) -> tuple[TrainConfig, Path, Any]:
     """The config, run folder and checkpoint to resume (or None)."""
     from chainrule.train import load_checkpoint
-    from chainrule.train.checkpoint import META_FILE
     from chainrule.train.loop import resumed_config
 
     given = _given(args)
     if args.resume is None:
         config = TrainConfig(**given)
         _refuse_unused(given, config)
-        folder = args.out if args.out is not None else _default_folder()
-        if (folder / META_FILE).exists():
-            raise ValueError(f"train: {folder} already holds a run; continue it with "
-                             f"--resume {folder}, or choose another --out")
-        return config, folder, None
+        # The folder is checked for another run while its lock is held (Trainer.fit).
+        return config, args.out if args.out is not None else _default_folder(), None
     checkpoint = load_checkpoint(args.resume)
     config = resumed_config(checkpoint, given.pop("epochs", None))
     changed = [f"--{name.replace('_', '-')} {value} (saved: {getattr(config, name)})"
@@ -152,12 +146,18 @@ def _report(error: Exception) -> None:
 def run(args: argparse.Namespace) -> int:
     from chainrule.data.errors import DatasetError
     from chainrule.train import CheckpointError, TrainingInterrupted, train
+    from chainrule.train.checkpoint import META_FILE
+    from chainrule.train.run_folder import RunFolderError
 
     try:
         config, folder, checkpoint = _plan(args)
     except (CheckpointError, ValueError) as error:
         _report(error)
         return 2
+    if checkpoint is not None and "data_fingerprint" not in checkpoint.meta:
+        print(f"chainrule train: note: {checkpoint.folder / META_FILE} has no fingerprint of "
+              f"its data (saved by an older chainrule); resuming without checking that the "
+              f"data are the run's", file=sys.stderr)
     started = time.perf_counter()
     action = "resuming" if checkpoint is not None else "training"
     hidden = "-".join(map(str, config.hidden_sizes))
@@ -173,7 +173,7 @@ def run(args: argparse.Namespace) -> int:
               f"{interrupted.folder}; continue with: chainrule train --resume "
               f"{interrupted.folder}", file=sys.stderr)
         return INTERRUPTED
-    except (CheckpointError, DatasetError, FileNotFoundError) as error:
+    except (CheckpointError, DatasetError, FileNotFoundError, RunFolderError) as error:
         _report(error)
         return 2
     except FloatingPointError as error:

@@ -16,7 +16,15 @@ import numpy as np
 
 from chainrule import primitives as P
 from chainrule.compiler import kernels
-from chainrule.compiler.tracer import BackwardRecord, EffectRecord, OpRecord, Slots, Tracer
+from chainrule.compiler.tracer import (
+    BackwardRecord,
+    CompileError,
+    EffectRecord,
+    GradReadRecord,
+    OpRecord,
+    Slots,
+    Tracer,
+)
 from chainrule.graph import store_leaf_grads
 from chainrule.primitives import sum_to_shape
 from chainrule.tensor import Tensor
@@ -244,6 +252,21 @@ def _effect_step(record: EffectRecord) -> Step:
     return run
 
 
+def _grad_read_step(record: GradReadRecord) -> Step:
+    slot, leaf = record.slot, record.leaf
+
+    def run(values: Values, saved: Values) -> None:
+        grad = leaf.grad
+        if grad is None:
+            raise CompileError(
+                f"compile: the step reads the .grad of a tensor of shape {leaf.shape}, which "
+                "had one when the step was traced but is None on this call"
+            )
+        values[slot] = grad._data
+
+    return run
+
+
 class Program:
     """The replayable form of one trace (one key of shapes and dtypes)."""
 
@@ -304,6 +327,8 @@ class Program:
                 later = paths[backwards.index(event) + 1:]
                 retained = set().union(*later)
                 steps.append(_backward_step(event, ops, saved_of, self.slots, buffers, retained))
+            elif isinstance(event, GradReadRecord):
+                steps.append(_grad_read_step(event))
             else:
                 steps.append(_effect_step(event))
         forward_until(len(ops))

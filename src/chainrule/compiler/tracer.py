@@ -1,31 +1,32 @@
 """Recording one eager run of a training step: every op, backward call and effect, in order.
 
 Values are named by slots: the step's array arguments, parameters (leaves that require grad,
-read afresh at each replay), frozen constants, and op outputs. The record is turned into a
-flat program by `chainrule.compiler.program`.
+read afresh at each replay), the parameters' `.grad` where the step reads it (read afresh at
+that point), frozen constants, and op outputs. The record is turned into a flat program by
+`chainrule.compiler.program`.
 """
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from types import FrameType
 from typing import Any
 
 import numpy as np
 
 from chainrule.modes import STATE
+from chainrule.modes import CompileError as CompileError
 from chainrule.primitives import Primitive
 from chainrule.tensor import Tensor
 
 
-class CompileError(ValueError):
-    """The step cannot be replayed faithfully; the message says what to change."""
-
-
-def refuse_while_tracing(what: str, why: str) -> None:
-    """Raise CompileError if a step is being traced: `what` cannot be replayed because `why`."""
+def refuse_while_tracing(what: str, why: str, fix: str = "run this step eagerly") -> None:
+    """Raise CompileError if a step is being traced: `what` cannot be replayed because `why`;
+    `fix` says what to do instead."""
     if STATE.tracer is not None:
-        raise CompileError(f"compile: {what} cannot be traced: {why}; run this step eagerly")
+        raise CompileError(f"compile: {what} cannot be traced: {why}; {fix}")
 
 
 @dataclass(frozen=True)
@@ -50,6 +51,18 @@ class BackwardRecord:
 class EffectRecord:
     effect: Callable[[], Any]
     ops_before: int
+
+
+@dataclass(frozen=True)
+class GradReadRecord:
+    """The step read `leaf.grad` here: a replay reads the current one into `slot`."""
+
+    slot: int
+    leaf: Tensor
+    ops_before: int
+
+
+Event = BackwardRecord | EffectRecord | GradReadRecord
 
 
 @dataclass
@@ -77,11 +90,14 @@ class Tracer:
     def __init__(self, arguments: Sequence[np.ndarray | None]) -> None:
         self.slots = Slots()
         self.ops: list[OpRecord] = []
-        self.events: list[BackwardRecord | EffectRecord] = []
+        self.events: list[Event] = []
         self._argument_slot: dict[int, int] = {}
         self._argument_shapes = {a.shape for a in arguments if a is not None and a.size > 1}
         self._tensor_slot: dict[int, int] = {}
         self._alive: list[Any] = []
+        # The frames of the recorded effects (an optimizer's step) while they run: what they
+        # change in place is replayed with them, so it is allowed.
+        self._effect_frames: dict[int, FrameType] = {}
         for index, array in enumerate(arguments):
             if array is not None:
                 slot = self.slots.new(array)
@@ -103,6 +119,10 @@ class Tracer:
                 "outside it by a recorded op; compute it inside the step or pass it (detached) "
                 "as an argument"
             )
+        elif (owner := self._grad_owner(tensor)) is not None:
+            # A backward gives the leaf a new .grad tensor on each call: read it afresh.
+            slot = self.slots.new(tensor._data)
+            self.events.append(GradReadRecord(slot, owner, len(self.ops)))
         else:
             if not tensor.requires_grad:
                 self._refuse_derived(tensor._data, "a constant tensor")
@@ -111,6 +131,13 @@ class Tracer:
         self._tensor_slot[id(tensor)] = slot
         self._alive.append(tensor)
         return slot
+
+    def _grad_owner(self, tensor: Tensor) -> Tensor | None:
+        """The parameter seen in the step whose `.grad` is `tensor`, if any."""
+        for leaf in self.slots.leaves.values():
+            if leaf.grad is tensor:
+                return leaf
+        return None
 
     def _refuse_derived(self, array: np.ndarray, what: str) -> None:
         if array.size > 1 and array.shape in self._argument_shapes:
@@ -169,8 +196,62 @@ class Tracer:
             seed = self.slot_of(seed_tensor)
         self.events.append(BackwardRecord(self.slot_of(root), seed, len(self.ops)))
 
-    def record_effect(self, effect: Callable[[], Any]) -> None:
+    def record_effect(self, effect: Callable[[], Any], frame: FrameType | None = None) -> None:
+        """Remember that `effect()` ran here; `frame`, the effect's own running call, may then
+        change tensors in place (a replay repeats the whole call)."""
+        self.refuse_assigned_grads()
         self.events.append(EffectRecord(effect, len(self.ops)))
+        if frame is not None:
+            self._effect_frames[id(frame)] = frame
+
+    def refuse_assigned_grads(self) -> None:
+        """Raise CompileError if the step set a parameter's `.grad` to a value it computed:
+        a replay's backward stores its own gradient and does not repeat the assignment."""
+        computed = {op.output for op in self.ops}
+        for leaf in self.slots.leaves.values():
+            slot = None if leaf.grad is None else self._tensor_slot.get(id(leaf.grad))
+            if slot in computed:
+                raise CompileError(
+                    f"compile: the step assigned a computed tensor to the .grad of a tensor "
+                    f"of shape {leaf.shape}; a replay would not repeat the assignment. Scale "
+                    "or clip gradients outside the compiled step, or fold the factor into the "
+                    "loss"
+                )
+
+    def _inside_effect(self) -> bool:
+        frame: FrameType | None = sys._getframe(1)
+        while frame is not None:
+            if self._effect_frames.get(id(frame)) is frame:
+                return True
+            frame = frame.f_back
+        return False
+
+    def refuse_conversion(self, tensor: Tensor, conversion: str, hint: str = "") -> None:
+        """Raise CompileError for a traced tensor turned into a Python or NumPy value by the
+        step: Python code that reads it (an `if`, a float, a mask) is not replayed, so every
+        replay would reuse the value of the first call."""
+        if self._inside_effect():
+            return
+        raise CompileError(
+            f"compile: {conversion} of a traced tensor of shape {tensor.shape} inside a "
+            "compiled step is value-dependent Python control flow or conversion: its value "
+            "would be frozen, every replay reusing the first call's; move it out of the step "
+            "(return the tensor and convert the result) or pass the value as an argument"
+            f"{hint}"
+        )
+
+    def refuse_mutation(self, tensor: Tensor, op: str) -> None:
+        """Raise CompileError for an in-place change made by the step itself, not by a
+        recorded effect: a replay would not repeat it."""
+        if self._inside_effect():
+            return
+        raise CompileError(
+            f"compile: in-place change ({op}) of a tensor of shape {tensor.shape} inside a "
+            "compiled step is not replayed (a replay repeats only chainrule ops, backward() "
+            "and optimizer steps), so its values would stop changing after the first call; "
+            "update parameters with a chainrule.optim optimizer, whose step() is replayed, "
+            "or make the change outside the compiled step"
+        )
 
     def output_slot(self, tensor: Tensor) -> int:
         return self.slot_of(tensor)

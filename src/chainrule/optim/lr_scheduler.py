@@ -10,6 +10,8 @@ import math
 from abc import ABC, abstractmethod
 from typing import Any
 
+from chainrule.compiler.tracer import refuse_while_tracing
+from chainrule.modes import record_effect
 from chainrule.optim.optimizer import Optimizer
 
 
@@ -17,6 +19,10 @@ class LRScheduler(ABC):
     """Base of the schedules: counts epochs in `last_epoch` and writes each group's lr."""
 
     def __init__(self, optimizer: Optimizer) -> None:
+        refuse_while_tracing(
+            "creating a learning-rate scheduler inside the step",
+            "eagerly each call starts from epoch 0, a replay would keep stepping the one made "
+            "while tracing", "create it outside the compiled step")
         if not isinstance(optimizer, Optimizer):
             raise TypeError(
                 f"{type(self).__name__}: expected a chainrule.optim optimizer, got "
@@ -26,7 +32,7 @@ class LRScheduler(ABC):
         self.base_lrs = [float(group["lr"]) for group in optimizer.param_groups]
         self.last_epoch = -1
         self._last_lr: list[float] = []
-        self.step()
+        self._advance()
 
     @abstractmethod
     def _next_lrs(self) -> list[float]:
@@ -34,6 +40,11 @@ class LRScheduler(ABC):
 
     def step(self) -> None:
         """Advance one epoch and set every group's lr for it."""
+        # Under chainrule.compile, replays repeat this step at this point of the step.
+        record_effect(self.step)
+        self._advance()
+
+    def _advance(self) -> None:
         self.last_epoch += 1
         lrs = self._next_lrs()
         for group, lr in zip(self.optimizer.param_groups, lrs, strict=True):

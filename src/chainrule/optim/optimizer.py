@@ -21,6 +21,7 @@ from typing import Any
 
 import numpy as np
 
+from chainrule.compiler.tracer import refuse_while_tracing
 from chainrule.modes import enable_grad, no_grad, record_effect
 from chainrule.tensor import Tensor
 
@@ -37,6 +38,10 @@ class Optimizer(ABC):
     """
 
     def __init__(self, params: ParamsArg, defaults: dict[str, Any]) -> None:
+        refuse_while_tracing(
+            "creating an optimizer inside the step",
+            "eagerly each call starts from fresh state, a replay would keep stepping the one "
+            "made while tracing", "create it outside the compiled step")
         self.defaults = defaults
         self.param_groups: list[dict[str, Any]] = []
         self.state: dict[Tensor, dict[str, Any]] = {}
@@ -118,6 +123,9 @@ class Optimizer(ABC):
             # Under chainrule.compile, replays repeat this update at this point of the step.
             record_effect(self.step)
         else:
+            refuse_while_tracing(
+                "optimizer.step(closure)", "the closure reruns the step in Python",
+                "call loss.backward() and optimizer.step() without a closure in the step")
             with enable_grad():
                 loss = closure()
         with no_grad():

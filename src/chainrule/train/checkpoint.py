@@ -19,6 +19,8 @@ from typing import Any
 
 import numpy as np
 
+from chainrule.train.schema import SchemaError, validate_meta
+
 ARRAYS_FILE = "checkpoint.npz"
 META_FILE = "checkpoint.json"
 FORMAT = "chainrule-train-checkpoint"
@@ -61,7 +63,7 @@ def split_arrays(tree: Any, prefix: str, arrays: dict[str, np.ndarray]) -> Any:
 def join_arrays(tree: Any, arrays: dict[str, np.ndarray]) -> Any:
     """The inverse of `split_arrays`: 0-d arrays come back as NumPy scalars."""
     if isinstance(tree, dict):
-        if set(tree) == {ARRAY_REF}:
+        if set(tree) == {ARRAY_REF} and isinstance(tree[ARRAY_REF], str):
             array = arrays[tree[ARRAY_REF]]
             return array[()] if array.ndim == 0 else array
         return {key: join_arrays(value, arrays) for key, value in tree.items()}
@@ -107,7 +109,8 @@ def checkpoint_folder(path: str | os.PathLike[str]) -> Path:
 
 
 def load_checkpoint(path: str | os.PathLike[str]) -> Checkpoint:
-    """Read and verify a checkpoint; CheckpointError says what is wrong and what to do."""
+    """Read and verify a checkpoint, every entry against the run schema (`validate_meta`);
+    CheckpointError says what is wrong and what to do."""
     folder = checkpoint_folder(path)
     meta_path, arrays_path = folder / META_FILE, folder / ARRAYS_FILE
     try:
@@ -138,9 +141,18 @@ def load_checkpoint(path: str | os.PathLike[str]) -> Checkpoint:
             arrays = {key: stored[key] for key in stored.files}
     except (ValueError, OSError, zipfile.BadZipFile) as error:
         raise CheckpointError(f"{arrays_path} cannot be read as an npz ({error})") from None
+    if "meta" not in document:
+        raise CheckpointError(f"{meta_path} has no 'meta' entry; it is corrupt or from another "
+                              f"version: restore it or start a new run")
     try:
         meta = join_arrays(document["meta"], arrays)
     except KeyError as error:
         raise CheckpointError(f"{meta_path} names array {error} that {arrays_path} "
                               f"lacks") from None
+    try:
+        validate_meta(meta)
+    except SchemaError as error:
+        raise CheckpointError(f"{meta_path} does not fit the run it describes ({error}); it "
+                              f"is corrupt or from another version: restore it or start a new "
+                              f"run") from None
     return Checkpoint(folder, meta)

@@ -7,7 +7,7 @@ settings produce the same batches and the same updates.
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -23,6 +23,27 @@ DEFAULT_LR = {"sgd": 0.1, "momentum": 0.05, "adam": 3e-3, "adamw": 3e-3}
 
 SEED_HIDDEN = (50,)
 """The tutorial network's one hidden layer of 50 ReLU units."""
+
+
+def _is_integer(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+JSON_TYPES: dict[str, Callable[[Any], bool]] = {
+    "str": lambda value: isinstance(value, str),
+    "int": _is_integer,
+    "float": lambda value: isinstance(value, (int, float)) and not isinstance(value, bool),
+    "bool": lambda value: isinstance(value, bool),
+    "tuple[int, ...]": lambda value: (isinstance(value, (list, tuple))
+                                      and all(map(_is_integer, value))),
+}
+"""Whether a saved JSON value fits a field of each annotation (`X | None` also takes null)."""
+
+
+def _fits(value: Any, annotation: str) -> bool:
+    if annotation.endswith(" | None"):
+        return value is None or _fits(value, annotation.removesuffix(" | None"))
+    return JSON_TYPES[annotation](value)
 
 
 @dataclass(frozen=True)
@@ -65,6 +86,10 @@ class TrainConfig:
                 raise ValueError(
                     f"train: --{field} must be one of {', '.join(allowed)}, got {value!r}"
                 )
+        if not _is_integer(self.seed) or self.seed < 0:
+            raise ValueError(f"train: --seed must be a non-negative integer, got {self.seed!r}")
+        if not self.momentum >= 0:
+            raise ValueError(f"train: --momentum must be >= 0, got {self.momentum}")
         for field in ("epochs", "batch_size"):
             value = getattr(self, field)
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
@@ -112,12 +137,17 @@ class TrainConfig:
 
     @classmethod
     def from_json(cls, data: Mapping[str, Any]) -> TrainConfig:
-        """The config `to_json` wrote; unknown keys are an error naming them."""
+        """The config `to_json` wrote (missing settings take their defaults); unknown keys,
+        and values of the wrong JSON type, are an error naming them."""
         names = {field.name for field in dataclasses.fields(cls)}
         unknown = sorted(set(data) - names)
         if unknown:
             raise ValueError(f"train: the saved config has unknown settings {unknown}; was it "
                              f"written by a newer chainrule?")
+        for field in dataclasses.fields(cls):
+            if field.name in data and not _fits(data[field.name], str(field.type)):
+                raise TypeError(f"train: the saved config's {field.name} must be of type "
+                                f"{field.type}, got {data[field.name]!r}")
         values = dict(data)
         if "hidden" in values:
             values["hidden"] = tuple(int(size) for size in values["hidden"])

@@ -7,7 +7,8 @@ whatever its --seed.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import hashlib
+from dataclasses import dataclass, fields
 from pathlib import Path
 
 import numpy as np
@@ -94,3 +95,25 @@ def load_splits(data: str, *, val_fraction: float, dtype: npt.DTypeLike) -> Spli
         x_test=np.ascontiguousarray(x_test, dtype=dtype), y_test=y_test.astype(np.int64),
         class_names=class_names,
     )
+
+
+def data_fingerprint(splits: Splits) -> str:
+    """SHA-256 (hex) of every split's dtype, shape and bytes and of the class names: the same
+    for the same data read the same way, different when any value, shape or dtype differs."""
+    digest = hashlib.sha256()
+    for field in fields(splits):
+        value = getattr(splits, field.name)
+        if isinstance(value, np.ndarray):
+            array = np.ascontiguousarray(value)
+            digest.update(f"{field.name} {array.dtype.str} {array.shape}\n".encode())
+            digest.update(array.tobytes())
+        else:
+            digest.update(f"{field.name} {list(value)!r}\n".encode())
+    return digest.hexdigest()
+
+
+def data_source(data: str) -> str:
+    """`data` as a checkpoint records it: a data set's name, or a folder's absolute path."""
+    from chainrule.train.config import NAMED_DATA
+
+    return data if data in NAMED_DATA else str(Path(data).resolve())

@@ -1,11 +1,11 @@
 """The training loop: epochs of mini-batches, validation, metrics and checkpoints.
 
-After every epoch the run folder gets a metrics.jsonl line and a checkpoint of everything the
-next epoch depends on (weights, optimizer and schedule state, the shuffling and dropout
-generators), so `resume` continues bit for bit. With `diagnostics` the line also carries
-gradient norms and dead-ReLU fractions, read without touching the training's state. Ctrl-C
-saves the last completed epoch again (whole, even if the interrupt hit mid-save) and raises
-`TrainingInterrupted`.
+Before the first batch and after every epoch the run folder gets a checkpoint of everything
+the next epoch depends on (weights, optimizer and schedule state, the shuffling and dropout
+generators), so `resume` continues bit for bit, and after every epoch a metrics.jsonl line.
+With `diagnostics` the line also carries gradient norms and dead-ReLU fractions, read without
+touching the training's state. Ctrl-C saves the last completed epoch again (whole, even if the
+interrupt hit mid-save) and raises `TrainingInterrupted`.
 """
 
 from __future__ import annotations
@@ -24,7 +24,7 @@ from chainrule import manual, optim
 from chainrule.data import ArrayDataset, DataLoader
 from chainrule.train.checkpoint import META_FILE, Checkpoint, CheckpointError, save_checkpoint
 from chainrule.train.config import TrainConfig
-from chainrule.train.datasets import Splits, load_splits
+from chainrule.train.datasets import Splits, data_fingerprint, data_source, load_splits
 from chainrule.train.diagnostics import (
     GradientNormMean,
     dead_relu_fractions,
@@ -36,6 +36,7 @@ from chainrule.train.metrics import accuracy, append_metrics, rewrite_metrics
 from chainrule.train.models import build_manual, build_module
 from chainrule.train.plots import plot_losses
 from chainrule.train.progress import EpochProgress
+from chainrule.train.run_folder import check_destination, lock_run_folder
 
 LOSS_PLOT = "loss.png"
 GRADIENTS_PLOT = "gradients.png"
@@ -129,8 +130,11 @@ class Trainer:
         self.loader = DataLoader(ArrayDataset(self.splits.x_train, self.splits.y_train),
                                  batch_size=config.batch_size, shuffle=True,
                                  rng=np.random.default_rng(shuffle_seed))
+        self.data_fingerprint = {"sha256": data_fingerprint(self.splits),
+                                 "source": data_source(config.data)}
         self.epoch = 0
         self.history: list[dict[str, Any]] = []
+        self.resumed_from: Path | None = None
 
     # ----------------------------------------------------------------- state
     def snapshot(self) -> dict[str, Any]:
@@ -145,11 +149,23 @@ class Trainer:
             "dropout_rngs": [rng.bit_generator.state for rng in self.engine.generators()],
             "history": [dict(record) for record in self.history],
             "class_names": list(self.splits.class_names),
+            "data_fingerprint": dict(self.data_fingerprint),
         }
 
     def restore(self, checkpoint: Checkpoint) -> None:
-        """Continue from `checkpoint` (made by a run of the same config)."""
+        """Continue from `checkpoint` (made by a run of the same config, on the same data:
+        a checkpoint recording another data fingerprint is refused; one recording none, from
+        an older chainrule, is not checked)."""
         meta = checkpoint.meta
+        saved = meta.get("data_fingerprint")
+        if saved is not None and saved["sha256"] != self.data_fingerprint["sha256"]:
+            raise CheckpointError(
+                f"train: the data differ from the run's: {checkpoint.folder / META_FILE} was "
+                f"trained on {saved['source']} (SHA-256 {saved['sha256'][:16]}), but "
+                f"{self.data_fingerprint['source']} now reads as SHA-256 "
+                f"{self.data_fingerprint['sha256'][:16]}; resume with the data the run was "
+                f"trained on, or start a new run"
+            )
         try:
             self.engine.load_state_dict(meta["model"])
             self.optimizer.load_state_dict(meta["optimizer"])
@@ -164,11 +180,20 @@ class Trainer:
                 rng.bit_generator.state = state
             self.epoch = int(meta["epoch"])
             self.history = [dict(record) for record in meta["history"]]
+            self.resumed_from = checkpoint.folder
         except (KeyError, TypeError, ValueError) as error:
             raise CheckpointError(
                 f"{checkpoint.folder / META_FILE} does not fit the run it describes "
                 f"({type(error).__name__}: {error}); it is corrupt or from another version"
             ) from None
+
+    def load_weights(self, checkpoint: Checkpoint) -> None:
+        """Only the weights of `checkpoint` (to evaluate it), checked against the model."""
+        try:
+            self.engine.load_state_dict(checkpoint.meta["model"])
+        except (KeyError, ValueError) as error:
+            raise CheckpointError(f"{checkpoint.folder / META_FILE} does not fit the run it "
+                                  f"describes ({error})") from None
 
     # ----------------------------------------------------------------- epochs
     def run_epoch(self, *, progress: bool, hang: _Hang) -> dict[str, Any]:
@@ -224,12 +249,22 @@ class Trainer:
                 dead_title="dead ReLU units (input ≤ 0 on every validation example)")
 
     def fit(self, *, progress: bool = True, echo: Callable[[str], None] = print) -> None:
-        """Train up to `config.epochs`, checkpointing after every epoch."""
-        self.folder.mkdir(parents=True, exist_ok=True)
+        """Train up to `config.epochs`, checkpointing after every epoch, holding the run
+        folder's lock; RunFolderError if another process writes the folder or it holds
+        another run (one this trainer was not restored from)."""
+        with lock_run_folder(self.folder):
+            check_destination(self.folder, resumed_from=self.resumed_from)
+            self._fit(progress=progress, echo=echo)
+
+    def _fit(self, *, progress: bool, echo: Callable[[str], None]) -> None:
         rewrite_metrics(self.folder, self.history)
         consistent = self.snapshot()
         hang = _Hang(self.folder)
         try:
+            # The starting state is saved before the first batch, so a run killed in its
+            # first epoch (or in the first epoch after resuming into another folder) still
+            # leaves a checkpoint to resume from.
+            save_checkpoint(self.folder, consistent)
             while self.epoch < self.config.epochs:
                 record = self.run_epoch(progress=progress, hang=hang)
                 self.history.append(record)
@@ -266,6 +301,10 @@ def resumed_config(checkpoint: Checkpoint, epochs: int | None) -> TrainConfig:
                               f"({error})") from None
     if epochs is None or epochs == config.epochs:
         return config
+    completed = int(checkpoint.meta["epoch"])
+    if epochs < completed:
+        raise ValueError(f"train: this run already completed {completed} epochs; --epochs "
+                         f"{epochs} is fewer: pass the total to reach, at least {completed}")
     if config.schedule == "cosine":
         raise ValueError(
             f"train: this run anneals its learning rate over {config.epochs} epochs "

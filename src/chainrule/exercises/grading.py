@@ -1,0 +1,170 @@
+"""Grading one function in this process: run it on fresh random problems, compare with the
+true gradient at the exact shape, and name what is wrong.
+
+`check("b1", my_fn)` is the Python entry point (for a notebook); the file grader runs the
+same `grade_function` inside a subprocess, so that a learner's hang or crash is contained.
+"""
+
+from __future__ import annotations
+
+import traceback
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from enum import Enum
+from typing import Any
+
+import numpy as np
+
+from chainrule.check import Diagnosis, Mistake, diagnose
+from chainrule.exercises.cases import Array, Problem, draw_shapes
+from chainrule.exercises.catalogue import Exercise, get_exercise
+from chainrule.exercises.hints import KIND_HINTS
+
+RTOL = 1e-5
+"""Relative tolerance of a correct answer: float64 maths agrees far closer; float32 passes."""
+
+
+class Status(str, Enum):
+    """How an exercise fared; the value is how the line starts."""
+
+    PASSED = "ok"
+    NOT_DONE = "not done yet"
+    WRONG = "wrong"
+    ERROR = "error"
+    TIMED_OUT = "timed out"
+    CRASHED = "crashed"
+    MISSING = "missing"
+
+
+@dataclass(frozen=True)
+class CheckResult:
+    """The outcome of one exercise: `passed`, the `status`, a `message` saying what is wrong
+    (empty when passed or not done), the `kind` of mistake where one was named, and the
+    shapes it failed at. `str` gives the one line the checker prints."""
+
+    name: str
+    function: str
+    status: Status
+    message: str = ""
+    kind: Mistake | None = None
+    shapes: Mapping[str, int] = field(default_factory=dict)
+
+    @property
+    def passed(self) -> bool:
+        return self.status is Status.PASSED
+
+    def __str__(self) -> str:
+        at = ", ".join(f"{name}={size}" for name, size in self.shapes.items())
+        where = f" at {at}" if at else ""
+        detail = f"{where}: {self.message}" if self.message else ""
+        return f"{self.function:<15} {self.status.value}{detail}"
+
+    def to_json(self) -> dict[str, Any]:
+        return {"name": self.name, "function": self.function, "status": self.status.value,
+                "message": self.message, "kind": None if self.kind is None else self.kind.name,
+                "shapes": dict(self.shapes)}
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> CheckResult:
+        kind = data.get("kind")
+        return cls(data["name"], data["function"], Status(data["status"]), data["message"],
+                   None if kind is None else Mistake[kind], dict(data["shapes"]))
+
+
+def check(name: str, function: Callable[..., Any], *, seed: int | None = None) -> CheckResult:
+    """Grade `function` as the answer to exercise `name` ("x", "b1", "w2", ...) on fresh
+    random shapes (fixed by `seed` when given), in this process and without a time limit.
+
+    Example:
+        >>> def dloss_db2(u4):
+        ...     return (-2 * u4 / u4.size).sum(axis=0)
+        >>> print(check("b2", dloss_db2))
+        dloss_db2       ok
+    """
+    exercise = get_exercise(name)
+    if not callable(function):
+        raise TypeError(f"check({name!r}, ...) needs the function {exercise.function} itself, "
+                        f"got {type(function).__name__}; pass the function, not its result")
+    return grade_function(exercise, function, rng=np.random.default_rng(seed))
+
+
+def grade_function(exercise: Exercise, function: Callable[..., Any], *,
+                   rng: np.random.Generator) -> CheckResult:
+    """Run `function` on each shape set of `draw_shapes`; the first shape set where it
+    raises or disagrees decides the result."""
+    for shapes in draw_shapes(rng):
+        problem = exercise.build(shapes, rng)
+        arguments = {name: problem.values[name].copy() for name, _ in exercise.arguments}
+        try:
+            answer = function(**arguments)
+        except NotImplementedError:
+            return CheckResult(exercise.name, exercise.function, Status.NOT_DONE)
+        except (Exception, SystemExit) as error:
+            code = getattr(function, "__code__", None)
+            return CheckResult(exercise.name, exercise.function, Status.ERROR,
+                               describe_error(error, code and code.co_filename),
+                               shapes=_dims(exercise, problem))
+        wrong = _judge(exercise, problem, answer)
+        if wrong is not None:
+            return wrong
+    return CheckResult(exercise.name, exercise.function, Status.PASSED)
+
+
+def _judge(exercise: Exercise, problem: Problem, answer: object) -> CheckResult | None:
+    """None when `answer` is right on `problem`, else what is wrong with it."""
+    expected = exercise.expected(problem)
+
+    def wrong(message: str, kind: Mistake | None = None) -> CheckResult:
+        return CheckResult(exercise.name, exercise.function, Status.WRONG, message, kind,
+                           _dims(exercise, problem))
+
+    if answer is None:
+        return wrong(f"returned None, expected an array of shape {expected.shape}: a missing "
+                     "return?")
+    got = np.asarray(answer) if isinstance(answer, np.ndarray | np.generic | float | int) else None
+    if got is None or got.dtype.kind not in "fiu":
+        return wrong(f"returned {type(answer).__name__}, expected a NumPy float array of shape "
+                     f"{expected.shape}")
+    diagnosis = _diagnose(exercise, problem, got, expected)
+    if diagnosis.kind is Mistake.AGREES:
+        return None
+    return wrong(f"{diagnosis}; hint: {KIND_HINTS[diagnosis.kind]}", diagnosis.kind)
+
+
+def _diagnose(exercise: Exercise, problem: Problem, got: Array, expected: Array) -> Diagnosis:
+    """The exercise's own slips first (mistakes inside a product, which the numbers of the
+    answer alone cannot name), then `check.diagnose`."""
+    if _matches(got, expected):
+        return Diagnosis(Mistake.AGREES, "agrees")
+    for slip in exercise.slips(problem):
+        if _matches(got, slip.value):
+            return Diagnosis(slip.kind, slip.message)
+    shapes = problem.shapes
+    return diagnose(got, expected, n=shapes["N"], n_out=shapes.get("n_out"), rtol=RTOL)
+
+
+def _matches(got: Array, model: Array) -> bool:
+    """Same shape and values to RTOL, entries below 1e-6 of the largest counting as 0 (a
+    different order of summation leaves rounding noise where the model has an exact 0)."""
+    if got.shape != model.shape:
+        return False
+    scale = float(np.abs(model).max()) if model.size else 0.0
+    return bool(np.allclose(got, model, rtol=RTOL, atol=1e-6 * scale))
+
+
+def _dims(exercise: Exercise, problem: Problem) -> dict[str, int]:
+    return {name: problem.shapes[name] for name in exercise.dims}
+
+
+def describe_error(error: BaseException, filename: str | None) -> str:
+    """"raised TypeError: <first line> (line 12)", the line being the last one of the
+    learner's file `filename` in the traceback."""
+    if isinstance(error, SystemExit):
+        return f"called sys.exit({error.code!r})"
+    if isinstance(error, SyntaxError):
+        return f"SyntaxError: {error.msg} (line {error.lineno})"
+    first_line = (str(error).splitlines() or [""])[0]
+    frames = traceback.extract_tb(error.__traceback__)
+    lines = [frame.lineno for frame in frames if frame.filename == filename]
+    where = f" (line {lines[-1]})" if lines else ""
+    return f"raised {type(error).__name__}: {first_line}{where}"

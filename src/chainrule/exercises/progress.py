@@ -1,0 +1,58 @@
+"""Progress kept in the exercise folder: which exercises passed, and when, in a small JSON
+file, so that a rerun says what is left."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+from chainrule.exercises.grading import CheckResult
+
+PROGRESS_FILE = "exercises-progress.json"
+
+
+def load_progress(folder: Path) -> dict[str, dict[str, Any]]:
+    """{name: {"passed": bool, "first_passed": iso time or absent, "last_checked": iso time}}."""
+    path = folder / PROGRESS_FILE
+    if not path.exists():
+        return {}
+    try:
+        progress = json.loads(path.read_text())
+    except json.JSONDecodeError as error:
+        raise ValueError(f"the progress file {path} is not valid JSON ({error}); delete it "
+                         "and check again to start the record afresh") from error
+    if not isinstance(progress, dict):
+        raise ValueError(f"the progress file {path} holds {type(progress).__name__}, not an "
+                         "object; delete it and check again to start the record afresh")
+    return progress
+
+
+def record_progress(folder: Path, results: Iterable[CheckResult], *,
+                    now: datetime | None = None) -> dict[str, dict[str, Any]]:
+    """Update the folder's progress file with `results` and return the whole record."""
+    progress = load_progress(folder)
+    stamp = (now or datetime.now(timezone.utc)).isoformat(timespec="seconds")
+    for result in results:
+        entry = progress.setdefault(result.name, {})
+        entry["passed"] = result.passed
+        entry["last_checked"] = stamp
+        if result.passed:
+            entry.setdefault("first_passed", stamp)
+    (folder / PROGRESS_FILE).write_text(json.dumps(progress, indent=2, sort_keys=True) + "\n")
+    return progress
+
+
+def progress_summary(results: Iterable[CheckResult], previous: dict[str, dict[str, Any]]) -> str:
+    """One line: how many pass, which are left, and which passed before but fail now."""
+    results = tuple(results)
+    left = [result.name for result in results if not result.passed]
+    slipped = [name for name in left if previous.get(name, {}).get("passed")]
+    passed = len(results) - len(left)
+    line = f"{passed} of {len(results)} passed"
+    line += f"; left: {', '.join(left)}" if left else ": all done"
+    if slipped:
+        line += f" (passed at the last check, failing now: {', '.join(slipped)})"
+    return f"{line} (progress kept in {PROGRESS_FILE})"

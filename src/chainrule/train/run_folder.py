@@ -1,0 +1,113 @@
+"""The run folder: one training writes it at a time, and no run is overwritten by another.
+
+`lock_run_folder` holds an exclusive lock on train.lock in the folder while a run writes it;
+the operating system releases the lock when the process ends, however it ends, so a killed
+run never leaves a stale lock. `create_run_folder` makes a new, unique default folder.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+from chainrule.train.checkpoint import ARRAYS_FILE, META_FILE
+from chainrule.train.metrics import METRICS_FILE
+
+LOCK_FILE = "train.lock"
+"""Locked by the training that writes the folder; it holds that process's PID."""
+RUN_FILES = (META_FILE, ARRAYS_FILE, METRICS_FILE)
+"""A folder holding any of these holds a run."""
+
+if sys.platform == "win32":
+    import msvcrt
+
+    def _try_lock(descriptor: int) -> bool:
+        # msvcrt locks a byte range from the current position; lock a byte past the PID
+        # so other processes can still read who holds it.
+        os.lseek(descriptor, 1 << 20, os.SEEK_SET)
+        try:
+            msvcrt.locking(descriptor, msvcrt.LK_NBLCK, 1)
+        except OSError:
+            return False
+        finally:
+            os.lseek(descriptor, 0, os.SEEK_SET)
+        return True
+else:
+    import fcntl
+
+    def _try_lock(descriptor: int) -> bool:
+        try:
+            fcntl.flock(descriptor, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            return False
+        return True
+
+
+class RunFolderError(ValueError):
+    """A run folder that this training may not write: in use, or holding another run."""
+
+
+@contextmanager
+def lock_run_folder(folder: Path) -> Iterator[None]:
+    """Hold the folder's exclusive lock (creating the folder) for the `with` block.
+
+    Raises RunFolderError naming the process that holds it when another process does.
+    """
+    if folder.exists() and not folder.is_dir():
+        raise RunFolderError(f"train: {folder} is a file, not a folder; choose a folder for "
+                             f"--out")
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / LOCK_FILE
+    descriptor = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        if not _try_lock(descriptor):
+            holder = os.read(descriptor, 32).decode(errors="replace").strip()
+            who = f"process {holder}" if holder.isdigit() else "another process"
+            raise RunFolderError(
+                f"train: {folder} is in use by {who} (another chainrule train writing it; "
+                f"see {path}); wait for it to finish or stop it, or choose another --out"
+            )
+        os.ftruncate(descriptor, 0)
+        os.write(descriptor, str(os.getpid()).encode())
+        yield
+    finally:
+        os.close(descriptor)
+
+
+def holds_run(folder: Path) -> bool:
+    """Whether `folder` holds a run's checkpoint or metrics."""
+    return any((folder / name).exists() for name in RUN_FILES)
+
+
+def check_destination(folder: Path, *, resumed_from: Path | None) -> None:
+    """Refuse to write a run into `folder` when that would overwrite another run: a new run
+    (`resumed_from` None) or one resumed from another folder, into a folder holding a run."""
+    if not holds_run(folder):
+        return
+    if resumed_from is None:
+        raise RunFolderError(f"train: {folder} already holds a run; continue it with "
+                             f"--resume {folder}, or choose another --out")
+    if not os.path.samefile(folder, resumed_from):
+        raise RunFolderError(
+            f"train: {folder} already holds a run; resuming {resumed_from} into it would "
+            f"overwrite it: choose an empty --out, leave out --out to continue in "
+            f"{resumed_from}, or continue the run in {folder} with --resume {folder}"
+        )
+
+
+def create_run_folder(parent: Path, name: str) -> Path:
+    """Create and return parent/name, or parent/name-2, -3, ...: the first that did not
+    exist (made with one atomic mkdir, so two runs started together never share one)."""
+    parent.mkdir(parents=True, exist_ok=True)
+    folder, suffix = parent / name, 1
+    while True:
+        try:
+            folder.mkdir()
+        except FileExistsError:
+            suffix += 1
+            folder = parent / f"{name}-{suffix}"
+        else:
+            return folder

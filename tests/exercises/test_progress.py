@@ -1,0 +1,76 @@
+"""Progress kept in the exercise folder: which passed and when, so a rerun says what is left."""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime, timezone
+from pathlib import Path
+
+import pytest
+
+from chainrule.cli import main
+from chainrule.exercises import PROGRESS_FILE, CheckResult, Status, load_progress, record_progress
+
+RIGHT_B2 = "def dloss_db2(u4):\n    return (-2 * u4 / u4.size).sum(axis=0)\n"
+WRONG_B2 = "def dloss_db2(u4):\n    return (2 * u4 / u4.size).sum(axis=0)\n"
+RIGHT_W2 = "def dloss_dw2(u2, u4):\n    return u2.T @ (-2 * u4 / u4.size)\n"
+STUB_W2 = "def dloss_dw2(u2, u4):\n    raise NotImplementedError\n"
+
+
+def check_folder(capsys: pytest.CaptureFixture[str], folder: Path, text: str) -> list[str]:
+    (folder / "exercises.py").write_text(text)
+    main(["exercises", "check", str(folder / "exercises.py"), "--only", "b2,w2"])
+    return capsys.readouterr().out.splitlines()
+
+
+def test_check_records_which_passed_and_when_in_the_folder(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path,
+) -> None:
+    before = datetime.now(timezone.utc).replace(microsecond=0)
+    check_folder(capsys, tmp_path, RIGHT_B2 + STUB_W2)
+    progress = json.loads((tmp_path / PROGRESS_FILE).read_text())
+    assert sorted(progress) == ["b2", "w2"]
+    assert progress["b2"]["passed"] is True
+    assert progress["w2"]["passed"] is False
+    assert "first_passed" not in progress["w2"]
+    assert datetime.fromisoformat(progress["b2"]["first_passed"]) >= before
+
+
+def test_the_summary_says_what_is_left(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path,
+) -> None:
+    lines = check_folder(capsys, tmp_path, RIGHT_B2 + STUB_W2)
+    assert lines[-1] == f"1 of 2 passed; left: w2 (progress kept in {PROGRESS_FILE})"
+
+
+def test_a_rerun_keeps_the_first_pass_time_and_says_all_done(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path,
+) -> None:
+    check_folder(capsys, tmp_path, RIGHT_B2 + STUB_W2)
+    first = load_progress(tmp_path)["b2"]["first_passed"]
+    lines = check_folder(capsys, tmp_path, RIGHT_B2 + RIGHT_W2)
+    assert load_progress(tmp_path)["b2"]["first_passed"] == first
+    assert lines[-1] == f"2 of 2 passed: all done (progress kept in {PROGRESS_FILE})"
+
+
+def test_a_rerun_names_an_exercise_that_passed_before_and_fails_now(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path,
+) -> None:
+    check_folder(capsys, tmp_path, RIGHT_B2 + RIGHT_W2)
+    lines = check_folder(capsys, tmp_path, WRONG_B2 + RIGHT_W2)
+    assert lines[-1] == (f"1 of 2 passed; left: b2 (passed at the last check, failing now: b2) "
+                         f"(progress kept in {PROGRESS_FILE})")
+
+
+def test_record_progress_stamps_the_time_given(tmp_path: Path) -> None:
+    when = datetime(2026, 11, 30, 7, 0, tzinfo=timezone.utc)
+    record_progress(tmp_path, [CheckResult("x", "dloss_dx", Status.PASSED)], now=when)
+    assert load_progress(tmp_path) == {"x": {"passed": True,
+                                             "first_passed": "2026-11-30T07:00:00+00:00",
+                                             "last_checked": "2026-11-30T07:00:00+00:00"}}
+
+
+def test_a_corrupt_progress_file_names_the_file_and_the_fix(tmp_path: Path) -> None:
+    (tmp_path / PROGRESS_FILE).write_text("{not json")
+    with pytest.raises(ValueError, match=r"is not valid JSON .*; delete it and check again"):
+        load_progress(tmp_path)

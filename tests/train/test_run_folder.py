@@ -1,0 +1,115 @@
+"""The run folder: one training at a time (an exclusive lock naming its holder), unique
+default names, and no run overwritten by another."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from chainrule.train.checkpoint import META_FILE
+from chainrule.train.metrics import METRICS_FILE
+from chainrule.train.run_folder import (
+    LOCK_FILE,
+    RunFolderError,
+    check_destination,
+    create_run_folder,
+    lock_run_folder,
+)
+
+SRC = Path(__file__).resolve().parents[2] / "src"
+HOLD_LOCK = ("import sys, time; from pathlib import Path; "
+             "from chainrule.train.run_folder import lock_run_folder\n"
+             "with lock_run_folder(Path(sys.argv[1])):\n"
+             "    print('locked', flush=True); time.sleep(60)")
+
+
+@pytest.fixture
+def holder(tmp_path: Path):
+    """Another process holding the lock of tmp_path / "run"."""
+    process = subprocess.Popen(
+        [sys.executable, "-c", HOLD_LOCK, str(tmp_path / "run")], stdout=subprocess.PIPE,
+        text=True, env={**os.environ, "PYTHONPATH": str(SRC)})
+    assert process.stdout is not None
+    assert process.stdout.readline() == "locked\n"
+    yield process
+    process.kill()
+    process.communicate(timeout=30)
+
+
+def test_a_folder_locked_by_another_process_is_refused_naming_its_pid(
+    tmp_path: Path, holder: subprocess.Popen[str]
+) -> None:
+    with pytest.raises(RunFolderError, match=rf"in use by process {holder.pid} "), \
+            lock_run_folder(tmp_path / "run"):
+        pass
+
+
+def test_the_lock_of_a_killed_process_is_free(
+    tmp_path: Path, holder: subprocess.Popen[str]
+) -> None:
+    holder.send_signal(signal.SIGKILL)
+    holder.wait(timeout=30)
+    with lock_run_folder(tmp_path / "run"):
+        assert (tmp_path / "run" / LOCK_FILE).read_text() == str(os.getpid())
+
+
+def test_the_lock_is_released_on_leaving(tmp_path: Path) -> None:
+    with lock_run_folder(tmp_path):
+        pass
+    with lock_run_folder(tmp_path):
+        pass
+
+
+def test_run_folders_created_with_one_name_are_distinct(tmp_path: Path) -> None:
+    first = create_run_folder(tmp_path / "runs", "20261130-064500")
+    second = create_run_folder(tmp_path / "runs", "20261130-064500")
+    assert first == tmp_path / "runs" / "20261130-064500"
+    assert second == tmp_path / "runs" / "20261130-064500-2"
+    assert first.is_dir()
+    assert second.is_dir()
+
+
+def test_a_run_folder_is_never_one_that_exists(tmp_path: Path) -> None:
+    (tmp_path / "20261130-064500").mkdir()
+    (tmp_path / "20261130-064500-2").write_text("")
+    assert create_run_folder(tmp_path, "20261130-064500") == tmp_path / "20261130-064500-3"
+
+
+@pytest.mark.parametrize("file", [META_FILE, METRICS_FILE])
+def test_a_new_run_into_a_folder_holding_a_run_is_refused(tmp_path: Path, file: str) -> None:
+    (tmp_path / file).write_text("")
+    with pytest.raises(RunFolderError, match=rf"already holds a run.*--resume {tmp_path}"):
+        check_destination(tmp_path, resumed_from=None)
+
+
+@pytest.mark.parametrize("file", [META_FILE, METRICS_FILE])
+def test_resuming_into_a_folder_holding_another_run_is_refused(tmp_path: Path,
+                                                                file: str) -> None:
+    (tmp_path / "a").mkdir()
+    (tmp_path / "b").mkdir()
+    (tmp_path / "b" / file).write_text("")
+    with pytest.raises(RunFolderError, match=r"b already holds a run; resuming .*a into it "
+                                             r"would overwrite it"):
+        check_destination(tmp_path / "b", resumed_from=tmp_path / "a")
+
+
+def test_resuming_into_the_resumed_folder_is_allowed(tmp_path: Path) -> None:
+    (tmp_path / META_FILE).write_text("")
+    check_destination(tmp_path / "." / "", resumed_from=tmp_path)
+
+
+def test_a_folder_with_only_a_lock_holds_no_run(tmp_path: Path) -> None:
+    with lock_run_folder(tmp_path):
+        check_destination(tmp_path, resumed_from=None)
+
+
+def test_a_run_folder_that_is_a_file_is_refused(tmp_path: Path) -> None:
+    (tmp_path / "run").write_text("")
+    with pytest.raises(RunFolderError, match=r"run is a file, not a folder"), \
+            lock_run_folder(tmp_path / "run"):
+        pass
