@@ -16,7 +16,7 @@ Saved = Any
 Grads = tuple[Any, ...]
 
 
-def values(x: Any) -> np.ndarray:
+def plain_values(x: Any) -> np.ndarray:
     """The plain values of an array or a Tensor, cut from any graph: for masks, ties and
     shifts that carry no gradient (np.asarray refuses a Tensor that requires grad)."""
     detach = getattr(x, "detach", None)
