@@ -15,6 +15,7 @@ import numpy as np
 
 from chainrule.modes import STATE, AnomalyError, enable_grad, no_grad
 from chainrule.primitives import Primitive, sum_to_shape
+from chainrule.primitives.base import plain_values
 
 if TYPE_CHECKING:
     from chainrule.tensor import Tensor
@@ -119,7 +120,7 @@ def _recorded_parent_grads(node: Node, grad_out: Any, needs: tuple[bool, ...]) -
 
 def _check_finite(node: Node, grads: Sequence[Any]) -> None:
     for grad in grads:
-        if grad is not None and not np.all(np.isfinite(np.asarray(grad))):
+        if grad is not None and not np.all(np.isfinite(plain_values(grad))):
             raise AnomalyError(
                 f"backward of {node.primitive.name} produced NaN or inf in a gradient; the op "
                 f"was created at {node.trace}"

@@ -9,6 +9,7 @@ rules run on arrays and, for gradients of gradients, on Tensors.
 from __future__ import annotations
 
 import builtins
+import inspect
 from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
@@ -23,24 +24,34 @@ from chainrule.primitives.reduction import Axis
 ArrayLike = npt.ArrayLike
 
 
+def _check_dtype(op: str, dtype: np.dtype[Any]) -> None:
+    """Refuse a dtype chainrule does not hold: floats up to float64 (which can require grad),
+    and integers and booleans (constants)."""
+    if dtype.kind in "biu" or (dtype.kind == "f" and dtype.itemsize <= 8):
+        return
+    raise TypeError(
+        f"{op}: cannot make a tensor from data of dtype {dtype}; chainrule tensors hold "
+        "float16, float32 or float64 (the dtypes that can require grad), or integers and "
+        "booleans as constants: convert the data first, e.g. values.astype(np.float32)"
+    )
+
+
 def _as_array(data: Any, dtype: npt.DTypeLike | None) -> np.ndarray:
     """The ndarray a new Tensor holds: float arrays keep their dtype, Python numbers and
     integer data become float32 unless `dtype` says otherwise."""
     if isinstance(data, Tensor):
         data = data._data
     if dtype is not None:
-        return np.asarray(data, dtype=dtype)
+        target = np.dtype(dtype)
+        _check_dtype("tensor", target)
+        return np.asarray(data, dtype=target)
     from_numpy = isinstance(data, (np.ndarray, np.generic))
     array = np.asarray(data)
     kind = array.dtype.kind
-    if kind == "f":
-        return array if from_numpy else array.astype(np.float32)
     if kind in "biu":
         return array.astype(np.float32)
-    raise TypeError(
-        f"tensor: cannot make a tensor from data of dtype {array.dtype}; chainrule holds "
-        "real numbers (float32 or float64): pass numeric data or convert it first"
-    )
+    _check_dtype("tensor", array.dtype)
+    return array if from_numpy else array.astype(np.float32)
 
 
 class VersionCounter:
@@ -72,7 +83,9 @@ class Tensor:
     is recorded. A NumPy array of matching dtype is shared, not copied (as `torch.as_tensor`).
     """
 
-    __slots__ = ("__weakref__", "_counter", "_data", "_node", "grad", "name", "requires_grad")
+    __slots__ = (
+        "__weakref__", "_base", "_counter", "_data", "_node", "grad", "name", "requires_grad"
+    )
 
     def __init__(
         self,
@@ -85,6 +98,7 @@ class Tensor:
         self._data = _as_array(data, dtype)
         self._node: Node | None = None
         self._counter = _UNCHANGED
+        self._base: Tensor | None = None
         self.grad: Tensor | None = None
         self.name = name
         self.requires_grad = False
@@ -98,6 +112,7 @@ class Tensor:
         tensor._data = array
         tensor._node = None
         tensor._counter = _UNCHANGED
+        tensor._base = None
         tensor.grad = None
         tensor.name = None
         tensor.requires_grad = False
@@ -120,6 +135,8 @@ class Tensor:
             # A view shares its base's version counter, so an in-place change through either
             # is seen by every op that saved the other (as in PyTorch).
             result._counter = _shared_counter(inputs[0])
+            base = inputs[0]._base
+            result._base = inputs[0] if base is None else base
         if STATE.grad_enabled:
             for x in inputs:
                 if x.requires_grad:
@@ -140,10 +157,25 @@ class Tensor:
 
     @data.setter
     def data(self, value: Any) -> None:
+        """New values, in their own dtype and shape (as PyTorch): a float array or tensor
+        keeps its dtype, integers and Python numbers take this tensor's float dtype. A held
+        `.grad` is converted to the new dtype; a new shape needs `.grad = None` first."""
         if STATE.tracer is not None:
             STATE.tracer.refuse_mutation(self, "data assignment")
+        has_dtype = isinstance(value, (Tensor, np.ndarray, np.generic))
         array = np.asarray(value._data if isinstance(value, Tensor) else value)
-        self._data = array.astype(self._data.dtype, copy=False)
+        if self._data.dtype.kind == "f" and array.dtype.kind in ("biu" if has_dtype else "biuf"):
+            array = array.astype(self._data.dtype, copy=False)
+        _check_dtype("data", array.dtype)
+        grad = self.grad
+        if grad is not None and array.shape != self._data.shape:
+            raise ValueError(
+                f"data: .grad holds a gradient of shape {self.shape}, but the new values have "
+                f"shape {array.shape}; set .grad = None (or call zero_grad()) first"
+            )
+        self._data = array
+        if grad is not None and grad.dtype != array.dtype:
+            self.grad = grad.astype(array.dtype)
         _shared_counter(self).value += 1
 
     @property
@@ -203,6 +235,14 @@ class Tensor:
         detached._counter = _shared_counter(self)
         return detached
 
+    def detach_(self) -> Tensor:
+        """Cut this tensor from the graph in place and return it: it becomes a leaf that does
+        not require grad. Graphs that used it still hold it, so a later in-place change is
+        caught by their backward."""
+        self._node = None
+        self.requires_grad = False
+        return self
+
     def requires_grad_(self, requires_grad: bool = True) -> Tensor:
         """Mark this leaf as needing a gradient (in place) and return it."""
         if requires_grad and self._data.dtype.kind != "f":
@@ -219,8 +259,18 @@ class Tensor:
         return self
 
     def __array__(self, dtype: npt.DTypeLike | None = None, copy: bool | None = None) -> Any:
+        """The values for NumPy (np.asarray(t)); refused when the tensor requires grad, as in
+        PyTorch, since the plain array would silently drop the gradient."""
         if STATE.tracer is not None:
             STATE.tracer.refuse_conversion(self, "np.asarray()")
+        if self.requires_grad:
+            raise TypeError(
+                f"a tensor that requires grad (shape {self.shape}) cannot become a NumPy "
+                "array: its gradient would be silently lost. Keep tensors tensors (write "
+                "chainrule.stack or chainrule.concatenate instead of np.array([...]), "
+                "t.mean() instead of np.mean([...])), or take the values without gradient "
+                "with t.detach() (np.asarray(t.detach()), t.detach().numpy())"
+            )
         if copy:
             return np.array(self._data, dtype=dtype, copy=True)
         if copy is None:
@@ -549,11 +599,20 @@ class Tensor:
     def _check_in_place(self, op: str) -> None:
         if STATE.tracer is not None:
             STATE.tracer.refuse_mutation(self, op)
-        if self.requires_grad and STATE.grad_enabled:
+        if not STATE.grad_enabled:
+            return
+        if self.requires_grad:
             raise RuntimeError(
                 f"{op}: in-place change of a tensor that requires grad would corrupt its "
                 "gradient; write the out-of-place form (x = x + y) or wrap the update in "
                 "chainrule.no_grad()"
+            )
+        base = self._base
+        if base is not None and base.requires_grad and base._node is None:
+            raise RuntimeError(
+                f"{op}: this tensor is a view of a leaf that requires grad (shape "
+                f"{base.shape}), so the in-place change would silently change that leaf; "
+                "change a copy (view * 1), or change the leaf inside chainrule.no_grad()"
             )
 
     def _mutated(self) -> Tensor:
@@ -615,11 +674,14 @@ class Tensor:
     def __array_ufunc__(
         self, ufunc: np.ufunc, method: str, *inputs: Any, **kwargs: Any
     ) -> Any:
-        if method != "__call__" or kwargs:
+        if method != "__call__":
             raise TypeError(
-                f"numpy.{ufunc.__name__}.{method} with {sorted(kwargs)} is not supported on "
-                "chainrule tensors; use np.asarray(t) for a plain array"
+                f"numpy.{ufunc.__name__}.{method} is not supported on chainrule tensors; use a "
+                "chainrule op (such as t.sum()), or call it on t.detach().numpy() for a plain "
+                "array without gradient"
             )
+        if kwargs:
+            _refuse_numpy_arguments(ufunc.__name__, kwargs)
         if ufunc in _COMPARISONS:
             _refuse_comparison_while_tracing(f"numpy.{ufunc.__name__}", *inputs)
             return ufunc(*(_raw(x) for x in inputs))
@@ -627,7 +689,7 @@ class Tensor:
         if implementation is None:
             raise TypeError(
                 f"numpy.{ufunc.__name__} has no gradient in chainrule; use a chainrule op, or "
-                "np.asarray(t) for a plain array without gradient"
+                "call it on t.detach().numpy() for a plain array without gradient"
             )
         return implementation(*inputs)
 
@@ -638,7 +700,8 @@ class Tensor:
         if implementation is None:
             raise TypeError(
                 f"numpy.{getattr(func, '__name__', func)} is not supported on chainrule tensors; "
-                "use a chainrule op, or np.asarray(t) for a plain array without gradient"
+                "use a chainrule op, or call it on t.detach().numpy() for a plain array without "
+                "gradient"
             )
         return implementation(*args, **kwargs)
 
@@ -822,27 +885,101 @@ def _unary(name: str) -> Callable[[Any], Tensor]:
     return function
 
 
-def _reduction(name: str) -> Callable[..., Tensor]:
-    def function(x: Any, axis: Axis = None, keepdims: bool = False, **kwargs: Any) -> Tensor:
-        result: Tensor = getattr(as_tensor(x), name)(axis=axis, keepdims=keepdims, **kwargs)
+def _numpy_reduction(method: str) -> Callable[..., Tensor]:
+    """np.sum, np.mean, np.max, ... on a tensor: `dtype=` converts first (as NumPy
+    accumulates in it), the rest goes to the method."""
+
+    def function(a: Any, axis: Axis = None, dtype: npt.DTypeLike | None = None,
+                 keepdims: bool = False) -> Tensor:
+        tensor = as_tensor(a) if dtype is None else as_tensor(a).astype(dtype)
+        result: Tensor = getattr(tensor, method)(axis=axis, keepdims=keepdims)
         return result
 
     return function
 
 
-def _unsupported_kwargs(name: str, kwargs: dict[str, Any]) -> None:
-    if kwargs:
-        raise TypeError(f"numpy.{name}: arguments {sorted(kwargs)} are not supported on tensors")
+def _numpy_var(a: Any, axis: Axis = None, dtype: npt.DTypeLike | None = None, ddof: int = 0,
+               keepdims: bool = False, correction: int | None = None) -> Tensor:
+    if correction is not None:
+        if ddof != 0:
+            raise ValueError("numpy.var: give ddof or correction, not both")
+        ddof = correction
+    tensor = as_tensor(a) if dtype is None else as_tensor(a).astype(dtype)
+    return tensor.var(axis=axis, keepdims=keepdims, ddof=ddof)
 
 
-def _np_reduction(name: str) -> Callable[..., Tensor]:
-    method = _reduction(name)
+def _numpy_concatenate(arrays: Sequence[Any], axis: int | None = 0) -> Tensor:
+    if axis is None:
+        return concatenate([as_tensor(t).reshape(-1) for t in arrays], 0)
+    return concatenate(arrays, axis)
 
-    def function(a: Any, axis: Axis = None, *args: Any, keepdims: bool = False,
-                 **kwargs: Any) -> Tensor:
-        extra = {"ddof": kwargs.pop("ddof")} if name == "var" and "ddof" in kwargs else {}
-        _unsupported_kwargs(name, {k: v for k, v in kwargs.items() if v is not None})
-        return method(a, axis, keepdims, **extra)
+
+def _numpy_broadcast_to(array: Any, shape: int | Sequence[int]) -> Tensor:
+    target = (int(shape),) if isinstance(shape, (int, np.integer)) else shape
+    return as_tensor(array).broadcast_to(target)
+
+
+def _numpy_where(condition: Any, x: Any = None, y: Any = None) -> Any:
+    if x is None and y is None:
+        return np.nonzero(_raw(condition))  # indices: no gradient, as comparisons
+    if x is None or y is None:
+        raise ValueError("numpy.where: give both x and y, or neither (for the indices)")
+    return where(condition, x, y)
+
+
+def _numpy_clip(a: Any, a_min: Any = None, a_max: Any = None, min: Any = None,
+                max: Any = None) -> Tensor:
+    if (a_min is not None and min is not None) or (a_max is not None and max is not None):
+        raise ValueError("numpy.clip: give a_min or min (a_max or max), not both")
+    return as_tensor(a).clip(a_min if a_min is not None else min,
+                             a_max if a_max is not None else max)
+
+
+def _is_default(value: Any, default: Any) -> bool:
+    if value is default:
+        return True
+    simple = (str, bool, int, float, type(None))
+    return isinstance(default, simple) and type(value) is type(default) and value == default
+
+
+def _refuse_numpy_arguments(name: str, refused: dict[str, Any]) -> None:
+    shown = ", ".join(
+        f"{key}=<array of shape {value.shape}>" if isinstance(value, np.ndarray)
+        else f"{key}={value!r}" for key, value in refused.items()
+    )
+    raise TypeError(
+        f"numpy.{name}: {shown} is not supported on chainrule tensors; leave it out (use the "
+        "returned tensor), or call NumPy on t.detach().numpy() for a plain array without "
+        "gradient"
+    )
+
+
+def _numpy_function(
+    func: Callable[..., Any], implementation: Callable[..., Any], honoured: str
+) -> Callable[..., Any]:
+    """`implementation` called as NumPy calls `func`: the arguments are bound with func's own
+    signature (so positional ones land where NumPy puts them), those in `honoured` are passed
+    on by name, and any other one given a value other than NumPy's default is refused."""
+    name = getattr(func, "__name__", str(func))
+    signature = inspect.signature(func)
+    passed_on = frozenset(honoured.split())
+
+    def function(*args: Any, **kwargs: Any) -> Any:
+        bound = signature.bind(*args, **kwargs)  # NumPy already checked the call itself
+        arguments: dict[str, Any] = {}
+        refused: dict[str, Any] = {}
+        for parameter_name, value in bound.arguments.items():
+            parameter = signature.parameters[parameter_name]
+            if parameter.kind is inspect.Parameter.VAR_KEYWORD:
+                refused.update(value)
+            elif parameter_name in passed_on:
+                if value is not parameter.default:
+                    arguments[parameter_name] = value
+            elif not _is_default(value, parameter.default):
+                refused[parameter_name] = value
+        if refused:
+            _refuse_numpy_arguments(name, refused)
+        return implementation(**arguments)
 
     return function
 
@@ -885,25 +1022,30 @@ _COMPARISONS = frozenset(
      np.isnan, np.isinf, np.sign}
 )
 
+_FUNCTION_IMPLEMENTATIONS: tuple[tuple[Callable[..., Any], Callable[..., Any], str], ...] = (
+    (np.sum, _numpy_reduction("sum"), "a axis dtype keepdims"),
+    (np.mean, _numpy_reduction("mean"), "a axis dtype keepdims"),
+    (np.max, _numpy_reduction("max"), "a axis keepdims"),
+    (np.amax, _numpy_reduction("max"), "a axis keepdims"),
+    (np.min, _numpy_reduction("min"), "a axis keepdims"),
+    (np.amin, _numpy_reduction("min"), "a axis keepdims"),
+    (np.var, _numpy_var, "a axis dtype ddof keepdims correction"),
+    (np.reshape, lambda a, shape: as_tensor(a).reshape(shape), "a shape"),
+    (np.transpose, lambda a, axes=None: as_tensor(a).transpose(*(() if axes is None else
+                                                                  (axes,))), "a axes"),
+    (np.swapaxes, lambda a, axis1, axis2: as_tensor(a).swapaxes(axis1, axis2),
+     "a axis1 axis2"),
+    (np.broadcast_to, _numpy_broadcast_to, "array shape"),
+    (np.concatenate, _numpy_concatenate, "arrays axis"),
+    (np.stack, lambda arrays, axis=0: stack(arrays, axis), "arrays axis"),
+    (np.where, _numpy_where, "condition x y"),
+    (np.clip, _numpy_clip, "a a_min a_max min max"),
+    (np.shape, lambda a: np.shape(_raw(a)), "a"),
+    (np.ndim, lambda a: np.ndim(_raw(a)), "a"),
+    (np.size, lambda a, axis=None: np.size(_raw(a), axis), "a axis"),
+)
+
 _FUNCTIONS: dict[Callable[..., Any], Callable[..., Any]] = {
-    np.sum: _np_reduction("sum"),
-    np.mean: _np_reduction("mean"),
-    np.max: _np_reduction("max"),
-    np.amax: _np_reduction("max"),
-    np.min: _np_reduction("min"),
-    np.amin: _np_reduction("min"),
-    np.var: _np_reduction("var"),
-    np.reshape: lambda a, shape=None, **kw: as_tensor(a).reshape(shape or kw["newshape"]),
-    np.transpose: lambda a, axes=None: as_tensor(a).transpose(*(axes or ())),
-    np.swapaxes: lambda a, axis1, axis2: as_tensor(a).swapaxes(axis1, axis2),
-    np.broadcast_to: lambda array, shape, subok=False: as_tensor(array).broadcast_to(shape),
-    np.concatenate: lambda arrays, axis=0, **kw: concatenate(arrays, axis),
-    np.stack: lambda arrays, axis=0, **kw: stack(arrays, axis),
-    np.where: where,
-    np.clip: lambda a, a_min=None, a_max=None, **kw: as_tensor(a).clip(
-        kw.get("min", a_min), kw.get("max", a_max)
-    ),
-    np.shape: lambda a: as_tensor(a).shape,
-    np.ndim: lambda a: as_tensor(a).ndim,
-    np.size: lambda a, axis=None: as_tensor(a).size if axis is None else as_tensor(a).shape[axis],
+    func: _numpy_function(func, implementation, honoured)
+    for func, implementation, honoured in _FUNCTION_IMPLEMENTATIONS
 }

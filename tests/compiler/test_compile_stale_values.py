@@ -186,7 +186,7 @@ CONVERSIONS: dict[str, tuple[Callable[[cr.Tensor], Any], str]] = {
     "bool of a comparison": (_branch_on_comparison, "comparison >"),
     "if on a comparison": (_branch_on_if, "comparison >"),
     "equality": (lambda loss: loss * 2.0 if (loss == 0.0).all() else loss, "comparison =="),
-    "np.asarray": (lambda loss: loss * np.asarray(loss), r"np\.asarray\(\)"),
+    "np.asarray": (lambda loss: loss * np.asarray(loss.detach()), r"np\.asarray\(\)"),
     "np.isfinite": (lambda loss: loss if np.isfinite(loss).all() else loss * 0.0, "isfinite"),
     "mask for where": (lambda loss: cr.where(loss > 1.0, loss, loss * 2.0), "comparison >"),
 }

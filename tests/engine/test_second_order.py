@@ -153,3 +153,26 @@ def test_gradient_penalty_matches_torch(torch: ModuleType) -> None:
     (grad_w,) = torch.autograd.grad(penalty_t.mean(), w_t)
     assert w.grad is not None
     assert relative_error(w.grad.numpy(), grad_w.numpy()) <= 1e-10
+
+
+def test_create_graph_under_detect_anomaly_checks_recorded_gradients() -> None:
+    """detect_anomaly checks each gradient for NaN; with create_graph those gradients are
+    tensors that require grad, which it must read without turning them into arrays."""
+    x = cr.tensor(np.array([0.5, -1.0, 2.0]), requires_grad=True)
+    with cr.detect_anomaly():
+        (cr.abs(x) ** 3).sum().backward(create_graph=True)
+    np.testing.assert_allclose(x.grad.detach().numpy(), 3 * np.abs([0.5, -1.0, 2.0]) * [
+        0.5, -1.0, 2.0], rtol=1e-12)
+
+
+@pytest.mark.parametrize("index", [np.array([0, 0, 2]), slice(0, 3, 2)])
+def test_third_derivative_through_indexing(index) -> None:
+    """The second backward replays scatter_add (getitem's vjp) on recorded tensors."""
+    x = np.array([0.5, -1.0, 2.0])
+    counts = np.bincount(np.arange(3)[index], minlength=3)
+
+    def f(v):
+        return (v[index] ** 4).sum()
+
+    third = cr.grad(lambda v: cr.hessian(f)(v).sum())(x)
+    np.testing.assert_allclose(third.numpy(), 24 * counts * x, rtol=1e-12)

@@ -177,3 +177,22 @@ def test_repr_shows_the_tree() -> None:
         "  (1): ReLU()\n"
         ")"
     )
+
+
+def test_zero_grad_without_set_to_none_zeroes_in_place() -> None:
+    block = Block()
+    block(np.ones((4, 3), dtype=np.float32)).sum().backward()
+    grads = [p.grad for p in block.parameters()]
+    block.zero_grad(set_to_none=False)
+    for parameter, grad in zip(block.parameters(), grads, strict=True):
+        assert parameter.grad is grad
+        np.testing.assert_array_equal(grad.numpy(), np.zeros(parameter.shape))
+
+
+def test_zero_grad_in_place_makes_a_penalty_on_the_recorded_grad_unusable() -> None:
+    block = Block()
+    (block(np.ones((4, 3), dtype=np.float32)) ** 3).sum().backward(create_graph=True)
+    penalty = sum((p.grad * p.grad).sum() for p in block.parameters())
+    block.zero_grad(set_to_none=False)
+    with pytest.raises(RuntimeError, match="modified in place"):
+        penalty.backward()

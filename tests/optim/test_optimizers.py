@@ -285,3 +285,24 @@ def test_step_hooks_run_before_and_after_the_update_until_removed() -> None:
     pre.remove()
     optimizer.step()
     assert seen == [("pre", 1.0), ("post", 0.5), ("post", 0.0)]
+
+
+def test_zero_grad_without_set_to_none_zeroes_in_place() -> None:
+    param = nn.Parameter(np.array([1.0, 2.0]))
+    (param * param).sum().backward()
+    grad = param.grad
+    optim.SGD([param], lr=0.1).zero_grad(set_to_none=False)
+    assert param.grad is grad
+    np.testing.assert_array_equal(grad.numpy(), np.zeros(2))
+
+
+def test_zero_grad_in_place_makes_a_penalty_on_the_recorded_grad_unusable() -> None:
+    """A gradient penalty built from a create_graph .grad saved that grad; zeroing it in
+    place must be caught at backward, not backpropagate zeros."""
+    param = nn.Parameter(np.array([1.0, 2.0]))
+    (param * param * param).sum().backward(create_graph=True)
+    penalty = (param.grad * param.grad).sum()
+    optimizer = optim.SGD([param], lr=0.1)
+    optimizer.zero_grad(set_to_none=False)
+    with pytest.raises(RuntimeError, match="modified in place"):
+        penalty.backward()

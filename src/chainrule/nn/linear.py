@@ -64,9 +64,11 @@ class Linear(Module):
         """Redraw weight, then bias, uniform on [-1/sqrt(in_features), 1/sqrt(in_features)]
         from the layer's `rng`."""
         bound = 1.0 / math.sqrt(self.in_features)
-        self.weight.data = self.rng.uniform(-bound, bound, self.weight.shape)
+        weight = self.rng.uniform(-bound, bound, self.weight.shape)
+        self.weight.data = weight.astype(self.weight.dtype)
         if self.bias is not None:
-            self.bias.data = self.rng.uniform(-bound, bound, self.bias.shape)
+            bias = self.rng.uniform(-bound, bound, self.bias.shape)
+            self.bias.data = bias.astype(self.bias.dtype)
 
     def forward(self, x: Any) -> Tensor:
         inputs = as_tensor(x)

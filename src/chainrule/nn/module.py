@@ -7,6 +7,7 @@ saves or loads its state as a dict of NumPy arrays.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterator, Mapping
 from typing import Any, NamedTuple, TypeVar
 
@@ -161,11 +162,15 @@ class Module:
                 yield (f"{module_name}.{name}" if module_name else name), buffer
 
     # ----------------------------------------------------------------- modes and grads
-    def zero_grad(self) -> None:
-        """Drop every parameter's gradient (`.grad = None`, PyTorch's default)."""
-        record_effect(self.zero_grad)
+    def zero_grad(self, set_to_none: bool = True) -> None:
+        """Drop every parameter's gradient (`.grad = None`, PyTorch's default), or detach it
+        from any graph (create_graph) and zero it in place, bumping its version."""
+        record_effect(functools.partial(self.zero_grad, set_to_none))
         for parameter in self.parameters():
-            parameter.grad = None
+            if set_to_none:
+                parameter.grad = None
+            elif parameter.grad is not None:
+                parameter.grad.detach_().zero_()
 
     def train(self: ModuleT, mode: bool = True) -> ModuleT:
         """Set training mode (`mode=True`) or evaluation mode on this module and all below."""

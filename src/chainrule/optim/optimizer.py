@@ -173,14 +173,15 @@ class Optimizer(ABC):
             self._checked[id(group)] = list(map(group.get, self.defaults))
 
     def zero_grad(self, set_to_none: bool = True) -> None:
-        """Drop every parameter's gradient (`.grad = None`), or zero it in place."""
+        """Drop every parameter's gradient (`.grad = None`), or detach it from any graph
+        (create_graph) and zero it in place, bumping its version as every in-place change."""
         record_effect(functools.partial(self.zero_grad, set_to_none))
         for group in self.param_groups:
             for param in group["params"]:
                 if set_to_none:
                     param.grad = None
                 elif param.grad is not None:
-                    param.grad.data[...] = 0
+                    param.grad.detach_().zero_()
 
     def step(self, closure: Callable[[], Tensor] | None = None) -> Tensor | None:
         """Update every parameter that has a gradient, in place and outside the graph.
@@ -216,8 +217,27 @@ class Optimizer(ABC):
             grad = param.grad
             if grad is None:
                 continue
-            update(param._data, grad._data, state_of(param), group, param)
+            state = state_of(param)
+            if state:
+                self._follow_layout(param, state)
+            update(param._data, grad._data, state, group, param)
             param._version += 1
+
+    def _follow_layout(self, param: Tensor, state: dict[str, Any]) -> None:
+        """Keep `param`'s state arrays in its dtype after `.data =` changed it; a new shape
+        leaves the state meaningless, so it is refused."""
+        for key, value in state.items():
+            if not isinstance(value, np.ndarray):
+                continue
+            if value.shape != param.shape:
+                raise ValueError(
+                    f"{type(self).__name__}: the state {key!r} of a parameter has shape "
+                    f"{value.shape}, but the parameter now has shape {param.shape} (its .data "
+                    "was replaced); drop the old state (del optimizer.state[param]) or build "
+                    "a new optimizer"
+                )
+            if value.dtype != param.dtype:
+                state[key] = value.astype(param.dtype)
 
     def _state_of(self, param: Tensor) -> dict[str, Any]:
         state = self.state.get(param)
@@ -229,7 +249,7 @@ class Optimizer(ABC):
         """A reusable work array shaped and typed like `param` (not part of the state)."""
         key = (param, name)
         array = self._workspace.get(key)
-        if array is None:
+        if array is None or array.dtype != param.dtype or array.shape != param.shape:
             array = self._workspace[key] = np.empty_like(param.data)
         return array
 

@@ -65,7 +65,7 @@ class SGD(Optimizer):
                 states[param] = {}  # every updated parameter has a state, as in `_update`
             value = param._data
             work = workspace.get((param, "work"))
-            if work is None:
+            if work is None or work.dtype != value.dtype or work.shape != value.shape:
                 work = self._scratch(param, "work")
             np.multiply(grad._data, lr, work)
             np.subtract(value, work, value)

@@ -10,8 +10,17 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from typing import Any, ClassVar
 
+import numpy as np
+
 Saved = Any
 Grads = tuple[Any, ...]
+
+
+def plain_values(x: Any) -> np.ndarray:
+    """The plain values of an array or a Tensor, cut from any graph: for masks, ties and
+    shifts that carry no gradient (np.asarray refuses a Tensor that requires grad)."""
+    detach = getattr(x, "detach", None)
+    return np.asarray(x if detach is None else detach())
 
 
 class Primitive(ABC):

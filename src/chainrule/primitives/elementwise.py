@@ -10,7 +10,7 @@ from typing import Any
 
 import numpy as np
 
-from chainrule.primitives.base import Grads, Primitive, Saved
+from chainrule.primitives.base import Grads, Primitive, Saved, plain_values
 from chainrule.primitives.call import call, is_array
 
 
@@ -201,7 +201,7 @@ class Abs(Primitive):
 
     @staticmethod
     def forward(x: Any) -> tuple[Any, Saved]:
-        return np.abs(x), np.sign(np.asarray(x))
+        return np.abs(x), np.sign(plain_values(x))
 
     @staticmethod
     def vjp(saved: Saved, grad_out: Any, needs: tuple[bool, ...]) -> Grads:
@@ -277,7 +277,7 @@ class Maximum(Primitive):
 
     @staticmethod
     def forward(x: Any, y: Any) -> tuple[Any, Saved]:
-        return np.maximum(x, y), _tie_split_weights(np.asarray(x), np.asarray(y))
+        return np.maximum(x, y), _tie_split_weights(plain_values(x), plain_values(y))
 
     @staticmethod
     def vjp(saved: Saved, grad_out: Any, needs: tuple[bool, ...]) -> Grads:
@@ -294,7 +294,7 @@ class Minimum(Primitive):
 
     @staticmethod
     def forward(x: Any, y: Any) -> tuple[Any, Saved]:
-        return np.minimum(x, y), _tie_split_weights(np.asarray(y), np.asarray(x))
+        return np.minimum(x, y), _tie_split_weights(plain_values(y), plain_values(x))
 
     @staticmethod
     def vjp(saved: Saved, grad_out: Any, needs: tuple[bool, ...]) -> Grads:
@@ -333,7 +333,7 @@ class Clip(Primitive):
     @staticmethod
     def forward(x: Any, *, low: float | None, high: float | None) -> tuple[Any, Saved]:
         inside = np.ones(np.shape(x), dtype=bool)
-        raw = np.asarray(x)
+        raw = plain_values(x)
         if low is not None:
             inside &= raw >= low
         if high is not None:

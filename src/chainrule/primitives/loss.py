@@ -9,7 +9,7 @@ from typing import Any
 
 import numpy as np
 
-from chainrule.primitives.base import Grads, Primitive, Saved
+from chainrule.primitives.base import Grads, Primitive, Saved, plain_values
 
 
 class MSELoss(Primitive):
@@ -42,7 +42,7 @@ class SoftmaxCrossEntropy(Primitive):
     @staticmethod
     def forward(logits: Any, *, targets: np.ndarray) -> tuple[Any, Saved]:
         count = logits.shape[0]
-        shifted = logits - np.max(np.asarray(logits), axis=1, keepdims=True)
+        shifted = logits - np.max(plain_values(logits), axis=1, keepdims=True)
         exp_shifted = np.exp(shifted)
         sum_exp = np.sum(exp_shifted, axis=1, keepdims=True)
         picked = shifted[np.arange(count), targets]
@@ -61,6 +61,6 @@ class SoftmaxCrossEntropy(Primitive):
             grad = probs * scale
             grad[np.arange(count), targets] -= scale
             return (grad,)
-        onehot = np.zeros(probs.shape, dtype=np.asarray(probs).dtype)
+        onehot = np.zeros(probs.shape, dtype=probs.dtype)
         onehot[np.arange(count), targets] = 1
         return ((probs - onehot) * (grad_out / count),)

@@ -9,7 +9,7 @@ from typing import Any
 
 import numpy as np
 
-from chainrule.primitives.base import Grads, Primitive, Saved
+from chainrule.primitives.base import Grads, Primitive, Saved, plain_values
 
 Axis = int | tuple[int, ...] | None
 
@@ -98,8 +98,8 @@ class Min(Primitive):
 
 
 def _winner_weights(x: Any, out: Any, axis: Axis, keepdims: bool) -> tuple[Any, Axis, bool]:
-    raw = np.asarray(x)
+    raw = plain_values(x)
     axes = normalize_axes(axis, raw.ndim)
-    winners = raw == np.asarray(out).reshape(keepdims_shape(raw.shape, axes))
+    winners = raw == plain_values(out).reshape(keepdims_shape(raw.shape, axes))
     weights = winners / winners.sum(axis=axes, keepdims=True).astype(raw.dtype)
     return weights.astype(raw.dtype, copy=False), axis, keepdims

@@ -8,7 +8,7 @@ from typing import Any
 
 import numpy as np
 
-from chainrule.primitives.base import Grads, Primitive, Saved
+from chainrule.primitives.base import Grads, Primitive, Saved, plain_values
 from chainrule.primitives.call import call, sum_to_shape
 
 
@@ -90,11 +90,13 @@ class ScatterAdd(Primitive):
 
     @staticmethod
     def forward(values: Any, *, shape: tuple[int, ...], index: Any) -> tuple[Any, Saved]:
-        out = np.zeros(shape, dtype=values.dtype)
+        # Only `index` is saved, so a recorded replay on Tensors needs the values alone.
+        raw = plain_values(values)
+        out = np.zeros(shape, dtype=raw.dtype)
         if is_basic_index(index):
-            out[index] = values
+            out[index] = raw
         else:
-            np.add.at(out, index, values)
+            np.add.at(out, index, raw)
         return out, index
 
     @staticmethod
