@@ -109,17 +109,30 @@ def test_data_parallel_broadcasts_rank_0s_parameters() -> None:
     np.testing.assert_array_equal(rank1, expected)
 
 
-def test_data_parallel_averages_before_every_optimizer_step() -> None:
-    def body(comm: ThreadRank) -> np.ndarray:
-        weight = nn.Parameter(np.zeros(2))
-        optimizer = optim.SGD([weight], lr=1.0)
-        distributed.DataParallel([weight], optimizer, comm)
-        weight.grad = Tensor(np.full(2, float(comm.rank + 1)))
-        optimizer.step()
-        return weight.numpy()
+class PeerSum(distributed.SingleProcess):
+    """Rank 0 of two whose peer's summed contribution is fixed in advance (no threads:
+    optimizer steps switch the process-wide grad mode, which threads would race on)."""
 
-    for result in run_ranks(2, body):
-        np.testing.assert_array_equal(result, [-1.5, -1.5])
+    size = 2
+
+    def __init__(self, peer: np.ndarray) -> None:
+        self.peer = peer
+
+    def allreduce_sum(self, buffer: np.ndarray) -> None:
+        buffer += self.peer
+
+    def broadcast(self, buffer: np.ndarray, root: int = 0) -> None:
+        pass
+
+
+def test_data_parallel_averages_before_every_optimizer_step() -> None:
+    weight = nn.Parameter(np.zeros(2))
+    optimizer = optim.SGD([weight], lr=1.0)
+    distributed.DataParallel([weight], optimizer, PeerSum(np.array([2.0, 2.0, 1.0])))
+    for _ in range(2):
+        weight.grad = Tensor(np.ones(2))
+        optimizer.step()
+    np.testing.assert_array_equal(weight.numpy(), [-3.0, -3.0])
 
 
 def test_detached_data_parallel_no_longer_averages() -> None:
