@@ -6,6 +6,8 @@ bundled 8x8 digits. Each epoch prints one line and saves metrics.jsonl and a che
 loss.png is drawn at the end (and gradients.png with --diagnostics). Ctrl-C saves the last
 completed epoch and exits with status 130; --resume continues bit for bit, on the same data.
 One training at a time writes a run folder (train.lock), and none overwrites another run.
+Under `mpiexec -n N` the N ranks train one run data-parallel (--batch-size is the global
+batch); rank 0 alone prints and writes.
 """
 
 from __future__ import annotations
@@ -199,7 +201,12 @@ def _plan(args: argparse.Namespace) -> tuple[TrainConfig, Path, Any]:
 
 
 def _report(error: Exception) -> None:
-    """One line on stderr; messages that already name `train:` are not prefixed twice."""
+    """One line on stderr; messages that already name `train:` are not prefixed twice.
+    Under mpiexec only rank 0 reports (every rank meets the same error)."""
+    from chainrule.distributed import world
+
+    if world().rank != 0:
+        return
     message = str(error)
     if message.startswith("train: "):
         message = message[len("train: "):]
@@ -208,10 +215,13 @@ def _report(error: Exception) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from chainrule.data.errors import DatasetError
+    from chainrule.distributed import CollectiveTimeout
+    from chainrule.distributed.training import quiet_unless_lead, stop_job
     from chainrule.train import CheckpointError, TrainingInterrupted, train
     from chainrule.train.checkpoint import META_FILE
     from chainrule.train.run_folder import RunFolderError
 
+    lead = quiet_unless_lead()
     try:
         config, folder, checkpoint = _plan(args)
         _refuse_too_large(config)
@@ -239,7 +249,11 @@ def run(args: argparse.Namespace) -> int:
         result = train(config, folder, resume=checkpoint,
                        progress=not args.no_progress,
                        echo=lambda line: print(line, flush=True))
+    except CollectiveTimeout as error:
+        stop_job(error)
     except TrainingInterrupted as interrupted:
+        if not lead:
+            return INTERRUPTED
         print(f"\ninterrupted: saved the checkpoint of epoch {interrupted.saved_epoch} in "
               f"{interrupted.folder}; continue with: chainrule train --resume "
               f"{interrupted.folder}", file=sys.stderr)

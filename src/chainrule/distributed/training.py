@@ -35,6 +35,25 @@ def sharded_loader(x: np.ndarray, y: np.ndarray, batch_size: int, comm: Communic
                          "global batch, split over the ranks") from None
 
 
+def all_ranks_ready(ready: bool, comm: Communicator) -> bool:
+    """Whether every rank is `ready` (each learns it, so none waits for a rank that gave up)."""
+    if comm.size == 1:
+        return ready
+    not_ready = np.array([0.0 if ready else 1.0])
+    comm.allreduce_sum(not_ready)
+    return bool(not_ready[0] == 0)
+
+
+def blowup_message(loss: float, epoch: int, batch: int, lr: float) -> str:
+    """The one line of a run of several ranks whose loss or averaged gradients became
+    non-finite (every rank sees the averaged gradients, so all stop on the same batch; the
+    replay that finds what failed first runs on one process)."""
+    return (f"train: the loss ({loss}) or the gradients averaged over the ranks became "
+            f"non-finite on batch {batch} of epoch {epoch}; the learning rate {lr:g} is too "
+            "large for this model: lower --lr (resume the run on one process to see what "
+            "failed first)")
+
+
 def reduced_mean_loss(loss_sum: float, samples: int, comm: Communicator
                       ) -> tuple[float, int]:
     """The epoch's mean training loss over every rank's samples, and their number."""
