@@ -17,8 +17,10 @@ from chainrule.distributed.communicator import CollectiveTimeout, _check_buffer
 
 TIMEOUT_ENV = "CHAINRULE_MPI_TIMEOUT"
 DEFAULT_TIMEOUT = 600.0
-SPIN_SECONDS = 1e-3
-"""Poll without sleeping this long first: a prompt allreduce then costs no sleep."""
+SPIN_SECONDS = 0.05
+"""Poll without sleeping this long first (MPICH itself busy-polls in a blocking Allreduce);
+then sleep POLL_SLEEP between polls, so a rank waiting on a slow peer leaves it the CPU."""
+POLL_SLEEP = 1e-3
 
 
 def import_mpi() -> Any:
@@ -74,7 +76,7 @@ class MPICommunicator:
                     "step legitimately takes longer)"
                 )
             if waited > SPIN_SECONDS:
-                time.sleep(SPIN_SECONDS)
+                time.sleep(POLL_SLEEP)
 
     def allreduce_sum(self, buffer: np.ndarray) -> None:
         _check_buffer("MPICommunicator.allreduce_sum", buffer)
