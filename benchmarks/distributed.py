@@ -35,8 +35,9 @@ HERE = Path(__file__).resolve().parent
 MPIEXEC = Path(sys.executable).parent / "mpiexec"
 RANKS = (1, 2, 4)
 ALPHA_BETA_SIZES = [2**power for power in range(3, 25, 3)]
-"""Allreduce message sizes in bytes, 8 B to 16 MiB. alpha is the time of the smallest, beta
-the slope of a straight line through the times of LARGE_MESSAGE bytes and more."""
+"""Allreduce message sizes in bytes, 8 B to 16 MiB. alpha is the median time of those up to
+SMALL_MESSAGE bytes, beta the slope of a straight line through those of LARGE_MESSAGE and more."""
+SMALL_MESSAGE = 2**9
 LARGE_MESSAGE = 2**15
 NETWORKS = {"25 Gb/s Ethernet (TCP)": (25e9, 25e-6), "100 Gb/s InfiniBand (RDMA)": (100e9, 3e-6)}
 """Link bandwidth (bit/s) and per-message latency alpha (s) typical of each network."""
@@ -107,6 +108,9 @@ def worker_throughput(workload_key: str, steps: int) -> dict[str, Any] | None:
 def worker_alpha_beta(repeats: int) -> dict[str, Any] | None:
     """Median allreduce time per message size (the slowest rank's), alpha and beta."""
     comm = distributed.world()
+    warmup = np.ones(ALPHA_BETA_SIZES[-1] // 4, dtype=np.float32)
+    for _ in range(3):
+        comm.allreduce_sum(warmup)
     medians = []
     for nbytes in ALPHA_BETA_SIZES:
         buffer = np.ones(nbytes // 4, dtype=np.float32)
@@ -121,7 +125,7 @@ def worker_alpha_beta(repeats: int) -> dict[str, Any] | None:
     if comm.rank != 0:
         return None
     sizes, seconds = np.array(ALPHA_BETA_SIZES, float), np.array(medians)
-    alpha = seconds[0]
+    alpha = float(np.median(seconds[sizes <= SMALL_MESSAGE]))
     large = sizes >= LARGE_MESSAGE
     beta = np.polyfit(sizes[large], seconds[large], 1)[0]
     return {"ranks": comm.size, "sizes": ALPHA_BETA_SIZES, "seconds": medians,
