@@ -182,3 +182,16 @@ def test_a_run_with_dropout_resumes_only_on_its_rank_count(
     assert finished.returncode == 0, finished.stderr
     assert main(["train", "--resume", str(tmp_path), "--epochs", "2", "--no-progress"]) == 2
     assert "resume it with mpiexec -n 2" in capsys.readouterr().err
+
+
+@pytest.mark.slow
+def test_a_global_batch_smaller_than_the_ranks_is_one_line(mpiexec: Path,
+                                                           tmp_path: Path) -> None:
+    finished = subprocess.run(
+        mpi_command(mpiexec, 2, [*TRAIN, "--batch-size", "1", "--out", str(tmp_path)]),
+        env=environment(), capture_output=True, text=True, timeout=120)
+    assert finished.returncode == 2
+    errors = [line for line in finished.stderr.splitlines() if line.strip()]
+    assert errors == ["chainrule train: with 2 ranks, DistributedSampler: a global batch of 1 "
+                      "cannot give each of 2 ranks a row; use a batch size of at least 2; "
+                      "--batch-size is the global batch, split over the ranks"]

@@ -200,12 +200,12 @@ def _plan(args: argparse.Namespace) -> tuple[TrainConfig, Path, Any]:
     return config, args.out if args.out is not None else checkpoint.folder, checkpoint
 
 
-def _report(error: Exception) -> None:
+def _report(error: Exception, *, every_rank: bool = False) -> None:
     """One line on stderr; messages that already name `train:` are not prefixed twice.
-    Under mpiexec only rank 0 reports (every rank meets the same error)."""
+    Under mpiexec only rank 0 reports (every rank meets the same error) unless `every_rank`."""
     from chainrule.distributed import world
 
-    if world().rank != 0:
+    if world().rank != 0 and not every_rank:
         return
     message = str(error)
     if message.startswith("train: "):
@@ -215,27 +215,29 @@ def _report(error: Exception) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from chainrule.data.errors import DatasetError
-    from chainrule.distributed import CollectiveTimeout
-    from chainrule.distributed.training import quiet_unless_lead, stop_job
+    from chainrule.distributed import CollectiveTimeout, ShardError
+    from chainrule.distributed.training import quiet_unless_lead, start_together, stop_job
     from chainrule.train import CheckpointError, TrainingInterrupted, train
     from chainrule.train.checkpoint import META_FILE
     from chainrule.train.run_folder import RunFolderError
 
     lead = quiet_unless_lead()
+    refused: Exception | None = None
     try:
         config, folder, checkpoint = _plan(args)
         _refuse_too_large(config)
         missing = missing_extras(_needed_extras(config, not args.no_progress))
         if missing is not None:
             raise ValueError(missing)
-        _probe_run_folder(folder)
+        if lead:
+            _probe_run_folder(folder)
     except (CheckpointError, ValueError) as error:
-        _report(error)
-        return 2
+        refused = error
     except OSError as error:
-        _report(ValueError(describe_os_error(error)))
+        refused = ValueError(describe_os_error(error))
+    if not start_together(refused, lambda error: _report(error, every_rank=True)):
         return 2
-    if checkpoint is not None and "data_fingerprint" not in checkpoint.meta:
+    if lead and checkpoint is not None and "data_fingerprint" not in checkpoint.meta:
         print(f"chainrule train: note: {checkpoint.folder / META_FILE} has no fingerprint of "
               f"its data (saved by an older chainrule); resuming without checking that the "
               f"data are the run's", file=sys.stderr)
@@ -258,7 +260,7 @@ def run(args: argparse.Namespace) -> int:
               f"{interrupted.folder}; continue with: chainrule train --resume "
               f"{interrupted.folder}", file=sys.stderr)
         return INTERRUPTED
-    except (CheckpointError, DatasetError, RunFolderError) as error:
+    except (CheckpointError, DatasetError, RunFolderError, ShardError) as error:
         _report(error)
         return 2
     except OSError as error:

@@ -15,7 +15,7 @@ from chainrule.distributed.data_parallel import (
     broadcast_parameters,
 )
 from chainrule.distributed.launcher import launched_world, world
-from chainrule.distributed.sampler import DistributedSampler, shard_bounds
+from chainrule.distributed.sampler import DistributedSampler, ShardError, shard_bounds
 
 __all__ = [
     "CollectiveTimeout",
@@ -23,6 +23,7 @@ __all__ = [
     "DataParallel",
     "DistributedSampler",
     "GradientBuffer",
+    "ShardError",
     "SingleProcess",
     "allreduce_grads",
     "broadcast_parameters",

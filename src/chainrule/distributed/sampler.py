@@ -25,6 +25,10 @@ def shard_bounds(batch: int, rank: int, size: int) -> tuple[int, int]:
     return start, start + base + (1 if rank < extra else 0)
 
 
+class ShardError(ValueError):
+    """A global batch that cannot give every rank at least one row."""
+
+
 class DistributedSampler:
     """Mini-batches of `rank`'s shard: global batches of `batch_size` rows, split into
     `size` contiguous parts (np.array_split's), rank r taking part r.
@@ -55,13 +59,13 @@ class DistributedSampler:
         self.indices = DataLoader(np.arange(len(dataset)), batch_size=batch_size,
                                   shuffle=shuffle, drop_last=drop_last, rng=rng)
         if batch_size < size:
-            raise ValueError(
+            raise ShardError(
                 f"DistributedSampler: a global batch of {batch_size} cannot give each of "
                 f"{size} ranks a row; use a batch size of at least {size}"
             )
         remainder = len(dataset) % batch_size
         if not drop_last and 0 < remainder < size:
-            raise ValueError(
+            raise ShardError(
                 f"DistributedSampler: the last batch of an epoch has {remainder} rows "
                 f"({len(dataset)} samples, batch {batch_size}), fewer than the {size} ranks; "
                 "set drop_last, or choose a batch size that leaves at least one row per rank"

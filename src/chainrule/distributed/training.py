@@ -19,7 +19,7 @@ import numpy as np
 from chainrule import manual
 from chainrule.distributed.communicator import CollectiveTimeout, Communicator
 from chainrule.distributed.launcher import world
-from chainrule.distributed.sampler import DistributedSampler, shard_bounds
+from chainrule.distributed.sampler import DistributedSampler, ShardError, shard_bounds
 
 
 def sharded_loader(x: np.ndarray, y: np.ndarray, batch_size: int, comm: Communicator,
@@ -30,8 +30,8 @@ def sharded_loader(x: np.ndarray, y: np.ndarray, batch_size: int, comm: Communic
     try:
         return DistributedSampler(ArrayDataset(x, y), batch_size, rank=comm.rank,
                                   size=comm.size, shuffle=True, rng=rng)
-    except ValueError as error:
-        raise ValueError(f"train: with {comm.size} ranks, {error}; --batch-size is the "
+    except ShardError as error:
+        raise ShardError(f"train: with {comm.size} ranks, {error}; --batch-size is the "
                          "global batch, split over the ranks") from None
 
 
@@ -52,6 +52,27 @@ def blowup_message(loss: float, epoch: int, batch: int, lr: float) -> str:
             f"non-finite on batch {batch} of epoch {epoch}; the learning rate {lr:g} is too "
             "large for this model: lower --lr (resume the run on one process to see what "
             "failed first)")
+
+
+def start_together(refused: Exception | None, report: Callable[[Exception], None],
+                   comm: Communicator | None = None) -> bool:
+    """Whether every rank may start (none waits in a collective for a rank that gave up).
+    A refusing rank 0 reports its error; when rank 0 has none, each refusing rank reports
+    its own, named by its rank."""
+    comm = world() if comm is None else comm
+    if comm.size == 1:
+        if refused is not None:
+            report(refused)
+        return refused is None
+    failed = np.zeros(2)
+    failed[0 if comm.rank == 0 else 1] = refused is not None
+    comm.allreduce_sum(failed)
+    if refused is not None and comm.rank == 0:
+        report(refused)
+    elif refused is not None and failed[0] == 0:
+        message = str(refused).removeprefix("train: ")
+        report(ValueError(f"train: rank {comm.rank} of {comm.size}: {message}"))
+    return not failed.any()
 
 
 def reduced_mean_loss(loss_sum: float, samples: int, comm: Communicator
