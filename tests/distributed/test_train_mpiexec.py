@@ -21,6 +21,7 @@ from chainrule.distributed.mpi import TIMEOUT_ENV
 from chainrule.train.checkpoint import ARRAYS_FILE, META_FILE
 from chainrule.train.loop import HANG_ENV, HANG_MARKER
 from chainrule.train.metrics import read_metrics
+from chainrule.train.run_folder import lock_run_folder
 
 SMALL = ["--model", "mlp", "--hidden", "16", "--batch-size", "64", "--no-progress",
          "--dtype", "float64"]
@@ -195,3 +196,16 @@ def test_a_global_batch_smaller_than_the_ranks_is_one_line(mpiexec: Path,
     assert errors == ["chainrule train: with 2 ranks, DistributedSampler: a global batch of 1 "
                       "cannot give each of 2 ranks a row; use a batch size of at least 2; "
                       "--batch-size is the global batch, split over the ranks"]
+
+
+@pytest.mark.slow
+def test_a_run_folder_in_use_stops_every_rank_with_one_line(mpiexec: Path,
+                                                            tmp_path: Path) -> None:
+    with lock_run_folder(tmp_path):
+        finished = subprocess.run(
+            mpi_command(mpiexec, 2, [*TRAIN, "--epochs", "1", "--out", str(tmp_path)]),
+            env=environment(), capture_output=True, text=True, timeout=120)
+    assert finished.returncode == 2
+    errors = [line for line in finished.stderr.splitlines() if line.strip()]
+    assert len(errors) == 1
+    assert errors[0].startswith(f"chainrule train: {tmp_path} is in use by process {os.getpid()}")
