@@ -209,3 +209,19 @@ def test_a_run_folder_in_use_stops_every_rank_with_one_line(mpiexec: Path,
     errors = [line for line in finished.stderr.splitlines() if line.strip()]
     assert len(errors) == 1
     assert errors[0].startswith(f"chainrule train: {tmp_path} is in use by process {os.getpid()}")
+
+
+@pytest.mark.slow
+def test_a_blown_up_loss_stops_every_rank_on_the_same_batch_with_one_line(
+        mpiexec: Path, tmp_path: Path) -> None:
+    finished = subprocess.run(
+        mpi_command(mpiexec, 2, [*TRAIN, "--optimizer", "sgd", "--lr", "1e30", "--dtype", "float32",
+                                 "--epochs", "1",
+                                 "--out", str(tmp_path)]),
+        env=environment(), capture_output=True, text=True, timeout=120)
+    assert finished.returncode == 1
+    errors = [line for line in finished.stderr.splitlines()
+              if line.startswith("chainrule train:")]
+    assert len(errors) == 1
+    assert "averaged over the ranks became non-finite on batch" in errors[0]
+    assert "lower --lr" in errors[0]
