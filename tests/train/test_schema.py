@@ -43,3 +43,30 @@ def test_a_schema_error_names_the_entry_and_what_it_must_be(tmp_path: Path,
     with pytest.raises(SchemaError, match=r"^meta/loader/batch_size must be an integer >= 1, "
                                           r"got 0$"):
         validate_meta(meta)
+
+
+def test_a_checkpoint_of_several_ranks_fits_the_schema(tmp_path: Path,
+                                                      digits64: Splits) -> None:
+    meta = Trainer(SMALL, tmp_path, splits=digits64).snapshot()
+    meta["ranks"] = 2
+    meta["dropout_rngs_by_rank"] = [meta["dropout_rngs"], meta["dropout_rngs"]]
+    validate_meta(meta)
+
+
+def test_a_checkpoint_of_several_ranks_needs_each_ranks_dropout_generators(
+        tmp_path: Path, digits64: Splits) -> None:
+    meta = Trainer(SMALL, tmp_path, splits=digits64).snapshot()
+    meta["ranks"] = 2
+    with pytest.raises(SchemaError, match=r"^meta/dropout_rngs_by_rank must be the dropout "
+                                          r"generators of 2 ranks"):
+        validate_meta(meta)
+    meta["dropout_rngs_by_rank"] = [meta["dropout_rngs"]]
+    with pytest.raises(SchemaError, match=r"^meta/dropout_rngs_by_rank must be a list of 2 "):
+        validate_meta(meta)
+
+
+def test_a_checkpoint_of_no_ranks_is_refused(tmp_path: Path, digits64: Splits) -> None:
+    meta = Trainer(SMALL, tmp_path, splits=digits64).snapshot()
+    meta["ranks"] = 0
+    with pytest.raises(SchemaError, match=r"^meta/ranks must be an integer >= 1, got 0$"):
+        validate_meta(meta)

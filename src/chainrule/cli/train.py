@@ -6,6 +6,8 @@ bundled 8x8 digits. Each epoch prints one line and saves metrics.jsonl and a che
 loss.png is drawn at the end (and gradients.png with --diagnostics). Ctrl-C saves the last
 completed epoch and exits with status 130; --resume continues bit for bit, on the same data.
 One training at a time writes a run folder (train.lock), and none overwrites another run.
+Under `mpiexec -n N` the N ranks train one run data-parallel (--batch-size is the global
+batch); rank 0 alone prints and writes.
 """
 
 from __future__ import annotations
@@ -198,8 +200,13 @@ def _plan(args: argparse.Namespace) -> tuple[TrainConfig, Path, Any]:
     return config, args.out if args.out is not None else checkpoint.folder, checkpoint
 
 
-def _report(error: Exception) -> None:
-    """One line on stderr; messages that already name `train:` are not prefixed twice."""
+def _report(error: Exception, *, every_rank: bool = False) -> None:
+    """One line on stderr; messages that already name `train:` are not prefixed twice.
+    Under mpiexec only rank 0 reports (every rank meets the same error) unless `every_rank`."""
+    from chainrule.distributed import world
+
+    if world().rank != 0 and not every_rank:
+        return
     message = str(error)
     if message.startswith("train: "):
         message = message[len("train: "):]
@@ -208,24 +215,29 @@ def _report(error: Exception) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from chainrule.data.errors import DatasetError
+    from chainrule.distributed import CollectiveTimeout, ShardError
+    from chainrule.distributed.training import quiet_unless_lead, start_together, stop_job
     from chainrule.train import CheckpointError, TrainingInterrupted, train
     from chainrule.train.checkpoint import META_FILE
     from chainrule.train.run_folder import RunFolderError
 
+    lead = quiet_unless_lead()
+    refused: Exception | None = None
     try:
         config, folder, checkpoint = _plan(args)
         _refuse_too_large(config)
         missing = missing_extras(_needed_extras(config, not args.no_progress))
         if missing is not None:
             raise ValueError(missing)
-        _probe_run_folder(folder)
+        if lead:
+            _probe_run_folder(folder)
     except (CheckpointError, ValueError) as error:
-        _report(error)
-        return 2
+        refused = error
     except OSError as error:
-        _report(ValueError(describe_os_error(error)))
+        refused = ValueError(describe_os_error(error))
+    if not start_together(refused, lambda error: _report(error, every_rank=True)):
         return 2
-    if checkpoint is not None and "data_fingerprint" not in checkpoint.meta:
+    if lead and checkpoint is not None and "data_fingerprint" not in checkpoint.meta:
         print(f"chainrule train: note: {checkpoint.folder / META_FILE} has no fingerprint of "
               f"its data (saved by an older chainrule); resuming without checking that the "
               f"data are the run's", file=sys.stderr)
@@ -239,12 +251,16 @@ def run(args: argparse.Namespace) -> int:
         result = train(config, folder, resume=checkpoint,
                        progress=not args.no_progress,
                        echo=lambda line: print(line, flush=True))
+    except CollectiveTimeout as error:
+        stop_job(error)
     except TrainingInterrupted as interrupted:
+        if not lead:
+            return INTERRUPTED
         print(f"\ninterrupted: saved the checkpoint of epoch {interrupted.saved_epoch} in "
               f"{interrupted.folder}; continue with: chainrule train --resume "
               f"{interrupted.folder}", file=sys.stderr)
         return INTERRUPTED
-    except (CheckpointError, DatasetError, RunFolderError) as error:
+    except (CheckpointError, DatasetError, RunFolderError, ShardError) as error:
         _report(error)
         return 2
     except OSError as error:

@@ -14,6 +14,7 @@ import math
 import os
 import time
 from collections.abc import Callable
+from contextlib import ExitStack
 from dataclasses import dataclass, replace
 from html import escape
 from pathlib import Path
@@ -23,6 +24,8 @@ import numpy as np
 
 from chainrule import manual, optim
 from chainrule.data import ArrayDataset, DataLoader
+from chainrule.distributed import Communicator, DataParallel, DistributedSampler, world
+from chainrule.distributed import training as parallel_training
 from chainrule.train.blowup import explain_blowup
 from chainrule.train.checkpoint import META_FILE, Checkpoint, CheckpointError, save_checkpoint
 from chainrule.train.config import TrainConfig
@@ -39,7 +42,7 @@ from chainrule.train.metrics import accuracy, append_metrics, rewrite_metrics
 from chainrule.train.models import build_manual, build_module
 from chainrule.train.plots import plot_losses
 from chainrule.train.progress import EpochProgress
-from chainrule.train.run_folder import check_destination, lock_run_folder
+from chainrule.train.run_folder import RunFolderError, check_destination, lock_run_folder
 
 LOSS_PLOT = "loss.png"
 GRADIENTS_PLOT = "gradients.png"
@@ -47,7 +50,8 @@ ADAMW_DECAY = 0.01
 """AdamW's default decoupled weight decay (PyTorch's)."""
 HANG_ENV = "CHAINRULE_TRAIN_HANG_AFTER_BATCHES"
 """Test hook: after this many batches the process writes HANG_MARKER in the run folder and
-sleeps, so a test can kill or interrupt it at a known point mid-epoch."""
+sleeps, so a test can kill or interrupt it at a known point mid-epoch. Under mpiexec, rank
+r > 0 writes HANG_MARKER.r instead; each marker holds its process id."""
 HANG_MARKER = "hanging"
 
 
@@ -110,40 +114,53 @@ def mean_cross_entropy(logits: np.ndarray, labels: np.ndarray) -> float:
 class _Hang:
     """The HANG_ENV test hook (inactive unless the variable is set)."""
 
-    def __init__(self, folder: Path) -> None:
+    def __init__(self, folder: Path, rank: int = 0) -> None:
         value = os.environ.get(HANG_ENV)
         self.remaining = int(value) if value else -1
-        self.folder = folder
+        self.marker = folder / (HANG_MARKER if rank == 0 else f"{HANG_MARKER}.{rank}")
 
     def tick(self) -> None:
         if self.remaining < 0:
             return
         self.remaining -= 1
         if self.remaining == 0:
-            (self.folder / HANG_MARKER).write_text("")
+            self.marker.write_text(str(os.getpid()))
             while True:
                 time.sleep(0.05)
 
 
 class Trainer:
-    """One run: the data, engine, optimizer, schedule and loader, and where they stand."""
+    """One run: the data, engine, optimizer, schedule and loader, and where they stand.
 
-    def __init__(self, config: TrainConfig, folder: Path, *, splits: Splits | None = None
-                 ) -> None:
+    On more than one rank (`comm`, default `distributed.world()`), see
+    `chainrule.distributed.training`: rank 0 alone writes, the gradients are averaged."""
+
+    def __init__(self, config: TrainConfig, folder: Path, *, splits: Splits | None = None,
+                 comm: Communicator | None = None) -> None:
         self.config = config
+        self.comm = world() if comm is None else comm
+        self.lead = self.comm.rank == 0
+        self.notice: str | None = None
         self.folder = folder
         self.splits = splits if splits is not None else load_splits(
             config.data, val_fraction=config.val_fraction, dtype=config.dtype)
         init_seed, shuffle_seed, dropout_seed = np.random.SeedSequence(config.seed).spawn(3)
         self.engine = build_engine(config, self.splits,
                                    init_rng=np.random.default_rng(init_seed),
-                                   dropout_rng=np.random.default_rng(dropout_seed))
+                                   dropout_rng=np.random.default_rng(
+                                       parallel_training.rank_seed(dropout_seed, self.comm)))
         self.optimizer = build_optimizer(config, self.engine.parameters())
+        self.parallel = (DataParallel(self.engine.parameters(), self.optimizer, self.comm)
+                         if self.comm.size > 1 else None)
         self.scheduler = (optim.CosineAnnealingLR(self.optimizer, T_max=config.epochs)
                           if config.schedule == "cosine" else None)
-        self.loader = DataLoader(ArrayDataset(self.splits.x_train, self.splits.y_train),
-                                 batch_size=config.batch_size, shuffle=True,
-                                 rng=np.random.default_rng(shuffle_seed))
+        self.loader: DataLoader | DistributedSampler = DataLoader(
+            ArrayDataset(self.splits.x_train, self.splits.y_train),
+            batch_size=config.batch_size, shuffle=True,
+            rng=np.random.default_rng(shuffle_seed)) if self.comm.size == 1 else \
+            parallel_training.sharded_loader(self.splits.x_train, self.splits.y_train,
+                                             config.batch_size, self.comm,
+                                             np.random.default_rng(shuffle_seed))
         self.data_fingerprint = {"sha256": data_fingerprint(self.splits),
                                  "source": data_source(config.data)}
         self.epoch = 0
@@ -152,19 +169,26 @@ class Trainer:
 
     # ----------------------------------------------------------------- state
     def snapshot(self) -> dict[str, Any]:
-        """Everything the next epoch depends on, as JSON data and arrays."""
-        return {
+        """Everything the next epoch depends on, as JSON data and arrays (called on every
+        rank together: it gathers the ranks' dropout generators)."""
+        dropout_states = [rng.bit_generator.state for rng in self.engine.generators()]
+        snapshot = {
             "epoch": self.epoch,
             "config": self.config.to_json(),
             "model": self.engine.state_dict(),
             "optimizer": self.optimizer.state_dict(),
             "scheduler": None if self.scheduler is None else self.scheduler.state_dict(),
             "loader": self.loader.state_dict(),
-            "dropout_rngs": [rng.bit_generator.state for rng in self.engine.generators()],
+            "dropout_rngs": dropout_states,
             "history": [dict(record) for record in self.history],
             "class_names": list(self.splits.class_names),
             "data_fingerprint": dict(self.data_fingerprint),
+            "ranks": self.comm.size,
         }
+        if self.comm.size > 1:
+            snapshot["dropout_rngs_by_rank"] = parallel_training.gathered_generator_states(
+                dropout_states, self.comm)
+        return snapshot
 
     def restore(self, checkpoint: Checkpoint) -> None:
         """Continue from `checkpoint` (made by a run of the same config, on the same data:
@@ -181,16 +205,23 @@ class Trainer:
                 f"trained on, or start a new run"
             )
         try:
+            self.notice = parallel_training.resume_notice(
+                int(meta.get("ranks", 1)), self.comm, bool(self.engine.generators()))
+        except ValueError as error:
+            raise CheckpointError(str(error)) from None
+        try:
             self.engine.load_state_dict(meta["model"])
             self.optimizer.load_state_dict(meta["optimizer"])
             if self.scheduler is not None:
                 self.scheduler.load_state_dict(meta["scheduler"])
             self.loader.load_state_dict(meta["loader"])
             generators = self.engine.generators()
-            if len(generators) != len(meta["dropout_rngs"]):
-                raise ValueError(f"{len(meta['dropout_rngs'])} dropout generators saved, "
+            saved_states = (meta["dropout_rngs_by_rank"][self.comm.rank]
+                            if "dropout_rngs_by_rank" in meta else meta["dropout_rngs"])
+            if len(generators) != len(saved_states):
+                raise ValueError(f"{len(saved_states)} dropout generators saved, "
                                  f"{len(generators)} in the model")
-            for rng, state in zip(generators, meta["dropout_rngs"], strict=True):
+            for rng, state in zip(generators, saved_states, strict=True):
                 rng.bit_generator.state = state
             self.epoch = int(meta["epoch"])
             self.history = [dict(record) for record in meta["history"]]
@@ -213,13 +244,20 @@ class Trainer:
     def run_epoch(self, *, progress: bool, hang: _Hang) -> dict[str, Any]:
         epoch = self.epoch + 1
         lr = float(self.optimizer.param_groups[0]["lr"])
-        bar = EpochProgress(epoch, self.config.epochs, len(self.loader), enabled=progress)
+        bar = EpochProgress(epoch, self.config.epochs, len(self.loader),
+                            enabled=progress and self.lead)
         started = time.perf_counter()
         loss_sum, samples = 0.0, 0
         grad_norms = GradientNormMean() if self.config.diagnostics else None
         try:
             for batch, (x, y) in enumerate(self.loader, 1):
+                if self.parallel is not None:
+                    self.parallel.samples = len(x)
                 loss = self.engine.train_step(x, y, self.optimizer)
+                if self.parallel is not None and not (math.isfinite(loss)
+                                                      and self.parallel.finite):
+                    raise FloatingPointError(
+                        parallel_training.blowup_message(loss, epoch, batch, lr))
                 if not math.isfinite(loss):
                     raise FloatingPointError(explain_blowup(self, epoch, batch, loss))
                 if grad_norms is not None:
@@ -231,15 +269,24 @@ class Trainer:
         finally:
             bar.close()
         train_seconds = time.perf_counter() - started
-        val_logits = self.engine.logits(self.splits.x_val)
+        train_loss = loss_sum / samples
+        if self.comm.size > 1:
+            train_loss, samples = parallel_training.reduced_mean_loss(loss_sum, samples,
+                                                                      self.comm)
+            val_loss, val_accuracy = parallel_training.reduced_validation(
+                self.engine.logits, self.splits.x_val, self.splits.y_val, self.comm)
+        else:
+            val_logits = self.engine.logits(self.splits.x_val)
+            val_loss = mean_cross_entropy(val_logits, self.splits.y_val)
+            val_accuracy = accuracy(val_logits, self.splits.y_val)
         if self.scheduler is not None:
             self.scheduler.step()
         self.epoch = epoch
         record: dict[str, Any] = {
             "epoch": epoch,
-            "train_loss": loss_sum / samples,
-            "val_loss": mean_cross_entropy(val_logits, self.splits.y_val),
-            "val_accuracy": accuracy(val_logits, self.splits.y_val),
+            "train_loss": train_loss,
+            "val_loss": val_loss,
+            "val_accuracy": val_accuracy,
             "seconds": time.perf_counter() - started,
             "samples_per_s": samples / max(train_seconds, 1e-9),
             "lr": lr,
@@ -262,34 +309,48 @@ class Trainer:
     def fit(self, *, progress: bool = True, echo: Callable[[str], None] = print) -> None:
         """Train up to `config.epochs`, checkpointing after every epoch, holding the run
         folder's lock; RunFolderError if another process writes the folder or it holds
-        another run (one this trainer was not restored from)."""
-        with lock_run_folder(self.folder):
-            check_destination(self.folder, resumed_from=self.resumed_from)
+        another run (one this trainer was not restored from). Of several ranks, rank 0 alone
+        takes the lock and writes; the others stop with it when it cannot."""
+        with ExitStack() as lock:
+            refused: RunFolderError | None = None
+            if self.lead:
+                try:
+                    lock.enter_context(lock_run_folder(self.folder))
+                    check_destination(self.folder, resumed_from=self.resumed_from)
+                except RunFolderError as error:
+                    refused = error
+            if not parallel_training.all_ranks_ready(refused is None, self.comm):
+                raise refused or RunFolderError(f"train: rank 0 could not write {self.folder}")
             self._fit(progress=progress, echo=echo)
 
     def _fit(self, *, progress: bool, echo: Callable[[str], None]) -> None:
-        rewrite_metrics(self.folder, self.history)
+        if self.lead:
+            rewrite_metrics(self.folder, self.history)
         consistent = self.snapshot()
-        hang = _Hang(self.folder)
+        hang = _Hang(self.folder, self.comm.rank)
         try:
             # The starting state is saved before the first batch, so a run killed in its
             # first epoch (or in the first epoch after resuming into another folder) still
             # leaves a checkpoint to resume from.
-            save_checkpoint(self.folder, consistent)
+            if self.lead:
+                save_checkpoint(self.folder, consistent)
             while self.epoch < self.config.epochs:
                 record = self.run_epoch(progress=progress, hang=hang)
                 self.history.append(record)
-                append_metrics(self.folder, record)
                 consistent = self.snapshot()
-                save_checkpoint(self.folder, consistent)
-                echo(format_epoch(record, self.config.epochs))
+                if self.lead:
+                    append_metrics(self.folder, record)
+                    save_checkpoint(self.folder, consistent)
+                    echo(format_epoch(record, self.config.epochs))
         except KeyboardInterrupt:
-            save_checkpoint(self.folder, consistent)
-            rewrite_metrics(self.folder, consistent["history"])
-            if consistent["history"]:
-                self.plot(consistent["history"])
+            if self.lead:
+                save_checkpoint(self.folder, consistent)
+                rewrite_metrics(self.folder, consistent["history"])
+                if consistent["history"]:
+                    self.plot(consistent["history"])
             raise TrainingInterrupted(self.folder, int(consistent["epoch"])) from None
-        self.plot(self.history)
+        if self.lead:
+            self.plot(self.history)
 
     def test_accuracy(self) -> float:
         return accuracy(self.engine.logits(self.splits.x_test), self.splits.y_test)
@@ -331,5 +392,7 @@ def train(config: TrainConfig, folder: Path, *, resume: Checkpoint | None = None
     trainer = Trainer(config, folder)
     if resume is not None:
         trainer.restore(resume)
+        if trainer.notice is not None and trainer.lead:
+            echo(trainer.notice)
     trainer.fit(progress=progress, echo=echo)
     return RunResult(folder, History(trainer.history), trainer.test_accuracy())

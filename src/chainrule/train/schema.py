@@ -19,8 +19,9 @@ from chainrule.train.metrics import DIAGNOSTIC_KEYS, KEYS
 
 META_KEYS = ("epoch", "config", "model", "optimizer", "scheduler", "loader", "dropout_rngs",
              "history", "class_names")
-OPTIONAL_META_KEYS = ("data_fingerprint",)
-"""Absent from checkpoints of older chainrule versions."""
+OPTIONAL_META_KEYS = ("data_fingerprint", "ranks", "dropout_rngs_by_rank")
+"""Absent from checkpoints of older chainrule versions; dropout_rngs_by_rank is written by
+runs of more than one rank (`chainrule.distributed`)."""
 
 OPTIMIZER_GROUP_KEYS = {
     "sgd": ("lr", "momentum", "dampening", "weight_decay", "nesterov", "params"),
@@ -237,6 +238,23 @@ def _check_fingerprint(value: Any, path: str) -> None:
     _check_string(fingerprint["source"], f"{path}/source")
 
 
+def _check_ranks(root: dict[str, Any]) -> None:
+    """`ranks` (default 1) and, for more than one, every rank's dropout generators."""
+    ranks = _check_integer(root["ranks"], "meta/ranks", 1) if "ranks" in root else 1
+    if "dropout_rngs_by_rank" not in root:
+        if ranks > 1:
+            _fail("meta/dropout_rngs_by_rank", f"the dropout generators of {ranks} ranks",
+                  None)
+        return
+    per_rank = _check_list(root["dropout_rngs_by_rank"], "meta/dropout_rngs_by_rank")
+    if len(per_rank) != ranks:
+        _fail("meta/dropout_rngs_by_rank", f"a list of {ranks} ranks' generators", per_rank)
+    for rank, states in enumerate(per_rank):
+        where = f"meta/dropout_rngs_by_rank/{rank}"
+        for index, state in enumerate(_check_list(states, where)):
+            _check_generator(state, f"{where}/{index}")
+
+
 def validate_meta(meta: Any) -> None:
     """Check every entry of a run checkpoint's meta (arrays already joined in) for its type
     and range, and the entries against each other (the epoch against the config's epochs,
@@ -262,3 +280,4 @@ def validate_meta(meta: Any) -> None:
         _check_string(name, f"meta/class_names/{index}")
     if "data_fingerprint" in root:
         _check_fingerprint(root["data_fingerprint"], "meta/data_fingerprint")
+    _check_ranks(root)

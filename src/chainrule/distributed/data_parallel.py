@@ -1,0 +1,145 @@
+"""Averaging gradients over ranks, as DistributedDataParallel does, with one Allreduce.
+
+The gradients are gathered into one persistent, contiguous buffer per dtype (allocated
+once, reused every step), summed over the ranks in place, and copied back. We gather rather
+than make each `.grad` a view into the buffer because backward creates fresh gradient arrays
+each step and `zero_grad()` drops them; a gather of a few MB costs far less than the
+allreduce. Each rank's gradient is weighted by its share of the global batch,
+
+    grad = sum_r (n_r / B) * grad_r,   B = sum_r n_r,
+
+the mean gradient of the global batch whatever the shard sizes; with equal shards that is
+the plain average sum_r grad_r / size. n_r travels in the same buffer, so a step costs one
+Allreduce per dtype (one in all for a single-dtype model).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+import numpy as np
+
+from chainrule.distributed.communicator import Communicator
+from chainrule.distributed.launcher import world
+from chainrule.tensor import Tensor
+
+
+def _by_dtype(params: Sequence[Tensor]) -> dict[np.dtype[Any], list[Tensor]]:
+    groups: dict[np.dtype[Any], list[Tensor]] = {}
+    for param in params:
+        groups.setdefault(param.data.dtype, []).append(param)
+    return groups
+
+
+class GradientBuffer:
+    """The flat buffers of `params`' gradients, one per dtype, each with one extra slot for
+    the rank's sample count; `allreduce(comm, samples)` averages every `.grad` over ranks."""
+
+    def __init__(self, params: Iterable[Tensor]) -> None:
+        self.params = list(params)
+        if not self.params:
+            raise ValueError("GradientBuffer: no parameters; pass model.parameters()")
+        self.groups = _by_dtype(self.params)
+        self.buffers = {dtype: np.empty(sum(param.data.size for param in group) + 1, dtype)
+                        for dtype, group in self.groups.items()}
+        self.finite = True
+        """Whether the last averaged gradients were all finite (the same on every rank)."""
+
+    def allreduce(self, comm: Communicator, samples: float | None = None) -> None:
+        """Replace each parameter's `.grad` by its weighted mean over the ranks.
+
+        `samples` is this rank's share of the global batch (its row count); None weighs the
+        ranks equally. A parameter without a gradient contributes zeros (and gets the mean).
+        """
+        weight = 1.0 if samples is None else float(samples)
+        finite = True
+        for dtype, group in self.groups.items():
+            buffer = self.buffers[dtype]
+            offset = 0
+            for param in group:
+                size = param.data.size
+                if param.grad is None:
+                    buffer[offset:offset + size] = 0
+                else:
+                    np.multiply(param.grad.data.reshape(-1), weight,
+                                out=buffer[offset:offset + size], casting="same_kind")
+                offset += size
+            buffer[-1] = weight
+            comm.allreduce_sum(buffer)
+            total = buffer[-1]
+            if total <= 0:
+                raise ValueError(f"allreduce_grads: the ranks' sample counts add up to "
+                                 f"{total}; pass each rank's positive row count")
+            buffer[:-1] /= total
+            finite = finite and bool(np.isfinite(buffer[:-1]).all())
+            offset = 0
+            for param in group:
+                size = param.data.size
+                averaged = buffer[offset:offset + size].reshape(param.data.shape)
+                grad = param.grad
+                if grad is not None and grad.data.flags.writeable \
+                        and grad.data.shape == param.data.shape:
+                    np.copyto(grad.data, averaged)
+                else:
+                    param.grad = Tensor(averaged.copy())
+                offset += size
+        self.finite = finite
+
+
+def allreduce_grads(params: Iterable[Tensor], comm: Communicator | None = None,
+                    samples: float | None = None) -> None:
+    """Average `params`' gradients over the ranks of `comm` (default: `world()`), one
+    Allreduce per dtype. For repeated calls keep a `GradientBuffer` (or `DataParallel`),
+    which allocates its buffer once."""
+    GradientBuffer(params).allreduce(world() if comm is None else comm, samples)
+
+
+def broadcast_parameters(params: Iterable[Tensor], comm: Communicator | None = None,
+                         root: int = 0) -> None:
+    """Copy `root`'s parameter values to every rank (one broadcast per dtype)."""
+    comm = world() if comm is None else comm
+    for group in _by_dtype(list(params)).values():
+        flat = np.concatenate([param.data.reshape(-1) for param in group])
+        comm.broadcast(flat, root)
+        offset = 0
+        for param in group:
+            size = param.data.size
+            np.copyto(param.data, flat[offset:offset + size].reshape(param.data.shape))
+            offset += size
+
+
+class DataParallel:
+    """Data parallelism for a model's `params` and its `optimizer`: the parameters are
+    broadcast from rank 0 now, and before every `optimizer.step()` the gradients are averaged
+    over the ranks, so every rank takes the same step (also when the step is replayed by
+    `chainrule.compile`). Set `samples` to this rank's row count before each step when the
+    shards may differ in size (a `DistributedSampler`'s last batch).
+
+    Example:
+        >>> parallel = DataParallel(model.parameters(), optimizer)
+        >>> for x, y in DistributedSampler(data, 256, rank=parallel.comm.rank,
+        ...                                size=parallel.comm.size):
+        ...     parallel.samples = len(x)
+        ...     optimizer.zero_grad(); loss_fn(model(x), y).backward(); optimizer.step()
+    """
+
+    def __init__(self, params: Iterable[Tensor], optimizer: Any,
+                 comm: Communicator | None = None) -> None:
+        self.comm = world() if comm is None else comm
+        self.buffer = GradientBuffer(params)
+        self.samples: float | None = None
+        broadcast_parameters(self.buffer.params, self.comm)
+        self._handle = optimizer.register_step_pre_hook(self._before_step)
+
+    @property
+    def finite(self) -> bool:
+        """Whether the last averaged gradients were finite (the same answer on every rank)."""
+        return self.buffer.finite
+
+    def _before_step(self, optimizer: Any) -> None:
+        self.buffer.allreduce(self.comm, self.samples)
+
+    def detach(self) -> None:
+        """Stop averaging before the optimizer's steps."""
+        self._handle.remove()

@@ -1,0 +1,37 @@
+"""Through the real launcher: N ranks at global batch B take the same steps as one process
+at batch B, to rounding (the gradient sums run in another order), in float64."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+from lockstep_worker import run
+from mpi_helpers import Launch
+
+WORKER = Path(__file__).with_name("lockstep_worker.py")
+RTOL = 1e-12
+
+
+def relative_error(got: np.ndarray, expected: np.ndarray) -> float:
+    return float(np.linalg.norm(got - expected) / np.linalg.norm(expected))
+
+
+@pytest.mark.parametrize("ranks", [1, 2, 4])
+@pytest.mark.parametrize("optimizer", ["momentum", "adam"])
+def test_ranks_match_one_process_step_for_step(launch: Launch, tmp_path: Path, ranks: int,
+                                               optimizer: str) -> None:
+    out = tmp_path / "result.json"
+    finished = launch(ranks, str(WORKER), optimizer, str(out), timeout=120)
+    assert finished.returncode == 0, finished.stderr
+    got = json.loads(out.read_text())
+    expected = run(optimizer, None)
+    assert got["ranks"] == ranks
+    losses = np.array(got["losses"])
+    assert losses.shape == (30,)
+    np.testing.assert_allclose(losses, np.array(expected["losses"]), rtol=RTOL, atol=0)
+    assert sorted(got["weights"]) == sorted(expected["weights"])
+    for name, weights in expected["weights"].items():
+        assert relative_error(np.array(got["weights"][name]), np.array(weights)) <= RTOL, name
