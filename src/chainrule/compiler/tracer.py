@@ -16,17 +16,10 @@ from typing import Any
 
 import numpy as np
 
-from chainrule.modes import STATE
 from chainrule.modes import CompileError as CompileError
+from chainrule.modes import refuse_while_tracing as refuse_while_tracing
 from chainrule.primitives import Primitive
 from chainrule.tensor import Tensor
-
-
-def refuse_while_tracing(what: str, why: str, fix: str = "run this step eagerly") -> None:
-    """Raise CompileError if a step is being traced: `what` cannot be replayed because `why`;
-    `fix` says what to do instead."""
-    if STATE.tracer is not None:
-        raise CompileError(f"compile: {what} cannot be traced: {why}; {fix}")
 
 
 @dataclass(frozen=True)
@@ -85,7 +78,7 @@ class Slots:
 
 
 class Tracer:
-    """Collects the records while `STATE.tracer` points at it."""
+    """Collects the records while `STATE.tracer` points at it (a `modes.StepTracer`)."""
 
     def __init__(self, arguments: Sequence[np.ndarray | None]) -> None:
         self.slots = Slots()

@@ -23,8 +23,7 @@ from typing import Any
 
 import numpy as np
 
-from chainrule.compiler.tracer import refuse_while_tracing
-from chainrule.modes import enable_grad, no_grad, record_effect
+from chainrule.modes import enable_grad, no_grad, record_effect, refuse_while_tracing
 from chainrule.tensor import Tensor
 
 ParamsArg = Iterable[Tensor] | Iterable[dict[str, Any]]
