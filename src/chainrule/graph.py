@@ -41,7 +41,7 @@ class Node:
         self.saved = saved
         self.params = params
         self.needs = tuple([parent.requires_grad for parent in parents])
-        self.versions = tuple([parent._counter.value for parent in parents])
+        self.versions = tuple([parent.version for parent in parents])
         self.trace: str | None = None
 
     @property
@@ -51,12 +51,12 @@ class Node:
 
 def _raise_modified(node: Node) -> None:
     for position, (parent, version) in enumerate(zip(node.parents, node.versions, strict=True)):
-        if parent._version != version:
+        if parent.version != version:
             label = f" {parent.name!r}" if parent.name else ""
             raise RuntimeError(
                 f"backward: input {position}{label} (shape {parent.shape}) of "
                 f"{node.primitive.name} was modified in place after the op used it (version "
-                f"{version}, now {parent._version}), so its gradient would be wrong; "
+                f"{version}, now {parent.version}), so its gradient would be wrong; "
                 "compute with a copy, or modify it only after backward"
             )
 
@@ -65,7 +65,7 @@ def _raise_output_modified(output: Tensor, node: Node) -> None:
     label = f" {output.name!r}" if output.name else ""
     raise RuntimeError(
         f"backward: the output of {node.primitive.name}{label} (shape {output.shape}) was "
-        f"modified in place after the op (version {output._version}), and its vjp reads that "
+        f"modified in place after the op (version {output.version}), and its vjp reads that "
         "output, so its gradient would be wrong; modify a copy (out.detach() * 1) instead"
     )
 
@@ -80,7 +80,7 @@ def _nodes_leading_to(root: Node, wanted: dict[int, int]) -> set[Node]:
     while stack:
         node, parents_done = stack.pop()
         if parents_done:
-            if any(id(parent) in wanted or parent._node in leading for parent in node.parents):
+            if any(id(parent) in wanted or parent.grad_fn in leading for parent in node.parents):
                 leading.add(node)
             continue
         if node in entered:
@@ -88,8 +88,8 @@ def _nodes_leading_to(root: Node, wanted: dict[int, int]) -> set[Node]:
         entered.add(node)
         stack.append((node, True))
         for parent in node.parents:
-            if parent._node is not None and parent._node not in entered:
-                stack.append((parent._node, False))
+            if parent.grad_fn is not None and parent.grad_fn not in entered:
+                stack.append((parent.grad_fn, False))
     return leading
 
 
@@ -127,8 +127,8 @@ class _EagerSweep:
 
     def parents(self, node: Node) -> list[Node]:
         leading = self.leading
-        return [parent._node for parent in node.parents if parent._node is not None
-                and (leading is None or parent._node in leading)]
+        return [parent.grad_fn for parent in node.parents if parent.grad_fn is not None
+                and (leading is None or parent.grad_fn in leading)]
 
     def targets(self, node: Node) -> list[Target[Any] | None]:
         found: list[Target[Any] | None] = []
@@ -136,8 +136,8 @@ class _EagerSweep:
             if not parent.requires_grad:
                 found.append(None)
                 continue
-            data = parent._data
-            parent_node = parent._node
+            data = parent.data
+            parent_node = parent.grad_fn
             if parent_node is None:
                 self.leaves[id(parent)] = parent
                 found.append((id(parent), data.shape, data.dtype))
@@ -155,17 +155,17 @@ class _EagerSweep:
                 "pass retain_graph=True to the first backward to call it twice"
             )
         output = self.outputs.get(node)
-        if output is not None and output._version and node.primitive.saves_output:
+        if output is not None and output.version and node.primitive.saves_output:
             _raise_output_modified(output, node)
         parents = node.parents
         for parent, version in zip(parents, node.versions, strict=True):
-            if parent._counter.value != version:
+            if parent.version != version:
                 _raise_modified(node)
         needs = node.needs
         leading, wanted = self.leading, self.wanted
         if leading is not None and wanted is not None:
             needs = tuple([
-                need and (id(parent) in wanted or parent._node in leading)
+                need and (id(parent) in wanted or parent.grad_fn in leading)
                 for need, parent in zip(needs, parents, strict=True)
             ])
         if self.create_graph:
@@ -183,10 +183,10 @@ def _run_sweep(root: Tensor, grad_root: Any, carrier: _EagerSweep, *, create_gra
                keep: bool) -> dict[Any, Any]:
     """The sweep from `root` over the nodes the carrier lets through: the gradients of the
     leaves by id (and, with `keep`, of every node)."""
-    root_node = root._node
+    root_node = root.grad_fn
     if root_node is None:
         return {id(root): grad_root}
-    if root._version and root_node.primitive.saves_output:
+    if root.version and root_node.primitive.saves_output:
         _raise_output_modified(root, root_node)
     leading = carrier.leading
     order = [] if leading is not None and root_node not in leading else schedule(
@@ -207,7 +207,7 @@ def backward_into_grads(root: Tensor, grad_root: Any, *, retain_graph: bool,
     dL/d(leaf) into its `.grad`, as `Tensor.backward` (and torch's) does."""
     carrier = _EagerSweep(create_graph, retain_graph, None, None)
     grads = _run_sweep(root, grad_root, carrier, create_graph=create_graph, keep=False)
-    if root._node is None:
+    if root.grad_fn is None:
         carrier.leaves[id(root)] = root
     leaf_grads = [(carrier.leaves[key], grad) for key, grad in grads.items()
                   if isinstance(key, int)]
@@ -219,19 +219,19 @@ def gradients(root: Tensor, grad_root: Any, inputs: Sequence[Tensor], *, retain_
     """dL/d(input) for each of `inputs` (None where no gradient reaches it), given
     `grad_root` = dL/d(root), leaving every `.grad` untouched (as torch.autograd.grad)."""
     wanted = {id(t): i for i, t in enumerate(inputs)}
-    root_node = root._node
+    root_node = root.grad_fn
     leading = _nodes_leading_to(root_node, wanted) if root_node is not None else set()
     carrier = _EagerSweep(create_graph, retain_graph, leading, wanted)
     # A computed input's gradient is complete when its node is visited, so the sweep keeps
     # visited entries; only the wanted ones are read.
     grads = _run_sweep(root, grad_root, carrier, create_graph=create_graph,
-                       keep=any(t._node is not None for t in inputs))
+                       keep=any(t.grad_fn is not None for t in inputs))
     results: list[Any] = []
     for tensor in inputs:
         if tensor is root:
             results.append(grad_root)
         else:
-            key = id(tensor) if tensor._node is None else tensor._node
+            key = id(tensor) if tensor.grad_fn is None else tensor.grad_fn
             results.append(grads.get(key))
     return results
 
@@ -266,7 +266,7 @@ def store_leaf_grads(
     handed_out = set(not_ours)
     for leaf, grad in leaf_grads:
         if create_graph:
-            grad_tensor = grad if isinstance(grad, tensor_type) else tensor_type._wrap(grad)
+            grad_tensor = grad if isinstance(grad, tensor_type) else tensor_type.from_numpy(grad)
             leaf.grad = grad_tensor if leaf.grad is None else leaf.grad + grad_tensor
             continue
         grad = np.asarray(grad)
@@ -274,12 +274,12 @@ def store_leaf_grads(
         if existing is not None:
             if existing.requires_grad:
                 # A recorded gradient (create_graph) is part of a graph: add out of place.
-                leaf.grad = tensor_type._wrap(existing._data + grad)
+                leaf.grad = tensor_type.from_numpy(existing.data + grad)
             else:
-                existing._data += grad
-                existing._version += 1  # a graph that saved this .grad sees the change
+                np.add(existing.data, grad, out=existing.data)
+                existing.increment_version()  # a graph that saved this .grad sees the change
             continue
         if id(grad) in handed_out or not grad.flags.owndata or not grad.flags.writeable:
             grad = grad.copy()
         handed_out.add(id(grad))
-        leaf.grad = tensor_type._wrap(grad)
+        leaf.grad = tensor_type.from_numpy(grad)

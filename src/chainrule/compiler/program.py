@@ -282,7 +282,7 @@ def _grad_read_step(record: GradReadRecord) -> Step:
                 f"compile: the step reads the .grad of a tensor of shape {leaf.shape}, which "
                 "had one when the step was traced but is None on this call"
             )
-        values[slot] = grad._data
+        values[slot] = grad.data
 
     return run
 
@@ -359,7 +359,7 @@ class Program:
         for slot, index in self.slots.arguments.items():
             values[slot] = arguments[index]
         for slot, leaf in self.slots.leaves.items():
-            values[slot] = leaf._data
+            values[slot] = leaf.data
         saved: Values = [None] * self.saved_count
         for step in self.steps:
             step(values, saved)

@@ -103,10 +103,10 @@ class Tracer:
         known = self._tensor_slot.get(id(tensor))
         if known is not None:
             return known
-        argument = self._argument_slot.get(id(tensor._data))
+        argument = self._argument_slot.get(id(tensor.data))
         if argument is not None:
             slot = argument
-        elif tensor._node is not None:
+        elif tensor.grad_fn is not None:
             raise CompileError(
                 f"compile: the step uses a tensor of shape {tensor.shape} that was computed "
                 "outside it by a recorded op; compute it inside the step or pass it (detached) "
@@ -114,12 +114,12 @@ class Tracer:
             )
         elif (owner := self._grad_owner(tensor)) is not None:
             # A backward gives the leaf a new .grad tensor on each call: read it afresh.
-            slot = self.slots.new(tensor._data)
+            slot = self.slots.new(tensor.data)
             self.events.append(GradReadRecord(slot, owner, len(self.ops)))
         else:
             if not tensor.requires_grad:
-                self._refuse_derived(tensor._data, "a constant tensor")
-            slot = self.slots.new(tensor._data)
+                self._refuse_derived(tensor.data, "a constant tensor")
+            slot = self.slots.new(tensor.data)
             self.slots.leaves[slot] = tensor
         self._tensor_slot[id(tensor)] = slot
         self._alive.append(tensor)
@@ -162,7 +162,7 @@ class Tracer:
         result: Tensor,
     ) -> None:
         input_slots = tuple(self.slot_of(x) for x in inputs)
-        output = self.slots.new(result._data)
+        output = self.slots.new(result.data)
         self._tensor_slot[id(result)] = output
         self._alive.append(result)
         self.ops.append(
@@ -185,7 +185,7 @@ class Tracer:
             )
         seed = None
         if grad is not None:
-            seed_tensor = grad if isinstance(grad, Tensor) else Tensor._wrap(np.asarray(grad))
+            seed_tensor = grad if isinstance(grad, Tensor) else Tensor.from_numpy(np.asarray(grad))
             seed = self.slot_of(seed_tensor)
         self.events.append(BackwardRecord(self.slot_of(root), seed, len(self.ops)))
 
