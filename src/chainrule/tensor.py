@@ -17,7 +17,7 @@ import numpy as np
 import numpy.typing as npt
 
 from chainrule import primitives as P
-from chainrule.graph import Node, run_backward
+from chainrule.graph import Node, backward_into_grads
 from chainrule.modes import STATE, AnomalyError, CompileError, user_frame
 from chainrule.primitives.reduction import Axis
 
@@ -372,8 +372,8 @@ class Tensor:
             STATE.tracer.record_backward(self, grad, create_graph)
         if create_graph:
             grad_root = grad if isinstance(grad, Tensor) else Tensor._wrap(grad_root)
-        run_backward(self, grad_root, retain_graph=retain_graph or create_graph,
-                     create_graph=create_graph)
+        backward_into_grads(self, grad_root, retain_graph=retain_graph or create_graph,
+                            create_graph=create_graph)
 
     # ----------------------------------------------------------------- arithmetic
     def _binary(self, primitive: type[P.Primitive], other: Any, reflected: bool) -> Tensor:

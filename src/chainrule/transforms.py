@@ -13,7 +13,7 @@ from typing import Any
 
 import numpy as np
 
-from chainrule.graph import run_backward
+from chainrule.graph import gradients
 from chainrule.modes import enable_grad, is_grad_enabled
 from chainrule.tensor import Tensor, as_tensor, stack
 
@@ -112,8 +112,7 @@ def _gradients(
             dtype=output.dtype,
         )
         seed = Tensor.from_numpy(array) if nested else array
-    grads = run_backward(output, seed, retain_graph=True, create_graph=nested, inputs=targets)
-    assert grads is not None
+    grads = gradients(output, seed, targets, retain_graph=True, create_graph=nested)
     results = []
     for target, grad in zip(targets, grads, strict=True):
         if grad is None:
