@@ -34,7 +34,7 @@ def linear(x: Any, weight: Any, bias: Any = None) -> Tensor:
             f"linear: bias has shape {bias_tensor.shape}, expected ({weight_tensor.shape[1]},) "
             "to match out_features"
         )
-    return Tensor._apply(P.Linear, (inputs, weight_tensor, bias_tensor), {})
+    return Tensor.apply(P.Linear, inputs, weight_tensor, bias_tensor)
 
 
 def mse_loss(pred: Any, target: Any) -> Tensor:
@@ -55,7 +55,7 @@ def mse_loss(pred: Any, target: Any) -> Tensor:
         )
     if pred_tensor.size == 0:
         raise ValueError("mse_loss: the inputs are empty; the mean of no values is undefined")
-    return Tensor._apply(P.MSELoss, (pred_tensor, target_tensor), {})
+    return Tensor.apply(P.MSELoss, pred_tensor, target_tensor)
 
 
 def cross_entropy(logits: Any, targets: Any) -> Tensor:
@@ -94,7 +94,7 @@ def cross_entropy(logits: Any, targets: Any) -> Tensor:
             f"cross_entropy: target {int(classes[first])} at index {first} is outside the "
             f"{num_classes} classes [0, {num_classes - 1}]"
         )
-    return Tensor._apply(P.SoftmaxCrossEntropy, (logits_tensor,), {"targets": classes})
+    return Tensor.apply(P.SoftmaxCrossEntropy, logits_tensor, targets=classes)
 
 
 __all__ = ["cross_entropy", "linear", "mse_loss"]

@@ -14,8 +14,9 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from chainrule.modes import STATE, AnomalyError, enable_grad, no_grad
-from chainrule.primitives import Primitive, sum_to_shape
+from chainrule.primitives import Primitive
 from chainrule.primitives.base import plain_values
+from chainrule.sweep import Target, schedule, sweep
 
 if TYPE_CHECKING:
     from chainrule.tensor import Tensor
@@ -40,7 +41,7 @@ class Node:
         self.saved = saved
         self.params = params
         self.needs = tuple([parent.requires_grad for parent in parents])
-        self.versions = tuple([parent._counter.value for parent in parents])
+        self.versions = tuple([parent.version for parent in parents])
         self.trace: str | None = None
 
     @property
@@ -50,12 +51,12 @@ class Node:
 
 def _raise_modified(node: Node) -> None:
     for position, (parent, version) in enumerate(zip(node.parents, node.versions, strict=True)):
-        if parent._version != version:
+        if parent.version != version:
             label = f" {parent.name!r}" if parent.name else ""
             raise RuntimeError(
                 f"backward: input {position}{label} (shape {parent.shape}) of "
                 f"{node.primitive.name} was modified in place after the op used it (version "
-                f"{version}, now {parent._version}), so its gradient would be wrong; "
+                f"{version}, now {parent.version}), so its gradient would be wrong; "
                 "compute with a copy, or modify it only after backward"
             )
 
@@ -64,27 +65,9 @@ def _raise_output_modified(output: Tensor, node: Node) -> None:
     label = f" {output.name!r}" if output.name else ""
     raise RuntimeError(
         f"backward: the output of {node.primitive.name}{label} (shape {output.shape}) was "
-        f"modified in place after the op (version {output._version}), and its vjp reads that "
+        f"modified in place after the op (version {output.version}), and its vjp reads that "
         "output, so its gradient would be wrong; modify a copy (out.detach() * 1) instead"
     )
-
-
-def _topological_consumers(root: Node) -> dict[Node, int]:
-    """For each node reachable from root, how many edges lead into it from consumers."""
-    consumers: dict[Node, int] = {}
-    stack = [root]
-    seen = {root}
-    while stack:
-        node = stack.pop()
-        for parent in node.parents:
-            parent_node = parent._node
-            if parent_node is None:
-                continue
-            consumers[parent_node] = consumers.get(parent_node, 0) + 1
-            if parent_node not in seen:
-                seen.add(parent_node)
-                stack.append(parent_node)
-    return consumers
 
 
 def _nodes_leading_to(root: Node, wanted: dict[int, int]) -> set[Node]:
@@ -97,7 +80,7 @@ def _nodes_leading_to(root: Node, wanted: dict[int, int]) -> set[Node]:
     while stack:
         node, parents_done = stack.pop()
         if parents_done:
-            if any(id(parent) in wanted or parent._node in leading for parent in node.parents):
+            if any(id(parent) in wanted or parent.grad_fn in leading for parent in node.parents):
                 leading.add(node)
             continue
         if node in entered:
@@ -105,8 +88,8 @@ def _nodes_leading_to(root: Node, wanted: dict[int, int]) -> set[Node]:
         entered.add(node)
         stack.append((node, True))
         for parent in node.parents:
-            if parent._node is not None and parent._node not in entered:
-                stack.append((parent._node, False))
+            if parent.grad_fn is not None and parent.grad_fn not in entered:
+                stack.append((parent.grad_fn, False))
     return leading
 
 
@@ -127,6 +110,132 @@ def _check_finite(node: Node, grads: Sequence[Any]) -> None:
             )
 
 
+class _EagerSweep:
+    """What the eager sweep carries: graph nodes, keyed by node (a computed tensor) or by
+    id(leaf); each visit checks the node against in-place changes and freed graphs."""
+
+    def __init__(self, create_graph: bool, retain_graph: bool,
+                 leading: set[Node] | None, wanted: dict[int, int] | None) -> None:
+        self.create_graph = create_graph
+        self.retain_graph = retain_graph
+        self.leading = leading
+        self.wanted = wanted
+        self.anomaly = STATE.anomaly
+        self.leaves: dict[int, Tensor] = {}
+        # The tensor each node produced, seen as a parent: to check a vjp reading its output.
+        self.outputs: dict[Node, Tensor] = {}
+
+    def parents(self, node: Node) -> list[Node]:
+        leading = self.leading
+        return [parent.grad_fn for parent in node.parents if parent.grad_fn is not None
+                and (leading is None or parent.grad_fn in leading)]
+
+    def targets(self, node: Node) -> list[Target[Any] | None]:
+        found: list[Target[Any] | None] = []
+        for parent in node.parents:
+            if not parent.requires_grad:
+                found.append(None)
+                continue
+            data = parent.data
+            parent_node = parent.grad_fn
+            if parent_node is None:
+                self.leaves[id(parent)] = parent
+                found.append((id(parent), data.shape, data.dtype))
+            else:
+                self.outputs[parent_node] = parent
+                found.append((parent_node, data.shape, data.dtype))
+        return found
+
+    def vjp(self, node: Node, grad_out: Any) -> Sequence[Any]:
+        saved = node.saved
+        if saved is _RELEASED:
+            raise RuntimeError(
+                f"backward: the graph through {node.primitive.name} was already freed "
+                "by an earlier backward, which releases saved values to save memory; "
+                "pass retain_graph=True to the first backward to call it twice"
+            )
+        output = self.outputs.get(node)
+        if output is not None and output.version and node.primitive.saves_output:
+            _raise_output_modified(output, node)
+        parents = node.parents
+        for parent, version in zip(parents, node.versions, strict=True):
+            if parent.version != version:
+                _raise_modified(node)
+        needs = node.needs
+        leading, wanted = self.leading, self.wanted
+        if leading is not None and wanted is not None:
+            needs = tuple([
+                need and (id(parent) in wanted or parent.grad_fn in leading)
+                for need, parent in zip(needs, parents, strict=True)
+            ])
+        if self.create_graph:
+            grads = _recorded_parent_grads(node, grad_out, needs)
+        else:
+            grads = node.primitive.vjp(saved, grad_out, needs)
+        if self.anomaly:
+            _check_finite(node, grads)
+        if not self.retain_graph:
+            node.saved = _RELEASED
+        return grads
+
+
+def _run_sweep(root: Tensor, grad_root: Any, carrier: _EagerSweep, *, create_graph: bool,
+               keep: bool) -> dict[Any, Any]:
+    """The sweep from `root` over the nodes the carrier lets through: the gradients of the
+    leaves by id (and, with `keep`, of every node)."""
+    root_node = root.grad_fn
+    if root_node is None:
+        return {id(root): grad_root}
+    if root.version and root_node.primitive.saves_output:
+        _raise_output_modified(root, root_node)
+    leading = carrier.leading
+    order = [] if leading is not None and root_node not in leading else schedule(
+        root_node, carrier.parents)
+    grads: dict[Any, Any] = {root_node: grad_root}
+    with enable_grad() if create_graph else no_grad():
+        sweep(order, grads, output=_same, targets=carrier.targets, vjp=carrier.vjp, keep=keep)
+    return grads
+
+
+def _same(node: Node) -> Node:
+    return node
+
+
+def backward_into_grads(root: Tensor, grad_root: Any, *, retain_graph: bool,
+                        create_graph: bool) -> None:
+    """Push `grad_root` = dL/d(root) back to every leaf that requires grad and accumulate
+    dL/d(leaf) into its `.grad`, as `Tensor.backward` (and torch's) does."""
+    carrier = _EagerSweep(create_graph, retain_graph, None, None)
+    grads = _run_sweep(root, grad_root, carrier, create_graph=create_graph, keep=False)
+    if root.grad_fn is None:
+        carrier.leaves[id(root)] = root
+    leaf_grads = [(carrier.leaves[key], grad) for key, grad in grads.items()
+                  if isinstance(key, int)]
+    store_leaf_grads(type(root), leaf_grads, {id(grad_root)}, create_graph)
+
+
+def gradients(root: Tensor, grad_root: Any, inputs: Sequence[Tensor], *, retain_graph: bool,
+              create_graph: bool) -> list[Any]:
+    """dL/d(input) for each of `inputs` (None where no gradient reaches it), given
+    `grad_root` = dL/d(root), leaving every `.grad` untouched (as torch.autograd.grad)."""
+    wanted = {id(t): i for i, t in enumerate(inputs)}
+    root_node = root.grad_fn
+    leading = _nodes_leading_to(root_node, wanted) if root_node is not None else set()
+    carrier = _EagerSweep(create_graph, retain_graph, leading, wanted)
+    # A computed input's gradient is complete when its node is visited, so the sweep keeps
+    # visited entries; only the wanted ones are read.
+    grads = _run_sweep(root, grad_root, carrier, create_graph=create_graph,
+                       keep=any(t.grad_fn is not None for t in inputs))
+    results: list[Any] = []
+    for tensor in inputs:
+        if tensor is root:
+            results.append(grad_root)
+        else:
+            key = id(tensor) if tensor.grad_fn is None else tensor.grad_fn
+            results.append(grads.get(key))
+    return results
+
+
 def run_backward(
     root: Tensor,
     grad_root: Any,
@@ -135,102 +244,12 @@ def run_backward(
     create_graph: bool,
     inputs: Sequence[Tensor] | None = None,
 ) -> list[Any] | None:
-    """Push `grad_root` from `root` to every tensor that requires grad.
-
-    With `inputs`, return dL/d(input) for each (None where unreachable) and leave every
-    `.grad` untouched; without, accumulate into `.grad` of the leaves, as PyTorch does.
-    """
-    wanted = {id(t): i for i, t in enumerate(inputs)} if inputs is not None else None
-    results: list[Any] = [None] * len(inputs) if inputs is not None else []
-    leaf_grads: dict[int, tuple[Tensor, Any]] = {}
-
-    def deliver(tensor: Tensor, grad: Any) -> None:
-        if wanted is not None:
-            slot = wanted.get(id(tensor))
-            if slot is not None:
-                previous = results[slot]
-                results[slot] = grad if previous is None else previous + grad
-        elif tensor._node is None:
-            entry = leaf_grads.get(id(tensor))
-            leaf_grads[id(tensor)] = (tensor, grad if entry is None else entry[1] + grad)
-
-    root_node = root._node
-    if root_node is None or (wanted is not None and id(root) in wanted):
-        deliver(root, grad_root)
-    if root_node is not None:
-        if root._version and root_node.primitive.saves_output:
-            _raise_output_modified(root, root_node)
-        consumers = _topological_consumers(root_node)
-        leading = _nodes_leading_to(root_node, wanted) if wanted is not None else None
-        pending: dict[Node, Any] = {root_node: grad_root}
-        ready = [root_node] if leading is None or root_node in leading else []
-        anomaly = STATE.anomaly
-        context = enable_grad() if create_graph else no_grad()
-        with context:
-            while ready:
-                node = ready.pop()
-                grad_out = pending.pop(node)
-                saved = node.saved
-                if saved is _RELEASED:
-                    raise RuntimeError(
-                        f"backward: the graph through {node.primitive.name} was already freed "
-                        "by an earlier backward, which releases saved values to save memory; "
-                        "pass retain_graph=True to the first backward to call it twice"
-                    )
-                parents = node.parents
-                for parent, version in zip(parents, node.versions, strict=True):
-                    if parent._counter.value != version:
-                        _raise_modified(node)
-                needs = node.needs
-                if leading is not None and wanted is not None:
-                    needs = tuple([
-                        need and (id(parent) in wanted or parent._node in leading)
-                        for need, parent in zip(needs, parents, strict=True)
-                    ])
-                if create_graph:
-                    grads = _recorded_parent_grads(node, grad_out, needs)
-                else:
-                    grads = node.primitive.vjp(saved, grad_out, needs)
-                if anomaly:
-                    _check_finite(node, grads)
-                for parent, grad in zip(parents, grads, strict=True):
-                    if grad is None or not parent.requires_grad:
-                        continue
-                    if isinstance(grad, np.generic):
-                        grad = np.asarray(grad)  # NumPy's scalar for a 0-d result
-                    data = parent._data
-                    if grad.shape != data.shape:
-                        grad = sum_to_shape(grad, data.shape)
-                    if grad.dtype is not data.dtype and grad.dtype != data.dtype:
-                        grad = grad.astype(data.dtype)
-                    parent_node = parent._node
-                    if parent_node is None:
-                        if wanted is None:
-                            key = id(parent)
-                            entry = leaf_grads.get(key)
-                            leaf_grads[key] = (parent, grad) if entry is None else (
-                                parent, entry[1] + grad
-                            )
-                        else:
-                            deliver(parent, grad)
-                        continue
-                    if wanted is not None and id(parent) in wanted:
-                        deliver(parent, grad)
-                    if leading is not None and parent_node not in leading:
-                        continue
-                    previous = pending.get(parent_node)
-                    pending[parent_node] = grad if previous is None else previous + grad
-                    remaining = consumers[parent_node] - 1
-                    consumers[parent_node] = remaining
-                    if remaining == 0:
-                        if parent._version and parent_node.primitive.saves_output:
-                            _raise_output_modified(parent, parent_node)
-                        ready.append(parent_node)
-                if not retain_graph:
-                    node.saved = _RELEASED
+    """`gradients(root, grad_root, inputs, ...)` with `inputs`, else
+    `backward_into_grads(root, grad_root, ...)` (which returns None)."""
     if inputs is not None:
-        return results
-    store_leaf_grads(type(root), leaf_grads.values(), {id(grad_root)}, create_graph)
+        return gradients(root, grad_root, inputs, retain_graph=retain_graph,
+                         create_graph=create_graph)
+    backward_into_grads(root, grad_root, retain_graph=retain_graph, create_graph=create_graph)
     return None
 
 
@@ -247,7 +266,7 @@ def store_leaf_grads(
     handed_out = set(not_ours)
     for leaf, grad in leaf_grads:
         if create_graph:
-            grad_tensor = grad if isinstance(grad, tensor_type) else tensor_type._wrap(grad)
+            grad_tensor = grad if isinstance(grad, tensor_type) else tensor_type.from_numpy(grad)
             leaf.grad = grad_tensor if leaf.grad is None else leaf.grad + grad_tensor
             continue
         grad = np.asarray(grad)
@@ -255,12 +274,12 @@ def store_leaf_grads(
         if existing is not None:
             if existing.requires_grad:
                 # A recorded gradient (create_graph) is part of a graph: add out of place.
-                leaf.grad = tensor_type._wrap(existing._data + grad)
+                leaf.grad = tensor_type.from_numpy(existing.data + grad)
             else:
-                existing._data += grad
-                existing._version += 1  # a graph that saved this .grad sees the change
+                np.add(existing.data, grad, out=existing.data)
+                existing.increment_version()  # a graph that saved this .grad sees the change
             continue
         if id(grad) in handed_out or not grad.flags.owndata or not grad.flags.writeable:
             grad = grad.copy()
         handed_out.add(id(grad))
-        leaf.grad = tensor_type._wrap(grad)
+        leaf.grad = tensor_type.from_numpy(grad)

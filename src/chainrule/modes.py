@@ -10,9 +10,13 @@ import contextlib
 import linecache
 import os
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from types import FrameType
-from typing import Any
+from typing import TYPE_CHECKING, Any, Protocol
+
+if TYPE_CHECKING:
+    from chainrule.primitives import Primitive
+    from chainrule.tensor import Tensor
 
 _PACKAGE_DIR = os.path.dirname(os.path.abspath(__file__))
 
@@ -23,11 +27,32 @@ class CompileError(ValueError):
     (`chainrule.compile`'s error; defined here so that ops can let it through unchanged.)"""
 
 
+class StepTracer(Protocol):
+    """What the engine asks of a tracer (`chainrule.compile`'s, in `chainrule.compiler`)
+    while a step is traced: the core calls these and never imports the compiler."""
+
+    def record_op(self, primitive: type[Primitive], inputs: tuple[Tensor, ...],
+                  params: dict[str, Any], result: Tensor) -> None:
+        """`result` was computed as primitive(*inputs, **params)."""
+
+    def record_backward(self, root: Tensor, grad: Any, create_graph: bool) -> None:
+        """`root.backward(grad, create_graph=create_graph)` ran here."""
+
+    def record_effect(self, effect: Callable[[], Any], frame: FrameType | None = None) -> None:
+        """`effect()` (an optimizer's step, zero_grad) ran here; `frame` is its running call."""
+
+    def refuse_conversion(self, tensor: Tensor, conversion: str, hint: str = "") -> None:
+        """Raise CompileError: `tensor` is turned into a Python or NumPy value in the step."""
+
+    def refuse_mutation(self, tensor: Tensor, op: str) -> None:
+        """Raise CompileError: `tensor` is changed in place by the step itself."""
+
+
 class _State:
     grad_enabled: bool = True
     anomaly: bool = False
-    # The active `chainrule.compiler.Tracer` while `chainrule.compile` traces a step, else None.
-    tracer: Any = None
+    # The active tracer while `chainrule.compile` traces a step, else None.
+    tracer: StepTracer | None = None
 
 
 STATE = _State()
@@ -94,3 +119,10 @@ def record_effect(effect: Any) -> None:
     optimizer's step or zero_grad) ran here, so every replay runs it at the same point."""
     if STATE.tracer is not None:
         STATE.tracer.record_effect(effect, sys._getframe(1))
+
+
+def refuse_while_tracing(what: str, why: str, fix: str = "run this step eagerly") -> None:
+    """Raise CompileError if a step is being traced: `what` cannot be replayed because `why`;
+    `fix` says what to do instead."""
+    if STATE.tracer is not None:
+        raise CompileError(f"compile: {what} cannot be traced: {why}; {fix}")

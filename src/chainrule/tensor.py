@@ -17,7 +17,7 @@ import numpy as np
 import numpy.typing as npt
 
 from chainrule import primitives as P
-from chainrule.graph import Node, run_backward
+from chainrule.graph import Node, backward_into_grads
 from chainrule.modes import STATE, AnomalyError, CompileError, user_frame
 from chainrule.primitives.reduction import Axis
 
@@ -119,6 +119,17 @@ class Tensor:
         return tensor
 
     @classmethod
+    def from_numpy(cls, array: np.ndarray) -> Tensor:
+        """A constant Tensor sharing `array`'s memory and dtype, as torch.from_numpy: nothing
+        is copied or converted, so a change to either is seen by the other. Refuses a dtype
+        chainrule does not hold (complex, float128, objects)."""
+        if type(array) is not np.ndarray:
+            raise TypeError(f"from_numpy: expected an np.ndarray, got {type(array).__name__}; "
+                            "use chainrule.tensor(...) to convert other data")
+        _check_dtype("from_numpy", array.dtype)
+        return cls._wrap(array)
+
+    @classmethod
     def apply(cls, primitive: type[P.Primitive], *inputs: Any, **params: Any) -> Tensor:
         """Run `primitive` on `inputs` (Tensors or arrays) and record it when needed."""
         return cls._apply(primitive, tuple(as_tensor(x) for x in inputs), params)
@@ -186,6 +197,25 @@ class Tensor:
     @_version.setter
     def _version(self, value: int) -> None:
         _shared_counter(self).value = value
+
+    @property
+    def version(self) -> int:
+        """How many in-place changes this tensor's memory has seen, counted with its views
+        (torch's `t._version`); recorded ops compare it at backward to catch changes."""
+        return self._counter.value
+
+    def increment_version(self) -> None:
+        """Count one in-place change made to `.data`'s memory directly (an optimizer's update,
+        an accumulated `.grad`), as torch.autograd.graph.increment_version does, so that a
+        graph that saved this tensor refuses a backward through the stale value."""
+        _shared_counter(self).value += 1
+
+    @property
+    def grad_fn(self) -> Node | None:
+        """The recorded op that computed this tensor (`Node`: its primitive, parents and
+        saved values), or None for a leaf or a tensor computed without recording; as
+        torch's grad_fn, it is how a graph is walked."""
+        return self._node
 
     @property
     def shape(self) -> tuple[int, ...]:
@@ -342,8 +372,8 @@ class Tensor:
             STATE.tracer.record_backward(self, grad, create_graph)
         if create_graph:
             grad_root = grad if isinstance(grad, Tensor) else Tensor._wrap(grad_root)
-        run_backward(self, grad_root, retain_graph=retain_graph or create_graph,
-                     create_graph=create_graph)
+        backward_into_grads(self, grad_root, retain_graph=retain_graph or create_graph,
+                            create_graph=create_graph)
 
     # ----------------------------------------------------------------- arithmetic
     def _binary(self, primitive: type[P.Primitive], other: Any, reflected: bool) -> Tensor:

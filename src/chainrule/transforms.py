@@ -13,7 +13,7 @@ from typing import Any
 
 import numpy as np
 
-from chainrule.graph import run_backward
+from chainrule.graph import gradients
 from chainrule.modes import enable_grad, is_grad_enabled
 from chainrule.tensor import Tensor, as_tensor, stack
 
@@ -88,7 +88,7 @@ def _depends_on_other_variables(roots: Sequence[Any], targets: list[Tensor]) -> 
         if id(tensor) in seen:
             continue
         seen.add(id(tensor))
-        node = tensor._node
+        node = tensor.grad_fn
         if node is None:
             if id(tensor) not in ours and _RETIRED.get(id(tensor)) is not tensor:
                 return True
@@ -101,7 +101,7 @@ def _gradients(
     output: Tensor, grad_output: Any, targets: list[Tensor], nested: bool
 ) -> list[Tensor]:
     if not output.requires_grad:
-        return [Tensor._wrap(np.zeros(t.shape, dtype=t.dtype)) for t in targets]
+        return [Tensor.from_numpy(np.zeros(t.shape, dtype=t.dtype)) for t in targets]
     if nested and isinstance(grad_output, Tensor):
         seed: Any = grad_output if grad_output.dtype == output.dtype else grad_output.astype(
             output.dtype
@@ -111,17 +111,16 @@ def _gradients(
             grad_output.numpy() if isinstance(grad_output, Tensor) else grad_output,
             dtype=output.dtype,
         )
-        seed = Tensor._wrap(array) if nested else array
-    grads = run_backward(output, seed, retain_graph=True, create_graph=nested, inputs=targets)
-    assert grads is not None
+        seed = Tensor.from_numpy(array) if nested else array
+    grads = gradients(output, seed, targets, retain_graph=True, create_graph=nested)
     results = []
     for target, grad in zip(targets, grads, strict=True):
         if grad is None:
-            results.append(Tensor._wrap(np.zeros(target.shape, dtype=target.dtype)))
+            results.append(Tensor.from_numpy(np.zeros(target.shape, dtype=target.dtype)))
         elif isinstance(grad, Tensor):
             results.append(grad)
         else:
-            results.append(Tensor._wrap(np.asarray(grad)))
+            results.append(Tensor.from_numpy(np.asarray(grad)))
     return results
 
 
@@ -216,7 +215,7 @@ def jacobian(f: Callable[..., Any], argnums: int = 0) -> Callable[..., Tensor]:
                 rows.append(_gradients(output, seed.reshape(output.shape), targets, nested)[0])
             _retire(targets)
             if not rows:
-                return Tensor._wrap(np.zeros(output.shape + target.shape, dtype=target.dtype))
+                return Tensor.from_numpy(np.zeros(output.shape + target.shape, dtype=target.dtype))
             return stack(rows).reshape(output.shape + target.shape)
 
     return jacobian_f

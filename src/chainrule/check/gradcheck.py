@@ -18,7 +18,13 @@ import numpy.typing as npt
 
 from chainrule._types import Float64Array
 from chainrule.check.diagnose import Diagnosis, Mistake, diagnose, diagnose_shapes
-from chainrule.check.numerical import check_step, directional_derivative, probe
+from chainrule.check.numerical import (
+    check_step,
+    directional_derivative,
+    is_kink,
+    one_sided_slopes,
+    probe,
+)
 
 LossFunction = Callable[[Mapping[str, Float64Array]], float]
 """Called with every named array (float64 copies, one of them perturbed); returns the loss."""
@@ -262,10 +268,6 @@ def gradcheck(
     return GradcheckReport(rows=tuple(rows), eps=eps)
 
 
-def _is_kink(miss: float, forward_slope: float, backward_slope: float) -> bool:
-    return abs(forward_slope - backward_slope) >= miss
-
-
 def _check_one(
     loss_fn: LossFunction,
     points: dict[str, Float64Array],
@@ -328,8 +330,7 @@ def _check_one(
             worst_index = index
             continue
         if miss > allowed:
-            upper_step = step / 2
-            if _is_kink(miss, (f_plus - f0) / upper_step, (f0 - f_minus) / upper_step):
+            if is_kink(miss, *one_sided_slopes(f_plus, f0, f_minus, step)):
                 kinks += 1
                 smooth[position] = False
                 continue
@@ -347,7 +348,7 @@ def _check_one(
         f_plus, f_minus, numerical = directional_derivative(at_point, point, v, eps)
         along = float((v * analytic).sum())
         allowed = float((np.abs(v) * (row_atol + rtol * np.abs(analytic))).sum()) + floor
-        kink = abs(along - numerical) > allowed and _is_kink(
+        kink = abs(along - numerical) > allowed and is_kink(
             abs(along - numerical), (f_plus - f0) / eps, (f0 - f_minus) / eps)
         resolved = floor <= RESOLUTION * max(abs(along), abs(numerical),
                                              float(np.abs(v).sum()) * resolvable)

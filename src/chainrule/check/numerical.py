@@ -91,3 +91,22 @@ def directional_derivative(
     f_plus = float(f(point + step))
     f_minus = float(f(point - step))
     return f_plus, f_minus, (f_plus - f_minus) / (2 * eps)
+
+
+def one_sided_slopes(
+    f_plus: float, f_centre: float, f_minus: float, step: float
+) -> tuple[float, float]:
+    """(f(x + h) - f(x)) / h and (f(x) - f(x - h)) / h, with h half the measured central
+    `step` that `probe` returns."""
+    half = step / 2
+    return (f_plus - f_centre) / half, (f_centre - f_minus) / half
+
+
+def is_kink(miss: float, forward_slope: float, backward_slope: float) -> bool:
+    """Whether a central difference that misses the analytic value by `miss` sits on a kink
+    (ReLU or |x| at 0), where the derivative is a convention: the one-sided slopes disagree
+    by at least the miss. On a smooth stretch they differ only by about h * f''(x), so a real
+    error is never excused; when the step crosses one kink the central difference misses
+    the one-sided slope by exactly half their disagreement. The one rule of `gradcheck` and
+    of explain's per-link check."""
+    return abs(forward_slope - backward_slope) >= miss

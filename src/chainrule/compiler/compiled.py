@@ -31,7 +31,7 @@ def _argument_arrays(args: tuple[Any, ...]) -> tuple[list[np.ndarray | None], Si
     signature: list[Any] = []
     for value in args:
         if isinstance(value, Tensor):
-            value = value._data
+            value = value.data
         if isinstance(value, np.ndarray) and value.ndim == 0 and value.dtype.kind in "biu":
             # A 0-d integer or boolean array is a setting (a count, an index, a flag) that the
             # step reads in Python (int(), range(), if), which a replay cannot see: like a
@@ -133,7 +133,7 @@ class CompiledStep:
         cached = self.programs.get(signature)
         if cached is not None:
             program, rebuild = cached
-            return rebuild([Tensor._wrap(a) for a in program.run(arrays)])
+            return rebuild([Tensor.from_numpy(a) for a in program.run(arrays)])
         return self._trace(args, arrays, signature)
 
     def _trace(self, args: tuple[Any, ...], arrays: list[np.ndarray | None],

@@ -1,9 +1,9 @@
 """A traced step as a flat list of NumPy calls: no Tensors, no graph, no topological sort.
 
 Forward entries call each primitive's forward on the arrays in their input slots; a backward
-entry runs the vjps of the ops it needs in the reverse of their recorded order (a valid
-reverse topological order, since an op is recorded after its inputs), and effects (an
-optimizer's step) run where they ran in the trace. Ops nothing needs are dropped.
+entry is the eager reverse sweep (`chainrule.sweep`) recorded: the vjp calls it makes, in its
+order, carried over buffer slots instead of graph nodes; effects (an optimizer's step) run
+where they ran in the trace. Ops nothing needs are dropped.
 """
 
 from __future__ import annotations
@@ -26,7 +26,7 @@ from chainrule.compiler.tracer import (
     Tracer,
 )
 from chainrule.graph import store_leaf_grads
-from chainrule.primitives import sum_to_shape
+from chainrule.sweep import Target, schedule, sweep
 from chainrule.tensor import Tensor
 
 Values = list[Any]
@@ -102,8 +102,9 @@ def _forward_step(op: OpRecord, keep_saved: bool, saved_index: int,
 
 
 # Producers whose output array is fresh and not among what they save, so a ReLU that is their
-# only consumer may overwrite it in place instead of allocating its own output.
-_FRESH_OUTPUT = frozenset({"linear", "matmul", "add"})
+# only consumer may overwrite it in place instead of allocating its own output. Matched by
+# class: a primitive named like one of these is not one of these.
+_FRESH_OUTPUT: frozenset[type[P.Primitive]] = frozenset({P.Linear, P.MatMul, P.Add})
 
 
 def _fused_relu_step(producer: OpRecord, relu: OpRecord, producer_saved: int | None,
@@ -143,10 +144,10 @@ def _relu_fusions(ops: Sequence[OpRecord], live: set[int], kept: set[int]) -> di
     fusions = {}
     for index in sorted(live):
         op = ops[index]
-        if op.primitive.name not in _FRESH_OUTPUT or op.bound_params or op.output in kept:
+        if op.primitive not in _FRESH_OUTPUT or op.bound_params or op.output in kept:
             continue
         reader = readers.get(op.output, [])
-        if len(reader) == 1 and ops[reader[0]].primitive.name == "relu":
+        if len(reader) == 1 and ops[reader[0]].primitive is P.ReLU:
             fusions[index] = reader[0]
     return fusions
 
@@ -169,6 +170,49 @@ def _vjp_buffer(op: OpRecord, slots: Slots, buffers: Buffers, key: Any) -> np.nd
     return buffers.new(key, shape, dtype)
 
 
+def _backward_order(record: BackwardRecord, ops: Sequence[OpRecord]) -> list[int]:
+    """Indices of the recorded ops a backward call goes through, in the order the eager sweep
+    visits their nodes (`chainrule.sweep.schedule` over the same graph), so that every
+    gradient is summed in eager's order and the replay is bit-identical to it."""
+    producer = {op.output: index for index, op in enumerate(ops[: record.ops_before])
+                if op.requires_grad}
+    root = producer.get(record.root)
+    if root is None:
+        return []
+
+    def parents(index: int) -> list[int]:
+        return [producer[slot] for slot in ops[index].inputs if slot in producer]
+
+    return schedule(root, parents)
+
+
+class _VjpCall:
+    """One vjp call of the recorded sweep: where its grad_out and saved values are, what to
+    call, and where each input's gradient goes (slot, shape, dtype)."""
+
+    __slots__ = ("needs", "output", "release", "saved_index", "targets", "vjp")
+
+    def __init__(self, op: OpRecord, vjp: Callable[..., Sequence[Any]], saved_index: int,
+                 release: bool, slots: Slots) -> None:
+        self.output = op.output
+        self.vjp = vjp
+        self.saved_index = saved_index
+        self.release = release
+        self.needs = op.needs
+        self.targets: tuple[Target[int] | None, ...] = tuple(
+            (slot, slots.shapes[slot], slots.dtypes[slot]) if need else None
+            for slot, need in zip(op.inputs, op.needs, strict=True)
+        )
+
+
+def _output_of(call: _VjpCall) -> int:
+    return call.output
+
+
+def _targets_of(call: _VjpCall) -> tuple[Target[int] | None, ...]:
+    return call.targets
+
+
 def _backward_step(
     record: BackwardRecord,
     ops: Sequence[OpRecord],
@@ -177,65 +221,41 @@ def _backward_step(
     buffers: Buffers,
     retained: set[int],
 ) -> Step:
-    """One backward call: dL/d(slot) for every slot on a path to the root, then `.grad`.
+    """One backward call: the sweep over the recorded vjp calls, then `.grad`.
     Saved values are released after use, except those of the ops in `retained` (a later
     backward of the step goes through them: the trace used retain_graph=True)."""
-    path = sorted(_backward_path(record, ops), reverse=True)
-    plan = []
-    for index in path:
+    calls = []
+    for index in _backward_order(record, ops):
         op = ops[index]
-        if not op.requires_grad:
-            continue
-        targets = tuple(
-            (slot, slots.shapes[slot], slots.dtypes[slot]) if need else None
-            for slot, need in zip(op.inputs, op.needs, strict=True)
-        )
         buffer = _vjp_buffer(op, slots, buffers, ("grad", id(record), index))
         vjp = op.primitive.vjp
         if buffer is not None:
             vjp = functools.partial(_run_vjp_kernel, kernels.VJP[op.primitive], buffer)
-        plan.append((op.output, vjp, saved_of[index], index not in retained, op.needs, targets))
+        calls.append(_VjpCall(op, vjp, saved_of[index], index not in retained, slots))
     root, seed_slot = record.root, record.seed
     root_shape, root_dtype = slots.shapes[root], slots.dtypes[root]
     leaves = slots.leaves
-    slot_count = slots.count
 
     def run(values: Values, saved: Values) -> None:
         grads_seed = np.ones(root_shape, root_dtype) if seed_slot is None else values[seed_slot]
-        grads: list[Any] = [None] * slot_count
-        grads[root] = grads_seed
-        for output, vjp, saved_index, release, needs, targets in plan:
-            grad_out = grads[output]
-            if grad_out is None:
-                continue
-            grads[output] = None
-            input_grads = vjp(saved[saved_index], grad_out, needs)
-            if release:
-                saved[saved_index] = None
-            for target, grad in zip(targets, input_grads, strict=True):
-                if target is None or grad is None:
-                    continue
-                slot, shape, dtype = target
-                if grad.shape != shape:
-                    grad = sum_to_shape(grad, shape)
-                if grad.dtype is not dtype and grad.dtype != dtype:
-                    grad = grad.astype(dtype)
-                previous = grads[slot]
-                grads[slot] = grad if previous is None else previous + grad
+
+        def vjp(call: _VjpCall, grad_out: Any) -> Sequence[Any]:
+            input_grads = call.vjp(saved[call.saved_index], grad_out, call.needs)
+            if call.release:
+                saved[call.saved_index] = None
+            return input_grads
+
+        grads = sweep(calls, {root: grads_seed}, output=_output_of, targets=_targets_of,
+                      vjp=vjp)
         # A leaf never keeps a reused buffer: the next replay would overwrite its .grad.
         store_leaf_grads(
             Tensor,
             [(leaf, grads[slot]) for slot, leaf in leaves.items()
-             if leaf.requires_grad and grads[slot] is not None],
+             if leaf.requires_grad and grads.get(slot) is not None],
             {id(grads_seed), *buffers.ids},
         )
 
     return run
-
-
-def _backward_path(record: BackwardRecord, ops: Sequence[OpRecord]) -> set[int]:
-    """Indices of the ops a backward call goes through (those its root depends on)."""
-    return _ancestors(ops[: record.ops_before], {record.root})
 
 
 def _run_vjp_kernel(kernel: kernels.VjpKernel, buffer: np.ndarray, saved: Any,
@@ -262,7 +282,7 @@ def _grad_read_step(record: GradReadRecord) -> Step:
                 f"compile: the step reads the .grad of a tensor of shape {leaf.shape}, which "
                 "had one when the step was traced but is None on this call"
             )
-        values[slot] = grad._data
+        values[slot] = grad.data
 
     return run
 
@@ -320,7 +340,7 @@ class Program:
             done = max(done, stop)
 
         backwards = [event for event in tracer.events if isinstance(event, BackwardRecord)]
-        paths = [_backward_path(event, ops) for event in backwards]
+        paths = [set(_backward_order(event, ops)) for event in backwards]
         for event in tracer.events:
             forward_until(event.ops_before)
             if isinstance(event, BackwardRecord):
@@ -339,7 +359,7 @@ class Program:
         for slot, index in self.slots.arguments.items():
             values[slot] = arguments[index]
         for slot, leaf in self.slots.leaves.items():
-            values[slot] = leaf._data
+            values[slot] = leaf.data
         saved: Values = [None] * self.saved_count
         for step in self.steps:
             step(values, saved)

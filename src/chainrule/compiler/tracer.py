@@ -16,17 +16,10 @@ from typing import Any
 
 import numpy as np
 
-from chainrule.modes import STATE
 from chainrule.modes import CompileError as CompileError
+from chainrule.modes import refuse_while_tracing as refuse_while_tracing
 from chainrule.primitives import Primitive
 from chainrule.tensor import Tensor
-
-
-def refuse_while_tracing(what: str, why: str, fix: str = "run this step eagerly") -> None:
-    """Raise CompileError if a step is being traced: `what` cannot be replayed because `why`;
-    `fix` says what to do instead."""
-    if STATE.tracer is not None:
-        raise CompileError(f"compile: {what} cannot be traced: {why}; {fix}")
 
 
 @dataclass(frozen=True)
@@ -85,7 +78,7 @@ class Slots:
 
 
 class Tracer:
-    """Collects the records while `STATE.tracer` points at it."""
+    """Collects the records while `STATE.tracer` points at it (a `modes.StepTracer`)."""
 
     def __init__(self, arguments: Sequence[np.ndarray | None]) -> None:
         self.slots = Slots()
@@ -110,10 +103,10 @@ class Tracer:
         known = self._tensor_slot.get(id(tensor))
         if known is not None:
             return known
-        argument = self._argument_slot.get(id(tensor._data))
+        argument = self._argument_slot.get(id(tensor.data))
         if argument is not None:
             slot = argument
-        elif tensor._node is not None:
+        elif tensor.grad_fn is not None:
             raise CompileError(
                 f"compile: the step uses a tensor of shape {tensor.shape} that was computed "
                 "outside it by a recorded op; compute it inside the step or pass it (detached) "
@@ -121,12 +114,12 @@ class Tracer:
             )
         elif (owner := self._grad_owner(tensor)) is not None:
             # A backward gives the leaf a new .grad tensor on each call: read it afresh.
-            slot = self.slots.new(tensor._data)
+            slot = self.slots.new(tensor.data)
             self.events.append(GradReadRecord(slot, owner, len(self.ops)))
         else:
             if not tensor.requires_grad:
-                self._refuse_derived(tensor._data, "a constant tensor")
-            slot = self.slots.new(tensor._data)
+                self._refuse_derived(tensor.data, "a constant tensor")
+            slot = self.slots.new(tensor.data)
             self.slots.leaves[slot] = tensor
         self._tensor_slot[id(tensor)] = slot
         self._alive.append(tensor)
@@ -169,7 +162,7 @@ class Tracer:
         result: Tensor,
     ) -> None:
         input_slots = tuple(self.slot_of(x) for x in inputs)
-        output = self.slots.new(result._data)
+        output = self.slots.new(result.data)
         self._tensor_slot[id(result)] = output
         self._alive.append(result)
         self.ops.append(
@@ -192,7 +185,7 @@ class Tracer:
             )
         seed = None
         if grad is not None:
-            seed_tensor = grad if isinstance(grad, Tensor) else Tensor._wrap(np.asarray(grad))
+            seed_tensor = grad if isinstance(grad, Tensor) else Tensor.from_numpy(np.asarray(grad))
             seed = self.slot_of(seed_tensor)
         self.events.append(BackwardRecord(self.slot_of(root), seed, len(self.ops)))
 

@@ -227,7 +227,7 @@ def _validate(output: Tensor, wrt: Tensor) -> None:
             f"explain: wrt {label} does not require grad, so the graph has no derivative "
             "with respect to it; create it with requires_grad=True before the forward"
         )
-    if output._node is None and output is not wrt:
+    if output.grad_fn is None and output is not wrt:
         raise ValueError(
             "explain: the output has no recorded graph; compute it from tensors created "
             "with requires_grad=True, outside no_grad()"

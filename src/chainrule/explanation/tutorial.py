@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 
-import chainrule
+from chainrule import ops
 from chainrule.tensor import Tensor
 
 
@@ -21,21 +21,21 @@ def tutorial_network(n: int = 4, n_in: int = 3, n_hidden: int = 5, n_out: int = 
         if size < 1:
             raise ValueError(f"tutorial_network: {label} = {size}; every size must be >= 1")
     tensors = {
-        "x": chainrule.tensor(rng.normal(size=(n, n_in)), name="x"),
-        "y": chainrule.tensor(rng.normal(size=(n, n_out)), name="y"),
-        "w1": chainrule.tensor(rng.normal(size=(n_in, n_hidden)) * np.sqrt(2 / n_in),
+        "x": ops.tensor(rng.normal(size=(n, n_in)), name="x"),
+        "y": ops.tensor(rng.normal(size=(n, n_out)), name="y"),
+        "w1": ops.tensor(rng.normal(size=(n_in, n_hidden)) * np.sqrt(2 / n_in),
                                requires_grad=True, name="w1"),
-        "b1": chainrule.tensor(rng.normal(size=(n_hidden,)) * 0.1, requires_grad=True, name="b1"),
-        "w2": chainrule.tensor(rng.normal(size=(n_hidden, n_out)) * np.sqrt(2 / n_hidden),
+        "b1": ops.tensor(rng.normal(size=(n_hidden,)) * 0.1, requires_grad=True, name="b1"),
+        "w2": ops.tensor(rng.normal(size=(n_hidden, n_out)) * np.sqrt(2 / n_hidden),
                                requires_grad=True, name="w2"),
-        "b2": chainrule.tensor(rng.normal(size=(n_out,)) * 0.1, requires_grad=True, name="b2"),
+        "b2": ops.tensor(rng.normal(size=(n_out,)) * 0.1, requires_grad=True, name="b2"),
     }
     tensors["u1"] = tensors["x"] @ tensors["w1"] + tensors["b1"]
-    tensors["u2"] = chainrule.relu(tensors["u1"])
+    tensors["u2"] = ops.relu(tensors["u1"])
     tensors["u3"] = tensors["u2"] @ tensors["w2"] + tensors["b2"]
     tensors["u4"] = tensors["y"] - tensors["u3"]
     tensors["u5"] = tensors["u4"] ** 2
-    tensors["loss"] = chainrule.mean(tensors["u5"])
+    tensors["loss"] = ops.mean(tensors["u5"])
     for name in ("u1", "u2", "u3", "u4", "u5", "loss"):
         tensors[name].name = name
     return tensors

@@ -75,7 +75,7 @@ def _topological(output: Tensor) -> tuple[list[Tensor], dict[int, int]]:
             order.append(tensor)
             continue
         stack.append((tensor, True))
-        node = tensor._node
+        node = tensor.grad_fn
         if node is None:
             continue
         for parent in reversed(node.parents):
@@ -87,11 +87,11 @@ def _topological(output: Tensor) -> tuple[list[Tensor], dict[int, int]]:
 
 
 def _check_unchanged(tensor: Tensor) -> None:
-    node = tensor._node
+    node = tensor.grad_fn
     if node is None:
         return
     for parent, version in zip(node.parents, node.versions, strict=True):
-        if parent._version != version:
+        if parent.version != version:
             label = parent.name or f"an input of shape {parent.shape}"
             raise ValueError(
                 f"explain: {label} was modified in place after {node.primitive.name} used it, "
@@ -102,11 +102,11 @@ def _check_unchanged(tensor: Tensor) -> None:
 def _affine_product(tensor: Tensor, consumers: dict[int, int],
                     keep: set[int]) -> int | None:
     """The position of the matmul operand that `tensor` (an add) absorbs, or None."""
-    node = tensor._node
+    node = tensor.grad_fn
     if node is None or node.primitive is not P.Add:
         return None
     for position, parent in enumerate(node.parents):
-        inner = parent._node
+        inner = parent.grad_fn
         if (inner is not None and inner.primitive is P.MatMul and parent.name is None
                 and id(parent) not in keep and consumers.get(id(parent)) == 1):
             return position
@@ -114,7 +114,7 @@ def _affine_product(tensor: Tensor, consumers: dict[int, int],
 
 
 def _single(tensor: Tensor) -> StepRecord:
-    node = tensor._node
+    node = tensor.grad_fn
     assert node is not None
     args: tuple[Arg, ...] = tuple(("operand", i) for i in range(len(node.parents)))
     return StepRecord(tensor, tuple(node.parents), (Op(node.primitive, node.params, args),),
@@ -122,10 +122,10 @@ def _single(tensor: Tensor) -> StepRecord:
 
 
 def _affine(tensor: Tensor, position: int) -> StepRecord:
-    node = tensor._node
+    node = tensor.grad_fn
     assert node is not None
     product = node.parents[position]
-    inner = product._node
+    inner = product.grad_fn
     assert inner is not None
     bias = node.parents[1 - position]
     matmul = Op(P.MatMul, inner.params, (("operand", 0), ("operand", 1)))
@@ -190,7 +190,7 @@ def read_graph(output: Tensor, *, keep: Sequence[Tensor] = (),
         for tensor in order:
             position = _affine_product(tensor, consumers, keep_ids)
             if position is not None:
-                node = tensor._node
+                node = tensor.grad_fn
                 assert node is not None
                 groups[id(tensor)] = position
                 absorbed.add(id(node.parents[position]))
@@ -198,7 +198,7 @@ def read_graph(output: Tensor, *, keep: Sequence[Tensor] = (),
     leaves: list[Tensor] = []
     for tensor in order:
         _check_unchanged(tensor)
-        if tensor._node is None:
+        if tensor.grad_fn is None:
             leaves.append(tensor)
         elif id(tensor) in absorbed:
             continue

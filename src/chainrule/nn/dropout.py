@@ -8,7 +8,7 @@ from typing import Any
 
 import numpy as np
 
-from chainrule.compiler.tracer import refuse_while_tracing
+from chainrule.modes import refuse_while_tracing
 from chainrule.nn.module import Module
 from chainrule.tensor import Tensor, as_tensor
 

@@ -72,7 +72,7 @@ class Linear(Module):
 
     def forward(self, x: Any) -> Tensor:
         inputs = as_tensor(x)
-        shape = inputs._data.shape
+        shape = inputs.data.shape
         if not shape or shape[-1] != self.in_features:
             raise ValueError(
                 f"Linear(in_features={self.in_features}, out_features={self.out_features}): "
@@ -87,7 +87,7 @@ class Linear(Module):
         if bias is None:
             return inputs @ weight
         # The shapes are checked above and the parameters' at construction: record directly.
-        return Tensor._apply(P.Linear, (inputs, weight, bias), {})
+        return Tensor.apply(P.Linear, inputs, weight, bias)
 
     def extra_repr(self) -> str:
         return (f"in_features={self.in_features}, out_features={self.out_features}, "

@@ -35,7 +35,7 @@ class Parameter(Tensor):
     @classmethod
     def _wrap(cls, array: np.ndarray) -> Tensor:
         """Results of ops (and gradients) built on a Parameter are plain Tensors."""
-        return Tensor._wrap(array)
+        return Tensor.from_numpy(array)
 
     def __repr__(self) -> str:
         return "Parameter containing:\n" + super().__repr__()

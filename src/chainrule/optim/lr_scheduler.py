@@ -13,8 +13,7 @@ from typing import Any
 
 import numpy as np
 
-from chainrule.compiler.tracer import refuse_while_tracing
-from chainrule.modes import record_effect
+from chainrule.modes import record_effect, refuse_while_tracing
 from chainrule.optim.optimizer import Optimizer, check_number
 
 

@@ -23,8 +23,7 @@ from typing import Any
 
 import numpy as np
 
-from chainrule.compiler.tracer import refuse_while_tracing
-from chainrule.modes import enable_grad, no_grad, record_effect
+from chainrule.modes import enable_grad, no_grad, record_effect, refuse_while_tracing
 from chainrule.tensor import Tensor
 
 ParamsArg = Iterable[Tensor] | Iterable[dict[str, Any]]
@@ -220,8 +219,8 @@ class Optimizer(ABC):
             state = state_of(param)
             if state:
                 self._follow_layout(param, state)
-            update(param._data, grad._data, state, group, param)
-            param._version += 1
+            update(param.data, grad.data, state, group, param)
+            param.increment_version()
 
     def _follow_layout(self, param: Tensor, state: dict[str, Any]) -> None:
         """Keep `param`'s state arrays in its dtype after `.data =` changed it; a new shape

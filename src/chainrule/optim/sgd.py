@@ -63,13 +63,13 @@ class SGD(Optimizer):
                 continue
             if param not in states:
                 states[param] = {}  # every updated parameter has a state, as in `_update`
-            value = param._data
+            value = param.data
             work = workspace.get((param, "work"))
             if work is None or work.dtype != value.dtype or work.shape != value.shape:
                 work = self._scratch(param, "work")
-            np.multiply(grad._data, lr, work)
+            np.multiply(grad.data, lr, work)
             np.subtract(value, work, value)
-            param._version += 1
+            param.increment_version()
 
     def _update(self, value: np.ndarray, grad: np.ndarray, state: dict[str, Any],
                 group: dict[str, Any], param: Tensor) -> None:

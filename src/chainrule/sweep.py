@@ -1,0 +1,94 @@
+"""The one reverse sweep of the chain rule, shared by eager backward (`graph`), compiled
+replays (`compiler.program`) and explain's float64 replay (`explanation.replay`).
+
+`schedule` orders the nodes reachable from a root so that each comes after every consumer of
+its output; `sweep` walks such an order: each node's vjp turns dL/d(output) into dL/d(input)
+for its inputs, which are summed back to the input's shape, cast to its dtype and added into
+the input's entry. What a node is and what keys its gradients (graph nodes, buffer slots,
+float64 records) belong to the caller, who passes them as plain functions.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Hashable, Iterable, MutableMapping, Sequence
+from typing import Any, TypeVar
+
+import numpy as np
+
+from chainrule.primitives import sum_to_shape
+
+NodeT = TypeVar("NodeT", bound=Hashable)
+KeyT = TypeVar("KeyT", bound=Hashable)
+
+Target = tuple[KeyT, tuple[int, ...], np.dtype[Any]]
+"""Where an input's gradient goes: its key, and the shape and dtype it must have there."""
+
+
+def schedule(root: NodeT, parents: Callable[[NodeT], Iterable[NodeT]]) -> list[NodeT]:
+    """The nodes reachable from `root`, each after all its consumers (Kahn's algorithm from
+    the root, iterative: no recursion limit). A node appears once; `parents(node)` lists the
+    nodes producing its inputs, once per input (x * x lists x's producer twice)."""
+    consumers: dict[NodeT, int] = {}
+    stack = [root]
+    seen = {root}
+    while stack:
+        node = stack.pop()
+        for parent in parents(node):
+            consumers[parent] = consumers.get(parent, 0) + 1
+            if parent not in seen:
+                seen.add(parent)
+                stack.append(parent)
+    order: list[NodeT] = []
+    ready = [root]
+    while ready:
+        node = ready.pop()
+        order.append(node)
+        for parent in parents(node):
+            remaining = consumers[parent] - 1
+            consumers[parent] = remaining
+            if remaining == 0:
+                ready.append(parent)
+    return order
+
+
+def fit(grad: Any, shape: tuple[int, ...], dtype: np.dtype[Any]) -> Any:
+    """`grad` in its input's shape (the broadcast undone by summing) and dtype."""
+    if isinstance(grad, np.generic):
+        grad = np.asarray(grad)  # NumPy's scalar for a 0-d result
+    if grad.shape != shape:
+        grad = sum_to_shape(grad, shape)
+    if grad.dtype is not dtype and grad.dtype != dtype:
+        grad = grad.astype(dtype)
+    return grad
+
+
+def sweep(
+    order: Iterable[NodeT],
+    grads: MutableMapping[KeyT, Any],
+    *,
+    output: Callable[[NodeT], KeyT],
+    targets: Callable[[NodeT], Sequence[Target[KeyT] | None]],
+    vjp: Callable[[NodeT, Any], Sequence[Any]],
+    keep: bool = False,
+) -> MutableMapping[KeyT, Any]:
+    """Push the gradients in `grads` (seeded with dL/d(root) = grad_root) back through the
+    nodes in `order`, a reverse topological order such as `schedule` gives.
+
+    For each node: grad_out = grads[output(node)] (skipped when nothing reached it), then
+    for each input with a target, grads[key] += fit(vjp(node, grad_out)[i], shape, dtype).
+    A visited node's entry is dropped unless `keep`, so that what remains at the end are
+    the gradients of the inputs no node produced (the leaves). Returns `grads`.
+    """
+    for node in order:
+        key = output(node)
+        grad_out = grads.get(key) if keep else grads.pop(key, None)
+        if grad_out is None:
+            continue
+        for target, grad in zip(targets(node), vjp(node, grad_out), strict=True):
+            if target is None or grad is None:
+                continue
+            input_key, shape, dtype = target
+            grad = fit(grad, shape, dtype)
+            previous = grads.get(input_key)
+            grads[input_key] = grad if previous is None else previous + grad
+    return grads

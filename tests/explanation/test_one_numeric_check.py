@@ -1,0 +1,55 @@
+"""explain's per-link check and gradcheck measure with the same central differences and
+excuse the same kinks (chainrule.check.numerical)."""
+
+from __future__ import annotations
+
+import numpy as np
+
+import chainrule
+from chainrule import check
+from chainrule.check.numerical import is_kink, one_sided_slopes
+
+
+def test_a_miss_is_a_kink_only_when_the_one_sided_slopes_disagree_as_much() -> None:
+    assert is_kink(0.5, forward_slope=1.0, backward_slope=0.0)
+    assert not is_kink(0.5, forward_slope=1.0, backward_slope=0.9)
+
+
+def test_one_sided_slopes_use_half_the_measured_central_step() -> None:
+    forward, backward = one_sided_slopes(f_plus=3.0, f_centre=1.0, f_minus=0.0, step=2.0)
+    assert (forward, backward) == (2.0, 1.0)
+
+
+def _abs_at_zero() -> tuple[chainrule.Tensor, chainrule.Tensor]:
+    x = chainrule.tensor([0.0, 1.5, -2.0], dtype=np.float64, requires_grad=True, name="x")
+    return x, x.abs().sum()
+
+
+def test_explain_counts_an_agreeing_entry_at_a_kink_as_checked_as_gradcheck_does() -> None:
+    # d|x|/dx at 0 is 0, which the central difference (|h| - |-h|) / 2h = 0 confirms; the
+    # one-sided slopes disagree, but nothing needs excusing.
+    x, loss = _abs_at_zero()
+    explanation = chainrule.explain(loss, x, samples=3)
+    link = next(c for c in explanation.checks if c.input == "x")
+    loss.backward()
+    assert x.grad is not None
+    report = check.gradcheck(lambda arrays: float(np.abs(arrays["x"]).sum()),
+                             {"x": x.data}, {"x": x.grad.data})
+    assert report["x"].kinks == 0
+    assert link.kinks == report["x"].kinks
+    assert link.passed
+    assert len(link.entries) == 3
+
+
+def test_explain_excuses_a_relu_at_zero_as_a_kink_as_gradcheck_does() -> None:
+    x = chainrule.tensor([0.0, 1.5, -2.0], dtype=np.float64, requires_grad=True, name="x")
+    loss = x.relu().sum()
+    explanation = chainrule.explain(loss, x, samples=3)
+    link = next(c for c in explanation.checks if c.input == "x")
+    loss.backward()
+    assert x.grad is not None
+    report = check.gradcheck(lambda arrays: float(np.maximum(arrays["x"], 0).sum()),
+                             {"x": x.data}, {"x": x.grad.data})
+    assert report["x"].kinks == 1
+    assert link.kinks == report["x"].kinks
+    assert link.passed
