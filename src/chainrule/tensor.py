@@ -615,6 +615,17 @@ class Tensor:
                 "change a copy (view * 1), or change the leaf inside chainrule.no_grad()"
             )
 
+    def _in_place_value(self, op: str, other: Any) -> Any:
+        """The plain values of `other` for an in-place change; refused when `other` requires
+        grad, since writing it into this array would silently drop its gradient."""
+        if isinstance(other, Tensor) and other.requires_grad and STATE.grad_enabled:
+            raise RuntimeError(
+                f"{op}: the value combined in place with this tensor requires grad, and an "
+                "in-place change of a plain array would silently drop its gradient; write "
+                "the out-of-place form (x = x + y), or detach the value"
+            )
+        return _raw(other)
+
     def _mutated(self) -> Tensor:
         _shared_counter(self).value += 1
         return self
@@ -645,26 +656,66 @@ class Tensor:
     def add_(self, other: Any, alpha: float = 1.0) -> Tensor:
         """self += alpha * other, in place."""
         self._check_in_place("add_")
-        addend = _raw(other)
+        addend = self._in_place_value("add_", other)
         self._data += addend if alpha == 1.0 else alpha * addend
         return self._mutated()
 
     def sub_(self, other: Any) -> Tensor:
         """self -= other, in place."""
         self._check_in_place("sub_")
-        self._data -= _raw(other)
+        self._data -= self._in_place_value("sub_", other)
         return self._mutated()
 
     def mul_(self, other: Any) -> Tensor:
         """``self *= other``, in place."""
         self._check_in_place("mul_")
-        self._data *= _raw(other)
+        self._data *= self._in_place_value("mul_", other)
         return self._mutated()
+
+    def _augmented(self, op: str, ufunc: np.ufunc, other: Any) -> Tensor:
+        """`self op other` in place (Python's +=, -=, *=, /=), as PyTorch: the same tensor,
+        its memory (and so its views) changed, its version moved on."""
+        self._check_in_place(op)
+        value = self._in_place_value(op, other)
+        try:
+            shape = np.broadcast_shapes(self.shape, np.shape(value))
+        except ValueError:
+            raise ValueError(
+                f"{op}: shapes {self.shape} and {np.shape(value)} cannot broadcast; trailing "
+                "dimensions must be equal or 1"
+            ) from None
+        if shape != self.shape:
+            raise ValueError(
+                f"{op}: the result would have shape {shape}, but this tensor has shape "
+                f"{self.shape} and an in-place change keeps it; write the out-of-place form "
+                "(x = x + y) for a new shape"
+            )
+        try:
+            ufunc(self._data, value, out=self._data)
+        except TypeError:
+            raise TypeError(
+                f"{op}: the result of a tensor of dtype {self.dtype} {op[0]} a value of dtype "
+                f"{np.result_type(value)} cannot be stored back in {self.dtype}; convert "
+                "first (x = x.astype(np.float32)) or write the out-of-place form"
+            ) from None
+        return self._mutated()
+
+    def __iadd__(self, other: Any) -> Tensor:
+        return self._augmented("+=", np.add, other)
+
+    def __isub__(self, other: Any) -> Tensor:
+        return self._augmented("-=", np.subtract, other)
+
+    def __imul__(self, other: Any) -> Tensor:
+        return self._augmented("*=", np.multiply, other)
+
+    def __itruediv__(self, other: Any) -> Tensor:
+        return self._augmented("/=", np.true_divide, other)
 
     def copy_(self, source: Any) -> Tensor:
         """Overwrite the values with `source`'s (same shape), in place."""
         self._check_in_place("copy_")
-        values = _raw(source)
+        values = self._in_place_value("copy_", source)
         if np.shape(values) != self.shape:
             raise ValueError(f"copy_: source shape {np.shape(values)} differs from {self.shape}")
         self._data[...] = values
