@@ -36,7 +36,47 @@ from chainrule.primitives.shape import (
     Transpose,
 )
 
+# Every primitive, one line each: the completeness test, explain, the compiler and the
+# generated functions, methods and NumPy dispatch all read this list.
+PRIMITIVES: tuple[type[Primitive], ...] = (
+    Add,
+    Sub,
+    Mul,
+    Div,
+    Neg,
+    Pow,
+    PowScalar,
+    Exp,
+    Log,
+    Sqrt,
+    Abs,
+    Tanh,
+    Sigmoid,
+    ReLU,
+    Maximum,
+    Minimum,
+    Where,
+    Clip,
+    Cast,
+    Sum,
+    Mean,
+    Max,
+    Min,
+    MatMul,
+    Linear,
+    Reshape,
+    Transpose,
+    BroadcastTo,
+    GetItem,
+    ScatterAdd,
+    Concatenate,
+    Stack,
+    MSELoss,
+    SoftmaxCrossEntropy,
+)
+
 __all__ = [
+    "PRIMITIVES",
     "Abs",
     "Add",
     "BroadcastTo",

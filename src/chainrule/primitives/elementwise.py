@@ -93,7 +93,7 @@ class PowScalar(Primitive):
     """z = x ** p for a constant p;  dz/dx = p * x ** (p - 1), and exactly 0 for p = 0 (also
     at x = 0, where p * x ** -1 would be 0 * inf), as PyTorch's pow_backward."""
 
-    name = "pow"
+    name = "pow_scalar"
 
     @staticmethod
     def forward(x: Any, *, exponent: float) -> tuple[Any, Saved]:
