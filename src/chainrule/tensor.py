@@ -354,11 +354,8 @@ class Tensor:
         except CompileError:
             raise
         except ValueError:
-            left, right = inputs
-            raise ValueError(
-                f"{primitive.name}: shapes {left.shape} and {right.shape} cannot broadcast; "
-                "trailing dimensions must be equal or 1 (reshape one, e.g. y.reshape(-1, 1))"
-            ) from None
+            P.broadcast_shapes(primitive.name, inputs[0].shape, inputs[1].shape)
+            raise
 
     def __add__(self, other: Any) -> Tensor:
         return self._binary(P.Add, other, False)
@@ -677,13 +674,7 @@ class Tensor:
         its memory (and so its views) changed, its version moved on."""
         self._check_in_place(op)
         value = self._in_place_value(op, other)
-        try:
-            shape = np.broadcast_shapes(self.shape, np.shape(value))
-        except ValueError:
-            raise ValueError(
-                f"{op}: shapes {self.shape} and {np.shape(value)} cannot broadcast; trailing "
-                "dimensions must be equal or 1"
-            ) from None
+        shape = P.broadcast_shapes(op, self.shape, np.shape(value))
         if shape != self.shape:
             raise ValueError(
                 f"{op}: the result would have shape {shape}, but this tensor has shape "

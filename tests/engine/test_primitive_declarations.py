@@ -4,6 +4,7 @@ its kernels, its exposure; and every one is covered by the op table the engine t
 from __future__ import annotations
 
 import numpy as np
+import pytest
 
 import chainrule as cr
 from chainrule import primitives as P
@@ -22,3 +23,19 @@ def test_scalar_power_is_named_pow_scalar_and_still_reads_as_a_power() -> None:
     step = explanation.steps[0]
     assert (step.op, step.formula) == ("pow_scalar", "x**2")
     assert [link.rule for link in explanation.paths[0]][-1] == "2 * x"
+
+
+def test_sum_to_shape_keeps_its_old_import_paths() -> None:
+    from chainrule.primitives import sum_to_shape
+    from chainrule.primitives.broadcast import sum_to_shape as from_broadcast
+    from chainrule.primitives.call import sum_to_shape as from_call
+
+    assert from_call is from_broadcast is sum_to_shape
+
+
+def test_the_broadcast_rule_names_the_op_and_both_shapes() -> None:
+    from chainrule.primitives.broadcast import broadcast_shapes
+
+    assert broadcast_shapes("add", (3, 1), (4,)) == (3, 4)
+    with pytest.raises(ValueError, match=r"^add: shapes \(3,\) and \(4,\) cannot broadcast"):
+        broadcast_shapes("add", (3,), (4,))

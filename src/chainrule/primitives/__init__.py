@@ -1,7 +1,8 @@
 """The table of derivatives: every primitive with its forward and vector-Jacobian product."""
 
 from chainrule.primitives.base import Primitive
-from chainrule.primitives.call import call, is_array, sum_to_shape
+from chainrule.primitives.broadcast import broadcast_shapes, sum_to_shape
+from chainrule.primitives.call import call, is_array
 from chainrule.primitives.elementwise import (
     Abs,
     Add,
@@ -112,6 +113,7 @@ __all__ = [
     "Tanh",
     "Transpose",
     "Where",
+    "broadcast_shapes",
     "call",
     "is_array",
     "keepdims_shape",

@@ -9,7 +9,8 @@ from typing import Any
 import numpy as np
 
 from chainrule.primitives.base import Grads, Primitive, Saved, plain_values
-from chainrule.primitives.call import call, sum_to_shape
+from chainrule.primitives.broadcast import sum_to_shape
+from chainrule.primitives.call import call
 
 
 class Reshape(Primitive):
