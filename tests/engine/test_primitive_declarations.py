@@ -3,11 +3,17 @@ its kernels, its exposure; and every one is covered by the op table the engine t
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 import pytest
+from engine_cases import CASES, OpCase, op_inputs
+from hypothesis import Phase, given, settings
+from hypothesis import strategies as st
 
 import chainrule as cr
 from chainrule import primitives as P
+from chainrule.primitives.reading import Rule
 
 
 def test_every_primitive_has_its_own_name() -> None:
@@ -39,3 +45,70 @@ def test_the_broadcast_rule_names_the_op_and_both_shapes() -> None:
     assert broadcast_shapes("add", (3, 1), (4,)) == (3, 4)
     with pytest.raises(ValueError, match=r"^add: shapes \(3,\) and \(4,\) cannot broadcast"):
         broadcast_shapes("add", (3,), (4,))
+
+
+# ------------------------------------------------------------------ completeness
+# A primitive with no float64 finite-difference case, and why.
+NO_FINITE_DIFFERENCES: dict[type[P.Primitive], str] = {
+    P.Cast: "a cast through float32 rounds away the 1e-6 steps of central differences",
+}
+
+
+def _recorded_primitives(output: Any) -> set[type[P.Primitive]]:
+    """Every primitive in the graph that produced `output`."""
+    found: set[type[P.Primitive]] = set()
+    stack, seen = [output], set()
+    while stack:
+        tensor = stack.pop()
+        node = tensor._node
+        if node is None or id(node) in seen:
+            continue
+        seen.add(id(node))
+        found.add(node.primitive)
+        stack.extend(node.parents)
+    return found
+
+
+def _primitives_of(case: OpCase, data: st.DataObject) -> set[type[P.Primitive]]:
+    """The primitives a case records, forward and (to second order) backward."""
+    arrays, params = data.draw(op_inputs(case))
+    inputs = [cr.tensor(array, requires_grad=True) for array in arrays]
+    output = case.chainrule(*inputs, **params)
+    found = _recorded_primitives(output)
+    # A seed that requires grad, so every vjp is recorded (the scatter of indexing too).
+    seed = cr.tensor(np.ones(output.shape, dtype=output.dtype), requires_grad=True)
+    output.backward(seed, create_graph=True)
+    for tensor in inputs:
+        found |= _recorded_primitives(tensor.grad)
+    return found
+
+
+@settings(max_examples=1, deadline=None, database=None, phases=[Phase.generate])
+@given(data=st.data())
+def test_every_primitive_has_a_pytorch_and_a_finite_difference_case(
+    data: st.DataObject,
+) -> None:
+    covered: dict[type[P.Primitive], set[str]] = {}
+    for case in CASES:
+        for primitive in _primitives_of(case, data):
+            covered.setdefault(primitive, set()).add(case.name)
+    without_torch = [p.name for p in P.PRIMITIVES if p not in covered]
+    assert without_torch == [], f"no case in engine_cases.CASES records {without_torch}"
+    finite = {case.name for case in CASES if "casts" not in case.tags}
+    without_finite = [p.name for p in P.PRIMITIVES
+                      if not covered[p] & finite and p not in NO_FINITE_DIFFERENCES]
+    assert without_finite == [], f"no finite-difference case records {without_finite}"
+
+
+@pytest.mark.parametrize("primitive", P.PRIMITIVES, ids=lambda p: p.name)
+def test_every_primitive_declares_its_reading(primitive: type[P.Primitive]) -> None:
+    assert isinstance(primitive.reading, Rule), f"{primitive.name} has no reading for explain"
+    assert primitive.reading.locals
+
+
+def test_compiled_replays_take_the_kernels_the_primitives_declare() -> None:
+    from chainrule.compiler import kernels
+
+    assert kernels.FORWARD[P.ReLU] is P.ReLU.forward_into
+    assert kernels.VJP[P.Linear] is P.Linear.vjp_into
+    assert set(kernels.FORWARD) == {p for p in P.PRIMITIVES if p.forward_into is not None}

@@ -11,12 +11,15 @@ import numpy as np
 from chainrule.primitives.base import Grads, Primitive, Saved, plain_values
 from chainrule.primitives.broadcast import sum_to_shape
 from chainrule.primitives.call import call
+from chainrule.primitives.reading import Rule, linear_map
 
 
 class Reshape(Primitive):
     """z = x viewed with a new shape;  grad_in is grad_out viewed with x's shape."""
 
     name = "reshape"
+    reading = Rule("$a.reshape($shape)", r"\operatorname{reshape}($a)",
+                   (linear_map(". reshaped to $in_shape", r"\operatorname{reshape}(\cdot)"),))
     returns_view = True
 
     @staticmethod
@@ -32,6 +35,8 @@ class Transpose(Primitive):
     """z = x with axes permuted;  grad_in is grad_out with the inverse permutation."""
 
     name = "transpose"
+    reading = Rule("$a.transpose($axes)", r"$a^\top",
+                   (linear_map(". transposed back", r"(\cdot)^\top"),))
     returns_view = True
 
     @staticmethod
@@ -47,6 +52,8 @@ class BroadcastTo(Primitive):
     """z = x repeated along broadcast axes;  grad_in sums grad_out over those axes."""
 
     name = "broadcast_to"
+    reading = Rule("broadcast_to($a, $shape)", r"\operatorname{broadcast}($a)",
+                   (linear_map("sum(.) over the broadcast axes", r"\textstyle\sum(\cdot)"),))
     returns_view = True
 
     @staticmethod
@@ -72,6 +79,9 @@ class GetItem(Primitive):
     (so an entry selected twice by an integer array gets both gradients)."""
 
     name = "getitem"
+    reading = Rule("$a[$index]", r"$a[\ldots]",
+                   (linear_map("zeros with . added at [$index]",
+                               r"\operatorname{scatter}(\cdot)"),))
     returns_view = True
 
     @staticmethod
@@ -88,6 +98,8 @@ class ScatterAdd(Primitive):
     """z = zeros(shape) with values added at index;  grad_in is grad_out[index]."""
 
     name = "scatter_add"
+    reading = Rule("scatter_add($a, $index)", r"\operatorname{scatter}($a)",
+                   (linear_map(".[$index]", r"(\cdot)[\ldots]"),))
 
     @staticmethod
     def forward(values: Any, *, shape: tuple[int, ...], index: Any) -> tuple[Any, Saved]:
@@ -115,6 +127,8 @@ class Concatenate(Primitive):
     """z = the inputs joined along axis;  each input's gradient is its slice of grad_out."""
 
     name = "concatenate"
+    reading = Rule("concatenate([$args], axis=$axis)", r"\operatorname{concat}($args)",
+                   (linear_map("slice $i of . along axis $axis", r"(\cdot)_{$i}"),))
 
     @staticmethod
     def forward(*xs: Any, axis: int) -> tuple[Any, Saved]:
@@ -135,6 +149,8 @@ class Stack(Primitive):
     """z = the inputs stacked along a new axis;  each input's gradient is its index there."""
 
     name = "stack"
+    reading = Rule("stack([$args], axis=$axis)", r"\operatorname{stack}($args)",
+                   (linear_map(".[$i] along axis $axis", r"(\cdot)_{$i}"),))
 
     @staticmethod
     def forward(*xs: Any, axis: int) -> tuple[Any, Saved]:
