@@ -112,3 +112,43 @@ def test_compiled_replays_take_the_kernels_the_primitives_declare() -> None:
     assert kernels.FORWARD[P.ReLU] is P.ReLU.forward_into
     assert kernels.VJP[P.Linear] is P.Linear.vjp_into
     assert set(kernels.FORWARD) == {p for p in P.PRIMITIVES if p.forward_into is not None}
+
+
+# ------------------------------------------------------------------ exposure
+DECLARED_NUMPY = [(primitive, name) for primitive in P.PRIMITIVES for name in primitive.numpy]
+
+
+@pytest.mark.parametrize(("primitive", "name"), DECLARED_NUMPY,
+                         ids=[name for _, name in DECLARED_NUMPY])
+def test_numpy_dispatch_follows_each_primitives_declaration(
+    primitive: type[P.Primitive], name: str
+) -> None:
+    x = cr.tensor(np.array([[0.5, 1.5], [2.0, 0.25]]), requires_grad=True)
+    operands = (x,) if P.is_unary(primitive) else (x, x)
+    result = getattr(np, name)(*operands)
+    assert isinstance(result, cr.Tensor)
+    assert result._node is not None
+    assert result._node.primitive is primitive
+
+
+UNARY = [primitive for primitive in P.PRIMITIVES if P.is_unary(primitive)]
+
+
+@pytest.mark.parametrize("primitive", [p for p in UNARY if p.method and p.method[0] != "_"],
+                         ids=lambda p: p.name)
+def test_one_input_ops_get_a_method_documented_by_their_formula(
+    primitive: type[P.Primitive],
+) -> None:
+    method = getattr(cr.Tensor, str(primitive.method))
+    assert method.__doc__ == primitive.__doc__
+    result = method(cr.tensor(np.array([0.5, 2.0]), requires_grad=True))
+    assert result._node.primitive is primitive
+
+
+@pytest.mark.parametrize("primitive", [p for p in UNARY if p.function], ids=lambda p: p.name)
+def test_one_input_ops_get_a_function_in_chainrule(primitive: type[P.Primitive]) -> None:
+    function = getattr(cr, str(primitive.function))
+    assert primitive.function in cr.__all__
+    result = function([0.5, 2.0])
+    assert isinstance(result, cr.Tensor)
+    np.testing.assert_array_equal(result.numpy(), primitive.forward(np.float32([0.5, 2.0]))[0])

@@ -1,6 +1,6 @@
 """The table of derivatives: every primitive with its forward and vector-Jacobian product."""
 
-from chainrule.primitives.base import Primitive
+from chainrule.primitives.base import Primitive, is_unary
 from chainrule.primitives.broadcast import broadcast_shapes, sum_to_shape
 from chainrule.primitives.call import call, is_array
 from chainrule.primitives.elementwise import (
@@ -116,6 +116,7 @@ __all__ = [
     "broadcast_shapes",
     "call",
     "is_array",
+    "is_unary",
     "keepdims_shape",
     "matmul_shape_error",
     "normalize_axes",

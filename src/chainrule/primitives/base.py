@@ -7,6 +7,7 @@ arrays (the fast path) and on Tensors (recorded, which is how gradients of gradi
 
 from __future__ import annotations
 
+import inspect
 from abc import ABC, abstractmethod
 from collections.abc import Callable
 from typing import Any, ClassVar
@@ -54,6 +55,13 @@ class Primitive(ABC):
     # (the same NumPy calls, given `out=`, so replays stay bit-identical) into a buffer the
     # program allocates once: `forward_into(*inputs, out=...)` and `vjp_into(saved, grad_out,
     # needs, out)`, which writes the first input's gradient (an activation) into `out`.
+    # Where users reach the op: `function` is its name in `chainrule` (chainrule.exp), `method`
+    # its Tensor method (x.exp(), x.__add__), `numpy` the NumPy functions that dispatch to it
+    # (np.exp(x)). A one-input op with no parameters gets its function, its one-line method
+    # and its NumPy dispatch generated from these (see chainrule.ops and chainrule.dispatch).
+    function: ClassVar[str | None] = None
+    method: ClassVar[str | None] = None
+    numpy: ClassVar[tuple[str, ...]] = ()
     forward_into: ClassVar[ForwardKernel | None] = None
     vjp_into: ClassVar[VjpKernel | None] = None
 
@@ -66,3 +74,10 @@ class Primitive(ABC):
     @abstractmethod
     def vjp(saved: Saved, grad_out: Any, needs: tuple[bool, ...]) -> Grads:
         """One gradient (or None) per input, from what forward saved and dL/d(output)."""
+
+
+def is_unary(primitive: type[Primitive]) -> bool:
+    """True for a primitive of one input and no parameters (exp, tanh, ...): its function,
+    Tensor method and NumPy dispatch are generated from its declaration alone."""
+    parameters = inspect.signature(primitive.forward).parameters.values()
+    return [p.kind for p in parameters] == [inspect.Parameter.POSITIONAL_OR_KEYWORD]

@@ -19,6 +19,8 @@ class Add(Primitive):
     """z = x + y;  dz/dx = 1,  dz/dy = 1."""
 
     name = "add"
+    method = "__add__"
+    numpy = ("add",)
     broadcasts = True
     reading = Rule("$a + $b", "$a + $b", (constant("1", "1"), constant("1", "1")))
 
@@ -39,6 +41,8 @@ class Sub(Primitive):
     """z = x - y;  dz/dx = 1,  dz/dy = -1."""
 
     name = "sub"
+    method = "__sub__"
+    numpy = ("subtract",)
     broadcasts = True
     reading = Rule("$a - $b", "$a - $b", (constant("1", "1"), constant("-1", "-1")))
 
@@ -59,6 +63,8 @@ class Mul(Primitive):
     """z = x * y;  dz/dx = y,  dz/dy = x."""
 
     name = "mul"
+    method = "__mul__"
+    numpy = ("multiply",)
     broadcasts = True
     reading = Rule("$a * $b", r"$a \odot $b", (entrywise("$b", "$b"), entrywise("$a", "$a")))
 
@@ -80,6 +86,8 @@ class Div(Primitive):
     """z = x / y;  dz/dx = 1 / y,  dz/dy = -x / y**2 = -z / y."""
 
     name = "div"
+    method = "__truediv__"
+    numpy = ("true_divide",)
     broadcasts = True
     reading = Rule("$a / $b", r"\frac{$a}{$b}",
                    (entrywise("1 / $b", r"\frac{1}{$b}"),
@@ -102,6 +110,8 @@ class Neg(Primitive):
     """z = -x;  dz/dx = -1."""
 
     name = "neg"
+    method = "__neg__"
+    numpy = ("negative",)
     reading = Rule("-$a", "-$a", (constant("-1", "-1"),))
 
     @staticmethod
@@ -181,6 +191,9 @@ class Exp(Primitive):
     """z = exp(x);  dz/dx = exp(x) = z."""
 
     name = "exp"
+    function = "exp"
+    method = "exp"
+    numpy = ("exp",)
     reading = Rule("exp($a)", r"\exp($a)", (entrywise("exp($a)", r"\exp($a)"),))
     saves_output = True
 
@@ -198,6 +211,9 @@ class Log(Primitive):
     """z = log(x);  dz/dx = 1 / x."""
 
     name = "log"
+    function = "log"
+    method = "log"
+    numpy = ("log",)
     reading = Rule("log($a)", r"\log($a)", (entrywise("1 / $a", r"\frac{1}{$a}"),))
 
     @staticmethod
@@ -213,6 +229,9 @@ class Sqrt(Primitive):
     """z = sqrt(x);  dz/dx = 1 / (2 sqrt(x)) = 1 / (2 z)."""
 
     name = "sqrt"
+    function = "sqrt"
+    method = "sqrt"
+    numpy = ("sqrt",)
     reading = Rule("sqrt($a)", r"\sqrt{$a}",
                    (entrywise("1 / (2 * sqrt($a))", r"\frac{1}{2\sqrt{$a}}"),))
     saves_output = True
@@ -231,6 +250,9 @@ class Abs(Primitive):
     """z = |x|;  dz/dx = sign(x) (0 at x = 0, as in PyTorch)."""
 
     name = "abs"
+    function = "abs"
+    method = "abs"
+    numpy = ("absolute",)
     reading = Rule("abs($a)", r"\lvert $a \rvert",
                    (entrywise("sign($a)", r"\operatorname{sign}($a)"),))
 
@@ -247,6 +269,9 @@ class Tanh(Primitive):
     """z = tanh(x);  dz/dx = 1 - z**2."""
 
     name = "tanh"
+    function = "tanh"
+    method = "tanh"
+    numpy = ("tanh",)
     reading = Rule("tanh($a)", r"\tanh($a)", (entrywise("1 - tanh($a)**2", r"1 - \tanh^{2}($a)"),))
     saves_output = True
 
@@ -268,6 +293,8 @@ class Sigmoid(Primitive):
     """
 
     name = "sigmoid"
+    function = "sigmoid"
+    method = "sigmoid"
     reading = Rule("sigmoid($a)", r"\sigma($a)",
                    (entrywise("sigmoid($a) * (1 - sigmoid($a))", r"\sigma($a)\,(1 - \sigma($a))"),))
     saves_output = True
@@ -294,6 +321,8 @@ class ReLU(Primitive):
     """z = max(x, 0);  dz/dx = [x > 0] (0 at the kink, as in PyTorch)."""
 
     name = "relu"
+    function = "relu"
+    method = "relu"
     reading = Rule("relu($a)", r"\operatorname{relu}($a)", (entrywise("[$a > 0]", r"[$a > 0]"),))
 
     @staticmethod
@@ -323,6 +352,8 @@ class Maximum(Primitive):
     """z = max(x, y);  dz/dx = [x > y] + [x = y]/2,  dz/dy = [y > x] + [x = y]/2."""
 
     name = "maximum"
+    function = "maximum"
+    numpy = ("maximum",)
     broadcasts = True
     reading = Rule("maximum($a, $b)", r"\max($a, $b)",
                    (entrywise("[$a > $b] (1/2 on ties)", r"[$a > $b]"),
@@ -344,6 +375,8 @@ class Minimum(Primitive):
     """z = min(x, y);  dz/dx = [x < y] + [x = y]/2,  dz/dy = [y < x] + [x = y]/2."""
 
     name = "minimum"
+    function = "minimum"
+    numpy = ("minimum",)
     broadcasts = True
     reading = Rule("minimum($a, $b)", r"\min($a, $b)",
                    (entrywise("[$a < $b] (1/2 on ties)", r"[$a < $b]"),
@@ -369,6 +402,7 @@ class Where(Primitive):
     """z = x where cond else y;  dz/dx = [cond],  dz/dy = [not cond]. cond is a constant."""
 
     name = "where"
+    function = "where"
     broadcasts = True
     reading = Rule("where(cond, $a, $b)", r"\operatorname{where}(c, $a, $b)",
                    (entrywise("[cond]", "[c]"), entrywise("[not cond]", r"[\lnot c]")))
@@ -389,6 +423,8 @@ class Clip(Primitive):
     """z = min(max(x, low), high);  dz/dx = [low <= x <= high] (PyTorch's clamp convention)."""
 
     name = "clip"
+    function = "clip"
+    method = "clip"
     reading = Rule("clip($a, $low, $high)", r"\operatorname{clip}($a, $low, $high)",
                    (entrywise("[$low <= $a <= $high]", r"[$low \le $a \le $high]"),))
 
@@ -411,6 +447,7 @@ class Cast(Primitive):
     """z = x converted to another float dtype;  the gradient is converted back."""
 
     name = "astype"
+    method = "astype"
     reading = Rule("$a.astype($dtype)", r"$a", (constant("1", "1"),), checkable=False)
 
     @staticmethod

@@ -39,6 +39,9 @@ class MatMul(Primitive):
     """
 
     name = "matmul"
+    function = "matmul"
+    method = "__matmul__"
+    numpy = ("matmul",)
     reading = Rule("$a @ $b", "$a $b",
                    (linear_map(". @ $b.T", r"(\cdot)\, $b^\top"),
                     linear_map("$a.T @ .", r"$a^\top (\cdot)")))

@@ -38,6 +38,8 @@ class Sum(Primitive):
     """z = sum of x over axis;  dz/dx_i = 1, so grad_in is grad_out broadcast back."""
 
     name = "sum"
+    function = "sum"
+    method = "sum"
     reading = Rule("sum($a$axis_arg)", r"\textstyle\sum $a", (constant("1", "1"),))
 
     @staticmethod
@@ -54,6 +56,8 @@ class Mean(Primitive):
     """z = sum of x over axis / n;  dz/dx_i = 1 / n, n the number of entries averaged."""
 
     name = "mean"
+    function = "mean"
+    method = "mean"
     reading = Rule("mean($a$axis_arg)", r"\operatorname{mean}($a)",
                    (constant("1/$n", r"\frac{1}{$n}"),))
 
@@ -74,6 +78,8 @@ class Max(Primitive):
     """z = max of x over axis;  dz/dx_i = [x_i = z] / (number of ties), as PyTorch's amax."""
 
     name = "max"
+    function = "max"
+    method = "max"
     reading = Rule("max($a$axis_arg)", r"\max($a)",
                    (entrywise("[$a = max($a)] / ties", r"[$a = \max $a]"),))
 
@@ -92,6 +98,8 @@ class Min(Primitive):
     """z = min of x over axis;  dz/dx_i = [x_i = z] / (number of ties), as PyTorch's amin."""
 
     name = "min"
+    function = "min"
+    method = "min"
     reading = Rule("min($a$axis_arg)", r"\min($a)",
                    (entrywise("[$a = min($a)] / ties", r"[$a = \min $a]"),))
 

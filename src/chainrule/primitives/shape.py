@@ -18,6 +18,8 @@ class Reshape(Primitive):
     """z = x viewed with a new shape;  grad_in is grad_out viewed with x's shape."""
 
     name = "reshape"
+    function = "reshape"
+    method = "reshape"
     reading = Rule("$a.reshape($shape)", r"\operatorname{reshape}($a)",
                    (linear_map(". reshaped to $in_shape", r"\operatorname{reshape}(\cdot)"),))
     returns_view = True
@@ -35,6 +37,8 @@ class Transpose(Primitive):
     """z = x with axes permuted;  grad_in is grad_out with the inverse permutation."""
 
     name = "transpose"
+    function = "transpose"
+    method = "transpose"
     reading = Rule("$a.transpose($axes)", r"$a^\top",
                    (linear_map(". transposed back", r"(\cdot)^\top"),))
     returns_view = True
@@ -52,6 +56,7 @@ class BroadcastTo(Primitive):
     """z = x repeated along broadcast axes;  grad_in sums grad_out over those axes."""
 
     name = "broadcast_to"
+    method = "broadcast_to"
     reading = Rule("broadcast_to($a, $shape)", r"\operatorname{broadcast}($a)",
                    (linear_map("sum(.) over the broadcast axes", r"\textstyle\sum(\cdot)"),))
     returns_view = True
@@ -79,6 +84,7 @@ class GetItem(Primitive):
     (so an entry selected twice by an integer array gets both gradients)."""
 
     name = "getitem"
+    method = "__getitem__"
     reading = Rule("$a[$index]", r"$a[\ldots]",
                    (linear_map("zeros with . added at [$index]",
                                r"\operatorname{scatter}(\cdot)"),))
@@ -127,6 +133,7 @@ class Concatenate(Primitive):
     """z = the inputs joined along axis;  each input's gradient is its slice of grad_out."""
 
     name = "concatenate"
+    function = "concatenate"
     reading = Rule("concatenate([$args], axis=$axis)", r"\operatorname{concat}($args)",
                    (linear_map("slice $i of . along axis $axis", r"(\cdot)_{$i}"),))
 
@@ -149,6 +156,7 @@ class Stack(Primitive):
     """z = the inputs stacked along a new axis;  each input's gradient is its index there."""
 
     name = "stack"
+    function = "stack"
     reading = Rule("stack([$args], axis=$axis)", r"\operatorname{stack}($args)",
                    (linear_map(".[$i] along axis $axis", r"(\cdot)_{$i}"),))
 
