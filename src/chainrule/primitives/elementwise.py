@@ -285,6 +285,25 @@ class Tanh(Primitive):
         return (grad_out * (1 - saved * saved),)
 
 
+class Sin(Primitive):
+    """z = sin(x);  dz/dx = cos(x)."""
+
+    name = "sin"
+    function = "sin"
+    method = "sin"
+    numpy = ("sin",)
+    reading = Rule("sin($a)", r"\sin($a)", (entrywise("cos($a)", r"\cos($a)"),))
+
+    @staticmethod
+    def forward(x: Any) -> tuple[Any, Saved]:
+        return np.sin(x), x
+
+    @staticmethod
+    def vjp(saved: Saved, grad_out: Any, needs: tuple[bool, ...]) -> Grads:
+        # Recorded (second-order) path: cos(x) as sin(x + pi/2), a recorded sin.
+        cos = np.cos(saved) if is_array(saved) else np.sin(saved + np.pi / 2)
+        return (grad_out * cos,)
+
 class Sigmoid(Primitive):
     """z = 1 / (1 + exp(-x));  dz/dx = z (1 - z).
 
