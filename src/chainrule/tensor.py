@@ -64,6 +64,24 @@ def unary_method(primitive: type[P.Primitive]) -> Callable[[Tensor], Tensor]:
     return method
 
 
+class NumpyProtocol:
+    """Where Tensor's `__array_ufunc__` and `__array_function__` send NumPy's calls. The
+    tables live above the data model (chainrule.ops.dispatch builds them from the ops), which
+    plugs its functions in here when chainrule is imported: a one-way plug, so this module
+    never imports the layer above it."""
+
+    def __init__(self) -> None:
+        self.array_ufunc: Callable[..., Any] = self._unplugged
+        self.array_function: Callable[..., Any] = self._unplugged
+
+    @staticmethod
+    def _unplugged(*args: Any) -> Any:
+        raise TypeError("NumPy functions on chainrule tensors need `import chainrule` first")
+
+
+NUMPY_PROTOCOL = NumpyProtocol()
+
+
 class VersionCounter:
     """A count of in-place changes, shared by a tensor and the views of its memory."""
 
@@ -708,18 +726,14 @@ class Tensor:
     def __array_ufunc__(
         self, ufunc: np.ufunc, method: str, *inputs: Any, **kwargs: Any
     ) -> Any:
-        """NumPy ufuncs on tensors (np.exp(t)): see chainrule.dispatch, which holds the table."""
-        from chainrule import dispatch  # the table reads the ops, which build on Tensor
-
-        return dispatch.array_ufunc(ufunc, method, inputs, kwargs)
+        """NumPy ufuncs on tensors (np.exp(t)), served by chainrule.ops.dispatch."""
+        return NUMPY_PROTOCOL.array_ufunc(ufunc, method, inputs, kwargs)
 
     def __array_function__(
         self, func: Callable[..., Any], types: Any, args: Any, kwargs: Any
     ) -> Any:
-        """NumPy functions on tensors (np.sum(t)): see chainrule.dispatch."""
-        from chainrule import dispatch
-
-        return dispatch.array_function(func, args, kwargs)
+        """NumPy functions on tensors (np.sum(t)), served by chainrule.ops.dispatch."""
+        return NUMPY_PROTOCOL.array_function(func, args, kwargs)
 
 # --------------------------------------------------------------------- helpers
 def as_tensor(value: Any) -> Tensor:

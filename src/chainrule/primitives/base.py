@@ -58,7 +58,7 @@ class Primitive(ABC):
     # Where users reach the op: `function` is its name in `chainrule` (chainrule.exp), `method`
     # its Tensor method (x.exp(), x.__add__), `numpy` the NumPy functions that dispatch to it
     # (np.exp(x)). A one-input op with no parameters gets its function, its one-line method
-    # and its NumPy dispatch generated from these (see chainrule.ops and chainrule.dispatch).
+    # and its NumPy dispatch generated from these (see chainrule.ops and chainrule.ops.dispatch).
     function: ClassVar[str | None] = None
     method: ClassVar[str | None] = None
     numpy: ClassVar[tuple[str, ...]] = ()

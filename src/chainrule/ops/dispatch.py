@@ -1,6 +1,7 @@
 """NumPy's protocols on a Tensor: which NumPy functions and ufuncs run as chainrule ops
 (np.exp(t), np.sum(t, axis=0)), with their arguments bound as NumPy binds them, and which are
-refused by name. The ufunc table comes from the primitives' `numpy` declarations.
+refused by name. The ufunc table comes from the primitives' `numpy` declarations; importing
+this module plugs it into Tensor (`chainrule.tensor.NUMPY_PROTOCOL`).
 """
 
 from __future__ import annotations
@@ -15,7 +16,13 @@ import numpy.typing as npt
 from chainrule import ops
 from chainrule import primitives as P
 from chainrule.primitives.reduction import Axis
-from chainrule.tensor import Tensor, _raw, _refuse_comparison_while_tracing, as_tensor
+from chainrule.tensor import (
+    NUMPY_PROTOCOL,
+    Tensor,
+    _raw,
+    _refuse_comparison_while_tracing,
+    as_tensor,
+)
 
 
 def array_ufunc(ufunc: np.ufunc, method: str, inputs: tuple[Any, ...],
@@ -224,3 +231,6 @@ _FUNCTIONS: dict[Callable[..., Any], Callable[..., Any]] = {
     func: _numpy_function(func, implementation, honoured)
     for func, implementation, honoured in _FUNCTION_IMPLEMENTATIONS
 }
+
+NUMPY_PROTOCOL.array_ufunc = array_ufunc
+NUMPY_PROTOCOL.array_function = array_function

@@ -207,3 +207,6 @@ __all__ = [
     "abs", "exp", "log", "relu", "sigmoid", "sqrt", "tanh",
     *GENERATED,
 ]
+
+# Last, since its tables read the functions above: NumPy's protocols, plugged into Tensor.
+from chainrule.ops import dispatch  # noqa: E402, F401
