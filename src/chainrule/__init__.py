@@ -7,37 +7,11 @@ functions; `chainrule.nn` and `chainrule.optim` build and train models as their 
 namesakes; `explain` and `draw` show the chain rule of any graph.
 """
 
-from chainrule import check, functional, manual, nn, optim
+from chainrule import check, functional, manual, nn, ops, optim
 from chainrule.compiler import compile
 from chainrule.explanation import Explanation, draw, explain
 from chainrule.modes import AnomalyError, detect_anomaly, enable_grad, is_grad_enabled, no_grad
-from chainrule.ops import (
-    abs,
-    clip,
-    concatenate,
-    exp,
-    log,
-    log_softmax,
-    logsumexp,
-    matmul,
-    max,
-    maximum,
-    mean,
-    min,
-    minimum,
-    relu,
-    reshape,
-    sigmoid,
-    softmax,
-    sqrt,
-    stack,
-    sum,
-    tanh,
-    tensor,
-    transpose,
-    var,
-    where,
-)
+from chainrule.ops import *  # noqa: F403  (every op function, generated ones included)
 from chainrule.tensor import Tensor
 from chainrule.transforms import grad, hessian, hvp, jacobian, value_and_grad, vjp
 
@@ -48,15 +22,11 @@ __all__ = [
     "Explanation",
     "Tensor",
     "__version__",
-    "abs",
     "check",
-    "clip",
     "compile",
-    "concatenate",
     "detect_anomaly",
     "draw",
     "enable_grad",
-    "exp",
     "explain",
     "functional",
     "grad",
@@ -64,31 +34,11 @@ __all__ = [
     "hvp",
     "is_grad_enabled",
     "jacobian",
-    "log",
-    "log_softmax",
-    "logsumexp",
     "manual",
-    "matmul",
-    "max",
-    "maximum",
-    "mean",
-    "min",
-    "minimum",
     "nn",
     "no_grad",
     "optim",
-    "relu",
-    "reshape",
-    "sigmoid",
-    "softmax",
-    "sqrt",
-    "stack",
-    "sum",
-    "tanh",
-    "tensor",
-    "transpose",
     "value_and_grad",
-    "var",
     "vjp",
-    "where",
+    *ops.__all__,
 ]

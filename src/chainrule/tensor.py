@@ -9,7 +9,6 @@ rules run on arrays and, for gradients of gradients, on Tensors.
 from __future__ import annotations
 
 import builtins
-import inspect
 from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
@@ -52,6 +51,35 @@ def _as_array(data: Any, dtype: npt.DTypeLike | None) -> np.ndarray:
         return array.astype(np.float32)
     _check_dtype("tensor", array.dtype)
     return array if from_numpy else array.astype(np.float32)
+
+
+def unary_method(primitive: type[P.Primitive]) -> Callable[[Tensor], Tensor]:
+    """The Tensor method `x.<method>()` of a one-input primitive, documented by its formula."""
+
+    def method(self: Tensor) -> Tensor:
+        return Tensor._apply(primitive, (self,), {})
+
+    method.__name__ = method.__qualname__ = str(primitive.method)
+    method.__doc__ = primitive.__doc__
+    return method
+
+
+class NumpyProtocol:
+    """Where Tensor's `__array_ufunc__` and `__array_function__` send NumPy's calls. The
+    tables live above the data model (chainrule.ops.dispatch builds them from the ops), which
+    plugs its functions in here when chainrule is imported: a one-way plug, so this module
+    never imports the layer above it."""
+
+    def __init__(self) -> None:
+        self.array_ufunc: Callable[..., Any] = self._unplugged
+        self.array_function: Callable[..., Any] = self._unplugged
+
+    @staticmethod
+    def _unplugged(*args: Any) -> Any:
+        raise TypeError("NumPy functions on chainrule tensors need `import chainrule` first")
+
+
+NUMPY_PROTOCOL = NumpyProtocol()
 
 
 class VersionCounter:
@@ -384,11 +412,8 @@ class Tensor:
         except CompileError:
             raise
         except ValueError:
-            left, right = inputs
-            raise ValueError(
-                f"{primitive.name}: shapes {left.shape} and {right.shape} cannot broadcast; "
-                "trailing dimensions must be equal or 1 (reshape one, e.g. y.reshape(-1, 1))"
-            ) from None
+            P.broadcast_shapes(primitive.name, inputs[0].shape, inputs[1].shape)
+            raise
 
     def __add__(self, other: Any) -> Tensor:
         return self._binary(P.Add, other, False)
@@ -466,33 +491,15 @@ class Tensor:
         return self._data != _raw(other)
 
     # ----------------------------------------------------------------- element-wise
-    def exp(self) -> Tensor:
-        """e ** x;  derivative exp(x)."""
-        return Tensor._apply(P.Exp, (self,), {})
-
-    def log(self) -> Tensor:
-        """Natural log;  derivative 1 / x."""
-        return Tensor._apply(P.Log, (self,), {})
-
-    def sqrt(self) -> Tensor:
-        """Square root;  derivative 1 / (2 sqrt(x))."""
-        return Tensor._apply(P.Sqrt, (self,), {})
-
-    def abs(self) -> Tensor:
-        """``|x|``;  derivative sign(x)."""
-        return Tensor._apply(P.Abs, (self,), {})
-
-    def tanh(self) -> Tensor:
-        """tanh(x);  derivative 1 - tanh(x)**2."""
-        return Tensor._apply(P.Tanh, (self,), {})
-
-    def sigmoid(self) -> Tensor:
-        """1 / (1 + e**-x);  derivative s (1 - s)."""
-        return Tensor._apply(P.Sigmoid, (self,), {})
-
-    def relu(self) -> Tensor:
-        """max(x, 0);  derivative [x > 0]."""
-        return Tensor._apply(P.ReLU, (self,), {})
+    # One-line methods made from the primitives' declarations; written out only so that
+    # type checkers see them (the loop at the end of this module makes any other).
+    exp = unary_method(P.Exp)
+    log = unary_method(P.Log)
+    sqrt = unary_method(P.Sqrt)
+    abs = unary_method(P.Abs)
+    tanh = unary_method(P.Tanh)
+    sigmoid = unary_method(P.Sigmoid)
+    relu = unary_method(P.ReLU)
 
     def clip(self, min: float | None = None, max: float | None = None) -> Tensor:
         """Values limited to [min, max];  derivative [min <= x <= max]."""
@@ -645,6 +652,17 @@ class Tensor:
                 "change a copy (view * 1), or change the leaf inside chainrule.no_grad()"
             )
 
+    def _in_place_value(self, op: str, other: Any) -> Any:
+        """The plain values of `other` for an in-place change; refused when `other` requires
+        grad, since writing it into this array would silently drop its gradient."""
+        if isinstance(other, Tensor) and other.requires_grad and STATE.grad_enabled:
+            raise RuntimeError(
+                f"{op}: the value combined in place with this tensor requires grad, and an "
+                "in-place change of a plain array would silently drop its gradient; write "
+                "the out-of-place form (x = x + y), or detach the value"
+            )
+        return _raw(other)
+
     def _mutated(self) -> Tensor:
         _shared_counter(self).value += 1
         return self
@@ -675,26 +693,60 @@ class Tensor:
     def add_(self, other: Any, alpha: float = 1.0) -> Tensor:
         """self += alpha * other, in place."""
         self._check_in_place("add_")
-        addend = _raw(other)
+        addend = self._in_place_value("add_", other)
         self._data += addend if alpha == 1.0 else alpha * addend
         return self._mutated()
 
     def sub_(self, other: Any) -> Tensor:
         """self -= other, in place."""
         self._check_in_place("sub_")
-        self._data -= _raw(other)
+        self._data -= self._in_place_value("sub_", other)
         return self._mutated()
 
     def mul_(self, other: Any) -> Tensor:
         """``self *= other``, in place."""
         self._check_in_place("mul_")
-        self._data *= _raw(other)
+        self._data *= self._in_place_value("mul_", other)
         return self._mutated()
+
+    def _augmented(self, op: str, ufunc: np.ufunc, other: Any) -> Tensor:
+        """`self op other` in place (Python's +=, -=, *=, /=), as PyTorch: the same tensor,
+        its memory (and so its views) changed, its version moved on."""
+        self._check_in_place(op)
+        value = self._in_place_value(op, other)
+        shape = P.broadcast_shapes(op, self.shape, np.shape(value))
+        if shape != self.shape:
+            raise ValueError(
+                f"{op}: the result would have shape {shape}, but this tensor has shape "
+                f"{self.shape} and an in-place change keeps it; write the out-of-place form "
+                "(x = x + y) for a new shape"
+            )
+        try:
+            ufunc(self._data, value, out=self._data)
+        except TypeError:
+            raise TypeError(
+                f"{op}: the result of a tensor of dtype {self.dtype} {op[0]} a value of dtype "
+                f"{np.result_type(value)} cannot be stored back in {self.dtype}; convert "
+                "first (x = x.astype(np.float32)) or write the out-of-place form"
+            ) from None
+        return self._mutated()
+
+    def __iadd__(self, other: Any) -> Tensor:
+        return self._augmented("+=", np.add, other)
+
+    def __isub__(self, other: Any) -> Tensor:
+        return self._augmented("-=", np.subtract, other)
+
+    def __imul__(self, other: Any) -> Tensor:
+        return self._augmented("*=", np.multiply, other)
+
+    def __itruediv__(self, other: Any) -> Tensor:
+        return self._augmented("/=", np.true_divide, other)
 
     def copy_(self, source: Any) -> Tensor:
         """Overwrite the values with `source`'s (same shape), in place."""
         self._check_in_place("copy_")
-        values = _raw(source)
+        values = self._in_place_value("copy_", source)
         if np.shape(values) != self.shape:
             raise ValueError(f"copy_: source shape {np.shape(values)} differs from {self.shape}")
         self._data[...] = values
@@ -704,37 +756,14 @@ class Tensor:
     def __array_ufunc__(
         self, ufunc: np.ufunc, method: str, *inputs: Any, **kwargs: Any
     ) -> Any:
-        if method != "__call__":
-            raise TypeError(
-                f"numpy.{ufunc.__name__}.{method} is not supported on chainrule tensors; use a "
-                "chainrule op (such as t.sum()), or call it on t.detach().numpy() for a plain "
-                "array without gradient"
-            )
-        if kwargs:
-            _refuse_numpy_arguments(ufunc.__name__, kwargs)
-        if ufunc in _COMPARISONS:
-            _refuse_comparison_while_tracing(f"numpy.{ufunc.__name__}", *inputs)
-            return ufunc(*(_raw(x) for x in inputs))
-        implementation = _UFUNCS.get(ufunc)
-        if implementation is None:
-            raise TypeError(
-                f"numpy.{ufunc.__name__} has no gradient in chainrule; use a chainrule op, or "
-                "call it on t.detach().numpy() for a plain array without gradient"
-            )
-        return implementation(*inputs)
+        """NumPy ufuncs on tensors (np.exp(t)), served by chainrule.ops.dispatch."""
+        return NUMPY_PROTOCOL.array_ufunc(ufunc, method, inputs, kwargs)
 
     def __array_function__(
         self, func: Callable[..., Any], types: Any, args: Any, kwargs: Any
     ) -> Any:
-        implementation = _FUNCTIONS.get(func)
-        if implementation is None:
-            raise TypeError(
-                f"numpy.{getattr(func, '__name__', func)} is not supported on chainrule tensors; "
-                "use a chainrule op, or call it on t.detach().numpy() for a plain array without "
-                "gradient"
-            )
-        return implementation(*args, **kwargs)
-
+        """NumPy functions on tensors (np.sum(t)), served by chainrule.ops.dispatch."""
+        return NUMPY_PROTOCOL.array_function(func, args, kwargs)
 
 # --------------------------------------------------------------------- helpers
 def as_tensor(value: Any) -> Tensor:
@@ -835,247 +864,6 @@ def matmul(x: Any, y: Any) -> Tensor:
     return Tensor._apply(P.MatMul, (left, right), {})
 
 
-def _pair(x: Any, y: Any) -> tuple[Tensor, Tensor]:
-    if isinstance(x, Tensor):
-        return x, _operand(y, x)
-    right = as_tensor(y)
-    return _operand(x, right), right
-
-
-def maximum(x: Any, y: Any) -> Tensor:
-    """Element-wise max(x, y); where they tie, each gets half the gradient."""
-    left, right = _pair(x, y)
-    return left._binary(P.Maximum, right, False)
-
-
-def minimum(x: Any, y: Any) -> Tensor:
-    """Element-wise min(x, y); where they tie, each gets half the gradient."""
-    left, right = _pair(x, y)
-    return left._binary(P.Minimum, right, False)
-
-
-def where(condition: Any, x: Any, y: Any) -> Tensor:
-    """x where `condition` holds, else y; the gradient flows to the chosen side only."""
-    left, right = _pair(x, y)
-    mask = np.asarray(_raw(condition), dtype=bool)
-    try:
-        return Tensor._apply(P.Where, (left, right), {"condition": mask})
-    except CompileError:
-        raise
-    except ValueError:
-        raise ValueError(
-            f"where: condition {mask.shape}, x {left.shape} and y {right.shape} cannot "
-            "broadcast together"
-        ) from None
-
-
-def _join(op: str, primitive: type[P.Primitive], tensors: Sequence[Any], axis: int) -> Tensor:
-    if len(tensors) == 0:
-        raise ValueError(f"{op}: needs at least one tensor")
-    inputs = tuple(as_tensor(t) for t in tensors)
-    ndim = inputs[0].ndim
-    if primitive is P.Concatenate and ndim == 0:
-        raise ValueError(
-            f"{op}: 0-d tensors have no axis to join along; use chainrule.stack to make a "
-            "1-D tensor of them"
-        )
-    if primitive is P.Concatenate and not -ndim <= axis < ndim:
-        raise ValueError(
-            f"{op}: axis {axis} is out of range for tensors with {ndim} dimensions "
-            f"(valid: {-ndim} to {ndim - 1})"
-        )
-    if primitive is P.Concatenate and any(t.ndim != ndim for t in inputs):
-        shapes = ", ".join(str(t.shape) for t in inputs)
-        raise ValueError(f"{op} along axis {axis}: shapes {shapes} do not fit: they need the "
-                         "same number of dimensions")
-    try:
-        return Tensor._apply(primitive, inputs, {"axis": axis})
-    except CompileError:
-        raise
-    except (ValueError, np.exceptions.AxisError) as error:
-        shapes = ", ".join(str(t.shape) for t in inputs)
-        raise ValueError(f"{op} along axis {axis}: shapes {shapes} do not fit: {error}") from None
-
-
-def concatenate(tensors: Sequence[Any], axis: int = 0) -> Tensor:
-    """The tensors joined along an existing axis."""
-    return _join("concatenate", P.Concatenate, tensors, axis)
-
-
-def stack(tensors: Sequence[Any], axis: int = 0) -> Tensor:
-    """The tensors stacked along a new axis."""
-    return _join("stack", P.Stack, tensors, axis)
-
-
-def _unary(name: str) -> Callable[[Any], Tensor]:
-    def function(x: Any) -> Tensor:
-        result: Tensor = getattr(as_tensor(x), name)()
-        return result
-
-    return function
-
-
-def _numpy_reduction(method: str) -> Callable[..., Tensor]:
-    """np.sum, np.mean, np.max, ... on a tensor: `dtype=` converts first (as NumPy
-    accumulates in it), the rest goes to the method."""
-
-    def function(a: Any, axis: Axis = None, dtype: npt.DTypeLike | None = None,
-                 keepdims: bool = False) -> Tensor:
-        tensor = as_tensor(a) if dtype is None else as_tensor(a).astype(dtype)
-        result: Tensor = getattr(tensor, method)(axis=axis, keepdims=keepdims)
-        return result
-
-    return function
-
-
-def _numpy_var(a: Any, axis: Axis = None, dtype: npt.DTypeLike | None = None, ddof: int = 0,
-               keepdims: bool = False, correction: int | None = None) -> Tensor:
-    if correction is not None:
-        if ddof != 0:
-            raise ValueError("numpy.var: give ddof or correction, not both")
-        ddof = correction
-    tensor = as_tensor(a) if dtype is None else as_tensor(a).astype(dtype)
-    return tensor.var(axis=axis, keepdims=keepdims, ddof=ddof)
-
-
-def _numpy_concatenate(arrays: Sequence[Any], axis: int | None = 0) -> Tensor:
-    if axis is None:
-        return concatenate([as_tensor(t).reshape(-1) for t in arrays], 0)
-    return concatenate(arrays, axis)
-
-
-def _numpy_broadcast_to(array: Any, shape: int | Sequence[int]) -> Tensor:
-    target = (int(shape),) if isinstance(shape, (int, np.integer)) else shape
-    return as_tensor(array).broadcast_to(target)
-
-
-def _numpy_where(condition: Any, x: Any = None, y: Any = None) -> Any:
-    if x is None and y is None:
-        return np.nonzero(_raw(condition))  # indices: no gradient, as comparisons
-    if x is None or y is None:
-        raise ValueError("numpy.where: give both x and y, or neither (for the indices)")
-    return where(condition, x, y)
-
-
-def _numpy_clip(a: Any, a_min: Any = None, a_max: Any = None, min: Any = None,
-                max: Any = None) -> Tensor:
-    if (a_min is not None and min is not None) or (a_max is not None and max is not None):
-        raise ValueError("numpy.clip: give a_min or min (a_max or max), not both")
-    return as_tensor(a).clip(a_min if a_min is not None else min,
-                             a_max if a_max is not None else max)
-
-
-def _is_default(value: Any, default: Any) -> bool:
-    if value is default:
-        return True
-    simple = (str, bool, int, float, type(None))
-    return isinstance(default, simple) and type(value) is type(default) and value == default
-
-
-def _refuse_numpy_arguments(name: str, refused: dict[str, Any]) -> None:
-    shown = ", ".join(
-        f"{key}=<array of shape {value.shape}>" if isinstance(value, np.ndarray)
-        else f"{key}={value!r}" for key, value in refused.items()
-    )
-    raise TypeError(
-        f"numpy.{name}: {shown} is not supported on chainrule tensors; leave it out (use the "
-        "returned tensor), or call NumPy on t.detach().numpy() for a plain array without "
-        "gradient"
-    )
-
-
-def _numpy_function(
-    func: Callable[..., Any], implementation: Callable[..., Any], honoured: str
-) -> Callable[..., Any]:
-    """`implementation` called as NumPy calls `func`: the arguments are bound with func's own
-    signature (so positional ones land where NumPy puts them), those in `honoured` are passed
-    on by name, and any other one given a value other than NumPy's default is refused."""
-    name = getattr(func, "__name__", str(func))
-    signature = inspect.signature(func)
-    passed_on = frozenset(honoured.split())
-
-    def function(*args: Any, **kwargs: Any) -> Any:
-        bound = signature.bind(*args, **kwargs)  # NumPy already checked the call itself
-        arguments: dict[str, Any] = {}
-        refused: dict[str, Any] = {}
-        for parameter_name, value in bound.arguments.items():
-            parameter = signature.parameters[parameter_name]
-            if parameter.kind is inspect.Parameter.VAR_KEYWORD:
-                refused.update(value)
-            elif parameter_name in passed_on:
-                if value is not parameter.default:
-                    arguments[parameter_name] = value
-            elif not _is_default(value, parameter.default):
-                refused[parameter_name] = value
-        if refused:
-            _refuse_numpy_arguments(name, refused)
-        return implementation(**arguments)
-
-    return function
-
-
-def _binary_function(method: str) -> Callable[[Any, Any], Tensor]:
-    def function(x: Any, y: Any) -> Tensor:
-        left, right = _pair(x, y)
-        result: Tensor = getattr(left, method)(right)
-        return result
-
-    return function
-
-
-def _power(x: Any, y: Any) -> Tensor:
-    base = as_tensor(x) if isinstance(x, Tensor) else _pair(x, y)[0]
-    result: Tensor = base**y
-    return result
-
-
-_UFUNCS: dict[np.ufunc, Callable[..., Tensor]] = {
-    np.add: _binary_function("__add__"),
-    np.subtract: _binary_function("__sub__"),
-    np.multiply: _binary_function("__mul__"),
-    np.true_divide: _binary_function("__truediv__"),
-    np.power: _power,
-    np.matmul: matmul,
-    np.negative: lambda x: -as_tensor(x),
-    np.positive: as_tensor,
-    np.exp: _unary("exp"),
-    np.log: _unary("log"),
-    np.sqrt: _unary("sqrt"),
-    np.absolute: _unary("abs"),
-    np.tanh: _unary("tanh"),
-    np.maximum: maximum,
-    np.minimum: minimum,
-}
-
-_COMPARISONS = frozenset(
-    {np.less, np.less_equal, np.greater, np.greater_equal, np.equal, np.not_equal, np.isfinite,
-     np.isnan, np.isinf, np.sign}
-)
-
-_FUNCTION_IMPLEMENTATIONS: tuple[tuple[Callable[..., Any], Callable[..., Any], str], ...] = (
-    (np.sum, _numpy_reduction("sum"), "a axis dtype keepdims"),
-    (np.mean, _numpy_reduction("mean"), "a axis dtype keepdims"),
-    (np.max, _numpy_reduction("max"), "a axis keepdims"),
-    (np.amax, _numpy_reduction("max"), "a axis keepdims"),
-    (np.min, _numpy_reduction("min"), "a axis keepdims"),
-    (np.amin, _numpy_reduction("min"), "a axis keepdims"),
-    (np.var, _numpy_var, "a axis dtype ddof keepdims correction"),
-    (np.reshape, lambda a, shape: as_tensor(a).reshape(shape), "a shape"),
-    (np.transpose, lambda a, axes=None: as_tensor(a).transpose(*(() if axes is None else
-                                                                  (axes,))), "a axes"),
-    (np.swapaxes, lambda a, axis1, axis2: as_tensor(a).swapaxes(axis1, axis2),
-     "a axis1 axis2"),
-    (np.broadcast_to, _numpy_broadcast_to, "array shape"),
-    (np.concatenate, _numpy_concatenate, "arrays axis"),
-    (np.stack, lambda arrays, axis=0: stack(arrays, axis), "arrays axis"),
-    (np.where, _numpy_where, "condition x y"),
-    (np.clip, _numpy_clip, "a a_min a_max min max"),
-    (np.shape, lambda a: np.shape(_raw(a)), "a"),
-    (np.ndim, lambda a: np.ndim(_raw(a)), "a"),
-    (np.size, lambda a, axis=None: np.size(_raw(a), axis), "a axis"),
-)
-
-_FUNCTIONS: dict[Callable[..., Any], Callable[..., Any]] = {
-    func: _numpy_function(func, implementation, honoured)
-    for func, implementation, honoured in _FUNCTION_IMPLEMENTATIONS
-}
+for _primitive in P.PRIMITIVES:
+    if _primitive.method and P.is_unary(_primitive) and not hasattr(Tensor, _primitive.method):
+        setattr(Tensor, _primitive.method, unary_method(_primitive))

@@ -15,7 +15,8 @@ import numpy as np
 
 from chainrule.graph import gradients
 from chainrule.modes import enable_grad, is_grad_enabled
-from chainrule.tensor import Tensor, as_tensor, stack
+from chainrule.ops import stack
+from chainrule.tensor import Tensor, as_tensor
 
 ArgNums = int | Sequence[int]
 

@@ -1,7 +1,8 @@
 """The table of derivatives: every primitive with its forward and vector-Jacobian product."""
 
-from chainrule.primitives.base import Primitive
-from chainrule.primitives.call import call, is_array, sum_to_shape
+from chainrule.primitives.base import Primitive, is_unary
+from chainrule.primitives.broadcast import broadcast_shapes, sum_to_shape
+from chainrule.primitives.call import call, is_array
 from chainrule.primitives.elementwise import (
     Abs,
     Add,
@@ -18,6 +19,7 @@ from chainrule.primitives.elementwise import (
     PowScalar,
     ReLU,
     Sigmoid,
+    Sin,
     Sqrt,
     Sub,
     Tanh,
@@ -36,7 +38,48 @@ from chainrule.primitives.shape import (
     Transpose,
 )
 
+# Every primitive, one line each: the completeness test, explain, the compiler and the
+# generated functions, methods and NumPy dispatch all read this list.
+PRIMITIVES: tuple[type[Primitive], ...] = (
+    Add,
+    Sub,
+    Mul,
+    Div,
+    Neg,
+    Pow,
+    PowScalar,
+    Exp,
+    Log,
+    Sqrt,
+    Abs,
+    Tanh,
+    Sigmoid,
+    Sin,
+    ReLU,
+    Maximum,
+    Minimum,
+    Where,
+    Clip,
+    Cast,
+    Sum,
+    Mean,
+    Max,
+    Min,
+    MatMul,
+    Linear,
+    Reshape,
+    Transpose,
+    BroadcastTo,
+    GetItem,
+    ScatterAdd,
+    Concatenate,
+    Stack,
+    MSELoss,
+    SoftmaxCrossEntropy,
+)
+
 __all__ = [
+    "PRIMITIVES",
     "Abs",
     "Add",
     "BroadcastTo",
@@ -64,6 +107,7 @@ __all__ = [
     "Reshape",
     "ScatterAdd",
     "Sigmoid",
+    "Sin",
     "SoftmaxCrossEntropy",
     "Sqrt",
     "Stack",
@@ -72,8 +116,10 @@ __all__ = [
     "Tanh",
     "Transpose",
     "Where",
+    "broadcast_shapes",
     "call",
     "is_array",
+    "is_unary",
     "keepdims_shape",
     "matmul_shape_error",
     "normalize_axes",

@@ -7,13 +7,19 @@ arrays (the fast path) and on Tensors (recorded, which is how gradients of gradi
 
 from __future__ import annotations
 
+import inspect
 from abc import ABC, abstractmethod
+from collections.abc import Callable
 from typing import Any, ClassVar
 
 import numpy as np
 
+from chainrule.primitives.reading import Rule
+
 Saved = Any
 Grads = tuple[Any, ...]
+ForwardKernel = Callable[..., tuple[np.ndarray, Any]]
+VjpKernel = Callable[..., tuple[Any, ...]]  # (saved, grad_out, needs, out) -> Grads
 
 
 def plain_values(x: Any) -> np.ndarray:
@@ -40,6 +46,24 @@ class Primitive(ABC):
     # True when `saved` holds the output array itself (exp, tanh, ...): changing the output in
     # place would change what vjp reads, so backward checks the output's version too.
     saves_output: ClassVar[bool] = False
+    # True where the inputs broadcast against each other (NumPy's rule, see broadcast.py), so
+    # their gradients come back in the output's shape and are summed to each input's shape.
+    broadcasts: ClassVar[bool] = False
+    # How `explain` reads the op: its formula and local derivatives, in text and LaTeX.
+    reading: ClassVar[Rule | None] = None
+    # Optional kernels for compiled replays, computing exactly what forward and vjp compute
+    # (the same NumPy calls, given `out=`, so replays stay bit-identical) into a buffer the
+    # program allocates once: `forward_into(*inputs, out=...)` and `vjp_into(saved, grad_out,
+    # needs, out)`, which writes the first input's gradient (an activation) into `out`.
+    # Where users reach the op: `function` is its name in `chainrule` (chainrule.exp), `method`
+    # its Tensor method (x.exp(), x.__add__), `numpy` the NumPy functions that dispatch to it
+    # (np.exp(x)). A one-input op with no parameters gets its function, its one-line method
+    # and its NumPy dispatch generated from these (see chainrule.ops and chainrule.ops.dispatch).
+    function: ClassVar[str | None] = None
+    method: ClassVar[str | None] = None
+    numpy: ClassVar[tuple[str, ...]] = ()
+    forward_into: ClassVar[ForwardKernel | None] = None
+    vjp_into: ClassVar[VjpKernel | None] = None
 
     @staticmethod
     @abstractmethod
@@ -50,3 +74,10 @@ class Primitive(ABC):
     @abstractmethod
     def vjp(saved: Saved, grad_out: Any, needs: tuple[bool, ...]) -> Grads:
         """One gradient (or None) per input, from what forward saved and dL/d(output)."""
+
+
+def is_unary(primitive: type[Primitive]) -> bool:
+    """True for a primitive of one input and no parameters (exp, tanh, ...): its function,
+    Tensor method and NumPy dispatch are generated from its declaration alone."""
+    parameters = inspect.signature(primitive.forward).parameters.values()
+    return [p.kind for p in parameters] == [inspect.Parameter.POSITIONAL_OR_KEYWORD]

@@ -2,7 +2,8 @@
 
 Rules run on arrays in an ordinary backward pass and on Tensors when the backward pass is
 itself recorded (`create_graph=True`). `call` picks the matching path, so a rule that needs
-another primitive (the backward of indexing is a scatter) is written once.
+another primitive (the backward of indexing is a scatter) is written once. (`sum_to_shape`
+lives in `chainrule.primitives.broadcast` and is importable from here as before.)
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from typing import Any
 import numpy as np
 
 from chainrule.primitives.base import Primitive
+from chainrule.primitives.broadcast import sum_to_shape as sum_to_shape
 
 
 def is_array(value: Any) -> bool:
@@ -30,23 +32,3 @@ def call(primitive: type[Primitive], *inputs: Any, **params: Any) -> Any:
             # Tensors expose `apply`, which records the op on the graph.
             return type(value).apply(primitive, *inputs, **params)
     return np.asarray(primitive.forward(*inputs, **params)[0])
-
-
-def sum_to_shape(grad: Any, shape: tuple[int, ...]) -> Any:
-    """Sum `grad` over the axes that broadcasting added or stretched, giving `shape`.
-
-    This is the one place broadcasting is undone: if x of shape (3, 1) met (4,) and gave
-    (3, 4), dL/dx is dL/dz summed over axis 1 and kept as (3, 1).
-    """
-    if grad.shape == shape:
-        return grad
-    lead = grad.ndim - len(shape)
-    if shape and grad.shape[lead:] == shape:
-        # Only leading axes were added (a bias): a plain sum has the shape and owns its data.
-        return grad.sum(axis=tuple(range(lead)))
-    axes = tuple(range(lead)) + tuple(
-        lead + i for i, size in enumerate(shape) if size == 1 and grad.shape[lead + i] != 1
-    )
-    if axes:
-        grad = grad.sum(axis=axes, keepdims=True)
-    return grad.reshape(shape)

@@ -12,12 +12,17 @@ import numpy as np
 
 from chainrule.primitives.base import Grads, Primitive, Saved, plain_values
 from chainrule.primitives.call import call, is_array
+from chainrule.primitives.reading import Rule, constant, entrywise
 
 
 class Add(Primitive):
     """z = x + y;  dz/dx = 1,  dz/dy = 1."""
 
     name = "add"
+    method = "__add__"
+    numpy = ("add",)
+    broadcasts = True
+    reading = Rule("$a + $b", "$a + $b", (constant("1", "1"), constant("1", "1")))
 
     @staticmethod
     def forward(x: Any, y: Any) -> tuple[Any, Saved]:
@@ -27,11 +32,19 @@ class Add(Primitive):
     def vjp(saved: Saved, grad_out: Any, needs: tuple[bool, ...]) -> Grads:
         return grad_out, grad_out
 
+    @staticmethod
+    def forward_into(x: np.ndarray, y: np.ndarray, *, out: np.ndarray) -> tuple[np.ndarray, Saved]:
+        return np.add(x, y, out=out), None
+
 
 class Sub(Primitive):
     """z = x - y;  dz/dx = 1,  dz/dy = -1."""
 
     name = "sub"
+    method = "__sub__"
+    numpy = ("subtract",)
+    broadcasts = True
+    reading = Rule("$a - $b", "$a - $b", (constant("1", "1"), constant("-1", "-1")))
 
     @staticmethod
     def forward(x: Any, y: Any) -> tuple[Any, Saved]:
@@ -41,11 +54,19 @@ class Sub(Primitive):
     def vjp(saved: Saved, grad_out: Any, needs: tuple[bool, ...]) -> Grads:
         return grad_out, (-grad_out if needs[1] else None)
 
+    @staticmethod
+    def forward_into(x: np.ndarray, y: np.ndarray, *, out: np.ndarray) -> tuple[np.ndarray, Saved]:
+        return np.subtract(x, y, out=out), None
+
 
 class Mul(Primitive):
     """z = x * y;  dz/dx = y,  dz/dy = x."""
 
     name = "mul"
+    method = "__mul__"
+    numpy = ("multiply",)
+    broadcasts = True
+    reading = Rule("$a * $b", r"$a \odot $b", (entrywise("$b", "$b"), entrywise("$a", "$a")))
 
     @staticmethod
     def forward(x: Any, y: Any) -> tuple[Any, Saved]:
@@ -56,11 +77,21 @@ class Mul(Primitive):
         x, y = saved
         return (grad_out * y if needs[0] else None), (grad_out * x if needs[1] else None)
 
+    @staticmethod
+    def forward_into(x: np.ndarray, y: np.ndarray, *, out: np.ndarray) -> tuple[np.ndarray, Saved]:
+        return np.multiply(x, y, out=out), (x, y)
+
 
 class Div(Primitive):
     """z = x / y;  dz/dx = 1 / y,  dz/dy = -x / y**2 = -z / y."""
 
     name = "div"
+    method = "__truediv__"
+    numpy = ("true_divide",)
+    broadcasts = True
+    reading = Rule("$a / $b", r"\frac{$a}{$b}",
+                   (entrywise("1 / $b", r"\frac{1}{$b}"),
+                    entrywise("-$a / $b**2", r"-\frac{$a}{$b^{2}}")))
     saves_output = True
 
     @staticmethod
@@ -79,6 +110,9 @@ class Neg(Primitive):
     """z = -x;  dz/dx = -1."""
 
     name = "neg"
+    method = "__neg__"
+    numpy = ("negative",)
+    reading = Rule("-$a", "-$a", (constant("-1", "-1"),))
 
     @staticmethod
     def forward(x: Any) -> tuple[Any, Saved]:
@@ -93,7 +127,9 @@ class PowScalar(Primitive):
     """z = x ** p for a constant p;  dz/dx = p * x ** (p - 1), and exactly 0 for p = 0 (also
     at x = 0, where p * x ** -1 would be 0 * inf), as PyTorch's pow_backward."""
 
-    name = "pow"
+    name = "pow_scalar"
+    reading = Rule("$a**$exponent", "$a^{$exponent}",
+                   (entrywise("$power_rule", "$power_rule_latex"),))
 
     @staticmethod
     def forward(x: Any, *, exponent: float) -> tuple[Any, Saved]:
@@ -126,6 +162,9 @@ class Pow(Primitive):
     """
 
     name = "pow"
+    broadcasts = True
+    reading = Rule("$a**$b", "$a^{$b}", (entrywise("$b * $a**($b - 1)", "$b\\, $a^{$b - 1}"),
+                                         entrywise("$a**$b * log($a)", r"$a^{$b} \log $a")))
     saves_output = True
 
     @staticmethod
@@ -152,6 +191,10 @@ class Exp(Primitive):
     """z = exp(x);  dz/dx = exp(x) = z."""
 
     name = "exp"
+    function = "exp"
+    method = "exp"
+    numpy = ("exp",)
+    reading = Rule("exp($a)", r"\exp($a)", (entrywise("exp($a)", r"\exp($a)"),))
     saves_output = True
 
     @staticmethod
@@ -168,6 +211,10 @@ class Log(Primitive):
     """z = log(x);  dz/dx = 1 / x."""
 
     name = "log"
+    function = "log"
+    method = "log"
+    numpy = ("log",)
+    reading = Rule("log($a)", r"\log($a)", (entrywise("1 / $a", r"\frac{1}{$a}"),))
 
     @staticmethod
     def forward(x: Any) -> tuple[Any, Saved]:
@@ -182,6 +229,11 @@ class Sqrt(Primitive):
     """z = sqrt(x);  dz/dx = 1 / (2 sqrt(x)) = 1 / (2 z)."""
 
     name = "sqrt"
+    function = "sqrt"
+    method = "sqrt"
+    numpy = ("sqrt",)
+    reading = Rule("sqrt($a)", r"\sqrt{$a}",
+                   (entrywise("1 / (2 * sqrt($a))", r"\frac{1}{2\sqrt{$a}}"),))
     saves_output = True
 
     @staticmethod
@@ -198,6 +250,11 @@ class Abs(Primitive):
     """z = |x|;  dz/dx = sign(x) (0 at x = 0, as in PyTorch)."""
 
     name = "abs"
+    function = "abs"
+    method = "abs"
+    numpy = ("absolute",)
+    reading = Rule("abs($a)", r"\lvert $a \rvert",
+                   (entrywise("sign($a)", r"\operatorname{sign}($a)"),))
 
     @staticmethod
     def forward(x: Any) -> tuple[Any, Saved]:
@@ -212,6 +269,10 @@ class Tanh(Primitive):
     """z = tanh(x);  dz/dx = 1 - z**2."""
 
     name = "tanh"
+    function = "tanh"
+    method = "tanh"
+    numpy = ("tanh",)
+    reading = Rule("tanh($a)", r"\tanh($a)", (entrywise("1 - tanh($a)**2", r"1 - \tanh^{2}($a)"),))
     saves_output = True
 
     @staticmethod
@@ -224,6 +285,25 @@ class Tanh(Primitive):
         return (grad_out * (1 - saved * saved),)
 
 
+class Sin(Primitive):
+    """z = sin(x);  dz/dx = cos(x)."""
+
+    name = "sin"
+    function = "sin"
+    method = "sin"
+    numpy = ("sin",)
+    reading = Rule("sin($a)", r"\sin($a)", (entrywise("cos($a)", r"\cos($a)"),))
+
+    @staticmethod
+    def forward(x: Any) -> tuple[Any, Saved]:
+        return np.sin(x), x
+
+    @staticmethod
+    def vjp(saved: Saved, grad_out: Any, needs: tuple[bool, ...]) -> Grads:
+        # Recorded (second-order) path: cos(x) as sin(x + pi/2), a recorded sin.
+        cos = np.cos(saved) if is_array(saved) else np.sin(saved + np.pi / 2)
+        return (grad_out * cos,)
+
 class Sigmoid(Primitive):
     """z = 1 / (1 + exp(-x));  dz/dx = z (1 - z).
 
@@ -232,6 +312,10 @@ class Sigmoid(Primitive):
     """
 
     name = "sigmoid"
+    function = "sigmoid"
+    method = "sigmoid"
+    reading = Rule("sigmoid($a)", r"\sigma($a)",
+                   (entrywise("sigmoid($a) * (1 - sigmoid($a))", r"\sigma($a)\,(1 - \sigma($a))"),))
     saves_output = True
 
     @staticmethod
@@ -256,6 +340,9 @@ class ReLU(Primitive):
     """z = max(x, 0);  dz/dx = [x > 0] (0 at the kink, as in PyTorch)."""
 
     name = "relu"
+    function = "relu"
+    method = "relu"
+    reading = Rule("relu($a)", r"\operatorname{relu}($a)", (entrywise("[$a > 0]", r"[$a > 0]"),))
 
     @staticmethod
     def forward(x: Any) -> tuple[Any, Saved]:
@@ -269,11 +356,27 @@ class ReLU(Primitive):
     def vjp(saved: Saved, grad_out: Any, needs: tuple[bool, ...]) -> Grads:
         return (grad_out * saved,)
 
+    @staticmethod
+    def forward_into(x: np.ndarray, *, out: np.ndarray) -> tuple[np.ndarray, Saved]:
+        mask = x > 0
+        return np.maximum(x, 0, out=out), mask
+
+    @staticmethod
+    def vjp_into(saved: Saved, grad_out: np.ndarray, needs: tuple[bool, ...],
+                 out: np.ndarray) -> Grads:
+        return (np.multiply(grad_out, saved, out=out),)
+
 
 class Maximum(Primitive):
     """z = max(x, y);  dz/dx = [x > y] + [x = y]/2,  dz/dy = [y > x] + [x = y]/2."""
 
     name = "maximum"
+    function = "maximum"
+    numpy = ("maximum",)
+    broadcasts = True
+    reading = Rule("maximum($a, $b)", r"\max($a, $b)",
+                   (entrywise("[$a > $b] (1/2 on ties)", r"[$a > $b]"),
+                    entrywise("[$b > $a] (1/2 on ties)", r"[$b > $a]")))
 
     @staticmethod
     def forward(x: Any, y: Any) -> tuple[Any, Saved]:
@@ -291,6 +394,12 @@ class Minimum(Primitive):
     """z = min(x, y);  dz/dx = [x < y] + [x = y]/2,  dz/dy = [y < x] + [x = y]/2."""
 
     name = "minimum"
+    function = "minimum"
+    numpy = ("minimum",)
+    broadcasts = True
+    reading = Rule("minimum($a, $b)", r"\min($a, $b)",
+                   (entrywise("[$a < $b] (1/2 on ties)", r"[$a < $b]"),
+                    entrywise("[$b < $a] (1/2 on ties)", r"[$b < $a]")))
 
     @staticmethod
     def forward(x: Any, y: Any) -> tuple[Any, Saved]:
@@ -312,6 +421,10 @@ class Where(Primitive):
     """z = x where cond else y;  dz/dx = [cond],  dz/dy = [not cond]. cond is a constant."""
 
     name = "where"
+    function = "where"
+    broadcasts = True
+    reading = Rule("where(cond, $a, $b)", r"\operatorname{where}(c, $a, $b)",
+                   (entrywise("[cond]", "[c]"), entrywise("[not cond]", r"[\lnot c]")))
 
     @staticmethod
     def forward(x: Any, y: Any, *, condition: np.ndarray) -> tuple[Any, Saved]:
@@ -329,6 +442,10 @@ class Clip(Primitive):
     """z = min(max(x, low), high);  dz/dx = [low <= x <= high] (PyTorch's clamp convention)."""
 
     name = "clip"
+    function = "clip"
+    method = "clip"
+    reading = Rule("clip($a, $low, $high)", r"\operatorname{clip}($a, $low, $high)",
+                   (entrywise("[$low <= $a <= $high]", r"[$low \le $a \le $high]"),))
 
     @staticmethod
     def forward(x: Any, *, low: float | None, high: float | None) -> tuple[Any, Saved]:
@@ -349,6 +466,8 @@ class Cast(Primitive):
     """z = x converted to another float dtype;  the gradient is converted back."""
 
     name = "astype"
+    method = "astype"
+    reading = Rule("$a.astype($dtype)", r"$a", (constant("1", "1"),), checkable=False)
 
     @staticmethod
     def forward(x: Any, *, dtype: np.dtype[Any]) -> tuple[Any, Saved]:

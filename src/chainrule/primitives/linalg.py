@@ -7,6 +7,7 @@ from typing import Any
 import numpy as np
 
 from chainrule.primitives.base import Grads, Primitive, Saved
+from chainrule.primitives.reading import Rule, linear_map
 
 
 def _product(a: Any, b: Any) -> Any:
@@ -15,6 +16,15 @@ def _product(a: Any, b: Any) -> Any:
     if a.ndim == 2 and b.ndim == 2 and a.shape[1] == 1:
         return a * b
     return a @ b
+
+
+def product_into(a: np.ndarray, b: np.ndarray, out: np.ndarray) -> np.ndarray:
+    """a @ b into out, as `_product` computes it (a broadcast multiply for inner dim 1)."""
+    if a.shape[1] == 1:
+        np.multiply(a, b, out=out)
+    else:
+        np.matmul(a, b, out=out)
+    return out
 
 
 def _swap_last(a: Any) -> Any:
@@ -29,6 +39,12 @@ class MatMul(Primitive):
     """
 
     name = "matmul"
+    function = "matmul"
+    method = "__matmul__"
+    numpy = ("matmul",)
+    reading = Rule("$a @ $b", "$a $b",
+                   (linear_map(". @ $b.T", r"(\cdot)\, $b^\top"),
+                    linear_map("$a.T @ .", r"$a^\top (\cdot)")))
 
     @staticmethod
     def forward(x: Any, y: Any) -> tuple[Any, Saved]:
@@ -55,6 +71,18 @@ class MatMul(Primitive):
             if y.ndim == 1:
                 grad_y = grad_y.reshape(grad_y.shape[:-1])
         return grad_x, grad_y
+
+    @staticmethod
+    def forward_into(x: np.ndarray, y: np.ndarray, *, out: np.ndarray) -> tuple[np.ndarray, Saved]:
+        """2-D operands only (the compiler checks)."""
+        return product_into(x, y, out), (x, y)
+
+    @staticmethod
+    def vjp_into(saved: Saved, grad_out: np.ndarray, needs: tuple[bool, ...],
+                 out: np.ndarray) -> Grads:
+        y = saved[1]
+        _, grad_y = MatMul.vjp(saved, grad_out, (False, needs[1]))
+        return product_into(grad_out, y.T, out), grad_y
 
 
 def matmul_shape_error(x_shape: tuple[int, ...], y_shape: tuple[int, ...]) -> str | None:
@@ -84,6 +112,16 @@ def matmul_shape_error(x_shape: tuple[int, ...], y_shape: tuple[int, ...]) -> st
     return None
 
 
+AFFINE = Rule(
+    "$a @ $b + $c",
+    r"$a $b + $c",
+    (linear_map(". @ $b.T", r"(\cdot)\, $b^\top"), linear_map("$a.T @ .", r"$a^\top (\cdot)"),
+     linear_map("$bias_rule", "$bias_rule_latex")),
+)
+"""x @ w + b read as one step: the tutorial's substitution for matmul then add (explain
+groups the two recorded ops under this reading too)."""
+
+
 class Linear(Primitive):
     """z = x @ w + b for x (..., in), w (in, out), b (out,), as one op (an affine layer);
     dL/dx = grad_out @ w.T,  dL/dw = x.T @ grad_out and dL/db = grad_out summed, both over
@@ -94,6 +132,7 @@ class Linear(Primitive):
     """
 
     name = "linear"
+    reading = AFFINE
 
     @staticmethod
     def forward(x: Any, w: Any, b: Any) -> tuple[Any, Saved]:
@@ -116,3 +155,18 @@ class Linear(Primitive):
         if needs[2]:
             grad_b = rows.sum(axis=0)
         return grad_x, grad_w, grad_b
+
+    @staticmethod
+    def forward_into(x: np.ndarray, w: np.ndarray, b: np.ndarray, *,
+                     out: np.ndarray) -> tuple[np.ndarray, Saved]:
+        """2-D operands only (the compiler checks)."""
+        product_into(x, w, out)
+        out += b
+        return out, (x, w)
+
+    @staticmethod
+    def vjp_into(saved: Saved, grad_out: np.ndarray, needs: tuple[bool, ...],
+                 out: np.ndarray) -> Grads:
+        w = saved[1]
+        _, grad_w, grad_b = Linear.vjp(saved, grad_out, (False, needs[1], needs[2]))
+        return product_into(grad_out, w.T, out), grad_w, grad_b

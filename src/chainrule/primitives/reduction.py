@@ -10,6 +10,7 @@ from typing import Any
 import numpy as np
 
 from chainrule.primitives.base import Grads, Primitive, Saved, plain_values
+from chainrule.primitives.reading import Rule, constant, entrywise
 
 Axis = int | tuple[int, ...] | None
 
@@ -37,6 +38,9 @@ class Sum(Primitive):
     """z = sum of x over axis;  dz/dx_i = 1, so grad_in is grad_out broadcast back."""
 
     name = "sum"
+    function = "sum"
+    method = "sum"
+    reading = Rule("sum($a$axis_arg)", r"\textstyle\sum $a", (constant("1", "1"),))
 
     @staticmethod
     def forward(x: Any, *, axis: Axis, keepdims: bool) -> tuple[Any, Saved]:
@@ -52,6 +56,10 @@ class Mean(Primitive):
     """z = sum of x over axis / n;  dz/dx_i = 1 / n, n the number of entries averaged."""
 
     name = "mean"
+    function = "mean"
+    method = "mean"
+    reading = Rule("mean($a$axis_arg)", r"\operatorname{mean}($a)",
+                   (constant("1/$n", r"\frac{1}{$n}"),))
 
     @staticmethod
     def forward(x: Any, *, axis: Axis, keepdims: bool) -> tuple[Any, Saved]:
@@ -70,6 +78,10 @@ class Max(Primitive):
     """z = max of x over axis;  dz/dx_i = [x_i = z] / (number of ties), as PyTorch's amax."""
 
     name = "max"
+    function = "max"
+    method = "max"
+    reading = Rule("max($a$axis_arg)", r"\max($a)",
+                   (entrywise("[$a = max($a)] / ties", r"[$a = \max $a]"),))
 
     @staticmethod
     def forward(x: Any, *, axis: Axis, keepdims: bool) -> tuple[Any, Saved]:
@@ -86,6 +98,10 @@ class Min(Primitive):
     """z = min of x over axis;  dz/dx_i = [x_i = z] / (number of ties), as PyTorch's amin."""
 
     name = "min"
+    function = "min"
+    method = "min"
+    reading = Rule("min($a$axis_arg)", r"\min($a)",
+                   (entrywise("[$a = min($a)] / ties", r"[$a = \min $a]"),))
 
     @staticmethod
     def forward(x: Any, *, axis: Axis, keepdims: bool) -> tuple[Any, Saved]:

@@ -9,13 +9,19 @@ from typing import Any
 import numpy as np
 
 from chainrule.primitives.base import Grads, Primitive, Saved, plain_values
-from chainrule.primitives.call import call, sum_to_shape
+from chainrule.primitives.broadcast import sum_to_shape
+from chainrule.primitives.call import call
+from chainrule.primitives.reading import Rule, linear_map
 
 
 class Reshape(Primitive):
     """z = x viewed with a new shape;  grad_in is grad_out viewed with x's shape."""
 
     name = "reshape"
+    function = "reshape"
+    method = "reshape"
+    reading = Rule("$a.reshape($shape)", r"\operatorname{reshape}($a)",
+                   (linear_map(". reshaped to $in_shape", r"\operatorname{reshape}(\cdot)"),))
     returns_view = True
 
     @staticmethod
@@ -31,6 +37,10 @@ class Transpose(Primitive):
     """z = x with axes permuted;  grad_in is grad_out with the inverse permutation."""
 
     name = "transpose"
+    function = "transpose"
+    method = "transpose"
+    reading = Rule("$a.transpose($axes)", r"$a^\top",
+                   (linear_map(". transposed back", r"(\cdot)^\top"),))
     returns_view = True
 
     @staticmethod
@@ -46,6 +56,9 @@ class BroadcastTo(Primitive):
     """z = x repeated along broadcast axes;  grad_in sums grad_out over those axes."""
 
     name = "broadcast_to"
+    method = "broadcast_to"
+    reading = Rule("broadcast_to($a, $shape)", r"\operatorname{broadcast}($a)",
+                   (linear_map("sum(.) over the broadcast axes", r"\textstyle\sum(\cdot)"),))
     returns_view = True
 
     @staticmethod
@@ -71,6 +84,10 @@ class GetItem(Primitive):
     (so an entry selected twice by an integer array gets both gradients)."""
 
     name = "getitem"
+    method = "__getitem__"
+    reading = Rule("$a[$index]", r"$a[\ldots]",
+                   (linear_map("zeros with . added at [$index]",
+                               r"\operatorname{scatter}(\cdot)"),))
     returns_view = True
 
     @staticmethod
@@ -87,6 +104,8 @@ class ScatterAdd(Primitive):
     """z = zeros(shape) with values added at index;  grad_in is grad_out[index]."""
 
     name = "scatter_add"
+    reading = Rule("scatter_add($a, $index)", r"\operatorname{scatter}($a)",
+                   (linear_map(".[$index]", r"(\cdot)[\ldots]"),))
 
     @staticmethod
     def forward(values: Any, *, shape: tuple[int, ...], index: Any) -> tuple[Any, Saved]:
@@ -114,6 +133,9 @@ class Concatenate(Primitive):
     """z = the inputs joined along axis;  each input's gradient is its slice of grad_out."""
 
     name = "concatenate"
+    function = "concatenate"
+    reading = Rule("concatenate([$args], axis=$axis)", r"\operatorname{concat}($args)",
+                   (linear_map("slice $i of . along axis $axis", r"(\cdot)_{$i}"),))
 
     @staticmethod
     def forward(*xs: Any, axis: int) -> tuple[Any, Saved]:
@@ -134,6 +156,9 @@ class Stack(Primitive):
     """z = the inputs stacked along a new axis;  each input's gradient is its index there."""
 
     name = "stack"
+    function = "stack"
+    reading = Rule("stack([$args], axis=$axis)", r"\operatorname{stack}($args)",
+                   (linear_map(".[$i] along axis $axis", r"(\cdot)_{$i}"),))
 
     @staticmethod
     def forward(*xs: Any, axis: int) -> tuple[Any, Saved]:

@@ -1,0 +1,212 @@
+"""The ops as functions, `chainrule.exp(x)` beside `x.exp()`, taking Tensors or array-likes.
+
+Each returns a Tensor; see the Tensor method of the same name for the derivative. A
+one-input primitive that declares a `function` name gets its function generated here from
+that declaration (`unary_function`); the others are written out below.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+from chainrule import primitives as P
+from chainrule.modes import CompileError
+from chainrule.primitives.reduction import Axis
+from chainrule.tensor import Tensor, _operand, _raw, as_tensor, matmul
+
+
+def tensor(
+    data: Any,
+    *,
+    requires_grad: bool = False,
+    dtype: npt.DTypeLike | None = None,
+    name: str | None = None,
+) -> Tensor:
+    """A new Tensor. NumPy float arrays keep their dtype (and are shared, not copied); Python
+    numbers, lists and integer data become float32 unless `dtype` says otherwise."""
+    return Tensor(data, requires_grad=requires_grad, dtype=dtype, name=name)
+
+
+def unary_function(primitive: type[P.Primitive]) -> Callable[[Any], Tensor]:
+    """`chainrule.<function>(x)`: `primitive` on x (a Tensor or array-like)."""
+
+    def function(x: Any) -> Tensor:
+        return Tensor.apply(primitive, as_tensor(x))
+
+    function.__name__ = function.__qualname__ = str(primitive.function)
+    function.__doc__ = primitive.__doc__
+    return function
+
+
+# Written out only so that type checkers see them; the loop below makes the same from any
+# one-input primitive that declares a `function` name.
+abs = unary_function(P.Abs)
+exp = unary_function(P.Exp)
+log = unary_function(P.Log)
+relu = unary_function(P.ReLU)
+sigmoid = unary_function(P.Sigmoid)
+sqrt = unary_function(P.Sqrt)
+tanh = unary_function(P.Tanh)
+
+GENERATED: dict[str, Callable[[Any], Tensor]] = {
+    primitive.function: unary_function(primitive) for primitive in P.PRIMITIVES
+    if primitive.function is not None and P.is_unary(primitive)
+    and primitive.function not in globals()
+}
+"""The functions generated from declarations alone, by name."""
+globals().update(GENERATED)
+
+
+def _pair(x: Any, y: Any) -> tuple[Tensor, Tensor]:
+    if isinstance(x, Tensor):
+        return x, _operand(y, x)
+    right = as_tensor(y)
+    return _operand(x, right), right
+
+
+def maximum(x: Any, y: Any) -> Tensor:
+    """Element-wise max(x, y); where they tie, each gets half the gradient."""
+    left, right = _pair(x, y)
+    return left._binary(P.Maximum, right, False)
+
+
+def minimum(x: Any, y: Any) -> Tensor:
+    """Element-wise min(x, y); where they tie, each gets half the gradient."""
+    left, right = _pair(x, y)
+    return left._binary(P.Minimum, right, False)
+
+
+def where(condition: Any, x: Any, y: Any) -> Tensor:
+    """x where `condition` holds, else y; the gradient flows to the chosen side only."""
+    left, right = _pair(x, y)
+    mask = np.asarray(_raw(condition), dtype=bool)
+    try:
+        return Tensor._apply(P.Where, (left, right), {"condition": mask})
+    except CompileError:
+        raise
+    except ValueError:
+        raise ValueError(
+            f"where: condition {mask.shape}, x {left.shape} and y {right.shape} cannot "
+            "broadcast together"
+        ) from None
+
+
+def _join(op: str, primitive: type[P.Primitive], tensors: Sequence[Any], axis: int) -> Tensor:
+    if len(tensors) == 0:
+        raise ValueError(f"{op}: needs at least one tensor")
+    inputs = tuple(as_tensor(t) for t in tensors)
+    ndim = inputs[0].ndim
+    if primitive is P.Concatenate and ndim == 0:
+        raise ValueError(
+            f"{op}: 0-d tensors have no axis to join along; use chainrule.stack to make a "
+            "1-D tensor of them"
+        )
+    if primitive is P.Concatenate and not -ndim <= axis < ndim:
+        raise ValueError(
+            f"{op}: axis {axis} is out of range for tensors with {ndim} dimensions "
+            f"(valid: {-ndim} to {ndim - 1})"
+        )
+    if primitive is P.Concatenate and any(t.ndim != ndim for t in inputs):
+        shapes = ", ".join(str(t.shape) for t in inputs)
+        raise ValueError(f"{op} along axis {axis}: shapes {shapes} do not fit: they need the "
+                         "same number of dimensions")
+    try:
+        return Tensor._apply(primitive, inputs, {"axis": axis})
+    except CompileError:
+        raise
+    except (ValueError, np.exceptions.AxisError) as error:
+        shapes = ", ".join(str(t.shape) for t in inputs)
+        raise ValueError(f"{op} along axis {axis}: shapes {shapes} do not fit: {error}") from None
+
+
+def concatenate(tensors: Sequence[Any], axis: int = 0) -> Tensor:
+    """The tensors joined along an existing axis."""
+    return _join("concatenate", P.Concatenate, tensors, axis)
+
+
+def stack(tensors: Sequence[Any], axis: int = 0) -> Tensor:
+    """The tensors stacked along a new axis."""
+    return _join("stack", P.Stack, tensors, axis)
+
+
+
+
+
+
+
+
+
+
+def sum(x: Any, axis: Axis = None, keepdims: bool = False) -> Tensor:
+    return as_tensor(x).sum(axis=axis, keepdims=keepdims)
+
+
+def mean(x: Any, axis: Axis = None, keepdims: bool = False) -> Tensor:
+    return as_tensor(x).mean(axis=axis, keepdims=keepdims)
+
+
+def max(x: Any, axis: Axis = None, keepdims: bool = False) -> Tensor:
+    return as_tensor(x).max(axis=axis, keepdims=keepdims)
+
+
+def min(x: Any, axis: Axis = None, keepdims: bool = False) -> Tensor:
+    return as_tensor(x).min(axis=axis, keepdims=keepdims)
+
+
+def var(x: Any, axis: Axis = None, keepdims: bool = False, ddof: int = 0) -> Tensor:
+    return as_tensor(x).var(axis=axis, keepdims=keepdims, ddof=ddof)
+
+
+def reshape(x: Any, shape: tuple[int, ...]) -> Tensor:
+    return as_tensor(x).reshape(shape)
+
+
+def transpose(x: Any, axes: tuple[int, ...] | None = None) -> Tensor:
+    return as_tensor(x).transpose(*(axes or ()))
+
+
+def clip(x: Any, min: float | None = None, max: float | None = None) -> Tensor:
+    return as_tensor(x).clip(min, max)
+
+
+def logsumexp(x: Any, axis: Axis = None, keepdims: bool = False) -> Tensor:
+    return as_tensor(x).logsumexp(axis=axis, keepdims=keepdims)
+
+
+def softmax(x: Any, axis: int = -1) -> Tensor:
+    return as_tensor(x).softmax(axis=axis)
+
+
+def log_softmax(x: Any, axis: int = -1) -> Tensor:
+    return as_tensor(x).log_softmax(axis=axis)
+
+
+__all__ = [
+    "clip",
+    "concatenate",
+    "log_softmax",
+    "logsumexp",
+    "matmul",
+    "max",
+    "maximum",
+    "mean",
+    "min",
+    "minimum",
+    "reshape",
+    "softmax",
+    "stack",
+    "sum",
+    "tensor",
+    "transpose",
+    "var",
+    "where",
+    "abs", "exp", "log", "relu", "sigmoid", "sqrt", "tanh",
+    *GENERATED,
+]
+
+# Last, since its tables read the functions above: NumPy's protocols, plugged into Tensor.
+from chainrule.ops import dispatch  # noqa: E402, F401

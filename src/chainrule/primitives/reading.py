@@ -1,0 +1,58 @@
+"""How a primitive reads for `explain`: its formula and each local derivative, in plain text
+and in LaTeX. Each primitive declares its `Rule` beside its forward and vjp.
+
+Templates use string.Template fields: $a, $b, $c are the operand names (first, second,
+third), $args all of them, $i the position of the operand being differentiated, and the
+other fields come from the op's parameters (see `explanation.rules.template_fields`). In a
+rule a lone "." (or $(\\cdot)$ in LaTeX) stands for the upstream gradient the rule acts on.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+Kind = Literal["constant", "elementwise", "operator"]
+
+
+@dataclass(frozen=True)
+class Local:
+    """d(output)/d(one input): its rule in text and LaTeX, and how it acts.
+
+    "constant": the rule is a number (dloss/dinput = rule * upstream);
+    "elementwise": an array the upstream gradient is multiplied by, entry by entry;
+    "operator": a linear map applied to the upstream gradient (written with ".").
+    """
+
+    text: str
+    latex: str
+    kind: Kind
+
+
+@dataclass(frozen=True)
+class Rule:
+    """How one op reads: its formula and one `Local` per input (the last one repeats for
+    ops taking any number of inputs)."""
+
+    formula: str
+    formula_latex: str
+    locals: tuple[Local, ...]
+    checkable: bool = True
+
+    def local(self, position: int) -> Local:
+        return self.locals[min(position, len(self.locals) - 1)]
+
+
+def constant(text: str, latex: str) -> Local:
+    """A local derivative that is a number."""
+    return Local(text, latex, "constant")
+
+
+def entrywise(text: str, latex: str) -> Local:
+    """A local derivative that multiplies the upstream gradient entry by entry."""
+    return Local(text, latex, "elementwise")
+
+
+def linear_map(text: str, latex: str) -> Local:
+    """A local derivative that is a linear map applied to the upstream gradient (".")."""
+    return Local(text, latex, "operator")
