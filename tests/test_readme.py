@@ -50,3 +50,13 @@ def test_readme_links_to_every_tutorial() -> None:
                        for path in (ROOT / "docs" / "tutorials").glob("*.md"))
     assert sorted(links) == tutorials
     assert len(tutorials) == 5
+
+
+def test_ci_runs_the_pinned_linters_after_the_tests() -> None:
+    lines = _ci_lines()
+    tests = lines.index(readme_commands()[1])
+    for command in (".venv/bin/ruff check src tests benchmarks docs", ".venv/bin/mypy"):
+        assert lines.index(command) > tests
+    pyproject = (ROOT / "pyproject.toml").read_text()
+    assert re.search(r'"ruff==[\d.]+"', pyproject)
+    assert re.search(r'"mypy==[\d.]+"', pyproject)
