@@ -561,7 +561,10 @@ class Tensor:
         order = tuple(axes[0]) if len(axes) == 1 and not isinstance(axes[0], int) else axes
         if not order:
             order = tuple(reversed(range(self.ndim)))
-        if sorted(a % self.ndim for a in order) != list(range(self.ndim)):
+        if len(order) == self.ndim:
+            _check_axes("transpose", order, self.ndim)
+        if len(order) != self.ndim or sorted(a % self.ndim for a in order) != list(
+                range(self.ndim)):
             raise ValueError(
                 f"transpose: axes {order} are not a permutation of the {self.ndim} axes of a "
                 f"tensor of shape {self.shape}"
@@ -572,7 +575,10 @@ class Tensor:
         return Tensor._apply(P.Transpose, (self,), {"axes": order})
 
     def swapaxes(self, axis1: int, axis2: int) -> Tensor:
-        """Two axes exchanged."""
+        """Two axes exchanged (a 0-d tensor takes axis 0 and -1, as PyTorch's does)."""
+        _check_axes("swapaxes", (axis1, axis2), self.ndim)
+        if self.ndim == 0:
+            return self
         order = list(range(self.ndim))
         order[axis1], order[axis2] = order[axis2], order[axis1]
         return self.transpose(order)
