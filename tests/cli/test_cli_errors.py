@@ -248,6 +248,24 @@ def test_a_closed_stdout_ends_the_command_quietly_with_141(
     assert stderr == b""
 
 
+def test_stdout_closed_after_the_first_line_of_training_ends_it_quietly_with_141(
+    tmp_path: Path
+) -> None:
+    process = subprocess.Popen([sys.executable, "-m", "chainrule", "train", *SMALL, "--epochs",
+                                "3", "--out", str(tmp_path / "run")], env=ENV,
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    try:
+        assert process.stdout is not None
+        assert process.stdout.readline().startswith(b"training mlp")
+        process.stdout.close()
+        _, stderr = process.communicate(timeout=120)
+    finally:
+        process.kill()
+        process.wait()
+    assert stderr == b""
+    assert process.returncode == 141
+
+
 def test_evaluate_names_a_missing_matplotlib_before_evaluating(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:

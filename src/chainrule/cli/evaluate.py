@@ -52,6 +52,8 @@ def run(args: argparse.Namespace) -> int:
     except (CheckpointError, ValueError) as error:
         print(f"chainrule evaluate: {error}", file=sys.stderr)
         return 2
+    except BrokenPipeError:
+        raise  # stdout's reader went away: main() ends quietly with 141
     except OSError as error:
         print(f"chainrule evaluate: {describe_os_error(error)}", file=sys.stderr)
         return 2
@@ -62,6 +64,8 @@ def run(args: argparse.Namespace) -> int:
     path = checkpoint.folder / CONFUSION_PLOT
     try:
         plot_confusion(matrix, splits.class_names, path)
+    except BrokenPipeError:
+        raise  # stdout's reader went away: main() ends quietly with 141
     except OSError as error:
         print(f"chainrule evaluate: {describe_os_error(error)}", file=sys.stderr)
         return 2
