@@ -82,7 +82,6 @@ _SEARCH_DEPTH = 4
 """How many references deep `_reachable` follows functions, objects and containers."""
 _SEARCH_WIDTH = 64
 """How many entries of one container `_reachable` looks at."""
-_RANDOM_TYPES = (np.random.Generator, np.random.RandomState, np.random.BitGenerator)
 
 
 def _children(value: Any) -> Iterator[tuple[str, Any]]:
@@ -135,8 +134,9 @@ def _random_sources(reachable: list[tuple[str, Any]]) -> dict[str, Any]:
     NumPy's global one, Python's random module, and the Generators, RandomStates and
     BitGenerators among the values it can reach."""
     sources: dict[str, Any] = {"np.random": np.random, "Python's random module": random}
+    random_types = (np.random.Generator, np.random.RandomState, np.random.BitGenerator)
     for name, value in reachable:
-        if isinstance(value, _RANDOM_TYPES):
+        if isinstance(value, random_types):
             sources.setdefault(repr(name), value)
     return sources
 
