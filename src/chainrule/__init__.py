@@ -7,6 +7,8 @@ functions; `chainrule.nn` and `chainrule.optim` build and train models as their 
 namesakes; `explain` and `draw` show the chain rule of any graph.
 """
 
+# First: under `python -m chainrule`, Ctrl-C during the imports below exits 130 in one line.
+import chainrule_cli_entry  # noqa: F401
 from chainrule import check, functional, manual, nn, ops, optim
 from chainrule.compiler import compile
 from chainrule.explanation import Explanation, draw, explain

@@ -1,11 +1,8 @@
-"""`python -m chainrule` runs the command line."""
+"""`python -m chainrule` runs the command line (Ctrl-C during start-up: see
+chainrule_cli_entry, which chainrule/__init__.py imports first)."""
 
 import sys
 
-try:
-    from chainrule.cli import main
-except KeyboardInterrupt:
-    sys.stderr.write("\nchainrule: interrupted\n")
-    sys.exit(130)
+from chainrule_cli_entry import run
 
-sys.exit(main())
+sys.exit(run())

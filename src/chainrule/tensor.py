@@ -197,14 +197,18 @@ class Tensor:
     @data.setter
     def data(self, value: Any) -> None:
         """New values, in their own dtype and shape (as PyTorch): a float array or tensor
-        keeps its dtype, integers and Python numbers take this tensor's float dtype. A held
-        `.grad` is converted to the new dtype; a new shape needs `.grad = None` first."""
+        keeps its dtype, Python floats take this tensor's float dtype, and integers or booleans
+        take it only when every value is exact in it (else ValueError). A held `.grad` is
+        converted to the new dtype; a new shape needs `.grad = None` first."""
         if STATE.tracer is not None:
             STATE.tracer.refuse_mutation(self, "data assignment")
         has_dtype = isinstance(value, (Tensor, np.ndarray, np.generic))
         array = np.asarray(value._data if isinstance(value, Tensor) else value)
         if self._data.dtype.kind == "f" and array.dtype.kind in ("biu" if has_dtype else "biuf"):
-            array = array.astype(self._data.dtype, copy=False)
+            converted = array.astype(self._data.dtype)
+            if array.dtype.kind in "iu":
+                _check_exact_integers(array, converted)
+            array = converted
         _check_dtype("data", array.dtype)
         grad = self.grad
         if grad is not None and array.shape != self._data.shape:
@@ -598,7 +602,10 @@ class Tensor:
         order = tuple(axes[0]) if len(axes) == 1 and not isinstance(axes[0], int) else axes
         if not order:
             order = tuple(reversed(range(self.ndim)))
-        if sorted(a % self.ndim for a in order) != list(range(self.ndim)):
+        if len(order) == self.ndim:
+            _check_axes("transpose", order, self.ndim)
+        if len(order) != self.ndim or sorted(a % self.ndim for a in order) != list(
+                range(self.ndim)):
             raise ValueError(
                 f"transpose: axes {order} are not a permutation of the {self.ndim} axes of a "
                 f"tensor of shape {self.shape}"
@@ -609,7 +616,10 @@ class Tensor:
         return Tensor._apply(P.Transpose, (self,), {"axes": order})
 
     def swapaxes(self, axis1: int, axis2: int) -> Tensor:
-        """Two axes exchanged."""
+        """Two axes exchanged (a 0-d tensor takes axis 0 and -1, as PyTorch's does)."""
+        _check_axes("swapaxes", (axis1, axis2), self.ndim)
+        if self.ndim == 0:
+            return self
         order = list(range(self.ndim))
         order[axis1], order[axis2] = order[axis2], order[axis1]
         return self.transpose(order)
@@ -805,6 +815,21 @@ def _refuse_comparison_while_tracing(comparison: str, *operands: Any) -> None:
 
 def _raw(value: Any) -> Any:
     return value._data if isinstance(value, Tensor) else value
+
+
+def _check_exact_integers(array: np.ndarray, converted: np.ndarray) -> None:
+    """Refuse integer values that `converted` (their float form) does not hold exactly."""
+    with np.errstate(invalid="ignore", over="ignore"):
+        back = converted.astype(array.dtype)
+    inexact = np.flatnonzero(back != array)
+    if inexact.size:
+        first = inexact[0]
+        raise ValueError(
+            f"data: the {array.dtype} values are not exact in {converted.dtype} "
+            f"({array.flat[first]} would become {converted.flat[first]:.17g}); convert them "
+            f"explicitly: .astype(np.float64) to adopt float64, or .astype(np.{converted.dtype}) "
+            "to accept the rounding"
+        )
 
 
 def _raw_index(index: Any) -> Any:

@@ -121,3 +121,10 @@ def test_equal_nan_refuses_nans_in_different_positions() -> None:
 def test_identical_arrays_with_nans_are_exact_under_equal_nan() -> None:
     values = np.array([np.nan, 2.0])
     assert compare("x", values, values.copy(), equal_nan=True).status == "exact"
+
+
+@pytest.mark.parametrize("bad", [float("inf"), float("nan"), -1.0])
+@pytest.mark.parametrize("which", ["rtol", "atol"])
+def test_non_finite_or_negative_tolerance_is_refused(which: str, bad: float) -> None:
+    with pytest.raises(ValueError, match=f"compare: {which} must be a finite number >= 0"):
+        compare("w", np.array([1.0]), np.array([2.0]), **{which: bad})

@@ -331,3 +331,10 @@ def test_factor_one_over_n_out_is_named(expected: np.ndarray) -> None:
 def test_n_out_of_one_leaves_the_naming_of_n_alone(expected: np.ndarray) -> None:
     diagnosis = diagnose(N * expected, expected, n=N, n_out=1)
     assert str(diagnosis).startswith(f"off by a factor of {N} (= N)")
+
+
+@pytest.mark.parametrize("bad", [float("inf"), float("nan"), -1.0])
+@pytest.mark.parametrize("which", ["rtol", "atol"])
+def test_diagnose_refuses_a_non_finite_or_negative_tolerance(which: str, bad: float) -> None:
+    with pytest.raises(ValueError, match=f"diagnose: {which} must be a finite number >= 0"):
+        diagnose(np.array([2.0]), np.array([1.0]), **{which: bad})

@@ -165,3 +165,16 @@ def test_train_refuses_a_bad_hyperparameter_in_one_line_with_exit_2(
     err = capsys.readouterr().err
     assert err == f"chainrule train: {message}\n"
     assert not (tmp_path / "run").exists()
+
+
+def test_evaluate_on_images_of_another_size_names_the_sizes_not_the_checkpoint(
+    trained_run: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    data = write_idx_set(tmp_path / "data", n_train=20)
+    capsys.readouterr()
+    assert main(["evaluate", str(trained_run), "--data", str(data)]) == 2
+    captured = capsys.readouterr()
+    assert captured.err == (f"chainrule evaluate: the run's model takes 64 inputs (pixels per "
+                            f"image), but --data {data} holds images of 784 pixels; evaluate "
+                            f"on images of the size the run was trained on\n")
+    assert captured.out == ""

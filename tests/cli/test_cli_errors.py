@@ -6,8 +6,10 @@ from __future__ import annotations
 
 import errno
 import os
+import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -229,6 +231,69 @@ def test_ctrl_c_while_importing_the_command_line_exits_130_in_one_line() -> None
     assert result.stderr.strip() == "chainrule: interrupted"
 
 
+# How the command line starts: the console script (pyproject's [project.scripts] entry) and
+# `python -m chainrule`.
+STARTS = {
+    "console-script": [sys.executable, "-c",
+                       "import sys; from chainrule_cli_entry import main; sys.exit(main())"],
+    "python-m": [sys.executable, "-m", "chainrule"],
+}
+
+
+@pytest.fixture(scope="module")
+def interpreter_start() -> float:
+    """Seconds Python takes here to start and import the entry module that installs the
+    guard (the slowest of three): nothing of ours can run before, so delays count from it."""
+    times = []
+    for _ in range(3):
+        started = time.monotonic()
+        subprocess.run([sys.executable, "-c", "import chainrule_cli_entry"], check=True,
+                       env=ENV)
+        times.append(time.monotonic() - started)
+    return max(times)
+
+
+def _default_sigint() -> None:
+    # A known disposition: a child of a background job would inherit SIGINT ignored.
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
+def test_the_console_script_starts_at_the_entry_module_that_guards_start_up() -> None:
+    tomllib = pytest.importorskip("tomllib")
+    pyproject = tomllib.loads((SRC.parent / "pyproject.toml").read_text())
+    assert pyproject["project"]["scripts"]["chainrule"] == "chainrule_cli_entry:main"
+    wheel = pyproject["tool"]["hatch"]["build"]["targets"]["wheel"]
+    assert wheel["force-include"] == {"src/chainrule_cli_entry.py": "chainrule_cli_entry.py"}
+
+
+@pytest.mark.parametrize("delay", [0.05, 0.15, 0.3])
+@pytest.mark.parametrize("start", sorted(STARTS))
+@pytest.mark.parametrize("argv", [["train", *SMALL, "--epochs", "50"], ["verify"], ["explain"],
+                                  ["evaluate", "RUN"]], ids=lambda argv: argv[0])
+def test_ctrl_c_early_in_start_up_exits_130_without_a_traceback(
+    argv: list[str], start: str, delay: float, tmp_path: Path, interpreter_start: float
+) -> None:
+    """Ctrl-C `delay` s after the interpreter is up, while `import chainrule` runs."""
+    argv = [str(tmp_path / "run") if arg == "RUN" else arg for arg in argv]
+    if argv[0] == "train":
+        argv += ["--out", str(tmp_path / "run")]
+    process = subprocess.Popen([*STARTS[start], *argv], env=ENV, stdout=subprocess.PIPE,
+                               stderr=subprocess.PIPE, text=True, preexec_fn=_default_sigint)
+    try:
+        time.sleep(interpreter_start + delay)
+        if process.poll() is not None:
+            pytest.fail(f"the command ended before Ctrl-C: {process.communicate()}")
+        process.send_signal(signal.SIGINT)
+        _, stderr = process.communicate(timeout=120)
+    finally:
+        process.kill()
+        process.wait()
+    assert "Traceback" not in stderr
+    assert process.returncode == 130, stderr
+    assert stderr.strip() == "chainrule: interrupted" or stderr.startswith(
+        "\ninterrupted: saved the checkpoint"), stderr
+
+
 @pytest.mark.parametrize("argv", [["train", *SMALL, "--epochs", "1"], ["explain"],
                                   ["verify", "--samples", "5"]])
 def test_a_closed_stdout_ends_the_command_quietly_with_141(
@@ -246,6 +311,24 @@ def test_a_closed_stdout_ends_the_command_quietly_with_141(
         process.wait()
     assert process.returncode == 141
     assert stderr == b""
+
+
+def test_stdout_closed_after_the_first_line_of_training_ends_it_quietly_with_141(
+    tmp_path: Path
+) -> None:
+    process = subprocess.Popen([sys.executable, "-m", "chainrule", "train", *SMALL, "--epochs",
+                                "3", "--out", str(tmp_path / "run")], env=ENV,
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    try:
+        assert process.stdout is not None
+        assert process.stdout.readline().startswith(b"training mlp")
+        process.stdout.close()
+        _, stderr = process.communicate(timeout=120)
+    finally:
+        process.kill()
+        process.wait()
+    assert stderr == b""
+    assert process.returncode == 141
 
 
 def test_evaluate_names_a_missing_matplotlib_before_evaluating(

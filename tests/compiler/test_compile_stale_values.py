@@ -4,6 +4,7 @@ what it can (optimizer and scheduler steps, live hyperparameters) equals eager e
 
 from __future__ import annotations
 
+import random
 from collections.abc import Callable
 from typing import Any
 
@@ -550,3 +551,116 @@ def test_a_param_groups_lr_read_into_an_op_is_baked_in_at_trace_time(
     optimizer.param_groups[0]["lr"] = 0.2
     assert compiled(x).item() == traced
     assert step(x).item() == traced * 2.0
+
+
+# ------------------------------------------------------------------ follow-up: more stale sources
+def _noise_from_module_rng() -> np.ndarray:
+    """A helper the step calls: the generator is in the helper's globals, not the step's."""
+    return 0.01 * _MODULE_RNG.standard_normal((3, 2))
+
+
+class _NoiseSource:
+    def __init__(self) -> None:
+        self.rng = np.random.default_rng(4)
+
+    def noise(self) -> np.ndarray:
+        return 0.01 * self.rng.standard_normal((3, 2))
+
+
+def test_a_draw_from_pythons_random_module_inside_the_step_is_refused(
+    rng: np.random.Generator,
+) -> None:
+    weight = _weight(rng)
+
+    def step(x: np.ndarray) -> cr.Tensor:
+        return _loss(weight, x) * (1.0 + 0.01 * random.random())
+
+    with pytest.raises(CompileError, match=r"Python's random module.*pass it as an argument"):
+        compile(step)(rng.standard_normal((4, 3)))
+
+
+def test_a_draw_from_a_module_level_generator_through_a_helper_is_refused(
+    rng: np.random.Generator,
+) -> None:
+    weight = _weight(rng)
+
+    def step(x: np.ndarray) -> cr.Tensor:
+        return _loss(weight + cr.tensor(_noise_from_module_rng()), x)
+
+    with pytest.raises(CompileError, match=r"'_MODULE_RNG'.*pass it as an argument"):
+        compile(step)(rng.standard_normal((4, 3)))
+
+
+def test_a_draw_from_a_generator_held_by_an_object_in_the_closure_is_refused(
+    rng: np.random.Generator,
+) -> None:
+    weight = _weight(rng)
+    source = _NoiseSource()
+
+    def step(x: np.ndarray) -> cr.Tensor:
+        return _loss(weight + cr.tensor(source.noise()), x)
+
+    with pytest.raises(CompileError, match=r"'rng'.*pass it as an argument"):
+        compile(step)(rng.standard_normal((4, 3)))
+
+
+@pytest.mark.parametrize("make", [
+    lambda: np.random.default_rng(),
+    lambda: np.random.Generator(np.random.PCG64()),
+    lambda: np.random.RandomState(),
+], ids=["default_rng", "Generator(PCG64())", "RandomState"])
+def test_an_unseeded_generator_created_inside_the_step_is_refused(
+    rng: np.random.Generator, make: Callable[[], Any]
+) -> None:
+    weight = _weight(rng)
+
+    def step(x: np.ndarray) -> cr.Tensor:
+        return _loss(weight + cr.tensor(0.01 * make().standard_normal((3, 2))), x)
+
+    with pytest.raises(CompileError, match=r"without a seed.*pass it as an argument"):
+        compile(step)(rng.standard_normal((4, 3)))
+
+
+def test_changing_param_groups_inside_the_step_is_refused(rng: np.random.Generator) -> None:
+    weight = _weight(rng)
+    optimizer = cr.optim.SGD([weight], lr=0.1)
+
+    def step(x: np.ndarray) -> cr.Tensor:
+        optimizer.param_groups[0]["lr"] *= 0.5
+        return _sgd_step(weight, optimizer)(x)
+
+    with pytest.raises(CompileError, match=r"param_groups\[0\]\['lr'\].*outside the compiled "
+                                           r"step"):
+        compile(step)(rng.standard_normal((4, 3)))
+
+
+@pytest.mark.parametrize("convert", [
+    float, int, lambda value: value.item(), lambda value: value.tolist(), bool,
+    lambda value: value[()],
+], ids=["float", "int", "item", "tolist", "bool", "index"])
+def test_converting_a_0d_float_array_argument_to_python_inside_the_step_is_refused(
+    rng: np.random.Generator, convert: Callable[[np.ndarray], Any]
+) -> None:
+    weight = _weight(rng)
+
+    def step(x: np.ndarray, scale: np.ndarray) -> cr.Tensor:
+        return _loss(weight, x) * (convert(scale) or 1.0)
+
+    with pytest.raises(CompileError, match=r"0-d array argument 1 .*pass it as a Python "
+                                           r"number"):
+        compile(step)(rng.standard_normal((4, 3)), np.array(2.0))
+
+
+def test_a_0d_float_array_argument_used_in_ops_replays_its_new_value(
+    rng: np.random.Generator,
+) -> None:
+    weight = _weight(rng)
+
+    def step(x: np.ndarray, scale: np.ndarray) -> cr.Tensor:
+        return _loss(weight, x) * cr.tensor(scale)
+
+    compiled = compile(step)
+    x = rng.standard_normal((4, 3))
+    for scale in (np.array(2.0), np.array(3.0)):
+        assert compiled(x, scale).item() == step(x, scale).item()
+    assert compiled.trace_count == 1

@@ -24,7 +24,8 @@ OVERSIZE = 1 << 20
 @dataclass
 class LocalServer:
     """Serves `files` (URL path -> body) on 127.0.0.1; paths under /truncated/ announce 100
-    bytes more than they send, under /trickle/ send one byte at a time, under /oversized/
+    bytes more than they send, under /trickle/ send one byte at a time, under /slow-headers/
+    send the status line and headers one byte at a time, under /oversized/
     (announced) and /unannounced/ (no Content-Length) send OVERSIZE bytes too many;
     everything else is a 404. `requests` logs each GET path."""
 
@@ -51,6 +52,9 @@ def server(monkeypatch: pytest.MonkeyPatch) -> Iterator[LocalServer]:
             if self.path.startswith("/trickle/"):
                 self._trickle(body)
                 return
+            if self.path.startswith("/slow-headers/"):
+                self._trickle_headers(body)
+                return
             oversized = self.path.startswith(("/oversized/", "/unannounced/"))
             if oversized:
                 body += bytes(OVERSIZE)
@@ -73,6 +77,17 @@ def server(monkeypatch: pytest.MonkeyPatch) -> Iterator[LocalServer]:
                     self.wfile.write(body[index:index + 1])
                     self.wfile.flush()
                     time.sleep(0.02)
+            self.close_connection = True
+
+        def _trickle_headers(self, body: bytes) -> None:
+            """The status line and headers one byte every 0.25 s, until the client hangs up."""
+            head = f"HTTP/1.0 200 OK\r\nContent-Length: {len(body)}\r\n\r\n".encode()
+            with contextlib.suppress(OSError):
+                for index in range(len(head)):
+                    self.wfile.write(head[index:index + 1])
+                    self.wfile.flush()
+                    time.sleep(0.25)
+                self.wfile.write(body)
             self.close_connection = True
 
         def log_message(self, format: str, *args: object) -> None:
@@ -205,6 +220,19 @@ def test_a_trickling_server_fails_within_the_total_deadline(
                                            r"than the 0\.5 s deadline \(received \d+ of "):
         download("mnist", tmp_path / "cache", mirrors=[mirror], checksums=_sha256(files),
                  timeout=5, deadline=0.5)
+    assert time.monotonic() - started < 4
+    assert list((tmp_path / "cache").iterdir()) == []
+
+
+def test_the_total_deadline_covers_a_server_trickling_its_headers(
+    server: LocalServer, files: dict[str, bytes], tmp_path: Path
+) -> None:
+    mirror = _serve(server, "/slow-headers", files)
+    started = time.monotonic()
+    with pytest.raises(DatasetError, match=r"/slow-headers/train-images-idx3-ubyte\.gz: took "
+                                           r"longer than the 2 s deadline"):
+        download("mnist", tmp_path / "cache", mirrors=[mirror], checksums=_sha256(files),
+                 timeout=1, deadline=2)
     assert time.monotonic() - started < 4
     assert list((tmp_path / "cache").iterdir()) == []
 

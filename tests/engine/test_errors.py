@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import re
+from types import ModuleType
 
 import numpy as np
 import pytest
@@ -234,3 +235,30 @@ def test_without_detect_anomaly_nan_passes_silently() -> None:
     x = _leaf((2,)) * -1
     with np.errstate(invalid="ignore"):
         assert np.all(np.isnan(x.log().numpy()))
+
+
+def test_transpose_axis_out_of_range_is_refused_not_wrapped() -> None:
+    with pytest.raises(ValueError, match=r"transpose: axis 5 is out of range for a tensor with 2 "
+                                         r"dimensions \(valid: -2 to 1\)"):
+        _leaf((2, 3)).transpose(0, 5)
+
+
+def test_transpose_of_a_0d_tensor_with_an_axis_is_refused() -> None:
+    with pytest.raises(ValueError, match=r"transpose: axes \(0,\) are not a permutation of the 0 "
+                                         r"axes"):
+        _leaf(()).transpose(0)
+
+
+@pytest.mark.parametrize(("axis1", "axis2"), [(0, 0), (-1, 0), (0, -1)])
+def test_swapaxes_of_a_0d_tensor_with_axis_0_or_minus_1_is_the_tensor(
+        axis1: int, axis2: int, torch: ModuleType) -> None:
+    x = _leaf(())
+    assert x.swapaxes(axis1, axis2).shape == tuple(torch.tensor(1.0).swapaxes(axis1, axis2).shape)
+
+
+@pytest.mark.parametrize(("shape", "axis1", "axis2", "bad"),
+                         [((), 0, 1, 1), ((2, 3), 0, 5, 5), ((2, 3), -3, 0, -3)])
+def test_swapaxes_axis_out_of_range(shape: tuple[int, ...], axis1: int, axis2: int,
+                                    bad: int) -> None:
+    with pytest.raises(ValueError, match=rf"swapaxes: axis {bad} is out of range for a tensor"):
+        _leaf(shape).swapaxes(axis1, axis2)

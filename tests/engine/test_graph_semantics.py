@@ -3,6 +3,7 @@ graphs, deep chains, in-place detection and gradient arrays that are never share
 
 from __future__ import annotations
 
+from types import ModuleType
 from typing import Any
 
 import numpy as np
@@ -310,6 +311,27 @@ def test_an_in_place_change_through_a_view_of_a_saved_tensor_is_detected(
 ) -> None:
     x, loss = _saved_by_a_pending_backward()
     change_through_a_view(x)
+    with pytest.raises(RuntimeError, match="modified in place"):
+        loss.backward()
+
+
+@pytest.mark.parametrize(
+    ("shape", "index"), [((2, 2), (0, 0)), ((3,), 1), ((2, 2), (-1, np.int64(1)))],
+    ids=["2d", "1d", "numpy_int"],
+)
+def test_an_in_place_change_of_one_indexed_element_writes_through_as_pytorch(
+    shape: tuple[int, ...], index: Any, torch: ModuleType,
+) -> None:
+    x = cr.tensor(np.zeros(shape))
+    x[index].add_(5.0)
+    expected = torch.zeros(shape, dtype=torch.float64)
+    expected[tuple(int(i) for i in np.atleast_1d(index))].add_(5.0)
+    np.testing.assert_array_equal(x.numpy(), expected.numpy())
+
+
+def test_an_in_place_change_of_one_indexed_element_is_detected_by_backward() -> None:
+    x, loss = _saved_by_a_pending_backward()
+    x[0, 1].mul_(2.0)
     with pytest.raises(RuntimeError, match="modified in place"):
         loss.backward()
 

@@ -78,3 +78,13 @@ def test_gradients_are_exact_to_a_few_ulps_at_large_logits(
     assert x.grad.dtype == np.dtype(dtype)
     assert relative_error(x.grad.numpy(), expected,
                           floor=float(np.max(np.abs(cotangent)))) <= TOLERANCE[np.dtype(dtype)]
+
+
+def test_log_softmax_of_a_row_holding_inf_is_nan_there_and_minus_inf_elsewhere() -> None:
+    """Documented in README (PyTorch gives NaN for the whole row)."""
+    logits = cr.tensor(np.array([[1.0, np.inf, 2.0], [1.0, 2.0, 3.0]]))
+    with np.errstate(invalid="ignore"):
+        result = cr.log_softmax(logits, axis=-1).numpy()
+    assert result.shape == (2, 3)
+    np.testing.assert_array_equal(result[0], [-np.inf, np.nan, -np.inf])
+    assert np.all(np.isfinite(result[1]))

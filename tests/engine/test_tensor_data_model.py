@@ -68,6 +68,27 @@ def test_assigning_integer_data_to_a_float_tensor_keeps_its_float_dtype() -> Non
     np.testing.assert_array_equal(param.numpy(), [0.0, 1.0, 2.0])
 
 
+def test_assigning_integer_data_not_exact_in_the_float_dtype_is_refused() -> None:
+    param = nn.Parameter(np.ones(1, dtype=np.float32))
+    with pytest.raises(ValueError, match=r"data: the int64 values are not exact in float32 "
+                                         r"\(16777217 would become 16777216\)"):
+        param.data = np.array([16777217])
+    np.testing.assert_array_equal(param.numpy(), [1.0])
+
+
+def test_assigning_a_python_int_not_exact_in_the_float_dtype_is_refused() -> None:
+    param = nn.Parameter(np.ones((), dtype=np.float64))
+    with pytest.raises(ValueError, match=r"data: the int64 values are not exact in float64"):
+        param.data = 2**53 + 1
+
+
+def test_assigning_exact_integer_data_to_a_float_tensor_keeps_its_float_dtype() -> None:
+    param = nn.Parameter(np.ones(2, dtype=np.float32))
+    param.data = np.array([16777216, -3])
+    assert param.dtype == np.float32
+    np.testing.assert_array_equal(param.numpy(), np.array([16777216.0, -3.0], dtype=np.float32))
+
+
 def test_assigning_complex_data_is_refused() -> None:
     param = nn.Parameter(np.ones(2))
     with pytest.raises(TypeError, match=r"float16, float32 or float64"):

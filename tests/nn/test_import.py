@@ -10,7 +10,8 @@ import sys
 import chainrule
 assert chainrule.nn.Linear and chainrule.optim.Adam
 loaded = {name.split('.')[0] for name in sys.modules if not name.startswith('_')}
-print(sorted(loaded - set(sys.stdlib_module_names) - {'chainrule', 'numpy'}))
+print(sorted(loaded - set(sys.stdlib_module_names)
+             - {'chainrule', 'chainrule_cli_entry', 'numpy'}))
 """
 
 

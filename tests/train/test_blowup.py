@@ -5,7 +5,10 @@ of always blaming --lr."""
 from __future__ import annotations
 
 import dataclasses
+import os
 import re
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -18,6 +21,7 @@ from chainrule.train.checkpoint import save_checkpoint
 from chainrule.train.datasets import load_splits
 
 QUIET = ["--no-progress", "--schedule", "constant"]
+SRC = Path(__file__).resolve().parents[2] / "src"
 
 pytestmark = pytest.mark.filterwarnings("ignore:overflow encountered:RuntimeWarning",
                                         "ignore:invalid value encountered:RuntimeWarning")
@@ -92,3 +96,21 @@ def test_a_gradient_that_overflows_with_a_finite_loss_is_named(tmp_path: Path) -
     message = explain_blowup(trainer, 2, 1, float("nan"))
     assert re.match(r"train: the gradient of 0\.(weight|bias) became -?inf ", message)
     assert "on batch 1 of epoch 2 while the loss was finite" in message
+
+
+@pytest.mark.parametrize("options", [
+    ["--optimizer", "sgd", "--lr", "0.1", "--weight-decay", "1e6", "--epochs", "2"],
+    ["--optimizer", "momentum", "--momentum", "5", "--lr", "0.05", "--epochs", "1"],
+], ids=["weight-decay", "momentum"])
+def test_a_blow_up_prints_its_one_line_error_and_no_numpy_warnings(
+        options: list[str], tmp_path: Path) -> None:
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(
+        filter(None, [str(SRC), os.environ.get("PYTHONPATH")]))}
+    result = subprocess.run(
+        [sys.executable, "-m", "chainrule", "train", "--model", "mlp", "--hidden", "16",
+         *options, *QUIET, "--out", str(tmp_path / "run")],
+        capture_output=True, text=True, env=env, timeout=300)
+    assert result.returncode == 1
+    lines = result.stderr.splitlines()
+    assert len(lines) == 1, result.stderr
+    assert lines[0].startswith("chainrule train: the loss became nan")

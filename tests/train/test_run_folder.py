@@ -34,11 +34,13 @@ def holder(tmp_path: Path):
     process = subprocess.Popen(
         [sys.executable, "-c", HOLD_LOCK, str(tmp_path / "run")], stdout=subprocess.PIPE,
         text=True, env={**os.environ, "PYTHONPATH": str(SRC)})
-    assert process.stdout is not None
-    assert process.stdout.readline() == "locked\n"
-    yield process
-    process.kill()
-    process.communicate(timeout=30)
+    try:
+        assert process.stdout is not None
+        assert process.stdout.readline() == "locked\n"
+        yield process
+    finally:
+        process.kill()
+        process.communicate(timeout=30)
 
 
 def test_a_folder_locked_by_another_process_is_refused_naming_its_pid(

@@ -104,7 +104,8 @@ def compare(
 ) -> Comparison:
     """Compare `got` with `expected` entry by entry, without broadcasting.
 
-    Tolerances default by dtype (DEFAULT_TOLERANCES); errors are computed in float64.
+    Tolerances default by dtype (DEFAULT_TOLERANCES); a given rtol or atol must be finite and
+    >= 0 (ValueError otherwise). Errors are computed in float64.
     Non-finite entries are compared exactly: +inf matches only +inf and -inf only -inf (no
     tolerance makes 1.0 close to inf), and NaN matches nothing unless `equal_nan`, when it
     matches a NaN in the same position (as numpy.allclose and torch.testing.assert_close).
@@ -114,6 +115,10 @@ def compare(
         >>> print(compare("w1", np.array([1.0, 2.0]), np.array([1.0, 2.0 + 1e-12])))
         w1  close  max_abs=2e-12 max_rel=1e-12 at (1,)
     """
+    for tolerance_name, tolerance in (("rtol", rtol), ("atol", atol)):
+        if tolerance is not None and not 0 <= tolerance < np.inf:
+            raise ValueError(f"compare: {tolerance_name} must be a finite number >= 0 (or None "
+                             f"for the dtype's default), got {tolerance!r}")
     got_array, expected_array = np.asarray(got), np.asarray(expected)
     default_rtol, default_atol = default_tolerances(got_array, expected_array)
     rtol = default_rtol if rtol is None else rtol

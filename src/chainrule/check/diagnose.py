@@ -80,6 +80,10 @@ def diagnose(
         >>> print(diagnose(np.array([2.0, -4.0]), np.array([-2.0, 4.0])))
         sign flipped (got = -expected): a dropped minus, like du4/du3 = -1 in u4 = y - u3?
     """
+    for tolerance_name, tolerance in (("rtol", rtol), ("atol", atol)):
+        if tolerance is not None and not 0 <= tolerance < np.inf:
+            raise ValueError(f"diagnose: {tolerance_name} must be a finite number >= 0, got "
+                             f"{tolerance!r}")
     got64 = np.asarray(got, dtype=np.float64)
     expected64 = np.asarray(expected, dtype=np.float64)
     if not (np.all(np.isfinite(got64)) and np.all(np.isfinite(expected64))):

@@ -48,10 +48,15 @@ def run(args: argparse.Namespace) -> int:
             raise ValueError(missing)
         probe_writable(checkpoint.folder, [CONFUSION_PLOT])
         trainer = Trainer(config, checkpoint.folder)
+        if args.data is not None:
+            _check_input_size(checkpoint.meta.get("model"), trainer.splits.num_features,
+                              args.data)
         trainer.load_weights(checkpoint)
     except (CheckpointError, ValueError) as error:
         print(f"chainrule evaluate: {error}", file=sys.stderr)
         return 2
+    except BrokenPipeError:
+        raise  # stdout's reader went away: main() ends quietly with 141
     except OSError as error:
         print(f"chainrule evaluate: {describe_os_error(error)}", file=sys.stderr)
         return 2
@@ -62,6 +67,8 @@ def run(args: argparse.Namespace) -> int:
     path = checkpoint.folder / CONFUSION_PLOT
     try:
         plot_confusion(matrix, splits.class_names, path)
+    except BrokenPipeError:
+        raise  # stdout's reader went away: main() ends quietly with 141
     except OSError as error:
         print(f"chainrule evaluate: {describe_os_error(error)}", file=sys.stderr)
         return 2
@@ -70,3 +77,15 @@ def run(args: argparse.Namespace) -> int:
     print(f"test accuracy {correct / total:.4f} ({correct}/{total}); confusion matrix saved "
           f"to {path}")
     return 0
+
+
+def _check_input_size(model: object, pixels: int, data: str) -> None:
+    """Refuse data whose images have another number of pixels than the model's first layer
+    takes inputs (its weight is (inputs, outputs)), naming both sizes."""
+    if not isinstance(model, dict) or not model:
+        return
+    first_weight = np.shape(next(iter(model.values())))
+    if len(first_weight) == 2 and first_weight[0] != pixels:
+        raise ValueError(f"the run's model takes {first_weight[0]} inputs (pixels per image), "
+                         f"but --data {data} holds images of {pixels} pixels; evaluate on "
+                         f"images of the size the run was trained on")

@@ -33,6 +33,8 @@ def run(args: argparse.Namespace) -> int:
     except ValueError as error:
         print(f"chainrule graph: {error}", file=sys.stderr)
         return 2
+    except BrokenPipeError:
+        raise  # stdout's reader went away: main() ends quietly with 141
     except OSError as error:
         print(f"chainrule graph: {describe_os_error(error)}", file=sys.stderr)
         return 2

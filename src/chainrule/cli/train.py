@@ -233,6 +233,8 @@ def run(args: argparse.Namespace) -> int:
             _probe_run_folder(folder)
     except (CheckpointError, ValueError) as error:
         refused = error
+    except BrokenPipeError:
+        raise  # stdout's reader went away: main() ends quietly with 141
     except OSError as error:
         refused = ValueError(describe_os_error(error))
     if not start_together(refused, lambda error: _report(error, every_rank=True)):
@@ -263,6 +265,8 @@ def run(args: argparse.Namespace) -> int:
     except (CheckpointError, DatasetError, RunFolderError, ShardError) as error:
         _report(error)
         return 2
+    except BrokenPipeError:
+        raise  # stdout's reader went away: main() ends quietly with 141
     except OSError as error:
         _report(ValueError(describe_os_error(error)))
         return 2

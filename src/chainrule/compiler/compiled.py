@@ -11,15 +11,20 @@ traced tensor, a random draw) raises CompileError while tracing.
 
 from __future__ import annotations
 
+import copy
 import functools
 import inspect
-from collections.abc import Callable
+import os
+import random
+import sys
+from collections.abc import Callable, Iterator
+from types import FrameType, FunctionType, MethodType, ModuleType
 from typing import Any
 
 import numpy as np
 
 from chainrule.compiler.program import Program
-from chainrule.compiler.tracer import CompileError, Tracer
+from chainrule.compiler.tracer import CompileError, EffectRecord, Tracer
 from chainrule.modes import STATE
 from chainrule.tensor import Tensor
 
@@ -73,29 +78,189 @@ def _flatten_outputs(result: Any) -> tuple[list[Tensor], Callable[[list[Tensor]]
     )
 
 
-def _random_sources(step: Callable[..., Any]) -> dict[str, Any]:
-    """The NumPy random generators a step can draw from without being passed them, by name:
-    NumPy's global one, and the Generators, RandomStates and BitGenerators in its closure,
-    in the globals it names, and in the attributes of the object it is bound to."""
-    sources: dict[str, Any] = {"np.random": np.random}
-    candidates: dict[str, Any] = {}
-    try:
-        closure = inspect.getclosurevars(step)
-    except TypeError:  # not a Python function: a builtin or a callable object
-        pass
-    else:
-        candidates.update(closure.globals)
-        candidates.update(closure.nonlocals)
-    owner = getattr(step, "__self__", None)
-    candidates.update(getattr(owner, "__dict__", {}))
-    for name, value in candidates.items():
-        if isinstance(value, (np.random.Generator, np.random.RandomState,
-                              np.random.BitGenerator)):
-            sources[repr(name)] = value
+_SEARCH_DEPTH = 4
+"""How many references deep `_reachable` follows functions, objects and containers."""
+_SEARCH_WIDTH = 64
+"""How many entries of one container `_reachable` looks at."""
+
+
+def _children(value: Any) -> Iterator[tuple[str, Any]]:
+    """(name, value) of what `value` refers to: a user function's globals and closure, an
+    object's attributes, a container's first entries. Library functions and modules are not
+    entered (their state is not the step's)."""
+    if isinstance(value, (FunctionType, MethodType)):
+        if not getattr(value, "__module__", "").startswith(("numpy", "chainrule.")):
+            try:
+                closure = inspect.getclosurevars(value)
+            except (TypeError, ValueError):
+                return
+            yield from closure.globals.items()
+            yield from closure.nonlocals.items()
+        if isinstance(value, MethodType):
+            yield from _children(value.__self__)
+    elif isinstance(value, dict):
+        for key, item in list(value.items())[:_SEARCH_WIDTH]:
+            yield str(key), item
+    elif isinstance(value, (list, tuple)):
+        for item in value[:_SEARCH_WIDTH]:
+            yield "", item
+    elif (hasattr(value, "__dict__") and not isinstance(value, (ModuleType, type, Tensor))
+          and not type(value).__module__.startswith("numpy")):
+        yield from list(vars(value).items())[:_SEARCH_WIDTH]
+
+
+def _reachable(step: Callable[..., Any]) -> list[tuple[str, Any]]:
+    """(name, value) of everything the step can reach without being passed it, to
+    _SEARCH_DEPTH references: its globals and closure, and transitively those of the
+    functions it calls, the attributes of the objects it holds (its own, if bound), and the
+    entries of their containers. The name is the variable's or attribute's own."""
+    found: list[tuple[str, Any]] = []
+    seen = {id(step)}
+    frontier = list(_children(step))
+    for _ in range(_SEARCH_DEPTH):
+        following: list[tuple[str, Any]] = []
+        for name, value in frontier:
+            if id(value) in seen or isinstance(value, (np.ndarray, Tensor)):
+                continue
+            seen.add(id(value))
+            found.append((name, value))
+            following.extend((child or name, item) for child, item in _children(value))
+        frontier = following
+    return found
+
+
+def _random_sources(reachable: list[tuple[str, Any]]) -> dict[str, Any]:
+    """The random generators a step can draw from without being passed them, by name:
+    NumPy's global one, Python's random module, and the Generators, RandomStates and
+    BitGenerators among the values it can reach."""
+    sources: dict[str, Any] = {"np.random": np.random, "Python's random module": random}
+    random_types = (np.random.Generator, np.random.RandomState, np.random.BitGenerator)
+    for name, value in reachable:
+        if isinstance(value, random_types):
+            sources.setdefault(repr(name), value)
     return sources
 
 
+def _optimizers(reachable: list[tuple[str, Any]]) -> list[Any]:
+    """The optimizers among the values a step can reach (anything with param_groups)."""
+    return [value for _, value in reachable
+            if isinstance(getattr(value, "param_groups", None), list)]
+
+
+def _hyperparameters(optimizer: Any) -> list[dict[str, Any]]:
+    return [copy.deepcopy({key: value for key, value in group.items() if key != "params"})
+            for group in optimizer.param_groups]
+
+
+def _refuse_changed_hyperparameters(optimizer: Any, before: list[dict[str, Any]],
+                                    tracer: Tracer) -> None:
+    """Raise CompileError if the step changed a param_groups entry itself: only an optimizer's
+    or scheduler's step() is replayed (a scheduler stepped in the step may change lr)."""
+    scheduled = any(
+        isinstance(event, EffectRecord)
+        and getattr(getattr(event.effect, "__self__", None), "optimizer", None) is optimizer
+        for event in tracer.events
+    )
+    after = _hyperparameters(optimizer)
+    name = type(optimizer).__name__
+    if len(after) != len(before):
+        raise CompileError(
+            f"compile: the step changed the number of param_groups of {name} ({len(before)} "
+            f"-> {len(after)}); a replay would not repeat it. Add groups outside the compiled "
+            "step")
+    for index, (old, new) in enumerate(zip(before, after, strict=True)):
+        for key in sorted(old.keys() | new.keys()):
+            if key == "lr" and scheduled:
+                continue
+            if not _same_state(old.get(key), new.get(key)):
+                raise CompileError(
+                    f"compile: the step changed {name}.param_groups[{index}][{key!r}] from "
+                    f"{old.get(key)!r} to {new.get(key)!r}; a replay would not repeat the "
+                    "change (only optimizer and scheduler step() calls are replayed). Change "
+                    "hyperparameters outside the compiled step, or with a learning-rate "
+                    "scheduler")
+
+
+class _EntropyWatch:
+    """A profile function noting whether the step asked the OS for entropy: what a random
+    generator made without a seed does (np.random.default_rng(), PCG64(), RandomState())."""
+
+    GETRANDBITS = random.SystemRandom.getrandbits.__code__
+
+    def __init__(self) -> None:
+        self.used = False
+
+    def __call__(self, frame: FrameType, event: str, arg: Any) -> None:
+        if (event == "call" and frame.f_code is self.GETRANDBITS) or (
+                event == "c_call" and arg is os.urandom):
+            self.used = True
+
+
+class _ScalarArgument(np.ndarray):
+    """A 0-d float array argument while the step is traced: used in ops it is the argument
+    (replayed with each call's value); converted to a Python value it would be frozen, so
+    the conversion raises CompileError."""
+
+    position: int = 0
+
+    def _refuse(self, how: str) -> None:
+        if STATE.tracer is not None:
+            raise CompileError(
+                f"compile: the step converted its 0-d array argument {self.position} to a "
+                f"Python value with {how}; the value would be frozen at the first call's on "
+                "every replay: pass it as a Python number (each value is then traced once), "
+                "or use it in chainrule ops as an array")
+
+    def __float__(self) -> float:
+        self._refuse("float()")
+        return float(np.asarray(self))
+
+    def __int__(self) -> int:
+        self._refuse("int()")
+        return int(np.asarray(self))
+
+    def __index__(self) -> int:
+        self._refuse("an index")
+        return np.asarray(self).__index__()
+
+    def __bool__(self) -> bool:
+        self._refuse("bool()")
+        return bool(np.asarray(self))
+
+    def __complex__(self) -> complex:
+        self._refuse("complex()")
+        return complex(np.asarray(self))
+
+    def item(self, *args: Any) -> Any:
+        self._refuse("item()")
+        return np.asarray(self).item(*args)
+
+    def tolist(self) -> Any:
+        self._refuse("tolist()")
+        return np.asarray(self).tolist()
+
+    def __getitem__(self, index: Any) -> Any:
+        value = np.asarray(self)[index]
+        if not isinstance(value, np.ndarray):
+            self._refuse("indexing")
+        return value
+
+
+def _guard_scalar_arguments(args: tuple[Any, ...]) -> tuple[Any, ...]:
+    """`args` with each 0-d float ndarray replaced by a _ScalarArgument view of it (the
+    tracer takes a view of an argument's whole memory for the argument)."""
+    guarded = list(args)
+    for position, value in enumerate(args):
+        if type(value) is np.ndarray and value.ndim == 0 and value.dtype.kind == "f":
+            view = value.view(_ScalarArgument)
+            view.position = position
+            guarded[position] = view
+    return tuple(guarded)
+
+
 def _random_state(source: Any) -> Any:
+    if source is random:
+        return random.getstate()
     if source is np.random:
         return np.random.get_state(legacy=False)  # noqa: NPY002 (reading, not drawing)
     if isinstance(source, np.random.Generator):
@@ -140,15 +305,34 @@ class CompiledStep:
                signature: Signature) -> Any:
         if STATE.tracer is not None:
             raise CompileError("compile: a compiled step cannot call another compiled step")
+        args = _guard_scalar_arguments(args)
         tracer = Tracer(arrays)
-        sources = _random_sources(self.step)
+        reachable = _reachable(self.step)
+        sources = _random_sources(reachable)
         states = {name: _random_state(source) for name, source in sources.items()}
+        optimizers = [(optimizer, _hyperparameters(optimizer))
+                      for optimizer in _optimizers(reachable)]
+        entropy = _EntropyWatch()
+        # Another profiler (cProfile) keeps running; the entropy check is skipped under it.
+        watching = sys.getprofile() is None
         STATE.tracer = tracer
         try:
+            if watching:
+                sys.setprofile(entropy)
             result = self.step(*args)
         finally:
+            if watching:
+                sys.setprofile(None)
             STATE.tracer = None
         tracer.refuse_assigned_grads()
+        if entropy.used:
+            raise CompileError(
+                "compile: the step made a random generator without a seed (such as "
+                "np.random.default_rng()) and drew from it; eagerly each call draws new "
+                "values, a replay would repeat the first call's. Draw the random array outside "
+                "the step and pass it as an argument (or seed the generator with a constant)")
+        for optimizer, before in optimizers:
+            _refuse_changed_hyperparameters(optimizer, before, tracer)
         for name, source in sources.items():
             if not _same_state(states[name], _random_state(source)):
                 raise CompileError(

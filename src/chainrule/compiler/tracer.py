@@ -77,6 +77,12 @@ class Slots:
         return slot
 
 
+def _same_view(array: np.ndarray, base: np.ndarray) -> bool:
+    return (array.shape == base.shape and array.strides == base.strides
+            and array.dtype == base.dtype
+            and array.__array_interface__["data"][0] == base.__array_interface__["data"][0])
+
+
 class Tracer:
     """Collects the records while `STATE.tracer` points at it (a `modes.StepTracer`)."""
 
@@ -104,6 +110,11 @@ class Tracer:
         if known is not None:
             return known
         argument = self._argument_slot.get(id(tensor.data))
+        base = tensor.data.base
+        if argument is None and isinstance(base, np.ndarray) and _same_view(tensor.data, base):
+            # A whole-memory view of an argument (compile passes 0-d float arguments to the
+            # step as guarded views) has the argument's values: the same slot.
+            argument = self._argument_slot.get(id(base))
         if argument is not None:
             slot = argument
         elif tensor.grad_fn is not None:

@@ -2,7 +2,8 @@
 folder, verifying each file's size and SHA-256. Every file is written through a temporary
 file in the same folder and renamed into place atomically, so the cache never holds a
 half-written or unverified file. Each file has a total deadline, not only a per-read timeout,
-so a server that trickles bytes cannot hold a download forever.
+covering the connection, the headers and the body (a watchdog shuts the socket down when it
+passes), so a server that trickles bytes cannot hold a download forever.
 
 Why not pooch (the scientific Python downloader): it tries one URL per file (no mirror
 fallback), its timeout is per read as with urllib, it has no size cap, and it would add
@@ -14,7 +15,9 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import os
+import socket
 import tempfile
+import threading
 import time
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -25,6 +28,7 @@ from chainrule.data.mnist import FILE_NAMES
 
 if TYPE_CHECKING:
     from http.client import HTTPResponse
+    from urllib.request import OpenerDirector
 
 # Mirrors tried in order; each file is fetched from BASE + "/" + file name.
 MIRRORS: dict[str, tuple[str, ...]] = {
@@ -108,15 +112,87 @@ def sha256_of(path: Path) -> str:
     return digest.hexdigest()
 
 
+class _Watchdog:
+    """Shuts down every socket a request opens once the clock passes `ends_at`, so a read
+    blocked on a server that trickles its headers (or anything else) returns at the deadline:
+    a per-read socket timeout alone never fires while bytes keep coming."""
+
+    def __init__(self, ends_at: float) -> None:
+        self.ends_at = ends_at
+        self.expired = False
+        self._sockets: list[socket.socket] = []
+        self._lock = threading.Lock()
+        self._timer = threading.Timer(max(ends_at - time.monotonic(), 0.0), self._expire)
+        self._timer.daemon = True
+        self._timer.start()
+
+    def watch(self, sock: socket.socket) -> None:
+        with self._lock:
+            self._sockets.append(sock)
+            if self.expired:
+                _shut(sock)
+
+    def _expire(self) -> None:
+        with self._lock:
+            self.expired = True
+            for sock in self._sockets:
+                _shut(sock)
+
+    def cancel(self) -> None:
+        self._timer.cancel()
+
+
+def _watched_opener(watchdog: _Watchdog) -> OpenerDirector:
+    """urllib's opener (proxies and redirects as usual) whose connections `watchdog` watches."""
+    import http.client
+    import ssl
+    import urllib.request
+
+    class WatchedHTTPConnection(http.client.HTTPConnection):
+        def connect(self) -> None:
+            super().connect()
+            watchdog.watch(self.sock)
+
+    class WatchedHTTPSConnection(http.client.HTTPSConnection):
+        def connect(self) -> None:
+            super().connect()
+            watchdog.watch(self.sock)
+
+    class WatchedHTTPHandler(urllib.request.HTTPHandler):
+        def http_open(self, req: urllib.request.Request) -> http.client.HTTPResponse:
+            return self.do_open(WatchedHTTPConnection, req)
+
+    class WatchedHTTPSHandler(urllib.request.HTTPSHandler):
+        def __init__(self) -> None:
+            self.tls = ssl.create_default_context()
+            super().__init__(context=self.tls)
+
+        def https_open(self, req: urllib.request.Request) -> http.client.HTTPResponse:
+            return self.do_open(WatchedHTTPSConnection, req, context=self.tls)
+
+    return urllib.request.build_opener(WatchedHTTPHandler, WatchedHTTPSHandler)
+
+
+def _shut(sock: socket.socket) -> None:
+    with contextlib.suppress(OSError):
+        sock.shutdown(socket.SHUT_RDWR)
+
+
 def _copy_response(
     response: HTTPResponse, sink: BinaryIO, url: str, *, size: int | None, deadline: float,
-    ends_at: float,
+    watchdog: _Watchdog,
 ) -> tuple[str, int]:
     """Stream the body into `sink`; returns (hex SHA-256, bytes received). Raises
     DatasetError when fewer bytes arrive than the Content-Length header announced, when the
-    body exceeds `size` (or MAX_BYTES when None), or when the clock passes `ends_at` (the
-    `deadline` seconds after the download started)."""
+    body exceeds `size` (or MAX_BYTES when None), or when the clock passes the watchdog's
+    `ends_at` (the `deadline` seconds after the download started)."""
     import http.client
+
+    def past_deadline(received: int) -> DatasetError:
+        return DatasetError(
+            f"{url}: took longer than the {deadline:g} s deadline (received "
+            f"{received} of {announced if announced is not None else limit} bytes)"
+        )
 
     announced_header = response.headers.get("Content-Length")
     announced = (
@@ -136,18 +212,22 @@ def _copy_response(
             received += len(chunk)
             if received > limit:
                 raise DatasetError(f"{url}: sent more than {what}; cut off and refused")
-            if time.monotonic() > ends_at:
-                raise DatasetError(
-                    f"{url}: took longer than the {deadline:g} s deadline (received "
-                    f"{received} of {announced if announced is not None else limit} bytes)"
-                )
+            if time.monotonic() > watchdog.ends_at:
+                raise past_deadline(received)
             digest.update(chunk)
             sink.write(chunk)
-    except http.client.IncompleteRead as error:
-        received += len(error.partial)
+    except (OSError, http.client.HTTPException) as error:
+        if isinstance(error, http.client.IncompleteRead):
+            received += len(error.partial)
+        if watchdog.expired:
+            raise past_deadline(received) from None
+        if not isinstance(error, http.client.IncompleteRead):
+            raise
         raise DatasetError(
             f"{url}: truncated transfer: expected {announced} bytes, received {received}"
         ) from error
+    if watchdog.expired:
+        raise past_deadline(received)
     if announced is not None and received != announced:
         raise DatasetError(
             f"{url}: truncated transfer: expected {announced} bytes, received {received}"
@@ -158,19 +238,29 @@ def _copy_response(
 def _fetch(url: str, destination: Path, expected_sha256: str, *, size: int | None,
            timeout: float, deadline: float) -> None:
     """Download `url` to `destination` through a temporary file in the same folder, renamed
-    into place only once its SHA-256 matches; the temporary file never survives a failure."""
-    import urllib.request
+    into place only once its SHA-256 matches; the temporary file never survives a failure.
+    The deadline covers connecting, the headers and the body."""
+    import http.client
 
     ends_at = time.monotonic() + deadline
     handle, temporary_name = tempfile.mkstemp(
         dir=destination.parent, prefix=f".{destination.name}.", suffix=".part"
     )
     temporary = Path(temporary_name)
+    watchdog = _Watchdog(ends_at)
     try:
         with os.fdopen(handle, "wb") as sink:
-            with urllib.request.urlopen(url, timeout=timeout) as response:
-                actual, received = _copy_response(response, sink, url, size=size,
-                                                  deadline=deadline, ends_at=ends_at)
+            try:
+                # Connecting is bounded by the time left; the watchdog bounds every read.
+                connect_timeout = min(timeout, max(ends_at - time.monotonic(), 1e-3))
+                with _watched_opener(watchdog).open(url, timeout=connect_timeout) as response:
+                    actual, received = _copy_response(response, sink, url, size=size,
+                                                      deadline=deadline, watchdog=watchdog)
+            except (OSError, http.client.HTTPException) as error:
+                if not watchdog.expired:
+                    raise
+                raise DatasetError(f"{url}: took longer than the {deadline:g} s deadline "
+                                   f"(connecting or waiting for the headers: {error})") from None
             if actual != expected_sha256:
                 raise DatasetError(
                     f"{url}: checksum mismatch for {destination.name}: expected SHA-256 "
@@ -181,6 +271,7 @@ def _fetch(url: str, destination: Path, expected_sha256: str, *, size: int | Non
         temporary.chmod(0o644)
         os.replace(temporary, destination)
     finally:
+        watchdog.cancel()
         with contextlib.suppress(FileNotFoundError):
             temporary.unlink()
 
@@ -204,7 +295,8 @@ def download(
     the expected digest (`checksums`, file name -> hex SHA-256, default `SHA256[name]`).
     `sizes` (file name -> bytes; default `SIZES[name]` with the default checksums, else
     unknown and capped at MAX_BYTES) bounds each body: a longer one is cut off and refused.
-    `timeout` bounds each network read, `deadline` each file's whole transfer, in seconds.
+    `timeout` bounds each network read, `deadline` each file's whole transfer (connecting and
+    the headers included), in seconds.
     Raises DatasetError, one line, naming the file and every mirror's failure (HTTP error,
     truncated or oversized transfer with byte counts, the deadline, or expected and actual
     digests).

@@ -92,6 +92,12 @@ class GetItem(Primitive):
 
     @staticmethod
     def forward(x: Any, *, index: Any) -> tuple[Any, Saved]:
+        parts = index if isinstance(index, tuple) else (index,)
+        if is_basic_index(index) and not any(part is Ellipsis for part in parts):
+            # A trailing ... makes NumPy return a 0-d view instead of a scalar copy, so
+            # x[0, 0].add_(1) writes through (as PyTorch); other results are the same.
+            view_index = (*parts, Ellipsis)
+            return x[view_index], (x.shape, index)
         return x[index], (x.shape, index)
 
     @staticmethod

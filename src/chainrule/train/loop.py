@@ -335,7 +335,10 @@ class Trainer:
             if self.lead:
                 save_checkpoint(self.folder, consistent)
             while self.epoch < self.config.epochs:
-                record = self.run_epoch(progress=progress, hang=hang)
+                # A non-finite value is detected and reported by name (explain_blowup), so
+                # NumPy's overflow warnings would only bury that one line.
+                with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+                    record = self.run_epoch(progress=progress, hang=hang)
                 self.history.append(record)
                 consistent = self.snapshot()
                 if self.lead:
