@@ -4,12 +4,14 @@ The chain rule done by hand (`chainrule.manual`), checked by finite differences
 (`chainrule.check`), and done by machine: `Tensor` and its ops form a reverse-mode autodiff
 engine on NumPy; `chainrule.functional` holds losses; `grad`, `jacobian`, ... transform
 functions; `chainrule.nn` and `chainrule.optim` build and train models as their PyTorch
-namesakes; `explain` and `draw` show the chain rule of any graph.
+namesakes; `explain` and `draw` show the chain rule of any graph, `explore` steps through it in a
+browser.
 """
 
 from chainrule import check, functional, manual, nn, optim
 from chainrule.compiler import compile
 from chainrule.explanation import Explanation, draw, explain
+from chainrule.exploration import explore
 from chainrule.modes import AnomalyError, detect_anomaly, enable_grad, is_grad_enabled, no_grad
 from chainrule.ops import (
     abs,
@@ -58,6 +60,7 @@ __all__ = [
     "enable_grad",
     "exp",
     "explain",
+    "explore",
     "functional",
     "grad",
     "hessian",
