@@ -73,6 +73,19 @@ def _layout(view: GraphView) -> dict[int, tuple[int, int]]:
     return place
 
 
+def _plugged_in(link: Link, upstream: np.ndarray, grad_in: np.ndarray) -> list[Json]:
+    """At each checked entry of an entry-by-entry link: upstream, local factor and their
+    product, the numbers the chain rule multiplies (the factor is product / upstream)."""
+    if link.kind not in ("constant", "elementwise") or upstream.shape != grad_in.shape:
+        return []
+    plugged: list[Json] = []
+    for entry in link.check.entries:
+        up, product = float(upstream[entry]), float(grad_in[entry])
+        plugged.append({"entry": list(entry), "upstream": up, "product": product,
+                        "local": product / up if up != 0 else None})
+    return plugged
+
+
 def _link_step(link: Link, upstream: np.ndarray, grad_in: np.ndarray) -> Json:
     check = link.check
     return {
@@ -90,6 +103,7 @@ def _link_step(link: Link, upstream: np.ndarray, grad_in: np.ndarray) -> Json:
         "grad_in": matrix(grad_in),
         "grad_out_shape": list(link.grad_out_shape),
         "grad_in_shape": list(link.grad_in_shape),
+        "plugged_in": _plugged_in(link, upstream, grad_in),
         "check": {
             "entries": [list(e) for e in check.entries],
             "cells": [_entry_cell(e, link.grad_in_shape) for e in check.entries],

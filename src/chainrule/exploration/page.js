@@ -142,6 +142,10 @@
     detail.replaceChildren();
     detail.append(el("h3", {}, `${node.name} ${shapeText(node.shape)}`));
     if (node.formula) detail.append(el("p", {}, ""), el("span", { class: "formula" }, `${node.name} = ${node.formula}`));
+    if (node.value.data.length <= 8) {
+      detail.append(el("p", { class: "value-line" }, `value = ${node.value.data.map(fmt).join(", ")}`));
+      if (node.grad) detail.append(el("p", { class: "grad-line" }, `dloss/d${node.name} = ${node.grad.data.map(fmt).join(", ")}`));
+    }
     const scale = maxAbs([node.value, node.grad]);
     detail.append(scaleBar(scale, "value and gradient"));
     const panels = el("div", { class: "panels" });
@@ -201,7 +205,16 @@
     panels.append(heatmap(step.upstream, step.upstream_name, scale));
     panels.append(heatmap(step.grad_in, step.grad_in_name, scale, { highlight: step.check.cells }));
     box.append(panels);
-    box.append(el("p", {}, "The product with the numbers plugged in, at the highlighted entries, against central finite differences:"));
+    if (step.plugged_in.length) {
+      box.append(el("p", {}, "The chain rule with the numbers plugged in, entry by entry:"));
+      const list = el("ul", { class: "plugged" });
+      for (const item of step.plugged_in) {
+        const local = item.local === null ? "(any)" : fmt(item.local);
+        list.append(el("li", { class: "formula" }, `[${item.entry.join(", ")}]: ${fmt(item.upstream)} × ${local} = ${fmt(item.product)}`));
+      }
+      box.append(list);
+    }
+    box.append(el("p", {}, "What this link sends back at the highlighted entries, against central finite differences:"));
     box.append(entryTable(step));
     box.append(el("p", { class: step.check.passed ? "pass verdict" : "fail verdict" }, `Finite-difference check: ${step.check.summary}`));
     const note = sampledNote([step.upstream, step.grad_in]);
