@@ -282,3 +282,12 @@ def test_a_hostile_tensor_name_shows_as_text_and_runs_no_script(
     hostile.page.locator("#graph .node").first.click()
     assert HOSTILE in hostile.text("main") or "</script>" in hostile.text("main")
     hostile.page.close()
+
+
+def test_default_export_is_ready_within_a_second(browser: Any, tmp_path: Path) -> None:
+    path = tutorial_exploration().save(tmp_path / "default.html")
+    assert path.stat().st_size < 3_000_000
+    timed = open_page(browser, path.as_uri())
+    ready_ms = float(timed.page.locator("body").get_attribute("data-ready-ms"))
+    timed.page.close()
+    assert ready_ms < 1000

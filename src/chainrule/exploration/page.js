@@ -329,5 +329,6 @@
   if (DATA.tutorial) tutorial(DATA.tutorial);
   showNode(DATA.output);
   showStep(0);
+  document.body.setAttribute("data-ready-ms", String(Math.round(performance.now())));
   document.body.setAttribute("data-ready", "true");
 })();
