@@ -84,3 +84,33 @@ def test_explore_wrt_must_require_grad() -> None:
     loss = chainrule.mean(data * weight)
     with pytest.raises(ValueError, match="does not require grad"):
         chainrule.explore(loss, wrt=data)
+
+
+def _embedded_data(page: Path) -> dict[str, object]:
+    text = page.read_text(encoding="utf-8")
+    start = text.index('id="chainrule-data">') + len('id="chainrule-data">')
+    loaded: dict[str, object] = json.loads(text[start:text.index("</script>", start)])
+    return loaded
+
+
+def test_explore_a_trained_run_names_its_parameters_by_path(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    run = tmp_path / "run"
+    assert main(["train", "--model", "mlp", "--hidden", "8", "--batch-size", "64",
+                 "--no-progress", "--epochs", "1", "--out", str(run)]) == 0
+    out = tmp_path / "run.html"
+    assert main(["explore", str(run), "--examples", "5", "--out", str(out)]) == 0
+    capsys.readouterr()
+    data = _embedded_data(out)
+    nodes = {node["name"]: node for node in data["nodes"]}  # type: ignore[attr-defined]
+    assert {"0.weight", "0.bias", "2.weight", "2.bias"} <= set(nodes)
+    assert nodes["x"]["shape"] == [5, 64]
+    assert data["output"] == "loss"
+
+
+def test_explore_a_folder_without_a_checkpoint_is_a_one_line_error(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["explore", str(tmp_path), "--out", str(tmp_path / "x.html")]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("chainrule explore: no checkpoint at ")
+    assert err.count("\n") == 1

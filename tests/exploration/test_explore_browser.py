@@ -292,3 +292,29 @@ def test_default_export_is_ready_within_a_second(browser: Any, tmp_path: Path) -
     ready_ms = float(timed.page.locator("body").get_attribute("data-ready-ms"))
     timed.page.close()
     assert ready_ms < 1000
+
+
+def test_a_three_layer_mlp_with_cross_entropy_steps_through(
+        browser: Any, tmp_path: Path) -> None:
+    rng = np.random.default_rng(0)
+    model = chainrule.nn.Sequential(
+        chainrule.nn.Linear(4, 6, rng=rng), chainrule.nn.ReLU(),
+        chainrule.nn.Linear(6, 5, rng=rng), chainrule.nn.ReLU(),
+        chainrule.nn.Linear(5, 3, rng=rng))
+    inputs = chainrule.tensor(rng.normal(size=(8, 4)), name="x")
+    loss = chainrule.functional.cross_entropy(model(inputs), rng.integers(0, 3, size=8))
+    exploration = chainrule.explore(loss, wrt=list(model.parameters()))
+    mlp = open_page(browser, exploration.save(tmp_path / "mlp.html").as_uri())
+    steps = exploration.data["steps"]
+    forward = sum(step["phase"] == "forward" for step in steps)
+    for _ in range(forward):
+        mlp.page.keyboard.press("ArrowRight")
+    assert mlp.text("#step .step-title").startswith("Backward: dloss/d")
+    assert "(8, 3)" in mlp.text("#step .shape-line")
+    for _ in range(len(steps) - forward - 1):
+        assert mlp.text("#step .verdict").startswith("Finite-difference check: ok")
+        mlp.page.keyboard.press("ArrowRight")
+    assert mlp.text("#step .step-title") == f"Backward: {steps[-1]['title']}"
+    assert mlp.page.locator('#graph .node[data-name="4.weight"]').count() == 1
+    assert mlp.errors == []
+    mlp.page.close()
