@@ -94,12 +94,9 @@ def _embedded_data(page: Path) -> dict[str, object]:
 
 
 def test_explore_a_trained_run_names_its_parameters_by_path(
-        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    run = tmp_path / "run"
-    assert main(["train", "--model", "mlp", "--hidden", "8", "--batch-size", "64",
-                 "--no-progress", "--epochs", "1", "--out", str(run)]) == 0
+        trained_run: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     out = tmp_path / "run.html"
-    assert main(["explore", str(run), "--examples", "5", "--out", str(out)]) == 0
+    assert main(["explore", str(trained_run), "--examples", "5", "--out", str(out)]) == 0
     capsys.readouterr()
     data = _embedded_data(out)
     nodes = {node["name"]: node for node in data["nodes"]}  # type: ignore[attr-defined]
@@ -114,3 +111,38 @@ def test_explore_a_folder_without_a_checkpoint_is_a_one_line_error(
     err = capsys.readouterr().err
     assert err.startswith("chainrule explore: no checkpoint at ")
     assert err.count("\n") == 1
+
+
+@pytest.fixture(scope="module")
+def trained_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    run = tmp_path_factory.mktemp("trained") / "run"
+    assert main(["train", "--model", "mlp", "--hidden", "8", "--batch-size", "64",
+                 "--no-progress", "--epochs", "1", "--out", str(run)]) == 0
+    return run
+
+
+def test_explain_a_trained_run_wrt_a_parameter_by_path(
+        trained_run: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    capsys.readouterr()
+    assert main(["explain", str(trained_run), "--wrt", "2.bias", "--examples", "3"]) == 0
+    out = capsys.readouterr().out
+    assert out.startswith("The chain rule for dloss/d2.bias, 2.bias of shape (10,)")
+    assert "u3   = u2 @ 2.weight + 2.bias   (3, 10)" in out
+
+
+def test_explain_a_run_wrt_an_unknown_name_lists_the_parameters(
+        trained_run: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["explain", str(trained_run), "--wrt", "w1"]) == 2
+    assert capsys.readouterr().err == (
+        "chainrule explain: --wrt 'w1' is not a parameter of the run; choose one of "
+        "0.weight, 0.bias, 2.weight, 2.bias\n")
+
+
+def test_graph_of_a_trained_run_names_parameters_by_path(
+        trained_run: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["graph", str(trained_run), "--wrt", "0.bias",
+                 "--out", str(tmp_path / "run.svg")]) == 0
+    capsys.readouterr()
+    dot = (tmp_path / "run.dot").read_text()
+    assert '"0.bias"' in dot
+    assert "leaf" not in dot
