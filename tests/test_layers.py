@@ -21,6 +21,7 @@ LAYERS: dict[str, int] = {
     "manual": 3,
     "compiler": 4, "explanation": 4, "distributed": 4,
     "": 5, "train": 5, "exercises": 5,  # "": the package's facade, chainrule/__init__.py
+    "exploration": 5,  # explore a trained run: reads train's checkpoints
     "cli": 6, "__main__": 6,
 }
 """Each top-level module or subpackage of chainrule, and its layer (0 at the bottom)."""

@@ -4,7 +4,8 @@ The chain rule done by hand (`chainrule.manual`), checked by finite differences
 (`chainrule.check`), and done by machine: `Tensor` and its ops form a reverse-mode autodiff
 engine on NumPy; `chainrule.functional` holds losses; `grad`, `jacobian`, ... transform
 functions; `chainrule.nn` and `chainrule.optim` build and train models as their PyTorch
-namesakes; `explain` and `draw` show the chain rule of any graph.
+namesakes; `explain` and `draw` show the chain rule of any graph, `explore` steps through it in a
+browser.
 """
 
 # First: under `python -m chainrule`, Ctrl-C during the imports below exits 130 in one line.
@@ -12,6 +13,7 @@ import chainrule_cli_entry  # noqa: F401
 from chainrule import check, functional, manual, nn, ops, optim
 from chainrule.compiler import compile
 from chainrule.explanation import Explanation, draw, explain
+from chainrule.exploration import explore
 from chainrule.modes import AnomalyError, detect_anomaly, enable_grad, is_grad_enabled, no_grad
 from chainrule.ops import *  # noqa: F403  (every op function, generated ones included)
 from chainrule.tensor import Tensor
@@ -30,6 +32,7 @@ __all__ = [
     "draw",
     "enable_grad",
     "explain",
+    "explore",
     "functional",
     "grad",
     "hessian",

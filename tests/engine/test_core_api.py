@@ -17,7 +17,7 @@ from chainrule.tensor import Tensor
 PACKAGE = Path(cr.__file__).resolve().parent
 PRIVATE = {"_data", "_node", "_wrap", "_version", "_apply", "_counter"}
 CLIENTS = ["graph.py", "sweep.py", "transforms.py", "functional.py", "nn", "optim", "compiler",
-           "explanation", "train", "check", "cli"]
+           "explanation", "exploration", "train", "check", "cli"]
 
 
 def test_from_numpy_shares_memory_and_dtype_as_torch(torch: ModuleType) -> None:

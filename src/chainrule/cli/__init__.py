@@ -18,9 +18,9 @@ from types import ModuleType
 from typing import Any, NoReturn
 
 from chainrule import __version__
-from chainrule.cli import evaluate, exercises, explain, graph, train, verify
+from chainrule.cli import evaluate, exercises, explain, explore, graph, train, verify
 
-COMMANDS: tuple[ModuleType, ...] = (train, evaluate, verify, explain, graph, exercises)
+COMMANDS: tuple[ModuleType, ...] = (train, evaluate, verify, explain, explore, graph, exercises)
 
 INTERRUPTED = 130
 """The exit status after Ctrl-C (128 + SIGINT), as shells report it."""

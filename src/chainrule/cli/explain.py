@@ -1,11 +1,13 @@
-"""`chainrule explain`: the chain rule for the tutorial network, written out for one tensor."""
+"""`chainrule explain [RUN]`: the chain rule for the tutorial network (or a trained run's
+network on a batch of its test data), written out for one tensor."""
 
 from __future__ import annotations
 
 import argparse
+import sys
 from typing import Any
 
-from chainrule.cli._common import nonnegative_int
+from chainrule.cli._common import nonnegative_int, positive_int
 
 WRT_CHOICES = ("w1", "b1", "x", "w2", "b2", "u2")
 
@@ -13,8 +15,15 @@ WRT_CHOICES = ("w1", "b1", "x", "w2", "b2", "u2")
 def add_parser(subparsers: Any) -> None:
     parser = subparsers.add_parser(
         "explain", help="write out dloss/d(wrt) for the tutorial network, link by link")
-    parser.add_argument("--wrt", choices=WRT_CHOICES, default="w1",
-                        help="the tensor to differentiate with respect to (default w1)")
+    parser.add_argument("run_folder", nargs="?", metavar="RUN",
+                        help="a run folder from `chainrule train` (default: the tutorial "
+                             "network)")
+    parser.add_argument("--wrt", default=None,
+                        help=f"the tensor to differentiate with respect to: one of "
+                             f"{', '.join(WRT_CHOICES)} (default w1), or for a RUN a "
+                             "parameter by its path, e.g. 0.weight (the default)")
+    parser.add_argument("--examples", type=positive_int("--examples"), default=8,
+                        help="for a RUN: test examples in the batch (default 8)")
     parser.add_argument("--format", choices=("text", "markdown", "latex"), default="text")
     parser.add_argument("--seed", type=nonnegative_int("--seed"), default=0,
                         help="seed of the random network")
@@ -27,10 +36,32 @@ def run(args: argparse.Namespace) -> int:
     import chainrule
     from chainrule.explanation import tutorial_network
 
-    network = tutorial_network(rng=np.random.default_rng(args.seed))
-    if args.wrt == "x":
-        network["x"].requires_grad_()
-    explanation = chainrule.explain(network["loss"], network[args.wrt])
+    if args.run_folder is not None:
+        from chainrule.exploration.run import run_loss
+        from chainrule.train import CheckpointError
+
+        try:
+            model, loss = run_loss(args.run_folder, examples=args.examples)
+        except (CheckpointError, ValueError) as error:
+            print(f"chainrule explain: {error}", file=sys.stderr)
+            return 2
+        parameters = dict(model.named_parameters())
+        wrt = args.wrt if args.wrt is not None else next(iter(parameters))
+        if wrt not in parameters:
+            print(f"chainrule explain: --wrt {wrt!r} is not a parameter of the run; choose "
+                  f"one of {', '.join(parameters)}", file=sys.stderr)
+            return 2
+        explanation = chainrule.explain(loss, parameters[wrt])
+    else:
+        wrt = args.wrt if args.wrt is not None else "w1"
+        if wrt not in WRT_CHOICES:
+            print(f"chainrule explain: --wrt {wrt!r} is not in the tutorial network; choose "
+                  f"one of {', '.join(WRT_CHOICES)}", file=sys.stderr)
+            return 2
+        network = tutorial_network(rng=np.random.default_rng(args.seed))
+        if wrt == "x":
+            network["x"].requires_grad_()
+        explanation = chainrule.explain(network["loss"], network[wrt])
     if args.format == "markdown":
         print(explanation.to_markdown(), end="")
     elif args.format == "latex":

@@ -1,4 +1,5 @@
-"""`chainrule graph`: draw the tutorial network's graph (DOT, and SVG/PNG with Graphviz)."""
+"""`chainrule graph [RUN]`: draw the tutorial network's graph (or a trained run's network on a
+batch of its test data) as DOT, and SVG/PNG with Graphviz."""
 
 from __future__ import annotations
 
@@ -6,15 +7,23 @@ import argparse
 import sys
 from typing import Any
 
-from chainrule.cli._common import describe_os_error, nonnegative_int
+from chainrule.cli._common import describe_os_error, nonnegative_int, positive_int
+
+TUTORIAL_PARAMETERS = ("w1", "b1", "w2", "b2")
 
 
 def add_parser(subparsers: Any) -> None:
     parser = subparsers.add_parser("graph", help="draw the tutorial network's graph")
+    parser.add_argument("run_folder", nargs="?", metavar="RUN",
+                        help="a run folder from `chainrule train` (default: the tutorial "
+                             "network)")
     parser.add_argument("--out", default="graph.svg",
                         help="image to write (.svg or .png); the .dot file goes beside it")
-    parser.add_argument("--wrt", default="w1", choices=("w1", "b1", "w2", "b2"),
-                        help="highlight the path to this parameter (default w1)")
+    parser.add_argument("--wrt", default=None,
+                        help="highlight the path to this parameter: w1, b1, w2 or b2 (default "
+                             "w1), or for a RUN one by its path, e.g. 0.weight (the default)")
+    parser.add_argument("--examples", type=positive_int("--examples"), default=8,
+                        help="for a RUN: test examples in the batch (default 8)")
     parser.add_argument("--seed", type=nonnegative_int("--seed"), default=0,
                         help="seed of the random network")
     parser.set_defaults(run=run)
@@ -25,11 +34,32 @@ def run(args: argparse.Namespace) -> int:
 
     import chainrule
     from chainrule.explanation import tutorial_network
+    from chainrule.tensor import Tensor
 
-    network = tutorial_network(rng=np.random.default_rng(args.seed))
-    network["loss"].backward()
+    if args.run_folder is not None:
+        from chainrule.exploration.run import run_loss
+        from chainrule.train import CheckpointError
+
+        try:
+            model, loss = run_loss(args.run_folder, examples=args.examples)
+        except (CheckpointError, ValueError) as error:
+            print(f"chainrule graph: {error}", file=sys.stderr)
+            return 2
+        parameters: dict[str, Tensor] = dict(model.named_parameters())
+        choices: tuple[str, ...] = tuple(parameters)
+    else:
+        network = tutorial_network(rng=np.random.default_rng(args.seed))
+        loss = network["loss"]
+        parameters = {name: network[name] for name in TUTORIAL_PARAMETERS}
+        choices = TUTORIAL_PARAMETERS
+    wrt = args.wrt if args.wrt is not None else choices[0]
+    if wrt not in parameters:
+        print(f"chainrule graph: --wrt {wrt!r} is not a parameter here; choose one of "
+              f"{', '.join(choices)}", file=sys.stderr)
+        return 2
+    loss.backward()
     try:
-        drawing = chainrule.draw(network["loss"], wrt=network[args.wrt], path=args.out)
+        drawing = chainrule.draw(loss, wrt=parameters[wrt], path=args.out)
     except ValueError as error:
         print(f"chainrule graph: {error}", file=sys.stderr)
         return 2

@@ -195,7 +195,9 @@ def _make_link(view: GraphView, step: StepRecord, position: int, formula: Step,
     if local.kind == "constant":
         shape = ()
     elif local.kind == "elementwise":
-        shape = step.tensor.shape
+        # The factor meets the output and the operand entry by entry: a reduction to a
+        # scalar (cross-entropy) has a factor the operand's shape, (N, C), not ().
+        shape = np.broadcast_shapes(step.tensor.shape, operand.shape)
     derivative = _derivative(formula.formula, operand_name)
     top = formula.formula_latex
     if derivative.startswith("d("):
@@ -207,7 +209,13 @@ def _make_link(view: GraphView, step: StepRecord, position: int, formula: Step,
 
 
 def _is_literal(name: str) -> bool:
-    return name[0].isdigit() or name.startswith("(")
+    """Whether `name` is a number written in the graph (2, (-1), 1e-06), not a tensor's name;
+    a parameter's path such as 0.weight also starts with a digit."""
+    try:
+        float(name.strip("()"))
+    except ValueError:
+        return False
+    return True
 
 
 def _validate(output: Tensor, wrt: Tensor) -> None:

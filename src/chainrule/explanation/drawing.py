@@ -74,7 +74,13 @@ class Drawing(str):
 
 
 def _is_literal(name: str) -> bool:
-    return name[0].isdigit() or name.startswith("(")
+    """Whether `name` is a number written in the graph (2, (-1), 1e-06), not a tensor's name;
+    a parameter's path such as 0.weight also starts with a digit."""
+    try:
+        float(name.strip("()"))
+    except ValueError:
+        return False
+    return True
 
 
 def _quote(text: str) -> str:

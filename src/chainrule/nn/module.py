@@ -8,6 +8,7 @@ saves or loads its state as a dict of NumPy arrays.
 from __future__ import annotations
 
 import functools
+import threading
 from collections.abc import Iterator, Mapping
 from typing import Any, NamedTuple, TypeVar
 
@@ -17,6 +18,16 @@ from chainrule.modes import record_effect
 from chainrule.nn.parameter import Parameter
 
 ModuleT = TypeVar("ModuleT", bound="Module")
+
+
+
+class _CallDepth(threading.local):
+    """How deep inside module calls this thread is (0: outside every module)."""
+
+    depth = 0
+
+
+_calls = _CallDepth()
 
 
 class IncompatibleKeys(NamedTuple):
@@ -254,7 +265,21 @@ class Module:
                 f"{type(self).__name__} has no forward method; define forward(self, x) in "
                 "the subclass: calling a module runs its forward"
             )
-        return forward(*args, **kwargs)
+        if _calls.depth == 0:
+            self._name_parameters()
+        _calls.depth += 1
+        try:
+            return forward(*args, **kwargs)
+        finally:
+            _calls.depth -= 1
+
+    def _name_parameters(self) -> None:
+        """Give each unnamed parameter its path ("0.weight") as its name, so a drawn or
+        explained graph reads as `named_parameters` lists the model; called by the outermost
+        module call, whose paths are the ones the user sees."""
+        for path, parameter in self.named_parameters():
+            if parameter.name is None:
+                parameter.name = path
 
     def extra_repr(self) -> str:
         """The arguments shown inside this module's repr, e.g. "in_features=4, ..."."""

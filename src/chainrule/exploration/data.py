@@ -1,0 +1,188 @@
+"""What the explore page shows, as plain JSON-ready data: the graph read as `explain` reads it
+(leaves, steps u1 .. loss, links), each tensor's value and gradient as a (sampled) matrix, a
+forward step per substitution and a backward step per chain-rule link with its numeric check.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+
+from chainrule.explanation import Explanation, Link, explain
+from chainrule.explanation.replay import upstream_gradients
+from chainrule.explanation.walk import GraphView, read_graph
+from chainrule.tensor import Tensor
+
+MAX_ROWS = 64
+"""Rows of a tensor embedded in the page; more are sampled (the first MAX_ROWS, said so)."""
+MAX_COLS = 64
+"""Columns of a tensor embedded in the page; more are sampled likewise."""
+
+Json = dict[str, Any]
+
+
+def matrix(array: np.ndarray | float) -> Json:
+    """`array` as a row-major matrix for a heatmap: 0-d and 1-d read as one row, more than 2
+    dims as (first axis, the rest flattened); at most MAX_ROWS x MAX_COLS entries kept."""
+    values = np.asarray(array, dtype=np.float64)
+    shape = list(values.shape)
+    if values.ndim == 0:
+        grid = values.reshape(1, 1)
+    elif values.ndim == 1:
+        grid = values.reshape(1, -1)
+    else:
+        grid = values.reshape(values.shape[0], -1)
+    rows, cols = min(grid.shape[0], MAX_ROWS), min(grid.shape[1], MAX_COLS)
+    kept = grid[:rows, :cols]
+    return {"shape": shape, "rows": rows, "cols": cols,
+            "sampled": bool(kept.size < grid.size),
+            "data": [float(v) for v in kept.ravel()]}
+
+
+def _entry_cell(entry: Sequence[int], shape: Sequence[int]) -> list[int]:
+    """The (row, col) of a tensor entry in its `matrix` grid."""
+    if len(shape) == 0:
+        return [0, 0]
+    if len(shape) == 1:
+        return [0, int(entry[0])]
+    rest = shape[1:]
+    col = int(np.ravel_multi_index(tuple(entry[1:]), tuple(rest))) if rest else 0
+    return [int(entry[0]), col]
+
+
+def _layout(view: GraphView) -> dict[int, tuple[int, int]]:
+    """(column, row) of every tensor: a leaf in column 0, a step one right of its deepest
+    operand, rows in order of first appearance within a column."""
+    depth: dict[int, int] = {id(leaf): 0 for leaf in view.leaves}
+    for step in view.steps:
+        depth[id(step.tensor)] = 1 + max((depth.get(id(t), 0) for t in step.operands),
+                                         default=0)
+    for step in view.steps:
+        for operand in step.operands:
+            if operand.grad_fn is None:
+                depth[id(operand)] = max(0, min(depth[id(operand)] or 10**9,
+                                                depth[id(step.tensor)] - 1))
+    rows: dict[int, int] = {}
+    place: dict[int, tuple[int, int]] = {}
+    for tensor in [*(s.tensor for s in view.steps), *view.leaves]:
+        column = depth[id(tensor)]
+        place[id(tensor)] = (column, rows.get(column, 0))
+        rows[column] = rows.get(column, 0) + 1
+    return place
+
+
+def _plugged_in(link: Link, upstream: np.ndarray, grad_in: np.ndarray) -> list[Json]:
+    """At each checked entry of an entry-by-entry link: upstream, local factor and their
+    product, the numbers the chain rule multiplies (the factor is product / upstream)."""
+    if link.kind not in ("constant", "elementwise") or upstream.shape != grad_in.shape:
+        return []
+    plugged: list[Json] = []
+    for entry in link.check.entries:
+        up, product = float(upstream[entry]), float(grad_in[entry])
+        plugged.append({"entry": list(entry), "upstream": up, "product": product,
+                        "local": product / up if up != 0 else None})
+    return plugged
+
+
+def _link_step(link: Link, upstream: np.ndarray, grad_in: np.ndarray) -> Json:
+    check = link.check
+    return {
+        "phase": "backward",
+        "node": link.input,
+        "from": link.output,
+        "title": f"d{link.output}/d{link.input}",
+        "derivative": link.derivative,
+        "rule": link.rule,
+        "kind": link.kind,
+        "local_shape": list(link.shape) if link.shape is not None else None,
+        "upstream_name": f"dloss/d{link.output}",
+        "upstream": matrix(upstream),
+        "grad_in_name": f"dloss/d{link.input} (through {link.output})",
+        "grad_in": matrix(grad_in),
+        "grad_out_shape": list(link.grad_out_shape),
+        "grad_in_shape": list(link.grad_in_shape),
+        "plugged_in": _plugged_in(link, upstream, grad_in),
+        "check": {
+            "entries": [list(e) for e in check.entries],
+            "cells": [_entry_cell(e, link.grad_in_shape) for e in check.entries],
+            "analytic": list(check.analytic),
+            "numeric": list(check.numeric),
+            "kinks": check.kinks,
+            "max_rel_err": check.max_rel_err,
+            "passed": check.passed,
+            "skipped": check.skipped,
+            "summary": str(check),
+        },
+    }
+
+
+def graph_data(output: Tensor, wrt: Sequence[Tensor], *, samples: int = 4,
+               rng: np.random.Generator | None = None) -> Json:
+    """The page's data for d(output)/d(w) for every w in `wrt`: nodes, edges, and the
+    stepper's steps (forward u1 -> output, then backward one link per step)."""
+    if isinstance(wrt, Tensor):
+        wrt = (wrt,)
+    if not wrt:
+        raise ValueError("explore: wrt is empty; pass the tensors to differentiate with "
+                         "respect to, e.g. wrt=[w1, b1]")
+    generator = rng if rng is not None else np.random.default_rng(0)
+    explanations: list[Explanation] = [explain(output, w, samples=samples, rng=generator)
+                                       for w in wrt]
+    view = read_graph(output, keep=tuple(wrt))
+    grads = upstream_gradients(view)
+    by_name = {view.name(t): t for t in [*view.leaves, *(s.tensor for s in view.steps)]}
+    place = _layout(view)
+    formulas = {step.name: step for step in explanations[0].steps}
+    roles = {leaf.name: leaf.role for leaf in explanations[0].leaves}
+    nodes: list[Json] = []
+    for name, tensor in by_name.items():
+        column, row = place[id(tensor)]
+        formula = formulas.get(name)
+        grad = grads.get(id(tensor))
+        nodes.append({
+            "name": name,
+            "kind": roles.get(name, "step" if formula is not None else "data"),
+            "shape": list(tensor.shape),
+            "formula": formula.formula if formula is not None else "",
+            "column": column, "row": row,
+            "value": matrix(np.asarray(tensor.data)),
+            "grad": matrix(grad) if grad is not None else None,
+        })
+    edges = [{"from": view.name(operand), "to": step.name, "shape": list(operand.shape)}
+             for step in view.steps for operand in step.operands
+             if view.name(operand) in by_name]
+    steps: list[Json] = [
+        {"phase": "forward", "node": step.name, "title": f"{step.name} = {step.formula}",
+         "formula": step.formula, "shape": list(step.shape),
+         "value": matrix(np.asarray(by_name[step.name].data))}
+        for step in explanations[0].steps
+    ]
+    seen: set[tuple[str, str, int]] = set()
+    for explanation in explanations:
+        for link in explanation.links:
+            key = (link.output, link.input, link.position)
+            if key in seen:
+                continue
+            seen.add(key)
+            upstream = grads[id(by_name[link.output])]
+            grad_in = _link_contribution(view, link, upstream)
+            steps.append(_link_step(link, upstream, grad_in))
+    return {"output": view.name(output), "wrt": [view.name(w) for w in wrt],
+            "nodes": nodes, "edges": edges, "steps": steps,
+            "max_rows": MAX_ROWS, "max_cols": MAX_COLS}
+
+
+def _link_contribution(view: GraphView, link: Link, upstream: np.ndarray) -> np.ndarray:
+    """What this one link sends back: the upstream gradient pushed through its step to one
+    operand (the part of dloss/d(input) that flows through `link.output`)."""
+    from chainrule.explanation.replay import operand_values, step_vjp
+
+    for step in view.steps:
+        if step.name == link.output:
+            pushed = step_vjp(step, operand_values(step), upstream)[link.position]
+            if pushed is None:
+                return np.zeros(link.grad_in_shape)
+            return np.asarray(pushed, dtype=np.float64)
+    raise ValueError(f"explore: no step named {link.output!r} in the graph")

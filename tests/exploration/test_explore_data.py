@@ -1,0 +1,123 @@
+"""explore's data: the graph, the values and gradients, the stepper's steps and the tutorial's
+extras equal what the library computes in Python."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import chainrule
+from chainrule import manual, nn
+from chainrule.explanation import tutorial_network
+from chainrule.exploration.data import MAX_COLS, MAX_ROWS, matrix
+from chainrule.exploration.tutorial import MISTAKES, digits_batch, tutorial_data
+
+
+@pytest.fixture(scope="module")
+def tutorial() -> dict[str, object]:
+    return tutorial_data(n=6, n_hidden=8, train_steps=5, rng=np.random.default_rng(3))
+
+
+def test_matrix_keeps_shape_and_row_major_values() -> None:
+    values = np.arange(6.0).reshape(2, 3)
+    grid = matrix(values)
+    assert (grid["shape"], grid["rows"], grid["cols"], grid["sampled"]) == ([2, 3], 2, 3, False)
+    assert grid["data"] == [0.0, 1.0, 2.0, 3.0, 4.0, 5.0]
+
+
+def test_matrix_samples_big_tensors_and_says_so() -> None:
+    grid = matrix(np.zeros((MAX_ROWS + 5, MAX_COLS + 1)))
+    assert (grid["rows"], grid["cols"], grid["sampled"]) == (MAX_ROWS, MAX_COLS, True)
+    assert grid["shape"] == [MAX_ROWS + 5, MAX_COLS + 1]
+
+
+def test_steps_go_forward_to_the_loss_then_back_one_link_each() -> None:
+    network = tutorial_network(rng=np.random.default_rng(0))
+    data = chainrule.explore(network["loss"], wrt=[network["w1"], network["b2"]]).data
+    titles = [step["title"] for step in data["steps"]]
+    assert titles[:6] == ["u1 = x @ w1 + b1", "u2 = relu(u1)", "u3 = u2 @ w2 + b2",
+                          "u4 = y - u3", "u5 = u4**2", "loss = mean(u5)"]
+    assert titles[6:] == ["dloss/du5", "du5/du4", "du4/du3", "du3/du2", "du2/du1", "du1/dw1",
+                          "du3/db2"]
+
+
+def test_node_values_and_gradients_equal_the_tensors_and_backward() -> None:
+    network = tutorial_network(rng=np.random.default_rng(1))
+    data = chainrule.explore(network["loss"], wrt=network["w1"]).data
+    network["loss"].backward()
+    nodes = {node["name"]: node for node in data["nodes"]}
+    np.testing.assert_allclose(np.reshape(nodes["u1"]["value"]["data"], (4, 5)),
+                               network["u1"].data, rtol=1e-12)
+    grad_w1 = network["w1"].grad
+    assert grad_w1 is not None
+    np.testing.assert_allclose(np.reshape(nodes["w1"]["grad"]["data"], (3, 5)),
+                               np.asarray(grad_w1), rtol=1e-10)
+    assert nodes["x"]["grad"] is None
+
+
+def test_each_backward_step_sends_back_the_upstream_times_the_local_derivative() -> None:
+    network = tutorial_network(rng=np.random.default_rng(2))
+    data = chainrule.explore(network["loss"], wrt=network["w1"]).data
+    step = next(s for s in data["steps"] if s["title"] == "du5/du4")
+    upstream = np.reshape(step["upstream"]["data"], (4, 1))
+    grad_in = np.reshape(step["grad_in"]["data"], (4, 1))
+    np.testing.assert_allclose(grad_in, upstream * 2 * network["u4"].data, rtol=1e-12)
+    assert step["check"]["passed"]
+    assert len(step["check"]["entries"]) == 4
+
+
+def test_edges_carry_the_shape_of_what_flows_along_them() -> None:
+    network = tutorial_network(n=7, n_in=3, n_hidden=5, rng=np.random.default_rng(0))
+    data = chainrule.explore(network["loss"], wrt=network["w1"]).data
+    edges = {(e["from"], e["to"]): e["shape"] for e in data["edges"]}
+    assert edges[("x", "u1")] == [7, 3]
+    assert edges[("u1", "u2")] == [7, 5]
+
+
+def test_a_module_graph_with_cross_entropy_explores() -> None:
+    rng = np.random.default_rng(0)
+    model = nn.Sequential(nn.Linear(4, 6, rng=rng), nn.ReLU(), nn.Linear(6, 5, rng=rng),
+                          nn.ReLU(), nn.Linear(5, 3, rng=rng))
+    inputs = chainrule.tensor(rng.normal(size=(8, 4)))
+    targets = rng.integers(0, 3, size=8)
+    loss = chainrule.functional.cross_entropy(model(inputs), targets)
+    data = chainrule.explore(loss, wrt=list(model.parameters())).data
+    backward = [s for s in data["steps"] if s["phase"] == "backward"]
+    assert all(s["check"]["passed"] for s in backward)
+    assert {s["node"] for s in backward} == {"u1", "u2", "u3", "u4", "u5", "0.weight",
+                                             "0.bias", "2.weight", "2.bias", "4.weight",
+                                             "4.bias"}
+
+
+def test_empty_wrt_is_a_clear_error() -> None:
+    network = tutorial_network(rng=np.random.default_rng(0))
+    with pytest.raises(ValueError, match="explore: wrt is empty"):
+        chainrule.explore(network["loss"], wrt=[])
+
+
+def test_tutorial_gradients_agree_side_by_side(tutorial: dict[str, object]) -> None:
+    sides = tutorial["tutorial"]["sides"]  # type: ignore[index]
+    assert [side["name"] for side in sides] == ["w1", "b1", "w2", "b2"]
+    for side in sides:
+        np.testing.assert_allclose(side["manual"]["data"], side["autograd"]["data"],
+                                   rtol=1e-10, atol=1e-14)
+        np.testing.assert_allclose(side["closed_form"]["data"], side["autograd"]["data"],
+                                   rtol=1e-10, atol=1e-14)
+
+
+@pytest.mark.parametrize(("mistake", "kind"), [("sign", "SIGN_FLIPPED"), ("sum", "SCALED"),
+                                               ("two", "SCALED"), ("transpose", "TRANSPOSED"),
+                                               ("mask", "ZEROED")])
+def test_each_classic_mistake_gets_its_diagnosis(tutorial: dict[str, object], mistake: str,
+                                                 kind: str) -> None:
+    choices = {c["key"]: c for c in tutorial["tutorial"]["break_it"]}  # type: ignore[index]
+    assert choices[mistake]["kind"] == kind
+    assert set(choices) == set(MISTAKES)
+
+
+def test_train_frames_replay_gradient_descent(tutorial: dict[str, object]) -> None:
+    frames = tutorial["tutorial"]["train"]  # type: ignore[index]
+    x, y, params = digits_batch(6, 8, rng=np.random.default_rng(3))
+    assert len(frames) == 6
+    assert frames[0]["loss"] == pytest.approx(manual.forward(x, y, params)[0], rel=1e-12)
+    assert frames[-1]["loss"] < frames[0]["loss"]
