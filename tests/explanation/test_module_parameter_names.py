@@ -58,3 +58,14 @@ def test_cross_entropy_link_has_the_shape_of_the_logits(
     assert link.kind == "elementwise"
     assert link.shape == (8, 3)
     assert "(8, 3), element-wise" in str(chainrule.explain(loss, model[4].weight))
+
+
+def test_a_parameter_added_after_the_first_call_is_named_on_the_next() -> None:
+    rng = np.random.default_rng(0)
+    model = nn.Sequential(nn.Linear(2, 2, rng=rng))
+    inputs = chainrule.tensor(rng.normal(size=(3, 2)))
+    model(inputs)
+    model[0].scale = nn.Parameter(np.ones(2))
+    assert model[0].scale.name is None
+    model(inputs)
+    assert model[0].scale.name == "0.scale"

@@ -20,7 +20,6 @@ from chainrule.nn.parameter import Parameter
 ModuleT = TypeVar("ModuleT", bound="Module")
 
 
-
 class _CallDepth(threading.local):
     """How deep inside module calls this thread is (0: outside every module)."""
 
@@ -28,6 +27,16 @@ class _CallDepth(threading.local):
 
 
 _calls = _CallDepth()
+
+
+class _Structure:
+    """A count of parameter and sub-module assignments and removals in any module, so a module
+    names its parameters again only after some module tree changed, not on every call."""
+
+    changes = 0
+
+
+_STRUCTURE = _Structure()
 
 
 class IncompatibleKeys(NamedTuple):
@@ -98,6 +107,7 @@ class Module:
             object.__setattr__(self, name, value)
 
     def _forget(self, name: str) -> None:
+        _STRUCTURE.changes += 1
         self.__dict__.pop(name, None)
         self._parameters.pop(name, None)
         self._modules.pop(name, None)
@@ -265,8 +275,9 @@ class Module:
                 f"{type(self).__name__} has no forward method; define forward(self, x) in "
                 "the subclass: calling a module runs its forward"
             )
-        if _calls.depth == 0:
+        if _calls.depth == 0 and self.__dict__.get("_named_at") != _STRUCTURE.changes:
             self._name_parameters()
+            object.__setattr__(self, "_named_at", _STRUCTURE.changes)
         _calls.depth += 1
         try:
             return forward(*args, **kwargs)
