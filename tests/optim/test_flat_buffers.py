@@ -186,3 +186,37 @@ def test_checkpoint_written_before_flat_buffers_resumes_to_the_same_parameters(
     assert got.keys() == resumed.keys()
     for key, value in resumed.items():
         np.testing.assert_array_equal(got[key], value)
+
+
+@pytest.mark.parametrize("owner", ["module", "optimizer"])
+def test_zero_grad_without_set_to_none_fills_the_flat_gradient_buffer(owner: str) -> None:
+    model = _model()
+    (buffer,) = model.flatten_parameters()
+    params = list(model.parameters())
+    optimizer = optim.SGD(params, lr=0.1)
+    (model(Tensor(np.ones((2, 5)))) ** 2).sum().backward()
+    grads = [param.grad for param in params]
+    (model if owner == "module" else optimizer).zero_grad(set_to_none=False)
+    assert not buffer.grad.any()
+    for param, grad in zip(params, grads, strict=True):
+        assert param.grad is grad
+        assert np.shares_memory(param.grad.data, buffer.grad)
+
+
+def test_zero_grad_without_set_to_none_leaves_a_missing_gradient_missing() -> None:
+    model = _model()
+    model.flatten_parameters()
+    model.zero_grad(set_to_none=False)
+    assert all(param.grad is None for param in model.parameters())
+
+
+def test_gradient_accumulates_in_the_flat_buffer_across_two_backwards() -> None:
+    per_parameter, flat = _model(), _model()
+    flat.flatten_parameters()
+    for model in (per_parameter, flat):
+        for _ in range(2):
+            (model(Tensor(np.ones((2, 5)))) ** 2).sum().backward()
+    for expected, got in zip(per_parameter.parameters(), flat.parameters(), strict=True):
+        assert got.grad is not None
+        assert expected.grad is not None
+        np.testing.assert_array_equal(got.grad.data, expected.grad.data)

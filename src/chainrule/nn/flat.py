@@ -86,15 +86,18 @@ class FlatBuffer:
         return self.bounds[index][0], self.bounds[index + len(params) - 1][1]
 
     def zero_grad(self) -> None:
-        """Zero every gradient with one fill, each `.grad` a view of its slice again."""
+        """Zero the gradients with one fill of `grad`, detaching each `.grad` from any graph;
+        a `.grad` held outside the buffer is zeroed on its own and a None one stays None."""
         self.grad.fill(0)
         for param, grad_view in zip(self.params, self.grad_views, strict=True):
             grad = param.grad
-            if grad is None or grad.data is not grad_view:
-                param.grad = Tensor.from_numpy(grad_view)
-            else:
-                grad.detach_()
+            if grad is None:
+                continue
+            grad.detach_()
+            if grad.data is grad_view:
                 grad.increment_version()
+            else:
+                grad.zero_()
 
 
 _MEMBERSHIP: dict[int, tuple[weakref.ref[Tensor], FlatBuffer]] = {}
@@ -120,3 +123,21 @@ def flatten_parameters(params: Iterable[Tensor]) -> list[FlatBuffer]:
             seen.add(id(param))
             by_dtype.setdefault(param.dtype, []).append(param)
     return [FlatBuffer(group) for group in by_dtype.values()]
+
+
+def zero_grads(params: Iterable[Tensor]) -> None:
+    """Zero the `.grad` of each of `params` in place (None stays None), detaching it from any
+    graph: with one fill per flat buffer all of whose members are among `params`, one by
+    one for the rest."""
+    params = list(params)
+    ids = {id(param) for param in params}
+    buffers = {id(buffer): buffer for param in params
+               if (buffer := buffer_of(param)) is not None}
+    done: set[int] = set()
+    for buffer in buffers.values():
+        if all(id(member) in ids for member in buffer.params):
+            buffer.zero_grad()
+            done.update(id(member) for member in buffer.params)
+    for param in params:
+        if id(param) not in done and param.grad is not None:
+            param.grad.detach_().zero_()

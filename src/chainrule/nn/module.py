@@ -14,7 +14,7 @@ from typing import Any, NamedTuple, TypeVar
 import numpy as np
 
 from chainrule.modes import record_effect
-from chainrule.nn.flat import FlatBuffer, buffer_of, flatten_parameters
+from chainrule.nn.flat import FlatBuffer, buffer_of, flatten_parameters, zero_grads
 from chainrule.nn.parameter import Parameter
 
 ModuleT = TypeVar("ModuleT", bound="Module")
@@ -167,11 +167,11 @@ class Module:
         """Drop every parameter's gradient (`.grad = None`, PyTorch's default), or detach it
         from any graph (create_graph) and zero it in place, bumping its version."""
         record_effect(functools.partial(self.zero_grad, set_to_none))
+        if not set_to_none:
+            zero_grads(self.parameters())  # one fill per flat buffer
+            return
         for parameter in self.parameters():
-            if set_to_none:
-                parameter.grad = None
-            elif parameter.grad is not None:
-                parameter.grad.detach_().zero_()
+            parameter.grad = None
 
     def flatten_parameters(self) -> list[FlatBuffer]:
         """Place every parameter in a flat buffer, one per dtype (`chainrule.nn.flat`): each

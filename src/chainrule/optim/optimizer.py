@@ -24,7 +24,7 @@ from typing import Any
 import numpy as np
 
 from chainrule.modes import enable_grad, no_grad, record_effect, refuse_while_tracing
-from chainrule.nn.flat import FlatBuffer, buffer_of
+from chainrule.nn.flat import FlatBuffer, buffer_of, zero_grads
 from chainrule.tensor import Tensor
 
 ParamsArg = Iterable[Tensor] | Iterable[dict[str, Any]]
@@ -177,12 +177,12 @@ class Optimizer(ABC):
         """Drop every parameter's gradient (`.grad = None`), or detach it from any graph
         (create_graph) and zero it in place, bumping its version as every in-place change."""
         record_effect(functools.partial(self.zero_grad, set_to_none))
+        if not set_to_none:
+            zero_grads(self._indexed_params())  # one fill per flat buffer
+            return
         for group in self.param_groups:
             for param in group["params"]:
-                if set_to_none:
-                    param.grad = None
-                elif param.grad is not None:
-                    param.grad.detach_().zero_()
+                param.grad = None
 
     def step(self, closure: Callable[[], Tensor] | None = None) -> Tensor | None:
         """Update every parameter that has a gradient, in place and outside the graph.
