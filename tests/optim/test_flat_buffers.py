@@ -12,6 +12,7 @@ from typing import Any
 import numpy as np
 import pytest
 
+import chainrule
 from chainrule import nn, optim
 from chainrule.nn.flat import buffer_of
 from chainrule.tensor import Tensor
@@ -220,3 +221,33 @@ def test_gradient_accumulates_in_the_flat_buffer_across_two_backwards() -> None:
         assert got.grad is not None
         assert expected.grad is not None
         np.testing.assert_array_equal(got.grad.data, expected.grad.data)
+
+
+@pytest.mark.parametrize("name", ["sgd-nesterov-weight-decay", "adam", "adamw"])
+def test_compiled_step_over_flat_buffers_equals_eager_per_parameter_step_bit_for_bit(
+        name: str) -> None:
+    eager, compiled = _model(), _model()
+    (buffer,) = compiled.flatten_parameters()
+    eager_optimizer = OPTIMIZERS[name](_groups(eager))
+    compiled_optimizer = OPTIMIZERS[name](_groups(compiled))
+    rng = np.random.default_rng(8)
+    batches = [(rng.standard_normal((6, 5)), rng.standard_normal((6, 3))) for _ in range(6)]
+
+    def step(inputs: np.ndarray, targets: np.ndarray) -> Tensor:
+        compiled_optimizer.zero_grad()
+        loss = ((compiled(Tensor(inputs)) - Tensor(targets)) ** 2).mean()
+        loss.backward()
+        compiled_optimizer.step()
+        return loss
+
+    replay = chainrule.compile(step)
+    for inputs, targets in batches:
+        eager_optimizer.zero_grad()
+        expected = ((eager(Tensor(inputs)) - Tensor(targets)) ** 2).mean()
+        expected.backward()
+        eager_optimizer.step()
+        assert replay(inputs, targets).item() == expected.item()
+    for expected_param, got in zip(eager.parameters(), compiled.parameters(), strict=True):
+        np.testing.assert_array_equal(got.data, expected_param.data)
+        assert got.grad is not None
+        assert np.shares_memory(got.grad.data, buffer.grad)
