@@ -46,7 +46,10 @@ class FlatBuffer:
         sizes = [param.data.size for param in params]
         bounds = np.concatenate([[0], np.cumsum(sizes)]).tolist()
         self.data: np.ndarray = np.empty(bounds[-1], dtype=dtype)
-        self.grad: np.ndarray = np.zeros(bounds[-1], dtype=dtype)
+        # One spare element after the gradients lets a reduction carry a number with them
+        # in the same call (chainrule.distributed sends each rank's sample count there).
+        self.grad_and_spare: np.ndarray = np.zeros(bounds[-1] + 1, dtype=dtype)
+        self.grad: np.ndarray = self.grad_and_spare[:-1]
         self.bounds: list[tuple[int, int]] = list(itertools.pairwise(bounds))
         self.positions = {id(param): position for position, param in enumerate(params)}
         self.data_views: list[np.ndarray] = []
@@ -65,6 +68,13 @@ class FlatBuffer:
                 self.data_views.append(view)
                 self.grad_views.append(grad_view)
                 _MEMBERSHIP[id(param)] = (weakref.ref(param), self)
+
+    def holds_all_grads(self, params: Sequence[Tensor]) -> bool:
+        """Whether `params` are exactly the members, in order, with every gradient in `grad`
+        (so that `grad` can be reduced as it is)."""
+        return (len(params) == len(self.params)
+                and all(a is b for a, b in zip(params, self.params, strict=True))
+                and self.span(params) is not None)
 
     def span(self, params: Sequence[Tensor]) -> tuple[int, int] | None:
         """(start, stop) of `params` in the flat arrays when they are consecutive members in
