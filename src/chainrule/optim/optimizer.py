@@ -390,11 +390,7 @@ class _FlatSpan:
         views (the usual step), else built from the parameters' own state (a first step, a
         loaded checkpoint). False when their states differ in kind (then no flat step)."""
         states = [optimizer.state.get(param) for param in params]
-        if self.views and all(
-                state is not None and all(state.get(name) is view for name, view in views.items())
-                and all(state.get(name) == value for name, value in self.state.items()
-                        if name not in views)
-                for state, views in zip(states, self.views, strict=True)):
+        if self.views and self._holds_views(states):
             return True
         if not any(states):
             self.state, self.views = {}, []
@@ -419,10 +415,29 @@ class _FlatSpan:
         self.state, self.views = flat, []
         return True
 
+    def _holds_views(self, states: list[dict[str, Any] | None]) -> bool:
+        """Whether each of `states` holds its views of the flat state and its scalars."""
+        scalars = [(name, value) for name, value in self.state.items()
+                   if not isinstance(value, np.ndarray)]
+        for state, views in zip(states, self.views, strict=True):
+            if state is None:
+                return False
+            for name, view in views.items():
+                if state.get(name) is not view:
+                    return False
+            for name, value in scalars:
+                if state.get(name) != value:
+                    return False
+        return True
+
     def scatter(self, optimizer: Optimizer, params: list[Tensor]) -> None:
         """Give each parameter its slices of the flat state (and its scalars, e.g. "step")."""
         arrays = {name: value for name, value in self.state.items()
                   if isinstance(value, np.ndarray)}
+        scalars = {name: value for name, value in self.state.items() if name not in arrays}
+        if self.views and not scalars and all(self.views[0][name].base is array
+                                              for name, array in arrays.items()):
+            return  # every state already holds its views (checked by `gather`)
         if not self.views or any(self.views[0][name].base is not array
                                  for name, array in arrays.items()):
             offsets = [self.buffer.bounds[self.buffer.positions[id(param)]] for param in params]
@@ -430,7 +445,6 @@ class _FlatSpan:
                 {name: array[start - self.start:stop - self.start].reshape(param.shape)
                  for name, array in arrays.items()}
                 for param, (start, stop) in zip(params, offsets, strict=True)]
-        scalars = {name: value for name, value in self.state.items() if name not in arrays}
         for param, views in zip(params, self.views, strict=True):
             state = optimizer._state_of(param)
             state.update(views)
