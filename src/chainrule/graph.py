@@ -33,10 +33,12 @@ because Tensor's `==` is element-wise and a reused id must not find a dead leaf'
 def set_grad_slot(leaf: Tensor, slot: np.ndarray | None) -> None:
     """From now on, a backward that finds `leaf.grad` None writes the gradient into `slot`
     and makes `.grad` a view of it (no new array); None goes back to fresh arrays."""
+    key = id(leaf)
     if slot is None:
-        _GRAD_SLOTS.pop(id(leaf), None)
+        _GRAD_SLOTS.pop(key, None)
     else:
-        _GRAD_SLOTS[id(leaf)] = (weakref.ref(leaf), slot)
+        # The entry goes when the leaf does, so that a dead model's buffer is freed.
+        _GRAD_SLOTS[key] = (weakref.ref(leaf, lambda _: _GRAD_SLOTS.pop(key, None)), slot)
 
 
 def grad_slot(leaf: Tensor) -> np.ndarray | None:

@@ -4,7 +4,9 @@ written before flat buffers existed still resume."""
 
 from __future__ import annotations
 
+import gc
 import json
+import weakref
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -251,3 +253,13 @@ def test_compiled_step_over_flat_buffers_equals_eager_per_parameter_step_bit_for
         np.testing.assert_array_equal(got.data, expected_param.data)
         assert got.grad is not None
         assert np.shares_memory(got.grad.data, buffer.grad)
+
+
+def test_a_dropped_model_frees_its_flat_buffers() -> None:
+    model = _model()
+    (buffer,) = model.flatten_parameters()
+    (model(Tensor(np.ones((2, 5)))) ** 2).sum().backward()
+    freed = weakref.ref(buffer)
+    del model, buffer
+    gc.collect()
+    assert freed() is None

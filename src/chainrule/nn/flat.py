@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import itertools
 import weakref
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 
 import numpy as np
 
@@ -35,13 +35,23 @@ class FlatBuffer:
             raise ValueError(
                 f"FlatBuffer: the parameters have dtypes {sorted(map(str, dtypes))}; a flat "
                 "buffer holds one dtype (flatten_parameters groups them by dtype)")
-        self.params = params
+        # Held weakly: the members keep the buffer alive (through `buffer_of`), not the
+        # other way round, so a dropped model frees it.
+        self._members = [weakref.ref(param) for param in params]
         self.rebuild()
+
+    @property
+    def params(self) -> list[Tensor]:
+        """The member parameters still alive, in order."""
+        return [param for member in self._members if (param := member()) is not None]
 
     def rebuild(self) -> None:
         """Copy every parameter's current values and gradient into new flat arrays and make
         them views of their slices again (after `.data` was replaced, or to re-pack)."""
         params = self.params
+        if not params:
+            raise ValueError("FlatBuffer.rebuild: every member parameter has been freed")
+        self._members = [weakref.ref(param) for param in params]
         dtype = params[0].dtype
         sizes = [param.data.size for param in params]
         bounds = np.concatenate([[0], np.cumsum(sizes)]).tolist()
@@ -67,13 +77,14 @@ class FlatBuffer:
                 set_grad_slot(param, grad_view)
                 self.data_views.append(view)
                 self.grad_views.append(grad_view)
-                _MEMBERSHIP[id(param)] = (weakref.ref(param), self)
+                _MEMBERSHIP[id(param)] = (weakref.ref(param, _forget(id(param))), self)
 
     def holds_all_grads(self, params: Sequence[Tensor]) -> bool:
         """Whether `params` are exactly the members, in order, with every gradient in `grad`
         (so that `grad` can be reduced as it is)."""
-        return (len(params) == len(self.params)
-                and all(a is b for a, b in zip(params, self.params, strict=True))
+        return (len(params) == len(self._members)
+                and all(member() is param
+                        for member, param in zip(self._members, params, strict=True))
                 and self.span(params) is not None)
 
     def span(self, params: Sequence[Tensor]) -> tuple[int, int] | None:
@@ -83,13 +94,13 @@ class FlatBuffer:
         index = self.positions.get(id(params[0]))
         if index is None:
             return None
-        if index + len(params) > len(self.params):
+        if index + len(params) > len(self._members):
             return None
-        members, data_views, grad_views = self.params, self.data_views, self.grad_views
+        members, data_views, grad_views = self._members, self.data_views, self.grad_views
         for offset, param in enumerate(params):
             position = index + offset
             grad = param.grad
-            if (members[position] is not param or param.data is not data_views[position]
+            if (members[position]() is not param or param.data is not data_views[position]
                     or grad is None or grad.data is not grad_views[position]
                     or grad.requires_grad):
                 return None
@@ -99,8 +110,9 @@ class FlatBuffer:
         """Zero the gradients with one fill of `grad`, detaching each `.grad` from any graph;
         a `.grad` held outside the buffer is zeroed on its own and a None one stays None."""
         self.grad.fill(0)
-        for param, grad_view in zip(self.params, self.grad_views, strict=True):
-            grad = param.grad
+        for member, grad_view in zip(self._members, self.grad_views, strict=True):
+            param = member()
+            grad = None if param is None else param.grad
             if grad is None:
                 continue
             grad.detach_()
@@ -111,6 +123,13 @@ class FlatBuffer:
 
 
 _MEMBERSHIP: dict[int, tuple[weakref.ref[Tensor], FlatBuffer]] = {}
+
+
+def _forget(key: int) -> Callable[[weakref.ref[Tensor]], None]:
+    """The callback that drops a dead parameter's membership, freeing its buffer."""
+    def drop(_: weakref.ref[Tensor]) -> None:
+        _MEMBERSHIP.pop(key, None)
+    return drop
 
 
 def buffer_of(param: Tensor) -> FlatBuffer | None:
