@@ -1,7 +1,8 @@
 """chainrule nn + optim: `nn.Sequential` of `nn.Linear`/`nn.ReLU`, `nn.MSELoss` (W1) or
 `nn.CrossEntropyLoss`, and `optim.SGD` with zero_grad(), backward(), step(), as a PyTorch user
-writes the loop. `nn.Linear` stores its weight (in, out), the workloads' layout, so the
-initial parameters are the workload's arrays as they are.
+writes the loop, with the parameters in one flat buffer (`model.flatten_parameters()`), so that
+the optimizer steps them all at once. `nn.Linear` stores its weight (in, out), the workloads'
+layout, so the initial parameters are the workload's arrays as they are.
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ def build(problem: Problem) -> tuple[nn.Module, nn.Module, optim.SGD, Any, Any]:
         linears.append(linear)
     hidden = [m for linear in linears[:-1] for m in (linear, nn.ReLU())]
     model = nn.Sequential(*hidden, linears[-1])
+    model.flatten_parameters()
     loss_fn: nn.Module = nn.MSELoss() if problem.workload.loss == "mse" else nn.CrossEntropyLoss()
     optimizer = optim.SGD(model.parameters(), lr=problem.lr)
     x = cr.tensor(problem.x)

@@ -8,6 +8,7 @@ applies each primitive's vjp once every consumer of its output has sent its grad
 
 from __future__ import annotations
 
+import weakref
 from collections.abc import Iterable, Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -22,6 +23,30 @@ if TYPE_CHECKING:
     from chainrule.tensor import Tensor
 
 _RELEASED = object()
+
+_GRAD_SLOTS: dict[int, tuple[weakref.ref[Tensor], np.ndarray]] = {}
+"""Leaf id -> (the leaf, the array its next fresh `.grad` is written into): its slice of a
+flat gradient buffer (`chainrule.nn.flat`). Keyed by id with a weak reference beside it,
+because Tensor's `==` is element-wise and a reused id must not find a dead leaf's slot."""
+
+
+def set_grad_slot(leaf: Tensor, slot: np.ndarray | None) -> None:
+    """From now on, a backward that finds `leaf.grad` None writes the gradient into `slot`
+    and makes `.grad` a view of it (no new array); None goes back to fresh arrays."""
+    key = id(leaf)
+    if slot is None:
+        _GRAD_SLOTS.pop(key, None)
+    else:
+        # The entry goes when the leaf does, so that a dead model's buffer is freed.
+        _GRAD_SLOTS[key] = (weakref.ref(leaf, lambda _: _GRAD_SLOTS.pop(key, None)), slot)
+
+
+def grad_slot(leaf: Tensor) -> np.ndarray | None:
+    """The array `set_grad_slot` gave `leaf`, or None."""
+    entry = _GRAD_SLOTS.get(id(leaf))
+    if entry is None or entry[0]() is not leaf:
+        return None
+    return entry[1]
 
 
 class Node:
@@ -259,8 +284,9 @@ def store_leaf_grads(
     not_ours: set[int],
     create_graph: bool = False,
 ) -> None:
-    """Add each leaf's gradient into its `.grad`, giving every leaf an array of its own: an
-    array shared with another leaf, a view, or one whose id is in `not_ours` (the caller's
+    """Add each leaf's gradient into its `.grad`, giving every leaf an array of its own (its
+    slot in a flat gradient buffer when it has one, see `set_grad_slot`): an array shared
+    with another leaf, a view, or one whose id is in `not_ours` (the caller's
     seed gradient, a reused buffer) is copied first. An existing `.grad` is added to in place
     (its version bumped), or out of place when it is itself recorded (create_graph)."""
     handed_out = set(not_ours)
@@ -279,7 +305,11 @@ def store_leaf_grads(
                 np.add(existing.data, grad, out=existing.data)
                 existing.increment_version()  # a graph that saved this .grad sees the change
             continue
-        if id(grad) in handed_out or not grad.flags.owndata or not grad.flags.writeable:
+        slot = grad_slot(leaf) if _GRAD_SLOTS else None
+        if slot is not None and slot.shape == grad.shape and slot.dtype == grad.dtype:
+            np.copyto(slot, grad)
+            grad = slot
+        elif id(grad) in handed_out or not grad.flags.owndata or not grad.flags.writeable:
             grad = grad.copy()
         handed_out.add(id(grad))
         leaf.grad = tensor_type.from_numpy(grad)

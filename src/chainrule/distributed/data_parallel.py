@@ -1,10 +1,10 @@
 """Averaging gradients over ranks, as DistributedDataParallel does, with one Allreduce.
 
-The gradients are gathered into one persistent, contiguous buffer per dtype (allocated
-once, reused every step), summed over the ranks in place, and copied back. We gather rather
-than make each `.grad` a view into the buffer because backward creates fresh gradient arrays
-each step and `zero_grad()` drops them; a gather of a few MB costs far less than the
-allreduce. Each rank's gradient is weighted by its share of the global batch,
+When the parameters of a dtype live in a flat buffer (`Module.flatten_parameters()`,
+`chainrule.nn.flat`) with every gradient in it, that buffer is averaged in place: one
+Allreduce, nothing gathered or copied back. Otherwise the gradients are gathered into one
+persistent, contiguous buffer per dtype (allocated once, reused every step), summed over the
+ranks in place, and copied back. Each rank's gradient is weighted by its share of the global batch,
 
     grad = sum_r (n_r / B) * grad_r,   B = sum_r n_r,
 
@@ -22,6 +22,7 @@ import numpy as np
 
 from chainrule.distributed.communicator import Communicator
 from chainrule.distributed.launcher import world
+from chainrule.nn.flat import FlatBuffer, buffer_of
 from chainrule.tensor import Tensor
 
 
@@ -55,6 +56,10 @@ class GradientBuffer:
         weight = 1.0 if samples is None else float(samples)
         finite = True
         for dtype, group in self.groups.items():
+            flat = buffer_of(group[0])
+            if flat is not None and flat.holds_all_grads(group):
+                finite = self._allreduce_in_place(comm, flat, weight) and finite
+                continue
             buffer = self.buffers[dtype]
             offset = 0
             for param in group:
@@ -85,6 +90,27 @@ class GradientBuffer:
                     param.grad = Tensor(averaged.copy())
                 offset += size
         self.finite = finite
+
+    @staticmethod
+    def _allreduce_in_place(comm: Communicator, flat: FlatBuffer, weight: float) -> bool:
+        """`allreduce` on a flat gradient buffer itself (its spare element carries the sample
+        count); whether the averaged gradients are finite."""
+        buffer = flat.grad_and_spare
+        gradients = flat.grad
+        if weight != 1.0:
+            gradients *= weight
+        buffer[-1] = weight
+        comm.allreduce_sum(buffer)
+        total = buffer[-1]
+        if total <= 0:
+            raise ValueError(f"allreduce_grads: the ranks' sample counts add up to "
+                             f"{total}; pass each rank's positive row count")
+        gradients /= total
+        for param in flat.params:
+            grad = param.grad
+            if grad is not None:  # always, holds_all_grads checked it
+                grad.increment_version()
+        return bool(np.isfinite(gradients).all())
 
 
 def allreduce_grads(params: Iterable[Tensor], comm: Communicator | None = None,

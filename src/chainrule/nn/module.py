@@ -15,6 +15,7 @@ from typing import Any, NamedTuple, TypeVar
 import numpy as np
 
 from chainrule.modes import record_effect
+from chainrule.nn.flat import FlatBuffer, buffer_of, flatten_parameters, zero_grads
 from chainrule.nn.parameter import Parameter
 
 ModuleT = TypeVar("ModuleT", bound="Module")
@@ -187,11 +188,19 @@ class Module:
         """Drop every parameter's gradient (`.grad = None`, PyTorch's default), or detach it
         from any graph (create_graph) and zero it in place, bumping its version."""
         record_effect(functools.partial(self.zero_grad, set_to_none))
+        if not set_to_none:
+            zero_grads(self.parameters())  # one fill per flat buffer
+            return
         for parameter in self.parameters():
-            if set_to_none:
-                parameter.grad = None
-            elif parameter.grad is not None:
-                parameter.grad.detach_().zero_()
+            parameter.grad = None
+
+    def flatten_parameters(self) -> list[FlatBuffer]:
+        """Place every parameter in a flat buffer, one per dtype (`chainrule.nn.flat`): each
+        `.data` becomes a view of one contiguous array and each fresh `.grad` a view of
+        another, so that optimizers update them all in a few NumPy calls (bit-identical).
+        A parameter added or given new `.data` afterwards stays outside until this is called
+        again; `load_state_dict` copies into the buffer."""
+        return flatten_parameters(self.parameters())
 
     def train(self: ModuleT, mode: bool = True) -> ModuleT:
         """Set training mode (`mode=True`) or evaluation mode on this module and all below."""
@@ -261,7 +270,10 @@ class Module:
                 continue
             value = np.array(state_dict[key], dtype=current.dtype, copy=True)
             parameter = module._parameters.get(name)
-            if parameter is not None:
+            if parameter is not None and buffer_of(parameter) is not None:
+                np.copyto(parameter.data, value)  # stay a view of the flat buffer
+                parameter.increment_version()
+            elif parameter is not None:
                 parameter.data = value
             else:
                 module._buffers[name] = value

@@ -24,6 +24,7 @@ from typing import Any
 import numpy as np
 
 from chainrule.modes import enable_grad, no_grad, record_effect, refuse_while_tracing
+from chainrule.nn.flat import FlatBuffer, buffer_of, zero_grads
 from chainrule.tensor import Tensor
 
 ParamsArg = Iterable[Tensor] | Iterable[dict[str, Any]]
@@ -88,6 +89,7 @@ class Optimizer(ABC):
         self.param_groups: list[dict[str, Any]] = []
         self.state: dict[Tensor, dict[str, Any]] = {}
         self._workspace: dict[tuple[Tensor, str], np.ndarray] = {}
+        self._flat: dict[tuple[int, int, int], _FlatSpan] = {}
         self._checked: dict[int, list[Any]] = {}
         self._pre_hooks: dict[int, StepHook] = {}
         self._post_hooks: dict[int, StepHook] = {}
@@ -175,12 +177,12 @@ class Optimizer(ABC):
         """Drop every parameter's gradient (`.grad = None`), or detach it from any graph
         (create_graph) and zero it in place, bumping its version as every in-place change."""
         record_effect(functools.partial(self.zero_grad, set_to_none))
+        if not set_to_none:
+            zero_grads(self._indexed_params())  # one fill per flat buffer
+            return
         for group in self.param_groups:
             for param in group["params"]:
-                if set_to_none:
-                    param.grad = None
-                elif param.grad is not None:
-                    param.grad.detach_().zero_()
+                param.grad = None
 
     def step(self, closure: Callable[[], Tensor] | None = None) -> Tensor | None:
         """Update every parameter that has a gradient, in place and outside the graph.
@@ -203,10 +205,39 @@ class Optimizer(ABC):
             hook(self)
         with no_grad():
             for group in self.param_groups:
-                self._update_group(group)
+                if not self._update_flat(group):
+                    self._update_group(group)
         for hook in list(self._post_hooks.values()):
             hook(self)
         return loss
+
+    def _update_flat(self, group: dict[str, Any]) -> bool:
+        """The multi-tensor path (torch's foreach): when `group`'s parameters are consecutive
+        members of one flat buffer (`chainrule.nn.flat`), each with its gradient there,
+        `_update` runs once over their whole span of the flat arrays. Every update is
+        element-wise, so this is bit-identical to updating them one by one. Their state
+        entries are views of flat state arrays, so `state_dict` is unchanged. Returns False
+        (nothing done) when the parameters do not allow it."""
+        params = group["params"]
+        buffer = buffer_of(params[0])
+        if buffer is None:
+            return False
+        bounds = buffer.span(params)
+        if bounds is None:
+            return False
+        key = (id(buffer), *bounds)
+        span = self._flat.get(key)
+        if span is None or span.buffer is not buffer:
+            span = self._flat[key] = _FlatSpan(buffer, *bounds)
+        if not span.gather(self, params):
+            return False
+        start, stop = bounds
+        self._update(buffer.data[start:stop], buffer.grad[start:stop], span.state, group,
+                     span.key)
+        span.scatter(self, params)
+        for param in params:
+            param.increment_version()
+        return True
 
     def _update_group(self, group: dict[str, Any]) -> None:
         """Update each parameter of `group` that has a gradient (`_update` on its arrays) and
@@ -340,3 +371,81 @@ class Optimizer(ABC):
             lines.extend(f"    {key}: {value}" for key, value in sorted(group.items())
                          if key != "params")
         return "\n".join([*lines, ")"])
+
+
+class _FlatSpan:
+    """The optimizer state of a run of consecutive parameters of a flat buffer, as flat
+    arrays (`state`) whose slices are the parameters' own state entries (`views`)."""
+
+    def __init__(self, buffer: FlatBuffer, start: int, stop: int) -> None:
+        self.buffer = buffer
+        self.start, self.stop = start, stop
+        self.state: dict[str, Any] = {}
+        self.views: list[dict[str, np.ndarray]] = []
+        # The key of the work arrays `_update` asks `_scratch` for: a tensor over the span.
+        self.key = Tensor.from_numpy(buffer.data[start:stop])
+
+    def gather(self, optimizer: Optimizer, params: list[Tensor]) -> bool:
+        """Make `state` current: unchanged when every parameter's state still holds its
+        views (the usual step), else built from the parameters' own state (a first step, a
+        loaded checkpoint). False when their states differ in kind (then no flat step)."""
+        states = [optimizer.state.get(param) for param in params]
+        if self.views and self._holds_views(states):
+            return True
+        if not any(states):
+            self.state, self.views = {}, []
+            return True
+        present = [state for state in states if state]
+        first = present[0]
+        if len(present) != len(states) or any(state.keys() != first.keys() for state in present):
+            return False
+        flat: dict[str, Any] = {}
+        for name, value in first.items():
+            if isinstance(value, np.ndarray):
+                arrays = [state[name] for state in present]
+                if any(not isinstance(array, np.ndarray) or array.shape != param.shape
+                       for array, param in zip(arrays, params, strict=True)):
+                    return False
+                flat[name] = np.concatenate([array.reshape(-1) for array in arrays]).astype(
+                    self.buffer.data.dtype, copy=False)
+            elif any(state[name] != value for state in present):
+                return False
+            else:
+                flat[name] = value
+        self.state, self.views = flat, []
+        return True
+
+    def _holds_views(self, states: list[dict[str, Any] | None]) -> bool:
+        """Whether each of `states` holds its views of the flat state and its scalars."""
+        scalars = [(name, value) for name, value in self.state.items()
+                   if not isinstance(value, np.ndarray)]
+        for state, views in zip(states, self.views, strict=True):
+            if state is None:
+                return False
+            for name, view in views.items():
+                if state.get(name) is not view:
+                    return False
+            for name, value in scalars:
+                if state.get(name) != value:
+                    return False
+        return True
+
+    def scatter(self, optimizer: Optimizer, params: list[Tensor]) -> None:
+        """Give each parameter its slices of the flat state (and its scalars, e.g. "step")."""
+        arrays = {name: value for name, value in self.state.items()
+                  if isinstance(value, np.ndarray)}
+        scalars = {name: value for name, value in self.state.items() if name not in arrays}
+        if self.views and not scalars and all(self.views[0][name].base is array
+                                              for name, array in arrays.items()):
+            return  # every state already holds its views (checked by `gather`)
+        if not self.views or any(self.views[0][name].base is not array
+                                 for name, array in arrays.items()):
+            offsets = [self.buffer.bounds[self.buffer.positions[id(param)]] for param in params]
+            self.views = [
+                {name: array[start - self.start:stop - self.start].reshape(param.shape)
+                 for name, array in arrays.items()}
+                for param, (start, stop) in zip(params, offsets, strict=True)]
+        for param, views in zip(params, self.views, strict=True):
+            state = optimizer._state_of(param)
+            state.update(views)
+            state.update(scalars)

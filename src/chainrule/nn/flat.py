@@ -1,0 +1,172 @@
+"""Flat parameter buffers: the values of many parameters as views into one contiguous array,
+and their gradients as views into another, so that an optimizer step, zero_grad or an
+allreduce is a few NumPy calls over the whole buffer instead of a few per parameter (as
+PyTorch FSDP's FlatParameter and Megatron's contiguous gradient buffers)."""
+
+from __future__ import annotations
+
+import itertools
+import weakref
+from collections.abc import Callable, Iterable, Sequence
+
+import numpy as np
+
+from chainrule.graph import set_grad_slot
+from chainrule.modes import no_grad
+from chainrule.tensor import Tensor
+
+
+class FlatBuffer:
+    """`data` holds the values of `params` (one float dtype) back to back, `grad` their
+    gradients: each parameter's `.data` is a view of its slice of `data`, and backward writes
+    a fresh gradient into its slice of `grad` (`.grad` a view of it).
+
+    A parameter stays a member while its `.data` is that view: `param.data = array`
+    moves it out of the buffer (optimizers then update it on its own); `rebuild` takes it in
+    again. A `.grad` kept across `zero_grad()` sees the next backward's values (copy it).
+    """
+
+    def __init__(self, params: Sequence[Tensor]) -> None:
+        params = list(params)
+        if not params:
+            raise ValueError("FlatBuffer: no parameters given; pass a non-empty list")
+        dtypes = {param.dtype for param in params}
+        if len(dtypes) != 1:
+            raise ValueError(
+                f"FlatBuffer: the parameters have dtypes {sorted(map(str, dtypes))}; a flat "
+                "buffer holds one dtype (flatten_parameters groups them by dtype)")
+        # Held weakly: the members keep the buffer alive (through `buffer_of`), not the
+        # other way round, so a dropped model frees it.
+        self._members = [weakref.ref(param) for param in params]
+        self.rebuild()
+
+    @property
+    def params(self) -> list[Tensor]:
+        """The member parameters still alive, in order."""
+        return [param for member in self._members if (param := member()) is not None]
+
+    def rebuild(self) -> None:
+        """Copy every parameter's current values and gradient into new flat arrays and make
+        them views of their slices again (after `.data` was replaced, or to re-pack)."""
+        params = self.params
+        if not params:
+            raise ValueError("FlatBuffer.rebuild: every member parameter has been freed")
+        self._members = [weakref.ref(param) for param in params]
+        dtype = params[0].dtype
+        sizes = [param.data.size for param in params]
+        bounds = np.concatenate([[0], np.cumsum(sizes)]).tolist()
+        self.data: np.ndarray = np.empty(bounds[-1], dtype=dtype)
+        # One spare element after the gradients lets a reduction carry a number with them
+        # in the same call (chainrule.distributed sends each rank's sample count there).
+        self.grad_and_spare: np.ndarray = np.zeros(bounds[-1] + 1, dtype=dtype)
+        self.grad: np.ndarray = self.grad_and_spare[:-1]
+        self.bounds: list[tuple[int, int]] = list(itertools.pairwise(bounds))
+        self.positions = {id(param): position for position, param in enumerate(params)}
+        self.data_views: list[np.ndarray] = []
+        self.grad_views: list[np.ndarray] = []
+        with no_grad():
+            for param, (start, stop) in zip(params, self.bounds, strict=True):
+                view = self.data[start:stop].reshape(param.shape)
+                view[...] = param.data
+                param.data = view
+                grad_view = self.grad[start:stop].reshape(param.shape)
+                grad = param.grad
+                if grad is not None and not grad.requires_grad:
+                    grad_view[...] = grad.data
+                    param.grad = Tensor.from_numpy(grad_view)
+                set_grad_slot(param, grad_view)
+                self.data_views.append(view)
+                self.grad_views.append(grad_view)
+                _MEMBERSHIP[id(param)] = (weakref.ref(param, _forget(id(param))), self)
+
+    def holds_all_grads(self, params: Sequence[Tensor]) -> bool:
+        """Whether `params` are exactly the members, in order, with every gradient in `grad`
+        (so that `grad` can be reduced as it is)."""
+        return (len(params) == len(self._members)
+                and all(member() is param
+                        for member, param in zip(self._members, params, strict=True))
+                and self.span(params) is not None)
+
+    def span(self, params: Sequence[Tensor]) -> tuple[int, int] | None:
+        """(start, stop) of `params` in the flat arrays when they are consecutive members in
+        order, each with its values and its gradient in its slices; None otherwise (then an
+        optimizer updates them one by one)."""
+        index = self.positions.get(id(params[0]))
+        if index is None:
+            return None
+        if index + len(params) > len(self._members):
+            return None
+        members, data_views, grad_views = self._members, self.data_views, self.grad_views
+        for offset, param in enumerate(params):
+            position = index + offset
+            grad = param.grad
+            if (members[position]() is not param or param.data is not data_views[position]
+                    or grad is None or grad.data is not grad_views[position]
+                    or grad.requires_grad):
+                return None
+        return self.bounds[index][0], self.bounds[index + len(params) - 1][1]
+
+    def zero_grad(self) -> None:
+        """Zero the gradients with one fill of `grad`, detaching each `.grad` from any graph;
+        a `.grad` held outside the buffer is zeroed on its own and a None one stays None."""
+        self.grad.fill(0)
+        for member, grad_view in zip(self._members, self.grad_views, strict=True):
+            param = member()
+            grad = None if param is None else param.grad
+            if grad is None:
+                continue
+            grad.detach_()
+            if grad.data is grad_view:
+                grad.increment_version()
+            else:
+                grad.zero_()
+
+
+_MEMBERSHIP: dict[int, tuple[weakref.ref[Tensor], FlatBuffer]] = {}
+
+
+def _forget(key: int) -> Callable[[weakref.ref[Tensor]], None]:
+    """The callback that drops a dead parameter's membership, freeing its buffer."""
+    def drop(_: weakref.ref[Tensor]) -> None:
+        _MEMBERSHIP.pop(key, None)
+    return drop
+
+
+def buffer_of(param: Tensor) -> FlatBuffer | None:
+    """The flat buffer `param` was placed in, or None."""
+    entry = _MEMBERSHIP.get(id(param))
+    if entry is None or entry[0]() is not param:
+        return None
+    return entry[1]
+
+
+def flatten_parameters(params: Iterable[Tensor]) -> list[FlatBuffer]:
+    """Place `params` in flat buffers, one per dtype, in the order given (each parameter
+    once); returns the buffers. Values and gradients are kept; `.data` becomes a view."""
+    by_dtype: dict[np.dtype, list[Tensor]] = {}
+    seen: set[int] = set()
+    for param in params:
+        if not isinstance(param, Tensor):
+            raise TypeError(f"flatten_parameters: expected Tensors, got {type(param).__name__}")
+        if id(param) not in seen:
+            seen.add(id(param))
+            by_dtype.setdefault(param.dtype, []).append(param)
+    return [FlatBuffer(group) for group in by_dtype.values()]
+
+
+def zero_grads(params: Iterable[Tensor]) -> None:
+    """Zero the `.grad` of each of `params` in place (None stays None), detaching it from any
+    graph: with one fill per flat buffer all of whose members are among `params`, one by
+    one for the rest."""
+    params = list(params)
+    ids = {id(param) for param in params}
+    buffers = {id(buffer): buffer for param in params
+               if (buffer := buffer_of(param)) is not None}
+    done: set[int] = set()
+    for buffer in buffers.values():
+        if all(id(member) in ids for member in buffer.params):
+            buffer.zero_grad()
+            done.update(id(member) for member in buffer.params)
+    for param in params:
+        if id(param) not in done and param.grad is not None:
+            param.grad.detach_().zero_()
