@@ -8,6 +8,7 @@ import inspect
 from pathlib import Path
 
 import chainrule
+from chainrule import primitives as P
 from chainrule.tensor import Tensor
 
 PACKAGE = Path(chainrule.__file__).resolve().parent
@@ -66,3 +67,17 @@ def test_attached_methods_keep_their_docstring_and_name() -> None:
         assert method.__qualname__ == f"Tensor.{name}"
     assert Tensor.softmax.__doc__ is not None
     assert Tensor.softmax.__doc__.startswith("exp(x) / sum(exp(x)) along `axis`")
+
+
+def test_the_ops_layer_attaches_only_declared_or_generated_methods() -> None:
+    tree = ast.parse(TENSOR_MODULE.read_text())
+    tensor_class = next(node for node in tree.body
+                        if isinstance(node, ast.ClassDef) and node.name == "Tensor")
+    own = {node.name for node in tensor_class.body if isinstance(node, ast.FunctionDef)}
+    own.add("__hash__")
+    generated = {primitive.method for primitive in P.PRIMITIVES
+                 if primitive.method and P.is_unary(primitive)}
+    attached = {name for name, value in vars(Tensor).items()
+                if callable(value) and not isinstance(value, (classmethod, staticmethod))
+                and name not in own}
+    assert attached <= set(_declared_for_type_checkers()) | generated, attached

@@ -167,7 +167,6 @@ def __ne__(self: Tensor, other: object) -> Any:
 
 
 attach_methods(
-    matmul,
     __add__,
     __radd__,
     __sub__,
