@@ -14,9 +14,9 @@ import chainrule
 PACKAGE = Path(chainrule.__file__).resolve().parent
 
 LAYERS: dict[str, int] = {
-    "_types": 0, "primitives": 0, "modes": 0,
+    "_types": 0, "dtypes": 0, "primitives": 0, "modes": 0,
     "sweep": 1, "graph": 1,
-    "tensor": 2,
+    "tensor": 2, "tensor_methods": 2,
     "ops": 3, "functional": 3, "transforms": 3, "nn": 3, "optim": 3, "check": 3, "data": 3,
     "manual": 3,
     "compiler": 4, "explanation": 4, "distributed": 4,

@@ -15,8 +15,10 @@ import numpy.typing as npt
 
 from chainrule import primitives as P
 from chainrule.modes import CompileError
+from chainrule.ops import composites, inplace, operators, reductions, shaping  # noqa: F401
+from chainrule.ops.operators import _binary, _operand, matmul
 from chainrule.primitives.reduction import Axis
-from chainrule.tensor import Tensor, _operand, _raw, as_tensor, matmul
+from chainrule.tensor import Tensor, _raw, as_tensor
 
 
 def tensor(
@@ -71,13 +73,13 @@ def _pair(x: Any, y: Any) -> tuple[Tensor, Tensor]:
 def maximum(x: Any, y: Any) -> Tensor:
     """Element-wise max(x, y); where they tie, each gets half the gradient."""
     left, right = _pair(x, y)
-    return left._binary(P.Maximum, right, False)
+    return _binary(left, P.Maximum, right, False)
 
 
 def minimum(x: Any, y: Any) -> Tensor:
     """Element-wise min(x, y); where they tie, each gets half the gradient."""
     left, right = _pair(x, y)
-    return left._binary(P.Minimum, right, False)
+    return _binary(left, P.Minimum, right, False)
 
 
 def where(condition: Any, x: Any, y: Any) -> Tensor:
@@ -208,5 +210,8 @@ __all__ = [
     *GENERATED,
 ]
 
-# Last, since its tables read the functions above: NumPy's protocols, plugged into Tensor.
+# After the modules above, since it generates only the one-input methods they leave
+# undefined (such as exp, not __neg__), then NumPy's protocols, whose tables read the
+# functions above: both attached to Tensor on import.
+from chainrule.ops import elementwise  # noqa: E402, F401, I001
 from chainrule.ops import dispatch  # noqa: E402, F401

@@ -15,14 +15,9 @@ import numpy.typing as npt
 
 from chainrule import ops
 from chainrule import primitives as P
+from chainrule.ops.operators import _refuse_comparison_while_tracing
 from chainrule.primitives.reduction import Axis
-from chainrule.tensor import (
-    NUMPY_PROTOCOL,
-    Tensor,
-    _raw,
-    _refuse_comparison_while_tracing,
-    as_tensor,
-)
+from chainrule.tensor import NUMPY_PROTOCOL, Tensor, _raw, as_tensor
 
 
 def array_ufunc(ufunc: np.ufunc, method: str, inputs: tuple[Any, ...],

@@ -1,0 +1,35 @@
+"""The dtypes a tensor may hold, and the exactness rule for integer values that become
+floats: checked where data enters a tensor (construction, `.data =`)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+
+def check_dtype(op: str, dtype: np.dtype[Any]) -> None:
+    """Refuse a dtype chainrule does not hold: floats up to float64 (which can require grad),
+    and integers and booleans (constants)."""
+    if dtype.kind in "biu" or (dtype.kind == "f" and dtype.itemsize <= 8):
+        return
+    raise TypeError(
+        f"{op}: cannot make a tensor from data of dtype {dtype}; chainrule tensors hold "
+        "float16, float32 or float64 (the dtypes that can require grad), or integers and "
+        "booleans as constants: convert the data first, e.g. values.astype(np.float32)"
+    )
+
+
+def check_exact_integers(array: np.ndarray, converted: np.ndarray) -> None:
+    """Refuse integer values that `converted` (their float form) does not hold exactly."""
+    with np.errstate(invalid="ignore", over="ignore"):
+        back = converted.astype(array.dtype)
+    inexact = np.flatnonzero(back != array)
+    if inexact.size:
+        first = inexact[0]
+        raise ValueError(
+            f"data: the {array.dtype} values are not exact in {converted.dtype} "
+            f"({array.flat[first]} would become {converted.flat[first]:.17g}); convert them "
+            f"explicitly: .astype(np.float64) to adopt float64, or .astype(np.{converted.dtype}) "
+            "to accept the rounding"
+        )

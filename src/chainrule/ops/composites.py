@@ -1,0 +1,67 @@
+"""Composite ops, built from primitives so their derivatives come for free: var, logsumexp,
+softmax and log_softmax, each shifted by the max where exp could overflow. Attached to Tensor
+when chainrule.ops is imported.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from chainrule import primitives as P
+from chainrule.ops.reductions import _check_axes
+from chainrule.primitives.reduction import Axis
+from chainrule.tensor import Tensor, attach_methods
+
+
+def _finite_max(values: np.ndarray, axis: Axis) -> np.ndarray:
+    """The max along axis (kept), with infinities replaced by 0 so subtracting it is safe."""
+    shift = np.max(values, axis=axis, keepdims=True)
+    return np.where(np.isfinite(shift), shift, 0).astype(values.dtype, copy=False)
+
+
+def var(self: Tensor, axis: Axis = None, keepdims: bool = False, ddof: int = 0) -> Tensor:
+    """mean((x - mean(x))**2) over `axis`, divided by n - ddof (NumPy's default ddof=0)."""
+    axis = _check_axes("var", axis, self.ndim)
+    count = 1
+    for a in P.normalize_axes(axis, self.ndim):
+        count *= self.shape[a]
+    if count - ddof <= 0:
+        raise ValueError(f"var: {count} values with ddof={ddof} leave no degrees of freedom")
+    centered = self - self.mean(axis=axis, keepdims=True)
+    return (centered * centered).sum(axis=axis, keepdims=keepdims) / (count - ddof)
+
+
+def logsumexp(self: Tensor, axis: Axis = None, keepdims: bool = False) -> Tensor:
+    """log(sum(exp(x))) over `axis`, computed as m + log(sum(exp(x - m))) with m the max,
+    so large inputs do not overflow; its gradient is softmax(x)."""
+    axis = _check_axes("logsumexp", axis, self.ndim)
+    shift = _finite_max(self._data, axis)
+    total = (self - shift).exp().sum(axis=axis, keepdims=True)
+    out = total.log() + shift
+    if keepdims:
+        return out
+    return out.reshape(np.sum(self._data, axis=axis).shape)
+
+
+def softmax(self: Tensor, axis: int = -1) -> Tensor:
+    """exp(x) / sum(exp(x)) along `axis`, with the max subtracted first for stability."""
+    along = _check_axes("softmax", axis, self.ndim)
+    exps = (self - _finite_max(self._data, along)).exp()
+    return exps / exps.sum(axis=along, keepdims=True)
+
+
+def log_softmax(self: Tensor, axis: int = -1) -> Tensor:
+    """x - logsumexp(x) along `axis`, computed as (x - m) - log(sum(exp(x - m))) with m
+    the max: x - logsumexp(x) would subtract two numbers as large as x, and lose the
+    answer's digits to their rounding (a float32 of 1e4 is rounded to 1e-3)."""
+    along = _check_axes("log_softmax", axis, self.ndim)
+    shifted = self - _finite_max(self._data, along)
+    return shifted - shifted.exp().sum(axis=along, keepdims=True).log()
+
+
+attach_methods(
+    var,
+    logsumexp,
+    softmax,
+    log_softmax,
+)

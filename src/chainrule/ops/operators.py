@@ -1,0 +1,190 @@
+"""Python's operators on a Tensor: arithmetic (`a + b`, `a @ b`, `-a`, `a ** 2`) records
+primitives, with a number or array operand taking the tensor's dtype; comparisons give plain
+boolean arrays, which have no gradient. Attached to Tensor when chainrule.ops is imported.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from chainrule import primitives as P
+from chainrule.modes import STATE, CompileError
+from chainrule.tensor import Tensor, _raw, as_tensor, attach_methods
+
+
+def _operand(value: Any, like: Tensor) -> Tensor:
+    """The other operand of a binary op: a number (Python's or a NumPy scalar such as the
+    np.float64 that np.mean returns) or an integer array takes the tensor's dtype, so float32
+    stays float32, as in PyTorch; a float array keeps its own (NumPy's promotion applies)."""
+    if isinstance(value, Tensor):
+        return value
+    if type(value) is float or type(value) is int or (
+        isinstance(value, np.generic) and value.dtype.kind in "biuf"
+        and like._data.dtype.kind == "f"
+    ):
+        return Tensor._wrap(np.asarray(value, dtype=like._data.dtype))
+    array = np.asarray(value)
+    if array.dtype.kind != "f" or not isinstance(value, np.ndarray):
+        if array.dtype.kind not in "biuf":
+            raise TypeError(f"cannot combine a tensor with a value of dtype {array.dtype}")
+        array = array.astype(like.dtype)
+    return Tensor._wrap(array)
+
+
+def _refuse_comparison_while_tracing(comparison: str, *operands: Any) -> None:
+    """Under chainrule.compile's tracing, refuse a comparison of a traced tensor: its result,
+    a plain boolean array, would be frozen at the first call (in an `if` or a mask)."""
+    if STATE.tracer is None:
+        return
+    for operand in operands:
+        if isinstance(operand, Tensor):
+            STATE.tracer.refuse_conversion(
+                operand, f"comparison {comparison}" if comparison[0] in "<>=!" else comparison,
+                "; for a mask, use chainrule ops (relu, maximum, minimum, clip) instead",
+            )
+
+
+def matmul(x: Any, y: Any) -> Tensor:
+    """x @ y with NumPy's rules for 1-D, 2-D and batched operands."""
+    left, right = as_tensor(x), as_tensor(y)
+    if not isinstance(x, Tensor):
+        left = _operand(x, right)
+    if not isinstance(y, Tensor):
+        right = _operand(y, left)
+    problem = P.matmul_shape_error(left.shape, right.shape)
+    if problem is not None:
+        raise ValueError(problem)
+    return Tensor._apply(P.MatMul, (left, right), {})
+
+
+def _binary(self: Tensor, primitive: type[P.Primitive], other: Any, reflected: bool) -> Tensor:
+    other_tensor = _operand(other, self)
+    inputs = (other_tensor, self) if reflected else (self, other_tensor)
+    try:
+        return Tensor._apply(primitive, inputs, {})
+    except CompileError:
+        raise
+    except ValueError:
+        P.broadcast_shapes(primitive.name, inputs[0].shape, inputs[1].shape)
+        raise
+
+
+def __add__(self: Tensor, other: Any) -> Tensor:
+    return _binary(self, P.Add, other, False)
+
+
+def __radd__(self: Tensor, other: Any) -> Tensor:
+    return _binary(self, P.Add, other, True)
+
+
+def __sub__(self: Tensor, other: Any) -> Tensor:
+    return _binary(self, P.Sub, other, False)
+
+
+def __rsub__(self: Tensor, other: Any) -> Tensor:
+    return _binary(self, P.Sub, other, True)
+
+
+def __mul__(self: Tensor, other: Any) -> Tensor:
+    return _binary(self, P.Mul, other, False)
+
+
+def __rmul__(self: Tensor, other: Any) -> Tensor:
+    return _binary(self, P.Mul, other, True)
+
+
+def __truediv__(self: Tensor, other: Any) -> Tensor:
+    return _binary(self, P.Div, other, False)
+
+
+def __rtruediv__(self: Tensor, other: Any) -> Tensor:
+    return _binary(self, P.Div, other, True)
+
+
+def __pow__(self: Tensor, exponent: Any) -> Tensor:
+    if isinstance(exponent, (np.integer, np.floating)):
+        exponent = exponent.item()  # a NumPy scalar is a constant, as a Python number
+    if isinstance(exponent, (int, float)) and not isinstance(exponent, bool):
+        return Tensor._apply(P.PowScalar, (self,), {"exponent": exponent})
+    return _binary(self, P.Pow, exponent, False)
+
+
+def __rpow__(self: Tensor, base: Any) -> Tensor:
+    return _binary(self, P.Pow, base, True)
+
+
+def __matmul__(self: Tensor, other: Any) -> Tensor:
+    return matmul(self, other)
+
+
+def __rmatmul__(self: Tensor, other: Any) -> Tensor:
+    return matmul(other, self)
+
+
+def __neg__(self: Tensor) -> Tensor:
+    return Tensor._apply(P.Neg, (self,), {})
+
+
+def __pos__(self: Tensor) -> Tensor:
+    return self
+
+
+# Comparisons give plain boolean arrays: they have no gradient.
+def __lt__(self: Tensor, other: Any) -> np.ndarray:
+    _refuse_comparison_while_tracing("<", self, other)
+    result: np.ndarray = self._data < _raw(other)
+    return result
+
+
+def __le__(self: Tensor, other: Any) -> np.ndarray:
+    _refuse_comparison_while_tracing("<=", self, other)
+    result: np.ndarray = self._data <= _raw(other)
+    return result
+
+
+def __gt__(self: Tensor, other: Any) -> np.ndarray:
+    _refuse_comparison_while_tracing(">", self, other)
+    result: np.ndarray = self._data > _raw(other)
+    return result
+
+
+def __ge__(self: Tensor, other: Any) -> np.ndarray:
+    _refuse_comparison_while_tracing(">=", self, other)
+    result: np.ndarray = self._data >= _raw(other)
+    return result
+
+
+def __eq__(self: Tensor, other: object) -> Any:
+    _refuse_comparison_while_tracing("==", self, other)
+    return self._data == _raw(other)
+
+
+def __ne__(self: Tensor, other: object) -> Any:
+    _refuse_comparison_while_tracing("!=", self, other)
+    return self._data != _raw(other)
+
+
+attach_methods(
+    __add__,
+    __radd__,
+    __sub__,
+    __rsub__,
+    __mul__,
+    __rmul__,
+    __truediv__,
+    __rtruediv__,
+    __pow__,
+    __rpow__,
+    __matmul__,
+    __rmatmul__,
+    __neg__,
+    __pos__,
+    __lt__,
+    __le__,
+    __gt__,
+    __ge__,
+    __eq__,
+    __ne__,
+)

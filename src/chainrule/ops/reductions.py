@@ -1,0 +1,70 @@
+"""Reductions over axes: sum, mean, max, min, with the axis checked against the tensor's
+dimensions first (`_check_axes`, shared with the composites). Attached to Tensor when
+chainrule.ops is imported.
+"""
+
+from __future__ import annotations
+
+import builtins
+
+import numpy as np
+
+from chainrule import primitives as P
+from chainrule.primitives.reduction import Axis
+from chainrule.tensor import Tensor, attach_methods
+
+
+def _check_axes(op: str, axis: Axis, ndim: int) -> Axis:
+    """`axis` after checking it is in range; None (all) for a 0-d tensor, which takes axis 0
+    and -1 for its one value, as NumPy does (and (0,) or (-1,), as PyTorch does)."""
+    if axis is None:
+        return None
+    axes = (axis,) if isinstance(axis, (int, np.integer)) else tuple(axis)
+    bound = builtins.max(ndim, 1)
+    for a in axes:
+        if not -bound <= a < bound:
+            raise ValueError(
+                f"{op}: axis {a} is out of range for a tensor with {ndim} dimensions "
+                f"(valid: {-bound} to {bound - 1})"
+            )
+    return None if ndim == 0 else axis
+
+
+def _check_not_empty(self: Tensor, op: str) -> None:
+    if self.size == 0:
+        raise ValueError(f"{op}: the tensor is empty (shape {self.shape}); it has no {op}")
+
+
+def _reduce(self: Tensor, primitive: type[P.Primitive], axis: Axis, keepdims: bool) -> Tensor:
+    axis = _check_axes(primitive.name, axis, self.ndim)
+    return Tensor._apply(primitive, (self,), {"axis": axis, "keepdims": keepdims})
+
+
+def sum(self: Tensor, axis: Axis = None, keepdims: bool = False) -> Tensor:
+    """Sum over `axis` (all by default)."""
+    return _reduce(self, P.Sum, axis, keepdims)
+
+
+def mean(self: Tensor, axis: Axis = None, keepdims: bool = False) -> Tensor:
+    """Mean over `axis` (all by default)."""
+    return _reduce(self, P.Mean, axis, keepdims)
+
+
+def max(self: Tensor, axis: Axis = None, keepdims: bool = False) -> Tensor:
+    """Largest value over `axis`; ties share the gradient equally."""
+    _check_not_empty(self, "max")
+    return _reduce(self, P.Max, axis, keepdims)
+
+
+def min(self: Tensor, axis: Axis = None, keepdims: bool = False) -> Tensor:
+    """Smallest value over `axis`; ties share the gradient equally."""
+    _check_not_empty(self, "min")
+    return _reduce(self, P.Min, axis, keepdims)
+
+
+attach_methods(
+    sum,
+    mean,
+    max,
+    min,
+)

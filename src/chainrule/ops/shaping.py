@@ -1,0 +1,95 @@
+"""Shape methods: reshape, transpose, swapaxes, broadcast_to and indexing, views of the same
+values recorded as primitives. Attached to Tensor when chainrule.ops is imported.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+
+from chainrule import primitives as P
+from chainrule.modes import CompileError
+from chainrule.ops.reductions import _check_axes
+from chainrule.tensor import Tensor, _raw, attach_methods
+
+
+def _raw_index(index: Any) -> Any:
+    if isinstance(index, tuple):
+        return tuple(_raw(part) for part in index)
+    if isinstance(index, list):
+        return np.asarray(index)
+    return _raw(index)
+
+
+def reshape(self: Tensor, *shape: Any) -> Tensor:
+    """The same values in a new shape (one entry may be -1)."""
+    new_shape = tuple(shape[0]) if len(shape) == 1 and not isinstance(shape[0], int) else shape
+    try:
+        return Tensor._apply(P.Reshape, (self,), {"shape": new_shape})
+    except CompileError:
+        raise
+    except ValueError:
+        raise ValueError(
+            f"reshape: cannot reshape {self.shape} ({self.size} values) into {new_shape}; "
+            "the number of values must stay the same"
+        ) from None
+
+
+def transpose(self: Tensor, *axes: Any) -> Tensor:
+    """Axes permuted (reversed by default), as NumPy's transpose."""
+    order = tuple(axes[0]) if len(axes) == 1 and not isinstance(axes[0], int) else axes
+    if not order:
+        order = tuple(reversed(range(self.ndim)))
+    if len(order) == self.ndim:
+        _check_axes("transpose", order, self.ndim)
+    if len(order) != self.ndim or sorted(a % self.ndim for a in order) != list(
+            range(self.ndim)):
+        raise ValueError(
+            f"transpose: axes {order} are not a permutation of the {self.ndim} axes of a "
+            f"tensor of shape {self.shape}"
+        )
+    order = tuple(a % self.ndim for a in order)
+    if order == tuple(range(self.ndim)):
+        return self
+    return Tensor._apply(P.Transpose, (self,), {"axes": order})
+
+
+def swapaxes(self: Tensor, axis1: int, axis2: int) -> Tensor:
+    """Two axes exchanged (a 0-d tensor takes axis 0 and -1, as PyTorch's does)."""
+    _check_axes("swapaxes", (axis1, axis2), self.ndim)
+    if self.ndim == 0:
+        return self
+    order = list(range(self.ndim))
+    order[axis1], order[axis2] = order[axis2], order[axis1]
+    return self.transpose(order)
+
+
+def broadcast_to(self: Tensor, shape: Sequence[int]) -> Tensor:
+    """The values repeated along new or size-1 axes to `shape`."""
+    target = tuple(shape)
+    try:
+        np.broadcast_shapes(self.shape, target)
+    except ValueError:
+        raise ValueError(f"broadcast_to: cannot broadcast {self.shape} to {target}") from None
+    if target == self.shape:
+        return self
+    return Tensor._apply(P.BroadcastTo, (self,), {"shape": target})
+
+
+def __getitem__(self: Tensor, index: Any) -> Tensor:
+    index = _raw_index(index)
+    try:
+        return Tensor._apply(P.GetItem, (self,), {"index": index})
+    except IndexError as error:
+        raise IndexError(f"getitem: {error} (tensor shape {self.shape})") from None
+
+
+attach_methods(
+    reshape,
+    transpose,
+    swapaxes,
+    broadcast_to,
+    __getitem__,
+)
