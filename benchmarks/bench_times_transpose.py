@@ -26,8 +26,10 @@ def main() -> None:
             raise AssertionError("broadcast multiply and matmul disagree")
         matmul = seconds_per_call("grad_out @ weight.T", grad_out, weight)
         broadcast = seconds_per_call("grad_out * weight.T", grad_out, weight)
-        print(f"{np.dtype(dtype).name}: matmul {matmul * 1e3:.2f} ms, broadcast "
-              f"{broadcast * 1e3:.2f} ms, ratio {matmul / broadcast:.1f}x")
+        print(
+            f"{np.dtype(dtype).name}: matmul {matmul * 1e3:.2f} ms, broadcast "
+            f"{broadcast * 1e3:.2f} ms, ratio {matmul / broadcast:.1f}x"
+        )
 
 
 if __name__ == "__main__":

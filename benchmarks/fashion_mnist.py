@@ -17,15 +17,34 @@ from chainrule.cli import main
 
 
 def run() -> int:
-    parser = argparse.ArgumentParser(description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--epochs", default="20")
     parser.add_argument("--out", default="runs/fashion-mnist")
     args = parser.parse_args()
-    command = ["train", "--data", "fashion-mnist", "--model", "mlp", "--hidden", "256,128",
-               "--optimizer", "adam", "--lr", "0.001", "--schedule", "cosine",
-               "--batch-size", "128", "--epochs", args.epochs, "--out", args.out,
-               "--no-progress"]
+    command = [
+        "train",
+        "--data",
+        "fashion-mnist",
+        "--model",
+        "mlp",
+        "--hidden",
+        "256,128",
+        "--optimizer",
+        "adam",
+        "--lr",
+        "0.001",
+        "--schedule",
+        "cosine",
+        "--batch-size",
+        "128",
+        "--epochs",
+        args.epochs,
+        "--out",
+        args.out,
+        "--no-progress",
+    ]
     print("chainrule " + " ".join(command), flush=True)
     started = time.perf_counter()
     status = main(command)

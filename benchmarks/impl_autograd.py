@@ -14,8 +14,9 @@ from workloads import Problem
 def make_step(problem: Problem) -> Callable[[], cr.Tensor]:
     """One SGD step through the eager engine, returning the loss tensor (before the update)."""
     weights, biases = problem.fresh_params()
-    params = [cr.tensor(p, requires_grad=True) for pair in zip(weights, biases, strict=True)
-              for p in pair]
+    params = [
+        cr.tensor(p, requires_grad=True) for pair in zip(weights, biases, strict=True) for p in pair
+    ]
     x = cr.tensor(problem.x)
     targets = cr.tensor(problem.targets) if problem.workload.loss == "mse" else problem.targets
     loss_fn = F.mse_loss if problem.workload.loss == "mse" else F.cross_entropy

@@ -27,8 +27,11 @@ def make_step(problem: Problem) -> Callable[[], torch.Tensor]:
     optimizer = torch.optim.SGD(model.parameters(), lr=problem.lr)
     x = torch.from_numpy(problem.x)
     targets = torch.from_numpy(problem.targets)
-    loss_fn = (torch.nn.functional.mse_loss if problem.workload.loss == "mse"
-               else torch.nn.functional.cross_entropy)
+    loss_fn = (
+        torch.nn.functional.mse_loss
+        if problem.workload.loss == "mse"
+        else torch.nn.functional.cross_entropy
+    )
 
     def step() -> torch.Tensor:
         optimizer.zero_grad(set_to_none=True)

@@ -142,14 +142,16 @@ def machine() -> dict[str, Any]:
     cpu = platform.processor()
     try:
         with open("/proc/cpuinfo") as cpuinfo:
-            cpu = next(line.split(":", 1)[1].strip() for line in cpuinfo
-                       if line.startswith("model name"))
+            cpu = next(
+                line.split(":", 1)[1].strip() for line in cpuinfo if line.startswith("model name")
+            )
     except (OSError, StopIteration):
         pass
     info = {
         "cpu": cpu,
-        "cores": len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else
-        os.cpu_count(),
+        "cores": len(os.sched_getaffinity(0))
+        if hasattr(os, "sched_getaffinity")
+        else os.cpu_count(),
         "python": platform.python_version(),
         "numpy": np.__version__,
         "load_average": os.getloadavg(),
@@ -163,8 +165,10 @@ def machine() -> dict[str, Any]:
 def format_table(report: dict[str, Any]) -> str:
     lines = [f"{'impl':<44}{'ms/step':>10}{'p25-p75':>17}{'x floor':>9}{'x torch':>9}"]
     for key, result in report["workloads"].items():
-        lines.append(f"{key}: {result['title']} (batch {result['batch']}, "
-                     f"{result['rounds']} rounds x {result['steps_per_round']} steps)")
+        lines.append(
+            f"{key}: {result['title']} (batch {result['batch']}, "
+            f"{result['rounds']} rounds x {result['steps_per_round']} steps)"
+        )
         for entry in result["implementations"].values():
             label = f"  {entry['label']}"
             if not entry["available"]:
@@ -174,8 +178,10 @@ def format_table(report: dict[str, Any]) -> str:
             else:
                 spread = f"{entry['p25_ms']:.3f}-{entry['p75_ms']:.3f}"
                 vs_torch = f"{entry['vs_torch']:.2f}" if entry["vs_torch"] else "-"
-                lines.append(f"{label:<44}{entry['median_ms']:>10.3f}{spread:>17}"
-                             f"{entry['vs_floor']:>9.2f}{vs_torch:>9}")
+                lines.append(
+                    f"{label:<44}{entry['median_ms']:>10.3f}{spread:>17}"
+                    f"{entry['vs_floor']:>9.2f}{vs_torch:>9}"
+                )
     return "\n".join(lines)
 
 
@@ -211,16 +217,29 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--quick", action="store_true", help="tiny and fast (CI): W1 with N=2000")
     parser.add_argument("--json", type=Path, help="also write the results to this file")
-    parser.add_argument("--workloads", default=",".join(WORKLOADS),
-                        help="comma-separated subset of " + ",".join(WORKLOADS))
+    parser.add_argument(
+        "--workloads",
+        default=",".join(WORKLOADS),
+        help="comma-separated subset of " + ",".join(WORKLOADS),
+    )
     default_threads = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else 1
-    parser.add_argument("--threads", type=int, default=default_threads,
-                        help="threads for BLAS and PyTorch (default: the usable cores)")
-    parser.add_argument("--impls", default=",".join(impl.key for impl in IMPLEMENTATIONS),
-                        help="comma-separated subset of implementations (the floor always runs)")
+    parser.add_argument(
+        "--threads",
+        type=int,
+        default=default_threads,
+        help="threads for BLAS and PyTorch (default: the usable cores)",
+    )
+    parser.add_argument(
+        "--impls",
+        default=",".join(impl.key for impl in IMPLEMENTATIONS),
+        help="comma-separated subset of implementations (the floor always runs)",
+    )
     parser.add_argument("--rounds", type=int, help="interleaved rounds (default 21, quick 3)")
-    parser.add_argument("--memory", action="store_true",
-                        help="measure peak memory on W1 instead, one process per implementation")
+    parser.add_argument(
+        "--memory",
+        action="store_true",
+        help="measure peak memory on W1 instead, one process per implementation",
+    )
     args = parser.parse_args(argv)
     if args.rounds is None:
         args.rounds = 3 if args.quick else 21
@@ -231,8 +250,10 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         parser.error(f"unknown workloads {sorted(unknown)}; choose from {list(WORKLOADS)}")
     unknown = set(args.impls.split(",")) - {impl.key for impl in IMPLEMENTATIONS}
     if unknown:
-        parser.error(f"unknown implementations {sorted(unknown)}; choose from "
-                     f"{[impl.key for impl in IMPLEMENTATIONS]}")
+        parser.error(
+            f"unknown implementations {sorted(unknown)}; choose from "
+            f"{[impl.key for impl in IMPLEMENTATIONS]}"
+        )
     return args
 
 

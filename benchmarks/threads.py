@@ -18,14 +18,18 @@ def set_threads(threads: int) -> tuple[Any, list[str]]:
     try:
         import threadpoolctl
     except ImportError:
-        report.append(f"NumPy BLAS: NOT controlled (threadpoolctl not installed); asked for "
-                      f"{threads}, OpenBLAS uses OPENBLAS_NUM_THREADS if set, else every core")
+        report.append(
+            f"NumPy BLAS: NOT controlled (threadpoolctl not installed); asked for "
+            f"{threads}, OpenBLAS uses OPENBLAS_NUM_THREADS if set, else every core"
+        )
     else:
         handle = threadpoolctl.threadpool_limits(limits=threads, user_api="blas")
         for info in threadpoolctl.threadpool_info():
             if info.get("user_api") == "blas":
-                report.append(f"{info.get('internal_api')} {info.get('version')} "
-                              f"({info.get('prefix')}): {info.get('num_threads')} threads")
+                report.append(
+                    f"{info.get('internal_api')} {info.get('version')} "
+                    f"({info.get('prefix')}): {info.get('num_threads')} threads"
+                )
     torch = sys.modules.get("torch")
     if torch is not None:
         torch.set_num_threads(threads)

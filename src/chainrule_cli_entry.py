@@ -44,7 +44,7 @@ def run_as_main() -> bool:
     while position < len(options) and options[position].startswith("-"):
         option = options[position]
         if option == "-m":
-            return options[position + 1:position + 2] == ["chainrule"]
+            return options[position + 1 : position + 2] == ["chainrule"]
         if option.startswith("-m"):
             return option == "-mchainrule"
         if option in ("-c", "-"):

@@ -13,8 +13,9 @@ from hypothesis import settings
 
 from chainrule import manual
 
-Network = tuple[npt.NDArray[np.floating], npt.NDArray[np.floating],
-                dict[str, npt.NDArray[np.floating]]]
+Network = tuple[
+    npt.NDArray[np.floating], npt.NDArray[np.floating], dict[str, npt.NDArray[np.floating]]
+]
 
 IN_CI = bool(os.environ.get("CI"))
 
@@ -32,8 +33,10 @@ def torch() -> ModuleType:
         import torch as torch_module
     except ImportError:
         if IN_CI:
-            pytest.fail("PyTorch is the reference oracle and must be installed in CI: "
-                        "pip install torch==2.13.0")
+            pytest.fail(
+                "PyTorch is the reference oracle and must be installed in CI: "
+                "pip install torch==2.13.0"
+            )
         pytest.skip("PyTorch not installed (pip install torch==2.13.0)")
     return torch_module
 
@@ -50,8 +53,9 @@ def make_network(rng: np.random.Generator) -> Callable[..., Network]:
     He-initialised weights and small random (nonzero) biases, so every gradient is exercised.
     """
 
-    def make(n_examples: int, n_in: int, n_hidden: int, n_out: int,
-             dtype: npt.DTypeLike = np.float64) -> Network:
+    def make(
+        n_examples: int, n_in: int, n_hidden: int, n_out: int, dtype: npt.DTypeLike = np.float64
+    ) -> Network:
         params = manual.init_params(n_in, n_hidden, n_out, rng=rng, dtype=dtype)
         params["b1"] = (0.1 * rng.standard_normal(n_hidden)).astype(dtype)
         params["b2"] = (0.1 * rng.standard_normal(n_out)).astype(dtype)
@@ -76,6 +80,9 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     """In CI a skipped test is a failure: the reference tests must run."""
     reporter = session.config.pluginmanager.get_plugin("terminalreporter")
     if IN_CI and reporter is not None and reporter.stats.get("skipped"):
-        reporter.write_line("CI: tests were skipped; in CI every test, the PyTorch "
-                            "reference tests included, must run.", red=True)
+        reporter.write_line(
+            "CI: tests were skipped; in CI every test, the PyTorch "
+            "reference tests included, must run.",
+            red=True,
+        )
         session.exitstatus = pytest.ExitCode.TESTS_FAILED

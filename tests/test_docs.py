@@ -25,8 +25,11 @@ TUTORIALS = sorted((DOCS / "tutorials").glob("*.md"))
 
 def _subpackages() -> list[str]:
     """Every public name of `chainrule` that is a module with its own `__all__`."""
-    modules = [f"chainrule.{name}" for name in chainrule.__all__
-               if type(getattr(chainrule, name)).__name__ == "module"]
+    modules = [
+        f"chainrule.{name}"
+        for name in chainrule.__all__
+        if type(getattr(chainrule, name)).__name__ == "module"
+    ]
     others = ["chainrule.data", "chainrule.train", "chainrule.compiler", "chainrule.explanation"]
     return sorted(modules + others)
 
@@ -49,7 +52,7 @@ def test_tutorial_is_a_myst_notebook_with_code_cells(path: Path) -> None:
 def test_tutorial_stores_no_outputs(path: Path) -> None:
     text = path.read_text()
     assert "execution_count" not in text
-    assert "\"outputs\"" not in text
+    assert '"outputs"' not in text
 
 
 def test_tutorials_execute_on_every_build_and_a_failing_cell_fails_it() -> None:
@@ -66,7 +69,8 @@ def test_api_reference_documents_each_public_package(module: str) -> None:
 
 def test_docs_extra_has_what_the_build_needs() -> None:
     extras = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"][
-        "optional-dependencies"]
+        "optional-dependencies"
+    ]
     names = {re.split(r"[<>=\[]", requirement)[0] for requirement in extras["docs"]}
     assert {"sphinx", "myst-nb", "furo", "ipykernel", "nbclient"} <= names
     test_names = {re.split(r"[<>=\[]", requirement)[0] for requirement in extras["test"]}

@@ -14,15 +14,31 @@ import chainrule
 PACKAGE = Path(chainrule.__file__).resolve().parent
 
 LAYERS: dict[str, int] = {
-    "_types": 0, "dtypes": 0, "primitives": 0, "modes": 0,
-    "sweep": 1, "graph": 1,
-    "tensor": 2, "tensor_methods": 2,
-    "ops": 3, "functional": 3, "transforms": 3, "nn": 3, "optim": 3, "check": 3, "data": 3,
+    "_types": 0,
+    "dtypes": 0,
+    "primitives": 0,
+    "modes": 0,
+    "sweep": 1,
+    "graph": 1,
+    "tensor": 2,
+    "tensor_methods": 2,
+    "ops": 3,
+    "functional": 3,
+    "transforms": 3,
+    "nn": 3,
+    "optim": 3,
+    "check": 3,
+    "data": 3,
     "manual": 3,
-    "compiler": 4, "explanation": 4, "distributed": 4,
-    "": 5, "train": 5, "exercises": 5,  # "": the package's facade, chainrule/__init__.py
+    "compiler": 4,
+    "explanation": 4,
+    "distributed": 4,
+    "": 5,
+    "train": 5,
+    "exercises": 5,  # "": the package's facade, chainrule/__init__.py
     "exploration": 5,  # explore a trained run: reads train's checkpoints
-    "cli": 6, "__main__": 6,
+    "cli": 6,
+    "__main__": 6,
 }
 """Each top-level module or subpackage of chainrule, and its layer (0 at the bottom)."""
 
@@ -45,7 +61,8 @@ def _imports(path: Path) -> list[tuple[str, bool]]:
     `from chainrule import nn` names the module chainrule.nn."""
     tree = ast.parse(path.read_text())
     type_only = {
-        id(inner) for node in ast.walk(tree)
+        id(inner)
+        for node in ast.walk(tree)
         if isinstance(node, ast.If) and "TYPE_CHECKING" in ast.unparse(node.test)
         for inner in ast.walk(node)
     }
@@ -60,9 +77,12 @@ def _imports(path: Path) -> list[tuple[str, bool]]:
         elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
             names = [node.module]
             if node.module == "chainrule":
-                names = [f"chainrule.{alias.name}" if (PACKAGE / alias.name).exists()
-                         or (PACKAGE / f"{alias.name}.py").exists() else "chainrule"
-                         for alias in node.names]
+                names = [
+                    f"chainrule.{alias.name}"
+                    if (PACKAGE / alias.name).exists() or (PACKAGE / f"{alias.name}.py").exists()
+                    else "chainrule"
+                    for alias in node.names
+                ]
         for name in names:
             if name == "chainrule" or name.startswith("chainrule."):
                 found.append((name, id(node) in top_level))
@@ -79,8 +99,7 @@ def test_every_part_of_the_package_has_a_layer() -> None:
 
 def test_no_module_imports_a_layer_above_its_own() -> None:
     upward = [
-        f"{module} (layer {LAYERS[_part(module)]}) imports {target} "
-        f"(layer {LAYERS[_part(target)]})"
+        f"{module} (layer {LAYERS[_part(module)]}) imports {target} (layer {LAYERS[_part(target)]})"
         for module, path in _modules().items()
         for target, _ in _imports(path)
         if LAYERS[_part(target)] > LAYERS[_part(module)]
@@ -91,17 +110,26 @@ def test_no_module_imports_a_layer_above_its_own() -> None:
 def test_nn_and_optim_never_import_the_compiler() -> None:
     found = [
         f"{module} imports {target}"
-        for module, path in _modules().items() if _part(module) in ("nn", "optim")
-        for target, _ in _imports(path) if _part(target) == "compiler"
+        for module, path in _modules().items()
+        if _part(module) in ("nn", "optim")
+        for target, _ in _imports(path)
+        if _part(target) == "compiler"
     ]
     assert found == []
 
 
 def test_module_level_imports_form_no_circle() -> None:
     modules = _modules()
-    edges = {module: sorted({target for target, top in _imports(path)
-                             if top and target in modules and target != module})
-             for module, path in modules.items()}
+    edges = {
+        module: sorted(
+            {
+                target
+                for target, top in _imports(path)
+                if top and target in modules and target != module
+            }
+        )
+        for module, path in modules.items()
+    }
     # A subpackage's __init__ runs before its submodules, so a submodule's import of its
     # own subpackage is no circle; the facade (chainrule itself) is no exception.
     state: dict[str, int] = {}
@@ -123,7 +151,7 @@ def test_module_level_imports_form_no_circle() -> None:
             if module.startswith(target + ".") and target != "chainrule":
                 continue
             if state.get(target) == 1:
-                circles.append(" -> ".join([*path[path.index(target):], target]))
+                circles.append(" -> ".join([*path[path.index(target) :], target]))
             elif target not in state:
                 state[target] = 1
                 stack.append((target, iter(edges[target])))
@@ -133,7 +161,9 @@ def test_module_level_imports_form_no_circle() -> None:
 
 def test_each_layer_imports_alone_in_a_fresh_interpreter_bottom_up() -> None:
     present = {_part(module) for module in _modules()}
-    ordered = sorted((name for name in LAYERS if name and name in present and name != "__main__"),
-                     key=lambda name: LAYERS[name])
+    ordered = sorted(
+        (name for name in LAYERS if name and name in present and name != "__main__"),
+        key=lambda name: LAYERS[name],
+    )
     code = "; ".join(f"import chainrule.{name}" for name in ordered)
     subprocess.run([sys.executable, "-c", code], check=True)

@@ -46,8 +46,9 @@ def test_readme_builds_the_docs_in_one_command() -> None:
 
 def test_readme_links_to_every_tutorial() -> None:
     links = re.findall(r"\]\((docs/[^)]+)\)", (ROOT / "README.md").read_text())
-    tutorials = sorted(path.relative_to(ROOT).as_posix()
-                       for path in (ROOT / "docs" / "tutorials").glob("*.md"))
+    tutorials = sorted(
+        path.relative_to(ROOT).as_posix() for path in (ROOT / "docs" / "tutorials").glob("*.md")
+    )
     assert sorted(links) == tutorials
     assert len(tutorials) == 5
 
@@ -55,7 +56,11 @@ def test_readme_links_to_every_tutorial() -> None:
 def test_ci_runs_the_pinned_linters_after_the_tests() -> None:
     lines = _ci_lines()
     tests = lines.index(readme_commands()[1])
-    for command in (".venv/bin/ruff check src tests benchmarks docs", ".venv/bin/mypy"):
+    for command in (
+        ".venv/bin/ruff check src tests benchmarks docs",
+        ".venv/bin/ruff format --check src tests benchmarks docs",
+        ".venv/bin/mypy",
+    ):
         assert lines.index(command) > tests
     pyproject = (ROOT / "pyproject.toml").read_text()
     assert re.search(r'"ruff==[\d.]+"', pyproject)

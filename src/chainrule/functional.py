@@ -44,8 +44,10 @@ def mse_loss(pred: Any, target: Any) -> Tensor:
     (N, N) and give a wrong loss without any error.
     """
     pred_tensor = as_tensor(pred)
-    target_tensor = target if isinstance(target, Tensor) else Tensor(
-        np.asarray(target), dtype=pred_tensor.dtype
+    target_tensor = (
+        target
+        if isinstance(target, Tensor)
+        else Tensor(np.asarray(target), dtype=pred_tensor.dtype)
     )
     if pred_tensor.shape != target_tensor.shape:
         raise ValueError(

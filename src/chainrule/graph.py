@@ -139,8 +139,13 @@ class _EagerSweep:
     """What the eager sweep carries: graph nodes, keyed by node (a computed tensor) or by
     id(leaf); each visit checks the node against in-place changes and freed graphs."""
 
-    def __init__(self, create_graph: bool, retain_graph: bool,
-                 leading: set[Node] | None, wanted: dict[int, int] | None) -> None:
+    def __init__(
+        self,
+        create_graph: bool,
+        retain_graph: bool,
+        leading: set[Node] | None,
+        wanted: dict[int, int] | None,
+    ) -> None:
         self.create_graph = create_graph
         self.retain_graph = retain_graph
         self.leading = leading
@@ -152,8 +157,11 @@ class _EagerSweep:
 
     def parents(self, node: Node) -> list[Node]:
         leading = self.leading
-        return [parent.grad_fn for parent in node.parents if parent.grad_fn is not None
-                and (leading is None or parent.grad_fn in leading)]
+        return [
+            parent.grad_fn
+            for parent in node.parents
+            if parent.grad_fn is not None and (leading is None or parent.grad_fn in leading)
+        ]
 
     def targets(self, node: Node) -> list[Target[Any] | None]:
         found: list[Target[Any] | None] = []
@@ -189,10 +197,12 @@ class _EagerSweep:
         needs = node.needs
         leading, wanted = self.leading, self.wanted
         if leading is not None and wanted is not None:
-            needs = tuple([
-                need and (id(parent) in wanted or parent.grad_fn in leading)
-                for need, parent in zip(needs, parents, strict=True)
-            ])
+            needs = tuple(
+                [
+                    need and (id(parent) in wanted or parent.grad_fn in leading)
+                    for need, parent in zip(needs, parents, strict=True)
+                ]
+            )
         if self.create_graph:
             grads = _recorded_parent_grads(node, grad_out, needs)
         else:
@@ -204,8 +214,9 @@ class _EagerSweep:
         return grads
 
 
-def _run_sweep(root: Tensor, grad_root: Any, carrier: _EagerSweep, *, create_graph: bool,
-               keep: bool) -> dict[Any, Any]:
+def _run_sweep(
+    root: Tensor, grad_root: Any, carrier: _EagerSweep, *, create_graph: bool, keep: bool
+) -> dict[Any, Any]:
     """The sweep from `root` over the nodes the carrier lets through: the gradients of the
     leaves by id (and, with `keep`, of every node)."""
     root_node = root.grad_fn
@@ -214,8 +225,11 @@ def _run_sweep(root: Tensor, grad_root: Any, carrier: _EagerSweep, *, create_gra
     if root.version and root_node.primitive.saves_output:
         _raise_output_modified(root, root_node)
     leading = carrier.leading
-    order = [] if leading is not None and root_node not in leading else schedule(
-        root_node, carrier.parents)
+    order = (
+        []
+        if leading is not None and root_node not in leading
+        else schedule(root_node, carrier.parents)
+    )
     grads: dict[Any, Any] = {root_node: grad_root}
     with enable_grad() if create_graph else no_grad():
         sweep(order, grads, output=_same, targets=carrier.targets, vjp=carrier.vjp, keep=keep)
@@ -226,21 +240,29 @@ def _same(node: Node) -> Node:
     return node
 
 
-def backward_into_grads(root: Tensor, grad_root: Any, *, retain_graph: bool,
-                        create_graph: bool) -> None:
+def backward_into_grads(
+    root: Tensor, grad_root: Any, *, retain_graph: bool, create_graph: bool
+) -> None:
     """Push `grad_root` = dL/d(root) back to every leaf that requires grad and accumulate
     dL/d(leaf) into its `.grad`, as `Tensor.backward` (and torch's) does."""
     carrier = _EagerSweep(create_graph, retain_graph, None, None)
     grads = _run_sweep(root, grad_root, carrier, create_graph=create_graph, keep=False)
     if root.grad_fn is None:
         carrier.leaves[id(root)] = root
-    leaf_grads = [(carrier.leaves[key], grad) for key, grad in grads.items()
-                  if isinstance(key, int)]
+    leaf_grads = [
+        (carrier.leaves[key], grad) for key, grad in grads.items() if isinstance(key, int)
+    ]
     store_leaf_grads(type(root), leaf_grads, {id(grad_root)}, create_graph)
 
 
-def gradients(root: Tensor, grad_root: Any, inputs: Sequence[Tensor], *, retain_graph: bool,
-              create_graph: bool) -> list[Any]:
+def gradients(
+    root: Tensor,
+    grad_root: Any,
+    inputs: Sequence[Tensor],
+    *,
+    retain_graph: bool,
+    create_graph: bool,
+) -> list[Any]:
     """dL/d(input) for each of `inputs` (None where no gradient reaches it), given
     `grad_root` = dL/d(root), leaving every `.grad` untouched (as torch.autograd.grad)."""
     wanted = {id(t): i for i, t in enumerate(inputs)}
@@ -249,8 +271,13 @@ def gradients(root: Tensor, grad_root: Any, inputs: Sequence[Tensor], *, retain_
     carrier = _EagerSweep(create_graph, retain_graph, leading, wanted)
     # A computed input's gradient is complete when its node is visited, so the sweep keeps
     # visited entries; only the wanted ones are read.
-    grads = _run_sweep(root, grad_root, carrier, create_graph=create_graph,
-                       keep=any(t.grad_fn is not None for t in inputs))
+    grads = _run_sweep(
+        root,
+        grad_root,
+        carrier,
+        create_graph=create_graph,
+        keep=any(t.grad_fn is not None for t in inputs),
+    )
     results: list[Any] = []
     for tensor in inputs:
         if tensor is root:
@@ -272,8 +299,9 @@ def run_backward(
     """`gradients(root, grad_root, inputs, ...)` with `inputs`, else
     `backward_into_grads(root, grad_root, ...)` (which returns None)."""
     if inputs is not None:
-        return gradients(root, grad_root, inputs, retain_graph=retain_graph,
-                         create_graph=create_graph)
+        return gradients(
+            root, grad_root, inputs, retain_graph=retain_graph, create_graph=create_graph
+        )
     backward_into_grads(root, grad_root, retain_graph=retain_graph, create_graph=create_graph)
     return None
 

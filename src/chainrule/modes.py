@@ -31,8 +31,13 @@ class StepTracer(Protocol):
     """What the engine asks of a tracer (`chainrule.compile`'s, in `chainrule.compiler`)
     while a step is traced: the core calls these and never imports the compiler."""
 
-    def record_op(self, primitive: type[Primitive], inputs: tuple[Tensor, ...],
-                  params: dict[str, Any], result: Tensor) -> None:
+    def record_op(
+        self,
+        primitive: type[Primitive],
+        inputs: tuple[Tensor, ...],
+        params: dict[str, Any],
+        result: Tensor,
+    ) -> None:
         """`result` was computed as primitive(*inputs, **params)."""
 
     def record_backward(self, root: Tensor, grad: Any, create_graph: bool) -> None:

@@ -93,7 +93,14 @@ class Tensor(TensorMethods):
     """
 
     __slots__ = (
-        "__weakref__", "_base", "_counter", "_data", "_node", "grad", "name", "requires_grad"
+        "__weakref__",
+        "_base",
+        "_counter",
+        "_data",
+        "_node",
+        "grad",
+        "name",
+        "requires_grad",
     )
 
     def __init__(
@@ -133,8 +140,10 @@ class Tensor(TensorMethods):
         is copied or converted, so a change to either is seen by the other. Refuses a dtype
         chainrule does not hold (complex, float128, objects)."""
         if type(array) is not np.ndarray:
-            raise TypeError(f"from_numpy: expected an np.ndarray, got {type(array).__name__}; "
-                            "use chainrule.tensor(...) to convert other data")
+            raise TypeError(
+                f"from_numpy: expected an np.ndarray, got {type(array).__name__}; "
+                "use chainrule.tensor(...) to convert other data"
+            )
         _check_dtype("from_numpy", array.dtype)
         return cls._wrap(array)
 
@@ -385,13 +394,12 @@ class Tensor(TensorMethods):
             STATE.tracer.record_backward(self, grad, create_graph)
         if create_graph:
             grad_root = grad if isinstance(grad, Tensor) else Tensor._wrap(grad_root)
-        backward_into_grads(self, grad_root, retain_graph=retain_graph or create_graph,
-                            create_graph=create_graph)
+        backward_into_grads(
+            self, grad_root, retain_graph=retain_graph or create_graph, create_graph=create_graph
+        )
 
     # ----------------------------------------------------------------- NumPy protocol
-    def __array_ufunc__(
-        self, ufunc: np.ufunc, method: str, *inputs: Any, **kwargs: Any
-    ) -> Any:
+    def __array_ufunc__(self, ufunc: np.ufunc, method: str, *inputs: Any, **kwargs: Any) -> Any:
         """NumPy ufuncs on tensors (np.exp(t)), served by chainrule.ops.dispatch."""
         return NUMPY_PROTOCOL.array_ufunc(ufunc, method, inputs, kwargs)
 

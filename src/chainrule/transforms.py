@@ -104,8 +104,8 @@ def _gradients(
     if not output.requires_grad:
         return [Tensor.from_numpy(np.zeros(t.shape, dtype=t.dtype)) for t in targets]
     if nested and isinstance(grad_output, Tensor):
-        seed: Any = grad_output if grad_output.dtype == output.dtype else grad_output.astype(
-            output.dtype
+        seed: Any = (
+            grad_output if grad_output.dtype == output.dtype else grad_output.astype(output.dtype)
         )
     else:
         array = np.asarray(
@@ -199,8 +199,7 @@ def jacobian(f: Callable[..., Any], argnums: int = 0) -> Callable[..., Tensor]:
     def jacobian_f(*args: Any) -> Tensor:
         if not isinstance(argnums, int):
             raise TypeError(
-                f"jacobian: argnums must be one int, got {argnums}; take one Jacobian per "
-                "argument"
+                f"jacobian: argnums must be one int, got {argnums}; take one Jacobian per argument"
             )
         number = _argnums_tuple(argnums, len(args), "jacobian")
         call_args, targets = _differentiable_inputs(args, number)

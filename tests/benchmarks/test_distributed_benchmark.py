@@ -31,9 +31,24 @@ def test_the_worker_reports_throughput_on_two_ranks() -> None:
             pytest.fail(f"{MPIEXEC} is missing; in CI the mpi extra must provide it")
         pytest.skip(f"{MPIEXEC} is missing (pip install 'chainrule[mpi]')")
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT / "src"), str(BENCH)])}
-    done = subprocess.run([str(MPIEXEC), "-n", "2", sys.executable, str(BENCH / "distributed.py"),
-                           "--worker", "--workload", "W4", "--steps", "2"],
-                          capture_output=True, text=True, env=env, timeout=120)
+    done = subprocess.run(
+        [
+            str(MPIEXEC),
+            "-n",
+            "2",
+            sys.executable,
+            str(BENCH / "distributed.py"),
+            "--worker",
+            "--workload",
+            "W4",
+            "--steps",
+            "2",
+        ],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=120,
+    )
     assert done.returncode == 0, done.stderr
     result = json.loads(done.stdout.strip().splitlines()[-1])
     assert result["ranks"] == 2
@@ -43,7 +58,6 @@ def test_the_worker_reports_throughput_on_two_ranks() -> None:
 
 
 def test_more_ranks_need_a_larger_batch_for_the_same_efficiency() -> None:
-    batches = [bench.batch_for_efficiency(60e-6, ranks, 1e6, 25e9, 25e-6)
-               for ranks in (8, 32, 128)]
+    batches = [bench.batch_for_efficiency(60e-6, ranks, 1e6, 25e9, 25e-6) for ranks in (8, 32, 128)]
     assert batches == sorted(batches)
     assert batches[0] > 0

@@ -22,7 +22,10 @@ def _run(tmp_path: Path, *args: str) -> dict[str, Any]:
     out = tmp_path / "bench.json"
     done = subprocess.run(
         [sys.executable, str(RUN), "--quick", "--threads", "1", "--json", str(out), *args],
-        cwd=ROOT, capture_output=True, text=True, check=False,
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=False,
     )
     assert done.returncode == 0, done.stdout + done.stderr
     report: dict[str, Any] = json.loads(out.read_text())

@@ -19,16 +19,26 @@ NAMES = ("x", "w1", "b1", "w2", "b2")
 Grads = dict[str, np.ndarray]
 
 
-def chain(cache: Mapping[str, np.ndarray], *, scale: float | None = None, sign: float = -1.0,
-          mask_from: str = "u1") -> Grads:
+def chain(
+    cache: Mapping[str, np.ndarray],
+    *,
+    scale: float | None = None,
+    sign: float = -1.0,
+    mask_from: str = "u1",
+) -> Grads:
     """The step-by-step backward pass with knobs for the bugs below; defaults are correct."""
     grad_u5 = 1.0 / cache["u5"].size if scale is None else scale
     grad_u4 = grad_u5 * 2 * cache["u4"]
     grad_u3 = sign * grad_u4
     grad_u2 = grad_u3 @ cache["w2"].T
     grad_u1 = grad_u2 * (cache[mask_from] > 0)
-    return {"x": grad_u1 @ cache["w1"].T, "w1": cache["x"].T @ grad_u1,
-            "b1": grad_u1.sum(axis=0), "w2": cache["u2"].T @ grad_u3, "b2": grad_u3.sum(axis=0)}
+    return {
+        "x": grad_u1 @ cache["w1"].T,
+        "w1": cache["x"].T @ grad_u1,
+        "b1": grad_u1.sum(axis=0),
+        "w2": cache["u2"].T @ grad_u3,
+        "b2": grad_u3.sum(axis=0),
+    }
 
 
 def missing_one_over_n(cache: Mapping[str, np.ndarray]) -> Grads:

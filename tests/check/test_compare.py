@@ -17,7 +17,8 @@ def test_shapes_64_and_1_by_64_are_a_mismatch_not_a_broadcast() -> None:
 
 def test_shape_mismatch_prints_both_shapes() -> None:
     assert str(compare("b1", np.zeros(64), np.zeros((1, 64)))) == (
-        "b1  SHAPE MISMATCH  got (64,) expected (1, 64)")
+        "b1  SHAPE MISMATCH  got (64,) expected (1, 64)"
+    )
 
 
 def test_identical_arrays_are_exact() -> None:
@@ -55,7 +56,8 @@ def test_str_is_one_line_with_status_errors_and_worst_index() -> None:
     got = expected.copy()
     got[3, 17] += 3e-12
     assert str(compare("w1", got, expected, rtol=1e-9, atol=0)) == (
-        "w1  close  max_abs=3e-12 max_rel=3e-12 at (3, 17)")
+        "w1  close  max_abs=3e-12 max_rel=3e-12 at (3, 17)"
+    )
 
 
 def test_nan_is_never_close() -> None:

@@ -27,8 +27,7 @@ def test_factor_n_is_named_with_the_batch_size_hint(expected: np.ndarray) -> Non
     diagnosis = diagnose(1797 * expected, expected, n=1797)
     assert diagnosis.kind is Mistake.SCALED
     assert diagnosis.factor == pytest.approx(1797, rel=1e-12)
-    assert str(diagnosis) == ("off by a factor of 1797 (= N): a sum where the loss takes a "
-                              "mean?")
+    assert str(diagnosis) == ("off by a factor of 1797 (= N): a sum where the loss takes a mean?")
 
 
 def test_factor_one_over_n_is_a_mean_where_a_sum_was_wanted(expected: np.ndarray) -> None:
@@ -113,8 +112,9 @@ def test_a_bias_gradient_summed_over_the_features_is_summed_over_the_wrong_axis(
 ) -> None:
     diagnosis = diagnose(expected.sum(axis=1), expected.sum(axis=0))
     assert diagnosis.kind is Mistake.WRONG_AXIS
-    assert str(diagnosis).startswith("summed over axis 1 instead of axis 0: got (12,) and "
-                                     "expected (6,)")
+    assert str(diagnosis).startswith(
+        "summed over axis 1 instead of axis 0: got (12,) and expected (6,)"
+    )
     assert diagnosis.details["full_shape"] == (N, N_HIDDEN)
 
 
@@ -179,16 +179,29 @@ def test_shapes_alone_suggest_a_transpose_or_a_wrong_axis() -> None:
 Grads = dict[str, np.ndarray]
 
 
-def backward(cache: Mapping[str, np.ndarray], *, scale: float | None = None, two: float = 2.0,
-             sign: float = -1.0, mask_from: str = "u1", w1_transposed: bool = False,
-             b1_axis: int = 0) -> Grads:
+def backward(
+    cache: Mapping[str, np.ndarray],
+    *,
+    scale: float | None = None,
+    two: float = 2.0,
+    sign: float = -1.0,
+    mask_from: str = "u1",
+    w1_transposed: bool = False,
+    b1_axis: int = 0,
+) -> Grads:
     """dloss/d(x, w1, b1, w2, b2, u1) with knobs for the mistakes; defaults are correct."""
     grad_u5 = 1.0 / cache["u5"].size if scale is None else scale
     grad_u3 = sign * grad_u5 * two * cache["u4"]
     grad_u1 = grad_u3 @ cache["w2"].T * (cache[mask_from] > 0)
     grad_w1 = grad_u1.T @ cache["x"] if w1_transposed else cache["x"].T @ grad_u1
-    return {"x": grad_u1 @ cache["w1"].T, "w1": grad_w1, "b1": grad_u1.sum(axis=b1_axis),
-            "w2": cache["u2"].T @ grad_u3, "b2": grad_u3.sum(axis=0), "u1": grad_u1}
+    return {
+        "x": grad_u1 @ cache["w1"].T,
+        "w1": grad_w1,
+        "b1": grad_u1.sum(axis=b1_axis),
+        "w2": cache["u2"].T @ grad_u3,
+        "b2": grad_u3.sum(axis=0),
+        "u1": grad_u1,
+    }
 
 
 ZOO = {
@@ -208,22 +221,38 @@ def loss_of_u1(arrays: Mapping[str, np.ndarray]) -> float:
     return float(((arrays["y"] - u3) ** 2).mean())
 
 
-def zoo_report(bug: Mapping[str, object], names: tuple[str, ...], x: np.ndarray,
-               y: np.ndarray, params: dict[str, np.ndarray]):
+def zoo_report(
+    bug: Mapping[str, object],
+    names: tuple[str, ...],
+    x: np.ndarray,
+    y: np.ndarray,
+    params: dict[str, np.ndarray],
+):
     cache = manual.forward(x, y, params)[1]
     grads = backward(cache, **bug)
     if names == ("u1",):
-        return gradcheck(loss_of_u1, {"u1": cache["u1"], "y": y, "w2": params["w2"],
-                                      "b2": params["b2"]}, {"u1": grads["u1"]})
-    return gradcheck(lambda arrays: manual.forward(arrays["x"], arrays["y"], arrays)[0],
-                     {"x": x, "y": y, **params}, {name: grads[name] for name in names}, n=len(x))
+        return gradcheck(
+            loss_of_u1,
+            {"u1": cache["u1"], "y": y, "w2": params["w2"], "b2": params["b2"]},
+            {"u1": grads["u1"]},
+        )
+    return gradcheck(
+        lambda arrays: manual.forward(arrays["x"], arrays["y"], arrays)[0],
+        {"x": x, "y": y, **params},
+        {name: grads[name] for name in names},
+        n=len(x),
+    )
 
 
 SHAPES = {"square": (N, N_HIDDEN, N_HIDDEN), "wide": (N, 4, N_HIDDEN)}
 """(N, n_in, n_hidden): "square" has w1 (6, 6), so a missing transpose keeps the shape."""
 
-CASES = [(mistake, shape) for mistake in ZOO for shape in SHAPES
-         if not (mistake == "ReLU mask from x" and shape == "wide")]
+CASES = [
+    (mistake, shape)
+    for mistake in ZOO
+    for shape in SHAPES
+    if not (mistake == "ReLU mask from x" and shape == "wide")
+]
 """Every mistake on both networks, but a mask from x needs x as wide as u1."""
 
 
@@ -276,8 +305,9 @@ def test_passing_rows_carry_no_diagnosis(make_network) -> None:
 def test_a_sampled_array_is_diagnosed_from_its_samples(make_network) -> None:
     x, y, params = make_network(40, 30, N_HIDDEN, 1)
     grads = backward(manual.forward(x, y, params)[1], scale=1.0)
-    report = gradcheck(network_loss_fn, {"x": x, "y": y, **params}, {"x": grads["x"]},
-                       max_entries=25, n=40)
+    report = gradcheck(
+        network_loss_fn, {"x": x, "y": y, **params}, {"x": grads["x"]}, max_entries=25, n=40
+    )
     diagnosis = report["x"].diagnosis
     assert diagnosis is not None
     assert diagnosis.kind is Mistake.SCALED
@@ -289,8 +319,9 @@ def test_an_error_only_a_direction_sees_says_the_samples_agree(make_network) -> 
     x, y, params = make_network(20, 30, 8, 1)
     grads = backward(manual.forward(x, y, params)[1])
     grads["x"][7, 11] += 10 * np.abs(grads["x"]).max()
-    report = gradcheck(network_loss_fn, {"x": x, "y": y, **params}, {"x": grads["x"]},
-                       max_entries=5)
+    report = gradcheck(
+        network_loss_fn, {"x": x, "y": y, **params}, {"x": grads["x"]}, max_entries=5
+    )
     diagnosis = report["x"].diagnosis
     assert diagnosis is not None
     assert diagnosis.kind is Mistake.UNKNOWN
@@ -300,8 +331,9 @@ def test_an_error_only_a_direction_sees_says_the_samples_agree(make_network) -> 
 def test_a_large_shape_mismatch_is_diagnosed_from_the_shapes(make_network) -> None:
     x, y, params = make_network(N, 40, N_HIDDEN, 1)
     grads = backward(manual.forward(x, y, params)[1], w1_transposed=True)
-    report = gradcheck(network_loss_fn, {"x": x, "y": y, **params}, {"w1": grads["w1"]},
-                       max_entries=20)
+    report = gradcheck(
+        network_loss_fn, {"x": x, "y": y, **params}, {"w1": grads["w1"]}, max_entries=20
+    )
     diagnosis = report["w1"].diagnosis
     assert diagnosis is not None
     assert diagnosis.kind is Mistake.TRANSPOSED
@@ -311,8 +343,10 @@ def test_a_large_shape_mismatch_is_diagnosed_from_the_shapes(make_network) -> No
 def test_factor_n_out_is_named_as_the_mean_over_rows_only(expected: np.ndarray) -> None:
     diagnosis = diagnose(3 * expected, expected, n=N, n_out=3)
     assert diagnosis.kind is Mistake.SCALED
-    assert str(diagnosis) == ("off by a factor of 3 (= n_out): 2 / N where the loss averages "
-                              "all N * n_out entries, so 2 / (N * n_out)?")
+    assert str(diagnosis) == (
+        "off by a factor of 3 (= n_out): 2 / N where the loss averages "
+        "all N * n_out entries, so 2 / (N * n_out)?"
+    )
 
 
 def test_factor_n_times_n_out_is_a_sum_where_the_loss_takes_a_mean(

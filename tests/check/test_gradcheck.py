@@ -32,15 +32,14 @@ def test_small_arrays_are_checked_entry_by_entry(make_network, loss_of_arrays) -
 
 def test_large_arrays_are_sampled_up_to_max_entries(make_network, loss_of_arrays) -> None:
     x, y, params = make_network(50, 30, 5, 1)
-    report = gradcheck(loss_of_arrays, {"x": x, "y": y, **params}, analytic(x, y, params),
-                       max_entries=25)
+    report = gradcheck(
+        loss_of_arrays, {"x": x, "y": y, **params}, analytic(x, y, params), max_entries=25
+    )
     assert report["x"].checked == 25
     assert report["x"].total == 1500
 
 
-def test_random_direction_catches_an_error_the_sample_missed(
-    make_network, loss_of_arrays
-) -> None:
+def test_random_direction_catches_an_error_the_sample_missed(make_network, loss_of_arrays) -> None:
     x, y, params = make_network(20, 30, 8, 1)
     grads = analytic(x, y, params)
     grads["x"] = grads["x"].copy()
@@ -73,8 +72,12 @@ def kinked_network() -> tuple[np.ndarray, np.ndarray, dict[str, np.ndarray]]:
     """One example whose second hidden unit sits exactly at the ReLU kink: u1[0, 1] == 0."""
     x = np.array([[1.0, 2.0]])
     y = np.array([[-3.0]])
-    params = {"w1": np.array([[0.5, 2.0, -0.3], [0.25, -1.0, 0.4]]), "b1": np.zeros(3),
-              "w2": np.array([[1.0], [1.5], [0.7]]), "b2": np.array([0.2])}
+    params = {
+        "w1": np.array([[0.5, 2.0, -0.3], [0.25, -1.0, 0.4]]),
+        "b1": np.zeros(3),
+        "w2": np.array([[1.0], [1.5], [0.7]]),
+        "b2": np.array([0.2]),
+    }
     return x, y, params
 
 
@@ -142,14 +145,16 @@ def test_tutorial_size_float32_gradients_check_by_sampling(loss_of_arrays) -> No
     x = rng.random((50000, 784), dtype=np.float32)
     y = rng.integers(0, 10, size=(50000, 1)).astype(np.float32)
     params = manual.init_params(784, 50, 1, rng=rng, dtype=np.float32)
-    report = gradcheck(loss_of_arrays, {"x": x, "y": y, **params}, analytic(x, y, params),
-                       max_entries=1, rng=rng)
+    report = gradcheck(
+        loss_of_arrays, {"x": x, "y": y, **params}, analytic(x, y, params), max_entries=1, rng=rng
+    )
     assert report.ok, str(report)
 
 
 @pytest.mark.parametrize("eps", [0.0, float("nan"), 1e-300])
-def test_gradcheck_refuses_an_unusable_step_naming_the_array(make_network, loss_of_arrays,
-                                                              eps: float) -> None:
+def test_gradcheck_refuses_an_unusable_step_naming_the_array(
+    make_network, loss_of_arrays, eps: float
+) -> None:
     x, y, params = make_network(4, 3, 5, 2)
     _, cache = manual.forward(x, y, params)
     grads = manual.backward(cache)
@@ -223,12 +228,16 @@ def test_the_table_marks_an_unresolved_direction() -> None:
     assert "unresolved" in text.splitlines()[1]
 
 
-@pytest.mark.parametrize(("options", "message"),
-                         [({"eps": 0.0}, "gradcheck: eps, the finite-difference step"),
-                          ({"eps": float("nan")}, "gradcheck: eps, the finite-difference step"),
-                          ({"rtol": -1e-5}, "gradcheck: rtol must be a finite number >= 0"),
-                          ({"atol": float("inf")}, "gradcheck: atol must be a finite number")],
-                         ids=["eps-zero", "eps-nan", "rtol-negative", "atol-inf"])
+@pytest.mark.parametrize(
+    ("options", "message"),
+    [
+        ({"eps": 0.0}, "gradcheck: eps, the finite-difference step"),
+        ({"eps": float("nan")}, "gradcheck: eps, the finite-difference step"),
+        ({"rtol": -1e-5}, "gradcheck: rtol must be a finite number >= 0"),
+        ({"atol": float("inf")}, "gradcheck: atol must be a finite number"),
+    ],
+    ids=["eps-zero", "eps-nan", "rtol-negative", "atol-inf"],
+)
 def test_invalid_steps_and_tolerances_are_refused(options, message) -> None:
     with pytest.raises(ValueError, match=message):
         gradcheck(_small_terms, {"w": LARGE_W}, {"w": LARGE_GRAD}, **options)

@@ -46,8 +46,11 @@ def _sum_of_squares(v: np.ndarray) -> float:
 
 
 def test_numerical_grad_refuses_a_step_lost_to_rounding() -> None:
-    with pytest.raises(ValueError, match=r"numerical_grad: eps=1e-300 is lost to rounding: "
-                                         r"x \+ eps == x .* entry of size 2"):
+    with pytest.raises(
+        ValueError,
+        match=r"numerical_grad: eps=1e-300 is lost to rounding: "
+        r"x \+ eps == x .* entry of size 2",
+    ):
         numerical_grad(_sum_of_squares, np.array([1.0, -2.0]), eps=1e-300)
 
 
@@ -59,15 +62,22 @@ def test_numerical_grad_accepts_a_tiny_step_at_zero() -> None:
 @pytest.mark.parametrize("eps", [0.0, 1e-300])
 def test_directional_derivative_refuses_an_unusable_step(eps: float) -> None:
     with pytest.raises(ValueError, match=r"directional_derivative: eps"):
-        directional_derivative(_sum_of_squares, np.array([1.0, -2.0]), np.array([1.0, 0.0]),
-                               eps=eps)
+        directional_derivative(
+            _sum_of_squares, np.array([1.0, -2.0]), np.array([1.0, 0.0]), eps=eps
+        )
 
 
-@pytest.mark.parametrize("eps", [0.0, -1e-6, float("nan"), float("inf"), True],
-                         ids=["zero", "negative", "nan", "inf", "bool"])
+@pytest.mark.parametrize(
+    "eps",
+    [0.0, -1e-6, float("nan"), float("inf"), True],
+    ids=["zero", "negative", "nan", "inf", "bool"],
+)
 def test_a_step_that_is_not_a_positive_finite_number_is_refused(eps: float) -> None:
-    with pytest.raises(ValueError, match=r"numerical_grad: eps, the finite-difference step, "
-                                         r"must be a finite number > 0"):
+    with pytest.raises(
+        ValueError,
+        match=r"numerical_grad: eps, the finite-difference step, "
+        r"must be a finite number > 0",
+    ):
         numerical_grad(lambda v: float((v**2).sum()), np.array([1.0, 2.0]), eps=eps)
 
 

@@ -25,8 +25,7 @@ def test_gradcheck_report_html_has_one_row_per_name(make_network, loss_of_arrays
     assert "every gradient agrees" in html
 
 
-def test_gradcheck_report_html_marks_failures_and_diagnoses(make_network,
-                                                             loss_of_arrays) -> None:
+def test_gradcheck_report_html_marks_failures_and_diagnoses(make_network, loss_of_arrays) -> None:
     html = _report(make_network, loss_of_arrays, wrong_b1=True)._repr_html_()
     assert "<td><strong>b1</strong></td>" in html
     assert "failing: b1" in html
@@ -36,8 +35,9 @@ def test_gradcheck_report_html_marks_failures_and_diagnoses(make_network,
 
 def test_gradcheck_report_html_escapes_names() -> None:
     point = np.array([1.0, 2.0])
-    report = gradcheck(lambda arrays: float(np.sum(arrays["<a&b>"] ** 2)),
-                       {"<a&b>": point}, {"<a&b>": 2 * point})
+    report = gradcheck(
+        lambda arrays: float(np.sum(arrays["<a&b>"] ** 2)), {"<a&b>": point}, {"<a&b>": 2 * point}
+    )
     html = report._repr_html_()
     assert "&lt;a&amp;b&gt;" in html
     assert "<a&b>" not in html

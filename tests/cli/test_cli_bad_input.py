@@ -78,7 +78,7 @@ def test_evaluate_on_folder_lacking_idx_files_exits_2(
 
 
 def test_train_hidden_of_zero_is_refused_with_the_reason(
-    capsys: pytest.CaptureFixture[str]
+    capsys: pytest.CaptureFixture[str],
 ) -> None:
     with pytest.raises(SystemExit) as exited:
         main(["train", "--hidden", "0"])
@@ -86,10 +86,13 @@ def test_train_hidden_of_zero_is_refused_with_the_reason(
     assert "positive layer sizes such as 256,128" in capsys.readouterr().err
 
 
-@pytest.mark.parametrize(("options", "fix"), [
-    (["--hidden", "10"], "add --model mlp"),
-    (["--momentum", "0.5"], "add --optimizer momentum"),
-])
+@pytest.mark.parametrize(
+    ("options", "fix"),
+    [
+        (["--hidden", "10"], "add --model mlp"),
+        (["--momentum", "0.5"], "add --optimizer momentum"),
+    ],
+)
 def test_train_refuses_an_option_the_run_would_ignore(
     options: list[str], fix: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -105,8 +108,9 @@ def test_train_refuses_an_infinite_learning_rate_before_training(
     assert "--lr must be positive and finite, got inf" in capsys.readouterr().err
 
 
-def test_a_train_error_names_the_command_once(capsys: pytest.CaptureFixture[str],
-                                              tmp_path: Path) -> None:
+def test_a_train_error_names_the_command_once(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
     assert main(["train", "--epochs", "0", "--out", str(tmp_path / "run")]) == 2
     message = capsys.readouterr().err
     assert message.startswith("chainrule train: --epochs")
@@ -118,11 +122,15 @@ def write_idx_set(folder: Path, *, n_train: int, test_size: int = 28) -> Path:
 
     rng = np.random.default_rng(0)
     folder.mkdir()
-    save_idx(folder / "train-images-idx3-ubyte.gz",
-             rng.integers(0, 256, (n_train, 28, 28), dtype=np.uint8))
+    save_idx(
+        folder / "train-images-idx3-ubyte.gz",
+        rng.integers(0, 256, (n_train, 28, 28), dtype=np.uint8),
+    )
     save_idx(folder / "train-labels-idx1-ubyte.gz", rng.integers(0, 10, n_train, dtype=np.uint8))
-    save_idx(folder / "t10k-images-idx3-ubyte.gz",
-             rng.integers(0, 256, (3, test_size, test_size), dtype=np.uint8))
+    save_idx(
+        folder / "t10k-images-idx3-ubyte.gz",
+        rng.integers(0, 256, (3, test_size, test_size), dtype=np.uint8),
+    )
     save_idx(folder / "t10k-labels-idx1-ubyte.gz", rng.integers(0, 10, 3, dtype=np.uint8))
     return folder
 
@@ -133,8 +141,10 @@ def test_train_on_one_training_image_names_the_minimum_for_a_validation_split(
     data = write_idx_set(tmp_path / "data", n_train=1)
     assert main(["train", *SMALL, "--data", str(data), "--out", str(tmp_path / "run")]) == 2
     error = capsys.readouterr().err
-    assert error == (f"chainrule train: --data {data} holds 1 training images; cutting off a "
-                     f"validation set of 0.1 needs at least 2\n")
+    assert error == (
+        f"chainrule train: --data {data} holds 1 training images; cutting off a "
+        f"validation set of 0.1 needs at least 2\n"
+    )
 
 
 def test_train_with_test_images_of_another_size_stops_before_the_first_epoch(
@@ -149,13 +159,19 @@ def test_train_with_test_images_of_another_size_stops_before_the_first_epoch(
 
 @pytest.mark.parametrize(
     ("options", "message"),
-    [(["--optimizer", "momentum", "--momentum", "-0.5"],
-      "--momentum must be a finite number >= 0, got -0.5"),
-     (["--optimizer", "momentum", "--momentum", "nan"],
-      "--momentum must be a finite number >= 0, got nan"),
-     (["--lr", "nan"], "--lr must be positive and finite, got nan"),
-     (["--weight-decay", "inf"], "--weight-decay must be a finite number >= 0, got inf"),
-     (["--weight-decay", "nan"], "--weight-decay must be a finite number >= 0, got nan")],
+    [
+        (
+            ["--optimizer", "momentum", "--momentum", "-0.5"],
+            "--momentum must be a finite number >= 0, got -0.5",
+        ),
+        (
+            ["--optimizer", "momentum", "--momentum", "nan"],
+            "--momentum must be a finite number >= 0, got nan",
+        ),
+        (["--lr", "nan"], "--lr must be positive and finite, got nan"),
+        (["--weight-decay", "inf"], "--weight-decay must be a finite number >= 0, got inf"),
+        (["--weight-decay", "nan"], "--weight-decay must be a finite number >= 0, got nan"),
+    ],
     ids=["momentum-negative", "momentum-nan", "lr-nan", "weight-decay-inf", "weight-decay-nan"],
 )
 def test_train_refuses_a_bad_hyperparameter_in_one_line_with_exit_2(
@@ -174,7 +190,9 @@ def test_evaluate_on_images_of_another_size_names_the_sizes_not_the_checkpoint(
     capsys.readouterr()
     assert main(["evaluate", str(trained_run), "--data", str(data)]) == 2
     captured = capsys.readouterr()
-    assert captured.err == (f"chainrule evaluate: the run's model takes 64 inputs (pixels per "
-                            f"image), but --data {data} holds images of 784 pixels; evaluate "
-                            f"on images of the size the run was trained on\n")
+    assert captured.err == (
+        f"chainrule evaluate: the run's model takes 64 inputs (pixels per "
+        f"image), but --data {data} holds images of 784 pixels; evaluate "
+        f"on images of the size the run was trained on\n"
+    )
     assert captured.out == ""

@@ -18,8 +18,10 @@ from chainrule.cli import main
 
 SMALL = ["--model", "mlp", "--hidden", "16", "--batch-size", "64", "--no-progress"]
 SRC = Path(__file__).resolve().parents[2] / "src"
-ENV = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(SRC),
-                                                                os.environ.get("PYTHONPATH")]))}
+ENV = {
+    **os.environ,
+    "PYTHONPATH": os.pathsep.join(filter(None, [str(SRC), os.environ.get("PYTHONPATH")])),
+}
 
 
 def exit_status(argv: list[str]) -> int:
@@ -52,8 +54,10 @@ def test_verify_refuses_an_eps_outside_its_range(
     eps: str, capsys: pytest.CaptureFixture[str]
 ) -> None:
     assert exit_status(["verify", "--eps", eps]) == 2
-    assert (f"argument --eps: --eps must be a finite number from 1e-12 to 1, got '{eps}'"
-            in capsys.readouterr().err)
+    assert (
+        f"argument --eps: --eps must be a finite number from 1e-12 to 1, got '{eps}'"
+        in capsys.readouterr().err
+    )
 
 
 @pytest.mark.parametrize("samples", ["-5", "0"])
@@ -61,8 +65,10 @@ def test_verify_refuses_fewer_than_one_sample(
     samples: str, capsys: pytest.CaptureFixture[str]
 ) -> None:
     assert exit_status(["verify", "--samples", samples]) == 2
-    assert (f"argument --samples: --samples must be an integer >= 1, got '{samples}'"
-            in capsys.readouterr().err)
+    assert (
+        f"argument --samples: --samples must be an integer >= 1, got '{samples}'"
+        in capsys.readouterr().err
+    )
 
 
 def test_train_refuses_hidden_layers_too_large_for_memory_with_the_estimate(
@@ -72,8 +78,9 @@ def test_train_refuses_hidden_layers_too_large_for_memory_with_the_estimate(
     assert main(["train", "--model", "mlp", "--hidden", "100000000000", "--out", str(out)]) == 2
     captured = capsys.readouterr()
     message = one_line(captured.err)
-    assert message.startswith("chainrule train: --hidden 100000000000 (batch 32, float32) "
-                              "needs about ")
+    assert message.startswith(
+        "chainrule train: --hidden 100000000000 (batch 32, float32) needs about "
+    )
     assert "GiB of memory; choose smaller layers or batches" in message
     assert captured.out == ""
     assert not out.exists()
@@ -82,9 +89,7 @@ def test_train_refuses_hidden_layers_too_large_for_memory_with_the_estimate(
 # ----------------------------------------------------------------- argparse errors
 
 
-def test_a_bad_option_is_one_error_line_and_a_help_hint(
-    capsys: pytest.CaptureFixture[str]
-) -> None:
+def test_a_bad_option_is_one_error_line_and_a_help_hint(capsys: pytest.CaptureFixture[str]) -> None:
     assert exit_status(["train", "--bogus"]) == 2
     assert capsys.readouterr().err.splitlines() == [
         "chainrule train: error: unrecognized arguments: --bogus",
@@ -105,7 +110,8 @@ def test_a_negative_number_is_taken_as_an_option_value_without_equals(
 ) -> None:
     assert exit_status(["verify", "--eps", value]) == 2
     assert f"--eps must be a finite number from 1e-12 to 1, got '{value}'" in (
-        capsys.readouterr().err)
+        capsys.readouterr().err
+    )
 
 
 # ----------------------------------------------------------------- file-system errors
@@ -124,8 +130,9 @@ def _unwritable_outs(tmp_path: Path) -> dict[str, Path]:
     }
 
 
-@pytest.mark.parametrize("case", ["a file", "a file's subfolder", "/proc", "/sys", "/dev/null",
-                                  "a name too long"])
+@pytest.mark.parametrize(
+    "case", ["a file", "a file's subfolder", "/proc", "/sys", "/dev/null", "a name too long"]
+)
 def test_train_refuses_an_unwritable_out_before_the_first_epoch(
     case: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -148,8 +155,7 @@ def test_train_refuses_a_run_folder_whose_loss_png_is_a_folder(
 
 @pytest.mark.parametrize("writer", ["save_checkpoint", "plot_losses"])
 def test_a_full_disk_during_training_is_one_line_and_exit_2(
-    writer: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
-    capsys: pytest.CaptureFixture[str]
+    writer: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
     def full(folder: Path, *args: object) -> None:
         raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), str(folder))
@@ -176,20 +182,27 @@ def test_evaluate_refuses_a_confusion_png_that_is_a_folder(
     capsys.readouterr()
     assert main(["evaluate", str(tmp_path)]) == 2
     assert one_line(capsys.readouterr().err) == (
-        f"chainrule evaluate: {tmp_path / 'confusion.png'}: Is a directory")
+        f"chainrule evaluate: {tmp_path / 'confusion.png'}: Is a directory"
+    )
 
 
 # ----------------------------------------------------------------- missing extras
 
 
-@pytest.mark.parametrize(("missing", "argv"), [
-    ("matplotlib", ["train", *SMALL, "--epochs", "1"]),
-    ("sklearn", ["train", *SMALL, "--epochs", "1"]),
-    ("sklearn", ["verify"]),
-])
+@pytest.mark.parametrize(
+    ("missing", "argv"),
+    [
+        ("matplotlib", ["train", *SMALL, "--epochs", "1"]),
+        ("sklearn", ["train", *SMALL, "--epochs", "1"]),
+        ("sklearn", ["verify"]),
+    ],
+)
 def test_a_missing_extra_is_named_with_the_install_command_before_any_work(
-    missing: str, argv: list[str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
-    capsys: pytest.CaptureFixture[str]
+    missing: str,
+    argv: list[str],
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
 ) -> None:
     monkeypatch.setitem(sys.modules, missing, None)
     out = ["--out", str(tmp_path / "run")] if argv[0] == "train" else []
@@ -217,16 +230,19 @@ def test_ctrl_c_while_loading_the_data_exits_130_in_one_line(
 
 
 def test_ctrl_c_while_importing_the_command_line_exits_130_in_one_line() -> None:
-    code = ("import runpy, sys\n"
-            "class Interrupt:\n"
-            "    def find_spec(self, name, path=None, target=None):\n"
-            "        if name == 'chainrule.cli':\n"
-            "            raise KeyboardInterrupt\n"
-            "sys.meta_path.insert(0, Interrupt())\n"
-            "sys.argv = ['chainrule', 'explain']\n"
-            "runpy.run_module('chainrule', run_name='__main__', alter_sys=True)\n")
-    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                            env=ENV, timeout=120)
+    code = (
+        "import runpy, sys\n"
+        "class Interrupt:\n"
+        "    def find_spec(self, name, path=None, target=None):\n"
+        "        if name == 'chainrule.cli':\n"
+        "            raise KeyboardInterrupt\n"
+        "sys.meta_path.insert(0, Interrupt())\n"
+        "sys.argv = ['chainrule', 'explain']\n"
+        "runpy.run_module('chainrule', run_name='__main__', alter_sys=True)\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, env=ENV, timeout=120
+    )
     assert result.returncode == 130
     assert result.stderr.strip() == "chainrule: interrupted"
 
@@ -234,8 +250,11 @@ def test_ctrl_c_while_importing_the_command_line_exits_130_in_one_line() -> None
 # How the command line starts: the console script (pyproject's [project.scripts] entry) and
 # `python -m chainrule`.
 STARTS = {
-    "console-script": [sys.executable, "-c",
-                       "import sys; from chainrule_cli_entry import main; sys.exit(main())"],
+    "console-script": [
+        sys.executable,
+        "-c",
+        "import sys; from chainrule_cli_entry import main; sys.exit(main())",
+    ],
     "python-m": [sys.executable, "-m", "chainrule"],
 }
 
@@ -247,8 +266,7 @@ def interpreter_start() -> float:
     times = []
     for _ in range(3):
         started = time.monotonic()
-        subprocess.run([sys.executable, "-c", "import chainrule_cli_entry"], check=True,
-                       env=ENV)
+        subprocess.run([sys.executable, "-c", "import chainrule_cli_entry"], check=True, env=ENV)
         times.append(time.monotonic() - started)
     return max(times)
 
@@ -268,8 +286,11 @@ def test_the_console_script_starts_at_the_entry_module_that_guards_start_up() ->
 
 @pytest.mark.parametrize("delay", [0.05, 0.15, 0.3])
 @pytest.mark.parametrize("start", sorted(STARTS))
-@pytest.mark.parametrize("argv", [["train", *SMALL, "--epochs", "50"], ["verify"], ["explain"],
-                                  ["evaluate", "RUN"]], ids=lambda argv: argv[0])
+@pytest.mark.parametrize(
+    "argv",
+    [["train", *SMALL, "--epochs", "50"], ["verify"], ["explain"], ["evaluate", "RUN"]],
+    ids=lambda argv: argv[0],
+)
 def test_ctrl_c_early_in_start_up_exits_130_without_a_traceback(
     argv: list[str], start: str, delay: float, tmp_path: Path, interpreter_start: float
 ) -> None:
@@ -277,8 +298,14 @@ def test_ctrl_c_early_in_start_up_exits_130_without_a_traceback(
     argv = [str(tmp_path / "run") if arg == "RUN" else arg for arg in argv]
     if argv[0] == "train":
         argv += ["--out", str(tmp_path / "run")]
-    process = subprocess.Popen([*STARTS[start], *argv], env=ENV, stdout=subprocess.PIPE,
-                               stderr=subprocess.PIPE, text=True, preexec_fn=_default_sigint)
+    process = subprocess.Popen(
+        [*STARTS[start], *argv],
+        env=ENV,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        preexec_fn=_default_sigint,
+    )
     try:
         time.sleep(interpreter_start + delay)
         if process.poll() is not None:
@@ -291,17 +318,21 @@ def test_ctrl_c_early_in_start_up_exits_130_without_a_traceback(
     assert "Traceback" not in stderr
     assert process.returncode == 130, stderr
     assert stderr.strip() == "chainrule: interrupted" or stderr.startswith(
-        "\ninterrupted: saved the checkpoint"), stderr
+        "\ninterrupted: saved the checkpoint"
+    ), stderr
 
 
-@pytest.mark.parametrize("argv", [["train", *SMALL, "--epochs", "1"], ["explain"],
-                                  ["verify", "--samples", "5"]])
-def test_a_closed_stdout_ends_the_command_quietly_with_141(
-    argv: list[str], tmp_path: Path
-) -> None:
+@pytest.mark.parametrize(
+    "argv", [["train", *SMALL, "--epochs", "1"], ["explain"], ["verify", "--samples", "5"]]
+)
+def test_a_closed_stdout_ends_the_command_quietly_with_141(argv: list[str], tmp_path: Path) -> None:
     out = ["--out", str(tmp_path / "run")] if argv[0] == "train" else []
-    process = subprocess.Popen([sys.executable, "-m", "chainrule", *argv, *out], env=ENV,
-                               stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    process = subprocess.Popen(
+        [sys.executable, "-m", "chainrule", *argv, *out],
+        env=ENV,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
     try:
         assert process.stdout is not None
         process.stdout.close()
@@ -314,11 +345,24 @@ def test_a_closed_stdout_ends_the_command_quietly_with_141(
 
 
 def test_stdout_closed_after_the_first_line_of_training_ends_it_quietly_with_141(
-    tmp_path: Path
+    tmp_path: Path,
 ) -> None:
-    process = subprocess.Popen([sys.executable, "-m", "chainrule", "train", *SMALL, "--epochs",
-                                "3", "--out", str(tmp_path / "run")], env=ENV,
-                               stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    process = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "chainrule",
+            "train",
+            *SMALL,
+            "--epochs",
+            "3",
+            "--out",
+            str(tmp_path / "run"),
+        ],
+        env=ENV,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
     try:
         assert process.stdout is not None
         assert process.stdout.readline().startswith(b"training mlp")

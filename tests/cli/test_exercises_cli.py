@@ -27,11 +27,11 @@ def check_lines(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, di
     return status, by_name
 
 
-def assert_each_named(capsys: pytest.CaptureFixture[str], tmp_path: Path, kind: str,
-                      pattern: str) -> None:
+def assert_each_named(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, kind: str, pattern: str
+) -> None:
     path = write_answers(tmp_path / "exercises.py", WRONG[kind])
-    status, lines = check_lines(capsys, str(path), "--seed", SEED,
-                                "--only", ",".join(WRONG[kind]))
+    status, lines = check_lines(capsys, str(path), "--seed", SEED, "--only", ",".join(WRONG[kind]))
     assert status == 1
     assert sorted(lines) == sorted(WRONG[kind])
     for name, line in lines.items():
@@ -41,7 +41,8 @@ def assert_each_named(capsys: pytest.CaptureFixture[str], tmp_path: Path, kind: 
 
 
 def test_right_answers_to_every_exercise_pass_with_exit_0(
-    capsys: pytest.CaptureFixture[str], tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    tmp_path: Path,
 ) -> None:
     path = write_answers(tmp_path / "exercises.py", RIGHT)
     status, lines = check_lines(capsys, str(path))
@@ -50,62 +51,90 @@ def test_right_answers_to_every_exercise_pass_with_exit_0(
 
 
 def test_a_flipped_sign_is_named_in_every_exercise(
-    capsys: pytest.CaptureFixture[str], tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    tmp_path: Path,
 ) -> None:
     assert_each_named(capsys, tmp_path, "sign", r"sign flipped \(got = -expected\)")
 
 
 def test_a_factor_n_is_named_in_every_exercise(
-    capsys: pytest.CaptureFixture[str], tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    tmp_path: Path,
 ) -> None:
-    assert_each_named(capsys, tmp_path, "factor_n",
-                      r"off by a factor of \S+ \(= (1/)?N( \* n_out)?\)")
+    assert_each_named(
+        capsys, tmp_path, "factor_n", r"off by a factor of \S+ \(= (1/)?N( \* n_out)?\)"
+    )
 
 
 def test_the_factor_n_out_of_two_over_n_is_named(
-    capsys: pytest.CaptureFixture[str], tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    tmp_path: Path,
 ) -> None:
-    assert_each_named(capsys, tmp_path, "factor_n_out",
-                      r"off by a factor of \d+ \(= n_out\): 2 / N where the loss averages")
+    assert_each_named(
+        capsys,
+        tmp_path,
+        "factor_n_out",
+        r"off by a factor of \d+ \(= n_out\): 2 / N where the loss averages",
+    )
 
 
 def test_a_missing_2_is_named_in_every_exercise_with_a_square(
-    capsys: pytest.CaptureFixture[str], tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    tmp_path: Path,
 ) -> None:
-    assert_each_named(capsys, tmp_path, "missing_2",
-                      r"off by a factor of 0\.5: the 2 from d\(u\*\*2\)/du = 2u missing\?")
+    assert_each_named(
+        capsys,
+        tmp_path,
+        "missing_2",
+        r"off by a factor of 0\.5: the 2 from d\(u\*\*2\)/du = 2u missing\?",
+    )
 
 
 def test_a_transpose_is_named_in_every_exercise_with_a_matrix_product(
-    capsys: pytest.CaptureFixture[str], tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    tmp_path: Path,
 ) -> None:
     assert_each_named(capsys, tmp_path, "transpose", r": transposed: got \(\d+, \d+\) equals")
 
 
 def test_a_sum_over_the_wrong_axis_is_named(
-    capsys: pytest.CaptureFixture[str], tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    tmp_path: Path,
 ) -> None:
-    assert_each_named(capsys, tmp_path, "wrong_axis", r": summed over (the wrong axis|axis 1 "
-                      r"instead of axis 0)")
+    assert_each_named(
+        capsys,
+        tmp_path,
+        "wrong_axis",
+        r": summed over (the wrong axis|axis 1 "
+        r"instead of axis 0)",
+    )
 
 
 def test_a_relu_mask_from_the_wrong_tensor_is_named(
-    capsys: pytest.CaptureFixture[str], tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    tmp_path: Path,
 ) -> None:
-    assert_each_named(capsys, tmp_path, "mask",
-                      r"wrong entries zeroed: the ReLU mask comes from the wrong tensor")
+    assert_each_named(
+        capsys, tmp_path, "mask", r"wrong entries zeroed: the ReLU mask comes from the wrong tensor"
+    )
 
 
 def test_a_wrong_shape_is_named_in_every_exercise(
-    capsys: pytest.CaptureFixture[str], tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    tmp_path: Path,
 ) -> None:
-    assert_each_named(capsys, tmp_path, "shape",
-                      r"shape differs: got \([\d, ]*\), expected \([\d, ]*\); the values are "
-                      r"right, only the shape")
+    assert_each_named(
+        capsys,
+        tmp_path,
+        "shape",
+        r"shape differs: got \([\d, ]*\), expected \([\d, ]*\); the values are "
+        r"right, only the shape",
+    )
 
 
 def test_a_line_of_a_wrong_answer_carries_a_hint_not_the_answer(
-    capsys: pytest.CaptureFixture[str], tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    tmp_path: Path,
 ) -> None:
     path = write_answers(tmp_path / "exercises.py", {"b2": WRONG["sign"]["b2"]})
     _, lines = check_lines(capsys, str(path), "--only", "b2")
@@ -114,7 +143,8 @@ def test_a_line_of_a_wrong_answer_carries_a_hint_not_the_answer(
 
 
 def test_a_solution_right_only_at_n_1_fails(
-    capsys: pytest.CaptureFixture[str], tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    tmp_path: Path,
 ) -> None:
     only_one_sample = "return -2 * u4[0] / u4.shape[1]"
     path = write_answers(tmp_path / "exercises.py", {"b2": only_one_sample})
@@ -125,39 +155,48 @@ def test_a_solution_right_only_at_n_1_fails(
 
 
 def test_a_solution_wrong_only_at_n_1_fails_there(
-    capsys: pytest.CaptureFixture[str], tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    tmp_path: Path,
 ) -> None:
     squeezed = "du1 = du2 * (u1 > 0)\nreturn np.squeeze(du1 @ w1.T)"
     path = write_answers(tmp_path / "exercises.py", {"x": squeezed})
     status, lines = check_lines(capsys, str(path), "--only", "x")
     assert status == 1
-    assert re.search(r"wrong at N=1, .*: shape differs: got \(\d+,\), expected \(1, \d+\)",
-                     lines["x"]), lines["x"]
+    assert re.search(
+        r"wrong at N=1, .*: shape differs: got \(\d+,\), expected \(1, \d+\)", lines["x"]
+    ), lines["x"]
 
 
 def test_a_solution_wrong_only_at_one_hidden_unit_fails_there(
-    capsys: pytest.CaptureFixture[str], tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    tmp_path: Path,
 ) -> None:
     squeezed = "du1 = du2 * (u1 > 0)\nreturn np.squeeze(du1.sum(axis=0))"
     path = write_answers(tmp_path / "exercises.py", {"b1": squeezed})
     _, lines = check_lines(capsys, str(path), "--only", "b1")
-    assert re.search(r"wrong at N=\d+, n_in=\d+, n_hidden=1, .*shape differs: got \(\), "
-                     r"expected \(1,\)", lines["b1"]), lines["b1"]
+    assert re.search(
+        r"wrong at N=\d+, n_in=\d+, n_hidden=1, .*shape differs: got \(\), "
+        r"expected \(1,\)",
+        lines["b1"],
+    ), lines["b1"]
 
 
 def test_init_writes_a_starter_that_check_reports_not_done_yet_with_exit_1(
-    capsys: pytest.CaptureFixture[str], tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    tmp_path: Path,
 ) -> None:
     assert main(["exercises", "init", str(tmp_path)]) == 0
     status, lines = check_lines(capsys, str(tmp_path / "exercises.py"))
     assert status == 1
     assert lines["w1"] == "dloss_dw1       ok"
     assert {name: line.split(maxsplit=1)[1] for name, line in lines.items() if name != "w1"} == {
-        exercise.name: "not done yet" for exercise in EXERCISES[1:]}
+        exercise.name: "not done yet" for exercise in EXERCISES[1:]
+    }
 
 
 def test_the_starter_filled_in_with_right_answers_passes_with_exit_0(
-    capsys: pytest.CaptureFixture[str], tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    tmp_path: Path,
 ) -> None:
     main(["exercises", "init", str(tmp_path)])
     path = tmp_path / "exercises.py"
@@ -181,7 +220,8 @@ def test_the_starters_worked_example_is_the_tutorials_chain() -> None:
 
 
 def test_init_refuses_to_overwrite_existing_work_without_force(
-    capsys: pytest.CaptureFixture[str], tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    tmp_path: Path,
 ) -> None:
     (tmp_path / "exercises.py").write_text("# my work\n")
     assert main(["exercises", "init", str(tmp_path)]) == 1
@@ -196,7 +236,8 @@ def test_init_with_force_overwrites(tmp_path: Path) -> None:
 
 
 def test_check_grades_a_notebooks_code_cells(
-    capsys: pytest.CaptureFixture[str], tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    tmp_path: Path,
 ) -> None:
     assert main(["exercises", "init", str(tmp_path), "--notebook"]) == 0
     status, lines = check_lines(capsys, str(tmp_path / "exercises.ipynb"))
@@ -206,17 +247,18 @@ def test_check_grades_a_notebooks_code_cells(
 
 
 def test_check_without_a_file_names_the_fix(
-    capsys: pytest.CaptureFixture[str], tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    tmp_path: Path,
 ) -> None:
     assert main(["exercises", "check", str(tmp_path / "missing.py")]) == 2
     assert "run `chainrule exercises init`" in capsys.readouterr().out
 
 
 def test_hint_levels_add_stronger_hints_under_unsolved_exercises(
-    capsys: pytest.CaptureFixture[str], tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    tmp_path: Path,
 ) -> None:
-    path = write_answers(tmp_path / "exercises.py", {"b1": WRONG["mask"]["b1"],
-                                                     "b2": RIGHT["b2"]})
+    path = write_answers(tmp_path / "exercises.py", {"b1": WRONG["mask"]["b1"], "b2": RIGHT["b2"]})
     main(["exercises", "check", str(path), "--only", "b1,b2", "--hint", "2"])
     lines = capsys.readouterr().out.splitlines()
     b1 = next(index for index, line in enumerate(lines) if line.startswith("dloss_db1"))
@@ -226,7 +268,8 @@ def test_hint_levels_add_stronger_hints_under_unsolved_exercises(
 
 
 def test_a_hint_level_out_of_range_is_an_error(
-    capsys: pytest.CaptureFixture[str], tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    tmp_path: Path,
 ) -> None:
     path = write_answers(tmp_path / "exercises.py", {"b2": RIGHT["b2"]})
     assert main(["exercises", "check", str(path), "--hint", "4"]) == 2

@@ -25,7 +25,8 @@ def test_explain_renders_latex_for_b2(capsys: pytest.CaptureFixture[str]) -> Non
 
 
 def test_graph_writes_the_dot_file_and_says_what_it_did(
-        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     assert main(["graph", "--out", str(tmp_path / "net.svg")]) == 0
     out = capsys.readouterr().out
     assert (tmp_path / "net.dot").is_file()

@@ -24,7 +24,8 @@ SMALL = ["--examples", "4", "--hidden", "4", "--train-steps", "2"]
 
 
 def test_explore_writes_one_html_file_and_says_where(
-        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     out = tmp_path / "page.html"
     assert main(["explore", "--out", str(out), *SMALL]) == 0
     assert capsys.readouterr().out.startswith(f"wrote {out} (")
@@ -35,21 +36,27 @@ def test_explore_writes_one_html_file_and_says_where(
 
 
 def test_explore_into_a_missing_folder_is_a_one_line_error(
-        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     assert main(["explore", "--out", str(tmp_path / "no" / "page.html"), *SMALL]) == 2
     assert capsys.readouterr().err.startswith("chainrule explore: ")
 
 
 def test_explore_serve_prints_its_port_serves_and_stops_on_ctrl_c() -> None:
     env = {**os.environ, "PYTHONPATH": str(Path(chainrule.__file__).parents[1])}
-    with subprocess.Popen([sys.executable, "-m", "chainrule", "explore", "--serve", *SMALL],
-                          stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                          env=env) as process:
+    with subprocess.Popen(
+        [sys.executable, "-m", "chainrule", "explore", "--serve", *SMALL],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
+    ) as process:
         try:
             assert process.stdout is not None
             line = process.stdout.readline()
-            match = re.fullmatch(r"serving on http://127\.0\.0\.1:(\d+)/ \(Ctrl-C to stop\)\n",
-                                 line)
+            match = re.fullmatch(
+                r"serving on http://127\.0\.0\.1:(\d+)/ \(Ctrl-C to stop\)\n", line
+            )
             assert match is not None, line
             url = f"http://127.0.0.1:{match.group(1)}/"
             with urllib.request.urlopen(url) as response:
@@ -89,12 +96,13 @@ def test_explore_wrt_must_require_grad() -> None:
 def _embedded_data(page: Path) -> dict[str, object]:
     text = page.read_text(encoding="utf-8")
     start = text.index('id="chainrule-data">') + len('id="chainrule-data">')
-    loaded: dict[str, object] = json.loads(text[start:text.index("</script>", start)])
+    loaded: dict[str, object] = json.loads(text[start : text.index("</script>", start)])
     return loaded
 
 
 def test_explore_a_trained_run_names_its_parameters_by_path(
-        trained_run: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    trained_run: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     out = tmp_path / "run.html"
     assert main(["explore", str(trained_run), "--examples", "5", "--out", str(out)]) == 0
     capsys.readouterr()
@@ -106,7 +114,8 @@ def test_explore_a_trained_run_names_its_parameters_by_path(
 
 
 def test_explore_a_folder_without_a_checkpoint_is_a_one_line_error(
-        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     assert main(["explore", str(tmp_path), "--out", str(tmp_path / "x.html")]) == 2
     err = capsys.readouterr().err
     assert err.startswith("chainrule explore: no checkpoint at ")
@@ -116,13 +125,31 @@ def test_explore_a_folder_without_a_checkpoint_is_a_one_line_error(
 @pytest.fixture(scope="module")
 def trained_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
     run = tmp_path_factory.mktemp("trained") / "run"
-    assert main(["train", "--model", "mlp", "--hidden", "8", "--batch-size", "64",
-                 "--no-progress", "--epochs", "1", "--out", str(run)]) == 0
+    assert (
+        main(
+            [
+                "train",
+                "--model",
+                "mlp",
+                "--hidden",
+                "8",
+                "--batch-size",
+                "64",
+                "--no-progress",
+                "--epochs",
+                "1",
+                "--out",
+                str(run),
+            ]
+        )
+        == 0
+    )
     return run
 
 
 def test_explain_a_trained_run_wrt_a_parameter_by_path(
-        trained_run: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    trained_run: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     capsys.readouterr()
     assert main(["explain", str(trained_run), "--wrt", "2.bias", "--examples", "3"]) == 0
     out = capsys.readouterr().out
@@ -131,17 +158,22 @@ def test_explain_a_trained_run_wrt_a_parameter_by_path(
 
 
 def test_explain_a_run_wrt_an_unknown_name_lists_the_parameters(
-        trained_run: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    trained_run: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     assert main(["explain", str(trained_run), "--wrt", "w1"]) == 2
     assert capsys.readouterr().err == (
         "chainrule explain: --wrt 'w1' is not a parameter of the run; choose one of "
-        "0.weight, 0.bias, 2.weight, 2.bias\n")
+        "0.weight, 0.bias, 2.weight, 2.bias\n"
+    )
 
 
 def test_graph_of_a_trained_run_names_parameters_by_path(
-        trained_run: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    assert main(["graph", str(trained_run), "--wrt", "0.bias",
-                 "--out", str(tmp_path / "run.svg")]) == 0
+    trained_run: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert (
+        main(["graph", str(trained_run), "--wrt", "0.bias", "--out", str(tmp_path / "run.svg")])
+        == 0
+    )
     capsys.readouterr()
     dot = (tmp_path / "run.dot").read_text()
     assert '"0.bias"' in dot

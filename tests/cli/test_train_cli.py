@@ -32,20 +32,29 @@ def train(*args: str) -> int:
 
 # The child runs `python -m chainrule` with Python's own Ctrl-C handler installed: a child of
 # a background job (`.ci/run &`) inherits SIGINT ignored, and Python then installs none.
-CLI_WITH_CTRL_C = ("import runpy, signal, sys\n"
-                   "signal.signal(signal.SIGINT, signal.default_int_handler)\n"
-                   "runpy.run_module('chainrule', run_name='__main__', alter_sys=True)\n")
+CLI_WITH_CTRL_C = (
+    "import runpy, signal, sys\n"
+    "signal.signal(signal.SIGINT, signal.default_int_handler)\n"
+    "runpy.run_module('chainrule', run_name='__main__', alter_sys=True)\n"
+)
 
 
 @contextlib.contextmanager
 def running_cli(*args: str, hang_after: int) -> Iterator[subprocess.Popen[str]]:
     """`chainrule train` in a child process with a known SIGINT disposition; killed (if
     still running) and reaped on every way out, failures included."""
-    env = {**os.environ, HANG_ENV: str(hang_after),
-           "PYTHONPATH": os.pathsep.join(filter(None, [str(SRC), os.environ.get("PYTHONPATH")]))}
-    process = subprocess.Popen([sys.executable, "-c", CLI_WITH_CTRL_C, "train", *SMALL, *args],
-                               env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                               text=True)
+    env = {
+        **os.environ,
+        HANG_ENV: str(hang_after),
+        "PYTHONPATH": os.pathsep.join(filter(None, [str(SRC), os.environ.get("PYTHONPATH")])),
+    }
+    process = subprocess.Popen(
+        [sys.executable, "-c", CLI_WITH_CTRL_C, "train", *SMALL, *args],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     try:
         yield process
     finally:
@@ -74,8 +83,10 @@ def weights(folder: Path) -> dict[str, np.ndarray]:
 
 
 def without_timing(folder: Path) -> list[dict]:
-    return [{key: value for key, value in record.items() if key not in TIMING_KEYS}
-            for record in read_metrics(folder)]
+    return [
+        {key: value for key, value in record.items() if key not in TIMING_KEYS}
+        for record in read_metrics(folder)
+    ]
 
 
 def test_one_epoch_writes_metrics_plot_and_checkpoint(
@@ -138,8 +149,9 @@ def test_a_new_run_does_not_overwrite_an_existing_one(
 @pytest.mark.slow
 def test_ctrl_c_saves_the_last_epoch_and_exits_130(tmp_path: Path) -> None:
     batches_per_epoch = 21
-    with running_cli("--epochs", "4", "--out", str(tmp_path),
-                     hang_after=batches_per_epoch + 5) as process:
+    with running_cli(
+        "--epochs", "4", "--out", str(tmp_path), hang_after=batches_per_epoch + 5
+    ) as process:
         wait_for(tmp_path / HANG_MARKER, process)
         process.send_signal(signal.SIGINT)
         _, stderr = process.communicate(timeout=60)
@@ -154,9 +166,14 @@ def test_the_ctrl_c_test_passes_when_started_with_sigint_ignored() -> None:
     """As under `bash .ci/run &`: a non-interactive shell's background job ignores SIGINT,
     and so does everything it starts."""
     command = 'trap "" INT; exec "$0" -m pytest -q -p no:cacheprovider "$1" -k ctrl_c_saves'
-    result = subprocess.run(["bash", "-c", command, sys.executable, __file__],
-                            cwd=SRC.parent, capture_output=True, text=True, timeout=300,
-                            env={**os.environ, "PYTHONPATH": str(SRC)})
+    result = subprocess.run(
+        ["bash", "-c", command, sys.executable, __file__],
+        cwd=SRC.parent,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env={**os.environ, "PYTHONPATH": str(SRC)},
+    )
     assert result.returncode == 0, result.stdout + result.stderr
     assert "1 passed" in result.stdout
 
@@ -166,8 +183,9 @@ def test_a_run_killed_mid_epoch_resumes_to_the_straight_result(tmp_path: Path) -
     straight, killed = tmp_path / "straight", tmp_path / "killed"
     assert train("--epochs", "4", "--out", str(straight)) == 0
     batches_per_epoch = 21
-    with running_cli("--epochs", "4", "--out", str(killed),
-                     hang_after=2 * batches_per_epoch + 7) as process:
+    with running_cli(
+        "--epochs", "4", "--out", str(killed), hang_after=2 * batches_per_epoch + 7
+    ) as process:
         wait_for(killed / HANG_MARKER, process)
         process.kill()
         process.communicate(timeout=60)
@@ -183,17 +201,22 @@ def test_a_run_killed_mid_epoch_resumes_to_the_straight_result(tmp_path: Path) -
 
 
 def test_the_command_line_loads_no_plotting_progress_or_dataset_package() -> None:
-    code = ("import sys, chainrule, chainrule.cli; print(sorted({m.split('.')[0] for m in "
-            "sys.modules} & {'sklearn', 'torch', 'matplotlib', 'tqdm'}))")
-    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                            check=True, env={**os.environ, "PYTHONPATH": str(SRC)})
+    code = (
+        "import sys, chainrule, chainrule.cli; print(sorted({m.split('.')[0] for m in "
+        "sys.modules} & {'sklearn', 'torch', 'matplotlib', 'tqdm'}))"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        check=True,
+        env={**os.environ, "PYTHONPATH": str(SRC)},
+    )
     assert result.stdout.strip() == "[]"
 
 
 @pytest.mark.slow
-def test_a_run_killed_in_its_first_epoch_resumes_to_the_straight_result(
-    tmp_path: Path
-) -> None:
+def test_a_run_killed_in_its_first_epoch_resumes_to_the_straight_result(tmp_path: Path) -> None:
     straight, killed = tmp_path / "straight", tmp_path / "killed"
     assert train("--epochs", "2", "--out", str(straight)) == 0
     with running_cli("--epochs", "2", "--out", str(killed), hang_after=7) as process:
@@ -219,8 +242,21 @@ def test_resuming_into_a_folder_holding_another_run_is_refused(
     train("--epochs", "1", "--out", str(other))
     saved = (other / META_FILE).read_bytes(), read_metrics(other)
     capsys.readouterr()
-    assert main(["train", "--resume", str(source), "--out", str(other), "--epochs", "2",
-                 "--no-progress"]) == 2
+    assert (
+        main(
+            [
+                "train",
+                "--resume",
+                str(source),
+                "--out",
+                str(other),
+                "--epochs",
+                "2",
+                "--no-progress",
+            ]
+        )
+        == 2
+    )
     (line,) = capsys.readouterr().err.splitlines()
     assert line.startswith(f"chainrule train: {other} already holds a run; resuming {source}")
     assert f"--resume {other}" in line
@@ -229,8 +265,21 @@ def test_resuming_into_a_folder_holding_another_run_is_refused(
 
 def test_resuming_with_out_naming_the_resumed_folder_continues_it(tmp_path: Path) -> None:
     train("--epochs", "1", "--schedule", "constant", "--out", str(tmp_path))
-    assert main(["train", "--resume", str(tmp_path / META_FILE), "--out", str(tmp_path),
-                 "--epochs", "2", "--no-progress"]) == 0
+    assert (
+        main(
+            [
+                "train",
+                "--resume",
+                str(tmp_path / META_FILE),
+                "--out",
+                str(tmp_path),
+                "--epochs",
+                "2",
+                "--no-progress",
+            ]
+        )
+        == 0
+    )
     assert [record["epoch"] for record in read_metrics(tmp_path)] == [1, 2]
 
 
@@ -264,10 +313,13 @@ def write_idx_folder(folder: Path, seed: int) -> None:
     rng = np.random.default_rng(seed)
     folder.mkdir(parents=True, exist_ok=True)
     for prefix, count in (("train", 40), ("t10k", 10)):
-        save_idx(folder / f"{prefix}-images-idx3-ubyte.gz",
-                 rng.integers(0, 256, (count, 28, 28), dtype=np.uint8))
-        save_idx(folder / f"{prefix}-labels-idx1-ubyte.gz",
-                 rng.integers(0, 10, count, dtype=np.uint8))
+        save_idx(
+            folder / f"{prefix}-images-idx3-ubyte.gz",
+            rng.integers(0, 256, (count, 28, 28), dtype=np.uint8),
+        )
+        save_idx(
+            folder / f"{prefix}-labels-idx1-ubyte.gz", rng.integers(0, 10, count, dtype=np.uint8)
+        )
 
 
 def test_resuming_on_changed_data_is_refused_naming_both_fingerprints(
@@ -275,8 +327,10 @@ def test_resuming_on_changed_data_is_refused_naming_both_fingerprints(
 ) -> None:
     data, run = tmp_path / "data", tmp_path / "run"
     write_idx_folder(data, seed=1)
-    assert train("--epochs", "1", "--schedule", "constant", "--data", str(data),
-                 "--out", str(run)) == 0
+    assert (
+        train("--epochs", "1", "--schedule", "constant", "--data", str(data), "--out", str(run))
+        == 0
+    )
     saved = json.loads((run / META_FILE).read_text())["meta"]["data_fingerprint"]
     write_idx_folder(data, seed=2)
     capsys.readouterr()
@@ -309,8 +363,9 @@ def test_a_checkpoint_without_a_data_fingerprint_resumes_with_a_note(
     capsys.readouterr()
     assert main(["train", "--resume", str(tmp_path), "--epochs", "2", "--no-progress"]) == 0
     (line,) = capsys.readouterr().err.splitlines()
-    assert line.startswith(f"chainrule train: note: {tmp_path / META_FILE} has no fingerprint "
-                           f"of its data")
+    assert line.startswith(
+        f"chainrule train: note: {tmp_path / META_FILE} has no fingerprint of its data"
+    )
     assert [record["epoch"] for record in read_metrics(tmp_path)] == [1, 2]
 
 
@@ -344,12 +399,15 @@ CORRUPTIONS: dict[str, tuple[tuple[str | int, ...], object]] = {
     "model-list": (("meta", "model"), []),
     "model-missing": (("meta", "model"), DELETE),
     "model-weight-number": (("meta", "model", "0.weight"), 5),
-    "model-weight-nested": (("meta", "model", "0.weight"),
-                            {"inner": {"__array__": "model/0.weight"}}),
-    "model-weight-of-another-shape": (("meta", "model", "0.weight"),
-                                      {"__array__": "optimizer/state/1/exp_avg"}),
-    "model-weight-unknown-name": (("meta", "model", "9.weight"),
-                                  {"__array__": "model/0.weight"}),
+    "model-weight-nested": (
+        ("meta", "model", "0.weight"),
+        {"inner": {"__array__": "model/0.weight"}},
+    ),
+    "model-weight-of-another-shape": (
+        ("meta", "model", "0.weight"),
+        {"__array__": "optimizer/state/1/exp_avg"},
+    ),
+    "model-weight-unknown-name": (("meta", "model", "9.weight"), {"__array__": "model/0.weight"}),
     "model-array-ref-list": (("meta", "model", "0.weight"), {"__array__": ["model/0.weight"]}),
     "model-array-ref-unknown": (("meta", "model", "0.weight"), {"__array__": "nothing"}),
     "optimizer-string": (("meta", "optimizer"), "adam"),

@@ -10,8 +10,7 @@ import pytest
 from chainrule.cli import main
 from chainrule.train.metrics import DIAGNOSTIC_KEYS, KEYS, read_metrics
 
-SMALL = ["--model", "mlp", "--hidden", "16", "--batch-size", "64", "--epochs", "2",
-         "--no-progress"]
+SMALL = ["--model", "mlp", "--hidden", "16", "--batch-size", "64", "--epochs", "2", "--no-progress"]
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 LOSS_KEYS = ("train_loss", "val_loss", "val_accuracy")
 
@@ -44,8 +43,9 @@ def test_the_loss_curve_is_the_same_with_and_without_diagnostics(
     assert train(tmp_path / "diagnosed", "--diagnostics") == 0
     capsys.readouterr()
     plain = [[record[key] for key in LOSS_KEYS] for record in read_metrics(tmp_path / "plain")]
-    diagnosed = [[record[key] for key in LOSS_KEYS]
-                 for record in read_metrics(tmp_path / "diagnosed")]
+    diagnosed = [
+        [record[key] for key in LOSS_KEYS] for record in read_metrics(tmp_path / "diagnosed")
+    ]
     assert len(plain) == 2
     assert diagnosed == plain
     assert not (tmp_path / "plain" / "gradients.png").exists()

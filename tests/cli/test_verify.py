@@ -79,5 +79,6 @@ def test_a_failed_verification_prints_a_diagnosis_of_each_disagreement(
     lines = format_verification(result, x.shape, 50).splitlines()
     diagnoses = [line.strip() for line in lines if "diagnosis of" in line]
     assert len(diagnoses) == 2
-    assert all(line.startswith("diagnosis of b1: off by a factor of 2: a 2 too many")
-               for line in diagnoses)
+    assert all(
+        line.startswith("diagnosis of b1: off by a factor of 2: a 2 too many") for line in diagnoses
+    )

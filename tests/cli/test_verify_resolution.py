@@ -31,8 +31,9 @@ def _w1_doubled(cache: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
 
 def test_a_step_too_small_for_the_loss_leaves_the_gradients_unresolved_not_ok() -> None:
     x, y, params = _network()
-    result = verify_network(x, y, params, max_entries=20, eps=TINY_EPS,
-                            rng=np.random.default_rng(1))
+    result = verify_network(
+        x, y, params, max_entries=20, eps=TINY_EPS, rng=np.random.default_rng(1)
+    )
     assert not result.ok
     assert "w1" in result.unresolved
     assert result.failing == ()
@@ -40,8 +41,9 @@ def test_a_step_too_small_for_the_loss_leaves_the_gradients_unresolved_not_ok() 
 
 def test_an_unresolved_verification_says_so_instead_of_disagreement() -> None:
     x, y, params = _network()
-    result = verify_network(x, y, params, max_entries=20, eps=TINY_EPS,
-                            rng=np.random.default_rng(1))
+    result = verify_network(
+        x, y, params, max_entries=20, eps=TINY_EPS, rng=np.random.default_rng(1)
+    )
     last = format_verification(result, x.shape, 50).splitlines()[-1]
     assert last.startswith("UNRESOLVED in x, w1")
     assert "use a larger --eps" in last
@@ -49,8 +51,15 @@ def test_an_unresolved_verification_says_so_instead_of_disagreement() -> None:
 
 def test_a_wrong_gradient_is_not_verified_by_a_step_too_small() -> None:
     x, y, params = _network()
-    result = verify_network(x, y, params, backward=_w1_doubled, max_entries=20,
-                            eps=TINY_EPS, rng=np.random.default_rng(1))
+    result = verify_network(
+        x,
+        y,
+        params,
+        backward=_w1_doubled,
+        max_entries=20,
+        eps=TINY_EPS,
+        rng=np.random.default_rng(1),
+    )
     assert not result.ok
     assert "w1" in result.failing
 
@@ -62,7 +71,8 @@ def test_verify_with_a_tiny_eps_exits_1(capsys: pytest.CaptureFixture[str]) -> N
 
 @pytest.mark.parametrize("eps", ["0", "nan", "-1e-6", "abc"])
 def test_verify_refuses_a_step_that_is_not_positive_and_finite_in_one_line(
-        eps: str, capsys: pytest.CaptureFixture[str]) -> None:
+    eps: str, capsys: pytest.CaptureFixture[str]
+) -> None:
     with pytest.raises(SystemExit) as exit_info:
         main(["verify", "--eps", eps])
     assert exit_info.value.code == 2

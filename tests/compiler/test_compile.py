@@ -95,9 +95,7 @@ def _run_both(
 def test_compiled_classifier_equals_eager_bit_for_bit_in_float64(
     rng: np.random.Generator, sizes: list[int]
 ) -> None:
-    batches = [
-        (rng.standard_normal((5, 6)), rng.integers(0, sizes[-1], 5)) for _ in range(6)
-    ]
+    batches = [(rng.standard_normal((5, 6)), rng.integers(0, sizes[-1], 5)) for _ in range(6)]
     eager, compiled, eager_params, compiled_params = _run_both(
         _classifier_step, sizes, batches, np.float64
     )
@@ -121,8 +119,7 @@ def test_compiled_regression_with_several_activations_equals_eager(
 
 def test_compiled_float32_matches_eager_to_float32_rounding(rng: np.random.Generator) -> None:
     batches = [
-        (rng.standard_normal((8, 6)).astype(np.float32), rng.integers(0, 4, 8))
-        for _ in range(4)
+        (rng.standard_normal((8, 6)).astype(np.float32), rng.integers(0, 4, 8)) for _ in range(4)
     ]
     eager, compiled, eager_params, compiled_params = _run_both(
         _classifier_step, [6, 16, 4], batches, np.float32
@@ -134,9 +131,7 @@ def test_compiled_float32_matches_eager_to_float32_rounding(rng: np.random.Gener
 
 
 def test_new_batch_size_retraces_and_stays_exact(rng: np.random.Generator) -> None:
-    batches = [
-        (rng.standard_normal((n, 6)), rng.integers(0, 4, n)) for n in (5, 5, 3, 3, 5, 3)
-    ]
+    batches = [(rng.standard_normal((n, 6)), rng.integers(0, 4, n)) for n in (5, 5, 3, 3, 5, 3)]
     eager, compiled, _, _ = _run_both(_classifier_step, [6, 8, 4], batches, np.float64)
     assert compiled == eager
     params = _mlp(np.random.default_rng(7), [6, 8, 4], np.float64)
@@ -241,8 +236,9 @@ def _assert_nn_training_replays_exactly(
         model = make_model()
         optimizer = make_optimizer(model.parameters())
 
-        def step(x: np.ndarray, y: np.ndarray, model: cr.nn.Module = model,
-                 optimizer: Any = optimizer) -> cr.Tensor:
+        def step(
+            x: np.ndarray, y: np.ndarray, model: cr.nn.Module = model, optimizer: Any = optimizer
+        ) -> cr.Tensor:
             loss = loss_fn(model(cr.tensor(x)), y)
             optimizer.zero_grad()
             loss.backward()
@@ -339,7 +335,7 @@ def test_replays_reuse_their_buffers(rng: np.random.Generator) -> None:
     x, y = rng.standard_normal((5, 6)), rng.integers(0, 4, 5)
     step(x, y)
     step(x, y)
-    (program, _), = step.programs.values()
+    ((program, _),) = step.programs.values()
     first = {key: id(array) for key, array in program.buffers.arrays.items()}
     step(x, y)
     assert first
@@ -359,8 +355,10 @@ def test_compiled_tutorial_network_with_one_output_equals_eager(
             cr.nn.Linear(6, 1, rng=np.random.default_rng(4), dtype=dtype),
         )
 
-    batches = [(rng.standard_normal((9, 4)).astype(dtype),
-                rng.standard_normal((9, 1)).astype(dtype)) for _ in range(4)]
+    batches = [
+        (rng.standard_normal((9, 4)).astype(dtype), rng.standard_normal((9, 1)).astype(dtype))
+        for _ in range(4)
+    ]
     _assert_nn_training_replays_exactly(
         make_model, lambda params: cr.optim.SGD(params, lr=0.1), F.mse_loss, batches
     )
@@ -368,8 +366,10 @@ def test_compiled_tutorial_network_with_one_output_equals_eager(
 
 @pytest.mark.parametrize(
     ("layer", "message"),
-    [(lambda: cr.nn.Dropout(0.5, rng=np.random.default_rng(0)), "Dropout"),
-     (lambda: cr.nn.BatchNorm1d(3, dtype=np.float64), "BatchNorm1d")],
+    [
+        (lambda: cr.nn.Dropout(0.5, rng=np.random.default_rng(0)), "Dropout"),
+        (lambda: cr.nn.BatchNorm1d(3, dtype=np.float64), "BatchNorm1d"),
+    ],
     ids=["dropout", "batchnorm"],
 )
 def test_layers_with_state_outside_the_graph_refuse_to_be_traced(

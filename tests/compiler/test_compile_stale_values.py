@@ -122,9 +122,7 @@ def test_an_optimizer_step_inside_the_step_still_updates_the_weights_on_every_re
 
         return step
 
-    eager, replayed, eager_weight, replayed_weight = _eager_then_compiled(
-        make_step, _batches(rng)
-    )
+    eager, replayed, eager_weight, replayed_weight = _eager_then_compiled(make_step, _batches(rng))
     assert replayed == eager
     assert replayed_weight.shape == eager_weight.shape
     assert np.array_equal(replayed_weight, eager_weight)
@@ -193,9 +191,7 @@ CONVERSIONS: dict[str, tuple[Callable[[cr.Tensor], Any], str]] = {
 }
 
 
-@pytest.mark.parametrize(
-    ("use", "named"), CONVERSIONS.values(), ids=CONVERSIONS.keys()
-)
+@pytest.mark.parametrize(("use", "named"), CONVERSIONS.values(), ids=CONVERSIONS.keys())
 def test_converting_a_traced_value_to_python_is_refused_at_trace_time(
     rng: np.random.Generator, use: Callable[[cr.Tensor], Any], named: str
 ) -> None:
@@ -286,8 +282,9 @@ def test_a_scheduler_stepped_inside_the_step_is_replayed(rng: np.random.Generato
         scheduler = cr.optim.CosineAnnealingLR(optimizer, T_max=4)
         sgd_step = _sgd_step(weight, optimizer)
 
-        def step(x: np.ndarray, sgd_step: Callable[..., cr.Tensor] = sgd_step,
-                 scheduler: Any = scheduler) -> cr.Tensor:
+        def step(
+            x: np.ndarray, sgd_step: Callable[..., cr.Tensor] = sgd_step, scheduler: Any = scheduler
+        ) -> cr.Tensor:
             loss = sgd_step(x)
             scheduler.step()
             return loss
@@ -303,8 +300,10 @@ def test_a_scheduler_stepped_inside_the_step_is_replayed(rng: np.random.Generato
 
 @pytest.mark.parametrize(
     "make",
-    [lambda params: cr.optim.SGD(params, lr=0.1, momentum=0.9),
-     lambda params: cr.optim.StepLR(cr.optim.SGD(params, lr=0.1), step_size=2)],
+    [
+        lambda params: cr.optim.SGD(params, lr=0.1, momentum=0.9),
+        lambda params: cr.optim.StepLR(cr.optim.SGD(params, lr=0.1), step_size=2),
+    ],
     ids=["optimizer", "scheduler"],
 )
 def test_creating_an_optimizer_or_scheduler_inside_the_step_is_refused(
@@ -457,6 +456,7 @@ def test_a_generator_seeded_afresh_inside_the_step_gives_a_constant_that_replays
     rng: np.random.Generator,
 ) -> None:
     """Eagerly the same seed draws the same values on every call, so freezing them is right."""
+
     def make_step(weight: cr.Tensor) -> Callable[..., cr.Tensor]:
         def step(x: np.ndarray) -> cr.Tensor:
             fixed = np.random.default_rng(0).standard_normal((3, 2))
@@ -479,8 +479,9 @@ def test_a_gradient_read_inside_the_step_is_read_afresh_on_every_replay(
         weight = _weight(np.random.default_rng(5))
         optimizer = cr.optim.SGD([weight], lr=0.1)
 
-        def step(x: np.ndarray, weight: cr.Tensor = weight,
-                 optimizer: Any = optimizer) -> tuple[cr.Tensor, cr.Tensor]:
+        def step(
+            x: np.ndarray, weight: cr.Tensor = weight, optimizer: Any = optimizer
+        ) -> tuple[cr.Tensor, cr.Tensor]:
             optimizer.zero_grad()
             loss = _loss(weight, x)
             loss.backward()
@@ -604,11 +605,15 @@ def test_a_draw_from_a_generator_held_by_an_object_in_the_closure_is_refused(
         compile(step)(rng.standard_normal((4, 3)))
 
 
-@pytest.mark.parametrize("make", [
-    lambda: np.random.default_rng(),
-    lambda: np.random.Generator(np.random.PCG64()),
-    lambda: np.random.RandomState(),
-], ids=["default_rng", "Generator(PCG64())", "RandomState"])
+@pytest.mark.parametrize(
+    "make",
+    [
+        lambda: np.random.default_rng(),
+        lambda: np.random.Generator(np.random.PCG64()),
+        lambda: np.random.RandomState(),
+    ],
+    ids=["default_rng", "Generator(PCG64())", "RandomState"],
+)
 def test_an_unseeded_generator_created_inside_the_step_is_refused(
     rng: np.random.Generator, make: Callable[[], Any]
 ) -> None:
@@ -629,15 +634,26 @@ def test_changing_param_groups_inside_the_step_is_refused(rng: np.random.Generat
         optimizer.param_groups[0]["lr"] *= 0.5
         return _sgd_step(weight, optimizer)(x)
 
-    with pytest.raises(CompileError, match=r"param_groups\[0\]\['lr'\].*outside the compiled "
-                                           r"step"):
+    with pytest.raises(
+        CompileError,
+        match=r"param_groups\[0\]\['lr'\].*outside the compiled "
+        r"step",
+    ):
         compile(step)(rng.standard_normal((4, 3)))
 
 
-@pytest.mark.parametrize("convert", [
-    float, int, lambda value: value.item(), lambda value: value.tolist(), bool,
-    lambda value: value[()],
-], ids=["float", "int", "item", "tolist", "bool", "index"])
+@pytest.mark.parametrize(
+    "convert",
+    [
+        float,
+        int,
+        lambda value: value.item(),
+        lambda value: value.tolist(),
+        bool,
+        lambda value: value[()],
+    ],
+    ids=["float", "int", "item", "tolist", "bool", "index"],
+)
 def test_converting_a_0d_float_array_argument_to_python_inside_the_step_is_refused(
     rng: np.random.Generator, convert: Callable[[np.ndarray], Any]
 ) -> None:
@@ -646,8 +662,11 @@ def test_converting_a_0d_float_array_argument_to_python_inside_the_step_is_refus
     def step(x: np.ndarray, scale: np.ndarray) -> cr.Tensor:
         return _loss(weight, x) * (convert(scale) or 1.0)
 
-    with pytest.raises(CompileError, match=r"0-d array argument 1 .*pass it as a Python "
-                                           r"number"):
+    with pytest.raises(
+        CompileError,
+        match=r"0-d array argument 1 .*pass it as a Python "
+        r"number",
+    ):
         compile(step)(rng.standard_normal((4, 3)), np.array(2.0))
 
 

@@ -13,9 +13,9 @@ from chainrule.compiler import compile
 from chainrule.primitives import Primitive
 
 
-def _eager_and_compiled_grad(step: Any, weight: cr.Tensor, x: np.ndarray) -> tuple[
-    np.ndarray, np.ndarray
-]:
+def _eager_and_compiled_grad(
+    step: Any, weight: cr.Tensor, x: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
     weight.grad = None
     step(cr.tensor(x))
     assert weight.grad is not None

@@ -36,8 +36,14 @@ class LocalServer:
 
 @pytest.fixture
 def server(monkeypatch: pytest.MonkeyPatch) -> Iterator[LocalServer]:
-    for variable in ("http_proxy", "HTTP_PROXY", "https_proxy", "HTTPS_PROXY", "all_proxy",
-                     "ALL_PROXY"):
+    for variable in (
+        "http_proxy",
+        "HTTP_PROXY",
+        "https_proxy",
+        "HTTPS_PROXY",
+        "all_proxy",
+        "ALL_PROXY",
+    ):
         monkeypatch.delenv(variable, raising=False)
     monkeypatch.setenv("no_proxy", "*")
     state = LocalServer()
@@ -74,7 +80,7 @@ def server(monkeypatch: pytest.MonkeyPatch) -> Iterator[LocalServer]:
             self.end_headers()
             with contextlib.suppress(OSError):
                 for index in range(min(len(body), 500)):
-                    self.wfile.write(body[index:index + 1])
+                    self.wfile.write(body[index : index + 1])
                     self.wfile.flush()
                     time.sleep(0.02)
             self.close_connection = True
@@ -84,7 +90,7 @@ def server(monkeypatch: pytest.MonkeyPatch) -> Iterator[LocalServer]:
             head = f"HTTP/1.0 200 OK\r\nContent-Length: {len(body)}\r\n\r\n".encode()
             with contextlib.suppress(OSError):
                 for index in range(len(head)):
-                    self.wfile.write(head[index:index + 1])
+                    self.wfile.write(head[index : index + 1])
                     self.wfile.flush()
                     time.sleep(0.25)
                 self.wfile.write(body)
@@ -146,8 +152,9 @@ def test_downloaded_files_load_with_load_mnist(
     server: LocalServer, files: dict[str, bytes], tmp_path: Path
 ) -> None:
     mirror = _serve(server, "/mnist", files)
-    data = load_mnist(download("mnist", tmp_path / "c", mirrors=[mirror],
-                               checksums=_sha256(files), timeout=5))
+    data = load_mnist(
+        download("mnist", tmp_path / "c", mirrors=[mirror], checksums=_sha256(files), timeout=5)
+    )
     assert data.x_train.shape == (10, 784)
 
 
@@ -185,8 +192,13 @@ def test_falls_back_to_the_next_mirror_after_a_404(
 ) -> None:
     good = _serve(server, "/good", files)
     cache = tmp_path / "cache"
-    download("mnist", cache, mirrors=[server.base + "/missing", good],
-             checksums=_sha256(files), timeout=5)
+    download(
+        "mnist",
+        cache,
+        mirrors=[server.base + "/missing", good],
+        checksums=_sha256(files),
+        timeout=5,
+    )
     assert (cache / "t10k-labels-idx1-ubyte.gz").read_bytes() == files["t10k-labels-idx1-ubyte.gz"]
     assert "/missing/train-images-idx3-ubyte.gz" in server.requests
     assert "/good/train-images-idx3-ubyte.gz" in server.requests
@@ -196,8 +208,13 @@ def test_error_lists_every_mirror_when_all_fail(
     server: LocalServer, files: dict[str, bytes], tmp_path: Path
 ) -> None:
     with pytest.raises(DatasetError, match=r"every mirror failed") as raised:
-        download("mnist", tmp_path / "cache", mirrors=[server.base + "/a", server.base + "/b"],
-                 checksums=_sha256(files), timeout=5)
+        download(
+            "mnist",
+            tmp_path / "cache",
+            mirrors=[server.base + "/a", server.base + "/b"],
+            checksums=_sha256(files),
+            timeout=5,
+        )
     assert "/a/train-images-idx3-ubyte.gz: HTTP 404" in str(raised.value)
     assert "/b/train-images-idx3-ubyte.gz: HTTP 404" in str(raised.value)
 
@@ -206,8 +223,13 @@ def test_a_failed_download_is_one_line(
     server: LocalServer, files: dict[str, bytes], tmp_path: Path
 ) -> None:
     with pytest.raises(DatasetError) as raised:
-        download("mnist", tmp_path / "cache", mirrors=[server.base + "/a", server.base + "/b"],
-                 checksums=_sha256(files), timeout=5)
+        download(
+            "mnist",
+            tmp_path / "cache",
+            mirrors=[server.base + "/a", server.base + "/b"],
+            checksums=_sha256(files),
+            timeout=5,
+        )
     assert "\n" not in str(raised.value)
 
 
@@ -216,10 +238,19 @@ def test_a_trickling_server_fails_within_the_total_deadline(
 ) -> None:
     mirror = _serve(server, "/trickle", files)
     started = time.monotonic()
-    with pytest.raises(DatasetError, match=r"/trickle/train-images-idx3-ubyte\.gz: took longer "
-                                           r"than the 0\.5 s deadline \(received \d+ of "):
-        download("mnist", tmp_path / "cache", mirrors=[mirror], checksums=_sha256(files),
-                 timeout=5, deadline=0.5)
+    with pytest.raises(
+        DatasetError,
+        match=r"/trickle/train-images-idx3-ubyte\.gz: took longer "
+        r"than the 0\.5 s deadline \(received \d+ of ",
+    ):
+        download(
+            "mnist",
+            tmp_path / "cache",
+            mirrors=[mirror],
+            checksums=_sha256(files),
+            timeout=5,
+            deadline=0.5,
+        )
     assert time.monotonic() - started < 4
     assert list((tmp_path / "cache").iterdir()) == []
 
@@ -229,26 +260,44 @@ def test_the_total_deadline_covers_a_server_trickling_its_headers(
 ) -> None:
     mirror = _serve(server, "/slow-headers", files)
     started = time.monotonic()
-    with pytest.raises(DatasetError, match=r"/slow-headers/train-images-idx3-ubyte\.gz: took "
-                                           r"longer than the 2 s deadline"):
-        download("mnist", tmp_path / "cache", mirrors=[mirror], checksums=_sha256(files),
-                 timeout=1, deadline=2)
+    with pytest.raises(
+        DatasetError,
+        match=r"/slow-headers/train-images-idx3-ubyte\.gz: took "
+        r"longer than the 2 s deadline",
+    ):
+        download(
+            "mnist",
+            tmp_path / "cache",
+            mirrors=[mirror],
+            checksums=_sha256(files),
+            timeout=1,
+            deadline=2,
+        )
     assert time.monotonic() - started < 4
     assert list((tmp_path / "cache").iterdir()) == []
 
 
-@pytest.mark.parametrize(("prefix", "reason"), [
-    ("/oversized", r"announces \d+ bytes, more than the expected \d+ bytes; refused"),
-    ("/unannounced", r"sent more than the expected \d+ bytes; cut off and refused"),
-])
+@pytest.mark.parametrize(
+    ("prefix", "reason"),
+    [
+        ("/oversized", r"announces \d+ bytes, more than the expected \d+ bytes; refused"),
+        ("/unannounced", r"sent more than the expected \d+ bytes; cut off and refused"),
+    ],
+)
 def test_a_body_larger_than_the_expected_size_is_refused(
     server: LocalServer, files: dict[str, bytes], tmp_path: Path, prefix: str, reason: str
 ) -> None:
     mirror = _serve(server, prefix, files)
     sizes = {name: len(body) for name, body in files.items()}
     with pytest.raises(DatasetError, match=rf"{prefix}/train-images-idx3-ubyte\.gz: {reason}"):
-        download("mnist", tmp_path / "cache", mirrors=[mirror], checksums=_sha256(files),
-                 sizes=sizes, timeout=5)
+        download(
+            "mnist",
+            tmp_path / "cache",
+            mirrors=[mirror],
+            checksums=_sha256(files),
+            sizes=sizes,
+            timeout=5,
+        )
     assert list((tmp_path / "cache").iterdir()) == []
 
 
@@ -257,10 +306,17 @@ def test_a_body_of_the_expected_size_is_accepted(
 ) -> None:
     mirror = _serve(server, "/mnist", files)
     sizes = {name: len(body) for name, body in files.items()}
-    download("mnist", tmp_path / "cache", mirrors=[mirror], checksums=_sha256(files),
-             sizes=sizes, timeout=5)
+    download(
+        "mnist",
+        tmp_path / "cache",
+        mirrors=[mirror],
+        checksums=_sha256(files),
+        sizes=sizes,
+        timeout=5,
+    )
     assert (tmp_path / "cache" / "t10k-images-idx3-ubyte.gz").read_bytes() == files[
-        "t10k-images-idx3-ubyte.gz"]
+        "t10k-images-idx3-ubyte.gz"
+    ]
 
 
 @pytest.mark.parametrize("seconds", [{"timeout": 0.0}, {"deadline": float("inf")}])

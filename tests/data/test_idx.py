@@ -158,9 +158,12 @@ def test_dimensions_whose_product_overflows_int64_are_reported_as_truncated(
     header = bytes([0, 0, 0x08, 3]) + np.array([2**32 - 1] * 3, dtype=">u4").tobytes()
     path = tmp_path / "huge-idx3-ubyte"
     path.write_bytes(header + bytes(16))
-    with pytest.raises(DatasetError, match=rf"is truncated: shape \(4294967295, 4294967295, "
-                                           rf"4294967295\) .* needs {(2**32 - 1)**3} data "
-                                           rf"bytes .* found 16$"):
+    with pytest.raises(
+        DatasetError,
+        match=rf"is truncated: shape \(4294967295, 4294967295, "
+        rf"4294967295\) .* needs {(2**32 - 1) ** 3} data "
+        rf"bytes .* found 16$",
+    ):
         load_idx(path)
 
 

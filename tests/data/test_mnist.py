@@ -134,10 +134,14 @@ def test_test_images_of_another_size_than_the_training_images_are_refused(
     tmp_path: Path, rng: np.random.Generator
 ) -> None:
     _write_set(tmp_path, rng)
-    save_idx(tmp_path / "t10k-images-idx3-ubyte.gz",
-             rng.integers(0, 256, (8, 14, 14), dtype=np.uint8))
-    with pytest.raises(DatasetError, match=r"t10k-images-idx3-ubyte\.gz holds images of 14x14 "
-                                           r"pixels but .*train-images-idx3-ubyte\.gz of 28x28"):
+    save_idx(
+        tmp_path / "t10k-images-idx3-ubyte.gz", rng.integers(0, 256, (8, 14, 14), dtype=np.uint8)
+    )
+    with pytest.raises(
+        DatasetError,
+        match=r"t10k-images-idx3-ubyte\.gz holds images of 14x14 "
+        r"pixels but .*train-images-idx3-ubyte\.gz of 28x28",
+    ):
         load_mnist(tmp_path)
 
 
@@ -146,8 +150,11 @@ def test_an_empty_image_set_is_refused(
     tmp_path: Path, rng: np.random.Generator, n_train: int, n_test: int
 ) -> None:
     _write_set(tmp_path, rng, n_train=n_train, n_test=n_test)
-    with pytest.raises(DatasetError, match="holds 0 images of 28x28 pixels; a data set needs "
-                                           "at least one image of at least one pixel"):
+    with pytest.raises(
+        DatasetError,
+        match="holds 0 images of 28x28 pixels; a data set needs "
+        "at least one image of at least one pixel",
+    ):
         load_mnist(tmp_path)
 
 

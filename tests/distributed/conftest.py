@@ -30,9 +30,15 @@ def mpiexec() -> Path:
 def launch(mpiexec: Path) -> Launch:
     """launch(ranks, *arguments, timeout=120) runs `python arguments` on `ranks` ranks."""
 
-    def run(ranks: int, *arguments: str, timeout: float = 120.0,
-            env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
-        return subprocess.run(mpi_command(mpiexec, ranks, arguments), capture_output=True,
-                              text=True, timeout=timeout, env=env or environment())
+    def run(
+        ranks: int, *arguments: str, timeout: float = 120.0, env: dict[str, str] | None = None
+    ) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            mpi_command(mpiexec, ranks, arguments),
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            env=env or environment(),
+        )
 
     return run

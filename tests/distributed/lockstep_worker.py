@@ -31,20 +31,28 @@ def run(optimizer_name: str, comm: Communicator | None) -> dict[str, Any]:
     x = data_rng.standard_normal((SAMPLES, FEATURES))
     y = data_rng.integers(0, CLASSES, size=SAMPLES)
     init_rng = np.random.default_rng(11)
-    model = nn.Sequential(nn.Linear(FEATURES, HIDDEN, rng=init_rng, dtype=np.float64), nn.ReLU(),
-                          nn.Linear(HIDDEN, CLASSES, rng=init_rng, dtype=np.float64))
+    model = nn.Sequential(
+        nn.Linear(FEATURES, HIDDEN, rng=init_rng, dtype=np.float64),
+        nn.ReLU(),
+        nn.Linear(HIDDEN, CLASSES, rng=init_rng, dtype=np.float64),
+    )
     params = list(model.parameters())
-    optimizer = (optim.SGD(params, lr=0.1, momentum=0.9) if optimizer_name == "momentum"
-                 else optim.Adam(params, lr=0.01))
+    optimizer = (
+        optim.SGD(params, lr=0.1, momentum=0.9)
+        if optimizer_name == "momentum"
+        else optim.Adam(params, lr=0.01)
+    )
     criterion = nn.CrossEntropyLoss()
     shuffle_rng = np.random.default_rng(3)
     parallel = None
     if comm is None:
-        loader: Any = DataLoader(ArrayDataset(x, y), batch_size=BATCH, shuffle=True,
-                                 rng=shuffle_rng)
+        loader: Any = DataLoader(
+            ArrayDataset(x, y), batch_size=BATCH, shuffle=True, rng=shuffle_rng
+        )
     else:
-        loader = distributed.DistributedSampler(ArrayDataset(x, y), BATCH, rank=comm.rank,
-                                                size=comm.size, shuffle=True, rng=shuffle_rng)
+        loader = distributed.DistributedSampler(
+            ArrayDataset(x, y), BATCH, rank=comm.rank, size=comm.size, shuffle=True, rng=shuffle_rng
+        )
         parallel = distributed.DataParallel(params, optimizer, comm)
     losses: list[float] = []
     while len(losses) < STEPS:
@@ -60,9 +68,11 @@ def run(optimizer_name: str, comm: Communicator | None) -> dict[str, Any]:
             losses.append(float(global_loss[0]) / BATCH)
             if len(losses) == STEPS:
                 break
-    return {"losses": losses,
-            "weights": {name: array.tolist() for name, array in model.state_dict().items()},
-            "ranks": 1 if comm is None else comm.size}
+    return {
+        "losses": losses,
+        "weights": {name: array.tolist() for name, array in model.state_dict().items()},
+        "ranks": 1 if comm is None else comm.size,
+    }
 
 
 if __name__ == "__main__":

@@ -62,21 +62,22 @@ def test_world_without_a_launcher_is_single_process() -> None:
     assert isinstance(distributed.world(), SingleProcess)
 
 
-def test_the_collective_deadline_defaults_to_600_seconds(
-        monkeypatch: pytest.MonkeyPatch) -> None:
+def test_the_collective_deadline_defaults_to_600_seconds(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv(TIMEOUT_ENV, raising=False)
     assert _default_timeout() == DEFAULT_TIMEOUT == 600.0
 
 
 def test_the_collective_deadline_is_read_from_the_environment(
-        monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
     monkeypatch.setenv(TIMEOUT_ENV, "2.5")
     assert _default_timeout() == 2.5
 
 
 @pytest.mark.parametrize("value", ["0", "-1", "soon", "nan"])
-def test_an_unusable_collective_deadline_is_refused(monkeypatch: pytest.MonkeyPatch,
-                                                    value: str) -> None:
+def test_an_unusable_collective_deadline_is_refused(
+    monkeypatch: pytest.MonkeyPatch, value: str
+) -> None:
     monkeypatch.setenv(TIMEOUT_ENV, value)
     with pytest.raises(ValueError, match="must be a positive number of seconds"):
         _default_timeout()

@@ -89,7 +89,8 @@ def test_a_parameter_without_gradient_counts_as_zero() -> None:
 def test_non_finite_gradients_are_flagged_on_every_rank() -> None:
     def body(comm: ThreadRank) -> bool:
         buffer = distributed.GradientBuffer(
-            gradients([np.array([np.nan if comm.rank == 1 else 1.0])]))
+            gradients([np.array([np.nan if comm.rank == 1 else 1.0])])
+        )
         buffer.allreduce(comm)
         return buffer.finite
 
@@ -99,8 +100,7 @@ def test_non_finite_gradients_are_flagged_on_every_rank() -> None:
 def test_data_parallel_broadcasts_rank_0s_parameters() -> None:
     def body(comm: ThreadRank) -> np.ndarray:
         layer = nn.Linear(3, 2, rng=np.random.default_rng(comm.rank), dtype=np.float64)
-        distributed.DataParallel(layer.parameters(), optim.SGD(layer.parameters(), lr=0.1),
-                                 comm)
+        distributed.DataParallel(layer.parameters(), optim.SGD(layer.parameters(), lr=0.1), comm)
         return layer.weight.numpy()
 
     rank0, rank1 = run_ranks(2, body)

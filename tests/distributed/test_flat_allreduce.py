@@ -41,15 +41,16 @@ def _params_with_grads(rank: int, dtype: Any) -> list[nn.Parameter]:
     return params
 
 
-def _averaged(flat: bool, samples: list[int] | None, dtype: Any
-              ) -> list[tuple[list[np.ndarray], list[np.ndarray], FlatBuffer | None]]:
-    def body(comm: ThreadRank) -> tuple[list[np.ndarray], list[np.ndarray],
-                                        FlatBuffer | None]:
+def _averaged(
+    flat: bool, samples: list[int] | None, dtype: Any
+) -> list[tuple[list[np.ndarray], list[np.ndarray], FlatBuffer | None]]:
+    def body(comm: ThreadRank) -> tuple[list[np.ndarray], list[np.ndarray], FlatBuffer | None]:
         params = _params_with_grads(comm.rank, dtype)
         buffer = flatten_parameters(params)[0] if flat else None
         recording = RecordingRank(comm)
         distributed.GradientBuffer(params).allreduce(
-            recording, None if samples is None else samples[comm.rank])
+            recording, None if samples is None else samples[comm.rank]
+        )
         grads = [param.grad.data for param in params if param.grad is not None]
         return grads, recording.reduced, buffer
 
@@ -68,7 +69,8 @@ def test_flat_gradient_buffer_is_allreduced_in_place_in_one_call(dtype: Any) -> 
 @pytest.mark.parametrize("samples", [None, [3, 1]], ids=["equal", "weighted"])
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 def test_in_place_average_equals_gathered_average_bit_for_bit(
-        dtype: Any, samples: list[int] | None) -> None:
+    dtype: Any, samples: list[int] | None
+) -> None:
     gathered = _averaged(False, samples, dtype)
     in_place = _averaged(True, samples, dtype)
     for (expected, _, _), (got, _, _) in zip(gathered, in_place, strict=True):

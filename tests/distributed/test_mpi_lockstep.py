@@ -21,8 +21,9 @@ def relative_error(got: np.ndarray, expected: np.ndarray) -> float:
 
 @pytest.mark.parametrize("ranks", [1, 2, 4])
 @pytest.mark.parametrize("optimizer", ["momentum", "adam"])
-def test_ranks_match_one_process_step_for_step(launch: Launch, tmp_path: Path, ranks: int,
-                                               optimizer: str) -> None:
+def test_ranks_match_one_process_step_for_step(
+    launch: Launch, tmp_path: Path, ranks: int, optimizer: str
+) -> None:
     out = tmp_path / "result.json"
     finished = launch(ranks, str(WORKER), optimizer, str(out), timeout=120)
     assert finished.returncode == 0, finished.stderr

@@ -10,28 +10,34 @@ from chainrule.data import ArrayDataset, DataLoader
 from chainrule.distributed import DistributedSampler, shard_bounds
 
 
-def samplers(size: int, samples: int = 30, batch: int = 8, seed: int = 5
-             ) -> list[DistributedSampler]:
+def samplers(
+    size: int, samples: int = 30, batch: int = 8, seed: int = 5
+) -> list[DistributedSampler]:
     data = ArrayDataset(np.arange(samples))
-    return [DistributedSampler(data, batch, rank=rank, size=size, shuffle=True,
-                               rng=np.random.default_rng(seed)) for rank in range(size)]
+    return [
+        DistributedSampler(
+            data, batch, rank=rank, size=size, shuffle=True, rng=np.random.default_rng(seed)
+        )
+        for rank in range(size)
+    ]
 
 
 def test_shard_bounds_split_contiguously_larger_first() -> None:
-    assert [shard_bounds(10, rank, 4) for rank in range(4)] == [(0, 3), (3, 6), (6, 8),
-                                                                (8, 10)]
+    assert [shard_bounds(10, rank, 4) for rank in range(4)] == [(0, 3), (3, 6), (6, 8), (8, 10)]
 
 
 @pytest.mark.parametrize("size", [1, 2, 3])
 def test_shards_concatenate_to_the_dataloaders_global_batches(size: int) -> None:
-    loader = DataLoader(ArrayDataset(np.arange(30)), batch_size=8, shuffle=True,
-                        rng=np.random.default_rng(5))
+    loader = DataLoader(
+        ArrayDataset(np.arange(30)), batch_size=8, shuffle=True, rng=np.random.default_rng(5)
+    )
     expected = [batch for (batch,) in loader]
     shards = [[shard for (shard,) in sampler] for sampler in samplers(size)]
     assert all(len(per_rank) == len(expected) for per_rank in shards)
     for index, batch in enumerate(expected):
-        np.testing.assert_array_equal(np.concatenate([per_rank[index] for per_rank in shards]),
-                                      batch)
+        np.testing.assert_array_equal(
+            np.concatenate([per_rank[index] for per_rank in shards]), batch
+        )
 
 
 def test_len_is_the_number_of_global_batches() -> None:

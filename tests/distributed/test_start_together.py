@@ -39,6 +39,7 @@ def test_another_refusing_rank_reports_with_its_rank() -> None:
 
 def test_one_process_reports_its_refusal() -> None:
     reports: list[str] = []
-    assert not start_together(ValueError("train: no"), lambda error: reports.append(str(error)),
-                              SingleProcess())
+    assert not start_together(
+        ValueError("train: no"), lambda error: reports.append(str(error)), SingleProcess()
+    )
     assert reports == ["train: no"]

@@ -13,8 +13,7 @@ import numpy as np
 class ThreadRank:
     """One rank of a `run_ranks` group; counts its allreduce calls."""
 
-    def __init__(self, rank: int, size: int, slots: list[Any], barrier: threading.Barrier
-                 ) -> None:
+    def __init__(self, rank: int, size: int, slots: list[Any], barrier: threading.Barrier) -> None:
         self.rank, self.size = rank, size
         self.slots, self.barrier = slots, barrier
         self.allreduce_calls = 0

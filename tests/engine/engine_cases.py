@@ -116,8 +116,9 @@ def _reduction(name: str, torch_name: str, grid: bool = False) -> OpCase:
     )
 
 
-def _unary(name: str, torch_name: str, ranges: tuple[float, float] = (-2.0, 2.0),
-           grid: bool = False) -> OpCase:
+def _unary(
+    name: str, torch_name: str, ranges: tuple[float, float] = (-2.0, 2.0), grid: bool = False
+) -> OpCase:
     return OpCase(
         name,
         [(shapes, {}) for shapes in UNARY_SHAPES],
@@ -128,8 +129,11 @@ def _unary(name: str, torch_name: str, ranges: tuple[float, float] = (-2.0, 2.0)
     )
 
 
-def _binary(name: str, function: Callable[[Any, Any], Any],
-            ranges: tuple[tuple[float, float], ...] = ((-2.0, 2.0),)) -> OpCase:
+def _binary(
+    name: str,
+    function: Callable[[Any, Any], Any],
+    ranges: tuple[tuple[float, float], ...] = ((-2.0, 2.0),),
+) -> OpCase:
     return OpCase(
         name,
         [(shapes, {}) for shapes in BINARY_SHAPES],
@@ -152,16 +156,25 @@ CASES: tuple[OpCase, ...] = (
     # Exponents away from 0: PyTorch masks d(x**y)/dx to 0 where y == 0, so its second
     # derivative in y is 0 there instead of the true x**(y-1) (1 + y log x).
     _binary("pow_tensor_exponent", lambda x, y: x**y, ((0.3, 2.0), (0.1, 2.5))),
-    OpCase("radd_scalar", [(s, {}) for s in UNARY_SHAPES], lambda x: 2.5 + x,
-           lambda torch, x: 2.5 + x),
-    OpCase("rsub_scalar", [(s, {}) for s in UNARY_SHAPES], lambda x: 2.5 - x,
-           lambda torch, x: 2.5 - x),
-    OpCase("rmul_scalar", [(s, {}) for s in UNARY_SHAPES], lambda x: 2.5 * x,
-           lambda torch, x: 2.5 * x),
-    OpCase("rdiv_scalar", [(s, {}) for s in UNARY_SHAPES], lambda x: 2.5 / x,
-           lambda torch, x: 2.5 / x, ranges=((0.5, 2.0),)),
-    OpCase("rpow_scalar", [(s, {}) for s in UNARY_SHAPES], lambda x: 2.5**x,
-           lambda torch, x: 2.5**x),
+    OpCase(
+        "radd_scalar", [(s, {}) for s in UNARY_SHAPES], lambda x: 2.5 + x, lambda torch, x: 2.5 + x
+    ),
+    OpCase(
+        "rsub_scalar", [(s, {}) for s in UNARY_SHAPES], lambda x: 2.5 - x, lambda torch, x: 2.5 - x
+    ),
+    OpCase(
+        "rmul_scalar", [(s, {}) for s in UNARY_SHAPES], lambda x: 2.5 * x, lambda torch, x: 2.5 * x
+    ),
+    OpCase(
+        "rdiv_scalar",
+        [(s, {}) for s in UNARY_SHAPES],
+        lambda x: 2.5 / x,
+        lambda torch, x: 2.5 / x,
+        ranges=((0.5, 2.0),),
+    ),
+    OpCase(
+        "rpow_scalar", [(s, {}) for s in UNARY_SHAPES], lambda x: 2.5**x, lambda torch, x: 2.5**x
+    ),
     OpCase(
         "pow_scalar",
         [(s, {"p": p}) for s in (((3,),), ((2, 3),), ((),)) for p in (2, 3, 0.5, -1.5, 1, 0)],
@@ -170,10 +183,15 @@ CASES: tuple[OpCase, ...] = (
         ranges=((0.3, 2.0),),
     ),
     OpCase("neg", [(s, {}) for s in UNARY_SHAPES], lambda x: -x, lambda torch, x: -x),
-    OpCase("matmul", [(s, {}) for s in MATMUL_SHAPES], lambda x, y: x @ y,
-           lambda torch, x, y: x @ y),
-    OpCase("matmul_function", [(s, {}) for s in MATMUL_SHAPES[:3]],
-           lambda x, y: cr.matmul(x, y), lambda torch, x, y: torch.matmul(x, y)),
+    OpCase(
+        "matmul", [(s, {}) for s in MATMUL_SHAPES], lambda x, y: x @ y, lambda torch, x, y: x @ y
+    ),
+    OpCase(
+        "matmul_function",
+        [(s, {}) for s in MATMUL_SHAPES[:3]],
+        lambda x, y: cr.matmul(x, y),
+        lambda torch, x, y: torch.matmul(x, y),
+    ),
     _unary("exp", "exp"),
     _unary("log", "log", (0.2, 3.0)),
     _unary("sqrt", "sqrt", (0.2, 3.0)),
@@ -197,19 +215,26 @@ CASES: tuple[OpCase, ...] = (
     ),
     OpCase(
         "reshape",
-        [(((2, 3),), {"shape": (3, 2)}), (((2, 3),), {"shape": (-1,)}),
-         (((2, 3),), {"shape": (6, 1)}), (((),), {"shape": (1, 1)}), (((1,),), {"shape": ()})],
+        [
+            (((2, 3),), {"shape": (3, 2)}),
+            (((2, 3),), {"shape": (-1,)}),
+            (((2, 3),), {"shape": (6, 1)}),
+            (((),), {"shape": (1, 1)}),
+            (((1,),), {"shape": ()}),
+        ],
         lambda x, shape: x.reshape(shape),
         lambda torch, x, shape: x.reshape(shape),
     ),
     OpCase(
         "transpose",
-        [(((2, 3, 4),), {"axes": (2, 0, 1)}), (((2, 3, 4),), {"axes": (1, 0, 2)}),
-         (((2, 3, 4),), {"axes": (-1, 0, 1)}), (((2, 3),), {"axes": None})],
+        [
+            (((2, 3, 4),), {"axes": (2, 0, 1)}),
+            (((2, 3, 4),), {"axes": (1, 0, 2)}),
+            (((2, 3, 4),), {"axes": (-1, 0, 1)}),
+            (((2, 3),), {"axes": None}),
+        ],
         lambda x, axes: cr.transpose(x, axes),
-        lambda torch, x, axes: x.permute(
-            tuple(reversed(range(x.ndim))) if axes is None else axes
-        ),
+        lambda torch, x, axes: x.permute(tuple(reversed(range(x.ndim))) if axes is None else axes),
     ),
     OpCase(
         "T",
@@ -250,23 +275,34 @@ CASES: tuple[OpCase, ...] = (
     ),
     OpCase(
         "clip",
-        [(s, {"low": low, "high": high}) for s in UNARY_SHAPES[1:]
-         for low, high in ((-0.5, 0.75), (None, 0.75), (-0.5, None))],
+        [
+            (s, {"low": low, "high": high})
+            for s in UNARY_SHAPES[1:]
+            for low, high in ((-0.5, 0.75), (None, 0.75), (-0.5, None))
+        ],
         lambda x, low, high: cr.clip(x, low, high),
         lambda torch, x, low, high: torch.clamp(x, low, high),
         grid=True,
     ),
     OpCase(
         "concatenate",
-        [(((2, 3), (4, 3)), {"axis": 0}), (((2, 3), (2, 1)), {"axis": -1}),
-         (((3,), (2,), (1,)), {"axis": 0}), (((2, 1, 2), (2, 3, 2)), {"axis": 1})],
+        [
+            (((2, 3), (4, 3)), {"axis": 0}),
+            (((2, 3), (2, 1)), {"axis": -1}),
+            (((3,), (2,), (1,)), {"axis": 0}),
+            (((2, 1, 2), (2, 3, 2)), {"axis": 1}),
+        ],
         lambda *xs, axis: cr.concatenate(xs, axis=axis),
         lambda torch, *xs, axis: torch.cat(xs, dim=axis),
     ),
     OpCase(
         "stack",
-        [(((2, 3), (2, 3)), {"axis": 0}), (((2, 3), (2, 3), (2, 3)), {"axis": -1}),
-         (((2, 3), (2, 3)), {"axis": 1}), (((), ()), {"axis": 0})],
+        [
+            (((2, 3), (2, 3)), {"axis": 0}),
+            (((2, 3), (2, 3), (2, 3)), {"axis": -1}),
+            (((2, 3), (2, 3)), {"axis": 1}),
+            (((), ()), {"axis": 0}),
+        ],
         lambda *xs, axis: cr.stack(xs, axis=axis),
         lambda torch, *xs, axis: torch.stack(xs, dim=axis),
     ),
@@ -281,16 +317,24 @@ CASES: tuple[OpCase, ...] = (
     ),
     OpCase(
         "softmax",
-        [(((2, 3),), {"axis": -1}), (((2, 3),), {"axis": 0}), (((4,),), {"axis": 0}),
-         (((2, 3, 4),), {"axis": 1})],
+        [
+            (((2, 3),), {"axis": -1}),
+            (((2, 3),), {"axis": 0}),
+            (((4,),), {"axis": 0}),
+            (((2, 3, 4),), {"axis": 1}),
+        ],
         lambda x, axis: cr.softmax(x, axis=axis),
         lambda torch, x, axis: torch.softmax(x, dim=axis),
         ranges=((-5.0, 5.0),),
     ),
     OpCase(
         "log_softmax",
-        [(((2, 3),), {"axis": -1}), (((2, 3),), {"axis": 0}), (((4,),), {"axis": 0}),
-         (((2, 3, 4),), {"axis": 1})],
+        [
+            (((2, 3),), {"axis": -1}),
+            (((2, 3),), {"axis": 0}),
+            (((4,),), {"axis": 0}),
+            (((2, 3, 4),), {"axis": 1}),
+        ],
         lambda x, axis: cr.log_softmax(x, axis=axis),
         lambda torch, x, axis: torch.log_softmax(x, dim=axis),
         ranges=((-5.0, 5.0),),
@@ -310,19 +354,23 @@ CASES: tuple[OpCase, ...] = (
     ),
     OpCase(
         "linear",
-        [(((5, 3), (3, 4), (4,)), {}), (((2, 5, 3), (3, 2), (2,)), {}),
-         (((6, 1), (1, 3), (3,)), {}), (((4, 3), (3, 1), (1,)), {})],
+        [
+            (((5, 3), (3, 4), (4,)), {}),
+            (((2, 5, 3), (3, 2), (2,)), {}),
+            (((6, 1), (1, 3), (3,)), {}),
+            (((4, 3), (3, 1), (1,)), {}),
+        ],
         functional.linear,
         lambda torch, x, w, b: torch.nn.functional.linear(x, w.T, b),
     ),
     OpCase(
         "cross_entropy",
-        [(((4, 3),), {"targets": hnp.arrays(np.int64, (4,), elements=st.integers(0, 2))}),
-         (((1, 5),), {"targets": hnp.arrays(np.int64, (1,), elements=st.integers(0, 4))})],
+        [
+            (((4, 3),), {"targets": hnp.arrays(np.int64, (4,), elements=st.integers(0, 2))}),
+            (((1, 5),), {"targets": hnp.arrays(np.int64, (1,), elements=st.integers(0, 4))}),
+        ],
         lambda x, targets: functional.cross_entropy(x, targets),
-        lambda torch, x, targets: torch.nn.functional.cross_entropy(
-            x, torch.from_numpy(targets)
-        ),
+        lambda torch, x, targets: torch.nn.functional.cross_entropy(x, torch.from_numpy(targets)),
         ranges=((-5.0, 5.0),),
     ),
 )
@@ -352,8 +400,9 @@ def op_inputs(draw: st.DrawFn, case: OpCase) -> tuple[list[np.ndarray], dict[str
     return arrays, drawn
 
 
-def numerical_grad(f: Callable[[np.ndarray], float], x: np.ndarray,
-                   eps: float = 1e-6) -> np.ndarray:
+def numerical_grad(
+    f: Callable[[np.ndarray], float], x: np.ndarray, eps: float = 1e-6
+) -> np.ndarray:
     """df/dx by float64 central differences, entry by entry."""
     point = np.array(x, dtype=np.float64)
     grad = np.empty_like(point)
@@ -394,8 +443,11 @@ def record_torch_error(dtype: str, error: float, op: str) -> None:
 
 _ZERO_DIM_AXES: tuple[Any, ...] = (None, 0, -1, (0,), (-1,))
 _ZERO_DIM_REDUCTIONS: tuple[Variant, ...] = (
-    *[(((),), {"axis": axis, "keepdims": keepdims})
-      for axis in _ZERO_DIM_AXES for keepdims in (False, True)],
+    *[
+        (((),), {"axis": axis, "keepdims": keepdims})
+        for axis in _ZERO_DIM_AXES
+        for keepdims in (False, True)
+    ],
     (((3,),), {"axis": -1, "keepdims": False}),
     (((2, 3),), {"axis": None, "keepdims": False}),
 )
@@ -405,35 +457,62 @@ _ZERO_DIM_UNARY: tuple[Variant, ...] = ((((),), {}),)
 # Every op of CASES on 0-d inputs or with a 0-d result (or both): NumPy hands back a scalar
 # (np.float64) there instead of an array, which the engine must never pass on.
 ZERO_DIM_VARIANTS: dict[str, tuple[Variant, ...]] = {
-    **{name: _ZERO_DIM_BINARY for name in ("add", "sub", "mul", "div", "pow_tensor_exponent",
-                                            "maximum", "minimum")},
-    **{name: _ZERO_DIM_UNARY for name in ("radd_scalar", "rsub_scalar", "rmul_scalar",
-                                           "rdiv_scalar", "rpow_scalar", "neg", "exp", "log",
-                                           "sqrt", "abs", "tanh", "sigmoid", "relu", "T", "sin")},
+    **{
+        name: _ZERO_DIM_BINARY
+        for name in ("add", "sub", "mul", "div", "pow_tensor_exponent", "maximum", "minimum")
+    },
+    **{
+        name: _ZERO_DIM_UNARY
+        for name in (
+            "radd_scalar",
+            "rsub_scalar",
+            "rmul_scalar",
+            "rdiv_scalar",
+            "rpow_scalar",
+            "neg",
+            "exp",
+            "log",
+            "sqrt",
+            "abs",
+            "tanh",
+            "sigmoid",
+            "relu",
+            "T",
+            "sin",
+        )
+    },
     "pow_scalar": tuple((((),), {"p": p}) for p in (2, 3, 0.5, -1.5, 1, 0)),
     "matmul": ((((4,), (4,)), {}),),
     "matmul_function": ((((4,), (4,)), {}),),
     **{name: _ZERO_DIM_REDUCTIONS for name in ("sum", "mean", "max", "min", "logsumexp")},
-    "var": (*[(shapes, {**params, "ddof": 0}) for shapes, params in _ZERO_DIM_REDUCTIONS],
-            (((3,),), {"axis": 0, "keepdims": False, "ddof": 1})),
+    "var": (
+        *[(shapes, {**params, "ddof": 0}) for shapes, params in _ZERO_DIM_REDUCTIONS],
+        (((3,),), {"axis": 0, "keepdims": False, "ddof": 1}),
+    ),
     "reshape": ((((),), {"shape": ()}), (((1, 1),), {"shape": ()}), (((),), {"shape": (-1,)})),
     "transpose": ((((),), {"axes": None}), (((),), {"axes": ()})),
-    "getitem": ((((3,),), {"index": 1}), (((3,),), {"index": -1}),
-                (((3, 4),), {"index": (1, 2)}), (((2, 3, 4),), {"index": (0, 2, 1)}),
-                (((),), {"index": ()}), (((),), {"index": Ellipsis}),
-                (((),), {"index": None})),
+    "getitem": (
+        (((3,),), {"index": 1}),
+        (((3,),), {"index": -1}),
+        (((3, 4),), {"index": (1, 2)}),
+        (((2, 3, 4),), {"index": (0, 2, 1)}),
+        (((),), {"index": ()}),
+        (((),), {"index": Ellipsis}),
+        (((),), {"index": None}),
+    ),
     "where": ((((), ()), {"condition": hnp.arrays(np.bool_, ())}),),
-    "clip": tuple((((),), {"low": low, "high": high})
-                  for low, high in ((-0.5, 0.75), (None, 0.75), (-0.5, None))),
+    "clip": tuple(
+        (((),), {"low": low, "high": high})
+        for low, high in ((-0.5, 0.75), (None, 0.75), (-0.5, None))
+    ),
     "stack": ((((), ()), {"axis": 0}), (((), (), ()), {"axis": -1})),
-    **{name: ((((),), {"axis": -1}), (((),), {"axis": 0})) for name in ("softmax",
-                                                                          "log_softmax")},
+    **{name: ((((),), {"axis": -1}), (((),), {"axis": 0})) for name in ("softmax", "log_softmax")},
     "astype": tuple((((),), {"dtype": dtype}) for dtype in ("float32", "float64")),
     "mse_loss": ((((), ()), {}), (((3,), (3,)), {})),
-    "cross_entropy": ((((1, 5),), {"targets": hnp.arrays(np.int64, (1,),
-                                                         elements=st.integers(0, 4))}),
-                      (((4, 3),), {"targets": hnp.arrays(np.int64, (4,),
-                                                         elements=st.integers(0, 2))})),
+    "cross_entropy": (
+        (((1, 5),), {"targets": hnp.arrays(np.int64, (1,), elements=st.integers(0, 4))}),
+        (((4, 3),), {"targets": hnp.arrays(np.int64, (4,), elements=st.integers(0, 2))}),
+    ),
 }
 
 # Ops that have no 0-d form in NumPy or PyTorch either: they refuse 0-d inputs by name.
@@ -445,5 +524,8 @@ NO_ZERO_DIM: dict[str, Callable[[Any], Any]] = {
 
 def zero_dim_cases() -> list[OpCase]:
     """The cases of CASES that have a 0-d form, restricted to their 0-d variants."""
-    return [replace(case, variants=ZERO_DIM_VARIANTS[case.name])
-            for case in CASES if case.name in ZERO_DIM_VARIANTS]
+    return [
+        replace(case, variants=ZERO_DIM_VARIANTS[case.name])
+        for case in CASES
+        if case.name in ZERO_DIM_VARIANTS
+    ]

@@ -16,8 +16,20 @@ from chainrule.tensor import Tensor
 
 PACKAGE = Path(cr.__file__).resolve().parent
 PRIVATE = {"_data", "_node", "_wrap", "_version", "_apply", "_counter"}
-CLIENTS = ["graph.py", "sweep.py", "transforms.py", "functional.py", "nn", "optim", "compiler",
-           "explanation", "exploration", "train", "check", "cli"]
+CLIENTS = [
+    "graph.py",
+    "sweep.py",
+    "transforms.py",
+    "functional.py",
+    "nn",
+    "optim",
+    "compiler",
+    "explanation",
+    "exploration",
+    "train",
+    "check",
+    "cli",
+]
 
 
 def test_from_numpy_shares_memory_and_dtype_as_torch(torch: ModuleType) -> None:
@@ -33,8 +45,9 @@ def test_from_numpy_shares_memory_and_dtype_as_torch(torch: ModuleType) -> None:
 
 
 def test_from_numpy_refuses_a_dtype_chainrule_does_not_hold() -> None:
-    with pytest.raises(TypeError, match="from_numpy: cannot make a tensor from data of dtype "
-                                        "complex128"):
+    with pytest.raises(
+        TypeError, match="from_numpy: cannot make a tensor from data of dtype complex128"
+    ):
         Tensor.from_numpy(np.zeros(2, dtype=np.complex128))
 
 
@@ -43,8 +56,7 @@ def test_from_numpy_refuses_what_is_not_an_ndarray() -> None:
         Tensor.from_numpy([1.0, 2.0])  # type: ignore[arg-type]
 
 
-def test_increment_version_counts_for_the_view_and_its_base_as_torch(
-        torch: ModuleType) -> None:
+def test_increment_version_counts_for_the_view_and_its_base_as_torch(torch: ModuleType) -> None:
     from torch.autograd.graph import increment_version
 
     base = cr.tensor(np.arange(4.0))
@@ -78,9 +90,11 @@ def test_grad_fn_is_the_recorded_op_and_none_for_a_leaf() -> None:
 
 def _private_uses(path: Path) -> list[str]:
     tree = ast.parse(path.read_text())
-    return [f"{path.relative_to(PACKAGE)}:{node.lineno}: .{node.attr}"
-            for node in ast.walk(tree)
-            if isinstance(node, ast.Attribute) and node.attr in PRIVATE]
+    return [
+        f"{path.relative_to(PACKAGE)}:{node.lineno}: .{node.attr}"
+        for node in ast.walk(tree)
+        if isinstance(node, ast.Attribute) and node.attr in PRIVATE
+    ]
 
 
 def test_no_module_outside_tensor_py_reaches_into_tensor_private_attributes() -> None:

@@ -21,9 +21,9 @@ def _leaf(shape, dtype=np.float64):
 
 
 def test_matmul_inner_dimension_error_names_both_shapes() -> None:
-    with pytest.raises(ValueError, match=re.escape(
-        "matmul: (32, 784) @ (50, 784): inner dims 784 and 50 differ"
-    )) as error:
+    with pytest.raises(
+        ValueError, match=re.escape("matmul: (32, 784) @ (50, 784): inner dims 784 and 50 differ")
+    ) as error:
         _leaf((32, 784)) @ _leaf((50, 784))
     assert not any(str(entry.path).startswith(NUMPY_DIR) for entry in error.traceback)
 
@@ -41,12 +41,17 @@ def test_matmul_of_a_scalar_is_refused() -> None:
 @pytest.mark.parametrize("op", ["add", "sub", "mul", "div", "pow", "maximum", "minimum"])
 def test_broadcasting_error_names_op_and_shapes(op) -> None:
     functions = {
-        "add": lambda x, y: x + y, "sub": lambda x, y: x - y, "mul": lambda x, y: x * y,
-        "div": lambda x, y: x / y, "pow": lambda x, y: x**y, "maximum": cr.maximum,
+        "add": lambda x, y: x + y,
+        "sub": lambda x, y: x - y,
+        "mul": lambda x, y: x * y,
+        "div": lambda x, y: x / y,
+        "pow": lambda x, y: x**y,
+        "maximum": cr.maximum,
         "minimum": cr.minimum,
     }
-    with pytest.raises(ValueError, match=rf"^{op}: shapes \(3,\) and \(4,\) cannot broadcast")\
-            as error:
+    with pytest.raises(
+        ValueError, match=rf"^{op}: shapes \(3,\) and \(4,\) cannot broadcast"
+    ) as error:
         functions[op](_leaf((3,)), _leaf((4,)))
     assert error.value.__cause__ is None
     assert error.value.__suppress_context__
@@ -58,14 +63,20 @@ def test_where_broadcasting_error_names_all_shapes() -> None:
 
 
 def test_non_scalar_backward_error() -> None:
-    with pytest.raises(RuntimeError, match=r"backward: the output has shape \(2, 3\), not a "
-                                           r"scalar; pass grad="):
+    with pytest.raises(
+        RuntimeError,
+        match=r"backward: the output has shape \(2, 3\), not a "
+        r"scalar; pass grad=",
+    ):
         (_leaf((2, 3)) * 2).backward()
 
 
 def test_backward_grad_of_the_wrong_shape() -> None:
-    with pytest.raises(ValueError, match=r"backward: grad has shape \(3,\) but the output has "
-                                         r"shape \(2, 3\)"):
+    with pytest.raises(
+        ValueError,
+        match=r"backward: grad has shape \(3,\) but the output has "
+        r"shape \(2, 3\)",
+    ):
         (_leaf((2, 3)) * 2).backward(np.ones(3))
 
 
@@ -110,8 +121,11 @@ def test_astype_to_an_integer_dtype_is_refused() -> None:
     ],
 )
 def test_axis_out_of_range_names_the_op(call, op) -> None:
-    with pytest.raises(ValueError, match=rf"^{op}: axis -?\d+ is out of range for a tensor "
-                                         r"with 2 dimensions \(valid: -2 to 1\)"):
+    with pytest.raises(
+        ValueError,
+        match=rf"^{op}: axis -?\d+ is out of range for a tensor "
+        r"with 2 dimensions \(valid: -2 to 1\)",
+    ):
         call(_leaf((2, 3)))
 
 
@@ -121,8 +135,11 @@ def test_concatenate_shape_mismatch() -> None:
 
 
 def test_concatenate_axis_out_of_range_names_the_op() -> None:
-    with pytest.raises(ValueError, match=r"^concatenate: axis 2 is out of range for tensors "
-                                         r"with 2 dimensions \(valid: -2 to 1\)"):
+    with pytest.raises(
+        ValueError,
+        match=r"^concatenate: axis 2 is out of range for tensors "
+        r"with 2 dimensions \(valid: -2 to 1\)",
+    ):
         cr.concatenate([_leaf((2, 3)), _leaf((2, 3))], axis=2)
 
 
@@ -137,8 +154,11 @@ def test_stack_shape_mismatch() -> None:
 
 
 def test_reshape_size_mismatch() -> None:
-    with pytest.raises(ValueError, match=r"reshape: cannot reshape \(2, 3\) \(6 values\) into "
-                                         r"\(4, 2\)"):
+    with pytest.raises(
+        ValueError,
+        match=r"reshape: cannot reshape \(2, 3\) \(6 values\) into "
+        r"\(4, 2\)",
+    ):
         _leaf((2, 3)).reshape(4, 2)
 
 
@@ -173,8 +193,11 @@ def test_index_out_of_range_names_getitem_and_shape() -> None:
 
 
 def test_mse_loss_refuses_column_against_vector() -> None:
-    with pytest.raises(ValueError, match=r"mse_loss: pred has shape \(4, 1\) but target has "
-                                         r"shape \(4,\).*reshape"):
+    with pytest.raises(
+        ValueError,
+        match=r"mse_loss: pred has shape \(4, 1\) but target has "
+        r"shape \(4,\).*reshape",
+    ):
         functional.mse_loss(_leaf((4, 1)), np.ones(4))
 
 
@@ -184,20 +207,29 @@ def test_cross_entropy_refuses_non_integer_targets() -> None:
 
 
 def test_cross_entropy_refuses_targets_of_the_wrong_shape() -> None:
-    with pytest.raises(ValueError, match=r"cross_entropy: targets must have shape \(2,\) for "
-                                         r"logits \(2, 3\), got \(2, 1\)"):
+    with pytest.raises(
+        ValueError,
+        match=r"cross_entropy: targets must have shape \(2,\) for "
+        r"logits \(2, 3\), got \(2, 1\)",
+    ):
         functional.cross_entropy(_leaf((2, 3)), np.array([[0], [1]]))
 
 
 def test_cross_entropy_refuses_targets_out_of_range() -> None:
-    with pytest.raises(ValueError, match=r"cross_entropy: target 3 at index 1 is outside the 3 "
-                                         r"classes \[0, 2\]"):
+    with pytest.raises(
+        ValueError,
+        match=r"cross_entropy: target 3 at index 1 is outside the 3 "
+        r"classes \[0, 2\]",
+    ):
         functional.cross_entropy(_leaf((2, 3)), np.array([0, 3]))
 
 
 def test_cross_entropy_refuses_one_dimensional_logits() -> None:
-    with pytest.raises(ValueError, match=r"cross_entropy: logits must be \(N, C\), got shape "
-                                         r"\(3,\)"):
+    with pytest.raises(
+        ValueError,
+        match=r"cross_entropy: logits must be \(N, C\), got shape "
+        r"\(3,\)",
+    ):
         functional.cross_entropy(_leaf((3,)), np.array([0]))
 
 
@@ -211,8 +243,11 @@ def test_cross_entropy_is_stable_for_logits_of_1e4() -> None:
 
 def test_anomaly_in_forward_names_the_op_and_the_user_line() -> None:
     x = _leaf((2,)) * -1
-    with np.errstate(invalid="ignore"), cr.detect_anomaly(), \
-            pytest.raises(cr.AnomalyError) as error:
+    with (
+        np.errstate(invalid="ignore"),
+        cr.detect_anomaly(),
+        pytest.raises(cr.AnomalyError) as error,
+    ):
         x.log()  # the line the error must name
     message = str(error.value)
     assert message.startswith("log produced NaN or inf")
@@ -238,27 +273,36 @@ def test_without_detect_anomaly_nan_passes_silently() -> None:
 
 
 def test_transpose_axis_out_of_range_is_refused_not_wrapped() -> None:
-    with pytest.raises(ValueError, match=r"transpose: axis 5 is out of range for a tensor with 2 "
-                                         r"dimensions \(valid: -2 to 1\)"):
+    with pytest.raises(
+        ValueError,
+        match=r"transpose: axis 5 is out of range for a tensor with 2 "
+        r"dimensions \(valid: -2 to 1\)",
+    ):
         _leaf((2, 3)).transpose(0, 5)
 
 
 def test_transpose_of_a_0d_tensor_with_an_axis_is_refused() -> None:
-    with pytest.raises(ValueError, match=r"transpose: axes \(0,\) are not a permutation of the 0 "
-                                         r"axes"):
+    with pytest.raises(
+        ValueError,
+        match=r"transpose: axes \(0,\) are not a permutation of the 0 "
+        r"axes",
+    ):
         _leaf(()).transpose(0)
 
 
 @pytest.mark.parametrize(("axis1", "axis2"), [(0, 0), (-1, 0), (0, -1)])
 def test_swapaxes_of_a_0d_tensor_with_axis_0_or_minus_1_is_the_tensor(
-        axis1: int, axis2: int, torch: ModuleType) -> None:
+    axis1: int, axis2: int, torch: ModuleType
+) -> None:
     x = _leaf(())
     assert x.swapaxes(axis1, axis2).shape == tuple(torch.tensor(1.0).swapaxes(axis1, axis2).shape)
 
 
-@pytest.mark.parametrize(("shape", "axis1", "axis2", "bad"),
-                         [((), 0, 1, 1), ((2, 3), 0, 5, 5), ((2, 3), -3, 0, -3)])
-def test_swapaxes_axis_out_of_range(shape: tuple[int, ...], axis1: int, axis2: int,
-                                    bad: int) -> None:
+@pytest.mark.parametrize(
+    ("shape", "axis1", "axis2", "bad"), [((), 0, 1, 1), ((2, 3), 0, 5, 5), ((2, 3), -3, 0, -3)]
+)
+def test_swapaxes_axis_out_of_range(
+    shape: tuple[int, ...], axis1: int, axis2: int, bad: int
+) -> None:
     with pytest.raises(ValueError, match=rf"swapaxes: axis {bad} is out of range for a tensor"):
         _leaf(shape).swapaxes(axis1, axis2)

@@ -26,8 +26,11 @@ ELEMENTWISE: dict[str, tuple[Callable[[Any], Any], Callable[..., Any], tuple[flo
     "tanh": (lambda x: x.tanh(), lambda torch, x: torch.tanh(x), EXTREMES),
     "exp": (lambda x: x.exp(), lambda torch, x: torch.exp(x), EXTREMES[:6]),
     "log": (lambda x: x.log(), lambda torch, x: torch.log(x), EXTREMES[4:]),
-    "softplus": (lambda x: cr.logsumexp(cr.stack([x * 0, x]), axis=0),
-                 lambda torch, x: torch.logsumexp(torch.stack([x * 0, x]), 0), EXTREMES),
+    "softplus": (
+        lambda x: cr.logsumexp(cr.stack([x * 0, x]), axis=0),
+        lambda torch, x: torch.logsumexp(torch.stack([x * 0, x]), 0),
+        EXTREMES,
+    ),
 }
 
 
@@ -49,8 +52,9 @@ def _ours_second(f: Callable[[Any], Any], values: np.ndarray) -> tuple[np.ndarra
     return grad.numpy(), x.grad.numpy()
 
 
-def _torch_second(torch: ModuleType, f: Callable[..., Any],
-                  values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def _torch_second(
+    torch: ModuleType, f: Callable[..., Any], values: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
     x = torch.tensor(values, requires_grad=True)
     (grad,) = torch.autograd.grad(f(torch, x).sum(), x, create_graph=True)
     (second,) = torch.autograd.grad(grad.sum(), x)
@@ -58,8 +62,7 @@ def _torch_second(torch: ModuleType, f: Callable[..., Any],
 
 
 @pytest.mark.parametrize("name", sorted(ELEMENTWISE))
-def test_second_derivative_matches_torch_at_extreme_inputs(torch: ModuleType,
-                                                           name: str) -> None:
+def test_second_derivative_matches_torch_at_extreme_inputs(torch: ModuleType, name: str) -> None:
     ours_f, torch_f, points = ELEMENTWISE[name]
     values = np.array(points)
     grad, second = _ours_second(ours_f, values)
@@ -104,7 +107,8 @@ def test_cross_entropy_hessian_vector_product_matches_torch_at_extreme_logits(
     ours_hvp = np.asarray(cr.hvp(ours, logits, direction))
     _, expected = torch.autograd.functional.hvp(
         lambda z: torch.nn.functional.cross_entropy(z, torch.from_numpy(targets)),
-        torch.from_numpy(logits), torch.from_numpy(direction),
+        torch.from_numpy(logits),
+        torch.from_numpy(direction),
     )
     assert not np.isnan(ours_hvp).any()
     # Normwise: entries of 1e-11 that are a difference of probabilities near 1 carry a

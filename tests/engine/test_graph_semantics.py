@@ -28,8 +28,7 @@ def test_reused_non_leaf_gets_the_sum_of_its_gradients() -> None:
     y = x * 3
     (y * y + y).sum().backward()
     assert x.grad is not None
-    np.testing.assert_allclose(x.grad.numpy(), 3 * (2 * 3 * np.array([1.0, 2.0]) + 1),
-                               rtol=1e-15)
+    np.testing.assert_allclose(x.grad.numpy(), 3 * (2 * 3 * np.array([1.0, 2.0]) + 1), rtol=1e-15)
 
 
 def test_diamond_sums_both_paths() -> None:
@@ -302,8 +301,12 @@ def _saved_by_a_pending_backward() -> tuple[cr.Tensor, cr.Tensor]:
 
 @pytest.mark.parametrize(
     "change_through_a_view",
-    [lambda x: x.detach().mul_(2.0), lambda x: x[0:1].zero_(),
-     lambda x: x.reshape(6).fill_(1.0), lambda x: x.T.add_(1.0)],
+    [
+        lambda x: x.detach().mul_(2.0),
+        lambda x: x[0:1].zero_(),
+        lambda x: x.reshape(6).fill_(1.0),
+        lambda x: x.T.add_(1.0),
+    ],
     ids=["detach", "slice", "reshape", "transpose"],
 )
 def test_an_in_place_change_through_a_view_of_a_saved_tensor_is_detected(
@@ -316,11 +319,14 @@ def test_an_in_place_change_through_a_view_of_a_saved_tensor_is_detected(
 
 
 @pytest.mark.parametrize(
-    ("shape", "index"), [((2, 2), (0, 0)), ((3,), 1), ((2, 2), (-1, np.int64(1)))],
+    ("shape", "index"),
+    [((2, 2), (0, 0)), ((3,), 1), ((2, 2), (-1, np.int64(1)))],
     ids=["2d", "1d", "numpy_int"],
 )
 def test_an_in_place_change_of_one_indexed_element_writes_through_as_pytorch(
-    shape: tuple[int, ...], index: Any, torch: ModuleType,
+    shape: tuple[int, ...],
+    index: Any,
+    torch: ModuleType,
 ) -> None:
     x = cr.tensor(np.zeros(shape))
     x[index].add_(5.0)

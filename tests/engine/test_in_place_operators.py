@@ -60,8 +60,9 @@ def test_augmented_assignment_on_a_leaf_that_requires_grad_is_refused(
     reference = torch.ones(3, dtype=torch.float64, requires_grad=True)
     with pytest.raises(RuntimeError, match="leaf Variable that requires grad"):
         AUGMENTED[symbol](reference, 2.0)
-    with pytest.raises(RuntimeError, match=re.escape(f"{symbol}: in-place change of a "
-                                                         "tensor that requires grad")):
+    with pytest.raises(
+        RuntimeError, match=re.escape(f"{symbol}: in-place change of a tensor that requires grad")
+    ):
         AUGMENTED[symbol](weight, 2.0)
     np.testing.assert_array_equal(weight.numpy(), np.ones(3))
 

@@ -24,10 +24,11 @@ TOLERANCE = {np.dtype(np.float32): 2e-6, np.dtype(np.float64): 1e-14}
 
 OPS: dict[str, tuple[Callable[[cr.Tensor], cr.Tensor], Callable[..., Any]]] = {
     "softmax": (lambda x: cr.softmax(x, axis=-1), lambda torch, x: torch.softmax(x, -1)),
-    "log_softmax": (lambda x: cr.log_softmax(x, axis=-1),
-                    lambda torch, x: torch.log_softmax(x, -1)),
-    "logsumexp": (lambda x: cr.logsumexp(x, axis=-1),
-                  lambda torch, x: torch.logsumexp(x, -1)),
+    "log_softmax": (
+        lambda x: cr.log_softmax(x, axis=-1),
+        lambda torch, x: torch.log_softmax(x, -1),
+    ),
+    "logsumexp": (lambda x: cr.logsumexp(x, axis=-1), lambda torch, x: torch.logsumexp(x, -1)),
 }
 
 
@@ -36,8 +37,9 @@ def _logits(scale: float, dtype: type) -> np.ndarray:
     return (scale + 3 * rng.standard_normal((4, 6))).astype(dtype)
 
 
-def _exact_gradient(torch: ModuleType, name: str, logits: np.ndarray,
-                    cotangent: np.ndarray) -> np.ndarray:
+def _exact_gradient(
+    torch: ModuleType, name: str, logits: np.ndarray, cotangent: np.ndarray
+) -> np.ndarray:
     """The gradient in float64 from formulas that keep every digit: PyTorch's softmax and
     log_softmax backward, and for logsumexp cotangent * softmax(x) (PyTorch's own
     exp(x - logsumexp(x)) subtracts two numbers as large as x)."""
@@ -53,8 +55,9 @@ def _exact_gradient(torch: ModuleType, name: str, logits: np.ndarray,
 @pytest.mark.parametrize("scale", [1e4, 3e7])
 @pytest.mark.parametrize("dtype", [np.float32, np.float64], ids=["float32", "float64"])
 @pytest.mark.parametrize("name", sorted(OPS))
-def test_values_match_torch_at_large_logits(torch: ModuleType, name: str, dtype: type,
-                                            scale: float) -> None:
+def test_values_match_torch_at_large_logits(
+    torch: ModuleType, name: str, dtype: type, scale: float
+) -> None:
     logits = _logits(scale, dtype)
     ours = OPS[name][0](cr.tensor(logits))
     expected = OPS[name][1](torch, torch.from_numpy(logits)).numpy()
@@ -76,8 +79,10 @@ def test_gradients_are_exact_to_a_few_ulps_at_large_logits(
     expected = _exact_gradient(torch, name, logits, cotangent)
     assert x.grad is not None
     assert x.grad.dtype == np.dtype(dtype)
-    assert relative_error(x.grad.numpy(), expected,
-                          floor=float(np.max(np.abs(cotangent)))) <= TOLERANCE[np.dtype(dtype)]
+    assert (
+        relative_error(x.grad.numpy(), expected, floor=float(np.max(np.abs(cotangent))))
+        <= TOLERANCE[np.dtype(dtype)]
+    )
 
 
 def test_log_softmax_of_a_row_holding_inf_is_nan_there_and_minus_inf_elsewhere() -> None:

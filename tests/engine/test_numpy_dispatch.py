@@ -112,7 +112,6 @@ def test_numpy_argument_the_op_cannot_honour_is_refused_by_name(call, argument) 
         call(x)
 
 
-
 @pytest.mark.parametrize(
     "convert",
     [

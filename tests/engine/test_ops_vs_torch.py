@@ -49,7 +49,12 @@ def test_values_and_gradients_match_torch(
         assert tensor.grad.dtype == np.dtype(dtype)
         # A gradient is linear in the cotangent: where it cancels (softmax's rows sum to 0),
         # its rounding error is relative to the cotangent's size, not to its own.
-        errors.append(relative_error(tensor.grad.numpy(), torch_tensor.grad.numpy(),
-                                     floor=float(np.max(np.abs(cotangent), initial=0.0))))
+        errors.append(
+            relative_error(
+                tensor.grad.numpy(),
+                torch_tensor.grad.numpy(),
+                floor=float(np.max(np.abs(cotangent), initial=0.0)),
+            )
+        )
     record_torch_error(np.dtype(dtype).name, max(errors), case.name)
     assert max(errors) <= tolerance, f"{case.name}: errors {errors} (value, then each grad)"

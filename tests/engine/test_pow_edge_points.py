@@ -30,8 +30,9 @@ def _assert_same(ours: Any, theirs: np.ndarray) -> None:
     np.testing.assert_allclose(ours, theirs, rtol=1e-12, atol=0, equal_nan=True)
 
 
-def _ours_derivatives(f: Callable[..., cr.Tensor], arrays: list[np.ndarray]
-                      ) -> tuple[np.ndarray, list[np.ndarray], list[list[np.ndarray]]]:
+def _ours_derivatives(
+    f: Callable[..., cr.Tensor], arrays: list[np.ndarray]
+) -> tuple[np.ndarray, list[np.ndarray], list[list[np.ndarray]]]:
     """f's value, its gradient per input and its second derivatives d(grad_i)/d(input_j),
     all entry by entry (f acts element-wise)."""
     with np.errstate(all="ignore"):
@@ -47,13 +48,18 @@ def _ours_derivatives(f: Callable[..., cr.Tensor], arrays: list[np.ndarray]
                 tensor.grad = None
             if grad.requires_grad:
                 grad.sum().backward()
-            seconds.append([np.zeros_like(a) if t.grad is None else t.grad.numpy()
-                            for a, t in zip(arrays, inputs, strict=True)])
+            seconds.append(
+                [
+                    np.zeros_like(a) if t.grad is None else t.grad.numpy()
+                    for a, t in zip(arrays, inputs, strict=True)
+                ]
+            )
     return value, firsts, seconds
 
 
-def _torch_derivatives(torch: ModuleType, f: Callable[..., Any], arrays: list[np.ndarray]
-                       ) -> tuple[np.ndarray, list[np.ndarray], list[list[np.ndarray]]]:
+def _torch_derivatives(
+    torch: ModuleType, f: Callable[..., Any], arrays: list[np.ndarray]
+) -> tuple[np.ndarray, list[np.ndarray], list[list[np.ndarray]]]:
     inputs = [torch.tensor(a, requires_grad=True) for a in arrays]
     out = f(*inputs)
     grads = torch.autograd.grad(out.sum(), inputs, create_graph=True)
@@ -63,13 +69,21 @@ def _torch_derivatives(torch: ModuleType, f: Callable[..., Any], arrays: list[np
             seconds.append([np.zeros_like(a) for a in arrays])
             continue
         second = torch.autograd.grad(grad.sum(), inputs, retain_graph=True, allow_unused=True)
-        seconds.append([np.zeros_like(a) if s is None else s.numpy(force=True)
-                        for a, s in zip(arrays, second, strict=True)])
+        seconds.append(
+            [
+                np.zeros_like(a) if s is None else s.numpy(force=True)
+                for a, s in zip(arrays, second, strict=True)
+            ]
+        )
     return (out.detach().numpy(), [g.detach().numpy(force=True) for g in grads], seconds)
 
 
-def _compare(torch: ModuleType, ours_f: Callable[..., Any], torch_f: Callable[..., Any],
-             arrays: list[np.ndarray]) -> None:
+def _compare(
+    torch: ModuleType,
+    ours_f: Callable[..., Any],
+    torch_f: Callable[..., Any],
+    arrays: list[np.ndarray],
+) -> None:
     value, firsts, seconds = _ours_derivatives(ours_f, arrays)
     expected_value, expected_firsts, expected_seconds = _torch_derivatives(torch, torch_f, arrays)
     _assert_same(value, expected_value)
@@ -95,14 +109,12 @@ def test_gradient_of_zero_to_the_zero_is_zero_in_both_inputs() -> None:
 
 
 @pytest.mark.parametrize("exponent", EXPONENTS)
-def test_scalar_exponent_matches_torch_at_edge_points(torch: ModuleType,
-                                                      exponent: float) -> None:
+def test_scalar_exponent_matches_torch_at_edge_points(torch: ModuleType, exponent: float) -> None:
     x = np.array(BASES)
     _compare(torch, lambda t: t**exponent, lambda t: t**exponent, [x])
 
 
-@pytest.mark.parametrize("kind", [int, np.int64, np.float64], ids=["int", "np.int64",
-                                                                   "np.float64"])
+@pytest.mark.parametrize("kind", [int, np.int64, np.float64], ids=["int", "np.int64", "np.float64"])
 @pytest.mark.parametrize("exponent", [0, 1, 2, 3])
 def test_numpy_scalar_exponent_matches_a_python_one(kind: type, exponent: int) -> None:
     x = np.array(BASES, dtype=np.float32)
@@ -116,8 +128,7 @@ def test_numpy_scalar_exponent_matches_a_python_one(kind: type, exponent: int) -
 def test_integer_array_exponent_matches_torch_at_edge_points(torch: ModuleType) -> None:
     x = np.repeat(np.array(BASES), 4)
     exponents = np.tile(np.arange(4), len(BASES))
-    _compare(torch, lambda t: t**exponents,
-             lambda t: t ** torch.from_numpy(exponents), [x])
+    _compare(torch, lambda t: t**exponents, lambda t: t ** torch.from_numpy(exponents), [x])
 
 
 def test_integer_array_exponent_keeps_float32() -> None:
@@ -131,5 +142,4 @@ def test_integer_array_exponent_keeps_float32() -> None:
 def test_scalar_base_matches_torch_at_edge_points(torch: ModuleType) -> None:
     for base in BASES:
         exponents = np.array(EXPONENTS)
-        _compare(torch, lambda y, base=base: base**y, lambda y, base=base: base**y,
-                 [exponents])
+        _compare(torch, lambda y, base=base: base**y, lambda y, base=base: base**y, [exponents])

@@ -95,8 +95,9 @@ def test_every_primitive_has_a_pytorch_and_a_finite_difference_case(
     without_torch = [p.name for p in P.PRIMITIVES if p not in covered]
     assert without_torch == [], f"no case in engine_cases.CASES records {without_torch}"
     finite = {case.name for case in CASES if "casts" not in case.tags}
-    without_finite = [p.name for p in P.PRIMITIVES
-                      if not covered[p] & finite and p not in NO_FINITE_DIFFERENCES]
+    without_finite = [
+        p.name for p in P.PRIMITIVES if not covered[p] & finite and p not in NO_FINITE_DIFFERENCES
+    ]
     assert without_finite == [], f"no finite-difference case records {without_finite}"
 
 
@@ -118,8 +119,9 @@ def test_compiled_replays_take_the_kernels_the_primitives_declare() -> None:
 DECLARED_NUMPY = [(primitive, name) for primitive in P.PRIMITIVES for name in primitive.numpy]
 
 
-@pytest.mark.parametrize(("primitive", "name"), DECLARED_NUMPY,
-                         ids=[name for _, name in DECLARED_NUMPY])
+@pytest.mark.parametrize(
+    ("primitive", "name"), DECLARED_NUMPY, ids=[name for _, name in DECLARED_NUMPY]
+)
 def test_numpy_dispatch_follows_each_primitives_declaration(
     primitive: type[P.Primitive], name: str
 ) -> None:
@@ -134,8 +136,9 @@ def test_numpy_dispatch_follows_each_primitives_declaration(
 UNARY = [primitive for primitive in P.PRIMITIVES if P.is_unary(primitive)]
 
 
-@pytest.mark.parametrize("primitive", [p for p in UNARY if p.method and p.method[0] != "_"],
-                         ids=lambda p: p.name)
+@pytest.mark.parametrize(
+    "primitive", [p for p in UNARY if p.method and p.method[0] != "_"], ids=lambda p: p.name
+)
 def test_one_input_ops_get_a_method_documented_by_their_formula(
     primitive: type[P.Primitive],
 ) -> None:

@@ -22,8 +22,9 @@ FLOAT64_CASES = [case for case in CASES if "casts" not in case.tags]
 def _torch_second_order(torch, case, arrays, params, weights, directions):
     inputs = [torch.tensor(array, requires_grad=True) for array in arrays]
     out = case.torch(torch, *inputs, **params)
-    grads = torch.autograd.grad(out, inputs, torch.from_numpy(weights), create_graph=True,
-                                allow_unused=True)
+    grads = torch.autograd.grad(
+        out, inputs, torch.from_numpy(weights), create_graph=True, allow_unused=True
+    )
     directional = sum(
         (grad * torch.from_numpy(v)).sum()
         for grad, v in zip(grads, directions, strict=True)
@@ -32,8 +33,10 @@ def _torch_second_order(torch, case, arrays, params, weights, directions):
     if not isinstance(directional, torch.Tensor):
         return [np.zeros_like(array) for array in arrays]
     second = torch.autograd.grad(directional, inputs, allow_unused=True)
-    return [np.zeros_like(a) if s is None else s.numpy(force=True) for a, s in zip(arrays, second,
-                                                                          strict=True)]
+    return [
+        np.zeros_like(a) if s is None else s.numpy(force=True)
+        for a, s in zip(arrays, second, strict=True)
+    ]
 
 
 @pytest.mark.parametrize("case", FLOAT64_CASES, ids=[case.name for case in FLOAT64_CASES])
@@ -64,26 +67,28 @@ def test_gradient_of_gradient_matches_torch(
     for tensor, reference in zip(tensors, expected, strict=True):
         ours = np.zeros_like(reference) if tensor.grad is None else tensor.grad.numpy()
         # Second derivatives that vanish come out as rounding noise (1e-16) on both sides.
-        assert relative_error(ours, reference) <= 1e-10 or np.max(
-            np.abs(ours - reference)
-        ) <= 1e-13, case.name
+        assert (
+            relative_error(ours, reference) <= 1e-10 or np.max(np.abs(ours - reference)) <= 1e-13
+        ), case.name
 
 
 SCALAR_FUNCTIONS = {
     "tanh": (lambda x: x.tanh().sum(), lambda torch, x: torch.tanh(x).sum(), (-2.0, 2.0)),
-    "sigmoid": (lambda x: x.sigmoid().sum(), lambda torch, x: torch.sigmoid(x).sum(),
-                (-4.0, 4.0)),
+    "sigmoid": (lambda x: x.sigmoid().sum(), lambda torch, x: torch.sigmoid(x).sum(), (-4.0, 4.0)),
     "exp": (lambda x: x.exp().sum(), lambda torch, x: torch.exp(x).sum(), (-2.0, 2.0)),
     "log": (lambda x: x.log().sum(), lambda torch, x: torch.log(x).sum(), (0.3, 3.0)),
-    "pow": (lambda x: (x**3 + x**0.5).sum(), lambda torch, x: (x**3 + x**0.5).sum(),
-            (0.3, 3.0)),
-    "pow_tensor": (lambda x: (x ** x[::-1]).sum(), lambda torch, x: (x ** x.flip(0)).sum(),
-                   (0.3, 3.0)),
-    "matmul": (lambda x: ((x @ x) * x).sum(), lambda torch, x: ((x @ x) * x).sum(),
-               (-2.0, 2.0)),
-    "softmax": (lambda x: (cr.softmax(x.reshape(3, 3), axis=1) ** 2).sum(),
-                lambda torch, x: (torch.softmax(x.reshape(3, 3), dim=1) ** 2).sum(),
-                (-2.0, 2.0)),
+    "pow": (lambda x: (x**3 + x**0.5).sum(), lambda torch, x: (x**3 + x**0.5).sum(), (0.3, 3.0)),
+    "pow_tensor": (
+        lambda x: (x ** x[::-1]).sum(),
+        lambda torch, x: (x ** x.flip(0)).sum(),
+        (0.3, 3.0),
+    ),
+    "matmul": (lambda x: ((x @ x) * x).sum(), lambda torch, x: ((x @ x) * x).sum(), (-2.0, 2.0)),
+    "softmax": (
+        lambda x: (cr.softmax(x.reshape(3, 3), axis=1) ** 2).sum(),
+        lambda torch, x: (torch.softmax(x.reshape(3, 3), dim=1) ** 2).sum(),
+        (-2.0, 2.0),
+    ),
 }
 
 
@@ -116,7 +121,7 @@ def test_mlp_hessian_vector_product_matches_torch(torch: ModuleType) -> None:
     def unflatten(vector, reshape):
         pieces, start = [], 0
         for shape, size in zip(shapes, sizes, strict=True):
-            pieces.append(reshape(vector[start:start + size], shape))
+            pieces.append(reshape(vector[start : start + size], shape))
             start += size
         return pieces
 
@@ -161,8 +166,9 @@ def test_create_graph_under_detect_anomaly_checks_recorded_gradients() -> None:
     x = cr.tensor(np.array([0.5, -1.0, 2.0]), requires_grad=True)
     with cr.detect_anomaly():
         (cr.abs(x) ** 3).sum().backward(create_graph=True)
-    np.testing.assert_allclose(x.grad.detach().numpy(), 3 * np.abs([0.5, -1.0, 2.0]) * [
-        0.5, -1.0, 2.0], rtol=1e-12)
+    np.testing.assert_allclose(
+        x.grad.detach().numpy(), 3 * np.abs([0.5, -1.0, 2.0]) * [0.5, -1.0, 2.0], rtol=1e-12
+    )
 
 
 @pytest.mark.parametrize("index", [np.array([0, 0, 2]), slice(0, 3, 2)])

@@ -37,7 +37,8 @@ def test_sweep_accumulates_into_an_input_used_twice_and_keeps_only_leaves() -> N
     # y = x * x: the vjp sends grad_out * x to both inputs, which are the same key.
     x = np.array([2.0, -3.0])
     grads = sweep(
-        ["y"], {"y": np.ones(2)},
+        ["y"],
+        {"y": np.ones(2)},
         output=lambda node: node,
         targets=lambda node: [("x", (2,), np.dtype(np.float64))] * 2,
         vjp=lambda node, grad_out: [grad_out * x, grad_out * x],
@@ -49,8 +50,7 @@ def test_sweep_accumulates_into_an_input_used_twice_and_keeps_only_leaves() -> N
 def test_backward_into_grads_fills_dot_grad_of_the_leaves() -> None:
     x = cr.tensor([1.0, 2.0], dtype=np.float64, requires_grad=True)
     loss = (x * x).sum()
-    backward_into_grads(loss, np.ones((), np.float64), retain_graph=False,
-                        create_graph=False)
+    backward_into_grads(loss, np.ones((), np.float64), retain_graph=False, create_graph=False)
     assert x.grad is not None
     np.testing.assert_array_equal(x.grad.numpy(), [2.0, 4.0])
 
@@ -59,8 +59,9 @@ def test_gradients_returns_them_and_leaves_dot_grad_untouched() -> None:
     x = cr.tensor([1.0, 2.0], dtype=np.float64, requires_grad=True)
     hidden = x * 3.0
     loss = (hidden * hidden).sum()
-    grad_x, grad_hidden = gradients(loss, np.ones((), np.float64), [x, hidden],
-                                    retain_graph=False, create_graph=False)
+    grad_x, grad_hidden = gradients(
+        loss, np.ones((), np.float64), [x, hidden], retain_graph=False, create_graph=False
+    )
     assert x.grad is None
     np.testing.assert_array_equal(grad_hidden, [6.0, 12.0])
     np.testing.assert_array_equal(grad_x, [18.0, 36.0])

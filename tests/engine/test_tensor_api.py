@@ -141,8 +141,23 @@ def test_numpy_function_without_gradient_is_refused() -> None:
 
 @pytest.mark.parametrize(
     "name",
-    ["exp", "log", "sqrt", "abs", "tanh", "sigmoid", "relu", "sum", "mean", "max", "min",
-     "var", "logsumexp", "softmax", "log_softmax"],
+    [
+        "exp",
+        "log",
+        "sqrt",
+        "abs",
+        "tanh",
+        "sigmoid",
+        "relu",
+        "sum",
+        "mean",
+        "max",
+        "min",
+        "var",
+        "logsumexp",
+        "softmax",
+        "log_softmax",
+    ],
 )
 def test_function_form_equals_method(name) -> None:
     x = cr.tensor(np.array([[0.5, 1.5], [2.0, 0.25]]))

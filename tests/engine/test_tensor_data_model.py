@@ -70,8 +70,11 @@ def test_assigning_integer_data_to_a_float_tensor_keeps_its_float_dtype() -> Non
 
 def test_assigning_integer_data_not_exact_in_the_float_dtype_is_refused() -> None:
     param = nn.Parameter(np.ones(1, dtype=np.float32))
-    with pytest.raises(ValueError, match=r"data: the int64 values are not exact in float32 "
-                                         r"\(16777217 would become 16777216\)"):
+    with pytest.raises(
+        ValueError,
+        match=r"data: the int64 values are not exact in float32 "
+        r"\(16777217 would become 16777216\)",
+    ):
         param.data = np.array([16777217])
     np.testing.assert_array_equal(param.numpy(), [1.0])
 

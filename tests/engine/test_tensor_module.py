@@ -19,13 +19,17 @@ DECLARATIONS = PACKAGE / "tensor_methods.py"
 def _declared_for_type_checkers() -> dict[str, ast.FunctionDef]:
     """The methods declared in the `if TYPE_CHECKING:` block of TensorMethods, Tensor's base."""
     tree = ast.parse(DECLARATIONS.read_text())
-    tensor_class = next(node for node in tree.body
-                        if isinstance(node, ast.ClassDef) and node.name == "TensorMethods")
+    tensor_class = next(
+        node
+        for node in tree.body
+        if isinstance(node, ast.ClassDef) and node.name == "TensorMethods"
+    )
     return {
         declaration.name: declaration
         for block in tensor_class.body
         if isinstance(block, ast.If) and ast.unparse(block.test) == "TYPE_CHECKING"
-        for declaration in block.body if isinstance(declaration, ast.FunctionDef)
+        for declaration in block.body
+        if isinstance(declaration, ast.FunctionDef)
     }
 
 
@@ -39,9 +43,12 @@ def _parameters(declaration: ast.FunctionDef) -> list[str]:
 
 
 def _runtime_parameters(name: str) -> list[str]:
-    return [f"*{parameter.name}" if parameter.kind is inspect.Parameter.VAR_POSITIONAL
-            else parameter.name
-            for parameter in inspect.signature(getattr(Tensor, name)).parameters.values()]
+    return [
+        f"*{parameter.name}"
+        if parameter.kind is inspect.Parameter.VAR_POSITIONAL
+        else parameter.name
+        for parameter in inspect.signature(getattr(Tensor, name)).parameters.values()
+    ]
 
 
 def test_tensor_module_holds_the_data_model_in_well_under_500_lines() -> None:
@@ -71,13 +78,19 @@ def test_attached_methods_keep_their_docstring_and_name() -> None:
 
 def test_the_ops_layer_attaches_only_declared_or_generated_methods() -> None:
     tree = ast.parse(TENSOR_MODULE.read_text())
-    tensor_class = next(node for node in tree.body
-                        if isinstance(node, ast.ClassDef) and node.name == "Tensor")
+    tensor_class = next(
+        node for node in tree.body if isinstance(node, ast.ClassDef) and node.name == "Tensor"
+    )
     own = {node.name for node in tensor_class.body if isinstance(node, ast.FunctionDef)}
     own.add("__hash__")
-    generated = {primitive.method for primitive in P.PRIMITIVES
-                 if primitive.method and P.is_unary(primitive)}
-    attached = {name for name, value in vars(Tensor).items()
-                if callable(value) and not isinstance(value, (classmethod, staticmethod))
-                and name not in own}
+    generated = {
+        primitive.method for primitive in P.PRIMITIVES if primitive.method and P.is_unary(primitive)
+    }
+    attached = {
+        name
+        for name, value in vars(Tensor).items()
+        if callable(value)
+        and not isinstance(value, (classmethod, staticmethod))
+        and name not in own
+    }
     assert attached <= set(_declared_for_type_checkers()) | generated, attached

@@ -77,8 +77,11 @@ def test_grad_leaves_the_input_tensor_untouched() -> None:
 
 
 def test_grad_refuses_a_non_scalar_function() -> None:
-    with pytest.raises(TypeError, match=r"grad: the function must return a scalar, got shape "
-                                        r"\(3, 2\)"):
+    with pytest.raises(
+        TypeError,
+        match=r"grad: the function must return a scalar, got shape "
+        r"\(3, 2\)",
+    ):
         cr.grad(ours_vector_f)(X)
 
 
@@ -95,8 +98,11 @@ def test_vjp(torch: ModuleType) -> None:
 
 def test_vjp_refuses_a_cotangent_of_the_wrong_shape() -> None:
     _, vjp_fn = cr.vjp(ours_vector_f, X)
-    with pytest.raises(ValueError, match=r"vjp: the cotangent has shape \(2,\) but the output "
-                                         r"has shape \(3, 2\)"):
+    with pytest.raises(
+        ValueError,
+        match=r"vjp: the cotangent has shape \(2,\) but the output "
+        r"has shape \(3, 2\)",
+    ):
         vjp_fn(np.ones(2))
 
 
@@ -135,7 +141,8 @@ def test_hvp(torch: ModuleType, as_tensor: bool) -> None:
     point = cr.tensor(X) if as_tensor else X
     ours = cr.hvp(ours_scalar, point, cr.tensor(direction) if as_tensor else direction)
     _, expected = torch.autograd.functional.hvp(
-        lambda t: torch_f(torch, t, torch.from_numpy(Y)), torch.from_numpy(X),
+        lambda t: torch_f(torch, t, torch.from_numpy(Y)),
+        torch.from_numpy(X),
         torch.from_numpy(direction),
     )
     assert relative_error(np.asarray(ours), expected.numpy()) <= 1e-12
@@ -353,8 +360,7 @@ def test_vjp_with_a_recorded_cotangent_is_differentiable_in_the_point(torch: Mod
         return (vjp_fn(x * x)[0] * U0).sum()
 
     x_t = torch.tensor(X, requires_grad=True)
-    (pulled,) = torch.autograd.grad(torch_vector_f(torch, x_t), x_t, x_t * x_t,
-                                    create_graph=True)
+    (pulled,) = torch.autograd.grad(torch_vector_f(torch, x_t), x_t, x_t * x_t, create_graph=True)
     (expected,) = torch.autograd.grad((pulled * torch.from_numpy(U0)).sum(), x_t)
     assert relative_error(np.asarray(cr.grad(ours_pairing)(X)), expected.numpy()) <= 1e-12
 
@@ -365,9 +371,13 @@ def test_hvp_is_differentiable_in_the_direction(torch: ModuleType) -> None:
         return ours_f(x, Y)
 
     ours = cr.grad(lambda v: cr.hvp(scalar, X, v).sum())(V0)
-    hessian = torch.autograd.functional.hessian(
-        lambda t: torch_f(torch, t, torch.from_numpy(Y)), torch.from_numpy(X)
-    ).numpy().reshape(X.size, X.size)
+    hessian = (
+        torch.autograd.functional.hessian(
+            lambda t: torch_f(torch, t, torch.from_numpy(Y)), torch.from_numpy(X)
+        )
+        .numpy()
+        .reshape(X.size, X.size)
+    )
     expected = (hessian.T @ np.ones(X.size)).reshape(X.shape)
     assert relative_error(ours.detach().numpy(), expected) <= 1e-12
 

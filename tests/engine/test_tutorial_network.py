@@ -41,8 +41,9 @@ def test_tutorial_network_gradients_equal_the_hand_written_chain_rule() -> None:
         "w2": rng.normal(size=(n_hidden, n_out)) * np.sqrt(2 / n_hidden),
         "b2": rng.normal(size=n_out) * 0.1,
     }
-    leaves = {name: cr.tensor(value, requires_grad=True)
-              for name, value in {"x": x, **params}.items()}
+    leaves = {
+        name: cr.tensor(value, requires_grad=True) for name, value in {"x": x, **params}.items()
+    }
     hidden = cr.relu(leaves["x"] @ leaves["w1"] + leaves["b1"])
     loss = functional.mse_loss(hidden @ leaves["w2"] + leaves["b2"], y)
     loss.backward()
@@ -53,7 +54,6 @@ def test_tutorial_network_gradients_equal_the_hand_written_chain_rule() -> None:
         assert leaf_grad is not None
         assert leaf_grad.dtype == np.float64
         assert relative_error(leaf_grad.numpy(), grad) <= 1e-10, name
-
 
 
 def test_tutorial_network_gradients_equal_chainrule_manual() -> None:
@@ -67,8 +67,9 @@ def test_tutorial_network_gradients_equal_chainrule_manual() -> None:
     loss_value, cache = cr.manual.forward(x, y, params)
     expected = cr.manual.backward(cache)
 
-    leaves = {name: cr.tensor(value, requires_grad=True)
-              for name, value in {"x": x, **params}.items()}
+    leaves = {
+        name: cr.tensor(value, requires_grad=True) for name, value in {"x": x, **params}.items()
+    }
     u1 = leaves["x"] @ leaves["w1"] + leaves["b1"]
     u2 = u1.relu()
     u3 = u2 @ leaves["w2"] + leaves["b2"]
@@ -77,7 +78,10 @@ def test_tutorial_network_gradients_equal_chainrule_manual() -> None:
     loss = u5.mean()
     intermediates = {"u1": u1, "u2": u2, "u3": u3, "u4": u4}
     grads = run_backward(
-        loss, np.ones((), dtype=np.float64), retain_graph=True, create_graph=False,
+        loss,
+        np.ones((), dtype=np.float64),
+        retain_graph=True,
+        create_graph=False,
         inputs=list(intermediates.values()),
     )
     assert grads is not None

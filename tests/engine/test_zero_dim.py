@@ -41,19 +41,22 @@ def _inputs(lib: Any, arrays: list[np.ndarray], route: str) -> tuple[list[Any], 
         leaves = [lib(array) for array in arrays]
         return leaves, leaves
     leaves = [lib(array.reshape(1)) if array.ndim == 0 else lib(array) for array in arrays]
-    return leaves, [leaf[0] if array.ndim == 0 else leaf
-                    for leaf, array in zip(leaves, arrays, strict=True)]
+    return leaves, [
+        leaf[0] if array.ndim == 0 else leaf for leaf, array in zip(leaves, arrays, strict=True)
+    ]
 
 
-def _ours(case: OpCase, arrays: list[np.ndarray], params: dict[str, Any],
-          route: str) -> tuple[list[cr.Tensor], cr.Tensor]:
+def _ours(
+    case: OpCase, arrays: list[np.ndarray], params: dict[str, Any], route: str
+) -> tuple[list[cr.Tensor], cr.Tensor]:
     leaves, inputs = _inputs(lambda a: cr.tensor(a, requires_grad=True), arrays, route)
     out = case.chainrule(*inputs, **params)
     return leaves, (out.exp() if route == "indexed" else out)
 
 
-def _theirs(torch: ModuleType, case: OpCase, arrays: list[np.ndarray],
-            params: dict[str, Any], route: str) -> tuple[list[Any], Any]:
+def _theirs(
+    torch: ModuleType, case: OpCase, arrays: list[np.ndarray], params: dict[str, Any], route: str
+) -> tuple[list[Any], Any]:
     leaves, inputs = _inputs(lambda a: torch.tensor(a, requires_grad=True), arrays, route)
     out = case.torch(torch, *inputs, **params)
     return leaves, (out.exp() if route == "indexed" else out)
@@ -88,8 +91,9 @@ def test_zero_dim_values_and_gradients_match_torch(
     assert type(out.numpy()) is np.ndarray
     assert out.shape == expected.shape
     assert out.dtype == expected.dtype
-    cotangent = np.asarray(np.random.default_rng(0).normal(size=expected.shape),
-                           dtype=expected.dtype)
+    cotangent = np.asarray(
+        np.random.default_rng(0).normal(size=expected.shape), dtype=expected.dtype
+    )
     out.backward(cotangent)
     reference.backward(torch.from_numpy(cotangent))
 
@@ -100,8 +104,12 @@ def test_zero_dim_values_and_gradients_match_torch(
         assert type(leaf.grad.numpy()) is np.ndarray
         assert leaf.grad.shape == leaf.shape
         assert leaf.grad.dtype == np.dtype(dtype)
-        assert relative_error(leaf.grad.numpy(), torch_leaf.grad.numpy(),
-                              floor=float(np.max(np.abs(cotangent)))) <= tolerance
+        assert (
+            relative_error(
+                leaf.grad.numpy(), torch_leaf.grad.numpy(), floor=float(np.max(np.abs(cotangent)))
+            )
+            <= tolerance
+        )
 
 
 @pytest.mark.parametrize("route", ROUTES)
@@ -156,8 +164,9 @@ def test_zero_dim_gradient_of_gradient_matches_torch(
         directional.backward()
 
     torch_leaves, reference = _theirs(torch, case, arrays, params, route)
-    torch_grads = torch.autograd.grad(reference, torch_leaves, torch.from_numpy(weights),
-                                      create_graph=True, allow_unused=True)
+    torch_grads = torch.autograd.grad(
+        reference, torch_leaves, torch.from_numpy(weights), create_graph=True, allow_unused=True
+    )
     torch_directional = sum(
         (grad * torch.from_numpy(v)).sum()
         for grad, v in zip(torch_grads, directions, strict=True)
@@ -166,14 +175,16 @@ def test_zero_dim_gradient_of_gradient_matches_torch(
     expected = [np.zeros(leaf.shape) for leaf in leaves]
     if isinstance(torch_directional, torch.Tensor):
         second = torch.autograd.grad(torch_directional, torch_leaves, allow_unused=True)
-        expected = [e if s is None else s.numpy(force=True)
-                    for e, s in zip(expected, second, strict=True)]
+        expected = [
+            e if s is None else s.numpy(force=True) for e, s in zip(expected, second, strict=True)
+        ]
     for leaf, reference_grad in zip(leaves, expected, strict=True):
         ours = np.zeros(leaf.shape) if leaf.grad is None else leaf.grad.numpy()
         assert ours.shape == reference_grad.shape
-        assert relative_error(ours, reference_grad) <= 1e-10 or np.max(
-            np.abs(ours - reference_grad)
-        ) <= 1e-13, case.name
+        assert (
+            relative_error(ours, reference_grad) <= 1e-10
+            or np.max(np.abs(ours - reference_grad)) <= 1e-13
+        ), case.name
 
 
 def test_indexing_one_element_then_exp_backpropagates() -> None:
@@ -191,8 +202,7 @@ def test_indexing_one_element_then_multiply_backpropagates() -> None:
     np.testing.assert_array_equal(x.grad.numpy(), np.array([2.0, 0.0], dtype=np.float32))
 
 
-@pytest.mark.parametrize("op", ["sum", "mean", "max", "min", "logsumexp", "softmax",
-                                "log_softmax"])
+@pytest.mark.parametrize("op", ["sum", "mean", "max", "min", "logsumexp", "softmax", "log_softmax"])
 @pytest.mark.parametrize("axis", [-1, 0])
 def test_zero_dim_tensor_accepts_axis_zero_and_minus_one(op: str, axis: int) -> None:
     expected = {"softmax": 1.0, "log_softmax": 0.0}.get(op, 0.75)
@@ -203,6 +213,9 @@ def test_zero_dim_tensor_accepts_axis_zero_and_minus_one(op: str, axis: int) -> 
 
 @pytest.mark.parametrize("axis", [1, -2, (0, 1)])
 def test_zero_dim_tensor_refuses_other_axes_by_name(axis: Any) -> None:
-    with pytest.raises(ValueError, match=r"^sum: axis -?\d+ is out of range for a tensor with "
-                                         r"0 dimensions"):
+    with pytest.raises(
+        ValueError,
+        match=r"^sum: axis -?\d+ is out of range for a tensor with "
+        r"0 dimensions",
+    ):
         cr.tensor(np.float64(0.75)).sum(axis=axis)

@@ -52,8 +52,7 @@ def cross_entropy_loss(targets: np.ndarray) -> Callable[[np.ndarray], float]:
     return loss
 
 
-def loss_and_point(name: str, problem: Problem) -> tuple[Callable[[np.ndarray], float],
-                                                          np.ndarray]:
+def loss_and_point(name: str, problem: Problem) -> tuple[Callable[[np.ndarray], float], np.ndarray]:
     values = problem.values
     if name == "deep_w2":
         return deep_loss(values), values["w2"]
@@ -64,7 +63,8 @@ def loss_and_point(name: str, problem: Problem) -> tuple[Callable[[np.ndarray], 
 
 @pytest.mark.parametrize("name", [exercise.name for exercise in EXERCISES])
 def test_reference_answer_agrees_with_finite_differences_on_every_shape_set(
-    name: str, rng: np.random.Generator,
+    name: str,
+    rng: np.random.Generator,
 ) -> None:
     exercise = get_exercise(name)
     for shapes in draw_shapes(rng):
@@ -117,6 +117,9 @@ def test_every_argument_and_answer_has_the_shape_its_docstring_states(
 
 
 def test_an_unknown_exercise_name_lists_the_known_ones() -> None:
-    with pytest.raises(ValueError, match=r"no exercise called 'b3'; the exercises are w1, x, "
-                                         r"b1, w2, b2, u2, deep_w2, logits"):
+    with pytest.raises(
+        ValueError,
+        match=r"no exercise called 'b3'; the exercises are w1, x, "
+        r"b1, w2, b2, u2, deep_w2, logits",
+    ):
         get_exercise("b3")

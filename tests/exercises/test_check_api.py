@@ -82,8 +82,11 @@ def test_returning_a_list_asks_for_an_array() -> None:
 
 
 def test_a_non_function_is_a_type_error_naming_the_function_wanted() -> None:
-    with pytest.raises(TypeError, match=r"check\('b2', \.\.\.\) needs the function dloss_db2 "
-                                        r"itself, got ndarray"):
+    with pytest.raises(
+        TypeError,
+        match=r"check\('b2', \.\.\.\) needs the function dloss_db2 "
+        r"itself, got ndarray",
+    ):
         check("b2", np.zeros(3))  # type: ignore[arg-type]
 
 

@@ -20,10 +20,10 @@ def dloss_dw2(u2, u4):
 """
 
 
-def run_check(capsys: pytest.CaptureFixture[str], path: Path,
-              *extra: str) -> tuple[int, list[str]]:
-    status = main(["exercises", "check", str(path), "--only", "w2,b2,u2", "--time-limit", "3",
-                   *extra])
+def run_check(capsys: pytest.CaptureFixture[str], path: Path, *extra: str) -> tuple[int, list[str]]:
+    status = main(
+        ["exercises", "check", str(path), "--only", "w2,b2,u2", "--time-limit", "3", *extra]
+    )
     return status, capsys.readouterr().out.splitlines()
 
 
@@ -34,40 +34,49 @@ def learner_file(tmp_path: Path, text: str) -> Path:
 
 
 def test_a_hang_in_one_exercise_times_out_and_the_others_are_still_graded(
-    capsys: pytest.CaptureFixture[str], tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    tmp_path: Path,
 ) -> None:
     hang = "\ndef dloss_db2(u4):\n    while True:\n        pass\n"
     status, lines = run_check(capsys, learner_file(tmp_path, RIGHT_W2 + hang))
     assert status == 1
-    assert lines[:3] == ["dloss_dw2       ok",
-                         "dloss_db2       timed out: took longer than 3 s: a loop that never "
-                         "ends?",
-                         "dloss_du2       missing: no function dloss_du2 in exercises.py"]
+    assert lines[:3] == [
+        "dloss_dw2       ok",
+        "dloss_db2       timed out: took longer than 3 s: a loop that never ends?",
+        "dloss_du2       missing: no function dloss_du2 in exercises.py",
+    ]
 
 
 def test_a_segfault_in_one_exercise_is_reported_as_a_crash(
-    capsys: pytest.CaptureFixture[str], tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    tmp_path: Path,
 ) -> None:
-    crash = ("\ndef dloss_db2(u4):\n    import os, signal\n"
-             "    os.kill(os.getpid(), signal.SIGSEGV)\n")
+    crash = (
+        "\ndef dloss_db2(u4):\n    import os, signal\n    os.kill(os.getpid(), signal.SIGSEGV)\n"
+    )
     status, lines = run_check(capsys, learner_file(tmp_path, RIGHT_W2 + crash))
     assert status == 1
-    assert lines[:2] == ["dloss_dw2       ok",
-                         "dloss_db2       crashed: the process died of SIGSEGV"]
+    assert lines[:2] == [
+        "dloss_dw2       ok",
+        "dloss_db2       crashed: the process died of SIGSEGV",
+    ]
 
 
 def test_os_exit_in_one_exercise_is_reported_as_a_crash(
-    capsys: pytest.CaptureFixture[str], tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    tmp_path: Path,
 ) -> None:
     exits = "\ndef dloss_db2(u4):\n    import os\n    os._exit(0)\n"
     _, lines = run_check(capsys, learner_file(tmp_path, exits + RIGHT_W2))
-    assert lines[1] == ("dloss_db2       crashed: the process exited with status 0 without "
-                        "finishing (os._exit?)")
+    assert lines[1] == (
+        "dloss_db2       crashed: the process exited with status 0 without finishing (os._exit?)"
+    )
     assert lines[0] == "dloss_dw2       ok"
 
 
 def test_sys_exit_in_an_exercise_is_an_error_of_that_exercise(
-    capsys: pytest.CaptureFixture[str], tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    tmp_path: Path,
 ) -> None:
     exits = "\ndef dloss_db2(u4):\n    import sys\n    sys.exit('done')\n"
     _, lines = run_check(capsys, learner_file(tmp_path, exits))
@@ -76,7 +85,8 @@ def test_sys_exit_in_an_exercise_is_an_error_of_that_exercise(
 
 
 def test_a_syntax_error_is_one_line_with_its_line_number(
-    capsys: pytest.CaptureFixture[str], tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    tmp_path: Path,
 ) -> None:
     status, lines = run_check(capsys, learner_file(tmp_path, "def dloss_db2(u4)\n    pass\n"))
     assert status == 1
@@ -84,43 +94,54 @@ def test_a_syntax_error_is_one_line_with_its_line_number(
 
 
 def test_an_exception_at_import_is_one_line_with_its_line_number(
-    capsys: pytest.CaptureFixture[str], tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    tmp_path: Path,
 ) -> None:
     status, lines = run_check(capsys, learner_file(tmp_path, RIGHT_B2 + "\n1 / 0\n"))
     assert status == 1
-    assert lines == ["exercises.py: could not be imported: raised ZeroDivisionError: division "
-                     "by zero (line 6)"]
+    assert lines == [
+        "exercises.py: could not be imported: raised ZeroDivisionError: division by zero (line 6)"
+    ]
 
 
 def test_a_hang_at_import_is_one_line(
-    capsys: pytest.CaptureFixture[str], tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    tmp_path: Path,
 ) -> None:
     status, lines = run_check(capsys, learner_file(tmp_path, "import time\ntime.sleep(60)\n"))
     assert status == 1
-    assert lines == ["exercises.py: importing took longer than 3 s: a loop that never ends at "
-                     "the top level of the file?"]
+    assert lines == [
+        "exercises.py: importing took longer than 3 s: a loop that never ends at "
+        "the top level of the file?"
+    ]
 
 
 def test_sys_exit_at_import_is_one_line(
-    capsys: pytest.CaptureFixture[str], tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    tmp_path: Path,
 ) -> None:
     _, lines = run_check(capsys, learner_file(tmp_path, "import sys\nsys.exit(2)\n"))
     assert lines == ["exercises.py: could not be imported: called sys.exit(2)"]
 
 
 def test_the_learners_prints_do_not_disturb_the_report(
-    capsys: pytest.CaptureFixture[str], tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    tmp_path: Path,
 ) -> None:
-    noisy = ('print("{\\"event\\": \\"result\\"}")\n'
-             + RIGHT_B2.replace("return", "print('debugging', u4.shape)\n    return"))
-    status, lines = main(["exercises", "check", str(learner_file(tmp_path, noisy)), "--only",
-                          "b2"]), capsys.readouterr().out.splitlines()
+    noisy = 'print("{\\"event\\": \\"result\\"}")\n' + RIGHT_B2.replace(
+        "return", "print('debugging', u4.shape)\n    return"
+    )
+    status, lines = (
+        main(["exercises", "check", str(learner_file(tmp_path, noisy)), "--only", "b2"]),
+        capsys.readouterr().out.splitlines(),
+    )
     assert status == 0
     assert lines[0] == "dloss_db2       ok"
 
 
 def test_a_time_limit_that_is_not_positive_is_an_error(
-    capsys: pytest.CaptureFixture[str], tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    tmp_path: Path,
 ) -> None:
     status, lines = run_check(capsys, learner_file(tmp_path, RIGHT_B2), "--time-limit", "0")
     assert status == 2

@@ -24,7 +24,8 @@ def check_folder(capsys: pytest.CaptureFixture[str], folder: Path, text: str) ->
 
 
 def test_check_records_which_passed_and_when_in_the_folder(
-    capsys: pytest.CaptureFixture[str], tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    tmp_path: Path,
 ) -> None:
     before = datetime.now(timezone.utc).replace(microsecond=0)
     check_folder(capsys, tmp_path, RIGHT_B2 + STUB_W2)
@@ -37,14 +38,16 @@ def test_check_records_which_passed_and_when_in_the_folder(
 
 
 def test_the_summary_says_what_is_left(
-    capsys: pytest.CaptureFixture[str], tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    tmp_path: Path,
 ) -> None:
     lines = check_folder(capsys, tmp_path, RIGHT_B2 + STUB_W2)
     assert lines[-1] == f"1 of 2 passed; left: w2 (progress kept in {PROGRESS_FILE})"
 
 
 def test_a_rerun_keeps_the_first_pass_time_and_says_all_done(
-    capsys: pytest.CaptureFixture[str], tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    tmp_path: Path,
 ) -> None:
     check_folder(capsys, tmp_path, RIGHT_B2 + STUB_W2)
     first = load_progress(tmp_path)["b2"]["first_passed"]
@@ -54,20 +57,27 @@ def test_a_rerun_keeps_the_first_pass_time_and_says_all_done(
 
 
 def test_a_rerun_names_an_exercise_that_passed_before_and_fails_now(
-    capsys: pytest.CaptureFixture[str], tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    tmp_path: Path,
 ) -> None:
     check_folder(capsys, tmp_path, RIGHT_B2 + RIGHT_W2)
     lines = check_folder(capsys, tmp_path, WRONG_B2 + RIGHT_W2)
-    assert lines[-1] == (f"1 of 2 passed; left: b2 (passed at the last check, failing now: b2) "
-                         f"(progress kept in {PROGRESS_FILE})")
+    assert lines[-1] == (
+        f"1 of 2 passed; left: b2 (passed at the last check, failing now: b2) "
+        f"(progress kept in {PROGRESS_FILE})"
+    )
 
 
 def test_record_progress_stamps_the_time_given(tmp_path: Path) -> None:
     when = datetime(2026, 11, 30, 7, 0, tzinfo=timezone.utc)
     record_progress(tmp_path, [CheckResult("x", "dloss_dx", Status.PASSED)], now=when)
-    assert load_progress(tmp_path) == {"x": {"passed": True,
-                                             "first_passed": "2026-11-30T07:00:00+00:00",
-                                             "last_checked": "2026-11-30T07:00:00+00:00"}}
+    assert load_progress(tmp_path) == {
+        "x": {
+            "passed": True,
+            "first_passed": "2026-11-30T07:00:00+00:00",
+            "last_checked": "2026-11-30T07:00:00+00:00",
+        }
+    }
 
 
 def test_a_corrupt_progress_file_names_the_file_and_the_fix(tmp_path: Path) -> None:

@@ -52,13 +52,17 @@ def test_the_notebook_is_nbformat_4_json_with_a_task_code_and_check_cell_per_exe
     assert document["metadata"]["kernelspec"]["name"] == "python3"
     cells = document["cells"]
     assert [cell["cell_type"] for cell in cells] == ["markdown", "code"] + [
-        "markdown", "code", "code"] * len(EXERCISES)
+        "markdown",
+        "code",
+        "code",
+    ] * len(EXERCISES)
     for index, exercise in enumerate(EXERCISES):
-        task, code, check = cells[2 + 3 * index: 5 + 3 * index]
+        task, code, check = cells[2 + 3 * index : 5 + 3 * index]
         assert "".join(task["source"]).startswith(f"## {exercise.title}")
         assert f"def {exercise.function}(" in "".join(code["source"])
-        assert "".join(check["source"]) == (f'print(check("{exercise.name}", '
-                                            f"{exercise.function}))\n")
+        assert "".join(check["source"]) == (
+            f'print(check("{exercise.name}", {exercise.function}))\n'
+        )
         assert check["metadata"]["tags"] == [CHECK_TAG]
         assert code["outputs"] == []
         assert code["execution_count"] is None

@@ -37,28 +37,42 @@ def _graph(text: str) -> pydot.Dot:
 
 
 def _nodes(graph: pydot.Dot) -> dict[str, pydot.Node]:
-    return {node.get_name().strip('"'): node for node in graph.get_nodes()
-            if node.get_name() not in ("node", "edge", "graph")}
+    return {
+        node.get_name().strip('"'): node
+        for node in graph.get_nodes()
+        if node.get_name() not in ("node", "edge", "graph")
+    }
 
 
 def _edges(graph: pydot.Dot) -> dict[tuple[str, str], pydot.Edge]:
-    return {(edge.get_source().strip('"'), edge.get_destination().strip('"')): edge
-            for edge in graph.get_edges()}
+    return {
+        (edge.get_source().strip('"'), edge.get_destination().strip('"')): edge
+        for edge in graph.get_edges()
+    }
 
 
 def test_dot_has_one_node_per_leaf_and_step(network: dict[str, Tensor]) -> None:
     nodes = _nodes(_graph(chainrule.draw(network["loss"])))
-    assert set(nodes) == {"x", "y", "w1", "b1", "w2", "b2", "u1", "u2", "u3", "u4", "u5",
-                          "loss"}
+    assert set(nodes) == {"x", "y", "w1", "b1", "w2", "b2", "u1", "u2", "u3", "u4", "u5", "loss"}
     assert "u2 = relu(u1)" in nodes["u2"].get_label()
     assert "(4, 5)" in nodes["u2"].get_label()
 
 
 def test_dot_edges_follow_the_data(network: dict[str, Tensor]) -> None:
     edges = set(_edges(_graph(chainrule.draw(network["loss"]))))
-    assert edges == {("x", "u1"), ("w1", "u1"), ("b1", "u1"), ("u1", "u2"), ("u2", "u3"),
-                     ("w2", "u3"), ("b2", "u3"), ("y", "u4"), ("u3", "u4"), ("u4", "u5"),
-                     ("u5", "loss")}
+    assert edges == {
+        ("x", "u1"),
+        ("w1", "u1"),
+        ("b1", "u1"),
+        ("u1", "u2"),
+        ("u2", "u3"),
+        ("w2", "u3"),
+        ("b2", "u3"),
+        ("y", "u4"),
+        ("u3", "u4"),
+        ("u4", "u5"),
+        ("u5", "loss"),
+    }
 
 
 def test_parameters_and_data_are_styled_apart(network: dict[str, Tensor]) -> None:
@@ -94,15 +108,15 @@ def test_path_writes_the_dot_file(network: dict[str, Tensor], tmp_path: Path) ->
     assert (tmp_path / "net.dot").read_text() == str(drawing)
 
 
-def test_path_in_a_missing_folder_creates_the_folder(network: dict[str, Tensor],
-                                                     tmp_path: Path) -> None:
+def test_path_in_a_missing_folder_creates_the_folder(
+    network: dict[str, Tensor], tmp_path: Path
+) -> None:
     drawing = chainrule.draw(network["loss"], path=tmp_path / "new" / "deeper" / "net.svg")
     assert drawing.dot_path == tmp_path / "new" / "deeper" / "net.dot"
     assert drawing.dot_path.read_text() == str(drawing)
 
 
-def test_png_is_rendered_when_dot_is_installed(network: dict[str, Tensor],
-                                               tmp_path: Path) -> None:
+def test_png_is_rendered_when_dot_is_installed(network: dict[str, Tensor], tmp_path: Path) -> None:
     drawing = chainrule.draw(network["loss"], path=tmp_path / "net.png")
     assert (tmp_path / "net.dot").is_file()
     if shutil.which("dot") is not None:
@@ -113,8 +127,9 @@ def test_png_is_rendered_when_dot_is_installed(network: dict[str, Tensor],
         assert "apt-get install graphviz" in drawing.message
 
 
-def test_without_dot_it_says_how_to_install_it(network: dict[str, Tensor], tmp_path: Path,
-                                               monkeypatch: pytest.MonkeyPatch) -> None:
+def test_without_dot_it_says_how_to_install_it(
+    network: dict[str, Tensor], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setattr(drawing_module.shutil, "which", lambda name: None)
     drawing = chainrule.draw(network["loss"], path=tmp_path / "net.png")
     assert drawing.image_path is None
@@ -134,8 +149,9 @@ def test_ungrouped_drawing_has_one_node_per_recorded_op(network: dict[str, Tenso
     assert len(ops) == 8
 
 
-def test_an_image_suffix_other_than_svg_or_png_is_refused(network: dict[str, Tensor],
-                                                          tmp_path: Path) -> None:
+def test_an_image_suffix_other_than_svg_or_png_is_refused(
+    network: dict[str, Tensor], tmp_path: Path
+) -> None:
     with pytest.raises(ValueError, match=r"net\.pdf.*\.svg or \.png"):
         chainrule.draw(network["loss"], path=tmp_path / "net.pdf")
     assert not (tmp_path / "net.dot").exists()

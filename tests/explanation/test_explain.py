@@ -49,8 +49,7 @@ def _explain(network: dict[str, Tensor], wrt: str) -> Explanation:
     return chainrule.explain(network["loss"], network[wrt])
 
 
-def test_tutorial_network_is_built_as_the_tutorial_writes_it(
-        network: dict[str, Tensor]) -> None:
+def test_tutorial_network_is_built_as_the_tutorial_writes_it(network: dict[str, Tensor]) -> None:
     x, w1, b1 = (network[k].data for k in ("x", "w1", "b1"))
     w2, b2, y = (network[k].data for k in ("w2", "b2", "y"))
     u3 = np.maximum(x @ w1 + b1, 0) @ w2 + b2
@@ -60,7 +59,8 @@ def test_tutorial_network_is_built_as_the_tutorial_writes_it(
 
 @pytest.mark.parametrize("wrt", list(CHAINS))
 def test_substitutions_are_the_tutorials_u1_to_u5_and_loss(
-        network: dict[str, Tensor], wrt: str) -> None:
+    network: dict[str, Tensor], wrt: str
+) -> None:
     explanation = _explain(network, wrt)
     assert [(s.name, s.formula, s.shape) for s in explanation.steps] == SUBSTITUTIONS
 
@@ -69,14 +69,17 @@ def test_substitutions_are_the_tutorials_u1_to_u5_and_loss(
 def test_the_chain_has_the_tutorials_local_rules(network: dict[str, Tensor], wrt: str) -> None:
     explanation = _explain(network, wrt)
     assert len(explanation.paths) == 1
-    got = [(link.output, link.input, link.derivative, link.rule, link.shape)
-           for link in explanation.paths[0]]
+    got = [
+        (link.output, link.input, link.derivative, link.rule, link.shape)
+        for link in explanation.paths[0]
+    ]
     assert got == CHAINS[wrt]
 
 
 @pytest.mark.parametrize("wrt", list(CHAINS))
 def test_every_local_gradient_agrees_with_finite_differences(
-        network: dict[str, Tensor], wrt: str) -> None:
+    network: dict[str, Tensor], wrt: str
+) -> None:
     explanation = _explain(network, wrt)
     assert len(explanation.checks) == len(CHAINS[wrt])
     for check in explanation.checks:
@@ -85,8 +88,7 @@ def test_every_local_gradient_agrees_with_finite_differences(
         assert check.max_rel_err < 1e-6
 
 
-def test_operator_links_give_the_map_between_gradient_shapes(
-        network: dict[str, Tensor]) -> None:
+def test_operator_links_give_the_map_between_gradient_shapes(network: dict[str, Tensor]) -> None:
     link = _explain(network, "w1").paths[0][-1]
     assert link.kind == "operator"
     assert (link.grad_out_shape, link.grad_in_shape) == ((N, N_HIDDEN), (N_IN, N_HIDDEN))
@@ -95,7 +97,8 @@ def test_operator_links_give_the_map_between_gradient_shapes(
 def test_the_product_reads_outermost_first(network: dict[str, Tensor]) -> None:
     explanation = _explain(network, "w1")
     assert explanation.product(explanation.paths[0]) == (
-        "dloss/du5 · du5/du4 · du4/du3 · du3/du2 · du2/du1 · du1/dw1")
+        "dloss/du5 · du5/du4 · du4/du3 · du3/du2 · du2/du1 · du1/dw1"
+    )
     assert "dloss/dw1 = dloss/du5 · du5/du4" in str(explanation)
 
 
@@ -105,8 +108,9 @@ def test_the_chain_stops_at_an_intermediate(network: dict[str, Tensor]) -> None:
     assert on_path == ["u3", "u4", "u5", "loss"]
 
 
-def test_a_wrong_rule_fails_its_check(network: dict[str, Tensor],
-                                      monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_wrong_rule_fails_its_check(
+    network: dict[str, Tensor], monkeypatch: pytest.MonkeyPatch
+) -> None:
     original = chainrule.primitives.ReLU.vjp
 
     def wrong_vjp(saved: object, grad_out: object, needs: tuple[bool, ...]) -> object:
@@ -125,7 +129,10 @@ def test_reuse_shows_both_paths_and_their_sum() -> None:
     b = chainrule.tensor([0.5, 4.0, -1.0], requires_grad=True, name="b", dtype=np.float64)
     explanation = chainrule.explain((a * b + a).sum(), a)
     assert [(s.name, s.formula) for s in explanation.steps] == [
-        ("u1", "a * b"), ("u2", "u1 + a"), ("loss", "sum(u2)")]
+        ("u1", "a * b"),
+        ("u2", "u1 + a"),
+        ("loss", "sum(u2)"),
+    ]
     products = sorted(explanation.product(path) for path in explanation.paths)
     assert products == ["dloss/du2 · du2/da", "dloss/du2 · du2/du1 · du1/da"]
     assert explanation.path_count == 2
@@ -166,8 +173,7 @@ def test_unnamed_tensors_are_numbered_and_literals_shown() -> None:
 
 
 def test_a_float32_graph_is_checked_in_float64(rng: np.random.Generator) -> None:
-    w = chainrule.tensor(rng.normal(size=(3, 2)).astype(np.float32), requires_grad=True,
-                         name="w")
+    w = chainrule.tensor(rng.normal(size=(3, 2)).astype(np.float32), requires_grad=True, name="w")
     x = chainrule.tensor(rng.normal(size=(4, 3)).astype(np.float32), name="x")
     explanation = chainrule.explain(chainrule.tanh(x @ w).sum(), w)
     assert explanation.passed

@@ -14,8 +14,9 @@ from chainrule.explanation import drawing as drawing_module
 from chainrule.explanation import tutorial_network
 from chainrule.tensor import Tensor
 
-needs_dot = pytest.mark.skipif(shutil.which("dot") is None,
-                               reason="Graphviz's dot is not installed (CI installs it)")
+needs_dot = pytest.mark.skipif(
+    shutil.which("dot") is None, reason="Graphviz's dot is not installed (CI installs it)"
+)
 
 
 @pytest.fixture
@@ -43,8 +44,7 @@ def test_explanation_latex_is_display_math(network: dict[str, Tensor]) -> None:
     assert r"\frac{\partial \mathrm{loss}}{\partial w_{1}}" in latex
 
 
-def test_explanation_html_has_one_collapsible_details_per_link(
-        network: dict[str, Tensor]) -> None:
+def test_explanation_html_has_one_collapsible_details_per_link(network: dict[str, Tensor]) -> None:
     explanation = chainrule.explain(network["loss"], network["w1"])
     html = explanation._repr_html_()
     assert html.count("<details>") == len(explanation.links)
@@ -61,7 +61,8 @@ def test_explanation_html_escapes_user_names(rng: np.random.Generator) -> None:
 
 
 def test_drawing_html_escapes_user_names_when_dot_is_missing(
-        rng: np.random.Generator, monkeypatch: pytest.MonkeyPatch) -> None:
+    rng: np.random.Generator, monkeypatch: pytest.MonkeyPatch
+) -> None:
     loss, _ = _hostile_graph(rng)
     monkeypatch.setattr(drawing_module.shutil, "which", lambda name: None)
     html = chainrule.draw(loss)._repr_html_()
@@ -85,7 +86,8 @@ def test_drawing_shows_no_html_when_the_svg_renders(network: dict[str, Tensor]) 
 
 
 def test_drawing_without_graphviz_displays_how_to_install_it(
-        network: dict[str, Tensor], monkeypatch: pytest.MonkeyPatch) -> None:
+    network: dict[str, Tensor], monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setattr(drawing_module.shutil, "which", lambda name: None)
     drawing = chainrule.draw(network["loss"])
     assert drawing._repr_svg_() is None
@@ -122,7 +124,8 @@ def test_markdown_table_cells_escape_a_bar(rng: np.random.Generator) -> None:
 
 
 def test_drawing_to_a_file_without_graphviz_names_every_installer(
-        network: dict[str, Tensor], monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    network: dict[str, Tensor], monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
     monkeypatch.setattr(drawing_module.shutil, "which", lambda name: None)
     message = chainrule.draw(network["loss"], path=tmp_path / "net.svg").message
     assert "apt-get install graphviz" in message

@@ -14,8 +14,13 @@ from chainrule.tensor import Tensor
 @pytest.fixture
 def mlp_loss() -> tuple[nn.Sequential, Tensor]:
     rng = np.random.default_rng(0)
-    model = nn.Sequential(nn.Linear(4, 6, rng=rng), nn.ReLU(), nn.Linear(6, 5, rng=rng),
-                          nn.ReLU(), nn.Linear(5, 3, rng=rng))
+    model = nn.Sequential(
+        nn.Linear(4, 6, rng=rng),
+        nn.ReLU(),
+        nn.Linear(6, 5, rng=rng),
+        nn.ReLU(),
+        nn.Linear(5, 3, rng=rng),
+    )
     inputs = chainrule.tensor(rng.normal(size=(8, 4)), name="x")
     loss = chainrule.functional.cross_entropy(model(inputs), rng.integers(0, 3, size=8))
     return model, loss
@@ -25,7 +30,14 @@ def test_explain_names_parameters_by_their_path(mlp_loss: tuple[nn.Sequential, T
     model, loss = mlp_loss
     explanation = chainrule.explain(loss, model[0].weight)
     assert [leaf.name for leaf in explanation.leaves] == [
-        "x", "0.weight", "0.bias", "2.weight", "2.bias", "4.weight", "4.bias"]
+        "x",
+        "0.weight",
+        "0.bias",
+        "2.weight",
+        "2.bias",
+        "4.weight",
+        "4.bias",
+    ]
     assert explanation.wrt == "0.weight"
 
 
@@ -52,7 +64,8 @@ def test_a_name_the_user_gave_is_kept() -> None:
 
 
 def test_cross_entropy_link_has_the_shape_of_the_logits(
-        mlp_loss: tuple[nn.Sequential, Tensor]) -> None:
+    mlp_loss: tuple[nn.Sequential, Tensor],
+) -> None:
     model, loss = mlp_loss
     link = chainrule.explain(loss, model[4].weight).links[0]
     assert link.kind == "elementwise"

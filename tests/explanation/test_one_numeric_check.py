@@ -33,8 +33,9 @@ def test_explain_counts_an_agreeing_entry_at_a_kink_as_checked_as_gradcheck_does
     link = next(c for c in explanation.checks if c.input == "x")
     loss.backward()
     assert x.grad is not None
-    report = check.gradcheck(lambda arrays: float(np.abs(arrays["x"]).sum()),
-                             {"x": x.data}, {"x": x.grad.data})
+    report = check.gradcheck(
+        lambda arrays: float(np.abs(arrays["x"]).sum()), {"x": x.data}, {"x": x.grad.data}
+    )
     assert report["x"].kinks == 0
     assert link.kinks == report["x"].kinks
     assert link.passed
@@ -48,8 +49,9 @@ def test_explain_excuses_a_relu_at_zero_as_a_kink_as_gradcheck_does() -> None:
     link = next(c for c in explanation.checks if c.input == "x")
     loss.backward()
     assert x.grad is not None
-    report = check.gradcheck(lambda arrays: float(np.maximum(arrays["x"], 0).sum()),
-                             {"x": x.data}, {"x": x.grad.data})
+    report = check.gradcheck(
+        lambda arrays: float(np.maximum(arrays["x"], 0).sum()), {"x": x.data}, {"x": x.grad.data}
+    )
     assert report["x"].kinks == 1
     assert link.kinks == report["x"].kinks
     assert link.passed

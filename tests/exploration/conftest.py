@@ -12,8 +12,13 @@ from typing import Any
 import pytest
 
 CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                 "--disable-component-update", "--no-first-run"]
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--no-first-run",
+]
 IN_CI = bool(os.environ.get("CI"))
 
 
@@ -29,8 +34,9 @@ def browser() -> Iterator[Any]:
     try:
         from playwright.sync_api import sync_playwright
     except ImportError:
-        _unavailable("playwright is not installed (pip install playwright; never "
-                     "`playwright install`)")
+        _unavailable(
+            "playwright is not installed (pip install playwright; never `playwright install`)"
+        )
     if not (Path(CHROMIUM).exists() or shutil.which("chromium")):
         _unavailable("chromium is not installed (apt-get install -y chromium)")
     with sync_playwright() as playwright:

@@ -84,8 +84,10 @@ def python_grads() -> dict[str, np.ndarray]:
 
 
 def shown_numbers(visit: Visit, column: str) -> list[float]:
-    return [float(cell) for cell in visit.page.locator(f"#step table.check td.{column}")
-            .all_inner_texts()]
+    return [
+        float(cell)
+        for cell in visit.page.locator(f"#step table.check td.{column}").all_inner_texts()
+    ]
 
 
 def shown_entries(visit: Visit) -> list[tuple[int, ...]]:
@@ -94,14 +96,16 @@ def shown_entries(visit: Visit) -> list[tuple[int, ...]]:
 
 
 def test_page_loads_without_console_errors_or_requests(
-        visit: Visit, tutorial_page: tuple[Path, dict[str, Any]]) -> None:
+    visit: Visit, tutorial_page: tuple[Path, dict[str, Any]]
+) -> None:
     assert visit.errors == []
     assert [line for line in visit.console if line.startswith(("error", "warning"))] == []
     assert visit.requests == [tutorial_page[0].as_uri()]
 
 
 def test_page_is_one_file_of_at_most_a_few_megabytes(
-        tutorial_page: tuple[Path, dict[str, Any]]) -> None:
+    tutorial_page: tuple[Path, dict[str, Any]],
+) -> None:
     text = tutorial_page[0].read_text(encoding="utf-8")
     assert len(text.encode()) < 3_000_000
     assert "http://" not in text.replace("http://www.w3.org/2000/svg", "")
@@ -109,19 +113,26 @@ def test_page_is_one_file_of_at_most_a_few_megabytes(
 
 
 def test_arrow_keys_step_forward_to_the_loss_then_back_link_by_link(
-        visit: Visit, tutorial_page: tuple[Path, dict[str, Any]], screenshots: Path) -> None:
+    visit: Visit, tutorial_page: tuple[Path, dict[str, Any]], screenshots: Path
+) -> None:
     steps = tutorial_page[1]["steps"]
     titles = []
     for index in range(len(steps)):
         titles.append(visit.text("#step .step-title"))
         if index in (0, 6, 7, len(steps) - 1):
             visit.page.locator("#stepper-section").screenshot(
-                path=screenshots / f"step-{index + 1:02d}.png")
+                path=screenshots / f"step-{index + 1:02d}.png"
+            )
         visit.page.keyboard.press("ArrowRight")
     assert titles[:6] == [f"Forward: {s['title']}" for s in steps[:6]]
     assert titles[6:] == [f"Backward: {s['title']}" for s in steps[6:]]
-    assert titles[6:11] == ["Backward: dloss/du5", "Backward: du5/du4", "Backward: du4/du3",
-                            "Backward: du3/du2", "Backward: du2/du1"]
+    assert titles[6:11] == [
+        "Backward: dloss/du5",
+        "Backward: du5/du4",
+        "Backward: du4/du3",
+        "Backward: du3/du2",
+        "Backward: du2/du1",
+    ]
     visit.page.keyboard.press("ArrowRight")
     assert visit.text("#step-counter") == f"Step {len(steps)} of {len(steps)} (backward)"
 
@@ -150,8 +161,8 @@ def test_forward_step_shows_formula_and_shape(visit: Visit) -> None:
 
 
 def test_every_backward_step_shows_the_python_gradient_and_its_check(
-        visit: Visit, tutorial_page: tuple[Path, dict[str, Any]],
-        python_grads: dict[str, np.ndarray]) -> None:
+    visit: Visit, tutorial_page: tuple[Path, dict[str, Any]], python_grads: dict[str, np.ndarray]
+) -> None:
     steps = tutorial_page[1]["steps"]
     visit.page.keyboard.press("End")
     for index in range(len(steps) - 1, 5, -1):
@@ -179,7 +190,8 @@ def test_elementwise_link_plugs_in_upstream_times_local(visit: Visit) -> None:
 
 
 def test_clicking_a_node_shows_its_value(
-        visit: Visit, tutorial_page: tuple[Path, dict[str, Any]], screenshots: Path) -> None:
+    visit: Visit, tutorial_page: tuple[Path, dict[str, Any]], screenshots: Path
+) -> None:
     x, y, params = digits_batch(N, HIDDEN, rng=np.random.default_rng(SEED))
     loss, _ = manual.forward(x, y, params)
     visit.page.locator('#graph .node[data-name="loss"]').click()
@@ -198,20 +210,20 @@ def test_enter_on_a_focused_node_shows_it(visit: Visit) -> None:
 
 @pytest.mark.parametrize("mistake", list(MISTAKES))
 def test_break_it_shows_the_diagnosis_of_each_mistake(
-        visit: Visit, python_grads: dict[str, np.ndarray], mistake: str,
-        screenshots: Path) -> None:
+    visit: Visit, python_grads: dict[str, np.ndarray], mistake: str, screenshots: Path
+) -> None:
     x, y, params = digits_batch(N, HIDDEN, rng=np.random.default_rng(SEED))
     _, cache = manual.forward(x, y, params)
     _, parameter, broken_backward = MISTAKES[mistake]
-    expected = diagnose(broken_backward(cache)[parameter], python_grads[parameter], n=N,
-                        n_out=1)
+    expected = diagnose(broken_backward(cache)[parameter], python_grads[parameter], n=N, n_out=1)
     visit.page.locator("#mistake").select_option(mistake)
     assert visit.text("#break-result .diagnosis") == str(expected)
     visit.page.locator("#break-it").screenshot(path=screenshots / f"break-it-{mistake}.png")
 
 
 def test_train_scrubber_shows_each_recorded_step(
-        visit: Visit, tutorial_page: tuple[Path, dict[str, Any]], screenshots: Path) -> None:
+    visit: Visit, tutorial_page: tuple[Path, dict[str, Any]], screenshots: Path
+) -> None:
     frames = tutorial_page[1]["tutorial"]["train"]
     slider = visit.page.locator("#train-step")
     slider.focus()
@@ -225,7 +237,8 @@ def test_train_scrubber_shows_each_recorded_step(
 
 
 def test_images_show_digits_tiles_and_dead_units(
-        visit: Visit, tutorial_page: tuple[Path, dict[str, Any]], screenshots: Path) -> None:
+    visit: Visit, tutorial_page: tuple[Path, dict[str, Any]], screenshots: Path
+) -> None:
     tutorial = tutorial_page[1]["tutorial"]
     assert visit.page.locator("#images .tiles canvas").count() == N + HIDDEN
     assert visit.text("#dead-units").endswith(f"{tutorial['dead_units']} of {HIDDEN}")
@@ -234,7 +247,8 @@ def test_images_show_digits_tiles_and_dead_units(
 
 
 def test_narrow_window_has_no_sideways_scroll(
-        browser: Any, tutorial_page: tuple[Path, dict[str, Any]], screenshots: Path) -> None:
+    browser: Any, tutorial_page: tuple[Path, dict[str, Any]], screenshots: Path
+) -> None:
     narrow = open_page(browser, tutorial_page[0].as_uri(), width=380)
     width = narrow.page.evaluate("document.documentElement.scrollWidth")
     narrow.page.screenshot(path=screenshots / "narrow.png")
@@ -243,8 +257,7 @@ def test_narrow_window_has_no_sideways_scroll(
 
 
 def test_served_page_answers_only_on_its_two_paths(browser: Any) -> None:
-    exploration = tutorial_exploration(n=N, n_hidden=HIDDEN, train_steps=TRAIN_STEPS,
-                                       seed=SEED)
+    exploration = tutorial_exploration(n=N, n_hidden=HIDDEN, train_steps=TRAIN_STEPS, seed=SEED)
     server = make_server(exploration.html, embed_json(exploration.data))
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
@@ -269,7 +282,8 @@ def test_served_page_answers_only_on_its_two_paths(browser: Any) -> None:
 
 
 def test_a_hostile_tensor_name_shows_as_text_and_runs_no_script(
-        browser: Any, tmp_path: Path) -> None:
+    browser: Any, tmp_path: Path
+) -> None:
     weight = chainrule.tensor(np.ones((2, 2)), requires_grad=True, name=HOSTILE)
     inputs = chainrule.tensor(np.arange(4.0).reshape(2, 2), name="</script><script>alert(2)")
     loss = chainrule.mean((inputs @ weight) ** 2)
@@ -294,13 +308,15 @@ def test_default_export_is_ready_within_a_second(browser: Any, tmp_path: Path) -
     assert ready_ms < 1000
 
 
-def test_a_three_layer_mlp_with_cross_entropy_steps_through(
-        browser: Any, tmp_path: Path) -> None:
+def test_a_three_layer_mlp_with_cross_entropy_steps_through(browser: Any, tmp_path: Path) -> None:
     rng = np.random.default_rng(0)
     model = chainrule.nn.Sequential(
-        chainrule.nn.Linear(4, 6, rng=rng), chainrule.nn.ReLU(),
-        chainrule.nn.Linear(6, 5, rng=rng), chainrule.nn.ReLU(),
-        chainrule.nn.Linear(5, 3, rng=rng))
+        chainrule.nn.Linear(4, 6, rng=rng),
+        chainrule.nn.ReLU(),
+        chainrule.nn.Linear(6, 5, rng=rng),
+        chainrule.nn.ReLU(),
+        chainrule.nn.Linear(5, 3, rng=rng),
+    )
     inputs = chainrule.tensor(rng.normal(size=(8, 4)), name="x")
     loss = chainrule.functional.cross_entropy(model(inputs), rng.integers(0, 3, size=8))
     exploration = chainrule.explore(loss, wrt=list(model.parameters()))

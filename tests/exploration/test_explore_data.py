@@ -35,10 +35,23 @@ def test_steps_go_forward_to_the_loss_then_back_one_link_each() -> None:
     network = tutorial_network(rng=np.random.default_rng(0))
     data = chainrule.explore(network["loss"], wrt=[network["w1"], network["b2"]]).data
     titles = [step["title"] for step in data["steps"]]
-    assert titles[:6] == ["u1 = x @ w1 + b1", "u2 = relu(u1)", "u3 = u2 @ w2 + b2",
-                          "u4 = y - u3", "u5 = u4**2", "loss = mean(u5)"]
-    assert titles[6:] == ["dloss/du5", "du5/du4", "du4/du3", "du3/du2", "du2/du1", "du1/dw1",
-                          "du3/db2"]
+    assert titles[:6] == [
+        "u1 = x @ w1 + b1",
+        "u2 = relu(u1)",
+        "u3 = u2 @ w2 + b2",
+        "u4 = y - u3",
+        "u5 = u4**2",
+        "loss = mean(u5)",
+    ]
+    assert titles[6:] == [
+        "dloss/du5",
+        "du5/du4",
+        "du4/du3",
+        "du3/du2",
+        "du2/du1",
+        "du1/dw1",
+        "du3/db2",
+    ]
 
 
 def test_node_values_and_gradients_equal_the_tensors_and_backward() -> None:
@@ -46,12 +59,14 @@ def test_node_values_and_gradients_equal_the_tensors_and_backward() -> None:
     data = chainrule.explore(network["loss"], wrt=network["w1"]).data
     network["loss"].backward()
     nodes = {node["name"]: node for node in data["nodes"]}
-    np.testing.assert_allclose(np.reshape(nodes["u1"]["value"]["data"], (4, 5)),
-                               network["u1"].data, rtol=1e-12)
+    np.testing.assert_allclose(
+        np.reshape(nodes["u1"]["value"]["data"], (4, 5)), network["u1"].data, rtol=1e-12
+    )
     grad_w1 = network["w1"].grad
     assert grad_w1 is not None
-    np.testing.assert_allclose(np.reshape(nodes["w1"]["grad"]["data"], (3, 5)),
-                               np.asarray(grad_w1), rtol=1e-10)
+    np.testing.assert_allclose(
+        np.reshape(nodes["w1"]["grad"]["data"], (3, 5)), np.asarray(grad_w1), rtol=1e-10
+    )
     assert nodes["x"]["grad"] is None
 
 
@@ -76,17 +91,32 @@ def test_edges_carry_the_shape_of_what_flows_along_them() -> None:
 
 def test_a_module_graph_with_cross_entropy_explores() -> None:
     rng = np.random.default_rng(0)
-    model = nn.Sequential(nn.Linear(4, 6, rng=rng), nn.ReLU(), nn.Linear(6, 5, rng=rng),
-                          nn.ReLU(), nn.Linear(5, 3, rng=rng))
+    model = nn.Sequential(
+        nn.Linear(4, 6, rng=rng),
+        nn.ReLU(),
+        nn.Linear(6, 5, rng=rng),
+        nn.ReLU(),
+        nn.Linear(5, 3, rng=rng),
+    )
     inputs = chainrule.tensor(rng.normal(size=(8, 4)))
     targets = rng.integers(0, 3, size=8)
     loss = chainrule.functional.cross_entropy(model(inputs), targets)
     data = chainrule.explore(loss, wrt=list(model.parameters())).data
     backward = [s for s in data["steps"] if s["phase"] == "backward"]
     assert all(s["check"]["passed"] for s in backward)
-    assert {s["node"] for s in backward} == {"u1", "u2", "u3", "u4", "u5", "0.weight",
-                                             "0.bias", "2.weight", "2.bias", "4.weight",
-                                             "4.bias"}
+    assert {s["node"] for s in backward} == {
+        "u1",
+        "u2",
+        "u3",
+        "u4",
+        "u5",
+        "0.weight",
+        "0.bias",
+        "2.weight",
+        "2.bias",
+        "4.weight",
+        "4.bias",
+    }
 
 
 def test_empty_wrt_is_a_clear_error() -> None:
@@ -99,17 +129,27 @@ def test_tutorial_gradients_agree_side_by_side(tutorial: dict[str, object]) -> N
     sides = tutorial["tutorial"]["sides"]  # type: ignore[index]
     assert [side["name"] for side in sides] == ["w1", "b1", "w2", "b2"]
     for side in sides:
-        np.testing.assert_allclose(side["manual"]["data"], side["autograd"]["data"],
-                                   rtol=1e-10, atol=1e-14)
-        np.testing.assert_allclose(side["closed_form"]["data"], side["autograd"]["data"],
-                                   rtol=1e-10, atol=1e-14)
+        np.testing.assert_allclose(
+            side["manual"]["data"], side["autograd"]["data"], rtol=1e-10, atol=1e-14
+        )
+        np.testing.assert_allclose(
+            side["closed_form"]["data"], side["autograd"]["data"], rtol=1e-10, atol=1e-14
+        )
 
 
-@pytest.mark.parametrize(("mistake", "kind"), [("sign", "SIGN_FLIPPED"), ("sum", "SCALED"),
-                                               ("two", "SCALED"), ("transpose", "TRANSPOSED"),
-                                               ("mask", "ZEROED")])
-def test_each_classic_mistake_gets_its_diagnosis(tutorial: dict[str, object], mistake: str,
-                                                 kind: str) -> None:
+@pytest.mark.parametrize(
+    ("mistake", "kind"),
+    [
+        ("sign", "SIGN_FLIPPED"),
+        ("sum", "SCALED"),
+        ("two", "SCALED"),
+        ("transpose", "TRANSPOSED"),
+        ("mask", "ZEROED"),
+    ],
+)
+def test_each_classic_mistake_gets_its_diagnosis(
+    tutorial: dict[str, object], mistake: str, kind: str
+) -> None:
     choices = {c["key"]: c for c in tutorial["tutorial"]["break_it"]}  # type: ignore[index]
     assert choices[mistake]["kind"] == kind
     assert set(choices) == set(MISTAKES)

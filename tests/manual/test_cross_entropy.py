@@ -14,8 +14,9 @@ from chainrule import manual
 from chainrule.check import compare, numerical_grad
 
 
-def logits_and_targets(rng: np.random.Generator, count: int = 9, classes: int = 5,
-                       scale: float = 3.0) -> tuple[np.ndarray, np.ndarray]:
+def logits_and_targets(
+    rng: np.random.Generator, count: int = 9, classes: int = 5, scale: float = 3.0
+) -> tuple[np.ndarray, np.ndarray]:
     return scale * rng.standard_normal((count, classes)), rng.integers(0, classes, count)
 
 
@@ -51,8 +52,7 @@ def test_gradient_matches_finite_differences(rng: np.random.Generator) -> None:
     logits, targets = logits_and_targets(rng, count=4, classes=3)
     criterion = manual.SoftmaxCrossEntropy()
     criterion.forward(logits, targets)
-    numerical = numerical_grad(
-        lambda z: manual.SoftmaxCrossEntropy().forward(z, targets), logits)
+    numerical = numerical_grad(lambda z: manual.SoftmaxCrossEntropy().forward(z, targets), logits)
     result = compare("dlogits", criterion.backward(), numerical, rtol=1e-6, atol=1e-9)
     assert result.close, str(result)
 
@@ -61,8 +61,7 @@ def test_backward_scales_by_grad_out(rng: np.random.Generator) -> None:
     logits, targets = logits_and_targets(rng)
     criterion = manual.SoftmaxCrossEntropy()
     criterion.forward(logits, targets)
-    np.testing.assert_allclose(criterion.backward(2.5), 2.5 * criterion.backward(),
-                               rtol=1e-15)
+    np.testing.assert_allclose(criterion.backward(2.5), 2.5 * criterion.backward(), rtol=1e-15)
 
 
 def test_large_logits_give_finite_exact_values() -> None:

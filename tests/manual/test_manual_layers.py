@@ -10,10 +10,12 @@ from chainrule.check import compare, numerical_grad
 
 
 def tutorial_model(params: dict[str, np.ndarray]) -> manual.Sequential:
-    first = manual.Linear(params["w1"].shape[0], params["w1"].shape[1],
-                          rng=np.random.default_rng(0))
-    second = manual.Linear(params["w2"].shape[0], params["w2"].shape[1],
-                           rng=np.random.default_rng(0))
+    first = manual.Linear(
+        params["w1"].shape[0], params["w1"].shape[1], rng=np.random.default_rng(0)
+    )
+    second = manual.Linear(
+        params["w2"].shape[0], params["w2"].shape[1], rng=np.random.default_rng(0)
+    )
     first.weight, first.bias = params["w1"].copy(), params["b1"].copy()
     second.weight, second.bias = params["w2"].copy(), params["b2"].copy()
     return manual.Sequential(first, manual.ReLU(), second)
@@ -27,9 +29,18 @@ def test_layers_give_the_functional_networks_loss_and_gradients(make_network, n_
     model, criterion = tutorial_model(params), manual.MSE()
     model_loss = criterion.forward(model.forward(x), y)
     grad_x = model.backward(criterion.backward())
-    got = {"x": grad_x, **{name: model.gradients()[key] for name, key in
-                           [("w1", "0.weight"), ("b1", "0.bias"), ("w2", "2.weight"),
-                            ("b2", "2.bias")]}}
+    got = {
+        "x": grad_x,
+        **{
+            name: model.gradients()[key]
+            for name, key in [
+                ("w1", "0.weight"),
+                ("b1", "0.bias"),
+                ("w2", "2.weight"),
+                ("b2", "2.bias"),
+            ]
+        },
+    }
     assert model_loss == pytest.approx(loss, rel=1e-15)
     for name, grad in got.items():
         result = compare(name, grad, expected[name], rtol=1e-12, atol=0)
@@ -37,9 +48,13 @@ def test_layers_give_the_functional_networks_loss_and_gradients(make_network, n_
 
 
 def test_deeper_stack_matches_finite_differences(rng: np.random.Generator) -> None:
-    model = manual.Sequential(manual.Linear(4, 6, rng=rng), manual.ReLU(),
-                              manual.Linear(6, 5, rng=rng), manual.ReLU(),
-                              manual.Linear(5, 2, rng=rng))
+    model = manual.Sequential(
+        manual.Linear(4, 6, rng=rng),
+        manual.ReLU(),
+        manual.Linear(6, 5, rng=rng),
+        manual.ReLU(),
+        manual.Linear(5, 2, rng=rng),
+    )
     x, y = rng.random((9, 4)), rng.standard_normal((9, 2))
     criterion = manual.MSE()
     criterion.forward(model.forward(x), y)
@@ -82,8 +97,11 @@ def test_linear_backward_fills_grad_weight_and_grad_bias(rng: np.random.Generato
     assert np.array_equal(grad_in, grad_out @ layer.weight.T)
 
 
-@pytest.mark.parametrize("layer", [manual.Linear(3, 2, rng=np.random.default_rng(0)),
-                                   manual.ReLU()], ids=["Linear", "ReLU"])
+@pytest.mark.parametrize(
+    "layer",
+    [manual.Linear(3, 2, rng=np.random.default_rng(0)), manual.ReLU()],
+    ids=["Linear", "ReLU"],
+)
 def test_backward_before_forward_says_to_call_forward_first(layer) -> None:
     with pytest.raises(RuntimeError, match=r"backward called before .*forward.*call forward"):
         layer.backward(np.ones((1, 2)))
@@ -100,8 +118,11 @@ def test_mse_rejects_flat_targets_instead_of_broadcasting() -> None:
 
 
 def test_linear_rejects_inputs_with_the_wrong_width(rng: np.random.Generator) -> None:
-    with pytest.raises(ValueError, match=r"Linear\(3, 2\).forward got x of shape \(5, 4\), "
-                                         r"expected \(N, 3\)"):
+    with pytest.raises(
+        ValueError,
+        match=r"Linear\(3, 2\).forward got x of shape \(5, 4\), "
+        r"expected \(N, 3\)",
+    ):
         manual.Linear(3, 2, rng=rng).forward(np.ones((5, 4)))
 
 
@@ -113,8 +134,9 @@ def test_linear_rejects_grad_out_of_the_wrong_shape(rng: np.random.Generator) ->
 
 
 def test_sequential_names_parameters_like_pytorch(rng: np.random.Generator) -> None:
-    model = manual.Sequential(manual.Linear(3, 4, rng=rng), manual.ReLU(),
-                              manual.Linear(4, 1, rng=rng))
+    model = manual.Sequential(
+        manual.Linear(3, 4, rng=rng), manual.ReLU(), manual.Linear(4, 1, rng=rng)
+    )
     assert list(model.parameters()) == ["0.weight", "0.bias", "2.weight", "2.bias"]
 
 

@@ -11,7 +11,11 @@ from chainrule import manual
 def test_init_params_shapes_follow_the_tutorial(rng: np.random.Generator) -> None:
     params = manual.init_params(784, 50, 1, rng=rng)
     assert {name: value.shape for name, value in params.items()} == {
-        "w1": (784, 50), "b1": (50,), "w2": (50, 1), "b2": (1,)}
+        "w1": (784, 50),
+        "b1": (50,),
+        "w2": (50, 1),
+        "b2": (1,),
+    }
 
 
 def test_weights_have_he_standard_deviation_and_biases_are_zero(
@@ -35,8 +39,12 @@ def test_he_scaling_keeps_the_initial_loss_near_the_targets_variance(
     x = rng.random((2000, 784))
     y = np.zeros((2000, 1))
     he_loss = manual.forward(x, y, manual.init_params(784, 50, 1, rng=rng))[0]
-    unscaled = {"w1": rng.standard_normal((784, 50)), "b1": np.zeros(50),
-                "w2": rng.standard_normal((50, 1)), "b2": np.zeros(1)}
+    unscaled = {
+        "w1": rng.standard_normal((784, 50)),
+        "b1": np.zeros(50),
+        "w2": rng.standard_normal((50, 1)),
+        "b2": np.zeros(1),
+    }
     assert he_loss < 100
     assert manual.forward(x, y, unscaled)[0] > 100 * he_loss
 

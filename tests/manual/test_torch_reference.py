@@ -17,8 +17,9 @@ ALL_GRADS = ("x", "w1", "b1", "w2", "b2", "u1", "u2", "u3", "u4")
 
 def torch_grads(torch: ModuleType, x, y, params) -> dict[str, np.ndarray]:
     """dloss/d(name) from autograd for the network written in PyTorch, intermediates included."""
-    leaves = {name: torch.tensor(value, requires_grad=True)
-              for name, value in {"x": x, **params}.items()}
+    leaves = {
+        name: torch.tensor(value, requires_grad=True) for name, value in {"x": x, **params}.items()
+    }
     u1 = leaves["x"] @ leaves["w1"] + leaves["b1"]
     u2 = torch.relu(u1)
     u3 = u2 @ leaves["w2"] + leaves["b2"]
@@ -38,8 +39,10 @@ def assert_all_close(got, expected, *, rtol: float, atol_scale: float) -> None:
         assert result.close, str(result)
 
 
-@pytest.mark.parametrize(("n_examples", "n_in", "n_hidden", "n_out"),
-                         [(1, 4, 3, 1), (32, 10, 8, 1), (20, 6, 5, 3), (16, 4, 1, 2)])
+@pytest.mark.parametrize(
+    ("n_examples", "n_in", "n_hidden", "n_out"),
+    [(1, 4, 3, 1), (32, 10, 8, 1), (20, 6, 5, 3), (16, 4, 1, 2)],
+)
 def test_float64_gradients_match_autograd_to_rounding(
     torch: ModuleType, make_network, n_examples: int, n_in: int, n_hidden: int, n_out: int
 ) -> None:
@@ -61,8 +64,17 @@ def test_float32_gradients_match_autograd_at_float32_precision(
 def test_loss_matches_autograd_forward(torch: ModuleType, make_network) -> None:
     x, y, params = make_network(12, 5, 4, 2)
     t = {name: torch.tensor(value) for name, value in params.items()}
-    expected = ((torch.tensor(y) - (torch.relu(torch.tensor(x) @ t["w1"] + t["b1"]) @ t["w2"]
-                                    + t["b2"])) ** 2).mean().item()
+    expected = (
+        (
+            (
+                torch.tensor(y)
+                - (torch.relu(torch.tensor(x) @ t["w1"] + t["b1"]) @ t["w2"] + t["b2"])
+            )
+            ** 2
+        )
+        .mean()
+        .item()
+    )
     assert manual.forward(x, y, params)[0] == pytest.approx(expected, rel=1e-14)
 
 

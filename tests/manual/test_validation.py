@@ -12,8 +12,9 @@ def test_flat_targets_are_rejected_with_the_broadcasting_trap_and_reshape_fix(
     make_network,
 ) -> None:
     x, y, params = make_network(5, 3, 4, 1)
-    with pytest.raises(ValueError,
-                       match=r"y has shape \(5,\).*\(5, 5\) silently.*reshape\(-1, 1\)"):
+    with pytest.raises(
+        ValueError, match=r"y has shape \(5,\).*\(5, 5\) silently.*reshape\(-1, 1\)"
+    ):
         manual.forward(x, y.ravel(), params)
 
 
@@ -26,8 +27,11 @@ def test_targets_with_the_wrong_number_of_columns_are_rejected(make_network) -> 
 def test_w1_not_matching_x_columns_is_rejected_with_both_shapes(make_network) -> None:
     x, y, params = make_network(5, 3, 4, 1)
     params["w1"] = np.zeros((4, 4))
-    with pytest.raises(ValueError, match=r"w1 has shape \(4, 4\), expected \(n_in, n_hidden\) = "
-                                         r"\(3, n_hidden\)"):
+    with pytest.raises(
+        ValueError,
+        match=r"w1 has shape \(4, 4\), expected \(n_in, n_hidden\) = "
+        r"\(3, n_hidden\)",
+    ):
         manual.forward(x, y, params)
 
 
@@ -38,8 +42,9 @@ def test_w2_not_matching_the_hidden_width_is_rejected(make_network) -> None:
         manual.forward(x, y, params)
 
 
-@pytest.mark.parametrize(("name", "shape", "expected"),
-                         [("b1", (1, 4), r"\(4,\)"), ("b2", (2,), r"\(1,\)")])
+@pytest.mark.parametrize(
+    ("name", "shape", "expected"), [("b1", (1, 4), r"\(4,\)"), ("b2", (2,), r"\(1,\)")]
+)
 def test_bias_of_the_wrong_shape_is_rejected(
     make_network, name: str, shape: tuple[int, ...], expected: str
 ) -> None:
@@ -91,8 +96,11 @@ def test_nan_in_a_parameter_is_rejected_with_its_name_and_index(make_network) ->
         manual.forward(x, y, params)
 
 
-@pytest.mark.parametrize("values", [np.array([["a", "b", "c"]]), np.ones((1, 3), dtype=complex)],
-                         ids=["strings", "complex"])
+@pytest.mark.parametrize(
+    "values",
+    [np.array([["a", "b", "c"]]), np.ones((1, 3), dtype=complex)],
+    ids=["strings", "complex"],
+)
 def test_non_numeric_x_is_a_type_error_naming_the_dtype(make_network, values: np.ndarray) -> None:
     _, _, params = make_network(1, 3, 4, 1)
     with pytest.raises(TypeError, match=rf"x has dtype {values.dtype}.*float32 or float64"):

@@ -36,8 +36,9 @@ def _assert_close(got: np.ndarray, expected: np.ndarray) -> None:
 
 
 @pytest.mark.parametrize("shape", SHAPES)
-def test_training_output_and_gradients_match_torch(torch: ModuleType,
-                                                   shape: tuple[int, ...]) -> None:
+def test_training_output_and_gradients_match_torch(
+    torch: ModuleType, shape: tuple[int, ...]
+) -> None:
     ours, theirs = _pair(torch)
     rng = np.random.default_rng(0)
     x = rng.standard_normal(shape) * 3 + 1
@@ -62,7 +63,8 @@ def test_training_output_and_gradients_match_torch(torch: ModuleType,
 @pytest.mark.parametrize("momentum", [0.1, None])
 @pytest.mark.parametrize("shape", SHAPES)
 def test_running_statistics_and_eval_output_match_torch(
-        torch: ModuleType, shape: tuple[int, ...], momentum: float | None) -> None:
+    torch: ModuleType, shape: tuple[int, ...], momentum: float | None
+) -> None:
     ours, theirs = _pair(torch, momentum)
     rng = np.random.default_rng(1)
     for _ in range(3):

@@ -16,6 +16,7 @@ print(sorted(loaded - set(sys.stdlib_module_names)
 
 
 def test_import_chainrule_loads_only_numpy() -> None:
-    result = subprocess.run([sys.executable, "-c", SCRIPT], capture_output=True, text=True,
-                            check=True)
+    result = subprocess.run(
+        [sys.executable, "-c", SCRIPT], capture_output=True, text=True, check=True
+    )
     assert result.stdout.strip() == "[]"

@@ -69,8 +69,11 @@ def test_gradients_reach_weight_and_bias() -> None:
 
 def test_wrong_input_width_names_layer_shapes_and_fix() -> None:
     layer = nn.Linear(64, 32)
-    with pytest.raises(ValueError, match=r"Linear\(in_features=64, out_features=32\): input has "
-                       r"shape \(8, 63\).*in_features=64.*reshape"):
+    with pytest.raises(
+        ValueError,
+        match=r"Linear\(in_features=64, out_features=32\): input has "
+        r"shape \(8, 63\).*in_features=64.*reshape",
+    ):
         layer(np.zeros((8, 63), dtype=np.float32))
 
 

@@ -24,8 +24,15 @@ class Block(nn.Module):
 
 def test_named_parameters_are_dotted_and_in_registration_order() -> None:
     names = [name for name, _ in Block().named_parameters()]
-    assert names == ["scale", "layers.0.weight", "layers.0.bias", "layers.2.weight",
-                     "layers.2.bias", "norm.weight", "norm.bias"]
+    assert names == [
+        "scale",
+        "layers.0.weight",
+        "layers.0.bias",
+        "layers.2.weight",
+        "layers.2.bias",
+        "norm.weight",
+        "norm.bias",
+    ]
 
 
 def test_parameters_lists_each_shared_parameter_once() -> None:
@@ -39,7 +46,13 @@ def test_children_and_modules() -> None:
     block = Block()
     assert [type(m).__name__ for m in block.children()] == ["Sequential", "BatchNorm1d"]
     assert [type(m).__name__ for m in block.modules()] == [
-        "Block", "Sequential", "Linear", "ReLU", "Linear", "BatchNorm1d"]
+        "Block",
+        "Sequential",
+        "Linear",
+        "ReLU",
+        "Linear",
+        "BatchNorm1d",
+    ]
 
 
 def test_plain_attributes_are_not_registered() -> None:
@@ -105,9 +118,17 @@ def test_state_dict_holds_parameters_and_buffers_as_copies() -> None:
     block = Block()
     state = block.state_dict()
     assert list(state) == [
-        "scale", "layers.0.weight", "layers.0.bias", "layers.2.weight", "layers.2.bias",
-        "norm.weight", "norm.bias", "norm.running_mean", "norm.running_var",
-        "norm.num_batches_tracked"]
+        "scale",
+        "layers.0.weight",
+        "layers.0.bias",
+        "layers.2.weight",
+        "layers.2.bias",
+        "norm.weight",
+        "norm.bias",
+        "norm.running_mean",
+        "norm.running_var",
+        "norm.num_batches_tracked",
+    ]
     assert all(isinstance(value, np.ndarray) for value in state.values())
     state["scale"][:] = 7
     assert np.all(block.scale.data == 1)
@@ -172,10 +193,7 @@ def test_load_state_dict_non_strict_reports_the_skipped_keys() -> None:
 def test_repr_shows_the_tree() -> None:
     model = nn.Sequential(nn.Linear(2, 3), nn.ReLU())
     assert repr(model) == (
-        "Sequential(\n"
-        "  (0): Linear(in_features=2, out_features=3, bias=True)\n"
-        "  (1): ReLU()\n"
-        ")"
+        "Sequential(\n  (0): Linear(in_features=2, out_features=3, bias=True)\n  (1): ReLU()\n)"
     )
 
 

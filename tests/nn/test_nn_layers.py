@@ -13,8 +13,7 @@ X = np.linspace(-2.0, 2.0, 7)
 
 @pytest.mark.parametrize(
     ("module", "expected"),
-    [(nn.ReLU(), np.maximum(X, 0)), (nn.Tanh(), np.tanh(X)),
-     (nn.Sigmoid(), 1 / (1 + np.exp(-X)))],
+    [(nn.ReLU(), np.maximum(X, 0)), (nn.Tanh(), np.tanh(X)), (nn.Sigmoid(), 1 / (1 + np.exp(-X)))],
     ids=["relu", "tanh", "sigmoid"],
 )
 def test_activation_matches_its_formula(module: nn.Module, expected: np.ndarray) -> None:

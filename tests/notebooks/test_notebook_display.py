@@ -33,14 +33,18 @@ net = tutorial_network(4, 3, 5, 2, rng=np.random.default_rng(0))
 CELLS = {
     "explain": "chainrule.explain(net['loss'], net['w1'])",
     "draw": "chainrule.draw(net['loss'], net['w1'])",
-    "gradcheck": ("point = np.array([1.0, -2.0])\n"
-                  "gradcheck(lambda a: float(np.sum(a['w'] ** 2)), {'w': point},\n"
-                  "          {'w': 2 * point})"),
+    "gradcheck": (
+        "point = np.array([1.0, -2.0])\n"
+        "gradcheck(lambda a: float(np.sum(a['w'] ** 2)), {'w': point},\n"
+        "          {'w': 2 * point})"
+    ),
     "compare": "compare('dw1', np.ones(3), np.ones(3))",
-    "train": ("from chainrule.train import TrainConfig, train\n"
-              "run = train(TrainConfig(epochs=1, batch_size=256), RUN_FOLDER, progress=False,\n"
-              "            echo=lambda line: None)\n"
-              "run"),
+    "train": (
+        "from chainrule.train import TrainConfig, train\n"
+        "run = train(TrainConfig(epochs=1, batch_size=256), RUN_FOLDER, progress=False,\n"
+        "            echo=lambda line: None)\n"
+        "run"
+    ),
     "history": "run.history",
 }
 
@@ -53,21 +57,26 @@ def outputs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, dict[str, Any
     spec_dir.mkdir(parents=True)
     # This interpreter, with this chainrule on its path: the kernel sees exactly what the
     # tests import, in a fresh CI venv as on a laptop.
-    (spec_dir / "kernel.json").write_text(json.dumps({
-        "argv": [sys.executable, "-m", "ipykernel_launcher", "-f", "{connection_file}"],
-        "display_name": "chainrule tests", "language": "python",
-        "env": {"PYTHONPATH": str(SRC)},
-    }))
+    (spec_dir / "kernel.json").write_text(
+        json.dumps(
+            {
+                "argv": [sys.executable, "-m", "ipykernel_launcher", "-f", "{connection_file}"],
+                "display_name": "chainrule tests",
+                "language": "python",
+                "env": {"PYTHONPATH": str(SRC)},
+            }
+        )
+    )
     specs = kernel_spec.KernelSpecManager(kernel_dirs=[str(folder / "kernels")])
-    manager = kernel_manager.KernelManager(kernel_name="chainrule-test",
-                                           kernel_spec_manager=specs)
+    manager = kernel_manager.KernelManager(kernel_name="chainrule-test", kernel_spec_manager=specs)
     setup = SETUP + f"RUN_FOLDER = __import__('pathlib').Path({str(folder / 'run')!r})\n"
     notebook = nbformat.v4.new_notebook()
     notebook.cells = [nbformat.v4.new_code_cell(setup)] + [
-        nbformat.v4.new_code_cell(source, metadata={"name": name})
-        for name, source in CELLS.items()]
-    client = nbclient.NotebookClient(notebook, km=manager, timeout=120,
-                                     resources={"metadata": {"path": str(folder)}})
+        nbformat.v4.new_code_cell(source, metadata={"name": name}) for name, source in CELLS.items()
+    ]
+    client = nbclient.NotebookClient(
+        notebook, km=manager, timeout=120, resources={"metadata": {"path": str(folder)}}
+    )
     client.execute()
     # The Jupyter client leaves its zmq sockets to the garbage collector, which warns; collect
     # them here, where that warning is expected, instead of in some later test.
@@ -91,8 +100,9 @@ def test_explain_displays_as_markdown_latex_and_html(outputs: dict[str, dict[str
     assert "<details>" in bundle["text/html"]
 
 
-@pytest.mark.skipif(shutil.which("dot") is None,
-                    reason="Graphviz's dot is not installed (CI installs it)")
+@pytest.mark.skipif(
+    shutil.which("dot") is None, reason="Graphviz's dot is not installed (CI installs it)"
+)
 def test_draw_displays_as_svg(outputs: dict[str, dict[str, Any]]) -> None:
     bundle = outputs["draw"]
     assert "image/svg+xml" in bundle
@@ -117,8 +127,7 @@ def test_a_finished_run_displays_its_loss_curve(outputs: dict[str, dict[str, Any
     assert "text/html" not in bundle
 
 
-def test_the_training_history_displays_as_an_html_table(
-        outputs: dict[str, dict[str, Any]]) -> None:
+def test_the_training_history_displays_as_an_html_table(outputs: dict[str, dict[str, Any]]) -> None:
     html = outputs["history"]["text/html"]
     assert "<th>val_accuracy</th>" in html
     assert html.count("<tr>") == 2

@@ -27,7 +27,8 @@ OPTIMIZERS: dict[str, Callable[[Any], optim.Optimizer]] = {
     "sgd-momentum": lambda groups: optim.SGD(groups, lr=0.05, momentum=0.9),
     "sgd-dampening": lambda groups: optim.SGD(groups, lr=0.05, momentum=0.5, dampening=0.3),
     "sgd-nesterov-weight-decay": lambda groups: optim.SGD(
-        groups, lr=0.05, momentum=0.9, nesterov=True, weight_decay=1e-3),
+        groups, lr=0.05, momentum=0.9, nesterov=True, weight_decay=1e-3
+    ),
     "adam": lambda groups: optim.Adam(groups, lr=3e-3),
     "adam-l2": lambda groups: optim.Adam(groups, lr=3e-3, weight_decay=1e-2),
     "adamw": lambda groups: optim.AdamW(groups, lr=3e-3, weight_decay=0.1),
@@ -36,8 +37,9 @@ OPTIMIZERS: dict[str, Callable[[Any], optim.Optimizer]] = {
 
 def _model(dtype: Any = np.float64) -> nn.Sequential:
     rng = np.random.default_rng(3)
-    return nn.Sequential(nn.Linear(5, 4, rng=rng, dtype=dtype), nn.ReLU(),
-                         nn.Linear(4, 3, rng=rng, dtype=dtype))
+    return nn.Sequential(
+        nn.Linear(5, 4, rng=rng, dtype=dtype), nn.ReLU(), nn.Linear(4, 3, rng=rng, dtype=dtype)
+    )
 
 
 def _groups(model: nn.Module) -> list[dict[str, Any]]:
@@ -59,7 +61,8 @@ def _train(model: nn.Module, optimizer: optim.Optimizer, steps: int, dtype: Any)
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 @pytest.mark.parametrize("name", list(OPTIMIZERS))
 def test_flat_step_is_bit_identical_to_per_parameter_step_over_100_steps(
-        name: str, dtype: Any) -> None:
+    name: str, dtype: Any
+) -> None:
     per_parameter, flat = _model(dtype), _model(dtype)
     flat.flatten_parameters()
     per_parameter_optimizer = OPTIMIZERS[name](_groups(per_parameter))
@@ -144,14 +147,16 @@ def test_load_state_dict_copies_into_the_flat_buffer() -> None:
         assert np.shares_memory(got.data, buffer.data)
 
 
-def _pre_flat_checkpoint(name: str) -> tuple[dict[str, np.ndarray], dict[str, Any],
-                                             dict[str, np.ndarray]]:
+def _pre_flat_checkpoint(
+    name: str,
+) -> tuple[dict[str, np.ndarray], dict[str, Any], dict[str, np.ndarray]]:
     """(model state, optimizer state_dict, parameters after 3 resumed steps) as the code
     before flat buffers wrote and computed them (fixtures/make_pre_flat_checkpoint.py.txt)."""
     arrays = dict(np.load(FIXTURES / "pre_flat_checkpoint.npz"))
     meta = json.loads((FIXTURES / "pre_flat_checkpoint.json").read_text())[name]
-    state: dict[str, dict[str, Any]] = {index: dict(entries)
-                                        for index, entries in meta["state"].items()}
+    state: dict[str, dict[str, Any]] = {
+        index: dict(entries) for index, entries in meta["state"].items()
+    }
     for key, value in arrays.items():
         if key.startswith(f"{name}.state."):
             _, _, index, entry = key.split(".")
@@ -159,15 +164,17 @@ def _pre_flat_checkpoint(name: str) -> tuple[dict[str, np.ndarray], dict[str, An
 
     def part(kind: str) -> dict[str, np.ndarray]:
         prefix = f"{name}.{kind}."
-        return {key[len(prefix):]: value for key, value in arrays.items()
-                if key.startswith(prefix)}
+        return {
+            key[len(prefix) :]: value for key, value in arrays.items() if key.startswith(prefix)
+        }
 
     return part("model"), {"state": state, "param_groups": meta["param_groups"]}, part("resumed")
 
 
 CHECKPOINTED = {
-    "sgd": lambda groups: optim.SGD(groups, lr=0.05, momentum=0.9, nesterov=True,
-                                    weight_decay=1e-3),
+    "sgd": lambda groups: optim.SGD(
+        groups, lr=0.05, momentum=0.9, nesterov=True, weight_decay=1e-3
+    ),
     "adam": lambda groups: optim.Adam(groups, lr=3e-3, weight_decay=1e-2),
     "adamw": lambda groups: optim.AdamW(groups, lr=3e-3, weight_decay=0.1),
 }
@@ -176,7 +183,8 @@ CHECKPOINTED = {
 @pytest.mark.parametrize("flat", [False, True], ids=["per-parameter", "flat"])
 @pytest.mark.parametrize("name", list(CHECKPOINTED))
 def test_checkpoint_written_before_flat_buffers_resumes_to_the_same_parameters(
-        name: str, flat: bool) -> None:
+    name: str, flat: bool
+) -> None:
     model_state, optimizer_state, resumed = _pre_flat_checkpoint(name)
     model = _model()
     if flat:
@@ -227,7 +235,8 @@ def test_gradient_accumulates_in_the_flat_buffer_across_two_backwards() -> None:
 
 @pytest.mark.parametrize("name", ["sgd-nesterov-weight-decay", "adam", "adamw"])
 def test_compiled_step_over_flat_buffers_equals_eager_per_parameter_step_bit_for_bit(
-        name: str) -> None:
+    name: str,
+) -> None:
     eager, compiled = _model(), _model()
     (buffer,) = compiled.flatten_parameters()
     eager_optimizer = OPTIMIZERS[name](_groups(eager))

@@ -38,8 +38,9 @@ def _params() -> list[nn.Parameter]:
 
 @pytest.mark.parametrize("value", NON_FINITE, ids=["nan", "inf", "-inf"])
 @pytest.mark.parametrize(("setting", "make"), BAD_SETTINGS, ids=[s for s, _ in BAD_SETTINGS])
-def test_non_finite_hyperparameters_are_refused(setting: str, make: Callable[[Any, float], Any],
-                                                value: float) -> None:
+def test_non_finite_hyperparameters_are_refused(
+    setting: str, make: Callable[[Any, float], Any], value: float
+) -> None:
     owner, name = setting.split()
     name = name.replace("beta1", "betas[0]").replace("beta2", "betas[1]")
     with pytest.raises(ValueError, match=re.escape(f"{owner}: {name} must be a finite")):
@@ -48,23 +49,29 @@ def test_non_finite_hyperparameters_are_refused(setting: str, make: Callable[[An
 
 @pytest.mark.parametrize(
     ("make", "message"),
-    [(lambda p: optim.SGD(p, lr=-0.1), r"lr must be a finite number in \[0, inf\)"),
-     (lambda p: optim.SGD(p, lr=0.1, momentum=-0.5), r"momentum must be .* in \[0, inf\)"),
-     (lambda p: optim.Adam(p, betas=(0.9, 1.0)), r"betas\[1\] must be .* in \[0, 1\)"),
-     (lambda p: optim.Adam(p, betas=(-0.1, 0.9)), r"betas\[0\] must be .* in \[0, 1\)"),
-     (lambda p: optim.Adam(p, betas=(0.9,)), r"betas must be two numbers"),
-     (lambda p: optim.Adam(p, eps=0.0), r"eps must be a finite number in \(0, inf\)"),
-     (lambda p: optim.AdamW(p, weight_decay=-0.1), r"weight_decay must be .* in \[0, inf\)")],
+    [
+        (lambda p: optim.SGD(p, lr=-0.1), r"lr must be a finite number in \[0, inf\)"),
+        (lambda p: optim.SGD(p, lr=0.1, momentum=-0.5), r"momentum must be .* in \[0, inf\)"),
+        (lambda p: optim.Adam(p, betas=(0.9, 1.0)), r"betas\[1\] must be .* in \[0, 1\)"),
+        (lambda p: optim.Adam(p, betas=(-0.1, 0.9)), r"betas\[0\] must be .* in \[0, 1\)"),
+        (lambda p: optim.Adam(p, betas=(0.9,)), r"betas must be two numbers"),
+        (lambda p: optim.Adam(p, eps=0.0), r"eps must be a finite number in \(0, inf\)"),
+        (lambda p: optim.AdamW(p, weight_decay=-0.1), r"weight_decay must be .* in \[0, inf\)"),
+    ],
     ids=["lr", "momentum", "beta2", "beta1", "betas-length", "eps", "weight_decay"],
 )
-def test_out_of_range_hyperparameters_name_the_range(make: Callable[[Any], Any],
-                                                     message: str) -> None:
+def test_out_of_range_hyperparameters_name_the_range(
+    make: Callable[[Any], Any], message: str
+) -> None:
     with pytest.raises(ValueError, match=message):
         make(_params())
 
 
-@pytest.mark.parametrize("value", [np.float32(0.1), np.float64(0.1), np.int64(1), 1],
-                         ids=["float32", "float64", "int64", "int"])
+@pytest.mark.parametrize(
+    "value",
+    [np.float32(0.1), np.float64(0.1), np.int64(1), 1],
+    ids=["float32", "float64", "int64", "int"],
+)
 def test_numpy_and_python_real_numbers_are_accepted_as_lr(value: Any) -> None:
     param = nn.Parameter(np.ones(2))
     optimizer = optim.SGD([param], lr=value, momentum=np.float32(0.5))
@@ -76,15 +83,19 @@ def test_numpy_and_python_real_numbers_are_accepted_as_lr(value: Any) -> None:
 
 
 def test_numpy_scalars_leave_a_json_serialisable_state_dict() -> None:
-    optimizer = optim.Adam(_params(), lr=np.float32(0.01), betas=(np.float64(0.8), 0.9),
-                           eps=np.float32(1e-6))
+    optimizer = optim.Adam(
+        _params(), lr=np.float32(0.01), betas=(np.float64(0.8), 0.9), eps=np.float32(1e-6)
+    )
     groups = json.loads(json.dumps(optimizer.state_dict()["param_groups"]))
     assert groups[0]["lr"] == float(np.float32(0.01))
     assert groups[0]["betas"] == [0.8, 0.9]
 
 
-@pytest.mark.parametrize("value", [True, 0.1 + 0j, "0.1", None, np.bool_(True)],
-                         ids=["bool", "complex", "str", "None", "np.bool_"])
+@pytest.mark.parametrize(
+    "value",
+    [True, 0.1 + 0j, "0.1", None, np.bool_(True)],
+    ids=["bool", "complex", "str", "None", "np.bool_"],
+)
 def test_non_real_lr_is_refused_with_a_type_error(value: Any) -> None:
     with pytest.raises(TypeError, match="SGD: lr must be a real number"):
         optim.SGD(_params(), lr=value)
@@ -95,11 +106,13 @@ def test_nesterov_must_be_a_bool() -> None:
         optim.SGD(_params(), lr=0.1, momentum=0.9, nesterov="yes")
 
 
-@pytest.mark.parametrize(("key", "value"), [("lr", float("nan")), ("lr", -1.0),
-                                            ("weight_decay", float("inf")),
-                                            ("momentum", -0.5)])
+@pytest.mark.parametrize(
+    ("key", "value"),
+    [("lr", float("nan")), ("lr", -1.0), ("weight_decay", float("inf")), ("momentum", -0.5)],
+)
 def test_a_bad_value_set_through_param_groups_is_refused_at_the_next_step(
-        key: str, value: float) -> None:
+    key: str, value: float
+) -> None:
     param = nn.Parameter(np.ones(2))
     optimizer = optim.SGD([param], lr=0.1, momentum=0.9)
     optimizer.param_groups[0][key] = value
@@ -136,12 +149,18 @@ def test_load_state_dict_refuses_a_non_finite_lr_and_keeps_the_old_settings() ->
 
 @pytest.mark.parametrize(
     ("make", "message"),
-    [(lambda o: optim.StepLR(o, 2, gamma=float("nan")), "StepLR: gamma must be a finite"),
-     (lambda o: optim.StepLR(o, 2, gamma=-0.5), "StepLR: gamma must be a finite"),
-     (lambda o: optim.CosineAnnealingLR(o, 5, eta_min=float("inf")),
-      "CosineAnnealingLR: eta_min must be a finite"),
-     (lambda o: optim.CosineAnnealingLR(o, 5, eta_min=-1e-3),
-      "CosineAnnealingLR: eta_min must be a finite")],
+    [
+        (lambda o: optim.StepLR(o, 2, gamma=float("nan")), "StepLR: gamma must be a finite"),
+        (lambda o: optim.StepLR(o, 2, gamma=-0.5), "StepLR: gamma must be a finite"),
+        (
+            lambda o: optim.CosineAnnealingLR(o, 5, eta_min=float("inf")),
+            "CosineAnnealingLR: eta_min must be a finite",
+        ),
+        (
+            lambda o: optim.CosineAnnealingLR(o, 5, eta_min=-1e-3),
+            "CosineAnnealingLR: eta_min must be a finite",
+        ),
+    ],
     ids=["gamma-nan", "gamma-negative", "eta_min-inf", "eta_min-negative"],
 )
 def test_schedule_settings_are_checked(make: Callable[[Any], Any], message: str) -> None:

@@ -20,9 +20,9 @@ BATCH_SIZE = 16
 OPTIMIZERS: dict[str, Callable[[Any, Any], Any]] = {
     "sgd-momentum": lambda module, params: module.SGD(params, lr=0.05, momentum=0.9),
     "sgd-nesterov-weight-decay": lambda module, params: module.SGD(
-        params, lr=0.05, momentum=0.9, nesterov=True, weight_decay=1e-3),
-    "sgd-dampening": lambda module, params: module.SGD(
-        params, lr=0.2, momentum=0.5, dampening=0.3),
+        params, lr=0.05, momentum=0.9, nesterov=True, weight_decay=1e-3
+    ),
+    "sgd-dampening": lambda module, params: module.SGD(params, lr=0.2, momentum=0.5, dampening=0.3),
     "adam": lambda module, params: module.Adam(params, lr=3e-3),
     "adam-l2": lambda module, params: module.Adam(params, lr=3e-3, weight_decay=1e-2),
     "adamw": lambda module, params: module.AdamW(params, lr=3e-3, weight_decay=0.1),

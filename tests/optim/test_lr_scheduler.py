@@ -18,8 +18,7 @@ def _lr_sequence(module: Any, schedule: Callable[[Any], Any], epochs: int) -> li
     if module is optim:
         optimizer = optim.SGD([nn.Parameter(np.zeros(1))], lr=0.5, momentum=0.9)
     else:
-        optimizer = module.optim.SGD([module.nn.Parameter(module.zeros(1))], lr=0.5,
-                                     momentum=0.9)
+        optimizer = module.optim.SGD([module.nn.Parameter(module.zeros(1))], lr=0.5, momentum=0.9)
     scheduler = schedule(optimizer)
     lrs = [optimizer.param_groups[0]["lr"]]
     for _ in range(epochs):
@@ -32,8 +31,7 @@ def _lr_sequence(module: Any, schedule: Callable[[Any], Any], epochs: int) -> li
 
 def test_step_lr_matches_torch_exactly(torch: ModuleType) -> None:
     ours = _lr_sequence(optim, lambda o: optim.StepLR(o, 3, gamma=0.3), 20)
-    theirs = _lr_sequence(torch, lambda o: torch.optim.lr_scheduler.StepLR(o, 3, gamma=0.3),
-                          20)
+    theirs = _lr_sequence(torch, lambda o: torch.optim.lr_scheduler.StepLR(o, 3, gamma=0.3), 20)
     assert ours == theirs
 
 
@@ -41,7 +39,8 @@ def test_step_lr_matches_torch_exactly(torch: ModuleType) -> None:
 def test_cosine_matches_torch_over_three_cycles(torch: ModuleType, eta_min: float) -> None:
     ours = _lr_sequence(optim, lambda o: optim.CosineAnnealingLR(o, 7, eta_min=eta_min), 42)
     theirs = _lr_sequence(
-        torch, lambda o: torch.optim.lr_scheduler.CosineAnnealingLR(o, 7, eta_min=eta_min), 42)
+        torch, lambda o: torch.optim.lr_scheduler.CosineAnnealingLR(o, 7, eta_min=eta_min), 42
+    )
     np.testing.assert_allclose(np.array(ours), np.array(theirs), rtol=1e-12, atol=1e-15)
 
 
@@ -81,9 +80,11 @@ def test_load_state_dict_rejects_another_schedule() -> None:
 
 @pytest.mark.parametrize(
     ("make", "message"),
-    [(lambda o: optim.StepLR(o, 0), "step_size must be a positive integer"),
-     (lambda o: optim.CosineAnnealingLR(o, 2.5), "T_max must be a positive integer"),
-     (lambda o: optim.StepLR(object(), 2), "expected a chainrule.optim optimizer")],
+    [
+        (lambda o: optim.StepLR(o, 0), "step_size must be a positive integer"),
+        (lambda o: optim.CosineAnnealingLR(o, 2.5), "T_max must be a positive integer"),
+        (lambda o: optim.StepLR(object(), 2), "expected a chainrule.optim optimizer"),
+    ],
     ids=["step_size", "T_max", "optimizer"],
 )
 def test_invalid_arguments_are_named(make: Callable[[Any], Any], message: str) -> None:

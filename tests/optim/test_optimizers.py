@@ -19,15 +19,19 @@ CONFIGS: dict[str, Callable[[Any, Any], Any]] = {
     "sgd": lambda module, params: module.SGD(params, lr=0.1),
     "sgd-momentum": lambda module, params: module.SGD(params, lr=0.1, momentum=0.9),
     "sgd-dampening-decay": lambda module, params: module.SGD(
-        params, lr=0.1, momentum=0.8, dampening=0.25, weight_decay=0.01),
+        params, lr=0.1, momentum=0.8, dampening=0.25, weight_decay=0.01
+    ),
     "sgd-nesterov-decay": lambda module, params: module.SGD(
-        params, lr=0.1, momentum=0.9, nesterov=True, weight_decay=0.01),
+        params, lr=0.1, momentum=0.9, nesterov=True, weight_decay=0.01
+    ),
     "adam": lambda module, params: module.Adam(params, lr=0.01),
     "adam-l2": lambda module, params: module.Adam(
-        params, lr=0.01, betas=(0.8, 0.99), eps=1e-6, weight_decay=0.05),
+        params, lr=0.01, betas=(0.8, 0.99), eps=1e-6, weight_decay=0.05
+    ),
     "adamw": lambda module, params: module.AdamW(params, lr=0.01),
     "adamw-strong-decay": lambda module, params: module.AdamW(
-        params, lr=0.01, betas=(0.5, 0.9), weight_decay=0.5),
+        params, lr=0.01, betas=(0.5, 0.9), weight_decay=0.5
+    ),
 }
 
 
@@ -103,8 +107,9 @@ def test_plain_and_momentum_groups_of_one_sgd_match_torch(torch: ModuleType) -> 
     theirs = [torch.nn.Parameter(torch.from_numpy(start.copy())) for start in starts]
 
     def make(module: Any, params: list[Any]) -> Any:
-        return module.SGD([{"params": [params[0]]},
-                           {"params": [params[1]], "momentum": 0.9}], lr=0.1)
+        return module.SGD(
+            [{"params": [params[0]]}, {"params": [params[1]], "momentum": 0.9}], lr=0.1
+        )
 
     optimizer, reference = make(optim, ours), make(torch.optim, theirs)
     for grad in _gradients(4):
@@ -230,8 +235,11 @@ def test_load_state_dict_rejects_mis_shaped_buffers() -> None:
     source.grad = chainrule.tensor(np.ones(2))
     optimizer.step()
     target = optim.SGD([nn.Parameter(np.zeros(3))], lr=0.1, momentum=0.9)
-    with pytest.raises(ValueError, match=r"'momentum_buffer' of parameter 0 has shape \(2,\), "
-                       r"but the parameter has shape \(3,\)"):
+    with pytest.raises(
+        ValueError,
+        match=r"'momentum_buffer' of parameter 0 has shape \(2,\), "
+        r"but the parameter has shape \(3,\)",
+    ):
         target.load_state_dict(optimizer.state_dict())
 
 

@@ -24,32 +24,52 @@ from chainrule.train.checkpoint import (
 def sample_meta() -> dict:
     """A run checkpoint's meta as the schema wants it: two epochs of Adam, no schedule."""
     config = TrainConfig(epochs=2, schedule="constant")
-    record = {"train_loss": 0.5, "val_loss": 0.6, "val_accuracy": 0.8, "seconds": 0.1,
-              "samples_per_s": 1e4, "lr": 0.1}
-    return {"epoch": 2, "config": config.to_json(),
-            "model": {"0.weight": np.arange(6.0).reshape(2, 3)},
-            "optimizer": {"state": {0: {"step": np.int64(3), "exp_avg": np.ones(2, np.float32),
-                                        "exp_avg_sq": np.ones(2, np.float32)}},
-                          "param_groups": [{"lr": 0.1, "betas": [0.9, 0.999], "eps": 1e-8,
-                                            "weight_decay": 0.0, "params": [0]}]},
-            "scheduler": None,
-            "loader": DataLoader(ArrayDataset(np.zeros((4, 2))), batch_size=2).state_dict(),
-            "dropout_rngs": [],
-            "history": [{"epoch": 1, **record}, {"epoch": 2, **record}],
-            "class_names": ["0", "1"]}
+    record = {
+        "train_loss": 0.5,
+        "val_loss": 0.6,
+        "val_accuracy": 0.8,
+        "seconds": 0.1,
+        "samples_per_s": 1e4,
+        "lr": 0.1,
+    }
+    return {
+        "epoch": 2,
+        "config": config.to_json(),
+        "model": {"0.weight": np.arange(6.0).reshape(2, 3)},
+        "optimizer": {
+            "state": {
+                0: {
+                    "step": np.int64(3),
+                    "exp_avg": np.ones(2, np.float32),
+                    "exp_avg_sq": np.ones(2, np.float32),
+                }
+            },
+            "param_groups": [
+                {"lr": 0.1, "betas": [0.9, 0.999], "eps": 1e-8, "weight_decay": 0.0, "params": [0]}
+            ],
+        },
+        "scheduler": None,
+        "loader": DataLoader(ArrayDataset(np.zeros((4, 2))), batch_size=2).state_dict(),
+        "dropout_rngs": [],
+        "history": [{"epoch": 1, **record}, {"epoch": 2, **record}],
+        "class_names": ["0", "1"],
+    }
 
 
 def test_split_leaves_plain_json_and_join_restores_arrays_and_scalars() -> None:
     arrays: dict[str, np.ndarray] = {}
     plain = split_arrays(sample_meta(), "", arrays)
     restored = join_arrays(json.loads(json.dumps(plain)), arrays)
-    assert sorted(arrays) == ["model/0.weight", "optimizer/state/0/exp_avg",
-                              "optimizer/state/0/exp_avg_sq", "optimizer/state/0/step"]
+    assert sorted(arrays) == [
+        "model/0.weight",
+        "optimizer/state/0/exp_avg",
+        "optimizer/state/0/exp_avg_sq",
+        "optimizer/state/0/step",
+    ]
     step = restored["optimizer"]["state"]["0"]["step"]
     assert type(step) is np.int64
     assert step == 3
-    np.testing.assert_array_equal(restored["model"]["0.weight"],
-                                  np.arange(6.0).reshape(2, 3))
+    np.testing.assert_array_equal(restored["model"]["0.weight"], np.arange(6.0).reshape(2, 3))
 
 
 def test_saved_checkpoint_loads_from_folder_or_either_file(tmp_path: Path) -> None:

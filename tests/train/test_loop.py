@@ -14,8 +14,16 @@ from chainrule.train.datasets import Splits, data_fingerprint
 from chainrule.train.loop import resumed_config
 from chainrule.train.metrics import KEYS, read_metrics
 
-SMALL = TrainConfig(model="mlp", hidden=(16, 8), epochs=4, batch_size=64, seed=3,
-                    dtype="float64", optimizer="momentum", schedule="constant")
+SMALL = TrainConfig(
+    model="mlp",
+    hidden=(16, 8),
+    epochs=4,
+    batch_size=64,
+    seed=3,
+    dtype="float64",
+    optimizer="momentum",
+    schedule="constant",
+)
 
 
 @pytest.mark.parametrize("optimizer", ["momentum", "adam"])
@@ -31,8 +39,9 @@ def test_manual_and_autograd_engines_give_the_same_loss_curve(
         assert got.shape == expected.shape == (3,)
         np.testing.assert_allclose(got, expected, rtol=1e-12, err_msg=key)
     for name, weight in autograd.engine.state_dict().items():
-        np.testing.assert_allclose(manual.engine.state_dict()[name], weight, rtol=1e-10,
-                                   atol=1e-13, err_msg=name)
+        np.testing.assert_allclose(
+            manual.engine.state_dict()[name], weight, rtol=1e-10, atol=1e-13, err_msg=name
+        )
 
 
 def test_two_epochs_resumed_for_two_more_equal_four_straight(
@@ -50,8 +59,7 @@ def test_two_epochs_resumed_for_two_more_equal_four_straight(
     assert without_timing(read_metrics(tmp_path / "split")) == without_timing(straight.history)
 
 
-def test_metrics_have_one_line_per_epoch_with_every_key(tmp_path: Path,
-                                                        digits64: Splits) -> None:
+def test_metrics_have_one_line_per_epoch_with_every_key(tmp_path: Path, digits64: Splits) -> None:
     fit(dataclasses.replace(SMALL, epochs=2), tmp_path, digits64)
     records = read_metrics(tmp_path)
     assert [record["epoch"] for record in records] == [1, 2]
@@ -83,8 +91,9 @@ def test_dropout_generators_are_restored_on_resume(tmp_path: Path, digits64: Spl
     assert without_timing(resumed.history) == without_timing(straight.history)
 
 
-def test_resuming_a_cosine_run_with_other_epochs_is_refused(tmp_path: Path,
-                                                             digits64: Splits) -> None:
+def test_resuming_a_cosine_run_with_other_epochs_is_refused(
+    tmp_path: Path, digits64: Splits
+) -> None:
     fit(dataclasses.replace(SMALL, epochs=1, schedule="cosine"), tmp_path, digits64)
     with pytest.raises(ValueError, match=r"anneals its learning rate over 1 epochs"):
         resumed_config(load_checkpoint(tmp_path), 3)
@@ -97,17 +106,16 @@ def test_the_data_fingerprint_is_stable_and_changes_with_any_value(digits64: Spl
     assert data_fingerprint(copy) != data_fingerprint(digits64)
 
 
-def test_the_data_fingerprint_changes_with_the_dtype_or_the_class_names(
-    digits64: Splits
-) -> None:
+def test_the_data_fingerprint_changes_with_the_dtype_or_the_class_names(digits64: Splits) -> None:
     as_float32 = dataclasses.replace(digits64, x_val=digits64.x_val.astype(np.float32))
     renamed = dataclasses.replace(digits64, class_names=("a", *digits64.class_names[1:]))
     assert data_fingerprint(as_float32) != data_fingerprint(digits64)
     assert data_fingerprint(renamed) != data_fingerprint(digits64)
 
 
-def test_resuming_to_fewer_epochs_than_completed_is_refused(tmp_path: Path,
-                                                            digits64: Splits) -> None:
+def test_resuming_to_fewer_epochs_than_completed_is_refused(
+    tmp_path: Path, digits64: Splits
+) -> None:
     fit(dataclasses.replace(SMALL, epochs=2), tmp_path, digits64)
     with pytest.raises(ValueError, match=r"already completed 2 epochs; --epochs 1 is fewer"):
         resumed_config(load_checkpoint(tmp_path), 1)
@@ -119,10 +127,18 @@ def test_a_negative_seed_or_momentum_is_refused_naming_it(setting: str, value: f
         TrainConfig(**{setting: value})
 
 
-@pytest.mark.parametrize(("setting", "value"), [
-    ("seed", "0"), ("compile", "yes"), ("hidden", [16.5]), ("lr", "0.1"), ("dropout", None),
-])
-def test_a_saved_config_value_of_the_wrong_type_is_refused_naming_it(setting: str,
-                                                                     value: object) -> None:
+@pytest.mark.parametrize(
+    ("setting", "value"),
+    [
+        ("seed", "0"),
+        ("compile", "yes"),
+        ("hidden", [16.5]),
+        ("lr", "0.1"),
+        ("dropout", None),
+    ],
+)
+def test_a_saved_config_value_of_the_wrong_type_is_refused_naming_it(
+    setting: str, value: object
+) -> None:
     with pytest.raises(TypeError, match=rf"saved config's {setting} must be of type"):
         TrainConfig.from_json({**SMALL.to_json(), setting: value})

@@ -16,11 +16,12 @@ PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 
 
 def _history() -> History:
-    return History([
-        {"epoch": 1, "train_loss": 1.5, "val_loss": 1.25, "val_accuracy": 0.5, "lr": 0.01},
-        {"epoch": 2, "train_loss": 0.75, "val_loss": 0.625, "val_accuracy": 0.875,
-         "lr": 0.005},
-    ])
+    return History(
+        [
+            {"epoch": 1, "train_loss": 1.5, "val_loss": 1.25, "val_accuracy": 0.5, "lr": 0.01},
+            {"epoch": 2, "train_loss": 0.75, "val_loss": 0.625, "val_accuracy": 0.875, "lr": 0.005},
+        ]
+    )
 
 
 @pytest.fixture

@@ -22,18 +22,23 @@ from chainrule.train.run_folder import (
 )
 
 SRC = Path(__file__).resolve().parents[2] / "src"
-HOLD_LOCK = ("import sys, time; from pathlib import Path; "
-             "from chainrule.train.run_folder import lock_run_folder\n"
-             "with lock_run_folder(Path(sys.argv[1])):\n"
-             "    print('locked', flush=True); time.sleep(60)")
+HOLD_LOCK = (
+    "import sys, time; from pathlib import Path; "
+    "from chainrule.train.run_folder import lock_run_folder\n"
+    "with lock_run_folder(Path(sys.argv[1])):\n"
+    "    print('locked', flush=True); time.sleep(60)"
+)
 
 
 @pytest.fixture
 def holder(tmp_path: Path):
     """Another process holding the lock of tmp_path / "run"."""
     process = subprocess.Popen(
-        [sys.executable, "-c", HOLD_LOCK, str(tmp_path / "run")], stdout=subprocess.PIPE,
-        text=True, env={**os.environ, "PYTHONPATH": str(SRC)})
+        [sys.executable, "-c", HOLD_LOCK, str(tmp_path / "run")],
+        stdout=subprocess.PIPE,
+        text=True,
+        env={**os.environ, "PYTHONPATH": str(SRC)},
+    )
     try:
         assert process.stdout is not None
         assert process.stdout.readline() == "locked\n"
@@ -46,8 +51,10 @@ def holder(tmp_path: Path):
 def test_a_folder_locked_by_another_process_is_refused_naming_its_pid(
     tmp_path: Path, holder: subprocess.Popen[str]
 ) -> None:
-    with pytest.raises(RunFolderError, match=rf"in use by process {holder.pid} "), \
-            lock_run_folder(tmp_path / "run"):
+    with (
+        pytest.raises(RunFolderError, match=rf"in use by process {holder.pid} "),
+        lock_run_folder(tmp_path / "run"),
+    ):
         pass
 
 
@@ -90,13 +97,15 @@ def test_a_new_run_into_a_folder_holding_a_run_is_refused(tmp_path: Path, file: 
 
 
 @pytest.mark.parametrize("file", [META_FILE, METRICS_FILE])
-def test_resuming_into_a_folder_holding_another_run_is_refused(tmp_path: Path,
-                                                                file: str) -> None:
+def test_resuming_into_a_folder_holding_another_run_is_refused(tmp_path: Path, file: str) -> None:
     (tmp_path / "a").mkdir()
     (tmp_path / "b").mkdir()
     (tmp_path / "b" / file).write_text("")
-    with pytest.raises(RunFolderError, match=r"b already holds a run; resuming .*a into it "
-                                             r"would overwrite it"):
+    with pytest.raises(
+        RunFolderError,
+        match=r"b already holds a run; resuming .*a into it "
+        r"would overwrite it",
+    ):
         check_destination(tmp_path / "b", resumed_from=tmp_path / "a")
 
 
@@ -112,6 +121,8 @@ def test_a_folder_with_only_a_lock_holds_no_run(tmp_path: Path) -> None:
 
 def test_a_run_folder_that_is_a_file_is_refused(tmp_path: Path) -> None:
     (tmp_path / "run").write_text("")
-    with pytest.raises(RunFolderError, match=r"run is a file, not a folder"), \
-            lock_run_folder(tmp_path / "run"):
+    with (
+        pytest.raises(RunFolderError, match=r"run is a file, not a folder"),
+        lock_run_folder(tmp_path / "run"),
+    ):
         pass

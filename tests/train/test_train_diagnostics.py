@@ -23,8 +23,9 @@ from chainrule.train.diagnostics import (
 
 @pytest.fixture
 def model(rng: np.random.Generator) -> Sequential:
-    return Sequential(Linear(3, 4, rng=rng, dtype=np.float64), ReLU(),
-                      Linear(4, 2, rng=rng, dtype=np.float64))
+    return Sequential(
+        Linear(3, 4, rng=rng, dtype=np.float64), ReLU(), Linear(4, 2, rng=rng, dtype=np.float64)
+    )
 
 
 def manual_copy(model: Sequential) -> manual.Sequential:
@@ -45,7 +46,7 @@ def test_gradient_norm_of_a_layer_covers_weight_and_bias(model: Sequential, batc
     x, y = batch
     mse_loss(model(x), y).backward()
     first = model[0]
-    expected = np.sqrt(np.sum(first.weight.grad.data ** 2) + np.sum(first.bias.grad.data ** 2))
+    expected = np.sqrt(np.sum(first.weight.grad.data**2) + np.sum(first.bias.grad.data**2))
     norms = gradient_norms(model)
     assert list(norms) == ["0", "2"]
     assert norms["0"] == pytest.approx(expected, rel=1e-12)
@@ -70,8 +71,11 @@ def test_a_unit_active_on_one_example_is_alive(model: Sequential) -> None:
 
 
 def test_dead_relu_fractions_need_a_sequential(rng: np.random.Generator) -> None:
-    with pytest.raises(TypeError, match=r"Sequential or a chainrule\.manual\.Sequential, "
-                                        r"got Linear"):
+    with pytest.raises(
+        TypeError,
+        match=r"Sequential or a chainrule\.manual\.Sequential, "
+        r"got Linear",
+    ):
         dead_relu_fractions(Linear(3, 4, rng=rng), np.zeros((2, 3)))
 
 
@@ -83,8 +87,7 @@ def test_epoch_diagnostics_are_json_ready(model: Sequential, batch) -> None:
     assert json.loads(json.dumps(record)) == record
 
 
-def test_plot_writes_a_png_creating_its_folder(model: Sequential, batch,
-                                               tmp_path: Path) -> None:
+def test_plot_writes_a_png_creating_its_folder(model: Sequential, batch, tmp_path: Path) -> None:
     x, y = batch
     history = []
     for _ in range(3):
@@ -111,8 +114,9 @@ def test_manual_layers_give_the_autograd_gradient_norms(model: Sequential, batch
     expected = gradient_norms(model)
     got = gradient_norms(hand)
     assert list(got) == list(expected) == ["0", "2"]
-    np.testing.assert_allclose(np.array(list(got.values())), np.array(list(expected.values())),
-                               rtol=1e-12)
+    np.testing.assert_allclose(
+        np.array(list(got.values())), np.array(list(expected.values())), rtol=1e-12
+    )
 
 
 def test_manual_layers_before_backward_have_zero_gradient_norms(model: Sequential) -> None:
@@ -130,16 +134,19 @@ def test_dead_relu_fractions_draw_no_dropout_masks_and_keep_the_mode(
     rng: np.random.Generator, batch
 ) -> None:
     dropout_rng = np.random.default_rng(5)
-    model = Sequential(Linear(3, 4, rng=rng, dtype=np.float64), ReLU(),
-                       Dropout(0.5, rng=dropout_rng), Linear(4, 2, rng=rng, dtype=np.float64))
+    model = Sequential(
+        Linear(3, 4, rng=rng, dtype=np.float64),
+        ReLU(),
+        Dropout(0.5, rng=dropout_rng),
+        Linear(4, 2, rng=rng, dtype=np.float64),
+    )
     state = dropout_rng.bit_generator.state
     dead_relu_fractions(model, batch[0])
     assert dropout_rng.bit_generator.state == state
     assert model.training
 
 
-def test_gradient_norm_mean_averages_each_layer_over_the_steps(model: Sequential,
-                                                                batch) -> None:
+def test_gradient_norm_mean_averages_each_layer_over_the_steps(model: Sequential, batch) -> None:
     x, y = batch
     meter, per_step = GradientNormMean(), []
     for rows in (slice(0, 5), slice(5, 10)):

@@ -17,5 +17,7 @@ def fit(config: TrainConfig, folder: Path, splits: Splits) -> Trainer:
 
 
 def without_timing(history: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    return [{key: value for key, value in record.items() if key not in TIMING_KEYS}
-            for record in history]
+    return [
+        {key: value for key, value in record.items() if key not in TIMING_KEYS}
+        for record in history
+    ]

@@ -64,7 +64,7 @@ class Comparison:
 
     @property
     def status(self) -> str:
-        """"exact", "close", "MISMATCH" or "SHAPE MISMATCH" (failures in capitals)."""
+        """ "exact", "close", "MISMATCH" or "SHAPE MISMATCH" (failures in capitals)."""
         if not self.shape_matches:
             return "SHAPE MISMATCH"
         if self.exact:
@@ -73,24 +73,45 @@ class Comparison:
 
     def __str__(self) -> str:
         if not self.shape_matches:
-            return (f"{self.name}  SHAPE MISMATCH  got {self.got_shape} "
-                    f"expected {self.expected_shape}")
+            return (
+                f"{self.name}  SHAPE MISMATCH  got {self.got_shape} expected {self.expected_shape}"
+            )
         where = "" if self.worst_index is None else f" at {self.worst_index}"
-        return (f"{self.name}  {self.status}  max_abs={self.max_abs_err:.2g} "
-                f"max_rel={self.max_rel_err:.2g}{where}")
+        return (
+            f"{self.name}  {self.status}  max_abs={self.max_abs_err:.2g} "
+            f"max_rel={self.max_rel_err:.2g}{where}"
+        )
 
     def _repr_html_(self) -> str:
         """Jupyter: one table row of the comparison (the name escaped)."""
-        cells = (self.name, self.status, str(self.got_shape), str(self.expected_shape),
-                 f"{self.max_abs_err:.2g}", f"{self.max_rel_err:.2g}",
-                 "-" if self.worst_index is None else str(self.worst_index),
-                 f"{self.rtol:g}", f"{self.atol:g}")
-        header = ("name", "status", "got shape", "expected shape", "max_abs", "max_rel",
-                  "worst at", "rtol", "atol")
+        cells = (
+            self.name,
+            self.status,
+            str(self.got_shape),
+            str(self.expected_shape),
+            f"{self.max_abs_err:.2g}",
+            f"{self.max_rel_err:.2g}",
+            "-" if self.worst_index is None else str(self.worst_index),
+            f"{self.rtol:g}",
+            f"{self.atol:g}",
+        )
+        header = (
+            "name",
+            "status",
+            "got shape",
+            "expected shape",
+            "max_abs",
+            "max_rel",
+            "worst at",
+            "rtol",
+            "atol",
+        )
         head = "".join(f"<th>{column}</th>" for column in header)
         row = "".join(f"<td>{escape(cell)}</td>" for cell in cells)
-        return (f"<table class=\"chainrule-compare\"><thead><tr>{head}</tr></thead>"
-                f"<tbody><tr>{row}</tr></tbody></table>")
+        return (
+            f'<table class="chainrule-compare"><thead><tr>{head}</tr></thead>'
+            f"<tbody><tr>{row}</tr></tbody></table>"
+        )
 
 
 def compare(
@@ -117,28 +138,48 @@ def compare(
     """
     for tolerance_name, tolerance in (("rtol", rtol), ("atol", atol)):
         if tolerance is not None and not 0 <= tolerance < np.inf:
-            raise ValueError(f"compare: {tolerance_name} must be a finite number >= 0 (or None "
-                             f"for the dtype's default), got {tolerance!r}")
+            raise ValueError(
+                f"compare: {tolerance_name} must be a finite number >= 0 (or None "
+                f"for the dtype's default), got {tolerance!r}"
+            )
     got_array, expected_array = np.asarray(got), np.asarray(expected)
     default_rtol, default_atol = default_tolerances(got_array, expected_array)
     rtol = default_rtol if rtol is None else rtol
     atol = default_atol if atol is None else atol
     if got_array.shape != expected_array.shape:
-        return Comparison(name, got_array.shape, expected_array.shape, exact=False, close=False,
-                          max_abs_err=float("nan"), max_rel_err=float("nan"), worst_index=None,
-                          rtol=rtol, atol=atol)
+        return Comparison(
+            name,
+            got_array.shape,
+            expected_array.shape,
+            exact=False,
+            close=False,
+            max_abs_err=float("nan"),
+            max_rel_err=float("nan"),
+            worst_index=None,
+            rtol=rtol,
+            atol=atol,
+        )
     got64 = got_array.astype(np.float64)
     expected64 = expected_array.astype(np.float64)
     exact = bool(np.array_equal(got64, expected64, equal_nan=equal_nan))
     if got64.size == 0:
-        return Comparison(name, got_array.shape, expected_array.shape, exact=exact, close=exact,
-                          max_abs_err=0.0, max_rel_err=0.0, worst_index=None, rtol=rtol, atol=atol)
+        return Comparison(
+            name,
+            got_array.shape,
+            expected_array.shape,
+            exact=exact,
+            close=exact,
+            max_abs_err=0.0,
+            max_rel_err=0.0,
+            worst_index=None,
+            rtol=rtol,
+            atol=atol,
+        )
     finite = np.isfinite(got64) & np.isfinite(expected64)
     # Off the finite entries only identical infinities (or NaN pairs, with equal_nan) match.
     same_special = (got64 == expected64) | (equal_nan & np.isnan(got64) & np.isnan(expected64))
     with np.errstate(invalid="ignore"):
-        abs_err = np.where(finite, np.abs(got64 - expected64),
-                           np.where(same_special, 0.0, np.inf))
+        abs_err = np.where(finite, np.abs(got64 - expected64), np.where(same_special, 0.0, np.inf))
     allowed = np.where(finite, atol + rtol * np.abs(expected64), 0.0)
     with np.errstate(divide="ignore", invalid="ignore"):
         rel_err = np.where(abs_err == 0, 0.0, abs_err / np.abs(expected64))

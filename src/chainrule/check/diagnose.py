@@ -82,13 +82,17 @@ def diagnose(
     """
     for tolerance_name, tolerance in (("rtol", rtol), ("atol", atol)):
         if tolerance is not None and not 0 <= tolerance < np.inf:
-            raise ValueError(f"diagnose: {tolerance_name} must be a finite number >= 0, got "
-                             f"{tolerance!r}")
+            raise ValueError(
+                f"diagnose: {tolerance_name} must be a finite number >= 0, got {tolerance!r}"
+            )
     got64 = np.asarray(got, dtype=np.float64)
     expected64 = np.asarray(expected, dtype=np.float64)
     if not (np.all(np.isfinite(got64)) and np.all(np.isfinite(expected64))):
-        return Diagnosis(Mistake.UNKNOWN, "no simple pattern: got or expected holds inf or NaN; "
-                         "look for an overflow or a division by 0 first")
+        return Diagnosis(
+            Mistake.UNKNOWN,
+            "no simple pattern: got or expected holds inf or NaN; "
+            "look for an overflow or a division by 0 first",
+        )
     scale = max(_max_abs(got64), _max_abs(expected64))
     zero_tol = 1e-6 * scale if atol is None else atol
     if got64.shape != expected64.shape:
@@ -96,21 +100,28 @@ def diagnose(
     return _diagnose_values(got64, expected64, n=n, n_out=n_out, rtol=rtol, atol=zero_tol)
 
 
-def diagnose_shapes(got_shape: tuple[int, ...], expected_shape: tuple[int, ...], *,
-                    n: int | None = None) -> Diagnosis:
+def diagnose_shapes(
+    got_shape: tuple[int, ...], expected_shape: tuple[int, ...], *, n: int | None = None
+) -> Diagnosis:
     """A diagnosis from the shapes alone, for when the expected values are not at hand:
     reversed shapes suggest a transpose; a 1-D got with one entry per example (`n`) against a
     different 1-D expected suggests a sum over the wrong axis. The values are not compared."""
     details = {"got_shape": got_shape, "expected_shape": expected_shape}
     if len(got_shape) > 1 and got_shape == expected_shape[::-1]:
-        return Diagnosis(Mistake.TRANSPOSED,
-                         f"transposed: got has shape {got_shape}, the reverse of {expected_shape} "
-                         f"(values not compared); a missing .T?", details=details)
+        return Diagnosis(
+            Mistake.TRANSPOSED,
+            f"transposed: got has shape {got_shape}, the reverse of {expected_shape} "
+            f"(values not compared); a missing .T?",
+            details=details,
+        )
     if n is not None and got_shape == (n,) and len(expected_shape) == 1:
-        return Diagnosis(Mistake.WRONG_AXIS,
-                         f"summed over the wrong axis: got {got_shape} has one entry per example "
-                         f"(N = {n}) where expected has {expected_shape}; sum over axis 0 (the "
-                         "batch), not over the features? (values not compared)", details=details)
+        return Diagnosis(
+            Mistake.WRONG_AXIS,
+            f"summed over the wrong axis: got {got_shape} has one entry per example "
+            f"(N = {n}) where expected has {expected_shape}; sum over axis 0 (the "
+            "batch), not over the features? (values not compared)",
+            details=details,
+        )
     return _shape_differs(got_shape, expected_shape, "")
 
 
@@ -122,11 +133,21 @@ def _close(got: Float64Array, model: Float64Array, rtol: float, atol: float) -> 
     return bool(np.all(np.abs(got - model) <= atol + rtol * np.abs(model)))
 
 
-def _diagnose_values(got: Float64Array, expected: Float64Array, *, n: int | None,
-                     n_out: int | None, rtol: float, atol: float) -> Diagnosis:
+def _diagnose_values(
+    got: Float64Array,
+    expected: Float64Array,
+    *,
+    n: int | None,
+    n_out: int | None,
+    rtol: float,
+    atol: float,
+) -> Diagnosis:
     if _close(got, expected, rtol, atol):
-        return Diagnosis(Mistake.AGREES, f"agrees (rtol {rtol:g}, atol {atol:.2g}): no mistake "
-                         "to diagnose", factor=1.0)
+        return Diagnosis(
+            Mistake.AGREES,
+            f"agrees (rtol {rtol:g}, atol {atol:.2g}): no mistake to diagnose",
+            factor=1.0,
+        )
     expected_norm_sq = float((expected * expected).sum())
     if _max_abs(got) > atol and expected_norm_sq > 0:
         factor = float((got * expected).sum()) / expected_norm_sq
@@ -143,17 +164,25 @@ def _diagnose_values(got: Float64Array, expected: Float64Array, *, n: int | None
 def _scaled(factor: float, n: int | None, n_out: int | None, rtol: float) -> Diagnosis:
     magnitude = abs(factor)
     if factor < 0 and abs(magnitude - 1) <= rtol:
-        return Diagnosis(Mistake.SIGN_FLIPPED, "sign flipped (got = -expected): a dropped minus, "
-                         "like du4/du3 = -1 in u4 = y - u3?", factor=-1.0)
+        return Diagnosis(
+            Mistake.SIGN_FLIPPED,
+            "sign flipped (got = -expected): a dropped minus, like du4/du3 = -1 in u4 = y - u3?",
+            factor=-1.0,
+        )
     name, hint = _name_factor(magnitude, n, n_out, rtol)
     sign = "sign flipped and " if factor < 0 else ""
     hint = hint or f"got = {factor:.6g} * expected"
-    return Diagnosis(Mistake.SCALED, f"{sign}off by a factor of {name}: {hint}", factor=factor,
-                     details={"name": name})
+    return Diagnosis(
+        Mistake.SCALED,
+        f"{sign}off by a factor of {name}: {hint}",
+        factor=factor,
+        details={"name": name},
+    )
 
 
-def _name_factor(magnitude: float, n: int | None, n_out: int | None,
-                 rtol: float) -> tuple[str, str]:
+def _name_factor(
+    magnitude: float, n: int | None, n_out: int | None, rtol: float
+) -> tuple[str, str]:
     """A name for |factor| (N, 1/N, n_out, N * n_out, 2, 0.5, an integer) and the mistake that
     usually gives it."""
 
@@ -166,8 +195,9 @@ def _name_factor(magnitude: float, n: int | None, n_out: int | None,
         if n is not None and n > 1 and near(n * n_out):
             return f"{n * n_out} (= N * n_out)", sum_for_mean
         if near(n_out):
-            return f"{n_out} (= n_out)", ("2 / N where the loss averages all N * n_out entries, "
-                                         "so 2 / (N * n_out)?")
+            return f"{n_out} (= n_out)", (
+                "2 / N where the loss averages all N * n_out entries, so 2 / (N * n_out)?"
+            )
         if near(1 / n_out):
             return f"1/{n_out} (= 1/n_out)", "a mean over the outputs where a sum was wanted?"
     if n is not None and n > 1:
@@ -189,13 +219,17 @@ def _name_factor(magnitude: float, n: int | None, n_out: int | None,
 
 
 def _transposed(shape: tuple[int, ...]) -> Diagnosis:
-    return Diagnosis(Mistake.TRANSPOSED, f"transposed: got {shape} equals expected.T; a missing "
-                     ".T, as in x.T @ grad_out rather than grad_out.T @ x?",
-                     details={"got_shape": shape})
+    return Diagnosis(
+        Mistake.TRANSPOSED,
+        f"transposed: got {shape} equals expected.T; a missing "
+        ".T, as in x.T @ grad_out rather than grad_out.T @ x?",
+        details={"got_shape": shape},
+    )
 
 
-def _zeroed(got: Float64Array, expected: Float64Array, rtol: float,
-            atol: float) -> Diagnosis | None:
+def _zeroed(
+    got: Float64Array, expected: Float64Array, rtol: float, atol: float
+) -> Diagnosis | None:
     """Got equals expected except at entries where one of them is 0, or None."""
     wrong = np.abs(got - expected) > atol + rtol * np.abs(expected)
     zeroed = wrong & (np.abs(got) <= atol)
@@ -205,19 +239,27 @@ def _zeroed(got: Float64Array, expected: Float64Array, rtol: float,
     n_zeroed, n_leaked, total = int(zeroed.sum()), int(leaked.sum()), got.size
     details = {"zeroed": n_zeroed, "leaked": n_leaked, "entries": total}
     if n_zeroed == total:
-        message = ("wrong entries zeroed: got is 0 everywhere, so no gradient flowed back; "
-                   "a mask that is all 0, or a detached input?")
+        message = (
+            "wrong entries zeroed: got is 0 everywhere, so no gradient flowed back; "
+            "a mask that is all 0, or a detached input?"
+        )
     elif n_leaked == 0:
-        message = (f"wrong entries zeroed: gradient zeroed where it should flow at {n_zeroed} "
-                   f"of {total} entries, right elsewhere; ReLU mask from the wrong tensor?")
+        message = (
+            f"wrong entries zeroed: gradient zeroed where it should flow at {n_zeroed} "
+            f"of {total} entries, right elsewhere; ReLU mask from the wrong tensor?"
+        )
     elif n_zeroed == 0:
-        message = (f"wrong entries zeroed: gradient nonzero where it should be 0 at {n_leaked} "
-                   f"of {total} entries, right elsewhere; a missing ReLU mask, or one from the "
-                   "wrong tensor?")
+        message = (
+            f"wrong entries zeroed: gradient nonzero where it should be 0 at {n_leaked} "
+            f"of {total} entries, right elsewhere; a missing ReLU mask, or one from the "
+            "wrong tensor?"
+        )
     else:
-        message = (f"wrong entries zeroed: got matches expected except {n_zeroed} of {total} "
-                   f"entries zeroed where the gradient should flow and {n_leaked} nonzero where "
-                   "it should be 0; ReLU mask from the wrong tensor?")
+        message = (
+            f"wrong entries zeroed: got matches expected except {n_zeroed} of {total} "
+            f"entries zeroed where the gradient should flow and {n_leaked} nonzero where "
+            "it should be 0; ReLU mask from the wrong tensor?"
+        )
     return Diagnosis(Mistake.ZEROED, message, details=details)
 
 
@@ -225,57 +267,84 @@ def _unknown(got: Float64Array, expected: Float64Array) -> Diagnosis:
     error = float(np.linalg.norm(got - expected))
     norm = float(np.linalg.norm(expected))
     relative = f"relative error {error / norm:.2g}" if norm else "expected is 0"
-    return Diagnosis(Mistake.UNKNOWN, f"no simple pattern: not a constant factor, sign, "
-                     f"transpose or mask; {relative}, max abs error "
-                     f"{_max_abs(got - expected):.2g}",
-                     details={"abs_error": error, "expected_norm": norm})
+    return Diagnosis(
+        Mistake.UNKNOWN,
+        f"no simple pattern: not a constant factor, sign, "
+        f"transpose or mask; {relative}, max abs error "
+        f"{_max_abs(got - expected):.2g}",
+        details={"abs_error": error, "expected_norm": norm},
+    )
 
 
-def _diagnose_shapes(got: Float64Array, expected: Float64Array, *, rtol: float,
-                     atol: float) -> Diagnosis:
+def _diagnose_shapes(
+    got: Float64Array, expected: Float64Array, *, rtol: float, atol: float
+) -> Diagnosis:
     got_shape, expected_shape = got.shape, expected.shape
     if got.ndim >= 2 and got_shape == expected_shape[::-1] and _close(got.T, expected, rtol, atol):
         return _transposed(got_shape)
     if got.size == expected.size and _close(got.reshape(expected_shape), expected, rtol, atol):
-        return _shape_differs(got_shape, expected_shape, (
-            f"; the values are right, only the shape is not: reshape({expected_shape}), or "
-            "sum without keepdims=True?"))
+        return _shape_differs(
+            got_shape,
+            expected_shape,
+            (
+                f"; the values are right, only the shape is not: reshape({expected_shape}), or "
+                "sum without keepdims=True?"
+            ),
+        )
     for axis in range(got.ndim):
         summed = got.sum(axis=axis)
         if summed.shape == expected_shape and _close(summed, expected, rtol, atol):
-            return Diagnosis(Mistake.WRONG_AXIS, f"summed over the wrong axis: got {got_shape} "
-                             f"was not summed at all; its sum over axis {axis} is expected "
-                             f"{expected_shape}", details={"axis": axis})
+            return Diagnosis(
+                Mistake.WRONG_AXIS,
+                f"summed over the wrong axis: got {got_shape} "
+                f"was not summed at all; its sum over axis {axis} is expected "
+                f"{expected_shape}",
+                details={"axis": axis},
+            )
     total_got, total_expected = float(got.sum()), float(expected.sum())
     magnitude = max(float(np.abs(got).sum()), float(np.abs(expected).sum()))
-    if (abs(total_expected) > rtol * magnitude
-            and abs(total_got - total_expected) <= atol + rtol * abs(total_expected)):
+    if abs(total_expected) > rtol * magnitude and abs(
+        total_got - total_expected
+    ) <= atol + rtol * abs(total_expected):
         return _wrong_axis(got_shape, expected_shape, total_expected)
     return _shape_differs(got_shape, expected_shape, "")
 
 
-def _wrong_axis(got_shape: tuple[int, ...], expected_shape: tuple[int, ...],
-                total: float) -> Diagnosis:
+def _wrong_axis(
+    got_shape: tuple[int, ...], expected_shape: tuple[int, ...], total: float
+) -> Diagnosis:
     """Same total, different shape: two reductions of one array over different axes."""
-    details: dict[str, object] = {"got_shape": got_shape, "expected_shape": expected_shape,
-                                  "total": total}
+    details: dict[str, object] = {
+        "got_shape": got_shape,
+        "expected_shape": expected_shape,
+        "total": total,
+    }
     if len(got_shape) == 1 and len(expected_shape) == 1:
         full = (got_shape[0], expected_shape[0])
         details.update(full_shape=full, got_axis=1, expected_axis=0)
-        message = (f"summed over axis 1 instead of axis 0: got {got_shape} and expected "
-                   f"{expected_shape} have the same total ({total:.6g}), as sums of one "
-                   f"{full} array over different axes; sum over axis 0 (the batch)?")
+        message = (
+            f"summed over axis 1 instead of axis 0: got {got_shape} and expected "
+            f"{expected_shape} have the same total ({total:.6g}), as sums of one "
+            f"{full} array over different axes; sum over axis 0 (the batch)?"
+        )
     else:
-        message = (f"summed over the wrong axis: got {got_shape} and expected {expected_shape} "
-                   f"have the same total ({total:.6g}), as sums of one array over different "
-                   "axes; sum over the batch axis only?")
+        message = (
+            f"summed over the wrong axis: got {got_shape} and expected {expected_shape} "
+            f"have the same total ({total:.6g}), as sums of one array over different "
+            "axes; sum over the batch axis only?"
+        )
     return Diagnosis(Mistake.WRONG_AXIS, message, details=details)
 
 
-def _shape_differs(got_shape: tuple[int, ...], expected_shape: tuple[int, ...],
-                   note: str) -> Diagnosis:
-    advice = note or (": a gradient has the shape of what it differentiates; reshape, or "
-                      "sum with keepdims to match?")
-    return Diagnosis(Mistake.SHAPE, f"shape differs: got {got_shape}, expected "
-                     f"{expected_shape}{advice}",
-                     details={"got_shape": got_shape, "expected_shape": expected_shape})
+def _shape_differs(
+    got_shape: tuple[int, ...], expected_shape: tuple[int, ...], note: str
+) -> Diagnosis:
+    advice = note or (
+        ": a gradient has the shape of what it differentiates; reshape, or "
+        "sum with keepdims to match?"
+    )
+    return Diagnosis(
+        Mistake.SHAPE,
+        f"shape differs: got {got_shape}, expected {expected_shape}{advice}",
+        details={"got_shape": got_shape, "expected_shape": expected_shape},
+    )

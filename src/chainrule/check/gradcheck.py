@@ -128,8 +128,10 @@ class GradcheckReport:
         for row in self.rows:
             if row.name == name:
                 return row
-        raise KeyError(f"no gradient named {name!r} was checked; checked: "
-                       f"{', '.join(row.name for row in self.rows)}")
+        raise KeyError(
+            f"no gradient named {name!r} was checked; checked: "
+            f"{', '.join(row.name for row in self.rows)}"
+        )
 
     def __str__(self) -> str:
         lines = self._cells()
@@ -147,40 +149,84 @@ class GradcheckReport:
         header, *body = self._cells()
         head = "".join(f"<th>{escape(cell)}</th>" for cell in header)
         rows = "".join(
-            "<tr>" + "".join(f"<td>{escape(cell)}</td>" if row.ok
-                             else f"<td><strong>{escape(cell)}</strong></td>" for cell in cells)
-            + "</tr>" for row, cells in zip(self.rows, body, strict=True))
+            "<tr>"
+            + "".join(
+                f"<td>{escape(cell)}</td>"
+                if row.ok
+                else f"<td><strong>{escape(cell)}</strong></td>"
+                for cell in cells
+            )
+            + "</tr>"
+            for row, cells in zip(self.rows, body, strict=True)
+        )
         verdict = "every gradient agrees" if self.ok else f"failing: {', '.join(self.failing)}"
         notes = "".join(f"<li>{escape(line)}</li>" for line in self._diagnoses())
-        return (f"<table class=\"chainrule-gradcheck\"><thead><tr>{head}</tr></thead>"
-                f"<tbody>{rows}</tbody></table><p>gradcheck (eps={self.eps:g}): "
-                f"{escape(verdict)}</p>" + (f"<ul>{notes}</ul>" if notes else ""))
+        return (
+            f'<table class="chainrule-gradcheck"><thead><tr>{head}</tr></thead>'
+            f"<tbody>{rows}</tbody></table><p>gradcheck (eps={self.eps:g}): "
+            f"{escape(verdict)}</p>" + (f"<ul>{notes}</ul>" if notes else "")
+        )
 
     def _diagnoses(self) -> list[str]:
         """The diagnosis of each failing row, then the reason of each unresolved one."""
-        diagnoses = [f"diagnosis of {row.name}: {row.diagnosis}" for row in self.rows
-                     if row.diagnosis is not None]
-        return diagnoses + [f"{row.name}: {row.reason}" for row in self.rows
-                            if row.reason is not None]
+        diagnoses = [
+            f"diagnosis of {row.name}: {row.diagnosis}"
+            for row in self.rows
+            if row.diagnosis is not None
+        ]
+        return diagnoses + [
+            f"{row.name}: {row.reason}" for row in self.rows if row.reason is not None
+        ]
 
     def _cells(self) -> list[tuple[str, ...]]:
         """The header and one tuple of cell texts per row."""
-        header = ("name", "shape", "status", "checked", "kinks", "max_abs", "max_rel", "worst at",
-                  "direction rel_err")
+        header = (
+            "name",
+            "shape",
+            "status",
+            "checked",
+            "kinks",
+            "max_abs",
+            "max_rel",
+            "worst at",
+            "direction rel_err",
+        )
         lines: list[tuple[str, ...]] = [header]
         for row in self.rows:
             if row.status == "SHAPE MISMATCH":
-                lines.append((row.name, str(row.shape), row.status, "-", "-", "-", "-", "-",
-                              f"gradient has shape {row.grad_shape}"))
+                lines.append(
+                    (
+                        row.name,
+                        str(row.shape),
+                        row.status,
+                        "-",
+                        "-",
+                        "-",
+                        "-",
+                        "-",
+                        f"gradient has shape {row.grad_shape}",
+                    )
+                )
                 continue
             direction = ", ".join(
-                ("kink" if d.kink else f"{d.rel_err:.2g}") + ("" if d.ok else " FAIL")
+                ("kink" if d.kink else f"{d.rel_err:.2g}")
+                + ("" if d.ok else " FAIL")
                 + ("" if d.resolved or not d.ok else " unresolved")
                 for d in row.directions
             )
-            lines.append((row.name, str(row.shape), row.status, f"{row.checked}/{row.total}",
-                          str(row.kinks), f"{row.max_abs_err:.2g}", f"{row.max_rel_err:.2g}",
-                          str(row.worst_index), direction))
+            lines.append(
+                (
+                    row.name,
+                    str(row.shape),
+                    row.status,
+                    f"{row.checked}/{row.total}",
+                    str(row.kinks),
+                    f"{row.max_abs_err:.2g}",
+                    f"{row.max_rel_err:.2g}",
+                    str(row.worst_index),
+                    direction,
+                )
+            )
         return lines
 
 
@@ -241,30 +287,50 @@ def gradcheck(
     eps = check_step("gradcheck", eps)
     for name, tolerance in (("rtol", rtol), ("atol", atol)):
         if tolerance is not None and not 0 <= tolerance < np.inf:
-            raise ValueError(f"gradcheck: {name} must be a finite number >= 0 (or None for the "
-                             f"default), got {tolerance!r}")
+            raise ValueError(
+                f"gradcheck: {name} must be a finite number >= 0 (or None for the "
+                f"default), got {tolerance!r}"
+            )
     generator = np.random.default_rng(0) if rng is None else rng
     points = {name: np.array(value, dtype=np.float64) for name, value in arrays.items()}
     missing = [name for name in grads if name not in points]
     if missing:
-        raise ValueError(f"gradcheck got gradients for {', '.join(missing)} but no arrays of "
-                         f"those names; arrays has {', '.join(points)}: pass each array that "
-                         f"a gradient differentiates")
+        raise ValueError(
+            f"gradcheck got gradients for {', '.join(missing)} but no arrays of "
+            f"those names; arrays has {', '.join(points)}: pass each array that "
+            f"a gradient differentiates"
+        )
     for name in grads:
         check_step(f"gradcheck of {name!r}", eps, points[name])
     f0 = float(loss_fn(points))
     if not np.isfinite(f0):
-        raise ValueError(f"gradcheck: the loss at the point is {f0}; a gradient check needs a "
-                         "finite loss: check the inputs for inf/NaN and the loss for overflow")
+        raise ValueError(
+            f"gradcheck: the loss at the point is {f0}; a gradient check needs a "
+            "finite loss: check the inputs for inf/NaN and the loss for overflow"
+        )
     floor = ROUNDING_ULPS * np.finfo(np.float64).eps * abs(f0) / eps
     rows = []
     for name, grad in grads.items():
         grad_array = np.asarray(grad)
         row_rtol = DEFAULT_RTOL.get(grad_array.dtype.name, DEFAULT_RTOL["float64"])
         row_rtol = row_rtol if rtol is None else rtol
-        rows.append(_check_one(loss_fn, points, name, grad_array, f0=f0, eps=eps, rtol=row_rtol,
-                               atol=atol, floor=floor, max_entries=max_entries,
-                               directions=directions, rng=generator, n=n))
+        rows.append(
+            _check_one(
+                loss_fn,
+                points,
+                name,
+                grad_array,
+                f0=f0,
+                eps=eps,
+                rtol=row_rtol,
+                atol=atol,
+                floor=floor,
+                max_entries=max_entries,
+                directions=directions,
+                rng=generator,
+                n=n,
+            )
+        )
     return GradcheckReport(rows=tuple(rows), eps=eps)
 
 
@@ -298,10 +364,20 @@ def _check_one(
             diagnosis = diagnose(grad, numerical_full, n=n)
         else:
             diagnosis = diagnose_shapes(grad.shape, point.shape, n=n)
-        return GradcheckRow(name, point.shape, grad.shape, "SHAPE MISMATCH", checked=0,
-                            failures=0, kinks=0, max_abs_err=float("nan"),
-                            max_rel_err=float("nan"), worst_index=None, directions=(),
-                            diagnosis=diagnosis)
+        return GradcheckRow(
+            name,
+            point.shape,
+            grad.shape,
+            "SHAPE MISMATCH",
+            checked=0,
+            failures=0,
+            kinks=0,
+            max_abs_err=float("nan"),
+            max_rel_err=float("nan"),
+            worst_index=None,
+            directions=(),
+            diagnosis=diagnosis,
+        )
     analytic = grad.astype(np.float64)
     finite_magnitudes = np.abs(analytic[np.isfinite(analytic)])
     scale = float(finite_magnitudes.max()) if finite_magnitudes.size else 0.0
@@ -349,9 +425,11 @@ def _check_one(
         along = float((v * analytic).sum())
         allowed = float((np.abs(v) * (row_atol + rtol * np.abs(analytic))).sum()) + floor
         kink = abs(along - numerical) > allowed and is_kink(
-            abs(along - numerical), (f_plus - f0) / eps, (f0 - f_minus) / eps)
-        resolved = floor <= RESOLUTION * max(abs(along), abs(numerical),
-                                             float(np.abs(v).sum()) * resolvable)
+            abs(along - numerical), (f_plus - f0) / eps, (f0 - f_minus) / eps
+        )
+        resolved = floor <= RESOLUTION * max(
+            abs(along), abs(numerical), float(np.abs(v).sum()) * resolvable
+        )
         direction_checks.append(DirectionCheck(along, numerical, allowed, kink, resolved))
     checked = len(flat_indices)
     reason = None
@@ -359,23 +437,37 @@ def _check_one(
         status = "FAIL"
     elif unresolved or not all(check.resolved for check in direction_checks):
         status = "UNRESOLVED"
-        reason = (f"unresolved, loss too large for eps: |f(x)| = {abs(f0):.3g} makes the "
-                  f"central differences noisy to about {floor:.2g}, not small next to "
-                  f"{unresolved} of {checked} checked entries (largest analytic entry "
-                  f"{scale:.2g}); subtract the loss's constant part or raise eps")
+        reason = (
+            f"unresolved, loss too large for eps: |f(x)| = {abs(f0):.3g} makes the "
+            f"central differences noisy to about {floor:.2g}, not small next to "
+            f"{unresolved} of {checked} checked entries (largest analytic entry "
+            f"{scale:.2g}); subtract the loss's constant part or raise eps"
+        )
     elif checked and kinks == checked:
         status = "KINKS ONLY"
     else:
         status = "ok"
     failure_diagnosis = None
     if status == "FAIL":
-        failure_diagnosis = _diagnose_failure(analytic, numerical_values, flat_indices, smooth,
-                                      rtol=rtol, atol=row_atol + floor, n=n)
-    return GradcheckRow(name, point.shape, grad.shape, status, checked=checked,
-                        failures=failures, kinks=kinks, max_abs_err=max_abs_err,
-                        max_rel_err=max_rel_err, worst_index=worst_index,
-                        directions=tuple(direction_checks), diagnosis=failure_diagnosis,
-                        unresolved=unresolved, reason=reason)
+        failure_diagnosis = _diagnose_failure(
+            analytic, numerical_values, flat_indices, smooth, rtol=rtol, atol=row_atol + floor, n=n
+        )
+    return GradcheckRow(
+        name,
+        point.shape,
+        grad.shape,
+        status,
+        checked=checked,
+        failures=failures,
+        kinks=kinks,
+        max_abs_err=max_abs_err,
+        max_rel_err=max_rel_err,
+        worst_index=worst_index,
+        directions=tuple(direction_checks),
+        diagnosis=failure_diagnosis,
+        unresolved=unresolved,
+        reason=reason,
+    )
 
 
 def _diagnose_failure(
@@ -391,17 +483,27 @@ def _diagnose_failure(
     """diagnose() on the whole array when every entry was checked smoothly, else on the
     smooth checked entries."""
     if len(flat_indices) == analytic.size and smooth.all():
-        return diagnose(analytic, numerical_values.reshape(analytic.shape), n=n, rtol=rtol,
-                        atol=atol)
+        return diagnose(
+            analytic, numerical_values.reshape(analytic.shape), n=n, rtol=rtol, atol=atol
+        )
     sampled = analytic.ravel()[flat_indices[smooth]]
     if sampled.size == 0:
-        return Diagnosis(Mistake.UNKNOWN, "no simple pattern: no entry was checked smoothly, "
-                         "only a random direction disagrees; raise max_entries to see more")
+        return Diagnosis(
+            Mistake.UNKNOWN,
+            "no simple pattern: no entry was checked smoothly, "
+            "only a random direction disagrees; raise max_entries to see more",
+        )
     diagnosis = diagnose(sampled, numerical_values[smooth], n=n, rtol=rtol, atol=atol)
     if diagnosis.kind is Mistake.AGREES:
-        return Diagnosis(Mistake.UNKNOWN, f"no simple pattern: the {sampled.size} sampled "
-                         "entries agree but a random direction does not, so the error sits in "
-                         "entries not sampled; raise max_entries to find them")
-    return Diagnosis(diagnosis.kind, f"{diagnosis.message} (from {sampled.size} sampled "
-                     f"entries of {analytic.size})", diagnosis.factor,
-                     {**diagnosis.details, "sampled": sampled.size})
+        return Diagnosis(
+            Mistake.UNKNOWN,
+            f"no simple pattern: the {sampled.size} sampled "
+            "entries agree but a random direction does not, so the error sits in "
+            "entries not sampled; raise max_entries to find them",
+        )
+    return Diagnosis(
+        diagnosis.kind,
+        f"{diagnosis.message} (from {sampled.size} sampled entries of {analytic.size})",
+        diagnosis.factor,
+        {**diagnosis.details, "sampled": sampled.size},
+    )

@@ -22,11 +22,12 @@ def check_step(owner: str, eps: float, point: Float64Array | None = None) -> flo
     """`eps` as a float when it can measure a derivative; a ValueError naming `owner` when it
     is not a finite number > 0, or (given the `point`) so small that x + eps == x in float64
     for the largest |x| (a zero difference divided by a zero step)."""
-    is_number = isinstance(eps, (int, float, np.integer, np.floating)) and not isinstance(
-        eps, bool)
+    is_number = isinstance(eps, (int, float, np.integer, np.floating)) and not isinstance(eps, bool)
     if not is_number or not 0 < float(eps) < np.inf:
-        raise ValueError(f"{owner}: eps, the finite-difference step, must be a finite number "
-                         f"> 0 such as 1e-6, got {eps!r}")
+        raise ValueError(
+            f"{owner}: eps, the finite-difference step, must be a finite number "
+            f"> 0 such as 1e-6, got {eps!r}"
+        )
     eps = float(eps)
     if point is not None:
         finite = np.abs(point[np.isfinite(point)])
@@ -35,7 +36,8 @@ def check_step(owner: str, eps: float, point: Float64Array | None = None) -> flo
             raise ValueError(
                 f"{owner}: eps={eps!r} is lost to rounding: x + eps == x in float64 for the "
                 f"entry of size {largest:g}; use eps of at least {largest * 2**-52 * 1e3:.1g} "
-                f"(default 1e-6)")
+                f"(default 1e-6)"
+            )
     return eps
 
 

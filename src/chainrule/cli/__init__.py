@@ -27,8 +27,9 @@ INTERRUPTED = 130
 BROKEN_PIPE = 141
 """The exit status when stdout's reader went away (128 + SIGPIPE), as shells report it."""
 
-NEGATIVE_NUMBER = re.compile(r"^-(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?$|^-(inf|infinity|nan)$",
-                             re.IGNORECASE)
+NEGATIVE_NUMBER = re.compile(
+    r"^-(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?$|^-(inf|infinity|nan)$", re.IGNORECASE
+)
 """Arguments argparse should take as values, not options: -1, -1.5, -.5, -1e-6, -inf. Its own
 pattern misses exponents, so `--eps -1e-6` was read as an unknown option."""
 
@@ -42,8 +43,7 @@ class CommandParser(argparse.ArgumentParser):
         self._negative_number_matcher = NEGATIVE_NUMBER
 
     def error(self, message: str) -> NoReturn:
-        self.exit(2, f"{self.prog}: error: {message}\nrun '{self.prog} --help' for the "
-                     f"options\n")
+        self.exit(2, f"{self.prog}: error: {message}\nrun '{self.prog} --help' for the options\n")
 
 
 def build_parser() -> argparse.ArgumentParser:

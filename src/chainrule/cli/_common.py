@@ -28,8 +28,7 @@ def missing_extras(modules: Iterable[str]) -> str | None:
     missing = [module for module in modules if importlib.util.find_spec(module) is None]
     if not missing:
         return None
-    needs = ", ".join(f"{module} (for {EXTRAS.get(module, 'this command')})"
-                      for module in missing)
+    needs = ", ".join(f"{module} (for {EXTRAS.get(module, 'this command')})" for module in missing)
     return f"needs {needs}, which is not installed; install it with: {INSTALL_EXTRAS}"
 
 
@@ -67,8 +66,7 @@ def nonnegative_int(option: str) -> Callable[[str], int]:
         except ValueError:
             value = -1
         if value < 0:
-            raise argparse.ArgumentTypeError(
-                f"{option} must be an integer >= 0, got {text!r}")
+            raise argparse.ArgumentTypeError(f"{option} must be an integer >= 0, got {text!r}")
         return value
 
     return parse
@@ -84,8 +82,7 @@ def positive_int(option: str) -> Callable[[str], int]:
         except ValueError:
             value = 0
         if value < 1:
-            raise argparse.ArgumentTypeError(
-                f"{option} must be an integer >= 1, got {text!r}")
+            raise argparse.ArgumentTypeError(f"{option} must be an integer >= 1, got {text!r}")
         return value
 
     return parse
@@ -102,7 +99,8 @@ def float_in(option: str, low: float, high: float) -> Callable[[str], float]:
             value = math.nan
         if not (math.isfinite(value) and low <= value <= high):
             raise argparse.ArgumentTypeError(
-                f"{option} must be a finite number from {low:g} to {high:g}, got {text!r}")
+                f"{option} must be a finite number from {low:g} to {high:g}, got {text!r}"
+            )
         return value
 
     return parse

@@ -19,13 +19,20 @@ CONFUSION_PLOT = "confusion.png"
 
 def add_parser(subparsers: Any) -> None:
     parser: argparse.ArgumentParser = subparsers.add_parser(
-        "evaluate", help="test accuracy and confusion matrix of a trained run",
+        "evaluate",
+        help="test accuracy and confusion matrix of a trained run",
         description=__doc__,
     )
-    parser.add_argument("checkpoint", metavar="CHECKPOINT",
-                        help="a run folder, or its checkpoint.json / checkpoint.npz")
-    parser.add_argument("--data", metavar="NAME|DIR",
-                        help="evaluate on this data set's test split instead of the run's")
+    parser.add_argument(
+        "checkpoint",
+        metavar="CHECKPOINT",
+        help="a run folder, or its checkpoint.json / checkpoint.npz",
+    )
+    parser.add_argument(
+        "--data",
+        metavar="NAME|DIR",
+        help="evaluate on this data set's test split instead of the run's",
+    )
     parser.set_defaults(run=run)
 
 
@@ -42,15 +49,13 @@ def run(args: argparse.Namespace) -> int:
         config = resumed_config(checkpoint, None)
         if args.data is not None:
             config = replace(config, data=args.data)
-        missing = missing_extras(["matplotlib", *(["sklearn"] if config.data == "digits"
-                                                   else [])])
+        missing = missing_extras(["matplotlib", *(["sklearn"] if config.data == "digits" else [])])
         if missing is not None:
             raise ValueError(missing)
         probe_writable(checkpoint.folder, [CONFUSION_PLOT])
         trainer = Trainer(config, checkpoint.folder)
         if args.data is not None:
-            _check_input_size(checkpoint.meta.get("model"), trainer.splits.num_features,
-                              args.data)
+            _check_input_size(checkpoint.meta.get("model"), trainer.splits.num_features, args.data)
         trainer.load_weights(checkpoint)
     except (CheckpointError, ValueError) as error:
         print(f"chainrule evaluate: {error}", file=sys.stderr)
@@ -74,8 +79,9 @@ def run(args: argparse.Namespace) -> int:
         return 2
     print(f"{config.data} test set, epoch {checkpoint.meta['epoch']} of {checkpoint.folder}")
     print(format_confusion(matrix, splits.class_names))
-    print(f"test accuracy {correct / total:.4f} ({correct}/{total}); confusion matrix saved "
-          f"to {path}")
+    print(
+        f"test accuracy {correct / total:.4f} ({correct}/{total}); confusion matrix saved to {path}"
+    )
     return 0
 
 
@@ -86,6 +92,8 @@ def _check_input_size(model: object, pixels: int, data: str) -> None:
         return
     first_weight = np.shape(next(iter(model.values())))
     if len(first_weight) == 2 and first_weight[0] != pixels:
-        raise ValueError(f"the run's model takes {first_weight[0]} inputs (pixels per image), "
-                         f"but --data {data} holds images of {pixels} pixels; evaluate on "
-                         f"images of the size the run was trained on")
+        raise ValueError(
+            f"the run's model takes {first_weight[0]} inputs (pixels per image), "
+            f"but --data {data} holds images of {pixels} pixels; evaluate on "
+            f"images of the size the run was trained on"
+        )

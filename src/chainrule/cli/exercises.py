@@ -10,29 +10,56 @@ from typing import Any
 
 def add_parser(subparsers: Any) -> None:
     parser = subparsers.add_parser(
-        "exercises", help="the tutorial's exercises: write a starter file, then check it")
+        "exercises", help="the tutorial's exercises: write a starter file, then check it"
+    )
     actions = parser.add_subparsers(dest="action", metavar="ACTION", required=True)
     init = actions.add_parser("init", help="write exercises.py (and exercises.ipynb) to fill in")
-    init.add_argument("folder", nargs="?", type=Path, default=Path("."),
-                      help="where to write (default: here)")
-    init.add_argument("--notebook", action="store_true",
-                      help="also write the exercises as a Jupyter notebook, exercises.ipynb")
+    init.add_argument(
+        "folder", nargs="?", type=Path, default=Path("."), help="where to write (default: here)"
+    )
+    init.add_argument(
+        "--notebook",
+        action="store_true",
+        help="also write the exercises as a Jupyter notebook, exercises.ipynb",
+    )
     init.add_argument("--force", action="store_true", help="overwrite existing files")
     init.set_defaults(run=run_init)
     check = actions.add_parser("check", help="grade a filled-in exercises.py or .ipynb")
-    check.add_argument("file", nargs="?", type=Path, default=Path("exercises.py"),
-                       help="the file to grade (default: ./exercises.py)")
-    check.add_argument("--hint", type=int, default=0, metavar="LEVEL",
-                       help="print hints up to this level (1 to 3) under each unsolved exercise")
-    check.add_argument("--solution", metavar="NAME",
-                       help="print the derivation of exercise NAME (x, b1, w2, ...) and stop")
-    check.add_argument("--only", metavar="NAMES",
-                       help="grade only these exercises, comma-separated (default: all)")
-    check.add_argument("--time-limit", type=float, default=None, metavar="SECONDS",
-                       help="time the file may take to import, and each exercise to run "
-                            "(default 10)")
-    check.add_argument("--seed", type=int, default=None,
-                       help="seed of the random shapes (default: fresh ones every run)")
+    check.add_argument(
+        "file",
+        nargs="?",
+        type=Path,
+        default=Path("exercises.py"),
+        help="the file to grade (default: ./exercises.py)",
+    )
+    check.add_argument(
+        "--hint",
+        type=int,
+        default=0,
+        metavar="LEVEL",
+        help="print hints up to this level (1 to 3) under each unsolved exercise",
+    )
+    check.add_argument(
+        "--solution",
+        metavar="NAME",
+        help="print the derivation of exercise NAME (x, b1, w2, ...) and stop",
+    )
+    check.add_argument(
+        "--only", metavar="NAMES", help="grade only these exercises, comma-separated (default: all)"
+    )
+    check.add_argument(
+        "--time-limit",
+        type=float,
+        default=None,
+        metavar="SECONDS",
+        help="time the file may take to import, and each exercise to run (default 10)",
+    )
+    check.add_argument(
+        "--seed",
+        type=int,
+        default=None,
+        help="seed of the random shapes (default: fresh ones every run)",
+    )
     check.set_defaults(run=run_check)
 
 

@@ -14,19 +14,31 @@ WRT_CHOICES = ("w1", "b1", "x", "w2", "b2", "u2")
 
 def add_parser(subparsers: Any) -> None:
     parser = subparsers.add_parser(
-        "explain", help="write out dloss/d(wrt) for the tutorial network, link by link")
-    parser.add_argument("run_folder", nargs="?", metavar="RUN",
-                        help="a run folder from `chainrule train` (default: the tutorial "
-                             "network)")
-    parser.add_argument("--wrt", default=None,
-                        help=f"the tensor to differentiate with respect to: one of "
-                             f"{', '.join(WRT_CHOICES)} (default w1), or for a RUN a "
-                             "parameter by its path, e.g. 0.weight (the default)")
-    parser.add_argument("--examples", type=positive_int("--examples"), default=8,
-                        help="for a RUN: test examples in the batch (default 8)")
+        "explain", help="write out dloss/d(wrt) for the tutorial network, link by link"
+    )
+    parser.add_argument(
+        "run_folder",
+        nargs="?",
+        metavar="RUN",
+        help="a run folder from `chainrule train` (default: the tutorial network)",
+    )
+    parser.add_argument(
+        "--wrt",
+        default=None,
+        help=f"the tensor to differentiate with respect to: one of "
+        f"{', '.join(WRT_CHOICES)} (default w1), or for a RUN a "
+        "parameter by its path, e.g. 0.weight (the default)",
+    )
+    parser.add_argument(
+        "--examples",
+        type=positive_int("--examples"),
+        default=8,
+        help="for a RUN: test examples in the batch (default 8)",
+    )
     parser.add_argument("--format", choices=("text", "markdown", "latex"), default="text")
-    parser.add_argument("--seed", type=nonnegative_int("--seed"), default=0,
-                        help="seed of the random network")
+    parser.add_argument(
+        "--seed", type=nonnegative_int("--seed"), default=0, help="seed of the random network"
+    )
     parser.set_defaults(run=run)
 
 
@@ -48,15 +60,21 @@ def run(args: argparse.Namespace) -> int:
         parameters = dict(model.named_parameters())
         wrt = args.wrt if args.wrt is not None else next(iter(parameters))
         if wrt not in parameters:
-            print(f"chainrule explain: --wrt {wrt!r} is not a parameter of the run; choose "
-                  f"one of {', '.join(parameters)}", file=sys.stderr)
+            print(
+                f"chainrule explain: --wrt {wrt!r} is not a parameter of the run; choose "
+                f"one of {', '.join(parameters)}",
+                file=sys.stderr,
+            )
             return 2
         explanation = chainrule.explain(loss, parameters[wrt])
     else:
         wrt = args.wrt if args.wrt is not None else "w1"
         if wrt not in WRT_CHOICES:
-            print(f"chainrule explain: --wrt {wrt!r} is not in the tutorial network; choose "
-                  f"one of {', '.join(WRT_CHOICES)}", file=sys.stderr)
+            print(
+                f"chainrule explain: --wrt {wrt!r} is not in the tutorial network; choose "
+                f"one of {', '.join(WRT_CHOICES)}",
+                file=sys.stderr,
+            )
             return 2
         network = tutorial_network(rng=np.random.default_rng(args.seed))
         if wrt == "x":

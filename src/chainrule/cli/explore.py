@@ -13,25 +13,49 @@ from chainrule.cli._common import describe_os_error, missing_extras, nonnegative
 
 def add_parser(subparsers: Any) -> None:
     parser = subparsers.add_parser(
-        "explore", help="write an HTML page stepping through the tutorial network's passes")
-    parser.add_argument("run_folder", nargs="?", metavar="RUN",
-                        help="a run folder from `chainrule train` (default: the tutorial "
-                             "network)")
-    parser.add_argument("--out", default="explore.html",
-                        help="the page to write (default explore.html); opened by nothing")
-    parser.add_argument("--serve", action="store_true",
-                        help="serve the page on 127.0.0.1 (a free port, printed) until Ctrl-C "
-                             "instead of writing it")
-    parser.add_argument("--port", type=nonnegative_int("--port"), default=0,
-                        help="port for --serve (default 0: a free one)")
-    parser.add_argument("--examples", type=positive_int("--examples"), default=8,
-                        help="examples in the batch (default 8)")
-    parser.add_argument("--hidden", type=positive_int("--hidden"), default=16,
-                        help="hidden units (default 16)")
-    parser.add_argument("--train-steps", type=nonnegative_int("--train-steps"), default=30,
-                        help="gradient-descent steps recorded for the scrubber (default 30)")
-    parser.add_argument("--seed", type=nonnegative_int("--seed"), default=0,
-                        help="seed of the initial weights")
+        "explore", help="write an HTML page stepping through the tutorial network's passes"
+    )
+    parser.add_argument(
+        "run_folder",
+        nargs="?",
+        metavar="RUN",
+        help="a run folder from `chainrule train` (default: the tutorial network)",
+    )
+    parser.add_argument(
+        "--out",
+        default="explore.html",
+        help="the page to write (default explore.html); opened by nothing",
+    )
+    parser.add_argument(
+        "--serve",
+        action="store_true",
+        help="serve the page on 127.0.0.1 (a free port, printed) until Ctrl-C "
+        "instead of writing it",
+    )
+    parser.add_argument(
+        "--port",
+        type=nonnegative_int("--port"),
+        default=0,
+        help="port for --serve (default 0: a free one)",
+    )
+    parser.add_argument(
+        "--examples",
+        type=positive_int("--examples"),
+        default=8,
+        help="examples in the batch (default 8)",
+    )
+    parser.add_argument(
+        "--hidden", type=positive_int("--hidden"), default=16, help="hidden units (default 16)"
+    )
+    parser.add_argument(
+        "--train-steps",
+        type=nonnegative_int("--train-steps"),
+        default=30,
+        help="gradient-descent steps recorded for the scrubber (default 30)",
+    )
+    parser.add_argument(
+        "--seed", type=nonnegative_int("--seed"), default=0, help="seed of the initial weights"
+    )
     parser.set_defaults(run=run)
 
 
@@ -54,12 +78,17 @@ def run(args: argparse.Namespace) -> int:
         if missing:
             print(f"chainrule explore: {missing}", file=sys.stderr)
             return 2
-        exploration = tutorial_exploration(n=args.examples, n_hidden=args.hidden,
-                                           train_steps=args.train_steps, seed=args.seed)
+        exploration = tutorial_exploration(
+            n=args.examples, n_hidden=args.hidden, train_steps=args.train_steps, seed=args.seed
+        )
     if args.serve:
         try:
-            serve(exploration.html, embed_json(exploration.data), port=args.port,
-                  announce=lambda line: print(line, flush=True))
+            serve(
+                exploration.html,
+                embed_json(exploration.data),
+                port=args.port,
+                announce=lambda line: print(line, flush=True),
+            )
         except OSError as error:
             print(f"chainrule explore: {describe_os_error(error)}", file=sys.stderr)
             return 2

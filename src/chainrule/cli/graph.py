@@ -14,18 +14,32 @@ TUTORIAL_PARAMETERS = ("w1", "b1", "w2", "b2")
 
 def add_parser(subparsers: Any) -> None:
     parser = subparsers.add_parser("graph", help="draw the tutorial network's graph")
-    parser.add_argument("run_folder", nargs="?", metavar="RUN",
-                        help="a run folder from `chainrule train` (default: the tutorial "
-                             "network)")
-    parser.add_argument("--out", default="graph.svg",
-                        help="image to write (.svg or .png); the .dot file goes beside it")
-    parser.add_argument("--wrt", default=None,
-                        help="highlight the path to this parameter: w1, b1, w2 or b2 (default "
-                             "w1), or for a RUN one by its path, e.g. 0.weight (the default)")
-    parser.add_argument("--examples", type=positive_int("--examples"), default=8,
-                        help="for a RUN: test examples in the batch (default 8)")
-    parser.add_argument("--seed", type=nonnegative_int("--seed"), default=0,
-                        help="seed of the random network")
+    parser.add_argument(
+        "run_folder",
+        nargs="?",
+        metavar="RUN",
+        help="a run folder from `chainrule train` (default: the tutorial network)",
+    )
+    parser.add_argument(
+        "--out",
+        default="graph.svg",
+        help="image to write (.svg or .png); the .dot file goes beside it",
+    )
+    parser.add_argument(
+        "--wrt",
+        default=None,
+        help="highlight the path to this parameter: w1, b1, w2 or b2 (default "
+        "w1), or for a RUN one by its path, e.g. 0.weight (the default)",
+    )
+    parser.add_argument(
+        "--examples",
+        type=positive_int("--examples"),
+        default=8,
+        help="for a RUN: test examples in the batch (default 8)",
+    )
+    parser.add_argument(
+        "--seed", type=nonnegative_int("--seed"), default=0, help="seed of the random network"
+    )
     parser.set_defaults(run=run)
 
 
@@ -54,8 +68,11 @@ def run(args: argparse.Namespace) -> int:
         choices = TUTORIAL_PARAMETERS
     wrt = args.wrt if args.wrt is not None else choices[0]
     if wrt not in parameters:
-        print(f"chainrule graph: --wrt {wrt!r} is not a parameter here; choose one of "
-              f"{', '.join(choices)}", file=sys.stderr)
+        print(
+            f"chainrule graph: --wrt {wrt!r} is not a parameter here; choose one of "
+            f"{', '.join(choices)}",
+            file=sys.stderr,
+        )
         return 2
     loss.backward()
     try:

@@ -41,51 +41,93 @@ CONFIG_OPTIONS = tuple(field.name for field in fields(TrainConfig))
 
 def add_parser(subparsers: Any) -> None:
     parser: argparse.ArgumentParser = subparsers.add_parser(
-        "train", help="train a classifier (default: the tutorial network on the digits)",
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter,
+        "train",
+        help="train a classifier (default: the tutorial network on the digits)",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     defaults = TrainConfig()
     add = parser.add_argument
-    add("--model", choices=MODELS,
+    add(
+        "--model",
+        choices=MODELS,
         help="seed: the tutorial network, one hidden layer of 50; mlp: --hidden layers "
-             f"(default {defaults.model})")
-    add("--hidden", type=_hidden_sizes, metavar="SIZES",
+        f"(default {defaults.model})",
+    )
+    add(
+        "--hidden",
+        type=_hidden_sizes,
+        metavar="SIZES",
         help="hidden layer sizes of --model mlp, comma-separated (default "
-             f"{','.join(map(str, defaults.hidden))})")
-    add("--data", metavar="NAME|DIR",
+        f"{','.join(map(str, defaults.hidden))})",
+    )
+    add(
+        "--data",
+        metavar="NAME|DIR",
         help=f"{' | '.join(NAMED_DATA)} | a folder of MNIST-format IDX files "
-             f"(default {defaults.data})")
+        f"(default {defaults.data})",
+    )
     add("--epochs", type=int, help=f"total epochs to reach (default {defaults.epochs})")
     add("--batch-size", type=int, help=f"samples per batch (default {defaults.batch_size})")
-    add("--lr", type=float, help="learning rate (default: 0.1 sgd, 0.05 momentum, "
-                                 "0.003 adam/adamw)")
+    add(
+        "--lr", type=float, help="learning rate (default: 0.1 sgd, 0.05 momentum, 0.003 adam/adamw)"
+    )
     add("--optimizer", choices=OPTIMIZERS, help=f"(default {defaults.optimizer})")
-    add("--momentum", type=float, help=f"for --optimizer momentum (default "
-                                       f"{defaults.momentum})")
-    add("--weight-decay", type=float, help="L2 penalty (decoupled for adamw; default: the "
-                                           "optimizer's, 0 or 0.01 for adamw)")
-    add("--schedule", choices=SCHEDULES, help="learning-rate schedule over the epochs "
-                                              f"(default {defaults.schedule})")
+    add("--momentum", type=float, help=f"for --optimizer momentum (default {defaults.momentum})")
+    add(
+        "--weight-decay",
+        type=float,
+        help="L2 penalty (decoupled for adamw; default: the optimizer's, 0 or 0.01 for adamw)",
+    )
+    add(
+        "--schedule",
+        choices=SCHEDULES,
+        help=f"learning-rate schedule over the epochs (default {defaults.schedule})",
+    )
     add("--dropout", type=float, help="dropout after each hidden ReLU (default 0)")
-    add("--engine", choices=ENGINES,
+    add(
+        "--engine",
+        choices=ENGINES,
         help="autograd: the Tensor engine; manual: the hand-derived layers (default "
-             f"{defaults.engine})")
+        f"{defaults.engine})",
+    )
     add("--dtype", choices=DTYPES, help=f"(default {defaults.dtype})")
-    add("--seed", type=nonnegative_int("--seed"),
-        help=f"seed of the weights, shuffling and dropout (default {defaults.seed})")
-    add("--compile", action="store_const", const=True,
-        help="trace the training step once per batch shape with chainrule.compile")
-    add("--diagnostics", action="store_const", const=True,
+    add(
+        "--seed",
+        type=nonnegative_int("--seed"),
+        help=f"seed of the weights, shuffling and dropout (default {defaults.seed})",
+    )
+    add(
+        "--compile",
+        action="store_const",
+        const=True,
+        help="trace the training step once per batch shape with chainrule.compile",
+    )
+    add(
+        "--diagnostics",
+        action="store_const",
+        const=True,
         help="record per-layer gradient norms (mean over each epoch's batches) and "
-             "dead-ReLU fractions (on the validation set) in metrics.jsonl and plot them "
-             "to gradients.png")
-    add("--out", type=Path, metavar="DIR",
-        help="run folder (default runs/<date-time>, or the resumed run's folder)")
-    add("--resume", metavar="CHECKPOINT",
+        "dead-ReLU fractions (on the validation set) in metrics.jsonl and plot them "
+        "to gradients.png",
+    )
+    add(
+        "--out",
+        type=Path,
+        metavar="DIR",
+        help="run folder (default runs/<date-time>, or the resumed run's folder)",
+    )
+    add(
+        "--resume",
+        metavar="CHECKPOINT",
         help="continue the run in this folder (or its checkpoint.json / checkpoint.npz) "
-             "up to --epochs, with its saved settings")
-    add("--no-progress", action="store_true", help="no progress bar (it is also hidden "
-                                                   "when stderr is not a terminal)")
+        "up to --epochs, with its saved settings",
+    )
+    add(
+        "--no-progress",
+        action="store_true",
+        help="no progress bar (it is also hidden when stderr is not a terminal)",
+    )
     parser.set_defaults(run=run)
 
 
@@ -99,8 +141,11 @@ def _hidden_sizes(text: str) -> tuple[int, ...]:
 
 
 def _given(args: argparse.Namespace) -> dict[str, Any]:
-    return {name: getattr(args, name) for name in CONFIG_OPTIONS
-            if getattr(args, name, None) is not None}
+    return {
+        name: getattr(args, name)
+        for name in CONFIG_OPTIONS
+        if getattr(args, name, None) is not None
+    }
 
 
 def _default_folder() -> Path:
@@ -112,11 +157,15 @@ def _default_folder() -> Path:
 def _refuse_unused(given: dict[str, Any], config: TrainConfig) -> None:
     """An option the chosen model or optimizer would silently ignore is an error."""
     if "hidden" in given and config.model != "mlp":
-        raise ValueError(f"train: --hidden sets the layers of --model mlp, but the model is "
-                         f"{config.model} (one hidden layer of 50); add --model mlp")
+        raise ValueError(
+            f"train: --hidden sets the layers of --model mlp, but the model is "
+            f"{config.model} (one hidden layer of 50); add --model mlp"
+        )
     if "momentum" in given and config.optimizer != "momentum":
-        raise ValueError(f"train: --momentum is used by --optimizer momentum, but the "
-                         f"optimizer is {config.optimizer}; add --optimizer momentum")
+        raise ValueError(
+            f"train: --momentum is used by --optimizer momentum, but the "
+            f"optimizer is {config.optimizer}; add --optimizer momentum"
+        )
 
 
 FEATURES = {"digits": 64, "mnist": 784, "fashion-mnist": 784}
@@ -129,8 +178,7 @@ def _memory_estimate(config: TrainConfig) -> int:
     """Bytes for the parameters (times MEMORY_COPIES) and one batch's activations and their
     gradients, from the layer sizes; a folder's data counts as 1 input (a lower bound)."""
     sizes = [FEATURES.get(config.data, 1), *config.hidden_sizes, 10]
-    parameters = sum(fan_in * fan_out + fan_out
-                     for fan_in, fan_out in itertools.pairwise(sizes))
+    parameters = sum(fan_in * fan_out + fan_out for fan_in, fan_out in itertools.pairwise(sizes))
     activations = 3 * config.batch_size * sum(sizes[1:])
     itemsize = 4 if config.dtype == "float32" else 8
     return (MEMORY_COPIES * parameters + activations) * itemsize
@@ -152,7 +200,8 @@ def _refuse_too_large(config: TrainConfig) -> None:
             f"train: --hidden {hidden} (batch {config.batch_size}, {config.dtype}) needs about "
             f"{needed / 2**30:.3g} GiB for the weights, gradients, optimizer state and one "
             f"batch's activations, more than this machine's {available / 2**30:.3g} GiB of "
-            f"memory; choose smaller layers or batches")
+            f"memory; choose smaller layers or batches"
+        )
 
 
 def _needed_extras(config: TrainConfig, progress: bool) -> list[str]:
@@ -192,11 +241,16 @@ def _plan(args: argparse.Namespace) -> tuple[TrainConfig, Path, Any]:
         return config, args.out if args.out is not None else _default_folder(), None
     checkpoint = load_checkpoint(args.resume)
     config = resumed_config(checkpoint, given.pop("epochs", None))
-    changed = [f"--{name.replace('_', '-')} {value} (saved: {getattr(config, name)})"
-               for name, value in given.items() if getattr(config, name) != value]
+    changed = [
+        f"--{name.replace('_', '-')} {value} (saved: {getattr(config, name)})"
+        for name, value in given.items()
+        if getattr(config, name) != value
+    ]
     if changed:
-        raise ValueError(f"train: --resume continues with the run's saved settings; these "
-                         f"differ: {', '.join(changed)}. Drop them, or start a new run")
+        raise ValueError(
+            f"train: --resume continues with the run's saved settings; these "
+            f"differ: {', '.join(changed)}. Drop them, or start a new run"
+        )
     return config, args.out if args.out is not None else checkpoint.folder, checkpoint
 
 
@@ -209,7 +263,7 @@ def _report(error: Exception, *, every_rank: bool = False) -> None:
         return
     message = str(error)
     if message.startswith("train: "):
-        message = message[len("train: "):]
+        message = message[len("train: ") :]
     print(f"chainrule train: {message}", file=sys.stderr)
 
 
@@ -240,27 +294,40 @@ def run(args: argparse.Namespace) -> int:
     if not start_together(refused, lambda error: _report(error, every_rank=True)):
         return 2
     if lead and checkpoint is not None and "data_fingerprint" not in checkpoint.meta:
-        print(f"chainrule train: note: {checkpoint.folder / META_FILE} has no fingerprint of "
-              f"its data (saved by an older chainrule); resuming without checking that the "
-              f"data are the run's", file=sys.stderr)
+        print(
+            f"chainrule train: note: {checkpoint.folder / META_FILE} has no fingerprint of "
+            f"its data (saved by an older chainrule); resuming without checking that the "
+            f"data are the run's",
+            file=sys.stderr,
+        )
     started = time.perf_counter()
     action = "resuming" if checkpoint is not None else "training"
     hidden = "-".join(map(str, config.hidden_sizes))
-    print(f"{action} {config.model} ({hidden} hidden, {config.engine} engine) on "
-          f"{config.data} with {config.optimizer} lr {config.learning_rate:g}, batch "
-          f"{config.batch_size}, {config.epochs} epochs -> {folder}", flush=True)
+    print(
+        f"{action} {config.model} ({hidden} hidden, {config.engine} engine) on "
+        f"{config.data} with {config.optimizer} lr {config.learning_rate:g}, batch "
+        f"{config.batch_size}, {config.epochs} epochs -> {folder}",
+        flush=True,
+    )
     try:
-        result = train(config, folder, resume=checkpoint,
-                       progress=not args.no_progress,
-                       echo=lambda line: print(line, flush=True))
+        result = train(
+            config,
+            folder,
+            resume=checkpoint,
+            progress=not args.no_progress,
+            echo=lambda line: print(line, flush=True),
+        )
     except CollectiveTimeout as error:
         stop_job(error)
     except TrainingInterrupted as interrupted:
         if not lead:
             return INTERRUPTED
-        print(f"\ninterrupted: saved the checkpoint of epoch {interrupted.saved_epoch} in "
-              f"{interrupted.folder}; continue with: chainrule train --resume "
-              f"{interrupted.folder}", file=sys.stderr)
+        print(
+            f"\ninterrupted: saved the checkpoint of epoch {interrupted.saved_epoch} in "
+            f"{interrupted.folder}; continue with: chainrule train --resume "
+            f"{interrupted.folder}",
+            file=sys.stderr,
+        )
         return INTERRUPTED
     except (CheckpointError, DatasetError, RunFolderError, ShardError) as error:
         _report(error)
@@ -274,6 +341,5 @@ def run(args: argparse.Namespace) -> int:
         _report(error)
         return 1
     seconds = time.perf_counter() - started
-    print(f"test accuracy {result.test_accuracy:.4f}  ({seconds:.1f}s; run folder "
-          f"{result.folder})")
+    print(f"test accuracy {result.test_accuracy:.4f}  ({seconds:.1f}s; run folder {result.folder})")
     return 0

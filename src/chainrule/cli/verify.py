@@ -48,8 +48,9 @@ class Verification:
     def failing(self) -> tuple[str, ...]:
         """Names that disagree somewhere, in CHECKED order."""
         unresolved = {row.name for row in self.report.rows if row.status == "UNRESOLVED"}
-        bad = (set(self.report.failing) - unresolved) | {c.name for c in self.comparisons
-                                                         if not c.close}
+        bad = (set(self.report.failing) - unresolved) | {
+            c.name for c in self.comparisons if not c.close
+        }
         return tuple(name for name in CHECKED if name in bad)
 
     @property
@@ -80,12 +81,22 @@ def verify_network(
     def loss_fn(arrays: Mapping[str, FloatArray]) -> float:
         return manual.forward(arrays["x"], arrays["y"], arrays)[0]
 
-    report = gradcheck(loss_fn, {"y": y, **{name: cache[name] for name in CHECKED}}, chain,
-                       eps=eps, max_entries=max_entries, rng=rng, n=len(x))
+    report = gradcheck(
+        loss_fn,
+        {"y": y, **{name: cache[name] for name in CHECKED}},
+        chain,
+        eps=eps,
+        max_entries=max_entries,
+        rng=rng,
+        n=len(x),
+    )
     closed = manual.closed_form_grads(x, y, params)
     comparisons = tuple(compare(name, chain[name], closed[name]) for name in CHECKED)
-    diagnoses = {c.name: diagnose(chain[c.name], closed[c.name], n=len(x))
-                 for c in comparisons if not c.close}
+    diagnoses = {
+        c.name: diagnose(chain[c.name], closed[c.name], n=len(x))
+        for c in comparisons
+        if not c.close
+    }
     return Verification(loss, report, comparisons, diagnoses)
 
 
@@ -95,13 +106,22 @@ def add_parser(subparsers: Any) -> None:
         help="check the hand-derived gradients against finite differences and the closed form",
         description=__doc__,
     )
-    parser.add_argument("--seed", type=nonnegative_int("--seed"), default=0,
-                        help="seed for weights and sampling")
-    parser.add_argument("--samples", type=positive_int("--samples"), default=200, metavar="N",
-                        help="entries checked per array by finite differences (default 200)")
-    parser.add_argument("--eps", type=float_in("--eps", MIN_EPS, MAX_EPS), default=1e-6,
-                        help=f"finite-difference step, {MIN_EPS:g} to {MAX_EPS:g} "
-                             f"(default 1e-6)")
+    parser.add_argument(
+        "--seed", type=nonnegative_int("--seed"), default=0, help="seed for weights and sampling"
+    )
+    parser.add_argument(
+        "--samples",
+        type=positive_int("--samples"),
+        default=200,
+        metavar="N",
+        help="entries checked per array by finite differences (default 200)",
+    )
+    parser.add_argument(
+        "--eps",
+        type=float_in("--eps", MIN_EPS, MAX_EPS),
+        default=1e-6,
+        help=f"finite-difference step, {MIN_EPS:g} to {MAX_EPS:g} (default 1e-6)",
+    )
     parser.set_defaults(run=run)
 
 
@@ -144,14 +164,19 @@ def format_verification(result: Verification, x_shape: tuple[int, ...], n_hidden
         "",
     ]
     if result.ok:
-        lines.append("All agree: the hand-derived gradients of x, w1, b1, w2, b2 match finite "
-                     "differences and the closed form.")
+        lines.append(
+            "All agree: the hand-derived gradients of x, w1, b1, w2, b2 match finite "
+            "differences and the closed form."
+        )
     if result.unresolved:
-        lines.append(f"UNRESOLVED in {', '.join(result.unresolved)}: central differences with "
-                     f"eps={result.report.eps:g} are too noisy for a loss of "
-                     f"{result.loss:.3g} to verify these gradients; use a larger --eps, "
-                     "such as the default 1e-6.")
+        lines.append(
+            f"UNRESOLVED in {', '.join(result.unresolved)}: central differences with "
+            f"eps={result.report.eps:g} are too noisy for a loss of "
+            f"{result.loss:.3g} to verify these gradients; use a larger --eps, "
+            "such as the default 1e-6."
+        )
     if result.failing:
-        lines.append(f"DISAGREEMENT in {', '.join(result.failing)}: the hand-derived gradients "
-                     f"do not match.")
+        lines.append(
+            f"DISAGREEMENT in {', '.join(result.failing)}: the hand-derived gradients do not match."
+        )
     return "\n".join(lines)

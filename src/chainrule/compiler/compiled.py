@@ -104,8 +104,11 @@ def _children(value: Any) -> Iterator[tuple[str, Any]]:
     elif isinstance(value, (list, tuple)):
         for item in value[:_SEARCH_WIDTH]:
             yield "", item
-    elif (hasattr(value, "__dict__") and not isinstance(value, (ModuleType, type, Tensor))
-          and not type(value).__module__.startswith("numpy")):
+    elif (
+        hasattr(value, "__dict__")
+        and not isinstance(value, (ModuleType, type, Tensor))
+        and not type(value).__module__.startswith("numpy")
+    ):
         yield from list(vars(value).items())[:_SEARCH_WIDTH]
 
 
@@ -143,17 +146,21 @@ def _random_sources(reachable: list[tuple[str, Any]]) -> dict[str, Any]:
 
 def _optimizers(reachable: list[tuple[str, Any]]) -> list[Any]:
     """The optimizers among the values a step can reach (anything with param_groups)."""
-    return [value for _, value in reachable
-            if isinstance(getattr(value, "param_groups", None), list)]
+    return [
+        value for _, value in reachable if isinstance(getattr(value, "param_groups", None), list)
+    ]
 
 
 def _hyperparameters(optimizer: Any) -> list[dict[str, Any]]:
-    return [copy.deepcopy({key: value for key, value in group.items() if key != "params"})
-            for group in optimizer.param_groups]
+    return [
+        copy.deepcopy({key: value for key, value in group.items() if key != "params"})
+        for group in optimizer.param_groups
+    ]
 
 
-def _refuse_changed_hyperparameters(optimizer: Any, before: list[dict[str, Any]],
-                                    tracer: Tracer) -> None:
+def _refuse_changed_hyperparameters(
+    optimizer: Any, before: list[dict[str, Any]], tracer: Tracer
+) -> None:
     """Raise CompileError if the step changed a param_groups entry itself: only an optimizer's
     or scheduler's step() is replayed (a scheduler stepped in the step may change lr)."""
     scheduled = any(
@@ -167,7 +174,8 @@ def _refuse_changed_hyperparameters(optimizer: Any, before: list[dict[str, Any]]
         raise CompileError(
             f"compile: the step changed the number of param_groups of {name} ({len(before)} "
             f"-> {len(after)}); a replay would not repeat it. Add groups outside the compiled "
-            "step")
+            "step"
+        )
     for index, (old, new) in enumerate(zip(before, after, strict=True)):
         for key in sorted(old.keys() | new.keys()):
             if key == "lr" and scheduled:
@@ -178,7 +186,8 @@ def _refuse_changed_hyperparameters(optimizer: Any, before: list[dict[str, Any]]
                     f"{old.get(key)!r} to {new.get(key)!r}; a replay would not repeat the "
                     "change (only optimizer and scheduler step() calls are replayed). Change "
                     "hyperparameters outside the compiled step, or with a learning-rate "
-                    "scheduler")
+                    "scheduler"
+                )
 
 
 class _EntropyWatch:
@@ -192,7 +201,8 @@ class _EntropyWatch:
 
     def __call__(self, frame: FrameType, event: str, arg: Any) -> None:
         if (event == "call" and frame.f_code is self.GETRANDBITS) or (
-                event == "c_call" and arg is os.urandom):
+            event == "c_call" and arg is os.urandom
+        ):
             self.used = True
 
 
@@ -209,7 +219,8 @@ class _ScalarArgument(np.ndarray):
                 f"compile: the step converted its 0-d array argument {self.position} to a "
                 f"Python value with {how}; the value would be frozen at the first call's on "
                 "every replay: pass it as a Python number (each value is then traced once), "
-                "or use it in chainrule ops as an array")
+                "or use it in chainrule ops as an array"
+            )
 
     def __float__(self) -> float:
         self._refuse("float()")
@@ -301,8 +312,9 @@ class CompiledStep:
             return rebuild([Tensor.from_numpy(a) for a in program.run(arrays)])
         return self._trace(args, arrays, signature)
 
-    def _trace(self, args: tuple[Any, ...], arrays: list[np.ndarray | None],
-               signature: Signature) -> Any:
+    def _trace(
+        self, args: tuple[Any, ...], arrays: list[np.ndarray | None], signature: Signature
+    ) -> Any:
         if STATE.tracer is not None:
             raise CompileError("compile: a compiled step cannot call another compiled step")
         args = _guard_scalar_arguments(args)
@@ -310,8 +322,9 @@ class CompiledStep:
         reachable = _reachable(self.step)
         sources = _random_sources(reachable)
         states = {name: _random_state(source) for name, source in sources.items()}
-        optimizers = [(optimizer, _hyperparameters(optimizer))
-                      for optimizer in _optimizers(reachable)]
+        optimizers = [
+            (optimizer, _hyperparameters(optimizer)) for optimizer in _optimizers(reachable)
+        ]
         entropy = _EntropyWatch()
         # Another profiler (cProfile) keeps running; the entropy check is skipped under it.
         watching = sys.getprofile() is None
@@ -330,7 +343,8 @@ class CompiledStep:
                 "compile: the step made a random generator without a seed (such as "
                 "np.random.default_rng()) and drew from it; eagerly each call draws new "
                 "values, a replay would repeat the first call's. Draw the random array outside "
-                "the step and pass it as an argument (or seed the generator with a constant)")
+                "the step and pass it as an argument (or seed the generator with a constant)"
+            )
         for optimizer, before in optimizers:
             _refuse_changed_hyperparameters(optimizer, before, tracer)
         for name, source in sources.items():

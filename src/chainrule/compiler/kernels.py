@@ -17,7 +17,8 @@ __all__ = ["FORWARD", "VJP", "ForwardKernel", "VjpKernel", "product_into"]
 
 FORWARD: dict[type[P.Primitive], ForwardKernel] = {
     primitive: primitive.forward_into
-    for primitive in P.PRIMITIVES if primitive.forward_into is not None
+    for primitive in P.PRIMITIVES
+    if primitive.forward_into is not None
 }
 """Forward kernels; MatMul and Linear only for 2-D operands (checked by the program)."""
 

@@ -74,8 +74,9 @@ def _kernel_fits(op: OpRecord, slots: Slots, kept: set[int]) -> bool:
     return True
 
 
-def _forward_step(op: OpRecord, keep_saved: bool, saved_index: int,
-                  buffer: np.ndarray | None = None) -> Step:
+def _forward_step(
+    op: OpRecord, keep_saved: bool, saved_index: int, buffer: np.ndarray | None = None
+) -> Step:
     forward = op.primitive.forward
     inputs, output, params, bound = op.inputs, op.output, op.params, op.bound_params
     if buffer is not None:
@@ -107,8 +108,13 @@ def _forward_step(op: OpRecord, keep_saved: bool, saved_index: int,
 _FRESH_OUTPUT: frozenset[type[P.Primitive]] = frozenset({P.Linear, P.MatMul, P.Add})
 
 
-def _fused_relu_step(producer: OpRecord, relu: OpRecord, producer_saved: int | None,
-                     relu_saved: int | None, buffer: np.ndarray | None) -> Step:
+def _fused_relu_step(
+    producer: OpRecord,
+    relu: OpRecord,
+    producer_saved: int | None,
+    relu_saved: int | None,
+    buffer: np.ndarray | None,
+) -> Step:
     """producer then relu in one step, the relu applied in place: z = p(...); z *= [z > 0].
     The same NumPy arithmetic as the two ops apart, so the results are identical."""
     forward, relu_forward = producer.primitive.forward, relu.primitive.forward
@@ -174,8 +180,9 @@ def _backward_order(record: BackwardRecord, ops: Sequence[OpRecord]) -> list[int
     """Indices of the recorded ops a backward call goes through, in the order the eager sweep
     visits their nodes (`chainrule.sweep.schedule` over the same graph), so that every
     gradient is summed in eager's order and the replay is bit-identical to it."""
-    producer = {op.output: index for index, op in enumerate(ops[: record.ops_before])
-                if op.requires_grad}
+    producer = {
+        op.output: index for index, op in enumerate(ops[: record.ops_before]) if op.requires_grad
+    }
     root = producer.get(record.root)
     if root is None:
         return []
@@ -192,8 +199,14 @@ class _VjpCall:
 
     __slots__ = ("needs", "output", "release", "saved_index", "targets", "vjp")
 
-    def __init__(self, op: OpRecord, vjp: Callable[..., Sequence[Any]], saved_index: int,
-                 release: bool, slots: Slots) -> None:
+    def __init__(
+        self,
+        op: OpRecord,
+        vjp: Callable[..., Sequence[Any]],
+        saved_index: int,
+        release: bool,
+        slots: Slots,
+    ) -> None:
         self.output = op.output
         self.vjp = vjp
         self.saved_index = saved_index
@@ -245,21 +258,28 @@ def _backward_step(
                 saved[call.saved_index] = None
             return input_grads
 
-        grads = sweep(calls, {root: grads_seed}, output=_output_of, targets=_targets_of,
-                      vjp=vjp)
+        grads = sweep(calls, {root: grads_seed}, output=_output_of, targets=_targets_of, vjp=vjp)
         # A leaf never keeps a reused buffer: the next replay would overwrite its .grad.
         store_leaf_grads(
             Tensor,
-            [(leaf, grads[slot]) for slot, leaf in leaves.items()
-             if leaf.requires_grad and grads.get(slot) is not None],
+            [
+                (leaf, grads[slot])
+                for slot, leaf in leaves.items()
+                if leaf.requires_grad and grads.get(slot) is not None
+            ],
             {id(grads_seed), *buffers.ids},
         )
 
     return run
 
 
-def _run_vjp_kernel(kernel: kernels.VjpKernel, buffer: np.ndarray, saved: Any,
-                    grad_out: Any, needs: tuple[bool, ...]) -> tuple[Any, ...]:
+def _run_vjp_kernel(
+    kernel: kernels.VjpKernel,
+    buffer: np.ndarray,
+    saved: Any,
+    grad_out: Any,
+    needs: tuple[bool, ...],
+) -> tuple[Any, ...]:
     return kernel(saved, grad_out, needs, buffer)
 
 
@@ -330,13 +350,17 @@ class Program:
                     # The relu's output is the producer's buffer: it must not escape either.
                     escapes = ops[relu].output in wanted
                     buffer = None if escapes else output_buffer(index, wanted)
-                    steps.append(_fused_relu_step(op, ops[relu], saved_slot(index),
-                                                  saved_slot(relu), buffer))
+                    steps.append(
+                        _fused_relu_step(op, ops[relu], saved_slot(index), saved_slot(relu), buffer)
+                    )
                     continue
                 if relu is not None:
                     fused_away.discard(relu)
-                steps.append(_forward_step(op, op.requires_grad, saved_of[index],
-                                           output_buffer(index, wanted)))
+                steps.append(
+                    _forward_step(
+                        op, op.requires_grad, saved_of[index], output_buffer(index, wanted)
+                    )
+                )
             done = max(done, stop)
 
         backwards = [event for event in tracer.events if isinstance(event, BackwardRecord)]
@@ -344,7 +368,7 @@ class Program:
         for event in tracer.events:
             forward_until(event.ops_before)
             if isinstance(event, BackwardRecord):
-                later = paths[backwards.index(event) + 1:]
+                later = paths[backwards.index(event) + 1 :]
                 retained = set().union(*later)
                 steps.append(_backward_step(event, ops, saved_of, self.slots, buffers, retained))
             elif isinstance(event, GradReadRecord):

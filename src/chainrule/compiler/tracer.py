@@ -78,9 +78,12 @@ class Slots:
 
 
 def _same_view(array: np.ndarray, base: np.ndarray) -> bool:
-    return (array.shape == base.shape and array.strides == base.strides
-            and array.dtype == base.dtype
-            and array.__array_interface__["data"][0] == base.__array_interface__["data"][0])
+    return (
+        array.shape == base.shape
+        and array.strides == base.strides
+        and array.dtype == base.dtype
+        and array.__array_interface__["data"][0] == base.__array_interface__["data"][0]
+    )
 
 
 class Tracer:
@@ -152,9 +155,9 @@ class Tracer:
                 "call, or compute it with chainrule ops inside the step"
             )
 
-    def _bind_params(self, primitive: type[Primitive], params: dict[str, Any]) -> tuple[
-        tuple[str, int], ...
-    ]:
+    def _bind_params(
+        self, primitive: type[Primitive], params: dict[str, Any]
+    ) -> tuple[tuple[str, int], ...]:
         bound = []
         for name, value in params.items():
             if isinstance(value, np.ndarray):

@@ -31,8 +31,7 @@ class ArrayDataset:
     def __init__(self, *arrays: npt.ArrayLike) -> None:
         if not arrays:
             raise ValueError(
-                "ArrayDataset: got no arrays; pass at least one, e.g. "
-                "ArrayDataset(images, labels)"
+                "ArrayDataset: got no arrays; pass at least one, e.g. ArrayDataset(images, labels)"
             )
         held = tuple(np.asarray(array) for array in arrays)
         for position, array in enumerate(held):
@@ -146,6 +145,5 @@ def split(
     order = rng.permutation(len(dataset))
     boundaries = np.cumsum([0, *counts])
     return tuple(
-        ArrayDataset(*dataset[order[low:high]])
-        for low, high in itertools.pairwise(boundaries)
+        ArrayDataset(*dataset[order[low:high]]) for low, high in itertools.pairwise(boundaries)
     )

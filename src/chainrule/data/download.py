@@ -179,7 +179,12 @@ def _shut(sock: socket.socket) -> None:
 
 
 def _copy_response(
-    response: HTTPResponse, sink: BinaryIO, url: str, *, size: int | None, deadline: float,
+    response: HTTPResponse,
+    sink: BinaryIO,
+    url: str,
+    *,
+    size: int | None,
+    deadline: float,
     watchdog: _Watchdog,
 ) -> tuple[str, int]:
     """Stream the body into `sink`; returns (hex SHA-256, bytes received). Raises
@@ -235,8 +240,15 @@ def _copy_response(
     return digest.hexdigest(), received
 
 
-def _fetch(url: str, destination: Path, expected_sha256: str, *, size: int | None,
-           timeout: float, deadline: float) -> None:
+def _fetch(
+    url: str,
+    destination: Path,
+    expected_sha256: str,
+    *,
+    size: int | None,
+    timeout: float,
+    deadline: float,
+) -> None:
     """Download `url` to `destination` through a temporary file in the same folder, renamed
     into place only once its SHA-256 matches; the temporary file never survives a failure.
     The deadline covers connecting, the headers and the body."""
@@ -254,13 +266,16 @@ def _fetch(url: str, destination: Path, expected_sha256: str, *, size: int | Non
                 # Connecting is bounded by the time left; the watchdog bounds every read.
                 connect_timeout = min(timeout, max(ends_at - time.monotonic(), 1e-3))
                 with _watched_opener(watchdog).open(url, timeout=connect_timeout) as response:
-                    actual, received = _copy_response(response, sink, url, size=size,
-                                                      deadline=deadline, watchdog=watchdog)
+                    actual, received = _copy_response(
+                        response, sink, url, size=size, deadline=deadline, watchdog=watchdog
+                    )
             except (OSError, http.client.HTTPException) as error:
                 if not watchdog.expired:
                     raise
-                raise DatasetError(f"{url}: took longer than the {deadline:g} s deadline "
-                                   f"(connecting or waiting for the headers: {error})") from None
+                raise DatasetError(
+                    f"{url}: took longer than the {deadline:g} s deadline "
+                    f"(connecting or waiting for the headers: {error})"
+                ) from None
             if actual != expected_sha256:
                 raise DatasetError(
                     f"{url}: checksum mismatch for {destination.name}: expected SHA-256 "
@@ -305,15 +320,15 @@ def download(
         >>> data = load_fashion_mnist(download("fashion-mnist", "~/.cache/chainrule/fashion"))
     """
     if name not in MIRRORS:
-        raise ValueError(
-            f"download: unknown data set {name!r}; choose one of {sorted(MIRRORS)}"
-        )
+        raise ValueError(f"download: unknown data set {name!r}; choose one of {sorted(MIRRORS)}")
     bases = tuple(MIRRORS[name] if mirrors is None else mirrors)
     if not bases:
         raise ValueError("download: `mirrors` is empty; pass at least one base URL")
     if not (0 < timeout < float("inf") and 0 < deadline < float("inf")):
-        raise ValueError(f"download: timeout and deadline must be positive and finite "
-                         f"seconds, got timeout={timeout!r}, deadline={deadline!r}")
+        raise ValueError(
+            f"download: timeout and deadline must be positive and finite "
+            f"seconds, got timeout={timeout!r}, deadline={deadline!r}"
+        )
     digests = dict(SHA256[name] if checksums is None else checksums)
     expected_sizes = dict(SIZES[name] if sizes is None and checksums is None else sizes or {})
     missing = [file_name for file_name in FILE_NAMES.values() if file_name not in digests]
@@ -335,8 +350,14 @@ def download(
         for base in bases:
             url = f"{base.rstrip('/')}/{file_name}"
             try:
-                _fetch(url, destination, expected, size=expected_sizes.get(file_name),
-                       timeout=timeout, deadline=deadline)
+                _fetch(
+                    url,
+                    destination,
+                    expected,
+                    size=expected_sizes.get(file_name),
+                    timeout=timeout,
+                    deadline=deadline,
+                )
             except DatasetError as error:
                 failures.append(str(error))
             except urllib.error.HTTPError as error:

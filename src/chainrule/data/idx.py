@@ -44,8 +44,7 @@ def _read_bytes(path: Path) -> bytes:
         ) from error
     except (gzip.BadGzipFile, zlib.error) as error:
         raise DatasetError(
-            f"load_idx: {path} starts like a gzip file but is corrupt ({error}); download "
-            "it again"
+            f"load_idx: {path} starts like a gzip file but is corrupt ({error}); download it again"
         ) from error
 
 
@@ -124,20 +123,17 @@ def save_idx(
     if native not in codes:
         names = ", ".join(str(dtype) for dtype in codes)
         raise TypeError(
-            f"save_idx: IDX cannot store dtype {array.dtype}; convert the array to one of "
-            f"{names}"
+            f"save_idx: IDX cannot store dtype {array.dtype}; convert the array to one of {names}"
         )
     if array.ndim == 0 or array.ndim > 255:
         raise ValueError(
             f"save_idx: IDX stores arrays of 1 to 255 dimensions, got shape {array.shape}"
         )
     if any(size >= 2**32 for size in array.shape):
-        raise ValueError(
-            f"save_idx: IDX dimensions are 32-bit, got shape {array.shape}"
-        )
-    header = bytes([0, 0, codes[native], array.ndim]) + np.asarray(
-        array.shape, dtype=">u4"
-    ).tobytes()
+        raise ValueError(f"save_idx: IDX dimensions are 32-bit, got shape {array.shape}")
+    header = (
+        bytes([0, 0, codes[native], array.ndim]) + np.asarray(array.shape, dtype=">u4").tobytes()
+    )
     content = header + np.ascontiguousarray(array, dtype=IDX_DTYPES[codes[native]]).tobytes()
     if compress is None:
         compress = path.name.endswith(".gz")

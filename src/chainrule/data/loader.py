@@ -69,9 +69,7 @@ class DataLoader:
                 f"DataLoader: batch_size must be an int, got {type(batch_size).__name__}"
             )
         if batch_size < 1:
-            raise ValueError(
-                f"DataLoader: batch_size must be at least 1, got {batch_size}"
-            )
+            raise ValueError(f"DataLoader: batch_size must be at least 1, got {batch_size}")
         if len(dataset) == 0:
             raise ValueError(
                 "DataLoader: the dataset is empty (0 samples); there is nothing to iterate"

@@ -40,13 +40,20 @@ class Communicator(Protocol):
 
 
 def _check_buffer(operation: str, buffer: np.ndarray) -> None:
-    if not isinstance(buffer, np.ndarray) or not buffer.flags.c_contiguous \
-            or not buffer.flags.writeable:
+    if (
+        not isinstance(buffer, np.ndarray)
+        or not buffer.flags.c_contiguous
+        or not buffer.flags.writeable
+    ):
         raise TypeError(
             f"{operation}: the buffer must be a writeable C-contiguous ndarray (it is "
             f"reduced in place), got {type(buffer).__name__}"
-            + (f" with flags c_contiguous={buffer.flags.c_contiguous}, "
-               f"writeable={buffer.flags.writeable}" if isinstance(buffer, np.ndarray) else "")
+            + (
+                f" with flags c_contiguous={buffer.flags.c_contiguous}, "
+                f"writeable={buffer.flags.writeable}"
+                if isinstance(buffer, np.ndarray)
+                else ""
+            )
             + "; pass np.ascontiguousarray(buffer) and read the result from it"
         )
 
@@ -63,8 +70,10 @@ class SingleProcess:
     def broadcast(self, buffer: np.ndarray, root: int = 0) -> None:
         _check_buffer("SingleProcess.broadcast", buffer)
         if root != 0:
-            raise ValueError(f"SingleProcess.broadcast: root {root} does not exist in a "
-                             "world of one process; use root=0")
+            raise ValueError(
+                f"SingleProcess.broadcast: root {root} does not exist in a "
+                "world of one process; use root=0"
+            )
 
     def allgather_object(self, value: Any) -> list[Any]:
         return [value]

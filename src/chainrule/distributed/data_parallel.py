@@ -42,8 +42,10 @@ class GradientBuffer:
         if not self.params:
             raise ValueError("GradientBuffer: no parameters; pass model.parameters()")
         self.groups = _by_dtype(self.params)
-        self.buffers = {dtype: np.empty(sum(param.data.size for param in group) + 1, dtype)
-                        for dtype, group in self.groups.items()}
+        self.buffers = {
+            dtype: np.empty(sum(param.data.size for param in group) + 1, dtype)
+            for dtype, group in self.groups.items()
+        }
         self.finite = True
         """Whether the last averaged gradients were all finite (the same on every rank)."""
 
@@ -65,26 +67,35 @@ class GradientBuffer:
             for param in group:
                 size = param.data.size
                 if param.grad is None:
-                    buffer[offset:offset + size] = 0
+                    buffer[offset : offset + size] = 0
                 else:
-                    np.multiply(param.grad.data.reshape(-1), weight,
-                                out=buffer[offset:offset + size], casting="same_kind")
+                    np.multiply(
+                        param.grad.data.reshape(-1),
+                        weight,
+                        out=buffer[offset : offset + size],
+                        casting="same_kind",
+                    )
                 offset += size
             buffer[-1] = weight
             comm.allreduce_sum(buffer)
             total = buffer[-1]
             if total <= 0:
-                raise ValueError(f"allreduce_grads: the ranks' sample counts add up to "
-                                 f"{total}; pass each rank's positive row count")
+                raise ValueError(
+                    f"allreduce_grads: the ranks' sample counts add up to "
+                    f"{total}; pass each rank's positive row count"
+                )
             buffer[:-1] /= total
             finite = finite and bool(np.isfinite(buffer[:-1]).all())
             offset = 0
             for param in group:
                 size = param.data.size
-                averaged = buffer[offset:offset + size].reshape(param.data.shape)
+                averaged = buffer[offset : offset + size].reshape(param.data.shape)
                 grad = param.grad
-                if grad is not None and grad.data.flags.writeable \
-                        and grad.data.shape == param.data.shape:
+                if (
+                    grad is not None
+                    and grad.data.flags.writeable
+                    and grad.data.shape == param.data.shape
+                ):
                     np.copyto(grad.data, averaged)
                 else:
                     param.grad = Tensor(averaged.copy())
@@ -103,8 +114,10 @@ class GradientBuffer:
         comm.allreduce_sum(buffer)
         total = buffer[-1]
         if total <= 0:
-            raise ValueError(f"allreduce_grads: the ranks' sample counts add up to "
-                             f"{total}; pass each rank's positive row count")
+            raise ValueError(
+                f"allreduce_grads: the ranks' sample counts add up to "
+                f"{total}; pass each rank's positive row count"
+            )
         gradients /= total
         for param in flat.params:
             grad = param.grad
@@ -113,16 +126,18 @@ class GradientBuffer:
         return bool(np.isfinite(gradients).all())
 
 
-def allreduce_grads(params: Iterable[Tensor], comm: Communicator | None = None,
-                    samples: float | None = None) -> None:
+def allreduce_grads(
+    params: Iterable[Tensor], comm: Communicator | None = None, samples: float | None = None
+) -> None:
     """Average `params`' gradients over the ranks of `comm` (default: `world()`), one
     Allreduce per dtype. For repeated calls keep a `GradientBuffer` (or `DataParallel`),
     which allocates its buffer once."""
     GradientBuffer(params).allreduce(world() if comm is None else comm, samples)
 
 
-def broadcast_parameters(params: Iterable[Tensor], comm: Communicator | None = None,
-                         root: int = 0) -> None:
+def broadcast_parameters(
+    params: Iterable[Tensor], comm: Communicator | None = None, root: int = 0
+) -> None:
     """Copy `root`'s parameter values to every rank (one broadcast per dtype)."""
     comm = world() if comm is None else comm
     for group in _by_dtype(list(params)).values():
@@ -131,7 +146,7 @@ def broadcast_parameters(params: Iterable[Tensor], comm: Communicator | None = N
         offset = 0
         for param in group:
             size = param.data.size
-            np.copyto(param.data, flat[offset:offset + size].reshape(param.data.shape))
+            np.copyto(param.data, flat[offset : offset + size].reshape(param.data.shape))
             offset += size
 
 
@@ -150,8 +165,9 @@ class DataParallel:
         ...     optimizer.zero_grad(); loss_fn(model(x), y).backward(); optimizer.step()
     """
 
-    def __init__(self, params: Iterable[Tensor], optimizer: Any,
-                 comm: Communicator | None = None) -> None:
+    def __init__(
+        self, params: Iterable[Tensor], optimizer: Any, comm: Communicator | None = None
+    ) -> None:
         self.comm = world() if comm is None else comm
         self.buffer = GradientBuffer(params)
         self.samples: float | None = None

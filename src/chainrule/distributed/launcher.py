@@ -13,8 +13,7 @@ from collections.abc import Mapping
 
 from chainrule.distributed.communicator import Communicator, SingleProcess
 
-LAUNCHER_VARIABLES = (("PMI_RANK", "PMI_SIZE"),
-                      ("OMPI_COMM_WORLD_RANK", "OMPI_COMM_WORLD_SIZE"))
+LAUNCHER_VARIABLES = (("PMI_RANK", "PMI_SIZE"), ("OMPI_COMM_WORLD_RANK", "OMPI_COMM_WORLD_SIZE"))
 
 _WORLD: Communicator | None = None
 
@@ -28,16 +27,19 @@ def launched_world(environ: Mapping[str, str] | None = None) -> tuple[int, int]:
             try:
                 rank, size = int(environ[rank_name]), int(environ[size_name])
             except ValueError:
-                raise ValueError(f"chainrule.distributed: {rank_name}={environ[rank_name]!r} "
-                                 f"and {size_name}={environ[size_name]!r} must be integers; "
-                                 "start the job with mpiexec") from None
+                raise ValueError(
+                    f"chainrule.distributed: {rank_name}={environ[rank_name]!r} "
+                    f"and {size_name}={environ[size_name]!r} must be integers; "
+                    "start the job with mpiexec"
+                ) from None
             if not 0 <= rank < size:
-                raise ValueError(f"chainrule.distributed: {rank_name}={rank} is outside "
-                                 f"0..{size - 1} ({size_name}={size})")
+                raise ValueError(
+                    f"chainrule.distributed: {rank_name}={rank} is outside "
+                    f"0..{size - 1} ({size_name}={size})"
+                )
             return rank, size
     mpi_module = sys.modules.get("mpi4py.MPI")
-    if mpi_module is not None and mpi_module.Is_initialized() \
-            and not mpi_module.Is_finalized():
+    if mpi_module is not None and mpi_module.Is_initialized() and not mpi_module.Is_finalized():
         comm = mpi_module.COMM_WORLD
         return int(comm.Get_rank()), int(comm.Get_size())
     return 0, 1
@@ -51,6 +53,7 @@ def world() -> Communicator:
         _, size = launched_world()
         if size > 1:
             from chainrule.distributed.mpi import MPICommunicator
+
             _WORLD = MPICommunicator()
         else:
             _WORLD = SingleProcess()

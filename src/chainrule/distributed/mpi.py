@@ -44,8 +44,9 @@ def _default_timeout() -> float:
     except ValueError:
         seconds = -1.0
     if not seconds > 0:
-        raise ValueError(f"chainrule.distributed: {TIMEOUT_ENV}={value!r} must be a positive "
-                         "number of seconds")
+        raise ValueError(
+            f"chainrule.distributed: {TIMEOUT_ENV}={value!r} must be a positive number of seconds"
+        )
     return seconds
 
 

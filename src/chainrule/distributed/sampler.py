@@ -44,20 +44,34 @@ class DistributedSampler:
         >>> for x_shard, y_shard in sampler: ...
     """
 
-    def __init__(self, dataset: IndexableDataset | np.ndarray, batch_size: int, *, rank: int,
-                 size: int, shuffle: bool = False, drop_last: bool = False,
-                 rng: np.random.Generator | None = None) -> None:
+    def __init__(
+        self,
+        dataset: IndexableDataset | np.ndarray,
+        batch_size: int,
+        *,
+        rank: int,
+        size: int,
+        shuffle: bool = False,
+        drop_last: bool = False,
+        rng: np.random.Generator | None = None,
+    ) -> None:
         if isinstance(dataset, np.ndarray):
             dataset = ArrayDataset(dataset)
         if isinstance(size, bool) or not isinstance(size, int) or size < 1:
             raise ValueError(f"DistributedSampler: size must be a positive int, got {size!r}")
         if isinstance(rank, bool) or not isinstance(rank, int) or not 0 <= rank < size:
-            raise ValueError(f"DistributedSampler: rank must be an int in 0..{size - 1}, "
-                             f"got {rank!r}")
+            raise ValueError(
+                f"DistributedSampler: rank must be an int in 0..{size - 1}, got {rank!r}"
+            )
         self.dataset = dataset
         self.rank, self.size = rank, size
-        self.indices = DataLoader(np.arange(len(dataset)), batch_size=batch_size,
-                                  shuffle=shuffle, drop_last=drop_last, rng=rng)
+        self.indices = DataLoader(
+            np.arange(len(dataset)),
+            batch_size=batch_size,
+            shuffle=shuffle,
+            drop_last=drop_last,
+            rng=rng,
+        )
         if batch_size < size:
             raise ShardError(
                 f"DistributedSampler: a global batch of {batch_size} cannot give each of "

@@ -22,17 +22,21 @@ from chainrule.distributed.launcher import world
 from chainrule.distributed.sampler import DistributedSampler, ShardError, shard_bounds
 
 
-def sharded_loader(x: np.ndarray, y: np.ndarray, batch_size: int, comm: Communicator,
-                   rng: np.random.Generator) -> DistributedSampler:
+def sharded_loader(
+    x: np.ndarray, y: np.ndarray, batch_size: int, comm: Communicator, rng: np.random.Generator
+) -> DistributedSampler:
     """This rank's shards of the shuffled global batches of `batch_size` (train's loader)."""
     from chainrule.data import ArrayDataset
 
     try:
-        return DistributedSampler(ArrayDataset(x, y), batch_size, rank=comm.rank,
-                                  size=comm.size, shuffle=True, rng=rng)
+        return DistributedSampler(
+            ArrayDataset(x, y), batch_size, rank=comm.rank, size=comm.size, shuffle=True, rng=rng
+        )
     except ShardError as error:
-        raise ShardError(f"train: with {comm.size} ranks, {error}; --batch-size is the "
-                         "global batch, split over the ranks") from None
+        raise ShardError(
+            f"train: with {comm.size} ranks, {error}; --batch-size is the "
+            "global batch, split over the ranks"
+        ) from None
 
 
 def all_ranks_ready(ready: bool, comm: Communicator) -> bool:
@@ -48,14 +52,17 @@ def blowup_message(loss: float, epoch: int, batch: int, lr: float) -> str:
     """The one line of a run of several ranks whose loss or averaged gradients became
     non-finite (every rank sees the averaged gradients, so all stop on the same batch; the
     replay that finds what failed first runs on one process)."""
-    return (f"train: the loss ({loss}) or the gradients averaged over the ranks became "
-            f"non-finite on batch {batch} of epoch {epoch}; the learning rate {lr:g} is too "
-            "large for this model: lower --lr (resume the run on one process to see what "
-            "failed first)")
+    return (
+        f"train: the loss ({loss}) or the gradients averaged over the ranks became "
+        f"non-finite on batch {batch} of epoch {epoch}; the learning rate {lr:g} is too "
+        "large for this model: lower --lr (resume the run on one process to see what "
+        "failed first)"
+    )
 
 
-def start_together(refused: Exception | None, report: Callable[[Exception], None],
-                   comm: Communicator | None = None) -> bool:
+def start_together(
+    refused: Exception | None, report: Callable[[Exception], None], comm: Communicator | None = None
+) -> bool:
     """Whether every rank may start (none waits in a collective for a rank that gave up).
     A refusing rank 0 reports its error; when rank 0 has none, each refusing rank reports
     its own, named by its rank."""
@@ -75,16 +82,16 @@ def start_together(refused: Exception | None, report: Callable[[Exception], None
     return not failed.any()
 
 
-def reduced_mean_loss(loss_sum: float, samples: int, comm: Communicator
-                      ) -> tuple[float, int]:
+def reduced_mean_loss(loss_sum: float, samples: int, comm: Communicator) -> tuple[float, int]:
     """The epoch's mean training loss over every rank's samples, and their number."""
     totals = np.array([loss_sum, samples], dtype=np.float64)
     comm.allreduce_sum(totals)
     return float(totals[0] / totals[1]), int(totals[1])
 
 
-def reduced_validation(logits_of: Callable[[np.ndarray], np.ndarray], x: np.ndarray,
-                       y: np.ndarray, comm: Communicator) -> tuple[float, float]:
+def reduced_validation(
+    logits_of: Callable[[np.ndarray], np.ndarray], x: np.ndarray, y: np.ndarray, comm: Communicator
+) -> tuple[float, float]:
     """(mean cross-entropy, accuracy) of the validation set, each rank scoring its slice."""
     start, stop = shard_bounds(len(x), comm.rank, comm.size)
     totals = np.zeros(3, dtype=np.float64)
@@ -116,8 +123,10 @@ def resume_notice(saved_ranks: int, comm: Communicator, has_dropout: bool) -> st
             f"train: this run was saved with {saved_ranks} rank(s) and has dropout, whose "
             f"masks come from one generator per rank; resume it with mpiexec -n {saved_ranks}"
         )
-    return (f"resuming a run saved with {saved_ranks} rank(s) on {comm.size}: the same global "
-            "batches, split differently, so sums round differently (not bit for bit)")
+    return (
+        f"resuming a run saved with {saved_ranks} rank(s) on {comm.size}: the same global "
+        "batches, split differently, so sums round differently (not bit for bit)"
+    )
 
 
 def quiet_unless_lead() -> bool:

@@ -34,12 +34,27 @@ def draw_shapes(rng: np.random.Generator) -> tuple[Shapes, ...]:
     names = ("N", "n_in", "n_hidden", "n_hidden2", "n_out")
     return (
         dict(zip(names, general, strict=True)),
-        {"N": 1, "n_in": small(2, 6), "n_hidden": small(2, 6), "n_hidden2": small(2, 5),
-         "n_out": small(2, 4)},
-        {"N": small(2, 6), "n_in": small(2, 6), "n_hidden": 1, "n_hidden2": 1,
-         "n_out": small(2, 4)},
-        {"N": small(2, 6), "n_in": small(2, 6), "n_hidden": small(2, 6), "n_hidden2": small(2, 5),
-         "n_out": 1},
+        {
+            "N": 1,
+            "n_in": small(2, 6),
+            "n_hidden": small(2, 6),
+            "n_hidden2": small(2, 5),
+            "n_out": small(2, 4),
+        },
+        {
+            "N": small(2, 6),
+            "n_in": small(2, 6),
+            "n_hidden": 1,
+            "n_hidden2": 1,
+            "n_out": small(2, 4),
+        },
+        {
+            "N": small(2, 6),
+            "n_in": small(2, 6),
+            "n_hidden": small(2, 6),
+            "n_hidden2": small(2, 5),
+            "n_out": 1,
+        },
     )
 
 
@@ -64,8 +79,9 @@ def _mixed_mask(pre_activation: Array) -> bool:
 def tutorial_problem(shapes: Shapes, rng: np.random.Generator) -> Problem:
     """The tutorial network u1 = x @ w1 + b1, u2 = relu(u1), u3 = u2 @ w2 + b2, u4 = y - u3,
     u5 = u4**2, loss = mean(u5), with its cache and `manual.backward`'s gradients."""
-    n_examples, n_in, n_hidden, n_out = (shapes[name] for name in ("N", "n_in", "n_hidden",
-                                                                  "n_out"))
+    n_examples, n_in, n_hidden, n_out = (
+        shapes[name] for name in ("N", "n_in", "n_hidden", "n_out")
+    )
     while True:
         params = manual.init_params(n_in, n_hidden, n_out, rng=rng)
         params["b1"] = 0.5 * rng.standard_normal(n_hidden)
@@ -84,7 +100,8 @@ def deep_problem(shapes: Shapes, rng: np.random.Generator) -> Problem:
     """A 3-layer MLP z1 = x @ w1 + b1, a1 = relu(z1), z2 = a1 @ w2 + b2, a2 = relu(z2),
     z3 = a2 @ w3 + b3, loss = mean((y - z3)**2), run with `manual`'s layers."""
     n_examples, n_in, n_hidden, n_hidden2, n_out = (
-        shapes[name] for name in ("N", "n_in", "n_hidden", "n_hidden2", "n_out"))
+        shapes[name] for name in ("N", "n_in", "n_hidden", "n_hidden2", "n_out")
+    )
     while True:
         first = manual.Linear(n_in, n_hidden, rng=rng)
         middle = manual.Linear(n_hidden, n_hidden2, rng=rng)
@@ -104,8 +121,18 @@ def deep_problem(shapes: Shapes, rng: np.random.Generator) -> Problem:
     criterion.forward(z3, y)
     grad_z3 = criterion.backward()
     model.backward(grad_z3)
-    values = {"x": x, "y": y, "w1": first.weight, "w2": middle.weight, "w3": last.weight,
-              "z1": z1, "a1": a1, "z2": z2, "z3": z3, "dz3": grad_z3}
+    values = {
+        "x": x,
+        "y": y,
+        "w1": first.weight,
+        "w2": middle.weight,
+        "w3": last.weight,
+        "z1": z1,
+        "a1": a1,
+        "z2": z2,
+        "z3": z3,
+        "dz3": grad_z3,
+    }
     return Problem(shapes, values, {"w2": middle.gradients()["weight"]})
 
 
@@ -118,5 +145,6 @@ def cross_entropy_problem(shapes: Shapes, rng: np.random.Generator) -> Problem:
     criterion = manual.SoftmaxCrossEntropy()
     criterion.forward(logits, targets)
     values = {"logits": logits, "targets": targets}
-    return Problem({"N": n_examples, "n_classes": n_classes}, values,
-                   {"logits": criterion.backward()})
+    return Problem(
+        {"N": n_examples, "n_classes": n_classes}, values, {"logits": criterion.backward()}
+    )

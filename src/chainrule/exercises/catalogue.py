@@ -57,16 +57,29 @@ class Exercise:
     worked: str | None = None
 
 
-def _mask_slips(upstream: Array, pre_activation: Array, then: Callable[[Array], Array],
-                upstream_name: str, input_name: str) -> tuple[Slip, ...]:
+def _mask_slips(
+    upstream: Array,
+    pre_activation: Array,
+    then: Callable[[Array], Array],
+    upstream_name: str,
+    input_name: str,
+) -> tuple[Slip, ...]:
     """The ReLU step done wrong inside a longer chain: the mask taken from the gradient, or
     left out, then the rest of the chain (`then`) done right."""
     return (
-        Slip(Mistake.ZEROED, f"wrong entries zeroed: the ReLU mask comes from the wrong tensor "
-             f"(it matches a mask taken from the gradient {upstream_name}, not from the ReLU's "
-             f"input {input_name})", then(upstream * (upstream > 0))),
-        Slip(Mistake.ZEROED, f"wrong entries zeroed: the ReLU mask is missing (the gradient "
-             f"flows where {input_name} <= 0 too)", then(upstream)),
+        Slip(
+            Mistake.ZEROED,
+            f"wrong entries zeroed: the ReLU mask comes from the wrong tensor "
+            f"(it matches a mask taken from the gradient {upstream_name}, not from the ReLU's "
+            f"input {input_name})",
+            then(upstream * (upstream > 0)),
+        ),
+        Slip(
+            Mistake.ZEROED,
+            f"wrong entries zeroed: the ReLU mask is missing (the gradient "
+            f"flows where {input_name} <= 0 too)",
+            then(upstream),
+        ),
     )
 
 
@@ -81,10 +94,18 @@ def _x_slips(problem: Problem) -> tuple[Slip, ...]:
     if problem.shapes["N"] == 1:
         return mask_slips  # a sum over one sample is only a change of shape
     summed = (values["du2"] * (values["u1"] > 0)) @ w1.T
-    return (*mask_slips,
-            *(Slip(Mistake.WRONG_AXIS, "summed over the wrong axis: summed over the samples, "
-                   "but each row of dloss/dx belongs to one sample alone", wrong)
-              for wrong in (summed.sum(axis=0), summed.sum(axis=0, keepdims=True))))
+    return (
+        *mask_slips,
+        *(
+            Slip(
+                Mistake.WRONG_AXIS,
+                "summed over the wrong axis: summed over the samples, "
+                "but each row of dloss/dx belongs to one sample alone",
+                wrong,
+            )
+            for wrong in (summed.sum(axis=0), summed.sum(axis=0, keepdims=True))
+        ),
+    )
 
 
 def _deep_slips(problem: Problem) -> tuple[Slip, ...]:
@@ -98,96 +119,151 @@ def _logits_slips(problem: Problem) -> tuple[Slip, ...]:
     exp = np.exp(logits - logits.max(axis=0, keepdims=True))
     onehot = np.eye(logits.shape[1])[targets]
     wrong = (exp / exp.sum(axis=0, keepdims=True) - onehot) / len(logits)
-    return (Slip(Mistake.WRONG_AXIS, "summed over the wrong axis: the softmax normalises over "
-                 "axis 0 (the batch) instead of over each example's classes", wrong),)
+    return (
+        Slip(
+            Mistake.WRONG_AXIS,
+            "summed over the wrong axis: the softmax normalises over "
+            "axis 0 (the batch) instead of over each example's classes",
+            wrong,
+        ),
+    )
 
 
 EXERCISES: tuple[Exercise, ...] = (
     Exercise(
-        name="w1", function="dloss_dw1", title="dloss/dw1 (worked example)",
-        arguments=(("x", "the input, shape (N, n_in)"),
-                   ("u1", "x @ w1 + b1, shape (N, n_hidden)"),
-                   ("u4", "y - u3, shape (N, n_out)"),
-                   ("w2", "the second layer's weight, shape (n_hidden, n_out)")),
+        name="w1",
+        function="dloss_dw1",
+        title="dloss/dw1 (worked example)",
+        arguments=(
+            ("x", "the input, shape (N, n_in)"),
+            ("u1", "x @ w1 + b1, shape (N, n_hidden)"),
+            ("u4", "y - u3, shape (N, n_out)"),
+            ("w2", "the second layer's weight, shape (n_hidden, n_out)"),
+        ),
         returns="(n_in, n_hidden)",
         task="The gradient of the loss with respect to w1: the whole chain from the loss back "
-             "to w1, one stored intermediate gradient per line.",
-        build=tutorial_problem, dims=TUTORIAL_DIMS, expected=_tutorial("w1"),
+        "to w1, one stored intermediate gradient per line.",
+        build=tutorial_problem,
+        dims=TUTORIAL_DIMS,
+        expected=_tutorial("w1"),
         slips=lambda problem: _mask_slips(
-            problem.values["du2"], problem.values["u1"],
-            lambda du1: problem.values["x"].T @ du1, "du2", "u1"),
+            problem.values["du2"],
+            problem.values["u1"],
+            lambda du1: problem.values["x"].T @ du1,
+            "du2",
+            "u1",
+        ),
         worked=(
             "du4 = 2 * u4 / u4.size  # loss = mean(u5) over all N * n_out entries, u5 = u4**2\n"
             "du3 = -du4  # u4 = y - u3, so du4/du3 = -1\n"
             "du2 = du3 @ w2.T  # u3 = u2 @ w2 + b2: (N, n_out) @ (n_out, n_hidden)\n"
             "du1 = du2 * (u1 > 0)  # u2 = max(0, u1): the mask of each sample and unit\n"
-            "return x.T @ du1  # u1 = x @ w1 + b1: (n_in, N) @ (N, n_hidden)"),
+            "return x.T @ du1  # u1 = x @ w1 + b1: (n_in, N) @ (N, n_hidden)"
+        ),
     ),
     Exercise(
-        name="x", function="dloss_dx", title="dloss/dx",
-        arguments=(("u1", "x @ w1 + b1, shape (N, n_hidden)"),
-                   ("w1", "the first layer's weight, shape (n_in, n_hidden)"),
-                   ("du2", "dloss/du2, shape (N, n_hidden)")),
+        name="x",
+        function="dloss_dx",
+        title="dloss/dx",
+        arguments=(
+            ("u1", "x @ w1 + b1, shape (N, n_hidden)"),
+            ("w1", "the first layer's weight, shape (n_in, n_hidden)"),
+            ("du2", "dloss/du2, shape (N, n_hidden)"),
+        ),
         returns="(N, n_in)",
         task="The gradient of the loss with respect to the input x, given dloss/du2.",
-        build=tutorial_problem, dims=TUTORIAL_DIMS, expected=_tutorial("x"), slips=_x_slips,
+        build=tutorial_problem,
+        dims=TUTORIAL_DIMS,
+        expected=_tutorial("x"),
+        slips=_x_slips,
     ),
     Exercise(
-        name="b1", function="dloss_db1", title="dloss/db1",
-        arguments=(("u1", "x @ w1 + b1, shape (N, n_hidden)"),
-                   ("du2", "dloss/du2, shape (N, n_hidden)")),
+        name="b1",
+        function="dloss_db1",
+        title="dloss/db1",
+        arguments=(
+            ("u1", "x @ w1 + b1, shape (N, n_hidden)"),
+            ("du2", "dloss/du2, shape (N, n_hidden)"),
+        ),
         returns="(n_hidden,)",
         task="The gradient of the loss with respect to the first bias b1, given dloss/du2.",
-        build=tutorial_problem, dims=TUTORIAL_DIMS, expected=_tutorial("b1"),
+        build=tutorial_problem,
+        dims=TUTORIAL_DIMS,
+        expected=_tutorial("b1"),
         slips=lambda problem: _mask_slips(
-            problem.values["du2"], problem.values["u1"], lambda du1: du1.sum(axis=0),
-            "du2", "u1"),
+            problem.values["du2"], problem.values["u1"], lambda du1: du1.sum(axis=0), "du2", "u1"
+        ),
     ),
     Exercise(
-        name="w2", function="dloss_dw2", title="dloss/dw2",
-        arguments=(("u2", "relu(u1), shape (N, n_hidden)"),
-                   ("u4", "y - u3, shape (N, n_out)")),
+        name="w2",
+        function="dloss_dw2",
+        title="dloss/dw2",
+        arguments=(("u2", "relu(u1), shape (N, n_hidden)"), ("u4", "y - u3, shape (N, n_out)")),
         returns="(n_hidden, n_out)",
         task="The gradient of the loss with respect to the second weight w2, from u4 on.",
-        build=tutorial_problem, dims=TUTORIAL_DIMS, expected=_tutorial("w2"),
+        build=tutorial_problem,
+        dims=TUTORIAL_DIMS,
+        expected=_tutorial("w2"),
     ),
     Exercise(
-        name="b2", function="dloss_db2", title="dloss/db2",
+        name="b2",
+        function="dloss_db2",
+        title="dloss/db2",
         arguments=(("u4", "y - u3, shape (N, n_out)"),),
         returns="(n_out,)",
         task="The gradient of the loss with respect to the second bias b2, from u4 on.",
-        build=tutorial_problem, dims=TUTORIAL_DIMS, expected=_tutorial("b2"),
+        build=tutorial_problem,
+        dims=TUTORIAL_DIMS,
+        expected=_tutorial("b2"),
     ),
     Exercise(
-        name="u2", function="dloss_du2", title="dloss/du2",
-        arguments=(("u4", "y - u3, shape (N, n_out)"),
-                   ("w2", "the second layer's weight, shape (n_hidden, n_out)")),
+        name="u2",
+        function="dloss_du2",
+        title="dloss/du2",
+        arguments=(
+            ("u4", "y - u3, shape (N, n_out)"),
+            ("w2", "the second layer's weight, shape (n_hidden, n_out)"),
+        ),
         returns="(N, n_hidden)",
         task="The gradient of the loss with respect to the hidden activations u2, from u4 on.",
-        build=tutorial_problem, dims=TUTORIAL_DIMS, expected=_tutorial("u2"),
+        build=tutorial_problem,
+        dims=TUTORIAL_DIMS,
+        expected=_tutorial("u2"),
     ),
     Exercise(
-        name="deep_w2", function="dloss_dw2_deep", title="dloss/dw2 of a 3-layer MLP",
-        arguments=(("a1", "relu(z1), the first hidden layer, shape (N, n_hidden)"),
-                   ("z2", "a1 @ w2 + b2, shape (N, n_hidden2)"),
-                   ("w3", "the last layer's weight, shape (n_hidden2, n_out)"),
-                   ("dz3", "dloss/dz3 for the output z3, shape (N, n_out)")),
+        name="deep_w2",
+        function="dloss_dw2_deep",
+        title="dloss/dw2 of a 3-layer MLP",
+        arguments=(
+            ("a1", "relu(z1), the first hidden layer, shape (N, n_hidden)"),
+            ("z2", "a1 @ w2 + b2, shape (N, n_hidden2)"),
+            ("w3", "the last layer's weight, shape (n_hidden2, n_out)"),
+            ("dz3", "dloss/dz3 for the output z3, shape (N, n_out)"),
+        ),
         returns="(n_hidden, n_hidden2)",
         task="A deeper network: z1 = x @ w1 + b1, a1 = relu(z1), z2 = a1 @ w2 + b2, "
-             "a2 = relu(z2), z3 = a2 @ w3 + b3, loss = mean((y - z3)**2). The gradient of the "
-             "loss with respect to the middle weight w2, given dloss/dz3.",
-        build=deep_problem, dims=("N", "n_in", "n_hidden", "n_hidden2", "n_out"),
-        expected=lambda problem: problem.grads["w2"], slips=_deep_slips,
+        "a2 = relu(z2), z3 = a2 @ w3 + b3, loss = mean((y - z3)**2). The gradient of the "
+        "loss with respect to the middle weight w2, given dloss/dz3.",
+        build=deep_problem,
+        dims=("N", "n_in", "n_hidden", "n_hidden2", "n_out"),
+        expected=lambda problem: problem.grads["w2"],
+        slips=_deep_slips,
     ),
     Exercise(
-        name="logits", function="dloss_dlogits", title="dloss/dlogits of cross-entropy",
-        arguments=(("logits", "class scores, shape (N, n_classes)"),
-                   ("targets", "the class of each example, integers, shape (N,)")),
+        name="logits",
+        function="dloss_dlogits",
+        title="dloss/dlogits of cross-entropy",
+        arguments=(
+            ("logits", "class scores, shape (N, n_classes)"),
+            ("targets", "the class of each example, integers, shape (N,)"),
+        ),
         returns="(N, n_classes)",
         task="Classification: loss = mean over the examples of -log softmax(logits_i)"
-             "[targets_i]. The gradient of the loss with respect to the logits.",
-        build=cross_entropy_problem, dims=("N", "n_classes"),
-        expected=lambda problem: problem.grads["logits"], slips=_logits_slips,
+        "[targets_i]. The gradient of the loss with respect to the logits.",
+        build=cross_entropy_problem,
+        dims=("N", "n_classes"),
+        expected=lambda problem: problem.grads["logits"],
+        slips=_logits_slips,
     ),
 )
 

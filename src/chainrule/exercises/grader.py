@@ -59,17 +59,27 @@ class _RunOutcome:
     problem: str | None = None
 
 
-def grade_file(path: Path, *, names: Sequence[str] | None = None,
-               time_limit: float = DEFAULT_TIME_LIMIT, seed: int | None = None) -> FileReport:
+def grade_file(
+    path: Path,
+    *,
+    names: Sequence[str] | None = None,
+    time_limit: float = DEFAULT_TIME_LIMIT,
+    seed: int | None = None,
+) -> FileReport:
     """Grade the exercises `names` (default all) as defined in the Python file or notebook
     (.ipynb: its code cells) at `path`, each on fresh random shapes (fixed by `seed`)."""
     if not path.is_file():
-        raise ValueError(f"no exercise file at {path}: run `chainrule exercises init` to write "
-                         "one, or give the path to yours")
+        raise ValueError(
+            f"no exercise file at {path}: run `chainrule exercises init` to write "
+            "one, or give the path to yours"
+        )
     if time_limit <= 0:
         raise ValueError(f"the time limit must be positive, got {time_limit} s")
-    wanted = [get_exercise(name).name for name in names] if names else [
-        exercise.name for exercise in EXERCISES]
+    wanted = (
+        [get_exercise(name).name for name in names]
+        if names
+        else [exercise.name for exercise in EXERCISES]
+    )
     chosen_seed = int(np.random.default_rng(seed).integers(2**31))
     with tempfile.TemporaryDirectory() as scratch:
         script = path
@@ -85,22 +95,41 @@ def grade_file(path: Path, *, names: Sequence[str] | None = None,
             if not outcome.results:
                 # It ended between exercises without a word; charge the next one, so that
                 # every round makes progress.
-                outcome.results[remaining[0]] = _stopped(remaining[0], Status.CRASHED,
-                                                         "the process ended unexpectedly")
+                outcome.results[remaining[0]] = _stopped(
+                    remaining[0], Status.CRASHED, "the process ended unexpectedly"
+                )
             results.update(outcome.results)
     return FileReport(path, tuple(results[name] for name in wanted))
 
 
-def _run(script: Path, folder: Path, names: list[str], seed: int,
-         time_limit: float) -> _RunOutcome:
+def _run(script: Path, folder: Path, names: list[str], seed: int, time_limit: float) -> _RunOutcome:
     """One subprocess over `names`; it stops at the first exercise that hangs or crashes."""
     package_root = str(Path(chainrule.__file__).resolve().parents[1])
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join(
-        [package_root, *filter(None, [os.environ.get("PYTHONPATH")])])}
-    command = [sys.executable, "-m", "chainrule.exercises.runner", str(script.resolve()),
-               "--names", ",".join(names), "--seed", str(seed)]
-    process = subprocess.Popen(command, cwd=folder, env=env, stdin=subprocess.DEVNULL,
-                               stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+    env = {
+        **os.environ,
+        "PYTHONPATH": os.pathsep.join(
+            [package_root, *filter(None, [os.environ.get("PYTHONPATH")])]
+        ),
+    }
+    command = [
+        sys.executable,
+        "-m",
+        "chainrule.exercises.runner",
+        str(script.resolve()),
+        "--names",
+        ",".join(names),
+        "--seed",
+        str(seed),
+    ]
+    process = subprocess.Popen(
+        command,
+        cwd=folder,
+        env=env,
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+    )
     stream = process.stdout
     if stream is None:
         raise RuntimeError("the grader's subprocess has no stdout pipe to report on")
@@ -123,8 +152,12 @@ def _run(script: Path, folder: Path, names: list[str], seed: int,
     return outcome
 
 
-def _follow(process: subprocess.Popen[str], lines: queue.Queue[str | None],
-            outcome: _RunOutcome, time_limit: float) -> None:
+def _follow(
+    process: subprocess.Popen[str],
+    lines: queue.Queue[str | None],
+    outcome: _RunOutcome,
+    time_limit: float,
+) -> None:
     """Read the runner's events until it ends, fills `outcome` or runs out of time."""
     stage, current, limit = "starting", "", STARTUP_LIMIT
     while True:
@@ -132,11 +165,16 @@ def _follow(process: subprocess.Popen[str], lines: queue.Queue[str | None],
             line = lines.get(timeout=limit)
         except queue.Empty:
             if stage == "running" and current:
-                outcome.results[current] = _stopped(current, Status.TIMED_OUT, (
-                    f"took longer than {time_limit:g} s: a loop that never ends?"))
+                outcome.results[current] = _stopped(
+                    current,
+                    Status.TIMED_OUT,
+                    (f"took longer than {time_limit:g} s: a loop that never ends?"),
+                )
             else:
-                outcome.problem = (f"{stage} took longer than {limit:g} s: a loop that never "
-                                   "ends at the top level of the file?")
+                outcome.problem = (
+                    f"{stage} took longer than {limit:g} s: a loop that never "
+                    "ends at the top level of the file?"
+                )
             return
         if line is None:
             died = _how_it_died(process.wait())

@@ -60,15 +60,26 @@ class CheckResult:
         return f"{self.function:<15} {self.status.value}{detail}"
 
     def to_json(self) -> dict[str, Any]:
-        return {"name": self.name, "function": self.function, "status": self.status.value,
-                "message": self.message, "kind": None if self.kind is None else self.kind.name,
-                "shapes": dict(self.shapes)}
+        return {
+            "name": self.name,
+            "function": self.function,
+            "status": self.status.value,
+            "message": self.message,
+            "kind": None if self.kind is None else self.kind.name,
+            "shapes": dict(self.shapes),
+        }
 
     @classmethod
     def from_json(cls, data: Mapping[str, Any]) -> CheckResult:
         kind = data.get("kind")
-        return cls(data["name"], data["function"], Status(data["status"]), data["message"],
-                   None if kind is None else Mistake[kind], dict(data["shapes"]))
+        return cls(
+            data["name"],
+            data["function"],
+            Status(data["status"]),
+            data["message"],
+            None if kind is None else Mistake[kind],
+            dict(data["shapes"]),
+        )
 
 
 def check(name: str, function: Callable[..., Any], *, seed: int | None = None) -> CheckResult:
@@ -83,13 +94,16 @@ def check(name: str, function: Callable[..., Any], *, seed: int | None = None) -
     """
     exercise = get_exercise(name)
     if not callable(function):
-        raise TypeError(f"check({name!r}, ...) needs the function {exercise.function} itself, "
-                        f"got {type(function).__name__}; pass the function, not its result")
+        raise TypeError(
+            f"check({name!r}, ...) needs the function {exercise.function} itself, "
+            f"got {type(function).__name__}; pass the function, not its result"
+        )
     return grade_function(exercise, function, rng=np.random.default_rng(seed))
 
 
-def grade_function(exercise: Exercise, function: Callable[..., Any], *,
-                   rng: np.random.Generator) -> CheckResult:
+def grade_function(
+    exercise: Exercise, function: Callable[..., Any], *, rng: np.random.Generator
+) -> CheckResult:
     """Run `function` on each shape set of `draw_shapes`; the first shape set where it
     raises or disagrees decides the result."""
     for shapes in draw_shapes(rng):
@@ -101,9 +115,13 @@ def grade_function(exercise: Exercise, function: Callable[..., Any], *,
             return CheckResult(exercise.name, exercise.function, Status.NOT_DONE)
         except (Exception, SystemExit) as error:
             code = getattr(function, "__code__", None)
-            return CheckResult(exercise.name, exercise.function, Status.ERROR,
-                               describe_error(error, code and code.co_filename),
-                               shapes=_dims(exercise, problem))
+            return CheckResult(
+                exercise.name,
+                exercise.function,
+                Status.ERROR,
+                describe_error(error, code and code.co_filename),
+                shapes=_dims(exercise, problem),
+            )
         wrong = _judge(exercise, problem, answer)
         if wrong is not None:
             return wrong
@@ -115,16 +133,20 @@ def _judge(exercise: Exercise, problem: Problem, answer: object) -> CheckResult 
     expected = exercise.expected(problem)
 
     def wrong(message: str, kind: Mistake | None = None) -> CheckResult:
-        return CheckResult(exercise.name, exercise.function, Status.WRONG, message, kind,
-                           _dims(exercise, problem))
+        return CheckResult(
+            exercise.name, exercise.function, Status.WRONG, message, kind, _dims(exercise, problem)
+        )
 
     if answer is None:
-        return wrong(f"returned None, expected an array of shape {expected.shape}: a missing "
-                     "return?")
+        return wrong(
+            f"returned None, expected an array of shape {expected.shape}: a missing return?"
+        )
     got = np.asarray(answer) if isinstance(answer, np.ndarray | np.generic | float | int) else None
     if got is None or got.dtype.kind not in "fiu":
-        return wrong(f"returned {type(answer).__name__}, expected a NumPy float array of shape "
-                     f"{expected.shape}")
+        return wrong(
+            f"returned {type(answer).__name__}, expected a NumPy float array of shape "
+            f"{expected.shape}"
+        )
     diagnosis = _diagnose(exercise, problem, got, expected)
     if diagnosis.kind is Mistake.AGREES:
         return None
@@ -157,7 +179,7 @@ def _dims(exercise: Exercise, problem: Problem) -> dict[str, int]:
 
 
 def describe_error(error: BaseException, filename: str | None) -> str:
-    """"raised TypeError: <first line> (line 12)", the line being the last one of the
+    """ "raised TypeError: <first line> (line 12)", the line being the last one of the
     learner's file `filename` in the traceback."""
     if isinstance(error, SystemExit):
         return f"called sys.exit({error.code!r})"

@@ -9,12 +9,12 @@ MAX_HINT_LEVEL = 3
 
 KIND_HINTS: dict[Mistake, str] = {
     Mistake.SCALED: "list the constant factors along the chain (the 2 of d(u**2)/du, the "
-                    "mean's 1 / (number of entries averaged)) and check each appears once",
+    "mean's 1 / (number of entries averaged)) and check each appears once",
     Mistake.SIGN_FLIPPED: "redo the sign of each local derivative along the chain",
     Mistake.TRANSPOSED: "write each factor's shape under it: the inner sizes of a matrix "
-                        "product meet, and the result has the shape of what you differentiate",
+    "product meet, and the result has the shape of what you differentiate",
     Mistake.WRONG_AXIS: "a gradient has the shape of what it differentiates: which axis runs "
-                        "over the samples, and should it be summed here?",
+    "over the samples, and should it be summed here?",
     Mistake.ZEROED: "a ReLU lets the gradient through where its own input was positive",
     Mistake.SHAPE: "return exactly the shape of what you differentiate",
     Mistake.UNKNOWN: "run with --hint 1 for the chain to follow, and work N = 1 by hand",

@@ -15,23 +15,37 @@ CHECK_TAG = "chainrule-check"
 
 
 def markdown_cell(source: str, cell_id: str) -> dict[str, Any]:
-    return {"cell_type": "markdown", "id": cell_id, "metadata": {},
-            "source": source.splitlines(keepends=True)}
+    return {
+        "cell_type": "markdown",
+        "id": cell_id,
+        "metadata": {},
+        "source": source.splitlines(keepends=True),
+    }
 
 
 def code_cell(source: str, cell_id: str, *, tags: tuple[str, ...] = ()) -> dict[str, Any]:
     metadata: dict[str, Any] = {"tags": list(tags)} if tags else {}
-    return {"cell_type": "code", "execution_count": None, "id": cell_id, "metadata": metadata,
-            "outputs": [], "source": source.splitlines(keepends=True)}
+    return {
+        "cell_type": "code",
+        "execution_count": None,
+        "id": cell_id,
+        "metadata": metadata,
+        "outputs": [],
+        "source": source.splitlines(keepends=True),
+    }
 
 
 def notebook(cells: list[dict[str, Any]]) -> dict[str, Any]:
     """An nbformat 4.5 notebook of `cells`, for a Python 3 kernel."""
-    return {"cells": cells,
-            "metadata": {"kernelspec": {"display_name": "Python 3", "language": "python",
-                                        "name": "python3"},
-                         "language_info": {"name": "python"}},
-            "nbformat": 4, "nbformat_minor": 5}
+    return {
+        "cells": cells,
+        "metadata": {
+            "kernelspec": {"display_name": "Python 3", "language": "python", "name": "python3"},
+            "language_info": {"name": "python"},
+        },
+        "nbformat": 4,
+        "nbformat_minor": 5,
+    }
 
 
 def notebook_code(path: Path) -> str:
@@ -40,15 +54,20 @@ def notebook_code(path: Path) -> str:
         document = json.loads(path.read_text())
         cells = document["cells"]
     except (json.JSONDecodeError, KeyError, TypeError) as error:
-        raise ValueError(f"{path} is not a Jupyter notebook ({error}); check a .py file "
-                         "instead, or save the notebook again from Jupyter") from error
+        raise ValueError(
+            f"{path} is not a Jupyter notebook ({error}); check a .py file "
+            "instead, or save the notebook again from Jupyter"
+        ) from error
     chunks = []
     for cell in cells:
-        if cell.get("cell_type") != "code" or CHECK_TAG in cell.get("metadata", {}).get(
-                "tags", []):
+        if cell.get("cell_type") != "code" or CHECK_TAG in cell.get("metadata", {}).get("tags", []):
             continue
         source = cell.get("source", "")
         text = "".join(source) if isinstance(source, list) else str(source)
-        chunks.append("\n".join(f"# {line}" if line.lstrip().startswith(("%", "!")) else line
-                                for line in text.splitlines()))
+        chunks.append(
+            "\n".join(
+                f"# {line}" if line.lstrip().startswith(("%", "!")) else line
+                for line in text.splitlines()
+            )
+        )
     return "\n\n".join(chunks) + "\n"

@@ -22,16 +22,21 @@ def load_progress(folder: Path) -> dict[str, dict[str, Any]]:
     try:
         progress = json.loads(path.read_text())
     except json.JSONDecodeError as error:
-        raise ValueError(f"the progress file {path} is not valid JSON ({error}); delete it "
-                         "and check again to start the record afresh") from error
+        raise ValueError(
+            f"the progress file {path} is not valid JSON ({error}); delete it "
+            "and check again to start the record afresh"
+        ) from error
     if not isinstance(progress, dict):
-        raise ValueError(f"the progress file {path} holds {type(progress).__name__}, not an "
-                         "object; delete it and check again to start the record afresh")
+        raise ValueError(
+            f"the progress file {path} holds {type(progress).__name__}, not an "
+            "object; delete it and check again to start the record afresh"
+        )
     return progress
 
 
-def record_progress(folder: Path, results: Iterable[CheckResult], *,
-                    now: datetime | None = None) -> dict[str, dict[str, Any]]:
+def record_progress(
+    folder: Path, results: Iterable[CheckResult], *, now: datetime | None = None
+) -> dict[str, dict[str, Any]]:
     """Update the folder's progress file with `results` and return the whole record."""
     progress = load_progress(folder)
     stamp = (now or datetime.now(timezone.utc)).isoformat(timespec="seconds")

@@ -65,8 +65,12 @@ def main(argv: Sequence[str] | None = None) -> int:
             rng = np.random.default_rng([args.seed, EXERCISES.index(exercise)])
             result = grade_function(exercise, function, rng=rng)
         else:
-            result = CheckResult(exercise.name, exercise.function, Status.MISSING,
-                                 f"no function {exercise.function} in {args.file.name}")
+            result = CheckResult(
+                exercise.name,
+                exercise.function,
+                Status.MISSING,
+                f"no function {exercise.function} in {args.file.name}",
+            )
         _emit(report, "result", result=result.to_json())
     return 0
 

@@ -41,13 +41,15 @@ def _signature(exercise: Exercise) -> str:
 def function_source(exercise: Exercise) -> str:
     """The exercise's function: signature, docstring, and the worked body or a stub."""
     arguments = "\n".join(f"        {name}: {meaning}" for name, meaning in exercise.arguments)
-    task = textwrap.fill(exercise.task, width=88, initial_indent="    ",
-                         subsequent_indent="    ")
+    task = textwrap.fill(exercise.task, width=88, initial_indent="    ", subsequent_indent="    ")
     body = exercise.worked or f'raise NotImplementedError("{exercise.function}: not done yet")'
-    return (f'{_signature(exercise)}\n    """{exercise.title}.\n\n{task}\n\n'
-            f'    Arguments:\n{arguments}\n\n    Returns:\n        dloss/d'
-            f'{exercise.name.split("_")[-1]}, shape {exercise.returns}.\n    """\n'
-            + textwrap.indent(body, "    ") + "\n")
+    return (
+        f'{_signature(exercise)}\n    """{exercise.title}.\n\n{task}\n\n'
+        f"    Arguments:\n{arguments}\n\n    Returns:\n        dloss/d"
+        f'{exercise.name.split("_")[-1]}, shape {exercise.returns}.\n    """\n'
+        + textwrap.indent(body, "    ")
+        + "\n"
+    )
 
 
 def starter_source() -> str:
@@ -59,16 +61,24 @@ def starter_source() -> str:
 def starter_notebook() -> str:
     """The text of exercises.ipynb: the introduction, then per exercise its task, its
     function and a cell (tagged chainrule-check) that checks it in the notebook."""
-    cells = [markdown_cell("# Backpropagation exercises\n\n```\n" + INTRODUCTION + "```\n",
-                           "introduction"),
-             code_cell("import numpy as np\n\nfrom chainrule.exercises import check\n",
-                       "imports")]
+    cells = [
+        markdown_cell(
+            "# Backpropagation exercises\n\n```\n" + INTRODUCTION + "```\n", "introduction"
+        ),
+        code_cell("import numpy as np\n\nfrom chainrule.exercises import check\n", "imports"),
+    ]
     for exercise in EXERCISES:
-        cells.append(markdown_cell(f"## {exercise.title}\n\n{exercise.task}\n",
-                                   f"{exercise.name}-task"))
+        cells.append(
+            markdown_cell(f"## {exercise.title}\n\n{exercise.task}\n", f"{exercise.name}-task")
+        )
         cells.append(code_cell(function_source(exercise), f"{exercise.name}-code"))
-        cells.append(code_cell(f'print(check("{exercise.name}", {exercise.function}))\n',
-                               f"{exercise.name}-check", tags=(CHECK_TAG,)))
+        cells.append(
+            code_cell(
+                f'print(check("{exercise.name}", {exercise.function}))\n',
+                f"{exercise.name}-check",
+                tags=(CHECK_TAG,),
+            )
+        )
     return json.dumps(notebook(cells), indent=1) + "\n"
 
 
@@ -82,8 +92,10 @@ def write_starter(folder: Path, *, notebook: bool = False, force: bool = False) 
     if existing and not force:
         names = ", ".join(str(path) for path in existing)
         verb = "exists and may hold" if len(existing) == 1 else "exist and may hold"
-        raise FileExistsError(f"{names} already {verb} your work: check it with `chainrule "
-                              "exercises check`, or pass --force to overwrite")
+        raise FileExistsError(
+            f"{names} already {verb} your work: check it with `chainrule "
+            "exercises check`, or pass --force to overwrite"
+        )
     folder.mkdir(parents=True, exist_ok=True)
     for path, text in contents.items():
         path.write_text(text)

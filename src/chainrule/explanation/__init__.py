@@ -6,5 +6,14 @@ from chainrule.explanation.drawing import Drawing, draw
 from chainrule.explanation.replay import Check
 from chainrule.explanation.tutorial import tutorial_network
 
-__all__ = ["Check", "Drawing", "Explanation", "Leaf", "Link", "Step", "draw", "explain",
-           "tutorial_network"]
+__all__ = [
+    "Check",
+    "Drawing",
+    "Explanation",
+    "Leaf",
+    "Link",
+    "Step",
+    "draw",
+    "explain",
+    "tutorial_network",
+]

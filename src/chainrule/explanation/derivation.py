@@ -141,16 +141,26 @@ class Explanation:
         return self.to_html()
 
 
-_LATEX_SPECIALS = {"\\": r"\backslash ", "&": r"\&", "%": r"\%", "$": r"\$", "#": r"\#",
-                   "{": r"\{", "}": r"\}", "_": r"\_", "~": r"\sim ", "^": r"\wedge "}
+_LATEX_SPECIALS = {
+    "\\": r"\backslash ",
+    "&": r"\&",
+    "%": r"\%",
+    "$": r"\$",
+    "#": r"\#",
+    "{": r"\{",
+    "}": r"\}",
+    "_": r"\_",
+    "~": r"\sim ",
+    "^": r"\wedge ",
+}
 
 
 def latex_name(name: str) -> str:
     """u1 -> u_{1}, loss -> \\mathrm{loss}, a literal stays as written."""
     stem = name.rstrip("0123456789'")
-    rest = name[len(stem):]
+    rest = name[len(stem) :]
     digits = rest.rstrip("'")
-    primes = rest[len(digits):]
+    primes = rest[len(digits) :]
     if not stem:
         return name
     # A user's name may hold LaTeX's specials; "&" unescaped would even split the alignment.
@@ -171,19 +181,33 @@ def _derivative(formula: str, operand: str) -> str:
 
 def _fields(view: GraphView, step: StepRecord, latex: bool) -> dict[str, str]:
     names = [view.name(t) for t in step.operands]
-    return template_fields(step.primitive, step.params, names, [latex_name(n) for n in names],
-                           [t.shape for t in step.operands], step.tensor.shape, latex)
+    return template_fields(
+        step.primitive,
+        step.params,
+        names,
+        [latex_name(n) for n in names],
+        [t.shape for t in step.operands],
+        step.tensor.shape,
+        latex,
+    )
 
 
 def _make_step(view: GraphView, step: StepRecord, on_path: bool) -> Step:
     op = step.primitive.name if step.primitive is not None else "affine"
-    return Step(step.name, fill(step.rule.formula, _fields(view, step, False)),
-                fill(step.rule.formula_latex, _fields(view, step, True)), step.tensor.shape,
-                op, tuple(view.name(t) for t in step.operands), on_path)
+    return Step(
+        step.name,
+        fill(step.rule.formula, _fields(view, step, False)),
+        fill(step.rule.formula_latex, _fields(view, step, True)),
+        step.tensor.shape,
+        op,
+        tuple(view.name(t) for t in step.operands),
+        on_path,
+    )
 
 
-def _make_link(view: GraphView, step: StepRecord, position: int, formula: Step,
-               check: Check) -> Link:
+def _make_link(
+    view: GraphView, step: StepRecord, position: int, formula: Step, check: Check
+) -> Link:
     local = step.rule.local(position)
     operand = step.operands[position]
     operand_name = view.name(operand)
@@ -203,9 +227,20 @@ def _make_link(view: GraphView, step: StepRecord, position: int, formula: Step,
     if derivative.startswith("d("):
         top = f"({top})"
     derivative_latex = rf"\frac{{\partial\, {top}}}{{\partial {latex_name(operand_name)}}}"
-    return Link(step.name, operand_name, position, derivative,
-                derivative_latex, rule, rule_latex, local.kind, shape, step.tensor.shape,
-                operand.shape, check)
+    return Link(
+        step.name,
+        operand_name,
+        position,
+        derivative,
+        derivative_latex,
+        rule,
+        rule_latex,
+        local.kind,
+        shape,
+        step.tensor.shape,
+        operand.shape,
+        check,
+    )
 
 
 def _is_literal(name: str) -> bool:
@@ -242,9 +277,15 @@ def _validate(output: Tensor, wrt: Tensor) -> None:
         )
 
 
-def explain(output: Tensor, wrt: Tensor, *, samples: int = 4,
-            rng: np.random.Generator | None = None, group_affine: bool = True,
-            path_limit: int = 16) -> Explanation:
+def explain(
+    output: Tensor,
+    wrt: Tensor,
+    *,
+    samples: int = 4,
+    rng: np.random.Generator | None = None,
+    group_affine: bool = True,
+    path_limit: int = 16,
+) -> Explanation:
     """The chain rule for d(output)/d(wrt), step by step.
 
     `output` is a scalar Tensor with its graph, `wrt` a tensor it depends on (a leaf such as
@@ -272,14 +313,28 @@ def explain(output: Tensor, wrt: Tensor, *, samples: int = 4,
             if key not in made:
                 index, position = key
                 record = view.steps[index]
-                check = check_link(record, position, upstream[id(record.tensor)], record.name,
-                                   view.name(record.operands[position]), samples=samples,
-                                   rng=generator)
+                check = check_link(
+                    record,
+                    position,
+                    upstream[id(record.tensor)],
+                    record.name,
+                    view.name(record.operands[position]),
+                    samples=samples,
+                    rng=generator,
+                )
                 made[key] = _make_link(view, record, position, steps[record.name], check)
         paths.append(tuple(made[key] for key in key_path))
     leaves = tuple(
         Leaf(view.name(t), t.shape, "parameter" if t.requires_grad else "data")
-        for t in view.leaves if not _is_literal(view.name(t))
+        for t in view.leaves
+        if not _is_literal(view.name(t))
     )
-    return Explanation(view.name(output), view.name(wrt), wrt.shape, leaves,
-                       tuple(steps.values()), tuple(paths), total)
+    return Explanation(
+        view.name(output),
+        view.name(wrt),
+        wrt.shape,
+        leaves,
+        tuple(steps.values()),
+        tuple(paths),
+        total,
+    )

@@ -20,15 +20,19 @@ from chainrule.explanation.walk import GraphView, read_graph
 from chainrule.tensor import Tensor
 
 FORMATS = ("svg", "png")
-INSTALL_HINT = ("Graphviz's `dot` program is not installed, so no image was rendered; install "
-                "it with `apt-get install graphviz` (Debian/Ubuntu), `conda install graphviz`, "
-                "`brew install graphviz` (macOS) or from https://graphviz.org/download/, then "
-                "render with `dot -T{format} {dot} -o {image}`")
+INSTALL_HINT = (
+    "Graphviz's `dot` program is not installed, so no image was rendered; install "
+    "it with `apt-get install graphviz` (Debian/Ubuntu), `conda install graphviz`, "
+    "`brew install graphviz` (macOS) or from https://graphviz.org/download/, then "
+    "render with `dot -T{format} {dot} -o {image}`"
+)
 
-NOTEBOOK_HINT = ("Graphviz's `dot` program is not installed, so the graph cannot be shown as "
-                 "an image. Install it with `apt-get install graphviz` (Debian/Ubuntu), "
-                 "`conda install graphviz` or `brew install graphviz` (macOS), then run the "
-                 "cell again. The DOT source is available meanwhile: `str(drawing)`.")
+NOTEBOOK_HINT = (
+    "Graphviz's `dot` program is not installed, so the graph cannot be shown as "
+    "an image. Install it with `apt-get install graphviz` (Debian/Ubuntu), "
+    "`conda install graphviz` or `brew install graphviz` (macOS), then run the "
+    "cell again. The DOT source is available meanwhile: `str(drawing)`."
+)
 
 _HIGHLIGHT = 'color="#d62728", penwidth=2.5'
 
@@ -41,8 +45,13 @@ class Drawing(str):
     image_path: Path | None
     message: str
 
-    def __new__(cls, dot: str, dot_path: Path | None = None, image_path: Path | None = None,
-                message: str = "") -> Drawing:
+    def __new__(
+        cls,
+        dot: str,
+        dot_path: Path | None = None,
+        image_path: Path | None = None,
+        message: str = "",
+    ) -> Drawing:
         drawing = super().__new__(cls, dot)
         drawing.dot_path = dot_path
         drawing.image_path = image_path
@@ -55,8 +64,9 @@ class Drawing(str):
         program = shutil.which("dot")
         if program is None:
             return None
-        result = subprocess.run([program, "-Tsvg"], input=str(self), capture_output=True,
-                                text=True, check=False)
+        result = subprocess.run(
+            [program, "-Tsvg"], input=str(self), capture_output=True, text=True, check=False
+        )
         return result.stdout if result.returncode == 0 else None
 
     def _repr_svg_(self) -> str | None:
@@ -68,9 +78,11 @@ class Drawing(str):
         DOT source collapsed below."""
         if shutil.which("dot") is not None:
             return None
-        return (f"<div class=\"chainrule-drawing\"><p>{escape(NOTEBOOK_HINT)}</p>"
-                f"<details><summary>DOT source</summary><pre>{escape(str(self))}</pre>"
-                "</details></div>")
+        return (
+            f'<div class="chainrule-drawing"><p>{escape(NOTEBOOK_HINT)}</p>'
+            f"<details><summary>DOT source</summary><pre>{escape(str(self))}</pre>"
+            "</details></div>"
+        )
 
 
 def _is_literal(name: str) -> bool:
@@ -108,9 +120,12 @@ def to_dot(view: GraphView, wrt: Tensor | None) -> str:
                 highlighted_edges.add((view.name(step.operands[position]), step.name))
         highlighted_steps.add(view.name(wrt))
     grads = upstream_gradients(view) if _has_leaf_grads(view) and view.output.size == 1 else {}
-    lines = ["digraph chainrule {", "  rankdir=LR;",
-             '  node [fontname="Helvetica", fontsize=11];',
-             '  edge [color="#555555"];']
+    lines = [
+        "digraph chainrule {",
+        "  rankdir=LR;",
+        '  node [fontname="Helvetica", fontsize=11];',
+        '  edge [color="#555555"];',
+    ]
     ids = {id(step.tensor): step.name for step in view.steps}
     for number, leaf in enumerate(view.leaves, start=1):
         name = view.name(leaf)
@@ -118,16 +133,26 @@ def to_dot(view: GraphView, wrt: Tensor | None) -> str:
         label = f"{name}\\n{leaf.shape}".replace('"', '\\"')
         if leaf.grad is not None:
             label += f"\\n|grad| = {_norm(leaf.grad.data)}"
-        style = ('shape=box, style="rounded,filled", fillcolor="#cfe2f3"' if leaf.requires_grad
-                 else 'shape=box, style="dashed,filled", fillcolor="#eeeeee"')
+        style = (
+            'shape=box, style="rounded,filled", fillcolor="#cfe2f3"'
+            if leaf.requires_grad
+            else 'shape=box, style="dashed,filled", fillcolor="#eeeeee"'
+        )
         role = "parameter" if leaf.requires_grad else "data"
         extra = f", {_HIGHLIGHT}" if name in highlighted_steps else ""
         node = _quote(ids[id(leaf)])
         lines.append(f'  {node} [label="{label}", {style}, class="{role}"{extra}];')
     for step in view.steps:
         names = [view.name(t) for t in step.operands]
-        fields = template_fields(step.primitive, step.params, names, names,
-                                 [t.shape for t in step.operands], step.tensor.shape, False)
+        fields = template_fields(
+            step.primitive,
+            step.params,
+            names,
+            names,
+            [t.shape for t in step.operands],
+            step.tensor.shape,
+            False,
+        )
         formula = fill(step.rule.formula, fields)
         op = step.primitive.name if step.primitive is not None else "matmul + add"
         label = f"{step.name} = {formula}\\n{op}  {step.tensor.shape}"
@@ -149,18 +174,31 @@ def to_dot(view: GraphView, wrt: Tensor | None) -> str:
 def _render(dot_path: Path, image_path: Path, format: str) -> tuple[str, bool]:
     program = shutil.which("dot")
     if program is None:
-        return f"wrote {dot_path}. " + INSTALL_HINT.format(format=format, dot=dot_path,
-                                                          image=image_path), False
-    result = subprocess.run([program, f"-T{format}", str(dot_path), "-o", str(image_path)],
-                            capture_output=True, text=True, check=False)
+        return f"wrote {dot_path}. " + INSTALL_HINT.format(
+            format=format, dot=dot_path, image=image_path
+        ), False
+    result = subprocess.run(
+        [program, f"-T{format}", str(dot_path), "-o", str(image_path)],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
     if result.returncode != 0:
-        return (f"wrote {dot_path}; dot failed to render {image_path} (exit "
-                f"{result.returncode}): {result.stderr.strip()}"), False
+        return (
+            f"wrote {dot_path}; dot failed to render {image_path} (exit "
+            f"{result.returncode}): {result.stderr.strip()}"
+        ), False
     return f"wrote {dot_path} and {image_path}", True
 
 
-def draw(output: Tensor, wrt: Tensor | None = None, path: str | Path | None = None,
-         format: str | None = None, *, group_affine: bool = True) -> Drawing:
+def draw(
+    output: Tensor,
+    wrt: Tensor | None = None,
+    path: str | Path | None = None,
+    format: str | None = None,
+    *,
+    group_affine: bool = True,
+) -> Drawing:
     """The graph that computed `output` as Graphviz DOT text (a `Drawing`, which is a str).
 
     With `path` ("graph", "graph.svg", "graph.png" or "graph.dot"), writes `<stem>.dot`
@@ -176,16 +214,21 @@ def draw(output: Tensor, wrt: Tensor | None = None, path: str | Path | None = No
     if chosen not in FORMATS:
         raise ValueError(f"draw: format {chosen!r} is not one of {FORMATS}; pick svg or png")
     if suffix and suffix not in (*FORMATS, "dot"):
-        raise ValueError(f"draw: path {target} ends in .{suffix}; chainrule renders .svg or "
-                         ".png (or give no suffix for .svg)")
+        raise ValueError(
+            f"draw: path {target} ends in .{suffix}; chainrule renders .svg or "
+            ".png (or give no suffix for .svg)"
+        )
     if suffix in FORMATS and suffix != chosen:
-        raise ValueError(f"draw: path {target} ends in .{suffix} but format is {chosen!r}; "
-                         "make them agree")
+        raise ValueError(
+            f"draw: path {target} ends in .{suffix} but format is {chosen!r}; make them agree"
+        )
     view = read_graph(output, keep=(wrt,) if wrt is not None else (), group_affine=group_affine)
     if wrt is not None and id(wrt) not in view.names:
         label = f"{wrt.name!r}" if wrt.name else f"of shape {wrt.shape}"
-        raise ValueError(f"draw: wrt {label} is not in the graph of the output; pass a tensor "
-                         "the output was computed from")
+        raise ValueError(
+            f"draw: wrt {label} is not in the graph of the output; pass a tensor "
+            "the output was computed from"
+        )
     dot = to_dot(view, wrt)
     if target is None:
         return Drawing(dot)

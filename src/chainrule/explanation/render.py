@@ -38,35 +38,50 @@ def _sum_line(explanation: Explanation) -> str:
 def _step_lines(steps: tuple[Step, ...]) -> list[str]:
     width = max((len(step.name) for step in steps), default=0)
     formula_width = max((len(step.formula) for step in steps), default=0)
-    return [f"  {step.name:<{width}} = {step.formula:<{formula_width}}   {_shape(step.shape)}"
-            for step in steps]
+    return [
+        f"  {step.name:<{width}} = {step.formula:<{formula_width}}   {_shape(step.shape)}"
+        for step in steps
+    ]
 
 
 def render_text(explanation: Explanation) -> str:
     """The derivation as plain text, one intermediate and one link per line."""
-    lines = [f"The chain rule for {_title(explanation)}, "
-             f"{explanation.wrt} of shape {_shape(explanation.wrt_shape)}", ""]
+    lines = [
+        f"The chain rule for {_title(explanation)}, "
+        f"{explanation.wrt} of shape {_shape(explanation.wrt_shape)}",
+        "",
+    ]
     lines.append("Inputs")
     width = max((len(leaf.name) for leaf in explanation.leaves), default=0)
-    lines += [f"  {leaf.name:<{width}}   {_shape(leaf.shape)}  {leaf.role}"
-              for leaf in explanation.leaves]
+    lines += [
+        f"  {leaf.name:<{width}}   {_shape(leaf.shape)}  {leaf.role}" for leaf in explanation.leaves
+    ]
     lines += ["", "Substitutions, innermost first", *_step_lines(explanation.steps), ""]
-    lines.append("Local derivatives (each checked: upstream gradient through its vjp vs float64 "
-                 "central differences)")
-    entries = [(f"{link.short} = {link.derivative} = {link.rule}", link)
-               for link in explanation.links]
+    lines.append(
+        "Local derivatives (each checked: upstream gradient through its vjp vs float64 "
+        "central differences)"
+    )
+    entries = [
+        (f"{link.short} = {link.derivative} = {link.rule}", link) for link in explanation.links
+    ]
     width = max((len(text) for text, _ in entries), default=0)
     shape_width = max((len(link_shape(link)) for _, link in entries), default=0)
-    lines += [f"  {text:<{width}}   {link_shape(link):<{shape_width}}   {link.check}"
-              for text, link in entries]
+    lines += [
+        f"  {text:<{width}}   {link_shape(link):<{shape_width}}   {link.check}"
+        for text, link in entries
+    ]
     lines.append("")
     if len(explanation.paths) == 1:
         lines += ["The chain", f"  {_sum_line(explanation)}   {_shape(explanation.wrt_shape)}"]
     else:
-        lines.append(f"The paths from {explanation.output} to {explanation.wrt} "
-                     f"({explanation.path_count}), whose products add up")
-        lines += [f"  path {number}: {explanation.product(path)}"
-                  for number, path in enumerate(explanation.paths, start=1)]
+        lines.append(
+            f"The paths from {explanation.output} to {explanation.wrt} "
+            f"({explanation.path_count}), whose products add up"
+        )
+        lines += [
+            f"  path {number}: {explanation.product(path)}"
+            for number, path in enumerate(explanation.paths, start=1)
+        ]
         lines.append(f"  sum:    {_sum_line(explanation)}   {_shape(explanation.wrt_shape)}")
     verdict = "all local gradients agree" if explanation.passed else "SOME CHECKS FAILED"
     lines += ["", f"Numeric check: {verdict} with finite differences."]
@@ -80,18 +95,32 @@ def _cell(text: str) -> str:
 
 def render_markdown(explanation: Explanation) -> str:
     """The derivation as Markdown: tables of substitutions and local derivatives."""
-    lines = [f"### The chain rule for `{_title(explanation)}`", "",
-             "| name | formula | shape |", "| --- | --- | --- |"]
-    lines += [f"| `{_cell(step.name)}` | `{_cell(step.formula)}` | `{_shape(step.shape)}` |"
-              for step in explanation.steps]
-    lines += ["", "| link | local derivative | shape | numeric check |",
-              "| --- | --- | --- | --- |"]
-    lines += [f"| `{_cell(link.short)}` | `{_cell(f'{link.derivative} = {link.rule}')}` | "
-              f"{link_shape(link)} | {link.check} |" for link in explanation.links]
+    lines = [
+        f"### The chain rule for `{_title(explanation)}`",
+        "",
+        "| name | formula | shape |",
+        "| --- | --- | --- |",
+    ]
+    lines += [
+        f"| `{_cell(step.name)}` | `{_cell(step.formula)}` | `{_shape(step.shape)}` |"
+        for step in explanation.steps
+    ]
+    lines += [
+        "",
+        "| link | local derivative | shape | numeric check |",
+        "| --- | --- | --- | --- |",
+    ]
+    lines += [
+        f"| `{_cell(link.short)}` | `{_cell(f'{link.derivative} = {link.rule}')}` | "
+        f"{link_shape(link)} | {link.check} |"
+        for link in explanation.links
+    ]
     lines.append("")
     if len(explanation.paths) > 1:
-        lines += [f"{number}. `{explanation.product(path)}`"
-                  for number, path in enumerate(explanation.paths, start=1)]
+        lines += [
+            f"{number}. `{explanation.product(path)}`"
+            for number, path in enumerate(explanation.paths, start=1)
+        ]
         lines.append("")
     lines.append(f"`{_sum_line(explanation)}`")
     return "\n".join(lines) + "\n"
@@ -108,10 +137,15 @@ def _latex_product(path: tuple[Link, ...]) -> str:
 def render_latex(explanation: Explanation) -> str:
     """The derivation as a LaTeX `aligned` block (inside $$ ... $$ or an equation)."""
     lines = [r"\begin{aligned}"]
-    lines += [rf"{latex_name(step.name)} &= {step.formula_latex} "
-              rf"&& \text{{{_shape(step.shape)}}} \\" for step in explanation.steps]
-    lines += [rf"{link.derivative_latex} &= {link.rule_latex} && \text{{{link_shape(link)}}} \\"
-              for link in explanation.links]
+    lines += [
+        rf"{latex_name(step.name)} &= {step.formula_latex} "
+        rf"&& \text{{{_shape(step.shape)}}} \\"
+        for step in explanation.steps
+    ]
+    lines += [
+        rf"{link.derivative_latex} &= {link.rule_latex} && \text{{{link_shape(link)}}} \\"
+        for link in explanation.links
+    ]
     products = " + ".join(_latex_product(path) for path in explanation.paths)
     title = _latex_fraction(explanation.output, explanation.wrt)
     lines.append(rf"{title} &= {products}")
@@ -124,22 +158,29 @@ def render_html(explanation: Explanation) -> str:
     derivative as a collapsible <details> holding its rule, shape and numeric check. Every
     name (the user's tensor names included) is escaped."""
     title = escape(_title(explanation))
-    rows = "".join(f"<tr><td><code>{escape(step.name)}</code></td>"
-                   f"<td><code>{escape(step.formula)}</code></td>"
-                   f"<td>{escape(_shape(step.shape))}</td></tr>" for step in explanation.steps)
+    rows = "".join(
+        f"<tr><td><code>{escape(step.name)}</code></td>"
+        f"<td><code>{escape(step.formula)}</code></td>"
+        f"<td>{escape(_shape(step.shape))}</td></tr>"
+        for step in explanation.steps
+    )
     links = "".join(
         f"<details><summary><code>{escape(link.short)} = {escape(link.rule)}</code></summary>"
         f"<p><code>{escape(link.derivative)} = {escape(link.rule)}</code></p>"
         f"<p>shape: {escape(link_shape(link))}</p>"
         f"<p>numeric check: {escape(str(link.check))}</p></details>"
-        for link in explanation.links)
-    verdict = ("all local gradients agree" if explanation.passed
-               else "<strong>SOME CHECKS FAILED</strong>")
-    return (f"<div class=\"chainrule-explanation\"><h4>The chain rule for <code>{title}</code>, "
-            f"<code>{escape(explanation.wrt)}</code> of shape "
-            f"{escape(_shape(explanation.wrt_shape))}</h4>"
-            "<table><thead><tr><th>name</th><th>formula</th><th>shape</th></tr></thead>"
-            f"<tbody>{rows}</tbody></table>"
-            f"<p>Local derivatives (click one to see its rule and check):</p>{links}"
-            f"<p><code>{escape(_sum_line(explanation))}</code></p>"
-            f"<p>Numeric check: {verdict} with finite differences.</p></div>")
+        for link in explanation.links
+    )
+    verdict = (
+        "all local gradients agree" if explanation.passed else "<strong>SOME CHECKS FAILED</strong>"
+    )
+    return (
+        f'<div class="chainrule-explanation"><h4>The chain rule for <code>{title}</code>, '
+        f"<code>{escape(explanation.wrt)}</code> of shape "
+        f"{escape(_shape(explanation.wrt_shape))}</h4>"
+        "<table><thead><tr><th>name</th><th>formula</th><th>shape</th></tr></thead>"
+        f"<tbody>{rows}</tbody></table>"
+        f"<p>Local derivatives (click one to see its rule and check):</p>{links}"
+        f"<p><code>{escape(_sum_line(explanation))}</code></p>"
+        f"<p>Numeric check: {verdict} with finite differences.</p></div>"
+    )

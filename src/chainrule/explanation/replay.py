@@ -25,8 +25,9 @@ def operand_values(step: StepRecord) -> list[np.ndarray]:
     return [np.array(t.data, dtype=np.float64) for t in step.operands]
 
 
-def _run(step: StepRecord, values: Sequence[np.ndarray]) -> tuple[np.ndarray, list[object],
-                                                                    list[list[np.ndarray]]]:
+def _run(
+    step: StepRecord, values: Sequence[np.ndarray]
+) -> tuple[np.ndarray, list[object], list[list[np.ndarray]]]:
     inner: list[np.ndarray] = []
     saved_all: list[object] = []
     inputs_all: list[list[np.ndarray]] = []
@@ -44,8 +45,9 @@ def evaluate(step: StepRecord, values: Sequence[np.ndarray]) -> np.ndarray:
     return _run(step, values)[0]
 
 
-def step_vjp(step: StepRecord, values: Sequence[np.ndarray],
-             grad_out: np.ndarray) -> list[np.ndarray | None]:
+def step_vjp(
+    step: StepRecord, values: Sequence[np.ndarray], grad_out: np.ndarray
+) -> list[np.ndarray | None]:
     """grad_out pushed back through the step: one gradient per operand position, each in
     that operand's shape (the sweep over the step's own ops, keyed by ("operand", i) and
     ("inner", i))."""
@@ -54,17 +56,25 @@ def step_vjp(step: StepRecord, values: Sequence[np.ndarray],
     last = len(program) - 1
 
     def targets(index: int) -> list[Target[Arg] | None]:
-        return [(arg, value.shape, _FLOAT64)
-                for arg, value in zip(program[index].args, inputs_all[index], strict=True)]
+        return [
+            (arg, value.shape, _FLOAT64)
+            for arg, value in zip(program[index].args, inputs_all[index], strict=True)
+        ]
 
     def vjp(index: int, upstream: np.ndarray) -> Sequence[np.ndarray | None]:
         needs = tuple(True for _ in program[index].args)
         pushed: Sequence[np.ndarray | None] = program[index].primitive.vjp(
-            saved_all[index], upstream, needs)
+            saved_all[index], upstream, needs
+        )
         return pushed
 
-    grads = sweep(reversed(range(len(program))), {("inner", last): grad_out},
-                  output=_inner, targets=targets, vjp=vjp)
+    grads = sweep(
+        reversed(range(len(program))),
+        {("inner", last): grad_out},
+        output=_inner,
+        targets=targets,
+        vjp=vjp,
+    )
     return [grads.get(("operand", i)) for i in range(len(values))]
 
 
@@ -79,8 +89,10 @@ def upstream_gradients(view: GraphView) -> dict[int, np.ndarray]:
     grads: dict[int, np.ndarray] = {id(output): np.ones(output.shape, dtype=np.float64)}
 
     def targets(step: StepRecord) -> list[Target[int] | None]:
-        return [(id(operand), operand.shape, _FLOAT64) if operand.requires_grad else None
-                for operand in step.operands]
+        return [
+            (id(operand), operand.shape, _FLOAT64) if operand.requires_grad else None
+            for operand in step.operands
+        ]
 
     def vjp(step: StepRecord, grad_out: np.ndarray) -> list[np.ndarray | None]:
         return step_vjp(step, operand_values(step), grad_out)
@@ -116,12 +128,22 @@ class Check:
         compared = len(self.entries) - self.kinks
         kinks = f", {self.kinks} at a kink skipped" if self.kinks else ""
         noun = "entry" if compared == 1 else "entries"
-        return (f"{verdict}: {compared} {noun} vs finite differences, max rel err "
-                f"{self.max_rel_err:.1e}{kinks}")
+        return (
+            f"{verdict}: {compared} {noun} vs finite differences, max rel err "
+            f"{self.max_rel_err:.1e}{kinks}"
+        )
 
 
-def check_link(step: StepRecord, position: int, grad_out: np.ndarray, output: str,
-               input_name: str, *, samples: int, rng: np.random.Generator) -> Check:
+def check_link(
+    step: StepRecord,
+    position: int,
+    grad_out: np.ndarray,
+    output: str,
+    input_name: str,
+    *,
+    samples: int,
+    rng: np.random.Generator,
+) -> Check:
     """Compare the vjp of `step` to its operand at `position` with central differences
     (sum(grad_out * (f(x + h e_j) - f(x - h e_j))) / 2h) at `samples` random entries j,
     measured by `chainrule.check.numerical.probe` as gradcheck measures.
@@ -154,8 +176,9 @@ def check_link(step: StepRecord, position: int, grad_out: np.ndarray, output: st
     passed = True
     for index in flat:
         entry = tuple(int(i) for i in np.unravel_index(int(index), target.shape))
-        f_plus, f_minus, step_taken = probe(change, target, entry,
-                                            1e-6 * max(1.0, abs(float(target[entry]))))
+        f_plus, f_minus, step_taken = probe(
+            change, target, entry, 1e-6 * max(1.0, abs(float(target[entry])))
+        )
         central = (f_plus - f_minus) / step_taken
         exact = float(analytic_full[entry])
         entries.append(entry)
@@ -171,5 +194,14 @@ def check_link(step: StepRecord, position: int, grad_out: np.ndarray, output: st
         max_abs = max(max_abs, error)
         if max(abs(central), abs(exact)) > 0:
             max_rel = max(max_rel, relative)
-    return Check(output, input_name, tuple(entries), tuple(analytic), tuple(numeric), kinks,
-                 max_abs, max_rel, passed)
+    return Check(
+        output,
+        input_name,
+        tuple(entries),
+        tuple(analytic),
+        tuple(numeric),
+        kinks,
+        max_abs,
+        max_rel,
+        passed,
+    )

@@ -15,9 +15,7 @@ from chainrule import primitives as P
 from chainrule.primitives.linalg import AFFINE
 from chainrule.primitives.reading import Kind, Local, Rule, linear_map
 
-__all__ = [
-    "AFFINE", "RULES", "Kind", "Local", "Rule", "fill", "rule_for", "template_fields"
-]
+__all__ = ["AFFINE", "RULES", "Kind", "Local", "Rule", "fill", "rule_for", "template_fields"]
 
 RULES: dict[type[P.Primitive], Rule] = {
     primitive: primitive.reading for primitive in P.PRIMITIVES if primitive.reading is not None
@@ -31,8 +29,11 @@ def rule_for(primitive: type[P.Primitive]) -> Rule:
     if rule is not None:
         return rule
     name = primitive.name
-    return Rule(f"{name}($args)", rf"\operatorname{{{name}}}($args)",
-                (linear_map(f"vjp of {name}", rf"\operatorname{{vjp}}_{{{name}}}(\cdot)"),))
+    return Rule(
+        f"{name}($args)",
+        rf"\operatorname{{{name}}}($args)",
+        (linear_map(f"vjp of {name}", rf"\operatorname{{vjp}}_{{{name}}}(\cdot)"),),
+    )
 
 
 def _power_rules(exponent: float, operand: str, operand_latex: str) -> tuple[str, str]:
@@ -41,8 +42,10 @@ def _power_rules(exponent: float, operand: str, operand_latex: str) -> tuple[str
     if exponent == 2:
         return f"2 * {operand}", f"2 {operand_latex}"
     lower = _number(exponent - 1)
-    return (f"{_number(exponent)} * {operand}**{lower}",
-            f"{_number(exponent)}\\, {operand_latex}^{{{lower}}}")
+    return (
+        f"{_number(exponent)} * {operand}**{lower}",
+        f"{_number(exponent)}\\, {operand_latex}^{{{lower}}}",
+    )
 
 
 def _number(value: Any) -> str:

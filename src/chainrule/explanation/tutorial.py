@@ -13,8 +13,9 @@ from chainrule import ops
 from chainrule.tensor import Tensor
 
 
-def tutorial_network(n: int = 4, n_in: int = 3, n_hidden: int = 5, n_out: int = 1, *,
-                     rng: np.random.Generator) -> dict[str, Tensor]:
+def tutorial_network(
+    n: int = 4, n_in: int = 3, n_hidden: int = 5, n_out: int = 1, *, rng: np.random.Generator
+) -> dict[str, Tensor]:
     """x (n, n_in), y (n, n_out), parameters w1, b1, w2, b2 (requiring grad), and the
     intermediates u1 .. u5 and loss, in float64, by name."""
     for label, size in (("n", n), ("n_in", n_in), ("n_hidden", n_hidden), ("n_out", n_out)):
@@ -23,11 +24,15 @@ def tutorial_network(n: int = 4, n_in: int = 3, n_hidden: int = 5, n_out: int = 
     tensors = {
         "x": ops.tensor(rng.normal(size=(n, n_in)), name="x"),
         "y": ops.tensor(rng.normal(size=(n, n_out)), name="y"),
-        "w1": ops.tensor(rng.normal(size=(n_in, n_hidden)) * np.sqrt(2 / n_in),
-                               requires_grad=True, name="w1"),
+        "w1": ops.tensor(
+            rng.normal(size=(n_in, n_hidden)) * np.sqrt(2 / n_in), requires_grad=True, name="w1"
+        ),
         "b1": ops.tensor(rng.normal(size=(n_hidden,)) * 0.1, requires_grad=True, name="b1"),
-        "w2": ops.tensor(rng.normal(size=(n_hidden, n_out)) * np.sqrt(2 / n_hidden),
-                               requires_grad=True, name="w2"),
+        "w2": ops.tensor(
+            rng.normal(size=(n_hidden, n_out)) * np.sqrt(2 / n_hidden),
+            requires_grad=True,
+            name="w2",
+        ),
         "b2": ops.tensor(rng.normal(size=(n_out,)) * 0.1, requires_grad=True, name="b2"),
     }
     tensors["u1"] = tensors["x"] @ tensors["w1"] + tensors["b1"]

@@ -99,16 +99,20 @@ def _check_unchanged(tensor: Tensor) -> None:
             )
 
 
-def _affine_product(tensor: Tensor, consumers: dict[int, int],
-                    keep: set[int]) -> int | None:
+def _affine_product(tensor: Tensor, consumers: dict[int, int], keep: set[int]) -> int | None:
     """The position of the matmul operand that `tensor` (an add) absorbs, or None."""
     node = tensor.grad_fn
     if node is None or node.primitive is not P.Add:
         return None
     for position, parent in enumerate(node.parents):
         inner = parent.grad_fn
-        if (inner is not None and inner.primitive is P.MatMul and parent.name is None
-                and id(parent) not in keep and consumers.get(id(parent)) == 1):
+        if (
+            inner is not None
+            and inner.primitive is P.MatMul
+            and parent.name is None
+            and id(parent) not in keep
+            and consumers.get(id(parent)) == 1
+        ):
             return position
     return None
 
@@ -117,8 +121,14 @@ def _single(tensor: Tensor) -> StepRecord:
     node = tensor.grad_fn
     assert node is not None
     args: tuple[Arg, ...] = tuple(("operand", i) for i in range(len(node.parents)))
-    return StepRecord(tensor, tuple(node.parents), (Op(node.primitive, node.params, args),),
-                      rule_for(node.primitive), node.primitive, node.params)
+    return StepRecord(
+        tensor,
+        tuple(node.parents),
+        (Op(node.primitive, node.params, args),),
+        rule_for(node.primitive),
+        node.primitive,
+        node.params,
+    )
 
 
 def _affine(tensor: Tensor, position: int) -> StepRecord:
@@ -178,8 +188,9 @@ def _assign_names(view: GraphView, order: Sequence[Tensor]) -> None:
         step.name = view.names[id(step.tensor)]
 
 
-def read_graph(output: Tensor, *, keep: Sequence[Tensor] = (),
-               group_affine: bool = True) -> GraphView:
+def read_graph(
+    output: Tensor, *, keep: Sequence[Tensor] = (), group_affine: bool = True
+) -> GraphView:
     """The steps and leaves of the graph that computed `output`. Tensors in `keep` stay
     steps of their own (never absorbed into an affine step)."""
     order, consumers = _topological(output)

@@ -43,13 +43,21 @@ class Exploration:
         """Jupyter: the page in a sandboxed iframe, so its script and styles stay its own."""
         import html
 
-        return (f'<iframe srcdoc="{html.escape(self.html, quote=True)}" '
-                'sandbox="allow-scripts" style="width:100%;height:900px;border:0" '
-                f'title="{html.escape(self.title, quote=True)}"></iframe>')
+        return (
+            f'<iframe srcdoc="{html.escape(self.html, quote=True)}" '
+            'sandbox="allow-scripts" style="width:100%;height:900px;border:0" '
+            f'title="{html.escape(self.title, quote=True)}"></iframe>'
+        )
 
 
-def explore(loss: Tensor, wrt: Tensor | Sequence[Tensor], *, samples: int = 4,
-            rng: np.random.Generator | None = None, title: str | None = None) -> Exploration:
+def explore(
+    loss: Tensor,
+    wrt: Tensor | Sequence[Tensor],
+    *,
+    samples: int = 4,
+    rng: np.random.Generator | None = None,
+    title: str | None = None,
+) -> Exploration:
     """The explore page for d(loss)/d(w), for each w in `wrt`, on the user's own graph.
 
     `loss` is a scalar Tensor with its recorded graph; every tensor in `wrt` requires grad.
@@ -62,13 +70,15 @@ def explore(loss: Tensor, wrt: Tensor | Sequence[Tensor], *, samples: int = 4,
     return Exploration(data, title if title is not None else f"d{data['output']}/d({names})")
 
 
-def tutorial_exploration(*, n: int = 8, n_hidden: int = 16, train_steps: int = 30,
-                         seed: int = 0) -> Exploration:
+def tutorial_exploration(
+    *, n: int = 8, n_hidden: int = 16, train_steps: int = 30, seed: int = 0
+) -> Exploration:
     """The page for the tutorial network on `n` of the bundled digits (needs scikit-learn)."""
     from chainrule.exploration.tutorial import tutorial_data
 
-    data = tutorial_data(n=n, n_hidden=n_hidden, train_steps=train_steps,
-                         rng=np.random.default_rng(seed))
+    data = tutorial_data(
+        n=n, n_hidden=n_hidden, train_steps=train_steps, rng=np.random.default_rng(seed)
+    )
     return Exploration(data, "chainrule explore: the tutorial network on the digits")
 
 

@@ -36,9 +36,13 @@ def matrix(array: np.ndarray | float) -> Json:
         grid = values.reshape(values.shape[0], -1)
     rows, cols = min(grid.shape[0], MAX_ROWS), min(grid.shape[1], MAX_COLS)
     kept = grid[:rows, :cols]
-    return {"shape": shape, "rows": rows, "cols": cols,
-            "sampled": bool(kept.size < grid.size),
-            "data": [float(v) for v in kept.ravel()]}
+    return {
+        "shape": shape,
+        "rows": rows,
+        "cols": cols,
+        "sampled": bool(kept.size < grid.size),
+        "data": [float(v) for v in kept.ravel()],
+    }
 
 
 def _entry_cell(entry: Sequence[int], shape: Sequence[int]) -> list[int]:
@@ -57,13 +61,13 @@ def _layout(view: GraphView) -> dict[int, tuple[int, int]]:
     operand, rows in order of first appearance within a column."""
     depth: dict[int, int] = {id(leaf): 0 for leaf in view.leaves}
     for step in view.steps:
-        depth[id(step.tensor)] = 1 + max((depth.get(id(t), 0) for t in step.operands),
-                                         default=0)
+        depth[id(step.tensor)] = 1 + max((depth.get(id(t), 0) for t in step.operands), default=0)
     for step in view.steps:
         for operand in step.operands:
             if operand.grad_fn is None:
-                depth[id(operand)] = max(0, min(depth[id(operand)] or 10**9,
-                                                depth[id(step.tensor)] - 1))
+                depth[id(operand)] = max(
+                    0, min(depth[id(operand)] or 10**9, depth[id(step.tensor)] - 1)
+                )
     rows: dict[int, int] = {}
     place: dict[int, tuple[int, int]] = {}
     for tensor in [*(s.tensor for s in view.steps), *view.leaves]:
@@ -81,8 +85,14 @@ def _plugged_in(link: Link, upstream: np.ndarray, grad_in: np.ndarray) -> list[J
     plugged: list[Json] = []
     for entry in link.check.entries:
         up, product = float(upstream[entry]), float(grad_in[entry])
-        plugged.append({"entry": list(entry), "upstream": up, "product": product,
-                        "local": product / up if up != 0 else None})
+        plugged.append(
+            {
+                "entry": list(entry),
+                "upstream": up,
+                "product": product,
+                "local": product / up if up != 0 else None,
+            }
+        )
     return plugged
 
 
@@ -118,18 +128,26 @@ def _link_step(link: Link, upstream: np.ndarray, grad_in: np.ndarray) -> Json:
     }
 
 
-def graph_data(output: Tensor, wrt: Sequence[Tensor], *, samples: int = 4,
-               rng: np.random.Generator | None = None) -> Json:
+def graph_data(
+    output: Tensor,
+    wrt: Sequence[Tensor],
+    *,
+    samples: int = 4,
+    rng: np.random.Generator | None = None,
+) -> Json:
     """The page's data for d(output)/d(w) for every w in `wrt`: nodes, edges, and the
     stepper's steps (forward u1 -> output, then backward one link per step)."""
     if isinstance(wrt, Tensor):
         wrt = (wrt,)
     if not wrt:
-        raise ValueError("explore: wrt is empty; pass the tensors to differentiate with "
-                         "respect to, e.g. wrt=[w1, b1]")
+        raise ValueError(
+            "explore: wrt is empty; pass the tensors to differentiate with "
+            "respect to, e.g. wrt=[w1, b1]"
+        )
     generator = rng if rng is not None else np.random.default_rng(0)
-    explanations: list[Explanation] = [explain(output, w, samples=samples, rng=generator)
-                                       for w in wrt]
+    explanations: list[Explanation] = [
+        explain(output, w, samples=samples, rng=generator) for w in wrt
+    ]
     view = read_graph(output, keep=tuple(wrt))
     grads = upstream_gradients(view)
     by_name = {view.name(t): t for t in [*view.leaves, *(s.tensor for s in view.steps)]}
@@ -141,22 +159,33 @@ def graph_data(output: Tensor, wrt: Sequence[Tensor], *, samples: int = 4,
         column, row = place[id(tensor)]
         formula = formulas.get(name)
         grad = grads.get(id(tensor))
-        nodes.append({
-            "name": name,
-            "kind": roles.get(name, "step" if formula is not None else "data"),
-            "shape": list(tensor.shape),
-            "formula": formula.formula if formula is not None else "",
-            "column": column, "row": row,
-            "value": matrix(np.asarray(tensor.data)),
-            "grad": matrix(grad) if grad is not None else None,
-        })
-    edges = [{"from": view.name(operand), "to": step.name, "shape": list(operand.shape)}
-             for step in view.steps for operand in step.operands
-             if view.name(operand) in by_name]
+        nodes.append(
+            {
+                "name": name,
+                "kind": roles.get(name, "step" if formula is not None else "data"),
+                "shape": list(tensor.shape),
+                "formula": formula.formula if formula is not None else "",
+                "column": column,
+                "row": row,
+                "value": matrix(np.asarray(tensor.data)),
+                "grad": matrix(grad) if grad is not None else None,
+            }
+        )
+    edges = [
+        {"from": view.name(operand), "to": step.name, "shape": list(operand.shape)}
+        for step in view.steps
+        for operand in step.operands
+        if view.name(operand) in by_name
+    ]
     steps: list[Json] = [
-        {"phase": "forward", "node": step.name, "title": f"{step.name} = {step.formula}",
-         "formula": step.formula, "shape": list(step.shape),
-         "value": matrix(np.asarray(by_name[step.name].data))}
+        {
+            "phase": "forward",
+            "node": step.name,
+            "title": f"{step.name} = {step.formula}",
+            "formula": step.formula,
+            "shape": list(step.shape),
+            "value": matrix(np.asarray(by_name[step.name].data)),
+        }
         for step in explanations[0].steps
     ]
     seen: set[tuple[str, str, int]] = set()
@@ -169,9 +198,15 @@ def graph_data(output: Tensor, wrt: Sequence[Tensor], *, samples: int = 4,
             upstream = grads[id(by_name[link.output])]
             grad_in = _link_contribution(view, link, upstream)
             steps.append(_link_step(link, upstream, grad_in))
-    return {"output": view.name(output), "wrt": [view.name(w) for w in wrt],
-            "nodes": nodes, "edges": edges, "steps": steps,
-            "max_rows": MAX_ROWS, "max_cols": MAX_COLS}
+    return {
+        "output": view.name(output),
+        "wrt": [view.name(w) for w in wrt],
+        "nodes": nodes,
+        "edges": edges,
+        "steps": steps,
+        "max_rows": MAX_ROWS,
+        "max_cols": MAX_COLS,
+    }
 
 
 def _link_contribution(view: GraphView, link: Link, upstream: np.ndarray) -> np.ndarray:

@@ -9,8 +9,13 @@ from importlib import resources
 
 from chainrule.exploration.data import Json
 
-_SCRIPT_UNSAFE = {ord("<"): "\\u003c", ord(">"): "\\u003e", ord("&"): "\\u0026",
-                  0x2028: "\\u2028", 0x2029: "\\u2029"}
+_SCRIPT_UNSAFE = {
+    ord("<"): "\\u003c",
+    ord(">"): "\\u003e",
+    ord("&"): "\\u0026",
+    0x2028: "\\u2028",
+    0x2029: "\\u2029",
+}
 """Characters escaped inside the embedded JSON, so no user string can close its <script>."""
 
 

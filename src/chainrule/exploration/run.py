@@ -27,13 +27,20 @@ def run_loss(folder: str | os.PathLike[str], *, examples: int) -> tuple[nn.Modul
     config = resumed_config(checkpoint, None)
     splits = load_splits(config.data, val_fraction=config.val_fraction, dtype=config.dtype)
     # The same Linear/ReLU stack for either engine; the weights come from the checkpoint.
-    model = build_module(config, splits.num_features, splits.num_classes,
-                         init_rng=np.random.default_rng(0), dropout_rng=np.random.default_rng(0))
+    model = build_module(
+        config,
+        splits.num_features,
+        splits.num_classes,
+        init_rng=np.random.default_rng(0),
+        dropout_rng=np.random.default_rng(0),
+    )
     try:
         model.load_state_dict(checkpoint.meta["model"])
     except (KeyError, ValueError) as error:
-        raise CheckpointError(f"{checkpoint.folder}: the checkpoint's weights do not fit the "
-                              f"model its config describes ({error})") from None
+        raise CheckpointError(
+            f"{checkpoint.folder}: the checkpoint's weights do not fit the "
+            f"model its config describes ({error})"
+        ) from None
     model.eval()
     count = min(examples, len(splits.y_test))
     inputs = Tensor(splits.x_test[:count], name="x")
@@ -44,5 +51,8 @@ def run_loss(folder: str | os.PathLike[str], *, examples: int) -> tuple[nn.Modul
 def run_exploration(folder: str | os.PathLike[str], *, examples: int) -> Exploration:
     """The explore page for a trained run, every parameter by its path (0.weight, ...)."""
     model, loss = run_loss(folder, examples=examples)
-    return explore(loss, wrt=list(model.parameters()),
-                   title=f"chainrule explore: the run in {os.fspath(folder)}")
+    return explore(
+        loss,
+        wrt=list(model.parameters()),
+        title=f"chainrule explore: the run in {os.fspath(folder)}",
+    )

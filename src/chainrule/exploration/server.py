@@ -40,8 +40,9 @@ def make_server(page: str, data_json: str, *, port: int = 0) -> http.server.Thre
     return http.server.ThreadingHTTPServer(("127.0.0.1", port), Handler)
 
 
-def serve(page: str, data_json: str, *, port: int = 0,
-          announce: Callable[[str], None] = print) -> None:
+def serve(
+    page: str, data_json: str, *, port: int = 0, announce: Callable[[str], None] = print
+) -> None:
     """Serve until Ctrl-C (KeyboardInterrupt propagates after the socket is closed)."""
     server = make_server(page, data_json, port=port)
     host, bound = server.server_address[:2]

@@ -21,8 +21,9 @@ PARAMETERS = ("w1", "b1", "w2", "b2")
 Grads = dict[str, FloatArray]
 
 
-def digits_batch(n: int, n_hidden: int, *,
-                 rng: np.random.Generator) -> tuple[FloatArray, FloatArray, dict[str, FloatArray]]:
+def digits_batch(
+    n: int, n_hidden: int, *, rng: np.random.Generator
+) -> tuple[FloatArray, FloatArray, dict[str, FloatArray]]:
     """x (n, 64): the first n digits, pixels in [0, 1]; y (n, 1): each digit's label / 9,
     the tutorial's regression target; He-initialised parameters with small random biases."""
     from chainrule.data.digits import load_digits
@@ -53,8 +54,14 @@ def tensors_for(x: FloatArray, y: FloatArray, params: dict[str, FloatArray]) -> 
     return tensors
 
 
-def _broken_backward(cache: dict[str, FloatArray], *, sign: float = -1.0, scale_u5: bool = True,
-                     two: float = 2.0, mask_from: str = "u1") -> Grads:
+def _broken_backward(
+    cache: dict[str, FloatArray],
+    *,
+    sign: float = -1.0,
+    scale_u5: bool = True,
+    two: float = 2.0,
+    mask_from: str = "u1",
+) -> Grads:
     """`manual.backward` with one knob per classic mistake (the defaults give it exactly)."""
     x, w2, u4, u5 = cache["x"], cache["w2"], cache["u4"], cache["u5"]
     grad_u5 = 1.0 / u5.size if scale_u5 else 1.0
@@ -63,22 +70,41 @@ def _broken_backward(cache: dict[str, FloatArray], *, sign: float = -1.0, scale_
     grad_u2 = grad_u3 @ w2.T
     mask = cache["u1"] > 0 if mask_from == "u1" else grad_u2 > 0
     grad_u1 = grad_u2 * mask
-    return {"u1": grad_u1, "w1": x.T @ grad_u1, "b1": grad_u1.sum(axis=0),
-            "w2": cache["u2"].T @ grad_u3, "b2": grad_u3.sum(axis=0)}
+    return {
+        "u1": grad_u1,
+        "w1": x.T @ grad_u1,
+        "b1": grad_u1.sum(axis=0),
+        "w2": cache["u2"].T @ grad_u3,
+        "b2": grad_u3.sum(axis=0),
+    }
 
 
 MISTAKES: dict[str, tuple[str, str, Callable[[dict[str, FloatArray]], Grads]]] = {
-    "sign": ("du4/du3 = +1 instead of -1 (u4 = y - u3)", "w2",
-             lambda cache: _broken_backward(cache, sign=1.0)),
-    "sum": ("a sum for the mean: dloss/du5 = 1 instead of 1/(N·n_out)", "w2",
-            lambda cache: _broken_backward(cache, scale_u5=False)),
-    "two": ("a missing 2: du5/du4 = u4 instead of 2·u4", "w2",
-            lambda cache: _broken_backward(cache, two=1.0)),
-    "transpose": ("a transpose: dloss/dw1 = (x.T @ dloss/du1).T", "w1",
-                  lambda cache: {**_broken_backward(cache),
-                                 "w1": _broken_backward(cache)["w1"].T}),
-    "mask": ("the mask from the wrong tensor: [dloss/du2 > 0] instead of [u1 > 0]", "u1",
-             lambda cache: _broken_backward(cache, mask_from="grad_u2")),
+    "sign": (
+        "du4/du3 = +1 instead of -1 (u4 = y - u3)",
+        "w2",
+        lambda cache: _broken_backward(cache, sign=1.0),
+    ),
+    "sum": (
+        "a sum for the mean: dloss/du5 = 1 instead of 1/(N·n_out)",
+        "w2",
+        lambda cache: _broken_backward(cache, scale_u5=False),
+    ),
+    "two": (
+        "a missing 2: du5/du4 = u4 instead of 2·u4",
+        "w2",
+        lambda cache: _broken_backward(cache, two=1.0),
+    ),
+    "transpose": (
+        "a transpose: dloss/dw1 = (x.T @ dloss/du1).T",
+        "w1",
+        lambda cache: {**_broken_backward(cache), "w1": _broken_backward(cache)["w1"].T},
+    ),
+    "mask": (
+        "the mask from the wrong tensor: [dloss/du2 > 0] instead of [u1 > 0]",
+        "u1",
+        lambda cache: _broken_backward(cache, mask_from="grad_u2"),
+    ),
 }
 """Each classic mistake: (what it is, the parameter whose gradient it shows, the broken
 backward pass)."""
@@ -91,14 +117,23 @@ def break_it(cache: dict[str, FloatArray], true_grads: Grads) -> list[Json]:
     for key, (label, parameter, broken_backward) in MISTAKES.items():
         broken = broken_backward(cache)[parameter]
         verdict = diagnose(broken, true_grads[parameter], n=n, n_out=n_out)
-        choices.append({"key": key, "label": label, "parameter": parameter,
-                        "broken": matrix(broken), "true": matrix(true_grads[parameter]),
-                        "diagnosis": str(verdict), "kind": verdict.kind.name})
+        choices.append(
+            {
+                "key": key,
+                "label": label,
+                "parameter": parameter,
+                "broken": matrix(broken),
+                "true": matrix(true_grads[parameter]),
+                "diagnosis": str(verdict),
+                "kind": verdict.kind.name,
+            }
+        )
     return choices
 
 
-def record_training(x: FloatArray, y: FloatArray, params: dict[str, FloatArray], *,
-                    steps: int, lr: float) -> list[Json]:
+def record_training(
+    x: FloatArray, y: FloatArray, params: dict[str, FloatArray], *, steps: int, lr: float
+) -> list[Json]:
     """Plain gradient descent with `manual.forward`/`backward` on this batch: the loss, the
     weights and their gradients at every step (step 0 is before any update)."""
     current = {name: value.copy() for name, value in params.items()}
@@ -106,16 +141,27 @@ def record_training(x: FloatArray, y: FloatArray, params: dict[str, FloatArray],
     for step in range(steps + 1):
         loss, cache = manual.forward(x, y, current)
         grads = manual.backward(cache)
-        frames.append({"step": step, "loss": loss,
-                       "weights": {name: matrix(current[name]) for name in PARAMETERS},
-                       "grads": {name: matrix(grads[name]) for name in PARAMETERS}})
+        frames.append(
+            {
+                "step": step,
+                "loss": loss,
+                "weights": {name: matrix(current[name]) for name in PARAMETERS},
+                "grads": {name: matrix(grads[name]) for name in PARAMETERS},
+            }
+        )
         for name in PARAMETERS:
             current[name] = current[name] - lr * grads[name]
     return frames
 
 
-def tutorial_data(*, n: int = 8, n_hidden: int = 16, train_steps: int = 30, lr: float = 0.1,
-                  rng: np.random.Generator) -> Json:
+def tutorial_data(
+    *,
+    n: int = 8,
+    n_hidden: int = 16,
+    train_steps: int = 30,
+    lr: float = 0.1,
+    rng: np.random.Generator,
+) -> Json:
     """Everything the page shows for the tutorial network on `n` digits."""
     x, y, params = digits_batch(n, n_hidden, rng=rng)
     tensors = tensors_for(x, y, params)
@@ -137,14 +183,22 @@ def tutorial_data(*, n: int = 8, n_hidden: int = 16, train_steps: int = 30, lr: 
         "relu_mask": matrix((u1 > 0).astype(np.float64)),
         "dead_units": int(np.sum(~np.any(u1 > 0, axis=0))),
         "n_hidden": n_hidden,
-        "sides": [{"name": name, "manual": matrix(hand[name]),
-                   "autograd": matrix(autograd[name]), "closed_form": matrix(closed[name]),
-                   "max_diff": float(max(np.max(np.abs(hand[name] - autograd[name])),
-                                         np.max(np.abs(closed[name] - autograd[name]))))}
-                  for name in PARAMETERS],
+        "sides": [
+            {
+                "name": name,
+                "manual": matrix(hand[name]),
+                "autograd": matrix(autograd[name]),
+                "closed_form": matrix(closed[name]),
+                "max_diff": float(
+                    max(
+                        np.max(np.abs(hand[name] - autograd[name])),
+                        np.max(np.abs(closed[name] - autograd[name])),
+                    )
+                ),
+            }
+            for name in PARAMETERS
+        ],
         "break_it": break_it(cache, hand),
         "train": record_training(x, y, params, steps=train_steps, lr=lr),
     }
     return data
-
-

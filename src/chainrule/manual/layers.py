@@ -100,8 +100,9 @@ class Linear:
 
     def gradients(self) -> dict[str, FloatArray]:
         if self.grad_weight is None or self.grad_bias is None:
-            raise RuntimeError("Linear.gradients() before backward: call backward(grad_out) "
-                               "after forward(x) first")
+            raise RuntimeError(
+                "Linear.gradients() before backward: call backward(grad_out) after forward(x) first"
+            )
         return {"weight": self.grad_weight, "bias": self.grad_bias}
 
     def __repr__(self) -> str:
@@ -187,13 +188,19 @@ class Sequential:
 
     def parameters(self) -> dict[str, FloatArray]:
         """Every parameter, named "<layer index>.<name>" as in PyTorch ("0.weight", ...)."""
-        return {f"{index}.{name}": value for index, layer in enumerate(self.layers)
-                for name, value in layer.parameters().items()}
+        return {
+            f"{index}.{name}": value
+            for index, layer in enumerate(self.layers)
+            for name, value in layer.parameters().items()
+        }
 
     def gradients(self) -> dict[str, FloatArray]:
         """Every parameter gradient, named like `parameters()`; only after backward."""
-        return {f"{index}.{name}": value for index, layer in enumerate(self.layers)
-                for name, value in layer.gradients().items()}
+        return {
+            f"{index}.{name}": value
+            for index, layer in enumerate(self.layers)
+            for name, value in layer.gradients().items()
+        }
 
     def __repr__(self) -> str:
         return f"Sequential({', '.join(repr(layer) for layer in self.layers)})"

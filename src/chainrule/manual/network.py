@@ -36,8 +36,16 @@ def forward(
     u4 = y_array - u3
     u5 = u4**2
     loss = float(u5.mean())
-    cache: Cache = {"x": x_array, "y": y_array, **weights,
-                    "u1": u1, "u2": u2, "u3": u3, "u4": u4, "u5": u5}
+    cache: Cache = {
+        "x": x_array,
+        "y": y_array,
+        **weights,
+        "u1": u1,
+        "u2": u2,
+        "u3": u3,
+        "u4": u4,
+        "u5": u5,
+    }
     return loss, cache
 
 
@@ -69,8 +77,17 @@ def backward(cache: Mapping[str, FloatArray]) -> dict[str, FloatArray]:
     grad_w1 = x.T @ grad_u1
     grad_b1 = grad_u1.sum(axis=0)
     grad_x = times_transpose(grad_u1, w1)
-    return {"x": grad_x, "w1": grad_w1, "b1": grad_b1, "w2": grad_w2, "b2": grad_b2,
-            "u1": grad_u1, "u2": grad_u2, "u3": grad_u3, "u4": grad_u4}
+    return {
+        "x": grad_x,
+        "w1": grad_w1,
+        "b1": grad_b1,
+        "w2": grad_w2,
+        "b2": grad_b2,
+        "u1": grad_u1,
+        "u2": grad_u2,
+        "u3": grad_u3,
+        "u4": grad_u4,
+    }
 
 
 def times_transpose(grad_out: FloatArray, weight: FloatArray) -> FloatArray:

@@ -48,8 +48,11 @@ class BatchNorm1d(Module):
         dtype: npt.DTypeLike = np.float32,
     ) -> None:
         super().__init__()
-        if isinstance(num_features, bool) or not isinstance(num_features, (int, np.integer)) \
-                or num_features <= 0:
+        if (
+            isinstance(num_features, bool)
+            or not isinstance(num_features, (int, np.integer))
+            or num_features <= 0
+        ):
             raise ValueError(
                 f"BatchNorm1d: num_features must be a positive integer, got {num_features!r}"
             )
@@ -71,8 +74,11 @@ class BatchNorm1d(Module):
         self.register_buffer("num_batches_tracked", np.array(0, dtype=np.int64))
 
     def forward(self, x: Any) -> Tensor:
-        refuse_while_tracing("BatchNorm1d", "its running statistics are kept outside the "
-                             "graph, so a replay would neither update nor read them")
+        refuse_while_tracing(
+            "BatchNorm1d",
+            "its running statistics are kept outside the "
+            "graph, so a replay would neither update nor read them",
+        )
         inputs = as_tensor(x)
         self._check_input(inputs)
         axes = (0,) if inputs.ndim == 2 else (0, 2)
@@ -108,8 +114,7 @@ class BatchNorm1d(Module):
     def _update_running_stats(self, mean: np.ndarray, var: np.ndarray, count: int) -> None:
         """running = (1 - factor) running + factor batch, in place and outside the graph."""
         self.num_batches_tracked += 1
-        factor = (1.0 / int(self.num_batches_tracked) if self.momentum is None
-                  else self.momentum)
+        factor = 1.0 / int(self.num_batches_tracked) if self.momentum is None else self.momentum
         unbiased_var = var * (count / (count - 1))
         self.running_mean *= 1.0 - factor
         self.running_mean += factor * mean
@@ -117,5 +122,6 @@ class BatchNorm1d(Module):
         self.running_var += factor * unbiased_var
 
     def extra_repr(self) -> str:
-        return (f"{self.num_features}, eps={self.eps}, momentum={self.momentum}, "
-                f"affine={self.affine}")
+        return (
+            f"{self.num_features}, eps={self.eps}, momentum={self.momentum}, affine={self.affine}"
+        )

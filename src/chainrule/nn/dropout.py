@@ -32,8 +32,10 @@ class Dropout(Module):
         inputs = as_tensor(x)
         if not self.training or self.p == 0.0:
             return inputs
-        refuse_while_tracing("Dropout in training mode",
-                             "its random mask is drawn outside the graph and would be frozen")
+        refuse_while_tracing(
+            "Dropout in training mode",
+            "its random mask is drawn outside the graph and would be frozen",
+        )
         scale = (self.rng.random(inputs.shape) >= self.p).astype(inputs.dtype)
         if self.p < 1.0:
             scale *= 1.0 / (1.0 - self.p)

@@ -34,7 +34,8 @@ class FlatBuffer:
         if len(dtypes) != 1:
             raise ValueError(
                 f"FlatBuffer: the parameters have dtypes {sorted(map(str, dtypes))}; a flat "
-                "buffer holds one dtype (flatten_parameters groups them by dtype)")
+                "buffer holds one dtype (flatten_parameters groups them by dtype)"
+            )
         # Held weakly: the members keep the buffer alive (through `buffer_of`), not the
         # other way round, so a dropped model frees it.
         self._members = [weakref.ref(param) for param in params]
@@ -82,10 +83,11 @@ class FlatBuffer:
     def holds_all_grads(self, params: Sequence[Tensor]) -> bool:
         """Whether `params` are exactly the members, in order, with every gradient in `grad`
         (so that `grad` can be reduced as it is)."""
-        return (len(params) == len(self._members)
-                and all(member() is param
-                        for member, param in zip(self._members, params, strict=True))
-                and self.span(params) is not None)
+        return (
+            len(params) == len(self._members)
+            and all(member() is param for member, param in zip(self._members, params, strict=True))
+            and self.span(params) is not None
+        )
 
     def span(self, params: Sequence[Tensor]) -> tuple[int, int] | None:
         """(start, stop) of `params` in the flat arrays when they are consecutive members in
@@ -100,9 +102,13 @@ class FlatBuffer:
         for offset, param in enumerate(params):
             position = index + offset
             grad = param.grad
-            if (members[position]() is not param or param.data is not data_views[position]
-                    or grad is None or grad.data is not grad_views[position]
-                    or grad.requires_grad):
+            if (
+                members[position]() is not param
+                or param.data is not data_views[position]
+                or grad is None
+                or grad.data is not grad_views[position]
+                or grad.requires_grad
+            ):
                 return None
         return self.bounds[index][0], self.bounds[index + len(params) - 1][1]
 
@@ -127,8 +133,10 @@ _MEMBERSHIP: dict[int, tuple[weakref.ref[Tensor], FlatBuffer]] = {}
 
 def _forget(key: int) -> Callable[[weakref.ref[Tensor]], None]:
     """The callback that drops a dead parameter's membership, freeing its buffer."""
+
     def drop(_: weakref.ref[Tensor]) -> None:
         _MEMBERSHIP.pop(key, None)
+
     return drop
 
 
@@ -160,8 +168,7 @@ def zero_grads(params: Iterable[Tensor]) -> None:
     one for the rest."""
     params = list(params)
     ids = {id(param) for param in params}
-    buffers = {id(buffer): buffer for param in params
-               if (buffer := buffer_of(param)) is not None}
+    buffers = {id(buffer): buffer for param in params if (buffer := buffer_of(param)) is not None}
     done: set[int] = set()
     for buffer in buffers.values():
         if all(id(member) in ids for member in buffer.params):

@@ -153,8 +153,10 @@ class Module:
                 continue
             seen.add(id(module))
             yield name, module
-            below = [(f"{name}.{child}" if name else child, sub)
-                     for child, sub in module._modules.items()]
+            below = [
+                (f"{name}.{child}" if name else child, sub)
+                for child, sub in module._modules.items()
+            ]
             stack.extend(reversed(below))
 
     def modules(self) -> Iterator[Module]:
@@ -261,7 +263,8 @@ class Module:
             problems.append(f"mis-shaped keys: {'; '.join(misshaped)}")
         if problems:
             raise ValueError(
-                f"load_state_dict for {type(self).__name__}: " + " | ".join(problems)
+                f"load_state_dict for {type(self).__name__}: "
+                + " | ".join(problems)
                 + ". Save and load the same architecture (compare model.state_dict().keys() "
                 "and shapes), or pass strict=False to skip missing and unexpected keys"
             )

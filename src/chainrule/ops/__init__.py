@@ -55,8 +55,10 @@ sqrt = unary_function(P.Sqrt)
 tanh = unary_function(P.Tanh)
 
 GENERATED: dict[str, Callable[[Any], Tensor]] = {
-    primitive.function: unary_function(primitive) for primitive in P.PRIMITIVES
-    if primitive.function is not None and P.is_unary(primitive)
+    primitive.function: unary_function(primitive)
+    for primitive in P.PRIMITIVES
+    if primitive.function is not None
+    and P.is_unary(primitive)
     and primitive.function not in globals()
 }
 """The functions generated from declarations alone, by name."""
@@ -114,8 +116,10 @@ def _join(op: str, primitive: type[P.Primitive], tensors: Sequence[Any], axis: i
         )
     if primitive is P.Concatenate and any(t.ndim != ndim for t in inputs):
         shapes = ", ".join(str(t.shape) for t in inputs)
-        raise ValueError(f"{op} along axis {axis}: shapes {shapes} do not fit: they need the "
-                         "same number of dimensions")
+        raise ValueError(
+            f"{op} along axis {axis}: shapes {shapes} do not fit: they need the "
+            "same number of dimensions"
+        )
     try:
         return Tensor._apply(primitive, inputs, {"axis": axis})
     except CompileError:
@@ -133,14 +137,6 @@ def concatenate(tensors: Sequence[Any], axis: int = 0) -> Tensor:
 def stack(tensors: Sequence[Any], axis: int = 0) -> Tensor:
     """The tensors stacked along a new axis."""
     return _join("stack", P.Stack, tensors, axis)
-
-
-
-
-
-
-
-
 
 
 def sum(x: Any, axis: Axis = None, keepdims: bool = False) -> Tensor:
@@ -206,7 +202,13 @@ __all__ = [
     "transpose",
     "var",
     "where",
-    "abs", "exp", "log", "relu", "sigmoid", "sqrt", "tanh",
+    "abs",
+    "exp",
+    "log",
+    "relu",
+    "sigmoid",
+    "sqrt",
+    "tanh",
     *GENERATED,
 ]
 

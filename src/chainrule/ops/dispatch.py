@@ -20,8 +20,9 @@ from chainrule.primitives.reduction import Axis
 from chainrule.tensor import NUMPY_PROTOCOL, Tensor, _raw, as_tensor
 
 
-def array_ufunc(ufunc: np.ufunc, method: str, inputs: tuple[Any, ...],
-                kwargs: dict[str, Any]) -> Any:
+def array_ufunc(
+    ufunc: np.ufunc, method: str, inputs: tuple[Any, ...], kwargs: dict[str, Any]
+) -> Any:
     """`ufunc(*inputs, **kwargs)` where an input is a Tensor (Tensor.__array_ufunc__)."""
     if method != "__call__":
         raise TypeError(
@@ -67,8 +68,9 @@ def _numpy_reduction(method: str) -> Callable[..., Tensor]:
     """np.sum, np.mean, np.max, ... on a tensor: `dtype=` converts first (as NumPy
     accumulates in it), the rest goes to the method."""
 
-    def function(a: Any, axis: Axis = None, dtype: npt.DTypeLike | None = None,
-                 keepdims: bool = False) -> Tensor:
+    def function(
+        a: Any, axis: Axis = None, dtype: npt.DTypeLike | None = None, keepdims: bool = False
+    ) -> Tensor:
         tensor = as_tensor(a) if dtype is None else as_tensor(a).astype(dtype)
         result: Tensor = getattr(tensor, method)(axis=axis, keepdims=keepdims)
         return result
@@ -76,8 +78,14 @@ def _numpy_reduction(method: str) -> Callable[..., Tensor]:
     return function
 
 
-def _numpy_var(a: Any, axis: Axis = None, dtype: npt.DTypeLike | None = None, ddof: int = 0,
-               keepdims: bool = False, correction: int | None = None) -> Tensor:
+def _numpy_var(
+    a: Any,
+    axis: Axis = None,
+    dtype: npt.DTypeLike | None = None,
+    ddof: int = 0,
+    keepdims: bool = False,
+    correction: int | None = None,
+) -> Tensor:
     if correction is not None:
         if ddof != 0:
             raise ValueError("numpy.var: give ddof or correction, not both")
@@ -105,12 +113,14 @@ def _numpy_where(condition: Any, x: Any = None, y: Any = None) -> Any:
     return ops.where(condition, x, y)
 
 
-def _numpy_clip(a: Any, a_min: Any = None, a_max: Any = None, min: Any = None,
-                max: Any = None) -> Tensor:
+def _numpy_clip(
+    a: Any, a_min: Any = None, a_max: Any = None, min: Any = None, max: Any = None
+) -> Tensor:
     if (a_min is not None and min is not None) or (a_max is not None and max is not None):
         raise ValueError("numpy.clip: give a_min or min (a_max or max), not both")
-    return as_tensor(a).clip(a_min if a_min is not None else min,
-                             a_max if a_max is not None else max)
+    return as_tensor(a).clip(
+        a_min if a_min is not None else min, a_max if a_max is not None else max
+    )
 
 
 def _is_default(value: Any, default: Any) -> bool:
@@ -122,8 +132,10 @@ def _is_default(value: Any, default: Any) -> bool:
 
 def _refuse_numpy_arguments(name: str, refused: dict[str, Any]) -> None:
     shown = ", ".join(
-        f"{key}=<array of shape {value.shape}>" if isinstance(value, np.ndarray)
-        else f"{key}={value!r}" for key, value in refused.items()
+        f"{key}=<array of shape {value.shape}>"
+        if isinstance(value, np.ndarray)
+        else f"{key}={value!r}"
+        for key, value in refused.items()
     )
     raise TypeError(
         f"numpy.{name}: {shown} is not supported on chainrule tensors; leave it out (use the "
@@ -188,15 +200,28 @@ def _ufunc_implementation(primitive: type[P.Primitive]) -> Callable[..., Tensor]
 
 
 _UFUNCS: dict[np.ufunc, Callable[..., Tensor]] = {
-    **{getattr(np, name): _ufunc_implementation(primitive)
-       for primitive in P.PRIMITIVES for name in primitive.numpy},
+    **{
+        getattr(np, name): _ufunc_implementation(primitive)
+        for primitive in P.PRIMITIVES
+        for name in primitive.numpy
+    },
     np.power: _power,  # a scalar exponent is PowScalar, a tensor one Pow
     np.positive: as_tensor,
 }
 
 _COMPARISONS = frozenset(
-    {np.less, np.less_equal, np.greater, np.greater_equal, np.equal, np.not_equal, np.isfinite,
-     np.isnan, np.isinf, np.sign}
+    {
+        np.less,
+        np.less_equal,
+        np.greater,
+        np.greater_equal,
+        np.equal,
+        np.not_equal,
+        np.isfinite,
+        np.isnan,
+        np.isinf,
+        np.sign,
+    }
 )
 
 _FUNCTION_IMPLEMENTATIONS: tuple[tuple[Callable[..., Any], Callable[..., Any], str], ...] = (
@@ -208,10 +233,12 @@ _FUNCTION_IMPLEMENTATIONS: tuple[tuple[Callable[..., Any], Callable[..., Any], s
     (np.amin, _numpy_reduction("min"), "a axis keepdims"),
     (np.var, _numpy_var, "a axis dtype ddof keepdims correction"),
     (np.reshape, lambda a, shape: as_tensor(a).reshape(shape), "a shape"),
-    (np.transpose, lambda a, axes=None: as_tensor(a).transpose(*(() if axes is None else
-                                                                  (axes,))), "a axes"),
-    (np.swapaxes, lambda a, axis1, axis2: as_tensor(a).swapaxes(axis1, axis2),
-     "a axis1 axis2"),
+    (
+        np.transpose,
+        lambda a, axes=None: as_tensor(a).transpose(*(() if axes is None else (axes,))),
+        "a axes",
+    ),
+    (np.swapaxes, lambda a, axis1, axis2: as_tensor(a).swapaxes(axis1, axis2), "a axis1 axis2"),
     (np.broadcast_to, _numpy_broadcast_to, "array shape"),
     (np.concatenate, _numpy_concatenate, "arrays axis"),
     (np.stack, lambda arrays, axis=0: ops.stack(arrays, axis), "arrays axis"),

@@ -45,6 +45,9 @@ def astype(self: Tensor, dtype: npt.DTypeLike) -> Tensor:
 attach_methods(
     clip,
     astype,
-    *(unary_method(primitive) for primitive in P.PRIMITIVES
-      if primitive.method and P.is_unary(primitive) and not hasattr(Tensor, primitive.method)),
+    *(
+        unary_method(primitive)
+        for primitive in P.PRIMITIVES
+        if primitive.method and P.is_unary(primitive) and not hasattr(Tensor, primitive.method)
+    ),
 )

@@ -20,9 +20,14 @@ def _operand(value: Any, like: Tensor) -> Tensor:
     stays float32, as in PyTorch; a float array keeps its own (NumPy's promotion applies)."""
     if isinstance(value, Tensor):
         return value
-    if type(value) is float or type(value) is int or (
-        isinstance(value, np.generic) and value.dtype.kind in "biuf"
-        and like._data.dtype.kind == "f"
+    if (
+        type(value) is float
+        or type(value) is int
+        or (
+            isinstance(value, np.generic)
+            and value.dtype.kind in "biuf"
+            and like._data.dtype.kind == "f"
+        )
     ):
         return Tensor._wrap(np.asarray(value, dtype=like._data.dtype))
     array = np.asarray(value)
@@ -41,7 +46,8 @@ def _refuse_comparison_while_tracing(comparison: str, *operands: Any) -> None:
     for operand in operands:
         if isinstance(operand, Tensor):
             STATE.tracer.refuse_conversion(
-                operand, f"comparison {comparison}" if comparison[0] in "<>=!" else comparison,
+                operand,
+                f"comparison {comparison}" if comparison[0] in "<>=!" else comparison,
                 "; for a mask, use chainrule ops (relu, maximum, minimum, clip) instead",
             )
 

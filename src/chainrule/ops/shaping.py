@@ -44,8 +44,7 @@ def transpose(self: Tensor, *axes: Any) -> Tensor:
         order = tuple(reversed(range(self.ndim)))
     if len(order) == self.ndim:
         _check_axes("transpose", order, self.ndim)
-    if len(order) != self.ndim or sorted(a % self.ndim for a in order) != list(
-            range(self.ndim)):
+    if len(order) != self.ndim or sorted(a % self.ndim for a in order) != list(range(self.ndim)):
         raise ValueError(
             f"transpose: axes {order} are not a permutation of the {self.ndim} axes of a "
             f"tensor of shape {self.shape}"

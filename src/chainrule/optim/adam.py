@@ -42,12 +42,20 @@ class Adam(Optimizer):
         betas = group["betas"]
         if not isinstance(betas, (tuple, list)) or len(betas) != 2:
             raise ValueError(f"{name}: betas must be two numbers in [0, 1), got {betas!r}")
-        group["betas"] = tuple(check_number(name, f"betas[{position}]", beta, high=1.0)
-                               for position, beta in enumerate(betas))
+        group["betas"] = tuple(
+            check_number(name, f"betas[{position}]", beta, high=1.0)
+            for position, beta in enumerate(betas)
+        )
         group["eps"] = check_number(name, "eps", group["eps"], low_open=True)
 
-    def _update(self, value: np.ndarray, grad: np.ndarray, state: dict[str, Any],
-                group: dict[str, Any], param: Tensor) -> None:
+    def _update(
+        self,
+        value: np.ndarray,
+        grad: np.ndarray,
+        state: dict[str, Any],
+        group: dict[str, Any],
+        param: Tensor,
+    ) -> None:
         lr, eps, weight_decay = group["lr"], group["eps"], group["weight_decay"]
         beta1, beta2 = group["betas"]
         if not state:

@@ -32,7 +32,9 @@ class LRScheduler(ABC):
         refuse_while_tracing(
             "creating a learning-rate scheduler inside the step",
             "eagerly each call starts from epoch 0, a replay would keep stepping the one made "
-            "while tracing", "create it outside the compiled step")
+            "while tracing",
+            "create it outside the compiled step",
+        )
         if not isinstance(optimizer, Optimizer):
             raise TypeError(
                 f"{type(self).__name__}: expected a chainrule.optim optimizer, got "
@@ -68,8 +70,11 @@ class LRScheduler(ABC):
     def state_dict(self) -> dict[str, Any]:
         """The schedule's position and settings, all JSON-serialisable; the optimizer's
         lrs are in the optimizer's own state dict."""
-        return {key: list(value) if isinstance(value, list) else value
-                for key, value in vars(self).items() if key != "optimizer"}
+        return {
+            key: list(value) if isinstance(value, list) else value
+            for key, value in vars(self).items()
+            if key != "optimizer"
+        }
 
     def load_state_dict(self, state_dict: dict[str, Any]) -> None:
         """Restore a position saved by `state_dict()` (load the optimizer's state too)."""

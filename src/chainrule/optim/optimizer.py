@@ -43,9 +43,16 @@ class HookHandle:
         self._hooks.pop(self._key, None)
 
 
-def check_number(owner: str, name: str, value: Any, *, low: float = 0.0,
-                 low_open: bool = False, high: float = math.inf,
-                 high_open: bool = True) -> float:
+def check_number(
+    owner: str,
+    name: str,
+    value: Any,
+    *,
+    low: float = 0.0,
+    low_open: bool = False,
+    high: float = math.inf,
+    high_open: bool = True,
+) -> float:
     """`value` as a Python float once it is a finite real number in the range from `low` to
     `high` (closed or open at each end); a TypeError or ValueError naming `owner`, the
     hyperparameter `name`, the value and the allowed range otherwise.
@@ -54,8 +61,9 @@ def check_number(owner: str, name: str, value: Any, *, low: float = 0.0,
     numbers and strings are refused rather than read as numbers.
     """
     # A Python float, the common case, skips the slower abstract-base-class check.
-    if type(value) is not float and (isinstance(value, (bool, np.bool_))
-                                     or not isinstance(value, numbers.Real)):
+    if type(value) is not float and (
+        isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Real)
+    ):
         raise TypeError(
             f"{owner}: {name} must be a real number, got {type(value).__name__} {value!r:.40}"
         )
@@ -84,7 +92,9 @@ class Optimizer(ABC):
         refuse_while_tracing(
             "creating an optimizer inside the step",
             "eagerly each call starts from fresh state, a replay would keep stepping the one "
-            "made while tracing", "create it outside the compiled step")
+            "made while tracing",
+            "create it outside the compiled step",
+        )
         self.defaults = defaults
         self.param_groups: list[dict[str, Any]] = []
         self.state: dict[Tensor, dict[str, Any]] = {}
@@ -195,8 +205,10 @@ class Optimizer(ABC):
             record_effect(self.step)
         else:
             refuse_while_tracing(
-                "optimizer.step(closure)", "the closure reruns the step in Python",
-                "call loss.backward() and optimizer.step() without a closure in the step")
+                "optimizer.step(closure)",
+                "the closure reruns the step in Python",
+                "call loss.backward() and optimizer.step() without a closure in the step",
+            )
             with enable_grad():
                 loss = closure()
         for group in self.param_groups:
@@ -232,8 +244,7 @@ class Optimizer(ABC):
         if not span.gather(self, params):
             return False
         start, stop = bounds
-        self._update(buffer.data[start:stop], buffer.grad[start:stop], span.state, group,
-                     span.key)
+        self._update(buffer.data[start:stop], buffer.grad[start:stop], span.state, group, span.key)
         span.scatter(self, params)
         for param in params:
             param.increment_version()
@@ -284,8 +295,14 @@ class Optimizer(ABC):
         return array
 
     @abstractmethod
-    def _update(self, value: np.ndarray, grad: np.ndarray, state: dict[str, Any],
-                group: dict[str, Any], param: Tensor) -> None:
+    def _update(
+        self,
+        value: np.ndarray,
+        grad: np.ndarray,
+        state: dict[str, Any],
+        group: dict[str, Any],
+        param: Tensor,
+    ) -> None:
         """Update `value` (the parameter's array) in place from `grad`, keeping its dtype;
         `state` is this parameter's state dict, `group` its hyperparameters."""
 
@@ -301,13 +318,18 @@ class Optimizer(ABC):
         for index, param in enumerate(params):
             entries = self.state.get(param)
             if entries:
-                state[index] = {key: value.copy() if isinstance(value, np.ndarray) else value
-                                for key, value in entries.items()}
+                state[index] = {
+                    key: value.copy() if isinstance(value, np.ndarray) else value
+                    for key, value in entries.items()
+                }
         groups = []
         start = 0
         for group in self.param_groups:
-            saved = {key: list(value) if isinstance(value, tuple) else value
-                     for key, value in group.items() if key != "params"}
+            saved = {
+                key: list(value) if isinstance(value, tuple) else value
+                for key, value in group.items()
+                if key != "params"
+            }
             saved["params"] = list(range(start, start + len(group["params"])))
             start += len(group["params"])
             groups.append(saved)
@@ -324,7 +346,8 @@ class Optimizer(ABC):
                 f"this optimizer {len(self.param_groups)}; build it over the same groups"
             )
         for position, (saved, group) in enumerate(
-                zip(saved_groups, self.param_groups, strict=True)):
+            zip(saved_groups, self.param_groups, strict=True)
+        ):
             if len(saved["params"]) != len(group["params"]):
                 raise ValueError(
                     f"{name}.load_state_dict: group {position} holds {len(saved['params'])} "
@@ -368,8 +391,9 @@ class Optimizer(ABC):
         lines = [f"{type(self).__name__} ("]
         for position, group in enumerate(self.param_groups):
             lines.append(f"Parameter Group {position}")
-            lines.extend(f"    {key}: {value}" for key, value in sorted(group.items())
-                         if key != "params")
+            lines.extend(
+                f"    {key}: {value}" for key, value in sorted(group.items()) if key != "params"
+            )
         return "\n".join([*lines, ")"])
 
 
@@ -403,11 +427,14 @@ class _FlatSpan:
         for name, value in first.items():
             if isinstance(value, np.ndarray):
                 arrays = [state[name] for state in present]
-                if any(not isinstance(array, np.ndarray) or array.shape != param.shape
-                       for array, param in zip(arrays, params, strict=True)):
+                if any(
+                    not isinstance(array, np.ndarray) or array.shape != param.shape
+                    for array, param in zip(arrays, params, strict=True)
+                ):
                     return False
                 flat[name] = np.concatenate([array.reshape(-1) for array in arrays]).astype(
-                    self.buffer.data.dtype, copy=False)
+                    self.buffer.data.dtype, copy=False
+                )
             elif any(state[name] != value for state in present):
                 return False
             else:
@@ -417,8 +444,9 @@ class _FlatSpan:
 
     def _holds_views(self, states: list[dict[str, Any] | None]) -> bool:
         """Whether each of `states` holds its views of the flat state and its scalars."""
-        scalars = [(name, value) for name, value in self.state.items()
-                   if not isinstance(value, np.ndarray)]
+        scalars = [
+            (name, value) for name, value in self.state.items() if not isinstance(value, np.ndarray)
+        ]
         for state, views in zip(states, self.views, strict=True):
             if state is None:
                 return False
@@ -432,19 +460,27 @@ class _FlatSpan:
 
     def scatter(self, optimizer: Optimizer, params: list[Tensor]) -> None:
         """Give each parameter its slices of the flat state (and its scalars, e.g. "step")."""
-        arrays = {name: value for name, value in self.state.items()
-                  if isinstance(value, np.ndarray)}
+        arrays = {
+            name: value for name, value in self.state.items() if isinstance(value, np.ndarray)
+        }
         scalars = {name: value for name, value in self.state.items() if name not in arrays}
-        if self.views and not scalars and all(self.views[0][name].base is array
-                                              for name, array in arrays.items()):
+        if (
+            self.views
+            and not scalars
+            and all(self.views[0][name].base is array for name, array in arrays.items())
+        ):
             return  # every state already holds its views (checked by `gather`)
-        if not self.views or any(self.views[0][name].base is not array
-                                 for name, array in arrays.items()):
+        if not self.views or any(
+            self.views[0][name].base is not array for name, array in arrays.items()
+        ):
             offsets = [self.buffer.bounds[self.buffer.positions[id(param)]] for param in params]
             self.views = [
-                {name: array[start - self.start:stop - self.start].reshape(param.shape)
-                 for name, array in arrays.items()}
-                for param, (start, stop) in zip(params, offsets, strict=True)]
+                {
+                    name: array[start - self.start : stop - self.start].reshape(param.shape)
+                    for name, array in arrays.items()
+                }
+                for param, (start, stop) in zip(params, offsets, strict=True)
+            ]
         for param, views in zip(params, self.views, strict=True):
             state = optimizer._state_of(param)
             state.update(views)

@@ -33,15 +33,19 @@ class SGD(Optimizer):
         weight_decay: float = 0.0,
         nesterov: bool = False,
     ) -> None:
-        defaults = {"lr": lr, "momentum": momentum, "dampening": dampening,
-                    "weight_decay": weight_decay, "nesterov": nesterov}
+        defaults = {
+            "lr": lr,
+            "momentum": momentum,
+            "dampening": dampening,
+            "weight_decay": weight_decay,
+            "nesterov": nesterov,
+        }
         super().__init__(params, defaults)
 
     def _check_group(self, group: dict[str, Any]) -> None:
         super()._check_group(group)
         group["momentum"] = check_number("SGD", "momentum", group["momentum"])
-        group["dampening"] = check_number("SGD", "dampening", group["dampening"],
-                                          low=-math.inf)
+        group["dampening"] = check_number("SGD", "dampening", group["dampening"], low=-math.inf)
         if not isinstance(group["nesterov"], (bool, np.bool_)):
             raise TypeError(f"SGD: nesterov must be True or False, got {group['nesterov']!r}")
         if group["nesterov"] and (group["momentum"] <= 0 or group["dampening"] != 0):
@@ -71,8 +75,14 @@ class SGD(Optimizer):
             np.subtract(value, work, value)
             param.increment_version()
 
-    def _update(self, value: np.ndarray, grad: np.ndarray, state: dict[str, Any],
-                group: dict[str, Any], param: Tensor) -> None:
+    def _update(
+        self,
+        value: np.ndarray,
+        grad: np.ndarray,
+        state: dict[str, Any],
+        group: dict[str, Any],
+        param: Tensor,
+    ) -> None:
         lr, momentum = group["lr"], group["momentum"]
         dampening, weight_decay = group["dampening"], group["weight_decay"]
         work = self._scratch(param, "work")

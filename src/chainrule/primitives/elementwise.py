@@ -89,9 +89,11 @@ class Div(Primitive):
     method = "__truediv__"
     numpy = ("true_divide",)
     broadcasts = True
-    reading = Rule("$a / $b", r"\frac{$a}{$b}",
-                   (entrywise("1 / $b", r"\frac{1}{$b}"),
-                    entrywise("-$a / $b**2", r"-\frac{$a}{$b^{2}}")))
+    reading = Rule(
+        "$a / $b",
+        r"\frac{$a}{$b}",
+        (entrywise("1 / $b", r"\frac{1}{$b}"), entrywise("-$a / $b**2", r"-\frac{$a}{$b^{2}}")),
+    )
     saves_output = True
 
     @staticmethod
@@ -128,8 +130,9 @@ class PowScalar(Primitive):
     at x = 0, where p * x ** -1 would be 0 * inf), as PyTorch's pow_backward."""
 
     name = "pow_scalar"
-    reading = Rule("$a**$exponent", "$a^{$exponent}",
-                   (entrywise("$power_rule", "$power_rule_latex"),))
+    reading = Rule(
+        "$a**$exponent", "$a^{$exponent}", (entrywise("$power_rule", "$power_rule_latex"),)
+    )
 
     @staticmethod
     def forward(x: Any, *, exponent: float) -> tuple[Any, Saved]:
@@ -163,8 +166,14 @@ class Pow(Primitive):
 
     name = "pow"
     broadcasts = True
-    reading = Rule("$a**$b", "$a^{$b}", (entrywise("$b * $a**($b - 1)", "$b\\, $a^{$b - 1}"),
-                                         entrywise("$a**$b * log($a)", r"$a^{$b} \log $a")))
+    reading = Rule(
+        "$a**$b",
+        "$a^{$b}",
+        (
+            entrywise("$b * $a**($b - 1)", "$b\\, $a^{$b - 1}"),
+            entrywise("$a**$b * log($a)", r"$a^{$b} \log $a"),
+        ),
+    )
     saves_output = True
 
     @staticmethod
@@ -232,8 +241,9 @@ class Sqrt(Primitive):
     function = "sqrt"
     method = "sqrt"
     numpy = ("sqrt",)
-    reading = Rule("sqrt($a)", r"\sqrt{$a}",
-                   (entrywise("1 / (2 * sqrt($a))", r"\frac{1}{2\sqrt{$a}}"),))
+    reading = Rule(
+        "sqrt($a)", r"\sqrt{$a}", (entrywise("1 / (2 * sqrt($a))", r"\frac{1}{2\sqrt{$a}}"),)
+    )
     saves_output = True
 
     @staticmethod
@@ -253,8 +263,9 @@ class Abs(Primitive):
     function = "abs"
     method = "abs"
     numpy = ("absolute",)
-    reading = Rule("abs($a)", r"\lvert $a \rvert",
-                   (entrywise("sign($a)", r"\operatorname{sign}($a)"),))
+    reading = Rule(
+        "abs($a)", r"\lvert $a \rvert", (entrywise("sign($a)", r"\operatorname{sign}($a)"),)
+    )
 
     @staticmethod
     def forward(x: Any) -> tuple[Any, Saved]:
@@ -304,6 +315,7 @@ class Sin(Primitive):
         cos = np.cos(saved) if is_array(saved) else np.sin(saved + np.pi / 2)
         return (grad_out * cos,)
 
+
 class Sigmoid(Primitive):
     """z = 1 / (1 + exp(-x));  dz/dx = z (1 - z).
 
@@ -314,8 +326,11 @@ class Sigmoid(Primitive):
     name = "sigmoid"
     function = "sigmoid"
     method = "sigmoid"
-    reading = Rule("sigmoid($a)", r"\sigma($a)",
-                   (entrywise("sigmoid($a) * (1 - sigmoid($a))", r"\sigma($a)\,(1 - \sigma($a))"),))
+    reading = Rule(
+        "sigmoid($a)",
+        r"\sigma($a)",
+        (entrywise("sigmoid($a) * (1 - sigmoid($a))", r"\sigma($a)\,(1 - \sigma($a))"),),
+    )
     saves_output = True
 
     @staticmethod
@@ -362,8 +377,9 @@ class ReLU(Primitive):
         return np.maximum(x, 0, out=out), mask
 
     @staticmethod
-    def vjp_into(saved: Saved, grad_out: np.ndarray, needs: tuple[bool, ...],
-                 out: np.ndarray) -> Grads:
+    def vjp_into(
+        saved: Saved, grad_out: np.ndarray, needs: tuple[bool, ...], out: np.ndarray
+    ) -> Grads:
         return (np.multiply(grad_out, saved, out=out),)
 
 
@@ -374,9 +390,14 @@ class Maximum(Primitive):
     function = "maximum"
     numpy = ("maximum",)
     broadcasts = True
-    reading = Rule("maximum($a, $b)", r"\max($a, $b)",
-                   (entrywise("[$a > $b] (1/2 on ties)", r"[$a > $b]"),
-                    entrywise("[$b > $a] (1/2 on ties)", r"[$b > $a]")))
+    reading = Rule(
+        "maximum($a, $b)",
+        r"\max($a, $b)",
+        (
+            entrywise("[$a > $b] (1/2 on ties)", r"[$a > $b]"),
+            entrywise("[$b > $a] (1/2 on ties)", r"[$b > $a]"),
+        ),
+    )
 
     @staticmethod
     def forward(x: Any, y: Any) -> tuple[Any, Saved]:
@@ -397,9 +418,14 @@ class Minimum(Primitive):
     function = "minimum"
     numpy = ("minimum",)
     broadcasts = True
-    reading = Rule("minimum($a, $b)", r"\min($a, $b)",
-                   (entrywise("[$a < $b] (1/2 on ties)", r"[$a < $b]"),
-                    entrywise("[$b < $a] (1/2 on ties)", r"[$b < $a]")))
+    reading = Rule(
+        "minimum($a, $b)",
+        r"\min($a, $b)",
+        (
+            entrywise("[$a < $b] (1/2 on ties)", r"[$a < $b]"),
+            entrywise("[$b < $a] (1/2 on ties)", r"[$b < $a]"),
+        ),
+    )
 
     @staticmethod
     def forward(x: Any, y: Any) -> tuple[Any, Saved]:
@@ -423,8 +449,11 @@ class Where(Primitive):
     name = "where"
     function = "where"
     broadcasts = True
-    reading = Rule("where(cond, $a, $b)", r"\operatorname{where}(c, $a, $b)",
-                   (entrywise("[cond]", "[c]"), entrywise("[not cond]", r"[\lnot c]")))
+    reading = Rule(
+        "where(cond, $a, $b)",
+        r"\operatorname{where}(c, $a, $b)",
+        (entrywise("[cond]", "[c]"), entrywise("[not cond]", r"[\lnot c]")),
+    )
 
     @staticmethod
     def forward(x: Any, y: Any, *, condition: np.ndarray) -> tuple[Any, Saved]:
@@ -444,8 +473,11 @@ class Clip(Primitive):
     name = "clip"
     function = "clip"
     method = "clip"
-    reading = Rule("clip($a, $low, $high)", r"\operatorname{clip}($a, $low, $high)",
-                   (entrywise("[$low <= $a <= $high]", r"[$low \le $a \le $high]"),))
+    reading = Rule(
+        "clip($a, $low, $high)",
+        r"\operatorname{clip}($a, $low, $high)",
+        (entrywise("[$low <= $a <= $high]", r"[$low \le $a \le $high]"),),
+    )
 
     @staticmethod
     def forward(x: Any, *, low: float | None, high: float | None) -> tuple[Any, Saved]:

@@ -42,9 +42,11 @@ class MatMul(Primitive):
     function = "matmul"
     method = "__matmul__"
     numpy = ("matmul",)
-    reading = Rule("$a @ $b", "$a $b",
-                   (linear_map(". @ $b.T", r"(\cdot)\, $b^\top"),
-                    linear_map("$a.T @ .", r"$a^\top (\cdot)")))
+    reading = Rule(
+        "$a @ $b",
+        "$a $b",
+        (linear_map(". @ $b.T", r"(\cdot)\, $b^\top"), linear_map("$a.T @ .", r"$a^\top (\cdot)")),
+    )
 
     @staticmethod
     def forward(x: Any, y: Any) -> tuple[Any, Saved]:
@@ -78,8 +80,9 @@ class MatMul(Primitive):
         return product_into(x, y, out), (x, y)
 
     @staticmethod
-    def vjp_into(saved: Saved, grad_out: np.ndarray, needs: tuple[bool, ...],
-                 out: np.ndarray) -> Grads:
+    def vjp_into(
+        saved: Saved, grad_out: np.ndarray, needs: tuple[bool, ...], out: np.ndarray
+    ) -> Grads:
         y = saved[1]
         _, grad_y = MatMul.vjp(saved, grad_out, (False, needs[1]))
         return product_into(grad_out, y.T, out), grad_y
@@ -92,8 +95,10 @@ def matmul_shape_error(x_shape: tuple[int, ...], y_shape: tuple[int, ...]) -> st
     message is formatted or batch dimensions are broadcast.
     """
     if not x_shape or not y_shape:
-        return (f"matmul: {x_shape} @ {y_shape}: both operands need at least one dimension; "
-                "use * for scalars")
+        return (
+            f"matmul: {x_shape} @ {y_shape}: both operands need at least one dimension; "
+            "use * for scalars"
+        )
     inner_x = x_shape[-1]
     inner_y = y_shape[0] if len(y_shape) == 1 else y_shape[-2]
     if inner_x != inner_y:
@@ -107,16 +112,21 @@ def matmul_shape_error(x_shape: tuple[int, ...], y_shape: tuple[int, ...]) -> st
     try:
         np.broadcast_shapes(x_shape[:-2], y_shape[:-2])
     except ValueError:
-        return (f"matmul: {x_shape} @ {y_shape}: batch dims {x_shape[:-2]} and {y_shape[:-2]} "
-                "do not broadcast")
+        return (
+            f"matmul: {x_shape} @ {y_shape}: batch dims {x_shape[:-2]} and {y_shape[:-2]} "
+            "do not broadcast"
+        )
     return None
 
 
 AFFINE = Rule(
     "$a @ $b + $c",
     r"$a $b + $c",
-    (linear_map(". @ $b.T", r"(\cdot)\, $b^\top"), linear_map("$a.T @ .", r"$a^\top (\cdot)"),
-     linear_map("$bias_rule", "$bias_rule_latex")),
+    (
+        linear_map(". @ $b.T", r"(\cdot)\, $b^\top"),
+        linear_map("$a.T @ .", r"$a^\top (\cdot)"),
+        linear_map("$bias_rule", "$bias_rule_latex"),
+    ),
 )
 """x @ w + b read as one step: the tutorial's substitution for matmul then add (explain
 groups the two recorded ops under this reading too)."""
@@ -157,16 +167,18 @@ class Linear(Primitive):
         return grad_x, grad_w, grad_b
 
     @staticmethod
-    def forward_into(x: np.ndarray, w: np.ndarray, b: np.ndarray, *,
-                     out: np.ndarray) -> tuple[np.ndarray, Saved]:
+    def forward_into(
+        x: np.ndarray, w: np.ndarray, b: np.ndarray, *, out: np.ndarray
+    ) -> tuple[np.ndarray, Saved]:
         """2-D operands only (the compiler checks)."""
         product_into(x, w, out)
         out += b
         return out, (x, w)
 
     @staticmethod
-    def vjp_into(saved: Saved, grad_out: np.ndarray, needs: tuple[bool, ...],
-                 out: np.ndarray) -> Grads:
+    def vjp_into(
+        saved: Saved, grad_out: np.ndarray, needs: tuple[bool, ...], out: np.ndarray
+    ) -> Grads:
         w = saved[1]
         _, grad_w, grad_b = Linear.vjp(saved, grad_out, (False, needs[1], needs[2]))
         return product_into(grad_out, w.T, out), grad_w, grad_b

@@ -17,9 +17,14 @@ class MSELoss(Primitive):
     """L = mean((p - t)**2) over all n entries;  dL/dp = 2 (p - t) / n,  dL/dt = -dL/dp."""
 
     name = "mse_loss"
-    reading = Rule("mse_loss($a, $b)", r"\operatorname{mse}($a, $b)",
-                   (entrywise("2 * ($a - $b) / $n", r"\frac{2 ($a - $b)}{$n}"),
-                    entrywise("-2 * ($a - $b) / $n", r"-\frac{2 ($a - $b)}{$n}")))
+    reading = Rule(
+        "mse_loss($a, $b)",
+        r"\operatorname{mse}($a, $b)",
+        (
+            entrywise("2 * ($a - $b) / $n", r"\frac{2 ($a - $b)}{$n}"),
+            entrywise("-2 * ($a - $b) / $n", r"-\frac{2 ($a - $b)}{$n}"),
+        ),
+    )
 
     @staticmethod
     def forward(pred: Any, target: Any) -> tuple[Any, Saved]:
@@ -42,10 +47,17 @@ class SoftmaxCrossEntropy(Primitive):
     """
 
     name = "cross_entropy"
-    reading = Rule("cross_entropy($a, t)", r"\operatorname{CE}($a, t)",
-                   (entrywise("(softmax($a) - onehot(t)) / $n",
-                       r"\frac{\operatorname{softmax}($a) - "
-                       r"\operatorname{onehot}(t)}{$n}"),))
+    reading = Rule(
+        "cross_entropy($a, t)",
+        r"\operatorname{CE}($a, t)",
+        (
+            entrywise(
+                "(softmax($a) - onehot(t)) / $n",
+                r"\frac{\operatorname{softmax}($a) - "
+                r"\operatorname{onehot}(t)}{$n}",
+            ),
+        ),
+    )
 
     @staticmethod
     def forward(logits: Any, *, targets: np.ndarray) -> tuple[Any, Saved]:

@@ -58,8 +58,9 @@ class Mean(Primitive):
     name = "mean"
     function = "mean"
     method = "mean"
-    reading = Rule("mean($a$axis_arg)", r"\operatorname{mean}($a)",
-                   (constant("1/$n", r"\frac{1}{$n}"),))
+    reading = Rule(
+        "mean($a$axis_arg)", r"\operatorname{mean}($a)", (constant("1/$n", r"\frac{1}{$n}"),)
+    )
 
     @staticmethod
     def forward(x: Any, *, axis: Axis, keepdims: bool) -> tuple[Any, Saved]:
@@ -80,8 +81,9 @@ class Max(Primitive):
     name = "max"
     function = "max"
     method = "max"
-    reading = Rule("max($a$axis_arg)", r"\max($a)",
-                   (entrywise("[$a = max($a)] / ties", r"[$a = \max $a]"),))
+    reading = Rule(
+        "max($a$axis_arg)", r"\max($a)", (entrywise("[$a = max($a)] / ties", r"[$a = \max $a]"),)
+    )
 
     @staticmethod
     def forward(x: Any, *, axis: Axis, keepdims: bool) -> tuple[Any, Saved]:
@@ -100,8 +102,9 @@ class Min(Primitive):
     name = "min"
     function = "min"
     method = "min"
-    reading = Rule("min($a$axis_arg)", r"\min($a)",
-                   (entrywise("[$a = min($a)] / ties", r"[$a = \min $a]"),))
+    reading = Rule(
+        "min($a$axis_arg)", r"\min($a)", (entrywise("[$a = min($a)] / ties", r"[$a = \min $a]"),)
+    )
 
     @staticmethod
     def forward(x: Any, *, axis: Axis, keepdims: bool) -> tuple[Any, Saved]:

@@ -20,8 +20,11 @@ class Reshape(Primitive):
     name = "reshape"
     function = "reshape"
     method = "reshape"
-    reading = Rule("$a.reshape($shape)", r"\operatorname{reshape}($a)",
-                   (linear_map(". reshaped to $in_shape", r"\operatorname{reshape}(\cdot)"),))
+    reading = Rule(
+        "$a.reshape($shape)",
+        r"\operatorname{reshape}($a)",
+        (linear_map(". reshaped to $in_shape", r"\operatorname{reshape}(\cdot)"),),
+    )
     returns_view = True
 
     @staticmethod
@@ -39,8 +42,9 @@ class Transpose(Primitive):
     name = "transpose"
     function = "transpose"
     method = "transpose"
-    reading = Rule("$a.transpose($axes)", r"$a^\top",
-                   (linear_map(". transposed back", r"(\cdot)^\top"),))
+    reading = Rule(
+        "$a.transpose($axes)", r"$a^\top", (linear_map(". transposed back", r"(\cdot)^\top"),)
+    )
     returns_view = True
 
     @staticmethod
@@ -57,8 +61,11 @@ class BroadcastTo(Primitive):
 
     name = "broadcast_to"
     method = "broadcast_to"
-    reading = Rule("broadcast_to($a, $shape)", r"\operatorname{broadcast}($a)",
-                   (linear_map("sum(.) over the broadcast axes", r"\textstyle\sum(\cdot)"),))
+    reading = Rule(
+        "broadcast_to($a, $shape)",
+        r"\operatorname{broadcast}($a)",
+        (linear_map("sum(.) over the broadcast axes", r"\textstyle\sum(\cdot)"),),
+    )
     returns_view = True
 
     @staticmethod
@@ -85,9 +92,11 @@ class GetItem(Primitive):
 
     name = "getitem"
     method = "__getitem__"
-    reading = Rule("$a[$index]", r"$a[\ldots]",
-                   (linear_map("zeros with . added at [$index]",
-                               r"\operatorname{scatter}(\cdot)"),))
+    reading = Rule(
+        "$a[$index]",
+        r"$a[\ldots]",
+        (linear_map("zeros with . added at [$index]", r"\operatorname{scatter}(\cdot)"),),
+    )
     returns_view = True
 
     @staticmethod
@@ -110,8 +119,11 @@ class ScatterAdd(Primitive):
     """z = zeros(shape) with values added at index;  grad_in is grad_out[index]."""
 
     name = "scatter_add"
-    reading = Rule("scatter_add($a, $index)", r"\operatorname{scatter}($a)",
-                   (linear_map(".[$index]", r"(\cdot)[\ldots]"),))
+    reading = Rule(
+        "scatter_add($a, $index)",
+        r"\operatorname{scatter}($a)",
+        (linear_map(".[$index]", r"(\cdot)[\ldots]"),),
+    )
 
     @staticmethod
     def forward(values: Any, *, shape: tuple[int, ...], index: Any) -> tuple[Any, Saved]:
@@ -140,8 +152,11 @@ class Concatenate(Primitive):
 
     name = "concatenate"
     function = "concatenate"
-    reading = Rule("concatenate([$args], axis=$axis)", r"\operatorname{concat}($args)",
-                   (linear_map("slice $i of . along axis $axis", r"(\cdot)_{$i}"),))
+    reading = Rule(
+        "concatenate([$args], axis=$axis)",
+        r"\operatorname{concat}($args)",
+        (linear_map("slice $i of . along axis $axis", r"(\cdot)_{$i}"),),
+    )
 
     @staticmethod
     def forward(*xs: Any, axis: int) -> tuple[Any, Saved]:
@@ -163,8 +178,11 @@ class Stack(Primitive):
 
     name = "stack"
     function = "stack"
-    reading = Rule("stack([$args], axis=$axis)", r"\operatorname{stack}($args)",
-                   (linear_map(".[$i] along axis $axis", r"(\cdot)_{$i}"),))
+    reading = Rule(
+        "stack([$args], axis=$axis)",
+        r"\operatorname{stack}($args)",
+        (linear_map(".[$i] along axis $axis", r"(\cdot)_{$i}"),),
+    )
 
     @staticmethod
     def forward(*xs: Any, axis: int) -> tuple[Any, Saved]:

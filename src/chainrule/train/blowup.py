@@ -78,9 +78,13 @@ def replay_epoch(trainer: Trainer, epoch: int, last_batch: int) -> Finding | Non
     seen: dict[str, tuple[str, float]] = {}
 
     def before_step(_: Optimizer) -> None:
-        grads = [(name, param.grad.data) for (name, _), param
-                 in zip(_named_parameters(fresh), fresh.engine.parameters(), strict=True)
-                 if param.grad is not None]
+        grads = [
+            (name, param.grad.data)
+            for (name, _), param in zip(
+                _named_parameters(fresh), fresh.engine.parameters(), strict=True
+            )
+            if param.grad is not None
+        ]
         bad = _first_non_finite(grads)
         if bad is not None and "gradient" not in seen:
             seen["gradient"] = bad
@@ -114,19 +118,28 @@ def likely_cause(config: TrainConfig, finding: Finding | None) -> str:
     if finding is not None and finding.bad_inputs:
         return "the batch's inputs hold inf or NaN: the data itself is bad"
     if config.optimizer == "momentum" and config.momentum >= 1:
-        return (f"--momentum {config.momentum:g} is >= 1, so the momentum buffer grows without "
-                "bound: use a momentum below 1, such as 0.9")
+        return (
+            f"--momentum {config.momentum:g} is >= 1, so the momentum buffer grows without "
+            "bound: use a momentum below 1, such as 0.9"
+        )
     if decay and abs(1 - lr * decay) > 1 and config.optimizer != "adam":
-        return (f"--weight-decay {decay:g} with --lr {lr:g} scales the weights by "
-                f"1 - lr * weight_decay = {1 - lr * decay:.3g} each step, which grows them: "
-                "lower --weight-decay (lr * weight_decay well below 1)")
+        return (
+            f"--weight-decay {decay:g} with --lr {lr:g} scales the weights by "
+            f"1 - lr * weight_decay = {1 - lr * decay:.3g} each step, which grows them: "
+            "lower --weight-decay (lr * weight_decay well below 1)"
+        )
     if finding is None or finding.what == "parameter" or finding.largest > GROWN:
-        grown = ("" if finding is None else
-                 f" (the weights had grown to |{finding.largest_name}| = {finding.largest:.3g})")
+        grown = (
+            ""
+            if finding is None
+            else f" (the weights had grown to |{finding.largest_name}| = {finding.largest:.3g})"
+        )
         return f"the learning rate {lr:g} is too large for this model{grown}: lower --lr"
-    return (f"the weights are moderate (largest |{finding.largest_name}| = "
-            f"{finding.largest:.3g}), so the {config.dtype} arithmetic overflowed in the "
-            "model or the loss: check the data's scale, or use --dtype float64")
+    return (
+        f"the weights are moderate (largest |{finding.largest_name}| = "
+        f"{finding.largest:.3g}), so the {config.dtype} arithmetic overflowed in the "
+        "model or the loss: check the data's scale, or use --dtype float64"
+    )
 
 
 def explain_blowup(trainer: Trainer, epoch: int, batch: int, loss: float) -> str:
@@ -136,15 +149,23 @@ def explain_blowup(trainer: Trainer, epoch: int, batch: int, loss: float) -> str
         # the run's.
         finding = replay_epoch(trainer, epoch, batch)
     if finding is None:
-        first = (f"the loss became {loss} on batch {batch} of epoch {epoch} (a watched replay "
-                 "of the epoch did not reproduce it, so what failed first is unknown)")
+        first = (
+            f"the loss became {loss} on batch {batch} of epoch {epoch} (a watched replay "
+            "of the epoch did not reproduce it, so what failed first is unknown)"
+        )
     elif finding.what == "loss":
-        first = (f"the loss became {finding.value} on batch {finding.batch} of epoch {epoch}, "
-                 "the first non-finite value (the weights were finite)")
+        first = (
+            f"the loss became {finding.value} on batch {finding.batch} of epoch {epoch}, "
+            "the first non-finite value (the weights were finite)"
+        )
     elif finding.what == "gradient":
-        first = (f"the gradient of {finding.name} became {finding.value} on batch "
-                 f"{finding.batch} of epoch {epoch} while the loss was finite")
+        first = (
+            f"the gradient of {finding.name} became {finding.value} on batch "
+            f"{finding.batch} of epoch {epoch} while the loss was finite"
+        )
     else:
-        first = (f"{finding.name} became {finding.value} after the optimizer step on batch "
-                 f"{finding.batch} of epoch {epoch}, with a finite loss and gradients")
+        first = (
+            f"{finding.name} became {finding.value} after the optimizer step on batch "
+            f"{finding.batch} of epoch {epoch}, with a finite loss and gradients"
+        )
     return f"train: {first}; likely cause: {likely_cause(trainer.config, finding)}"

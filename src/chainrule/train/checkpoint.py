@@ -52,11 +52,14 @@ def split_arrays(tree: Any, prefix: str, arrays: dict[str, np.ndarray]) -> Any:
         arrays[prefix] = np.asarray(tree)
         return {ARRAY_REF: prefix}
     if isinstance(tree, dict):
-        return {str(key): split_arrays(value, _child(prefix, key), arrays)
-                for key, value in tree.items()}
+        return {
+            str(key): split_arrays(value, _child(prefix, key), arrays)
+            for key, value in tree.items()
+        }
     if isinstance(tree, (list, tuple)):
-        return [split_arrays(value, _child(prefix, index), arrays)
-                for index, value in enumerate(tree)]
+        return [
+            split_arrays(value, _child(prefix, index), arrays) for index, value in enumerate(tree)
+        ]
     return tree
 
 
@@ -88,8 +91,12 @@ def save_checkpoint(folder: Path, meta: dict[str, Any]) -> None:
     buffer = io.BytesIO()
     np.savez(buffer, allow_pickle=False, **arrays)
     payload = buffer.getvalue()
-    document = {"format": FORMAT, "version": VERSION,
-                "npz_sha256": hashlib.sha256(payload).hexdigest(), "meta": plain}
+    document = {
+        "format": FORMAT,
+        "version": VERSION,
+        "npz_sha256": hashlib.sha256(payload).hexdigest(),
+        "meta": plain,
+    }
     folder.mkdir(parents=True, exist_ok=True)
     _write_atomically(folder / ARRAYS_FILE, payload)
     _write_atomically(folder / META_FILE, json.dumps(document, indent=1).encode())
@@ -121,14 +128,18 @@ def load_checkpoint(path: str | os.PathLike[str]) -> Checkpoint:
             f"restore it or start a new run"
         ) from None
     if not isinstance(document, dict) or document.get("format") != FORMAT:
-        raise CheckpointError(f"{meta_path} is not a chainrule train checkpoint (no "
-                              f"format {FORMAT!r})")
+        raise CheckpointError(
+            f"{meta_path} is not a chainrule train checkpoint (no format {FORMAT!r})"
+        )
     if document.get("version") != VERSION:
-        raise CheckpointError(f"{meta_path} has checkpoint version {document.get('version')}; "
-                              f"this chainrule reads version {VERSION}")
+        raise CheckpointError(
+            f"{meta_path} has checkpoint version {document.get('version')}; "
+            f"this chainrule reads version {VERSION}"
+        )
     if not arrays_path.is_file():
-        raise CheckpointError(f"{arrays_path} is missing: {meta_path} needs it for the "
-                              f"weights and optimizer state")
+        raise CheckpointError(
+            f"{arrays_path} is missing: {meta_path} needs it for the weights and optimizer state"
+        )
     payload = arrays_path.read_bytes()
     if hashlib.sha256(payload).hexdigest() != document.get("npz_sha256"):
         raise CheckpointError(
@@ -142,17 +153,20 @@ def load_checkpoint(path: str | os.PathLike[str]) -> Checkpoint:
     except (ValueError, OSError, zipfile.BadZipFile) as error:
         raise CheckpointError(f"{arrays_path} cannot be read as an npz ({error})") from None
     if "meta" not in document:
-        raise CheckpointError(f"{meta_path} has no 'meta' entry; it is corrupt or from another "
-                              f"version: restore it or start a new run")
+        raise CheckpointError(
+            f"{meta_path} has no 'meta' entry; it is corrupt or from another "
+            f"version: restore it or start a new run"
+        )
     try:
         meta = join_arrays(document["meta"], arrays)
     except KeyError as error:
-        raise CheckpointError(f"{meta_path} names array {error} that {arrays_path} "
-                              f"lacks") from None
+        raise CheckpointError(f"{meta_path} names array {error} that {arrays_path} lacks") from None
     try:
         validate_meta(meta)
     except SchemaError as error:
-        raise CheckpointError(f"{meta_path} does not fit the run it describes ({error}); it "
-                              f"is corrupt or from another version: restore it or start a new "
-                              f"run") from None
+        raise CheckpointError(
+            f"{meta_path} does not fit the run it describes ({error}); it "
+            f"is corrupt or from another version: restore it or start a new "
+            f"run"
+        ) from None
     return Checkpoint(folder, meta)

@@ -37,8 +37,9 @@ JSON_TYPES: dict[str, Callable[[Any], bool]] = {
     "int": _is_integer,
     "float": lambda value: isinstance(value, (int, float)) and not isinstance(value, bool),
     "bool": lambda value: isinstance(value, bool),
-    "tuple[int, ...]": lambda value: (isinstance(value, (list, tuple))
-                                      and all(map(_is_integer, value))),
+    "tuple[int, ...]": lambda value: (
+        isinstance(value, (list, tuple)) and all(map(_is_integer, value))
+    ),
 }
 """Whether a saved JSON value fits a field of each annotation (`X | None` also takes null)."""
 
@@ -86,13 +87,19 @@ class TrainConfig:
             if value is None and field in ("lr", "weight_decay"):
                 continue
             if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Real):
-                raise TypeError(f"train: --{field.replace('_', '-')} must be a real number, "
-                                f"got {type(value).__name__} {value!r:.40}")
+                raise TypeError(
+                    f"train: --{field.replace('_', '-')} must be a real number, "
+                    f"got {type(value).__name__} {value!r:.40}"
+                )
             # NumPy scalars become Python floats, so the saved config stays plain JSON.
             object.__setattr__(self, field, float(value))
-        for field, allowed in (("model", MODELS), ("optimizer", OPTIMIZERS),
-                               ("engine", ENGINES), ("schedule", SCHEDULES),
-                               ("dtype", DTYPES)):
+        for field, allowed in (
+            ("model", MODELS),
+            ("optimizer", OPTIMIZERS),
+            ("engine", ENGINES),
+            ("schedule", SCHEDULES),
+            ("dtype", DTYPES),
+        ):
             value = getattr(self, field)
             if value not in allowed:
                 raise ValueError(
@@ -103,24 +110,28 @@ class TrainConfig:
         for field in ("epochs", "batch_size"):
             value = getattr(self, field)
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise ValueError(f"train: --{field.replace('_', '-')} must be a positive "
-                                 f"integer, got {value!r}")
+                raise ValueError(
+                    f"train: --{field.replace('_', '-')} must be a positive integer, got {value!r}"
+                )
         if not self.hidden or any(size < 1 for size in self.hidden):
-            raise ValueError(f"train: --hidden needs one or more positive sizes, e.g. 256,128; "
-                             f"got {','.join(map(str, self.hidden)) or 'nothing'}")
+            raise ValueError(
+                f"train: --hidden needs one or more positive sizes, e.g. 256,128; "
+                f"got {','.join(map(str, self.hidden)) or 'nothing'}"
+            )
         if self.lr is not None and not 0 < self.lr < float("inf"):
             raise ValueError(f"train: --lr must be positive and finite, got {self.lr}")
         if not 0 <= self.momentum < float("inf"):
-            raise ValueError(f"train: --momentum must be a finite number >= 0, got "
-                             f"{self.momentum}")
+            raise ValueError(f"train: --momentum must be a finite number >= 0, got {self.momentum}")
         if self.weight_decay is not None and not 0 <= self.weight_decay < float("inf"):
-            raise ValueError(f"train: --weight-decay must be a finite number >= 0, got "
-                             f"{self.weight_decay}")
+            raise ValueError(
+                f"train: --weight-decay must be a finite number >= 0, got {self.weight_decay}"
+            )
         if not 0.0 <= self.dropout < 1.0:
             raise ValueError(f"train: --dropout is a probability in [0, 1), got {self.dropout}")
         if not 0.0 < self.val_fraction < 1.0:
-            raise ValueError(f"train: the validation fraction must be in (0, 1), got "
-                             f"{self.val_fraction}")
+            raise ValueError(
+                f"train: the validation fraction must be in (0, 1), got {self.val_fraction}"
+            )
         if self.engine == "manual" and (self.dropout > 0 or self.compile):
             raise ValueError(
                 "train: --engine manual runs Linear and ReLU layers differentiated by hand; "
@@ -156,12 +167,16 @@ class TrainConfig:
         names = {field.name for field in dataclasses.fields(cls)}
         unknown = sorted(set(data) - names)
         if unknown:
-            raise ValueError(f"train: the saved config has unknown settings {unknown}; was it "
-                             f"written by a newer chainrule?")
+            raise ValueError(
+                f"train: the saved config has unknown settings {unknown}; was it "
+                f"written by a newer chainrule?"
+            )
         for field in dataclasses.fields(cls):
             if field.name in data and not _fits(data[field.name], str(field.type)):
-                raise TypeError(f"train: the saved config's {field.name} must be of type "
-                                f"{field.type}, got {data[field.name]!r}")
+                raise TypeError(
+                    f"train: the saved config's {field.name} must be of type "
+                    f"{field.type}, got {data[field.name]!r}"
+                )
         values = dict(data)
         if "hidden" in values:
             values["hidden"] = tuple(int(size) for size in values["hidden"])
@@ -173,9 +188,11 @@ def parse_hidden(text: str) -> tuple[int, ...]:
     try:
         sizes = tuple(int(part) for part in text.split(",") if part.strip())
     except ValueError:
-        raise ValueError(f"train: --hidden takes comma-separated layer sizes such as 256,128; "
-                         f"got {text!r}") from None
+        raise ValueError(
+            f"train: --hidden takes comma-separated layer sizes such as 256,128; got {text!r}"
+        ) from None
     if not sizes or any(size < 1 for size in sizes):
-        raise ValueError(f"train: --hidden takes positive layer sizes such as 256,128; "
-                         f"got {text!r}")
+        raise ValueError(
+            f"train: --hidden takes positive layer sizes such as 256,128; got {text!r}"
+        )
     return sizes

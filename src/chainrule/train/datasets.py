@@ -59,8 +59,9 @@ def minimum_to_cut(fraction: float) -> int:
     return total
 
 
-def _cut(x: np.ndarray, y: Labels, fraction: float, rng: np.random.Generator
-         ) -> tuple[np.ndarray, Labels, np.ndarray, Labels]:
+def _cut(
+    x: np.ndarray, y: Labels, fraction: float, rng: np.random.Generator
+) -> tuple[np.ndarray, Labels, np.ndarray, Labels]:
     """Shuffle once and cut off `fraction` of the samples: (x_kept, y_kept, x_cut, y_cut)."""
     order = rng.permutation(len(x))
     cut_count = _cut_count(len(x), fraction)
@@ -74,15 +75,17 @@ def _load_arrays(data: str) -> tuple[np.ndarray, Labels, np.ndarray, Labels, tup
 
     if data == "digits":
         images, labels = datasets.load_digits()
-        x_train, y_train, x_test, y_test = _cut(images, labels, DIGITS_TEST_FRACTION,
-                                                np.random.default_rng(SPLIT_SEED))
+        x_train, y_train, x_test, y_test = _cut(
+            images, labels, DIGITS_TEST_FRACTION, np.random.default_rng(SPLIT_SEED)
+        )
         return x_train, y_train, x_test, y_test, tuple(str(digit) for digit in range(10))
     if data == "fashion-mnist":
         try:
             loaded = datasets.load_fashion_mnist()
         except FileNotFoundError:
             loaded = datasets.load_fashion_mnist(
-                datasets.download("fashion-mnist", CACHE / "fashion-mnist"))
+                datasets.download("fashion-mnist", CACHE / "fashion-mnist")
+            )
     elif data == "mnist":
         loaded = datasets.load_mnist(datasets.download("mnist", CACHE / "mnist"))
     else:
@@ -93,8 +96,7 @@ def _load_arrays(data: str) -> tuple[np.ndarray, Labels, np.ndarray, Labels, tup
                 f"pass a folder holding MNIST-format IDX files (train-images-idx3-ubyte.gz, ...)"
             )
         loaded = datasets.load_mnist(folder)
-    return (loaded.x_train, loaded.y_train, loaded.x_test, loaded.y_test,
-            tuple(loaded.class_names))
+    return (loaded.x_train, loaded.y_train, loaded.x_test, loaded.y_test, tuple(loaded.class_names))
 
 
 def load_splits(data: str, *, val_fraction: float, dtype: npt.DTypeLike) -> Splits:
@@ -108,12 +110,16 @@ def load_splits(data: str, *, val_fraction: float, dtype: npt.DTypeLike) -> Spli
             f"train: --data {data} holds {len(x_all)} training images; cutting off a "
             f"validation set of {val_fraction:g} needs at least {needed}"
         )
-    x_train, y_train, x_val, y_val = _cut(x_all, y_all, val_fraction,
-                                          np.random.default_rng(SPLIT_SEED + 1))
+    x_train, y_train, x_val, y_val = _cut(
+        x_all, y_all, val_fraction, np.random.default_rng(SPLIT_SEED + 1)
+    )
     return Splits(
-        x_train=np.ascontiguousarray(x_train, dtype=dtype), y_train=y_train.astype(np.int64),
-        x_val=np.ascontiguousarray(x_val, dtype=dtype), y_val=y_val.astype(np.int64),
-        x_test=np.ascontiguousarray(x_test, dtype=dtype), y_test=y_test.astype(np.int64),
+        x_train=np.ascontiguousarray(x_train, dtype=dtype),
+        y_train=y_train.astype(np.int64),
+        x_val=np.ascontiguousarray(x_val, dtype=dtype),
+        y_val=y_val.astype(np.int64),
+        x_test=np.ascontiguousarray(x_test, dtype=dtype),
+        y_test=y_test.astype(np.int64),
         class_names=class_names,
     )
 

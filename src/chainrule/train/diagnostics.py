@@ -54,8 +54,10 @@ def gradient_norms(model: Network) -> dict[str, float]:
     for a `manual.Sequential`), or the model itself ("") when it has none; parameters
     without a gradient (no backward yet) count 0, and layers without parameters are left out.
     """
-    return {name: float(np.sqrt(sum(_squared_norm(grad) for grad in gradients)))
-            for name, gradients in _layer_gradients(model)}
+    return {
+        name: float(np.sqrt(sum(_squared_norm(grad) for grad in gradients)))
+        for name, gradients in _layer_gradients(model)
+    }
 
 
 def _relu_inputs(model: Network, x: Any) -> Iterator[tuple[str, np.ndarray]]:
@@ -66,14 +68,17 @@ def _relu_inputs(model: Network, x: Any) -> Iterator[tuple[str, np.ndarray]]:
     if isinstance(model, manual.Sequential):
         return _manual_relu_inputs(model, np.asarray(x))
     if not isinstance(model, Sequential):
-        raise TypeError(f"dead_relu_fractions: model must be a chainrule.nn.Sequential or a "
-                        f"chainrule.manual.Sequential, got {type(model).__name__}; wrap the "
-                        f"layers in Sequential(...)")
+        raise TypeError(
+            f"dead_relu_fractions: model must be a chainrule.nn.Sequential or a "
+            f"chainrule.manual.Sequential, got {type(model).__name__}; wrap the "
+            f"layers in Sequential(...)"
+        )
     return _module_relu_inputs(model, x)
 
 
-def _manual_relu_inputs(model: manual.Sequential, x: np.ndarray
-                        ) -> Iterator[tuple[str, np.ndarray]]:
+def _manual_relu_inputs(
+    model: manual.Sequential, x: np.ndarray
+) -> Iterator[tuple[str, np.ndarray]]:
     for index, layer in enumerate(model.layers):
         if isinstance(layer, manual.ReLU):
             yield str(index), x
@@ -103,10 +108,13 @@ def dead_relu_fractions(model: Network, x: Any) -> dict[str, float]:
     random numbers are drawn (dropout is off while the batch runs).
     """
     if np.ndim(x) < 1 or np.shape(x)[0] == 0:
-        raise ValueError(f"dead_relu_fractions: x must be a non-empty batch (N, ...), got "
-                         f"shape {np.shape(x)}")
-    return {name: float(1.0 - np.mean(np.any(inputs > 0, axis=0)))
-            for name, inputs in _relu_inputs(model, x)}
+        raise ValueError(
+            f"dead_relu_fractions: x must be a non-empty batch (N, ...), got shape {np.shape(x)}"
+        )
+    return {
+        name: float(1.0 - np.mean(np.any(inputs > 0, axis=0)))
+        for name, inputs in _relu_inputs(model, x)
+    }
 
 
 def epoch_diagnostics(model: Network, x: Any) -> EpochDiagnostics:
@@ -130,8 +138,10 @@ class GradientNormMean:
 
     def mean(self) -> dict[str, float]:
         if self.steps == 0:
-            raise ValueError("GradientNormMean.mean: no step was added; call add(model) after "
-                             "each backward of the epoch")
+            raise ValueError(
+                "GradientNormMean.mean: no step was added; call add(model) after "
+                "each backward of the epoch"
+            )
         return {name: total / self.steps for name, total in self.totals.items()}
 
     def reset(self) -> None:
@@ -143,7 +153,9 @@ def layer_labels(model: Network) -> dict[str, str]:
     "1": "1: ReLU (50 units)", ...}; other layers get their class name."""
     layers: list[tuple[str, Any]] = (
         [(str(index), layer) for index, layer in enumerate(model.layers)]
-        if isinstance(model, manual.Sequential) else list(model.named_children()))
+        if isinstance(model, manual.Sequential)
+        else list(model.named_children())
+    )
     labels: dict[str, str] = {}
     width: int | None = None
     for name, layer in layers:
@@ -158,10 +170,14 @@ def layer_labels(model: Network) -> dict[str, str]:
     return labels
 
 
-def plot_diagnostics(history: Sequence[Mapping[str, Any]], path: str | Path, *,
-                     labels: Mapping[str, str] | None = None,
-                     norm_title: str = "gradient norm per layer",
-                     dead_title: str = "dead ReLU units") -> Path:
+def plot_diagnostics(
+    history: Sequence[Mapping[str, Any]],
+    path: str | Path,
+    *,
+    labels: Mapping[str, str] | None = None,
+    norm_title: str = "gradient norm per layer",
+    dead_title: str = "dead ReLU units",
+) -> Path:
     """Plot `history` (per epoch, a mapping with "grad_norm" and "dead_relu" as
     `epoch_diagnostics` returns, and optionally "epoch") to `path` (e.g. gradients.png),
     creating its folder: gradient norm per layer (log scale) and the fraction of dead units
@@ -170,20 +186,24 @@ def plot_diagnostics(history: Sequence[Mapping[str, Any]], path: str | Path, *,
     from chainrule.train.plots import new_figure
 
     if not history:
-        raise ValueError("plot_diagnostics: history is empty; record epoch_diagnostics(...) "
-                         "for at least one epoch")
+        raise ValueError(
+            "plot_diagnostics: history is empty; record epoch_diagnostics(...) "
+            "for at least one epoch"
+        )
     names_of = labels or {}
     epochs = [record.get("epoch", index + 1) for index, record in enumerate(history)]
     figure = new_figure(11.0, 4.2)
     norm_axes, dead_axes = figure.subplots(1, 2)
     for axes, key, title, ylabel in (
-            (norm_axes, "grad_norm", norm_title, "‖dloss/d(weight, bias)‖"),
-            (dead_axes, "dead_relu", dead_title, "fraction of units dead")):
+        (norm_axes, "grad_norm", norm_title, "‖dloss/d(weight, bias)‖"),
+        (dead_axes, "dead_relu", dead_title, "fraction of units dead"),
+    ):
         names = list(dict.fromkeys(name for record in history for name in record.get(key, {})))
         for name in names:
             values = [record.get(key, {}).get(name, np.nan) for record in history]
-            axes.plot(epochs, values, marker="o", markersize=4,
-                      label=names_of.get(name, f"layer {name}"))
+            axes.plot(
+                epochs, values, marker="o", markersize=4, label=names_of.get(name, f"layer {name}")
+            )
         axes.set_title(title, fontsize=10)
         axes.set_xlabel("epoch")
         axes.set_ylabel(ylabel)

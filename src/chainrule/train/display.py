@@ -26,10 +26,15 @@ def history_html(history: Sequence[dict[str, Any]]) -> str:
         columns += [key for key in record if key not in columns]
     head = "".join(f"<th>{escape(column)}</th>" for column in columns)
     rows = "".join(
-        "<tr>" + "".join(f"<td>{escape(_cell(record.get(column, '')))}</td>"
-                         for column in columns) + "</tr>" for record in history)
-    return (f"<table class=\"chainrule-history\"><thead><tr>{head}</tr></thead>"
-            f"<tbody>{rows}</tbody></table>")
+        "<tr>"
+        + "".join(f"<td>{escape(_cell(record.get(column, '')))}</td>" for column in columns)
+        + "</tr>"
+        for record in history
+    )
+    return (
+        f'<table class="chainrule-history"><thead><tr>{head}</tr></thead>'
+        f"<tbody>{rows}</tbody></table>"
+    )
 
 
 class History(list[dict[str, Any]]):

@@ -44,8 +44,9 @@ class Engine(Protocol):
 
 
 def _in_batches(forward: Any, x: np.ndarray) -> np.ndarray:
-    return np.concatenate([forward(x[start:start + EVAL_BATCH])
-                           for start in range(0, len(x), EVAL_BATCH)])
+    return np.concatenate(
+        [forward(x[start : start + EVAL_BATCH]) for start in range(0, len(x), EVAL_BATCH)]
+    )
 
 
 class AutogradEngine:
@@ -84,8 +85,7 @@ class AutogradEngine:
 
     def generators(self) -> list[np.random.Generator]:
         """The dropout layers' generators, in module order (saved with checkpoints)."""
-        return [module.rng for module in self.module.modules()
-                if isinstance(module, nn.Dropout)]
+        return [module.rng for module in self.module.modules() if isinstance(module, nn.Dropout)]
 
     def network(self) -> Network:
         """The module, for `chainrule.train.diagnostics`."""
@@ -99,8 +99,9 @@ class ManualEngine:
     def __init__(self, model: manual.Sequential, initial: Mapping[str, np.ndarray]) -> None:
         self.model = model
         self.criterion = manual.SoftmaxCrossEntropy()
-        self.named = {name: nn.Parameter(array.copy())
-                      for name, array in model.parameters().items()}
+        self.named = {
+            name: nn.Parameter(array.copy()) for name, array in model.parameters().items()
+        }
         self.load_state_dict(initial)
 
     def parameters(self) -> list[nn.Parameter]:
@@ -140,9 +141,11 @@ class ManualEngine:
     def load_state_dict(self, state: Mapping[str, np.ndarray]) -> None:
         missing = sorted(set(self.named) - set(state))
         unexpected = sorted(set(state) - set(self.named))
-        misshaped = [f"{name}: expected {parameter.shape}, got {np.shape(state[name])}"
-                     for name, parameter in self.named.items()
-                     if name in state and np.shape(state[name]) != parameter.shape]
+        misshaped = [
+            f"{name}: expected {parameter.shape}, got {np.shape(state[name])}"
+            for name, parameter in self.named.items()
+            if name in state and np.shape(state[name]) != parameter.shape
+        ]
         if missing or unexpected or misshaped:
             raise ValueError(
                 f"ManualEngine.load_state_dict: missing {missing}, unexpected {unexpected}, "

@@ -7,8 +7,7 @@ from collections.abc import Sequence
 import numpy as np
 
 
-def confusion_matrix(labels: np.ndarray, predictions: np.ndarray, num_classes: int
-                     ) -> np.ndarray:
+def confusion_matrix(labels: np.ndarray, predictions: np.ndarray, num_classes: int) -> np.ndarray:
     """(C, C) int64 counts: entry [i, j] is how many samples of class i were predicted j."""
     matrix = np.zeros((num_classes, num_classes), dtype=np.int64)
     np.add.at(matrix, (labels, predictions), 1)

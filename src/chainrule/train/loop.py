@@ -80,15 +80,23 @@ class RunResult:
         """Jupyter: the history table, shown when no loss curve can be drawn."""
         if loss_png(self.history) is not None:
             return None
-        return (f"<p>{escape(str(self.folder))}: test accuracy {self.test_accuracy:.4f}</p>"
-                + history_html(self.history))
+        return (
+            f"<p>{escape(str(self.folder))}: test accuracy {self.test_accuracy:.4f}</p>"
+            + history_html(self.history)
+        )
 
 
-def build_engine(config: TrainConfig, splits: Splits, *, init_rng: np.random.Generator,
-                 dropout_rng: np.random.Generator) -> Engine:
+def build_engine(
+    config: TrainConfig,
+    splits: Splits,
+    *,
+    init_rng: np.random.Generator,
+    dropout_rng: np.random.Generator,
+) -> Engine:
     """The chosen engine, initialised from `init_rng` the same way for both engines."""
-    module = build_module(config, splits.num_features, splits.num_classes,
-                          init_rng=init_rng, dropout_rng=dropout_rng)
+    module = build_module(
+        config, splits.num_features, splits.num_classes, init_rng=init_rng, dropout_rng=dropout_rng
+    )
     if config.engine == "manual":
         model = build_manual(config, splits.num_features, splits.num_classes)
         return ManualEngine(model, module.state_dict())
@@ -135,34 +143,62 @@ class Trainer:
     On more than one rank (`comm`, default `distributed.world()`), see
     `chainrule.distributed.training`: rank 0 alone writes, the gradients are averaged."""
 
-    def __init__(self, config: TrainConfig, folder: Path, *, splits: Splits | None = None,
-                 comm: Communicator | None = None) -> None:
+    def __init__(
+        self,
+        config: TrainConfig,
+        folder: Path,
+        *,
+        splits: Splits | None = None,
+        comm: Communicator | None = None,
+    ) -> None:
         self.config = config
         self.comm = world() if comm is None else comm
         self.lead = self.comm.rank == 0
         self.notice: str | None = None
         self.folder = folder
-        self.splits = splits if splits is not None else load_splits(
-            config.data, val_fraction=config.val_fraction, dtype=config.dtype)
+        self.splits = (
+            splits
+            if splits is not None
+            else load_splits(config.data, val_fraction=config.val_fraction, dtype=config.dtype)
+        )
         init_seed, shuffle_seed, dropout_seed = np.random.SeedSequence(config.seed).spawn(3)
-        self.engine = build_engine(config, self.splits,
-                                   init_rng=np.random.default_rng(init_seed),
-                                   dropout_rng=np.random.default_rng(
-                                       parallel_training.rank_seed(dropout_seed, self.comm)))
+        self.engine = build_engine(
+            config,
+            self.splits,
+            init_rng=np.random.default_rng(init_seed),
+            dropout_rng=np.random.default_rng(parallel_training.rank_seed(dropout_seed, self.comm)),
+        )
         self.optimizer = build_optimizer(config, self.engine.parameters())
-        self.parallel = (DataParallel(self.engine.parameters(), self.optimizer, self.comm)
-                         if self.comm.size > 1 else None)
-        self.scheduler = (optim.CosineAnnealingLR(self.optimizer, T_max=config.epochs)
-                          if config.schedule == "cosine" else None)
-        self.loader: DataLoader | DistributedSampler = DataLoader(
-            ArrayDataset(self.splits.x_train, self.splits.y_train),
-            batch_size=config.batch_size, shuffle=True,
-            rng=np.random.default_rng(shuffle_seed)) if self.comm.size == 1 else \
-            parallel_training.sharded_loader(self.splits.x_train, self.splits.y_train,
-                                             config.batch_size, self.comm,
-                                             np.random.default_rng(shuffle_seed))
-        self.data_fingerprint = {"sha256": data_fingerprint(self.splits),
-                                 "source": data_source(config.data)}
+        self.parallel = (
+            DataParallel(self.engine.parameters(), self.optimizer, self.comm)
+            if self.comm.size > 1
+            else None
+        )
+        self.scheduler = (
+            optim.CosineAnnealingLR(self.optimizer, T_max=config.epochs)
+            if config.schedule == "cosine"
+            else None
+        )
+        self.loader: DataLoader | DistributedSampler = (
+            DataLoader(
+                ArrayDataset(self.splits.x_train, self.splits.y_train),
+                batch_size=config.batch_size,
+                shuffle=True,
+                rng=np.random.default_rng(shuffle_seed),
+            )
+            if self.comm.size == 1
+            else parallel_training.sharded_loader(
+                self.splits.x_train,
+                self.splits.y_train,
+                config.batch_size,
+                self.comm,
+                np.random.default_rng(shuffle_seed),
+            )
+        )
+        self.data_fingerprint = {
+            "sha256": data_fingerprint(self.splits),
+            "source": data_source(config.data),
+        }
         self.epoch = 0
         self.history: list[dict[str, Any]] = []
         self.resumed_from: Path | None = None
@@ -187,7 +223,8 @@ class Trainer:
         }
         if self.comm.size > 1:
             snapshot["dropout_rngs_by_rank"] = parallel_training.gathered_generator_states(
-                dropout_states, self.comm)
+                dropout_states, self.comm
+            )
         return snapshot
 
     def restore(self, checkpoint: Checkpoint) -> None:
@@ -206,7 +243,8 @@ class Trainer:
             )
         try:
             self.notice = parallel_training.resume_notice(
-                int(meta.get("ranks", 1)), self.comm, bool(self.engine.generators()))
+                int(meta.get("ranks", 1)), self.comm, bool(self.engine.generators())
+            )
         except ValueError as error:
             raise CheckpointError(str(error)) from None
         try:
@@ -216,11 +254,15 @@ class Trainer:
                 self.scheduler.load_state_dict(meta["scheduler"])
             self.loader.load_state_dict(meta["loader"])
             generators = self.engine.generators()
-            saved_states = (meta["dropout_rngs_by_rank"][self.comm.rank]
-                            if "dropout_rngs_by_rank" in meta else meta["dropout_rngs"])
+            saved_states = (
+                meta["dropout_rngs_by_rank"][self.comm.rank]
+                if "dropout_rngs_by_rank" in meta
+                else meta["dropout_rngs"]
+            )
             if len(generators) != len(saved_states):
-                raise ValueError(f"{len(saved_states)} dropout generators saved, "
-                                 f"{len(generators)} in the model")
+                raise ValueError(
+                    f"{len(saved_states)} dropout generators saved, {len(generators)} in the model"
+                )
             for rng, state in zip(generators, saved_states, strict=True):
                 rng.bit_generator.state = state
             self.epoch = int(meta["epoch"])
@@ -237,15 +279,17 @@ class Trainer:
         try:
             self.engine.load_state_dict(checkpoint.meta["model"])
         except (KeyError, ValueError) as error:
-            raise CheckpointError(f"{checkpoint.folder / META_FILE} does not fit the run it "
-                                  f"describes ({error})") from None
+            raise CheckpointError(
+                f"{checkpoint.folder / META_FILE} does not fit the run it describes ({error})"
+            ) from None
 
     # ----------------------------------------------------------------- epochs
     def run_epoch(self, *, progress: bool, hang: _Hang) -> dict[str, Any]:
         epoch = self.epoch + 1
         lr = float(self.optimizer.param_groups[0]["lr"])
-        bar = EpochProgress(epoch, self.config.epochs, len(self.loader),
-                            enabled=progress and self.lead)
+        bar = EpochProgress(
+            epoch, self.config.epochs, len(self.loader), enabled=progress and self.lead
+        )
         started = time.perf_counter()
         loss_sum, samples = 0.0, 0
         grad_norms = GradientNormMean() if self.config.diagnostics else None
@@ -254,10 +298,10 @@ class Trainer:
                 if self.parallel is not None:
                     self.parallel.samples = len(x)
                 loss = self.engine.train_step(x, y, self.optimizer)
-                if self.parallel is not None and not (math.isfinite(loss)
-                                                      and self.parallel.finite):
+                if self.parallel is not None and not (math.isfinite(loss) and self.parallel.finite):
                     raise FloatingPointError(
-                        parallel_training.blowup_message(loss, epoch, batch, lr))
+                        parallel_training.blowup_message(loss, epoch, batch, lr)
+                    )
                 if not math.isfinite(loss):
                     raise FloatingPointError(explain_blowup(self, epoch, batch, loss))
                 if grad_norms is not None:
@@ -271,10 +315,10 @@ class Trainer:
         train_seconds = time.perf_counter() - started
         train_loss = loss_sum / samples
         if self.comm.size > 1:
-            train_loss, samples = parallel_training.reduced_mean_loss(loss_sum, samples,
-                                                                      self.comm)
+            train_loss, samples = parallel_training.reduced_mean_loss(loss_sum, samples, self.comm)
             val_loss, val_accuracy = parallel_training.reduced_validation(
-                self.engine.logits, self.splits.x_val, self.splits.y_val, self.comm)
+                self.engine.logits, self.splits.x_val, self.splits.y_val, self.comm
+            )
         else:
             val_logits = self.engine.logits(self.splits.x_val)
             val_loss = mean_cross_entropy(val_logits, self.splits.y_val)
@@ -301,10 +345,12 @@ class Trainer:
         plot_losses(history, self.folder / LOSS_PLOT)
         if self.config.diagnostics:
             plot_diagnostics(
-                history, self.folder / GRADIENTS_PLOT,
+                history,
+                self.folder / GRADIENTS_PLOT,
                 labels=layer_labels(self.engine.network()),
                 norm_title="gradient norm per layer (mean over the epoch's batches)",
-                dead_title="dead ReLU units (input ≤ 0 on every validation example)")
+                dead_title="dead ReLU units (input ≤ 0 on every validation example)",
+            )
 
     def fit(self, *, progress: bool = True, echo: Callable[[str], None] = print) -> None:
         """Train up to `config.epochs`, checkpointing after every epoch, holding the run
@@ -361,10 +407,12 @@ class Trainer:
 
 def format_epoch(record: dict[str, Any], epochs: int) -> str:
     """The one-line summary of an epoch printed on stdout."""
-    return (f"epoch {record['epoch']:>3}/{epochs}  train_loss {record['train_loss']:.4f}  "
-            f"val_loss {record['val_loss']:.4f}  val_accuracy {record['val_accuracy']:.4f}  "
-            f"{record['seconds']:.2f}s  {record['samples_per_s']:.0f} samples/s  "
-            f"lr {record['lr']:.3g}")
+    return (
+        f"epoch {record['epoch']:>3}/{epochs}  train_loss {record['train_loss']:.4f}  "
+        f"val_loss {record['val_loss']:.4f}  val_accuracy {record['val_accuracy']:.4f}  "
+        f"{record['seconds']:.2f}s  {record['samples_per_s']:.0f} samples/s  "
+        f"lr {record['lr']:.3g}"
+    )
 
 
 def resumed_config(checkpoint: Checkpoint, epochs: int | None) -> TrainConfig:
@@ -372,14 +420,17 @@ def resumed_config(checkpoint: Checkpoint, epochs: int | None) -> TrainConfig:
     try:
         config = TrainConfig.from_json(checkpoint.meta["config"])
     except (KeyError, TypeError, ValueError) as error:
-        raise CheckpointError(f"{checkpoint.folder / META_FILE} holds no usable config "
-                              f"({error})") from None
+        raise CheckpointError(
+            f"{checkpoint.folder / META_FILE} holds no usable config ({error})"
+        ) from None
     if epochs is None or epochs == config.epochs:
         return config
     completed = int(checkpoint.meta["epoch"])
     if epochs < completed:
-        raise ValueError(f"train: this run already completed {completed} epochs; --epochs "
-                         f"{epochs} is fewer: pass the total to reach, at least {completed}")
+        raise ValueError(
+            f"train: this run already completed {completed} epochs; --epochs "
+            f"{epochs} is fewer: pass the total to reach, at least {completed}"
+        )
     if config.schedule == "cosine":
         raise ValueError(
             f"train: this run anneals its learning rate over {config.epochs} epochs "
@@ -389,8 +440,14 @@ def resumed_config(checkpoint: Checkpoint, epochs: int | None) -> TrainConfig:
     return replace(config, epochs=epochs)
 
 
-def train(config: TrainConfig, folder: Path, *, resume: Checkpoint | None = None,
-          progress: bool = True, echo: Callable[[str], None] = print) -> RunResult:
+def train(
+    config: TrainConfig,
+    folder: Path,
+    *,
+    resume: Checkpoint | None = None,
+    progress: bool = True,
+    echo: Callable[[str], None] = print,
+) -> RunResult:
     """Train (or continue) a run in `folder` and return its metrics and test accuracy."""
     trainer = Trainer(config, folder)
     if resume is not None:

@@ -20,9 +20,14 @@ def layer_sizes(config: TrainConfig, num_features: int, num_classes: int) -> tup
     return (num_features, *config.hidden_sizes, num_classes)
 
 
-def build_module(config: TrainConfig, num_features: int, num_classes: int, *,
-                 init_rng: np.random.Generator, dropout_rng: np.random.Generator
-                 ) -> nn.Sequential:
+def build_module(
+    config: TrainConfig,
+    num_features: int,
+    num_classes: int,
+    *,
+    init_rng: np.random.Generator,
+    dropout_rng: np.random.Generator,
+) -> nn.Sequential:
     """Linear, ReLU[, Dropout] per hidden layer, then a Linear head; PyTorch's default
     uniform initialisation drawn from `init_rng`, dropout masks from `dropout_rng`."""
     sizes = layer_sizes(config, num_features, num_classes)
@@ -35,8 +40,7 @@ def build_module(config: TrainConfig, num_features: int, num_classes: int, *,
     return nn.Sequential(*layers)
 
 
-def build_manual(config: TrainConfig, num_features: int, num_classes: int
-                 ) -> manual.Sequential:
+def build_manual(config: TrainConfig, num_features: int, num_classes: int) -> manual.Sequential:
     """The same Linear/ReLU stack as hand-differentiated layers (weights to be loaded)."""
     sizes = layer_sizes(config, num_features, num_classes)
     placeholder_rng = np.random.default_rng(0)

@@ -29,10 +29,8 @@ def plot_losses(history: Sequence[dict[str, Any]], path: Path | IO[bytes]) -> No
     figure = new_figure(6.4, 4.0)
     axes = figure.add_subplot()
     epochs = [record["epoch"] for record in history]
-    axes.plot(epochs, [record["train_loss"] for record in history], marker="o",
-              label="training")
-    axes.plot(epochs, [record["val_loss"] for record in history], marker="o",
-              label="validation")
+    axes.plot(epochs, [record["train_loss"] for record in history], marker="o", label="training")
+    axes.plot(epochs, [record["val_loss"] for record in history], marker="o", label="validation")
     axes.set_xlabel("epoch")
     axes.set_ylabel("cross-entropy loss")
     axes.set_yscale("log")
@@ -55,7 +53,14 @@ def plot_confusion(matrix: np.ndarray, class_names: Sequence[str], path: Path) -
     threshold = matrix.max() / 2 if matrix.size else 0
     for row in range(size):
         for column in range(size):
-            axes.text(column, row, str(int(matrix[row, column])), ha="center", va="center",
-                      fontsize=8, color="white" if matrix[row, column] > threshold else "black")
+            axes.text(
+                column,
+                row,
+                str(int(matrix[row, column])),
+                ha="center",
+                va="center",
+                fontsize=8,
+                color="white" if matrix[row, column] > threshold else "black",
+            )
     figure.tight_layout()
     figure.savefig(path)

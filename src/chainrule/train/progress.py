@@ -21,16 +21,23 @@ class EpochProgress:
         if enabled and sys.stderr.isatty():
             from tqdm import tqdm
 
-            self.bar = tqdm(total=batches, desc=f"epoch {epoch}/{epochs}", unit="batch",
-                            file=sys.stderr, leave=False, dynamic_ncols=True)
+            self.bar = tqdm(
+                total=batches,
+                desc=f"epoch {epoch}/{epochs}",
+                unit="batch",
+                file=sys.stderr,
+                leave=False,
+                dynamic_ncols=True,
+            )
 
     def update(self, samples: int, loss: float) -> None:
         self.samples += samples
         if self.bar is None:
             return
         elapsed = max(time.perf_counter() - self.started, 1e-9)
-        self.bar.set_postfix(loss=f"{loss:.4f}", samples_per_s=f"{self.samples / elapsed:.0f}",
-                             refresh=False)
+        self.bar.set_postfix(
+            loss=f"{loss:.4f}", samples_per_s=f"{self.samples / elapsed:.0f}", refresh=False
+        )
         self.bar.update(1)
 
     def close(self) -> None:

@@ -57,8 +57,7 @@ def lock_run_folder(folder: Path) -> Iterator[None]:
     Raises RunFolderError naming the process that holds it when another process does.
     """
     if folder.exists() and not folder.is_dir():
-        raise RunFolderError(f"train: {folder} is a file, not a folder; choose a folder for "
-                             f"--out")
+        raise RunFolderError(f"train: {folder} is a file, not a folder; choose a folder for --out")
     folder.mkdir(parents=True, exist_ok=True)
     path = folder / LOCK_FILE
     descriptor = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
@@ -88,8 +87,10 @@ def check_destination(folder: Path, *, resumed_from: Path | None) -> None:
     if not holds_run(folder):
         return
     if resumed_from is None:
-        raise RunFolderError(f"train: {folder} already holds a run; continue it with "
-                             f"--resume {folder}, or choose another --out")
+        raise RunFolderError(
+            f"train: {folder} already holds a run; continue it with "
+            f"--resume {folder}, or choose another --out"
+        )
     if not os.path.samefile(folder, resumed_from):
         raise RunFolderError(
             f"train: {folder} already holds a run; resuming {resumed_from} into it would "

@@ -17,8 +17,17 @@ import numpy as np
 from chainrule.train.config import TrainConfig
 from chainrule.train.metrics import DIAGNOSTIC_KEYS, KEYS
 
-META_KEYS = ("epoch", "config", "model", "optimizer", "scheduler", "loader", "dropout_rngs",
-             "history", "class_names")
+META_KEYS = (
+    "epoch",
+    "config",
+    "model",
+    "optimizer",
+    "scheduler",
+    "loader",
+    "dropout_rngs",
+    "history",
+    "class_names",
+)
 OPTIONAL_META_KEYS = ("data_fingerprint", "ranks", "dropout_rngs_by_rank")
 """Absent from checkpoints of older chainrule versions; dropout_rngs_by_rank is written by
 runs of more than one rank (`chainrule.distributed`)."""
@@ -39,8 +48,15 @@ OPTIMIZER_STATE_KEYS = {
 """The per-parameter state each optimizer keeps once it has stepped that parameter."""
 SCHEDULER_KEYS = ("T_max", "eta_min", "base_lrs", "last_epoch", "_last_lr")
 """`CosineAnnealingLR.state_dict()`'s entries."""
-LOADER_KEYS = ("epoch", "batches_done", "rng_state", "batch_size", "shuffle", "drop_last",
-               "num_samples")
+LOADER_KEYS = (
+    "epoch",
+    "batches_done",
+    "rng_state",
+    "batch_size",
+    "shuffle",
+    "drop_last",
+    "num_samples",
+)
 GENERATOR_KEYS = ("bit_generator", "state", "has_uint32", "uinteger")
 """A PCG64 `bit_generator.state`, the generator of `np.random.default_rng`."""
 SHA256 = re.compile(r"[0-9a-f]{64}")
@@ -61,8 +77,9 @@ def _fail(path: str, expected: str, value: Any) -> NoReturn:
     raise SchemaError(f"{path} must be {expected}, got {_shown(value)}")
 
 
-def _check_mapping(value: Any, path: str, keys: Iterable[str] | None = None,
-                   optional: Iterable[str] = ()) -> dict[str, Any]:
+def _check_mapping(
+    value: Any, path: str, keys: Iterable[str] | None = None, optional: Iterable[str] = ()
+) -> dict[str, Any]:
     """`value` as an object; with `keys`, it must hold exactly those (and maybe `optional`)."""
     if not isinstance(value, dict):
         _fail(path, "an object", value)
@@ -93,8 +110,7 @@ def _check_integer(value: Any, path: str, low: int = 0, high: int | None = None)
     return int(value)
 
 
-def _check_number(value: Any, path: str, low: float = -math.inf, high: float = math.inf
-                  ) -> float:
+def _check_number(value: Any, path: str, low: float = -math.inf, high: float = math.inf) -> float:
     """A finite JSON number (not a bool) in [low, high]."""
     if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)):
         _fail(path, "a number", value)
@@ -103,8 +119,9 @@ def _check_number(value: Any, path: str, low: float = -math.inf, high: float = m
     return float(value)
 
 
-def _check_numbers(value: Any, path: str, length: int | None = None, low: float = -math.inf
-                   ) -> None:
+def _check_numbers(
+    value: Any, path: str, length: int | None = None, low: float = -math.inf
+) -> None:
     items = _check_list(value, path)
     if length is not None and len(items) != length:
         _fail(path, f"a list of {length} numbers", value)
@@ -171,11 +188,11 @@ def _check_optimizer(value: Any, path: str, config: TrainConfig) -> int:
     state = _check_mapping(optimizer["state"], f"{path}/state")
     for key, entries in state.items():
         if not key.isdecimal():
-            raise SchemaError(f"{path}/state is keyed by parameter indices 0, 1, ..., got "
-                              f"{key!r}")
+            raise SchemaError(f"{path}/state is keyed by parameter indices 0, 1, ..., got {key!r}")
         where = f"{path}/state/{key}"
-        for name, item in _check_mapping(entries, where,
-                                         OPTIMIZER_STATE_KEYS[config.optimizer]).items():
+        for name, item in _check_mapping(
+            entries, where, OPTIMIZER_STATE_KEYS[config.optimizer]
+        ).items():
             if name == "step":
                 _check_integer(item, f"{where}/step", low=1)
             else:
@@ -183,8 +200,7 @@ def _check_optimizer(value: Any, path: str, config: TrainConfig) -> int:
     return len(groups)
 
 
-def _check_scheduler(value: Any, path: str, config: TrainConfig, epoch: int,
-                     groups: int) -> None:
+def _check_scheduler(value: Any, path: str, config: TrainConfig, epoch: int, groups: int) -> None:
     if config.schedule != "cosine":
         if value is not None:
             _fail(path, f"null (the run's schedule is {config.schedule})", value)
@@ -193,8 +209,7 @@ def _check_scheduler(value: Any, path: str, config: TrainConfig, epoch: int,
     if _check_integer(scheduler["T_max"], f"{path}/T_max", low=1) != config.epochs:
         _fail(f"{path}/T_max", f"the run's epochs ({config.epochs})", scheduler["T_max"])
     if _check_integer(scheduler["last_epoch"], f"{path}/last_epoch") != epoch:
-        _fail(f"{path}/last_epoch", f"the checkpoint's epoch ({epoch})",
-              scheduler["last_epoch"])
+        _fail(f"{path}/last_epoch", f"the checkpoint's epoch ({epoch})", scheduler["last_epoch"])
     _check_number(scheduler["eta_min"], f"{path}/eta_min", low=0.0)
     _check_numbers(scheduler["base_lrs"], f"{path}/base_lrs", length=groups, low=0.0)
     _check_numbers(scheduler["_last_lr"], f"{path}/_last_lr", length=groups, low=0.0)
@@ -214,15 +229,15 @@ def _check_loader(value: Any, path: str) -> None:
 def _check_history(value: Any, path: str, config: TrainConfig, epoch: int) -> None:
     records = _check_list(value, path)
     if len(records) != epoch:
-        raise SchemaError(f"{path} must hold one record per completed epoch ({epoch}), got "
-                          f"{len(records)}")
+        raise SchemaError(
+            f"{path} must hold one record per completed epoch ({epoch}), got {len(records)}"
+        )
     keys = KEYS + DIAGNOSTIC_KEYS if config.diagnostics else KEYS
     for index, record in enumerate(records):
         where = f"{path}/{index}"
         entries = _check_mapping(record, where, keys)
         if _check_integer(entries["epoch"], f"{where}/epoch") != index + 1:
-            _fail(f"{where}/epoch", f"{index + 1} (records are in epoch order)",
-                  entries["epoch"])
+            _fail(f"{where}/epoch", f"{index + 1} (records are in epoch order)", entries["epoch"])
         for key in ("train_loss", "val_loss", "seconds", "samples_per_s", "lr"):
             _check_number(entries[key], f"{where}/{key}", low=0.0)
         _check_number(entries["val_accuracy"], f"{where}/val_accuracy", 0.0, 1.0)
@@ -243,8 +258,7 @@ def _check_ranks(root: dict[str, Any]) -> None:
     ranks = _check_integer(root["ranks"], "meta/ranks", 1) if "ranks" in root else 1
     if "dropout_rngs_by_rank" not in root:
         if ranks > 1:
-            _fail("meta/dropout_rngs_by_rank", f"the dropout generators of {ranks} ranks",
-                  None)
+            _fail("meta/dropout_rngs_by_rank", f"the dropout generators of {ranks} ranks", None)
         return
     per_rank = _check_list(root["dropout_rngs_by_rank"], "meta/dropout_rngs_by_rank")
     if len(per_rank) != ranks:
