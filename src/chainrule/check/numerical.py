@@ -21,7 +21,7 @@ ScalarFunction = Callable[[Float64Array], float]
 def check_step(owner: str, eps: float, point: Float64Array | None = None) -> float:
     """`eps` as a float when it can measure a derivative; a ValueError naming `owner` when it
     is not a finite number > 0, or (given the `point`) so small that x + eps == x in float64
-    for the largest |x| (a zero difference divided by a zero step)."""
+    for the largest ``|x|`` (a zero difference divided by a zero step)."""
     is_number = isinstance(eps, (int, float, np.integer, np.floating)) and not isinstance(eps, bool)
     if not is_number or not 0 < float(eps) < np.inf:
         raise ValueError(
@@ -46,7 +46,7 @@ def numerical_grad(f: ScalarFunction, x: npt.ArrayLike, eps: float = 1e-6) -> Fl
 
     `f` receives a float64 copy of `x` (perturbed in one entry) and must return a scalar; the
     result is float64 with x's shape. Costs 2 * x.size evaluations of f. Each entry carries
-    rounding noise of about 2**-52 * |f(x)| / eps: entries not well above it are noise
+    rounding noise of about ``2**-52 * |f(x)| / eps``: entries not well above it are noise
     (`gradcheck` says which; it reports them as unresolved).
 
     Example:
@@ -106,7 +106,7 @@ def one_sided_slopes(
 
 def is_kink(miss: float, forward_slope: float, backward_slope: float) -> bool:
     """Whether a central difference that misses the analytic value by `miss` sits on a kink
-    (ReLU or |x| at 0), where the derivative is a convention: the one-sided slopes disagree
+    (ReLU or ``|x|`` at 0), where the derivative is a convention: the one-sided slopes disagree
     by at least the miss. On a smooth stretch they differ only by about h * f''(x), so a real
     error is never excused; when the step crosses one kink the central difference misses
     the one-sided slope by exactly half their disagreement. The one rule of `gradcheck` and

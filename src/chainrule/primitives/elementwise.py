@@ -257,7 +257,7 @@ class Sqrt(Primitive):
 
 
 class Abs(Primitive):
-    """z = |x|;  dz/dx = sign(x) (0 at x = 0, as in PyTorch)."""
+    """z = abs(x);  dz/dx = sign(x) (0 at x = 0, as in PyTorch)."""
 
     name = "abs"
     function = "abs"
