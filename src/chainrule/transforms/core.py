@@ -145,6 +145,13 @@ def depends_on_other_variables(roots: Sequence[Any], targets: Sequence[Tensor]) 
     return False
 
 
+def one_hot(like: Tensor, flat: int) -> np.ndarray:
+    """The unit array of `like`'s shape and dtype that is 1 at flat index `flat`."""
+    basis = np.zeros(like.size, dtype=like.dtype)
+    basis[flat] = 1
+    return basis.reshape(like.shape)
+
+
 def zeros_like(tensor: Tensor) -> Tensor:
     return Tensor.from_numpy(np.zeros(tensor.shape, dtype=tensor.dtype))
 

@@ -19,6 +19,7 @@ from chainrule.transforms.core import (
     depends_on_other_variables,
     describe,
     differentiable_inputs,
+    one_hot,
     output_leaves,
     released,
     retire,
@@ -66,13 +67,13 @@ class Linearization:
         retire(list(self.cotangents.values()))
 
     def push(self, tangents: Sequence[Any]) -> list[Tensor]:
-        """J t, one tensor per output leaf, for the tangent leaves `tangents` (one per target
-        in order; None stands for a zero tangent and costs nothing)."""
+        """J t, one tensor per output leaf, for the tangent leaves `tangents` (one per target,
+        in order)."""
         cotangents = list(self.cotangents.values())
         pairing: Tensor | None = None
         with enable_grad():
             for pulled, target, tangent in zip(self.pulled, self.targets, tangents, strict=True):
-                if tangent is None or not pulled.requires_grad:
+                if not pulled.requires_grad:
                     continue
                 term = (pulled * _as_dtype(tangent, target.dtype)).sum()
                 pairing = term if pairing is None else pairing + term
@@ -85,6 +86,25 @@ class Linearization:
         for position, tangent_out in zip(self.cotangents, grads, strict=True):
             pushed[position] = tangent_out
         return pushed
+
+    def basis_pushes(self, position: int) -> list[list[Tensor]]:
+        """J e_k for each entry k of target `position` (e_k its unit tangent), each a list of
+        one tensor per output leaf. <J^T u, e_k> is entry k of J^T u, so each is one sweep
+        seeded with e_k, where `push` would pair first."""
+        pulled, target = self.pulled[position], self.targets[position]
+        cotangents = list(self.cotangents.values())
+        if not pulled.requires_grad:
+            return [[zeros_like(output) for output in self.outputs] for _ in range(target.size)]
+        nested = depends_on_other_variables([pulled], cotangents)
+        columns = []
+        for flat in range(target.size):
+            with enable_grad():
+                grads = reverse_gradients(pulled, one_hot(pulled, flat), cotangents, nested)
+            pushed = [zeros_like(output) for output in self.outputs]
+            for output_position, tangent_out in zip(self.cotangents, grads, strict=True):
+                pushed[output_position] = tangent_out
+            columns.append(pushed)
+        return columns
 
 
 def _as_dtype(tangent: Any, dtype: np.dtype[Any]) -> Any:

@@ -19,6 +19,7 @@ from chainrule.transforms.core import (
     argnums_tuple,
     depends_on_other_variables,
     differentiable_inputs,
+    one_hot,
     output_leaves,
     released,
     retire,
@@ -27,12 +28,6 @@ from chainrule.transforms.core import (
     unflatten_each,
 )
 from chainrule.transforms.forward import Linearization
-
-
-def _one_hot(like: Tensor, flat: int) -> np.ndarray:
-    basis = np.zeros(like.size, dtype=like.dtype)
-    basis[flat] = 1
-    return basis.reshape(like.shape)
 
 
 def _stacked(
@@ -76,7 +71,7 @@ def jacrev(
         for output in outputs:
             with enable_grad():
                 rows = [
-                    reverse_gradients(output, _one_hot(output, flat), targets, nested)
+                    reverse_gradients(output, one_hot(output, flat), targets, nested)
                     for flat in range(output.size)
                 ]
             blocks.append(
@@ -108,14 +103,7 @@ def jacfwd(
     def jacfwd_f(*args: Any, **kwargs: Any) -> Any:
         numbers = argnums_tuple(argnums, len(args), "jacfwd")
         linear = Linearization(f, args, numbers, kwargs, has_aux, "jacfwd")
-        columns = []
-        for position, target in enumerate(linear.targets):
-            tangents: list[Any] = [None] * len(linear.targets)
-            pushed = []
-            for flat in range(target.size):
-                tangents[position] = _one_hot(target, flat)
-                pushed.append(linear.push(tangents))
-            columns.append(pushed)
+        columns = [linear.basis_pushes(position) for position in range(len(linear.targets))]
         blocks = [
             [
                 _stacked(
