@@ -117,7 +117,7 @@ def _shape(value: Any) -> tuple[int, ...]:
     return value.shape if isinstance(value, Tensor) else np.shape(value)
 
 
-def tangent_leaves(op: str, primals: Sequence[Any], tangents: Sequence[Any]) -> list[Any]:
+def _tangent_leaves(op: str, primals: Sequence[Any], tangents: Sequence[Any]) -> list[Any]:
     """The leaves of `tangents`, checked against `primals`: one tangent per primal, of the
     same structure, each leaf of its primal leaf's shape."""
     if len(tangents) != len(primals):
@@ -156,7 +156,7 @@ def linearize(f: Callable[..., Any], *primals: Any, has_aux: bool = False) -> tu
     linear = Linearization(f, primals, tuple(range(len(primals))), {}, has_aux, "linearize")
 
     def f_jvp(*tangents: Any) -> Any:
-        leaves = tangent_leaves("linearize", primals, tangents)
+        leaves = _tangent_leaves("linearize", primals, tangents)
         return tree_unflatten(linear.out_def, linear.push(leaves))
 
     return (linear.result, f_jvp, linear.aux) if has_aux else (linear.result, f_jvp)
@@ -178,10 +178,10 @@ def jvp(
                 f"jvp: {name} must be a tuple or list with one entry per positional argument "
                 f"of f, got {describe(value)}; write jvp(f, (x,), (v,))"
             )
-    leaves = tangent_leaves("jvp", primals, tangents)
+    leaves = _tangent_leaves("jvp", primals, tangents)
     linear = Linearization(f, primals, tuple(range(len(primals))), {}, has_aux, "jvp")
     pushed = tree_unflatten(linear.out_def, linear.push(leaves))
     return (linear.result, pushed, linear.aux) if has_aux else (linear.result, pushed)
 
 
-__all__ = ["Linearization", "jvp", "linearize", "tangent_leaves"]
+__all__ = ["Linearization", "jvp", "linearize"]
