@@ -18,6 +18,7 @@ LAYERS: dict[str, int] = {
     "dtypes": 0,
     "primitives": 0,
     "modes": 0,
+    "pytree": 0,  # transforms: nested dicts, lists and tuples of arrays
     "sweep": 1,
     "graph": 1,
     "tensor": 2,

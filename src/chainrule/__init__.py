@@ -17,7 +17,18 @@ from chainrule.exploration import explore
 from chainrule.modes import AnomalyError, detect_anomaly, enable_grad, is_grad_enabled, no_grad
 from chainrule.ops import *  # noqa: F403  (every op function, generated ones included)
 from chainrule.tensor import Tensor
-from chainrule.transforms import grad, hessian, hvp, jacobian, value_and_grad, vjp
+from chainrule.transforms import (
+    grad,
+    hessian,
+    hvp,
+    jacfwd,
+    jacobian,
+    jacrev,
+    jvp,
+    linearize,
+    value_and_grad,
+    vjp,
+)
 
 __version__ = "0.1.0"
 
@@ -46,4 +57,9 @@ __all__ = [
     "value_and_grad",
     "vjp",
     *ops.__all__,
+    # transforms: forward mode and Jacobians
+    "jacfwd",
+    "jacrev",
+    "jvp",
+    "linearize",
 ]

@@ -19,7 +19,7 @@ PRIVATE = {"_data", "_node", "_wrap", "_version", "_apply", "_counter"}
 CLIENTS = [
     "graph.py",
     "sweep.py",
-    "transforms.py",
+    "transforms",
     "functional.py",
     "nn",
     "optim",

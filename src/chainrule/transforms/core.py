@@ -1,0 +1,222 @@
+"""What every transformation shares: the arguments it differentiates (pytrees of fresh leaves),
+the reverse sweep from an output, and the rule that decides whether a result is recorded.
+
+Transformations nest as JAX's do: an inner one records its backward pass whenever what it
+differentiates depends on a tensor that requires grad, such as a value an outer one varies.
+"""
+
+from __future__ import annotations
+
+import weakref
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+
+from chainrule.graph import gradients
+from chainrule.modes import enable_grad, is_grad_enabled
+from chainrule.pytree import TreeDef, tree_flatten, tree_map, tree_unflatten
+from chainrule.tensor import Tensor, as_tensor
+
+ArgNums = int | Sequence[int]
+
+# The fresh leaves of transformations that have returned. They require grad only so that
+# their own backward could run; to every later transformation they are constants, so a
+# result recorded through them does not make an outer result recorded too.
+_RETIRED: weakref.WeakValueDictionary[int, Tensor] = weakref.WeakValueDictionary()
+
+
+def argnums_tuple(argnums: ArgNums, count: int, op: str) -> tuple[int, ...]:
+    """`argnums` as a tuple of distinct non-negative positions among `count` arguments."""
+    numbers = (argnums,) if isinstance(argnums, int) else tuple(argnums)
+    for number in numbers:
+        if not -count <= number < count:
+            raise ValueError(
+                f"{op}: argnums={argnums} but the function was called with {count} arguments"
+            )
+    normalized = tuple(number % count for number in numbers)
+    for position, number in enumerate(normalized):
+        if number in normalized[:position]:
+            raise ValueError(
+                f"{op}: argnums={argnums} names argument {number} twice; list each argument "
+                "once (the gradient for a repeated one would be ambiguous)"
+            )
+    return normalized
+
+
+def describe(value: Any) -> str:
+    """A few words on what `value` is, for error messages."""
+    name = type(value).__name__
+    article = "an" if name[0] in "aeiou" else "a"
+    if isinstance(value, (Tensor, np.ndarray)):
+        return f"{article} {name} of shape {value.shape}"
+    if isinstance(value, (tuple, list)):
+        return f"a {name} of {len(value)} items"
+    return f"{article} {name}"
+
+
+def _check_leaf(value: Any, op: str, where: str) -> None:
+    if not isinstance(value, (Tensor, np.ndarray, np.generic, int, float)):
+        raise TypeError(
+            f"{op}: {where} is {describe(value)}; only arrays, Tensors and numbers (alone or "
+            "in dicts, lists and tuples) can be differentiated: pass other values as keyword "
+            "arguments, or leave their position out of argnums"
+        )
+    dtype = value.dtype if isinstance(value, (Tensor, np.ndarray, np.generic)) else None
+    dtype = np.asarray(value).dtype if dtype is None else dtype
+    if dtype.kind != "f":
+        raise TypeError(
+            f"{op}: {where} has dtype {dtype}, and only floating-point inputs can be "
+            "differentiated (as in JAX); convert it, e.g. x.astype(np.float64), or leave it "
+            "out of argnums"
+        )
+
+
+def _target(value: Any) -> Tensor:
+    """A tensor to differentiate standing for `value`: a fresh leaf for a constant, or, for a
+    tensor an outer transformation (or the user) differentiates, an identity op on it. The
+    inner derivative then counts only the paths through this argument (d/dy (x y) at y = x is
+    x, not 2x, as in JAX), while the outer one still sees how the result depends on the value
+    passed in."""
+    if isinstance(value, Tensor) and value.requires_grad and is_grad_enabled():
+        with enable_grad():
+            return value.reshape(value.shape)
+    target = Tensor(value.numpy() if isinstance(value, Tensor) else value)
+    return target.requires_grad_()
+
+
+def differentiable_inputs(
+    args: Sequence[Any], numbers: tuple[int, ...], op: str
+) -> tuple[list[Any], list[Tensor], list[TreeDef]]:
+    """The arguments with each leaf of those at `numbers` replaced by a tensor to
+    differentiate; those tensors in leaf order; the structure of each differentiated one."""
+    call_args = list(args)
+    targets: list[Tensor] = []
+    treedefs: list[TreeDef] = []
+    for number in numbers:
+        leaves, treedef = tree_flatten(args[number])
+        for leaf, path in zip(leaves, treedef.paths(), strict=True):
+            _check_leaf(leaf, op, f"argument {number}{path}")
+        leaf_targets = [_target(leaf) for leaf in leaves]
+        call_args[number] = tree_unflatten(treedef, leaf_targets)
+        targets.extend(leaf_targets)
+        treedefs.append(treedef)
+    return call_args, targets, treedefs
+
+
+def unflatten_each(treedefs: Sequence[TreeDef], leaves: Sequence[Any]) -> list[Any]:
+    """Consecutive runs of `leaves` built into the trees `treedefs`, one tree each."""
+    trees = []
+    start = 0
+    for treedef in treedefs:
+        stop = start + treedef.num_leaves
+        trees.append(tree_unflatten(treedef, list(leaves[start:stop])))
+        start = stop
+    return trees
+
+
+def retire(targets: Sequence[Tensor]) -> None:
+    for target in targets:
+        if target.is_leaf:
+            _RETIRED[id(target)] = target
+
+
+def depends_on_other_variables(roots: Sequence[Any], targets: Sequence[Tensor]) -> bool:
+    """Whether a tensor in `roots`, or one it was computed from, requires grad and is not a
+    fresh leaf of `targets` or of a transformation that has returned: then the derivative is
+    itself a function of a variable being differentiated, and its backward must be recorded
+    (create_graph)."""
+    if not is_grad_enabled():
+        return False
+    ours = {id(target) for target in targets if target.is_leaf}
+    stack = [root for root in roots if isinstance(root, Tensor) and root.requires_grad]
+    seen: set[int] = set()
+    while stack:
+        tensor = stack.pop()
+        if id(tensor) in seen:
+            continue
+        seen.add(id(tensor))
+        node = tensor.grad_fn
+        if node is None:
+            if id(tensor) not in ours and _RETIRED.get(id(tensor)) is not tensor:
+                return True
+            continue
+        stack.extend(parent for parent in node.parents if parent.requires_grad)
+    return False
+
+
+def one_hot(like: Tensor, flat: int) -> np.ndarray:
+    """The unit array of `like`'s shape and dtype that is 1 at flat index `flat`."""
+    basis = np.zeros(like.size, dtype=like.dtype)
+    basis[flat] = 1
+    return basis.reshape(like.shape)
+
+
+def zeros_like(tensor: Tensor) -> Tensor:
+    return Tensor.from_numpy(np.zeros(tensor.shape, dtype=tensor.dtype))
+
+
+def reverse_gradients(
+    output: Tensor, grad_output: Any, targets: Sequence[Tensor], nested: bool
+) -> list[Tensor]:
+    """d<output, grad_output>/d(target) for each target (zeros where none reaches it),
+    recording the sweep when `nested`. The graph is kept, so it can be swept again."""
+    if not output.requires_grad:
+        return [zeros_like(target) for target in targets]
+    if nested and isinstance(grad_output, Tensor):
+        seed: Any = (
+            grad_output if grad_output.dtype == output.dtype else grad_output.astype(output.dtype)
+        )
+    else:
+        array = np.asarray(
+            grad_output.numpy() if isinstance(grad_output, Tensor) else grad_output,
+            dtype=output.dtype,
+        )
+        seed = Tensor.from_numpy(array) if nested else array
+    grads = gradients(output, seed, targets, retain_graph=True, create_graph=nested)
+    results = []
+    for target, grad in zip(targets, grads, strict=True):
+        if grad is None:
+            results.append(zeros_like(target))
+        elif isinstance(grad, Tensor):
+            results.append(grad)
+        else:
+            results.append(Tensor.from_numpy(np.asarray(grad)))
+    return results
+
+
+def split_aux(result: Any, has_aux: bool, op: str) -> tuple[Any, Any]:
+    """``(value, aux)`` from what the function returned; aux is None without has_aux."""
+    if not has_aux:
+        return result, None
+    if not (isinstance(result, (tuple, list)) and len(result) == 2):
+        raise TypeError(
+            f"{op}(has_aux=True): the function must return a pair (value, aux), but it "
+            f"returned {describe(result)}; return `value, aux`, or drop has_aux=True"
+        )
+    return result[0], result[1]
+
+
+def output_leaves(result: Any, op: str) -> tuple[list[Tensor], TreeDef]:
+    """The leaves of a function's (pytree) result as Tensors, and its structure."""
+    leaves, treedef = tree_flatten(result)
+    for leaf, path in zip(leaves, treedef.paths(), strict=True):
+        if not isinstance(leaf, (Tensor, np.ndarray, np.generic, int, float)):
+            raise TypeError(
+                f"{op}: the function's output{path} is {describe(leaf)}; outputs must be "
+                "Tensors, arrays or numbers, alone or in dicts, lists and tuples"
+            )
+    return [as_tensor(leaf) for leaf in leaves], treedef
+
+
+def released(tree: Any, targets: Sequence[Tensor]) -> Any:
+    """`tree` (a result or an aux value) as a transformation returns it: each Tensor detached
+    unless it depends on a variable that is not one of `targets`, which an outer
+    transformation still differentiates."""
+
+    def release(leaf: Any) -> Any:
+        if isinstance(leaf, Tensor) and not depends_on_other_variables([leaf], targets):
+            return leaf.detach()
+        return leaf
+
+    return tree_map(release, tree)
