@@ -282,11 +282,8 @@ def _axis_tuple(axes: Any) -> tuple[int, ...]:
     return tuple(operator.index(axis) for axis in axes)
 
 
-def _tensordot_axes(
-    axes: Any, left: Tensor, right: Tensor
-) -> tuple[tuple[int, ...], tuple[int, ...]]:
-    """np.tensordot's `axes` as two tuples of non-negative axes, checked."""
-    shapes = f"tensordot: shapes {left.shape} and {right.shape}"
+def _paired_axes(shapes: str, axes: Any, left: Tensor, right: Tensor) -> tuple[Any, Any]:
+    """np.tensordot's `axes` as two tuples of non-negative axes, in range and not repeated."""
     if isinstance(axes, (int, np.integer)):
         count = int(axes)
         if not 0 <= count <= builtins.min(left.ndim, right.ndim):
@@ -311,6 +308,15 @@ def _tensordot_axes(
     axes_b = tuple(axis % right.ndim for axis in axes_b)
     if len(set(axes_a)) != len(axes_a) or len(set(axes_b)) != len(axes_b):
         raise ValueError(f"{shapes}: axes {axes_a} and {axes_b} repeat an axis")
+    return axes_a, axes_b
+
+
+def _tensordot_axes(
+    axes: Any, left: Tensor, right: Tensor
+) -> tuple[tuple[int, ...], tuple[int, ...]]:
+    """np.tensordot's `axes` as two tuples of non-negative axes, checked, sizes included."""
+    shapes = f"tensordot: shapes {left.shape} and {right.shape}"
+    axes_a, axes_b = _paired_axes(shapes, axes, left, right)
     for x, y in zip(axes_a, axes_b, strict=True):
         if left.shape[x] != right.shape[y]:
             raise ValueError(
