@@ -494,3 +494,31 @@ def test_tensordot_of_a_scalar_times_ones_with_itself_has_gradient_8_x() -> None
         return np.tensordot(x * np.ones((2, 2)), x * np.ones((2, 2)), 2)
 
     assert cr.grad(f)(cr.tensor(1.5, dtype=np.float64)).item() == pytest.approx(8 * 1.5)
+
+
+def test_a_compiled_step_replays_the_linear_algebra_ops_bit_for_bit() -> None:
+    rng = np.random.default_rng(RNG_SEED)
+    start = rng.normal(size=(3, 3))
+    x = rng.normal(size=(3, 3))
+
+    def run(compiled: bool) -> tuple[list[float], np.ndarray]:
+        w = cr.tensor(start.copy(), requires_grad=True)
+        optimizer = cr.optim.SGD([w], lr=0.1)
+
+        def step(x: np.ndarray) -> cr.Tensor:
+            optimizer.zero_grad()
+            product = cr.einsum("ij,jk->ik", x, w).tril(-1) + cr.dot(x, w).triu()
+            loss = (product.diagonal(-1) ** 2).sum() + cr.trace(w) + cr.kron(w, x).sum()
+            loss = loss + cr.diag(cr.diag(w), 1).sum() + cr.tensordot(x, w, 1).sum()
+            loss.backward()
+            optimizer.step()
+            return loss
+
+        run_step = cr.compile(step) if compiled else step
+        losses = [run_step(x).item() for _ in range(3)]
+        return losses, w.numpy()
+
+    compiled_losses, compiled_w = run(compiled=True)
+    eager_losses, eager_w = run(compiled=False)
+    assert compiled_losses == eager_losses
+    np.testing.assert_array_equal(compiled_w, eager_w)

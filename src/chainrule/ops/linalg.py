@@ -1,7 +1,7 @@
 """Linear algebra with NumPy's rules: einsum, dot, inner, outer, tensordot, trace, diagonal,
 diag, tril, triu and kron, taking Tensors or array-likes. einsum and the diagonal are
-primitives (chainrule.primitives.linalg_more); the rest are built exactly from them and from
-matmul, multiply, reshape and where, so their derivatives come for free.
+primitives (chainrule.primitives.linalg_more), as are tril and triu; the rest are built
+exactly from them and from matmul, multiply and reshape, so their derivatives come for free.
 `NUMPY_FUNCTIONS` lists the NumPy functions that dispatch here (np.dot(t, u), np.einsum(...)).
 """
 
@@ -423,31 +423,26 @@ def diag(v: Any, k: int = 0) -> Tensor:
     )
 
 
-def _triangle(op: str, m: Any, k: int, lower: bool) -> Tensor:
+def _triangle(primitive: type[P.Primitive], m: Any, k: int) -> Tensor:
     x = as_tensor(m)
     if x.ndim < 2:
         raise ValueError(
-            f"{op}: needs at least 2 dimensions (a matrix, or a stack of them over the last "
-            f"two axes); the tensor has shape {x.shape}"
+            f"{primitive.name}: needs at least 2 dimensions (a matrix, or a stack of them over "
+            f"the last two axes); the tensor has shape {x.shape}"
         )
-    rows, columns = x.shape[-2:]
-    keep = np.tri(rows, columns, int(k) if lower else int(k) - 1, dtype=bool)
-    if not lower:
-        keep = ~keep
-    zero = Tensor._wrap(np.zeros((), dtype=x.dtype))
-    return Tensor._apply(P.Where, (x, zero), {"condition": keep})
+    return Tensor._apply(primitive, (x,), {"k": int(k)})
 
 
 def tril(m: Any, k: int = 0) -> Tensor:
     """np.tril over the last two axes: the entries on and below diagonal k kept, the others
-    0 (where(mask, m, 0)); dL/dm = grad_out where kept, 0 elsewhere."""
-    return _triangle("tril", m, k, lower=True)
+    0 (even where they are inf or nan); dL/dm = tril(grad_out, k)."""
+    return _triangle(P.Tril, m, k)
 
 
 def triu(m: Any, k: int = 0) -> Tensor:
     """np.triu over the last two axes: the entries on and above diagonal k kept, the others
-    0 (where(mask, m, 0)); dL/dm = grad_out where kept, 0 elsewhere."""
-    return _triangle("triu", m, k, lower=False)
+    0 (even where they are inf or nan); dL/dm = triu(grad_out, k)."""
+    return _triangle(P.Triu, m, k)
 
 
 def _numpy_einsum(operands: tuple[Any, ...], optimize: Any = "greedy") -> Tensor:

@@ -26,7 +26,7 @@ from chainrule.primitives.elementwise import (
     Where,
 )
 from chainrule.primitives.linalg import Linear, MatMul, matmul_shape_error
-from chainrule.primitives.linalg_more import Diagonal, DiagonalEmbed, Einsum
+from chainrule.primitives.linalg_more import Diagonal, DiagonalEmbed, Einsum, Tril, Triu
 from chainrule.primitives.loss import MSELoss, SoftmaxCrossEntropy
 from chainrule.primitives.reduction import Max, Mean, Min, Sum, keepdims_shape, normalize_axes
 from chainrule.primitives.shape import (
@@ -81,6 +81,8 @@ PRIMITIVES: tuple[type[Primitive], ...] = (
     Einsum,
     Diagonal,
     DiagonalEmbed,
+    Tril,
+    Triu,
 )
 
 __all__ = [
@@ -132,4 +134,4 @@ __all__ = [
 ]
 
 # --- linear algebra (issue 14)
-__all__ += ["Diagonal", "DiagonalEmbed", "Einsum"]
+__all__ += ["Diagonal", "DiagonalEmbed", "Einsum", "Tril", "Triu"]

@@ -1,7 +1,7 @@
-"""Linear algebra beyond matmul: einsum (any sum of products of any number of operands) and
-the diagonal of two axes with its adjoint, the embedding of values on a diagonal of zeros.
-dot, inner, outer, tensordot, trace, diag, tril, triu and kron are built from these and the
-shape primitives (see `chainrule.ops.linalg`).
+"""Linear algebra beyond matmul: einsum (any sum of products of any number of operands),
+the diagonal of two axes with its adjoint (the embedding of values on a diagonal of zeros),
+and the triangles tril and triu. dot, inner, outer, tensordot, trace, diag and kron are built
+from these, matmul and the shape primitives (see `chainrule.ops.linalg`).
 """
 
 from __future__ import annotations
@@ -213,3 +213,47 @@ class DiagonalEmbed(Primitive):
     def vjp(saved: Saved, grad_out: Any, needs: tuple[bool, ...]) -> Grads:
         offset, axis1, axis2 = saved
         return (call(Diagonal, grad_out, offset=offset, axis1=axis1, axis2=axis2),)
+
+
+class Tril(Primitive):
+    """z = x with the entries above diagonal k of its last two axes set to 0 (np.tril);
+    dL/dx = tril(grad_out, k): a mask is its own adjoint."""
+
+    name = "tril"
+    reading = Rule(
+        "tril($a, $k)",
+        r"\operatorname{tril}_{$k}($a)",
+        (linear_map("tril(., $k)", r"\operatorname{tril}_{$k}(\cdot)"),),
+    )
+
+    @staticmethod
+    def forward(x: Any, *, k: int) -> tuple[Any, Saved]:
+        if not is_array(x):
+            return call(Tril, x, k=k), k
+        return np.tril(x, k), k
+
+    @staticmethod
+    def vjp(saved: Saved, grad_out: Any, needs: tuple[bool, ...]) -> Grads:
+        return (call(Tril, grad_out, k=saved),)
+
+
+class Triu(Primitive):
+    """z = x with the entries below diagonal k of its last two axes set to 0 (np.triu);
+    dL/dx = triu(grad_out, k): a mask is its own adjoint."""
+
+    name = "triu"
+    reading = Rule(
+        "triu($a, $k)",
+        r"\operatorname{triu}_{$k}($a)",
+        (linear_map("triu(., $k)", r"\operatorname{triu}_{$k}(\cdot)"),),
+    )
+
+    @staticmethod
+    def forward(x: Any, *, k: int) -> tuple[Any, Saved]:
+        if not is_array(x):
+            return call(Triu, x, k=k), k
+        return np.triu(x, k), k
+
+    @staticmethod
+    def vjp(saved: Saved, grad_out: Any, needs: tuple[bool, ...]) -> Grads:
+        return (call(Triu, grad_out, k=saved),)
