@@ -17,6 +17,7 @@ import pytest
 from engine_cases import numerical_grad, relative_error, torch_dot
 
 import chainrule as cr
+from chainrule.primitives.linalg_more import contraction_path
 
 RNG_SEED = 20261130
 SHAPE_OF_RANK_A = {0: (), 1: (3,), 2: (2, 3), 3: (2, 1, 3)}
@@ -522,3 +523,22 @@ def test_a_compiled_step_replays_the_linear_algebra_ops_bit_for_bit() -> None:
     eager_losses, eager_w = run(compiled=False)
     assert compiled_losses == eager_losses
     np.testing.assert_array_equal(compiled_w, eager_w)
+
+
+def test_einsum_above_the_single_loop_limit_contracts_pairwise_with_the_same_gradients(
+    torch: ModuleType,
+) -> None:
+    shapes = ((20, 30), (30, 40), (40, 10))  # 240,000 multiply-adds in one loop
+    assert contraction_path("ij,jk,kl->il", shapes, "greedy") is not False
+    arrays = _draw(*shapes)
+    ours = _leaves(arrays)
+    theirs = [torch.tensor(a, requires_grad=True) for a in arrays]
+    out = cr.einsum("ij,jk,kl->il", *ours)
+    reference = torch.einsum("ij,jk,kl->il", *theirs)
+    assert relative_error(out.numpy(), reference.detach().numpy()) <= 1e-13
+    cotangent = np.random.default_rng(0).normal(size=out.shape)
+    out.backward(cotangent)
+    reference.backward(torch.from_numpy(cotangent))
+    for tensor, torch_tensor in zip(ours, theirs, strict=True):
+        assert tensor.grad is not None
+        assert relative_error(tensor.grad.numpy(), torch_tensor.grad.numpy()) <= 1e-13
