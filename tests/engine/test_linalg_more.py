@@ -259,7 +259,11 @@ def test_tril_and_triu_zero_entries_outside_even_where_they_are_infinite() -> No
 @pytest.mark.parametrize(
     ("call", "message"),
     [
-        (lambda: cr.dot(np.ones((2, 3)), np.ones((4, 5))), r"^dot: shapes \(2, 3\) and \(4, 5\)"),
+        (
+            lambda: cr.dot(np.ones((2, 3)), np.ones(4)),
+            r"^dot: shapes \(2, 3\) and \(4,\) are not aligned: the last axis of a \(3\) must "
+            r"match the last axis of b \(4\); transpose one",
+        ),
         (
             lambda: cr.dot(np.ones((2, 3)), np.ones((2, 4, 5))),
             r"^dot: shapes \(2, 3\) and \(2, 4, 5\) are not aligned.*second-to-last",

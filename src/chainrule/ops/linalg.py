@@ -236,8 +236,9 @@ def dot(a: Any, b: Any) -> Tensor:
     if left.shape[-1] != right.shape[inner_b]:
         raise ValueError(
             f"dot: shapes {left.shape} and {right.shape} are not aligned: the last axis of "
-            f"a ({left.shape[-1]}) must match {'the' if right.ndim == 1 else 'the second-to-'}"
-            f"last axis of b ({right.shape[inner_b]})"
+            f"a ({left.shape[-1]}) must match the {'' if right.ndim == 1 else 'second-to-'}"
+            f"last axis of b ({right.shape[inner_b]}); transpose one, or use matmul for "
+            "batches that broadcast"
         )
     if left.ndim <= 2 and right.ndim <= 2:
         return Tensor._apply(P.MatMul, (left, right), {})
