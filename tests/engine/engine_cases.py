@@ -88,6 +88,65 @@ INDICES: tuple[tuple[tuple[int, ...], Any], ...] = (
 )
 
 
+# --- linear algebra (issue 14)
+# np.dot's rank pairs: 0-d with anything, 1-D and 2-D (matmul), and N-D (the sum over a's last
+# axis and b's second-to-last), with size-1 axes.
+DOT_SHAPES: tuple[Shapes, ...] = (
+    ((), (3,)),
+    ((2, 3), ()),
+    ((4,), (4,)),
+    ((2, 4), (4,)),
+    ((4,), (4, 3)),
+    ((1, 4), (4, 1)),
+    ((2, 3, 4), (4,)),
+    ((4,), (2, 4, 3)),
+    ((2, 1, 4), (3, 4, 2)),
+    ((3, 4), (2, 4, 1)),
+)
+EINSUM_CASES: tuple[tuple[str, Shapes], ...] = (
+    ("ij,jk->ik", ((2, 3), (3, 4))),
+    ("bij,bjk->bik", ((2, 1, 3), (2, 3, 2))),
+    ("ii->i", ((3, 3),)),
+    ("ii", ((3, 3),)),
+    ("i,j->ij", ((3,), (1,))),
+    ("ij,jk", ((2, 3), (3, 1))),
+    ("...ij,...jk->...ik", ((2, 1, 2, 3), (3, 3, 2))),
+    ("ij,jk,kl->il", ((2, 3), (3, 4), (4, 2))),
+    ("iij->j", ((2, 2, 3),)),
+    ("ij->", ((2, 3),)),
+    ("i,i->i", ((1,), (3,))),
+)
+DIAGONALS: tuple[tuple[tuple[int, ...], dict[str, int]], ...] = (
+    ((3, 3), {"offset": 0, "axis1": 0, "axis2": 1}),
+    ((3, 4), {"offset": 1, "axis1": 0, "axis2": 1}),
+    ((4, 3), {"offset": -2, "axis1": 0, "axis2": 1}),
+    ((2, 3, 4), {"offset": 1, "axis1": 2, "axis2": 0}),
+    ((2, 3, 3), {"offset": 0, "axis1": -1, "axis2": 1}),
+    ((1, 3), {"offset": 0, "axis1": 0, "axis2": 1}),
+)
+TRIANGLES: tuple[tuple[Shapes, int], ...] = (
+    (((3, 4),), 0),
+    (((4, 3),), -1),
+    (((2, 3, 3),), 1),
+    (((1, 1),), 0),
+    (((3, 2),), 2),
+)
+
+
+def torch_dot(torch: ModuleType, x: Any, y: Any) -> Any:
+    """np.dot written with torch.tensordot: the last axis of x with y's second-to-last."""
+    if x.ndim == 0 or y.ndim == 0:
+        return x * y
+    return torch.tensordot(x, y, dims=([x.ndim - 1], [max(y.ndim - 2, 0)]))
+
+
+def torch_axes(axes: Any) -> Any:
+    """np.tensordot's axes as torch.tensordot's dims (lists, not tuples)."""
+    if isinstance(axes, int):
+        return axes
+    return [list(axes[0]), list(axes[1])]
+
+
 def _all_axes(x: Any, axis: Any) -> Any:
     """NumPy's axis=None as an explicit tuple (PyTorch reads dim=() differently)."""
     if axis is None:
@@ -373,6 +432,99 @@ CASES: tuple[OpCase, ...] = (
         lambda torch, x, targets: torch.nn.functional.cross_entropy(x, torch.from_numpy(targets)),
         ranges=((-5.0, 5.0),),
     ),
+    # --- linear algebra (issue 14)
+    OpCase(
+        "dot",
+        [(s, {}) for s in DOT_SHAPES],
+        cr.dot,
+        lambda torch, x, y: torch_dot(torch, x, y),
+    ),
+    OpCase(
+        "inner",
+        [
+            (((3,), (3,)), {}),
+            (((2, 3), (3,)), {}),
+            (((2, 1, 3), (4, 3)), {}),
+            (((1,), (2, 1)), {}),
+            (((), (2, 3)), {}),
+        ],
+        cr.inner,
+        lambda torch, x, y: torch.inner(x, y),
+    ),
+    OpCase(
+        "outer",
+        [(((3,), (4,)), {}), (((2, 3), (1,)), {}), (((1,), (2, 2)), {}), (((), (3,)), {})],
+        cr.outer,
+        lambda torch, x, y: torch.outer(x.reshape(-1), y.reshape(-1)),
+    ),
+    OpCase(
+        "tensordot",
+        [
+            (((2, 3, 4), (3, 4, 2)), {"axes": 2}),
+            (((2, 3), (3, 1)), {"axes": 1}),
+            (((3,), (2,)), {"axes": 0}),
+            (((2, 3, 4), (4, 2, 1)), {"axes": ((0, 2), (1, 0))}),
+            (((1, 3), (3,)), {"axes": ((-1,), (0,))}),
+        ],
+        lambda x, y, axes: cr.tensordot(x, y, axes),
+        lambda torch, x, y, axes: torch.tensordot(x, y, dims=torch_axes(axes)),
+    ),
+    OpCase(
+        "einsum",
+        [(shapes, {"subscripts": subscripts}) for subscripts, shapes in EINSUM_CASES],
+        lambda *xs, subscripts: cr.einsum(subscripts, *xs),
+        lambda torch, *xs, subscripts: torch.einsum(subscripts, *xs),
+    ),
+    OpCase(
+        "trace",
+        [((shape,), params) for shape, params in DIAGONALS],
+        lambda x, offset, axis1, axis2: cr.trace(x, offset, axis1, axis2),
+        lambda torch, x, offset, axis1, axis2: torch.diagonal(x, offset, axis1, axis2).sum(-1),
+    ),
+    OpCase(
+        "diagonal",
+        [((shape,), params) for shape, params in DIAGONALS],
+        lambda x, offset, axis1, axis2: x.diagonal(offset, axis1, axis2),
+        lambda torch, x, offset, axis1, axis2: torch.diagonal(x, offset, axis1, axis2),
+    ),
+    OpCase(
+        "diag",
+        [
+            (((4,),), {"k": 0}),
+            (((3,),), {"k": 2}),
+            (((2,),), {"k": -1}),
+            (((1,),), {"k": 0}),
+            (((3, 4),), {"k": 1}),
+            (((4, 3),), {"k": -1}),
+            (((1, 1),), {"k": 0}),
+        ],
+        lambda x, k: cr.diag(x, k),
+        lambda torch, x, k: torch.diag(x, k),
+    ),
+    OpCase(
+        "tril",
+        [(s, {"k": k}) for s, k in TRIANGLES],
+        lambda x, k: cr.tril(x, k),
+        lambda torch, x, k: torch.tril(x, k),
+    ),
+    OpCase(
+        "triu",
+        [(s, {"k": k}) for s, k in TRIANGLES],
+        lambda x, k: x.triu(k),
+        lambda torch, x, k: torch.triu(x, k),
+    ),
+    OpCase(
+        "kron",
+        [
+            (((2, 3), (2, 2)), {}),
+            (((3,), (2,)), {}),
+            (((2,), (2, 1, 3)), {}),
+            (((1, 2), (3,)), {}),
+            (((), (3,)), {}),
+        ],
+        cr.kron,
+        lambda torch, x, y: torch.kron(x, y),
+    ),
 )
 
 
@@ -519,6 +671,27 @@ ZERO_DIM_VARIANTS: dict[str, tuple[Variant, ...]] = {
 NO_ZERO_DIM: dict[str, Callable[[Any], Any]] = {
     "concatenate": lambda x: cr.concatenate([x, x]),
     "linear": lambda x: functional.linear(x, np.ones((1, 2)), np.ones(2)),
+}
+
+# --- linear algebra (issue 14)
+ZERO_DIM_VARIANTS |= {
+    "dot": ((((), ()), {}), (((), (3,)), {}), (((3,), (3,)), {})),
+    "inner": ((((), ()), {}), (((3,), (3,)), {})),
+    "outer": ((((), ()), {}),),
+    "tensordot": ((((), ()), {"axes": 0}), (((2, 3), (2, 3)), {"axes": 2})),
+    "einsum": (
+        (((), ()), {"subscripts": ",->"}),
+        (((3, 3),), {"subscripts": "ii"}),
+        (((), (3,)), {"subscripts": ",i->i"}),
+    ),
+    "trace": ((((3, 3),), {"offset": 0, "axis1": 0, "axis2": 1}),),
+    "kron": ((((), ()), {}), (((), (2,)), {})),
+}
+NO_ZERO_DIM |= {
+    "diagonal": lambda x: cr.diagonal(x),
+    "diag": lambda x: cr.diag(x),
+    "tril": lambda x: cr.tril(x),
+    "triu": lambda x: cr.triu(x),
 }
 
 

@@ -55,3 +55,13 @@ def test_explain_excuses_a_relu_at_zero_as_a_kink_as_gradcheck_does() -> None:
     assert report["x"].kinks == 1
     assert link.kinks == report["x"].kinks
     assert link.passed
+
+
+def test_explain_checks_ops_returning_views_of_their_operand_against_moved_values() -> None:
+    # x.T, x[1] and x.diagonal() return views of x: the check must keep the unmoved output,
+    # not a view that follows each probed entry (which read every derivative as 0).
+    x = chainrule.tensor(np.arange(9.0).reshape(3, 3), requires_grad=True, name="x")
+    loss = (x.T * 2.0).sum() + (x[1] * 3.0).sum() + (x.diagonal() * 4.0).sum()
+    explanation = chainrule.explain(loss, x, samples=3)
+    assert {"transpose", "getitem", "diagonal"} <= {step.op for step in explanation.steps}
+    assert all(check.passed for check in explanation.checks)

@@ -101,6 +101,9 @@ def template_fields(
         fields["n"] = str(shapes[0][0])
     if primitive is None or primitive is P.Linear:
         fields["bias_rule"], fields["bias_rule_latex"] = _bias_rules(shapes[2], out_shape)
+    # --- linear algebra (issue 14)
+    for key in ("subscripts", "offset", "axis1", "axis2", "k"):
+        fields[key] = str(params.get(key))
     return fields
 
 

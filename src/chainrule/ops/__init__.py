@@ -217,3 +217,33 @@ __all__ = [
 # functions above: both attached to Tensor on import.
 from chainrule.ops import elementwise  # noqa: E402, F401, I001
 from chainrule.ops import dispatch  # noqa: E402, F401
+
+# --- linear algebra (issue 14)
+from chainrule.ops import linalg_methods  # noqa: E402, F401
+from chainrule.ops.linalg import (  # noqa: E402
+    diag,
+    diagonal,
+    dot,
+    einsum,
+    inner,
+    kron,
+    outer,
+    tensordot,
+    trace,
+    tril,
+    triu,
+)
+
+__all__ += [
+    "diag",
+    "diagonal",
+    "dot",
+    "einsum",
+    "inner",
+    "kron",
+    "outer",
+    "tensordot",
+    "trace",
+    "tril",
+    "triu",
+]

@@ -256,3 +256,11 @@ _FUNCTIONS: dict[Callable[..., Any], Callable[..., Any]] = {
 
 NUMPY_PROTOCOL.array_ufunc = array_ufunc
 NUMPY_PROTOCOL.array_function = array_function
+
+# --- linear algebra (issue 14)
+from chainrule.ops.linalg import NUMPY_FUNCTIONS as LINALG_FUNCTIONS  # noqa: E402
+
+_FUNCTIONS.update(
+    (func, _numpy_function(func, implementation, honoured))
+    for func, implementation, honoured in LINALG_FUNCTIONS
+)

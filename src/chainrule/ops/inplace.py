@@ -18,6 +18,13 @@ from chainrule.tensor import Tensor, _raw, _shared_counter, attach_methods
 def _check_in_place(self: Tensor, op: str) -> None:
     if STATE.tracer is not None:
         STATE.tracer.refuse_mutation(self, op)
+    if not self._data.flags.writeable:
+        # NumPy's read-only views (diagonal, broadcast_to): a write would fail inside NumPy or,
+        # through a broadcast, change many entries at once.
+        raise ValueError(
+            f"{op}: this tensor (shape {self.shape}) is a read-only view, as NumPy's result "
+            "of diagonal or broadcast_to is; change a copy (view * 1) instead"
+        )
     if not STATE.grad_enabled:
         return
     if self.requires_grad:

@@ -26,6 +26,7 @@ from chainrule.primitives.elementwise import (
     Where,
 )
 from chainrule.primitives.linalg import Linear, MatMul, matmul_shape_error
+from chainrule.primitives.linalg_more import Diagonal, DiagonalEmbed, Einsum, Tril, Triu
 from chainrule.primitives.loss import MSELoss, SoftmaxCrossEntropy
 from chainrule.primitives.reduction import Max, Mean, Min, Sum, keepdims_shape, normalize_axes
 from chainrule.primitives.shape import (
@@ -76,6 +77,12 @@ PRIMITIVES: tuple[type[Primitive], ...] = (
     Stack,
     MSELoss,
     SoftmaxCrossEntropy,
+    # --- linear algebra (issue 14)
+    Einsum,
+    Diagonal,
+    DiagonalEmbed,
+    Tril,
+    Triu,
 )
 
 __all__ = [
@@ -125,3 +132,6 @@ __all__ = [
     "normalize_axes",
     "sum_to_shape",
 ]
+
+# --- linear algebra (issue 14)
+__all__ += ["Diagonal", "DiagonalEmbed", "Einsum", "Tril", "Triu"]
