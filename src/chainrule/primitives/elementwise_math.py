@@ -33,7 +33,7 @@ def _zero_gradient(grad_out: Any) -> Any:
 
 # ------------------------------------------------------------------ trigonometric
 class Cos(Primitive):
-    """z = cos(x);  dz/dx = -sin(x)."""
+    """z = cos(x);  dz/dx = -sin(x). NaN at inf and -inf, as PyTorch."""
 
     name = "cos"
     function = "cos"
@@ -43,15 +43,17 @@ class Cos(Primitive):
 
     @staticmethod
     def forward(x: Any) -> tuple[Any, Saved]:
-        return np.cos(x), x
+        with np.errstate(invalid="ignore"):  # NaN at +-inf, as PyTorch, without a warning
+            return np.cos(x), x
 
     @staticmethod
     def vjp(saved: Saved, grad_out: Any, needs: tuple[bool, ...]) -> Grads:
-        return (grad_out * -np.sin(saved),)
+        with np.errstate(invalid="ignore"):
+            return (grad_out * -np.sin(saved),)
 
 
 class Tan(Primitive):
-    """z = tan(x);  dz/dx = 1 + tan(x)**2 = 1 + z**2."""
+    """z = tan(x);  dz/dx = 1 + tan(x)**2 = 1 + z**2. NaN at inf and -inf, as PyTorch."""
 
     name = "tan"
     function = "tan"
@@ -62,7 +64,8 @@ class Tan(Primitive):
 
     @staticmethod
     def forward(x: Any) -> tuple[Any, Saved]:
-        out = np.tan(x)
+        with np.errstate(invalid="ignore"):  # NaN at +-inf, as PyTorch, without a warning
+            out = np.tan(x)
         return out, out
 
     @staticmethod
@@ -400,9 +403,9 @@ class Logaddexp(Primitive):
     """z = log(exp(x) + exp(y));  dz/dx = exp(x) / (exp(x) + exp(y)) = sigmoid(x - y),
     dz/dy = sigmoid(y - x).
 
-    The forward is NumPy's max(x, y) + log1p(exp(-abs(x - y))), so neither 1e300 nor 1e38 in
-    float32 overflows; the derivatives are sigmoids, which never overflow either (PyTorch's
-    1 / (1 + exp(y - x)) is the same number).
+    The forward is NumPy's logaddexp, max(x, y) + log1p(exp(-abs(x - y))), so neither 1e300
+    nor 1e38 in float32 overflows; the derivatives are sigmoids, which never overflow either
+    (PyTorch's 1 / (1 + exp(y - x)) is the same number).
     """
 
     name = "logaddexp"
@@ -421,13 +424,17 @@ class Logaddexp(Primitive):
 
     @staticmethod
     def forward(x: Any, y: Any) -> tuple[Any, Saved]:
-        return np.logaddexp(x, y), (x, y)
+        # x - y may overflow to +-inf (3e38 - -3e38 in float32); exp(-inf) = 0 then gives
+        # max(x, y), the right value, so the overflow is no error.
+        with np.errstate(over="ignore"):
+            return np.logaddexp(x, y), (x, y)
 
     @staticmethod
     def vjp(saved: Saved, grad_out: Any, needs: tuple[bool, ...]) -> Grads:
         x, y = saved
-        # inf - inf is NaN: the gradient there is NaN, as PyTorch's, without a warning.
-        with np.errstate(invalid="ignore"):
+        # inf - inf is NaN: the gradient there is NaN, as PyTorch's, without a warning; a
+        # difference that overflows to +-inf gives the sigmoid's limits, 1 and 0.
+        with np.errstate(over="ignore", invalid="ignore"):
             difference = x - y
             grad_x = grad_out * call(Sigmoid, difference) if needs[0] else None
             grad_y = grad_out * call(Sigmoid, -difference) if needs[1] else None
