@@ -403,3 +403,36 @@ def test_explain_checks_each_ops_local_derivative(name: str) -> None:
     explanation = cr.explain(function(x).sum(), x)
     assert name in [step.op for step in explanation.steps]
     assert explanation.passed, str(explanation)
+
+
+# ------------------------------------------------------------------ compile
+def test_compiled_step_with_element_wise_math_replays_eager_bit_for_bit() -> None:
+    weight = cr.tensor(np.array([0.3, -1.2, 0.8]), requires_grad=True)
+
+    def loss(x: np.ndarray) -> cr.Tensor:
+        inputs = cr.tensor(x)
+        terms = (
+            cr.logaddexp(inputs * weight, cr.hypot(inputs, weight))
+            + cr.arctan2(inputs, weight * weight + 1)
+            + (inputs * weight).floor() * weight
+            + cr.lerp(inputs, weight, weight.sigmoid())
+            + inputs % (weight * weight + 0.5)
+            + (inputs * weight).cos().square().rsqrt()
+        )
+        return terms.sum()
+
+    def step(x: np.ndarray) -> cr.Tensor:
+        value = loss(x)
+        value.backward()
+        return value
+
+    compiled = cr.compile(step)
+    for x in np.random.default_rng(3).normal(size=(3, 3)):
+        weight.grad = None
+        replayed, replayed_grad = compiled(x).item(), weight.grad
+        weight.grad = None
+        eager, eager_grad = step(x).item(), weight.grad
+        assert replayed == eager
+        assert replayed_grad is not None
+        assert eager_grad is not None
+        np.testing.assert_array_equal(replayed_grad.numpy(), eager_grad.numpy())
