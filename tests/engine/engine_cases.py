@@ -525,6 +525,74 @@ CASES: tuple[OpCase, ...] = (
         cr.kron,
         lambda torch, x, y: torch.kron(x, y),
     ),
+    # --- element-wise math (issue 14). Ranges inside each op's domain; the rounding family
+    # and sign on the grid (no value within 0.01 of an integer, a half or 0); fmod and
+    # remainder with x / y in [2.09, 2.95] (away from the integers where they jump), x < 0
+    # for fmod and y < 0 for remainder, where their sign conventions differ.
+    _unary("cos", "cos", (-4.0, 4.0)),
+    _unary("tan", "tan", (-1.3, 1.3)),
+    _unary("arcsin", "arcsin", (-0.95, 0.95)),
+    _unary("arccos", "arccos", (-0.95, 0.95)),
+    _unary("arctan", "arctan", (-3.0, 3.0)),
+    _unary("sinh", "sinh", (-3.0, 3.0)),
+    _unary("cosh", "cosh", (-3.0, 3.0)),
+    _unary("arcsinh", "arcsinh", (-3.0, 3.0)),
+    _unary("arccosh", "arccosh", (1.1, 3.0)),
+    _unary("arctanh", "arctanh", (-0.9, 0.9)),
+    _unary("exp2", "exp2", (-3.0, 3.0)),
+    _unary("expm1", "expm1"),
+    _unary("log2", "log2", (0.2, 3.0)),
+    _unary("log10", "log10", (0.2, 3.0)),
+    _unary("log1p", "log1p", (-0.8, 3.0)),
+    _unary("square", "square"),
+    _unary("reciprocal", "reciprocal", (0.5, 2.0)),
+    _unary("rsqrt", "rsqrt", (0.2, 3.0)),
+    _unary("sign", "sign", grid=True),
+    _unary("floor", "floor", grid=True),
+    _unary("ceil", "ceil", grid=True),
+    _unary("round", "round", grid=True),
+    _unary("trunc", "trunc", grid=True),
+    OpCase(
+        "arctan2",
+        [(s, {}) for s in BINARY_SHAPES],
+        cr.arctan2,
+        lambda torch, y, x: torch.arctan2(y, x),
+        ranges=((-2.0, 2.0), (0.5, 2.0)),
+    ),
+    OpCase(
+        "logaddexp",
+        [(s, {}) for s in BINARY_SHAPES],
+        cr.logaddexp,
+        lambda torch, x, y: torch.logaddexp(x, y),
+        ranges=((-3.0, 3.0),),
+    ),
+    OpCase(
+        "hypot",
+        [(s, {}) for s in BINARY_SHAPES],
+        cr.hypot,
+        lambda torch, x, y: torch.hypot(x, y),
+        ranges=((0.5, 2.0), (-2.0, 2.0)),
+    ),
+    OpCase(
+        "fmod",
+        [(s, {}) for s in BINARY_SHAPES],
+        cr.fmod,
+        lambda torch, x, y: torch.fmod(x, y),
+        ranges=((-2.8, -2.2), (0.95, 1.05)),
+    ),
+    _binary("remainder", lambda x, y: x % y, ((2.2, 2.8), (-1.05, -0.95))),
+    OpCase(
+        "lerp",
+        [
+            *[(s, {}) for s in (((3,), (3,), (3,)), ((2, 3), (3,), ()), ((3, 1), (1, 4), (4,)))],
+            *[(s, {}) for s in (((), (), ()), ((2, 1, 3), (4, 1), (1,)))],
+            (((2, 3), (2, 3)), {"weight": 0.25}),
+            (((3,), ()), {"weight": 0.75}),
+        ],
+        lambda *tensors, **weight: cr.lerp(*tensors, **weight),
+        lambda torch, *tensors, **weight: torch.lerp(*tensors, **weight),
+        ranges=((-2.0, 2.0), (-2.0, 2.0), (-0.5, 1.5)),
+    ),
 )
 
 
@@ -665,6 +733,37 @@ ZERO_DIM_VARIANTS: dict[str, tuple[Variant, ...]] = {
         (((1, 5),), {"targets": hnp.arrays(np.int64, (1,), elements=st.integers(0, 4))}),
         (((4, 3),), {"targets": hnp.arrays(np.int64, (4,), elements=st.integers(0, 2))}),
     ),
+    # --- element-wise math (issue 14)
+    **{
+        name: _ZERO_DIM_UNARY
+        for name in (
+            "cos",
+            "tan",
+            "arcsin",
+            "arccos",
+            "arctan",
+            "sinh",
+            "cosh",
+            "arcsinh",
+            "arccosh",
+            "arctanh",
+            "exp2",
+            "expm1",
+            "log2",
+            "log10",
+            "log1p",
+            "square",
+            "reciprocal",
+            "rsqrt",
+            "sign",
+            "floor",
+            "ceil",
+            "round",
+            "trunc",
+        )
+    },
+    **{name: _ZERO_DIM_BINARY for name in ("arctan2", "logaddexp", "hypot", "fmod", "remainder")},
+    "lerp": ((((), (), ()), {}), (((), ()), {"weight": 0.25})),
 }
 
 # Ops that have no 0-d form in NumPy or PyTorch either: they refuse 0-d inputs by name.

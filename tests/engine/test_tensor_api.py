@@ -135,8 +135,8 @@ def test_numpy_functions_dispatch_to_tensors() -> None:
 
 
 def test_numpy_function_without_gradient_is_refused() -> None:
-    with pytest.raises(TypeError, match=r"numpy.cos has no gradient in chainrule"):
-        np.cos(cr.tensor([1.0]))
+    with pytest.raises(TypeError, match=r"numpy.spacing has no gradient in chainrule"):
+        np.spacing(cr.tensor([1.0]))
 
 
 @pytest.mark.parametrize(

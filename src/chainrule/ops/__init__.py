@@ -212,6 +212,43 @@ __all__ = [
     *GENERATED,
 ]
 
+# --- element-wise math (issue 14). The one-input functions are generated above (GENERATED)
+# and written out here only so that type checkers see them; the others are in elementwise_math.
+from chainrule.ops.elementwise_math import (  # noqa: E402
+    arctan2,
+    fmod,
+    hypot,
+    lerp,
+    logaddexp,
+    remainder,
+)
+
+cos = unary_function(P.Cos)
+tan = unary_function(P.Tan)
+arcsin = unary_function(P.Arcsin)
+arccos = unary_function(P.Arccos)
+arctan = unary_function(P.Arctan)
+sinh = unary_function(P.Sinh)
+cosh = unary_function(P.Cosh)
+arcsinh = unary_function(P.Arcsinh)
+arccosh = unary_function(P.Arccosh)
+arctanh = unary_function(P.Arctanh)
+exp2 = unary_function(P.Exp2)
+expm1 = unary_function(P.Expm1)
+log2 = unary_function(P.Log2)
+log10 = unary_function(P.Log10)
+log1p = unary_function(P.Log1p)
+square = unary_function(P.Square)
+reciprocal = unary_function(P.Reciprocal)
+rsqrt = unary_function(P.Rsqrt)
+sign = unary_function(P.Sign)
+floor = unary_function(P.Floor)
+ceil = unary_function(P.Ceil)
+round = unary_function(P.Round)
+trunc = unary_function(P.Trunc)
+__all__ += ["arctan2", "fmod", "hypot", "lerp", "logaddexp", "remainder"]
+# --- end element-wise math
+
 # After the modules above, since it generates only the one-input methods they leave
 # undefined (such as exp, not __neg__), then NumPy's protocols, whose tables read the
 # functions above: both attached to Tensor on import.

@@ -220,7 +220,6 @@ _COMPARISONS = frozenset(
         np.isfinite,
         np.isnan,
         np.isinf,
-        np.sign,
     }
 )
 
@@ -247,6 +246,9 @@ _FUNCTION_IMPLEMENTATIONS: tuple[tuple[Callable[..., Any], Callable[..., Any], s
     (np.shape, lambda a: np.shape(_raw(a)), "a"),
     (np.ndim, lambda a: np.ndim(_raw(a)), "a"),
     (np.size, lambda a, axis=None: np.size(_raw(a), axis), "a axis"),
+    # --- element-wise math (issue 14): np.round is a function, np.rint its ufunc
+    (np.round, lambda a: as_tensor(a).round(), "a"),
+    (np.around, lambda a: as_tensor(a).round(), "a"),
 )
 
 _FUNCTIONS: dict[Callable[..., Any], Callable[..., Any]] = {
