@@ -28,6 +28,7 @@ from chainrule.primitives.elementwise import (
 from chainrule.primitives.linalg import Linear, MatMul, matmul_shape_error
 from chainrule.primitives.loss import MSELoss, SoftmaxCrossEntropy
 from chainrule.primitives.reduction import Max, Mean, Min, Sum, keepdims_shape, normalize_axes
+from chainrule.primitives.reduction_more import CumProd, CumSum, LogCumSumExp, Prod
 from chainrule.primitives.shape import (
     BroadcastTo,
     Concatenate,
@@ -76,6 +77,11 @@ PRIMITIVES: tuple[type[Primitive], ...] = (
     Stack,
     MSELoss,
     SoftmaxCrossEntropy,
+    # --- reductions (issue 14)
+    Prod,
+    CumSum,
+    CumProd,
+    LogCumSumExp,
 )
 
 __all__ = [
@@ -125,3 +131,6 @@ __all__ = [
     "normalize_axes",
     "sum_to_shape",
 ]
+
+# --- reductions (issue 14)
+__all__ += ["CumProd", "CumSum", "LogCumSumExp", "Prod"]
