@@ -50,7 +50,14 @@ def std(self: Tensor, axis: Axis = None, keepdims: bool = False, ddof: int = 0) 
     """sqrt(var(x)) over `axis`, divided by n - ddof inside (NumPy's default ddof=0;
     PyTorch's correction=1 is ddof=1);  d/dx_i = (x_i - mean) / ((n - ddof) std), and 0
     where the values do not spread (std = 0), as PyTorch."""
-    return _safe_sqrt(self.var(axis=axis, keepdims=keepdims, ddof=ddof))
+    axis = _check_axes("std", axis, self.ndim)
+    count = 1
+    for a in P.normalize_axes(axis, self.ndim):
+        count *= self.shape[a]
+    if count - ddof <= 0:
+        raise ValueError(f"std: {count} values with ddof={ddof} leave no degrees of freedom")
+    centered = self - self.mean(axis=axis, keepdims=True)
+    return _norm2(centered, axis, keepdims) / float(np.sqrt(count - ddof))
 
 
 def _constant(values: Any, dtype: Any = None) -> Tensor:
@@ -59,20 +66,13 @@ def _constant(values: Any, dtype: Any = None) -> Tensor:
     return Tensor(array, dtype=array.dtype if dtype is None else dtype)
 
 
-def _safe_sqrt(total: Tensor) -> Tensor:
-    """sqrt(total) whose gradient at total = 0 is 0 (PyTorch's subgradient of the 2-norm at
-    the origin) instead of 0 * inf: the root is taken of 1 there and replaced by 0."""
-    zero = total.detach().numpy() == 0
-    if not zero.any():
-        return total.sqrt()
-    one = _constant(1, total.dtype)
-    root = Tensor._apply(P.Where, (one, total), {"condition": zero}).sqrt()
-    return Tensor._apply(P.Where, (_constant(0, total.dtype), root), {"condition": zero})
+def _norm2(x: Tensor, axis: Axis, keepdims: bool) -> Tensor:
+    return Tensor._apply(P.Norm2, (x,), {"axis": axis, "keepdims": keepdims})
 
 
 def _vector_norm(x: Tensor, ord: Order, axis: Axis, keepdims: bool) -> Tensor:
     if ord is None or ord == 2:
-        return _safe_sqrt((x * x).sum(axis=axis, keepdims=keepdims))
+        return _norm2(x, axis, keepdims)
     if ord == 1:
         return x.abs().sum(axis=axis, keepdims=keepdims)
     if ord == np.inf:
@@ -80,6 +80,7 @@ def _vector_norm(x: Tensor, ord: Order, axis: Axis, keepdims: bool) -> Tensor:
     if ord == -np.inf:
         return x.abs().min(axis=axis, keepdims=keepdims)
     if ord == 0:
+        _refuse_while_tracing(x, "norm with ord=0")
         values = x.detach().numpy()
         return _constant(np.sum(values != 0, axis=axis, keepdims=keepdims), x.dtype)
     if isinstance(ord, (int, float)) and ord >= 1:
@@ -94,14 +95,16 @@ def _vector_norm(x: Tensor, ord: Order, axis: Axis, keepdims: bool) -> Tensor:
 def _matrix_norm(x: Tensor, ord: Order, axes: tuple[int, int], keepdims: bool) -> Tensor:
     rows, cols = axes
     if ord is None or ord == "fro":
-        return _safe_sqrt((x * x).sum(axis=axes, keepdims=keepdims))
+        return _norm2(x, axes, keepdims)
     if ord in (1, -1, np.inf, -np.inf):
         # 1: the largest column sum of |x| (sum over rows); inf: the largest row sum.
         summed, other = (rows, cols) if ord in (1, -1) else (cols, rows)
         sums = x.abs().sum(axis=summed, keepdims=True)
         pick = sums.max if ord in (1, np.inf) else sums.min
         out = pick(axis=other, keepdims=True)
-        return out if keepdims else out.reshape(np.sum(x.numpy(), axis=axes).shape)
+        if keepdims:
+            return out
+        return out.reshape(tuple(n for a, n in enumerate(x.shape) if a not in axes))
     raise ValueError(
         f"norm: ord={ord!r} is not a matrix norm chainrule computes; use None or 'fro', 1, "
         "-1, np.inf or -np.inf (2 and 'nuc' need singular values)"
@@ -113,7 +116,6 @@ def norm(self: Tensor, ord: Order = None, axis: Axis = None, keepdims: bool = Fa
     p-norm over one axis (ord None/2, 1, inf, -inf, 0, p >= 1); a matrix norm over two axes
     or of a 2-D tensor (ord None/'fro', 1, -1, inf, -inf). The 2-norm's gradient is x / norm,
     and 0 at x = 0, as PyTorch's subgradient."""
-    values = self.detach().numpy()
     if axis is None:
         if ord is None:
             return _vector_norm(self, None, None, keepdims)
@@ -129,8 +131,8 @@ def norm(self: Tensor, ord: Order = None, axis: Axis = None, keepdims: bool = Fa
     _check_axes("norm", axes, self.ndim)
     if len(axes) == 1:
         return _vector_norm(self, ord, int(axes[0]), keepdims)
-    if len(axes) == 2 and axes[0] % values.ndim != axes[1] % values.ndim:
-        pair = (int(axes[0]) % values.ndim, int(axes[1]) % values.ndim)
+    if len(axes) == 2 and axes[0] % self.ndim != axes[1] % self.ndim:
+        pair = (int(axes[0]) % self.ndim, int(axes[1]) % self.ndim)
         return _matrix_norm(self, ord, pair, keepdims)
     raise ValueError(
         f"norm: axis={axis!r} must be one axis (a vector norm) or two different axes (a "

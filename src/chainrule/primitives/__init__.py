@@ -28,7 +28,7 @@ from chainrule.primitives.elementwise import (
 from chainrule.primitives.linalg import Linear, MatMul, matmul_shape_error
 from chainrule.primitives.loss import MSELoss, SoftmaxCrossEntropy
 from chainrule.primitives.reduction import Max, Mean, Min, Sum, keepdims_shape, normalize_axes
-from chainrule.primitives.reduction_more import CumProd, CumSum, LogCumSumExp, Prod
+from chainrule.primitives.reduction_more import CumProd, CumSum, LogCumSumExp, Norm2, Prod
 from chainrule.primitives.shape import (
     BroadcastTo,
     Concatenate,
@@ -79,6 +79,7 @@ PRIMITIVES: tuple[type[Primitive], ...] = (
     SoftmaxCrossEntropy,
     # --- reductions (issue 14)
     Prod,
+    Norm2,
     CumSum,
     CumProd,
     LogCumSumExp,
@@ -133,4 +134,4 @@ __all__ = [
 ]
 
 # --- reductions (issue 14)
-__all__ += ["CumProd", "CumSum", "LogCumSumExp", "Prod"]
+__all__ += ["CumProd", "CumSum", "LogCumSumExp", "Norm2", "Prod"]

@@ -83,6 +83,38 @@ def _product_of_others(x: Any, axes: tuple[int, ...]) -> Any:
     return others.transpose(tuple(np.argsort(order)))
 
 
+class Norm2(Primitive):
+    """z = sqrt(sum of x**2 over axis), the 2-norm (Frobenius for a matrix);
+    dz/dx_i = x_i / z, and 0 where z = 0 (PyTorch's subgradient at the origin)."""
+
+    name = "norm2"
+    reading = Rule(
+        "norm2($a$axis_arg)",
+        r"\lVert $a \rVert_2",
+        (entrywise("$a / norm2($a) (0 where that is 0)", r"\frac{$a}{\lVert $a \rVert_2}"),),
+    )
+    saves_output = True
+
+    @staticmethod
+    def forward(x: Any, *, axis: Axis, keepdims: bool) -> tuple[Any, Saved]:
+        if is_array(x):
+            out = np.sqrt(np.sum(x * x, axis=axis, keepdims=keepdims))
+        else:  # a recorded replay on Tensors: this op, so its own gradient at 0 is used
+            out = call(Norm2, x, axis=axis, keepdims=keepdims)
+        return out, (x, out, axis, keepdims)
+
+    @staticmethod
+    def vjp(saved: Saved, grad_out: Any, needs: tuple[bool, ...]) -> Grads:
+        x, out, axis, keepdims = saved
+        kept_shape = keepdims_shape(x.shape, normalize_axes(axis, x.ndim))
+        norm = out if keepdims else out.reshape(kept_shape)
+        grad = grad_out if keepdims else grad_out.reshape(kept_shape)
+        zero = plain_values(norm) == 0
+        if not zero.any():
+            return (grad * x / norm,)
+        return (grad * ~zero * x / np.where(zero, 1, norm),)
+
+
 class CumSum(Primitive):
     """z_k = sum_{j <= k} x_j along axis;  grad_in_i = sum_{k >= i} grad_out_k."""
 
