@@ -144,7 +144,7 @@ def _scan(self: Tensor, primitive: type[P.Primitive], axis: int | None) -> Tenso
     """`primitive` along `axis`; axis=None scans the flattened values (as NumPy), and a 0-d
     tensor takes axis 0 or -1 and stays 0-d (as PyTorch)."""
     if axis is None:
-        flat = self.reshape(-1)
+        flat = self if self.ndim == 1 else self.reshape(-1)
         return Tensor._apply(primitive, (flat,), {"axis": 0})
     along = _one_axis(primitive.name, axis, self.ndim)
     if self.ndim == 0:

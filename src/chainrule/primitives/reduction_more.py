@@ -40,7 +40,7 @@ class Prod(Primitive):
     reading = Rule(
         "prod($a$axis_arg)",
         r"\textstyle\prod $a",
-        (entrywise("prod($a) / $a (product of the others)", r"\prod_{j \ne i} $a_j"),),
+        (entrywise("prod($a) / $a (product of the others)", r"\prod_{j \ne i} ${a}_j"),),
     )
 
     @staticmethod
@@ -153,7 +153,7 @@ class CumProd(Primitive):
         (
             linear_map(
                 "sum_{k >= i} .[k] * prod_{j <= k, j != i} $a[j]",
-                r"\textstyle\sum_{k \ge i} (\cdot)_k \prod_{j \le k, j \ne i} $a_j",
+                r"\textstyle\sum_{k \ge i} (\cdot)_k \prod_{j \le k, j \ne i} ${a}_j",
             ),
         ),
     )
@@ -193,7 +193,7 @@ class LogCumSumExp(Primitive):
         (
             linear_map(
                 "sum_{k >= i} .[k] * exp($a[i] - out[k])",
-                r"\textstyle\sum_{k \ge i} (\cdot)_k e^{$a_i - z_k}",
+                r"\textstyle\sum_{k \ge i} (\cdot)_k e^{${a}_i - z_k}",
             ),
         ),
     )
