@@ -61,6 +61,12 @@ def _differentiable_inputs(
             with enable_grad():
                 target = value.reshape(value.shape)
         else:
+            if isinstance(value, Tensor) and value.dtype.kind != "f":
+                raise TypeError(
+                    f"cannot differentiate with respect to argument {number}, a tensor of "
+                    f"dtype {value.dtype}: only floating-point tensors can require gradients "
+                    "(as in PyTorch); pass value.astype(np.float32), or leave it out of argnums"
+                )
             target = Tensor(value.numpy() if isinstance(value, Tensor) else value)
             target.requires_grad_()
         call_args[number] = target

@@ -17,7 +17,7 @@ import numpy.typing as npt
 from chainrule import primitives as P
 from chainrule.modes import CompileError
 from chainrule.ops import composites, inplace, operators, reductions, shaping  # noqa: F401
-from chainrule.ops.operators import _binary, _operand, matmul
+from chainrule.ops.operators import _binary, _operand, matmul, promote
 from chainrule.primitives.reduction import Axis
 from chainrule.tensor import Tensor, _raw, as_tensor
 
@@ -68,9 +68,9 @@ globals().update(GENERATED)
 
 def _pair(x: Any, y: Any) -> tuple[Tensor, Tensor]:
     if isinstance(x, Tensor):
-        return x, _operand(y, x)
+        return promote(x, _operand(y, x))
     right = as_tensor(y)
-    return _operand(x, right), right
+    return promote(_operand(x, right), right)
 
 
 def maximum(x: Any, y: Any) -> Tensor:
@@ -104,6 +104,10 @@ def _join(op: str, primitive: type[P.Primitive], tensors: Sequence[Any], axis: i
     if len(tensors) == 0:
         raise ValueError(f"{op}: needs at least one tensor")
     inputs = tuple(as_tensor(t) for t in tensors)
+    floats = [t.dtype for t in inputs if t.dtype.kind == "f"]
+    if floats and len(floats) < len(inputs):  # integers join floats as that float (PyTorch)
+        common = np.result_type(*floats)
+        inputs = tuple(t if t.dtype.kind == "f" else t.astype(common) for t in inputs)
     ndim = inputs[0].ndim
     if primitive is P.Concatenate and ndim == 0:
         raise ValueError(
