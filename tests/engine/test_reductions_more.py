@@ -402,3 +402,23 @@ def test_prod_and_cumprod_read_in_explain() -> None:
     x = cr.tensor(np.array([1.5, 2.0]), requires_grad=True, name="x")
     explanation = cr.explain(x.cumprod().prod(), x)
     assert [step.op for step in explanation.steps] == ["cumprod", "prod"]
+
+
+def test_norm_and_std_replay_their_gradient_at_zero_under_compile() -> None:
+    weight = cr.tensor(np.array([1.0, 2.0, 3.0]), requires_grad=True)
+
+    def step(x: np.ndarray) -> cr.Tensor:
+        scaled = cr.tensor(x) * weight
+        loss = scaled.norm() + scaled.std()
+        loss.backward()
+        return loss
+
+    compiled = compile(step)
+    for x in (np.array([0.5, -1.0, 2.0]), np.zeros(3), np.ones(3)):
+        weight.grad = None
+        compiled(x)
+        assert weight.grad is not None
+        replayed = weight.grad.numpy().copy()
+        weight.grad = None
+        step(x)
+        np.testing.assert_array_equal(replayed, weight.grad.numpy())
