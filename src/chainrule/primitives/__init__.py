@@ -1,5 +1,14 @@
 """The table of derivatives: every primitive with its forward and vector-Jacobian product."""
 
+from chainrule.primitives.activation import (
+    Elu,
+    Erf,
+    Hardsigmoid,
+    Hardswish,
+    Hardtanh,
+    LeakyReLU,
+    Softplus,
+)
 from chainrule.primitives.base import Primitive, is_unary
 from chainrule.primitives.broadcast import broadcast_shapes, sum_to_shape
 from chainrule.primitives.call import call, is_array
@@ -76,6 +85,14 @@ PRIMITIVES: tuple[type[Primitive], ...] = (
     Stack,
     MSELoss,
     SoftmaxCrossEntropy,
+    # --- activations (issue 14)
+    Erf,
+    Softplus,
+    Elu,
+    LeakyReLU,
+    Hardtanh,
+    Hardsigmoid,
+    Hardswish,
 )
 
 __all__ = [
@@ -87,8 +104,14 @@ __all__ = [
     "Clip",
     "Concatenate",
     "Div",
+    "Elu",
+    "Erf",
     "Exp",
     "GetItem",
+    "Hardsigmoid",
+    "Hardswish",
+    "Hardtanh",
+    "LeakyReLU",
     "Linear",
     "Log",
     "MSELoss",
@@ -109,6 +132,7 @@ __all__ = [
     "Sigmoid",
     "Sin",
     "SoftmaxCrossEntropy",
+    "Softplus",
     "Sqrt",
     "Stack",
     "Sub",
