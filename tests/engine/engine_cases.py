@@ -373,6 +373,122 @@ CASES: tuple[OpCase, ...] = (
         lambda torch, x, targets: torch.nn.functional.cross_entropy(x, torch.from_numpy(targets)),
         ranges=((-5.0, 5.0),),
     ),
+    # --- activations (issue 14)
+    _unary("erf", "erf", (-3.0, 3.0)),
+    OpCase(
+        "softplus",
+        [
+            (s, {"beta": beta, "threshold": threshold})
+            for s in UNARY_SHAPES
+            for beta, threshold in ((1.0, 20.0), (2.0, 1.0), (-0.5, 0.25))
+        ],
+        lambda x, beta, threshold: cr.softplus(x, beta, threshold),
+        lambda torch, x, beta, threshold: torch.nn.functional.softplus(x, beta, threshold),
+        grid=True,
+    ),
+    OpCase(
+        "logsigmoid",
+        [(s, {}) for s in UNARY_SHAPES],
+        cr.logsigmoid,
+        lambda torch, x: torch.nn.functional.logsigmoid(x),
+        ranges=((-8.0, 8.0),),
+    ),
+    OpCase(
+        "silu",
+        [(s, {}) for s in UNARY_SHAPES],
+        cr.silu,
+        lambda torch, x: torch.nn.functional.silu(x),
+        ranges=((-6.0, 6.0),),
+    ),
+    OpCase(
+        "gelu",
+        [(s, {"approximate": mode}) for s in UNARY_SHAPES for mode in ("none", "tanh")],
+        lambda x, approximate: cr.gelu(x, approximate),
+        lambda torch, x, approximate: torch.nn.functional.gelu(x, approximate=approximate),
+        ranges=((-4.0, 4.0),),
+    ),
+    OpCase(
+        "elu",
+        [(s, {"alpha": alpha}) for s in UNARY_SHAPES for alpha in (1.0, 0.5)],
+        lambda x, alpha: cr.elu(x, alpha),
+        lambda torch, x, alpha: torch.nn.functional.elu(x, alpha),
+        grid=True,
+    ),
+    OpCase(
+        "celu",
+        [(s, {"alpha": alpha}) for s in UNARY_SHAPES for alpha in (1.0, 2.0)],
+        lambda x, alpha: cr.celu(x, alpha),
+        lambda torch, x, alpha: torch.nn.functional.celu(x, alpha),
+        grid=True,
+    ),
+    OpCase(
+        "selu",
+        [(s, {}) for s in UNARY_SHAPES],
+        cr.selu,
+        lambda torch, x: torch.nn.functional.selu(x),
+        grid=True,
+    ),
+    OpCase(
+        "leaky_relu",
+        [(s, {"negative_slope": slope}) for s in UNARY_SHAPES for slope in (0.01, 0.2)],
+        lambda x, negative_slope: cr.leaky_relu(x, negative_slope),
+        lambda torch, x, negative_slope: torch.nn.functional.leaky_relu(x, negative_slope),
+        grid=True,
+    ),
+    OpCase(
+        "hardtanh",
+        [
+            (s, {"min_val": low, "max_val": high})
+            for s in UNARY_SHAPES
+            for low, high in ((-1, 1), (-0.5, 2))
+        ],
+        lambda x, min_val, max_val: cr.hardtanh(x, min_val, max_val),
+        lambda torch, x, min_val, max_val: torch.nn.functional.hardtanh(x, min_val, max_val),
+        grid=True,
+    ),
+    # The grid spans [-2.5, 2.5]: scaled by 2.5 it reaches past the kinks at -3 and 3 (never
+    # onto them). PyTorch's hardsigmoid has no second derivative and multiplies its gradient by
+    # a float32 1/6 even in float64, so its reference is relu6(x + 3) / 6, the same function.
+    OpCase(
+        "hardsigmoid",
+        [(s, {}) for s in UNARY_SHAPES],
+        lambda x: cr.hardsigmoid(x * 2.5),
+        lambda torch, x: torch.nn.functional.relu6(x * 2.5 + 3) / 6,
+        grid=True,
+    ),
+    OpCase(
+        "hardswish",
+        [(s, {}) for s in UNARY_SHAPES],
+        lambda x: cr.hardswish(x * 2.5),
+        lambda torch, x: torch.nn.functional.hardswish(x * 2.5),
+        grid=True,
+    ),
+    OpCase(
+        "mish",
+        [(s, {}) for s in UNARY_SHAPES],
+        cr.mish,
+        lambda torch, x: torch.nn.functional.mish(x),
+        ranges=((-6.0, 6.0),),
+    ),
+    OpCase(
+        "softsign",
+        [(s, {}) for s in UNARY_SHAPES],
+        cr.softsign,
+        lambda torch, x: torch.nn.functional.softsign(x),
+        grid=True,
+    ),
+    OpCase(
+        "softmin",
+        [
+            (((2, 3),), {"axis": -1}),
+            (((2, 3),), {"axis": 0}),
+            (((2, 3, 4),), {"axis": 1}),
+            (((),), {"axis": -1}),
+        ],
+        lambda x, axis: cr.softmin(x, axis=axis),
+        lambda torch, x, axis: torch.nn.functional.softmin(x, dim=axis),
+        ranges=((-5.0, 5.0),),
+    ),
 )
 
 
@@ -440,6 +556,25 @@ def record_torch_error(dtype: str, error: float, op: str) -> None:
     if error > LARGEST_TORCH_ERROR.get(dtype, (-1.0, ""))[0]:
         LARGEST_TORCH_ERROR[dtype] = (error, op)
 
+
+# --- activations (issue 14)
+ACTIVATIONS = (
+    "erf",
+    "softplus",
+    "logsigmoid",
+    "silu",
+    "gelu",
+    "elu",
+    "celu",
+    "selu",
+    "leaky_relu",
+    "hardtanh",
+    "hardsigmoid",
+    "hardswish",
+    "mish",
+    "softsign",
+    "softmin",
+)
 
 _ZERO_DIM_AXES: tuple[Any, ...] = (None, 0, -1, (0,), (-1,))
 _ZERO_DIM_REDUCTIONS: tuple[Variant, ...] = (
@@ -513,6 +648,12 @@ ZERO_DIM_VARIANTS: dict[str, tuple[Variant, ...]] = {
         (((1, 5),), {"targets": hnp.arrays(np.int64, (1,), elements=st.integers(0, 4))}),
         (((4, 3),), {"targets": hnp.arrays(np.int64, (4,), elements=st.integers(0, 2))}),
     ),
+    # --- activations (issue 14): each one's own 0-d variants
+    **{
+        case.name: tuple(variant for variant in case.variants if variant[0] == ((),))
+        for case in CASES
+        if case.name in ACTIVATIONS
+    },
 }
 
 # Ops that have no 0-d form in NumPy or PyTorch either: they refuse 0-d inputs by name.

@@ -3,7 +3,25 @@
 A model is a `Module` whose `Parameter`s are leaf tensors; `chainrule.optim` updates them.
 """
 
-from chainrule.nn.activation import ReLU, Sigmoid, Tanh
+from chainrule.nn.activation import (
+    CELU,
+    ELU,
+    GELU,
+    SELU,
+    Hardsigmoid,
+    Hardswish,
+    Hardtanh,
+    LeakyReLU,
+    LogSigmoid,
+    Mish,
+    ReLU,
+    Sigmoid,
+    SiLU,
+    Softmin,
+    Softplus,
+    Softsign,
+    Tanh,
+)
 from chainrule.nn.batchnorm import BatchNorm1d
 from chainrule.nn.container import Sequential
 from chainrule.nn.dropout import Dropout
@@ -13,16 +31,30 @@ from chainrule.nn.module import IncompatibleKeys, Module
 from chainrule.nn.parameter import Parameter
 
 __all__ = [
+    "CELU",
+    "ELU",
+    "GELU",
+    "SELU",
     "BatchNorm1d",
     "CrossEntropyLoss",
     "Dropout",
+    "Hardsigmoid",
+    "Hardswish",
+    "Hardtanh",
     "IncompatibleKeys",
+    "LeakyReLU",
     "Linear",
+    "LogSigmoid",
     "MSELoss",
+    "Mish",
     "Module",
     "Parameter",
     "ReLU",
     "Sequential",
+    "SiLU",
     "Sigmoid",
+    "Softmin",
+    "Softplus",
+    "Softsign",
     "Tanh",
 ]

@@ -19,7 +19,7 @@ from chainrule.primitives.reading import Rule, entrywise
 
 _TWO_OVER_SQRT_PI = 2.0 / math.sqrt(math.pi)
 # Below this |x| the series converges fast and above it the continued fraction does; both
-# land within ~12 ulp of math.erf (tests/engine/test_activations.py checks a grid).
+# land within ~12 ulp of math.erf (tests/engine/test_activation_functions.py checks a grid).
 _ERF_SERIES_LIMIT = 2.5
 _ERF_SERIES_TERMS = 60
 _ERFC_FRACTION_DEPTH = 60
