@@ -1,7 +1,7 @@
 """Activation functions, `chainrule.gelu(x)` and the like, with PyTorch's arguments and
-defaults. Those with a kink or an overflow to avoid are primitives (`primitives.activation`);
-the rest are composites of primitives, exact and stable as written, so their first and second
-derivatives come from the chain rule.
+defaults. Those with a kink, an overflow or a cancellation to avoid are primitives
+(`primitives.activation`); the rest are composites of primitives, exact and stable as
+written, so their first and second derivatives come from the chain rule.
 """
 
 from __future__ import annotations
@@ -119,8 +119,7 @@ def mish(x: Any) -> Tensor:
 
 def softsign(x: Any) -> Tensor:
     """x / (1 + |x|);  derivative 1 / (1 + |x|)**2."""
-    inputs = as_tensor(x)
-    return inputs / (1 + inputs.abs())
+    return Tensor._apply(P.Softsign, (as_tensor(x),), {})
 
 
 def softmin(x: Any, axis: int = -1) -> Tensor:

@@ -8,6 +8,7 @@ from chainrule.primitives.activation import (
     Hardtanh,
     LeakyReLU,
     Softplus,
+    Softsign,
 )
 from chainrule.primitives.base import Primitive, is_unary
 from chainrule.primitives.broadcast import broadcast_shapes, sum_to_shape
@@ -93,6 +94,7 @@ PRIMITIVES: tuple[type[Primitive], ...] = (
     Hardtanh,
     Hardsigmoid,
     Hardswish,
+    Softsign,
 )
 
 __all__ = [
@@ -133,6 +135,7 @@ __all__ = [
     "Sin",
     "SoftmaxCrossEntropy",
     "Softplus",
+    "Softsign",
     "Sqrt",
     "Stack",
     "Sub",
