@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
@@ -99,4 +100,111 @@ def cross_entropy(logits: Any, targets: Any) -> Tensor:
     return Tensor.apply(P.SoftmaxCrossEntropy, logits_tensor, targets=classes)
 
 
-__all__ = ["cross_entropy", "linear", "mse_loss"]
+# --- layers and losses (issue 14)
+
+
+def check_normalized_shape(op: str, normalized_shape: int | Sequence[int]) -> tuple[int, ...]:
+    """PyTorch's normalized_shape: one int or a sequence of positive ints."""
+    shape = (normalized_shape,) if isinstance(normalized_shape, int) else tuple(normalized_shape)
+    if not shape or any(
+        isinstance(size, bool) or not isinstance(size, (int, np.integer)) or size <= 0
+        for size in shape
+    ):
+        raise ValueError(
+            f"{op}: normalized_shape must be a positive int or a non-empty sequence of them, "
+            f"got {normalized_shape!r}"
+        )
+    return tuple(int(size) for size in shape)
+
+
+def layer_norm(
+    input: Any,
+    normalized_shape: int | Sequence[int],
+    weight: Any = None,
+    bias: Any = None,
+    eps: float = 1e-5,
+) -> Tensor:
+    """(x - mean) / sqrt(var + eps) * weight + bias, the mean and the biased variance taken
+    over the last len(normalized_shape) dimensions of each sample.
+
+    Built from engine ops, so its gradient (and its second derivative) is the chain rule's:
+    with xhat the normalised input and g = grad_out * weight,
+    dL/dx = (g - mean(g) - xhat mean(g xhat)) / sqrt(var + eps).
+    """
+    shape = check_normalized_shape("layer_norm", normalized_shape)
+    inputs = as_tensor(input)
+    if inputs.ndim < len(shape) or inputs.shape[inputs.ndim - len(shape) :] != shape:
+        raise ValueError(
+            f"layer_norm: input of shape {inputs.shape} does not end in normalized_shape "
+            f"{shape}; normalize over the input's last dimensions (e.g. "
+            f"normalized_shape={inputs.shape[-1:] if inputs.ndim else ()})"
+        )
+    if not eps > 0:
+        raise ValueError(f"layer_norm: eps must be positive, got {eps!r}")
+    axes = tuple(range(inputs.ndim - len(shape), inputs.ndim))
+    centered = inputs - inputs.mean(axis=axes, keepdims=True)
+    variance = (centered * centered).mean(axis=axes, keepdims=True)
+    out = centered * (variance + eps) ** -0.5
+    for label, value in (("weight", weight), ("bias", bias)):
+        if value is None:
+            continue
+        affine = as_tensor(value)
+        if affine.shape != shape:
+            raise ValueError(
+                f"layer_norm: {label} has shape {affine.shape}, expected normalized_shape {shape}"
+            )
+        out = out * affine if label == "weight" else out + affine
+    return out
+
+
+def _class_indices(op: str, indices: Any, what: str) -> np.ndarray:
+    """Integer indices as a NumPy array: the caller's own array where it already is one (so
+    chainrule.compile binds it to the step's argument), else converted."""
+    if isinstance(indices, Tensor):
+        raise TypeError(
+            f"{op}: {what} must be integers, got a chainrule Tensor (whose values are "
+            f"{indices.dtype}); pass a NumPy integer array, e.g. np.asarray(..., dtype=np.int64)"
+        )
+    array = indices if isinstance(indices, np.ndarray) else np.asarray(indices)
+    if array.dtype.kind not in "iu":
+        raise TypeError(
+            f"{op}: {what} must be integers, got dtype {array.dtype}; convert them with "
+            ".astype(np.int64)"
+        )
+    return array
+
+
+def _first_outside(indices: np.ndarray, low: int, high: int) -> tuple[int, tuple[int, ...]]:
+    """The first index outside [low, high) and its position."""
+    outside = (indices < low) | (indices >= high)
+    position = np.unravel_index(int(np.argmax(outside)), indices.shape)
+    return int(indices[position]), tuple(int(p) for p in position)
+
+
+def embedding(input: Any, weight: Any, padding_idx: int | None = None) -> Tensor:
+    """weight[input]: for integer indices of any shape, the rows they name, shape
+    input.shape + (embedding_dim,);  dL/dweight[r] sums grad_out over the positions holding r
+    (repeated indices accumulate), and the row `padding_idx` gets no gradient."""
+    table = as_tensor(weight)
+    if table.ndim != 2:
+        raise ValueError(
+            f"embedding: weight must be 2-D (num_embeddings, embedding_dim), got {table.shape}"
+        )
+    indices = _class_indices("embedding", input, "the indices")
+    rows = table.shape[0]
+    if indices.size and (indices.min() < 0 or indices.max() >= rows):
+        value, position = _first_outside(indices, 0, rows)
+        raise ValueError(
+            f"embedding: index {value} at position {position} is outside the {rows} rows of "
+            f"weight [0, {rows - 1}]"
+        )
+    if padding_idx is not None:
+        if isinstance(padding_idx, bool) or not -rows <= padding_idx < rows:
+            raise ValueError(
+                f"embedding: padding_idx={padding_idx!r} must be an int in [{-rows}, {rows - 1}]"
+            )
+        padding_idx = int(padding_idx) % rows
+    return Tensor._apply(P.Embedding, (table,), {"indices": indices, "padding_idx": padding_idx})
+
+
+__all__ = ["cross_entropy", "embedding", "layer_norm", "linear", "mse_loss"]

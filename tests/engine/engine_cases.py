@@ -489,6 +489,31 @@ CASES: tuple[OpCase, ...] = (
         lambda torch, x, axis: torch.nn.functional.softmin(x, dim=axis),
         ranges=((-5.0, 5.0),),
     ),
+    # --- layers and losses (issue 14)
+    OpCase(
+        "layer_norm",
+        [
+            (((4, 3), (3,), (3,)), {"normalized_shape": (3,)}),
+            (((2, 3, 4), (3, 4), (3, 4)), {"normalized_shape": (3, 4)}),
+            (((5,), (5,), (5,)), {"normalized_shape": 5}),
+        ],
+        lambda x, w, b, normalized_shape: functional.layer_norm(x, normalized_shape, w, b),
+        lambda torch, x, w, b, normalized_shape: torch.nn.functional.layer_norm(
+            x, (normalized_shape,) if isinstance(normalized_shape, int) else normalized_shape, w, b
+        ),
+    ),
+    # Without padding_idx: its row's gradient is 0 by definition, not the derivative that
+    # central differences see (tests/nn/test_layernorm_embedding.py checks it against torch).
+    OpCase(
+        "embedding",
+        [
+            (((5, 3),), {"indices": hnp.arrays(np.int64, (2, 3), elements=st.integers(0, 4))}),
+            (((5, 1),), {"indices": hnp.arrays(np.int64, (4,), elements=st.integers(0, 4))}),
+            (((5, 2),), {"indices": hnp.arrays(np.int64, (), elements=st.integers(0, 4))}),
+        ],
+        lambda w, indices: functional.embedding(indices, w),
+        lambda torch, w, indices: torch.nn.functional.embedding(torch.from_numpy(indices), w),
+    ),
 )
 
 
@@ -660,6 +685,9 @@ ZERO_DIM_VARIANTS: dict[str, tuple[Variant, ...]] = {
 NO_ZERO_DIM: dict[str, Callable[[Any], Any]] = {
     "concatenate": lambda x: cr.concatenate([x, x]),
     "linear": lambda x: functional.linear(x, np.ones((1, 2)), np.ones(2)),
+    # --- layers and losses (issue 14)
+    "layer_norm": lambda x: functional.layer_norm(x, 1),
+    "embedding": lambda x: functional.embedding(np.array([0]), x),
 }
 
 

@@ -25,6 +25,8 @@ from chainrule.nn.activation import (
 from chainrule.nn.batchnorm import BatchNorm1d
 from chainrule.nn.container import Sequential
 from chainrule.nn.dropout import Dropout
+from chainrule.nn.embedding import Embedding
+from chainrule.nn.layernorm import LayerNorm
 from chainrule.nn.linear import Linear
 from chainrule.nn.loss import CrossEntropyLoss, MSELoss
 from chainrule.nn.module import IncompatibleKeys, Module
@@ -38,10 +40,12 @@ __all__ = [
     "BatchNorm1d",
     "CrossEntropyLoss",
     "Dropout",
+    "Embedding",
     "Hardsigmoid",
     "Hardswish",
     "Hardtanh",
     "IncompatibleKeys",
+    "LayerNorm",
     "LeakyReLU",
     "Linear",
     "LogSigmoid",

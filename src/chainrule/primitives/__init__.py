@@ -35,6 +35,7 @@ from chainrule.primitives.elementwise import (
     Tanh,
     Where,
 )
+from chainrule.primitives.embedding import Embedding
 from chainrule.primitives.linalg import Linear, MatMul, matmul_shape_error
 from chainrule.primitives.loss import MSELoss, SoftmaxCrossEntropy
 from chainrule.primitives.reduction import Max, Mean, Min, Sum, keepdims_shape, normalize_axes
@@ -95,6 +96,8 @@ PRIMITIVES: tuple[type[Primitive], ...] = (
     Hardsigmoid,
     Hardswish,
     Softsign,
+    # --- layers and losses (issue 14)
+    Embedding,
 )
 
 __all__ = [
@@ -107,6 +110,7 @@ __all__ = [
     "Concatenate",
     "Div",
     "Elu",
+    "Embedding",
     "Erf",
     "Exp",
     "GetItem",
