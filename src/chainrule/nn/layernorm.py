@@ -54,7 +54,6 @@ class LayerNorm(Module):
         self.normalized_shape = shape
         self.eps = float(eps)
         self.elementwise_affine = elementwise_affine
-        self._bias_argument = bool(bias)
         self.weight = Parameter(np.ones(shape, float_dtype)) if elementwise_affine else None
         has_bias = elementwise_affine and bias
         self.bias = Parameter(np.zeros(shape, float_dtype)) if has_bias else None
@@ -72,5 +71,5 @@ class LayerNorm(Module):
     def extra_repr(self) -> str:
         return (
             f"{self.normalized_shape}, eps={self.eps}, "
-            f"elementwise_affine={self.elementwise_affine}, bias={self._bias_argument}"
+            f"elementwise_affine={self.elementwise_affine}, bias={self.bias is not None}"
         )
