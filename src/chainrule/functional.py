@@ -8,6 +8,7 @@ from typing import Any
 import numpy as np
 
 from chainrule import primitives as P
+from chainrule.ops import activations
 from chainrule.tensor import Tensor, as_tensor
 
 
@@ -61,43 +62,73 @@ def mse_loss(pred: Any, target: Any) -> Tensor:
     return Tensor.apply(P.MSELoss, pred_tensor, target_tensor)
 
 
-def cross_entropy(logits: Any, targets: Any) -> Tensor:
-    """mean over i of -log softmax(logits_i)[targets_i];  dL/dlogits = (softmax - onehot) / N.
+def cross_entropy(
+    logits: Any,
+    targets: Any,
+    weight: Any = None,
+    *,
+    ignore_index: int = -100,
+    reduction: str = "mean",
+    label_smoothing: float = 0.0,
+) -> Tensor:
+    """-log softmax(logits)[target] per sample, reduced as PyTorch's cross_entropy;
+    dL/dlogits = (softmax - onehot) / N for the plain mean.
 
-    `logits` is (N, C) real scores, `targets` (N,) integer class indices in [0, C). Stable for
+    `logits` is (N, C) or (N, C, d1, ...) real scores (the class axis is 1). `targets` is
+    either integer class indices of shape (N, d1, ...), or class probabilities: floats of the
+    logits' own shape (a Tensor there may require grad). `weight` (C,) scales each class,
+    `ignore_index` marks targets that count for nothing, `label_smoothing` mixes the target
+    with the uniform distribution, and `reduction` is "mean" (over samples, or divided by
+    the summed weights of the counted targets, as PyTorch), "sum" or "none". Stable for
     logits of any size: each row's max is subtracted before exponentiating.
+
+    The plain case (N, C) indices, mean, no weight, nothing ignored, no smoothing is one
+    fused node (`primitives.loss.SoftmaxCrossEntropy`); the rest is log_softmax followed by
+    `nll_loss`'s node, or, for probabilities, -sum(target * log_softmax) over the class axis.
     """
+    op = "cross_entropy"
     logits_tensor = as_tensor(logits)
-    classes = np.asarray(targets.numpy() if isinstance(targets, Tensor) else targets)
-    if logits_tensor.ndim != 2:
+    if logits_tensor.ndim < 2:
         raise ValueError(
-            f"cross_entropy: logits must be (N, C), got shape {logits_tensor.shape}; "
-            "reshape a single sample with logits.reshape(1, -1)"
+            f"{op}: logits must be (N, C), got shape {logits_tensor.shape} ((N, C, d1, ...) "
+            "works too); reshape a single sample with logits.reshape(1, -1)"
         )
-    count, num_classes = logits_tensor.shape
-    if classes.dtype.kind not in "iu":
-        if classes.dtype.kind == "f" and np.all(classes == np.round(classes)):
-            classes = classes.astype(np.int64)
-        else:
-            raise TypeError(
-                f"cross_entropy: targets must be integer class indices, got dtype "
-                f"{classes.dtype}; for one-hot or soft targets take their argmax"
+    _check_reduction(op, reduction)
+    if not 0.0 <= label_smoothing <= 1.0:
+        raise ValueError(f"{op}: label_smoothing must be in [0, 1], got {label_smoothing!r}")
+    classes_count = logits_tensor.shape[1]
+    weights = _class_weights(op, weight, classes_count)
+    if _are_probabilities(targets, logits_tensor.shape):
+        if ignore_index != -100:
+            raise ValueError(
+                f"{op}: ignore_index is not supported with class-probability targets (float "
+                f"targets of the logits' shape {logits_tensor.shape}); leave it out"
             )
-    if classes.shape != (count,):
-        raise ValueError(
-            f"cross_entropy: targets must have shape ({count},) for logits {logits_tensor.shape}"
-            f", got {classes.shape}"
+        return _cross_entropy_with_probabilities(
+            logits_tensor, targets, weights, reduction, label_smoothing
         )
-    if count == 0:
-        raise ValueError("cross_entropy: no samples (N = 0)")
-    if classes.min() < 0 or classes.max() >= num_classes:
-        out_of_range = (classes < 0) | (classes >= num_classes)
-        first = int(np.argmax(out_of_range))
-        raise ValueError(
-            f"cross_entropy: target {int(classes[first])} at index {first} is outside the "
-            f"{num_classes} classes [0, {num_classes - 1}]"
-        )
-    return Tensor.apply(P.SoftmaxCrossEntropy, logits_tensor, targets=classes)
+    classes = _checked_classes(op, targets, logits_tensor.shape, ignore_index)
+    if logits_tensor.size == 0:
+        raise ValueError(f"{op}: no samples (N = 0)")
+    plain = (
+        logits_tensor.ndim == 2
+        and weights is None
+        and reduction == "mean"
+        and label_smoothing == 0
+        and classes.min() >= 0
+        and classes.max() < classes_count
+        and not (0 <= ignore_index < classes_count and np.any(classes == ignore_index))
+    )
+    if plain:
+        return Tensor.apply(P.SoftmaxCrossEntropy, logits_tensor, targets=classes)
+    params = {
+        "targets": classes,
+        "weight": weights,
+        "ignore_index": ignore_index,
+        "reduction": reduction,
+        "label_smoothing": float(label_smoothing),
+    }
+    return Tensor._apply(P.NLLLoss, (logits_tensor.log_softmax(axis=1),), params)
 
 
 # --- layers and losses (issue 14)
@@ -207,4 +238,208 @@ def embedding(input: Any, weight: Any, padding_idx: int | None = None) -> Tensor
     return Tensor._apply(P.Embedding, (table,), {"indices": indices, "padding_idx": padding_idx})
 
 
-__all__ = ["cross_entropy", "embedding", "layer_norm", "linear", "mse_loss"]
+REDUCTIONS = ("mean", "sum", "none")
+
+
+def _check_reduction(op: str, reduction: str) -> None:
+    if reduction not in REDUCTIONS:
+        raise ValueError(f"{op}: reduction must be 'mean', 'sum' or 'none', got {reduction!r}")
+
+
+def _reduce(op: str, losses: Tensor, reduction: str) -> Tensor:
+    if reduction == "none":
+        return losses
+    if reduction == "sum":
+        return losses.sum()
+    if losses.size == 0:
+        raise ValueError(f"{op}: the inputs are empty; the mean of no values is undefined")
+    return losses.mean()
+
+
+def _class_weights(op: str, weight: Any, classes: int) -> np.ndarray | None:
+    """The class weights as a constant float array of shape (C,), or None."""
+    if weight is None:
+        return None
+    values = np.asarray(weight.detach().numpy() if isinstance(weight, Tensor) else weight)
+    if values.shape != (classes,):
+        raise ValueError(
+            f"{op}: weight must have one entry per class, shape ({classes},), got {values.shape}"
+        )
+    if values.dtype.kind not in "iuf":
+        raise TypeError(f"{op}: weight must be real numbers, got dtype {values.dtype}")
+    return values.astype(np.float64, copy=False)
+
+
+def _are_probabilities(targets: Any, logits_shape: tuple[int, ...]) -> bool:
+    """True for float targets of the logits' own shape: class probabilities."""
+    if isinstance(targets, Tensor):
+        return targets.shape == logits_shape
+    values = np.asarray(targets)
+    return values.dtype.kind == "f" and values.shape == logits_shape
+
+
+def _checked_classes(
+    op: str, targets: Any, logits_shape: tuple[int, ...], ignore_index: int
+) -> np.ndarray:
+    """Class indices of shape (N, d1, ...), each in [0, C) or equal to ignore_index. The
+    caller's own integer array is returned as is (chainrule.compile binds it to the step's
+    argument); integer-valued floats are converted."""
+    classes = targets.detach().numpy() if isinstance(targets, Tensor) else targets
+    if not isinstance(classes, np.ndarray):
+        classes = np.asarray(classes)
+    if classes.dtype.kind not in "iu":
+        if classes.dtype.kind == "f" and np.all(classes == np.round(classes)):
+            classes = classes.astype(np.int64)
+        else:
+            raise TypeError(
+                f"{op}: targets must be integer class indices, got dtype {classes.dtype}; "
+                f"for class probabilities give floats of the logits' shape {logits_shape}"
+            )
+    expected = (logits_shape[0], *logits_shape[2:])
+    if classes.shape != expected:
+        raise ValueError(
+            f"{op}: targets must have shape {expected} for logits {logits_shape}, got "
+            f"{classes.shape} (class indices; class probabilities are floats of shape "
+            f"{logits_shape})"
+        )
+    count = logits_shape[1]
+    if classes.size and (classes.min() < 0 or classes.max() >= count):
+        outside = ((classes < 0) | (classes >= count)) & (classes != ignore_index)
+        if np.any(outside):
+            flat = int(np.argmax(outside))
+            position = np.unravel_index(flat, classes.shape)
+            where = flat if classes.ndim == 1 else tuple(int(p) for p in position)
+            raise ValueError(
+                f"{op}: target {int(classes[position])} at index {where} is outside the "
+                f"{count} classes [0, {count - 1}] (and is not ignore_index={ignore_index})"
+            )
+    return classes
+
+
+def _cross_entropy_with_probabilities(
+    logits: Tensor,
+    targets: Any,
+    weights: np.ndarray | None,
+    reduction: str,
+    label_smoothing: float,
+) -> Tensor:
+    """-sum_c w[c] q[c] log softmax(z)[c] per sample, q the target mixed with the uniform
+    distribution by label_smoothing; "mean" divides by the number of samples (N d1 ...), not
+    by the weights, as PyTorch."""
+    classes = logits.shape[1]
+    probabilities = (
+        targets.astype(logits.dtype)
+        if isinstance(targets, Tensor)
+        else Tensor(np.asarray(targets), dtype=logits.dtype)
+    )
+    if label_smoothing:
+        probabilities = probabilities * (1 - label_smoothing) + label_smoothing / classes
+    spread = [1] * logits.ndim
+    spread[1] = classes
+    weighted = logits.log_softmax(axis=1) * probabilities
+    if weights is not None:
+        weighted = weighted * weights.astype(logits.dtype).reshape(spread)
+    return _reduce("cross_entropy", -weighted.sum(axis=1), reduction)
+
+
+def nll_loss(
+    input: Any,
+    target: Any,
+    weight: Any = None,
+    *,
+    ignore_index: int = -100,
+    reduction: str = "mean",
+) -> Tensor:
+    """-input[i, target_i] * weight[target_i] per sample, as PyTorch's nll_loss, for
+    log-probabilities `input` (N, C) or (N, C, d1, ...) and integer targets (N, d1, ...);
+    targets equal to `ignore_index` count for nothing. "mean" divides by the summed weights of
+    the counted targets (NaN if there are none, as PyTorch); dL/dinput[i, t_i] = -w[t_i] / that
+    sum."""
+    op = "nll_loss"
+    inputs = as_tensor(input)
+    if inputs.ndim < 2:
+        raise ValueError(
+            f"{op}: input must be (N, C) or (N, C, d1, ...) log-probabilities, got shape "
+            f"{inputs.shape}; reshape a single sample with input.reshape(1, -1)"
+        )
+    _check_reduction(op, reduction)
+    weights = _class_weights(op, weight, inputs.shape[1])
+    classes = _checked_classes(op, target, inputs.shape, ignore_index)
+    params = {
+        "targets": classes,
+        "weight": weights,
+        "ignore_index": ignore_index,
+        "reduction": reduction,
+        "label_smoothing": 0.0,
+    }
+    return Tensor._apply(P.NLLLoss, (inputs,), params)
+
+
+def binary_cross_entropy_with_logits(
+    input: Any,
+    target: Any,
+    weight: Any = None,
+    *,
+    reduction: str = "mean",
+    pos_weight: Any = None,
+) -> Tensor:
+    """-weight (pos_weight t log sigmoid(x) + (1 - t) log(1 - sigmoid(x))) per entry, as
+    PyTorch's; dL/dx = weight ((1 - t) - pos_weight t (1 - sigmoid(x))), which is
+    weight (sigmoid(x) - t) without pos_weight.
+
+    Written (1 - t) x - (1 + (pos_weight - 1) t) logsigmoid(x), so logits of any size give
+    finite losses and gradients. `target` has the input's shape (floats in [0, 1]; a Tensor
+    may require grad); `weight` broadcasts to it, `pos_weight` along the last (class) axis.
+    """
+    op = "binary_cross_entropy_with_logits"
+    logits = as_tensor(input)
+    _check_reduction(op, reduction)
+    targets = (
+        target.astype(logits.dtype)
+        if isinstance(target, Tensor)
+        else Tensor(np.asarray(target), dtype=logits.dtype)
+    )
+    if targets.shape != logits.shape:
+        raise ValueError(
+            f"{op}: target has shape {targets.shape} but input has shape {logits.shape}; they "
+            "must match (one target per logit)"
+        )
+    log_sigmoid = activations.logsigmoid(logits)
+    if pos_weight is None:
+        losses = (1 - targets) * logits - log_sigmoid
+    else:
+        positive = _broadcastable(op, "pos_weight", pos_weight, logits)
+        losses = (1 - targets) * logits - (1 + (positive - 1) * targets) * log_sigmoid
+    if weight is not None:
+        losses = losses * _broadcastable(op, "weight", weight, logits)
+    return _reduce(op, losses, reduction)
+
+
+def _broadcastable(op: str, label: str, value: Any, logits: Tensor) -> Tensor:
+    """`value` as a Tensor of the logits' dtype, checked to broadcast to their shape."""
+    tensor = (
+        value.astype(logits.dtype)
+        if isinstance(value, Tensor)
+        else Tensor(np.asarray(value), dtype=logits.dtype)
+    )
+    try:
+        shape = np.broadcast_shapes(tensor.shape, logits.shape)
+    except ValueError:
+        shape = None
+    if shape != logits.shape:
+        raise ValueError(
+            f"{op}: {label} of shape {tensor.shape} does not broadcast to the input's shape "
+            f"{logits.shape}"
+        )
+    return tensor
+
+
+__all__ = [
+    "binary_cross_entropy_with_logits",
+    "cross_entropy",
+    "embedding",
+    "layer_norm",
+    "linear",
+    "mse_loss",
+    "nll_loss",
+]

@@ -143,6 +143,21 @@ def _binary(
     )
 
 
+# --- layers and losses (issue 14)
+_WEIGHTS3 = np.array([0.5, 2.0, 1.25])
+_WEIGHTS4 = np.array([1.5, 0.25, 1.0, 3.0])
+
+
+def _classes(shape: tuple[int, ...], count: int) -> st.SearchStrategy[np.ndarray]:
+    """Class indices in [0, count) of `shape`."""
+    return hnp.arrays(np.int64, shape, elements=st.integers(0, count - 1))
+
+
+def _torch_weight(torch: ModuleType, weight: np.ndarray | None, like: Any) -> Any:
+    """A weight array as a torch tensor of `like`'s dtype (None stays None)."""
+    return None if weight is None else torch.from_numpy(np.ascontiguousarray(weight)).to(like.dtype)
+
+
 def _var_variants() -> list[Variant]:
     shapes = [v for v in REDUCTIONS if v[0] != ((),)]
     return [(s, {**p, "ddof": ddof}) for s, p in shapes for ddof in (0, 1)]
@@ -514,6 +529,175 @@ CASES: tuple[OpCase, ...] = (
         lambda w, indices: functional.embedding(indices, w),
         lambda torch, w, indices: torch.nn.functional.embedding(torch.from_numpy(indices), w),
     ),
+    # ignore_index only with "sum" and "none": a draw that ignores every target makes "mean"
+    # NaN (tests/nn/test_losses_vs_torch.py checks that case against torch).
+    OpCase(
+        "nll_loss",
+        [
+            (
+                ((4, 3),),
+                {
+                    "targets": _classes((4,), 3),
+                    "weight": None,
+                    "ignore_index": -100,
+                    "reduction": "mean",
+                },
+            ),
+            (
+                ((4, 3),),
+                {
+                    "targets": _classes((4,), 3),
+                    "weight": _WEIGHTS3,
+                    "ignore_index": 1,
+                    "reduction": "sum",
+                },
+            ),
+            (
+                ((2, 3, 2),),
+                {
+                    "targets": _classes((2, 2), 3),
+                    "weight": None,
+                    "ignore_index": 0,
+                    "reduction": "none",
+                },
+            ),
+            (
+                ((2, 3, 2, 2),),
+                {
+                    "targets": _classes((2, 2, 2), 3),
+                    "weight": _WEIGHTS3,
+                    "ignore_index": -100,
+                    "reduction": "mean",
+                },
+            ),
+        ],
+        lambda x, targets, weight, ignore_index, reduction: functional.nll_loss(
+            x, targets, weight, ignore_index=ignore_index, reduction=reduction
+        ),
+        lambda torch, x, targets, weight, ignore_index, reduction: torch.nn.functional.nll_loss(
+            x,
+            torch.from_numpy(targets),
+            _torch_weight(torch, weight, x),
+            ignore_index=ignore_index,
+            reduction=reduction,
+        ),
+    ),
+    OpCase(
+        "cross_entropy_options",
+        [
+            (
+                ((4, 3),),
+                {
+                    "targets": _classes((4,), 3),
+                    "weight": _WEIGHTS3,
+                    "ignore_index": -100,
+                    "reduction": "mean",
+                    "label_smoothing": 0.2,
+                },
+            ),
+            (
+                ((2, 3, 2),),
+                {
+                    "targets": _classes((2, 2), 3),
+                    "weight": None,
+                    "ignore_index": 2,
+                    "reduction": "sum",
+                    "label_smoothing": 0.1,
+                },
+            ),
+            (
+                ((3, 4),),
+                {
+                    "targets": _classes((3,), 4),
+                    "weight": _WEIGHTS4,
+                    "ignore_index": 0,
+                    "reduction": "none",
+                    "label_smoothing": 0.3,
+                },
+            ),
+            (
+                ((2, 3, 2, 2),),
+                {
+                    "targets": _classes((2, 2, 2), 3),
+                    "weight": None,
+                    "ignore_index": -100,
+                    "reduction": "mean",
+                    "label_smoothing": 0.0,
+                },
+            ),
+        ],
+        lambda x, targets, weight, ignore_index, reduction, label_smoothing: (
+            functional.cross_entropy(
+                x,
+                targets,
+                weight,
+                ignore_index=ignore_index,
+                reduction=reduction,
+                label_smoothing=label_smoothing,
+            )
+        ),
+        lambda torch, x, targets, weight, ignore_index, reduction, label_smoothing: (
+            torch.nn.functional.cross_entropy(
+                x,
+                torch.from_numpy(targets),
+                _torch_weight(torch, weight, x),
+                ignore_index=ignore_index,
+                reduction=reduction,
+                label_smoothing=label_smoothing,
+            )
+        ),
+        ranges=((-5.0, 5.0),),
+    ),
+    OpCase(
+        "cross_entropy_probabilities",
+        [
+            (((4, 3), (4, 3)), {"weight": None, "reduction": "mean", "label_smoothing": 0.0}),
+            (
+                ((2, 3, 2), (2, 3, 2)),
+                {"weight": _WEIGHTS3, "reduction": "sum", "label_smoothing": 0.25},
+            ),
+            (((3, 4), (3, 4)), {"weight": None, "reduction": "none", "label_smoothing": 0.1}),
+        ],
+        lambda x, p, weight, reduction, label_smoothing: functional.cross_entropy(
+            x, p, weight, reduction=reduction, label_smoothing=label_smoothing
+        ),
+        lambda torch, x, p, weight, reduction, label_smoothing: torch.nn.functional.cross_entropy(
+            x,
+            p,
+            _torch_weight(torch, weight, x),
+            reduction=reduction,
+            label_smoothing=label_smoothing,
+        ),
+        ranges=((-5.0, 5.0), (0.0, 1.0)),
+    ),
+    OpCase(
+        "bce_with_logits",
+        [
+            (((4, 3), (4, 3)), {"weight": None, "pos_weight": None, "reduction": "mean"}),
+            (
+                ((5,), (5,)),
+                {"weight": np.linspace(0.5, 2.0, 5), "pos_weight": None, "reduction": "sum"},
+            ),
+            (((2, 3), (2, 3)), {"weight": None, "pos_weight": _WEIGHTS3, "reduction": "none"}),
+            (
+                ((2, 3), (2, 3)),
+                {"weight": _WEIGHTS3, "pos_weight": _WEIGHTS3[::-1], "reduction": "mean"},
+            ),
+        ],
+        lambda x, t, weight, pos_weight, reduction: functional.binary_cross_entropy_with_logits(
+            x, t, weight, reduction=reduction, pos_weight=pos_weight
+        ),
+        lambda torch, x, t, weight, pos_weight, reduction: (
+            torch.nn.functional.binary_cross_entropy_with_logits(
+                x,
+                t,
+                _torch_weight(torch, weight, x),
+                reduction=reduction,
+                pos_weight=_torch_weight(torch, pos_weight, x),
+            )
+        ),
+        ranges=((-8.0, 8.0), (0.0, 1.0)),
+    ),
 )
 
 
@@ -672,6 +856,37 @@ ZERO_DIM_VARIANTS: dict[str, tuple[Variant, ...]] = {
     "cross_entropy": (
         (((1, 5),), {"targets": hnp.arrays(np.int64, (1,), elements=st.integers(0, 4))}),
         (((4, 3),), {"targets": hnp.arrays(np.int64, (4,), elements=st.integers(0, 2))}),
+    ),
+    # --- layers and losses (issue 14): their 0-d results and (BCE) inputs
+    "nll_loss": (
+        (
+            ((1, 3),),
+            {
+                "targets": _classes((1,), 3),
+                "weight": None,
+                "ignore_index": -100,
+                "reduction": "mean",
+            },
+        ),
+    ),
+    "cross_entropy_options": (
+        (
+            ((2, 3),),
+            {
+                "targets": _classes((2,), 3),
+                "weight": _WEIGHTS3,
+                "ignore_index": -100,
+                "reduction": "mean",
+                "label_smoothing": 0.2,
+            },
+        ),
+    ),
+    "cross_entropy_probabilities": (
+        (((1, 3), (1, 3)), {"weight": None, "reduction": "mean", "label_smoothing": 0.1}),
+    ),
+    "bce_with_logits": (
+        (((), ()), {"weight": None, "pos_weight": None, "reduction": "mean"}),
+        (((), ()), {"weight": None, "pos_weight": None, "reduction": "none"}),
     ),
     # --- activations (issue 14): each one's own 0-d variants
     **{

@@ -28,7 +28,7 @@ from chainrule.nn.dropout import Dropout
 from chainrule.nn.embedding import Embedding
 from chainrule.nn.layernorm import LayerNorm
 from chainrule.nn.linear import Linear
-from chainrule.nn.loss import CrossEntropyLoss, MSELoss
+from chainrule.nn.loss import BCEWithLogitsLoss, CrossEntropyLoss, MSELoss, NLLLoss
 from chainrule.nn.module import IncompatibleKeys, Module
 from chainrule.nn.parameter import Parameter
 
@@ -37,6 +37,7 @@ __all__ = [
     "ELU",
     "GELU",
     "SELU",
+    "BCEWithLogitsLoss",
     "BatchNorm1d",
     "CrossEntropyLoss",
     "Dropout",
@@ -52,6 +53,7 @@ __all__ = [
     "MSELoss",
     "Mish",
     "Module",
+    "NLLLoss",
     "Parameter",
     "ReLU",
     "Sequential",

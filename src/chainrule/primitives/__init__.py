@@ -13,6 +13,7 @@ from chainrule.primitives.activation import (
 from chainrule.primitives.base import Primitive, is_unary
 from chainrule.primitives.broadcast import broadcast_shapes, sum_to_shape
 from chainrule.primitives.call import call, is_array
+from chainrule.primitives.classification import NLLLoss
 from chainrule.primitives.elementwise import (
     Abs,
     Add,
@@ -98,6 +99,7 @@ PRIMITIVES: tuple[type[Primitive], ...] = (
     Softsign,
     # --- layers and losses (issue 14)
     Embedding,
+    NLLLoss,
 )
 
 __all__ = [
@@ -128,6 +130,7 @@ __all__ = [
     "Min",
     "Minimum",
     "Mul",
+    "NLLLoss",
     "Neg",
     "Pow",
     "PowScalar",
