@@ -210,7 +210,7 @@ class Mish(Module):
 
 
 class Softsign(Module):
-    """x / (1 + |x|);  derivative 1 / (1 + |x|)**2."""
+    """x / (1 + abs(x));  derivative 1 / (1 + abs(x))**2."""
 
     def forward(self, x: Any) -> Tensor:
         return activations.softsign(x)

@@ -14,7 +14,7 @@ from chainrule.tensor import Tensor
 
 
 class Embedding(Module):
-    """y = weight[indices]: integer indices of any shape (*) -> vectors (*, embedding_dim).
+    """y = weight[indices]: integer indices of any shape (...) -> vectors (..., embedding_dim).
 
     `weight` (num_embeddings, embedding_dim) starts standard normal (PyTorch's default), drawn
     from `rng` (`rng=None`: a fresh `np.random.default_rng()`), with the row `padding_idx`

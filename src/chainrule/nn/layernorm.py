@@ -22,7 +22,7 @@ class LayerNorm(Module):
     """y = (x - mean) / sqrt(var + eps) * weight + bias, mean and biased var over the last
     len(normalized_shape) dimensions of each sample.
 
-    Shapes: input (*, *normalized_shape) -> output of the same shape. `weight` starts at 1
+    Shapes: input (..., normalized_shape) -> output of the same shape. `weight` starts at 1
     and `bias` at 0, both of shape normalized_shape (`elementwise_affine=False`: neither;
     `bias=False`: no bias), as PyTorch.
 

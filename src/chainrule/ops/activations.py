@@ -36,7 +36,7 @@ def softplus(x: Any, beta: float = 1.0, threshold: float = 20.0) -> Tensor:
 def logsigmoid(x: Any) -> Tensor:
     """log(sigmoid(x)) = -softplus(-x), never cut off;  derivative sigmoid(-x) = 1 - sigmoid(x).
 
-    Stable for large |x|: log(sigmoid(-800)) is -800, not log(0)."""
+    Stable for large abs(x): log(sigmoid(-800)) is -800, not log(0)."""
     return -softplus(-as_tensor(x), threshold=math.inf)
 
 
@@ -118,7 +118,7 @@ def mish(x: Any) -> Tensor:
 
 
 def softsign(x: Any) -> Tensor:
-    """x / (1 + |x|);  derivative 1 / (1 + |x|)**2."""
+    """x / (1 + abs(x));  derivative 1 / (1 + abs(x))**2."""
     return Tensor._apply(P.Softsign, (as_tensor(x),), {})
 
 

@@ -255,9 +255,9 @@ class Hardswish(Primitive):
 
 
 class Softsign(Primitive):
-    """z = x / (1 + |x|);  dz/dx = 1 / (1 + |x|)**2.
+    """z = x / (1 + abs(x));  dz/dx = 1 / (1 + abs(x))**2.
 
-    A primitive because the quotient rule's 1/(1 + |x|) - |x|/(1 + |x|)**2 cancels: at
+    A primitive because the quotient rule's 1/(1 + abs(x)) - abs(x)/(1 + abs(x))**2 cancels: at
     x = 1000 in float32 it keeps only 4 digits."""
 
     name = "softsign"
