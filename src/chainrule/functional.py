@@ -190,12 +190,21 @@ def layer_norm(
 
 def _class_indices(op: str, indices: Any, what: str) -> np.ndarray:
     """Integer indices as a NumPy array: the caller's own array where it already is one (so
-    chainrule.compile binds it to the step's argument), else converted."""
+    chainrule.compile binds it to the step's argument), else converted. A chainrule Tensor
+    (float, as every Tensor) is taken when its values are whole numbers and need no gradient."""
     if isinstance(indices, Tensor):
-        raise TypeError(
-            f"{op}: {what} must be integers, got a chainrule Tensor (whose values are "
-            f"{indices.dtype}); pass a NumPy integer array, e.g. np.asarray(..., dtype=np.int64)"
-        )
+        if indices.requires_grad:
+            raise TypeError(
+                f"{op}: {what} carry no gradient, but got a Tensor that requires grad; pass "
+                "its values (t.detach()) or a NumPy integer array"
+            )
+        values = indices.numpy()
+        if not np.all(values == np.round(values)):
+            raise TypeError(
+                f"{op}: {what} must be integers, got a {indices.dtype} Tensor with fractions; "
+                "pass a NumPy integer array, e.g. np.asarray(..., dtype=np.int64)"
+            )
+        return values.astype(np.int64)
     array = indices if isinstance(indices, np.ndarray) else np.asarray(indices)
     if array.dtype.kind not in "iu":
         raise TypeError(

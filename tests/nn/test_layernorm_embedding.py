@@ -165,6 +165,16 @@ def test_embedding_accumulates_repeated_indices_and_skips_the_padding_row() -> N
     np.testing.assert_array_equal(table.grad.numpy(), [[1, 1, 1], [3, 3, 3], [0, 0, 0], [0, 0, 0]])
 
 
+def test_embedding_takes_whole_number_tensors_and_integer_lists() -> None:
+    table = cr.tensor(np.arange(10.0).reshape(5, 2), requires_grad=True)
+    from_tensor = nn.Embedding(5, 2)
+    from_tensor.weight = nn.Parameter(table.numpy())
+    expected = np.array([[4.0, 5.0], [0.0, 1.0]])
+    np.testing.assert_array_equal(F.embedding(cr.tensor([2, 0]), table).numpy(), expected)
+    np.testing.assert_array_equal(F.embedding([2, 0], table).numpy(), expected)
+    np.testing.assert_array_equal(from_tensor(cr.tensor([2, 0])).numpy(), expected)
+
+
 def test_embedding_module_starts_as_torch_describes(torch: ModuleType) -> None:
     ours = nn.Embedding(1000, 16, padding_idx=3, rng=np.random.default_rng(0))
     theirs = torch.nn.Embedding(1000, 16, padding_idx=3)
@@ -207,9 +217,14 @@ def test_embedding_module_trains_only_the_rows_it_looked_up() -> None:
             r"embedding: the indices must be integers, got dtype float64",
         ),
         (
-            lambda: F.embedding(cr.tensor([0, 1]), np.ones((5, 2))),
+            lambda: F.embedding(cr.tensor([0.5, 1.0]), np.ones((5, 2))),
             TypeError,
-            r"embedding: the indices must be integers, got a chainrule Tensor",
+            r"embedding: the indices must be integers, got a float32 Tensor with fractions",
+        ),
+        (
+            lambda: F.embedding(cr.tensor([0.0, 1.0], requires_grad=True), np.ones((5, 2))),
+            TypeError,
+            r"embedding: the indices carry no gradient, but got a Tensor that requires grad",
         ),
         (
             lambda: F.embedding(np.array([0]), np.ones(5)),
@@ -236,7 +251,8 @@ def test_embedding_module_trains_only_the_rows_it_looked_up() -> None:
         "index_too_large",
         "negative_index",
         "float_indices",
-        "tensor_indices",
+        "fractional_tensor_indices",
+        "tensor_indices_with_grad",
         "weight_1d",
         "padding_range",
         "module_padding",
