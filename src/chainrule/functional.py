@@ -128,7 +128,7 @@ def cross_entropy(
         "reduction": reduction,
         "label_smoothing": float(label_smoothing),
     }
-    return Tensor._apply(P.NLLLoss, (logits_tensor.log_softmax(axis=1),), params)
+    return Tensor.apply(P.NLLLoss, logits_tensor.log_softmax(axis=1), **params)
 
 
 # --- layers and losses (issue 14)
@@ -244,7 +244,7 @@ def embedding(input: Any, weight: Any, padding_idx: int | None = None) -> Tensor
                 f"embedding: padding_idx={padding_idx!r} must be an int in [{-rows}, {rows - 1}]"
             )
         padding_idx = int(padding_idx) % rows
-    return Tensor._apply(P.Embedding, (table,), {"indices": indices, "padding_idx": padding_idx})
+    return Tensor.apply(P.Embedding, table, indices=indices, padding_idx=padding_idx)
 
 
 REDUCTIONS = ("mean", "sum", "none")
@@ -381,7 +381,7 @@ def nll_loss(
         "reduction": reduction,
         "label_smoothing": 0.0,
     }
-    return Tensor._apply(P.NLLLoss, (inputs,), params)
+    return Tensor.apply(P.NLLLoss, inputs, **params)
 
 
 def binary_cross_entropy_with_logits(
