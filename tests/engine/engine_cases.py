@@ -241,6 +241,21 @@ def _scan(
     )
 
 
+# --- layers and losses (issue 14)
+_WEIGHTS3 = np.array([0.5, 2.0, 1.25])
+_WEIGHTS4 = np.array([1.5, 0.25, 1.0, 3.0])
+
+
+def _classes(shape: tuple[int, ...], count: int) -> st.SearchStrategy[np.ndarray]:
+    """Class indices in [0, count) of `shape`."""
+    return hnp.arrays(np.int64, shape, elements=st.integers(0, count - 1))
+
+
+def _torch_weight(torch: ModuleType, weight: np.ndarray | None, like: Any) -> Any:
+    """A weight array as a torch tensor of `like`'s dtype (None stays None)."""
+    return None if weight is None else torch.from_numpy(np.ascontiguousarray(weight)).to(like.dtype)
+
+
 def _var_variants() -> list[Variant]:
     shapes = [v for v in REDUCTIONS if v[0] != ((),)]
     return [(s, {**p, "ddof": ddof}) for s, p in shapes for ddof in (0, 1)]
@@ -704,6 +719,316 @@ CASES: tuple[OpCase, ...] = (
         lambda torch, x, k, axis, largest: torch.topk(x, k, dim=axis, largest=largest).values,
         grid=True,
     ),
+    # --- activations (issue 14)
+    _unary("erf", "erf", (-3.0, 3.0)),
+    OpCase(
+        "softplus",
+        [
+            (s, {"beta": beta, "threshold": threshold})
+            for s in UNARY_SHAPES
+            for beta, threshold in ((1.0, 20.0), (2.0, 1.0), (-0.5, 0.25))
+        ],
+        lambda x, beta, threshold: cr.softplus(x, beta, threshold),
+        lambda torch, x, beta, threshold: torch.nn.functional.softplus(x, beta, threshold),
+        grid=True,
+    ),
+    OpCase(
+        "logsigmoid",
+        [(s, {}) for s in UNARY_SHAPES],
+        cr.logsigmoid,
+        lambda torch, x: torch.nn.functional.logsigmoid(x),
+        ranges=((-8.0, 8.0),),
+    ),
+    OpCase(
+        "silu",
+        [(s, {}) for s in UNARY_SHAPES],
+        cr.silu,
+        lambda torch, x: torch.nn.functional.silu(x),
+        ranges=((-6.0, 6.0),),
+    ),
+    OpCase(
+        "gelu",
+        [(s, {"approximate": mode}) for s in UNARY_SHAPES for mode in ("none", "tanh")],
+        lambda x, approximate: cr.gelu(x, approximate),
+        lambda torch, x, approximate: torch.nn.functional.gelu(x, approximate=approximate),
+        ranges=((-4.0, 4.0),),
+    ),
+    OpCase(
+        "elu",
+        [(s, {"alpha": alpha}) for s in UNARY_SHAPES for alpha in (1.0, 0.5)],
+        lambda x, alpha: cr.elu(x, alpha),
+        lambda torch, x, alpha: torch.nn.functional.elu(x, alpha),
+        grid=True,
+    ),
+    OpCase(
+        "celu",
+        [(s, {"alpha": alpha}) for s in UNARY_SHAPES for alpha in (1.0, 2.0)],
+        lambda x, alpha: cr.celu(x, alpha),
+        lambda torch, x, alpha: torch.nn.functional.celu(x, alpha),
+        grid=True,
+    ),
+    OpCase(
+        "selu",
+        [(s, {}) for s in UNARY_SHAPES],
+        cr.selu,
+        lambda torch, x: torch.nn.functional.selu(x),
+        grid=True,
+    ),
+    OpCase(
+        "leaky_relu",
+        [(s, {"negative_slope": slope}) for s in UNARY_SHAPES for slope in (0.01, 0.2)],
+        lambda x, negative_slope: cr.leaky_relu(x, negative_slope),
+        lambda torch, x, negative_slope: torch.nn.functional.leaky_relu(x, negative_slope),
+        grid=True,
+    ),
+    OpCase(
+        "hardtanh",
+        [
+            (s, {"min_val": low, "max_val": high})
+            for s in UNARY_SHAPES
+            for low, high in ((-1, 1), (-0.5, 2))
+        ],
+        lambda x, min_val, max_val: cr.hardtanh(x, min_val, max_val),
+        lambda torch, x, min_val, max_val: torch.nn.functional.hardtanh(x, min_val, max_val),
+        grid=True,
+    ),
+    # The grid spans [-2.5, 2.5]: scaled by 2.5 it reaches past the kinks at -3 and 3 (never
+    # onto them). PyTorch's hardsigmoid has no second derivative and multiplies its gradient by
+    # a float32 1/6 even in float64, so its reference is relu6(x + 3) / 6, the same function.
+    OpCase(
+        "hardsigmoid",
+        [(s, {}) for s in UNARY_SHAPES],
+        lambda x: cr.hardsigmoid(x * 2.5),
+        lambda torch, x: torch.nn.functional.relu6(x * 2.5 + 3) / 6,
+        grid=True,
+    ),
+    OpCase(
+        "hardswish",
+        [(s, {}) for s in UNARY_SHAPES],
+        lambda x: cr.hardswish(x * 2.5),
+        lambda torch, x: torch.nn.functional.hardswish(x * 2.5),
+        grid=True,
+    ),
+    OpCase(
+        "mish",
+        [(s, {}) for s in UNARY_SHAPES],
+        cr.mish,
+        lambda torch, x: torch.nn.functional.mish(x),
+        ranges=((-6.0, 6.0),),
+    ),
+    OpCase(
+        "softsign",
+        [(s, {}) for s in UNARY_SHAPES],
+        cr.softsign,
+        lambda torch, x: torch.nn.functional.softsign(x),
+        grid=True,
+    ),
+    OpCase(
+        "softmin",
+        [
+            (((2, 3),), {"axis": -1}),
+            (((2, 3),), {"axis": 0}),
+            (((2, 3, 4),), {"axis": 1}),
+            (((),), {"axis": -1}),
+        ],
+        lambda x, axis: cr.softmin(x, axis=axis),
+        lambda torch, x, axis: torch.nn.functional.softmin(x, dim=axis),
+        ranges=((-5.0, 5.0),),
+    ),
+    # --- layers and losses (issue 14)
+    OpCase(
+        "layer_norm",
+        [
+            (((4, 3), (3,), (3,)), {"normalized_shape": (3,)}),
+            (((2, 3, 4), (3, 4), (3, 4)), {"normalized_shape": (3, 4)}),
+            (((5,), (5,), (5,)), {"normalized_shape": 5}),
+        ],
+        lambda x, w, b, normalized_shape: functional.layer_norm(x, normalized_shape, w, b),
+        lambda torch, x, w, b, normalized_shape: torch.nn.functional.layer_norm(
+            x, (normalized_shape,) if isinstance(normalized_shape, int) else normalized_shape, w, b
+        ),
+    ),
+    # Without padding_idx: its row's gradient is 0 by definition, not the derivative that
+    # central differences see (tests/nn/test_layernorm_embedding.py checks it against torch).
+    OpCase(
+        "embedding",
+        [
+            (((5, 3),), {"indices": hnp.arrays(np.int64, (2, 3), elements=st.integers(0, 4))}),
+            (((5, 1),), {"indices": hnp.arrays(np.int64, (4,), elements=st.integers(0, 4))}),
+            (((5, 2),), {"indices": hnp.arrays(np.int64, (), elements=st.integers(0, 4))}),
+        ],
+        lambda w, indices: functional.embedding(indices, w),
+        lambda torch, w, indices: torch.nn.functional.embedding(torch.from_numpy(indices), w),
+    ),
+    # ignore_index only with "sum" and "none": a draw that ignores every target makes "mean"
+    # NaN (tests/nn/test_losses_vs_torch.py checks that case against torch).
+    OpCase(
+        "nll_loss",
+        [
+            (
+                ((4, 3),),
+                {
+                    "targets": _classes((4,), 3),
+                    "weight": None,
+                    "ignore_index": -100,
+                    "reduction": "mean",
+                },
+            ),
+            (
+                ((4, 3),),
+                {
+                    "targets": _classes((4,), 3),
+                    "weight": _WEIGHTS3,
+                    "ignore_index": 1,
+                    "reduction": "sum",
+                },
+            ),
+            (
+                ((2, 3, 2),),
+                {
+                    "targets": _classes((2, 2), 3),
+                    "weight": None,
+                    "ignore_index": 0,
+                    "reduction": "none",
+                },
+            ),
+            (
+                ((2, 3, 2, 2),),
+                {
+                    "targets": _classes((2, 2, 2), 3),
+                    "weight": _WEIGHTS3,
+                    "ignore_index": -100,
+                    "reduction": "mean",
+                },
+            ),
+        ],
+        lambda x, targets, weight, ignore_index, reduction: functional.nll_loss(
+            x, targets, weight, ignore_index=ignore_index, reduction=reduction
+        ),
+        lambda torch, x, targets, weight, ignore_index, reduction: torch.nn.functional.nll_loss(
+            x,
+            torch.from_numpy(targets),
+            _torch_weight(torch, weight, x),
+            ignore_index=ignore_index,
+            reduction=reduction,
+        ),
+    ),
+    OpCase(
+        "cross_entropy_options",
+        [
+            (
+                ((4, 3),),
+                {
+                    "targets": _classes((4,), 3),
+                    "weight": _WEIGHTS3,
+                    "ignore_index": -100,
+                    "reduction": "mean",
+                    "label_smoothing": 0.2,
+                },
+            ),
+            (
+                ((2, 3, 2),),
+                {
+                    "targets": _classes((2, 2), 3),
+                    "weight": None,
+                    "ignore_index": 2,
+                    "reduction": "sum",
+                    "label_smoothing": 0.1,
+                },
+            ),
+            (
+                ((3, 4),),
+                {
+                    "targets": _classes((3,), 4),
+                    "weight": _WEIGHTS4,
+                    "ignore_index": 0,
+                    "reduction": "none",
+                    "label_smoothing": 0.3,
+                },
+            ),
+            (
+                ((2, 3, 2, 2),),
+                {
+                    "targets": _classes((2, 2, 2), 3),
+                    "weight": None,
+                    "ignore_index": -100,
+                    "reduction": "mean",
+                    "label_smoothing": 0.0,
+                },
+            ),
+        ],
+        lambda x, targets, weight, ignore_index, reduction, label_smoothing: (
+            functional.cross_entropy(
+                x,
+                targets,
+                weight,
+                ignore_index=ignore_index,
+                reduction=reduction,
+                label_smoothing=label_smoothing,
+            )
+        ),
+        lambda torch, x, targets, weight, ignore_index, reduction, label_smoothing: (
+            torch.nn.functional.cross_entropy(
+                x,
+                torch.from_numpy(targets),
+                _torch_weight(torch, weight, x),
+                ignore_index=ignore_index,
+                reduction=reduction,
+                label_smoothing=label_smoothing,
+            )
+        ),
+        ranges=((-5.0, 5.0),),
+    ),
+    OpCase(
+        "cross_entropy_probabilities",
+        [
+            (((4, 3), (4, 3)), {"weight": None, "reduction": "mean", "label_smoothing": 0.0}),
+            (
+                ((2, 3, 2), (2, 3, 2)),
+                {"weight": _WEIGHTS3, "reduction": "sum", "label_smoothing": 0.25},
+            ),
+            (((3, 4), (3, 4)), {"weight": None, "reduction": "none", "label_smoothing": 0.1}),
+        ],
+        lambda x, p, weight, reduction, label_smoothing: functional.cross_entropy(
+            x, p, weight, reduction=reduction, label_smoothing=label_smoothing
+        ),
+        lambda torch, x, p, weight, reduction, label_smoothing: torch.nn.functional.cross_entropy(
+            x,
+            p,
+            _torch_weight(torch, weight, x),
+            reduction=reduction,
+            label_smoothing=label_smoothing,
+        ),
+        ranges=((-5.0, 5.0), (0.0, 1.0)),
+    ),
+    OpCase(
+        "bce_with_logits",
+        [
+            (((4, 3), (4, 3)), {"weight": None, "pos_weight": None, "reduction": "mean"}),
+            (
+                ((5,), (5,)),
+                {"weight": np.linspace(0.5, 2.0, 5), "pos_weight": None, "reduction": "sum"},
+            ),
+            (((2, 3), (2, 3)), {"weight": None, "pos_weight": _WEIGHTS3, "reduction": "none"}),
+            (
+                ((2, 3), (2, 3)),
+                {"weight": _WEIGHTS3, "pos_weight": _WEIGHTS3[::-1], "reduction": "mean"},
+            ),
+        ],
+        lambda x, t, weight, pos_weight, reduction: functional.binary_cross_entropy_with_logits(
+            x, t, weight, reduction=reduction, pos_weight=pos_weight
+        ),
+        lambda torch, x, t, weight, pos_weight, reduction: (
+            torch.nn.functional.binary_cross_entropy_with_logits(
+                x,
+                t,
+                _torch_weight(torch, weight, x),
+                reduction=reduction,
+                pos_weight=_torch_weight(torch, pos_weight, x),
+            )
+        ),
+        ranges=((-8.0, 8.0), (0.0, 1.0)),
+    ),
 )
 
 
@@ -771,6 +1096,25 @@ def record_torch_error(dtype: str, error: float, op: str) -> None:
     if error > LARGEST_TORCH_ERROR.get(dtype, (-1.0, ""))[0]:
         LARGEST_TORCH_ERROR[dtype] = (error, op)
 
+
+# --- activations (issue 14)
+ACTIVATIONS = (
+    "erf",
+    "softplus",
+    "logsigmoid",
+    "silu",
+    "gelu",
+    "elu",
+    "celu",
+    "selu",
+    "leaky_relu",
+    "hardtanh",
+    "hardsigmoid",
+    "hardswish",
+    "mish",
+    "softsign",
+    "softmin",
+)
 
 _ZERO_DIM_AXES: tuple[Any, ...] = (None, 0, -1, (0,), (-1,))
 _ZERO_DIM_REDUCTIONS: tuple[Variant, ...] = (
@@ -892,12 +1236,52 @@ ZERO_DIM_VARIANTS: dict[str, tuple[Variant, ...]] = {
         (((),), {"k": 1, "axis": -1, "largest": True}),
         (((),), {"k": 1, "axis": 0, "largest": False}),
     ),
+    # --- layers and losses (issue 14): their 0-d results and (BCE) inputs
+    "nll_loss": (
+        (
+            ((1, 3),),
+            {
+                "targets": _classes((1,), 3),
+                "weight": None,
+                "ignore_index": -100,
+                "reduction": "mean",
+            },
+        ),
+    ),
+    "cross_entropy_options": (
+        (
+            ((2, 3),),
+            {
+                "targets": _classes((2,), 3),
+                "weight": _WEIGHTS3,
+                "ignore_index": -100,
+                "reduction": "mean",
+                "label_smoothing": 0.2,
+            },
+        ),
+    ),
+    "cross_entropy_probabilities": (
+        (((1, 3), (1, 3)), {"weight": None, "reduction": "mean", "label_smoothing": 0.1}),
+    ),
+    "bce_with_logits": (
+        (((), ()), {"weight": None, "pos_weight": None, "reduction": "mean"}),
+        (((), ()), {"weight": None, "pos_weight": None, "reduction": "none"}),
+    ),
+    # --- activations (issue 14): each one's own 0-d variants
+    **{
+        case.name: tuple(variant for variant in case.variants if variant[0] == ((),))
+        for case in CASES
+        if case.name in ACTIVATIONS
+    },
 }
 
 # Ops that have no 0-d form in NumPy or PyTorch either: they refuse 0-d inputs by name.
 NO_ZERO_DIM: dict[str, Callable[[Any], Any]] = {
     "concatenate": lambda x: cr.concatenate([x, x]),
     "linear": lambda x: functional.linear(x, np.ones((1, 2)), np.ones(2)),
+    # --- layers and losses (issue 14)
+    "layer_norm": lambda x: functional.layer_norm(x, 1),
+    "embedding": lambda x: functional.embedding(np.array([0]), x),
 }
 
 # --- linear algebra (issue 14)

@@ -3,26 +3,64 @@
 A model is a `Module` whose `Parameter`s are leaf tensors; `chainrule.optim` updates them.
 """
 
-from chainrule.nn.activation import ReLU, Sigmoid, Tanh
+from chainrule.nn.activation import (
+    CELU,
+    ELU,
+    GELU,
+    SELU,
+    Hardsigmoid,
+    Hardswish,
+    Hardtanh,
+    LeakyReLU,
+    LogSigmoid,
+    Mish,
+    ReLU,
+    Sigmoid,
+    SiLU,
+    Softmin,
+    Softplus,
+    Softsign,
+    Tanh,
+)
 from chainrule.nn.batchnorm import BatchNorm1d
 from chainrule.nn.container import Sequential
 from chainrule.nn.dropout import Dropout
+from chainrule.nn.embedding import Embedding
+from chainrule.nn.layernorm import LayerNorm
 from chainrule.nn.linear import Linear
-from chainrule.nn.loss import CrossEntropyLoss, MSELoss
+from chainrule.nn.loss import BCEWithLogitsLoss, CrossEntropyLoss, MSELoss, NLLLoss
 from chainrule.nn.module import IncompatibleKeys, Module
 from chainrule.nn.parameter import Parameter
 
 __all__ = [
+    "CELU",
+    "ELU",
+    "GELU",
+    "SELU",
+    "BCEWithLogitsLoss",
     "BatchNorm1d",
     "CrossEntropyLoss",
     "Dropout",
+    "Embedding",
+    "Hardsigmoid",
+    "Hardswish",
+    "Hardtanh",
     "IncompatibleKeys",
+    "LayerNorm",
+    "LeakyReLU",
     "Linear",
+    "LogSigmoid",
     "MSELoss",
+    "Mish",
     "Module",
+    "NLLLoss",
     "Parameter",
     "ReLU",
     "Sequential",
+    "SiLU",
     "Sigmoid",
+    "Softmin",
+    "Softplus",
+    "Softsign",
     "Tanh",
 ]

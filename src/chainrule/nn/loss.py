@@ -1,8 +1,11 @@
-"""Losses as modules, wrapping `chainrule.functional`: MSELoss and CrossEntropyLoss."""
+"""Losses as modules, wrapping `chainrule.functional`: MSELoss, CrossEntropyLoss, NLLLoss and
+BCEWithLogitsLoss, with PyTorch's arguments (the deprecated size_average and reduce aside)."""
 
 from __future__ import annotations
 
 from typing import Any
+
+import numpy as np
 
 from chainrule import functional as F
 from chainrule.nn.module import Module
@@ -17,9 +20,97 @@ class MSELoss(Module):
         return F.mse_loss(pred, target)
 
 
-class CrossEntropyLoss(Module):
-    """mean over i of -log softmax(logits_i)[targets_i] for logits (N, C) and integer class
-    targets (N,);  dL/dlogits = (softmax(logits) - onehot(targets)) / N."""
+def _check_reduction(layer: str, reduction: str) -> str:
+    if reduction not in F.REDUCTIONS:
+        raise ValueError(f"{layer}: reduction must be 'mean', 'sum' or 'none', got {reduction!r}")
+    return reduction
+
+
+class _WeightedLoss(Module):
+    """A loss with optional per-class weights, kept as a buffer (in state_dict) as PyTorch."""
+
+    weight: np.ndarray | None
+
+    def __init__(self, weight: Any, reduction: str) -> None:
+        super().__init__()
+        self.reduction = _check_reduction(type(self).__name__, reduction)
+        if weight is None:
+            self.weight = None
+        else:
+            values = weight.detach().numpy() if isinstance(weight, Tensor) else weight
+            self.register_buffer("weight", np.array(values, dtype=np.float64))
+
+
+class CrossEntropyLoss(_WeightedLoss):
+    """-log softmax(logits)[target] per sample, reduced: see `functional.cross_entropy` for
+    targets given as class indices (N, d1, ...) or probabilities, `weight` (C,),
+    `ignore_index`, `label_smoothing` and the weighted mean;
+    dL/dlogits = (softmax(logits) - onehot(targets)) / N for the plain mean."""
+
+    def __init__(
+        self,
+        weight: Any = None,
+        *,
+        ignore_index: int = -100,
+        reduction: str = "mean",
+        label_smoothing: float = 0.0,
+    ) -> None:
+        super().__init__(weight, reduction)
+        if not 0.0 <= label_smoothing <= 1.0:
+            raise ValueError(
+                f"CrossEntropyLoss: label_smoothing must be in [0, 1], got {label_smoothing!r}"
+            )
+        self.ignore_index = ignore_index
+        self.label_smoothing = label_smoothing
 
     def forward(self, logits: Any, targets: Any) -> Tensor:
-        return F.cross_entropy(logits, targets)
+        return F.cross_entropy(
+            logits,
+            targets,
+            self.weight,
+            ignore_index=self.ignore_index,
+            reduction=self.reduction,
+            label_smoothing=self.label_smoothing,
+        )
+
+
+class NLLLoss(_WeightedLoss):
+    """-input[i, target_i] * weight[target_i] per sample for log-probabilities (N, C) or
+    (N, C, d1, ...), reduced: see `functional.nll_loss`;  dL/dinput[i, t_i] = -w[t_i] / n."""
+
+    def __init__(
+        self, weight: Any = None, *, ignore_index: int = -100, reduction: str = "mean"
+    ) -> None:
+        super().__init__(weight, reduction)
+        self.ignore_index = ignore_index
+
+    def forward(self, input: Any, target: Any) -> Tensor:
+        return F.nll_loss(
+            input, target, self.weight, ignore_index=self.ignore_index, reduction=self.reduction
+        )
+
+
+class BCEWithLogitsLoss(Module):
+    """Binary cross-entropy of sigmoid(input) against target, computed from the logits so it
+    is stable for any size: see `functional.binary_cross_entropy_with_logits`;
+    dL/dinput = weight (sigmoid(input) - target) / n without pos_weight."""
+
+    weight: np.ndarray | None
+    pos_weight: np.ndarray | None
+
+    def __init__(
+        self, weight: Any = None, *, reduction: str = "mean", pos_weight: Any = None
+    ) -> None:
+        super().__init__()
+        self.reduction = _check_reduction("BCEWithLogitsLoss", reduction)
+        for name, value in (("weight", weight), ("pos_weight", pos_weight)):
+            if value is None:
+                setattr(self, name, None)
+            else:
+                values = value.detach().numpy() if isinstance(value, Tensor) else value
+                self.register_buffer(name, np.array(values, dtype=np.float64))
+
+    def forward(self, input: Any, target: Any) -> Tensor:
+        return F.binary_cross_entropy_with_logits(
+            input, target, self.weight, reduction=self.reduction, pos_weight=self.pos_weight
+        )

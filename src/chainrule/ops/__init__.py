@@ -17,6 +17,22 @@ import numpy.typing as npt
 from chainrule import primitives as P
 from chainrule.modes import CompileError
 from chainrule.ops import composites, inplace, operators, reductions, shaping  # noqa: F401
+from chainrule.ops.activations import (
+    celu,
+    elu,
+    gelu,
+    hardsigmoid,
+    hardswish,
+    hardtanh,
+    leaky_relu,
+    logsigmoid,
+    mish,
+    selu,
+    silu,
+    softmin,
+    softplus,
+    softsign,
+)
 from chainrule.ops.operators import _binary, _operand, matmul, promote
 from chainrule.primitives.reduction import Axis
 from chainrule.tensor import Tensor, _raw, as_tensor
@@ -54,6 +70,8 @@ relu = unary_function(P.ReLU)
 sigmoid = unary_function(P.Sigmoid)
 sqrt = unary_function(P.Sqrt)
 tanh = unary_function(P.Tanh)
+# --- activations (issue 14)
+erf = unary_function(P.Erf)
 
 GENERATED: dict[str, Callable[[Any], Tensor]] = {
     primitive.function: unary_function(primitive)
@@ -214,6 +232,22 @@ __all__ = [
     "sigmoid",
     "sqrt",
     "tanh",
+    # --- activations (issue 14)
+    "celu",
+    "elu",
+    "erf",
+    "gelu",
+    "hardsigmoid",
+    "hardswish",
+    "hardtanh",
+    "leaky_relu",
+    "logsigmoid",
+    "mish",
+    "selu",
+    "silu",
+    "softmin",
+    "softplus",
+    "softsign",
     *GENERATED,
 ]
 

@@ -1,8 +1,19 @@
 """The table of derivatives: every primitive with its forward and vector-Jacobian product."""
 
+from chainrule.primitives.activation import (
+    Elu,
+    Erf,
+    Hardsigmoid,
+    Hardswish,
+    Hardtanh,
+    LeakyReLU,
+    Softplus,
+    Softsign,
+)
 from chainrule.primitives.base import Primitive, is_unary
 from chainrule.primitives.broadcast import broadcast_shapes, sum_to_shape
 from chainrule.primitives.call import call, is_array
+from chainrule.primitives.classification import NLLLoss
 from chainrule.primitives.elementwise import (
     Abs,
     Add,
@@ -58,6 +69,7 @@ from chainrule.primitives.elementwise_math import (
     Tan,
     Trunc,
 )
+from chainrule.primitives.embedding import Embedding
 from chainrule.primitives.linalg import Linear, MatMul, matmul_shape_error
 from chainrule.primitives.linalg_more import Diagonal, DiagonalEmbed, Einsum, Tril, Triu
 from chainrule.primitives.loss import MSELoss, SoftmaxCrossEntropy
@@ -153,6 +165,18 @@ PRIMITIVES: tuple[type[Primitive], ...] = (
     CumSum,
     CumProd,
     LogCumSumExp,
+    # --- activations (issue 14)
+    Erf,
+    Softplus,
+    Elu,
+    LeakyReLU,
+    Hardtanh,
+    Hardsigmoid,
+    Hardswish,
+    Softsign,
+    # --- layers and losses (issue 14)
+    Embedding,
+    NLLLoss,
 )
 
 __all__ = [
@@ -164,8 +188,15 @@ __all__ = [
     "Clip",
     "Concatenate",
     "Div",
+    "Elu",
+    "Embedding",
+    "Erf",
     "Exp",
     "GetItem",
+    "Hardsigmoid",
+    "Hardswish",
+    "Hardtanh",
+    "LeakyReLU",
     "Linear",
     "Log",
     "MSELoss",
@@ -176,6 +207,7 @@ __all__ = [
     "Min",
     "Minimum",
     "Mul",
+    "NLLLoss",
     "Neg",
     "Pow",
     "PowScalar",
@@ -186,6 +218,8 @@ __all__ = [
     "Sigmoid",
     "Sin",
     "SoftmaxCrossEntropy",
+    "Softplus",
+    "Softsign",
     "Sqrt",
     "Stack",
     "Sub",

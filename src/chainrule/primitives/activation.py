@@ -1,0 +1,277 @@
+"""Activation primitives whose closed-form derivative is clearer or more stable than a chain of
+other ops: erf (NumPy has none), softplus and the ELU family (elu, celu, selu).
+
+The other activations (gelu, silu, mish, leaky_relu, ...) are composites in
+`chainrule.ops.activations`. Each rule here runs on arrays and, recorded, on Tensors.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import numpy as np
+
+from chainrule.primitives.base import Grads, Primitive, Saved, plain_values
+from chainrule.primitives.call import call, is_array
+from chainrule.primitives.elementwise import Sigmoid
+from chainrule.primitives.reading import Rule, entrywise
+
+_TWO_OVER_SQRT_PI = 2.0 / math.sqrt(math.pi)
+# Below this |x| the series converges fast and above it the continued fraction does; both
+# land within ~12 ulp of math.erf (tests/engine/test_activation_functions.py checks a grid).
+_ERF_SERIES_LIMIT = 2.5
+_ERF_SERIES_TERMS = 60
+_ERFC_FRACTION_DEPTH = 60
+
+
+def erf_values(x: np.ndarray) -> np.ndarray:
+    """erf(x) entry by entry in float64, accurate to ~1e-15 relative.
+
+    For |x| < 2.5 the series erf(x) = 2/sqrt(pi) exp(-x**2) sum_n 2**n x**(2n+1) / (1 3 5 ...
+    (2n+1)), whose terms are all positive (no cancellation); above, erf(x) = 1 - erfc(x) with
+    erfc(x) = exp(-x**2) / sqrt(pi) / (x + (1/2) / (x + 1 / (x + (3/2) / (x + ...)))), the
+    continued fraction evaluated from a fixed depth backwards. erf is odd: work on |x|.
+    """
+    magnitude = np.abs(np.asarray(x, dtype=np.float64))
+    out = np.empty_like(magnitude)
+    small = magnitude < _ERF_SERIES_LIMIT
+    near = magnitude[small]
+    square = near * near
+    term, total = near.copy(), near.copy()
+    for n in range(1, _ERF_SERIES_TERMS):
+        term *= 2 * square / (2 * n + 1)
+        total += term
+    out[small] = _TWO_OVER_SQRT_PI * np.exp(-square) * total
+    far = magnitude[~small]
+    fraction = far.copy()
+    for k in range(_ERFC_FRACTION_DEPTH, 0, -1):
+        fraction = far + (k / 2) / fraction
+    out[~small] = 1 - np.exp(-far * far) / (math.sqrt(math.pi) * fraction)
+    result: np.ndarray = np.copysign(out, x)
+    return result
+
+
+class Erf(Primitive):
+    """z = erf(x) = 2/sqrt(pi) int_0^x exp(-t**2) dt;  dz/dx = 2/sqrt(pi) exp(-x**2)."""
+
+    name = "erf"
+    function = "erf"
+    method = "erf"
+    reading = Rule(
+        "erf($a)",
+        r"\operatorname{erf}($a)",
+        (entrywise("2 / sqrt(pi) * exp(-$a**2)", r"\frac{2}{\sqrt{\pi}} e^{-$a^{2}}"),),
+    )
+
+    @staticmethod
+    def forward(x: Any) -> tuple[Any, Saved]:
+        if is_array(x):
+            return erf_values(x).astype(x.dtype, copy=False), x
+        # Recorded (second-order) path: the saved x is the recorded input.
+        return call(Erf, x), x
+
+    @staticmethod
+    def vjp(saved: Saved, grad_out: Any, needs: tuple[bool, ...]) -> Grads:
+        return (grad_out * (_TWO_OVER_SQRT_PI * np.exp(-(saved * saved))),)
+
+
+class Softplus(Primitive):
+    """z = log(1 + exp(beta x)) / beta, or x where beta x > threshold (PyTorch's cut-off);
+    dz/dx = sigmoid(beta x), or 1 above the threshold.
+
+    Computed as logaddexp(0, beta x) / beta, which neither overflows for large beta x nor
+    loses the answer for very negative beta x. threshold=inf never cuts off.
+    """
+
+    name = "softplus"
+    reading = Rule(
+        "softplus($a)",
+        r"\operatorname{softplus}($a)",
+        (entrywise("sigmoid(beta * $a) (1 above the threshold)", r"\sigma(\beta $a)"),),
+    )
+
+    @staticmethod
+    def forward(x: Any, *, beta: float, threshold: float) -> tuple[Any, Saved]:
+        linear = np.asarray(plain_values(x) * beta > threshold)
+        if is_array(x):
+            softplus = np.logaddexp(0, x * beta) / beta
+            out = np.where(linear, x, softplus).astype(x.dtype, copy=False)
+        else:
+            out = call(Softplus, x, beta=beta, threshold=threshold)
+        return out, (x, beta, linear)
+
+    @staticmethod
+    def vjp(saved: Saved, grad_out: Any, needs: tuple[bool, ...]) -> Grads:
+        x, beta, linear = saved
+        # Recorded (second-order) path: a recorded sigmoid, whose own rule is stable.
+        slope = np.exp(-np.logaddexp(0, -beta * x)) if is_array(x) else call(Sigmoid, x * beta)
+        return (grad_out * np.where(linear, 1, slope),)
+
+
+class Elu(Primitive):
+    """z = scale x for x > 0, else scale alpha (exp(input_scale x) - 1);
+    dz/dx = scale for x > 0, else scale alpha input_scale exp(input_scale x).
+
+    PyTorch's one kernel for elu (scale = input_scale = 1), celu (input_scale = 1/alpha) and
+    selu (fixed alpha and scale). x = 0 takes the exponential side, as in PyTorch.
+    """
+
+    name = "elu"
+    reading = Rule(
+        "elu($a)",
+        r"\operatorname{elu}($a)",
+        (
+            entrywise(
+                "scale if $a > 0 else scale * alpha * input_scale * exp(input_scale * $a)",
+                r"[$a > 0]\,s + [$a \le 0]\,s \alpha \kappa e^{\kappa $a}",
+            ),
+        ),
+    )
+
+    @staticmethod
+    def forward(x: Any, *, alpha: float, scale: float, input_scale: float) -> tuple[Any, Saved]:
+        positive = np.asarray(plain_values(x) > 0)
+        if is_array(x):
+            # The exponential of the negative part only, so large x cannot overflow.
+            exponential = alpha * scale * np.expm1(input_scale * np.where(positive, 0, x))
+            out = np.where(positive, scale * x, exponential).astype(x.dtype, copy=False)
+        else:
+            out = call(Elu, x, alpha=alpha, scale=scale, input_scale=input_scale)
+        return out, (x, positive, alpha, scale, input_scale)
+
+    @staticmethod
+    def vjp(saved: Saved, grad_out: Any, needs: tuple[bool, ...]) -> Grads:
+        x, positive, alpha, scale, input_scale = saved
+        negative_part = np.where(positive, 0, x)
+        slope = np.where(
+            positive, scale, (alpha * scale * input_scale) * np.exp(input_scale * negative_part)
+        )
+        return (grad_out * slope,)
+
+
+class LeakyReLU(Primitive):
+    """z = x for x > 0, else negative_slope x;  dz/dx = 1 for x > 0, else negative_slope
+    (negative_slope at x = 0, as in PyTorch)."""
+
+    name = "leaky_relu"
+    reading = Rule(
+        "leaky_relu($a)",
+        r"\operatorname{leaky\_relu}($a)",
+        (entrywise("1 if $a > 0 else negative_slope", r"[$a > 0] + [$a \le 0]\,s"),),
+    )
+
+    @staticmethod
+    def forward(x: Any, *, negative_slope: float) -> tuple[Any, Saved]:
+        raw = plain_values(x)
+        slope = np.where(raw > 0, 1, negative_slope).astype(raw.dtype, copy=False)
+        if not is_array(x):
+            return call(LeakyReLU, x, negative_slope=negative_slope), slope
+        return np.where(raw > 0, x, x * negative_slope).astype(x.dtype, copy=False), slope
+
+    @staticmethod
+    def vjp(saved: Saved, grad_out: Any, needs: tuple[bool, ...]) -> Grads:
+        return (grad_out * saved,)
+
+
+class Hardtanh(Primitive):
+    """z = min(max(x, min_val), max_val);  dz/dx = [min_val < x < max_val].
+
+    Unlike clip's derivative (1 on the bounds, PyTorch's clamp), hardtanh's is 0 on the
+    bounds, as PyTorch's hardtanh."""
+
+    name = "hardtanh"
+    reading = Rule(
+        "hardtanh($a)",
+        r"\operatorname{hardtanh}($a)",
+        (entrywise("[min_val < $a < max_val]", r"[\mathrm{lo} < $a < \mathrm{hi}]"),),
+    )
+
+    @staticmethod
+    def forward(x: Any, *, min_val: float, max_val: float) -> tuple[Any, Saved]:
+        raw = plain_values(x)
+        inside = ((raw > min_val) & (raw < max_val)).astype(raw.dtype)
+        if not is_array(x):
+            return call(Hardtanh, x, min_val=min_val, max_val=max_val), inside
+        return np.clip(x, min_val, max_val), inside
+
+    @staticmethod
+    def vjp(saved: Saved, grad_out: Any, needs: tuple[bool, ...]) -> Grads:
+        return (grad_out * saved,)
+
+
+class Hardsigmoid(Primitive):
+    """z = min(max(x + 3, 0), 6) / 6;  dz/dx = [-3 < x < 3] / 6 (0 on the kinks, as PyTorch)."""
+
+    name = "hardsigmoid"
+    reading = Rule(
+        "hardsigmoid($a)",
+        r"\operatorname{hardsigmoid}($a)",
+        (entrywise("[-3 < $a < 3] / 6", r"\frac{[-3 < $a < 3]}{6}"),),
+    )
+
+    @staticmethod
+    def forward(x: Any) -> tuple[Any, Saved]:
+        raw = plain_values(x)
+        slope = (((raw > -3) & (raw < 3)) / 6).astype(raw.dtype)
+        if not is_array(x):
+            return call(Hardsigmoid, x), slope
+        return np.minimum(np.maximum(x + 3, 0), 6) / 6, slope
+
+    @staticmethod
+    def vjp(saved: Saved, grad_out: Any, needs: tuple[bool, ...]) -> Grads:
+        return (grad_out * saved,)
+
+
+class Hardswish(Primitive):
+    """z = x min(max(x + 3, 0), 6) / 6;  dz/dx = 0 for x <= -3, x/3 + 1/2 for -3 < x < 3,
+    1 for x >= 3 (PyTorch's choices on the kinks)."""
+
+    name = "hardswish"
+    reading = Rule(
+        "hardswish($a)",
+        r"\operatorname{hardswish}($a)",
+        (
+            entrywise(
+                "[-3 < $a < 3] ($a / 3 + 1/2) + [$a >= 3]",
+                r"[|$a| < 3](\frac{$a}{3} + \frac{1}{2}) + [$a \ge 3]",
+            ),
+        ),
+    )
+
+    @staticmethod
+    def forward(x: Any) -> tuple[Any, Saved]:
+        raw = plain_values(x)
+        inside, above = (raw > -3) & (raw < 3), raw >= 3
+        if not is_array(x):
+            return call(Hardswish, x), (x, inside, above)
+        return x * np.minimum(np.maximum(x + 3, 0), 6) / 6, (x, inside, above)
+
+    @staticmethod
+    def vjp(saved: Saved, grad_out: Any, needs: tuple[bool, ...]) -> Grads:
+        x, inside, above = saved
+        slope = np.where(inside, x / 3 + 0.5, above.astype(plain_values(x).dtype))
+        return (grad_out * slope,)
+
+
+class Softsign(Primitive):
+    """z = x / (1 + abs(x));  dz/dx = 1 / (1 + abs(x))**2.
+
+    A primitive because the quotient rule's 1/(1 + abs(x)) - abs(x)/(1 + abs(x))**2 cancels: at
+    x = 1000 in float32 it keeps only 4 digits."""
+
+    name = "softsign"
+    reading = Rule(
+        "softsign($a)",
+        r"\operatorname{softsign}($a)",
+        (entrywise("1 / (1 + abs($a))**2", r"\frac{1}{(1 + \lvert $a \rvert)^{2}}"),),
+    )
+
+    @staticmethod
+    def forward(x: Any) -> tuple[Any, Saved]:
+        denominator = 1 + np.abs(x)
+        return x / denominator, denominator
+
+    @staticmethod
+    def vjp(saved: Saved, grad_out: Any, needs: tuple[bool, ...]) -> Grads:
+        return (grad_out / (saved * saved),)
