@@ -263,3 +263,17 @@ def test_bad_arguments_are_refused_by_name(
 ) -> None:
     with pytest.raises(error, match=message):
         call()
+
+
+@pytest.mark.parametrize("approximate", ["none", "tanh"])
+def test_float32_gelu_far_below_zero_keeps_its_digits(torch: ModuleType, approximate: str) -> None:
+    # 1 + erf(x / sqrt 2) (or 1 + tanh(...)) cancels there: computed in float32 it was 1e-4
+    # off PyTorch at x = -3.375.
+    x = np.linspace(-5.0, -2.0, 61, dtype=np.float32)
+    ours = cr.gelu(cr.tensor(x), approximate)
+    expected = torch.nn.functional.gelu(
+        torch.from_numpy(x.astype(np.float64)), approximate=approximate
+    )
+    assert ours.dtype == np.float32
+    relative = np.abs(ours.numpy() - expected.numpy()) / np.abs(expected.numpy())
+    assert relative.max() <= 2 * np.finfo(np.float32).eps
