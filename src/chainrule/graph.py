@@ -30,9 +30,19 @@ flat gradient buffer (`chainrule.nn.flat`). Keyed by id with a weak reference be
 because Tensor's `==` is element-wise and a reused id must not find a dead leaf's slot."""
 
 
+_GRAD_SLOT_CHANGES = [0]
+"""How many times `set_grad_slot` has run: a plan built on the slots checks it is unchanged."""
+
+
+def grad_slot_changes() -> int:
+    """A number that changes whenever a leaf's gradient slot is set or removed."""
+    return _GRAD_SLOT_CHANGES[0]
+
+
 def set_grad_slot(leaf: Tensor, slot: np.ndarray | None) -> None:
     """From now on, a backward that finds `leaf.grad` None writes the gradient into `slot`
     and makes `.grad` a view of it (no new array); None goes back to fresh arrays."""
+    _GRAD_SLOT_CHANGES[0] += 1
     key = id(leaf)
     if slot is None:
         _GRAD_SLOTS.pop(key, None)

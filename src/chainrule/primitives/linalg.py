@@ -6,7 +6,7 @@ from typing import Any
 
 import numpy as np
 
-from chainrule.primitives.base import Grads, Primitive, Saved
+from chainrule.primitives.base import Grads, Outs, Primitive, Saved
 from chainrule.primitives.reading import Rule, linear_map
 
 
@@ -25,6 +25,12 @@ def product_into(a: np.ndarray, b: np.ndarray, out: np.ndarray) -> np.ndarray:
     else:
         np.matmul(a, b, out=out)
     return out
+
+
+def _product_maybe_into(a: np.ndarray, b: np.ndarray, out: np.ndarray | None) -> np.ndarray:
+    """a @ b as `_product` computes it, into `out` when one is given."""
+    result: np.ndarray = _product(a, b) if out is None else product_into(a, b, out)
+    return result
 
 
 def _swap_last(a: Any) -> Any:
@@ -80,12 +86,13 @@ class MatMul(Primitive):
         return product_into(x, y, out), (x, y)
 
     @staticmethod
-    def vjp_into(
-        saved: Saved, grad_out: np.ndarray, needs: tuple[bool, ...], out: np.ndarray
-    ) -> Grads:
-        y = saved[1]
-        _, grad_y = MatMul.vjp(saved, grad_out, (False, needs[1]))
-        return product_into(grad_out, y.T, out), grad_y
+    def vjp_into(saved: Saved, grad_out: np.ndarray, needs: tuple[bool, ...], outs: Outs) -> Grads:
+        """2-D operands only: grad_out @ y.T into outs[0], x.T @ grad_out into outs[1]."""
+        x, y = saved
+        return (
+            _product_maybe_into(grad_out, y.T, outs[0]) if needs[0] else None,
+            _product_maybe_into(x.T, grad_out, outs[1]) if needs[1] else None,
+        )
 
 
 def matmul_shape_error(x_shape: tuple[int, ...], y_shape: tuple[int, ...]) -> str | None:
@@ -176,9 +183,17 @@ class Linear(Primitive):
         return out, (x, w)
 
     @staticmethod
-    def vjp_into(
-        saved: Saved, grad_out: np.ndarray, needs: tuple[bool, ...], out: np.ndarray
-    ) -> Grads:
-        w = saved[1]
-        _, grad_w, grad_b = Linear.vjp(saved, grad_out, (False, needs[1], needs[2]))
-        return product_into(grad_out, w.T, out), grad_w, grad_b
+    def vjp_into(saved: Saved, grad_out: np.ndarray, needs: tuple[bool, ...], outs: Outs) -> Grads:
+        """2-D operands only: grad_out @ w.T into outs[0], x.T @ grad_out into outs[1] and
+        grad_out summed over rows into outs[2] (the same reduction as `rows.sum(axis=0)`)."""
+        x, w = saved
+        grad_b = None
+        if needs[2] and outs[2] is None:
+            grad_b = grad_out.sum(axis=0)
+        elif needs[2]:
+            grad_b = np.add.reduce(grad_out, 0, out=outs[2])
+        return (
+            _product_maybe_into(grad_out, w.T, outs[0]) if needs[0] else None,
+            _product_maybe_into(x.T, grad_out, outs[1]) if needs[1] else None,
+            grad_b,
+        )
