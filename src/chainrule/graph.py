@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from chainrule import primitives as P
 from chainrule.modes import STATE, AnomalyError, enable_grad, no_grad
 from chainrule.primitives import Primitive
 from chainrule.primitives.base import plain_values
@@ -162,6 +163,10 @@ class _EagerSweep:
         self.wanted = wanted
         self.anomaly = STATE.anomaly
         self.leaves: dict[int, Tensor] = {}
+        # With `into_slots`, the sweep's gradients (set by `_run_sweep`): a parameter whose
+        # first gradient a kernel can write goes straight into its flat-buffer slot.
+        self.into_slots = False
+        self.grads: dict[Any, Any] = {}
         # The tensor each node produced, seen as a parent: to check a vjp reading its output.
         self.outputs: dict[Node, Tensor] = {}
 
@@ -215,6 +220,12 @@ class _EagerSweep:
             )
         if self.create_graph:
             grads = _recorded_parent_grads(node, grad_out, needs)
+        elif self.into_slots and node.primitive in _SLOT_KERNELS and _GRAD_SLOTS:
+            outs = self._slot_outs(node, grad_out, needs)
+            if outs is None:
+                grads = node.primitive.vjp(saved, grad_out, needs)
+            else:
+                grads = _SLOT_KERNELS[node.primitive](saved, grad_out, needs, outs)
         else:
             grads = node.primitive.vjp(saved, grad_out, needs)
         if self.anomaly:
@@ -222,6 +233,43 @@ class _EagerSweep:
         if not self.retain_graph:
             node.saved = _RELEASED
         return grads
+
+    def _slot_outs(
+        self, node: Node, grad_out: Any, needs: tuple[bool, ...]
+    ) -> tuple[np.ndarray | None, ...] | None:
+        """For a 2-D product or affine layer of one dtype: the flat-buffer slot of each leaf
+        parent that gets its first gradient here (`.grad` None, none yet in this sweep), for
+        the kernel to write into; None when there is none."""
+        parents = node.parents
+        dtype = grad_out.dtype
+        if any(parent.dtype != dtype for parent in parents):
+            return None
+        if parents[0].ndim != 2 or parents[1].ndim != 2:
+            return None
+        outs: list[np.ndarray | None] = []
+        for parent, need in zip(parents, needs, strict=True):
+            slot = None
+            if need and parent.grad_fn is None and parent.grad is None:
+                slot = grad_slot(parent)
+                if slot is not None and (
+                    id(parent) in self.grads
+                    or slot.shape != parent.shape
+                    or slot.dtype != dtype
+                    or any(slot is out for out in outs)
+                ):
+                    slot = None
+            outs.append(slot)
+        if all(out is None for out in outs):
+            return None
+        return tuple(outs)
+
+
+_SLOT_KERNELS: dict[type[Primitive], Any] = {
+    primitive: primitive.vjp_into
+    for primitive in (P.Linear, P.MatMul)
+    if primitive.vjp_into is not None
+}
+"""The rules whose kernels write a weight's (and a bias's) gradient into a given array."""
 
 
 def _run_sweep(
@@ -241,6 +289,7 @@ def _run_sweep(
         else schedule(root_node, carrier.parents)
     )
     grads: dict[Any, Any] = {root_node: grad_root}
+    carrier.grads = grads
     with enable_grad() if create_graph else no_grad():
         sweep(order, grads, output=_same, targets=carrier.targets, vjp=carrier.vjp, keep=keep)
     return grads
@@ -256,6 +305,7 @@ def backward_into_grads(
     """Push `grad_root` = dL/d(root) back to every leaf that requires grad and accumulate
     dL/d(leaf) into its `.grad`, as `Tensor.backward` (and torch's) does."""
     carrier = _EagerSweep(create_graph, retain_graph, None, None)
+    carrier.into_slots = not create_graph
     grads = _run_sweep(root, grad_root, carrier, create_graph=create_graph, keep=False)
     if root.grad_fn is None:
         carrier.leaves[id(root)] = root
@@ -345,7 +395,8 @@ def store_leaf_grads(
             continue
         slot = grad_slot(leaf) if _GRAD_SLOTS else None
         if slot is not None and slot.shape == grad.shape and slot.dtype == grad.dtype:
-            np.copyto(slot, grad)
+            if grad is not slot:  # else the sweep's kernel wrote it there already
+                np.copyto(slot, grad)
             grad = slot
         elif id(grad) in handed_out or not grad.flags.owndata or not grad.flags.writeable:
             grad = grad.copy()
