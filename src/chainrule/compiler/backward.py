@@ -145,13 +145,11 @@ class BackwardPlan:
                     actions.append((position, _ADD_FRESH, slot, None, shape, dtype, out is None))
                 else:
                     actions.append((position, _ADD_INTO, slot, current, shape, dtype, out is None))
-            vjp = op.primitive.vjp
-            if fits:
-                vjp = _with_outs(kernels.VJP[op.primitive], tuple(outs))
             self.calls.append(
                 _call(
                     grads,
-                    vjp,
+                    kernels.VJP[op.primitive] if fits else op.primitive.vjp,
+                    tuple(outs) if fits else None,
                     op,
                     saved_of[index],
                     index not in retained,
@@ -201,33 +199,29 @@ class BackwardPlan:
             grads[slot] = None
 
 
-def _with_outs(kernel: kernels.VjpKernel, outs: Outs) -> Callable[..., Any]:
-    """The kernel as a vjp: its outs bound."""
-
-    def vjp(saved: Any, grad_out: Any, needs: tuple[bool, ...]) -> Any:
-        return kernel(saved, grad_out, needs, outs)
-
-    return vjp
-
-
 def _call(
     grads: Values,
-    vjp: Callable[..., Sequence[Any]],
+    rule: Callable[..., Sequence[Any]],
+    outs: Outs | None,
     op: OpRecord,
     saved_index: int,
     release: bool,
     fresh_grad_out: bool,
     actions: list[Action],
 ) -> Callable[[Values], None]:
-    """One vjp call: read grad_out, run the rule (or its kernel), release what it saved, and
-    file each gradient no kernel buffer received, in the eager sweep's way."""
+    """One vjp call: read grad_out, run the rule (`vjp`, or its kernel given `outs`), release
+    what it saved, and file each gradient no kernel buffer received, in the eager sweep's
+    way."""
     output, needs = op.output, op.needs
 
     def call(saved: Values) -> None:
         grad_out = grads[output]
         if fresh_grad_out:
             grads[output] = None  # consumed: its memory goes as in the eager sweep
-        results = vjp(saved[saved_index], grad_out, needs)
+        if outs is None:
+            results = rule(saved[saved_index], grad_out, needs)
+        else:
+            results = rule(saved[saved_index], grad_out, needs, outs)
         if release:
             saved[saved_index] = None
         for position, kind, slot, into, shape, dtype, needs_fit in actions:
@@ -244,12 +238,13 @@ def _call(
             else:
                 grads[slot] = grads[slot] + grad
 
-    def call_without_actions(saved: Values) -> None:
+    def call_kernel_only(saved: Values) -> None:
+        # Every gradient lands in a buffer: the common case, kept to the bare calls.
         grad_out = grads[output]
         if fresh_grad_out:
             grads[output] = None
-        vjp(saved[saved_index], grad_out, needs)
+        rule(saved[saved_index], grad_out, needs, outs)
         if release:
             saved[saved_index] = None
 
-    return call if actions else call_without_actions
+    return call if actions or outs is None else call_kernel_only

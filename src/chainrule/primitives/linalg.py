@@ -27,12 +27,6 @@ def product_into(a: np.ndarray, b: np.ndarray, out: np.ndarray) -> np.ndarray:
     return out
 
 
-def _product_maybe_into(a: np.ndarray, b: np.ndarray, out: np.ndarray | None) -> np.ndarray:
-    """a @ b as `_product` computes it, into `out` when one is given."""
-    result: np.ndarray = _product(a, b) if out is None else product_into(a, b, out)
-    return result
-
-
 def _swap_last(a: Any) -> Any:
     return a.swapaxes(-1, -2)
 
@@ -89,10 +83,17 @@ class MatMul(Primitive):
     def vjp_into(saved: Saved, grad_out: np.ndarray, needs: tuple[bool, ...], outs: Outs) -> Grads:
         """2-D operands only: grad_out @ y.T into outs[0], x.T @ grad_out into outs[1]."""
         x, y = saved
-        return (
-            _product_maybe_into(grad_out, y.T, outs[0]) if needs[0] else None,
-            _product_maybe_into(x.T, grad_out, outs[1]) if needs[1] else None,
-        )
+        out_x, out_y = outs
+        grad_x = grad_y = None
+        if needs[0]:
+            grad_x = (
+                _product(grad_out, y.T) if out_x is None else product_into(grad_out, y.T, out_x)
+            )
+        if needs[1]:
+            grad_y = (
+                _product(x.T, grad_out) if out_y is None else product_into(x.T, grad_out, out_y)
+            )
+        return grad_x, grad_y
 
 
 def matmul_shape_error(x_shape: tuple[int, ...], y_shape: tuple[int, ...]) -> str | None:
@@ -187,13 +188,18 @@ class Linear(Primitive):
         """2-D operands only: grad_out @ w.T into outs[0], x.T @ grad_out into outs[1] and
         grad_out summed over rows into outs[2] (the same reduction as `rows.sum(axis=0)`)."""
         x, w = saved
-        grad_b = None
-        if needs[2] and outs[2] is None:
-            grad_b = grad_out.sum(axis=0)
-        elif needs[2]:
-            grad_b = np.add.reduce(grad_out, 0, out=outs[2])
-        return (
-            _product_maybe_into(grad_out, w.T, outs[0]) if needs[0] else None,
-            _product_maybe_into(x.T, grad_out, outs[1]) if needs[1] else None,
-            grad_b,
-        )
+        out_x, out_w, out_b = outs
+        grad_x = grad_w = grad_b = None
+        if needs[0]:
+            grad_x = (
+                _product(grad_out, w.T) if out_x is None else product_into(grad_out, w.T, out_x)
+            )
+        if needs[1]:
+            grad_w = (
+                _product(x.T, grad_out) if out_w is None else product_into(x.T, grad_out, out_w)
+            )
+        if needs[2]:
+            grad_b = (
+                grad_out.sum(axis=0) if out_b is None else np.add.reduce(grad_out, 0, out=out_b)
+            )
+        return grad_x, grad_w, grad_b
