@@ -187,3 +187,36 @@ def test_compiled_w1_like_step_allocates_no_large_array_per_replay(rows: int) ->
         tracemalloc.stop()
     mask_bytes = rows * 50
     assert peak - start < mask_bytes // 2
+
+
+def test_tied_weight_gradients_of_replays_match_pytorch(torch: Any) -> None:
+    """Ported from PyTorch's test_autograd accumulate-grad cases (a leaf read twice in one
+    graph sums both contributions; a second backward without zeroing adds to `.grad`),
+    here on replays with the leaf in a flat buffer, checked against PyTorch."""
+    rng = np.random.default_rng(4)
+    x, targets = rng.standard_normal((5, 6)), rng.integers(0, 3, 5)
+    params = _params(np.random.default_rng(9), TIED, np.float64)
+    flatten_parameters(params.values())
+
+    @cr.compile
+    def backward_only(inputs: np.ndarray, labels: np.ndarray) -> Tensor:
+        loss = F.cross_entropy(_tied(params, Tensor(inputs)), labels)
+        loss.backward()
+        return loss
+
+    backward_only(x, targets)
+    backward_only(x, targets)  # a replay: adds the same gradient again
+    reference = {
+        name: torch.tensor(param.data, requires_grad=True) for name, param in params.items()
+    }
+    inputs = torch.tensor(x)
+    for _ in range(2):
+        hidden = torch.relu(inputs @ reference["w"] + reference["b"])
+        hidden = torch.relu(hidden @ reference["w"] + reference["b"])
+        logits = hidden @ reference["head"] + reference["head_bias"]
+        torch.nn.functional.cross_entropy(logits, torch.tensor(targets)).backward()
+    for name, param in params.items():
+        assert param.grad is not None
+        expected = reference[name].grad.numpy()
+        assert param.grad.shape == expected.shape
+        np.testing.assert_allclose(param.grad.data, expected, rtol=1e-12, atol=1e-15)
