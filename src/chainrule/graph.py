@@ -239,27 +239,30 @@ class _EagerSweep:
     ) -> tuple[np.ndarray | None, ...] | None:
         """For a 2-D product or affine layer of one dtype: the flat-buffer slot of each leaf
         parent that gets its first gradient here (`.grad` None, none yet in this sweep), for
-        the kernel to write into; None when there is none."""
+        the kernel to write into; None when there is none. Called for every such node, so
+        it looks for a slot with dictionary lookups before reading any Tensor property."""
         parents = node.parents
         dtype = grad_out.dtype
-        if any(parent.dtype != dtype for parent in parents):
+        outs: list[np.ndarray | None] | None = None
+        claimed: list[int] = []
+        for position, parent in enumerate(parents):
+            if not needs[position] or parent.grad is not None:
+                continue
+            key = id(parent)
+            entry = _GRAD_SLOTS.get(key)  # only leaves have one
+            if entry is None or entry[0]() is not parent or key in self.grads or key in claimed:
+                continue  # (claimed: the same leaf twice in one op; its second is added)
+            slot = entry[1]
+            if slot.dtype != dtype or slot.shape != parent.shape:
+                continue
+            if outs is None:
+                outs = [None] * len(parents)
+            outs[position] = slot
+            claimed.append(key)
+        if outs is None:
             return None
-        if parents[0].ndim != 2 or parents[1].ndim != 2:
-            return None
-        outs: list[np.ndarray | None] = []
-        for parent, need in zip(parents, needs, strict=True):
-            slot = None
-            if need and parent.grad_fn is None and parent.grad is None:
-                slot = grad_slot(parent)
-                if slot is not None and (
-                    id(parent) in self.grads
-                    or slot.shape != parent.shape
-                    or slot.dtype != dtype
-                    or any(slot is out for out in outs)
-                ):
-                    slot = None
-            outs.append(slot)
-        if all(out is None for out in outs):
+        first, second = parents[0].data, parents[1].data
+        if first.ndim != 2 or second.ndim != 2 or first.dtype != dtype or second.dtype != dtype:
             return None
         return tuple(outs)
 
