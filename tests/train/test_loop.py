@@ -148,11 +148,13 @@ def test_a_saved_config_value_of_the_wrong_type_is_refused_naming_it(
 def test_autograd_engine_steps_its_parameters_in_one_flat_buffer(
     tmp_path: Path, digits64: Splits
 ) -> None:
-    trainer = fit(dataclasses.replace(SMALL, epochs=1), tmp_path, digits64)
+    trainer = Trainer(SMALL, tmp_path, splits=digits64)
     params = trainer.engine.parameters()
+    x, y = digits64.x_train[:64], digits64.y_train[:64]
+    trainer.engine.train_step(x, y, trainer.optimizer)
     buffer = buffer_of(params[0])
     assert buffer is not None
-    # After a run every parameter is still a view of the buffer, with its gradient in it:
-    # the optimizer's steps took the multi-tensor path over the whole span.
+    # After a step every parameter is still a view of the buffer, with its gradient in it:
+    # the optimizer's step took the multi-tensor path over the whole span.
     assert buffer.span(params) == (0, sum(param.data.size for param in params))
     assert all(np.shares_memory(param.data, buffer.data) for param in params)
