@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from chainrule import primitives as P
 from chainrule.modes import STATE, AnomalyError, enable_grad, no_grad
 from chainrule.primitives import Primitive
 from chainrule.primitives.base import plain_values
@@ -30,9 +31,19 @@ flat gradient buffer (`chainrule.nn.flat`). Keyed by id with a weak reference be
 because Tensor's `==` is element-wise and a reused id must not find a dead leaf's slot."""
 
 
+_GRAD_SLOT_CHANGES = [0]
+"""How many times `set_grad_slot` has run: a plan built on the slots checks it is unchanged."""
+
+
+def grad_slot_changes() -> int:
+    """A number that changes whenever a leaf's gradient slot is set or removed."""
+    return _GRAD_SLOT_CHANGES[0]
+
+
 def set_grad_slot(leaf: Tensor, slot: np.ndarray | None) -> None:
     """From now on, a backward that finds `leaf.grad` None writes the gradient into `slot`
     and makes `.grad` a view of it (no new array); None goes back to fresh arrays."""
+    _GRAD_SLOT_CHANGES[0] += 1
     key = id(leaf)
     if slot is None:
         _GRAD_SLOTS.pop(key, None)
@@ -152,6 +163,10 @@ class _EagerSweep:
         self.wanted = wanted
         self.anomaly = STATE.anomaly
         self.leaves: dict[int, Tensor] = {}
+        # With `into_slots`, the sweep's gradients (set by `_run_sweep`): a parameter whose
+        # first gradient a kernel can write goes straight into its flat-buffer slot.
+        self.into_slots = False
+        self.grads: dict[Any, Any] = {}
         # The tensor each node produced, seen as a parent: to check a vjp reading its output.
         self.outputs: dict[Node, Tensor] = {}
 
@@ -205,6 +220,12 @@ class _EagerSweep:
             )
         if self.create_graph:
             grads = _recorded_parent_grads(node, grad_out, needs)
+        elif self.into_slots and node.primitive in _SLOT_KERNELS and _GRAD_SLOTS:
+            outs = self._slot_outs(node, grad_out, needs)
+            if outs is None:
+                grads = node.primitive.vjp(saved, grad_out, needs)
+            else:
+                grads = _SLOT_KERNELS[node.primitive](saved, grad_out, needs, outs)
         else:
             grads = node.primitive.vjp(saved, grad_out, needs)
         if self.anomaly:
@@ -212,6 +233,46 @@ class _EagerSweep:
         if not self.retain_graph:
             node.saved = _RELEASED
         return grads
+
+    def _slot_outs(
+        self, node: Node, grad_out: Any, needs: tuple[bool, ...]
+    ) -> tuple[np.ndarray | None, ...] | None:
+        """For a 2-D product or affine layer of one dtype: the flat-buffer slot of each leaf
+        parent that gets its first gradient here (`.grad` None, none yet in this sweep), for
+        the kernel to write into; None when there is none. Called for every such node, so
+        it looks for a slot with dictionary lookups before reading any Tensor property."""
+        parents = node.parents
+        dtype = grad_out.dtype
+        outs: list[np.ndarray | None] | None = None
+        claimed: list[int] = []
+        for position, parent in enumerate(parents):
+            if not needs[position] or parent.grad is not None:
+                continue
+            key = id(parent)
+            entry = _GRAD_SLOTS.get(key)  # only leaves have one
+            if entry is None or entry[0]() is not parent or key in self.grads or key in claimed:
+                continue  # (claimed: the same leaf twice in one op; its second is added)
+            slot = entry[1]
+            if slot.dtype != dtype or slot.shape != parent.shape:
+                continue
+            if outs is None:
+                outs = [None] * len(parents)
+            outs[position] = slot
+            claimed.append(key)
+        if outs is None:
+            return None
+        first, second = parents[0].data, parents[1].data
+        if first.ndim != 2 or second.ndim != 2 or first.dtype != dtype or second.dtype != dtype:
+            return None
+        return tuple(outs)
+
+
+_SLOT_KERNELS: dict[type[Primitive], Any] = {
+    primitive: primitive.vjp_into
+    for primitive in (P.Linear, P.MatMul)
+    if primitive.vjp_into is not None
+}
+"""The rules whose kernels write a weight's (and a bias's) gradient into a given array."""
 
 
 def _run_sweep(
@@ -231,6 +292,7 @@ def _run_sweep(
         else schedule(root_node, carrier.parents)
     )
     grads: dict[Any, Any] = {root_node: grad_root}
+    carrier.grads = grads
     with enable_grad() if create_graph else no_grad():
         sweep(order, grads, output=_same, targets=carrier.targets, vjp=carrier.vjp, keep=keep)
     return grads
@@ -246,6 +308,7 @@ def backward_into_grads(
     """Push `grad_root` = dL/d(root) back to every leaf that requires grad and accumulate
     dL/d(leaf) into its `.grad`, as `Tensor.backward` (and torch's) does."""
     carrier = _EagerSweep(create_graph, retain_graph, None, None)
+    carrier.into_slots = not create_graph
     grads = _run_sweep(root, grad_root, carrier, create_graph=create_graph, keep=False)
     if root.grad_fn is None:
         carrier.leaves[id(root)] = root
@@ -335,7 +398,8 @@ def store_leaf_grads(
             continue
         slot = grad_slot(leaf) if _GRAD_SLOTS else None
         if slot is not None and slot.shape == grad.shape and slot.dtype == grad.dtype:
-            np.copyto(slot, grad)
+            if grad is not slot:  # else the sweep's kernel wrote it there already
+                np.copyto(slot, grad)
             grad = slot
         elif id(grad) in handed_out or not grad.flags.owndata or not grad.flags.writeable:
             grad = grad.copy()

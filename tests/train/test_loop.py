@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 from training_helpers import fit, without_timing
 
+from chainrule.nn.flat import buffer_of
 from chainrule.train import TrainConfig, Trainer, load_checkpoint
 from chainrule.train.datasets import Splits, data_fingerprint
 from chainrule.train.loop import resumed_config
@@ -142,3 +143,18 @@ def test_a_saved_config_value_of_the_wrong_type_is_refused_naming_it(
 ) -> None:
     with pytest.raises(TypeError, match=rf"saved config's {setting} must be of type"):
         TrainConfig.from_json({**SMALL.to_json(), setting: value})
+
+
+def test_autograd_engine_steps_its_parameters_in_one_flat_buffer(
+    tmp_path: Path, digits64: Splits
+) -> None:
+    trainer = Trainer(SMALL, tmp_path, splits=digits64)
+    params = trainer.engine.parameters()
+    x, y = digits64.x_train[:64], digits64.y_train[:64]
+    trainer.engine.train_step(x, y, trainer.optimizer)
+    buffer = buffer_of(params[0])
+    assert buffer is not None
+    # After a step every parameter is still a view of the buffer, with its gradient in it:
+    # the optimizer's step took the multi-tensor path over the whole span.
+    assert buffer.span(params) == (0, sum(param.data.size for param in params))
+    assert all(np.shares_memory(param.data, buffer.data) for param in params)

@@ -9,6 +9,7 @@ where they ran in the trace. Ops nothing needs are dropped.
 from __future__ import annotations
 
 import functools
+import operator
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -16,6 +17,7 @@ import numpy as np
 
 from chainrule import primitives as P
 from chainrule.compiler import kernels
+from chainrule.compiler.backward import BackwardPlan, vjp_kernel_fits
 from chainrule.compiler.tracer import (
     BackwardRecord,
     CompileError,
@@ -81,9 +83,10 @@ def _forward_step(
     inputs, output, params, bound = op.inputs, op.output, op.params, op.bound_params
     if buffer is not None:
         kernel = kernels.FORWARD[op.primitive]
+        arguments = _reader(inputs)
 
         def run_into(values: Values, saved: Values) -> None:
-            out, keep = kernel(*[values[i] for i in inputs], out=buffer)
+            out, keep = kernel(*arguments(values), out=buffer)
             values[output] = out
             if keep_saved:
                 saved[saved_index] = keep
@@ -102,6 +105,15 @@ def _forward_step(
     return run
 
 
+def _reader(slots: tuple[int, ...]) -> Callable[[Values], tuple[Any, ...]]:
+    """values -> the tuple of values[slot] for `slots`, prebound (no list built per call)."""
+    if len(slots) == 1:
+        (slot,) = slots
+        return lambda values: (values[slot],)
+    reader: Callable[[Values], tuple[Any, ...]] = operator.itemgetter(*slots)
+    return reader
+
+
 # Producers whose output array is fresh and not among what they save, so a ReLU that is their
 # only consumer may overwrite it in place instead of allocating its own output. Matched by
 # class: a primitive named like one of these is not one of these.
@@ -114,12 +126,29 @@ def _fused_relu_step(
     producer_saved: int | None,
     relu_saved: int | None,
     buffer: np.ndarray | None,
+    mask: np.ndarray | None = None,
 ) -> Step:
     """producer then relu in one step, the relu applied in place: z = p(...); z *= [z > 0].
-    The same NumPy arithmetic as the two ops apart, so the results are identical."""
+    The same NumPy arithmetic as the two ops apart, so the results are identical. With a
+    `buffer` (and a boolean `mask` of its shape) every array is reused: no allocation."""
     forward, relu_forward = producer.primitive.forward, relu.primitive.forward
     kernel = kernels.FORWARD[producer.primitive] if buffer is not None else None
     inputs, output = producer.inputs, relu.output
+    if kernel is not None and buffer is not None and mask is not None:
+        arguments = _reader(inputs)
+        greater, maximum = np.greater, np.maximum
+
+        def run_into(values: Values, saved: Values) -> None:
+            out, keep = kernel(*arguments(values), out=buffer)
+            greater(out, 0, out=mask)
+            maximum(out, 0, out=out)
+            values[output] = out
+            if producer_saved is not None:
+                saved[producer_saved] = keep
+            if relu_saved is not None:
+                saved[relu_saved] = mask
+
+        return run_into
 
     def run(values: Values, saved: Values) -> None:
         if kernel is not None and buffer is not None:
@@ -161,19 +190,12 @@ def _relu_fusions(ops: Sequence[OpRecord], live: set[int], kept: set[int]) -> di
 def _vjp_buffer(op: OpRecord, slots: Slots, buffers: Buffers, key: Any) -> np.ndarray | None:
     """A reused buffer for dL/d(first input) when a kernel can write it: the input is an
     activation (not a leaf, whose gradient is handed out as `.grad`) and dtypes agree."""
-    if op.primitive not in kernels.VJP or not op.needs[0]:
+    if not op.needs[0] or not vjp_kernel_fits(op, slots):
         return None
     first = op.inputs[0]
-    dtype, shape = slots.dtypes[first], slots.shapes[first]
-    if first in slots.leaves or first in slots.arguments or not shape:
+    if first in slots.leaves or first in slots.arguments:
         return None
-    if any(slots.dtypes[slot] != dtype for slot in (*op.inputs, op.output)):
-        return None
-    if op.primitive in (P.Linear, P.MatMul) and (
-        len(shape) != 2 or len(slots.shapes[op.inputs[1]]) != 2
-    ):
-        return None
-    return buffers.new(key, shape, dtype)
+    return buffers.new(key, slots.shapes[first], slots.dtypes[first])
 
 
 def _backward_order(record: BackwardRecord, ops: Sequence[OpRecord]) -> list[int]:
@@ -238,18 +260,30 @@ def _backward_step(
     Saved values are released after use, except those of the ops in `retained` (a later
     backward of the step goes through them: the trace used retain_graph=True)."""
     calls = []
-    for index in _backward_order(record, ops):
+    order = _backward_order(record, ops)
+    for index in order:
         op = ops[index]
         buffer = _vjp_buffer(op, slots, buffers, ("grad", id(record), index))
         vjp = op.primitive.vjp
         if buffer is not None:
-            vjp = functools.partial(_run_vjp_kernel, kernels.VJP[op.primitive], buffer)
+            outs = (buffer,) + (None,) * (len(op.inputs) - 1)
+            vjp = functools.partial(_run_vjp_kernel, kernels.VJP[op.primitive], outs)
         calls.append(_VjpCall(op, vjp, saved_of[index], index not in retained, slots))
     root, seed_slot = record.root, record.seed
+    plan = (
+        BackwardPlan(
+            order, ops, saved_of, slots, buffers.new, retained, root, seed_slot, buffers.ids
+        )
+        if order
+        else None
+    )
     root_shape, root_dtype = slots.shapes[root], slots.dtypes[root]
     leaves = slots.leaves
 
     def run(values: Values, saved: Values) -> None:
+        if plan is not None and plan.usable():
+            plan.run(values, saved)
+            return
         grads_seed = np.ones(root_shape, root_dtype) if seed_slot is None else values[seed_slot]
 
         def vjp(call: _VjpCall, grad_out: Any) -> Sequence[Any]:
@@ -275,12 +309,12 @@ def _backward_step(
 
 def _run_vjp_kernel(
     kernel: kernels.VjpKernel,
-    buffer: np.ndarray,
+    outs: tuple[np.ndarray | None, ...],
     saved: Any,
     grad_out: Any,
     needs: tuple[bool, ...],
 ) -> tuple[Any, ...]:
-    return kernel(saved, grad_out, needs, buffer)
+    return kernel(saved, grad_out, needs, outs)
 
 
 def _effect_step(record: EffectRecord) -> Step:
@@ -350,8 +384,15 @@ class Program:
                     # The relu's output is the producer's buffer: it must not escape either.
                     escapes = ops[relu].output in wanted
                     buffer = None if escapes else output_buffer(index, wanted)
+                    mask = (
+                        None
+                        if buffer is None
+                        else buffers.new(("mask", index), buffer.shape, np.dtype(bool))
+                    )
                     steps.append(
-                        _fused_relu_step(op, ops[relu], saved_slot(index), saved_slot(relu), buffer)
+                        _fused_relu_step(
+                            op, ops[relu], saved_slot(index), saved_slot(relu), buffer, mask
+                        )
                     )
                     continue
                 if relu is not None:
@@ -377,12 +418,14 @@ class Program:
                 steps.append(_effect_step(event))
         forward_until(len(ops))
         self.steps = steps
+        self._argument_slots = tuple(self.slots.arguments.items())
+        self._leaf_slots = tuple(self.slots.leaves.items())
 
     def run(self, arguments: Sequence[np.ndarray | None]) -> list[np.ndarray]:
         values: Values = [None] * self.slots.count
-        for slot, index in self.slots.arguments.items():
+        for slot, index in self._argument_slots:
             values[slot] = arguments[index]
-        for slot, leaf in self.slots.leaves.items():
+        for slot, leaf in self._leaf_slots:
             values[slot] = leaf.data
         saved: Values = [None] * self.saved_count
         for step in self.steps:

@@ -96,21 +96,27 @@ class FlatBuffer:
         index = self.positions.get(id(params[0]))
         if index is None:
             return None
-        if index + len(params) > len(self._members):
+        stop = index + len(params)
+        if stop > len(self._members):
             return None
-        members, data_views, grad_views = self._members, self.data_views, self.grad_views
-        for offset, param in enumerate(params):
-            position = index + offset
+        # One pass over parallel slices (an optimizer calls this at every step).
+        for param, member, data_view, grad_view in zip(
+            params,
+            self._members[index:stop],
+            self.data_views[index:stop],
+            self.grad_views[index:stop],
+            strict=True,
+        ):
             grad = param.grad
             if (
-                members[position]() is not param
-                or param.data is not data_views[position]
-                or grad is None
-                or grad.data is not grad_views[position]
+                grad is None
+                or grad.data is not grad_view
+                or param.data is not data_view
                 or grad.requires_grad
+                or member() is not param
             ):
                 return None
-        return self.bounds[index][0], self.bounds[index + len(params) - 1][1]
+        return self.bounds[index][0], self.bounds[stop - 1][1]
 
     def zero_grad(self) -> None:
         """Zero the gradients with one fill of `grad`, detaching each `.grad` from any graph;

@@ -413,7 +413,7 @@ class _FlatSpan:
         """Make `state` current: unchanged when every parameter's state still holds its
         views (the usual step), else built from the parameters' own state (a first step, a
         loaded checkpoint). False when their states differ in kind (then no flat step)."""
-        states = [optimizer.state.get(param) for param in params]
+        states = list(map(optimizer.state.get, params))
         if self.views and self._holds_views(states):
             return True
         if not any(states):
@@ -444,6 +444,9 @@ class _FlatSpan:
 
     def _holds_views(self, states: list[dict[str, Any] | None]) -> bool:
         """Whether each of `states` holds its views of the flat state and its scalars."""
+        if not self.state:
+            # Nothing kept (plain SGD): each parameter just needs its (empty) state entry.
+            return None not in states
         scalars = [
             (name, value) for name, value in self.state.items() if not isinstance(value, np.ndarray)
         ]

@@ -18,8 +18,9 @@ from chainrule.primitives.reading import Rule
 
 Saved = Any
 Grads = tuple[Any, ...]
+Outs = tuple[np.ndarray | None, ...]
 ForwardKernel = Callable[..., tuple[np.ndarray, Any]]
-VjpKernel = Callable[..., tuple[Any, ...]]  # (saved, grad_out, needs, out) -> Grads
+VjpKernel = Callable[..., tuple[Any, ...]]  # (saved, grad_out, needs, outs) -> Grads
 
 
 def plain_values(x: Any) -> np.ndarray:
@@ -54,7 +55,9 @@ class Primitive(ABC):
     # Optional kernels for compiled replays, computing exactly what forward and vjp compute
     # (the same NumPy calls, given `out=`, so replays stay bit-identical) into a buffer the
     # program allocates once: `forward_into(*inputs, out=...)` and `vjp_into(saved, grad_out,
-    # needs, out)`, which writes the first input's gradient (an activation) into `out`.
+    # needs, outs)`, where `outs` holds one array or None per input: each needed gradient
+    # with an array is written there (in the input's shape and dtype; it may be `grad_out`
+    # itself for an element-wise rule), the others are returned fresh as `vjp` returns them.
     # Where users reach the op: `function` is its name in `chainrule` (chainrule.exp), `method`
     # its Tensor method (x.exp(), x.__add__), `numpy` the NumPy functions that dispatch to it
     # (np.exp(x)). A one-input op with no parameters gets its function, its one-line method

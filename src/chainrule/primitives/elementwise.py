@@ -10,7 +10,7 @@ from typing import Any
 
 import numpy as np
 
-from chainrule.primitives.base import Grads, Primitive, Saved, plain_values
+from chainrule.primitives.base import Grads, Outs, Primitive, Saved, plain_values
 from chainrule.primitives.call import call, is_array
 from chainrule.primitives.reading import Rule, constant, entrywise
 
@@ -377,10 +377,9 @@ class ReLU(Primitive):
         return np.maximum(x, 0, out=out), mask
 
     @staticmethod
-    def vjp_into(
-        saved: Saved, grad_out: np.ndarray, needs: tuple[bool, ...], out: np.ndarray
-    ) -> Grads:
-        return (np.multiply(grad_out, saved, out=out),)
+    def vjp_into(saved: Saved, grad_out: np.ndarray, needs: tuple[bool, ...], outs: Outs) -> Grads:
+        """grad_out * mask into outs[0], which may be grad_out itself (in place)."""
+        return (np.multiply(grad_out, saved, out=outs[0]),)
 
 
 class Maximum(Primitive):

@@ -6,7 +6,7 @@ from typing import Any
 
 import numpy as np
 
-from chainrule.primitives.base import Grads, Primitive, Saved
+from chainrule.primitives.base import Grads, Outs, Primitive, Saved
 from chainrule.primitives.reading import Rule, linear_map
 
 
@@ -80,12 +80,20 @@ class MatMul(Primitive):
         return product_into(x, y, out), (x, y)
 
     @staticmethod
-    def vjp_into(
-        saved: Saved, grad_out: np.ndarray, needs: tuple[bool, ...], out: np.ndarray
-    ) -> Grads:
-        y = saved[1]
-        _, grad_y = MatMul.vjp(saved, grad_out, (False, needs[1]))
-        return product_into(grad_out, y.T, out), grad_y
+    def vjp_into(saved: Saved, grad_out: np.ndarray, needs: tuple[bool, ...], outs: Outs) -> Grads:
+        """2-D operands only: grad_out @ y.T into outs[0], x.T @ grad_out into outs[1]."""
+        x, y = saved
+        out_x, out_y = outs
+        grad_x = grad_y = None
+        if needs[0]:
+            grad_x = (
+                _product(grad_out, y.T) if out_x is None else product_into(grad_out, y.T, out_x)
+            )
+        if needs[1]:
+            grad_y = (
+                _product(x.T, grad_out) if out_y is None else product_into(x.T, grad_out, out_y)
+            )
+        return grad_x, grad_y
 
 
 def matmul_shape_error(x_shape: tuple[int, ...], y_shape: tuple[int, ...]) -> str | None:
@@ -176,9 +184,22 @@ class Linear(Primitive):
         return out, (x, w)
 
     @staticmethod
-    def vjp_into(
-        saved: Saved, grad_out: np.ndarray, needs: tuple[bool, ...], out: np.ndarray
-    ) -> Grads:
-        w = saved[1]
-        _, grad_w, grad_b = Linear.vjp(saved, grad_out, (False, needs[1], needs[2]))
-        return product_into(grad_out, w.T, out), grad_w, grad_b
+    def vjp_into(saved: Saved, grad_out: np.ndarray, needs: tuple[bool, ...], outs: Outs) -> Grads:
+        """2-D operands only: grad_out @ w.T into outs[0], x.T @ grad_out into outs[1] and
+        grad_out summed over rows into outs[2] (the same reduction as `rows.sum(axis=0)`)."""
+        x, w = saved
+        out_x, out_w, out_b = outs
+        grad_x = grad_w = grad_b = None
+        if needs[0]:
+            grad_x = (
+                _product(grad_out, w.T) if out_x is None else product_into(grad_out, w.T, out_x)
+            )
+        if needs[1]:
+            grad_w = (
+                _product(x.T, grad_out) if out_w is None else product_into(x.T, grad_out, out_w)
+            )
+        if needs[2]:
+            grad_b = (
+                grad_out.sum(axis=0) if out_b is None else np.add.reduce(grad_out, 0, out=out_b)
+            )
+        return grad_x, grad_w, grad_b

@@ -9,7 +9,7 @@ from typing import Any
 
 import numpy as np
 
-from chainrule.primitives.base import Grads, Primitive, Saved, plain_values
+from chainrule.primitives.base import Grads, Outs, Primitive, Saved, plain_values
 from chainrule.primitives.reading import Rule, entrywise
 
 
@@ -35,6 +35,14 @@ class MSELoss(Primitive):
     def vjp(saved: Saved, grad_out: Any, needs: tuple[bool, ...]) -> Grads:
         diff, count = saved
         grad_pred = diff * (grad_out * (2 / count))
+        return (grad_pred if needs[0] else None), (-grad_pred if needs[1] else None)
+
+    @staticmethod
+    def vjp_into(saved: Saved, grad_out: Any, needs: tuple[bool, ...], outs: Outs) -> Grads:
+        """Inputs of one shape only (the compiler checks): dL/dp into outs[0]."""
+        diff, count = saved
+        out = outs[0] if needs[0] else None
+        grad_pred = np.multiply(diff, grad_out * (2 / count), out=out)
         return (grad_pred if needs[0] else None), (-grad_pred if needs[1] else None)
 
 
@@ -84,3 +92,13 @@ class SoftmaxCrossEntropy(Primitive):
         onehot = np.zeros(probs.shape, dtype=probs.dtype)
         onehot[np.arange(count), targets] = 1
         return ((probs - onehot) * (grad_out / count),)
+
+    @staticmethod
+    def vjp_into(saved: Saved, grad_out: Any, needs: tuple[bool, ...], outs: Outs) -> Grads:
+        """`vjp`'s array path, into outs[0]."""
+        probs, targets = saved
+        count = probs.shape[0]
+        scale = grad_out / count
+        grad = np.multiply(probs, scale, out=outs[0])
+        grad[np.arange(count), targets] -= scale
+        return (grad,)

@@ -51,9 +51,14 @@ def _in_batches(forward: Any, x: np.ndarray) -> np.ndarray:
 
 class AutogradEngine:
     """An `nn.Module` with `nn.CrossEntropyLoss`; with `compile`, the whole step (forward,
-    backward, zero_grad, optimizer step) is traced once per batch shape and replayed."""
+    backward, zero_grad, optimizer step) is traced once per batch shape and replayed.
+
+    The module's parameters are placed in flat buffers (`Module.flatten_parameters`), so an
+    optimizer steps them all in a few NumPy calls (bit-identical to one by one), and
+    backward writes each gradient into its slice of the flat gradient buffer."""
 
     def __init__(self, module: nn.Module, *, compile: bool = False) -> None:
+        module.flatten_parameters()
         self.module = module
         self.criterion = nn.CrossEntropyLoss()
         self._step: Any = chainrule.compile(self._eager_step) if compile else self._eager_step

@@ -1,0 +1,250 @@
+"""A backward call of a traced step, planned once: where each gradient lives, which kernel
+writes it and what is added where, so that a replay makes only the NumPy calls.
+
+The plan visits the recorded ops in the eager sweep's order (`chainrule.sweep.schedule`) and
+sums every gradient in eager's order, so a replay stays bit-identical to eager backward.
+What changes is where the numbers land:
+
+- a parameter's gradient is written by its vjp kernel straight into its slice of the flat
+  gradient buffer (`chainrule.nn.flat`): the first write overwrites, a later one (a parameter
+  read twice) goes to a scratch buffer and is added in place;
+- an activation's gradient goes to a buffer the program owns, allocated once; an element-wise
+  rule (ReLU) writes its result over its grad_out buffer, which nothing else reads;
+- gradients of rules without a kernel stay fresh arrays, handled as the eager sweep does.
+
+A plan runs while every parameter it writes has `.grad` None and requires grad (what
+`zero_grad()` leaves); otherwise the program replays the generic sweep, which adds into an
+existing `.grad` as eager backward does.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import numpy as np
+
+from chainrule import primitives as P
+from chainrule.compiler import kernels
+from chainrule.compiler.tracer import OpRecord, Slots
+from chainrule.graph import grad_slot, grad_slot_changes, store_leaf_grads
+from chainrule.primitives.base import Outs
+from chainrule.sweep import fit
+from chainrule.tensor import Tensor
+
+Values = list[Any]
+
+# Rules whose kernel may write dL/d(input) over grad_out: element-wise, one input of the
+# output's shape. Matched by class, as the program's other tables.
+_IN_PLACE: frozenset[type[P.Primitive]] = frozenset({P.ReLU})
+
+# What a vjp result becomes, per needed input that no kernel buffer received.
+_FIRST = 0  # the input's first gradient: kept as it is (after `fit`)
+_ADD_INTO = 1  # added in place into the array that holds the input's gradient
+_ADD_FRESH = 2  # added out of place to the input's gradient (a fresh array, as eager)
+
+
+def vjp_kernel_fits(op: OpRecord, slots: Slots) -> bool:
+    """Whether op's vjp kernel may write its inputs' gradients into buffers: a kernel exists,
+    every dtype agrees (so out= changes nothing), no input is 0-d, products are 2-D and the
+    two inputs of mse_loss have one shape (no broadcasting to undo)."""
+    if op.primitive not in kernels.VJP:
+        return False
+    dtype = slots.dtypes[op.output]
+    shapes = [slots.shapes[slot] for slot in op.inputs]
+    if any(slots.dtypes[slot] != dtype for slot in op.inputs) or not all(shapes):
+        return False
+    if op.primitive in (P.Linear, P.MatMul):
+        return all(len(shape) == 2 for shape in shapes[:2])
+    if op.primitive is P.MSELoss:
+        return shapes[0] == shapes[1]
+    return True
+
+
+_MISSING: Any = object()
+
+Action = tuple[int, int, int, Any, tuple[int, ...], np.dtype[Any], bool]
+"""(input position, what to do: _FIRST/_ADD_INTO/_ADD_FRESH, the input's slot, the array
+added into for _ADD_INTO, the input's shape and dtype, whether the result needs `fit`)."""
+
+
+def _param_slice(leaf: Tensor, shape: tuple[int, ...], dtype: np.dtype[Any]) -> np.ndarray | None:
+    """The leaf's slice of a flat gradient buffer, when it has one of its shape and dtype."""
+    array = grad_slot(leaf)
+    if array is None or array.shape != shape or array.dtype != dtype:
+        return None
+    return array
+
+
+class BackwardPlan:
+    """One recorded backward call as a list of prebound vjp calls over a list of gradients
+    indexed by slot; `usable()` says whether it may run now, `run(values, saved)` runs it."""
+
+    def __init__(
+        self,
+        order: Sequence[int],
+        ops: Sequence[OpRecord],
+        saved_of: dict[int, int],
+        slots: Slots,
+        new_buffer: Callable[[Any, tuple[int, ...], np.dtype[Any]], np.ndarray],
+        retained: set[int],
+        root: int,
+        seed_slot: int | None,
+        buffer_ids: set[int],
+    ) -> None:
+        grads: Values = [None] * slots.count
+        self.grads = grads
+        # Where each slot's gradient is at this point of the plan: the array that receives
+        # it and any later additions in place (a buffer or a parameter's slice), or None for
+        # a fresh array kept in `grads` at run time. No entry: no gradient yet.
+        held: dict[int, np.ndarray | None] = {root: None}
+        self.param_leaves: list[tuple[Tensor, np.ndarray]] = []
+        self.calls: list[Callable[[Values], None]] = []
+        self.changes = grad_slot_changes()
+        leaves = slots.leaves
+        for index in order:
+            op = ops[index]
+            if op.output not in held:
+                continue  # no gradient reaches this op
+            grad_out_array = held.pop(op.output)
+            fresh_grad_out = grad_out_array is None
+            fits = vjp_kernel_fits(op, slots)
+            outs: list[np.ndarray | None] = []
+            actions: list[Action] = []
+            for position, (slot, need) in enumerate(zip(op.inputs, op.needs, strict=True)):
+                if not need:
+                    outs.append(None)
+                    continue
+                shape, dtype = slots.shapes[slot], slots.dtypes[slot]
+                current = held.get(slot, _MISSING)
+                out = None
+                if fits and current is not _MISSING:
+                    out = new_buffer(("scratch", id(self), index, position), shape, dtype)
+                elif fits and slot in leaves:
+                    out = _param_slice(leaves[slot], shape, dtype)
+                    if out is not None:
+                        self.param_leaves.append((leaves[slot], out))
+                elif fits and slot not in slots.arguments:
+                    if (
+                        op.primitive in _IN_PLACE
+                        and grad_out_array is not None
+                        and grad_out_array.shape == shape
+                        and grad_out_array.dtype == dtype
+                    ):
+                        out, grad_out_array = grad_out_array, None  # nothing else reads it
+                    else:
+                        out = new_buffer(("grad", id(self), slot), shape, dtype)
+                outs.append(out)
+                if out is not None and current is _MISSING:
+                    held[slot] = grads[slot] = out  # written where it stays: nothing to do
+                    continue
+                if current is _MISSING:
+                    held[slot] = None
+                    actions.append((position, _FIRST, slot, None, shape, dtype, out is None))
+                elif current is None:
+                    actions.append((position, _ADD_FRESH, slot, None, shape, dtype, out is None))
+                else:
+                    actions.append((position, _ADD_INTO, slot, current, shape, dtype, out is None))
+            self.calls.append(
+                _call(
+                    grads,
+                    kernels.VJP[op.primitive] if fits else op.primitive.vjp,
+                    tuple(outs) if fits else None,
+                    op,
+                    saved_of[index],
+                    index not in retained,
+                    fresh_grad_out,
+                    actions,
+                )
+            )
+        self.loose_leaves = [
+            (slot, leaf) for slot, leaf in leaves.items() if slot in held and held[slot] is None
+        ]
+        self.leftover = [slot for slot, array in held.items() if array is None]
+        self.seed_slot = seed_slot
+        self.root = root
+        self.seed = np.ones(slots.shapes[root], slots.dtypes[root])
+        self.seed.flags.writeable = False
+        self.buffer_ids = buffer_ids
+
+    def usable(self) -> bool:
+        """Whether the plan may run now: the flat gradient slots are the ones it was built
+        with, and each parameter it writes requires grad and has `.grad` None."""
+        if grad_slot_changes() != self.changes:
+            return False
+        for leaf, _ in self.param_leaves:
+            if leaf.grad is not None or not leaf.requires_grad:
+                return False
+        return True
+
+    def run(self, values: Values, saved: Values) -> None:
+        grads = self.grads
+        seed = grads[self.root] = self.seed if self.seed_slot is None else values[self.seed_slot]
+        for call in self.calls:
+            call(saved)
+        for leaf, array in self.param_leaves:
+            leaf.grad = Tensor.from_numpy(array)
+        if self.loose_leaves:
+            # Fresh arrays, as eager's: stored (copied where shared) by eager's own rule.
+            store_leaf_grads(
+                Tensor,
+                [
+                    (leaf, grads[slot])
+                    for slot, leaf in self.loose_leaves
+                    if leaf.requires_grad and grads[slot] is not None
+                ],
+                {id(seed), *self.buffer_ids},
+            )
+        for slot in self.leftover:
+            grads[slot] = None
+
+
+def _call(
+    grads: Values,
+    rule: Callable[..., Sequence[Any]],
+    outs: Outs | None,
+    op: OpRecord,
+    saved_index: int,
+    release: bool,
+    fresh_grad_out: bool,
+    actions: list[Action],
+) -> Callable[[Values], None]:
+    """One vjp call: read grad_out, run the rule (`vjp`, or its kernel given `outs`), release
+    what it saved, and file each gradient no kernel buffer received, in the eager sweep's
+    way."""
+    output, needs = op.output, op.needs
+
+    def call(saved: Values) -> None:
+        grad_out = grads[output]
+        if fresh_grad_out:
+            grads[output] = None  # consumed: its memory goes as in the eager sweep
+        if outs is None:
+            results = rule(saved[saved_index], grad_out, needs)
+        else:
+            results = rule(saved[saved_index], grad_out, needs, outs)
+        if release:
+            saved[saved_index] = None
+        for position, kind, slot, into, shape, dtype, needs_fit in actions:
+            grad = results[position]
+            if grad is None:
+                # A rule that returns no gradient for a needed input contributes nothing.
+                grad = np.zeros(shape, dtype)
+            elif needs_fit:
+                grad = fit(grad, shape, dtype)
+            if kind == _FIRST:
+                grads[slot] = grad
+            elif kind == _ADD_INTO:
+                np.add(into, grad, out=into)
+            else:
+                grads[slot] = grads[slot] + grad
+
+    def call_kernel_only(saved: Values) -> None:
+        # Every gradient lands in a buffer: the common case, kept to the bare calls.
+        grad_out = grads[output]
+        if fresh_grad_out:
+            grads[output] = None
+        rule(saved[saved_index], grad_out, needs, outs)
+        if release:
+            saved[saved_index] = None
+
+    return call if actions or outs is None else call_kernel_only
