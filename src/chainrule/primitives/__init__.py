@@ -37,6 +37,7 @@ from chainrule.primitives.shape import (
     Stack,
     Transpose,
 )
+from chainrule.primitives.shape_more import Flip, Pad, Repeat, Roll, Tile
 
 # Every primitive, one line each: the completeness test, explain, the compiler and the
 # generated functions, methods and NumPy dispatch all read this list.
@@ -76,6 +77,12 @@ PRIMITIVES: tuple[type[Primitive], ...] = (
     Stack,
     MSELoss,
     SoftmaxCrossEntropy,
+    # --- shape (issue 14)
+    Flip,
+    Roll,
+    Tile,
+    Repeat,
+    Pad,
 )
 
 __all__ = [
@@ -88,6 +95,7 @@ __all__ = [
     "Concatenate",
     "Div",
     "Exp",
+    "Flip",
     "GetItem",
     "Linear",
     "Log",
@@ -100,11 +108,14 @@ __all__ = [
     "Minimum",
     "Mul",
     "Neg",
+    "Pad",
     "Pow",
     "PowScalar",
     "Primitive",
     "ReLU",
+    "Repeat",
     "Reshape",
+    "Roll",
     "ScatterAdd",
     "Sigmoid",
     "Sin",
@@ -114,6 +125,7 @@ __all__ = [
     "Sub",
     "Sum",
     "Tanh",
+    "Tile",
     "Transpose",
     "Where",
     "broadcast_shapes",
