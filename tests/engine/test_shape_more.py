@@ -662,3 +662,41 @@ def test_explain_reads_the_parameters_of_the_new_primitives() -> None:
     assert any(f.startswith("repeat(") and f.endswith(", 2, axis=0)") for f in formulas)
     assert any(f.endswith("((1, 1), (1, 1)), mode=reflect)") for f in formulas)
     assert any(f.startswith("flip(") for f in formulas)
+
+
+def test_empty_index_lists_are_integers_as_in_numpy() -> None:
+    x = cr.tensor(_arange(4))
+    assert [part.shape for part in cr.split(x, [])] == [(4,)]
+    assert cr.take(x, []).shape == (0,)
+
+
+def test_a_compiled_step_through_the_shape_ops_replays_eager_bit_for_bit() -> None:
+    start = np.random.default_rng(6).normal(size=(3, 4))
+    mask = np.arange(14) % 3 == 0
+
+    def losses_and_grads(compiled: bool) -> list[tuple[float, np.ndarray]]:
+        w = cr.tensor(start.copy(), requires_grad=True)
+
+        def step(x: cr.Tensor) -> cr.Tensor:
+            h = (x @ w).pad(((0, 0), (1, 2)), mode="reflect").roll(1, 1).tile((1, 2)).flip(0)
+            h = h.repeat(2, axis=0).take_along_axis(np.zeros((1, 14), dtype=np.int64), 0)
+            h = h.scatter_add(1, np.array([[0, 0, 3]]), h[:, :3]).masked_fill(mask, 0.0)
+            loss = (h * h).sum() + w.gather(1, np.array([[0, 2, 2, 1]])).sum()
+            loss = loss + cr.split(w, 2, axis=1)[1].sum()
+            loss.backward()
+            return loss
+
+        run = cr.compile(step) if compiled else step
+        results = []
+        for i in range(3):
+            w.grad = None
+            loss = run(cr.tensor(np.full((5, 3), i + 1.0)))
+            assert w.grad is not None
+            results.append((loss.item(), w.grad.numpy().copy()))
+        return results
+
+    for (eager_loss, eager_grad), (loss, grad) in zip(
+        losses_and_grads(False), losses_and_grads(True), strict=True
+    ):
+        assert loss == eager_loss
+        np.testing.assert_array_equal(grad, eager_grad)

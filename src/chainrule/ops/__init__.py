@@ -305,6 +305,16 @@ def masked_fill(input: Any, mask: Any, value: Any) -> Tensor:
     return shaping_more.masked_fill(as_tensor(input), mask, value)
 
 
+# Each function reads as the method it calls: the derivative is stated there.
+_DOCUMENTED_BY_METHOD: tuple[Callable[..., Any], ...] = (
+    *(squeeze, expand_dims, ravel, flatten, flip, roll, moveaxis, repeat, tile, pad),
+    *(split, array_split, take, take_along_axis, gather, scatter_add, masked_fill),
+)
+for _function in _DOCUMENTED_BY_METHOD:
+    _function.__doc__ = getattr(shaping_more, _function.__name__).__doc__
+swapaxes.__doc__ = shaping.swapaxes.__doc__
+broadcast_to.__doc__ = shaping.broadcast_to.__doc__
+
 __all__ += [
     "array_split",
     "broadcast_to",

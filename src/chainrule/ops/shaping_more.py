@@ -57,7 +57,7 @@ def _integers(op: str, what: str, value: Any) -> np.ndarray:
             "integer values (a NumPy integer array, a list, or an integer tensor)"
         )
     array = np.asarray(_raw(value))
-    if array.dtype.kind not in "iu" and not (array.dtype.kind == "O" and array.size == 0):
+    if array.dtype.kind not in "iu" and array.size:
         kind = "boolean (a mask)" if array.dtype.kind == "b" else f"of dtype {array.dtype}"
         raise TypeError(
             f"{op}: {what} must be integers, got values {kind}; pass an integer array "
@@ -484,8 +484,7 @@ def masked_fill(self: Tensor, mask: Any, value: Any) -> Tensor:
         raise ValueError(
             f"masked_fill: value must be a number or a 0-d tensor, got shape {np.shape(value)}"
         )
-    filled = ops.where(flags, value, self)
-    return filled if filled.shape == self.shape else filled.broadcast_to(self.shape)
+    return ops.where(flags, value, self)
 
 
 def one_hot(indices: Any, num_classes: int = -1, dtype: npt.DTypeLike = np.float32) -> Tensor:
