@@ -700,3 +700,8 @@ def test_a_compiled_step_through_the_shape_ops_replays_eager_bit_for_bit() -> No
     ):
         assert loss == eager_loss
         np.testing.assert_array_equal(grad, eager_grad)
+
+
+def test_an_axis_of_a_zero_dim_tensor_is_refused_by_name() -> None:
+    with pytest.raises(ValueError, match=r"^take: axis 0 is out of range: a 0-d tensor has no"):
+        cr.take(np.array(1.5), [0], axis=0)

@@ -31,6 +31,8 @@ def _axis(op: str, axis: Any, ndim: int) -> int:
         value = operator.index(axis)
     except TypeError:
         raise TypeError(f"{op}: axis must be an int, got {axis!r}") from None
+    if ndim == 0:
+        raise ValueError(f"{op}: axis {value} is out of range: a 0-d tensor has no axes")
     if not -ndim <= value < ndim:
         raise ValueError(
             f"{op}: axis {value} is out of range for a tensor with {ndim} dimensions "
