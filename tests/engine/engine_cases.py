@@ -261,6 +261,45 @@ def _var_variants() -> list[Variant]:
     return [(s, {**p, "ddof": ddof}) for s, p in shapes for ddof in (0, 1)]
 
 
+# --- shape (issue 14): how the shape and indexing cases read in PyTorch
+def _indices(shape: tuple[int, ...], low: int, high: int) -> st.SearchStrategy[np.ndarray]:
+    """Integer index arrays with entries in [low, high]: repeats come up often."""
+    return hnp.arrays(np.int64, shape, elements=st.integers(low, high))
+
+
+def _torch_pad(
+    torch: ModuleType, x: Any, pad_width: Any, mode: str, constant_values: float = 0.0
+) -> Any:
+    """np.pad's call in torch: F.pad lists (before, after) from the last axis back, and pads
+    only trailing axes in reflect/replicate mode (the first one is left as a batch axis)."""
+    pairs = np.broadcast_to(np.asarray(pad_width), (x.ndim, 2))
+    padded = range(x.ndim) if mode == "constant" else range(1, x.ndim)
+    flat = [int(width) for axis in reversed(padded) for width in pairs[axis]]
+    torch_mode = {"constant": "constant", "reflect": "reflect", "edge": "replicate"}[mode]
+    value = constant_values if mode == "constant" else None
+    return torch.nn.functional.pad(x, flat, mode=torch_mode, value=value)
+
+
+def _torch_take(torch: ModuleType, x: Any, indices: np.ndarray, axis: int | None) -> Any:
+    index = torch.from_numpy(indices)
+    if axis is None:
+        return x.reshape(-1)[index]
+    return x[(slice(None),) * (axis % x.ndim) + (index,)]
+
+
+def _torch_expand_dims(x: Any, axis: int | tuple[int, ...]) -> Any:
+    axes = (axis,) if isinstance(axis, int) else axis
+    ndim = x.ndim + len(axes)
+    for position in sorted(a % ndim for a in axes):
+        x = x.unsqueeze(position)
+    return x
+
+
+def _weighted_parts(parts: Sequence[Any], axis: int, join: Callable[..., Any]) -> Any:
+    """The split parts joined again, part i times i + 1, so each part's gradient differs."""
+    return join([part * (i + 1) for i, part in enumerate(parts)], axis)
+
+
 CASES: tuple[OpCase, ...] = (
     _binary("add", lambda x, y: x + y),
     _binary("sub", lambda x, y: x - y),
@@ -1029,6 +1068,186 @@ CASES: tuple[OpCase, ...] = (
         ),
         ranges=((-8.0, 8.0), (0.0, 1.0)),
     ),
+    # --- shape (issue 14)
+    OpCase(
+        "squeeze",
+        [
+            (((1, 3, 1),), {"axis": None}),
+            (((2, 1, 3),), {"axis": -2}),
+            (((1, 3, 1),), {"axis": (0, 2)}),
+        ],
+        lambda x, axis: cr.squeeze(x, axis),
+        lambda torch, x, axis: x.squeeze() if axis is None else x.squeeze(axis),
+    ),
+    OpCase(
+        "expand_dims",
+        [(((2, 3),), {"axis": -1}), (((3,),), {"axis": (0, 2)}), (((2, 3),), {"axis": 1})],
+        lambda x, axis: cr.expand_dims(x, axis),
+        lambda torch, x, axis: _torch_expand_dims(x, axis),
+    ),
+    OpCase(
+        "flatten",
+        [
+            (((2, 3, 4),), {"start_dim": 1, "end_dim": -1}),
+            (((2, 3, 4),), {"start_dim": 0, "end_dim": -2}),
+            (((3,),), {"start_dim": 0, "end_dim": -1}),
+        ],
+        lambda x, start_dim, end_dim: x.flatten(start_dim, end_dim),
+        lambda torch, x, start_dim, end_dim: x.flatten(start_dim, end_dim),
+    ),
+    OpCase(
+        "moveaxis",
+        [
+            (((2, 3, 4),), {"source": 0, "destination": -1}),
+            (((2, 3, 4),), {"source": (0, 1), "destination": (-1, 0)}),
+        ],
+        lambda x, source, destination: cr.moveaxis(x, source, destination),
+        lambda torch, x, source, destination: torch.movedim(x, source, destination),
+    ),
+    OpCase(
+        "flip",
+        [
+            (((2, 3, 4),), {"axis": (0, -1)}),
+            (((3,),), {"axis": None}),
+            (((2, 3),), {"axis": -2}),
+        ],
+        lambda x, axis: cr.flip(x, axis),
+        lambda torch, x, axis: torch.flip(
+            x,
+            tuple(range(x.ndim))
+            if axis is None
+            else (axis if isinstance(axis, tuple) else (axis,)),
+        ),
+    ),
+    OpCase(
+        "roll",
+        [
+            (((2, 3, 4),), {"shift": 2, "axis": -1}),
+            (((2, 3),), {"shift": (1, -4), "axis": (0, 1)}),
+            (((2, 3),), {"shift": 4, "axis": None}),
+            (((5,),), {"shift": -7, "axis": None}),
+        ],
+        lambda x, shift, axis: cr.roll(x, shift, axis),
+        lambda torch, x, shift, axis: torch.roll(x, shift, axis),
+    ),
+    OpCase(
+        "tile",
+        [
+            (((2, 3),), {"reps": (2, 1)}),
+            (((3,),), {"reps": (2, 1, 3)}),
+            (((2, 1, 3),), {"reps": 2}),
+        ],
+        lambda x, reps: cr.tile(x, reps),
+        lambda torch, x, reps: x.tile(reps if isinstance(reps, tuple) else (reps,)),
+    ),
+    OpCase(
+        "repeat",
+        [
+            (((2, 3),), {"repeats": 2, "axis": -1}),
+            (((3, 2),), {"repeats": (1, 0, 3), "axis": 0}),
+            (((2, 3),), {"repeats": 3, "axis": None}),
+        ],
+        lambda x, repeats, axis: cr.repeat(x, repeats, axis),
+        lambda torch, x, repeats, axis: torch.repeat_interleave(
+            x, repeats if isinstance(repeats, int) else torch.tensor(repeats), axis
+        ),
+    ),
+    OpCase(
+        "pad",
+        [
+            (
+                ((2, 3),),
+                {"pad_width": ((1, 2), (0, 3)), "mode": "constant", "constant_values": 0.5},
+            ),
+            (((3,),), {"pad_width": 2, "mode": "constant", "constant_values": 0.0}),
+            (((2, 5),), {"pad_width": ((0, 0), (2, 3)), "mode": "reflect", "constant_values": 0}),
+            (
+                ((2, 3, 4),),
+                {"pad_width": ((0, 0), (1, 2), (3, 1)), "mode": "reflect", "constant_values": 0},
+            ),
+            (((2, 4),), {"pad_width": ((0, 0), (3, 1)), "mode": "edge", "constant_values": 0}),
+            (
+                ((2, 3, 2),),
+                {"pad_width": ((0, 0), (2, 0), (1, 4)), "mode": "edge", "constant_values": 0},
+            ),
+        ],
+        lambda x, pad_width, mode, constant_values: cr.pad(x, pad_width, mode, constant_values),
+        _torch_pad,
+    ),
+    OpCase(
+        "array_split",
+        [
+            (((7, 3),), {"sections": 3, "axis": 0}),
+            (((2, 5),), {"sections": [1, 3], "axis": -1}),
+            (((2, 6),), {"sections": 2, "axis": 1}),
+        ],
+        lambda x, sections, axis: _weighted_parts(
+            cr.array_split(x, sections, axis), axis, cr.concatenate
+        ),
+        lambda torch, x, sections, axis: _weighted_parts(
+            torch.tensor_split(x, sections, axis), axis, torch.cat
+        ),
+    ),
+    OpCase(
+        "vstack",
+        [(((3,), (2, 3)), {}), (((2, 3), (1, 3)), {})],
+        lambda *xs: cr.vstack(xs),
+        lambda torch, *xs: torch.vstack(xs),
+    ),
+    OpCase(
+        "hstack",
+        [(((2,), (3,)), {}), (((2, 1), (2, 3)), {})],
+        lambda *xs: cr.hstack(xs),
+        lambda torch, *xs: torch.hstack(xs),
+    ),
+    OpCase(
+        "take",
+        [
+            (((3, 4),), {"indices": _indices((4,), -4, 3), "axis": -1}),
+            (((5,),), {"indices": _indices((2, 2), -5, 4), "axis": None}),
+            (((2, 3),), {"indices": _indices((3,), 0, 1), "axis": 0}),
+        ],
+        lambda x, indices, axis: cr.take(x, indices, axis),
+        _torch_take,
+    ),
+    OpCase(
+        "take_along_axis",
+        [
+            (((3, 4),), {"indices": _indices((3, 2), 0, 3), "axis": -1}),
+            (((3, 4),), {"indices": _indices((1, 4), 0, 2), "axis": 0}),
+            (((2, 3, 2),), {"indices": _indices((2, 5, 2), 0, 2), "axis": 1}),
+        ],
+        lambda x, indices, axis: cr.take_along_axis(x, indices, axis),
+        lambda torch, x, indices, axis: torch.take_along_dim(x, torch.from_numpy(indices), axis),
+    ),
+    OpCase(
+        "gather",
+        [
+            (((3, 4),), {"dim": 1, "index": _indices((3, 2), 0, 3)}),
+            (((3, 4),), {"dim": 0, "index": _indices((2, 3), 0, 2)}),
+            (((2, 3, 2),), {"dim": -2, "index": _indices((2, 4, 1), 0, 2)}),
+        ],
+        lambda x, dim, index: x.gather(dim, index),
+        lambda torch, x, dim, index: x.gather(dim, torch.from_numpy(index)),
+    ),
+    OpCase(
+        "scatter_add",
+        [
+            (((3, 4), (2, 4)), {"dim": 0, "index": _indices((2, 4), 0, 2)}),
+            (((3, 4), (3, 2)), {"dim": -1, "index": _indices((3, 2), 0, 3)}),
+        ],
+        lambda x, src, dim, index: x.scatter_add(dim, index, src),
+        lambda torch, x, src, dim, index: x.scatter_add(dim, torch.from_numpy(index), src),
+    ),
+    OpCase(
+        "masked_fill",
+        [
+            (((3, 4),), {"mask": hnp.arrays(np.bool_, (3, 4)), "value": 0.5}),
+            (((2, 3),), {"mask": hnp.arrays(np.bool_, (3,)), "value": -1.0}),
+        ],
+        lambda x, mask, value: x.masked_fill(mask, value),
+        lambda torch, x, mask, value: x.masked_fill(torch.from_numpy(mask), value),
+    ),
 )
 
 
@@ -1273,6 +1492,23 @@ ZERO_DIM_VARIANTS: dict[str, tuple[Variant, ...]] = {
         for case in CASES
         if case.name in ACTIVATIONS
     },
+    # --- shape (issue 14)
+    "squeeze": ((((),), {"axis": None}), (((),), {"axis": 0}), (((1, 1),), {"axis": None})),
+    "expand_dims": ((((),), {"axis": 0}), (((),), {"axis": (0, -1)})),
+    "flatten": ((((),), {"start_dim": 0, "end_dim": -1}),),
+    "moveaxis": ((((),), {"source": (), "destination": ()}),),
+    "flip": ((((),), {"axis": None}),),
+    "roll": ((((),), {"shift": 1, "axis": None}),),
+    "tile": ((((),), {"reps": (3,)}), (((),), {"reps": ()})),
+    "repeat": ((((),), {"repeats": 3, "axis": None}),),
+    "pad": ((((),), {"pad_width": 0, "mode": "constant", "constant_values": 0.0}),),
+    "vstack": ((((), ()), {}),),
+    "hstack": ((((), ()), {}),),
+    "take": (
+        (((),), {"indices": _indices((2,), 0, 0), "axis": None}),
+        (((3,),), {"indices": _indices((), -3, 2), "axis": 0}),
+    ),
+    "masked_fill": ((((),), {"mask": hnp.arrays(np.bool_, ()), "value": 2.0}),),
 }
 
 # Ops that have no 0-d form in NumPy or PyTorch either: they refuse 0-d inputs by name.
@@ -1303,6 +1539,11 @@ NO_ZERO_DIM |= {
     "diag": lambda x: cr.diag(x),
     "tril": lambda x: cr.tril(x),
     "triu": lambda x: cr.triu(x),
+    # --- shape (issue 14)
+    "array_split": lambda x: cr.array_split(x, 2),
+    "take_along_axis": lambda x: cr.take_along_axis(x, np.array(0), 0),
+    "gather": lambda x: x.gather(0, np.array(0)),
+    "scatter_add": lambda x: x.scatter_add(0, np.array(0), x),
 }
 
 

@@ -90,6 +90,9 @@ def template_fields(
         fields[key] = str(params.get(key))
     fields["low"] = _number(params.get("low"))
     fields["high"] = _number(params.get("high"))
+    # --- shape (issue 14): the parameters of roll, tile, repeat and pad
+    for key in ("shift", "reps", "repeats", "pad_width", "mode"):
+        fields[key] = str(params.get(key))
     if primitive is P.PowScalar:
         exponent = params["exponent"]
         fields["exponent"] = _number(exponent)

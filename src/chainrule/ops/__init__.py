@@ -398,3 +398,124 @@ __all__ += [
     "tril",
     "triu",
 ]
+# --- shape (issue 14): NumPy's functions (and torch's where NumPy has none) over the methods
+# of chainrule.ops.shaping_more; see each method for the derivative.
+from chainrule.ops import shaping_more  # noqa: E402
+from chainrule.ops.shaping_more import AxisArg, hstack, one_hot, vstack  # noqa: E402
+
+
+def swapaxes(a: Any, axis1: int, axis2: int) -> Tensor:
+    return as_tensor(a).swapaxes(axis1, axis2)
+
+
+def broadcast_to(array: Any, shape: int | Sequence[int]) -> Tensor:
+    return as_tensor(array).broadcast_to((shape,) if isinstance(shape, int) else shape)
+
+
+def squeeze(a: Any, axis: AxisArg = None) -> Tensor:
+    return shaping_more.squeeze(as_tensor(a), axis)
+
+
+def expand_dims(a: Any, axis: int | Sequence[int]) -> Tensor:
+    return shaping_more.expand_dims(as_tensor(a), axis)
+
+
+def ravel(a: Any) -> Tensor:
+    return shaping_more.ravel(as_tensor(a))
+
+
+def flatten(input: Any, start_dim: int = 0, end_dim: int = -1) -> Tensor:
+    return shaping_more.flatten(as_tensor(input), start_dim, end_dim)
+
+
+def flip(m: Any, axis: AxisArg = None) -> Tensor:
+    return shaping_more.flip(as_tensor(m), axis)
+
+
+def roll(a: Any, shift: int | Sequence[int], axis: AxisArg = None) -> Tensor:
+    return shaping_more.roll(as_tensor(a), shift, axis)
+
+
+def moveaxis(a: Any, source: int | Sequence[int], destination: int | Sequence[int]) -> Tensor:
+    return shaping_more.moveaxis(as_tensor(a), source, destination)
+
+
+def repeat(a: Any, repeats: int | Sequence[int], axis: int | None = None) -> Tensor:
+    return shaping_more.repeat(as_tensor(a), repeats, axis)
+
+
+def tile(A: Any, reps: int | Sequence[int]) -> Tensor:
+    return shaping_more.tile(as_tensor(A), reps)
+
+
+def pad(
+    array: Any,
+    pad_width: int | Sequence[int] | Sequence[Sequence[int]],
+    mode: str = "constant",
+    constant_values: float | Sequence[Any] = 0,
+) -> Tensor:
+    return shaping_more.pad(as_tensor(array), pad_width, mode, constant_values)
+
+
+def split(ary: Any, indices_or_sections: int | Sequence[int], axis: int = 0) -> list[Tensor]:
+    return shaping_more.split(as_tensor(ary), indices_or_sections, axis)
+
+
+def array_split(ary: Any, indices_or_sections: int | Sequence[int], axis: int = 0) -> list[Tensor]:
+    return shaping_more.array_split(as_tensor(ary), indices_or_sections, axis)
+
+
+def take(a: Any, indices: Any, axis: int | None = None) -> Tensor:
+    return shaping_more.take(as_tensor(a), indices, axis)
+
+
+def take_along_axis(arr: Any, indices: Any, axis: int | None = -1) -> Tensor:
+    return shaping_more.take_along_axis(as_tensor(arr), indices, axis)
+
+
+def gather(input: Any, dim: int, index: Any) -> Tensor:
+    return shaping_more.gather(as_tensor(input), dim, index)
+
+
+def scatter_add(input: Any, dim: int, index: Any, src: Any) -> Tensor:
+    return shaping_more.scatter_add(as_tensor(input), dim, index, src)
+
+
+def masked_fill(input: Any, mask: Any, value: Any) -> Tensor:
+    return shaping_more.masked_fill(as_tensor(input), mask, value)
+
+
+# Each function reads as the method it calls: the derivative is stated there.
+_DOCUMENTED_BY_METHOD: tuple[Callable[..., Any], ...] = (
+    *(squeeze, expand_dims, ravel, flatten, flip, roll, moveaxis, repeat, tile, pad),
+    *(split, array_split, take, take_along_axis, gather, scatter_add, masked_fill),
+)
+for _function in _DOCUMENTED_BY_METHOD:
+    _function.__doc__ = getattr(shaping_more, _function.__name__).__doc__
+swapaxes.__doc__ = shaping.swapaxes.__doc__
+broadcast_to.__doc__ = shaping.broadcast_to.__doc__
+
+__all__ += [
+    "array_split",
+    "broadcast_to",
+    "expand_dims",
+    "flatten",
+    "flip",
+    "gather",
+    "hstack",
+    "masked_fill",
+    "moveaxis",
+    "one_hot",
+    "pad",
+    "ravel",
+    "repeat",
+    "roll",
+    "scatter_add",
+    "split",
+    "squeeze",
+    "swapaxes",
+    "take",
+    "take_along_axis",
+    "tile",
+    "vstack",
+]

@@ -317,3 +317,64 @@ _FUNCTIONS.update(
     (func, _numpy_function(func, implementation, honoured))
     for func, implementation, honoured in LINALG_FUNCTIONS
 )
+# --- shape (issue 14)
+from chainrule.ops import shaping_more  # noqa: E402
+
+
+def _numpy_pad(array: Any, pad_width: Any, mode: str = "constant", **kwargs: Any) -> Tensor:
+    constant_values = kwargs.pop("constant_values", 0)
+    if kwargs:
+        _refuse_numpy_arguments("pad", kwargs)
+    return shaping_more.pad(as_tensor(array), pad_width, mode, constant_values)
+
+
+_FUNCTIONS[np.pad] = _numpy_pad
+_FUNCTIONS.update(
+    {
+        func: _numpy_function(func, implementation, honoured)
+        for func, implementation, honoured in (
+            (np.squeeze, lambda a, axis=None: as_tensor(a).squeeze(axis), "a axis"),
+            (np.expand_dims, lambda a, axis: as_tensor(a).expand_dims(axis), "a axis"),
+            (np.ravel, lambda a: as_tensor(a).ravel(), "a"),
+            (np.flip, lambda m, axis=None: as_tensor(m).flip(axis), "m axis"),
+            (np.roll, lambda a, shift, axis=None: as_tensor(a).roll(shift, axis), "a shift axis"),
+            (
+                np.moveaxis,
+                lambda a, source, destination: as_tensor(a).moveaxis(source, destination),
+                "a source destination",
+            ),
+            (
+                np.repeat,
+                lambda a, repeats, axis=None: as_tensor(a).repeat(repeats, axis),
+                "a repeats axis",
+            ),
+            (np.tile, lambda A, reps: as_tensor(A).tile(reps), "A reps"),
+            (
+                np.split,
+                lambda ary, indices_or_sections, axis=0: as_tensor(ary).split(
+                    indices_or_sections, axis
+                ),
+                "ary indices_or_sections axis",
+            ),
+            (
+                np.array_split,
+                lambda ary, indices_or_sections, axis=0: as_tensor(ary).array_split(
+                    indices_or_sections, axis
+                ),
+                "ary indices_or_sections axis",
+            ),
+            (np.vstack, shaping_more.vstack, "tup"),
+            (np.hstack, shaping_more.hstack, "tup"),
+            (
+                np.take,
+                lambda a, indices, axis=None: as_tensor(a).take(indices, axis),
+                "a indices axis",
+            ),
+            (
+                np.take_along_axis,
+                lambda arr, indices, axis=-1: as_tensor(arr).take_along_axis(indices, axis),
+                "arr indices axis",
+            ),
+        )
+    }
+)

@@ -84,6 +84,7 @@ from chainrule.primitives.shape import (
     Stack,
     Transpose,
 )
+from chainrule.primitives.shape_more import Flip, Pad, Repeat, Roll, Tile
 
 # Every primitive, one line each: the completeness test, explain, the compiler and the
 # generated functions, methods and NumPy dispatch all read this list.
@@ -177,6 +178,12 @@ PRIMITIVES: tuple[type[Primitive], ...] = (
     # --- layers and losses (issue 14)
     Embedding,
     NLLLoss,
+    # --- shape (issue 14)
+    Flip,
+    Roll,
+    Tile,
+    Repeat,
+    Pad,
 )
 
 __all__ = [
@@ -192,6 +199,7 @@ __all__ = [
     "Embedding",
     "Erf",
     "Exp",
+    "Flip",
     "GetItem",
     "Hardsigmoid",
     "Hardswish",
@@ -209,11 +217,14 @@ __all__ = [
     "Mul",
     "NLLLoss",
     "Neg",
+    "Pad",
     "Pow",
     "PowScalar",
     "Primitive",
     "ReLU",
+    "Repeat",
     "Reshape",
+    "Roll",
     "ScatterAdd",
     "Sigmoid",
     "Sin",
@@ -225,6 +236,7 @@ __all__ = [
     "Sub",
     "Sum",
     "Tanh",
+    "Tile",
     "Transpose",
     "Where",
     "broadcast_shapes",
