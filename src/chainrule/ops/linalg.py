@@ -359,6 +359,18 @@ def kron(a: Any, b: Any) -> Tensor:
 
 
 # ------------------------------------------------------------------ diagonals
+def _integer(op: str, name: str, value: Any) -> int:
+    """`value` as an int, or a TypeError naming the op: int() would truncate 1.5 to 1
+    silently, where NumPy's diagonal and PyTorch refuse it (and np.tril reads k=-1.5 as -2)."""
+    try:
+        return operator.index(value)
+    except TypeError:
+        raise TypeError(
+            f"{op}: {name}={value!r} is not an integer; diagonals are counted in whole steps, "
+            f"so pass an int (round it yourself, e.g. {name}=round({name}), if that is meant)"
+        ) from None
+
+
 def _diagonal_axes(op: str, x: Tensor, axis1: int, axis2: int) -> tuple[int, int]:
     if x.ndim < 2:
         raise ValueError(
@@ -369,6 +381,7 @@ def _diagonal_axes(op: str, x: Tensor, axis1: int, axis2: int) -> tuple[int, int
                 else ""
             )
         )
+    axis1, axis2 = _integer(op, "axis1", axis1), _integer(op, "axis2", axis2)
     for axis in (axis1, axis2):
         if not -x.ndim <= axis < x.ndim:
             raise ValueError(
@@ -389,7 +402,11 @@ def diagonal(a: Any, offset: int = 0, axis1: int = 0, axis2: int = 1) -> Tensor:
     dL/da = grad_out placed on that diagonal of zeros shaped as a."""
     x = as_tensor(a)
     first, second = _diagonal_axes("diagonal", x, axis1, axis2)
-    return Tensor._apply(P.Diagonal, (x,), {"offset": int(offset), "axis1": first, "axis2": second})
+    return Tensor._apply(
+        P.Diagonal,
+        (x,),
+        {"offset": _integer("diagonal", "offset", offset), "axis1": first, "axis2": second},
+    )
 
 
 def trace(a: Any, offset: int = 0, axis1: int = 0, axis2: int = 1) -> Tensor:
@@ -398,7 +415,9 @@ def trace(a: Any, offset: int = 0, axis1: int = 0, axis2: int = 1) -> Tensor:
     x = as_tensor(a)
     first, second = _diagonal_axes("trace", x, axis1, axis2)
     diagonal_values = Tensor._apply(
-        P.Diagonal, (x,), {"offset": int(offset), "axis1": first, "axis2": second}
+        P.Diagonal,
+        (x,),
+        {"offset": _integer("trace", "offset", offset), "axis1": first, "axis2": second},
     )
     return diagonal_values.sum(axis=-1)
 
@@ -408,7 +427,7 @@ def diag(v: Any, k: int = 0) -> Tensor:
     k > 0) and zeros elsewhere; of a 2-D v, its diagonal k. The two are each other's
     adjoint: the gradient of one is the other applied to grad_out."""
     x = as_tensor(v)
-    k = int(k)
+    k = _integer("diag", "k", k)
     if x.ndim == 1:
         size = x.shape[0] + builtins.abs(k)
         return Tensor._apply(
@@ -431,7 +450,7 @@ def _triangle(primitive: type[P.Primitive], m: Any, k: int) -> Tensor:
             f"{primitive.name}: needs at least 2 dimensions (a matrix, or a stack of them over "
             f"the last two axes); the tensor has shape {x.shape}"
         )
-    return Tensor._apply(primitive, (x,), {"k": int(k)})
+    return Tensor._apply(primitive, (x,), {"k": _integer(primitive.name, "k", k)})
 
 
 def tril(m: Any, k: int = 0) -> Tensor:
