@@ -6,6 +6,7 @@ fixed. One behaviour per test; PyTorch or NumPy is the reference where they agre
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Any
 
 import numpy as np
 import pytest
@@ -44,3 +45,52 @@ def test_integer_like_offsets_are_accepted_as_numpy_accepts_them() -> None:
         cr.diagonal(tensor, np.int64(1)).numpy(), np.diagonal(MATRIX, np.int64(1))
     )
     np.testing.assert_array_equal(cr.tril(tensor, np.int32(-1)).numpy(), np.tril(MATRIX, -1))
+
+
+# ------------------------------------------------------------------ NaN and inf inputs
+EDGES = np.array([np.nan, np.inf, -np.inf, 0.0, 1.0, -2.0])
+TWO_OPERAND_OPS = [
+    ("arctan2", "atan2"),
+    ("logaddexp", "logaddexp"),
+    ("hypot", "hypot"),
+    ("fmod", "fmod"),
+    ("remainder", "remainder"),
+]
+
+
+def _grid(count: int) -> list[np.ndarray]:
+    """Every combination of EDGES over `count` operands, one flat array per operand."""
+    mesh = np.meshgrid(*([EDGES] * count), indexing="ij")
+    return [axis.ravel() for axis in mesh]
+
+
+def _assert_matches_torch_without_warning(
+    ours: Callable[..., cr.Tensor], theirs: Callable[..., Any], arrays: list[np.ndarray], torch: Any
+) -> None:
+    # pytest turns warnings into errors, so a RuntimeWarning from NumPy fails here.
+    tensors = [cr.tensor(array, requires_grad=True) for array in arrays]
+    out = ours(*tensors)
+    out.backward(np.ones(out.shape))
+    references = [torch.tensor(array, requires_grad=True) for array in arrays]
+    expected = theirs(*references)
+    expected.backward(torch.ones_like(expected))
+    np.testing.assert_allclose(out.numpy(), expected.detach().numpy(), rtol=1e-12)
+    for tensor, reference in zip(tensors, references, strict=True):
+        assert tensor.grad is not None
+        np.testing.assert_allclose(tensor.grad.numpy(), reference.grad.numpy(), rtol=1e-12)
+
+
+@pytest.mark.parametrize(("name", "torch_name"), TWO_OPERAND_OPS)
+def test_two_operand_ops_pass_nan_and_inf_on_as_torch_without_a_warning(
+    name: str, torch_name: str, torch: Any
+) -> None:
+    # Was: logaddexp warned on any NaN input (NumPy's logaddexp flags it), arctan2's gradient
+    # on an infinite input (inf / inf).
+    _assert_matches_torch_without_warning(
+        getattr(cr, name), getattr(torch, torch_name), _grid(2), torch
+    )
+
+
+def test_lerp_passes_nan_and_inf_on_as_torch_without_a_warning(torch: Any) -> None:
+    # Was: inf - inf warned in the forward (end - start) and in the weight's gradient.
+    _assert_matches_torch_without_warning(cr.lerp, torch.lerp, _grid(3), torch)
