@@ -94,3 +94,32 @@ def test_two_operand_ops_pass_nan_and_inf_on_as_torch_without_a_warning(
 def test_lerp_passes_nan_and_inf_on_as_torch_without_a_warning(torch: Any) -> None:
     # Was: inf - inf warned in the forward (end - start) and in the weight's gradient.
     _assert_matches_torch_without_warning(cr.lerp, torch.lerp, _grid(3), torch)
+
+
+# ------------------------------------------------------------------ einsum's explicit paths
+THREE_OPERANDS = [np.arange(6.0).reshape(2, 3), np.ones((3, 4)), np.arange(20.0).reshape(4, 5)]
+
+
+def test_einsum_follows_an_explicit_path_written_with_lists_as_numpy_does() -> None:
+    # Was: TypeError "unhashable type: 'list'" from the contraction-path cache.
+    path = ["einsum_path", [1, 2], [0, 1]]
+    out = cr.einsum("ij,jk,kl->il", *THREE_OPERANDS, optimize=path)
+    expected = np.einsum("ij,jk,kl->il", *THREE_OPERANDS, optimize=path)
+    assert out.shape == expected.shape
+    np.testing.assert_allclose(out.numpy(), expected, rtol=1e-15)
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        ["einsum_path", (0, 5)],  # NumPy: IndexError from deep inside
+        ["einsum_path", (0, 1)],  # NumPy: RuntimeError, one operand left over
+        ["einsum_path", (0, 0), (0, 1)],
+        ["einsum_path", (0, 1), (0, 1), (0, 1)],
+    ],
+)
+def test_einsum_refuses_a_path_that_does_not_contract_its_operands_naming_it(
+    path: list[Any],
+) -> None:
+    with pytest.raises(ValueError, match=r"einsum: optimize=.* is not a contraction path for 3"):
+        cr.einsum("ij,jk,kl->il", *THREE_OPERANDS, optimize=path)

@@ -170,7 +170,36 @@ def _broadcast_targets(
     return [tuple(sizes[letter][0] for letter in term) for term in terms]
 
 
-def _check_optimize(optimize: Any) -> Optimize:
+def _check_path(path: Sequence[Any], count: int) -> tuple[Any, ...]:
+    """An explicit path ("einsum_path", (0, 1), ...) for `count` operands as a hashable tuple
+    of tuples (NumPy accepts lists too); a ValueError unless each step names distinct
+    operands among those left and the steps end with one."""
+    steps = []
+    left = count
+    for step in path[1:]:
+        try:
+            positions = tuple(operator.index(position) for position in step)
+        except TypeError:
+            positions = ()
+        if not positions or len(set(positions)) != len(positions):
+            left = -1
+        elif builtins.all(0 <= position < left for position in positions):
+            left -= len(positions) - 1
+        else:
+            left = -1
+        if left < 1:
+            break
+        steps.append(positions)
+    if left != 1:
+        raise ValueError(
+            f"einsum: optimize={list(path)!r} is not a contraction path for {count} operand(s): "
+            "each step lists distinct positions among the operands left (a contraction puts "
+            "its result last), and the steps must end with one; take it from np.einsum_path"
+        )
+    return ("einsum_path", *steps)
+
+
+def _check_optimize(optimize: Any, count: int) -> Optimize:
     if optimize is True:
         return "greedy"
     if optimize is False:
@@ -178,7 +207,7 @@ def _check_optimize(optimize: Any) -> Optimize:
     if isinstance(optimize, str) and optimize in _STRATEGIES:
         return optimize
     if isinstance(optimize, (list, tuple)) and optimize and optimize[0] == "einsum_path":
-        return tuple(optimize)
+        return _check_path(optimize, count)
     raise ValueError(
         f"einsum: optimize={optimize!r} is not a strategy; give False, True, 'greedy', "
         "'optimal' or a path from np.einsum_path"
@@ -197,7 +226,7 @@ def einsum(*operands: Any, optimize: Any = "greedy") -> Tensor:
     other operands into that operand's labels (see primitives.linalg_more.Einsum).
     """
     subscripts, values = _einsum_arguments(operands)
-    strategy = _check_optimize(optimize)
+    strategy = _check_optimize(optimize, len(values))
     tensors = _tensors("einsum", values)
     shapes = [t.shape for t in tensors]
     explicit, targets = _normalize_einsum(subscripts, shapes)
