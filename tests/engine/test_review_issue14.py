@@ -123,3 +123,39 @@ def test_einsum_refuses_a_path_that_does_not_contract_its_operands_naming_it(
 ) -> None:
     with pytest.raises(ValueError, match=r"einsum: optimize=.* is not a contraction path for 3"):
         cr.einsum("ij,jk,kl->il", *THREE_OPERANDS, optimize=path)
+
+
+# ------------------------------------------------------------------ hvp on pytrees
+def test_hvp_of_a_dict_argument_matches_torch_and_keeps_the_structure(torch: Any) -> None:
+    # Was: TypeError "cannot make a tensor from data of dtype object" from as_tensor, though
+    # the README lets every transform take pytrees.
+    weights = np.array([0.5, -1.0, 2.0])
+    scale = np.array([[0.3], [-0.7]])
+    direction = {"w": np.array([1.0, 0.5, -2.0]), "s": np.array([[0.2], [1.5]])}
+
+    def ours(p: dict[str, Any]) -> cr.Tensor:
+        return cr.logaddexp(cr.einsum("i,jk->ij", p["w"], p["s"]), p["w"][:, None] ** 2).sum()
+
+    def theirs(w: Any, s: Any) -> Any:
+        return torch.logaddexp(torch.einsum("i,jk->ij", w, s), w[:, None] ** 2).sum()
+
+    result = cr.hvp(ours, {"w": weights, "s": scale}, direction)
+    _, expected = torch.autograd.functional.hvp(
+        theirs,
+        (torch.tensor(weights), torch.tensor(scale)),
+        (torch.tensor(direction["w"]), torch.tensor(direction["s"])),
+    )
+    assert set(result) == {"w", "s"}
+    for key, reference in zip(("w", "s"), expected, strict=True):
+        assert result[key].shape == reference.shape
+        np.testing.assert_allclose(result[key].numpy(), reference.numpy(), rtol=1e-12)
+
+
+def test_hvp_refuses_a_direction_of_another_structure_naming_both() -> None:
+    with pytest.raises(ValueError, match=r"hvp: v has structure \{'b': \*\} but x has"):
+        cr.hvp(lambda p: (p["a"] ** 3).sum(), {"a": np.ones(2)}, {"b": np.ones(2)})
+
+
+def test_hvp_refuses_a_direction_leaf_of_another_shape_naming_its_path() -> None:
+    with pytest.raises(ValueError, match=r"hvp: v\['a'\] has shape \(3,\) but x\['a'\] has"):
+        cr.hvp(lambda p: (p["a"] ** 3).sum(), {"a": np.ones(2)}, {"a": np.ones(3)})
