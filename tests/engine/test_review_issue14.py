@@ -159,3 +159,27 @@ def test_hvp_refuses_a_direction_of_another_structure_naming_both() -> None:
 def test_hvp_refuses_a_direction_leaf_of_another_shape_naming_its_path() -> None:
     with pytest.raises(ValueError, match=r"hvp: v\['a'\] has shape \(3,\) but x\['a'\] has"):
         cr.hvp(lambda p: (p["a"] ** 3).sum(), {"a": np.ones(2)}, {"a": np.ones(3)})
+
+
+# ------------------------------------------------------------------ argnums
+def _product(x: Any, y: Any) -> cr.Tensor:
+    return (cr.sin(x) * y).sum()
+
+
+@pytest.mark.parametrize(
+    "transform", [cr.grad, cr.jacrev, cr.jacfwd], ids=["grad", "jacrev", "jacfwd"]
+)
+def test_a_numpy_integer_argnums_gives_one_gradient_as_an_int_does(
+    transform: Callable[..., Any],
+) -> None:
+    # As JAX (operator.index); was: TypeError "'numpy.int64' object is not iterable".
+    x, y = np.array([0.5, -1.0]), np.array([2.0, 3.0])
+    ours = transform(_product, argnums=np.int64(1))(x, y)
+    expected = transform(_product, argnums=1)(x, y)
+    assert isinstance(ours, cr.Tensor)
+    np.testing.assert_array_equal(ours.numpy(), expected.numpy())
+
+
+def test_argnums_that_are_not_integers_are_refused_naming_them() -> None:
+    with pytest.raises(TypeError, match=r"grad: argnums=1.0 must be an int or a tuple of ints"):
+        cr.grad(_product, argnums=1.0)(np.ones(2), np.ones(2))

@@ -7,6 +7,7 @@ differentiates depends on a tensor that requires grad, such as a value an outer 
 
 from __future__ import annotations
 
+import operator
 import weakref
 from collections.abc import Sequence
 from typing import Any
@@ -26,9 +27,24 @@ ArgNums = int | Sequence[int]
 _RETIRED: weakref.WeakValueDictionary[int, Tensor] = weakref.WeakValueDictionary()
 
 
+def single_argnum(argnums: ArgNums) -> bool:
+    """Whether `argnums` is one position (an int, NumPy's too), so the result is one gradient
+    rather than a tuple of them."""
+    return isinstance(argnums, (int, np.integer))
+
+
 def argnums_tuple(argnums: ArgNums, count: int, op: str) -> tuple[int, ...]:
     """`argnums` as a tuple of distinct non-negative positions among `count` arguments."""
-    numbers = (argnums,) if isinstance(argnums, int) else tuple(argnums)
+    if isinstance(argnums, (int, np.integer)):
+        numbers: tuple[int, ...] = (operator.index(argnums),)
+    else:
+        try:
+            numbers = tuple(operator.index(number) for number in argnums)
+        except TypeError:
+            raise TypeError(
+                f"{op}: argnums={argnums!r} must be an int or a tuple of ints, the positions of "
+                "the arguments to differentiate"
+            ) from None
     for number in numbers:
         if not -count <= number < count:
             raise ValueError(

@@ -22,6 +22,7 @@ from chainrule.transforms.core import (
     released,
     retire,
     reverse_gradients,
+    single_argnum,
     split_aux,
     unflatten_each,
     zeros_like,
@@ -64,7 +65,7 @@ def _value_and_grad(
         aux = released(aux, targets)
         retire(targets)
         trees = unflatten_each(treedefs, grads)
-        gradient = trees[0] if isinstance(argnums, int) else tuple(trees)
+        gradient = trees[0] if single_argnum(argnums) else tuple(trees)
         return ((value, aux), gradient) if has_aux else (value, gradient)
 
     return value_and_grad_f
