@@ -183,3 +183,31 @@ def test_a_numpy_integer_argnums_gives_one_gradient_as_an_int_does(
 def test_argnums_that_are_not_integers_are_refused_naming_them() -> None:
     with pytest.raises(TypeError, match=r"grad: argnums=1.0 must be an int or a tuple of ints"):
         cr.grad(_product, argnums=1.0)(np.ones(2), np.ones(2))
+
+
+# ------------------------------------------------------------------ arguments changed later
+def test_vjp_fn_reads_the_arguments_as_they_were_when_vjp_was_called() -> None:
+    # JAX's arrays cannot change; ours can. Was: the leaf shared the caller's array, so an
+    # in-place update before vjp_fn ran gave cos(2) silently.
+    x = np.array([0.5, 1.0])
+    _, vjp_fn = cr.vjp(cr.sin, x)
+    x[:] = 2.0
+    (gradient,) = vjp_fn(np.ones(2))
+    np.testing.assert_allclose(gradient.numpy(), np.cos([0.5, 1.0]), rtol=1e-15)
+
+
+def test_linearize_pushes_tangents_at_the_arguments_as_they_were() -> None:
+    # Was: x * x's recorded vjp read the caller's array, so f_jvp(1) gave 2 * 2.0 after x
+    # changed in place, instead of 2 * x.
+    x = np.array([0.5, 1.0])
+    _, f_jvp = cr.linearize(lambda v: v * v, x)
+    x[:] = 2.0
+    np.testing.assert_allclose(f_jvp(np.ones(2)).numpy(), [1.0, 2.0], rtol=1e-15)
+
+
+def test_vjp_of_a_constant_tensor_is_not_changed_by_an_in_place_update_of_it() -> None:
+    tensor = cr.tensor(np.array([0.5, 1.0]))
+    _, vjp_fn = cr.vjp(cr.sin, tensor)
+    tensor += 1.0
+    (gradient,) = vjp_fn(np.ones(2))
+    np.testing.assert_allclose(gradient.numpy(), np.cos([0.5, 1.0]), rtol=1e-15)

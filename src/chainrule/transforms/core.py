@@ -97,7 +97,10 @@ def _target(value: Any) -> Tensor:
     if isinstance(value, Tensor) and value.requires_grad and is_grad_enabled():
         with enable_grad():
             return value.reshape(value.shape)
-    target = Tensor(value.numpy() if isinstance(value, Tensor) else value)
+    values = value.numpy() if isinstance(value, Tensor) else value
+    # A copy: the sweeps that vjp_fn and linearize's f_jvp run later read the saved inputs,
+    # and a caller's array changed in place meanwhile (x -= lr * g) must not change them.
+    target = Tensor(values.copy() if isinstance(values, np.ndarray) else values)
     return target.requires_grad_()
 
 
