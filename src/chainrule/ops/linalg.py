@@ -170,7 +170,36 @@ def _broadcast_targets(
     return [tuple(sizes[letter][0] for letter in term) for term in terms]
 
 
-def _check_optimize(optimize: Any) -> Optimize:
+def _check_path(path: Sequence[Any], count: int) -> tuple[Any, ...]:
+    """An explicit path ("einsum_path", (0, 1), ...) for `count` operands as a hashable tuple
+    of tuples (NumPy accepts lists too); a ValueError unless each step names distinct
+    operands among those left and the steps end with one."""
+    steps = []
+    left = count
+    for step in path[1:]:
+        try:
+            positions = tuple(operator.index(position) for position in step)
+        except TypeError:
+            positions = ()
+        if not positions or len(set(positions)) != len(positions):
+            left = -1
+        elif builtins.all(0 <= position < left for position in positions):
+            left -= len(positions) - 1
+        else:
+            left = -1
+        if left < 1:
+            break
+        steps.append(positions)
+    if left != 1:
+        raise ValueError(
+            f"einsum: optimize={list(path)!r} is not a contraction path for {count} operand(s): "
+            "each step lists distinct positions among the operands left (a contraction puts "
+            "its result last), and the steps must end with one; take it from np.einsum_path"
+        )
+    return ("einsum_path", *steps)
+
+
+def _check_optimize(optimize: Any, count: int) -> Optimize:
     if optimize is True:
         return "greedy"
     if optimize is False:
@@ -178,7 +207,7 @@ def _check_optimize(optimize: Any) -> Optimize:
     if isinstance(optimize, str) and optimize in _STRATEGIES:
         return optimize
     if isinstance(optimize, (list, tuple)) and optimize and optimize[0] == "einsum_path":
-        return tuple(optimize)
+        return _check_path(optimize, count)
     raise ValueError(
         f"einsum: optimize={optimize!r} is not a strategy; give False, True, 'greedy', "
         "'optimal' or a path from np.einsum_path"
@@ -197,7 +226,7 @@ def einsum(*operands: Any, optimize: Any = "greedy") -> Tensor:
     other operands into that operand's labels (see primitives.linalg_more.Einsum).
     """
     subscripts, values = _einsum_arguments(operands)
-    strategy = _check_optimize(optimize)
+    strategy = _check_optimize(optimize, len(values))
     tensors = _tensors("einsum", values)
     shapes = [t.shape for t in tensors]
     explicit, targets = _normalize_einsum(subscripts, shapes)
@@ -359,6 +388,18 @@ def kron(a: Any, b: Any) -> Tensor:
 
 
 # ------------------------------------------------------------------ diagonals
+def _integer(op: str, name: str, value: Any) -> int:
+    """`value` as an int, or a TypeError naming the op: int() would truncate 1.5 to 1
+    silently, where NumPy's diagonal and PyTorch refuse it (and np.tril reads k=-1.5 as -2)."""
+    try:
+        return operator.index(value)
+    except TypeError:
+        raise TypeError(
+            f"{op}: {name}={value!r} is not an integer; diagonals are counted in whole steps, "
+            f"so pass an int (round it yourself, e.g. {name}=round({name}), if that is meant)"
+        ) from None
+
+
 def _diagonal_axes(op: str, x: Tensor, axis1: int, axis2: int) -> tuple[int, int]:
     if x.ndim < 2:
         raise ValueError(
@@ -369,6 +410,7 @@ def _diagonal_axes(op: str, x: Tensor, axis1: int, axis2: int) -> tuple[int, int
                 else ""
             )
         )
+    axis1, axis2 = _integer(op, "axis1", axis1), _integer(op, "axis2", axis2)
     for axis in (axis1, axis2):
         if not -x.ndim <= axis < x.ndim:
             raise ValueError(
@@ -389,7 +431,11 @@ def diagonal(a: Any, offset: int = 0, axis1: int = 0, axis2: int = 1) -> Tensor:
     dL/da = grad_out placed on that diagonal of zeros shaped as a."""
     x = as_tensor(a)
     first, second = _diagonal_axes("diagonal", x, axis1, axis2)
-    return Tensor._apply(P.Diagonal, (x,), {"offset": int(offset), "axis1": first, "axis2": second})
+    return Tensor._apply(
+        P.Diagonal,
+        (x,),
+        {"offset": _integer("diagonal", "offset", offset), "axis1": first, "axis2": second},
+    )
 
 
 def trace(a: Any, offset: int = 0, axis1: int = 0, axis2: int = 1) -> Tensor:
@@ -398,7 +444,9 @@ def trace(a: Any, offset: int = 0, axis1: int = 0, axis2: int = 1) -> Tensor:
     x = as_tensor(a)
     first, second = _diagonal_axes("trace", x, axis1, axis2)
     diagonal_values = Tensor._apply(
-        P.Diagonal, (x,), {"offset": int(offset), "axis1": first, "axis2": second}
+        P.Diagonal,
+        (x,),
+        {"offset": _integer("trace", "offset", offset), "axis1": first, "axis2": second},
     )
     return diagonal_values.sum(axis=-1)
 
@@ -408,7 +456,7 @@ def diag(v: Any, k: int = 0) -> Tensor:
     k > 0) and zeros elsewhere; of a 2-D v, its diagonal k. The two are each other's
     adjoint: the gradient of one is the other applied to grad_out."""
     x = as_tensor(v)
-    k = int(k)
+    k = _integer("diag", "k", k)
     if x.ndim == 1:
         size = x.shape[0] + builtins.abs(k)
         return Tensor._apply(
@@ -431,7 +479,7 @@ def _triangle(primitive: type[P.Primitive], m: Any, k: int) -> Tensor:
             f"{primitive.name}: needs at least 2 dimensions (a matrix, or a stack of them over "
             f"the last two axes); the tensor has shape {x.shape}"
         )
-    return Tensor._apply(primitive, (x,), {"k": int(k)})
+    return Tensor._apply(primitive, (x,), {"k": _integer(primitive.name, "k", k)})
 
 
 def tril(m: Any, k: int = 0) -> Tensor:

@@ -175,8 +175,10 @@ class Arctan2(Primitive):
         radius = np.hypot(y, x)
         # Only the origin has radius 0; dividing its 0 / 0 by 1 instead gives PyTorch's 0.
         radius = radius + (plain_values(radius) == 0)
-        grad_y = grad_out * (x / radius / radius) if needs[0] else None
-        grad_x = grad_out * (-y / radius / radius) if needs[1] else None
+        # inf / inf where an input is infinite: NaN, as PyTorch's, without a warning.
+        with np.errstate(invalid="ignore"):
+            grad_y = grad_out * (x / radius / radius) if needs[0] else None
+            grad_x = grad_out * (-y / radius / radius) if needs[1] else None
         return grad_y, grad_x
 
 
@@ -425,8 +427,9 @@ class Logaddexp(Primitive):
     @staticmethod
     def forward(x: Any, y: Any) -> tuple[Any, Saved]:
         # x - y may overflow to +-inf (3e38 - -3e38 in float32); exp(-inf) = 0 then gives
-        # max(x, y), the right value, so the overflow is no error.
-        with np.errstate(over="ignore"):
+        # max(x, y), the right value, so the overflow is no error. NumPy's logaddexp also
+        # flags a NaN input as invalid, where exp and log pass NaN on silently (as PyTorch).
+        with np.errstate(over="ignore", invalid="ignore"):
             return np.logaddexp(x, y), (x, y)
 
     @staticmethod
@@ -714,10 +717,14 @@ class Lerp(Primitive):
     @staticmethod
     def forward(start: Any, end: Any, weight: Any) -> tuple[Any, Saved]:
         if is_array(start) and is_array(end) and is_array(weight):
-            difference = end - start
-            out = np.where(
-                np.abs(weight) < 0.5, start + weight * difference, end - difference * (1 - weight)
-            )
+            # inf - inf and 0 * inf give NaN, as in PyTorch, without a warning.
+            with np.errstate(invalid="ignore"):
+                difference = end - start
+                out = np.where(
+                    np.abs(weight) < 0.5,
+                    start + weight * difference,
+                    end - difference * (1 - weight),
+                )
         else:
             out = call(Lerp, start, end, weight)  # recorded: lerp itself
         return out, (start, end, weight)
@@ -725,8 +732,9 @@ class Lerp(Primitive):
     @staticmethod
     def vjp(saved: Saved, grad_out: Any, needs: tuple[bool, ...]) -> Grads:
         start, end, weight = saved
-        return (
-            grad_out * (1 - weight) if needs[0] else None,
-            grad_out * weight if needs[1] else None,
-            grad_out * (end - start) if needs[2] else None,
-        )
+        with np.errstate(invalid="ignore"):  # inf - inf, inf * 0: NaN, as PyTorch's
+            return (
+                grad_out * (1 - weight) if needs[0] else None,
+                grad_out * weight if needs[1] else None,
+                grad_out * (end - start) if needs[2] else None,
+            )

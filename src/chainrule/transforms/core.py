@@ -7,6 +7,7 @@ differentiates depends on a tensor that requires grad, such as a value an outer 
 
 from __future__ import annotations
 
+import operator
 import weakref
 from collections.abc import Sequence
 from typing import Any
@@ -26,9 +27,24 @@ ArgNums = int | Sequence[int]
 _RETIRED: weakref.WeakValueDictionary[int, Tensor] = weakref.WeakValueDictionary()
 
 
+def single_argnum(argnums: ArgNums) -> bool:
+    """Whether `argnums` is one position (an int, NumPy's too), so the result is one gradient
+    rather than a tuple of them."""
+    return isinstance(argnums, (int, np.integer))
+
+
 def argnums_tuple(argnums: ArgNums, count: int, op: str) -> tuple[int, ...]:
     """`argnums` as a tuple of distinct non-negative positions among `count` arguments."""
-    numbers = (argnums,) if isinstance(argnums, int) else tuple(argnums)
+    if isinstance(argnums, (int, np.integer)):
+        numbers: tuple[int, ...] = (operator.index(argnums),)
+    else:
+        try:
+            numbers = tuple(operator.index(number) for number in argnums)
+        except TypeError:
+            raise TypeError(
+                f"{op}: argnums={argnums!r} must be an int or a tuple of ints, the positions of "
+                "the arguments to differentiate"
+            ) from None
     for number in numbers:
         if not -count <= number < count:
             raise ValueError(
@@ -81,7 +97,10 @@ def _target(value: Any) -> Tensor:
     if isinstance(value, Tensor) and value.requires_grad and is_grad_enabled():
         with enable_grad():
             return value.reshape(value.shape)
-    target = Tensor(value.numpy() if isinstance(value, Tensor) else value)
+    values = value.numpy() if isinstance(value, Tensor) else value
+    # A copy: the sweeps that vjp_fn and linearize's f_jvp run later read the saved inputs,
+    # and a caller's array changed in place meanwhile (x -= lr * g) must not change them.
+    target = Tensor(values.copy() if isinstance(values, np.ndarray) else values)
     return target.requires_grad_()
 
 

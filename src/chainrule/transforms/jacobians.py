@@ -24,6 +24,7 @@ from chainrule.transforms.core import (
     released,
     retire,
     reverse_gradients,
+    single_argnum,
     split_aux,
     unflatten_each,
 )
@@ -87,7 +88,7 @@ def jacrev(
             )
         aux = released(aux, targets)
         retire(targets)
-        jacobian = _jacobian_tree(out_def, treedefs, blocks, isinstance(argnums, int))
+        jacobian = _jacobian_tree(out_def, treedefs, blocks, single_argnum(argnums))
         return (jacobian, aux) if has_aux else jacobian
 
     return jacrev_f
@@ -116,7 +117,7 @@ def jacfwd(
             ]
             for index, output in enumerate(linear.outputs)
         ]
-        jacobian = _jacobian_tree(linear.out_def, linear.treedefs, blocks, isinstance(argnums, int))
+        jacobian = _jacobian_tree(linear.out_def, linear.treedefs, blocks, single_argnum(argnums))
         return (jacobian, linear.aux) if has_aux else jacobian
 
     return jacfwd_f

@@ -22,6 +22,7 @@ from chainrule.transforms.core import (
     released,
     retire,
     reverse_gradients,
+    single_argnum,
     split_aux,
     unflatten_each,
     zeros_like,
@@ -64,7 +65,7 @@ def _value_and_grad(
         aux = released(aux, targets)
         retire(targets)
         trees = unflatten_each(treedefs, grads)
-        gradient = trees[0] if isinstance(argnums, int) else tuple(trees)
+        gradient = trees[0] if single_argnum(argnums) else tuple(trees)
         return ((value, aux), gradient) if has_aux else (value, gradient)
 
     return value_and_grad_f
@@ -147,21 +148,42 @@ def vjp(f: Callable[..., Any], *primals: Any, has_aux: bool = False) -> tuple[An
     return (output, vjp_fn, aux) if has_aux else (output, vjp_fn)
 
 
-def hvp(f: Callable[..., Any], x: Any, v: Any) -> Tensor:
-    """H(x) v for a scalar f, without forming H: the gradient of <grad f(x), v>. It is
-    differentiable in v (and x) when they require grad, as under an outer transformation."""
-    direction = v if isinstance(v, Tensor) else np.asarray(v)
-    point = as_tensor(x)
-    if direction.shape != point.shape:
-        raise ValueError(f"hvp: v has shape {direction.shape} but x has shape {point.shape}")
+def hvp(f: Callable[..., Any], x: Any, v: Any) -> Any:
+    """H(x) v for a scalar f, without forming H: the gradient of <grad f(x), v>, shaped like
+    x. x may be a pytree, v then one of the same structure (<., .> sums over the leaves); for
+    an array x, v is any array-like of its shape. It is differentiable in v (and x) when they
+    require grad, as under an outer transformation."""
+    point_leaves, point_def = tree_flatten(x)
+    direction_leaves, direction_def = tree_flatten(v)
+    if point_def.node_type is None:  # one array: v may be any array-like, a list too
+        direction_leaves, direction_def = [v], point_def
+    if direction_def != point_def:
+        raise ValueError(
+            f"hvp: v has structure {direction_def} but x has structure {point_def}; give v "
+            "the structure of x"
+        )
+    directions = [
+        leaf if isinstance(leaf, Tensor) else np.asarray(leaf) for leaf in direction_leaves
+    ]
+    for point, direction, path in zip(point_leaves, directions, point_def.paths(), strict=True):
+        point_shape = point.shape if isinstance(point, Tensor) else np.shape(point)
+        if direction.shape != point_shape:
+            raise ValueError(
+                f"hvp: v{path} has shape {direction.shape} but x{path} has shape {point_shape}"
+            )
     gradient = grad(f)
 
     def directional(y: Any) -> Tensor:
-        slope: Tensor = gradient(y)
-        return (slope * direction).sum()
+        slopes, _ = tree_flatten(gradient(y))
+        total: Tensor | None = None
+        for slope, direction in zip(slopes, directions, strict=True):
+            term = (slope * direction).sum()
+            total = term if total is None else total + term
+        if total is None:
+            raise ValueError("hvp: x holds no array to differentiate")
+        return total
 
-    result: Tensor = grad(directional)(x)
-    return result
+    return grad(directional)(x)
 
 
 __all__ = ["grad", "hvp", "value_and_grad", "vjp"]
