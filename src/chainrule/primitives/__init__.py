@@ -3,6 +3,15 @@
 from chainrule.primitives.base import Primitive, is_unary
 from chainrule.primitives.broadcast import broadcast_shapes, sum_to_shape
 from chainrule.primitives.call import call, is_array
+from chainrule.primitives.conv import (
+    AvgPool2d,
+    AvgPool2dTranspose,
+    Conv1d,
+    Conv2d,
+    ConvTranspose,
+    ConvWeightGrad,
+    MaxPool2d,
+)
 from chainrule.primitives.elementwise import (
     Abs,
     Add,
@@ -76,6 +85,14 @@ PRIMITIVES: tuple[type[Primitive], ...] = (
     Stack,
     MSELoss,
     SoftmaxCrossEntropy,
+    # --- convolutions (issue 14)
+    Conv1d,
+    Conv2d,
+    ConvTranspose,
+    ConvWeightGrad,
+    MaxPool2d,
+    AvgPool2d,
+    AvgPool2dTranspose,
 )
 
 __all__ = [
@@ -124,4 +141,14 @@ __all__ = [
     "matmul_shape_error",
     "normalize_axes",
     "sum_to_shape",
+]
+# --- convolutions (issue 14)
+__all__ += [
+    "AvgPool2d",
+    "AvgPool2dTranspose",
+    "Conv1d",
+    "Conv2d",
+    "ConvTranspose",
+    "ConvWeightGrad",
+    "MaxPool2d",
 ]
