@@ -222,9 +222,9 @@ def conv1d(
     input: Any,
     weight: Any,
     bias: Any = None,
-    stride: int | tuple[int] = 1,
-    padding: int | tuple[int] | str = 0,
-    dilation: int | tuple[int] = 1,
+    stride: int | tuple[int, ...] = 1,
+    padding: int | tuple[int, ...] | str = 0,
+    dilation: int | tuple[int, ...] = 1,
     groups: int = 1,
 ) -> Tensor:
     """z[n, o, l] = b[o] + sum over c, k of w[o, c, k] x_pad[n, c, stride l + dilation k], as
@@ -242,9 +242,9 @@ def conv2d(
     input: Any,
     weight: Any,
     bias: Any = None,
-    stride: int | tuple[int, int] = 1,
-    padding: int | tuple[int, int] | str = 0,
-    dilation: int | tuple[int, int] = 1,
+    stride: int | tuple[int, ...] = 1,
+    padding: int | tuple[int, ...] | str = 0,
+    dilation: int | tuple[int, ...] = 1,
     groups: int = 1,
 ) -> Tensor:
     """z[n, o, i, j] = b[o] + sum over c, p, q of w[o, c, p, q] x_pad[n, c, s_h i + d_h p,
@@ -295,7 +295,7 @@ def max_pool2d(
     kernel_size: int | tuple[int, int],
     stride: int | tuple[int, int] | None = None,
     padding: int | tuple[int, int] = 0,
-    dilation: int | tuple[int, int] = 1,
+    dilation: int | tuple[int, ...] = 1,
     ceil_mode: bool = False,
 ) -> Tensor:
     """z[n, c, i, j] = max of x_pad over the window at (s_h i, s_w j), as
