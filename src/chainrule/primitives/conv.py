@@ -151,10 +151,11 @@ def _convolve(
     columns, out = _columns(x, kernel, stride, padding, dilation, groups)
     channels_out = w.shape[0]
     product = _per_group(w.reshape(groups, channels_out // groups, -1), columns)
-    batch = x.shape[0]
-    result = product.reshape(groups, channels_out // groups, batch, *out)
-    result = result.transpose(2, 0, 1, *range(3, 3 + len(out)))
-    return np.ascontiguousarray(result).reshape(batch, channels_out, *out), columns
+    # The product holds (C_out, N, *out) in memory: returned as its (N, C_out, *out) view,
+    # without a copy. Element-wise ops keep that layout, and the next convolution's columns
+    # and this one's gradient rows read it channel by channel, as they need it.
+    result = product.reshape(channels_out, x.shape[0], *out)
+    return result.transpose(1, 0, *range(2, 2 + len(out))), columns
 
 
 def _transposed(
@@ -166,25 +167,27 @@ def _transposed(
     dilation: tuple[int, ...],
     groups: int,
 ) -> np.ndarray:
-    """dL/dx of a convolution: w^T @ grad_out as columns, scattered back through the windows
-    one kernel offset at a time, then cropped to the unpadded input."""
+    """dL/dx of a convolution (a transposed convolution): for each kernel offset, w[..., k]^T
+    @ grad_out rows gives what every window sends back through that offset, added into the
+    padded input's strided slice there (col2im); then cropped to the unpadded input.
+
+    One product per offset keeps each temporary the input's size instead of kernel-size
+    times that (the full columns), which NumPy would allocate and fault in afresh each step.
+    """
     kernel = w.shape[2:]
-    spatial = len(kernel)
     channels_out = w.shape[0]
     batch, channels = input_shape[:2]
     out = grad_out.shape[2:]
-    weight_rows = w.reshape(groups, channels_out // groups, -1)
-    columns = _per_group(weight_rows.transpose(0, 2, 1), _grouped_rows(grad_out, groups))
-    # (groups, C/groups, *kernel, N, *out) -> (*kernel, N, groups, C/groups, *out)
-    columns = columns.reshape(groups, channels // groups, *kernel, batch, *out)
-    order = (*range(2, 2 + spatial), 2 + spatial, 0, 1, *range(3 + spatial, 3 + 2 * spatial))
-    columns = columns.transpose(order)
-    grad_padded = np.zeros(padded_shape(input_shape, padding), dtype=columns.dtype)
-    for offset, where in zip(
-        np.ndindex(*kernel), _offset_slices(kernel, out, stride, dilation), strict=True
-    ):
-        grad_padded[where] += columns[offset].reshape(batch, channels, *out)
-    return grad_padded[_interior(input_shape[2:], padding)]
+    rows = _grouped_rows(grad_out, groups)
+    taps = w.reshape(groups, channels_out // groups, channels // groups, -1)
+    # Accumulated as (C, N, *padded) in memory, the layout the products come in; the
+    # result is its (N, C, *size) view.
+    swapped = (input_shape[1], input_shape[0], *input_shape[2:])
+    grad_padded = np.zeros(padded_shape(swapped, padding), dtype=np.result_type(grad_out, w))
+    for tap, where in enumerate(_offset_slices(kernel, out, stride, dilation)):
+        sent = _per_group(taps[..., tap].transpose(0, 2, 1), rows)
+        grad_padded[where] += sent.reshape(channels, batch, *out)
+    return grad_padded[_interior(swapped[2:], padding)].swapaxes(0, 1)
 
 
 def _weight_gradient(
