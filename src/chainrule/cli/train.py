@@ -277,9 +277,11 @@ def run(args: argparse.Namespace) -> int:
     from chainrule.distributed import CollectiveTimeout, ShardError
     from chainrule.distributed.training import quiet_unless_lead, start_together, stop_job
     from chainrule.train import CheckpointError, TrainingInterrupted, train
+    from chainrule.train.allocator import keep_freed_memory
     from chainrule.train.checkpoint import META_FILE
     from chainrule.train.run_folder import RunFolderError
 
+    keep_freed_memory()
     lead = quiet_unless_lead()
     refused: Exception | None = None
     try:

@@ -187,7 +187,8 @@ def _transposed(
     for tap, where in enumerate(_offset_slices(kernel, out, stride, dilation)):
         sent = _per_group(taps[..., tap].transpose(0, 2, 1), rows)
         grad_padded[where] += sent.reshape(channels, batch, *out)
-    return grad_padded[_interior(swapped[2:], padding)].swapaxes(0, 1)
+    cropped: np.ndarray = grad_padded[_interior(swapped[2:], padding)].swapaxes(0, 1)
+    return cropped
 
 
 def _weight_gradient(
