@@ -22,18 +22,36 @@ def train(*args: str) -> int:
     return main(["train", *CNN, *args])
 
 
-def test_cnn_run_trains_saves_conv_weights_and_evaluates(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str]
-) -> None:
-    assert train("--epochs", "1", "--out", str(tmp_path)) == 0
-    output = capsys.readouterr().out
-    assert "training cnn (conv 16-32, 128 hidden" in output
-    with np.load(tmp_path / ARRAYS_FILE, allow_pickle=False) as stored:
+@pytest.fixture(scope="module")
+def cnn_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """One epoch of the CNN on the digits, shared by the tests that read its run folder."""
+    folder = tmp_path_factory.mktemp("cnn") / "run"
+    assert train("--epochs", "1", "--out", str(folder)) == 0
+    return folder
+
+
+def test_cnn_run_saves_its_conv_weights(cnn_run: Path) -> None:
+    with np.load(cnn_run / ARRAYS_FILE, allow_pickle=False) as stored:
         assert stored["model/1.weight"].shape == (16, 1, 3, 3)
         assert stored["model/4.weight"].shape == (32, 16, 3, 3)
         assert stored["model/8.weight"].shape == (32 * 2 * 2, 128)
-    assert main(["evaluate", str(tmp_path / META_FILE)]) == 0
+
+
+def test_cnn_run_evaluates(cnn_run: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["evaluate", str(cnn_run / META_FILE)]) == 0
     assert capsys.readouterr().out.rstrip().splitlines()[-1].startswith("test accuracy 0.")
+
+
+def test_explain_reads_the_cnn_run_down_to_its_first_conv_weight(
+    cnn_run: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["explain", str(cnn_run), "--wrt", "1.weight", "--examples", "4"]) == 0
+    output = capsys.readouterr().out
+    assert "= conv2d(u3, 4.weight, 4.bias)" in output
+    assert "conv_transpose(., 4.weight): 4.weight flipped, as a transposed convolution" in output
+    assert "correlated with .   " in output  # du1/d1.weight: windows of the images
+    assert ". routed to each window's max of u2" in output
+    assert "all local gradients agree with finite differences" in output
 
 
 def test_cnn_run_resumed_matches_the_straight_run(tmp_path: Path) -> None:

@@ -74,3 +74,16 @@ def test_every_local_gradient_of_the_conv_net_agrees_with_finite_differences(
     for check in explanation.checks:
         assert check.passed, check
         assert check.max_rel_err < 1e-6
+
+
+def test_a_flattened_conv_net_checks_its_reshape_step_too() -> None:
+    # The reshape between the pooling and a linear layer returns a view of its operand: the
+    # check must compare against a copy of the centre value, not against the perturbed view.
+    rng = np.random.default_rng(1)
+    x = chainrule.tensor(rng.normal(size=(2, 1, 5, 5)), name="x")
+    w = chainrule.tensor(rng.normal(size=(2, 1, 2, 2)), name="w", requires_grad=True)
+    v = chainrule.tensor(rng.normal(size=(8, 3)), name="v", requires_grad=True)
+    pooled = functional.max_pool2d(functional.conv2d(x, w), 2)
+    loss = functional.cross_entropy(pooled.reshape((2, -1)) @ v, np.array([0, 2]))
+    checks = chainrule.explain(loss, w).checks
+    assert [check.passed for check in checks] == [True] * 5

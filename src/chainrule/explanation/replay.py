@@ -160,7 +160,8 @@ def check_link(
         analytic_full = np.zeros_like(target)
     count = min(samples, target.size)
     flat = rng.choice(target.size, size=count, replace=False) if count else np.array([], int)
-    centre = evaluate(step, values)
+    # A copy: a view (reshape, transpose) would follow the perturbations probe makes.
+    centre = np.array(evaluate(step, values), copy=True)
     scale = float(np.max(np.abs(analytic_full))) if analytic_full.size else 0.0
     atol = 1e-9 * scale + 1e-12
 
