@@ -83,7 +83,7 @@ class _ConvNd(Module):
     def reset_parameters(self) -> None:
         """Redraw weight, then bias, uniform on [-1/sqrt(fan_in), 1/sqrt(fan_in)], fan_in =
         in_channels / groups * prod(kernel_size), from the layer's `rng`: PyTorch's
-        kaiming_uniform_ with a = sqrt(5) and its bias bound, which come to the same bound."""
+        `kaiming_uniform_` with a = sqrt(5) and its bias bound, which come to the same bound."""
         fan_in = self.in_channels // self.groups * math.prod(self.kernel_size)
         bound = 1.0 / math.sqrt(fan_in)
         weight = self.rng.uniform(-bound, bound, self.weight.shape)
