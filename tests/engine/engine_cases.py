@@ -1248,6 +1248,71 @@ CASES: tuple[OpCase, ...] = (
         lambda x, mask, value: x.masked_fill(mask, value),
         lambda torch, x, mask, value: x.masked_fill(torch.from_numpy(mask), value),
     ),
+    # --- convolutions (issue 14)
+    OpCase(
+        "conv1d",
+        [
+            (((2, 2, 5), (3, 2, 3), (3,)), {}),
+            (((1, 4, 6), (4, 2, 2), (4,)), {"stride": 2, "padding": 1, "groups": 2}),
+            (((1, 2, 7), (2, 1, 3)), {"padding": "same", "dilation": 2, "groups": 2}),
+        ],
+        lambda x, w, *bias, **params: functional.conv1d(x, w, *bias, **params),
+        lambda torch, x, w, *bias, **params: torch.nn.functional.conv1d(x, w, *bias, **params),
+    ),
+    OpCase(
+        "conv2d",
+        [
+            (((1, 2, 4, 4), (3, 2, 3, 2), (3,)), {}),
+            (
+                ((1, 4, 4, 3), (4, 2, 2, 2), (4,)),
+                {"stride": (2, 1), "padding": (1, 0), "groups": 2},
+            ),
+            (((1, 2, 5, 3), (2, 1, 2, 2)), {"padding": "same", "dilation": 2, "groups": 2}),
+            (((1, 2, 5, 3), (2, 2, 3, 2), (2,)), {"stride": 2, "padding": 1, "dilation": (1, 2)}),
+        ],
+        lambda x, w, *bias, **params: functional.conv2d(x, w, *bias, **params),
+        lambda torch, x, w, *bias, **params: torch.nn.functional.conv2d(x, w, *bias, **params),
+    ),
+    OpCase(
+        "max_pool2d",
+        [
+            (((1, 2, 4, 4),), {"kernel_size": 2}),
+            (((1, 1, 6, 5),), {"kernel_size": 3, "stride": 2, "padding": 1, "ceil_mode": True}),
+            (((1, 1, 7, 4),), {"kernel_size": (2, 3), "stride": (2, 1), "dilation": (2, 1)}),
+        ],
+        lambda x, **params: functional.max_pool2d(x, **params),
+        lambda torch, x, **params: torch.nn.functional.max_pool2d(x, **params),
+        grid=True,
+    ),
+    OpCase(
+        "avg_pool2d",
+        [
+            (((1, 2, 4, 4),), {"kernel_size": 2}),
+            (
+                ((1, 1, 5, 6),),
+                {
+                    "kernel_size": 3,
+                    "stride": 2,
+                    "padding": 1,
+                    "ceil_mode": True,
+                    "count_include_pad": False,
+                },
+            ),
+            (((1, 2, 5, 3),), {"kernel_size": (3, 2), "stride": (1, 2), "padding": (1, 0)}),
+        ],
+        lambda x, **params: functional.avg_pool2d(x, **params),
+        lambda torch, x, **params: torch.nn.functional.avg_pool2d(x, **params),
+    ),
+    OpCase(
+        "adaptive_avg_pool2d",
+        [
+            (((1, 1, 5, 6),), {"output_size": (2, 3)}),
+            (((2, 1, 4, 4),), {"output_size": 2}),
+            (((1, 1, 6, 5),), {"output_size": (None, 3)}),
+        ],
+        lambda x, output_size: functional.adaptive_avg_pool2d(x, output_size),
+        lambda torch, x, output_size: torch.nn.functional.adaptive_avg_pool2d(x, output_size),
+    ),
 )
 
 
@@ -1544,6 +1609,12 @@ NO_ZERO_DIM |= {
     "take_along_axis": lambda x: cr.take_along_axis(x, np.array(0), 0),
     "gather": lambda x: x.gather(0, np.array(0)),
     "scatter_add": lambda x: x.scatter_add(0, np.array(0), x),
+    # --- convolutions (issue 14)
+    "conv1d": lambda x: functional.conv1d(x, np.ones((1, 1, 1))),
+    "conv2d": lambda x: functional.conv2d(x, np.ones((1, 1, 1, 1))),
+    "max_pool2d": lambda x: functional.max_pool2d(x, 1),
+    "avg_pool2d": lambda x: functional.avg_pool2d(x, 1),
+    "adaptive_avg_pool2d": lambda x: functional.adaptive_avg_pool2d(x, 1),
 }
 
 

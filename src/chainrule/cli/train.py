@@ -23,6 +23,7 @@ from typing import Any
 
 from chainrule.cli._common import describe_os_error, missing_extras, nonnegative_int, probe_writable
 from chainrule.train.config import (
+    CNN_DEFAULTS,
     DTYPES,
     ENGINES,
     MODELS,
@@ -51,8 +52,11 @@ def add_parser(subparsers: Any) -> None:
     add(
         "--model",
         choices=MODELS,
-        help="seed: the tutorial network, one hidden layer of 50; mlp: --hidden layers "
-        f"(default {defaults.model})",
+        help="seed: the tutorial network, one hidden layer of 50; mlp: --hidden layers; "
+        "cnn: two conv/ReLU/max-pool stages and a hidden layer of 128, for 28x28 or 8x8 "
+        "images, by default for "
+        + " ".join(f"{name} {value}" for name, value in CNN_DEFAULTS.items())
+        + f" (default {defaults.model})",
     )
     add(
         "--hidden",
@@ -235,7 +239,8 @@ def _plan(args: argparse.Namespace) -> tuple[TrainConfig, Path, Any]:
 
     given = _given(args)
     if args.resume is None:
-        config = TrainConfig(**given)
+        model_defaults = CNN_DEFAULTS if given.get("model") == "cnn" else {}
+        config = TrainConfig(**{**model_defaults, **given})
         _refuse_unused(given, config)
         # The folder is checked for another run while its lock is held (Trainer.fit).
         return config, args.out if args.out is not None else _default_folder(), None
@@ -272,9 +277,11 @@ def run(args: argparse.Namespace) -> int:
     from chainrule.distributed import CollectiveTimeout, ShardError
     from chainrule.distributed.training import quiet_unless_lead, start_together, stop_job
     from chainrule.train import CheckpointError, TrainingInterrupted, train
+    from chainrule.train.allocator import keep_freed_memory
     from chainrule.train.checkpoint import META_FILE
     from chainrule.train.run_folder import RunFolderError
 
+    keep_freed_memory()
     lead = quiet_unless_lead()
     refused: Exception | None = None
     try:
@@ -303,6 +310,10 @@ def run(args: argparse.Namespace) -> int:
     started = time.perf_counter()
     action = "resuming" if checkpoint is not None else "training"
     hidden = "-".join(map(str, config.hidden_sizes))
+    if config.model == "cnn":
+        from chainrule.train.models import CNN_CHANNELS, CNN_HIDDEN
+
+        hidden = f"conv {'-'.join(map(str, CNN_CHANNELS))}, {CNN_HIDDEN}"
     print(
         f"{action} {config.model} ({hidden} hidden, {config.engine} engine) on "
         f"{config.data} with {config.optimizer} lr {config.learning_rate:g}, batch "

@@ -161,7 +161,7 @@ def check_link(
     count = min(samples, target.size)
     flat = rng.choice(target.size, size=count, replace=False) if count else np.array([], int)
     # A copy: a view op's output (transpose, x[i], diagonal) would follow the probed entry.
-    centre = np.array(evaluate(step, values))
+    centre = np.array(evaluate(step, values), copy=True)
     scale = float(np.max(np.abs(analytic_full))) if analytic_full.size else 0.0
     atol = 1e-9 * scale + 1e-12
 

@@ -24,6 +24,15 @@ from chainrule.nn.activation import (
 )
 from chainrule.nn.batchnorm import BatchNorm1d
 from chainrule.nn.container import Sequential
+from chainrule.nn.conv import (
+    AdaptiveAvgPool2d,
+    AvgPool2d,
+    Conv1d,
+    Conv2d,
+    Flatten,
+    MaxPool2d,
+    Unflatten,
+)
 from chainrule.nn.dropout import Dropout
 from chainrule.nn.embedding import Embedding
 from chainrule.nn.layernorm import LayerNorm
@@ -63,4 +72,14 @@ __all__ = [
     "Softplus",
     "Softsign",
     "Tanh",
+]
+# --- convolutions (issue 14)
+__all__ += [
+    "AdaptiveAvgPool2d",
+    "AvgPool2d",
+    "Conv1d",
+    "Conv2d",
+    "Flatten",
+    "MaxPool2d",
+    "Unflatten",
 ]

@@ -14,6 +14,15 @@ from chainrule.primitives.base import Primitive, is_unary
 from chainrule.primitives.broadcast import broadcast_shapes, sum_to_shape
 from chainrule.primitives.call import call, is_array
 from chainrule.primitives.classification import NLLLoss
+from chainrule.primitives.conv import (
+    AvgPool2d,
+    AvgPool2dTranspose,
+    Conv1d,
+    Conv2d,
+    ConvTranspose,
+    ConvWeightGrad,
+    MaxPool2d,
+)
 from chainrule.primitives.elementwise import (
     Abs,
     Add,
@@ -184,6 +193,14 @@ PRIMITIVES: tuple[type[Primitive], ...] = (
     Tile,
     Repeat,
     Pad,
+    # --- convolutions (issue 14)
+    Conv1d,
+    Conv2d,
+    ConvTranspose,
+    ConvWeightGrad,
+    MaxPool2d,
+    AvgPool2d,
+    AvgPool2dTranspose,
 )
 
 __all__ = [
@@ -285,3 +302,13 @@ __all__ += [
 ]
 # --- reductions (issue 14)
 __all__ += ["CumProd", "CumSum", "LogCumSumExp", "Norm2", "Prod"]
+# --- convolutions (issue 14)
+__all__ += [
+    "AvgPool2d",
+    "AvgPool2dTranspose",
+    "Conv1d",
+    "Conv2d",
+    "ConvTranspose",
+    "ConvWeightGrad",
+    "MaxPool2d",
+]

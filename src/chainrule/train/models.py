@@ -1,13 +1,16 @@
-"""The networks `chainrule train` builds: the tutorial's `seed` network and deeper MLPs.
+"""The networks `chainrule train` builds: the tutorial's `seed` network, deeper MLPs and a
+small CNN.
 
-Both are Linear/ReLU stacks ending in a Linear layer of one logit per class; the loss is
-softmax cross-entropy. Parameters are named by layer position ("0.weight", "2.bias", ...),
+The first two are Linear/ReLU stacks ending in a Linear layer of one logit per class; the
+CNN puts two conv/ReLU/max-pool stages in front of such a stack. The loss is softmax
+cross-entropy. Parameters are named by layer position ("0.weight", "2.bias", ...),
 identically in `chainrule.nn` and `chainrule.manual`, so either engine loads the other's.
 """
 
 from __future__ import annotations
 
 import itertools
+import math
 
 import numpy as np
 
@@ -30,6 +33,8 @@ def build_module(
 ) -> nn.Sequential:
     """Linear, ReLU[, Dropout] per hidden layer, then a Linear head; PyTorch's default
     uniform initialisation drawn from `init_rng`, dropout masks from `dropout_rng`."""
+    if config.model == "cnn":
+        return build_cnn(config, num_features, num_classes, init_rng=init_rng)
     sizes = layer_sizes(config, num_features, num_classes)
     layers: list[nn.Module] = []
     for fan_in, fan_out in itertools.pairwise(sizes[:-1]):
@@ -50,3 +55,47 @@ def build_manual(config: TrainConfig, num_features: int, num_classes: int) -> ma
             layers.append(manual.ReLU())
         layers.append(manual.Linear(fan_in, fan_out, rng=placeholder_rng, dtype=config.dtype))
     return manual.Sequential(*layers)
+
+
+CNN_CHANNELS = (16, 32)
+"""Channels of the CNN's two 3x3 convolutions."""
+CNN_HIDDEN = 128
+"""Units of the CNN's dense hidden layer."""
+
+
+def image_side(num_features: int) -> int:
+    """The side of the square one-channel images of `num_features` pixels that the CNN
+    takes (28 for MNIST, 8 for the digits); a ValueError for any other size."""
+    side = math.isqrt(num_features)
+    if side * side != num_features or side % 4:
+        raise ValueError(
+            f"train: --model cnn takes square one-channel images whose side is a multiple of "
+            f"4 (28x28, 8x8, ...), but the data have {num_features} pixels per image; use "
+            "--model mlp for other data"
+        )
+    return side
+
+
+def build_cnn(
+    config: TrainConfig, num_features: int, num_classes: int, *, init_rng: np.random.Generator
+) -> nn.Sequential:
+    """Flat images (N, side * side) -> (N, 1, side, side) -> conv 3x3x16 (padding 1) -> ReLU
+    -> max-pool 2 -> conv 3x3x32 (padding 1) -> ReLU -> max-pool 2 -> flatten -> Linear 128
+    -> ReLU -> Linear to one logit per class; PyTorch's default initialisation from
+    `init_rng`, layer by layer."""
+    side = image_side(num_features)
+    first, second = CNN_CHANNELS
+    dtype = config.dtype
+    return nn.Sequential(
+        nn.Unflatten(1, (1, side, side)),
+        nn.Conv2d(1, first, 3, padding=1, rng=init_rng, dtype=dtype),
+        nn.ReLU(),
+        nn.MaxPool2d(2),
+        nn.Conv2d(first, second, 3, padding=1, rng=init_rng, dtype=dtype),
+        nn.ReLU(),
+        nn.MaxPool2d(2),
+        nn.Flatten(),
+        nn.Linear(second * (side // 4) ** 2, CNN_HIDDEN, rng=init_rng, dtype=dtype),
+        nn.ReLU(),
+        nn.Linear(CNN_HIDDEN, num_classes, rng=init_rng, dtype=dtype),
+    )

@@ -1,0 +1,102 @@
+"""`chainrule train --model cnn`: a short run on the 8x8 digits, its checkpoint, evaluate,
+resume and --compile; its defaults and refusals."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from chainrule.cli import main
+from chainrule.train.checkpoint import ARRAYS_FILE, META_FILE
+from chainrule.train.config import CNN_DEFAULTS
+from chainrule.train.metrics import TIMING_KEYS, read_metrics
+from chainrule.train.models import image_side
+
+CNN = ["--model", "cnn", "--data", "digits", "--batch-size", "256", "--no-progress"]
+
+
+def train(*args: str) -> int:
+    return main(["train", *CNN, *args])
+
+
+@pytest.fixture(scope="module")
+def cnn_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """One epoch of the CNN on the digits, shared by the tests that read its run folder."""
+    folder = tmp_path_factory.mktemp("cnn") / "run"
+    assert train("--epochs", "1", "--out", str(folder)) == 0
+    return folder
+
+
+def test_cnn_run_saves_its_conv_weights(cnn_run: Path) -> None:
+    with np.load(cnn_run / ARRAYS_FILE, allow_pickle=False) as stored:
+        assert stored["model/1.weight"].shape == (16, 1, 3, 3)
+        assert stored["model/4.weight"].shape == (32, 16, 3, 3)
+        assert stored["model/8.weight"].shape == (32 * 2 * 2, 128)
+
+
+def test_cnn_run_evaluates(cnn_run: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["evaluate", str(cnn_run / META_FILE)]) == 0
+    assert capsys.readouterr().out.rstrip().splitlines()[-1].startswith("test accuracy 0.")
+
+
+def test_explain_reads_the_cnn_run_down_to_its_first_conv_weight(
+    cnn_run: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["explain", str(cnn_run), "--wrt", "1.weight", "--examples", "4"]) == 0
+    output = capsys.readouterr().out
+    assert "= conv2d(u3, 4.weight, 4.bias)" in output
+    assert "conv_transpose(., 4.weight): 4.weight flipped, as a transposed convolution" in output
+    assert "correlated with .   " in output  # du1/d1.weight: windows of the images
+    assert ". routed to each window's max of u2" in output
+    assert "all local gradients agree with finite differences" in output
+
+
+def test_cnn_run_resumed_matches_the_straight_run(tmp_path: Path) -> None:
+    # A constant learning rate, so that a run of 1 epoch may be continued to 2.
+    straight, resumed = tmp_path / "straight", tmp_path / "resumed"
+    assert train("--epochs", "2", "--schedule", "constant", "--out", str(straight)) == 0
+    assert train("--epochs", "1", "--schedule", "constant", "--out", str(resumed)) == 0
+    assert main(["train", "--resume", str(resumed), "--epochs", "2", "--no-progress"]) == 0
+
+    def losses(folder: Path) -> list[dict]:
+        return [
+            {key: value for key, value in record.items() if key not in TIMING_KEYS}
+            for record in read_metrics(folder)
+        ]
+
+    assert losses(resumed) == losses(straight)
+
+
+def test_cnn_run_compiled_matches_the_eager_run(tmp_path: Path) -> None:
+    eager, compiled = tmp_path / "eager", tmp_path / "compiled"
+    assert train("--epochs", "1", "--out", str(eager)) == 0
+    assert train("--epochs", "1", "--compile", "--out", str(compiled)) == 0
+    (eager_record,) = read_metrics(eager)
+    (compiled_record,) = read_metrics(compiled)
+    assert compiled_record["train_loss"] == pytest.approx(eager_record["train_loss"], rel=1e-5)
+
+
+def test_cnn_takes_its_own_defaults_where_the_command_line_is_silent(tmp_path: Path) -> None:
+    # One epoch given, the rest (batch size, optimizer, learning rate) from CNN_DEFAULTS.
+    assert main(["train", "--model", "cnn", "--epochs", "1", "--out", str(tmp_path)]) == 0
+    config = json.loads((tmp_path / META_FILE).read_text())["meta"]["config"]
+    assert config["epochs"] == 1
+    for name in ("batch_size", "optimizer", "lr"):
+        assert config[name] == CNN_DEFAULTS[name]
+
+
+def test_cnn_refuses_the_manual_engine(capsys: pytest.CaptureFixture[str]) -> None:
+    assert train("--engine", "manual") == 2
+    assert "--engine manual differentiates Linear and ReLU layers by hand" in (
+        capsys.readouterr().err
+    )
+
+
+def test_cnn_needs_square_images_with_a_side_divisible_by_four() -> None:
+    assert image_side(784) == 28
+    assert image_side(64) == 8
+    with pytest.raises(ValueError, match=r"square one-channel images .* 100 pixels"):
+        image_side(100)
