@@ -7,6 +7,7 @@ from engine_cases import relative_error
 
 import chainrule as cr
 from chainrule import functional
+from chainrule.primitives.loss import SoftmaxCrossEntropy
 
 
 def _value_and_grad(loss_fn, values):
@@ -55,3 +56,22 @@ def test_linear_without_bias_is_a_plain_matmul() -> None:
     out = functional.linear(x, weight)
     assert out._node is not None
     assert out._node.primitive.name == "matmul"
+
+
+def test_cross_entropy_forward_on_arrays_matches_its_tensor_path_bit_for_bit() -> None:
+    # forward has a fast path for plain ndarrays (the ufuncs' own reductions) beside the
+    # general one that a recorded replay takes with Tensors; both must give the same bits.
+    rng = np.random.default_rng(11)
+    for dtype in (np.float16, np.float32, np.float64):
+        logits = (rng.normal(size=(64, 10)) * 20).astype(dtype)
+        targets = rng.integers(0, 10, size=64)
+        loss, (probs, _) = SoftmaxCrossEntropy.forward(logits, targets=targets)
+        tensor_loss, (tensor_probs, _) = SoftmaxCrossEntropy.forward(
+            cr.tensor(logits), targets=targets
+        )
+        assert np.asarray(loss).dtype == np.dtype(dtype)
+        assert probs.shape == (64, 10)
+        assert probs.dtype == np.dtype(dtype)
+        assert isinstance(tensor_loss, cr.Tensor)
+        assert np.array_equal(np.asarray(loss), tensor_loss.numpy())
+        assert np.array_equal(probs, tensor_probs.numpy())
