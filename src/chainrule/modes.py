@@ -46,6 +46,13 @@ class StepTracer(Protocol):
     def record_effect(self, effect: Callable[[], Any], frame: FrameType | None = None) -> None:
         """`effect()` (an optimizer's step, zero_grad) ran here; `frame` is its running call."""
 
+    def record_grad_assignment(self, leaf: Tensor, grad: Tensor | None) -> None:
+        """`leaf.grad = grad` (or `del leaf.grad`) runs here; raise CompileError if a replay
+        cannot repeat it."""
+
+    def refuse_requires_grad_change(self, tensor: Tensor) -> None:
+        """Raise CompileError if `tensor.requires_grad_()` here cannot be replayed."""
+
     def refuse_conversion(self, tensor: Tensor, conversion: str, hint: str = "") -> None:
         """Raise CompileError: `tensor` is turned into a Python or NumPy value in the step."""
 

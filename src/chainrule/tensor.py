@@ -97,8 +97,8 @@ class Tensor(TensorMethods):
         "_base",
         "_counter",
         "_data",
+        "_grad",
         "_node",
-        "grad",
         "name",
         "requires_grad",
     )
@@ -115,7 +115,7 @@ class Tensor(TensorMethods):
         self._node: Node | None = None
         self._counter = _UNCHANGED
         self._base: Tensor | None = None
-        self.grad: Tensor | None = None
+        self._grad: Tensor | None = None
         self.name = name
         self.requires_grad = False
         if requires_grad:
@@ -129,7 +129,7 @@ class Tensor(TensorMethods):
         tensor._node = None
         tensor._counter = _UNCHANGED
         tensor._base = None
-        tensor.grad = None
+        tensor._grad = None
         tensor.name = None
         tensor.requires_grad = False
         return tensor
@@ -210,6 +210,22 @@ class Tensor(TensorMethods):
         if grad is not None and grad.dtype != array.dtype:
             self.grad = grad.astype(array.dtype)
         _shared_counter(self).value += 1
+
+    @property
+    def grad(self) -> Tensor | None:
+        """The gradient that backward accumulated into this leaf, or None."""
+        return self._grad
+
+    @grad.setter
+    def grad(self, value: Tensor | None) -> None:
+        if STATE.tracer is not None:
+            STATE.tracer.record_grad_assignment(self, value)
+        self._grad = value
+
+    @grad.deleter
+    def grad(self) -> None:
+        """`del t.grad` clears the gradient, as in PyTorch (the same as `t.grad = None`)."""
+        self.grad = None
 
     @property
     def _version(self) -> int:
@@ -307,6 +323,8 @@ class Tensor(TensorMethods):
                 "requires_grad_(False): this tensor was computed by a recorded op; "
                 "use .detach() to get a copy cut from the graph"
             )
+        if STATE.tracer is not None and requires_grad != self.requires_grad:
+            STATE.tracer.refuse_requires_grad_change(self)
         self.requires_grad = requires_grad
         return self
 

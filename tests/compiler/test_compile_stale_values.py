@@ -531,7 +531,7 @@ def test_a_computed_gradient_left_in_grad_when_the_step_returns_is_refused(
             weight.grad = weight.grad.clip(-0.1, 0.1)
         return loss
 
-    with pytest.raises(CompileError, match="assigned a computed tensor"):
+    with pytest.raises(CompileError, match=r"assigns a tensor to the \.grad"):
         compile(step)(rng.standard_normal((4, 3)))
 
 
