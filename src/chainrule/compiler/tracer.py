@@ -8,7 +8,6 @@ that point), frozen constants, and op outputs. The record is turned into a flat 
 
 from __future__ import annotations
 
-import functools
 import sys
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -57,7 +56,17 @@ class GradReadRecord:
     ops_before: int
 
 
-Event = BackwardRecord | EffectRecord | GradReadRecord
+@dataclass(frozen=True)
+class GradAssignRecord:
+    """The step set `leaf.grad` here: to None (`slot` None), or to the value in `slot` (an op's
+    output, an argument, or a gradient read), which a replay wraps in a new Tensor."""
+
+    leaf: Tensor
+    slot: int | None
+    ops_before: int
+
+
+Event = BackwardRecord | EffectRecord | GradReadRecord | GradAssignRecord
 
 
 @dataclass
@@ -218,22 +227,39 @@ class Tracer:
             self._effect_frames[id(frame)] = frame
 
     def record_grad_assignment(self, leaf: Tensor, grad: Tensor | None) -> None:
-        """`leaf.grad = grad` or `del leaf.grad`, by the step itself (what a recorded backward
-        or effect assigns, its replay assigns again). Clearing is recorded here as an effect,
-        so each replay clears the gradient at this point as eager execution does; a tensor is
-        refused: a replay's backward adds into whatever `.grad` holds, and the step's Python
-        that made the tensor (a scaled or clipped gradient, a fresh zeros) is not replayed."""
+        """`leaf.grad = grad` or `del leaf.grad` by the step itself, recorded so that each
+        replay assigns at this point as eager execution does (what a recorded backward or
+        effect assigns, its replay assigns again). Refused for a tensor whose values a replay
+        cannot recompute: one made without chainrule ops (a replay's backward would keep
+        adding into the first call's array) or one that requires grad."""
         if self._inside(self._effect_frames) or self._inside(self._backward_frames):
             return
-        if grad is None:
-            self.events.append(EffectRecord(functools.partial(_clear_grad, leaf), len(self.ops)))
-            return
-        raise CompileError(
-            f"compile: the step assigns a tensor to the .grad of a tensor of shape "
-            f"{leaf.shape} ({user_frame()}); a replay would not repeat the assignment. "
-            "Inside the step, only clear gradients (`.grad = None`, `del .grad`, zero_grad()); "
-            "scale or clip gradients outside the compiled step, or fold the factor into the loss"
-        )
+        read = self._tensor_slot.get(id(leaf.grad))
+        if read is not None and read in self.slots.leaves:
+            raise CompileError(
+                f"compile: the step replaces the .grad of a tensor of shape {leaf.shape} "
+                f"({user_frame()}) that it read without using that tensor in any op, so the "
+                "trace took the gradient for a constant and a replay would read the first "
+                "call's; make the change outside the compiled step"
+            )
+        slot = None
+        if grad is not None:
+            if grad.requires_grad:
+                raise CompileError(
+                    f"compile: the step assigns a tensor that requires grad to the .grad of a "
+                    f"tensor of shape {leaf.shape} ({user_frame()}); compute the new gradient "
+                    "under chainrule.no_grad() (or from detached values)"
+                )
+            slot = self.slot_of(grad)
+            if slot in self.slots.leaves:
+                raise CompileError(
+                    f"compile: the step assigns a tensor that no chainrule op in it computed "
+                    f"to the .grad of a tensor of shape {leaf.shape} ({user_frame()}); a "
+                    "replay would reuse the first call's tensor and keep adding into it. "
+                    "Clear the gradient with `.grad = None` instead (the next backward stores "
+                    "a fresh one), or compute the new gradient with chainrule ops"
+                )
+        self.events.append(GradAssignRecord(leaf, slot, len(self.ops)))
 
     def refuse_requires_grad_change(self, tensor: Tensor) -> None:
         """Raise CompileError if `requires_grad_()` changes the flag of a tensor the step has
@@ -280,8 +306,9 @@ class Tracer:
             raise CompileError(
                 f"compile: in-place change ({op}) of the .grad of a tensor of shape "
                 f"{owner.shape} inside a compiled step ({user_frame()}) is not replayed, so "
-                "the gradient would be changed on the first call only; scale or clip "
-                "gradients outside the compiled step, or fold the factor into the loss"
+                "the gradient would be changed on the first call only; write it out of place "
+                "(`p.grad = p.grad * scale`, which a replay repeats) or fold the factor into "
+                "the loss"
             )
         raise CompileError(
             f"compile: in-place change ({op}) of a tensor of shape {tensor.shape} inside a "
@@ -293,7 +320,3 @@ class Tracer:
 
     def output_slot(self, tensor: Tensor) -> int:
         return self.slot_of(tensor)
-
-
-def _clear_grad(leaf: Tensor) -> None:
-    leaf.grad = None
