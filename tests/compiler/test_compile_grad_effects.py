@@ -409,3 +409,42 @@ def test_a_tensor_made_with_requires_grad_inside_the_step_is_not_refused() -> No
         return (cr.tensor(x) * scale).sum()
 
     _trace(step)
+
+
+# ------------------------------------------------------------------ PyTorch as the oracle
+# After PyTorch's test_autograd accumulate-grad cases: gradients add up across backward calls
+# until `.grad` is set to None or deleted, which makes the next backward store a fresh one.
+CLEARINGS: dict[str, Callable[[Any], None]] = {
+    "assign None": lambda param: setattr(param, "grad", None),
+    "del": lambda param: delattr(param, "grad"),
+    "keep": lambda param: None,
+}
+
+
+@pytest.mark.parametrize("clear", CLEARINGS.values(), ids=CLEARINGS)
+def test_a_compiled_step_clearing_grad_by_hand_matches_pytorch(
+    torch: Any, clear: Callable[[Any], None]
+) -> None:
+    start = np.random.default_rng(13).standard_normal(3)
+    w = cr.tensor(start.copy(), requires_grad=True)
+    w_torch = torch.tensor(start.copy(), requires_grad=True)
+    optimizer = cr.optim.SGD([w], lr=0.1)
+    optimizer_torch = torch.optim.SGD([w_torch], lr=0.1)
+
+    @compile
+    def step(x: np.ndarray) -> cr.Tensor:
+        clear(w)
+        loss = (cr.tensor(x) * w).tanh().sum()
+        loss.backward()
+        optimizer.step()
+        return loss
+
+    for x in _batches(4):
+        step(x)
+        clear(w_torch)
+        (torch.from_numpy(x) * w_torch).tanh().sum().backward()
+        optimizer_torch.step()
+        assert w.grad is not None
+        assert w.grad.shape == tuple(w_torch.grad.shape)
+        np.testing.assert_allclose(w.grad.numpy(), w_torch.grad.numpy(), rtol=1e-12)
+        np.testing.assert_allclose(w.numpy(), w_torch.detach().numpy(), rtol=1e-12)
