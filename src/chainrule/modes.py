@@ -12,7 +12,7 @@ import os
 import sys
 from collections.abc import Callable, Iterator
 from types import FrameType
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol, overload
 
 if TYPE_CHECKING:
     from chainrule.primitives import Primitive
@@ -58,6 +58,30 @@ class StepTracer(Protocol):
 
     def refuse_mutation(self, tensor: Tensor, op: str) -> None:
         """Raise CompileError: `tensor` is changed in place by the step itself."""
+
+
+class GradAttribute:
+    """`Tensor.grad`: the gradient backward accumulated into a leaf, or None. Assigning None or
+    deleting it (`del t.grad`, as in PyTorch) clears it. While chainrule.compile traces a step,
+    the tracer sees each assignment, to replay it at that point or refuse it. (Defined here,
+    beside the tracer protocol it calls, so the tensor module stays the bare data model.)"""
+
+    @overload
+    def __get__(self, tensor: None, owner: type) -> GradAttribute: ...
+    @overload
+    def __get__(self, tensor: Tensor, owner: type | None = None) -> Tensor | None: ...
+    def __get__(
+        self, tensor: Tensor | None, owner: type | None = None
+    ) -> Tensor | GradAttribute | None:
+        return self if tensor is None else tensor._grad
+
+    def __set__(self, tensor: Tensor, grad: Tensor | None) -> None:
+        if STATE.tracer is not None:
+            STATE.tracer.record_grad_assignment(tensor, grad)
+        tensor._grad = grad
+
+    def __delete__(self, tensor: Tensor) -> None:
+        self.__set__(tensor, None)
 
 
 class _State:

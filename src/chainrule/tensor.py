@@ -21,7 +21,7 @@ from chainrule import primitives as P
 from chainrule.dtypes import check_dtype as _check_dtype
 from chainrule.dtypes import check_exact_integers as _check_exact_integers
 from chainrule.graph import Node, backward_into_grads
-from chainrule.modes import STATE, AnomalyError, user_frame
+from chainrule.modes import STATE, AnomalyError, GradAttribute, user_frame
 from chainrule.tensor_methods import TensorMethods
 
 ArrayLike = npt.ArrayLike
@@ -102,6 +102,7 @@ class Tensor(TensorMethods):
         "name",
         "requires_grad",
     )
+    grad = GradAttribute()  # `.grad`; chainrule.compile records or refuses each assignment
 
     def __init__(
         self,
@@ -210,22 +211,6 @@ class Tensor(TensorMethods):
         if grad is not None and grad.dtype != array.dtype:
             self.grad = grad.astype(array.dtype)
         _shared_counter(self).value += 1
-
-    @property
-    def grad(self) -> Tensor | None:
-        """The gradient that backward accumulated into this leaf, or None."""
-        return self._grad
-
-    @grad.setter
-    def grad(self, value: Tensor | None) -> None:
-        if STATE.tracer is not None:
-            STATE.tracer.record_grad_assignment(self, value)
-        self._grad = value
-
-    @grad.deleter
-    def grad(self) -> None:
-        """`del t.grad` clears the gradient, as in PyTorch (the same as `t.grad = None`)."""
-        self.grad = None
 
     @property
     def _version(self) -> int:
