@@ -1,4 +1,5 @@
-"""Recording one eager run of a training step: every op, backward call and effect, in order.
+"""Recording one eager run of a training step: every op, backward call, effect and `.grad`
+assignment, in order.
 
 Values are named by slots: the step's array arguments, parameters (leaves that require grad,
 read afresh at each replay), the parameters' `.grad` where the step reads it (read afresh at
