@@ -12,7 +12,7 @@ import os
 import sys
 from collections.abc import Callable, Iterator
 from types import FrameType
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol, overload
 
 if TYPE_CHECKING:
     from chainrule.primitives import Primitive
@@ -46,11 +46,42 @@ class StepTracer(Protocol):
     def record_effect(self, effect: Callable[[], Any], frame: FrameType | None = None) -> None:
         """`effect()` (an optimizer's step, zero_grad) ran here; `frame` is its running call."""
 
+    def record_grad_assignment(self, leaf: Tensor, grad: Tensor | None) -> None:
+        """`leaf.grad = grad` (or `del leaf.grad`) runs here; raise CompileError if a replay
+        cannot repeat it."""
+
+    def refuse_requires_grad_change(self, tensor: Tensor) -> None:
+        """Raise CompileError if `tensor.requires_grad_()` here cannot be replayed."""
+
     def refuse_conversion(self, tensor: Tensor, conversion: str, hint: str = "") -> None:
         """Raise CompileError: `tensor` is turned into a Python or NumPy value in the step."""
 
     def refuse_mutation(self, tensor: Tensor, op: str) -> None:
         """Raise CompileError: `tensor` is changed in place by the step itself."""
+
+
+class GradAttribute:
+    """`Tensor.grad`: the gradient backward accumulated into a leaf, or None. Assigning None or
+    deleting it (`del t.grad`, as in PyTorch) clears it. While chainrule.compile traces a step,
+    the tracer sees each assignment, to replay it at that point or refuse it. (Defined here,
+    beside the tracer protocol it calls, so the tensor module stays the bare data model.)"""
+
+    @overload
+    def __get__(self, tensor: None, owner: type) -> GradAttribute: ...
+    @overload
+    def __get__(self, tensor: Tensor, owner: type | None = None) -> Tensor | None: ...
+    def __get__(
+        self, tensor: Tensor | None, owner: type | None = None
+    ) -> Tensor | GradAttribute | None:
+        return self if tensor is None else tensor._grad
+
+    def __set__(self, tensor: Tensor, grad: Tensor | None) -> None:
+        if STATE.tracer is not None:
+            STATE.tracer.record_grad_assignment(tensor, grad)
+        tensor._grad = grad
+
+    def __delete__(self, tensor: Tensor) -> None:
+        self.__set__(tensor, None)
 
 
 class _State:

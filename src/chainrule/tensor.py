@@ -21,7 +21,7 @@ from chainrule import primitives as P
 from chainrule.dtypes import check_dtype as _check_dtype
 from chainrule.dtypes import check_exact_integers as _check_exact_integers
 from chainrule.graph import Node, backward_into_grads
-from chainrule.modes import STATE, AnomalyError, user_frame
+from chainrule.modes import STATE, AnomalyError, GradAttribute, user_frame
 from chainrule.tensor_methods import TensorMethods
 
 ArrayLike = npt.ArrayLike
@@ -97,11 +97,12 @@ class Tensor(TensorMethods):
         "_base",
         "_counter",
         "_data",
+        "_grad",
         "_node",
-        "grad",
         "name",
         "requires_grad",
     )
+    grad = GradAttribute()  # `.grad`; chainrule.compile records or refuses each assignment
 
     def __init__(
         self,
@@ -115,7 +116,7 @@ class Tensor(TensorMethods):
         self._node: Node | None = None
         self._counter = _UNCHANGED
         self._base: Tensor | None = None
-        self.grad: Tensor | None = None
+        self._grad: Tensor | None = None
         self.name = name
         self.requires_grad = False
         if requires_grad:
@@ -129,7 +130,7 @@ class Tensor(TensorMethods):
         tensor._node = None
         tensor._counter = _UNCHANGED
         tensor._base = None
-        tensor.grad = None
+        tensor._grad = None
         tensor.name = None
         tensor.requires_grad = False
         return tensor
@@ -307,6 +308,8 @@ class Tensor(TensorMethods):
                 "requires_grad_(False): this tensor was computed by a recorded op; "
                 "use .detach() to get a copy cut from the graph"
             )
+        if STATE.tracer is not None and requires_grad != self.requires_grad:
+            STATE.tracer.refuse_requires_grad_change(self)
         self.requires_grad = requires_grad
         return self
 

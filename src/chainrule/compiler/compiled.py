@@ -337,7 +337,6 @@ class CompiledStep:
             if watching:
                 sys.setprofile(None)
             STATE.tracer = None
-        tracer.refuse_assigned_grads()
         if entropy.used:
             raise CompileError(
                 "compile: the step made a random generator without a seed (such as "

@@ -22,6 +22,7 @@ from chainrule.compiler.tracer import (
     BackwardRecord,
     CompileError,
     EffectRecord,
+    GradAssignRecord,
     GradReadRecord,
     OpRecord,
     Slots,
@@ -326,6 +327,16 @@ def _effect_step(record: EffectRecord) -> Step:
     return run
 
 
+def _grad_assign_step(record: GradAssignRecord) -> Step:
+    """`leaf.grad = None`, or a new Tensor around the slot's array, as the step assigned it."""
+    leaf, slot = record.leaf, record.slot
+
+    def run(values: Values, saved: Values) -> None:
+        leaf.grad = None if slot is None else Tensor.from_numpy(values[slot])
+
+    return run
+
+
 def _grad_read_step(record: GradReadRecord) -> Step:
     slot, leaf = record.slot, record.leaf
 
@@ -354,6 +365,8 @@ class Program:
                 wanted.add(event.root)
                 if event.seed is not None:
                     wanted.add(event.seed)
+            elif isinstance(event, GradAssignRecord) and event.slot is not None:
+                wanted.add(event.slot)
         live = _ancestors(ops, wanted)
         saved_of = {index: position for position, index in enumerate(sorted(live))}
         self.saved_count = len(saved_of)
@@ -414,6 +427,8 @@ class Program:
                 steps.append(_backward_step(event, ops, saved_of, self.slots, buffers, retained))
             elif isinstance(event, GradReadRecord):
                 steps.append(_grad_read_step(event))
+            elif isinstance(event, GradAssignRecord):
+                steps.append(_grad_assign_step(event))
             else:
                 steps.append(_effect_step(event))
         forward_until(len(ops))

@@ -1,4 +1,5 @@
-"""Recording one eager run of a training step: every op, backward call and effect, in order.
+"""Recording one eager run of a training step: every op, backward call, effect and `.grad`
+assignment, in order.
 
 Values are named by slots: the step's array arguments, parameters (leaves that require grad,
 read afresh at each replay), the parameters' `.grad` where the step reads it (read afresh at
@@ -18,6 +19,7 @@ import numpy as np
 
 from chainrule.modes import CompileError as CompileError
 from chainrule.modes import refuse_while_tracing as refuse_while_tracing
+from chainrule.modes import user_frame
 from chainrule.primitives import Primitive
 from chainrule.tensor import Tensor
 
@@ -55,7 +57,17 @@ class GradReadRecord:
     ops_before: int
 
 
-Event = BackwardRecord | EffectRecord | GradReadRecord
+@dataclass(frozen=True)
+class GradAssignRecord:
+    """The step set `leaf.grad` here: to None (`slot` None), or to the value in `slot` (an op's
+    output, an argument, or a gradient read), which a replay wraps in a new Tensor."""
+
+    leaf: Tensor
+    slot: int | None
+    ops_before: int
+
+
+Event = BackwardRecord | EffectRecord | GradReadRecord | GradAssignRecord
 
 
 @dataclass
@@ -100,6 +112,9 @@ class Tracer:
         # The frames of the recorded effects (an optimizer's step) while they run: what they
         # change in place is replayed with them, so it is allowed.
         self._effect_frames: dict[int, FrameType] = {}
+        # The frames of the recorded backward calls while they run: the `.grad` they store is
+        # stored again by the replayed backward.
+        self._backward_frames: dict[int, FrameType] = {}
         for index, array in enumerate(arguments):
             if array is not None:
                 slot = self.slots.new(array)
@@ -202,33 +217,68 @@ class Tracer:
             seed_tensor = grad if isinstance(grad, Tensor) else Tensor.from_numpy(np.asarray(grad))
             seed = self.slot_of(seed_tensor)
         self.events.append(BackwardRecord(self.slot_of(root), seed, len(self.ops)))
+        frame = sys._getframe(1)
+        self._backward_frames[id(frame)] = frame
 
     def record_effect(self, effect: Callable[[], Any], frame: FrameType | None = None) -> None:
         """Remember that `effect()` ran here; `frame`, the effect's own running call, may then
         change tensors in place (a replay repeats the whole call)."""
-        self.refuse_assigned_grads()
         self.events.append(EffectRecord(effect, len(self.ops)))
         if frame is not None:
             self._effect_frames[id(frame)] = frame
 
-    def refuse_assigned_grads(self) -> None:
-        """Raise CompileError if the step set a parameter's `.grad` to a value it computed:
-        a replay's backward stores its own gradient and does not repeat the assignment."""
-        computed = {op.output for op in self.ops}
-        for leaf in self.slots.leaves.values():
-            slot = None if leaf.grad is None else self._tensor_slot.get(id(leaf.grad))
-            if slot in computed:
+    def record_grad_assignment(self, leaf: Tensor, grad: Tensor | None) -> None:
+        """`leaf.grad = grad` or `del leaf.grad` by the step itself, recorded so that each
+        replay assigns at this point as eager execution does (what a recorded backward or
+        effect assigns, its replay assigns again). Refused for a tensor whose values a replay
+        cannot recompute: one made without chainrule ops (a replay's backward would keep
+        adding into the first call's array) or one that requires grad."""
+        if self._inside(self._effect_frames) or self._inside(self._backward_frames):
+            return
+        read = self._tensor_slot.get(id(leaf.grad))
+        if read is not None and read in self.slots.leaves:
+            raise CompileError(
+                f"compile: the step replaces the .grad of a tensor of shape {leaf.shape} "
+                f"({user_frame()}) that it read without using that tensor in any op, so the "
+                "trace took the gradient for a constant and a replay would read the first "
+                "call's; make the change outside the compiled step"
+            )
+        slot = None
+        if grad is not None:
+            if grad.requires_grad:
                 raise CompileError(
-                    f"compile: the step assigned a computed tensor to the .grad of a tensor "
-                    f"of shape {leaf.shape}; a replay would not repeat the assignment. Scale "
-                    "or clip gradients outside the compiled step, or fold the factor into the "
-                    "loss"
+                    f"compile: the step assigns a tensor that requires grad to the .grad of a "
+                    f"tensor of shape {leaf.shape} ({user_frame()}); compute the new gradient "
+                    "under chainrule.no_grad() (or from detached values)"
                 )
+            slot = self.slot_of(grad)
+            if slot in self.slots.leaves:
+                raise CompileError(
+                    f"compile: the step assigns a tensor that no chainrule op in it computed "
+                    f"to the .grad of a tensor of shape {leaf.shape} ({user_frame()}); a "
+                    "replay would reuse the first call's tensor and keep adding into it. "
+                    "Clear the gradient with `.grad = None` instead (the next backward stores "
+                    "a fresh one), or compute the new gradient with chainrule ops"
+                )
+        self.events.append(GradAssignRecord(leaf, slot, len(self.ops)))
 
-    def _inside_effect(self) -> bool:
+    def refuse_requires_grad_change(self, tensor: Tensor) -> None:
+        """Raise CompileError if `requires_grad_()` changes the flag of a tensor the step has
+        already used: the ops recorded before keep the old flag on every replay. (A change
+        before any use, or of a tensor made in the step, holds from then on, as eagerly.)"""
+        if id(tensor) in self._tensor_slot and not self._inside(self._effect_frames):
+            raise CompileError(
+                f"compile: requires_grad_() changes the flag of a tensor of shape "
+                f"{tensor.shape} that the step already used ({user_frame()}); the ops recorded "
+                "before it would keep the old flag on every replay. Freeze or unfreeze "
+                "parameters outside the compiled step"
+            )
+
+    def _inside(self, frames: dict[int, FrameType]) -> bool:
+        """Whether one of `frames` (running calls) is among the callers of this call."""
         frame: FrameType | None = sys._getframe(1)
         while frame is not None:
-            if self._effect_frames.get(id(frame)) is frame:
+            if frames.get(id(frame)) is frame:
                 return True
             frame = frame.f_back
         return False
@@ -237,7 +287,7 @@ class Tracer:
         """Raise CompileError for a traced tensor turned into a Python or NumPy value by the
         step: Python code that reads it (an `if`, a float, a mask) is not replayed, so every
         replay would reuse the value of the first call."""
-        if self._inside_effect():
+        if self._inside(self._effect_frames):
             return
         raise CompileError(
             f"compile: {conversion} of a traced tensor of shape {tensor.shape} inside a "
@@ -250,8 +300,17 @@ class Tracer:
     def refuse_mutation(self, tensor: Tensor, op: str) -> None:
         """Raise CompileError for an in-place change made by the step itself, not by a
         recorded effect: a replay would not repeat it."""
-        if self._inside_effect():
+        if self._inside(self._effect_frames):
             return
+        owner = self._grad_owner(tensor)
+        if owner is not None:
+            raise CompileError(
+                f"compile: in-place change ({op}) of the .grad of a tensor of shape "
+                f"{owner.shape} inside a compiled step ({user_frame()}) is not replayed, so "
+                "the gradient would be changed on the first call only; write it out of place "
+                "(`p.grad = p.grad * scale`, which a replay repeats) or fold the factor into "
+                "the loss"
+            )
         raise CompileError(
             f"compile: in-place change ({op}) of a tensor of shape {tensor.shape} inside a "
             "compiled step is not replayed (a replay repeats only chainrule ops, backward() "
