@@ -173,6 +173,10 @@ def layer_norm(
     if not eps > 0:
         raise ValueError(f"layer_norm: eps must be positive, got {eps!r}")
     axes = tuple(range(inputs.ndim - len(shape), inputs.ndim))
+    # float16 statistics in float32, as PyTorch: (var + eps) ** -0.5 overflows float16 for a
+    # near-constant sample (eps = 1e-5 gives 316, its derivative 3e7).
+    half = inputs.dtype == np.float16
+    inputs = inputs.astype(np.float32) if half else inputs
     centered = inputs - inputs.mean(axis=axes, keepdims=True)
     variance = (centered * centered).mean(axis=axes, keepdims=True)
     out = centered * (variance + eps) ** -0.5
@@ -185,7 +189,7 @@ def layer_norm(
                 f"layer_norm: {label} has shape {affine.shape}, expected normalized_shape {shape}"
             )
         out = out * affine if label == "weight" else out + affine
-    return out
+    return out.astype(np.float16) if half else out
 
 
 def _class_indices(op: str, indices: Any, what: str) -> np.ndarray:
