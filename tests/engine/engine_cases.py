@@ -202,6 +202,45 @@ def _binary(
     )
 
 
+# --- reductions (issue 14)
+_VECTOR_ORDS: tuple[Any, ...] = (None, 1, 2, np.inf, -np.inf, 3)
+_MATRIX_ORDS: tuple[Any, ...] = ("fro", 1, -1, np.inf, -np.inf)
+SCANS: tuple[Variant, ...] = (
+    (((5,),), {"axis": 0}),
+    (((2, 3),), {"axis": 1}),
+    (((2, 3),), {"axis": 0}),
+    (((2, 3, 2),), {"axis": -2}),
+    (((2, 3),), {"axis": None}),
+)
+
+
+def _torch_prod(x: Any, axes: int | tuple[int, ...], keepdims: bool) -> Any:
+    """torch.prod over several axes (it takes one at a time), last axis first."""
+    axes = (axes,) if isinstance(axes, int) else axes
+    for axis in sorted((a % max(x.ndim, 1) for a in axes), reverse=True):
+        x = x.prod(dim=axis, keepdim=keepdims)
+    return x
+
+
+def _scan(
+    name: str,
+    torch_name: str,
+    ranges: tuple[tuple[float, float], ...] = ((-2.0, 2.0),),
+    grid: bool = False,
+) -> OpCase:
+    """A scan along one axis; axis=None scans the flattened values, as NumPy."""
+    return OpCase(
+        name,
+        SCANS,
+        lambda x, axis: getattr(cr, name)(x, axis=axis),
+        lambda torch, x, axis: getattr(torch, torch_name)(
+            x.reshape(-1) if axis is None else x, dim=0 if axis is None else axis
+        ),
+        ranges=ranges,
+        grid=grid,
+    )
+
+
 def _var_variants() -> list[Variant]:
     shapes = [v for v in REDUCTIONS if v[0] != ((),)]
     return [(s, {**p, "ddof": ddof}) for s, p in shapes for ddof in (0, 1)]
@@ -592,6 +631,77 @@ CASES: tuple[OpCase, ...] = (
         lambda *tensors, **weight: cr.lerp(*tensors, **weight),
         lambda torch, *tensors, **weight: torch.lerp(*tensors, **weight),
         ranges=((-2.0, 2.0), (-2.0, 2.0), (-0.5, 1.5)),
+    # --- reductions (issue 14)
+    OpCase(
+        "prod",
+        REDUCTIONS,
+        lambda x, axis, keepdims: cr.prod(x, axis=axis, keepdims=keepdims),
+        lambda torch, x, axis, keepdims: _torch_prod(x, _all_axes(x, axis), keepdims),
+        # On the grid, |x| >= 0.01: where an entry nears 0, the second derivative
+        # prod / (x_i x_j) cancels in both libraries' rounding. Zeros: test_reductions_more.
+        grid=True,
+    ),
+    OpCase(
+        "std",
+        _var_variants(),
+        lambda x, axis, keepdims, ddof: cr.std(x, axis=axis, keepdims=keepdims, ddof=ddof),
+        lambda torch, x, axis, keepdims, ddof: torch.std(
+            x, dim=_all_axes(x, axis), keepdim=keepdims, correction=ddof
+        ),
+        grid=True,
+    ),
+    OpCase(
+        "norm",
+        [
+            (((4,),), {"ord": None, "axis": None, "keepdims": False}),
+            (((2, 3, 4),), {"ord": None, "axis": None, "keepdims": False}),
+            *[(((4,),), {"ord": o, "axis": None, "keepdims": False}) for o in _VECTOR_ORDS],
+            *[(((2, 3),), {"ord": o, "axis": 1, "keepdims": True}) for o in _VECTOR_ORDS],
+            *[(((2, 3),), {"ord": o, "axis": None, "keepdims": False}) for o in _MATRIX_ORDS],
+            (((2, 3, 4),), {"ord": "fro", "axis": (0, 2), "keepdims": True}),
+            (((2, 3, 4),), {"ord": np.inf, "axis": (2, 1), "keepdims": False}),
+        ],
+        lambda x, ord, axis, keepdims: cr.norm(x, ord=ord, axis=axis, keepdims=keepdims),
+        lambda torch, x, ord, axis, keepdims: torch.linalg.norm(
+            x, ord=ord, dim=axis, keepdim=keepdims
+        ),
+        grid=True,
+    ),
+    _scan("cumsum", "cumsum"),
+    _scan("cumprod", "cumprod", grid=True),  # |x| >= 0.01, as prod
+    _scan("logcumsumexp", "logcumsumexp", ranges=((-5.0, 5.0),)),
+    OpCase(
+        "sort",
+        [
+            (((5,),), {"axis": -1, "descending": False}),
+            (((2, 4),), {"axis": -1, "descending": True}),
+            (((3, 2),), {"axis": 0, "descending": False}),
+            (((2, 3, 2),), {"axis": 1, "descending": True}),
+            (((2, 3),), {"axis": None, "descending": False}),
+        ],
+        lambda x, axis, descending: cr.sort(x, axis=axis, descending=descending),
+        lambda torch, x, axis, descending: (
+            torch.sort(
+                x.reshape(-1) if axis is None else x,
+                dim=-1 if axis is None else axis,
+                descending=descending,
+                stable=True,
+            ).values
+        ),
+        grid=True,
+    ),
+    OpCase(
+        "topk",
+        [
+            (((5,),), {"k": 2, "axis": -1, "largest": True}),
+            (((2, 4),), {"k": 3, "axis": -1, "largest": False}),
+            (((4, 2),), {"k": 1, "axis": 0, "largest": True}),
+            (((2, 3, 2),), {"k": 3, "axis": 1, "largest": True}),
+            (((3,),), {"k": 0, "axis": 0, "largest": True}),
+        ],
+        lambda x, k, axis, largest: cr.topk(x, k, axis=axis, largest=largest)[0],
+        lambda torch, x, k, axis, largest: torch.topk(x, k, dim=axis, largest=largest).values,
+        grid=True,
     ),
 )
 
@@ -764,6 +874,23 @@ ZERO_DIM_VARIANTS: dict[str, tuple[Variant, ...]] = {
     },
     **{name: _ZERO_DIM_BINARY for name in ("arctan2", "logaddexp", "hypot", "fmod", "remainder")},
     "lerp": ((((), (), ()), {}), (((), ()), {"weight": 0.25})),
+    # --- reductions (issue 14)
+    "prod": _ZERO_DIM_REDUCTIONS,
+    "std": tuple((shapes, {**params, "ddof": 0}) for shapes, params in _ZERO_DIM_REDUCTIONS),
+    "norm": (
+        (((),), {"ord": None, "axis": None, "keepdims": False}),
+        (((3,),), {"ord": 1, "axis": 0, "keepdims": False}),
+        (((2, 3),), {"ord": "fro", "axis": None, "keepdims": False}),
+    ),
+    **{
+        name: ((((),), {"axis": 0}), (((),), {"axis": -1}), (((3,),), {"axis": 0}))
+        for name in ("cumsum", "cumprod", "logcumsumexp")
+    },
+    "sort": ((((),), {"axis": -1, "descending": False}), (((),), {"axis": 0, "descending": True})),
+    "topk": (
+        (((),), {"k": 1, "axis": -1, "largest": True}),
+        (((),), {"k": 1, "axis": 0, "largest": False}),
+    ),
 }
 
 # Ops that have no 0-d form in NumPy or PyTorch either: they refuse 0-d inputs by name.

@@ -7,6 +7,7 @@ that declaration (`unary_function`); the others are written out below.
 
 from __future__ import annotations
 
+import builtins
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -16,7 +17,7 @@ import numpy.typing as npt
 from chainrule import primitives as P
 from chainrule.modes import CompileError
 from chainrule.ops import composites, inplace, operators, reductions, shaping  # noqa: F401
-from chainrule.ops.operators import _binary, _operand, matmul
+from chainrule.ops.operators import _binary, _operand, matmul, promote
 from chainrule.primitives.reduction import Axis
 from chainrule.tensor import Tensor, _raw, as_tensor
 
@@ -67,9 +68,9 @@ globals().update(GENERATED)
 
 def _pair(x: Any, y: Any) -> tuple[Tensor, Tensor]:
     if isinstance(x, Tensor):
-        return x, _operand(y, x)
+        return promote(x, _operand(y, x))
     right = as_tensor(y)
-    return _operand(x, right), right
+    return promote(_operand(x, right), right)
 
 
 def maximum(x: Any, y: Any) -> Tensor:
@@ -103,6 +104,10 @@ def _join(op: str, primitive: type[P.Primitive], tensors: Sequence[Any], axis: i
     if len(tensors) == 0:
         raise ValueError(f"{op}: needs at least one tensor")
     inputs = tuple(as_tensor(t) for t in tensors)
+    floats = [t.dtype for t in inputs if t.dtype.kind == "f"]
+    if floats and len(floats) < len(inputs):  # integers join floats as that float (PyTorch)
+        common = np.result_type(*floats)
+        inputs = tuple(t if t.dtype.kind == "f" else t.astype(common) for t in inputs)
     ndim = inputs[0].ndim
     if primitive is P.Concatenate and ndim == 0:
         raise ValueError(
@@ -114,7 +119,7 @@ def _join(op: str, primitive: type[P.Primitive], tensors: Sequence[Any], axis: i
             f"{op}: axis {axis} is out of range for tensors with {ndim} dimensions "
             f"(valid: {-ndim} to {ndim - 1})"
         )
-    if primitive is P.Concatenate and any(t.ndim != ndim for t in inputs):
+    if primitive is P.Concatenate and builtins.any(t.ndim != ndim for t in inputs):
         shapes = ", ".join(str(t.shape) for t in inputs)
         raise ValueError(
             f"{op} along axis {axis}: shapes {shapes} do not fit: they need the "
@@ -248,6 +253,81 @@ round = unary_function(P.Round)
 trunc = unary_function(P.Trunc)
 __all__ += ["arctan2", "fmod", "hypot", "lerp", "logaddexp", "remainder"]
 # --- end element-wise math
+# --- reductions (issue 14)
+from chainrule.ops import reductions_more  # noqa: E402, F401
+
+
+def prod(x: Any, axis: Axis = None, keepdims: bool = False) -> Tensor:
+    return as_tensor(x).prod(axis=axis, keepdims=keepdims)
+
+
+def std(x: Any, axis: Axis = None, keepdims: bool = False, ddof: int = 0) -> Tensor:
+    return as_tensor(x).std(axis=axis, keepdims=keepdims, ddof=ddof)
+
+
+def norm(
+    x: Any, ord: float | str | None = None, axis: Axis = None, keepdims: bool = False
+) -> Tensor:
+    return as_tensor(x).norm(ord=ord, axis=axis, keepdims=keepdims)
+
+
+def cumsum(x: Any, axis: int | None = None) -> Tensor:
+    return as_tensor(x).cumsum(axis=axis)
+
+
+def cumprod(x: Any, axis: int | None = None) -> Tensor:
+    return as_tensor(x).cumprod(axis=axis)
+
+
+def logcumsumexp(x: Any, axis: int | None = None) -> Tensor:
+    return as_tensor(x).logcumsumexp(axis=axis)
+
+
+def argmax(x: Any, axis: int | None = None, keepdims: bool = False) -> Tensor:
+    return as_tensor(x).argmax(axis=axis, keepdims=keepdims)
+
+
+def argmin(x: Any, axis: int | None = None, keepdims: bool = False) -> Tensor:
+    return as_tensor(x).argmin(axis=axis, keepdims=keepdims)
+
+
+def sort(x: Any, axis: int | None = -1, descending: bool = False) -> Tensor:
+    return as_tensor(x).sort(axis=axis, descending=descending)
+
+
+def argsort(x: Any, axis: int | None = -1, descending: bool = False) -> Tensor:
+    return as_tensor(x).argsort(axis=axis, descending=descending)
+
+
+def topk(
+    x: Any, k: int, axis: int = -1, largest: bool = True, sorted: bool = True
+) -> tuple[Tensor, Tensor]:
+    return as_tensor(x).topk(k, axis=axis, largest=largest, sorted=sorted)
+
+
+def any(x: Any, axis: Axis = None, keepdims: bool = False) -> Tensor:
+    return as_tensor(x).any(axis=axis, keepdims=keepdims)
+
+
+def all(x: Any, axis: Axis = None, keepdims: bool = False) -> Tensor:
+    return as_tensor(x).all(axis=axis, keepdims=keepdims)
+
+
+__all__ += [
+    "all",
+    "any",
+    "argmax",
+    "argmin",
+    "argsort",
+    "cumprod",
+    "cumsum",
+    "logcumsumexp",
+    "norm",
+    "prod",
+    "sort",
+    "std",
+    "topk",
+]
 
 # After the modules above, since it generates only the one-input methods they leave
 # undefined (such as exp, not __neg__), then NumPy's protocols, whose tables read the

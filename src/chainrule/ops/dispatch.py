@@ -94,6 +94,33 @@ def _numpy_var(
     return tensor.var(axis=axis, keepdims=keepdims, ddof=ddof)
 
 
+def _numpy_std(
+    a: Any,
+    axis: Axis = None,
+    dtype: npt.DTypeLike | None = None,
+    ddof: int = 0,
+    keepdims: bool = False,
+    correction: int | None = None,
+) -> Tensor:
+    if correction is not None:
+        if ddof != 0:
+            raise ValueError("numpy.std: give ddof or correction, not both")
+        ddof = correction
+    tensor = as_tensor(a) if dtype is None else as_tensor(a).astype(dtype)
+    return tensor.std(axis=axis, keepdims=keepdims, ddof=ddof)
+
+
+def _numpy_scan(method: str) -> Callable[..., Tensor]:
+    """np.cumsum, np.cumprod on a tensor: `dtype=` converts first, as in _numpy_reduction."""
+
+    def function(a: Any, axis: int | None = None, dtype: npt.DTypeLike | None = None) -> Tensor:
+        tensor = as_tensor(a) if dtype is None else as_tensor(a).astype(dtype)
+        result: Tensor = getattr(tensor, method)(axis=axis)
+        return result
+
+    return function
+
+
 def _numpy_concatenate(arrays: Sequence[Any], axis: int | None = 0) -> Tensor:
     if axis is None:
         return ops.concatenate([as_tensor(t).reshape(-1) for t in arrays], 0)
@@ -249,6 +276,30 @@ _FUNCTION_IMPLEMENTATIONS: tuple[tuple[Callable[..., Any], Callable[..., Any], s
     # --- element-wise math (issue 14): np.round is a function, np.rint its ufunc
     (np.round, lambda a: as_tensor(a).round(), "a"),
     (np.around, lambda a: as_tensor(a).round(), "a"),
+    # --- reductions (issue 14)
+    (np.prod, _numpy_reduction("prod"), "a axis dtype keepdims"),
+    (np.std, _numpy_std, "a axis dtype ddof keepdims correction"),
+    (
+        np.linalg.norm,
+        lambda x, ord=None, axis=None, keepdims=False: ops.norm(x, ord, axis, keepdims),
+        "x ord axis keepdims",
+    ),
+    (np.cumsum, _numpy_scan("cumsum"), "a axis dtype"),
+    (np.cumprod, _numpy_scan("cumprod"), "a axis dtype"),
+    (
+        np.argmax,
+        lambda a, axis=None, keepdims=False: ops.argmax(a, axis, keepdims),
+        "a axis keepdims",
+    ),
+    (
+        np.argmin,
+        lambda a, axis=None, keepdims=False: ops.argmin(a, axis, keepdims),
+        "a axis keepdims",
+    ),
+    (np.sort, lambda a, axis=-1: ops.sort(a, axis), "a axis"),
+    (np.argsort, lambda a, axis=-1: ops.argsort(a, axis), "a axis"),
+    (np.any, lambda a, axis=None, keepdims=False: ops.any(a, axis, keepdims), "a axis keepdims"),
+    (np.all, lambda a, axis=None, keepdims=False: ops.all(a, axis, keepdims), "a axis keepdims"),
 )
 
 _FUNCTIONS: dict[Callable[..., Any], Callable[..., Any]] = {

@@ -20,6 +20,8 @@ def _operand(value: Any, like: Tensor) -> Tensor:
     stays float32, as in PyTorch; a float array keeps its own (NumPy's promotion applies)."""
     if isinstance(value, Tensor):
         return value
+    if like._data.dtype.kind != "f" and isinstance(value, (bool, int, float, np.generic)):
+        return Tensor._wrap(np.asarray(value, dtype=_number_dtype(value, like._data.dtype)))
     if (
         type(value) is float
         or type(value) is int
@@ -36,6 +38,35 @@ def _operand(value: Any, like: Tensor) -> Tensor:
             raise TypeError(f"cannot combine a tensor with a value of dtype {array.dtype}")
         array = array.astype(like.dtype)
     return Tensor._wrap(array)
+
+
+def _number_dtype(value: Any, like: np.dtype[Any]) -> np.dtype[Any]:
+    """The dtype a number takes beside an integer or bool tensor, as in PyTorch: a float is
+    float32 (the default dtype; the result is then a float), an int takes an integer tensor's
+    dtype (int64 beside a bool one), a bool takes the tensor's dtype."""
+    kind = np.asarray(value).dtype.kind
+    if kind == "f":
+        return np.dtype(np.float32)
+    if kind in "iu" and like.kind == "b":
+        return np.dtype(np.int64)
+    if kind not in "biu":
+        raise TypeError(
+            f"cannot combine a {like} tensor with a value of dtype {np.asarray(value).dtype}"
+        )
+    return like
+
+
+def promote(left: Tensor, right: Tensor) -> tuple[Tensor, Tensor]:
+    """The operands of a binary op, an integer or bool one converted to the other's float
+    dtype (as PyTorch: int64 with float32 gives float32, where NumPy gives float64), so the
+    result and the float operand's gradient keep that float dtype. Integer and bool tensors
+    never require grad, so the conversion carries no gradient."""
+    left_float, right_float = left._data.dtype.kind == "f", right._data.dtype.kind == "f"
+    if left_float == right_float:
+        return left, right
+    if left_float:
+        return left, Tensor._apply(P.Cast, (right,), {"dtype": left.dtype})
+    return Tensor._apply(P.Cast, (left,), {"dtype": right.dtype}), right
 
 
 def _refuse_comparison_while_tracing(comparison: str, *operands: Any) -> None:
@@ -59,6 +90,7 @@ def matmul(x: Any, y: Any) -> Tensor:
         left = _operand(x, right)
     if not isinstance(y, Tensor):
         right = _operand(y, left)
+    left, right = promote(left, right)
     problem = P.matmul_shape_error(left.shape, right.shape)
     if problem is not None:
         raise ValueError(problem)
@@ -67,7 +99,10 @@ def matmul(x: Any, y: Any) -> Tensor:
 
 def _binary(self: Tensor, primitive: type[P.Primitive], other: Any, reflected: bool) -> Tensor:
     other_tensor = _operand(other, self)
-    inputs = (other_tensor, self) if reflected else (self, other_tensor)
+    if primitive is P.Div and self.dtype.kind != "f" and other_tensor.dtype.kind != "f":
+        # True division of integers is a float: float32, as PyTorch (NumPy gives float64).
+        other_tensor = Tensor._apply(P.Cast, (other_tensor,), {"dtype": np.dtype(np.float32)})
+    inputs = promote(other_tensor, self) if reflected else promote(self, other_tensor)
     try:
         return Tensor._apply(primitive, inputs, {})
     except CompileError:
@@ -112,6 +147,14 @@ def __rtruediv__(self: Tensor, other: Any) -> Tensor:
 def __pow__(self: Tensor, exponent: Any) -> Tensor:
     if isinstance(exponent, (np.integer, np.floating)):
         exponent = exponent.item()  # a NumPy scalar is a constant, as a Python number
+    if self.dtype.kind in "iu" and type(exponent) is int and exponent < 0:
+        raise ValueError(
+            f"pow: a tensor of dtype {self.dtype} to the negative integer power {exponent} is "
+            "not an integer; convert it first: x.astype(np.float32) ** "
+            f"{exponent}"
+        )
+    if self.dtype.kind != "f" and type(exponent) is float:
+        return Tensor._apply(P.Cast, (self,), {"dtype": np.dtype(np.float32)}) ** exponent
     if isinstance(exponent, (int, float)) and not isinstance(exponent, bool):
         return Tensor._apply(P.PowScalar, (self,), {"exponent": exponent})
     return _binary(self, P.Pow, exponent, False)

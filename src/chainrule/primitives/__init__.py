@@ -62,6 +62,7 @@ from chainrule.primitives.linalg import Linear, MatMul, matmul_shape_error
 from chainrule.primitives.linalg_more import Diagonal, DiagonalEmbed, Einsum, Tril, Triu
 from chainrule.primitives.loss import MSELoss, SoftmaxCrossEntropy
 from chainrule.primitives.reduction import Max, Mean, Min, Sum, keepdims_shape, normalize_axes
+from chainrule.primitives.reduction_more import CumProd, CumSum, LogCumSumExp, Norm2, Prod
 from chainrule.primitives.shape import (
     BroadcastTo,
     Concatenate,
@@ -146,6 +147,12 @@ PRIMITIVES: tuple[type[Primitive], ...] = (
     Fmod,
     Remainder,
     Lerp,
+    # --- reductions (issue 14)
+    Prod,
+    Norm2,
+    CumSum,
+    CumProd,
+    LogCumSumExp,
 )
 
 __all__ = [
@@ -230,3 +237,5 @@ __all__ += [
     "Tan",
     "Trunc",
 ]
+# --- reductions (issue 14)
+__all__ += ["CumProd", "CumSum", "LogCumSumExp", "Norm2", "Prod"]

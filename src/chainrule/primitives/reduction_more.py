@@ -1,0 +1,224 @@
+"""More reductions and the scans: prod over NumPy-style `axis`/`keepdims`, and cumsum, cumprod
+and logcumsumexp along one axis. Each vjp is written with NumPy calls (and these primitives
+themselves), so it runs on arrays and, recorded, on Tensors: second order for free.
+
+Zeros get PyTorch's gradients, computed without dividing by them.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from chainrule.primitives.base import Grads, Primitive, Saved, plain_values
+from chainrule.primitives.call import call, is_array
+from chainrule.primitives.reading import Rule, entrywise, linear_map
+from chainrule.primitives.reduction import Axis, keepdims_shape, normalize_axes
+
+
+def _reverse(x: Any, axis: int) -> Any:
+    """x reversed along `axis` (a view; works on arrays and Tensors alike)."""
+    return x[(slice(None),) * (axis % x.ndim) + (slice(None, None, -1),)]
+
+
+def _reverse_cumsum(x: Any, axis: int) -> Any:
+    """sum_{k >= i} x_k along axis: the transpose of a cumulative sum."""
+    return _reverse(call(CumSum, _reverse(x, axis), axis=axis), axis)
+
+
+class Prod(Primitive):
+    """z = product of x over axis;  dz/dx_i = product of the other x_j (no division).
+
+    Without zeros that is z / x_i. With zeros it is the product of prefix and suffix
+    products, as PyTorch: one zero gets the product of the others, the rest get 0.
+    """
+
+    name = "prod"
+    function = "prod"
+    method = "prod"
+    reading = Rule(
+        "prod($a$axis_arg)",
+        r"\textstyle\prod $a",
+        (entrywise("prod($a) / $a (product of the others)", r"\prod_{j \ne i} ${a}_j"),),
+    )
+
+    @staticmethod
+    def forward(x: Any, *, axis: Axis, keepdims: bool) -> tuple[Any, Saved]:
+        out = np.prod(x, axis=axis, keepdims=keepdims)
+        return out, (x, out, axis, keepdims)
+
+    @staticmethod
+    def vjp(saved: Saved, grad_out: Any, needs: tuple[bool, ...]) -> Grads:
+        x, out, axis, keepdims = saved
+        axes = normalize_axes(axis, x.ndim)
+        kept_shape = keepdims_shape(x.shape, axes)
+        grad = grad_out if keepdims else grad_out.reshape(kept_shape)
+        raw = plain_values(x)
+        if raw.size == 0:
+            return (x * 0,)
+        if np.all(raw != 0):
+            product = out if keepdims else out.reshape(kept_shape)
+            return (grad * (product / x),)
+        return (grad * _product_of_others(x, axes),)
+
+
+def _product_of_others(x: Any, axes: tuple[int, ...]) -> Any:
+    """prod_{j != i} x_j over the reduced axes, for each i: the product of exclusive prefix
+    and suffix products along the reduced entries laid out in one last axis."""
+    kept = tuple(a for a in range(x.ndim) if a not in axes)
+    order = kept + axes
+    kept_sizes = tuple(x.shape[a] for a in kept)
+    count = 1
+    for a in axes:
+        count *= x.shape[a]
+    rows = x.transpose(order).reshape((*kept_sizes, count))
+    ones = np.ones((*kept_sizes, 1), dtype=plain_values(x).dtype)
+    before = call(CumProd, np.concatenate([ones, rows[..., :-1]], axis=-1), axis=-1)
+    after = _reverse(
+        call(CumProd, np.concatenate([ones, _reverse(rows, -1)[..., :-1]], axis=-1), axis=-1),
+        -1,
+    )
+    others = (before * after).reshape(tuple(x.shape[a] for a in order))
+    return others.transpose(tuple(np.argsort(order)))
+
+
+class Norm2(Primitive):
+    """z = sqrt(sum of x**2 over axis), the 2-norm (Frobenius for a matrix);
+    dz/dx_i = x_i / z, and 0 where z = 0 (PyTorch's subgradient at the origin)."""
+
+    name = "norm2"
+    reading = Rule(
+        "norm2($a$axis_arg)",
+        r"\lVert $a \rVert_2",
+        (entrywise("$a / norm2($a) (0 where that is 0)", r"\frac{$a}{\lVert $a \rVert_2}"),),
+    )
+    saves_output = True
+
+    @staticmethod
+    def forward(x: Any, *, axis: Axis, keepdims: bool) -> tuple[Any, Saved]:
+        if is_array(x):
+            out = np.sqrt(np.sum(x * x, axis=axis, keepdims=keepdims))
+        else:  # a recorded replay on Tensors: this op, so its own gradient at 0 is used
+            out = call(Norm2, x, axis=axis, keepdims=keepdims)
+        return out, (x, out, axis, keepdims)
+
+    @staticmethod
+    def vjp(saved: Saved, grad_out: Any, needs: tuple[bool, ...]) -> Grads:
+        x, out, axis, keepdims = saved
+        kept_shape = keepdims_shape(x.shape, normalize_axes(axis, x.ndim))
+        norm = out if keepdims else out.reshape(kept_shape)
+        grad = grad_out if keepdims else grad_out.reshape(kept_shape)
+        zero = plain_values(norm) == 0
+        if not zero.any():
+            return (grad * x / norm,)
+        return (grad * ~zero * x / np.where(zero, 1, norm),)
+
+
+class CumSum(Primitive):
+    """z_k = sum_{j <= k} x_j along axis;  grad_in_i = sum_{k >= i} grad_out_k."""
+
+    name = "cumsum"
+    reading = Rule(
+        "cumsum($a, axis=$axis)",
+        r"\operatorname{cumsum}($a)",
+        (
+            linear_map(
+                "reverse cumsum of . along axis $axis", r"\textstyle\sum_{k \ge i} (\cdot)_k"
+            ),
+        ),
+    )
+
+    @staticmethod
+    def forward(x: Any, *, axis: int) -> tuple[Any, Saved]:
+        return np.cumsum(x, axis=axis), axis
+
+    @staticmethod
+    def vjp(saved: Saved, grad_out: Any, needs: tuple[bool, ...]) -> Grads:
+        return (_reverse_cumsum(grad_out, saved),)
+
+
+class CumProd(Primitive):
+    """z_k = prod_{j <= k} x_j along axis;
+    grad_in_i = sum_{k >= i} grad_out_k prod_{j <= k, j != i} x_j.
+
+    Without zeros that is (reverse cumsum of grad_out * z)_i / x_i, as PyTorch; with zeros,
+    the products leaving x_i out are formed directly (n^2 along the axis), never 0 / 0.
+    """
+
+    name = "cumprod"
+    reading = Rule(
+        "cumprod($a, axis=$axis)",
+        r"\operatorname{cumprod}($a)",
+        (
+            linear_map(
+                "sum_{k >= i} .[k] * prod_{j <= k, j != i} $a[j]",
+                r"\textstyle\sum_{k \ge i} (\cdot)_k \prod_{j \le k, j \ne i} ${a}_j",
+            ),
+        ),
+    )
+    saves_output = True
+
+    @staticmethod
+    def forward(x: Any, *, axis: int) -> tuple[Any, Saved]:
+        out = np.cumprod(x, axis=axis)
+        return out, (x, out, axis)
+
+    @staticmethod
+    def vjp(saved: Saved, grad_out: Any, needs: tuple[bool, ...]) -> Grads:
+        x, out, axis = saved
+        if np.all(plain_values(x) != 0):
+            return (_reverse_cumsum(grad_out * out, axis) / x,)
+        rows = x.swapaxes(axis, -1)
+        size = rows.shape[-1]
+        # others[..., i, k] = prod_{j <= k, j != i} x_j: row i of x with x_i replaced by 1.
+        others = call(CumProd, np.where(np.eye(size, dtype=bool), 1, rows[..., None, :]), axis=-1)
+        later = np.triu(np.ones((size, size), dtype=bool))  # k >= i
+        weighted = others * later * grad_out.swapaxes(axis, -1)[..., None, :]
+        return (weighted.sum(axis=-1).swapaxes(axis, -1),)
+
+
+class LogCumSumExp(Primitive):
+    """z_k = log sum_{j <= k} exp(x_j) along axis (NumPy's logaddexp.accumulate: no overflow);
+    grad_in_i = sum_{k >= i} grad_out_k exp(x_i - z_k), a softmax-like weight in [0, 1].
+
+    The vjp factors the weights through c = max(z) where exp(c - z) cannot overflow, and forms
+    the bounded weights themselves (n^2 along the axis) where it could.
+    """
+
+    name = "logcumsumexp"
+    reading = Rule(
+        "logcumsumexp($a, axis=$axis)",
+        r"\operatorname{logcumsumexp}($a)",
+        (
+            linear_map(
+                "sum_{k >= i} .[k] * exp($a[i] - out[k])",
+                r"\textstyle\sum_{k \ge i} (\cdot)_k e^{${a}_i - z_k}",
+            ),
+        ),
+    )
+    saves_output = True
+
+    @staticmethod
+    def forward(x: Any, *, axis: int) -> tuple[Any, Saved]:
+        if is_array(x):
+            out = np.logaddexp.accumulate(x, axis=axis)
+        else:  # a recorded replay on Tensors, for second order
+            out = call(LogCumSumExp, x, axis=axis)
+        return out, (x, out, axis)
+
+    @staticmethod
+    def vjp(saved: Saved, grad_out: Any, needs: tuple[bool, ...]) -> Grads:
+        x, out, axis = saved
+        raw_out = plain_values(out)
+        top = np.max(raw_out, axis=axis, keepdims=True)
+        spread = top - np.min(raw_out, axis=axis, keepdims=True)
+        limit = 0.5 * np.log(np.finfo(raw_out.dtype).max)
+        if raw_out.size and np.all(np.isfinite(spread)) and np.all(spread < limit):
+            return (np.exp(x - top) * _reverse_cumsum(grad_out * np.exp(top - out), axis),)
+        rows, sums = x.swapaxes(axis, -1), out.swapaxes(axis, -1)
+        size = rows.shape[-1]
+        later = np.triu(np.ones((size, size), dtype=bool))  # k >= i
+        exponents = np.where(later, rows[..., :, None] - sums[..., None, :], -np.inf)
+        weighted = np.exp(exponents) * grad_out.swapaxes(axis, -1)[..., None, :]
+        return (weighted.sum(axis=-1).swapaxes(axis, -1),)
