@@ -631,6 +631,7 @@ CASES: tuple[OpCase, ...] = (
         lambda *tensors, **weight: cr.lerp(*tensors, **weight),
         lambda torch, *tensors, **weight: torch.lerp(*tensors, **weight),
         ranges=((-2.0, 2.0), (-2.0, 2.0), (-0.5, 1.5)),
+    ),
     # --- reductions (issue 14)
     OpCase(
         "prod",
