@@ -156,6 +156,8 @@ class Tensor(TensorMethods):
     def _apply(
         cls, primitive: type[P.Primitive], inputs: tuple[Tensor, ...], params: dict[str, Any]
     ) -> Tensor:
+        if primitive in P.FLOAT_RESULTS and any(x._data.dtype.kind != "f" for x in inputs):
+            inputs = _as_floats(inputs)
         out, saved = primitive.forward(*[x._data for x in inputs], **params)
         if type(out) is not np.ndarray:
             out = np.asarray(out)
@@ -418,6 +420,18 @@ def as_tensor(value: Any) -> Tensor:
 
 def _raw(value: Any) -> Any:
     return value._data if isinstance(value, Tensor) else value
+
+
+def _as_floats(inputs: tuple[Tensor, ...]) -> tuple[Tensor, ...]:
+    """The inputs of a float-valued primitive with every integer or bool one converted to the
+    float inputs' dtype, or float32 if none is a float (PyTorch's promotion). Integer tensors
+    never require grad, so the conversion carries no gradient."""
+    floats = [x._data.dtype for x in inputs if x._data.dtype.kind == "f"]
+    common = np.result_type(*floats) if floats else np.dtype(np.float32)
+    return tuple(
+        x if x._data.dtype.kind == "f" else Tensor._apply(P.Cast, (x,), {"dtype": common})
+        for x in inputs
+    )
 
 
 def _check_forward(primitive: type[P.Primitive], result: Tensor) -> None:

@@ -116,6 +116,10 @@ def norm(self: Tensor, ord: Order = None, axis: Axis = None, keepdims: bool = Fa
     p-norm over one axis (ord None/2, 1, inf, -inf, 0, p >= 1); a matrix norm over two axes
     or of a 2-D tensor (ord None/'fro', 1, -1, inf, -inf). The 2-norm's gradient is x / norm,
     and 0 at x = 0, as PyTorch's subgradient."""
+    if self.dtype.kind != "f":  # every norm of integers is a float: float32, as PyTorch's
+        return norm(
+            Tensor._apply(P.Cast, (self,), {"dtype": np.dtype(np.float32)}), ord, axis, keepdims
+        )
     if axis is None:
         if ord is None:
             return _vector_norm(self, None, None, keepdims)

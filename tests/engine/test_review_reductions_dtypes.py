@@ -1,0 +1,137 @@
+"""Review of issue 14's reductions and dtypes, used as a user porting NumPy or PyTorch code
+would: each test pins a defect found (a wrong value, dtype or gradient given silently, or an
+error from deep inside NumPy) against PyTorch's result."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from types import ModuleType
+from typing import Any
+
+import numpy as np
+import pytest
+
+import chainrule as cr
+
+# ------------------------------------------------------------------ float-valued ops of ints
+# The ops whose result is a float for any input: on integer or bool tensors PyTorch computes
+# them in float32, its default dtype. NumPy gives float16 for bool and int8 (three decimal
+# digits) and float64 for int64; sigmoid and reciprocal gave integers (0 for 1/3).
+FLOAT_OPS: dict[str, tuple[Callable[[Any], Any], Callable[..., Any]]] = {
+    "exp": (cr.exp, lambda torch, x: torch.exp(x)),
+    "log1p": (cr.log1p, lambda torch, x: torch.log1p(x)),
+    "sin": (cr.sin, lambda torch, x: torch.sin(x)),
+    "sigmoid": (cr.sigmoid, lambda torch, x: torch.sigmoid(x)),
+    "reciprocal": (cr.reciprocal, lambda torch, x: torch.reciprocal(x)),
+    "rsqrt": (cr.rsqrt, lambda torch, x: torch.rsqrt(x)),
+    "tanh": (cr.tanh, lambda torch, x: torch.tanh(x)),
+    "arctan2": (lambda x: cr.arctan2(x, x + 1), lambda torch, x: torch.atan2(x, x + 1)),
+    "logcumsumexp": (
+        lambda x: cr.logcumsumexp(x, axis=0),
+        lambda torch, x: torch.logcumsumexp(x.to(torch.float32), 0),
+    ),
+}
+
+
+@pytest.mark.parametrize("dtype", [np.int64, np.int32, np.int8, np.uint8, np.bool_])
+@pytest.mark.parametrize("name", sorted(FLOAT_OPS))
+def test_float_valued_ops_of_integer_and_bool_tensors_are_float32_as_torch(
+    torch: ModuleType, name: str, dtype: type
+) -> None:
+    ours, theirs = FLOAT_OPS[name]
+    values = np.array([1, 3, 0, 2]).astype(dtype)
+    result = ours(cr.tensor(values, dtype=dtype))
+    reference = theirs(torch, torch.from_numpy(values)).numpy()
+    assert result.dtype == reference.dtype == np.float32
+    np.testing.assert_allclose(result.numpy(), reference, rtol=1e-6)
+
+
+def test_sigmoid_and_reciprocal_of_integers_are_not_truncated_to_zero() -> None:
+    ints = cr.tensor([3, -2], dtype=np.int64)
+    np.testing.assert_allclose(ints.sigmoid().numpy(), [0.95257413, 0.11920292], rtol=1e-6)
+    np.testing.assert_allclose(cr.reciprocal(ints).numpy(), [1 / 3, -0.5], rtol=1e-6)
+
+
+@pytest.mark.parametrize(
+    "op",
+    [
+        lambda x: x.mean(),
+        lambda x: x.std(ddof=1),
+        lambda x: x.var(),
+        lambda x: cr.softmax(x),
+        lambda x: cr.logsumexp(x),
+    ],
+    ids=["mean", "std", "var", "softmax", "logsumexp"],
+)
+def test_float_valued_reductions_of_integers_are_float32(
+    torch: ModuleType, op: Callable[[Any], Any]
+) -> None:
+    # PyTorch refuses these on an integer tensor; the int / int rule (float32) is kept.
+    values = np.array([4, -2, 7, 1])
+    result = op(cr.tensor(values, dtype=np.int64))
+    assert result.dtype == np.float32
+    np.testing.assert_allclose(
+        result.numpy(), op(cr.tensor(values.astype(np.float64))).numpy(), rtol=1e-6
+    )
+
+
+@pytest.mark.parametrize("ord", [None, 1, 2, np.inf, -np.inf, 0, 3])
+def test_every_vector_norm_of_integers_is_a_float32_as_numpy_and_torch(
+    torch: ModuleType, ord: Any
+) -> None:
+    values = np.array([3, -4, 0, 1])
+    result = cr.norm(cr.tensor(values, dtype=np.int64), ord=ord)
+    reference = torch.linalg.vector_norm(
+        torch.tensor(values, dtype=torch.float32), 2 if ord is None else ord
+    )
+    assert result.dtype == np.float32
+    np.testing.assert_allclose(result.numpy(), reference.numpy(), rtol=1e-6)
+
+
+@pytest.mark.parametrize("ord", [None, 1, -1, np.inf, -np.inf])
+def test_every_matrix_norm_of_integers_is_a_float32(ord: Any) -> None:
+    values = np.array([[1, -2], [3, 4]], dtype=np.int8)
+    result = cr.norm(cr.tensor(values, dtype=np.int8), ord=ord)
+    assert result.dtype == np.float32
+    np.testing.assert_allclose(result.numpy(), np.linalg.norm(values, ord=ord), rtol=1e-6)
+
+
+def test_clip_of_an_integer_tensor_with_a_float_bound_is_float32_as_torch(
+    torch: ModuleType,
+) -> None:
+    values = np.array([7, -3, 5])
+    result = cr.tensor(values, dtype=np.int64).clip(0.5, 3.5)
+    reference = torch.tensor(values).clamp(0.5, 3.5).numpy()
+    assert result.dtype == reference.dtype == np.float32
+    np.testing.assert_array_equal(result.numpy(), reference)
+
+
+def test_clip_of_an_integer_tensor_with_integer_bounds_stays_integer(torch: ModuleType) -> None:
+    result = cr.tensor([7, -3, 5], dtype=np.int64).clip(0, 4)
+    assert result.dtype == np.int64
+    np.testing.assert_array_equal(result.numpy(), [4, 0, 4])
+
+
+def test_round_of_integers_keeps_their_dtype_as_torch(torch: ModuleType) -> None:
+    values = np.array([7, -3, 5], dtype=np.int32)
+    result = cr.round(cr.tensor(values, dtype=np.int32))
+    reference = torch.round(torch.from_numpy(values)).numpy()
+    assert result.dtype == reference.dtype == np.int32
+    np.testing.assert_array_equal(result.numpy(), reference)
+
+
+def test_a_float_valued_op_of_an_integer_and_a_float16_tensor_stays_float16(
+    torch: ModuleType,
+) -> None:
+    start = cr.tensor(np.array([0.5, 1.5], dtype=np.float16), requires_grad=True)
+    result = cr.lerp(start, cr.tensor([2, 4], dtype=np.int64), 0.25)
+    reference = torch.lerp(
+        torch.tensor([0.5, 1.5], dtype=torch.float16),
+        torch.tensor([2.0, 4.0], dtype=torch.float16),
+        0.25,
+    )
+    assert result.dtype == np.float16
+    np.testing.assert_array_equal(result.numpy(), reference.numpy())
+    result.sum().backward()
+    assert start.grad is not None
+    assert start.grad.dtype == np.float16
