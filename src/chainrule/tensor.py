@@ -156,7 +156,8 @@ class Tensor(TensorMethods):
     def _apply(
         cls, primitive: type[P.Primitive], inputs: tuple[Tensor, ...], params: dict[str, Any]
     ) -> Tensor:
-        if primitive in P.FLOAT_RESULTS and any(x._data.dtype.kind != "f" for x in inputs):
+        not_float = [x._data.dtype.kind != "f" for x in inputs]
+        if any(not_float) and (primitive in P.FLOAT_RESULTS or not all(not_float)):
             inputs = _as_floats(inputs)
         out, saved = primitive.forward(*[x._data for x in inputs], **params)
         if type(out) is not np.ndarray:
@@ -423,9 +424,11 @@ def _raw(value: Any) -> Any:
 
 
 def _as_floats(inputs: tuple[Tensor, ...]) -> tuple[Tensor, ...]:
-    """The inputs of a float-valued primitive with every integer or bool one converted to the
-    float inputs' dtype, or float32 if none is a float (PyTorch's promotion). Integer tensors
-    never require grad, so the conversion carries no gradient."""
+    """The inputs of a primitive that mixes floats with integers or bools (linear, einsum,
+    mse_loss, ...), or of a float-valued one, with every integer or bool input converted to
+    the float inputs' dtype, or float32 if none is a float (PyTorch's promotion: int64 with
+    float32 is float32, where NumPy gives float64). Integer tensors never require grad, so
+    the conversion carries no gradient."""
     floats = [x._data.dtype for x in inputs if x._data.dtype.kind == "f"]
     common = np.result_type(*floats) if floats else np.dtype(np.float32)
     return tuple(

@@ -135,3 +135,42 @@ def test_a_float_valued_op_of_an_integer_and_a_float16_tensor_stays_float16(
     result.sum().backward()
     assert start.grad is not None
     assert start.grad.dtype == np.float16
+
+
+# ------------------------------------------------------------------ ints beside floats
+MIXED_LINALG: dict[str, Callable[[Any, Any], Any]] = {
+    "einsum": lambda i, f: cr.einsum("ij,jk->ik", i, f),
+    "dot": cr.dot,
+    "inner": cr.inner,
+    "tensordot": lambda i, f: cr.tensordot(i, f, axes=1),
+    "linear": lambda i, f: cr.functional.linear(i, f),
+    "mse_loss": lambda i, f: cr.functional.mse_loss(f, i),
+}
+
+
+@pytest.mark.parametrize("float_dtype", [np.float32, np.float16])
+@pytest.mark.parametrize("name", sorted(MIXED_LINALG))
+def test_an_integer_operand_of_a_contraction_takes_the_float_operands_dtype(
+    name: str, float_dtype: type
+) -> None:
+    # PyTorch refuses int64 @ float32; NumPy gives float64. As for `@`, the integer operand
+    # is taken as the float's dtype, so the result and the float's gradient keep it.
+    ints = cr.tensor([[1, 2], [3, -4]], dtype=np.int64)
+    floats = cr.tensor(np.array([[0.5, 1.5], [-1.0, 2.0]], dtype=float_dtype), requires_grad=True)
+    result = MIXED_LINALG[name](ints, floats)
+    expected = MIXED_LINALG[name](cr.tensor(np.array([[1.0, 2.0], [3.0, -4.0]])), floats.detach())
+    assert result.dtype == float_dtype
+    np.testing.assert_allclose(result.numpy(), expected.numpy(), rtol=1e-3)
+    result.sum().backward()
+    assert floats.grad is not None
+    assert floats.grad.dtype == float_dtype
+
+
+def test_nn_linear_on_an_integer_batch_gives_its_weights_dtype() -> None:
+    layer = cr.nn.Linear(3, 2)
+    batch = cr.tensor([[1, 0, 2], [3, 1, -1]], dtype=np.int64)
+    out = layer(batch)
+    assert out.dtype == layer.weight.dtype == np.float32
+    np.testing.assert_allclose(
+        out.numpy(), layer(cr.tensor(batch.numpy().astype(np.float32))).numpy(), rtol=1e-6
+    )
