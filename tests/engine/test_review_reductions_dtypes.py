@@ -174,3 +174,32 @@ def test_nn_linear_on_an_integer_batch_gives_its_weights_dtype() -> None:
     np.testing.assert_allclose(
         out.numpy(), layer(cr.tensor(batch.numpy().astype(np.float32))).numpy(), rtol=1e-6
     )
+
+
+# ------------------------------------------------------------------ p-norms at the origin
+@pytest.mark.parametrize("ord", [1.5, 3, 4.0])
+def test_the_gradient_of_a_p_norm_at_the_origin_is_zero_as_torch(
+    torch: ModuleType, ord: float
+) -> None:
+    # (sum |x|**p)**(1/p) spelled as powers gave 0 * inf = NaN there.
+    gradient = cr.grad(lambda v: cr.norm(v, ord=ord))(cr.tensor(np.zeros(3)))
+    point = torch.zeros(3, dtype=torch.float64, requires_grad=True)
+    torch.linalg.vector_norm(point, ord).backward()
+    np.testing.assert_array_equal(gradient.numpy(), point.grad.numpy())
+
+
+@pytest.mark.parametrize(
+    "point",
+    [np.zeros((2, 3)), np.array([[0.0, 1.5, -2.0], [0.0, 0.0, 0.0]]), np.arange(6.0).reshape(2, 3)],
+    ids=["origin", "one-row-zero", "spread"],
+)
+def test_the_hessian_of_a_p_norm_matches_torch_at_and_away_from_zero(
+    torch: ModuleType, point: np.ndarray
+) -> None:
+    weights = np.array([1.0, -2.0])
+    ours = cr.hessian(lambda v: (cr.norm(v, ord=3, axis=1) * weights).sum())(cr.tensor(point))
+    theirs = torch.autograd.functional.hessian(
+        lambda v: (torch.linalg.vector_norm(v, 3, dim=1) * torch.from_numpy(weights)).sum(),
+        torch.from_numpy(point),
+    )
+    np.testing.assert_allclose(ours.numpy(), theirs.numpy(), rtol=1e-12, atol=1e-15)
