@@ -203,3 +203,27 @@ def test_the_hessian_of_a_p_norm_matches_torch_at_and_away_from_zero(
         torch.from_numpy(point),
     )
     np.testing.assert_allclose(ours.numpy(), theirs.numpy(), rtol=1e-12, atol=1e-15)
+
+
+# ------------------------------------------------------------------ empty tensors
+def test_argmax_of_an_empty_tensor_along_a_nonempty_axis_is_empty_as_numpy_and_torch(
+    torch: ModuleType,
+) -> None:
+    values = np.zeros((0, 3))
+    for op in ("argmax", "argmin"):
+        result = getattr(cr, op)(cr.tensor(values), axis=1)
+        reference = getattr(torch, op)(torch.from_numpy(values), 1).numpy()
+        assert result.shape == reference.shape == (0,)
+        assert result.dtype == np.int64
+
+
+def test_argmax_along_an_empty_axis_is_refused_by_name() -> None:
+    with pytest.raises(ValueError, match=r"^argmin: the tensor is empty \(shape \(0, 3\)\) along"):
+        cr.argmin(cr.tensor(np.zeros((0, 3))), axis=0)
+
+
+@pytest.mark.parametrize("shape", [(0, 3), (3, 0)])
+def test_the_gradient_of_logcumsumexp_of_an_empty_tensor_is_empty(shape: tuple[int, ...]) -> None:
+    # The vjp's np.max over an empty axis raised from inside NumPy.
+    gradient = cr.grad(lambda t: cr.logcumsumexp(t, axis=0).sum())(cr.tensor(np.zeros(shape)))
+    assert gradient.shape == shape

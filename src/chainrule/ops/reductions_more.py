@@ -175,15 +175,16 @@ def logcumsumexp(self: Tensor, axis: int | None = None) -> Tensor:
 
 def _arg_reduce(self: Tensor, op: str, axis: int | None, keepdims: bool) -> Tensor:
     _refuse_while_tracing(self, op)
-    if self.size == 0:
-        raise ValueError(f"{op}: the tensor is empty (shape {self.shape}); it has no {op}")
+    along = None if axis is None else _one_axis(op, axis, self.ndim)
+    if self.size == 0 and (along is None or self.ndim == 0 or self.shape[along] == 0):
+        where = "" if along is None else f" along axis {axis}"
+        raise ValueError(f"{op}: the tensor is empty (shape {self.shape}){where}; it has no {op}")
     values = self.detach().numpy()
     function = np.argmax if op == "argmax" else np.argmin
-    if axis is None:
+    if along is None:
         index = function(values.reshape(-1))
         shape = (1,) * self.ndim if keepdims else ()
         return _constant(np.reshape(index, shape), np.int64)
-    along = _one_axis(op, axis, self.ndim)
     if self.ndim == 0:
         return _constant(0, np.int64)
     return _constant(function(values, axis=along, keepdims=keepdims), np.int64)

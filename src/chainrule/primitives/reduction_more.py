@@ -250,10 +250,12 @@ class LogCumSumExp(Primitive):
     def vjp(saved: Saved, grad_out: Any, needs: tuple[bool, ...]) -> Grads:
         x, out, axis = saved
         raw_out = plain_values(out)
+        if raw_out.size == 0:  # nothing to weigh (np.max refuses an empty axis)
+            return (grad_out * 0,)
         top = np.max(raw_out, axis=axis, keepdims=True)
         spread = top - np.min(raw_out, axis=axis, keepdims=True)
         limit = 0.5 * np.log(np.finfo(raw_out.dtype).max)
-        if raw_out.size and np.all(np.isfinite(spread)) and np.all(spread < limit):
+        if np.all(np.isfinite(spread)) and np.all(spread < limit):
             return (np.exp(x - top) * _reverse_cumsum(grad_out * np.exp(top - out), axis),)
         rows, sums = x.swapaxes(axis, -1), out.swapaxes(axis, -1)
         size = rows.shape[-1]
