@@ -261,3 +261,13 @@ def test_explain_of_a_loss_with_std_and_norm_passes_its_finite_difference_checks
     x = cr.tensor(rng.normal(size=(2, 3)), requires_grad=True, name="x")
     explanation = cr.explain(x.cumsum(axis=1).norm() + x.std(ddof=1), x)
     assert explanation.passed
+
+
+def test_dropout_of_an_integer_tensor_scales_it_as_float32() -> None:
+    # The float64 scale was multiplied into an int64 mask in place: a NumPy casting error.
+    layer = cr.nn.Dropout(0.5, rng=np.random.default_rng(0))
+    ints = cr.tensor(np.arange(1, 201).reshape(10, 20), dtype=np.int64)
+    out = layer(ints)
+    assert out.dtype == np.float32
+    kept = out.numpy() != 0
+    np.testing.assert_array_equal(out.numpy()[kept], 2 * ints.numpy()[kept])
