@@ -271,3 +271,65 @@ def test_dropout_of_an_integer_tensor_scales_it_as_float32() -> None:
     assert out.dtype == np.float32
     kept = out.numpy() != 0
     np.testing.assert_array_equal(out.numpy()[kept], 2 * ints.numpy()[kept])
+
+
+# ------------------------------------------------------------------ integer range and powers
+def test_an_integer_array_beside_a_narrower_integer_tensor_promotes_as_numpy_and_torch(
+    torch: ModuleType,
+) -> None:
+    # The array was cast to the tensor's int8 first, so 100 + 300 wrapped around to -112.
+    result = cr.tensor([100], dtype=np.int8) + np.array([300])
+    reference = torch.tensor([100], dtype=torch.int8) + torch.tensor([300])
+    assert result.dtype == reference.numpy().dtype == np.int64
+    np.testing.assert_array_equal(result.numpy(), reference.numpy())
+
+
+@pytest.mark.parametrize(
+    "op",
+    [
+        lambda t: t + 300,
+        lambda t: 300 - t,
+        lambda t: t * np.int64(-129),
+        lambda t: cr.maximum(t, 1000),
+    ],
+    ids=["add", "rsub", "numpy-scalar", "maximum"],
+)
+def test_a_number_outside_an_integer_tensors_range_is_refused_by_name(
+    op: Callable[[cr.Tensor], cr.Tensor],
+) -> None:
+    with pytest.raises(ValueError, match=r"outside int8's range \[-128, 127\]"):
+        op(cr.tensor([100], dtype=np.int8))
+
+
+@pytest.mark.parametrize(
+    "op",
+    [
+        lambda b, e: b**e,
+        lambda b, e: 2**e,
+        lambda b, e: b ** e.numpy(),
+    ],
+    ids=["tensor-tensor", "number-tensor", "tensor-array"],
+)
+def test_integers_to_negative_integer_tensor_powers_are_refused_by_name(
+    op: Callable[[cr.Tensor, cr.Tensor], cr.Tensor],
+) -> None:
+    # NumPy's own ValueError named neither the op nor the fix.
+    base = cr.tensor([2, 3], dtype=np.int64)
+    exponent = cr.tensor([2, -1], dtype=np.int64)
+    with pytest.raises(ValueError, match=r"^pow: int64 integers to the negative integer power -1"):
+        op(base, exponent)
+
+
+@pytest.mark.parametrize(
+    "op",
+    [lambda t: t.add_(0.5), lambda t: t.sub_(0.5), lambda t: t.mul_(1.5)],
+    ids=["add_", "sub_", "mul_"],
+)
+def test_in_place_methods_refuse_a_float_into_an_integer_tensor_by_name(
+    op: Callable[[cr.Tensor], cr.Tensor],
+) -> None:
+    # As += does (and PyTorch); NumPy's casting error came out of add_, sub_ and mul_.
+    ints = cr.tensor([1, 2], dtype=np.int64)
+    with pytest.raises(TypeError, match=r"_: the result of a tensor of dtype int64 . a value"):
+        op(ints)
+    np.testing.assert_array_equal(ints.numpy(), [1, 2])
