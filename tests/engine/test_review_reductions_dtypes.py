@@ -188,6 +188,18 @@ def test_the_gradient_of_a_p_norm_at_the_origin_is_zero_as_torch(
     np.testing.assert_array_equal(gradient.numpy(), point.grad.numpy())
 
 
+# Ported from PyTorch's test_autograd.py (test_norm_subgradient): the gradient of a norm
+# of zeros is 0 for every degree, in our own words and shapes.
+@pytest.mark.parametrize(
+    ("shape", "ord"),
+    [((10,), 2), ((10, 10), None), ((10,), 3), ((10,), 1), ((10,), 1.5), ((10,), np.inf)],
+)
+def test_every_norm_of_zeros_has_a_zero_gradient(shape: tuple[int, ...], ord: Any) -> None:
+    gradient = cr.grad(lambda v: cr.norm(v, ord=ord))(cr.tensor(np.zeros(shape)))
+    assert gradient.shape == shape
+    assert float(np.abs(gradient.numpy()).sum()) == 0.0
+
+
 @pytest.mark.parametrize(
     "point",
     [np.zeros((2, 3)), np.array([[0.0, 1.5, -2.0], [0.0, 0.0, 0.0]]), np.arange(6.0).reshape(2, 3)],
@@ -313,7 +325,9 @@ def test_a_number_outside_an_integer_tensors_range_is_refused_by_name(
 def test_integers_to_negative_integer_tensor_powers_are_refused_by_name(
     op: Callable[[cr.Tensor, cr.Tensor], cr.Tensor],
 ) -> None:
-    # NumPy's own ValueError named neither the op nor the fix.
+    # NumPy's own ValueError named neither the op nor the fix. PyTorch's
+    # test_binary_ufuncs.py (test_int_tensor_pow_neg_ints) refuses a negative integer
+    # exponent of an integer tensor likewise; here the exponent is a tensor too.
     base = cr.tensor([2, 3], dtype=np.int64)
     exponent = cr.tensor([2, -1], dtype=np.int64)
     with pytest.raises(ValueError, match=r"^pow: int64 integers to the negative integer power -1"):
