@@ -347,3 +347,26 @@ def test_in_place_methods_refuse_a_float_into_an_integer_tensor_by_name(
     with pytest.raises(TypeError, match=r"_: the result of a tensor of dtype int64 . a value"):
         op(ints)
     np.testing.assert_array_equal(ints.numpy(), [1, 2])
+
+
+@pytest.mark.parametrize(
+    "op",
+    [
+        lambda t: t + np.array([0.5, 0.5]).tolist(),
+        lambda t: [0.5, 1.5] - t,
+        lambda t: t * [1.5, 1.5],
+        lambda t: cr.maximum(t, [0.5, 3.5]),
+        lambda t: cr.where(np.array([True, False]), t, [0.5, 0.5]),
+    ],
+    ids=["add", "rsub", "mul", "maximum", "where"],
+)
+def test_a_list_of_floats_beside_an_integer_tensor_is_float32_not_truncated(
+    op: Callable[[Any], Any],
+) -> None:
+    # The list was cast to the tensor's int64, so 0.5 became 0: [1, 2] + [0.5, 0.5] = [1, 2].
+    # PyTorch makes the list a float32 tensor, and int64 with float32 is float32.
+    result = op(cr.tensor([1, 2], dtype=np.int64))
+    assert result.dtype == np.float32
+    np.testing.assert_array_equal(
+        result.numpy(), op(cr.tensor(np.array([1.0, 2.0], dtype=np.float32))).numpy()
+    )

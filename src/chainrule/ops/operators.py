@@ -16,8 +16,9 @@ from chainrule.tensor import Tensor, _raw, as_tensor, attach_methods
 
 def _operand(value: Any, like: Tensor) -> Tensor:
     """The other operand of a binary op: a number (Python's or a NumPy scalar such as the
-    np.float64 that np.mean returns) or an integer array takes the tensor's dtype, so float32
-    stays float32, as in PyTorch; a float array keeps its own (NumPy's promotion applies)."""
+    np.float64 that np.mean returns) or an integer array takes a float tensor's dtype, so
+    float32 stays float32, as in PyTorch; a float array keeps its own (NumPy's promotion
+    applies)."""
     if isinstance(value, Tensor):
         return value
     if like._data.dtype.kind != "f" and isinstance(value, (bool, int, float, np.generic)):
@@ -36,11 +37,13 @@ def _operand(value: Any, like: Tensor) -> Tensor:
     if array.dtype.kind != "f" or not isinstance(value, np.ndarray):
         if array.dtype.kind not in "biuf":
             raise TypeError(f"cannot combine a tensor with a value of dtype {array.dtype}")
-        if like._data.dtype.kind == "f" or array.dtype.kind == "f":
+        # Beside an integer tensor, floats in a list are float32 as a float number is (cast
+        # to the tensor's dtype, 0.5 was truncated to 0), and an integer or bool array keeps
+        # its dtype, so the two promote as NumPy and PyTorch do (cast to int8, 300 wrapped).
+        if like._data.dtype.kind == "f":
             array = array.astype(like.dtype)
-        # An integer or bool array beside an integer tensor keeps its dtype, so the two
-        # promote as NumPy and PyTorch do (int8 with int64 is int64): cast to int8, 300
-        # would wrap around to 44.
+        elif array.dtype.kind == "f":
+            array = array.astype(np.float32)
     return Tensor._wrap(array)
 
 
