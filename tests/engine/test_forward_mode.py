@@ -351,6 +351,9 @@ def test_linearize_refuses_a_wrong_number_of_tangents() -> None:
 
 # ----------------------------------------------------------------- every op in the table
 FLOAT64_CASES = [case for case in CASES if "casts" not in case.tags]
+# torch.func.jvp of logcumsumexp loses digits where the running sums tie: at [-3, 0, 0, 0, 0]
+# it is 1.8e-12 off the exact sum_j exp(x_j - z_k) t_j (math.fsum), where ours is 2e-16 off.
+REFERENCE_TOLERANCE = {"logcumsumexp": 1e-10}
 
 
 @pytest.mark.parametrize("case", FLOAT64_CASES, ids=[case.name for case in FLOAT64_CASES])
@@ -369,4 +372,5 @@ def test_every_op_has_forward_mode_matching_torch_func_jvp(
         tuple(torch.from_numpy(array) for array in arrays),
         tuple(torch.from_numpy(tangent) for tangent in tangents),
     )
-    assert relative_error(np.asarray(ours), expected.numpy(force=True)) <= 1e-12, case.name
+    tolerance = REFERENCE_TOLERANCE.get(case.name, 1e-12)
+    assert relative_error(np.asarray(ours), expected.numpy(force=True)) <= tolerance, case.name
