@@ -20,6 +20,7 @@ import numpy.typing as npt
 from chainrule import primitives as P
 from chainrule.dtypes import check_dtype as _check_dtype
 from chainrule.dtypes import check_exact_integers as _check_exact_integers
+from chainrule.dtypes import float_promotion
 from chainrule.graph import Node, backward_into_grads
 from chainrule.modes import STATE, AnomalyError, user_frame
 from chainrule.tensor_methods import TensorMethods
@@ -156,9 +157,12 @@ class Tensor(TensorMethods):
     def _apply(
         cls, primitive: type[P.Primitive], inputs: tuple[Tensor, ...], params: dict[str, Any]
     ) -> Tensor:
-        not_float = [x._data.dtype.kind != "f" for x in inputs]
-        if any(not_float) and (primitive in P.FLOAT_RESULTS or not all(not_float)):
-            inputs = _as_floats(inputs)
+        target = float_promotion([x._data.dtype for x in inputs], primitive in P.FLOAT_RESULTS)
+        if target is not None:  # integers beside floats, or into a float-valued op
+            cast = {"dtype": target}
+            inputs = tuple(
+                x if x.dtype.kind == "f" else cls._apply(P.Cast, (x,), cast) for x in inputs
+            )
         out, saved = primitive.forward(*[x._data for x in inputs], **params)
         if type(out) is not np.ndarray:
             out = np.asarray(out)
@@ -421,20 +425,6 @@ def as_tensor(value: Any) -> Tensor:
 
 def _raw(value: Any) -> Any:
     return value._data if isinstance(value, Tensor) else value
-
-
-def _as_floats(inputs: tuple[Tensor, ...]) -> tuple[Tensor, ...]:
-    """The inputs of a primitive that mixes floats with integers or bools (linear, einsum,
-    mse_loss, ...), or of a float-valued one, with every integer or bool input converted to
-    the float inputs' dtype, or float32 if none is a float (PyTorch's promotion: int64 with
-    float32 is float32, where NumPy gives float64). Integer tensors never require grad, so
-    the conversion carries no gradient."""
-    floats = [x._data.dtype for x in inputs if x._data.dtype.kind == "f"]
-    common = np.result_type(*floats) if floats else np.dtype(np.float32)
-    return tuple(
-        x if x._data.dtype.kind == "f" else Tensor._apply(P.Cast, (x,), {"dtype": common})
-        for x in inputs
-    )
 
 
 def _check_forward(primitive: type[P.Primitive], result: Tensor) -> None:
