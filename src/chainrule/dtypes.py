@@ -33,3 +33,16 @@ def check_exact_integers(array: np.ndarray, converted: np.ndarray) -> None:
             f"explicitly: .astype(np.float64) to adopt float64, or .astype(np.{converted.dtype}) "
             "to accept the rounding"
         )
+
+
+def float_promotion(dtypes: list[np.dtype[Any]], float_result: bool) -> np.dtype[Any] | None:
+    """The float dtype the integer and bool inputs of one primitive are converted to, or
+    None to leave them: beside float inputs, those inputs' dtype (PyTorch's promotion: int64
+    with float32 is float32, where NumPy gives float64); into a primitive whose result is a
+    float (`float_result`), float32, PyTorch's default dtype (NumPy gives float16 for bool
+    and int8, float64 for int64). Integer tensors never require grad, so the conversion
+    carries no gradient."""
+    floats = [dtype for dtype in dtypes if dtype.kind == "f"]
+    if len(floats) == len(dtypes) or (not floats and not float_result):
+        return None
+    return np.result_type(*floats) if floats else np.dtype(np.float32)

@@ -20,6 +20,7 @@ import numpy.typing as npt
 from chainrule import primitives as P
 from chainrule.dtypes import check_dtype as _check_dtype
 from chainrule.dtypes import check_exact_integers as _check_exact_integers
+from chainrule.dtypes import float_promotion
 from chainrule.graph import Node, backward_into_grads
 from chainrule.modes import STATE, AnomalyError, GradAttribute, user_frame
 from chainrule.tensor_methods import TensorMethods
@@ -157,6 +158,12 @@ class Tensor(TensorMethods):
     def _apply(
         cls, primitive: type[P.Primitive], inputs: tuple[Tensor, ...], params: dict[str, Any]
     ) -> Tensor:
+        target = float_promotion([x._data.dtype for x in inputs], primitive in P.FLOAT_RESULTS)
+        if target is not None:  # integers beside floats, or into a float-valued op
+            cast = {"dtype": target}
+            inputs = tuple(
+                x if x.dtype.kind == "f" else cls._apply(P.Cast, (x,), cast) for x in inputs
+            )
         out, saved = primitive.forward(*[x._data for x in inputs], **params)
         if type(out) is not np.ndarray:
             out = np.asarray(out)

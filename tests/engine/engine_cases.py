@@ -1313,6 +1313,20 @@ CASES: tuple[OpCase, ...] = (
         lambda x, output_size: functional.adaptive_avg_pool2d(x, output_size),
         lambda torch, x, output_size: torch.nn.functional.adaptive_avg_pool2d(x, output_size),
     ),
+    # --- review of issue 14: p-norms other than 1, 2 and inf (the pnorm primitive)
+    OpCase(
+        "pnorm",
+        [
+            (((4,),), {"ord": 3, "axis": None, "keepdims": False}),
+            (((2, 3),), {"ord": 1.5, "axis": 1, "keepdims": True}),
+            (((2, 3, 2),), {"ord": 4, "axis": -2, "keepdims": False}),
+        ],
+        lambda x, ord, axis, keepdims: cr.norm(x, ord=ord, axis=axis, keepdims=keepdims),
+        lambda torch, x, ord, axis, keepdims: torch.linalg.vector_norm(
+            x, ord, dim=axis, keepdim=keepdims
+        ),
+        grid=True,
+    ),
 )
 
 
@@ -1616,6 +1630,9 @@ NO_ZERO_DIM |= {
     "avg_pool2d": lambda x: functional.avg_pool2d(x, 1),
     "adaptive_avg_pool2d": lambda x: functional.adaptive_avg_pool2d(x, 1),
 }
+
+# --- review of issue 14: a p-norm reducing to 0-d (as norm, 0-d input needs an axis)
+ZERO_DIM_VARIANTS |= {"pnorm": ((((3,),), {"ord": 3, "axis": 0, "keepdims": False}),)}
 
 
 def zero_dim_cases() -> list[OpCase]:

@@ -220,8 +220,13 @@ def _make_link(
         shape = ()
     elif local.kind == "elementwise":
         # The factor meets the output and the operand entry by entry: a reduction to a
-        # scalar (cross-entropy) has a factor the operand's shape, (N, C), not ().
-        shape = np.broadcast_shapes(step.tensor.shape, operand.shape)
+        # scalar (cross-entropy) has a factor the operand's shape, (N, C), not (); so has a
+        # reduction along an axis without keepdims (max, prod, norm: (2, 3) -> (2,)), whose
+        # output shape does not broadcast against the operand's.
+        if step.tensor.ndim < operand.ndim:
+            shape = operand.shape
+        else:
+            shape = np.broadcast_shapes(step.tensor.shape, operand.shape)
     derivative = _derivative(formula.formula, operand_name)
     top = formula.formula_latex
     if derivative.startswith("d("):

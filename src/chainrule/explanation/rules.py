@@ -107,6 +107,8 @@ def template_fields(
     # --- linear algebra (issue 14)
     for key in ("subscripts", "offset", "axis1", "axis2", "k"):
         fields[key] = str(params.get(key))
+    # --- review of issue 14: the p of a p-norm
+    fields["ord"] = _number(params.get("ord"))
     return fields
 
 

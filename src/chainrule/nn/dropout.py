@@ -36,7 +36,9 @@ class Dropout(Module):
             "Dropout in training mode",
             "its random mask is drawn outside the graph and would be frozen",
         )
-        scale = (self.rng.random(inputs.shape) >= self.p).astype(inputs.dtype)
+        # An integer input is scaled as float32 (it cannot hold 1 / (1 - p)), as in `*`.
+        dtype = inputs.dtype if inputs.dtype.kind == "f" else np.dtype(np.float32)
+        scale = (self.rng.random(inputs.shape) >= self.p).astype(dtype)
         if self.p < 1.0:
             scale *= 1.0 / (1.0 - self.p)
         return inputs * scale

@@ -39,13 +39,20 @@ def logsigmoid(x: Any) -> Tensor:
     """log(sigmoid(x)) = -softplus(-x), never cut off;  derivative sigmoid(-x) = 1 - sigmoid(x).
 
     Stable for large abs(x): log(sigmoid(-800)) is -800, not log(0)."""
-    return -softplus(-as_tensor(x), threshold=math.inf)
+    return -softplus(-_floating(x), threshold=math.inf)
 
 
 def silu(x: Any) -> Tensor:
     """x sigmoid(x) (also called swish);  derivative s + x s (1 - s), s = sigmoid(x)."""
-    inputs = as_tensor(x)
+    inputs = _floating(x)
     return inputs * inputs.sigmoid()
+
+
+def _floating(x: Any) -> Tensor:
+    """x as a Tensor, integer and bool tensors as float32 (as PyTorch): the composites below
+    negate and scale, which truncates integers and is refused for bools."""
+    inputs = as_tensor(x)
+    return inputs if np.issubdtype(inputs.dtype, np.floating) else inputs.astype(np.float32)
 
 
 def gelu(x: Any, approximate: str = "none") -> Tensor:
@@ -53,7 +60,7 @@ def gelu(x: Any, approximate: str = "none") -> Tensor:
     derivative Phi(x) + x phi(x), phi(x) = exp(-x**2 / 2) / sqrt(2 pi).
 
     `approximate="tanh"`: x (1 + tanh(sqrt(2/pi) (x + 0.044715 x**3))) / 2, as PyTorch."""
-    inputs = as_tensor(x)
+    inputs = _floating(x)
     if approximate not in ("none", "tanh"):
         raise ValueError(f"gelu: approximate must be 'none' or 'tanh', got {approximate!r}")
     # 1 + erf(...) and 1 + tanh(...) cancel for x below about -2: in float32 that costs 1e-4
@@ -121,7 +128,7 @@ def hardswish(x: Any) -> Tensor:
 
 def mish(x: Any) -> Tensor:
     """x tanh(softplus(x));  derivative t + x sigmoid(x) (1 - t**2), t = tanh(softplus(x))."""
-    inputs = as_tensor(x)
+    inputs = _floating(x)
     return inputs * softplus(inputs, threshold=math.inf).tanh()
 
 
@@ -132,4 +139,4 @@ def softsign(x: Any) -> Tensor:
 
 def softmin(x: Any, axis: int = -1) -> Tensor:
     """softmax(-x) along `axis`;  its Jacobian is -(diag(s) - s s^T), s = softmin(x)."""
-    return (-as_tensor(x)).softmax(axis=axis)
+    return (-_floating(x)).softmax(axis=axis)

@@ -29,7 +29,12 @@ def clip(self: Tensor, min: float | None = None, max: float | None = None) -> Te
     """Values limited to [min, max];  derivative [min <= x <= max]."""
     if min is None and max is None:
         raise ValueError("clip: give at least one of min and max")
-    return Tensor._apply(P.Clip, (self,), {"low": min, "high": max})
+    source = self
+    if self.dtype.kind != "f" and any(
+        np.asarray(bound).dtype.kind == "f" for bound in (min, max) if bound is not None
+    ):  # a float bound makes an integer tensor float32, as PyTorch (NumPy: float64)
+        source = Tensor._apply(P.Cast, (self,), {"dtype": np.dtype(np.float32)})
+    return Tensor._apply(P.Clip, (source,), {"low": min, "high": max})
 
 
 def astype(self: Tensor, dtype: npt.DTypeLike) -> Tensor:

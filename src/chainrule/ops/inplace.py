@@ -89,21 +89,21 @@ def add_(self: Tensor, other: Any, alpha: float = 1.0) -> Tensor:
     """self += alpha * other, in place."""
     _check_in_place(self, "add_")
     addend = _in_place_value(self, "add_", other)
-    self._data += addend if alpha == 1.0 else alpha * addend
+    _store(self, "add_", np.add, addend if alpha == 1.0 else alpha * addend)
     return _mutated(self)
 
 
 def sub_(self: Tensor, other: Any) -> Tensor:
     """self -= other, in place."""
     _check_in_place(self, "sub_")
-    self._data -= _in_place_value(self, "sub_", other)
+    _store(self, "sub_", np.subtract, _in_place_value(self, "sub_", other))
     return _mutated(self)
 
 
 def mul_(self: Tensor, other: Any) -> Tensor:
     """``self *= other``, in place."""
     _check_in_place(self, "mul_")
-    self._data *= _in_place_value(self, "mul_", other)
+    _store(self, "mul_", np.multiply, _in_place_value(self, "mul_", other))
     return _mutated(self)
 
 
@@ -119,15 +119,24 @@ def _augmented(self: Tensor, op: str, ufunc: np.ufunc, other: Any) -> Tensor:
             f"{self.shape} and an in-place change keeps it; write the out-of-place form "
             "(x = x + y) for a new shape"
         )
+    _store(self, op, ufunc, value)
+    return _mutated(self)
+
+
+_SYMBOLS = {"add": "+", "subtract": "-", "multiply": "*", "divide": "/"}
+
+
+def _store(self: Tensor, op: str, ufunc: np.ufunc, value: Any) -> None:
+    """self's values replaced by ufunc(self, value) in place; a result the tensor's dtype
+    cannot hold (a float into an integer tensor) is refused, as PyTorch refuses it."""
     try:
         ufunc(self._data, value, out=self._data)
     except TypeError:
         raise TypeError(
-            f"{op}: the result of a tensor of dtype {self.dtype} {op[0]} a value of dtype "
-            f"{np.result_type(value)} cannot be stored back in {self.dtype}; convert "
-            "first (x = x.astype(np.float32)) or write the out-of-place form"
+            f"{op}: the result of a tensor of dtype {self.dtype} {_SYMBOLS[ufunc.__name__]} a "
+            f"value of dtype {np.result_type(value)} cannot be stored back in {self.dtype}; "
+            "convert first (x = x.astype(np.float32)) or write the out-of-place form"
         ) from None
-    return _mutated(self)
 
 
 def __iadd__(self: Tensor, other: Any) -> Tensor:

@@ -16,8 +16,9 @@ from chainrule.tensor import Tensor, _raw, as_tensor, attach_methods
 
 def _operand(value: Any, like: Tensor) -> Tensor:
     """The other operand of a binary op: a number (Python's or a NumPy scalar such as the
-    np.float64 that np.mean returns) or an integer array takes the tensor's dtype, so float32
-    stays float32, as in PyTorch; a float array keeps its own (NumPy's promotion applies)."""
+    np.float64 that np.mean returns) or an integer array takes a float tensor's dtype, so
+    float32 stays float32, as in PyTorch; a float array keeps its own (NumPy's promotion
+    applies)."""
     if isinstance(value, Tensor):
         return value
     if like._data.dtype.kind != "f" and isinstance(value, (bool, int, float, np.generic)):
@@ -36,7 +37,13 @@ def _operand(value: Any, like: Tensor) -> Tensor:
     if array.dtype.kind != "f" or not isinstance(value, np.ndarray):
         if array.dtype.kind not in "biuf":
             raise TypeError(f"cannot combine a tensor with a value of dtype {array.dtype}")
-        array = array.astype(like.dtype)
+        # Beside an integer tensor, floats in a list are float32 as a float number is (cast
+        # to the tensor's dtype, 0.5 was truncated to 0), and an integer or bool array keeps
+        # its dtype, so the two promote as NumPy and PyTorch do (cast to int8, 300 wrapped).
+        if like._data.dtype.kind == "f":
+            array = array.astype(like.dtype)
+        elif array.dtype.kind == "f":
+            array = array.astype(np.float32)
     return Tensor._wrap(array)
 
 
@@ -53,6 +60,13 @@ def _number_dtype(value: Any, like: np.dtype[Any]) -> np.dtype[Any]:
         raise TypeError(
             f"cannot combine a {like} tensor with a value of dtype {np.asarray(value).dtype}"
         )
+    if like.kind in "iu" and not np.iinfo(like).min <= int(value) <= np.iinfo(like).max:
+        limits = np.iinfo(like)
+        raise ValueError(
+            f"cannot combine a {like} tensor with the integer {int(value)}: it is outside "
+            f"{like}'s range [{limits.min}, {limits.max}] (PyTorch would wrap it around); "
+            "widen the tensor first: chainrule.Tensor.from_numpy(x.numpy().astype(np.int64))"
+        )
     return like
 
 
@@ -67,6 +81,17 @@ def promote(left: Tensor, right: Tensor) -> tuple[Tensor, Tensor]:
     if left_float:
         return left, Tensor._apply(P.Cast, (right,), {"dtype": left.dtype})
     return Tensor._apply(P.Cast, (left,), {"dtype": right.dtype}), right
+
+
+def _refuse_negative_integer_powers(base: np.dtype[Any], exponents: np.ndarray) -> None:
+    """Refuse integers to negative integer powers (not integers), by name, where NumPy's
+    own error would not say which op or what to do; PyTorch gives 0 for 2 ** -1."""
+    if exponents.dtype.kind == "i" and np.any(exponents < 0):
+        raise ValueError(
+            f"pow: {base} integers to the negative integer power "
+            f"{exponents[exponents < 0].flat[0]} are not integers; make the base or the "
+            "exponent a float first: x.astype(np.float32) ** exponent, or 2.0 ** exponent"
+        )
 
 
 def _refuse_comparison_while_tracing(comparison: str, *operands: Any) -> None:
@@ -103,6 +128,8 @@ def _binary(self: Tensor, primitive: type[P.Primitive], other: Any, reflected: b
         # True division of integers is a float: float32, as PyTorch (NumPy gives float64).
         other_tensor = Tensor._apply(P.Cast, (other_tensor,), {"dtype": np.dtype(np.float32)})
     inputs = promote(other_tensor, self) if reflected else promote(self, other_tensor)
+    if primitive is P.Pow and inputs[0].dtype.kind in "biu" and inputs[1].dtype.kind in "biu":
+        _refuse_negative_integer_powers(inputs[0].dtype, inputs[1]._data)
     try:
         return Tensor._apply(primitive, inputs, {})
     except CompileError:

@@ -84,8 +84,7 @@ def _vector_norm(x: Tensor, ord: Order, axis: Axis, keepdims: bool) -> Tensor:
         values = x.detach().numpy()
         return _constant(np.sum(values != 0, axis=axis, keepdims=keepdims), x.dtype)
     if isinstance(ord, (int, float)) and ord >= 1:
-        power = (x.abs() ** ord).sum(axis=axis, keepdims=keepdims)
-        return power ** (1.0 / ord)
+        return Tensor._apply(P.PNorm, (x,), {"ord": float(ord), "axis": axis, "keepdims": keepdims})
     raise ValueError(
         f"norm: ord={ord!r} is not a vector norm chainrule computes; use None or 2, 1, "
         "np.inf, -np.inf, 0 or a number p >= 1"
@@ -116,6 +115,10 @@ def norm(self: Tensor, ord: Order = None, axis: Axis = None, keepdims: bool = Fa
     p-norm over one axis (ord None/2, 1, inf, -inf, 0, p >= 1); a matrix norm over two axes
     or of a 2-D tensor (ord None/'fro', 1, -1, inf, -inf). The 2-norm's gradient is x / norm,
     and 0 at x = 0, as PyTorch's subgradient."""
+    if self.dtype.kind != "f":  # every norm of integers is a float: float32, as PyTorch's
+        return norm(
+            Tensor._apply(P.Cast, (self,), {"dtype": np.dtype(np.float32)}), ord, axis, keepdims
+        )
     if axis is None:
         if ord is None:
             return _vector_norm(self, None, None, keepdims)
@@ -172,15 +175,16 @@ def logcumsumexp(self: Tensor, axis: int | None = None) -> Tensor:
 
 def _arg_reduce(self: Tensor, op: str, axis: int | None, keepdims: bool) -> Tensor:
     _refuse_while_tracing(self, op)
-    if self.size == 0:
-        raise ValueError(f"{op}: the tensor is empty (shape {self.shape}); it has no {op}")
+    along = None if axis is None else _one_axis(op, axis, self.ndim)
+    if self.size == 0 and (along is None or self.ndim == 0 or self.shape[along] == 0):
+        where = "" if along is None else f" along axis {axis}"
+        raise ValueError(f"{op}: the tensor is empty (shape {self.shape}){where}; it has no {op}")
     values = self.detach().numpy()
     function = np.argmax if op == "argmax" else np.argmin
-    if axis is None:
+    if along is None:
         index = function(values.reshape(-1))
         shape = (1,) * self.ndim if keepdims else ()
         return _constant(np.reshape(index, shape), np.int64)
-    along = _one_axis(op, axis, self.ndim)
     if self.ndim == 0:
         return _constant(0, np.int64)
     return _constant(function(values, axis=along, keepdims=keepdims), np.int64)

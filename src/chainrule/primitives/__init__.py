@@ -312,3 +312,22 @@ __all__ += [
     "ConvWeightGrad",
     "MaxPool2d",
 ]
+
+# --- review of issue 14: integer and bool inputs
+from chainrule.primitives.reduction_more import PNorm  # noqa: E402
+
+PRIMITIVES += (PNorm,)
+FLOAT_RESULTS: frozenset[type[Primitive]] = frozenset(
+    {
+        *(Exp, Log, Sqrt, Tanh, Sigmoid, Sin, Cos, Tan, Arcsin, Arccos, Arctan, Arctan2),
+        *(Sinh, Cosh, Arcsinh, Arccosh, Arctanh, Exp2, Expm1, Log2, Log10, Log1p),
+        *(Logaddexp, Hypot, Reciprocal, Rsqrt, Lerp, Mean, Norm2, PNorm, LogCumSumExp),
+        *(MSELoss, SoftmaxCrossEntropy, NLLLoss, AvgPool2d),
+        *(Erf, Softplus, Elu, LeakyReLU, Hardtanh, Hardsigmoid, Hardswish, Softsign),
+    }
+)
+"""The primitives whose result is a float even for integer or bool inputs. Such inputs are
+taken as the float operands' dtype, or float32 (PyTorch's default dtype) when none is a
+float: NumPy would give float16 for bool and int8, float64 for int64, and an integer (0 for
+1/3) from sigmoid's and reciprocal's float16-preserving forms."""
+__all__ += ["FLOAT_RESULTS", "PNorm"]

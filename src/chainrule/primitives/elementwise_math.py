@@ -617,6 +617,8 @@ class Round(Primitive):
 
     @staticmethod
     def forward(x: Any) -> tuple[Any, Saved]:
+        if x.dtype.kind != "f":  # np.rint makes integers float64; PyTorch keeps them
+            return x.copy(), None
         return np.rint(x), None
 
     @staticmethod

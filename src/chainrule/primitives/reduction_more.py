@@ -115,6 +115,45 @@ class Norm2(Primitive):
         return (grad * ~zero * x / np.where(zero, 1, norm),)
 
 
+class PNorm(Primitive):
+    """z = (sum of |x|**p over axis)**(1/p), the vector p-norm for p >= 1 other than 1, 2 and
+    inf;  dz/dx_i = sign(x_i) |x_i|**(p-1) / z**(p-1), and 0 where z = 0 (as PyTorch;
+    spelled as powers, the derivative of s**(1/p) at s = 0 is infinite and gives 0 * inf)."""
+
+    name = "pnorm"
+    reading = Rule(
+        "pnorm($a, ord=$ord$axis_arg)",
+        r"\lVert $a \rVert_p",
+        (
+            entrywise(
+                "sign($a) |$a|**(p-1) / pnorm($a)**(p-1) (0 where that is 0)",
+                r"\frac{\operatorname{sign}($a)\,|$a|^{p-1}}{\lVert $a \rVert_p^{p-1}}",
+            ),
+        ),
+    )
+    saves_output = True
+
+    @staticmethod
+    def forward(x: Any, *, ord: float, axis: Axis, keepdims: bool) -> tuple[Any, Saved]:
+        if is_array(x):
+            out = np.sum(np.abs(x) ** ord, axis=axis, keepdims=keepdims) ** (1 / ord)
+        else:  # a recorded replay on Tensors: this op, so its own gradient at 0 is used
+            out = call(PNorm, x, ord=ord, axis=axis, keepdims=keepdims)
+        return out, (x, out, ord, axis, keepdims)
+
+    @staticmethod
+    def vjp(saved: Saved, grad_out: Any, needs: tuple[bool, ...]) -> Grads:
+        x, out, ord, axis, keepdims = saved
+        kept_shape = keepdims_shape(x.shape, normalize_axes(axis, x.ndim))
+        norm = out if keepdims else out.reshape(kept_shape)
+        grad = grad_out if keepdims else grad_out.reshape(kept_shape)
+        direction = np.sign(x) * np.abs(x) ** (ord - 1)
+        zero = plain_values(norm) == 0
+        if not zero.any():
+            return (grad * direction / norm ** (ord - 1),)
+        return (grad * ~zero * direction / np.where(zero, 1, norm) ** (ord - 1),)
+
+
 class CumSum(Primitive):
     """z_k = sum_{j <= k} x_j along axis;  grad_in_i = sum_{k >= i} grad_out_k."""
 
@@ -211,10 +250,12 @@ class LogCumSumExp(Primitive):
     def vjp(saved: Saved, grad_out: Any, needs: tuple[bool, ...]) -> Grads:
         x, out, axis = saved
         raw_out = plain_values(out)
+        if raw_out.size == 0:  # nothing to weigh (np.max refuses an empty axis)
+            return (grad_out * 0,)
         top = np.max(raw_out, axis=axis, keepdims=True)
         spread = top - np.min(raw_out, axis=axis, keepdims=True)
         limit = 0.5 * np.log(np.finfo(raw_out.dtype).max)
-        if raw_out.size and np.all(np.isfinite(spread)) and np.all(spread < limit):
+        if np.all(np.isfinite(spread)) and np.all(spread < limit):
             return (np.exp(x - top) * _reverse_cumsum(grad_out * np.exp(top - out), axis),)
         rows, sums = x.swapaxes(axis, -1), out.swapaxes(axis, -1)
         size = rows.shape[-1]
