@@ -117,7 +117,9 @@ def cross_entropy(
         and label_smoothing == 0
         and classes.min() >= 0
         and classes.max() < classes_count
-        and not (0 <= ignore_index < classes_count and np.any(classes == ignore_index))
+        # Not on whether some target equals ignore_index now: chainrule.compile would freeze
+        # that choice and replay the fused node on later targets that should be ignored.
+        and not 0 <= ignore_index < classes_count
     )
     if plain:
         return Tensor.apply(P.SoftmaxCrossEntropy, logits_tensor, targets=classes)

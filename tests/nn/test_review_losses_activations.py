@@ -1,0 +1,73 @@
+"""Review of issue 14's losses, layers and activations as a user porting PyTorch code would
+use them: defects found after the merge, each pinned by the behaviour it broke."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from types import ModuleType
+from typing import Any
+
+import numpy as np
+import pytest
+
+import chainrule as cr
+from chainrule import functional as F
+from chainrule import nn, optim
+
+pytestmark = pytest.mark.torch
+
+CLASSES = 4
+
+
+def _linear_step(loss: Callable[[cr.Tensor, Any], cr.Tensor]) -> Callable[..., cr.Tensor]:
+    """A training step x, t -> loss(linear(x), t) with one SGD update, from fixed weights."""
+    layer = nn.Linear(CLASSES, CLASSES)
+    layer.weight.data[...] = np.eye(CLASSES) * 0.5 + 0.1
+    layer.bias.data[...] = 0.0
+    opt = optim.SGD(layer.parameters(), lr=0.1)
+
+    def step(x: np.ndarray, t: Any) -> cr.Tensor:
+        opt.zero_grad()
+        value = loss(layer(x), t)
+        (value if value.ndim == 0 else value.sum()).backward()
+        opt.step()
+        return value
+
+    return step
+
+
+def test_compiled_cross_entropy_ignores_an_in_range_ignore_index_first_seen_after_tracing(
+    torch: ModuleType,
+) -> None:
+    # Traced on targets without class 0, the fused node was frozen in and a later target 0
+    # (= ignore_index) was counted as a class instead of ignored.
+    rng = np.random.default_rng(3)
+    xs = [rng.normal(size=(6, CLASSES)) for _ in range(2)]
+    targets = [np.array([1, 2, 3, 1, 2, 3]), np.array([0, 2, 3, 1, 0, 3])]
+
+    def loss(z: cr.Tensor, t: Any) -> cr.Tensor:
+        return F.cross_entropy(z, t, ignore_index=0)
+
+    eager, compiled = _linear_step(loss), cr.compile(_linear_step(loss))
+    for x, t in zip(xs, targets, strict=True):
+        want = eager(x, t).numpy()
+        got = compiled(x, t).numpy()
+        # Not bit for bit: the replayed log_softmax + nll_loss differs from eager in the
+        # last bit after an update (reported, not fixed here); a counted target is 4e-2 off.
+        np.testing.assert_allclose(got, want, rtol=1e-13)
+    reference = torch.nn.functional.cross_entropy(
+        torch.tensor(xs[1]), torch.tensor(targets[1]), ignore_index=0
+    )
+    fresh = F.cross_entropy(xs[1], targets[1], ignore_index=0)
+    np.testing.assert_allclose(fresh.numpy(), reference.numpy(), rtol=1e-13)
+
+
+def test_compiled_cross_entropy_refuses_an_ignored_negative_target_first_seen_after_tracing() -> (
+    None
+):
+    # ignore_index=-1 first met in a replay of the fused node used to pick the last class.
+    rng = np.random.default_rng(4)
+    compiled = cr.compile(_linear_step(lambda z, t: F.cross_entropy(z, t, ignore_index=-1)))
+    compiled(rng.normal(size=(3, CLASSES)), np.array([0, 1, 2]))
+    with pytest.raises(ValueError, match=r"target -1 is outside the 4 classes.*weight="):
+        compiled(rng.normal(size=(3, CLASSES)), np.array([0, -1, 2]))
