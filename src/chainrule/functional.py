@@ -201,6 +201,9 @@ def _class_indices(op: str, indices: Any, what: str) -> np.ndarray:
                 "its values (t.detach()) or a NumPy integer array"
             )
         values = indices.numpy()
+        if values.dtype.kind in "iu":
+            # The tensor's own array, as for a NumPy argument: chainrule.compile binds it.
+            return values
         if not np.all(values == np.round(values)):
             raise TypeError(
                 f"{op}: {what} must be integers, got a {indices.dtype} Tensor with fractions; "

@@ -71,3 +71,28 @@ def test_compiled_cross_entropy_refuses_an_ignored_negative_target_first_seen_af
     compiled(rng.normal(size=(3, CLASSES)), np.array([0, 1, 2]))
     with pytest.raises(ValueError, match=r"target -1 is outside the 4 classes.*weight="):
         compiled(rng.normal(size=(3, CLASSES)), np.array([0, -1, 2]))
+
+
+def test_compiled_embedding_takes_int_tensor_indices_as_the_argument_they_are() -> None:
+    # An int64 Tensor of indices was copied by astype, so chainrule.compile saw a value
+    # computed from its argument and refused the step.
+    rng = np.random.default_rng(5)
+
+    def make() -> Callable[..., cr.Tensor]:
+        table = nn.Embedding(10, 3, padding_idx=-1)
+        table.weight.data[...] = np.arange(30.0).reshape(10, 3) / 30
+        opt = optim.SGD(table.parameters(), lr=0.1)
+
+        def step(indices: cr.Tensor) -> cr.Tensor:
+            opt.zero_grad()
+            value = (table(indices) ** 2).sum()
+            value.backward()
+            opt.step()
+            return value
+
+        return step
+
+    eager, compiled = make(), cr.compile(make())
+    for _ in range(3):
+        indices = cr.tensor(rng.integers(0, 10, size=(2, 4)), dtype=np.int64)
+        np.testing.assert_array_equal(compiled(indices).numpy(), eager(indices).numpy())
