@@ -96,3 +96,29 @@ def test_compiled_embedding_takes_int_tensor_indices_as_the_argument_they_are() 
     for _ in range(3):
         indices = cr.tensor(rng.integers(0, 10, size=(2, 4)), dtype=np.int64)
         np.testing.assert_array_equal(compiled(indices).numpy(), eager(indices).numpy())
+
+
+def test_explain_does_not_fail_the_embedding_padding_row_that_gets_no_gradient() -> None:
+    # The padding row is looked up (finite differences see it) but gets no gradient by
+    # definition, as in PyTorch: explain probed it and reported SOME CHECKS FAILED.
+    table = nn.Embedding(3, 2, padding_idx=-1)
+    loss = (table(np.array([2, 2, 2, 2])) ** 2).sum()
+    explanation = cr.explain(loss, table.weight, samples=6)
+    assert explanation.passed
+    (lookup,) = [check for check in explanation.checks if check.input == "weight"]
+    assert lookup.entries
+    assert all(row != 2 for row, _ in lookup.entries)
+
+
+def test_explain_accepts_layer_norm_mean_gradient_that_is_small_by_cancellation() -> None:
+    # d(x - mean)/dmean pushes back -sum of the upstream gradient, near 0 here; the central
+    # difference's rounding (1e-11) was held to a tolerance scaled by that small result.
+    rng = np.random.default_rng(0)
+    table = nn.Embedding(6, 4, padding_idx=-1)
+    norm = nn.LayerNorm(4)
+    logits = norm(table(np.array([[0, 5], [2, 3]]))).reshape(-1, 4)
+    loss = F.cross_entropy(
+        logits, np.array([1, -100, 2, 3]), np.array([1.0, 2, 3, 4]), label_smoothing=0.1
+    )
+    explanation = cr.explain(loss, table.weight, rng=rng)
+    assert explanation.passed, str(explanation)
