@@ -274,6 +274,12 @@ def _class_weights(op: str, weight: Any, classes: int) -> np.ndarray | None:
     """The class weights as a constant float array of shape (C,), or None."""
     if weight is None:
         return None
+    if isinstance(weight, Tensor) and weight.requires_grad:
+        # Dropping the graph silently would leave weight.grad None after backward.
+        raise TypeError(
+            f"{op}: the class weights get no gradient (PyTorch's backward refuses one too), "
+            "but got a Tensor that requires grad; pass weight.detach()"
+        )
     values = np.asarray(weight.detach().numpy() if isinstance(weight, Tensor) else weight)
     if values.shape != (classes,):
         raise ValueError(

@@ -143,3 +143,15 @@ def test_compiled_log_softmax_shifts_each_call_by_its_own_max(shift: float) -> N
     replayed, eager = compiled(logits + shift, targets), step(logits + shift, targets)
     for got, want in zip(replayed, eager, strict=True):
         np.testing.assert_array_equal(got.numpy(), want.numpy())
+
+
+@pytest.mark.parametrize("loss", [F.cross_entropy, F.nll_loss])
+def test_class_weights_that_require_grad_are_refused_not_silently_detached(
+    loss: Callable[..., cr.Tensor],
+) -> None:
+    # They were detached, so backward left weight.grad None without a word; PyTorch's
+    # backward raises "the derivative for 'weight' is not implemented".
+    weight = cr.tensor(np.ones(3), requires_grad=True)
+    logits = np.random.default_rng(7).normal(size=(4, 3))
+    with pytest.raises(TypeError, match=r"weight.*requires grad.*weight\.detach\(\)"):
+        loss(logits, np.array([0, 1, 2, 1]), weight)
