@@ -117,7 +117,9 @@ def cross_entropy(
         and label_smoothing == 0
         and classes.min() >= 0
         and classes.max() < classes_count
-        and not (0 <= ignore_index < classes_count and np.any(classes == ignore_index))
+        # Not on whether some target equals ignore_index now: chainrule.compile would freeze
+        # that choice and replay the fused node on later targets that should be ignored.
+        and not 0 <= ignore_index < classes_count
     )
     if plain:
         return Tensor.apply(P.SoftmaxCrossEntropy, logits_tensor, targets=classes)
@@ -203,6 +205,9 @@ def _class_indices(op: str, indices: Any, what: str) -> np.ndarray:
                 "its values (t.detach()) or a NumPy integer array"
             )
         values = indices.numpy()
+        if values.dtype.kind in "iu":
+            # The tensor's own array, as for a NumPy argument: chainrule.compile binds it.
+            return values
         if not np.all(values == np.round(values)):
             raise TypeError(
                 f"{op}: {what} must be integers, got a {indices.dtype} Tensor with fractions; "
@@ -273,6 +278,12 @@ def _class_weights(op: str, weight: Any, classes: int) -> np.ndarray | None:
     """The class weights as a constant float array of shape (C,), or None."""
     if weight is None:
         return None
+    if isinstance(weight, Tensor) and weight.requires_grad:
+        # Dropping the graph silently would leave weight.grad None after backward.
+        raise TypeError(
+            f"{op}: the class weights get no gradient (PyTorch's backward refuses one too), "
+            "but got a Tensor that requires grad; pass weight.detach()"
+        )
     values = np.asarray(weight.detach().numpy() if isinstance(weight, Tensor) else weight)
     if values.shape != (classes,):
         raise ValueError(

@@ -134,6 +134,15 @@ class Check:
         )
 
 
+def _padding_row(step: StepRecord, position: int) -> int | None:
+    """The padding_idx of an embedding step when `position` is its weight, else None."""
+    for op in step.program:
+        if op.primitive.name == "embedding" and op.args[0] == ("operand", position):
+            padding: int | None = op.params.get("padding_idx")
+            return padding
+    return None
+
+
 def check_link(
     step: StepRecord,
     position: int,
@@ -158,8 +167,17 @@ def check_link(
     target = values[position]
     if analytic_full is None:
         analytic_full = np.zeros_like(target)
-    count = min(samples, target.size)
-    flat = rng.choice(target.size, size=count, replace=False) if count else np.array([], int)
+    padding = _padding_row(step, position)
+    if padding is None:
+        count = min(samples, target.size)
+        flat = rng.choice(target.size, size=count, replace=False) if count else np.array([], int)
+    else:
+        # The padding row of an embedding gets no gradient by definition (PyTorch's), not
+        # by differentiation: central differences would see its lookup. It is not probed.
+        candidates = np.flatnonzero(np.arange(target.shape[0]) != padding % target.shape[0])
+        candidates = (candidates[:, None] * target.shape[1] + np.arange(target.shape[1])).ravel()
+        count = min(samples, candidates.size)
+        flat = rng.choice(candidates, size=count, replace=False) if count else candidates
     # A copy: a view op's output (transpose, x[i], diagonal) would follow the probed entry.
     centre = np.array(evaluate(step, values), copy=True)
     scale = float(np.max(np.abs(analytic_full))) if analytic_full.size else 0.0
@@ -184,7 +202,8 @@ def check_link(
         central = (f_plus - f_minus) / step_taken
         # The rounding of the probed sum itself, ~eps |<grad_out, f(x)>| / step: it is all
         # a central difference measures where the local gradient is exactly 0 (the -1 of
-        # x - mean(x) inside std, whose output does not move with the mean).
+        # x - mean(x) inside std, whose output does not move with the mean; layer_norm's mean
+        # gradient, small by cancellation).
         rounding = 4 * np.finfo(np.float64).eps * weighted_size / step_taken
         exact = float(analytic_full[entry])
         entries.append(entry)

@@ -8,15 +8,22 @@ from __future__ import annotations
 import numpy as np
 
 from chainrule import primitives as P
+from chainrule.modes import no_grad
 from chainrule.ops.reductions import _check_axes
 from chainrule.primitives.reduction import Axis
 from chainrule.tensor import Tensor, attach_methods
 
 
-def _finite_max(values: np.ndarray, axis: Axis) -> np.ndarray:
-    """The max along axis (kept), with infinities replaced by 0 so subtracting it is safe."""
-    shift = np.max(values, axis=axis, keepdims=True)
-    return np.where(np.isfinite(shift), shift, 0).astype(values.dtype, copy=False)
+def _finite_max(values: Tensor, axis: Axis) -> Tensor:
+    """The max along axis (kept), infinities clipped to the dtype's largest finite values so
+    subtracting it is safe, as a constant for the gradient (the shift cancels out of it).
+
+    Taken by recorded ops, not from the array: chainrule.compile would otherwise freeze the
+    traced batch's max into every replay, and later logits 1000 larger overflow exp to inf.
+    """
+    largest = float(np.finfo(values.dtype).max)
+    with no_grad():
+        return values.max(axis=axis, keepdims=True).clip(-largest, largest)
 
 
 def var(self: Tensor, axis: Axis = None, keepdims: bool = False, ddof: int = 0) -> Tensor:
@@ -35,7 +42,7 @@ def logsumexp(self: Tensor, axis: Axis = None, keepdims: bool = False) -> Tensor
     """log(sum(exp(x))) over `axis`, computed as m + log(sum(exp(x - m))) with m the max,
     so large inputs do not overflow; its gradient is softmax(x)."""
     axis = _check_axes("logsumexp", axis, self.ndim)
-    shift = _finite_max(self._data, axis)
+    shift = _finite_max(self, axis)
     total = (self - shift).exp().sum(axis=axis, keepdims=True)
     out = total.log() + shift
     if keepdims:
@@ -46,7 +53,7 @@ def logsumexp(self: Tensor, axis: Axis = None, keepdims: bool = False) -> Tensor
 def softmax(self: Tensor, axis: int = -1) -> Tensor:
     """exp(x) / sum(exp(x)) along `axis`, with the max subtracted first for stability."""
     along = _check_axes("softmax", axis, self.ndim)
-    exps = (self - _finite_max(self._data, along)).exp()
+    exps = (self - _finite_max(self, along)).exp()
     return exps / exps.sum(axis=along, keepdims=True)
 
 
@@ -55,7 +62,7 @@ def log_softmax(self: Tensor, axis: int = -1) -> Tensor:
     the max: x - logsumexp(x) would subtract two numbers as large as x, and lose the
     answer's digits to their rounding (a float32 of 1e4 is rounded to 1e-3)."""
     along = _check_axes("log_softmax", axis, self.ndim)
-    shifted = self - _finite_max(self._data, along)
+    shifted = self - _finite_max(self, along)
     return shifted - shifted.exp().sum(axis=along, keepdims=True).log()
 
 

@@ -69,7 +69,17 @@ class SoftmaxCrossEntropy(Primitive):
 
     @staticmethod
     def forward(logits: Any, *, targets: np.ndarray) -> tuple[Any, Saved]:
-        count = logits.shape[0]
+        count, classes = logits.shape
+        # functional.cross_entropy checks the targets before choosing this node; this check
+        # is for chainrule.compile's replays, which rerun it on new targets without that.
+        if targets.size and (targets.min() < 0 or targets.max() >= classes):
+            outside = int(targets[(targets < 0) | (targets >= classes)][0])
+            raise ValueError(
+                f"cross_entropy: target {outside} is outside the {classes} classes "
+                f"[0, {classes - 1}]; a step compiled with chainrule.compile on targets that "
+                "were all classes took the fused plain path, which has no ignore_index: "
+                "pass weight=np.ones(C) to trace the general path, or run the step eagerly"
+            )
         if type(logits) is np.ndarray:
             # The same reductions as below, called on the ufuncs themselves: np.max and
             # np.sum are Python wrappers around exactly these calls (same results, bit for
