@@ -21,9 +21,12 @@ def _finite_max(values: Tensor, axis: Axis) -> Tensor:
     Taken by recorded ops, not from the array: chainrule.compile would otherwise freeze the
     traced batch's max into every replay, and later logits 1000 larger overflow exp to inf.
     """
-    largest = float(np.finfo(values.dtype).max)
     with no_grad():
-        return values.max(axis=axis, keepdims=True).clip(-largest, largest)
+        highest = values.max(axis=axis, keepdims=True)
+        if values.dtype.kind != "f":  # integers and bools hold no infinities
+            return highest
+        largest = float(np.finfo(values.dtype).max)
+        return highest.clip(-largest, largest)
 
 
 def var(self: Tensor, axis: Axis = None, keepdims: bool = False, ddof: int = 0) -> Tensor:
