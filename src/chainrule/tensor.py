@@ -160,10 +160,7 @@ class Tensor(TensorMethods):
     ) -> Tensor:
         target = float_promotion([x._data.dtype for x in inputs], primitive in P.FLOAT_RESULTS)
         if target is not None:  # integers beside floats, or into a float-valued op
-            cast = {"dtype": target}
-            inputs = tuple(
-                x if x.dtype.kind == "f" else cls._apply(P.Cast, (x,), cast) for x in inputs
-            )
+            inputs = tuple(x if x.dtype.kind == "f" else x.astype(target) for x in inputs)
         out, saved = primitive.forward(*[x._data for x in inputs], **params)
         if type(out) is not np.ndarray:
             out = np.asarray(out)
