@@ -551,7 +551,15 @@ class Rsqrt(Primitive):
 
 
 # ------------------------------------------------------------------ piecewise constant
-class Sign(Primitive):
+class _PiecewiseConstant(Primitive):
+    """A step function of its input: dz/dx = 0 wherever it is defined, as in PyTorch."""
+
+    @staticmethod
+    def vjp(saved: Saved, grad_out: Any, needs: tuple[bool, ...]) -> Grads:
+        return (_zero_gradient(grad_out),)
+
+
+class Sign(_PiecewiseConstant):
     """z = sign(x) (-1, 0 or 1);  dz/dx = 0, as in PyTorch."""
 
     name = "sign"
@@ -564,12 +572,8 @@ class Sign(Primitive):
     def forward(x: Any) -> tuple[Any, Saved]:
         return np.sign(x), None
 
-    @staticmethod
-    def vjp(saved: Saved, grad_out: Any, needs: tuple[bool, ...]) -> Grads:
-        return (_zero_gradient(grad_out),)
 
-
-class Floor(Primitive):
+class Floor(_PiecewiseConstant):
     """z = floor(x), the largest integer <= x;  dz/dx = 0, as in PyTorch."""
 
     name = "floor"
@@ -582,12 +586,8 @@ class Floor(Primitive):
     def forward(x: Any) -> tuple[Any, Saved]:
         return np.floor(x), None
 
-    @staticmethod
-    def vjp(saved: Saved, grad_out: Any, needs: tuple[bool, ...]) -> Grads:
-        return (_zero_gradient(grad_out),)
 
-
-class Ceil(Primitive):
+class Ceil(_PiecewiseConstant):
     """z = ceil(x), the smallest integer >= x;  dz/dx = 0, as in PyTorch."""
 
     name = "ceil"
@@ -600,12 +600,8 @@ class Ceil(Primitive):
     def forward(x: Any) -> tuple[Any, Saved]:
         return np.ceil(x), None
 
-    @staticmethod
-    def vjp(saved: Saved, grad_out: Any, needs: tuple[bool, ...]) -> Grads:
-        return (_zero_gradient(grad_out),)
 
-
-class Round(Primitive):
+class Round(_PiecewiseConstant):
     """z = x rounded to the nearest integer, halves to the even one (0.5 -> 0, 1.5 -> 2), as
     NumPy's rint and torch.round;  dz/dx = 0, as in PyTorch."""
 
@@ -621,12 +617,8 @@ class Round(Primitive):
             return x.copy(), None
         return np.rint(x), None
 
-    @staticmethod
-    def vjp(saved: Saved, grad_out: Any, needs: tuple[bool, ...]) -> Grads:
-        return (_zero_gradient(grad_out),)
 
-
-class Trunc(Primitive):
+class Trunc(_PiecewiseConstant):
     """z = x rounded toward 0;  dz/dx = 0, as in PyTorch."""
 
     name = "trunc"
@@ -638,10 +630,6 @@ class Trunc(Primitive):
     @staticmethod
     def forward(x: Any) -> tuple[Any, Saved]:
         return np.trunc(x), None
-
-    @staticmethod
-    def vjp(saved: Saved, grad_out: Any, needs: tuple[bool, ...]) -> Grads:
-        return (_zero_gradient(grad_out),)
 
 
 class Fmod(Primitive):
