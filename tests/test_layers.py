@@ -16,6 +16,7 @@ PACKAGE = Path(chainrule.__file__).resolve().parent
 LAYERS: dict[str, int] = {
     "_types": 0,
     "dtypes": 0,
+    "backends": 0,  # the array namespace a rule computes in (NumPy, CuPy, JAX)
     "primitives": 0,
     "modes": 0,
     "pytree": 0,  # transforms: nested dicts, lists and tuples of arrays

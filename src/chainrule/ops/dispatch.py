@@ -15,6 +15,7 @@ import numpy.typing as npt
 
 from chainrule import ops
 from chainrule import primitives as P
+from chainrule.backends import dispatch_through_numpy
 from chainrule.ops.operators import _refuse_comparison_while_tracing
 from chainrule.primitives.reduction import Axis
 from chainrule.tensor import NUMPY_PROTOCOL, Tensor, _raw, as_tensor
@@ -309,6 +310,8 @@ _FUNCTIONS: dict[Callable[..., Any], Callable[..., Any]] = {
 
 NUMPY_PROTOCOL.array_ufunc = array_ufunc
 NUMPY_PROTOCOL.array_function = array_function
+# Rules given Tensors compute through numpy, which hands each call back to these tables.
+dispatch_through_numpy(Tensor)
 
 # --- linear algebra (issue 14)
 from chainrule.ops.linalg import NUMPY_FUNCTIONS as LINALG_FUNCTIONS  # noqa: E402
