@@ -104,7 +104,6 @@ PENDING_ACTIVATIONS: set[str] = {
     "log_softmax",
     "logsigmoid",
     "mish",
-    "mse_loss",
     "nll_loss",
     "selu",
     "silu",
