@@ -157,6 +157,17 @@ def test_embedding_forward_gathers_rows_on_the_standard_as_on_numpy() -> None:
     np.testing.assert_array_equal(to_numpy(keep), [[1.0], [0.0], [1.0], [1.0], [1.0]])
 
 
+@pytest.mark.parametrize("outside", [-1, 4])
+def test_cross_entropy_rule_under_jax_jit_gives_nan_for_a_target_outside_the_classes(
+    outside: int,
+) -> None:
+    # Traced, the targets' values are unknown until the step runs, so nothing can raise:
+    # the loss must not wrap -1 around to the last class.
+    jitted = _jitted_loss_and_grad(P.SoftmaxCrossEntropy)
+    loss, _ = jitted(jnp.zeros((3, 4)), jnp.asarray(np.array([0, outside, 1])))
+    assert math.isnan(float(loss))
+
+
 @pytest.mark.parametrize(
     ("primitive", "params"), ACTIVATIONS, ids=[primitive.name for primitive, _ in ACTIVATIONS]
 )

@@ -99,6 +99,11 @@ class SoftmaxCrossEntropy(Primitive):
         exp_shifted = xp.exp(shifted)
         sum_exp = xp.sum(exp_shifted, axis=1, keepdims=True)
         picked = xp.take_along_axis(shifted, xp.reshape(targets, (count, 1)), axis=1)
+        if not is_recording(logits):
+            # Under jax.jit the check above sees no values: a target outside the classes makes
+            # the loss NaN there, where JAX would read -1 as the last class.
+            inside = (targets >= 0) & (targets < classes)
+            picked = xp.where(xp.reshape(inside, (count, 1)), picked, xp.nan)
         loss = (xp.sum(xp.log(sum_exp)) - xp.sum(picked)) / count
         probs = exp_shifted / sum_exp
         return loss, (probs, targets)
