@@ -206,6 +206,16 @@ def test_erf_on_other_libraries_at_extremal_values(backend: str) -> None:
     np.testing.assert_allclose(to_numpy(grad), slope, rtol=4e-15, atol=1e-307)
 
 
+def test_erf_on_jax_without_float64_computes_in_float32_without_a_warning() -> None:
+    x = np.linspace(-4.0, 4.0, 33, dtype=np.float32)
+    with jax.enable_x64(False):
+        out, _ = P.Erf.forward(jnp.asarray(x))
+        values = to_numpy(out)
+    expected = np.array([math.erf(value) for value in x.astype(np.float64)])
+    assert values.dtype == np.float32
+    np.testing.assert_allclose(values, expected, rtol=1e-6, atol=1e-7)
+
+
 @pytest.mark.torch
 @pytest.mark.parametrize("backend", list(BACKENDS))
 @pytest.mark.parametrize(

@@ -28,7 +28,7 @@ _ERFC_FRACTION_DEPTH = 60
 
 
 def erf_values(x: Any) -> Any:
-    """erf(x) entry by entry in float64, accurate to ~1e-15 relative.
+    """erf(x) entry by entry in float64 (where the library has it), accurate to ~1e-15 relative.
 
     For |x| < 2.5 the series erf(x) = 2/sqrt(pi) exp(-x**2) sum_n 2**n x**(2n+1) / (1 3 5 ...
     (2n+1)), whose terms are all positive (no cancellation); above, erf(x) = 1 - erfc(x) with
@@ -36,7 +36,7 @@ def erf_values(x: Any) -> Any:
     continued fraction evaluated from a fixed depth backwards. erf is odd: work on |x|.
     """
     xp = namespace(x)
-    wide = xp.astype(xp.asarray(x), xp.float64, copy=False)
+    wide = xp.astype(xp.asarray(x), _widest_float(xp), copy=False)
     magnitude = xp.abs(wide)
     small = magnitude < _ERF_SERIES_LIMIT
     if xp is np:
@@ -51,6 +51,15 @@ def erf_values(x: Any) -> Any:
         far = xp.where(small, _ERF_SERIES_LIMIT, magnitude)
         out = xp.where(small, _erf_series(near, xp), _erf_fraction(far, xp))
     return xp.copysign(out, wide)
+
+
+def _widest_float(xp: Any) -> Any:
+    """float64, or the widest real float `xp` offers (float32 for JAX without
+    jax_enable_x64, which would truncate float64 to float32 with a warning)."""
+    if xp is np:
+        return np.float64
+    dtypes = xp.__array_namespace_info__().dtypes(kind="real floating")
+    return dtypes.get("float64", dtypes["float32"])
 
 
 def _erf_series(near: Any, xp: Any) -> Any:
