@@ -367,10 +367,11 @@ class ReLU(Primitive):
 
     @staticmethod
     def forward(x: Any) -> tuple[Any, Saved]:
-        mask = plain_values(x > 0)
+        mask = x > 0
         if is_array(x):
             # Same values as x * mask (up to the sign of zero), without a mixed-dtype multiply.
             return namespace(x).maximum(x, 0), mask
+        mask = np.asarray(mask)  # a recorded comparison's values
         return x * mask, mask
 
     @staticmethod
@@ -455,6 +456,8 @@ def as_factor(mask: Any, like: Any) -> Any:
     and Tensors, which multiply booleans as numbers; `like`'s dtype for other libraries, since
     the array API standard multiplies no booleans. A product keeps NaN and inf where `where`
     would drop them, so both paths give the same values."""
+    if isinstance(mask, (np.ndarray, np.generic)):
+        return mask  # NumPy's, and JAX's and CuPy's, multiply a NumPy mask as it is
     xp = namespace(mask, like)
     return mask if xp is np else xp.astype(mask, like.dtype)
 
