@@ -14,6 +14,7 @@ from typing import Any, ClassVar
 
 import numpy as np
 
+from chainrule.backends import namespace
 from chainrule.primitives.reading import Rule
 
 Saved = Any
@@ -23,11 +24,14 @@ ForwardKernel = Callable[..., tuple[np.ndarray, Any]]
 VjpKernel = Callable[..., tuple[Any, ...]]  # (saved, grad_out, needs, outs) -> Grads
 
 
-def plain_values(x: Any) -> np.ndarray:
+def plain_values(x: Any) -> Any:
     """The plain values of an array or a Tensor, cut from any graph: for masks, ties and
-    shifts that carry no gradient (np.asarray refuses a Tensor that requires grad)."""
+    shifts that carry no gradient (np.asarray refuses a Tensor that requires grad). Arrays of
+    other libraries than NumPy come back as they are."""
     detach = getattr(x, "detach", None)
-    return np.asarray(x if detach is None else detach())
+    if detach is not None:
+        return np.asarray(detach())
+    return np.asarray(x) if namespace(x) is np else x
 
 
 class Primitive(ABC):

@@ -12,6 +12,7 @@ from typing import Any
 
 import numpy as np
 
+from chainrule.backends import is_recording, namespace
 from chainrule.primitives.base import Primitive
 from chainrule.primitives.broadcast import sum_to_shape as sum_to_shape
 
@@ -26,9 +27,11 @@ def is_array(value: Any) -> bool:
 
 
 def call(primitive: type[Primitive], *inputs: Any, **params: Any) -> Any:
-    """`primitive`'s output on arrays, or the recorded op when any input is a Tensor."""
+    """`primitive`'s output on arrays (of any library), or the recorded op when any input is
+    a Tensor."""
     for value in inputs:
-        if not is_array(value):
+        if is_recording(value):
             # Tensors expose `apply`, which records the op on the graph.
             return type(value).apply(primitive, *inputs, **params)
-    return np.asarray(primitive.forward(*inputs, **params)[0])
+    out = primitive.forward(*inputs, **params)[0]
+    return np.asarray(out) if namespace(out) is np else out
