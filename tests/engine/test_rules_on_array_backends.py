@@ -153,12 +153,9 @@ PENDING_SHAPE: set[str] = {
     "avg_pool2d",
     "conv1d",
     "conv2d",
-    "flip",
     "masked_fill",
     "max_pool2d",
-    "pad",
     "repeat",
-    "roll",
     "tile",
 }
 PENDING = PENDING_ELEMENTWISE | PENDING_ACTIVATIONS | PENDING_REDUCTIONS | PENDING_SHAPE
