@@ -96,34 +96,14 @@ PENDING_REDUCTIONS: set[str] = {
 
 # shape, indexing and convolutions
 PENDING_SHAPE: set[str] = {
-    "T",
     "adaptive_avg_pool2d",
-    "array_split",
     "avg_pool2d",
-    "concatenate",
     "conv1d",
     "conv2d",
-    "expand_dims",
-    "flatten",
-    "flip",
-    "gather",
-    "getitem",
-    "hstack",
     "masked_fill",
     "max_pool2d",
-    "moveaxis",
-    "pad",
     "repeat",
-    "reshape",
-    "roll",
-    "scatter_add",
-    "squeeze",
-    "stack",
-    "take",
-    "take_along_axis",
     "tile",
-    "transpose",
-    "vstack",
 }
 PENDING = PENDING_ELEMENTWISE | PENDING_ACTIVATIONS | PENDING_REDUCTIONS | PENDING_SHAPE
 

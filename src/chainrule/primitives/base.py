@@ -16,6 +16,7 @@ from typing import Any, ClassVar
 import numpy as np
 
 from chainrule.backends import is_recording, namespace
+from chainrule.backends import namespace
 from chainrule.primitives.reading import Rule
 
 Saved = Any
@@ -34,6 +35,12 @@ def plain_values(x: Any) -> Any:
     if namespace(x) is np:
         return np.asarray(x)
     return x
+    shifts that carry no gradient (np.asarray refuses a Tensor that requires grad). Arrays of
+    other libraries than NumPy come back as they are."""
+    detach = getattr(x, "detach", None)
+    if detach is not None:
+        return np.asarray(detach())
+    return np.asarray(x) if namespace(x) is np else x
 
 
 class Primitive(ABC):

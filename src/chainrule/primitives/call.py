@@ -40,6 +40,8 @@ def call(primitive: type[Primitive], *inputs: Any, **params: Any) -> Any:
 def call(primitive: type[Primitive], *inputs: Any, **params: Any) -> Any:
     """`primitive`'s output on arrays (in their own library), or the recorded op when any
     input is a Tensor."""
+    """`primitive`'s output on arrays (of any library), or the recorded op when any input is
+    a Tensor."""
     for value in inputs:
         if is_recording(value):
             # Tensors expose `apply`, which records the op on the graph.
