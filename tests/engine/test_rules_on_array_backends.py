@@ -23,6 +23,7 @@ import chainrule as cr
 from chainrule.backends import namespace, to_numpy
 from chainrule.graph import Node
 from chainrule.primitives import PRIMITIVES
+from chainrule.primitives.base import Grads
 
 strict = pytest.importorskip("array_api_strict")
 jax = pytest.importorskip("jax")
@@ -379,3 +380,34 @@ def test_reduction_and_linalg_rules_at_zeros_ties_and_repeated_labels_compute_as
     function, arrays = EXTREMES[name]
     for node in _family_nodes(_recorded(function, *arrays)):
         _replay(node, BACKENDS[backend])
+
+
+@pytest.mark.parametrize("name", list(EXTREMES))
+def test_reduction_and_linalg_rules_trace_under_jax_jit_with_no_branch_on_values(
+    name: str,
+) -> None:
+    function, arrays = EXTREMES[name]
+    for node in _family_nodes(_recorded(function, *arrays)):
+        primitive, params, needs = node.primitive, node.params, node.needs
+
+        def forward_and_vjp(inputs: list[Any], seed: Any) -> tuple[Any, Grads]:
+            out, saved = primitive.forward(*inputs, **params)  # noqa: B023 (traced at once)
+            return out, primitive.vjp(saved, seed, needs)  # noqa: B023
+
+        inputs = [parent._data for parent in node.parents]
+        with cr.no_grad():
+            out, saved = primitive.forward(*inputs, **params)
+            seed = np.random.default_rng(0).uniform(-1, 1, np.shape(out)).astype(out.dtype)
+            grads = primitive.vjp(saved, seed, needs)
+            traced_out, traced_grads = jax.jit(forward_and_vjp)(
+                [jnp.asarray(array) for array in inputs], jnp.asarray(seed)
+            )
+        _assert_same(primitive.name, "forward under jax.jit", traced_out, out)
+        for position, grad in enumerate(grads):
+            if needs[position]:
+                _assert_same(
+                    primitive.name,
+                    f"gradient {position} under jax.jit",
+                    traced_grads[position],
+                    grad,
+                )
