@@ -16,7 +16,6 @@ from typing import Any, ClassVar
 import numpy as np
 
 from chainrule.backends import is_recording, namespace
-from chainrule.backends import namespace
 from chainrule.primitives.reading import Rule
 
 Saved = Any
@@ -31,15 +30,7 @@ def plain_values(x: Any) -> Any:
     shifts that carry no gradient (np.asarray refuses a Tensor that requires grad). An array
     of another library (CuPy, JAX) is returned as it is, in its own library."""
     if is_recording(x):
-        return np.asarray(x.detach())
-    if namespace(x) is np:
-        return np.asarray(x)
-    return x
-    shifts that carry no gradient (np.asarray refuses a Tensor that requires grad). Arrays of
-    other libraries than NumPy come back as they are."""
-    detach = getattr(x, "detach", None)
-    if detach is not None:
-        return np.asarray(detach())
+        x = x.detach().data  # the Tensor's own array, in its own library
     return np.asarray(x) if namespace(x) is np else x
 
 
