@@ -457,7 +457,7 @@ def as_factor(mask: Any, like: Any) -> Any:
     the array API standard multiplies no booleans. A product keeps NaN and inf where `where`
     would drop them, so both paths give the same values."""
     if isinstance(mask, (np.ndarray, np.generic)):
-        return mask  # NumPy's, and JAX's and CuPy's, multiply a NumPy mask as it is
+        return mask  # taken from NumPy arrays or Tensors, it multiplies them as it is
     xp = namespace(mask, like)
     return mask if xp is np else xp.astype(mask, like.dtype)
 
