@@ -8,12 +8,13 @@ and, recorded, on Tensors.
 
 from __future__ import annotations
 
+import importlib
 import math
 from typing import Any
 
 import numpy as np
 
-from chainrule.backends import is_recording, namespace
+from chainrule.backends import is_recording, module_name, namespace
 from chainrule.primitives.base import Grads, Primitive, Saved, plain_values
 from chainrule.primitives.call import call
 from chainrule.primitives.elementwise import Sigmoid
@@ -28,7 +29,8 @@ _ERFC_FRACTION_DEPTH = 60
 
 
 def erf_values(x: Any) -> Any:
-    """erf(x) entry by entry in float64 (where the library has it), accurate to ~1e-15 relative.
+    """erf(x) entry by entry in float64 (where the library has it), accurate to ~1e-15 relative
+    (JAX's arrays take JAX's own erf).
 
     For |x| < 2.5 the series erf(x) = 2/sqrt(pi) exp(-x**2) sum_n 2**n x**(2n+1) / (1 3 5 ...
     (2n+1)), whose terms are all positive (no cancellation); above, erf(x) = 1 - erfc(x) with
@@ -37,6 +39,10 @@ def erf_values(x: Any) -> Any:
     """
     xp = namespace(x)
     wide = xp.astype(xp.asarray(x), _widest_float(xp), copy=False)
+    if module_name(xp) == "jax.numpy":
+        # JAX's own erf: one XLA op, exact to float64 rounding, where the formulas below are
+        # some 250 element-wise ops for jax.jit to trace and compile (seconds per shape).
+        return importlib.import_module("jax.lax").erf(wide)
     magnitude = xp.abs(wide)
     small = magnitude < _ERF_SERIES_LIMIT
     if xp is np:
@@ -65,10 +71,17 @@ def _widest_float(xp: Any) -> Any:
 def _erf_series(near: Any, xp: Any) -> Any:
     """erf on 0 <= near < 2.5: the series of positive terms."""
     square = near * near
-    term, total = near, near
-    for n in range(1, _ERF_SERIES_TERMS):
-        term = term * (2 * square / (2 * n + 1))
-        total = total + term
+    if xp is np:
+        # In place (NumPy's arrays are writable): a tenth faster than a new array per term.
+        term, total = near.copy(), near.copy()
+        for n in range(1, _ERF_SERIES_TERMS):
+            term *= 2 * square / (2 * n + 1)
+            total += term
+    else:
+        term, total = near, near
+        for n in range(1, _ERF_SERIES_TERMS):
+            term = term * (2 * square / (2 * n + 1))
+            total = total + term
     return _TWO_OVER_SQRT_PI * xp.exp(-square) * total
 
 
