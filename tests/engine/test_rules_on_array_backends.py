@@ -35,57 +35,7 @@ BACKENDS = {"array_api_strict": strict, "jax": jnp}
 # Cases whose rules still call NumPy outside the standard, family by family; each family's
 # conversion removes its lines (an xfail that passes is not an error here: empty the set).
 # elementwise
-PENDING_ELEMENTWISE: set[str] = {
-    "abs",
-    "add",
-    "arccos",
-    "arccosh",
-    "arcsin",
-    "arcsinh",
-    "arctan",
-    "arctan2",
-    "arctanh",
-    "astype",
-    "ceil",
-    "clip",
-    "cos",
-    "cosh",
-    "div",
-    "exp",
-    "exp2",
-    "expm1",
-    "floor",
-    "fmod",
-    "hypot",
-    "lerp",
-    "log",
-    "log10",
-    "log1p",
-    "log2",
-    "logaddexp",
-    "maximum",
-    "minimum",
-    "mul",
-    "pow_scalar",
-    "pow_tensor_exponent",
-    "reciprocal",
-    "relu",
-    "remainder",
-    "round",
-    "rpow_scalar",
-    "rsqrt",
-    "sigmoid",
-    "sign",
-    "sin",
-    "sinh",
-    "sqrt",
-    "square",
-    "sub",
-    "tan",
-    "tanh",
-    "trunc",
-    "where",
-}
+PENDING_ELEMENTWISE: set[str] = set()
 
 # activations and losses
 PENDING_ACTIVATIONS: set[str] = {
@@ -98,15 +48,11 @@ PENDING_ACTIVATIONS: set[str] = {
     "embedding",
     "erf",
     "gelu",
-    "hardsigmoid",
     "hardswish",
-    "hardtanh",
     "layer_norm",
-    "leaky_relu",
     "log_softmax",
     "logsigmoid",
     "mish",
-    "mse_loss",
     "nll_loss",
     "selu",
     "silu",
@@ -146,34 +92,14 @@ PENDING_REDUCTIONS: set[str] = {
 
 # shape, indexing and convolutions
 PENDING_SHAPE: set[str] = {
-    "T",
     "adaptive_avg_pool2d",
-    "array_split",
     "avg_pool2d",
-    "concatenate",
     "conv1d",
     "conv2d",
-    "expand_dims",
-    "flatten",
-    "flip",
-    "gather",
-    "getitem",
-    "hstack",
     "masked_fill",
     "max_pool2d",
-    "moveaxis",
-    "pad",
     "repeat",
-    "reshape",
-    "roll",
-    "scatter_add",
-    "squeeze",
-    "stack",
-    "take",
-    "take_along_axis",
     "tile",
-    "transpose",
-    "vstack",
 }
 PENDING = PENDING_ELEMENTWISE | PENDING_ACTIVATIONS | PENDING_REDUCTIONS | PENDING_SHAPE
 
@@ -281,6 +207,8 @@ def test_each_rule_computes_on_other_array_libraries_as_on_numpy(
     backend: str, case: OpCase
 ) -> None:
     for node in _recorded_nodes(case):
+        if case.name not in PENDING and node.primitive.name in PENDING:
+            continue  # an op still pending (another family's) is reported by its own case
         _replay(node, BACKENDS[backend])
 
 
