@@ -30,12 +30,6 @@ def keepdims_shape(shape: tuple[int, ...], axes: tuple[int, ...]) -> tuple[int, 
     return tuple(1 if i in axes else size for i, size in enumerate(shape))
 
 
-def detached(x: Any) -> Any:
-    """The values of an array or a Tensor, cut from any graph, for masks and ties that carry
-    no gradient: a Tensor's as an ndarray (plain_values), an array of any library as it is."""
-    return plain_values(x) if is_recording(x) else x
-
-
 def reshaped(x: Any, shape: tuple[int, ...]) -> Any:
     """xp.reshape(x, shape). NumPy arrays and scalars and Tensors reshape by their own method:
     it computes what the standard's function does at a fraction of the cost of NumPy's function
@@ -144,10 +138,10 @@ class Min(Primitive):
 
 
 def _winner_weights(x: Any, out: Any, axis: Axis, keepdims: bool) -> tuple[Any, Axis, bool]:
-    raw = detached(x)
+    raw = plain_values(x)
     xp = namespace(raw)
     axes = normalize_axes(axis, raw.ndim)
-    winners = raw == reshaped(detached(out), keepdims_shape(raw.shape, axes))
+    winners = raw == reshaped(plain_values(out), keepdims_shape(raw.shape, axes))
     if is_numpy(xp):  # NumPy divides the mask itself: half the time of converting it first
         weights = winners / winners.sum(axis=axes, keepdims=True).astype(raw.dtype)
         return weights.astype(raw.dtype, copy=False), axis, keepdims
