@@ -17,10 +17,10 @@ from typing import Any
 import numpy as np
 
 from chainrule.backends import is_numpy, namespace
-from chainrule.primitives.base import Grads, Primitive, Saved
+from chainrule.primitives.base import Grads, Primitive, Saved, plain_values
 from chainrule.primitives.call import call, is_array
 from chainrule.primitives.reading import Rule, entrywise, linear_map
-from chainrule.primitives.reduction import Axis, detached, keepdims_shape, normalize_axes
+from chainrule.primitives.reduction import Axis, keepdims_shape, normalize_axes
 
 
 def _reverse(x: Any, axis: int) -> Any:
@@ -76,7 +76,7 @@ class Prod(Primitive):
         grad = grad_out if keepdims else xp.reshape(grad_out, kept_shape)
         if math.prod(x.shape) == 0:
             return (x * 0,)
-        if is_numpy(xp) and np.all(detached(x) != 0):
+        if is_numpy(xp) and np.all(plain_values(x) != 0):
             product = out if keepdims else xp.reshape(out, kept_shape)
             return (grad * (product / x),)
         return (grad * _product_of_others(x, axes),)
@@ -93,7 +93,7 @@ def _product_of_others(x: Any, axes: tuple[int, ...]) -> Any:
     for a in axes:
         count *= x.shape[a]
     rows = xp.reshape(xp.permute_dims(x, order), (*kept_sizes, count))
-    ones = xp.ones((*kept_sizes, 1), dtype=detached(x).dtype)
+    ones = xp.ones((*kept_sizes, 1), dtype=plain_values(x).dtype)
     before = call(CumProd, xp.concat([ones, rows[..., :-1]], axis=-1), axis=-1)
     after = _reverse(
         call(CumProd, xp.concat([ones, _reverse(rows, -1)[..., :-1]], axis=-1), axis=-1),
@@ -131,7 +131,7 @@ class Norm2(Primitive):
         kept_shape = keepdims_shape(x.shape, normalize_axes(axis, x.ndim))
         norm = out if keepdims else xp.reshape(out, kept_shape)
         grad = grad_out if keepdims else xp.reshape(grad_out, kept_shape)
-        zero = detached(norm) == 0
+        zero = plain_values(norm) == 0
         if is_numpy(xp) and not zero.any():
             return (grad * x / norm,)
         return (xp.where(zero, 0.0, grad * x / xp.where(zero, 1.0, norm)),)
@@ -172,7 +172,7 @@ class PNorm(Primitive):
         norm = out if keepdims else xp.reshape(out, kept_shape)
         grad = grad_out if keepdims else xp.reshape(grad_out, kept_shape)
         direction = xp.sign(x) * xp.abs(x) ** (ord - 1)
-        zero = detached(norm) == 0
+        zero = plain_values(norm) == 0
         if is_numpy(xp) and not zero.any():
             return (grad * direction / norm ** (ord - 1),)
         return (xp.where(zero, 0.0, grad * direction / xp.where(zero, 1.0, norm) ** (ord - 1)),)
@@ -236,7 +236,7 @@ class CumProd(Primitive):
     def vjp(saved: Saved, grad_out: Any, needs: tuple[bool, ...]) -> Grads:
         x, out, axis = saved
         xp = namespace(x, grad_out)
-        if is_numpy(xp) and np.all(detached(x) != 0):
+        if is_numpy(xp) and np.all(plain_values(x) != 0):
             return (_reverse_cumsum(grad_out * out, axis) / x,)
         rows = _swap(x, axis, -1)
         size = rows.shape[-1]
@@ -285,7 +285,7 @@ class LogCumSumExp(Primitive):
         if math.prod(out.shape) == 0:  # nothing to weigh (np.max refuses an empty axis)
             return (grad_out * 0,)
         if is_numpy(xp):
-            raw_out = detached(out)
+            raw_out = plain_values(out)
             top = np.max(raw_out, axis=axis, keepdims=True)
             spread = top - np.min(raw_out, axis=axis, keepdims=True)
             limit = 0.5 * np.log(np.finfo(raw_out.dtype).max)
