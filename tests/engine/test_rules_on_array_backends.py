@@ -150,11 +150,9 @@ PENDING_REDUCTIONS: set[str] = {
 # shape, indexing and convolutions
 PENDING_SHAPE: set[str] = {
     "adaptive_avg_pool2d",
-    "avg_pool2d",
     "conv1d",
     "conv2d",
     "masked_fill",
-    "max_pool2d",
     "repeat",
     "tile",
 }
