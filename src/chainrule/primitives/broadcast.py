@@ -9,6 +9,8 @@ from typing import Any
 
 import numpy as np
 
+from chainrule.backends import namespace
+
 
 def broadcast_shapes(op: str, *shapes: tuple[int, ...]) -> tuple[int, ...]:
     """The shape `shapes` broadcast to under NumPy's rule (align the trailing axes; each pair
@@ -32,13 +34,22 @@ def sum_to_shape(grad: Any, shape: tuple[int, ...]) -> Any:
     """
     if grad.shape == shape:
         return grad
+    xp = namespace(grad)
     lead = grad.ndim - len(shape)
     if shape and grad.shape[lead:] == shape:
         # Only leading axes were added (a bias): a plain sum has the shape and owns its data.
-        return grad.sum(axis=tuple(range(lead)))
+        return _sum(xp, grad, tuple(range(lead)), keepdims=False)
     axes = tuple(range(lead)) + tuple(
         lead + i for i, size in enumerate(shape) if size == 1 and grad.shape[lead + i] != 1
     )
     if axes:
-        grad = grad.sum(axis=axes, keepdims=True)
-    return grad.reshape(shape)
+        grad = _sum(xp, grad, axes, keepdims=True)
+    return grad.reshape(shape) if xp is np else xp.reshape(grad, shape)
+
+
+def _sum(xp: Any, grad: Any, axes: tuple[int, ...], *, keepdims: bool) -> Any:
+    """grad summed over `axes`; on NumPy by the method (an ndarray's or a Tensor's), which
+    skips the function's dispatch on a path every broadcasting op takes."""
+    if xp is np:
+        return grad.sum(axis=axes, keepdims=keepdims)
+    return xp.sum(grad, axis=axes, keepdims=keepdims)
