@@ -34,22 +34,21 @@ def sum_to_shape(grad: Any, shape: tuple[int, ...]) -> Any:
     """
     if grad.shape == shape:
         return grad
-    xp = namespace(grad)
     lead = grad.ndim - len(shape)
+    xp = namespace(grad)
     if shape and grad.shape[lead:] == shape:
         # Only leading axes were added (a bias): a plain sum has the shape and owns its data.
-        return _sum(xp, grad, tuple(range(lead)), keepdims=False)
+        axes = tuple(range(lead))
+        return grad.sum(axis=axes) if xp is np else xp.sum(grad, axis=axes)
     axes = tuple(range(lead)) + tuple(
         lead + i for i, size in enumerate(shape) if size == 1 and grad.shape[lead + i] != 1
     )
-    if axes:
-        grad = _sum(xp, grad, axes, keepdims=True)
-    return grad.reshape(shape) if xp is np else xp.reshape(grad, shape)
-
-
-def _sum(xp: Any, grad: Any, axes: tuple[int, ...], *, keepdims: bool) -> Any:
-    """grad summed over `axes`; on NumPy by the method (an ndarray's or a Tensor's), which
-    skips the function's dispatch on a path every broadcasting op takes."""
+    # NumPy arrays and Tensors reduce with their methods (a Tensor's are recorded); other
+    # libraries' arrays with their namespace, since the standard's arrays have no methods.
     if xp is np:
-        return grad.sum(axis=axes, keepdims=keepdims)
-    return xp.sum(grad, axis=axes, keepdims=keepdims)
+        if axes:
+            grad = grad.sum(axis=axes, keepdims=True)
+        return grad.reshape(shape)
+    if axes:
+        grad = xp.sum(grad, axis=axes, keepdims=True)
+    return xp.reshape(grad, shape)

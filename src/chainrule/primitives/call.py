@@ -18,12 +18,13 @@ from chainrule.primitives.broadcast import sum_to_shape as sum_to_shape
 
 
 def is_array(value: Any) -> bool:
-    """True for a NumPy array or a NumPy scalar: the plain path, not a recorded Tensor.
+    """True for a plain value, not a recorded Tensor: an array of any library (NumPy, CuPy,
+    JAX), a NumPy scalar or a Python number.
 
     NumPy returns a scalar (np.float64) where an operation on 0-d arrays yields one value,
     so a rule can meet one wherever it meets an array.
     """
-    return isinstance(value, (np.ndarray, np.generic))
+    return not is_recording(value)
 
 
 def call(primitive: type[Primitive], *inputs: Any, **params: Any) -> Any:
@@ -34,4 +35,5 @@ def call(primitive: type[Primitive], *inputs: Any, **params: Any) -> Any:
             # Tensors expose `apply`, which records the op on the graph.
             return type(value).apply(primitive, *inputs, **params)
     out = primitive.forward(*inputs, **params)[0]
+    # NumPy may return a scalar (np.float64) for a 0-d result: made a 0-d array again.
     return np.asarray(out) if namespace(out) is np else out
