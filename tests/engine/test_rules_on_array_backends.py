@@ -91,14 +91,7 @@ PENDING_REDUCTIONS: set[str] = {
 }
 
 # shape, indexing and convolutions
-PENDING_SHAPE: set[str] = {
-    "adaptive_avg_pool2d",
-    "conv1d",
-    "conv2d",
-    "masked_fill",
-    "repeat",
-    "tile",
-}
+PENDING_SHAPE: set[str] = set()
 PENDING = PENDING_ELEMENTWISE | PENDING_ACTIVATIONS | PENDING_REDUCTIONS | PENDING_SHAPE
 
 

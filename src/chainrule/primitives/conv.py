@@ -6,10 +6,10 @@ batch axis of that product. Its backward is the same two moves transposed: the w
 gradient is one product of grad_out with the columns, the input's a product with the weight
 followed by a scatter back through the windows, one slice-add per kernel offset (col2im).
 
-Other array libraries than NumPy have no strided views and no writes into slices (JAX's
-arrays are immutable): there the windows are the kernel's strided slices stacked, and each
-slice-add is the slice's values placed in zeros (strides filled with zeros, borders joined)
-and added, in the same order, so the sums round as NumPy's do.
+Other array libraries than NumPy have no strided views and may have no writes into slices
+(JAX's arrays are immutable): there the windows are the kernel's strided slices stacked,
+and each slice-add goes through `scatter.add_at` (JAX's .at[].add, or gathers in the
+standard), in the same order, so the sums round as NumPy's do.
 """
 
 from __future__ import annotations
@@ -23,6 +23,7 @@ from chainrule.backends import is_recording, namespace
 from chainrule.primitives.base import Grads, Primitive, Saved, plain_values
 from chainrule.primitives.call import call
 from chainrule.primitives.reading import Rule, linear_map
+from chainrule.primitives.scatter import add_at
 from chainrule.primitives.shape import GetItem, ScatterAdd
 from chainrule.primitives.shape_more import pad_constant
 
@@ -54,35 +55,6 @@ def _pad(x: Any, padding: Pairs, value: float = 0.0) -> Any:
     padded = np.full(padded_shape(x.shape, padding), value, dtype=x.dtype)
     padded[_interior(x.shape[2:], padding)] = x
     return padded
-
-
-def _placed(values: Any, where: tuple[slice, ...], shape: tuple[int, ...]) -> Any:
-    """zeros(shape) with `values` at the strided slice `where` of its spatial axes, built
-    without a write: each spatial axis's entries spread `step` apart (zeros stacked between
-    them), then joined to zeros before and after."""
-    xp = namespace(values)
-    widths = [(0, 0), (0, 0)]
-    for axis, part in enumerate(where[2:], start=2):
-        step, count = part.step or 1, values.shape[axis]
-        if step > 1 and count > 1:
-            gaps = xp.zeros(values.shape, dtype=values.dtype)
-            spread = xp.stack([values, *(gaps,) * (step - 1)], axis=axis + 1)
-            merged = (*values.shape[:axis], count * step, *values.shape[axis + 1 :])
-            keep = (slice(None),) * axis + (slice(0, step * (count - 1) + 1), Ellipsis)
-            values = xp.reshape(spread, merged)[keep]
-        start = part.start or 0
-        widths.append((start, shape[axis] - start - values.shape[axis]))
-    zeros = ((0.0, 0.0),) * values.ndim
-    return pad_constant(xp, values, tuple(widths), zeros)
-
-
-def _add_at(total: Any, piece: Any, where: tuple[slice, ...]) -> Any:
-    """total with `piece` added at its slice `where` (a slice-add of col2im): in place on
-    NumPy, else total + piece placed in zeros."""
-    if namespace(total) is np:
-        total[where] += piece
-        return total
-    return total + _placed(piece, where, tuple(total.shape))
 
 
 def _interior(sizes: tuple[int, ...], padding: Pairs) -> tuple[slice, ...]:
@@ -242,7 +214,7 @@ def _transposed(
     grad_padded = xp.zeros(padded_shape(swapped, padding), dtype=dtype)
     for tap, where in enumerate(_offset_slices(kernel, out, stride, dilation)):
         sent = _per_group(xp.permute_dims(taps[..., tap], (0, 2, 1)), rows)
-        grad_padded = _add_at(grad_padded, xp.reshape(sent, (channels, batch, *out)), where)
+        grad_padded = add_at(grad_padded, where, xp.reshape(sent, (channels, batch, *out)))
     cropped = grad_padded[_interior(swapped[2:], padding)]
     return xp.permute_dims(cropped, (1, 0, *range(2, cropped.ndim)))
 
@@ -547,7 +519,7 @@ class MaxPool2d(Primitive):
             grad_padded = xp.zeros(padded_shape(shape, padding), dtype=grad_out.dtype)
             for offset, where in enumerate(slices):
                 first = xp.astype(firsts[offset, ...], grad_out.dtype)
-                grad_padded = _add_at(grad_padded, grad_out * first, where)
+                grad_padded = add_at(grad_padded, where, grad_out * first)
             return (grad_padded[interior],)
         grad_padded = np.zeros(padded_shape(shape, padding), dtype=grad_out.dtype)
         disjoint = all(
@@ -688,7 +660,7 @@ class AvgPool2dTranspose(Primitive):
         spread = raw / divisor
         grad_padded = xp.zeros(padded_shape(input_shape, padding), dtype=raw.dtype)
         for where in slices:
-            grad_padded = _add_at(grad_padded, spread, where)
+            grad_padded = add_at(grad_padded, where, spread)
         return grad_padded[_interior(input_shape[2:], padding)], (
             kernel_size,
             stride,
