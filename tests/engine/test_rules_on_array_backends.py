@@ -44,16 +44,7 @@ PENDING_ACTIVATIONS: set[str] = set()
 PENDING_REDUCTIONS: set[str] = set()
 
 # shape, indexing and convolutions
-PENDING_SHAPE: set[str] = {
-    "adaptive_avg_pool2d",
-    "avg_pool2d",
-    "conv1d",
-    "conv2d",
-    "masked_fill",
-    "max_pool2d",
-    "repeat",
-    "tile",
-}
+PENDING_SHAPE: set[str] = set()
 PENDING = PENDING_ELEMENTWISE | PENDING_ACTIVATIONS | PENDING_REDUCTIONS | PENDING_SHAPE
 
 

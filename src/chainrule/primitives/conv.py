@@ -5,6 +5,11 @@ once (im2col) and multiplied by the weight in one matrix product per layer; grou
 batch axis of that product. Its backward is the same two moves transposed: the weight's
 gradient is one product of grad_out with the columns, the input's a product with the weight
 followed by a scatter back through the windows, one slice-add per kernel offset (col2im).
+
+Other array libraries than NumPy have no strided views and may have no writes into slices
+(JAX's arrays are immutable): there the windows are the kernel's strided slices stacked,
+and each slice-add goes through `scatter.add_at` (JAX's .at[].add, or gathers in the
+standard), in the same order, so the sums round as NumPy's do.
 """
 
 from __future__ import annotations
@@ -14,10 +19,13 @@ from typing import Any
 
 import numpy as np
 
+from chainrule.backends import is_recording, namespace
 from chainrule.primitives.base import Grads, Primitive, Saved, plain_values
-from chainrule.primitives.call import call, is_array
+from chainrule.primitives.call import call
 from chainrule.primitives.reading import Rule, linear_map
+from chainrule.primitives.scatter import add_at
 from chainrule.primitives.shape import GetItem, ScatterAdd
+from chainrule.primitives.shape_more import pad_constant
 
 Pairs = tuple[tuple[int, int], ...]
 """Padding per spatial axis: (before, after)."""
@@ -37,10 +45,13 @@ def padded_shape(shape: tuple[int, ...], padding: Pairs) -> tuple[int, ...]:
     return (*shape[:2], *grown)
 
 
-def _pad(x: np.ndarray, padding: Pairs, value: float = 0.0) -> np.ndarray:
+def _pad(x: Any, padding: Pairs, value: float = 0.0) -> Any:
     """x with `value` added around its spatial axes (the axes after N and C)."""
     if not any(before or after for before, after in padding):
         return x
+    xp = namespace(x)
+    if xp is not np:
+        return pad_constant(xp, x, ((0, 0), (0, 0), *padding), ((value, value),) * x.ndim)
     padded = np.full(padded_shape(x.shape, padding), value, dtype=x.dtype)
     padded[_interior(x.shape[2:], padding)] = x
     return padded
@@ -101,72 +112,87 @@ def _offset_slices(
 
 
 def _columns(
-    x: np.ndarray,
+    x: Any,
     kernel: tuple[int, ...],
     stride: tuple[int, ...],
     padding: Pairs,
     dilation: tuple[int, ...],
     groups: int,
-) -> tuple[np.ndarray, tuple[int, ...]]:
+) -> tuple[Any, tuple[int, ...]]:
     """im2col: (groups, C/groups * prod(kernel), N * prod(out)) columns of the padded input,
     and the output's spatial size."""
-    windows = _windows(_pad(x, padding), kernel, stride, dilation)
+    xp = namespace(x)
+    padded = _pad(x, padding)
+    out = tuple(
+        output_size(size, k, s, d)
+        for size, k, s, d in zip(padded.shape[2:], kernel, stride, dilation, strict=True)
+    )
+    if xp is np:
+        windows = _windows(padded, kernel, stride, dilation)  # (N, C, *out, *kernel)
+    else:  # (N, C, *out, prod(kernel)): the offsets' slices, row-major as the kernel
+        slices = _offset_slices(kernel, out, stride, dilation)
+        windows = xp.stack([padded[where] for where in slices], axis=-1)
     batch, channels = x.shape[:2]
     spatial = len(kernel)
-    out = windows.shape[2 : 2 + spatial]
-    grouped = windows.reshape(batch, groups, channels // groups, *windows.shape[2:])
-    order = (1, 2, *range(3 + spatial, 3 + 2 * spatial), 0, *range(3, 3 + spatial))
-    columns = grouped.transpose(order).reshape(
-        groups, (channels // groups) * math.prod(kernel), batch * math.prod(out)
+    grouped = xp.reshape(windows, (batch, groups, channels // groups, *windows.shape[2:]))
+    order = (1, 2, *range(3 + spatial, grouped.ndim), 0, *range(3, 3 + spatial))
+    columns = xp.reshape(
+        xp.permute_dims(grouped, order),
+        (groups, (channels // groups) * math.prod(kernel), batch * math.prod(out)),
     )
     return columns, out
 
 
-def _per_group(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """a[g] @ b[g] for each group g: 2-D products, as NumPy hands 2-D operands to BLAS but
-    runs a stacked (3-D) matmul of these shapes up to 20 times slower."""
+def _per_group(a: Any, b: Any) -> Any:
+    """a[g] @ b[g] for each group g: on NumPy 2-D products, as NumPy hands 2-D operands to
+    BLAS but runs a stacked (3-D) matmul of these shapes up to 20 times slower."""
+    xp = namespace(a, b)
+    if xp is not np:
+        return xp.matmul(a, b)
     out = np.empty((a.shape[0], a.shape[1], b.shape[2]), dtype=np.result_type(a, b))
     for group in range(a.shape[0]):
         np.matmul(a[group], b[group], out=out[group])
     return out
 
 
-def _grouped_rows(grad_out: np.ndarray, groups: int) -> np.ndarray:
+def _grouped_rows(grad_out: Any, groups: int) -> Any:
     """grad_out (N, C_out, *out) as (groups, C_out/groups, N * prod(out)) rows."""
+    xp = namespace(grad_out)
     batch, channels = grad_out.shape[:2]
-    rows = grad_out.reshape(batch, groups, channels // groups, -1).transpose(1, 2, 0, 3)
-    return np.reshape(rows, (groups, channels // groups, -1))
+    rows = xp.reshape(grad_out, (batch, groups, channels // groups, -1))
+    return xp.reshape(xp.permute_dims(rows, (1, 2, 0, 3)), (groups, channels // groups, -1))
 
 
 def _convolve(
-    x: np.ndarray,
-    w: np.ndarray,
+    x: Any,
+    w: Any,
     stride: tuple[int, ...],
     padding: Pairs,
     dilation: tuple[int, ...],
     groups: int,
-) -> tuple[np.ndarray, np.ndarray]:
+) -> tuple[Any, Any]:
     """(out, columns): out[n, o] = sum over c, k of w[o, c, k] x_padded[n, c, s out + d k]."""
-    kernel = w.shape[2:]
+    xp = namespace(x, w)
+    kernel = tuple(w.shape[2:])
     columns, out = _columns(x, kernel, stride, padding, dilation, groups)
     channels_out = w.shape[0]
-    product = _per_group(w.reshape(groups, channels_out // groups, -1), columns)
+    product = _per_group(xp.reshape(w, (groups, channels_out // groups, -1)), columns)
     # The product holds (C_out, N, *out) in memory: returned as its (N, C_out, *out) view,
     # without a copy. Element-wise ops keep that layout, and the next convolution's columns
     # and this one's gradient rows read it channel by channel, as they need it.
-    result = product.reshape(channels_out, x.shape[0], *out)
-    return result.transpose(1, 0, *range(2, 2 + len(out))), columns
+    result = xp.reshape(product, (channels_out, x.shape[0], *out))
+    return xp.permute_dims(result, (1, 0, *range(2, 2 + len(out)))), columns
 
 
 def _transposed(
-    grad_out: np.ndarray,
-    w: np.ndarray,
+    grad_out: Any,
+    w: Any,
     input_shape: tuple[int, ...],
     stride: tuple[int, ...],
     padding: Pairs,
     dilation: tuple[int, ...],
     groups: int,
-) -> np.ndarray:
+) -> Any:
     """dL/dx of a convolution (a transposed convolution): for each kernel offset, w[..., k]^T
     @ grad_out rows gives what every window sends back through that offset, added into the
     padded input's strided slice there (col2im); then cropped to the unpadded input.
@@ -174,29 +200,32 @@ def _transposed(
     One product per offset keeps each temporary the input's size instead of kernel-size
     times that (the full columns), which NumPy would allocate and fault in afresh each step.
     """
-    kernel = w.shape[2:]
+    xp = namespace(grad_out, w)
+    kernel = tuple(w.shape[2:])
     channels_out = w.shape[0]
     batch, channels = input_shape[:2]
-    out = grad_out.shape[2:]
+    out = tuple(grad_out.shape[2:])
     rows = _grouped_rows(grad_out, groups)
-    taps = w.reshape(groups, channels_out // groups, channels // groups, -1)
+    taps = xp.reshape(w, (groups, channels_out // groups, channels // groups, -1))
     # Accumulated as (C, N, *padded) in memory, the layout the products come in; the
     # result is its (N, C, *size) view.
     swapped = (input_shape[1], input_shape[0], *input_shape[2:])
-    grad_padded = np.zeros(padded_shape(swapped, padding), dtype=np.result_type(grad_out, w))
+    dtype = xp.result_type(grad_out, w)
+    grad_padded = xp.zeros(padded_shape(swapped, padding), dtype=dtype)
     for tap, where in enumerate(_offset_slices(kernel, out, stride, dilation)):
-        sent = _per_group(taps[..., tap].transpose(0, 2, 1), rows)
-        grad_padded[where] += sent.reshape(channels, batch, *out)
-    cropped: np.ndarray = grad_padded[_interior(swapped[2:], padding)].swapaxes(0, 1)
-    return cropped
+        sent = _per_group(xp.permute_dims(taps[..., tap], (0, 2, 1)), rows)
+        grad_padded = add_at(grad_padded, where, xp.reshape(sent, (channels, batch, *out)))
+    cropped = grad_padded[_interior(swapped[2:], padding)]
+    return xp.permute_dims(cropped, (1, 0, *range(2, cropped.ndim)))
 
 
 def _weight_gradient(
-    columns: np.ndarray, grad_out: np.ndarray, weight_shape: tuple[int, ...], groups: int
-) -> np.ndarray:
+    columns: Any, grad_out: Any, weight_shape: tuple[int, ...], groups: int
+) -> Any:
     """dL/dw of a convolution: grad_out rows @ columns^T, one product per group."""
-    product = _per_group(_grouped_rows(grad_out, groups), columns.transpose(0, 2, 1))
-    return np.reshape(product, weight_shape)
+    xp = namespace(columns, grad_out)
+    product = _per_group(_grouped_rows(grad_out, groups), xp.permute_dims(columns, (0, 2, 1)))
+    return xp.reshape(product, weight_shape)
 
 
 class _Convolution(Primitive):
@@ -221,9 +250,14 @@ class _Convolution(Primitive):
             plain_values(x), plain_values(w), stride, padding, dilation, groups
         )
         if bias:
-            out += plain_values(bias[0]).reshape((-1,) + (1,) * (out.ndim - 2))
+            xp = namespace(out)
+            per_channel = xp.reshape(plain_values(bias[0]), (-1,) + (1,) * (out.ndim - 2))
+            if xp is np:
+                out += per_channel
+            else:
+                out = out + per_channel
         # On Tensors (a recorded backward) the vjp runs as recorded primitives: no columns.
-        recorded = not (is_array(x) and is_array(w))
+        recorded = is_recording(x) or is_recording(w)
         geometry = (stride, padding, dilation, groups)
         return out, (x, w, None if recorded else columns, geometry)
 
@@ -232,7 +266,7 @@ class _Convolution(Primitive):
         x, w, columns, geometry = saved
         stride, padding, dilation, groups = geometry
         grad_x = grad_w = grad_b = None
-        fast = columns is not None and is_array(grad_out)
+        fast = columns is not None and not is_recording(grad_out)
         if needs[0]:
             if fast:
                 grad_x = _transposed(grad_out, w, x.shape, *geometry)
@@ -264,7 +298,7 @@ class _Convolution(Primitive):
         if len(needs) == 2:
             return grad_x, grad_w
         if needs[2]:
-            grad_b = grad_out.sum(axis=(0, *range(2, grad_out.ndim)))
+            grad_b = namespace(grad_out).sum(grad_out, axis=(0, *range(2, grad_out.ndim)))
         return grad_x, grad_w, grad_b
 
 
@@ -404,6 +438,20 @@ def _pool_geometry(
     return out, _offset_slices(kernel, out, stride, dilation)
 
 
+def _max_pool_standard(xp: Any, padded: Any, slices: list[tuple[slice, ...]]) -> tuple[Any, Any]:
+    """max_pool2d's forward without writes: the maximum over the offsets' slices and, per
+    offset, where that offset holds its window's first maximum (K, N, C, *out)."""
+    out = padded[slices[0]]
+    for where in slices[1:]:
+        out = xp.maximum(out, padded[where])
+    firsts, taken = [], None
+    for where in slices:
+        equal = padded[where] == out
+        firsts.append(equal if taken is None else xp.logical_and(equal, xp.logical_not(taken)))
+        taken = equal if taken is None else xp.logical_or(taken, equal)
+    return out, xp.stack(firsts, axis=0)
+
+
 class MaxPool2d(Primitive):
     """z[n, c, p] = max over the window k of x_pad[n, c, stride p + dilation k] (padding
     reads -inf);  dz/dx is 1 at the window's first maximum (row-major, as PyTorch on ties)
@@ -427,8 +475,14 @@ class MaxPool2d(Primitive):
         dilation: tuple[int, ...],
     ) -> tuple[Any, Saved]:
         raw = plain_values(x)
-        padded = _pad(raw, padding, -np.inf)
-        _, slices = _pool_geometry(raw.shape, kernel_size, stride, padding, dilation)
+        xp = namespace(raw)
+        shape = tuple(raw.shape)
+        padded = _pad(raw, padding, -math.inf)
+        _, slices = _pool_geometry(shape, kernel_size, stride, padding, dilation)
+        geometry = (kernel_size, stride, padding, dilation)
+        if xp is not np:
+            out, firsts = _max_pool_standard(xp, padded, slices)
+            return out, (firsts, shape, geometry)
         # One maximum per kernel offset over whole output-sized slices (no copy of the
         # windows); then, per offset, where it is the window's first maximum (boolean masks
         # cost a tenth of an index array's scatter).
@@ -441,14 +495,14 @@ class MaxPool2d(Primitive):
             equal = padded[where] == out
             np.logical_and(equal, np.logical_not(taken), out=firsts[offset])
             taken |= equal
-        return out, (firsts, raw.shape, (kernel_size, stride, padding, dilation))
+        return out, (firsts, shape, geometry)
 
     @staticmethod
     def vjp(saved: Saved, grad_out: Any, needs: tuple[bool, ...]) -> Grads:
         firsts, shape, (kernel, stride, padding, dilation) = saved
         out, slices = _pool_geometry(shape, kernel, stride, padding, dilation)
         interior = _interior(shape[2:], padding)
-        if not is_array(grad_out):
+        if is_recording(grad_out):
             # Recorded: a scatter of grad_out to the winners' positions, then a crop, both
             # primitives with their own derivatives.
             rows, cols = np.divmod(np.argmax(firsts, axis=0), kernel[1])
@@ -460,6 +514,13 @@ class MaxPool2d(Primitive):
             )
             scattered = call(ScatterAdd, grad_out, shape=padded_shape(shape, padding), index=index)
             return (call(GetItem, scattered, index=interior),)
+        xp = namespace(grad_out)
+        if xp is not np:
+            grad_padded = xp.zeros(padded_shape(shape, padding), dtype=grad_out.dtype)
+            for offset, where in enumerate(slices):
+                first = xp.astype(firsts[offset, ...], grad_out.dtype)
+                grad_padded = add_at(grad_padded, where, grad_out * first)
+            return (grad_padded[interior],)
         grad_padded = np.zeros(padded_shape(shape, padding), dtype=grad_out.dtype)
         disjoint = all(
             s >= d * (k - 1) + 1 for k, s, d in zip(kernel, stride, dilation, strict=True)
@@ -495,6 +556,22 @@ def avg_pool_divisor(
     return counts
 
 
+def _divisor(
+    xp: Any,
+    shape: tuple[int, ...],
+    kernel: tuple[int, ...],
+    stride: tuple[int, ...],
+    padding: Pairs,
+    counted: Pairs,
+    dtype: Any,
+) -> Any:
+    """avg_pool_divisor as an array of `xp` in `dtype` (counted on the host: geometry only)."""
+    if xp is np:
+        return avg_pool_divisor(shape, kernel, stride, padding, counted, dtype)
+    counts = avg_pool_divisor(shape, kernel, stride, padding, counted, np.dtype(np.float64))
+    return xp.asarray(counts, dtype=dtype)
+
+
 class AvgPool2d(Primitive):
     """z[n, c, p] = (sum over the window k of x_pad[n, c, stride p + k]) / count[p], count
     the window's entries that are averaged (padding included or not, as PyTorch's
@@ -519,15 +596,22 @@ class AvgPool2d(Primitive):
         counted: Pairs,
     ) -> tuple[Any, Saved]:
         raw = plain_values(x)
+        xp = namespace(raw)
+        shape = tuple(raw.shape)
         ones = (1,) * len(kernel_size)
-        out, slices = _pool_geometry(raw.shape, kernel_size, stride, padding, ones)
+        out, slices = _pool_geometry(shape, kernel_size, stride, padding, ones)
         padded = _pad(raw, padding)
-        total = np.zeros((*raw.shape[:2], *out), dtype=raw.dtype)
-        for where in slices:
-            total += padded[where]
-        divisor = avg_pool_divisor(raw.shape, kernel_size, stride, padding, counted, raw.dtype)
-        total /= divisor
-        return total, (raw.shape, (kernel_size, stride, padding, counted))
+        divisor = _divisor(xp, shape, kernel_size, stride, padding, counted, raw.dtype)
+        total = xp.zeros((*shape[:2], *out), dtype=raw.dtype)
+        if xp is np:
+            for where in slices:
+                total += padded[where]
+            total /= divisor
+        else:
+            for where in slices:
+                total = total + padded[where]
+            total = total / divisor
+        return total, (shape, (kernel_size, stride, padding, counted))
 
     @staticmethod
     def vjp(saved: Saved, grad_out: Any, needs: tuple[bool, ...]) -> Grads:
@@ -569,13 +653,14 @@ class AvgPool2dTranspose(Primitive):
         counted: Pairs,
     ) -> tuple[Any, Saved]:
         raw = plain_values(grad_out)
+        xp = namespace(raw)
         ones = (1,) * len(kernel_size)
         _, slices = _pool_geometry(input_shape, kernel_size, stride, padding, ones)
-        divisor = avg_pool_divisor(input_shape, kernel_size, stride, padding, counted, raw.dtype)
+        divisor = _divisor(xp, input_shape, kernel_size, stride, padding, counted, raw.dtype)
         spread = raw / divisor
-        grad_padded = np.zeros(padded_shape(input_shape, padding), dtype=raw.dtype)
+        grad_padded = xp.zeros(padded_shape(input_shape, padding), dtype=raw.dtype)
         for where in slices:
-            grad_padded[where] += spread
+            grad_padded = add_at(grad_padded, where, spread)
         return grad_padded[_interior(input_shape[2:], padding)], (
             kernel_size,
             stride,

@@ -1,5 +1,6 @@
-"""Indexing and scatter-add on any array library: `select(x, index)` is x[index] and
-`scatter_add(values, shape, index)` adds `values` into zeros at x[index], summing repeats.
+"""Indexing and scatter-add on any array library: `select(x, index)` is x[index],
+`add_at(total, index, values)` adds `values` into total at [index], summing repeats, and
+`scatter_add(values, shape, index)` does so into zeros (the backward of indexing).
 
 NumPy, JAX and CuPy take NumPy's whole indexing language; the array API standard takes
 basic indexing and little of the rest, and has no scatter at all. For other libraries both
@@ -79,16 +80,27 @@ def scatter_add(values: Any, shape: tuple[int, ...], index: Any) -> Any:
         else:
             np.add.at(out, index, values)
         return out
-    name = module_name(xp)
+    return add_at(xp.zeros(shape, dtype=values.dtype), index, values)
+
+
+def add_at(total: Any, index: Any, values: Any) -> Any:
+    """total with `values` added at [index], repeats summing in index order (np.add.at).
+    `total` is the caller's to give up: NumPy and CuPy add into it, JAX and the standard
+    return a new array."""
+    xp = namespace(total)
+    name = "numpy" if xp is np else module_name(xp)
+    if name in ("numpy", "cupy") and is_basic_index(index):
+        total[index] += values
+        return total
+    if xp is np:
+        np.add.at(total, index, values)
+        return total
     if name == "jax.numpy":
-        return xp.zeros(shape, dtype=values.dtype).at[index].add(values)
+        return total.at[index].add(values)
     if name == "cupy":
-        # CuPy keeps its scatter beside its NumPy-like namespace, in cupyx.
-        cupyx = importlib.import_module("cupyx")
-        out = xp.zeros(shape, dtype=values.dtype)
-        cupyx.scatter_add(out, index, values)
-        return out
-    return _scatter_add_by_gathers(xp, values, shape, index)
+        importlib.import_module("cupyx").scatter_add(total, index, values)
+        return total
+    return total + _scatter_add_by_gathers(xp, values, tuple(total.shape), index)
 
 
 def _scatter_add_by_gathers(xp: Any, values: Any, shape: tuple[int, ...], index: Any) -> Any:

@@ -144,7 +144,7 @@ class Repeat(Primitive):
         return (xp.reshape(call(ScatterAdd, grad_out, shape=lines, index=index), shape),)
 
 
-def _pad_constant(
+def pad_constant(
     xp: Any,
     x: Any,
     pad_width: tuple[tuple[int, int], ...],
@@ -206,7 +206,7 @@ class Pad(Primitive):
                 values = np.array(constant_values)
                 out = np.pad(x, np.array(pad_width, dtype=np.intp), constant_values=values)
             else:
-                out = _pad_constant(xp, x, pad_width, constant_values)
+                out = pad_constant(xp, x, pad_width, constant_values)
             return out, (shape, _pad_slices(pad_width, shape))
         # Each padded entry copies one input entry: np.pad of the positions names which.
         sources = [
