@@ -138,11 +138,14 @@ def _fused_relu_step(
     if kernel is not None and buffer is not None and mask is not None:
         arguments = _reader(inputs)
         greater, maximum = np.greater, np.maximum
+        # Zero in the buffer's dtype: the same value the Python 0 becomes, without the
+        # conversion each call would make (about a microsecond per call).
+        zero = buffer.dtype.type(0)
 
         def run_into(values: Values, saved: Values) -> None:
             out, keep = kernel(*arguments(values), out=buffer)
-            greater(out, 0, out=mask)
-            maximum(out, 0, out=out)
+            greater(out, zero, out=mask)
+            maximum(out, zero, out=out)
             values[output] = out
             if producer_saved is not None:
                 saved[producer_saved] = keep

@@ -23,7 +23,7 @@ from typing import Any
 
 import numpy as np
 
-from chainrule.modes import enable_grad, no_grad, record_effect, refuse_while_tracing
+from chainrule.modes import STATE, enable_grad, no_grad, record_effect, refuse_while_tracing
 from chainrule.nn.flat import FlatBuffer, buffer_of, zero_grads
 from chainrule.tensor import Tensor
 
@@ -190,9 +190,16 @@ class Optimizer(ABC):
         if not set_to_none:
             zero_grads(self._indexed_params())  # one fill per flat buffer
             return
+        if STATE.tracer is not None:
+            for group in self.param_groups:
+                for param in group["params"]:
+                    param.grad = None  # through `.grad`, which the tracer watches
+            return
+        # Untraced (eagerly, or in a compiled step's replay): the `.grad` slot is cleared
+        # directly, sparing a Python-level descriptor call per parameter at every step.
         for group in self.param_groups:
             for param in group["params"]:
-                param.grad = None
+                param._grad = None
 
     def step(self, closure: Callable[[], Tensor] | None = None) -> Tensor | None:
         """Update every parameter that has a gradient, in place and outside the graph.
