@@ -394,7 +394,7 @@ def store_leaf_grads(
             leaf.grad = grad_tensor if leaf.grad is None else leaf.grad + grad_tensor
             continue
         grad = np.asarray(grad)
-        existing = leaf.grad
+        existing = leaf._grad  # `.grad`, without its Python-level getter (once per leaf)
         if existing is not None:
             if existing.requires_grad:
                 # A recorded gradient (create_graph) is part of a graph: add out of place.
@@ -403,7 +403,8 @@ def store_leaf_grads(
                 np.add(existing.data, grad, out=existing.data)
                 existing.increment_version()  # a graph that saved this .grad sees the change
             continue
-        slot = grad_slot(leaf) if _GRAD_SLOTS else None
+        entry = _GRAD_SLOTS.get(id(leaf)) if _GRAD_SLOTS else None  # `grad_slot`, inline
+        slot = entry[1] if entry is not None and entry[0]() is leaf else None
         if slot is not None and slot.shape == grad.shape and slot.dtype == grad.dtype:
             if grad is not slot:  # else the sweep's kernel wrote it there already
                 np.copyto(slot, grad)
@@ -411,4 +412,7 @@ def store_leaf_grads(
         elif id(grad) in handed_out or not grad.flags.owndata or not grad.flags.writeable:
             grad = grad.copy()
         handed_out.add(id(grad))
-        leaf.grad = tensor_type.from_numpy(grad)
+        if STATE.tracer is None:
+            leaf._grad = tensor_type.from_numpy(grad)  # what `.grad =` does untraced
+        else:
+            leaf.grad = tensor_type.from_numpy(grad)
