@@ -101,6 +101,13 @@ def test_flat_sgd_step_makes_at_most_four_python_calls_per_parameter() -> None:
     assert _per_layer(_flat_step_calls) <= 4 * parameters_per_layer
 
 
+def test_flat_sgd_step_of_six_parameters_makes_at_most_36_python_calls_in_all() -> None:
+    # The fixed part too: no no_grad() context around the flat update (it records nothing),
+    # no rebuilding of the (empty) state views of plain SGD, one `.data` read per work
+    # array lookup. Before: 44 (50 before the membership check read `.grad`'s slot).
+    assert _flat_step_calls(SHALLOW) <= 36
+
+
 def _eager_calls(depth: int) -> int:
     model, optimizer, x, targets = _network(depth)
     loss_fn = nn.CrossEntropyLoss()

@@ -222,9 +222,12 @@ class Optimizer(ABC):
             self._recheck_if_changed(group)
         for hook in list(self._pre_hooks.values()):
             hook(self)
-        with no_grad():
-            for group in self.param_groups:
-                if not self._update_flat(group):
+        for group in self.param_groups:
+            # The flat path runs `_update` on arrays (its `param` a constant Tensor), which
+            # records nothing; the per-parameter path, which subclasses may override, runs
+            # under no_grad.
+            if not self._update_flat(group):
+                with no_grad():
                     self._update_group(group)
         for hook in list(self._post_hooks.values()):
             hook(self)
@@ -297,8 +300,9 @@ class Optimizer(ABC):
         """A reusable work array shaped and typed like `param` (not part of the state)."""
         key = (param, name)
         array = self._workspace.get(key)
-        if array is None or array.dtype != param.dtype or array.shape != param.shape:
-            array = self._workspace[key] = np.empty_like(param.data)
+        values = param.data
+        if array is None or array.dtype != values.dtype or array.shape != values.shape:
+            array = self._workspace[key] = np.empty_like(values)
         return array
 
     @abstractmethod
@@ -470,6 +474,8 @@ class _FlatSpan:
 
     def scatter(self, optimizer: Optimizer, params: list[Tensor]) -> None:
         """Give each parameter its slices of the flat state (and its scalars, e.g. "step")."""
+        if not self.state and self.views:
+            return  # nothing kept (plain SGD), and each parameter has its (empty) views
         arrays = {
             name: value for name, value in self.state.items() if isinstance(value, np.ndarray)
         }
