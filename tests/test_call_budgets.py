@@ -33,11 +33,12 @@ def _python_calls(action: Callable[[], Any]) -> int:
         if event == "call":
             calls += 1
 
+    previous = sys.getprofile()
     sys.setprofile(count)
     try:
         action()
     finally:
-        sys.setprofile(None)
+        sys.setprofile(previous)
     return calls - 1  # the action itself
 
 
