@@ -126,7 +126,7 @@ def test_eager_forward_and_backward_make_at_most_80_python_calls_per_dense_layer
     assert _per_layer(_eager_calls) <= 80
 
 
-def test_flat_sgd_step_still_refuses_a_gradient_outside_the_buffer() -> None:
+def test_flat_sgd_step_updates_a_parameter_whose_grad_left_the_buffer_on_its_own() -> None:
     # The cheaper membership check must keep every case it had: a `.grad` replaced by an
     # array of its own is stepped per parameter, with the same result.
     model, optimizer, x, targets = _network(SHALLOW)
