@@ -117,13 +117,15 @@ def _eager_calls(depth: int) -> int:
     return _python_calls(lambda: loss_fn(model(x), targets).backward())
 
 
-def test_eager_forward_and_backward_make_at_most_80_python_calls_per_dense_layer() -> None:
+def test_eager_forward_and_backward_make_at_most_88_python_calls_per_dense_layer() -> None:
     # Two recorded ops per layer (linear, relu), each through the module, Tensor._apply and
     # a Node, then visited once by the schedule and the sweep, and two `.grad` stored.
     # Before: 111 (the schedule listed each node's parents twice; Node, parents and the
     # version check made a comprehension frame each; every gradient went through `fit`;
     # storing a `.grad` called `grad_slot` and the `.grad` getter and setter).
-    assert _per_layer(_eager_calls) <= 80
+    # Measured: 80 on fix/perf, 83 merged with main's array-API rules (ReLU looks up its
+    # namespace); the budget leaves a little room for such additions.
+    assert _per_layer(_eager_calls) <= 88
 
 
 def test_flat_sgd_step_updates_a_parameter_whose_grad_left_the_buffer_on_its_own() -> None:
