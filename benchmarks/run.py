@@ -1,7 +1,7 @@
 """Time one training step of each implementation on each workload, in one process.
 
     python benchmarks/run.py [--quick] [--json FILE] [--workloads W1,W2] [--threads N]
-                             [--impls numpy,autograd,...] [--rounds R]
+                             [--impls numpy,autograd,...] [--rounds R] [--clock cpu]
     python benchmarks/run.py --memory [--quick] [--json FILE]   (peak memory on W1)
 
 Implementations run interleaved in rounds (forward order, then reversed, ...) after a warm-up,
@@ -58,15 +58,22 @@ def loss_check(losses: list[float] | None, floor_losses: list[float]) -> str:
     return "ok"
 
 
+CLOCKS: dict[str, Callable[[], float]] = {"wall": time.perf_counter, "cpu": time.process_time}
+"""--clock: wall time, or this process's CPU time (all its threads), which a busy machine's
+other processes inflate far less: they take turns on the cores, not this process's work."""
+
+
 def time_interleaved(
-    steps: dict[str, Callable[[], Any]], rounds: int, steps_per_round: int
+    steps: dict[str, Callable[[], Any]],
+    rounds: int,
+    steps_per_round: int,
+    clock: Callable[[], float] = time.perf_counter,
 ) -> dict[str, list[float]]:
-    """Per-step seconds of each step function, run in alternating-order rounds."""
+    """Per-step seconds (by `clock`) of each step function, run in alternating-order rounds."""
     samples: dict[str, list[float]] = {key: [] for key in steps}
     gc.collect()
     gc.freeze()  # the long-lived objects of the imports: later collections skip them
     order = list(steps)
-    clock = time.perf_counter
     for round_index in range(rounds):
         for key in order if round_index % 2 == 0 else reversed(order):
             step, times = steps[key], samples[key]
@@ -113,7 +120,7 @@ def run_workload(key: str, args: argparse.Namespace) -> dict[str, Any]:
         steps[FLOOR]()
         floor_seconds = min(floor_seconds, time.perf_counter() - start)
     steps_per_round = max(1, min(200, round(args.block / max(floor_seconds, 1e-6))))
-    samples = time_interleaved(steps, args.rounds, steps_per_round)
+    samples = time_interleaved(steps, args.rounds, steps_per_round, CLOCKS[args.clock])
     for impl_key, times in samples.items():
         ms = np.asarray(times) * 1e3
         results[impl_key].update(
@@ -236,6 +243,13 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     )
     parser.add_argument("--rounds", type=int, help="interleaved rounds (default 21, quick 3)")
     parser.add_argument(
+        "--clock",
+        choices=sorted(CLOCKS),
+        default="wall",
+        help="time steps by wall time (default) or by the process's CPU time, steadier on a "
+        "busy machine (with more than one thread it sums their CPU time)",
+    )
+    parser.add_argument(
         "--memory",
         action="store_true",
         help="measure peak memory on W1 instead, one process per implementation",
@@ -259,7 +273,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    report: dict[str, Any] = {"quick": args.quick, "threads": args.threads}
+    report: dict[str, Any] = {"quick": args.quick, "threads": args.threads, "clock": args.clock}
     if args.memory:
         report["memory_w1"] = run_memory(args)
         report["machine"] = machine()
@@ -275,7 +289,7 @@ def main(argv: list[str] | None = None) -> int:
         report["workloads"] = {key: run_workload(key, args) for key in args.workloads.split(",")}
         report["machine"]["load_average_end"] = os.getloadavg()
         print(f"machine: {report['machine']}")
-        print("threads: " + "; ".join(report["thread_control"]))
+        print("threads: " + "; ".join(report["thread_control"]) + f"; clock: {args.clock}")
         print(format_table(report))
     if args.json:
         args.json.write_text(json.dumps(report, indent=2))

@@ -8,6 +8,7 @@ applies each primitive's vjp once every consumer of its output has sent its grad
 
 from __future__ import annotations
 
+import operator
 import weakref
 from collections.abc import Iterable, Sequence
 from typing import TYPE_CHECKING, Any
@@ -60,6 +61,11 @@ def grad_slot(leaf: Tensor) -> np.ndarray | None:
     return entry[1]
 
 
+_REQUIRES_GRAD_OF = operator.attrgetter("requires_grad")
+_VERSION_OF = operator.attrgetter("version")
+_GRAD_FN_OF = operator.attrgetter("grad_fn")
+
+
 class Node:
     """How one tensor was computed: `primitive(*parents, **params)`, with `saved` for vjp."""
 
@@ -76,8 +82,9 @@ class Node:
         self.parents = parents
         self.saved = saved
         self.params = params
-        self.needs = tuple([parent.requires_grad for parent in parents])
-        self.versions = tuple([parent.version for parent in parents])
+        # Every recorded op makes a Node: maps over the parents, no comprehension frames.
+        self.needs = tuple(map(_REQUIRES_GRAD_OF, parents))
+        self.versions = tuple(map(_VERSION_OF, parents))
         self.trace: str | None = None
 
     @property
@@ -170,13 +177,14 @@ class _EagerSweep:
         # The tensor each node produced, seen as a parent: to check a vjp reading its output.
         self.outputs: dict[Node, Tensor] = {}
 
+    # A sweep calls the methods below for every node and parent: each Tensor property is
+    # read once (a Python-level call), and no comprehension frame is made where a map does.
     def parents(self, node: Node) -> list[Node]:
+        producers = filter(None, map(_GRAD_FN_OF, node.parents))  # a Node is always true
         leading = self.leading
-        return [
-            parent.grad_fn
-            for parent in node.parents
-            if parent.grad_fn is not None and (leading is None or parent.grad_fn in leading)
-        ]
+        if leading is None:
+            return list(producers)
+        return [producer for producer in producers if producer in leading]
 
     def targets(self, node: Node) -> list[Target[Any] | None]:
         found: list[Target[Any] | None] = []
@@ -206,9 +214,8 @@ class _EagerSweep:
         if output is not None and output.version and node.primitive.saves_output:
             _raise_output_modified(output, node)
         parents = node.parents
-        for parent, version in zip(parents, node.versions, strict=True):
-            if parent.version != version:
-                _raise_modified(node)
+        if tuple(map(_VERSION_OF, parents)) != node.versions:
+            _raise_modified(node)
         needs = node.needs
         leading, wanted = self.leading, self.wanted
         if leading is not None and wanted is not None:
@@ -246,7 +253,7 @@ class _EagerSweep:
         outs: list[np.ndarray | None] | None = None
         claimed: list[int] = []
         for position, parent in enumerate(parents):
-            if not needs[position] or parent.grad is not None:
+            if not needs[position] or parent._grad is not None:
                 continue
             key = id(parent)
             entry = _GRAD_SLOTS.get(key)  # only leaves have one
@@ -387,7 +394,7 @@ def store_leaf_grads(
             leaf.grad = grad_tensor if leaf.grad is None else leaf.grad + grad_tensor
             continue
         grad = np.asarray(grad)
-        existing = leaf.grad
+        existing = leaf._grad  # `.grad`, without its Python-level getter (once per leaf)
         if existing is not None:
             if existing.requires_grad:
                 # A recorded gradient (create_graph) is part of a graph: add out of place.
@@ -396,7 +403,8 @@ def store_leaf_grads(
                 np.add(existing.data, grad, out=existing.data)
                 existing.increment_version()  # a graph that saved this .grad sees the change
             continue
-        slot = grad_slot(leaf) if _GRAD_SLOTS else None
+        entry = _GRAD_SLOTS.get(id(leaf)) if _GRAD_SLOTS else None  # `grad_slot`, inline
+        slot = entry[1] if entry is not None and entry[0]() is leaf else None
         if slot is not None and slot.shape == grad.shape and slot.dtype == grad.dtype:
             if grad is not slot:  # else the sweep's kernel wrote it there already
                 np.copyto(slot, grad)
@@ -404,4 +412,7 @@ def store_leaf_grads(
         elif id(grad) in handed_out or not grad.flags.owndata or not grad.flags.writeable:
             grad = grad.copy()
         handed_out.add(id(grad))
-        leaf.grad = tensor_type.from_numpy(grad)
+        if STATE.tracer is None:
+            leaf._grad = tensor_type.from_numpy(grad)  # what `.grad =` does untraced
+        else:
+            leaf.grad = tensor_type.from_numpy(grad)

@@ -29,21 +29,23 @@ def schedule(root: NodeT, parents: Callable[[NodeT], Iterable[NodeT]]) -> list[N
     the root, iterative: no recursion limit). A node appears once; `parents(node)` lists the
     nodes producing its inputs, once per input (x * x lists x's producer twice)."""
     consumers: dict[NodeT, int] = {}
+    # Each node's parents, listed once: `parents` is the caller's (Python) function.
+    parents_of: dict[NodeT, list[NodeT]] = {}
     stack = [root]
-    seen = {root}
     while stack:
         node = stack.pop()
-        for parent in parents(node):
+        producers = parents_of[node] = list(parents(node))
+        for parent in producers:
             consumers[parent] = consumers.get(parent, 0) + 1
-            if parent not in seen:
-                seen.add(parent)
+            if parent not in parents_of:
+                parents_of[parent] = []  # seen: listed when popped
                 stack.append(parent)
     order: list[NodeT] = []
     ready = [root]
     while ready:
         node = ready.pop()
         order.append(node)
-        for parent in parents(node):
+        for parent in parents_of[node]:
             remaining = consumers[parent] - 1
             consumers[parent] = remaining
             if remaining == 0:
@@ -88,7 +90,8 @@ def sweep(
             if target is None or grad is None:
                 continue
             input_key, shape, dtype = target
-            grad = fit(grad, shape, dtype)
+            if type(grad) is not np.ndarray or grad.shape != shape or grad.dtype != dtype:
+                grad = fit(grad, shape, dtype)  # (checked here first: most fit already)
             previous = grads.get(input_key)
             grads[input_key] = grad if previous is None else previous + grad
     return grads

@@ -66,3 +66,13 @@ def test_quick_memory_run_reports_a_peak_per_implementation_from_its_own_process
         assert entry["available"], entry
         assert math.isfinite(entry["peak_rss_mib"]), (name, entry)
         assert _is_positive_finite(entry["traced_step_peak_mib"]), (name, entry)
+
+
+def test_quick_run_can_time_steps_by_cpu_time(tmp_path: Path) -> None:
+    report = _run(tmp_path, "--clock", "cpu", "--workloads", "W3", "--impls", "compiled")
+    assert report["clock"] == "cpu"
+    entries = report["workloads"]["W3"]["implementations"]
+    assert set(entries) == {"numpy", "compiled"}
+    for name, entry in entries.items():
+        assert entry["loss_check"] == "ok", (name, entry)
+        assert _is_positive_finite(entry["median_ms"]), (name, entry)

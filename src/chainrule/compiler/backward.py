@@ -28,6 +28,7 @@ from chainrule import primitives as P
 from chainrule.compiler import kernels
 from chainrule.compiler.tracer import OpRecord, Slots
 from chainrule.graph import grad_slot, grad_slot_changes, store_leaf_grads
+from chainrule.modes import STATE
 from chainrule.primitives.base import Outs
 from chainrule.sweep import fit
 from chainrule.tensor import Tensor
@@ -172,8 +173,9 @@ class BackwardPlan:
         with, and each parameter it writes requires grad and has `.grad` None."""
         if grad_slot_changes() != self.changes:
             return False
+        # The `.grad` slot read directly: this runs at every replay, once per parameter.
         for leaf, _ in self.param_leaves:
-            if leaf.grad is not None or not leaf.requires_grad:
+            if leaf._grad is not None or not leaf.requires_grad:
                 return False
         return True
 
@@ -182,8 +184,14 @@ class BackwardPlan:
         seed = grads[self.root] = self.seed if self.seed_slot is None else values[self.seed_slot]
         for call in self.calls:
             call(saved)
-        for leaf, array in self.param_leaves:
-            leaf.grad = Tensor.from_numpy(array)
+        # A new Tensor per parameter, as eager backward makes, set in the `.grad` slot
+        # directly unless a tracer watches assignments (a replay inside another trace).
+        if STATE.tracer is None:
+            for leaf, array in self.param_leaves:
+                leaf._grad = Tensor.from_numpy(array)
+        else:
+            for leaf, array in self.param_leaves:
+                leaf.grad = Tensor.from_numpy(array)
         if self.loose_leaves:
             # Fresh arrays, as eager's: stored (copied where shared) by eager's own rule.
             store_leaf_grads(

@@ -138,11 +138,14 @@ def _fused_relu_step(
     if kernel is not None and buffer is not None and mask is not None:
         arguments = _reader(inputs)
         greater, maximum = np.greater, np.maximum
+        # Zero in the buffer's dtype: the same value the Python 0 becomes, without the
+        # conversion each call would make (about a microsecond per call).
+        zero = buffer.dtype.type(0)
 
         def run_into(values: Values, saved: Values) -> None:
             out, keep = kernel(*arguments(values), out=buffer)
-            greater(out, 0, out=mask)
-            maximum(out, 0, out=out)
+            greater(out, zero, out=mask)
+            maximum(out, zero, out=out)
             values[output] = out
             if producer_saved is not None:
                 saved[producer_saved] = keep
@@ -327,6 +330,14 @@ def _effect_step(record: EffectRecord) -> Step:
     return run
 
 
+def _effect_label(effect: Callable[[], Any]) -> str:
+    """ "SGD.step", "SGD.zero_grad": the recorded method's owner and name."""
+    function = effect.func if isinstance(effect, functools.partial) else effect
+    owner = getattr(function, "__self__", None)
+    name = getattr(function, "__name__", type(function).__name__)
+    return name if owner is None else f"{type(owner).__name__}.{name}"
+
+
 def _grad_assign_step(record: GradAssignRecord) -> Step:
     """`leaf.grad = None`, or a new Tensor around the slot's array, as the step assigned it."""
     leaf, slot = record.leaf, record.slot
@@ -374,6 +385,8 @@ class Program:
         fusions = _relu_fusions(ops, live, wanted)
         fused_away = set(fusions.values())
         steps: list[Step] = []
+        # What each step does, for `run_timed`'s report: "linear+relu (64, 64)", "backward".
+        labels: list[str] = []
         done = 0
 
         def saved_slot(index: int) -> int | None:
@@ -407,6 +420,7 @@ class Program:
                             op, ops[relu], saved_slot(index), saved_slot(relu), buffer, mask
                         )
                     )
+                    labels.append(f"{op.primitive.name}+relu {self.slots.shapes[op.output]}")
                     continue
                 if relu is not None:
                     fused_away.discard(relu)
@@ -415,6 +429,7 @@ class Program:
                         op, op.requires_grad, saved_of[index], output_buffer(index, wanted)
                     )
                 )
+                labels.append(f"{op.primitive.name} {self.slots.shapes[op.output]}")
             done = max(done, stop)
 
         backwards = [event for event in tracer.events if isinstance(event, BackwardRecord)]
@@ -425,14 +440,19 @@ class Program:
                 later = paths[backwards.index(event) + 1 :]
                 retained = set().union(*later)
                 steps.append(_backward_step(event, ops, saved_of, self.slots, buffers, retained))
+                labels.append("backward")
             elif isinstance(event, GradReadRecord):
                 steps.append(_grad_read_step(event))
+                labels.append(".grad read")
             elif isinstance(event, GradAssignRecord):
                 steps.append(_grad_assign_step(event))
+                labels.append(".grad assignment")
             else:
                 steps.append(_effect_step(event))
+                labels.append(_effect_label(event.effect))
         forward_until(len(ops))
         self.steps = steps
+        self.labels = labels
         self._argument_slots = tuple(self.slots.arguments.items())
         self._leaf_slots = tuple(self.slots.leaves.items())
 
@@ -446,6 +466,24 @@ class Program:
         for step in self.steps:
             step(values, saved)
         return [self._detached(values[slot]) for slot in self.outputs]
+
+    def run_timed(
+        self, arguments: Sequence[np.ndarray | None], clock: Callable[[], int]
+    ) -> tuple[list[np.ndarray], list[int]]:
+        """`run`, timing each step with `clock` (time.perf_counter_ns): the outputs, and one
+        duration per step, in the order of `steps` and `labels` (benchmarks/replay_times.py)."""
+        values: Values = [None] * self.slots.count
+        for slot, index in self._argument_slots:
+            values[slot] = arguments[index]
+        for slot, leaf in self._leaf_slots:
+            values[slot] = leaf.data
+        saved: Values = [None] * self.saved_count
+        durations = []
+        for step in self.steps:
+            start = clock()
+            step(values, saved)
+            durations.append(clock() - start)
+        return [self._detached(values[slot]) for slot in self.outputs], durations
 
     def _detached(self, array: np.ndarray) -> np.ndarray:
         """`array`, or a copy where it is (a view of) a reused buffer that the next replay

@@ -99,7 +99,9 @@ class FlatBuffer:
         stop = index + len(params)
         if stop > len(self._members):
             return None
-        # One pass over parallel slices (an optimizer calls this at every step).
+        # One pass over parallel slices (an optimizer calls this at every step); `.grad` is
+        # read from its slot (what the Python-level getter returns; only the tracer watches
+        # it, and only assignments).
         for param, member, data_view, grad_view in zip(
             params,
             self._members[index:stop],
@@ -107,7 +109,7 @@ class FlatBuffer:
             self.grad_views[index:stop],
             strict=True,
         ):
-            grad = param.grad
+            grad = param._grad
             if (
                 grad is None
                 or grad.data is not grad_view

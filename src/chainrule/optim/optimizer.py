@@ -23,7 +23,7 @@ from typing import Any
 
 import numpy as np
 
-from chainrule.modes import enable_grad, no_grad, record_effect, refuse_while_tracing
+from chainrule.modes import STATE, enable_grad, no_grad, record_effect, refuse_while_tracing
 from chainrule.nn.flat import FlatBuffer, buffer_of, zero_grads
 from chainrule.tensor import Tensor
 
@@ -190,9 +190,16 @@ class Optimizer(ABC):
         if not set_to_none:
             zero_grads(self._indexed_params())  # one fill per flat buffer
             return
+        if STATE.tracer is not None:
+            for group in self.param_groups:
+                for param in group["params"]:
+                    param.grad = None  # through `.grad`, which the tracer watches
+            return
+        # Untraced (eagerly, or in a compiled step's replay): the `.grad` slot is cleared
+        # directly, sparing a Python-level descriptor call per parameter at every step.
         for group in self.param_groups:
             for param in group["params"]:
-                param.grad = None
+                param._grad = None
 
     def step(self, closure: Callable[[], Tensor] | None = None) -> Tensor | None:
         """Update every parameter that has a gradient, in place and outside the graph.
@@ -215,9 +222,12 @@ class Optimizer(ABC):
             self._recheck_if_changed(group)
         for hook in list(self._pre_hooks.values()):
             hook(self)
-        with no_grad():
-            for group in self.param_groups:
-                if not self._update_flat(group):
+        for group in self.param_groups:
+            # The flat path runs `_update` on arrays (its `param` a constant Tensor), which
+            # records nothing; the per-parameter path, which subclasses may override, runs
+            # under no_grad.
+            if not self._update_flat(group):
+                with no_grad():
                     self._update_group(group)
         for hook in list(self._post_hooks.values()):
             hook(self)
@@ -290,8 +300,9 @@ class Optimizer(ABC):
         """A reusable work array shaped and typed like `param` (not part of the state)."""
         key = (param, name)
         array = self._workspace.get(key)
-        if array is None or array.dtype != param.dtype or array.shape != param.shape:
-            array = self._workspace[key] = np.empty_like(param.data)
+        values = param.data
+        if array is None or array.dtype != values.dtype or array.shape != values.shape:
+            array = self._workspace[key] = np.empty_like(values)
         return array
 
     @abstractmethod
@@ -463,6 +474,8 @@ class _FlatSpan:
 
     def scatter(self, optimizer: Optimizer, params: list[Tensor]) -> None:
         """Give each parameter its slices of the flat state (and its scalars, e.g. "step")."""
+        if not self.state and self.views:
+            return  # nothing kept (plain SGD), and each parameter has its (empty) views
         arrays = {
             name: value for name, value in self.state.items() if isinstance(value, np.ndarray)
         }
