@@ -221,7 +221,8 @@ class XlaProgram:
         if any(d.startswith(("float", "complex")) for d in wide):
             raise CompileError(
                 f"compile(backend='xla'): the step computes in {', '.join(wide)}, but JAX holds "
-                "64-bit floats only with jax.config.update('jax_enable_x64', True); enable it "
+                "64-bit floats only with jax.config.update('jax_enable_x64', True) (or "
+                "chainrule.compiler.xla.enable_float64()); enable it "
                 "before compiling, or train in float32"
             )
 
@@ -840,6 +841,13 @@ def _rule(
         ) from error
 
 
+def enable_float64() -> None:
+    """Let JAX hold float64 arrays (`jax_enable_x64`, off by default in JAX): needed to
+    compile a float64 step. It is process-wide, as JAX's setting is."""
+    update = cast(Callable[[str, Any], None], jax.config.update)
+    update("jax_enable_x64", True)
+
+
 def _is_jax_array(value: Any) -> bool:
     return isinstance(value, jax.Array)
 
@@ -863,4 +871,4 @@ class XlaCompiledStep(CompiledStep):
         return XlaProgram(tracer, outputs)
 
 
-__all__ = ["XlaCompiledStep", "XlaProgram"]
+__all__ = ["XlaCompiledStep", "XlaProgram", "enable_float64"]
