@@ -101,3 +101,50 @@ def test_first_momentum_buffer_does_not_share_memory_with_the_gradient(
     _, buffer = OF.sgd_update(np.zeros(3), grad, None, (0.1, 0.9, 1.0, 0.0), settings)
     assert buffer is not None
     assert not np.shares_memory(buffer, grad)
+
+
+# Settings from PyTorch's own optimizer tests (torch/testing/_internal/common_optimizers.py,
+# the optim_inputs of SGD, Adam and AdamW): the functional updates against torch.optim itself.
+TORCH_CASES: dict[str, tuple[str, dict[str, Any]]] = {
+    "sgd-momentum-dampening-decay": (
+        "SGD",
+        {"lr": 0.01, "momentum": 0.9, "dampening": 0.5, "weight_decay": 0.1},
+    ),
+    "sgd-nesterov-decay": (
+        "SGD",
+        {"lr": 0.01, "momentum": 0.9, "nesterov": True, "weight_decay": 0.1},
+    ),
+    "adam-decay": ("Adam", {"lr": 0.01, "weight_decay": 0.1}),
+    "adamw-betas": ("AdamW", {"lr": 0.01, "betas": (0.8, 0.9), "weight_decay": 0.1}),
+}
+
+
+@pytest.mark.parametrize(("name", "settings"), TORCH_CASES.values(), ids=TORCH_CASES)
+def test_functional_updates_match_torch_optim_in_float64(
+    torch: Any, rng: np.random.Generator, name: str, settings: dict[str, Any]
+) -> None:
+    start, grads = rng.standard_normal((3, 4)), _gradients(rng, (3, 4))
+    reference = torch.tensor(start.copy(), requires_grad=True)
+    torch_optimizer = getattr(torch.optim, name)([reference], **settings)
+    ours = getattr(cr.optim, name)([cr.tensor(start, requires_grad=True)], **settings)
+    group = ours.param_groups[0]
+    value: Any = start.copy()
+    state: list[Any] = [None, None]
+    for step, grad in enumerate(grads, start=1):
+        reference.grad = torch.tensor(grad)
+        torch_optimizer.step()
+        if name == "SGD":
+            value, state[0] = OF.sgd_update(
+                value, grad, state[0], OF.sgd_coefficients(group), OF.SGDSettings.of(group)
+            )
+        else:
+            decoupled = name == "AdamW"
+            value, state[0], state[1] = OF.adam_update(
+                value,
+                grad,
+                state[0],
+                state[1],
+                OF.adam_coefficients(group, step),
+                OF.AdamSettings.of(group, decoupled),
+            )
+        np.testing.assert_allclose(value, reference.detach().numpy(), rtol=1e-12, atol=1e-14)
