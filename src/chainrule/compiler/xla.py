@@ -38,7 +38,6 @@ from chainrule.compiler.tracer import (
     Tracer,
 )
 from chainrule.graph import store_leaf_grads
-from chainrule.nn.flat import FlatBuffer, buffer_of
 from chainrule.optim import SGD, Adam, AdamW, LRScheduler, Optimizer
 from chainrule.optim import functional as OF
 from chainrule.sweep import Target, schedule, sweep
@@ -156,18 +155,6 @@ class _Cached:
 
 
 @dataclass
-class _FlatGroup:
-    """The members of a flat buffer, as tensor indices in order, and the device copy of the
-    buffer's values, valid while each member's `.data` is its view at the version noted."""
-
-    buffer: FlatBuffer
-    members: list[int]
-    array: Any = None
-    versions: list[int] = field(default_factory=list)
-    device: Any = None
-
-
-@dataclass
 class _Emission:
     """One jitted function (one pattern of held gradients, optimizer state and settings), and
     what its trace found out: how often each parameter was updated, which gradients and
@@ -175,7 +162,6 @@ class _Emission:
 
     jitted: Callable[..., Any] = field(default=lambda *args: None)
     updates: dict[int, int] = field(default_factory=dict)
-    flat_grads: set[int] = field(default_factory=set)
 
 
 class XlaProgram:
@@ -199,11 +185,8 @@ class XlaProgram:
             for optimizer in self.optimizers
         ]
         self.live_in, self.grads_touched = self._gradient_flow()
-        stepped = sorted({i for groups in self._params_of for params in groups for i in params})
-        self.flat_groups = self._flat_groups(stepped)
-        grouped = {member for group in self.flat_groups for member in group.members}
-        self.stepped = [index for index in stepped if index not in grouped]
-        self.fixed = [i for i in range(len(self.tensors)) if i not in set(stepped)]
+        self.stepped = sorted({i for groups in self._params_of for ps in groups for i in ps})
+        self.fixed = [i for i in range(len(self.tensors)) if i not in set(self.stepped)]
         self._cache = [_Cached() for _ in self.tensors]
         self._state_cache: dict[tuple[int, str], tuple[Any, Any, Any, int]] = {}
         self._emissions: dict[Any, _Emission] = {}
@@ -359,28 +342,13 @@ class XlaProgram:
             if slot in reached and self.tensors[index].requires_grad
         ]
 
-    def _flat_groups(self, stepped: list[int]) -> list[_FlatGroup]:
-        """The flat buffers (`nn.flat`) all of whose members the program steps: each comes in
-        as one device array and goes back (values and gradients) in one copy each."""
-        groups = []
-        members_of_step, seen = set(stepped), set()
-        for index in stepped:
-            buffer = buffer_of(self.tensors[index])
-            if buffer is None or id(buffer) in seen:
-                continue
-            seen.add(id(buffer))
-            members = [self._tensor_index.get(id(param)) for param in buffer.params]
-            if all(member in members_of_step for member in members):
-                groups.append(_FlatGroup(buffer, [m for m in members if m is not None]))
-        return groups
-
     # ------------------------------------------------------------- the JAX function
     def _emission(self, key: Any) -> _Emission:
         emission = self._emissions.get(key)
         if emission is None:
             emission = self._emissions[key] = _Emission()
             body = functools.partial(self._body, key, emission)
-            emission.jitted = jax.jit(body, donate_argnums=(0, 1, 2))
+            emission.jitted = jax.jit(body, donate_argnums=(0, 1))
         return emission
 
     def _body(
@@ -388,7 +356,6 @@ class XlaProgram:
         key: Any,
         emission: _Emission,
         stepped: tuple[Any, ...],
-        flat: tuple[Any, ...],
         state: dict[tuple[int, str], Any],
         fixed: tuple[Any, ...],
         grads_in: tuple[Any, ...],
@@ -401,13 +368,6 @@ class XlaProgram:
         ops = self.ops
         tensor_values: dict[int, Any] = dict(zip(self.stepped, stepped, strict=True))
         tensor_values.update(zip(self.fixed, fixed, strict=True))
-        for group, array in zip(self.flat_groups, flat, strict=True):
-            start = 0
-            for member in group.members:
-                shape = self.tensors[member].shape
-                stop = start + int(np.prod(shape))
-                tensor_values[member] = jnp.reshape(array[start:stop], shape)
-                start = stop
         values: list[Any] = [None] * self.slots.count
         for (slot, _), value in zip(self.argument_slots, arguments, strict=True):
             values[slot] = value
@@ -462,23 +422,10 @@ class XlaProgram:
                     updates,
                 )
         emission.updates = updates
-        flat_values, flat_grads = [], []
-        for group in self.flat_groups:
-            flat_values.append(
-                jnp.concatenate([jnp.ravel(tensor_values[m]) for m in group.members])
-            )
-            held = [grads[m] for m in group.members if grads.get(m) is not None]
-            whole = len(held) == len(group.members)
-            flat_grads.append(jnp.concatenate([jnp.ravel(g) for g in held]) if whole else None)
-            if whole:
-                for member in group.members:
-                    grads[member] = None  # returned in the flat array instead
         return (
             tuple(tensor_values[index] for index in self.stepped),
-            tuple(flat_values),
             state,
             tuple(grads[index] for index in self.grads_touched),
-            tuple(flat_grads),
             tuple(values[slot] for slot in self.outputs),
         )
 
@@ -593,31 +540,6 @@ class XlaProgram:
             cached.device = jnp.array(array, copy=True)
         return cached.device
 
-    def _flat_device(self, group: _FlatGroup) -> Any:
-        """The device copy of a flat buffer's values, uploaded when a member changed (or
-        left the buffer: then its own values are gathered)."""
-        buffer, tensors = group.buffer, self.tensors
-        versions = [tensors[m].version for m in group.members]
-        if (
-            group.array is buffer.data
-            and versions == group.versions
-            and all(
-                tensors[m].data is view
-                for m, view in zip(group.members, buffer.data_views, strict=True)
-            )
-        ):
-            return group.device
-        group.array, group.versions = buffer.data, versions
-        group.device = jnp.array(
-            np.concatenate([np.ravel(tensors[m].data) for m in group.members]), copy=True
-        )
-        if any(
-            tensors[m].data is not view
-            for m, view in zip(group.members, buffer.data_views, strict=True)
-        ):
-            group.array = None  # gathered: upload again next time
-        return group.device
-
     def _state_device(self, index: int, name: str, array: np.ndarray) -> Any:
         """The device copy of a parameter's optimizer state entry `array`. Kept while the
         entry is the same array and the parameter is as this program left it: every update
@@ -676,7 +598,6 @@ class XlaProgram:
         )
         inputs = (
             tuple(self._device(index) for index in self.stepped),
-            tuple(self._flat_device(group) for group in self.flat_groups),
             state,
             tuple(self._device(index) for index in self.fixed),
             grads_in,
@@ -714,8 +635,7 @@ class XlaProgram:
     def run(self, arguments: Sequence[Any]) -> list[np.ndarray]:
         key, inputs = self._inputs(arguments)
         emission = self._emission(key)
-        stepped, flat_values, state, grads, flat_grads, outputs = emission.jitted(*inputs)
-        self._write_back_flat(emission, flat_values, flat_grads)
+        stepped, state, grads, outputs = emission.jitted(*inputs)
         self._write_back(emission, stepped, grads, state)
         for scheduler_step in self.schedulers:
             scheduler_step()
@@ -730,7 +650,6 @@ class XlaProgram:
     ) -> None:
         """Copy the new values into the arrays the user sees; keep the device copies."""
         tensors, updates = self.tensors, emission.updates
-        grads_done = emission.flat_grads
         for index, device in zip(self.stepped, stepped, strict=True):
             cached = self._cache[index]
             cached.device = device
@@ -740,8 +659,6 @@ class XlaProgram:
                 tensor.increment_version()
                 cached.array, cached.version = tensor.data, tensor.version
         for index, grad in zip(self.grads_touched, grads, strict=True):
-            if index in grads_done:
-                continue
             tensor = tensors[index]
             tensor.grad = None
             if grad is not None:
@@ -771,42 +688,6 @@ class XlaProgram:
         for (index, name), (array, device, _, _) in self._state_cache.items():
             tensor = tensors[index]
             self._state_cache[(index, name)] = (array, device, tensor.data, tensor.version)
-
-    def _write_back_flat(
-        self, emission: _Emission, flat_values: tuple[Any, ...], flat_grads: tuple[Any, ...]
-    ) -> None:
-        """Each flat buffer's new values and gradients, one copy each (into the members' own
-        arrays where one left the buffer); notes which gradients were written."""
-        tensors, updates = self.tensors, emission.updates
-        emission.flat_grads = set()
-        for group, values, grads in zip(self.flat_groups, flat_values, flat_grads, strict=True):
-            buffer, members = group.buffer, group.members
-            updated = [m for m in members if updates.get(m)]
-            views = buffer.data_views
-            if all(tensors[m].data is view for m, view in zip(members, views, strict=True)):
-                if updated:
-                    np.copyto(buffer.data, np.asarray(values))
-                group.array = buffer.data
-            else:
-                host, start = np.asarray(values), 0
-                for member in members:
-                    size = tensors[member].data.size
-                    if updates.get(member):
-                        np.copyto(
-                            tensors[member].data,
-                            host[start : start + size].reshape(tensors[member].shape),
-                        )
-                    start += size
-                group.array = None
-            for member in updated:
-                tensors[member].increment_version()
-            group.versions = [tensors[m].version for m in members]
-            group.device = values
-            if grads is not None:
-                np.copyto(buffer.grad, np.asarray(grads))
-                for member, view in zip(members, buffer.grad_views, strict=True):
-                    tensors[member].grad = Tensor.from_numpy(view)
-                emission.flat_grads.update(members)
 
     def _optimizer_state(self, index: int) -> dict[Tensor, dict[str, Any]]:
         for number, optimizer in enumerate(self.optimizers):
