@@ -37,7 +37,7 @@ from chainrule.compiler.tracer import (
     OpRecord,
     Tracer,
 )
-from chainrule.graph import store_leaf_grads
+from chainrule.graph import grad_slot, store_leaf_grads
 from chainrule.optim import SGD, Adam, AdamW, LRScheduler, Optimizer
 from chainrule.optim import functional as OF
 from chainrule.sweep import Target, schedule, sweep
@@ -157,8 +157,7 @@ class _Cached:
 @dataclass
 class _Emission:
     """One jitted function (one pattern of held gradients, optimizer state and settings), and
-    what its trace found out: how often each parameter was updated, which gradients and
-    state entries it returns."""
+    what its trace found out: how many times the step updates each parameter."""
 
     jitted: Callable[..., Any] = field(default=lambda *args: None)
     updates: dict[int, int] = field(default_factory=dict)
@@ -660,6 +659,17 @@ class XlaProgram:
                 cached.array, cached.version = tensor.data, tensor.version
         for index, grad in zip(self.grads_touched, grads, strict=True):
             tensor = tensors[index]
+            held = tensor.grad
+            if (
+                grad is not None
+                and held is not None
+                and not held.requires_grad
+                and held.data is grad_slot(tensor)
+            ):
+                # A .grad in its flat-buffer slot: eager backward refills the same slot.
+                np.copyto(held.data, np.asarray(grad))
+                held.increment_version()
+                continue
             tensor.grad = None
             if grad is not None:
                 store_leaf_grads(Tensor, [(tensor, np.asarray(grad))], set())
