@@ -466,3 +466,22 @@ def test_returned_values_do_not_change_on_later_calls(rng: np.random.Generator) 
     kept = second.item()
     compiled(*batches[2])
     assert second.item() == kept
+
+
+def test_optimizer_state_changed_between_calls_is_used_after_increment_version(
+    rng: np.random.Generator,
+) -> None:
+    batches = _batches(rng, "cross-entropy", np.float64, [4, 6, 3], count=4)
+    results = []
+    for backend in (None, "xla"):
+        model, optimizer, step = _sgd_setup(rng)
+        run = step if backend is None else compile(step, backend=backend)
+        for number, (x, target) in enumerate(batches):
+            if number == 2:
+                param = next(iter(model.parameters()))
+                optimizer.state[param]["momentum_buffer"][...] = 0.0
+                param.increment_version()
+            run(x, target)
+        results.append([p.data.copy() for p in model.parameters()])
+    for got, expected in zip(*reversed(results), strict=True):
+        _assert_close(got, expected, "xla")
