@@ -38,6 +38,9 @@ IMPLEMENTATIONS: tuple[Implementation, ...] = (
     Implementation("nn_optim", "chainrule nn + optim", "impl_nn_optim"),
     Implementation("compiled", "chainrule.compile", "impl_compiled"),
     Implementation(TORCH, "PyTorch eager (nn + optim.SGD)", "impl_torch"),
+    # compile to XLA
+    Implementation("jax", "JAX jit (peer)", "impl_jax"),
+    Implementation("xla", "chainrule.compile xla", "impl_xla"),
 )
 
 BY_KEY = {impl.key: impl for impl in IMPLEMENTATIONS}

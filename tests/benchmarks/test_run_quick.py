@@ -16,6 +16,7 @@ ROOT = Path(__file__).resolve().parents[2]
 RUN = ROOT / "benchmarks" / "run.py"
 WORKLOADS = {"W1", "W2", "W3", "W4"}
 ALWAYS_AVAILABLE = {"numpy", "matmul", "manual", "autograd", "nn_optim", "compiled", "torch"}
+ALWAYS_AVAILABLE |= {"jax", "xla"}  # compile to XLA: jax is in the test extra
 
 
 def _run(tmp_path: Path, *args: str) -> dict[str, Any]:

@@ -103,9 +103,13 @@ def add_parser(subparsers: Any) -> None:
     )
     add(
         "--compile",
-        action="store_const",
-        const=True,
-        help="trace the training step once per batch shape with chainrule.compile",
+        nargs="?",
+        const="numpy",
+        choices=("numpy", "xla"),
+        metavar="BACKEND",
+        help="trace the training step once per batch shape with chainrule.compile and replay "
+        "it with NumPy (the default) or, with `--compile xla`, as one jitted JAX function "
+        "(needs the [xla] extra)",
     )
     add(
         "--diagnostics",
@@ -145,11 +149,15 @@ def _hidden_sizes(text: str) -> tuple[int, ...]:
 
 
 def _given(args: argparse.Namespace) -> dict[str, Any]:
-    return {
+    given = {
         name: getattr(args, name)
         for name in CONFIG_OPTIONS
         if getattr(args, name, None) is not None
     }
+    if "compile" in given:  # --compile [BACKEND]: compile on, with that backend
+        given["compile_backend"] = given["compile"]
+        given["compile"] = True
+    return given
 
 
 def _default_folder() -> Path:

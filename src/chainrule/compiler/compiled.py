@@ -354,13 +354,20 @@ class CompiledStep:
                     "outside the step and pass it as an argument"
                 )
         outputs, rebuild = _flatten_outputs(result)
-        program = Program(tracer, [tracer.output_slot(t) for t in outputs])
+        program = self._replay(tracer, [tracer.output_slot(t) for t in outputs])
         self.programs[signature] = (program, rebuild)
         return result
 
+    def _replay(self, tracer: Tracer, outputs: list[int]) -> Any:
+        """The replayable form of a finished trace (the XLA backend overrides it)."""
+        return Program(tracer, outputs)
 
-def compile(step: Callable[..., Any]) -> CompiledStep:
+
+def compile(step: Callable[..., Any], backend: str = "numpy") -> CompiledStep:
     """Trace `step` on its first call for each input signature; replay it afterwards.
+
+    `backend="xla"` (extra `[xla]`) runs the replay as one jitted JAX function instead
+    (`chainrule.compiler.xla`); "numpy", the default, as the flat program below.
 
     The replay runs the recorded forward ops, backward passes and optimizer effects as a flat
     list of NumPy calls, with no Tensors or graph built per step. Results equal eager
@@ -376,4 +383,10 @@ def compile(step: Callable[..., Any]) -> CompiledStep:
             optimizer.step()
             return loss
     """
+    if backend == "xla":
+        from chainrule.compiler.xla import XlaCompiledStep
+
+        return XlaCompiledStep(step)
+    if backend != "numpy":
+        raise ValueError(f"compile: backend must be 'numpy' or 'xla', got {backend!r}")
     return CompiledStep(step)

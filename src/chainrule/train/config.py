@@ -65,6 +65,8 @@ class TrainConfig:
     `lr` None means the optimizer's default (`DEFAULT_LR`); `weight_decay` None means the
     optimizer's own default (0, or 0.01 for AdamW, decoupled). `momentum` is used by the
     "momentum" optimizer. `dropout` (autograd only) follows each hidden ReLU.
+    `compile` traces the training step with `chainrule.compile`, replayed by
+    `compile_backend`: "numpy" (the flat NumPy replay) or "xla" (one jitted JAX function).
     `diagnostics` adds per-layer gradient norms and dead-ReLU fractions to every epoch's
     metrics and draws them to gradients.png; it leaves the training itself unchanged.
     """
@@ -85,6 +87,7 @@ class TrainConfig:
     seed: int = 0
     val_fraction: float = 0.1
     compile: bool = False
+    compile_backend: str = "numpy"
     diagnostics: bool = False
 
     def __post_init__(self) -> None:
@@ -148,6 +151,13 @@ class TrainConfig:
             raise ValueError(
                 "train: --engine manual differentiates Linear and ReLU layers by hand and has "
                 "no convolutions; use --engine autograd for --model cnn"
+            )
+        if self.compile_backend not in ("numpy", "xla"):
+            raise ValueError(f"train: --compile takes numpy or xla, got {self.compile_backend!r}")
+        if self.compile_backend != "numpy" and not self.compile:
+            raise ValueError(
+                f"train: compile_backend {self.compile_backend!r} is set but compile is off; "
+                f"pass --compile {self.compile_backend}"
             )
         if self.compile and self.dropout > 0:
             raise ValueError(

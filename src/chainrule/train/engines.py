@@ -51,17 +51,24 @@ def _in_batches(forward: Any, x: np.ndarray) -> np.ndarray:
 
 class AutogradEngine:
     """An `nn.Module` with `nn.CrossEntropyLoss`; with `compile`, the whole step (forward,
-    backward, zero_grad, optimizer step) is traced once per batch shape and replayed.
+    backward, zero_grad, optimizer step) is traced once per batch shape and replayed, by the
+    NumPy replay or, with `backend="xla"`, as one jitted JAX function.
 
     The module's parameters are placed in flat buffers (`Module.flatten_parameters`), so an
     optimizer steps them all in a few NumPy calls (bit-identical to one by one), and
     backward writes each gradient into its slice of the flat gradient buffer."""
 
-    def __init__(self, module: nn.Module, *, compile: bool = False) -> None:
+    def __init__(self, module: nn.Module, *, compile: bool = False, backend: str = "numpy") -> None:
         module.flatten_parameters()
         self.module = module
         self.criterion = nn.CrossEntropyLoss()
-        self._step: Any = chainrule.compile(self._eager_step) if compile else self._eager_step
+        if compile and backend == "xla" and any(p.dtype == np.float64 for p in module.parameters()):
+            from chainrule.compiler.xla import enable_float64
+
+            enable_float64()
+        self._step: Any = (
+            chainrule.compile(self._eager_step, backend=backend) if compile else self._eager_step
+        )
 
     def parameters(self) -> list[nn.Parameter]:
         return list(self.module.parameters())

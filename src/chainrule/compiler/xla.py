@@ -1,0 +1,765 @@
+"""`chainrule.compile(step, backend="xla")`: the traced step as one pure JAX function, jitted.
+
+The trace is the one the NumPy replay uses (`tracer.py`). From it this module writes one
+function of (parameters, gradients it reads, optimizer state, optimizer coefficients,
+arguments) -> (new parameters, gradients left, new optimizer state, outputs) that calls
+chainrule's own rules on JAX arrays: each recorded op's `forward`, each backward as the
+recorded sweep (`chainrule.sweep`, the eager order of vjp calls and sums), the optimizer
+steps as the functional updates of `chainrule.optim.functional`. JAX's autodiff is not used.
+`jax.jit` compiles it once per signature (and per optimizer settings), with the parameter
+and state buffers donated.
+
+State: parameters and optimizer state stay on the device between calls, and after each call
+their new values are copied into the NumPy arrays the user sees (`.data`, `.grad`,
+`optimizer.state`), so reads, checkpoints and later eager steps see them. Before each call
+a parameter's device copy is reused while its `.data` is the same array at the same version
+(`Tensor.version`: chainrule's in-place ops, `.data =` and optimizers count); otherwise it is
+uploaded again. A raw NumPy write into `.data` is not counted: call `increment_version()`.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any, cast
+
+import numpy as np
+
+from chainrule import nn
+from chainrule.compiler.compiled import CompiledStep, _argument_arrays
+from chainrule.compiler.tracer import (
+    BackwardRecord,
+    CompileError,
+    EffectRecord,
+    GradAssignRecord,
+    GradReadRecord,
+    OpRecord,
+    Tracer,
+)
+from chainrule.graph import grad_slot, store_leaf_grads
+from chainrule.optim import SGD, Adam, AdamW, LRScheduler, Optimizer
+from chainrule.optim import functional as OF
+from chainrule.sweep import Target, schedule, sweep
+from chainrule.tensor import Tensor
+
+try:
+    import jax
+    import jax.numpy as jnp
+except ImportError as error:  # pragma: no cover - the [xla] extra installs it
+    raise ImportError(
+        "compile(backend='xla') needs JAX: pip install 'chainrule[xla]' (or use "
+        "backend='numpy', the default)"
+    ) from error
+
+_NUMPY_ONLY = "backend='numpy' (the default) replays it"
+_ABSTRACT = cast(Callable[..., Any], jax.ShapeDtypeStruct)
+"""An argument's shape and dtype, for tracing without its values."""
+
+
+# ----------------------------------------------------------------- the recorded program
+@dataclass(frozen=True)
+class _Forward:
+    index: int
+
+
+@dataclass(frozen=True)
+class _Backward:
+    root: int
+    seed: int | None
+    order: tuple[int, ...]
+
+
+@dataclass(frozen=True)
+class _GradRead:
+    tensor: int
+    slot: int
+
+
+@dataclass(frozen=True)
+class _GradAssign:
+    tensor: int
+    slot: int | None
+
+
+@dataclass(frozen=True)
+class _ZeroGrad:
+    tensors: tuple[int, ...]
+    set_to_none: bool
+
+
+@dataclass(frozen=True)
+class _OptimizerStep:
+    optimizer: int
+    occurrence: int
+
+
+Instruction = _Forward | _Backward | _GradRead | _GradAssign | _ZeroGrad | _OptimizerStep
+
+
+def _ancestors(ops: Sequence[OpRecord], wanted: set[int]) -> set[int]:
+    """Indices of the ops whose outputs the slots in `wanted` depend on."""
+    producer = {op.output: index for index, op in enumerate(ops)}
+    needed: set[int] = set()
+    stack = [producer[slot] for slot in wanted if slot in producer]
+    while stack:
+        index = stack.pop()
+        if index not in needed:
+            needed.add(index)
+            stack.extend(producer[slot] for slot in ops[index].inputs if slot in producer)
+    return needed
+
+
+def _backward_order(record: BackwardRecord, ops: Sequence[OpRecord]) -> tuple[int, ...]:
+    """The recorded ops a backward goes through, in the eager sweep's order."""
+    producer = {
+        op.output: index for index, op in enumerate(ops[: record.ops_before]) if op.requires_grad
+    }
+    root = producer.get(record.root)
+    if root is None:
+        return ()
+    return tuple(
+        schedule(root, lambda index: [producer[s] for s in ops[index].inputs if s in producer])
+    )
+
+
+def _effect_name(effect: Callable[[], Any]) -> str:
+    function = effect.func if isinstance(effect, functools.partial) else effect
+    return str(getattr(function, "__qualname__", repr(function)))
+
+
+def _owner(effect: Callable[[], Any]) -> tuple[Any, str]:
+    """(the object whose method `effect` is, the method's name), or (None, "")."""
+    function = effect.func if isinstance(effect, functools.partial) else effect
+    owner = getattr(function, "__self__", None)
+    return owner, getattr(function, "__name__", "")
+
+
+_FUNCTIONAL_OPTIMIZERS = (SGD, Adam, AdamW)
+
+
+def _refuse_effect(effect: Callable[[], Any], why: str) -> CompileError:
+    return CompileError(
+        f"compile(backend='xla'): the step calls {_effect_name(effect)}, which {why}; {_NUMPY_ONLY}"
+    )
+
+
+# ----------------------------------------------------------------- per-call state
+@dataclass
+class _Cached:
+    """A tensor's device copy, valid while its `.data` is `array` at `version`."""
+
+    array: Any = None
+    version: int = -1
+    device: Any = None
+
+
+@dataclass
+class _Emission:
+    """One jitted function (one pattern of held gradients, optimizer state and settings), and
+    what its trace found out: how many times the step updates each parameter."""
+
+    jitted: Callable[..., Any] = field(default=lambda *args: None)
+    updates: dict[int, int] = field(default_factory=dict)
+
+
+class XlaProgram:
+    """The replay of one trace (one signature) as jitted JAX functions."""
+
+    def __init__(self, tracer: Tracer, outputs: Sequence[int]) -> None:
+        self.slots = slots = tracer.slots
+        self.ops = tracer.ops
+        self.outputs = tuple(outputs)
+        self._check_dtypes()
+        self.tensors: list[Tensor] = []
+        self._tensor_index: dict[int, int] = {}
+        self.leaf_slots = [(slot, self._index(leaf)) for slot, leaf in slots.leaves.items()]
+        self.argument_slots = list(slots.arguments.items())
+        self.optimizers: list[Optimizer] = []
+        self.schedulers: list[Callable[[], Any]] = []
+        self.instructions = self._instructions(tracer)
+        self.slot_of = {index: slot for slot, index in self.leaf_slots}
+        self._params_of = [
+            [[self._index(p) for p in group["params"]] for group in optimizer.param_groups]
+            for optimizer in self.optimizers
+        ]
+        self.live_in, self.grads_touched = self._gradient_flow()
+        self.stepped = sorted({i for groups in self._params_of for ps in groups for i in ps})
+        self.fixed = [i for i in range(len(self.tensors)) if i not in set(self.stepped)]
+        self._cache = [_Cached() for _ in self.tensors]
+        self._state_cache: dict[tuple[int, str], tuple[Any, Any, Any, int]] = {}
+        self._emissions: dict[Any, _Emission] = {}
+        # Trace the function once now, abstractly, so that a rule JAX cannot run fails at
+        # compile time (the call that traced the step), not on the next call.
+        key, inputs = self._inputs(self._argument_placeholders())
+        emission = self._emission(key)
+        jax.eval_shape(emission.jitted, *inputs)
+
+    # ------------------------------------------------------------- building
+    def _check_dtypes(self) -> None:
+        if jax.dtypes.canonicalize_dtype(np.float64) == np.float64:
+            return  # jax_enable_x64 is on
+        wide = sorted({str(d) for d in self.slots.dtypes.values() if d.itemsize == 8})
+        if any(d.startswith(("float", "complex")) for d in wide):
+            raise CompileError(
+                f"compile(backend='xla'): the step computes in {', '.join(wide)}, but JAX holds "
+                "64-bit floats only with jax.config.update('jax_enable_x64', True) (or "
+                "chainrule.compiler.xla.enable_float64()); enable it "
+                "before compiling, or train in float32"
+            )
+
+    def _index(self, tensor: Tensor) -> int:
+        index = self._tensor_index.get(id(tensor))
+        if index is None:
+            index = self._tensor_index[id(tensor)] = len(self.tensors)
+            self.tensors.append(tensor)
+        return index
+
+    def _optimizer_index(self, optimizer: Optimizer) -> int:
+        for index, known in enumerate(self.optimizers):
+            if known is optimizer:
+                return index
+        self.optimizers.append(optimizer)
+        return len(self.optimizers) - 1
+
+    def _instructions(self, tracer: Tracer) -> list[Instruction]:
+        ops, events = self.ops, tracer.events
+        wanted = set(self.outputs)
+        for event in events:
+            if isinstance(event, BackwardRecord):
+                wanted.add(event.root)
+                if event.seed is not None:
+                    wanted.add(event.seed)
+            elif isinstance(event, GradAssignRecord) and event.slot is not None:
+                wanted.add(event.slot)
+        live = _ancestors(ops, wanted)
+        instructions: list[Instruction] = []
+        done = 0
+        occurrences: dict[int, int] = {}
+
+        def forward_until(stop: int) -> None:
+            nonlocal done
+            instructions.extend(_Forward(i) for i in range(done, stop) if i in live)
+            done = max(done, stop)
+
+        for event in events:
+            forward_until(event.ops_before)
+            if isinstance(event, BackwardRecord):
+                order = _backward_order(event, ops)
+                instructions.append(_Backward(event.root, event.seed, order))
+            elif isinstance(event, GradReadRecord):
+                instructions.append(_GradRead(self._index(event.leaf), event.slot))
+            elif isinstance(event, GradAssignRecord):
+                instructions.append(_GradAssign(self._index(event.leaf), event.slot))
+            else:
+                instruction = self._effect(event, occurrences)
+                if instruction is not None:
+                    if self.schedulers and isinstance(instruction, _OptimizerStep):
+                        raise CompileError(
+                            "compile(backend='xla'): the step steps a learning-rate scheduler "
+                            f"before {_effect_name(event.effect)}; the XLA program takes the "
+                            "learning rate as an input, so a scheduler may step only after "
+                            f"the optimizer steps; {_NUMPY_ONLY}"
+                        )
+                    instructions.append(instruction)
+        forward_until(len(ops))
+        return instructions
+
+    def _effect(self, event: EffectRecord, occurrences: dict[int, int]) -> Instruction | None:
+        """The instruction an effect becomes; None for a scheduler step, which runs in Python
+        after the call (it only sets param_groups' lr)."""
+        effect = event.effect
+        owner, method = _owner(effect)
+        if method == "zero_grad" and isinstance(effect, functools.partial):
+            if isinstance(owner, Optimizer):
+                params = [p for group in owner.param_groups for p in group["params"]]
+            elif isinstance(owner, nn.Module):
+                params = list(owner.parameters())
+            else:
+                raise _refuse_effect(effect, "is not a chainrule optimizer's or module's")
+            set_to_none = bool(effect.args[0]) if effect.args else True
+            return _ZeroGrad(tuple(self._index(p) for p in params), set_to_none)
+        if method == "step" and isinstance(owner, LRScheduler):
+            self.schedulers.append(effect)
+            return None
+        if method == "step" and isinstance(owner, Optimizer):
+            if type(owner) not in _FUNCTIONAL_OPTIMIZERS:
+                raise _refuse_effect(
+                    effect, "has no functional form (only SGD, Adam and AdamW have)"
+                )
+            self._refuse_hooks(owner)
+            index = self._optimizer_index(owner)
+            occurrence = occurrences[index] = occurrences.get(index, -1) + 1
+            return _OptimizerStep(index, occurrence)
+        raise _refuse_effect(effect, "the XLA backend cannot express")
+
+    @staticmethod
+    def _refuse_hooks(optimizer: Optimizer) -> None:
+        if optimizer._pre_hooks or optimizer._post_hooks:  # Python code around the update
+            raise CompileError(
+                f"compile(backend='xla'): {type(optimizer).__name__} has step hooks, Python "
+                f"code the XLA program cannot run; {_NUMPY_ONLY}"
+            )
+
+    def _gradient_flow(self) -> tuple[list[int], list[int]]:
+        """(the tensors whose `.grad` on entry the step reads, the tensors whose `.grad` it
+        changes). A read is an accumulation, a `.grad` read, an optimizer step or a zeroing
+        that keeps the tensors; `.grad = ...` and zero_grad() replace it."""
+        first_touch: dict[int, bool] = {}  # tensor -> whether its first touch reads
+
+        def touch(index: int, reads: bool) -> None:
+            first_touch.setdefault(index, reads)
+
+        for instruction in self.instructions:
+            if isinstance(instruction, _Backward):
+                for index in self._backward_leaves(instruction):
+                    touch(index, True)
+            elif isinstance(instruction, (_GradRead, _GradAssign)):
+                touch(instruction.tensor, isinstance(instruction, _GradRead))
+            elif isinstance(instruction, _ZeroGrad):
+                for index in instruction.tensors:
+                    touch(index, not instruction.set_to_none)
+            elif isinstance(instruction, _OptimizerStep):
+                for params in self._params_of[instruction.optimizer]:
+                    for index in params:
+                        touch(index, True)
+        live_in = [index for index, reads in first_touch.items() if reads]
+        return live_in, list(first_touch)
+
+    def _backward_leaves(self, instruction: _Backward) -> list[int]:
+        """The tensors a backward may give a gradient: leaves requiring grad that an op of
+        its sweep takes as an input it needs."""
+        reached = {
+            slot
+            for index in instruction.order
+            for slot, need in zip(self.ops[index].inputs, self.ops[index].needs, strict=True)
+            if need
+        }
+        return [
+            index
+            for slot, index in self.leaf_slots
+            if slot in reached and self.tensors[index].requires_grad
+        ]
+
+    # ------------------------------------------------------------- the JAX function
+    def _emission(self, key: Any) -> _Emission:
+        emission = self._emissions.get(key)
+        if emission is None:
+            emission = self._emissions[key] = _Emission()
+            body = functools.partial(self._body, key, emission)
+            emission.jitted = jax.jit(body, donate_argnums=(0, 1))
+        return emission
+
+    def _body(
+        self,
+        key: Any,
+        emission: _Emission,
+        stepped: tuple[Any, ...],
+        state: dict[tuple[int, str], Any],
+        fixed: tuple[Any, ...],
+        grads_in: tuple[Any, ...],
+        coefficients: tuple[Any, ...],
+        arguments: tuple[Any, ...],
+    ) -> tuple[Any, ...]:
+        """The step on JAX arrays (traced by jax.jit): returns the new values of the stepped
+        parameters, the gradients it leaves, the new optimizer state and the outputs."""
+        _, settings = key
+        ops = self.ops
+        tensor_values: dict[int, Any] = dict(zip(self.stepped, stepped, strict=True))
+        tensor_values.update(zip(self.fixed, fixed, strict=True))
+        values: list[Any] = [None] * self.slots.count
+        for (slot, _), value in zip(self.argument_slots, arguments, strict=True):
+            values[slot] = value
+        for slot, index in self.leaf_slots:
+            values[slot] = tensor_values[index]
+        grads: dict[int, Any] = dict.fromkeys(self.grads_touched)
+        grads.update(zip(self.live_in, grads_in, strict=True))
+        state = dict(state)
+        saved: dict[int, Any] = {}
+        updates: dict[int, int] = {}
+        for instruction in self.instructions:
+            if isinstance(instruction, _Forward):
+                op = ops[instruction.index]
+                params = {**op.params, **{name: values[s] for name, s in op.bound_params}}
+                params = {
+                    name: jnp.asarray(value) if isinstance(value, np.ndarray) else value
+                    for name, value in params.items()
+                }
+                inputs = [values[slot] for slot in op.inputs]
+                out, keep = _rule(op, "forward", op.primitive.forward, inputs, params)
+                values[op.output] = out
+                if op.requires_grad:
+                    saved[instruction.index] = keep
+            elif isinstance(instruction, _Backward):
+                self._backward(instruction, values, saved, grads)
+            elif isinstance(instruction, _GradRead):
+                grad = grads[instruction.tensor]
+                if grad is None:
+                    raise CompileError(
+                        "compile(backend='xla'): the step reads the .grad of a tensor of shape "
+                        f"{self.tensors[instruction.tensor].shape}, which is None on this call"
+                    )
+                values[instruction.slot] = grad
+            elif isinstance(instruction, _GradAssign):
+                source = instruction.slot
+                grads[instruction.tensor] = None if source is None else values[source]
+            elif isinstance(instruction, _ZeroGrad):
+                for index in instruction.tensors:
+                    grad = grads[index]
+                    grads[index] = (
+                        None if instruction.set_to_none or grad is None else jnp.zeros_like(grad)
+                    )
+            else:
+                self._optimizer_step(
+                    instruction,
+                    settings,
+                    coefficients,
+                    tensor_values,
+                    values,
+                    grads,
+                    state,
+                    updates,
+                )
+        emission.updates = updates
+        return (
+            tuple(tensor_values[index] for index in self.stepped),
+            state,
+            tuple(grads[index] for index in self.grads_touched),
+            tuple(values[slot] for slot in self.outputs),
+        )
+
+    def _backward(
+        self,
+        instruction: _Backward,
+        values: list[Any],
+        saved: dict[int, Any],
+        grads: dict[int, Any],
+    ) -> None:
+        """The eager sweep over the recorded vjp calls, then each leaf's gradient added to the
+        one it holds (as `store_leaf_grads`)."""
+        ops, slots = self.ops, self.slots
+        if not instruction.order:
+            return
+        root = instruction.root
+        seed = (
+            jnp.ones(slots.shapes[root], slots.dtypes[root])
+            if instruction.seed is None
+            else values[instruction.seed]
+        )
+
+        def targets(index: int) -> tuple[Target[int] | None, ...]:
+            op = ops[index]
+            return tuple(
+                (slot, slots.shapes[slot], slots.dtypes[slot]) if need else None
+                for slot, need in zip(op.inputs, op.needs, strict=True)
+            )
+
+        def vjp(index: int, grad_out: Any) -> Any:
+            op = ops[index]
+            return _rule(op, "vjp", op.primitive.vjp, (saved[index], grad_out, op.needs), {})
+
+        leaf_grads = sweep(
+            instruction.order,
+            {root: seed},
+            output=lambda index: ops[index].output,
+            targets=targets,
+            vjp=vjp,
+        )
+        for slot, index in self.leaf_slots:
+            grad = leaf_grads.get(slot)
+            if grad is None or not self.tensors[index].requires_grad:
+                continue
+            held = grads[index]
+            grads[index] = grad if held is None else held + grad
+
+    def _optimizer_step(
+        self,
+        instruction: _OptimizerStep,
+        settings: tuple[Any, ...],
+        coefficients: tuple[Any, ...],
+        tensor_values: dict[int, Any],
+        values: list[Any],
+        grads: dict[int, Any],
+        state: dict[tuple[int, str], Any],
+        updates: dict[int, int],
+    ) -> None:
+        """The optimizer's update of every parameter holding a gradient, functionally."""
+        optimizer = self.optimizers[instruction.optimizer]
+        group_settings = settings[instruction.optimizer]
+        group_coefficients = coefficients[instruction.optimizer]
+        for group, params in enumerate(self._params_of[instruction.optimizer]):
+            for position, index in enumerate(params):
+                grad = grads[index]
+                if grad is None:
+                    continue
+                value = tensor_values[index]
+                count = updates.get(index, 0)
+                if isinstance(optimizer, Adam):
+                    numbers = _cast(group_coefficients[group][position][count], value.dtype)
+                    value, exp_avg, exp_avg_sq = OF.adam_update(
+                        value,
+                        grad,
+                        state.get((index, "exp_avg")),
+                        state.get((index, "exp_avg_sq")),
+                        numbers,
+                        group_settings[group],
+                    )
+                    state[(index, "exp_avg")] = exp_avg
+                    state[(index, "exp_avg_sq")] = exp_avg_sq
+                else:
+                    numbers = _cast(group_coefficients[group], value.dtype)
+                    value, buffer = OF.sgd_update(
+                        value,
+                        grad,
+                        state.get((index, "momentum_buffer")),
+                        numbers,
+                        group_settings[group],
+                    )
+                    if buffer is not None:
+                        state[(index, "momentum_buffer")] = buffer
+                updates[index] = count + 1
+                tensor_values[index] = value
+                slot = self.slot_of.get(index)
+                if slot is not None:
+                    values[slot] = value
+
+    # ------------------------------------------------------------- calls
+    def _argument_placeholders(self) -> list[Any]:
+        arguments: list[Any] = [None] * (max(self.slots.arguments.values(), default=-1) + 1)
+        for slot, position in self.argument_slots:
+            arguments[position] = _ABSTRACT(self.slots.shapes[slot], self.slots.dtypes[slot])
+        return arguments
+
+    def _device(self, index: int) -> Any:
+        """The device copy of tensor `index`'s values, uploaded when they changed."""
+        tensor, cached = self.tensors[index], self._cache[index]
+        array, version = tensor.data, tensor.version
+        if cached.array is not array or cached.version != version:
+            cached.array, cached.version = array, version
+            cached.device = jnp.array(array, copy=True)
+        return cached.device
+
+    def _state_device(self, index: int, name: str, array: np.ndarray) -> Any:
+        """The device copy of a parameter's optimizer state entry `array`. Kept while the
+        entry is the same array and the parameter is as this program left it: every update
+        of the state (an eager step, another compiled program) updates the parameter too,
+        bumping its version."""
+        tensor = self.tensors[index]
+        cached = self._state_cache.get((index, name))
+        if (
+            cached is not None
+            and cached[0] is array
+            and cached[2] is tensor.data
+            and cached[3] == tensor.version
+        ):
+            return cached[1]
+        device = jnp.array(array, copy=True)
+        self._state_cache[(index, name)] = (array, device, None, -1)
+        return device
+
+    def _inputs(self, arguments: Sequence[Any]) -> tuple[Any, tuple[Any, ...]]:
+        """The key of the emission this call needs and its inputs."""
+        tensors = self.tensors
+        held = [tensors[index].grad for index in self.live_in]
+        grads_in = tuple(None if grad is None else jnp.asarray(grad.data) for grad in held)
+        state: dict[tuple[int, str], Any] = {}
+        settings: list[tuple[Any, ...]] = []
+        coefficients: list[Any] = []
+        for number, optimizer in enumerate(self.optimizers):
+            self._refuse_hooks(optimizer)
+            optimizer_settings: list[Any] = []
+            optimizer_coefficients: list[Any] = []
+            for group, params in zip(optimizer.param_groups, self._params_of[number], strict=True):
+                optimizer._recheck_if_changed(group)  # eager step checks the same way
+                if isinstance(optimizer, Adam):
+                    optimizer_settings.append(
+                        OF.AdamSettings.of(group, optimizer.decoupled_weight_decay)
+                    )
+                    optimizer_coefficients.append(
+                        self._adam_inputs(optimizer, group, params, state)
+                    )
+                else:
+                    optimizer_settings.append(OF.SGDSettings.of(group))
+                    optimizer_coefficients.append(OF.sgd_coefficients(group))
+                    if group["momentum"] != 0:
+                        for index in params:
+                            entries = optimizer.state.get(tensors[index])
+                            buffer = entries.get("momentum_buffer") if entries else None
+                            if buffer is not None:
+                                state[(index, "momentum_buffer")] = self._state_device(
+                                    index, "momentum_buffer", buffer
+                                )
+            settings.append(tuple(optimizer_settings))
+            coefficients.append(tuple(optimizer_coefficients))
+        key = (
+            (tuple(grad is None for grad in held), tuple(sorted(state))),
+            tuple(settings),
+        )
+        inputs = (
+            tuple(self._device(index) for index in self.stepped),
+            state,
+            tuple(self._device(index) for index in self.fixed),
+            grads_in,
+            tuple(coefficients),
+            tuple(arguments[position] for _, position in self.argument_slots),
+        )
+        return key, inputs
+
+    def _adam_inputs(
+        self,
+        optimizer: Optimizer,
+        group: dict[str, Any],
+        params: list[int],
+        state: dict[tuple[int, str], Any],
+    ) -> tuple[tuple[OF.AdamCoefficients, ...], ...]:
+        """For each parameter, the coefficients of its next updates (one per step of this
+        optimizer in the program); its moments go into `state`."""
+        number = self.optimizers.index(optimizer)
+        steps = sum(
+            isinstance(i, _OptimizerStep) and i.optimizer == number for i in self.instructions
+        )
+        per_param = []
+        for index in params:
+            entries = optimizer.state.get(self.tensors[index]) or {}
+            done = int(entries.get("step", 0))
+            per_param.append(
+                tuple(OF.adam_coefficients(group, done + k) for k in range(1, steps + 1))
+            )
+            for name in ("exp_avg", "exp_avg_sq"):
+                array = entries.get(name)
+                if array is not None:
+                    state[(index, name)] = self._state_device(index, name, array)
+        return tuple(per_param)
+
+    def run(self, arguments: Sequence[Any]) -> list[np.ndarray]:
+        key, inputs = self._inputs(arguments)
+        emission = self._emission(key)
+        stepped, state, grads, outputs = emission.jitted(*inputs)
+        self._write_back(emission, stepped, grads, state)
+        for scheduler_step in self.schedulers:
+            scheduler_step()
+        return [np.array(output) for output in outputs]
+
+    def _write_back(
+        self,
+        emission: _Emission,
+        stepped: tuple[Any, ...],
+        grads: tuple[Any, ...],
+        state: dict[tuple[int, str], Any],
+    ) -> None:
+        """Copy the new values into the arrays the user sees; keep the device copies."""
+        tensors, updates = self.tensors, emission.updates
+        for index, device in zip(self.stepped, stepped, strict=True):
+            cached = self._cache[index]
+            cached.device = device
+            if updates.get(index):
+                tensor = tensors[index]
+                np.copyto(tensor.data, np.asarray(device))
+                tensor.increment_version()
+                cached.array, cached.version = tensor.data, tensor.version
+        for index, grad in zip(self.grads_touched, grads, strict=True):
+            tensor = tensors[index]
+            held = tensor.grad
+            if (
+                grad is not None
+                and held is not None
+                and not held.requires_grad
+                and held.data is grad_slot(tensor)
+            ):
+                # A .grad in its flat-buffer slot: eager backward refills the same slot.
+                np.copyto(held.data, np.asarray(grad))
+                held.increment_version()
+                continue
+            tensor.grad = None
+            if grad is not None:
+                store_leaf_grads(Tensor, [(tensor, np.asarray(grad))], set())
+        for (index, name), device in state.items():
+            optimizer_state = self._optimizer_state(index)
+            entries = optimizer_state.setdefault(tensors[index], {})
+            array = entries.get(name)
+            if isinstance(array, np.ndarray) and array.shape == device.shape:
+                np.copyto(array, np.asarray(device))
+            else:
+                array = entries[name] = np.array(device)
+            self._state_cache[(index, name)] = (array, device, None, -1)
+        for number, optimizer in enumerate(self.optimizers):
+            if not isinstance(optimizer, Adam):
+                for groups in self._params_of[number]:
+                    for index in groups:
+                        if updates.get(index):
+                            optimizer.state.setdefault(tensors[index], {})
+                continue
+            for groups in self._params_of[number]:
+                for index in groups:
+                    count = updates.get(index)
+                    if count:
+                        entries = optimizer.state.setdefault(tensors[index], {})
+                        entries["step"] = int(entries.get("step", 0)) + count
+        for (index, name), (array, device, _, _) in self._state_cache.items():
+            tensor = tensors[index]
+            self._state_cache[(index, name)] = (array, device, tensor.data, tensor.version)
+
+    def _optimizer_state(self, index: int) -> dict[Tensor, dict[str, Any]]:
+        for number, optimizer in enumerate(self.optimizers):
+            if any(index in params for params in self._params_of[number]):
+                return optimizer.state
+        raise AssertionError("optimizer state of a tensor no optimizer holds")
+
+
+def _cast(numbers: tuple[Any, ...], dtype: Any) -> tuple[Any, ...]:
+    """Coefficients in the parameter's dtype, as NumPy casts a Python float it multiplies."""
+    return tuple(jnp.asarray(number).astype(dtype) for number in numbers)
+
+
+def _rule(
+    op: OpRecord,
+    which: str,
+    rule: Callable[..., Any],
+    args: Sequence[Any],
+    params: dict[str, Any],
+) -> Any:
+    """`rule(*args, **params)`, the `which` rule of `op`; a CompileError naming the op if it
+    cannot run on JAX arrays."""
+    try:
+        return rule(*args, **params)
+    except CompileError:
+        raise
+    except Exception as error:
+        raise CompileError(
+            f"compile(backend='xla'): the {which} rule of {op.primitive.name!r} failed on JAX "
+            f"arrays ({type(error).__name__}: {str(error).splitlines()[0][:160]}); its rule does "
+            f"not yet compute through the array API standard. {_NUMPY_ONLY}"
+        ) from error
+
+
+def enable_float64() -> None:
+    """Let JAX hold float64 arrays (`jax_enable_x64`, off by default in JAX): needed to
+    compile a float64 step. It is process-wide, as JAX's setting is."""
+    update = cast(Callable[[str, Any], None], jax.config.update)
+    update("jax_enable_x64", True)
+
+
+def _is_jax_array(value: Any) -> bool:
+    return isinstance(value, jax.Array)
+
+
+class XlaCompiledStep(CompiledStep):
+    """`chainrule.compile(step, backend="xla")`: traced once per signature (eagerly, as the
+    NumPy backend), then run as one jitted JAX function. Arguments may be NumPy arrays,
+    Tensors or JAX arrays (already on the device: nothing is copied per call)."""
+
+    def __call__(self, *args: Any) -> Any:
+        host = tuple(np.asarray(a) if _is_jax_array(a) else a for a in args)
+        arrays, signature = _argument_arrays(host)
+        cached = self.programs.get(signature)
+        if cached is None:
+            return self._trace(host, arrays, signature)
+        program, rebuild = cached
+        device = [a if _is_jax_array(a) else array for a, array in zip(args, arrays, strict=True)]
+        return rebuild([Tensor.from_numpy(a) for a in program.run(device)])
+
+    def _replay(self, tracer: Tracer, outputs: list[int]) -> XlaProgram:
+        return XlaProgram(tracer, outputs)
+
+
+__all__ = ["XlaCompiledStep", "XlaProgram", "enable_float64"]
