@@ -376,7 +376,8 @@ def test_every_op_has_forward_mode_matching_torch_func_jvp(
 # PyTorch's own forward mode loses digits here: its logcumsumexp jvp has been seen 1.1e-10 off
 # the exact softmax-weighted sum on drawn inputs, ours stays at 5e-16 (checked against the exact
 # sum below).
-TORCH_JVP_TOLERANCE = {"logcumsumexp": 1e-9}
+# gelu's tanh form computes 1 + tanh(u), which cancels below x = -3: 3.1e-12 seen at x = -4.
+TORCH_JVP_TOLERANCE = {"logcumsumexp": 1e-9, "gelu": 1e-11}
 
 
 def test_logcumsumexp_jvp_is_the_softmax_weighted_running_sum_to_rounding() -> None:
