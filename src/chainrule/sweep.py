@@ -15,6 +15,8 @@ from typing import Any, TypeVar
 
 import numpy as np
 
+from chainrule.backends import namespace
+from chainrule.dtypes import namespace_dtype
 from chainrule.primitives import sum_to_shape
 
 NodeT = TypeVar("NodeT", bound=Hashable)
@@ -58,8 +60,14 @@ def fit(grad: Any, shape: tuple[int, ...], dtype: np.dtype[Any]) -> Any:
     if grad.shape != shape:
         grad = sum_to_shape(grad, shape)
     if grad.dtype is not dtype and grad.dtype != dtype:
-        grad = grad.astype(dtype)
+        grad = grad.astype(dtype) if type(grad) is np.ndarray else _astype(grad, dtype)
     return grad
+
+
+def _astype(grad: Any, dtype: Any) -> Any:
+    """`grad` of another array library (CuPy, JAX, ...) converted to `dtype`."""
+    xp = namespace(grad)
+    return xp.astype(grad, namespace_dtype(xp, dtype))
 
 
 def sweep(

@@ -14,6 +14,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
+from chainrule import devices  # noqa: F401  (devices, issue 16: Tensor.to and Tensor.cpu)
 from chainrule import primitives as P
 from chainrule.modes import CompileError
 from chainrule.ops import composites, inplace, operators, reductions, shaping  # noqa: F401
