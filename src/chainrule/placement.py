@@ -142,6 +142,47 @@ def check_same_device(op: str, arrays: Any) -> None:
         )
 
 
+def any_foreign(arrays: list[Any]) -> bool:
+    """Whether any of an op's input arrays is of another library than NumPy."""
+    return any(type(array) is not np.ndarray for array in arrays)
+
+
+def prepare(op: str, arrays: list[Any], params: dict[str, Any]) -> dict[str, Any]:
+    """Before an op on arrays of other libraries (CuPy, JAX, ...): refuse arrays of two
+    libraries or devices, naming both; give back its parameters with the NumPy arrays in
+    them (index arrays, masks, class targets, also inside tuples) moved to that device, as
+    PyTorch's indexing takes CPU indices for a GPU tensor, and NumPy dtypes as the library's
+    own where its dtypes are not NumPy's (array_api_strict)."""
+    check_same_device(op, arrays)
+    if not params:
+        return params
+    device = device_of(arrays[0])
+    own_dtypes = not isinstance(arrays[0].dtype, np.dtype)
+    return {key: _value_like(value, device, own_dtypes) for key, value in params.items()}
+
+
+def result_array(op: str, out: Any, arrays: list[Any]) -> Any:
+    """An op's result on arrays of another library, refused when its rule computed in NumPy
+    (a rule not yet written for the array API standard) rather than leave the device."""
+    if isinstance(out, (np.ndarray, np.generic)):
+        raise TypeError(
+            f"{op}: its rule computed a NumPy array from {device_of(arrays[0])} inputs; the "
+            "rule does not follow the array API standard yet, so it cannot run there: use "
+            "NumPy tensors (t.cpu()) for this op"
+        )
+    return out
+
+
+def _value_like(value: Any, device: Device, own_dtypes: bool) -> Any:
+    if type(value) is np.ndarray:
+        return move(value, device)
+    if isinstance(value, tuple):
+        return tuple(_value_like(item, device, own_dtypes) for item in value)
+    if own_dtypes and isinstance(value, np.dtype):
+        return namespace_dtype(_namespace_of_library(device.library), value)
+    return value
+
+
 def cuda_problem() -> str | None:
     """Why CuPy arrays cannot be made here (CuPy missing, or no GPU), or None."""
     try:
@@ -223,6 +264,14 @@ def _move_to_named(array: Any, name: str) -> Any:
     )
 
 
+def numpy_copy(array: Any) -> np.ndarray:
+    """The values of an array of another library as an ndarray of their own: copied from a
+    GPU, and copied again where NumPy would share a CPU library's memory (DLPack)."""
+    if library_of(array) == "cupy":
+        return to_numpy(array)
+    return np.array(to_numpy(array), copy=True)
+
+
 def ones_like(array: Any) -> Any:
     """An array of ones in `array`'s shape, dtype, library and device."""
     if type(array) is np.ndarray:
@@ -241,12 +290,6 @@ def like(value: Any, array: Any) -> Any:
         return xp.astype(value, array.dtype, copy=False)
     values = np.asarray(value, dtype=numpy_dtype(array.dtype))
     return xp.asarray(values, device=device_of(array).native)
-
-
-def may_share_memory(out: Any, array: Any) -> bool:
-    """Whether two NumPy arrays may share memory (a view); False for other libraries, whose
-    results a Tensor never writes into."""
-    return type(out) is np.ndarray and type(array) is np.ndarray and np.may_share_memory(out, array)
 
 
 def all_finite(array: Any) -> bool:
@@ -271,6 +314,7 @@ __all__ = [
     "CUDA_INSTALL",
     "Device",
     "all_finite",
+    "any_foreign",
     "check_same_device",
     "copy",
     "cuda_problem",
@@ -280,9 +324,11 @@ __all__ = [
     "is_foreign",
     "library_of",
     "like",
-    "may_share_memory",
     "move",
+    "numpy_copy",
     "ones_like",
+    "prepare",
+    "result_array",
     "tensor_array",
     "to_numpy",
 ]

@@ -144,18 +144,18 @@ class Tensor(TensorMethods):
         target = float_promotion([x._data.dtype for x in inputs], primitive in P.FLOAT_RESULTS)
         if target is not None:  # integers beside floats, or into a float-valued op
             inputs = tuple(x if x.dtype.kind == "f" else x.astype(target) for x in inputs)
-        try:
-            out, saved = primitive.forward(*[x._data for x in inputs], **params)
-        except (TypeError, ValueError):  # two libraries or devices: say so, not theirs
-            placement.check_same_device(primitive.name, [x._data for x in inputs])
-            raise
-        if type(out) is not np.ndarray:
-            if placement.is_foreign(out):
-                placement.check_same_device(primitive.name, [x._data for x in inputs])
-            else:
-                out = np.asarray(out)
+        data = [x._data for x in inputs]
+        foreign = type(data[0]) is not np.ndarray or type(data[-1]) is not np.ndarray
+        if foreign or (len(data) > 2 and placement.any_foreign(data)):  # CuPy, JAX, ...
+            params = placement.prepare(primitive.name, data, params)  # one device, params there
+            foreign = True
+        out, saved = primitive.forward(*data, **params)
+        if foreign:
+            out = placement.result_array(primitive.name, out, data)
+        elif type(out) is not np.ndarray:
+            out = np.asarray(out)
         result = cls._wrap(out)
-        if primitive.returns_view and placement.may_share_memory(out, inputs[0]._data):
+        if primitive.returns_view and not foreign and np.may_share_memory(out, data[0]):
             # A view shares its base's version counter, so an in-place change through either
             # is seen by every op that saved the other (as in PyTorch).
             result._counter = _shared_counter(inputs[0])
@@ -268,7 +268,7 @@ class Tensor(TensorMethods):
 
     def numpy(self) -> np.ndarray:
         """The values as an ndarray: shared, not copied; copied from another library (GPU)."""
-        return self._data if type(self._data) is np.ndarray else placement.to_numpy(self._data)
+        return self._data if type(self._data) is np.ndarray else placement.numpy_copy(self._data)
 
     def item(self) -> float:
         """The single value of a one-element tensor, as a Python number."""

@@ -20,6 +20,7 @@ ENGINES = ("autograd", "manual")
 SCHEDULES = ("constant", "cosine")
 DTYPES = ("float32", "float64")
 NAMED_DATA = ("digits", "fashion-mnist", "mnist")
+DEVICES = ("cpu", "cuda")  # devices (issue 16): NumPy, or CuPy on an NVIDIA GPU
 
 DEFAULT_LR = {"sgd": 0.1, "momentum": 0.05, "adam": 3e-3, "adamw": 3e-3}
 """The learning rate each optimizer gets when --lr is not given."""
@@ -86,6 +87,7 @@ class TrainConfig:
     val_fraction: float = 0.1
     compile: bool = False
     diagnostics: bool = False
+    device: str = "cpu"
 
     def __post_init__(self) -> None:
         for field in ("lr", "momentum", "weight_decay", "dropout", "val_fraction"):
@@ -105,6 +107,7 @@ class TrainConfig:
             ("engine", ENGINES),
             ("schedule", SCHEDULES),
             ("dtype", DTYPES),
+            ("device", DEVICES),
         ):
             value = getattr(self, field)
             if value not in allowed:
@@ -148,6 +151,12 @@ class TrainConfig:
             raise ValueError(
                 "train: --engine manual differentiates Linear and ReLU layers by hand and has "
                 "no convolutions; use --engine autograd for --model cnn"
+            )
+        if self.device != "cpu" and (self.engine == "manual" or self.compile):
+            raise ValueError(
+                f"train: --device {self.device} trains the autograd engine eagerly; "
+                "--engine manual and --compile compute in NumPy on the cpu: drop them, or "
+                "use --device cpu"
             )
         if self.compile and self.dropout > 0:
             raise ValueError(

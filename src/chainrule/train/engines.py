@@ -57,8 +57,13 @@ class AutogradEngine:
     optimizer steps them all in a few NumPy calls (bit-identical to one by one), and
     backward writes each gradient into its slice of the flat gradient buffer."""
 
-    def __init__(self, module: nn.Module, *, compile: bool = False) -> None:
-        module.flatten_parameters()
+    def __init__(self, module: nn.Module, *, compile: bool = False, device: str = "cpu") -> None:
+        # On another device (CuPy), the parameters are updated one by one: no flat buffers.
+        if device == "cpu":
+            module.flatten_parameters()
+        else:
+            module.to(device)
+        self.device = device
         self.module = module
         self.criterion = nn.CrossEntropyLoss()
         self._step: Any = chainrule.compile(self._eager_step) if compile else self._eager_step
@@ -68,7 +73,8 @@ class AutogradEngine:
 
     def _eager_step(self, x: np.ndarray, y: np.ndarray, optimizer: Optimizer) -> Tensor:
         optimizer.zero_grad()
-        loss: Tensor = self.criterion(self.module(x), y)
+        inputs = x if self.device == "cpu" else Tensor(x).to(self.device)
+        loss: Tensor = self.criterion(self.module(inputs), y)
         loss.backward()
         optimizer.step()
         return loss
@@ -80,7 +86,7 @@ class AutogradEngine:
     def logits(self, x: np.ndarray) -> np.ndarray:
         self.module.eval()
         with no_grad():
-            return _in_batches(lambda rows: self.module(rows).numpy(), x)
+            return _in_batches(lambda rows: self.module(Tensor(rows).to(self.device)).numpy(), x)
 
     def state_dict(self) -> dict[str, np.ndarray]:
         return self.module.state_dict()

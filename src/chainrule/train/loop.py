@@ -100,7 +100,7 @@ def build_engine(
     if config.engine == "manual":
         model = build_manual(config, splits.num_features, splits.num_classes)
         return ManualEngine(model, module.state_dict())
-    return AutogradEngine(module, compile=config.compile)
+    return AutogradEngine(module, compile=config.compile, device=config.device)
 
 
 def build_optimizer(config: TrainConfig, params: list[Any]) -> optim.Optimizer:
