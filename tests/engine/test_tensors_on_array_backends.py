@@ -270,13 +270,29 @@ def test_an_op_on_tensors_of_two_libraries_names_both(other: Any) -> None:
         cr.tensor(other) * mine
 
 
-def test_a_numpy_array_operand_beside_a_foreign_tensor_is_refused_numbers_are_not() -> None:
+def test_numbers_and_numpy_constants_beside_a_foreign_tensor_are_made_there() -> None:
     mine = cr.tensor(jnp.asarray([1.0, 2.0]))
-    with pytest.raises(TypeError, match="same device"):
-        mine * np.array([1.0, 2.0])
-    doubled = mine * 2.0
-    assert doubled.device == mine.device
-    np.testing.assert_array_equal(doubled.numpy(), [2.0, 4.0])
+    for operand in (2.0, [2.0, 2.0], np.array([2.0, 2.0])):
+        doubled = mine * operand
+        assert doubled.device == mine.device
+        np.testing.assert_array_equal(doubled.numpy(), [2.0, 4.0])
+
+
+def test_gradients_of_gradients_stay_on_the_foreign_device() -> None:
+    # HIPS autograd's test_grad_of_grad idea (d2/dx2 of x**3 is 6x), on array_api_strict.
+    x = cr.tensor(strict.asarray([1.0, -2.0]), requires_grad=True)
+    ones = cr.tensor(strict.asarray([1.0, 1.0]))
+    (x * x * x).backward(ones, create_graph=True)
+    first = x.grad
+    assert first is not None
+    assert first.device == x.device
+    np.testing.assert_array_equal(first.numpy(), [3.0, 12.0])
+    x.grad = None
+    first.backward(ones)
+    second = x.grad
+    assert second is not None
+    assert second.device == x.device
+    np.testing.assert_array_equal(second.numpy(), [6.0, -12.0])
 
 
 def test_to_a_device_that_is_not_there_says_what_to_install() -> None:

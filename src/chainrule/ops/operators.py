@@ -51,10 +51,11 @@ def _operand(value: Any, like: Tensor) -> Tensor:
 
 
 def _foreign_operand(value: Any, like: Tensor) -> Tensor:
-    """The other operand beside a tensor of another library (CuPy, JAX, ...): a number or a
-    list becomes an array there, by the rules above; an array is taken as it is, so one of
-    another library or device (NumPy's included) is refused by the op, naming both."""
-    if isinstance(value, np.ndarray) or placement.is_foreign(value):
+    """The other operand beside a tensor of another library (CuPy, JAX, ...): a number, a
+    list or a NumPy array (a constant, as the rules make when run on Tensors for gradients
+    of gradients) becomes an array there, by the rules above; another library's array is
+    taken as it is, so one of another library or device is refused by the op, naming both."""
+    if placement.is_foreign(value):
         return Tensor._wrap(value)
     numpy_operand = _operand(value, Tensor._wrap(np.empty((), like.dtype)))
     return Tensor._wrap(placement.move(numpy_operand._data, like.device))
