@@ -1,8 +1,9 @@
 """Activation primitives whose closed-form derivative is clearer or more stable than a chain of
 other ops: erf (NumPy has none), softplus and the ELU family (elu, celu, selu).
 
-The other activations (gelu, silu, mish, leaky_relu, ...) are composites in
-`chainrule.ops.activations`. Each rule here runs on arrays and, recorded, on Tensors.
+The other activations (gelu, silu, mish, ...) are composites in `chainrule.ops.activations`.
+Each rule here runs on arrays of any array API library (in their namespace, chainrule.backends)
+and, recorded, on Tensors.
 """
 
 from __future__ import annotations
@@ -12,8 +13,9 @@ from typing import Any
 
 import numpy as np
 
+from chainrule.backends import is_recording, namespace
 from chainrule.primitives.base import Grads, Primitive, Saved, plain_values
-from chainrule.primitives.call import call, is_array
+from chainrule.primitives.call import call
 from chainrule.primitives.elementwise import Sigmoid
 from chainrule.primitives.reading import Rule, entrywise
 
@@ -25,31 +27,57 @@ _ERF_SERIES_TERMS = 60
 _ERFC_FRACTION_DEPTH = 60
 
 
-def erf_values(x: np.ndarray) -> np.ndarray:
-    """erf(x) entry by entry in float64, accurate to ~1e-15 relative.
+def erf_values(x: Any) -> Any:
+    """erf(x) entry by entry in float64 (where the library has it), accurate to ~1e-15 relative.
 
     For |x| < 2.5 the series erf(x) = 2/sqrt(pi) exp(-x**2) sum_n 2**n x**(2n+1) / (1 3 5 ...
     (2n+1)), whose terms are all positive (no cancellation); above, erf(x) = 1 - erfc(x) with
     erfc(x) = exp(-x**2) / sqrt(pi) / (x + (1/2) / (x + 1 / (x + (3/2) / (x + ...)))), the
     continued fraction evaluated from a fixed depth backwards. erf is odd: work on |x|.
     """
-    magnitude = np.abs(np.asarray(x, dtype=np.float64))
-    out = np.empty_like(magnitude)
+    xp = namespace(x)
+    wide = xp.astype(xp.asarray(x), _widest_float(xp), copy=False)
+    magnitude = xp.abs(wide)
     small = magnitude < _ERF_SERIES_LIMIT
-    near = magnitude[small]
+    if xp is np:
+        # Each formula on its own entries only: half the work of computing both everywhere.
+        out = np.empty_like(magnitude)
+        out[small] = _erf_series(magnitude[small], np)
+        out[~small] = _erf_fraction(magnitude[~small], np)
+    else:
+        # Both formulas everywhere, each fed values in its own range (no overflow, no NaN),
+        # and the right one picked: no writes, no value-dependent shapes (jax.jit traces it).
+        near = xp.where(small, magnitude, 0.0)
+        far = xp.where(small, _ERF_SERIES_LIMIT, magnitude)
+        out = xp.where(small, _erf_series(near, xp), _erf_fraction(far, xp))
+    return xp.copysign(out, wide)
+
+
+def _widest_float(xp: Any) -> Any:
+    """float64, or the widest real float `xp` offers (float32 for JAX without
+    jax_enable_x64, which would truncate float64 to float32 with a warning)."""
+    if xp is np:
+        return np.float64
+    dtypes = xp.__array_namespace_info__().dtypes(kind="real floating")
+    return dtypes.get("float64", dtypes["float32"])
+
+
+def _erf_series(near: Any, xp: Any) -> Any:
+    """erf on 0 <= near < 2.5: the series of positive terms."""
     square = near * near
-    term, total = near.copy(), near.copy()
+    term, total = near, near
     for n in range(1, _ERF_SERIES_TERMS):
-        term *= 2 * square / (2 * n + 1)
-        total += term
-    out[small] = _TWO_OVER_SQRT_PI * np.exp(-square) * total
-    far = magnitude[~small]
-    fraction = far.copy()
+        term = term * (2 * square / (2 * n + 1))
+        total = total + term
+    return _TWO_OVER_SQRT_PI * xp.exp(-square) * total
+
+
+def _erf_fraction(far: Any, xp: Any) -> Any:
+    """erf on far >= 2.5 (inf included): 1 - erfc, erfc by its continued fraction."""
+    fraction = far
     for k in range(_ERFC_FRACTION_DEPTH, 0, -1):
         fraction = far + (k / 2) / fraction
-    out[~small] = 1 - np.exp(-far * far) / (math.sqrt(math.pi) * fraction)
-    result: np.ndarray = np.copysign(out, x)
-    return result
+    return 1 - xp.exp(-far * far) / (math.sqrt(math.pi) * fraction)
 
 
 class Erf(Primitive):
@@ -66,14 +94,15 @@ class Erf(Primitive):
 
     @staticmethod
     def forward(x: Any) -> tuple[Any, Saved]:
-        if is_array(x):
-            return erf_values(x).astype(x.dtype, copy=False), x
-        # Recorded (second-order) path: the saved x is the recorded input.
-        return call(Erf, x), x
+        if is_recording(x):
+            # Recorded (second-order) path: the saved x is the recorded input.
+            return call(Erf, x), x
+        return namespace(x).astype(erf_values(x), x.dtype, copy=False), x
 
     @staticmethod
     def vjp(saved: Saved, grad_out: Any, needs: tuple[bool, ...]) -> Grads:
-        return (grad_out * (_TWO_OVER_SQRT_PI * np.exp(-(saved * saved))),)
+        xp = namespace(saved)
+        return (grad_out * (_TWO_OVER_SQRT_PI * xp.exp(-(saved * saved))),)
 
 
 class Softplus(Primitive):
@@ -93,20 +122,21 @@ class Softplus(Primitive):
 
     @staticmethod
     def forward(x: Any, *, beta: float, threshold: float) -> tuple[Any, Saved]:
-        linear = np.asarray(plain_values(x) * beta > threshold)
-        if is_array(x):
-            softplus = np.logaddexp(0, x * beta) / beta
-            out = np.where(linear, x, softplus).astype(x.dtype, copy=False)
-        else:
-            out = call(Softplus, x, beta=beta, threshold=threshold)
-        return out, (x, beta, linear)
+        if is_recording(x):
+            linear = np.asarray(plain_values(x) * beta > threshold)
+            return call(Softplus, x, beta=beta, threshold=threshold), (x, beta, linear)
+        xp = namespace(x)
+        linear = x * beta > threshold
+        softplus = xp.logaddexp(0, x * beta) / beta
+        return xp.astype(xp.where(linear, x, softplus), x.dtype, copy=False), (x, beta, linear)
 
     @staticmethod
     def vjp(saved: Saved, grad_out: Any, needs: tuple[bool, ...]) -> Grads:
         x, beta, linear = saved
+        xp = namespace(x)
         # Recorded (second-order) path: a recorded sigmoid, whose own rule is stable.
-        slope = np.exp(-np.logaddexp(0, -beta * x)) if is_array(x) else call(Sigmoid, x * beta)
-        return (grad_out * np.where(linear, 1, slope),)
+        slope = call(Sigmoid, x * beta) if is_recording(x) else xp.exp(-xp.logaddexp(0, -beta * x))
+        return (grad_out * xp.where(linear, 1, slope),)
 
 
 class Elu(Primitive):
@@ -131,21 +161,24 @@ class Elu(Primitive):
 
     @staticmethod
     def forward(x: Any, *, alpha: float, scale: float, input_scale: float) -> tuple[Any, Saved]:
-        positive = np.asarray(plain_values(x) > 0)
-        if is_array(x):
-            # The exponential of the negative part only, so large x cannot overflow.
-            exponential = alpha * scale * np.expm1(input_scale * np.where(positive, 0, x))
-            out = np.where(positive, scale * x, exponential).astype(x.dtype, copy=False)
-        else:
-            out = call(Elu, x, alpha=alpha, scale=scale, input_scale=input_scale)
+        params = {"alpha": alpha, "scale": scale, "input_scale": input_scale}
+        if is_recording(x):
+            positive = np.asarray(plain_values(x) > 0)
+            return call(Elu, x, **params), (x, positive, alpha, scale, input_scale)
+        xp = namespace(x)
+        positive = x > 0
+        # The exponential of the negative part only, so large x cannot overflow.
+        exponential = alpha * scale * xp.expm1(input_scale * xp.where(positive, 0, x))
+        out = xp.astype(xp.where(positive, scale * x, exponential), x.dtype, copy=False)
         return out, (x, positive, alpha, scale, input_scale)
 
     @staticmethod
     def vjp(saved: Saved, grad_out: Any, needs: tuple[bool, ...]) -> Grads:
         x, positive, alpha, scale, input_scale = saved
-        negative_part = np.where(positive, 0, x)
-        slope = np.where(
-            positive, scale, (alpha * scale * input_scale) * np.exp(input_scale * negative_part)
+        xp = namespace(x)
+        negative_part = xp.where(positive, 0, x)
+        slope = xp.where(
+            positive, scale, (alpha * scale * input_scale) * xp.exp(input_scale * negative_part)
         )
         return (grad_out * slope,)
 
@@ -163,11 +196,12 @@ class LeakyReLU(Primitive):
 
     @staticmethod
     def forward(x: Any, *, negative_slope: float) -> tuple[Any, Saved]:
-        raw = plain_values(x)
-        slope = np.where(raw > 0, 1, negative_slope).astype(raw.dtype, copy=False)
-        if not is_array(x):
+        raw = plain_values(x) if is_recording(x) else x
+        xp = namespace(raw)
+        slope = xp.where(raw > 0, 1, xp.full_like(raw, negative_slope))
+        if is_recording(x):
             return call(LeakyReLU, x, negative_slope=negative_slope), slope
-        return np.where(raw > 0, x, x * negative_slope).astype(x.dtype, copy=False), slope
+        return xp.astype(xp.where(raw > 0, x, x * negative_slope), x.dtype, copy=False), slope
 
     @staticmethod
     def vjp(saved: Saved, grad_out: Any, needs: tuple[bool, ...]) -> Grads:
@@ -189,11 +223,12 @@ class Hardtanh(Primitive):
 
     @staticmethod
     def forward(x: Any, *, min_val: float, max_val: float) -> tuple[Any, Saved]:
-        raw = plain_values(x)
-        inside = ((raw > min_val) & (raw < max_val)).astype(raw.dtype)
-        if not is_array(x):
+        raw = plain_values(x) if is_recording(x) else x
+        xp = namespace(raw)
+        inside = xp.astype((raw > min_val) & (raw < max_val), raw.dtype)
+        if is_recording(x):
             return call(Hardtanh, x, min_val=min_val, max_val=max_val), inside
-        return np.clip(x, min_val, max_val), inside
+        return xp.clip(x, min_val, max_val), inside
 
     @staticmethod
     def vjp(saved: Saved, grad_out: Any, needs: tuple[bool, ...]) -> Grads:
@@ -212,11 +247,12 @@ class Hardsigmoid(Primitive):
 
     @staticmethod
     def forward(x: Any) -> tuple[Any, Saved]:
-        raw = plain_values(x)
-        slope = (((raw > -3) & (raw < 3)) / 6).astype(raw.dtype)
-        if not is_array(x):
+        raw = plain_values(x) if is_recording(x) else x
+        xp = namespace(raw)
+        slope = xp.astype((raw > -3) & (raw < 3), raw.dtype) / 6
+        if is_recording(x):
             return call(Hardsigmoid, x), slope
-        return np.minimum(np.maximum(x + 3, 0), 6) / 6, slope
+        return xp.minimum(xp.maximum(x + 3, 0), 6) / 6, slope
 
     @staticmethod
     def vjp(saved: Saved, grad_out: Any, needs: tuple[bool, ...]) -> Grads:
@@ -241,16 +277,17 @@ class Hardswish(Primitive):
 
     @staticmethod
     def forward(x: Any) -> tuple[Any, Saved]:
-        raw = plain_values(x)
-        inside, above = (raw > -3) & (raw < 3), raw >= 3
-        if not is_array(x):
+        raw = plain_values(x) if is_recording(x) else x
+        xp = namespace(raw)
+        inside, above = (raw > -3) & (raw < 3), xp.astype(raw >= 3, raw.dtype)
+        if is_recording(x):
             return call(Hardswish, x), (x, inside, above)
-        return x * np.minimum(np.maximum(x + 3, 0), 6) / 6, (x, inside, above)
+        return x * xp.minimum(xp.maximum(x + 3, 0), 6) / 6, (x, inside, above)
 
     @staticmethod
     def vjp(saved: Saved, grad_out: Any, needs: tuple[bool, ...]) -> Grads:
         x, inside, above = saved
-        slope = np.where(inside, x / 3 + 0.5, above.astype(plain_values(x).dtype))
+        slope = namespace(x).where(inside, x / 3 + 0.5, above)
         return (grad_out * slope,)
 
 
@@ -269,7 +306,7 @@ class Softsign(Primitive):
 
     @staticmethod
     def forward(x: Any) -> tuple[Any, Saved]:
-        denominator = 1 + np.abs(x)
+        denominator = 1 + namespace(x).abs(x)
         return x / denominator, denominator
 
     @staticmethod

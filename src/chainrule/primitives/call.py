@@ -12,23 +12,30 @@ from typing import Any
 
 import numpy as np
 
+from chainrule.backends import is_recording
 from chainrule.primitives.base import Primitive
 from chainrule.primitives.broadcast import sum_to_shape as sum_to_shape
 
 
 def is_array(value: Any) -> bool:
-    """True for a NumPy array or a NumPy scalar: the plain path, not a recorded Tensor.
+    """True for a NumPy array, a NumPy scalar or an array of another array API library
+    (CuPy, JAX, ...): the plain path, not a recorded Tensor.
 
     NumPy returns a scalar (np.float64) where an operation on 0-d arrays yields one value,
     so a rule can meet one wherever it meets an array.
     """
-    return isinstance(value, (np.ndarray, np.generic))
+    if isinstance(value, (np.ndarray, np.generic)):
+        return True
+    return hasattr(value, "__array_namespace__") and not is_recording(value)
 
 
 def call(primitive: type[Primitive], *inputs: Any, **params: Any) -> Any:
-    """`primitive`'s output on arrays, or the recorded op when any input is a Tensor."""
+    """`primitive`'s output on arrays (of the inputs' library), or the recorded op when any
+    input is a Tensor."""
     for value in inputs:
         if not is_array(value):
             # Tensors expose `apply`, which records the op on the graph.
             return type(value).apply(primitive, *inputs, **params)
-    return np.asarray(primitive.forward(*inputs, **params)[0])
+    out = primitive.forward(*inputs, **params)[0]
+    # NumPy may return a scalar (np.float64) for a 0-d result: made a 0-d array again.
+    return out if is_array(out) and not isinstance(out, np.generic) else np.asarray(out)

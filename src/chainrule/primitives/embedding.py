@@ -1,7 +1,8 @@
 """The embedding lookup: rows of a weight matrix gathered by integer indices.
 
 A primitive of its own (not weight[indices]) so that the row at `padding_idx` gets no
-gradient, as in PyTorch, while the forward still returns that row's values.
+gradient, as in PyTorch, while the forward still returns that row's values. The forward
+computes in the weight's array namespace (chainrule.backends); the backward is a scatter-add.
 """
 
 from __future__ import annotations
@@ -10,7 +11,8 @@ from typing import Any
 
 import numpy as np
 
-from chainrule.primitives.base import Grads, Primitive, Saved, plain_values
+from chainrule.backends import namespace
+from chainrule.primitives.base import Grads, Primitive, Saved
 from chainrule.primitives.call import call
 from chainrule.primitives.reading import Rule, linear_map
 from chainrule.primitives.shape import ScatterAdd
@@ -29,11 +31,15 @@ class Embedding(Primitive):
 
     @staticmethod
     def forward(weight: Any, *, indices: np.ndarray, padding_idx: int | None) -> tuple[Any, Saved]:
+        xp = namespace(weight)
+        count, width = weight.shape
         keep = None
         if padding_idx is not None:
-            keep = np.ones((weight.shape[0], 1), dtype=plain_values(weight).dtype)
-            keep[padding_idx] = 0
-        return weight[indices], (weight.shape, indices, keep)
+            others = xp.arange(count) != padding_idx
+            keep = xp.reshape(xp.astype(others, weight.dtype), (count, 1))
+        # take wants one axis of indices (the standard's integer indexing, every axis): flat.
+        rows = xp.take(weight, xp.reshape(indices, (-1,)), axis=0)
+        return xp.reshape(rows, (*indices.shape, width)), (weight.shape, indices, keep)
 
     @staticmethod
     def vjp(saved: Saved, grad_out: Any, needs: tuple[bool, ...]) -> Grads:

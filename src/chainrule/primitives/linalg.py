@@ -1,4 +1,8 @@
-"""Matrix products with NumPy's `matmul` semantics: 1-D, 2-D and batched operands."""
+"""Matrix products with NumPy's `matmul` semantics: 1-D, 2-D and batched operands.
+
+The rules compute in their inputs' array namespace (chainrule.backends) with the array API
+standard's functions and operators; `forward_into`/`vjp_into` are NumPy's compiled kernels.
+"""
 
 from __future__ import annotations
 
@@ -6,6 +10,7 @@ from typing import Any
 
 import numpy as np
 
+from chainrule.backends import namespace
 from chainrule.primitives.base import Grads, Outs, Primitive, Saved
 from chainrule.primitives.reading import Rule, linear_map
 
@@ -27,8 +32,15 @@ def product_into(a: np.ndarray, b: np.ndarray, out: np.ndarray) -> np.ndarray:
     return out
 
 
+def _reshape(a: Any, shape: tuple[int, ...]) -> Any:
+    return namespace(a).reshape(a, shape)
+
+
 def _swap_last(a: Any) -> Any:
-    return a.swapaxes(-1, -2)
+    """a with its last two axes swapped (`.T` is the standard's transpose of a matrix only)."""
+    if a.ndim == 2:
+        return a.T
+    return namespace(a).permute_dims(a, (*range(a.ndim - 2), a.ndim - 1, a.ndim - 2))
 
 
 class MatMul(Primitive):
@@ -55,23 +67,23 @@ class MatMul(Primitive):
     @staticmethod
     def vjp(saved: Saved, grad_out: Any, needs: tuple[bool, ...]) -> Grads:
         x, y = saved
-        x_row = x.reshape((1, x.shape[0])) if x.ndim == 1 else x
-        y_col = y.reshape((y.shape[0], 1)) if y.ndim == 1 else y
+        x_row = _reshape(x, (1, x.shape[0])) if x.ndim == 1 else x
+        y_col = _reshape(y, (y.shape[0], 1)) if y.ndim == 1 else y
         # Restore the axes NumPy dropped for 1-D operands: y's column first, then x's row.
         grad = grad_out
         if y.ndim == 1:
-            grad = grad.reshape((*grad.shape, 1))
+            grad = _reshape(grad, (*grad.shape, 1))
         if x.ndim == 1:
-            grad = grad.reshape((*grad.shape[:-1], 1, grad.shape[-1]))
+            grad = _reshape(grad, (*grad.shape[:-1], 1, grad.shape[-1]))
         grad_x = grad_y = None
         if needs[0]:
             grad_x = _product(grad, _swap_last(y_col))
             if x.ndim == 1:
-                grad_x = grad_x.reshape((*grad_x.shape[:-2], x.shape[0]))
+                grad_x = _reshape(grad_x, (*grad_x.shape[:-2], x.shape[0]))
         if needs[1]:
             grad_y = _product(_swap_last(x_row), grad)
             if y.ndim == 1:
-                grad_y = grad_y.reshape(grad_y.shape[:-1])
+                grad_y = _reshape(grad_y, grad_y.shape[:-1])
         return grad_x, grad_y
 
     @staticmethod
@@ -164,14 +176,15 @@ class Linear(Primitive):
     @staticmethod
     def vjp(saved: Saved, grad_out: Any, needs: tuple[bool, ...]) -> Grads:
         x, w = saved
+        xp = namespace(x, grad_out)
         grad_x = _product(grad_out, w.T) if needs[0] else None
         grad_w = grad_b = None
-        rows = grad_out if grad_out.ndim == 2 else grad_out.reshape((-1, grad_out.shape[-1]))
+        rows = grad_out if grad_out.ndim == 2 else xp.reshape(grad_out, (-1, grad_out.shape[-1]))
         if needs[1]:
-            inputs = x if x.ndim == 2 else x.reshape((-1, x.shape[-1]))
+            inputs = x if x.ndim == 2 else xp.reshape(x, (-1, x.shape[-1]))
             grad_w = _product(inputs.T, rows)
         if needs[2]:
-            grad_b = rows.sum(axis=0)
+            grad_b = xp.sum(rows, axis=0)
         return grad_x, grad_w, grad_b
 
     @staticmethod

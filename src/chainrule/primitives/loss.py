@@ -1,6 +1,7 @@
 """Fused losses: one node each instead of four or five, and numerically stable.
 
-Each is tested against the composite built from other primitives.
+Each is tested against the composite built from other primitives. The rules compute in
+their inputs' array namespace (chainrule.backends), with NumPy fast paths.
 """
 
 from __future__ import annotations
@@ -9,6 +10,7 @@ from typing import Any
 
 import numpy as np
 
+from chainrule.backends import is_recording, namespace
 from chainrule.primitives.base import Grads, Outs, Primitive, Saved, plain_values
 from chainrule.primitives.reading import Rule, entrywise
 
@@ -29,7 +31,8 @@ class MSELoss(Primitive):
     @staticmethod
     def forward(pred: Any, target: Any) -> tuple[Any, Saved]:
         diff = pred - target
-        return np.mean(diff * diff), (diff, diff.size)
+        xp = namespace(diff)
+        return xp.mean(diff * diff), (diff, diff.size)
 
     @staticmethod
     def vjp(saved: Saved, grad_out: Any, needs: tuple[bool, ...]) -> Grads:
@@ -72,8 +75,8 @@ class SoftmaxCrossEntropy(Primitive):
         count, classes = logits.shape
         # functional.cross_entropy checks the targets before choosing this node; this check
         # is for chainrule.compile's replays, which rerun it on new targets without that.
-        if targets.size and (targets.min() < 0 or targets.max() >= classes):
-            outside = int(targets[(targets < 0) | (targets >= classes)][0])
+        outside = _first_outside(targets, classes)
+        if outside is not None:
             raise ValueError(
                 f"cross_entropy: target {outside} is outside the {classes} classes "
                 f"[0, {classes - 1}]; a step compiled with chainrule.compile on targets that "
@@ -90,11 +93,18 @@ class SoftmaxCrossEntropy(Primitive):
             picked = shifted[np.arange(count), targets]
             loss = (np.add.reduce(np.log(sum_exp), axis=None) - np.add.reduce(picked)) / count
             return loss, (np.divide(exp_shifted, sum_exp, out=exp_shifted), targets)
-        shifted = logits - np.max(plain_values(logits), axis=1, keepdims=True)
-        exp_shifted = np.exp(shifted)
-        sum_exp = np.sum(exp_shifted, axis=1, keepdims=True)
-        picked = shifted[np.arange(count), targets]
-        loss = (np.sum(np.log(sum_exp)) - np.sum(picked)) / count
+        xp = namespace(logits)
+        raw = plain_values(logits) if is_recording(logits) else logits
+        shifted = logits - xp.max(raw, axis=1, keepdims=True)
+        exp_shifted = xp.exp(shifted)
+        sum_exp = xp.sum(exp_shifted, axis=1, keepdims=True)
+        picked = xp.take_along_axis(shifted, xp.reshape(targets, (count, 1)), axis=1)
+        if not is_recording(logits):
+            # Under jax.jit the check above sees no values: a target outside the classes makes
+            # the loss NaN there, where JAX would read -1 as the last class.
+            inside = (targets >= 0) & (targets < classes)
+            picked = xp.where(xp.reshape(inside, (count, 1)), picked, xp.nan)
+        loss = (xp.sum(xp.log(sum_exp)) - xp.sum(picked)) / count
         probs = exp_shifted / sum_exp
         return loss, (probs, targets)
 
@@ -109,8 +119,9 @@ class SoftmaxCrossEntropy(Primitive):
             grad = probs * scale
             grad[np.arange(count), targets] -= scale
             return (grad,)
-        onehot = np.zeros(probs.shape, dtype=probs.dtype)
-        onehot[np.arange(count), targets] = 1
+        xp = namespace(probs)
+        classes = xp.arange(probs.shape[1], dtype=targets.dtype)
+        onehot = xp.astype(xp.reshape(targets, (count, 1)) == classes, probs.dtype)
         return ((probs - onehot) * (grad_out / count),)
 
     @staticmethod
@@ -122,3 +133,20 @@ class SoftmaxCrossEntropy(Primitive):
         grad = np.multiply(probs, scale, out=outs[0])
         grad[np.arange(count), targets] -= scale
         return (grad,)
+
+
+def _first_outside(targets: Any, classes: int) -> int | None:
+    """The first target outside [0, classes), or None when all are classes (or when the
+    targets are traced by jax.jit, whose values are known only when the compiled step runs)."""
+    if type(targets) is np.ndarray:
+        if not targets.size or (targets.min() >= 0 and targets.max() < classes):
+            return None
+        return int(targets[(targets < 0) | (targets >= classes)][0])
+    xp = namespace(targets)
+    outside = (targets < 0) | (targets >= classes)
+    try:
+        if not bool(xp.any(outside)):
+            return None
+    except TypeError:  # jax.jit's tracers refuse bool(): nothing to check before the run
+        return None
+    return int(targets[outside][0])

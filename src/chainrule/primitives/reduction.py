@@ -1,6 +1,7 @@
 """Reductions: sum, mean, max, min over NumPy-style `axis` and `keepdims`.
 
-The backward of a reduction broadcasts grad_out back over the reduced axes.
+The backward of a reduction broadcasts grad_out back over the reduced axes. The rules compute
+in their inputs' array namespace (chainrule.backends) with the array API standard's functions.
 """
 
 from __future__ import annotations
@@ -9,6 +10,7 @@ from typing import Any
 
 import numpy as np
 
+from chainrule.backends import is_recording, namespace
 from chainrule.primitives.base import Grads, Primitive, Saved, plain_values
 from chainrule.primitives.reading import Rule, constant, entrywise
 
@@ -28,10 +30,17 @@ def keepdims_shape(shape: tuple[int, ...], axes: tuple[int, ...]) -> tuple[int, 
     return tuple(1 if i in axes else size for i, size in enumerate(shape))
 
 
+def detached(x: Any) -> Any:
+    """The values of an array or a Tensor, cut from any graph, for masks and ties that carry
+    no gradient: a Tensor's as an ndarray (plain_values), an array of any library as it is."""
+    return plain_values(x) if is_recording(x) else x
+
+
 def _expand(grad_out: Any, shape: tuple[int, ...], axis: Axis, keepdims: bool) -> Any:
     if keepdims:
         return grad_out
-    return grad_out.reshape(keepdims_shape(shape, normalize_axes(axis, len(shape))))
+    kept_shape = keepdims_shape(shape, normalize_axes(axis, len(shape)))
+    return namespace(grad_out).reshape(grad_out, kept_shape)
 
 
 class Sum(Primitive):
@@ -44,12 +53,14 @@ class Sum(Primitive):
 
     @staticmethod
     def forward(x: Any, *, axis: Axis, keepdims: bool) -> tuple[Any, Saved]:
-        return np.sum(x, axis=axis, keepdims=keepdims), (x.shape, axis, keepdims)
+        xp = namespace(x)
+        return xp.sum(x, axis=axis, keepdims=keepdims), (x.shape, axis, keepdims)
 
     @staticmethod
     def vjp(saved: Saved, grad_out: Any, needs: tuple[bool, ...]) -> Grads:
         shape, axis, keepdims = saved
-        return (np.broadcast_to(_expand(grad_out, shape, axis, keepdims), shape),)
+        xp = namespace(grad_out)
+        return (xp.broadcast_to(_expand(grad_out, shape, axis, keepdims), shape),)
 
 
 class Mean(Primitive):
@@ -67,12 +78,14 @@ class Mean(Primitive):
         count = 1
         for a in normalize_axes(axis, x.ndim):
             count *= x.shape[a]
-        return np.mean(x, axis=axis, keepdims=keepdims), (x.shape, axis, keepdims, count)
+        xp = namespace(x)
+        return xp.mean(x, axis=axis, keepdims=keepdims), (x.shape, axis, keepdims, count)
 
     @staticmethod
     def vjp(saved: Saved, grad_out: Any, needs: tuple[bool, ...]) -> Grads:
         shape, axis, keepdims, count = saved
-        return (np.broadcast_to(_expand(grad_out / count, shape, axis, keepdims), shape),)
+        xp = namespace(grad_out)
+        return (xp.broadcast_to(_expand(grad_out / count, shape, axis, keepdims), shape),)
 
 
 class Max(Primitive):
@@ -87,7 +100,7 @@ class Max(Primitive):
 
     @staticmethod
     def forward(x: Any, *, axis: Axis, keepdims: bool) -> tuple[Any, Saved]:
-        out = np.max(x, axis=axis, keepdims=keepdims)
+        out = namespace(x).max(x, axis=axis, keepdims=keepdims)
         return out, _winner_weights(x, out, axis, keepdims)
 
     @staticmethod
@@ -108,7 +121,7 @@ class Min(Primitive):
 
     @staticmethod
     def forward(x: Any, *, axis: Axis, keepdims: bool) -> tuple[Any, Saved]:
-        out = np.min(x, axis=axis, keepdims=keepdims)
+        out = namespace(x).min(x, axis=axis, keepdims=keepdims)
         return out, _winner_weights(x, out, axis, keepdims)
 
     @staticmethod
@@ -117,8 +130,9 @@ class Min(Primitive):
 
 
 def _winner_weights(x: Any, out: Any, axis: Axis, keepdims: bool) -> tuple[Any, Axis, bool]:
-    raw = plain_values(x)
+    raw = detached(x)
+    xp = namespace(raw)
     axes = normalize_axes(axis, raw.ndim)
-    winners = raw == plain_values(out).reshape(keepdims_shape(raw.shape, axes))
-    weights = winners / winners.sum(axis=axes, keepdims=True).astype(raw.dtype)
-    return weights.astype(raw.dtype, copy=False), axis, keepdims
+    winners = raw == xp.reshape(detached(out), keepdims_shape(raw.shape, axes))
+    weights = xp.astype(winners, raw.dtype)
+    return weights / xp.sum(weights, axis=axes, keepdims=True), axis, keepdims
