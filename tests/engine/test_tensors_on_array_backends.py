@@ -33,6 +33,7 @@ OTHER_DEVICE = strict.Device("device1")
 
 TUTORIAL_OPS = {"matmul", "add", "relu", "sub", "pow_scalar", "mean"}
 MODEL_OPS = {"linear", "matmul", "add", "relu", "sub", "pow_scalar", "mean"}
+TRAIN_OPS = {"linear", "relu", "cross_entropy"}
 
 
 def _unless_converted(ops: set[str]) -> list[Any]:
@@ -189,6 +190,34 @@ def test_a_module_moved_with_to_trains_with_adam_as_on_numpy(device: Any) -> Non
     for name, values in expected_state.items():
         assert type(state[name]) is np.ndarray
         assert relative_error(state[name], values) <= 1e-12, name
+
+
+@pytest.mark.parametrize(
+    "device",
+    [
+        pytest.param(OTHER_DEVICE, id="array_api_strict", marks=_unless_converted(TRAIN_OPS)),
+        pytest.param(jnp, id="jax", marks=_unless_converted(TRAIN_OPS)),
+    ],
+)
+def test_the_training_engine_on_another_device_takes_the_cpus_steps(device: Any) -> None:
+    # What `chainrule train --device cuda` runs, on a device this machine has.
+    from chainrule.train.engines import AutogradEngine
+
+    rng = np.random.default_rng(4)
+    x, y = rng.normal(size=(24, 6)), rng.integers(0, 3, size=24)
+    losses: dict[str, list[float]] = {}
+    for where in ("cpu", device):
+        model = nn.Sequential(
+            nn.Linear(6, 8, rng=np.random.default_rng(1), dtype=np.float64),
+            nn.ReLU(),
+            nn.Linear(8, 3, rng=np.random.default_rng(2), dtype=np.float64),
+        )
+        engine = AutogradEngine(model, device=where)
+        optimizer = optim.Adam(engine.parameters(), lr=0.01)
+        losses[str(where)] = [engine.train_step(x, y, optimizer) for _ in range(5)]
+        assert engine.logits(x).shape == (24, 3)
+    expected, actual = losses.values()
+    assert relative_error(np.array(actual), np.array(expected)) <= 1e-12
 
 
 # --------------------------------------------------------------------- devices
