@@ -216,7 +216,7 @@ def move(array: Any, target: Any) -> Any:
         return _move_to_named(array, target)
     if isinstance(target, ModuleType):
         if target is np or target.__name__ in ("numpy", "array_api_compat.numpy"):
-            return to_numpy(array)
+            return _to_cpu(array)
         if library_of(array) == module_name(target).removesuffix(".numpy"):
             return array
         return target.asarray(to_numpy(array))
@@ -248,9 +248,14 @@ def _namespace_of_library(library: str) -> Any:
     return module if hasattr(module, "__array_api_version__") else None
 
 
+def _to_cpu(array: Any) -> np.ndarray:
+    """`array` as a writable ndarray of its own: itself when it is one already."""
+    return array if type(array) is np.ndarray else numpy_copy(array)
+
+
 def _move_to_named(array: Any, name: str) -> Any:
     if name == "cpu":
-        return to_numpy(array)
+        return _to_cpu(array)
     if name == "cuda" or (name.startswith("cuda:") and name[5:].isdigit()):
         index = int(name[5:]) if name != "cuda" else 0
         cupy = _cupy(index)

@@ -270,11 +270,14 @@ class Optimizer(ABC):
             param.increment_version()
 
     def _follow_layout(self, param: Tensor, state: dict[str, Any]) -> None:
-        """Keep `param`'s state arrays in its dtype after `.data =` changed it; a new shape
-        leaves the state meaningless, so it is refused."""
+        """Keep `param`'s state arrays in its dtype after `.data =` changed it, and in NumPy
+        after `Module.to("cpu")` brought it back; a new shape leaves the state meaningless,
+        so it is refused."""
         for key, value in state.items():
             if not isinstance(value, np.ndarray):
-                continue
+                if not is_foreign(value):
+                    continue
+                value = state[key] = np.array(to_numpy(value), copy=True)
             if value.shape != param.shape:
                 raise ValueError(
                     f"{type(self).__name__}: the state {key!r} of a parameter has shape "
