@@ -221,12 +221,7 @@ class _EagerSweep:
             )
         if self.create_graph:
             grads = _recorded_parent_grads(node, grad_out, needs)
-        elif (
-            self.into_slots
-            and node.primitive in _SLOT_KERNELS
-            and _GRAD_SLOTS
-            and type(grad_out) is np.ndarray  # flat buffers hold NumPy parameters only
-        ):
+        elif self.into_slots and node.primitive in _SLOT_KERNELS and _GRAD_SLOTS:
             outs = self._slot_outs(node, grad_out, needs)
             if outs is None:
                 grads = node.primitive.vjp(saved, grad_out, needs)
@@ -392,10 +387,11 @@ def store_leaf_grads(
             grad_tensor = grad if isinstance(grad, tensor_type) else tensor_type.from_numpy(grad)
             leaf.grad = grad_tensor if leaf.grad is None else leaf.grad + grad_tensor
             continue
-        if type(grad) is not np.ndarray and is_foreign(grad):
-            _store_foreign_grad(tensor_type, leaf, grad, handed_out)
-            continue
-        grad = np.asarray(grad)
+        if type(grad) is not np.ndarray:
+            if is_foreign(grad):
+                _store_foreign_grad(tensor_type, leaf, grad, handed_out)
+                continue
+            grad = np.asarray(grad)
         existing = leaf.grad
         if existing is not None:
             if existing.requires_grad:

@@ -142,35 +142,39 @@ def check_same_device(op: str, arrays: Any) -> None:
         )
 
 
-def any_foreign(arrays: list[Any]) -> bool:
-    """Whether any of an op's input arrays is of another library than NumPy."""
-    return any(type(array) is not np.ndarray for array in arrays)
-
-
-def prepare(op: str, arrays: list[Any], params: dict[str, Any]) -> dict[str, Any]:
-    """Before an op on arrays of other libraries (CuPy, JAX, ...): refuse arrays of two
-    libraries or devices, naming both; give back its parameters with the NumPy arrays in
-    them (index arrays, masks, class targets, also inside tuples) moved to that device, as
-    PyTorch's indexing takes CPU indices for a GPU tensor, and NumPy dtypes as the library's
-    own where its dtypes are not NumPy's (array_api_strict)."""
-    check_same_device(op, arrays)
-    if not params:
-        return params
-    device = device_of(arrays[0])
-    own_dtypes = not isinstance(arrays[0].dtype, np.dtype)
-    return {key: _value_like(value, device, own_dtypes) for key, value in params.items()}
+def forward(primitive: Any, arrays: list[Any], params: dict[str, Any]) -> tuple[Any, Any, Any]:
+    """`primitive`'s forward on arrays of another library than NumPy (CuPy, JAX, ...): the
+    arrays checked to share one device (else an error naming both), the NumPy arrays in
+    `params` (index arrays, masks, class targets, also inside tuples) moved there, as
+    PyTorch's indexing takes CPU indices for a GPU tensor, NumPy dtypes given as the
+    library's own where its dtypes are not NumPy's (array_api_strict), and a result computed
+    in NumPy refused (a rule not yet written for the array API standard) rather than leave
+    the device. Returns (out, saved, the params it ran with)."""
+    check_same_device(primitive.name, arrays)
+    if params:
+        device = device_of(arrays[0])
+        own_dtypes = not isinstance(arrays[0].dtype, np.dtype)
+        params = {key: _value_like(value, device, own_dtypes) for key, value in params.items()}
+    out, saved = primitive.forward(*arrays, **params)
+    if isinstance(out, (np.ndarray, np.generic)):
+        raise TypeError(
+            f"{primitive.name}: its rule computed a NumPy array from {device_of(arrays[0])} "
+            "inputs; the rule does not follow the array API standard yet, so it cannot run "
+            "there: use NumPy tensors (t.cpu()) for this op"
+        )
+    return out, saved, params
 
 
 def result_array(op: str, out: Any, arrays: list[Any]) -> Any:
-    """An op's result on arrays of another library, refused when its rule computed in NumPy
-    (a rule not yet written for the array API standard) rather than leave the device."""
-    if isinstance(out, (np.ndarray, np.generic)):
-        raise TypeError(
-            f"{op}: its rule computed a NumPy array from {device_of(arrays[0])} inputs; the "
-            "rule does not follow the array API standard yet, so it cannot run there: use "
-            "NumPy tensors (t.cpu()) for this op"
-        )
-    return out
+    """The result of an op whose first input is NumPy's, when it is not an ndarray: a NumPy
+    scalar as a 0-d ndarray; another library's array (a later input's library answered)
+    refused when the inputs are on two devices."""
+    if isinstance(out, np.generic):
+        return np.asarray(out)
+    if is_foreign(out):
+        check_same_device(op, arrays)
+        return out
+    return np.asarray(out)
 
 
 def _value_like(value: Any, device: Device, own_dtypes: bool) -> Any:
@@ -319,20 +323,19 @@ __all__ = [
     "CUDA_INSTALL",
     "Device",
     "all_finite",
-    "any_foreign",
     "check_same_device",
     "copy",
     "cuda_problem",
     "device_of",
     "device_of_tensor",
     "foreign_array",
+    "forward",
     "is_foreign",
     "library_of",
     "like",
     "move",
     "numpy_copy",
     "ones_like",
-    "prepare",
     "result_array",
     "tensor_array",
     "to_numpy",

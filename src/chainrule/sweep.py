@@ -60,10 +60,9 @@ def fit(grad: Any, shape: tuple[int, ...], dtype: np.dtype[Any]) -> Any:
         grad = np.asarray(grad)  # NumPy's scalar for a 0-d result
     if grad.shape != shape:
         grad = sum_to_shape(grad, shape)
-    if type(grad) is not np.ndarray:
-        return _fit_dtype(grad, dtype)
-    if grad.dtype is not dtype and grad.dtype != dtype:
-        grad = grad.astype(dtype)
+    grad_dtype = grad.dtype
+    if grad_dtype is not dtype and (type(grad) is not np.ndarray or grad_dtype != dtype):
+        grad = grad.astype(dtype) if type(grad) is np.ndarray else _fit_dtype(grad, dtype)
     return grad
 
 

@@ -145,17 +145,18 @@ class Tensor(TensorMethods):
         if target is not None:  # integers beside floats, or into a float-valued op
             inputs = tuple(x if x.dtype.kind == "f" else x.astype(target) for x in inputs)
         data = [x._data for x in inputs]
-        foreign = type(data[0]) is not np.ndarray or type(data[-1]) is not np.ndarray
-        if foreign or (len(data) > 2 and placement.any_foreign(data)):  # CuPy, JAX, ...
-            params = placement.prepare(primitive.name, data, params)  # one device, params there
-            foreign = True
-        out, saved = primitive.forward(*data, **params)
-        if foreign:
-            out = placement.result_array(primitive.name, out, data)
-        elif type(out) is not np.ndarray:
-            out = np.asarray(out)
+        if type(data[0]) is not np.ndarray:  # CuPy, JAX, ...: computed there (placement)
+            out, saved, params = placement.forward(primitive, data, params)
+        else:
+            try:
+                out, saved = primitive.forward(*data, **params)
+            except (TypeError, ValueError, RuntimeError):  # another library's input: say so
+                placement.check_same_device(primitive.name, data)
+                raise
+            if type(out) is not np.ndarray:
+                out = placement.result_array(primitive.name, out, data)
         result = cls._wrap(out)
-        if primitive.returns_view and not foreign and np.may_share_memory(out, data[0]):
+        if primitive.returns_view and type(out) is np.ndarray and np.may_share_memory(out, data[0]):
             # A view shares its base's version counter, so an in-place change through either
             # is seen by every op that saved the other (as in PyTorch).
             result._counter = _shared_counter(inputs[0])

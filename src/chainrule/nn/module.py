@@ -15,6 +15,7 @@ from typing import Any, NamedTuple, TypeVar
 import numpy as np
 
 from chainrule.dtypes import numpy_dtype
+from chainrule.graph import set_grad_slot
 from chainrule.modes import record_effect
 from chainrule.nn.flat import FlatBuffer, buffer_of, flatten_parameters, zero_grads
 from chainrule.nn.parameter import Parameter
@@ -309,6 +310,8 @@ class Module:
             grad = parameter.grad
             parameter.grad = None
             parameter.data = moved
+            if type(moved) is not np.ndarray:  # flat buffers and their slots are NumPy's
+                set_grad_slot(parameter, None)
             if grad is not None:
                 parameter.grad = grad.detach().to(device)
         for module in self.modules():
