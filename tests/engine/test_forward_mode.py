@@ -373,9 +373,10 @@ def test_every_op_has_forward_mode_matching_torch_func_jvp(
     assert relative_error(np.asarray(ours), expected.numpy(force=True)) <= tolerance, case.name
 
 
-# PyTorch's own forward mode loses digits here: its logcumsumexp jvp is up to 4.5e-12 off the
-# exact softmax-weighted sum, ours 4e-16 (checked against the exact sum below).
-TORCH_JVP_TOLERANCE = {"logcumsumexp": 1e-10}
+# PyTorch's own forward mode loses digits here: its logcumsumexp jvp has been seen 1.1e-10 off
+# the exact softmax-weighted sum on drawn inputs, ours stays at 5e-16 (checked against the exact
+# sum below).
+TORCH_JVP_TOLERANCE = {"logcumsumexp": 1e-9}
 
 
 def test_logcumsumexp_jvp_is_the_softmax_weighted_running_sum_to_rounding() -> None:

@@ -23,6 +23,7 @@ import chainrule as cr
 from chainrule.backends import namespace, to_numpy
 from chainrule.graph import Node
 from chainrule.primitives import PRIMITIVES
+from chainrule.primitives.base import Grads
 
 strict = pytest.importorskip("array_api_strict")
 jax = pytest.importorskip("jax")
@@ -34,57 +35,7 @@ BACKENDS = {"array_api_strict": strict, "jax": jnp}
 # Cases whose rules still call NumPy outside the standard, family by family; each family's
 # conversion removes its lines (an xfail that passes is not an error here: empty the set).
 # elementwise
-PENDING_ELEMENTWISE: set[str] = {
-    "abs",
-    "add",
-    "arccos",
-    "arccosh",
-    "arcsin",
-    "arcsinh",
-    "arctan",
-    "arctan2",
-    "arctanh",
-    "astype",
-    "ceil",
-    "clip",
-    "cos",
-    "cosh",
-    "div",
-    "exp",
-    "exp2",
-    "expm1",
-    "floor",
-    "fmod",
-    "hypot",
-    "lerp",
-    "log",
-    "log10",
-    "log1p",
-    "log2",
-    "logaddexp",
-    "maximum",
-    "minimum",
-    "mul",
-    "pow_scalar",
-    "pow_tensor_exponent",
-    "reciprocal",
-    "relu",
-    "remainder",
-    "round",
-    "rpow_scalar",
-    "rsqrt",
-    "sigmoid",
-    "sign",
-    "sin",
-    "sinh",
-    "sqrt",
-    "square",
-    "sub",
-    "tan",
-    "tanh",
-    "trunc",
-    "where",
-}
+PENDING_ELEMENTWISE: set[str] = set()
 
 # activations and losses
 PENDING_ACTIVATIONS: set[str] = {
@@ -115,8 +66,6 @@ PENDING_ACTIVATIONS: set[str] = {
 PENDING_REDUCTIONS: set[str] = {
     "cumprod",
     "cumsum",
-    "diag",
-    "diagonal",
     "dot",
     "einsum",
     "inner",
@@ -136,44 +85,21 @@ PENDING_REDUCTIONS: set[str] = {
     "sort",
     "std",
     "sum",
-    "tensordot",
     "topk",
     "trace",
-    "tril",
-    "triu",
     "var",
 }
 
 # shape, indexing and convolutions
 PENDING_SHAPE: set[str] = {
-    "T",
     "adaptive_avg_pool2d",
-    "array_split",
     "avg_pool2d",
-    "concatenate",
     "conv1d",
     "conv2d",
-    "expand_dims",
-    "flatten",
-    "flip",
-    "gather",
-    "getitem",
-    "hstack",
     "masked_fill",
     "max_pool2d",
-    "moveaxis",
-    "pad",
     "repeat",
-    "reshape",
-    "roll",
-    "scatter_add",
-    "squeeze",
-    "stack",
-    "take",
-    "take_along_axis",
     "tile",
-    "transpose",
-    "vstack",
 }
 PENDING = PENDING_ELEMENTWISE | PENDING_ACTIVATIONS | PENDING_REDUCTIONS | PENDING_SHAPE
 
@@ -281,6 +207,8 @@ def test_each_rule_computes_on_other_array_libraries_as_on_numpy(
     backend: str, case: OpCase
 ) -> None:
     for node in _recorded_nodes(case):
+        if case.name not in PENDING and node.primitive.name in PENDING:
+            continue  # an op still pending (another family's) is reported by its own case
         _replay(node, BACKENDS[backend])
 
 
@@ -288,9 +216,9 @@ def test_the_pending_set_names_only_cases_of_the_table() -> None:
     assert {case.name for case in CASES} >= PENDING
 
 
-# --- reductions and linear algebra: this family's own rules, on each backend, in every case
-# that records them, whatever the other families' rules in the same case still do (the cases
-# above stay pending until those are converted too).
+# --- reductions and linear algebra: this family's own rules on each backend, in its cases
+# that stay pending above only for other families' rules (reshape, exp, ...) in the same graph.
+# Delete this test with the last line of PENDING_REDUCTIONS: the test above then covers all.
 FAMILY_MODULES = {
     "chainrule.primitives.reduction",
     "chainrule.primitives.reduction_more",
@@ -300,17 +228,114 @@ FAMILY_MODULES = {
 FAMILY_PRIMITIVES = {
     primitive.name for primitive in PRIMITIVES if primitive.__module__ in FAMILY_MODULES
 }
-FAMILY_CASES = ("sum", "mean", "max", "min", "matmul", "matmul_function", "linear")
+FAMILY_PENDING = sorted(PENDING_REDUCTIONS - {"sort", "topk"})  # those two record none of them
+
+
+def _family_nodes(nodes: list[Node]) -> list[Node]:
+    family = [node for node in nodes if node.primitive.name in FAMILY_PRIMITIVES]
+    assert family, "the graph records none of the family's primitives"
+    return family
 
 
 @pytest.mark.parametrize("backend", list(BACKENDS))
 @pytest.mark.parametrize(
-    "case", [case for case in CASES if case.name in FAMILY_CASES], ids=lambda case: case.name
+    "case", [case for case in CASES if case.name in FAMILY_PENDING], ids=lambda case: case.name
 )
 def test_reduction_and_linalg_rules_compute_on_other_array_libraries_as_on_numpy(
     backend: str, case: OpCase
 ) -> None:
-    nodes = [node for node in _recorded_nodes(case) if node.primitive.name in FAMILY_PRIMITIVES]
-    assert nodes, f"{case.name} records none of the family's primitives"
-    for node in nodes:
+    for node in _family_nodes(_recorded_nodes(case)):
         _replay(node, BACKENDS[backend])
+
+
+def _recorded(function: Any, *arrays: np.ndarray) -> list[Node]:
+    """The nodes of `function` on these arrays, forward and recorded backward."""
+    inputs = [cr.tensor(array, requires_grad=True) for array in arrays]
+    output = function(*inputs)
+    output.backward(cr.tensor(np.ones(output.shape), requires_grad=True), create_graph=True)
+    return list(_nodes(output, *(tensor.grad for tensor in inputs)))
+
+
+def _with_zeros(shape: tuple[int, ...], *places: tuple[int, ...]) -> np.ndarray:
+    values = np.random.default_rng(1).uniform(-1, 1, shape)
+    for place in places:
+        values[place] = 0
+    return values
+
+
+# Inputs where NumPy's rules take another formula (zeros, ties, a wide spread) or a library's
+# einsum would be needed. prod_single_zero and prod_zeros follow PyTorch's inputs for prod's
+# gradient (torch.testing._internal: one zero in a 5x5 matrix; three zeros in a 5x5x5 array,
+# so one line holds two); the repeated labels follow TensorFlow's einsum_op_test.py.
+EXTREMES: dict[str, tuple[Any, tuple[np.ndarray, ...]]] = {
+    "prod_single_zero": (lambda x: cr.prod(x, axis=1), (_with_zeros((5, 5), (0, 1)),)),
+    "prod_zeros": (
+        lambda x: cr.prod(x, axis=(0, 2)),
+        (_with_zeros((5, 5, 5), (0, 1), (2, 3), (4, 3)),),
+    ),
+    "cumprod_zeros": (lambda x: cr.cumprod(x, axis=0), (_with_zeros((4, 3), (1, 0), (2, 1)),)),
+    "norm_of_zeros": (lambda x: cr.norm(x, axis=1), (_with_zeros((2, 3), (0, 0), (0, 1), (0, 2)),)),
+    "pnorm_of_zeros": (
+        lambda x: cr.norm(x, ord=3, axis=0),
+        (_with_zeros((2, 3), (0, 1), (1, 1)),),
+    ),
+    "logcumsumexp_wide_spread": (
+        lambda x: cr.logcumsumexp(x, axis=1),
+        (np.array([[-1000.0, 0.0, 1000.0], [3.0, -800.0, 2.0]]),),
+    ),
+    "max_ties": (lambda x: cr.max(x, axis=1), (np.array([[1.0, 1.0, 0.0], [2.0, 0.0, 2.0]]),)),
+    "einsum_ijj_k": (
+        lambda x, y: cr.einsum("ijj,k->ik", x, y),
+        (_with_zeros((2, 3, 3)), _with_zeros((4,))),
+    ),
+    "einsum_aba_a": (
+        lambda x, y: cr.einsum("aba,a->b", x, y),
+        (_with_zeros((3, 4, 3)), _with_zeros((3,))),
+    ),
+    "einsum_aab_bcc": (
+        lambda x, y: cr.einsum("aab,bcc->ac", x, y),
+        (_with_zeros((2, 2, 3)), _with_zeros((3, 4, 4))),
+    ),
+    "diagonal_past_the_matrix": (lambda x: cr.diagonal(x, 5), (_with_zeros((2, 3)),)),
+}
+
+
+@pytest.mark.parametrize("backend", list(BACKENDS))
+@pytest.mark.parametrize("name", list(EXTREMES))
+def test_reduction_and_linalg_rules_at_zeros_ties_and_repeated_labels_compute_as_on_numpy(
+    backend: str, name: str
+) -> None:
+    function, arrays = EXTREMES[name]
+    for node in _family_nodes(_recorded(function, *arrays)):
+        _replay(node, BACKENDS[backend])
+
+
+@pytest.mark.parametrize("name", list(EXTREMES))
+def test_reduction_and_linalg_rules_trace_under_jax_jit_with_no_branch_on_values(
+    name: str,
+) -> None:
+    function, arrays = EXTREMES[name]
+    for node in _family_nodes(_recorded(function, *arrays)):
+        primitive, params, needs = node.primitive, node.params, node.needs
+
+        def forward_and_vjp(inputs: list[Any], seed: Any) -> tuple[Any, Grads]:
+            out, saved = primitive.forward(*inputs, **params)  # noqa: B023 (traced at once)
+            return out, primitive.vjp(saved, seed, needs)  # noqa: B023
+
+        inputs = [parent._data for parent in node.parents]
+        with cr.no_grad():
+            out, saved = primitive.forward(*inputs, **params)
+            seed = np.random.default_rng(0).uniform(-1, 1, np.shape(out)).astype(out.dtype)
+            grads = primitive.vjp(saved, seed, needs)
+            traced_out, traced_grads = jax.jit(forward_and_vjp)(
+                [jnp.asarray(array) for array in inputs], jnp.asarray(seed)
+            )
+        _assert_same(primitive.name, "forward under jax.jit", traced_out, out)
+        for position, grad in enumerate(grads):
+            if needs[position]:
+                _assert_same(
+                    primitive.name,
+                    f"gradient {position} under jax.jit",
+                    traced_grads[position],
+                    grad,
+                )

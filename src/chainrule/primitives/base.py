@@ -1,8 +1,9 @@
 """The contract every differentiable operation follows.
 
 A primitive states its forward computation and its vector-Jacobian product side by side.
-Both are written with NumPy functions and operators only, so the same code runs on plain
-arrays (the fast path) and on Tensors (recorded, which is how gradients of gradients work).
+Both are written with operators and the array API functions of `xp = namespace(inputs)`
+(chainrule.backends), so the same code runs on plain arrays of any backend (NumPy, CuPy, JAX)
+and on Tensors (recorded, which is how gradients of gradients work).
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from typing import Any, ClassVar
 
 import numpy as np
 
+from chainrule.backends import is_recording, namespace
 from chainrule.primitives.reading import Rule
 
 Saved = Any
@@ -23,11 +25,13 @@ ForwardKernel = Callable[..., tuple[np.ndarray, Any]]
 VjpKernel = Callable[..., tuple[Any, ...]]  # (saved, grad_out, needs, outs) -> Grads
 
 
-def plain_values(x: Any) -> np.ndarray:
+def plain_values(x: Any) -> Any:
     """The plain values of an array or a Tensor, cut from any graph: for masks, ties and
-    shifts that carry no gradient (np.asarray refuses a Tensor that requires grad)."""
-    detach = getattr(x, "detach", None)
-    return np.asarray(x if detach is None else detach())
+    shifts that carry no gradient (np.asarray refuses a Tensor that requires grad). An array
+    of another library (CuPy, JAX) is returned as it is, in its own library."""
+    if is_recording(x):
+        x = x.detach().data  # the Tensor's own array, in its own library
+    return np.asarray(x) if namespace(x) is np else x
 
 
 class Primitive(ABC):

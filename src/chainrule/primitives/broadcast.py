@@ -9,6 +9,8 @@ from typing import Any
 
 import numpy as np
 
+from chainrule.backends import namespace
+
 
 def broadcast_shapes(op: str, *shapes: tuple[int, ...]) -> tuple[int, ...]:
     """The shape `shapes` broadcast to under NumPy's rule (align the trailing axes; each pair
@@ -33,12 +35,20 @@ def sum_to_shape(grad: Any, shape: tuple[int, ...]) -> Any:
     if grad.shape == shape:
         return grad
     lead = grad.ndim - len(shape)
+    xp = namespace(grad)
     if shape and grad.shape[lead:] == shape:
         # Only leading axes were added (a bias): a plain sum has the shape and owns its data.
-        return grad.sum(axis=tuple(range(lead)))
+        axes = tuple(range(lead))
+        return grad.sum(axis=axes) if xp is np else xp.sum(grad, axis=axes)
     axes = tuple(range(lead)) + tuple(
         lead + i for i, size in enumerate(shape) if size == 1 and grad.shape[lead + i] != 1
     )
+    # NumPy arrays and Tensors reduce with their methods (a Tensor's are recorded); other
+    # libraries' arrays with their namespace, since the standard's arrays have no methods.
+    if xp is np:
+        if axes:
+            grad = grad.sum(axis=axes, keepdims=True)
+        return grad.reshape(shape)
     if axes:
-        grad = grad.sum(axis=axes, keepdims=True)
-    return grad.reshape(shape)
+        grad = xp.sum(grad, axis=axes, keepdims=True)
+    return xp.reshape(grad, shape)

@@ -12,30 +12,28 @@ from typing import Any
 
 import numpy as np
 
-from chainrule.backends import is_recording
+from chainrule.backends import is_recording, namespace
 from chainrule.primitives.base import Primitive
 from chainrule.primitives.broadcast import sum_to_shape as sum_to_shape
 
 
 def is_array(value: Any) -> bool:
-    """True for a NumPy array, a NumPy scalar or an array of another array API library
-    (CuPy, JAX, ...): the plain path, not a recorded Tensor.
+    """True for a plain value, not a recorded Tensor: an array of any library (NumPy, CuPy,
+    JAX), a NumPy scalar or a Python number.
 
     NumPy returns a scalar (np.float64) where an operation on 0-d arrays yields one value,
     so a rule can meet one wherever it meets an array.
     """
-    if isinstance(value, (np.ndarray, np.generic)):
-        return True
-    return hasattr(value, "__array_namespace__") and not is_recording(value)
+    return not is_recording(value)
 
 
 def call(primitive: type[Primitive], *inputs: Any, **params: Any) -> Any:
-    """`primitive`'s output on arrays (of the inputs' library), or the recorded op when any
-    input is a Tensor."""
+    """`primitive`'s output on arrays (of any library), or the recorded op when any input is
+    a Tensor."""
     for value in inputs:
-        if not is_array(value):
+        if is_recording(value):
             # Tensors expose `apply`, which records the op on the graph.
             return type(value).apply(primitive, *inputs, **params)
     out = primitive.forward(*inputs, **params)[0]
     # NumPy may return a scalar (np.float64) for a 0-d result: made a 0-d array again.
-    return out if is_array(out) and not isinstance(out, np.generic) else np.asarray(out)
+    return np.asarray(out) if namespace(out) is np else out

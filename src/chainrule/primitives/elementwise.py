@@ -2,6 +2,8 @@
 
 Each docstring states z = f(x, ...) and the local derivative that `vjp` multiplies by.
 Binary rules return gradients in the output's (broadcast) shape; the engine reduces them.
+The rules compute in their inputs' array namespace (`xp`, chainrule.backends): NumPy, or the
+array API standard's functions on CuPy and JAX arrays.
 """
 
 from __future__ import annotations
@@ -10,6 +12,7 @@ from typing import Any
 
 import numpy as np
 
+from chainrule.backends import namespace
 from chainrule.primitives.base import Grads, Outs, Primitive, Saved, plain_values
 from chainrule.primitives.call import call, is_array
 from chainrule.primitives.reading import Rule, constant, entrywise
@@ -149,7 +152,7 @@ class PowScalar(Primitive):
             return (grad_out,)
         if exponent == 0:
             # A constant: no gradient and no graph (grad_out * 0 would be NaN where it is inf).
-            return (np.zeros(np.shape(x), dtype=x.dtype),)
+            return (namespace(x).zeros(x.shape, dtype=x.dtype),)
         # x ** (p - 1) is inf at x = 0 for p < 1: the same inf PyTorch returns, not an error.
         with np.errstate(divide="ignore", invalid="ignore"):
             return (grad_out * (exponent * x ** (exponent - 1)),)
@@ -184,15 +187,16 @@ class Pow(Primitive):
     @staticmethod
     def vjp(saved: Saved, grad_out: Any, needs: tuple[bool, ...]) -> Grads:
         x, y, out = saved
+        xp = namespace(x, y)
         grad_x = grad_y = None
         # The masked-out branches may divide by zero or take the log of a negative number;
         # `where` discards those entries, so NumPy's warnings about them mean nothing here.
         with np.errstate(divide="ignore", invalid="ignore"):
             if needs[0]:
-                grad_x = np.where(np.asarray(y == 0), 0, grad_out * (y * x ** (y - 1)))
+                grad_x = xp.where(plain_values(y == 0), 0, grad_out * (y * x ** (y - 1)))
             if needs[1]:
-                limit = np.asarray((x == 0) & (y >= 0))
-                grad_y = grad_out * np.where(limit, 0, out * np.log(x))
+                limit = plain_values((x == 0) & (y >= 0))
+                grad_y = grad_out * xp.where(limit, 0, out * xp.log(x))
         return grad_x, grad_y
 
 
@@ -208,7 +212,7 @@ class Exp(Primitive):
 
     @staticmethod
     def forward(x: Any) -> tuple[Any, Saved]:
-        out = np.exp(x)
+        out = namespace(x).exp(x)
         return out, out
 
     @staticmethod
@@ -227,7 +231,7 @@ class Log(Primitive):
 
     @staticmethod
     def forward(x: Any) -> tuple[Any, Saved]:
-        return np.log(x), x
+        return namespace(x).log(x), x
 
     @staticmethod
     def vjp(saved: Saved, grad_out: Any, needs: tuple[bool, ...]) -> Grads:
@@ -248,7 +252,7 @@ class Sqrt(Primitive):
 
     @staticmethod
     def forward(x: Any) -> tuple[Any, Saved]:
-        out = np.sqrt(x)
+        out = namespace(x).sqrt(x)
         return out, out
 
     @staticmethod
@@ -269,7 +273,8 @@ class Abs(Primitive):
 
     @staticmethod
     def forward(x: Any) -> tuple[Any, Saved]:
-        return np.abs(x), np.sign(plain_values(x))
+        xp = namespace(x)
+        return xp.abs(x), xp.sign(plain_values(x))
 
     @staticmethod
     def vjp(saved: Saved, grad_out: Any, needs: tuple[bool, ...]) -> Grads:
@@ -288,7 +293,7 @@ class Tanh(Primitive):
 
     @staticmethod
     def forward(x: Any) -> tuple[Any, Saved]:
-        out = np.tanh(x)
+        out = namespace(x).tanh(x)
         return out, out
 
     @staticmethod
@@ -307,12 +312,13 @@ class Sin(Primitive):
 
     @staticmethod
     def forward(x: Any) -> tuple[Any, Saved]:
-        return np.sin(x), x
+        return namespace(x).sin(x), x
 
     @staticmethod
     def vjp(saved: Saved, grad_out: Any, needs: tuple[bool, ...]) -> Grads:
         # Recorded (second-order) path: cos(x) as sin(x + pi/2), a recorded sin.
-        cos = np.cos(saved) if is_array(saved) else np.sin(saved + np.pi / 2)
+        xp = namespace(saved)
+        cos = xp.cos(saved) if is_array(saved) else xp.sin(saved + np.pi / 2)
         return (grad_out * cos,)
 
 
@@ -336,8 +342,8 @@ class Sigmoid(Primitive):
     @staticmethod
     def forward(x: Any) -> tuple[Any, Saved]:
         if is_array(x):
-            out = np.exp(-np.logaddexp(0, -x))
-            out = out.astype(x.dtype, copy=False)
+            xp = namespace(x)
+            out = xp.exp(-xp.logaddexp(0, -x))
         else:
             # Recorded (second-order) path: sigmoid itself, recorded, so every higher
             # derivative is a polynomial in z, as in PyTorch. Spelled 1 / (1 + exp(-x)), its
@@ -361,15 +367,16 @@ class ReLU(Primitive):
 
     @staticmethod
     def forward(x: Any) -> tuple[Any, Saved]:
-        mask = np.asarray(x > 0)
+        mask = x > 0
         if is_array(x):
             # Same values as x * mask (up to the sign of zero), without a mixed-dtype multiply.
-            return np.maximum(x, 0), mask
+            return namespace(x).maximum(x, 0), mask
+        mask = np.asarray(mask)  # a recorded comparison's values
         return x * mask, mask
 
     @staticmethod
     def vjp(saved: Saved, grad_out: Any, needs: tuple[bool, ...]) -> Grads:
-        return (grad_out * saved,)
+        return (grad_out * as_factor(saved, grad_out),)
 
     @staticmethod
     def forward_into(x: np.ndarray, *, out: np.ndarray) -> tuple[np.ndarray, Saved]:
@@ -400,7 +407,8 @@ class Maximum(Primitive):
 
     @staticmethod
     def forward(x: Any, y: Any) -> tuple[Any, Saved]:
-        return np.maximum(x, y), _tie_split_weights(plain_values(x), plain_values(y))
+        xp = namespace(x, y)
+        return xp.maximum(x, y), _tie_split_weights(plain_values(x), plain_values(y))
 
     @staticmethod
     def vjp(saved: Saved, grad_out: Any, needs: tuple[bool, ...]) -> Grads:
@@ -428,18 +436,30 @@ class Minimum(Primitive):
 
     @staticmethod
     def forward(x: Any, y: Any) -> tuple[Any, Saved]:
-        return np.minimum(x, y), _tie_split_weights(plain_values(y), plain_values(x))
+        xp = namespace(x, y)
+        return xp.minimum(x, y), _tie_split_weights(plain_values(y), plain_values(x))
 
     @staticmethod
     def vjp(saved: Saved, grad_out: Any, needs: tuple[bool, ...]) -> Grads:
         return Maximum.vjp(saved, grad_out, needs)
 
 
-def _tie_split_weights(winner: np.ndarray, loser: np.ndarray) -> np.ndarray:
+def _tie_split_weights(winner: Any, loser: Any) -> Any:
     """1 where `winner` is strictly larger, 1/2 on ties, 0 elsewhere (PyTorch's convention)."""
-    dtype = np.result_type(winner, loser)
-    weights: np.ndarray = (winner > loser).astype(dtype) + (winner == loser).astype(dtype) * 0.5
-    return weights
+    xp = namespace(winner, loser)
+    dtype = xp.result_type(winner, loser)
+    return xp.astype(winner > loser, dtype) + xp.astype(winner == loser, dtype) * 0.5
+
+
+def as_factor(mask: Any, like: Any) -> Any:
+    """The boolean `mask` as a factor of `like` (0 or 1): the mask itself for NumPy arrays
+    and Tensors, which multiply booleans as numbers; `like`'s dtype for other libraries, since
+    the array API standard multiplies no booleans. A product keeps NaN and inf where `where`
+    would drop them, so both paths give the same values."""
+    if isinstance(mask, (np.ndarray, np.generic)):
+        return mask  # NumPy's, and JAX's and CuPy's, multiply a NumPy mask as it is
+    xp = namespace(mask, like)
+    return mask if xp is np else xp.astype(mask, like.dtype)
 
 
 class Where(Primitive):
@@ -456,13 +476,13 @@ class Where(Primitive):
 
     @staticmethod
     def forward(x: Any, y: Any, *, condition: np.ndarray) -> tuple[Any, Saved]:
-        return np.where(condition, x, y), condition
+        return namespace(condition, x, y).where(condition, x, y), condition
 
     @staticmethod
     def vjp(saved: Saved, grad_out: Any, needs: tuple[bool, ...]) -> Grads:
         condition = saved
-        return (grad_out * condition if needs[0] else None), (
-            grad_out * ~condition if needs[1] else None
+        return (grad_out * as_factor(condition, grad_out) if needs[0] else None), (
+            grad_out * as_factor(~condition, grad_out) if needs[1] else None
         )
 
 
@@ -480,17 +500,18 @@ class Clip(Primitive):
 
     @staticmethod
     def forward(x: Any, *, low: float | None, high: float | None) -> tuple[Any, Saved]:
-        inside = np.ones(np.shape(x), dtype=bool)
+        xp = namespace(x)
         raw = plain_values(x)
+        inside = xp.ones(x.shape, dtype=xp.bool)
         if low is not None:
-            inside &= raw >= low
+            inside = inside & (raw >= low)
         if high is not None:
-            inside &= raw <= high
-        return np.clip(x, low, high), inside
+            inside = inside & (raw <= high)
+        return xp.clip(x, low, high), inside
 
     @staticmethod
     def vjp(saved: Saved, grad_out: Any, needs: tuple[bool, ...]) -> Grads:
-        return (grad_out * saved,)
+        return (grad_out * as_factor(saved, grad_out),)
 
 
 class Cast(Primitive):
@@ -502,8 +523,21 @@ class Cast(Primitive):
 
     @staticmethod
     def forward(x: Any, *, dtype: np.dtype[Any]) -> tuple[Any, Saved]:
-        return x.astype(dtype), x.dtype
+        xp = namespace(x)
+        if xp is np:  # ndarrays, NumPy scalars and Tensors (recorded) convert themselves
+            return x.astype(dtype), x.dtype
+        return xp.astype(x, _dtype_in(xp, dtype)), x.dtype
 
     @staticmethod
     def vjp(saved: Saved, grad_out: Any, needs: tuple[bool, ...]) -> Grads:
-        return (grad_out.astype(saved),)
+        xp = namespace(grad_out)
+        return (grad_out.astype(saved) if xp is np else xp.astype(grad_out, saved),)
+
+
+def _dtype_in(xp: Any, dtype: Any) -> Any:
+    """`dtype` (a NumPy dtype or its name, float32) as the dtype of that name in `xp`."""
+    try:
+        name = np.dtype(dtype).name
+    except TypeError:
+        return dtype  # already a dtype of `xp`'s library
+    return getattr(xp, name)

@@ -5,8 +5,10 @@ remainder and lerp.
 Each docstring states z = f(x, ...) and the local derivative that `vjp` multiplies by; the
 formulas and the values at domain edges (inf, NaN, no warning) are PyTorch's, written in
 their numerically stable forms. The rounding family and sign have a zero gradient, as in
-PyTorch. Each rule runs on arrays and, recorded, on Tensors (second order): its NumPy calls
-dispatch to the primitives here when given Tensors.
+PyTorch. Each rule runs on arrays of any backend (its array API namespace `xp`) and,
+recorded, on Tensors (second order): its NumPy calls dispatch to the primitives here when
+given Tensors. exp2 and fmod are not in the array API standard: they use the library's own
+where it has one (NumPy, JAX, CuPy), else a formulation in the standard's functions.
 """
 
 from __future__ import annotations
@@ -16,9 +18,10 @@ from typing import Any
 
 import numpy as np
 
+from chainrule.backends import namespace
 from chainrule.primitives.base import Grads, Primitive, Saved, plain_values
 from chainrule.primitives.call import call, is_array
-from chainrule.primitives.elementwise import Sigmoid
+from chainrule.primitives.elementwise import Sigmoid, as_factor
 from chainrule.primitives.reading import Rule, constant, entrywise
 
 LN2 = math.log(2.0)
@@ -28,7 +31,7 @@ LN10 = math.log(10.0)
 def _zero_gradient(grad_out: Any) -> Any:
     """A gradient of zeros shaped as grad_out: a constant, so no graph (grad_out * 0 would be
     NaN where grad_out is inf)."""
-    return np.zeros_like(plain_values(grad_out))
+    return namespace(grad_out).zeros_like(plain_values(grad_out))
 
 
 # ------------------------------------------------------------------ trigonometric
@@ -44,12 +47,12 @@ class Cos(Primitive):
     @staticmethod
     def forward(x: Any) -> tuple[Any, Saved]:
         with np.errstate(invalid="ignore"):  # NaN at +-inf, as PyTorch, without a warning
-            return np.cos(x), x
+            return namespace(x).cos(x), x
 
     @staticmethod
     def vjp(saved: Saved, grad_out: Any, needs: tuple[bool, ...]) -> Grads:
         with np.errstate(invalid="ignore"):
-            return (grad_out * -np.sin(saved),)
+            return (grad_out * -namespace(saved).sin(saved),)
 
 
 class Tan(Primitive):
@@ -65,7 +68,7 @@ class Tan(Primitive):
     @staticmethod
     def forward(x: Any) -> tuple[Any, Saved]:
         with np.errstate(invalid="ignore"):  # NaN at +-inf, as PyTorch, without a warning
-            out = np.tan(x)
+            out = namespace(x).tan(x)
         return out, out
 
     @staticmethod
@@ -90,12 +93,12 @@ class Arcsin(Primitive):
     @staticmethod
     def forward(x: Any) -> tuple[Any, Saved]:
         with np.errstate(invalid="ignore"):
-            return np.arcsin(x), x
+            return namespace(x).asin(x), x
 
     @staticmethod
     def vjp(saved: Saved, grad_out: Any, needs: tuple[bool, ...]) -> Grads:
         with np.errstate(divide="ignore", invalid="ignore"):
-            return (grad_out / np.sqrt((1 - saved) * (1 + saved)),)
+            return (grad_out / namespace(saved).sqrt((1 - saved) * (1 + saved)),)
 
 
 class Arccos(Primitive):
@@ -115,12 +118,12 @@ class Arccos(Primitive):
     @staticmethod
     def forward(x: Any) -> tuple[Any, Saved]:
         with np.errstate(invalid="ignore"):
-            return np.arccos(x), x
+            return namespace(x).acos(x), x
 
     @staticmethod
     def vjp(saved: Saved, grad_out: Any, needs: tuple[bool, ...]) -> Grads:
         with np.errstate(divide="ignore", invalid="ignore"):
-            return (-grad_out / np.sqrt((1 - saved) * (1 + saved)),)
+            return (-grad_out / namespace(saved).sqrt((1 - saved) * (1 + saved)),)
 
 
 class Arctan(Primitive):
@@ -136,7 +139,7 @@ class Arctan(Primitive):
 
     @staticmethod
     def forward(x: Any) -> tuple[Any, Saved]:
-        return np.arctan(x), x
+        return namespace(x).atan(x), x
 
     @staticmethod
     def vjp(saved: Saved, grad_out: Any, needs: tuple[bool, ...]) -> Grads:
@@ -167,14 +170,14 @@ class Arctan2(Primitive):
 
     @staticmethod
     def forward(y: Any, x: Any) -> tuple[Any, Saved]:
-        return np.arctan2(y, x), (y, x)
+        return namespace(y, x).atan2(y, x), (y, x)
 
     @staticmethod
     def vjp(saved: Saved, grad_out: Any, needs: tuple[bool, ...]) -> Grads:
         y, x = saved
-        radius = np.hypot(y, x)
+        radius = namespace(y, x).hypot(y, x)
         # Only the origin has radius 0; dividing its 0 / 0 by 1 instead gives PyTorch's 0.
-        radius = radius + (plain_values(radius) == 0)
+        radius = radius + as_factor(plain_values(radius) == 0, radius)
         # inf / inf where an input is infinite: NaN, as PyTorch's, without a warning.
         with np.errstate(invalid="ignore"):
             grad_y = grad_out * (x / radius / radius) if needs[0] else None
@@ -194,11 +197,11 @@ class Sinh(Primitive):
 
     @staticmethod
     def forward(x: Any) -> tuple[Any, Saved]:
-        return np.sinh(x), x
+        return namespace(x).sinh(x), x
 
     @staticmethod
     def vjp(saved: Saved, grad_out: Any, needs: tuple[bool, ...]) -> Grads:
-        return (grad_out * np.cosh(saved),)
+        return (grad_out * namespace(saved).cosh(saved),)
 
 
 class Cosh(Primitive):
@@ -212,11 +215,11 @@ class Cosh(Primitive):
 
     @staticmethod
     def forward(x: Any) -> tuple[Any, Saved]:
-        return np.cosh(x), x
+        return namespace(x).cosh(x), x
 
     @staticmethod
     def vjp(saved: Saved, grad_out: Any, needs: tuple[bool, ...]) -> Grads:
-        return (grad_out * np.sinh(saved),)
+        return (grad_out * namespace(saved).sinh(saved),)
 
 
 class Arcsinh(Primitive):
@@ -235,11 +238,11 @@ class Arcsinh(Primitive):
 
     @staticmethod
     def forward(x: Any) -> tuple[Any, Saved]:
-        return np.arcsinh(x), x
+        return namespace(x).asinh(x), x
 
     @staticmethod
     def vjp(saved: Saved, grad_out: Any, needs: tuple[bool, ...]) -> Grads:
-        return (grad_out / np.hypot(saved, 1),)
+        return (grad_out / namespace(saved).hypot(saved, 1),)
 
 
 class Arccosh(Primitive):
@@ -260,12 +263,13 @@ class Arccosh(Primitive):
     @staticmethod
     def forward(x: Any) -> tuple[Any, Saved]:
         with np.errstate(invalid="ignore"):
-            return np.arccosh(x), x
+            return namespace(x).acosh(x), x
 
     @staticmethod
     def vjp(saved: Saved, grad_out: Any, needs: tuple[bool, ...]) -> Grads:
         with np.errstate(divide="ignore", invalid="ignore"):
-            return (grad_out / (np.sqrt(saved - 1) * np.sqrt(saved + 1)),)
+            xp = namespace(saved)
+            return (grad_out / (xp.sqrt(saved - 1) * xp.sqrt(saved + 1)),)
 
 
 class Arctanh(Primitive):
@@ -285,7 +289,7 @@ class Arctanh(Primitive):
     @staticmethod
     def forward(x: Any) -> tuple[Any, Saved]:
         with np.errstate(divide="ignore", invalid="ignore"):
-            return np.arctanh(x), x
+            return namespace(x).atanh(x), x
 
     @staticmethod
     def vjp(saved: Saved, grad_out: Any, needs: tuple[bool, ...]) -> Grads:
@@ -306,7 +310,8 @@ class Exp2(Primitive):
 
     @staticmethod
     def forward(x: Any) -> tuple[Any, Saved]:
-        out = np.exp2(x)
+        exp2 = getattr(namespace(x), "exp2", None)  # not in the standard (array_api_strict)
+        out = exp2(x) if exp2 is not None else 2.0**x
         return out, out
 
     @staticmethod
@@ -329,11 +334,11 @@ class Expm1(Primitive):
 
     @staticmethod
     def forward(x: Any) -> tuple[Any, Saved]:
-        return np.expm1(x), x
+        return namespace(x).expm1(x), x
 
     @staticmethod
     def vjp(saved: Saved, grad_out: Any, needs: tuple[bool, ...]) -> Grads:
-        return (grad_out * np.exp(saved),)
+        return (grad_out * namespace(saved).exp(saved),)
 
 
 class Log2(Primitive):
@@ -350,7 +355,7 @@ class Log2(Primitive):
     @staticmethod
     def forward(x: Any) -> tuple[Any, Saved]:
         with np.errstate(divide="ignore", invalid="ignore"):
-            return np.log2(x), x
+            return namespace(x).log2(x), x
 
     @staticmethod
     def vjp(saved: Saved, grad_out: Any, needs: tuple[bool, ...]) -> Grads:
@@ -372,7 +377,7 @@ class Log10(Primitive):
     @staticmethod
     def forward(x: Any) -> tuple[Any, Saved]:
         with np.errstate(divide="ignore", invalid="ignore"):
-            return np.log10(x), x
+            return namespace(x).log10(x), x
 
     @staticmethod
     def vjp(saved: Saved, grad_out: Any, needs: tuple[bool, ...]) -> Grads:
@@ -393,7 +398,7 @@ class Log1p(Primitive):
     @staticmethod
     def forward(x: Any) -> tuple[Any, Saved]:
         with np.errstate(divide="ignore", invalid="ignore"):
-            return np.log1p(x), x
+            return namespace(x).log1p(x), x
 
     @staticmethod
     def vjp(saved: Saved, grad_out: Any, needs: tuple[bool, ...]) -> Grads:
@@ -430,7 +435,7 @@ class Logaddexp(Primitive):
         # max(x, y), the right value, so the overflow is no error. NumPy's logaddexp also
         # flags a NaN input as invalid, where exp and log pass NaN on silently (as PyTorch).
         with np.errstate(over="ignore", invalid="ignore"):
-            return np.logaddexp(x, y), (x, y)
+            return namespace(x, y).logaddexp(x, y), (x, y)
 
     @staticmethod
     def vjp(saved: Saved, grad_out: Any, needs: tuple[bool, ...]) -> Grads:
@@ -468,7 +473,7 @@ class Hypot(Primitive):
 
     @staticmethod
     def forward(x: Any, y: Any) -> tuple[Any, Saved]:
-        out = np.hypot(x, y)
+        out = namespace(x, y).hypot(x, y)
         return out, (x, y, out)
 
     @staticmethod
@@ -492,7 +497,7 @@ class Square(Primitive):
 
     @staticmethod
     def forward(x: Any) -> tuple[Any, Saved]:
-        return np.square(x), x
+        return namespace(x).square(x), x
 
     @staticmethod
     def vjp(saved: Saved, grad_out: Any, needs: tuple[bool, ...]) -> Grads:
@@ -514,7 +519,7 @@ class Reciprocal(Primitive):
     @staticmethod
     def forward(x: Any) -> tuple[Any, Saved]:
         with np.errstate(divide="ignore"):
-            out = np.reciprocal(x)
+            out = namespace(x).reciprocal(x)
         return out, out
 
     @staticmethod
@@ -540,7 +545,7 @@ class Rsqrt(Primitive):
     def forward(x: Any) -> tuple[Any, Saved]:
         if is_array(x):
             with np.errstate(divide="ignore", invalid="ignore"):
-                out = 1 / np.sqrt(x)
+                out = 1 / namespace(x).sqrt(x)
         else:
             out = call(Rsqrt, x)  # recorded: rsqrt itself, so its derivatives are rsqrt's
         return out, out
@@ -570,7 +575,7 @@ class Sign(_PiecewiseConstant):
 
     @staticmethod
     def forward(x: Any) -> tuple[Any, Saved]:
-        return np.sign(x), None
+        return namespace(x).sign(x), None
 
 
 class Floor(_PiecewiseConstant):
@@ -584,7 +589,7 @@ class Floor(_PiecewiseConstant):
 
     @staticmethod
     def forward(x: Any) -> tuple[Any, Saved]:
-        return np.floor(x), None
+        return namespace(x).floor(x), None
 
 
 class Ceil(_PiecewiseConstant):
@@ -598,7 +603,7 @@ class Ceil(_PiecewiseConstant):
 
     @staticmethod
     def forward(x: Any) -> tuple[Any, Saved]:
-        return np.ceil(x), None
+        return namespace(x).ceil(x), None
 
 
 class Round(_PiecewiseConstant):
@@ -613,9 +618,11 @@ class Round(_PiecewiseConstant):
 
     @staticmethod
     def forward(x: Any) -> tuple[Any, Saved]:
-        if x.dtype.kind != "f":  # np.rint makes integers float64; PyTorch keeps them
-            return x.copy(), None
-        return np.rint(x), None
+        xp = namespace(x)
+        if not xp.isdtype(x.dtype, "real floating"):
+            # np.rint makes integers float64; PyTorch keeps them
+            return xp.asarray(x, copy=True), None
+        return (np.rint if xp is np else xp.round)(x), None
 
 
 class Trunc(_PiecewiseConstant):
@@ -629,7 +636,7 @@ class Trunc(_PiecewiseConstant):
 
     @staticmethod
     def forward(x: Any) -> tuple[Any, Saved]:
-        return np.trunc(x), None
+        return namespace(x).trunc(x), None
 
 
 class Fmod(Primitive):
@@ -650,13 +657,23 @@ class Fmod(Primitive):
 
     @staticmethod
     def forward(x: Any, y: Any) -> tuple[Any, Saved]:
+        xp = namespace(x, y)
         with np.errstate(divide="ignore", invalid="ignore"):
-            quotient = np.trunc(plain_values(x) / plain_values(y))
-            return np.fmod(x, y), quotient
+            quotient = xp.trunc(plain_values(x) / plain_values(y))
+            return _fmod(xp, x, y), quotient
 
     @staticmethod
     def vjp(saved: Saved, grad_out: Any, needs: tuple[bool, ...]) -> Grads:
         return grad_out, (grad_out * -saved if needs[1] else None)
+
+
+def _fmod(xp: Any, x: Any, y: Any) -> Any:
+    """C's fmod: the library's own (NumPy, JAX, CuPy), else the standard's remainder of the
+    magnitudes with the sign of x, which is the same number (both are exact)."""
+    fmod = getattr(xp, "fmod", None)
+    if fmod is not None:
+        return fmod(x, y)
+    return xp.copysign(xp.remainder(xp.abs(x), xp.abs(y)), x)
 
 
 class Remainder(Primitive):
@@ -678,8 +695,9 @@ class Remainder(Primitive):
     @staticmethod
     def forward(x: Any, y: Any) -> tuple[Any, Saved]:
         with np.errstate(divide="ignore", invalid="ignore"):
-            quotient = np.floor_divide(plain_values(x), plain_values(y))
-            return np.remainder(x, y), quotient
+            xp = namespace(x, y)
+            quotient = xp.floor_divide(plain_values(x), plain_values(y))
+            return xp.remainder(x, y), quotient
 
     @staticmethod
     def vjp(saved: Saved, grad_out: Any, needs: tuple[bool, ...]) -> Grads:
@@ -708,10 +726,11 @@ class Lerp(Primitive):
     def forward(start: Any, end: Any, weight: Any) -> tuple[Any, Saved]:
         if is_array(start) and is_array(end) and is_array(weight):
             # inf - inf and 0 * inf give NaN, as in PyTorch, without a warning.
+            xp = namespace(start, end, weight)
             with np.errstate(invalid="ignore"):
                 difference = end - start
-                out = np.where(
-                    np.abs(weight) < 0.5,
+                out = xp.where(
+                    xp.abs(weight) < 0.5,
                     start + weight * difference,
                     end - difference * (1 - weight),
                 )

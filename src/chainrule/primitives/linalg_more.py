@@ -2,6 +2,10 @@
 the diagonal of two axes with its adjoint (the embedding of values on a diagonal of zeros),
 and the triangles tril and triu. dot, inner, outer, tensordot, trace, diag and kron are built
 from these, matmul and the shape primitives (see `chainrule.ops.linalg`).
+
+On NumPy the rules call np.einsum, np.diagonal and friends; on other array libraries they
+compute in the inputs' namespace: the library's einsum where it has one (JAX, CuPy), else the
+array API standard's functions (broadcast products and sums, `take` for a diagonal).
 """
 
 from __future__ import annotations
@@ -13,6 +17,7 @@ from typing import Any
 
 import numpy as np
 
+from chainrule.backends import is_numpy, namespace
 from chainrule.primitives.base import Grads, Primitive, Saved
 from chainrule.primitives.call import call, is_array
 from chainrule.primitives.reading import Rule, linear_map
@@ -108,7 +113,13 @@ class Einsum(Primitive):
         if not all(is_array(x) for x in operands):
             # The recorded rerun of forward (create_graph), which needs only `saved`.
             return call(Einsum, *operands, subscripts=subscripts, optimize=optimize), saved
-        return einsum_values(subscripts, operands, optimize), saved
+        xp = namespace(*operands)
+        if is_numpy(xp):
+            return einsum_values(subscripts, operands, optimize), saved
+        einsum = getattr(xp, "einsum", None)
+        if einsum is not None:
+            return einsum(subscripts, *operands), saved
+        return einsum_in_standard(xp, subscripts, operands), saved
 
     @staticmethod
     def vjp(saved: Saved, grad_out: Any, needs: tuple[bool, ...]) -> Grads:
@@ -131,6 +142,7 @@ def _operand_grad(
     optimize: Optimize,
 ) -> Any:
     """dL/d(operands[position]) of an einsum, as one einsum (see `Einsum`)."""
+    xp = namespace(grad_out, *operands)
     term = inputs[position]
     shape = operands[position].shape
     terms = [output] + [t for i, t in enumerate(inputs) if i != position]
@@ -143,16 +155,102 @@ def _operand_grad(
         if letter in seen:
             diagonal = next(fresh)
             terms.append(letter + diagonal)
-            values.append(np.eye(size, dtype=grad_out.dtype))
+            values.append(xp.eye(size, dtype=grad_out.dtype))
             target.append(diagonal)
             continue
         seen.add(letter)
         target.append(letter)
         if letter not in available and term.count(letter) == 1:
             terms.append(letter)
-            values.append(np.ones(size, dtype=grad_out.dtype))
+            values.append(xp.ones(size, dtype=grad_out.dtype))
     subscripts = f"{','.join(terms)}->{''.join(target)}"
     return call(Einsum, *values, subscripts=subscripts, optimize=optimize)
+
+
+def einsum_in_standard(xp: Any, subscripts: str, operands: tuple[Any, ...]) -> Any:
+    """einsum in the array API standard's functions, for a library without its own
+    (array_api_strict): each operand's repeated labels taken down to their diagonal, its axes
+    laid out along one list of every label (size 1 where it has none), the operands multiplied
+    in turn and each label summed out once neither the output nor a later operand has it."""
+    inputs, output = split_subscripts(subscripts)
+    terms, values = [], []
+    for term, x in zip(inputs, operands, strict=True):
+        distinct_term, distinct_x = _distinct_labels(xp, term, x)
+        terms.append(distinct_term)
+        values.append(distinct_x)
+    labels = list(dict.fromkeys("".join(terms)))
+    sizes = {
+        label: size
+        for term, x in zip(terms, values, strict=True)
+        for label, size in zip(term, x.shape, strict=True)
+    }
+    product = None
+    for position, (term, x) in enumerate(zip(terms, values, strict=True)):
+        order = sorted(range(len(term)), key=lambda axis: labels.index(term[axis]))
+        laid_out = xp.reshape(
+            xp.permute_dims(x, tuple(order)),
+            tuple(sizes[label] if label in term else 1 for label in labels),
+        )
+        product = laid_out if product is None else product * laid_out
+        needed = set(output).union(*terms[position + 1 :])
+        done = tuple(
+            axis for axis, label in enumerate(labels) if label in term and label not in needed
+        )
+        if done:
+            product = xp.sum(product, axis=done, keepdims=True)
+    kept = [label for label in labels if label in output]
+    out = xp.reshape(product, tuple(sizes[label] for label in kept))
+    return xp.permute_dims(out, tuple(kept.index(label) for label in output))
+
+
+def _distinct_labels(xp: Any, term: str, x: Any) -> tuple[str, Any]:
+    """(term, x) with each label that repeats in term taken down to its diagonal (the diagonal
+    as the last axis, labelled once), so that every label names one axis."""
+    while len(set(term)) < len(term):
+        letter = next(label for label in term if term.count(label) > 1)
+        first = term.index(letter)
+        second = term.index(letter, first + 1)
+        x = _standard_diagonal(xp, x, 0, first, second)
+        term = "".join(label for axis, label in enumerate(term) if axis not in (first, second))
+        term += letter
+    return term, x
+
+
+def _standard_diagonal(xp: Any, x: Any, offset: int, axis1: int, axis2: int) -> Any:
+    """np.diagonal(x, offset, axis1, axis2) in standard functions: the two axes moved last and
+    flattened into one, then the diagonal's entries taken from it."""
+    axis1, axis2 = axis1 % x.ndim, axis2 % x.ndim
+    others = tuple(axis for axis in range(x.ndim) if axis not in (axis1, axis2))
+    moved = xp.permute_dims(x, (*others, axis1, axis2))
+    rows, columns = x.shape[axis1], x.shape[axis2]
+    first_row, first_column = max(-offset, 0), max(offset, 0)
+    length = max(0, min(rows - first_row, columns - first_column))
+    if length == 0:
+        return xp.zeros((*moved.shape[:-2], 0), dtype=x.dtype)
+    flat = xp.reshape(moved, (*moved.shape[:-2], rows * columns))
+    start = first_row * columns + first_column
+    return xp.take(flat, xp.arange(length) * (columns + 1) + start, axis=-1)
+
+
+def _standard_diagonal_embed(
+    xp: Any, x: Any, shape: tuple[int, ...], offset: int, axis1: int, axis2: int
+) -> Any:
+    """DiagonalEmbed's output in standard functions: each row of the matrix of axis1 and
+    axis2 takes the entry of x on that row's diagonal place (`take`), and `where` keeps it on
+    the diagonal and puts 0 elsewhere (no writes into an array)."""
+    axis1, axis2 = axis1 % len(shape), axis2 % len(shape)
+    others = tuple(axis for axis in range(len(shape)) if axis not in (axis1, axis2))
+    order = (*others, axis1, axis2)
+    rows, columns = shape[axis1], shape[axis2]
+    length = x.shape[-1]
+    if length == 0:
+        return xp.zeros(shape, dtype=x.dtype)
+    row_steps, column_steps = xp.arange(rows), xp.arange(columns)
+    on_diagonal = column_steps[None, :] - row_steps[:, None] == offset
+    places = xp.clip(row_steps - max(-offset, 0), 0, length - 1)
+    per_row = xp.take(x, places, axis=-1)
+    moved = xp.where(on_diagonal, per_row[..., :, None], xp.zeros((), dtype=x.dtype))
+    return xp.permute_dims(moved, tuple(order.index(axis) for axis in range(len(shape))))
 
 
 def _move_diagonal_axes(x: np.ndarray, axis1: int, axis2: int) -> np.ndarray:
@@ -189,6 +287,9 @@ class Diagonal(Primitive):
         saved = (x.shape, offset, axis1, axis2)
         if not is_array(x):
             return call(Diagonal, x, offset=offset, axis1=axis1, axis2=axis2), saved
+        xp = namespace(x)
+        if not is_numpy(xp):
+            return _standard_diagonal(xp, x, offset, axis1, axis2), saved
         return np.diagonal(x, offset, axis1, axis2), saved
 
     @staticmethod
@@ -220,6 +321,9 @@ class DiagonalEmbed(Primitive):
             return call(
                 DiagonalEmbed, x, shape=shape, offset=offset, axis1=axis1, axis2=axis2
             ), saved
+        xp = namespace(x)
+        if not is_numpy(xp):
+            return _standard_diagonal_embed(xp, x, shape, offset, axis1, axis2), saved
         out = np.zeros(shape, dtype=x.dtype)
         rows, columns = _diagonal_index(x.shape[-1], offset)
         _move_diagonal_axes(out, axis1, axis2)[..., rows, columns] = x
@@ -246,7 +350,7 @@ class Tril(Primitive):
     def forward(x: Any, *, k: int) -> tuple[Any, Saved]:
         if not is_array(x):
             return call(Tril, x, k=k), k
-        return np.tril(x, k), k
+        return namespace(x).tril(x, k=k), k
 
     @staticmethod
     def vjp(saved: Saved, grad_out: Any, needs: tuple[bool, ...]) -> Grads:
@@ -268,7 +372,7 @@ class Triu(Primitive):
     def forward(x: Any, *, k: int) -> tuple[Any, Saved]:
         if not is_array(x):
             return call(Triu, x, k=k), k
-        return np.triu(x, k), k
+        return namespace(x).triu(x, k=k), k
 
     @staticmethod
     def vjp(saved: Saved, grad_out: Any, needs: tuple[bool, ...]) -> Grads:

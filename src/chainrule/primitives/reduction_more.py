@@ -1,25 +1,44 @@
 """More reductions and the scans: prod over NumPy-style `axis`/`keepdims`, and cumsum, cumprod
-and logcumsumexp along one axis. Each vjp is written with NumPy calls (and these primitives
-themselves), so it runs on arrays and, recorded, on Tensors: second order for free.
+and logcumsumexp along one axis. Each vjp is written with array API calls on the inputs'
+namespace (and these primitives themselves), so it runs on arrays of any library and, recorded,
+on Tensors: second order for free.
 
-Zeros get PyTorch's gradients, computed without dividing by them.
+Zeros get PyTorch's gradients, computed without dividing by them. On NumPy a rule first looks
+for zeros (or an overflowing spread) and takes the cheaper formula when there are none; on
+other libraries it takes the formula that is right everywhere, with no branch on the values,
+so `jax.jit` can trace it.
 """
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import numpy as np
 
-from chainrule.primitives.base import Grads, Primitive, Saved, plain_values
+from chainrule.backends import is_numpy, namespace
+from chainrule.primitives.base import Grads, Primitive, Saved
 from chainrule.primitives.call import call, is_array
 from chainrule.primitives.reading import Rule, entrywise, linear_map
-from chainrule.primitives.reduction import Axis, keepdims_shape, normalize_axes
+from chainrule.primitives.reduction import Axis, detached, keepdims_shape, normalize_axes
 
 
 def _reverse(x: Any, axis: int) -> Any:
     """x reversed along `axis` (a view; works on arrays and Tensors alike)."""
-    return x[(slice(None),) * (axis % x.ndim) + (slice(None, None, -1),)]
+    return x[(slice(None),) * (axis % x.ndim) + (slice(None, None, -1), ...)]
+
+
+def _swap(x: Any, axis: int, other: int) -> Any:
+    """x with axes `axis` and `other` exchanged (NumPy's swapaxes, in the standard)."""
+    order = list(range(x.ndim))
+    order[axis], order[other] = order[other], order[axis]
+    return namespace(x).permute_dims(x, tuple(order))
+
+
+def _later(xp: Any, size: int) -> Any:
+    """The (size, size) mask of k >= i, i the row and k the column."""
+    steps = xp.arange(size)
+    return steps[:, None] <= steps[None, :]
 
 
 def _reverse_cumsum(x: Any, axis: int) -> Any:
@@ -45,7 +64,7 @@ class Prod(Primitive):
 
     @staticmethod
     def forward(x: Any, *, axis: Axis, keepdims: bool) -> tuple[Any, Saved]:
-        out = np.prod(x, axis=axis, keepdims=keepdims)
+        out = namespace(x).prod(x, axis=axis, keepdims=keepdims)
         return out, (x, out, axis, keepdims)
 
     @staticmethod
@@ -53,12 +72,12 @@ class Prod(Primitive):
         x, out, axis, keepdims = saved
         axes = normalize_axes(axis, x.ndim)
         kept_shape = keepdims_shape(x.shape, axes)
-        grad = grad_out if keepdims else grad_out.reshape(kept_shape)
-        raw = plain_values(x)
-        if raw.size == 0:
+        xp = namespace(x, grad_out)
+        grad = grad_out if keepdims else xp.reshape(grad_out, kept_shape)
+        if math.prod(x.shape) == 0:
             return (x * 0,)
-        if np.all(raw != 0):
-            product = out if keepdims else out.reshape(kept_shape)
+        if is_numpy(xp) and np.all(detached(x) != 0):
+            product = out if keepdims else xp.reshape(out, kept_shape)
             return (grad * (product / x),)
         return (grad * _product_of_others(x, axes),)
 
@@ -66,21 +85,22 @@ class Prod(Primitive):
 def _product_of_others(x: Any, axes: tuple[int, ...]) -> Any:
     """prod_{j != i} x_j over the reduced axes, for each i: the product of exclusive prefix
     and suffix products along the reduced entries laid out in one last axis."""
+    xp = namespace(x)
     kept = tuple(a for a in range(x.ndim) if a not in axes)
     order = kept + axes
     kept_sizes = tuple(x.shape[a] for a in kept)
     count = 1
     for a in axes:
         count *= x.shape[a]
-    rows = x.transpose(order).reshape((*kept_sizes, count))
-    ones = np.ones((*kept_sizes, 1), dtype=plain_values(x).dtype)
-    before = call(CumProd, np.concatenate([ones, rows[..., :-1]], axis=-1), axis=-1)
+    rows = xp.reshape(xp.permute_dims(x, order), (*kept_sizes, count))
+    ones = xp.ones((*kept_sizes, 1), dtype=detached(x).dtype)
+    before = call(CumProd, xp.concat([ones, rows[..., :-1]], axis=-1), axis=-1)
     after = _reverse(
-        call(CumProd, np.concatenate([ones, _reverse(rows, -1)[..., :-1]], axis=-1), axis=-1),
+        call(CumProd, xp.concat([ones, _reverse(rows, -1)[..., :-1]], axis=-1), axis=-1),
         -1,
     )
-    others = (before * after).reshape(tuple(x.shape[a] for a in order))
-    return others.transpose(tuple(np.argsort(order)))
+    others = xp.reshape(before * after, tuple(x.shape[a] for a in order))
+    return xp.permute_dims(others, tuple(order.index(a) for a in range(x.ndim)))
 
 
 class Norm2(Primitive):
@@ -98,7 +118,8 @@ class Norm2(Primitive):
     @staticmethod
     def forward(x: Any, *, axis: Axis, keepdims: bool) -> tuple[Any, Saved]:
         if is_array(x):
-            out = np.sqrt(np.sum(x * x, axis=axis, keepdims=keepdims))
+            xp = namespace(x)
+            out = xp.sqrt(xp.sum(x * x, axis=axis, keepdims=keepdims))
         else:  # a recorded replay on Tensors: this op, so its own gradient at 0 is used
             out = call(Norm2, x, axis=axis, keepdims=keepdims)
         return out, (x, out, axis, keepdims)
@@ -106,13 +127,14 @@ class Norm2(Primitive):
     @staticmethod
     def vjp(saved: Saved, grad_out: Any, needs: tuple[bool, ...]) -> Grads:
         x, out, axis, keepdims = saved
+        xp = namespace(x, grad_out)
         kept_shape = keepdims_shape(x.shape, normalize_axes(axis, x.ndim))
-        norm = out if keepdims else out.reshape(kept_shape)
-        grad = grad_out if keepdims else grad_out.reshape(kept_shape)
-        zero = plain_values(norm) == 0
-        if not zero.any():
+        norm = out if keepdims else xp.reshape(out, kept_shape)
+        grad = grad_out if keepdims else xp.reshape(grad_out, kept_shape)
+        zero = detached(norm) == 0
+        if is_numpy(xp) and not zero.any():
             return (grad * x / norm,)
-        return (grad * ~zero * x / np.where(zero, 1, norm),)
+        return (xp.where(zero, 0.0, grad * x / xp.where(zero, 1.0, norm)),)
 
 
 class PNorm(Primitive):
@@ -136,7 +158,8 @@ class PNorm(Primitive):
     @staticmethod
     def forward(x: Any, *, ord: float, axis: Axis, keepdims: bool) -> tuple[Any, Saved]:
         if is_array(x):
-            out = np.sum(np.abs(x) ** ord, axis=axis, keepdims=keepdims) ** (1 / ord)
+            xp = namespace(x)
+            out = xp.sum(xp.abs(x) ** ord, axis=axis, keepdims=keepdims) ** (1 / ord)
         else:  # a recorded replay on Tensors: this op, so its own gradient at 0 is used
             out = call(PNorm, x, ord=ord, axis=axis, keepdims=keepdims)
         return out, (x, out, ord, axis, keepdims)
@@ -144,14 +167,15 @@ class PNorm(Primitive):
     @staticmethod
     def vjp(saved: Saved, grad_out: Any, needs: tuple[bool, ...]) -> Grads:
         x, out, ord, axis, keepdims = saved
+        xp = namespace(x, grad_out)
         kept_shape = keepdims_shape(x.shape, normalize_axes(axis, x.ndim))
-        norm = out if keepdims else out.reshape(kept_shape)
-        grad = grad_out if keepdims else grad_out.reshape(kept_shape)
-        direction = np.sign(x) * np.abs(x) ** (ord - 1)
-        zero = plain_values(norm) == 0
-        if not zero.any():
+        norm = out if keepdims else xp.reshape(out, kept_shape)
+        grad = grad_out if keepdims else xp.reshape(grad_out, kept_shape)
+        direction = xp.sign(x) * xp.abs(x) ** (ord - 1)
+        zero = detached(norm) == 0
+        if is_numpy(xp) and not zero.any():
             return (grad * direction / norm ** (ord - 1),)
-        return (grad * ~zero * direction / np.where(zero, 1, norm) ** (ord - 1),)
+        return (xp.where(zero, 0.0, grad * direction / xp.where(zero, 1.0, norm) ** (ord - 1)),)
 
 
 class CumSum(Primitive):
@@ -170,7 +194,10 @@ class CumSum(Primitive):
 
     @staticmethod
     def forward(x: Any, *, axis: int) -> tuple[Any, Saved]:
-        return np.cumsum(x, axis=axis), axis
+        xp = namespace(x)
+        if is_numpy(xp):  # np.cumsum also records on Tensors (the recorded rerun of forward)
+            return np.cumsum(x, axis=axis), axis
+        return xp.cumulative_sum(x, axis=axis), axis
 
     @staticmethod
     def vjp(saved: Saved, grad_out: Any, needs: tuple[bool, ...]) -> Grads:
@@ -200,21 +227,24 @@ class CumProd(Primitive):
 
     @staticmethod
     def forward(x: Any, *, axis: int) -> tuple[Any, Saved]:
-        out = np.cumprod(x, axis=axis)
+        xp = namespace(x)
+        # np.cumprod also records on Tensors (the recorded rerun of forward).
+        out = np.cumprod(x, axis=axis) if is_numpy(xp) else xp.cumulative_prod(x, axis=axis)
         return out, (x, out, axis)
 
     @staticmethod
     def vjp(saved: Saved, grad_out: Any, needs: tuple[bool, ...]) -> Grads:
         x, out, axis = saved
-        if np.all(plain_values(x) != 0):
+        xp = namespace(x, grad_out)
+        if is_numpy(xp) and np.all(detached(x) != 0):
             return (_reverse_cumsum(grad_out * out, axis) / x,)
-        rows = x.swapaxes(axis, -1)
+        rows = _swap(x, axis, -1)
         size = rows.shape[-1]
         # others[..., i, k] = prod_{j <= k, j != i} x_j: row i of x with x_i replaced by 1.
-        others = call(CumProd, np.where(np.eye(size, dtype=bool), 1, rows[..., None, :]), axis=-1)
-        later = np.triu(np.ones((size, size), dtype=bool))  # k >= i
-        weighted = others * later * grad_out.swapaxes(axis, -1)[..., None, :]
-        return (weighted.sum(axis=-1).swapaxes(axis, -1),)
+        diagonal = xp.eye(size, dtype=xp.bool)
+        others = call(CumProd, xp.where(diagonal, 1.0, rows[..., None, :]), axis=-1)
+        weighted = xp.where(_later(xp, size), others, 0.0) * _swap(grad_out, axis, -1)[..., None, :]
+        return (_swap(xp.sum(weighted, axis=-1), axis, -1),)
 
 
 class LogCumSumExp(Primitive):
@@ -240,26 +270,40 @@ class LogCumSumExp(Primitive):
 
     @staticmethod
     def forward(x: Any, *, axis: int) -> tuple[Any, Saved]:
-        if is_array(x):
-            out = np.logaddexp.accumulate(x, axis=axis)
-        else:  # a recorded replay on Tensors, for second order
+        if not is_array(x):  # a recorded replay on Tensors, for second order
             out = call(LogCumSumExp, x, axis=axis)
+        elif is_numpy(namespace(x)):
+            out = np.logaddexp.accumulate(x, axis=axis)
+        else:
+            out = _swap(_log_cumsum_exp_by_rows(namespace(x), _swap(x, axis, -1)), axis, -1)
         return out, (x, out, axis)
 
     @staticmethod
     def vjp(saved: Saved, grad_out: Any, needs: tuple[bool, ...]) -> Grads:
         x, out, axis = saved
-        raw_out = plain_values(out)
-        if raw_out.size == 0:  # nothing to weigh (np.max refuses an empty axis)
+        xp = namespace(x, grad_out)
+        if math.prod(out.shape) == 0:  # nothing to weigh (np.max refuses an empty axis)
             return (grad_out * 0,)
-        top = np.max(raw_out, axis=axis, keepdims=True)
-        spread = top - np.min(raw_out, axis=axis, keepdims=True)
-        limit = 0.5 * np.log(np.finfo(raw_out.dtype).max)
-        if np.all(np.isfinite(spread)) and np.all(spread < limit):
-            return (np.exp(x - top) * _reverse_cumsum(grad_out * np.exp(top - out), axis),)
-        rows, sums = x.swapaxes(axis, -1), out.swapaxes(axis, -1)
-        size = rows.shape[-1]
-        later = np.triu(np.ones((size, size), dtype=bool))  # k >= i
-        exponents = np.where(later, rows[..., :, None] - sums[..., None, :], -np.inf)
-        weighted = np.exp(exponents) * grad_out.swapaxes(axis, -1)[..., None, :]
-        return (weighted.sum(axis=-1).swapaxes(axis, -1),)
+        if is_numpy(xp):
+            raw_out = detached(out)
+            top = np.max(raw_out, axis=axis, keepdims=True)
+            spread = top - np.min(raw_out, axis=axis, keepdims=True)
+            limit = 0.5 * np.log(np.finfo(raw_out.dtype).max)
+            if np.all(np.isfinite(spread)) and np.all(spread < limit):
+                return (np.exp(x - top) * _reverse_cumsum(grad_out * np.exp(top - out), axis),)
+        rows, sums = _swap(x, axis, -1), _swap(out, axis, -1)
+        exponents = xp.where(
+            _later(xp, rows.shape[-1]), rows[..., :, None] - sums[..., None, :], -math.inf
+        )
+        weighted = xp.exp(exponents) * _swap(grad_out, axis, -1)[..., None, :]
+        return (_swap(xp.sum(weighted, axis=-1), axis, -1),)
+
+
+def _log_cumsum_exp_by_rows(xp: Any, rows: Any) -> Any:
+    """log sum_{j <= k} exp(rows_j) along the last axis, in standard functions: each prefix's
+    log-sum-exp shifted by its own maximum (n^2 along the axis), so none overflows and no
+    small prefix underflows to -inf."""
+    prefixes = xp.where(_later(xp, rows.shape[-1]), rows[..., :, None], -math.inf)
+    top = xp.max(prefixes, axis=-2, keepdims=True)
+    top = xp.where(xp.isfinite(top), top, 0.0)
+    return xp.log(xp.sum(xp.exp(prefixes - top), axis=-2)) + top[..., 0, :]

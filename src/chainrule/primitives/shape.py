@@ -4,14 +4,30 @@ concatenate, stack. Their backward moves the gradient back to where each entry c
 
 from __future__ import annotations
 
+from itertools import accumulate
 from typing import Any
 
 import numpy as np
 
+from chainrule.backends import namespace
 from chainrule.primitives.base import Grads, Primitive, Saved, plain_values
 from chainrule.primitives.broadcast import sum_to_shape
 from chainrule.primitives.call import call
 from chainrule.primitives.reading import Rule, linear_map
+from chainrule.primitives.scatter import is_basic_index, scatter_add, select
+
+
+def _reshape(x: Any, shape: tuple[int, ...]) -> Any:
+    """x viewed with `shape`. NumPy's method (an ndarray's or a Tensor's) costs a fifth of
+    the function's dispatch, and reshapes are everywhere."""
+    xp = namespace(x)
+    return x.reshape(shape) if xp is np else xp.reshape(x, shape)
+
+
+def _permute(x: Any, axes: tuple[int, ...]) -> Any:
+    """x with its axes permuted (by the method on NumPy, as `_reshape`)."""
+    xp = namespace(x)
+    return x.transpose(axes) if xp is np else xp.permute_dims(x, axes)
 
 
 class Reshape(Primitive):
@@ -29,11 +45,11 @@ class Reshape(Primitive):
 
     @staticmethod
     def forward(x: Any, *, shape: tuple[int, ...]) -> tuple[Any, Saved]:
-        return x.reshape(shape), x.shape
+        return _reshape(x, shape), tuple(x.shape)
 
     @staticmethod
     def vjp(saved: Saved, grad_out: Any, needs: tuple[bool, ...]) -> Grads:
-        return (grad_out.reshape(saved),)
+        return (_reshape(grad_out, saved),)
 
 
 class Transpose(Primitive):
@@ -49,11 +65,12 @@ class Transpose(Primitive):
 
     @staticmethod
     def forward(x: Any, *, axes: tuple[int, ...]) -> tuple[Any, Saved]:
-        return x.transpose(axes), tuple(int(i) for i in np.argsort(axes))
+        inverse = tuple(sorted(range(len(axes)), key=axes.__getitem__))
+        return _permute(x, axes), inverse
 
     @staticmethod
     def vjp(saved: Saved, grad_out: Any, needs: tuple[bool, ...]) -> Grads:
-        return (grad_out.transpose(saved),)
+        return (_permute(grad_out, saved),)
 
 
 class BroadcastTo(Primitive):
@@ -70,20 +87,11 @@ class BroadcastTo(Primitive):
 
     @staticmethod
     def forward(x: Any, *, shape: tuple[int, ...]) -> tuple[Any, Saved]:
-        return np.broadcast_to(x, shape), x.shape
+        return namespace(x).broadcast_to(x, shape), tuple(x.shape)
 
     @staticmethod
     def vjp(saved: Saved, grad_out: Any, needs: tuple[bool, ...]) -> Grads:
         return (sum_to_shape(grad_out, saved),)
-
-
-def is_basic_index(index: Any) -> bool:
-    """True for ints, slices, None and Ellipsis only: such an index never repeats an entry."""
-    parts = index if isinstance(index, tuple) else (index,)
-    return all(
-        isinstance(part, (int, np.integer, slice)) or part is None or part is Ellipsis
-        for part in parts
-    )
 
 
 class GetItem(Primitive):
@@ -106,8 +114,8 @@ class GetItem(Primitive):
             # A trailing ... makes NumPy return a 0-d view instead of a scalar copy, so
             # x[0, 0].add_(1) writes through (as PyTorch); other results are the same.
             view_index = (*parts, Ellipsis)
-            return x[view_index], (x.shape, index)
-        return x[index], (x.shape, index)
+            return x[view_index], (tuple(x.shape), index)
+        return select(x, index), (tuple(x.shape), index)
 
     @staticmethod
     def vjp(saved: Saved, grad_out: Any, needs: tuple[bool, ...]) -> Grads:
@@ -128,23 +136,17 @@ class ScatterAdd(Primitive):
     @staticmethod
     def forward(values: Any, *, shape: tuple[int, ...], index: Any) -> tuple[Any, Saved]:
         # Only `index` is saved, so a recorded replay on Tensors needs the values alone.
-        raw = plain_values(values)
-        out = np.zeros(shape, dtype=raw.dtype)
-        if is_basic_index(index):
-            out[index] = raw
-        else:
-            np.add.at(out, index, raw)
-        return out, index
+        return scatter_add(plain_values(values), shape, index), index
 
     @staticmethod
     def vjp(saved: Saved, grad_out: Any, needs: tuple[bool, ...]) -> Grads:
-        return (grad_out[saved],)
+        return (select(grad_out, saved),)
 
 
-def _along(axis: int, part: int | slice) -> tuple[slice | int, ...]:
-    """An index taking `part` along `axis` and everything along the axes before it."""
+def _along(axis: int, part: int | slice) -> tuple[Any, ...]:
+    """An index taking `part` along `axis` and everything along the other axes."""
     everything: tuple[slice | int, ...] = (slice(None),) * axis
-    return (*everything, part)
+    return (*everything, part, Ellipsis)
 
 
 class Concatenate(Primitive):
@@ -160,15 +162,15 @@ class Concatenate(Primitive):
 
     @staticmethod
     def forward(*xs: Any, axis: int) -> tuple[Any, Saved]:
-        bounds = np.cumsum([0] + [x.shape[axis] for x in xs])
-        return np.concatenate(xs, axis=axis), (axis, bounds)
+        bounds = tuple(accumulate((x.shape[axis] for x in xs), initial=0))
+        return namespace(*xs).concat(xs, axis=axis), (axis, bounds)
 
     @staticmethod
     def vjp(saved: Saved, grad_out: Any, needs: tuple[bool, ...]) -> Grads:
         axis, bounds = saved
         axis %= grad_out.ndim
         return tuple(
-            grad_out[_along(axis, slice(int(start), int(stop)))] if need else None
+            grad_out[_along(axis, slice(start, stop))] if need else None
             for start, stop, need in zip(bounds[:-1], bounds[1:], needs, strict=True)
         )
 
@@ -186,7 +188,7 @@ class Stack(Primitive):
 
     @staticmethod
     def forward(*xs: Any, axis: int) -> tuple[Any, Saved]:
-        return np.stack(xs, axis=axis), axis
+        return namespace(*xs).stack(xs, axis=axis), axis
 
     @staticmethod
     def vjp(saved: Saved, grad_out: Any, needs: tuple[bool, ...]) -> Grads:

@@ -5,10 +5,12 @@ where one input entry appears several times (tile, repeat, the borders of reflec
 
 from __future__ import annotations
 
+import math
 from typing import Any, Literal
 
 import numpy as np
 
+from chainrule.backends import namespace
 from chainrule.primitives.base import Grads, Primitive, Saved
 from chainrule.primitives.call import call
 from chainrule.primitives.reading import Rule, linear_map
@@ -34,7 +36,7 @@ class Flip(Primitive):
 
     @staticmethod
     def forward(x: Any, *, axis: tuple[int, ...]) -> tuple[Any, Saved]:
-        return np.flip(x, axis), axis
+        return namespace(x).flip(x, axis=axis), axis
 
     @staticmethod
     def vjp(saved: Saved, grad_out: Any, needs: tuple[bool, ...]) -> Grads:
@@ -59,7 +61,7 @@ class Roll(Primitive):
         x: Any, *, shift: int | tuple[int, ...], axis: int | tuple[int, ...] | None
     ) -> tuple[Any, Saved]:
         back = -shift if isinstance(shift, int) else tuple(-s for s in shift)
-        return np.roll(x, shift, axis), (back, axis)
+        return namespace(x).roll(x, shift, axis=axis), (back, axis)
 
     @staticmethod
     def vjp(saved: Saved, grad_out: Any, needs: tuple[bool, ...]) -> Grads:
@@ -84,9 +86,9 @@ class Tile(Primitive):
     @staticmethod
     def forward(x: Any, *, reps: tuple[int, ...]) -> tuple[Any, Saved]:
         ndim = max(len(reps), x.ndim)
-        full_shape = (1,) * (ndim - x.ndim) + x.shape
+        full_shape = (1,) * (ndim - x.ndim) + tuple(x.shape)
         full_reps = (1,) * (ndim - len(reps)) + reps
-        return np.tile(x, reps), (x.shape, full_shape, full_reps)
+        return namespace(x).tile(x, reps), (tuple(x.shape), full_shape, full_reps)
 
     @staticmethod
     def vjp(saved: Saved, grad_out: Any, needs: tuple[bool, ...]) -> Grads:
@@ -95,10 +97,11 @@ class Tile(Primitive):
             size for rep, n in zip(full_reps, full_shape, strict=True) for size in (rep, n)
         )
         tile_axes = tuple(2 * i for i, rep in enumerate(full_reps) if rep != 1)
-        grad_in = grad_out.reshape(interleaved)
+        xp = namespace(grad_out)
+        grad_in = xp.reshape(grad_out, interleaved)
         if tile_axes:
-            grad_in = grad_in.sum(axis=tile_axes)
-        return (grad_in.reshape(shape),)
+            grad_in = xp.sum(grad_in, axis=tile_axes)
+        return (xp.reshape(grad_in, shape),)
 
 
 class Repeat(Primitive):
@@ -121,20 +124,42 @@ class Repeat(Primitive):
 
     @staticmethod
     def forward(x: Any, *, repeats: int | tuple[int, ...], axis: int | None) -> tuple[Any, Saved]:
-        return np.repeat(x, repeats, axis), (x.shape, repeats, axis)
+        xp = namespace(x)
+        counts = repeats if isinstance(repeats, int) else xp.asarray(repeats)
+        return xp.repeat(x, counts, axis=axis), (tuple(x.shape), repeats, axis)
 
     @staticmethod
     def vjp(saved: Saved, grad_out: Any, needs: tuple[bool, ...]) -> Grads:
         shape, repeats, axis = saved
-        lines = (int(np.prod(shape)),) if axis is None else shape
+        lines = (math.prod(shape),) if axis is None else shape
         along = 0 if axis is None else axis
+        xp = namespace(grad_out)
         if isinstance(repeats, int):
             # The copies of one entry sit next to each other: view them as a new axis, sum it.
             grouped = (*lines[:along], lines[along], repeats, *lines[along + 1 :])
-            return (grad_out.reshape(grouped).sum(axis=along + 1).reshape(shape),)
+            summed = xp.sum(xp.reshape(grad_out, grouped), axis=along + 1)
+            return (xp.reshape(summed, shape),)
         source = np.repeat(np.arange(lines[along]), repeats)
         index = (*(slice(None),) * along, source)
-        return (call(ScatterAdd, grad_out, shape=lines, index=index).reshape(shape),)
+        return (xp.reshape(call(ScatterAdd, grad_out, shape=lines, index=index), shape),)
+
+
+def _pad_constant(
+    xp: Any,
+    x: Any,
+    pad_width: tuple[tuple[int, int], ...],
+    constant_values: tuple[tuple[float, float], ...],
+) -> Any:
+    """np.pad's constant mode in the standard: each axis's two blocks of constants joined
+    to x, the last axis first, so that (as in NumPy) a corner takes the first axis's value."""
+    out = x
+    for axis in reversed(range(x.ndim)):
+        parts = []
+        for width, value in zip(pad_width[axis], constant_values[axis], strict=True):
+            block = (*out.shape[:axis], width, *out.shape[axis + 1 :])
+            parts.append(xp.full(block, value, dtype=x.dtype))
+        out = xp.concat([parts[0], out, parts[1]], axis=axis)
+    return out
 
 
 def _pad_slices(pad_width: tuple[tuple[int, int], ...], shape: tuple[int, ...]) -> Any:
@@ -171,24 +196,34 @@ class Pad(Primitive):
         mode: PadMode,
         constant_values: tuple[tuple[float, float], ...],
     ) -> tuple[Any, Saved]:
+        xp = namespace(x)
+        shape = tuple(x.shape)
         if x.ndim == 0:
             # No axis to pad, and np.pad refuses an empty pad_width: a copy of x.
-            return np.pad(x, 0), (x.shape, ())
-        widths = np.array(pad_width, dtype=np.intp)
+            return (np.pad(x, 0) if xp is np else xp.asarray(x, copy=True)), (shape, ())
         if mode == "constant":
-            values = np.array(constant_values)
-            out = np.pad(x, widths, mode="constant", constant_values=values)
-            return out, (x.shape, _pad_slices(pad_width, x.shape))
+            if xp is np:
+                values = np.array(constant_values)
+                out = np.pad(x, np.array(pad_width, dtype=np.intp), constant_values=values)
+            else:
+                out = _pad_constant(xp, x, pad_width, constant_values)
+            return out, (shape, _pad_slices(pad_width, shape))
         # Each padded entry copies one input entry: np.pad of the positions names which.
         sources = [
-            np.pad(np.arange(n), pair, mode=mode)
-            for n, pair in zip(x.shape, pad_width, strict=True)
+            np.pad(np.arange(n), pair, mode=mode) for n, pair in zip(shape, pad_width, strict=True)
         ]
-        return np.pad(x, widths, mode=mode), (x.shape, np.ix_(*sources))
+        if xp is np:
+            out = np.pad(x, np.array(pad_width, dtype=np.intp), mode=mode)
+        else:
+            out = x
+            for axis, source in enumerate(sources):
+                out = xp.take(out, xp.asarray(source), axis=axis)
+        return out, (shape, np.ix_(*sources))
 
     @staticmethod
     def vjp(saved: Saved, grad_out: Any, needs: tuple[bool, ...]) -> Grads:
         shape, index = saved
         if all(isinstance(part, slice) for part in index):
-            return (grad_out[index],)
+            interior = (*index, Ellipsis)
+            return (grad_out[interior],)
         return (call(ScatterAdd, grad_out, shape=shape, index=index),)

@@ -1,0 +1,115 @@
+"""Indexing and scatter-add on any array library: `select(x, index)` is x[index] and
+`scatter_add(values, shape, index)` adds `values` into zeros at x[index], summing repeats.
+
+NumPy, JAX and CuPy take NumPy's whole indexing language; the array API standard takes
+basic indexing and little of the rest, and has no scatter at all. For other libraries both
+go through the flat positions the index selects (NumPy applies the index to the positions,
+so its rules hold everywhere): `take` reads them; the scatter adds them with gathers, one
+round per repeat of a position, so each sum runs in the order NumPy's `np.add.at` runs it.
+"""
+
+from __future__ import annotations
+
+import importlib
+import math
+from typing import Any
+
+import numpy as np
+
+from chainrule.backends import is_recording, module_name, namespace, to_numpy
+
+_NUMPY_INDEXING = frozenset({"jax.numpy", "cupy"})
+"""Libraries whose arrays take NumPy's indexing (integer arrays mixed with slices, masks)."""
+
+
+def is_basic_index(index: Any) -> bool:
+    """True for ints, slices, None and Ellipsis only: such an index never repeats an entry."""
+    parts = index if isinstance(index, tuple) else (index,)
+    return all(
+        isinstance(part, (int, np.integer, slice)) or part is None or part is Ellipsis
+        for part in parts
+    )
+
+
+def _indexes_like_numpy(xp: Any) -> bool:
+    return xp is np or module_name(xp) in _NUMPY_INDEXING
+
+
+def _with_ellipsis(index: Any) -> tuple[Any, ...]:
+    """A basic index with a trailing ... where it has none: the standard asks every axis to
+    be indexed, NumPy leaves the trailing ones implied."""
+    parts = index if isinstance(index, tuple) else (index,)
+    return parts if any(part is Ellipsis for part in parts) else (*parts, Ellipsis)
+
+
+def _flat_positions(shape: tuple[int, ...], index: Any) -> np.ndarray:
+    """The flat positions, in an array of shape(x[index]), of the entries x[index] selects
+    from an array of `shape` (its index arrays brought to NumPy)."""
+    parts = index if isinstance(index, tuple) else (index,)
+    host = tuple(
+        part
+        if part is None or part is Ellipsis or isinstance(part, (int, slice, np.ndarray))
+        else to_numpy(part)
+        for part in parts
+    )
+    positions: np.ndarray = np.arange(math.prod(shape)).reshape(shape)[host]
+    return positions
+
+
+def select(x: Any, index: Any) -> Any:
+    """x[index] with NumPy's indexing rules, on an array of any library."""
+    xp = namespace(x)
+    if _indexes_like_numpy(xp) or is_recording(x):
+        return x[index]
+    if is_basic_index(index):
+        return x[_with_ellipsis(index)]
+    positions = _flat_positions(tuple(x.shape), index)
+    flat = xp.take(xp.reshape(x, (-1,)), xp.asarray(positions.reshape(-1)), axis=0)
+    return xp.reshape(flat, positions.shape)
+
+
+def scatter_add(values: Any, shape: tuple[int, ...], index: Any) -> Any:
+    """zeros(shape) with `values` added at [index], an entry selected n times receiving n
+    values (np.add.at); `values` broadcasts to the shape of zeros(shape)[index]."""
+    xp = namespace(values)
+    if xp is np:
+        out = np.zeros(shape, dtype=values.dtype)
+        if is_basic_index(index):
+            out[index] = values
+        else:
+            np.add.at(out, index, values)
+        return out
+    name = module_name(xp)
+    if name == "jax.numpy":
+        return xp.zeros(shape, dtype=values.dtype).at[index].add(values)
+    if name == "cupy":
+        # CuPy keeps its scatter beside its NumPy-like namespace, in cupyx.
+        cupyx = importlib.import_module("cupyx")
+        out = xp.zeros(shape, dtype=values.dtype)
+        cupyx.scatter_add(out, index, values)
+        return out
+    return _scatter_add_by_gathers(xp, values, shape, index)
+
+
+def _scatter_add_by_gathers(xp: Any, values: Any, shape: tuple[int, ...], index: Any) -> Any:
+    """scatter_add in the standard alone: round r gathers, for each position, the value of
+    its r-th occurrence (or 0), and the rounds are added in order, as np.add.at adds."""
+    positions = _flat_positions(shape, index)
+    flat_values = xp.reshape(xp.broadcast_to(values, positions.shape), (-1,))
+    positions = positions.reshape(-1)
+    count, size = positions.size, math.prod(shape)
+    order = np.argsort(positions, kind="stable")
+    ordered = positions[order]
+    first = np.concatenate(([True], ordered[1:] != ordered[:-1])) if count else ordered
+    group_start = np.maximum.accumulate(np.where(first, np.arange(count), 0))
+    rank = np.empty(count, dtype=np.intp)
+    rank[order] = np.arange(count) - group_start
+    out = xp.zeros((size,), dtype=values.dtype)
+    for round_number in range(int(rank.max()) + 1 if count else 0):
+        chosen = np.flatnonzero(rank == round_number)
+        lookup = np.full(size, chosen.size)
+        lookup[positions[chosen]] = np.arange(chosen.size)
+        taken = xp.take(flat_values, xp.asarray(chosen), axis=0)
+        padded = xp.concat([taken, xp.zeros((1,), dtype=values.dtype)])
+        out = out + xp.take(padded, xp.asarray(lookup), axis=0)
+    return xp.reshape(out, shape)
