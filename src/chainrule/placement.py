@@ -119,10 +119,10 @@ def foreign_array(data: Any, dtype: Any | None) -> Any:
         target = numpy_dtype(dtype)
         check_dtype("tensor", target)
         return xp.astype(data, namespace_dtype(xp, target), copy=False)
-    kind = numpy_dtype(data.dtype)
-    if kind.kind in "biu":
+    own = numpy_dtype(data.dtype)
+    if own.kind in "biu":
         return xp.astype(data, namespace_dtype(xp, np.float32))
-    check_dtype("tensor", kind)
+    check_dtype("tensor", own)
     return data
 
 
