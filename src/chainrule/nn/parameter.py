@@ -11,6 +11,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
+from chainrule.backends import dispatch_through_numpy
 from chainrule.dtypes import numpy_dtype
 from chainrule.tensor import Tensor
 
@@ -42,3 +43,8 @@ class Parameter(Tensor):
 
     def __repr__(self) -> str:
         return "Parameter containing:\n" + super().__repr__()
+
+
+# A rule run on Parameters (gradients of gradients) computes through NumPy's protocols, as on
+# Tensors: `namespace` matches types exactly, so the subclass registers too.
+dispatch_through_numpy(Parameter)
