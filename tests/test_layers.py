@@ -17,6 +17,8 @@ LAYERS: dict[str, int] = {
     "_types": 0,
     "dtypes": 0,
     "backends": 0,  # the array namespace a rule computes in (NumPy, CuPy, JAX)
+    "placement": 0,  # devices (issue 16): where an array lives, moving it
+    "devices": 2,  # devices (issue 16): Tensor.to, Tensor.cpu
     "primitives": 0,
     "modes": 0,
     "pytree": 0,  # transforms: nested dicts, lists and tuples of arrays

@@ -42,7 +42,36 @@ def float_promotion(dtypes: list[np.dtype[Any]], float_result: bool) -> np.dtype
     float (`float_result`), float32, PyTorch's default dtype (NumPy gives float16 for bool
     and int8, float64 for int64). Integer tensors never require grad, so the conversion
     carries no gradient."""
-    floats = [dtype for dtype in dtypes if dtype.kind == "f"]
+    try:
+        floats = [dtype for dtype in dtypes if dtype.kind == "f"]
+    except AttributeError:  # array_api_strict's dtypes have no kind: read them as NumPy's
+        dtypes = [numpy_dtype(dtype) for dtype in dtypes]
+        floats = [dtype for dtype in dtypes if dtype.kind == "f"]
     if len(floats) == len(dtypes) or (not floats and not float_result):
         return None
     return np.result_type(*floats) if floats else np.dtype(np.float32)
+
+
+# --- array backends (issue 16): dtypes of any array API library
+def numpy_dtype(dtype: Any) -> np.dtype[Any]:
+    """`dtype` of any array library as NumPy's: NumPy, CuPy and JAX dtypes already are;
+    an array API dtype without NumPy's (array_api_strict.float32) is read by its name."""
+    if isinstance(dtype, np.dtype):
+        return dtype
+    try:
+        converted: np.dtype[Any] = np.dtype(dtype)
+        return converted
+    except TypeError:
+        return np.dtype(str(dtype).rsplit(".", 1)[-1])
+
+
+def is_floating(dtype: Any) -> bool:
+    """Whether `dtype`, of any array library, is a real floating dtype (can require grad)."""
+    return numpy_dtype(dtype).kind == "f"
+
+
+def namespace_dtype(xp: Any, dtype: Any) -> Any:
+    """The dtype of namespace `xp` named as `dtype` (a NumPy dtype or another library's):
+    `xp.float32` for float32; NumPy's own for NumPy."""
+    name = numpy_dtype(dtype).name
+    return np.dtype(name) if xp is np else getattr(xp, name)

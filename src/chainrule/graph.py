@@ -17,6 +17,7 @@ import numpy as np
 
 from chainrule import primitives as P
 from chainrule.modes import STATE, AnomalyError, enable_grad, no_grad
+from chainrule.placement import all_finite, copy, is_foreign
 from chainrule.primitives import Primitive
 from chainrule.primitives.base import plain_values
 from chainrule.sweep import Target, schedule, sweep
@@ -146,7 +147,7 @@ def _recorded_parent_grads(node: Node, grad_out: Any, needs: tuple[bool, ...]) -
 
 def _check_finite(node: Node, grads: Sequence[Any]) -> None:
     for grad in grads:
-        if grad is not None and not np.all(np.isfinite(plain_values(grad))):
+        if grad is not None and not all_finite(plain_values(grad)):
             raise AnomalyError(
                 f"backward of {node.primitive.name} produced NaN or inf in a gradient; the op "
                 f"was created at {node.trace}"
@@ -395,6 +396,12 @@ def store_leaf_grads(
             continue
         grad = np.asarray(grad)
         existing = leaf._grad  # `.grad`, without its Python-level getter (once per leaf)
+        if type(grad) is not np.ndarray:
+            if is_foreign(grad):
+                _store_foreign_grad(tensor_type, leaf, grad, handed_out)
+                continue
+            grad = np.asarray(grad)
+        existing = leaf.grad
         if existing is not None:
             if existing.requires_grad:
                 # A recorded gradient (create_graph) is part of a graph: add out of place.
@@ -416,3 +423,23 @@ def store_leaf_grads(
             leaf._grad = tensor_type.from_numpy(grad)  # what `.grad =` does untraced
         else:
             leaf.grad = tensor_type.from_numpy(grad)
+        leaf.grad = tensor_type.from_numpy(grad)
+
+
+def _store_foreign_grad(
+    tensor_type: type[Tensor], leaf: Tensor, grad: Any, handed_out: set[int]
+) -> None:
+    """`store_leaf_grads` for a gradient of another library (CuPy, JAX, ...): added out of
+    place into a `.grad` of the same tensor (JAX arrays cannot be written into), its version
+    bumped; a first one is copied when it is the caller's or another leaf's array."""
+    existing = leaf.grad
+    if existing is not None and existing.requires_grad:  # recorded (create_graph): a new one
+        leaf.grad = tensor_type(existing.data + grad, requires_grad=False)
+        return
+    if existing is not None:
+        existing.data = existing.data + grad
+        return
+    if id(grad) in handed_out:
+        grad = copy(grad)
+    handed_out.add(id(grad))
+    leaf.grad = tensor_type(grad, requires_grad=False)  # a float array is kept, not copied

@@ -15,6 +15,9 @@ from typing import Any, TypeVar
 
 import numpy as np
 
+from chainrule.backends import namespace
+from chainrule.dtypes import namespace_dtype, numpy_dtype
+from chainrule.placement import is_foreign
 from chainrule.primitives import sum_to_shape
 
 NodeT = TypeVar("NodeT", bound=Hashable)
@@ -59,9 +62,22 @@ def fit(grad: Any, shape: tuple[int, ...], dtype: np.dtype[Any]) -> Any:
         grad = np.asarray(grad)  # NumPy's scalar for a 0-d result
     if grad.shape != shape:
         grad = sum_to_shape(grad, shape)
-    if grad.dtype is not dtype and grad.dtype != dtype:
-        grad = grad.astype(dtype)
+    grad_dtype = grad.dtype
+    if grad_dtype is not dtype and (type(grad) is not np.ndarray or grad_dtype != dtype):
+        grad = grad.astype(dtype) if type(grad) is np.ndarray else _fit_dtype(grad, dtype)
     return grad
+
+
+def _fit_dtype(grad: Any, dtype: Any) -> Any:
+    """`grad`, a Tensor (a recorded gradient) or an array of another library (CuPy, JAX,
+    array_api_strict, whose dtypes are not NumPy's), in `dtype` (of either kind)."""
+    target = numpy_dtype(dtype)
+    if numpy_dtype(grad.dtype) == target:
+        return grad
+    if is_foreign(grad):
+        xp = namespace(grad)
+        return xp.astype(grad, namespace_dtype(xp, target))
+    return grad.astype(target)
 
 
 def sweep(

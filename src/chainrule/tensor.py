@@ -17,33 +17,16 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
+from chainrule import placement
 from chainrule import primitives as P
 from chainrule.dtypes import check_dtype as _check_dtype
 from chainrule.dtypes import check_exact_integers as _check_exact_integers
-from chainrule.dtypes import float_promotion
+from chainrule.dtypes import float_promotion, numpy_dtype
 from chainrule.graph import Node, backward_into_grads
 from chainrule.modes import STATE, AnomalyError, GradAttribute, user_frame
 from chainrule.tensor_methods import TensorMethods
 
 ArrayLike = npt.ArrayLike
-
-
-def _as_array(data: Any, dtype: npt.DTypeLike | None) -> np.ndarray:
-    """The ndarray a new Tensor holds: float arrays keep their dtype, Python numbers and
-    integer data become float32 unless `dtype` says otherwise."""
-    if isinstance(data, Tensor):
-        data = data._data
-    if dtype is not None:
-        target = np.dtype(dtype)
-        _check_dtype("tensor", target)
-        return np.asarray(data, dtype=target)
-    from_numpy = isinstance(data, (np.ndarray, np.generic))
-    array = np.asarray(data)
-    kind = array.dtype.kind
-    if kind in "biu":
-        return array.astype(np.float32)
-    _check_dtype("tensor", array.dtype)
-    return array if from_numpy else array.astype(np.float32)
 
 
 class NumpyProtocol:
@@ -113,7 +96,7 @@ class Tensor(TensorMethods):
         dtype: npt.DTypeLike | None = None,
         name: str | None = None,
     ) -> None:
-        self._data = _as_array(data, dtype)
+        self._data: np.ndarray = placement.tensor_array(_raw(data), dtype)
         self._node: Node | None = None
         self._counter = _UNCHANGED
         self._base: Tensor | None = None
@@ -161,11 +144,19 @@ class Tensor(TensorMethods):
         target = float_promotion([x._data.dtype for x in inputs], primitive in P.FLOAT_RESULTS)
         if target is not None:  # integers beside floats, or into a float-valued op
             inputs = tuple(x if x.dtype.kind == "f" else x.astype(target) for x in inputs)
-        out, saved = primitive.forward(*[x._data for x in inputs], **params)
-        if type(out) is not np.ndarray:
-            out = np.asarray(out)
+        data = [x._data for x in inputs]
+        if type(data[0]) is not np.ndarray:  # CuPy, JAX, ...: computed there (placement)
+            out, saved, params = placement.forward(primitive, data, params)
+        else:
+            try:
+                out, saved = primitive.forward(*data, **params)
+            except (TypeError, ValueError, RuntimeError):  # another library's input: say so
+                placement.check_same_device(primitive.name, data)
+                raise
+            if type(out) is not np.ndarray:
+                out = placement.result_array(primitive.name, out, data)
         result = cls._wrap(out)
-        if primitive.returns_view and np.may_share_memory(out, inputs[0]._data):
+        if primitive.returns_view and type(out) is np.ndarray and np.may_share_memory(out, data[0]):
             # A view shares its base's version counter, so an in-place change through either
             # is seen by every op that saved the other (as in PyTorch).
             result._counter = _shared_counter(inputs[0])
@@ -198,13 +189,16 @@ class Tensor(TensorMethods):
         if STATE.tracer is not None:
             STATE.tracer.refuse_mutation(self, "data assignment")
         has_dtype = isinstance(value, (Tensor, np.ndarray, np.generic))
-        array = np.asarray(value._data if isinstance(value, Tensor) else value)
-        if self._data.dtype.kind == "f" and array.dtype.kind in ("biu" if has_dtype else "biuf"):
+        raw = _raw(value)
+        foreign = placement.is_foreign(raw)  # another library's array: kept, in its dtype
+        array = placement.tensor_array(raw, None) if foreign else np.asarray(raw)
+        kinds = "" if foreign else "biu" if has_dtype else "biuf"
+        if kinds and self.dtype.kind == "f" and array.dtype.kind in kinds:
             converted = array.astype(self._data.dtype)
             if array.dtype.kind in "iu":
                 _check_exact_integers(array, converted)
             array = converted
-        _check_dtype("data", array.dtype)
+        _check_dtype("data", numpy_dtype(array.dtype))
         grad = self.grad
         if grad is not None and array.shape != self._data.shape:
             raise ValueError(
@@ -212,8 +206,8 @@ class Tensor(TensorMethods):
                 f"shape {array.shape}; set .grad = None (or call zero_grad()) first"
             )
         self._data = array
-        if grad is not None and grad.dtype != array.dtype:
-            self.grad = grad.astype(array.dtype)
+        if grad is not None and grad.dtype != self.dtype:
+            self.grad = grad.astype(self.dtype)
         _shared_counter(self).value += 1
 
     @property
@@ -258,7 +252,11 @@ class Tensor(TensorMethods):
 
     @property
     def dtype(self) -> np.dtype[Any]:
-        return self._data.dtype
+        """NumPy's dtype, whatever library holds the values (as torch.dtype on any device)."""
+        dtype = self._data.dtype
+        return dtype if isinstance(dtype, np.dtype) else numpy_dtype(dtype)
+
+    device = property(placement.device_of_tensor, doc=placement.device_of_tensor.__doc__)
 
     @property
     def is_leaf(self) -> bool:
@@ -270,8 +268,8 @@ class Tensor(TensorMethods):
         return self.transpose()
 
     def numpy(self) -> np.ndarray:
-        """The values as an ndarray (shared, not copied)."""
-        return self._data
+        """The values as an ndarray: shared, not copied; copied from another library (GPU)."""
+        return self._data if type(self._data) is np.ndarray else placement.numpy_copy(self._data)
 
     def item(self) -> float:
         """The single value of a one-element tensor, as a Python number."""
@@ -282,7 +280,7 @@ class Tensor(TensorMethods):
                 f"item: the tensor has shape {self.shape} ({self.size} values); item() needs "
                 "exactly one value: reduce it first (e.g. .sum()) or index one entry"
             )
-        value: float = self._data.item()
+        value: float = placement.to_numpy(self._data).item()
         return value
 
     def detach(self) -> Tensor:
@@ -302,7 +300,7 @@ class Tensor(TensorMethods):
 
     def requires_grad_(self, requires_grad: bool = True) -> Tensor:
         """Mark this leaf as needing a gradient (in place) and return it."""
-        if requires_grad and self._data.dtype.kind != "f":
+        if requires_grad and self.dtype.kind != "f":
             raise TypeError(
                 f"requires_grad_: only floating-point tensors can require gradients, this one "
                 f"has dtype {self.dtype}; create it with dtype=np.float32 or np.float64"
@@ -337,8 +335,10 @@ class Tensor(TensorMethods):
         return np.array(self._data, dtype=dtype, copy=False)
 
     def __repr__(self) -> str:
-        body = np.array2string(self._data, separator=", ", prefix="tensor(")
-        extras = [f"dtype={self.dtype}"]
+        body = np.array2string(placement.to_numpy(self._data), separator=", ", prefix="tensor(")
+        extras = [f"dtype={self.dtype}"] + (
+            [] if type(self._data) is np.ndarray else [f"device='{self.device}'"]
+        )
         if self._node is not None:
             extras.append(f"grad_fn={self._node.primitive.name}")
         elif self.requires_grad:
@@ -389,9 +389,9 @@ class Tensor(TensorMethods):
                     f"backward: the output has shape {self.shape}, not a scalar; pass "
                     "grad= (dL/d(output), the same shape) or reduce it first, e.g. .sum()"
                 )
-            grad_root: Any = np.ones(self.shape, dtype=self.dtype)
+            grad_root: Any = placement.ones_like(self._data)
         else:
-            grad_root = grad._data if isinstance(grad, Tensor) else np.asarray(grad, self.dtype)
+            grad_root = grad._data if isinstance(grad, Tensor) else placement.like(grad, self._data)
             if grad_root.shape != self.shape:
                 raise ValueError(
                     f"backward: grad has shape {grad_root.shape} but the output has shape "
@@ -428,7 +428,7 @@ def _raw(value: Any) -> Any:
 
 
 def _check_forward(primitive: type[P.Primitive], result: Tensor) -> None:
-    if result.dtype.kind == "f" and not np.all(np.isfinite(result._data)):
+    if result.dtype.kind == "f" and not placement.all_finite(result._data):
         location = user_frame()
         if result._node is not None:
             result._node.trace = location

@@ -22,8 +22,10 @@ from pathlib import Path
 from typing import Any
 
 from chainrule.cli._common import describe_os_error, missing_extras, nonnegative_int, probe_writable
+from chainrule.placement import CUDA_INSTALL, cuda_problem
 from chainrule.train.config import (
     CNN_DEFAULTS,
+    DEVICES,
     DTYPES,
     ENGINES,
     MODELS,
@@ -100,6 +102,12 @@ def add_parser(subparsers: Any) -> None:
         "--seed",
         type=nonnegative_int("--seed"),
         help=f"seed of the weights, shuffling and dropout (default {defaults.seed})",
+    )
+    add(
+        "--device",
+        choices=DEVICES,
+        help="cpu: NumPy arrays; cuda: CuPy arrays on an NVIDIA GPU (needs "
+        f"{CUDA_INSTALL}) (default {defaults.device})",
     )
     add(
         "--compile",
@@ -295,6 +303,9 @@ def run(args: argparse.Namespace) -> int:
     try:
         config, folder, checkpoint = _plan(args)
         _refuse_too_large(config)
+        problem = cuda_problem() if config.device == "cuda" else None
+        if problem is not None:
+            raise ValueError(f"--device cuda: {problem}")
         missing = missing_extras(_needed_extras(config, not args.no_progress))
         if missing is not None:
             raise ValueError(missing)

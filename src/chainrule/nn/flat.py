@@ -164,6 +164,11 @@ def flatten_parameters(params: Iterable[Tensor]) -> list[FlatBuffer]:
     for param in params:
         if not isinstance(param, Tensor):
             raise TypeError(f"flatten_parameters: expected Tensors, got {type(param).__name__}")
+        if type(param.data) is not np.ndarray:  # devices (issue 16)
+            raise TypeError(
+                f"flatten_parameters: flat buffers hold NumPy parameters, this one is on "
+                f"{param.device}; move the model to the cpu first (model.to('cpu'))"
+            )
         if id(param) not in seen:
             seen.add(id(param))
             by_dtype.setdefault(param.dtype, []).append(param)

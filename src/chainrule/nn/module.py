@@ -14,9 +14,12 @@ from typing import Any, NamedTuple, TypeVar
 
 import numpy as np
 
+from chainrule.dtypes import numpy_dtype
+from chainrule.graph import set_grad_slot
 from chainrule.modes import record_effect
 from chainrule.nn.flat import FlatBuffer, buffer_of, flatten_parameters, zero_grads
 from chainrule.nn.parameter import Parameter
+from chainrule.placement import device_of, is_foreign, move, to_numpy
 
 ModuleT = TypeVar("ModuleT", bound="Module")
 
@@ -103,7 +106,7 @@ class Module:
                 f"{type(value).__name__} (delete it first with `del module.{name}`)"
             )
         elif name in self._buffers:
-            self._buffers[name] = np.asarray(value)
+            self._buffers[name] = value if is_foreign(value) else np.asarray(value)
         else:
             object.__setattr__(self, name, value)
 
@@ -131,7 +134,7 @@ class Module:
     def register_buffer(self, name: str, array: np.ndarray) -> None:
         """Keep `array` as state that is saved and loaded but not trained (running stats)."""
         self._forget(name)
-        self._buffers[name] = np.asarray(array)
+        self._buffers[name] = array if is_foreign(array) else np.asarray(array)
 
     # ----------------------------------------------------------------- traversal
     def named_children(self) -> Iterator[tuple[str, Module]]:
@@ -219,15 +222,16 @@ class Module:
     # ----------------------------------------------------------------- state
     def state_dict(self) -> dict[str, np.ndarray]:
         """Copies of every parameter and buffer, by dotted name: parameters of each module,
-        then its buffers, then its sub-modules'."""
+        then its buffers, then its sub-modules'. NumPy copies, whatever the device (so a
+        checkpoint loads anywhere)."""
         state: dict[str, np.ndarray] = {}
         for module_name, module in self.named_modules():
             dot = f"{module_name}." if module_name else ""
             for name, parameter in module._parameters.items():
                 if parameter is not None:
-                    state[dot + name] = parameter.data.copy()
+                    state[dot + name] = to_numpy(parameter.data).copy()
             for name, buffer in module._buffers.items():
-                state[dot + name] = buffer.copy()
+                state[dot + name] = to_numpy(buffer).copy()
         return state
 
     def load_state_dict(
@@ -271,9 +275,15 @@ class Module:
         for key, (module, name, current) in targets.items():
             if key not in state_dict:
                 continue
-            value = np.array(state_dict[key], dtype=current.dtype, copy=True)
+            value = np.array(to_numpy(state_dict[key]), dtype=numpy_dtype(current.dtype))
+            if type(current) is not np.ndarray:  # a model moved to another device
+                value = move(value, device_of(current))
             parameter = module._parameters.get(name)
-            if parameter is not None and buffer_of(parameter) is not None:
+            if (
+                parameter is not None
+                and buffer_of(parameter) is not None
+                and type(current) is np.ndarray
+            ):
                 np.copyto(parameter.data, value)  # stay a view of the flat buffer
                 parameter.increment_version()
             elif parameter is not None:
@@ -281,6 +291,33 @@ class Module:
             else:
                 module._buffers[name] = value
         return IncompatibleKeys(missing, unexpected)
+
+    # --- devices (issue 16)
+    def to(self: ModuleT, device: Any) -> ModuleT:
+        """Move every parameter (with its `.grad`) and buffer to `device`, in place, and
+        return this module: "cpu" (NumPy), "cuda" or "cuda:N" (CuPy), an array library's
+        module (array_api_strict, jax.numpy) or a device object of one, as `Tensor.to`.
+
+        Each Parameter stays the same object, so an optimizer built on them keeps working
+        (its state follows a parameter to its device at the next step). A parameter moved
+        off NumPy leaves its flat buffer (`flatten_parameters`, NumPy only) and is updated
+        on its own; call `flatten_parameters()` again after moving back to the cpu.
+        """
+        for parameter in self.parameters():
+            moved = move(parameter.data, device)
+            if moved is parameter.data:
+                continue
+            grad = parameter.grad
+            parameter.grad = None
+            parameter.data = moved
+            if type(moved) is not np.ndarray:  # flat buffers and their slots are NumPy's
+                set_grad_slot(parameter, None)
+            if grad is not None:
+                parameter.grad = grad.detach().to(device)
+        for module in self.modules():
+            for name, buffer in module._buffers.items():
+                module._buffers[name] = move(buffer, device)
+        return self
 
     # ----------------------------------------------------------------- calling
     def __call__(self, *args: Any, **kwargs: Any) -> Any:

@@ -11,6 +11,8 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
+from chainrule.backends import dispatch_through_numpy
+from chainrule.dtypes import numpy_dtype
 from chainrule.tensor import Tensor
 
 
@@ -35,7 +37,14 @@ class Parameter(Tensor):
     @classmethod
     def _wrap(cls, array: np.ndarray) -> Tensor:
         """Results of ops (and gradients) built on a Parameter are plain Tensors."""
-        return Tensor.from_numpy(array)
+        if type(array) is np.ndarray:
+            return Tensor.from_numpy(array)
+        return Tensor(array, dtype=numpy_dtype(array.dtype))  # CuPy, JAX, ...: kept there
 
     def __repr__(self) -> str:
         return "Parameter containing:\n" + super().__repr__()
+
+
+# A rule run on Parameters (gradients of gradients) computes through NumPy's protocols, as on
+# Tensors: `namespace` matches types exactly, so the subclass registers too.
+dispatch_through_numpy(Parameter)

@@ -14,6 +14,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
+from chainrule import devices  # noqa: F401  (devices, issue 16: Tensor.to and Tensor.cpu)
 from chainrule import primitives as P
 from chainrule.modes import CompileError
 from chainrule.ops import composites, inplace, operators, reductions, shaping  # noqa: F401
@@ -34,6 +35,7 @@ from chainrule.ops.activations import (
     softsign,
 )
 from chainrule.ops.operators import _binary, _operand, matmul, promote
+from chainrule.placement import to_numpy
 from chainrule.primitives.reduction import Axis
 from chainrule.tensor import Tensor, _raw, as_tensor
 
@@ -106,7 +108,7 @@ def minimum(x: Any, y: Any) -> Tensor:
 def where(condition: Any, x: Any, y: Any) -> Tensor:
     """x where `condition` holds, else y; the gradient flows to the chosen side only."""
     left, right = _pair(x, y)
-    mask = np.asarray(_raw(condition), dtype=bool)
+    mask = np.asarray(to_numpy(_raw(condition)), dtype=bool)  # checked here, moved by the op
     try:
         return Tensor._apply(P.Where, (left, right), {"condition": mask})
     except CompileError:

@@ -9,6 +9,7 @@ from typing import Any
 
 import numpy as np
 
+from chainrule import placement
 from chainrule import primitives as P
 from chainrule.modes import STATE, CompileError
 from chainrule.tensor import Tensor, _raw, as_tensor, attach_methods
@@ -21,6 +22,8 @@ def _operand(value: Any, like: Tensor) -> Tensor:
     applies)."""
     if isinstance(value, Tensor):
         return value
+    if type(like._data) is not np.ndarray:
+        return _foreign_operand(value, like)
     if like._data.dtype.kind != "f" and isinstance(value, (bool, int, float, np.generic)):
         return Tensor._wrap(np.asarray(value, dtype=_number_dtype(value, like._data.dtype)))
     if (
@@ -45,6 +48,17 @@ def _operand(value: Any, like: Tensor) -> Tensor:
         elif array.dtype.kind == "f":
             array = array.astype(np.float32)
     return Tensor._wrap(array)
+
+
+def _foreign_operand(value: Any, like: Tensor) -> Tensor:
+    """The other operand beside a tensor of another library (CuPy, JAX, ...): a number, a
+    list or a NumPy array (a constant, as the rules make when run on Tensors for gradients
+    of gradients) becomes an array there, by the rules above; another library's array is
+    taken as it is, so one of another library or device is refused by the op, naming both."""
+    if placement.is_foreign(value):
+        return Tensor._wrap(value)
+    numpy_operand = _operand(value, Tensor._wrap(np.empty((), like.dtype)))
+    return Tensor._wrap(placement.move(numpy_operand._data, like.device))
 
 
 def _number_dtype(value: Any, like: np.dtype[Any]) -> np.dtype[Any]:
@@ -75,7 +89,10 @@ def promote(left: Tensor, right: Tensor) -> tuple[Tensor, Tensor]:
     dtype (as PyTorch: int64 with float32 gives float32, where NumPy gives float64), so the
     result and the float operand's gradient keep that float dtype. Integer and bool tensors
     never require grad, so the conversion carries no gradient."""
-    left_float, right_float = left._data.dtype.kind == "f", right._data.dtype.kind == "f"
+    try:
+        left_float, right_float = left._data.dtype.kind == "f", right._data.dtype.kind == "f"
+    except AttributeError:  # array_api_strict's dtypes have no kind: ask Tensor.dtype
+        left_float, right_float = left.dtype.kind == "f", right.dtype.kind == "f"
     if left_float == right_float:
         return left, right
     if left_float:

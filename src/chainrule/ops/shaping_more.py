@@ -18,6 +18,7 @@ import numpy.typing as npt
 
 from chainrule import ops
 from chainrule import primitives as P
+from chainrule.placement import to_numpy
 from chainrule.primitives.shape_more import PAD_MODES, Flip, Pad, Repeat, Roll, Tile
 from chainrule.tensor import Tensor, _raw, as_tensor, attach_methods
 
@@ -58,7 +59,7 @@ def _integers(op: str, what: str, value: Any) -> np.ndarray:
             f"{op}: {what} is a tensor that requires grad; indices carry no gradient, pass "
             "integer values (a NumPy integer array, a list, or an integer tensor)"
         )
-    array = np.asarray(_raw(value))
+    array = to_numpy(_raw(value))  # checked here; an op moves it to the tensor's device
     if array.dtype.kind not in "iu" and array.size:
         kind = "boolean (a mask)" if array.dtype.kind == "b" else f"of dtype {array.dtype}"
         raise TypeError(
@@ -460,7 +461,7 @@ def masked_fill(self: Tensor, mask: Any, value: Any) -> Tensor:
     """PyTorch's masked_fill: `value` where the boolean `mask` (broadcast to x's shape) is
     True, x elsewhere; x's gradient is grad_out where mask is False, a 0-d tensor value's
     the sum of grad_out where it is True."""
-    flags = np.asarray(_raw(mask))
+    flags = to_numpy(_raw(mask))
     if flags.dtype.kind != "b":
         raise TypeError(
             f"masked_fill: mask must be boolean, got dtype {flags.dtype}; pass a comparison "

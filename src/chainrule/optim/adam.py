@@ -90,6 +90,30 @@ class Adam(Optimizer):
         work *= step_size
         value -= work
 
+    def _step_arrays(
+        self, xp: Any, value: Any, grad: Any, state: dict[str, Any], group: dict[str, Any]
+    ) -> Any:
+        """`_update`'s rule on arrays of any library, out of place (same order of operations)."""
+        lr, eps, weight_decay = group["lr"], group["eps"], group["weight_decay"]
+        beta1, beta2 = group["betas"]
+        if not state:
+            state["step"] = 0
+            state["exp_avg"] = xp.zeros_like(value)
+            state["exp_avg_sq"] = xp.zeros_like(value)
+        state["step"] += 1
+        step = state["step"]
+        if weight_decay != 0:
+            if self.decoupled_weight_decay:
+                value = value * (1 - lr * weight_decay)
+            else:
+                grad = grad + value * weight_decay
+        exp_avg = state["exp_avg"] = state["exp_avg"] + (grad - state["exp_avg"]) * (1 - beta1)
+        exp_avg_sq = state["exp_avg_sq"] = state["exp_avg_sq"] * beta2 + grad * (1 - beta2) * grad
+        step_size = lr / (1 - beta1**step)
+        bias_correction2_sqrt = (1 - beta2**step) ** 0.5
+        denom = xp.sqrt(exp_avg_sq) / bias_correction2_sqrt + eps
+        return value - exp_avg / denom * step_size
+
 
 class AdamW(Adam):
     """Adam with decoupled weight decay, as `torch.optim.AdamW`: before the Adam step,

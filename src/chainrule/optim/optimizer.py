@@ -24,7 +24,10 @@ from typing import Any
 import numpy as np
 
 from chainrule.modes import STATE, enable_grad, no_grad, record_effect, refuse_while_tracing
+from chainrule.backends import namespace
+from chainrule.modes import enable_grad, no_grad, record_effect, refuse_while_tracing
 from chainrule.nn.flat import FlatBuffer, buffer_of, zero_grads
+from chainrule.placement import device_of, is_foreign, move, to_numpy
 from chainrule.tensor import Tensor
 
 ParamsArg = Iterable[Tensor] | Iterable[dict[str, Any]]
@@ -269,17 +272,23 @@ class Optimizer(ABC):
             if grad is None:
                 continue
             state = state_of(param)
+            if type(param.data) is not np.ndarray:
+                self._update_foreign(param, grad, state, group)
+                continue
             if state:
                 self._follow_layout(param, state)
             update(param.data, grad.data, state, group, param)
             param.increment_version()
 
     def _follow_layout(self, param: Tensor, state: dict[str, Any]) -> None:
-        """Keep `param`'s state arrays in its dtype after `.data =` changed it; a new shape
-        leaves the state meaningless, so it is refused."""
+        """Keep `param`'s state arrays in its dtype after `.data =` changed it, and in NumPy
+        after `Module.to("cpu")` brought it back; a new shape leaves the state meaningless,
+        so it is refused."""
         for key, value in state.items():
             if not isinstance(value, np.ndarray):
-                continue
+                if not is_foreign(value):
+                    continue
+                value = state[key] = np.array(to_numpy(value), copy=True)
             if value.shape != param.shape:
                 raise ValueError(
                     f"{type(self).__name__}: the state {key!r} of a parameter has shape "
@@ -304,6 +313,30 @@ class Optimizer(ABC):
         if array is None or array.dtype != values.dtype or array.shape != values.shape:
             array = self._workspace[key] = np.empty_like(values)
         return array
+
+    def _update_foreign(
+        self, param: Tensor, grad: Tensor, state: dict[str, Any], group: dict[str, Any]
+    ) -> None:
+        """Update a parameter held by another array library (CuPy, JAX, ...) through
+        `_step_arrays`, out of place (JAX arrays cannot be written into); its state arrays
+        follow it to its device first (after `Module.to`)."""
+        for key, value in state.items():
+            is_array = isinstance(value, np.ndarray) or is_foreign(value)
+            if is_array and device_of(value) != param.device:
+                state[key] = move(value, param.device)
+        xp = namespace(param.data)
+        param.data = self._step_arrays(xp, param.data, grad.data, state, group)
+
+    def _step_arrays(
+        self, xp: Any, value: Any, grad: Any, state: dict[str, Any], group: dict[str, Any]
+    ) -> Any:
+        """The new values of a parameter from `value` and `grad`, arrays of namespace `xp`,
+        in the same operations and order as `_update` (so bit-identical on the CPU); updates
+        `state` (new arrays). Used for parameters held by other array libraries than NumPy."""
+        raise NotImplementedError(
+            f"{type(self).__name__} updates NumPy parameters only; move the model to the "
+            "cpu (model.to('cpu')) or use SGD, Adam or AdamW"
+        )
 
     @abstractmethod
     def _update(
@@ -330,7 +363,9 @@ class Optimizer(ABC):
             entries = self.state.get(param)
             if entries:
                 state[index] = {
-                    key: value.copy() if isinstance(value, np.ndarray) else value
+                    key: to_numpy(value).copy()
+                    if isinstance(value, np.ndarray) or is_foreign(value)
+                    else value
                     for key, value in entries.items()
                 }
         groups = []
@@ -377,13 +412,15 @@ class Optimizer(ABC):
             param = params[index]
             restored: dict[str, Any] = {}
             for entry, value in entries.items():
-                if isinstance(value, np.ndarray):
+                if isinstance(value, np.ndarray) or is_foreign(value):
                     if value.shape != param.shape:
                         raise ValueError(
                             f"{name}.load_state_dict: {entry!r} of parameter {index} has "
                             f"shape {value.shape}, but the parameter has shape {param.shape}"
                         )
-                    value = np.array(value, dtype=param.dtype, copy=True)
+                    value = np.array(to_numpy(value), dtype=param.dtype, copy=True)
+                    if type(param.data) is not np.ndarray:
+                        value = move(value, param.device)
                 restored[entry] = value
             new_state[param] = restored
         loaded_groups = []

@@ -68,6 +68,9 @@ class SGD(Optimizer):
             if param not in states:
                 states[param] = {}  # every updated parameter has a state, as in `_update`
             value = param.data
+            if type(value) is not np.ndarray:
+                self._update_foreign(param, grad, states[param], group)
+                continue
             work = workspace.get((param, "work"))
             if work is None or work.dtype != value.dtype or work.shape != value.shape:
                 work = self._scratch(param, "work")
@@ -111,3 +114,24 @@ class SGD(Optimizer):
                 direction = buffer
         np.multiply(direction, lr, out=work)
         value -= work
+
+    def _step_arrays(
+        self, xp: Any, value: Any, grad: Any, state: dict[str, Any], group: dict[str, Any]
+    ) -> Any:
+        """`_update`'s rule on arrays of any library, out of place (same order of operations)."""
+        lr, momentum = group["lr"], group["momentum"]
+        dampening, weight_decay = group["dampening"], group["weight_decay"]
+        direction = grad
+        if weight_decay != 0:
+            direction = grad + value * weight_decay
+        if momentum != 0:
+            buffer = state.get("momentum_buffer")
+            if buffer is None:
+                buffer = xp.asarray(direction, copy=True)
+            elif dampening == 0:
+                buffer = buffer * momentum + direction
+            else:
+                buffer = buffer * momentum + direction * (1 - dampening)
+            state["momentum_buffer"] = buffer
+            direction = direction + buffer * momentum if group["nesterov"] else buffer
+        return value - direction * lr

@@ -20,6 +20,7 @@ ENGINES = ("autograd", "manual")
 SCHEDULES = ("constant", "cosine")
 DTYPES = ("float32", "float64")
 NAMED_DATA = ("digits", "fashion-mnist", "mnist")
+DEVICES = ("cpu", "cuda")  # devices (issue 16): NumPy, or CuPy on an NVIDIA GPU
 
 DEFAULT_LR = {"sgd": 0.1, "momentum": 0.05, "adam": 3e-3, "adamw": 3e-3}
 """The learning rate each optimizer gets when --lr is not given."""
@@ -89,6 +90,7 @@ class TrainConfig:
     compile: bool = False
     compile_backend: str = "numpy"
     diagnostics: bool = False
+    device: str = "cpu"
 
     def __post_init__(self) -> None:
         for field in ("lr", "momentum", "weight_decay", "dropout", "val_fraction"):
@@ -108,6 +110,7 @@ class TrainConfig:
             ("engine", ENGINES),
             ("schedule", SCHEDULES),
             ("dtype", DTYPES),
+            ("device", DEVICES),
         ):
             value = getattr(self, field)
             if value not in allowed:
@@ -158,6 +161,11 @@ class TrainConfig:
             raise ValueError(
                 f"train: compile_backend {self.compile_backend!r} is set but compile is off; "
                 f"pass --compile {self.compile_backend}"
+        if self.device != "cpu" and (self.engine == "manual" or self.compile):
+            raise ValueError(
+                f"train: --device {self.device} trains the autograd engine eagerly; "
+                "--engine manual and --compile compute in NumPy on the cpu: drop them, or "
+                "use --device cpu"
             )
         if self.compile and self.dropout > 0:
             raise ValueError(

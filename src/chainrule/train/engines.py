@@ -60,6 +60,14 @@ class AutogradEngine:
 
     def __init__(self, module: nn.Module, *, compile: bool = False, backend: str = "numpy") -> None:
         module.flatten_parameters()
+    def __init__(self, module: nn.Module, *, compile: bool = False, device: Any = "cpu") -> None:
+        # On another device ("cuda": CuPy; any `Tensor.to` device), the parameters are
+        # updated one by one: flat buffers are NumPy's.
+        if device == "cpu":
+            module.flatten_parameters()
+        else:
+            module.to(device)
+        self.device = device
         self.module = module
         self.criterion = nn.CrossEntropyLoss()
         if compile and backend == "xla" and any(p.dtype == np.float64 for p in module.parameters()):
@@ -75,7 +83,8 @@ class AutogradEngine:
 
     def _eager_step(self, x: np.ndarray, y: np.ndarray, optimizer: Optimizer) -> Tensor:
         optimizer.zero_grad()
-        loss: Tensor = self.criterion(self.module(x), y)
+        inputs = x if self.device == "cpu" else Tensor(x).to(self.device)
+        loss: Tensor = self.criterion(self.module(inputs), y)
         loss.backward()
         optimizer.step()
         return loss
@@ -87,7 +96,7 @@ class AutogradEngine:
     def logits(self, x: np.ndarray) -> np.ndarray:
         self.module.eval()
         with no_grad():
-            return _in_batches(lambda rows: self.module(rows).numpy(), x)
+            return _in_batches(lambda rows: self.module(Tensor(rows).to(self.device)).numpy(), x)
 
     def state_dict(self) -> dict[str, np.ndarray]:
         return self.module.state_dict()

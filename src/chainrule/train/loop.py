@@ -101,6 +101,7 @@ def build_engine(
         model = build_manual(config, splits.num_features, splits.num_classes)
         return ManualEngine(model, module.state_dict())
     return AutogradEngine(module, compile=config.compile, backend=config.compile_backend)
+    return AutogradEngine(module, compile=config.compile, device=config.device)
 
 
 def build_optimizer(config: TrainConfig, params: list[Any]) -> optim.Optimizer:

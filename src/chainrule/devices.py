@@ -1,0 +1,42 @@
+"""Tensors on devices: `t.device`, `t.to(device)` and `t.cpu()`, attached to Tensor when
+chainrule is imported. A Tensor holds an array of any array API library (NumPy, CuPy on a
+GPU, JAX, array_api_strict); its gradient is computed, and `.grad` kept, in the same library.
+Where arrays live and how they move is `chainrule.placement`'s; this module exposes it.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from chainrule.placement import Device, move
+from chainrule.tensor import Tensor, attach_methods
+
+
+def to(self: Tensor, device: Any) -> Tensor:
+    """This tensor on `device` ("cpu", "cuda", "cuda:N", another tensor's `.device`, an array
+    library's module such as array_api_strict or jax.numpy, or a device object of one): self
+    when it is there already, else a copy there that keeps `requires_grad` and the name.
+
+    Unlike PyTorch, the move is not recorded: a leaf moves as a new leaf (as parameters do
+    in `Module.to`); move a computed tensor's inputs instead, or detach it first.
+    """
+    array = move(self.data, device)
+    if array is self.data:
+        return self
+    if self._node is not None:
+        raise ValueError(
+            f"to({device!r}): this tensor (shape {self.shape}) was computed by a recorded op, "
+            "and chainrule does not record moves between devices, so its gradient would stop "
+            "here; move the inputs before computing, or move t.detach()"
+        )
+    return Tensor(array, requires_grad=self.requires_grad, name=self.name)
+
+
+def cpu(self: Tensor) -> Tensor:
+    """This tensor with NumPy values (self when it holds NumPy's already), as `to("cpu")`."""
+    return to(self, "cpu")
+
+
+attach_methods(to, cpu)
+
+__all__ = ["Device", "cpu", "to"]
