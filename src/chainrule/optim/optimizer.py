@@ -23,9 +23,8 @@ from typing import Any
 
 import numpy as np
 
-from chainrule.modes import STATE, enable_grad, no_grad, record_effect, refuse_while_tracing
 from chainrule.backends import namespace
-from chainrule.modes import enable_grad, no_grad, record_effect, refuse_while_tracing
+from chainrule.modes import STATE, enable_grad, no_grad, record_effect, refuse_while_tracing
 from chainrule.nn.flat import FlatBuffer, buffer_of, zero_grads
 from chainrule.placement import device_of, is_foreign, move, to_numpy
 from chainrule.tensor import Tensor

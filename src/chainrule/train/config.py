@@ -161,6 +161,7 @@ class TrainConfig:
             raise ValueError(
                 f"train: compile_backend {self.compile_backend!r} is set but compile is off; "
                 f"pass --compile {self.compile_backend}"
+            )
         if self.device != "cpu" and (self.engine == "manual" or self.compile):
             raise ValueError(
                 f"train: --device {self.device} trains the autograd engine eagerly; "

@@ -58,9 +58,14 @@ class AutogradEngine:
     optimizer steps them all in a few NumPy calls (bit-identical to one by one), and
     backward writes each gradient into its slice of the flat gradient buffer."""
 
-    def __init__(self, module: nn.Module, *, compile: bool = False, backend: str = "numpy") -> None:
-        module.flatten_parameters()
-    def __init__(self, module: nn.Module, *, compile: bool = False, device: Any = "cpu") -> None:
+    def __init__(
+        self,
+        module: nn.Module,
+        *,
+        compile: bool = False,
+        backend: str = "numpy",
+        device: Any = "cpu",
+    ) -> None:
         # On another device ("cuda": CuPy; any `Tensor.to` device), the parameters are
         # updated one by one: flat buffers are NumPy's.
         if device == "cpu":

@@ -100,8 +100,9 @@ def build_engine(
     if config.engine == "manual":
         model = build_manual(config, splits.num_features, splits.num_classes)
         return ManualEngine(model, module.state_dict())
-    return AutogradEngine(module, compile=config.compile, backend=config.compile_backend)
-    return AutogradEngine(module, compile=config.compile, device=config.device)
+    return AutogradEngine(
+        module, compile=config.compile, backend=config.compile_backend, device=config.device
+    )
 
 
 def build_optimizer(config: TrainConfig, params: list[Any]) -> optim.Optimizer:
