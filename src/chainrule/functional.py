@@ -421,7 +421,7 @@ def binary_cross_entropy_with_logits(
     targets = (
         target.astype(logits.dtype)
         if isinstance(target, Tensor)
-        else Tensor(np.asarray(target), dtype=logits.dtype)
+        else Tensor(np.asarray(target), dtype=logits.dtype).to(logits.device)
     )
     if targets.shape != logits.shape:
         raise ValueError(
@@ -444,7 +444,7 @@ def _broadcastable(op: str, label: str, value: Any, logits: Tensor) -> Tensor:
     tensor = (
         value.astype(logits.dtype)
         if isinstance(value, Tensor)
-        else Tensor(np.asarray(value), dtype=logits.dtype)
+        else Tensor(np.asarray(value), dtype=logits.dtype).to(logits.device)
     )
     try:
         shape = np.broadcast_shapes(tensor.shape, logits.shape)
@@ -744,8 +744,8 @@ def adaptive_avg_pool2d(input: Any, output_size: int | tuple[int | None, int | N
         raise ValueError(
             f"adaptive_avg_pool2d: output_size must be positive integers, got {output_size!r}"
         )
-    rows = Tensor(_adaptive_weights(height, int(target[0]), x.dtype))
-    cols = Tensor(_adaptive_weights(width, int(target[1]), x.dtype).T)
+    rows = Tensor(_adaptive_weights(height, int(target[0]), x.dtype)).to(x.device)
+    cols = Tensor(_adaptive_weights(width, int(target[1]), x.dtype).T).to(x.device)
     return rows @ x @ cols
 
 

@@ -394,14 +394,12 @@ def store_leaf_grads(
             grad_tensor = grad if isinstance(grad, tensor_type) else tensor_type.from_numpy(grad)
             leaf.grad = grad_tensor if leaf.grad is None else leaf.grad + grad_tensor
             continue
-        grad = np.asarray(grad)
-        existing = leaf._grad  # `.grad`, without its Python-level getter (once per leaf)
         if type(grad) is not np.ndarray:
             if is_foreign(grad):
                 _store_foreign_grad(tensor_type, leaf, grad, handed_out)
                 continue
             grad = np.asarray(grad)
-        existing = leaf.grad
+        existing = leaf._grad  # `.grad`, without its Python-level getter (once per leaf)
         if existing is not None:
             if existing.requires_grad:
                 # A recorded gradient (create_graph) is part of a graph: add out of place.
@@ -423,7 +421,6 @@ def store_leaf_grads(
             leaf._grad = tensor_type.from_numpy(grad)  # what `.grad =` does untraced
         else:
             leaf.grad = tensor_type.from_numpy(grad)
-        leaf.grad = tensor_type.from_numpy(grad)
 
 
 def _store_foreign_grad(

@@ -120,7 +120,7 @@ class SoftmaxCrossEntropy(Primitive):
             grad[np.arange(count), targets] -= scale
             return (grad,)
         xp = namespace(probs)
-        classes = xp.arange(probs.shape[1], dtype=targets.dtype)
+        classes = xp.arange(probs.shape[1], dtype=targets.dtype, device=probs.device)
         onehot = xp.astype(xp.reshape(targets, (count, 1)) == classes, probs.dtype)
         return ((probs - onehot) * (grad_out / count),)
 
