@@ -120,7 +120,9 @@ class SoftmaxCrossEntropy(Primitive):
             grad[np.arange(count), targets] -= scale
             return (grad,)
         xp = namespace(probs)
-        classes = xp.arange(probs.shape[1], dtype=targets.dtype, device=probs.device)
+        classes = xp.arange(
+            probs.shape[1], dtype=targets.dtype, device=getattr(probs, "device", None)
+        )
         onehot = xp.astype(xp.reshape(targets, (count, 1)) == classes, probs.dtype)
         return ((probs - onehot) * (grad_out / count),)
 
