@@ -591,8 +591,11 @@ class XlaProgram:
                                 )
             settings.append(tuple(optimizer_settings))
             coefficients.append(tuple(optimizer_coefficients))
+        # The leaves' requires_grad flags are read when the body is traced: a flag changed
+        # between calls (freezing a layer) needs its own emission.
+        flags = tuple(tensors[index].requires_grad for _, index in self.leaf_slots)
         key = (
-            (tuple(grad is None for grad in held), tuple(sorted(state))),
+            (tuple(grad is None for grad in held), tuple(sorted(state)), flags),
             tuple(settings),
         )
         inputs = (
