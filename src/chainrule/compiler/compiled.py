@@ -307,7 +307,7 @@ class CompiledStep:
     def __call__(self, *args: Any) -> Any:
         arrays, signature = _argument_arrays(args)
         cached = self.programs.get(signature)
-        if cached is not None:
+        if cached is not None and not _flags_changed(cached[0]):
             program, rebuild = cached
             return rebuild([Tensor.from_numpy(a) for a in program.run(arrays)])
         return self._trace(args, arrays, signature)
@@ -355,12 +355,22 @@ class CompiledStep:
                 )
         outputs, rebuild = _flatten_outputs(result)
         program = self._replay(tracer, [tracer.output_slot(t) for t in outputs])
+        program.leaf_flags = tuple(leaf.requires_grad for leaf in tracer.slots.leaves.values())
         self.programs[signature] = (program, rebuild)
         return result
 
     def _replay(self, tracer: Tracer, outputs: list[int]) -> Any:
         """The replayable form of a finished trace (the XLA backend overrides it)."""
         return Program(tracer, outputs)
+
+
+def _flags_changed(program: Any) -> bool:
+    """Whether a tensor the trace read has had its requires_grad changed since (a layer
+    frozen or unfrozen between calls): which gradients the program computes is fixed by the
+    flags at trace time, so the step is traced again."""
+    flags: tuple[bool, ...] = program.leaf_flags
+    leaves = program.slots.leaves.values()
+    return flags != tuple(leaf.requires_grad for leaf in leaves)
 
 
 def compile(step: Callable[..., Any], backend: str = "numpy") -> CompiledStep:

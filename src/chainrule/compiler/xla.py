@@ -27,7 +27,7 @@ from typing import Any, cast
 import numpy as np
 
 from chainrule import nn
-from chainrule.compiler.compiled import CompiledStep, _argument_arrays
+from chainrule.compiler.compiled import CompiledStep, _argument_arrays, _flags_changed
 from chainrule.compiler.tracer import (
     BackwardRecord,
     CompileError,
@@ -591,8 +591,11 @@ class XlaProgram:
                                 )
             settings.append(tuple(optimizer_settings))
             coefficients.append(tuple(optimizer_coefficients))
+        # The leaves' requires_grad flags are read when the body is traced: a flag changed
+        # between calls (freezing a layer) needs its own emission.
+        flags = tuple(tensors[index].requires_grad for _, index in self.leaf_slots)
         key = (
-            (tuple(grad is None for grad in held), tuple(sorted(state))),
+            (tuple(grad is None for grad in held), tuple(sorted(state)), flags),
             tuple(settings),
         )
         inputs = (
@@ -752,7 +755,7 @@ class XlaCompiledStep(CompiledStep):
         host = tuple(np.asarray(a) if _is_jax_array(a) else a for a in args)
         arrays, signature = _argument_arrays(host)
         cached = self.programs.get(signature)
-        if cached is None:
+        if cached is None or _flags_changed(cached[0]):
             return self._trace(host, arrays, signature)
         program, rebuild = cached
         device = [a if _is_jax_array(a) else array for a, array in zip(args, arrays, strict=True)]
