@@ -36,7 +36,7 @@ Values = list[Any]
 Step = Callable[[Values, Values], None]
 
 
-def _ancestors(ops: Sequence[OpRecord], wanted: set[int]) -> set[int]:
+def ancestors(ops: Sequence[OpRecord], wanted: set[int]) -> set[int]:
     """Indices of the ops whose outputs the slots in `wanted` depend on."""
     producer = {op.output: index for index, op in enumerate(ops)}
     needed: set[int] = set()
@@ -378,7 +378,7 @@ class Program:
                     wanted.add(event.seed)
             elif isinstance(event, GradAssignRecord) and event.slot is not None:
                 wanted.add(event.slot)
-        live = _ancestors(ops, wanted)
+        live = ancestors(ops, wanted)
         saved_of = {index: position for position, index in enumerate(sorted(live))}
         self.saved_count = len(saved_of)
         buffers = self.buffers = Buffers()

@@ -28,6 +28,7 @@ import numpy as np
 
 from chainrule import nn
 from chainrule.compiler.compiled import CompiledStep, _argument_arrays, _flags_changed
+from chainrule.compiler.program import ancestors
 from chainrule.compiler.tracer import (
     BackwardRecord,
     CompileError,
@@ -95,19 +96,6 @@ class _OptimizerStep:
 
 
 Instruction = _Forward | _Backward | _GradRead | _GradAssign | _ZeroGrad | _OptimizerStep
-
-
-def _ancestors(ops: Sequence[OpRecord], wanted: set[int]) -> set[int]:
-    """Indices of the ops whose outputs the slots in `wanted` depend on."""
-    producer = {op.output: index for index, op in enumerate(ops)}
-    needed: set[int] = set()
-    stack = [producer[slot] for slot in wanted if slot in producer]
-    while stack:
-        index = stack.pop()
-        if index not in needed:
-            needed.add(index)
-            stack.extend(producer[slot] for slot in ops[index].inputs if slot in producer)
-    return needed
 
 
 def _backward_order(record: BackwardRecord, ops: Sequence[OpRecord]) -> tuple[int, ...]:
@@ -232,7 +220,7 @@ class XlaProgram:
                     wanted.add(event.seed)
             elif isinstance(event, GradAssignRecord) and event.slot is not None:
                 wanted.add(event.slot)
-        live = _ancestors(ops, wanted)
+        live = ancestors(ops, wanted)
         instructions: list[Instruction] = []
         done = 0
         occurrences: dict[int, int] = {}
