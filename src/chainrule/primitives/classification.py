@@ -103,7 +103,11 @@ class NLLLoss(Primitive):
             # classes, which NumPy spends comparing and multiplying every class.
             grad = call(ScatterAdd, picked_grad, shape=shape, index=_class_index(safe))
         else:
-            classes = xp.arange(shape[1], dtype=safe.dtype, device=getattr(safe, "device", None))
+            classes = xp.arange(
+                shape[1],
+                dtype=safe.dtype,
+                device=getattr(safe, "device", None),
+            )
             onehot = xp.expand_dims(safe, axis=1) == xp.reshape(
                 classes, (1, -1, *[1] * (len(shape) - 2))
             )

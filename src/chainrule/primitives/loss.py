@@ -121,7 +121,9 @@ class SoftmaxCrossEntropy(Primitive):
             return (grad,)
         xp = namespace(probs)
         classes = xp.arange(
-            probs.shape[1], dtype=targets.dtype, device=getattr(probs, "device", None)
+            probs.shape[1],
+            dtype=targets.dtype,
+            device=None if xp is np else getattr(probs, "device", None),
         )
         onehot = xp.astype(xp.reshape(targets, (count, 1)) == classes, probs.dtype)
         return ((probs - onehot) * (grad_out / count),)
