@@ -32,21 +32,6 @@ jnp = pytest.importorskip("jax.numpy")
 
 BACKENDS = {"array_api_strict": strict, "jax": jnp}
 
-# Cases whose rules still call NumPy outside the standard, family by family; each family's
-# conversion removes its lines (an xfail that passes is not an error here: empty the set).
-# elementwise
-PENDING_ELEMENTWISE: set[str] = set()
-
-# activations and losses
-PENDING_ACTIVATIONS: set[str] = set()
-
-# reductions and linear algebra
-PENDING_REDUCTIONS: set[str] = set()
-
-# shape, indexing and convolutions
-PENDING_SHAPE: set[str] = set()
-PENDING = PENDING_ELEMENTWISE | PENDING_ACTIVATIONS | PENDING_REDUCTIONS | PENDING_SHAPE
-
 
 def _nodes(*outputs: Any) -> Iterator[Node]:
     """Every node recorded in the graphs of `outputs`, once each."""
@@ -137,13 +122,7 @@ def _replay(node: Node, xp: Any) -> None:
 def _params() -> Iterator[Any]:
     for backend in BACKENDS:
         for case in CASES:
-            pending = case.name in PENDING
-            marks = (
-                [pytest.mark.xfail(reason="not yet on the standard", strict=False)]
-                if pending
-                else []
-            )
-            yield pytest.param(backend, case, id=f"{backend}-{case.name}", marks=marks)
+            yield pytest.param(backend, case, id=f"{backend}-{case.name}")
 
 
 @pytest.mark.parametrize(("backend", "case"), list(_params()))
@@ -151,13 +130,7 @@ def test_each_rule_computes_on_other_array_libraries_as_on_numpy(
     backend: str, case: OpCase
 ) -> None:
     for node in _recorded_nodes(case):
-        if case.name not in PENDING and node.primitive.name in PENDING:
-            continue  # an op still pending (another family's) is reported by its own case
         _replay(node, BACKENDS[backend])
-
-
-def test_the_pending_set_names_only_cases_of_the_table() -> None:
-    assert {case.name for case in CASES} >= PENDING
 
 
 # --- reductions and linear algebra: their rules where NumPy's take another formula (zeros,

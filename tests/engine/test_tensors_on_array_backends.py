@@ -2,10 +2,6 @@
 Tensors built from array_api_strict arrays (values and gradients as on NumPy, kept in the
 library), the tutorial network and an nn model trained on array_api_strict and JAX arrays as
 on NumPy, moving tensors and modules between devices, and the errors for mixed devices.
-
-Cases whose rules still call NumPy outside the standard are the rules harness's PENDING sets
-(test_rules_on_array_backends): they are non-strict xfails here, so each family's conversion
-turns its cases into passing tests without an edit here.
 """
 
 from __future__ import annotations
@@ -18,7 +14,6 @@ import numpy as np
 import pytest
 from engine_cases import CASES, OpCase, op_inputs, relative_error
 from hypothesis import Phase, find, settings
-from test_rules_on_array_backends import PENDING
 
 import chainrule as cr
 from chainrule import nn, optim
@@ -35,14 +30,6 @@ TUTORIAL_OPS = {"matmul", "add", "relu", "sub", "pow_scalar", "mean"}
 MODEL_OPS = {"linear", "matmul", "add", "relu", "sub", "pow_scalar", "mean"}
 TRAIN_OPS = {"linear", "relu", "cross_entropy"}
 LINEAR_OPS = {"linear", "sub", "pow_scalar", "mean"}
-
-
-def _unless_converted(ops: set[str]) -> list[Any]:
-    """An xfail mark while any of `ops` is still pending (non-strict: it tightens itself)."""
-    pending = sorted(ops & PENDING)
-    if not pending:
-        return []
-    return [pytest.mark.xfail(reason=f"rules not yet on the standard: {pending}", strict=False)]
 
 
 # --------------------------------------------------------------------- the op table
@@ -94,7 +81,7 @@ def _assert_close(what: str, theirs: Any, ours: Any, device: Any) -> None:
 
 @pytest.mark.parametrize(
     "case",
-    [pytest.param(case, id=case.name, marks=_unless_converted({case.name})) for case in CASES],
+    [pytest.param(case, id=case.name) for case in CASES],
 )
 def test_each_op_on_tensors_of_array_api_strict_arrays_computes_as_on_numpy(
     case: OpCase,
@@ -140,8 +127,8 @@ def _tutorial_losses(to_library: Callable[[np.ndarray], Any], steps: int = 20) -
 @pytest.mark.parametrize(
     "library",
     [
-        pytest.param(strict, id="array_api_strict", marks=_unless_converted(TUTORIAL_OPS)),
-        pytest.param(jnp, id="jax", marks=_unless_converted(TUTORIAL_OPS)),
+        pytest.param(strict, id="array_api_strict"),
+        pytest.param(jnp, id="jax"),
     ],
 )
 def test_the_tutorial_network_trains_on_other_libraries_as_on_numpy(library: Any) -> None:
@@ -177,11 +164,9 @@ def _model_losses(device: Any, steps: int = 10) -> tuple[list[float], dict[str, 
 @pytest.mark.parametrize(
     "device",
     [
-        pytest.param(strict, id="array_api_strict", marks=_unless_converted(MODEL_OPS)),
-        pytest.param(
-            OTHER_DEVICE, id="array_api_strict-device1", marks=_unless_converted(MODEL_OPS)
-        ),
-        pytest.param(jnp, id="jax", marks=_unless_converted(MODEL_OPS)),
+        pytest.param(strict, id="array_api_strict"),
+        pytest.param(OTHER_DEVICE, id="array_api_strict-device1"),
+        pytest.param(jnp, id="jax"),
     ],
 )
 def test_a_module_moved_with_to_trains_with_adam_as_on_numpy(device: Any) -> None:
@@ -196,8 +181,8 @@ def test_a_module_moved_with_to_trains_with_adam_as_on_numpy(device: Any) -> Non
 @pytest.mark.parametrize(
     "device",
     [
-        pytest.param(OTHER_DEVICE, id="array_api_strict", marks=_unless_converted(TRAIN_OPS)),
-        pytest.param(jnp, id="jax", marks=_unless_converted(TRAIN_OPS)),
+        pytest.param(OTHER_DEVICE, id="array_api_strict"),
+        pytest.param(jnp, id="jax"),
     ],
 )
 def test_the_training_engine_on_another_device_takes_the_cpus_steps(device: Any) -> None:
@@ -224,8 +209,8 @@ def test_the_training_engine_on_another_device_takes_the_cpus_steps(device: Any)
 @pytest.mark.parametrize(
     "device",
     [
-        pytest.param(OTHER_DEVICE, id="array_api_strict", marks=_unless_converted(LINEAR_OPS)),
-        pytest.param(jnp, id="jax", marks=_unless_converted(LINEAR_OPS)),
+        pytest.param(OTHER_DEVICE, id="array_api_strict"),
+        pytest.param(jnp, id="jax"),
     ],
 )
 def test_a_module_moved_there_and_back_keeps_training_with_its_optimizer(device: Any) -> None:
