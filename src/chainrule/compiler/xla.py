@@ -519,31 +519,14 @@ class XlaProgram:
         return arguments
 
     def _device(self, index: int) -> Any:
-        """The device copy of tensor `index`'s values, uploaded when they changed."""
-        tensor, cached = self.tensors[index], self._cache[index]
-        array, version = tensor.data, tensor.version
-        if cached.array is not array or cached.version != version:
-            cached.array, cached.version = array, version
-            cached.device = jnp.array(array, copy=True)
-        return cached.device
+        """A device copy of tensor `index`'s values, uploaded afresh: a raw NumPy write into
+        `.data` counts no version, so no earlier copy can be trusted."""
+        return jnp.array(self.tensors[index].data, copy=True)
 
     def _state_device(self, index: int, name: str, array: np.ndarray) -> Any:
-        """The device copy of a parameter's optimizer state entry `array`. Kept while the
-        entry is the same array and the parameter is as this program left it: every update
-        of the state (an eager step, another compiled program) updates the parameter too,
-        bumping its version."""
-        tensor = self.tensors[index]
-        cached = self._state_cache.get((index, name))
-        if (
-            cached is not None
-            and cached[0] is array
-            and cached[2] is tensor.data
-            and cached[3] == tensor.version
-        ):
-            return cached[1]
-        device = jnp.array(array, copy=True)
-        self._state_cache[(index, name)] = (array, device, None, -1)
-        return device
+        """A device copy of a parameter's optimizer state entry `array`, uploaded afresh (a
+        write into the entry counts nothing)."""
+        return jnp.array(array, copy=True)
 
     def _inputs(self, arguments: Sequence[Any]) -> tuple[Any, tuple[Any, ...]]:
         """The key of the emission this call needs and its inputs."""
