@@ -663,7 +663,8 @@ class XlaProgram:
                         numbers = None
                     else:
                         made = OF.SGDSettings.of(group)
-                        numbers = np.array(OF.sgd_coefficients(group), dtype=np.float64)
+                        # On the device once: a NumPy argument is copied there at each call.
+                        numbers = jax.device_put(np.array(OF.sgd_coefficients(group)))
                     cached = self._hyper[(number, position)] = (checked, made, numbers)
                 optimizer_settings.append(cached[1])
                 optimizer_coefficients.append(
@@ -854,13 +855,21 @@ def _is_jax_array(value: Any) -> bool:
     return isinstance(value, jax.Array)
 
 
+_STAND_INS: dict[tuple[Any, Any], np.ndarray] = {}
+"""A zero-strided NumPy array per (shape, dtype) of JAX arguments seen: copies nothing."""
+
+
 def _described(value: Any) -> np.ndarray:
     """A NumPy array of `value`'s shape and dtype that copies nothing (zero strides), or the
     value itself for a 0-d integer or boolean array (a setting, whose value counts)."""
-    dtype = np.dtype(value.dtype)
-    if value.ndim == 0 and dtype.kind in "biu":
+    shape, dtype = value.shape, value.dtype
+    if not shape and dtype.kind in "biu":
         return np.asarray(value)
-    return np.broadcast_to(np.empty((), dtype=dtype), value.shape)
+    stand_in = _STAND_INS.get((shape, dtype))
+    if stand_in is None:
+        empty = np.empty((), dtype=np.dtype(dtype))
+        stand_in = _STAND_INS[(shape, dtype)] = np.broadcast_to(empty, shape)
+    return stand_in
 
 
 class XlaCompiledStep(CompiledStep):
