@@ -9,12 +9,13 @@ steps as the functional updates of `chainrule.optim.functional`. JAX's autodiff 
 `jax.jit` compiles it once per signature (and per optimizer settings), with the parameter
 and state buffers donated.
 
-State: parameters and optimizer state stay on the device between calls, and after each call
-their new values are copied into the NumPy arrays the user sees (`.data`, `.grad`,
-`optimizer.state`), so reads, checkpoints and later eager steps see them. Before each call
-a parameter's device copy is reused while its `.data` is the same array at the same version
-(`Tensor.version`: chainrule's in-place ops, `.data =` and optimizers count); otherwise it is
-uploaded again. A raw NumPy write into `.data` is not counted: call `increment_version()`.
+State: the parameters, the gradients the step leaves and the optimizer state stay on the
+device between calls (a steady-state call feeds the last call's outputs back in, with no work
+per parameter), and are written back into the NumPy arrays the user sees when something reads
+them: while deferred, every object holding them (tensors, their `.grad`s, the optimizers,
+flat buffers) has its class swapped for a subclass whose attributes flush first
+(`deferred.py`), and the host arrays are read-only. After a flush the next call uploads them
+afresh, so any write made in between is seen.
 """
 
 from __future__ import annotations
