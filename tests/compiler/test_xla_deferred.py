@@ -306,3 +306,22 @@ def test_a_steady_state_call_does_no_python_work_per_parameter() -> None:
         return _python_calls(lambda: run.step(run.x, run.y))
 
     assert calls_of(6) == calls_of(1)
+
+
+def test_a_failing_write_back_still_restores_classes_and_write_flags(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    run = _Run("xla")
+    run.train(1)
+    param = run.params[0]
+
+    def fail(self: Any, live: Any) -> None:
+        raise RuntimeError("copy failed")
+
+    monkeypatch.setattr(xla.XlaProgram, "_write_back", fail)
+    run.train(1)  # the first call traced eagerly; this one defers, with the failing flush
+    with pytest.raises(RuntimeError, match="copy failed"):
+        param.data
+    assert type(param) is cr.nn.Parameter
+    assert type(run.optimizer) is cr.optim.Adam
+    assert param.data.flags.writeable
