@@ -325,3 +325,8 @@ def test_a_failing_write_back_still_restores_classes_and_write_flags(
     assert type(param) is cr.nn.Parameter
     assert type(run.optimizer) is cr.optim.Adam
     assert param.data.flags.writeable
+
+
+def test_versions_count_one_change_per_update_as_eager() -> None:
+    eager, compiled = _trained()
+    assert [p.version for p in compiled.params] == [p.version for p in eager.params]

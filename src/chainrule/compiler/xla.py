@@ -744,10 +744,11 @@ class XlaProgram:
         live.called = False
         tensors = self.tensors
         for position, (index, device) in enumerate(zip(self.stepped, live.stepped, strict=True)):
-            if live.updated[position]:
+            updates = int(live.updated[position])
+            if updates:
                 tensor = tensors[index]
                 np.copyto(tensor.data, np.asarray(device))
-                tensor.increment_version()
+                tensor._version = tensor.version + updates  # one per update, as eagerly
         for index, grad, held in zip(self.grads_touched, live.grads, live.held, strict=True):
             tensor = tensors[index]
             if grad is None:
