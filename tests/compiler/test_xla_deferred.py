@@ -305,7 +305,7 @@ def test_a_steady_state_call_does_no_python_work_per_parameter() -> None:
         run.train(3)  # traced, uploaded, each emission learnt
         return _python_calls(lambda: run.step(run.x, run.y))
 
-    assert calls_of(6) == calls_of(1)
+    assert calls_of(3) == calls_of(1)
 
 
 def test_a_failing_write_back_still_restores_classes_and_write_flags(
