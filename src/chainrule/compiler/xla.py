@@ -540,7 +540,9 @@ class XlaProgram:
                 value = tensor_values[index]
                 count = updates.get(index, 0)
                 if isinstance(optimizer, Adam):
-                    numbers = _cast(group_coefficients[group][position][count], value.dtype)
+                    table = group_coefficients[group]  # one row for all when steps agree
+                    row = table[position if table.shape[0] > 1 else 0][count]
+                    numbers = _cast(row, value.dtype)
                     value, exp_avg, exp_avg_sq = OF.adam_update(
                         value,
                         grad,
@@ -804,11 +806,12 @@ _BUFFER_ATTRIBUTES = ("data", "data_views", "grad", "grad_and_spare", "grad_view
 def _adam_coefficients(group: dict[str, Any], steps: np.ndarray, count: int) -> np.ndarray:
     """(parameters, count, 8): the coefficients of each parameter's next `count` Adam
     updates (`optim.functional.adam_coefficients`, in Python floats as eagerly), from its
-    step count; computed once per distinct count (usually one per group)."""
+    step count; computed once per distinct count. (1, count, 8) when every parameter of the
+    group is at the same step (the usual case)."""
     first = int(steps[0])
     if (steps == first).all():
         rows = [OF.adam_coefficients(group, first + k) for k in range(1, count + 1)]
-        return np.broadcast_to(np.array(rows, dtype=np.float64), (len(steps), count, 8))
+        return np.array([rows], dtype=np.float64)
     distinct, inverse = np.unique(steps, return_inverse=True)
     table = np.array(
         [
