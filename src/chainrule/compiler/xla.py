@@ -9,12 +9,13 @@ steps as the functional updates of `chainrule.optim.functional`. JAX's autodiff 
 `jax.jit` compiles it once per signature (and per optimizer settings), with the parameter
 and state buffers donated.
 
-State: parameters and optimizer state stay on the device between calls, and after each call
-their new values are copied into the NumPy arrays the user sees (`.data`, `.grad`,
-`optimizer.state`), so reads, checkpoints and later eager steps see them. Before each call
-a parameter's device copy is reused while its `.data` is the same array at the same version
-(`Tensor.version`: chainrule's in-place ops, `.data =` and optimizers count); otherwise it is
-uploaded again. A raw NumPy write into `.data` is not counted: call `increment_version()`.
+State: the parameters, the gradients the step leaves and the optimizer state stay on the
+device between calls (a steady-state call feeds the last call's outputs back in, with no work
+per parameter), and are written back into the NumPy arrays the user sees when something reads
+them: while deferred, every object holding them (tensors, their `.grad`s, the optimizers,
+flat buffers) has its class swapped for a subclass whose attributes flush first
+(`deferred.py`), and the host arrays are read-only. After a flush the next call uploads them
+afresh, so any write made in between is seen.
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ import numpy as np
 
 from chainrule import nn
 from chainrule.compiler.compiled import CompiledStep, _argument_arrays, _flags_changed
+from chainrule.compiler.deferred import Deferral, flush
 from chainrule.compiler.program import ancestors
 from chainrule.compiler.tracer import (
     BackwardRecord,
@@ -39,6 +41,7 @@ from chainrule.compiler.tracer import (
     Tracer,
 )
 from chainrule.graph import grad_slot, store_leaf_grads
+from chainrule.nn.flat import buffer_of
 from chainrule.optim import SGD, Adam, AdamW, LRScheduler, Optimizer
 from chainrule.optim import functional as OF
 from chainrule.sweep import Target, schedule, sweep
@@ -134,12 +137,25 @@ def _refuse_effect(effect: Callable[[], Any], why: str) -> CompileError:
 
 # ----------------------------------------------------------------- per-call state
 @dataclass
-class _Cached:
-    """A tensor's device copy, valid while its `.data` is `array` at `version`."""
+class _Live:
+    """The values of the last call, held on the device until something reads the host
+    objects (`deferred.Deferral`): the program's next inputs."""
 
-    array: Any = None
-    version: int = -1
-    device: Any = None
+    stepped: tuple[Any, ...]
+    fixed: tuple[Any, ...]
+    state: dict[tuple[int, str], Any]
+    grads: tuple[Any, ...]
+    """Aligned with `grads_touched`: each gradient on the device, or None."""
+    held: tuple[Tensor | None, ...]
+    """The `.grad` Tensors on entry (aligned with `grads_touched`)."""
+    pattern: tuple[Any, ...]
+    """Which gradients and state entries exist, and the leaves' flags: the emission's key."""
+    steps: list[list[np.ndarray]]
+    """Per optimizer and group, each parameter's Adam step count (after the pending calls)."""
+    updated: np.ndarray
+    """Per stepped parameter, how many updates the pending calls made."""
+    deferral: Deferral | None = None
+    called: bool = False
 
 
 @dataclass
@@ -149,6 +165,11 @@ class _Emission:
 
     jitted: Callable[..., Any] = field(default=lambda *args: None)
     updates: dict[int, int] = field(default_factory=dict)
+    next_pattern: tuple[Any, ...] | None = None
+    """The pattern its outputs leave (known after its first call)."""
+    increments: list[list[np.ndarray]] = field(default_factory=list)
+    """Per optimizer and group, the updates a call makes to each parameter."""
+    updated: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
 
 
 class XlaProgram:
@@ -174,14 +195,50 @@ class XlaProgram:
         self.live_in, self.grads_touched = self._gradient_flow()
         self.stepped = sorted({i for groups in self._params_of for ps in groups for i in ps})
         self.fixed = [i for i in range(len(self.tensors)) if i not in set(self.stepped)]
-        self._cache = [_Cached() for _ in self.tensors]
-        self._state_cache: dict[tuple[int, str], tuple[Any, Any, Any, int]] = {}
+        self._stepped_position = {index: position for position, index in enumerate(self.stepped)}
+        self._optimizer_of = {
+            index: optimizer
+            for optimizer, groups in zip(self.optimizers, self._params_of, strict=True)
+            for params in groups
+            for index in params
+        }
+        self._steps_per_call = [
+            sum(isinstance(i, _OptimizerStep) and i.optimizer == number for i in self.instructions)
+            for number in range(len(self.optimizers))
+        ]
+        touched = set(self.grads_touched)
+        replaced = {
+            index
+            for instruction in self.instructions
+            for index in (
+                instruction.tensors
+                if isinstance(instruction, _ZeroGrad) and instruction.set_to_none
+                else (instruction.tensor,)
+                if isinstance(instruction, _GradAssign)
+                else ()
+            )
+        }
+        # The tensors whose `.grad` Tensor on entry, when there is one, is the one the step
+        # leaves (accumulated into and zeroed in place, never replaced), as eagerly.
+        self._keeps_grad = (set(self.live_in) & touched) - replaced
+        self._live_positions = [self.grads_touched.index(index) for index in self.live_in]
+        self._hyper: dict[tuple[int, int], tuple[Any, Any, Any]] = {}
+        self._live: _Live | None = None
         self._emissions: dict[Any, _Emission] = {}
         # Trace the function once now, abstractly, so that a rule JAX cannot run fails at
         # compile time (the call that traced the step), not on the next call.
-        key, inputs = self._inputs(self._argument_placeholders())
-        emission = self._emission(key)
-        jax.eval_shape(emission.jitted, *inputs)
+        live = self._read_host()
+        settings, coefficients = self._optimizer_inputs(live.steps)
+        emission = self._emission((live.pattern, settings))
+        jax.eval_shape(
+            emission.jitted,
+            live.stepped,
+            live.state,
+            live.fixed,
+            self._grads_in(live.grads),
+            coefficients,
+            self._argument_placeholders(),
+        )
 
     # ------------------------------------------------------------- building
     def _check_dtypes(self) -> None:
@@ -483,7 +540,9 @@ class XlaProgram:
                 value = tensor_values[index]
                 count = updates.get(index, 0)
                 if isinstance(optimizer, Adam):
-                    numbers = _cast(group_coefficients[group][position][count], value.dtype)
+                    table = group_coefficients[group]  # one row for all when steps agree
+                    row = table[position if table.shape[0] > 1 else 0][count]
+                    numbers = _cast(row, value.dtype)
                     value, exp_avg, exp_avg_sq = OF.adam_update(
                         value,
                         grad,
@@ -512,189 +571,256 @@ class XlaProgram:
                     values[slot] = value
 
     # ------------------------------------------------------------- calls
-    def _argument_placeholders(self) -> list[Any]:
+    def _argument_placeholders(self) -> tuple[Any, ...]:
         arguments: list[Any] = [None] * (max(self.slots.arguments.values(), default=-1) + 1)
         for slot, position in self.argument_slots:
             arguments[position] = _ABSTRACT(self.slots.shapes[slot], self.slots.dtypes[slot])
-        return arguments
+        return self._arguments(arguments)
 
-    def _device(self, index: int) -> Any:
-        """The device copy of tensor `index`'s values, uploaded when they changed."""
-        tensor, cached = self.tensors[index], self._cache[index]
-        array, version = tensor.data, tensor.version
-        if cached.array is not array or cached.version != version:
-            cached.array, cached.version = array, version
-            cached.device = jnp.array(array, copy=True)
-        return cached.device
+    def _arguments(self, arguments: Sequence[Any]) -> tuple[Any, ...]:
+        return tuple(arguments[position] for _, position in self.argument_slots)
 
-    def _state_device(self, index: int, name: str, array: np.ndarray) -> Any:
-        """The device copy of a parameter's optimizer state entry `array`. Kept while the
-        entry is the same array and the parameter is as this program left it: every update
-        of the state (an eager step, another compiled program) updates the parameter too,
-        bumping its version."""
-        tensor = self.tensors[index]
-        cached = self._state_cache.get((index, name))
-        if (
-            cached is not None
-            and cached[0] is array
-            and cached[2] is tensor.data
-            and cached[3] == tensor.version
-        ):
-            return cached[1]
-        device = jnp.array(array, copy=True)
-        self._state_cache[(index, name)] = (array, device, None, -1)
-        return device
+    def _grads_in(self, grads: tuple[Any, ...]) -> tuple[Any, ...]:
+        """The gradients on entry the program reads, from those aligned with grads_touched."""
+        return tuple(grads[position] for position in self._live_positions)
 
-    def _inputs(self, arguments: Sequence[Any]) -> tuple[Any, tuple[Any, ...]]:
-        """The key of the emission this call needs and its inputs."""
+    def _read_host(self) -> _Live:
+        """Device copies of everything the program reads from the host objects: the
+        parameters, the `.grad`s it reads, the optimizer state and step counts."""
         tensors = self.tensors
-        held = [tensors[index].grad for index in self.live_in]
-        grads_in = tuple(None if grad is None else jnp.asarray(grad.data) for grad in held)
+        held = tuple(tensors[index].grad for index in self.grads_touched)
+        grads = tuple(None if grad is None else jnp.array(grad.data, copy=True) for grad in held)
         state: dict[tuple[int, str], Any] = {}
+        steps: list[list[np.ndarray]] = []
+        for optimizer, groups in zip(self.optimizers, self._params_of, strict=True):
+            adam = isinstance(optimizer, Adam)
+            names = ("exp_avg", "exp_avg_sq") if adam else ("momentum_buffer",)
+            optimizer_steps = []
+            for group, params in zip(optimizer.param_groups, groups, strict=True):
+                entries_of = [optimizer.state.get(tensors[index]) or {} for index in params]
+                optimizer_steps.append(
+                    np.array([int(e.get("step", 0)) for e in entries_of], dtype=np.int64)
+                )
+                if not adam and group["momentum"] == 0:
+                    continue
+                for index, entries in zip(params, entries_of, strict=True):
+                    for name in names:
+                        array = entries.get(name)
+                        if array is not None:
+                            state[(index, name)] = jnp.array(array, copy=True)
+            steps.append(optimizer_steps)
+        # The leaves' requires_grad flags are read when the body is traced: a flag changed
+        # between calls (freezing a layer) needs its own trace (compiled.py retraces).
+        flags = tuple(tensors[index].requires_grad for _, index in self.leaf_slots)
+        grads_in = self._grads_in(grads)
+        return _Live(
+            stepped=tuple(jnp.array(tensors[i].data, copy=True) for i in self.stepped),
+            fixed=tuple(jnp.array(tensors[i].data, copy=True) for i in self.fixed),
+            state=state,
+            grads=grads,
+            held=held,
+            pattern=(tuple(grad is None for grad in grads_in), tuple(sorted(state)), flags),
+            steps=steps,
+            updated=np.zeros(len(self.stepped), dtype=np.int64),
+        )
+
+    def _upload(self) -> _Live:
+        """Read the host objects afresh and defer them: until one of them is read, their
+        values are the device arrays of the calls since."""
+        flush()
+        live = self._read_host()
+        deferral = live.deferral = Deferral(functools.partial(self._write_back, live))
+        tensors = self.tensors
+        grads = [grad for grad in live.held if grad is not None]
+        buffers = {id(b): b for t in tensors if (b := buffer_of(t)) is not None}.values()
+        arrays: list[Any] = [tensor.data for tensor in (*tensors, *grads)]
+        arrays += [b.data for b in buffers] + [b.grad_and_spare for b in buffers]
+        for index, optimizer in self._optimizer_of.items():
+            arrays += (optimizer.state.get(tensors[index]) or {}).values()
+        deferral.lock(arrays)
+        deferral.hold([*tensors, *grads], _TENSOR_ATTRIBUTES)
+        deferral.hold(self.optimizers, ("state",))
+        deferral.hold(buffers, _BUFFER_ATTRIBUTES)
+        return live
+
+    def _optimizer_inputs(
+        self, steps: list[list[np.ndarray]]
+    ) -> tuple[tuple[Any, ...], tuple[Any, ...]]:
+        """(each optimizer's settings per group, its coefficients per group): the groups'
+        hyperparameters are checked as eager `step()` checks them and read again only when
+        they changed (a scheduler, a `param_groups` edit)."""
         settings: list[tuple[Any, ...]] = []
-        coefficients: list[Any] = []
+        coefficients: list[tuple[Any, ...]] = []
         for number, optimizer in enumerate(self.optimizers):
             self._refuse_hooks(optimizer)
             optimizer_settings: list[Any] = []
             optimizer_coefficients: list[Any] = []
-            for group, params in zip(optimizer.param_groups, self._params_of[number], strict=True):
+            for position, group in enumerate(optimizer.param_groups):
                 optimizer._recheck_if_changed(group)  # eager step checks the same way
-                if isinstance(optimizer, Adam):
-                    optimizer_settings.append(
-                        OF.AdamSettings.of(group, optimizer.decoupled_weight_decay)
-                    )
-                    optimizer_coefficients.append(
-                        self._adam_inputs(optimizer, group, params, state)
-                    )
-                else:
-                    optimizer_settings.append(OF.SGDSettings.of(group))
-                    optimizer_coefficients.append(OF.sgd_coefficients(group))
-                    if group["momentum"] != 0:
-                        for index in params:
-                            entries = optimizer.state.get(tensors[index])
-                            buffer = entries.get("momentum_buffer") if entries else None
-                            if buffer is not None:
-                                state[(index, "momentum_buffer")] = self._state_device(
-                                    index, "momentum_buffer", buffer
-                                )
+                checked = optimizer._checked[id(group)]
+                cached = self._hyper.get((number, position))
+                if cached is None or cached[0] is not checked:
+                    made: OF.AdamSettings | OF.SGDSettings
+                    if isinstance(optimizer, Adam):
+                        made = OF.AdamSettings.of(group, optimizer.decoupled_weight_decay)
+                        numbers = None
+                    else:
+                        made = OF.SGDSettings.of(group)
+                        # On the device once: a NumPy argument is copied there at each call.
+                        numbers = jax.device_put(np.array(OF.sgd_coefficients(group)))
+                    cached = self._hyper[(number, position)] = (checked, made, numbers)
+                optimizer_settings.append(cached[1])
+                optimizer_coefficients.append(
+                    _adam_coefficients(group, steps[number][position], self._steps_per_call[number])
+                    if isinstance(optimizer, Adam)
+                    else cached[2]
+                )
             settings.append(tuple(optimizer_settings))
             coefficients.append(tuple(optimizer_coefficients))
-        # The leaves' requires_grad flags are read when the body is traced: a flag changed
-        # between calls (freezing a layer) needs its own emission.
-        flags = tuple(tensors[index].requires_grad for _, index in self.leaf_slots)
-        key = (
-            (tuple(grad is None for grad in held), tuple(sorted(state)), flags),
-            tuple(settings),
-        )
-        inputs = (
-            tuple(self._device(index) for index in self.stepped),
-            state,
-            tuple(self._device(index) for index in self.fixed),
-            grads_in,
-            tuple(coefficients),
-            tuple(arguments[position] for _, position in self.argument_slots),
-        )
-        return key, inputs
-
-    def _adam_inputs(
-        self,
-        optimizer: Optimizer,
-        group: dict[str, Any],
-        params: list[int],
-        state: dict[tuple[int, str], Any],
-    ) -> tuple[tuple[OF.AdamCoefficients, ...], ...]:
-        """For each parameter, the coefficients of its next updates (one per step of this
-        optimizer in the program); its moments go into `state`."""
-        number = self.optimizers.index(optimizer)
-        steps = sum(
-            isinstance(i, _OptimizerStep) and i.optimizer == number for i in self.instructions
-        )
-        per_param = []
-        for index in params:
-            entries = optimizer.state.get(self.tensors[index]) or {}
-            done = int(entries.get("step", 0))
-            per_param.append(
-                tuple(OF.adam_coefficients(group, done + k) for k in range(1, steps + 1))
-            )
-            for name in ("exp_avg", "exp_avg_sq"):
-                array = entries.get(name)
-                if array is not None:
-                    state[(index, name)] = self._state_device(index, name, array)
-        return tuple(per_param)
+        return tuple(settings), tuple(coefficients)
 
     def run(self, arguments: Sequence[Any]) -> list[np.ndarray]:
-        key, inputs = self._inputs(arguments)
+        """One call: from the values the last call left on the device while nothing has
+        read them since (no per-parameter work), else from the host objects."""
+        live = self._live
+        if live is None or live.deferral is None or not live.deferral.active:
+            live = self._live = self._upload()
+        settings, coefficients = self._optimizer_inputs(live.steps)
+        key = (live.pattern, settings)
         emission = self._emission(key)
-        stepped, state, grads, outputs = emission.jitted(*inputs)
-        self._write_back(emission, stepped, grads, state)
+        try:
+            stepped, state, grads, outputs = emission.jitted(
+                live.stepped,
+                live.state,
+                live.fixed,
+                self._grads_in(live.grads),
+                coefficients,
+                self._arguments(arguments),
+            )
+        except BaseException:
+            cast(Deferral, live.deferral).flush()  # what earlier calls left, then the classes
+            raise
+        if emission.next_pattern is None:
+            self._learn(emission, state, grads, live.pattern[2])
+        live.stepped, live.state, live.grads = stepped, state, grads
+        live.pattern = cast(tuple[Any, ...], emission.next_pattern)
+        for optimizer_steps, increments in zip(live.steps, emission.increments, strict=True):
+            for group_steps, group_increments in zip(optimizer_steps, increments, strict=True):
+                group_steps += group_increments
+        live.updated += emission.updated
+        live.called = True
+        if not cast(Deferral, live.deferral).active:  # read while the body was traced
+            self._write_back(live)
         for scheduler_step in self.schedulers:
             scheduler_step()
         return [np.array(output) for output in outputs]
 
-    def _write_back(
+    def _learn(
         self,
         emission: _Emission,
-        stepped: tuple[Any, ...],
-        grads: tuple[Any, ...],
         state: dict[tuple[int, str], Any],
+        grads: tuple[Any, ...],
+        flags: tuple[bool, ...],
     ) -> None:
-        """Copy the new values into the arrays the user sees; keep the device copies."""
-        tensors, updates = self.tensors, emission.updates
-        for index, device in zip(self.stepped, stepped, strict=True):
-            cached = self._cache[index]
-            cached.device = device
-            if updates.get(index):
+        """What an emission's calls leave, found on its first call: the next pattern and the
+        updates counted per parameter."""
+        grads_in = self._grads_in(grads)
+        emission.next_pattern = (
+            tuple(grad is None for grad in grads_in),
+            tuple(sorted(state)),
+            flags,
+        )
+        updates = emission.updates
+        emission.increments = [
+            [np.array([updates.get(i, 0) for i in params], dtype=np.int64) for params in groups]
+            for groups in self._params_of
+        ]
+        emission.updated = np.array([updates.get(i, 0) for i in self.stepped], dtype=np.int64)
+
+    def _write_back(self, live: _Live) -> None:
+        """Copy the values the calls left into the host objects (a flush): parameters into
+        their `.data`, gradients into `.grad` (the same Tensor where eager keeps it), state
+        entries into the optimizers' arrays, and the step counts."""
+        if not live.called:
+            return
+        live.called = False
+        tensors = self.tensors
+        for position, (index, device) in enumerate(zip(self.stepped, live.stepped, strict=True)):
+            updates = int(live.updated[position])
+            if updates:
                 tensor = tensors[index]
                 np.copyto(tensor.data, np.asarray(device))
-                tensor.increment_version()
-                cached.array, cached.version = tensor.data, tensor.version
-        for index, grad in zip(self.grads_touched, grads, strict=True):
+                tensor._version = tensor.version + updates  # one per update, as eagerly
+        for index, grad, held in zip(self.grads_touched, live.grads, live.held, strict=True):
             tensor = tensors[index]
-            held = tensor.grad
+            if grad is None:
+                tensor.grad = None
+                continue
+            values = np.asarray(grad)
             if (
-                grad is not None
-                and held is not None
+                held is not None
                 and not held.requires_grad
-                and held.data is grad_slot(tensor)
+                and held.shape == values.shape
+                and held.dtype == values.dtype
+                and (index in self._keeps_grad or held.data is grad_slot(tensor))
             ):
-                # A .grad in its flat-buffer slot: eager backward refills the same slot.
-                np.copyto(held.data, np.asarray(grad))
+                # Kept eagerly, or its slot in a flat buffer, which eager backward refills.
+                np.copyto(held.data, values)
                 held.increment_version()
+                tensor.grad = held
                 continue
             tensor.grad = None
-            if grad is not None:
-                store_leaf_grads(Tensor, [(tensor, np.asarray(grad))], set())
-        for (index, name), device in state.items():
-            optimizer_state = self._optimizer_state(index)
-            entries = optimizer_state.setdefault(tensors[index], {})
-            array = entries.get(name)
-            if isinstance(array, np.ndarray) and array.shape == device.shape:
-                np.copyto(array, np.asarray(device))
+            store_leaf_grads(Tensor, [(tensor, values)], set())
+        for (index, name), device in live.state.items():
+            entries = self._optimizer_of[index].state.setdefault(tensors[index], {})
+            array, values = entries.get(name), np.asarray(device)
+            if (
+                isinstance(array, np.ndarray)
+                and array.shape == values.shape
+                and array.dtype == values.dtype
+            ):
+                np.copyto(array, values)  # the same array: flat optimizer spans view it
             else:
-                array = entries[name] = np.array(device)
-            self._state_cache[(index, name)] = (array, device, None, -1)
-        for number, optimizer in enumerate(self.optimizers):
-            if not isinstance(optimizer, Adam):
-                for groups in self._params_of[number]:
-                    for index in groups:
-                        if updates.get(index):
-                            optimizer.state.setdefault(tensors[index], {})
-                continue
-            for groups in self._params_of[number]:
-                for index in groups:
-                    count = updates.get(index)
-                    if count:
+                entries[name] = np.array(values)
+        for optimizer, groups, steps in zip(
+            self.optimizers, self._params_of, live.steps, strict=True
+        ):
+            adam = isinstance(optimizer, Adam)
+            for params, group_steps in zip(groups, steps, strict=True):
+                for index, step in zip(params, group_steps.tolist(), strict=True):
+                    if live.updated[self._stepped_position[index]]:
                         entries = optimizer.state.setdefault(tensors[index], {})
-                        entries["step"] = int(entries.get("step", 0)) + count
-        for (index, name), (array, device, _, _) in self._state_cache.items():
-            tensor = tensors[index]
-            self._state_cache[(index, name)] = (array, device, tensor.data, tensor.version)
+                        if adam:
+                            entries["step"] = step
+        live.updated[:] = 0
 
-    def _optimizer_state(self, index: int) -> dict[Tensor, dict[str, Any]]:
-        for number, optimizer in enumerate(self.optimizers):
-            if any(index in params for params in self._params_of[number]):
-                return optimizer.state
-        raise AssertionError("optimizer state of a tensor no optimizer holds")
+
+_TENSOR_ATTRIBUTES = ("_counter", "_data", "_grad")
+"""What reads a deferred Tensor's values, gradient or version (`.data`, `.grad`, `.shape`, ...
+go through these slots)."""
+
+_BUFFER_ATTRIBUTES = ("data", "data_views", "grad", "grad_and_spare", "grad_views")
+"""What reads a deferred flat buffer's arrays."""
+
+
+def _adam_coefficients(group: dict[str, Any], steps: np.ndarray, count: int) -> np.ndarray:
+    """(parameters, count, 8): the coefficients of each parameter's next `count` Adam
+    updates (`optim.functional.adam_coefficients`, in Python floats as eagerly), from its
+    step count; computed once per distinct count. (1, count, 8) when every parameter of the
+    group is at the same step (the usual case)."""
+    first = int(steps[0])
+    if (steps == first).all():
+        rows = [OF.adam_coefficients(group, first + k) for k in range(1, count + 1)]
+        return np.array([rows], dtype=np.float64)
+    distinct, inverse = np.unique(steps, return_inverse=True)
+    table = np.array(
+        [
+            [OF.adam_coefficients(group, int(done) + k) for k in range(1, count + 1)]
+            for done in distinct
+        ],
+        dtype=np.float64,
+    )
+    return table[inverse]
 
 
 def _cast(numbers: tuple[Any, ...], dtype: Any) -> tuple[Any, ...]:
@@ -734,17 +860,37 @@ def _is_jax_array(value: Any) -> bool:
     return isinstance(value, jax.Array)
 
 
+_STAND_INS: dict[tuple[Any, Any], np.ndarray] = {}
+"""A zero-strided NumPy array per (shape, dtype) of JAX arguments seen: copies nothing."""
+
+
+def _described(value: Any) -> np.ndarray:
+    """A NumPy array of `value`'s shape and dtype that copies nothing (zero strides), or the
+    value itself for a 0-d integer or boolean array (a setting, whose value counts)."""
+    shape, dtype = value.shape, value.dtype
+    if not shape and dtype.kind in "biu":
+        return np.asarray(value)
+    stand_in = _STAND_INS.get((shape, dtype))
+    if stand_in is None:
+        empty = np.empty((), dtype=np.dtype(dtype))
+        stand_in = _STAND_INS[(shape, dtype)] = np.broadcast_to(empty, shape)
+    return stand_in
+
+
 class XlaCompiledStep(CompiledStep):
     """`chainrule.compile(step, backend="xla")`: traced once per signature (eagerly, as the
     NumPy backend), then run as one jitted JAX function. Arguments may be NumPy arrays,
     Tensors or JAX arrays (already on the device: nothing is copied per call)."""
 
     def __call__(self, *args: Any) -> Any:
-        host = tuple(np.asarray(a) if _is_jax_array(a) else a for a in args)
-        arrays, signature = _argument_arrays(host)
+        # A JAX argument's signature is its shape and dtype: it stays on the device (a
+        # zero-strided stand-in takes its place), save a 0-d integer one, a setting.
+        described = tuple(_described(a) if _is_jax_array(a) else a for a in args)
+        arrays, signature = _argument_arrays(described)
         cached = self.programs.get(signature)
         if cached is None or _flags_changed(cached[0]):
-            return self._trace(host, arrays, signature)
+            host = tuple(np.asarray(a) if _is_jax_array(a) else a for a in args)
+            return self._trace(host, _argument_arrays(host)[0], signature)
         program, rebuild = cached
         device = [a if _is_jax_array(a) else array for a, array in zip(args, arrays, strict=True)]
         return rebuild([Tensor.from_numpy(a) for a in program.run(device)])
@@ -753,4 +899,4 @@ class XlaCompiledStep(CompiledStep):
         return XlaProgram(tracer, outputs)
 
 
-__all__ = ["XlaCompiledStep", "XlaProgram", "enable_float64"]
+__all__ = ["XlaCompiledStep", "XlaProgram", "enable_float64", "flush"]
