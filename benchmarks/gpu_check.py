@@ -157,7 +157,8 @@ class Report:
         self.failures: list[str] = []
 
     def line(self, text: str = "") -> None:
-        print(text, flush=True)
+        with contextlib.suppress(OSError):  # a closed stdout (a pipe) must not stop the report
+            print(text, flush=True)
         self.text.write(text + "\n")
         self.text.flush()
 
@@ -213,6 +214,15 @@ def _error(error: BaseException) -> str:
     return f"{type(error).__name__}: {text[:160]}"
 
 
+def _processor() -> str:
+    """The CPU's model name (/proc/cpuinfo on Linux, where platform.processor() is empty)."""
+    with contextlib.suppress(OSError):
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    return platform.processor() or "unknown"
+
+
 def _load_average() -> str:
     """The 1, 5 and 15 minute load averages of the machine (shared machines are noisy)."""
     try:
@@ -237,7 +247,8 @@ def part_env(target: Target, report: Report, seconds: float) -> dict[str, Any]:
     info: dict[str, Any] = {
         "python": platform.python_version(),
         "machine": platform.machine(),
-        "processor": platform.processor() or "unknown",
+        "processor": _processor(),
+        "cpu_count": os.cpu_count(),
         "load_average": _load_average(),
     }
     for name in ("numpy", "torch", "cupy", "jax", "jaxlib", "array_api_compat", "hypothesis"):
@@ -768,6 +779,32 @@ def part_speed(target: Target, report: Report, seconds: float, quick: bool) -> d
 
 
 # --------------------------------------------------------------------- main
+def recap(parts: dict[str, dict[str, Any]]) -> list[str]:
+    """A few lines per part for the end of the output (the part of it a caller sees first):
+    the op table's counts, each training's verdict, the timing table's ratios."""
+    lines = []
+    ops = parts.get("ops", {})
+    if "counts" in ops:
+        counts = ops["counts"]
+        lines.append(
+            f"ops: {counts['pass']} pass, {counts['fail']} fail, {counts['not run']} not run"
+        )
+    for run in parts.get("train", {}).get("runs", []):
+        lines.append(f"train: {'PASS' if run['passed'] else 'FAIL'}  {run['title']}")
+    for key, entries in parts.get("speed", {}).get("workloads", {}).items():
+        ratios = "  ".join(
+            f"{name} {entry['median_ms']:.3f} ms x{entry['ratio_to_torch']:.2f}"
+            if "ratio_to_torch" in entry
+            else f"{name} {entry.get('status', 'not timed')}"
+            for name, entry in entries.items()
+        )
+        lines.append(f"speed {key}: {ratios}")
+    for part, result in parts.items():
+        if "stopped" in result or "error" in result:
+            lines.append(f"{part}: {result.get('stopped') or result.get('error')}")
+    return lines
+
+
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument(
@@ -862,6 +899,9 @@ def main(argv: list[str] | None = None) -> int:
         report.data["parts"][part] = result
         report.save()
     report.line()
+    report.line("== recap")
+    for line in recap(report.data["parts"]):
+        report.line(f"  {line}")
     verdict = (
         "every check passed"
         if not report.failures

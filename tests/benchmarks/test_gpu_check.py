@@ -56,6 +56,7 @@ def test_the_quick_cpu_dry_run_passes_every_part_and_labels_itself_not_gpu(
     assert sum(line.startswith("  PASS  ") for line in text.splitlines()) == len(CASES) + 4
     assert "FAIL" not in text
     assert "TIME BOX" not in text
+    assert f"== recap\n  ops: {len(CASES)} pass, 0 fail, 0 not run\n" in text
     assert text.rstrip().endswith("== summary: every check passed")
     report = json.loads((tmp_path / "gpu-check-dry-run-cpu.json").read_text())
     assert report["dry_run"] is True
