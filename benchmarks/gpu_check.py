@@ -779,7 +779,7 @@ def part_speed(target: Target, report: Report, seconds: float, quick: bool) -> d
 
 
 # --------------------------------------------------------------------- main
-def recap(parts: dict[str, dict[str, Any]]) -> list[str]:
+def recap(parts: dict[str, dict[str, Any]], dry_run: bool) -> list[str]:
     """A few lines per part for the end of the output (the part of it a caller sees first):
     the op table's counts, each training's verdict, the timing table's ratios."""
     lines = []
@@ -798,7 +798,8 @@ def recap(parts: dict[str, dict[str, Any]]) -> list[str]:
             else f"{name} {entry.get('status', 'not timed')}"
             for name, entry in entries.items()
         )
-        lines.append(f"speed {key}: {ratios}")
+        where = " (CPU dry run: CPU times, not GPU figures)" if dry_run else ""
+        lines.append(f"speed {key}{where}: {ratios}")
     for part, result in parts.items():
         if "stopped" in result or "error" in result:
             lines.append(f"{part}: {result.get('stopped') or result.get('error')}")
@@ -900,7 +901,7 @@ def main(argv: list[str] | None = None) -> int:
         report.save()
     report.line()
     report.line("== recap")
-    for line in recap(report.data["parts"]):
+    for line in recap(report.data["parts"], target.dry_run):
         report.line(f"  {line}")
     verdict = (
         "every check passed"
