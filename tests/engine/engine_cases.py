@@ -6,6 +6,7 @@ Also a tiny float64 central-difference helper and the relative error used everyw
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from types import ModuleType
@@ -1373,14 +1374,22 @@ def numerical_grad(
 
 def relative_error(actual: Any, expected: Any, *, floor: float = 0.0) -> float:
     """max |actual - expected| / max(max |expected|, floor), after checking shape equality
-    (0 if empty). `floor` is the inputs' magnitude where the result may cancel to near 0
-    (a sum of large terms), whose rounding error is relative to the terms, not to the sum."""
+    (0 if empty; infinite where only one side is NaN, so that a NaN is never lost in a max()).
+    `floor` is the inputs' magnitude where the result may cancel to near 0 (a sum of large
+    terms), whose rounding error is relative to the terms, not to the sum."""
     actual, expected = np.asarray(actual), np.asarray(expected)
     assert actual.shape == expected.shape, f"shape {actual.shape} != expected {expected.shape}"
     if expected.size == 0:
         return 0.0
-    difference = np.max(np.abs(actual.astype(np.float64) - expected.astype(np.float64)))
-    scale = np.max(np.abs(expected.astype(np.float64)))
+    actual, expected = actual.astype(np.float64), expected.astype(np.float64)
+    nan = np.isnan(actual)
+    if np.any(nan != np.isnan(expected)):
+        return math.inf  # a NaN on one side only; never lost in a max() of errors
+    # Equal entries (infinities of one sign, NaNs on both sides) differ by 0, not by NaN.
+    same = (actual == expected) | nan
+    with np.errstate(invalid="ignore"):  # inf - inf where `same` already says 0
+        difference = np.max(np.where(same, 0.0, np.abs(actual - expected)))
+    scale = np.max(np.abs(np.where(nan, 0.0, expected)))
     if difference == 0:
         return 0.0
     return float(difference / max(scale, floor, np.finfo(np.float64).tiny))
