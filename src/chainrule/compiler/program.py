@@ -77,11 +77,39 @@ def _kernel_fits(op: OpRecord, slots: Slots, kept: set[int]) -> bool:
     return True
 
 
+def _inner(op: OpRecord, slots: Slots) -> int:
+    """The inner dimension of a linear op's product x @ w (x's last axis), else 0."""
+    if op.primitive is not P.Linear:
+        return 0
+    return slots.shapes[op.inputs[0]][-1]
+
+
 def _forward_step(
-    op: OpRecord, keep_saved: bool, saved_index: int, buffer: np.ndarray | None = None
+    op: OpRecord,
+    keep_saved: bool,
+    saved_index: int,
+    buffer: np.ndarray | None = None,
+    inner: int = 0,
 ) -> Step:
+    """One recorded forward op; with a `buffer`, its kernel writes into it (`inner`: the
+    inner dimension of a linear op's product, from the recorded shapes)."""
     forward = op.primitive.forward
     inputs, output, params, bound = op.inputs, op.output, op.params, op.bound_params
+    if buffer is not None and op.primitive is P.Linear:
+        # Linear.forward_into's calls inlined, as in `_fused_relu_step`.
+        in_x, in_w, in_b = inputs
+        product = np.multiply if inner == 1 else np.matmul
+        add = np.add
+
+        def run_linear_into(values: Values, saved: Values) -> None:
+            x, w = values[in_x], values[in_w]
+            product(x, w, out=buffer)
+            add(buffer, values[in_b], out=buffer)
+            values[output] = buffer
+            if keep_saved:
+                saved[saved_index] = (x, w)
+
+        return run_linear_into
     if buffer is not None:
         kernel = kernels.FORWARD[op.primitive]
         arguments = _reader(inputs)
@@ -128,6 +156,7 @@ def _fused_relu_step(
     relu_saved: int | None,
     buffer: np.ndarray | None,
     mask: np.ndarray | None = None,
+    inner: int = 0,
 ) -> Step:
     """producer then relu in one step, the relu applied in place: z = p(...); z *= [z > 0].
     The same NumPy arithmetic as the two ops apart, so the results are identical. With a
@@ -141,6 +170,26 @@ def _fused_relu_step(
         # Zero in the buffer's dtype: the same value the Python 0 becomes, without the
         # conversion each call would make (about a microsecond per call).
         zero = buffer.dtype.type(0)
+        if producer.primitive is P.Linear:
+            # Linear.forward_into's calls inlined: product_into(x, w, out) (a multiply for
+            # an inner dimension of 1, known from the buffer's recorded shapes), out += b.
+            in_x, in_w, in_b = inputs
+            product = np.multiply if inner == 1 else np.matmul
+            add = np.add
+
+            def run_linear_into(values: Values, saved: Values) -> None:
+                x, w = values[in_x], values[in_w]
+                product(x, w, out=buffer)
+                add(buffer, values[in_b], out=buffer)
+                greater(buffer, zero, out=mask)
+                maximum(buffer, zero, out=buffer)
+                values[output] = buffer
+                if producer_saved is not None:
+                    saved[producer_saved] = (x, w)
+                if relu_saved is not None:
+                    saved[relu_saved] = mask
+
+            return run_linear_into
 
         def run_into(values: Values, saved: Values) -> None:
             out, keep = kernel(*arguments(values), out=buffer)
@@ -417,7 +466,13 @@ class Program:
                     )
                     steps.append(
                         _fused_relu_step(
-                            op, ops[relu], saved_slot(index), saved_slot(relu), buffer, mask
+                            op,
+                            ops[relu],
+                            saved_slot(index),
+                            saved_slot(relu),
+                            buffer,
+                            mask,
+                            _inner(op, self.slots),
                         )
                     )
                     labels.append(f"{op.primitive.name}+relu {self.slots.shapes[op.output]}")
@@ -426,7 +481,11 @@ class Program:
                     fused_away.discard(relu)
                 steps.append(
                     _forward_step(
-                        op, op.requires_grad, saved_of[index], output_buffer(index, wanted)
+                        op,
+                        op.requires_grad,
+                        saved_of[index],
+                        output_buffer(index, wanted),
+                        _inner(op, self.slots),
                     )
                 )
                 labels.append(f"{op.primitive.name} {self.slots.shapes[op.output]}")
@@ -461,7 +520,7 @@ class Program:
         for slot, index in self._argument_slots:
             values[slot] = arguments[index]
         for slot, leaf in self._leaf_slots:
-            values[slot] = leaf.data
+            values[slot] = leaf._data  # `.data`'s own field: no property call per leaf
         saved: Values = [None] * self.saved_count
         for step in self.steps:
             step(values, saved)
