@@ -17,7 +17,6 @@ from __future__ import annotations
 import functools
 import math
 import numbers
-import operator
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
@@ -456,14 +455,17 @@ class _FlatSpan:
         self.views: list[dict[str, np.ndarray]] = []
         # The key of the work arrays `_update` asks `_scratch` for: a tensor over the span.
         self.key = Tensor.from_numpy(buffer.data[start:stop])
-        self._counted: list[Tensor] = []
+        self._counted: list[Any] = []
         self._counters: list[VersionCounter] = []
 
     def increment_versions(self, params: list[Tensor]) -> None:
-        """`param.increment_version()` for each of `params`, through their counters, kept
-        from the first call: a tensor's counter, once its own, is never replaced."""
-        if len(params) != len(self._counted) or not all(map(operator.is_, params, self._counted)):
-            self._counted = list(params)
+        """`param.increment_version()` for each of `params` (the span's members, as
+        `FlatBuffer.span` checked), through their counters, kept from the first step: a
+        tensor's counter, once its own, is never replaced. Taken again when the buffer's
+        membership was rebuilt."""
+        members = self.buffer._members
+        if members is not self._counted:
+            self._counted = members
             self._counters = [shared_counter(param) for param in params]
         for counter in self._counters:
             counter.value += 1
