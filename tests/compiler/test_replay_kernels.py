@@ -102,3 +102,16 @@ def test_dense_layer_with_one_output_replays_its_outer_product_gradient_exactly(
     rng = np.random.default_rng(4)
     batches = [(rng.standard_normal((6, 4)), rng.standard_normal((6, 1))) for _ in range(4)]
     _assert_replay_equals_eager([4, 5, 1], batches, F.mse_loss)
+
+
+@pytest.mark.parametrize("bad_target", [3, -1])
+def test_cross_entropy_replay_refuses_a_target_outside_the_classes(bad_target: int) -> None:
+    # The replay's cross-entropy kernel checks each call's targets as the rule does.
+    model = _model([4, 5, 3], np.float32)
+    loss_fn = nn.CrossEntropyLoss()
+    compiled = cr.compile(lambda x, y: loss_fn(model(cr.tensor(x)), y))
+    x = np.random.default_rng(0).standard_normal((4, 4)).astype(np.float32)
+    compiled(x, np.array([0, 1, 2, 0]))
+    compiled(x, np.array([0, 1, 2, 0]))  # replayed
+    with pytest.raises(ValueError, match=rf"target {bad_target} is outside the 3 classes"):
+        compiled(x, np.array([0, 1, bad_target, 0]))

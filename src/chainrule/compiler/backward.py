@@ -276,9 +276,9 @@ def _bare_call(
     release: bool,
     fresh_grad_out: bool,
 ) -> Callable[[Values], None] | None:
-    """The vjp kernel of a dense layer (linear) or of a ReLU inlined into one call, when
-    every needed gradient has a buffer: the NumPy calls of `Linear.vjp_into` and
-    `ReLU.vjp_into` themselves, with `product_into`'s choice between matmul and an outer
+    """The vjp kernel of a dense layer (linear), a ReLU or a softmax cross-entropy inlined
+    into one call, when every needed gradient has a buffer: the NumPy calls of the rules'
+    `vjp_into` themselves, with `product_into`'s choice between matmul and an outer
     product's multiply made here from the recorded shapes (fixed for the program). None for
     other ops, which go through `_call`."""
     needs, output = op.needs, op.output
@@ -297,6 +297,27 @@ def _bare_call(
                 saved[saved_index] = None
 
         return relu_call
+    if op.primitive is P.SoftmaxCrossEntropy and len(slots.shapes[op.inputs[0]]) == 2:
+        (out,) = outs
+        if out is None:
+            return None
+        rows = np.arange(slots.shapes[op.inputs[0]][0])
+        count = len(rows)
+        multiply = np.multiply
+
+        def cross_entropy_call(saved: Values) -> None:
+            # SoftmaxCrossEntropy.vjp_into's calls, with the row indices made once.
+            grad_out = grads[output]
+            if fresh_grad_out:
+                grads[output] = None
+            probs, targets = saved[saved_index]
+            if release:
+                saved[saved_index] = None
+            scale = grad_out / count
+            multiply(probs, scale, out=out)
+            out[rows, targets] -= scale
+
+        return cross_entropy_call
     if op.primitive is not P.Linear:
         return None
     out_x, out_w, out_b = outs

@@ -134,6 +134,35 @@ def _forward_step(
     return run
 
 
+def _cross_entropy_step(
+    op: OpRecord, slots: Slots, keep_saved: bool, saved_index: int
+) -> Step | None:
+    """Softmax cross-entropy of 2-D float logits through `kernels.CrossEntropyKernels` (its
+    arrays allocated once), or None for other ops and shapes."""
+    if op.primitive is not P.SoftmaxCrossEntropy or set(op.params) != {"targets"}:
+        return None
+    (logits_slot,) = op.inputs
+    shape, dtype = slots.shapes[logits_slot], slots.dtypes[logits_slot]
+    if len(shape) != 2 or dtype.kind != "f" or not isinstance(op.params["targets"], np.ndarray):
+        return None
+    kernel = kernels.CrossEntropyKernels((shape[0], shape[1]), dtype)
+    forward, output, constant = kernel.forward, op.output, op.params["targets"]
+    targets_slot = dict(op.bound_params).get("targets")
+    asarray = np.asarray
+
+    def run(values: Values, saved: Values) -> None:
+        targets = constant if targets_slot is None else values[targets_slot]
+        if type(targets) is not np.ndarray or targets.shape != constant.shape:
+            loss, keep = op.primitive.forward(values[logits_slot], targets=targets)
+        else:
+            loss, keep = forward(values[logits_slot], targets)
+        values[output] = asarray(loss)
+        if keep_saved:
+            saved[saved_index] = keep
+
+    return run
+
+
 def _reader(slots: tuple[int, ...]) -> Callable[[Values], tuple[Any, ...]]:
     """values -> the tuple of values[slot] for `slots`, prebound (no list built per call)."""
     if len(slots) == 1:
@@ -479,6 +508,13 @@ class Program:
                     continue
                 if relu is not None:
                     fused_away.discard(relu)
+                cross_entropy = _cross_entropy_step(
+                    op, self.slots, op.requires_grad, saved_of[index]
+                )
+                if cross_entropy is not None:
+                    steps.append(cross_entropy)
+                    labels.append(f"{op.primitive.name} {self.slots.shapes[op.output]}")
+                    continue
                 steps.append(
                     _forward_step(
                         op,
