@@ -146,6 +146,12 @@ class BackwardPlan:
                     actions.append((position, _ADD_FRESH, slot, None, shape, dtype, out is None))
                 else:
                     actions.append((position, _ADD_INTO, slot, current, shape, dtype, out is None))
+            bare = _bare_call(
+                grads, op, slots, outs, saved_of[index], index not in retained, fresh_grad_out
+            )
+            if fits and not actions and bare is not None:
+                self.calls.append(bare)
+                continue
             self.calls.append(
                 _call(
                     grads,
@@ -185,10 +191,13 @@ class BackwardPlan:
         for call in self.calls:
             call(saved)
         # A new Tensor per parameter, as eager backward makes, set in the `.grad` slot
-        # directly unless a tracer watches assignments (a replay inside another trace).
+        # directly unless a tracer watches assignments (a replay inside another trace). The
+        # arrays are the flat buffer's slices, checked when the plan was built: wrapped
+        # without `from_numpy`'s checks.
         if STATE.tracer is None:
+            wrap = Tensor._wrap
             for leaf, array in self.param_leaves:
-                leaf._grad = Tensor.from_numpy(array)
+                leaf._grad = wrap(array)
         else:
             for leaf, array in self.param_leaves:
                 leaf.grad = Tensor.from_numpy(array)
@@ -256,3 +265,81 @@ def _call(
             saved[saved_index] = None
 
     return call if actions or outs is None else call_kernel_only
+
+
+def _bare_call(
+    grads: Values,
+    op: OpRecord,
+    slots: Slots,
+    outs: list[np.ndarray | None],
+    saved_index: int,
+    release: bool,
+    fresh_grad_out: bool,
+) -> Callable[[Values], None] | None:
+    """The vjp kernel of a dense layer (linear), a ReLU or a softmax cross-entropy inlined
+    into one call, when every needed gradient has a buffer: the NumPy calls of the rules'
+    `vjp_into` themselves, with `product_into`'s choice between matmul and an outer
+    product's multiply made here from the recorded shapes (fixed for the program). None for
+    other ops, which go through `_call`."""
+    needs, output = op.needs, op.output
+    if any(need and out is None for need, out in zip(needs, outs, strict=True)):
+        return None
+    if op.primitive is P.ReLU:
+        (out,) = outs
+        multiply = np.multiply
+
+        def relu_call(saved: Values) -> None:
+            grad_out = grads[output]
+            if fresh_grad_out:
+                grads[output] = None
+            multiply(grad_out, saved[saved_index], out=out)
+            if release:
+                saved[saved_index] = None
+
+        return relu_call
+    if op.primitive is P.SoftmaxCrossEntropy and len(slots.shapes[op.inputs[0]]) == 2:
+        (out,) = outs
+        if out is None:
+            return None
+        rows = np.arange(slots.shapes[op.inputs[0]][0])
+        count = len(rows)
+        multiply = np.multiply
+
+        def cross_entropy_call(saved: Values) -> None:
+            # SoftmaxCrossEntropy.vjp_into's calls, with the row indices made once.
+            grad_out = grads[output]
+            if fresh_grad_out:
+                grads[output] = None
+            probs, targets = saved[saved_index]
+            if release:
+                saved[saved_index] = None
+            scale = grad_out / count
+            multiply(probs, scale, out=out)
+            out[rows, targets] -= scale
+
+        return cross_entropy_call
+    if op.primitive is not P.Linear:
+        return None
+    out_x, out_w, out_b = outs
+    batch = slots.shapes[op.inputs[0]][0]
+    out_features = slots.shapes[op.output][1]
+    # product_into(a, b) multiplies where a's inner dimension is 1, as the kernels do.
+    product_x = np.multiply if out_features == 1 else np.matmul
+    product_w = np.multiply if batch == 1 else np.matmul
+    add_reduce = np.add.reduce
+
+    def linear_call(saved: Values) -> None:
+        grad_out = grads[output]
+        if fresh_grad_out:
+            grads[output] = None
+        x, w = saved[saved_index]
+        if release:
+            saved[saved_index] = None
+        if out_x is not None:
+            product_x(grad_out, w.T, out=out_x)
+        if out_w is not None:
+            product_w(x.T, grad_out, out=out_w)
+        if out_b is not None:
+            add_reduce(grad_out, 0, out=out_b)
+
+    return linear_call

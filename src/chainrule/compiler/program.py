@@ -77,11 +77,39 @@ def _kernel_fits(op: OpRecord, slots: Slots, kept: set[int]) -> bool:
     return True
 
 
+def _inner(op: OpRecord, slots: Slots) -> int:
+    """The inner dimension of a linear op's product x @ w (x's last axis), else 0."""
+    if op.primitive is not P.Linear:
+        return 0
+    return slots.shapes[op.inputs[0]][-1]
+
+
 def _forward_step(
-    op: OpRecord, keep_saved: bool, saved_index: int, buffer: np.ndarray | None = None
+    op: OpRecord,
+    keep_saved: bool,
+    saved_index: int,
+    buffer: np.ndarray | None = None,
+    inner: int = 0,
 ) -> Step:
+    """One recorded forward op; with a `buffer`, its kernel writes into it (`inner`: the
+    inner dimension of a linear op's product, from the recorded shapes)."""
     forward = op.primitive.forward
     inputs, output, params, bound = op.inputs, op.output, op.params, op.bound_params
+    if buffer is not None and op.primitive is P.Linear:
+        # Linear.forward_into's calls inlined, as in `_fused_relu_step`.
+        in_x, in_w, in_b = inputs
+        product = np.multiply if inner == 1 else np.matmul
+        add = np.add
+
+        def run_linear_into(values: Values, saved: Values) -> None:
+            x, w = values[in_x], values[in_w]
+            product(x, w, out=buffer)
+            add(buffer, values[in_b], out=buffer)
+            values[output] = buffer
+            if keep_saved:
+                saved[saved_index] = (x, w)
+
+        return run_linear_into
     if buffer is not None:
         kernel = kernels.FORWARD[op.primitive]
         arguments = _reader(inputs)
@@ -100,6 +128,35 @@ def _forward_step(
             call_params = {**params, **{name: values[slot] for name, slot in bound}}
         out, keep = forward(*[values[i] for i in inputs], **call_params)
         values[output] = out if type(out) is np.ndarray else np.asarray(out)
+        if keep_saved:
+            saved[saved_index] = keep
+
+    return run
+
+
+def _cross_entropy_step(
+    op: OpRecord, slots: Slots, keep_saved: bool, saved_index: int
+) -> Step | None:
+    """Softmax cross-entropy of 2-D float logits through `kernels.CrossEntropyKernels` (its
+    arrays allocated once), or None for other ops and shapes."""
+    if op.primitive is not P.SoftmaxCrossEntropy or set(op.params) != {"targets"}:
+        return None
+    (logits_slot,) = op.inputs
+    shape, dtype = slots.shapes[logits_slot], slots.dtypes[logits_slot]
+    if len(shape) != 2 or dtype.kind != "f" or not isinstance(op.params["targets"], np.ndarray):
+        return None
+    kernel = kernels.CrossEntropyKernels((shape[0], shape[1]), dtype)
+    forward, output, constant = kernel.forward, op.output, op.params["targets"]
+    targets_slot = dict(op.bound_params).get("targets")
+    asarray = np.asarray
+
+    def run(values: Values, saved: Values) -> None:
+        targets = constant if targets_slot is None else values[targets_slot]
+        if type(targets) is not np.ndarray or targets.shape != constant.shape:
+            loss, keep = op.primitive.forward(values[logits_slot], targets=targets)
+        else:
+            loss, keep = forward(values[logits_slot], targets)
+        values[output] = asarray(loss)
         if keep_saved:
             saved[saved_index] = keep
 
@@ -128,6 +185,7 @@ def _fused_relu_step(
     relu_saved: int | None,
     buffer: np.ndarray | None,
     mask: np.ndarray | None = None,
+    inner: int = 0,
 ) -> Step:
     """producer then relu in one step, the relu applied in place: z = p(...); z *= [z > 0].
     The same NumPy arithmetic as the two ops apart, so the results are identical. With a
@@ -141,6 +199,26 @@ def _fused_relu_step(
         # Zero in the buffer's dtype: the same value the Python 0 becomes, without the
         # conversion each call would make (about a microsecond per call).
         zero = buffer.dtype.type(0)
+        if producer.primitive is P.Linear:
+            # Linear.forward_into's calls inlined: product_into(x, w, out) (a multiply for
+            # an inner dimension of 1, known from the buffer's recorded shapes), out += b.
+            in_x, in_w, in_b = inputs
+            product = np.multiply if inner == 1 else np.matmul
+            add = np.add
+
+            def run_linear_into(values: Values, saved: Values) -> None:
+                x, w = values[in_x], values[in_w]
+                product(x, w, out=buffer)
+                add(buffer, values[in_b], out=buffer)
+                greater(buffer, zero, out=mask)
+                maximum(buffer, zero, out=buffer)
+                values[output] = buffer
+                if producer_saved is not None:
+                    saved[producer_saved] = (x, w)
+                if relu_saved is not None:
+                    saved[relu_saved] = mask
+
+            return run_linear_into
 
         def run_into(values: Values, saved: Values) -> None:
             out, keep = kernel(*arguments(values), out=buffer)
@@ -417,16 +495,33 @@ class Program:
                     )
                     steps.append(
                         _fused_relu_step(
-                            op, ops[relu], saved_slot(index), saved_slot(relu), buffer, mask
+                            op,
+                            ops[relu],
+                            saved_slot(index),
+                            saved_slot(relu),
+                            buffer,
+                            mask,
+                            _inner(op, self.slots),
                         )
                     )
                     labels.append(f"{op.primitive.name}+relu {self.slots.shapes[op.output]}")
                     continue
                 if relu is not None:
                     fused_away.discard(relu)
+                cross_entropy = _cross_entropy_step(
+                    op, self.slots, op.requires_grad, saved_of[index]
+                )
+                if cross_entropy is not None:
+                    steps.append(cross_entropy)
+                    labels.append(f"{op.primitive.name} {self.slots.shapes[op.output]}")
+                    continue
                 steps.append(
                     _forward_step(
-                        op, op.requires_grad, saved_of[index], output_buffer(index, wanted)
+                        op,
+                        op.requires_grad,
+                        saved_of[index],
+                        output_buffer(index, wanted),
+                        _inner(op, self.slots),
                     )
                 )
                 labels.append(f"{op.primitive.name} {self.slots.shapes[op.output]}")
@@ -461,7 +556,7 @@ class Program:
         for slot, index in self._argument_slots:
             values[slot] = arguments[index]
         for slot, leaf in self._leaf_slots:
-            values[slot] = leaf.data
+            values[slot] = leaf._data  # `.data`'s own field: no property call per leaf
         saved: Values = [None] * self.saved_count
         for step in self.steps:
             step(values, saved)

@@ -99,9 +99,9 @@ class FlatBuffer:
         stop = index + len(params)
         if stop > len(self._members):
             return None
-        # One pass over parallel slices (an optimizer calls this at every step); `.grad` is
-        # read from its slot (what the Python-level getter returns; only the tracer watches
-        # it, and only assignments).
+        # One pass over parallel slices (an optimizer calls this at every step); `.grad` and
+        # `.data` are read from their slots (what the Python-level getters return; only the
+        # tracer watches `.grad`, and only assignments).
         for param, member, data_view, grad_view in zip(
             params,
             self._members[index:stop],
@@ -112,8 +112,8 @@ class FlatBuffer:
             grad = param._grad
             if (
                 grad is None
-                or grad.data is not grad_view
-                or param.data is not data_view
+                or grad._data is not grad_view
+                or param._data is not data_view
                 or grad.requires_grad
                 or member() is not param
             ):

@@ -27,7 +27,8 @@ from chainrule.backends import namespace
 from chainrule.modes import STATE, enable_grad, no_grad, record_effect, refuse_while_tracing
 from chainrule.nn.flat import FlatBuffer, buffer_of, zero_grads
 from chainrule.placement import device_of, is_foreign, move, to_numpy
-from chainrule.tensor import Tensor
+from chainrule.tensor import Tensor, VersionCounter
+from chainrule.tensor import _shared_counter as shared_counter
 
 ParamsArg = Iterable[Tensor] | Iterable[dict[str, Any]]
 StepHook = Callable[["Optimizer"], None]
@@ -258,8 +259,7 @@ class Optimizer(ABC):
         start, stop = bounds
         self._update(buffer.data[start:stop], buffer.grad[start:stop], span.state, group, span.key)
         span.scatter(self, params)
-        for param in params:
-            param.increment_version()
+        span.increment_versions(params)
         return True
 
     def _update_group(self, group: dict[str, Any]) -> None:
@@ -455,6 +455,20 @@ class _FlatSpan:
         self.views: list[dict[str, np.ndarray]] = []
         # The key of the work arrays `_update` asks `_scratch` for: a tensor over the span.
         self.key = Tensor.from_numpy(buffer.data[start:stop])
+        self._counted: list[Any] = []
+        self._counters: list[VersionCounter] = []
+
+    def increment_versions(self, params: list[Tensor]) -> None:
+        """`param.increment_version()` for each of `params` (the span's members, as
+        `FlatBuffer.span` checked), through their counters, kept from the first step: a
+        tensor's counter, once its own, is never replaced. Taken again when the buffer's
+        membership was rebuilt."""
+        members = self.buffer._members
+        if members is not self._counted:
+            self._counted = members
+            self._counters = [shared_counter(param) for param in params]
+        for counter in self._counters:
+            counter.value += 1
 
     def gather(self, optimizer: Optimizer, params: list[Tensor]) -> bool:
         """Make `state` current: unchanged when every parameter's state still holds its
