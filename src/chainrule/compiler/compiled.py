@@ -24,6 +24,7 @@ from typing import Any
 
 import numpy as np
 
+from chainrule.compiler.guards import Guards
 from chainrule.compiler.program import Program
 from chainrule.compiler.tracer import CompileError, EffectRecord, Tracer
 from chainrule.modes import STATE
@@ -35,8 +36,16 @@ Signature = tuple[Any, ...]
 def _argument_arrays(args: tuple[Any, ...]) -> tuple[list[np.ndarray | None], Signature]:
     arrays: list[np.ndarray | None] = []
     signature: list[Any] = []
-    for value in args:
+    for position, value in enumerate(args):
         if isinstance(value, Tensor):
+            if value.requires_grad:
+                raise CompileError(
+                    f"compile: argument {position} is a Tensor of shape {value.shape} that "
+                    "requires grad; a replay computes no gradient for an argument, so its "
+                    ".grad (set by eager backward) would stay unset and an optimizer would "
+                    "skip it. Use a trained tensor from the step's closure (as a model's "
+                    "parameters), or pass t.detach()"
+                )
             value = value.data
         if isinstance(value, np.ndarray) and value.ndim == 0 and value.dtype.kind in "biu":
             # A 0-d integer or boolean array is a setting (a count, an index, a flag) that the
@@ -326,6 +335,7 @@ class CompiledStep:
         optimizers = [
             (optimizer, _hyperparameters(optimizer)) for optimizer in _optimizers(reachable)
         ]
+        guards = Guards(self.step)
         entropy = _EntropyWatch()
         # Another profiler (cProfile) keeps running; the entropy check is skipped under it.
         watching = sys.getprofile() is None
@@ -347,6 +357,7 @@ class CompiledStep:
             )
         for optimizer, before in optimizers:
             _refuse_changed_hyperparameters(optimizer, before, tracer)
+        guards.refuse_changes_by_the_step()
         for name, source in sources.items():
             if not _same_state(states[name], _random_state(source)):
                 raise CompileError(
@@ -357,6 +368,7 @@ class CompiledStep:
         outputs, rebuild = _flatten_outputs(result)
         program = self._replay(tracer, [tracer.output_slot(t) for t in outputs])
         program.leaf_flags = tuple(leaf.requires_grad for leaf in tracer.slots.leaves.values())
+        program.guards = guards
         self.programs[signature] = (program, rebuild)
         return result
 
@@ -371,10 +383,14 @@ _REQUIRES_GRAD = operator.attrgetter("requires_grad")
 def _flags_changed(program: Any) -> bool:
     """Whether a tensor the trace read has had its requires_grad changed since (a layer
     frozen or unfrozen between calls): which gradients the program computes is fixed by the
-    flags at trace time, so the step is traced again."""
+    flags at trace time, so the step is traced again. So is a step whose guarded Python
+    state changed (`compiler.guards`: a closure float, a module's mode or parameters)."""
     flags: tuple[bool, ...] = program.leaf_flags
     leaves = program.slots.leaves.values()
-    return flags != tuple(map(_REQUIRES_GRAD, leaves))  # map: no Python call per leaf
+    if flags != tuple(map(_REQUIRES_GRAD, leaves)):  # map: no Python call per leaf
+        return True
+    guards: Guards = program.guards
+    return not guards.hold()
 
 
 def compile(step: Callable[..., Any], backend: str = "numpy") -> CompiledStep:
