@@ -213,6 +213,22 @@ def test_a_parameter_replaced_in_its_module_between_calls_matches_eager(backend:
     _assert_compiled_equals_eager(setup, backend)
 
 
+def test_a_bias_removed_from_its_module_between_calls_matches_eager() -> None:
+    """`module.bias = None` (as in PyTorch) drops the bias: the next call runs without it."""
+
+    def setup() -> tuple[cr.nn.Module, Callable[..., Any], Callable[[int], None]]:
+        model = _model()
+        optimizer = cr.optim.SGD(model.parameters(), lr=0.1)
+
+        def between(index: int) -> None:
+            if index == 1:
+                model[2].bias = None
+
+        return model, _training_step(model, optimizer), between
+
+    _assert_compiled_equals_eager(setup, "numpy")
+
+
 @pytest.mark.parametrize("backend", ["numpy"])
 def test_an_optimizer_replaced_between_calls_is_the_one_stepped(backend: str) -> None:
     def setup() -> tuple[cr.nn.Module, Callable[..., Any], Callable[[int], None]]:

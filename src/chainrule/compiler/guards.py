@@ -25,7 +25,7 @@ from typing import Any
 import numpy as np
 
 from chainrule.compiler.tracer import CompileError
-from chainrule.nn.module import Module
+from chainrule.nn.module import Module, structure_changes
 from chainrule.optim.lr_scheduler import LRScheduler
 from chainrule.optim.optimizer import Optimizer
 from chainrule.tensor import Tensor
@@ -41,6 +41,7 @@ _SCALARS = (bool, int, float, complex, str, bytes, type(None), np.generic)
 _LIBRARIES = ("chainrule.", "numpy", "jax", "builtins", "torch")
 _CELL_CONTENTS = operator.attrgetter("cell_contents")
 _MISSING = object()
+_STRUCTURE_NAME = "the parameters or sub-modules of a module"
 
 
 def _names(code: CodeType) -> Iterator[str]:
@@ -83,6 +84,7 @@ class Guards:
         self._cell_names: list[str] = []
         self._length_names: list[str] = []
         self._seen: set[int] = set()
+        self._modules = False  # whether any module tree is guarded
         self._follow(step, "the step", 0)
         self.values = self._read()
 
@@ -149,8 +151,10 @@ class Guards:
             self._follow(contents, name, depth + 1)
 
     def _module_tree(self, root: Module, name: str, depth: int) -> None:
-        """Every module below `root`: its mode, public settings, parameters, buffers and
-        children (which Parameter or sub-module it holds), whatever the nesting."""
+        """Every module below `root`: its mode, public settings and buffers, whatever the
+        nesting. Which parameters and sub-modules each holds is guarded by one number for all
+        modules (`structure_changes()`, which every such assignment bumps)."""
+        self._modules = True
         for path, module in root.named_modules():
             if id(module) != id(root) and id(module) in self._seen:
                 continue
@@ -160,20 +164,23 @@ class Guards:
             for key in list(attributes)[:_WIDTH]:
                 if key == "training" or not key.startswith("_"):
                     self._entry(attributes, key, f"{label}.{key}", depth)
-            for registry in (module._parameters, module._buffers, module._modules):
-                self._length(registry, f"the registry of {label}")
-                for key in list(registry)[:_WIDTH]:
-                    if not self._full():
-                        self._dicts.append(registry)
-                        self._keys.append(key)
-                        self._entry_names.append(f"{label}.{key}")
+            buffers = module._buffers
+            for key in list(buffers)[:_WIDTH]:
+                if not self._full():
+                    self._dicts.append(buffers)
+                    self._keys.append(key)
+                    self._entry_names.append(f"the buffer {label}.{key}")
 
     # ------------------------------------------------------------------ checking
     def _read(self) -> tuple[tuple[Any, ...], tuple[int, ...]]:
-        """The guarded values (dict entries, then closure cells) and the guarded lengths."""
+        """The guarded values (dict entries, then closure cells) and the guarded lengths
+        (then the modules' structure count)."""
         entries = map(dict.get, self._dicts, self._keys, [_MISSING] * len(self._dicts))
         cells = map(_CELL_CONTENTS, self._cells)
-        return (*entries, *cells), tuple(map(len, self._sized))
+        lengths = tuple(map(len, self._sized))
+        if self._modules:
+            lengths += (structure_changes(),)
+        return (*entries, *cells), lengths
 
     def changed(self) -> str | None:
         """The name of the first guarded value that is not what it was when the guards were
@@ -184,10 +191,10 @@ class Guards:
             return "a variable in the closure of the step"
         before_objects, before_lengths = self.values
         for name, before, after in zip(
-            (*self._entry_names, *self._cell_names, *self._length_names),
+            (*self._entry_names, *self._cell_names, *self._length_names, _STRUCTURE_NAME),
             (*before_objects, *before_lengths),
             (*objects, *lengths),
-            strict=True,
+            strict=False,
         ):
             if not _same(before, after):
                 return name
