@@ -309,6 +309,36 @@ def test_model_train_inside_the_step_of_a_model_already_training_is_allowed() ->
     _assert_compiled_equals_eager(setup, "numpy")
 
 
+# ------------------------------------------------------------------ NumPy writes into parameters
+# WGAN's weight clipping, as PyTorch code writes it (`p.data.clamp_(-c, c)` after the
+# optimizer's step), ported with NumPy: eagerly it clips every call, a replay never would.
+NUMPY_WRITES: dict[str, Callable[[cr.Tensor], None]] = {
+    "np.clip(out=p.data)": lambda p: np.clip(p.data, -0.05, 0.05, out=p.data),
+    "p.numpy()[...] *=": lambda p: p.numpy().__imul__(0.99),
+    "p.data[...] =": lambda p: p.data.__setitem__(..., 0.0),
+}
+
+
+@pytest.mark.parametrize("write", NUMPY_WRITES.values(), ids=NUMPY_WRITES)
+def test_a_numpy_write_into_a_parameter_inside_the_step_is_refused(
+    write: Callable[[cr.Tensor], None],
+) -> None:
+    model = _model()
+    optimizer = cr.optim.SGD(model.parameters(), lr=0.1)
+    inner = _training_step(model, optimizer)
+
+    def step(x: np.ndarray, y: np.ndarray) -> cr.Tensor:
+        loss = inner(x, y)  # the optimizer's own update still writes the arrays
+        for parameter in model.parameters():
+            write(parameter)
+        return loss
+
+    (x, y), *_ = _batches()
+    with pytest.raises(CompileError, match=r"NumPy code in the step.*outside the compiled step"):
+        compile(step)(x, y)
+    assert all(p.numpy().flags.writeable for p in model.parameters())
+
+
 # ------------------------------------------------------------------ arguments
 def test_a_tensor_argument_that_requires_grad_is_refused() -> None:
     """Eagerly backward sets the argument's .grad; a replay computes no gradient for an

@@ -208,12 +208,40 @@ class _EntropyWatch:
 
     def __init__(self) -> None:
         self.used = False
+        self.lock: _WriteLock | None = None
 
     def __call__(self, frame: FrameType, event: str, arg: Any) -> None:
         if (event == "call" and frame.f_code is self.GETRANDBITS) or (
             event == "c_call" and arg is os.urandom
         ):
             self.used = True
+        elif self.lock is not None:
+            self.lock(frame, event)
+
+
+class _WriteLock:
+    """The parameters' arrays, read-only while the step is traced except inside a recorded
+    effect (an optimizer's step, replayed): a NumPy write by the step itself
+    (`np.clip(p.data, a, b, out=p.data)`, `p.numpy()[...] = 0`) would happen on the first call
+    only, so it fails, and the trace reports it as a CompileError."""
+
+    def __init__(self, arrays: list[np.ndarray], tracer: Tracer) -> None:
+        self.arrays = arrays
+        self.tracer = tracer
+        self.locked = False
+
+    def set(self, locked: bool) -> None:
+        for array in self.arrays:
+            array.flags.writeable = not locked
+        self.locked = locked and bool(self.arrays)
+
+    def unlock(self) -> None:
+        self.set(False)
+
+    def __call__(self, frame: FrameType, event: str) -> None:
+        """The profile hook's part: lock again as a recorded effect returns."""
+        if event == "return" and not self.locked and self.tracer.is_effect_frame(frame):
+            self.set(True)
 
 
 class _ScalarArgument(np.ndarray):
@@ -339,12 +367,27 @@ class CompiledStep:
         entropy = _EntropyWatch()
         # Another profiler (cProfile) keeps running; the entropy check is skipped under it.
         watching = sys.getprofile() is None
+        lock = _WriteLock(guards.trained_arrays() if watching else [], tracer)
+        entropy.lock = lock
+        tracer.on_effect = lock.unlock
         STATE.tracer = tracer
         try:
             if watching:
                 sys.setprofile(entropy)
+            lock.set(True)
             result = self.step(*args)
+        except ValueError as error:
+            if isinstance(error, CompileError) or "read-only" not in str(error) or not lock.locked:
+                raise
+            raise CompileError(
+                "compile: in-place change of a parameter's array by NumPy code in the step "
+                f"(through .data or .numpy(): {error}); a replay repeats only chainrule ops, "
+                "backward() and "
+                "optimizer steps, so the write would happen on the first call only. Make the "
+                "change outside the compiled step (clip the weights after the call)"
+            ) from error
         finally:
+            lock.set(False)
             if watching:
                 sys.setprofile(None)
             STATE.tracer = None

@@ -85,6 +85,8 @@ class Guards:
         self._length_names: list[str] = []
         self._seen: set[int] = set()
         self._modules = False  # whether any module tree is guarded
+        # The tensors met on the way (modules' parameters among them), for `trained_arrays`.
+        self.tensors: list[Tensor] = []
         self._follow(step, "the step", 0)
         self.values = self._read()
 
@@ -103,7 +105,10 @@ class Guards:
     def _follow(self, value: Any, name: str, depth: int) -> None:
         if depth > _DEPTH or id(value) in self._seen or isinstance(value, _SCALARS):
             return
-        if isinstance(value, (Tensor, np.ndarray, Optimizer, LRScheduler, CellType)):
+        if isinstance(value, Tensor):
+            self.tensors.append(value)
+            return
+        if isinstance(value, (np.ndarray, Optimizer, LRScheduler, CellType)):
             return
         self._seen.add(id(value))
         if isinstance(value, MethodType):
@@ -164,12 +169,22 @@ class Guards:
             for key in list(attributes)[:_WIDTH]:
                 if key == "training" or not key.startswith("_"):
                     self._entry(attributes, key, f"{label}.{key}", depth)
+            self.tensors.extend(p for p in module._parameters.values() if p is not None)
             buffers = module._buffers
             for key in list(buffers)[:_WIDTH]:
                 if not self._full():
                     self._dicts.append(buffers)
                     self._keys.append(key)
                     self._entry_names.append(f"the buffer {label}.{key}")
+
+    def trained_arrays(self) -> list[np.ndarray]:
+        """The writable NumPy arrays of the tensors met that require grad (parameters)."""
+        arrays = {
+            id(t.data): t.data
+            for t in self.tensors
+            if t.requires_grad and type(t.data) is np.ndarray and t.data.flags.writeable
+        }
+        return list(arrays.values())
 
     # ------------------------------------------------------------------ checking
     def _read(self) -> tuple[tuple[Any, ...], tuple[int, ...]]:

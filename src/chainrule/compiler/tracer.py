@@ -115,6 +115,8 @@ class Tracer:
         # The frames of the recorded backward calls while they run: the `.grad` they store is
         # stored again by the replayed backward.
         self._backward_frames: dict[int, FrameType] = {}
+        # Called as a recorded effect starts: compile lets it write the parameters' arrays.
+        self.on_effect: Callable[[], None] | None = None
         for index, array in enumerate(arguments):
             if array is not None:
                 slot = self.slots.new(array)
@@ -226,6 +228,12 @@ class Tracer:
         self.events.append(EffectRecord(effect, len(self.ops)))
         if frame is not None:
             self._effect_frames[id(frame)] = frame
+            if self.on_effect is not None:
+                self.on_effect()
+
+    def is_effect_frame(self, frame: FrameType) -> bool:
+        """Whether `frame` is the running call of a recorded effect."""
+        return self._effect_frames.get(id(frame)) is frame
 
     def record_grad_assignment(self, leaf: Tensor, grad: Tensor | None) -> None:
         """`leaf.grad = grad` or `del leaf.grad` by the step itself, recorded so that each
