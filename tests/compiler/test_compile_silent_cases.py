@@ -252,6 +252,51 @@ def test_an_optimizer_replaced_between_calls_is_the_one_stepped(backend: str) ->
     _assert_compiled_equals_eager(setup, backend)
 
 
+class _Classifier:
+    """A step written as methods: `step` calls `weighted_loss`, which reads a global."""
+
+    def __init__(self) -> None:
+        self.model = _model()
+        self.optimizer = cr.optim.SGD(self.model.parameters(), lr=0.1)
+        self.calls = 0  # kept by the loop, never read by the step
+
+    def weighted_loss(self, x: np.ndarray, y: np.ndarray) -> cr.Tensor:
+        return F.cross_entropy(self.model(x), y) * LOSS_WEIGHT
+
+    def step(self, x: np.ndarray, y: np.ndarray) -> cr.Tensor:
+        self.optimizer.zero_grad()
+        loss = self.weighted_loss(x, y)
+        loss.backward()
+        self.optimizer.step()
+        return loss
+
+
+def test_a_global_read_by_a_method_the_bound_step_calls_is_guarded() -> None:
+    global LOSS_WEIGHT
+    classifier = _Classifier()
+    step = compile(classifier.step)
+    (x, y), *_ = _batches()
+    LOSS_WEIGHT = 1.0
+    first = step(x, y).item()
+    LOSS_WEIGHT = 3.0
+    try:
+        assert step(x, y).item() == pytest.approx(3.0 * first, rel=0.2)
+    finally:
+        LOSS_WEIGHT = 1.0
+
+
+def test_an_attribute_the_step_never_names_changing_between_calls_does_not_retrace() -> None:
+    classifier = _Classifier()
+    step = compile(classifier.step)
+    (x, y), *_ = _batches()
+    step(x, y)
+    (traced,) = step.programs.values()
+    for _ in range(3):
+        classifier.calls += 1
+        step(x, y)
+    assert step.programs.popitem()[1] is traced
+
+
 # ------------------------------------------------------------------ Python state changed
 class _Trainer:
     def __init__(self) -> None:

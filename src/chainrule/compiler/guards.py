@@ -45,11 +45,33 @@ _STRUCTURE_NAME = "the parameters or sub-modules of a module"
 
 
 def _names(code: CodeType) -> Iterator[str]:
-    """The global names `code` and the functions, lambdas and comprehensions inside it use."""
+    """The global and attribute names `code` and the functions, lambdas and comprehensions
+    inside it use."""
     yield from code.co_names
     for constant in code.co_consts:
         if isinstance(constant, CodeType):
             yield from _names(constant)
+
+
+def _strings(code: CodeType) -> Iterator[str]:
+    """The string constants of `code` and of the code inside it (the keys it indexes with)."""
+    for constant in code.co_consts:
+        if isinstance(constant, str):
+            yield constant
+        elif isinstance(constant, CodeType):
+            yield from _strings(constant)
+
+
+def _class_functions(value: Any) -> Iterator[FunctionType]:
+    """The functions defined by the user classes of `value`'s type (its methods, property
+    getters), which the step may call through it."""
+    for cls in type(value).__mro__:
+        if cls.__module__.startswith(_LIBRARIES):
+            continue
+        for attribute in vars(cls).values():
+            function = getattr(attribute, "fget", None) or getattr(attribute, "__func__", attribute)
+            if isinstance(function, FunctionType):
+                yield function
 
 
 def _is_user_function(value: Any) -> bool:
@@ -74,6 +96,29 @@ class Guards:
     None are compared by value, everything else by identity (the objects are kept alive)."""
 
     def __init__(self, step: Callable[..., Any]) -> None:
+        self.tensors: list[Tensor] = []
+        self._start_lists()
+        # The names and string constants of the user code reached: an object's attribute or a
+        # dict's string key is guarded only if that code names it (so a counter the loop keeps
+        # on an object the step reaches, unread by the step, does not make every call a
+        # trace). The first walk finds them; the second guards with them.
+        self._found_names: set[str] = set()
+        self._used: set[str] | None = None
+        self._methods: list[FunctionType] = []  # methods of the objects met
+        self._follow(step, "the step", 0)
+        while True:  # the methods named by the code found so far, until no new one is named
+            named = [f for f in self._methods if self._called(f) and id(f) not in self._seen]
+            if not named:
+                break
+            for function in named:
+                self._follow(function, function.__qualname__, 1)
+        used = self._found_names
+        self._start_lists()
+        self._used = used
+        self._follow(step, "the step", 0)
+        self.values = self._read()
+
+    def _start_lists(self) -> None:
         self._dicts: list[dict[Any, Any]] = []
         self._keys: list[Any] = []
         self._cells: list[CellType] = []
@@ -86,16 +131,20 @@ class Guards:
         self._seen: set[int] = set()
         self._modules = False  # whether any module tree is guarded
         # The tensors met on the way (modules' parameters among them), for `trained_arrays`.
-        self.tensors: list[Tensor] = []
-        self._follow(step, "the step", 0)
-        self.values = self._read()
+        self.tensors = []
 
     # ------------------------------------------------------------------ collecting
     def _full(self) -> bool:
         return len(self._entry_names) + len(self._cell_names) + len(self._length_names) >= _LIMIT
 
-    def _entry(self, holder: dict[Any, Any], key: Any, name: str, depth: int) -> None:
+    def _entry(
+        self, holder: dict[Any, Any], key: Any, name: str, depth: int, named: bool = False
+    ) -> None:
+        """Guard `holder[key]` and follow its value; `named`: only if the user code names
+        `key` (an object's attribute, a dict's string key)."""
         if self._full():
+            return
+        if named and self._used is not None and isinstance(key, str) and key not in self._used:
             return
         self._dicts.append(holder)
         self._keys.append(key)
@@ -120,7 +169,7 @@ class Guards:
             self._module_tree(value, name, depth)
         elif isinstance(value, dict):
             for key in list(value)[:_WIDTH]:
-                self._entry(value, key, f"{name}[{key!r}]", depth)
+                self._entry(value, key, f"{name}[{key!r}]", depth, named=True)
         elif isinstance(value, list):
             self._length(value, name)
             for index, item in enumerate(value[:_WIDTH]):
@@ -129,10 +178,25 @@ class Guards:
             for index, item in enumerate(value[:_WIDTH]):
                 self._follow(item, f"{name}[{index}]", depth + 1)
         elif _is_user_object(value):
+            self._methods_of(value, name, depth)
             attributes = vars(value)
             self._length(attributes, f"the attributes of {name}")
             for key in list(attributes)[:_WIDTH]:
-                self._entry(attributes, key, f"{name}.{key}", depth)
+                self._entry(attributes, key, f"{name}.{key}", depth, named=True)
+
+    def _called(self, function: FunctionType) -> bool:
+        """Whether the step may call this method: it is `forward` or `__call__`, or the user
+        code found so far names it."""
+        name = function.__name__
+        return name in ("forward", "__call__") or name in (self._used or self._found_names)
+
+    def _methods_of(self, value: Any, name: str, depth: int) -> None:
+        """Follow the methods of `value`'s user classes that the step may call (the others, a
+        training loop's own, would guard what only the loop reads)."""
+        for function in _class_functions(value):
+            self._methods.append(function)
+            if self._called(function):
+                self._follow(function, name, depth + 1)
 
     def _length(self, sized: Any, name: str) -> None:
         if not self._full():
@@ -141,6 +205,7 @@ class Guards:
 
     def _function(self, function: FunctionType, depth: int) -> None:
         code = function.__code__
+        self._found_names.update(_names(code), _strings(code))
         for name in dict.fromkeys(_names(code)):
             if name in function.__globals__:
                 self._entry(function.__globals__, name, name, depth)
@@ -164,6 +229,7 @@ class Guards:
             if id(module) != id(root) and id(module) in self._seen:
                 continue
             self._seen.add(id(module))
+            self._methods_of(module, name, depth)
             label = f"{name}.{path}" if path else name
             attributes = vars(module)
             for key in list(attributes)[:_WIDTH]:
