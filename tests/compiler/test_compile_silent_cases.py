@@ -384,6 +384,47 @@ def test_a_numpy_write_into_a_parameter_inside_the_step_is_refused(
     assert all(p.numpy().flags.writeable for p in model.parameters())
 
 
+# ------------------------------------------------------------------ NumPy views of arguments
+# PyTorch code flattens images in the step (`x.view(x.size(0), -1)`); ported with NumPy on the
+# raw argument, the view made while tracing would be read on every replay.
+ARGUMENT_VIEWS: dict[str, Callable[[np.ndarray], np.ndarray]] = {
+    "reshape": lambda x: x.reshape(len(x), -1),
+    "slice": lambda x: x[:, :4],
+    "transpose": lambda x: x.T,
+}
+
+
+@pytest.mark.parametrize("view", ARGUMENT_VIEWS.values(), ids=ARGUMENT_VIEWS)
+def test_a_numpy_view_of_an_argument_made_in_the_step_is_refused(
+    view: Callable[[np.ndarray], np.ndarray],
+) -> None:
+    model = _model()
+    optimizer = cr.optim.SGD(model.parameters(), lr=0.1)
+    inner = _training_step(model, optimizer)
+    (x, y), *_ = _batches()
+    shaped = {"reshape": x.reshape(8, 2, 2), "slice": np.hstack([x, x]), "transpose": x.T.copy()}
+
+    def step(raw: np.ndarray, labels: np.ndarray) -> cr.Tensor:
+        return inner(view(raw), labels)
+
+    argument = next(a for a in shaped.values() if view(a).shape == x.shape)
+    with pytest.raises(CompileError, match=r"NumPy view of argument 0.*chainrule ops"):
+        compile(step)(argument, y)
+
+
+def test_the_same_view_made_with_chainrule_ops_replays_each_calls_values() -> None:
+    def setup() -> tuple[cr.nn.Module, Callable[..., Any], Callable[[int], None]]:
+        model = _model()
+        inner = _training_step(model, cr.optim.SGD(model.parameters(), lr=0.1))
+
+        def step(x: np.ndarray, y: np.ndarray) -> cr.Tensor:
+            return inner(cr.tensor(x).reshape(8, 2, 2).reshape(8, -1), y)
+
+        return model, step, lambda index: None
+
+    _assert_compiled_equals_eager(setup, "numpy")
+
+
 # ------------------------------------------------------------------ arguments
 def test_a_tensor_argument_that_requires_grad_is_refused() -> None:
     """Eagerly backward sets the argument's .grad; a replay computes no gradient for an

@@ -107,6 +107,9 @@ class Tracer:
         self.events: list[Event] = []
         self._argument_slot: dict[int, int] = {}
         self._argument_shapes = {a.shape for a in arguments if a is not None and a.size > 1}
+        self._argument_arrays = [
+            (index, a) for index, a in enumerate(arguments) if a is not None and a.size
+        ]
         self._tensor_slot: dict[int, int] = {}
         self._alive: list[Any] = []
         # The frames of the recorded effects (an optimizer's step) while they run: what they
@@ -164,6 +167,15 @@ class Tracer:
         return None
 
     def _refuse_derived(self, array: np.ndarray, what: str) -> None:
+        for index, argument in self._argument_arrays:
+            if np.may_share_memory(array, argument):
+                raise CompileError(
+                    f"compile: {what} of shape {array.shape} is a NumPy view of argument "
+                    f"{index} (of shape {argument.shape}: a reshape, slice or transpose made "
+                    "in the step with NumPy); a replay would keep reading the first call's "
+                    "array. Make it with chainrule ops (cr.tensor(x).reshape(...)), or "
+                    "before the call"
+                )
         if array.size > 1 and array.shape in self._argument_shapes:
             raise CompileError(
                 f"compile: {what} of shape {array.shape} has the shape of an argument but is "
@@ -179,6 +191,9 @@ class Tracer:
         for name, value in params.items():
             if isinstance(value, np.ndarray):
                 slot = self._argument_slot.get(id(value))
+                base = value.base
+                if slot is None and isinstance(base, np.ndarray) and _same_view(value, base):
+                    slot = self._argument_slot.get(id(base))  # a guarded 0-d argument
                 if slot is not None:
                     bound.append((name, slot))
                 else:
