@@ -24,6 +24,7 @@ from typing import Any
 
 import numpy as np
 
+from chainrule.compiler.guards import Guards
 from chainrule.compiler.program import Program
 from chainrule.compiler.tracer import CompileError, EffectRecord, Tracer
 from chainrule.modes import STATE
@@ -35,8 +36,16 @@ Signature = tuple[Any, ...]
 def _argument_arrays(args: tuple[Any, ...]) -> tuple[list[np.ndarray | None], Signature]:
     arrays: list[np.ndarray | None] = []
     signature: list[Any] = []
-    for value in args:
+    for position, value in enumerate(args):
         if isinstance(value, Tensor):
+            if value.requires_grad:
+                raise CompileError(
+                    f"compile: argument {position} is a Tensor of shape {value.shape} that "
+                    "requires grad; a replay computes no gradient for an argument, so its "
+                    ".grad (set by eager backward) would stay unset and an optimizer would "
+                    "skip it. Use a trained tensor from the step's closure (as a model's "
+                    "parameters), or pass t.detach()"
+                )
             value = value.data
         if isinstance(value, np.ndarray) and value.ndim == 0 and value.dtype.kind in "biu":
             # A 0-d integer or boolean array is a setting (a count, an index, a flag) that the
@@ -199,12 +208,40 @@ class _EntropyWatch:
 
     def __init__(self) -> None:
         self.used = False
+        self.lock: _WriteLock | None = None
 
     def __call__(self, frame: FrameType, event: str, arg: Any) -> None:
         if (event == "call" and frame.f_code is self.GETRANDBITS) or (
             event == "c_call" and arg is os.urandom
         ):
             self.used = True
+        elif self.lock is not None:
+            self.lock(frame, event)
+
+
+class _WriteLock:
+    """The parameters' arrays, read-only while the step is traced except inside a recorded
+    effect (an optimizer's step, replayed): a NumPy write by the step itself
+    (`np.clip(p.data, a, b, out=p.data)`, `p.numpy()[...] = 0`) would happen on the first call
+    only, so it fails, and the trace reports it as a CompileError."""
+
+    def __init__(self, arrays: list[np.ndarray], tracer: Tracer) -> None:
+        self.arrays = arrays
+        self.tracer = tracer
+        self.locked = False
+
+    def set(self, locked: bool) -> None:
+        for array in self.arrays:
+            array.flags.writeable = not locked
+        self.locked = locked and bool(self.arrays)
+
+    def unlock(self) -> None:
+        self.set(False)
+
+    def __call__(self, frame: FrameType, event: str) -> None:
+        """The profile hook's part: lock again as a recorded effect returns."""
+        if event == "return" and not self.locked and self.tracer.is_effect_frame(frame):
+            self.set(True)
 
 
 class _ScalarArgument(np.ndarray):
@@ -326,15 +363,31 @@ class CompiledStep:
         optimizers = [
             (optimizer, _hyperparameters(optimizer)) for optimizer in _optimizers(reachable)
         ]
+        guards = Guards(self.step)
         entropy = _EntropyWatch()
         # Another profiler (cProfile) keeps running; the entropy check is skipped under it.
         watching = sys.getprofile() is None
+        lock = _WriteLock(guards.trained_arrays() if watching else [], tracer)
+        entropy.lock = lock
+        tracer.on_effect = lock.unlock
         STATE.tracer = tracer
         try:
             if watching:
                 sys.setprofile(entropy)
+            lock.set(True)
             result = self.step(*args)
+        except ValueError as error:
+            if isinstance(error, CompileError) or "read-only" not in str(error) or not lock.locked:
+                raise
+            raise CompileError(
+                "compile: in-place change of a parameter's array by NumPy code in the step "
+                f"(through .data or .numpy(): {error}); a replay repeats only chainrule ops, "
+                "backward() and "
+                "optimizer steps, so the write would happen on the first call only. Make the "
+                "change outside the compiled step (clip the weights after the call)"
+            ) from error
         finally:
+            lock.set(False)
             if watching:
                 sys.setprofile(None)
             STATE.tracer = None
@@ -347,6 +400,7 @@ class CompiledStep:
             )
         for optimizer, before in optimizers:
             _refuse_changed_hyperparameters(optimizer, before, tracer)
+        guards.refuse_changes_by_the_step()
         for name, source in sources.items():
             if not _same_state(states[name], _random_state(source)):
                 raise CompileError(
@@ -357,6 +411,7 @@ class CompiledStep:
         outputs, rebuild = _flatten_outputs(result)
         program = self._replay(tracer, [tracer.output_slot(t) for t in outputs])
         program.leaf_flags = tuple(leaf.requires_grad for leaf in tracer.slots.leaves.values())
+        program.guards = guards
         self.programs[signature] = (program, rebuild)
         return result
 
@@ -371,10 +426,14 @@ _REQUIRES_GRAD = operator.attrgetter("requires_grad")
 def _flags_changed(program: Any) -> bool:
     """Whether a tensor the trace read has had its requires_grad changed since (a layer
     frozen or unfrozen between calls): which gradients the program computes is fixed by the
-    flags at trace time, so the step is traced again."""
+    flags at trace time, so the step is traced again. So is a step whose guarded Python
+    state changed (`compiler.guards`: a closure float, a module's mode or parameters)."""
     flags: tuple[bool, ...] = program.leaf_flags
     leaves = program.slots.leaves.values()
-    return flags != tuple(map(_REQUIRES_GRAD, leaves))  # map: no Python call per leaf
+    if flags != tuple(map(_REQUIRES_GRAD, leaves)):  # map: no Python call per leaf
+        return True
+    guards: Guards = program.guards
+    return not guards.hold()
 
 
 def compile(step: Callable[..., Any], backend: str = "numpy") -> CompiledStep:

@@ -107,6 +107,9 @@ class Tracer:
         self.events: list[Event] = []
         self._argument_slot: dict[int, int] = {}
         self._argument_shapes = {a.shape for a in arguments if a is not None and a.size > 1}
+        self._argument_arrays = [
+            (index, a) for index, a in enumerate(arguments) if a is not None and a.size
+        ]
         self._tensor_slot: dict[int, int] = {}
         self._alive: list[Any] = []
         # The frames of the recorded effects (an optimizer's step) while they run: what they
@@ -115,6 +118,8 @@ class Tracer:
         # The frames of the recorded backward calls while they run: the `.grad` they store is
         # stored again by the replayed backward.
         self._backward_frames: dict[int, FrameType] = {}
+        # Called as a recorded effect starts: compile lets it write the parameters' arrays.
+        self.on_effect: Callable[[], None] | None = None
         for index, array in enumerate(arguments):
             if array is not None:
                 slot = self.slots.new(array)
@@ -162,6 +167,15 @@ class Tracer:
         return None
 
     def _refuse_derived(self, array: np.ndarray, what: str) -> None:
+        for index, argument in self._argument_arrays:
+            if np.may_share_memory(array, argument):
+                raise CompileError(
+                    f"compile: {what} of shape {array.shape} is a NumPy view of argument "
+                    f"{index} (of shape {argument.shape}: a reshape, slice or transpose made "
+                    "in the step with NumPy); a replay would keep reading the first call's "
+                    "array. Make it with chainrule ops (cr.tensor(x).reshape(...)), or "
+                    "before the call"
+                )
         if array.size > 1 and array.shape in self._argument_shapes:
             raise CompileError(
                 f"compile: {what} of shape {array.shape} has the shape of an argument but is "
@@ -177,6 +191,9 @@ class Tracer:
         for name, value in params.items():
             if isinstance(value, np.ndarray):
                 slot = self._argument_slot.get(id(value))
+                base = value.base
+                if slot is None and isinstance(base, np.ndarray) and _same_view(value, base):
+                    slot = self._argument_slot.get(id(base))  # a guarded 0-d argument
                 if slot is not None:
                     bound.append((name, slot))
                 else:
@@ -226,6 +243,12 @@ class Tracer:
         self.events.append(EffectRecord(effect, len(self.ops)))
         if frame is not None:
             self._effect_frames[id(frame)] = frame
+            if self.on_effect is not None:
+                self.on_effect()
+
+    def is_effect_frame(self, frame: FrameType) -> bool:
+        """Whether `frame` is the running call of a recorded effect."""
+        return self._effect_frames.get(id(frame)) is frame
 
     def record_grad_assignment(self, leaf: Tensor, grad: Tensor | None) -> None:
         """`leaf.grad = grad` or `del leaf.grad` by the step itself, recorded so that each

@@ -43,6 +43,12 @@ class _Structure:
 _STRUCTURE = _Structure()
 
 
+def structure_changes() -> int:
+    """How many parameter and sub-module assignments and removals all modules have seen: what
+    any module tree holds is unchanged while this number is (compile's guards read it)."""
+    return _STRUCTURE.changes
+
+
 class IncompatibleKeys(NamedTuple):
     """What `load_state_dict(strict=False)` skipped: keys the module has but the state lacks,
     and keys the state has but the module does not."""
@@ -99,6 +105,7 @@ class Module:
                     f"{type(self).__name__}.{name} is a parameter; assign a Parameter "
                     f"(chainrule.nn.Parameter(array)) or None, not {type(value).__name__}"
                 )
+            _STRUCTURE.changes += 1
             self._parameters[name] = None
         elif name in self._modules:
             raise TypeError(

@@ -1,0 +1,319 @@
+"""Guards of a traced step: the Python state it can reach without being passed it.
+
+A trace bakes in every Python value the step reads outside its arguments: a closure or
+global float (`loss * weight`), a module's `training` flag (Dropout on or off), which
+Parameter a module holds, which optimizer or tensor a variable names. Like `torch.compile`'s
+guards, each such value is noted when the step is traced and checked before each replay; one
+that changed makes the step trace again instead of replaying a stale value. Python state the
+step itself changes (a counter, a list it appends to, `model.train()`) is not repeated by a
+replay, so a trace that changed any is refused.
+
+What is followed, from the step: its globals and closure, transitively those of the user
+functions it calls, the attributes of the user objects it holds (its own, if bound), the
+entries of their dicts and lists, and whole module trees (each module's `training`, public
+attributes, parameters, buffers and children). Optimizers and schedulers are guarded by
+identity only: their `step()` is replayed and reads their live state.
+"""
+
+from __future__ import annotations
+
+import operator
+from collections.abc import Callable, Iterator
+from types import CellType, CodeType, FunctionType, MethodType, ModuleType
+from typing import Any
+
+import numpy as np
+
+from chainrule.compiler.tracer import CompileError
+from chainrule.nn.module import Module, structure_changes
+from chainrule.optim.lr_scheduler import LRScheduler
+from chainrule.optim.optimizer import Optimizer
+from chainrule.tensor import Tensor
+
+_DEPTH = 6
+"""How many references deep the guards follow functions, objects and containers."""
+_WIDTH = 64
+"""How many entries of one container are guarded."""
+_LIMIT = 4096
+"""How many values are guarded at most (a step that reaches a huge object graph)."""
+
+_SCALARS = (bool, int, float, complex, str, bytes, type(None), np.generic)
+_LIBRARIES = ("chainrule.", "numpy", "jax", "builtins", "torch")
+_CELL_CONTENTS = operator.attrgetter("cell_contents")
+_MISSING = object()
+_STRUCTURE_NAME = "the parameters or sub-modules of a module"
+
+
+def _names(code: CodeType) -> Iterator[str]:
+    """The global and attribute names `code` and the functions, lambdas and comprehensions
+    inside it use."""
+    yield from code.co_names
+    for constant in code.co_consts:
+        if isinstance(constant, CodeType):
+            yield from _names(constant)
+
+
+def _strings(code: CodeType) -> Iterator[str]:
+    """The string constants of `code` and of the code inside it (the keys it indexes with)."""
+    for constant in code.co_consts:
+        if isinstance(constant, str):
+            yield constant
+        elif isinstance(constant, CodeType):
+            yield from _strings(constant)
+
+
+def _class_functions(value: Any) -> Iterator[FunctionType]:
+    """The functions defined by the user classes of `value`'s type (its methods, property
+    getters), which the step may call through it."""
+    for cls in type(value).__mro__:
+        if cls.__module__.startswith(_LIBRARIES):
+            continue
+        for attribute in vars(cls).values():
+            function = getattr(attribute, "fget", None) or getattr(attribute, "__func__", attribute)
+            if isinstance(function, FunctionType):
+                yield function
+
+
+def _is_user_function(value: Any) -> bool:
+    return isinstance(value, FunctionType) and not getattr(value, "__module__", "").startswith(
+        _LIBRARIES
+    )
+
+
+def _is_user_object(value: Any) -> bool:
+    return (
+        hasattr(value, "__dict__")
+        and not isinstance(value, (ModuleType, type, FunctionType, MethodType))
+        and not type(value).__module__.startswith(_LIBRARIES)
+    )
+
+
+class Guards:
+    """The values a step can reach, where each is held, and a check that none has changed.
+
+    Each value is read from its holder by C-level calls only (`dict.get`, a cell's
+    `cell_contents`, `len`), so checking costs no Python call per value: numbers, strings and
+    None are compared by value, everything else by identity (the objects are kept alive)."""
+
+    def __init__(self, step: Callable[..., Any]) -> None:
+        self.tensors: list[Tensor] = []
+        self._start_lists()
+        # The names and string constants of the user code reached: an object's attribute or a
+        # dict's string key is guarded only if that code names it (so a counter the loop keeps
+        # on an object the step reaches, unread by the step, does not make every call a
+        # trace). The first walk finds them; the second guards with them.
+        self._found_names: set[str] = set()
+        self._used: set[str] | None = None
+        self._methods: list[FunctionType] = []  # methods of the objects met
+        self._follow(step, "the step", 0)
+        while True:  # the methods named by the code found so far, until no new one is named
+            named = [f for f in self._methods if self._called(f) and id(f) not in self._seen]
+            if not named:
+                break
+            for function in named:
+                self._follow(function, function.__qualname__, 1)
+        used = self._found_names
+        self._start_lists()
+        self._used = used
+        self._follow(step, "the step", 0)
+        self.values = self._read()
+
+    def _start_lists(self) -> None:
+        self._dicts: list[dict[Any, Any]] = []
+        self._keys: list[Any] = []
+        self._cells: list[CellType] = []
+        self._sized: list[Any] = []
+        # One name per guarded value, in the order `_read` gives them: dict entries, closure
+        # cells, lengths (entries and cells are collected interleaved, so kept apart).
+        self._entry_names: list[str] = []
+        self._cell_names: list[str] = []
+        self._length_names: list[str] = []
+        self._seen: set[int] = set()
+        self._modules = False  # whether any module tree is guarded
+        # The tensors met on the way (modules' parameters among them), for `trained_arrays`.
+        self.tensors = []
+
+    # ------------------------------------------------------------------ collecting
+    def _full(self) -> bool:
+        return len(self._entry_names) + len(self._cell_names) + len(self._length_names) >= _LIMIT
+
+    def _entry(
+        self, holder: dict[Any, Any], key: Any, name: str, depth: int, named: bool = False
+    ) -> None:
+        """Guard `holder[key]` and follow its value; `named`: only if the user code names
+        `key` (an object's attribute, a dict's string key)."""
+        if self._full():
+            return
+        if named and self._used is not None and isinstance(key, str) and key not in self._used:
+            return
+        self._dicts.append(holder)
+        self._keys.append(key)
+        self._entry_names.append(name)
+        self._follow(holder.get(key), name, depth + 1)
+
+    def _follow(self, value: Any, name: str, depth: int) -> None:
+        if depth > _DEPTH or id(value) in self._seen or isinstance(value, _SCALARS):
+            return
+        if isinstance(value, Tensor):
+            self.tensors.append(value)
+            return
+        if isinstance(value, (np.ndarray, Optimizer, LRScheduler, CellType)):
+            return
+        self._seen.add(id(value))
+        if isinstance(value, MethodType):
+            self._follow(value.__func__, name, depth)
+            self._follow(value.__self__, f"{name}'s object", depth)
+        elif _is_user_function(value):
+            self._function(value, depth)
+        elif isinstance(value, Module):
+            self._module_tree(value, name, depth)
+        elif isinstance(value, dict):
+            for key in list(value)[:_WIDTH]:
+                self._entry(value, key, f"{name}[{key!r}]", depth, named=True)
+        elif isinstance(value, list):
+            self._length(value, name)
+            for index, item in enumerate(value[:_WIDTH]):
+                self._follow(item, f"{name}[{index}]", depth + 1)
+        elif isinstance(value, tuple):
+            for index, item in enumerate(value[:_WIDTH]):
+                self._follow(item, f"{name}[{index}]", depth + 1)
+        elif _is_user_object(value):
+            self._methods_of(value, name, depth)
+            attributes = vars(value)
+            self._length(attributes, f"the attributes of {name}")
+            for key in list(attributes)[:_WIDTH]:
+                self._entry(attributes, key, f"{name}.{key}", depth, named=True)
+
+    def _called(self, function: FunctionType) -> bool:
+        """Whether the step may call this method: it is `forward` or `__call__`, or the user
+        code found so far names it."""
+        name = function.__name__
+        return name in ("forward", "__call__") or name in (self._used or self._found_names)
+
+    def _methods_of(self, value: Any, name: str, depth: int) -> None:
+        """Follow the methods of `value`'s user classes that the step may call (the others, a
+        training loop's own, would guard what only the loop reads)."""
+        for function in _class_functions(value):
+            self._methods.append(function)
+            if self._called(function):
+                self._follow(function, name, depth + 1)
+
+    def _length(self, sized: Any, name: str) -> None:
+        if not self._full():
+            self._sized.append(sized)
+            self._length_names.append(f"len({name})")
+
+    def _function(self, function: FunctionType, depth: int) -> None:
+        code = function.__code__
+        self._found_names.update(_names(code), _strings(code))
+        for name in dict.fromkeys(_names(code)):
+            if name in function.__globals__:
+                self._entry(function.__globals__, name, name, depth)
+        for name, cell in zip(code.co_freevars, function.__closure__ or (), strict=False):
+            if self._full():
+                return
+            try:
+                contents = cell.cell_contents
+            except ValueError:  # a cell not yet filled
+                continue
+            self._cells.append(cell)
+            self._cell_names.append(name)
+            self._follow(contents, name, depth + 1)
+
+    def _module_tree(self, root: Module, name: str, depth: int) -> None:
+        """Every module below `root`: its mode, public settings and buffers, whatever the
+        nesting. Which parameters and sub-modules each holds is guarded by one number for all
+        modules (`structure_changes()`, which every such assignment bumps)."""
+        self._modules = True
+        for path, module in root.named_modules():
+            if id(module) != id(root) and id(module) in self._seen:
+                continue
+            self._seen.add(id(module))
+            self._methods_of(module, name, depth)
+            label = f"{name}.{path}" if path else name
+            attributes = vars(module)
+            for key in list(attributes)[:_WIDTH]:
+                if key == "training" or not key.startswith("_"):
+                    self._entry(attributes, key, f"{label}.{key}", depth)
+            self.tensors.extend(p for p in module._parameters.values() if p is not None)
+            buffers = module._buffers
+            for key in list(buffers)[:_WIDTH]:
+                if not self._full():
+                    self._dicts.append(buffers)
+                    self._keys.append(key)
+                    self._entry_names.append(f"the buffer {label}.{key}")
+
+    def trained_arrays(self) -> list[np.ndarray]:
+        """The writable NumPy arrays of the tensors met that require grad (parameters)."""
+        arrays = {
+            id(t.data): t.data
+            for t in self.tensors
+            if t.requires_grad and type(t.data) is np.ndarray and t.data.flags.writeable
+        }
+        return list(arrays.values())
+
+    # ------------------------------------------------------------------ checking
+    def _read(self) -> tuple[tuple[Any, ...], tuple[int, ...]]:
+        """The guarded values (dict entries, then closure cells) and the guarded lengths
+        (then the modules' structure count)."""
+        entries = map(dict.get, self._dicts, self._keys, [_MISSING] * len(self._dicts))
+        cells = map(_CELL_CONTENTS, self._cells)
+        lengths = tuple(map(len, self._sized))
+        if self._modules:
+            lengths += (structure_changes(),)
+        return (*entries, *cells), lengths
+
+    def changed(self) -> str | None:
+        """The name of the first guarded value that is not what it was when the guards were
+        made (None: all are)."""
+        try:
+            objects, lengths = self._read()
+        except ValueError:  # a closure cell emptied (`del` of the variable)
+            return "a variable in the closure of the step"
+        before_objects, before_lengths = self.values
+        for name, before, after in zip(
+            (*self._entry_names, *self._cell_names, *self._length_names, _STRUCTURE_NAME),
+            (*before_objects, *before_lengths),
+            (*objects, *lengths),
+            strict=False,
+        ):
+            if not _same(before, after):
+                return name
+        return None
+
+    def hold(self) -> bool:
+        """Whether every guarded value is as it was. The common case, every value the same
+        object, costs C-level calls only; an equal number that is a new object is compared
+        by value (and then kept, so the next check is fast again)."""
+        try:
+            objects, lengths = self._read()
+        except ValueError:
+            return False
+        before_objects, before_lengths = self.values
+        if lengths == before_lengths and all(map(operator.is_, objects, before_objects)):
+            return True
+        if self.changed() is not None:
+            return False
+        self.values = objects, lengths
+        return True
+
+    def refuse_changes_by_the_step(self) -> None:
+        """Raise CompileError if the step itself changed a guarded value while traced: a
+        replay repeats no Python code, so the change would happen on the first call only."""
+        name = self.changed()
+        if name is not None:
+            raise CompileError(
+                f"compile: the step changed {name} while it was traced; a replay repeats "
+                "only chainrule ops, backward() and optimizer and scheduler steps, not Python "
+                "code, so the change would happen on the first call only. Make the change "
+                "outside the compiled step (return what it needs and update it after the "
+                "call; call model.train()/eval() before it)"
+            )
+
+
+def _same(before: Any, after: Any) -> bool:
+    if before is after:
+        return True
+    if isinstance(before, _SCALARS) and type(before) is type(after):
+        return bool(before == after)
+    return False
