@@ -52,6 +52,18 @@ def float_promotion(dtypes: list[np.dtype[Any]], float_result: bool) -> np.dtype
     return np.result_type(*floats) if floats else np.dtype(np.float32)
 
 
+PROMOTIONS: dict[tuple[Any, ...], np.dtype[Any] | None] = {}
+"""`float_promotion` of the dtypes seen so far, by key (float_result, *dtypes): a recorded
+op looks its inputs' dtypes up here instead of calling it (a few distinct keys per program)."""
+
+
+def remember_promotion(key: tuple[Any, ...]) -> np.dtype[Any] | None:
+    """`float_promotion(dtypes, float_result)` for key = (float_result, *dtypes), kept in
+    PROMOTIONS."""
+    target = PROMOTIONS[key] = float_promotion(list(key[1:]), key[0])
+    return target
+
+
 # --- array backends (issue 16): dtypes of any array API library
 def numpy_dtype(dtype: Any) -> np.dtype[Any]:
     """`dtype` of any array library as NumPy's: NumPy, CuPy and JAX dtypes already are;

@@ -75,6 +75,10 @@ class TensorReaders:
     version: Callable[[Tensor], int] = operator.attrgetter("version")
     grad_fn: Callable[[Tensor], Node | None] = operator.attrgetter("grad_fn")
     data: Callable[[Tensor], Any] = operator.attrgetter("data")
+    # `tensor_type.from_numpy` without its checks, for a gradient the sweep made (a NumPy
+    # array of its leaf's dtype); None until chainrule.tensor plugs it in.
+    tensor_type: type[Tensor] | None = None
+    wrap: Callable[[np.ndarray], Tensor] | None = None
 
 
 READ = TensorReaders()
@@ -292,7 +296,7 @@ class _EagerSweep:
             if entry is None or entry[0]() is not parent or key in self.grads or key in claimed:
                 continue  # (claimed: the same leaf twice in one op; its second is added)
             slot = entry[1]
-            if slot.dtype != dtype or slot.shape != parent.shape:
+            if slot.dtype != dtype or slot.shape != READ.data(parent).shape:
                 continue
             if outs is None:
                 outs = [None] * len(parents)
@@ -300,7 +304,7 @@ class _EagerSweep:
             claimed.append(key)
         if outs is None:
             return None
-        first, second = parents[0].data, parents[1].data
+        first, second = READ.data(parents[0]), READ.data(parents[1])
         if first.ndim != 2 or second.ndim != 2 or first.dtype != dtype or second.dtype != dtype:
             return None
         return tuple(outs)
@@ -496,6 +500,9 @@ def store_leaf_grads(
     seed gradient, a reused buffer) is copied first. An existing `.grad` is added to in place
     (its version bumped), or out of place when it is itself recorded (create_graph)."""
     handed_out = set(not_ours)
+    wrap = READ.wrap if READ.wrap is not None and tensor_type is READ.tensor_type else None
+    if wrap is None:
+        wrap = tensor_type.from_numpy
     for leaf, grad in leaf_grads:
         if create_graph:
             grad_tensor = grad if isinstance(grad, tensor_type) else tensor_type.from_numpy(grad)
@@ -525,7 +532,8 @@ def store_leaf_grads(
             grad = grad.copy()
         handed_out.add(id(grad))
         if STATE.tracer is None:
-            leaf._grad = tensor_type.from_numpy(grad)  # what `.grad =` does untraced
+            # What `.grad =` does untraced; `grad` is a NumPy array in the leaf's dtype.
+            leaf._grad = wrap(grad)
         else:
             leaf.grad = tensor_type.from_numpy(grad)
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import operator
 from collections.abc import Callable, Iterator
+from itertools import repeat
 from typing import Any
 
 import numpy as np
@@ -20,9 +21,9 @@ import numpy.typing as npt
 
 from chainrule import placement
 from chainrule import primitives as P
+from chainrule.dtypes import PROMOTIONS, numpy_dtype, remember_promotion
 from chainrule.dtypes import check_dtype as _check_dtype
 from chainrule.dtypes import check_exact_integers as _check_exact_integers
-from chainrule.dtypes import float_promotion, numpy_dtype
 from chainrule.graph import READ, Node, backward_into_grads, check_forward
 from chainrule.modes import STATE, GradAttribute
 from chainrule.tensor_methods import TensorMethods
@@ -136,17 +137,16 @@ class Tensor(TensorMethods):
     @classmethod
     def apply(cls, primitive: type[P.Primitive], *inputs: Any, **params: Any) -> Tensor:
         """Run `primitive` on `inputs` (Tensors or arrays) and record it when needed."""
-        return cls._apply(primitive, tuple(map(as_tensor, inputs)), params)
+        if not all(map(isinstance, inputs, repeat(Tensor))):  # (checked in C)
+            inputs = tuple(map(as_tensor, inputs))
+        return cls._apply(primitive, inputs, params)
 
     @classmethod
     def _apply(
         cls, primitive: type[P.Primitive], inputs: tuple[Tensor, ...], params: dict[str, Any]
     ) -> Tensor:
         key = (primitive in P.FLOAT_RESULTS, *map(_DTYPE_OF, inputs))
-        try:
-            target = _PROMOTIONS[key]  # float_promotion, remembered per dtypes
-        except KeyError:
-            target = _PROMOTIONS[key] = float_promotion(list(key[1:]), key[0])
+        target = PROMOTIONS[key] if key in PROMOTIONS else remember_promotion(key)
         if target is not None:  # integers beside floats, or into a float-valued op
             inputs = tuple(x if x.dtype.kind == "f" else x.astype(target) for x in inputs)
         data = list(map(_DATA_OF, inputs))
@@ -427,7 +427,7 @@ READ.version, READ.grad_fn, READ.data = map(
     operator.attrgetter, ("_counter.value", "_node", "_data")
 )
 _DATA_OF, _DTYPE_OF = READ.data, operator.attrgetter("_data.dtype")
-_PROMOTIONS: dict[tuple[Any, ...], np.dtype[Any] | None] = {}
+READ.tensor_type, READ.wrap = Tensor, Tensor._wrap  # a stored `.grad`, without from_numpy's checks
 
 
 # --------------------------------------------------------------------- helpers
