@@ -53,14 +53,17 @@ def float_promotion(dtypes: list[np.dtype[Any]], float_result: bool) -> np.dtype
 
 
 PROMOTIONS: dict[tuple[Any, ...], np.dtype[Any] | None] = {}
-"""`float_promotion` of the dtypes seen so far, by key (float_result, *dtypes): a recorded
-op looks its inputs' dtypes up here instead of calling it (a few distinct keys per program)."""
+"""`float_promotion` of the inputs seen so far, by key (float_result, *array types, *dtypes):
+a recorded op looks its inputs up here instead of calling it (a few keys per program). The
+array types come first so that two keys of different libraries differ before their dtypes
+are compared (array_api_strict warns when its dtypes meet NumPy's)."""
 
 
 def remember_promotion(key: tuple[Any, ...]) -> np.dtype[Any] | None:
-    """`float_promotion(dtypes, float_result)` for key = (float_result, *dtypes), kept in
-    PROMOTIONS."""
-    target = PROMOTIONS[key] = float_promotion(list(key[1:]), key[0])
+    """`float_promotion(dtypes, float_result)` for key = (float_result, *array types,
+    *dtypes), kept in PROMOTIONS."""
+    inputs = (len(key) - 1) // 2
+    target = PROMOTIONS[key] = float_promotion(list(key[1 + inputs :]), key[0])
     return target
 
 

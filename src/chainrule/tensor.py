@@ -145,7 +145,7 @@ class Tensor(TensorMethods):
     def _apply(
         cls, primitive: type[P.Primitive], inputs: tuple[Tensor, ...], params: dict[str, Any]
     ) -> Tensor:
-        key = (primitive in P.FLOAT_RESULTS, *map(_DTYPE_OF, inputs))
+        key = (primitive in P.FLOAT_RESULTS, *map(_TYPE_OF, inputs), *map(_DTYPE_OF, inputs))
         target = PROMOTIONS[key] if key in PROMOTIONS else remember_promotion(key)
         if target is not None:  # integers beside floats, or into a float-valued op
             inputs = tuple(x if x.dtype.kind == "f" else x.astype(target) for x in inputs)
@@ -423,10 +423,10 @@ class Tensor(TensorMethods):
 
 
 # What the sweep (chainrule.graph, below) reads for every parent of every node, in C.
-READ.version, READ.grad_fn, READ.data = map(
-    operator.attrgetter, ("_counter.value", "_node", "_data")
+READ.version, READ.grad_fn, READ.data, _TYPE_OF, _DTYPE_OF = map(
+    operator.attrgetter, ("_counter.value", "_node", "_data", "_data.__class__", "_data.dtype")
 )
-_DATA_OF, _DTYPE_OF = READ.data, operator.attrgetter("_data.dtype")
+_DATA_OF = READ.data
 READ.tensor_type, READ.wrap = Tensor, Tensor._wrap  # a stored `.grad`, without from_numpy's checks
 
 

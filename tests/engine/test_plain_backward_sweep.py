@@ -141,3 +141,13 @@ def test_nn_relu_records_relu_and_is_zero_below_zero_in_its_gradient() -> None:
     out.sum().backward()
     assert x.grad is not None
     np.testing.assert_array_equal(x.grad.data, np.array([[0.0, 0.0, 1.0]], dtype=np.float32))
+
+
+def test_the_remembered_promotion_never_compares_dtypes_of_two_libraries() -> None:
+    # array_api_strict warns (an error under our filterwarnings) when its dtypes meet
+    # NumPy's; a key of one library must differ from the other's before their dtypes.
+    xp = pytest.importorskip("array_api_strict")
+    on_numpy = cr.tensor(np.array([1.0, 2.0]), requires_grad=True)
+    on_strict = cr.tensor(xp.asarray([1.0, 2.0], dtype=xp.float64), requires_grad=True)
+    assert (on_numpy + on_numpy).dtype == np.float64
+    assert (on_strict + on_strict).dtype == np.float64
