@@ -52,6 +52,21 @@ def float_promotion(dtypes: list[np.dtype[Any]], float_result: bool) -> np.dtype
     return np.result_type(*floats) if floats else np.dtype(np.float32)
 
 
+PROMOTIONS: dict[tuple[Any, ...], np.dtype[Any] | None] = {}
+"""`float_promotion` of the inputs seen so far, by key (float_result, *array types, *dtypes):
+a recorded op looks its inputs up here instead of calling it (a few keys per program). The
+array types come first so that two keys of different libraries differ before their dtypes
+are compared (array_api_strict warns when its dtypes meet NumPy's)."""
+
+
+def remember_promotion(key: tuple[Any, ...]) -> np.dtype[Any] | None:
+    """`float_promotion(dtypes, float_result)` for key = (float_result, *array types,
+    *dtypes), kept in PROMOTIONS."""
+    inputs = (len(key) - 1) // 2
+    target = PROMOTIONS[key] = float_promotion(list(key[1 + inputs :]), key[0])
+    return target
+
+
 # --- array backends (issue 16): dtypes of any array API library
 def numpy_dtype(dtype: Any) -> np.dtype[Any]:
     """`dtype` of any array library as NumPy's: NumPy, CuPy and JAX dtypes already are;

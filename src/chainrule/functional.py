@@ -115,8 +115,8 @@ def cross_entropy(
         and weights is None
         and reduction == "mean"
         and label_smoothing == 0
-        and classes.min() >= 0
-        and classes.max() < classes_count
+        and np.minimum.reduce(classes, axis=None) >= 0  # classes.min(), without its wrapper
+        and np.maximum.reduce(classes, axis=None) < classes_count
         # Not on whether some target equals ignore_index now: chainrule.compile would freeze
         # that choice and replay the fused node on later targets that should be ignored.
         and not 0 <= ignore_index < classes_count
@@ -327,7 +327,9 @@ def _checked_classes(
             f"{logits_shape})"
         )
     count = logits_shape[1]
-    if classes.size and (classes.min() < 0 or classes.max() >= count):
+    if classes.size and (
+        np.minimum.reduce(classes, axis=None) < 0 or np.maximum.reduce(classes, axis=None) >= count
+    ):
         outside = ((classes < 0) | (classes >= count)) & (classes != ignore_index)
         if np.any(outside):
             flat = int(np.argmax(outside))

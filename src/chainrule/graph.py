@@ -10,17 +10,17 @@ from __future__ import annotations
 
 import operator
 import weakref
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from chainrule import primitives as P
-from chainrule.modes import STATE, AnomalyError, enable_grad, no_grad
+from chainrule.modes import STATE, AnomalyError, enable_grad, no_grad, user_frame
 from chainrule.placement import all_finite, copy, is_foreign
 from chainrule.primitives import Primitive
 from chainrule.primitives.base import plain_values
-from chainrule.sweep import Target, schedule, sweep
+from chainrule.sweep import Target, fit, schedule, sweep
 
 if TYPE_CHECKING:
     from chainrule.tensor import Tensor
@@ -63,8 +63,25 @@ def grad_slot(leaf: Tensor) -> np.ndarray | None:
 
 
 _REQUIRES_GRAD_OF = operator.attrgetter("requires_grad")
-_VERSION_OF = operator.attrgetter("version")
-_GRAD_FN_OF = operator.attrgetter("grad_fn")
+
+
+class TensorReaders:
+    """How the sweep reads a tensor's `version`, `grad_fn` and `data`, for every parent of
+    every node. These defaults go through the public properties (a Python call per read);
+    chainrule.tensor, which owns the slots behind them, plugs in readers of those slots
+    (operator.attrgetter, read in C) when it is imported: a one-way plug, as its
+    NUMPY_PROTOCOL, so this module never names Tensor's private attributes."""
+
+    version: Callable[[Tensor], int] = operator.attrgetter("version")
+    grad_fn: Callable[[Tensor], Node | None] = operator.attrgetter("grad_fn")
+    data: Callable[[Tensor], Any] = operator.attrgetter("data")
+    # `tensor_type.from_numpy` without its checks, for a gradient the sweep made (a NumPy
+    # array of its leaf's dtype); None until chainrule.tensor plugs it in.
+    tensor_type: type[Tensor] | None = None
+    wrap: Callable[[np.ndarray], Tensor] | None = None
+
+
+READ = TensorReaders()
 
 
 class Node:
@@ -85,7 +102,7 @@ class Node:
         self.params = params
         # Every recorded op makes a Node: maps over the parents, no comprehension frames.
         self.needs = tuple(map(_REQUIRES_GRAD_OF, parents))
-        self.versions = tuple(map(_VERSION_OF, parents))
+        self.versions = tuple(map(READ.version, parents))
         self.trace: str | None = None
 
     @property
@@ -111,6 +128,14 @@ def _raise_output_modified(output: Tensor, node: Node) -> None:
         f"backward: the output of {node.primitive.name}{label} (shape {output.shape}) was "
         f"modified in place after the op (version {output.version}), and its vjp reads that "
         "output, so its gradient would be wrong; modify a copy (out.detach() * 1) instead"
+    )
+
+
+def _raise_released(node: Node) -> None:
+    raise RuntimeError(
+        f"backward: the graph through {node.primitive.name} was already freed "
+        "by an earlier backward, which releases saved values to save memory; "
+        "pass retain_graph=True to the first backward to call it twice"
     )
 
 
@@ -143,6 +168,20 @@ def _recorded_parent_grads(node: Node, grad_out: Any, needs: tuple[bool, ...]) -
     with enable_grad():
         _, saved = node.primitive.forward(*node.parents, **node.params)
         return node.primitive.vjp(saved, grad_out, needs)
+
+
+def check_forward(primitive: type[Primitive], result: Tensor) -> None:
+    """Under detect_anomaly: note where the user's code made `result` (shown when its
+    backward fails) and refuse an output holding NaN or inf."""
+    node = result.grad_fn
+    location = user_frame()
+    if node is not None:
+        node.trace = location
+    if result.dtype.kind == "f" and not all_finite(result.data):
+        raise AnomalyError(
+            f"{primitive.name} produced NaN or inf in its output (shape {result.shape}) at "
+            f"{location}"
+        )
 
 
 def _check_finite(node: Node, grads: Sequence[Any]) -> None:
@@ -181,7 +220,7 @@ class _EagerSweep:
     # A sweep calls the methods below for every node and parent: each Tensor property is
     # read once (a Python-level call), and no comprehension frame is made where a map does.
     def parents(self, node: Node) -> list[Node]:
-        producers = filter(None, map(_GRAD_FN_OF, node.parents))  # a Node is always true
+        producers = filter(None, map(READ.grad_fn, node.parents))  # a Node is always true
         leading = self.leading
         if leading is None:
             return list(producers)
@@ -206,16 +245,12 @@ class _EagerSweep:
     def vjp(self, node: Node, grad_out: Any) -> Sequence[Any]:
         saved = node.saved
         if saved is _RELEASED:
-            raise RuntimeError(
-                f"backward: the graph through {node.primitive.name} was already freed "
-                "by an earlier backward, which releases saved values to save memory; "
-                "pass retain_graph=True to the first backward to call it twice"
-            )
+            _raise_released(node)
         output = self.outputs.get(node)
         if output is not None and output.version and node.primitive.saves_output:
             _raise_output_modified(output, node)
         parents = node.parents
-        if tuple(map(_VERSION_OF, parents)) != node.versions:
+        if tuple(map(READ.version, parents)) != node.versions:
             _raise_modified(node)
         needs = node.needs
         leading, wanted = self.leading, self.wanted
@@ -261,7 +296,7 @@ class _EagerSweep:
             if entry is None or entry[0]() is not parent or key in self.grads or key in claimed:
                 continue  # (claimed: the same leaf twice in one op; its second is added)
             slot = entry[1]
-            if slot.dtype != dtype or slot.shape != parent.shape:
+            if slot.dtype != dtype or slot.shape != READ.data(parent).shape:
                 continue
             if outs is None:
                 outs = [None] * len(parents)
@@ -269,7 +304,7 @@ class _EagerSweep:
             claimed.append(key)
         if outs is None:
             return None
-        first, second = parents[0].data, parents[1].data
+        first, second = READ.data(parents[0]), READ.data(parents[1])
         if first.ndim != 2 or second.ndim != 2 or first.dtype != dtype or second.dtype != dtype:
             return None
         return tuple(outs)
@@ -310,11 +345,87 @@ def _same(node: Node) -> Node:
     return node
 
 
+def _producers(node: Node) -> list[Node]:
+    """The nodes that computed `node`'s parents, once per parent (a Node is always true)."""
+    return list(filter(None, map(READ.grad_fn, node.parents)))
+
+
+def _sweep_to_leaves(
+    root_node: Node, grad_root: Any, retain_graph: bool
+) -> list[tuple[Tensor, Any]]:
+    """`_run_sweep` of a plain backward (no create_graph, no anomaly mode, every leaf
+    wanted), with `_EagerSweep`'s per-node work written into the loop of `sweep`: the same
+    order, checks, rules and additions (so the same gradients, bit for bit), without three
+    Python calls per node and one per parent. Returns each reached leaf with its gradient."""
+    order = schedule(root_node, _producers)
+    grads: dict[Any, Any] = {root_node: grad_root}
+    leaves: dict[int, Tensor] = {}
+    # The tensor each node produced, where its vjp reads that output (`saves_output`).
+    outputs: dict[Node, Tensor] = {}
+    slot_kernels = _SLOT_KERNELS if _GRAD_SLOTS else {}
+    version_of, grad_fn_of, data_of = READ.version, READ.grad_fn, READ.data
+    carrier = _EagerSweep(False, retain_graph, None, None)
+    carrier.grads = grads
+    previous_mode = STATE.grad_enabled
+    STATE.grad_enabled = False
+    try:
+        for node in order:
+            grad_out = grads.pop(node, None)
+            if grad_out is None:
+                continue
+            saved = node.saved
+            primitive = node.primitive
+            if saved is _RELEASED:
+                _raise_released(node)
+            output = outputs.get(node)
+            if output is not None and version_of(output):
+                _raise_output_modified(output, node)
+            parents = node.parents
+            if tuple(map(version_of, parents)) != node.versions:
+                _raise_modified(node)
+            needs = node.needs
+            kernel = slot_kernels.get(primitive)
+            outs = None if kernel is None else carrier._slot_outs(node, grad_out, needs)
+            if kernel is None or outs is None:
+                parent_grads = primitive.vjp(saved, grad_out, needs)
+            else:
+                parent_grads = kernel(saved, grad_out, needs, outs)
+            if not retain_graph:
+                node.saved = _RELEASED
+            for parent, grad in zip(parents, parent_grads, strict=True):
+                if grad is None or not parent.requires_grad:
+                    continue
+                parent_node = grad_fn_of(parent)
+                if parent_node is None:
+                    key: Any = id(parent)
+                    leaves[key] = parent
+                else:
+                    key = parent_node
+                    if parent_node.primitive.saves_output:
+                        outputs[parent_node] = parent
+                data = data_of(parent)
+                shape, dtype = data.shape, data.dtype
+                if type(grad) is not np.ndarray or grad.shape != shape or grad.dtype != dtype:
+                    grad = fit(grad, shape, dtype)
+                previous = grads.get(key)
+                grads[key] = grad if previous is None else previous + grad
+    finally:
+        STATE.grad_enabled = previous_mode
+    return [(leaves[key], grad) for key, grad in grads.items() if type(key) is int]
+
+
 def backward_into_grads(
     root: Tensor, grad_root: Any, *, retain_graph: bool, create_graph: bool
 ) -> None:
     """Push `grad_root` = dL/d(root) back to every leaf that requires grad and accumulate
     dL/d(leaf) into its `.grad`, as `Tensor.backward` (and torch's) does."""
+    root_node = READ.grad_fn(root)
+    if not create_graph and not STATE.anomaly and root_node is not None:
+        if READ.version(root) and root_node.primitive.saves_output:
+            _raise_output_modified(root, root_node)
+        leaf_grads = _sweep_to_leaves(root_node, grad_root, retain_graph)
+        store_leaf_grads(type(root), leaf_grads, {id(grad_root)})
+        return
     carrier = _EagerSweep(create_graph, retain_graph, None, None)
     carrier.into_slots = not create_graph
     grads = _run_sweep(root, grad_root, carrier, create_graph=create_graph, keep=False)
@@ -389,6 +500,9 @@ def store_leaf_grads(
     seed gradient, a reused buffer) is copied first. An existing `.grad` is added to in place
     (its version bumped), or out of place when it is itself recorded (create_graph)."""
     handed_out = set(not_ours)
+    wrap = READ.wrap if READ.wrap is not None and tensor_type is READ.tensor_type else None
+    if wrap is None:
+        wrap = tensor_type.from_numpy
     for leaf, grad in leaf_grads:
         if create_graph:
             grad_tensor = grad if isinstance(grad, tensor_type) else tensor_type.from_numpy(grad)
@@ -418,7 +532,8 @@ def store_leaf_grads(
             grad = grad.copy()
         handed_out.add(id(grad))
         if STATE.tracer is None:
-            leaf._grad = tensor_type.from_numpy(grad)  # what `.grad =` does untraced
+            # What `.grad =` does untraced; `grad` is a NumPy array in the leaf's dtype.
+            leaf._grad = wrap(grad)
         else:
             leaf.grad = tensor_type.from_numpy(grad)
 

@@ -11,7 +11,9 @@ on arrays and, for gradients of gradients, on Tensors.
 
 from __future__ import annotations
 
+import operator
 from collections.abc import Callable, Iterator
+from itertools import repeat
 from typing import Any
 
 import numpy as np
@@ -19,11 +21,11 @@ import numpy.typing as npt
 
 from chainrule import placement
 from chainrule import primitives as P
+from chainrule.dtypes import PROMOTIONS, numpy_dtype, remember_promotion
 from chainrule.dtypes import check_dtype as _check_dtype
 from chainrule.dtypes import check_exact_integers as _check_exact_integers
-from chainrule.dtypes import float_promotion, numpy_dtype
-from chainrule.graph import Node, backward_into_grads
-from chainrule.modes import STATE, AnomalyError, GradAttribute, user_frame
+from chainrule.graph import READ, Node, backward_into_grads, check_forward
+from chainrule.modes import STATE, GradAttribute
 from chainrule.tensor_methods import TensorMethods
 
 ArrayLike = npt.ArrayLike
@@ -135,16 +137,19 @@ class Tensor(TensorMethods):
     @classmethod
     def apply(cls, primitive: type[P.Primitive], *inputs: Any, **params: Any) -> Tensor:
         """Run `primitive` on `inputs` (Tensors or arrays) and record it when needed."""
-        return cls._apply(primitive, tuple(as_tensor(x) for x in inputs), params)
+        if not all(map(isinstance, inputs, repeat(Tensor))):  # (checked in C)
+            inputs = tuple(map(as_tensor, inputs))
+        return cls._apply(primitive, inputs, params)
 
     @classmethod
     def _apply(
         cls, primitive: type[P.Primitive], inputs: tuple[Tensor, ...], params: dict[str, Any]
     ) -> Tensor:
-        target = float_promotion([x._data.dtype for x in inputs], primitive in P.FLOAT_RESULTS)
+        key = (primitive in P.FLOAT_RESULTS, *map(_TYPE_OF, inputs), *map(_DTYPE_OF, inputs))
+        target = PROMOTIONS[key] if key in PROMOTIONS else remember_promotion(key)
         if target is not None:  # integers beside floats, or into a float-valued op
             inputs = tuple(x if x.dtype.kind == "f" else x.astype(target) for x in inputs)
-        data = [x._data for x in inputs]
+        data = list(map(_DATA_OF, inputs))
         if type(data[0]) is not np.ndarray:  # CuPy, JAX, ...: computed there (placement)
             out, saved, params = placement.forward(primitive, data, params)
         else:
@@ -169,7 +174,7 @@ class Tensor(TensorMethods):
                     result._node = Node(primitive, inputs, saved, params)
                     break
         if STATE.anomaly:
-            _check_forward(primitive, result)
+            check_forward(primitive, result)
         if STATE.tracer is not None:
             STATE.tracer.record_op(primitive, inputs, params, result)
         return result
@@ -417,6 +422,14 @@ class Tensor(TensorMethods):
         return NUMPY_PROTOCOL.array_function(func, args, kwargs)
 
 
+# What the sweep (chainrule.graph, below) reads for every parent of every node, in C.
+READ.version, READ.grad_fn, READ.data, _TYPE_OF, _DTYPE_OF = map(
+    operator.attrgetter, ("_counter.value", "_node", "_data", "_data.__class__", "_data.dtype")
+)
+_DATA_OF = READ.data
+READ.tensor_type, READ.wrap = Tensor, Tensor._wrap  # a stored `.grad`, without from_numpy's checks
+
+
 # --------------------------------------------------------------------- helpers
 def as_tensor(value: Any) -> Tensor:
     """`value` if it is a Tensor, else a constant Tensor holding it (float32 for Python data)."""
@@ -425,19 +438,6 @@ def as_tensor(value: Any) -> Tensor:
 
 def _raw(value: Any) -> Any:
     return value._data if isinstance(value, Tensor) else value
-
-
-def _check_forward(primitive: type[P.Primitive], result: Tensor) -> None:
-    if result.dtype.kind == "f" and not placement.all_finite(result._data):
-        location = user_frame()
-        if result._node is not None:
-            result._node.trace = location
-        raise AnomalyError(
-            f"{primitive.name} produced NaN or inf in its output (shape {result.shape}) at "
-            f"{location}"
-        )
-    if result._node is not None:
-        result._node.trace = user_frame()
 
 
 def attach_methods(*methods: Callable[..., Any]) -> None:

@@ -7,7 +7,7 @@ The weight is stored (in_features, out_features), as the tutorial's `x @ w1`; Py
 from __future__ import annotations
 
 import math
-from typing import Any, cast
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
@@ -71,8 +71,8 @@ class Linear(Module):
             self.bias.data = bias.astype(self.bias.dtype)
 
     def forward(self, x: Any) -> Tensor:
-        inputs = as_tensor(x)
-        shape = inputs.data.shape
+        inputs = x if isinstance(x, Tensor) else as_tensor(x)
+        shape = inputs.shape
         if not shape or shape[-1] != self.in_features:
             raise ValueError(
                 f"Linear(in_features={self.in_features}, out_features={self.out_features}): "
@@ -83,7 +83,7 @@ class Linear(Module):
         # Read the registry directly: attribute access to a parameter goes through
         # Module.__getattr__, which costs more than the rest of this method on small layers.
         parameters = self._parameters
-        weight, bias = cast(Parameter, parameters["weight"]), parameters.get("bias")
+        weight, bias = parameters["weight"], parameters.get("bias")
         if bias is None:
             return inputs @ weight
         # The shapes are checked above and the parameters' at construction: record directly.

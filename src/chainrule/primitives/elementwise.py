@@ -368,6 +368,8 @@ class ReLU(Primitive):
     @staticmethod
     def forward(x: Any) -> tuple[Any, Saved]:
         mask = x > 0
+        if type(x) is np.ndarray:  # the eager step's hot path: `is_array`'s NumPy case
+            return np.maximum(x, 0), mask
         if is_array(x):
             # Same values as x * mask (up to the sign of zero), without a mixed-dtype multiply.
             return namespace(x).maximum(x, 0), mask
@@ -376,6 +378,8 @@ class ReLU(Primitive):
 
     @staticmethod
     def vjp(saved: Saved, grad_out: Any, needs: tuple[bool, ...]) -> Grads:
+        if type(saved) is np.ndarray:  # `as_factor`'s NumPy case, without its call
+            return (grad_out * saved,)
         return (grad_out * as_factor(saved, grad_out),)
 
     @staticmethod

@@ -143,7 +143,11 @@ def _first_outside(targets: Any, classes: int) -> int | None:
     """The first target outside [0, classes), or None when all are classes (or when the
     targets are traced by jax.jit, whose values are known only when the compiled step runs)."""
     if type(targets) is np.ndarray:
-        if not targets.size or (targets.min() >= 0 and targets.max() < classes):
+        # The ufuncs' reductions: ndarray.min/max are Python wrappers around the same calls.
+        if not targets.size or (
+            np.minimum.reduce(targets, axis=None) >= 0
+            and np.maximum.reduce(targets, axis=None) < classes
+        ):
             return None
         return int(targets[(targets < 0) | (targets >= classes)][0])
     xp = namespace(targets)
