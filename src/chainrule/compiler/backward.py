@@ -27,7 +27,7 @@ import numpy as np
 from chainrule import primitives as P
 from chainrule.compiler import kernels
 from chainrule.compiler.tracer import OpRecord, Slots
-from chainrule.graph import grad_slot, grad_slot_changes, store_leaf_grads
+from chainrule.graph import READ, grad_slot, grad_slot_changes, store_leaf_grads
 from chainrule.modes import STATE
 from chainrule.primitives.base import Outs
 from chainrule.sweep import fit
@@ -195,7 +195,8 @@ class BackwardPlan:
         # arrays are the flat buffer's slices, checked when the plan was built: wrapped
         # without `from_numpy`'s checks.
         if STATE.tracer is None:
-            wrap = Tensor._wrap
+            wrap = READ.wrap
+            assert wrap is not None  # plugged in when chainrule.tensor is imported
             for leaf, array in self.param_leaves:
                 leaf._grad = wrap(array)
         else:

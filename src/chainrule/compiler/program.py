@@ -28,7 +28,7 @@ from chainrule.compiler.tracer import (
     Slots,
     Tracer,
 )
-from chainrule.graph import store_leaf_grads
+from chainrule.graph import READ, store_leaf_grads
 from chainrule.sweep import Target, schedule, sweep
 from chainrule.tensor import Tensor
 
@@ -555,8 +555,9 @@ class Program:
         values: Values = [None] * self.slots.count
         for slot, index in self._argument_slots:
             values[slot] = arguments[index]
+        data_of = READ.data  # `.data`'s own field, read in C: no property call per leaf
         for slot, leaf in self._leaf_slots:
-            values[slot] = leaf._data  # `.data`'s own field: no property call per leaf
+            values[slot] = data_of(leaf)
         saved: Values = [None] * self.saved_count
         for step in self.steps:
             step(values, saved)

@@ -11,7 +11,7 @@ from collections.abc import Callable, Iterable, Sequence
 
 import numpy as np
 
-from chainrule.graph import set_grad_slot
+from chainrule.graph import READ, set_grad_slot
 from chainrule.modes import no_grad
 from chainrule.tensor import Tensor
 
@@ -102,6 +102,7 @@ class FlatBuffer:
         # One pass over parallel slices (an optimizer calls this at every step); `.grad` and
         # `.data` are read from their slots (what the Python-level getters return; only the
         # tracer watches `.grad`, and only assignments).
+        data_of = READ.data
         for param, member, data_view, grad_view in zip(
             params,
             self._members[index:stop],
@@ -112,8 +113,8 @@ class FlatBuffer:
             grad = param._grad
             if (
                 grad is None
-                or grad._data is not grad_view
-                or param._data is not data_view
+                or data_of(grad) is not grad_view
+                or data_of(param) is not data_view
                 or grad.requires_grad
                 or member() is not param
             ):
