@@ -26,6 +26,7 @@ from dataclasses import dataclass, field
 from typing import Any, cast
 
 import numpy as np
+from numpy.lib.array_utils import byte_bounds
 
 from chainrule import nn
 from chainrule.compiler.compiled import CompiledStep, _argument_arrays, _flags_changed
@@ -196,6 +197,7 @@ class XlaProgram:
         self.stepped = sorted({i for groups in self._params_of for ps in groups for i in ps})
         self.fixed = [i for i in range(len(self.tensors)) if i not in set(self.stepped)]
         self._stepped_position = {index: position for position, index in enumerate(self.stepped)}
+        self._refuse_shared_memory()
         self._optimizer_of = {
             index: optimizer
             for optimizer, groups in zip(self.optimizers, self._params_of, strict=True)
@@ -385,6 +387,35 @@ class XlaProgram:
             for slot, index in self.leaf_slots
             if slot in reached and self.tensors[index].requires_grad
         ]
+
+    def _refuse_shared_memory(self) -> None:
+        """CompileError if a parameter the step updates shares memory with another tensor
+        the step uses (one a view of the other, or two Tensors of one array): eagerly an
+        update of one is seen through the other, while XLA holds each as its own array."""
+        stepped = set(self.stepped)
+        spans = sorted(
+            (*byte_bounds(tensor.data), index)
+            for index, tensor in enumerate(self.tensors)
+            if type(tensor.data) is np.ndarray and tensor.data.size
+        )
+        earlier: list[tuple[int, int]] = []  # (end, index) of the spans before, by start
+        for start, end, index in spans:
+            for other_end, other in earlier:
+                if (
+                    other_end > start
+                    and (index in stepped or other in stepped)
+                    and np.shares_memory(self.tensors[index].data, self.tensors[other].data)
+                ):
+                    one, two = self.tensors[other], self.tensors[index]
+                    raise CompileError(
+                        f"compile(backend='xla'): the step uses tensors of shapes {one.shape} "
+                        f"and {two.shape} that share memory (one is a view of the other, or "
+                        "both wrap one array) and updates one of them; eagerly the update is "
+                        "seen through the other, but XLA holds each as its own array. Give "
+                        f"each its own memory (Parameter(array.copy())); {_NUMPY_ONLY}"
+                    )
+            earlier = [(other_end, other) for other_end, other in earlier if other_end > start]
+            earlier.append((end, index))
 
     # ------------------------------------------------------------- the JAX function
     def _emission(self, key: Any) -> _Emission:
@@ -628,6 +659,7 @@ class XlaProgram:
         """Read the host objects afresh and defer them: until one of them is read, their
         values are the device arrays of the calls since."""
         flush()
+        self._refuse_shared_memory()  # `.data` may have been replaced by a view since
         live = self._read_host()
         deferral = live.deferral = Deferral(functools.partial(self._write_back, live))
         tensors = self.tensors
