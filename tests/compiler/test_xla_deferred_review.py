@@ -37,7 +37,7 @@ def _aliased_sgd(backend: str | None) -> tuple[cr.nn.Parameter, cr.nn.Parameter,
     return base, view, x, step if backend is None else compile(step, backend=backend)
 
 
-def _linear_step() -> tuple[cr.nn.Linear, Any, cr.Tensor]:
+def _linear_adam(backend: str | None) -> tuple[cr.nn.Linear, cr.optim.Adam, Any, cr.Tensor]:
     model = cr.nn.Linear(5, 3, rng=np.random.default_rng(0), dtype=np.float32)
     optimizer = cr.optim.Adam(model.parameters(), lr=0.05)
     x = cr.tensor(np.random.default_rng(1).standard_normal((8, 5)).astype(np.float32))
@@ -49,7 +49,7 @@ def _linear_step() -> tuple[cr.nn.Linear, Any, cr.Tensor]:
         optimizer.step()
         return loss
 
-    return model, compile(step, backend="xla"), x
+    return model, optimizer, step if backend is None else compile(step, backend=backend), x
 
 
 def test_a_stepped_parameter_sharing_memory_with_another_is_refused() -> None:
@@ -73,7 +73,7 @@ def test_parameters_sharing_memory_still_train_in_the_numpy_replay_as_eager() ->
 
 
 def test_memory_shared_after_compiling_is_refused_at_the_next_call() -> None:
-    model, step, x = _linear_step()
+    model, _, step, x = _linear_adam("xla")
     step(x)
     step(x)
     model.bias.data = model.weight.data[0]  # now a view of the weight's first row
@@ -83,9 +83,41 @@ def test_memory_shared_after_compiling_is_refused_at_the_next_call() -> None:
 
 def test_a_deferred_parameter_computes_in_numpys_namespace() -> None:
     # Rules take `xp` from their inputs by exact type: the flushing subclass is a Tensor too.
-    model, step, x = _linear_step()
+    model, _, step, x = _linear_adam("xla")
     step(x)
     step(x)
     assert type(model.weight) is not cr.nn.Parameter  # deferred
     assert backends.namespace(model.weight) is np
     assert backends.is_recording(model.weight)
+
+
+def _trained_with(edit: Any, backend: str | None) -> list[np.ndarray]:
+    """Two calls, `edit(optimizer)` (deferred under XLA), two more calls: the parameters.
+    The NumPy replay reads the groups at each call; XLA traces the step again."""
+    model, optimizer, step, x = _linear_adam(backend)
+    step(x)
+    step(x)
+    edit(optimizer)
+    step(x)
+    step(x)
+    return [param.data for param in model.parameters()]
+
+
+def test_a_parameter_removed_from_param_groups_between_calls_stops_training() -> None:
+    def remove_last(optimizer: cr.optim.Optimizer) -> None:
+        optimizer.param_groups[0]["params"].pop()
+
+    expected = _trained_with(remove_last, None)
+    for got, want in zip(_trained_with(remove_last, "xla"), expected, strict=True):
+        np.testing.assert_allclose(got, want, rtol=RTOL, atol=1e-6)
+
+
+def test_a_parameter_moved_to_a_new_param_group_between_calls_steps_at_its_lr() -> None:
+    def move_last(optimizer: cr.optim.Optimizer) -> None:
+        optimizer.add_param_group(
+            {"params": [optimizer.param_groups[0]["params"].pop()], "lr": 0.5}
+        )
+
+    expected = _trained_with(move_last, None)
+    for got, want in zip(_trained_with(move_last, "xla"), expected, strict=True):
+        np.testing.assert_allclose(got, want, rtol=RTOL, atol=1e-6)

@@ -193,6 +193,7 @@ class XlaProgram:
             [[self._index(p) for p in group["params"]] for group in optimizer.param_groups]
             for optimizer in self.optimizers
         ]
+        self._members = self._group_members()
         self.live_in, self.grads_touched = self._gradient_flow()
         self.stepped = sorted({i for groups in self._params_of for ps in groups for i in ps})
         self.fixed = [i for i in range(len(self.tensors)) if i not in set(self.stepped)]
@@ -387,6 +388,18 @@ class XlaProgram:
             for slot, index in self.leaf_slots
             if slot in reached and self.tensors[index].requires_grad
         ]
+
+    def _group_members(self) -> list[tuple[tuple[int, ...], ...]]:
+        return [
+            tuple(tuple(map(id, group["params"])) for group in optimizer.param_groups)
+            for optimizer in self.optimizers
+        ]
+
+    def groups_changed(self) -> bool:
+        """Whether an optimizer's parameter groups changed since the trace (a group added, a
+        parameter added, removed or moved): the program steps the ones it traced, so the step
+        is traced again (the NumPy replay reads them at each call)."""
+        return self._group_members() != self._members
 
     def _refuse_shared_memory(self) -> None:
         """CompileError if a parameter the step updates shares memory with another tensor
@@ -920,7 +933,11 @@ class XlaCompiledStep(CompiledStep):
         described = tuple(_described(a) if _is_jax_array(a) else a for a in args)
         arrays, signature = _argument_arrays(described)
         cached = self.programs.get(signature)
-        if cached is None or _flags_changed(cached[0]):
+        if (
+            cached is None
+            or _flags_changed(cached[0])
+            or cast(XlaProgram, cached[0]).groups_changed()
+        ):
             host = tuple(np.asarray(a) if _is_jax_array(a) else a for a in args)
             return self._trace(host, _argument_arrays(host)[0], signature)
         program, rebuild = cached
