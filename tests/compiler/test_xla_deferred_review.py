@@ -5,6 +5,8 @@ that reach a deferred object's state without a flushing attribute must give eage
 
 from __future__ import annotations
 
+import gc
+import weakref
 from typing import Any
 
 import numpy as np
@@ -121,3 +123,26 @@ def test_a_parameter_moved_to_a_new_param_group_between_calls_steps_at_its_lr() 
     expected = _trained_with(move_last, None)
     for got, want in zip(_trained_with(move_last, "xla"), expected, strict=True):
         np.testing.assert_allclose(got, want, rtol=RTOL, atol=1e-6)
+
+
+def test_a_model_dropped_with_its_step_while_deferred_is_freed() -> None:
+    model, optimizer, step, x = _linear_adam("xla")
+    step(x)
+    step(x)
+    weight = weakref.ref(model.weight)
+    del model, optimizer, step
+    gc.collect()
+    assert weight() is None
+
+
+def test_dropping_the_step_while_deferred_writes_back_into_the_model() -> None:
+    eager, _, eager_step, eager_x = _linear_adam(None)
+    model, _, step, x = _linear_adam("xla")
+    for _ in range(3):
+        eager_step(eager_x)
+        step(x)
+    del step
+    gc.collect()
+    assert type(model.weight) is cr.nn.Parameter
+    np.testing.assert_allclose(model.weight.data, eager.weight.data, rtol=RTOL, atol=1e-6)
+    np.testing.assert_allclose(model.bias.grad.data, eager.bias.grad.data, rtol=RTOL, atol=1e-6)

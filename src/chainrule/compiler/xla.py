@@ -21,6 +21,7 @@ afresh, so any write made in between is seen.
 from __future__ import annotations
 
 import functools
+import weakref
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, cast
@@ -674,7 +675,12 @@ class XlaProgram:
         flush()
         self._refuse_shared_memory()  # `.data` may have been replaced by a view since
         live = self._read_host()
-        deferral = live.deferral = Deferral(functools.partial(self._write_back, live))
+        # The deferral (held by the registry until a flush) refers to this program weakly, so
+        # that dropping the step frees it: `__del__` writes back what its calls left.
+        write_back = functools.partial(
+            _write_back_if_alive, weakref.WeakMethod(self._write_back), live
+        )
+        deferral = live.deferral = Deferral(write_back)
         tensors = self.tensors
         grads = [grad for grad in live.held if grad is not None]
         buffers = {id(b): b for t in tensors if (b := buffer_of(t)) is not None}.values()
@@ -760,6 +766,14 @@ class XlaProgram:
             scheduler_step()
         return [np.array(output) for output in outputs]
 
+    def __del__(self) -> None:
+        """Write back what the calls left when the step is dropped while they are deferred,
+        so that the model (if still held) has them and nothing else holds it."""
+        live: _Live | None = getattr(self, "_live", None)  # None if __init__ raised
+        if live is not None and live.deferral is not None and live.deferral.active:
+            live.deferral.flush()  # restores the classes; the weak reference is gone by now
+            self._write_back(live)
+
     def _learn(
         self,
         emission: _Emission,
@@ -838,6 +852,14 @@ class XlaProgram:
                         if adam:
                             entries["step"] = step
         live.updated[:] = 0
+
+
+def _write_back_if_alive(
+    write_back: weakref.WeakMethod[Callable[[_Live], None]], live: _Live
+) -> None:
+    method = write_back()
+    if method is not None:
+        method(live)
 
 
 _TENSOR_ATTRIBUTES = ("_counter", "_data", "_grad")
