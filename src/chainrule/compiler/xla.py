@@ -809,7 +809,8 @@ class XlaProgram:
             if updates:
                 tensor = tensors[index]
                 np.copyto(tensor.data, np.asarray(device))
-                tensor._version = tensor.version + updates  # one per update, as eagerly
+                for _ in range(updates):  # one per update, as eagerly
+                    tensor.increment_version()
         for index, grad, held in zip(self.grads_touched, live.grads, live.held, strict=True):
             tensor = tensors[index]
             if grad is None:
