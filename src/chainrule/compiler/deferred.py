@@ -14,6 +14,8 @@ from typing import Any
 
 import numpy as np
 
+from chainrule.backends import dispatch_through_numpy, is_recording
+
 _CLASSES: dict[tuple[type, tuple[str, ...]], type] = {}
 """The flushing subclass made for (original class, attribute names)."""
 
@@ -105,7 +107,10 @@ class Deferral:
             cls = type(obj)
             if cls in _ORIGINAL:
                 continue
-            obj.__class__ = flushing_class(cls, names)
+            made = flushing_class(cls, names)
+            if is_recording(obj):  # `namespace` matches types exactly: a Tensor stays one
+                dispatch_through_numpy(made)
+            obj.__class__ = made
             self._objects.append((obj, cls))
 
     def flush(self) -> None:

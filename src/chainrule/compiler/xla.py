@@ -21,11 +21,13 @@ afresh, so any write made in between is seen.
 from __future__ import annotations
 
 import functools
+import weakref
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, cast
 
 import numpy as np
+from numpy.lib.array_utils import byte_bounds
 
 from chainrule import nn
 from chainrule.compiler.compiled import CompiledStep, _argument_arrays, _flags_changed
@@ -192,10 +194,12 @@ class XlaProgram:
             [[self._index(p) for p in group["params"]] for group in optimizer.param_groups]
             for optimizer in self.optimizers
         ]
+        self._members = self._group_members()
         self.live_in, self.grads_touched = self._gradient_flow()
         self.stepped = sorted({i for groups in self._params_of for ps in groups for i in ps})
         self.fixed = [i for i in range(len(self.tensors)) if i not in set(self.stepped)]
         self._stepped_position = {index: position for position, index in enumerate(self.stepped)}
+        self._refuse_shared_memory()
         self._optimizer_of = {
             index: optimizer
             for optimizer, groups in zip(self.optimizers, self._params_of, strict=True)
@@ -385,6 +389,47 @@ class XlaProgram:
             for slot, index in self.leaf_slots
             if slot in reached and self.tensors[index].requires_grad
         ]
+
+    def _group_members(self) -> list[tuple[tuple[int, ...], ...]]:
+        return [
+            tuple(tuple(map(id, group["params"])) for group in optimizer.param_groups)
+            for optimizer in self.optimizers
+        ]
+
+    def groups_changed(self) -> bool:
+        """Whether an optimizer's parameter groups changed since the trace (a group added, a
+        parameter added, removed or moved): the program steps the ones it traced, so the step
+        is traced again (the NumPy replay reads them at each call)."""
+        return self._group_members() != self._members
+
+    def _refuse_shared_memory(self) -> None:
+        """CompileError if a parameter the step updates shares memory with another tensor
+        the step uses (one a view of the other, or two Tensors of one array): eagerly an
+        update of one is seen through the other, while XLA holds each as its own array."""
+        stepped = set(self.stepped)
+        spans = sorted(
+            (*byte_bounds(tensor.data), index)
+            for index, tensor in enumerate(self.tensors)
+            if type(tensor.data) is np.ndarray and tensor.data.size
+        )
+        earlier: list[tuple[int, int]] = []  # (end, index) of the spans before, by start
+        for start, end, index in spans:
+            for other_end, other in earlier:
+                if (
+                    other_end > start
+                    and (index in stepped or other in stepped)
+                    and np.shares_memory(self.tensors[index].data, self.tensors[other].data)
+                ):
+                    one, two = self.tensors[other], self.tensors[index]
+                    raise CompileError(
+                        f"compile(backend='xla'): the step uses tensors of shapes {one.shape} "
+                        f"and {two.shape} that share memory (one is a view of the other, or "
+                        "both wrap one array) and updates one of them; eagerly the update is "
+                        "seen through the other, but XLA holds each as its own array. Give "
+                        f"each its own memory (Parameter(array.copy())); {_NUMPY_ONLY}"
+                    )
+            earlier = [(other_end, other) for other_end, other in earlier if other_end > start]
+            earlier.append((end, index))
 
     # ------------------------------------------------------------- the JAX function
     def _emission(self, key: Any) -> _Emission:
@@ -628,8 +673,14 @@ class XlaProgram:
         """Read the host objects afresh and defer them: until one of them is read, their
         values are the device arrays of the calls since."""
         flush()
+        self._refuse_shared_memory()  # `.data` may have been replaced by a view since
         live = self._read_host()
-        deferral = live.deferral = Deferral(functools.partial(self._write_back, live))
+        # The deferral (held by the registry until a flush) refers to this program weakly, so
+        # that dropping the step frees it: `__del__` writes back what its calls left.
+        write_back = functools.partial(
+            _write_back_if_alive, weakref.WeakMethod(self._write_back), live
+        )
+        deferral = live.deferral = Deferral(write_back)
         tensors = self.tensors
         grads = [grad for grad in live.held if grad is not None]
         buffers = {id(b): b for t in tensors if (b := buffer_of(t)) is not None}.values()
@@ -715,6 +766,14 @@ class XlaProgram:
             scheduler_step()
         return [np.array(output) for output in outputs]
 
+    def __del__(self) -> None:
+        """Write back what the calls left when the step is dropped while they are deferred,
+        so that the model (if still held) has them and nothing else holds it."""
+        live: _Live | None = getattr(self, "_live", None)  # None if __init__ raised
+        if live is not None and live.deferral is not None and live.deferral.active:
+            live.deferral.flush()  # restores the classes; the weak reference is gone by now
+            self._write_back(live)
+
     def _learn(
         self,
         emission: _Emission,
@@ -794,6 +853,14 @@ class XlaProgram:
                         if adam:
                             entries["step"] = step
         live.updated[:] = 0
+
+
+def _write_back_if_alive(
+    write_back: weakref.WeakMethod[Callable[[_Live], None]], live: _Live
+) -> None:
+    method = write_back()
+    if method is not None:
+        method(live)
 
 
 _TENSOR_ATTRIBUTES = ("_counter", "_data", "_grad")
@@ -889,7 +956,11 @@ class XlaCompiledStep(CompiledStep):
         described = tuple(_described(a) if _is_jax_array(a) else a for a in args)
         arrays, signature = _argument_arrays(described)
         cached = self.programs.get(signature)
-        if cached is None or _flags_changed(cached[0]):
+        if (
+            cached is None
+            or _flags_changed(cached[0])
+            or cast(XlaProgram, cached[0]).groups_changed()
+        ):
             host = tuple(np.asarray(a) if _is_jax_array(a) else a for a in args)
             return self._trace(host, _argument_arrays(host)[0], signature)
         program, rebuild = cached
