@@ -486,16 +486,9 @@ def test_a_list_of_penalty_tensors_extended_between_calls_is_used_by_the_next_ca
     _assert_compiled_equals_eager(setup, "numpy")
 
 
-# ------------------------------------------------------------------ XLA, to hand on
-# compiler/xla.py is being rewritten; these fail there today (the NumPy replay passes them).
+# ------------------------------------------------------------------ XLA
+# Found by the audit while compiler/xla.py was rewritten; the deferred backend passes them.
 @NEEDS_JAX
-@pytest.mark.xfail(
-    strict=True,
-    raises=ValueError,
-    reason="XLA: XlaProgram fixes each optimizer's groups at trace time (_params_of); a group "
-    "added later fails in _inputs' zip(param_groups, _params_of, strict=True) with "
-    "'zip() argument 2 is shorter than argument 1' instead of retracing",
-)
 def test_xla_a_param_group_added_between_calls_matches_eager() -> None:
     def setup() -> tuple[cr.nn.Module, Callable[..., Any], Callable[[int], None]]:
         model = _model()
@@ -512,13 +505,6 @@ def test_xla_a_param_group_added_between_calls_matches_eager() -> None:
 
 
 @NEEDS_JAX
-@pytest.mark.xfail(
-    strict=True,
-    raises=AssertionError,
-    reason="XLA: XlaProgram fixes each group's parameters at trace time (_params_of, "
-    "stepped): a parameter removed from param_groups[i]['params'] later is still updated, "
-    "silently",
-)
 def test_xla_a_parameter_removed_from_its_param_group_between_calls_is_no_longer_updated() -> None:
     def setup() -> tuple[cr.nn.Module, Callable[..., Any], Callable[[int], None]]:
         model = _model()
@@ -535,14 +521,9 @@ def test_xla_a_parameter_removed_from_its_param_group_between_calls_is_no_longer
 
 
 @NEEDS_JAX
-@pytest.mark.xfail(
-    strict=True,
-    raises=AssertionError,
-    reason="XLA: the device copy of a constant tensor is kept while its array and version "
-    "are the same (XlaProgram._device), so a NumPy write into a closed-over array between "
-    "calls is not seen (a sibling of the parameters' case)",
-)
-def test_xla_a_closed_over_array_changed_in_place_between_calls_is_used() -> None:
+def _closed_over_weights_setup(
+    write: Callable[[np.ndarray, int], None],
+) -> Callable[[], tuple[cr.nn.Module, Callable[..., Any], Callable[[int], None]]]:
     def setup() -> tuple[cr.nn.Module, Callable[..., Any], Callable[[int], None]]:
         model = _model()
         optimizer = cr.optim.SGD(model.parameters(), lr=0.1)
@@ -555,9 +536,30 @@ def test_xla_a_closed_over_array_changed_in_place_between_calls_is_used() -> Non
             optimizer.step()
             return loss
 
-        def between(index: int) -> None:
-            class_weights[...] = 1.0 + index
+        return model, step, lambda index: write(class_weights, index)
 
-        return model, step, between
+    return setup
 
-    _assert_compiled_equals_eager(setup, "xla")
+
+@NEEDS_JAX
+def test_xla_a_closed_over_array_written_in_place_between_calls_raises_instead_of_being_lost() -> (
+    None
+):
+    # While the XLA step holds its values on the device the host arrays it read are
+    # read-only: the write fails loudly rather than being ignored by the next call.
+    def write(weights: np.ndarray, index: int) -> None:
+        weights[...] = 1.0 + index
+
+    with pytest.raises(ValueError, match="read-only"):
+        _assert_compiled_equals_eager(_closed_over_weights_setup(write), "xla")
+
+
+@NEEDS_JAX
+def test_xla_a_closed_over_array_written_after_a_flush_is_used_by_the_next_call() -> None:
+    from chainrule.compiler.xla import flush
+
+    def write(weights: np.ndarray, index: int) -> None:
+        flush()
+        weights[...] = 1.0 + index
+
+    _assert_compiled_equals_eager(_closed_over_weights_setup(write), "xla")
