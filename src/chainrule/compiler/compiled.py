@@ -1,12 +1,14 @@
-"""`chainrule.compile`: trace a training step once per input signature, then replay it.
+"""`chainrule.compile`: trace a training step per input signature, then replay it.
 
 The first call with a given signature (the shapes and dtypes of the array arguments, and the
-values of the others) runs the step eagerly while recording it; later calls replay the
-recording as a flat program. What a replay repeats: every chainrule op, every `backward()`,
-every optimizer `step()`/`zero_grad()` and scheduler `step()`. What it does not: other Python
-code in the step. So anything that changes between calls must arrive as an argument, as in
-`jax.jit`; what the trace can see would go stale (an in-place write, a Python conversion of a
-traced tensor, a random draw) raises CompileError while tracing.
+values of the others) runs the step eagerly while recording it; the second traces it again
+and compares the two records (`_verify`: a constant whose values differ was computed from an
+argument by NumPy code, and is refused); later calls replay the recording as a flat program.
+What a replay repeats: every chainrule op, every `backward()`, every optimizer
+`step()`/`zero_grad()` and scheduler `step()`. What it does not: other Python code in the
+step. So anything that changes between calls must arrive as an argument, as in `jax.jit`;
+what the trace can see would go stale (an in-place write, a Python conversion of a traced
+tensor, a random draw) raises CompileError while tracing.
 """
 
 from __future__ import annotations
@@ -572,7 +574,8 @@ def _flags_changed(program: Any) -> bool:
 
 
 def compile(step: Callable[..., Any], backend: str = "numpy") -> CompiledStep:
-    """Trace `step` on its first call for each input signature; replay it afterwards.
+    """Trace `step` on its first two calls for each input signature (the second checks the
+    first); replay it afterwards.
 
     `backend="xla"` (extra `[xla]`) runs the replay as one jitted JAX function instead
     (`chainrule.compiler.xla`); "numpy", the default, as the flat program below.
