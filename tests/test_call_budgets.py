@@ -175,6 +175,7 @@ def test_a_cached_replay_inside_another_trace_still_refuses_its_grad_assignments
         return loss
 
     inner(x, targets)
+    inner(x, targets)  # the verification trace: the next call replays
 
     @cr.compile
     def outer(inputs: cr.Tensor, labels: np.ndarray) -> cr.Tensor:

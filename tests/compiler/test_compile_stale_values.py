@@ -501,7 +501,9 @@ def test_a_param_groups_lr_read_into_an_op_is_baked_in_at_trace_time(
     rng: np.random.Generator,
 ) -> None:
     """Read in the step's own Python code, the lr is a constant of the trace (as a closure
-    float is); only the optimizer's replayed step() reads the live value."""
+    float is); only the optimizer's replayed step() reads the live value. (A change between
+    the first two calls is refused by the verification trace:
+    test_compile_frozen_numpy.py.)"""
     weight = _weight(rng)
     optimizer = cr.optim.SGD([weight], lr=0.1)
 
@@ -511,6 +513,7 @@ def test_a_param_groups_lr_read_into_an_op_is_baked_in_at_trace_time(
     compiled = compile(step)
     x = rng.standard_normal((4, 3))
     traced = compiled(x).item()
+    assert compiled(x).item() == traced  # the verification trace
     optimizer.param_groups[0]["lr"] = 0.2
     assert compiled(x).item() == traced
     assert step(x).item() == traced * 2.0

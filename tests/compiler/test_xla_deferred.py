@@ -264,7 +264,7 @@ def test_a_grad_tensor_kept_across_calls_sees_the_later_gradients() -> None:
 # ----------------------------------------------------------------- stale references
 def test_writing_through_an_array_kept_from_before_raises() -> None:
     run = _Run("xla")
-    run.train(1)
+    run.train(2)  # the trace and its verification, both eager
     kept = run.params[0].data
     run.train(1)
     with pytest.raises(ValueError, match="read-only"):
@@ -312,14 +312,14 @@ def test_a_failing_write_back_still_restores_classes_and_write_flags(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     run = _Run("xla")
-    run.train(1)
+    run.train(2)  # the trace and its verification, both eager
     param = run.params[0]
 
     def fail(self: Any, live: Any) -> None:
         raise RuntimeError("copy failed")
 
     monkeypatch.setattr(xla.XlaProgram, "_write_back", fail)
-    run.train(1)  # the first call traced eagerly; this one defers, with the failing flush
+    run.train(1)  # the first two calls traced eagerly; this one defers, with the failing flush
     with pytest.raises(RuntimeError, match="copy failed"):
         param.data
     assert type(param) is cr.nn.Parameter

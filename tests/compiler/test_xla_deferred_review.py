@@ -87,6 +87,7 @@ def test_a_deferred_parameter_computes_in_numpys_namespace() -> None:
     # Rules take `xp` from their inputs by exact type: the flushing subclass is a Tensor too.
     model, _, step, x = _linear_adam("xla")
     step(x)
+    step(x)  # the verification trace
     step(x)
     assert type(model.weight) is not cr.nn.Parameter  # deferred
     assert backends.namespace(model.weight) is np
@@ -94,9 +95,11 @@ def test_a_deferred_parameter_computes_in_numpys_namespace() -> None:
 
 
 def _trained_with(edit: Any, backend: str | None) -> list[np.ndarray]:
-    """Two calls, `edit(optimizer)` (deferred under XLA), two more calls: the parameters.
-    The NumPy replay reads the groups at each call; XLA traces the step again."""
+    """Three calls (a trace, its verification, a replay), `edit(optimizer)` (deferred under
+    XLA), two more calls: the parameters. The NumPy replay reads the groups at each call;
+    XLA traces the step again."""
     model, optimizer, step, x = _linear_adam(backend)
+    step(x)
     step(x)
     step(x)
     edit(optimizer)

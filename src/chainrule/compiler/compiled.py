@@ -1,12 +1,14 @@
-"""`chainrule.compile`: trace a training step once per input signature, then replay it.
+"""`chainrule.compile`: trace a training step per input signature, then replay it.
 
 The first call with a given signature (the shapes and dtypes of the array arguments, and the
-values of the others) runs the step eagerly while recording it; later calls replay the
-recording as a flat program. What a replay repeats: every chainrule op, every `backward()`,
-every optimizer `step()`/`zero_grad()` and scheduler `step()`. What it does not: other Python
-code in the step. So anything that changes between calls must arrive as an argument, as in
-`jax.jit`; what the trace can see would go stale (an in-place write, a Python conversion of a
-traced tensor, a random draw) raises CompileError while tracing.
+values of the others) runs the step eagerly while recording it; the second traces it again
+and compares the two records (`_verify`: a constant whose values differ was computed from an
+argument by NumPy code, and is refused); later calls replay the recording as a flat program.
+What a replay repeats: every chainrule op, every `backward()`, every optimizer
+`step()`/`zero_grad()` and scheduler `step()`. What it does not: other Python code in the
+step. So anything that changes between calls must arrive as an argument, as in `jax.jit`;
+what the trace can see would go stale (an in-place write, a Python conversion of a traced
+tensor, a random draw) raises CompileError while tracing.
 """
 
 from __future__ import annotations
@@ -335,17 +337,27 @@ class CompiledStep:
     def __init__(self, step: Callable[..., Any]) -> None:
         self.step = step
         self.programs: dict[Signature, tuple[Program, Callable[[list[Tensor]], Any]]] = {}
+        # The first trace of each signature not yet checked by a second one (`_verify`).
+        self.unverified: dict[Signature, tuple[Tracer, list[int]]] = {}
+        self.traces = 0
+        """How many eager runs traced the step: two per signature (the trace and its check),
+        more when a guard or a requires_grad flag changes."""
         functools.update_wrapper(self, step)
 
     @property
     def trace_count(self) -> int:
-        """How many signatures have been traced (each costs one eager run)."""
+        """How many signatures have been traced (each costs two eager runs: the trace and
+        the verification trace of the next call)."""
         return len(self.programs)
 
     def __call__(self, *args: Any) -> Any:
         arrays, signature = _argument_arrays(args)
         cached = self.programs.get(signature)
-        if cached is not None and not _flags_changed(cached[0]):
+        if (
+            cached is not None
+            and not (self.unverified and signature in self.unverified)
+            and not _flags_changed(cached[0])
+        ):
             program, rebuild = cached
             return rebuild([Tensor.from_numpy(a) for a in program.run(arrays)])
         return self._trace(args, arrays, signature)
@@ -356,6 +368,11 @@ class CompiledStep:
         if STATE.tracer is not None:
             raise CompileError("compile: a compiled step cannot call another compiled step")
         args = _guard_scalar_arguments(args)
+        first = self.unverified.pop(signature, None)
+        cached = self.programs.get(signature)
+        if first is not None and (cached is None or _flags_changed(cached[0])):
+            first = None  # the step's state changed since: this trace starts afresh
+        self.traces += 1
         tracer = Tracer(arrays)
         reachable = _reachable(self.step)
         sources = _random_sources(reachable)
@@ -409,7 +426,15 @@ class CompiledStep:
                     "outside the step and pass it as an argument"
                 )
         outputs, rebuild = _flatten_outputs(result)
-        program = self._replay(tracer, [tracer.output_slot(t) for t in outputs])
+        output_slots = [tracer.output_slot(t) for t in outputs]
+        try:
+            verified = first is not None and _verify(*first, tracer, output_slots)
+        except CompileError:
+            del self.programs[signature]  # the next call traces afresh, and is checked again
+            raise
+        if not verified:
+            self.unverified[signature] = (tracer, output_slots)
+        program = self._replay(tracer, output_slots)
         program.leaf_flags = tuple(leaf.requires_grad for leaf in tracer.slots.leaves.values())
         program.guards = guards
         self.programs[signature] = (program, rebuild)
@@ -418,6 +443,118 @@ class CompiledStep:
     def _replay(self, tracer: Tracer, outputs: list[int]) -> Any:
         """The replayable form of a finished trace (the XLA backend overrides it)."""
         return Program(tracer, outputs)
+
+
+def _same_value(first: Any, second: Any) -> bool:
+    """Whether two recorded values (an op's parameter, a constant's array) are equal: arrays
+    by shape, dtype and values (NaN equal to NaN), containers entry by entry."""
+    if isinstance(first, np.ndarray) or isinstance(second, np.ndarray):
+        first, second = np.asarray(first), np.asarray(second)
+        return (
+            first.shape == second.shape
+            and first.dtype == second.dtype
+            and bool(np.array_equal(first, second, equal_nan=first.dtype.kind in "fc"))
+        )
+    if isinstance(first, (tuple, list)) and isinstance(second, (tuple, list)):
+        return (
+            type(first) is type(second)
+            and len(first) == len(second)
+            and all(_same_value(a, b) for a, b in zip(first, second, strict=True))
+        )
+    if isinstance(first, float) and isinstance(second, float) and first != first:
+        return second != second
+    try:
+        return type(first) is type(second) and bool(first == second)
+    except (TypeError, ValueError):
+        return first is second
+
+
+def _event_key(event: Any) -> tuple[Any, ...]:
+    """What a recorded event does, for comparing two traces (an effect by its function)."""
+    if isinstance(event, EffectRecord):
+        effect = event.effect
+        function = effect.func if isinstance(effect, functools.partial) else effect
+        owner = getattr(function, "__self__", None)
+        return (EffectRecord, id(owner), getattr(function, "__qualname__", None), event.ops_before)
+    fields = tuple(
+        id(value) if isinstance(value, Tensor) else value for value in vars(event).values()
+    )
+    return (type(event), *fields)
+
+
+def _frozen_message(tracer: Tracer, slot: int, array: np.ndarray, what: str) -> str:
+    user = next(
+        (
+            f"input {op.inputs.index(slot)} of {op.primitive.name}"
+            for op in tracer.ops
+            if slot in op.inputs
+        ),
+        None,
+    )
+    fed = f", the {user}," if user else ""
+    return (
+        f"compile: {what} of shape {array.shape} (dtype {array.dtype}){fed} had other "
+        "values on the step's second call than on its first, yet it is neither an argument nor "
+        "a parameter: NumPy code in the step computed it from something that changes between "
+        "calls (an argument: np.eye(k)[y], x[idx], y.astype(float), np.log(x); or Python "
+        "state read into an op), and a replay would reuse the first call's values on every "
+        "call. Compute it with chainrule ops from the argument (chainrule.one_hot(y, k), "
+        "cr.tensor(x)[idx], cr.tensor(y).astype(...), cr.tensor(x).log()), pass it as an "
+        "argument, or run the step eagerly (without compile)"
+    )
+
+
+def _verify(first: Tracer, first_outputs: list[int], second: Tracer, outputs: list[int]) -> bool:
+    """Compare the verification trace (a signature's second call) with the first trace.
+    True if they record the same program with equal constants: replay from now on. False if
+    the programs differ (Python code in the step took another path): the second trace is then
+    checked by the next call. CompileError if only a constant's values differ: a value the
+    step computed from an argument outside chainrule's ops, frozen by the trace."""
+    a, b = first.slots, second.slots
+    if (
+        a.count != b.count
+        or a.arguments != b.arguments
+        or a.shapes != b.shapes
+        or a.dtypes != b.dtypes
+        or a.leaves.keys() != b.leaves.keys()
+        or len(first.ops) != len(second.ops)
+        or first_outputs != outputs
+        or list(map(_event_key, first.events)) != list(map(_event_key, second.events))
+    ):
+        return False
+    frozen: list[str] = []
+    for old, new in zip(first.ops, second.ops, strict=True):
+        if (
+            old.primitive is not new.primitive
+            or old.inputs != new.inputs
+            or old.output != new.output
+            or old.needs != new.needs
+            or old.requires_grad != new.requires_grad
+            or old.bound_params != new.bound_params
+            or old.params.keys() != new.params.keys()
+        ):
+            return False
+        bound = {name for name, _ in new.bound_params}
+        for name, value in new.params.items():
+            if name in bound or _same_value(old.params[name], value):
+                continue
+            if isinstance(value, np.ndarray):
+                frozen.append(
+                    _frozen_message(second, -1, value, f"the {name!r} of {new.primitive.name}")
+                )
+            else:
+                return False  # a Python setting of the op changed: another program
+    for slot, leaf in b.leaves.items():
+        old_leaf = a.leaves[slot]
+        if old_leaf is leaf:
+            continue
+        if old_leaf.requires_grad != leaf.requires_grad:
+            return False
+        if not _same_value(old_leaf.data, leaf.data):
+            frozen.append(_frozen_message(second, slot, leaf.data, "a NumPy array"))
+    if frozen:
+        raise CompileError(frozen[0])
+    return True
 
 
 _REQUIRES_GRAD = operator.attrgetter("requires_grad")
@@ -437,7 +574,8 @@ def _flags_changed(program: Any) -> bool:
 
 
 def compile(step: Callable[..., Any], backend: str = "numpy") -> CompiledStep:
-    """Trace `step` on its first call for each input signature; replay it afterwards.
+    """Trace `step` on its first two calls for each input signature (the second checks the
+    first); replay it afterwards.
 
     `backend="xla"` (extra `[xla]`) runs the replay as one jitted JAX function instead
     (`chainrule.compiler.xla`); "numpy", the default, as the flat program below.

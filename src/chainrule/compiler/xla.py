@@ -43,6 +43,7 @@ from chainrule.compiler.tracer import (
     Tracer,
 )
 from chainrule.graph import grad_slot, store_leaf_grads
+from chainrule.modes import STATE
 from chainrule.nn.flat import buffer_of
 from chainrule.optim import SGD, Adam, AdamW, LRScheduler, Optimizer
 from chainrule.optim import functional as OF
@@ -772,7 +773,13 @@ class XlaProgram:
         live: _Live | None = getattr(self, "_live", None)  # None if __init__ raised
         if live is not None and live.deferral is not None and live.deferral.active:
             live.deferral.flush()  # restores the classes; the weak reference is gone by now
-            self._write_back(live)
+            # Collected at any moment, perhaps while another step is traced: the write-back
+            # is not that step's doing, so its tracer does not see it.
+            tracer, STATE.tracer = STATE.tracer, None
+            try:
+                self._write_back(live)
+            finally:
+                STATE.tracer = tracer
 
     def _learn(
         self,
@@ -958,6 +965,7 @@ class XlaCompiledStep(CompiledStep):
         cached = self.programs.get(signature)
         if (
             cached is None
+            or (self.unverified and signature in self.unverified)
             or _flags_changed(cached[0])
             or cast(XlaProgram, cached[0]).groups_changed()
         ):

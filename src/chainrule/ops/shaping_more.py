@@ -66,7 +66,8 @@ def _integers(op: str, what: str, value: Any) -> np.ndarray:
             f"{op}: {what} must be integers, got values {kind}; pass an integer array "
             "(np.asarray(indices, dtype=np.int64))"
         )
-    return array.astype(np.intp)
+    # No copy of an integer array: in a compiled step an argument stays that argument.
+    return array.astype(np.intp, copy=False)
 
 
 def _check_in_range(op: str, index: np.ndarray, size: int, axis: int, shape: Any) -> None:
@@ -504,8 +505,8 @@ def one_hot(indices: Any, num_classes: int = -1, dtype: npt.DTypeLike = np.float
             f"one_hot: class index {largest} does not fit num_classes={num_classes}; "
             "num_classes must exceed every index (or be -1 to take the largest + 1)"
         )
-    table = np.eye(count, dtype=np.dtype(dtype))
-    return Tensor(table[classes], dtype=dtype)
+    # Indexing is an op: in a compiled step it replays with each call's indices.
+    return Tensor(np.eye(count, dtype=np.dtype(dtype)))[classes]
 
 
 attach_methods(

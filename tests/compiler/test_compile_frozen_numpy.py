@@ -1,0 +1,275 @@
+"""compile: a NumPy value the step computes from an argument outside chainrule's ops
+(np.eye(k)[y], x[idx], y.astype(float), np.log(x)) would be frozen by the trace at the first
+call's value. The second call of a signature traces again and compares the two traces: a
+constant whose values differ is refused with a CompileError naming the op it fed; constants
+that are truly constant compile and replay bit for bit as eagerly.
+
+The refused cases mirror what jax.jit refuses (JAX's api_test: a tracer cannot be converted to
+a NumPy array), here as a comparison of two traces rather than an abstract value.
+"""
+
+from __future__ import annotations
+
+import gc
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+import pytest
+
+import chainrule as cr
+from chainrule import functional as F
+from chainrule.compiler import CompileError, compile
+
+CLASSES = 4
+
+
+def _model_and_optimizer(seed: int = 0) -> tuple[cr.nn.Linear, cr.optim.SGD]:
+    model = cr.nn.Linear(6, CLASSES, rng=np.random.default_rng(seed))
+    return model, cr.optim.SGD(model.parameters(), lr=0.1)
+
+
+def _batches(count: int = 4) -> list[tuple[np.ndarray, np.ndarray]]:
+    rng = np.random.default_rng(1)
+    return [(rng.standard_normal((5, 6)), rng.integers(0, CLASSES, 5)) for _ in range(count)]
+
+
+def _training_step(loss_of: Callable[[Any, np.ndarray, np.ndarray], cr.Tensor]) -> Any:
+    model, optimizer = _model_and_optimizer()
+
+    def step(x: np.ndarray, y: np.ndarray) -> cr.Tensor:
+        optimizer.zero_grad()
+        loss = loss_of(model, x, y)
+        loss.backward()
+        optimizer.step()
+        return loss
+
+    return step, model
+
+
+def _onehot_numpy(model: Any, x: np.ndarray, y: np.ndarray) -> cr.Tensor:
+    return F.mse_loss(model(cr.tensor(x)), np.eye(CLASSES)[y])
+
+
+# Each value below has a shape no argument has: the trace's shape check (`_refuse_derived`)
+# cannot tell it from a constant, only the second call's values can.
+def _indexed_numpy(model: Any, x: np.ndarray, y: np.ndarray) -> cr.Tensor:
+    return F.mse_loss(model(cr.tensor(x[y[:3]])), np.zeros((3, CLASSES)))
+
+
+def _astype_numpy(model: Any, x: np.ndarray, y: np.ndarray) -> cr.Tensor:
+    weights = y.astype(np.float64)[:, None]
+    return F.mse_loss(model(cr.tensor(x)) * weights, np.zeros((5, CLASSES)))
+
+
+def _log_numpy(model: Any, x: np.ndarray, y: np.ndarray) -> cr.Tensor:
+    shift = np.log(x[:, :CLASSES] ** 2 + 1.0)
+    return F.mse_loss(model(cr.tensor(x)) + shift, np.zeros((5, CLASSES)))
+
+
+FROZEN = {
+    "onehot": _onehot_numpy,
+    "index": _indexed_numpy,
+    "astype": _astype_numpy,
+    "log": _log_numpy,
+}
+
+
+@pytest.mark.parametrize("case", list(FROZEN))
+def test_a_numpy_value_computed_from_an_argument_is_refused_on_the_second_call(
+    case: str,
+) -> None:
+    step, _ = _training_step(FROZEN[case])
+    compiled = compile(step)
+    (x0, y0), (x1, y1), *_ = _batches()
+    compiled(x0, y0)
+    with pytest.raises(CompileError, match=r"second call .* neither an argument") as error:
+        compiled(x1, y1)
+    message = str(error.value)
+    assert "of shape (" in message
+    assert "chainrule ops" in message
+    assert "pass it as an argument" in message
+    assert "eagerly" in message
+
+
+def test_the_refusal_names_the_op_the_frozen_value_fed() -> None:
+    step, _ = _training_step(_onehot_numpy)
+    compiled = compile(step)
+    (x0, y0), (x1, y1), *_ = _batches()
+    compiled(x0, y0)
+    with pytest.raises(CompileError, match=r"of shape \(5, 4\).*input 1 of \w+"):
+        compiled(x1, y1)
+
+
+def test_a_refused_step_never_replays_the_frozen_value() -> None:
+    step, _ = _training_step(_onehot_numpy)
+    compiled = compile(step)
+    (x0, y0), (x1, y1), *_ = _batches()
+    compiled(x0, y0)
+    with pytest.raises(CompileError):
+        compiled(x1, y1)
+    compiled(x0, y0)  # traced afresh, not replayed
+    with pytest.raises(CompileError):
+        compiled(x1, y1)
+
+
+def test_the_same_batch_twice_cannot_tell_a_frozen_value_from_a_constant() -> None:
+    # The limit of the check, stated in README: the second call decides.
+    step, _ = _training_step(_onehot_numpy)
+    compiled = compile(step)
+    (x0, y0), *_ = _batches()
+    compiled(x0, y0)
+    compiled(x0, y0)
+    assert compiled.traces == 2
+    assert not compiled.unverified
+
+
+def test_an_index_array_computed_from_an_argument_is_refused() -> None:
+    # Frozen as an op's parameter rather than as an input: the indices of a gather.
+    def loss_of(model: Any, x: np.ndarray, y: np.ndarray) -> cr.Tensor:
+        rows = cr.tensor(x)[np.argsort(y, kind="stable")[:3]]
+        return F.mse_loss(model(rows), np.zeros((3, CLASSES)))
+
+    step, _ = _training_step(loss_of)
+    compiled = compile(step)
+    (x0, y0), (x1, y1), *_ = _batches()
+    compiled(x0, y0)
+    with pytest.raises(CompileError, match=r"of shape \(3,\) \(dtype int64\) had other values"):
+        compiled(x1, y1)
+
+
+def test_python_state_read_into_an_op_that_changes_before_the_second_call_is_refused() -> None:
+    model, optimizer = _model_and_optimizer()
+
+    def step(x: np.ndarray, y: np.ndarray) -> cr.Tensor:
+        optimizer.zero_grad()
+        loss = F.mse_loss(model(cr.tensor(x)), cr.one_hot(y, CLASSES, dtype=np.float64))
+        scaled = loss * optimizer.param_groups[0]["lr"]
+        scaled.backward()
+        optimizer.step()
+        return loss
+
+    compiled = compile(step)
+    (x0, y0), (x1, y1), *_ = _batches()
+    compiled(x0, y0)
+    optimizer.param_groups[0]["lr"] = 0.05
+    with pytest.raises(CompileError, match=r"shape \(\) .*input 1 of mul.*Python state"):
+        compiled(x1, y1)
+
+
+def _constant_loss(model: Any, x: np.ndarray, y: np.ndarray) -> cr.Tensor:
+    return F.mse_loss(model(cr.tensor(x)), np.eye(CLASSES)[:1] * 0.5 + TARGET_SHIFT)
+
+
+TARGET_SHIFT = np.full((5, CLASSES), 0.25)
+
+
+def _one_hot_with_chainrule(model: Any, x: np.ndarray, y: np.ndarray) -> cr.Tensor:
+    return F.mse_loss(model(cr.tensor(x)), cr.one_hot(y, CLASSES, dtype=np.float64))
+
+
+@pytest.mark.parametrize("loss_of", [_constant_loss, _one_hot_with_chainrule])
+def test_true_constants_compile_and_replay_bit_for_bit_as_eagerly(
+    loss_of: Callable[..., cr.Tensor],
+) -> None:
+    eager_step, eager_model = _training_step(loss_of)
+    step, model = _training_step(loss_of)
+    compiled = compile(step)
+    for x, y in _batches(5):
+        expected = eager_step(x, y).numpy()
+        got = compiled(x, y).numpy()
+        assert got.shape == expected.shape
+        assert got.dtype == expected.dtype
+        assert np.array_equal(got, expected)
+    assert np.array_equal(model.weight.numpy(), eager_model.weight.numpy())
+    assert compiled.traces == 2
+
+
+def test_a_training_step_is_traced_twice_per_signature_then_replayed() -> None:
+    step, _ = _training_step(_one_hot_with_chainrule)
+    compiled = compile(step)
+    for x, y in _batches(4) + [(x[:3], y[:3]) for x, y in _batches(3)]:
+        compiled(x, y)
+    assert compiled.trace_count == 2
+    assert compiled.traces == 4  # per signature: the trace, then its verification
+
+
+def test_a_change_of_python_state_between_the_two_traces_starts_the_check_afresh() -> None:
+    model, optimizer = _model_and_optimizer()
+
+    def step(x: np.ndarray, y: np.ndarray) -> cr.Tensor:
+        optimizer.zero_grad()
+        loss = F.mse_loss(model(cr.tensor(x)), cr.one_hot(y, 4, dtype=np.float64))
+        loss.backward()
+        optimizer.step()
+        return loss
+
+    compiled = compile(step)
+    batches = _batches(4)
+    compiled(*batches[0])
+    model.weight.requires_grad_(False)
+    compiled(*batches[1])  # a retrace for the flag: the first trace is not its reference
+    compiled(*batches[2])
+    compiled(*batches[3])
+    assert compiled.traces == 3
+
+
+# ------------------------------------------------------------------ the XLA backend
+def _xla_float64() -> None:
+    pytest.importorskip("jax")
+    from chainrule.compiler.xla import enable_float64
+
+    enable_float64()  # float64 on JAX, as test_compile_xla.py
+
+
+def test_xla_refuses_a_numpy_one_hot_of_an_argument() -> None:
+    _xla_float64()
+    step, _ = _training_step(_onehot_numpy)
+    compiled = compile(step, backend="xla")
+    (x0, y0), (x1, y1), *_ = _batches()
+    compiled(x0, y0)
+    with pytest.raises(CompileError, match=r"second call .* neither an argument"):
+        compiled(x1, y1)
+
+
+def test_xla_replays_a_step_with_true_constants_after_its_verification() -> None:
+    _xla_float64()
+    eager_step, _ = _training_step(_constant_loss)
+    step, _ = _training_step(_constant_loss)
+    compiled = compile(step, backend="xla")
+    for x, y in _batches(3):
+        expected = eager_step(x, y).numpy()
+        got = compiled(x, y).numpy()
+        assert got.shape == expected.shape
+        np.testing.assert_allclose(got, expected, rtol=1e-12)
+    assert compiled.traces == 2
+
+
+def test_xla_a_deferred_step_collected_while_another_step_is_traced_writes_back() -> None:
+    # Its write-back sets .grad; the other step's tracer must not take that for its own.
+    _xla_float64()
+    eager_step, eager_model = _training_step(_constant_loss)
+    step, model = _training_step(_constant_loss)
+    cycle: list[Any] = [compile(step, backend="xla")]
+    cycle.append(cycle)  # only the cycle collector frees it: inside the other trace
+    batches = _batches(3)
+    for x, y in batches:
+        eager_step(x, y)
+        cycle[0](x, y)  # the third call replays: deferred on the device
+    other_step, _ = _training_step(_constant_loss)
+
+    def other(x: np.ndarray, y: np.ndarray) -> cr.Tensor:
+        gc.collect()
+        loss: cr.Tensor = other_step(x, y)
+        return loss
+
+    gc.disable()
+    try:
+        del cycle
+        compile(other)(*batches[0])
+    finally:
+        gc.enable()
+    assert type(model.weight) is cr.nn.Parameter
+    np.testing.assert_allclose(
+        model.weight.numpy(), eager_model.weight.numpy(), rtol=2e-5
+    )  # float32
