@@ -295,6 +295,35 @@ EARLY_CTRL_C = [
 ]
 
 
+def _interrupted_before_the_guard(stderr: str) -> bool:
+    """Whether a Ctrl-C met the interpreter's own start (site's .pth files, runpy finding the
+    package) before the first line of the entry module that installs the guard ran: no frame
+    of ours in the traceback. Nothing of ours can run there, so the attempt says nothing."""
+    frames = [line for line in stderr.splitlines() if line.lstrip().startswith("File ")]
+    return "KeyboardInterrupt" in stderr and not any("chainrule" in frame for frame in frames)
+
+
+def test_only_an_interrupt_with_no_frame_of_ours_counts_as_before_the_guard() -> None:
+    # Both seen in CI-like runs on a loaded machine: a .pth file of site, runpy finding us.
+    in_site = (
+        "Fatal Python error: init_import_site: Failed to import the site module\n"
+        "Traceback (most recent call last):\n"
+        '  File "<frozen site>", line 186, in addpackage\n'
+        '  File "<string>", line 0, in <module>\nKeyboardInterrupt\n'
+    )
+    in_runpy = (
+        'Traceback (most recent call last):\n  File "<frozen runpy>", line 112, in '
+        "_get_module_details\nKeyboardInterrupt\n"
+    )
+    in_ours = in_runpy.replace(
+        "KeyboardInterrupt", '  File "/x/src/chainrule/__init__.py", line 3\nKeyboardInterrupt'
+    )
+    assert _interrupted_before_the_guard(in_site)
+    assert _interrupted_before_the_guard(in_runpy)
+    assert not _interrupted_before_the_guard(in_ours)
+    assert not _interrupted_before_the_guard("chainrule: interrupted\n")
+
+
 @pytest.mark.parametrize("start", sorted(STARTS))
 @pytest.mark.parametrize(
     ("argv", "delay"), EARLY_CTRL_C, ids=[f"{argv[0]}-{delay}" for argv, delay in EARLY_CTRL_C]
@@ -306,23 +335,28 @@ def test_ctrl_c_early_in_start_up_exits_130_without_a_traceback(
     argv = [str(tmp_path / "run") if arg == "RUN" else arg for arg in argv]
     if argv[0] == "train":
         argv += ["--out", str(tmp_path / "run")]
-    process = subprocess.Popen(
-        [*STARTS[start], *argv],
-        env=ENV,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        preexec_fn=_default_sigint,
-    )
-    try:
-        time.sleep(interpreter_start + delay)
-        if process.poll() is not None:
-            pytest.fail(f"the command ended before Ctrl-C: {process.communicate()}")
-        process.send_signal(signal.SIGINT)
-        _, stderr = process.communicate(timeout=120)
-    finally:
-        process.kill()
-        process.wait()
+    # On a loaded machine the interpreter's own start can outlast the measured one; such an
+    # attempt is repeated a little later (three at most), never counted as a pass.
+    for attempt in range(3):
+        process = subprocess.Popen(
+            [*STARTS[start], *argv],
+            env=ENV,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            preexec_fn=_default_sigint,
+        )
+        try:
+            time.sleep(interpreter_start + delay + 0.1 * attempt)
+            if process.poll() is not None:
+                pytest.fail(f"the command ended before Ctrl-C: {process.communicate()}")
+            process.send_signal(signal.SIGINT)
+            _, stderr = process.communicate(timeout=120)
+        finally:
+            process.kill()
+            process.wait()
+        if not _interrupted_before_the_guard(stderr):
+            break
     assert "Traceback" not in stderr
     assert stderr.strip() == "chainrule: interrupted" or stderr.startswith(
         "\ninterrupted: saved the checkpoint"

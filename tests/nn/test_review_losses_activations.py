@@ -67,6 +67,7 @@ def test_compiled_cross_entropy_refuses_an_ignored_negative_target_first_seen_af
     rng = np.random.default_rng(4)
     compiled = cr.compile(_linear_step(lambda z, t: F.cross_entropy(z, t, ignore_index=-1)))
     compiled(rng.normal(size=(3, CLASSES)), np.array([0, 1, 2]))
+    compiled(rng.normal(size=(3, CLASSES)), np.array([1, 2, 0]))  # its verification trace
     with pytest.raises(ValueError, match=r"target -1 is outside the 4 classes.*weight="):
         compiled(rng.normal(size=(3, CLASSES)), np.array([0, -1, 2]))
 
