@@ -50,6 +50,20 @@ def ancestors(ops: Sequence[OpRecord], wanted: set[int]) -> set[int]:
     return needed
 
 
+def wanted_slots(tracer: Tracer, outputs: Sequence[int]) -> set[int]:
+    """The slots a replay must produce: the step's outputs, every backward's root and seed,
+    and every value assigned to a `.grad`."""
+    wanted = set(outputs)
+    for event in tracer.events:
+        if isinstance(event, BackwardRecord):
+            wanted.add(event.root)
+            if event.seed is not None:
+                wanted.add(event.seed)
+        elif isinstance(event, GradAssignRecord) and event.slot is not None:
+            wanted.add(event.slot)
+    return wanted
+
+
 class Buffers:
     """Arrays the program owns and reuses on every replay, allocated once when it is built."""
 
@@ -448,14 +462,7 @@ class Program:
         self.slots = tracer.slots
         self.outputs = tuple(outputs)
         ops = tracer.ops
-        wanted = set(outputs)
-        for event in tracer.events:
-            if isinstance(event, BackwardRecord):
-                wanted.add(event.root)
-                if event.seed is not None:
-                    wanted.add(event.seed)
-            elif isinstance(event, GradAssignRecord) and event.slot is not None:
-                wanted.add(event.slot)
+        wanted = wanted_slots(tracer, outputs)
         live = ancestors(ops, wanted)
         saved_of = {index: position for position, index in enumerate(sorted(live))}
         self.saved_count = len(saved_of)

@@ -32,7 +32,7 @@ from numpy.lib.array_utils import byte_bounds
 from chainrule import nn
 from chainrule.compiler.compiled import CompiledStep, _argument_arrays, _flags_changed
 from chainrule.compiler.deferred import Deferral, flush
-from chainrule.compiler.program import ancestors
+from chainrule.compiler.program import ancestors, wanted_slots
 from chainrule.compiler.tracer import (
     BackwardRecord,
     CompileError,
@@ -274,14 +274,7 @@ class XlaProgram:
 
     def _instructions(self, tracer: Tracer) -> list[Instruction]:
         ops, events = self.ops, tracer.events
-        wanted = set(self.outputs)
-        for event in events:
-            if isinstance(event, BackwardRecord):
-                wanted.add(event.root)
-                if event.seed is not None:
-                    wanted.add(event.seed)
-            elif isinstance(event, GradAssignRecord) and event.slot is not None:
-                wanted.add(event.slot)
+        wanted = wanted_slots(tracer, self.outputs)
         live = ancestors(ops, wanted)
         instructions: list[Instruction] = []
         done = 0
