@@ -9,37 +9,18 @@ a network of 2 and one of 6 hidden layers, so fixed per-step costs do not count.
 
 from __future__ import annotations
 
-import sys
 from collections.abc import Callable
-from types import FrameType
 from typing import Any
 
 import numpy as np
 import pytest
 
 import chainrule as cr
+from call_counting import python_calls
 from chainrule import nn, optim
 from chainrule.compiler.tracer import CompileError
 
 SHALLOW, DEEP = 2, 6
-
-
-def _python_calls(action: Callable[[], Any]) -> int:
-    """How many Python functions `action` calls (C functions, NumPy's ufuncs, are not counted)."""
-    calls = 0
-
-    def count(frame: FrameType, event: str, arg: Any) -> None:
-        nonlocal calls
-        if event == "call":
-            calls += 1
-
-    previous = sys.getprofile()
-    sys.setprofile(count)
-    try:
-        action()
-    finally:
-        sys.setprofile(previous)
-    return calls - 1  # the action itself
 
 
 def _network(depth: int) -> tuple[nn.Module, optim.SGD, cr.Tensor, np.ndarray]:
@@ -74,7 +55,7 @@ def _replay_calls(depth: int) -> int:
 
     train_step(x, targets)  # traced
     train_step(x, targets)
-    return _python_calls(lambda: train_step(x, targets))
+    return python_calls(lambda: train_step(x, targets))
 
 
 def test_compiled_replay_makes_at_most_5_python_calls_per_dense_layer() -> None:
@@ -94,7 +75,7 @@ def _flat_step_calls(depth: int) -> int:
     optimizer.step()  # the flat state is built on the first step
     optimizer.zero_grad()
     nn.CrossEntropyLoss()(model(x), targets).backward()
-    return _python_calls(optimizer.step)
+    return python_calls(optimizer.step)
 
 
 def test_flat_sgd_step_makes_no_python_call_per_parameter() -> None:
@@ -117,7 +98,7 @@ def _eager_calls(depth: int) -> int:
     loss_fn = nn.CrossEntropyLoss()
     loss_fn(model(x), targets).backward()
     optimizer.zero_grad()  # as in a training loop's later steps
-    return _python_calls(lambda: loss_fn(model(x), targets).backward())
+    return python_calls(lambda: loss_fn(model(x), targets).backward())
 
 
 def test_eager_forward_and_backward_make_at_most_28_python_calls_per_dense_layer() -> None:

@@ -8,16 +8,14 @@ from __future__ import annotations
 
 import copy
 import pickle
-import sys
-from collections.abc import Callable
 from pathlib import Path
-from types import FrameType
 from typing import Any
 
 import numpy as np
 import pytest
 
 import chainrule as cr
+from call_counting import python_calls
 from chainrule.compiler import compile
 from chainrule.train.checkpoint import join_arrays, split_arrays
 
@@ -283,27 +281,11 @@ def test_flush_updates_arrays_kept_from_before() -> None:
 
 
 # ----------------------------------------------------------------- steady state
-def _python_calls(action: Callable[[], Any]) -> int:
-    calls = 0
-
-    def count(frame: FrameType, event: str, arg: Any) -> None:
-        nonlocal calls
-        if event == "call":
-            calls += 1
-
-    sys.setprofile(count)
-    try:
-        action()
-    finally:
-        sys.setprofile(None)
-    return calls
-
-
 def test_a_steady_state_call_does_no_python_work_per_parameter() -> None:
     def calls_of(depth: int) -> int:
         run = _Run("xla", optimizer="adam", depth=depth)
         run.train(3)  # traced, uploaded, each emission learnt
-        return _python_calls(lambda: run.step(run.x, run.y))
+        return python_calls(lambda: run.step(run.x, run.y))
 
     assert calls_of(3) == calls_of(1)
 
