@@ -13,8 +13,8 @@ from impl_nn_optim import build
 from workloads import Problem
 
 
-def make_step(problem: Problem) -> Callable[[], cr.Tensor]:
-    """One compiled SGD step, returning the loss tensor (before the update)."""
+def compiled_step(problem: Problem) -> tuple[Any, Callable[[], cr.Tensor], list[Any]]:
+    """The compiled SGD step, a call of it on the problem's data, and that data."""
     model, loss_fn, optimizer, x, targets = build(problem)
 
     @cr.compile
@@ -25,7 +25,9 @@ def make_step(problem: Problem) -> Callable[[], cr.Tensor]:
         optimizer.step()
         return loss
 
-    def step() -> cr.Tensor:
-        return train_step(x, targets)
+    return train_step, lambda: train_step(x, targets), [x, targets]
 
-    return step
+
+def make_step(problem: Problem) -> Callable[[], cr.Tensor]:
+    """One compiled SGD step, returning the loss tensor (before the update)."""
+    return compiled_step(problem)[1]

@@ -15,29 +15,12 @@ import argparse
 import statistics
 import sys
 import time
-from collections.abc import Callable
-from typing import Any
 
 import chainrule as cr
 import impl_numpy
-from impl_nn_optim import build
+from impl_compiled import compiled_step
 from threads import set_threads
 from workloads import WORKLOADS, make_problem
-
-
-def compiled_step(problem: Any) -> tuple[Any, Callable[[], Any], list[Any]]:
-    """The compiled SGD step of impl_compiled, its arguments, and the step itself."""
-    model, loss_fn, optimizer, x, targets = build(problem)
-
-    @cr.compile
-    def train_step(inputs: Any, labels: Any) -> cr.Tensor:
-        optimizer.zero_grad()
-        loss: cr.Tensor = loss_fn(model(inputs), labels)
-        loss.backward()
-        optimizer.step()
-        return loss
-
-    return train_step, lambda: train_step(x, targets), [x, targets]
 
 
 def main() -> int:
