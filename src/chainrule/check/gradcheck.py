@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from functools import partial
 from html import escape
 
 import numpy as np
@@ -272,7 +273,11 @@ def gradcheck(
     the central difference misses the analytic value. On a smooth stretch they differ only by
     about h * f''(x), so a real error is never excused; when the step crosses one kink (a ReLU
     input crossing 0) the central difference misses the one-sided slope by exactly half
-    their disagreement. The same rule applies along directions.
+    their disagreement. Such a miss is then measured again with steps eps/10 and eps/100
+    (`_refine`): it is a kink only if the slopes' disagreement does not shrink with the step
+    (curvature, as when the step straddles the bottom of x**2, shrinks tenfold), and an entry
+    whose finer central difference agrees is not a miss at all. The same rule applies along
+    directions.
 
     `rng` draws the sampled entries and directions; None means a fixed seed (0), so a
     report is reproducible.
@@ -405,11 +410,25 @@ def _check_one(
             max_abs_err = max_rel_err = worst_badness = np.inf
             worst_index = index
             continue
-        if miss > allowed:
-            if is_kink(miss, *one_sided_slopes(f_plus, f0, f_minus, step)):
+        slopes = one_sided_slopes(f_plus, f0, f_minus, step)
+        if miss > allowed and is_kink(miss, *slopes):
+            verdict, numerical, allowed = _refine(
+                partial(probe, at_point, point, index),
+                f0,
+                float(analytic[index]),
+                numerical,
+                slopes,
+                eps=eps,
+                floor=floor,
+                tolerance=lambda central: row_atol + floor + rtol * abs(central),
+            )
+            numerical_values[position] = numerical
+            miss = abs(analytic[index] - numerical)
+            if verdict == "kink":
                 kinks += 1
                 smooth[position] = False
                 continue
+        if miss > allowed:
             failures += 1
         elif floor > RESOLUTION * max(abs(analytic[index]), abs(numerical), resolvable):
             unresolved += 1
@@ -424,9 +443,20 @@ def _check_one(
         f_plus, f_minus, numerical = directional_derivative(at_point, point, v, eps)
         along = float((v * analytic).sum())
         allowed = float((np.abs(v) * (row_atol + rtol * np.abs(analytic))).sum()) + floor
-        kink = abs(along - numerical) > allowed and is_kink(
-            abs(along - numerical), (f_plus - f0) / eps, (f0 - f_minus) / eps
-        )
+        slopes = ((f_plus - f0) / eps, (f0 - f_minus) / eps)
+        kink = False
+        if abs(along - numerical) > allowed and is_kink(abs(along - numerical), *slopes):
+            verdict, numerical, allowed = _refine(
+                partial(_probe_along, at_point, point, v),
+                f0,
+                along,
+                numerical,
+                slopes,
+                eps=eps,
+                floor=floor,
+                tolerance=partial(_constant, allowed),
+            )
+            kink = verdict == "kink"
         resolved = floor <= RESOLUTION * max(
             abs(along), abs(numerical), float(np.abs(v).sum()) * resolvable
         )
@@ -468,6 +498,67 @@ def _check_one(
         unresolved=unresolved,
         reason=reason,
     )
+
+
+KINK_REFINEMENTS = 2
+"""How many times a suspected kink is re-measured, each time with a step ten times smaller."""
+
+
+def _constant(value: float, central: float) -> float:
+    """The tolerance of a direction, the same whatever its central difference."""
+    return value
+
+
+def _probe_along(
+    f: Callable[[Float64Array], float], point: Float64Array, direction: Float64Array, h: float
+) -> tuple[float, float, float]:
+    """f(x + h v), f(x - h v) and the step between them, 2h, as `probe` gives for one entry."""
+    f_plus, f_minus, _ = directional_derivative(f, point, direction, h)
+    return f_plus, f_minus, 2 * h
+
+
+def _refine(
+    measure: Callable[[float], tuple[float, float, float]],
+    f0: float,
+    analytic: float,
+    coarse: float,
+    slopes: tuple[float, float],
+    *,
+    eps: float,
+    floor: float,
+    tolerance: Callable[[float], float],
+) -> tuple[str, float, float]:
+    """Whether a miss that looks like a kink at step `eps` is one: "kink", "agrees" or
+    "fails", with the last central difference and the miss it was allowed.
+
+    `coarse` is the central difference at `eps` and `slopes` its one-sided slopes;
+    `measure(h)` gives f(x + h v), f(x - h v) and the step taken; `tolerance(central)` the
+    allowed miss at `eps`, to which a step ten times smaller adds nine times the rounding
+    `floor`. At eps/10, then eps/100: a central difference within tolerance means the step
+    had straddled a kink (or a minimum) that the finer one clears, so the gradient agrees;
+    one-sided slopes that still disagree by the miss, and by at least half as much as at the
+    step before, are a kink (a jump in slope does not shrink with the step). On a smooth
+    stretch they disagree by about h * f''(x), a tenth as much at each finer step, so the
+    curvature at the bottom of a parabola never excuses a wrong gradient.
+    """
+    disagreement = abs(slopes[0] - slopes[1])
+    numerical, allowed = coarse, tolerance(coarse)
+    for k in range(1, KINK_REFINEMENTS + 1):
+        f_plus, f_minus, step = measure(eps / 10**k)
+        if step == 0:
+            # The finer step is lost to rounding at this magnitude: keep the coarse verdict.
+            return "kink", numerical, allowed
+        numerical = (f_plus - f_minus) / step
+        allowed = tolerance(numerical) + floor * (10**k - 1)
+        miss = abs(analytic - numerical)
+        if miss <= allowed:
+            return "agrees", numerical, allowed
+        forward_slope, backward_slope = one_sided_slopes(f_plus, f0, f_minus, step)
+        finer = abs(forward_slope - backward_slope)
+        if is_kink(miss, forward_slope, backward_slope) and finer >= disagreement / 2:
+            return "kink", numerical, allowed
+        disagreement = finer
+    return "fails", numerical, allowed
 
 
 def _diagnose_failure(
