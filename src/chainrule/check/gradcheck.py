@@ -243,6 +243,7 @@ def gradcheck(
     directions: int = 1,
     rng: np.random.Generator | None = None,
     n: int | None = None,
+    n_out: int | None = None,
 ) -> GradcheckReport:
     """Check each gradient in `grads` (name -> dloss/d arrays[name]) by finite differences.
 
@@ -283,7 +284,8 @@ def gradcheck(
     report is reproducible.
 
     Diagnosis: a failing row is diagnosed (`diagnose(analytic, numerical)`, with `n`, the
-    batch size, to name a factor N) on the whole array when every entry was
+    batch size, and `n_out`, the outputs per example of a mean-reduced loss, to name a factor
+    N, n_out or N * n_out) on the whole array when every entry was
     checked and none is a kink, else on the checked entries that are no kinks (a constant
     factor, sign or zeroed entries show in samples; a transpose does not). A shape mismatch
     is diagnosed against the full numerical gradient when the array has at most
@@ -334,6 +336,7 @@ def gradcheck(
                 directions=directions,
                 rng=generator,
                 n=n,
+                n_out=n_out,
             )
         )
     return GradcheckReport(rows=tuple(rows), eps=eps)
@@ -354,6 +357,7 @@ def _check_one(
     directions: int,
     rng: np.random.Generator,
     n: int | None,
+    n_out: int | None,
 ) -> GradcheckRow:
     point = points[name]
 
@@ -366,7 +370,7 @@ def _check_one(
             for index in np.ndindex(point.shape):
                 f_plus, f_minus, step = probe(at_point, point, index, eps)
                 numerical_full[index] = (f_plus - f_minus) / step
-            diagnosis = diagnose(grad, numerical_full, n=n)
+            diagnosis = diagnose(grad, numerical_full, n=n, n_out=n_out)
         else:
             diagnosis = diagnose_shapes(grad.shape, point.shape, n=n)
         return GradcheckRow(
@@ -480,7 +484,14 @@ def _check_one(
     failure_diagnosis = None
     if status == "FAIL":
         failure_diagnosis = _diagnose_failure(
-            analytic, numerical_values, flat_indices, smooth, rtol=rtol, atol=row_atol + floor, n=n
+            analytic,
+            numerical_values,
+            flat_indices,
+            smooth,
+            rtol=rtol,
+            atol=row_atol + floor,
+            n=n,
+            n_out=n_out,
         )
     return GradcheckRow(
         name,
@@ -570,12 +581,18 @@ def _diagnose_failure(
     rtol: float,
     atol: float,
     n: int | None,
+    n_out: int | None,
 ) -> Diagnosis:
     """diagnose() on the whole array when every entry was checked smoothly, else on the
     smooth checked entries."""
     if len(flat_indices) == analytic.size and smooth.all():
         return diagnose(
-            analytic, numerical_values.reshape(analytic.shape), n=n, rtol=rtol, atol=atol
+            analytic,
+            numerical_values.reshape(analytic.shape),
+            n=n,
+            n_out=n_out,
+            rtol=rtol,
+            atol=atol,
         )
     sampled = analytic.ravel()[flat_indices[smooth]]
     if sampled.size == 0:
@@ -584,7 +601,7 @@ def _diagnose_failure(
             "no simple pattern: no entry was checked smoothly, "
             "only a random direction disagrees; raise max_entries to see more",
         )
-    diagnosis = diagnose(sampled, numerical_values[smooth], n=n, rtol=rtol, atol=atol)
+    diagnosis = diagnose(sampled, numerical_values[smooth], n=n, n_out=n_out, rtol=rtol, atol=atol)
     if diagnosis.kind is Mistake.AGREES:
         return Diagnosis(
             Mistake.UNKNOWN,
