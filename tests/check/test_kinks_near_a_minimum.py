@@ -50,3 +50,14 @@ def test_a_right_gradient_next_to_a_relu_kink_passes(offset: float) -> None:
     report = gradcheck(relu_sum, {"x": x}, {"x": (x > 0).astype(np.float64)})
     assert report.ok, str(report)
     assert report["x"].failures == 0
+
+
+def test_a_loss_returned_in_float32_is_refused_naming_the_dtype() -> None:
+    # Its rounding, ~6e-8 * |f|, over eps = 1e-6 is ~0.1 * |f|: a right gradient would fail
+    # entry after entry, reported as kinks.
+    def float32_loss(arrays: dict[str, np.ndarray]) -> np.float32:
+        return (arrays["x"].astype(np.float32) ** 2).sum()
+
+    x = np.array([0.5, -1.5, 2.0])
+    with pytest.raises(ValueError, match=r"the loss came back as float32.*float64"):
+        gradcheck(float32_loss, {"x": x}, {"x": 2 * x})

@@ -247,7 +247,8 @@ def gradcheck(
 ) -> GradcheckReport:
     """Check each gradient in `grads` (name -> dloss/d arrays[name]) by finite differences.
 
-    `loss_fn(arrays)` receives a dict of float64 copies of all `arrays` and returns the loss.
+    `loss_fn(arrays)` receives a dict of float64 copies of all `arrays` and returns the loss
+    (computed in float64: a loss returned as float32 or float16 is refused with a ValueError).
     For each name in `grads`, up to `max_entries` entries (all of them for small arrays, else a
     random sample) are checked against central differences, and `directions` random unit
     directions v compare <v, grad> with the directional central difference.
@@ -309,7 +310,7 @@ def gradcheck(
         )
     for name in grads:
         check_step(f"gradcheck of {name!r}", eps, points[name])
-    f0 = float(loss_fn(points))
+    f0 = _loss_value(loss_fn(points), eps)
     if not np.isfinite(f0):
         raise ValueError(
             f"gradcheck: the loss at the point is {f0}; a gradient check needs a "
@@ -513,6 +514,25 @@ def _check_one(
 
 KINK_REFINEMENTS = 2
 """How many times a suspected kink is re-measured, each time with a step ten times smaller."""
+
+
+def _loss_value(loss: float, eps: float) -> float:
+    """The loss at the point as a float; a ValueError when it comes back in a float dtype
+    narrower than float64, whose rounding (about 6e-8 * |f| for float32) divided by eps would
+    pass for slopes and fail a right gradient, entry after entry, as "kinks"."""
+    dtype = getattr(loss, "dtype", None)
+    try:
+        kind = np.dtype(dtype) if dtype is not None else None
+    except TypeError:
+        kind = None
+    if kind is not None and kind.kind == "f" and kind.itemsize < 8:
+        raise ValueError(
+            f"gradcheck: the loss came back as {kind.name}; central differences with "
+            f"eps={eps:g} need it computed in float64, or their rounding swamps the slope. "
+            "loss_fn receives float64 copies of the arrays: compute the loss from them "
+            "without casting down (drop any .astype(np.float32) or float32 constant)"
+        )
+    return float(loss)
 
 
 def _constant(value: float, central: float) -> float:
