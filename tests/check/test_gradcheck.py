@@ -252,3 +252,21 @@ def test_a_factor_of_n_out_is_named_as_such_given_n_and_n_out(make_network, loss
     assert diagnosis is not None
     assert diagnosis.factor == pytest.approx(3.0, rel=1e-6)
     assert "(= n_out)" in str(diagnosis)
+
+
+@pytest.mark.parametrize("bad", [np.nan, np.inf, -np.inf], ids=["nan", "inf", "-inf"])
+def test_a_non_finite_entry_outside_the_sampled_ones_fails_where_it_is(bad: float) -> None:
+    # 1000 entries, 20 sampled: the infinity is found without a finite difference, and no
+    # tolerance scaled by |grad| (infinite then) may excuse it along a direction.
+    values = np.random.default_rng(5).standard_normal(1000)
+
+    def loss(arrays) -> float:
+        return float((arrays["w"] ** 3).sum())
+
+    grad = 3 * values**2
+    grad[7] = bad
+    row = gradcheck(loss, {"w": values}, {"w": grad}, max_entries=20)["w"]
+    assert row.status == "FAIL"
+    assert row.worst_index == (7,)
+    assert row.diagnosis is not None
+    assert "inf or NaN" in str(row.diagnosis)

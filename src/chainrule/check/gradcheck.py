@@ -65,7 +65,10 @@ class DirectionCheck:
 
     @property
     def ok(self) -> bool:
-        """Agrees (or sits on a kink); an unresolved direction agrees only within the noise."""
+        """Agrees (or sits on a kink); an unresolved direction agrees only within the noise.
+        An inf or NaN on either side never agrees."""
+        if not np.isfinite(self.abs_err):
+            return False
         return self.abs_err <= self.allowed or self.kink
 
 
@@ -441,6 +444,13 @@ def _check_one(
         max_rel_err = max(max_rel_err, miss / abs(numerical) if numerical else float(miss > 0))
         if worst_index is None or miss / allowed > worst_badness:
             worst_badness, worst_index = miss / allowed, index
+    # A non-finite entry the sample missed is still known to fail, without a finite
+    # difference; a direction alone could not tell (|grad| scales its tolerance to inf too).
+    unsampled = np.setdiff1d(np.flatnonzero(~np.isfinite(analytic)), flat_indices)
+    if unsampled.size:
+        failures += int(unsampled.size)
+        max_abs_err = max_rel_err = worst_badness = np.inf
+        worst_index = tuple(int(i) for i in np.unravel_index(int(unsampled[0]), point.shape))
     direction_checks = []
     for _ in range(directions):
         v = rng.standard_normal(point.shape)
@@ -604,7 +614,17 @@ def _diagnose_failure(
     n_out: int | None,
 ) -> Diagnosis:
     """diagnose() on the whole array when every entry was checked smoothly, else on the
-    smooth checked entries."""
+    smooth checked entries; inf or NaN anywhere in the gradient is named first."""
+    non_finite = np.flatnonzero(~np.isfinite(analytic))
+    if non_finite.size:
+        first = tuple(int(i) for i in np.unravel_index(int(non_finite[0]), analytic.shape))
+        return Diagnosis(
+            Mistake.UNKNOWN,
+            f"no simple pattern: the gradient holds inf or NaN at {non_finite.size} of "
+            f"{analytic.size} entries, the first at {first}; look for an overflow or a "
+            "division by 0 first",
+            details={"non_finite": int(non_finite.size), "first": first},
+        )
     if len(flat_indices) == analytic.size and smooth.all():
         return diagnose(
             analytic,
