@@ -83,3 +83,29 @@ def test_explore_page_shows_the_engines_gradient_when_an_intermediate_is_reused(
         np.testing.assert_allclose(
             np.reshape(nodes[name]["grad"]["data"], graph[name].shape), engine.data, rtol=1e-12
         )
+
+
+def test_replayed_gradients_match_pytorch_on_a_scalar_graph_with_reuse_at_every_depth(
+    torch: ModuleType,
+) -> None:
+    # After micrograd's test_engine.py (test_sanity_check / test_more_ops), in our own
+    # terms: scalars reused at several depths, through relu, powers and a division.
+    def build(x, y, relu):
+        z = 2 * x + 2 + x
+        q = relu(z) + z * x
+        h = relu(z * z)
+        w = h + q + q * x
+        return (w - y) ** 2 / 2.0 + 10.0 / (w * w)
+
+    x = Tensor(np.array(-4.0), requires_grad=True, name="x")
+    y = Tensor(np.array(2.0), requires_grad=True, name="y")
+    loss = build(x, y, chainrule.relu)
+    grads = upstream_gradients(read_graph(loss))
+
+    x_ref = torch.tensor(-4.0, dtype=torch.float64, requires_grad=True)
+    y_ref = torch.tensor(2.0, dtype=torch.float64, requires_grad=True)
+    build(x_ref, y_ref, torch.relu).backward()
+    assert x_ref.grad is not None
+    assert y_ref.grad is not None
+    np.testing.assert_allclose(grads[id(x)], x_ref.grad.numpy(), rtol=1e-12)
+    np.testing.assert_allclose(grads[id(y)], y_ref.grad.numpy(), rtol=1e-12)
