@@ -1,6 +1,7 @@
-"""gradcheck's kink rule near a smooth minimum: one-sided slopes that disagree because the
-step straddles the bottom of a parabola are curvature, not a kink, and must not excuse a
-wrong gradient; a real kink a little off the point must still not fail a right one."""
+"""gradcheck's kink rule: one-sided slopes that disagree because the step straddles the
+bottom of a parabola are curvature, not a kink, and must not excuse a wrong gradient; a real
+kink a little off the point, or several at once, must still not fail a right one; a loss
+computed in float32 is refused rather than read as kinks."""
 
 from __future__ import annotations
 
@@ -61,3 +62,32 @@ def test_a_loss_returned_in_float32_is_refused_naming_the_dtype() -> None:
     x = np.array([0.5, -1.5, 2.0])
     with pytest.raises(ValueError, match=r"the loss came back as float32.*float64"):
         gradcheck(float32_loss, {"x": x}, {"x": 2 * x})
+
+
+def test_a_right_gradient_with_several_entries_on_kinks_passes_along_every_direction() -> None:
+    # Two ReLUs at 0 with weights of opposite sign: along a direction that switches one on
+    # from each side their contributions can add up to a straight line whose slope is not
+    # <v, grad> for any convention at 0, so such a direction proves nothing about the rest.
+    weights = np.array([1.0, -1.0, 2.0])
+
+    def loss(arrays: dict[str, np.ndarray]) -> float:
+        return float((weights * np.maximum(arrays["b"], 0)).sum())
+
+    b = np.array([0.0, 0.0, 1.0])
+    report = gradcheck(loss, {"b": b}, {"b": weights * (b > 0)}, directions=8)
+    assert report.ok, str(report)
+    assert report["b"].kinks == 2
+
+
+def test_a_wrong_entry_beside_entries_on_kinks_still_fails() -> None:
+    weights = np.array([1.0, -1.0, 2.0, 0.5])
+
+    def loss(arrays: dict[str, np.ndarray]) -> float:
+        return float((weights * np.maximum(arrays["b"], 0)).sum())
+
+    b = np.array([0.0, 0.0, 1.0, 2.0])
+    wrong = weights * (b > 0)
+    wrong[3] = -wrong[3]
+    report = gradcheck(loss, {"b": b}, {"b": wrong}, directions=8)
+    assert report["b"].status == "FAIL"
+    assert report["b"].worst_index == (3,)
