@@ -241,3 +241,32 @@ def test_the_table_marks_an_unresolved_direction() -> None:
 def test_invalid_steps_and_tolerances_are_refused(options, message) -> None:
     with pytest.raises(ValueError, match=message):
         gradcheck(_small_terms, {"w": LARGE_W}, {"w": LARGE_GRAD}, **options)
+
+
+def test_a_factor_of_n_out_is_named_as_such_given_n_and_n_out(make_network, loss_of_arrays) -> None:
+    # The tutorial's loss.g = 2 / N * diff, right only for one output: off by n_out = 3.
+    x, y, params = make_network(6, 4, 5, 3)
+    grads = {name: 3 * grad for name, grad in analytic(x, y, params).items()}
+    report = gradcheck(loss_of_arrays, {"x": x, "y": y, **params}, grads, n=6, n_out=3)
+    diagnosis = report["w2"].diagnosis
+    assert diagnosis is not None
+    assert diagnosis.factor == pytest.approx(3.0, rel=1e-6)
+    assert "(= n_out)" in str(diagnosis)
+
+
+@pytest.mark.parametrize("bad", [np.nan, np.inf, -np.inf], ids=["nan", "inf", "-inf"])
+def test_a_non_finite_entry_outside_the_sampled_ones_fails_where_it_is(bad: float) -> None:
+    # 1000 entries, 20 sampled: the infinity is found without a finite difference, and no
+    # tolerance scaled by |grad| (infinite then) may excuse it along a direction.
+    values = np.random.default_rng(5).standard_normal(1000)
+
+    def loss(arrays) -> float:
+        return float((arrays["w"] ** 3).sum())
+
+    grad = 3 * values**2
+    grad[7] = bad
+    row = gradcheck(loss, {"w": values}, {"w": grad}, max_entries=20)["w"]
+    assert row.status == "FAIL"
+    assert row.worst_index == (7,)
+    assert row.diagnosis is not None
+    assert "inf or NaN" in str(row.diagnosis)

@@ -82,3 +82,17 @@ def test_a_failed_verification_prints_a_diagnosis_of_each_disagreement(
     assert all(
         line.startswith("diagnosis of b1: off by a factor of 2: a 2 too many") for line in diagnoses
     )
+
+
+def test_a_backward_off_by_n_out_is_diagnosed_as_n_out(rng: np.random.Generator) -> None:
+    # The tutorial's 2 / N with three outputs: every gradient is n_out = 3 times too large.
+    x, y = rng.random((6, 4)), rng.standard_normal((6, 3))
+    params = manual.init_params(4, 5, 3, rng=rng)
+    params["b1"] = np.full(5, 0.1)
+
+    def over_n_only(cache: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
+        return {name: 3 * grad for name, grad in manual.backward(cache).items()}
+
+    result = verify_network(x, y, params, backward=over_n_only, max_entries=20, rng=rng)
+    assert "(= n_out)" in str(result.diagnoses["w2"])
+    assert "(= n_out)" in str(result.report["w2"].diagnosis)

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from functools import partial
 from html import escape
 
 import numpy as np
@@ -64,7 +65,10 @@ class DirectionCheck:
 
     @property
     def ok(self) -> bool:
-        """Agrees (or sits on a kink); an unresolved direction agrees only within the noise."""
+        """Agrees (or sits on a kink); an unresolved direction agrees only within the noise.
+        An inf or NaN on either side never agrees."""
+        if not np.isfinite(self.abs_err):
+            return False
         return self.abs_err <= self.allowed or self.kink
 
 
@@ -242,10 +246,12 @@ def gradcheck(
     directions: int = 1,
     rng: np.random.Generator | None = None,
     n: int | None = None,
+    n_out: int | None = None,
 ) -> GradcheckReport:
     """Check each gradient in `grads` (name -> dloss/d arrays[name]) by finite differences.
 
-    `loss_fn(arrays)` receives a dict of float64 copies of all `arrays` and returns the loss.
+    `loss_fn(arrays)` receives a dict of float64 copies of all `arrays` and returns the loss
+    (computed in float64: a loss returned as float32 or float16 is refused with a ValueError).
     For each name in `grads`, up to `max_entries` entries (all of them for small arrays, else a
     random sample) are checked against central differences, and `directions` random unit
     directions v compare <v, grad> with the directional central difference.
@@ -272,13 +278,20 @@ def gradcheck(
     the central difference misses the analytic value. On a smooth stretch they differ only by
     about h * f''(x), so a real error is never excused; when the step crosses one kink (a ReLU
     input crossing 0) the central difference misses the one-sided slope by exactly half
-    their disagreement. The same rule applies along directions.
+    their disagreement. Such a miss is then measured again with steps eps/10 and eps/100
+    (`_refine`): it is a kink only if the slopes' disagreement does not shrink with the step
+    (curvature, as when the step straddles the bottom of x**2, shrinks tenfold), and an entry
+    whose finer central difference agrees is not a miss at all. The same rule applies along
+    directions; and a direction that misses in a row with entries on kinks is measured again
+    with those entries held still (at such a point the loss has no gradient, and its slope
+    along v need not be <v, grad>): it fails only if it still misses.
 
     `rng` draws the sampled entries and directions; None means a fixed seed (0), so a
     report is reproducible.
 
     Diagnosis: a failing row is diagnosed (`diagnose(analytic, numerical)`, with `n`, the
-    batch size, to name a factor N) on the whole array when every entry was
+    batch size, and `n_out`, the outputs per example of a mean-reduced loss, to name a factor
+    N, n_out or N * n_out) on the whole array when every entry was
     checked and none is a kink, else on the checked entries that are no kinks (a constant
     factor, sign or zeroed entries show in samples; a transpose does not). A shape mismatch
     is diagnosed against the full numerical gradient when the array has at most
@@ -302,7 +315,7 @@ def gradcheck(
         )
     for name in grads:
         check_step(f"gradcheck of {name!r}", eps, points[name])
-    f0 = float(loss_fn(points))
+    f0 = _loss_value(loss_fn(points), eps)
     if not np.isfinite(f0):
         raise ValueError(
             f"gradcheck: the loss at the point is {f0}; a gradient check needs a "
@@ -329,6 +342,7 @@ def gradcheck(
                 directions=directions,
                 rng=generator,
                 n=n,
+                n_out=n_out,
             )
         )
     return GradcheckReport(rows=tuple(rows), eps=eps)
@@ -349,6 +363,7 @@ def _check_one(
     directions: int,
     rng: np.random.Generator,
     n: int | None,
+    n_out: int | None,
 ) -> GradcheckRow:
     point = points[name]
 
@@ -361,7 +376,7 @@ def _check_one(
             for index in np.ndindex(point.shape):
                 f_plus, f_minus, step = probe(at_point, point, index, eps)
                 numerical_full[index] = (f_plus - f_minus) / step
-            diagnosis = diagnose(grad, numerical_full, n=n)
+            diagnosis = diagnose(grad, numerical_full, n=n, n_out=n_out)
         else:
             diagnosis = diagnose_shapes(grad.shape, point.shape, n=n)
         return GradcheckRow(
@@ -405,11 +420,25 @@ def _check_one(
             max_abs_err = max_rel_err = worst_badness = np.inf
             worst_index = index
             continue
-        if miss > allowed:
-            if is_kink(miss, *one_sided_slopes(f_plus, f0, f_minus, step)):
+        slopes = one_sided_slopes(f_plus, f0, f_minus, step)
+        if miss > allowed and is_kink(miss, *slopes):
+            verdict, numerical, allowed = _refine(
+                partial(probe, at_point, point, index),
+                f0,
+                float(analytic[index]),
+                numerical,
+                slopes,
+                eps=eps,
+                floor=floor,
+                tolerance=lambda central: row_atol + floor + rtol * abs(central),
+            )
+            numerical_values[position] = numerical
+            miss = abs(analytic[index] - numerical)
+            if verdict == "kink":
                 kinks += 1
                 smooth[position] = False
                 continue
+        if miss > allowed:
             failures += 1
         elif floor > RESOLUTION * max(abs(analytic[index]), abs(numerical), resolvable):
             unresolved += 1
@@ -417,6 +446,13 @@ def _check_one(
         max_rel_err = max(max_rel_err, miss / abs(numerical) if numerical else float(miss > 0))
         if worst_index is None or miss / allowed > worst_badness:
             worst_badness, worst_index = miss / allowed, index
+    # A non-finite entry the sample missed is still known to fail, without a finite
+    # difference; a direction alone could not tell (|grad| scales its tolerance to inf too).
+    unsampled = np.setdiff1d(np.flatnonzero(~np.isfinite(analytic)), flat_indices)
+    if unsampled.size:
+        failures += int(unsampled.size)
+        max_abs_err = max_rel_err = worst_badness = np.inf
+        worst_index = tuple(int(i) for i in np.unravel_index(int(unsampled[0]), point.shape))
     direction_checks = []
     for _ in range(directions):
         v = rng.standard_normal(point.shape)
@@ -424,9 +460,32 @@ def _check_one(
         f_plus, f_minus, numerical = directional_derivative(at_point, point, v, eps)
         along = float((v * analytic).sum())
         allowed = float((np.abs(v) * (row_atol + rtol * np.abs(analytic))).sum()) + floor
-        kink = abs(along - numerical) > allowed and is_kink(
-            abs(along - numerical), (f_plus - f0) / eps, (f0 - f_minus) / eps
-        )
+        slopes = ((f_plus - f0) / eps, (f0 - f_minus) / eps)
+        kink = False
+        if abs(along - numerical) > allowed and is_kink(abs(along - numerical), *slopes):
+            verdict, numerical, allowed = _refine(
+                partial(_probe_along, at_point, point, v),
+                f0,
+                along,
+                numerical,
+                slopes,
+                eps=eps,
+                floor=floor,
+                tolerance=partial(_constant, allowed),
+            )
+            kink = verdict == "kink"
+        if not kink and abs(along - numerical) > allowed and not smooth.all():
+            kink = _only_the_kinks_miss(
+                at_point,
+                point,
+                v,
+                flat_indices[~smooth],
+                analytic,
+                eps=eps,
+                atol=row_atol,
+                rtol=rtol,
+                floor=floor,
+            )
         resolved = floor <= RESOLUTION * max(
             abs(along), abs(numerical), float(np.abs(v).sum()) * resolvable
         )
@@ -450,7 +509,14 @@ def _check_one(
     failure_diagnosis = None
     if status == "FAIL":
         failure_diagnosis = _diagnose_failure(
-            analytic, numerical_values, flat_indices, smooth, rtol=rtol, atol=row_atol + floor, n=n
+            analytic,
+            numerical_values,
+            flat_indices,
+            smooth,
+            rtol=rtol,
+            atol=row_atol + floor,
+            n=n,
+            n_out=n_out,
         )
     return GradcheckRow(
         name,
@@ -470,6 +536,116 @@ def _check_one(
     )
 
 
+KINK_REFINEMENTS = 2
+"""How many times a suspected kink is re-measured, each time with a step ten times smaller."""
+
+
+def _loss_value(loss: float, eps: float) -> float:
+    """The loss at the point as a float; a ValueError when it comes back in a float dtype
+    narrower than float64, whose rounding (about 6e-8 * |f| for float32) divided by eps would
+    pass for slopes and fail a right gradient, entry after entry, as "kinks"."""
+    dtype = getattr(loss, "dtype", None)
+    try:
+        kind = np.dtype(dtype) if dtype is not None else None
+    except TypeError:
+        kind = None
+    if kind is not None and kind.kind == "f" and kind.itemsize < 8:
+        raise ValueError(
+            f"gradcheck: the loss came back as {kind.name}; central differences with "
+            f"eps={eps:g} need it computed in float64, or their rounding swamps the slope. "
+            "loss_fn receives float64 copies of the arrays: compute the loss from them "
+            "without casting down (drop any .astype(np.float32) or float32 constant)"
+        )
+    return float(loss)
+
+
+def _constant(value: float, central: float) -> float:
+    """The tolerance of a direction, the same whatever its central difference."""
+    return value
+
+
+def _only_the_kinks_miss(
+    f: Callable[[Float64Array], float],
+    point: Float64Array,
+    direction: Float64Array,
+    kinked: npt.NDArray[np.intp],
+    analytic: Float64Array,
+    *,
+    eps: float,
+    atol: float,
+    rtol: float,
+    floor: float,
+) -> bool:
+    """Whether a direction misses only because it moves entries found sitting on kinks.
+
+    At a point where several entries sit on kinks at once, the loss is not differentiable
+    and its slope along a direction is not <v, grad> for any convention at the kinks (two
+    ReLUs at 0 whose contributions switch on from opposite sides can add up to a straight
+    line of another slope), so the miss proves nothing. The direction is measured again
+    with those entries held still: if it agrees then, the miss was the kinks'.
+    """
+    still = direction.copy()
+    still.flat[kinked] = 0.0
+    if not np.any(still):
+        return True
+    _, _, numerical = directional_derivative(f, point, still, eps)
+    along = float((still * analytic).sum())
+    allowed = float((np.abs(still) * (atol + rtol * np.abs(analytic))).sum()) + floor
+    return abs(along - numerical) <= allowed
+
+
+def _probe_along(
+    f: Callable[[Float64Array], float], point: Float64Array, direction: Float64Array, h: float
+) -> tuple[float, float, float]:
+    """f(x + h v), f(x - h v) and the step between them, 2h, as `probe` gives for one entry."""
+    f_plus, f_minus, _ = directional_derivative(f, point, direction, h)
+    return f_plus, f_minus, 2 * h
+
+
+def _refine(
+    measure: Callable[[float], tuple[float, float, float]],
+    f0: float,
+    analytic: float,
+    coarse: float,
+    slopes: tuple[float, float],
+    *,
+    eps: float,
+    floor: float,
+    tolerance: Callable[[float], float],
+) -> tuple[str, float, float]:
+    """Whether a miss that looks like a kink at step `eps` is one: "kink", "agrees" or
+    "fails", with the last central difference and the miss it was allowed.
+
+    `coarse` is the central difference at `eps` and `slopes` its one-sided slopes;
+    `measure(h)` gives f(x + h v), f(x - h v) and the step taken; `tolerance(central)` the
+    allowed miss at `eps`, to which a step ten times smaller adds nine times the rounding
+    `floor`. At eps/10, then eps/100: a central difference within tolerance means the step
+    had straddled a kink (or a minimum) that the finer one clears, so the gradient agrees;
+    one-sided slopes that still disagree by the miss, and by at least half as much as at the
+    step before, are a kink (a jump in slope does not shrink with the step). On a smooth
+    stretch they disagree by about h * f''(x), a tenth as much at each finer step, so the
+    curvature at the bottom of a parabola never excuses a wrong gradient.
+    """
+    disagreement = abs(slopes[0] - slopes[1])
+    numerical, allowed = coarse, tolerance(coarse)
+    for k in range(1, KINK_REFINEMENTS + 1):
+        f_plus, f_minus, step = measure(eps / 10**k)
+        if step == 0:
+            # The finer step is lost to rounding at this magnitude: keep the coarse verdict.
+            return "kink", numerical, allowed
+        numerical = (f_plus - f_minus) / step
+        allowed = tolerance(numerical) + floor * (10**k - 1)
+        miss = abs(analytic - numerical)
+        if miss <= allowed:
+            return "agrees", numerical, allowed
+        forward_slope, backward_slope = one_sided_slopes(f_plus, f0, f_minus, step)
+        finer = abs(forward_slope - backward_slope)
+        if is_kink(miss, forward_slope, backward_slope) and finer >= disagreement / 2:
+            return "kink", numerical, allowed
+        disagreement = finer
+    return "fails", numerical, allowed
+
+
 def _diagnose_failure(
     analytic: Float64Array,
     numerical_values: Float64Array,
@@ -479,12 +655,28 @@ def _diagnose_failure(
     rtol: float,
     atol: float,
     n: int | None,
+    n_out: int | None,
 ) -> Diagnosis:
     """diagnose() on the whole array when every entry was checked smoothly, else on the
-    smooth checked entries."""
+    smooth checked entries; inf or NaN anywhere in the gradient is named first."""
+    non_finite = np.flatnonzero(~np.isfinite(analytic))
+    if non_finite.size:
+        first = tuple(int(i) for i in np.unravel_index(int(non_finite[0]), analytic.shape))
+        return Diagnosis(
+            Mistake.UNKNOWN,
+            f"no simple pattern: the gradient holds inf or NaN at {non_finite.size} of "
+            f"{analytic.size} entries, the first at {first}; look for an overflow or a "
+            "division by 0 first",
+            details={"non_finite": int(non_finite.size), "first": first},
+        )
     if len(flat_indices) == analytic.size and smooth.all():
         return diagnose(
-            analytic, numerical_values.reshape(analytic.shape), n=n, rtol=rtol, atol=atol
+            analytic,
+            numerical_values.reshape(analytic.shape),
+            n=n,
+            n_out=n_out,
+            rtol=rtol,
+            atol=atol,
         )
     sampled = analytic.ravel()[flat_indices[smooth]]
     if sampled.size == 0:
@@ -493,7 +685,7 @@ def _diagnose_failure(
             "no simple pattern: no entry was checked smoothly, "
             "only a random direction disagrees; raise max_entries to see more",
         )
-    diagnosis = diagnose(sampled, numerical_values[smooth], n=n, rtol=rtol, atol=atol)
+    diagnosis = diagnose(sampled, numerical_values[smooth], n=n, n_out=n_out, rtol=rtol, atol=atol)
     if diagnosis.kind is Mistake.AGREES:
         return Diagnosis(
             Mistake.UNKNOWN,

@@ -89,11 +89,12 @@ def verify_network(
         max_entries=max_entries,
         rng=rng,
         n=len(x),
+        n_out=y.shape[1],
     )
     closed = manual.closed_form_grads(x, y, params)
     comparisons = tuple(compare(name, chain[name], closed[name]) for name in CHECKED)
     diagnoses = {
-        c.name: diagnose(chain[c.name], closed[c.name], n=len(x))
+        c.name: diagnose(chain[c.name], closed[c.name], n=len(x), n_out=y.shape[1])
         for c in comparisons
         if not c.close
     }

@@ -64,24 +64,31 @@ class GraphView:
 
 def _topological(output: Tensor) -> tuple[list[Tensor], dict[int, int]]:
     """Every tensor reachable from `output`, parents before children, and how many op inputs
-    each one feeds."""
+    each one feeds.
+
+    A tensor is marked when it is expanded, not when it is first pushed: one pushed early by a
+    near consumer and reached again through a longer route must still be finished before
+    every tensor computed from it (else `reversed(steps)` sends its gradient back unfinished).
+    """
     order: list[Tensor] = []
     consumers: dict[int, int] = {}
-    seen = {id(output)}
+    expanded_ids: set[int] = set()
     stack: list[tuple[Tensor, bool]] = [(output, False)]
     while stack:
-        tensor, expanded = stack.pop()
-        if expanded:
+        tensor, finished = stack.pop()
+        if finished:
             order.append(tensor)
             continue
+        if id(tensor) in expanded_ids:
+            continue
+        expanded_ids.add(id(tensor))
         stack.append((tensor, True))
         node = tensor.grad_fn
         if node is None:
             continue
         for parent in reversed(node.parents):
             consumers[id(parent)] = consumers.get(id(parent), 0) + 1
-            if id(parent) not in seen:
-                seen.add(id(parent))
+            if id(parent) not in expanded_ids:
                 stack.append((parent, False))
     return order, consumers
 
