@@ -25,6 +25,7 @@ from chainrule.check.numerical import (
     is_kink,
     one_sided_slopes,
     probe,
+    refine_kink,
 )
 
 LossFunction = Callable[[Mapping[str, Float64Array]], float]
@@ -422,7 +423,7 @@ def _check_one(
             continue
         slopes = one_sided_slopes(f_plus, f0, f_minus, step)
         if miss > allowed and is_kink(miss, *slopes):
-            verdict, numerical, allowed = _refine(
+            verdict, numerical, allowed = refine_kink(
                 partial(probe, at_point, point, index),
                 f0,
                 float(analytic[index]),
@@ -463,7 +464,7 @@ def _check_one(
         slopes = ((f_plus - f0) / eps, (f0 - f_minus) / eps)
         kink = False
         if abs(along - numerical) > allowed and is_kink(abs(along - numerical), *slopes):
-            verdict, numerical, allowed = _refine(
+            verdict, numerical, allowed = refine_kink(
                 partial(_probe_along, at_point, point, v),
                 f0,
                 along,
@@ -536,7 +537,6 @@ def _check_one(
     )
 
 
-KINK_REFINEMENTS = 2
 """How many times a suspected kink is re-measured, each time with a step ten times smaller."""
 
 
@@ -600,50 +600,6 @@ def _probe_along(
     """f(x + h v), f(x - h v) and the step between them, 2h, as `probe` gives for one entry."""
     f_plus, f_minus, _ = directional_derivative(f, point, direction, h)
     return f_plus, f_minus, 2 * h
-
-
-def _refine(
-    measure: Callable[[float], tuple[float, float, float]],
-    f0: float,
-    analytic: float,
-    coarse: float,
-    slopes: tuple[float, float],
-    *,
-    eps: float,
-    floor: float,
-    tolerance: Callable[[float], float],
-) -> tuple[str, float, float]:
-    """Whether a miss that looks like a kink at step `eps` is one: "kink", "agrees" or
-    "fails", with the last central difference and the miss it was allowed.
-
-    `coarse` is the central difference at `eps` and `slopes` its one-sided slopes;
-    `measure(h)` gives f(x + h v), f(x - h v) and the step taken; `tolerance(central)` the
-    allowed miss at `eps`, to which a step ten times smaller adds nine times the rounding
-    `floor`. At eps/10, then eps/100: a central difference within tolerance means the step
-    had straddled a kink (or a minimum) that the finer one clears, so the gradient agrees;
-    one-sided slopes that still disagree by the miss, and by at least half as much as at the
-    step before, are a kink (a jump in slope does not shrink with the step). On a smooth
-    stretch they disagree by about h * f''(x), a tenth as much at each finer step, so the
-    curvature at the bottom of a parabola never excuses a wrong gradient.
-    """
-    disagreement = abs(slopes[0] - slopes[1])
-    numerical, allowed = coarse, tolerance(coarse)
-    for k in range(1, KINK_REFINEMENTS + 1):
-        f_plus, f_minus, step = measure(eps / 10**k)
-        if step == 0:
-            # The finer step is lost to rounding at this magnitude: keep the coarse verdict.
-            return "kink", numerical, allowed
-        numerical = (f_plus - f_minus) / step
-        allowed = tolerance(numerical) + floor * (10**k - 1)
-        miss = abs(analytic - numerical)
-        if miss <= allowed:
-            return "agrees", numerical, allowed
-        forward_slope, backward_slope = one_sided_slopes(f_plus, f0, f_minus, step)
-        finer = abs(forward_slope - backward_slope)
-        if is_kink(miss, forward_slope, backward_slope) and finer >= disagreement / 2:
-            return "kink", numerical, allowed
-        disagreement = finer
-    return "fails", numerical, allowed
 
 
 def _diagnose_failure(

@@ -112,3 +112,51 @@ def is_kink(miss: float, forward_slope: float, backward_slope: float) -> bool:
     the one-sided slope by exactly half their disagreement. The one rule of `gradcheck` and
     of explain's per-link check."""
     return abs(forward_slope - backward_slope) >= miss
+
+
+KINK_REFINEMENTS = 2
+"""How many tenfold finer steps `refine_kink` takes before it calls a miss a failure."""
+
+
+def refine_kink(
+    measure: Callable[[float], tuple[float, float, float]],
+    f0: float,
+    analytic: float,
+    coarse: float,
+    slopes: tuple[float, float],
+    *,
+    eps: float,
+    floor: float,
+    tolerance: Callable[[float], float],
+) -> tuple[str, float, float]:
+    """Whether a miss that looks like a kink at step `eps` is one: "kink", "agrees" or
+    "fails", with the last central difference and the miss it was allowed.
+
+    `coarse` is the central difference at `eps` and `slopes` its one-sided slopes;
+    `measure(h)` gives f(x + h v), f(x - h v) and the step taken; `tolerance(central)` the
+    allowed miss at `eps`, to which a step ten times smaller adds nine times the rounding
+    `floor`. At eps/10, then eps/100: a central difference within tolerance means the step
+    had straddled a kink (or a minimum) that the finer one clears, so the gradient agrees;
+    one-sided slopes that still disagree by the miss, and by at least half as much as at the
+    step before, are a kink (a jump in slope does not shrink with the step). On a smooth
+    stretch they disagree by about h * f''(x), a tenth as much at each finer step, so the
+    curvature at the bottom of a parabola never excuses a wrong gradient.
+    """
+    disagreement = abs(slopes[0] - slopes[1])
+    numerical, allowed = coarse, tolerance(coarse)
+    for k in range(1, KINK_REFINEMENTS + 1):
+        f_plus, f_minus, step = measure(eps / 10**k)
+        if step == 0:
+            # The finer step is lost to rounding at this magnitude: keep the coarse verdict.
+            return "kink", numerical, allowed
+        numerical = (f_plus - f_minus) / step
+        allowed = tolerance(numerical) + floor * (10**k - 1)
+        miss = abs(analytic - numerical)
+        if miss <= allowed:
+            return "agrees", numerical, allowed
+        forward_slope, backward_slope = one_sided_slopes(f_plus, f0, f_minus, step)
+        finer = abs(forward_slope - backward_slope)
+        if is_kink(miss, forward_slope, backward_slope) and finer >= disagreement / 2:
+            return "kink", numerical, allowed
+        disagreement = finer
+    return "fails", numerical, allowed

@@ -104,6 +104,11 @@ class Explanation:
         """Whether every numeric check agreed."""
         return all(check.passed for check in self.checks)
 
+    @property
+    def unverified(self) -> int:
+        """How many local gradients were not verified: every sampled entry sat on a kink."""
+        return sum(check.unverified for check in self.checks)
+
     def product(self, path: tuple[Link, ...]) -> str:
         """One path's product: dloss/du5 · du5/du4 · ... · du1/dw1."""
         return " · ".join(link.short for link in path)

@@ -83,9 +83,24 @@ def render_text(explanation: Explanation) -> str:
             for number, path in enumerate(explanation.paths, start=1)
         ]
         lines.append(f"  sum:    {_sum_line(explanation)}   {_shape(explanation.wrt_shape)}")
-    verdict = "all local gradients agree" if explanation.passed else "SOME CHECKS FAILED"
+    verdict = _verdict(explanation, failed="SOME CHECKS FAILED")
     lines += ["", f"Numeric check: {verdict} with finite differences."]
     return "\n".join(lines) + "\n"
+
+
+def _verdict(explanation: Explanation, *, failed: str) -> str:
+    """The numeric check's verdict; links whose sampled entries all sat on kinks are named
+    as not verified rather than counted as agreeing."""
+    if not explanation.passed:
+        return failed
+    unverified = explanation.unverified
+    if not unverified:
+        return "all local gradients agree"
+    noun = "gradient" if unverified == 1 else "gradients"
+    return (
+        f"the local gradients checked agree ({unverified} local {noun} not verified: "
+        "every sampled entry sat on a kink)"
+    )
 
 
 def _cell(text: str) -> str:
@@ -171,9 +186,7 @@ def render_html(explanation: Explanation) -> str:
         f"<p>numeric check: {escape(str(link.check))}</p></details>"
         for link in explanation.links
     )
-    verdict = (
-        "all local gradients agree" if explanation.passed else "<strong>SOME CHECKS FAILED</strong>"
-    )
+    verdict = _verdict(explanation, failed="<strong>SOME CHECKS FAILED</strong>")
     return (
         f'<div class="chainrule-explanation"><h4>The chain rule for <code>{title}</code>, '
         f"<code>{escape(explanation.wrt)}</code> of shape "
