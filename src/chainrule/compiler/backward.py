@@ -31,7 +31,8 @@ from chainrule.graph import READ, grad_slot, grad_slot_changes, store_leaf_grads
 from chainrule.modes import STATE
 from chainrule.primitives.base import Outs
 from chainrule.sweep import fit
-from chainrule.tensor import Tensor
+from chainrule.tensor import Tensor, VersionCounter
+from chainrule.tensor import _shared_counter as shared_counter
 
 Values = list[Any]
 
@@ -173,6 +174,19 @@ class BackwardPlan:
         self.seed = np.ones(slots.shapes[root], slots.dtypes[root])
         self.seed.flags.writeable = False
         self.buffer_ids = buffer_ids
+        # The `.grad` Tensors the last replay handed out, and their version counters.
+        self.kept_grads: list[Tensor | None] = [None] * len(self.param_leaves)
+        # (Placeholders until a first Tensor is made; a counter, once a tensor's own, stays.)
+        self.kept_counters = [VersionCounter() for _ in self.param_leaves]
+
+    def _wrap_grad(self, position: int, array: np.ndarray) -> Tensor:
+        """A new `.grad` Tensor around `array` (version 0, with a counter of its own that
+        later replays bump), kept for the next replay."""
+        wrap = READ.wrap
+        assert wrap is not None  # plugged in when chainrule.tensor is imported
+        grad = self.kept_grads[position] = wrap(array)
+        self.kept_counters[position] = shared_counter(grad)
+        return grad
 
     def usable(self) -> bool:
         """Whether the plan may run now: the flat gradient slots are the ones it was built
@@ -190,15 +204,21 @@ class BackwardPlan:
         seed = grads[self.root] = self.seed if self.seed_slot is None else values[self.seed_slot]
         for call in self.calls:
             call(saved)
-        # A new Tensor per parameter, as eager backward makes, set in the `.grad` slot
-        # directly unless a tracer watches assignments (a replay inside another trace). The
-        # arrays are the flat buffer's slices, checked when the plan was built: wrapped
-        # without `from_numpy`'s checks.
+        # Each parameter's `.grad` is set in its slot directly unless a tracer watches
+        # assignments (a replay inside another trace). The Tensor around each flat slice is
+        # the one the previous replay handed out, its version bumped (the values under it
+        # changed), as long as it still holds that slice and records nothing; else a new
+        # one, as eager backward makes (wrapped without `from_numpy`'s checks: the slices
+        # were checked when the plan was built).
         if STATE.tracer is None:
-            wrap = READ.wrap
-            assert wrap is not None  # plugged in when chainrule.tensor is imported
-            for leaf, array in self.param_leaves:
-                leaf._grad = wrap(array)
+            data_of, kept, counters = READ.data, self.kept_grads, self.kept_counters
+            for position, (leaf, array) in enumerate(self.param_leaves):
+                grad = kept[position]
+                if grad is None or grad.requires_grad or data_of(grad) is not array:
+                    grad = self._wrap_grad(position, array)
+                else:
+                    counters[position].value += 1
+                leaf._grad = grad
         else:
             for leaf, array in self.param_leaves:
                 leaf.grad = Tensor.from_numpy(array)

@@ -29,6 +29,7 @@ import numpy as np
 from chainrule.compiler.guards import Guards
 from chainrule.compiler.program import Program
 from chainrule.compiler.tracer import CompileError, EffectRecord, Tracer
+from chainrule.graph import READ
 from chainrule.modes import STATE
 from chainrule.tensor import Tensor
 
@@ -38,6 +39,7 @@ Signature = tuple[Any, ...]
 def _argument_arrays(args: tuple[Any, ...]) -> tuple[list[np.ndarray | None], Signature]:
     arrays: list[np.ndarray | None] = []
     signature: list[Any] = []
+    data_of = READ.data  # `.data`'s own field, read in C
     for position, value in enumerate(args):
         if isinstance(value, Tensor):
             if value.requires_grad:
@@ -48,7 +50,7 @@ def _argument_arrays(args: tuple[Any, ...]) -> tuple[list[np.ndarray | None], Si
                     "skip it. Use a trained tensor from the step's closure (as a model's "
                     "parameters), or pass t.detach()"
                 )
-            value = value.data
+            value = data_of(value)
         if isinstance(value, np.ndarray) and value.ndim == 0 and value.dtype.kind in "biu":
             # A 0-d integer or boolean array is a setting (a count, an index, a flag) that the
             # step reads in Python (int(), range(), if), which a replay cannot see: like a
@@ -57,7 +59,9 @@ def _argument_arrays(args: tuple[Any, ...]) -> tuple[list[np.ndarray | None], Si
             signature.append(("static", value.dtype.str, value.item()))
         elif isinstance(value, np.ndarray):
             arrays.append(value)
-            signature.append((value.shape, value.dtype.str))
+            # The dtype itself (hashable, equal to its every spelling), not its `.str`,
+            # which builds a new string at every call.
+            signature.append((value.shape, value.dtype))
         else:
             arrays.append(None)
             try:
