@@ -164,10 +164,8 @@ class _Live:
     """The key of the last call's emission (not the emission: the deferral registry holds
     this object, and an emission refers to its program)."""
     inputs: tuple[Any, ...] | None = None
-    """The last call's inputs, kept for a flush to compute the gradients it left out
-    (`_Emission.lazy`); their parameters are the next call's spare buffers."""
-    spare: tuple[Any, ...] = ()
-    """Per stepped parameter, a buffer the next call writes its new value into (donated)."""
+    """The last call's inputs, kept while its emission leaves gradients to compute on a
+    flush (`_Emission.lazy`)."""
 
 
 @dataclass
@@ -247,9 +245,7 @@ class XlaProgram:
         # The gradients a call leaves that the next call does not read: returning them would
         # cost an output buffer each per call (7-24% of a W3/W4 step), so the program leaves
         # them out and a flush computes them again from the last call's inputs. Those inputs
-        # must then outlive the call: instead of the parameters, the program is donated the
-        # buffers of the call before (double buffering: no allocation per call, which cost
-        # more than the gradient outputs on W3), and the optimizer state is not donated.
+        # must then outlive the call: the parameters and state are not donated.
         self._dead = frozenset(
             position
             for position, index in enumerate(self.grads_touched)
@@ -271,7 +267,6 @@ class XlaProgram:
             self._grads_in(live.grads),
             coefficients,
             self._argument_placeholders(),
-            *self._spare(live),
         )
 
     # ------------------------------------------------------------- building
@@ -460,18 +455,12 @@ class XlaProgram:
         if emission is None:
             emission = self._emissions[key] = _Emission(key=key)
             body = functools.partial(self._step_body, key, emission)
-            if self._dead:
-                emission.jitted = jax.jit(body, donate_argnums=(6,), keep_unused=True)
-            else:
-                emission.jitted = jax.jit(body, donate_argnums=(0, 1))
+            emission.jitted = jax.jit(body, donate_argnums=() if self._dead else (0, 1))
         return emission
 
     def _step_body(self, key: Any, emission: _Emission, *inputs: Any) -> tuple[Any, ...]:
         """The call's function: `_body` without the gradients the next call does not read
-        (None, no output), which it records as the emission's `lazy` ones. Where there are
-        such, a last input (unused, donated) holds the buffers for the new parameters."""
-        if self._dead:
-            inputs = inputs[:-1]
+        (None, no output), which it records as the emission's `lazy` ones."""
         stepped, state, grads, outputs = self._body(key, emission, *inputs)
         emission.lazy = tuple(
             position
@@ -493,9 +482,9 @@ class XlaProgram:
         """The gradients the last call left, aligned with `grads_touched`: those it returned,
         and those it left out computed now from its inputs."""
         inputs = live.inputs
-        emission = self._emissions[live.key] if inputs is not None else None
-        if inputs is None or emission is None or not emission.lazy:
+        if inputs is None:
             return live.grads
+        emission = self._emissions[live.key]
         if emission.lazy_grads is None:
             body = functools.partial(self._lazy_grads_body, emission.key, emission.lazy)
             emission.lazy_grads = jax.jit(body)
@@ -684,19 +673,6 @@ class XlaProgram:
                     values[slot] = value
 
     # ------------------------------------------------------------- calls
-    def _spare(self, live: _Live) -> tuple[tuple[Any, ...], ...]:
-        """The program's last input where it leaves gradients out: the buffers its new
-        parameters are written into, the last call's parameters (then no longer needed:
-        the gradients a flush computes are this call's), or new ones after an upload."""
-        if not self._dead:
-            return ()
-        if live.inputs is not None:
-            return (live.inputs[0],)
-        if not live.spare:
-            live.spare = tuple(jnp.zeros_like(value) for value in live.stepped)
-        spare, live.spare = live.spare, ()
-        return (spare,)
-
     def _argument_placeholders(self) -> tuple[Any, ...]:
         arguments: list[Any] = [None] * (max(self.slots.arguments.values(), default=-1) + 1)
         for slot, position in self.argument_slots:
@@ -835,14 +811,14 @@ class XlaProgram:
             device_arguments,
         )
         try:
-            stepped, state, grads, outputs = emission.jitted(*inputs, *self._spare(live))
+            stepped, state, grads, outputs = emission.jitted(*inputs)
         except BaseException:
             cast(Deferral, live.deferral).flush()  # what earlier calls left, then the classes
             raise
         if emission.next_pattern is None:
             self._learn(emission, state, grads, live.pattern[2])
         live.stepped, live.state, live.grads = stepped, state, grads
-        live.key, live.inputs = key, inputs if self._dead else None
+        live.key, live.inputs = key, inputs if emission.lazy else None
         live.pattern = cast(tuple[Any, ...], emission.next_pattern)
         for optimizer_steps, increments in zip(live.steps, emission.increments, strict=True):
             for group_steps, group_increments in zip(optimizer_steps, increments, strict=True):
