@@ -21,7 +21,6 @@ afresh, so any write made in between is seen.
 from __future__ import annotations
 
 import functools
-import sys
 import weakref
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -160,12 +159,6 @@ class _Live:
     """Per stepped parameter, how many updates the pending calls made."""
     deferral: Deferral | None = None
     called: bool = False
-    key: Any = None
-    """The key of the last call's emission (not the emission: the deferral registry holds
-    this object, and an emission refers to its program)."""
-    inputs: tuple[Any, ...] | None = None
-    """The last call's inputs, kept while its emission leaves gradients to compute on a
-    flush (`_Emission.lazy`)."""
 
 
 @dataclass
@@ -173,7 +166,6 @@ class _Emission:
     """One jitted function (one pattern of held gradients, optimizer state and settings), and
     what its trace found out: how many times the step updates each parameter."""
 
-    key: Any = None
     jitted: Callable[..., Any] = field(default=lambda *args: None)
     updates: dict[int, int] = field(default_factory=dict)
     next_pattern: tuple[Any, ...] | None = None
@@ -181,13 +173,6 @@ class _Emission:
     increments: list[list[np.ndarray]] = field(default_factory=list)
     """Per optimizer and group, the updates a call makes to each parameter."""
     updated: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
-    lazy: tuple[int, ...] = ()
-    """Positions in `grads_touched` of the gradients a call leaves but does not return (the
-    next call does not read them): a flush computes them from the call's inputs with
-    `lazy_grads`. Known once its body is traced."""
-    lazy_grads: Callable[..., Any] | None = None
-    """The jitted function of the call's inputs returning those gradients (made at the first
-    flush that needs them)."""
 
 
 class XlaProgram:
@@ -242,15 +227,6 @@ class XlaProgram:
         # leaves (accumulated into and zeroed in place, never replaced), as eagerly.
         self._keeps_grad = (set(self.live_in) & touched) - replaced
         self._live_positions = [self.grads_touched.index(index) for index in self.live_in]
-        # The gradients a call leaves that the next call does not read: returning them would
-        # cost an output buffer each per call (7-24% of a W3/W4 step), so the program leaves
-        # them out and a flush computes them again from the last call's inputs. Those inputs
-        # must then outlive the call: the parameters and state are not donated.
-        self._dead = frozenset(
-            position
-            for position, index in enumerate(self.grads_touched)
-            if index not in set(self.live_in)
-        )
         self._hyper: dict[tuple[int, int], tuple[Any, Any, Any]] = {}
         self._live: _Live | None = None
         self._emissions: dict[Any, _Emission] = {}
@@ -453,49 +429,10 @@ class XlaProgram:
     def _emission(self, key: Any) -> _Emission:
         emission = self._emissions.get(key)
         if emission is None:
-            emission = self._emissions[key] = _Emission(key=key)
-            body = functools.partial(self._step_body, key, emission)
-            emission.jitted = jax.jit(body, donate_argnums=() if self._dead else (0, 1))
+            emission = self._emissions[key] = _Emission()
+            body = functools.partial(self._body, key, emission)
+            emission.jitted = jax.jit(body, donate_argnums=(0, 1))
         return emission
-
-    def _step_body(self, key: Any, emission: _Emission, *inputs: Any) -> tuple[Any, ...]:
-        """The call's function: `_body` without the gradients the next call does not read
-        (None, no output), which it records as the emission's `lazy` ones."""
-        stepped, state, grads, outputs = self._body(key, emission, *inputs)
-        emission.lazy = tuple(
-            position
-            for position, grad in enumerate(grads)
-            if position in self._dead and grad is not None
-        )
-        kept = tuple(
-            None if position in self._dead else grad for position, grad in enumerate(grads)
-        )
-        return stepped, state, kept, outputs
-
-    def _lazy_grads_body(self, key: Any, lazy: tuple[int, ...], *inputs: Any) -> tuple[Any, ...]:
-        """The gradients at positions `lazy` that a call of `_body` on `inputs` leaves (XLA
-        drops the rest of the step, the update included)."""
-        _, _, grads, _ = self._body(key, _Emission(), *inputs)
-        return tuple(grads[position] for position in lazy)
-
-    def _computed_grads(self, live: _Live) -> tuple[Any, ...]:
-        """The gradients the last call left, aligned with `grads_touched`: those it returned,
-        and those it left out computed now from its inputs."""
-        inputs = live.inputs
-        if inputs is None:
-            return live.grads
-        emission = self._emissions[live.key]
-        if emission.lazy_grads is None:
-            body = functools.partial(self._lazy_grads_body, emission.key, emission.lazy)
-            emission.lazy_grads = jax.jit(body)
-        # A flush may come while JAX traces another function (a collected program's
-        # write-back): compute, do not stage into that trace.
-        with jax.ensure_compile_time_eval():
-            computed = emission.lazy_grads(*inputs)
-        grads = list(live.grads)
-        for position, grad in zip(emission.lazy, computed, strict=True):
-            grads[position] = grad
-        return tuple(grads)
 
     def _body(
         self,
@@ -796,29 +733,21 @@ class XlaProgram:
         settings, coefficients = self._optimizer_inputs(live.steps)
         key = (live.pattern, settings)
         emission = self._emission(key)
-        device_arguments = self._arguments(arguments)
-        if self._dead:  # kept for a flush: a NumPy argument may be overwritten by then
-            device_arguments = tuple(
-                jnp.array(argument) if isinstance(argument, np.ndarray) else argument
-                for argument in device_arguments
-            )
-        inputs = (
-            live.stepped,
-            live.state,
-            live.fixed,
-            self._grads_in(live.grads),
-            coefficients,
-            device_arguments,
-        )
         try:
-            stepped, state, grads, outputs = emission.jitted(*inputs)
+            stepped, state, grads, outputs = emission.jitted(
+                live.stepped,
+                live.state,
+                live.fixed,
+                self._grads_in(live.grads),
+                coefficients,
+                self._arguments(arguments),
+            )
         except BaseException:
             cast(Deferral, live.deferral).flush()  # what earlier calls left, then the classes
             raise
         if emission.next_pattern is None:
             self._learn(emission, state, grads, live.pattern[2])
         live.stepped, live.state, live.grads = stepped, state, grads
-        live.key, live.inputs = key, inputs if emission.lazy else None
         live.pattern = cast(tuple[Any, ...], emission.next_pattern)
         for optimizer_steps, increments in zip(live.steps, emission.increments, strict=True):
             for group_steps, group_increments in zip(optimizer_steps, increments, strict=True):
@@ -835,8 +764,6 @@ class XlaProgram:
         """Write back what the calls left when the step is dropped while they are deferred,
         so that the model (if still held) has them and nothing else holds it."""
         live: _Live | None = getattr(self, "_live", None)  # None if __init__ raised
-        if sys.is_finalizing():  # nothing reads the model any more; JAX may be gone
-            return
         if live is not None and live.deferral is not None and live.deferral.active:
             live.deferral.flush()  # restores the classes; the weak reference is gone by now
             # Collected at any moment, perhaps while another step is traced: the write-back
@@ -876,8 +803,6 @@ class XlaProgram:
         if not live.called:
             return
         live.called = False
-        grads = self._computed_grads(live)
-        live.inputs = None
         tensors = self.tensors
         for position, (index, device) in enumerate(zip(self.stepped, live.stepped, strict=True)):
             updates = int(live.updated[position])
@@ -886,7 +811,7 @@ class XlaProgram:
                 np.copyto(tensor.data, np.asarray(device))
                 for _ in range(updates):  # one per update, as eagerly
                     tensor.increment_version()
-        for index, grad, held in zip(self.grads_touched, grads, live.held, strict=True):
+        for index, grad, held in zip(self.grads_touched, live.grads, live.held, strict=True):
             tensor = tensors[index]
             if grad is None:
                 tensor.grad = None
