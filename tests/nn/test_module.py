@@ -253,3 +253,13 @@ def test_optimizer_state_follows_its_parameter_after_one_is_replaced() -> None:
     loaded.load_state_dict(saved.state_dict())
     np.testing.assert_array_equal(loaded.state[target.first]["momentum_buffer"], [1.0, 1.0])
     np.testing.assert_array_equal(loaded.state[target.second]["momentum_buffer"], [5.0, 5.0])
+
+
+def test_a_linear_weight_in_pytorchs_layout_is_refused_naming_the_transpose() -> None:
+    layer = nn.Linear(3, 2)
+    state = layer.state_dict()
+    state["weight"] = state["weight"].T.copy()  # torch.nn.Linear's (out_features, in_features)
+    with pytest.raises(
+        ValueError, match=r"weight: expected shape \(3, 2\), got \(2, 3\).*weight\.T"
+    ):
+        layer.load_state_dict(state)

@@ -49,6 +49,18 @@ def structure_changes() -> int:
     return _STRUCTURE.changes
 
 
+def _transpose_hint(module: Module, name: str, shape: tuple[int, ...]) -> str:
+    """A note for a Linear weight given in PyTorch's (out_features, in_features) layout."""
+    from chainrule.nn.linear import Linear
+
+    if isinstance(module, Linear) and name == "weight" and shape == module.weight.shape[::-1]:
+        return (
+            " (PyTorch's layout (out_features, in_features): chainrule's Linear stores "
+            "weight as (in_features, out_features), so load its transpose, weight.T)"
+        )
+    return ""
+
+
 class IncompatibleKeys(NamedTuple):
     """What `load_state_dict(strict=False)` skipped: keys the module has but the state lacks,
     and keys the state has but the module does not."""
@@ -265,7 +277,8 @@ class Module:
         unexpected = [key for key in state_dict if key not in targets]
         misshaped = [
             f"{key}: expected shape {current.shape}, got {np.shape(state_dict[key])}"
-            for key, (_, _, current) in targets.items()
+            + _transpose_hint(module, name, np.shape(state_dict[key]))
+            for key, (module, name, current) in targets.items()
             if key in state_dict and np.shape(state_dict[key]) != current.shape
         ]
         problems = []
