@@ -29,3 +29,36 @@ def test_a_refused_gradient_leaves_the_parameter_untouched_by_the_next_step() ->
         param.grad = Tensor(np.ones(1))
     optimizer.step()
     np.testing.assert_array_equal(param.data, np.zeros(3))
+
+
+@pytest.mark.parametrize(
+    ("saver", "loader", "lacking"),
+    [
+        (optim.Adam, optim.SGD, "momentum, dampening"),
+        (optim.SGD, optim.Adam, "betas, eps"),
+    ],
+)
+def test_loading_another_optimizers_state_is_refused(
+    saver: type[optim.Optimizer], loader: type[optim.Optimizer], lacking: str
+) -> None:
+    # Adam's state loaded into SGD restarted its momentum silently; SGD's into Adam failed
+    # with a KeyError inside the next step.
+    param = nn.Parameter(np.zeros(3))
+    param.grad = Tensor(np.ones(3))
+    source = saver([param], lr=0.1)
+    source.step()
+    target = loader([param], lr=0.1)
+    with pytest.raises(ValueError, match=f"has no {lacking}.*saved by another optimizer"):
+        target.load_state_dict(source.state_dict())
+
+
+def test_adams_state_loads_into_adamw_and_keeps_custom_group_keys() -> None:
+    # As torch: the two share their hyperparameters; a user's own group entry survives.
+    param = nn.Parameter(np.zeros(3))
+    param.grad = Tensor(np.ones(3))
+    source = optim.Adam([{"params": [param], "name": "head"}], lr=0.1)
+    source.step()
+    target = optim.AdamW([param], lr=0.1)
+    target.load_state_dict(source.state_dict())
+    assert target.param_groups[0]["name"] == "head"
+    assert target.state[param]["step"] == 1
