@@ -158,3 +158,13 @@ def test_optimizer_reloaded_mid_training_continues_as_torchs_uninterrupted_one(
             expected = other.detach().numpy()
             assert mine.data.shape == expected.shape
             np.testing.assert_allclose(mine.data, expected, rtol=1e-12, atol=1e-14)
+
+
+def test_a_group_added_after_a_cosine_schedule_is_refused_by_its_next_step() -> None:
+    # It has no base lr to anneal from: torch's CosineAnnealingLR leaves it unscheduled,
+    # silently; here the step failed on a bare zip() length mismatch.
+    optimizer = optim.SGD([nn.Parameter(np.zeros(1))], lr=0.1)
+    schedule = optim.CosineAnnealingLR(optimizer, 5)
+    optimizer.add_param_group({"params": [nn.Parameter(np.zeros(1))], "lr": 0.3})
+    with pytest.raises(ValueError, match="has 2 parameter groups, but the schedule was made for 1"):
+        schedule.step()
