@@ -76,6 +76,15 @@ class GradAttribute:
         return self if tensor is None else tensor._grad
 
     def __set__(self, tensor: Tensor, grad: Tensor | None) -> None:
+        # As PyTorch's "assigned grad has data of a different size": an optimizer would
+        # otherwise broadcast a (1,)-shaped gradient over the whole parameter, silently.
+        if grad is not None and getattr(grad, "_data", grad).shape != tensor._data.shape:
+            raise ValueError(
+                f"Tensor.grad: cannot assign a gradient of shape "
+                f"{getattr(grad, '_data', grad).shape} to a tensor of shape "
+                f"{tensor._data.shape}; a gradient has its tensor's shape: reshape it "
+                "(or assign None to clear it)"
+            )
         if STATE.tracer is not None:
             STATE.tracer.record_grad_assignment(tensor, grad)
         tensor._grad = grad

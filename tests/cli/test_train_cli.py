@@ -511,3 +511,20 @@ def test_evaluating_a_checkpoint_of_wrong_types_or_ranges_is_a_one_line_error(
     assert main(["evaluate", str(folder)]) == 2
     (line,) = capsys.readouterr().err.splitlines()
     assert line.startswith(f"chainrule evaluate: {folder / META_FILE}")
+
+
+def test_evaluating_a_run_whose_data_changed_is_refused_unless_data_is_named(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # As a resume on changed data is refused: "the run's test set" would be other images.
+    data, run = tmp_path / "data", tmp_path / "run"
+    write_idx_folder(data, seed=1)
+    train("--epochs", "1", "--schedule", "constant", "--data", str(data), "--out", str(run))
+    write_idx_folder(data, seed=2)
+    capsys.readouterr()
+    assert main(["evaluate", str(run)]) == 2
+    (line,) = capsys.readouterr().err.splitlines()
+    assert line.startswith("chainrule evaluate: the data differ from the run's")
+    assert line.endswith(f"with --data {data.resolve()}")
+    assert not (run / "confusion.png").exists()
+    assert main(["evaluate", str(run), "--data", str(data)]) == 0

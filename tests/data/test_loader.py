@@ -184,3 +184,22 @@ def test_load_state_dict_rejects_a_different_batch_size() -> None:
 def test_load_state_dict_rejects_missing_keys() -> None:
     with pytest.raises(ValueError, match=r"lacks the keys \['batch_size'"):
         DataLoader(_dataset()).load_state_dict({"epoch": 0, "batches_done": 0, "rng_state": {}})
+
+
+def test_state_taken_after_iter_but_before_the_first_batch_resumes_the_same_permutation() -> None:
+    # The permutation is drawn by iter(); a state saved before its first batch must give
+    # the resumed loader that permutation, not the next one drawn from the moved generator.
+    def make() -> DataLoader:
+        return DataLoader(_dataset(10), batch_size=3, shuffle=True, rng=np.random.default_rng(0))
+
+    expected = _labels(make())
+    interrupted = make()
+    iter(interrupted)
+    state = json.loads(json.dumps(interrupted.state_dict()))
+    assert (state["epoch"], state["batches_done"]) == (0, 0)
+    resumed = make()
+    resumed.load_state_dict(state)
+    got = _labels(resumed)
+    assert len(got) == len(expected)
+    for batch, want in zip(got, expected, strict=True):
+        np.testing.assert_array_equal(batch, want)

@@ -214,3 +214,52 @@ def test_zero_grad_in_place_makes_a_penalty_on_the_recorded_grad_unusable() -> N
     block.zero_grad(set_to_none=False)
     with pytest.raises(RuntimeError, match="modified in place"):
         penalty.backward()
+
+
+class TwoWeights(nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.first = nn.Parameter(np.zeros(2))
+        self.second = nn.Parameter(np.zeros(2))
+        self.left = nn.Linear(1, 1)
+        self.right = nn.Linear(1, 1)
+        self.register_buffer("early", np.zeros(1))
+        self.register_buffer("late", np.zeros(1))
+
+
+def test_reassigning_a_parameter_module_or_buffer_keeps_its_place_in_the_order() -> None:
+    # As torch.nn.Module.__setattr__ / register_buffer: a name already registered keeps its
+    # position, so parameters() (what optimizer state is indexed by) does not reorder.
+    model = TwoWeights()
+    expected = list(model.state_dict())
+    model.first = nn.Parameter(np.ones(2))
+    model.left = nn.Linear(1, 1)
+    model.register_buffer("early", np.ones(1))
+    assert list(model.state_dict()) == expected
+    assert [name for name, _ in model.named_parameters()][:2] == ["first", "second"]
+
+
+def test_optimizer_state_follows_its_parameter_after_one_is_replaced() -> None:
+    # A checkpoint of a fresh model's optimizer, loaded into one whose `first` was replaced
+    # (e.g. by pretrained values): each parameter must get its own momentum.
+    source = TwoWeights()
+    source.first.grad = Tensor(np.array([1.0, 1.0]))
+    source.second.grad = Tensor(np.array([5.0, 5.0]))
+    saved = chainrule.optim.SGD(source.parameters(), lr=0.1, momentum=0.9)
+    saved.step()
+    target = TwoWeights()
+    target.first = nn.Parameter(np.zeros(2))
+    loaded = chainrule.optim.SGD(target.parameters(), lr=0.1, momentum=0.9)
+    loaded.load_state_dict(saved.state_dict())
+    np.testing.assert_array_equal(loaded.state[target.first]["momentum_buffer"], [1.0, 1.0])
+    np.testing.assert_array_equal(loaded.state[target.second]["momentum_buffer"], [5.0, 5.0])
+
+
+def test_a_linear_weight_in_pytorchs_layout_is_refused_naming_the_transpose() -> None:
+    layer = nn.Linear(3, 2)
+    state = layer.state_dict()
+    state["weight"] = state["weight"].T.copy()  # torch.nn.Linear's (out_features, in_features)
+    with pytest.raises(
+        ValueError, match=r"weight: expected shape \(3, 2\), got \(2, 3\).*weight\.T"
+    ):
+        layer.load_state_dict(state)

@@ -56,6 +56,8 @@ def run(args: argparse.Namespace) -> int:
         trainer = Trainer(config, checkpoint.folder)
         if args.data is not None:
             _check_input_size(checkpoint.meta.get("model"), trainer.splits.num_features, args.data)
+        else:
+            _check_same_data(checkpoint.meta.get("data_fingerprint"), trainer.data_fingerprint)
         trainer.load_weights(checkpoint)
     except (CheckpointError, ValueError) as error:
         print(f"chainrule evaluate: {error}", file=sys.stderr)
@@ -97,3 +99,17 @@ def _check_input_size(model: object, pixels: int, data: str) -> None:
             f"but --data {data} holds images of {pixels} pixels; evaluate on "
             f"images of the size the run was trained on"
         )
+
+
+def _check_same_data(saved: Any, current: dict[str, str]) -> None:
+    """Refuse to score a run on "its" test set when its data now read differently than when
+    it was trained (as a resume refuses): the accuracy would be of other images, unnoticed.
+    A checkpoint recording no fingerprint (an older chainrule) is not checked."""
+    if not isinstance(saved, dict) or saved.get("sha256") == current["sha256"]:
+        return
+    raise ValueError(
+        f"the data differ from the run's: it was trained on {saved.get('source')} (SHA-256 "
+        f"{str(saved.get('sha256'))[:16]}), but {current['source']} now reads as SHA-256 "
+        f"{current['sha256'][:16]}; restore the run's data, or evaluate on these on purpose "
+        f"with --data {current['source']}"
+    )

@@ -140,7 +140,9 @@ class DataLoader:
         the current epoch's permutation was (or the next one will be) drawn."""
         if self._epoch_start_state is not None and self._batches_done >= len(self):
             self._finish_epoch()
-        mid_epoch = self._epoch_start_state is not None and self._batches_done > 0
+        # Once `iter()` has drawn this epoch's permutation (even before its first batch),
+        # the generator has moved past it: the state it was drawn from is the one to save.
+        mid_epoch = self._epoch_start_state is not None
         rng_state = self._epoch_start_state if mid_epoch else self.rng.bit_generator.state
         return {
             "epoch": self._epoch,

@@ -49,6 +49,18 @@ def structure_changes() -> int:
     return _STRUCTURE.changes
 
 
+def _transpose_hint(module: Module, name: str, shape: tuple[int, ...]) -> str:
+    """A note for a Linear weight given in PyTorch's (out_features, in_features) layout."""
+    from chainrule.nn.linear import Linear
+
+    if isinstance(module, Linear) and name == "weight" and shape == module.weight.shape[::-1]:
+        return (
+            " (PyTorch's layout (out_features, in_features): chainrule's Linear stores "
+            "weight as (in_features, out_features), so load its transpose, weight.T)"
+        )
+    return ""
+
+
 class IncompatibleKeys(NamedTuple):
     """What `load_state_dict(strict=False)` skipped: keys the module has but the state lacks,
     and keys the state has but the module does not."""
@@ -94,10 +106,10 @@ class Module:
                 f"run; call super().__init__() first in {type(self).__name__}.__init__"
             )
         if isinstance(value, Parameter):
-            self._forget(name)
+            self._forget(name, keep=self._parameters)
             self._parameters[name] = value
         elif isinstance(value, Module):
-            self._forget(name)
+            self._forget(name, keep=self._modules)
             self._modules[name] = value
         elif name in self._parameters:
             if value is not None:
@@ -117,12 +129,15 @@ class Module:
         else:
             object.__setattr__(self, name, value)
 
-    def _forget(self, name: str) -> None:
+    def _forget(self, name: str, keep: dict[str, Any] | None = None) -> None:
+        """Unregister `name` everywhere but in `keep`, the registry about to take it again:
+        there it keeps its place, as in PyTorch, so a replaced parameter keeps its index in
+        `parameters()` (which optimizer state is saved by)."""
         _STRUCTURE.changes += 1
         self.__dict__.pop(name, None)
-        self._parameters.pop(name, None)
-        self._modules.pop(name, None)
-        self._buffers.pop(name, None)
+        for registry in (self._parameters, self._modules, self._buffers):
+            if registry is not keep:
+                registry.pop(name, None)
 
     def __getattr__(self, name: str) -> Any:
         # Only called when normal lookup fails: registered entries live in the dicts.
@@ -140,7 +155,7 @@ class Module:
 
     def register_buffer(self, name: str, array: np.ndarray) -> None:
         """Keep `array` as state that is saved and loaded but not trained (running stats)."""
-        self._forget(name)
+        self._forget(name, keep=self._buffers)
         self._buffers[name] = array if is_foreign(array) else np.asarray(array)
 
     # ----------------------------------------------------------------- traversal
@@ -262,7 +277,8 @@ class Module:
         unexpected = [key for key in state_dict if key not in targets]
         misshaped = [
             f"{key}: expected shape {current.shape}, got {np.shape(state_dict[key])}"
-            for key, (_, _, current) in targets.items()
+            + _transpose_hint(module, name, np.shape(state_dict[key]))
+            for key, (module, name, current) in targets.items()
             if key in state_dict and np.shape(state_dict[key]) != current.shape
         ]
         problems = []

@@ -137,5 +137,13 @@ class CosineAnnealingLR(LRScheduler):
     def _next_lrs(self) -> list[float]:
         if self.last_epoch == 0:
             return [group["lr"] for group in self.optimizer.param_groups]
+        groups = len(self.optimizer.param_groups)
+        if groups != len(self.base_lrs):
+            raise ValueError(
+                f"CosineAnnealingLR: the optimizer has {groups} parameter groups, but the "
+                f"schedule was made for {len(self.base_lrs)} (a group added with "
+                "add_param_group afterwards has no base lr); add every group first, then "
+                "create the schedule"
+            )
         cosine = (1 + math.cos(math.pi * self.last_epoch / self.T_max)) / 2
         return [self.eta_min + (base_lr - self.eta_min) * cosine for base_lr in self.base_lrs]

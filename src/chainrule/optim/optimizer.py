@@ -399,6 +399,16 @@ class Optimizer(ABC):
                     f"parameters in the state but {len(group['params'])} here; build the "
                     "optimizer over the same model"
                 )
+            # Another optimizer's state would mix its hyperparameters and moments into this
+            # one's (Adam's into SGD: momentum silently restarted), or fail deep in a step.
+            lacking = [key for key in self.defaults if key not in saved]
+            if lacking:
+                raise ValueError(
+                    f"{name}.load_state_dict: group {position} of the state has no "
+                    f"{', '.join(lacking)}, which {name} needs: the state was saved by another "
+                    f"optimizer (its group has {', '.join(sorted(set(saved) - {'params'}))}); "
+                    f"load it into the kind of optimizer that saved it"
+                )
         params = self._indexed_params()
         new_state: dict[Tensor, dict[str, Any]] = {}
         for key, entries in state_dict["state"].items():
