@@ -58,9 +58,6 @@ class VersionCounter:
         self.value = 0
 
 
-# What PROMOTIONS gives for a key not yet seen (None is a remembered "no promotion").
-_UNSEEN: Any = object()
-
 # The counter of every tensor never changed in place and never viewed: one shared object
 # instead of one allocation per op. It stays at 0: the first change gives a tensor its own.
 _UNCHANGED = VersionCounter()
@@ -149,9 +146,7 @@ class Tensor(TensorMethods):
         cls, primitive: type[P.Primitive], inputs: tuple[Tensor, ...], params: dict[str, Any]
     ) -> Tensor:
         key = (primitive in P.FLOAT_RESULTS, *map(_TYPE_OF, inputs), *map(_DTYPE_OF, inputs))
-        target = PROMOTIONS.get(key, _UNSEEN)  # one lookup: a key is hashed once
-        if target is _UNSEEN:
-            target = remember_promotion(key)
+        target = PROMOTIONS[key] if key in PROMOTIONS else remember_promotion(key)
         if target is not None:  # integers beside floats, or into a float-valued op
             inputs = tuple(x if x.dtype.kind == "f" else x.astype(target) for x in inputs)
         data = list(map(_DATA_OF, inputs))
