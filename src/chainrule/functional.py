@@ -107,7 +107,7 @@ def cross_entropy(
         return _cross_entropy_with_probabilities(
             logits_tensor, targets, weights, reduction, label_smoothing
         )
-    classes = _checked_classes(op, targets, logits_tensor.shape, ignore_index)
+    classes, inside = _checked_classes(op, targets, logits_tensor.shape, ignore_index)
     if logits_tensor.size == 0:
         raise ValueError(f"{op}: no samples (N = 0)")
     plain = (
@@ -115,8 +115,7 @@ def cross_entropy(
         and weights is None
         and reduction == "mean"
         and label_smoothing == 0
-        and np.minimum.reduce(classes, axis=None) >= 0  # classes.min(), without its wrapper
-        and np.maximum.reduce(classes, axis=None) < classes_count
+        and inside
         # Not on whether some target equals ignore_index now: chainrule.compile would freeze
         # that choice and replay the fused node on later targets that should be ignored.
         and not 0 <= ignore_index < classes_count
@@ -304,10 +303,11 @@ def _are_probabilities(targets: Any, logits_shape: tuple[int, ...]) -> bool:
 
 def _checked_classes(
     op: str, targets: Any, logits_shape: tuple[int, ...], ignore_index: int
-) -> np.ndarray:
-    """Class indices of shape (N, d1, ...), each in [0, C) or equal to ignore_index. The
-    caller's own integer array is returned as is (chainrule.compile binds it to the step's
-    argument); integer-valued floats are converted."""
+) -> tuple[np.ndarray, bool]:
+    """Class indices of shape (N, d1, ...), each in [0, C) or equal to ignore_index, and
+    whether every one is in [0, C) (nothing to ignore). The caller's own integer array is
+    returned as is (chainrule.compile binds it to the step's argument); integer-valued floats
+    are converted."""
     classes = targets.detach().numpy() if isinstance(targets, Tensor) else targets
     if not isinstance(classes, np.ndarray):
         classes = np.asarray(classes)
@@ -327,9 +327,12 @@ def _checked_classes(
             f"{logits_shape})"
         )
     count = logits_shape[1]
-    if classes.size and (
-        np.minimum.reduce(classes, axis=None) < 0 or np.maximum.reduce(classes, axis=None) >= count
-    ):
+    # The ufuncs' reductions (classes.min() is a Python wrapper), once: the caller reads
+    # `inside` instead of reducing the targets again.
+    inside = not classes.size or bool(
+        np.minimum.reduce(classes, axis=None) >= 0 and np.maximum.reduce(classes, axis=None) < count
+    )
+    if not inside:
         outside = ((classes < 0) | (classes >= count)) & (classes != ignore_index)
         if np.any(outside):
             flat = int(np.argmax(outside))
@@ -339,7 +342,7 @@ def _checked_classes(
                 f"{op}: target {int(classes[position])} at index {where} is outside the "
                 f"{count} classes [0, {count - 1}] (and is not ignore_index={ignore_index})"
             )
-    return classes
+    return classes, inside
 
 
 def _cross_entropy_with_probabilities(
@@ -390,7 +393,7 @@ def nll_loss(
         )
     _check_reduction(op, reduction)
     weights = _class_weights(op, weight, inputs.shape[1])
-    classes = _checked_classes(op, target, inputs.shape, ignore_index)
+    classes, _ = _checked_classes(op, target, inputs.shape, ignore_index)
     params = {
         "targets": classes,
         "weight": weights,

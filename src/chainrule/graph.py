@@ -285,25 +285,33 @@ class _EagerSweep:
         the kernel to write into; None when there is none. Called for every such node, so
         it looks for a slot with dictionary lookups before reading any Tensor property."""
         parents = node.parents
-        dtype = grad_out.dtype
         outs: list[np.ndarray | None] | None = None
-        claimed: list[int] = []
+        grads = self.grads
         for position, parent in enumerate(parents):
-            if not needs[position] or parent._grad is not None:
-                continue
             key = id(parent)
-            entry = _GRAD_SLOTS.get(key)  # only leaves have one
-            if entry is None or entry[0]() is not parent or key in self.grads or key in claimed:
-                continue  # (claimed: the same leaf twice in one op; its second is added)
+            entry = _GRAD_SLOTS.get(key)  # only leaves have one: a computed input stops here
+            if (
+                entry is None
+                or not needs[position]
+                or parent._grad is not None
+                or entry[0]() is not parent
+                or key in grads
+            ):
+                continue
             slot = entry[1]
-            if slot.dtype != dtype or slot.shape != READ.data(parent).shape:
+            if slot.dtype != grad_out.dtype or slot.shape != READ.data(parent).shape:
                 continue
             if outs is None:
                 outs = [None] * len(parents)
+                claimed = [key]
+            elif key in claimed:
+                continue  # the same leaf twice in one op: its second gradient is added
+            else:
+                claimed.append(key)
             outs[position] = slot
-            claimed.append(key)
         if outs is None:
             return None
+        dtype = grad_out.dtype
         first, second = READ.data(parents[0]), READ.data(parents[1])
         if first.ndim != 2 or second.ndim != 2 or first.dtype != dtype or second.dtype != dtype:
             return None
@@ -524,9 +532,10 @@ def store_leaf_grads(
             continue
         entry = _GRAD_SLOTS.get(id(leaf)) if _GRAD_SLOTS else None  # `grad_slot`, inline
         slot = entry[1] if entry is not None and entry[0]() is leaf else None
-        if slot is not None and slot.shape == grad.shape and slot.dtype == grad.dtype:
-            if grad is not slot:  # else the sweep's kernel wrote it there already
-                np.copyto(slot, grad)
+        if grad is slot:
+            pass  # the sweep's kernel wrote it there already
+        elif slot is not None and slot.shape == grad.shape and slot.dtype == grad.dtype:
+            np.copyto(slot, grad)
             grad = slot
         elif id(grad) in handed_out or not grad.flags.owndata or not grad.flags.writeable:
             grad = grad.copy()

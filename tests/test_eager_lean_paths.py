@@ -1,0 +1,81 @@
+"""The eager step's lean paths (issue 15): NumPy work it no longer repeats, and the results
+that must stay the same while it does less.
+
+On the benchmark's small workloads each NumPy call costs microseconds whatever the array's
+size, so calls are counted here, deterministically; timings belong in benchmarks/.
+"""
+
+from __future__ import annotations
+
+from types import SimpleNamespace
+from typing import Any
+
+import numpy as np
+import pytest
+
+import chainrule as cr
+from chainrule import functional as F
+from chainrule import nn
+
+
+class _CountedReduction:
+    """A ufunc whose `reduce` calls are counted (NumPy's ufuncs take no new attributes)."""
+
+    def __init__(self, ufunc: np.ufunc, counts: dict[str, int]) -> None:
+        self.ufunc = ufunc
+        self.counts = counts
+
+    def reduce(self, *args: Any, **kwargs: Any) -> Any:
+        self.counts[self.ufunc.__name__] += 1
+        return self.ufunc.reduce(*args, **kwargs)
+
+
+def _count_target_reductions(monkeypatch: pytest.MonkeyPatch) -> dict[str, int]:
+    counts = {"minimum": 0, "maximum": 0}
+    counted = {
+        name: _CountedReduction(getattr(np, name), counts) for name in ("minimum", "maximum")
+    }
+    names = {name: getattr(np, name) for name in dir(np) if not name.startswith("__")}
+    numpy_seen_by_functional = SimpleNamespace(**(names | counted))
+    monkeypatch.setattr(F, "np", numpy_seen_by_functional)
+    return counts
+
+
+def test_cross_entropy_reduces_the_targets_once_to_check_them_and_choose_the_fused_node(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # Checking the targets and choosing the fused node read the same min and max: before,
+    # each reduced the targets again (4 reductions in functional, where 2 do).
+    rng = np.random.default_rng(0)
+    logits = cr.tensor(rng.standard_normal((6, 4)), requires_grad=True)
+    targets = rng.integers(0, 4, size=6)
+    counts = _count_target_reductions(monkeypatch)
+    loss = F.cross_entropy(logits, targets)
+    assert counts == {"minimum": 1, "maximum": 1}
+    assert loss.grad_fn is not None
+    assert loss.grad_fn.primitive.name == "cross_entropy"  # the fused node
+
+
+def test_cross_entropy_still_refuses_a_target_outside_the_classes() -> None:
+    logits = cr.tensor(np.zeros((3, 4)), requires_grad=True)
+    with pytest.raises(ValueError, match=r"target 7 at index 1 is outside the 4 classes"):
+        F.cross_entropy(logits, np.array([0, 7, 1]))
+
+
+def test_cross_entropy_with_an_ignored_target_takes_the_general_path_and_ignores_it(
+    torch: Any,
+) -> None:
+    rng = np.random.default_rng(1)
+    values = rng.standard_normal((5, 3))
+    targets = np.array([0, -100, 2, 1, -100])
+    logits = cr.tensor(values, requires_grad=True)
+    loss = nn.CrossEntropyLoss()(logits, targets)
+    assert loss.grad_fn is not None
+    assert loss.grad_fn.primitive.name != "cross_entropy"
+    loss.backward()
+    reference = torch.tensor(values, requires_grad=True)
+    expected = torch.nn.functional.cross_entropy(reference, torch.tensor(targets))
+    expected.backward()
+    np.testing.assert_allclose(loss.item(), expected.item(), rtol=1e-12)
+    assert logits.grad is not None
+    np.testing.assert_allclose(logits.grad.numpy(), reference.grad.numpy(), rtol=1e-12)
