@@ -11,6 +11,7 @@ from __future__ import annotations
 import operator
 import weakref
 from collections.abc import Callable, Iterable, Sequence
+from functools import partial
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -47,11 +48,44 @@ def set_grad_slot(leaf: Tensor, slot: np.ndarray | None) -> None:
     and makes `.grad` a view of it (no new array); None goes back to fresh arrays."""
     _GRAD_SLOT_CHANGES[0] += 1
     key = id(leaf)
+    _SLOT_HOLDERS.pop(key, None)
     if slot is None:
         _GRAD_SLOTS.pop(key, None)
     else:
         # The entry goes when the leaf does, so that a dead model's buffer is freed.
-        _GRAD_SLOTS[key] = (weakref.ref(leaf, lambda _: _GRAD_SLOTS.pop(key, None)), slot)
+        _GRAD_SLOTS[key] = (weakref.ref(leaf, partial(_forget_slot, key)), slot)
+
+
+def _forget_slot(key: int, _: object) -> None:
+    _GRAD_SLOTS.pop(key, None)
+    _SLOT_HOLDERS.pop(key, None)
+
+
+_SLOT_HOLDERS: dict[int, weakref.ref[Tensor]] = {}
+"""Leaf id -> the last `.grad` Tensor handed out over its slot. The slot is written again by
+the next backward after `zero_grad`, under a `.grad` the user may still hold (or a graph may
+have saved): its version is bumped then, so such a graph refuses its backward instead of
+reading the new values."""
+
+
+_SLOT_HOLDER_CHANGES = [0]
+
+
+def slot_holder_changes() -> int:
+    """A number that changes whenever a `.grad` Tensor is handed out over a slot (`hand_out_slot`):
+    the compiled replay, which reuses its own `.grad` Tensors, checks it once per replay."""
+    return _SLOT_HOLDER_CHANGES[0]
+
+
+def hand_out_slot(key: int, grad: Tensor) -> None:
+    """Record `grad` as the Tensor over leaf `key`'s slot, bumping the previous one's version."""
+    _SLOT_HOLDER_CHANGES[0] += 1
+    previous = _SLOT_HOLDERS.get(key)
+    if previous is not None:
+        held = previous()
+        if held is not None and held is not grad:
+            held.increment_version()
+    _SLOT_HOLDERS[key] = weakref.ref(grad)
 
 
 def grad_slot(leaf: Tensor) -> np.ndarray | None:
@@ -532,19 +566,23 @@ def store_leaf_grads(
             continue
         entry = _GRAD_SLOTS.get(id(leaf)) if _GRAD_SLOTS else None  # `grad_slot`, inline
         slot = entry[1] if entry is not None and entry[0]() is leaf else None
+        in_slot = False
         if grad is slot:
-            pass  # the sweep's kernel wrote it there already
+            in_slot = True  # the sweep's kernel wrote it there already
         elif slot is not None and slot.shape == grad.shape and slot.dtype == grad.dtype:
             np.copyto(slot, grad)
             grad = slot
+            in_slot = True
         elif id(grad) in handed_out or not grad.flags.owndata or not grad.flags.writeable:
             grad = grad.copy()
         handed_out.add(id(grad))
         if STATE.tracer is None:
             # What `.grad =` does untraced; `grad` is a NumPy array in the leaf's dtype.
-            leaf._grad = wrap(grad)
+            stored = leaf._grad = wrap(grad)
         else:
-            leaf.grad = tensor_type.from_numpy(grad)
+            leaf.grad = stored = tensor_type.from_numpy(grad)
+        if in_slot:
+            hand_out_slot(id(leaf), stored)
 
 
 def _store_foreign_grad(

@@ -104,3 +104,43 @@ def test_a_graph_that_saved_a_reused_grad_tensor_refuses_its_backward() -> None:
     step(*batches[3])
     with pytest.raises(RuntimeError, match="modified"):
         penalty.backward()
+
+
+def _penalty_on_the_held_grad(model: nn.Module) -> cr.Tensor:
+    """A graph that saved the first parameter's current `.grad` (for the scale's gradient)."""
+    weight = next(iter(model.parameters()))
+    assert weight.grad is not None
+    scale = cr.tensor(np.ones(weight.shape, np.float32), requires_grad=True)
+    return (weight.grad * scale).sum()
+
+
+def test_eager_backward_into_a_flat_slot_bumps_the_version_of_a_grad_kept_past_zero_grad() -> None:
+    # zero_grad sets .grad to None, but the old Tensor is a view of the slot the next
+    # backward writes into: a graph that saved it must refuse, not read the new gradient.
+    model, step, batches = _setup(compiled=False)
+    step(*batches[0])
+    penalty = _penalty_on_the_held_grad(model)
+    step(*batches[1])
+    with pytest.raises(RuntimeError, match="modified"):
+        penalty.backward()
+
+
+def test_a_replay_after_eager_steps_bumps_the_version_of_the_eager_grad_it_overwrites() -> None:
+    model, eager_step, batches = _setup(compiled=False)
+    step = cr.compile(eager_step)
+    _replayed(step, batches)
+    eager_step(*batches[0])
+    penalty = _penalty_on_the_held_grad(model)
+    step(*batches[3])
+    with pytest.raises(RuntimeError, match="modified"):
+        penalty.backward()
+
+
+def test_an_eager_step_after_replays_bumps_the_version_of_the_replays_grad() -> None:
+    model, eager_step, batches = _setup(compiled=False)
+    step = cr.compile(eager_step)
+    _replayed(step, batches)
+    penalty = _penalty_on_the_held_grad(model)
+    eager_step(*batches[3])
+    with pytest.raises(RuntimeError, match="modified"):
+        penalty.backward()

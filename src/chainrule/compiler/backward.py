@@ -27,7 +27,14 @@ import numpy as np
 from chainrule import primitives as P
 from chainrule.compiler import kernels
 from chainrule.compiler.tracer import OpRecord, Slots
-from chainrule.graph import READ, grad_slot, grad_slot_changes, store_leaf_grads
+from chainrule.graph import (
+    READ,
+    grad_slot,
+    grad_slot_changes,
+    hand_out_slot,
+    slot_holder_changes,
+    store_leaf_grads,
+)
 from chainrule.modes import STATE
 from chainrule.primitives.base import Outs
 from chainrule.sweep import fit
@@ -178,6 +185,7 @@ class BackwardPlan:
         self.kept_grads: list[Tensor | None] = [None] * len(self.param_leaves)
         # (Placeholders until a first Tensor is made; a counter, once a tensor's own, stays.)
         self.kept_counters = [VersionCounter() for _ in self.param_leaves]
+        self.holders = -1  # `slot_holder_changes()` when this plan last handed out its grads
 
     def _wrap_grad(self, position: int, array: np.ndarray) -> Tensor:
         """A new `.grad` Tensor around `array` (version 0, with a counter of its own that
@@ -186,6 +194,7 @@ class BackwardPlan:
         assert wrap is not None  # plugged in when chainrule.tensor is imported
         grad = self.kept_grads[position] = wrap(array)
         self.kept_counters[position] = shared_counter(grad)
+        hand_out_slot(id(self.param_leaves[position][0]), grad)
         return grad
 
     def usable(self) -> bool:
@@ -219,6 +228,13 @@ class BackwardPlan:
                 else:
                     counters[position].value += 1
                 leaf._grad = grad
+            if slot_holder_changes() != self.holders:
+                # An eager backward (or another plan) handed out `.grad` Tensors over these
+                # slots since this plan last ran: bump theirs, as eager's store does.
+                for (leaf, _), held in zip(self.param_leaves, kept, strict=True):
+                    if held is not None:
+                        hand_out_slot(id(leaf), held)
+                self.holders = slot_holder_changes()
         else:
             for leaf, array in self.param_leaves:
                 leaf.grad = Tensor.from_numpy(array)
