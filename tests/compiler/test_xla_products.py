@@ -13,6 +13,7 @@ import pytest
 import chainrule as cr
 from chainrule import functional as F
 from chainrule.compiler import compile
+from chainrule.primitives.linalg import Linear, MatMul
 
 jax = pytest.importorskip("jax")
 jax.config.update("jax_enable_x64", True)  # the float64 checks; float32 stays float32
@@ -124,3 +125,18 @@ def test_w1_shaped_gradients_equal_pytorch_in_float64(rng: np.random.Generator, 
         assert got.shape == want.shape
         assert got.dtype == np.float64
         np.testing.assert_allclose(got, want, rtol=1e-12, atol=1e-12 * np.abs(want).max())
+
+
+def test_on_a_cpu_the_products_take_the_transposed_form(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(jax, "default_backend", lambda: "cpu")
+    assert xla_products.vjp_rule(Linear) is not Linear.vjp
+    assert xla_products.vjp_rule(MatMul) is not MatMul.vjp
+
+
+def test_off_the_cpu_the_products_keep_their_own_rules(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The form was measured on XLA's CPU backend only; a GPU runs the rules as written."""
+    monkeypatch.setattr(jax, "default_backend", lambda: "gpu")
+    assert xla_products.vjp_rule(Linear) is Linear.vjp
+    assert xla_products.vjp_rule(MatMul) is MatMul.vjp

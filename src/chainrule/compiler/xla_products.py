@@ -4,7 +4,8 @@ The XLA program calls each recorded op's own vjp rule (`xla.py`), save for the p
 weight gradient, which `vjp_rule` swaps in from here: the same math, another form of dot.
 Measured with jaxlib 0.10.2 on one core (benchmarks/results/session-2026-11-30-d/
 xla-w1-notes.txt): XLA sends x^T @ grad_out (a dot contracting both operands' rows) to Eigen
-with a transposed operand, ~40% slower than OpenBLAS for W1's (50000, 784)^T @ (50000, 50).
+with a transposed operand, ~50% slower than OpenBLAS for W1's (50000, 784)^T @ (50000, 50).
+Only on XLA's CPU backend: on a GPU the products' own rules are used (not measured there).
 """
 
 from __future__ import annotations
@@ -17,8 +18,8 @@ from chainrule.primitives.base import Grads, Saved
 from chainrule.primitives.linalg import Linear, MatMul
 
 NARROW_COLUMNS = 64
-"""The widest gradient (columns of grad_out) emitted as (grad_out^T @ x)^T: measured faster
-up to 64 columns (0.2-0.8x the time), slower from 128 on (1.1-1.3x)."""
+"""The widest gradient (columns of grad_out) emitted as (grad_out^T @ x)^T: measured 0.23-1.0x
+the time up to 64 columns, about even at 128 (0.96-0.97x), slower from 256 on (1.03-2.1x)."""
 
 
 def emits_transposed(x_shape: tuple[int, ...], grad_shape: tuple[int, ...]) -> bool:
@@ -69,5 +70,9 @@ _VJPS: dict[type[Primitive], Callable[[Saved, Any, tuple[bool, ...]], Grads]] = 
 
 def vjp_rule(primitive: type[Primitive]) -> Callable[[Saved, Any, tuple[bool, ...]], Grads]:
     """The vjp the XLA program calls for `primitive`: its own, or for the products the same
-    rule with the weight gradient in XLA's faster form."""
+    rule with the weight gradient in XLA's faster form when JAX computes on its CPU backend."""
+    import jax  # here: xla.py says first when JAX is missing
+
+    if jax.default_backend() != "cpu":
+        return primitive.vjp
     return _VJPS.get(primitive, primitive.vjp)
