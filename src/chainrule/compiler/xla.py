@@ -42,6 +42,7 @@ from chainrule.compiler.tracer import (
     OpRecord,
     Tracer,
 )
+from chainrule.compiler.xla_products import vjp_rule
 from chainrule.graph import grad_slot, store_leaf_grads
 from chainrule.modes import STATE
 from chainrule.nn.flat import buffer_of
@@ -540,7 +541,7 @@ class XlaProgram:
 
         def vjp(index: int, grad_out: Any) -> Any:
             op = ops[index]
-            return _rule(op, "vjp", op.primitive.vjp, (saved[index], grad_out, op.needs), {})
+            return _rule(op, "vjp", vjp_rule(op.primitive), (saved[index], grad_out, op.needs), {})
 
         leaf_grads = sweep(
             instruction.order,
