@@ -34,8 +34,10 @@ FLOAT64_CASES = [case for case in ZERO_DIM_CASES if "casts" not in case.tags]
 ROUTES = ["leaves", "indexed"]
 TOLERANCE = {np.dtype(np.float64): 1e-12, np.dtype(np.float32): 1e-4}
 # gelu's tanh form computes 1 + tanh(u), which cancels below x = -3: PyTorch and chainrule
-# each lose up to ~3e-12 there (seen at x = -4 on drawn inputs), in float64 only.
-CANCELLING = {"gelu": 1e-11}
+# each lose up to ~3e-12 there (seen at x = -4 on drawn inputs) in float64. In float32,
+# PyTorch's exact (erf) gelu is the one that loses: at x = -4 it gives -1.2671947e-4 where
+# x * erfc(-x / sqrt 2) / 2 is -1.2668497e-4 (chainrule: -1.2668497e-4), 2.7e-4 apart.
+CANCELLING = {("gelu", np.dtype(np.float64)): 1e-11, ("gelu", np.dtype(np.float32)): 5e-4}
 
 
 def _inputs(lib: Any, arrays: list[np.ndarray], route: str) -> tuple[list[Any], list[Any]]:
@@ -100,7 +102,11 @@ def test_zero_dim_values_and_gradients_match_torch(
     out.backward(cotangent)
     reference.backward(torch.from_numpy(cotangent))
 
-    tolerance = max(TOLERANCE[np.dtype(dtype)], TOLERANCE[out.dtype], CANCELLING.get(case.name, 0))
+    tolerance = max(
+        TOLERANCE[np.dtype(dtype)],
+        TOLERANCE[out.dtype],
+        CANCELLING.get((case.name, np.dtype(dtype)), 0),
+    )
     assert relative_error(out.numpy(), expected) <= tolerance
     for leaf, torch_leaf in zip(leaves, torch_leaves, strict=True):
         assert leaf.grad is not None
