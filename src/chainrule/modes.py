@@ -66,6 +66,10 @@ class GradAttribute:
     the tracer sees each assignment, to replay it at that point or refuse it. (Defined here,
     beside the tracer protocol it calls, so the tensor module stays the bare data model.)"""
 
+    def __set_name__(self, owner: type, name: str) -> None:
+        # The Tensor class itself, known here without importing it (tensor.py imports us).
+        self.tensor_type = owner
+
     @overload
     def __get__(self, tensor: None, owner: type) -> GradAttribute: ...
     @overload
@@ -78,10 +82,16 @@ class GradAttribute:
     def __set__(self, tensor: Tensor, grad: Tensor | None) -> None:
         # As PyTorch's "assigned grad has data of a different size": an optimizer would
         # otherwise broadcast a (1,)-shaped gradient over the whole parameter, silently.
-        if grad is not None and getattr(grad, "_data", grad).shape != tensor._data.shape:
+        if grad is not None and not isinstance(grad, self.tensor_type):
+            # As PyTorch: a raw array kept as `.grad` half works (a flat step fails on it).
+            raise TypeError(
+                f"Tensor.grad: a gradient is a Tensor or None, not {type(grad).__name__}; "
+                "wrap it: t.grad = chainrule.tensor(array)"
+            )
+        if grad is not None and grad._data.shape != tensor._data.shape:
             raise ValueError(
                 f"Tensor.grad: cannot assign a gradient of shape "
-                f"{getattr(grad, '_data', grad).shape} to a tensor of shape "
+                f"{grad._data.shape} to a tensor of shape "
                 f"{tensor._data.shape}; a gradient has its tensor's shape: reshape it "
                 "(or assign None to clear it)"
             )

@@ -35,6 +35,22 @@ def test_a_refused_gradient_leaves_the_parameter_untouched_by_the_next_step() ->
     np.testing.assert_array_equal(param.data, np.zeros(3))
 
 
+@pytest.mark.parametrize("flat", [False, True])
+@pytest.mark.parametrize(
+    "grad", [np.full((3, 1), 5.0), 5.0, [[5.0], [5.0], [5.0]]], ids=["ndarray", "float", "list"]
+)
+def test_assigning_a_gradient_that_is_no_tensor_is_refused(grad: Any, flat: bool) -> None:
+    # As PyTorch's "assigned grad expected to be a Tensor or None": a raw ndarray was kept as
+    # `.grad` (SGD used it; a flat model's step failed with AttributeError '_data'), a float
+    # failed with AttributeError 'shape'.
+    layer = nn.Linear(3, 1, rng=np.random.default_rng(0))
+    if flat:
+        layer.flatten_parameters()
+    with pytest.raises(TypeError, match=r"Tensor\.grad: .* a Tensor or None, not"):
+        layer.weight.grad = grad
+    assert layer.weight.grad is None
+
+
 @pytest.mark.parametrize(
     ("saver", "loader", "lacking"),
     [
