@@ -462,22 +462,14 @@ def _check_one(
     for _ in range(directions):
         v = rng.standard_normal(point.shape)
         v /= np.linalg.norm(v) or 1.0
-        f_plus, f_minus, numerical = directional_derivative(at_point, point, v, eps)
-        along = float((v * analytic).sum())
-        allowed = float((np.abs(v) * (row_atol + rtol * np.abs(analytic))).sum()) + floor
-        slopes = ((f_plus - f0) / eps, (f0 - f_minus) / eps)
+        along, numerical, allowed, slopes = _measure_along(
+            at_point, point, v, analytic, f0, eps=eps, atol=row_atol, rtol=rtol, floor=floor
+        )
         kink = False
         verified = True
         if abs(along - numerical) > allowed and is_kink(abs(along - numerical), *slopes):
-            verdict, numerical, allowed = refine_kink(
-                partial(_probe_along, at_point, point, v),
-                f0,
-                along,
-                numerical,
-                slopes,
-                eps=eps,
-                floor=floor,
-                tolerance=partial(_constant, allowed),
+            verdict, numerical, allowed = _refine_along(
+                at_point, point, v, f0, along, numerical, slopes, allowed, eps=eps, floor=floor
             )
             kink = verdict == "kink"
             if kink and len(flat_indices) < point.size:
@@ -618,9 +610,9 @@ def _only_the_kinks_miss(
     still.flat[kinked] = 0.0
     if not np.any(still):
         return True
-    _, _, numerical = directional_derivative(f, point, still, eps)
-    along = float((still * analytic).sum())
-    allowed = float((np.abs(still) * (atol + rtol * np.abs(analytic))).sum()) + floor
+    along, numerical, allowed, _ = _measure_along(
+        f, point, still, analytic, 0.0, eps=eps, atol=atol, rtol=rtol, floor=floor
+    )
     return abs(along - numerical) <= allowed
 
 
@@ -658,10 +650,10 @@ def _split_at_kinks(
             return "unverified"
         part = np.zeros_like(direction)
         part.flat[entries] = direction.flat[entries]
-        f_plus, f_minus, numerical = directional_derivative(f, point, part, eps)
+        along, numerical, allowed, slopes = _measure_along(
+            f, point, part, analytic, f0, eps=eps, atol=atol, rtol=rtol, floor=floor
+        )
         spent += 1
-        along = float((part * analytic).sum())
-        allowed = float((np.abs(part) * (atol + rtol * np.abs(analytic))).sum()) + floor
         miss = abs(along - numerical)
         if miss <= allowed:
             continue
@@ -669,23 +661,61 @@ def _split_at_kinks(
             half = entries.size // 2
             pending += [entries[:half], entries[half:]]
             continue
-        slopes = ((f_plus - f0) / eps, (f0 - f_minus) / eps)
         if not is_kink(miss, *slopes):
             return "fails"
-        verdict, _, _ = refine_kink(
-            partial(_probe_along, f, point, part),
-            f0,
-            along,
-            numerical,
-            slopes,
-            eps=eps,
-            floor=floor,
-            tolerance=partial(_constant, allowed),
+        verdict, _, _ = _refine_along(
+            f, point, part, f0, along, numerical, slopes, allowed, eps=eps, floor=floor
         )
         spent += KINK_REFINEMENTS
         if verdict == "fails":
             return "fails"
     return "kinks"
+
+
+def _measure_along(
+    f: Callable[[Float64Array], float],
+    point: Float64Array,
+    direction: Float64Array,
+    analytic: Float64Array,
+    f0: float,
+    *,
+    eps: float,
+    atol: float,
+    rtol: float,
+    floor: float,
+) -> tuple[float, float, float, tuple[float, float]]:
+    """<v, grad> (analytic), its central difference along v, the miss allowed between them,
+    and the one-sided slopes, for one direction v."""
+    f_plus, f_minus, numerical = directional_derivative(f, point, direction, eps)
+    along = float((direction * analytic).sum())
+    allowed = float((np.abs(direction) * (atol + rtol * np.abs(analytic))).sum()) + floor
+    return along, numerical, allowed, ((f_plus - f0) / eps, (f0 - f_minus) / eps)
+
+
+def _refine_along(
+    f: Callable[[Float64Array], float],
+    point: Float64Array,
+    direction: Float64Array,
+    f0: float,
+    along: float,
+    numerical: float,
+    slopes: tuple[float, float],
+    allowed: float,
+    *,
+    eps: float,
+    floor: float,
+) -> tuple[str, float, float]:
+    """`refine_kink` for a direction whose miss looks like a kink at step `eps`."""
+    return refine_kink(
+        partial(_probe_along, f, point, direction),
+        f0,
+        along,
+        numerical,
+        slopes,
+        eps=eps,
+        floor=floor,
+        tolerance=partial(_constant, allowed),
+    )
 
 
 def _probe_along(
