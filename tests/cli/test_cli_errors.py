@@ -271,9 +271,18 @@ def interpreter_start() -> float:
     return max(times)
 
 
-def _default_sigint() -> None:
-    # A known disposition: a child of a background job would inherit SIGINT ignored.
-    signal.signal(signal.SIGINT, signal.SIG_DFL)
+def _popen_with_sigint_handled(command: list[str]) -> subprocess.Popen[str]:
+    """Start `command` with SIGINT at its default: a child of a background job would inherit
+    it ignored. Set in this process around the start (a handled signal is reset to the
+    default by exec), not in a preexec_fn: that forks through the at-fork hooks, where JAX,
+    imported by earlier tests, warns that forking is unsafe."""
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    try:
+        return subprocess.Popen(
+            command, env=ENV, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+        )
+    finally:
+        signal.signal(signal.SIGINT, previous)
 
 
 def test_the_console_script_starts_at_the_entry_module_that_guards_start_up() -> None:
@@ -338,14 +347,7 @@ def test_ctrl_c_early_in_start_up_exits_130_without_a_traceback(
     # On a loaded machine the interpreter's own start can outlast the measured one; such an
     # attempt is repeated a little later (three at most), never counted as a pass.
     for attempt in range(3):
-        process = subprocess.Popen(
-            [*STARTS[start], *argv],
-            env=ENV,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-            preexec_fn=_default_sigint,
-        )
+        process = _popen_with_sigint_handled([*STARTS[start], *argv])
         try:
             time.sleep(interpreter_start + delay + 0.1 * attempt)
             if process.poll() is not None:

@@ -113,15 +113,67 @@ def test_a_refused_step_never_replays_the_frozen_value() -> None:
         compiled(x1, y1)
 
 
-def test_the_same_batch_twice_cannot_tell_a_frozen_value_from_a_constant() -> None:
-    # The limit of the check, stated in README: the second call decides.
+def test_the_same_batch_twice_then_another_is_refused_not_replayed_frozen() -> None:
+    # Equal constants prove nothing when the arguments were equal too: the check waits for
+    # a call with other data (this replayed the first one-hot silently before).
     step, _ = _training_step(_onehot_numpy)
     compiled = compile(step)
-    (x0, y0), *_ = _batches()
+    (x0, y0), (x1, y1), *_ = _batches()
     compiled(x0, y0)
     compiled(x0, y0)
-    assert compiled.traces == 2
+    assert compiled.unverified
+    with pytest.raises(CompileError, match=r"neither an argument"):
+        compiled(x1, y1)
+
+
+def test_the_same_labels_with_other_inputs_then_other_labels_is_refused() -> None:
+    # The one-hot depends on y alone: an argument that repeats may be what a constant came
+    # from, even if another argument changed.
+    step, _ = _training_step(_onehot_numpy)
+    compiled = compile(step)
+    (x0, y0), (x1, _), (x2, y2), _ = _batches()
+    compiled(x0, y0)
+    compiled(x1, y0)
+    with pytest.raises(CompileError, match=r"neither an argument"):
+        compiled(x2, y2)
+
+
+def test_a_step_with_an_array_constant_on_the_same_batch_every_call_runs_eagerly_and_right() -> (
+    None
+):
+    # Full-batch training with a constant the step makes afresh: it can never be told from
+    # one computed from the data, so each call runs (and traces) eagerly, never a guess.
+    eager_step, eager_model = _training_step(_constant_loss)
+    step, model = _training_step(_constant_loss)
+    compiled = compile(step)
+    x, y = _batches(1)[0]
+    for _ in range(4):
+        expected = eager_step(x, y).numpy()
+        assert np.array_equal(compiled(x, y).numpy(), expected)
+    assert compiled.traces == 4
+    assert np.array_equal(model.weight.numpy(), eager_model.weight.numpy())
+
+
+def test_a_true_constant_is_verified_by_the_first_call_with_other_data() -> None:
+    eager_step, eager_model = _training_step(_constant_loss)
+    step, model = _training_step(_constant_loss)
+    compiled = compile(step)
+    (x0, y0), (x1, y1), (x2, y2), (x3, y3) = _batches()
+    for x, y in [(x0, y0), (x0, y0), (x1, y1), (x2, y2), (x3, y3)]:
+        expected = eager_step(x, y).numpy()
+        assert np.array_equal(compiled(x, y).numpy(), expected)
+    assert compiled.traces == 3  # the third call's trace checked the second's
     assert not compiled.unverified
+    assert np.array_equal(model.weight.numpy(), eager_model.weight.numpy())
+
+
+def test_a_one_hot_step_replays_the_same_batch_from_the_third_call() -> None:
+    step, _ = _training_step(_one_hot_with_chainrule)
+    compiled = compile(step)
+    x, y = _batches(1)[0]
+    for _ in range(4):
+        compiled(x, y)
+    assert compiled.traces == 2
 
 
 def test_an_index_array_computed_from_an_argument_is_refused() -> None:
@@ -229,6 +281,17 @@ def test_xla_refuses_a_numpy_one_hot_of_an_argument() -> None:
     (x0, y0), (x1, y1), *_ = _batches()
     compiled(x0, y0)
     with pytest.raises(CompileError, match=r"second call .* neither an argument"):
+        compiled(x1, y1)
+
+
+def test_xla_refuses_a_numpy_one_hot_after_the_same_batch_twice() -> None:
+    _xla_float64()
+    step, _ = _training_step(_onehot_numpy)
+    compiled = compile(step, backend="xla")
+    (x0, y0), (x1, y1), *_ = _batches()
+    compiled(x0, y0)
+    compiled(x0, y0)
+    with pytest.raises(CompileError, match=r"neither an argument"):
         compiled(x1, y1)
 
 

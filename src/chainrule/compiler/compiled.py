@@ -431,6 +431,8 @@ class CompiledStep:
                 )
         outputs, rebuild = _flatten_outputs(result)
         output_slots = [tracer.output_slot(t) for t in outputs]
+        if _has_array_constants(tracer):
+            tracer.digests = tracer.argument_digests()
         try:
             verified = first is not None and _verify(*first, tracer, output_slots)
         except CompileError:
@@ -508,12 +510,39 @@ def _frozen_message(tracer: Tracer, slot: int, array: np.ndarray, what: str) -> 
     )
 
 
+def _has_array_constants(tracer: Tracer) -> bool:
+    """Whether the trace froze an array (more than one value) that is neither an argument nor
+    a parameter: a constant leaf, or an op's array setting (a gather's indices)."""
+    for leaf in tracer.slots.leaves.values():
+        if not leaf.requires_grad and leaf.data.size > 1:
+            return True
+    for op in tracer.ops:
+        bound = {name for name, _ in op.bound_params}
+        for name, value in op.params.items():
+            if name not in bound and isinstance(value, np.ndarray) and value.size > 1:
+                return True
+    return False
+
+
+def _proves_nothing(first: Tracer, second: Tracer, fresh_equal: bool) -> bool:
+    """Whether equal constants in two traces say nothing: an array the step made afresh on
+    each call had the same values both times, and so did an argument it may have been
+    computed from (the same batch passed twice, or the same labels with other inputs)."""
+    if not fresh_equal:
+        return False
+    if first.digests is None or second.digests is None:
+        return False
+    return any(a == b for a, b in zip(first.digests, second.digests, strict=True))
+
+
 def _verify(first: Tracer, first_outputs: list[int], second: Tracer, outputs: list[int]) -> bool:
     """Compare the verification trace (a signature's second call) with the first trace.
     True if they record the same program with equal constants: replay from now on. False if
-    the programs differ (Python code in the step took another path): the second trace is then
-    checked by the next call. CompileError if only a constant's values differ: a value the
-    step computed from an argument outside chainrule's ops, frozen by the trace."""
+    the programs differ (Python code in the step took another path), or if an array constant
+    made afresh by the step was equal in both while an argument was too (inconclusive: it may
+    be computed from that argument): the second trace is then checked by the next call.
+    CompileError if only a constant's values differ: a value the step computed from an
+    argument outside chainrule's ops, frozen by the trace."""
     a, b = first.slots, second.slots
     if (
         a.count != b.count
@@ -527,6 +556,7 @@ def _verify(first: Tracer, first_outputs: list[int], second: Tracer, outputs: li
     ):
         return False
     frozen: list[str] = []
+    fresh_equal = False  # an array the step made afresh each call, equal in both traces
     for old, new in zip(first.ops, second.ops, strict=True):
         if (
             old.primitive is not new.primitive
@@ -540,7 +570,14 @@ def _verify(first: Tracer, first_outputs: list[int], second: Tracer, outputs: li
             return False
         bound = {name for name, _ in new.bound_params}
         for name, value in new.params.items():
-            if name in bound or _same_value(old.params[name], value):
+            if name in bound:
+                continue
+            if _same_value(old.params[name], value):
+                fresh_equal = fresh_equal or (
+                    isinstance(value, np.ndarray)
+                    and value.size > 1
+                    and value is not old.params[name]
+                )
                 continue
             if isinstance(value, np.ndarray):
                 frozen.append(
@@ -556,9 +593,11 @@ def _verify(first: Tracer, first_outputs: list[int], second: Tracer, outputs: li
             return False
         if not _same_value(old_leaf.data, leaf.data):
             frozen.append(_frozen_message(second, slot, leaf.data, "a NumPy array"))
+        elif not leaf.requires_grad and leaf.data.size > 1 and leaf.data is not old_leaf.data:
+            fresh_equal = True
     if frozen:
         raise CompileError(frozen[0])
-    return True
+    return not _proves_nothing(first, second, fresh_equal)
 
 
 _REQUIRES_GRAD = operator.attrgetter("requires_grad")

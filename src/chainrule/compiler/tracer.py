@@ -9,6 +9,7 @@ that point), frozen constants, and op outputs. The record is turned into a flat 
 
 from __future__ import annotations
 
+import hashlib
 import sys
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -120,12 +121,22 @@ class Tracer:
         self._backward_frames: dict[int, FrameType] = {}
         # Called as a recorded effect starts: compile lets it write the parameters' arrays.
         self.on_effect: Callable[[], None] | None = None
+        # The arguments' digests, taken by compile when the trace froze an array constant.
+        self.digests: tuple[bytes, ...] | None = None
         for index, array in enumerate(arguments):
             if array is not None:
                 slot = self.slots.new(array)
                 self.slots.arguments[slot] = index
                 self._argument_slot[id(array)] = slot
                 self._alive.append(array)
+
+    def argument_digests(self) -> tuple[bytes, ...]:
+        """A digest of each array argument's values as they are now (after the step ran), to
+        tell later whether another trace saw the same data."""
+        return tuple(
+            hashlib.blake2b(np.ascontiguousarray(array).data, digest_size=16).digest()
+            for _, array in self._argument_arrays
+        )
 
     def slot_of(self, tensor: Tensor) -> int:
         """The slot of a tensor seen in the step, registering leaves and constants."""

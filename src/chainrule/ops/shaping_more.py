@@ -8,6 +8,7 @@ and argument names come first, PyTorch's names are methods beside them.
 from __future__ import annotations
 
 import builtins
+import functools
 import itertools
 import operator
 from collections.abc import Sequence
@@ -505,8 +506,17 @@ def one_hot(indices: Any, num_classes: int = -1, dtype: npt.DTypeLike = np.float
             f"one_hot: class index {largest} does not fit num_classes={num_classes}; "
             "num_classes must exceed every index (or be -1 to take the largest + 1)"
         )
-    # Indexing is an op: in a compiled step it replays with each call's indices.
-    return Tensor(np.eye(count, dtype=np.dtype(dtype)))[classes]
+    # Indexing is an op: in a compiled step it replays with each call's indices. The identity
+    # matrix is one array per (size, dtype), so a compiled step's verification trace sees the
+    # same constant on each call rather than a fresh one it cannot tell from a copy of data.
+    return Tensor.from_numpy(_identity(count, np.dtype(dtype)))[classes]
+
+
+@functools.lru_cache(maxsize=8)
+def _identity(count: int, dtype: np.dtype[Any]) -> np.ndarray:
+    identity = np.eye(count, dtype=dtype)
+    identity.flags.writeable = False
+    return identity
 
 
 attach_methods(
