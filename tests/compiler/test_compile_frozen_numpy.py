@@ -10,6 +10,7 @@ a NumPy array), here as a comparison of two traces rather than an abstract value
 
 from __future__ import annotations
 
+import collections
 import gc
 from collections.abc import Callable
 from typing import Any
@@ -190,13 +191,18 @@ def test_an_index_array_computed_from_an_argument_is_refused() -> None:
         compiled(x1, y1)
 
 
-def test_python_state_read_into_an_op_that_changes_before_the_second_call_is_refused() -> None:
+def test_python_state_the_guards_do_not_see_that_changes_before_the_second_call_is_refused() -> (
+    None
+):
+    # A deque is not followed by the guards (a library container without attributes): only
+    # the verification trace can see that the value read into the op changed.
     model, optimizer = _model_and_optimizer()
+    scale = collections.deque([0.1])
 
     def step(x: np.ndarray, y: np.ndarray) -> cr.Tensor:
         optimizer.zero_grad()
         loss = F.mse_loss(model(cr.tensor(x)), cr.one_hot(y, CLASSES, dtype=np.float64))
-        scaled = loss * optimizer.param_groups[0]["lr"]
+        scaled = loss * scale[0]
         scaled.backward()
         optimizer.step()
         return loss
@@ -204,9 +210,38 @@ def test_python_state_read_into_an_op_that_changes_before_the_second_call_is_ref
     compiled = compile(step)
     (x0, y0), (x1, y1), *_ = _batches()
     compiled(x0, y0)
-    optimizer.param_groups[0]["lr"] = 0.05
+    scale[0] = 0.05
     with pytest.raises(CompileError, match=r"shape \(\) .*input 1 of mul.*Python state"):
         compiled(x1, y1)
+
+
+def test_an_lr_read_into_an_op_that_changes_before_the_second_call_is_traced_afresh() -> None:
+    # The guards watch the param_groups entries the step names: a change is a new trace.
+    def lr_scaled_step(model: Any, optimizer: Any) -> Callable[..., cr.Tensor]:
+        def step(x: np.ndarray, y: np.ndarray) -> cr.Tensor:
+            optimizer.zero_grad()
+            loss = F.mse_loss(model(cr.tensor(x)), cr.one_hot(y, CLASSES, dtype=np.float64))
+            scaled = loss * optimizer.param_groups[0]["lr"]
+            scaled.backward()
+            optimizer.step()
+            return loss
+
+        return step
+
+    runs = []
+    for compiled_run in (False, True):
+        model, optimizer = _model_and_optimizer()
+        step = lr_scaled_step(model, optimizer)
+        run = compile(step) if compiled_run else step
+        losses = []
+        for index, (x, y) in enumerate(_batches(4)):
+            if index == 1:
+                optimizer.param_groups[0]["lr"] = 0.05
+            losses.append(run(x, y).item())
+        runs.append((losses, model.weight.numpy().copy()))
+    (eager, eager_weight), (replayed, replayed_weight) = runs
+    assert replayed == eager
+    assert np.array_equal(replayed_weight, eager_weight)
 
 
 def _constant_loss(model: Any, x: np.ndarray, y: np.ndarray) -> cr.Tensor:

@@ -497,13 +497,12 @@ def test_a_gradient_read_inside_the_step_is_read_afresh_on_every_replay(
     assert replayed == eager
 
 
-def test_a_param_groups_lr_read_into_an_op_is_baked_in_at_trace_time(
+def test_a_param_groups_lr_read_into_an_op_is_guarded_and_a_change_traces_again(
     rng: np.random.Generator,
 ) -> None:
-    """Read in the step's own Python code, the lr is a constant of the trace (as a closure
-    float is); only the optimizer's replayed step() reads the live value. (A change between
-    the first two calls is refused by the verification trace:
-    test_compile_frozen_numpy.py.)"""
+    """Read in the step's own Python code, the lr is a constant of the trace; the guards watch
+    the param_groups entries the step names, so a change between calls traces the step again
+    instead of replaying the old value (it was baked in silently before)."""
     weight = _weight(rng)
     optimizer = cr.optim.SGD([weight], lr=0.1)
 
@@ -514,9 +513,42 @@ def test_a_param_groups_lr_read_into_an_op_is_baked_in_at_trace_time(
     x = rng.standard_normal((4, 3))
     traced = compiled(x).item()
     assert compiled(x).item() == traced  # the verification trace
+    assert compiled(x).item() == traced  # a replay
     optimizer.param_groups[0]["lr"] = 0.2
-    assert compiled(x).item() == traced
-    assert step(x).item() == traced * 2.0
+    assert compiled(x).item() == step(x).item() == traced * 2.0
+
+
+def test_the_lr_a_scheduler_set_read_through_get_last_lr_is_guarded(
+    rng: np.random.Generator,
+) -> None:
+    weight = _weight(rng)
+    optimizer = cr.optim.SGD([weight], lr=0.1)
+    scheduler = cr.optim.lr_scheduler.StepLR(optimizer, step_size=1, gamma=0.5)
+
+    def step(x: np.ndarray) -> cr.Tensor:
+        return _loss(weight, x) * scheduler.get_last_lr()[0]
+
+    compiled = compile(step)
+    x = rng.standard_normal((4, 3))
+    for _ in range(3):
+        assert compiled(x).item() == step(x).item()
+    scheduler.step()  # between calls, as an epoch loop does
+    for _ in range(3):
+        assert compiled(x).item() == step(x).item()
+
+
+def test_a_step_that_does_not_read_the_lr_is_not_traced_again_when_a_schedule_changes_it(
+    rng: np.random.Generator,
+) -> None:
+    weight = _weight(rng)
+    optimizer = cr.optim.SGD([weight], lr=0.1)
+    scheduler = cr.optim.lr_scheduler.StepLR(optimizer, step_size=1, gamma=0.5)
+    compiled = compile(_sgd_step(weight, optimizer))
+    batches = _batches(rng, 6)
+    for x in batches:
+        compiled(x)
+        scheduler.step()
+    assert compiled.traces == 2  # the optimizer's replayed step reads the live lr
 
 
 # ------------------------------------------------------------------ follow-up: more stale sources

@@ -12,7 +12,8 @@ What is followed, from the step: its globals and closure, transitively those of 
 functions it calls, the attributes of the user objects it holds (its own, if bound), the
 entries of their dicts and lists, and whole module trees (each module's `training`, public
 attributes, parameters, buffers and children). Optimizers and schedulers are guarded by
-identity only: their `step()` is replayed and reads their live state.
+identity, and by what the user code reads of them itself (`param_groups` entries it names,
+`get_last_lr()`, `last_epoch`): their `step()` is replayed and reads their live state.
 """
 
 from __future__ import annotations
@@ -157,7 +158,15 @@ class Guards:
         if isinstance(value, Tensor):
             self.tensors.append(value)
             return
-        if isinstance(value, (np.ndarray, Optimizer, LRScheduler, CellType)):
+        if isinstance(value, Optimizer):
+            self._seen.add(id(value))
+            self._optimizer(value, name, depth)
+            return
+        if isinstance(value, LRScheduler):
+            self._seen.add(id(value))
+            self._scheduler(value, name, depth)
+            return
+        if isinstance(value, (np.ndarray, CellType)):
             return
         self._seen.add(id(value))
         if isinstance(value, MethodType):
@@ -183,6 +192,28 @@ class Guards:
             self._length(attributes, f"the attributes of {name}")
             for key in list(attributes)[:_WIDTH]:
                 self._entry(attributes, key, f"{name}.{key}", depth, named=True)
+
+    def _names_any(self, *names: str) -> bool:
+        used = self._found_names if self._used is None else self._used
+        return any(name in used for name in names)
+
+    def _optimizer(self, optimizer: Optimizer, name: str, depth: int) -> None:
+        """An optimizer's `step()` is replayed and reads its live state, so only what the
+        user code reads itself is guarded: `param_groups` entries it names (an lr read into
+        an op would otherwise be baked into the trace)."""
+        if self._names_any("param_groups"):
+            self._entry(vars(optimizer), "param_groups", f"{name}.param_groups", depth)
+
+    def _scheduler(self, scheduler: LRScheduler, name: str, depth: int) -> None:
+        """As `_optimizer`: the lrs `get_last_lr()` gives and the epoch, where the user code
+        reads them."""
+        attributes = vars(scheduler)
+        if self._names_any("get_last_lr"):
+            self._entry(attributes, "_last_lr", f"{name}.get_last_lr()", depth)
+        if self._names_any("last_epoch"):
+            self._entry(attributes, "last_epoch", f"{name}.last_epoch", depth)
+        if self._names_any("optimizer"):
+            self._follow(scheduler.optimizer, f"{name}.optimizer", depth + 1)
 
     def _called(self, function: FunctionType) -> bool:
         """Whether the step may call this method: it is `forward` or `__call__`, or the user
