@@ -95,6 +95,14 @@ class GradAttribute:
                 f"{tensor._data.shape}; a gradient has its tensor's shape: reshape it "
                 "(or assign None to clear it)"
             )
+        # As PyTorch's "attempting to assign a gradient with dtype ...": an optimizer would
+        # otherwise mix a float64 gradient into float32 state and updates without a word.
+        if grad is not None and grad.dtype != tensor.dtype:
+            raise TypeError(
+                f"Tensor.grad: cannot assign a gradient of dtype {grad.dtype} to a tensor of "
+                f"dtype {tensor.dtype}; a gradient has its tensor's dtype: convert it "
+                f"(t.grad = grad.astype({tensor.dtype.name!r})) or assign None to clear it"
+            )
         if STATE.tracer is not None:
             STATE.tracer.record_grad_assignment(tensor, grad)
         tensor._grad = grad
