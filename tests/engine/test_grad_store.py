@@ -95,3 +95,16 @@ def test_a_float64_seed_gradient_still_fills_a_float32_leaf_in_its_dtype() -> No
     assert leaf.grad is not None
     assert leaf.grad.dtype == np.float32
     np.testing.assert_array_equal(leaf.grad.data, np.full(3, 2.0, np.float32))
+
+
+def test_assigning_a_gradient_of_another_library_is_refused_naming_both_devices() -> None:
+    # As PyTorch (a gradient on another device than its tensor is refused): accepted, SGD
+    # updated the NumPy parameter through the other library's array.
+    strict = pytest.importorskip("array_api_strict")
+    param = cr.tensor(np.zeros(3), requires_grad=True)
+    grad = cr.tensor(strict.asarray(np.ones(3)))
+    with pytest.raises(TypeError, match=r"gradient on array_api_strict:\S+ to a tensor on cpu"):
+        param.grad = grad
+    param.grad = grad.to(param.device)
+    assert param.grad is not None
+    assert param.grad.device == "cpu"
