@@ -95,6 +95,24 @@ class GradAttribute:
                 f"{tensor._data.shape}; a gradient has its tensor's shape: reshape it "
                 "(or assign None to clear it)"
             )
+        # As PyTorch's "attempting to assign a gradient with dtype ...": an optimizer would
+        # otherwise mix a float64 gradient into float32 state and updates without a word.
+        if grad is not None and grad.dtype != tensor.dtype:
+            raise TypeError(
+                f"Tensor.grad: cannot assign a gradient of dtype {grad.dtype} to a tensor of "
+                f"dtype {tensor.dtype}; a gradient has its tensor's dtype: convert it "
+                f"(t.grad = grad.astype({tensor.dtype.name!r})) or assign None to clear it"
+            )
+        # As PyTorch's "... located on device ...": an update would mix two libraries' arrays.
+        if (
+            grad is not None
+            and type(grad._data) is not type(tensor._data)
+            and grad.device != tensor.device
+        ):
+            raise TypeError(
+                f"Tensor.grad: cannot assign a gradient on {grad.device} to a tensor on "
+                f"{tensor.device}; move it first: t.grad = grad.to(t.device)"
+            )
         if STATE.tracer is not None:
             STATE.tracer.record_grad_assignment(tensor, grad)
         tensor._grad = grad

@@ -203,3 +203,21 @@ def test_state_taken_after_iter_but_before_the_first_batch_resumes_the_same_perm
     assert len(got) == len(expected)
     for batch, want in zip(got, expected, strict=True):
         np.testing.assert_array_equal(batch, want)
+
+
+@pytest.mark.parametrize("epoch", ["two", -1])
+def test_a_refused_loader_state_leaves_the_generator_untouched(epoch: object) -> None:
+    # The generator was set from the state before its epoch was read, so a refused epoch
+    # left the loader drawing another permutation than before the failed load.
+    def make() -> DataLoader:
+        return DataLoader(_dataset(10), batch_size=3, shuffle=True, rng=np.random.default_rng(0))
+
+    expected = _labels(make())
+    other = DataLoader(_dataset(10), batch_size=3, shuffle=True, rng=np.random.default_rng(9))
+    state = other.state_dict()
+    state["epoch"] = epoch
+    loader = make()
+    with pytest.raises(ValueError, match="epoch"):
+        loader.load_state_dict(state)
+    for batch, want in zip(_labels(loader), expected, strict=True):
+        np.testing.assert_array_equal(batch, want)

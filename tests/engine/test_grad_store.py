@@ -58,3 +58,53 @@ def test_changing_an_output_its_op_did_not_save_is_allowed() -> None:
     out.sum().backward()
     assert x.grad is not None
     np.testing.assert_array_equal(x.grad.data, np.array([2.0, 2.0]))
+
+
+@pytest.mark.parametrize(
+    ("param_dtype", "grad_dtype"),
+    [(np.float32, np.float64), (np.float64, np.float32)],
+)
+def test_assigning_a_gradient_of_another_dtype_is_refused_naming_both(
+    param_dtype: type, grad_dtype: type
+) -> None:
+    # As PyTorch ("attempting to assign a gradient with dtype 'double' to a tensor with
+    # grad_dtype 'Float'"): accepted, the optimizers mixed a float64 gradient into float32
+    # updates and state without a word.
+    param = cr.tensor(np.zeros(3, param_dtype), requires_grad=True)
+    message = (
+        f"gradient of dtype {np.dtype(grad_dtype)} to a tensor of dtype {np.dtype(param_dtype)}"
+    )
+    with pytest.raises(TypeError, match=message):
+        param.grad = cr.tensor(np.ones(3, grad_dtype))
+    assert param.grad is None
+
+
+def test_a_gradient_refused_for_its_dtype_names_the_conversion() -> None:
+    param = cr.tensor(np.zeros(3, np.float32), requires_grad=True)
+    with pytest.raises(TypeError, match=r"grad\.astype\('float32'\)"):
+        param.grad = cr.tensor(np.ones(3))
+    param.grad = cr.tensor(np.ones(3)).astype("float32")
+    assert param.grad is not None
+    assert param.grad.dtype == np.float32
+
+
+def test_a_float64_seed_gradient_still_fills_a_float32_leaf_in_its_dtype() -> None:
+    # As PyTorch: backward's seed is cast to the output's dtype; only `.grad =` is strict.
+    leaf = cr.tensor(np.ones(3, np.float32), requires_grad=True)
+    (leaf * 2).sum().backward(cr.tensor(np.array(1.0)))
+    assert leaf.grad is not None
+    assert leaf.grad.dtype == np.float32
+    np.testing.assert_array_equal(leaf.grad.data, np.full(3, 2.0, np.float32))
+
+
+def test_assigning_a_gradient_of_another_library_is_refused_naming_both_devices() -> None:
+    # As PyTorch (a gradient on another device than its tensor is refused): accepted, SGD
+    # updated the NumPy parameter through the other library's array.
+    strict = pytest.importorskip("array_api_strict")
+    param = cr.tensor(np.zeros(3), requires_grad=True)
+    grad = cr.tensor(strict.asarray(np.ones(3)))
+    with pytest.raises(TypeError, match=r"gradient on array_api_strict:\S+ to a tensor on cpu"):
+        param.grad = grad
+    param.grad = grad.to(param.device)
+    assert param.grad is not None
+    assert param.grad.device == "cpu"

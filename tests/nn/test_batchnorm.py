@@ -104,3 +104,37 @@ def test_wrong_feature_count_names_the_expected_shape() -> None:
 def test_training_on_one_sample_is_an_error() -> None:
     with pytest.raises(ValueError, match="more than one value per feature"):
         nn.BatchNorm1d(5)(np.zeros((1, 5)))
+
+
+@pytest.mark.parametrize("mode", ["train", "eval"])
+@pytest.mark.parametrize("shape", SHAPES)
+def test_without_running_statistics_every_batch_uses_its_own_as_torch(
+    torch: ModuleType, shape: tuple[int, ...], mode: str
+) -> None:
+    # torch.nn.BatchNorm1d(track_running_stats=False): no running buffers, and eval mode
+    # normalises by the batch too (chainrule had no such option).
+    ours = nn.BatchNorm1d(5, track_running_stats=False, dtype=np.float64)
+    theirs = torch.nn.BatchNorm1d(5, track_running_stats=False, dtype=torch.float64)
+    if mode == "eval":
+        ours.eval()
+        theirs.eval()
+    rng = np.random.default_rng(2)
+    x, grad_out = rng.standard_normal(shape) * 3 + 1, rng.standard_normal(shape)
+    x_ours = chainrule.tensor(x, requires_grad=True)
+    out = ours(x_ours)
+    out.backward(grad_out)
+    x_theirs = torch.tensor(x, requires_grad=True)
+    out_theirs = theirs(x_theirs)
+    out_theirs.backward(torch.from_numpy(grad_out))
+    assert x_ours.grad is not None
+    _assert_close(out.numpy(), out_theirs.detach().numpy())
+    _assert_close(x_ours.grad.numpy(), x_theirs.grad.numpy())
+    assert list(ours.state_dict()) == list(theirs.state_dict()) == ["weight", "bias"]
+    assert ours.running_mean is None
+    assert ours.num_batches_tracked is None
+
+
+def test_without_running_statistics_one_sample_is_an_error_in_eval_too() -> None:
+    layer = nn.BatchNorm1d(5, track_running_stats=False).eval()
+    with pytest.raises(ValueError, match="more than one value per feature"):
+        layer(np.zeros((1, 5), np.float32))

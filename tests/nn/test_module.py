@@ -263,3 +263,100 @@ def test_a_linear_weight_in_pytorchs_layout_is_refused_naming_the_transpose() ->
         ValueError, match=r"weight: expected shape \(3, 2\), got \(2, 3\).*weight\.T"
     ):
         layer.load_state_dict(state)
+
+
+class _Holder(nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.sub = nn.Linear(2, 3)
+        self.weight = nn.Parameter(np.ones(2))
+        self.register_buffer("count", np.zeros(2))
+
+
+def test_a_submodule_set_to_none_stays_registered_holding_nothing() -> None:
+    # As PyTorch (torch.nn.Module.__setattr__ accepts None for a registered child): the
+    # name keeps its place, parameters() and state_dict() skip it, a Module fills it again.
+    model = _Holder()
+    model.sub = None
+    assert model.sub is None
+    assert list(model._modules) == ["sub"]
+    assert [name for name, _ in model.named_parameters()] == ["weight"]
+    assert list(model.named_children()) == []
+    assert list(model.state_dict()) == ["weight", "count"]
+    assert repr(model) == "_Holder(\n  (sub): None\n)"
+    model.sub = nn.Linear(2, 3)
+    assert list(model.state_dict()) == ["weight", "count", "sub.weight", "sub.bias"]
+
+
+def test_a_buffer_set_to_none_is_not_saved_nor_loaded() -> None:
+    # As PyTorch: a None buffer stays registered and is left out of state_dict; before, it
+    # became a 0-d object array, saved as such.
+    model = _Holder()
+    model.count = None
+    assert model.count is None
+    assert list(model.state_dict()) == ["weight", "sub.weight", "sub.bias"]
+    assert [name for name, _ in model.named_buffers()] == []
+    model.load_state_dict(_Holder().state_dict(), strict=False)
+    assert model.count is None
+
+
+def test_register_buffer_accepts_none() -> None:
+    model = nn.Module()
+    model.register_buffer("mask", None)
+    assert model.mask is None
+    assert model.state_dict() == {}
+
+
+@pytest.mark.parametrize("value", ["text", object()], ids=["str", "object"])
+def test_a_buffer_of_anything_but_numbers_is_refused(value: object) -> None:
+    model = _Holder()
+    with pytest.raises(TypeError, match=r"_Holder\.count is a buffer; assign an array of numbers"):
+        model.count = value
+    np.testing.assert_array_equal(model.count, np.zeros(2))
+
+
+def test_a_submodule_set_to_anything_but_a_module_or_none_is_refused() -> None:
+    model = _Holder()
+    with pytest.raises(TypeError, match=r"_Holder\.sub is a sub-module; assign a Module or None"):
+        model.sub = 3
+
+
+def test_a_sequential_entry_set_to_none_is_passed_over() -> None:
+    model = nn.Sequential(nn.Linear(2, 2), nn.ReLU())
+    setattr(model, "1", None)
+    x = np.array([[-1.0, 2.0]], np.float32)
+    assert len(model) == 1
+    np.testing.assert_array_equal(model(x).data, model[0](x).data)
+
+
+@pytest.mark.parametrize(
+    ("key", "value", "message"),
+    [
+        ("1.num_batches_tracked", "abc", "dtype <U3"),
+        ("1.running_mean", np.full(3, 1 + 1j), "dtype complex128"),
+    ],
+    ids=["string", "complex"],
+)
+def test_load_state_dict_that_fails_on_a_later_value_changes_nothing(
+    key: str, value: object, message: str
+) -> None:
+    # The values were converted one by one while being copied: a string in the last entry
+    # failed after the weights were replaced; a complex one lost its imaginary part with
+    # only a warning.
+    model = nn.Sequential(nn.Linear(2, 3), nn.BatchNorm1d(3))
+    before = model.state_dict()
+    state = {name: array + 1 for name, array in before.items()}
+    state[key] = value
+    with pytest.raises(ValueError, match=f"{key} holds values of {message}.*nothing was loaded"):
+        model.load_state_dict(state)
+    for name, array in model.state_dict().items():
+        np.testing.assert_array_equal(array, before[name])
+
+
+def test_load_state_dict_casts_float64_values_into_float32_parameters() -> None:
+    # As torch's copy_: the parameter keeps its dtype.
+    layer = nn.Linear(2, 3)
+    state = {name: array.astype(np.float64) + 0.5 for name, array in layer.state_dict().items()}
+    layer.load_state_dict(state)
+    assert layer.weight.dtype == np.float32
+    np.testing.assert_array_equal(layer.weight.data, state["weight"].astype(np.float32))

@@ -20,6 +20,13 @@ SGD_SETTINGS: dict[str, dict[str, Any]] = {
     "dampening": {"momentum": 0.9, "dampening": 0.3},
     "nesterov": {"momentum": 0.8, "nesterov": True},
     "weight-decay": {"momentum": 0.9, "weight_decay": 0.05},
+    "maximize": {"maximize": True},
+    "maximize-nesterov-decay": {
+        "momentum": 0.8,
+        "nesterov": True,
+        "weight_decay": 0.05,
+        "maximize": True,
+    },
 }
 
 
@@ -59,19 +66,27 @@ def test_sgd_update_equals_eager_sgd_bit_for_bit_in_float64(
 
 
 @pytest.mark.parametrize(
-    ("kind", "weight_decay"),
-    [(cr.optim.Adam, 0.0), (cr.optim.Adam, 0.1), (cr.optim.AdamW, 0.1)],
-    ids=["adam", "adam-l2", "adamw"],
+    ("kind", "weight_decay", "maximize"),
+    [
+        (cr.optim.Adam, 0.0, False),
+        (cr.optim.Adam, 0.1, False),
+        (cr.optim.AdamW, 0.1, False),
+        (cr.optim.Adam, 0.1, True),
+        (cr.optim.AdamW, 0.1, True),
+    ],
+    ids=["adam", "adam-l2", "adamw", "adam-l2-maximize", "adamw-maximize"],
 )
 def test_adam_update_equals_eager_adam_bit_for_bit_in_float64(
-    rng: np.random.Generator, kind: type[cr.optim.Adam], weight_decay: float
+    rng: np.random.Generator, kind: type[cr.optim.Adam], weight_decay: float, maximize: bool
 ) -> None:
     start, grads = rng.standard_normal((5,)), _gradients(rng, (5,))
     expected = _eager_values(
-        lambda p: kind(p, lr=0.05, betas=(0.8, 0.95), weight_decay=weight_decay), start, grads
+        lambda p: kind(p, lr=0.05, betas=(0.8, 0.95), weight_decay=weight_decay, maximize=maximize),
+        start,
+        grads,
     )
     optimizer = kind([cr.tensor(start, requires_grad=True)], lr=0.05, betas=(0.8, 0.95))
-    hyper = {**optimizer.param_groups[0], "weight_decay": weight_decay}
+    hyper = {**optimizer.param_groups[0], "weight_decay": weight_decay, "maximize": maximize}
     settings = OF.AdamSettings.of(hyper, decoupled=kind.decoupled_weight_decay)
     value, exp_avg, exp_avg_sq = start.copy(), None, None
     for step, (grad, wanted) in enumerate(zip(grads, expected, strict=True), start=1):
@@ -116,6 +131,8 @@ TORCH_CASES: dict[str, tuple[str, dict[str, Any]]] = {
     ),
     "adam-decay": ("Adam", {"lr": 0.01, "weight_decay": 0.1}),
     "adamw-betas": ("AdamW", {"lr": 0.01, "betas": (0.8, 0.9), "weight_decay": 0.1}),
+    "sgd-maximize-decay": ("SGD", {"lr": 0.01, "weight_decay": 0.1, "maximize": True}),
+    "adam-maximize-decay": ("Adam", {"lr": 0.01, "weight_decay": 0.1, "maximize": True}),
 }
 
 
@@ -148,3 +165,11 @@ def test_functional_updates_match_torch_optim_in_float64(
                 OF.AdamSettings.of(group, decoupled),
             )
         np.testing.assert_allclose(value, reference.detach().numpy(), rtol=1e-12, atol=1e-14)
+
+
+def test_adam_settings_refuse_amsgrad_rather_than_drop_it() -> None:
+    # `adam_update` carries no running maximum of v: run without it, an amsgrad=True
+    # optimizer compiled for XLA would take plain Adam steps without a word.
+    optimizer = cr.optim.Adam([cr.tensor(np.zeros(2), requires_grad=True)], amsgrad=True)
+    with pytest.raises(ValueError, match="amsgrad=True has no functional form"):
+        OF.AdamSettings.of(optimizer.param_groups[0], decoupled=False)

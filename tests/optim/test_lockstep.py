@@ -60,15 +60,23 @@ def _batches() -> tuple[np.ndarray, np.ndarray]:
     return inputs, np.argmax(inputs @ teacher, axis=-1)
 
 
-def lockstep_losses(torch: ModuleType, name: str) -> tuple[np.ndarray, np.ndarray]:
-    """(chainrule losses, PyTorch losses) over the training steps with optimizer `name`."""
-    model = _mlp()
+def lockstep_losses(
+    torch: ModuleType,
+    name: str,
+    table: dict[str, Callable[[Any, Any], Any]] = OPTIMIZERS,
+    steps: int = STEPS,
+    model: nn.Sequential | None = None,
+) -> tuple[np.ndarray, np.ndarray]:
+    """(chainrule losses, PyTorch losses) over the first `steps` training steps with
+    optimizer `name` of `table`, training `model` (by default a fresh `_mlp()`)."""
+    model = _mlp() if model is None else model
     reference = _torch_copy(torch, model)
-    optimizer = OPTIMIZERS[name](optim, model.parameters())
-    torch_optimizer = OPTIMIZERS[name](torch.optim, reference.parameters())
+    optimizer = table[name](optim, model.parameters())
+    torch_optimizer = table[name](torch.optim, reference.parameters())
     loss_fn, torch_loss_fn = nn.CrossEntropyLoss(), torch.nn.CrossEntropyLoss()
-    ours, theirs = np.empty(STEPS), np.empty(STEPS)
-    for step, (x, y) in enumerate(zip(*_batches(), strict=True)):
+    ours, theirs = np.empty(steps), np.empty(steps)
+    inputs, labels = _batches()
+    for step, (x, y) in enumerate(zip(inputs[:steps], labels[:steps], strict=True)):
         optimizer.zero_grad()
         loss = loss_fn(model(x), y)
         loss.backward()
@@ -98,3 +106,40 @@ def test_loss_matches_pytorch_at_every_step(losses: tuple[np.ndarray, np.ndarray
 def test_training_lowers_the_loss(losses: tuple[np.ndarray, np.ndarray]) -> None:
     ours, _ = losses
     assert ours[-10:].mean() < 0.9 * ours[:10].mean()
+
+
+OPTIONS: dict[str, Callable[[Any, Any], Any]] = {
+    "sgd-maximize": lambda module, params: module.SGD(params, lr=0.05, maximize=True),
+    "sgd-maximize-momentum-decay": lambda module, params: module.SGD(
+        params, lr=0.05, momentum=0.9, weight_decay=1e-3, maximize=True
+    ),
+    "sgd-maximize-nesterov-decay": lambda module, params: module.SGD(
+        params, lr=0.05, momentum=0.9, nesterov=True, weight_decay=1e-3, maximize=True
+    ),
+    "adam-amsgrad-l2": lambda module, params: module.Adam(
+        params, lr=3e-2, weight_decay=1e-2, amsgrad=True
+    ),
+    "adam-maximize-l2": lambda module, params: module.Adam(
+        params, lr=3e-3, weight_decay=1e-2, maximize=True
+    ),
+    "adamw-amsgrad-maximize": lambda module, params: module.AdamW(
+        params, lr=3e-3, weight_decay=0.1, amsgrad=True, maximize=True
+    ),
+}
+"""PyTorch's `maximize` and `amsgrad` options, each with weight decay."""
+
+
+@pytest.mark.parametrize("flat", [False, True], ids=["per-parameter", "flat"])
+@pytest.mark.parametrize("name", list(OPTIONS))
+def test_maximize_and_amsgrad_match_pytorch_for_twenty_steps(
+    torch: ModuleType, name: str, flat: bool
+) -> None:
+    model = _mlp()
+    if flat:
+        model.flatten_parameters()
+    ours, theirs = lockstep_losses(torch, name, OPTIONS, steps=20, model=model)
+    relative = np.abs(ours - theirs) / np.abs(theirs)
+    assert ours.shape == theirs.shape == (20,)
+    assert relative.max() < 1e-9, f"largest relative difference {relative.max():.3g}"
+    if "maximize" in name:  # ascending the loss, as asked
+        assert ours[-5:].mean() > ours[:5].mean()

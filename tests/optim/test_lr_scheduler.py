@@ -91,3 +91,31 @@ def test_invalid_arguments_are_named(make: Callable[[Any], Any], message: str) -
     optimizer = optim.SGD([nn.Parameter(np.zeros(1))], lr=0.5)
     with pytest.raises((ValueError, TypeError), match=message):
         make(optimizer)
+
+
+@pytest.mark.parametrize(
+    ("key", "value", "message"),
+    [
+        ("gamma", -0.5, "gamma must be"),
+        ("step_size", 0, "step_size must be a positive integer"),
+        ("last_epoch", "3", "last_epoch must be an integer"),
+        ("last_epoch", -2, "last_epoch must be 0 or more"),
+    ],
+)
+def test_a_refused_schedule_state_leaves_the_schedule_untouched(
+    key: str, value: Any, message: str
+) -> None:
+    # Every saved entry was set before the settings were checked, so a refused state left
+    # the schedule half loaded (a new last_epoch and base_lrs beside the old step_size).
+    optimizer = optim.SGD([nn.Parameter(np.zeros(1))], lr=0.5)
+    scheduler = optim.StepLR(optimizer, 2, gamma=0.5)
+    scheduler.step()
+    before = scheduler.state_dict()
+    other = optim.StepLR(optim.SGD([nn.Parameter(np.zeros(1))], lr=0.9), 3, gamma=0.1)
+    for _ in range(4):
+        other.step()
+    state = other.state_dict()
+    state[key] = value
+    with pytest.raises((TypeError, ValueError), match=message):
+        scheduler.load_state_dict(state)
+    assert scheduler.state_dict() == before

@@ -32,6 +32,17 @@ CONFIGS: dict[str, Callable[[Any, Any], Any]] = {
     "adamw-strong-decay": lambda module, params: module.AdamW(
         params, lr=0.01, betas=(0.5, 0.9), weight_decay=0.5
     ),
+    # From PyTorch's optimizer test inputs (torch/testing/_internal/common_optimizers.py:
+    # maximize and amsgrad, each beside weight decay).
+    "sgd-maximize-decay": lambda module, params: module.SGD(
+        params, lr=0.1, momentum=0.9, weight_decay=0.1, maximize=True
+    ),
+    "adam-amsgrad-decay": lambda module, params: module.Adam(
+        params, lr=0.01, weight_decay=0.1, amsgrad=True
+    ),
+    "adamw-amsgrad-maximize": lambda module, params: module.AdamW(
+        params, lr=0.01, amsgrad=True, maximize=True
+    ),
 }
 
 
@@ -314,3 +325,124 @@ def test_zero_grad_in_place_makes_a_penalty_on_the_recorded_grad_unusable() -> N
     optimizer.zero_grad(set_to_none=False)
     with pytest.raises(RuntimeError, match="modified in place"):
         penalty.backward()
+
+
+def _stepped_adam(params: list[nn.Parameter]) -> optim.Adam:
+    optimizer = optim.Adam([{"params": params[:1]}, {"params": params[1:]}], lr=0.1)
+    for param in params:
+        param.grad = chainrule.tensor(np.ones(param.shape, param.dtype))
+    optimizer.step()
+    return optimizer
+
+
+def _assert_same_state(got: dict[str, Any], want: dict[str, Any]) -> None:
+    assert got["param_groups"] == want["param_groups"]
+    assert got["state"].keys() == want["state"].keys()
+    for index, entries in want["state"].items():
+        assert got["state"][index].keys() == entries.keys()
+        for key, value in entries.items():
+            np.testing.assert_array_equal(got["state"][index][key], value)
+
+
+@pytest.mark.parametrize("broken", ["lr of the second group", "state of the third parameter"])
+def test_a_refused_optimizer_state_leaves_the_optimizer_untouched(broken: str) -> None:
+    # As a user catching the error expects (torch validates the groups before it replaces
+    # anything): no group's hyperparameters and no parameter's moments are half loaded.
+    params = [nn.Parameter(np.zeros(2)), nn.Parameter(np.zeros(3)), nn.Parameter(np.zeros(4))]
+    optimizer = _stepped_adam(params)
+    before = optimizer.state_dict()
+    other = _stepped_adam([nn.Parameter(np.ones(p.shape)) for p in params])
+    other.param_groups[0]["lr"] = 0.5
+    state = other.state_dict()
+    if broken == "lr of the second group":
+        state["param_groups"][1]["lr"] = -1.0
+    else:
+        state["state"][2]["exp_avg"] = np.zeros(5)
+    with pytest.raises(ValueError, match=r"lr must be|parameter 2 has shape"):
+        optimizer.load_state_dict(state)
+    _assert_same_state(optimizer.state_dict(), before)
+
+
+@pytest.mark.parametrize(
+    ("value", "dtype"), [(np.full(2, "x"), "<U1"), (np.full(2, 1j), "complex128")]
+)
+def test_an_optimizer_state_of_other_than_real_numbers_is_refused(
+    value: np.ndarray, dtype: str
+) -> None:
+    # Before, a string array failed inside NumPy's cast without naming the entry, and a
+    # complex one lost its imaginary part with only a warning.
+    param = nn.Parameter(np.zeros(2))
+    optimizer = _stepped_adam([param])
+    state = optimizer.state_dict()
+    state["state"][0]["exp_avg"] = value
+    with pytest.raises(ValueError, match=f"'exp_avg' of parameter 0 holds values of dtype {dtype}"):
+        optimizer.load_state_dict(state)
+
+
+def test_a_float64_optimizer_state_loads_into_float32_parameters_as_float32() -> None:
+    # As torch (Optimizer.load_state_dict casts floating state to the parameter's dtype).
+    saved = _stepped_adam([nn.Parameter(np.zeros(3))]).state_dict()
+    param = nn.Parameter(np.zeros(3, np.float32))
+    optimizer = optim.Adam([{"params": [param]}, {"params": []}], lr=0.1)
+    optimizer.load_state_dict(saved)
+    assert optimizer.state[param]["exp_avg"].dtype == np.float32
+    assert optimizer.state[param]["exp_avg_sq"].dtype == np.float32
+    param.grad = chainrule.tensor(np.ones(3, np.float32))
+    optimizer.step()
+    assert param.dtype == np.float32
+    assert optimizer.state[param]["exp_avg"].dtype == np.float32
+
+
+def test_load_state_dict_of_something_else_names_what_it_expects() -> None:
+    optimizer = optim.SGD([nn.Parameter(np.zeros(2))], lr=0.1)
+    with pytest.raises(ValueError, match="expected a dict with 'state' and 'param_groups'"):
+        optimizer.load_state_dict({"param_groups": []})
+
+
+@pytest.mark.parametrize("make", [optim.SGD, optim.Adam])
+def test_an_empty_parameter_group_is_stepped_over(make: type[optim.Optimizer]) -> None:
+    # As torch, which accepts a group without parameters; the flat path failed with
+    # IndexError on it.
+    param = nn.Parameter(np.zeros(2))
+    optimizer = make([{"params": [param]}, {"params": []}], lr=0.1)
+    param.grad = chainrule.tensor(np.ones(2))
+    optimizer.step()
+    assert np.all(param.data < 0)
+
+
+@pytest.mark.parametrize(
+    ("make", "flag"),
+    [
+        (lambda p: optim.SGD(p, lr=0.1, maximize=1), "maximize"),
+        (lambda p: optim.Adam(p, amsgrad="yes"), "amsgrad"),
+        (lambda p: optim.AdamW(p, maximize=None), "maximize"),
+    ],
+)
+def test_flags_that_are_not_booleans_are_refused_by_name(
+    make: Callable[[Any], Any], flag: str
+) -> None:
+    with pytest.raises(TypeError, match=f"{flag} must be True or False"):
+        make([nn.Parameter(np.zeros(2))])
+
+
+@pytest.mark.parametrize(
+    ("make", "options"),
+    [
+        (lambda p: optim.SGD(p, lr=0.1, momentum=0.9), {"maximize": False}),
+        (lambda p: optim.Adam(p, lr=0.1), {"amsgrad": False, "maximize": False}),
+    ],
+    ids=["sgd", "adam"],
+)
+def test_a_state_saved_before_maximize_and_amsgrad_existed_loads_with_them_off(
+    make: Callable[[Any], Any], options: dict[str, bool]
+) -> None:
+    # As torch's Optimizer.__setstate__, which fills in options newer than a checkpoint.
+    param = nn.Parameter(np.zeros(2))
+    saved = make([param]).state_dict()
+    for group in saved["param_groups"]:
+        for key in options:
+            del group[key]
+    flipped = make([param])
+    flipped.param_groups[0].update(dict.fromkeys(options, True))
+    flipped.load_state_dict(saved)
+    assert {key: flipped.param_groups[0][key] for key in options} == options

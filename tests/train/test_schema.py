@@ -82,3 +82,19 @@ def test_a_checkpoint_of_no_ranks_is_refused(tmp_path: Path, digits64: Splits) -
     meta["ranks"] = 0
     with pytest.raises(SchemaError, match=r"^meta/ranks must be an integer >= 1, got 0$"):
         validate_meta(meta)
+
+
+def test_optimizer_flags_newer_than_a_checkpoint_are_optional_and_checked(
+    tmp_path: Path, digits64: Splits
+) -> None:
+    # Checkpoints written before SGD and Adam took `maximize` and `amsgrad` lack them; a
+    # checkpoint that has them holds booleans.
+    meta = Trainer(SMALL, tmp_path, splits=digits64).snapshot()
+    group = meta["optimizer"]["param_groups"][0]
+    assert group["amsgrad"] is False
+    assert group["maximize"] is False
+    del group["amsgrad"], group["maximize"]
+    validate_meta(meta)
+    group["maximize"] = "no"
+    with pytest.raises(SchemaError, match=r"param_groups/0/maximize must be"):
+        validate_meta(meta)

@@ -187,6 +187,12 @@ class DataLoader:
                 f"DataLoader.load_state_dict: batches_done={batches_done} is outside "
                 f"0..{len(self) - 1}, the batches of one epoch"
             )
+        # Read before the generator is set, so that a refused state leaves the loader as it was.
+        epoch = state["epoch"]
+        if isinstance(epoch, bool) or not isinstance(epoch, (int, np.integer)) or epoch < 0:
+            raise ValueError(
+                f"DataLoader.load_state_dict: epoch must be an integer 0 or more, got {epoch!r}"
+            )
         try:
             self.rng.bit_generator.state = state["rng_state"]
         except (TypeError, ValueError, KeyError) as error:
@@ -195,7 +201,7 @@ class DataLoader:
                 f"{type(self.rng.bit_generator).__name__} generator ({error}); build the "
                 "loader with the same kind of generator"
             ) from error
-        self._epoch = int(state["epoch"])
+        self._epoch = int(epoch)
         self._resume_from = batches_done
         self._batches_done = batches_done
         self._epoch_start_state = self.rng.bit_generator.state

@@ -29,14 +29,16 @@ class BatchNorm1d(Module):
     with the unbiased variance (divided by n - 1) for `running_var`, as PyTorch. With
     `momentum=None` they are the plain average over all batches seen. In eval mode the
     running statistics normalise instead. `weight` starts at 1 and `bias` at 0
-    (`affine=False`: neither exists).
+    (`affine=False`: neither exists). With `track_running_stats=False` there are no running
+    statistics (the buffers are None, as in PyTorch) and every batch, in eval mode too, is
+    normalised by its own.
     """
 
     weight: Parameter | None
     bias: Parameter | None
-    running_mean: np.ndarray
-    running_var: np.ndarray
-    num_batches_tracked: np.ndarray
+    running_mean: np.ndarray | None
+    running_var: np.ndarray | None
+    num_batches_tracked: np.ndarray | None
 
     def __init__(
         self,
@@ -44,6 +46,7 @@ class BatchNorm1d(Module):
         eps: float = 1e-5,
         momentum: float | None = 0.1,
         affine: bool = True,
+        track_running_stats: bool = True,
         *,
         dtype: npt.DTypeLike = np.float32,
     ) -> None:
@@ -67,11 +70,17 @@ class BatchNorm1d(Module):
         self.eps = float(eps)
         self.momentum = momentum
         self.affine = affine
+        self.track_running_stats = bool(track_running_stats)
         self.weight = Parameter(np.ones(num_features, float_dtype)) if affine else None
         self.bias = Parameter(np.zeros(num_features, float_dtype)) if affine else None
-        self.register_buffer("running_mean", np.zeros(num_features, float_dtype))
-        self.register_buffer("running_var", np.ones(num_features, float_dtype))
-        self.register_buffer("num_batches_tracked", np.array(0, dtype=np.int64))
+        tracked = self.track_running_stats
+        self.register_buffer(
+            "running_mean", np.zeros(num_features, float_dtype) if tracked else None
+        )
+        self.register_buffer("running_var", np.ones(num_features, float_dtype) if tracked else None)
+        self.register_buffer(
+            "num_batches_tracked", np.array(0, dtype=np.int64) if tracked else None
+        )
 
     def forward(self, x: Any) -> Tensor:
         refuse_while_tracing(
@@ -83,22 +92,28 @@ class BatchNorm1d(Module):
         self._check_input(inputs)
         axes = (0,) if inputs.ndim == 2 else (0, 2)
         shape = (1, self.num_features) if inputs.ndim == 2 else (1, self.num_features, 1)
-        if self.training:
+        running_mean, running_var = self.running_mean, self.running_var
+        # As PyTorch: without running statistics (both None) every batch uses its own.
+        if self.training or running_mean is None or running_var is None:
             count = inputs.size // self.num_features
             if count <= 1:
+                fix = "call .eval() first" if running_mean is not None else "track_running_stats"
                 raise ValueError(
-                    f"BatchNorm1d: training needs more than one value per feature to estimate "
-                    f"a variance, got input of shape {inputs.shape}; use a larger batch or "
-                    "call .eval() first"
+                    f"BatchNorm1d: normalising by the batch needs more than one value per "
+                    f"feature to estimate a variance, got input of shape {inputs.shape}; use "
+                    f"a larger batch or {fix}"
                 )
             mean = inputs.mean(axis=axes, keepdims=True)
             centered = inputs - mean
             var = (centered * centered).mean(axis=axes, keepdims=True)
             normalized = centered / (var + self.eps).sqrt()
-            self._update_running_stats(mean.data.reshape(-1), var.data.reshape(-1), count)
+            if self.training and running_mean is not None and running_var is not None:
+                self._update_running_stats(
+                    running_mean, running_var, mean.data.reshape(-1), var.data.reshape(-1), count
+                )
         else:
-            inv_std = 1.0 / np.sqrt(self.running_var + self.eps)
-            normalized = (inputs - self.running_mean.reshape(shape)) * inv_std.reshape(shape)
+            inv_std = 1.0 / np.sqrt(running_var + self.eps)
+            normalized = (inputs - running_mean.reshape(shape)) * inv_std.reshape(shape)
         if self.weight is None or self.bias is None:
             return normalized
         return normalized * self.weight.reshape(shape) + self.bias.reshape(shape)
@@ -111,17 +126,29 @@ class BatchNorm1d(Module):
                 f"(N, {self.num_features}, L)"
             )
 
-    def _update_running_stats(self, mean: np.ndarray, var: np.ndarray, count: int) -> None:
+    def _update_running_stats(
+        self,
+        running_mean: np.ndarray,
+        running_var: np.ndarray,
+        mean: np.ndarray,
+        var: np.ndarray,
+        count: int,
+    ) -> None:
         """running = (1 - factor) running + factor batch, in place and outside the graph."""
-        self.num_batches_tracked += 1
-        factor = 1.0 / int(self.num_batches_tracked) if self.momentum is None else self.momentum
+        tracked = self.num_batches_tracked
+        if tracked is not None:
+            tracked += 1
+        factor = self.momentum
+        if factor is None:  # PyTorch's cumulative average over the batches counted
+            factor = 1.0 / (int(tracked) if tracked is not None else 1)
         unbiased_var = var * (count / (count - 1))
-        self.running_mean *= 1.0 - factor
-        self.running_mean += factor * mean
-        self.running_var *= 1.0 - factor
-        self.running_var += factor * unbiased_var
+        running_mean *= 1.0 - factor
+        running_mean += factor * mean
+        running_var *= 1.0 - factor
+        running_var += factor * unbiased_var
 
     def extra_repr(self) -> str:
         return (
-            f"{self.num_features}, eps={self.eps}, momentum={self.momentum}, affine={self.affine}"
+            f"{self.num_features}, eps={self.eps}, momentum={self.momentum}, affine={self.affine}, "
+            f"track_running_stats={self.track_running_stats}"
         )

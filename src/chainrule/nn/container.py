@@ -42,7 +42,7 @@ class Sequential(Module):
     def __getitem__(self, index: slice) -> Sequential: ...
 
     def __getitem__(self, index: int | slice) -> Module | Sequential:
-        modules = list(self._modules.values())
+        modules = self._entries()
         if isinstance(index, slice):
             return Sequential(*modules[index])
         if not -len(modules) <= index < len(modules):
@@ -52,12 +52,18 @@ class Sequential(Module):
         return modules[index]
 
     def __len__(self) -> int:
-        return len(self._modules)
+        return len(self._entries())
 
     def __iter__(self) -> Iterator[Module]:
-        return iter(self._modules.values())
+        return iter(self._entries())
+
+    def _entries(self) -> list[Module]:
+        """The modules in order; an entry set to None (`model[0]` as `model.0 = None`, as
+        torch allows) holds nothing and is passed over."""
+        return [module for module in self._modules.values() if module is not None]
 
     def forward(self, x: Any) -> Any:
         for module in self._modules.values():
-            x = module(x)
+            if module is not None:
+                x = module(x)
         return x

@@ -61,6 +61,37 @@ def _transpose_hint(module: Module, name: str, shape: tuple[int, ...]) -> str:
     return ""
 
 
+def _buffer_value(owner: str, name: str, value: Any) -> Any:
+    """What a buffer holds for `value`: None, another library's array, or a NumPy array of
+    numbers; anything NumPy would keep only as an object or string array is refused."""
+    if value is None or is_foreign(value):
+        return value
+    array = np.asarray(value)
+    if array.dtype.kind not in "biufc":
+        raise TypeError(
+            f"{owner}.{name} is a buffer; assign an array of numbers or None, not "
+            f"{type(value).__name__} (NumPy reads it as dtype {array.dtype})"
+        )
+    return array
+
+
+def _loaded_value(owner: str, key: str, value: Any, current: Any) -> Any:
+    """`value` from a state dict as an array of `current`'s dtype, on its device: real
+    numbers cast as PyTorch's `copy_` casts them; anything else (strings, objects, complex
+    numbers, whose imaginary part a cast would drop) refused with a ValueError naming `key`."""
+    array = np.asarray(to_numpy(value))
+    if array.dtype.kind not in "biuf":
+        raise ValueError(
+            f"load_state_dict for {owner}: {key} holds values of dtype {array.dtype}, which "
+            f"cannot become the {numpy_dtype(current.dtype)} it loads into; nothing was "
+            "loaded. Save real numbers (model.state_dict()) and load those"
+        )
+    loaded = np.array(array, dtype=numpy_dtype(current.dtype))
+    if type(current) is not np.ndarray:  # a model moved to another device
+        loaded = move(loaded, device_of(current))
+    return loaded
+
+
 class IncompatibleKeys(NamedTuple):
     """What `load_state_dict(strict=False)` skipped: keys the module has but the state lacks,
     and keys the state has but the module does not."""
@@ -89,8 +120,8 @@ class Module:
 
     training: bool
     _parameters: dict[str, Parameter | None]
-    _buffers: dict[str, np.ndarray]
-    _modules: dict[str, Module]
+    _buffers: dict[str, np.ndarray | None]
+    _modules: dict[str, Module | None]
 
     def __init__(self) -> None:
         object.__setattr__(self, "training", True)
@@ -120,12 +151,17 @@ class Module:
             _STRUCTURE.changes += 1
             self._parameters[name] = None
         elif name in self._modules:
-            raise TypeError(
-                f"{type(self).__name__}.{name} is a sub-module; assign a Module, not "
-                f"{type(value).__name__} (delete it first with `del module.{name}`)"
-            )
+            # As PyTorch: None keeps the name registered, holding nothing (no parameters,
+            # nothing saved) until a Module is assigned again.
+            if value is not None:
+                raise TypeError(
+                    f"{type(self).__name__}.{name} is a sub-module; assign a Module or None, "
+                    f"not {type(value).__name__} (delete it first with `del module.{name}`)"
+                )
+            _STRUCTURE.changes += 1
+            self._modules[name] = None
         elif name in self._buffers:
-            self._buffers[name] = value if is_foreign(value) else np.asarray(value)
+            self._buffers[name] = _buffer_value(type(self).__name__, name, value)
         else:
             object.__setattr__(self, name, value)
 
@@ -153,15 +189,20 @@ class Module:
         else:
             object.__delattr__(self, name)
 
-    def register_buffer(self, name: str, array: np.ndarray) -> None:
-        """Keep `array` as state that is saved and loaded but not trained (running stats)."""
+    def register_buffer(self, name: str, array: np.ndarray | None) -> None:
+        """Keep `array` as state that is saved and loaded but not trained (running stats);
+        None registers the name with nothing in it (not saved), as in PyTorch."""
+        value = _buffer_value(type(self).__name__, name, array)
         self._forget(name, keep=self._buffers)
-        self._buffers[name] = array if is_foreign(array) else np.asarray(array)
+        self._buffers[name] = value
 
     # ----------------------------------------------------------------- traversal
     def named_children(self) -> Iterator[tuple[str, Module]]:
-        """The direct sub-modules with their attribute names, in registration order."""
-        yield from self._modules.items()
+        """The direct sub-modules with their attribute names, in registration order (names
+        set to None are skipped)."""
+        for name, module in self._modules.items():
+            if module is not None:
+                yield name, module
 
     def children(self) -> Iterator[Module]:
         """The direct sub-modules, in registration order."""
@@ -181,6 +222,7 @@ class Module:
             below = [
                 (f"{name}.{child}" if name else child, sub)
                 for child, sub in module._modules.items()
+                if sub is not None
             ]
             stack.extend(reversed(below))
 
@@ -208,7 +250,8 @@ class Module:
         """Every buffer (state that is saved but not trained) with its dotted name."""
         for module_name, module in self.named_modules(prefix):
             for name, buffer in module._buffers.items():
-                yield (f"{module_name}.{name}" if module_name else name), buffer
+                if buffer is not None:
+                    yield (f"{module_name}.{name}" if module_name else name), buffer
 
     # ----------------------------------------------------------------- modes and grads
     def zero_grad(self, set_to_none: bool = True) -> None:
@@ -253,7 +296,8 @@ class Module:
                 if parameter is not None:
                     state[dot + name] = to_numpy(parameter.data).copy()
             for name, buffer in module._buffers.items():
-                state[dot + name] = to_numpy(buffer).copy()
+                if buffer is not None:
+                    state[dot + name] = to_numpy(buffer).copy()
         return state
 
     def load_state_dict(
@@ -272,7 +316,8 @@ class Module:
                 if parameter is not None:
                     targets[dot + name] = (module, name, parameter.data)
             for name, buffer in module._buffers.items():
-                targets[dot + name] = (module, name, buffer)
+                if buffer is not None:
+                    targets[dot + name] = (module, name, buffer)
         missing = [key for key in targets if key not in state_dict]
         unexpected = [key for key in state_dict if key not in targets]
         misshaped = [
@@ -295,12 +340,15 @@ class Module:
                 + ". Save and load the same architecture (compare model.state_dict().keys() "
                 "and shapes), or pass strict=False to skip missing and unexpected keys"
             )
-        for key, (module, name, current) in targets.items():
-            if key not in state_dict:
-                continue
-            value = np.array(to_numpy(state_dict[key]), dtype=numpy_dtype(current.dtype))
-            if type(current) is not np.ndarray:  # a model moved to another device
-                value = move(value, device_of(current))
+        # Every value is converted before the first is copied, so that one that cannot be
+        # (a string, a complex array) leaves the whole model as it was.
+        values = {
+            key: _loaded_value(type(self).__name__, key, state_dict[key], current)
+            for key, (_, _, current) in targets.items()
+            if key in state_dict
+        }
+        for key, value in values.items():
+            module, name, current = targets[key]
             parameter = module._parameters.get(name)
             if (
                 parameter is not None
@@ -339,7 +387,8 @@ class Module:
                 parameter.grad = grad.detach().to(device)
         for module in self.modules():
             for name, buffer in module._buffers.items():
-                module._buffers[name] = move(buffer, device)
+                if buffer is not None:
+                    module._buffers[name] = move(buffer, device)
         return self
 
     # ----------------------------------------------------------------- calling

@@ -26,6 +26,7 @@ class SGDSettings:
     dampening: bool
     weight_decay: bool
     nesterov: bool
+    maximize: bool = False
 
     @classmethod
     def of(cls, group: dict[str, Any]) -> SGDSettings:
@@ -34,6 +35,7 @@ class SGDSettings:
             dampening=group["dampening"] != 0,
             weight_decay=group["weight_decay"] != 0,
             nesterov=bool(group["nesterov"]),
+            maximize=bool(group.get("maximize", False)),
         )
 
 
@@ -55,6 +57,7 @@ def sgd_update(
 ) -> tuple[Any, Any | None]:
     """One SGD step of one parameter, as `chainrule.optim.SGD`:
 
+        g = -g  (maximize)
         d = g + weight_decay * p
         b = d  (no buffer yet),  else  b = momentum * b + (1 - dampening) * d
         d = d + momentum * b  (nesterov),  else  d = b
@@ -63,9 +66,9 @@ def sgd_update(
     Returns (new p, new b); b is None without momentum."""
     lr, momentum, undamped, weight_decay = coefficients
     xp = namespace(value, grad)
-    direction = grad
+    direction = -grad if settings.maximize else grad
     if settings.weight_decay:
-        direction = grad + value * weight_decay
+        direction = direction + value * weight_decay
     if settings.momentum:
         if momentum_buffer is None:
             momentum_buffer = xp.asarray(direction, copy=True)
@@ -82,14 +85,27 @@ def sgd_update(
 @dataclass(frozen=True)
 class AdamSettings:
     """Which terms an Adam update has: weight decay, through the gradient (Adam) or
-    decoupled (AdamW)."""
+    decoupled (AdamW), and the gradient's sign (maximize)."""
 
     weight_decay: bool
     decoupled: bool
+    maximize: bool = False
 
     @classmethod
     def of(cls, group: dict[str, Any], decoupled: bool) -> AdamSettings:
-        return cls(weight_decay=group["weight_decay"] != 0, decoupled=decoupled)
+        """The settings of `group`; AMSGrad, whose running maximum `adam_update` does not
+        carry, is refused rather than left out."""
+        if group.get("amsgrad", False):
+            raise ValueError(
+                "Adam: amsgrad=True has no functional form here (its running maximum of v is "
+                "not carried), so compile(backend='xla') cannot run it; use compile's NumPy "
+                "backend (the default) or amsgrad=False"
+            )
+        return cls(
+            weight_decay=group["weight_decay"] != 0,
+            decoupled=decoupled,
+            maximize=bool(group.get("maximize", False)),
+        )
 
 
 AdamCoefficients = tuple[float, float, float, float, float, float, float, float]
@@ -122,8 +138,9 @@ def adam_update(
     settings: AdamSettings,
 ) -> tuple[Any, Any, Any]:
     """One Adam (AdamW with `settings.decoupled`) step of one parameter at step t, as
-    `chainrule.optim.Adam`, with m and v starting at zero (None):
+    `chainrule.optim.Adam` without amsgrad, with m and v starting at zero (None):
 
+        g = -g  (maximize)
         p = p * (1 - lr * weight_decay)  (AdamW),  or  g = g + weight_decay * p  (Adam)
         m = m + (1 - beta1) (g - m)
         v = beta2 v + (1 - beta2) g g
@@ -138,6 +155,8 @@ def adam_update(
         exp_avg = xp.zeros_like(value)
     if exp_avg_sq is None:
         exp_avg_sq = xp.zeros_like(value)
+    if settings.maximize:
+        grad = -grad
     if settings.weight_decay:
         if settings.decoupled:
             value = value * decay

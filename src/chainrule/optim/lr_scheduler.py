@@ -77,22 +77,35 @@ class LRScheduler(ABC):
         }
 
     def load_state_dict(self, state_dict: dict[str, Any]) -> None:
-        """Restore a position saved by `state_dict()` (load the optimizer's state too)."""
+        """Restore a position saved by `state_dict()` (load the optimizer's state too). A
+        refused state leaves the schedule as it was."""
         unknown = sorted(set(state_dict) - set(vars(self)))
         if unknown:
             raise ValueError(
                 f"{type(self).__name__}.load_state_dict: unexpected keys {unknown}; was the "
                 "state saved from a different schedule?"
             )
+        previous = dict(vars(self))
         for key, value in state_dict.items():
             setattr(self, key, list(value) if isinstance(value, list) else value)
-        self._check_settings()
+        try:
+            self._check_settings()
+        except (TypeError, ValueError):
+            vars(self).clear()
+            vars(self).update(previous)
+            raise
 
     def _check_settings(self) -> None:
         """Reject invalid settings restored by `load_state_dict` (the constructor checks its
         arguments itself)."""
         name = type(self).__name__
         self.base_lrs = [check_number(name, "base_lrs entry", lr) for lr in self.base_lrs]
+        epoch: Any = self.last_epoch  # as loaded, not yet known to be an int
+        if isinstance(epoch, (bool, np.bool_)) or not isinstance(epoch, numbers.Integral):
+            raise TypeError(f"{name}: last_epoch must be an integer, got {epoch!r}")
+        if epoch < 0:
+            raise ValueError(f"{name}: last_epoch must be 0 or more, got {epoch}")
+        self.last_epoch = int(epoch)
 
 
 class StepLR(LRScheduler):

@@ -19,7 +19,7 @@ import math
 import numbers
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterable, Mapping
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 
@@ -90,6 +90,11 @@ class Optimizer(ABC):
     `SGD([{"params": body}, {"params": head, "lr": 0.1}], lr=0.01)`.
     Subclasses implement `_update(param, grad, state, group)` on NumPy arrays.
     """
+
+    later_options: ClassVar[dict[str, Any]] = {}
+    """Hyperparameters added after checkpoints were first written, with the value that gives
+    the old behaviour: a saved group without one loads with that value (as torch's
+    `__setstate__` fills in its newer options)."""
 
     def __init__(self, params: ParamsArg, defaults: dict[str, Any]) -> None:
         refuse_while_tracing(
@@ -244,6 +249,8 @@ class Optimizer(ABC):
         entries are views of flat state arrays, so `state_dict` is unchanged. Returns False
         (nothing done) when the parameters do not allow it."""
         params = group["params"]
+        if not params:
+            return True  # an empty group (torch allows one) has nothing to update
         buffer = buffer_of(params[0])
         if buffer is None:
             return False
@@ -384,6 +391,11 @@ class Optimizer(ABC):
         """Restore hyperparameters and per-parameter state saved by `state_dict()` from an
         optimizer over parameters of the same shapes, in the same groups."""
         name = type(self).__name__
+        if not isinstance(state_dict, Mapping) or {"state", "param_groups"} - set(state_dict):
+            raise ValueError(
+                f"{name}.load_state_dict: expected a dict with 'state' and 'param_groups' "
+                f"(what state_dict() returns), got {state_dict!r:.80}"
+            )
         saved_groups = state_dict["param_groups"]
         if len(saved_groups) != len(self.param_groups):
             raise ValueError(
@@ -401,7 +413,9 @@ class Optimizer(ABC):
                 )
             # Another optimizer's state would mix its hyperparameters and moments into this
             # one's (Adam's into SGD: momentum silently restarted), or fail deep in a step.
-            lacking = [key for key in self.defaults if key not in saved]
+            lacking = [
+                key for key in self.defaults if key not in saved and key not in self.later_options
+            ]
             if lacking:
                 raise ValueError(
                     f"{name}.load_state_dict: group {position} of the state has no "
@@ -427,14 +441,21 @@ class Optimizer(ABC):
                             f"{name}.load_state_dict: {entry!r} of parameter {index} has "
                             f"shape {value.shape}, but the parameter has shape {param.shape}"
                         )
-                    value = np.array(to_numpy(value), dtype=param.dtype, copy=True)
+                    value = np.array(to_numpy(value), copy=True)
+                    if value.dtype.kind not in "biuf":
+                        raise ValueError(
+                            f"{name}.load_state_dict: {entry!r} of parameter {index} holds "
+                            f"values of dtype {value.dtype}, which cannot become the "
+                            f"parameter's {param.dtype}; load a state saved by state_dict()"
+                        )
+                    value = value.astype(param.dtype, copy=False)
                     if type(param.data) is not np.ndarray:
                         value = move(value, param.device)
                 restored[entry] = value
             new_state[param] = restored
         loaded_groups = []
         for saved, group in zip(saved_groups, self.param_groups, strict=True):
-            loaded = dict(group)
+            loaded = {**dict(group), **self.later_options}
             for key, value in saved.items():
                 if key != "params":
                     loaded[key] = tuple(value) if isinstance(value, list) else value
@@ -540,14 +561,19 @@ class _FlatSpan:
             name: value for name, value in self.state.items() if isinstance(value, np.ndarray)
         }
         scalars = {name: value for name, value in self.state.items() if name not in arrays}
+        # A state array the update has just added (momentum or amsgrad switched on) has no
+        # views yet: `.get` finds None, whose "base" is None.
+        first = self.views[0] if self.views else {}
         if (
             self.views
             and not scalars
-            and all(self.views[0][name].base is array for name, array in arrays.items())
+            and all(
+                getattr(first.get(name), "base", None) is array for name, array in arrays.items()
+            )
         ):
             return  # every state already holds its views (checked by `gather`)
         if not self.views or any(
-            self.views[0][name].base is not array for name, array in arrays.items()
+            getattr(first.get(name), "base", None) is not array for name, array in arrays.items()
         ):
             offsets = [self.buffer.bounds[self.buffer.positions[id(param)]] for param in params]
             self.views = [

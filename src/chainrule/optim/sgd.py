@@ -1,10 +1,10 @@
-"""`SGD`: stochastic gradient descent with optional momentum, dampening, Nesterov momentum
-and (L2) weight decay, with PyTorch's update rule and argument names."""
+"""`SGD`: stochastic gradient descent with optional momentum, dampening, Nesterov momentum,
+(L2) weight decay and maximization, with PyTorch's update rule and argument names."""
 
 from __future__ import annotations
 
 import math
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 
@@ -15,6 +15,7 @@ from chainrule.tensor import Tensor
 class SGD(Optimizer):
     """For each parameter p with gradient g, as `torch.optim.SGD`:
 
+        g = -g                             (maximize: ascend the objective)
         g = g + weight_decay * p
         b = g                              (first step)
         b = momentum * b + (1 - dampening) * g       (later steps)
@@ -24,6 +25,8 @@ class SGD(Optimizer):
     The momentum buffer `b` is the state ("momentum_buffer").
     """
 
+    later_options: ClassVar[dict[str, Any]] = {"maximize": False}
+
     def __init__(
         self,
         params: ParamsArg,
@@ -32,6 +35,8 @@ class SGD(Optimizer):
         dampening: float = 0.0,
         weight_decay: float = 0.0,
         nesterov: bool = False,
+        *,
+        maximize: bool = False,
     ) -> None:
         defaults = {
             "lr": lr,
@@ -39,6 +44,7 @@ class SGD(Optimizer):
             "dampening": dampening,
             "weight_decay": weight_decay,
             "nesterov": nesterov,
+            "maximize": maximize,
         }
         super().__init__(params, defaults)
 
@@ -46,8 +52,9 @@ class SGD(Optimizer):
         super()._check_group(group)
         group["momentum"] = check_number("SGD", "momentum", group["momentum"])
         group["dampening"] = check_number("SGD", "dampening", group["dampening"], low=-math.inf)
-        if not isinstance(group["nesterov"], (bool, np.bool_)):
-            raise TypeError(f"SGD: nesterov must be True or False, got {group['nesterov']!r}")
+        for flag in ("nesterov", "maximize"):
+            if not isinstance(group[flag], (bool, np.bool_)):
+                raise TypeError(f"SGD: {flag} must be True or False, got {group[flag]!r}")
         if group["nesterov"] and (group["momentum"] <= 0 or group["dampening"] != 0):
             raise ValueError(
                 f"SGD: nesterov=True needs momentum > 0 and dampening = 0, got momentum="
@@ -55,9 +62,10 @@ class SGD(Optimizer):
             )
 
     def _update_group(self, group: dict[str, Any]) -> None:
-        """Plain SGD (no momentum, no weight decay) in one tight loop: p -= lr * g through a
-        reusable work array, two NumPy calls per parameter; other settings take `_update`."""
-        if group["momentum"] != 0 or group["weight_decay"] != 0:
+        """Plain SGD (no momentum, no weight decay, minimizing) in one tight loop: p -= lr * g
+        through a reusable work array, two NumPy calls per parameter; other settings take
+        `_update`."""
+        if group["momentum"] != 0 or group["weight_decay"] != 0 or group["maximize"]:
             super()._update_group(group)
             return
         lr, workspace, states = group["lr"], self._workspace, self.state
@@ -90,9 +98,11 @@ class SGD(Optimizer):
         dampening, weight_decay = group["dampening"], group["weight_decay"]
         work = self._scratch(param, "work")
         direction = grad
+        if group["maximize"]:
+            direction = np.negative(grad, out=self._scratch(param, "negated_grad"))
         if weight_decay != 0:
             np.multiply(value, weight_decay, out=work)
-            np.add(grad, work, out=work)
+            np.add(direction, work, out=work)
             direction = work
         if momentum != 0:
             buffer = state.get("momentum_buffer")
@@ -121,9 +131,9 @@ class SGD(Optimizer):
         """`_update`'s rule on arrays of any library, out of place (same order of operations)."""
         lr, momentum = group["lr"], group["momentum"]
         dampening, weight_decay = group["dampening"], group["weight_decay"]
-        direction = grad
+        direction = -grad if group["maximize"] else grad
         if weight_decay != 0:
-            direction = grad + value * weight_decay
+            direction = direction + value * weight_decay
         if momentum != 0:
             buffer = state.get("momentum_buffer")
             if buffer is None:

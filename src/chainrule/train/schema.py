@@ -39,6 +39,13 @@ OPTIMIZER_GROUP_KEYS = {
     "adamw": ("lr", "betas", "eps", "weight_decay", "params"),
 }
 """The hyperparameters of a parameter group of each `--optimizer` (chainrule.optim's)."""
+OPTIONAL_GROUP_KEYS = {
+    "sgd": ("maximize",),
+    "momentum": ("maximize",),
+    "adam": ("amsgrad", "maximize"),
+    "adamw": ("amsgrad", "maximize"),
+}
+"""Flags a group has since chainrule.optim took them (absent from older checkpoints)."""
 OPTIMIZER_STATE_KEYS = {
     "sgd": (),
     "momentum": ("momentum_buffer",),
@@ -174,12 +181,17 @@ def _check_optimizer(value: Any, path: str, config: TrainConfig) -> int:
         _fail(f"{path}/param_groups", "a non-empty list", groups)
     for position, group in enumerate(groups):
         where = f"{path}/param_groups/{position}"
-        entries = _check_mapping(group, where, OPTIMIZER_GROUP_KEYS[config.optimizer])
+        entries = _check_mapping(
+            group,
+            where,
+            OPTIMIZER_GROUP_KEYS[config.optimizer],
+            optional=OPTIONAL_GROUP_KEYS[config.optimizer],
+        )
         for key, item in entries.items():
             if key == "params":
                 for index, param in enumerate(_check_list(item, f"{where}/params")):
                     _check_integer(param, f"{where}/params/{index}")
-            elif key == "nesterov":
+            elif key in ("nesterov", "amsgrad", "maximize"):
                 _check_boolean(item, f"{where}/{key}")
             elif key == "betas":
                 _check_numbers(item, f"{where}/{key}", length=2, low=0.0)
