@@ -650,12 +650,14 @@ def _pool_padding(
                 f"{op}: padding {padding} must be at most half the kernel's span "
                 f"({span} for kernel {kernel}, dilation {dilation}), as PyTorch requires"
             )
-        if span > size + 2 * p:
+        count = (size + 2 * p - span + (s - 1 if ceil_mode else 0)) // s + 1
+        if count < 1:
+            # ceil_mode keeps a window that reaches past the padding, as PyTorch does.
             raise ValueError(
                 f"{op}: kernel {kernel} with dilation {dilation} spans {span}, larger than the "
-                f"padded input ({size + 2 * p}); use a smaller kernel or more padding"
+                f"padded input ({size + 2 * p}){f' by the stride {s} or more' if ceil_mode else ''}"
+                "; use a smaller kernel or more padding"
             )
-        count = (size + 2 * p - span + (s - 1 if ceil_mode else 0)) // s + 1
         if ceil_mode and (count - 1) * s >= size + p:
             count -= 1  # a last window that would start in the right padding is dropped
         pairs.append((p, p + max(0, (count - 1) * s + span - (size + 2 * p))))
