@@ -480,11 +480,18 @@ _SPATIAL_NAMES = {1: "(N, C, L)", 2: "(N, C, H, W)"}
 
 def _ints(op: str, label: str, value: Any, spatial: int, minimum: int) -> tuple[int, ...]:
     """`value` (an int or one int per spatial axis) as a tuple, each at least `minimum`."""
-    values = (value,) * spatial if isinstance(value, (int, np.integer)) else tuple(value)
+    message = f"{op}: {label} must be an int or a tuple of {spatial} ints, got {value!r}"
+    if isinstance(value, (int, np.integer)):
+        values: tuple[Any, ...] = (value,) * spatial
+    else:
+        try:
+            values = tuple(value)
+        except TypeError:
+            raise TypeError(message) from None
     if len(values) != spatial or not all(
         isinstance(v, (int, np.integer)) and not isinstance(v, bool) for v in values
     ):
-        raise TypeError(f"{op}: {label} must be an int or a tuple of {spatial} ints, got {value!r}")
+        raise TypeError(message)
     if any(v < minimum for v in values):
         raise ValueError(f"{op}: {label} must be at least {minimum} on every axis, got {value!r}")
     return tuple(int(v) for v in values)

@@ -422,6 +422,32 @@ def test_tinygrad_avgpool2d_kernel_sizes_match_torch(
     )
 
 
+# ------------------------------- ported from PyTorch's common_nn module tests
+# Its "zero_batch" entries run Conv1d, Conv2d and the pools on a batch of 0 samples: the
+# output is empty in the right shape and the weight's gradient is zeros.
+ZERO_BATCH = {
+    "conv1d": ([(0, 4, 10), (6, 4, 3), (6,)], {"stride": 2, "padding": 1}),
+    "conv2d": ([(0, 4, 6, 5), (4, 2, 3, 2), (4,)], {"stride": 2, "padding": 1, "groups": 2}),
+    "max_pool2d": ([(0, 3, 6, 5)], {"kernel_size": 2, "padding": 1}),
+    "avg_pool2d": ([(0, 3, 6, 5)], {"kernel_size": 3, "stride": 2, "ceil_mode": True}),
+}
+
+
+@pytest.mark.parametrize("op", sorted(ZERO_BATCH))
+def test_an_empty_batch_gives_empty_outputs_and_zero_weight_gradients_as_torch(
+    torch: ModuleType, op: str
+) -> None:
+    # conv's backward reshaped the empty upstream gradient with -1, which NumPy cannot infer.
+    shapes, params = ZERO_BATCH[op]
+    assert_matches_torch(
+        torch,
+        lambda *inputs: getattr(functional, op)(*inputs, **params),
+        lambda *inputs: getattr(torch.nn.functional, op)(*inputs, **params),
+        shapes,
+        np.float64,
+    )
+
+
 # ------------------------------------------------------------------ errors
 def _conv(x_shape: tuple[int, ...], w_shape: tuple[int, ...], **params: Any) -> Any:
     return functional.conv2d(np.zeros(x_shape), np.zeros(w_shape), **params)
@@ -496,3 +522,8 @@ def test_ceil_mode_still_refuses_a_window_past_the_padding_by_the_stride_as_torc
 def test_adaptive_avg_pool2d_output_size_must_be_positive() -> None:
     with pytest.raises(ValueError, match=r"^adaptive_avg_pool2d: output_size must be positive"):
         functional.adaptive_avg_pool2d(np.zeros((1, 1, 4, 4)), 0)
+
+
+def test_a_float_kernel_size_is_refused_by_name() -> None:
+    with pytest.raises(TypeError, match=r"^avg_pool2d: kernel_size must be an int or a tuple"):
+        functional.avg_pool2d(np.zeros((1, 1, 4, 4)), 2.0)  # type: ignore[arg-type]

@@ -159,8 +159,12 @@ def _grouped_rows(grad_out: Any, groups: int) -> Any:
     """grad_out (N, C_out, *out) as (groups, C_out/groups, N * prod(out)) rows."""
     xp = namespace(grad_out)
     batch, channels = grad_out.shape[:2]
-    rows = xp.reshape(grad_out, (batch, groups, channels // groups, -1))
-    return xp.reshape(xp.permute_dims(rows, (1, 2, 0, 3)), (groups, channels // groups, -1))
+    # Sizes spelled out, not -1: NumPy cannot infer an axis of an empty batch.
+    positions = math.prod(grad_out.shape[2:])
+    rows = xp.reshape(grad_out, (batch, groups, channels // groups, positions))
+    return xp.reshape(
+        xp.permute_dims(rows, (1, 2, 0, 3)), (groups, channels // groups, batch * positions)
+    )
 
 
 def _convolve(
