@@ -735,7 +735,9 @@ def _adaptive_weights(size: int, out: int, dtype: np.dtype[Any]) -> np.ndarray:
     return weights
 
 
-def adaptive_avg_pool2d(input: Any, output_size: int | tuple[int | None, int | None]) -> Tensor:
+def adaptive_avg_pool2d(
+    input: Any, output_size: int | tuple[int | None, int | None] | list[int | None]
+) -> Tensor:
     """z (N, C, oH, oW) = the mean of x over windows from floor(i H / oH) to ceil((i+1) H / oH)
     (and likewise along W), as `torch.nn.functional.adaptive_avg_pool2d`; None keeps a size.
 
@@ -747,7 +749,9 @@ def adaptive_avg_pool2d(input: Any, output_size: int | tuple[int | None, int | N
         raise ValueError(
             f"adaptive_avg_pool2d: input must be (N, C, H, W) or (C, H, W), got shape {x.shape}"
         )
-    sizes = (output_size, output_size) if not isinstance(output_size, tuple) else output_size
+    sizes = (
+        tuple(output_size) if isinstance(output_size, (tuple, list)) else (output_size, output_size)
+    )
     height, width = x.shape[-2:]
     if len(sizes) != 2:
         raise ValueError(

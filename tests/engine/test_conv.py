@@ -527,3 +527,14 @@ def test_adaptive_avg_pool2d_output_size_must_be_positive() -> None:
 def test_a_float_kernel_size_is_refused_by_name() -> None:
     with pytest.raises(TypeError, match=r"^avg_pool2d: kernel_size must be an int or a tuple"):
         functional.avg_pool2d(np.zeros((1, 1, 4, 4)), 2.0)  # type: ignore[arg-type]
+
+
+def test_adaptive_avg_pool2d_takes_its_output_size_as_a_list_as_torch(torch: ModuleType) -> None:
+    # A list was read as one size per axis, each a list, and refused as "not positive integers".
+    assert_matches_torch(
+        torch,
+        lambda x: functional.adaptive_avg_pool2d(x, [2, 3]),
+        lambda x: torch.nn.functional.adaptive_avg_pool2d(x, [2, 3]),
+        [(2, 3, 7, 5)],
+        np.float64,
+    )
