@@ -480,11 +480,18 @@ _SPATIAL_NAMES = {1: "(N, C, L)", 2: "(N, C, H, W)"}
 
 def _ints(op: str, label: str, value: Any, spatial: int, minimum: int) -> tuple[int, ...]:
     """`value` (an int or one int per spatial axis) as a tuple, each at least `minimum`."""
-    values = (value,) * spatial if isinstance(value, (int, np.integer)) else tuple(value)
+    message = f"{op}: {label} must be an int or a tuple of {spatial} ints, got {value!r}"
+    if isinstance(value, (int, np.integer)):
+        values: tuple[Any, ...] = (value,) * spatial
+    else:
+        try:
+            values = tuple(value)
+        except TypeError:
+            raise TypeError(message) from None
     if len(values) != spatial or not all(
         isinstance(v, (int, np.integer)) and not isinstance(v, bool) for v in values
     ):
-        raise TypeError(f"{op}: {label} must be an int or a tuple of {spatial} ints, got {value!r}")
+        raise TypeError(message)
     if any(v < minimum for v in values):
         raise ValueError(f"{op}: {label} must be at least {minimum} on every axis, got {value!r}")
     return tuple(int(v) for v in values)
@@ -650,12 +657,14 @@ def _pool_padding(
                 f"{op}: padding {padding} must be at most half the kernel's span "
                 f"({span} for kernel {kernel}, dilation {dilation}), as PyTorch requires"
             )
-        if span > size + 2 * p:
+        count = (size + 2 * p - span + (s - 1 if ceil_mode else 0)) // s + 1
+        if count < 1:
+            # ceil_mode keeps a window that reaches past the padding, as PyTorch does.
             raise ValueError(
                 f"{op}: kernel {kernel} with dilation {dilation} spans {span}, larger than the "
-                f"padded input ({size + 2 * p}); use a smaller kernel or more padding"
+                f"padded input ({size + 2 * p}){f' by the stride {s} or more' if ceil_mode else ''}"
+                "; use a smaller kernel or more padding"
             )
-        count = (size + 2 * p - span + (s - 1 if ceil_mode else 0)) // s + 1
         if ceil_mode and (count - 1) * s >= size + p:
             count -= 1  # a last window that would start in the right padding is dropped
         pairs.append((p, p + max(0, (count - 1) * s + span - (size + 2 * p))))
@@ -726,7 +735,9 @@ def _adaptive_weights(size: int, out: int, dtype: np.dtype[Any]) -> np.ndarray:
     return weights
 
 
-def adaptive_avg_pool2d(input: Any, output_size: int | tuple[int | None, int | None]) -> Tensor:
+def adaptive_avg_pool2d(
+    input: Any, output_size: int | tuple[int | None, int | None] | list[int | None]
+) -> Tensor:
     """z (N, C, oH, oW) = the mean of x over windows from floor(i H / oH) to ceil((i+1) H / oH)
     (and likewise along W), as `torch.nn.functional.adaptive_avg_pool2d`; None keeps a size.
 
@@ -738,7 +749,9 @@ def adaptive_avg_pool2d(input: Any, output_size: int | tuple[int | None, int | N
         raise ValueError(
             f"adaptive_avg_pool2d: input must be (N, C, H, W) or (C, H, W), got shape {x.shape}"
         )
-    sizes = (output_size, output_size) if not isinstance(output_size, tuple) else output_size
+    sizes = (
+        tuple(output_size) if isinstance(output_size, (tuple, list)) else (output_size, output_size)
+    )
     height, width = x.shape[-2:]
     if len(sizes) != 2:
         raise ValueError(

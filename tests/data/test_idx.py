@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import gzip
+import struct
 from pathlib import Path
 
 import numpy as np
@@ -176,3 +177,45 @@ def test_dimensions_overflowing_to_zero_are_not_read_as_trailing_bytes(
     path.write_bytes(header + bytes(8))
     with pytest.raises(DatasetError, match=rf"is truncated: .* needs {2**64} data bytes"):
         load_idx(path)
+
+
+# ------------------------------- ported from torchvision's MNIST reader and its tests
+# torchvision reads these files with read_sn3_pascalvincent_tensor: the magic number as one
+# big-endian int32 (2049 for labels, 2051 for images: type 0x08, 1 or 3 dims), then the
+# dims and the big-endian data. Its tests pack fake files with struct; so do these, so
+# the reader is checked against bytes that save_idx did not write.
+@pytest.mark.parametrize(
+    ("code", "fmt", "values"),
+    [
+        (0x09, "b", [-128, -1, 0, 127]),
+        (0x0B, "h", [-32768, -2, 1, 32767]),
+        (0x0C, "i", [-(2**31), -2, 1, 2**31 - 1]),
+        (0x0D, "f", [-1.5, 0.0, 3.25, 1e30]),
+        (0x0E, "d", [-1.5, 2.0**-1074, 3.25, 1e300]),
+    ],
+)
+def test_hand_packed_big_endian_values_load_as_the_same_numbers(
+    tmp_path: Path, code: int, fmt: str, values: list[float]
+) -> None:
+    path = tmp_path / "packed.idx"
+    path.write_bytes(
+        struct.pack(">i", code << 8 | 2)
+        + struct.pack(">ii", 2, 2)
+        + struct.pack(f">{len(values)}{fmt}", *values)
+    )
+    loaded = load_idx(path)
+    assert loaded.shape == (2, 2)
+    assert loaded.dtype == np.dtype(fmt).newbyteorder("=")
+    np.testing.assert_array_equal(loaded.ravel(), np.array(values, dtype=loaded.dtype))
+
+
+def test_torchvision_magic_numbers_read_images_row_major_and_labels(tmp_path: Path) -> None:
+    images = tmp_path / "images"
+    pixels = bytes(range(2 * 3 * 4))
+    images.write_bytes(struct.pack(">iiii", 2051, 2, 3, 4) + pixels)
+    labels = tmp_path / "labels"
+    labels.write_bytes(struct.pack(">ii", 2049, 2) + bytes([7, 3]))
+    loaded = load_idx(images)
+    assert (loaded.shape, loaded.dtype) == ((2, 3, 4), np.uint8)
+    assert loaded[1, 2, 0] == 1 * 12 + 2 * 4 + 0  # image, row, column: C order
+    np.testing.assert_array_equal(load_idx(labels), np.array([7, 3], dtype=np.uint8))

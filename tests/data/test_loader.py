@@ -221,3 +221,15 @@ def test_a_refused_loader_state_leaves_the_generator_untouched(epoch: object) ->
         loader.load_state_dict(state)
     for batch, want in zip(_labels(loader), expected, strict=True):
         np.testing.assert_array_equal(batch, want)
+def test_a_list_of_pairs_is_refused_with_the_arraydataset_that_holds_it() -> None:
+    # PyTorch's DataLoader takes a list of (x, y) pairs and collates them; here each batch is
+    # one integer-array index, which a list refused inside NumPy ("only integer scalar
+    # arrays can be converted to a scalar index") at the first batch.
+    pairs = [(np.full(3, float(i)), i % 2) for i in range(5)]
+    with pytest.raises(TypeError, match=r"^DataLoader: got a list of 5 items.*ArrayDataset"):
+        DataLoader(pairs, batch_size=2)  # type: ignore[arg-type]
+    x, y = next(
+        iter(DataLoader(ArrayDataset(*map(np.stack, zip(*pairs, strict=True))), batch_size=2))
+    )
+    np.testing.assert_array_equal(x, [[0.0] * 3, [1.0] * 3])
+    np.testing.assert_array_equal(y, [0, 1])

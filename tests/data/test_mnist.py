@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from chainrule.data import DatasetError, load_fashion_mnist, load_mnist, save_idx
+from chainrule.data import DatasetError, load_fashion_mnist, load_idx, load_mnist, save_idx
 from chainrule.data import mnist as mnist_module
 
 
@@ -164,3 +164,24 @@ def test_images_of_zero_pixels_are_refused(tmp_path: Path, rng: np.random.Genera
         save_idx(tmp_path / name, np.zeros((count, 0, 28), dtype=np.uint8))
     with pytest.raises(DatasetError, match="holds 12 images of 0x28 pixels"):
         load_mnist(tmp_path)
+
+
+@pytest.mark.skipif(
+    not (mnist_module.DEBIAN_FASHION_MNIST_DIR / "train-labels-idx1-ubyte.gz").is_file(),
+    reason="Debian's dataset-fashion-mnist is not installed",
+)
+def test_the_installed_fashion_mnist_has_its_published_labels_and_pixel_statistics() -> None:
+    # The first training labels (9 ankle boot, 0 T-shirt, 0, 3 dress, ...), 6000 of each
+    # class, and the pixel mean 0.2860 and std 0.3530 (of pixel / 255) that torchvision users
+    # normalise with: a byte-order, offset or header slip would move them.
+    folder = mnist_module.DEBIAN_FASHION_MNIST_DIR
+    labels = load_idx(folder / "train-labels-idx1-ubyte.gz")
+    np.testing.assert_array_equal(labels[:10], [9, 0, 0, 3, 0, 2, 7, 2, 5, 5])
+    np.testing.assert_array_equal(np.bincount(labels), [6000] * 10)
+    images = load_idx(folder / "train-images-idx3-ubyte.gz")
+    assert (images.shape, images.dtype) == ((60000, 28, 28), np.uint8)
+    # Exact integer sums (a float64 mean and std of 47M pixels take seconds).
+    mean = int(images.sum(dtype=np.uint64)) / images.size / 255
+    squares = int((images.astype(np.uint16) ** 2).sum(dtype=np.uint64)) / images.size / 255**2
+    std = (squares - mean**2) ** 0.5
+    assert (mean, std) == (pytest.approx(0.2860, abs=5e-5), pytest.approx(0.3530, abs=5e-5))

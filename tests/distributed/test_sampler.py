@@ -83,3 +83,9 @@ def test_drop_last_accepts_a_short_remainder() -> None:
 def test_a_rank_outside_the_size_is_refused() -> None:
     with pytest.raises(ValueError, match=r"rank must be an int in 0\.\.1"):
         DistributedSampler(np.arange(8), 4, rank=2, size=2)
+
+
+def test_a_list_of_pairs_is_refused_as_by_the_dataloader() -> None:
+    pairs = [(np.zeros(2), 0)] * 4
+    with pytest.raises(TypeError, match=r"^DistributedSampler: got a list of 4 items"):
+        DistributedSampler(pairs, 2, rank=0, size=2)  # type: ignore[arg-type]

@@ -5,6 +5,7 @@ float64, over strides, paddings, dilations, groups and odd sizes; second order; 
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from types import ModuleType
 from typing import Any
@@ -164,6 +165,96 @@ def test_max_pool2d_sends_the_gradient_to_the_first_maximum_of_a_tie(torch: Modu
     expected = np.zeros((4, 5))
     expected[:3, :4] = 1  # each window's top-left entry
     np.testing.assert_array_equal(ours.grad.numpy()[0, 0], expected)
+
+
+def _max_pool_gradient_pair(
+    torch: ModuleType, x: np.ndarray, **params: Any
+) -> tuple[np.ndarray, np.ndarray]:
+    """The gradient of max_pool2d(x) for the cotangent 1, 2, 3, ... (so each window's share
+    is told apart), ours and PyTorch's; the values are checked equal on the way."""
+    ours = cr.tensor(x, requires_grad=True)
+    theirs = torch.tensor(x, requires_grad=True)
+    out = functional.max_pool2d(ours, **params)
+    reference = torch.nn.functional.max_pool2d(theirs, **params)
+    np.testing.assert_array_equal(out.numpy(), reference.detach().numpy())
+    cotangent = np.arange(1.0, out.size + 1).reshape(out.shape)
+    out.backward(cotangent)
+    reference.backward(torch.from_numpy(cotangent))
+    assert ours.grad is not None
+    return ours.grad.numpy(), theirs.grad.numpy()
+
+
+def test_max_pool2d_sends_the_gradient_to_the_last_nan_of_a_window_as_torch(
+    torch: ModuleType,
+) -> None:
+    # The maximum of a window holding NaN is NaN, which equals no entry: the gradient was
+    # dropped (all zeros). PyTorch's scan moves to every NaN, so the last one wins.
+    x = np.array([[[[1.0, np.nan, 7.0, 1.0], [np.nan, 2.0, 1.0, 9.0]]]])
+    ours, theirs = _max_pool_gradient_pair(torch, x, kernel_size=2)
+    np.testing.assert_array_equal(ours, theirs)
+    np.testing.assert_array_equal(ours[0, 0], [[0.0, 0.0, 0.0, 0.0], [1.0, 0.0, 0.0, 2.0]])
+
+
+def test_max_pool2d_sends_the_gradient_of_a_window_of_minus_inf_to_the_input_not_the_padding(
+    torch: ModuleType,
+) -> None:
+    # A window whose entries are all -inf ties with its -inf padding; the padding came first
+    # in row-major order and took (and lost) the gradient. PyTorch never reads the padding:
+    # the window's first entry of the input wins.
+    x = np.full((1, 1, 3, 3), -np.inf)
+    ours, theirs = _max_pool_gradient_pair(torch, x, kernel_size=3, stride=1, padding=1)
+    np.testing.assert_array_equal(ours, theirs)
+    assert ours.sum() == np.arange(1.0, 10.0).sum()
+
+
+@pytest.mark.parametrize("library", ["array_api_strict"])
+def test_max_pool2d_picks_torchs_winner_of_nan_and_minus_inf_windows_on_array_backends(
+    torch: ModuleType, library: str
+) -> None:
+    xp = pytest.importorskip(library)
+    x = np.where(np.arange(30.0).reshape(1, 1, 5, 6) % 4 == 0, -np.inf, 1.0)
+    x[0, 0, 3, 2] = np.nan
+    ours = cr.tensor(xp.asarray(x), requires_grad=True)
+    out = functional.max_pool2d(ours, 3, stride=2, padding=1, ceil_mode=True)
+    cotangent = np.arange(1.0, math.prod(out.shape) + 1).reshape(out.shape)
+    out.backward(cr.tensor(xp.asarray(cotangent)))
+    assert ours.grad is not None
+    _, theirs = _max_pool_gradient_pair(
+        torch, x, kernel_size=3, stride=2, padding=1, ceil_mode=True
+    )
+    np.testing.assert_array_equal(ours.grad.numpy(), theirs)
+
+
+@pytest.mark.parametrize(
+    "params",
+    [
+        {"kernel_size": (2, 3), "ceil_mode": True},
+        {"kernel_size": (2, 4), "stride": 3, "padding": (0, 1), "ceil_mode": True},
+        {"kernel_size": (3, 3), "stride": (3, 3), "ceil_mode": True, "count_include_pad": False},
+    ],
+    ids=str,
+)
+def test_pooling_with_ceil_mode_keeps_a_window_wider_than_the_padded_input_as_torch(
+    torch: ModuleType, params: dict[str, Any]
+) -> None:
+    # (8, 1) images: under ceil_mode PyTorch keeps a window that reaches past the padding
+    # while it starts inside the input; these were refused as "kernel larger than input".
+    shape = (2, 1, 8, 1)
+    assert_matches_torch(
+        torch,
+        lambda x: functional.avg_pool2d(x, **params),
+        lambda x: torch.nn.functional.avg_pool2d(x, **params),
+        [shape],
+        np.float64,
+    )
+    if "count_include_pad" not in params:
+        assert_matches_torch(
+            torch,
+            lambda x: functional.max_pool2d(x, **params),
+            lambda x: torch.nn.functional.max_pool2d(x, **params),
+            [shape],
+            np.float64,
+        )
 
 
 AVG_POOL = [
@@ -331,6 +422,32 @@ def test_tinygrad_avgpool2d_kernel_sizes_match_torch(
     )
 
 
+# ------------------------------- ported from PyTorch's common_nn module tests
+# Its "zero_batch" entries run Conv1d, Conv2d and the pools on a batch of 0 samples: the
+# output is empty in the right shape and the weight's gradient is zeros.
+ZERO_BATCH = {
+    "conv1d": ([(0, 4, 10), (6, 4, 3), (6,)], {"stride": 2, "padding": 1}),
+    "conv2d": ([(0, 4, 6, 5), (4, 2, 3, 2), (4,)], {"stride": 2, "padding": 1, "groups": 2}),
+    "max_pool2d": ([(0, 3, 6, 5)], {"kernel_size": 2, "padding": 1}),
+    "avg_pool2d": ([(0, 3, 6, 5)], {"kernel_size": 3, "stride": 2, "ceil_mode": True}),
+}
+
+
+@pytest.mark.parametrize("op", sorted(ZERO_BATCH))
+def test_an_empty_batch_gives_empty_outputs_and_zero_weight_gradients_as_torch(
+    torch: ModuleType, op: str
+) -> None:
+    # conv's backward reshaped the empty upstream gradient with -1, which NumPy cannot infer.
+    shapes, params = ZERO_BATCH[op]
+    assert_matches_torch(
+        torch,
+        lambda *inputs: getattr(functional, op)(*inputs, **params),
+        lambda *inputs: getattr(torch.nn.functional, op)(*inputs, **params),
+        shapes,
+        np.float64,
+    )
+
+
 # ------------------------------------------------------------------ errors
 def _conv(x_shape: tuple[int, ...], w_shape: tuple[int, ...], **params: Any) -> Any:
     return functional.conv2d(np.zeros(x_shape), np.zeros(w_shape), **params)
@@ -396,6 +513,28 @@ def test_avg_pool2d_kernel_larger_than_the_padded_input_is_refused() -> None:
         functional.avg_pool2d(np.zeros((1, 1, 4, 4)), 5)
 
 
+def test_ceil_mode_still_refuses_a_window_past_the_padding_by_the_stride_as_torch() -> None:
+    # PyTorch: "Output size is too small" for a (8, 1) image, kernel (2, 4), stride 2.
+    with pytest.raises(ValueError, match=r"^max_pool2d: kernel \(2, 4\) .* by the stride 2 or"):
+        functional.max_pool2d(np.zeros((1, 1, 8, 1)), (2, 4), stride=2, ceil_mode=True)
+
+
 def test_adaptive_avg_pool2d_output_size_must_be_positive() -> None:
     with pytest.raises(ValueError, match=r"^adaptive_avg_pool2d: output_size must be positive"):
         functional.adaptive_avg_pool2d(np.zeros((1, 1, 4, 4)), 0)
+
+
+def test_a_float_kernel_size_is_refused_by_name() -> None:
+    with pytest.raises(TypeError, match=r"^avg_pool2d: kernel_size must be an int or a tuple"):
+        functional.avg_pool2d(np.zeros((1, 1, 4, 4)), 2.0)  # type: ignore[arg-type]
+
+
+def test_adaptive_avg_pool2d_takes_its_output_size_as_a_list_as_torch(torch: ModuleType) -> None:
+    # A list was read as one size per axis, each a list, and refused as "not positive integers".
+    assert_matches_torch(
+        torch,
+        lambda x: functional.adaptive_avg_pool2d(x, [2, 3]),
+        lambda x: torch.nn.functional.adaptive_avg_pool2d(x, [2, 3]),
+        [(2, 3, 7, 5)],
+        np.float64,
+    )

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+from types import ModuleType
+
 import numpy as np
 import pytest
 
+import chainrule as cr
 from chainrule import manual
 from chainrule.check import compare, numerical_grad
 
@@ -143,3 +146,44 @@ def test_sequential_names_parameters_like_pytorch(rng: np.random.Generator) -> N
 def test_gradients_before_backward_is_an_error(rng: np.random.Generator) -> None:
     with pytest.raises(RuntimeError, match=r"before backward"):
         manual.Sequential(manual.Linear(3, 4, rng=rng)).gradients()
+
+
+@pytest.mark.torch
+def test_mse_gradient_has_the_prediction_dtype_whatever_the_target_dtype(
+    torch: ModuleType,
+) -> None:
+    # PyTorch's mse_loss of float32 predictions and int64 or float64 targets gives a float32
+    # gradient; ours was float64 (NumPy promoted the residual), so every float32 layer below
+    # got float64 gradients.
+    pred = np.array([[0.5], [-1.25], [2.0]], dtype=np.float32)
+    for target in (np.array([[1], [0], [3]]), np.array([[1.0], [0.1], [3.0]])):
+        criterion = manual.MSE()
+        criterion.forward(pred, target)
+        grad_pred = criterion.backward()
+        theirs = torch.tensor(pred, requires_grad=True)
+        torch.nn.functional.mse_loss(theirs, torch.tensor(target)).backward()
+        assert grad_pred.dtype == np.float32
+        np.testing.assert_allclose(grad_pred, theirs.grad.numpy(), rtol=1e-6)
+
+
+def test_linear_gradients_keep_each_variables_dtype_when_a_float64_input_meets_float32(
+    rng: np.random.Generator,
+) -> None:
+    # As the engine (and PyTorch's .grad): the weight's and bias's gradients are float32 like
+    # them, the input's float64 like it, even though the products were promoted to float64.
+    layer = manual.Linear(3, 2, rng=rng, dtype=np.float32)
+    layer.bias = rng.standard_normal(2).astype(np.float32)
+    x = rng.standard_normal((5, 3))
+    grad_out = rng.standard_normal((5, 2))
+    layer.forward(x)
+    grad_in = layer.backward(grad_out)
+    x_t = cr.tensor(x, requires_grad=True)
+    weight_t = cr.tensor(layer.weight, requires_grad=True)
+    bias_t = cr.tensor(layer.bias, requires_grad=True)
+    (x_t @ weight_t + bias_t).backward(grad_out)
+    for ours, engine in ((layer.grad_weight, weight_t), (layer.grad_bias, bias_t), (grad_in, x_t)):
+        assert engine.grad is not None
+        assert ours is not None
+        assert ours.dtype == engine.grad.dtype
+        np.testing.assert_allclose(ours, engine.grad.numpy(), rtol=1e-6)
+    assert (layer.grad_weight.dtype, grad_in.dtype) == (np.float32, np.float64)

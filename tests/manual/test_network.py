@@ -3,6 +3,8 @@ finite differences and the closed form."""
 
 from __future__ import annotations
 
+from types import ModuleType
+
 import numpy as np
 import pytest
 
@@ -99,3 +101,21 @@ def test_one_output_backward_equals_the_general_matmul_path(make_network) -> Non
     cache = manual.forward(x, y, params)[1]
     grads = manual.backward(cache)
     assert np.array_equal(grads["u2"], grads["u3"] @ params["w2"].T)
+
+
+@pytest.mark.torch
+def test_integer_targets_keep_a_float32_network_in_float32_as_torch(
+    torch: ModuleType, make_network
+) -> None:
+    # An int64 target made the whole float32 network float64 (NumPy's promotion), gradients
+    # included; in PyTorch an integer tensor does not promote float32, so its gradients stay
+    # float32.
+    x, _, params = make_network(5, 3, 1, 1, dtype=np.float32)
+    y = np.array([[1], [0], [2], [1], [3]])
+    grads = manual.backward(manual.forward(x, y, params)[1])
+    leaves = {name: torch.tensor(value, requires_grad=True) for name, value in params.items()}
+    hidden = torch.relu(torch.tensor(x) @ leaves["w1"] + leaves["b1"])
+    ((torch.tensor(y) - (hidden @ leaves["w2"] + leaves["b2"])) ** 2).mean().backward()
+    for name, leaf in leaves.items():
+        assert grads[name].dtype == np.float32
+        np.testing.assert_allclose(grads[name], leaf.grad.numpy(), rtol=1e-5, atol=1e-7)

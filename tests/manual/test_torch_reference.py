@@ -86,3 +86,17 @@ def test_tutorial_size_float32_gradients_match_autograd(torch: ModuleType) -> No
     params = manual.init_params(784, 50, 1, rng=rng, dtype=np.float32)
     grads = manual.backward(manual.forward(x, y, params)[1])
     assert_all_close(grads, torch_grads(torch, x, y, params), rtol=1e-3, atol_scale=1e-4)
+
+
+@pytest.mark.parametrize(
+    ("n_examples", "n_in", "n_hidden", "n_out"), [(7, 3, 1, 1), (1, 5, 1, 3), (33, 4, 2, 1)]
+)
+def test_float32_odd_batches_and_one_hidden_unit_match_autograd_in_float32(
+    torch: ModuleType, make_network, n_examples: int, n_in: int, n_hidden: int, n_out: int
+) -> None:
+    x, y, params = make_network(n_examples, n_in, n_hidden, n_out, dtype=np.float32)
+    grads = manual.backward(manual.forward(x, y, params)[1])
+    assert {name: grads[name].dtype for name in ALL_GRADS} == dict.fromkeys(
+        ALL_GRADS, np.dtype(np.float32)
+    )
+    assert_all_close(grads, torch_grads(torch, x, y, params), rtol=1e-4, atol_scale=1e-5)

@@ -152,3 +152,8 @@ def test_conv_layer_refuses_a_non_positive_kernel_size() -> None:
 def test_conv_layer_reports_its_settings() -> None:
     layer = nn.Conv2d(1, 16, 3, padding=1, rng=np.random.default_rng(0))
     assert "Conv2d(1, 16, kernel_size=(3, 3), stride=(1, 1), padding=1" in repr(layer)
+
+
+def test_conv_layer_refuses_a_float_kernel_size_by_name() -> None:
+    with pytest.raises(ValueError, match=r"^Conv2d: kernel_size must be a positive int"):
+        nn.Conv2d(1, 1, 3.0)  # type: ignore[arg-type]

@@ -34,6 +34,19 @@ def _to_json(value: Any) -> Any:
     return value
 
 
+def refuse_sequence(owner: str, dataset: object) -> None:
+    """Raise TypeError for a list or tuple given as a dataset (PyTorch takes a list of (x, y)
+    pairs; here a batch is one integer-array index, which a Python sequence refuses deep
+    inside the first batch)."""
+    if isinstance(dataset, (list, tuple)):
+        raise TypeError(
+            f"{owner}: got a {type(dataset).__name__} of {len(dataset)} items; a batch is "
+            "gathered with one integer-array index, which a Python sequence does not take. "
+            "Pass ArrayDataset(images, labels) (one array per field, a row per sample); for "
+            "a list of (x, y) pairs: ArrayDataset(*map(np.stack, zip(*pairs)))"
+        )
+
+
 class DataLoader:
     """Mini-batches of a dataset, as tuples of NumPy arrays.
 
@@ -63,6 +76,7 @@ class DataLoader:
     ) -> None:
         if isinstance(dataset, np.ndarray):
             dataset = ArrayDataset(dataset)
+        refuse_sequence("DataLoader", dataset)
         self.dataset: IndexableDataset = dataset
         if isinstance(batch_size, bool) or not isinstance(batch_size, (int, np.integer)):
             raise TypeError(

@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 
 from chainrule.data.dataset import ArrayDataset
-from chainrule.data.loader import DataLoader, IndexableDataset
+from chainrule.data.loader import DataLoader, IndexableDataset, refuse_sequence
 
 
 def shard_bounds(batch: int, rank: int, size: int) -> tuple[int, int]:
@@ -57,6 +57,7 @@ class DistributedSampler:
     ) -> None:
         if isinstance(dataset, np.ndarray):
             dataset = ArrayDataset(dataset)
+        refuse_sequence("DistributedSampler", dataset)
         if isinstance(size, bool) or not isinstance(size, int) or size < 1:
             raise ValueError(f"DistributedSampler: size must be a positive int, got {size!r}")
         if isinstance(rank, bool) or not isinstance(rank, int) or not 0 <= rank < size:

@@ -42,6 +42,15 @@ def _require_saved(layer: str, saved: Saved | None) -> Saved:
     return saved
 
 
+def _in_dtype_of(grad: FloatArray, variable: npt.NDArray[np.generic]) -> FloatArray:
+    """`grad` in the float dtype of the variable it differentiates (a float32 weight gets a
+    float32 gradient even when a float64 input promoted its products); as given for an
+    integer variable, whose gradient is fractional."""
+    if variable.dtype.kind != "f":
+        return grad
+    return grad.astype(variable.dtype, copy=False)
+
+
 def _require_grad_shape(layer: str, grad_out: FloatArray, expected: tuple[int, ...]) -> None:
     if grad_out.shape != expected:
         raise ValueError(
@@ -55,7 +64,8 @@ class Linear:
     bias (out_features,).
 
     Backward: grad_weight = x.T @ grad_out, grad_bias = grad_out summed over rows,
-    grad_in = grad_out @ weight.T. Weights start He-scaled, biases at zero.
+    grad_in = grad_out @ weight.T, each in the dtype of what it differentiates (as PyTorch's
+    `.grad`). Weights start He-scaled, biases at zero.
 
     Example:
         >>> layer = Linear(784, 50, rng=np.random.default_rng(0))
@@ -91,9 +101,9 @@ class Linear:
     def backward(self, grad_out: FloatArray) -> FloatArray:
         x = _require_saved("Linear", self.saved)
         _require_grad_shape("Linear", grad_out, (x.shape[0], self.out_features))
-        self.grad_weight = x.T @ grad_out
-        self.grad_bias = grad_out.sum(axis=0)
-        return times_transpose(grad_out, self.weight)
+        self.grad_weight = _in_dtype_of(x.T @ grad_out, self.weight)
+        self.grad_bias = _in_dtype_of(grad_out.sum(axis=0), self.bias)
+        return _in_dtype_of(times_transpose(grad_out, self.weight), x)
 
     def parameters(self) -> dict[str, FloatArray]:
         return {"weight": self.weight, "bias": self.bias}
@@ -138,11 +148,13 @@ class MSE:
     """loss = mean((target - pred) ** 2) over all entries; dloss/dpred = -2 (target - pred) / size.
 
     The end of the chain: `forward(pred, target)` returns the loss as a float and `backward()`
-    returns dloss/dpred (scaled by `grad_out`, 1 by default).
+    returns dloss/dpred in pred's dtype (scaled by `grad_out`, 1 by default), whatever the
+    target's dtype, as PyTorch.
     """
 
     def __init__(self) -> None:
         self.saved: FloatArray | None = None
+        self.pred: FloatArray | None = None
 
     def forward(self, pred: FloatArray, target: npt.ArrayLike) -> float:
         target_array = as_float_array("target", target)
@@ -155,11 +167,13 @@ class MSE:
             )
         residual = target_array - pred
         self.saved = residual
+        self.pred = pred
         return float((residual**2).mean())
 
     def backward(self, grad_out: float = 1.0) -> FloatArray:
         residual = _require_saved("MSE", self.saved)
-        return grad_out * (-2.0 / residual.size) * residual
+        pred = _require_saved("MSE", self.pred)
+        return _in_dtype_of(grad_out * (-2.0 / residual.size) * residual, pred)
 
     def __repr__(self) -> str:
         return "MSE()"

@@ -58,8 +58,9 @@ def check_inputs(
     """Validate the tutorial network's inputs and return them as arrays of one float dtype.
 
     Shapes: x (N, n_in), y (N, n_out), w1 (n_in, n_hidden), b1 (n_hidden,),
-    w2 (n_hidden, n_out), b2 (n_out,), with N >= 1. All arrays are cast to their common dtype
-    (NumPy's promotion: float32 throughout stays float32, any float64 makes it float64).
+    w2 (n_hidden, n_out), b2 (n_out,), with N >= 1. All arrays are cast to the common dtype
+    of the float ones (NumPy's promotion: float32 throughout stays float32, any float64 makes
+    it float64); integer or bool data take it, as in PyTorch, and float64 when all are such.
     """
     x_array = as_float_array("x", x)
     if x_array.ndim != 2:
@@ -76,7 +77,13 @@ def check_inputs(
     param_arrays = _check_params(params, n_in)
     n_out = param_arrays["w2"].shape[1]
     y_array = _check_targets(y, n_examples, n_out)
-    dtype = np.result_type(x_array, y_array, *param_arrays.values())
+    given = {"x": x, "y": y, **params}
+    floats = [
+        array
+        for name, array in {"x": x_array, "y": y_array, **param_arrays}.items()
+        if np.asarray(given[name]).dtype.kind == "f"
+    ]
+    dtype = np.result_type(*floats) if floats else np.dtype(np.float64)
     return (
         x_array.astype(dtype, copy=False),
         y_array.astype(dtype, copy=False),

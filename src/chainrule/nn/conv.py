@@ -19,13 +19,18 @@ from chainrule.tensor import Tensor, as_tensor
 
 
 def _positive(layer: str, label: str, value: Any, spatial: int) -> tuple[int, ...]:
-    values = (value,) * spatial if isinstance(value, (int, np.integer)) else tuple(value)
+    message = f"{layer}: {label} must be a positive int or a tuple of {spatial}, got {value!r}"
+    if isinstance(value, (int, np.integer)):
+        values: tuple[Any, ...] = (value,) * spatial
+    else:
+        try:
+            values = tuple(value)
+        except TypeError:
+            raise ValueError(message) from None
     if len(values) != spatial or any(
         isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < 1 for v in values
     ):
-        raise ValueError(
-            f"{layer}: {label} must be a positive int or a tuple of {spatial}, got {value!r}"
-        )
+        raise ValueError(message)
     return tuple(int(v) for v in values)
 
 

@@ -159,8 +159,12 @@ def _grouped_rows(grad_out: Any, groups: int) -> Any:
     """grad_out (N, C_out, *out) as (groups, C_out/groups, N * prod(out)) rows."""
     xp = namespace(grad_out)
     batch, channels = grad_out.shape[:2]
-    rows = xp.reshape(grad_out, (batch, groups, channels // groups, -1))
-    return xp.reshape(xp.permute_dims(rows, (1, 2, 0, 3)), (groups, channels // groups, -1))
+    # Sizes spelled out, not -1: NumPy cannot infer an axis of an empty batch.
+    positions = math.prod(grad_out.shape[2:])
+    rows = xp.reshape(grad_out, (batch, groups, channels // groups, positions))
+    return xp.reshape(
+        xp.permute_dims(rows, (1, 2, 0, 3)), (groups, channels // groups, batch * positions)
+    )
 
 
 def _convolve(
@@ -438,24 +442,49 @@ def _pool_geometry(
     return out, _offset_slices(kernel, out, stride, dilation)
 
 
-def _max_pool_standard(xp: Any, padded: Any, slices: list[tuple[slice, ...]]) -> tuple[Any, Any]:
+def _max_pool_standard(
+    xp: Any, padded: Any, inside: Any, slices: list[tuple[slice, ...]]
+) -> tuple[Any, Any]:
     """max_pool2d's forward without writes: the maximum over the offsets' slices and, per
-    offset, where that offset holds its window's first maximum (K, N, C, *out)."""
+    offset, where that offset holds its window's winner (K, N, C, *out), as `_winners`."""
     out = padded[slices[0]]
     for where in slices[1:]:
         out = xp.maximum(out, padded[where])
-    firsts, taken = [], None
-    for where in slices:
-        equal = padded[where] == out
-        firsts.append(equal if taken is None else xp.logical_and(equal, xp.logical_not(taken)))
-        taken = equal if taken is None else xp.logical_or(taken, equal)
-    return out, xp.stack(firsts, axis=0)
+    return out, _winners(xp, padded, inside, slices)
+
+
+def _winners(xp: Any, padded: Any, inside: Any, slices: list[tuple[slice, ...]]) -> Any:
+    """Per offset, where it holds its window's winner (K, N, C, *out), chosen as PyTorch
+    chooses: a scan of the window's entries inside the input in row-major order, starting
+    at the first of them with -inf as the best so far, that moves to an entry greater than
+    the best or NaN. So the first maximum wins, the last NaN wins over any number, and an
+    entry of the input (never the padding) wins a window of -inf. `inside` marks the padded
+    array's entries that belong to the input (None: no padding)."""
+    best = xp.full_like(padded[slices[0]], -math.inf)
+    index = xp.full_like(best, -1, dtype=xp.int32)
+    for offset, where in enumerate(slices):
+        values = padded[where]
+        within = xp.ones_like(values, dtype=xp.bool) if inside is None else inside[where]
+        better = xp.logical_and(within, xp.logical_or(values > best, xp.isnan(values)))
+        first_inside = xp.logical_and(within, index < 0)
+        best = xp.where(better, values, best)
+        index = xp.where(xp.logical_or(better, first_inside), offset, index)
+    return xp.stack([index == offset for offset in range(len(slices))], axis=0)
+
+
+def _inside(xp: Any, x: Any, padding: Pairs) -> Any:
+    """The mask of x's padded array marking x's own entries (None without padding)."""
+    if not any(before or after for before, after in padding):
+        return None
+    return _pad(xp.ones_like(x, dtype=xp.bool), padding, False)
 
 
 class MaxPool2d(Primitive):
     """z[n, c, p] = max over the window k of x_pad[n, c, stride p + dilation k] (padding
-    reads -inf);  dz/dx is 1 at the window's first maximum (row-major, as PyTorch on ties)
-    and 0 elsewhere, so grad_in gets each grad_out entry added at its window's argmax.
+    reads -inf);  dz/dx is 1 at the window's winner and 0 elsewhere, so grad_in gets each
+    grad_out entry added at its window's argmax. The winner is PyTorch's: the first maximum
+    (row-major) on ties, the last NaN where the window holds NaN, the first entry of the
+    input (not the padding) in a window of -inf.
     """
 
     name = "max_pool2d"
@@ -481,7 +510,8 @@ class MaxPool2d(Primitive):
         _, slices = _pool_geometry(shape, kernel_size, stride, padding, dilation)
         geometry = (kernel_size, stride, padding, dilation)
         if xp is not np:
-            out, firsts = _max_pool_standard(xp, padded, slices)
+            inside = _inside(xp, raw, padding)
+            out, firsts = _max_pool_standard(xp, padded, inside, slices)
             return out, (firsts, shape, geometry)
         # One maximum per kernel offset over whole output-sized slices (no copy of the
         # windows); then, per offset, where it is the window's first maximum (boolean masks
@@ -495,6 +525,10 @@ class MaxPool2d(Primitive):
             equal = padded[where] == out
             np.logical_and(equal, np.logical_not(taken), out=firsts[offset])
             taken |= equal
+        # A maximum of NaN equals nothing and one of -inf equals the padding: there PyTorch's
+        # scan picks the winner (rare, so the common case keeps the masks above).
+        if np.isnan(out).any() or np.isneginf(out).any():
+            firsts = _winners(np, padded, _inside(np, raw, padding), slices)
         return out, (firsts, shape, geometry)
 
     @staticmethod
