@@ -221,6 +221,8 @@ def test_a_refused_loader_state_leaves_the_generator_untouched(epoch: object) ->
         loader.load_state_dict(state)
     for batch, want in zip(_labels(loader), expected, strict=True):
         np.testing.assert_array_equal(batch, want)
+
+
 def test_a_list_of_pairs_is_refused_with_the_arraydataset_that_holds_it() -> None:
     # PyTorch's DataLoader takes a list of (x, y) pairs and collates them; here each batch is
     # one integer-array index, which a list refused inside NumPy ("only integer scalar
