@@ -110,6 +110,22 @@ def tensor_array(data: Any, dtype: Any | None) -> Any:
     return array if from_numpy else array.astype(np.float32)
 
 
+def refuse_stacking(value: Any) -> Any:
+    """`value`, unless it is a list or tuple holding arrays or tensors of 1 or more dimensions
+    (numbers and 0-d arrays are fine): as an op's or a layer's input NumPy would stack it into
+    one array with a new leading axis (a DataLoader batch, a tuple, passed whole to a layer
+    gave a result of shape (1, ...) silently), where PyTorch refuses a tuple.
+    `chainrule.tensor(...)` still stacks on purpose, as np.array."""
+    if isinstance(value, (list, tuple)) and any(getattr(item, "ndim", 0) for item in value):
+        raise TypeError(
+            f"expected an array or tensor, got a {type(value).__name__} of {len(value)} "
+            "arrays or tensors, which would be stacked into one with a new leading axis; "
+            "pass one array or tensor (a DataLoader batch is a tuple: unpack it, "
+            "`x, y = batch`), or stack them on purpose (chainrule.stack, chainrule.tensor)"
+        )
+    return value
+
+
 def foreign_array(data: Any, dtype: Any | None) -> Any:
     """The array a new Tensor holds for `data` of another library, kept in that library and
     on its device, with NumPy's rules: a float array keeps its dtype (shared, not copied),

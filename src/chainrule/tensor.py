@@ -432,8 +432,8 @@ READ.tensor_type, READ.wrap = Tensor, Tensor._wrap  # a stored `.grad`, without 
 
 # --------------------------------------------------------------------- helpers
 def as_tensor(value: Any) -> Tensor:
-    """`value` if it is a Tensor, else a constant Tensor holding it (float32 for Python data)."""
-    return value if isinstance(value, Tensor) else Tensor(value)
+    """`value` if a Tensor, else a constant Tensor of it (float32 for Python data)."""
+    return value if isinstance(value, Tensor) else Tensor(placement.refuse_stacking(value))
 
 
 def _raw(value: Any) -> Any:
