@@ -74,6 +74,8 @@ def vjp_kernel_fits(op: OpRecord, slots: Slots) -> bool:
 
 
 _MISSING: Any = object()
+_GRAD = operator.attrgetter("_grad")
+_REQUIRES_GRAD = operator.attrgetter("requires_grad")
 
 Action = tuple[int, int, int, Any, tuple[int, ...], np.dtype[Any], bool]
 """(input position, what to do: _FIRST/_ADD_INTO/_ADD_FRESH, the input's slot, the array
@@ -194,6 +196,8 @@ class BackwardPlan:
         # Every leaf's flat gradient slot (or None) as the plan was built on them: when slots
         # change elsewhere (another model flattened), the plan stays usable if these hold.
         self.leaf_slots = [(leaf, grad_slot(leaf)) for leaf in leaves.values()]
+        self.written_leaves = [leaf for leaf, _ in self.param_leaves]
+        self.nones = [None] * len(self.written_leaves)
 
     def _wrap_grad(self, position: int, array: np.ndarray) -> Tensor:
         """A new `.grad` Tensor around `array` (version 0, with a counter of its own that
@@ -212,11 +216,11 @@ class BackwardPlan:
             if any(grad_slot(leaf) is not array for leaf, array in self.leaf_slots):
                 return False
             self.changes = grad_slot_changes()  # another model's slots changed, not these
-        # The `.grad` slot read directly: this runs at every replay, once per parameter.
-        for leaf, _ in self.param_leaves:
-            if leaf._grad is not None or not leaf.requires_grad:
-                return False
-        return True
+        # The `.grad` slots and flags read by C-level maps: this runs at every replay.
+        leaves = self.written_leaves
+        return not any(map(operator.is_not, map(_GRAD, leaves), self.nones)) and all(
+            map(_REQUIRES_GRAD, leaves)
+        )
 
     def run(
         self,

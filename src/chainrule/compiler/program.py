@@ -608,7 +608,7 @@ class Program:
                 labels.append(".grad assignment")
             elif position in fusing and fused is not None:
                 steps.append(_fused_effect_step(event, fused))
-                labels.append(f"{_effect_label(event.effect)} (fused into backward)")
+                labels.append(_effect_label(event.effect))
             else:
                 steps.append(_effect_step(event))
                 labels.append(_effect_label(event.effect))

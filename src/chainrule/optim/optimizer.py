@@ -283,9 +283,10 @@ class Optimizer(ABC):
         slot; `counters` their version counters): each keeps or gets its state entry (empty
         for plain SGD) and counts one in-place change, as the flat step would."""
         states = self.state
-        for param in params:
-            if param not in states:
-                states[param] = {}
+        if not all(map(states.__contains__, params)):
+            for param in params:
+                if param not in states:
+                    states[param] = {}
         for counter in counters:
             counter.value += 1
 
