@@ -494,3 +494,28 @@ def test_a_graph_that_saved_a_parameter_refuses_its_backward_after_a_fused_updat
     train_step(*batches[3])
     with pytest.raises(RuntimeError, match="modified in place"):
         stale.backward()
+
+
+class _ClippedSGD(optim.SGD):
+    """SGD whose update clips each value to [-0.2, 0.2] afterwards: a subclass's own rule."""
+
+    def _update(
+        self,
+        value: np.ndarray,
+        grad: np.ndarray,
+        state: dict[str, Any],
+        group: dict[str, Any],
+        param: Tensor,
+    ) -> None:
+        super()._update(value, grad, state, group, param)
+        np.clip(value, -0.2, 0.2, out=value)
+
+
+def test_a_subclass_with_its_own_update_rule_runs_its_own_step() -> None:
+    def make(params: list[Tensor]) -> Optimizer:
+        return _ClippedSGD(params, lr=0.1)
+
+    eager = _train(np.float64, make, compiled=False)
+    compiled = _train(np.float64, make, compiled=True)
+    _assert_same_bits(eager[0], compiled[0])
+    assert max(float(np.abs(values).max()) for values in compiled[0]) <= 0.2

@@ -57,7 +57,15 @@ class SGD(Optimizer):
     def _fused_rates(self) -> list[float] | None:
         """Each group's lr when every group is plain SGD (no momentum, no weight decay: no
         state) and no step hook is registered; the groups are checked as `step()` checks
-        them. None otherwise."""
+        them. None otherwise, and for a subclass that changes how an update is made."""
+        cls = type(self)
+        if (
+            cls._update is not SGD._update
+            or cls._update_group is not SGD._update_group
+            or cls._update_flat is not Optimizer._update_flat
+            or cls.step is not Optimizer.step
+        ):
+            return None
         if self._pre_hooks or self._post_hooks:
             return None
         rates = []
