@@ -17,7 +17,7 @@ import numpy as np
 
 from chainrule import primitives as P
 from chainrule.compiler import kernels
-from chainrule.compiler.backward import BackwardPlan, vjp_kernel_fits
+from chainrule.compiler.backward import BackwardPlan, FusedUpdate, fused_update, vjp_kernel_fits
 from chainrule.compiler.tracer import (
     BackwardRecord,
     CompileError,
@@ -29,6 +29,7 @@ from chainrule.compiler.tracer import (
     Tracer,
 )
 from chainrule.graph import READ, store_leaf_grads
+from chainrule.optim.optimizer import Optimizer
 from chainrule.sweep import Target, schedule, sweep
 from chainrule.tensor import Tensor
 
@@ -351,10 +352,13 @@ def _backward_step(
     slots: Slots,
     buffers: Buffers,
     retained: set[int],
-) -> Step:
+    optimizer: Optimizer | None = None,
+) -> tuple[Step, FusedUpdate | None]:
     """One backward call: the sweep over the recorded vjp calls, then `.grad`.
     Saved values are released after use, except those of the ops in `retained` (a later
-    backward of the step goes through them: the trace used retain_graph=True)."""
+    backward of the step goes through them: the trace used retain_graph=True). With the
+    `optimizer` whose step follows it, its update is fused into the plan where it can be
+    (`FusedUpdate`, returned for the step's own replay)."""
     calls = []
     order = _backward_order(record, ops)
     for index in order:
@@ -373,12 +377,23 @@ def _backward_step(
         if order
         else None
     )
+    fused = (
+        fused_update(plan, ops, slots, optimizer)
+        if plan is not None and optimizer is not None
+        else None
+    )
     root_shape, root_dtype = slots.shapes[root], slots.dtypes[root]
     leaves = slots.leaves
 
     def run(values: Values, saved: Values) -> None:
         if plan is not None and plan.usable():
-            plan.run(values, saved)
+            rates = None if fused is None else fused.rates()
+            if rates is None:
+                plan.run(values, saved)
+            else:
+                assert fused is not None
+                plan.run(values, saved, fused, rates)
+                fused.done = True
             return
         grads_seed = np.ones(root_shape, root_dtype) if seed_slot is None else values[seed_slot]
 
@@ -400,7 +415,7 @@ def _backward_step(
             {id(grads_seed), *buffers.ids},
         )
 
-    return run
+    return run, fused
 
 
 def _run_vjp_kernel(
@@ -420,6 +435,30 @@ def _effect_step(record: EffectRecord) -> Step:
         effect()
 
     return run
+
+
+def _fused_effect_step(record: EffectRecord, fused: FusedUpdate) -> Step:
+    """An optimizer's step whose update the backward before it may have made
+    (`FusedUpdate`): then only the step's bookkeeping runs, else the step itself."""
+    effect = record.effect
+
+    def run(values: Values, saved: Values) -> None:
+        if fused.done:
+            fused.finish()
+        else:
+            effect()
+
+    return run
+
+
+def _step_of(event: Any) -> Optimizer | None:
+    """The optimizer whose own `step()` (not a subclass's override) the event records."""
+    if not isinstance(event, EffectRecord):
+        return None
+    owner = getattr(event.effect, "__self__", None)
+    if isinstance(owner, Optimizer) and getattr(event.effect, "__func__", None) is Optimizer.step:
+        return owner
+    return None
 
 
 def _effect_label(effect: Callable[[], Any]) -> str:
@@ -536,12 +575,30 @@ class Program:
 
         backwards = [event for event in tracer.events if isinstance(event, BackwardRecord)]
         paths = [set(_backward_order(event, ops)) for event in backwards]
-        for event in tracer.events:
+        events = tracer.events
+        # A step's single backward followed at once by an optimizer's step (no op, no
+        # `.grad` read between): the update may be fused into the backward.
+        fusing: dict[int, Optimizer] = {}
+        for position, event in enumerate(events[:-1]):
+            following = events[position + 1]
+            optimizer = _step_of(following)
+            if (
+                len(backwards) == 1
+                and isinstance(event, BackwardRecord)
+                and optimizer is not None
+                and following.ops_before == event.ops_before
+            ):
+                fusing[position + 1] = optimizer
+        fused: FusedUpdate | None = None
+        for position, event in enumerate(events):
             forward_until(event.ops_before)
             if isinstance(event, BackwardRecord):
                 later = paths[backwards.index(event) + 1 :]
                 retained = set().union(*later)
-                steps.append(_backward_step(event, ops, saved_of, self.slots, buffers, retained))
+                step, fused = _backward_step(
+                    event, ops, saved_of, self.slots, buffers, retained, fusing.get(position + 1)
+                )
+                steps.append(step)
                 labels.append("backward")
             elif isinstance(event, GradReadRecord):
                 steps.append(_grad_read_step(event))
@@ -549,12 +606,17 @@ class Program:
             elif isinstance(event, GradAssignRecord):
                 steps.append(_grad_assign_step(event))
                 labels.append(".grad assignment")
+            elif position in fusing and fused is not None:
+                steps.append(_fused_effect_step(event, fused))
+                labels.append(_effect_label(event.effect))
             else:
                 steps.append(_effect_step(event))
                 labels.append(_effect_label(event.effect))
         forward_until(len(ops))
         self.steps = steps
         self.labels = labels
+        self.fused = fused
+        """The optimizer step fused into the backward plan, if any (`FusedUpdate`)."""
         self._argument_slots = tuple(self.slots.arguments.items())
         self._leaf_slots = tuple(self.slots.leaves.items())
 

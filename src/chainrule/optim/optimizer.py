@@ -18,7 +18,7 @@ import functools
 import math
 import numbers
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any, ClassVar
 
 import numpy as np
@@ -241,13 +241,14 @@ class Optimizer(ABC):
             hook(self)
         return loss
 
-    def _update_flat(self, group: dict[str, Any]) -> bool:
+    def _update_flat(self, group: dict[str, Any], arithmetic: bool = True) -> bool:
         """The multi-tensor path (torch's foreach): when `group`'s parameters are consecutive
         members of one flat buffer (`chainrule.nn.flat`), each with its gradient there,
         `_update` runs once over their whole span of the flat arrays. Every update is
         element-wise, so this is bit-identical to updating them one by one. Their state
         entries are views of flat state arrays, so `state_dict` is unchanged. Returns False
-        (nothing done) when the parameters do not allow it."""
+        (nothing done) when the parameters do not allow it. With `arithmetic` False, only
+        the state and version bookkeeping runs (`_finish_fused_step`)."""
         params = group["params"]
         if not params:
             return True  # an empty group (torch allows one) has nothing to update
@@ -264,10 +265,37 @@ class Optimizer(ABC):
         if not span.gather(self, params):
             return False
         start, stop = bounds
-        self._update(buffer.data[start:stop], buffer.grad[start:stop], span.state, group, span.key)
+        if arithmetic:
+            self._update(
+                buffer.data[start:stop], buffer.grad[start:stop], span.state, group, span.key
+            )
         span.scatter(self, params)
         span.increment_versions(params)
         return True
+
+    def _fused_rates(self) -> list[float] | None:
+        """The learning rate of each group when the next `step()` is `p -= lr * g` for every
+        parameter (`value - (g * lr)` through a work array, as `_update` computes it) and
+        nothing else: no hooks, no state that changes. A compiled replay then makes each
+        update inside its backward, right after the parameter's gradient is written
+        (`chainrule.compiler.backward.FusedUpdate`), and calls `_finish_fused_step` where the
+        step was. None (the default): the step runs as it is."""
+        return None
+
+    def _finish_fused_step(
+        self, params: Sequence[Tensor], counters: Sequence[VersionCounter]
+    ) -> None:
+        """What `step()` does besides the arithmetic, after a compiled replay made the updates
+        `_fused_rates` allowed for every one of `params` (each with its gradient in its flat
+        slot; `counters` their version counters): each keeps or gets its state entry (empty
+        for plain SGD) and counts one in-place change, as the flat step would."""
+        states = self.state
+        if not all(map(states.__contains__, params)):
+            for param in params:
+                if param not in states:
+                    states[param] = {}
+        for counter in counters:
+            counter.value += 1
 
     def _update_group(self, group: dict[str, Any]) -> None:
         """Update each parameter of `group` that has a gradient (`_update` on its arrays) and

@@ -61,6 +61,28 @@ class SGD(Optimizer):
                 f"{group['momentum']} and dampening={group['dampening']}"
             )
 
+    def _fused_rates(self) -> list[float] | None:
+        """Each group's lr when every group is plain SGD (no momentum, no weight decay: no
+        state) and no step hook is registered; the groups are checked as `step()` checks
+        them. None otherwise, and for a subclass that changes how an update is made."""
+        cls = type(self)
+        if (
+            cls._update is not SGD._update
+            or cls._update_group is not SGD._update_group
+            or cls._update_flat is not Optimizer._update_flat
+            or cls.step is not Optimizer.step
+        ):
+            return None
+        if self._pre_hooks or self._post_hooks:
+            return None
+        rates = []
+        for group in self.param_groups:
+            self._recheck_if_changed(group)
+            if group["momentum"] != 0 or group["weight_decay"] != 0:
+                return None
+            rates.append(group["lr"])
+        return rates
+
     def _update_group(self, group: dict[str, Any]) -> None:
         """Plain SGD (no momentum, no weight decay, minimizing) in one tight loop: p -= lr * g
         through a reusable work array, two NumPy calls per parameter; other settings take
