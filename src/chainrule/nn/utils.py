@@ -128,10 +128,9 @@ def clip_grad_norm_(
     use_flat = _foreach_flag(op, foreach)
     norm_type = float(norm_type)
     max_norm = float(max_norm)
+    # A replay of a compiled step repeats the call on that call's gradients.
     record_effect(
-        functools.partial(
-            _clip_grad_norm_replay, params, max_norm, norm_type, error_if_nonfinite, foreach
-        )
+        functools.partial(clip_grad_norm_, params, max_norm, norm_type, error_if_nonfinite, foreach)
     )
     with_grad = [param for param in params if param.grad is not None]
     grads = [param.grad for param in with_grad if param.grad is not None]
@@ -162,17 +161,6 @@ def clip_grad_norm_(
     return _result(total)
 
 
-def _clip_grad_norm_replay(
-    params: list[Tensor],
-    max_norm: float,
-    norm_type: float,
-    error_if_nonfinite: bool,
-    foreach: bool | None,
-) -> None:
-    """What a replay of a compiled step repeats: the clipping, from that call's gradients."""
-    clip_grad_norm_(params, max_norm, norm_type, error_if_nonfinite, foreach)
-
-
 def _result(total: Any) -> Tensor:
     """The returned norm; while a step is traced, marked so that the step cannot use it (a
     replay repeats the clipping, not the Python code that reads its result)."""
@@ -201,18 +189,13 @@ def clip_grad_value_(
     params = _as_list(op, parameters)
     use_flat = _foreach_flag(op, foreach)
     clip_value = float(clip_value)
-    record_effect(functools.partial(_clip_grad_value_replay, params, clip_value, foreach))
+    record_effect(functools.partial(clip_grad_value_, params, clip_value, foreach))
     with_grad = [param for param in params if param.grad is not None]
     grads = [param.grad for param in with_grad if param.grad is not None]
     flat = _flat_grad(with_grad) if use_flat else None
     for array in [flat] if flat is not None else [grad.data for grad in grads]:
         np.clip(array, -clip_value, clip_value, out=array)
     _bump_versions(grads)
-
-
-def _clip_grad_value_replay(params: list[Tensor], clip_value: float, foreach: bool | None) -> None:
-    """What a replay of a compiled step repeats: the clamping of that call's gradients."""
-    clip_grad_value_(params, clip_value, foreach)
 
 
 def parameters_to_vector(parameters: Iterable[Tensor]) -> Tensor:
