@@ -65,6 +65,25 @@ def test_clip_grad_norm_matches_torch(torch: Any, dtype: Any, norm_type: float, 
     _assert_grads_match(ours, theirs, TOLERANCE[dtype])
 
 
+@pytest.mark.parametrize("norm_type", [0.0, -math.inf, 2.0])
+def test_clip_grad_norm_of_mixed_dtypes_promotes_the_total_as_torch(torch: Any, norm_type: float):
+    rng = np.random.default_rng(1)
+    ours, theirs = [], []
+    for dtype in (np.float32, np.float64):
+        grad = rng.normal(size=(3, 2)).astype(dtype)
+        param = nn.Parameter(np.zeros((3, 2), dtype))
+        param.grad = cr.tensor(grad.copy())
+        reference = torch.nn.Parameter(torch.zeros(3, 2, dtype=torch.from_numpy(grad).dtype))
+        reference.grad = torch.from_numpy(grad.copy())
+        ours.append(param)
+        theirs.append(reference)
+    total = clip_grad_norm_(ours, 0.3, norm_type)
+    expected = torch.nn.utils.clip_grad_norm_(theirs, 0.3, norm_type)
+    assert total.dtype == expected.numpy().dtype == np.float64
+    np.testing.assert_allclose(total.data, expected.numpy(), rtol=1e-12)
+    _assert_grads_match(ours, theirs, 2e-6)
+
+
 def test_clip_grad_norm_scales_to_max_norm_and_leaves_small_norms_alone():
     # From PyTorch's test_nn.py (test_clip_grad_norm): after clipping, the norm is max_norm
     # up to the 1e-6 guard; a norm already below max_norm leaves gradients equal.
