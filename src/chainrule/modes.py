@@ -46,6 +46,10 @@ class StepTracer(Protocol):
     def record_effect(self, effect: Callable[[], Any], frame: FrameType | None = None) -> None:
         """`effect()` (an optimizer's step, zero_grad) ran here; `frame` is its running call."""
 
+    def record_effect_result(self, result: Tensor, what: str, fix: str) -> None:
+        """`result` (`what`) was returned by a recorded effect, whose replay does not hand it
+        to the step: raise CompileError, saying `fix`, if the step uses or returns it."""
+
     def record_grad_assignment(self, leaf: Tensor, grad: Tensor | None) -> None:
         """`leaf.grad = grad` (or `del leaf.grad`) runs here; raise CompileError if a replay
         cannot repeat it."""

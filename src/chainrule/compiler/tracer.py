@@ -119,6 +119,9 @@ class Tracer:
         # The frames of the recorded backward calls while they run: the `.grad` they store is
         # stored again by the replayed backward.
         self._backward_frames: dict[int, FrameType] = {}
+        # What recorded effects returned (clip_grad_norm_'s norm), by id: (the tensor, what it
+        # is, the fix); a replay repeats the effect but hands nothing back to the step.
+        self._effect_results: dict[int, tuple[Tensor, str, str]] = {}
         # Called as a recorded effect starts: compile lets it write the parameters' arrays.
         self.on_effect: Callable[[], None] | None = None
         # The arguments' digests, taken by compile when the trace froze an array constant.
@@ -143,6 +146,13 @@ class Tracer:
         known = self._tensor_slot.get(id(tensor))
         if known is not None:
             return known
+        result = self._effect_results.get(id(tensor))
+        if result is not None and result[0] is tensor:
+            raise CompileError(
+                f"compile: the step uses {result[1]} ({user_frame()}); a replay repeats that "
+                f"call but not the Python code reading what it returned, so every replay "
+                f"would reuse the first call's value. {result[2]}"
+            )
         argument = self._argument_slot.get(id(tensor.data))
         base = tensor.data.base
         if argument is None and isinstance(base, np.ndarray) and _same_view(tensor.data, base):
@@ -256,6 +266,11 @@ class Tracer:
             self._effect_frames[id(frame)] = frame
             if self.on_effect is not None:
                 self.on_effect()
+
+    def record_effect_result(self, result: Tensor, what: str, fix: str) -> None:
+        """`result` (`what`) was returned by a recorded effect: the step may not use it in an
+        op or return it, since a replay does not hand it back (CompileError naming `fix`)."""
+        self._effect_results[id(result)] = (result, what, fix)
 
     def is_effect_frame(self, frame: FrameType) -> bool:
         """Whether `frame` is the running call of a recorded effect."""

@@ -83,3 +83,7 @@ __all__ += [
     "MaxPool2d",
     "Unflatten",
 ]
+# --- training utilities (nn-utils): chainrule.nn.utils, as torch.nn.utils
+from chainrule.nn import utils  # noqa: E402
+
+__all__ += ["utils"]

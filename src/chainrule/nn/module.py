@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import functools
 import threading
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from typing import Any, NamedTuple, TypeVar
 
 import numpy as np
@@ -389,6 +389,42 @@ class Module:
             for name, buffer in module._buffers.items():
                 if buffer is not None:
                     module._buffers[name] = move(buffer, device)
+        return self
+
+    # --- torch conveniences (nn-utils)
+    def apply(self: ModuleT, fn: Callable[[Module], Any]) -> ModuleT:
+        """Call `fn` on every sub-module (children first, each subtree before its root) and
+        then on this module; returns this module (as torch: to initialize weights)."""
+        for module in self.children():
+            module.apply(fn)
+        fn(self)
+        return self
+
+    def requires_grad_(self: ModuleT, requires_grad: bool = True) -> ModuleT:
+        """Set `requires_grad` on every parameter (False freezes the module); returns it."""
+        for parameter in self.parameters():
+            parameter.requires_grad_(requires_grad)
+        return self
+
+    def float(self: ModuleT) -> ModuleT:
+        """Convert every floating-point parameter (with its `.grad`) and buffer to float32."""
+        return self._convert_floats(np.dtype(np.float32))
+
+    def double(self: ModuleT) -> ModuleT:
+        """Convert every floating-point parameter (with its `.grad`) and buffer to float64."""
+        return self._convert_floats(np.dtype(np.float64))
+
+    def _convert_floats(self: ModuleT, dtype: np.dtype[Any]) -> ModuleT:
+        """As torch's float()/double(): in place, each Parameter staying the same object (so
+        an optimizer built on them keeps them); integer buffers are left as they are. A
+        converted parameter leaves its flat buffer (call flatten_parameters() again)."""
+        for parameter in self.parameters():
+            if parameter.dtype.kind == "f" and parameter.dtype != dtype:
+                parameter.data = parameter.data.astype(dtype)  # converts .grad too
+        for module in self.modules():
+            for name, buffer in module._buffers.items():
+                if buffer is not None and np.dtype(buffer.dtype).kind == "f":
+                    module._buffers[name] = buffer.astype(dtype)
         return self
 
     # ----------------------------------------------------------------- calling
