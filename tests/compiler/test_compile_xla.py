@@ -512,5 +512,22 @@ def test_amsgrad_compiled_for_numpy_equals_eager(rng: np.random.Generator) -> No
 
 def test_amsgrad_compiled_for_xla_is_refused_naming_the_fix(rng: np.random.Generator) -> None:
     # Its running maximum has no functional form there: refused rather than dropped.
-    with pytest.raises(ValueError, match=r"amsgrad=True .* compile's NumPy backend"):
+    with pytest.raises(CompileError, match=r"amsgrad=True .* compile's NumPy backend"):
         _compare_training("xla", "adam-amsgrad", "mse", np.float64, rng)
+
+
+def test_amsgrad_for_xla_is_a_compile_error_when_the_program_is_made() -> None:
+    weight = cr.tensor(np.ones((3, 2)), requires_grad=True)
+    optimizer = cr.optim.Adam([weight], lr=1e-2, amsgrad=True)
+
+    def step(x: np.ndarray) -> cr.Tensor:
+        optimizer.zero_grad()
+        loss = ((cr.tensor(x) @ weight) ** 2).sum()
+        loss.backward()
+        optimizer.step()
+        return loss
+
+    compiled = compile(step, backend="xla")
+    with pytest.raises(CompileError, match=r"backend='xla'.*amsgrad"):
+        compiled(np.ones((4, 3)))
+    assert optimizer.state[weight]["step"] == 1  # the one eager run of the trace, no more

@@ -420,6 +420,7 @@ class XlaProgram:
                     effect, "has no functional form (only SGD, Adam and AdamW have)"
                 )
             self._refuse_hooks(owner)
+            self._refuse_settings(owner)
             index = self._optimizer_index(owner)
             occurrence = occurrences[index] = occurrences.get(index, -1) + 1
             return _OptimizerStep(index, occurrence)
@@ -432,6 +433,19 @@ class XlaProgram:
                 f"compile(backend='xla'): {type(optimizer).__name__} has step hooks, Python "
                 f"code the XLA program cannot run; {_NUMPY_ONLY}"
             )
+
+    @staticmethod
+    def _refuse_settings(optimizer: Optimizer) -> None:
+        """Settings with no functional form (Adam's amsgrad) refused as the program is made,
+        as a CompileError, rather than by the first replayed call."""
+        for group in optimizer.param_groups:
+            try:
+                if isinstance(optimizer, Adam):
+                    OF.AdamSettings.of(group, optimizer.decoupled_weight_decay)
+                else:
+                    OF.SGDSettings.of(group)
+            except ValueError as error:
+                raise CompileError(f"compile(backend='xla'): {error}") from error
 
     def _gradient_flow(self) -> tuple[list[int], list[int]]:
         """(the tensors whose `.grad` on entry the step reads, the tensors whose `.grad` it
