@@ -428,6 +428,8 @@ def op_view(g: Generator) -> bool:
         cr_fn = lambda x, t=target: x.broadcast_to(t)  # noqa: E731
         th_fn = lambda x, t=target: x.expand(t)  # noqa: E731
         out = target
+        # read-only in chainrule (NumPy's broadcast_to), writable in PyTorch
+        view = "ambiguous"
     elif r == 4 and ndim >= 1:
         axes = tuple(
             sorted({int(a) for a in g.rng.choice(ndim, size=int(g.rng.integers(1, ndim + 1)))})
@@ -801,6 +803,63 @@ def _torch() -> ModuleType:
     return torch
 
 
+INT_BINARY: dict[str, tuple[Fn, Fn, str]] = {
+    "int_add": (lambda a, b: a + b, lambda a, b: a + b, "int"),
+    "int_sub": (lambda a, b: a - b, lambda a, b: a - b, "int"),
+    "int_mul": (lambda a, b: a * b, lambda a, b: a * b, "int"),
+    "int_true_div": (lambda a, b: a / (b * b + 1), lambda a, b: a / (b * b + 1), "f32"),
+    "int_plus_half": (lambda a, b: a + 0.5 * b, lambda a, b: a + 0.5 * b, "f32"),
+    "int_and_bool": (lambda a, b: a * (b > 0), lambda a, b: a * (b > 0), "int"),
+}
+
+
+def op_int_arith(g: Generator) -> bool:
+    """Arithmetic between integer tensors (NumPy's and PyTorch's integer rules agree; a
+    division or a float number gives float32), whose results later ops read beside floats."""
+    i = g.pick(lambda s: s.kind == "int")
+    if i is None:
+        i = g.leaf(SHAPES[g.rng.integers(1, len(SHAPES))], grad=False, kind="int")
+    a = g.shadows[i]
+    j = g.pick(lambda s: s.kind == "int" and _broadcast(a.shape, s.shape) is not None)
+    assert j is not None
+    name = list(INT_BINARY)[g.rng.integers(len(INT_BINARY))]
+    cr_fn, th_fn, kind = INT_BINARY[name]
+    shape = _broadcast(a.shape, g.shadows[j].shape)
+    assert shape is not None
+    g.add(Step(name, (i, j), cr_fn, th_fn), Shadow(shape, kind, False))
+    return True
+
+
+SCALAR: dict[str, tuple[Fn, Fn]] = {
+    "x + 3": (lambda x: x + 3, lambda x: x + 3),
+    "2.5 * x": (lambda x: 2.5 * x, lambda x: 2.5 * x),
+    "x / 4": (lambda x: x / 4, lambda x: x / 4),
+    "x ** 2": (lambda x: x**2, lambda x: x**2),
+    "x ** 0.5 of x*x+1": (lambda x: (x * x + 1) ** 0.5, lambda x: (x * x + 1) ** 0.5),
+    "2 ** tanh(x)": (lambda x: 2 ** x.tanh(), lambda x: 2 ** x.tanh()),
+    "1 - x": (lambda x: 1 - x, lambda x: 1 - x),
+    "x + True": (lambda x: x + True, lambda x: x + True),
+}
+
+
+def op_scalar(g: Generator) -> bool:
+    """A float value with a Python number: the tensor's dtype wins (float32 stays float32)."""
+    i = g.float_value()
+    if i is None:
+        return False
+    name = list(SCALAR)[g.rng.integers(len(SCALAR))]
+    cr_fn, th_fn = SCALAR[name]
+    s = g.shadows[i]
+    g.add(Step(name, (i,), cr_fn, th_fn), Shadow(s.shape, s.kind, s.grad))
+    return True
+
+
+def op_f32_leaf(g: Generator) -> bool:
+    """A float32 leaf, to meet float64 values in later binaries (both promote to float64)."""
+    g.leaf(SHAPES[g.rng.integers(1, len(SHAPES))], grad=bool(g.rng.random() < 0.7), kind="f32")
+    return True
+
+
 OPS: dict[str, tuple[Callable[[Generator], bool], float]] = {
     "unary": (op_unary, 3.0),
     "binary": (op_binary, 4.0),
@@ -814,6 +873,9 @@ OPS: dict[str, tuple[Callable[[Generator], bool], float]] = {
     "inplace": (op_inplace, 0.6),
     "const": (op_const, 0.4),
     "more": (op_more, 2.0),
+    "int_arith": (op_int_arith, 0.5),
+    "scalar": (op_scalar, 1.0),
+    "f32_leaf": (op_f32_leaf, 0.3),
 }
 
 
@@ -1019,6 +1081,8 @@ def compare(program: Program, ours: Outcome, theirs: Outcome) -> list[str]:
     if (ours.error is None) != (theirs.error is None):
         problems.append(f"backward: chainrule error={ours.error!r}, torch error={theirs.error!r}")
         return problems
+    if _spread_cancels(program, theirs.values):
+        return problems
     for i in ours.leaves:
         problems += _close_grad(f"grad v{i}", ours.grads.get(i), theirs.grads.get(i), rtol)
     if ours.second is not None and theirs.second is not None:
@@ -1031,6 +1095,22 @@ def compare(program: Program, ours: Outcome, theirs: Outcome) -> list[str]:
                 b = np.where(np.isnan(b), a, b)
             problems += _close_grad(f"hvp v{i}", a, b, rtol)
     return problems
+
+
+def _spread_cancels(program: Program, values: list[np.ndarray]) -> bool:
+    """Whether a std or norm step read equal entries (a repeated gather, x - x) where
+    rounding leaves a spread of a few ulps: the gradient there is (x - mean) / std of rounding
+    errors in both libraries, so gradients are not compared (values still are)."""
+    index = 0
+    for step in program.steps:
+        if step.kind == "inplace":
+            continue
+        if step.label.startswith(("std(", "norm(")):
+            spread, scale = values[index], np.abs(values[step.inputs[0]])
+            if spread.size and np.min(np.abs(spread)) <= 1e-6 * max(float(scale.max()), 1e-300):
+                return True
+        index += 1
+    return False
 
 
 def _close_grad(name: str, a: np.ndarray | None, b: np.ndarray | None, rtol: float) -> list[str]:
