@@ -476,7 +476,28 @@ def op_index(g: Generator) -> bool:
         return False
     s = g.shadows[i]
     shape = s.shape
-    r = int(g.rng.integers(5))
+    r = int(g.rng.integers(7))
+    if r >= 5:  # any NumPy index: ints, slices, None, Ellipsis, int and bool arrays mixed
+        key = _random_key(g, shape)
+        try:
+            out = np.empty(shape)[key].shape
+        except IndexError:
+            return False
+
+        def th_fn(x: Any, k: Any = key) -> Any:
+            # PyTorch takes no negative steps: gather the same positions from the flat tensor
+            positions = np.arange(int(np.prod(x.shape))).reshape(tuple(x.shape))[k]
+            return x.reshape(-1)[_torch().as_tensor(positions.ravel())].reshape(positions.shape)
+
+        def cr_fn(x: Any, k: Any = key) -> Any:
+            return x[k]
+
+        g.add(
+            Step(f"getitem[{_show_key(key)}]", (i,), cr_fn, th_fn),
+            Shadow(tuple(out), s.kind, s.grad),
+            view="ambiguous",
+        )
+        return True
     if r == 0:  # basic slices, negative steps included
         index: list[Any] = []
         for n in shape:
@@ -553,6 +574,38 @@ def op_index(g: Generator) -> bool:
     return True
 
 
+def _random_key(g: Generator, shape: tuple[int, ...]) -> Any:
+    parts: list[Any] = []
+    dim = 0
+    ellipsis = False
+    while dim < len(shape) and len(parts) < len(shape) + 2:
+        n = shape[dim]
+        r = int(g.rng.integers(7))
+        if r == 0:
+            parts.append(int(g.rng.integers(-n, n)))
+        elif r == 1:
+            step = int(g.rng.choice([1, 2, 3, -1, -2]))
+            start = int(g.rng.integers(-n - 1, n + 1))
+            stop = None if g.rng.random() < 0.5 else int(g.rng.integers(-n - 1, n + 1))
+            parts.append(slice(start, stop, step))
+        elif r == 2:
+            parts.append(None)
+            continue
+        elif r == 3 and not ellipsis:
+            ellipsis = True
+            parts.append(Ellipsis)
+            dim = len(shape) - int(g.rng.integers(0, len(shape) - dim + 1))
+            continue
+        elif r == 4:
+            parts.append(g.rng.integers(-n, n, size=int(g.rng.integers(1, 4))))
+        elif r == 5:
+            parts.append(g.rng.random(n) < 0.5)
+        else:
+            parts.append(slice(None))
+        dim += 1
+    return tuple(parts)
+
+
 def _torch_basic(x: Any, key: tuple[slice, ...]) -> Any:
     """x[key] for slices with negative steps, which torch refuses: index a flipped copy."""
     out = x
@@ -566,6 +619,10 @@ def _torch_basic(x: Any, key: tuple[slice, ...]) -> Any:
 
 
 def _show_key(key: Any) -> str:
+    if key is None:
+        return "None"
+    if key is Ellipsis:
+        return "..."
     if isinstance(key, np.ndarray):
         return f"mask{key.tolist()}" if key.dtype == bool else str(key.tolist())
     if isinstance(key, tuple):
@@ -912,7 +969,7 @@ def run(
     try:
         with np.errstate(all="ignore"):
             _forward(program, lib, torch, values, snapshots, dtypes, leaves)
-    except (RuntimeError, ValueError, TypeError) as exc:
+    except (RuntimeError, ValueError, TypeError, IndexError) as exc:
         return Outcome(snapshots, dtypes, leaves, {}, f"forward: {type(exc).__name__}: {exc}")
     with np.errstate(all="ignore"):
         return _backward(program, lib, torch, values, snapshots, dtypes, leaves, second_order)
