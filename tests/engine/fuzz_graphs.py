@@ -338,6 +338,9 @@ def op_reduce(g: Generator) -> bool:
     method = REDUCTIONS[g.rng.integers(len(REDUCTIONS))]
     if method == "logsumexp" and len(s.shape) == 0:
         return False
+    if method in ("mean", "var") and 0 in s.shape:
+        # PyTorch gives NaN (and warns); chainrule's var refuses by name, NumPy's mean warns
+        return False
     axis = _axis(g, len(s.shape))
     if method == "logsumexp" and axis is None:
         axis = -1
@@ -705,7 +708,32 @@ def op_inplace(g: Generator) -> bool:
     i = g.pick(lambda s: s.kind in ("f64", "f32") and not s.grad and s.alias not in g.ambiguous)
     if i is None:
         return False
-    r = int(g.rng.integers(3))
+    r = int(g.rng.integers(4))
+    if r == 3:
+        shape = g.shadows[i].shape
+        if not shape or 0 in shape:
+            return False
+        key = _random_key(g, shape)
+        steps = [k.step for k in key if isinstance(k, slice)]
+        if any(step is not None and step < 0 for step in steps):
+            return False
+        try:
+            np.empty(shape)[key] = 0.5
+        except IndexError:
+            return False
+        torch_key = tuple(_torch().as_tensor(k) if isinstance(k, np.ndarray) else k for k in key)
+
+        def cr_set(x: Any, k: Any = key) -> Any:
+            x[k] = 0.5
+
+        def th_set(x: Any, k: Any = torch_key) -> Any:
+            x[k] = 0.5
+
+        g.add(
+            Step(f"[{_show_key(key)}] = 0.5", (i,), cr_set, th_set, kind="inplace"),
+            Shadow((), "f64", False),
+        )
+        return True
     if r == 0:
         label, cr_fn, th_fn = "mul_(1.5)", (lambda x: x.mul_(1.5)), (lambda x: x.mul_(1.5))
     elif r == 1:
@@ -1063,6 +1091,14 @@ def _backward(
                     }
                 else:
                     second = {}
+            elif program.seed % 2:
+                # half the programs backprop twice through the retained graph, the second
+                # time through one more op: .grad accumulates 1.5 times the gradient
+                loss.backward(retain_graph=True)
+                (loss * 0.5).backward()
+                for i in leaves:
+                    grad = values[i].grad
+                    grads[i] = None if grad is None else _to_numpy(grad)
             else:
                 loss.backward()
                 for i in leaves:
