@@ -987,9 +987,19 @@ def _weights(seed: int, shape: tuple[int, ...]) -> np.ndarray:
 
 
 def run(
-    program: Program, lib: str, torch: ModuleType | None = None, *, second_order: bool = False
+    program: Program,
+    lib: str,
+    torch: ModuleType | None = None,
+    *,
+    second_order: bool = False,
+    copy_saved: bool = False,
 ) -> Outcome:
-    """Replay `program` in "chainrule" or "torch" and backprop sum_i <w_i, v_i>."""
+    """Replay `program` in "chainrule" or "torch" and backprop sum_i <w_i, v_i>; with
+    `copy_saved`, PyTorch copies each tensor its ops save (later in-place changes miss it)."""
+    if copy_saved:
+        assert torch is not None
+        with torch.autograd.graph.saved_tensors_hooks(lambda t: t.clone(), lambda t: t):
+            return run(program, lib, torch, second_order=second_order)
     values: list[Any] = []
     snapshots: list[np.ndarray] = []
     dtypes: list[str] = []
@@ -1171,6 +1181,11 @@ def compare(program: Program, ours: Outcome, theirs: Outcome) -> list[str]:
         # chainrule checks every input of an op for in-place changes, PyTorch only those
         # the op saved: a stricter refusal, never a wrong gradient
         return problems
+    if ours.error is None and theirs.error is not None and "inplace" in theirs.error:
+        # PyTorch's op saved the value changed later (a fused op saving its output, say),
+        # chainrule's did not need it: its gradient must be that of the values each op read,
+        # which PyTorch gives when every saved tensor is copied as it is saved
+        theirs = run(program, "torch", _torch(), copy_saved=True)
     if (ours.error is None) != (theirs.error is None):
         problems.append(f"backward: chainrule error={ours.error!r}, torch error={theirs.error!r}")
         return problems
@@ -1198,6 +1213,8 @@ def _spread_cancels(program: Program, values: list[np.ndarray]) -> bool:
     for step in program.steps:
         if step.kind == "inplace":
             continue
+        if index >= len(values):
+            break
         if step.label.startswith(("std(", "norm(")):
             spread, scale = values[index], np.abs(values[step.inputs[0]])
             if spread.size and np.min(np.abs(spread)) <= 1e-6 * max(float(scale.max()), 1e-300):
