@@ -195,6 +195,29 @@ UNARY: dict[str, tuple[Fn, Fn]] = {
     "rsub_scalar": (lambda x: 2.0 - x, lambda x: 2.0 - x),
     "rdiv_scalar": (lambda x: 1.0 / (x * x + 1.0), lambda x: 1.0 / (x * x + 1.0)),
     "clip": (lambda x: x.clip(-0.7, 0.9), lambda x: x.clamp(-0.7, 0.9)),
+    "silu": (lambda x: cr.silu(x), lambda x: _nnf().silu(x)),
+    "gelu": (lambda x: cr.gelu(x), lambda x: _nnf().gelu(x)),
+    "gelu_tanh": (
+        lambda x: cr.gelu(x, approximate="tanh"),
+        lambda x: _nnf().gelu(x, approximate="tanh"),
+    ),
+    "softplus": (lambda x: cr.softplus(x), lambda x: _nnf().softplus(x)),
+    "elu": (lambda x: cr.elu(x, 0.7), lambda x: _nnf().elu(x, 0.7)),
+    "leaky_relu": (lambda x: cr.leaky_relu(x, 0.1), lambda x: _nnf().leaky_relu(x, 0.1)),
+    "hardtanh": (lambda x: cr.hardtanh(x), lambda x: _nnf().hardtanh(x)),
+    "hardswish": (lambda x: cr.hardswish(x), lambda x: _nnf().hardswish(x)),
+    # PyTorch's hardsigmoid backward multiplies by float32's 1/6 even in float64
+    # (0.16666667163...): the oracle is hardtanh(x + 3, 0, 6) / 6, exact and with the
+    # same zero slope on the kinks
+    "hardsigmoid": (lambda x: cr.hardsigmoid(x), lambda x: _nnf().hardtanh(x + 3, 0, 6) / 6),
+    "logsigmoid": (lambda x: cr.logsigmoid(x), lambda x: _nnf().logsigmoid(x)),
+    "mish": (lambda x: cr.mish(x), lambda x: _nnf().mish(x)),
+    "selu": (lambda x: cr.selu(x), lambda x: _nnf().selu(x)),
+    # PyTorch's celu backward loses digits in float64 for alpha != 1 (its exp(x / alpha) is
+    # 2e-8 off at alpha=1.3); the oracle is alpha * elu(x / alpha), exact, same kink
+    "celu": (lambda x: cr.celu(x, 1.3), lambda x: _nnf().elu(x / 1.3) * 1.3),
+    "softsign": (lambda x: cr.softsign(x), lambda x: _nnf().softsign(x)),
+    "erf": (lambda x: cr.erf(x), lambda x: x.erf()),
     "softmax_last": (lambda x: x.softmax(axis=-1), lambda x: x.softmax(dim=-1)),
     "log_softmax_0": (lambda x: x.log_softmax(axis=0), lambda x: x.log_softmax(dim=0)),
 }
@@ -880,6 +903,12 @@ def op_more(g: Generator) -> bool:
     grad = any(g.shadows[k].grad for k in inputs)
     g.add(Step(label, inputs, cr_fn, th_fn), Shadow(tuple(out), s.kind, grad))
     return True
+
+
+def _nnf() -> ModuleType:
+    import torch.nn.functional
+
+    return torch.nn.functional
 
 
 def _torch() -> ModuleType:
