@@ -905,6 +905,53 @@ def op_more(g: Generator) -> bool:
     return True
 
 
+def op_linalg(g: Generator) -> bool:
+    """Matrix ops on the last two axes, and outer/kron products of two values."""
+    i = g.pick(lambda s: s.kind in ("f64", "f32") and len(s.shape) >= 2 and 0 not in s.shape)
+    if i is None:
+        return False
+    s = g.shadows[i]
+    k = int(g.rng.integers(-1, 2))
+    r = int(g.rng.integers(5))
+    inputs: tuple[int, ...] = (i,)
+    view = "copy"
+    if r == 0:
+        label = f"tril(k={k})"
+        cr_fn: Fn = lambda x, k=k: cr.tril(x, k)  # noqa: E731
+        th_fn: Fn = lambda x, k=k: x.tril(k)  # noqa: E731
+        out = s.shape
+    elif r == 1:
+        label = f"triu(k={k})"
+        cr_fn = lambda x, k=k: cr.triu(x, k)  # noqa: E731
+        th_fn = lambda x, k=k: x.triu(k)  # noqa: E731
+        out = s.shape
+    elif r == 2:
+        label = f"diagonal(offset={k}, axis1=-2, axis2=-1)"
+        cr_fn = lambda x, k=k: cr.diagonal(x, k, -2, -1)  # noqa: E731
+        th_fn = lambda x, k=k: x.diagonal(k, -2, -1)  # noqa: E731
+        out = np.zeros(s.shape).diagonal(k, -2, -1).shape
+        view = "ambiguous"  # read-only in chainrule (NumPy's), writable in PyTorch
+    elif r == 3:
+        if len(s.shape) != 2:
+            return False
+        label = f"trace(offset={k})"
+        cr_fn = lambda x, k=k: cr.trace(x, k)  # noqa: E731
+        th_fn = lambda x, k=k: x.diagonal(k).sum()  # noqa: E731
+        out = ()
+    else:
+        j = g.pick(lambda t: t.kind == s.kind and 0 < int(np.prod(t.shape)) <= 6)
+        if j is None:
+            return False
+        inputs = (j, i)
+        label = "outer"
+        cr_fn = lambda a, b: cr.outer(a, b)  # noqa: E731
+        th_fn = lambda a, b: _torch().outer(a.reshape(-1), b.reshape(-1))  # noqa: E731
+        out = (int(np.prod(g.shadows[j].shape)), int(np.prod(s.shape)))
+    grad = any(g.shadows[n].grad for n in inputs)
+    g.add(Step(label, inputs, cr_fn, th_fn), Shadow(tuple(out), s.kind, grad), view=view)
+    return True
+
+
 def _nnf() -> ModuleType:
     import torch.nn.functional
 
@@ -990,6 +1037,7 @@ OPS: dict[str, tuple[Callable[[Generator], bool], float]] = {
     "int_arith": (op_int_arith, 0.5),
     "scalar": (op_scalar, 1.0),
     "f32_leaf": (op_f32_leaf, 0.3),
+    "linalg": (op_linalg, 0.8),
 }
 
 
