@@ -453,3 +453,26 @@ def test_optimizers_update_jax_parameters_as_numpy_ones_to_rounding(optimizer: s
     # XLA divides by a scalar as a multiplication by its reciprocal: within an ulp or so.
     expected = _three_steps(optimizer, np.asarray)
     assert relative_error(_three_steps(optimizer, jnp.asarray), expected) <= 1e-15
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        lambda t: t.add_(1.0),
+        lambda t: t.mul_(2.0),
+        lambda t: t.zero_(),
+        lambda t: t.__setitem__(0, 2.0),
+        lambda t: t.__isub__(0.5),
+    ],
+    ids=["add_", "mul_", "zero_", "setitem", "-="],
+)
+@pytest.mark.parametrize("library", ["array_api_strict", "jax"])
+def test_in_place_change_of_a_foreign_tensor_is_refused_by_name(
+    change: Callable[[Any], Any], library: str
+) -> None:
+    # found by fuzzing: an AttributeError ('Array' object has no attribute 'flags') came out
+    values = strict.asarray(np.ones(3)) if library == "array_api_strict" else jnp.ones(3)
+    t = cr.tensor(values)
+    with pytest.raises(TypeError, match=rf"in-place changes need a NumPy .* live in {library}"):
+        change(t)
+    np.testing.assert_array_equal(t.numpy(), np.ones(3))
