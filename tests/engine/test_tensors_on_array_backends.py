@@ -476,3 +476,25 @@ def test_in_place_change_of_a_foreign_tensor_is_refused_by_name(
     with pytest.raises(TypeError, match=rf"in-place changes need a NumPy .* live in {library}"):
         change(t)
     np.testing.assert_array_equal(t.numpy(), np.ones(3))
+
+
+@pytest.mark.parametrize(
+    "combine",
+    [
+        lambda numpy_tensor, x: numpy_tensor + x,
+        lambda numpy_tensor, x: numpy_tensor * x,
+        lambda numpy_tensor, x: cr.stack([numpy_tensor, x]),
+        lambda numpy_tensor, x: cr.where(np.array([True, False]), numpy_tensor, x),
+    ],
+    ids=["add", "mul", "stack", "where"],
+)
+@pytest.mark.parametrize("library", ["array_api_strict", "jax"])
+def test_a_numpy_tensor_first_beside_a_foreign_one_is_refused_naming_both(
+    combine: Callable[[Any, Any], Any], library: str
+) -> None:
+    # found by fuzzing: with the NumPy tensor first, NumPy read the other through __array__
+    # and the result silently moved to the CPU (the other order was refused, as documented)
+    values = strict.asarray(np.ones(2)) if library == "array_api_strict" else jnp.ones(2)
+    x = cr.tensor(values, requires_grad=True)
+    with pytest.raises(TypeError, match=rf"expected all tensors on the same device.*{library}"):
+        combine(cr.tensor(np.array([2.0, 1.0], dtype=np.float32)), x)
