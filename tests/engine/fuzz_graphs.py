@@ -1070,6 +1070,7 @@ def run(
     *,
     second_order: bool = False,
     copy_saved: bool = False,
+    library: Callable[[np.ndarray], Any] | None = None,
 ) -> Outcome:
     """Replay `program` in "chainrule" or "torch" and backprop sum_i <w_i, v_i>; with
     `copy_saved`, PyTorch copies each tensor its ops save (later in-place changes miss it)."""
@@ -1083,7 +1084,7 @@ def run(
     leaves: list[int] = []
     try:
         with np.errstate(all="ignore"):
-            _forward(program, lib, torch, values, snapshots, dtypes, leaves)
+            _forward(program, lib, torch, values, snapshots, dtypes, leaves, library)
     except (RuntimeError, ValueError, TypeError, IndexError) as exc:
         return Outcome(snapshots, dtypes, leaves, {}, f"forward: {type(exc).__name__}: {exc}")
     with np.errstate(all="ignore"):
@@ -1098,7 +1099,9 @@ def _forward(
     snapshots: list[np.ndarray],
     dtypes: list[str],
     leaves: list[int],
+    library: Callable[[np.ndarray], Any] | None = None,
 ) -> None:
+    """Run the steps; `library` makes chainrule's leaves arrays of another library."""
     for step in program.steps:
         if step.kind == "leaf":
             assert step.array is not None
@@ -1106,8 +1109,11 @@ def _forward(
                 assert torch is not None
                 value = torch.tensor(step.array.copy(), requires_grad=step.requires_grad)
             else:
+                array = np.array(step.array)
                 value = cr.tensor(
-                    step.array.copy(), dtype=step.array.dtype, requires_grad=step.requires_grad
+                    array if library is None else library(array),
+                    dtype=array.dtype,
+                    requires_grad=step.requires_grad,
                 )
             if step.requires_grad:
                 leaves.append(len(values))

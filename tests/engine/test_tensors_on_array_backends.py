@@ -498,3 +498,17 @@ def test_a_numpy_tensor_first_beside_a_foreign_one_is_refused_naming_both(
     x = cr.tensor(values, requires_grad=True)
     with pytest.raises(TypeError, match=rf"expected all tensors on the same device.*{library}"):
         combine(cr.tensor(np.array([2.0, 1.0], dtype=np.float32)), x)
+
+
+@pytest.mark.parametrize("order", ["int first", "bool first"])
+def test_an_integer_beside_a_bool_tensor_on_array_api_strict_promotes_as_numpy(order: str) -> None:
+    # found by fuzzing: array_api_strict has no arithmetic on bools, so int * bool raised its
+    # own "Only numeric dtypes are allowed in __mul__"; NumPy and PyTorch give the integer
+    flags = np.array([True, False, True])
+    counts = np.array([3, 4, 5], dtype=np.int8)
+    b = cr.tensor(strict.asarray(flags), dtype=np.bool_)
+    i = cr.tensor(strict.asarray(counts), dtype=np.int8)
+    out = i * b if order == "int first" else b * i
+    assert out.dtype == np.int8
+    assert out.device == cr.tensor(strict.asarray(counts), dtype=np.int8).device
+    np.testing.assert_array_equal(out.numpy(), counts * flags)
