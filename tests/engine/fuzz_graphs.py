@@ -214,8 +214,11 @@ UNARY: dict[str, tuple[Fn, Fn]] = {
     "mish": (lambda x: cr.mish(x), lambda x: _nnf().mish(x)),
     "selu": (lambda x: cr.selu(x), lambda x: _nnf().selu(x)),
     # PyTorch's celu backward loses digits in float64 for alpha != 1 (its exp(x / alpha) is
-    # 2e-8 off at alpha=1.3); the oracle is alpha * elu(x / alpha), exact, same kink
-    "celu": (lambda x: cr.celu(x, 1.3), lambda x: _nnf().elu(x / 1.3) * 1.3),
+    # 2e-8 off at alpha=1.3); the oracle is alpha * elu(x / alpha), exact, where x <= 0
+    "celu": (
+        lambda x: cr.celu(x, 1.3),
+        lambda x: _torch().where(x > 0, x, _nnf().elu(x / 1.3) * 1.3),
+    ),
     "softsign": (lambda x: cr.softsign(x), lambda x: _nnf().softsign(x)),
     "erf": (lambda x: cr.erf(x), lambda x: x.erf()),
     "softmax_last": (lambda x: x.softmax(axis=-1), lambda x: x.softmax(dim=-1)),
