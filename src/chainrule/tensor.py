@@ -153,6 +153,11 @@ class Tensor(TensorMethods):
         if type(data[0]) is not np.ndarray:  # CuPy, JAX, ...: computed there (placement)
             out, saved, params = placement.forward(primitive, data, params)
         else:
+            arity = len(inputs)
+            if arity > 1 and key[1 : 1 + arity].count(np.ndarray) != arity:
+                # NumPy would read a later input of another library through __array__ and
+                # answer on the CPU without a word: refuse two devices, naming both
+                placement.check_same_device(primitive.name, data)
             try:
                 out, saved = primitive.forward(*data, **params)
             except (TypeError, ValueError, RuntimeError):  # another library's input: say so

@@ -277,3 +277,16 @@ def test_float32_gelu_far_below_zero_keeps_its_digits(torch: ModuleType, approxi
     assert ours.dtype == np.float32
     relative = np.abs(ours.numpy() - expected.numpy()) / np.abs(expected.numpy())
     assert relative.max() <= 2 * np.finfo(np.float32).eps
+
+
+def test_celu_gradient_keeps_its_float64_digits_for_any_alpha(torch: ModuleType) -> None:
+    # found by fuzzing: PyTorch's float64 celu backward for alpha = 1.3 is 2e-8 off
+    # exp(x / alpha) (its 1 / alpha in single precision); chainrule's is exact, on purpose
+    values = np.array([-0.5, -1.7, -3.0])
+    x = cr.tensor(values, requires_grad=True)
+    cr.celu(x, 1.3).sum().backward()
+    assert x.grad is not None
+    np.testing.assert_allclose(x.grad.numpy(), np.exp(values / 1.3), rtol=1e-15)
+    tx = torch.tensor(values, requires_grad=True)
+    torch.nn.functional.celu(tx, 1.3).sum().backward()
+    np.testing.assert_allclose(x.grad.numpy(), tx.grad.numpy(), rtol=1e-7)

@@ -422,3 +422,47 @@ def test_norm_and_std_replay_their_gradient_at_zero_under_compile() -> None:
         weight.grad = None
         step(x)
         np.testing.assert_array_equal(replayed, weight.grad.numpy())
+
+
+# ---------------------------------------------------------------- empty tensors (fuzzing)
+EMPTY_REDUCTIONS: dict[str, tuple[Callable[[Any], Any], Callable[[Any], Any]]] = {
+    "max over the rows' axis": (lambda x: x.max(axis=1), lambda x: x.amax(dim=1)),
+    "min keepdims": (lambda x: x.min(axis=-1, keepdims=True), lambda x: x.amin(-1, True)),
+    "softmax of each row": (lambda x: x.softmax(axis=-1), lambda x: x.softmax(-1)),
+    "softmax along the empty axis": (lambda x: x.softmax(axis=0), lambda x: x.softmax(0)),
+    "log_softmax of each row": (lambda x: x.log_softmax(axis=-1), lambda x: x.log_softmax(-1)),
+    "log_softmax along the empty axis": (
+        lambda x: x.log_softmax(axis=0),
+        lambda x: x.log_softmax(0),
+    ),
+    "logsumexp of each row": (lambda x: x.logsumexp(axis=-1), lambda x: x.logsumexp(-1)),
+    "logsumexp along the empty axis": (lambda x: x.logsumexp(axis=0), lambda x: x.logsumexp(0)),
+    "logsumexp of everything": (
+        lambda x: x.logsumexp(axis=None, keepdims=True),
+        lambda x: x.logsumexp((0, 1), keepdim=True),
+    ),
+}
+
+
+@pytest.mark.parametrize("name", EMPTY_REDUCTIONS)
+def test_an_empty_batch_reduces_as_pytorch(torch: ModuleType, name: str) -> None:
+    # found by fuzzing (tests/engine/fuzz_graphs.py): a boolean mask that keeps no row made
+    # max, softmax, log_softmax and logsumexp raise "max: the tensor is empty"; logsumexp
+    # of nothing is -inf, and the rest is empty, as in PyTorch (and NumPy for max)
+    ours, theirs = EMPTY_REDUCTIONS[name]
+    x = cr.tensor(np.zeros((0, 3)), requires_grad=True)
+    tx = torch.zeros((0, 3), dtype=torch.float64, requires_grad=True)
+    out, expected = ours(x), theirs(tx)
+    assert out.shape == tuple(expected.shape)
+    assert out.dtype == np.float64
+    np.testing.assert_array_equal(out.numpy(), expected.detach().numpy())
+    out.sum().backward()
+    expected.sum().backward()
+    assert x.grad is not None
+    assert x.grad.shape == (0, 3)
+
+
+@pytest.mark.parametrize("axis", [None, 0, (0, 1)])
+def test_max_over_an_empty_axis_still_raises_naming_it(axis: Any) -> None:
+    with pytest.raises(ValueError, match=r"^max: the tensor is empty \(shape \(0, 3\)\)"):
+        cr.tensor(np.zeros((0, 3))).max(axis=axis)

@@ -453,3 +453,62 @@ def test_optimizers_update_jax_parameters_as_numpy_ones_to_rounding(optimizer: s
     # XLA divides by a scalar as a multiplication by its reciprocal: within an ulp or so.
     expected = _three_steps(optimizer, np.asarray)
     assert relative_error(_three_steps(optimizer, jnp.asarray), expected) <= 1e-15
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        lambda t: t.add_(1.0),
+        lambda t: t.mul_(2.0),
+        lambda t: t.zero_(),
+        lambda t: t.__setitem__(0, 2.0),
+        lambda t: t.__isub__(0.5),
+    ],
+    ids=["add_", "mul_", "zero_", "setitem", "-="],
+)
+@pytest.mark.parametrize("library", ["array_api_strict", "jax"])
+def test_in_place_change_of_a_foreign_tensor_is_refused_by_name(
+    change: Callable[[Any], Any], library: str
+) -> None:
+    # found by fuzzing: an AttributeError ('Array' object has no attribute 'flags') came out
+    values = strict.asarray(np.ones(3)) if library == "array_api_strict" else jnp.ones(3)
+    t = cr.tensor(values)
+    with pytest.raises(TypeError, match=rf"in-place changes need a NumPy .* live in {library}"):
+        change(t)
+    np.testing.assert_array_equal(t.numpy(), np.ones(3))
+
+
+@pytest.mark.parametrize(
+    "combine",
+    [
+        lambda numpy_tensor, x: numpy_tensor + x,
+        lambda numpy_tensor, x: numpy_tensor * x,
+        lambda numpy_tensor, x: cr.stack([numpy_tensor, x]),
+        lambda numpy_tensor, x: cr.where(np.array([True, False]), numpy_tensor, x),
+    ],
+    ids=["add", "mul", "stack", "where"],
+)
+@pytest.mark.parametrize("library", ["array_api_strict", "jax"])
+def test_a_numpy_tensor_first_beside_a_foreign_one_is_refused_naming_both(
+    combine: Callable[[Any, Any], Any], library: str
+) -> None:
+    # found by fuzzing: with the NumPy tensor first, NumPy read the other through __array__
+    # and the result silently moved to the CPU (the other order was refused, as documented)
+    values = strict.asarray(np.ones(2)) if library == "array_api_strict" else jnp.ones(2)
+    x = cr.tensor(values, requires_grad=True)
+    with pytest.raises(TypeError, match=rf"expected all tensors on the same device.*{library}"):
+        combine(cr.tensor(np.array([2.0, 1.0], dtype=np.float32)), x)
+
+
+@pytest.mark.parametrize("order", ["int first", "bool first"])
+def test_an_integer_beside_a_bool_tensor_on_array_api_strict_promotes_as_numpy(order: str) -> None:
+    # found by fuzzing: array_api_strict has no arithmetic on bools, so int * bool raised its
+    # own "Only numeric dtypes are allowed in __mul__"; NumPy and PyTorch give the integer
+    flags = np.array([True, False, True])
+    counts = np.array([3, 4, 5], dtype=np.int8)
+    b = cr.tensor(strict.asarray(flags), dtype=np.bool_)
+    i = cr.tensor(strict.asarray(counts), dtype=np.int8)
+    out = i * b if order == "int first" else b * i
+    assert out.dtype == np.int8
+    assert out.device == cr.tensor(strict.asarray(counts), dtype=np.int8).device
+    np.testing.assert_array_equal(out.numpy(), counts * flags)

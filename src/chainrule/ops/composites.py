@@ -22,6 +22,11 @@ def _finite_max(values: Tensor, axis: Axis) -> Tensor:
     traced batch's max into every replay, and later logits 1000 larger overflow exp to inf.
     """
     with no_grad():
+        if values.size == 0:
+            # no entries to overflow: shift by 0 (a max of nothing does not exist, and an
+            # empty batch or an empty axis is valid input)
+            kept = np.sum(values._data, axis=axis, keepdims=True)
+            return Tensor._wrap(np.zeros_like(kept, dtype=values.dtype))
         highest = values.max(axis=axis, keepdims=True)
         if values.dtype.kind != "f":  # integers and bools hold no infinities
             return highest
@@ -46,8 +51,12 @@ def logsumexp(self: Tensor, axis: Axis = None, keepdims: bool = False) -> Tensor
     so large inputs do not overflow; its gradient is softmax(x)."""
     axis = _check_axes("logsumexp", axis, self.ndim)
     shift = _finite_max(self, axis)
-    total = (self - shift).exp().sum(axis=axis, keepdims=True)
-    out = total.log() + shift
+    if self.size == 0:
+        # log of a sum over no entries: -inf, as PyTorch (log(0) would warn both ways)
+        out = self.sum(axis=axis, keepdims=True) - np.inf
+    else:
+        total = (self - shift).exp().sum(axis=axis, keepdims=True)
+        out = total.log() + shift
     if keepdims:
         return out
     return out.reshape(np.sum(self._data, axis=axis).shape)
@@ -66,6 +75,8 @@ def log_softmax(self: Tensor, axis: int = -1) -> Tensor:
     answer's digits to their rounding (a float32 of 1e4 is rounded to 1e-3)."""
     along = _check_axes("log_softmax", axis, self.ndim)
     shifted = self - _finite_max(self, along)
+    if self.size == 0:  # nothing to normalise (the log of an empty sum would warn)
+        return shifted
     return shifted - shifted.exp().sum(axis=along, keepdims=True).log()
 
 

@@ -9,6 +9,7 @@ from typing import Any
 
 import numpy as np
 
+from chainrule import placement
 from chainrule import primitives as P
 from chainrule.modes import STATE
 from chainrule.ops.shaping import _raw_index
@@ -18,7 +19,15 @@ from chainrule.tensor import Tensor, _raw, _shared_counter, attach_methods
 def _check_in_place(self: Tensor, op: str) -> None:
     if STATE.tracer is not None:
         STATE.tracer.refuse_mutation(self, op)
-    if not self._data.flags.writeable:
+    flags = getattr(self._data, "flags", None)
+    if flags is None:
+        # JAX arrays cannot change; array_api_strict's take no NumPy ufunc writes
+        raise TypeError(
+            f"{op}: in-place changes need a NumPy or CuPy array, and this tensor's values "
+            f"live in {placement.library_of(self._data)}; write the out-of-place form "
+            "(x = x + y), or move the tensor with x.cpu() first"
+        )
+    if not flags.writeable:
         # NumPy's read-only views (diagonal, broadcast_to): a write would fail inside NumPy or,
         # through a broadcast, change many entries at once.
         raise ValueError(

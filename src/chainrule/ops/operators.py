@@ -94,6 +94,13 @@ def promote(left: Tensor, right: Tensor) -> tuple[Tensor, Tensor]:
     except AttributeError:  # array_api_strict's dtypes have no kind: ask Tensor.dtype
         left_float, right_float = left.dtype.kind == "f", right.dtype.kind == "f"
     if left_float == right_float:
+        if not left_float and (left.dtype.kind == "b") != (right.dtype.kind == "b"):
+            # an integer beside a bool: the bool as that integer, as NumPy and PyTorch
+            # promote (the array API standard has no arithmetic on bools: array_api_strict
+            # refused int * bool)
+            if left.dtype.kind == "b":
+                return Tensor._apply(P.Cast, (left,), {"dtype": right.dtype}), right
+            return left, Tensor._apply(P.Cast, (right,), {"dtype": left.dtype})
         return left, right
     if left_float:
         return left, Tensor._apply(P.Cast, (right,), {"dtype": left.dtype})

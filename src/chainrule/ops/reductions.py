@@ -30,9 +30,17 @@ def _check_axes(op: str, axis: Axis, ndim: int) -> Axis:
     return None if ndim == 0 else axis
 
 
-def _check_not_empty(self: Tensor, op: str) -> None:
+def _check_not_empty(self: Tensor, op: str, axis: Axis) -> None:
+    """Refuse a max or min over no entries; an empty tensor reduced along axes of nonzero
+    size (a batch of 0 rows, each row's max) gives an empty result, as NumPy and PyTorch."""
     if self.size == 0:
-        raise ValueError(f"{op}: the tensor is empty (shape {self.shape}); it has no {op}")
+        axis = _check_axes(op, axis, self.ndim)
+        reduced = P.normalize_axes(axis, self.ndim)
+        if builtins.any(self.shape[a] == 0 for a in reduced):
+            where = "" if axis is None else f" along axis {axis}"
+            raise ValueError(
+                f"{op}: the tensor is empty (shape {self.shape}){where}; it has no {op}"
+            )
 
 
 def _reduce(self: Tensor, primitive: type[P.Primitive], axis: Axis, keepdims: bool) -> Tensor:
@@ -52,13 +60,13 @@ def mean(self: Tensor, axis: Axis = None, keepdims: bool = False) -> Tensor:
 
 def max(self: Tensor, axis: Axis = None, keepdims: bool = False) -> Tensor:
     """Largest value over `axis`; ties share the gradient equally."""
-    _check_not_empty(self, "max")
+    _check_not_empty(self, "max", axis)
     return _reduce(self, P.Max, axis, keepdims)
 
 
 def min(self: Tensor, axis: Axis = None, keepdims: bool = False) -> Tensor:
     """Smallest value over `axis`; ties share the gradient equally."""
-    _check_not_empty(self, "min")
+    _check_not_empty(self, "min", axis)
     return _reduce(self, P.Min, axis, keepdims)
 
 
