@@ -3,7 +3,7 @@ floats: checked where data enters a tensor (construction, `.data =`)."""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 
@@ -52,19 +52,35 @@ def float_promotion(dtypes: list[np.dtype[Any]], float_result: bool) -> np.dtype
     return np.result_type(*floats) if floats else np.dtype(np.float32)
 
 
-PROMOTIONS: dict[tuple[Any, ...], np.dtype[Any] | None] = {}
+PROMOTIONS: dict[tuple[Any, ...], Any] = {}
 """`float_promotion` of the inputs seen so far, by key (float_result, *array types, *dtypes):
 a recorded op looks its inputs up here instead of calling it (a few keys per program). The
 array types come first so that two keys of different libraries differ before their dtypes
 are compared (array_api_strict warns when its dtypes meet NumPy's)."""
 
 
-def remember_promotion(key: tuple[Any, ...]) -> np.dtype[Any] | None:
+UNSEEN: Any = object()
+"""`PROMOTIONS.get(key, UNSEEN)` for a key not seen yet."""
+
+
+class MixedLibraries(NamedTuple):
+    """The PROMOTIONS entry of a key whose first input is a NumPy array and a later one is
+    not: NumPy would read the other through `__array__` and answer on the CPU without a word,
+    so such an op first checks its inputs share a device (`placement.promote_inputs`)."""
+
+    target: np.dtype[Any] | None
+
+
+def remember_promotion(key: tuple[Any, ...]) -> np.dtype[Any] | MixedLibraries | None:
     """`float_promotion(dtypes, float_result)` for key = (float_result, *array types,
-    *dtypes), kept in PROMOTIONS."""
+    *dtypes), kept in PROMOTIONS (as `MixedLibraries` where the array types mix NumPy first
+    with another library)."""
     inputs = (len(key) - 1) // 2
-    target = PROMOTIONS[key] = float_promotion(list(key[1 + inputs :]), key[0])
-    return target
+    target = float_promotion(list(key[1 + inputs :]), key[0])
+    types = key[1 : 1 + inputs]
+    mixed = types[0] is np.ndarray and types.count(np.ndarray) != inputs
+    entry = PROMOTIONS[key] = MixedLibraries(target) if mixed else target
+    return entry
 
 
 # --- array backends (issue 16): dtypes of any array API library

@@ -13,7 +13,15 @@ from typing import Any
 import numpy as np
 
 from chainrule.backends import module_name, namespace, to_numpy
-from chainrule.dtypes import check_dtype, is_floating, namespace_dtype, numpy_dtype
+from chainrule.dtypes import (
+    UNSEEN,
+    MixedLibraries,
+    check_dtype,
+    is_floating,
+    namespace_dtype,
+    numpy_dtype,
+    remember_promotion,
+)
 
 CUDA_INSTALL = "pip install 'chainrule[cuda]'"
 """How to get CuPy, chainrule's GPU arrays."""
@@ -140,6 +148,20 @@ def foreign_array(data: Any, dtype: Any | None) -> Any:
         return xp.astype(data, namespace_dtype(xp, np.float32))
     check_dtype("tensor", own)
     return data
+
+
+def promote_inputs(op: str, key: tuple[Any, ...], entry: Any, inputs: tuple[Any, ...]) -> Any:
+    """The inputs of an op whose PROMOTIONS entry under `key` is `entry` (not None): unseen,
+    a float dtype that its integer inputs take, or `MixedLibraries` (the devices checked
+    first)."""
+    if entry is UNSEEN:
+        entry = remember_promotion(key)
+    if type(entry) is MixedLibraries:
+        check_same_device(op, [x.data for x in inputs])
+        entry = entry.target
+    if entry is None:
+        return inputs
+    return tuple(x if numpy_dtype(x.dtype).kind == "f" else x.astype(entry) for x in inputs)
 
 
 def check_same_device(op: str, arrays: Any) -> None:

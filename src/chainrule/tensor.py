@@ -21,7 +21,7 @@ import numpy.typing as npt
 
 from chainrule import placement
 from chainrule import primitives as P
-from chainrule.dtypes import PROMOTIONS, numpy_dtype, remember_promotion
+from chainrule.dtypes import PROMOTIONS, UNSEEN, numpy_dtype
 from chainrule.dtypes import check_dtype as _check_dtype
 from chainrule.dtypes import check_exact_integers as _check_exact_integers
 from chainrule.graph import READ, Node, backward_into_grads, check_forward
@@ -146,18 +146,13 @@ class Tensor(TensorMethods):
         cls, primitive: type[P.Primitive], inputs: tuple[Tensor, ...], params: dict[str, Any]
     ) -> Tensor:
         key = (primitive in P.FLOAT_RESULTS, *map(_TYPE_OF, inputs), *map(_DTYPE_OF, inputs))
-        target = PROMOTIONS[key] if key in PROMOTIONS else remember_promotion(key)
-        if target is not None:  # integers beside floats, or into a float-valued op
-            inputs = tuple(x if x.dtype.kind == "f" else x.astype(target) for x in inputs)
+        entry = PROMOTIONS.get(key, UNSEEN)
+        if entry is not None:  # unseen, integers into a float op, or two array libraries
+            inputs = placement.promote_inputs(primitive.name, key, entry, inputs)
         data = list(map(_DATA_OF, inputs))
         if type(data[0]) is not np.ndarray:  # CuPy, JAX, ...: computed there (placement)
             out, saved, params = placement.forward(primitive, data, params)
         else:
-            arity = len(inputs)
-            if arity > 1 and key[1 : 1 + arity].count(np.ndarray) != arity:
-                # NumPy would read a later input of another library through __array__ and
-                # answer on the CPU without a word: refuse two devices, naming both
-                placement.check_same_device(primitive.name, data)
             try:
                 out, saved = primitive.forward(*data, **params)
             except (TypeError, ValueError, RuntimeError):  # another library's input: say so
