@@ -371,3 +371,56 @@ def test_xla_a_deferred_step_collected_while_another_step_is_traced_writes_back(
     np.testing.assert_allclose(
         model.weight.numpy(), eager_model.weight.numpy(), rtol=2e-5
     )  # float32
+
+
+# --- review-e: siblings of the same-batch check
+def _scaled_by_its_batch(model: Any, x: np.ndarray, y: np.ndarray) -> cr.Tensor:
+    # A Python float computed from the argument: traced as a 0-d constant (and no array
+    # constant beside it, which would make the check wait for other data).
+    return ((model(cr.tensor(x)) * float(np.abs(x).max())) ** 2).mean()
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="0-d constants are not counted as fresh by _verify: counting them would keep every "
+    "full-batch step with a literal scalar from replaying; needs replays conditioned on the "
+    "repeated arguments' digests (reported by review-e)",
+)
+def test_a_scalar_computed_from_the_same_batch_twice_is_not_replayed_frozen() -> None:
+    eager_step, _ = _training_step(_scaled_by_its_batch)
+    step, _ = _training_step(_scaled_by_its_batch)
+    compiled = compile(step)
+    (x0, y0), (x1, y1), *_ = _batches()
+    for x, y in [(x0, y0), (x0, y0)]:
+        eager_step(x, y)
+        compiled(x, y)
+    expected = eager_step(x1, y1).numpy()
+    try:
+        got = compiled(x1, y1).numpy()
+    except CompileError:
+        return  # refused: as good as right
+    np.testing.assert_allclose(got, expected, rtol=1e-12)
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="_proves_nothing holds when any argument repeats, so a step taking a fixed array "
+    "(class weights) with a constant it makes afresh is traced on every call and never "
+    "replayed (a regression of the same-batch check; reported by review-e)",
+)
+def test_a_fixed_argument_does_not_keep_a_step_with_a_constant_from_replaying() -> None:
+    model, optimizer = _model_and_optimizer()
+
+    def step(x: np.ndarray, y: np.ndarray, weights: np.ndarray) -> cr.Tensor:
+        optimizer.zero_grad()
+        mask = cr.tensor(np.ones((5, CLASSES)))  # a true constant, made afresh each call
+        loss = F.mse_loss(model(cr.tensor(x)) * mask * cr.tensor(weights), np.zeros((5, CLASSES)))
+        loss.backward()
+        optimizer.step()
+        return loss
+
+    compiled = compile(step)
+    weights = np.linspace(0.5, 2.0, CLASSES)
+    for x, y in _batches():
+        compiled(x, y, weights)
+    assert compiled.traces == 2
