@@ -99,7 +99,7 @@ def _same_view(array: np.ndarray, base: np.ndarray) -> bool:
     )
 
 
-def digest_of(array: Any) -> bytes:
+def _digest_of(array: Any) -> bytes:
     """A digest of an argument array's values (with its shape and dtype, which the signature
     fixes), to tell whether two calls passed the same data."""
     return hashlib.blake2b(np.ascontiguousarray(array).data, digest_size=16).digest()
@@ -132,8 +132,8 @@ class Tracer:
         self.on_effect: Callable[[], None] | None = None
         # The arguments' digests, taken by compile when the trace froze a constant.
         self.digests: tuple[bytes, ...] | None = None
-        # (argument index, digest) of the arguments whose values this trace may be replayed
-        # on, when its check by the trace before it was inconclusive (compiled.py).
+        # (argument index, its bytes) of the arguments whose values this trace may be
+        # replayed on, when its check by the trace before it was inconclusive (compiled.py).
         self.conditions: tuple[tuple[int, bytes], ...] = ()
         for index, array in enumerate(arguments):
             if array is not None:
@@ -145,7 +145,7 @@ class Tracer:
     def argument_digests(self) -> tuple[bytes, ...]:
         """A digest of each array argument's values as they are now (after the step ran), to
         tell later whether another trace saw the same data."""
-        return tuple(digest_of(array) for _, array in self._argument_arrays)
+        return tuple(_digest_of(array) for _, array in self._argument_arrays)
 
     @property
     def arguments_digested(self) -> list[tuple[int, np.ndarray]]:
