@@ -415,6 +415,18 @@ def test_a_fixed_argument_does_not_keep_a_step_with_a_constant_from_replaying() 
     assert compiled.traces == 2
 
 
+def test_one_hot_inferring_its_class_count_from_the_labels_is_refused_in_a_step() -> None:
+    # The count came from the traced batch's largest label: a later batch whose largest
+    # label was smaller replayed rows of the traced width (eagerly narrower), silently.
+    def loss_of(model: Any, x: np.ndarray, y: np.ndarray) -> cr.Tensor:
+        return F.mse_loss(model(cr.tensor(x)), cr.one_hot(y, dtype=np.float64))
+
+    step, _ = _training_step(loss_of)
+    x, _ = _batches(1)[0]
+    with pytest.raises(CompileError, match=r"num_classes=-1.*pass num_classes"):
+        compile(step)(x, np.arange(5) % CLASSES)
+
+
 def test_a_replay_on_a_repeated_batch_checks_again_when_the_batch_changes() -> None:
     # The same batch three times (replayed on its digest), then another: traced and checked,
     # a one-hot of the labels refused rather than replayed.

@@ -19,6 +19,7 @@ import numpy.typing as npt
 
 from chainrule import ops
 from chainrule import primitives as P
+from chainrule.modes import refuse_while_tracing
 from chainrule.placement import to_numpy
 from chainrule.primitives.shape_more import PAD_MODES, Flip, Pad, Repeat, Roll, Tile
 from chainrule.tensor import Tensor, _raw, as_tensor, attach_methods
@@ -499,6 +500,14 @@ def one_hot(indices: Any, num_classes: int = -1, dtype: npt.DTypeLike = np.float
     classes = _integers("one_hot", "indices", indices)
     if classes.size and int(classes.min()) < 0:
         raise ValueError(f"one_hot: class indices must be >= 0, got {int(classes.min())}")
+    if num_classes == -1:
+        # The count read from this call's labels would be replayed for every later batch.
+        refuse_while_tracing(
+            "one_hot with num_classes=-1",
+            "the class count comes from the largest label of the traced batch, and a replay "
+            "would keep it for batches whose largest label differs",
+            "pass num_classes (chainrule.one_hot(y, 10)), as jax.nn.one_hot requires",
+        )
     largest = int(classes.max()) if classes.size else -1
     count = largest + 1 if num_classes == -1 else int(num_classes)
     if count < 0 or (classes.size and largest >= count):
