@@ -445,6 +445,30 @@ def test_a_negative_label_in_a_replayed_one_hot_is_refused_as_eagerly() -> None:
         compiled(x2, y2)
 
 
+@pytest.mark.parametrize("label", [-1, CLASSES])
+@pytest.mark.parametrize("loss", ["nll_loss", "label_smoothing"])
+def test_a_label_outside_the_classes_in_a_replayed_nll_loss_is_refused_as_eagerly(
+    loss: str, label: int
+) -> None:
+    # The range check ran in Python before the node was made, which a replay skips: -1 was
+    # taken as the last class (NumPy's wrap), silently.
+    def loss_of(model: Any, x: np.ndarray, y: np.ndarray) -> cr.Tensor:
+        logits = model(cr.tensor(x))
+        if loss == "nll_loss":
+            return F.nll_loss(logits.log_softmax(axis=1), y)
+        return F.cross_entropy(logits, y, label_smoothing=0.1)
+
+    step, _ = _training_step(loss_of)
+    compiled = compile(step)
+    (x0, y0), (x1, y1), (x2, y2), _ = _batches()
+    compiled(x0, y0)
+    compiled(x1, y1)
+    y2 = y2.copy()
+    y2[1] = label
+    with pytest.raises(ValueError, match=rf"target {label} is outside the {CLASSES} classes"):
+        compiled(x2, y2)
+
+
 def test_a_replay_on_a_repeated_batch_checks_again_when_the_batch_changes() -> None:
     # The same batch three times (replayed on its digest), then another: traced and checked,
     # a one-hot of the labels refused rather than replayed.
