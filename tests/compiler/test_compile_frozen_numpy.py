@@ -469,6 +469,31 @@ def test_a_label_outside_the_classes_in_a_replayed_nll_loss_is_refused_as_eagerl
         compiled(x2, y2)
 
 
+@pytest.mark.parametrize("index", [-1, 10])
+def test_an_index_outside_the_table_in_a_replayed_embedding_is_refused_as_eagerly(
+    index: int,
+) -> None:
+    # As nll_loss: the check ran in Python before the node was made; a replay read (and
+    # trained) the last row for -1.
+    table = cr.nn.Embedding(10, 3)
+    optimizer = cr.optim.SGD(table.parameters(), lr=0.1)
+
+    def step(indices: np.ndarray) -> cr.Tensor:
+        optimizer.zero_grad()
+        loss = (table(indices) ** 2).mean()
+        loss.backward()
+        optimizer.step()
+        return loss
+
+    compiled = compile(step)
+    compiled(np.array([0, 1, 2]))
+    compiled(np.array([3, 4, 5]))
+    before = table.weight.numpy().copy()
+    with pytest.raises(ValueError, match=rf"embedding: index {index} is outside the 10 rows"):
+        compiled(np.array([6, index, 2]))
+    np.testing.assert_array_equal(table.weight.numpy(), before)
+
+
 def test_a_replay_on_a_repeated_batch_checks_again_when_the_batch_changes() -> None:
     # The same batch three times (replayed on its digest), then another: traced and checked,
     # a one-hot of the labels refused rather than replayed.

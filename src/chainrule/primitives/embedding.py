@@ -33,6 +33,17 @@ class Embedding(Primitive):
     def forward(weight: Any, *, indices: np.ndarray, padding_idx: int | None) -> tuple[Any, Saved]:
         xp = namespace(weight)
         count, width = weight.shape
+        if type(indices) is np.ndarray and indices.size:
+            # functional.embedding checks the indices before making this node; this is for
+            # chainrule.compile's replays, which rerun it on new indices without that (a -1
+            # read and trained the last row).
+            low = int(np.minimum.reduce(indices, axis=None))
+            high = int(np.maximum.reduce(indices, axis=None))
+            if low < 0 or high >= count:
+                raise ValueError(
+                    f"embedding: index {low if low < 0 else high} is outside the {count} "
+                    f"rows of weight [0, {count - 1}]"
+                )
         keep = None
         if padding_idx is not None:
             others = xp.arange(count) != padding_idx
