@@ -427,12 +427,6 @@ def test_one_hot_inferring_its_class_count_from_the_labels_is_refused_in_a_step(
         compile(step)(x, np.arange(5) % CLASSES)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="one_hot checks its labels in Python, which a replay skips; the replayed getitem "
-    "takes -1 as the last class (NumPy's wrap). Needs a one-hot primitive whose forward "
-    "checks the labels on every call (reported by review-e)",
-)
 def test_a_negative_label_in_a_replayed_one_hot_is_refused_as_eagerly() -> None:
     step, _ = _training_step(_one_hot_with_chainrule)
     compiled = compile(step)
@@ -440,8 +434,8 @@ def test_a_negative_label_in_a_replayed_one_hot_is_refused_as_eagerly() -> None:
     compiled(x0, y0)
     compiled(x1, y1)
     y2 = y2.copy()
-    y2[0] = -1
-    with pytest.raises(ValueError, match="one_hot"):
+    y2[0] = -1  # checked in Python eagerly; plain indexing took it as the last class
+    with pytest.raises(ValueError, match=r"one_hot.*index -1 is outside \[0, 3\]"):
         compiled(x2, y2)
 
 
@@ -489,7 +483,7 @@ def test_an_index_outside_the_table_in_a_replayed_embedding_is_refused_as_eagerl
     compiled(np.array([0, 1, 2]))
     compiled(np.array([3, 4, 5]))
     before = table.weight.numpy().copy()
-    with pytest.raises(ValueError, match=rf"embedding: index {index} is outside the 10 rows"):
+    with pytest.raises(ValueError, match=rf"embedding.*index {index} is outside \[0, 9\]"):
         compiled(np.array([6, index, 2]))
     np.testing.assert_array_equal(table.weight.numpy(), before)
 

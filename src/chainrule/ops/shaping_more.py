@@ -515,10 +515,13 @@ def one_hot(indices: Any, num_classes: int = -1, dtype: npt.DTypeLike = np.float
             f"one_hot: class index {largest} does not fit num_classes={num_classes}; "
             "num_classes must exceed every index (or be -1 to take the largest + 1)"
         )
-    # Indexing is an op: in a compiled step it replays with each call's indices. The identity
-    # matrix is one array per (size, dtype), so a compiled step's verification trace sees the
-    # same constant on each call rather than a fresh one it cannot tell from a copy of data.
-    return Tensor.from_numpy(_identity(count, np.dtype(dtype)))[classes]
+    # The identity's rows picked by an Embedding node: in a compiled step it replays with
+    # each call's indices, checking them as above (plain indexing took -1 as the last class).
+    # The identity matrix is one array per (size, dtype), so a compiled step's verification
+    # trace sees the same constant on each call rather than a fresh one it cannot tell from
+    # a copy of data.
+    identity = Tensor.from_numpy(_identity(count, np.dtype(dtype)))
+    return Tensor.apply(P.Embedding, identity, indices=classes, padding_idx=None)
 
 
 @functools.lru_cache(maxsize=8)

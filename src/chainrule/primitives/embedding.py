@@ -41,8 +41,9 @@ class Embedding(Primitive):
             high = int(np.maximum.reduce(indices, axis=None))
             if low < 0 or high >= count:
                 raise ValueError(
-                    f"embedding: index {low if low < 0 else high} is outside the {count} "
-                    f"rows of weight [0, {count - 1}]"
+                    f"embedding (or one_hot): index {low if low < 0 else high} is outside "
+                    f"[0, {count - 1}], the {count} rows of the weight (num_classes={count} "
+                    "for one_hot)"
                 )
         keep = None
         if padding_idx is not None:
