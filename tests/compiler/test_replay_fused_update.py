@@ -132,6 +132,7 @@ SGD_SETTINGS = {
     "dampening": {"lr": 0.1, "momentum": 0.9, "dampening": 0.3},
     "nesterov": {"lr": 0.1, "momentum": 0.9, "nesterov": True},
     "weight_decay": {"lr": 0.1, "weight_decay": 0.01},
+    "maximize": {"lr": 0.1, "maximize": True},
 }
 
 
@@ -187,6 +188,33 @@ def test_sgd_with_state_or_decay_runs_its_own_step_in_the_replay(
     called = code_called(lambda: step(x, y))
     assert Optimizer.step.__code__ in called
     assert backward.FusedUpdate.finish.__code__ not in called
+
+
+def _maximize_from_call_4(compiled: bool) -> list[np.ndarray]:
+    """Six SGD steps whose group maximizes from the fourth on: the parameters after them."""
+    model = _model(np.float32)
+    optimizer = optim.SGD(model.parameters(), lr=0.1)
+    loss_fn = nn.CrossEntropyLoss()
+
+    def train_step(x: Tensor, y: np.ndarray) -> Tensor:
+        optimizer.zero_grad()
+        loss: Tensor = loss_fn(model(x), y)
+        loss.backward()
+        optimizer.step()
+        return loss
+
+    step = cr.compile(train_step) if compiled else train_step
+    for position, (x, y) in enumerate(_batches(np.float32, 6)):
+        optimizer.param_groups[0]["maximize"] = position >= 3
+        step(x, y)
+    return [param.data.copy() for param in model.parameters()]
+
+
+def test_maximize_switched_on_between_calls_makes_the_replay_ascend_as_eager(
+    placement: str,
+) -> None:
+    # The fused update is p -= lr * g: a maximizing group must run SGD's own step.
+    _assert_same_bits(_maximize_from_call_4(False), _maximize_from_call_4(True))
 
 
 def test_optimizer_state_dict_after_20_compiled_steps_equals_eagers(placement: str) -> None:

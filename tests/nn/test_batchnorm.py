@@ -138,3 +138,41 @@ def test_without_running_statistics_one_sample_is_an_error_in_eval_too() -> None
     layer = nn.BatchNorm1d(5, track_running_stats=False).eval()
     with pytest.raises(ValueError, match="more than one value per feature"):
         layer(np.zeros((1, 5), np.float32))
+
+
+def test_without_running_statistics_a_compiled_step_replays_as_eager_in_both_modes() -> None:
+    # No buffers to keep outside the graph: only ops, so compile traces it (it refused it,
+    # naming running statistics the layer does not have).
+    def run(compiled: bool) -> tuple[list[float], np.ndarray]:
+        model = nn.Sequential(
+            nn.Linear(4, 5, rng=np.random.default_rng(0), dtype=np.float64),
+            nn.BatchNorm1d(5, track_running_stats=False, dtype=np.float64),
+        )
+        optimizer = chainrule.optim.SGD(model.parameters(), lr=0.1)
+
+        def train_step(x: np.ndarray) -> chainrule.Tensor:
+            optimizer.zero_grad()
+            loss = (model(x) ** 2).mean()
+            loss.backward()
+            optimizer.step()
+            return loss
+
+        def evaluate(x: np.ndarray) -> chainrule.Tensor:
+            return model(x).sum()
+
+        train = chainrule.compile(train_step) if compiled else train_step
+        score = chainrule.compile(evaluate) if compiled else evaluate
+        rng = np.random.default_rng(1)
+        values = []
+        for _ in range(4):
+            x = rng.standard_normal((6, 4))
+            model.train()
+            values.append(float(train(x).item()))
+            model.eval()
+            values.append(float(score(x).item()))
+        return values, model[0].weight.numpy()
+
+    eager_values, eager_weight = run(compiled=False)
+    values, weight = run(compiled=True)
+    np.testing.assert_allclose(values, eager_values, rtol=1e-12)
+    np.testing.assert_array_equal(weight, eager_weight)

@@ -20,9 +20,9 @@ import operator
 import os
 import random
 import sys
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from types import FrameType, FunctionType, MethodType, ModuleType
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 
@@ -359,7 +359,11 @@ class CompiledStep:
         cached = self.programs.get(signature)
         if (
             cached is not None
-            and not (self.unverified and signature in self.unverified)
+            and not (
+                self.unverified
+                and signature in self.unverified
+                and not _same_data(self.unverified[signature][0], arrays)
+            )
             and not _flags_changed(cached[0])
         ):
             program, rebuild = cached
@@ -511,28 +515,48 @@ def _frozen_message(tracer: Tracer, slot: int, array: np.ndarray, what: str) -> 
 
 
 def _has_array_constants(tracer: Tracer) -> bool:
-    """Whether the trace froze an array (more than one value) that is neither an argument nor
-    a parameter: a constant leaf, or an op's array setting (a gather's indices)."""
+    """Whether the trace froze a value that is neither an argument nor a parameter: a
+    constant leaf (a 0-d one too: a Python float the step computed becomes one), an op's
+    array setting (a gather's indices) or a float setting."""
     for leaf in tracer.slots.leaves.values():
-        if not leaf.requires_grad and leaf.data.size > 1:
+        if not leaf.requires_grad and leaf.data.size:
             return True
     for op in tracer.ops:
         bound = {name for name, _ in op.bound_params}
         for name, value in op.params.items():
-            if name not in bound and isinstance(value, np.ndarray) and value.size > 1:
+            if name not in bound and isinstance(value, (np.ndarray, float)):
                 return True
     return False
 
 
 def _proves_nothing(first: Tracer, second: Tracer, fresh_equal: bool) -> bool:
-    """Whether equal constants in two traces say nothing: an array the step made afresh on
-    each call had the same values both times, and so did an argument it may have been
-    computed from (the same batch passed twice, or the same labels with other inputs)."""
+    """Whether equal constants in two traces say nothing: a value the step made afresh on
+    each call was the same both times, and so was an argument it may have been computed
+    from (the same batch passed twice, or the same labels with other inputs). Then the
+    second trace keeps those arguments' digests (`Tracer.conditions`): it is replayed while
+    they hold the same values, and checked again by the first call where one differs."""
     if not fresh_equal:
         return False
     if first.digests is None or second.digests is None:
         return False
-    return any(a == b for a, b in zip(first.digests, second.digests, strict=True))
+    # Their values kept whole: comparing bytes at each call costs a tenth of a digest.
+    second.conditions = tuple(
+        (index, array.tobytes())
+        for (index, array), digest, earlier in zip(
+            second.arguments_digested, second.digests, first.digests, strict=True
+        )
+        if digest == earlier
+    )
+    return bool(second.conditions)
+
+
+def _same_data(tracer: Tracer, arrays: Sequence[np.ndarray | None]) -> bool:
+    """Whether `arrays` hold the values of the arguments an inconclusive trace was taken
+    with where its constants may come from (`_proves_nothing`): it may be replayed then."""
+    conditions = tracer.conditions
+    return bool(conditions) and all(
+        cast(np.ndarray, arrays[index]).tobytes() == kept for index, kept in conditions
+    )
 
 
 def _verify(first: Tracer, first_outputs: list[int], second: Tracer, outputs: list[int]) -> bool:
@@ -573,10 +597,9 @@ def _verify(first: Tracer, first_outputs: list[int], second: Tracer, outputs: li
             if name in bound:
                 continue
             if _same_value(old.params[name], value):
+                # A float the step computed is a new object each call; a literal is not.
                 fresh_equal = fresh_equal or (
-                    isinstance(value, np.ndarray)
-                    and value.size > 1
-                    and value is not old.params[name]
+                    isinstance(value, (np.ndarray, float)) and value is not old.params[name]
                 )
                 continue
             if isinstance(value, np.ndarray):
@@ -593,7 +616,7 @@ def _verify(first: Tracer, first_outputs: list[int], second: Tracer, outputs: li
             return False
         if not _same_value(old_leaf.data, leaf.data):
             frozen.append(_frozen_message(second, slot, leaf.data, "a NumPy array"))
-        elif not leaf.requires_grad and leaf.data.size > 1 and leaf.data is not old_leaf.data:
+        elif not leaf.requires_grad and leaf.data.size and leaf.data is not old_leaf.data:
             fresh_equal = True
     if frozen:
         raise CompileError(frozen[0])

@@ -99,6 +99,12 @@ def _same_view(array: np.ndarray, base: np.ndarray) -> bool:
     )
 
 
+def _digest_of(array: Any) -> bytes:
+    """A digest of an argument array's values (with its shape and dtype, which the signature
+    fixes), to tell whether two calls passed the same data."""
+    return hashlib.blake2b(np.ascontiguousarray(array).data, digest_size=16).digest()
+
+
 class Tracer:
     """Collects the records while `STATE.tracer` points at it (a `modes.StepTracer`)."""
 
@@ -124,8 +130,11 @@ class Tracer:
         self._effect_results: dict[int, tuple[Tensor, str, str]] = {}
         # Called as a recorded effect starts: compile lets it write the parameters' arrays.
         self.on_effect: Callable[[], None] | None = None
-        # The arguments' digests, taken by compile when the trace froze an array constant.
+        # The arguments' digests, taken by compile when the trace froze a constant.
         self.digests: tuple[bytes, ...] | None = None
+        # (argument index, its bytes) of the arguments whose values this trace may be
+        # replayed on, when its check by the trace before it was inconclusive (compiled.py).
+        self.conditions: tuple[tuple[int, bytes], ...] = ()
         for index, array in enumerate(arguments):
             if array is not None:
                 slot = self.slots.new(array)
@@ -136,10 +145,12 @@ class Tracer:
     def argument_digests(self) -> tuple[bytes, ...]:
         """A digest of each array argument's values as they are now (after the step ran), to
         tell later whether another trace saw the same data."""
-        return tuple(
-            hashlib.blake2b(np.ascontiguousarray(array).data, digest_size=16).digest()
-            for _, array in self._argument_arrays
-        )
+        return tuple(_digest_of(array) for _, array in self._argument_arrays)
+
+    @property
+    def arguments_digested(self) -> list[tuple[int, np.ndarray]]:
+        """(argument index, array) of the arguments `argument_digests` covers, in order."""
+        return self._argument_arrays
 
     def slot_of(self, tensor: Tensor) -> int:
         """The slot of a tensor seen in the step, registering leaves and constants."""

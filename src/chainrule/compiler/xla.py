@@ -31,7 +31,12 @@ import numpy as np
 from numpy.lib.array_utils import byte_bounds
 
 from chainrule import nn
-from chainrule.compiler.compiled import CompiledStep, _argument_arrays, _flags_changed
+from chainrule.compiler.compiled import (
+    CompiledStep,
+    _argument_arrays,
+    _flags_changed,
+    _same_data,
+)
 from chainrule.compiler.deferred import Deferral, flush
 from chainrule.compiler.program import ancestors, wanted_slots
 from chainrule.compiler.tracer import (
@@ -1102,7 +1107,11 @@ class XlaCompiledStep(CompiledStep):
         cached = self.programs.get(signature)
         if (
             cached is None
-            or (self.unverified and signature in self.unverified)
+            or (
+                self.unverified
+                and signature in self.unverified
+                and not self._same_data(args, signature)
+            )
             or _flags_changed(cached[0])
             or cast(XlaProgram, cached[0]).groups_changed()
         ):
@@ -1112,6 +1121,12 @@ class XlaCompiledStep(CompiledStep):
         program, rebuild = cached
         # The outputs' dtypes are the traced ones, checked then: wrapped without checks.
         return rebuild(list(map(_WRAP, program.run(device))))
+
+    def _same_data(self, args: tuple[Any, ...], signature: Any) -> bool:
+        """Whether an unverified program may run on `args`: they hold the values of the
+        arguments its inconclusive check depends on (`compiled._same_data`)."""
+        host = tuple(np.asarray(a) if _is_jax_array(a) else a for a in args)
+        return _same_data(self.unverified[signature][0], _argument_arrays(host)[0])
 
     def _signature(self, args: tuple[Any, ...]) -> tuple[Any, list[Any]]:
         """(the arguments' signature, the arguments the program takes: JAX arrays as they

@@ -83,11 +83,13 @@ class BatchNorm1d(Module):
         )
 
     def forward(self, x: Any) -> Tensor:
-        refuse_while_tracing(
-            "BatchNorm1d",
-            "its running statistics are kept outside the "
-            "graph, so a replay would neither update nor read them",
-        )
+        if self.running_mean is not None or self.running_var is not None:
+            # Without running statistics (track_running_stats=False) it is ops alone.
+            refuse_while_tracing(
+                "BatchNorm1d",
+                "its running statistics are kept outside the "
+                "graph, so a replay would neither update nor read them",
+            )
         inputs = as_tensor(x)
         self._check_input(inputs)
         axes = (0,) if inputs.ndim == 2 else (0, 2)

@@ -19,6 +19,7 @@ import numpy.typing as npt
 
 from chainrule import ops
 from chainrule import primitives as P
+from chainrule.modes import refuse_while_tracing
 from chainrule.placement import to_numpy
 from chainrule.primitives.shape_more import PAD_MODES, Flip, Pad, Repeat, Roll, Tile
 from chainrule.tensor import Tensor, _raw, as_tensor, attach_methods
@@ -499,6 +500,14 @@ def one_hot(indices: Any, num_classes: int = -1, dtype: npt.DTypeLike = np.float
     classes = _integers("one_hot", "indices", indices)
     if classes.size and int(classes.min()) < 0:
         raise ValueError(f"one_hot: class indices must be >= 0, got {int(classes.min())}")
+    if num_classes == -1:
+        # The count read from this call's labels would be replayed for every later batch.
+        refuse_while_tracing(
+            "one_hot with num_classes=-1",
+            "the class count comes from the largest label of the traced batch, and a replay "
+            "would keep it for batches whose largest label differs",
+            "pass num_classes (chainrule.one_hot(y, 10)), as jax.nn.one_hot requires",
+        )
     largest = int(classes.max()) if classes.size else -1
     count = largest + 1 if num_classes == -1 else int(num_classes)
     if count < 0 or (classes.size and largest >= count):
@@ -506,10 +515,13 @@ def one_hot(indices: Any, num_classes: int = -1, dtype: npt.DTypeLike = np.float
             f"one_hot: class index {largest} does not fit num_classes={num_classes}; "
             "num_classes must exceed every index (or be -1 to take the largest + 1)"
         )
-    # Indexing is an op: in a compiled step it replays with each call's indices. The identity
-    # matrix is one array per (size, dtype), so a compiled step's verification trace sees the
-    # same constant on each call rather than a fresh one it cannot tell from a copy of data.
-    return Tensor.from_numpy(_identity(count, np.dtype(dtype)))[classes]
+    # The identity's rows picked by an Embedding node: in a compiled step it replays with
+    # each call's indices, checking them as above (plain indexing took -1 as the last class).
+    # The identity matrix is one array per (size, dtype), so a compiled step's verification
+    # trace sees the same constant on each call rather than a fresh one it cannot tell from
+    # a copy of data.
+    identity = Tensor.from_numpy(_identity(count, np.dtype(dtype)))
+    return Tensor.apply(P.Embedding, identity, indices=classes, padding_idx=None)
 
 
 @functools.lru_cache(maxsize=8)

@@ -63,7 +63,7 @@ class SGD(Optimizer):
 
     def _fused_rates(self) -> list[float] | None:
         """Each group's lr when every group is plain SGD (no momentum, no weight decay: no
-        state) and no step hook is registered; the groups are checked as `step()` checks
+        state; minimizing) and no step hook is registered; the groups are checked as `step()` checks
         them. None otherwise, and for a subclass that changes how an update is made."""
         cls = type(self)
         if (
@@ -78,7 +78,7 @@ class SGD(Optimizer):
         rates = []
         for group in self.param_groups:
             self._recheck_if_changed(group)
-            if group["momentum"] != 0 or group["weight_decay"] != 0:
+            if group["momentum"] != 0 or group["weight_decay"] != 0 or group["maximize"]:
                 return None
             rates.append(group["lr"])
         return rates

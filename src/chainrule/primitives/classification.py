@@ -51,6 +51,18 @@ class NLLLoss(Primitive):
         xp = namespace(raw)
         classes = raw.shape[1]
         counted = targets != ignore_index
+        if type(targets) is np.ndarray:
+            # functional checks the targets before making this node; this is for
+            # chainrule.compile's replays, which rerun it on new targets without that (a -1
+            # was taken as the last class). JAX-traced targets have no values to check.
+            outside = counted & ((targets < 0) | (targets >= classes))
+            if outside.any():
+                raise ValueError(
+                    f"nll_loss (and cross_entropy's general path): target "
+                    f"{int(targets[outside].flat[0])} is outside the {classes} classes "
+                    f"[0, {classes - 1}] and is not ignore_index={ignore_index}; pass class "
+                    "indices in range, or mark skipped positions with ignore_index"
+                )
         keep = xp.astype(counted, raw.dtype)
         safe = xp.where(counted, targets, 0)
         weights = (

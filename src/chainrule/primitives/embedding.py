@@ -33,6 +33,18 @@ class Embedding(Primitive):
     def forward(weight: Any, *, indices: np.ndarray, padding_idx: int | None) -> tuple[Any, Saved]:
         xp = namespace(weight)
         count, width = weight.shape
+        if type(indices) is np.ndarray and indices.size:
+            # functional.embedding checks the indices before making this node; this is for
+            # chainrule.compile's replays, which rerun it on new indices without that (a -1
+            # read and trained the last row).
+            low = int(np.minimum.reduce(indices, axis=None))
+            high = int(np.maximum.reduce(indices, axis=None))
+            if low < 0 or high >= count:
+                raise ValueError(
+                    f"embedding (or one_hot): index {low if low < 0 else high} is outside "
+                    f"[0, {count - 1}], the {count} rows of the weight (num_classes={count} "
+                    "for one_hot)"
+                )
         keep = None
         if padding_idx is not None:
             others = xp.arange(count) != padding_idx
