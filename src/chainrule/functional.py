@@ -8,7 +8,9 @@ from typing import Any
 import numpy as np
 
 from chainrule import primitives as P
-from chainrule.ops import activations
+from chainrule.modes import no_grad
+from chainrule.ops import activations, where
+from chainrule.placement import to_numpy
 from chainrule.tensor import Tensor, as_tensor
 
 
@@ -229,10 +231,21 @@ def _first_outside(indices: np.ndarray, low: int, high: int) -> tuple[int, tuple
     return int(indices[position]), tuple(int(p) for p in position)
 
 
-def embedding(input: Any, weight: Any, padding_idx: int | None = None) -> Tensor:
+def embedding(
+    input: Any,
+    weight: Any,
+    padding_idx: int | None = None,
+    max_norm: float | None = None,
+    norm_type: float = 2.0,
+) -> Tensor:
     """weight[input]: for integer indices of any shape, the rows they name, shape
     input.shape + (embedding_dim,);  dL/dweight[r] sums grad_out over the positions holding r
-    (repeated indices accumulate), and the row `padding_idx` gets no gradient."""
+    (repeated indices accumulate), and the row `padding_idx` gets no gradient.
+
+    With `max_norm`, each looked-up row whose `norm_type`-norm exceeds it is first scaled
+    in place to max_norm / (norm + 1e-7) of itself, as torch.nn.functional.embedding: a change
+    of weight outside the graph (no gradient through it) that counts in weight's version, so a
+    graph that saved weight before refuses its backward."""
     table = as_tensor(weight)
     if table.ndim != 2:
         raise ValueError(
@@ -252,7 +265,24 @@ def embedding(input: Any, weight: Any, padding_idx: int | None = None) -> Tensor
                 f"embedding: padding_idx={padding_idx!r} must be an int in [{-rows}, {rows - 1}]"
             )
         padding_idx = int(padding_idx) % rows
+    if max_norm is not None:
+        _renorm_rows(table, indices, float(max_norm), _p_order("embedding", norm_type))
     return Tensor.apply(P.Embedding, table, indices=indices, padding_idx=padding_idx)
+
+
+def _renorm_rows(table: Tensor, indices: np.ndarray, max_norm: float, norm_type: float) -> None:
+    """Scale the rows of `table` named in `indices` whose norm exceeds max_norm down to it,
+    in place and without gradient (torch's embedding_renorm_)."""
+    if not max_norm > 0:
+        raise ValueError(f"embedding: max_norm must be > 0, got {max_norm}")
+    rows = np.unique(indices)
+    with no_grad():
+        picked = table[rows]
+        norms = picked.norm(ord=norm_type, axis=1, keepdims=True)
+        too_long = to_numpy(norms.data) > max_norm
+        if too_long.any():
+            scale = where(too_long, max_norm / (norms + 1e-7), 1.0)
+            table[rows] = picked * scale
 
 
 REDUCTIONS = ("mean", "sum", "none")
@@ -768,3 +798,84 @@ def adaptive_avg_pool2d(
 
 
 __all__ += ["adaptive_avg_pool2d", "avg_pool2d", "conv1d", "conv2d", "max_pool2d"]
+
+
+# --- vocabulary: distances and normalisations of torch.nn.functional, composites of norm,
+# clip, sum and chunk (their derivatives are those ops').
+def _p_order(op: str, p: Any) -> float:
+    if isinstance(p, bool) or not isinstance(p, (int, float, np.integer, np.floating)) or p < 1:
+        raise ValueError(f"{op}: p must be a number >= 1 (or inf), got {p!r}; p < 1 is not a norm")
+    return float(p)
+
+
+def normalize(input: Any, p: float = 2.0, dim: int = 1, eps: float = 1e-12) -> Tensor:
+    """x / max(||x||_p, eps), the p-norm taken along `dim`, as
+    torch.nn.functional.normalize;  the derivative is that of the quotient, with the clip's
+    (0 where the norm is below eps)."""
+    x = as_tensor(input)
+    length = x.norm(ord=_p_order("normalize", p), axis=dim, keepdims=True).clip(min=eps)
+    return x / length
+
+
+def cosine_similarity(x1: Any, x2: Any, dim: int = 1, eps: float = 1e-8) -> Tensor:
+    """sum(x1 / max(||x1||, eps) * x2 / max(||x2||, eps)) along `dim` (x1 and x2 broadcast),
+    as torch.nn.functional.cosine_similarity. Where a norm is below eps PyTorch still passes
+    the gradient through the norm; here the clip's derivative (0) applies."""
+    left, right = as_tensor(x1), as_tensor(x2)
+    try:
+        shape = np.broadcast_shapes(left.shape, right.shape)
+    except ValueError:
+        raise ValueError(
+            f"cosine_similarity: x1 {left.shape} and x2 {right.shape} cannot broadcast together"
+        ) from None
+    left, right = left.broadcast_to(shape), right.broadcast_to(shape)
+    unit_left = left / left.norm(axis=dim, keepdims=True).clip(min=eps)
+    unit_right = right / right.norm(axis=dim, keepdims=True).clip(min=eps)
+    return (unit_left * unit_right).sum(axis=dim)
+
+
+def pairwise_distance(
+    x1: Any, x2: Any, p: float = 2.0, eps: float = 1e-6, keepdim: bool = False
+) -> Tensor:
+    """||x1 - x2 + eps||_p along the last axis (x1 and x2 broadcast), as
+    torch.nn.functional.pairwise_distance (eps keeps the gradient finite where x1 = x2)."""
+    difference = as_tensor(x1) - as_tensor(x2)
+    order = _p_order("pairwise_distance", p)
+    if difference.ndim == 0:
+        raise ValueError("pairwise_distance: needs vectors along the last axis, got 0-d inputs")
+    return (difference + eps).norm(ord=order, axis=-1, keepdims=keepdim)
+
+
+def cdist(x1: Any, x2: Any, p: float = 2.0) -> Tensor:
+    """z[..., i, j] = ||x1[..., i, :] - x2[..., j, :]||_p for x1 (..., P, M) and
+    x2 (..., R, M), as torch.cdist (batch axes broadcast); computed from the differences,
+    P * R * M of them, so exact where torch's matrix-product shortcut for p = 2 rounds. The
+    gradient at a zero distance is 0, as PyTorch's."""
+    left, right = as_tensor(x1), as_tensor(x2)
+    order = _p_order("cdist", p)
+    if left.ndim < 2 or right.ndim < 2 or left.shape[-1] != right.shape[-1]:
+        raise ValueError(
+            f"cdist: needs x1 (..., P, M) and x2 (..., R, M) with the same M, got shapes "
+            f"{left.shape} and {right.shape}"
+        )
+    difference = left.expand_dims(-2) - right.expand_dims(-3)
+    return difference.norm(ord=order, axis=-1)
+
+
+def glu(input: Any, dim: int = -1) -> Tensor:
+    """a * sigmoid(b), a and b the two halves of x along `dim`, as
+    torch.nn.functional.glu;  dz/da = sigmoid(b), dz/db = a sigmoid(b) (1 - sigmoid(b))."""
+    x = as_tensor(input)
+    if x.ndim == 0:
+        raise ValueError("glu: a 0-d tensor has no axis to halve")
+    size = x.shape[dim % x.ndim] if -x.ndim <= dim < x.ndim else None
+    if size is None or size % 2:
+        raise ValueError(
+            f"glu: dim {dim} of the tensor of shape {x.shape} must exist and have an even "
+            "size, to be halved into the value and the gate"
+        )
+    value, gate = x.chunk(2, dim)
+    return value * gate.sigmoid()
+
+
+__all__ += ["cdist", "cosine_similarity", "glu", "normalize", "pairwise_distance"]

@@ -285,7 +285,6 @@ rsqrt = unary_function(P.Rsqrt)
 sign = unary_function(P.Sign)
 floor = unary_function(P.Floor)
 ceil = unary_function(P.Ceil)
-round = unary_function(P.Round)
 trunc = unary_function(P.Trunc)
 __all__ += ["arctan2", "fmod", "hypot", "lerp", "logaddexp", "remainder"]
 # --- end element-wise math
@@ -520,4 +519,51 @@ __all__ += [
     "take_along_axis",
     "tile",
     "vstack",
+]
+# --- vocabulary: torch's and NumPy's first-reached ops (chunk, unbind, round(decimals),
+# amax/amin, bmm, addmm, baddbmm, put_along_axis); see each method for the derivative.
+from chainrule.ops import vocabulary  # noqa: E402
+from chainrule.ops.vocabulary import addmm, baddbmm  # noqa: E402
+
+
+def chunk(input: Any, chunks: int, dim: int = 0) -> list[Tensor]:
+    return vocabulary.chunk(as_tensor(input), chunks, dim)
+
+
+def unbind(input: Any, dim: int = 0) -> tuple[Tensor, ...]:
+    return vocabulary.unbind(as_tensor(input), dim)
+
+
+def round(a: Any, decimals: int = 0) -> Tensor:
+    return vocabulary.round(as_tensor(a), decimals)
+
+
+def amax(input: Any, dim: Axis = None, keepdim: bool = False) -> Tensor:
+    return vocabulary.amax(as_tensor(input), dim, keepdim)
+
+
+def amin(input: Any, dim: Axis = None, keepdim: bool = False) -> Tensor:
+    return vocabulary.amin(as_tensor(input), dim, keepdim)
+
+
+def bmm(input: Any, mat2: Any) -> Tensor:
+    return vocabulary.bmm(as_tensor(input), mat2)
+
+
+def put_along_axis(arr: Any, indices: Any, values: Any, axis: int | None) -> Tensor:
+    return vocabulary.put_along_axis(as_tensor(arr), indices, values, axis)
+
+
+for _function in (chunk, unbind, round, amax, amin, bmm, put_along_axis):
+    _function.__doc__ = getattr(vocabulary, _function.__name__).__doc__
+
+__all__ += [
+    "addmm",
+    "amax",
+    "amin",
+    "baddbmm",
+    "bmm",
+    "chunk",
+    "put_along_axis",
+    "unbind",
 ]
