@@ -567,3 +567,25 @@ __all__ += [
     "put_along_axis",
     "unbind",
 ]
+
+
+def scatter(input: Any, dim: int, index: Any, src: Any) -> Tensor:
+    return vocabulary.scatter(as_tensor(input), dim, index, src)
+
+
+def mm(input: Any, mat2: Any) -> Tensor:
+    return vocabulary.mm(as_tensor(input), mat2)
+
+
+def clone(input: Any) -> Tensor:
+    return vocabulary.clone(as_tensor(input))
+
+
+def narrow(input: Any, dim: int, start: int, length: int) -> Tensor:
+    return vocabulary.narrow(as_tensor(input), dim, start, length)
+
+
+for _function in (scatter, mm, clone, narrow):
+    _function.__doc__ = getattr(vocabulary, _function.__name__).__doc__
+
+__all__ += ["clone", "mm", "narrow", "scatter"]

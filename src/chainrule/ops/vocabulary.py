@@ -1,8 +1,8 @@
-"""The ops a PyTorch or NumPy user reaches for first that had no name here yet: chunk, unbind,
-round(decimals), amax/amin, bmm, addmm, baddbmm and put_along_axis. Each is a composite of
-existing ops (views, Round, Max, MatMul, ScatterAdd), so its derivative comes from theirs.
-Attached to Tensor when chainrule.ops is imported.
-"""
+"""The ops a PyTorch or NumPy user reaches for first that had no name here yet: chunk,
+unbind, round(decimals), amax/amin, bmm, mm, addmm, baddbmm, put_along_axis and scatter (out
+of place), clone, narrow, expand_as and matmul as a method. Each is a composite of existing
+ops (views, Round, Max, MatMul, ScatterAdd), so its derivative comes from theirs. Attached to
+Tensor when chainrule.ops is imported."""
 
 from __future__ import annotations
 
@@ -61,9 +61,6 @@ def unbind(self: Tensor, dim: int = 0) -> tuple[Tensor, ...]:
 
 
 def round(self: Tensor, decimals: int = 0) -> Tensor:
-    """x rounded to `decimals` digits after the point (before it when negative), halves to
-    even, as np.round and torch.round: rint(x * 10**d) / 10**d for d >= 0 and
-    rint(x / 10**-d) * 10**-d for d < 0, in x's dtype;  dz/dx = 0, as in PyTorch."""
     digits = _count("round", "decimals", decimals)
     if digits == 0:
         return Tensor._apply(P.Round, (self,), {})
@@ -169,18 +166,61 @@ def put_along_axis(self: Tensor, indices: Any, values: Any, axis: int | None) ->
             "put_along_axis: a 0-d tensor has no axis to write along; reshape it to (1,) first"
         )
     along = _axis("put_along_axis", axis, self.ndim)
+    return _put("put_along_axis", self, index, values, along, self.shape)
+
+
+def scatter(self: Tensor, dim: int, index: Any, src: Any) -> Tensor:
+    """torch.scatter out of place: a copy of x with out[index[i][j]][j] = src[i][j] for
+    dim 0 (and so on; src a tensor of at least index's sizes, or a number), index no larger
+    than x along the other axes. Gradients as put_along_axis; a position written twice is
+    refused (PyTorch leaves which write wins undefined)."""
+    if self.ndim == 0:
+        raise ValueError(
+            "scatter: a 0-d tensor has no axis to write along; reshape it to (1,) first"
+        )
+    positions = _integers("scatter", "index", index)
+    along = _axis("scatter", dim, self.ndim)
+    if isinstance(src, Tensor):
+        source: Tensor | None = src
+    else:  # an array is a src, a number torch's `value`
+        source = Tensor(np.asarray(src, self.dtype)) if np.ndim(src) else None
+    if positions.ndim != self.ndim or (source is not None and source.ndim != self.ndim):
+        raise ValueError(
+            f"scatter: tensor {self.shape}, index {positions.shape} and src "
+            f"{None if source is None else source.shape} need the same number of dimensions"
+        )
+    too_big = [
+        d
+        for d in range(positions.ndim)
+        if (source is not None and positions.shape[d] > source.shape[d])
+        or (d != along and positions.shape[d] > self.shape[d])
+    ]
+    if too_big:
+        raise ValueError(
+            f"scatter: index of shape {positions.shape} is larger than src or the tensor "
+            f"{self.shape} along axis {too_big[0]}; index may not exceed src anywhere, nor the "
+            "tensor along the axes other than dim"
+        )
+    values = src if source is None else source[tuple(slice(0, n) for n in positions.shape)]
+    return _put("scatter", self, positions, values, along, positions.shape)
+
+
+def _put(op: str, self: Tensor, index: np.ndarray, values: Any, along: int, sizes: Any) -> Tensor:
+    """x with `values` written at `index` along `along` and positions 0..sizes[d]-1 along the
+    other axes: a ScatterAdd of the values into zeros, added to x with those positions
+    zeroed."""
     if index.ndim != self.ndim:
         raise ValueError(
-            f"put_along_axis: indices of shape {index.shape} need as many dimensions as the "
+            f"{op}: indices of shape {index.shape} need as many dimensions as the "
             f"tensor (shape {self.shape})"
         )
-    _check_in_range("put_along_axis", index, self.shape[along], along, self.shape)
-    positions = _along_index(along, index, self.shape)
+    _check_in_range(op, index, self.shape[along], along, self.shape)
+    positions = _along_index(along, index, sizes)
     try:
         written_shape = np.broadcast_shapes(*(part.shape for part in positions))
     except ValueError:
         raise ValueError(
-            f"put_along_axis: indices of shape {index.shape} do not fit the tensor of shape "
+            f"{op}: indices of shape {index.shape} do not fit the tensor of shape "
             f"{self.shape} along the axes other than {along}"
         ) from None
     linear = np.ravel_multi_index(
@@ -188,9 +228,9 @@ def put_along_axis(self: Tensor, indices: Any, values: Any, axis: int | None) ->
     )
     if np.unique(linear).size != linear.size:
         raise ValueError(
-            f"put_along_axis: indices write one position of axis {along} more than once; "
-            "NumPy keeps the last write, which leaves the gradient ill-defined, so give each "
-            "position at most once (np.unique along the axis), or add with scatter_add"
+            f"{op}: indices write one position of axis {along} more than once; NumPy keeps "
+            "the last write and PyTorch an undefined one, which leaves the gradient "
+            "ill-defined, so give each position at most once, or add with scatter_add"
         )
     source = values if isinstance(values, Tensor) else Tensor(np.asarray(values, self.dtype))
     if source.dtype != self.dtype:
@@ -200,7 +240,7 @@ def put_along_axis(self: Tensor, indices: Any, values: Any, axis: int | None) ->
         spread = source.broadcast_to(written_shape)
     except ValueError:
         raise ValueError(
-            f"put_along_axis: values of shape {source.shape} do not broadcast to the "
+            f"{op}: values of shape {source.shape} do not broadcast to the "
             f"written positions' shape {written_shape}"
         ) from None
     written = np.zeros(self.shape, dtype=bool)
@@ -209,4 +249,61 @@ def put_along_axis(self: Tensor, indices: Any, values: Any, axis: int | None) ->
     return self.masked_fill(written, 0.0) + placed
 
 
-attach_methods(chunk, unbind, round, amax, amin, bmm, put_along_axis)
+def matmul(self: Tensor, other: Any) -> Tensor:
+    """x @ other, as torch.Tensor.matmul."""
+    return self @ as_tensor(other)
+
+
+def mm(self: Tensor, mat2: Any) -> Tensor:
+    """torch.mm: x @ y for 2-D x (n, m) and y (m, p) only (no broadcasting)."""
+    right = as_tensor(mat2)
+    if self.ndim != 2 or right.ndim != 2 or self.shape[1] != right.shape[0]:
+        raise ValueError(
+            f"mm: needs 2-D tensors (n, m) and (m, p), got shapes {self.shape} and "
+            f"{right.shape}; use matmul for other ranks"
+        )
+    return self @ right
+
+
+def clone(self: Tensor) -> Tensor:
+    """A copy of x in new memory, in the graph: dz/dx = 1, as torch.clone (-0.0 and NaN
+    kept)."""
+    return self * 1
+
+
+def narrow(self: Tensor, dim: int, start: int, length: int) -> Tensor:
+    """torch.narrow: the view x[..., start:start + length, ...] along `dim`."""
+    along = _axis("narrow", dim, self.ndim)
+    size = self.shape[along]
+    first, count = _count("narrow", "start", start), _count("narrow", "length", length)
+    first = first + size if first < 0 else first
+    if not 0 <= first <= size or count < 0 or first + count > size:
+        raise ValueError(
+            f"narrow: start {start} and length {length} do not fit axis {along} of size {size} "
+            f"(tensor shape {self.shape}); need 0 <= start and start + length <= {size}"
+        )
+    window = (*(slice(None),) * along, slice(first, first + count))
+    return self[window]
+
+
+def expand_as(self: Tensor, other: Any) -> Tensor:
+    """torch.expand_as: x broadcast to other's shape (a read-only view); the gradient sums
+    back over the broadcast axes."""
+    return self.broadcast_to(as_tensor(other).shape)
+
+
+attach_methods(
+    chunk,
+    unbind,
+    round,
+    amax,
+    amin,
+    bmm,
+    put_along_axis,
+    scatter,
+    matmul,
+    mm,
+    clone,
+    narrow,
+    expand_as,
+)
