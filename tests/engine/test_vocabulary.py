@@ -321,6 +321,41 @@ def test_scatter_takes_the_leading_block_of_a_larger_src() -> None:
     np.testing.assert_array_equal(src.grad.numpy(), [[2, 0, 0], [3, 0, 0]])
 
 
+# ------------------------------------------------------------------ nan_to_num
+@TORCH
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize(
+    "replacements",
+    [{}, {"nan": -1.0, "posinf": 7.0, "neginf": -7.0}, {"posinf": 1e300}],
+    ids=["defaults", "given", "posinf_overflowing_float32"],
+)
+def test_nan_to_num_values_and_gradient_match_torch(
+    torch: ModuleType, dtype: type, replacements: dict[str, float]
+) -> None:
+    values = np.array([[1.5, np.nan, np.inf], [-np.inf, -0.0, 3.0]], dtype=dtype)
+    x = cr.tensor(values, requires_grad=True)
+    reference_input = torch.tensor(values, requires_grad=True)
+    out = cr.nan_to_num(x, **replacements)
+    reference = torch.nan_to_num(reference_input, **replacements)
+    assert out.dtype == np.dtype(dtype)
+    np.testing.assert_array_equal(out.numpy(), reference.detach().numpy())
+    with np.errstate(over="ignore"):
+        np.testing.assert_array_equal(out.numpy(), np.nan_to_num(values, **replacements))
+    cotangent = np.arange(1.0, 7.0, dtype=dtype).reshape(2, 3)
+    out.backward(cotangent)
+    reference.backward(torch.from_numpy(cotangent))
+    assert x.grad is not None
+    np.testing.assert_array_equal(x.grad.numpy(), reference_input.grad.numpy())
+
+
+def test_nan_to_num_second_derivative_is_zero() -> None:
+    def first(x: cr.Tensor) -> cr.Tensor:
+        return (x.nan_to_num() ** 3).sum()
+
+    hessian = cr.hessian(first)(cr.tensor(np.array([1.0, 2.0])))
+    np.testing.assert_allclose(hessian.numpy(), np.diag([6.0, 12.0]), rtol=1e-14)
+
+
 # ------------------------------------------------------------------ Embedding(max_norm)
 @TORCH
 @pytest.mark.parametrize("norm_type", [2.0, 1.0])

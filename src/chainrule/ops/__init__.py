@@ -589,3 +589,13 @@ for _function in (scatter, mm, clone, narrow):
     _function.__doc__ = getattr(vocabulary, _function.__name__).__doc__
 
 __all__ += ["clone", "mm", "narrow", "scatter"]
+
+
+def nan_to_num(
+    x: Any, nan: float = 0.0, posinf: float | None = None, neginf: float | None = None
+) -> Tensor:
+    return vocabulary.nan_to_num(as_tensor(x), nan, posinf, neginf)
+
+
+nan_to_num.__doc__ = vocabulary.nan_to_num.__doc__
+__all__ += ["nan_to_num"]

@@ -1,8 +1,9 @@
 """The ops a PyTorch or NumPy user reaches for first that had no name here yet: chunk,
 unbind, round(decimals), amax/amin, bmm, mm, addmm, baddbmm, put_along_axis and scatter (out
-of place), clone, narrow, expand_as and matmul as a method. Each is a composite of existing
-ops (views, Round, Max, MatMul, ScatterAdd), so its derivative comes from theirs. Attached to
-Tensor when chainrule.ops is imported."""
+of place), clone, narrow, expand_as, matmul as a method, and nan_to_num. All but nan_to_num
+(a primitive of its own, primitives/vocabulary.py) are composites of existing ops (views,
+Round, Max, MatMul, ScatterAdd), so their derivatives come from those. Attached to Tensor
+when chainrule.ops is imported."""
 
 from __future__ import annotations
 
@@ -292,6 +293,26 @@ def expand_as(self: Tensor, other: Any) -> Tensor:
     return self.broadcast_to(as_tensor(other).shape)
 
 
+def nan_to_num(
+    self: Tensor, nan: float = 0.0, posinf: float | None = None, neginf: float | None = None
+) -> Tensor:
+    """torch.nan_to_num (np.nan_to_num): NaN -> `nan`, +inf -> `posinf` and -inf ->
+    `neginf` (by default the dtype's largest and smallest finite values);  dz/dx = [x finite],
+    as PyTorch. Integer tensors, which hold no NaN, come back as a copy."""
+    if self.dtype.kind != "f":
+        return clone(self)
+    limits = np.finfo(self.dtype)
+    given = {
+        "nan": nan,
+        "posinf": limits.max if posinf is None else posinf,
+        "neginf": limits.min if neginf is None else neginf,
+    }
+    with np.errstate(over="ignore"):  # a value past the dtype's range becomes inf, as torch
+        values = {key: float(np.asarray(value, self.dtype)) for key, value in given.items()}
+    return Tensor._apply(P.NanToNum, (self,), values)
+
+
+round.__doc__ = P.Round.__doc__  # the rule's formula states decimals too
 attach_methods(
     chunk,
     unbind,
@@ -306,4 +327,5 @@ attach_methods(
     clone,
     narrow,
     expand_as,
+    nan_to_num,
 )
