@@ -15,28 +15,31 @@ import sys
 import chainrule as cr
 import chainrule.functional as F
 
-TENSOR_METHODS = """
+
+def _words(text: str) -> list[str]:
+    return text.split()
+
+
+TENSOR_METHODS = _words("""
 add sub mul div matmul pow exp log sqrt abs neg sum mean std var max min amax amin argmax
 argmin prod norm reshape view view_as permute transpose t squeeze unsqueeze flatten expand
 expand_as repeat contiguous clone detach chunk split unbind narrow gather scatter scatter_add
 index_select masked_fill clamp clip sigmoid tanh relu softmax log_softmax round floor
-ceil sign cumsum sort topk nan_to_num item numpy float double type_as zero_ fill_ copy_
-add_ mul_ all any eq isnan logsumexp bmm mm outer diag tril triu flip roll lerp
-""".split()
-TORCH_FUNCTIONS = """
+ceil sign cumsum sort topk nan_to_num all any logsumexp bmm mm outer tril triu
+""")
+TORCH_FUNCTIONS = _words("""
 tensor zeros ones zeros_like ones_like full arange linspace eye randn rand cat stack split
 chunk unbind where einsum matmul mm bmm addmm baddbmm cdist cumsum logsumexp softmax clamp
-amax amin argmax topk sort isclose no_grad flatten squeeze transpose permute gather
-nan_to_num meshgrid tril triu trace kron outer
-""".split()
-FUNCTIONAL = """
+amax amin argmax topk sort isclose permute gather nan_to_num meshgrid
+""")
+FUNCTIONAL = _words("""
 relu gelu silu elu leaky_relu selu softplus sigmoid tanh softmax log_softmax glu hardtanh
 linear conv1d conv2d conv_transpose2d max_pool2d avg_pool2d adaptive_avg_pool2d
 adaptive_max_pool2d dropout embedding one_hot pad interpolate normalize layer_norm
 batch_norm group_norm cross_entropy nll_loss mse_loss l1_loss smooth_l1_loss huber_loss
 binary_cross_entropy binary_cross_entropy_with_logits kl_div cosine_similarity
 pairwise_distance scaled_dot_product_attention
-""".split()
+""")
 
 # torch's name -> chainrule's name for the same op
 ALIASES = {
@@ -59,9 +62,7 @@ ALIASES = {
     "double": "astype",
     "type_as": "astype",
     "index_select": "take",
-    "clone": None,
     "tensor": "tensor",
-    "zeros": None,
 }
 
 
@@ -76,7 +77,7 @@ def main() -> int:
 
     surveys = (
         ("torch.Tensor", torch.Tensor, TENSOR_METHODS, (cr.Tensor,)),
-        ("torch", torch, TORCH_FUNCTIONS, (cr,)),
+        ("torch", torch, TORCH_FUNCTIONS, (cr, F)),
         ("torch.nn.functional", torch_functional, FUNCTIONAL, (F, cr)),
     )
     total = sum(len(names) for _, _, names, _ in surveys)

@@ -10,6 +10,7 @@ import numpy as np
 from chainrule import primitives as P
 from chainrule.modes import no_grad
 from chainrule.ops import activations, where
+from chainrule.ops import minimum as ops_minimum
 from chainrule.placement import to_numpy
 from chainrule.tensor import Tensor, as_tensor
 
@@ -879,3 +880,92 @@ def glu(input: Any, dim: int = -1) -> Tensor:
 
 
 __all__ += ["cdist", "cosine_similarity", "glu", "normalize", "pairwise_distance"]
+
+
+# --- vocabulary: the regression and probability losses of torch.nn.functional, composites of
+# abs, minimum, clip and log (their derivatives are those ops').
+def _loss_pair(op: str, input: Any, target: Any) -> tuple[Tensor, Tensor]:
+    """input and target as tensors of one dtype; their shapes must be equal, as mse_loss's."""
+    prediction = as_tensor(input)
+    goal = (
+        target if isinstance(target, Tensor) else Tensor(np.asarray(target), dtype=prediction.dtype)
+    )
+    if prediction.shape != goal.shape:
+        raise ValueError(
+            f"{op}: input has shape {prediction.shape} but target has shape {goal.shape}; "
+            "they must match exactly (broadcasting here silently compares the wrong "
+            "entries); reshape the target, e.g. y.reshape(-1, 1)"
+        )
+    return prediction, goal
+
+
+def l1_loss(input: Any, target: Any, reduction: str = "mean") -> Tensor:
+    """|input - target|, reduced, as torch.nn.functional.l1_loss;  dL/dinput = sign(input -
+    target) (0 where they are equal, as PyTorch), divided by n for the mean."""
+    _check_reduction("l1_loss", reduction)
+    prediction, goal = _loss_pair("l1_loss", input, target)
+    return _reduce("l1_loss", (prediction - goal).abs(), reduction)
+
+
+def _huber(distance: Tensor, delta: float) -> Tensor:
+    """0.5 d**2 where |d| < delta, delta (|d| - delta / 2) elsewhere, written as
+    0.5 m**2 + delta (|d| - m) with m = min(|d|, delta): one formula, no branch on values."""
+    near = ops_minimum(distance, delta)
+    return 0.5 * near * near + delta * (distance - near)
+
+
+def huber_loss(input: Any, target: Any, reduction: str = "mean", delta: float = 1.0) -> Tensor:
+    """Quadratic within `delta` of the target and linear beyond, reduced, as
+    torch.nn.functional.huber_loss;  dL/dinput = clip(input - target, -delta, delta)."""
+    _check_reduction("huber_loss", reduction)
+    if not delta > 0:
+        raise ValueError(f"huber_loss: delta must be > 0, got {delta}")
+    prediction, goal = _loss_pair("huber_loss", input, target)
+    return _reduce("huber_loss", _huber((prediction - goal).abs(), float(delta)), reduction)
+
+
+def smooth_l1_loss(input: Any, target: Any, reduction: str = "mean", beta: float = 1.0) -> Tensor:
+    """huber_loss / beta (l1_loss when beta = 0), as torch.nn.functional.smooth_l1_loss;
+    dL/dinput = clip((input - target) / beta, -1, 1)."""
+    _check_reduction("smooth_l1_loss", reduction)
+    if not beta >= 0:
+        raise ValueError(f"smooth_l1_loss: beta must be >= 0, got {beta}")
+    prediction, goal = _loss_pair("smooth_l1_loss", input, target)
+    distance = (prediction - goal).abs()
+    losses = distance if beta == 0 else _huber(distance, float(beta)) / float(beta)
+    return _reduce("smooth_l1_loss", losses, reduction)
+
+
+LOG_FLOOR = -100.0
+"""binary_cross_entropy's logarithms are kept >= -100, as PyTorch's."""
+
+
+def binary_cross_entropy(
+    input: Any, target: Any, weight: Any = None, reduction: str = "mean"
+) -> Tensor:
+    """-w (t log p + (1 - t) log(1 - p)) for probabilities p in [0, 1], each logarithm kept
+    >= -100 (as PyTorch), reduced;  dL/dp = w (p - t) / (p (1 - p)) where p is inside
+    (e**-100, 1 - e**-100). Beyond, PyTorch's gradient is (p - t) / max(p (1 - p), 1e-12) and
+    this one 0 (the floor's derivative). binary_cross_entropy_with_logits is the stable
+    form for logits."""
+    _check_reduction("binary_cross_entropy", reduction)
+    probabilities, goal = _loss_pair("binary_cross_entropy", input, target)
+    values = to_numpy(probabilities.data)
+    if values.size and not ((values >= 0) & (values <= 1)).all():
+        raise ValueError(
+            "binary_cross_entropy: input must hold probabilities in [0, 1], got values from "
+            f"{values.min()} to {values.max()}; apply sigmoid first, or pass the logits to "
+            "binary_cross_entropy_with_logits"
+        )
+    floor = float(np.exp(LOG_FLOOR))
+    positive = probabilities.clip(min=floor).log()
+    negative = (1 - probabilities).clip(min=floor).log()
+    losses = -(goal * positive + (1 - goal) * negative)
+    if weight is not None:
+        losses = losses * (
+            weight if isinstance(weight, Tensor) else Tensor(np.asarray(weight), dtype=losses.dtype)
+        )
+    return _reduce("binary_cross_entropy", losses, reduction)
+
+
+__all__ += ["binary_cross_entropy", "huber_loss", "l1_loss", "smooth_l1_loss"]

@@ -130,8 +130,32 @@ CASES: dict[str, tuple[Callable[..., Any], Callable[..., Any], tuple[tuple[int, 
         lambda t, x: t.nn.functional.glu(x, 0),
         ((4, 2, 3),),
     ),
+    "l1_loss": (
+        lambda x, y: F.l1_loss(x, y),
+        lambda t, x, y: t.nn.functional.l1_loss(x, y),
+        ((3, 4), (3, 4)),
+    ),
+    "smooth_l1_loss_sum": (
+        lambda x, y: F.smooth_l1_loss(x, y, reduction="sum", beta=0.5),
+        lambda t, x, y: t.nn.functional.smooth_l1_loss(x, y, reduction="sum", beta=0.5),
+        ((3, 4), (3, 4)),
+    ),
+    "huber_loss_none": (
+        lambda x, y: F.huber_loss(x, y, reduction="none", delta=0.7),
+        lambda t, x, y: t.nn.functional.huber_loss(x, y, reduction="none", delta=0.7),
+        ((3, 4), (3, 4)),
+    ),
+    # probabilities and targets in (0, 1), through sigmoid
+    "binary_cross_entropy": (
+        lambda x, y: F.binary_cross_entropy(cr.sigmoid(x), cr.sigmoid(y)),
+        lambda t, x, y: t.nn.functional.binary_cross_entropy(x.sigmoid(), y.sigmoid()),
+        ((3, 4), (3, 4)),
+    ),
 }
-SMOOTH = ["normalize", "cosine_similarity_broadcast", "pairwise_distance", "cdist", "glu_last"]
+SMOOTH = [
+    *("normalize", "cosine_similarity_broadcast", "pairwise_distance", "cdist", "glu_last"),
+    *("huber_loss_none", "binary_cross_entropy"),
+]
 # torch.cdist has no second derivative ("_cdist_backward" is not differentiable): its
 # reference to second order is the norm of the differences, the same formula.
 SECOND_ORDER_REFERENCE = {
@@ -356,6 +380,43 @@ def test_nan_to_num_second_derivative_is_zero() -> None:
     np.testing.assert_allclose(hessian.numpy(), np.diag([6.0, 12.0]), rtol=1e-14)
 
 
+# ------------------------------------------------------------------ losses
+@TORCH
+def test_binary_cross_entropy_keeps_its_logarithms_above_minus_100_as_torch(
+    torch: ModuleType,
+) -> None:
+    probabilities = np.array([0.0, 1.0, 0.5, 1.0])
+    targets = np.array([1.0, 0.0, 1.0, 1.0])
+    ours = F.binary_cross_entropy(probabilities, targets, reduction="none")
+    theirs = torch.nn.functional.binary_cross_entropy(
+        torch.tensor(probabilities), torch.tensor(targets), reduction="none"
+    )
+    np.testing.assert_allclose(ours.numpy(), theirs.numpy(), rtol=1e-12)
+
+
+@TORCH
+def test_binary_cross_entropy_weight_matches_torch(torch: ModuleType) -> None:
+    probabilities = np.array([[0.2, 0.7], [0.9, 0.4]])
+    targets = np.array([[0.0, 1.0], [1.0, 0.0]])
+    weight = np.array([2.0, 0.5])
+    ours = F.binary_cross_entropy(probabilities, targets, weight, reduction="sum")
+    theirs = torch.nn.functional.binary_cross_entropy(
+        torch.tensor(probabilities),
+        torch.tensor(targets),
+        torch.tensor(weight),
+        reduction="sum",
+    )
+    np.testing.assert_allclose(ours.numpy(), theirs.numpy(), rtol=1e-12)
+
+
+@TORCH
+def test_l1_loss_gradient_is_zero_where_input_equals_target(torch: ModuleType) -> None:
+    x = cr.tensor(np.array([1.0, 2.0]), requires_grad=True)
+    F.l1_loss(x, np.array([1.0, 0.0]), reduction="sum").backward()
+    assert x.grad is not None
+    np.testing.assert_array_equal(x.grad.numpy(), [0.0, 1.0])
+
+
 # ------------------------------------------------------------------ Embedding(max_norm)
 @TORCH
 @pytest.mark.parametrize("norm_type", [2.0, 1.0])
@@ -422,6 +483,22 @@ ERRORS = [
     ),
     (lambda: cr.mm(np.zeros((2, 3, 4)), np.zeros((4, 2))), ValueError, "mm: needs 2-D"),
     (lambda: cr.narrow(np.zeros((2, 5)), 1, 4, 2), ValueError, "narrow: start 4 and length 2"),
+    (
+        lambda: F.l1_loss(np.zeros((3, 1)), np.zeros(3)),
+        ValueError,
+        r"l1_loss: input has shape \(3, 1\) but target has shape \(3,\)",
+    ),
+    (lambda: F.huber_loss(np.zeros(2), np.zeros(2), delta=0.0), ValueError, "huber_loss: delta"),
+    (
+        lambda: F.smooth_l1_loss(np.zeros(2), np.zeros(2), reduction="avg"),
+        ValueError,
+        "smooth_l1_loss: reduction must be",
+    ),
+    (
+        lambda: F.binary_cross_entropy(np.array([0.5, 1.5]), np.zeros(2)),
+        ValueError,
+        r"binary_cross_entropy: input must hold probabilities in \[0, 1\]",
+    ),
     (lambda: F.glu(np.zeros((2, 3))), ValueError, "glu: dim -1 .* even size"),
     (lambda: F.normalize(np.ones((2, 3)), p=0.5), ValueError, "normalize: p must be"),
     (lambda: F.cdist(np.zeros((2, 3)), np.zeros((2, 4))), ValueError, "cdist: needs x1"),
