@@ -517,3 +517,73 @@ def test_bad_input_is_refused_with_a_message_naming_the_op(
 ) -> None:
     with pytest.raises(error, match=message):
         call()
+
+
+# ------------------------------------------------------------------ factories
+FACTORIES = [
+    ("zeros_varargs", lambda m: m.zeros(2, 3), lambda t: t.zeros(2, 3)),
+    ("zeros_tuple", lambda m: m.zeros((2, 3)), lambda t: t.zeros((2, 3))),
+    ("ones", lambda m: m.ones(4, dtype=np.float64), lambda t: t.ones(4, dtype=t.float64)),
+    ("full", lambda m: m.full((2, 2), 1.5), lambda t: t.full((2, 2), 1.5)),
+    (
+        "zeros_like",
+        lambda m: m.zeros_like(m.ones(3, dtype=np.float64)),
+        lambda t: t.zeros_like(t.ones(3, dtype=t.float64)),
+    ),
+    ("ones_like", lambda m: m.ones_like(m.zeros(2, 1)), lambda t: t.ones_like(t.zeros(2, 1))),
+    ("full_like", lambda m: m.full_like(m.zeros(3), 7.0), lambda t: t.full_like(t.zeros(3), 7.0)),
+    ("arange_fractional", lambda m: m.arange(0, 1, 0.1), lambda t: t.arange(0, 1, 0.1)),
+    ("arange_negative_step", lambda m: m.arange(5, -3, -2.5), lambda t: t.arange(5, -3, -2.5)),
+    ("linspace", lambda m: m.linspace(-1, 2, 7), lambda t: t.linspace(-1, 2, 7)),
+    ("eye_rectangular", lambda m: m.eye(2, 4), lambda t: t.eye(2, 4)),
+]
+
+
+@TORCH
+@pytest.mark.parametrize(("name", "ours", "theirs"), FACTORIES, ids=[f[0] for f in FACTORIES])
+def test_factories_match_torch_in_values_shape_and_dtype(
+    torch: ModuleType, name: str, ours: Callable[..., Any], theirs: Callable[..., Any]
+) -> None:
+    made, reference = ours(cr), theirs(torch)
+    assert made.shape == tuple(reference.shape)
+    assert str(made.dtype) == str(reference.dtype).removeprefix("torch.")
+    np.testing.assert_array_equal(made.numpy(), reference.numpy())
+
+
+def test_arange_of_integers_is_float32_unlike_torch_and_numpy() -> None:
+    made = cr.arange(5)
+    assert made.dtype == np.float32
+    np.testing.assert_array_equal(made.numpy(), np.arange(5))
+
+
+def test_a_factory_makes_a_leaf_that_collects_its_gradient() -> None:
+    weights = cr.zeros(2, 3, dtype=np.float64, requires_grad=True)
+    (weights * 2.0).sum().backward()
+    assert weights.grad is not None
+    np.testing.assert_array_equal(weights.grad.numpy(), np.full((2, 3), 2.0))
+
+
+def test_randn_and_rand_draw_from_the_given_generator() -> None:
+    drawn = cr.randn(2, 3, rng=np.random.default_rng(5), dtype=np.float64)
+    np.testing.assert_array_equal(drawn.numpy(), np.random.default_rng(5).standard_normal((2, 3)))
+    uniform = cr.rand(4, rng=np.random.default_rng(5))
+    assert uniform.dtype == np.float32
+    np.testing.assert_array_equal(
+        uniform.numpy(), np.random.default_rng(5).random(4).astype(np.float32)
+    )
+
+
+@pytest.mark.parametrize(
+    ("call", "error", "message"),
+    [
+        (lambda: cr.zeros(2, -1), ValueError, r"zeros: sizes must be >= 0, got \(2, -1\)"),
+        (lambda: cr.ones(2.5), TypeError, "ones: the size must be ints"),
+        (lambda: cr.arange(0, 3, 0), ValueError, "arange: step must not be 0"),
+        (lambda: cr.linspace(0, 1, -2), ValueError, "linspace: steps must be >= 0"),
+    ],
+)
+def test_factories_refuse_bad_sizes_by_name(
+    call: Callable[[], Any], error: type[Exception], message: str
+) -> None:
+    with pytest.raises(error, match=message):
+        call()

@@ -599,3 +599,31 @@ def nan_to_num(
 
 nan_to_num.__doc__ = vocabulary.nan_to_num.__doc__
 __all__ += ["nan_to_num"]
+# --- vocabulary: factories (zeros, ones, full, *_like, arange, linspace, eye, rand, randn)
+from chainrule.ops.creation import (  # noqa: E402
+    arange,
+    eye,
+    full,
+    full_like,
+    linspace,
+    ones,
+    ones_like,
+    rand,
+    randn,
+    zeros,
+    zeros_like,
+)
+
+__all__ += [
+    "arange",
+    "eye",
+    "full",
+    "full_like",
+    "linspace",
+    "ones",
+    "ones_like",
+    "rand",
+    "randn",
+    "zeros",
+    "zeros_like",
+]
