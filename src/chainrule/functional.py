@@ -8,7 +8,7 @@ from typing import Any
 import numpy as np
 
 from chainrule import primitives as P
-from chainrule.modes import no_grad
+from chainrule.modes import STATE, CompileError, no_grad
 from chainrule.ops import activations, where
 from chainrule.ops import minimum as ops_minimum
 from chainrule.placement import to_numpy
@@ -276,6 +276,12 @@ def _renorm_rows(table: Tensor, indices: np.ndarray, max_norm: float, norm_type:
     in place and without gradient (torch's embedding_renorm_)."""
     if not max_norm > 0:
         raise ValueError(f"embedding: max_norm must be > 0, got {max_norm}")
+    if STATE.tracer is not None:
+        raise CompileError(
+            "compile: embedding with max_norm rescales rows of weight in place, outside the "
+            "graph, which a replay cannot repeat; renormalise the rows outside the compiled "
+            "step (under chainrule.no_grad()), or drop max_norm"
+        )
     rows = np.unique(indices)
     with no_grad():
         picked = table[rows]

@@ -642,3 +642,15 @@ def test_compiled_put_along_axis_follows_indices_that_change_between_calls() -> 
         assert replayed_grad is not None
         assert w.grad is not None
         np.testing.assert_array_equal(replayed_grad.numpy(), w.grad.numpy())
+
+
+def test_embedding_max_norm_is_refused_by_compile_by_name() -> None:
+    table = cr.nn.Embedding(4, 2, max_norm=1.0, dtype=np.float64, rng=np.random.default_rng(0))
+
+    def step(indices: np.ndarray) -> cr.Tensor:
+        loss = table(indices).sum()
+        loss.backward()
+        return loss
+
+    with pytest.raises(cr.compiler.CompileError, match="embedding with max_norm"):
+        cr.compile(step)(np.array([0, 1]))
