@@ -810,8 +810,13 @@ __all__ += ["adaptive_avg_pool2d", "avg_pool2d", "conv1d", "conv2d", "max_pool2d
 # --- vocabulary: distances and normalisations of torch.nn.functional, composites of norm,
 # clip, sum and chunk (their derivatives are those ops').
 def _p_order(op: str, p: Any) -> float:
-    if isinstance(p, bool) or not isinstance(p, (int, float, np.integer, np.floating)) or p < 1:
-        raise ValueError(f"{op}: p must be a number >= 1 (or inf), got {p!r}; p < 1 is not a norm")
+    """p as chainrule.norm takes it: >= 1, 0 (the count of nonzeros) or +-inf."""
+    number = isinstance(p, (int, float, np.integer, np.floating)) and not isinstance(p, bool)
+    if not number or not (p >= 1 or p == 0 or np.isinf(p)):
+        raise ValueError(
+            f"{op}: p must be >= 1, 0 or +-inf, got {p!r}; other p (0 < p < 1, negative) "
+            "are not supported by chainrule.norm"
+        )
     return float(p)
 
 

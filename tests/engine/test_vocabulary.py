@@ -1,16 +1,19 @@
-"""The ops a PyTorch or NumPy user reaches for first: chunk, unbind, round(decimals),
-amax/amin, bmm, addmm, baddbmm, put_along_axis, and torch.nn.functional's normalize,
-cosine_similarity, pairwise_distance, cdist and glu; Embedding(max_norm).
+"""The ops a PyTorch or NumPy user reaches for first: chunk, unbind, narrow, clone, round
+(decimals), amax/amin, bmm, mm, addmm, baddbmm, put_along_axis and scatter, nan_to_num, the
+factories, torch.nn.functional's normalize, cosine_similarity, pairwise_distance, cdist, glu
+and losses (l1, smooth_l1, huber, binary_cross_entropy); Embedding(max_norm).
 
 Each op is checked against PyTorch 2.13 (values, dtype and shape exact; gradients at 1e-10 in
 float64 and float32 at float32's precision), against float64 central differences
 (chainrule.check.gradcheck), to second order where it is smooth, and for its errors.
 
-Cases marked "OpInfo" are ported, in our own words, from the sample inputs of PyTorch's
-OpInfo database (torch/testing/_internal/common_methods_invocations.py): chunk's counts that
-do and do not divide the axis, round's decimals=3 and decimals=-3 variants, addmm's and
-baddbmm's beta/alpha samples, cdist's batched and broadcast shapes, glu along dim 0 and -1.
-"""
+Cases marked "tinygrad" are ported, in our own words, from tinygrad's
+test/backend/test_ops.py (test_chunk, test_round, test_round_quantization_gradient,
+test_normalize, test_binary_crossentropy_reductions). Cases marked "OpInfo" are ported, in
+our own words, from the sample inputs of PyTorch's OpInfo database
+(torch/testing/_internal/common_methods_invocations.py): chunk's counts that do and do not
+divide the axis, round's decimals=3 and decimals=-3 variants, addmm's and baddbmm's
+beta/alpha samples, cdist's batched and broadcast shapes, glu along dim 0 and -1."""
 
 from __future__ import annotations
 
@@ -46,6 +49,17 @@ CASES: dict[str, tuple[Callable[..., Any], Callable[..., Any], tuple[tuple[int, 
         lambda x: _parts(cr.chunk(x, 4, -1), cr.concatenate, -1),
         lambda t, x: _parts(t.chunk(x, 4, -1), t.cat, -1),
         ((2, 5),),
+    ),
+    # tinygrad test_chunk: 13 columns into 6 chunks of 3 (5 parts), 8 rows into 6 of 2 (4)
+    "chunk_13_columns_into_6": (
+        lambda x: _parts(x.chunk(6, 1), cr.concatenate, 1),
+        lambda t, x: _parts(x.chunk(6, 1), t.cat, 1),
+        ((8, 13),),
+    ),
+    "chunk_8_rows_into_6": (
+        lambda x: _parts(x.chunk(6, 0), cr.concatenate, 0),
+        lambda t, x: _parts(x.chunk(6, 0), t.cat, 0),
+        ((8, 13),),
     ),
     "unbind": (
         lambda x: _parts(cr.unbind(x, 1), cr.stack, 0),
@@ -96,6 +110,22 @@ CASES: dict[str, tuple[Callable[..., Any], Callable[..., Any], tuple[tuple[int, 
         lambda x: F.normalize(x, p=3, dim=-1),
         lambda t, x: t.nn.functional.normalize(x, p=3, dim=-1),
         ((2, 3, 4),),
+    ),
+    # tinygrad test_normalize: p=1, and p=3 along dim 0; p=inf
+    "normalize_p1": (
+        lambda x: F.normalize(x, p=1),
+        lambda t, x: t.nn.functional.normalize(x, p=1),
+        ((4, 5),),
+    ),
+    "normalize_p3_dim0": (
+        lambda x: F.normalize(x, p=3, dim=0),
+        lambda t, x: t.nn.functional.normalize(x, p=3, dim=0),
+        ((4, 5),),
+    ),
+    "normalize_pinf": (
+        lambda x: F.normalize(x, p=float("inf")),
+        lambda t, x: t.nn.functional.normalize(x, p=float("inf")),
+        ((4, 5),),
     ),
     "cosine_similarity_broadcast": (
         lambda x, y: F.cosine_similarity(x, y, dim=-1),
@@ -291,6 +321,22 @@ def test_numpy_round_dispatches_decimals() -> None:
     np.testing.assert_array_equal(rounded.numpy(), np.round(np.array([1.26, 3.14159]), 1))
 
 
+# tinygrad test_round: halves to even, and values just off them
+def test_round_takes_halves_to_even_as_tinygrad_checks() -> None:
+    values = np.array([1.499, 1.5, 1.501, 1.0, 2.1, 0.0, -5.0, -2.499, -2.5, -2.501, 2.5, -1.5])
+    np.testing.assert_array_equal(
+        cr.round(values).numpy(), [1, 2, 2, 1, 2, 0, -5, -2, -2, -3, 2, -2]
+    )
+
+
+# tinygrad test_round_quantization_gradient: the straight-through estimator's gradient
+def test_round_in_a_straight_through_estimator_passes_the_rest_of_the_gradient() -> None:
+    x = cr.tensor(np.array([-1.2, -0.7, -0.2, 0.2, 0.7, 1.2]), requires_grad=True)
+    (x + 0.125 * (x.round() - x)).sum().backward()
+    assert x.grad is not None
+    np.testing.assert_array_equal(x.grad.numpy(), np.full(6, 0.875))
+
+
 # ------------------------------------------------------------------ addmm, put_along_axis
 @TORCH
 def test_addmm_with_beta_zero_ignores_nan_input(torch: ModuleType) -> None:
@@ -392,6 +438,26 @@ def test_binary_cross_entropy_keeps_its_logarithms_above_minus_100_as_torch(
         torch.tensor(probabilities), torch.tensor(targets), reduction="none"
     )
     np.testing.assert_allclose(ours.numpy(), theirs.numpy(), rtol=1e-12)
+
+
+# tinygrad test_binary_crossentropy_reductions: every reduction, on sigmoid outputs
+@TORCH
+@pytest.mark.parametrize("reduction", ["mean", "sum", "none"])
+def test_binary_cross_entropy_reductions_match_torch(torch: ModuleType, reduction: str) -> None:
+    rng = np.random.default_rng(4)
+    logits, targets = rng.normal(size=(6, 3)), rng.uniform(0, 1, size=(6, 3))
+    x = cr.tensor(logits, requires_grad=True)
+    reference_input = torch.tensor(logits, requires_grad=True)
+    ours = F.binary_cross_entropy(x.sigmoid(), targets, reduction=reduction)
+    theirs = torch.nn.functional.binary_cross_entropy(
+        reference_input.sigmoid(), torch.tensor(targets), reduction=reduction
+    )
+    assert ours.shape == tuple(theirs.shape)
+    np.testing.assert_allclose(ours.numpy(), theirs.detach().numpy(), rtol=1e-12)
+    ours.sum().backward()
+    theirs.sum().backward()
+    assert x.grad is not None
+    np.testing.assert_allclose(x.grad.numpy(), reference_input.grad.numpy(), rtol=1e-10)
 
 
 @TORCH
@@ -500,7 +566,7 @@ ERRORS = [
         r"binary_cross_entropy: input must hold probabilities in \[0, 1\]",
     ),
     (lambda: F.glu(np.zeros((2, 3))), ValueError, "glu: dim -1 .* even size"),
-    (lambda: F.normalize(np.ones((2, 3)), p=0.5), ValueError, "normalize: p must be"),
+    (lambda: F.normalize(np.ones((2, 3)), p=0.5), ValueError, "normalize: p must be >= 1, 0"),
     (lambda: F.cdist(np.zeros((2, 3)), np.zeros((2, 4))), ValueError, "cdist: needs x1"),
     (
         lambda: F.cosine_similarity(np.zeros((2, 3)), np.zeros((4, 3))),
