@@ -50,8 +50,6 @@ ALIASES = {
     "pow": "__pow__",
     "neg": "__neg__",
     "eq": "__eq__",
-    "view": "reshape",
-    "view_as": None,
     "permute": "transpose",
     "t": "T",
     "expand": "broadcast_to",

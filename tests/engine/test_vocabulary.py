@@ -61,6 +61,12 @@ CASES: dict[str, tuple[Callable[..., Any], Callable[..., Any], tuple[tuple[int, 
         lambda t, x: _parts(x.chunk(6, 0), t.cat, 0),
         ((8, 13),),
     ),
+    "view": (lambda x: x.view(4, -1), lambda t, x: x.view(4, -1), ((2, 3, 2),)),
+    "view_as": (
+        lambda x, y: x.view_as(y) * y,
+        lambda t, x, y: x.view_as(y) * y,
+        ((6,), (3, 2)),
+    ),
     "unbind": (
         lambda x: _parts(cr.unbind(x, 1), cr.stack, 0),
         lambda t, x: _parts(t.unbind(x, 1), t.stack, 0),
@@ -283,6 +289,17 @@ def test_chunk_parts_are_views() -> None:
     first = x.chunk(2)[0]
     first[0, 0] = 5.0
     assert x.numpy()[0, 0] == 5.0
+
+
+def test_view_shares_memory_with_its_base() -> None:
+    x = cr.tensor(np.zeros((2, 3)))
+    x.view(-1)[4] = 5.0
+    assert x.numpy()[1, 1] == 5.0
+
+
+def test_view_of_a_transposed_tensor_is_refused_as_torch_refuses() -> None:
+    with pytest.raises(ValueError, match=r"view: a tensor of shape \(3, 2\) .* use reshape"):
+        cr.tensor(np.zeros((2, 3))).T.view(-1)
 
 
 def test_unbind_drops_the_axis() -> None:

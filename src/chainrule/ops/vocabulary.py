@@ -18,7 +18,7 @@ from chainrule.ops.reductions import max as _max
 from chainrule.ops.reductions import min as _min
 from chainrule.ops.shaping_more import _along_index, _axis, _check_in_range, _integers
 from chainrule.primitives.reduction import Axis
-from chainrule.tensor import Tensor, as_tensor, attach_methods
+from chainrule.tensor import Tensor, _raw, as_tensor, attach_methods
 
 
 def _count(op: str, what: str, value: Any) -> int:
@@ -312,6 +312,32 @@ def nan_to_num(
     return Tensor._apply(P.NanToNum, (self,), values)
 
 
+def view(self: Tensor, *shape: Any) -> Tensor:
+    """torch's view: the same values in a new shape (one entry may be -1) sharing x's memory,
+    so an in-place change of either shows in both; refused where NumPy's reshape would have
+    to copy (a transposed tensor), as torch refuses: use reshape there. dz/dx = reshape back."""
+    out = self.reshape(*shape)
+    data, base = _raw(out), _raw(self)
+    copied = (
+        isinstance(data, np.ndarray)
+        and isinstance(base, np.ndarray)
+        and data.size > 0
+        and not np.shares_memory(data, base)
+    )
+    if copied:
+        raise ValueError(
+            f"view: a tensor of shape {self.shape} and strides {base.strides} cannot be "
+            f"viewed in shape {out.shape} without copying; use reshape, which copies where it "
+            "must"
+        )
+    return out
+
+
+def view_as(self: Tensor, other: Any) -> Tensor:
+    """x.view(other.shape), as torch's view_as."""
+    return view(self, as_tensor(other).shape)
+
+
 round.__doc__ = P.Round.__doc__  # the rule's formula states decimals too
 attach_methods(
     chunk,
@@ -328,4 +354,6 @@ attach_methods(
     narrow,
     expand_as,
     nan_to_num,
+    view,
+    view_as,
 )
