@@ -980,3 +980,83 @@ def binary_cross_entropy(
 
 
 __all__ += ["binary_cross_entropy", "huber_loss", "l1_loss", "smooth_l1_loss"]
+
+
+# --- vocabulary: interpolate (nearest modes), a gather along each spatial axis.
+INTERPOLATE_MODES = ("nearest", "nearest-exact")
+
+
+def _nearest_sources(
+    in_size: int, out_size: int, scale_factor: float | None, exact: bool
+) -> np.ndarray:
+    """For each output position its source position along one axis, as PyTorch computes it
+    (in float32: scale = 1 / scale_factor, or in_size / out_size; floor(i * scale), or
+    floor((i + 0.5) * scale) for nearest-exact, kept below in_size)."""
+    positions = np.arange(out_size)
+    if not exact and out_size == in_size:
+        return positions
+    if not exact and out_size == 2 * in_size:
+        return positions // 2
+    if scale_factor is not None and scale_factor > 0:
+        scale = np.float32(1.0 / scale_factor)
+    else:
+        scale = np.float32(in_size) / np.float32(out_size)
+    offset = np.float32(0.5) if exact else np.float32(0.0)
+    sources: np.ndarray = np.floor((positions.astype(np.float32) + offset) * scale)
+    return np.minimum(sources.astype(np.intp), in_size - 1)
+
+
+def interpolate(
+    input: Any,
+    size: int | Sequence[int] | None = None,
+    scale_factor: float | Sequence[float] | None = None,
+    mode: str = "nearest",
+) -> Tensor:
+    """Resize the spatial axes of x (N, C, *spatial) with one to three spatial axes by
+    nearest neighbour, as torch.nn.functional.interpolate's "nearest" and "nearest-exact"
+    modes (give `size` or `scale_factor`; with scale_factor the size is floor(in *
+    scale_factor)): z[..., i] = x[..., src(i)], so dL/dx[j] sums grad_out over the i with
+    src(i) = j."""
+    x = as_tensor(input)
+    if mode not in INTERPOLATE_MODES:
+        raise ValueError(
+            f"interpolate: mode {mode!r} is not supported; chainrule has {INTERPOLATE_MODES} "
+            "(bilinear and the others are not implemented)"
+        )
+    spatial = x.ndim - 2
+    if spatial not in (1, 2, 3):
+        raise ValueError(
+            f"interpolate: input must be (N, C, W), (N, C, H, W) or (N, C, D, H, W), got "
+            f"shape {x.shape}"
+        )
+    if (size is None) == (scale_factor is None):
+        raise ValueError("interpolate: give exactly one of size and scale_factor")
+    in_sizes = x.shape[2:]
+    if size is not None:
+        sizes = (size,) * spatial if isinstance(size, (int, np.integer)) else tuple(size)
+        factors: tuple[float | None, ...] = (None,) * len(sizes)
+        out_sizes = tuple(int(s) for s in sizes)
+    else:
+        given = (
+            (scale_factor,) * spatial
+            if isinstance(scale_factor, (int, float, np.number))
+            else tuple(scale_factor or ())
+        )
+        scales = tuple(float(s) for s in given)
+        factors = scales
+        out_sizes = tuple(
+            int(np.floor(float(n) * f)) for n, f in zip(in_sizes, scales, strict=False)
+        )
+    if len(out_sizes) != spatial or len(factors) != spatial or any(s <= 0 for s in out_sizes):
+        raise ValueError(
+            f"interpolate: the output size {out_sizes} must give one positive size per spatial "
+            f"axis of the input {x.shape}"
+        )
+    out = x
+    for axis, (n, m, factor) in enumerate(zip(in_sizes, out_sizes, factors, strict=True)):
+        sources = _nearest_sources(n, m, factor, mode == "nearest-exact")
+        out = out.take(sources, axis=2 + axis)
+    return out
+
+
+__all__ += ["interpolate"]

@@ -166,6 +166,11 @@ CASES: dict[str, tuple[Callable[..., Any], Callable[..., Any], tuple[tuple[int, 
         lambda t, x: t.nn.functional.glu(x, 0),
         ((4, 2, 3),),
     ),
+    "interpolate_nearest": (
+        lambda x: F.interpolate(x, size=(5, 3)),
+        lambda t, x: t.nn.functional.interpolate(x, size=(5, 3)),
+        ((1, 2, 3, 4),),
+    ),
     "l1_loss": (
         lambda x, y: F.l1_loss(x, y),
         lambda t, x, y: t.nn.functional.l1_loss(x, y),
@@ -500,6 +505,43 @@ def test_l1_loss_gradient_is_zero_where_input_equals_target(torch: ModuleType) -
     np.testing.assert_array_equal(x.grad.numpy(), [0.0, 1.0])
 
 
+# ------------------------------------------------------------------ interpolate
+INTERPOLATIONS = [
+    ((2, 3, 4, 5), {"scale_factor": 2}),
+    ((1, 2, 3, 4), {"size": (5, 7)}),
+    ((1, 1, 5, 6), {"scale_factor": 1.5}),
+    ((2, 2, 7), {"size": 3}),
+    ((1, 1, 4, 4), {"scale_factor": (0.5, 2.5)}),
+    ((1, 1, 3, 5), {"size": (7, 4), "mode": "nearest-exact"}),
+    ((1, 1, 2, 3, 4), {"scale_factor": 1.7}),
+]
+
+
+@TORCH
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize(("shape", "options"), INTERPOLATIONS)
+def test_interpolate_nearest_matches_torch(
+    torch: ModuleType, shape: tuple[int, ...], options: dict[str, Any], dtype: type
+) -> None:
+    values = np.random.default_rng(0).normal(size=shape).astype(dtype)
+    x = cr.tensor(values, requires_grad=True)
+    reference_input = torch.tensor(values, requires_grad=True)
+    out = F.interpolate(x, **options)
+    reference = torch.nn.functional.interpolate(reference_input, **options)
+    assert out.shape == tuple(reference.shape)
+    assert out.dtype == np.dtype(dtype)
+    np.testing.assert_array_equal(out.numpy(), reference.detach().numpy())
+    cotangent = np.random.default_rng(1).normal(size=out.shape).astype(dtype)
+    out.backward(cotangent)
+    reference.backward(torch.from_numpy(cotangent))
+    assert x.grad is not None
+    # float32 sums of a few cotangents of size ~1, added in another order: float32's epsilon
+    tolerance = 1e-12 if dtype == np.float64 else 1e-6
+    np.testing.assert_allclose(
+        x.grad.numpy(), reference_input.grad.numpy(), rtol=tolerance, atol=tolerance
+    )
+
+
 # ------------------------------------------------------------------ Embedding(max_norm)
 @TORCH
 @pytest.mark.parametrize("norm_type", [2.0, 1.0])
@@ -582,6 +624,17 @@ ERRORS = [
         ValueError,
         r"binary_cross_entropy: input must hold probabilities in \[0, 1\]",
     ),
+    (
+        lambda: F.interpolate(np.zeros((1, 1, 2, 2)), scale_factor=2, mode="bilinear"),
+        ValueError,
+        "interpolate: mode 'bilinear' is not supported",
+    ),
+    (
+        lambda: F.interpolate(np.zeros((1, 1, 2)), size=3, scale_factor=2),
+        ValueError,
+        "interpolate: give exactly one of size and scale_factor",
+    ),
+    (lambda: F.interpolate(np.zeros((2, 2)), size=3), ValueError, r"interpolate: input must be"),
     (lambda: F.glu(np.zeros((2, 3))), ValueError, "glu: dim -1 .* even size"),
     (lambda: F.normalize(np.ones((2, 3)), p=0.5), ValueError, "normalize: p must be >= 1, 0"),
     (lambda: F.cdist(np.zeros((2, 3)), np.zeros((2, 4))), ValueError, "cdist: needs x1"),
