@@ -8,7 +8,10 @@ from typing import Any
 import numpy as np
 
 from chainrule import primitives as P
-from chainrule.ops import activations
+from chainrule.modes import STATE, CompileError, no_grad
+from chainrule.ops import activations, where
+from chainrule.ops import minimum as ops_minimum
+from chainrule.placement import to_numpy
 from chainrule.tensor import Tensor, as_tensor
 
 
@@ -229,10 +232,21 @@ def _first_outside(indices: np.ndarray, low: int, high: int) -> tuple[int, tuple
     return int(indices[position]), tuple(int(p) for p in position)
 
 
-def embedding(input: Any, weight: Any, padding_idx: int | None = None) -> Tensor:
+def embedding(
+    input: Any,
+    weight: Any,
+    padding_idx: int | None = None,
+    max_norm: float | None = None,
+    norm_type: float = 2.0,
+) -> Tensor:
     """weight[input]: for integer indices of any shape, the rows they name, shape
     input.shape + (embedding_dim,);  dL/dweight[r] sums grad_out over the positions holding r
-    (repeated indices accumulate), and the row `padding_idx` gets no gradient."""
+    (repeated indices accumulate), and the row `padding_idx` gets no gradient.
+
+    With `max_norm`, each looked-up row whose `norm_type`-norm exceeds it is first scaled
+    in place to max_norm / (norm + 1e-7) of itself, as torch.nn.functional.embedding: a change
+    of weight outside the graph (no gradient through it) that counts in weight's version, so a
+    graph that saved weight before refuses its backward."""
     table = as_tensor(weight)
     if table.ndim != 2:
         raise ValueError(
@@ -252,7 +266,30 @@ def embedding(input: Any, weight: Any, padding_idx: int | None = None) -> Tensor
                 f"embedding: padding_idx={padding_idx!r} must be an int in [{-rows}, {rows - 1}]"
             )
         padding_idx = int(padding_idx) % rows
+    if max_norm is not None:
+        _renorm_rows(table, indices, float(max_norm), _p_order("embedding", norm_type))
     return Tensor.apply(P.Embedding, table, indices=indices, padding_idx=padding_idx)
+
+
+def _renorm_rows(table: Tensor, indices: np.ndarray, max_norm: float, norm_type: float) -> None:
+    """Scale the rows of `table` named in `indices` whose norm exceeds max_norm down to it,
+    in place and without gradient (torch's embedding_renorm_)."""
+    if not max_norm > 0:
+        raise ValueError(f"embedding: max_norm must be > 0, got {max_norm}")
+    if STATE.tracer is not None:
+        raise CompileError(
+            "compile: embedding with max_norm rescales rows of weight in place, outside the "
+            "graph, which a replay cannot repeat; renormalise the rows outside the compiled "
+            "step (under chainrule.no_grad()), or drop max_norm"
+        )
+    rows = np.unique(indices)
+    with no_grad():
+        picked = table[rows]
+        norms = picked.norm(ord=norm_type, axis=1, keepdims=True)
+        too_long = to_numpy(norms.data) > max_norm
+        if too_long.any():
+            scale = where(too_long, max_norm / (norms + 1e-7), 1.0)
+            table[rows] = picked * scale
 
 
 REDUCTIONS = ("mean", "sum", "none")
@@ -768,3 +805,258 @@ def adaptive_avg_pool2d(
 
 
 __all__ += ["adaptive_avg_pool2d", "avg_pool2d", "conv1d", "conv2d", "max_pool2d"]
+
+
+# --- vocabulary: distances and normalisations of torch.nn.functional, composites of norm,
+# clip, sum and chunk (their derivatives are those ops').
+def _p_order(op: str, p: Any) -> float:
+    """p as chainrule.norm takes it: >= 1, 0 (the count of nonzeros) or +-inf."""
+    number = isinstance(p, (int, float, np.integer, np.floating)) and not isinstance(p, bool)
+    if not number or not (p >= 1 or p == 0 or np.isinf(p)):
+        raise ValueError(
+            f"{op}: p must be >= 1, 0 or +-inf, got {p!r}; other p (0 < p < 1, negative) "
+            "are not supported by chainrule.norm"
+        )
+    return float(p)
+
+
+def normalize(input: Any, p: float = 2.0, dim: int = 1, eps: float = 1e-12) -> Tensor:
+    """x / max(||x||_p, eps), the p-norm taken along `dim`, as
+    torch.nn.functional.normalize;  the derivative is that of the quotient, with the clip's
+    (0 where the norm is below eps)."""
+    x = as_tensor(input)
+    length = x.norm(ord=_p_order("normalize", p), axis=dim, keepdims=True).clip(min=eps)
+    return x / length
+
+
+def cosine_similarity(x1: Any, x2: Any, dim: int = 1, eps: float = 1e-8) -> Tensor:
+    """sum(x1 / max(||x1||, eps) * x2 / max(||x2||, eps)) along `dim` (x1 and x2 broadcast),
+    as torch.nn.functional.cosine_similarity. Where a norm is below eps PyTorch still passes
+    the gradient through the norm; here the clip's derivative (0) applies."""
+    left, right = as_tensor(x1), as_tensor(x2)
+    try:
+        shape = np.broadcast_shapes(left.shape, right.shape)
+    except ValueError:
+        raise ValueError(
+            f"cosine_similarity: x1 {left.shape} and x2 {right.shape} cannot broadcast together"
+        ) from None
+    left, right = left.broadcast_to(shape), right.broadcast_to(shape)
+    unit_left = left / left.norm(axis=dim, keepdims=True).clip(min=eps)
+    unit_right = right / right.norm(axis=dim, keepdims=True).clip(min=eps)
+    return (unit_left * unit_right).sum(axis=dim)
+
+
+def pairwise_distance(
+    x1: Any, x2: Any, p: float = 2.0, eps: float = 1e-6, keepdim: bool = False
+) -> Tensor:
+    """||x1 - x2 + eps||_p along the last axis (x1 and x2 broadcast), as
+    torch.nn.functional.pairwise_distance (eps keeps the gradient finite where x1 = x2)."""
+    difference = as_tensor(x1) - as_tensor(x2)
+    order = _p_order("pairwise_distance", p)
+    if difference.ndim == 0:
+        raise ValueError("pairwise_distance: needs vectors along the last axis, got 0-d inputs")
+    return (difference + eps).norm(ord=order, axis=-1, keepdims=keepdim)
+
+
+def cdist(x1: Any, x2: Any, p: float = 2.0) -> Tensor:
+    """z[..., i, j] = ||x1[..., i, :] - x2[..., j, :]||_p for x1 (..., P, M) and
+    x2 (..., R, M), as torch.cdist (batch axes broadcast); computed from the differences,
+    P * R * M of them, so exact where torch's matrix-product shortcut for p = 2 rounds. The
+    gradient at a zero distance is 0, as PyTorch's."""
+    left, right = as_tensor(x1), as_tensor(x2)
+    order = _p_order("cdist", p)
+    if left.ndim < 2 or right.ndim < 2 or left.shape[-1] != right.shape[-1]:
+        raise ValueError(
+            f"cdist: needs x1 (..., P, M) and x2 (..., R, M) with the same M, got shapes "
+            f"{left.shape} and {right.shape}"
+        )
+    difference = left.expand_dims(-2) - right.expand_dims(-3)
+    return difference.norm(ord=order, axis=-1)
+
+
+def glu(input: Any, dim: int = -1) -> Tensor:
+    """a * sigmoid(b), a and b the two halves of x along `dim`, as
+    torch.nn.functional.glu;  dz/da = sigmoid(b), dz/db = a sigmoid(b) (1 - sigmoid(b))."""
+    x = as_tensor(input)
+    if x.ndim == 0:
+        raise ValueError("glu: a 0-d tensor has no axis to halve")
+    size = x.shape[dim % x.ndim] if -x.ndim <= dim < x.ndim else None
+    if size is None or size % 2:
+        raise ValueError(
+            f"glu: dim {dim} of the tensor of shape {x.shape} must exist and have an even "
+            "size, to be halved into the value and the gate"
+        )
+    value, gate = x.chunk(2, dim)
+    return value * gate.sigmoid()
+
+
+__all__ += ["cdist", "cosine_similarity", "glu", "normalize", "pairwise_distance"]
+
+
+# --- vocabulary: the regression and probability losses of torch.nn.functional, composites of
+# abs, minimum, clip and log (their derivatives are those ops').
+def _loss_pair(op: str, input: Any, target: Any) -> tuple[Tensor, Tensor]:
+    """input and target as tensors of one dtype; their shapes must be equal, as mse_loss's."""
+    prediction = as_tensor(input)
+    goal = (
+        target if isinstance(target, Tensor) else Tensor(np.asarray(target), dtype=prediction.dtype)
+    )
+    if prediction.shape != goal.shape:
+        raise ValueError(
+            f"{op}: input has shape {prediction.shape} but target has shape {goal.shape}; "
+            "they must match exactly (broadcasting here silently compares the wrong "
+            "entries); reshape the target, e.g. y.reshape(-1, 1)"
+        )
+    return prediction, goal
+
+
+def l1_loss(input: Any, target: Any, reduction: str = "mean") -> Tensor:
+    """|input - target|, reduced, as torch.nn.functional.l1_loss;  dL/dinput = sign(input -
+    target) (0 where they are equal, as PyTorch), divided by n for the mean."""
+    _check_reduction("l1_loss", reduction)
+    prediction, goal = _loss_pair("l1_loss", input, target)
+    return _reduce("l1_loss", (prediction - goal).abs(), reduction)
+
+
+def _huber(distance: Tensor, delta: float) -> Tensor:
+    """0.5 d**2 where |d| < delta, delta (|d| - delta / 2) elsewhere, written as
+    0.5 m**2 + delta (|d| - m) with m = min(|d|, delta): one formula, no branch on values."""
+    near = ops_minimum(distance, delta)
+    return 0.5 * near * near + delta * (distance - near)
+
+
+def huber_loss(input: Any, target: Any, reduction: str = "mean", delta: float = 1.0) -> Tensor:
+    """Quadratic within `delta` of the target and linear beyond, reduced, as
+    torch.nn.functional.huber_loss;  dL/dinput = clip(input - target, -delta, delta)."""
+    _check_reduction("huber_loss", reduction)
+    if not delta > 0:
+        raise ValueError(f"huber_loss: delta must be > 0, got {delta}")
+    prediction, goal = _loss_pair("huber_loss", input, target)
+    return _reduce("huber_loss", _huber((prediction - goal).abs(), float(delta)), reduction)
+
+
+def smooth_l1_loss(input: Any, target: Any, reduction: str = "mean", beta: float = 1.0) -> Tensor:
+    """huber_loss / beta (l1_loss when beta = 0), as torch.nn.functional.smooth_l1_loss;
+    dL/dinput = clip((input - target) / beta, -1, 1)."""
+    _check_reduction("smooth_l1_loss", reduction)
+    if not beta >= 0:
+        raise ValueError(f"smooth_l1_loss: beta must be >= 0, got {beta}")
+    prediction, goal = _loss_pair("smooth_l1_loss", input, target)
+    distance = (prediction - goal).abs()
+    losses = distance if beta == 0 else _huber(distance, float(beta)) / float(beta)
+    return _reduce("smooth_l1_loss", losses, reduction)
+
+
+LOG_FLOOR = -100.0
+"""binary_cross_entropy's logarithms are kept >= -100, as PyTorch's."""
+
+
+def binary_cross_entropy(
+    input: Any, target: Any, weight: Any = None, reduction: str = "mean"
+) -> Tensor:
+    """-w (t log p + (1 - t) log(1 - p)) for probabilities p in [0, 1], each logarithm kept
+    >= -100 (as PyTorch), reduced;  dL/dp = w (p - t) / (p (1 - p)) where p is inside
+    (e**-100, 1 - e**-100). Beyond, PyTorch's gradient is (p - t) / max(p (1 - p), 1e-12) and
+    this one 0 (the floor's derivative). binary_cross_entropy_with_logits is the stable
+    form for logits."""
+    _check_reduction("binary_cross_entropy", reduction)
+    probabilities, goal = _loss_pair("binary_cross_entropy", input, target)
+    values = to_numpy(probabilities.data)
+    if values.size and not ((values >= 0) & (values <= 1)).all():
+        raise ValueError(
+            "binary_cross_entropy: input must hold probabilities in [0, 1], got values from "
+            f"{values.min()} to {values.max()}; apply sigmoid first, or pass the logits to "
+            "binary_cross_entropy_with_logits"
+        )
+    floor = float(np.exp(LOG_FLOOR))
+    positive = probabilities.clip(min=floor).log()
+    negative = (1 - probabilities).clip(min=floor).log()
+    losses = -(goal * positive + (1 - goal) * negative)
+    if weight is not None:
+        losses = losses * (
+            weight if isinstance(weight, Tensor) else Tensor(np.asarray(weight), dtype=losses.dtype)
+        )
+    return _reduce("binary_cross_entropy", losses, reduction)
+
+
+__all__ += ["binary_cross_entropy", "huber_loss", "l1_loss", "smooth_l1_loss"]
+
+
+# --- vocabulary: interpolate (nearest modes), a gather along each spatial axis.
+INTERPOLATE_MODES = ("nearest", "nearest-exact")
+
+
+def _nearest_sources(
+    in_size: int, out_size: int, scale_factor: float | None, exact: bool
+) -> np.ndarray:
+    """For each output position its source position along one axis, as PyTorch computes it
+    (in float32: scale = 1 / scale_factor, or in_size / out_size; floor(i * scale), or
+    floor((i + 0.5) * scale) for nearest-exact, kept below in_size)."""
+    positions = np.arange(out_size)
+    if not exact and out_size == in_size:
+        return positions
+    if not exact and out_size == 2 * in_size:
+        return positions // 2
+    if scale_factor is not None and scale_factor > 0:
+        scale = np.float32(1.0 / scale_factor)
+    else:
+        scale = np.float32(in_size) / np.float32(out_size)
+    offset = np.float32(0.5) if exact else np.float32(0.0)
+    sources: np.ndarray = np.floor((positions.astype(np.float32) + offset) * scale)
+    return np.minimum(sources.astype(np.intp), in_size - 1)
+
+
+def interpolate(
+    input: Any,
+    size: int | Sequence[int] | None = None,
+    scale_factor: float | Sequence[float] | None = None,
+    mode: str = "nearest",
+) -> Tensor:
+    """Resize the spatial axes of x (N, C, *spatial) with one to three spatial axes by
+    nearest neighbour, as torch.nn.functional.interpolate's "nearest" and "nearest-exact"
+    modes (give `size` or `scale_factor`; with scale_factor the size is floor(in *
+    scale_factor)): z[..., i] = x[..., src(i)], so dL/dx[j] sums grad_out over the i with
+    src(i) = j."""
+    x = as_tensor(input)
+    if mode not in INTERPOLATE_MODES:
+        raise ValueError(
+            f"interpolate: mode {mode!r} is not supported; chainrule has {INTERPOLATE_MODES} "
+            "(bilinear and the others are not implemented)"
+        )
+    spatial = x.ndim - 2
+    if spatial not in (1, 2, 3):
+        raise ValueError(
+            f"interpolate: input must be (N, C, W), (N, C, H, W) or (N, C, D, H, W), got "
+            f"shape {x.shape}"
+        )
+    if (size is None) == (scale_factor is None):
+        raise ValueError("interpolate: give exactly one of size and scale_factor")
+    in_sizes = x.shape[2:]
+    if size is not None:
+        sizes = (size,) * spatial if isinstance(size, (int, np.integer)) else tuple(size)
+        factors: tuple[float | None, ...] = (None,) * len(sizes)
+        out_sizes = tuple(int(s) for s in sizes)
+    else:
+        given = (
+            (scale_factor,) * spatial
+            if isinstance(scale_factor, (int, float, np.number))
+            else tuple(scale_factor or ())
+        )
+        scales = tuple(float(s) for s in given)
+        factors = scales
+        out_sizes = tuple(
+            int(np.floor(float(n) * f)) for n, f in zip(in_sizes, scales, strict=False)
+        )
+    if len(out_sizes) != spatial or len(factors) != spatial or any(s <= 0 for s in out_sizes):
+        raise ValueError(
+            f"interpolate: the output size {out_sizes} must give one positive size per spatial "
+            f"axis of the input {x.shape}"
+        )
+    out = x
+    for axis, (n, m, factor) in enumerate(zip(in_sizes, out_sizes, factors, strict=True)):
+        sources = _nearest_sources(n, m, factor, mode == "nearest-exact")
+        out = out.take(sources, axis=2 + axis)
+    return out
+
+
+__all__ += ["interpolate"]

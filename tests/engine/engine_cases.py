@@ -1328,6 +1328,13 @@ CASES: tuple[OpCase, ...] = (
         ),
         grid=True,
     ),
+    # vocabulary: on finite values the identity (its replacements: tests/engine/test_vocabulary.py)
+    OpCase(
+        "nan_to_num",
+        [(shapes, {}) for shapes in UNARY_SHAPES],
+        lambda x: cr.nan_to_num(x, posinf=3.0),
+        lambda torch, x: torch.nan_to_num(x, posinf=3.0),
+    ),
 )
 
 

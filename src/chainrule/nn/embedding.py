@@ -19,7 +19,9 @@ class Embedding(Module):
     `weight` (num_embeddings, embedding_dim) starts standard normal (PyTorch's default), drawn
     from `rng` (`rng=None`: a fresh `np.random.default_rng()`), with the row `padding_idx`
     set to 0. That row gets no gradient, so it stays as it is during training; the other
-    rows get the sum of the gradients at the positions that looked them up.
+    rows get the sum of the gradients at the positions that looked them up. With `max_norm`,
+    each forward first scales the looked-up rows whose `norm_type`-norm exceeds it down to
+    max_norm, in place and without gradient, as PyTorch.
 
     Example:
         >>> table = Embedding(10, 3, padding_idx=0, rng=np.random.default_rng(0))
@@ -34,6 +36,8 @@ class Embedding(Module):
         num_embeddings: int,
         embedding_dim: int,
         padding_idx: int | None = None,
+        max_norm: float | None = None,
+        norm_type: float = 2.0,
         *,
         rng: np.random.Generator | None = None,
         dtype: npt.DTypeLike = np.float32,
@@ -59,6 +63,10 @@ class Embedding(Module):
         self.num_embeddings = int(num_embeddings)
         self.embedding_dim = int(embedding_dim)
         self.padding_idx = padding_idx
+        if max_norm is not None and not float(max_norm) > 0:
+            raise ValueError(f"Embedding: max_norm must be > 0, got {max_norm!r}")
+        self.max_norm = None if max_norm is None else float(max_norm)
+        self.norm_type = float(norm_type)
         self.rng = rng if rng is not None else np.random.default_rng()
         self.weight = Parameter(np.empty((self.num_embeddings, self.embedding_dim), float_dtype))
         self.reset_parameters()
@@ -71,8 +79,9 @@ class Embedding(Module):
         self.weight.data = weight
 
     def forward(self, indices: Any) -> Tensor:
-        return F.embedding(indices, self.weight, self.padding_idx)
+        return F.embedding(indices, self.weight, self.padding_idx, self.max_norm, self.norm_type)
 
     def extra_repr(self) -> str:
         padding = "" if self.padding_idx is None else f", padding_idx={self.padding_idx}"
-        return f"{self.num_embeddings}, {self.embedding_dim}{padding}"
+        renorm = "" if self.max_norm is None else f", max_norm={self.max_norm}"
+        return f"{self.num_embeddings}, {self.embedding_dim}{padding}{renorm}"

@@ -285,7 +285,6 @@ rsqrt = unary_function(P.Rsqrt)
 sign = unary_function(P.Sign)
 floor = unary_function(P.Floor)
 ceil = unary_function(P.Ceil)
-round = unary_function(P.Round)
 trunc = unary_function(P.Trunc)
 __all__ += ["arctan2", "fmod", "hypot", "lerp", "logaddexp", "remainder"]
 # --- end element-wise math
@@ -520,4 +519,111 @@ __all__ += [
     "take_along_axis",
     "tile",
     "vstack",
+]
+# --- vocabulary: torch's and NumPy's first-reached ops (chunk, unbind, round(decimals),
+# amax/amin, bmm, addmm, baddbmm, put_along_axis); see each method for the derivative.
+from chainrule.ops import vocabulary  # noqa: E402
+from chainrule.ops.vocabulary import addmm, baddbmm  # noqa: E402
+
+
+def chunk(input: Any, chunks: int, dim: int = 0) -> list[Tensor]:
+    return vocabulary.chunk(as_tensor(input), chunks, dim)
+
+
+def unbind(input: Any, dim: int = 0) -> tuple[Tensor, ...]:
+    return vocabulary.unbind(as_tensor(input), dim)
+
+
+def round(a: Any, decimals: int = 0) -> Tensor:
+    return vocabulary.round(as_tensor(a), decimals)
+
+
+def amax(input: Any, dim: Axis = None, keepdim: bool = False) -> Tensor:
+    return vocabulary.amax(as_tensor(input), dim, keepdim)
+
+
+def amin(input: Any, dim: Axis = None, keepdim: bool = False) -> Tensor:
+    return vocabulary.amin(as_tensor(input), dim, keepdim)
+
+
+def bmm(input: Any, mat2: Any) -> Tensor:
+    return vocabulary.bmm(as_tensor(input), mat2)
+
+
+def put_along_axis(arr: Any, indices: Any, values: Any, axis: int | None) -> Tensor:
+    return vocabulary.put_along_axis(as_tensor(arr), indices, values, axis)
+
+
+for _function in (chunk, unbind, round, amax, amin, bmm, put_along_axis):
+    _function.__doc__ = getattr(vocabulary, _function.__name__).__doc__
+
+__all__ += [
+    "addmm",
+    "amax",
+    "amin",
+    "baddbmm",
+    "bmm",
+    "chunk",
+    "put_along_axis",
+    "unbind",
+]
+
+
+def scatter(input: Any, dim: int, index: Any, src: Any) -> Tensor:
+    return vocabulary.scatter(as_tensor(input), dim, index, src)
+
+
+def mm(input: Any, mat2: Any) -> Tensor:
+    return vocabulary.mm(as_tensor(input), mat2)
+
+
+def clone(input: Any) -> Tensor:
+    return vocabulary.clone(as_tensor(input))
+
+
+def narrow(input: Any, dim: int, start: int, length: int) -> Tensor:
+    return vocabulary.narrow(as_tensor(input), dim, start, length)
+
+
+for _function in (scatter, mm, clone, narrow):
+    _function.__doc__ = getattr(vocabulary, _function.__name__).__doc__
+
+__all__ += ["clone", "mm", "narrow", "scatter"]
+
+
+def nan_to_num(
+    x: Any, nan: float = 0.0, posinf: float | None = None, neginf: float | None = None
+) -> Tensor:
+    return vocabulary.nan_to_num(as_tensor(x), nan, posinf, neginf)
+
+
+nan_to_num.__doc__ = vocabulary.nan_to_num.__doc__
+__all__ += ["nan_to_num"]
+# --- vocabulary: factories (zeros, ones, full, *_like, arange, linspace, eye, rand, randn)
+from chainrule.ops.creation import (  # noqa: E402
+    arange,
+    eye,
+    full,
+    full_like,
+    linspace,
+    ones,
+    ones_like,
+    rand,
+    randn,
+    zeros,
+    zeros_like,
+)
+
+__all__ += [
+    "arange",
+    "eye",
+    "full",
+    "full_like",
+    "linspace",
+    "ones",
+    "ones_like",
+    "rand",
+    "randn",
+    "zeros",
+    "zeros_like",
 ]

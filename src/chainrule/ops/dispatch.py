@@ -275,8 +275,8 @@ _FUNCTION_IMPLEMENTATIONS: tuple[tuple[Callable[..., Any], Callable[..., Any], s
     (np.ndim, lambda a: np.ndim(_raw(a)), "a"),
     (np.size, lambda a, axis=None: np.size(_raw(a), axis), "a axis"),
     # --- element-wise math (issue 14): np.round is a function, np.rint its ufunc
-    (np.round, lambda a: as_tensor(a).round(), "a"),
-    (np.around, lambda a: as_tensor(a).round(), "a"),
+    (np.round, lambda a, decimals=0: as_tensor(a).round(decimals), "a decimals"),
+    (np.around, lambda a, decimals=0: as_tensor(a).round(decimals), "a decimals"),
     # --- reductions (issue 14)
     (np.prod, _numpy_reduction("prod"), "a axis dtype keepdims"),
     (np.std, _numpy_std, "a axis dtype ddof keepdims correction"),

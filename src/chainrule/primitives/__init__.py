@@ -331,3 +331,8 @@ taken as the float operands' dtype, or float32 (PyTorch's default dtype) when no
 float: NumPy would give float16 for bool and int8, float64 for int64, and an integer (0 for
 1/3) from sigmoid's and reciprocal's float16-preserving forms."""
 __all__ += ["FLOAT_RESULTS", "PNorm"]
+# --- vocabulary: nan_to_num (chainrule.ops.vocabulary)
+from chainrule.primitives.vocabulary import NanToNum  # noqa: E402
+
+PRIMITIVES += (NanToNum,)
+__all__ += ["NanToNum"]

@@ -608,7 +608,10 @@ class Ceil(_PiecewiseConstant):
 
 class Round(_PiecewiseConstant):
     """z = x rounded to the nearest integer, halves to the even one (0.5 -> 0, 1.5 -> 2), as
-    NumPy's rint and torch.round;  dz/dx = 0, as in PyTorch."""
+    NumPy's rint and torch.round;  dz/dx = 0, as in PyTorch. `x.round(decimals)` and
+    `chainrule.round(x, decimals)` round to `decimals` digits after the point (before it when
+    negative) as np.round and torch.round do, in x's dtype: rint(x * 10**d) / 10**d for
+    d > 0, rint(x / 10**-d) * 10**-d for d < 0."""
 
     name = "round"
     function = "round"

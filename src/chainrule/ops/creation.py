@@ -1,0 +1,162 @@
+"""New tensors from a shape or a range, as torch's and NumPy's factories: zeros, ones, full,
+their _like forms, arange, linspace, eye, and rand/randn from an explicit Generator. Their
+dtype is float32 unless `dtype` says otherwise, as `chainrule.tensor` makes Python data
+(torch.arange(5) and np.arange(5) give int64; here arange(5) is float32, like the rest)."""
+
+from __future__ import annotations
+
+import operator
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+from chainrule.tensor import Tensor, as_tensor
+
+SizeArg = int | Sequence[int]
+
+
+def _shape(op: str, size: tuple[Any, ...]) -> tuple[int, ...]:
+    """torch's `zeros(2, 3)` and NumPy's `zeros((2, 3))` alike, as a tuple of sizes >= 0."""
+    parts = size[0] if len(size) == 1 and not isinstance(size[0], (int, np.integer)) else size
+    try:
+        shape = tuple(operator.index(part) for part in parts)
+    except TypeError:
+        raise TypeError(
+            f"{op}: the size must be ints, as {op}(2, 3) or {op}((2, 3)), got {size!r}"
+        ) from None
+    if any(part < 0 for part in shape):
+        raise ValueError(f"{op}: sizes must be >= 0, got {shape}")
+    return shape
+
+
+def _made(values: np.ndarray, dtype: npt.DTypeLike | None, requires_grad: bool) -> Tensor:
+    return Tensor(values, requires_grad=requires_grad, dtype=np.float32 if dtype is None else dtype)
+
+
+def zeros(*size: Any, dtype: npt.DTypeLike | None = None, requires_grad: bool = False) -> Tensor:
+    """A tensor of 0s of the given shape (float32 unless `dtype`)."""
+    return full(_shape("zeros", size), 0.0, dtype=dtype, requires_grad=requires_grad)
+
+
+def ones(*size: Any, dtype: npt.DTypeLike | None = None, requires_grad: bool = False) -> Tensor:
+    """A tensor of 1s of the given shape (float32 unless `dtype`)."""
+    return full(_shape("ones", size), 1.0, dtype=dtype, requires_grad=requires_grad)
+
+
+def full(
+    size: SizeArg,
+    fill_value: float,
+    *,
+    dtype: npt.DTypeLike | None = None,
+    requires_grad: bool = False,
+) -> Tensor:
+    """A tensor of `fill_value` of the given shape (float32 unless `dtype`)."""
+    shape = _shape("full", (size,))
+    return _made(np.full(shape, fill_value, dtype=np.float64), dtype, requires_grad)
+
+
+def zeros_like(
+    input: Any, *, dtype: npt.DTypeLike | None = None, requires_grad: bool = False
+) -> Tensor:
+    """0s of input's shape and dtype (or `dtype`); a new leaf, outside input's graph."""
+    like = as_tensor(input)
+    return full(
+        like.shape, 0.0, dtype=like.dtype if dtype is None else dtype, requires_grad=requires_grad
+    )
+
+
+def ones_like(
+    input: Any, *, dtype: npt.DTypeLike | None = None, requires_grad: bool = False
+) -> Tensor:
+    """1s of input's shape and dtype (or `dtype`); a new leaf, outside input's graph."""
+    like = as_tensor(input)
+    return full(
+        like.shape, 1.0, dtype=like.dtype if dtype is None else dtype, requires_grad=requires_grad
+    )
+
+
+def full_like(
+    input: Any,
+    fill_value: float,
+    *,
+    dtype: npt.DTypeLike | None = None,
+    requires_grad: bool = False,
+) -> Tensor:
+    """`fill_value` in input's shape and dtype (or `dtype`); a new leaf."""
+    like = as_tensor(input)
+    return full(
+        like.shape,
+        fill_value,
+        dtype=like.dtype if dtype is None else dtype,
+        requires_grad=requires_grad,
+    )
+
+
+def arange(
+    start: float,
+    end: float | None = None,
+    step: float = 1,
+    *,
+    dtype: npt.DTypeLike | None = None,
+    requires_grad: bool = False,
+) -> Tensor:
+    """start, start + step, ... up to but excluding end (arange(n): 0 .., n - 1), as
+    torch.arange and np.arange, float32 unless `dtype`."""
+    if step == 0:
+        raise ValueError("arange: step must not be 0")
+    first, last = (0, start) if end is None else (start, end)
+    return _made(np.arange(first, last, step, dtype=np.float64), dtype, requires_grad)
+
+
+def linspace(
+    start: float,
+    end: float,
+    steps: int,
+    *,
+    dtype: npt.DTypeLike | None = None,
+    requires_grad: bool = False,
+) -> Tensor:
+    """`steps` evenly spaced values from start to end, both included, as torch.linspace
+    (np.linspace's `num` is `steps`, and has no default here)."""
+    count = operator.index(steps)
+    if count < 0:
+        raise ValueError(f"linspace: steps must be >= 0, got {count}")
+    return _made(np.linspace(start, end, count), dtype, requires_grad)
+
+
+def eye(
+    n: int,
+    m: int | None = None,
+    *,
+    dtype: npt.DTypeLike | None = None,
+    requires_grad: bool = False,
+) -> Tensor:
+    """The (n, m) matrix with 1s on its diagonal (m = n when None), as torch.eye and np.eye."""
+    rows = _shape("eye", (n,) if m is None else (n, m))
+    return _made(np.eye(rows[0], rows[-1]), dtype, requires_grad)
+
+
+def rand(
+    *size: Any,
+    rng: np.random.Generator,
+    dtype: npt.DTypeLike | None = None,
+    requires_grad: bool = False,
+) -> Tensor:
+    """Uniform values in [0, 1) drawn from `rng` (no global seed: pass
+    np.random.default_rng(seed))."""
+    shape = _shape("rand", size)
+    return _made(rng.random(shape), dtype, requires_grad)
+
+
+def randn(
+    *size: Any,
+    rng: np.random.Generator,
+    dtype: npt.DTypeLike | None = None,
+    requires_grad: bool = False,
+) -> Tensor:
+    """Standard normal values drawn from `rng` (no global seed: pass
+    np.random.default_rng(seed))."""
+    shape = _shape("randn", size)
+    return _made(rng.standard_normal(shape), dtype, requires_grad)
