@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import argparse
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -69,8 +70,8 @@ def run_init(args: argparse.Namespace) -> int:
     try:
         written = write_starter(args.folder, notebook=args.notebook, force=args.force)
     except FileExistsError as error:
-        print(f"chainrule exercises init: {error}")
-        return 1
+        print(f"chainrule exercises init: {error}", file=sys.stderr)
+        return 2
     for path in written:
         print(f"wrote {path}")
     print(f"Fill in the functions, then run: chainrule exercises check {written[0]}")
@@ -102,7 +103,7 @@ def run_check(args: argparse.Namespace) -> int:
         previous = load_progress(folder)
         report = grade_file(args.file, names=names, time_limit=time_limit, seed=args.seed)
     except ValueError as error:
-        print(f"chainrule exercises check: {error}")
+        print(f"chainrule exercises check: {error}", file=sys.stderr)
         return 2
     for line, result in zip(report.lines(), report.results or (None,), strict=False):
         print(line)
