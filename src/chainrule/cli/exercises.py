@@ -11,10 +11,18 @@ from typing import Any
 
 def add_parser(subparsers: Any) -> None:
     parser = subparsers.add_parser(
-        "exercises", help="the tutorial's exercises: write a starter file, then check it"
+        "exercises",
+        help="the tutorial's exercises: write a starter file, then check it",
+        description=__doc__,
     )
     actions = parser.add_subparsers(dest="action", metavar="ACTION", required=True)
-    init = actions.add_parser("init", help="write exercises.py (and exercises.ipynb) to fill in")
+    init = actions.add_parser(
+        "init",
+        help="write exercises.py (and exercises.ipynb) to fill in",
+        description="Write exercises.py (with --notebook also exercises.ipynb): one function "
+        "per gradient of the tutorial network, dloss/dw1 worked as the example, each stating "
+        "what it receives and the shape it returns. Refuses to overwrite work without --force.",
+    )
     init.add_argument(
         "folder", nargs="?", type=Path, default=Path("."), help="where to write (default: here)"
     )
@@ -25,7 +33,14 @@ def add_parser(subparsers: Any) -> None:
     )
     init.add_argument("--force", action="store_true", help="overwrite existing files")
     init.set_defaults(run=run_init)
-    check = actions.add_parser("check", help="grade a filled-in exercises.py or .ipynb")
+    check = actions.add_parser(
+        "check",
+        help="grade a filled-in exercises.py or .ipynb",
+        description="Import the file in a subprocess with a time limit, run each function on "
+        "fresh random shapes and print one line an exercise: ok, not done yet, or what is "
+        "wrong (a sign, a factor N, a transpose, ...). Exit status 0 when all pass, 1 "
+        "otherwise; progress is kept in exercises-progress.json beside the file.",
+    )
     check.add_argument(
         "file",
         nargs="?",

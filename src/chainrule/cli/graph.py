@@ -13,7 +13,9 @@ TUTORIAL_PARAMETERS = ("w1", "b1", "w2", "b2")
 
 
 def add_parser(subparsers: Any) -> None:
-    parser = subparsers.add_parser("graph", help="draw the tutorial network's graph")
+    parser = subparsers.add_parser(
+        "graph", help="draw the tutorial network's graph", description=__doc__
+    )
     parser.add_argument(
         "run_folder",
         nargs="?",
