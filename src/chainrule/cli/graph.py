@@ -25,7 +25,7 @@ def add_parser(subparsers: Any) -> None:
     parser.add_argument(
         "--out",
         default="graph.svg",
-        help="image to write (.svg or .png); the .dot file goes beside it",
+        help="image to write (.svg or .png; default graph.svg); the .dot file goes beside it",
     )
     parser.add_argument(
         "--wrt",
