@@ -100,3 +100,56 @@ def test_the_build_documents_and_executes_this_checkouts_chainrule(tmp_path: Pat
     src = ROOT / "src"
     assert Path(module_file).resolve().is_relative_to(src.resolve())
     assert pythonpath.split(os.pathsep)[0] == str(src)
+
+
+@pytest.mark.parametrize(
+    ("module", "name"),
+    [
+        *[
+            ("chainrule", name)
+            for name in [
+                "chunk",
+                "unbind",
+                "amax",
+                "amin",
+                "bmm",
+                "mm",
+                "addmm",
+                "baddbmm",
+                "scatter",
+                "put_along_axis",
+                "nan_to_num",
+                "narrow",
+                "clone",
+                "zeros",
+                "ones",
+                "full",
+                "zeros_like",
+                "ones_like",
+                "full_like",
+                "arange",
+                "linspace",
+                "eye",
+                "rand",
+                "randn",
+            ]
+        ],
+        *[
+            ("chainrule.functional", name)
+            for name in [
+                "normalize",
+                "cosine_similarity",
+                "pairwise_distance",
+                "cdist",
+                "interpolate",
+            ]
+        ],
+    ],
+)
+def test_the_vocabulary_added_last_is_public_so_the_api_reference_lists_it(
+    module: str, name: str
+) -> None:
+    # api.md documents each module's __all__ (automodule :members:); Tensor's methods (view,
+    # view_as, expand_as) and nn.Embedding's max_norm come with their classes.
+    assert name in importlib.import_module(module).__all__
+    assert getattr(importlib.import_module(module), name).__doc__
