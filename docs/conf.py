@@ -3,7 +3,18 @@ every build) and the API reference generated from the docstrings."""
 
 from __future__ import annotations
 
-import chainrule
+import os
+import sys
+from pathlib import Path
+
+# Document and execute this checkout's chainrule, not whichever one the environment has
+# installed: a venv shared between checkouts (git worktrees) holds an editable install of one
+# of them. The notebooks' kernels inherit PYTHONPATH.
+SRC = Path(__file__).resolve().parents[1] / "src"
+sys.path.insert(0, str(SRC))
+os.environ["PYTHONPATH"] = os.pathsep.join(filter(None, [str(SRC), os.environ.get("PYTHONPATH")]))
+
+import chainrule  # noqa: E402  (after the path above is set)
 
 project = "chainrule"
 author = "chainrule developers"

@@ -5,7 +5,9 @@ package. (Building the docs, which executes the tutorials, is CI's sphinx-build 
 from __future__ import annotations
 
 import importlib
+import os
 import re
+import subprocess
 import sys
 from pathlib import Path
 
@@ -75,3 +77,79 @@ def test_docs_extra_has_what_the_build_needs() -> None:
     assert {"sphinx", "myst-nb", "furo", "ipykernel", "nbclient"} <= names
     test_names = {re.split(r"[<>=\[]", requirement)[0] for requirement in extras["test"]}
     assert {"nbclient", "nbformat", "ipykernel"} <= test_names
+
+
+def test_the_build_documents_and_executes_this_checkouts_chainrule(tmp_path: Path) -> None:
+    # Another chainrule first on the path, as a venv shared between worktrees has one.
+    other = tmp_path / "other" / "chainrule"
+    other.mkdir(parents=True)
+    (other / "__init__.py").write_text('__version__ = "other"\n')
+    script = (
+        "import os, runpy, sys; conf = runpy.run_path(sys.argv[1]); "
+        "print(conf['chainrule'].__file__); print(os.environ['PYTHONPATH'])"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", script, str(DOCS / "conf.py")],
+        capture_output=True,
+        text=True,
+        check=True,
+        cwd=tmp_path,
+        env={**os.environ, "PYTHONPATH": str(other.parent)},
+    )
+    module_file, pythonpath = done.stdout.splitlines()
+    src = ROOT / "src"
+    assert Path(module_file).resolve().is_relative_to(src.resolve())
+    assert pythonpath.split(os.pathsep)[0] == str(src)
+
+
+@pytest.mark.parametrize(
+    ("module", "name"),
+    [
+        *[
+            ("chainrule", name)
+            for name in [
+                "chunk",
+                "unbind",
+                "amax",
+                "amin",
+                "bmm",
+                "mm",
+                "addmm",
+                "baddbmm",
+                "scatter",
+                "put_along_axis",
+                "nan_to_num",
+                "narrow",
+                "clone",
+                "zeros",
+                "ones",
+                "full",
+                "zeros_like",
+                "ones_like",
+                "full_like",
+                "arange",
+                "linspace",
+                "eye",
+                "rand",
+                "randn",
+            ]
+        ],
+        *[
+            ("chainrule.functional", name)
+            for name in [
+                "normalize",
+                "cosine_similarity",
+                "pairwise_distance",
+                "cdist",
+                "interpolate",
+            ]
+        ],
+    ],
+)
+def test_the_vocabulary_added_last_is_public_so_the_api_reference_lists_it(
+    module: str, name: str
+) -> None:
+    # api.md documents each module's __all__ (automodule :members:); Tensor's methods (view,
+    # view_as, expand_as) and nn.Embedding's max_norm come with their classes.
+    assert name in importlib.import_module(module).__all__
+    assert getattr(importlib.import_module(module), name).__doc__

@@ -911,8 +911,8 @@ def _loss_pair(op: str, input: Any, target: Any) -> tuple[Tensor, Tensor]:
 
 
 def l1_loss(input: Any, target: Any, reduction: str = "mean") -> Tensor:
-    """|input - target|, reduced, as torch.nn.functional.l1_loss;  dL/dinput = sign(input -
-    target) (0 where they are equal, as PyTorch), divided by n for the mean."""
+    """abs(input - target), reduced, as torch.nn.functional.l1_loss;  dL/dinput =
+    sign(input - target) (0 where they are equal, as PyTorch), divided by n for the mean."""
     _check_reduction("l1_loss", reduction)
     prediction, goal = _loss_pair("l1_loss", input, target)
     return _reduce("l1_loss", (prediction - goal).abs(), reduction)
@@ -1012,7 +1012,7 @@ def interpolate(
     scale_factor: float | Sequence[float] | None = None,
     mode: str = "nearest",
 ) -> Tensor:
-    """Resize the spatial axes of x (N, C, *spatial) with one to three spatial axes by
+    """Resize the spatial axes of x, of shape (N, C) followed by one to three spatial axes, by
     nearest neighbour, as torch.nn.functional.interpolate's "nearest" and "nearest-exact"
     modes (give `size` or `scale_factor`; with scale_factor the size is floor(in *
     scale_factor)): z[..., i] = x[..., src(i)], so dL/dx[j] sums grad_out over the i with

@@ -77,6 +77,18 @@ def test_evaluate_on_folder_lacking_idx_files_exits_2(
     assert "could not find the four MNIST files" in capsys.readouterr().err
 
 
+def test_evaluate_on_unknown_data_names_the_option_under_its_own_command(
+    trained_run: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    capsys.readouterr()
+    missing = tmp_path / "nothere"
+    assert main(["evaluate", str(trained_run), "--data", str(missing)]) == 2
+    assert capsys.readouterr().err.startswith(
+        f"chainrule evaluate: --data {str(missing)!r} is neither digits, fashion-mnist, mnist "
+        "nor a folder"
+    )
+
+
 def test_train_hidden_of_zero_is_refused_with_the_reason(
     capsys: pytest.CaptureFixture[str],
 ) -> None:

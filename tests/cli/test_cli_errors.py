@@ -97,6 +97,24 @@ def test_a_bad_option_is_one_error_line_and_a_help_hint(capsys: pytest.CaptureFi
     ]
 
 
+@pytest.mark.parametrize(
+    ("typed", "command"), [("draw", "graph"), ("eval", "evaluate"), ("check", "exercises check")]
+)
+def test_a_command_named_from_the_python_api_points_to_the_real_one(
+    typed: str, command: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert exit_status([typed]) == 2
+    first, hint = capsys.readouterr().err.splitlines()
+    assert first.startswith(f"chainrule: error: argument COMMAND: invalid choice: '{typed}'")
+    assert first.endswith(f"; for that, run 'chainrule {command}'")
+    assert hint == "run 'chainrule --help' for the options"
+
+
+def test_an_unknown_command_gets_no_suggestion(capsys: pytest.CaptureFixture[str]) -> None:
+    assert exit_status(["bogus"]) == 2
+    assert "for that, run" not in capsys.readouterr().err
+
+
 def test_a_bad_hidden_value_names_the_command_once(capsys: pytest.CaptureFixture[str]) -> None:
     assert exit_status(["train", "--hidden", "x"]) == 2
     error = capsys.readouterr().err

@@ -224,8 +224,8 @@ def test_init_refuses_to_overwrite_existing_work_without_force(
     tmp_path: Path,
 ) -> None:
     (tmp_path / "exercises.py").write_text("# my work\n")
-    assert main(["exercises", "init", str(tmp_path)]) == 1
-    assert "already exists" in capsys.readouterr().out
+    assert main(["exercises", "init", str(tmp_path)]) == 2
+    assert "already exists" in one_line(capsys.readouterr().err)
     assert (tmp_path / "exercises.py").read_text() == "# my work\n"
 
 
@@ -251,7 +251,7 @@ def test_check_without_a_file_names_the_fix(
     tmp_path: Path,
 ) -> None:
     assert main(["exercises", "check", str(tmp_path / "missing.py")]) == 2
-    assert "run `chainrule exercises init`" in capsys.readouterr().out
+    assert "run `chainrule exercises init`" in one_line(capsys.readouterr().err)
 
 
 def test_hint_levels_add_stronger_hints_under_unsolved_exercises(
@@ -273,7 +273,7 @@ def test_a_hint_level_out_of_range_is_an_error(
 ) -> None:
     path = write_answers(tmp_path / "exercises.py", {"b2": RIGHT["b2"]})
     assert main(["exercises", "check", str(path), "--hint", "4"]) == 2
-    assert "--hint takes a level from 0 to 3, got 4" in capsys.readouterr().out
+    assert "--hint takes a level from 0 to 3, got 4" in one_line(capsys.readouterr().err)
 
 
 def test_solution_prints_the_derivation_with_the_minus_sign_and_the_row_sum(
@@ -291,4 +291,14 @@ def test_solution_of_an_unknown_exercise_lists_the_exercises(
     capsys: pytest.CaptureFixture[str],
 ) -> None:
     assert main(["exercises", "check", "--solution", "w3"]) == 2
-    assert "no exercise called 'w3'; the exercises are w1, x, b1" in capsys.readouterr().out
+    captured = capsys.readouterr()
+    assert "no exercise called 'w3'; the exercises are w1, x, b1" in one_line(captured.err)
+    assert captured.out == ""
+
+
+def one_line(text: str) -> str:
+    """The one line a refused command writes to stderr (README: every command reports a
+    problem in one line on stderr with status 2)."""
+    lines = text.splitlines()
+    assert len(lines) == 1, text
+    return lines[0]

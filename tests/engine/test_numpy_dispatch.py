@@ -147,3 +147,48 @@ def test_a_detached_tensor_turns_into_a_plain_array() -> None:
 def test_numpy_ufunc_argument_the_op_cannot_honour_is_refused_by_name(call, message) -> None:
     with pytest.raises(TypeError, match=message):
         call(cr.tensor(np.ones(3), requires_grad=True))
+
+
+def test_numpy_nan_to_num_on_a_tensor_matches_numpy_and_records_the_gradient() -> None:
+    values = np.array([np.nan, np.inf, -np.inf, 1.5, -2.0])
+    x = cr.tensor(values, requires_grad=True)
+    out = np.nan_to_num(x, nan=-1.0, posinf=3.0)
+    assert isinstance(out, cr.Tensor)
+    np.testing.assert_array_equal(out.numpy(), np.nan_to_num(values, nan=-1.0, posinf=3.0))
+    out.sum().backward()
+    np.testing.assert_array_equal(x.grad.numpy(), [0.0, 0.0, 0.0, 1.0, 1.0])
+
+
+def test_numpy_nan_to_num_in_place_is_refused_by_name() -> None:
+    x = cr.tensor(np.array([np.nan, 1.0]), requires_grad=True)
+    with pytest.raises(TypeError, match=r"numpy\.nan_to_num: copy=False is not supported"):
+        np.nan_to_num(x, copy=False)
+
+
+@pytest.mark.parametrize(
+    ("call", "message"),
+    [
+        (lambda x: np.zeros_like(x), r"numpy\.zeros_like .*use chainrule\.zeros_like,"),
+        (lambda x: np.full_like(x, 2.0), r"numpy\.full_like .*use chainrule\.full_like,"),
+        (
+            lambda x: np.put_along_axis(x, np.array([0]), 1.0, 0),
+            r"numpy\.put_along_axis .*chainrule\.put_along_axis, which returns a new tensor",
+        ),
+        (lambda x: np.median(x), r"numpy\.median .*use a chainrule op, or call it on t\.detach"),
+    ],
+)
+def test_an_undispatched_numpy_function_names_the_chainrule_op_to_write(call, message) -> None:
+    with pytest.raises(TypeError, match=message):
+        call(cr.tensor(np.ones(3), requires_grad=True))
+
+
+def test_numpy_astype_on_a_tensor_converts_with_the_gradient() -> None:
+    x = cr.tensor(np.array([0.5, -1.25]), requires_grad=True)
+    out = np.astype(x, np.float32)
+    assert isinstance(out, cr.Tensor)
+    assert out.dtype == np.float32
+    (out * np.float32(3.0)).sum().backward()
+    assert x.grad.dtype == np.float64
+    np.testing.assert_array_equal(x.grad.numpy(), [3.0, 3.0])
+    with pytest.raises(TypeError, match=r"numpy\.astype: copy=False is not supported"):
+        np.astype(x, np.float32, copy=False)

@@ -34,6 +34,15 @@ NEGATIVE_NUMBER = re.compile(
 pattern misses exponents, so `--eps -1e-6` was read as an unknown option."""
 
 
+COMMAND_FOR = {
+    "draw": "graph",
+    "eval": "evaluate",
+    "gradcheck": "verify",
+    "check": "exercises check",
+}
+"""Commands a newcomer types from the Python API's names or habit, and the one that does it."""
+
+
 class CommandParser(argparse.ArgumentParser):
     """argparse with one-line errors (`chainrule train: error: ...` and a hint to --help,
     not the whole usage) that reads negative numbers, exponents included, as values."""
@@ -43,6 +52,9 @@ class CommandParser(argparse.ArgumentParser):
         self._negative_number_matcher = NEGATIVE_NUMBER
 
     def error(self, message: str) -> NoReturn:
+        mistyped = re.search(r"argument COMMAND: invalid choice: '([^']*)'", message)
+        if mistyped is not None and mistyped.group(1) in COMMAND_FOR:
+            message += f"; for that, run 'chainrule {COMMAND_FOR[mistyped.group(1)]}'"
         self.exit(2, f"{self.prog}: error: {message}\nrun '{self.prog} --help' for the options\n")
 
 

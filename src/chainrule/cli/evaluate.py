@@ -60,7 +60,8 @@ def run(args: argparse.Namespace) -> int:
             _check_same_data(checkpoint.meta.get("data_fingerprint"), trainer.data_fingerprint)
         trainer.load_weights(checkpoint)
     except (CheckpointError, ValueError) as error:
-        print(f"chainrule evaluate: {error}", file=sys.stderr)
+        # The training code's messages start "train: ", which this command is not.
+        print(f"chainrule evaluate: {str(error).removeprefix('train: ')}", file=sys.stderr)
         return 2
     except BrokenPipeError:
         raise  # stdout's reader went away: main() ends quietly with 141

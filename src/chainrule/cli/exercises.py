@@ -4,16 +4,25 @@
 from __future__ import annotations
 
 import argparse
+import sys
 from pathlib import Path
 from typing import Any
 
 
 def add_parser(subparsers: Any) -> None:
     parser = subparsers.add_parser(
-        "exercises", help="the tutorial's exercises: write a starter file, then check it"
+        "exercises",
+        help="the tutorial's exercises: write a starter file, then check it",
+        description=__doc__,
     )
     actions = parser.add_subparsers(dest="action", metavar="ACTION", required=True)
-    init = actions.add_parser("init", help="write exercises.py (and exercises.ipynb) to fill in")
+    init = actions.add_parser(
+        "init",
+        help="write exercises.py (and exercises.ipynb) to fill in",
+        description="Write exercises.py (with --notebook also exercises.ipynb): one function "
+        "per gradient of the tutorial network, dloss/dw1 worked as the example, each stating "
+        "what it receives and the shape it returns. Refuses to overwrite work without --force.",
+    )
     init.add_argument(
         "folder", nargs="?", type=Path, default=Path("."), help="where to write (default: here)"
     )
@@ -24,7 +33,14 @@ def add_parser(subparsers: Any) -> None:
     )
     init.add_argument("--force", action="store_true", help="overwrite existing files")
     init.set_defaults(run=run_init)
-    check = actions.add_parser("check", help="grade a filled-in exercises.py or .ipynb")
+    check = actions.add_parser(
+        "check",
+        help="grade a filled-in exercises.py or .ipynb",
+        description="Import the file in a subprocess with a time limit, run each function on "
+        "fresh random shapes and print one line an exercise: ok, not done yet, or what is "
+        "wrong (a sign, a factor N, a transpose, ...). Exit status 0 when all pass, 1 "
+        "otherwise; progress is kept in exercises-progress.json beside the file.",
+    )
     check.add_argument(
         "file",
         nargs="?",
@@ -69,8 +85,8 @@ def run_init(args: argparse.Namespace) -> int:
     try:
         written = write_starter(args.folder, notebook=args.notebook, force=args.force)
     except FileExistsError as error:
-        print(f"chainrule exercises init: {error}")
-        return 1
+        print(f"chainrule exercises init: {error}", file=sys.stderr)
+        return 2
     for path in written:
         print(f"wrote {path}")
     print(f"Fill in the functions, then run: chainrule exercises check {written[0]}")
@@ -102,7 +118,7 @@ def run_check(args: argparse.Namespace) -> int:
         previous = load_progress(folder)
         report = grade_file(args.file, names=names, time_limit=time_limit, seed=args.seed)
     except ValueError as error:
-        print(f"chainrule exercises check: {error}")
+        print(f"chainrule exercises check: {error}", file=sys.stderr)
         return 2
     for line, result in zip(report.lines(), report.results or (None,), strict=False):
         print(line)

@@ -14,7 +14,9 @@ WRT_CHOICES = ("w1", "b1", "x", "w2", "b2", "u2")
 
 def add_parser(subparsers: Any) -> None:
     parser = subparsers.add_parser(
-        "explain", help="write out dloss/d(wrt) for the tutorial network, link by link"
+        "explain",
+        help="write out dloss/d(wrt) for the tutorial network, link by link",
+        description=__doc__,
     )
     parser.add_argument(
         "run_folder",

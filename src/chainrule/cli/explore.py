@@ -13,7 +13,9 @@ from chainrule.cli._common import describe_os_error, missing_extras, nonnegative
 
 def add_parser(subparsers: Any) -> None:
     parser = subparsers.add_parser(
-        "explore", help="write an HTML page stepping through the tutorial network's passes"
+        "explore",
+        help="write an HTML page stepping through the tutorial network's passes",
+        description=__doc__,
     )
     parser.add_argument(
         "run_folder",

@@ -13,7 +13,9 @@ TUTORIAL_PARAMETERS = ("w1", "b1", "w2", "b2")
 
 
 def add_parser(subparsers: Any) -> None:
-    parser = subparsers.add_parser("graph", help="draw the tutorial network's graph")
+    parser = subparsers.add_parser(
+        "graph", help="draw the tutorial network's graph", description=__doc__
+    )
     parser.add_argument(
         "run_folder",
         nargs="?",
@@ -23,7 +25,7 @@ def add_parser(subparsers: Any) -> None:
     parser.add_argument(
         "--out",
         default="graph.svg",
-        help="image to write (.svg or .png); the .dot file goes beside it",
+        help="image to write (.svg or .png; default graph.svg); the .dot file goes beside it",
     )
     parser.add_argument(
         "--wrt",

@@ -49,12 +49,21 @@ def array_function(func: Callable[..., Any], args: Any, kwargs: Any) -> Any:
     """`func(*args, **kwargs)` where an argument is a Tensor (Tensor.__array_function__)."""
     implementation = _FUNCTIONS.get(func)
     if implementation is None:
+        name = getattr(func, "__name__", str(func))
         raise TypeError(
-            f"numpy.{getattr(func, '__name__', func)} is not supported on chainrule tensors; "
-            "use a chainrule op, or call it on t.detach().numpy() for a plain array without "
-            "gradient"
+            f"numpy.{name} is not supported on chainrule tensors; {_instead(name)}, or call it "
+            "on t.detach().numpy() for a plain array without gradient"
         )
     return implementation(*args, **kwargs)
+
+
+def _instead(name: str) -> str:
+    """The chainrule op to write where NumPy's function of that name is not dispatched."""
+    if name == "put_along_axis":
+        return "use chainrule.put_along_axis, which returns a new tensor (assign it)"
+    if callable(getattr(ops, name, None)):
+        return f"use chainrule.{name}"
+    return "use a chainrule op"
 
 
 def _unary(name: str) -> Callable[[Any], Tensor]:
@@ -260,6 +269,7 @@ _FUNCTION_IMPLEMENTATIONS: tuple[tuple[Callable[..., Any], Callable[..., Any], s
     (np.amin, _numpy_reduction("min"), "a axis keepdims"),
     (np.var, _numpy_var, "a axis dtype ddof keepdims correction"),
     (np.reshape, lambda a, shape: as_tensor(a).reshape(shape), "a shape"),
+    (np.astype, lambda x, dtype: as_tensor(x).astype(dtype), "x dtype"),
     (
         np.transpose,
         lambda a, axes=None: as_tensor(a).transpose(*(() if axes is None else (axes,))),
@@ -300,6 +310,11 @@ _FUNCTION_IMPLEMENTATIONS: tuple[tuple[Callable[..., Any], Callable[..., Any], s
     (np.sort, lambda a, axis=-1: ops.sort(a, axis), "a axis"),
     (np.argsort, lambda a, axis=-1: ops.argsort(a, axis), "a axis"),
     (np.any, lambda a, axis=None, keepdims=False: ops.any(a, axis, keepdims), "a axis keepdims"),
+    (
+        np.nan_to_num,
+        lambda x, nan=0.0, posinf=None, neginf=None: ops.nan_to_num(x, nan, posinf, neginf),
+        "x nan posinf neginf",
+    ),
     (np.all, lambda a, axis=None, keepdims=False: ops.all(a, axis, keepdims), "a axis keepdims"),
 )
 

@@ -183,7 +183,7 @@ def plot_diagnostics(
     creating its folder: gradient norm per layer (log scale) and the fraction of dead units
     per ReLU against the epoch. `labels` names layers in the legends (see `layer_labels`).
     Returns the path written."""
-    from chainrule.train.plots import new_figure
+    from chainrule.train.plots import epoch_axis, new_figure
 
     if not history:
         raise ValueError(
@@ -205,7 +205,7 @@ def plot_diagnostics(
                 epochs, values, marker="o", markersize=4, label=names_of.get(name, f"layer {name}")
             )
         axes.set_title(title, fontsize=10)
-        axes.set_xlabel("epoch")
+        epoch_axis(axes)
         axes.set_ylabel(ylabel)
         axes.grid(alpha=0.3)
         if names:

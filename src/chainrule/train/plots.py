@@ -23,6 +23,15 @@ def new_figure(width: float, height: float) -> Any:
     return figure
 
 
+def epoch_axis(axes: Any) -> None:
+    """Label the x axis "epoch", ticked at whole epochs only (a 2-epoch run would otherwise
+    be ticked at 1.2, 1.4, ...)."""
+    from matplotlib.ticker import MaxNLocator
+
+    axes.set_xlabel("epoch")
+    axes.xaxis.set_major_locator(MaxNLocator(integer=True))
+
+
 def plot_losses(history: Sequence[dict[str, Any]], path: Path | IO[bytes]) -> None:
     """Training and validation loss against epoch, saved as a PNG at `path` (or written to a
     binary file object)."""
@@ -31,7 +40,7 @@ def plot_losses(history: Sequence[dict[str, Any]], path: Path | IO[bytes]) -> No
     epochs = [record["epoch"] for record in history]
     axes.plot(epochs, [record["train_loss"] for record in history], marker="o", label="training")
     axes.plot(epochs, [record["val_loss"] for record in history], marker="o", label="validation")
-    axes.set_xlabel("epoch")
+    epoch_axis(axes)
     axes.set_ylabel("cross-entropy loss")
     axes.set_yscale("log")
     axes.grid(alpha=0.3)
