@@ -1658,3 +1658,7 @@ def zero_dim_cases() -> list[OpCase]:
         for case in CASES
         if case.name in ZERO_DIM_VARIANTS
     ]
+
+
+# --- vocabulary: nan_to_num on a 0-d tensor, as torch.nan_to_num
+ZERO_DIM_VARIANTS |= {"nan_to_num": ((((),), {}),)}
