@@ -268,7 +268,9 @@ def mm(self: Tensor, mat2: Any) -> Tensor:
 
 def clone(self: Tensor) -> Tensor:
     """A copy of x in new memory, in the graph: dz/dx = 1, as torch.clone (-0.0 and NaN
-    kept)."""
+    kept). An integer or bool tensor keeps its dtype (x * 1 would make bool int64)."""
+    if self.dtype.kind != "f":
+        return Tensor._apply(P.Cast, (self,), {"dtype": self.dtype})
     return self * 1
 
 

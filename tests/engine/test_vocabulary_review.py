@@ -1,0 +1,33 @@
+"""An adversarial review of the vocabulary ops (ops/vocabulary.py, ops/creation.py and the new
+parts of functional.py) against PyTorch 2.13, on the cases their first tests did not try:
+dtypes other than float64 and float32, shapes that broadcast past the op's own, values past
+float64's exact integers. Each test here failed before the fix named in its docstring."""
+
+from __future__ import annotations
+
+from types import ModuleType
+
+import numpy as np
+import pytest
+
+import chainrule as cr
+
+TORCH = pytest.mark.torch
+
+
+# ------------------------------------------------------------------ clone and nan_to_num
+@TORCH
+@pytest.mark.parametrize("dtype", [np.bool_, np.int8, np.uint8, np.int32, np.int64])
+def test_clone_and_nan_to_num_keep_an_integer_or_bool_dtype_as_torch(
+    torch: ModuleType, dtype: type
+) -> None:
+    """clone was x * 1, which made a bool tensor int64."""
+    values = np.array([[1, 0], [0, 1]], dtype=dtype)
+    x = cr.Tensor.from_numpy(values)
+    for ours, theirs in (
+        (x.clone(), torch.from_numpy(values).clone()),
+        (cr.nan_to_num(x), torch.nan_to_num(torch.from_numpy(values))),
+    ):
+        assert ours.dtype == np.dtype(dtype) == theirs.numpy().dtype
+        np.testing.assert_array_equal(ours.numpy(), theirs.numpy())
+        assert not np.shares_memory(ours.numpy(), values)
