@@ -70,12 +70,15 @@ def round(self: Tensor, decimals: int = 0) -> Tensor:
             f"round: decimals={digits} needs a floating tensor, got {self.dtype} (as "
             "torch.round); convert it first (x.astype(np.float64).round(decimals))"
         )
-    scale = self.dtype.type(10.0 ** abs(digits))
+    # float16 is scaled in float32, as torch computes half: 1234.5 * 100 overflows float16
+    # and 25 * 1000 is not exact in it.
+    source = self.astype(np.float32) if self.dtype == np.float16 else self
+    scale = source.dtype.type(10.0 ** abs(digits))
     if digits > 0:
-        rounded: Tensor = Tensor._apply(P.Round, (self * scale,), {}) / scale
+        rounded: Tensor = Tensor._apply(P.Round, (source * scale,), {}) / scale
     else:
-        rounded = Tensor._apply(P.Round, (self / scale,), {}) * scale
-    return rounded
+        rounded = Tensor._apply(P.Round, (source / scale,), {}) * scale
+    return rounded.astype(self.dtype)
 
 
 def amax(self: Tensor, dim: Axis = None, keepdim: bool = False) -> Tensor:
