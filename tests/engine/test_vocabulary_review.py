@@ -51,3 +51,52 @@ def test_round_decimals_in_float16_matches_torch_without_overflowing(
     assert x.grad is not None
     assert x.grad.dtype == np.float16
     np.testing.assert_array_equal(x.grad.numpy(), np.zeros(values.shape, np.float16))
+
+
+# ------------------------------------------------------------------ addmm and baddbmm
+@TORCH
+@pytest.mark.parametrize(
+    ("op", "input_shape", "left_shape", "right_shape"),
+    [
+        ("addmm", (2, 3, 5), (3, 4), (4, 5)),
+        ("addmm", (4, 1), (3, 4), (4, 5)),
+        ("baddbmm", (4, 2, 3, 5), (2, 3, 4), (2, 4, 5)),
+        ("baddbmm", (2, 3, 1, 5), (2, 3, 4), (2, 4, 5)),
+    ],
+)
+def test_addmm_and_baddbmm_refuse_an_input_that_widens_the_product_as_torch(
+    torch: ModuleType,
+    op: str,
+    input_shape: tuple[int, ...],
+    left_shape: tuple[int, ...],
+    right_shape: tuple[int, ...],
+) -> None:
+    """input must broadcast to the product's shape; one that broadcast with it (a batch of
+    inputs for one product) gave a larger result where torch refuses."""
+    rng = np.random.default_rng(0)
+    arrays = [rng.normal(size=shape) for shape in (input_shape, left_shape, right_shape)]
+    with pytest.raises(RuntimeError):
+        getattr(torch, op)(*map(torch.from_numpy, arrays))
+    with pytest.raises(ValueError, match=rf"{op}: input of shape .* product's shape"):
+        getattr(cr, op)(*arrays)
+
+
+@TORCH
+@pytest.mark.parametrize("input_shape", [(), (5,), (1, 5), (3, 1), (3, 5)])
+def test_addmm_takes_an_input_that_broadcasts_to_the_product_as_torch(
+    torch: ModuleType, input_shape: tuple[int, ...]
+) -> None:
+    rng = np.random.default_rng(1)
+    arrays = [rng.normal(size=shape) for shape in (input_shape, (3, 4), (4, 5))]
+    ours = [cr.tensor(a, requires_grad=True) for a in arrays]
+    theirs = [torch.tensor(a, requires_grad=True) for a in arrays]
+    out = cr.addmm(*ours, beta=0.5, alpha=-2.0)
+    reference = torch.addmm(*theirs, beta=0.5, alpha=-2.0)
+    assert out.shape == tuple(reference.shape)
+    np.testing.assert_allclose(out.numpy(), reference.detach().numpy(), rtol=1e-12)
+    cotangent = rng.normal(size=out.shape)
+    out.backward(cotangent)
+    reference.backward(torch.from_numpy(cotangent))
+    for mine, torch_input in zip(ours, theirs, strict=True):
+        assert mine.grad is not None
+        np.testing.assert_allclose(mine.grad.numpy(), torch_input.grad.numpy(), rtol=1e-10)

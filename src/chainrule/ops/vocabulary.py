@@ -116,12 +116,15 @@ def bmm(self: Tensor, mat2: Any) -> Tensor:
 def _scaled(op: str, beta: float, input: Any, alpha: float, product: Tensor) -> Tensor:
     base = as_tensor(input)
     try:
-        np.broadcast_shapes(base.shape, product.shape)
+        # to the product's shape, not with it: a larger input would widen the result
+        fits = np.broadcast_shapes(base.shape, product.shape) == product.shape
     except ValueError:
+        fits = False
+    if not fits:
         raise ValueError(
             f"{op}: input of shape {base.shape} does not broadcast to the product's shape "
-            f"{product.shape}"
-        ) from None
+            f"{product.shape}, as torch requires; give an input of at most that shape"
+        )
     scaled_product = product if alpha == 1 else product * alpha
     if beta == 0:
         # input ignored, its NaN and inf included, with a zero gradient, as torch does
