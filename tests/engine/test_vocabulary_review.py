@@ -5,6 +5,7 @@ float64's exact integers. Each test here failed before the fix named in its docs
 
 from __future__ import annotations
 
+import re
 from types import ModuleType
 
 import numpy as np
@@ -100,3 +101,70 @@ def test_addmm_takes_an_input_that_broadcasts_to_the_product_as_torch(
     for mine, torch_input in zip(ours, theirs, strict=True):
         assert mine.grad is not None
         np.testing.assert_allclose(mine.grad.numpy(), torch_input.grad.numpy(), rtol=1e-10)
+
+
+# ------------------------------------------------------------------ factories
+@TORCH
+def test_integer_factories_are_exact_past_two_to_the_53_as_torch(torch: ModuleType) -> None:
+    """full and arange went through float64, so int64 values past 2**53 were rounded."""
+    big = 2**53 + 1
+    pairs = [
+        (cr.full((2,), big, dtype=np.int64), torch.full((2,), big, dtype=torch.int64)),
+        (cr.full_like(cr.zeros(3, dtype=np.int64), -big), torch.full((3,), -big)),
+        (cr.arange(big, big + 4, dtype=np.int64), torch.arange(big, big + 4)),
+        (cr.arange(big + 6, big, -3, dtype=np.int64), torch.arange(big + 6, big, -3)),
+    ]
+    for made, reference in pairs:
+        assert made.dtype == np.int64
+        np.testing.assert_array_equal(made.numpy(), reference.numpy())
+
+
+@TORCH
+@pytest.mark.parametrize(
+    ("value", "dtype"), [(300, np.int8), (-1, np.uint8), (2**63, np.int64), (1e40, np.float32)]
+)
+def test_full_refuses_a_value_its_dtype_cannot_hold(
+    torch: ModuleType, value: float, dtype: type
+) -> None:
+    """NumPy's cast wrapped 300 to 44 in int8 and made 1e40 inf in float32 (torch refuses
+    both; it wraps -1 to 255 in uint8, which chainrule refuses as its operators do)."""
+    if value != -1:
+        with pytest.raises(RuntimeError, match="without overflow"):
+            torch.full((2,), value, dtype=getattr(torch, np.dtype(dtype).name))
+    message = re.escape(f"full: the value {value!r} does not fit {np.dtype(dtype)}")
+    with pytest.raises(ValueError, match=message):
+        cr.full((2,), value, dtype=dtype)
+
+
+@pytest.mark.parametrize("value", [float("nan"), float("inf"), -float("inf")])
+def test_full_refuses_nan_and_inf_in_an_integer_dtype(value: float) -> None:
+    """NaN became the int64 minimum, silently (with a RuntimeWarning)."""
+    with pytest.raises(ValueError, match=r"full: the value .* does not fit int64"):
+        cr.full((2,), value, dtype=np.int64)
+
+
+@TORCH
+def test_full_keeps_torch_truncation_of_a_fraction_and_nan_inf_in_floats(
+    torch: ModuleType,
+) -> None:
+    np.testing.assert_array_equal(
+        cr.full((2,), -2.7, dtype=np.int64).numpy(), torch.full((2,), -2.7, dtype=torch.int64)
+    )
+    for value in (float("nan"), float("inf"), -float("inf")):
+        np.testing.assert_array_equal(cr.full((2,), value).numpy(), torch.full((2,), value))
+
+
+@pytest.mark.parametrize(
+    ("start", "end", "step"), [(0, 5, 0.5), (-2.5, 2, 1), (0, 5, 1.5), (0, 4.5, 1)]
+)
+def test_arange_refuses_fractions_with_an_integer_dtype(
+    start: float, end: float, step: float
+) -> None:
+    """NumPy cast the float64 range: arange(-2.5, 2, 1) was [-2, -1, 0, 0, 1] in int64, and
+    arange(0, 5, 0.5) [0, 0, 1, 1, ...] (torch truncates differently, or refuses)."""
+    with pytest.raises(ValueError, match="arange: with dtype int64, start, end and step"):
+        cr.arange(start, end, step, dtype=np.int64)
+
+
+def test_arange_takes_whole_floats_with_an_integer_dtype() -> None:
+    np.testing.assert_array_equal(cr.arange(0.0, 6.0, 2.0, dtype=np.int32).numpy(), [0, 2, 4])
