@@ -168,3 +168,16 @@ def test_arange_refuses_fractions_with_an_integer_dtype(
 
 def test_arange_takes_whole_floats_with_an_integer_dtype() -> None:
     np.testing.assert_array_equal(cr.arange(0.0, 6.0, 2.0, dtype=np.int32).numpy(), [0, 2, 4])
+
+
+@TORCH
+@pytest.mark.parametrize("factory", ["rand", "randn"])
+@pytest.mark.parametrize("dtype", [np.int64, np.bool_])
+def test_rand_and_randn_refuse_an_integer_dtype_as_torch(
+    torch: ModuleType, factory: str, dtype: type
+) -> None:
+    """rand(dtype=int64) truncated every draw to 0, silently."""
+    with pytest.raises(RuntimeError, match="not implemented"):
+        getattr(torch, factory)(3, dtype=getattr(torch, np.dtype(dtype).name))
+    with pytest.raises(TypeError, match=rf"{factory}: dtype must be a float dtype"):
+        getattr(cr, factory)(3, rng=np.random.default_rng(0), dtype=dtype)

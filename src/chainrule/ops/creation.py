@@ -39,6 +39,17 @@ def _target(dtype: npt.DTypeLike | None) -> np.dtype[Any]:
     return np.dtype(np.float32 if dtype is None else dtype)
 
 
+def _float_target(op: str, dtype: npt.DTypeLike | None) -> np.dtype[Any]:
+    """Draws are floats: an integer dtype would truncate every uniform draw to 0."""
+    target = _target(dtype)
+    if target.kind != "f":
+        raise TypeError(
+            f"{op}: dtype must be a float dtype, got {target} (as torch.{op}); draw floats "
+            "and convert them, or use rng.integers for integers"
+        )
+    return target
+
+
 def _fill(op: str, value: Any, target: np.dtype[Any]) -> Any:
     """`value` as `target` holds it, refused where it would not fit: NaN, inf or a number
     outside the range of an integer dtype, a finite number past a float dtype's largest (torch
@@ -197,7 +208,7 @@ def rand(
     """Uniform values in [0, 1) drawn from `rng` (no global seed: pass
     np.random.default_rng(seed))."""
     shape = _shape("rand", size)
-    return _made(rng.random(shape), dtype, requires_grad)
+    return _made(rng.random(shape), _float_target("rand", dtype), requires_grad)
 
 
 def randn(
@@ -209,4 +220,4 @@ def randn(
     """Standard normal values drawn from `rng` (no global seed: pass
     np.random.default_rng(seed))."""
     shape = _shape("randn", size)
-    return _made(rng.standard_normal(shape), dtype, requires_grad)
+    return _made(rng.standard_normal(shape), _float_target("randn", dtype), requires_grad)
