@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 
 import chainrule as cr
+import chainrule.functional as F
 
 TORCH = pytest.mark.torch
 
@@ -181,3 +182,53 @@ def test_rand_and_randn_refuse_an_integer_dtype_as_torch(
         getattr(torch, factory)(3, dtype=getattr(torch, np.dtype(dtype).name))
     with pytest.raises(TypeError, match=rf"{factory}: dtype must be a float dtype"):
         getattr(cr, factory)(3, rng=np.random.default_rng(0), dtype=dtype)
+
+
+# ------------------------------------------------------------------ float16 norms
+FLOAT16_NORMS = {
+    "norm": (lambda x: x.norm(axis=1), lambda t, x: t.linalg.vector_norm(x, dim=1)),
+    "norm_3": (lambda x: x.norm(ord=3, axis=1), lambda t, x: t.linalg.vector_norm(x, 3, dim=1)),
+    "normalize": (lambda x: F.normalize(x), lambda t, x: t.nn.functional.normalize(x)),
+    "normalize_3": (lambda x: F.normalize(x, 3), lambda t, x: t.nn.functional.normalize(x, 3.0)),
+    "cosine_similarity": (
+        lambda x: F.cosine_similarity(x, x[::-1]),
+        lambda t, x: t.nn.functional.cosine_similarity(x, x.flip(0)),
+    ),
+    "pairwise_distance": (
+        lambda x: F.pairwise_distance(x, x[::-1] * 0.5),
+        lambda t, x: t.nn.functional.pairwise_distance(x, x.flip(0) * 0.5),
+    ),
+    "std": (lambda x: x.std(axis=1), lambda t, x: x.std(dim=1, correction=0)),
+}
+
+
+@TORCH
+@pytest.mark.parametrize("scale", [300.0, 1e-4], ids=["large", "small"])
+@pytest.mark.parametrize("name", sorted(FLOAT16_NORMS))
+def test_float16_norms_do_not_overflow_or_underflow_in_their_powers(
+    torch: ModuleType, name: str, scale: float
+) -> None:
+    """The norms raised float16 entries to powers in float16: 300**2 is past float16's 65504
+    (norm inf, normalize 0) and 1e-4**2 below its smallest (norm 0). Values as torch (which
+    computes half's norms in float32), gradients as torch in float64 on the same float16
+    inputs (torch's own float16 gradient of the 3-norm overflows to inf there)."""
+    ours, theirs = FLOAT16_NORMS[name]
+    values = (np.random.default_rng(3).uniform(0.5, 1.0, size=(3, 4)) * scale).astype(np.float16)
+    values[1] *= -1
+    x = cr.tensor(values, requires_grad=True)
+    out = ours(x)
+    assert out.dtype == np.float16
+    in_half = theirs(torch, torch.from_numpy(values)).numpy()
+    np.testing.assert_allclose(out.numpy(), in_half, rtol=4e-3)
+    reference_input = torch.tensor(values.astype(np.float64), requires_grad=True)
+    reference = theirs(torch, reference_input)
+    np.testing.assert_allclose(out.numpy(), reference.detach().numpy(), rtol=4e-3)
+    cotangent = np.linspace(0.5, 1.5, out.size).reshape(out.shape).astype(np.float16)
+    out.backward(cotangent)
+    reference.backward(torch.from_numpy(cotangent.astype(np.float64)))
+    assert x.grad is not None
+    assert x.grad.dtype == np.float16
+    expected = reference_input.grad.numpy()
+    np.testing.assert_allclose(
+        x.grad.numpy(), expected, rtol=8e-3, atol=4e-3 * np.abs(expected).max()
+    )
