@@ -987,15 +987,18 @@ INTERPOLATE_MODES = ("nearest", "nearest-exact")
 
 
 def _nearest_sources(
-    in_size: int, out_size: int, scale_factor: float | None, exact: bool
+    in_size: int, out_size: int, scale_factor: float | None, exact: bool, shortcut: bool
 ) -> np.ndarray:
     """For each output position its source position along one axis, as PyTorch computes it
     (in float32: scale = 1 / scale_factor, or in_size / out_size; floor(i * scale), or
-    floor((i + 0.5) * scale) for nearest-exact, kept below in_size)."""
+    floor((i + 0.5) * scale) for nearest-exact, kept below in_size). With `shortcut` (torch's
+    2-D "nearest" kernel), i where out_size = in_size and i // 2 where it is twice, whatever
+    the scale factor; torch's 1-D and 3-D kernels take the formula there (scale_factor 1.1
+    on 2 entries: sources 0 and 0)."""
     positions = np.arange(out_size)
-    if not exact and out_size == in_size:
+    if shortcut and out_size == in_size:
         return positions
-    if not exact and out_size == 2 * in_size:
+    if shortcut and out_size == 2 * in_size:
         return positions // 2
     if scale_factor is not None and scale_factor > 0:
         scale = np.float32(1.0 / scale_factor)
@@ -1054,7 +1057,8 @@ def interpolate(
         )
     out = x
     for axis, (n, m, factor) in enumerate(zip(in_sizes, out_sizes, factors, strict=True)):
-        sources = _nearest_sources(n, m, factor, mode == "nearest-exact")
+        exact = mode == "nearest-exact"
+        sources = _nearest_sources(n, m, factor, exact, shortcut=spatial == 2 and not exact)
         out = out.take(sources, axis=2 + axis)
     return out
 

@@ -13,6 +13,7 @@ import pytest
 
 import chainrule as cr
 import chainrule.functional as F
+from chainrule import check
 
 TORCH = pytest.mark.torch
 
@@ -232,3 +233,36 @@ def test_float16_norms_do_not_overflow_or_underflow_in_their_powers(
     np.testing.assert_allclose(
         x.grad.numpy(), expected, rtol=8e-3, atol=4e-3 * np.abs(expected).max()
     )
+
+
+# ------------------------------------------------------------------ interpolate
+@TORCH
+@pytest.mark.parametrize("mode", ["nearest", "nearest-exact"])
+@pytest.mark.parametrize("scale_factor", [1.1, 1.3, 2.2, 7 / 3, 1.0, 2.0, 0.5])
+@pytest.mark.parametrize("spatial", [(2,), (3, 5), (2, 3, 4)], ids=["1d", "2d", "3d"])
+def test_interpolate_by_a_factor_near_1_or_2_takes_torchs_sources(
+    torch: ModuleType, mode: str, scale_factor: float, spatial: tuple[int, ...]
+) -> None:
+    """With scale_factor 1.1 on 2 entries the output has 2 entries, and torch's 1-D and 3-D
+    forward takes source floor(i / 1.1) = 0 for both; a shortcut for output size = input size
+    (or twice it), which only torch's 2-D "nearest" kernel takes, took i (or i // 2) there,
+    silently. The gradient is checked against central differences, not torch: torch's 1-D and
+    3-D backward take that shortcut where their forward does not (its gradcheck fails)."""
+    values = np.random.default_rng(2).normal(size=(2, 3, *spatial))
+    x = cr.tensor(values, requires_grad=True)
+    out = F.interpolate(x, scale_factor=scale_factor, mode=mode)
+    reference = torch.nn.functional.interpolate(
+        torch.from_numpy(values), scale_factor=scale_factor, mode=mode
+    )
+    assert out.shape == tuple(reference.shape)
+    np.testing.assert_array_equal(out.numpy(), reference.numpy())
+    weights = np.random.default_rng(3).normal(size=out.shape)
+    (out * weights).sum().backward()
+    assert x.grad is not None
+
+    def loss(given: dict[str, np.ndarray]) -> float:
+        resized = F.interpolate(cr.tensor(given["x"]), scale_factor=scale_factor, mode=mode)
+        return float(np.sum(resized.numpy() * weights))
+
+    report = check.gradcheck(loss, {"x": values}, {"x": x.grad.numpy()})
+    assert report.ok, report.failing
