@@ -266,3 +266,31 @@ def test_interpolate_by_a_factor_near_1_or_2_takes_torchs_sources(
 
     report = check.gradcheck(loss, {"x": values}, {"x": x.grad.numpy()})
     assert report.ok, report.failing
+
+
+# ------------------------------------------------------------------ amax and amin
+@TORCH
+@pytest.mark.parametrize("op", ["amax", "amin"])
+@pytest.mark.parametrize(
+    "dim", [(), [], [0, -1], [1]], ids=["empty_tuple", "empty_list", "list", "one"]
+)
+@pytest.mark.parametrize("keepdim", [False, True])
+def test_amax_and_amin_take_torchs_dim_forms(
+    torch: ModuleType, op: str, dim: list[int] | tuple[int, ...], keepdim: bool
+) -> None:
+    """torch.amax's dim=() (its default) reduces every axis, where NumPy's axis=() reduces
+    none: amax(x, ()) came back unreduced, silently; a list of dims raised NumPy's
+    TypeError."""
+    values = np.random.default_rng(4).normal(size=(2, 3, 4))
+    values[1, 2, 3] = values[0, 0, 0]  # a tie across rows
+    x = cr.tensor(values, requires_grad=True)
+    reference_input = torch.tensor(values, requires_grad=True)
+    out = getattr(x, op)(dim, keepdim=keepdim)
+    reference = getattr(reference_input, op)(dim, keepdim=keepdim)
+    assert out.shape == tuple(reference.shape)
+    np.testing.assert_array_equal(out.numpy(), reference.detach().numpy())
+    cotangent = np.random.default_rng(5).normal(size=out.shape)
+    out.backward(cotangent)
+    reference.backward(torch.from_numpy(cotangent))
+    assert x.grad is not None
+    np.testing.assert_allclose(x.grad.numpy(), reference_input.grad.numpy(), rtol=1e-12)

@@ -81,15 +81,24 @@ def round(self: Tensor, decimals: int = 0) -> Tensor:
     return rounded.astype(self.dtype)
 
 
-def amax(self: Tensor, dim: Axis = None, keepdim: bool = False) -> Tensor:
-    """torch.amax: the largest value over `dim` (all axes when None); tied entries share the
-    gradient equally, as torch.amax (torch.max(dim) instead sends it all to one index)."""
-    return _max(self, dim, keepdim)
+def _torch_dims(dim: Axis | list[int]) -> Axis:
+    """torch's dim: a list is a tuple, and () or [] (torch.amax's default) means every axis,
+    where NumPy's axis=() reduces none."""
+    if isinstance(dim, (list, tuple)):
+        return tuple(dim) if len(dim) else None
+    return dim
 
 
-def amin(self: Tensor, dim: Axis = None, keepdim: bool = False) -> Tensor:
-    """torch.amin: the smallest value over `dim`; tied entries share the gradient equally."""
-    return _min(self, dim, keepdim)
+def amax(self: Tensor, dim: Axis | list[int] = None, keepdim: bool = False) -> Tensor:
+    """torch.amax: the largest value over `dim` (all axes when None or ()); tied entries share
+    the gradient equally, as torch.amax (torch.max(dim) instead sends it all to one index)."""
+    return _max(self, _torch_dims(dim), keepdim)
+
+
+def amin(self: Tensor, dim: Axis | list[int] = None, keepdim: bool = False) -> Tensor:
+    """torch.amin: the smallest value over `dim` (all axes when None or ()); tied entries
+    share the gradient equally."""
+    return _min(self, _torch_dims(dim), keepdim)
 
 
 def _check_batched(op: str, left: Tensor, right: Tensor) -> None:
