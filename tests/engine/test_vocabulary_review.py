@@ -294,3 +294,11 @@ def test_amax_and_amin_take_torchs_dim_forms(
     reference.backward(torch.from_numpy(cotangent))
     assert x.grad is not None
     np.testing.assert_allclose(x.grad.numpy(), reference_input.grad.numpy(), rtol=1e-12)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.dtype(np.int32), "float16"])
+def test_view_of_a_dtype_is_refused_by_name(dtype: object) -> None:
+    """torch's view(dtype) reinterprets bytes; here it raised NumPy's "'type' object is not
+    iterable", which names neither the op nor the fix."""
+    with pytest.raises(TypeError, match=r"view: torch's view\(dtype\).* astype"):
+        cr.tensor(np.zeros((2, 3))).view(dtype)

@@ -333,6 +333,11 @@ def view(self: Tensor, *shape: Any) -> Tensor:
     """torch's view: the same values in a new shape (one entry may be -1) sharing x's memory,
     so an in-place change of either shows in both; refused where NumPy's reshape would have
     to copy (a transposed tensor), as torch refuses: use reshape there. dz/dx = reshape back."""
+    if len(shape) == 1 and isinstance(shape[0], (type, np.dtype, str)):
+        raise TypeError(
+            f"view: torch's view(dtype), which reinterprets the bytes, is not supported (got "
+            f"{shape[0]!r}); give a shape, or convert the values with astype"
+        )
     out = self.reshape(*shape)
     data, base = _raw(out), _raw(self)
     copied = (
