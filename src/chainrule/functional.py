@@ -989,12 +989,12 @@ INTERPOLATE_MODES = ("nearest", "nearest-exact")
 def _nearest_sources(
     in_size: int, out_size: int, scale_factor: float | None, exact: bool, shortcut: bool
 ) -> np.ndarray:
-    """For each output position its source position along one axis, as PyTorch computes it
-    (in float32: scale = 1 / scale_factor, or in_size / out_size; floor(i * scale), or
-    floor((i + 0.5) * scale) for nearest-exact, kept below in_size). With `shortcut` (torch's
-    2-D "nearest" kernel), i where out_size = in_size and i // 2 where it is twice, whatever
-    the scale factor; torch's 1-D and 3-D kernels take the formula there (scale_factor 1.1
-    on 2 entries: sources 0 and 0)."""
+    """For each output position its source position along one axis, as PyTorch's 2-D kernel
+    computes it (in float32: scale = 1 / scale_factor, or in_size / out_size; floor(i *
+    scale), or floor((i + 0.5) * scale) for nearest-exact, kept below in_size). With
+    `shortcut` ("nearest"), i where out_size = in_size and i // 2 where it is twice, whatever
+    the scale factor; torch's 1-D and 3-D kernels (_nearest_sources_in) take their formula
+    there (scale_factor 1.1 on 2 entries: sources 0 and 0)."""
     positions = np.arange(out_size)
     if shortcut and out_size == in_size:
         return positions
@@ -1007,6 +1007,29 @@ def _nearest_sources(
     offset = np.float32(0.5) if exact else np.float32(0.0)
     sources: np.ndarray = np.floor((positions.astype(np.float32) + offset) * scale)
     return np.minimum(sources.astype(np.intp), in_size - 1)
+
+
+def _nearest_sources_in(
+    dtype: np.dtype[Any], in_size: int, out_size: int, scale_factor: float | None, exact: bool
+) -> np.ndarray:
+    """The source positions of torch's 1-D and 3-D kernels: the scale and the position in
+    the input's dtype (float64 for float64, else float32), floored as a float32; for
+    nearest-exact the position is scale (i + 0.5) - 0.5 computed in float64, kept >= 0, plus
+    0.5 in the input's dtype. They differ from the 2-D kernel's float32 formula in a few
+    cases (14 -> 46 in float64, 2 -> 41 in nearest-exact)."""
+    kind = np.float64 if dtype == np.float64 else np.float32
+    if scale_factor is not None and scale_factor > 0:
+        scale = kind(1.0 / scale_factor)
+    else:
+        scale = kind(in_size) / kind(out_size)
+    positions = np.arange(out_size)
+    if exact:
+        shifted = (np.float64(scale) * (positions + 0.5) - 0.5).astype(kind)
+        real = np.maximum(shifted, kind(0.0)) + kind(0.5)
+    else:
+        real = scale * positions.astype(kind)
+    picked: np.ndarray = np.floor(real.astype(np.float32))
+    return np.minimum(picked.astype(np.intp), in_size - 1)
 
 
 def interpolate(
@@ -1058,7 +1081,10 @@ def interpolate(
     out = x
     for axis, (n, m, factor) in enumerate(zip(in_sizes, out_sizes, factors, strict=True)):
         exact = mode == "nearest-exact"
-        sources = _nearest_sources(n, m, factor, exact, shortcut=spatial == 2 and not exact)
+        if spatial == 2:
+            sources = _nearest_sources(n, m, factor, exact, shortcut=not exact)
+        else:
+            sources = _nearest_sources_in(x.dtype, n, m, factor, exact)
         out = out.take(sources, axis=2 + axis)
     return out
 

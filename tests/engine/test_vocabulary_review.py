@@ -302,3 +302,25 @@ def test_view_of_a_dtype_is_refused_by_name(dtype: object) -> None:
     iterable", which names neither the op nor the fix."""
     with pytest.raises(TypeError, match=r"view: torch's view\(dtype\).* astype"):
         cr.tensor(np.zeros((2, 3))).view(dtype)
+
+
+@TORCH
+@pytest.mark.parametrize("mode", ["nearest", "nearest-exact"])
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize("spatial", [1, 3])
+def test_interpolate_to_a_size_in_1d_and_3d_takes_torchs_sources_in_the_input_dtype(
+    torch: ModuleType, mode: str, dtype: type, spatial: int
+) -> None:
+    """torch's 1-D and 3-D kernels compute the source in the input's dtype (float64 for
+    float64) and floor it as a float32; the float32 formula of the 2-D kernel, taken for every
+    rank, picked a neighbouring source silently, e.g. 14 entries resized to 46 in float64
+    (nearest) or 2 to 41 (nearest-exact)."""
+    lead = (1,) * (spatial - 1)
+    for n in range(1, 30):
+        values = np.arange(n, dtype=dtype).reshape(1, 1, *lead, n)
+        for m in range(1, 70):
+            ours = F.interpolate(cr.tensor(values), size=(*lead, m), mode=mode).numpy()
+            theirs = torch.nn.functional.interpolate(
+                torch.from_numpy(values), size=(*lead, m), mode=mode
+            ).numpy()
+            np.testing.assert_array_equal(ours, theirs, err_msg=f"{n} -> {m}")
