@@ -324,3 +324,26 @@ def test_interpolate_to_a_size_in_1d_and_3d_takes_torchs_sources_in_the_input_dt
                 torch.from_numpy(values), size=(*lead, m), mode=mode
             ).numpy()
             np.testing.assert_array_equal(ours, theirs, err_msg=f"{n} -> {m}")
+
+
+# ------------------------------------------------------------------ Python data beside a tensor
+def test_matrix_products_take_python_data_in_the_tensors_dtype_as_the_operator() -> None:
+    """mm, matmul, bmm, addmm and baddbmm made a list or a float operand float32 (as
+    chainrule.tensor does) before multiplying a float64 tensor: 0.1 came back as
+    0.10000000149011612, where x @ [[0.1]] keeps 0.1 (the number takes the tensor's dtype)."""
+    x = cr.tensor(np.ones((1, 1)))
+    batch = cr.tensor(np.ones((1, 1, 1)))
+    results = [
+        x @ [[0.1]],
+        x.mm([[0.1]]),
+        x.matmul([[0.1]]),
+        batch.bmm([[[0.1]]]),
+        cr.addmm(0.1, x, np.zeros((1, 1))),
+        cr.addmm([0.1], x, np.zeros((1, 1))),
+        cr.addmm(np.zeros((1, 1)), [[0.1]], x),
+        cr.baddbmm(0.1, batch, np.zeros((1, 1, 1))),
+        cr.baddbmm(np.zeros(1), [[[0.1]]], batch),
+    ]
+    for result in results:
+        assert result.dtype == np.float64
+        assert result.numpy().item() == 0.1

@@ -14,6 +14,8 @@ from typing import Any
 import numpy as np
 
 from chainrule import primitives as P
+from chainrule.ops.operators import _operand
+from chainrule.ops.operators import matmul as _matmul
 from chainrule.ops.reductions import max as _max
 from chainrule.ops.reductions import min as _min
 from chainrule.ops.shaping_more import _along_index, _axis, _check_in_range, _integers
@@ -117,13 +119,12 @@ def _check_batched(op: str, left: Tensor, right: Tensor) -> None:
 def bmm(self: Tensor, mat2: Any) -> Tensor:
     """torch.bmm: z[b] = x[b] @ y[b] for 3-D x (b, n, m) and y (b, m, p), without
     broadcasting;  dL/dx[b] = grad_out[b] @ y[b].T, dL/dy[b] = x[b].T @ grad_out[b]."""
-    right = as_tensor(mat2)
-    _check_batched("bmm", self, right)
-    return self @ right
+    _check_batched("bmm", self, as_tensor(mat2))
+    return _matmul(self, mat2)  # a list or number takes self's dtype, as with @
 
 
 def _scaled(op: str, beta: float, input: Any, alpha: float, product: Tensor) -> Tensor:
-    base = as_tensor(input)
+    base = _operand(input, product)  # a number or list takes the product's dtype, as with +
     try:
         # to the product's shape, not with it: a larger input would widen the result
         fits = np.broadcast_shapes(base.shape, product.shape) == product.shape
@@ -150,15 +151,14 @@ def addmm(input: Any, mat1: Any, mat2: Any, *, beta: float = 1, alpha: float = 1
             f"addmm: needs 2-D mat1 (n, m) and mat2 (m, p), got shapes {left.shape} and "
             f"{right.shape}"
         )
-    return _scaled("addmm", beta, input, alpha, left @ right)
+    return _scaled("addmm", beta, input, alpha, _matmul(mat1, mat2))
 
 
 def baddbmm(input: Any, batch1: Any, batch2: Any, *, beta: float = 1, alpha: float = 1) -> Tensor:
     """torch.baddbmm: beta * input + alpha * bmm(batch1, batch2), input broadcasting to
     (b, n, p); with beta = 0 input is ignored (its NaNs too)."""
-    left, right = as_tensor(batch1), as_tensor(batch2)
-    _check_batched("baddbmm", left, right)
-    return _scaled("baddbmm", beta, input, alpha, left @ right)
+    _check_batched("baddbmm", as_tensor(batch1), as_tensor(batch2))
+    return _scaled("baddbmm", beta, input, alpha, _matmul(batch1, batch2))
 
 
 def put_along_axis(self: Tensor, indices: Any, values: Any, axis: int | None) -> Tensor:
@@ -267,7 +267,7 @@ def _put(op: str, self: Tensor, index: np.ndarray, values: Any, along: int, size
 
 def matmul(self: Tensor, other: Any) -> Tensor:
     """x @ other, as torch.Tensor.matmul."""
-    return self @ as_tensor(other)
+    return _matmul(self, other)
 
 
 def mm(self: Tensor, mat2: Any) -> Tensor:
@@ -278,7 +278,7 @@ def mm(self: Tensor, mat2: Any) -> Tensor:
             f"mm: needs 2-D tensors (n, m) and (m, p), got shapes {self.shape} and "
             f"{right.shape}; use matmul for other ranks"
         )
-    return self @ right
+    return _matmul(self, mat2)
 
 
 def clone(self: Tensor) -> Tensor:
