@@ -11,6 +11,7 @@ from chainrule import primitives as P
 from chainrule.modes import STATE, CompileError, no_grad
 from chainrule.ops import activations, where
 from chainrule.ops import minimum as ops_minimum
+from chainrule.ops.operators import _operand
 from chainrule.placement import to_numpy
 from chainrule.tensor import Tensor, as_tensor
 
@@ -820,6 +821,17 @@ def _p_order(op: str, p: Any) -> float:
     return float(p)
 
 
+def _pair(x1: Any, x2: Any) -> tuple[Tensor, Tensor]:
+    """x1 and x2 as tensors, a list or number taking the other operand's dtype, as the
+    operators do (made float32 on its own, 0.1 beside float64 data was 0.10000000149)."""
+    left, right = as_tensor(x1), as_tensor(x2)
+    if not isinstance(x1, Tensor):
+        left = _operand(x1, right)
+    if not isinstance(x2, Tensor):
+        right = _operand(x2, left)
+    return left, right
+
+
 def normalize(input: Any, p: float = 2.0, dim: int = 1, eps: float = 1e-12) -> Tensor:
     """x / max(||x||_p, eps), the p-norm taken along `dim`, as
     torch.nn.functional.normalize;  the derivative is that of the quotient, with the clip's
@@ -833,7 +845,7 @@ def cosine_similarity(x1: Any, x2: Any, dim: int = 1, eps: float = 1e-8) -> Tens
     """sum(x1 / max(||x1||, eps) * x2 / max(||x2||, eps)) along `dim` (x1 and x2 broadcast),
     as torch.nn.functional.cosine_similarity. Where a norm is below eps PyTorch still passes
     the gradient through the norm; here the clip's derivative (0) applies."""
-    left, right = as_tensor(x1), as_tensor(x2)
+    left, right = _pair(x1, x2)
     try:
         shape = np.broadcast_shapes(left.shape, right.shape)
     except ValueError:
@@ -851,7 +863,8 @@ def pairwise_distance(
 ) -> Tensor:
     """||x1 - x2 + eps||_p along the last axis (x1 and x2 broadcast), as
     torch.nn.functional.pairwise_distance (eps keeps the gradient finite where x1 = x2)."""
-    difference = as_tensor(x1) - as_tensor(x2)
+    left, right = _pair(x1, x2)
+    difference = left - right
     order = _p_order("pairwise_distance", p)
     if difference.ndim == 0:
         raise ValueError("pairwise_distance: needs vectors along the last axis, got 0-d inputs")
@@ -863,7 +876,7 @@ def cdist(x1: Any, x2: Any, p: float = 2.0) -> Tensor:
     x2 (..., R, M), as torch.cdist (batch axes broadcast); computed from the differences,
     P * R * M of them, so exact where torch's matrix-product shortcut for p = 2 rounds. The
     gradient at a zero distance is 0, as PyTorch's."""
-    left, right = as_tensor(x1), as_tensor(x2)
+    left, right = _pair(x1, x2)
     order = _p_order("cdist", p)
     if left.ndim < 2 or right.ndim < 2 or left.shape[-1] != right.shape[-1]:
         raise ValueError(

@@ -347,3 +347,27 @@ def test_matrix_products_take_python_data_in_the_tensors_dtype_as_the_operator()
     for result in results:
         assert result.dtype == np.float64
         assert result.numpy().item() == 0.1
+
+
+@TORCH
+@pytest.mark.parametrize("op", ["cosine_similarity", "pairwise_distance", "cdist"])
+def test_distances_take_python_data_in_the_other_operands_dtype(torch: ModuleType, op: str) -> None:
+    """A list beside a float64 array was made float32 first: 0.1 became 0.10000000149, and
+    the distances came back off in float64's seventh digit, silently."""
+    left = np.array([[0.1, 0.3, -0.7]])
+    right = [[0.2, 0.1, 0.4]]
+    ours = getattr(F, op)(left, right)
+    functional = torch if op == "cdist" else torch.nn.functional
+    theirs = getattr(functional, op)(
+        torch.from_numpy(left), torch.tensor(right, dtype=torch.float64)
+    )
+    assert ours.dtype == np.float64
+    np.testing.assert_allclose(ours.numpy(), theirs.numpy(), rtol=1e-14)
+    flipped = getattr(F, op)(right, left)
+    np.testing.assert_allclose(
+        flipped.numpy(),
+        getattr(functional, op)(
+            *reversed([torch.from_numpy(left), torch.tensor(right, dtype=torch.float64)])
+        ).numpy(),
+        rtol=1e-14,
+    )
