@@ -11,6 +11,7 @@ from chainrule import primitives as P
 from chainrule.modes import STATE, CompileError, no_grad
 from chainrule.ops import activations, where
 from chainrule.ops import minimum as ops_minimum
+from chainrule.ops.operators import _operand
 from chainrule.placement import to_numpy
 from chainrule.tensor import Tensor, as_tensor
 
@@ -820,6 +821,17 @@ def _p_order(op: str, p: Any) -> float:
     return float(p)
 
 
+def _pair(x1: Any, x2: Any) -> tuple[Tensor, Tensor]:
+    """x1 and x2 as tensors, a list or number taking the other operand's dtype, as the
+    operators do (made float32 on its own, 0.1 beside float64 data was 0.10000000149)."""
+    left, right = as_tensor(x1), as_tensor(x2)
+    if not isinstance(x1, Tensor):
+        left = _operand(x1, right)
+    if not isinstance(x2, Tensor):
+        right = _operand(x2, left)
+    return left, right
+
+
 def normalize(input: Any, p: float = 2.0, dim: int = 1, eps: float = 1e-12) -> Tensor:
     """x / max(||x||_p, eps), the p-norm taken along `dim`, as
     torch.nn.functional.normalize;  the derivative is that of the quotient, with the clip's
@@ -833,7 +845,7 @@ def cosine_similarity(x1: Any, x2: Any, dim: int = 1, eps: float = 1e-8) -> Tens
     """sum(x1 / max(||x1||, eps) * x2 / max(||x2||, eps)) along `dim` (x1 and x2 broadcast),
     as torch.nn.functional.cosine_similarity. Where a norm is below eps PyTorch still passes
     the gradient through the norm; here the clip's derivative (0) applies."""
-    left, right = as_tensor(x1), as_tensor(x2)
+    left, right = _pair(x1, x2)
     try:
         shape = np.broadcast_shapes(left.shape, right.shape)
     except ValueError:
@@ -851,7 +863,8 @@ def pairwise_distance(
 ) -> Tensor:
     """||x1 - x2 + eps||_p along the last axis (x1 and x2 broadcast), as
     torch.nn.functional.pairwise_distance (eps keeps the gradient finite where x1 = x2)."""
-    difference = as_tensor(x1) - as_tensor(x2)
+    left, right = _pair(x1, x2)
+    difference = left - right
     order = _p_order("pairwise_distance", p)
     if difference.ndim == 0:
         raise ValueError("pairwise_distance: needs vectors along the last axis, got 0-d inputs")
@@ -863,7 +876,7 @@ def cdist(x1: Any, x2: Any, p: float = 2.0) -> Tensor:
     x2 (..., R, M), as torch.cdist (batch axes broadcast); computed from the differences,
     P * R * M of them, so exact where torch's matrix-product shortcut for p = 2 rounds. The
     gradient at a zero distance is 0, as PyTorch's."""
-    left, right = as_tensor(x1), as_tensor(x2)
+    left, right = _pair(x1, x2)
     order = _p_order("cdist", p)
     if left.ndim < 2 or right.ndim < 2 or left.shape[-1] != right.shape[-1]:
         raise ValueError(
@@ -987,15 +1000,18 @@ INTERPOLATE_MODES = ("nearest", "nearest-exact")
 
 
 def _nearest_sources(
-    in_size: int, out_size: int, scale_factor: float | None, exact: bool
+    in_size: int, out_size: int, scale_factor: float | None, exact: bool, shortcut: bool
 ) -> np.ndarray:
-    """For each output position its source position along one axis, as PyTorch computes it
-    (in float32: scale = 1 / scale_factor, or in_size / out_size; floor(i * scale), or
-    floor((i + 0.5) * scale) for nearest-exact, kept below in_size)."""
+    """For each output position its source position along one axis, as PyTorch's 2-D kernel
+    computes it (in float32: scale = 1 / scale_factor, or in_size / out_size; floor(i *
+    scale), or floor((i + 0.5) * scale) for nearest-exact, kept below in_size). With
+    `shortcut` ("nearest"), i where out_size = in_size and i // 2 where it is twice, whatever
+    the scale factor; torch's 1-D and 3-D kernels (_nearest_sources_in) take their formula
+    there (scale_factor 1.1 on 2 entries: sources 0 and 0)."""
     positions = np.arange(out_size)
-    if not exact and out_size == in_size:
+    if shortcut and out_size == in_size:
         return positions
-    if not exact and out_size == 2 * in_size:
+    if shortcut and out_size == 2 * in_size:
         return positions // 2
     if scale_factor is not None and scale_factor > 0:
         scale = np.float32(1.0 / scale_factor)
@@ -1004,6 +1020,29 @@ def _nearest_sources(
     offset = np.float32(0.5) if exact else np.float32(0.0)
     sources: np.ndarray = np.floor((positions.astype(np.float32) + offset) * scale)
     return np.minimum(sources.astype(np.intp), in_size - 1)
+
+
+def _nearest_sources_in(
+    dtype: np.dtype[Any], in_size: int, out_size: int, scale_factor: float | None, exact: bool
+) -> np.ndarray:
+    """The source positions of torch's 1-D and 3-D kernels: the scale and the position in
+    the input's dtype (float64 for float64, else float32), floored as a float32; for
+    nearest-exact the position is scale (i + 0.5) - 0.5 computed in float64, kept >= 0, plus
+    0.5 in the input's dtype. They differ from the 2-D kernel's float32 formula in a few
+    cases (14 -> 46 in float64, 2 -> 41 in nearest-exact)."""
+    kind = np.float64 if dtype == np.float64 else np.float32
+    if scale_factor is not None and scale_factor > 0:
+        scale = kind(1.0 / scale_factor)
+    else:
+        scale = kind(in_size) / kind(out_size)
+    positions = np.arange(out_size)
+    if exact:
+        shifted = (np.float64(scale) * (positions + 0.5) - 0.5).astype(kind)
+        real = np.maximum(shifted, kind(0.0)) + kind(0.5)
+    else:
+        real = scale * positions.astype(kind)
+    picked: np.ndarray = np.floor(real.astype(np.float32))
+    return np.minimum(picked.astype(np.intp), in_size - 1)
 
 
 def interpolate(
@@ -1054,7 +1093,11 @@ def interpolate(
         )
     out = x
     for axis, (n, m, factor) in enumerate(zip(in_sizes, out_sizes, factors, strict=True)):
-        sources = _nearest_sources(n, m, factor, mode == "nearest-exact")
+        exact = mode == "nearest-exact"
+        if spatial == 2:
+            sources = _nearest_sources(n, m, factor, exact, shortcut=not exact)
+        else:
+            sources = _nearest_sources_in(x.dtype, n, m, factor, exact)
         out = out.take(sources, axis=2 + axis)
     return out
 

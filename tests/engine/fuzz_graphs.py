@@ -1021,6 +1021,100 @@ def op_scalar(g: Generator) -> bool:
     return True
 
 
+def op_vocab(g: Generator) -> bool:
+    """The vocabulary ops (test_vocabulary.py): narrow, chunk and unbind (views in both
+    libraries), normalize, glu, cosine_similarity, pairwise_distance, scatter, round(decimals)."""
+    i = g.pick(lambda s: s.kind in ("f64", "f32") and len(s.shape) > 0 and 0 not in s.shape)
+    if i is None:
+        return False
+    s = g.shadows[i]
+    shape = s.shape
+    ndim = len(shape)
+    axis = int(g.rng.integers(-ndim, ndim))
+    size = shape[axis]
+    r = int(g.rng.integers(8))
+    inputs: tuple[int, ...] = (i,)
+    view = "copy"
+    if r == 0:
+        start = int(g.rng.integers(-size, size))
+        length = int(g.rng.integers(0, size - start % size + 1))
+        label = f"narrow({axis}, {start}, {length})"
+        cr_fn: Fn = lambda x, a=axis, b=start, n=length: x.narrow(a, b, n)  # noqa: E731
+        th_fn: Fn = lambda x, a=axis, b=start, n=length: x.narrow(a, b, n)  # noqa: E731
+        out = tuple(length if d == axis % ndim else n for d, n in enumerate(shape))
+        view = "view"
+    elif r == 1:
+        chunks = int(g.rng.integers(1, size + 2))
+        step = -(-size // chunks)
+        part = int(g.rng.integers(0, -(-size // step)))
+        label = f"chunk({chunks}, {axis})[{part}]"
+        cr_fn = lambda x, c=chunks, a=axis, k=part: x.chunk(c, a)[k]  # noqa: E731
+        th_fn = lambda x, c=chunks, a=axis, k=part: x.chunk(c, a)[k]  # noqa: E731
+        width = min(step, size - part * step)
+        out = tuple(width if d == axis % ndim else n for d, n in enumerate(shape))
+        view = "view"
+    elif r == 2:
+        part = int(g.rng.integers(size))
+        label = f"unbind({axis})[{part}]"
+        cr_fn = lambda x, a=axis, k=part: x.unbind(a)[k]  # noqa: E731
+        th_fn = lambda x, a=axis, k=part: x.unbind(a)[k]  # noqa: E731
+        out = shape[: axis % ndim] + shape[axis % ndim + 1 :]
+        view = "view"
+    elif r == 3:
+        p = [1.0, 2.0, 3.0, float("inf")][int(g.rng.integers(4))]
+        # eps 1e-3, not 1e-12: a zero row (sub(v, v)) has gradient grad / eps, and the
+        # 1e12s that cancel upstream leave rounding noise of 1e-4 in both libraries
+        label = f"normalize(p={p}, dim={axis}, eps=1e-3)"
+        cr_fn = lambda x, q=p, a=axis: _functional().normalize(x, q, a, 1e-3)  # noqa: E731
+        th_fn = lambda x, q=p, a=axis: _nnf().normalize(x, q, a, 1e-3)  # noqa: E731
+        out = shape
+    elif r == 4:
+        if size % 2:
+            return False
+        label = f"glu({axis})"
+        cr_fn = lambda x, a=axis: _functional().glu(x, a)  # noqa: E731
+        th_fn = lambda x, a=axis: _nnf().glu(x, a)  # noqa: E731
+        out = tuple(size // 2 if d == axis % ndim else n for d, n in enumerate(shape))
+    elif r in (5, 6):
+        j = g.pick(lambda t: t.kind == s.kind and t.shape == shape)
+        assert j is not None
+        inputs = (i, j)
+        if r == 5:
+            label = f"cosine_similarity(dim={axis})"
+            cr_fn = lambda a, b, d=axis: _functional().cosine_similarity(a, b, d)  # noqa: E731
+            th_fn = lambda a, b, d=axis: _nnf().cosine_similarity(a, b, d)  # noqa: E731
+            out = shape[: axis % ndim] + shape[axis % ndim + 1 :]
+        else:
+            p = [1.0, 2.0, 3.0, float("inf")][int(g.rng.integers(4))]
+            label = f"pairwise_distance(p={p})"
+            cr_fn = lambda a, b, q=p: _functional().pairwise_distance(a, b, q)  # noqa: E731
+            th_fn = lambda a, b, q=p: _nnf().pairwise_distance(a, b, q)  # noqa: E731
+            out = shape[:-1]
+    else:
+        # each position of the axis written at most once: a permutation's leading entries
+        rows = int(g.rng.integers(1, size + 1))
+        index = np.moveaxis(
+            np.argsort(g.rng.random((size, *np.delete(shape, axis % ndim))), axis=0)[:rows],
+            0,
+            axis % ndim,
+        )
+        j = g.leaf(index.shape, grad=bool(g.rng.random() < 0.7), kind=s.kind)
+        inputs = (i, j)
+        label = f"scatter({axis}, {index.tolist()})"
+        cr_fn = lambda x, v, a=axis, n=index: x.scatter(a, n, v)  # noqa: E731
+        th_fn = lambda x, v, a=axis, n=index: x.scatter(a, _torch().as_tensor(n), v)  # noqa: E731
+        out = shape
+    grad = any(g.shadows[k].grad for k in inputs)
+    g.add(Step(label, inputs, cr_fn, th_fn), Shadow(tuple(out), s.kind, grad), view=view)
+    return True
+
+
+def _functional() -> ModuleType:
+    import chainrule.functional
+
+    return chainrule.functional
+
+
 def op_f32_leaf(g: Generator) -> bool:
     """A float32 leaf, to meet float64 values in later binaries (both promote to float64)."""
     g.leaf(SHAPES[g.rng.integers(1, len(SHAPES))], grad=bool(g.rng.random() < 0.7), kind="f32")
@@ -1044,6 +1138,7 @@ OPS: dict[str, tuple[Callable[[Generator], bool], float]] = {
     "scalar": (op_scalar, 1.0),
     "f32_leaf": (op_f32_leaf, 0.3),
     "linalg": (op_linalg, 0.8),
+    "vocab": (op_vocab, 1.0),
 }
 
 

@@ -35,6 +35,47 @@ def _made(values: np.ndarray, dtype: npt.DTypeLike | None, requires_grad: bool) 
     return Tensor(values, requires_grad=requires_grad, dtype=np.float32 if dtype is None else dtype)
 
 
+def _target(dtype: npt.DTypeLike | None) -> np.dtype[Any]:
+    return np.dtype(np.float32 if dtype is None else dtype)
+
+
+def _float_target(op: str, dtype: npt.DTypeLike | None) -> np.dtype[Any]:
+    """Draws are floats: an integer dtype would truncate every uniform draw to 0."""
+    target = _target(dtype)
+    if target.kind != "f":
+        raise TypeError(
+            f"{op}: dtype must be a float dtype, got {target} (as torch.{op}); draw floats "
+            "and convert them, or use rng.integers for integers"
+        )
+    return target
+
+
+def _fill(op: str, value: Any, target: np.dtype[Any]) -> Any:
+    """`value` as `target` holds it, refused where it would not fit: NaN, inf or a number
+    outside the range of an integer dtype, a finite number past a float dtype's largest (torch
+    refuses both kinds of overflow; NumPy's cast wraps 300 to 44 in int8). A fraction is
+    truncated toward 0 in an integer dtype, as torch.full does."""
+    if target.kind == "b":
+        return bool(value)
+    if target.kind in "iu":
+        whole = int(value) if np.isfinite(value) else None
+        limits = np.iinfo(target)
+        if whole is None or not limits.min <= whole <= limits.max:
+            raise ValueError(
+                f"{op}: the value {value!r} does not fit {target} (range [{limits.min}, "
+                f"{limits.max}]); give a value in range, or a dtype that holds it"
+            )
+        return whole
+    with np.errstate(over="ignore"):
+        held = np.asarray(value, dtype=target)
+    if np.isinf(held) and np.isfinite(value):
+        raise ValueError(
+            f"{op}: the value {value!r} does not fit {target} (largest "
+            f"{np.finfo(target).max}); give a smaller value, or dtype=np.float64"
+        )
+    return held
+
+
 def zeros(*size: Any, dtype: npt.DTypeLike | None = None, requires_grad: bool = False) -> Tensor:
     """A tensor of 0s of the given shape (float32 unless `dtype`)."""
     return full(_shape("zeros", size), 0.0, dtype=dtype, requires_grad=requires_grad)
@@ -52,9 +93,14 @@ def full(
     dtype: npt.DTypeLike | None = None,
     requires_grad: bool = False,
 ) -> Tensor:
-    """A tensor of `fill_value` of the given shape (float32 unless `dtype`)."""
+    """A tensor of `fill_value` of the given shape (float32 unless `dtype`); a value the dtype
+    cannot hold (NaN in int64, 300 in int8, 1e40 in float32) is refused, as torch.full."""
     shape = _shape("full", (size,))
-    return _made(np.full(shape, fill_value, dtype=np.float64), dtype, requires_grad)
+    target = _target(dtype)
+    # made in the target dtype: through float64, int64 past 2**53 would round
+    return _made(
+        np.full(shape, _fill("full", fill_value, target), dtype=target), target, requires_grad
+    )
 
 
 def zeros_like(
@@ -103,11 +149,26 @@ def arange(
     requires_grad: bool = False,
 ) -> Tensor:
     """start, start + step, ... up to but excluding end (arange(n): 0 .., n - 1), as
-    torch.arange and np.arange, float32 unless `dtype`."""
+    torch.arange and np.arange, float32 unless `dtype`. With an integer dtype, start, end
+    and step must be whole numbers (torch and NumPy truncate fractions differently)."""
     if step == 0:
         raise ValueError("arange: step must not be 0")
     first, last = (0, start) if end is None else (start, end)
-    return _made(np.arange(first, last, step, dtype=np.float64), dtype, requires_grad)
+    target = _target(dtype)
+    if target.kind not in "iub":
+        return _made(np.arange(first, last, step, dtype=np.float64), target, requires_grad)
+    # Counted in integers: through float64, int64 past 2**53 would round, and NumPy's cast of
+    # a fractional range (-2.5, -1.5, ...) truncates each value toward 0 on its own.
+    bounds = (first, last, step)
+    if target.kind == "b":
+        raise TypeError("arange: dtype bool holds no range; give an integer or float dtype")
+    if not all(float(bound).is_integer() for bound in bounds):
+        raise ValueError(
+            f"arange: with dtype {target}, start, end and step must be whole numbers, got "
+            f"{bounds}; make a float range and convert it, or give integers"
+        )
+    whole = [bound if isinstance(bound, (int, np.integer)) else int(bound) for bound in bounds]
+    return _made(np.arange(*whole, dtype=target), target, requires_grad)
 
 
 def linspace(
@@ -147,7 +208,7 @@ def rand(
     """Uniform values in [0, 1) drawn from `rng` (no global seed: pass
     np.random.default_rng(seed))."""
     shape = _shape("rand", size)
-    return _made(rng.random(shape), dtype, requires_grad)
+    return _made(rng.random(shape), _float_target("rand", dtype), requires_grad)
 
 
 def randn(
@@ -159,4 +220,4 @@ def randn(
     """Standard normal values drawn from `rng` (no global seed: pass
     np.random.default_rng(seed))."""
     shape = _shape("randn", size)
-    return _made(rng.standard_normal(shape), dtype, requires_grad)
+    return _made(rng.standard_normal(shape), _float_target("randn", dtype), requires_grad)

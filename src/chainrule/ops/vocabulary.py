@@ -14,6 +14,8 @@ from typing import Any
 import numpy as np
 
 from chainrule import primitives as P
+from chainrule.ops.operators import _operand
+from chainrule.ops.operators import matmul as _matmul
 from chainrule.ops.reductions import max as _max
 from chainrule.ops.reductions import min as _min
 from chainrule.ops.shaping_more import _along_index, _axis, _check_in_range, _integers
@@ -70,23 +72,35 @@ def round(self: Tensor, decimals: int = 0) -> Tensor:
             f"round: decimals={digits} needs a floating tensor, got {self.dtype} (as "
             "torch.round); convert it first (x.astype(np.float64).round(decimals))"
         )
-    scale = self.dtype.type(10.0 ** abs(digits))
+    # float16 is scaled in float32, as torch computes half: 1234.5 * 100 overflows float16
+    # and 25 * 1000 is not exact in it.
+    source = self.astype(np.float32) if self.dtype == np.float16 else self
+    scale = source.dtype.type(10.0 ** abs(digits))
     if digits > 0:
-        rounded: Tensor = Tensor._apply(P.Round, (self * scale,), {}) / scale
+        rounded: Tensor = Tensor._apply(P.Round, (source * scale,), {}) / scale
     else:
-        rounded = Tensor._apply(P.Round, (self / scale,), {}) * scale
-    return rounded
+        rounded = Tensor._apply(P.Round, (source / scale,), {}) * scale
+    return rounded.astype(self.dtype)
 
 
-def amax(self: Tensor, dim: Axis = None, keepdim: bool = False) -> Tensor:
-    """torch.amax: the largest value over `dim` (all axes when None); tied entries share the
-    gradient equally, as torch.amax (torch.max(dim) instead sends it all to one index)."""
-    return _max(self, dim, keepdim)
+def _torch_dims(dim: Axis | list[int]) -> Axis:
+    """torch's dim: a list is a tuple, and () or [] (torch.amax's default) means every axis,
+    where NumPy's axis=() reduces none."""
+    if isinstance(dim, (list, tuple)):
+        return tuple(dim) if len(dim) else None
+    return dim
 
 
-def amin(self: Tensor, dim: Axis = None, keepdim: bool = False) -> Tensor:
-    """torch.amin: the smallest value over `dim`; tied entries share the gradient equally."""
-    return _min(self, dim, keepdim)
+def amax(self: Tensor, dim: Axis | list[int] = None, keepdim: bool = False) -> Tensor:
+    """torch.amax: the largest value over `dim` (all axes when None or ()); tied entries share
+    the gradient equally, as torch.amax (torch.max(dim) instead sends it all to one index)."""
+    return _max(self, _torch_dims(dim), keepdim)
+
+
+def amin(self: Tensor, dim: Axis | list[int] = None, keepdim: bool = False) -> Tensor:
+    """torch.amin: the smallest value over `dim` (all axes when None or ()); tied entries
+    share the gradient equally."""
+    return _min(self, _torch_dims(dim), keepdim)
 
 
 def _check_batched(op: str, left: Tensor, right: Tensor) -> None:
@@ -105,20 +119,22 @@ def _check_batched(op: str, left: Tensor, right: Tensor) -> None:
 def bmm(self: Tensor, mat2: Any) -> Tensor:
     """torch.bmm: z[b] = x[b] @ y[b] for 3-D x (b, n, m) and y (b, m, p), without
     broadcasting;  dL/dx[b] = grad_out[b] @ y[b].T, dL/dy[b] = x[b].T @ grad_out[b]."""
-    right = as_tensor(mat2)
-    _check_batched("bmm", self, right)
-    return self @ right
+    _check_batched("bmm", self, as_tensor(mat2))
+    return _matmul(self, mat2)  # a list or number takes self's dtype, as with @
 
 
 def _scaled(op: str, beta: float, input: Any, alpha: float, product: Tensor) -> Tensor:
-    base = as_tensor(input)
+    base = _operand(input, product)  # a number or list takes the product's dtype, as with +
     try:
-        np.broadcast_shapes(base.shape, product.shape)
+        # to the product's shape, not with it: a larger input would widen the result
+        fits = np.broadcast_shapes(base.shape, product.shape) == product.shape
     except ValueError:
+        fits = False
+    if not fits:
         raise ValueError(
             f"{op}: input of shape {base.shape} does not broadcast to the product's shape "
-            f"{product.shape}"
-        ) from None
+            f"{product.shape}, as torch requires; give an input of at most that shape"
+        )
     scaled_product = product if alpha == 1 else product * alpha
     if beta == 0:
         # input ignored, its NaN and inf included, with a zero gradient, as torch does
@@ -135,15 +151,14 @@ def addmm(input: Any, mat1: Any, mat2: Any, *, beta: float = 1, alpha: float = 1
             f"addmm: needs 2-D mat1 (n, m) and mat2 (m, p), got shapes {left.shape} and "
             f"{right.shape}"
         )
-    return _scaled("addmm", beta, input, alpha, left @ right)
+    return _scaled("addmm", beta, input, alpha, _matmul(mat1, mat2))
 
 
 def baddbmm(input: Any, batch1: Any, batch2: Any, *, beta: float = 1, alpha: float = 1) -> Tensor:
     """torch.baddbmm: beta * input + alpha * bmm(batch1, batch2), input broadcasting to
     (b, n, p); with beta = 0 input is ignored (its NaNs too)."""
-    left, right = as_tensor(batch1), as_tensor(batch2)
-    _check_batched("baddbmm", left, right)
-    return _scaled("baddbmm", beta, input, alpha, left @ right)
+    _check_batched("baddbmm", as_tensor(batch1), as_tensor(batch2))
+    return _scaled("baddbmm", beta, input, alpha, _matmul(batch1, batch2))
 
 
 def put_along_axis(self: Tensor, indices: Any, values: Any, axis: int | None) -> Tensor:
@@ -252,7 +267,7 @@ def _put(op: str, self: Tensor, index: np.ndarray, values: Any, along: int, size
 
 def matmul(self: Tensor, other: Any) -> Tensor:
     """x @ other, as torch.Tensor.matmul."""
-    return self @ as_tensor(other)
+    return _matmul(self, other)
 
 
 def mm(self: Tensor, mat2: Any) -> Tensor:
@@ -263,12 +278,14 @@ def mm(self: Tensor, mat2: Any) -> Tensor:
             f"mm: needs 2-D tensors (n, m) and (m, p), got shapes {self.shape} and "
             f"{right.shape}; use matmul for other ranks"
         )
-    return self @ right
+    return _matmul(self, mat2)
 
 
 def clone(self: Tensor) -> Tensor:
     """A copy of x in new memory, in the graph: dz/dx = 1, as torch.clone (-0.0 and NaN
-    kept)."""
+    kept). An integer or bool tensor keeps its dtype (x * 1 would make bool int64)."""
+    if self.dtype.kind != "f":
+        return Tensor._apply(P.Cast, (self,), {"dtype": self.dtype})
     return self * 1
 
 
@@ -316,6 +333,11 @@ def view(self: Tensor, *shape: Any) -> Tensor:
     """torch's view: the same values in a new shape (one entry may be -1) sharing x's memory,
     so an in-place change of either shows in both; refused where NumPy's reshape would have
     to copy (a transposed tensor), as torch refuses: use reshape there. dz/dx = reshape back."""
+    if len(shape) == 1 and isinstance(shape[0], (type, np.dtype, str)):
+        raise TypeError(
+            f"view: torch's view(dtype), which reinterprets the bytes, is not supported (got "
+            f"{shape[0]!r}); give a shape, or convert the values with astype"
+        )
     out = self.reshape(*shape)
     data, base = _raw(out), _raw(self)
     copied = (

@@ -23,6 +23,14 @@ from chainrule.primitives.reading import Rule, entrywise, linear_map
 from chainrule.primitives.reduction import Axis, keepdims_shape, normalize_axes
 
 
+def _widened(xp: Any, x: Any) -> Any:
+    """float16 as float32, other dtypes as they are: a norm's powers of float16 entries
+    overflow past |x| = 256 (squares) and vanish below 6e-5, where the norm itself is a
+    float16 (torch computes half's norms in float32 too)."""
+    half = getattr(xp, "float16", None)  # the array API standard has no float16
+    return xp.astype(x, xp.float32) if half is not None and x.dtype == half else x
+
+
 def _reverse(x: Any, axis: int) -> Any:
     """x reversed along `axis` (a view; works on arrays and Tensors alike)."""
     return x[(slice(None),) * (axis % x.ndim) + (slice(None, None, -1), ...)]
@@ -119,7 +127,8 @@ class Norm2(Primitive):
     def forward(x: Any, *, axis: Axis, keepdims: bool) -> tuple[Any, Saved]:
         if is_array(x):
             xp = namespace(x)
-            out = xp.sqrt(xp.sum(x * x, axis=axis, keepdims=keepdims))
+            wide = _widened(xp, x)
+            out = xp.astype(xp.sqrt(xp.sum(wide * wide, axis=axis, keepdims=keepdims)), x.dtype)
         else:  # a recorded replay on Tensors: this op, so its own gradient at 0 is used
             out = call(Norm2, x, axis=axis, keepdims=keepdims)
         return out, (x, out, axis, keepdims)
@@ -159,7 +168,8 @@ class PNorm(Primitive):
     def forward(x: Any, *, ord: float, axis: Axis, keepdims: bool) -> tuple[Any, Saved]:
         if is_array(x):
             xp = namespace(x)
-            out = xp.sum(xp.abs(x) ** ord, axis=axis, keepdims=keepdims) ** (1 / ord)
+            powers = xp.abs(_widened(xp, x)) ** ord
+            out = xp.astype(xp.sum(powers, axis=axis, keepdims=keepdims) ** (1 / ord), x.dtype)
         else:  # a recorded replay on Tensors: this op, so its own gradient at 0 is used
             out = call(PNorm, x, ord=ord, axis=axis, keepdims=keepdims)
         return out, (x, out, ord, axis, keepdims)
@@ -171,11 +181,13 @@ class PNorm(Primitive):
         kept_shape = keepdims_shape(x.shape, normalize_axes(axis, x.ndim))
         norm = out if keepdims else xp.reshape(out, kept_shape)
         grad = grad_out if keepdims else xp.reshape(grad_out, kept_shape)
-        direction = xp.sign(x) * xp.abs(x) ** (ord - 1)
+        # (|x| / z)**(p-1) rather than |x|**(p-1) / z**(p-1): the ratio is at most 1, where
+        # the powers overflow (float16 past |x| = 256 for p = 3) and give inf / inf.
         zero = plain_values(norm) == 0
         if is_numpy(xp) and not zero.any():
-            return (grad * direction / norm ** (ord - 1),)
-        return (xp.where(zero, 0.0, grad * direction / xp.where(zero, 1.0, norm) ** (ord - 1)),)
+            return (grad * xp.sign(x) * (xp.abs(x) / norm) ** (ord - 1),)
+        ratio = xp.abs(x) / xp.where(zero, 1.0, norm)
+        return (xp.where(zero, 0.0, grad * xp.sign(x) * ratio ** (ord - 1)),)
 
 
 class CumSum(Primitive):
