@@ -387,9 +387,7 @@ def _same(node: Node) -> Node:
     return node
 
 
-def _producers(node: Node) -> list[Node]:
-    """The nodes that computed `node`'s parents, once per parent (a Node is always true)."""
-    return list(filter(None, map(READ.grad_fn, node.parents)))
+_PARENTS_OF = operator.attrgetter("parents")
 
 
 def _sweep_to_leaves(
@@ -399,7 +397,8 @@ def _sweep_to_leaves(
     wanted), with `_EagerSweep`'s per-node work written into the loop of `sweep`: the same
     order, checks, rules and additions (so the same gradients, bit for bit), without three
     Python calls per node and one per parent. Returns each reached leaf with its gradient."""
-    order = schedule(root_node, _producers)
+    # Each node's producers are its parents' grad_fn (a Node is always true), read in C.
+    order = schedule(root_node, _PARENTS_OF, READ.grad_fn)
     grads: dict[Any, Any] = {root_node: grad_root}
     leaves: dict[int, Tensor] = {}
     # The tensor each node produced, where its vjp reads that output (`saves_output`).
@@ -582,7 +581,15 @@ def store_leaf_grads(
         else:
             leaf.grad = stored = tensor_type.from_numpy(grad)
         if in_slot:
-            hand_out_slot(id(leaf), stored)
+            # `hand_out_slot(id(leaf), stored)`, inline: once per parameter of every step.
+            _SLOT_HOLDER_CHANGES[0] += 1
+            key = id(leaf)
+            previous = _SLOT_HOLDERS.get(key)
+            if previous is not None:
+                held = previous()
+                if held is not None and held is not stored:
+                    held.increment_version()
+            _SLOT_HOLDERS[key] = weakref.ref(stored)
 
 
 def _store_foreign_grad(
