@@ -388,7 +388,7 @@ class Tensor(TensorMethods):
                 "inputs with requires_grad=True (and not inside no_grad())"
             )
         if grad is None:
-            if self.size != 1:
+            if self._data.size != 1:
                 raise RuntimeError(
                     f"backward: the output has shape {self.shape}, not a scalar; pass "
                     "grad= (dL/d(output), the same shape) or reduce it first, e.g. .sum()"
