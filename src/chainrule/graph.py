@@ -445,9 +445,12 @@ def _sweep_to_leaves(
                     if parent_node.primitive.saves_output:
                         outputs[parent_node] = parent
                 data = data_of(parent)
-                shape, dtype = data.shape, data.dtype
-                if type(grad) is not np.ndarray or grad.shape != shape or grad.dtype != dtype:
-                    grad = fit(grad, shape, dtype)
+                if (
+                    type(grad) is not np.ndarray
+                    or grad.shape != data.shape
+                    or grad.dtype != data.dtype
+                ):
+                    grad = fit(grad, data.shape, data.dtype)
                 previous = grads.get(key)
                 grads[key] = grad if previous is None else previous + grad
     finally:
@@ -541,14 +544,23 @@ def store_leaf_grads(
     seed gradient, a reused buffer) is copied first. An existing `.grad` is added to in place
     (its version bumped), or out of place when it is itself recorded (create_graph)."""
     handed_out = set(not_ours)
+    if create_graph:
+        for leaf, grad in leaf_grads:
+            grad_tensor = grad if isinstance(grad, tensor_type) else tensor_type.from_numpy(grad)
+            leaf.grad = grad_tensor if leaf.grad is None else leaf.grad + grad_tensor
+        return
     wrap = READ.wrap if READ.wrap is not None and tensor_type is READ.tensor_type else None
     if wrap is None:
         wrap = tensor_type.from_numpy
+    # Read once, not per leaf (this loop runs for every parameter at every step).
+    untraced, slots, holders, reference = (
+        STATE.tracer is None,
+        _GRAD_SLOTS,
+        _SLOT_HOLDERS,
+        weakref.ref,
+    )
+    handed = False
     for leaf, grad in leaf_grads:
-        if create_graph:
-            grad_tensor = grad if isinstance(grad, tensor_type) else tensor_type.from_numpy(grad)
-            leaf.grad = grad_tensor if leaf.grad is None else leaf.grad + grad_tensor
-            continue
         if type(grad) is not np.ndarray:
             if is_foreign(grad):
                 _store_foreign_grad(tensor_type, leaf, grad, handed_out)
@@ -563,33 +575,37 @@ def store_leaf_grads(
                 np.add(existing.data, grad, out=existing.data)
                 existing.increment_version()  # a graph that saved this .grad sees the change
             continue
-        entry = _GRAD_SLOTS.get(id(leaf)) if _GRAD_SLOTS else None  # `grad_slot`, inline
+        key = id(leaf)
+        entry = slots.get(key) if slots else None  # `grad_slot`, inline
         slot = entry[1] if entry is not None and entry[0]() is leaf else None
-        in_slot = False
         if grad is slot:
             in_slot = True  # the sweep's kernel wrote it there already
         elif slot is not None and slot.shape == grad.shape and slot.dtype == grad.dtype:
             np.copyto(slot, grad)
             grad = slot
             in_slot = True
-        elif id(grad) in handed_out or not grad.flags.owndata or not grad.flags.writeable:
-            grad = grad.copy()
+        else:
+            in_slot = False
+            if id(grad) in handed_out or not grad.flags.owndata or not grad.flags.writeable:
+                grad = grad.copy()
         handed_out.add(id(grad))
-        if STATE.tracer is None:
+        if untraced:
             # What `.grad =` does untraced; `grad` is a NumPy array in the leaf's dtype.
             stored = leaf._grad = wrap(grad)
         else:
             leaf.grad = stored = tensor_type.from_numpy(grad)
         if in_slot:
-            # `hand_out_slot(id(leaf), stored)`, inline: once per parameter of every step.
-            _SLOT_HOLDER_CHANGES[0] += 1
-            key = id(leaf)
-            previous = _SLOT_HOLDERS.get(key)
+            # `hand_out_slot(key, stored)`, inline (once per parameter of every step), its
+            # change count bumped once for all below.
+            handed = True
+            previous = holders.get(key)
             if previous is not None:
                 held = previous()
                 if held is not None and held is not stored:
                     held.increment_version()
-            _SLOT_HOLDERS[key] = weakref.ref(stored)
+            holders[key] = reference(stored)
+    if handed:
+        _SLOT_HOLDER_CHANGES[0] += 1
 
 
 def _store_foreign_grad(
