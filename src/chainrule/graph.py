@@ -455,7 +455,9 @@ def _sweep_to_leaves(
                 grads[key] = grad if previous is None else previous + grad
     finally:
         STATE.grad_enabled = previous_mode
-    return [(leaves[key], grad) for key, grad in grads.items() if type(key) is int]
+    # Every node's entry was popped when it was visited (each reached node is in `order`),
+    # so the keys left are leaf ids: paired with their leaves in C, in the same order.
+    return list(zip(map(leaves.__getitem__, grads), grads.values(), strict=True))
 
 
 def backward_into_grads(
