@@ -16,6 +16,7 @@ import pytest
 import chainrule as cr
 from chainrule import functional as F
 from chainrule import nn
+from chainrule import primitives as P
 
 
 class _CountedReduction:
@@ -79,3 +80,57 @@ def test_cross_entropy_with_an_ignored_target_takes_the_general_path_and_ignores
     np.testing.assert_allclose(loss.item(), expected.item(), rtol=1e-12)
     assert logits.grad is not None
     np.testing.assert_allclose(logits.grad.numpy(), reference.grad.numpy(), rtol=1e-12)
+
+
+def test_sequential_still_calls_a_child_that_overrides_module_call() -> None:
+    # Inside a module call Sequential runs a child's forward directly, but only for children
+    # whose class keeps Module.__call__: an overriding __call__ is still run.
+    calls: list[int] = []
+
+    class Counted(nn.ReLU):
+        def __call__(self, *args: Any, **kwargs: Any) -> Any:
+            calls.append(1)
+            return super().__call__(*args, **kwargs)
+
+    model = nn.Sequential(nn.Linear(3, 2, rng=np.random.default_rng(0)), Counted())
+    model(cr.tensor(np.ones((4, 3), dtype=np.float32)))
+    model(cr.tensor(np.ones((4, 3), dtype=np.float32)))
+    assert len(calls) == 2
+
+
+def test_nested_sequential_names_parameters_by_their_full_path_when_called() -> None:
+    rng = np.random.default_rng(0)
+    inner = nn.Sequential(nn.Linear(3, 2, rng=rng), nn.ReLU())
+    model = nn.Sequential(inner, nn.Linear(2, 1, rng=rng))
+    model(cr.tensor(np.ones((4, 3), dtype=np.float32)))
+    assert [p.name for p in model.parameters()] == ["0.0.weight", "0.0.bias", "1.weight", "1.bias"]
+
+
+def test_a_module_without_forward_inside_sequential_is_refused_by_name() -> None:
+    class NoForward(nn.Module):
+        pass
+
+    model = nn.Sequential(nn.ReLU(), NoForward())
+    with pytest.raises(TypeError, match="NoForward has no forward method"):
+        model(cr.tensor(np.ones(3, dtype=np.float32)))
+
+
+def test_apply_tensors_records_what_apply_records() -> None:
+    rng = np.random.default_rng(1)
+    x = cr.tensor(rng.standard_normal((4, 3)), requires_grad=True)
+    w = cr.tensor(rng.standard_normal((3, 2)), requires_grad=True)
+    b = cr.tensor(rng.standard_normal(2), requires_grad=True)
+    direct = cr.Tensor.apply_tensors(P.Linear, (x, w, b), {})
+    checked = cr.Tensor.apply(P.Linear, x, w, b)
+    np.testing.assert_array_equal(direct.data, checked.data)
+    assert direct.grad_fn is not None
+    assert checked.grad_fn is not None
+    assert direct.grad_fn.primitive is checked.grad_fn.primitive is P.Linear
+    assert direct.grad_fn.parents == (x, w, b)
+    direct.sum().backward()
+    first = [t.grad.data.copy() for t in (x, w, b)]  # type: ignore[union-attr]
+    for t in (x, w, b):
+        t.grad = None
+    checked.sum().backward()
+    for before, t in zip(first, (x, w, b), strict=True):
+        np.testing.assert_array_equal(before, t.grad.data)  # type: ignore[union-attr]

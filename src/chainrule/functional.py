@@ -8,6 +8,7 @@ from typing import Any
 import numpy as np
 
 from chainrule import primitives as P
+from chainrule.graph import READ
 from chainrule.modes import STATE, CompileError, no_grad
 from chainrule.ops import activations, where
 from chainrule.ops import minimum as ops_minimum
@@ -92,30 +93,31 @@ def cross_entropy(
     """
     op = "cross_entropy"
     logits_tensor = as_tensor(logits)
-    if logits_tensor.ndim < 2:
+    shape = READ.data(logits_tensor).shape  # read in C: this runs at every training step
+    if len(shape) < 2:
         raise ValueError(
-            f"{op}: logits must be (N, C), got shape {logits_tensor.shape} ((N, C, d1, ...) "
+            f"{op}: logits must be (N, C), got shape {shape} ((N, C, d1, ...) "
             "works too); reshape a single sample with logits.reshape(1, -1)"
         )
     _check_reduction(op, reduction)
     if not 0.0 <= label_smoothing <= 1.0:
         raise ValueError(f"{op}: label_smoothing must be in [0, 1], got {label_smoothing!r}")
-    classes_count = logits_tensor.shape[1]
+    classes_count = shape[1]
     weights = _class_weights(op, weight, classes_count)
-    if _are_probabilities(targets, logits_tensor.shape):
+    if _are_probabilities(targets, shape):
         if ignore_index != -100:
             raise ValueError(
                 f"{op}: ignore_index is not supported with class-probability targets (float "
-                f"targets of the logits' shape {logits_tensor.shape}); leave it out"
+                f"targets of the logits' shape {shape}); leave it out"
             )
         return _cross_entropy_with_probabilities(
             logits_tensor, targets, weights, reduction, label_smoothing
         )
-    classes, inside = _checked_classes(op, targets, logits_tensor.shape, ignore_index)
-    if logits_tensor.size == 0:
+    classes, inside = _checked_classes(op, targets, shape, ignore_index)
+    if 0 in shape:  # no values
         raise ValueError(f"{op}: no samples (N = 0)")
     plain = (
-        logits_tensor.ndim == 2
+        len(shape) == 2
         and weights is None
         and reduction == "mean"
         and label_smoothing == 0

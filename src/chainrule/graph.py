@@ -387,9 +387,7 @@ def _same(node: Node) -> Node:
     return node
 
 
-def _producers(node: Node) -> list[Node]:
-    """The nodes that computed `node`'s parents, once per parent (a Node is always true)."""
-    return list(filter(None, map(READ.grad_fn, node.parents)))
+_PARENTS_OF = operator.attrgetter("parents")
 
 
 def _sweep_to_leaves(
@@ -399,7 +397,8 @@ def _sweep_to_leaves(
     wanted), with `_EagerSweep`'s per-node work written into the loop of `sweep`: the same
     order, checks, rules and additions (so the same gradients, bit for bit), without three
     Python calls per node and one per parent. Returns each reached leaf with its gradient."""
-    order = schedule(root_node, _producers)
+    # Each node's producers are its parents' grad_fn (a Node is always true), read in C.
+    order = schedule(root_node, _PARENTS_OF, READ.grad_fn)
     grads: dict[Any, Any] = {root_node: grad_root}
     leaves: dict[int, Tensor] = {}
     # The tensor each node produced, where its vjp reads that output (`saves_output`).
@@ -446,14 +445,19 @@ def _sweep_to_leaves(
                     if parent_node.primitive.saves_output:
                         outputs[parent_node] = parent
                 data = data_of(parent)
-                shape, dtype = data.shape, data.dtype
-                if type(grad) is not np.ndarray or grad.shape != shape or grad.dtype != dtype:
-                    grad = fit(grad, shape, dtype)
+                if (
+                    type(grad) is not np.ndarray
+                    or grad.shape != data.shape
+                    or grad.dtype != data.dtype
+                ):
+                    grad = fit(grad, data.shape, data.dtype)
                 previous = grads.get(key)
                 grads[key] = grad if previous is None else previous + grad
     finally:
         STATE.grad_enabled = previous_mode
-    return [(leaves[key], grad) for key, grad in grads.items() if type(key) is int]
+    # Every node's entry was popped when it was visited (each reached node is in `order`),
+    # so the keys left are leaf ids: paired with their leaves in C, in the same order.
+    return list(zip(map(leaves.__getitem__, grads), grads.values(), strict=True))
 
 
 def backward_into_grads(
@@ -542,14 +546,23 @@ def store_leaf_grads(
     seed gradient, a reused buffer) is copied first. An existing `.grad` is added to in place
     (its version bumped), or out of place when it is itself recorded (create_graph)."""
     handed_out = set(not_ours)
+    if create_graph:
+        for leaf, grad in leaf_grads:
+            grad_tensor = grad if isinstance(grad, tensor_type) else tensor_type.from_numpy(grad)
+            leaf.grad = grad_tensor if leaf.grad is None else leaf.grad + grad_tensor
+        return
     wrap = READ.wrap if READ.wrap is not None and tensor_type is READ.tensor_type else None
     if wrap is None:
         wrap = tensor_type.from_numpy
+    # Read once, not per leaf (this loop runs for every parameter at every step).
+    untraced, slots, holders, reference = (
+        STATE.tracer is None,
+        _GRAD_SLOTS,
+        _SLOT_HOLDERS,
+        weakref.ref,
+    )
+    handed = False
     for leaf, grad in leaf_grads:
-        if create_graph:
-            grad_tensor = grad if isinstance(grad, tensor_type) else tensor_type.from_numpy(grad)
-            leaf.grad = grad_tensor if leaf.grad is None else leaf.grad + grad_tensor
-            continue
         if type(grad) is not np.ndarray:
             if is_foreign(grad):
                 _store_foreign_grad(tensor_type, leaf, grad, handed_out)
@@ -564,25 +577,37 @@ def store_leaf_grads(
                 np.add(existing.data, grad, out=existing.data)
                 existing.increment_version()  # a graph that saved this .grad sees the change
             continue
-        entry = _GRAD_SLOTS.get(id(leaf)) if _GRAD_SLOTS else None  # `grad_slot`, inline
+        key = id(leaf)
+        entry = slots.get(key) if slots else None  # `grad_slot`, inline
         slot = entry[1] if entry is not None and entry[0]() is leaf else None
-        in_slot = False
         if grad is slot:
             in_slot = True  # the sweep's kernel wrote it there already
         elif slot is not None and slot.shape == grad.shape and slot.dtype == grad.dtype:
             np.copyto(slot, grad)
             grad = slot
             in_slot = True
-        elif id(grad) in handed_out or not grad.flags.owndata or not grad.flags.writeable:
-            grad = grad.copy()
+        else:
+            in_slot = False
+            if id(grad) in handed_out or not grad.flags.owndata or not grad.flags.writeable:
+                grad = grad.copy()
         handed_out.add(id(grad))
-        if STATE.tracer is None:
+        if untraced:
             # What `.grad =` does untraced; `grad` is a NumPy array in the leaf's dtype.
             stored = leaf._grad = wrap(grad)
         else:
             leaf.grad = stored = tensor_type.from_numpy(grad)
         if in_slot:
-            hand_out_slot(id(leaf), stored)
+            # `hand_out_slot(key, stored)`, inline (once per parameter of every step), its
+            # change count bumped once for all below.
+            handed = True
+            previous = holders.get(key)
+            if previous is not None:
+                held = previous()
+                if held is not None and held is not stored:
+                    held.increment_version()
+            holders[key] = reference(stored)
+    if handed:
+        _SLOT_HOLDER_CHANGES[0] += 1
 
 
 def _store_foreign_grad(

@@ -27,17 +27,29 @@ Target = tuple[KeyT, tuple[int, ...], np.dtype[Any]]
 """Where an input's gradient goes: its key, and the shape and dtype it must have there."""
 
 
-def schedule(root: NodeT, parents: Callable[[NodeT], Iterable[NodeT]]) -> list[NodeT]:
+def schedule(
+    root: NodeT,
+    parents: Callable[[NodeT], Iterable[Any]],
+    producer: Callable[[Any], NodeT | None] | None = None,
+) -> list[NodeT]:
     """The nodes reachable from `root`, each after all its consumers (Kahn's algorithm from
     the root, iterative: no recursion limit). A node appears once; `parents(node)` lists the
-    nodes producing its inputs, once per input (x * x lists x's producer twice)."""
+    nodes producing its inputs, once per input (x * x lists x's producer twice).
+
+    With `producer`, `parents(node)` lists the node's inputs instead, and `producer(input)`
+    gives the node that computed it (None or another false value for an input no node
+    made): two functions the caller can make in C (operator.attrgetter), so that the walk
+    makes no Python call per node."""
     consumers: dict[NodeT, int] = {}
-    # Each node's parents, listed once: `parents` is the caller's (Python) function.
+    # Each node's parents, listed once: `parents` may be the caller's (Python) function.
     parents_of: dict[NodeT, list[NodeT]] = {}
     stack = [root]
     while stack:
         node = stack.pop()
-        producers = parents_of[node] = list(parents(node))
+        listed = parents(node)
+        if producer is not None:
+            listed = filter(None, map(producer, listed))
+        producers = parents_of[node] = list(listed)
         for parent in producers:
             consumers[parent] = consumers.get(parent, 0) + 1
             if parent not in parents_of:

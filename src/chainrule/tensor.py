@@ -167,17 +167,16 @@ class Tensor(TensorMethods):
             result._counter = _shared_counter(inputs[0])
             base = inputs[0]._base
             result._base = inputs[0] if base is None else base
-        if STATE.grad_enabled:
-            for x in inputs:
-                if x.requires_grad:
-                    result.requires_grad = True
-                    result._node = Node(primitive, inputs, saved, params)
-                    break
+        if STATE.grad_enabled and any(map(_REQUIRES_GRAD_OF, inputs)):
+            result.requires_grad = True
+            result._node = Node(primitive, inputs, saved, params)
         if STATE.anomaly:
             check_forward(primitive, result)
         if STATE.tracer is not None:
             STATE.tracer.record_op(primitive, inputs, params, result)
         return result
+
+    apply_tensors = _apply  # `apply` for a tuple of Tensors and a dict: no conversion
 
     # ----------------------------------------------------------------- attributes
     @property
@@ -389,7 +388,7 @@ class Tensor(TensorMethods):
                 "inputs with requires_grad=True (and not inside no_grad())"
             )
         if grad is None:
-            if self.size != 1:
+            if self._data.size != 1:
                 raise RuntimeError(
                     f"backward: the output has shape {self.shape}, not a scalar; pass "
                     "grad= (dL/d(output), the same shape) or reduce it first, e.g. .sum()"
@@ -423,8 +422,9 @@ class Tensor(TensorMethods):
 
 
 # What the sweep (chainrule.graph, below) reads for every parent of every node, in C.
-READ.version, READ.grad_fn, READ.data, _TYPE_OF, _DTYPE_OF = map(
-    operator.attrgetter, ("_counter.value", "_node", "_data", "_data.__class__", "_data.dtype")
+READ.version, READ.grad_fn, READ.data, _TYPE_OF, _DTYPE_OF, _REQUIRES_GRAD_OF = map(
+    operator.attrgetter,
+    ("_counter.value", "_node", "_data", "_data.__class__", "_data.dtype", "requires_grad"),
 )
 _DATA_OF = READ.data
 READ.tensor_type, READ.wrap = Tensor, Tensor._wrap  # a stored `.grad`, without from_numpy's checks

@@ -18,7 +18,10 @@ class ReLU(Module):
     """max(x, 0), element-wise;  derivative [x > 0]."""
 
     def forward(self, x: Any) -> Tensor:
-        return Tensor.apply(P.ReLU, x)  # x.relu() without the method's call
+        # x.relu() without the method's call, nor Tensor.apply's conversion for a Tensor.
+        if isinstance(x, Tensor):
+            return Tensor.apply_tensors(P.ReLU, (x,), {})
+        return Tensor.apply(P.ReLU, x)
 
 
 class Tanh(Module):

@@ -63,7 +63,4 @@ class Sequential(Module):
         return [module for module in self._modules.values() if module is not None]
 
     def forward(self, x: Any) -> Any:
-        for module in self._modules.values():
-            if module is not None:
-                x = module(x)
-        return x
+        return self._run_in_order(self._modules.values(), x)

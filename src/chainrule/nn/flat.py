@@ -6,6 +6,7 @@ PyTorch FSDP's FlatParameter and Megatron's contiguous gradient buffers)."""
 from __future__ import annotations
 
 import itertools
+import operator
 import weakref
 from collections.abc import Callable, Iterable, Sequence
 
@@ -14,6 +15,10 @@ import numpy as np
 from chainrule.graph import READ, set_grad_slot
 from chainrule.modes import no_grad
 from chainrule.tensor import Tensor
+
+_GRAD_OF = operator.attrgetter("_grad")  # `.grad` without its Python-level getter
+_REQUIRES_GRAD_OF = operator.attrgetter("requires_grad")
+_DEREFERENCE = weakref.ref.__call__  # a weak reference's referent, called in C
 
 
 class FlatBuffer:
@@ -99,26 +104,20 @@ class FlatBuffer:
         stop = index + len(params)
         if stop > len(self._members):
             return None
-        # One pass over parallel slices (an optimizer calls this at every step); `.grad` and
-        # `.data` are read from their slots (what the Python-level getters return; only the
-        # tracer watches `.grad`, and only assignments).
+        # An optimizer calls this at every step: each check maps over all the parameters in
+        # C (no Python bytecode per parameter). `.grad` and `.data` are read from their slots
+        # (what the Python-level getters return; only the tracer watches `.grad`, and only
+        # assignments); identity is compared with `is`, never `==` (element-wise on Tensors).
         data_of = READ.data
-        for param, member, data_view, grad_view in zip(
-            params,
-            self._members[index:stop],
-            self.data_views[index:stop],
-            self.grad_views[index:stop],
-            strict=True,
+        grads = list(map(_GRAD_OF, params))
+        if not (
+            all(map(operator.is_not, grads, itertools.repeat(None)))
+            and all(map(operator.is_, map(data_of, grads), self.grad_views[index:stop]))
+            and all(map(operator.is_, map(data_of, params), self.data_views[index:stop]))
+            and not any(map(_REQUIRES_GRAD_OF, grads))
+            and all(map(operator.is_, map(_DEREFERENCE, self._members[index:stop]), params))
         ):
-            grad = param._grad
-            if (
-                grad is None
-                or data_of(grad) is not grad_view
-                or data_of(param) is not data_view
-                or grad.requires_grad
-                or member() is not param
-            ):
-                return None
+            return None
         return self.bounds[index][0], self.bounds[stop - 1][1]
 
     def zero_grad(self) -> None:

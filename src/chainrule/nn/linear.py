@@ -13,6 +13,7 @@ import numpy as np
 import numpy.typing as npt
 
 from chainrule import primitives as P
+from chainrule.graph import READ
 from chainrule.nn.module import Module
 from chainrule.nn.parameter import Parameter
 from chainrule.tensor import Tensor, as_tensor
@@ -72,7 +73,7 @@ class Linear(Module):
 
     def forward(self, x: Any) -> Tensor:
         inputs = x if isinstance(x, Tensor) else as_tensor(x)
-        shape = inputs.shape
+        shape = READ.data(inputs).shape  # `inputs.shape`, read in C
         if not shape or shape[-1] != self.in_features:
             raise ValueError(
                 f"Linear(in_features={self.in_features}, out_features={self.out_features}): "
@@ -86,8 +87,11 @@ class Linear(Module):
         weight, bias = parameters["weight"], parameters.get("bias")
         if bias is None:
             return inputs @ weight
-        # The shapes are checked above and the parameters' at construction: record directly.
-        return Tensor.apply(P.Linear, inputs, weight, bias)
+        if weight is None:  # set to None by the user: Tensor.apply says what is wrong
+            return Tensor.apply(P.Linear, inputs, weight, bias)
+        # The shapes are checked above and the parameters' at construction, and all three
+        # are Tensors: record directly, without Tensor.apply's conversions.
+        return Tensor.apply_tensors(P.Linear, (inputs, weight, bias), {})
 
     def extra_repr(self) -> str:
         return (

@@ -194,7 +194,8 @@ class Optimizer(ABC):
     def zero_grad(self, set_to_none: bool = True) -> None:
         """Drop every parameter's gradient (`.grad = None`), or detach it from any graph
         (create_graph) and zero it in place, bumping its version as every in-place change."""
-        record_effect(functools.partial(self.zero_grad, set_to_none))
+        if STATE.tracer is not None:  # (checked here too: no partial made at every step)
+            record_effect(functools.partial(self.zero_grad, set_to_none))
         if not set_to_none:
             zero_grads(self._indexed_params())  # one fill per flat buffer
             return
@@ -217,7 +218,8 @@ class Optimizer(ABC):
         loss = None
         if closure is None:
             # Under chainrule.compile, replays repeat this update at this point of the step.
-            record_effect(self.step)
+            if STATE.tracer is not None:
+                record_effect(self.step)
         else:
             refuse_while_tracing(
                 "optimizer.step(closure)",

@@ -163,7 +163,8 @@ class Linear(Primitive):
 
     @staticmethod
     def forward(x: Any, w: Any, b: Any) -> tuple[Any, Saved]:
-        out = _product(x, w)
+        # `_product(x, w)`, inline (the eager step's hot path): w is 2-D (nn.Linear's weight).
+        out = x * w if x.ndim == 2 and w.ndim == 2 and x.shape[1] == 1 else x @ w
         if isinstance(out, np.ndarray) and out.dtype == b.dtype:
             out += b  # the product is a fresh array: adding in place saves an allocation
         else:
@@ -200,14 +201,21 @@ class Linear(Primitive):
         x, w = saved
         out_x, out_w, out_b = outs
         grad_x = grad_w = grad_b = None
+        # `_product` and `product_into`, inline (the eager step's hot path: an unneeded
+        # input's gradient is common, a computed input's slot is not): both operands 2-D.
+        outer = grad_out.shape[1] == 1
         if needs[0]:
-            grad_x = (
-                _product(grad_out, w.T) if out_x is None else product_into(grad_out, w.T, out_x)
-            )
+            if out_x is None:
+                grad_x = grad_out * w.T if outer else grad_out @ w.T
+            else:
+                grad_x = product_into(grad_out, w.T, out_x)
         if needs[1]:
-            grad_w = (
-                _product(x.T, grad_out) if out_w is None else product_into(x.T, grad_out, out_w)
-            )
+            if out_w is None:
+                grad_w = x.T * grad_out if x.shape[0] == 1 else x.T @ grad_out
+            elif x.shape[0] == 1:
+                grad_w = np.multiply(x.T, grad_out, out=out_w)
+            else:
+                grad_w = np.matmul(x.T, grad_out, out=out_w)
         if needs[2]:
             grad_b = (
                 grad_out.sum(axis=0) if out_b is None else np.add.reduce(grad_out, 0, out=out_b)

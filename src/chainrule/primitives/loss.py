@@ -92,7 +92,9 @@ class SoftmaxCrossEntropy(Primitive):
             sum_exp = np.add.reduce(exp_shifted, axis=1, keepdims=True)
             picked = shifted[np.arange(count), targets]
             loss = (np.add.reduce(np.log(sum_exp), axis=None) - np.add.reduce(picked)) / count
-            return loss, (np.divide(exp_shifted, sum_exp, out=exp_shifted), targets)
+            # A 0-d array, as the engine would make of NumPy's scalar (a call fewer a step).
+            probs = np.divide(exp_shifted, sum_exp, out=exp_shifted)
+            return np.asarray(loss), (probs, targets)
         xp = namespace(logits)
         raw = plain_values(logits) if is_recording(logits) else logits
         shifted = logits - xp.max(raw, axis=1, keepdims=True)
