@@ -43,8 +43,11 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=7)
     parser.add_argument("--calls", type=int, default=300)
     options = parser.parse_args()
+    # jax first: set_threads sets XLA's flags only for a JAX already imported, and XLA reads
+    # them when its backend starts (the first computation), after this.
+    import jax  # noqa: F401
+
     _handle, report = set_threads(1)
-    import jax  # noqa: F401  (after threads: XLA reads XLA_FLAGS when its backend starts)
 
     print("threads: " + "; ".join(report) + "; clock: cpu; load average", os.getloadavg())
     for key in options.workloads.split(","):

@@ -149,3 +149,60 @@ def test_dropping_the_step_while_deferred_writes_back_into_the_model() -> None:
     assert type(model.weight) is cr.nn.Parameter
     np.testing.assert_allclose(model.weight.data, eager.weight.data, rtol=RTOL, atol=1e-6)
     np.testing.assert_allclose(model.bias.grad.data, eager.bias.grad.data, rtol=RTOL, atol=1e-6)
+
+
+def test_a_parameter_swapped_for_another_in_its_group_between_calls_stops_training() -> None:
+    # The group keeps its length: only the identity of its entries tells the change.
+    def swap_bias(optimizer: cr.optim.Optimizer) -> None:
+        params = optimizer.param_groups[0]["params"]
+        params[-1] = cr.nn.Parameter(np.zeros(params[-1].shape, dtype=np.float32))
+
+    expected = _trained_with(swap_bias, None)
+    for got, want in zip(_trained_with(swap_bias, "xla"), expected, strict=True):
+        np.testing.assert_allclose(got, want, rtol=RTOL, atol=1e-6)
+
+
+def _sgd_and_adam(backend: str | None) -> tuple[list[cr.nn.Linear], list[cr.optim.Optimizer], Any]:
+    """Two layers, the first stepped by SGD with momentum, the second by Adam, in one step."""
+    rng = np.random.default_rng(0)
+    first = cr.nn.Linear(5, 4, rng=rng, dtype=np.float32)
+    second = cr.nn.Linear(4, 3, rng=rng, dtype=np.float32)
+    sgd = cr.optim.SGD(first.parameters(), lr=0.05, momentum=0.9)
+    adam = cr.optim.Adam(second.parameters(), lr=0.05)
+    x = rng.standard_normal((8, 5)).astype(np.float32)
+
+    def step(x: Any) -> cr.Tensor:
+        sgd.zero_grad()
+        adam.zero_grad()
+        loss = (second(first(cr.tensor(x)).relu()) ** 2).mean()
+        loss.backward()
+        sgd.step()
+        adam.step()
+        return loss
+
+    run = step if backend is None else compile(step, backend=backend)
+    for _ in range(5):
+        run(x)
+    return [first, second], [sgd, adam], run
+
+
+def test_sgd_and_adam_in_one_step_train_and_count_adams_steps_as_eager() -> None:
+    eager_layers, eager_optimizers, _ = _sgd_and_adam(None)
+    layers, optimizers, _ = _sgd_and_adam("xla")
+    for layer, eager_layer in zip(layers, eager_layers, strict=True):
+        for param, eager_param in zip(layer.parameters(), eager_layer.parameters(), strict=True):
+            np.testing.assert_allclose(param.data, eager_param.data, rtol=RTOL, atol=1e-6)
+    adam, eager_adam = optimizers[1], eager_optimizers[1]
+    pairs = zip(layers[1].parameters(), eager_layers[1].parameters(), strict=True)
+    for param, eager_param in pairs:
+        assert adam.state[param]["step"] == eager_adam.state[eager_param]["step"] == 5
+    sgd, eager_sgd = optimizers[0], eager_optimizers[0]
+    pairs = zip(layers[0].parameters(), eager_layers[0].parameters(), strict=True)
+    for param, eager_param in pairs:
+        assert "step" not in sgd.state[param]
+        np.testing.assert_allclose(
+            sgd.state[param]["momentum_buffer"],
+            eager_sgd.state[eager_param]["momentum_buffer"],
+            rtol=RTOL,
+            atol=1e-6,
+        )

@@ -251,7 +251,8 @@ class _Emission:
     grad_places: tuple[_Place | None, ...] = ()
     """Where its calls leave each gradient among their gradient outputs (set by its trace)."""
     increments: list[list[np.ndarray]] = field(default_factory=list)
-    """Per optimizer and group, the updates a call makes to each parameter."""
+    """Per Adam optimizer (`XlaProgram._adams`) and group, the updates a call makes to each
+    parameter: the step counts the next call's coefficients and the write-back read."""
     updated: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
 
 
@@ -309,6 +310,8 @@ class XlaProgram:
         self._live_positions = [self.grads_touched.index(index) for index in self.live_in]
         self._hyper: dict[tuple[int, int], tuple[Any, Any, Any]] = {}
         self._adam = [isinstance(optimizer, Adam) for optimizer in self.optimizers]
+        self._adams = [number for number, adam in enumerate(self._adam) if adam]
+        """The Adam optimizers: only their step counts are read (SGD keeps none)."""
         self._settings: tuple[Any, ...] = ()
         """The last settings `_optimizer_inputs` returned: the same object while unchanged."""
         self._last_emission: tuple[Any, Any, _Emission] | None = None
@@ -492,9 +495,9 @@ class XlaProgram:
             if slot in reached and self.tensors[index].requires_grad
         ]
 
-    def _group_members(self) -> list[tuple[tuple[int, ...], ...]]:
+    def _group_members(self) -> list[tuple[tuple[Tensor, ...], ...]]:
         return [
-            tuple(tuple(map(id, group["params"])) for group in optimizer.param_groups)
+            tuple(tuple(group["params"]) for group in optimizer.param_groups)
             for optimizer in self.optimizers
         ]
 
@@ -506,8 +509,10 @@ class XlaProgram:
             groups = optimizer.param_groups
             if len(groups) != len(members):
                 return True
-            for group, ids in zip(groups, members, strict=True):
-                if tuple(map(id, group["params"])) != ids:  # map: no Python call per parameter
+            for group, traced in zip(groups, members, strict=True):
+                params = group["params"]
+                # By identity, in C (map): no Python call, nothing made, per parameter.
+                if len(params) != len(traced) or not all(map(operator.is_, params, traced)):
                     return True
         return False
 
@@ -893,8 +898,8 @@ class XlaProgram:
         live.grad_places = emission.grad_places
         live.pattern = emission.next_pattern
         self._last_emission = (pattern, settings, emission)
-        for optimizer_steps, increments in zip(live.steps, emission.increments, strict=True):
-            for group_steps, group_increments in zip(optimizer_steps, increments, strict=True):
+        for number, increments in zip(self._adams, emission.increments, strict=True):
+            for group_steps, group_increments in zip(live.steps[number], increments, strict=True):
                 group_steps += group_increments
         live.updated += emission.updated
         live.called = True
@@ -935,7 +940,7 @@ class XlaProgram:
         updates = emission.updates
         emission.increments = [
             [np.array([updates.get(i, 0) for i in params], dtype=np.int64) for params in groups]
-            for groups in self._params_of
+            for groups in map(self._params_of.__getitem__, self._adams)
         ]
         emission.updated = np.array([updates.get(i, 0) for i in self.stepped], dtype=np.int64)
 
