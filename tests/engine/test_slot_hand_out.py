@@ -115,3 +115,57 @@ def test_eager_store_hands_out_slots_as_hand_out_slot_does(scenario: Scenario) -
     assert inline[5]
     assert function[5]
     assert all(inline[2])  # every slot's holder is its current `.grad`
+
+
+def test_a_store_that_fails_part_way_still_counts_the_slots_it_handed_out() -> None:
+    """The compiled replay re-hands its `.grad` Tensors only when the count changed: a
+    holder replaced without a count would keep its old values' version while a replay
+    writes under it."""
+    model, _ = _model()
+    first = cr.tensor(np.ones(3), requires_grad=True)  # reached last: its store comes last
+
+    def backward() -> None:
+        (model(cr.tensor(np.ones((5, 3))) * first) * model.scale).sum().backward()
+
+    backward()
+    model.zero_grad(set_to_none=True)
+    read_only = np.zeros(3)
+    read_only.flags.writeable = False
+    first.grad = cr.Tensor.from_numpy(read_only)  # its store cannot add into it
+    holders = {id(p): graph._SLOT_HOLDERS[id(p)]() for p in model.parameters()}
+    changes = graph.slot_holder_changes()
+    with pytest.raises(ValueError, match="read-only"):
+        backward()
+    replaced = [p for p in model.parameters() if graph._SLOT_HOLDERS[id(p)]() is not holders[id(p)]]
+    assert replaced  # the slots before the failing leaf were handed out
+    assert graph.slot_holder_changes() != changes
+
+
+def test_a_replay_after_a_failed_eager_store_bumps_the_grad_a_graph_saved() -> None:
+    from chainrule import optim
+
+    rng = np.random.default_rng(0)
+    model = nn.Sequential(nn.Linear(3, 2, rng=rng)).double()
+    model.flatten_parameters()
+    optimizer = optim.SGD(model.parameters(), lr=0.1)
+
+    def step(x: np.ndarray) -> None:
+        optimizer.zero_grad()
+        model(cr.tensor(x)).sum().backward()
+        optimizer.step()
+
+    compiled = cr.compile(step)
+    for _ in range(3):  # the trace, its check, a replay
+        compiled(rng.standard_normal((4, 3)))
+    first = cr.tensor(np.ones(3), requires_grad=True)
+    optimizer.zero_grad()
+    read_only = np.zeros(3)
+    read_only.flags.writeable = False
+    first.grad = cr.Tensor.from_numpy(read_only)
+    with pytest.raises(ValueError, match="read-only"):
+        model(cr.tensor(np.ones((4, 3))) * first).sum().backward()
+    held = model[0].weight.grad
+    saved = (cr.tensor(np.ones(held.shape), requires_grad=True) * held).sum()
+    compiled(rng.standard_normal((4, 3)))  # writes new values under `held`
+    with pytest.raises(RuntimeError, match="modified in place"):
+        saved.backward()
