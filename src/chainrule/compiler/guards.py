@@ -266,6 +266,10 @@ class Guards:
             for key in list(attributes)[:_WIDTH]:
                 if key == "training" or not key.startswith("_"):
                     self._entry(attributes, key, f"{label}.{key}", depth)
+            if "forward" not in attributes:
+                # Absent now: a forward set on the instance later (m.forward = f) replaces
+                # the class's for every call, so the replay must not run the old one.
+                self._entry(attributes, "forward", f"{label}.forward", depth)
             self.tensors.extend(p for p in module._parameters.values() if p is not None)
             buffers = module._buffers
             for key in list(buffers)[:_WIDTH]:

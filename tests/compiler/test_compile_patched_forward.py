@@ -1,0 +1,54 @@
+"""A module's forward replaced on the instance after a step was compiled (`m.forward = f`,
+as monkeypatching or a debugging wrapper does): the next call traces again and follows it,
+as eagerly, instead of replaying the old forward (it did, silently)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import pytest
+
+import chainrule as cr
+from chainrule import nn
+
+
+def _model() -> nn.Module:
+    rng = np.random.default_rng(0)
+    return nn.Sequential(nn.Linear(3, 2, rng=rng), nn.ReLU(), nn.Linear(2, 2, rng=rng)).double()
+
+
+@pytest.mark.parametrize("child", [0, 1, 2, None])
+def test_a_forward_set_on_the_instance_after_compiling_is_followed(child: int | None) -> None:
+    model = _model()
+    target: Any = model if child is None else model[child]
+
+    def step(x: np.ndarray) -> cr.Tensor:
+        return model(cr.tensor(x)).sum()
+
+    compiled = cr.compile(step)
+    x = np.random.default_rng(1).standard_normal((4, 3))
+    for _ in range(3):  # the trace, its check, a replay
+        compiled(x)
+    original = target.forward
+    target.forward = lambda inputs: original(inputs) * 2.0
+    assert compiled(x).numpy() == step(x).numpy()
+    assert compiled(x).numpy() == step(x).numpy()
+    del target.forward  # back to the class's
+    assert compiled(x).numpy() == step(x).numpy()
+
+
+def test_a_forward_set_on_the_instance_before_compiling_is_still_followed() -> None:
+    model = _model()
+    original = model[0].forward
+    model[0].forward = lambda inputs: original(inputs) * 3.0
+
+    def step(x: np.ndarray) -> cr.Tensor:
+        return model(cr.tensor(x)).sum()
+
+    compiled = cr.compile(step)
+    x = np.random.default_rng(1).standard_normal((4, 3))
+    for _ in range(3):
+        assert compiled(x).numpy() == step(x).numpy()
+    model[0].forward = original
+    assert compiled(x).numpy() == step(x).numpy()
