@@ -52,3 +52,33 @@ def test_a_forward_set_on_the_instance_before_compiling_is_still_followed() -> N
         assert compiled(x).numpy() == step(x).numpy()
     model[0].forward = original
     assert compiled(x).numpy() == step(x).numpy()
+
+
+class _Doubling(nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.inner = nn.Linear(3, 2, rng=np.random.default_rng(0))
+
+    def forward(self, x: Any) -> Any:
+        return self.inner(x)
+
+
+@pytest.mark.parametrize("patched", ["user class forward", "library class forward"])
+def test_a_forward_set_on_the_class_after_compiling_is_followed(
+    patched: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    model = _Doubling().double()
+
+    def step(x: np.ndarray) -> cr.Tensor:
+        return model(cr.tensor(x)).sum()
+
+    compiled = cr.compile(step)
+    x = np.random.default_rng(1).standard_normal((4, 3))
+    for _ in range(3):
+        compiled(x)
+    cls: Any = _Doubling if patched == "user class forward" else nn.Linear
+    original = cls.forward
+    monkeypatch.setattr(cls, "forward", lambda self, inputs: original(self, inputs) * 2.0)
+    assert compiled(x).numpy() == step(x).numpy()
+    monkeypatch.undo()
+    assert compiled(x).numpy() == step(x).numpy()

@@ -123,11 +123,16 @@ class Guards:
         self._dicts: list[dict[Any, Any]] = []
         self._keys: list[Any] = []
         self._cells: list[CellType] = []
+        # (a module class, "forward" or "__call__"): what calling its modules runs, looked
+        # up on the class (a class attribute set later replaces it for every instance).
+        self._classes: list[type] = []
+        self._class_keys: list[str] = []
         self._sized: list[Any] = []
         # One name per guarded value, in the order `_read` gives them: dict entries, closure
         # cells, lengths (entries and cells are collected interleaved, so kept apart).
         self._entry_names: list[str] = []
         self._cell_names: list[str] = []
+        self._class_names: list[str] = []
         self._length_names: list[str] = []
         self._seen: set[int] = set()
         self._modules = False  # whether any module tree is guarded
@@ -136,7 +141,8 @@ class Guards:
 
     # ------------------------------------------------------------------ collecting
     def _full(self) -> bool:
-        return len(self._entry_names) + len(self._cell_names) + len(self._length_names) >= _LIMIT
+        named = (self._entry_names, self._cell_names, self._class_names, self._length_names)
+        return sum(map(len, named)) >= _LIMIT
 
     def _entry(
         self, holder: dict[Any, Any], key: Any, name: str, depth: int, named: bool = False
@@ -270,6 +276,7 @@ class Guards:
                 # Absent now: a forward set on the instance later (m.forward = f) replaces
                 # the class's for every call, so the replay must not run the old one.
                 self._entry(attributes, "forward", f"{label}.forward", depth)
+            self._module_class(type(module))
             self.tensors.extend(p for p in module._parameters.values() if p is not None)
             buffers = module._buffers
             for key in list(buffers)[:_WIDTH]:
@@ -277,6 +284,16 @@ class Guards:
                     self._dicts.append(buffers)
                     self._keys.append(key)
                     self._entry_names.append(f"the buffer {label}.{key}")
+
+    def _module_class(self, cls: type) -> None:
+        """Guard what `cls.forward` and `cls.__call__` are (a patched class method runs for
+        every instance, library classes' too), once per class."""
+        if cls in self._classes or self._full():
+            return
+        for key in ("forward", "__call__"):
+            self._classes.append(cls)
+            self._class_keys.append(key)
+            self._class_names.append(f"{cls.__qualname__}.{key}")
 
     def trained_arrays(self) -> list[np.ndarray]:
         """The writable NumPy arrays of the tensors met that require grad (parameters)."""
@@ -289,14 +306,15 @@ class Guards:
 
     # ------------------------------------------------------------------ checking
     def _read(self) -> tuple[tuple[Any, ...], tuple[int, ...]]:
-        """The guarded values (dict entries, then closure cells) and the guarded lengths
-        (then the modules' structure count)."""
+        """The guarded values (dict entries, closure cells, then module classes' methods)
+        and the guarded lengths (then the modules' structure count)."""
         entries = map(dict.get, self._dicts, self._keys, [_MISSING] * len(self._dicts))
         cells = map(_CELL_CONTENTS, self._cells)
+        methods = map(getattr, self._classes, self._class_keys, [_MISSING] * len(self._classes))
         lengths = tuple(map(len, self._sized))
         if self._modules:
             lengths += (structure_changes(),)
-        return (*entries, *cells), lengths
+        return (*entries, *cells, *methods), lengths
 
     def changed(self) -> str | None:
         """The name of the first guarded value that is not what it was when the guards were
@@ -307,7 +325,13 @@ class Guards:
             return "a variable in the closure of the step"
         before_objects, before_lengths = self.values
         for name, before, after in zip(
-            (*self._entry_names, *self._cell_names, *self._length_names, _STRUCTURE_NAME),
+            (
+                *self._entry_names,
+                *self._cell_names,
+                *self._class_names,
+                *self._length_names,
+                _STRUCTURE_NAME,
+            ),
             (*before_objects, *before_lengths),
             (*objects, *lengths),
             strict=False,
