@@ -82,3 +82,35 @@ def test_a_forward_set_on_the_class_after_compiling_is_followed(
     assert compiled(x).numpy() == step(x).numpy()
     monkeypatch.undo()
     assert compiled(x).numpy() == step(x).numpy()
+
+
+class _WithHelper(nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.inner = nn.Linear(3, 2, rng=np.random.default_rng(0))
+
+    def scaled(self, x: Any) -> Any:
+        return x * 1.0
+
+    def forward(self, x: Any) -> Any:
+        return self.scaled(self.inner(x))
+
+
+@pytest.mark.parametrize("where", ["instance", "class"])
+def test_a_method_forward_calls_set_after_compiling_is_followed(
+    where: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    model = _WithHelper().double()
+
+    def step(x: np.ndarray) -> cr.Tensor:
+        return model(cr.tensor(x)).sum()
+
+    compiled = cr.compile(step)
+    x = np.random.default_rng(1).standard_normal((4, 3))
+    for _ in range(3):
+        compiled(x)
+    if where == "instance":
+        model.scaled = lambda inputs: inputs * 5.0
+    else:
+        monkeypatch.setattr(_WithHelper, "scaled", lambda self, inputs: inputs * 5.0)
+    assert compiled(x).numpy() == step(x).numpy()

@@ -127,6 +127,7 @@ class Guards:
         # up on the class (a class attribute set later replaces it for every instance).
         self._classes: list[type] = []
         self._class_keys: list[str] = []
+        self._class_seen: set[tuple[type, str]] = set()
         self._sized: list[Any] = []
         # One name per guarded value, in the order `_read` gives them: dict entries, closure
         # cells, lengths (entries and cells are collected interleaved, so kept apart).
@@ -272,11 +273,14 @@ class Guards:
             for key in list(attributes)[:_WIDTH]:
                 if key == "training" or not key.startswith("_"):
                     self._entry(attributes, key, f"{label}.{key}", depth)
-            if "forward" not in attributes:
-                # Absent now: a forward set on the instance later (m.forward = f) replaces
-                # the class's for every call, so the replay must not run the old one.
-                self._entry(attributes, "forward", f"{label}.forward", depth)
-            self._module_class(type(module))
+            # The methods calling it runs: forward, and those of its user classes that the
+            # step's code names. Absent from the instance now, one set there later
+            # (m.forward = f) replaces the class's, so the replay must not run the old one.
+            called = [f.__name__ for f in _class_functions(module) if self._called(f)]
+            for key in dict.fromkeys(["forward", *called]):
+                if key not in attributes and key != "__call__":
+                    self._entry(attributes, key, f"{label}.{key}", depth)
+            self._module_class(type(module), called)
             self.tensors.extend(p for p in module._parameters.values() if p is not None)
             buffers = module._buffers
             for key in list(buffers)[:_WIDTH]:
@@ -285,12 +289,13 @@ class Guards:
                     self._keys.append(key)
                     self._entry_names.append(f"the buffer {label}.{key}")
 
-    def _module_class(self, cls: type) -> None:
-        """Guard what `cls.forward` and `cls.__call__` are (a patched class method runs for
-        every instance, library classes' too), once per class."""
-        if cls in self._classes or self._full():
-            return
-        for key in ("forward", "__call__"):
+    def _module_class(self, cls: type, called: list[str]) -> None:
+        """Guard what `cls.forward`, `cls.__call__` and the `called` methods are (a method
+        set on the class later runs for every instance, library classes' too)."""
+        for key in dict.fromkeys(["forward", "__call__", *called]):
+            if self._full() or (cls, key) in self._class_seen:
+                continue
+            self._class_seen.add((cls, key))
             self._classes.append(cls)
             self._class_keys.append(key)
             self._class_names.append(f"{cls.__qualname__}.{key}")
