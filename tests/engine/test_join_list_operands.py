@@ -54,3 +54,13 @@ def test_a_float64_array_beside_a_float32_tensor_keeps_numpys_promotion(name: st
     expected = getattr(np, name)([ones, np.array(LIST)])
     assert joined.dtype == expected.dtype == np.float64
     np.testing.assert_array_equal(joined.numpy(), expected)
+
+
+def test_numpys_concatenate_with_axis_none_joins_a_list_in_the_tensors_dtype() -> None:
+    x = cr.tensor(np.array([[1.1, -2.3]]), requires_grad=True)
+    joined = np.concatenate([x, LIST], axis=None)
+    assert isinstance(joined, cr.Tensor)
+    assert joined.dtype == np.float64
+    np.testing.assert_array_equal(joined.numpy(), np.concatenate([[[1.1, -2.3]], LIST], None))
+    joined.sum().backward()
+    np.testing.assert_array_equal(x.grad.numpy(), [[1.0, 1.0]])
