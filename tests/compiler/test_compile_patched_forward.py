@@ -4,6 +4,7 @@ as eagerly, instead of replaying the old forward (it did, silently)."""
 
 from __future__ import annotations
 
+import functools
 from typing import Any
 
 import numpy as np
@@ -114,3 +115,24 @@ def test_a_method_forward_calls_set_after_compiling_is_followed(
     else:
         monkeypatch.setattr(_WithHelper, "scaled", lambda self, inputs: inputs * 5.0)
     assert compiled(x).numpy() == step(x).numpy()
+
+
+class _PartialForward(nn.Module):
+    def _scaled(self, x: Any, factor: float) -> Any:
+        return x * factor
+
+    forward = functools.partialmethod(_scaled, factor=2.0)
+
+
+def test_a_forward_that_is_a_new_object_at_every_lookup_replays() -> None:
+    """A partialmethod makes a new callable at each class lookup: guarded by the class's
+    own entry, it is the same object, so the step replays instead of being refused."""
+    model = _PartialForward()
+
+    def step(x: np.ndarray) -> cr.Tensor:
+        return model(cr.tensor(x)).sum()
+
+    compiled = cr.compile(step)
+    for _ in range(4):
+        assert compiled(np.ones(3)).numpy() == 6.0
+    assert compiled.traces == 2

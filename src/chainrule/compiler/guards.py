@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import operator
 from collections.abc import Callable, Iterator
-from types import CellType, CodeType, FunctionType, MethodType, ModuleType
+from types import CellType, CodeType, FunctionType, MappingProxyType, MethodType, ModuleType
 from typing import Any
 
 import numpy as np
@@ -35,6 +35,7 @@ _DEPTH = 6
 """How many references deep the guards follow functions, objects and containers."""
 _WIDTH = 64
 """How many entries of one container are guarded."""
+_CLASS_ENTRY = MappingProxyType.get  # a class's own attribute, read in C
 _LIMIT = 4096
 """How many values are guarded at most (a step that reaches a huge object graph)."""
 
@@ -123,9 +124,10 @@ class Guards:
         self._dicts: list[dict[Any, Any]] = []
         self._keys: list[Any] = []
         self._cells: list[CellType] = []
-        # (a module class, "forward" or "__call__"): what calling its modules runs, looked
-        # up on the class (a class attribute set later replaces it for every instance).
-        self._classes: list[type] = []
+        # (a class's own attributes, a method name): each module class's entry for the
+        # methods calling its modules runs, in every class of its MRO down to the one that
+        # defines it (one set on any of them later replaces it for every instance).
+        self._classes: list[MappingProxyType[str, Any]] = []
         self._class_keys: list[str] = []
         self._class_seen: set[tuple[type, str]] = set()
         self._sized: list[Any] = []
@@ -293,12 +295,16 @@ class Guards:
         """Guard what `cls.forward`, `cls.__call__` and the `called` methods are (a method
         set on the class later runs for every instance, library classes' too)."""
         for key in dict.fromkeys(["forward", "__call__", *called]):
-            if self._full() or (cls, key) in self._class_seen:
-                continue
-            self._class_seen.add((cls, key))
-            self._classes.append(cls)
-            self._class_keys.append(key)
-            self._class_names.append(f"{cls.__qualname__}.{key}")
+            for owner in cls.__mro__:
+                if self._full() or (owner, key) in self._class_seen:
+                    break
+                self._class_seen.add((owner, key))
+                # Read statically (not getattr: a descriptor may make a new object per read)
+                self._classes.append(owner.__dict__)
+                self._class_keys.append(key)
+                self._class_names.append(f"{owner.__qualname__}.{key}")
+                if key in owner.__dict__:
+                    break
 
     def trained_arrays(self) -> list[np.ndarray]:
         """The writable NumPy arrays of the tensors met that require grad (parameters)."""
@@ -315,7 +321,9 @@ class Guards:
         and the guarded lengths (then the modules' structure count)."""
         entries = map(dict.get, self._dicts, self._keys, [_MISSING] * len(self._dicts))
         cells = map(_CELL_CONTENTS, self._cells)
-        methods = map(getattr, self._classes, self._class_keys, [_MISSING] * len(self._classes))
+        methods = map(
+            _CLASS_ENTRY, self._classes, self._class_keys, [_MISSING] * len(self._classes)
+        )
         lengths = tuple(map(len, self._sized))
         if self._modules:
             lengths += (structure_changes(),)
