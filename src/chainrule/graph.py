@@ -598,16 +598,17 @@ def store_leaf_grads(
             leaf.grad = stored = tensor_type.from_numpy(grad)
         if in_slot:
             # `hand_out_slot(key, stored)`, inline (once per parameter of every step), its
-            # change count bumped once for all below.
-            handed = True
+            # change count bumped once, before the first holder changes: a later leaf's
+            # store may raise, and the compiled replay trusts the count.
+            if not handed:
+                handed = True
+                _SLOT_HOLDER_CHANGES[0] += 1
             previous = holders.get(key)
             if previous is not None:
                 held = previous()
                 if held is not None and held is not stored:
                     held.increment_version()
             holders[key] = reference(stored)
-    if handed:
-        _SLOT_HOLDER_CHANGES[0] += 1
 
 
 def _store_foreign_grad(

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import operator
 from collections.abc import Callable, Iterator
-from types import CellType, CodeType, FunctionType, MethodType, ModuleType
+from types import CellType, CodeType, FunctionType, MappingProxyType, MethodType, ModuleType
 from typing import Any
 
 import numpy as np
@@ -35,6 +35,7 @@ _DEPTH = 6
 """How many references deep the guards follow functions, objects and containers."""
 _WIDTH = 64
 """How many entries of one container are guarded."""
+_CLASS_ENTRY = MappingProxyType.get  # a class's own attribute, read in C
 _LIMIT = 4096
 """How many values are guarded at most (a step that reaches a huge object graph)."""
 
@@ -123,11 +124,18 @@ class Guards:
         self._dicts: list[dict[Any, Any]] = []
         self._keys: list[Any] = []
         self._cells: list[CellType] = []
+        # (a class's own attributes, a method name): each module class's entry for the
+        # methods calling its modules runs, in every class of its MRO down to the one that
+        # defines it (one set on any of them later replaces it for every instance).
+        self._classes: list[MappingProxyType[str, Any]] = []
+        self._class_keys: list[str] = []
+        self._class_seen: set[tuple[type, str]] = set()
         self._sized: list[Any] = []
         # One name per guarded value, in the order `_read` gives them: dict entries, closure
         # cells, lengths (entries and cells are collected interleaved, so kept apart).
         self._entry_names: list[str] = []
         self._cell_names: list[str] = []
+        self._class_names: list[str] = []
         self._length_names: list[str] = []
         self._seen: set[int] = set()
         self._modules = False  # whether any module tree is guarded
@@ -136,7 +144,8 @@ class Guards:
 
     # ------------------------------------------------------------------ collecting
     def _full(self) -> bool:
-        return len(self._entry_names) + len(self._cell_names) + len(self._length_names) >= _LIMIT
+        named = (self._entry_names, self._cell_names, self._class_names, self._length_names)
+        return sum(map(len, named)) >= _LIMIT
 
     def _entry(
         self, holder: dict[Any, Any], key: Any, name: str, depth: int, named: bool = False
@@ -266,6 +275,14 @@ class Guards:
             for key in list(attributes)[:_WIDTH]:
                 if key == "training" or not key.startswith("_"):
                     self._entry(attributes, key, f"{label}.{key}", depth)
+            # The methods calling it runs: forward, and those of its user classes that the
+            # step's code names. Absent from the instance now, one set there later
+            # (m.forward = f) replaces the class's, so the replay must not run the old one.
+            called = [f.__name__ for f in _class_functions(module) if self._called(f)]
+            for key in dict.fromkeys(["forward", *called]):
+                if key not in attributes and key != "__call__":
+                    self._entry(attributes, key, f"{label}.{key}", depth)
+            self._module_class(type(module), called)
             self.tensors.extend(p for p in module._parameters.values() if p is not None)
             buffers = module._buffers
             for key in list(buffers)[:_WIDTH]:
@@ -273,6 +290,21 @@ class Guards:
                     self._dicts.append(buffers)
                     self._keys.append(key)
                     self._entry_names.append(f"the buffer {label}.{key}")
+
+    def _module_class(self, cls: type, called: list[str]) -> None:
+        """Guard what `cls.forward`, `cls.__call__` and the `called` methods are (a method
+        set on the class later runs for every instance, library classes' too)."""
+        for key in dict.fromkeys(["forward", "__call__", *called]):
+            for owner in cls.__mro__:
+                if self._full() or (owner, key) in self._class_seen:
+                    break
+                self._class_seen.add((owner, key))
+                # Read statically (not getattr: a descriptor may make a new object per read)
+                self._classes.append(owner.__dict__)
+                self._class_keys.append(key)
+                self._class_names.append(f"{owner.__qualname__}.{key}")
+                if key in owner.__dict__:
+                    break
 
     def trained_arrays(self) -> list[np.ndarray]:
         """The writable NumPy arrays of the tensors met that require grad (parameters)."""
@@ -285,14 +317,17 @@ class Guards:
 
     # ------------------------------------------------------------------ checking
     def _read(self) -> tuple[tuple[Any, ...], tuple[int, ...]]:
-        """The guarded values (dict entries, then closure cells) and the guarded lengths
-        (then the modules' structure count)."""
+        """The guarded values (dict entries, closure cells, then module classes' methods)
+        and the guarded lengths (then the modules' structure count)."""
         entries = map(dict.get, self._dicts, self._keys, [_MISSING] * len(self._dicts))
         cells = map(_CELL_CONTENTS, self._cells)
+        methods = map(
+            _CLASS_ENTRY, self._classes, self._class_keys, [_MISSING] * len(self._classes)
+        )
         lengths = tuple(map(len, self._sized))
         if self._modules:
             lengths += (structure_changes(),)
-        return (*entries, *cells), lengths
+        return (*entries, *cells, *methods), lengths
 
     def changed(self) -> str | None:
         """The name of the first guarded value that is not what it was when the guards were
@@ -303,7 +338,13 @@ class Guards:
             return "a variable in the closure of the step"
         before_objects, before_lengths = self.values
         for name, before, after in zip(
-            (*self._entry_names, *self._cell_names, *self._length_names, _STRUCTURE_NAME),
+            (
+                *self._entry_names,
+                *self._cell_names,
+                *self._class_names,
+                *self._length_names,
+                _STRUCTURE_NAME,
+            ),
             (*before_objects, *before_lengths),
             (*objects, *lengths),
             strict=False,

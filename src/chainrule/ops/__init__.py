@@ -35,7 +35,7 @@ from chainrule.ops.activations import (
     softsign,
 )
 from chainrule.ops.operators import _binary, _operand, matmul, promote
-from chainrule.placement import to_numpy
+from chainrule.placement import refuse_stacking, to_numpy
 from chainrule.primitives.reduction import Axis
 from chainrule.tensor import Tensor, _raw, as_tensor
 
@@ -120,10 +120,20 @@ def where(condition: Any, x: Any, y: Any) -> Tensor:
         ) from None
 
 
+def join_operands(items: Sequence[Any]) -> tuple[Tensor, ...]:
+    """The items of a join as Tensors: a list, number or integer array beside a tensor takes
+    the first tensor's dtype, as a binary operator's operand does (`_operand`), so that
+    float64 data joined with [0.1] is not rounded through float32 first."""
+    like = next((item for item in items if isinstance(item, Tensor)), None)
+    if like is None:
+        return tuple(as_tensor(item) for item in items)
+    return tuple(_operand(refuse_stacking(item), like) for item in items)
+
+
 def _join(op: str, primitive: type[P.Primitive], tensors: Sequence[Any], axis: int) -> Tensor:
     if len(tensors) == 0:
         raise ValueError(f"{op}: needs at least one tensor")
-    inputs = tuple(as_tensor(t) for t in tensors)
+    inputs = join_operands(tensors)
     floats = [t.dtype for t in inputs if t.dtype.kind == "f"]
     if floats and len(floats) < len(inputs):  # integers join floats as that float (PyTorch)
         common = np.result_type(*floats)

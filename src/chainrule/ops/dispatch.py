@@ -133,7 +133,7 @@ def _numpy_scan(method: str) -> Callable[..., Tensor]:
 
 def _numpy_concatenate(arrays: Sequence[Any], axis: int | None = 0) -> Tensor:
     if axis is None:
-        return ops.concatenate([as_tensor(t).reshape(-1) for t in arrays], 0)
+        return ops.concatenate([t.reshape(-1) for t in ops.join_operands(arrays)], 0)
     return ops.concatenate(arrays, axis)
 
 

@@ -29,6 +29,14 @@ def clip(self: Tensor, min: float | None = None, max: float | None = None) -> Te
     """Values limited to [min, max];  derivative [min <= x <= max]."""
     if min is None and max is None:
         raise ValueError("clip: give at least one of min and max")
+    if isinstance(min, Tensor) or isinstance(max, Tensor):
+        # The bounds are the op's constants: a Tensor there would get no gradient (and
+        # NumPy's clip, handed one, dispatched back here without end).
+        raise TypeError(
+            "clip: min and max are numbers or NumPy arrays, got a Tensor; for a bound that "
+            "is a tensor write chainrule.maximum(x, low) and chainrule.minimum(x, high) (its "
+            "gradient flows to the bound), or pass bound.numpy() for a constant"
+        )
     source = self
     if self.dtype.kind != "f" and any(
         np.asarray(bound).dtype.kind == "f" for bound in (min, max) if bound is not None

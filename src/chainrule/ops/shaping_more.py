@@ -22,7 +22,7 @@ from chainrule import primitives as P
 from chainrule.modes import refuse_while_tracing
 from chainrule.placement import to_numpy
 from chainrule.primitives.shape_more import PAD_MODES, Flip, Pad, Repeat, Roll, Tile
-from chainrule.tensor import Tensor, _raw, as_tensor, attach_methods
+from chainrule.tensor import Tensor, _raw, attach_methods
 
 AxisArg = int | Sequence[int] | None
 
@@ -322,15 +322,14 @@ def _split(
 def vstack(tup: Sequence[Any]) -> Tensor:
     """The tensors stacked as rows (1-D ones become rows of one), as np.vstack."""
     rows = []
-    for item in tup:
-        tensor = as_tensor(item)
+    for tensor in ops.join_operands(tup):
         rows.append(tensor.reshape(1, -1) if tensor.ndim < 2 else tensor)
     return ops._join("vstack", P.Concatenate, rows, 0)
 
 
 def hstack(tup: Sequence[Any]) -> Tensor:
     """The tensors joined along their second axis (the first for 1-D ones), as np.hstack."""
-    parts = [as_tensor(item) for item in tup]
+    parts = list(ops.join_operands(tup))
     parts = [part.reshape(1) if part.ndim == 0 else part for part in parts]
     axis = 0 if parts and parts[0].ndim == 1 else 1
     return ops._join("hstack", P.Concatenate, parts, axis)
