@@ -103,8 +103,14 @@ def test_requires_grad_on_integer_dtype_is_refused() -> None:
 
 
 def test_astype_to_an_integer_dtype_is_refused() -> None:
-    with pytest.raises(TypeError, match=r"astype: .*floating point, not int32"):
+    with pytest.raises(TypeError, match=r"astype: .*another float dtype, not int32"):
         _leaf((2,)).astype(np.int32)
+
+
+def test_astype_of_an_integer_tensor_names_its_dtype_and_the_way_to_integer_values() -> None:
+    counts = cr.zeros(3, dtype=np.int64)
+    with pytest.raises(TypeError, match=r"this int64 tensor .* t\.numpy\(\)\.astype\('int32'\)"):
+        counts.astype(np.int32)
 
 
 @pytest.mark.parametrize(

@@ -51,7 +51,11 @@ def astype(self: Tensor, dtype: npt.DTypeLike) -> Tensor:
     if target == self.dtype:
         return self
     if target.kind != "f":
-        raise TypeError(f"astype: chainrule tensors are floating point, not {target}")
+        raise TypeError(
+            f"astype: this {self.dtype} tensor converts only to another float dtype, not {target} "
+            "(no gradient flows through an integer or bool cast); for integer values take "
+            f"the array: t.numpy().astype('{target}')"
+        )
     return Tensor._apply(P.Cast, (self,), {"dtype": target})
 
 
