@@ -107,20 +107,14 @@ def zeros_like(
     input: Any, *, dtype: npt.DTypeLike | None = None, requires_grad: bool = False
 ) -> Tensor:
     """0s of input's shape and dtype (or `dtype`); a new leaf, outside input's graph."""
-    like = as_tensor(input)
-    return full(
-        like.shape, 0.0, dtype=like.dtype if dtype is None else dtype, requires_grad=requires_grad
-    )
+    return full_like(input, 0.0, dtype=dtype, requires_grad=requires_grad)
 
 
 def ones_like(
     input: Any, *, dtype: npt.DTypeLike | None = None, requires_grad: bool = False
 ) -> Tensor:
     """1s of input's shape and dtype (or `dtype`); a new leaf, outside input's graph."""
-    like = as_tensor(input)
-    return full(
-        like.shape, 1.0, dtype=like.dtype if dtype is None else dtype, requires_grad=requires_grad
-    )
+    return full_like(input, 1.0, dtype=dtype, requires_grad=requires_grad)
 
 
 def full_like(
