@@ -15,6 +15,20 @@ import jax.numpy as jnp
 from workloads import Problem
 
 
+def network_loss(params: list[tuple[Any, Any]], x: Any, targets: Any, mse: bool) -> Any:
+    """The workload's loss: dense layers with ReLU between them, then MSE or softmax
+    cross-entropy (mean over the batch)."""
+    h = x
+    for i, (w, b) in enumerate(params):
+        h = h @ w + b
+        if i < len(params) - 1:
+            h = jnp.maximum(h, 0)
+    if mse:
+        return jnp.mean((h - targets) ** 2)
+    log_probs = jax.nn.log_softmax(h, axis=1)
+    return -jnp.mean(jnp.take_along_axis(log_probs, targets[:, None], axis=1))
+
+
 def make_step(problem: Problem) -> Callable[[], Any]:
     """One jitted SGD step, returning the loss (before the update)."""
     weights, biases = problem.fresh_params()
@@ -23,19 +37,8 @@ def make_step(problem: Problem) -> Callable[[], Any]:
     lr = problem.lr
     mse = problem.workload.loss == "mse"
 
-    def loss_fn(params: list[tuple[Any, Any]], x: Any, targets: Any) -> Any:
-        h = x
-        for i, (w, b) in enumerate(params):
-            h = h @ w + b
-            if i < len(params) - 1:
-                h = jnp.maximum(h, 0)
-        if mse:
-            return jnp.mean((h - targets) ** 2)
-        log_probs = jax.nn.log_softmax(h, axis=1)
-        return -jnp.mean(jnp.take_along_axis(log_probs, targets[:, None], axis=1))
-
     def update(params: list[tuple[Any, Any]], x: Any, targets: Any) -> Any:
-        loss, grads = jax.value_and_grad(loss_fn)(params, x, targets)
+        loss, grads = jax.value_and_grad(network_loss)(params, x, targets, mse)
         new = jax.tree_util.tree_map(lambda p, g: p - lr * g, params, grads)
         return new, loss
 

@@ -61,6 +61,7 @@ def _measure(key: str, options: argparse.Namespace) -> None:
 
     import chainrule as cr
     from impl_jax import make_step as make_jax_step
+    from impl_jax import network_loss
     from impl_nn_optim import build
     from workloads import WORKLOADS, make_problem
 
@@ -72,19 +73,8 @@ def _measure(key: str, options: argparse.Namespace) -> None:
     x, targets = jnp.asarray(problem.x), jnp.asarray(problem.targets)
     lr, mse = problem.lr, problem.workload.loss == "mse"
 
-    def loss_fn(params: Any, x: Any, targets: Any, mse: bool = mse) -> Any:
-        h = x
-        for i, (w, b) in enumerate(params):
-            h = h @ w + b
-            if i < len(params) - 1:
-                h = jnp.maximum(h, 0)
-        if mse:
-            return jnp.mean((h - targets) ** 2)
-        log_probs = jax.nn.log_softmax(h, axis=1)
-        return -jnp.mean(jnp.take_along_axis(log_probs, targets[:, None], axis=1))
-
     def update(params: Any, x: Any, targets: Any, lr: float = lr) -> Any:
-        loss, grads = jax.value_and_grad(loss_fn)(params, x, targets)
+        loss, grads = jax.value_and_grad(network_loss)(params, x, targets, mse)
         new = jax.tree_util.tree_map(lambda p, g: p - lr * g, params, grads)
         return new, grads, loss
 
