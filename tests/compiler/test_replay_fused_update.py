@@ -61,6 +61,21 @@ def _batches(dtype: Any, steps: int = STEPS) -> list[tuple[Tensor, np.ndarray]]:
     ]
 
 
+def _sgd_step(model: nn.Module, optimizer: Optimizer, compiled: bool) -> Callable[..., Tensor]:
+    """The plain training step of `model` (zero_grad, cross-entropy, backward, step), compiled
+    or eager."""
+    loss_fn = nn.CrossEntropyLoss()
+
+    def train_step(x: Tensor, y: np.ndarray) -> Tensor:
+        optimizer.zero_grad()
+        loss: Tensor = loss_fn(model(x), y)
+        loss.backward()
+        optimizer.step()
+        return loss
+
+    return cr.compile(train_step) if compiled else train_step
+
+
 def _train(
     dtype: Any,
     make_optimizer: Callable[[list[Tensor]], Optimizer],
@@ -72,16 +87,7 @@ def _train(
     the (compiled or eager) step function."""
     model = _model(dtype, flat)
     optimizer = make_optimizer(list(model.parameters()))
-    loss_fn = nn.CrossEntropyLoss()
-
-    def train_step(x: Tensor, y: np.ndarray) -> Tensor:
-        optimizer.zero_grad()
-        loss: Tensor = loss_fn(model(x), y)
-        loss.backward()
-        optimizer.step()
-        return loss
-
-    step = cr.compile(train_step) if compiled else train_step
+    step = _sgd_step(model, optimizer, compiled)
     losses = [float(step(x, y).item()) for x, y in _batches(dtype, steps)]
     params = [param.data.copy() for param in model.parameters()]
     grads = [param.grad.data.copy() for param in model.parameters()]  # type: ignore[union-attr]
@@ -194,16 +200,7 @@ def _maximize_from_call_4(compiled: bool) -> list[np.ndarray]:
     """Six SGD steps whose group maximizes from the fourth on: the parameters after them."""
     model = _model(np.float32)
     optimizer = optim.SGD(model.parameters(), lr=0.1)
-    loss_fn = nn.CrossEntropyLoss()
-
-    def train_step(x: Tensor, y: np.ndarray) -> Tensor:
-        optimizer.zero_grad()
-        loss: Tensor = loss_fn(model(x), y)
-        loss.backward()
-        optimizer.step()
-        return loss
-
-    step = cr.compile(train_step) if compiled else train_step
+    step = _sgd_step(model, optimizer, compiled)
     for position, (x, y) in enumerate(_batches(np.float32, 6)):
         optimizer.param_groups[0]["maximize"] = position >= 3
         step(x, y)
@@ -258,22 +255,7 @@ def test_a_scheduler_stepped_between_calls_sets_each_fused_updates_rate(placemen
         model = _model(np.float64)
         optimizer = optim.SGD(model.parameters(), lr=0.5)
         scheduler = optim.StepLR(optimizer, step_size=3, gamma=0.5)
-        loss_fn = nn.CrossEntropyLoss()
-
-        def train_step(
-            x: Tensor,
-            y: np.ndarray,
-            model: nn.Module = model,
-            optimizer: Optimizer = optimizer,
-            loss_fn: nn.Module = loss_fn,
-        ) -> Tensor:
-            optimizer.zero_grad()
-            loss: Tensor = loss_fn(model(x), y)
-            loss.backward()
-            optimizer.step()
-            return loss
-
-        step = cr.compile(train_step) if compiled else train_step
+        step = _sgd_step(model, optimizer, compiled)
         for position, (x, y) in enumerate(_batches(np.float64)):
             step(x, y)
             scheduler.step()
@@ -426,22 +408,7 @@ def test_a_step_hook_added_between_calls_runs_and_the_update_stays_identical(
     for compiled in (False, True):
         model = _model(np.float64)
         optimizer = optim.SGD(model.parameters(), lr=0.1)
-        loss_fn = nn.CrossEntropyLoss()
-
-        def train_step(
-            x: Tensor,
-            y: np.ndarray,
-            model: nn.Module = model,
-            optimizer: Optimizer = optimizer,
-            loss_fn: nn.Module = loss_fn,
-        ) -> Tensor:
-            optimizer.zero_grad()
-            loss: Tensor = loss_fn(model(x), y)
-            loss.backward()
-            optimizer.step()
-            return loss
-
-        step = cr.compile(train_step) if compiled else train_step
+        step = _sgd_step(model, optimizer, compiled)
         seen: list[float] = []
         for position, (x, y) in enumerate(_batches(np.float64, 8)):
             if position == 4:
@@ -463,22 +430,7 @@ def test_replaced_parameter_data_between_calls_is_updated_as_eager_does(placemen
     for compiled in (False, True):
         model = _model(np.float64)
         optimizer = optim.SGD(model.parameters(), lr=0.1)
-        loss_fn = nn.CrossEntropyLoss()
-
-        def train_step(
-            x: Tensor,
-            y: np.ndarray,
-            model: nn.Module = model,
-            optimizer: Optimizer = optimizer,
-            loss_fn: nn.Module = loss_fn,
-        ) -> Tensor:
-            optimizer.zero_grad()
-            loss: Tensor = loss_fn(model(x), y)
-            loss.backward()
-            optimizer.step()
-            return loss
-
-        step = cr.compile(train_step) if compiled else train_step
+        step = _sgd_step(model, optimizer, compiled)
         for position, (x, y) in enumerate(_batches(np.float64, 8)):
             if position == 4:
                 first = next(iter(model.parameters()))
