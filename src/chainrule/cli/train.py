@@ -4,7 +4,8 @@ With no arguments: the tutorial network (64-50-10, ReLU, softmax cross-entropy) 
 bundled 8x8 digits. Each epoch prints one line and saves metrics.jsonl and a checkpoint
 (checkpoint.npz + checkpoint.json, also saved before the first batch) to the run folder;
 loss.png is drawn at the end (and gradients.png with --diagnostics). Ctrl-C saves the last
-completed epoch and exits with status 130; --resume continues bit for bit, on the same data.
+completed epoch and exits with status 130; --resume continues bit for bit, on the same data
+(--compile xla: to rounding, as it says when resuming).
 One training at a time writes a run folder (train.lock), and none overwrites another run.
 Under `mpiexec -n N` the N ranks train one run data-parallel (--batch-size is the global
 batch); rank 0 alone prints and writes.
