@@ -270,3 +270,33 @@ def test_a_non_finite_entry_outside_the_sampled_ones_fails_where_it_is(bad: floa
     assert row.worst_index == (7,)
     assert row.diagnosis is not None
     assert "inf or NaN" in str(row.diagnosis)
+
+
+@pytest.mark.parametrize("wrong", [(7, 13), (39, 0), (0, 39), (21, 21)])
+def test_a_wrong_entry_outside_the_sample_is_named_not_a_sampled_one_that_agrees(
+    wrong: tuple[int, int],
+) -> None:
+    # 1600 entries, 200 sampled: only a random direction sees the one wrong entry. The row
+    # must point at that entry (found by halving the direction), never at a checked entry
+    # that agrees.
+    rng = np.random.default_rng(2)
+    x, w, t = (
+        rng.standard_normal((6, 40)),
+        rng.standard_normal((40, 40)),
+        rng.standard_normal((6, 40)),
+    )
+
+    def loss(arrays) -> float:
+        return float(np.mean((arrays["x"] @ arrays["w"] - t) ** 2))
+
+    right = x.T @ (2 * (x @ w - t) / t.size)
+    grad = right.copy()
+    grad[wrong] += 0.5 * np.abs(right).max()
+    row = gradcheck(loss, {"x": x, "w": w}, {"w": grad})["w"]
+    assert row.status == "FAIL"
+    assert row.worst_index == wrong
+    assert row.failures >= 1
+    assert row.max_abs_err == pytest.approx(0.5 * np.abs(right).max(), rel=1e-4)
+    assert row.diagnosis is not None
+    # Sampled, the entry is diagnosed with the others; outside the sample, named.
+    assert "entries agree" not in str(row.diagnosis) or str(wrong) in str(row.diagnosis)
