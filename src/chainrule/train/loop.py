@@ -332,8 +332,17 @@ class Trainer:
             val_loss, val_accuracy = parallel_training.reduced_validation(
                 self.engine.logits, self.splits.x_val, self.splits.y_val, self.comm
             )
+            if not math.isfinite(val_loss):
+                raise FloatingPointError(
+                    parallel_training.validation_blowup_message(val_loss, epoch, lr)
+                )
         else:
             val_logits = self.engine.logits(self.splits.x_val)
+            if not np.isfinite(val_logits).all():
+                # Every batch's loss was finite, so the epoch's last step is to blame.
+                raise FloatingPointError(
+                    explain_blowup(self, epoch, len(self.loader), float("nan"), validation=True)
+                )
             val_loss = mean_cross_entropy(val_logits, self.splits.y_val)
             val_accuracy = accuracy(val_logits, self.splits.y_val)
         if self.scheduler is not None:
