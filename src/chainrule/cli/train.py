@@ -249,8 +249,9 @@ def _probe_run_folder(folder: Path) -> None:
         folder.rmdir()
 
 
-def _plan(args: argparse.Namespace) -> tuple[TrainConfig, Path, Any]:
-    """The config, run folder and checkpoint to resume (or None)."""
+def _plan(args: argparse.Namespace, lead: bool = True) -> tuple[TrainConfig, Path, Any]:
+    """The config, run folder and checkpoint to resume (or None). Only the `lead` rank
+    makes a default folder; the others get a placeholder until it tells them the name."""
     from chainrule.train import load_checkpoint
     from chainrule.train.loop import resumed_config
 
@@ -260,7 +261,9 @@ def _plan(args: argparse.Namespace) -> tuple[TrainConfig, Path, Any]:
         config = TrainConfig(**{**model_defaults, **given})
         _refuse_unused(given, config)
         # The folder is checked for another run while its lock is held (Trainer.fit).
-        return config, args.out if args.out is not None else _default_folder(), None
+        if args.out is not None:
+            return config, args.out, None
+        return config, _default_folder() if lead else Path("runs"), None
     checkpoint = load_checkpoint(args.resume)
     config = resumed_config(checkpoint, given.pop("epochs", None))
     changed = [
@@ -291,7 +294,7 @@ def _report(error: Exception, *, every_rank: bool = False) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from chainrule.data.errors import DatasetError
-    from chainrule.distributed import CollectiveTimeout, ShardError
+    from chainrule.distributed import CollectiveTimeout, ShardError, world
     from chainrule.distributed.training import quiet_unless_lead, start_together, stop_job
     from chainrule.train import CheckpointError, TrainingInterrupted, train
     from chainrule.train.allocator import keep_freed_memory
@@ -302,7 +305,7 @@ def run(args: argparse.Namespace) -> int:
     lead = quiet_unless_lead()
     refused: Exception | None = None
     try:
-        config, folder, checkpoint = _plan(args)
+        config, folder, checkpoint = _plan(args, lead)
         _refuse_too_large(config)
         problem = cuda_problem() if config.device == "cuda" else None
         if problem is not None:
@@ -320,6 +323,9 @@ def run(args: argparse.Namespace) -> int:
         refused = ValueError(describe_os_error(error))
     if not start_together(refused, lambda error: _report(error, every_rank=True)):
         return 2
+    if world().size > 1:
+        # One run folder: rank 0's (a default one is made by rank 0 alone).
+        folder = Path(world().allgather_object(str(folder))[0])
     if lead and checkpoint is not None and "data_fingerprint" not in checkpoint.meta:
         print(
             f"chainrule train: note: {checkpoint.folder / META_FILE} has no fingerprint of "
