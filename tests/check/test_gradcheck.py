@@ -300,3 +300,67 @@ def test_a_wrong_entry_outside_the_sample_is_named_not_a_sampled_one_that_agrees
     assert row.diagnosis is not None
     # Sampled, the entry is diagnosed with the others; outside the sample, named.
     assert "entries agree" not in str(row.diagnosis) or str(wrong) in str(row.diagnosis)
+
+
+def _matmul_case() -> tuple[dict[str, np.ndarray], np.ndarray, object]:
+    rng = np.random.default_rng(8)
+    x, w, t = rng.standard_normal((6, 5)), rng.standard_normal((5, 5)), rng.standard_normal((6, 5))
+
+    def loss(arrays) -> float:
+        return float(np.mean((arrays["x"] @ arrays["w"] - t) ** 2))
+
+    return {"x": x, "w": w}, x.T @ (2 * (x @ w - t) / t.size), loss
+
+
+@pytest.mark.parametrize("layout", ["fortran", "strided"])
+def test_gradients_in_any_memory_layout_are_checked_by_value(layout: str) -> None:
+    # Ported in spirit from PyTorch's gradcheck tests on non-contiguous inputs: the layout
+    # of the analytic gradient must change nothing, right or wrong.
+    arrays, right, loss = _matmul_case()
+
+    def laid_out(values: np.ndarray) -> np.ndarray:
+        if layout == "fortran":
+            return np.asfortranarray(values)
+        wide = np.zeros((values.shape[0], 2 * values.shape[1]))
+        wide[:, ::2] = values
+        return wide[:, ::2]
+
+    assert gradcheck(loss, arrays, {"w": laid_out(right)}).ok
+    wrong = right.copy()
+    wrong[2, 3] *= 1.01
+    row = gradcheck(loss, arrays, {"w": laid_out(wrong)})["w"]
+    assert row.status == "FAIL"
+    assert row.worst_index == (2, 3)
+    assert row.failures == 1
+
+
+def test_a_float32_gradient_wrong_by_one_percent_in_one_entry_fails_there() -> None:
+    # float32 gets a looser rtol (1e-3) than float64, but not loose enough to pass a 1% error.
+    arrays, right, loss = _matmul_case()
+    assert gradcheck(loss, arrays, {"w": right.astype(np.float32)}).ok
+    wrong = right.astype(np.float32)
+    wrong[1, 1] *= np.float32(1.01)
+    row = gradcheck(loss, arrays, {"w": wrong})["w"]
+    assert row.status == "FAIL"
+    assert row.worst_index == (1, 1)
+
+
+def test_a_weight_used_twice_needs_the_gradient_of_both_uses() -> None:
+    # loss = mean((x w w - t)^2): the gradient sums the two uses of w; one use alone fails.
+    rng = np.random.default_rng(9)
+    x, w, t = (
+        rng.standard_normal((6, 5)),
+        0.5 * rng.standard_normal((5, 5)),
+        rng.standard_normal((6, 5)),
+    )
+
+    def loss(arrays) -> float:
+        return float(np.mean((arrays["x"] @ arrays["w"] @ arrays["w"] - t) ** 2))
+
+    residual = 2 * (x @ w @ w - t) / t.size
+    second_use = (x @ w).T @ residual
+    first_use = x.T @ (residual @ w.T)
+    assert gradcheck(loss, {"x": x, "w": w}, {"w": first_use + second_use}).ok
+    for one_use in (first_use, second_use):
+        report = gradcheck(loss, {"x": x, "w": w}, {"w": one_use})
+        assert report.failing == ("w",)
