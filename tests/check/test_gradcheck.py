@@ -364,3 +364,39 @@ def test_a_weight_used_twice_needs_the_gradient_of_both_uses() -> None:
     for one_use in (first_use, second_use):
         report = gradcheck(loss, {"x": x, "w": w}, {"w": one_use})
         assert report.failing == ("w",)
+
+
+def test_a_loss_that_clips_its_input_in_place_is_refused_not_passed() -> None:
+    # The clip moved the point itself onto the kinks at +-1 for every later evaluation, so
+    # a gradient of 2 and -2 where the true one is 0 was excused as "kinks" and passed.
+    w = np.array([0.3, -0.5, 2.0, 0.1, -3.0, 0.7])
+
+    def loss(arrays) -> float:
+        clipped = arrays["w"]
+        np.clip(clipped, -1, 1, out=clipped)
+        return float((clipped**2).sum())
+
+    with pytest.raises(ValueError, match=r"gradcheck: loss_fn wrote into the array 'w'"):
+        gradcheck(loss, {"w": w}, {"w": 2 * np.clip(w, -1, 1)})
+    np.testing.assert_array_equal(w, [0.3, -0.5, 2.0, 0.1, -3.0, 0.7])
+
+
+def test_an_in_place_update_of_an_array_not_being_checked_is_refused_too() -> None:
+    rng = np.random.default_rng(1)
+    x, w = rng.standard_normal((4, 3)), rng.standard_normal(3)
+
+    def loss(arrays) -> float:
+        arrays["x"] /= 2.0
+        return float(((arrays["x"] @ arrays["w"]) ** 2).sum())
+
+    with pytest.raises(ValueError, match=r"wrote into the array 'x'.*x = x / 2"):
+        gradcheck(loss, {"x": x, "w": w}, {"w": np.zeros(3)})
+
+
+def test_the_checked_arrays_are_writeable_again_after_the_check() -> None:
+    # Read-only only while the loss runs: a report's caller may reuse nothing of ours, but
+    # a loss that reads (not writes) works as before.
+    x = np.arange(4.0)
+    report = gradcheck(lambda arrays: float((arrays["x"] ** 2).sum()), {"x": x}, {"x": 2 * x})
+    assert report.ok
+    assert x.flags.writeable

@@ -9,6 +9,7 @@ A failing row carries a `diagnose` of the analytic gradient against the numerica
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from functools import partial
@@ -20,12 +21,15 @@ import numpy.typing as npt
 from chainrule._types import Float64Array
 from chainrule.check.diagnose import Diagnosis, Mistake, diagnose, diagnose_shapes
 from chainrule.check.numerical import (
+    IN_PLACE_HINT,
     KINK_REFINEMENTS,
     check_step,
     directional_derivative,
     is_kink,
+    is_write_error,
     one_sided_slopes,
     probe,
+    read_only,
     refine_kink,
 )
 
@@ -258,7 +262,8 @@ def gradcheck(
 ) -> GradcheckReport:
     """Check each gradient in `grads` (name -> dloss/d arrays[name]) by finite differences.
 
-    `loss_fn(arrays)` receives a dict of float64 copies of all `arrays` and returns the loss
+    `loss_fn(arrays)` receives a dict of float64 copies of all `arrays` (read-only: a loss
+    that writes into one is refused with a ValueError, as the point would move) and returns the loss
     (computed in float64: a loss returned as float32 or float16 is refused with a ValueError).
     For each name in `grads`, up to `max_entries` entries (all of them for small arrays, else a
     random sample) are checked against central differences, and `directions` random unit
@@ -323,7 +328,7 @@ def gradcheck(
         )
     for name in grads:
         check_step(f"gradcheck of {name!r}", eps, points[name])
-    f0 = _loss_value(loss_fn(points), eps)
+    f0 = _loss_value(_evaluate(loss_fn, points), eps)
     if not np.isfinite(f0):
         raise ValueError(
             f"gradcheck: the loss at the point is {f0}; a gradient check needs a "
@@ -376,7 +381,7 @@ def _check_one(
     point = points[name]
 
     def at_point(perturbed: Float64Array) -> float:
-        return float(loss_fn({**points, name: perturbed}))
+        return float(_evaluate(loss_fn, {**points, name: perturbed}))
 
     if grad.shape != point.shape:
         if point.size <= max_entries:
@@ -593,6 +598,36 @@ def _check_one(
 
 
 """How many times a suspected kink is re-measured, each time with a step ten times smaller."""
+
+
+def _evaluate(loss_fn: LossFunction, arrays: dict[str, Float64Array]) -> float:
+    """loss_fn(arrays) with every array read-only; a ValueError naming the arrays it wrote
+    into (found by running it once more on copies) when it writes into one: the point would
+    move for every later evaluation, and a check at a moved point can pass a wrong gradient
+    (an in-place clip puts entries on its kinks, which excuse any gradient there)."""
+    with read_only(*arrays.values()):
+        try:
+            return loss_fn(arrays)
+        except ValueError as error:
+            if not is_write_error(error):
+                raise
+            refusal = str(error)
+    copies = {key: value.copy() for key, value in arrays.items()}
+    with contextlib.suppress(Exception):  # only which copies it writes into matters
+        loss_fn(copies)
+    written = [
+        key
+        for key, value in arrays.items()
+        if not np.array_equal(copies[key], value, equal_nan=True)
+    ]
+    named = (
+        f"the array {written[0]!r}"
+        if len(written) == 1
+        else f"the arrays {', '.join(map(repr, written))}"
+        if written
+        else "one of its arrays"
+    )
+    raise ValueError(f"gradcheck: loss_fn wrote into {named} ({refusal}); {IN_PLACE_HINT}")
 
 
 def _loss_value(loss: float, eps: float) -> float:
