@@ -11,6 +11,7 @@ from training_helpers import fit, without_timing
 
 from chainrule.nn.flat import buffer_of
 from chainrule.train import TrainConfig, Trainer, load_checkpoint
+from chainrule.train.checkpoint import save_checkpoint
 from chainrule.train.datasets import Splits, data_fingerprint
 from chainrule.train.loop import resumed_config
 from chainrule.train.metrics import KEYS, read_metrics
@@ -198,3 +199,17 @@ def test_a_resumed_xla_run_says_it_continues_only_to_rounding(
             resumed.engine.state_dict()[name], weight, rtol=1e-9, atol=1e-12, err_msg=name
         )
     assert [record["epoch"] for record in resumed.history] == [1, 2]
+
+
+def test_an_xla_run_resumed_from_before_its_first_batch_claims_no_difference(
+    tmp_path: Path, digits64: Splits
+) -> None:
+    # Killed in its first epoch, the run resumes from the checkpoint saved before the first
+    # batch: the resumed process traces its steps where the uninterrupted run did.
+    pytest.importorskip("jax")
+    config = dataclasses.replace(SMALL, epochs=2, compile=True, compile_backend="xla")
+    save_checkpoint(tmp_path, Trainer(config, tmp_path, splits=digits64).snapshot())
+    resumed = Trainer(config, tmp_path, splits=digits64)
+    resumed.restore(load_checkpoint(tmp_path))
+    assert resumed.epoch == 0
+    assert resumed.notice is None

@@ -258,7 +258,12 @@ class Trainer:
             )
         except ValueError as error:
             raise CheckpointError(str(error)) from None
-        if self.config.compile and self.config.compile_backend == "xla":
+        if (
+            self.config.compile
+            and self.config.compile_backend == "xla"
+            and int(meta.get("epoch", 0)) > 0
+        ):
+            # From epoch 0 the resumed process traces where the uninterrupted run did.
             self.notice = " ".join(filter(None, [self.notice, XLA_RESUME_NOTICE]))
         try:
             self.engine.load_state_dict(meta["model"])
