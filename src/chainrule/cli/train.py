@@ -91,7 +91,11 @@ def add_parser(subparsers: Any) -> None:
         choices=SCHEDULES,
         help=f"learning-rate schedule over the epochs (default {defaults.schedule})",
     )
-    add("--dropout", type=float, help="dropout after each hidden ReLU (default 0)")
+    add(
+        "--dropout",
+        type=float,
+        help="dropout after each hidden ReLU (the CNN: after its dense one) (default 0)",
+    )
     add(
         "--engine",
         choices=ENGINES,
