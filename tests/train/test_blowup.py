@@ -175,3 +175,18 @@ def test_weights_overflowed_by_an_epochs_last_step_are_explained_not_a_traceback
     assert "with a finite loss and gradients" in message
     assert "before the forward pass" not in message
     assert message.endswith("lower --lr")
+
+
+def test_a_blow_up_of_the_manual_engine_is_explained_like_the_autograd_engines(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # The hand-derived cross-entropy refuses non-finite logits with a ValueError about its
+    # input; in training they mean the weights blew up, to be explained as such.
+    message = _train_error(
+        ["--engine", "manual", "--optimizer", "sgd", "--lr", "1e30", "--epochs", "1"],
+        tmp_path / "run",
+        capsys,
+    )
+    assert message.startswith("chainrule train: the loss became nan on batch 2 of epoch 1")
+    assert "before the forward pass" not in message
+    assert message.endswith("lower --lr")
