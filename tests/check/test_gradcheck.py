@@ -270,3 +270,133 @@ def test_a_non_finite_entry_outside_the_sampled_ones_fails_where_it_is(bad: floa
     assert row.worst_index == (7,)
     assert row.diagnosis is not None
     assert "inf or NaN" in str(row.diagnosis)
+
+
+@pytest.mark.parametrize("wrong", [(7, 13), (39, 0), (0, 39), (21, 21)])
+def test_a_wrong_entry_outside_the_sample_is_named_not_a_sampled_one_that_agrees(
+    wrong: tuple[int, int],
+) -> None:
+    # 1600 entries, 200 sampled: only a random direction sees the one wrong entry. The row
+    # must point at that entry (found by halving the direction), never at a checked entry
+    # that agrees.
+    rng = np.random.default_rng(2)
+    x, w, t = (
+        rng.standard_normal((6, 40)),
+        rng.standard_normal((40, 40)),
+        rng.standard_normal((6, 40)),
+    )
+
+    def loss(arrays) -> float:
+        return float(np.mean((arrays["x"] @ arrays["w"] - t) ** 2))
+
+    right = x.T @ (2 * (x @ w - t) / t.size)
+    grad = right.copy()
+    grad[wrong] += 0.5 * np.abs(right).max()
+    row = gradcheck(loss, {"x": x, "w": w}, {"w": grad})["w"]
+    assert row.status == "FAIL"
+    assert row.worst_index == wrong
+    assert row.failures >= 1
+    assert row.max_abs_err == pytest.approx(0.5 * np.abs(right).max(), rel=1e-4)
+    assert row.diagnosis is not None
+    # Sampled, the entry is diagnosed with the others; outside the sample, named.
+    assert "entries agree" not in str(row.diagnosis) or str(wrong) in str(row.diagnosis)
+
+
+def _matmul_case() -> tuple[dict[str, np.ndarray], np.ndarray, object]:
+    rng = np.random.default_rng(8)
+    x, w, t = rng.standard_normal((6, 5)), rng.standard_normal((5, 5)), rng.standard_normal((6, 5))
+
+    def loss(arrays) -> float:
+        return float(np.mean((arrays["x"] @ arrays["w"] - t) ** 2))
+
+    return {"x": x, "w": w}, x.T @ (2 * (x @ w - t) / t.size), loss
+
+
+@pytest.mark.parametrize("layout", ["fortran", "strided"])
+def test_gradients_in_any_memory_layout_are_checked_by_value(layout: str) -> None:
+    # Ported in spirit from PyTorch's gradcheck tests on non-contiguous inputs: the layout
+    # of the analytic gradient must change nothing, right or wrong.
+    arrays, right, loss = _matmul_case()
+
+    def laid_out(values: np.ndarray) -> np.ndarray:
+        if layout == "fortran":
+            return np.asfortranarray(values)
+        wide = np.zeros((values.shape[0], 2 * values.shape[1]))
+        wide[:, ::2] = values
+        return wide[:, ::2]
+
+    assert gradcheck(loss, arrays, {"w": laid_out(right)}).ok
+    wrong = right.copy()
+    wrong[2, 3] *= 1.01
+    row = gradcheck(loss, arrays, {"w": laid_out(wrong)})["w"]
+    assert row.status == "FAIL"
+    assert row.worst_index == (2, 3)
+    assert row.failures == 1
+
+
+def test_a_float32_gradient_wrong_by_one_percent_in_one_entry_fails_there() -> None:
+    # float32 gets a looser rtol (1e-3) than float64, but not loose enough to pass a 1% error.
+    arrays, right, loss = _matmul_case()
+    assert gradcheck(loss, arrays, {"w": right.astype(np.float32)}).ok
+    wrong = right.astype(np.float32)
+    wrong[1, 1] *= np.float32(1.01)
+    row = gradcheck(loss, arrays, {"w": wrong})["w"]
+    assert row.status == "FAIL"
+    assert row.worst_index == (1, 1)
+
+
+def test_a_weight_used_twice_needs_the_gradient_of_both_uses() -> None:
+    # loss = mean((x w w - t)^2): the gradient sums the two uses of w; one use alone fails.
+    rng = np.random.default_rng(9)
+    x, w, t = (
+        rng.standard_normal((6, 5)),
+        0.5 * rng.standard_normal((5, 5)),
+        rng.standard_normal((6, 5)),
+    )
+
+    def loss(arrays) -> float:
+        return float(np.mean((arrays["x"] @ arrays["w"] @ arrays["w"] - t) ** 2))
+
+    residual = 2 * (x @ w @ w - t) / t.size
+    second_use = (x @ w).T @ residual
+    first_use = x.T @ (residual @ w.T)
+    assert gradcheck(loss, {"x": x, "w": w}, {"w": first_use + second_use}).ok
+    for one_use in (first_use, second_use):
+        report = gradcheck(loss, {"x": x, "w": w}, {"w": one_use})
+        assert report.failing == ("w",)
+
+
+def test_a_loss_that_clips_its_input_in_place_is_refused_not_passed() -> None:
+    # The clip moved the point itself onto the kinks at +-1 for every later evaluation, so
+    # a gradient of 2 and -2 where the true one is 0 was excused as "kinks" and passed.
+    w = np.array([0.3, -0.5, 2.0, 0.1, -3.0, 0.7])
+
+    def loss(arrays) -> float:
+        clipped = arrays["w"]
+        np.clip(clipped, -1, 1, out=clipped)
+        return float((clipped**2).sum())
+
+    with pytest.raises(ValueError, match=r"gradcheck: loss_fn wrote into the array 'w'"):
+        gradcheck(loss, {"w": w}, {"w": 2 * np.clip(w, -1, 1)})
+    np.testing.assert_array_equal(w, [0.3, -0.5, 2.0, 0.1, -3.0, 0.7])
+
+
+def test_an_in_place_update_of_an_array_not_being_checked_is_refused_too() -> None:
+    rng = np.random.default_rng(1)
+    x, w = rng.standard_normal((4, 3)), rng.standard_normal(3)
+
+    def loss(arrays) -> float:
+        arrays["x"] /= 2.0
+        return float(((arrays["x"] @ arrays["w"]) ** 2).sum())
+
+    with pytest.raises(ValueError, match=r"wrote into the array 'x'.*x = x / 2"):
+        gradcheck(loss, {"x": x, "w": w}, {"w": np.zeros(3)})
+
+
+def test_the_checked_arrays_are_writeable_again_after_the_check() -> None:
+    # Read-only only while the loss runs: a report's caller may reuse nothing of ours, but
+    # a loss that reads (not writes) works as before.
+    x = np.arange(4.0)
+    report = gradcheck(lambda arrays: float((arrays["x"] ** 2).sum()), {"x": x}, {"x": 2 * x})
+    assert report.ok
+    assert x.flags.writeable

@@ -84,3 +84,13 @@ def test_a_step_that_is_not_a_positive_finite_number_is_refused(eps: float) -> N
 def test_directional_derivative_refuses_a_zero_step() -> None:
     with pytest.raises(ValueError, match="directional_derivative: eps"):
         directional_derivative(lambda v: float(v.sum()), np.ones(2), np.ones(2), eps=0.0)
+
+
+def test_numerical_grad_refuses_a_function_that_writes_into_its_argument() -> None:
+    # Each evaluation reuses the point: an in-place update would move it for the next one.
+    def halving(v) -> float:
+        v /= 2
+        return float((v**2).sum())
+
+    with pytest.raises(ValueError, match=r"numerical_grad: f wrote into its argument"):
+        numerical_grad(halving, np.array([1.0, -2.0]))

@@ -347,3 +347,21 @@ def test_a_blown_up_loss_stops_every_rank_on_the_same_batch_with_one_line(
     assert len(errors) == 1
     assert "averaged over the ranks became non-finite on batch" in errors[0]
     assert "lower --lr" in errors[0]
+
+
+@pytest.mark.slow
+def test_ranks_without_out_share_one_default_run_folder(mpiexec: Path, tmp_path: Path) -> None:
+    # Each rank used to make its own runs/<date-time> folder: rank 0 wrote one, the others
+    # left empty ones beside it (taking its name when they came first).
+    finished = subprocess.run(
+        mpi_command(mpiexec, 2, [*TRAIN, "--epochs", "1"]),
+        env=environment(),
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=tmp_path,
+    )
+    assert finished.returncode == 0, finished.stderr
+    (folder,) = (tmp_path / "runs").iterdir()
+    assert (folder / META_FILE).is_file()
+    assert f"run folder runs/{folder.name})" in finished.stdout

@@ -156,3 +156,37 @@ def test_a_blow_up_prints_its_one_line_error_and_no_numpy_warnings(
     lines = result.stderr.splitlines()
     assert len(lines) == 1, result.stderr
     assert lines[0].startswith("chainrule train: the loss became nan")
+
+
+def test_weights_overflowed_by_an_epochs_last_step_are_explained_not_a_traceback(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # One batch per epoch: its loss is finite, the step overflows the weights, and the
+    # validation pass that follows is the first to see them. It must say what blew up (as
+    # a blow-up inside the epoch does), not fail in the loss with "remove the non-finite
+    # entries before the forward pass".
+    one_batch = ["--model", "mlp", "--hidden", "16", "--batch-size", "2000"]
+    message = _train_error(
+        [*one_batch, "--optimizer", "sgd", "--lr", "1e39", "--epochs", "2"],
+        tmp_path / "run",
+        capsys,
+    )
+    assert "after the optimizer step on batch 1 of epoch 1" in message
+    assert "with a finite loss and gradients" in message
+    assert "before the forward pass" not in message
+    assert message.endswith("lower --lr")
+
+
+def test_a_blow_up_of_the_manual_engine_is_explained_like_the_autograd_engines(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # The hand-derived cross-entropy refuses non-finite logits with a ValueError about its
+    # input; in training they mean the weights blew up, to be explained as such.
+    message = _train_error(
+        ["--engine", "manual", "--optimizer", "sgd", "--lr", "1e30", "--epochs", "1"],
+        tmp_path / "run",
+        capsys,
+    )
+    assert message.startswith("chainrule train: the loss became nan on batch 2 of epoch 1")
+    assert "before the forward pass" not in message
+    assert message.endswith("lower --lr")

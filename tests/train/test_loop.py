@@ -11,6 +11,7 @@ from training_helpers import fit, without_timing
 
 from chainrule.nn.flat import buffer_of
 from chainrule.train import TrainConfig, Trainer, load_checkpoint
+from chainrule.train.checkpoint import save_checkpoint
 from chainrule.train.datasets import Splits, data_fingerprint
 from chainrule.train.loop import resumed_config
 from chainrule.train.metrics import KEYS, read_metrics
@@ -158,3 +159,57 @@ def test_autograd_engine_steps_its_parameters_in_one_flat_buffer(
     # the optimizer's step took the multi-tensor path over the whole span.
     assert buffer.span(params) == (0, sum(param.data.size for param in params))
     assert all(np.shares_memory(param.data, buffer.data) for param in params)
+
+
+def _resume_in_place(folder: Path, epochs: int, splits: Splits) -> Trainer:
+    checkpoint = load_checkpoint(folder)
+    resumed = Trainer(resumed_config(checkpoint, epochs), folder, splits=splits)
+    resumed.restore(checkpoint)
+    resumed.fit(progress=False, echo=lambda line: None)
+    return resumed
+
+
+def test_a_compiled_adam_run_resumes_bit_for_bit(tmp_path: Path, digits64: Splits) -> None:
+    config = dataclasses.replace(SMALL, epochs=3, optimizer="adam", compile=True)
+    straight = fit(config, tmp_path / "straight", digits64)
+    fit(dataclasses.replace(config, epochs=1), tmp_path / "split", digits64)
+    resumed = _resume_in_place(tmp_path / "split", 3, digits64)
+    assert resumed.notice is None
+    for name, weight in straight.engine.state_dict().items():
+        np.testing.assert_array_equal(resumed.engine.state_dict()[name], weight, err_msg=name)
+    assert without_timing(resumed.history) == without_timing(straight.history)
+
+
+def test_a_resumed_xla_run_says_it_continues_only_to_rounding(
+    tmp_path: Path, digits64: Splits
+) -> None:
+    # The resumed process traces the step again, running its first steps eagerly in NumPy
+    # where the uninterrupted run replayed XLA: the weights differ in the last bits, which
+    # the run must say instead of claiming an exact resume.
+    pytest.importorskip("jax")
+    config = dataclasses.replace(SMALL, epochs=2, compile=True, compile_backend="xla")
+    straight = fit(config, tmp_path / "straight", digits64)
+    fit(dataclasses.replace(config, epochs=1), tmp_path / "split", digits64)
+    resumed = _resume_in_place(tmp_path / "split", 2, digits64)
+    assert resumed.notice is not None
+    assert "--compile xla run" in resumed.notice
+    assert "not bit for bit" in resumed.notice
+    for name, weight in straight.engine.state_dict().items():
+        np.testing.assert_allclose(
+            resumed.engine.state_dict()[name], weight, rtol=1e-9, atol=1e-12, err_msg=name
+        )
+    assert [record["epoch"] for record in resumed.history] == [1, 2]
+
+
+def test_an_xla_run_resumed_from_before_its_first_batch_claims_no_difference(
+    tmp_path: Path, digits64: Splits
+) -> None:
+    # Killed in its first epoch, the run resumes from the checkpoint saved before the first
+    # batch: the resumed process traces its steps where the uninterrupted run did.
+    pytest.importorskip("jax")
+    config = dataclasses.replace(SMALL, epochs=2, compile=True, compile_backend="xla")
+    save_checkpoint(tmp_path, Trainer(config, tmp_path, splits=digits64).snapshot())
+    resumed = Trainer(config, tmp_path, splits=digits64)
+    resumed.restore(load_checkpoint(tmp_path))
+    assert resumed.epoch == 0
+    assert resumed.notice is None

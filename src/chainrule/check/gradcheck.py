@@ -9,6 +9,7 @@ A failing row carries a `diagnose` of the analytic gradient against the numerica
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from functools import partial
@@ -20,12 +21,15 @@ import numpy.typing as npt
 from chainrule._types import Float64Array
 from chainrule.check.diagnose import Diagnosis, Mistake, diagnose, diagnose_shapes
 from chainrule.check.numerical import (
+    IN_PLACE_HINT,
     KINK_REFINEMENTS,
     check_step,
     directional_derivative,
     is_kink,
+    is_write_error,
     one_sided_slopes,
     probe,
+    read_only,
     refine_kink,
 )
 
@@ -90,6 +94,9 @@ class GradcheckRow:
     diagnosis: for a row that is "FAIL" or "SHAPE MISMATCH", what the mistake looks like
     (see `diagnose`); None for the others.
     unresolved: how many checked entries (not directions) the noise left unresolved.
+    worst_index: the checked entry furthest outside (or nearest the edge of) its tolerance;
+    in a row where every sampled entry agrees but a direction fails, the entry outside the
+    sample that halving the direction traced the miss to, or None when none could be.
     reason: for an "UNRESOLVED" row, one sentence saying why and what to change.
     """
 
@@ -255,7 +262,8 @@ def gradcheck(
 ) -> GradcheckReport:
     """Check each gradient in `grads` (name -> dloss/d arrays[name]) by finite differences.
 
-    `loss_fn(arrays)` receives a dict of float64 copies of all `arrays` and returns the loss
+    `loss_fn(arrays)` receives a dict of float64 copies of all `arrays` (read-only: a loss
+    that writes into one is refused with a ValueError, as the point would move) and returns the loss
     (computed in float64: a loss returned as float32 or float16 is refused with a ValueError).
     For each name in `grads`, up to `max_entries` entries (all of them for small arrays, else a
     random sample) are checked against central differences, and `directions` random unit
@@ -320,7 +328,7 @@ def gradcheck(
         )
     for name in grads:
         check_step(f"gradcheck of {name!r}", eps, points[name])
-    f0 = _loss_value(loss_fn(points), eps)
+    f0 = _loss_value(_evaluate(loss_fn, points), eps)
     if not np.isfinite(f0):
         raise ValueError(
             f"gradcheck: the loss at the point is {f0}; a gradient check needs a "
@@ -373,7 +381,7 @@ def _check_one(
     point = points[name]
 
     def at_point(perturbed: Float64Array) -> float:
-        return float(loss_fn({**points, name: perturbed}))
+        return float(_evaluate(loss_fn, {**points, name: perturbed}))
 
     if grad.shape != point.shape:
         if point.size <= max_entries:
@@ -459,9 +467,11 @@ def _check_one(
         max_abs_err = max_rel_err = worst_badness = np.inf
         worst_index = tuple(int(i) for i in np.unravel_index(int(unsampled[0]), point.shape))
     direction_checks = []
+    vectors = []
     for _ in range(directions):
         v = rng.standard_normal(point.shape)
         v /= np.linalg.norm(v) or 1.0
+        vectors.append(v)
         along, numerical, allowed, slopes = _measure_along(
             at_point, point, v, analytic, f0, eps=eps, atol=row_atol, rtol=rtol, floor=floor
         )
@@ -506,6 +516,33 @@ def _check_one(
         )
         direction_checks.append(DirectionCheck(along, numerical, allowed, kink, resolved, verified))
     checked = len(flat_indices)
+    located: Located | None = None
+    missed = [v for v, check in zip(vectors, direction_checks, strict=True) if not check.ok]
+    if missed and failures == 0 and checked < point.size:
+        # Every sampled entry agrees, so the worst of them is no culprit: find the entry
+        # the direction misses at, or name none.
+        located = _locate_miss(
+            at_point,
+            point,
+            missed[0],
+            analytic,
+            f0,
+            flat_indices,
+            eps=eps,
+            atol=row_atol,
+            rtol=rtol,
+            floor=floor,
+            budget=max(SPLIT_BUDGET, 4 * point.size),
+        )
+        worst_index = None if located is None else located.index
+        if located is not None:
+            failures += 1
+            miss = abs(located.analytic - located.numerical)
+            max_abs_err = max(max_abs_err, miss)
+            max_rel_err = max(
+                max_rel_err,
+                miss / abs(located.numerical) if located.numerical else float(miss > 0),
+            )
     reason = None
     if failures or not all(check.ok for check in direction_checks):
         status = "FAIL"
@@ -540,6 +577,7 @@ def _check_one(
             atol=row_atol + floor,
             n=n,
             n_out=n_out,
+            located=located,
         )
     return GradcheckRow(
         name,
@@ -560,6 +598,36 @@ def _check_one(
 
 
 """How many times a suspected kink is re-measured, each time with a step ten times smaller."""
+
+
+def _evaluate(loss_fn: LossFunction, arrays: dict[str, Float64Array]) -> float:
+    """loss_fn(arrays) with every array read-only; a ValueError naming the arrays it wrote
+    into (found by running it once more on copies) when it writes into one: the point would
+    move for every later evaluation, and a check at a moved point can pass a wrong gradient
+    (an in-place clip puts entries on its kinks, which excuse any gradient there)."""
+    with read_only(*arrays.values()):
+        try:
+            return loss_fn(arrays)
+        except ValueError as error:
+            if not is_write_error(error):
+                raise
+            refusal = str(error)
+    copies = {key: value.copy() for key, value in arrays.items()}
+    with contextlib.suppress(Exception):  # only which copies it writes into matters
+        loss_fn(copies)
+    written = [
+        key
+        for key, value in arrays.items()
+        if not np.array_equal(copies[key], value, equal_nan=True)
+    ]
+    named = (
+        f"the array {written[0]!r}"
+        if len(written) == 1
+        else f"the arrays {', '.join(map(repr, written))}"
+        if written
+        else "one of its arrays"
+    )
+    raise ValueError(f"gradcheck: loss_fn wrote into {named} ({refusal}); {IN_PLACE_HINT}")
 
 
 def _loss_value(loss: float, eps: float) -> float:
@@ -672,6 +740,60 @@ def _split_at_kinks(
     return "kinks"
 
 
+@dataclass(frozen=True)
+class Located:
+    """An entry outside the sample that a missing direction was traced to."""
+
+    index: tuple[int, ...]
+    analytic: float
+    numerical: float
+
+
+def _locate_miss(
+    f: Callable[[Float64Array], float],
+    point: Float64Array,
+    direction: Float64Array,
+    analytic: Float64Array,
+    f0: float,
+    sampled: npt.NDArray[np.intp],
+    *,
+    eps: float,
+    atol: float,
+    rtol: float,
+    floor: float,
+    budget: int,
+) -> Located | None:
+    """One entry, not among the `sampled` ones (which agree), whose own central difference
+    misses its analytic value and is no kink: the direction's unsampled entries are halved,
+    following each part that misses, until a single entry is left. None when no part misses
+    alone (errors spread thin, or cancelling) or `budget` evaluations run out: then no entry
+    is blamed."""
+    pending = [np.setdiff1d(np.flatnonzero(direction), sampled)]
+    spent = 0
+    while pending and spent < budget:
+        entries = pending.pop()
+        spent += 1
+        if entries.size == 1:
+            index = tuple(int(i) for i in np.unravel_index(int(entries[0]), point.shape))
+            f_plus, f_minus, step = probe(f, point, index, eps)
+            numerical = (f_plus - f_minus) / step
+            miss = abs(float(analytic[index]) - numerical)
+            if miss > atol + floor + rtol * abs(numerical) and not is_kink(
+                miss, *one_sided_slopes(f_plus, f0, f_minus, step)
+            ):
+                return Located(index, float(analytic[index]), numerical)
+            continue
+        part = np.zeros_like(direction)
+        part.flat[entries] = direction.flat[entries]
+        along, numerical, allowed, _ = _measure_along(
+            f, point, part, analytic, f0, eps=eps, atol=atol, rtol=rtol, floor=floor
+        )
+        if abs(along - numerical) > allowed:
+            half = entries.size // 2
+            pending += [entries[half:], entries[:half]]
+    return None
+
+
 def _measure_along(
     f: Callable[[Float64Array], float],
     point: Float64Array,
@@ -736,9 +858,12 @@ def _diagnose_failure(
     atol: float,
     n: int | None,
     n_out: int | None,
+    located: Located | None = None,
 ) -> Diagnosis:
     """diagnose() on the whole array when every entry was checked smoothly, else on the
-    smooth checked entries; inf or NaN anywhere in the gradient is named first."""
+    smooth checked entries; inf or NaN anywhere in the gradient is named first, and an
+    entry outside the sample that a direction was traced to (`located`) when the sampled
+    entries agree."""
     non_finite = np.flatnonzero(~np.isfinite(analytic))
     if non_finite.size:
         first = tuple(int(i) for i in np.unravel_index(int(non_finite[0]), analytic.shape))
@@ -767,11 +892,17 @@ def _diagnose_failure(
         )
     diagnosis = diagnose(sampled, numerical_values[smooth], n=n, n_out=n_out, rtol=rtol, atol=atol)
     if diagnosis.kind is Mistake.AGREES:
+        found = (
+            ""
+            if located is None
+            else f": halving the direction found {located.index} (analytic "
+            f"{located.analytic:.6g}, numerical {located.numerical:.6g}), maybe not alone"
+        )
         return Diagnosis(
             Mistake.UNKNOWN,
             f"no simple pattern: the {sampled.size} sampled "
             "entries agree but a random direction does not, so the error sits in "
-            "entries not sampled; raise max_entries to find them",
+            f"entries not sampled{found}; raise max_entries to find them",
         )
     return Diagnosis(
         diagnosis.kind,

@@ -8,7 +8,9 @@ loss of 1e12 plus small terms): `gradcheck` then reports the entries as unresolv
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
@@ -16,6 +18,44 @@ import numpy.typing as npt
 from chainrule._types import Float64Array
 
 ScalarFunction = Callable[[Float64Array], float]
+
+IN_PLACE_HINT = (
+    "the same float64 copies are reused at every evaluation, so an in-place update "
+    "(x /= 2, x -= x.mean(), np.clip(x, a, b, out=x)) moves the point being measured for "
+    "every later one: compute new arrays instead (x = x / 2)"
+)
+"""Why a function under finite differences may not write into its arguments."""
+
+
+@contextmanager
+def read_only(*arrays: np.ndarray) -> Iterator[None]:
+    """The writeable `arrays` made read-only for the block, so that a function measured by
+    finite differences cannot move the point in place (NumPy raises at the write)."""
+    frozen = [array for array in arrays if array.flags.writeable]
+    for array in frozen:
+        array.flags.writeable = False
+    try:
+        yield
+    finally:
+        for array in frozen:
+            array.flags.writeable = True
+
+
+def is_write_error(error: ValueError) -> bool:
+    """Whether `error` is NumPy's refusal to write into a read-only array."""
+    return "read-only" in str(error)
+
+
+def call_read_only(f: Callable[[Float64Array], Any], point: Float64Array, owner: str) -> Any:
+    """f(point) with `point` read-only; a ValueError naming `owner` when f writes into it."""
+    with read_only(point):
+        try:
+            return f(point)
+        except ValueError as error:
+            if not is_write_error(error):
+                raise
+            message = f"{owner}: f wrote into its argument ({error}); {IN_PLACE_HINT}"
+    raise ValueError(message)
 
 
 def check_step(owner: str, eps: float, point: Float64Array | None = None) -> float:
@@ -44,10 +84,11 @@ def check_step(owner: str, eps: float, point: Float64Array | None = None) -> flo
 def numerical_grad(f: ScalarFunction, x: npt.ArrayLike, eps: float = 1e-6) -> Float64Array:
     """df/dx by central differences, entry by entry: (f(x + eps e_i) - f(x - eps e_i)) / 2 eps.
 
-    `f` receives a float64 copy of `x` (perturbed in one entry) and must return a scalar; the
-    result is float64 with x's shape. Costs 2 * x.size evaluations of f. Each entry carries
-    rounding noise of about ``2**-52 * |f(x)| / eps``: entries not well above it are noise
-    (`gradcheck` says which; it reports them as unresolved).
+    `f` receives a float64 copy of `x` (perturbed in one entry, read-only: a write into it
+    is a ValueError) and must return a scalar; the result is float64 with x's shape. Costs
+    2 * x.size evaluations of f. Each entry carries rounding noise of about
+    ``2**-52 * |f(x)| / eps``: entries not well above it are noise (`gradcheck` says which;
+    it reports them as unresolved).
 
     Example:
         >>> numerical_grad(lambda v: float((v**2).sum()), np.array([1.0, -2.0]))
@@ -56,8 +97,12 @@ def numerical_grad(f: ScalarFunction, x: npt.ArrayLike, eps: float = 1e-6) -> Fl
     point = np.array(x, dtype=np.float64)
     eps = check_step("numerical_grad", eps, point)
     grad = np.empty_like(point)
+
+    def evaluate(perturbed: Float64Array) -> float:
+        return float(call_read_only(f, perturbed, "numerical_grad"))
+
     for index in np.ndindex(point.shape):
-        f_plus, f_minus, step = probe(f, point, index, eps)
+        f_plus, f_minus, step = probe(evaluate, point, index, eps)
         grad[index] = (f_plus - f_minus) / step
     return grad
 

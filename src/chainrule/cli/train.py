@@ -4,7 +4,8 @@ With no arguments: the tutorial network (64-50-10, ReLU, softmax cross-entropy) 
 bundled 8x8 digits. Each epoch prints one line and saves metrics.jsonl and a checkpoint
 (checkpoint.npz + checkpoint.json, also saved before the first batch) to the run folder;
 loss.png is drawn at the end (and gradients.png with --diagnostics). Ctrl-C saves the last
-completed epoch and exits with status 130; --resume continues bit for bit, on the same data.
+completed epoch and exits with status 130; --resume continues bit for bit, on the same data
+(--compile xla: to rounding, as it says when resuming).
 One training at a time writes a run folder (train.lock), and none overwrites another run.
 Under `mpiexec -n N` the N ranks train one run data-parallel (--batch-size is the global
 batch); rank 0 alone prints and writes.
@@ -90,7 +91,11 @@ def add_parser(subparsers: Any) -> None:
         choices=SCHEDULES,
         help=f"learning-rate schedule over the epochs (default {defaults.schedule})",
     )
-    add("--dropout", type=float, help="dropout after each hidden ReLU (default 0)")
+    add(
+        "--dropout",
+        type=float,
+        help="dropout after each hidden ReLU (the CNN: after its dense one) (default 0)",
+    )
     add(
         "--engine",
         choices=ENGINES,
@@ -248,8 +253,9 @@ def _probe_run_folder(folder: Path) -> None:
         folder.rmdir()
 
 
-def _plan(args: argparse.Namespace) -> tuple[TrainConfig, Path, Any]:
-    """The config, run folder and checkpoint to resume (or None)."""
+def _plan(args: argparse.Namespace, lead: bool = True) -> tuple[TrainConfig, Path, Any]:
+    """The config, run folder and checkpoint to resume (or None). Only the `lead` rank
+    makes a default folder; the others get a placeholder until it tells them the name."""
     from chainrule.train import load_checkpoint
     from chainrule.train.loop import resumed_config
 
@@ -259,7 +265,9 @@ def _plan(args: argparse.Namespace) -> tuple[TrainConfig, Path, Any]:
         config = TrainConfig(**{**model_defaults, **given})
         _refuse_unused(given, config)
         # The folder is checked for another run while its lock is held (Trainer.fit).
-        return config, args.out if args.out is not None else _default_folder(), None
+        if args.out is not None:
+            return config, args.out, None
+        return config, _default_folder() if lead else Path("runs"), None
     checkpoint = load_checkpoint(args.resume)
     config = resumed_config(checkpoint, given.pop("epochs", None))
     changed = [
@@ -290,7 +298,7 @@ def _report(error: Exception, *, every_rank: bool = False) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from chainrule.data.errors import DatasetError
-    from chainrule.distributed import CollectiveTimeout, ShardError
+    from chainrule.distributed import CollectiveTimeout, ShardError, world
     from chainrule.distributed.training import quiet_unless_lead, start_together, stop_job
     from chainrule.train import CheckpointError, TrainingInterrupted, train
     from chainrule.train.allocator import keep_freed_memory
@@ -301,7 +309,7 @@ def run(args: argparse.Namespace) -> int:
     lead = quiet_unless_lead()
     refused: Exception | None = None
     try:
-        config, folder, checkpoint = _plan(args)
+        config, folder, checkpoint = _plan(args, lead)
         _refuse_too_large(config)
         problem = cuda_problem() if config.device == "cuda" else None
         if problem is not None:
@@ -319,6 +327,9 @@ def run(args: argparse.Namespace) -> int:
         refused = ValueError(describe_os_error(error))
     if not start_together(refused, lambda error: _report(error, every_rank=True)):
         return 2
+    if world().size > 1:
+        # One run folder: rank 0's (a default one is made by rank 0 alone).
+        folder = Path(world().allgather_object(str(folder))[0])
     if lead and checkpoint is not None and "data_fingerprint" not in checkpoint.meta:
         print(
             f"chainrule train: note: {checkpoint.folder / META_FILE} has no fingerprint of "

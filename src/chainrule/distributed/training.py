@@ -48,6 +48,17 @@ def all_ranks_ready(ready: bool, comm: Communicator) -> bool:
     return bool(not_ready[0] == 0)
 
 
+def validation_blowup_message(loss: float, epoch: int, lr: float) -> str:
+    """`blowup_message` for weights that the epoch's last step left non-finite, found by
+    the validation pass that follows it."""
+    return (
+        f"train: the validation loss ({loss}) became non-finite after epoch {epoch}: its "
+        f"last step left the weights non-finite or so large that the logits overflow; the "
+        f"learning rate {lr:g} is too large for this model: lower --lr (resume the run on "
+        "one process to see what failed first)"
+    )
+
+
 def blowup_message(loss: float, epoch: int, batch: int, lr: float) -> str:
     """The one line of a run of several ranks whose loss or averaged gradients became
     non-finite (every rank sees the averaged gradients, so all stop on the same batch; the
@@ -92,12 +103,20 @@ def reduced_mean_loss(loss_sum: float, samples: int, comm: Communicator) -> tupl
 def reduced_validation(
     logits_of: Callable[[np.ndarray], np.ndarray], x: np.ndarray, y: np.ndarray, comm: Communicator
 ) -> tuple[float, float]:
-    """(mean cross-entropy, accuracy) of the validation set, each rank scoring its slice."""
+    """(mean cross-entropy, accuracy) of the validation set, each rank scoring its slice;
+    the loss is NaN on every rank when any rank's logits are not finite."""
     start, stop = shard_bounds(len(x), comm.rank, comm.size)
     totals = np.zeros(3, dtype=np.float64)
     if stop > start:
         logits = logits_of(x[start:stop])
-        totals[0] = manual.SoftmaxCrossEntropy().forward(logits, y[start:stop]) * (stop - start)
+        # Non-finite logits (weights overflowed by the epoch's last step) make the loss NaN
+        # on every rank, for the loop to report, instead of one rank's error leaving the
+        # others waiting in the allreduce.
+        totals[0] = (
+            manual.SoftmaxCrossEntropy().forward(logits, y[start:stop]) * (stop - start)
+            if np.isfinite(logits).all()
+            else np.nan
+        )
         totals[1] = float(np.sum(np.argmax(logits, axis=1) == y[start:stop]))
     totals[2] = stop - start
     comm.allreduce_sum(totals)

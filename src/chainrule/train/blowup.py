@@ -142,13 +142,23 @@ def likely_cause(config: TrainConfig, finding: Finding | None) -> str:
     )
 
 
-def explain_blowup(trainer: Trainer, epoch: int, batch: int, loss: float) -> str:
-    """The message for a loss that became non-finite on `batch` of `epoch`."""
+def explain_blowup(
+    trainer: Trainer, epoch: int, batch: int, loss: float, *, validation: bool = False
+) -> str:
+    """The message for a loss that became non-finite on `batch` of `epoch`, or with
+    `validation`, for validation logits that did after `epoch`, whose last batch is `batch`
+    (every training loss finite)."""
     with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
         # The replay looks for the non-finite values itself; NumPy's warnings would repeat
         # the run's.
         finding = replay_epoch(trainer, epoch, batch)
-    if finding is None:
+    if finding is None and validation:
+        first = (
+            f"the validation logits became non-finite after epoch {epoch}, its training "
+            f"losses finite (a watched replay of the epoch found no non-finite weight, so "
+            f"the {trainer.config.dtype} forward pass overflowed)"
+        )
+    elif finding is None:
         first = (
             f"the loss became {loss} on batch {batch} of epoch {epoch} (a watched replay "
             "of the epoch did not reproduce it, so what failed first is unknown)"

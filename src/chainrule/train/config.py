@@ -60,16 +60,17 @@ def _fits(value: Any, annotation: str) -> bool:
 @dataclass(frozen=True)
 class TrainConfig:
     """The settings of one run. `hidden` applies to `model="mlp"`; the `seed` model is the
-    tutorial network, one hidden ReLU layer of 50 units, with a softmax cross-entropy head.
+        tutorial network, one hidden ReLU layer of 50 units, with a softmax cross-entropy head.
 
-    `data` is "digits", "fashion-mnist", "mnist" or a folder of MNIST-format IDX files.
-    `lr` None means the optimizer's default (`DEFAULT_LR`); `weight_decay` None means the
-    optimizer's own default (0, or 0.01 for AdamW, decoupled). `momentum` is used by the
-    "momentum" optimizer. `dropout` (autograd only) follows each hidden ReLU.
-    `compile` traces the training step with `chainrule.compile`, replayed by
-    `compile_backend`: "numpy" (the flat NumPy replay) or "xla" (one jitted JAX function).
-    `diagnostics` adds per-layer gradient norms and dead-ReLU fractions to every epoch's
-    metrics and draws them to gradients.png; it leaves the training itself unchanged.
+        `data` is "digits", "fashion-mnist", "mnist" or a folder of MNIST-format IDX files.
+        `lr` None means the optimizer's default (`DEFAULT_LR`); `weight_decay` None means the
+        optimizer's own default (0, or 0.01 for AdamW, decoupled). `momentum` is used by the
+        "momentum" optimizer. `dropout` (autograd only) follows each hidden ReLU (in the CNN, its
+    dense hidden ReLU).
+        `compile` traces the training step with `chainrule.compile`, replayed by
+        `compile_backend`: "numpy" (the flat NumPy replay) or "xla" (one jitted JAX function).
+        `diagnostics` adds per-layer gradient norms and dead-ReLU fractions to every epoch's
+        metrics and draws them to gradients.png; it leaves the training itself unchanged.
     """
 
     model: str = "seed"

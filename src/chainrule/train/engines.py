@@ -148,7 +148,17 @@ class ManualEngine:
     def train_step(self, x: np.ndarray, y: np.ndarray, optimizer: Optimizer) -> float:
         optimizer.zero_grad()
         self._share_arrays()
-        loss = self.criterion.forward(self.model.forward(x), y)
+        logits = self.model.forward(x)
+        if not np.isfinite(logits).all():
+            # The weights blew up: a NaN loss lets the loop explain it (the hand-derived
+            # cross-entropy would refuse these logits as bad input). NaN gradients still go
+            # through the step, so that other ranks averaging gradients are not left waiting.
+            for _, weight, bias in self._linear_parameters():
+                weight.grad = Tensor(np.full_like(weight.data, np.nan))
+                bias.grad = Tensor(np.full_like(bias.data, np.nan))
+            optimizer.step()
+            return float("nan")
+        loss = self.criterion.forward(logits, y)
         self.model.backward(self.criterion.backward())
         for layer, weight, bias in self._linear_parameters():
             gradients = layer.gradients()

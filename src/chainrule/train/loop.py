@@ -2,10 +2,11 @@
 
 Before the first batch and after every epoch the run folder gets a checkpoint of everything
 the next epoch depends on (weights, optimizer and schedule state, the shuffling and dropout
-generators), so `resume` continues bit for bit, and after every epoch a metrics.jsonl line.
-With `diagnostics` the line also carries gradient norms and dead-ReLU fractions, read without
-touching the training's state. Ctrl-C saves the last completed epoch again (whole, even if the
-interrupt hit mid-save) and raises `TrainingInterrupted`.
+generators), so `resume` continues bit for bit (to rounding with `--compile xla`, whose
+resumed process traces its steps again in NumPy: XLA_RESUME_NOTICE), and after every epoch
+a metrics.jsonl line. With `diagnostics` the line also carries gradient norms and dead-ReLU
+fractions, read without touching the training's state. Ctrl-C saves the last completed epoch
+again (whole, even if the interrupt hit mid-save) and raises `TrainingInterrupted`.
 """
 
 from __future__ import annotations
@@ -53,6 +54,14 @@ HANG_ENV = "CHAINRULE_TRAIN_HANG_AFTER_BATCHES"
 sleeps, so a test can kill or interrupt it at a known point mid-epoch. Under mpiexec, rank
 r > 0 writes HANG_MARKER.r instead; each marker holds its process id."""
 HANG_MARKER = "hanging"
+XLA_RESUME_NOTICE = (
+    "resuming a --compile xla run: the same batches and settings, but not bit for bit: "
+    "this process traces the step again, running its first two steps of each batch shape "
+    "eagerly in NumPy where the uninterrupted run replayed them in XLA, which rounds "
+    "otherwise, so the weights differ from that run's in the last bits (eager and "
+    "--compile numpy runs resume exactly)"
+)
+"""Why a resumed `--compile xla` run differs from the uninterrupted one in rounding only."""
 
 
 class TrainingInterrupted(Exception):
@@ -249,6 +258,13 @@ class Trainer:
             )
         except ValueError as error:
             raise CheckpointError(str(error)) from None
+        if (
+            self.config.compile
+            and self.config.compile_backend == "xla"
+            and int(meta.get("epoch", 0)) > 0
+        ):
+            # From epoch 0 the resumed process traces where the uninterrupted run did.
+            self.notice = " ".join(filter(None, [self.notice, XLA_RESUME_NOTICE]))
         try:
             self.engine.load_state_dict(meta["model"])
             self.optimizer.load_state_dict(meta["optimizer"])
@@ -321,8 +337,17 @@ class Trainer:
             val_loss, val_accuracy = parallel_training.reduced_validation(
                 self.engine.logits, self.splits.x_val, self.splits.y_val, self.comm
             )
+            if not math.isfinite(val_loss):
+                raise FloatingPointError(
+                    parallel_training.validation_blowup_message(val_loss, epoch, lr)
+                )
         else:
             val_logits = self.engine.logits(self.splits.x_val)
+            if not np.isfinite(val_logits).all():
+                # Every batch's loss was finite, so the epoch's last step is to blame.
+                raise FloatingPointError(
+                    explain_blowup(self, epoch, len(self.loader), float("nan"), validation=True)
+                )
             val_loss = mean_cross_entropy(val_logits, self.splits.y_val)
             val_accuracy = accuracy(val_logits, self.splits.y_val)
         if self.scheduler is not None:

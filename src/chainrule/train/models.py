@@ -34,7 +34,9 @@ def build_module(
     """Linear, ReLU[, Dropout] per hidden layer, then a Linear head; PyTorch's default
     uniform initialisation drawn from `init_rng`, dropout masks from `dropout_rng`."""
     if config.model == "cnn":
-        return build_cnn(config, num_features, num_classes, init_rng=init_rng)
+        return build_cnn(
+            config, num_features, num_classes, init_rng=init_rng, dropout_rng=dropout_rng
+        )
     sizes = layer_sizes(config, num_features, num_classes)
     layers: list[nn.Module] = []
     for fan_in, fan_out in itertools.pairwise(sizes[:-1]):
@@ -77,15 +79,28 @@ def image_side(num_features: int) -> int:
 
 
 def build_cnn(
-    config: TrainConfig, num_features: int, num_classes: int, *, init_rng: np.random.Generator
+    config: TrainConfig,
+    num_features: int,
+    num_classes: int,
+    *,
+    init_rng: np.random.Generator,
+    dropout_rng: np.random.Generator | None = None,
 ) -> nn.Sequential:
     """Flat images (N, side * side) -> (N, 1, side, side) -> conv 3x3x16 (padding 1) -> ReLU
     -> max-pool 2 -> conv 3x3x32 (padding 1) -> ReLU -> max-pool 2 -> flatten -> Linear 128
-    -> ReLU -> Linear to one logit per class; PyTorch's default initialisation from
-    `init_rng`, layer by layer."""
+    -> ReLU [-> Dropout] -> Linear to one logit per class; PyTorch's default initialisation
+    from `init_rng`, layer by layer. With `config.dropout`, the dense hidden layer's output
+    is dropped out, masks drawn from `dropout_rng`."""
     side = image_side(num_features)
     first, second = CNN_CHANNELS
     dtype = config.dtype
+    head: list[nn.Module] = [nn.ReLU()]
+    if config.dropout > 0:
+        if dropout_rng is None:
+            raise ValueError(
+                f"build_cnn: dropout {config.dropout} needs a dropout_rng to draw its masks"
+            )
+        head.append(nn.Dropout(config.dropout, rng=dropout_rng))
     return nn.Sequential(
         nn.Unflatten(1, (1, side, side)),
         nn.Conv2d(1, first, 3, padding=1, rng=init_rng, dtype=dtype),
@@ -96,6 +111,6 @@ def build_cnn(
         nn.MaxPool2d(2),
         nn.Flatten(),
         nn.Linear(second * (side // 4) ** 2, CNN_HIDDEN, rng=init_rng, dtype=dtype),
-        nn.ReLU(),
+        *head,
         nn.Linear(CNN_HIDDEN, num_classes, rng=init_rng, dtype=dtype),
     )
