@@ -575,7 +575,8 @@ def store_leaf_grads(
         if existing is not None:
             if existing.requires_grad:
                 # A recorded gradient (create_graph) is part of a graph: add out of place.
-                leaf.grad = tensor_type.from_numpy(existing.data + grad)
+                # (np.add: a 0-d sum is a NumPy scalar, from_numpy needs an array)
+                leaf.grad = tensor_type.from_numpy(np.asarray(np.add(existing.data, grad)))
             else:
                 np.add(existing.data, grad, out=existing.data)
                 existing.increment_version()  # a graph that saved this .grad sees the change

@@ -70,3 +70,15 @@ def test_a_recorded_grad_stays_differentiable_after_the_copy(torch: ModuleType) 
     assert y.grad is not None
     np.testing.assert_allclose(x.grad.numpy(), tx.grad.numpy(), rtol=1e-12)
     np.testing.assert_allclose(y.grad.numpy(), ty.grad.numpy(), rtol=1e-12)
+
+
+def test_a_plain_backward_adds_into_a_recorded_zero_dim_grad(torch: ModuleType) -> None:
+    x = cr.tensor(2.0, dtype=np.float64, requires_grad=True)
+    (x * x).backward(create_graph=True)
+    (x * 3.0).backward()
+    tx = torch.tensor(2.0, dtype=torch.float64, requires_grad=True)
+    (tx * tx).backward(create_graph=True)
+    (tx * 3.0).backward()
+    assert x.grad is not None
+    assert x.grad.shape == ()
+    np.testing.assert_array_equal(x.grad.numpy(), tx.grad.detach().numpy())
