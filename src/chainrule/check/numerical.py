@@ -117,6 +117,10 @@ def is_kink(miss: float, forward_slope: float, backward_slope: float) -> bool:
 KINK_REFINEMENTS = 2
 """How many tenfold finer steps `refine_kink` takes before it calls a miss a failure."""
 
+CONVERGENCE = 25.0
+"""How many times smaller a miss must get at each tenfold finer step for `refine_miss` to
+read it as truncation error (which shrinks a hundredfold) rather than a wrong gradient."""
+
 
 def refine_kink(
     measure: Callable[[float], tuple[float, float, float]],
@@ -160,3 +164,50 @@ def refine_kink(
             return "kink", numerical, allowed
         disagreement = finer
     return "fails", numerical, allowed
+
+
+def refine_miss(
+    measure: Callable[[float], tuple[float, float, float]],
+    f0: float,
+    analytic: float,
+    coarse: float,
+    slopes: tuple[float, float],
+    *,
+    eps: float,
+    floor: float,
+    tolerance: Callable[[float], float],
+) -> tuple[str, float, float]:
+    """`refine_kink` for any miss at step `eps`, kink-like or not: "kink", "agrees" or
+    "fails", with the last central difference and the miss it was allowed.
+
+    A miss whose one-sided slopes agree may still be the central difference's truncation
+    error, eps**2 / 6 times the third derivative: all it measures where the gradient is 0
+    at an inflection (x**3 at 0), above the absolute tolerance a zero gradient leaves (none
+    at all when every entry of the gradient is 0). At eps/10 that error is a hundred times
+    smaller: the finer difference agrees, or its miss shrinks at least CONVERGENCE-fold at
+    each of the finer steps, converging on the analytic value. A wrong gradient misses by
+    the same amount at every step. Only a miss that looked like a kink at `eps` can be
+    called one (a finer step lost to rounding keeps the coarse verdict). A converged miss
+    comes back with the finest central difference, and its miss as the miss allowed.
+    """
+    if is_kink(abs(analytic - coarse), *slopes):
+        return refine_kink(
+            measure, f0, analytic, coarse, slopes, eps=eps, floor=floor, tolerance=tolerance
+        )
+    # A failure is reported at the coarse step, as measured there (diagnosis reads it).
+    failure = ("fails", coarse, tolerance(coarse))
+    miss = abs(analytic - coarse)
+    for k in range(1, KINK_REFINEMENTS + 1):
+        f_plus, f_minus, step = measure(eps / 10**k)
+        if step == 0:
+            return failure
+        central = (f_plus - f_minus) / step
+        allowed = tolerance(central) + floor * (10**k - 1)
+        finer = abs(analytic - central)
+        if finer <= allowed:
+            return "agrees", central, allowed
+        if finer * CONVERGENCE > miss:
+            return failure  # a wrong gradient misses by as much at every step
+        miss = finer
+    # converged on the analytic value: the finest miss is what the step leaves
+    return "agrees", central, max(allowed, miss)
