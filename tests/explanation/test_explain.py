@@ -199,3 +199,16 @@ def test_wrt_must_require_grad(network: dict[str, Tensor]) -> None:
 def test_explain_works_after_backward_freed_the_graph(network: dict[str, Tensor]) -> None:
     network["loss"].backward()
     assert _explain(network, "b2").passed
+
+
+def test_latex_of_a_broadcast_operand_says_its_gradient_is_summed_back() -> None:
+    # b (2,) broadcast against (4, 2): the factor -1 meets a (4, 2) gradient, and only the
+    # sum over the batch axis has b's shape; the LaTeX must say so, as the text does
+    rng = np.random.default_rng(0)
+    x = chainrule.tensor(rng.normal(size=(4, 2)), name="x")
+    b = chainrule.tensor(rng.normal(size=(2,)), requires_grad=True, name="b")
+    explanation = chainrule.explain(((x - b) ** 2).sum(), b)
+    (link,) = [link for link in explanation.links if link.input == "b"]
+    assert link.rule == "-1, summed back to (2,)"
+    assert link.rule_latex == r"-1 \text{, summed back to (2,)}"
+    assert r"-1 \text{, summed back to (2,)}" in explanation.to_latex()

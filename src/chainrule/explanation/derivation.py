@@ -220,6 +220,7 @@ def _make_link(
     rule_latex = fill(local.latex, _fields(view, step, True), position)
     if step.primitive in _BROADCASTING and operand.shape != step.tensor.shape:
         rule += f", summed back to {operand.shape}"
+        rule_latex += rf" \text{{, summed back to {operand.shape}}}"
     shape: Shape | None = None
     if local.kind == "constant":
         shape = ()
