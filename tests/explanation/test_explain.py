@@ -212,3 +212,16 @@ def test_latex_of_a_broadcast_operand_says_its_gradient_is_summed_back() -> None
     assert link.rule == "-1, summed back to (2,)"
     assert link.rule_latex == r"-1 \text{, summed back to (2,)}"
     assert r"-1 \text{, summed back to (2,)}" in explanation.to_latex()
+
+
+@pytest.mark.parametrize(
+    ("literal", "written"), [(0.3, "0.3"), (1.5, "1.5"), (1e-6, "1e-06"), (-0.25, "(-0.25)")]
+)
+def test_latex_writes_a_literal_number_as_written(literal: float, written: str) -> None:
+    # a decimal point or an exponent is no subscript: 0.3 is not 0._3, 1e-06 not 1e-_06
+    x = chainrule.tensor([1.0, 2.0], dtype=np.float64, requires_grad=True, name="x")
+    explanation = chainrule.explain((x * literal).sum(), x)
+    (link,) = [link for link in explanation.links if link.input == "x"]
+    assert link.rule == written
+    assert link.rule_latex == written
+    assert rf"x \odot {written}" in explanation.to_latex()

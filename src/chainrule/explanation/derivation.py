@@ -162,6 +162,8 @@ _LATEX_SPECIALS = {
 
 def latex_name(name: str) -> str:
     """u1 -> u_{1}, loss -> \\mathrm{loss}, a literal stays as written."""
+    if _is_literal(name):
+        return name  # 0.3 and 1e-06 end in digits that are no subscript
     stem = name.rstrip("0123456789'")
     rest = name[len(stem) :]
     digits = rest.rstrip("'")
