@@ -225,3 +225,28 @@ def test_latex_writes_a_literal_number_as_written(literal: float, written: str) 
     assert link.rule == written
     assert link.rule_latex == written
     assert rf"x \odot {written}" in explanation.to_latex()
+
+
+@pytest.mark.parametrize(
+    "op",
+    ["logaddexp", "hypot", "arctan2", "fmod", "remainder", "lerp weight", "add", "maximum"],
+)
+def test_every_broadcasting_binary_op_says_the_gradient_is_summed_back(op: str) -> None:
+    rng = np.random.default_rng(1)
+    x = chainrule.tensor(rng.uniform(0.5, 2.0, size=(4, 2)), name="x")
+    b = chainrule.tensor(rng.uniform(0.5, 2.0, size=(2,)), requires_grad=True, name="b")
+    ops = {
+        "logaddexp": chainrule.logaddexp,
+        "hypot": chainrule.hypot,
+        "arctan2": chainrule.arctan2,
+        "fmod": chainrule.fmod,
+        "remainder": chainrule.remainder,
+        "lerp weight": lambda a, w: chainrule.lerp(a, a * 2.0, w),
+        "add": lambda a, w: a + w,
+        "maximum": chainrule.maximum,
+    }
+    explanation = chainrule.explain(ops[op](x, b).sum(), b)
+    (link,) = [link for link in explanation.links if link.input == "b"]
+    assert link.rule.endswith(", summed back to (2,)")
+    assert link.rule_latex.endswith(r"\text{, summed back to (2,)}")
+    assert explanation.passed
