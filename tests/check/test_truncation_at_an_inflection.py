@@ -35,3 +35,23 @@ def test_explain_passes_the_link_of_a_cube_at_its_inflection() -> None:
     explanation = cr.explain(loss, x)
     assert explanation.passed, [str(check) for check in explanation.checks]
     assert explanation.unverified == 0
+
+
+def test_explain_passes_a_norm_whose_curvature_scale_is_the_step() -> None:
+    # pairwise_distance(x, x) = ||x - x + 1e-6||: a norm of a vector of size 1e-6, whose
+    # central difference at the step 1e-6 misses like a kink and converges only at 1e-8
+    x = cr.tensor([0.3, -1.2, 0.8], dtype=np.float64, requires_grad=True, name="x")
+    loss = (cr.functional.pairwise_distance(x, x) * 1.3).sum()
+    explanation = cr.explain(loss, x)
+    assert explanation.passed, [str(check) for check in explanation.checks]
+    assert explanation.unverified == 0
+
+
+def test_gradcheck_still_fails_a_wrong_gradient_of_that_norm() -> None:
+    def loss(arrays: dict[str, np.ndarray]) -> float:
+        return float(np.linalg.norm(arrays["x"] + 1e-6))
+
+    x = np.zeros(3)
+    right = np.full(3, 1 / np.sqrt(3))
+    assert gradcheck(loss, {"x": x}, {"x": right})["x"].status == "ok"
+    assert gradcheck(loss, {"x": x}, {"x": 1.01 * right})["x"].status == "FAIL"

@@ -186,16 +186,23 @@ def refine_miss(
     at all when every entry of the gradient is 0). At eps/10 that error is a hundred times
     smaller: the finer difference agrees, or its miss shrinks at least CONVERGENCE-fold at
     each of the finer steps, converging on the analytic value. A wrong gradient misses by
-    the same amount at every step. Only a miss that looked like a kink at `eps` can be
-    called one (a finer step lost to rounding keeps the coarse verdict). A converged miss
-    comes back with the finest central difference, and its miss as the miss allowed.
+    the same amount at every step, and at a kink by half the slopes' jump. Only a miss that
+    looked like a kink at `eps` can be called one (a finer step lost to rounding keeps the
+    coarse verdict). A converged miss comes back with the finest central difference, and
+    its miss as the miss allowed.
     """
     if is_kink(abs(analytic - coarse), *slopes):
-        return refine_kink(
+        verdict, numerical, allowed = refine_kink(
             measure, f0, analytic, coarse, slopes, eps=eps, floor=floor, tolerance=tolerance
         )
-    # A failure is reported at the coarse step, as measured there (diagnosis reads it).
-    failure = ("fails", coarse, tolerance(coarse))
+        if verdict != "fails":
+            return verdict, numerical, allowed
+        # A step on the order of the scale of the function's curvature (a norm of a vector
+        # of size 1e-6) looks like a kink and may need every finer step to converge.
+        failure = ("fails", numerical, allowed)
+    else:
+        # A failure is reported at the coarse step, as measured there (diagnosis reads it).
+        failure = ("fails", coarse, tolerance(coarse))
     miss = abs(analytic - coarse)
     for k in range(1, KINK_REFINEMENTS + 1):
         f_plus, f_minus, step = measure(eps / 10**k)
