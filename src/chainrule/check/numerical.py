@@ -185,11 +185,11 @@ def refine_miss(
     at an inflection (x**3 at 0), above the absolute tolerance a zero gradient leaves (none
     at all when every entry of the gradient is 0). At eps/10 that error is a hundred times
     smaller: the finer difference agrees, or its miss shrinks at least CONVERGENCE-fold at
-    each of the finer steps, converging on the analytic value. A wrong gradient misses by
+    each of the finer steps and their Richardson extrapolation (the eps**2 term removed)
+    agrees. A wrong gradient misses by
     the same amount at every step, and at a kink by half the slopes' jump. Only a miss that
     looked like a kink at `eps` can be called one (a finer step lost to rounding keeps the
-    coarse verdict). A converged miss comes back with the finest central difference, and
-    its miss as the miss allowed.
+    coarse verdict). A converged miss comes back with the extrapolated value.
     """
     if is_kink(abs(analytic - coarse), *slopes):
         verdict, numerical, allowed = refine_kink(
@@ -203,12 +203,12 @@ def refine_miss(
     else:
         # A failure is reported at the coarse step, as measured there (diagnosis reads it).
         failure = ("fails", coarse, tolerance(coarse))
-    miss = abs(analytic - coarse)
+    miss, central = abs(analytic - coarse), coarse
     for k in range(1, KINK_REFINEMENTS + 1):
         f_plus, f_minus, step = measure(eps / 10**k)
         if step == 0:
             return failure
-        central = (f_plus - f_minus) / step
+        previous, central = central, (f_plus - f_minus) / step
         allowed = tolerance(central) + floor * (10**k - 1)
         finer = abs(analytic - central)
         if finer <= allowed:
@@ -216,5 +216,12 @@ def refine_miss(
         if finer * CONVERGENCE > miss:
             return failure  # a wrong gradient misses by as much at every step
         miss = finer
-    # converged on the analytic value: the finest miss is what the step leaves
-    return "agrees", central, max(allowed, miss)
+    # The misses shrank like eps**2: Richardson's extrapolation of the last two steps
+    # removes that term, and the limit must agree with the analytic value.
+    # (Plus a millionth of the last change, for the extrapolation's own rounding: the
+    # only allowance where the tolerance is 0, as for an all-zero gradient.)
+    limit = central + (central - previous) / 99
+    allowed = tolerance(limit) + floor * (10**KINK_REFINEMENTS - 1) + 1e-6 * abs(central - previous)
+    if abs(analytic - limit) <= allowed:
+        return "agrees", limit, allowed
+    return failure
