@@ -549,7 +549,10 @@ def store_leaf_grads(
     if create_graph:
         for leaf, grad in leaf_grads:
             grad_tensor = grad if isinstance(grad, tensor_type) else tensor_type.from_numpy(grad)
-            leaf.grad = grad_tensor if leaf.grad is None else leaf.grad + grad_tensor
+            if leaf.grad is None:
+                leaf.grad = _own_grad(tensor_type, grad_tensor)
+            else:
+                leaf.grad = leaf.grad + grad_tensor
         return
     wrap = READ.wrap if READ.wrap is not None and tensor_type is READ.tensor_type else None
     if wrap is None:
@@ -572,7 +575,8 @@ def store_leaf_grads(
         if existing is not None:
             if existing.requires_grad:
                 # A recorded gradient (create_graph) is part of a graph: add out of place.
-                leaf.grad = tensor_type.from_numpy(existing.data + grad)
+                # (np.add: a 0-d sum is a NumPy scalar, from_numpy needs an array)
+                leaf.grad = tensor_type.from_numpy(np.asarray(np.add(existing.data, grad)))
             else:
                 np.add(existing.data, grad, out=existing.data)
                 existing.increment_version()  # a graph that saved this .grad sees the change
@@ -609,6 +613,17 @@ def store_leaf_grads(
                 if held is not None and held is not stored:
                     held.increment_version()
             holders[key] = reference(stored)
+
+
+def _own_grad(tensor_type: type[Tensor], grad: Tensor) -> Tensor:
+    """A first `.grad` stored under create_graph, in memory of its own: the sweep hands one
+    tensor to several leaves (add passes its output gradient through, and the root's is the
+    caller's seed), and a later plain backward adds into `.grad` in place. A recorded one is
+    copied in the graph (grad * 1), so it stays differentiable, as torch's clone."""
+    if grad.requires_grad:
+        with enable_grad():
+            return grad * 1
+    return tensor_type(copy(grad.data), requires_grad=False)
 
 
 def _store_foreign_grad(

@@ -42,3 +42,24 @@ def test_graph_out_in_a_missing_folder_creates_it(tmp_path: Path) -> None:
     assert (tmp_path / "figures" / "net.dot").is_file()
     if shutil.which("dot") is not None:
         assert out.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_explain_of_a_run_parameter_the_loss_does_not_reach_says_so(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import numpy as np
+
+    import chainrule as cr
+    from chainrule.exploration import run as exploration_run
+
+    def run_loss(folder: str, *, examples: int) -> tuple[cr.nn.Module, cr.Tensor]:
+        model = cr.nn.Sequential(cr.nn.Linear(3, 2))
+        model.unused = cr.nn.Parameter(np.ones(4))  # a parameter no forward reads
+        x = cr.tensor(np.ones((examples, 3)))
+        return model, model(x).sum()
+
+    monkeypatch.setattr(exploration_run, "run_loss", run_loss)
+    assert main(["explain", "some-run", "--wrt", "unused"]) == 2
+    captured = capsys.readouterr()
+    assert "dloss/d" not in captured.out
+    assert "'unused' is not in the graph of the output" in captured.err

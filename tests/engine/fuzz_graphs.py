@@ -5,7 +5,10 @@ from a table of ops (broadcasting binaries, element-wise maps, reductions, views
 indexing, matmul, dtype mixes, detach, no_grad, in-place changes). Operands are drawn from
 every value made so far, so intermediates are read by several consumers. `run(program, lib)`
 replays it in one library and returns each step's value and the gradient of every leaf of
-the scalar loss sum_i <w_i, value_i> (fixed random weights w_i), so any wrong link shows.
+the scalar loss sum_i <w_i, value_i> (fixed random weights w_i), so any wrong link shows;
+`run(..., create_graph_first=True)` backpropagates with create_graph first, then plainly
+into the recorded `.grad`; `explain_problems(program)` checks `chainrule.explain` of every
+leaf against the engine's gradient.
 
 What differs on purpose between the two libraries (kept out of the table, or mapped here):
 chainrule refuses in-place changes of tensors that require grad outside no_grad (PyTorch
@@ -1158,6 +1161,7 @@ class Outcome:
     grads: dict[int, np.ndarray | None]
     error: str | None = None  # the backward's error, if it raised
     second: dict[int, np.ndarray | None] | None = None
+    create_graph_first: bool = False  # how it was run (`run`), for a rerun
 
 
 def _weights(seed: int, shape: tuple[int, ...]) -> np.ndarray:
@@ -1172,13 +1176,25 @@ def run(
     second_order: bool = False,
     copy_saved: bool = False,
     library: Callable[[np.ndarray], Any] | None = None,
+    create_graph_first: bool = False,
 ) -> Outcome:
     """Replay `program` in "chainrule" or "torch" and backprop sum_i <w_i, v_i>; with
-    `copy_saved`, PyTorch copies each tensor its ops save (later in-place changes miss it)."""
+    `copy_saved`, PyTorch copies each tensor its ops save (later in-place changes miss it).
+
+    With `create_graph_first` the loss is <w, v_last> of the last value that requires grad
+    only (so a leaf's gradient may be one passed through unchanged, shared with another
+    leaf's), backpropagated once with create_graph=True and then once more plainly through
+    0.5 * loss: `.grad` accumulates 1.5 times the gradient, the first part recorded."""
     if copy_saved:
         assert torch is not None
         with torch.autograd.graph.saved_tensors_hooks(lambda t: t.clone(), lambda t: t):
-            return run(program, lib, torch, second_order=second_order)
+            return run(
+                program,
+                lib,
+                torch,
+                second_order=second_order,
+                create_graph_first=create_graph_first,
+            )
     values: list[Any] = []
     snapshots: list[np.ndarray] = []
     dtypes: list[str] = []
@@ -1189,7 +1205,17 @@ def run(
     except (RuntimeError, ValueError, TypeError, IndexError) as exc:
         return Outcome(snapshots, dtypes, leaves, {}, f"forward: {type(exc).__name__}: {exc}")
     with np.errstate(all="ignore"):
-        return _backward(program, lib, torch, values, snapshots, dtypes, leaves, second_order)
+        return _backward(
+            program,
+            lib,
+            torch,
+            values,
+            snapshots,
+            dtypes,
+            leaves,
+            second_order,
+            create_graph_first,
+        )
 
 
 def _forward(
@@ -1243,11 +1269,14 @@ def _backward(
     dtypes: list[str],
     leaves: list[int],
     second_order: bool,
+    create_graph_first: bool = False,
 ) -> Outcome:
     loss = None
     for index, value in enumerate(values):
         if not _is_float(value) or not value.requires_grad:
             continue
+        if create_graph_first:
+            loss = None  # only the last one counts
         w = _weights(program.seed * 1000 + index, tuple(value.shape))
         if lib == "torch":
             term = (value * torch.as_tensor(w, dtype=value.dtype)).sum()  # type: ignore[union-attr]
@@ -1285,6 +1314,12 @@ def _backward(
                     }
                 else:
                     second = {}
+            elif create_graph_first:
+                loss.backward(create_graph=True)
+                (loss * 0.5).backward()
+                for i in leaves:
+                    grad = values[i].grad
+                    grads[i] = None if grad is None else _to_numpy(grad)
             elif program.seed % 2:
                 # half the programs backprop twice through the retained graph, the second
                 # time through one more op: .grad accumulates 1.5 times the gradient
@@ -1300,7 +1335,7 @@ def _backward(
                     grads[i] = None if grad is None else _to_numpy(grad)
         except RuntimeError as exc:
             error = str(exc)
-    return Outcome(snapshots, dtypes, leaves, grads, error, second)
+    return Outcome(snapshots, dtypes, leaves, grads, error, second, create_graph_first)
 
 
 def _grads(
@@ -1369,7 +1404,13 @@ def compare(program: Program, ours: Outcome, theirs: Outcome) -> list[str]:
         # PyTorch's op saved the value changed later (a fused op saving its output, say),
         # chainrule's did not need it: its gradient must be that of the values each op read,
         # which PyTorch gives when every saved tensor is copied as it is saved
-        theirs = run(program, "torch", _torch(), copy_saved=True)
+        theirs = run(
+            program,
+            "torch",
+            _torch(),
+            copy_saved=True,
+            create_graph_first=theirs.create_graph_first,
+        )
     if (ours.error is None) != (theirs.error is None):
         problems.append(f"backward: chainrule error={ours.error!r}, torch error={theirs.error!r}")
         return problems
@@ -1440,6 +1481,62 @@ def _close(name: str, a: np.ndarray, b: np.ndarray, rtol: float) -> list[str]:
     return []
 
 
+# ---------------------------------------------------------------------- explanations
+def explain_problems(program: Program) -> list[str] | None:
+    """`chainrule.explain(loss, leaf)` for every leaf of the program's loss: the gradient its
+    float64 replay of the steps gives (the sum of the products along the printed paths) must
+    be the engine's, every local check must pass, and a leaf no gradient reaches must be
+    refused as not in the graph. None when there is nothing to explain (in-place steps,
+    whose earlier values the replay cannot see and explain refuses; a forward that raised;
+    no loss)."""
+    from chainrule.explanation.replay import upstream_gradients
+    from chainrule.explanation.walk import read_graph
+
+    if any(step.kind == "inplace" for step in program.steps):
+        return None
+    values: list[Any] = []
+    snapshots: list[np.ndarray] = []
+    dtypes: list[str] = []
+    leaves: list[int] = []
+    try:
+        with np.errstate(all="ignore"):
+            _forward(program, "chainrule", None, values, snapshots, dtypes, leaves)
+    except (RuntimeError, ValueError, TypeError, IndexError):
+        return None
+    loss = None
+    for index, value in enumerate(values):
+        if _is_float(value) and value.requires_grad:
+            w = _weights(program.seed * 1000 + index, tuple(value.shape))
+            term = (value * w.astype(value.dtype)).sum().astype(np.float64)
+            loss = term if loss is None else loss + term
+    if loss is None or loss.grad_fn is None:
+        return None
+    with np.errstate(all="ignore"):
+        loss.backward(retain_graph=True)
+    # float32 steps round the engine's gradient; the replay runs every step in float64
+    rtol = 1e-4 if "float32" in dtypes else 1e-9
+    problems: list[str] = []
+    for i in leaves:
+        leaf, engine = values[i], values[i].grad
+        try:
+            with np.errstate(all="ignore"):
+                explanation = cr.explain(loss, leaf)
+                replayed = upstream_gradients(read_graph(loss, keep=(leaf,))).get(id(leaf))
+        except ValueError as error:
+            reached = engine is not None and bool(np.any(engine.numpy()))
+            if reached or "not in the graph" not in str(error):
+                problems.append(f"explain(loss, v{i}) raised {error}")
+            continue
+        expected = None if engine is None else _to_numpy(engine)
+        if replayed is not None:
+            replayed = replayed.astype(leaf.dtype)  # the replay is float64 throughout
+        problems += _close_grad(f"explained grad v{i}", replayed, expected, rtol)
+        failed = [str(check) for check in explanation.checks if not check.passed]
+        if failed:
+            problems.append(f"explain(loss, v{i}): a local check failed: {failed[0]}")
+    return problems
+
+
 # ---------------------------------------------------------------------- transforms
 def as_function(program: Program, lib: str) -> tuple[Callable[..., Any], list[np.ndarray]]:
     """The program as f(*leaves) -> the loss, over the leaves that require grad, and their
@@ -1487,15 +1584,27 @@ def _hunt(start: int, count: int) -> None:
     torch = _torch()
     disagree = 0
     for seed in range(start, start + count):
-        for ties, second_order in ((False, False), (True, False), (False, True)):
+        for ties, second_order, first in (
+            (False, False, False),
+            (True, False, False),
+            (False, True, False),
+            (False, False, True),
+        ):
             program = draw_program(seed, ties=ties)
-            ours = run(program, "chainrule", second_order=second_order)
-            theirs = run(program, "torch", torch, second_order=second_order)
+            ours = run(program, "chainrule", second_order=second_order, create_graph_first=first)
+            theirs = run(
+                program, "torch", torch, second_order=second_order, create_graph_first=first
+            )
             problems = compare(program, ours, theirs)
             if problems:
                 disagree += 1
                 print(program, *problems, sep="\n  -> ")
-    print(f"{3 * count} programs, {disagree} disagree")
+        program = draw_program(seed)
+        problems = explain_problems(program) or []
+        if problems:
+            disagree += 1
+            print(program, *problems, sep="\n  -> ")
+    print(f"{5 * count} programs, {disagree} disagree")
 
 
 if __name__ == "__main__":

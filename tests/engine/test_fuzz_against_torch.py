@@ -1,6 +1,7 @@
 """Random programs (fuzz_graphs.py) run in chainrule and in PyTorch agree: every value made,
-its dtype and shape, the gradient of every leaf, Hessian-vector products, and the functional
-transforms against torch.func.
+its dtype and shape, the gradient of every leaf, Hessian-vector products, a plain backward
+adding into a .grad recorded by create_graph, and the functional transforms against
+torch.func; and `chainrule.explain` of each leaf replays the engine's gradient.
 
 The seeds are fixed, so CI sees the same programs on every run; to hunt, run
 `python tests/engine/fuzz_graphs.py START COUNT` (it prints each disagreeing program).
@@ -13,7 +14,7 @@ from types import ModuleType
 
 import numpy as np
 import pytest
-from fuzz_graphs import as_function, compare, draw_program, run
+from fuzz_graphs import as_function, compare, draw_program, explain_problems, run
 
 import chainrule as cr
 
@@ -31,10 +32,21 @@ def torch_func(torch: ModuleType) -> ModuleType:
     return torch.func
 
 
-def _agree(torch: ModuleType, seed: int, *, ties: bool = False, second_order: bool = False) -> None:
+def _agree(
+    torch: ModuleType,
+    seed: int,
+    *,
+    ties: bool = False,
+    second_order: bool = False,
+    create_graph_first: bool = False,
+) -> None:
     program = draw_program(seed, ties=ties)
-    ours = run(program, "chainrule", second_order=second_order)
-    theirs = run(program, "torch", torch, second_order=second_order)
+    ours = run(
+        program, "chainrule", second_order=second_order, create_graph_first=create_graph_first
+    )
+    theirs = run(
+        program, "torch", torch, second_order=second_order, create_graph_first=create_graph_first
+    )
     problems = compare(program, ours, theirs)
     assert not problems, f"{program}\n" + "\n".join(problems)
 
@@ -57,6 +69,28 @@ def test_random_programs_on_ties_and_kinks_give_torchs_gradients(
 def test_random_programs_give_torchs_hessian_vector_products(torch: ModuleType) -> None:
     for seed in range(2000, 2060):
         _agree(torch, seed, second_order=True)
+
+
+# PyTorch's warning that backward(create_graph=True) ties each leaf to its .grad in a cycle
+@pytest.mark.filterwarnings("ignore:Using backward\\(\\) with create_graph=True:UserWarning")
+def test_random_programs_accumulate_into_a_recorded_grad_as_torch_does(
+    torch: ModuleType,
+) -> None:
+    # backward(create_graph=True), then a plain backward adding into the recorded .grad
+    for seed in range(5000, 5060):
+        _agree(torch, seed, create_graph_first=True)
+
+
+def test_random_programs_are_explained_with_the_engines_gradient() -> None:
+    explained = 0
+    for seed in [*range(6000, 6040), 10556, 10806, 11316]:  # + pairwise_distance(x, x)
+        program = draw_program(seed)
+        problems = explain_problems(program)
+        if problems is None:
+            continue
+        assert not problems, f"{program}\n" + "\n".join(problems)
+        explained += 1
+    assert explained >= 30
 
 
 def test_random_programs_under_grad_jvp_and_hessian_match_torch_func(

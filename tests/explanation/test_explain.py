@@ -199,3 +199,54 @@ def test_wrt_must_require_grad(network: dict[str, Tensor]) -> None:
 def test_explain_works_after_backward_freed_the_graph(network: dict[str, Tensor]) -> None:
     network["loss"].backward()
     assert _explain(network, "b2").passed
+
+
+def test_latex_of_a_broadcast_operand_says_its_gradient_is_summed_back() -> None:
+    # b (2,) broadcast against (4, 2): the factor -1 meets a (4, 2) gradient, and only the
+    # sum over the batch axis has b's shape; the LaTeX must say so, as the text does
+    rng = np.random.default_rng(0)
+    x = chainrule.tensor(rng.normal(size=(4, 2)), name="x")
+    b = chainrule.tensor(rng.normal(size=(2,)), requires_grad=True, name="b")
+    explanation = chainrule.explain(((x - b) ** 2).sum(), b)
+    (link,) = [link for link in explanation.links if link.input == "b"]
+    assert link.rule == "-1, summed back to (2,)"
+    assert link.rule_latex == r"-1 \text{, summed back to (2,)}"
+    assert r"-1 \text{, summed back to (2,)}" in explanation.to_latex()
+
+
+@pytest.mark.parametrize(
+    ("literal", "written"), [(0.3, "0.3"), (1.5, "1.5"), (1e-6, "1e-06"), (-0.25, "(-0.25)")]
+)
+def test_latex_writes_a_literal_number_as_written(literal: float, written: str) -> None:
+    # a decimal point or an exponent is no subscript: 0.3 is not 0._3, 1e-06 not 1e-_06
+    x = chainrule.tensor([1.0, 2.0], dtype=np.float64, requires_grad=True, name="x")
+    explanation = chainrule.explain((x * literal).sum(), x)
+    (link,) = [link for link in explanation.links if link.input == "x"]
+    assert link.rule == written
+    assert link.rule_latex == written
+    assert rf"x \odot {written}" in explanation.to_latex()
+
+
+@pytest.mark.parametrize(
+    "op",
+    ["logaddexp", "hypot", "arctan2", "fmod", "remainder", "lerp weight", "add", "maximum"],
+)
+def test_every_broadcasting_binary_op_says_the_gradient_is_summed_back(op: str) -> None:
+    rng = np.random.default_rng(1)
+    x = chainrule.tensor(rng.uniform(0.5, 2.0, size=(4, 2)), name="x")
+    b = chainrule.tensor(rng.uniform(0.5, 2.0, size=(2,)), requires_grad=True, name="b")
+    ops = {
+        "logaddexp": chainrule.logaddexp,
+        "hypot": chainrule.hypot,
+        "arctan2": chainrule.arctan2,
+        "fmod": chainrule.fmod,
+        "remainder": chainrule.remainder,
+        "lerp weight": lambda a, w: chainrule.lerp(a, a * 2.0, w),
+        "add": lambda a, w: a + w,
+        "maximum": chainrule.maximum,
+    }
+    explanation = chainrule.explain(ops[op](x, b).sum(), b)
+    (link,) = [link for link in explanation.links if link.input == "b"]
+    assert link.rule.endswith(", summed back to (2,)")
+    assert link.rule_latex.endswith(r"\text{, summed back to (2,)}")
+    assert explanation.passed

@@ -162,6 +162,10 @@ def is_kink(miss: float, forward_slope: float, backward_slope: float) -> bool:
 KINK_REFINEMENTS = 2
 """How many tenfold finer steps `refine_kink` takes before it calls a miss a failure."""
 
+CONVERGENCE = 25.0
+"""How many times smaller a miss must get at each tenfold finer step for `refine_miss` to
+read it as truncation error (which shrinks a hundredfold) rather than a wrong gradient."""
+
 
 def refine_kink(
     measure: Callable[[float], tuple[float, float, float]],
@@ -205,3 +209,64 @@ def refine_kink(
             return "kink", numerical, allowed
         disagreement = finer
     return "fails", numerical, allowed
+
+
+def refine_miss(
+    measure: Callable[[float], tuple[float, float, float]],
+    f0: float,
+    analytic: float,
+    coarse: float,
+    slopes: tuple[float, float],
+    *,
+    eps: float,
+    floor: float,
+    tolerance: Callable[[float], float],
+) -> tuple[str, float, float]:
+    """`refine_kink` for any miss at step `eps`, kink-like or not: "kink", "agrees" or
+    "fails", with the last central difference and the miss it was allowed.
+
+    A miss whose one-sided slopes agree may still be the central difference's truncation
+    error, eps**2 / 6 times the third derivative: all it measures where the gradient is 0
+    at an inflection (x**3 at 0), above the absolute tolerance a zero gradient leaves (none
+    at all when every entry of the gradient is 0). At eps/10 that error is a hundred times
+    smaller: the finer difference agrees, or its miss shrinks at least CONVERGENCE-fold at
+    each of the finer steps and their Richardson extrapolation (the eps**2 term removed)
+    agrees. A wrong gradient misses by
+    the same amount at every step, and at a kink by half the slopes' jump. Only a miss that
+    looked like a kink at `eps` can be called one (a finer step lost to rounding keeps the
+    coarse verdict). A converged miss comes back with the extrapolated value.
+    """
+    if is_kink(abs(analytic - coarse), *slopes):
+        verdict, numerical, allowed = refine_kink(
+            measure, f0, analytic, coarse, slopes, eps=eps, floor=floor, tolerance=tolerance
+        )
+        if verdict != "fails":
+            return verdict, numerical, allowed
+        # A step on the order of the scale of the function's curvature (a norm of a vector
+        # of size 1e-6) looks like a kink and may need every finer step to converge.
+        failure = ("fails", numerical, allowed)
+    else:
+        # A failure is reported at the coarse step, as measured there (diagnosis reads it).
+        failure = ("fails", coarse, tolerance(coarse))
+    miss, central = abs(analytic - coarse), coarse
+    for k in range(1, KINK_REFINEMENTS + 1):
+        f_plus, f_minus, step = measure(eps / 10**k)
+        if step == 0:
+            return failure
+        previous, central = central, (f_plus - f_minus) / step
+        allowed = tolerance(central) + floor * (10**k - 1)
+        finer = abs(analytic - central)
+        if finer <= allowed:
+            return "agrees", central, allowed
+        if finer * CONVERGENCE > miss:
+            return failure  # a wrong gradient misses by as much at every step
+        miss = finer
+    # The misses shrank like eps**2: Richardson's extrapolation of the last two steps
+    # removes that term, and the limit must agree with the analytic value.
+    # (Plus a millionth of the last change, for the extrapolation's own rounding: the
+    # only allowance where the tolerance is 0, as for an all-zero gradient.)
+    limit = central + (central - previous) / 99
+    allowed = tolerance(limit) + floor * (10**KINK_REFINEMENTS - 1) + 1e-6 * abs(central - previous)
+    if abs(analytic - limit) <= allowed:
+        return "agrees", limit, allowed
+    return failure

@@ -68,7 +68,11 @@ def run(args: argparse.Namespace) -> int:
                 file=sys.stderr,
             )
             return 2
-        explanation = chainrule.explain(loss, parameters[wrt])
+        try:
+            explanation = chainrule.explain(loss, parameters[wrt])
+        except ValueError as error:  # a parameter the loss does not reach, or a frozen one
+            print(f"chainrule {error}", file=sys.stderr)
+            return 2
     else:
         wrt = args.wrt if args.wrt is not None else "w1"
         if wrt not in WRT_CHOICES:

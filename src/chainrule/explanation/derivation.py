@@ -9,7 +9,6 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from chainrule import primitives as P
 from chainrule.explanation.paths import LinkKey, find_paths
 from chainrule.explanation.replay import Check, check_link, upstream_gradients
 from chainrule.explanation.rules import Kind, fill, template_fields
@@ -18,8 +17,19 @@ from chainrule.tensor import Tensor
 
 Shape = tuple[int, ...]
 
-_BROADCASTING = (P.Add, P.Sub, P.Mul, P.Div, P.Pow, P.Maximum, P.Minimum, P.Where)
-"""Binary ops whose gradient is summed back over the axes an operand was broadcast along."""
+
+def _broadcast(step: StepRecord, operand: Tensor, kind: Kind) -> bool:
+    """Whether `operand` of an element-wise op of several operands was broadcast to the
+    output's shape (b of (2,) against (4, 2)), so that its gradient, the factor times the
+    upstream gradient, is summed back over the axes it was broadcast along. A reduction's
+    operand (one operand, or a loss of several that reduces them) is not."""
+    out = step.tensor.shape
+    if kind == "operator" or len(step.operands) < 2 or operand.shape == out:
+        return False
+    try:
+        return np.broadcast_shapes(operand.shape, out) == out
+    except ValueError:
+        return False
 
 
 @dataclass(frozen=True)
@@ -162,6 +172,8 @@ _LATEX_SPECIALS = {
 
 def latex_name(name: str) -> str:
     """u1 -> u_{1}, loss -> \\mathrm{loss}, a literal stays as written."""
+    if _is_literal(name):
+        return name  # 0.3 and 1e-06 end in digits that are no subscript
     stem = name.rstrip("0123456789'")
     rest = name[len(stem) :]
     digits = rest.rstrip("'")
@@ -218,8 +230,9 @@ def _make_link(
     operand_name = view.name(operand)
     rule = fill(local.text, _fields(view, step, False), position)
     rule_latex = fill(local.latex, _fields(view, step, True), position)
-    if step.primitive in _BROADCASTING and operand.shape != step.tensor.shape:
+    if _broadcast(step, operand, local.kind):
         rule += f", summed back to {operand.shape}"
+        rule_latex += rf" \text{{, summed back to {operand.shape}}}"
     shape: Shape | None = None
     if local.kind == "constant":
         shape = ()

@@ -187,20 +187,27 @@ def reverse_gradients(
             grad_output if grad_output.dtype == output.dtype else grad_output.astype(output.dtype)
         )
     else:
-        array = np.asarray(
+        # A copy: a rule may pass the seed through unchanged (identity, add), and the caller
+        # may reuse its cotangent buffer for the next call (one Jacobian row per call).
+        array = np.array(
             grad_output.numpy() if isinstance(grad_output, Tensor) else grad_output,
             dtype=output.dtype,
+            copy=True,
         )
         seed = Tensor.from_numpy(array) if nested else array
     grads = gradients(output, seed, targets, retain_graph=True, create_graph=nested)
     results = []
+    handed_out: set[int] = set()
     for target, grad in zip(targets, grads, strict=True):
         if grad is None:
             results.append(zeros_like(target))
         elif isinstance(grad, Tensor):
             results.append(grad)
         else:
-            results.append(Tensor.from_numpy(np.asarray(grad)))
+            # One array can reach several targets (a + b): each gradient gets its own.
+            array = np.array(grad) if id(grad) in handed_out else np.asarray(grad)
+            handed_out.add(id(grad))
+            results.append(Tensor.from_numpy(array))
     return results
 
 
