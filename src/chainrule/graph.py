@@ -622,7 +622,10 @@ def store_leaf_grads(
                 # A recorded gradient (create_graph) is part of a graph: add out of place.
                 leaf.grad = tensor_type.from_numpy(existing.data + grad)
             else:
-                np.add(existing.data, grad, out=existing.data)
+                try:
+                    np.add(existing.data, grad, out=existing.data)
+                except ValueError as error:
+                    _refuse_read_only_grad(leaf, existing.data, error)
                 existing.increment_version()  # a graph that saved this .grad sees the change
             continue
         key = id(leaf)
@@ -657,6 +660,21 @@ def store_leaf_grads(
                 if held is not None and held is not stored:
                     held.increment_version()
             holders[key] = reference(stored)
+
+
+def _refuse_read_only_grad(leaf: Tensor, array: np.ndarray, error: ValueError) -> None:
+    """Say why a gradient could not be added into `leaf.grad`'s array, where that array is
+    read-only (a broadcast, as torch refuses an expanded .grad, or its writeable flag off)."""
+    if array.flags.writeable:
+        raise error
+    label = f"tensor {leaf.name!r}" if leaf.name else "a leaf tensor"
+    broadcast = 0 in array.strides and array.size > 1
+    what = "a broadcast view whose entries share memory" if broadcast else "not writeable"
+    raise RuntimeError(
+        f"backward: the .grad of {label} (shape {leaf.shape}) holds an array that is {what}, "
+        "so the new gradient cannot be added into it; set .grad = None before backward, or "
+        "give it an array of its own (t.grad = t.grad.clone())"
+    ) from error
 
 
 def _store_foreign_grad(
