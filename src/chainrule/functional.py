@@ -813,13 +813,10 @@ __all__ += ["adaptive_avg_pool2d", "avg_pool2d", "conv1d", "conv2d", "max_pool2d
 # --- vocabulary: distances and normalisations of torch.nn.functional, composites of norm,
 # clip, sum and chunk (their derivatives are those ops').
 def _p_order(op: str, p: Any) -> float:
-    """p as chainrule.norm takes it: >= 1, 0 (the count of nonzeros) or +-inf."""
+    """p as chainrule.norm takes it: a real number (0 counts the nonzeros), or +-inf."""
     number = isinstance(p, (int, float, np.integer, np.floating)) and not isinstance(p, bool)
-    if not number or not (p >= 1 or p == 0 or np.isinf(p)):
-        raise ValueError(
-            f"{op}: p must be >= 1, 0 or +-inf, got {p!r}; other p (0 < p < 1, negative) "
-            "are not supported by chainrule.norm"
-        )
+    if not number or np.isnan(p):
+        raise ValueError(f"{op}: p must be a real number or +-inf, got {p!r}")
     return float(p)
 
 
@@ -880,6 +877,11 @@ def cdist(x1: Any, x2: Any, p: float = 2.0) -> Tensor:
     gradient at a zero distance is 0, as PyTorch's."""
     left, right = _pair(x1, x2)
     order = _p_order("cdist", p)
+    if order < 0:
+        raise ValueError(
+            f"cdist: p must be >= 0 (as torch.cdist, which refuses a negative p), got {p!r}; "
+            "for a negative p take pairwise_distance of the expanded pairs"
+        )
     if left.ndim < 2 or right.ndim < 2 or left.shape[-1] != right.shape[-1]:
         raise ValueError(
             f"cdist: needs x1 (..., P, M) and x2 (..., R, M) with the same M, got shapes "
