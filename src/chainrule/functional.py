@@ -113,7 +113,7 @@ def cross_entropy(
         return _cross_entropy_with_probabilities(
             logits_tensor, targets, weights, reduction, label_smoothing
         )
-    classes, inside = _checked_classes(op, targets, shape, ignore_index)
+    classes = _target_classes(op, targets, shape)
     if 0 in shape:  # no values
         raise ValueError(f"{op}: no samples (N = 0)")
     plain = (
@@ -121,13 +121,17 @@ def cross_entropy(
         and weights is None
         and reduction == "mean"
         and label_smoothing == 0
-        and inside
         # Not on whether some target equals ignore_index now: chainrule.compile would freeze
         # that choice and replay the fused node on later targets that should be ignored.
         and not 0 <= ignore_index < classes_count
     )
     if plain:
-        return Tensor.apply(P.SoftmaxCrossEntropy, logits_tensor, targets=classes)
+        try:
+            # The node checks the targets' range itself (once a step, compiled or not).
+            return Tensor.apply(P.SoftmaxCrossEntropy, logits_tensor, targets=classes)
+        except P.TargetOutsideClasses:
+            pass  # refused by position below, or ignore_index: the general path
+    _check_classes_range(op, classes, classes_count, ignore_index)
     params = {
         "targets": classes,
         "weight": weights,
@@ -341,13 +345,10 @@ def _are_probabilities(targets: Any, logits_shape: tuple[int, ...]) -> bool:
     return values.dtype.kind == "f" and values.shape == logits_shape
 
 
-def _checked_classes(
-    op: str, targets: Any, logits_shape: tuple[int, ...], ignore_index: int
-) -> tuple[np.ndarray, bool]:
-    """Class indices of shape (N, d1, ...), each in [0, C) or equal to ignore_index, and
-    whether every one is in [0, C) (nothing to ignore). The caller's own integer array is
-    returned as is (chainrule.compile binds it to the step's argument); integer-valued floats
-    are converted."""
+def _target_classes(op: str, targets: Any, logits_shape: tuple[int, ...]) -> np.ndarray:
+    """Class indices of shape (N, d1, ...), their range not checked (`_check_classes_range`).
+    The caller's own integer array is returned as is (chainrule.compile binds it to the
+    step's argument); integer-valued floats are converted."""
     classes = targets.detach().numpy() if isinstance(targets, Tensor) else targets
     if not isinstance(classes, np.ndarray):
         classes = np.asarray(classes)
@@ -366,9 +367,12 @@ def _checked_classes(
             f"{classes.shape} (class indices; class probabilities are floats of shape "
             f"{logits_shape})"
         )
-    count = logits_shape[1]
-    # The ufuncs' reductions (classes.min() is a Python wrapper), once: the caller reads
-    # `inside` instead of reducing the targets again.
+    return classes
+
+
+def _check_classes_range(op: str, classes: np.ndarray, count: int, ignore_index: int) -> None:
+    """Refuse a class index outside [0, count) that is not ignore_index, by position."""
+    # The ufuncs' reductions (classes.min() is a Python wrapper).
     inside = not classes.size or bool(
         np.minimum.reduce(classes, axis=None) >= 0 and np.maximum.reduce(classes, axis=None) < count
     )
@@ -382,7 +386,6 @@ def _checked_classes(
                 f"{op}: target {int(classes[position])} at index {where} is outside the "
                 f"{count} classes [0, {count - 1}] (and is not ignore_index={ignore_index})"
             )
-    return classes, inside
 
 
 def _cross_entropy_with_probabilities(
@@ -433,7 +436,8 @@ def nll_loss(
         )
     _check_reduction(op, reduction)
     weights = _class_weights(op, weight, inputs.shape[1])
-    classes, _ = _checked_classes(op, target, inputs.shape, ignore_index)
+    classes = _target_classes(op, target, inputs.shape)
+    _check_classes_range(op, classes, inputs.shape[1], ignore_index)
     params = {
         "targets": classes,
         "weight": weights,
