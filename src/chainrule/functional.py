@@ -522,8 +522,10 @@ __all__ = [
 _SPATIAL_NAMES = {1: "(N, C, L)", 2: "(N, C, H, W)"}
 
 
-def _ints(op: str, label: str, value: Any, spatial: int, minimum: int) -> tuple[int, ...]:
-    """`value` (an int or one int per spatial axis) as a tuple, each at least `minimum`."""
+def ints_per_axis(op: str, label: str, value: Any, spatial: int, minimum: int) -> tuple[int, ...]:
+    """`value` (an int or one int per spatial axis) as a tuple, each at least `minimum`: a
+    TypeError names a value that is not such ints, a ValueError one below `minimum`. The
+    check of every size, stride and padding of the convolutions, pools and their layers."""
     message = f"{op}: {label} must be an int or a tuple of {spatial} ints, got {value!r}"
     if isinstance(value, (int, np.integer)):
         values: tuple[Any, ...] = (value,) * spatial
@@ -602,8 +604,8 @@ def _conv(
             f"with groups={groups} expects {group_channels * groups} (weight.shape[1] * "
             "groups); pass an input with that many channels or a matching weight"
         )
-    strides = _ints(op, "stride", stride, spatial, 1)
-    dilations = _ints(op, "dilation", dilation, spatial, 1)
+    strides = ints_per_axis(op, "stride", stride, spatial, 1)
+    dilations = ints_per_axis(op, "dilation", dilation, spatial, 1)
     kernel = tuple(w.shape[2:])
     pairs: tuple[tuple[int, int], ...]
     if isinstance(padding, str):
@@ -623,7 +625,7 @@ def _conv(
                 f"{op}: padding must be an int, a tuple of ints, 'same' or 'valid', got {padding!r}"
             )
     else:
-        pairs = tuple((p, p) for p in _ints(op, "padding", padding, spatial, 0))
+        pairs = tuple((p, p) for p in ints_per_axis(op, "padding", padding, spatial, 0))
     _check_span(op, tuple(x.shape[2:]), pairs, kernel, dilations)
     inputs = [x, w]
     if bias is not None:
@@ -730,10 +732,10 @@ def max_pool2d(
     row-major order where several entries tie (as PyTorch).
     """
     x, unbatched = _batched("max_pool2d", as_tensor(input), 2)
-    kernel = _ints("max_pool2d", "kernel_size", kernel_size, 2, 1)
-    strides = kernel if stride is None else _ints("max_pool2d", "stride", stride, 2, 1)
-    pads = _ints("max_pool2d", "padding", padding, 2, 0)
-    dilations = _ints("max_pool2d", "dilation", dilation, 2, 1)
+    kernel = ints_per_axis("max_pool2d", "kernel_size", kernel_size, 2, 1)
+    strides = kernel if stride is None else ints_per_axis("max_pool2d", "stride", stride, 2, 1)
+    pads = ints_per_axis("max_pool2d", "padding", padding, 2, 0)
+    dilations = ints_per_axis("max_pool2d", "dilation", dilation, 2, 1)
     pairs = _pool_padding(
         "max_pool2d", tuple(x.shape[2:]), kernel, strides, pads, dilations, ceil_mode
     )
@@ -758,9 +760,9 @@ def avg_pool2d(
     dL/dx spreads each upstream entry, divided by its window's count, over its window.
     """
     x, unbatched = _batched("avg_pool2d", as_tensor(input), 2)
-    kernel = _ints("avg_pool2d", "kernel_size", kernel_size, 2, 1)
-    strides = kernel if stride is None else _ints("avg_pool2d", "stride", stride, 2, 1)
-    pads = _ints("avg_pool2d", "padding", padding, 2, 0)
+    kernel = ints_per_axis("avg_pool2d", "kernel_size", kernel_size, 2, 1)
+    strides = kernel if stride is None else ints_per_axis("avg_pool2d", "stride", stride, 2, 1)
+    pads = ints_per_axis("avg_pool2d", "padding", padding, 2, 0)
     ones = (1, 1)
     pairs = _pool_padding("avg_pool2d", tuple(x.shape[2:]), kernel, strides, pads, ones, ceil_mode)
     counted = tuple((p, p) if count_include_pad else (0, 0) for p in pads)
