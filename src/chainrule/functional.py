@@ -1013,11 +1013,12 @@ def _nearest_sources(
     in_size: int, out_size: int, scale_factor: float | None, exact: bool, shortcut: bool
 ) -> np.ndarray:
     """For each output position its source position along one axis, as PyTorch's 2-D kernel
-    computes it (in float32: scale = 1 / scale_factor, or in_size / out_size; floor(i *
-    scale), or floor((i + 0.5) * scale) for nearest-exact, kept below in_size). With
-    `shortcut` ("nearest"), i where out_size = in_size and i // 2 where it is twice, whatever
-    the scale factor; torch's 1-D and 3-D kernels (_nearest_sources_in) take their formula
-    there (scale_factor 1.1 on 2 entries: sources 0 and 0)."""
+    computes it for an output of height + width <= 128 (in float32: scale = 1 / scale_factor,
+    or in_size / out_size; floor(i * scale), or floor((i + 0.5) * scale) for nearest-exact,
+    kept below in_size). With `shortcut` ("nearest"), i where out_size = in_size and i // 2
+    where it is twice, whatever the scale factor; torch's 1-D and 3-D kernels, and its 2-D one
+    for larger outputs, take their formula there (`_nearest_sources_in`; scale_factor 1.1 on
+    2 entries: sources 0 and 0)."""
     positions = np.arange(out_size)
     if shortcut and out_size == in_size:
         return positions
@@ -1102,9 +1103,13 @@ def interpolate(
             f"axis of the input {x.shape}"
         )
     out = x
+    # torch 2.13's 2-D kernel takes its float32 formula only while the output's height plus
+    # width is at most 128, and the 1-D and 3-D kernels' formula past that (found by probing
+    # its outputs: the two pick neighbouring sources at a few exact ties).
+    small_2d = spatial == 2 and sum(out_sizes) <= 128
     for axis, (n, m, factor) in enumerate(zip(in_sizes, out_sizes, factors, strict=True)):
         exact = mode == "nearest-exact"
-        if spatial == 2:
+        if small_2d:
             sources = _nearest_sources(n, m, factor, exact, shortcut=not exact)
         else:
             sources = _nearest_sources_in(x.dtype, n, m, factor, exact)
