@@ -748,6 +748,8 @@ def test_randn_and_rand_draw_from_the_given_generator() -> None:
         (lambda: cr.zeros(2, -1), ValueError, r"zeros: sizes must be >= 0, got \(2, -1\)"),
         (lambda: cr.ones(2.5), TypeError, "ones: the size must be ints"),
         (lambda: cr.arange(0, 3, 0), ValueError, "arange: step must not be 0"),
+        (lambda: cr.arange(0, np.inf), ValueError, r"arange: start, end and step must be finite"),
+        (lambda: cr.arange(np.nan, 3), ValueError, r"arange: start, end and step must be finite"),
         (lambda: cr.linspace(0, 1, -2), ValueError, "linspace: steps must be >= 0"),
     ],
 )
