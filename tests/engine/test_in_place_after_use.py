@@ -28,10 +28,11 @@ GOES_ON_WHERE_TORCH_REFUSES = {
     "max_pool2d", "avg_pool2d", "adaptive_avg_pool2d", "nan_to_num", "norm", "gelu", "lerp",
 }  # fmt: skip
 # Ops whose rule reads an input that torch had copied (a broadcast batch of matmul, the
-# reshapes of kron, inner and einsum), or reads x where torch reads its output (expm1: exp(x),
-# exact for x below -20; c / x: c / x**2): they refuse where torch goes on.
+# reshapes of kron, inner, tensordot and einsum; the product of one value, a copy in torch),
+# or reads x where torch reads its output (expm1: exp(x), exact for x below -20; c / x:
+# c / x**2): they refuse where torch goes on. Found over every variant of the table.
 REFUSES_WHERE_TORCH_GOES_ON = {
-    "matmul", "dot", "inner", "outer", "tensordot", "einsum", "kron", "expm1", "rdiv_scalar",
+    "matmul", "dot", "inner", "tensordot", "einsum", "kron", "prod", "expm1", "rdiv_scalar",
 }  # fmt: skip
 
 
