@@ -12,7 +12,6 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from chainrule.ops.fused_multiply_add import fused_multiply_add
 from chainrule.tensor import Tensor, as_tensor
 
 SizeArg = int | Sequence[int]
@@ -135,22 +134,6 @@ def full_like(
     )
 
 
-def _float_range(first: float, last: float, step: float) -> np.ndarray:
-    """torch.arange's float64 values, bit for bit (found by probing torch 2.13 on an AVX2
-    CPU): each is start + i * step rounded once (a fused multiply-add), except that its
-    vector loop, 8 values a turn, makes each group of 4 from its first value, base + j * step
-    (rounded once too). np.arange's start + i * ((start + step) - start) is an ulp off in
-    places; so is plain start + i * step, rounded twice."""
-    count = max(0, int(np.ceil((last - first) / step)))
-    index = np.arange(count, dtype=np.float64)
-    start, size = np.full(count, float(first)), np.full(count, float(step))
-    values = fused_multiply_add(size, index, start)  # the last count % 8 stay so
-    looped = count - count % 8
-    bases = np.repeat(values[:looped:4], 4)  # each group's first value
-    values[:looped] = fused_multiply_add(size[:looped], index[:looped] % 4, bases)
-    return values
-
-
 def arange(
     start: float,
     end: float | None = None,
@@ -172,7 +155,7 @@ def arange(
         )
     target = _target(dtype)
     if target.kind not in "iub":
-        return _made(_float_range(first, last, step), target, requires_grad)
+        return _made(np.arange(first, last, step, dtype=np.float64), target, requires_grad)
     # Counted in integers: through float64, int64 past 2**53 would round, and NumPy's cast of
     # a fractional range (-2.5, -1.5, ...) truncates each value toward 0 on its own.
     bounds = (first, last, step)
