@@ -113,7 +113,7 @@ def cross_entropy(
         return _cross_entropy_with_probabilities(
             logits_tensor, targets, weights, reduction, label_smoothing
         )
-    classes, inside = _checked_classes(op, targets, shape, ignore_index)
+    classes = _target_classes(op, targets, shape)
     if 0 in shape:  # no values
         raise ValueError(f"{op}: no samples (N = 0)")
     plain = (
@@ -121,13 +121,17 @@ def cross_entropy(
         and weights is None
         and reduction == "mean"
         and label_smoothing == 0
-        and inside
         # Not on whether some target equals ignore_index now: chainrule.compile would freeze
         # that choice and replay the fused node on later targets that should be ignored.
         and not 0 <= ignore_index < classes_count
     )
     if plain:
-        return Tensor.apply(P.SoftmaxCrossEntropy, logits_tensor, targets=classes)
+        try:
+            # The node checks the targets' range itself (once a step, compiled or not).
+            return Tensor.apply(P.SoftmaxCrossEntropy, logits_tensor, targets=classes)
+        except P.TargetOutsideClasses:
+            pass  # refused by position below, or ignore_index: the general path
+    _check_classes_range(op, classes, classes_count, ignore_index)
     params = {
         "targets": classes,
         "weight": weights,
@@ -341,13 +345,10 @@ def _are_probabilities(targets: Any, logits_shape: tuple[int, ...]) -> bool:
     return values.dtype.kind == "f" and values.shape == logits_shape
 
 
-def _checked_classes(
-    op: str, targets: Any, logits_shape: tuple[int, ...], ignore_index: int
-) -> tuple[np.ndarray, bool]:
-    """Class indices of shape (N, d1, ...), each in [0, C) or equal to ignore_index, and
-    whether every one is in [0, C) (nothing to ignore). The caller's own integer array is
-    returned as is (chainrule.compile binds it to the step's argument); integer-valued floats
-    are converted."""
+def _target_classes(op: str, targets: Any, logits_shape: tuple[int, ...]) -> np.ndarray:
+    """Class indices of shape (N, d1, ...), their range not checked (`_check_classes_range`).
+    The caller's own integer array is returned as is (chainrule.compile binds it to the
+    step's argument); integer-valued floats are converted."""
     classes = targets.detach().numpy() if isinstance(targets, Tensor) else targets
     if not isinstance(classes, np.ndarray):
         classes = np.asarray(classes)
@@ -366,9 +367,12 @@ def _checked_classes(
             f"{classes.shape} (class indices; class probabilities are floats of shape "
             f"{logits_shape})"
         )
-    count = logits_shape[1]
-    # The ufuncs' reductions (classes.min() is a Python wrapper), once: the caller reads
-    # `inside` instead of reducing the targets again.
+    return classes
+
+
+def _check_classes_range(op: str, classes: np.ndarray, count: int, ignore_index: int) -> None:
+    """Refuse a class index outside [0, count) that is not ignore_index, by position."""
+    # The ufuncs' reductions (classes.min() is a Python wrapper).
     inside = not classes.size or bool(
         np.minimum.reduce(classes, axis=None) >= 0 and np.maximum.reduce(classes, axis=None) < count
     )
@@ -382,7 +386,6 @@ def _checked_classes(
                 f"{op}: target {int(classes[position])} at index {where} is outside the "
                 f"{count} classes [0, {count - 1}] (and is not ignore_index={ignore_index})"
             )
-    return classes, inside
 
 
 def _cross_entropy_with_probabilities(
@@ -433,7 +436,8 @@ def nll_loss(
         )
     _check_reduction(op, reduction)
     weights = _class_weights(op, weight, inputs.shape[1])
-    classes, _ = _checked_classes(op, target, inputs.shape, ignore_index)
+    classes = _target_classes(op, target, inputs.shape)
+    _check_classes_range(op, classes, inputs.shape[1], ignore_index)
     params = {
         "targets": classes,
         "weight": weights,
@@ -518,8 +522,10 @@ __all__ = [
 _SPATIAL_NAMES = {1: "(N, C, L)", 2: "(N, C, H, W)"}
 
 
-def _ints(op: str, label: str, value: Any, spatial: int, minimum: int) -> tuple[int, ...]:
-    """`value` (an int or one int per spatial axis) as a tuple, each at least `minimum`."""
+def ints_per_axis(op: str, label: str, value: Any, spatial: int, minimum: int) -> tuple[int, ...]:
+    """`value` (an int or one int per spatial axis) as a tuple, each at least `minimum`: a
+    TypeError names a value that is not such ints, a ValueError one below `minimum`. The
+    check of every size, stride and padding of the convolutions, pools and their layers."""
     message = f"{op}: {label} must be an int or a tuple of {spatial} ints, got {value!r}"
     if isinstance(value, (int, np.integer)):
         values: tuple[Any, ...] = (value,) * spatial
@@ -598,8 +604,8 @@ def _conv(
             f"with groups={groups} expects {group_channels * groups} (weight.shape[1] * "
             "groups); pass an input with that many channels or a matching weight"
         )
-    strides = _ints(op, "stride", stride, spatial, 1)
-    dilations = _ints(op, "dilation", dilation, spatial, 1)
+    strides = ints_per_axis(op, "stride", stride, spatial, 1)
+    dilations = ints_per_axis(op, "dilation", dilation, spatial, 1)
     kernel = tuple(w.shape[2:])
     pairs: tuple[tuple[int, int], ...]
     if isinstance(padding, str):
@@ -619,7 +625,7 @@ def _conv(
                 f"{op}: padding must be an int, a tuple of ints, 'same' or 'valid', got {padding!r}"
             )
     else:
-        pairs = tuple((p, p) for p in _ints(op, "padding", padding, spatial, 0))
+        pairs = tuple((p, p) for p in ints_per_axis(op, "padding", padding, spatial, 0))
     _check_span(op, tuple(x.shape[2:]), pairs, kernel, dilations)
     inputs = [x, w]
     if bias is not None:
@@ -726,10 +732,10 @@ def max_pool2d(
     row-major order where several entries tie (as PyTorch).
     """
     x, unbatched = _batched("max_pool2d", as_tensor(input), 2)
-    kernel = _ints("max_pool2d", "kernel_size", kernel_size, 2, 1)
-    strides = kernel if stride is None else _ints("max_pool2d", "stride", stride, 2, 1)
-    pads = _ints("max_pool2d", "padding", padding, 2, 0)
-    dilations = _ints("max_pool2d", "dilation", dilation, 2, 1)
+    kernel = ints_per_axis("max_pool2d", "kernel_size", kernel_size, 2, 1)
+    strides = kernel if stride is None else ints_per_axis("max_pool2d", "stride", stride, 2, 1)
+    pads = ints_per_axis("max_pool2d", "padding", padding, 2, 0)
+    dilations = ints_per_axis("max_pool2d", "dilation", dilation, 2, 1)
     pairs = _pool_padding(
         "max_pool2d", tuple(x.shape[2:]), kernel, strides, pads, dilations, ceil_mode
     )
@@ -754,9 +760,9 @@ def avg_pool2d(
     dL/dx spreads each upstream entry, divided by its window's count, over its window.
     """
     x, unbatched = _batched("avg_pool2d", as_tensor(input), 2)
-    kernel = _ints("avg_pool2d", "kernel_size", kernel_size, 2, 1)
-    strides = kernel if stride is None else _ints("avg_pool2d", "stride", stride, 2, 1)
-    pads = _ints("avg_pool2d", "padding", padding, 2, 0)
+    kernel = ints_per_axis("avg_pool2d", "kernel_size", kernel_size, 2, 1)
+    strides = kernel if stride is None else ints_per_axis("avg_pool2d", "stride", stride, 2, 1)
+    pads = ints_per_axis("avg_pool2d", "padding", padding, 2, 0)
     ones = (1, 1)
     pairs = _pool_padding("avg_pool2d", tuple(x.shape[2:]), kernel, strides, pads, ones, ceil_mode)
     counted = tuple((p, p) if count_include_pad else (0, 0) for p in pads)
@@ -813,13 +819,10 @@ __all__ += ["adaptive_avg_pool2d", "avg_pool2d", "conv1d", "conv2d", "max_pool2d
 # --- vocabulary: distances and normalisations of torch.nn.functional, composites of norm,
 # clip, sum and chunk (their derivatives are those ops').
 def _p_order(op: str, p: Any) -> float:
-    """p as chainrule.norm takes it: >= 1, 0 (the count of nonzeros) or +-inf."""
+    """p as chainrule.norm takes it: a real number (0 counts the nonzeros), or +-inf."""
     number = isinstance(p, (int, float, np.integer, np.floating)) and not isinstance(p, bool)
-    if not number or not (p >= 1 or p == 0 or np.isinf(p)):
-        raise ValueError(
-            f"{op}: p must be >= 1, 0 or +-inf, got {p!r}; other p (0 < p < 1, negative) "
-            "are not supported by chainrule.norm"
-        )
+    if not number or np.isnan(p):
+        raise ValueError(f"{op}: p must be a real number or +-inf, got {p!r}")
     return float(p)
 
 
@@ -880,6 +883,11 @@ def cdist(x1: Any, x2: Any, p: float = 2.0) -> Tensor:
     gradient at a zero distance is 0, as PyTorch's."""
     left, right = _pair(x1, x2)
     order = _p_order("cdist", p)
+    if order < 0:
+        raise ValueError(
+            f"cdist: p must be >= 0 (as torch.cdist, which refuses a negative p), got {p!r}; "
+            "for a negative p take pairwise_distance of the expanded pairs"
+        )
     if left.ndim < 2 or right.ndim < 2 or left.shape[-1] != right.shape[-1]:
         raise ValueError(
             f"cdist: needs x1 (..., P, M) and x2 (..., R, M) with the same M, got shapes "
@@ -1005,11 +1013,12 @@ def _nearest_sources(
     in_size: int, out_size: int, scale_factor: float | None, exact: bool, shortcut: bool
 ) -> np.ndarray:
     """For each output position its source position along one axis, as PyTorch's 2-D kernel
-    computes it (in float32: scale = 1 / scale_factor, or in_size / out_size; floor(i *
-    scale), or floor((i + 0.5) * scale) for nearest-exact, kept below in_size). With
-    `shortcut` ("nearest"), i where out_size = in_size and i // 2 where it is twice, whatever
-    the scale factor; torch's 1-D and 3-D kernels (_nearest_sources_in) take their formula
-    there (scale_factor 1.1 on 2 entries: sources 0 and 0)."""
+    computes it for an output of height + width <= 128 (in float32: scale = 1 / scale_factor,
+    or in_size / out_size; floor(i * scale), or floor((i + 0.5) * scale) for nearest-exact,
+    kept below in_size). With `shortcut` ("nearest"), i where out_size = in_size and i // 2
+    where it is twice, whatever the scale factor; torch's 1-D and 3-D kernels, and its 2-D one
+    for larger outputs, take their formula there (`_nearest_sources_in`; scale_factor 1.1 on
+    2 entries: sources 0 and 0)."""
     positions = np.arange(out_size)
     if shortcut and out_size == in_size:
         return positions
@@ -1094,9 +1103,13 @@ def interpolate(
             f"axis of the input {x.shape}"
         )
     out = x
+    # torch 2.13's 2-D kernel takes its float32 formula only while the output's height plus
+    # width is at most 128, and the 1-D and 3-D kernels' formula past that (found by probing
+    # its outputs: the two pick neighbouring sources at a few exact ties).
+    small_2d = spatial == 2 and sum(out_sizes) <= 128
     for axis, (n, m, factor) in enumerate(zip(in_sizes, out_sizes, factors, strict=True)):
         exact = mode == "nearest-exact"
-        if spatial == 2:
+        if small_2d:
             sources = _nearest_sources(n, m, factor, exact, shortcut=not exact)
         else:
             sources = _nearest_sources_in(x.dtype, n, m, factor, exact)

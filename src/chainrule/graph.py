@@ -144,9 +144,12 @@ class Node:
         return self.saved is _RELEASED
 
 
-def _raise_modified(node: Node) -> None:
+def _check_modified(node: Node, every: bool) -> None:
+    """Called when an input of `node` changed in place since the op: refuse the backward if
+    its vjp reads that input's values (`_reads_changed`), or, with `every` (a recorded
+    backward, which redoes the forward on the inputs' current values), if any input changed."""
     for position, (parent, version) in enumerate(zip(node.parents, node.versions, strict=True)):
-        if parent.version != version:
+        if parent.version != version and (every or _reads_changed(node, position)):
             label = f" {parent.name!r}" if parent.name else ""
             raise RuntimeError(
                 f"backward: input {position}{label} (shape {parent.shape}) of "
@@ -154,6 +157,51 @@ def _raise_modified(node: Node) -> None:
                 f"{version}, now {parent.version}), so its gradient would be wrong; "
                 "compute with a copy, or modify it only after backward"
             )
+
+
+# What a saved value may be that holds no array (shapes, axes, indices, dtypes, scalars).
+_HOLDS_NO_ARRAY = (
+    type(None),
+    type(Ellipsis),
+    bool,
+    int,
+    float,
+    complex,
+    str,
+    slice,
+    type,
+    np.dtype,
+    np.generic,
+)
+
+
+def _may_hold(saved: Any, array: Any) -> bool:
+    """Whether `saved` may hold values in `array`'s memory: True for a NumPy array that may
+    overlap it, and for anything it cannot look into (another library's array, an object)."""
+    if isinstance(saved, np.ndarray):
+        return type(array) is not np.ndarray or np.may_share_memory(saved, array)
+    if isinstance(saved, (tuple, list)):
+        return any(_may_hold(item, array) for item in saved)
+    if isinstance(saved, dict):
+        return any(_may_hold(item, array) for item in saved.values())
+    return not isinstance(saved, _HOLDS_NO_ARRAY)
+
+
+def _reads_changed(node: Node, position: int) -> bool:
+    """Whether the vjp of `node` reads the values of its input at `position`: it reads only
+    what the forward saved (and, where `Primitive.reads` says so, only the inputs it names),
+    so an input whose memory it holds nowhere (x + y, exp saving its output, relu its mask)
+    may change in place without changing the gradient."""
+    changed = READ.data(node.parents[position])
+    reads = node.primitive.reads
+    if reads is None:
+        return _may_hold(node.saved, changed)
+    read = [
+        READ.data(parent)
+        for parent, wanted in zip(node.parents, reads(node.needs), strict=True)
+        if wanted
+    ]
+    return _may_hold(read, changed)
 
 
 def _raise_output_modified(output: Tensor, node: Node) -> None:
@@ -285,7 +333,7 @@ class _EagerSweep:
             _raise_output_modified(output, node)
         parents = node.parents
         if tuple(map(READ.version, parents)) != node.versions:
-            _raise_modified(node)
+            _check_modified(node, self.create_graph)
         needs = node.needs
         leading, wanted = self.leading, self.wanted
         if leading is not None and wanted is not None:
@@ -423,7 +471,7 @@ def _sweep_to_leaves(
                 _raise_output_modified(output, node)
             parents = node.parents
             if tuple(map(version_of, parents)) != node.versions:
-                _raise_modified(node)
+                _check_modified(node, False)
             needs = node.needs
             kernel = slot_kernels.get(primitive)
             outs = None if kernel is None else carrier._slot_outs(node, grad_out, needs)
@@ -578,7 +626,10 @@ def store_leaf_grads(
                 # (np.add: a 0-d sum is a NumPy scalar, from_numpy needs an array)
                 leaf.grad = tensor_type.from_numpy(np.asarray(np.add(existing.data, grad)))
             else:
-                np.add(existing.data, grad, out=existing.data)
+                try:
+                    np.add(existing.data, grad, out=existing.data)
+                except ValueError as error:
+                    _refuse_read_only_grad(leaf, existing.data, error)
                 existing.increment_version()  # a graph that saved this .grad sees the change
             continue
         key = id(leaf)
@@ -624,6 +675,21 @@ def _own_grad(tensor_type: type[Tensor], grad: Tensor) -> Tensor:
         with enable_grad():
             return grad * 1
     return tensor_type(copy(grad.data), requires_grad=False)
+
+
+def _refuse_read_only_grad(leaf: Tensor, array: np.ndarray, error: ValueError) -> None:
+    """Say why a gradient could not be added into `leaf.grad`'s array, where that array is
+    read-only (a broadcast, as torch refuses an expanded .grad, or its writeable flag off)."""
+    if array.flags.writeable:
+        raise error
+    label = f"tensor {leaf.name!r}" if leaf.name else "a leaf tensor"
+    broadcast = 0 in array.strides and array.size > 1
+    what = "a broadcast view whose entries share memory" if broadcast else "not writeable"
+    raise RuntimeError(
+        f"backward: the .grad of {label} (shape {leaf.shape}) holds an array that is {what}, "
+        "so the new gradient cannot be added into it; set .grad = None before backward, or "
+        "give it an array of its own (t.grad = t.grad.clone())"
+    ) from error
 
 
 def _store_foreign_grad(

@@ -1397,8 +1397,8 @@ def compare(program: Program, ours: Outcome, theirs: Outcome) -> list[str]:
             continue
         problems += _close(f"v{index}", a, b, rtol)
     if ours.error is not None and theirs.error is None and "modified in place" in ours.error:
-        # chainrule checks every input of an op for in-place changes, PyTorch only those
-        # the op saved: a stricter refusal, never a wrong gradient
+        # chainrule checks the inputs its rule reads, which PyTorch may have copied as it
+        # saved them (a broadcast matmul): a stricter refusal, never a wrong gradient
         return problems
     if ours.error is None and theirs.error is not None and "inplace" in theirs.error:
         # PyTorch's op saved the value changed later (a fused op saving its output, say),

@@ -290,17 +290,40 @@ def test_std_of_constant_values_has_zero_gradient_as_torch(torch: ModuleType) ->
     np.testing.assert_array_equal(x.grad.numpy(), t.grad.numpy())
 
 
-@pytest.mark.parametrize("ord", [3, 0, 1, np.inf])
+@pytest.mark.parametrize("ord", [3, 0, 1, np.inf, 0.5, -1, -2.5, -np.inf])
 def test_vector_norms_match_numpys_linalg_norm(ord: Any) -> None:
     values = np.array([[0.0, -2.0, 1.5], [4.0, 0.5, 0.0]])
     result = np.linalg.norm(cr.tensor(values), ord=ord, axis=1)
-    np.testing.assert_allclose(result.numpy(), np.linalg.norm(values, ord=ord, axis=1))
+    with np.errstate(divide="ignore"):  # NumPy's own 0 ** p for p < 0
+        expected = np.linalg.norm(values, ord=ord, axis=1)
+    np.testing.assert_allclose(result.numpy(), expected)
+
+
+@pytest.mark.torch
+@pytest.mark.parametrize("ord", [0.5, 0.25, -1.0, -2.5])
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_norms_of_p_below_one_match_torch_zero_entries_included(
+    torch: ModuleType, ord: float, dtype: type
+) -> None:
+    # Row 0 has a zero entry: |0|**(p-1) is inf there, and torch's derivative is 0; for p < 0
+    # that row's norm is 0, and so is its whole gradient.
+    values = np.array([[0.0, -2.0, 1.5], [4.0, 0.5, -0.25]], dtype=dtype)
+    x = cr.tensor(values, requires_grad=True)
+    t = torch.tensor(values, requires_grad=True)
+    ours, theirs = x.norm(ord=ord, axis=1), torch.linalg.vector_norm(t, ord=ord, dim=1)
+    ours.backward(np.array([1.0, -3.0], dtype=dtype))
+    theirs.backward(torch.tensor([1.0, -3.0], dtype=t.dtype))
+    rtol = 1e-12 if dtype == np.float64 else 1e-5
+    np.testing.assert_allclose(ours.numpy(), theirs.detach().numpy(), rtol=rtol)
+    assert x.grad is not None
+    np.testing.assert_allclose(x.grad.numpy(), t.grad.numpy(), rtol=rtol)
+    assert x.grad.numpy()[0, 0] == 0.0
 
 
 @pytest.mark.parametrize(
     ("call", "message"),
     [
-        (lambda x: x.norm(ord=0.5, axis=1), r"^norm: ord=0\.5 is not a vector norm"),
+        (lambda x: x.norm(ord=np.nan, axis=1), r"^norm: ord=nan is not a vector norm"),
         (lambda x: x.norm(ord="nuc", axis=(0, 1)), r"^norm: ord='nuc' is not a matrix norm"),
         (lambda x: x.norm(ord=1, axis=(0, 0)), r"^norm: axis=\(0, 0\) must be one axis"),
         (lambda x: x.reshape(1, 2, 3).norm(ord=1), r"^norm: ord=1 with axis=None needs a 1-D"),

@@ -154,6 +154,32 @@ CASES: dict[str, tuple[Callable[..., Any], Callable[..., Any], tuple[tuple[int, 
         lambda t, x, y: t.cdist(x, y),
         ((2, 3, 4), (1, 5, 4)),
     ),
+    # p below 1 and negative, as torch computes them; cdist refuses a negative p, as torch
+    "pairwise_distance_p_half": (
+        lambda x, y: F.pairwise_distance(x, y, p=0.5),
+        lambda t, x, y: t.nn.functional.pairwise_distance(x, y, p=0.5),
+        ((3, 4), (3, 4)),
+    ),
+    "pairwise_distance_p_negative": (
+        lambda x, y: F.pairwise_distance(x, y, p=-1.5),
+        lambda t, x, y: t.nn.functional.pairwise_distance(x, y, p=-1.5),
+        ((3, 4), (3, 4)),
+    ),
+    "pairwise_distance_p_minus_inf": (
+        lambda x, y: F.pairwise_distance(x, y, p=-np.inf),
+        lambda t, x, y: t.nn.functional.pairwise_distance(x, y, p=-np.inf),
+        ((3, 4), (3, 4)),
+    ),
+    "cdist_p_half": (
+        lambda x, y: F.cdist(x, y, p=0.5),
+        lambda t, x, y: t.cdist(x, y, p=0.5),
+        ((3, 4), (2, 4)),
+    ),
+    "normalize_p_negative": (
+        lambda x: F.normalize(x, p=-2.0),
+        lambda t, x: t.nn.functional.normalize(x, p=-2.0),
+        ((3, 4),),
+    ),
     "cdist_p3": (
         lambda x, y: F.cdist(x, y, p=3.0),
         lambda t, x, y: t.cdist(x, y, p=3.0),
@@ -636,7 +662,14 @@ ERRORS = [
     ),
     (lambda: F.interpolate(np.zeros((2, 2)), size=3), ValueError, r"interpolate: input must be"),
     (lambda: F.glu(np.zeros((2, 3))), ValueError, "glu: dim -1 .* even size"),
-    (lambda: F.normalize(np.ones((2, 3)), p=0.5), ValueError, "normalize: p must be >= 1, 0"),
+    (lambda: F.normalize(np.ones((2, 3)), p=np.nan), ValueError, "normalize: p must be a real"),
+    (
+        lambda: F.cdist(np.ones((2, 3)), np.ones((2, 3)), -np.inf),
+        ValueError,
+        r"cdist: p must.*-inf",
+    ),
+    (lambda: F.cdist(np.ones((2, 3)), np.ones((2, 3)), p=-1), ValueError, "cdist: p must be >= 0"),
+    (lambda: F.pairwise_distance(np.ones(3), np.ones(3), p="2"), ValueError, "pairwise_distance"),
     (lambda: F.cdist(np.zeros((2, 3)), np.zeros((2, 4))), ValueError, "cdist: needs x1"),
     (
         lambda: F.cosine_similarity(np.zeros((2, 3)), np.zeros((4, 3))),
@@ -715,6 +748,8 @@ def test_randn_and_rand_draw_from_the_given_generator() -> None:
         (lambda: cr.zeros(2, -1), ValueError, r"zeros: sizes must be >= 0, got \(2, -1\)"),
         (lambda: cr.ones(2.5), TypeError, "ones: the size must be ints"),
         (lambda: cr.arange(0, 3, 0), ValueError, "arange: step must not be 0"),
+        (lambda: cr.arange(0, np.inf), ValueError, r"arange: start, end and step must be finite"),
+        (lambda: cr.arange(np.nan, 3), ValueError, r"arange: start, end and step must be finite"),
         (lambda: cr.linspace(0, 1, -2), ValueError, "linspace: steps must be >= 0"),
     ],
 )

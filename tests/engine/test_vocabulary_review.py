@@ -326,6 +326,35 @@ def test_interpolate_to_a_size_in_1d_and_3d_takes_torchs_sources_in_the_input_dt
             np.testing.assert_array_equal(ours, theirs, err_msg=f"{n} -> {m}")
 
 
+@TORCH
+@pytest.mark.parametrize("mode", ["nearest", "nearest-exact"])
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_interpolate_in_2d_takes_torchs_formula_on_either_side_of_its_size_switch(
+    torch: ModuleType, mode: str, dtype: type
+) -> None:
+    """torch's 2-D kernel computes the sources in float32 while the output's height plus
+    width is at most 128, and as its 1-D and 3-D kernels past that: scale_factor 3.7 on 35
+    entries (129 out) picks source 30 for output 111 in float64, on 34 entries (125 out) 29.
+    Following float32 always picked a neighbouring source silently past the switch."""
+    rng = np.random.default_rng(5)
+    cases = [((n, 1), {"scale_factor": (3.7, 1.0)}) for n in (33, 34, 35, 36)]
+    for _ in range(150):
+        ins = (int(rng.integers(1, 40)), int(rng.integers(1, 40)))
+        if rng.random() < 0.5:
+            factors = tuple(float(rng.choice([0.7, 1.0, 1.7, 2.0, 2.3, 3.1, 3.7])) for _ in ins)
+            if all(int(n * f) > 0 for n, f in zip(ins, factors, strict=True)):
+                cases.append((ins, {"scale_factor": factors}))
+        else:
+            cases.append((ins, {"size": (int(rng.integers(1, 140)), int(rng.integers(1, 140)))}))
+    for ins, given in cases:
+        values = rng.normal(size=(1, 2, *ins)).astype(dtype)
+        ours = F.interpolate(cr.tensor(values), mode=mode, **given).numpy()
+        theirs = torch.nn.functional.interpolate(
+            torch.from_numpy(values), mode=mode, **given
+        ).numpy()
+        np.testing.assert_array_equal(ours, theirs, err_msg=f"{ins} {given}")
+
+
 # ------------------------------------------------------------------ Python data beside a tensor
 def test_matrix_products_take_python_data_in_the_tensors_dtype_as_the_operator() -> None:
     """mm, matmul, bmm, addmm and baddbmm made a list or a float operand float32 (as

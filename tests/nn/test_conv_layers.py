@@ -145,7 +145,7 @@ def test_conv_layer_refuses_channels_that_groups_do_not_divide() -> None:
 
 
 def test_conv_layer_refuses_a_non_positive_kernel_size() -> None:
-    with pytest.raises(ValueError, match=r"^Conv1d: kernel_size must be a positive int"):
+    with pytest.raises(ValueError, match=r"^Conv1d: kernel_size must be at least 1 on every axis"):
         nn.Conv1d(3, 4, 0)
 
 
@@ -155,5 +155,6 @@ def test_conv_layer_reports_its_settings() -> None:
 
 
 def test_conv_layer_refuses_a_float_kernel_size_by_name() -> None:
-    with pytest.raises(ValueError, match=r"^Conv2d: kernel_size must be a positive int"):
+    # A TypeError, as torch.nn.Conv2d's (and chainrule's conv2d's) for a float size.
+    with pytest.raises(TypeError, match=r"^Conv2d: kernel_size must be an int or a tuple of 2"):
         nn.Conv2d(1, 1, 3.0)  # type: ignore[arg-type]

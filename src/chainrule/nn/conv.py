@@ -18,22 +18,6 @@ from chainrule.nn.parameter import Parameter
 from chainrule.tensor import Tensor, as_tensor
 
 
-def _positive(layer: str, label: str, value: Any, spatial: int) -> tuple[int, ...]:
-    message = f"{layer}: {label} must be a positive int or a tuple of {spatial}, got {value!r}"
-    if isinstance(value, (int, np.integer)):
-        values: tuple[Any, ...] = (value,) * spatial
-    else:
-        try:
-            values = tuple(value)
-        except TypeError:
-            raise ValueError(message) from None
-    if len(values) != spatial or any(
-        isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < 1 for v in values
-    ):
-        raise ValueError(message)
-    return tuple(int(v) for v in values)
-
-
 class _ConvNd(Module):
     """The layer shared by Conv1d and Conv2d (`spatial` is 1 or 2)."""
 
@@ -74,9 +58,11 @@ class _ConvNd(Module):
             raise TypeError(f"{layer}: dtype must be float32 or float64, got {float_dtype}")
         self.in_channels = int(in_channels)
         self.out_channels = int(out_channels)
-        self.kernel_size = _positive(layer, "kernel_size", kernel_size, self.spatial)
-        self.stride = _positive(layer, "stride", stride, self.spatial)
-        self.dilation = _positive(layer, "dilation", dilation, self.spatial)
+        self.kernel_size = functional.ints_per_axis(
+            layer, "kernel_size", kernel_size, self.spatial, 1
+        )
+        self.stride = functional.ints_per_axis(layer, "stride", stride, self.spatial, 1)
+        self.dilation = functional.ints_per_axis(layer, "dilation", dilation, self.spatial, 1)
         self.padding = padding
         self.groups = int(groups)
         self.rng = rng if rng is not None else np.random.default_rng()

@@ -148,6 +148,11 @@ def arange(
     if step == 0:
         raise ValueError("arange: step must not be 0")
     first, last = (0, start) if end is None else (start, end)
+    if not all(np.isfinite(float(bound)) for bound in (first, last, step)):
+        raise ValueError(
+            f"arange: start, end and step must be finite, got {(first, last, step)} (an "
+            "infinite or NaN bound gives no count of values; torch refuses it too)"
+        )
     target = _target(dtype)
     if target.kind not in "iub":
         return _made(np.arange(first, last, step, dtype=np.float64), target, requires_grad)

@@ -83,11 +83,11 @@ def _vector_norm(x: Tensor, ord: Order, axis: Axis, keepdims: bool) -> Tensor:
         _refuse_while_tracing(x, "norm with ord=0")
         values = x.detach().numpy()
         return _constant(np.sum(values != 0, axis=axis, keepdims=keepdims), x.dtype)
-    if isinstance(ord, (int, float)) and ord >= 1:
+    if isinstance(ord, (int, float)) and not isinstance(ord, bool) and not np.isnan(ord):
         return Tensor._apply(P.PNorm, (x,), {"ord": float(ord), "axis": axis, "keepdims": keepdims})
     raise ValueError(
         f"norm: ord={ord!r} is not a vector norm chainrule computes; use None or 2, 1, "
-        "np.inf, -np.inf, 0 or a number p >= 1"
+        "np.inf, -np.inf, 0 or another real number p (not NaN)"
     )
 
 
@@ -112,7 +112,7 @@ def _matrix_norm(x: Tensor, ord: Order, axes: tuple[int, int], keepdims: bool) -
 
 def norm(self: Tensor, ord: Order = None, axis: Axis = None, keepdims: bool = False) -> Tensor:
     """np.linalg.norm: with axis=None and ord=None the 2-norm of all entries; a vector
-    p-norm over one axis (ord None/2, 1, inf, -inf, 0, p >= 1); a matrix norm over two axes
+    p-norm over one axis (ord None/2, 1, inf, -inf, 0, any real p); a matrix norm over two axes
     or of a 2-D tensor (ord None/'fro', 1, -1, inf, -inf). The 2-norm's gradient is x / norm,
     and 0 at x = 0, as PyTorch's subgradient."""
     if self.dtype.kind != "f":  # every norm of integers is a float: float32, as PyTorch's

@@ -81,7 +81,7 @@ from chainrule.primitives.elementwise_math import (
 from chainrule.primitives.embedding import Embedding
 from chainrule.primitives.linalg import Linear, MatMul, matmul_shape_error
 from chainrule.primitives.linalg_more import Diagonal, DiagonalEmbed, Einsum, Tril, Triu
-from chainrule.primitives.loss import MSELoss, SoftmaxCrossEntropy
+from chainrule.primitives.loss import MSELoss, SoftmaxCrossEntropy, TargetOutsideClasses
 from chainrule.primitives.reduction import Max, Mean, Min, Sum, keepdims_shape, normalize_axes
 from chainrule.primitives.reduction_more import CumProd, CumSum, LogCumSumExp, Norm2, Prod
 from chainrule.primitives.shape import (
@@ -253,6 +253,7 @@ __all__ = [
     "Sub",
     "Sum",
     "Tanh",
+    "TargetOutsideClasses",
     "Tile",
     "Transpose",
     "Where",

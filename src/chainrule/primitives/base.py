@@ -23,6 +23,7 @@ Grads = tuple[Any, ...]
 Outs = tuple[np.ndarray | None, ...]
 ForwardKernel = Callable[..., tuple[np.ndarray, Any]]
 VjpKernel = Callable[..., tuple[Any, ...]]  # (saved, grad_out, needs, outs) -> Grads
+Reads = Callable[[tuple[bool, ...]], tuple[bool, ...]]  # needs -> which inputs vjp reads
 
 
 def plain_values(x: Any) -> Any:
@@ -71,6 +72,11 @@ class Primitive(ABC):
     numpy: ClassVar[tuple[str, ...]] = ()
     forward_into: ClassVar[ForwardKernel | None] = None
     vjp_into: ClassVar[VjpKernel | None] = None
+    # Which inputs' values vjp reads, given `needs`, where that depends on `needs` (the
+    # gradient of x * y reads y, not x): an in-place change of an input it does not read
+    # cannot change its gradients, so backward lets it pass, as torch checks only what it
+    # saved. None: vjp reads whatever `saved` holds (the engine looks for inputs' memory there).
+    reads: ClassVar[Reads | None] = None
 
     @staticmethod
     @abstractmethod
@@ -81,6 +87,14 @@ class Primitive(ABC):
     @abstractmethod
     def vjp(saved: Saved, grad_out: Any, needs: tuple[bool, ...]) -> Grads:
         """One gradient (or None) per input, from what forward saved and dL/d(output)."""
+
+
+def reads_the_others(needs: tuple[bool, ...]) -> tuple[bool, ...]:
+    """`Primitive.reads` of a product of its inputs (x * y, x @ y, einsum): the gradient of
+    each input reads every other input and not itself, so input i is read when another one
+    needs a gradient."""
+    wanted = sum(needs)
+    return tuple(wanted - need > 0 for need in needs)
 
 
 def is_unary(primitive: type[Primitive]) -> bool:

@@ -13,7 +13,14 @@ from typing import Any
 import numpy as np
 
 from chainrule.backends import namespace
-from chainrule.primitives.base import Grads, Outs, Primitive, Saved, plain_values
+from chainrule.primitives.base import (
+    Grads,
+    Outs,
+    Primitive,
+    Saved,
+    plain_values,
+    reads_the_others,
+)
 from chainrule.primitives.call import call, is_array
 from chainrule.primitives.reading import Rule, constant, entrywise
 
@@ -70,6 +77,7 @@ class Mul(Primitive):
     numpy = ("multiply",)
     broadcasts = True
     reading = Rule("$a * $b", r"$a \odot $b", (entrywise("$b", "$b"), entrywise("$a", "$a")))
+    reads = reads_the_others
 
     @staticmethod
     def forward(x: Any, y: Any) -> tuple[Any, Saved]:

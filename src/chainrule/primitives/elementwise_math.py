@@ -449,6 +449,11 @@ class Logaddexp(Primitive):
         return grad_x, grad_y
 
 
+def reads_own_input(needs: tuple[bool, ...]) -> tuple[bool, ...]:
+    """`Primitive.reads` of hypot: x's gradient reads x (x / z), y's reads y (y / z)."""
+    return needs
+
+
 class Hypot(Primitive):
     """z = sqrt(x**2 + y**2);  dz/dx = x / z,  dz/dy = y / z.
 
@@ -470,6 +475,8 @@ class Hypot(Primitive):
         ),
     )
     saves_output = True
+
+    reads = reads_own_input
 
     @staticmethod
     def forward(x: Any, y: Any) -> tuple[Any, Saved]:
@@ -707,6 +714,12 @@ class Remainder(Primitive):
         return grad_out, (grad_out * -saved if needs[1] else None)
 
 
+def lerp_reads(needs: tuple[bool, ...]) -> tuple[bool, ...]:
+    """`Primitive.reads` of lerp: start's and end's gradients read weight, weight's reads
+    start and end."""
+    return needs[2], needs[2], needs[0] or needs[1]
+
+
 class Lerp(Primitive):
     """z = start + weight (end - start);  dz/dstart = 1 - weight,  dz/dend = weight,
     dz/dweight = end - start.
@@ -724,6 +737,8 @@ class Lerp(Primitive):
         r"$a + $c\,($b - $a)",
         (entrywise("1 - $c", "1 - $c"), entrywise("$c", "$c"), entrywise("$b - $a", "$b - $a")),
     )
+
+    reads = lerp_reads
 
     @staticmethod
     def forward(start: Any, end: Any, weight: Any) -> tuple[Any, Saved]:

@@ -11,7 +11,7 @@ from typing import Any
 import numpy as np
 
 from chainrule.backends import namespace
-from chainrule.primitives.base import Grads, Outs, Primitive, Saved
+from chainrule.primitives.base import Grads, Outs, Primitive, Saved, reads_the_others
 from chainrule.primitives.reading import Rule, linear_map
 from chainrule.primitives.reduction import reduced, reshaped
 
@@ -56,6 +56,8 @@ class MatMul(Primitive):
         "$a $b",
         (linear_map(". @ $b.T", r"(\cdot)\, $b^\top"), linear_map("$a.T @ .", r"$a^\top (\cdot)")),
     )
+
+    reads = reads_the_others
 
     @staticmethod
     def forward(x: Any, y: Any) -> tuple[Any, Saved]:
@@ -149,6 +151,11 @@ AFFINE = Rule(
 groups the two recorded ops under this reading too)."""
 
 
+def reads_the_others_not_b(needs: tuple[bool, ...]) -> tuple[bool, ...]:
+    """`Primitive.reads` of x @ w + b: x's gradient reads w, w's reads x, b's reads nothing."""
+    return needs[1], needs[0], False
+
+
 class Linear(Primitive):
     """z = x @ w + b for x (..., in), w (in, out), b (out,), as one op (an affine layer);
     dL/dx = grad_out @ w.T,  dL/dw = x.T @ grad_out and dL/db = grad_out summed, both over
@@ -160,6 +167,7 @@ class Linear(Primitive):
 
     name = "linear"
     reading = AFFINE
+    reads = reads_the_others_not_b
 
     @staticmethod
     def forward(x: Any, w: Any, b: Any) -> tuple[Any, Saved]:

@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 
 from chainrule.backends import is_numpy, namespace
-from chainrule.primitives.base import Grads, Primitive, Saved
+from chainrule.primitives.base import Grads, Primitive, Saved, reads_the_others
 from chainrule.primitives.call import call, is_array
 from chainrule.primitives.reading import Rule, linear_map
 
@@ -106,6 +106,8 @@ class Einsum(Primitive):
             ),
         ),
     )
+
+    reads = reads_the_others
 
     @staticmethod
     def forward(*operands: Any, subscripts: str, optimize: Optimize) -> tuple[Any, Saved]:

@@ -49,6 +49,12 @@ class MSELoss(Primitive):
         return (grad_pred if needs[0] else None), (-grad_pred if needs[1] else None)
 
 
+class TargetOutsideClasses(ValueError):
+    """A target of the fused cross-entropy node outside the classes [0, C):
+    functional.cross_entropy catches it to refuse the target by position, or to take the
+    general path where it is the ignore_index."""
+
+
 class SoftmaxCrossEntropy(Primitive):
     """L = -mean_i log softmax(z_i)[t_i] for logits z (N, C) and class indices t (N,);
     dL/dz = (softmax(z) - onehot(t)) / N.
@@ -73,11 +79,12 @@ class SoftmaxCrossEntropy(Primitive):
     @staticmethod
     def forward(logits: Any, *, targets: np.ndarray) -> tuple[Any, Saved]:
         count, classes = logits.shape
-        # functional.cross_entropy checks the targets before choosing this node; this check
-        # is for chainrule.compile's replays, which rerun it on new targets without that.
+        # The only check of the targets' range on the plain path: functional.cross_entropy
+        # catches the error to say more (or to ignore ignore_index); a compiled replay, which
+        # reruns this on new targets, passes it on.
         outside = _first_outside(targets, classes)
         if outside is not None:
-            raise ValueError(
+            raise TargetOutsideClasses(
                 f"cross_entropy: target {outside} is outside the {classes} classes "
                 f"[0, {classes - 1}]; a step compiled with chainrule.compile on targets that "
                 "were all classes took the fused plain path, which has no ignore_index: "

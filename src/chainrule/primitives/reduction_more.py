@@ -147,9 +147,10 @@ class Norm2(Primitive):
 
 
 class PNorm(Primitive):
-    """z = (sum of |x|**p over axis)**(1/p), the vector p-norm for p >= 1 other than 1, 2 and
-    inf;  dz/dx_i = sign(x_i) |x_i|**(p-1) / z**(p-1), and 0 where z = 0 (as PyTorch;
-    spelled as powers, the derivative of s**(1/p) at s = 0 is infinite and gives 0 * inf)."""
+    """z = (sum of |x|**p over axis)**(1/p), the vector p-norm for real p other than 0, 1, 2
+    and +-inf (p < 1 included, as torch.linalg.vector_norm: negative p gives 0 where an entry
+    is 0);  dz/dx_i = sign(x_i) |x_i|**(p-1) / z**(p-1), and 0 where z = 0 or, for p < 1,
+    where x_i = 0 (as PyTorch; spelled as powers, these give 0 * inf)."""
 
     name = "pnorm"
     reading = Rule(
@@ -168,8 +169,10 @@ class PNorm(Primitive):
     def forward(x: Any, *, ord: float, axis: Axis, keepdims: bool) -> tuple[Any, Saved]:
         if is_array(x):
             xp = namespace(x)
-            powers = xp.abs(_widened(xp, x)) ** ord
-            out = xp.astype(xp.sum(powers, axis=axis, keepdims=keepdims) ** (1 / ord), x.dtype)
+            with np.errstate(divide="ignore"):  # 0 ** p for p < 0: inf, and the norm 0
+                powers = xp.abs(_widened(xp, x)) ** ord
+                total = xp.sum(powers, axis=axis, keepdims=keepdims) ** (1 / ord)
+            out = xp.astype(total, x.dtype)
         else:  # a recorded replay on Tensors: this op, so its own gradient at 0 is used
             out = call(PNorm, x, ord=ord, axis=axis, keepdims=keepdims)
         return out, (x, out, ord, axis, keepdims)
@@ -184,10 +187,13 @@ class PNorm(Primitive):
         # (|x| / z)**(p-1) rather than |x|**(p-1) / z**(p-1): the ratio is at most 1, where
         # the powers overflow (float16 past |x| = 256 for p = 3) and give inf / inf.
         zero = plain_values(norm) == 0
+        if ord < 1:  # |x_i|**(p-1) is inf at x_i = 0: its derivative is taken as 0 there
+            zero = zero | (plain_values(x) == 0)
         if is_numpy(xp) and not zero.any():
             return (grad * xp.sign(x) * (xp.abs(x) / norm) ** (ord - 1),)
         ratio = xp.abs(x) / xp.where(zero, 1.0, norm)
-        return (xp.where(zero, 0.0, grad * xp.sign(x) * ratio ** (ord - 1)),)
+        with np.errstate(divide="ignore", invalid="ignore"):  # only where `zero` discards
+            return (xp.where(zero, 0.0, grad * xp.sign(x) * ratio ** (ord - 1)),)
 
 
 class CumSum(Primitive):
