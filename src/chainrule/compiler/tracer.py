@@ -164,12 +164,7 @@ class Tracer:
                 f"call but not the Python code reading what it returned, so every replay "
                 f"would reuse the first call's value. {result[2]}"
             )
-        argument = self._argument_slot.get(id(tensor.data))
-        base = tensor.data.base
-        if argument is None and isinstance(base, np.ndarray) and _same_view(tensor.data, base):
-            # A whole-memory view of an argument (compile passes 0-d float arguments to the
-            # step as guarded views) has the argument's values: the same slot.
-            argument = self._argument_slot.get(id(base))
+        argument = self._argument_of(tensor.data)
         if argument is not None:
             slot = argument
         elif tensor.grad_fn is not None:
@@ -190,6 +185,17 @@ class Tracer:
         self._tensor_slot[id(tensor)] = slot
         self._alive.append(tensor)
         return slot
+
+    def _argument_of(self, array: Any) -> int | None:
+        """The slot of the argument `array` is, or is a whole view of (compile passes the
+        step guarded views of its arguments, `compiler.arguments`): it has its values."""
+        slot = self._argument_slot.get(id(array))
+        if slot is not None or not isinstance(array, np.ndarray) or array.base is None:
+            return slot
+        for _, argument in self._argument_arrays:
+            if _same_view(array, argument):
+                return self._argument_slot[id(argument)]
+        return None
 
     def _grad_owner(self, tensor: Tensor) -> Tensor | None:
         """The parameter seen in the step whose `.grad` is `tensor`, if any."""
@@ -222,10 +228,7 @@ class Tracer:
         bound = []
         for name, value in params.items():
             if isinstance(value, np.ndarray):
-                slot = self._argument_slot.get(id(value))
-                base = value.base
-                if slot is None and isinstance(base, np.ndarray) and _same_view(value, base):
-                    slot = self._argument_slot.get(id(base))  # a guarded 0-d argument
+                slot = self._argument_of(value)
                 if slot is not None:
                     bound.append((name, slot))
                 else:
