@@ -23,6 +23,7 @@ from typing import Any
 import numpy as np
 
 from chainrule.modes import STATE, user_frame
+from chainrule.tensor import Tensor
 
 _NUMPY_DIR = os.path.dirname(os.path.abspath(np.__file__))
 _CHAINRULE_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -135,3 +136,27 @@ def guard_array_arguments(args: tuple[Any, ...], reads: list[str]) -> tuple[Any,
             view.reads = reads
             guarded[position] = view
     return tuple(guarded)
+
+
+def separate_aliases(
+    args: tuple[Any, ...], arrays: list[np.ndarray | None]
+) -> tuple[tuple[Any, ...], list[np.ndarray | None]]:
+    """`args` and their `arrays` with each argument that is the same array as an earlier one
+    (the same object, or the same view of the same memory) replaced by a copy for the trace:
+    the trace tells arguments apart by their arrays, and binding both to one would make
+    every replay read that one for both, though later calls pass two different arrays."""
+    guarded, separate = list(args), list(arrays)
+    seen: set[tuple[Any, ...]] = set()
+    for position, array in enumerate(arrays):
+        if array is None:
+            continue
+        address = array.__array_interface__["data"][0]
+        key = (address, array.shape, array.strides, array.dtype)
+        if key not in seen:
+            seen.add(key)
+            continue
+        copy = array.copy()
+        separate[position] = copy
+        tensor = not isinstance(args[position], np.ndarray)
+        guarded[position] = Tensor.from_numpy(copy) if tensor else copy
+    return tuple(guarded), separate

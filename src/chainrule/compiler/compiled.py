@@ -26,7 +26,7 @@ from typing import Any, cast
 
 import numpy as np
 
-from chainrule.compiler.arguments import guard_array_arguments
+from chainrule.compiler.arguments import guard_array_arguments, separate_aliases
 from chainrule.compiler.guards import Guards
 from chainrule.compiler.program import Program
 from chainrule.compiler.tracer import CompileError, EffectRecord, Tracer
@@ -376,6 +376,7 @@ class CompiledStep:
     ) -> Any:
         if STATE.tracer is not None:
             raise CompileError("compile: a compiled step cannot call another compiled step")
+        args, arrays = separate_aliases(args, arrays)
         reads: list[str] = []  # the step's reads of its arguments' values into Python
         args = guard_array_arguments(_guard_scalar_arguments(args), reads)
         first = self.unverified.pop(signature, None)
