@@ -8,10 +8,11 @@ that changed makes the step trace again instead of replaying a stale value. Pyth
 step itself changes (a counter, a list it appends to, `model.train()`) is not repeated by a
 replay, so a trace that changed any is refused.
 
-What is followed, from the step: its globals and closure, transitively those of the user
-functions it calls, the attributes of the user objects it holds (its own, if bound), the
-entries of their dicts and lists, and whole module trees (each module's `training`, public
-attributes, parameters, buffers and children). Optimizers and schedulers are guarded by
+What is followed, from the step: its globals, closure and default arguments, transitively
+those of the user functions it calls, the attributes of the user objects it holds (its own,
+if bound; `__slots__` ones too), the entries of their dicts and lists (numbers included),
+and whole module trees (each module's `training`, public attributes, parameters, buffers and
+children). Optimizers and schedulers are guarded by
 identity, and by what the user code reads of them itself (`param_groups` entries it names,
 `get_last_lr()`, `last_epoch`): their `step()` is replayed and reads their live state.
 """
@@ -131,6 +132,14 @@ class Guards:
         self._class_keys: list[str] = []
         self._class_seen: set[tuple[type, str]] = set()
         self._sized: list[Any] = []
+        # Entries of lists (`weights[0]`), and attributes read with getattr: those of objects
+        # without a __dict__ (__slots__), and a function's defaults.
+        self._lists: list[list[Any]] = []
+        self._indices: list[int] = []
+        self._item_names: list[str] = []
+        self._owners: list[Any] = []
+        self._attributes: list[str] = []
+        self._attribute_names: list[str] = []
         # One name per guarded value, in the order `_read` gives them: dict entries, closure
         # cells, lengths (entries and cells are collected interleaved, so kept apart).
         self._entry_names: list[str] = []
@@ -144,7 +153,14 @@ class Guards:
 
     # ------------------------------------------------------------------ collecting
     def _full(self) -> bool:
-        named = (self._entry_names, self._cell_names, self._class_names, self._length_names)
+        named = (
+            self._entry_names,
+            self._cell_names,
+            self._class_names,
+            self._item_names,
+            self._attribute_names,
+            self._length_names,
+        )
         return sum(map(len, named)) >= _LIMIT
 
     def _entry(
@@ -191,6 +207,10 @@ class Guards:
         elif isinstance(value, list):
             self._length(value, name)
             for index, item in enumerate(value[:_WIDTH]):
+                if not self._full():
+                    self._lists.append(value)
+                    self._indices.append(index)
+                    self._item_names.append(f"{name}[{index}]")
                 self._follow(item, f"{name}[{index}]", depth + 1)
         elif isinstance(value, tuple):
             for index, item in enumerate(value[:_WIDTH]):
@@ -201,6 +221,20 @@ class Guards:
             self._length(attributes, f"the attributes of {name}")
             for key in list(attributes)[:_WIDTH]:
                 self._entry(attributes, key, f"{name}.{key}", depth, named=True)
+        elif _is_user_slots_object(value):
+            self._methods_of(value, name, depth)
+            for key in _slot_names(type(value))[:_WIDTH]:
+                if self._used is None or key in self._used:
+                    self._attribute(value, key, f"{name}.{key}", depth)
+
+    def _attribute(self, owner: Any, key: str, name: str, depth: int) -> None:
+        """Guard `getattr(owner, key)` (read in C by `getattr`) and follow its value."""
+        if self._full():
+            return
+        self._owners.append(owner)
+        self._attributes.append(key)
+        self._attribute_names.append(name)
+        self._follow(getattr(owner, key, _MISSING), name, depth + 1)
 
     def _names_any(self, *names: str) -> bool:
         used = self._found_names if self._used is None else self._used
@@ -246,6 +280,10 @@ class Guards:
     def _function(self, function: FunctionType, depth: int) -> None:
         code = function.__code__
         self._found_names.update(_names(code), _strings(code))
+        # Its default arguments: replaced (f.__defaults__ = ...) or changed inside.
+        label = function.__qualname__
+        self._attribute(function, "__defaults__", f"the defaults of {label}", depth)
+        self._attribute(function, "__kwdefaults__", f"the keyword defaults of {label}", depth)
         for name in dict.fromkeys(_names(code)):
             if name in function.__globals__:
                 self._entry(function.__globals__, name, name, depth)
@@ -327,7 +365,9 @@ class Guards:
         lengths = tuple(map(len, self._sized))
         if self._modules:
             lengths += (structure_changes(),)
-        return (*entries, *cells, *methods), lengths
+        items = map(operator.getitem, self._lists, self._indices)  # IndexError: shorter
+        attributes = map(getattr, self._owners, self._attributes, [_MISSING] * len(self._owners))
+        return (*entries, *cells, *methods, *items, *attributes), lengths
 
     def changed(self) -> str | None:
         """The name of the first guarded value that is not what it was when the guards were
@@ -336,12 +376,16 @@ class Guards:
             objects, lengths = self._read()
         except ValueError:  # a closure cell emptied (`del` of the variable)
             return "a variable in the closure of the step"
+        except IndexError:
+            return "the entries of a list the step reads"
         before_objects, before_lengths = self.values
         for name, before, after in zip(
             (
                 *self._entry_names,
                 *self._cell_names,
                 *self._class_names,
+                *self._item_names,
+                *self._attribute_names,
                 *self._length_names,
                 _STRUCTURE_NAME,
             ),
@@ -359,7 +403,7 @@ class Guards:
         by value (and then kept, so the next check is fast again)."""
         try:
             objects, lengths = self._read()
-        except ValueError:
+        except (ValueError, IndexError):  # an emptied closure cell, a shorter list
             return False
         before_objects, before_lengths = self.values
         if lengths == before_lengths and all(map(operator.is_, objects, before_objects)):
@@ -381,6 +425,23 @@ class Guards:
                 "outside the compiled step (return what it needs and update it after the "
                 "call; call model.train()/eval() before it)"
             )
+
+
+def _slot_names(cls: type) -> list[str]:
+    """The attribute names the __slots__ of `cls` and its bases declare."""
+    names: list[str] = []
+    for owner in cls.__mro__:
+        slots = owner.__dict__.get("__slots__", ())
+        names.extend([slots] if isinstance(slots, str) else slots)
+    return [name for name in names if name not in ("__dict__", "__weakref__")]
+
+
+def _is_user_slots_object(value: Any) -> bool:
+    return (
+        not hasattr(value, "__dict__")
+        and bool(_slot_names(type(value)))
+        and not type(value).__module__.startswith(_LIBRARIES)
+    )
 
 
 def _same(before: Any, after: Any) -> bool:
