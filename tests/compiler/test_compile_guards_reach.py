@@ -148,3 +148,35 @@ def test_a_default_argument_changed_between_calls_is_used_by_the_next_call(
         return model, step, between
 
     _compare(setup, backend)
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_a_value_read_from_a_numpy_array_written_in_place_between_calls_is_used(
+    backend: str,
+) -> None:
+    # The array itself is the same object: its values are guarded (by their bytes).
+    def setup() -> tuple[cr.nn.Module, Callable[..., Any], Callable[[int], None]]:
+        model, optimizer = _model_and_optimizer()
+        weights = np.ones(3)
+
+        def between(index: int) -> None:
+            if backend == "xla":
+                from chainrule.compiler.xla import flush
+
+                flush()
+            weights[0] = _value(index)
+
+        return model, _step(model, optimizer, lambda: float(weights[0])), between
+
+    _compare(setup, backend)
+
+
+def test_a_parameters_array_kept_in_a_variable_does_not_make_every_call_a_trace() -> None:
+    # The optimizer changes it at every call; a replay reads it afresh, so it is not guarded.
+    model, optimizer = _model_and_optimizer()
+    bias = model[0].bias.data
+    step = compile(_step(model, optimizer, lambda: 1.0 + 0.0 * bias.size))
+    rng = np.random.default_rng(0)
+    for _ in range(5):
+        step(rng.standard_normal((8, 4)), rng.integers(0, 3, 8))
+    assert step.traces == 2

@@ -39,11 +39,14 @@ _WIDTH = 64
 _CLASS_ENTRY = MappingProxyType.get  # a class's own attribute, read in C
 _LIMIT = 4096
 """How many values are guarded at most (a step that reaches a huge object graph)."""
+_ARRAY_SIZE = 1024
+"""The most elements of a NumPy array whose values are guarded (by their bytes)."""
 
 _SCALARS = (bool, int, float, complex, str, bytes, type(None), np.generic)
 _LIBRARIES = ("chainrule.", "numpy", "jax", "builtins", "torch")
 _CELL_CONTENTS = operator.attrgetter("cell_contents")
 _MISSING = object()
+_BYTES: Callable[[np.ndarray], bytes] = np.ndarray.tobytes
 _STRUCTURE_NAME = "the parameters or sub-modules of a module"
 
 
@@ -119,6 +122,7 @@ class Guards:
         self._start_lists()
         self._used = used
         self._follow(step, "the step", 0)
+        self._drop_tensor_arrays()
         self.values = self._read()
 
     def _start_lists(self) -> None:
@@ -140,6 +144,10 @@ class Guards:
         self._owners: list[Any] = []
         self._attributes: list[str] = []
         self._attribute_names: list[str] = []
+        # Small NumPy arrays the step reaches (not a tensor's): changed in place between
+        # calls, a value the step read from one into Python would be stale.
+        self._arrays: list[np.ndarray] = []
+        self._array_names: list[str] = []
         # One name per guarded value, in the order `_read` gives them: dict entries, closure
         # cells, lengths (entries and cells are collected interleaved, so kept apart).
         self._entry_names: list[str] = []
@@ -160,6 +168,7 @@ class Guards:
             self._item_names,
             self._attribute_names,
             self._length_names,
+            self._array_names,
         )
         return sum(map(len, named)) >= _LIMIT
 
@@ -191,7 +200,13 @@ class Guards:
             self._seen.add(id(value))
             self._scheduler(value, name, depth)
             return
-        if isinstance(value, (np.ndarray, CellType)):
+        if isinstance(value, np.ndarray):
+            if value.size <= _ARRAY_SIZE and value.dtype.kind in "biufc" and not self._full():
+                self._seen.add(id(value))
+                self._arrays.append(value)
+                self._array_names.append(f"the values of the array {name}")
+            return
+        if isinstance(value, CellType):
             return
         self._seen.add(id(value))
         if isinstance(value, MethodType):
@@ -344,6 +359,18 @@ class Guards:
                 if key in owner.__dict__:
                     break
 
+    def _drop_tensor_arrays(self) -> None:
+        """Forget the arrays that hold a tensor's values (`p.data` kept in a variable): an
+        optimizer changes those at every call, and a replay reads them afresh."""
+        held = [t.data for t in self.tensors if isinstance(t.data, np.ndarray)]
+        kept = [
+            (array, name)
+            for array, name in zip(self._arrays, self._array_names, strict=True)
+            if not any(np.may_share_memory(array, data) for data in held)
+        ]
+        self._arrays = [array for array, _ in kept]
+        self._array_names = [name for _, name in kept]
+
     def trained_arrays(self) -> list[np.ndarray]:
         """The writable NumPy arrays of the tensors met that require grad (parameters)."""
         arrays = {
@@ -354,17 +381,19 @@ class Guards:
         return list(arrays.values())
 
     # ------------------------------------------------------------------ checking
-    def _read(self) -> tuple[tuple[Any, ...], tuple[int, ...]]:
-        """The guarded values (dict entries, closure cells, then module classes' methods)
-        and the guarded lengths (then the modules' structure count)."""
+    def _read(self) -> tuple[tuple[Any, ...], tuple[Any, ...]]:
+        """The guarded values (dict entries, closure cells, module classes' methods, list
+        entries, getattr attributes) and those compared by value: the guarded lengths, the
+        modules' structure count and the small arrays' bytes."""
         entries = map(dict.get, self._dicts, self._keys, [_MISSING] * len(self._dicts))
         cells = map(_CELL_CONTENTS, self._cells)
         methods = map(
             _CLASS_ENTRY, self._classes, self._class_keys, [_MISSING] * len(self._classes)
         )
-        lengths = tuple(map(len, self._sized))
+        lengths: tuple[Any, ...] = tuple(map(len, self._sized))
         if self._modules:
             lengths += (structure_changes(),)
+        lengths += tuple(map(_BYTES, self._arrays))
         items = map(operator.getitem, self._lists, self._indices)  # IndexError: shorter
         attributes = map(getattr, self._owners, self._attributes, [_MISSING] * len(self._owners))
         return (*entries, *cells, *methods, *items, *attributes), lengths
@@ -387,7 +416,8 @@ class Guards:
                 *self._item_names,
                 *self._attribute_names,
                 *self._length_names,
-                _STRUCTURE_NAME,
+                *([_STRUCTURE_NAME] if self._modules else []),
+                *self._array_names,
             ),
             (*before_objects, *before_lengths),
             (*objects, *lengths),
