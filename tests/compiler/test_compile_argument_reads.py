@@ -18,7 +18,7 @@ import pytest
 
 import chainrule as cr
 from chainrule import functional as F
-from chainrule.compiler import compile
+from chainrule.compiler import CompileError, compile
 
 NEEDS_JAX = pytest.mark.skipif(
     importlib.util.find_spec("jax") is None, reason="backend='xla' needs jax"
@@ -215,3 +215,60 @@ def _two_input_step(
         return loss
 
     return step
+
+
+def _tensor_batches() -> list[Any]:
+    return [(cr.tensor(x), y) for x, y in _batches()]
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_a_branch_on_a_tensor_arguments_numpy_values_follows_each_batch(backend: str) -> None:
+    def make(model: cr.nn.Module, optimizer: cr.optim.Optimizer) -> Step:
+        def loss_of(x: Any, y: np.ndarray) -> cr.Tensor:
+            loss = F.cross_entropy(model(x), y)
+            return loss * 2.0 if x.numpy().mean() > 0 else loss
+
+        return _trained(model, optimizer, loss_of)
+
+    _compare(make, backend, _tensor_batches())
+
+
+@pytest.mark.parametrize(
+    "read",
+    [
+        lambda loss: loss.numpy() > 1.0,
+        lambda loss: float(loss.numpy()) > 1.0,
+        lambda loss: loss.numpy().tolist() > 1.0,
+    ],
+    ids=["compared", "float", "tolist"],
+)
+def test_a_python_read_of_a_traced_tensors_numpy_values_is_refused(
+    read: Callable[[cr.Tensor], Any],
+) -> None:
+    # Not an argument: its values change at every call, so no condition can pin the path.
+    model = _model()
+    optimizer = cr.optim.SGD(model.parameters(), lr=0.1)
+
+    def loss_of(x: np.ndarray, y: np.ndarray) -> cr.Tensor:
+        loss = F.cross_entropy(model(x), y)
+        return loss * 2.0 if read(loss) else loss
+
+    step = compile(_trained(model, optimizer, loss_of))
+    x, y = _batches()[0]
+    with pytest.raises(CompileError, match=r"\.numpy\(\) of a traced tensor of shape \(\)"):
+        step(x, y)
+
+
+def test_numpy_values_of_a_traced_tensor_used_in_ops_still_trace() -> None:
+    # No Python read: a constant computed from them is checked by the verification trace.
+    model = _model()
+    optimizer = cr.optim.SGD(model.parameters(), lr=0.1)
+
+    def loss_of(x: np.ndarray, y: np.ndarray) -> cr.Tensor:
+        logits = model(x)
+        return F.cross_entropy(logits, y) + (logits * 0.0).sum() * logits.numpy().shape[0]
+
+    step = compile(_trained(model, optimizer, loss_of))
+    for x, y in _batches():
+        step(x, y)
+    assert step.traces == 2

@@ -22,16 +22,17 @@ from typing import Any
 
 import numpy as np
 
-from chainrule.modes import STATE, user_frame
+from chainrule.modes import STATE, CompileError, user_frame
 from chainrule.tensor import Tensor
 
 _NUMPY_DIR = os.path.dirname(os.path.abspath(np.__file__))
 _CHAINRULE_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
-def _called_by_the_step() -> bool:
-    """Whether the innermost caller outside NumPy (and this module) is not chainrule's code."""
-    frame: FrameType | None = sys._getframe(1)
+def called_by_the_step(skip: int = 1) -> bool:
+    """Whether the innermost caller outside NumPy (and this module) is not chainrule's code;
+    `skip`: how many calls up to start (past the chainrule functions that asked)."""
+    frame: FrameType | None = sys._getframe(skip)
     while frame is not None and (
         frame.f_code.co_filename.startswith(_NUMPY_DIR) or frame.f_code.co_filename == __file__
     ):
@@ -54,11 +55,15 @@ class ArrayArgument(np.ndarray):
 
     position: int = 0
     reads: list[str] | None = None  # the trace's notes of the step's reads (shared)
+    # Not an argument: a traced tensor's values (`t.numpy()`), which change at every call
+    # and which no condition on the arguments can pin: a read of them is refused.
+    tensor_shape: tuple[int, ...] | None = None
     plain_numpy = True  # a Tensor made of it holds a plain ndarray view (`placement`)
 
     def __array_finalize__(self, obj: Any) -> None:
         self.position = getattr(obj, "position", 0)
         self.reads = getattr(obj, "reads", None)
+        self.tensor_shape = getattr(obj, "tensor_shape", None)
 
     def __array_ufunc__(self, ufunc: Any, method: str, *inputs: Any, **kwargs: Any) -> Any:
         out = kwargs.get("out")
@@ -68,7 +73,7 @@ class ArrayArgument(np.ndarray):
         if out is not None:  # NumPy returns the `out` arrays themselves
             outputs = out if isinstance(out, tuple) else (out,)
             return outputs[0] if len(outputs) == 1 else outputs
-        if STATE.tracer is None or not _called_by_the_step():
+        if STATE.tracer is None or not called_by_the_step():
             return result
         return self._taint(result)
 
@@ -79,12 +84,24 @@ class ArrayArgument(np.ndarray):
             tainted = np.asarray(result).view(ArrayArgument)
             tainted.position = self.position
             tainted.reads = self.reads
+            tainted.tensor_shape = self.tensor_shape
             return tainted
         return result
 
     def _note(self, how: str) -> None:
-        """Note that the step read this value into Python with `how`."""
-        if self.reads is not None and STATE.tracer is not None and _called_by_the_step():
+        """Note that the step read this value into Python with `how` (refused for a traced
+        tensor's values)."""
+        if STATE.tracer is None or not called_by_the_step():
+            return
+        if self.tensor_shape is not None:
+            raise CompileError(
+                f"compile: the step read into Python, with {how} ({user_frame()}), values "
+                f"computed from .numpy() of a traced tensor of shape {self.tensor_shape}; "
+                "Python code is not replayed, so every replay would reuse the traced "
+                "call's path or number. Compute with chainrule ops instead, or return the "
+                "tensor and read it after the call"
+            )
+        if self.reads is not None:
             self.reads.append(f"argument {self.position} read with {how} at {user_frame()}")
 
     def __bool__(self) -> bool:
@@ -117,7 +134,7 @@ class ArrayArgument(np.ndarray):
 
     def __getitem__(self, index: Any) -> Any:
         value = super().__getitem__(index)
-        if isinstance(value, np.generic) and STATE.tracer is not None and _called_by_the_step():
+        if isinstance(value, np.generic) and STATE.tracer is not None and called_by_the_step():
             return self._taint(value)  # an element: kept an array, so an `if` on it is seen
         return value
 

@@ -385,6 +385,7 @@ class CompiledStep:
             first = None  # the step's state changed since: this trace starts afresh
         self.traces += 1
         tracer = Tracer(arrays)
+        tracer.reads = reads
         reachable = _reachable(self.step)
         sources = _random_sources(reachable)
         states = {name: _random_state(source) for name, source in sources.items()}

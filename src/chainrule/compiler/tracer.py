@@ -18,6 +18,9 @@ from typing import Any
 
 import numpy as np
 
+from chainrule import placement
+from chainrule.compiler.arguments import ArrayArgument, called_by_the_step
+from chainrule.graph import READ
 from chainrule.modes import CompileError as CompileError
 from chainrule.modes import refuse_while_tracing as refuse_while_tracing
 from chainrule.modes import user_frame
@@ -130,6 +133,8 @@ class Tracer:
         self._effect_results: dict[int, tuple[Tensor, str, str]] = {}
         # Called as a recorded effect starts: compile lets it write the parameters' arrays.
         self.on_effect: Callable[[], None] | None = None
+        # The step's reads of its arguments' values into Python (`compiler.arguments`).
+        self.reads: list[str] = []
         # The arguments' digests, taken by compile when the trace froze a constant.
         self.digests: tuple[bytes, ...] | None = None
         # (argument index, its bytes) of the arguments whose values this trace may be
@@ -185,6 +190,22 @@ class Tracer:
         self._tensor_slot[id(tensor)] = slot
         self._alive.append(tensor)
         return slot
+
+    def numpy_of(self, tensor: Tensor) -> np.ndarray:
+        """`tensor.numpy()` in the traced step: for the step's own code, an ArrayArgument
+        view (an argument's: reads noted; another tensor's: reads refused)."""
+        data = READ.data(tensor)
+        if type(data) is not np.ndarray:
+            return placement.numpy_copy(data)  # another library's: copied, as eagerly
+        if not called_by_the_step(3):  # past this method and Tensor.numpy
+            return data
+        view = data.view(ArrayArgument)
+        slot = self._argument_of(data)
+        if slot is not None and slot in self.slots.arguments:
+            view.position, view.reads = self.slots.arguments[slot], self.reads
+        else:
+            view.tensor_shape = data.shape
+        return view
 
     def _argument_of(self, array: Any) -> int | None:
         """The slot of the argument `array` is, or is a whole view of (compile passes the
