@@ -10,6 +10,7 @@ compiled runs from the same weights: bit for bit on the NumPy replay, to 1e-12 o
 from __future__ import annotations
 
 import importlib.util
+import types
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -180,3 +181,30 @@ def test_a_parameters_array_kept_in_a_variable_does_not_make_every_call_a_trace(
     for _ in range(5):
         step(rng.standard_normal((8, 4)), rng.integers(0, 3, 8))
     assert step.traces == 2
+
+
+SETTINGS = types.ModuleType("compile_test_settings")  # a user's settings module
+SETTINGS.LOSS_WEIGHT = 1.0  # type: ignore[attr-defined]
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_a_setting_of_a_user_module_changed_between_calls_is_used_by_the_next_call(
+    backend: str,
+) -> None:
+    def setup() -> tuple[cr.nn.Module, Callable[..., Any], Callable[[int], None]]:
+        model, optimizer = _model_and_optimizer()
+        SETTINGS.LOSS_WEIGHT = 1.0  # type: ignore[attr-defined]
+
+        def step(x: np.ndarray, y: np.ndarray) -> cr.Tensor:
+            optimizer.zero_grad()
+            loss = F.cross_entropy(model(x), y) * SETTINGS.LOSS_WEIGHT
+            loss.backward()
+            optimizer.step()
+            return loss
+
+        def between(index: int) -> None:
+            SETTINGS.LOSS_WEIGHT = _value(index)  # type: ignore[attr-defined]
+
+        return model, step, between
+
+    _compare(setup, backend)

@@ -9,17 +9,19 @@ step itself changes (a counter, a list it appends to, `model.train()`) is not re
 replay, so a trace that changed any is refused.
 
 What is followed, from the step: its globals, closure and default arguments, transitively
-those of the user functions it calls, the attributes of the user objects it holds (its own,
-if bound; `__slots__` ones too), the entries of their dicts and lists (numbers included),
-and whole module trees (each module's `training`, public attributes, parameters, buffers and
-children). Optimizers and schedulers are guarded by
-identity, and by what the user code reads of them itself (`param_groups` entries it names,
-`get_last_lr()`, `last_epoch`): their `step()` is replayed and reads their live state.
+those of the user functions it calls, the attributes of user modules that code names, the
+attributes of the user objects it holds (its own, if bound; `__slots__` ones too), the
+entries of their dicts and lists (numbers included), and whole module trees (each module's
+`training`, public attributes, parameters, buffers and children). Optimizers and
+schedulers are guarded by identity, and by what the user code reads of them itself
+(`param_groups` entries it names, `get_last_lr()`, `last_epoch`): their `step()` is
+replayed and reads their live state.
 """
 
 from __future__ import annotations
 
 import operator
+import sys
 from collections.abc import Callable, Iterator
 from types import CellType, CodeType, FunctionType, MappingProxyType, MethodType, ModuleType
 from typing import Any
@@ -83,6 +85,14 @@ def _class_functions(value: Any) -> Iterator[FunctionType]:
 def _is_user_function(value: Any) -> bool:
     return isinstance(value, FunctionType) and not getattr(value, "__module__", "").startswith(
         _LIBRARIES
+    )
+
+
+def _is_user_module(module: ModuleType) -> bool:
+    """A module of the user's own: not the standard library's, nor a library's."""
+    top = module.__name__.partition(".")[0]
+    return (
+        top not in sys.stdlib_module_names and top != "chainrule" and not top.startswith(_LIBRARIES)
     )
 
 
@@ -230,6 +240,12 @@ class Guards:
         elif isinstance(value, tuple):
             for index, item in enumerate(value[:_WIDTH]):
                 self._follow(item, f"{name}[{index}]", depth + 1)
+        elif isinstance(value, ModuleType) and _is_user_module(value):
+            # A settings module (`config.LOSS_WEIGHT`): the attributes the user code names.
+            attributes = vars(value)
+            used = self._found_names if self._used is None else self._used
+            for key in sorted(key for key in used if key in attributes)[:_WIDTH]:
+                self._entry(attributes, key, f"{name}.{key}", depth)
         elif _is_user_object(value):
             self._methods_of(value, name, depth)
             attributes = vars(value)
