@@ -23,6 +23,7 @@ from __future__ import annotations
 import operator
 import sys
 from collections.abc import Callable, Iterator
+from itertools import repeat
 from types import CellType, CodeType, FunctionType, MappingProxyType, MethodType, ModuleType
 from typing import Any
 
@@ -401,17 +402,17 @@ class Guards:
         """The guarded values (dict entries, closure cells, module classes' methods, list
         entries, getattr attributes) and those compared by value: the guarded lengths, the
         modules' structure count and the small arrays' bytes."""
-        entries = map(dict.get, self._dicts, self._keys, [_MISSING] * len(self._dicts))
+        missing = repeat(_MISSING)  # map stops at its shortest iterable: no list per read
+        entries = map(dict.get, self._dicts, self._keys, missing)
         cells = map(_CELL_CONTENTS, self._cells)
-        methods = map(
-            _CLASS_ENTRY, self._classes, self._class_keys, [_MISSING] * len(self._classes)
-        )
+        methods = map(_CLASS_ENTRY, self._classes, self._class_keys, missing)
         lengths: tuple[Any, ...] = tuple(map(len, self._sized))
         if self._modules:
             lengths += (structure_changes(),)
-        lengths += tuple(map(_BYTES, self._arrays))
+        if self._arrays:
+            lengths += tuple(map(_BYTES, self._arrays))
         items = map(operator.getitem, self._lists, self._indices)  # IndexError: shorter
-        attributes = map(getattr, self._owners, self._attributes, [_MISSING] * len(self._owners))
+        attributes = map(getattr, self._owners, self._attributes, missing)
         return (*entries, *cells, *methods, *items, *attributes), lengths
 
     def changed(self) -> str | None:
