@@ -85,6 +85,8 @@ def to_numpy(array: Any) -> np.ndarray:
     """The values of an array of any backend as an ndarray (copied from a GPU)."""
     if type(array) is np.ndarray:
         return array
+    if isinstance(array, np.ndarray):  # a subclass: a plain view (its base is the array's own)
+        return np.asarray(array)
     if isinstance(array, _SCALARS):
         return np.asarray(array)
     get = getattr(array, "get", None)  # CuPy: device to host

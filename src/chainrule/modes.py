@@ -15,6 +15,8 @@ from types import FrameType
 from typing import TYPE_CHECKING, Any, Protocol, overload
 
 if TYPE_CHECKING:
+    import numpy as np
+
     from chainrule.primitives import Primitive
     from chainrule.tensor import Tensor
 
@@ -62,6 +64,10 @@ class StepTracer(Protocol):
 
     def refuse_mutation(self, tensor: Tensor, op: str) -> None:
         """Raise CompileError: `tensor` is changed in place by the step itself."""
+
+    def numpy_of(self, tensor: Tensor) -> np.ndarray:
+        """`tensor.numpy()` while the step is traced: for the step's own code, a view whose
+        reads into Python are noted or refused (`chainrule.compiler.arguments`)."""
 
 
 class GradAttribute:

@@ -93,6 +93,8 @@ def is_foreign(data: Any) -> bool:
     through NumPy as before (chainrule does not compute on them)."""
     if type(data) is np.ndarray or isinstance(data, (np.generic, list, tuple, int, float)):
         return False
+    if getattr(data, "plain_numpy", False):  # compile's traced arguments: held as ndarrays
+        return False
     try:
         import array_api_compat
     except ImportError:  # pragma: no cover - NumPy data needs no adapter

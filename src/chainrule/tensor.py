@@ -231,15 +231,13 @@ class Tensor(TensorMethods):
 
     def increment_version(self) -> None:
         """Count one in-place change made to `.data`'s memory directly (an optimizer's update,
-        an accumulated `.grad`), as torch.autograd.graph.increment_version does, so that a
-        graph that saved this tensor refuses a backward through the stale value."""
+        an accumulated `.grad`), as torch's increment_version: a graph saving it then refuses."""
         _shared_counter(self).value += 1
 
     @property
     def grad_fn(self) -> Node | None:
-        """The recorded op that computed this tensor (`Node`: its primitive, parents and
-        saved values), or None for a leaf or a tensor computed without recording; as
-        torch's grad_fn, it is how a graph is walked."""
+        """The recorded op that computed this tensor (`Node`: its primitive, parents, saved
+        values), or None for a leaf or an unrecorded result; as torch's, it walks a graph."""
         return self._node
 
     @property
@@ -273,6 +271,8 @@ class Tensor(TensorMethods):
 
     def numpy(self) -> np.ndarray:
         """The values as an ndarray: shared, not copied; copied from another library (GPU)."""
+        if STATE.tracer is not None:  # compile notes what the step reads of them
+            return STATE.tracer.numpy_of(self)
         return self._data if type(self._data) is np.ndarray else placement.numpy_copy(self._data)
 
     def item(self) -> float:

@@ -523,12 +523,12 @@ def test_xla_a_parameter_removed_from_its_param_group_between_calls_is_no_longer
 
 
 def _closed_over_weights_setup(
-    write: Callable[[np.ndarray, int], None],
+    write: Callable[[np.ndarray, int], None], shape: tuple[int, ...] = (3,)
 ) -> Callable[[], tuple[cr.nn.Module, Callable[..., Any], Callable[[int], None]]]:
     def setup() -> tuple[cr.nn.Module, Callable[..., Any], Callable[[int], None]]:
         model = _model()
         optimizer = cr.optim.SGD(model.parameters(), lr=0.1)
-        class_weights = np.ones(3)
+        class_weights = np.ones(shape)
 
         def step(x: np.ndarray, y: np.ndarray) -> cr.Tensor:
             optimizer.zero_grad()
@@ -547,12 +547,22 @@ def test_xla_a_closed_over_array_written_in_place_between_calls_raises_instead_o
     None
 ):
     # While the XLA step holds its values on the device the host arrays it read are
-    # read-only: the write fails loudly rather than being ignored by the next call.
+    # read-only: the write fails loudly rather than being ignored by the next call. (An
+    # array too large for the guards to compare its values at each call: 1200 weights.)
     def write(weights: np.ndarray, index: int) -> None:
         weights[...] = 1.0 + index
 
     with pytest.raises(ValueError, match="read-only"):
-        _assert_compiled_equals_eager(_closed_over_weights_setup(write), "xla")
+        _assert_compiled_equals_eager(_closed_over_weights_setup(write, (400, 1, 3)), "xla")
+
+
+@NEEDS_JAX
+def test_xla_a_small_closed_over_array_written_in_place_between_calls_is_used() -> None:
+    # The guards compare a small array's values at each call: the write traces it again.
+    def write(weights: np.ndarray, index: int) -> None:
+        weights[...] = 1.0 + index
+
+    _assert_compiled_equals_eager(_closed_over_weights_setup(write), "xla")
 
 
 @NEEDS_JAX

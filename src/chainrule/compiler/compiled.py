@@ -26,6 +26,7 @@ from typing import Any, cast
 
 import numpy as np
 
+from chainrule.compiler.arguments import guard_array_arguments, separate_aliases
 from chainrule.compiler.guards import Guards
 from chainrule.compiler.program import Program
 from chainrule.compiler.tracer import CompileError, EffectRecord, Tracer
@@ -375,13 +376,16 @@ class CompiledStep:
     ) -> Any:
         if STATE.tracer is not None:
             raise CompileError("compile: a compiled step cannot call another compiled step")
-        args = _guard_scalar_arguments(args)
+        args, arrays = separate_aliases(args, arrays)
+        reads: list[str] = []  # the step's reads of its arguments' values into Python
+        args = guard_array_arguments(_guard_scalar_arguments(args), reads)
         first = self.unverified.pop(signature, None)
         cached = self.programs.get(signature)
         if first is not None and (cached is None or _flags_changed(cached[0])):
             first = None  # the step's state changed since: this trace starts afresh
         self.traces += 1
         tracer = Tracer(arrays)
+        tracer.reads = reads
         reachable = _reachable(self.step)
         sources = _random_sources(reachable)
         states = {name: _random_state(source) for name, source in sources.items()}
@@ -442,6 +446,11 @@ class CompiledStep:
         except CompileError:
             del self.programs[signature]  # the next call traces afresh, and is checked again
             raise
+        if reads and first is not None:
+            # Python code took its path from the arguments' values (`compiler.arguments`): the
+            # checked trace holds for those values only, and replays on them alone.
+            tracer.conditions = tuple((i, a.tobytes()) for i, a in tracer.arguments_digested)
+        verified = verified and not reads
         if not verified:
             self.unverified[signature] = (tracer, output_slots)
         program = self._replay(tracer, output_slots)

@@ -8,18 +8,22 @@ that changed makes the step trace again instead of replaying a stale value. Pyth
 step itself changes (a counter, a list it appends to, `model.train()`) is not repeated by a
 replay, so a trace that changed any is refused.
 
-What is followed, from the step: its globals and closure, transitively those of the user
-functions it calls, the attributes of the user objects it holds (its own, if bound), the
-entries of their dicts and lists, and whole module trees (each module's `training`, public
-attributes, parameters, buffers and children). Optimizers and schedulers are guarded by
-identity, and by what the user code reads of them itself (`param_groups` entries it names,
-`get_last_lr()`, `last_epoch`): their `step()` is replayed and reads their live state.
+What is followed, from the step: its globals, closure and default arguments, transitively
+those of the user functions it calls, the attributes of user modules that code names, the
+attributes of the user objects it holds (its own, if bound; `__slots__` ones too), the
+entries of their dicts and lists (numbers included), and whole module trees (each module's
+`training`, public attributes, parameters, buffers and children). Optimizers and
+schedulers are guarded by identity, and by what the user code reads of them itself
+(`param_groups` entries it names, `get_last_lr()`, `last_epoch`): their `step()` is
+replayed and reads their live state.
 """
 
 from __future__ import annotations
 
 import operator
+import sys
 from collections.abc import Callable, Iterator
+from itertools import repeat
 from types import CellType, CodeType, FunctionType, MappingProxyType, MethodType, ModuleType
 from typing import Any
 
@@ -38,11 +42,14 @@ _WIDTH = 64
 _CLASS_ENTRY = MappingProxyType.get  # a class's own attribute, read in C
 _LIMIT = 4096
 """How many values are guarded at most (a step that reaches a huge object graph)."""
+_ARRAY_SIZE = 1024
+"""The most elements of a NumPy array whose values are guarded (by their bytes)."""
 
 _SCALARS = (bool, int, float, complex, str, bytes, type(None), np.generic)
 _LIBRARIES = ("chainrule.", "numpy", "jax", "builtins", "torch")
 _CELL_CONTENTS = operator.attrgetter("cell_contents")
 _MISSING = object()
+_BYTES: Callable[[np.ndarray], bytes] = np.ndarray.tobytes
 _STRUCTURE_NAME = "the parameters or sub-modules of a module"
 
 
@@ -82,6 +89,14 @@ def _is_user_function(value: Any) -> bool:
     )
 
 
+def _is_user_module(module: ModuleType) -> bool:
+    """A module of the user's own: not the standard library's, nor a library's."""
+    top = module.__name__.partition(".")[0]
+    return (
+        top not in sys.stdlib_module_names and top != "chainrule" and not top.startswith(_LIBRARIES)
+    )
+
+
 def _is_user_object(value: Any) -> bool:
     return (
         hasattr(value, "__dict__")
@@ -118,6 +133,7 @@ class Guards:
         self._start_lists()
         self._used = used
         self._follow(step, "the step", 0)
+        self._drop_tensor_arrays()
         self.values = self._read()
 
     def _start_lists(self) -> None:
@@ -131,6 +147,18 @@ class Guards:
         self._class_keys: list[str] = []
         self._class_seen: set[tuple[type, str]] = set()
         self._sized: list[Any] = []
+        # Entries of lists (`weights[0]`), and attributes read with getattr: those of objects
+        # without a __dict__ (__slots__), and a function's defaults.
+        self._lists: list[list[Any]] = []
+        self._indices: list[int] = []
+        self._item_names: list[str] = []
+        self._owners: list[Any] = []
+        self._attributes: list[str] = []
+        self._attribute_names: list[str] = []
+        # Small NumPy arrays the step reaches (not a tensor's): changed in place between
+        # calls, a value the step read from one into Python would be stale.
+        self._arrays: list[np.ndarray] = []
+        self._array_names: list[str] = []
         # One name per guarded value, in the order `_read` gives them: dict entries, closure
         # cells, lengths (entries and cells are collected interleaved, so kept apart).
         self._entry_names: list[str] = []
@@ -144,7 +172,15 @@ class Guards:
 
     # ------------------------------------------------------------------ collecting
     def _full(self) -> bool:
-        named = (self._entry_names, self._cell_names, self._class_names, self._length_names)
+        named = (
+            self._entry_names,
+            self._cell_names,
+            self._class_names,
+            self._item_names,
+            self._attribute_names,
+            self._length_names,
+            self._array_names,
+        )
         return sum(map(len, named)) >= _LIMIT
 
     def _entry(
@@ -175,7 +211,13 @@ class Guards:
             self._seen.add(id(value))
             self._scheduler(value, name, depth)
             return
-        if isinstance(value, (np.ndarray, CellType)):
+        if isinstance(value, np.ndarray):
+            if value.size <= _ARRAY_SIZE and value.dtype.kind in "biufc" and not self._full():
+                self._seen.add(id(value))
+                self._arrays.append(value)
+                self._array_names.append(f"the values of the array {name}")
+            return
+        if isinstance(value, CellType):
             return
         self._seen.add(id(value))
         if isinstance(value, MethodType):
@@ -191,16 +233,40 @@ class Guards:
         elif isinstance(value, list):
             self._length(value, name)
             for index, item in enumerate(value[:_WIDTH]):
+                if not self._full():
+                    self._lists.append(value)
+                    self._indices.append(index)
+                    self._item_names.append(f"{name}[{index}]")
                 self._follow(item, f"{name}[{index}]", depth + 1)
         elif isinstance(value, tuple):
             for index, item in enumerate(value[:_WIDTH]):
                 self._follow(item, f"{name}[{index}]", depth + 1)
+        elif isinstance(value, ModuleType) and _is_user_module(value):
+            # A settings module (`config.LOSS_WEIGHT`): the attributes the user code names.
+            attributes = vars(value)
+            used = self._found_names if self._used is None else self._used
+            for key in sorted(key for key in used if key in attributes)[:_WIDTH]:
+                self._entry(attributes, key, f"{name}.{key}", depth)
         elif _is_user_object(value):
             self._methods_of(value, name, depth)
             attributes = vars(value)
             self._length(attributes, f"the attributes of {name}")
             for key in list(attributes)[:_WIDTH]:
                 self._entry(attributes, key, f"{name}.{key}", depth, named=True)
+        elif _is_user_slots_object(value):
+            self._methods_of(value, name, depth)
+            for key in _slot_names(type(value))[:_WIDTH]:
+                if self._used is None or key in self._used:
+                    self._attribute(value, key, f"{name}.{key}", depth)
+
+    def _attribute(self, owner: Any, key: str, name: str, depth: int) -> None:
+        """Guard `getattr(owner, key)` (read in C by `getattr`) and follow its value."""
+        if self._full():
+            return
+        self._owners.append(owner)
+        self._attributes.append(key)
+        self._attribute_names.append(name)
+        self._follow(getattr(owner, key, _MISSING), name, depth + 1)
 
     def _names_any(self, *names: str) -> bool:
         used = self._found_names if self._used is None else self._used
@@ -246,6 +312,10 @@ class Guards:
     def _function(self, function: FunctionType, depth: int) -> None:
         code = function.__code__
         self._found_names.update(_names(code), _strings(code))
+        # Its default arguments: replaced (f.__defaults__ = ...) or changed inside.
+        label = function.__qualname__
+        self._attribute(function, "__defaults__", f"the defaults of {label}", depth)
+        self._attribute(function, "__kwdefaults__", f"the keyword defaults of {label}", depth)
         for name in dict.fromkeys(_names(code)):
             if name in function.__globals__:
                 self._entry(function.__globals__, name, name, depth)
@@ -306,6 +376,18 @@ class Guards:
                 if key in owner.__dict__:
                     break
 
+    def _drop_tensor_arrays(self) -> None:
+        """Forget the arrays that hold a tensor's values (`p.data` kept in a variable): an
+        optimizer changes those at every call, and a replay reads them afresh."""
+        held = [t.data for t in self.tensors if isinstance(t.data, np.ndarray)]
+        kept = [
+            (array, name)
+            for array, name in zip(self._arrays, self._array_names, strict=True)
+            if not any(np.may_share_memory(array, data) for data in held)
+        ]
+        self._arrays = [array for array, _ in kept]
+        self._array_names = [name for _, name in kept]
+
     def trained_arrays(self) -> list[np.ndarray]:
         """The writable NumPy arrays of the tensors met that require grad (parameters)."""
         arrays = {
@@ -316,18 +398,22 @@ class Guards:
         return list(arrays.values())
 
     # ------------------------------------------------------------------ checking
-    def _read(self) -> tuple[tuple[Any, ...], tuple[int, ...]]:
-        """The guarded values (dict entries, closure cells, then module classes' methods)
-        and the guarded lengths (then the modules' structure count)."""
-        entries = map(dict.get, self._dicts, self._keys, [_MISSING] * len(self._dicts))
+    def _read(self) -> tuple[tuple[Any, ...], tuple[Any, ...]]:
+        """The guarded values (dict entries, closure cells, module classes' methods, list
+        entries, getattr attributes) and those compared by value: the guarded lengths, the
+        modules' structure count and the small arrays' bytes."""
+        missing = repeat(_MISSING)  # map stops at its shortest iterable: no list per read
+        entries = map(dict.get, self._dicts, self._keys, missing)
         cells = map(_CELL_CONTENTS, self._cells)
-        methods = map(
-            _CLASS_ENTRY, self._classes, self._class_keys, [_MISSING] * len(self._classes)
-        )
-        lengths = tuple(map(len, self._sized))
+        methods = map(_CLASS_ENTRY, self._classes, self._class_keys, missing)
+        lengths: tuple[Any, ...] = tuple(map(len, self._sized))
         if self._modules:
             lengths += (structure_changes(),)
-        return (*entries, *cells, *methods), lengths
+        if self._arrays:
+            lengths += tuple(map(_BYTES, self._arrays))
+        items = map(operator.getitem, self._lists, self._indices)  # IndexError: shorter
+        attributes = map(getattr, self._owners, self._attributes, missing)
+        return (*entries, *cells, *methods, *items, *attributes), lengths
 
     def changed(self) -> str | None:
         """The name of the first guarded value that is not what it was when the guards were
@@ -336,14 +422,19 @@ class Guards:
             objects, lengths = self._read()
         except ValueError:  # a closure cell emptied (`del` of the variable)
             return "a variable in the closure of the step"
+        except IndexError:
+            return "the entries of a list the step reads"
         before_objects, before_lengths = self.values
         for name, before, after in zip(
             (
                 *self._entry_names,
                 *self._cell_names,
                 *self._class_names,
+                *self._item_names,
+                *self._attribute_names,
                 *self._length_names,
-                _STRUCTURE_NAME,
+                *([_STRUCTURE_NAME] if self._modules else []),
+                *self._array_names,
             ),
             (*before_objects, *before_lengths),
             (*objects, *lengths),
@@ -359,7 +450,7 @@ class Guards:
         by value (and then kept, so the next check is fast again)."""
         try:
             objects, lengths = self._read()
-        except ValueError:
+        except (ValueError, IndexError):  # an emptied closure cell, a shorter list
             return False
         before_objects, before_lengths = self.values
         if lengths == before_lengths and all(map(operator.is_, objects, before_objects)):
@@ -381,6 +472,23 @@ class Guards:
                 "outside the compiled step (return what it needs and update it after the "
                 "call; call model.train()/eval() before it)"
             )
+
+
+def _slot_names(cls: type) -> list[str]:
+    """The attribute names the __slots__ of `cls` and its bases declare."""
+    names: list[str] = []
+    for owner in cls.__mro__:
+        slots = owner.__dict__.get("__slots__", ())
+        names.extend([slots] if isinstance(slots, str) else slots)
+    return [name for name in names if name not in ("__dict__", "__weakref__")]
+
+
+def _is_user_slots_object(value: Any) -> bool:
+    return (
+        not hasattr(value, "__dict__")
+        and bool(_slot_names(type(value)))
+        and not type(value).__module__.startswith(_LIBRARIES)
+    )
 
 
 def _same(before: Any, after: Any) -> bool:

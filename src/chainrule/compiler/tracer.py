@@ -18,6 +18,9 @@ from typing import Any
 
 import numpy as np
 
+from chainrule import placement
+from chainrule.compiler.arguments import ArrayArgument, called_by_the_step
+from chainrule.graph import READ
 from chainrule.modes import CompileError as CompileError
 from chainrule.modes import refuse_while_tracing as refuse_while_tracing
 from chainrule.modes import user_frame
@@ -130,6 +133,8 @@ class Tracer:
         self._effect_results: dict[int, tuple[Tensor, str, str]] = {}
         # Called as a recorded effect starts: compile lets it write the parameters' arrays.
         self.on_effect: Callable[[], None] | None = None
+        # The step's reads of its arguments' values into Python (`compiler.arguments`).
+        self.reads: list[str] = []
         # The arguments' digests, taken by compile when the trace froze a constant.
         self.digests: tuple[bytes, ...] | None = None
         # (argument index, its bytes) of the arguments whose values this trace may be
@@ -164,12 +169,7 @@ class Tracer:
                 f"call but not the Python code reading what it returned, so every replay "
                 f"would reuse the first call's value. {result[2]}"
             )
-        argument = self._argument_slot.get(id(tensor.data))
-        base = tensor.data.base
-        if argument is None and isinstance(base, np.ndarray) and _same_view(tensor.data, base):
-            # A whole-memory view of an argument (compile passes 0-d float arguments to the
-            # step as guarded views) has the argument's values: the same slot.
-            argument = self._argument_slot.get(id(base))
+        argument = self._argument_of(tensor.data)
         if argument is not None:
             slot = argument
         elif tensor.grad_fn is not None:
@@ -190,6 +190,33 @@ class Tracer:
         self._tensor_slot[id(tensor)] = slot
         self._alive.append(tensor)
         return slot
+
+    def numpy_of(self, tensor: Tensor) -> np.ndarray:
+        """`tensor.numpy()` in the traced step: for the step's own code, an ArrayArgument
+        view (an argument's: reads noted; another tensor's: reads refused)."""
+        data = READ.data(tensor)
+        if type(data) is not np.ndarray:
+            return placement.numpy_copy(data)  # another library's: copied, as eagerly
+        if not called_by_the_step(3):  # past this method and Tensor.numpy
+            return data
+        view = data.view(ArrayArgument)
+        slot = self._argument_of(data)
+        if slot is not None and slot in self.slots.arguments:
+            view.position, view.reads = self.slots.arguments[slot], self.reads
+        else:
+            view.tensor_shape = data.shape
+        return view
+
+    def _argument_of(self, array: Any) -> int | None:
+        """The slot of the argument `array` is, or is a whole view of (compile passes the
+        step guarded views of its arguments, `compiler.arguments`): it has its values."""
+        slot = self._argument_slot.get(id(array))
+        if slot is not None or not isinstance(array, np.ndarray) or array.base is None:
+            return slot
+        for _, argument in self._argument_arrays:
+            if _same_view(array, argument):
+                return self._argument_slot[id(argument)]
+        return None
 
     def _grad_owner(self, tensor: Tensor) -> Tensor | None:
         """The parameter seen in the step whose `.grad` is `tensor`, if any."""
@@ -222,10 +249,7 @@ class Tracer:
         bound = []
         for name, value in params.items():
             if isinstance(value, np.ndarray):
-                slot = self._argument_slot.get(id(value))
-                base = value.base
-                if slot is None and isinstance(base, np.ndarray) and _same_view(value, base):
-                    slot = self._argument_slot.get(id(base))  # a guarded 0-d argument
+                slot = self._argument_of(value)
                 if slot is not None:
                     bound.append((name, slot))
                 else:

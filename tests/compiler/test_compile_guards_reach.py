@@ -1,0 +1,210 @@
+"""Python values a compiled step reads that the guards used to miss: a number held in a list
+(`weights[0]`), an attribute of an object with __slots__ (a `@dataclass(slots=True)`
+config), and a default argument (a mutable default dict, or `__defaults__` replaced).
+Changed after the trace and its check (from the fourth call on), each used to be replayed at
+its traced value; now the change traces the step again. Each case compares eager and
+compiled runs from the same weights: bit for bit on the NumPy replay, to 1e-12 on XLA
+(float64).
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import types
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import pytest
+
+import chainrule as cr
+from chainrule import functional as F
+from chainrule.compiler import compile
+
+NEEDS_JAX = pytest.mark.skipif(
+    importlib.util.find_spec("jax") is None, reason="backend='xla' needs jax"
+)
+BACKENDS = ["numpy", pytest.param("xla", marks=NEEDS_JAX)]
+CALLS = 6
+CHANGE_AT = 3  # after the trace (call 0), its check (call 1) and a replay (call 2)
+
+
+def _value(index: int) -> float:
+    return 1.0 if index < CHANGE_AT else 0.5 * index
+
+
+def _compare(
+    setup: Callable[[], tuple[cr.nn.Module, Callable[..., Any], Callable[[int], None]]],
+    backend: str,
+) -> None:
+    if backend == "xla":
+        from chainrule.compiler.xla import enable_float64
+
+        enable_float64()
+    rng = np.random.default_rng(0)
+    batches = [(rng.standard_normal((8, 4)), rng.integers(0, 3, 8)) for _ in range(CALLS)]
+    runs = []
+    for compiled in (False, True):
+        model, step, between = setup()
+        run = compile(step, backend=backend) if compiled else step
+        losses = []
+        for index, (x, y) in enumerate(batches):
+            between(index)
+            losses.append(run(x, y).numpy().copy())
+        runs.append((losses, [p.numpy().copy() for p in model.parameters()]))
+    (eager_losses, eager_params), (losses, params) = runs
+    for got, expected in zip(losses + params, eager_losses + eager_params, strict=True):
+        assert got.shape == expected.shape
+        if backend == "numpy":
+            np.testing.assert_array_equal(got, expected)
+        else:
+            np.testing.assert_allclose(got, expected, rtol=1e-12, atol=1e-14)
+
+
+def _model_and_optimizer() -> tuple[cr.nn.Module, cr.optim.Optimizer]:
+    rng = np.random.default_rng(3)
+    model = cr.nn.Sequential(
+        cr.nn.Linear(4, 6, rng=rng, dtype=np.float64),
+        cr.nn.ReLU(),
+        cr.nn.Linear(6, 3, rng=rng, dtype=np.float64),
+    )
+    return model, cr.optim.SGD(model.parameters(), lr=0.1)
+
+
+def _step(
+    model: cr.nn.Module, optimizer: cr.optim.Optimizer, weight: Callable[[], float]
+) -> Callable[[np.ndarray, np.ndarray], cr.Tensor]:
+    def step(x: np.ndarray, y: np.ndarray) -> cr.Tensor:
+        optimizer.zero_grad()
+        loss = F.cross_entropy(model(x), y) * weight()
+        loss.backward()
+        optimizer.step()
+        return loss
+
+    return step
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_a_number_in_a_list_changed_between_calls_is_used_by_the_next_call(backend: str) -> None:
+    def setup() -> tuple[cr.nn.Module, Callable[..., Any], Callable[[int], None]]:
+        model, optimizer = _model_and_optimizer()
+        weights = [1.0]
+
+        def between(index: int) -> None:
+            weights[0] = _value(index)
+
+        return model, _step(model, optimizer, lambda: weights[0]), between
+
+    _compare(setup, backend)
+
+
+@dataclass(slots=True)
+class _SlotsConfig:
+    loss_weight: float
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_a_slots_dataclass_setting_changed_between_calls_is_used_by_the_next_call(
+    backend: str,
+) -> None:
+    def setup() -> tuple[cr.nn.Module, Callable[..., Any], Callable[[int], None]]:
+        model, optimizer = _model_and_optimizer()
+        config = _SlotsConfig(1.0)
+
+        def between(index: int) -> None:
+            config.loss_weight = _value(index)
+
+        return model, _step(model, optimizer, lambda: config.loss_weight), between
+
+    _compare(setup, backend)
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+@pytest.mark.parametrize("how", ["mutable default changed", "defaults replaced"])
+def test_a_default_argument_changed_between_calls_is_used_by_the_next_call(
+    backend: str, how: str
+) -> None:
+    def setup() -> tuple[cr.nn.Module, Callable[..., Any], Callable[[int], None]]:
+        model, optimizer = _model_and_optimizer()
+
+        def step(
+            x: np.ndarray, y: np.ndarray, settings: dict[str, float] | None = None
+        ) -> cr.Tensor:
+            assert settings is not None
+            optimizer.zero_grad()
+            loss = F.cross_entropy(model(x), y) * settings["weight"]
+            loss.backward()
+            optimizer.step()
+            return loss
+
+        step.__defaults__ = ({"weight": 1.0},)
+
+        def between(index: int) -> None:
+            if how == "defaults replaced":
+                step.__defaults__ = ({"weight": _value(index)},)
+            else:
+                step.__defaults__[0]["weight"] = _value(index)  # type: ignore[index]
+
+        return model, step, between
+
+    _compare(setup, backend)
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_a_value_read_from_a_numpy_array_written_in_place_between_calls_is_used(
+    backend: str,
+) -> None:
+    # The array itself is the same object: its values are guarded (by their bytes).
+    def setup() -> tuple[cr.nn.Module, Callable[..., Any], Callable[[int], None]]:
+        model, optimizer = _model_and_optimizer()
+        weights = np.ones(3)
+
+        def between(index: int) -> None:
+            if backend == "xla":
+                from chainrule.compiler.xla import flush
+
+                flush()
+            weights[0] = _value(index)
+
+        return model, _step(model, optimizer, lambda: float(weights[0])), between
+
+    _compare(setup, backend)
+
+
+def test_a_parameters_array_kept_in_a_variable_does_not_make_every_call_a_trace() -> None:
+    # The optimizer changes it at every call; a replay reads it afresh, so it is not guarded.
+    model, optimizer = _model_and_optimizer()
+    bias = model[0].bias.data
+    step = compile(_step(model, optimizer, lambda: 1.0 + 0.0 * bias.size))
+    rng = np.random.default_rng(0)
+    for _ in range(5):
+        step(rng.standard_normal((8, 4)), rng.integers(0, 3, 8))
+    assert step.traces == 2
+
+
+SETTINGS = types.ModuleType("compile_test_settings")  # a user's settings module
+SETTINGS.LOSS_WEIGHT = 1.0  # type: ignore[attr-defined]
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_a_setting_of_a_user_module_changed_between_calls_is_used_by_the_next_call(
+    backend: str,
+) -> None:
+    def setup() -> tuple[cr.nn.Module, Callable[..., Any], Callable[[int], None]]:
+        model, optimizer = _model_and_optimizer()
+        SETTINGS.LOSS_WEIGHT = 1.0  # type: ignore[attr-defined]
+
+        def step(x: np.ndarray, y: np.ndarray) -> cr.Tensor:
+            optimizer.zero_grad()
+            loss = F.cross_entropy(model(x), y) * SETTINGS.LOSS_WEIGHT
+            loss.backward()
+            optimizer.step()
+            return loss
+
+        def between(index: int) -> None:
+            SETTINGS.LOSS_WEIGHT = _value(index)  # type: ignore[attr-defined]
+
+        return model, step, between
+
+    _compare(setup, backend)
