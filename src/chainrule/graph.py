@@ -1,9 +1,10 @@
 """The recorded graph and the reverse sweep over it.
 
 Each recorded op leaves a `Node` on its output tensor: the primitive, the parent tensors,
-what the primitive saved, and the parents' versions (to catch in-place changes). `backward`
-visits the nodes in reverse topological order, found iteratively (no recursion limit), and
-applies each primitive's vjp once every consumer of its output has sent its gradient.
+what the primitive saved, the parents' versions (to catch in-place changes) and its place in
+the recording order. `backward` visits the nodes in reverse topological order (no recursion
+limit), and applies each primitive's vjp once every consumer of its output has sent its
+gradient.
 """
 
 from __future__ import annotations
@@ -12,6 +13,8 @@ import operator
 import weakref
 from collections.abc import Callable, Iterable, Sequence
 from functools import partial
+from heapq import heappop, heappush
+from itertools import count
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -118,10 +121,24 @@ class TensorReaders:
 READ = TensorReaders()
 
 
+_RECORDING_ORDER = count()
+"""Numbers the nodes as they are recorded: a node's parents always exist before it, so each
+parent's node has a smaller number than its consumers' (see `chainrule.sweep.schedule`)."""
+
+
 class Node:
     """How one tensor was computed: `primitive(*parents, **params)`, with `saved` for vjp."""
 
-    __slots__ = ("needs", "params", "parents", "primitive", "saved", "trace", "versions")
+    __slots__ = (
+        "needs",
+        "params",
+        "parents",
+        "primitive",
+        "recorded",
+        "saved",
+        "trace",
+        "versions",
+    )
 
     def __init__(
         self,
@@ -138,6 +155,7 @@ class Node:
         self.needs = tuple(map(_REQUIRES_GRAD_OF, parents))
         self.versions = tuple(map(READ.version, parents))
         self.trace: str | None = None
+        self.recorded = next(_RECORDING_ORDER)
 
     @property
     def released(self) -> bool:
@@ -408,6 +426,9 @@ _SLOT_KERNELS: dict[type[Primitive], Any] = {
 """The rules whose kernels write a weight's (and a bias's) gradient into a given array."""
 
 
+_RECORDED_AT = operator.attrgetter("recorded")
+
+
 def _run_sweep(
     root: Tensor, grad_root: Any, carrier: _EagerSweep, *, create_graph: bool, keep: bool
 ) -> dict[Any, Any]:
@@ -422,7 +443,7 @@ def _run_sweep(
     order = (
         []
         if leading is not None and root_node not in leading
-        else schedule(root_node, carrier.parents)
+        else schedule(root_node, carrier.parents, _RECORDED_AT)
     )
     grads: dict[Any, Any] = {root_node: grad_root}
     carrier.grads = grads
@@ -435,18 +456,21 @@ def _same(node: Node) -> Node:
     return node
 
 
-_PARENTS_OF = operator.attrgetter("parents")
-
-
 def _sweep_to_leaves(
     root_node: Node, grad_root: Any, retain_graph: bool
 ) -> list[tuple[Tensor, Any]]:
     """`_run_sweep` of a plain backward (no create_graph, no anomaly mode, every leaf
     wanted), with `_EagerSweep`'s per-node work written into the loop of `sweep`: the same
-    order, checks, rules and additions (so the same gradients, bit for bit), without three
-    Python calls per node and one per parent. Returns each reached leaf with its gradient."""
-    # Each node's producers are its parents' grad_fn (a Node is always true), read in C.
-    order = schedule(root_node, _PARENTS_OF, READ.grad_fn)
+    checks, rules and additions, without three Python calls per node and one per parent.
+    Returns each reached leaf with its gradient.
+
+    The order is `schedule`'s, the recording order reversed (a tape), found without a walk
+    before the sweep: a node is pending from its first incoming gradient on, and the
+    latest-recorded pending node is visited next; every consumer of its output was recorded
+    after it, so every consumer the root reaches has sent its gradient by then. Only the
+    nodes the root's gradient reaches are visited (never another loss's graph)."""
+    # A min-heap of (-place in the recording order, node): the latest-recorded pops first.
+    pending = [(-root_node.recorded, root_node)]
     grads: dict[Any, Any] = {root_node: grad_root}
     leaves: dict[int, Tensor] = {}
     # The tensor each node produced, where its vjp reads that output (`saves_output`).
@@ -458,10 +482,9 @@ def _sweep_to_leaves(
     previous_mode = STATE.grad_enabled
     STATE.grad_enabled = False
     try:
-        for node in order:
-            grad_out = grads.pop(node, None)
-            if grad_out is None:
-                continue
+        while pending:
+            node = heappop(pending)[1]
+            grad_out = grads.pop(node)
             saved = node.saved
             primitive = node.primitive
             if saved is _RELEASED:
@@ -500,10 +523,15 @@ def _sweep_to_leaves(
                 ):
                     grad = fit(grad, data.shape, data.dtype)
                 previous = grads.get(key)
-                grads[key] = grad if previous is None else previous + grad
+                if previous is not None:
+                    grads[key] = previous + grad
+                else:
+                    grads[key] = grad
+                    if parent_node is not None:
+                        heappush(pending, (-parent_node.recorded, parent_node))
     finally:
         STATE.grad_enabled = previous_mode
-    # Every node's entry was popped when it was visited (each reached node is in `order`),
+    # Every node's entry was popped when it was visited (each one given a gradient is),
     # so the keys left are leaf ids: paired with their leaves in C, in the same order.
     return list(zip(map(leaves.__getitem__, grads), grads.values(), strict=True))
 

@@ -2,10 +2,11 @@
 replays (`compiler.program`) and explain's float64 replay (`explanation.replay`).
 
 `schedule` orders the nodes reachable from a root so that each comes after every consumer of
-its output; `sweep` walks such an order: each node's vjp turns dL/d(output) into dL/d(input)
-for its inputs, which are summed back to the input's shape, cast to its dtype and added into
-the input's entry. What a node is and what keys its gradients (graph nodes, buffer slots,
-float64 records) belong to the caller, who passes them as plain functions.
+its output (the recording order, reversed); `sweep` walks such an order: each node's vjp
+turns dL/d(output) into dL/d(input) for its inputs, which are summed back to the input's
+shape, cast to its dtype and added into the input's entry. What a node is and what keys its
+gradients (graph nodes, buffer slots, float64 records) belong to the caller, who passes them
+as plain functions.
 """
 
 from __future__ import annotations
@@ -29,43 +30,30 @@ Target = tuple[KeyT, tuple[int, ...], np.dtype[Any]]
 
 def schedule(
     root: NodeT,
-    parents: Callable[[NodeT], Iterable[Any]],
-    producer: Callable[[Any], NodeT | None] | None = None,
+    parents: Callable[[NodeT], Iterable[NodeT]],
+    position: Callable[[NodeT], int] | None = None,
 ) -> list[NodeT]:
-    """The nodes reachable from `root`, each after all its consumers (Kahn's algorithm from
-    the root, iterative: no recursion limit). A node appears once; `parents(node)` lists the
-    nodes producing its inputs, once per input (x * x lists x's producer twice).
-
-    With `producer`, `parents(node)` lists the node's inputs instead, and `producer(input)`
-    gives the node that computed it (None or another false value for an input no node
-    made): two functions the caller can make in C (operator.attrgetter), so that the walk
-    makes no Python call per node."""
-    consumers: dict[NodeT, int] = {}
-    # Each node's parents, listed once: `parents` may be the caller's (Python) function.
-    parents_of: dict[NodeT, list[NodeT]] = {}
+    """The nodes reachable from `root`, latest-recorded first: `position(node)` is the
+    node's place in the recording order (None: the node is its own place, an op's index).
+    A node's inputs exist before it, so each producer was recorded before all its
+    consumers, and this is a reverse topological order: each node comes after every
+    consumer of its output. It is the order eager backward visits its nodes in (a tape read
+    backwards, `chainrule.graph`), so every replay of it sums gradients in eager's order.
+    A node appears once; `parents(node)` lists the nodes producing its inputs (a walk with
+    a stack: no recursion limit)."""
+    seen = {root}
     stack = [root]
     while stack:
-        node = stack.pop()
-        listed = parents(node)
-        if producer is not None:
-            listed = filter(None, map(producer, listed))
-        producers = parents_of[node] = list(listed)
-        for parent in producers:
-            consumers[parent] = consumers.get(parent, 0) + 1
-            if parent not in parents_of:
-                parents_of[parent] = []  # seen: listed when popped
+        for parent in parents(stack.pop()):
+            if parent not in seen:
+                seen.add(parent)
                 stack.append(parent)
-    order: list[NodeT] = []
-    ready = [root]
-    while ready:
-        node = ready.pop()
-        order.append(node)
-        for parent in parents_of[node]:
-            remaining = consumers[parent] - 1
-            consumers[parent] = remaining
-            if remaining == 0:
-                ready.append(parent)
-    return order
+    place: Callable[[NodeT], Any] = _itself if position is None else position
+    return sorted(seen, key=place, reverse=True)
+
+
+def _itself(node: Any) -> Any:
+    return node
 
 
 def fit(grad: Any, shape: tuple[int, ...], dtype: np.dtype[Any]) -> Any:

@@ -10,19 +10,27 @@ from chainrule.sweep import fit, schedule, sweep
 
 
 def test_schedule_puts_each_node_after_all_its_consumers() -> None:
-    parents = {"loss": ["a", "b"], "a": ["x"], "b": ["a", "x"], "x": []}
-    order = schedule("loss", lambda node: parents[node])
-    assert order[0] == "loss"
-    assert sorted(order) == ["a", "b", "loss", "x"]
-    for node, inputs in parents.items():
-        for parent in inputs:
+    # Nodes named by their place in the recording order: x (0), a (1), b (2), loss (3); a
+    # node recorded in between (an unrelated 4) is not reachable from the loss.
+    parents = {3: [1, 2], 1: [0], 2: [1, 0], 0: [], 4: [0]}
+    order = schedule(3, lambda node: parents[node])
+    assert order == [3, 2, 1, 0]
+    for node in order:
+        for parent in parents[node]:
             assert order.index(parent) > order.index(node)
+
+
+def test_schedule_orders_by_the_recording_position_it_is_given() -> None:
+    recorded = {"loss": 3, "b": 2, "a": 1, "x": 0}
+    parents = {"loss": ["a", "b"], "a": ["x"], "b": ["a", "x"], "x": []}
+    order = schedule("loss", lambda node: parents[node], recorded.__getitem__)
+    assert order == ["loss", "b", "a", "x"]
 
 
 def test_schedule_of_a_deep_chain_needs_no_recursion() -> None:
     depth = 20_000
-    order = schedule(0, lambda node: [node + 1] if node < depth else [])
-    assert order == list(range(depth + 1))
+    order = schedule(depth, lambda node: [node - 1] if node > 0 else [])
+    assert order == list(range(depth, -1, -1))
 
 
 def test_fit_sums_a_broadcast_gradient_and_casts_it() -> None:

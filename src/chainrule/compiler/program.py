@@ -297,7 +297,8 @@ def _vjp_buffer(op: OpRecord, slots: Slots, buffers: Buffers, key: Any) -> np.nd
 
 def _backward_order(record: BackwardRecord, ops: Sequence[OpRecord]) -> list[int]:
     """Indices of the recorded ops a backward call goes through, in the order the eager sweep
-    visits their nodes (`chainrule.sweep.schedule` over the same graph), so that every
+    visits their nodes (`chainrule.sweep.schedule` over the same graph: latest-recorded
+    first, the recorded ops' indices being their recording order), so that every
     gradient is summed in eager's order and the replay is bit-identical to it."""
     producer = {
         op.output: index for index, op in enumerate(ops[: record.ops_before]) if op.requires_grad
