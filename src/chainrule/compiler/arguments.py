@@ -96,7 +96,8 @@ class ArrayArgument(np.ndarray):
         if self.tensor_shape is not None:
             raise CompileError(
                 f"compile: the step read into Python, with {how} ({user_frame()}), values "
-                f"computed from .numpy() of a traced tensor of shape {self.tensor_shape}; "
+                f"computed from .numpy() of a traced tensor of shape {self.tensor_shape} (or its "
+                ".data); "
                 "Python code is not replayed, so every replay would reuse the traced "
                 "call's path or number. Compute with chainrule ops instead, or return the "
                 "tensor and read it after the call"
