@@ -304,3 +304,28 @@ def test_a_branch_on_a_tensor_arguments_data_follows_each_batch(backend: str) ->
         return _trained(model, optimizer, loss_of)
 
     _compare(make, backend, _tensor_batches())
+
+
+@pytest.mark.parametrize(
+    "read",
+    [
+        lambda x: np.take(x, 0) > 0,
+        lambda x: np.einsum("ij->", x) > 0,
+        lambda x: np.where(x > 0, 1, 0).sum() > 0,
+        lambda x: np.flatnonzero(x > 0).sum() > 0,
+        lambda x: np.histogram(x, bins=2, range=(-100, 100))[0][1] > 0,
+    ],
+    ids=["take", "einsum", "where", "nonzero", "histogram"],
+)
+def test_a_branch_on_a_numpy_function_of_an_argument_follows_each_batch(
+    read: Callable[[np.ndarray], Any],
+) -> None:
+    # NumPy functions other than ufuncs (__array_function__) keep their results marked too.
+    def make(model: cr.nn.Module, optimizer: cr.optim.Optimizer) -> Step:
+        def loss_of(x: np.ndarray, y: np.ndarray) -> cr.Tensor:
+            loss = F.cross_entropy(model(x), y)
+            return loss * 2.0 if read(x) else loss
+
+        return _trained(model, optimizer, loss_of)
+
+    _compare(make, "numpy", _batches())

@@ -77,9 +77,18 @@ class ArrayArgument(np.ndarray):
             return result
         return self._taint(result)
 
+    def __array_function__(self, func: Any, types: Any, args: Any, kwargs: Any) -> Any:
+        # NumPy's other functions (take, where, nonzero, einsum, histogram): their arrays
+        # are marked as the ufuncs' are (Python numbers they return, as array_equal's bool,
+        # are not: README).
+        result = super().__array_function__(func, types, args, kwargs)
+        if STATE.tracer is None or not called_by_the_step():
+            return result
+        return self._taint(result)
+
     def _taint(self, result: Any) -> Any:
-        if isinstance(result, tuple):
-            return tuple(map(self._taint, result))
+        if isinstance(result, (tuple, list)):
+            return type(result)(map(self._taint, result))
         if isinstance(result, (np.ndarray, np.generic)):
             tainted = np.asarray(result).view(ArrayArgument)
             tainted.position = self.position
