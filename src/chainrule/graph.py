@@ -157,6 +157,16 @@ class Node:
         self.trace: str | None = None
         self.recorded = next(_RECORDING_ORDER)
 
+    def __setstate__(self, state: tuple[None, dict[str, Any]]) -> None:
+        """An unpickled (or deep-copied) node takes a new place in this process's recording
+        order: the places it was pickled with count another process's ops, and may be past
+        the ones this process records later, which read its output and must be swept first.
+        Pickle and deepcopy restore a node's parents (in its state) before the node itself,
+        so the new places keep every producer before its consumers."""
+        for name, value in state[1].items():
+            setattr(self, name, value)
+        self.recorded = next(_RECORDING_ORDER)
+
     @property
     def released(self) -> bool:
         return self.saved is _RELEASED

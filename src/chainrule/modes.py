@@ -69,6 +69,10 @@ class StepTracer(Protocol):
         """`tensor.numpy()` while the step is traced: for the step's own code, a view whose
         reads into Python are noted or refused (`chainrule.compiler.arguments`)."""
 
+    def data_of(self, tensor: Tensor) -> Any:
+        """`tensor.data` while the step is traced: `numpy_of`'s view for the step's own code
+        (NumPy values only: another library's array is the tensor's own)."""
+
 
 class GradAttribute:
     """`Tensor.grad`: the gradient backward accumulated into a leaf, or None. Assigning None or

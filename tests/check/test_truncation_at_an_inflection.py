@@ -6,6 +6,8 @@ right gradient; a wrong one still fails."""
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 import pytest
 
@@ -56,3 +58,42 @@ def test_gradcheck_still_fails_a_wrong_gradient_of_that_norm(factor: float) -> N
     right = np.full(3, 1 / np.sqrt(3))
     assert gradcheck(loss, {"x": x}, {"x": right})["x"].status == "ok"
     assert gradcheck(loss, {"x": x}, {"x": factor * right})["x"].status == "FAIL"
+
+
+def _offset_square(arrays: dict[str, np.ndarray]) -> float:
+    # |f| = 1e6 makes the rounding floor 8 ulps * 1e6 / 1e-6 ~ 1.8e-3: ten times that, the
+    # allowance a tenfold finer step would need, is more than a 15% error of the gradient 0.1
+    return float(1e6 + (arrays["x"] ** 2).sum())
+
+
+def _steep_cube(arrays: dict[str, np.ndarray]) -> float:
+    # the gradient is 0 at 0, and the central differences' misses, 1e20 h**2, shrink like
+    # eps**2 for any analytic value: only their extrapolated limit can tell
+    return float(1e20 * (arrays["x"] ** 3).sum())
+
+
+def _offset_steep_cube(arrays: dict[str, np.ndarray]) -> float:
+    return float(1e6 + 1e16 * (arrays["x"] ** 3).sum())
+
+
+@pytest.mark.parametrize(
+    ("loss", "point", "wrong"),
+    [
+        (_offset_square, 0.05, 0.115),  # the gradient is 0.1
+        (_steep_cube, 0.0, 0.5),  # the gradient is 0
+        (_steep_cube, 0.0, 1e-3),
+        (_offset_steep_cube, 0.0, 0.1),
+    ],
+)
+def test_finer_steps_never_pass_a_wrong_gradient_by_their_larger_rounding_allowance(
+    loss: Any, point: float, wrong: float
+) -> None:
+    report = gradcheck(loss, {"x": np.full(1, point)}, {"x": np.full(1, wrong)})
+    assert report["x"].status != "ok", report
+
+
+@pytest.mark.parametrize(("loss", "right"), [(_steep_cube, 0.0), (_offset_square, 0.1)])
+def test_the_right_gradient_of_those_losses_still_passes(loss: Any, right: float) -> None:
+    point = 0.0 if loss is _steep_cube else 0.05
+    report = gradcheck(loss, {"x": np.full(1, point)}, {"x": np.full(1, right)})
+    assert report["x"].status == "ok", report

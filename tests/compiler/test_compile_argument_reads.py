@@ -239,8 +239,10 @@ def test_a_branch_on_a_tensor_arguments_numpy_values_follows_each_batch(backend:
         lambda loss: loss.numpy() > 1.0,
         lambda loss: float(loss.numpy()) > 1.0,
         lambda loss: loss.numpy().tolist() > 1.0,
+        lambda loss: loss.data > 1.0,
+        lambda loss: float(loss.data) > 1.0,
     ],
-    ids=["compared", "float", "tolist"],
+    ids=["compared", "float", "tolist", "data", "float of data"],
 )
 def test_a_python_read_of_a_traced_tensors_numpy_values_is_refused(
     read: Callable[[cr.Tensor], Any],
@@ -272,3 +274,58 @@ def test_numpy_values_of_a_traced_tensor_used_in_ops_still_trace() -> None:
     for x, y in _batches():
         step(x, y)
     assert step.traces == 2
+
+
+def test_a_branch_on_a_parameters_data_is_refused() -> None:
+    # w.data is w.numpy(): the optimizer changes it at every call, so the branch the trace
+    # took would be replayed after the values crossed the threshold.
+    w = cr.tensor(np.array([1.0, 2.0, 3.0]), requires_grad=True)
+    optimizer = cr.optim.SGD([w], lr=0.1)
+
+    @compile
+    def step(x: np.ndarray) -> cr.Tensor:
+        optimizer.zero_grad()
+        loss = (cr.tensor(x) * w).sum() if w.data[0] > 0.75 else (cr.tensor(x) * w * w).sum()
+        loss.backward()
+        optimizer.step()
+        return loss
+
+    with pytest.raises(CompileError, match=r"\.numpy\(\) of a traced tensor of shape \(3,\)"):
+        step(np.ones(3))
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_a_branch_on_a_tensor_arguments_data_follows_each_batch(backend: str) -> None:
+    def make(model: cr.nn.Module, optimizer: cr.optim.Optimizer) -> Step:
+        def loss_of(x: Any, y: np.ndarray) -> cr.Tensor:
+            loss = F.cross_entropy(model(x), y)
+            return loss * 2.0 if x.data.mean() > 0 else loss
+
+        return _trained(model, optimizer, loss_of)
+
+    _compare(make, backend, _tensor_batches())
+
+
+@pytest.mark.parametrize(
+    "read",
+    [
+        lambda x: np.take(x, 0) > 0,
+        lambda x: np.einsum("ij->", x) > 0,
+        lambda x: np.where(x > 0, 1, 0).sum() > 0,
+        lambda x: np.flatnonzero(x > 0).sum() > 0,
+        lambda x: np.histogram(x, bins=2, range=(-100, 100))[0][1] > 0,
+    ],
+    ids=["take", "einsum", "where", "nonzero", "histogram"],
+)
+def test_a_branch_on_a_numpy_function_of_an_argument_follows_each_batch(
+    read: Callable[[np.ndarray], Any],
+) -> None:
+    # NumPy functions other than ufuncs (__array_function__) keep their results marked too.
+    def make(model: cr.nn.Module, optimizer: cr.optim.Optimizer) -> Step:
+        def loss_of(x: np.ndarray, y: np.ndarray) -> cr.Tensor:
+            loss = F.cross_entropy(model(x), y)
+            return loss * 2.0 if read(x) else loss
+
+        return _trained(model, optimizer, loss_of)
+
+    _compare(make, "numpy", _batches())

@@ -5,7 +5,13 @@ the same order (bit for bit), and a backward touches only the graph its root dep
 
 from __future__ import annotations
 
+import json
+import os
+import pickle
+import subprocess
+import sys
 from collections.abc import Callable
+from pathlib import Path
 from types import ModuleType
 
 import numpy as np
@@ -148,3 +154,42 @@ def test_a_compiled_replay_sums_fan_out_gradients_as_eager_does_bit_for_bit() ->
         step(one)
         assert leaf.grad is not None
         np.testing.assert_array_equal(leaf.grad.data, eager.grad.data)
+
+
+_LOAD_AND_DIFFERENTIATE = """
+import pickle, sys
+import numpy as np
+a, y = pickle.loads(sys.stdin.buffer.read())
+z = y * 2.0 + y.exp()  # recorded here, in a process whose count starts again at 0
+from chainrule.graph import gradients
+for create_graph in (True, False):
+    a.grad = None
+    z.sum().backward(retain_graph=True, create_graph=create_graph)
+    sys.stdout.write(repr(None if a.grad is None else a.grad.data.tolist()) + "\\n")
+(grad,) = gradients(z.sum(), np.ones(()), [a], retain_graph=True, create_graph=False)
+sys.stdout.write(repr(None if grad is None else grad.tolist()) + "\\n")
+"""
+
+
+def test_a_graph_unpickled_in_another_process_is_swept_after_its_new_consumers() -> None:
+    # The recording places travel with a pickled Node; a fresh process numbers its own ops
+    # from 0 again, so the loaded nodes would sort before the new ops reading their outputs.
+    warm = cr.tensor(np.ones(1), requires_grad=True)
+    for _ in range(300):
+        warm = warm * 1.0  # this process's places are past the child's
+    a = cr.tensor(np.array([1.0, 2.0]), requires_grad=True)
+    y = a * 3.0
+    source = str(Path(cr.__file__).resolve().parents[1])
+    child = subprocess.run(
+        [sys.executable, "-c", _LOAD_AND_DIFFERENTIATE],
+        input=pickle.dumps((a, y)),
+        capture_output=True,
+        env={**os.environ, "PYTHONPATH": source},
+    )
+    assert child.returncode == 0, child.stderr.decode()
+    expected = (3.0 * (2.0 + np.exp(3.0 * np.array([1.0, 2.0])))).tolist()
+    lines = child.stdout.decode().splitlines()
+    assert len(lines) == 3, lines
+    for line, options in zip(lines, ("create_graph", "plain", "gradients"), strict=True):
+        assert line != "None", f"{options}: the loaded graph's leaf got no gradient"
+        np.testing.assert_allclose(json.loads(line), expected, rtol=1e-15, err_msg=options)

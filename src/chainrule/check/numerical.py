@@ -167,6 +167,11 @@ CONVERGENCE = 25.0
 read it as truncation error (which shrinks a hundredfold) rather than a wrong gradient."""
 
 
+EXTRAPOLATION_ULPS = 16
+"""The rounding `refine_miss` allows its Richardson extrapolation, in ulps of the two central
+differences it combines (each exact to an ulp or two where f(x) is 0, and the sum to ~1/99)."""
+
+
 def refine_kink(
     measure: Callable[[float], tuple[float, float, float]],
     f0: float,
@@ -235,6 +240,11 @@ def refine_miss(
     the same amount at every step, and at a kink by half the slopes' jump. Only a miss that
     looked like a kink at `eps` can be called one (a finer step lost to rounding keeps the
     coarse verdict). A converged miss comes back with the extrapolated value.
+
+    A finer step is judged against the tolerance alone: its difference rounds 10**k times
+    worse, and where that rounding (`floor` times 10**k - 1) exceeds the tolerance it cannot
+    tell a right gradient from a wrong one, so the miss stays a failure (allowing that
+    rounding instead would pass a gradient 15% off at |f(x)| = 1e6).
     """
     if is_kink(abs(analytic - coarse), *slopes):
         verdict, numerical, allowed = refine_kink(
@@ -254,7 +264,11 @@ def refine_miss(
         if step == 0:
             return failure
         previous, central = central, (f_plus - f_minus) / step
-        allowed = tolerance(central) + floor * (10**k - 1)
+        allowed = tolerance(central)
+        if floor * (10**k - 1) > allowed:
+            # A step 10**k times finer rounds 10**k times worse: past the tolerance, its
+            # difference cannot tell a right gradient from a wrong one.
+            return failure
         finer = abs(analytic - central)
         if finer <= allowed:
             return "agrees", central, allowed
@@ -262,11 +276,12 @@ def refine_miss(
             return failure  # a wrong gradient misses by as much at every step
         miss = finer
     # The misses shrank like eps**2: Richardson's extrapolation of the last two steps
-    # removes that term, and the limit must agree with the analytic value.
-    # (Plus a millionth of the last change, for the extrapolation's own rounding: the
-    # only allowance where the tolerance is 0, as for an all-zero gradient.)
+    # removes that term, and the limit must agree with the analytic value within the
+    # tolerance, plus the extrapolation's own rounding (a few ulps of the two differences:
+    # the only allowance where the tolerance is 0, as for an all-zero gradient).
     limit = central + (central - previous) / 99
-    allowed = tolerance(limit) + floor * (10**KINK_REFINEMENTS - 1) + 1e-6 * abs(central - previous)
+    rounding = EXTRAPOLATION_ULPS * np.finfo(np.float64).eps * (abs(central) + abs(previous))
+    allowed = tolerance(limit) + rounding
     if abs(analytic - limit) <= allowed:
         return "agrees", limit, allowed
     return failure

@@ -77,9 +77,18 @@ class ArrayArgument(np.ndarray):
             return result
         return self._taint(result)
 
+    def __array_function__(self, func: Any, types: Any, args: Any, kwargs: Any) -> Any:
+        # NumPy's other functions (take, where, nonzero, einsum, histogram): their arrays
+        # are marked as the ufuncs' are (Python numbers they return, as array_equal's bool,
+        # are not: README).
+        result = super().__array_function__(func, types, args, kwargs)
+        if STATE.tracer is None or not called_by_the_step():
+            return result
+        return self._taint(result)
+
     def _taint(self, result: Any) -> Any:
-        if isinstance(result, tuple):
-            return tuple(map(self._taint, result))
+        if isinstance(result, (tuple, list)):
+            return type(result)(map(self._taint, result))
         if isinstance(result, (np.ndarray, np.generic)):
             tainted = np.asarray(result).view(ArrayArgument)
             tainted.position = self.position
@@ -96,7 +105,8 @@ class ArrayArgument(np.ndarray):
         if self.tensor_shape is not None:
             raise CompileError(
                 f"compile: the step read into Python, with {how} ({user_frame()}), values "
-                f"computed from .numpy() of a traced tensor of shape {self.tensor_shape}; "
+                f"computed from .numpy() of a traced tensor of shape {self.tensor_shape} (or its "
+                ".data); "
                 "Python code is not replayed, so every replay would reuse the traced "
                 "call's path or number. Compute with chainrule ops instead, or return the "
                 "tensor and read it after the call"

@@ -199,6 +199,17 @@ class Tracer:
             return placement.numpy_copy(data)  # another library's: copied, as eagerly
         if not called_by_the_step(3):  # past this method and Tensor.numpy
             return data
+        return self._read_view(data)
+
+    def data_of(self, tensor: Tensor) -> Any:
+        """`tensor.data` in the traced step: `numpy_of`'s view for the step's own code (a
+        branch on a parameter's `.data` is a branch on its `.numpy()`)."""
+        data = READ.data(tensor)
+        if type(data) is not np.ndarray or not called_by_the_step(3):
+            return data
+        return self._read_view(data)
+
+    def _read_view(self, data: np.ndarray) -> np.ndarray:
         view = data.view(ArrayArgument)
         slot = self._argument_of(data)
         if slot is not None and slot in self.slots.arguments:
