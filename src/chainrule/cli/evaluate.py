@@ -14,8 +14,6 @@ import numpy as np
 
 from chainrule.cli._common import describe_os_error, missing_extras, probe_writable
 
-CONFUSION_PLOT = "confusion.png"
-
 
 def add_parser(subparsers: Any) -> None:
     parser: argparse.ArgumentParser = subparsers.add_parser(
@@ -43,6 +41,7 @@ def run(args: argparse.Namespace) -> int:
     from chainrule.train.evaluation import confusion_matrix, format_confusion
     from chainrule.train.loop import resumed_config
     from chainrule.train.plots import plot_confusion
+    from chainrule.train.run_folder import CONFUSION_PLOT
 
     try:
         checkpoint = load_checkpoint(args.checkpoint)
