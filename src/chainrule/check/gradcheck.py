@@ -90,14 +90,15 @@ class GradcheckRow:
     than about ten times the rounding noise of the central difference, so they were not
     verified: the loss is too large for eps); "SHAPE MISMATCH" (the analytic gradient's shape
     is not its array's); "KINKS ONLY" (every checked entry sat on a kink, so nothing was
-    actually verified). Only "ok" passes.
+    actually verified); "PARTIAL" (every checked entry agrees, but with directions=0 the
+    entries outside the sample were not checked at all). Only "ok" passes.
     diagnosis: for a row that is "FAIL" or "SHAPE MISMATCH", what the mistake looks like
     (see `diagnose`); None for the others.
     unresolved: how many checked entries (not directions) the noise left unresolved.
     worst_index: the checked entry furthest outside (or nearest the edge of) its tolerance;
     in a row where every sampled entry agrees but a direction fails, the entry outside the
     sample that halving the direction traced the miss to, or None when none could be.
-    reason: for an "UNRESOLVED" row, one sentence saying why and what to change.
+    reason: for an "UNRESOLVED" or "PARTIAL" row, one sentence saying why and what to change.
     """
 
     name: str
@@ -267,7 +268,8 @@ def gradcheck(
     (computed in float64: a loss returned as float32 or float16 is refused with a ValueError).
     For each name in `grads`, up to `max_entries` entries (all of them for small arrays, else a
     random sample) are checked against central differences, and `directions` random unit
-    directions v compare <v, grad> with the directional central difference.
+    directions v compare <v, grad> with the directional central difference. With
+    directions=0 the entries outside the sample go unchecked: such a row is "PARTIAL", not ok.
 
     Tolerance: an entry passes when ``|analytic - numerical| <= atol + floor + rtol *
     |numerical|``, with rtol by the gradient's dtype (DEFAULT_RTOL), atol by default
@@ -317,6 +319,8 @@ def gradcheck(
                 f"gradcheck: {name} must be a finite number >= 0 (or None for the "
                 f"default), got {tolerance!r}"
             )
+    _check_count("directions", directions, "0 checks only the sampled entries")
+    _check_count("max_entries", max_entries, "0 leaves the check to the directions")
     generator = np.random.default_rng(0) if rng is None else rng
     points = {name: np.array(value, dtype=np.float64) for name, value in arrays.items()}
     missing = [name for name in grads if name not in points]
@@ -359,6 +363,12 @@ def gradcheck(
             )
         )
     return GradcheckReport(rows=tuple(rows), eps=eps)
+
+
+def _check_count(name: str, value: object, zero: str) -> None:
+    """Refuse a count that is not a whole number >= 0 (a negative one would check nothing)."""
+    if isinstance(value, bool) or not isinstance(value, int | np.integer) or value < 0:
+        raise ValueError(f"gradcheck: {name} must be a whole number >= 0 ({zero}), got {value!r}")
 
 
 def _check_one(
@@ -565,6 +575,13 @@ def _check_one(
         )
     elif checked and kinks == checked:
         status = "KINKS ONLY"
+    elif not direction_checks and checked < point.size:
+        status = "PARTIAL"
+        reason = (
+            f"checked {checked} of {point.size} entries; the rest unchecked: directions=0; "
+            f"pass directions=1 or more (a random direction covers every entry), or "
+            f"max_entries >= {point.size} to check each"
+        )
     else:
         status = "ok"
     failure_diagnosis = None
