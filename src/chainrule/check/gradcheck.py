@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import partial
 from html import escape
 
@@ -19,7 +19,7 @@ import numpy as np
 import numpy.typing as npt
 
 from chainrule._types import Float64Array
-from chainrule.check.diagnose import Diagnosis, Mistake, diagnose, diagnose_shapes
+from chainrule.check.diagnose import Diagnosis, Mistake, diagnose, diagnose_shapes, diagnose_swaps
 from chainrule.check.numerical import (
     IN_PLACE_HINT,
     KINK_REFINEMENTS,
@@ -340,6 +340,7 @@ def gradcheck(
         )
     floor = ROUNDING_ULPS * np.finfo(np.float64).eps * abs(f0) / eps
     rows = []
+    measured: dict[str, tuple[Float64Array, Float64Array, float]] = {}
     for name, grad in grads.items():
         grad_array = np.asarray(grad)
         row_rtol = DEFAULT_RTOL.get(grad_array.dtype.name, DEFAULT_RTOL["float64"])
@@ -360,9 +361,25 @@ def gradcheck(
                 rng=generator,
                 n=n,
                 n_out=n_out,
+                measured=measured,
             )
         )
-    return GradcheckReport(rows=tuple(rows), eps=eps)
+    return GradcheckReport(rows=_name_swaps(rows, measured), eps=eps)
+
+
+def _name_swaps(
+    rows: list[GradcheckRow], measured: Mapping[str, tuple[Float64Array, Float64Array, float]]
+) -> tuple[GradcheckRow, ...]:
+    """The rows, with the diagnosis of two failing rows of one shape whose gradients are each
+    other's (`diagnose_swaps` on the whole, smoothly checked arrays in `measured`)."""
+    swaps = diagnose_swaps(
+        {name: analytic for name, (analytic, _, _) in measured.items()},
+        {name: numerical for name, (_, numerical, _) in measured.items()},
+        rtol=max((rtol for _, _, rtol in measured.values()), default=0.0),
+    )
+    return tuple(
+        replace(row, diagnosis=swaps[row.name]) if row.name in swaps else row for row in rows
+    )
 
 
 def _check_count(name: str, value: object, zero: str) -> None:
@@ -387,7 +404,10 @@ def _check_one(
     rng: np.random.Generator,
     n: int | None,
     n_out: int | None,
+    measured: dict[str, tuple[Float64Array, Float64Array, float]],
 ) -> GradcheckRow:
+    """Check one gradient; a failing one whose every entry was checked smoothly leaves
+    (analytic, numerical, rtol) in `measured`, for a swap with another to be told."""
     point = points[name]
 
     def at_point(perturbed: Float64Array) -> float:
@@ -585,6 +605,8 @@ def _check_one(
     else:
         status = "ok"
     failure_diagnosis = None
+    if status == "FAIL" and len(flat_indices) == point.size and smooth.all():
+        measured[name] = (analytic, numerical_values.reshape(point.shape), rtol)
     if status == "FAIL":
         failure_diagnosis = _diagnose_failure(
             analytic,
