@@ -187,8 +187,8 @@ def _one_row(
     return Diagnosis(
         Mistake.ONE_ROW,
         f"wrong in row {row} only (axis 0, of {got.shape[0]}): {entries} of {per_row} "
-        f"entries there disagree, every other row agrees; one example of the batch handled "
-        f"apart: an index off by one, a loop that skips or repeats an example?",
+        f"entries there disagree, every other row agrees; where axis 0 is the batch, one "
+        f"example handled apart: an index off by one, a loop that skips or repeats an example?",
         details={"row": row, "entries": entries, "rows": got.shape[0]},
     )
 
