@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 
 from chainrule import manual
-from chainrule.check import gradcheck
+from chainrule.check import Mistake, gradcheck
 
 NAMES = ("x", "w1", "b1", "w2", "b2")
 Grads = dict[str, np.ndarray]
@@ -114,3 +114,24 @@ def test_bias_summed_over_the_wrong_axis_is_reported_as_a_shape_mismatch(
 ) -> None:
     report = check(b1_summed_over_the_wrong_axis, *network, loss_of_arrays)
     assert report["b1"].status == "SHAPE MISMATCH"
+
+
+@pytest.mark.parametrize(
+    "bug",
+    [
+        missing_one_over_n,
+        w1_missing_transpose,
+        x_missing_transpose,
+        relu_mask_from_u3,
+        relu_mask_from_x,
+        u4_sign_flipped,
+    ],
+    ids=lambda value: value.__name__,
+)
+def test_no_bug_in_the_zoo_is_called_a_swap_or_a_one_row_error(
+    network, loss_of_arrays, bug
+) -> None:
+    report = check(bug, *network, loss_of_arrays)
+    kinds = {row.name: row.diagnosis.kind for row in report.rows if row.diagnosis is not None}
+    assert kinds, str(report)
+    assert not set(kinds.values()) & {Mistake.SWAPPED, Mistake.ONE_ROW}, str(report)

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from chainrule import manual
-from chainrule.check import Mistake, diagnose, diagnose_shapes, gradcheck
+from chainrule.check import Mistake, diagnose, diagnose_shapes, diagnose_swaps, gradcheck
 
 N, N_HIDDEN = 12, 6
 
@@ -372,3 +372,69 @@ def test_n_out_of_one_leaves_the_naming_of_n_alone(expected: np.ndarray) -> None
 def test_diagnose_refuses_a_non_finite_or_negative_tolerance(which: str, bad: float) -> None:
     with pytest.raises(ValueError, match=f"diagnose: {which} must be a finite number >= 0"):
         diagnose(np.array([2.0]), np.array([1.0]), **{which: bad})
+
+
+def test_an_error_in_one_batch_row_is_named_with_the_row(expected: np.ndarray) -> None:
+    got = expected.copy()
+    got[7] += 0.5 * np.abs(expected).max()
+    diagnosis = diagnose(got, expected)
+    assert diagnosis.kind is Mistake.ONE_ROW
+    assert diagnosis.details == {"row": 7, "entries": N_HIDDEN, "rows": N}
+    assert str(diagnosis).startswith(
+        f"wrong in row 7 only (axis 0, of {N}): {N_HIDDEN} of {N_HIDDEN} entries there disagree"
+    )
+
+
+@pytest.mark.parametrize("rows", [2, 12])
+def test_errors_in_two_rows_or_an_array_of_two_rows_name_no_row(
+    expected: np.ndarray, rows: int
+) -> None:
+    got = expected[:rows].copy()
+    got[0] += 1.0
+    if rows > 2:
+        got[5] += 1.0
+    assert diagnose(got, expected[:rows]).kind is Mistake.UNKNOWN
+
+
+def test_a_one_dimensional_error_in_one_entry_names_no_row(expected: np.ndarray) -> None:
+    got = expected[0].copy()
+    got[2] += 1.0
+    assert diagnose(got, expected[0]).kind is Mistake.UNKNOWN
+
+
+def test_gradients_swapped_between_two_names_are_named_as_a_pair(
+    rng: np.random.Generator,
+) -> None:
+    w1, w2, b = (rng.standard_normal(shape) for shape in [(4, 4), (4, 4), (4,)])
+    swaps = diagnose_swaps({"w1": w2, "w2": w1, "b": b}, {"w1": w1, "w2": w2, "b": b})
+    assert sorted(swaps) == ["w1", "w2"]
+    assert swaps["w1"].kind is Mistake.SWAPPED
+    assert str(swaps["w1"]).startswith(
+        "swapped with w2: got w1 equals expected w2 and got w2 equals expected w1"
+    )
+    assert swaps["w2"].details == {"with": "w1"}
+
+
+def test_one_wrong_gradient_that_equals_anothers_is_no_swap(rng: np.random.Generator) -> None:
+    # w1 got w2's gradient, but w2 is right: a copy, not a swap.
+    w1, w2 = rng.standard_normal((4, 4)), rng.standard_normal((4, 4))
+    assert diagnose_swaps({"w1": w2, "w2": w2}, {"w1": w1, "w2": w2}) == {}
+
+
+def test_gradcheck_names_a_swapped_pair_and_a_wrong_batch_row(make_network, loss_of_arrays) -> None:
+    x, y, params = make_network(6, 4, 4, 4)
+    cache = manual.forward(x, y, params)[1]
+    grads = manual.backward(cache)
+    broken = {name: grads[name].copy() for name in ("x", "w1", "b1", "w2", "b2")}
+    broken["w1"], broken["w2"] = grads["w2"], grads["w1"]
+    broken["x"][4] *= 3.0
+    report = gradcheck(loss_of_arrays, {"x": x, "y": y, **params}, broken)
+    assert report.failing == ("x", "w1", "w2"), str(report)
+    assert report["w1"].diagnosis is not None
+    assert report["w1"].diagnosis.kind is Mistake.SWAPPED
+    assert report["w2"].diagnosis is not None
+    assert report["w2"].diagnosis.details == {"with": "w1"}
+    assert report["x"].diagnosis is not None
+    assert report["x"].diagnosis.kind is Mistake.ONE_ROW
+    assert report["x"].diagnosis.details["row"] == 4
+    assert "diagnosis of w1: swapped with w2" in str(report)

@@ -400,3 +400,52 @@ def test_the_checked_arrays_are_writeable_again_after_the_check() -> None:
     report = gradcheck(lambda arrays: float((arrays["x"] ** 2).sum()), {"x": x}, {"x": 2 * x})
     assert report.ok
     assert x.flags.writeable
+
+
+def test_directions_0_on_a_sampled_array_is_partial_naming_the_unchecked_entries() -> None:
+    # A wrong entry outside the sample: without a direction nothing could have seen it.
+    rng = np.random.default_rng(3)
+    x = rng.standard_normal(10_000)
+    grad = 2 * x
+    grad[-1] += 100.0
+    report = gradcheck(
+        lambda a: float(np.sum(a["x"] ** 2)),
+        {"x": x},
+        {"x": grad},
+        max_entries=8,
+        directions=0,
+        rng=np.random.default_rng(0),
+    )
+    row = report["x"]
+    assert row.checked == 8
+    assert row.failures == 0
+    assert row.status == "PARTIAL"
+    assert not row.ok
+    assert not report.ok
+    assert report.failing == ("x",)
+    assert row.reason is not None
+    assert row.reason.startswith("checked 8 of 10000 entries; the rest unchecked: directions=0")
+    assert f"x: {row.reason}" in str(report)
+    # One direction covers every entry and finds the wrong one.
+    covered = gradcheck(lambda a: float(np.sum(a["x"] ** 2)), {"x": x}, {"x": grad}, max_entries=8)
+    assert covered["x"].status == "FAIL"
+
+
+def test_directions_0_on_an_array_checked_whole_is_ok(make_network, loss_of_arrays) -> None:
+    x, y, params = make_network(10, 4, 5, 2)
+    arrays = {"x": x, "y": y, **params}
+    report = gradcheck(loss_of_arrays, arrays, analytic(x, y, params), directions=0)
+    assert report.ok
+
+
+@pytest.mark.parametrize(
+    ("keyword", "value"), [("directions", -1), ("directions", 1.5), ("max_entries", -1)]
+)
+def test_a_negative_or_fractional_count_is_refused_naming_it(keyword: str, value: object) -> None:
+    with pytest.raises(ValueError, match=rf"gradcheck: {keyword} must be a whole number"):
+        gradcheck(
+            lambda a: float(np.sum(a["x"] ** 2)),
+            {"x": np.ones(3)},
+            {"x": 2 * np.ones(3)},
+            **{keyword: value},  # type: ignore[arg-type]
+        )

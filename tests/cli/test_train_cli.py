@@ -146,6 +146,30 @@ def test_a_new_run_does_not_overwrite_an_existing_one(
     assert f"--resume {tmp_path}" in capsys.readouterr().err
 
 
+def test_a_new_run_into_a_folder_holding_only_old_plots_is_refused_naming_them(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    train("--epochs", "1", "--out", str(tmp_path))
+    assert main(["evaluate", str(tmp_path)]) == 0
+    for name in (META_FILE, ARRAYS_FILE, "metrics.jsonl", "train.lock"):
+        (tmp_path / name).unlink()
+    plots = {name: (tmp_path / name).read_bytes() for name in ("loss.png", "confusion.png")}
+    capsys.readouterr()
+    assert train("--epochs", "1", "--out", str(tmp_path)) == 2
+    (line,) = capsys.readouterr().err.splitlines()
+    assert line == (
+        f"chainrule train: {tmp_path} holds loss.png, confusion.png from an earlier run (but "
+        f"no checkpoint or metrics); a run written there would leave them looking like its "
+        f"own: remove them, or choose another --out"
+    )
+    assert sorted(path.name for path in tmp_path.iterdir()) == [
+        "confusion.png",
+        "loss.png",
+        "train.lock",
+    ]
+    assert {name: (tmp_path / name).read_bytes() for name in plots} == plots
+
+
 @pytest.mark.slow
 def test_ctrl_c_saves_the_last_epoch_and_exits_130(tmp_path: Path) -> None:
     batches_per_epoch = 21

@@ -105,3 +105,18 @@ def test_mismatched_target_shape_is_refused(rng: np.random.Generator) -> None:
 def test_backward_before_forward_says_what_to_call() -> None:
     with pytest.raises(RuntimeError, match=r"call forward\(logits, targets\) first"):
         manual.SoftmaxCrossEntropy().backward()
+
+
+def test_targets_written_after_forward_do_not_change_the_gradient(
+    rng: np.random.Generator,
+) -> None:
+    # A label buffer refilled for the next batch before backward: the gradient must stay
+    # this batch's (and a -1 written there must not wrap to the last class unseen).
+    logits, targets = logits_and_targets(rng)
+    targets = targets.astype(np.intp)
+    expected = manual.SoftmaxCrossEntropy()
+    expected.forward(logits, targets.copy())
+    criterion = manual.SoftmaxCrossEntropy()
+    criterion.forward(logits, targets)
+    targets[:] = -1
+    np.testing.assert_array_equal(criterion.backward(), expected.backward())

@@ -13,8 +13,9 @@ from training_helpers import fit, without_timing
 
 from chainrule.train import TrainConfig, Trainer, load_checkpoint
 from chainrule.train.datasets import Splits
-from chainrule.train.loop import GRADIENTS_PLOT, resumed_config
+from chainrule.train.loop import resumed_config
 from chainrule.train.metrics import DIAGNOSTIC_KEYS, TIMING_KEYS, read_metrics
+from chainrule.train.run_folder import GRADIENTS_PLOT
 
 SMALL = TrainConfig(
     model="mlp",

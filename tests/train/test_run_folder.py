@@ -15,6 +15,7 @@ from chainrule.train.checkpoint import META_FILE
 from chainrule.train.metrics import METRICS_FILE
 from chainrule.train.run_folder import (
     LOCK_FILE,
+    PLOT_FILES,
     RunFolderError,
     check_destination,
     create_run_folder,
@@ -126,3 +127,21 @@ def test_a_run_folder_that_is_a_file_is_refused(tmp_path: Path) -> None:
         lock_run_folder(tmp_path / "run"),
     ):
         pass
+
+
+@pytest.mark.parametrize("resumed", [False, True])
+@pytest.mark.parametrize("plot", PLOT_FILES)
+def test_a_folder_holding_only_an_earlier_runs_plot_is_refused_naming_it(
+    tmp_path: Path, plot: str, resumed: bool
+) -> None:
+    # A new run may draw no gradients.png and is not evaluated: the old plot would stay,
+    # shown beside the new run's checkpoint as if it were its own.
+    (tmp_path / "a").mkdir()
+    (tmp_path / "b").mkdir()
+    (tmp_path / "b" / plot).write_bytes(b"\x89PNG")
+    with pytest.raises(
+        RunFolderError,
+        match=rf"b holds {plot} from an earlier run .*remove them, or choose another --out",
+    ):
+        check_destination(tmp_path / "b", resumed_from=tmp_path / "a" if resumed else None)
+    assert (tmp_path / "b" / plot).exists()

@@ -3,7 +3,13 @@ comparisons, a report that says which gradient disagrees, where, and by how much
 diagnosis of what the mistake looks like."""
 
 from chainrule.check.compare import DEFAULT_TOLERANCES, Comparison, compare, default_tolerances
-from chainrule.check.diagnose import Diagnosis, Mistake, diagnose, diagnose_shapes
+from chainrule.check.diagnose import (
+    Diagnosis,
+    Mistake,
+    diagnose,
+    diagnose_shapes,
+    diagnose_swaps,
+)
 from chainrule.check.gradcheck import (
     DEFAULT_RTOL,
     DirectionCheck,
@@ -28,6 +34,7 @@ __all__ = [
     "default_tolerances",
     "diagnose",
     "diagnose_shapes",
+    "diagnose_swaps",
     "directional_derivative",
     "gradcheck",
     "numerical_grad",

@@ -29,6 +29,8 @@ class Mistake(str, Enum):
     TRANSPOSED = "transposed"
     WRONG_AXIS = "summed over the wrong axis"
     ZEROED = "wrong entries zeroed"
+    ONE_ROW = "wrong in one row only"
+    SWAPPED = "swapped with another gradient"
     SHAPE = "shape differs"
     UNKNOWN = "no simple pattern"
 
@@ -67,7 +69,9 @@ def diagnose(
         2, 1/2, N or 1/N, with N from `n`, the batch size, n_out, 1/n_out or N * n_out with
         n_out from `n_out`, the outputs per example of a mean-reduced loss, or any integer);
         transposed (got = expected.T); wrong entries zeroed (got = expected except entries
-        that are 0 in one of them: a mask taken from the wrong tensor);
+        that are 0 in one of them: a mask taken from the wrong tensor); wrong in one row only
+        (an array of 2 or more dimensions and at least 3 rows, right in every row but one
+        along axis 0: one example of a batch handled apart);
       - shapes differ: transposed; the same values in another shape (keepdims, reshape);
         got summed over one axis gives expected (a sum left out); the same total in a
         different shape (the same array summed over another axis);
@@ -158,7 +162,89 @@ def _diagnose_values(
     zeroed = _zeroed(got, expected, rtol, atol)
     if zeroed is not None:
         return zeroed
+    one_row = _one_row(got, expected, rtol, atol)
+    if one_row is not None:
+        return one_row
     return _unknown(got, expected)
+
+
+MIN_ROWS = 3
+"""The fewest rows for "wrong in one row only": of two rows, one wrong says little."""
+
+
+def _one_row(
+    got: Float64Array, expected: Float64Array, rtol: float, atol: float
+) -> Diagnosis | None:
+    """Got equals expected in every row along axis 0 but one, or None."""
+    if got.ndim < 2 or got.shape[0] < MIN_ROWS:
+        return None
+    wrong = np.abs(got - expected) > atol + rtol * np.abs(expected)
+    wrong_rows = np.flatnonzero(wrong.reshape(got.shape[0], -1).any(axis=1))
+    if wrong_rows.size != 1:
+        return None
+    row = int(wrong_rows[0])
+    entries, per_row = int(wrong[row].sum()), int(wrong[row].size)
+    return Diagnosis(
+        Mistake.ONE_ROW,
+        f"wrong in row {row} only (axis 0, of {got.shape[0]}): {entries} of {per_row} "
+        f"entries there disagree, every other row agrees; where axis 0 is the batch, one "
+        f"example handled apart: an index off by one, a loop that skips or repeats an example?",
+        details={"row": row, "entries": entries, "rows": got.shape[0]},
+    )
+
+
+def diagnose_swaps(
+    got: Mapping[str, npt.ArrayLike],
+    expected: Mapping[str, npt.ArrayLike],
+    *,
+    rtol: float = DEFAULT_DIAGNOSE_RTOL,
+    atol: float | None = None,
+) -> dict[str, Diagnosis]:
+    """Gradients swapped between two names of one shape: got[a] disagrees with expected[a]
+    but matches expected[b], and got[b] matches expected[a] (each to ``atol + rtol *
+    |expected|``, atol by default 1e-6 of the pair's largest entry). Returns a diagnosis for
+    each name in such a pair (a name is paired at most once); names in `got` alone are left
+    out.
+
+    Example:
+        >>> a, b = np.array([[1.0, 2.0]]), np.array([[3.0, 4.0]])
+        >>> diagnose_swaps({"w": b, "v": a}, {"w": a, "v": b})["w"].details
+        {'with': 'v'}
+    """
+    arrays = {
+        name: (np.asarray(got[name], dtype=np.float64), np.asarray(expected[name], np.float64))
+        for name in got
+        if name in expected
+    }
+    found: dict[str, Diagnosis] = {}
+    names = list(arrays)
+    for position, first in enumerate(names):
+        for second in names[position + 1 :]:
+            if first in found or second in found:
+                continue
+            (got_a, expected_a), (got_b, expected_b) = arrays[first], arrays[second]
+            if not got_a.shape == expected_a.shape == got_b.shape == expected_b.shape:
+                continue
+            arrays_of_pair = (got_a, expected_a, got_b, expected_b)
+            if not all(np.all(np.isfinite(array)) for array in arrays_of_pair):
+                continue
+            scale = max(_max_abs(array) for array in arrays_of_pair)
+            tol = 1e-6 * scale if atol is None else atol
+            if (
+                _close(got_a, expected_a, rtol, tol)
+                or not _close(got_a, expected_b, rtol, tol)
+                or not _close(got_b, expected_a, rtol, tol)
+            ):
+                continue
+            for this, other in ((first, second), (second, first)):
+                found[this] = Diagnosis(
+                    Mistake.SWAPPED,
+                    f"swapped with {other}: got {this} equals expected {other} and got "
+                    f"{other} equals expected {this}; the two gradients assigned to each "
+                    f"other's names (returned in the wrong order)?",
+                    details={"with": other},
+                )
+    return found
 
 
 def _scaled(factor: float, n: int | None, n_out: int | None, rtol: float) -> Diagnosis:

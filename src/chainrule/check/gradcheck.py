@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import partial
 from html import escape
 
@@ -19,7 +19,7 @@ import numpy as np
 import numpy.typing as npt
 
 from chainrule._types import Float64Array
-from chainrule.check.diagnose import Diagnosis, Mistake, diagnose, diagnose_shapes
+from chainrule.check.diagnose import Diagnosis, Mistake, diagnose, diagnose_shapes, diagnose_swaps
 from chainrule.check.numerical import (
     IN_PLACE_HINT,
     KINK_REFINEMENTS,
@@ -90,14 +90,15 @@ class GradcheckRow:
     than about ten times the rounding noise of the central difference, so they were not
     verified: the loss is too large for eps); "SHAPE MISMATCH" (the analytic gradient's shape
     is not its array's); "KINKS ONLY" (every checked entry sat on a kink, so nothing was
-    actually verified). Only "ok" passes.
+    actually verified); "PARTIAL" (every checked entry agrees, but with directions=0 the
+    entries outside the sample were not checked at all). Only "ok" passes.
     diagnosis: for a row that is "FAIL" or "SHAPE MISMATCH", what the mistake looks like
     (see `diagnose`); None for the others.
     unresolved: how many checked entries (not directions) the noise left unresolved.
     worst_index: the checked entry furthest outside (or nearest the edge of) its tolerance;
     in a row where every sampled entry agrees but a direction fails, the entry outside the
     sample that halving the direction traced the miss to, or None when none could be.
-    reason: for an "UNRESOLVED" row, one sentence saying why and what to change.
+    reason: for an "UNRESOLVED" or "PARTIAL" row, one sentence saying why and what to change.
     """
 
     name: str
@@ -267,7 +268,8 @@ def gradcheck(
     (computed in float64: a loss returned as float32 or float16 is refused with a ValueError).
     For each name in `grads`, up to `max_entries` entries (all of them for small arrays, else a
     random sample) are checked against central differences, and `directions` random unit
-    directions v compare <v, grad> with the directional central difference.
+    directions v compare <v, grad> with the directional central difference. With
+    directions=0 the entries outside the sample go unchecked: such a row is "PARTIAL", not ok.
 
     Tolerance: an entry passes when ``|analytic - numerical| <= atol + floor + rtol *
     |numerical|``, with rtol by the gradient's dtype (DEFAULT_RTOL), atol by default
@@ -317,6 +319,8 @@ def gradcheck(
                 f"gradcheck: {name} must be a finite number >= 0 (or None for the "
                 f"default), got {tolerance!r}"
             )
+    _check_count("directions", directions, "0 checks only the sampled entries")
+    _check_count("max_entries", max_entries, "0 leaves the check to the directions")
     generator = np.random.default_rng(0) if rng is None else rng
     points = {name: np.array(value, dtype=np.float64) for name, value in arrays.items()}
     missing = [name for name in grads if name not in points]
@@ -336,6 +340,7 @@ def gradcheck(
         )
     floor = ROUNDING_ULPS * np.finfo(np.float64).eps * abs(f0) / eps
     rows = []
+    measured: dict[str, tuple[Float64Array, Float64Array, float]] = {}
     for name, grad in grads.items():
         grad_array = np.asarray(grad)
         row_rtol = DEFAULT_RTOL.get(grad_array.dtype.name, DEFAULT_RTOL["float64"])
@@ -356,9 +361,31 @@ def gradcheck(
                 rng=generator,
                 n=n,
                 n_out=n_out,
+                measured=measured,
             )
         )
-    return GradcheckReport(rows=tuple(rows), eps=eps)
+    return GradcheckReport(rows=_name_swaps(rows, measured), eps=eps)
+
+
+def _name_swaps(
+    rows: list[GradcheckRow], measured: Mapping[str, tuple[Float64Array, Float64Array, float]]
+) -> tuple[GradcheckRow, ...]:
+    """The rows, with the diagnosis of two failing rows of one shape whose gradients are each
+    other's (`diagnose_swaps` on the whole, smoothly checked arrays in `measured`)."""
+    swaps = diagnose_swaps(
+        {name: analytic for name, (analytic, _, _) in measured.items()},
+        {name: numerical for name, (_, numerical, _) in measured.items()},
+        rtol=max((rtol for _, _, rtol in measured.values()), default=0.0),
+    )
+    return tuple(
+        replace(row, diagnosis=swaps[row.name]) if row.name in swaps else row for row in rows
+    )
+
+
+def _check_count(name: str, value: object, zero: str) -> None:
+    """Refuse a count that is not a whole number >= 0 (a negative one would check nothing)."""
+    if isinstance(value, bool) or not isinstance(value, int | np.integer) or value < 0:
+        raise ValueError(f"gradcheck: {name} must be a whole number >= 0 ({zero}), got {value!r}")
 
 
 def _check_one(
@@ -377,7 +404,10 @@ def _check_one(
     rng: np.random.Generator,
     n: int | None,
     n_out: int | None,
+    measured: dict[str, tuple[Float64Array, Float64Array, float]],
 ) -> GradcheckRow:
+    """Check one gradient; a failing one whose every entry was checked smoothly leaves
+    (analytic, numerical, rtol) in `measured`, for a swap with another to be told."""
     point = points[name]
 
     def at_point(perturbed: Float64Array) -> float:
@@ -565,9 +595,18 @@ def _check_one(
         )
     elif checked and kinks == checked:
         status = "KINKS ONLY"
+    elif not direction_checks and checked < point.size:
+        status = "PARTIAL"
+        reason = (
+            f"checked {checked} of {point.size} entries; the rest unchecked: directions=0; "
+            f"pass directions=1 or more (a random direction covers every entry), or "
+            f"max_entries >= {point.size} to check each"
+        )
     else:
         status = "ok"
     failure_diagnosis = None
+    if status == "FAIL" and len(flat_indices) == point.size and smooth.all():
+        measured[name] = (analytic, numerical_values.reshape(point.shape), rtol)
     if status == "FAIL":
         failure_diagnosis = _diagnose_failure(
             analytic,

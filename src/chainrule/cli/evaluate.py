@@ -2,6 +2,9 @@
 
 Prints the accuracy and the matrix (rows: true class, columns: predicted) and saves it as
 confusion.png next to the checkpoint.
+
+Under mpiexec rank 0 alone evaluates, prints and writes (as `chainrule train` has rank 0
+alone write); the evaluation is not split across ranks, so the others end at once.
 """
 
 from __future__ import annotations
@@ -13,8 +16,6 @@ from typing import Any
 import numpy as np
 
 from chainrule.cli._common import describe_os_error, missing_extras, probe_writable
-
-CONFUSION_PLOT = "confusion.png"
 
 
 def add_parser(subparsers: Any) -> None:
@@ -39,12 +40,17 @@ def add_parser(subparsers: Any) -> None:
 def run(args: argparse.Namespace) -> int:
     from dataclasses import replace
 
+    from chainrule.distributed import SingleProcess
+    from chainrule.distributed.launcher import launched_world
     from chainrule.train import CheckpointError, Trainer, load_checkpoint
     from chainrule.train.evaluation import confusion_matrix, format_confusion
     from chainrule.train.loop import resumed_config
     from chainrule.train.plots import plot_confusion
+    from chainrule.train.run_folder import CONFUSION_PLOT
 
     try:
+        if launched_world()[0] != 0:
+            return 0
         checkpoint = load_checkpoint(args.checkpoint)
         config = resumed_config(checkpoint, None)
         if args.data is not None:
@@ -53,7 +59,8 @@ def run(args: argparse.Namespace) -> int:
         if missing is not None:
             raise ValueError(missing)
         probe_writable(checkpoint.folder, [CONFUSION_PLOT])
-        trainer = Trainer(config, checkpoint.folder)
+        # One process evaluates: no collective may wait on the ranks that ended.
+        trainer = Trainer(config, checkpoint.folder, comm=SingleProcess())
         if args.data is not None:
             _check_input_size(checkpoint.meta.get("model"), trainer.splits.num_features, args.data)
         else:

@@ -244,8 +244,8 @@ def _probe_run_folder(folder: Path) -> None:
     """Fail now, not after the last epoch, when the run folder or one of its files cannot be
     written; a folder made only for the probe is removed again."""
     from chainrule.train.checkpoint import ARRAYS_FILE, META_FILE
-    from chainrule.train.loop import GRADIENTS_PLOT, LOSS_PLOT
     from chainrule.train.metrics import METRICS_FILE
+    from chainrule.train.run_folder import GRADIENTS_PLOT, LOSS_PLOT
 
     created = not folder.exists()
     probe_writable(folder, (META_FILE, ARRAYS_FILE, METRICS_FILE, LOSS_PLOT, GRADIENTS_PLOT))

@@ -44,7 +44,9 @@ def _check_targets(logits: FloatArray, targets: npt.ArrayLike) -> npt.NDArray[np
             f"outside the {num_classes} classes 0 .. {num_classes - 1}; give the last layer "
             f"as many outputs as there are classes"
         )
-    return classes.astype(np.intp, copy=False)
+    # A copy (N integers, no cost to speak of): the caller may refill its label buffer
+    # before backward, which must use the targets this forward validated.
+    return classes.astype(np.intp, copy=True)
 
 
 class SoftmaxCrossEntropy:

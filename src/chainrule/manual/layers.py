@@ -3,6 +3,13 @@
 Each layer's `forward(x)` keeps in `saved` what its backward needs; `backward(grad_out)`
 takes dloss/d(output), fills the layer's parameter gradients and returns
 `grad_in` = dloss/d(input). `Sequential` runs forward in order and backward in reverse.
+
+`Linear.forward(x)` saves x itself, not a copy (a NumPy array has no version counter to
+refuse with, as PyTorch's saved tensors do): NumPy code writing into x between forward and
+backward changes grad_weight unseen, so refill a batch buffer only after backward, or pass
+x.copy(). A copy in forward would cost every step 11-13% on the 50000 x 784 tutorial
+batch (benchmarks/results/session-2026-12-01/mends-2-manual-copy.md), for a mistake only
+that code makes.
 """
 
 from __future__ import annotations

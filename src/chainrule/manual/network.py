@@ -26,7 +26,9 @@ def forward(
     """The loss of the tutorial network and the cache its backward pass needs.
 
     Shapes: x (N, n_in), y (N, n_out), params as from `init_params`. Inputs are validated
-    (see `chainrule.manual.validation`) and computed in their common float dtype.
+    (see `chainrule.manual.validation`) and computed in their common float dtype. The cache
+    holds x and the parameters themselves where they already have that dtype (no copy): write
+    into them only after `backward(cache)`, or its gradients change unseen.
     """
     x_array, y_array, weights = check_inputs(x, y, params)
     w1, b1, w2, b2 = weights["w1"], weights["b1"], weights["w2"], weights["b2"]

@@ -43,10 +43,14 @@ from chainrule.train.metrics import accuracy, append_metrics, rewrite_metrics
 from chainrule.train.models import build_manual, build_module
 from chainrule.train.plots import plot_losses
 from chainrule.train.progress import EpochProgress
-from chainrule.train.run_folder import RunFolderError, check_destination, lock_run_folder
+from chainrule.train.run_folder import (
+    GRADIENTS_PLOT,
+    LOSS_PLOT,
+    RunFolderError,
+    check_destination,
+    lock_run_folder,
+)
 
-LOSS_PLOT = "loss.png"
-GRADIENTS_PLOT = "gradients.png"
 ADAMW_DECAY = 0.01
 """AdamW's default decoupled weight decay (PyTorch's)."""
 HANG_ENV = "CHAINRULE_TRAIN_HANG_AFTER_BATCHES"

@@ -20,6 +20,12 @@ LOCK_FILE = "train.lock"
 """Locked by the training that writes the folder; it holds that process's PID."""
 RUN_FILES = (META_FILE, ARRAYS_FILE, METRICS_FILE)
 """A folder holding any of these holds a run."""
+LOSS_PLOT = "loss.png"
+GRADIENTS_PLOT = "gradients.png"
+CONFUSION_PLOT = "confusion.png"
+"""Written by `chainrule evaluate` into the run folder."""
+PLOT_FILES = (LOSS_PLOT, GRADIENTS_PLOT, CONFUSION_PLOT)
+"""Plots of a run: left in a folder without its checkpoint, they would pass as a new run's."""
 
 if sys.platform == "win32":
     import msvcrt
@@ -83,8 +89,18 @@ def holds_run(folder: Path) -> bool:
 
 def check_destination(folder: Path, *, resumed_from: Path | None) -> None:
     """Refuse to write a run into `folder` when that would overwrite another run: a new run
-    (`resumed_from` None) or one resumed from another folder, into a folder holding a run."""
+    (`resumed_from` None) or one resumed from another folder, into a folder holding a run.
+
+    A folder holding only a run's plots is refused too: a new run that draws no
+    gradients.png (or is never evaluated) would leave the old one beside its own files."""
     if not holds_run(folder):
+        stale = [name for name in PLOT_FILES if (folder / name).exists()]
+        if stale:
+            raise RunFolderError(
+                f"train: {folder} holds {', '.join(stale)} from an earlier run (but no "
+                f"checkpoint or metrics); a run written there would leave them looking like "
+                f"its own: remove them, or choose another --out"
+            )
         return
     if resumed_from is None:
         raise RunFolderError(
