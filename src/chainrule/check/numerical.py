@@ -188,9 +188,11 @@ def refine_kink(
 
     `coarse` is the central difference at `eps` and `slopes` its one-sided slopes;
     `measure(h)` gives f(x + h v), f(x - h v) and the step taken; `tolerance(central)` the
-    allowed miss at `eps`, to which a step ten times smaller adds nine times the rounding
-    `floor`. At eps/10, then eps/100: a central difference within tolerance means the step
-    had straddled a kink (or a minimum) that the finer one clears, so the gradient agrees;
+    allowed miss at `eps`. A step 10**k times smaller rounds (10**k - 1) `floor` worse: a
+    miss inside that rounding but past the tolerance is undecided (the coarse "kink" stands),
+    and agreement may use no more of it than the tolerance itself. At eps/10, then eps/100:
+    a central difference within tolerance means the step had straddled a kink (or a minimum)
+    that the finer one clears, so the gradient agrees;
     one-sided slopes that still disagree by the miss, and by at least half as much as at the
     step before, are a kink (a jump in slope does not shrink with the step). On a smooth
     stretch they disagree by about h * f''(x), a tenth as much at each finer step, so the
@@ -204,10 +206,15 @@ def refine_kink(
             # The finer step is lost to rounding at this magnitude: keep the coarse verdict.
             return "kink", numerical, allowed
         numerical = (f_plus - f_minus) / step
-        allowed = tolerance(numerical) + floor * (10**k - 1)
+        allowed, rounding = tolerance(numerical), floor * (10**k - 1)
         miss = abs(analytic - numerical)
-        if miss <= allowed:
+        if miss <= allowed + min(rounding, allowed):
             return "agrees", numerical, allowed
+        if miss <= allowed + rounding:
+            # Within the finer step's rounding (10**k times the floor) but past the
+            # tolerance: this step cannot tell a right gradient from a wrong one (passing it
+            # passed a gradient 5% off at |f(x)| = 1e6), so the coarse verdict stands.
+            return "kink", numerical, allowed + rounding
         forward_slope, backward_slope = one_sided_slopes(f_plus, f0, f_minus, step)
         finer = abs(forward_slope - backward_slope)
         if is_kink(miss, forward_slope, backward_slope) and finer >= disagreement / 2:
