@@ -26,7 +26,7 @@ from typing import Any, cast
 
 import numpy as np
 
-from chainrule.compiler.arguments import guard_array_arguments, separate_aliases
+from chainrule.compiler.arguments import converting, guard_array_arguments, separate_aliases
 from chainrule.compiler.guards import Guards
 from chainrule.compiler.program import Program
 from chainrule.compiler.tracer import CompileError, EffectRecord, Tracer
@@ -65,6 +65,14 @@ def _argument_arrays(args: tuple[Any, ...]) -> tuple[list[np.ndarray | None], Si
             signature.append((value.shape, value.dtype))
         else:
             arrays.append(None)
+            if isinstance(value, (tuple, list, dict)) and _holds_arrays(value):
+                raise CompileError(
+                    f"compile: argument {position} is a {type(value).__name__} holding arrays "
+                    "or Tensors (a batch passed as one argument); a replay binds only "
+                    "arguments that are arrays or Tensors themselves, so their values would be "
+                    "frozen or not compared. Pass each array as its own argument "
+                    "(step(*batch) for a tuple, step(x, y))"
+                )
             try:
                 hash(value)
             except TypeError:
@@ -74,6 +82,15 @@ def _argument_arrays(args: tuple[Any, ...]) -> tuple[list[np.ndarray | None], Si
                 ) from None
             signature.append(("static", value))
     return arrays, tuple(signature)
+
+
+def _holds_arrays(value: Any) -> bool:
+    """Whether a tuple, list or dict argument holds an array or a Tensor, at any depth."""
+    if isinstance(value, (np.ndarray, Tensor)):
+        return True
+    if isinstance(value, dict):
+        value = list(value.values())
+    return isinstance(value, (tuple, list)) and any(map(_holds_arrays, value))
 
 
 def _flatten_outputs(result: Any) -> tuple[list[Tensor], Callable[[list[Tensor]], Any]]:
@@ -404,7 +421,8 @@ class CompiledStep:
             if watching:
                 sys.setprofile(entropy)
             lock.set(True)
-            result = self.step(*args)
+            with converting():
+                result = self.step(*args)
         except ValueError as error:
             if isinstance(error, CompileError) or "read-only" not in str(error) or not lock.locked:
                 raise
