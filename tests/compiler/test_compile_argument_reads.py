@@ -327,6 +327,8 @@ READS: dict[str, Read] = {
     "np.where": lambda x, y: np.where(y == 2)[0].size > 0,
     "np.split": lambda x, y: np.split(y, 2)[0][0] == 1,
     "astype": lambda x, y: y.astype(np.float64)[0] == 1.0,
+    "np.shape of a mask": lambda x, y: np.shape(y[y == 2])[0] > 0,
+    "np.size of np.unique": lambda x, y: np.size(np.unique(np.concatenate([y, [0]]))) > 2,
 }
 
 
@@ -366,7 +368,7 @@ def test_arguments_converted_but_not_read_still_replay_every_batch(backend: str)
         def loss_of(x: np.ndarray, y: np.ndarray) -> cr.Tensor:
             inputs = np.ascontiguousarray(np.asarray(x).view(np.ndarray))
             loss = F.cross_entropy(model(inputs), np.asarray(y))
-            return loss * (len(np.asarray(y)) / inputs.shape[0])
+            return loss * (len(np.asarray(y)) / inputs.shape[0] / np.shape(y)[0] * np.ndim(x))
 
         return _trained(model, optimizer, loss_of)
 
@@ -406,3 +408,36 @@ def test_a_batch_passed_as_one_container_is_refused(batch: Callable[..., Any]) -
     x, y = _batches()[0]
     with pytest.raises(CompileError, match=r"argument 0 is a \w+ holding arrays or Tensors"):
         compile(step)(batch(x, y))
+
+
+@pytest.mark.parametrize(
+    "read",
+    [
+        lambda scale: float(np.asarray(scale)) > 0.5,
+        lambda scale: float(np.copy(scale)) > 0.5,
+        lambda scale: float(scale.view(np.ndarray)) > 0.5,
+        lambda scale: scale.tobytes() != b"",
+        lambda scale: scale * 1.0 > 0.5,
+        lambda scale: np.asarray(scale).tolist() > 0.5,
+    ],
+    ids=["np.asarray", "np.copy", "view", "tobytes", "product", "tolist"],
+)
+def test_a_0d_float_argument_read_through_numpy_is_refused_naming_it(
+    read: Callable[[np.ndarray], Any],
+) -> None:
+    # A 0-d float array is data replayed with each call's value; a read of it, however made,
+    # would freeze the first call's value: refused, as float(scale) is.
+    model = _model()
+    optimizer = cr.optim.SGD(model.parameters(), lr=0.1)
+
+    def step(x: np.ndarray, y: np.ndarray, scale: np.ndarray) -> cr.Tensor:
+        optimizer.zero_grad()
+        loss = F.cross_entropy(model(x), y)
+        loss = loss * 3.0 if read(scale) else loss
+        loss.backward()
+        optimizer.step()
+        return loss
+
+    x, y = _batches()[0]
+    with pytest.raises(CompileError, match=r"0-d array argument 2 to a Python value"):
+        compile(step)(x, y, np.array(0.9))

@@ -67,6 +67,9 @@ _SHAPE_FROM_VALUES_NAMES = (
     "resize tile broadcast_to full_like"
 )
 _SHAPE_FROM_VALUES = frozenset(_SHAPE_FROM_VALUES_NAMES.split())
+# NumPy functions that tell of their input's shape, type or memory, not its values.
+_METADATA = frozenset({"shape", "ndim", "size", "iscomplexobj", "isrealobj", "result_type"})
+_METADATA_SHAPE = frozenset({"shape", "size"})
 # NumPy functions that write into their first argument.
 _WRITERS = frozenset({"copyto", "put", "place", "putmask", "put_along_axis", "fill_diagonal"})
 
@@ -74,9 +77,9 @@ _WRITERS = frozenset({"copyto", "put", "place", "putmask", "put_along_axis", "fi
 def _plain(value: Any) -> Any:
     if isinstance(value, ArrayArgument):
         return _view(value, np.ndarray)
-    if isinstance(value, (tuple, list)):
+    if type(value) in (tuple, list):
         return type(value)(map(_plain, value))
-    if isinstance(value, dict):
+    if type(value) is dict:
         return {key: _plain(entry) for key, entry in value.items()}
     return value
 
@@ -142,12 +145,16 @@ class ArrayArgument(np.ndarray):
     plain_numpy = True  # a Tensor made of it holds a plain ndarray view (`placement`)
     # Its shape came from the arguments' values (np.unique, a mask): reading it is a read.
     shape_from_values = False
+    # A 0-d float argument (or a value computed from one): data replayed with each call's
+    # value, where a Python int or float would be a setting; a read of it is refused.
+    scalar = False
 
     def __array_finalize__(self, obj: Any) -> None:
         self.position = getattr(obj, "position", 0)
         self.reads = getattr(obj, "reads", None)
         self.tensor_shape = getattr(obj, "tensor_shape", None)
         self.shape_from_values = getattr(obj, "shape_from_values", False)
+        self.scalar = getattr(obj, "scalar", False)
 
     def __array_ufunc__(self, ufunc: Any, method: str, *inputs: Any, **kwargs: Any) -> Any:
         out = kwargs.get("out")
@@ -179,6 +186,10 @@ class ArrayArgument(np.ndarray):
         result = func(*_plain(args), **_plain(kwargs))
         if out is not None:
             return out
+        if name in _METADATA:
+            if name in _METADATA_SHAPE and _shape_from_values(args):
+                source._note(f"np.{name} of an array whose shape came from the values")
+            return result
         shaped = name in _SHAPE_FROM_VALUES or _shape_from_values((args, kwargs))
         return source._taint(result, shaped, f"np.{name}")
 
@@ -193,6 +204,7 @@ class ArrayArgument(np.ndarray):
             tainted.reads = self.reads
             tainted.tensor_shape = self.tensor_shape
             tainted.shape_from_values = shaped or self.shape_from_values
+            tainted.scalar = self.scalar
             return tainted
         if how and isinstance(result, (bool, int, float, complex)):
             self._note(f"{how} (it returns a Python value)")
@@ -200,7 +212,14 @@ class ArrayArgument(np.ndarray):
 
     def _note(self, how: str) -> None:
         """Note that the step read this value into Python with `how` (refused for a traced
-        tensor's values)."""
+        tensor's values or a 0-d float argument's)."""
+        if self.scalar and STATE.tracer is not None:  # chainrule's own reads too
+            raise CompileError(
+                f"compile: the step converted its 0-d array argument {self.position} to a "
+                f"Python value with {how} ({user_frame()}); the value would be frozen at the "
+                "first call's on every replay: pass it as a Python number (each value is "
+                "then traced once), or use it in chainrule ops as an array"
+            )
         if STATE.tracer is None or not called_by_the_step():
             return
         if self.tensor_shape is not None:
@@ -328,13 +347,19 @@ def converting() -> Iterator[None]:
 
 def guard_array_arguments(args: tuple[Any, ...], reads: list[str]) -> tuple[Any, ...]:
     """`args` with each NumPy array of numbers of 1 or more dimensions replaced by an
-    `ArrayArgument` view of it, whose reads into Python are appended to `reads`."""
+    `ArrayArgument` view of it, whose reads into Python are appended to `reads`, and each
+    0-d float array by one whose reads are refused (a 0-d integer or boolean array is a
+    setting, part of the signature)."""
     guarded = list(args)
     for position, value in enumerate(args):
-        if type(value) is np.ndarray and value.ndim and value.dtype.kind in "biuf":
+        if type(value) is not np.ndarray:
+            continue
+        scalar = value.ndim == 0 and value.dtype.kind == "f"
+        if scalar or (value.ndim and value.dtype.kind in "biuf"):
             view = value.view(ArrayArgument)
             view.position = position
             view.reads = reads
+            view.scalar = scalar
             guarded[position] = view
     return tuple(guarded)
 
