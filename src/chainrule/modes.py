@@ -69,6 +69,9 @@ class StepTracer(Protocol):
         """`tensor.numpy()` while the step is traced: for the step's own code, a view whose
         reads into Python are noted or refused (`chainrule.compiler.arguments`)."""
 
+    def data_of(self, tensor: Tensor) -> Any:
+        """`tensor.data` while the step is traced: as `numpy_of` for an ndarray."""
+
 
 class GradAttribute:
     """`Tensor.grad`: the gradient backward accumulated into a leaf, or None. Assigning None or

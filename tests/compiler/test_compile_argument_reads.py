@@ -238,6 +238,32 @@ def test_a_branch_on_a_tensor_arguments_numpy_values_follows_each_batch(backend:
     _compare(make, backend, _tensor_batches())
 
 
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_a_branch_on_a_tensor_arguments_data_follows_each_batch(backend: str) -> None:
+    def make(model: cr.nn.Module, optimizer: cr.optim.Optimizer) -> Step:
+        def loss_of(x: Any, y: np.ndarray) -> cr.Tensor:
+            loss = F.cross_entropy(model(x), y)
+            return loss * 2.0 if x.data.mean() > 0 else loss
+
+        return _trained(model, optimizer, loss_of)
+
+    _compare(make, backend, _tensor_batches())
+
+
+def test_a_python_read_of_a_parameters_data_is_refused() -> None:
+    # Its values change at every update: a branch on them would be frozen at the first's.
+    model = _model()
+    optimizer = cr.optim.SGD(model.parameters(), lr=0.1)
+    weight = next(iter(model.parameters()))
+
+    def loss_of(x: np.ndarray, y: np.ndarray) -> cr.Tensor:
+        loss = F.cross_entropy(model(x), y)
+        return loss * 2.0 if weight.data.max() > 0.5 else loss
+
+    with pytest.raises(CompileError, match=r"traced tensor of shape \(4, 6\) \(or its \.data\)"):
+        compile(_trained(model, optimizer, loss_of))(*_batches()[0])
+
+
 @pytest.mark.parametrize(
     "read",
     [

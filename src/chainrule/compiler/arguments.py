@@ -18,7 +18,9 @@ array gives marked arrays (`np.sort`, `np.bincount`, `np.copy`, ...), and so do 
 a mark is a read: a Python value a NumPy function returns (`np.count_nonzero`,
 `np.array_equal`), `.tobytes()`, `.data`, an `out=` or in-place write into a plain array, and
 the shape of an array whose shape came from the values (`np.unique`, `np.flatnonzero`, a
-boolean mask, `np.bincount`) read by `len()`, `.shape` or `.size`.
+boolean mask, `np.bincount`) read by `len()`, `.shape` or `.size`. A Tensor argument's
+`.numpy()` and `.data` are marked views too (`Tracer.numpy_of`); a 0-d float argument's
+reads are refused (`scalar`).
 """
 
 from __future__ import annotations
@@ -225,7 +227,8 @@ class ArrayArgument(np.ndarray):
         if self.tensor_shape is not None:
             raise CompileError(
                 f"compile: the step read into Python, with {how} ({user_frame()}), values "
-                f"computed from .numpy() of a traced tensor of shape {self.tensor_shape}; "
+                f"computed from .numpy() of a traced tensor of shape {self.tensor_shape} (or "
+                "its .data); "
                 "Python code is not replayed, so every replay would reuse the traced "
                 "call's path or number. Compute with chainrule ops instead, or return the "
                 "tensor and read it after the call"
@@ -330,17 +333,28 @@ def _converting(original: Callable[..., Any]) -> Callable[..., Any]:
     return convert
 
 
+_DATA: Any = Tensor.data
+
+
+def _traced_data(tensor: Tensor) -> Any:
+    tracer = STATE.tracer
+    return _DATA.fget(tensor) if tracer is None else tracer.data_of(tensor)
+
+
 @contextmanager
 def converting() -> Iterator[None]:
     """While the step is traced, `np.asarray` and the other conversions named in
     `_CONVERSIONS` keep the mark of an argument they convert (a name bound to one of them
-    before the trace, `from numpy import asarray`, is not seen)."""
+    before the trace, `from numpy import asarray`, is not seen), and `Tensor.data` gives
+    what `.numpy()` does (swapped in here: eager code pays nothing for it)."""
     originals = {name: getattr(np, name) for name in _CONVERSIONS}
     for name, original in originals.items():
         setattr(np, name, _converting(original))
+    setattr(Tensor, "data", property(_traced_data, _DATA.fset, doc=_DATA.__doc__))  # noqa: B010
     try:
         yield
     finally:
+        setattr(Tensor, "data", _DATA)  # noqa: B010
         for name, original in originals.items():
             setattr(np, name, original)
 
