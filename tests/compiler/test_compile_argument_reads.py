@@ -355,6 +355,14 @@ READS: dict[str, Read] = {
     "astype": lambda x, y: y.astype(np.float64)[0] == 1.0,
     "np.shape of a mask": lambda x, y: np.shape(y[y == 2])[0] > 0,
     "np.size of np.unique": lambda x, y: np.size(np.unique(np.concatenate([y, [0]]))) > 2,
+    ".nonzero()": lambda x, y: len((y == 2).nonzero()[0]) > 0,
+    ".compress()": lambda x, y: len(y.compress(y == 2)) > 0,
+    ".dot()": lambda x, y: y.dot(y) > 12,
+    ".searchsorted()": lambda x, y: np.sort(y).searchsorted(2) < 8,
+    ".trace()": lambda x, y: x.trace() < 0,
+    ".argmax() as a range": lambda x, y: sum(1 for _ in range((y == 2).argmax())) > 0,
+    "str()": lambda x, y: "2" in str(y),
+    "f-string": lambda x, y: "2" in f"{y}",
 }
 
 

@@ -59,6 +59,7 @@ def called_directly_by_the_step() -> bool:
     return not name.startswith(_NUMPY_DIR) and not name.startswith(_CHAINRULE_DIR)
 
 
+_asarray = np.asarray  # NumPy's own, not `converting`'s
 _view = np.ndarray.view  # the plain method: `ArrayArgument.view` marks what the step views
 
 # NumPy functions whose result's shape depends on their input's values, not only its shape.
@@ -201,7 +202,7 @@ class ArrayArgument(np.ndarray):
         if isinstance(result, (tuple, list)):
             return type(result)(self._taint(entry, shaped, how) for entry in result)
         if isinstance(result, (np.ndarray, np.generic)):
-            tainted = _view(np.asarray(result), ArrayArgument)
+            tainted = _view(_asarray(result), ArrayArgument)
             tainted.position = self.position
             tainted.reads = self.reads
             tainted.tensor_shape = self.tensor_shape
@@ -315,6 +316,40 @@ class ArrayArgument(np.ndarray):
 
     def __iter__(self) -> Any:
         return (self[index] for index in range(len(self)))
+
+    def __str__(self) -> str:
+        self._note("str()")
+        return str(_view(self, np.ndarray))
+
+    def __repr__(self) -> str:
+        self._note("repr()")
+        return repr(_view(self, np.ndarray))
+
+    def __format__(self, spec: str) -> str:
+        self._note("format() (an f-string)")
+        return format(_view(self, np.ndarray), spec)
+
+
+def _marked_method(name: str, shaped: bool) -> Callable[..., Any]:
+    """The ndarray method `name`, whose result (computed in C, past `__array_ufunc__` and
+    `__array_function__`) is marked as its array was; `shaped`: its shape comes from the
+    values."""
+    method = getattr(np.ndarray, name)
+
+    def call(self: ArrayArgument, *args: Any, **kwargs: Any) -> Any:
+        result = method(self, *args, **kwargs)
+        if STATE.tracer is None or not called_by_the_step():
+            return result
+        return self._taint(result, shaped or _shape_from_values(args), f".{name}()")
+
+    call.__name__ = call.__qualname__ = name
+    return call
+
+
+for _name in ("argmax", "argmin", "argpartition", "choose", "dot", "searchsorted", "take"):
+    setattr(ArrayArgument, _name, _marked_method(_name, shaped=False))
+for _name in ("compress", "nonzero", "repeat", "trace"):
+    setattr(ArrayArgument, _name, _marked_method(_name, shaped=_name != "trace"))
 
 
 # What makes a plain array of its input: the result is marked as the input was.
