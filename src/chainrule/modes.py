@@ -70,8 +70,7 @@ class StepTracer(Protocol):
         reads into Python are noted or refused (`chainrule.compiler.arguments`)."""
 
     def data_of(self, tensor: Tensor) -> Any:
-        """`tensor.data` while the step is traced: `numpy_of`'s view for the step's own code
-        (NumPy values only: another library's array is the tensor's own)."""
+        """`tensor.data` while the step is traced: as `numpy_of` for an ndarray."""
 
 
 class GradAttribute:

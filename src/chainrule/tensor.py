@@ -182,7 +182,7 @@ class Tensor(TensorMethods):
     @property
     def data(self) -> np.ndarray:
         """The values, as an ndarray. Assigning replaces them (and is seen by backward)."""
-        return self._data if STATE.tracer is None else STATE.tracer.data_of(self)
+        return self._data
 
     @data.setter
     def data(self, value: Any) -> None:

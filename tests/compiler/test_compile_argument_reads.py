@@ -4,7 +4,12 @@ a replay would take that path on every later batch. Such a trace holds for its a
 bytes only: replayed on the same batch, traced again (eagerly) on another. Each case runs the
 step eagerly and compiled from the same weights over batches whose values change the path
 after the trace and its check (the third and later calls): every loss and the final weights
-must agree (bit for bit on the NumPy replay, to 1e-12 in float64 on XLA).
+must agree (bit for bit on the NumPy replay, to 1e-12 in float64 on XLA). The same holds
+for reads made through NumPy: conversions to a plain array (`np.asarray`, `.view(np.ndarray)`),
+NumPy functions whose results are new arrays or Python values, `out=` writes into plain
+arrays, raw bytes, and shapes that come from the values (`np.unique`, a boolean mask); arrays
+only converted and used in ops still replay. A batch passed as one tuple, list or dict is
+refused.
 """
 
 from __future__ import annotations
@@ -233,6 +238,32 @@ def test_a_branch_on_a_tensor_arguments_numpy_values_follows_each_batch(backend:
     _compare(make, backend, _tensor_batches())
 
 
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_a_branch_on_a_tensor_arguments_data_follows_each_batch(backend: str) -> None:
+    def make(model: cr.nn.Module, optimizer: cr.optim.Optimizer) -> Step:
+        def loss_of(x: Any, y: np.ndarray) -> cr.Tensor:
+            loss = F.cross_entropy(model(x), y)
+            return loss * 2.0 if x.data.mean() > 0 else loss
+
+        return _trained(model, optimizer, loss_of)
+
+    _compare(make, backend, _tensor_batches())
+
+
+def test_a_python_read_of_a_parameters_data_is_refused() -> None:
+    # Its values change at every update: a branch on them would be frozen at the first's.
+    model = _model()
+    optimizer = cr.optim.SGD(model.parameters(), lr=0.1)
+    weight = next(iter(model.parameters()))
+
+    def loss_of(x: np.ndarray, y: np.ndarray) -> cr.Tensor:
+        loss = F.cross_entropy(model(x), y)
+        return loss * 2.0 if weight.data.max() > 0.5 else loss
+
+    with pytest.raises(CompileError, match=r"traced tensor of shape \(4, 6\) \(or its \.data\)"):
+        compile(_trained(model, optimizer, loss_of))(*_batches()[0])
+
+
 @pytest.mark.parametrize(
     "read",
     [
@@ -276,6 +307,181 @@ def test_numpy_values_of_a_traced_tensor_used_in_ops_still_trace() -> None:
     assert step.traces == 2
 
 
+# Reads made through NumPy.
+
+Read = Callable[[np.ndarray, np.ndarray], Any]
+
+
+def _out_of_max(y: np.ndarray) -> np.ndarray:
+    out = np.zeros((), y.dtype)
+    np.max(y, out=out)
+    return out
+
+
+def _copied_with_copyto(y: np.ndarray) -> np.ndarray:
+    buffer = np.zeros_like(y.view(np.ndarray))
+    np.copyto(np.asarray(buffer).view(np.ndarray), y)
+    return buffer
+
+
+# Each read is False on the batches before the flip (labels 0/1, first label 0, inputs > 0)
+# and True from it on (labels 1/2, first label 1, inputs < 0).
+READS: dict[str, Read] = {
+    "np.asarray": lambda x, y: np.asarray(y)[0] == 1,
+    "np.array": lambda x, y: np.array(y)[0] == 1,
+    "view(np.ndarray)": lambda x, y: y.view(np.ndarray)[0] == 1,
+    "np.ascontiguousarray": lambda x, y: np.ascontiguousarray(y)[0] == 1,
+    "np.asarray of the inputs": lambda x, y: np.asarray(x).mean() < 0,
+    "tobytes": lambda x, y: y.tobytes()[0] == 1,
+    ".data": lambda x, y: y.data[0] == 1,
+    "len(np.unique)": lambda x, y: len(np.unique(np.concatenate([y, [0]]))) > 2,
+    "np.flatnonzero": lambda x, y: len(np.flatnonzero(y == 2)) > 0,
+    "len of a mask": lambda x, y: len(y[y == 2]) > 0,
+    "shape of a mask": lambda x, y: y[y == 2].shape[0] > 0,
+    "size of a mask": lambda x, y: x[x < 0].size > 0,
+    "range(max)": lambda x, y: sum(1 for _ in range(y.max())) > 1,
+    "np.sort": lambda x, y: np.sort(y)[-1] == 2,
+    "np.argsort": lambda x, y: y[np.argsort(y)][-1] == 2,
+    "np.bincount": lambda x, y: np.bincount(y, minlength=3)[2] > 0,
+    "shape of np.bincount": lambda x, y: np.bincount(y).shape[0] > 2,
+    "reduction with out=": lambda x, y: _out_of_max(y) == 2,
+    "np.copyto": lambda x, y: _copied_with_copyto(y)[0] == 1,
+    "np.take": lambda x, y: np.take(y, 0) == 1,
+    "np.copy": lambda x, y: np.copy(y)[0] == 1,
+    "np.count_nonzero": lambda x, y: np.count_nonzero(y == 2) > 0,
+    "np.array_equal": lambda x, y: not np.array_equal(y, np.minimum(y, 1)),
+    "fancy index": lambda x, y: y[[0, 1]][0] == 1,
+    "np.nonzero": lambda x, y: np.nonzero(y == 2)[0].size > 0,
+    "np.where": lambda x, y: np.where(y == 2)[0].size > 0,
+    "np.split": lambda x, y: np.split(y, 2)[0][0] == 1,
+    "astype": lambda x, y: y.astype(np.float64)[0] == 1.0,
+    "np.shape of a mask": lambda x, y: np.shape(y[y == 2])[0] > 0,
+    "np.size of np.unique": lambda x, y: np.size(np.unique(np.concatenate([y, [0]]))) > 2,
+    ".nonzero()": lambda x, y: len((y == 2).nonzero()[0]) > 0,
+    ".compress()": lambda x, y: len(y.compress(y == 2)) > 0,
+    ".dot()": lambda x, y: y.dot(y) > 12,
+    ".searchsorted()": lambda x, y: np.sort(y).searchsorted(2) < 8,
+    ".trace()": lambda x, y: x.trace() < 0,
+    ".argmax() as a range": lambda x, y: sum(1 for _ in range((y == 2).argmax())) > 0,
+    "str()": lambda x, y: "2" in str(y),
+    "f-string": lambda x, y: "2" in f"{y}",
+}
+
+
+def _branching(read: Read) -> Callable[[cr.nn.Module, cr.optim.Optimizer], Step]:
+    def make(model: cr.nn.Module, optimizer: cr.optim.Optimizer) -> Step:
+        def loss_of(x: np.ndarray, y: np.ndarray) -> cr.Tensor:
+            loss = F.cross_entropy(model(x), y)
+            return loss * 3.0 if read(x, y) else loss
+
+        return _trained(model, optimizer, loss_of)
+
+    return make
+
+
+@pytest.mark.parametrize("name", list(READS))
+def test_each_numpy_route_to_a_python_read_follows_each_batch(name: str) -> None:
+    batches = _batches()
+    read = READS[name]
+    # The read does change with the batch (else the test could not fail).
+    assert not read(*batches[0])
+    assert read(*batches[-1])
+    step = _compare(_branching(read), "numpy", batches)
+    assert step.traces == len(batches)  # each batch traced (run eagerly), none replayed
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+@pytest.mark.parametrize("name", ["np.asarray", "len(np.unique)", "np.bincount", "tobytes"])
+def test_numpy_routes_to_a_read_follow_each_batch_on_each_backend(backend: str, name: str) -> None:
+    _compare(_branching(READS[name]), backend, _batches())
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_arguments_converted_but_not_read_still_replay_every_batch(backend: str) -> None:
+    # np.asarray and friends of an argument give that argument: used in ops (and its shape,
+    # fixed by the signature, read), the trace holds for every batch.
+    def make(model: cr.nn.Module, optimizer: cr.optim.Optimizer) -> Step:
+        def loss_of(x: np.ndarray, y: np.ndarray) -> cr.Tensor:
+            inputs = np.ascontiguousarray(np.asarray(x).view(np.ndarray))
+            loss = F.cross_entropy(model(inputs), np.asarray(y))
+            return loss * (len(np.asarray(y)) / inputs.shape[0] / np.shape(y)[0] * np.ndim(x))
+
+        return _trained(model, optimizer, loss_of)
+
+    assert _compare(make, backend, _batches()).traces == 2
+
+
+def test_conversions_are_restored_after_the_trace() -> None:
+    originals = (np.asarray, np.array, np.ascontiguousarray)
+    step = compile(
+        _trained(
+            model := _model(),
+            cr.optim.SGD(model.parameters(), lr=0.1),
+            lambda x, y: F.cross_entropy(model(np.asarray(x)), y),
+        )
+    )
+    step(*_batches()[0])
+    assert (np.asarray, np.array, np.ascontiguousarray) == originals
+
+
+@pytest.mark.parametrize(
+    "batch",
+    [
+        lambda x, y: (x, y),
+        lambda x, y: [x, y],
+        lambda x, y: {"x": x, "y": y},
+        lambda x, y: (cr.tensor(x), cr.tensor(y)),
+        lambda x, y: ("name", (x,)),
+    ],
+    ids=["tuple", "list", "dict", "tuple of Tensors", "nested"],
+)
+def test_a_batch_passed_as_one_container_is_refused(batch: Callable[..., Any]) -> None:
+    model = _model()
+
+    def step(inputs: Any) -> cr.Tensor:
+        return model(cr.tensor(np.zeros((2, 4)))).sum()
+
+    x, y = _batches()[0]
+    with pytest.raises(CompileError, match=r"argument 0 is a \w+ holding arrays or Tensors"):
+        compile(step)(batch(x, y))
+
+
+@pytest.mark.parametrize(
+    "read",
+    [
+        lambda scale: float(np.asarray(scale)) > 0.5,
+        lambda scale: float(np.copy(scale)) > 0.5,
+        lambda scale: float(scale.view(np.ndarray)) > 0.5,
+        lambda scale: scale.tobytes() != b"",
+        lambda scale: scale * 1.0 > 0.5,
+        lambda scale: np.asarray(scale).tolist() > 0.5,
+    ],
+    ids=["np.asarray", "np.copy", "view", "tobytes", "product", "tolist"],
+)
+def test_a_0d_float_argument_read_through_numpy_is_refused_naming_it(
+    read: Callable[[np.ndarray], Any],
+) -> None:
+    # A 0-d float array is data replayed with each call's value; a read of it, however made,
+    # would freeze the first call's value: refused, as float(scale) is.
+    model = _model()
+    optimizer = cr.optim.SGD(model.parameters(), lr=0.1)
+
+    def step(x: np.ndarray, y: np.ndarray, scale: np.ndarray) -> cr.Tensor:
+        optimizer.zero_grad()
+        loss = F.cross_entropy(model(x), y)
+        loss = loss * 3.0 if read(scale) else loss
+        loss.backward()
+        optimizer.step()
+        return loss
+
+    x, y = _batches()[0]
+    with pytest.raises(CompileError, match=r"0-d array argument 2 to a Python value"):
+        compile(step)(x, y, np.array(0.9))
+
+
+# Found by fix/review-k (the same session), kept beside the cases above.
+
+
 def test_a_branch_on_a_parameters_data_is_refused() -> None:
     # w.data is w.numpy(): the optimizer changes it at every call, so the branch the trace
     # took would be replayed after the values crossed the threshold.
@@ -292,18 +498,6 @@ def test_a_branch_on_a_parameters_data_is_refused() -> None:
 
     with pytest.raises(CompileError, match=r"\.numpy\(\) of a traced tensor of shape \(3,\)"):
         step(np.ones(3))
-
-
-@pytest.mark.parametrize("backend", BACKENDS)
-def test_a_branch_on_a_tensor_arguments_data_follows_each_batch(backend: str) -> None:
-    def make(model: cr.nn.Module, optimizer: cr.optim.Optimizer) -> Step:
-        def loss_of(x: Any, y: np.ndarray) -> cr.Tensor:
-            loss = F.cross_entropy(model(x), y)
-            return loss * 2.0 if x.data.mean() > 0 else loss
-
-        return _trained(model, optimizer, loss_of)
-
-    _compare(make, backend, _tensor_batches())
 
 
 @pytest.mark.parametrize(

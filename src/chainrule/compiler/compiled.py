@@ -26,7 +26,7 @@ from typing import Any, cast
 
 import numpy as np
 
-from chainrule.compiler.arguments import guard_array_arguments, separate_aliases
+from chainrule.compiler.arguments import converting, guard_array_arguments, separate_aliases
 from chainrule.compiler.guards import Guards
 from chainrule.compiler.program import Program
 from chainrule.compiler.tracer import CompileError, EffectRecord, Tracer
@@ -65,6 +65,14 @@ def _argument_arrays(args: tuple[Any, ...]) -> tuple[list[np.ndarray | None], Si
             signature.append((value.shape, value.dtype))
         else:
             arrays.append(None)
+            if isinstance(value, (tuple, list, dict)) and _holds_arrays(value):
+                raise CompileError(
+                    f"compile: argument {position} is a {type(value).__name__} holding arrays "
+                    "or Tensors (a batch passed as one argument); a replay binds only "
+                    "arguments that are arrays or Tensors themselves, so their values would be "
+                    "frozen or not compared. Pass each array as its own argument "
+                    "(step(*batch) for a tuple, step(x, y))"
+                )
             try:
                 hash(value)
             except TypeError:
@@ -74,6 +82,15 @@ def _argument_arrays(args: tuple[Any, ...]) -> tuple[list[np.ndarray | None], Si
                 ) from None
             signature.append(("static", value))
     return arrays, tuple(signature)
+
+
+def _holds_arrays(value: Any) -> bool:
+    """Whether a tuple, list or dict argument holds an array or a Tensor, at any depth."""
+    if isinstance(value, (np.ndarray, Tensor)):
+        return True
+    if isinstance(value, dict):
+        value = list(value.values())
+    return isinstance(value, (tuple, list)) and any(map(_holds_arrays, value))
 
 
 def _flatten_outputs(result: Any) -> tuple[list[Tensor], Callable[[list[Tensor]], Any]]:
@@ -251,69 +268,6 @@ class _WriteLock:
             self.set(True)
 
 
-class _ScalarArgument(np.ndarray):
-    """A 0-d float array argument while the step is traced: used in ops it is the argument
-    (replayed with each call's value); converted to a Python value it would be frozen, so
-    the conversion raises CompileError."""
-
-    position: int = 0
-
-    def _refuse(self, how: str) -> None:
-        if STATE.tracer is not None:
-            raise CompileError(
-                f"compile: the step converted its 0-d array argument {self.position} to a "
-                f"Python value with {how}; the value would be frozen at the first call's on "
-                "every replay: pass it as a Python number (each value is then traced once), "
-                "or use it in chainrule ops as an array"
-            )
-
-    def __float__(self) -> float:
-        self._refuse("float()")
-        return float(np.asarray(self))
-
-    def __int__(self) -> int:
-        self._refuse("int()")
-        return int(np.asarray(self))
-
-    def __index__(self) -> int:
-        self._refuse("an index")
-        return np.asarray(self).__index__()
-
-    def __bool__(self) -> bool:
-        self._refuse("bool()")
-        return bool(np.asarray(self))
-
-    def __complex__(self) -> complex:
-        self._refuse("complex()")
-        return complex(np.asarray(self))
-
-    def item(self, *args: Any) -> Any:
-        self._refuse("item()")
-        return np.asarray(self).item(*args)
-
-    def tolist(self) -> Any:
-        self._refuse("tolist()")
-        return np.asarray(self).tolist()
-
-    def __getitem__(self, index: Any) -> Any:
-        value = np.asarray(self)[index]
-        if not isinstance(value, np.ndarray):
-            self._refuse("indexing")
-        return value
-
-
-def _guard_scalar_arguments(args: tuple[Any, ...]) -> tuple[Any, ...]:
-    """`args` with each 0-d float ndarray replaced by a _ScalarArgument view of it (the
-    tracer takes a view of an argument's whole memory for the argument)."""
-    guarded = list(args)
-    for position, value in enumerate(args):
-        if type(value) is np.ndarray and value.ndim == 0 and value.dtype.kind == "f":
-            view = value.view(_ScalarArgument)
-            view.position = position
-            guarded[position] = view
-    return tuple(guarded)
-
-
 def _random_state(source: Any) -> Any:
     if source is random:
         return random.getstate()
@@ -378,7 +332,7 @@ class CompiledStep:
             raise CompileError("compile: a compiled step cannot call another compiled step")
         args, arrays = separate_aliases(args, arrays)
         reads: list[str] = []  # the step's reads of its arguments' values into Python
-        args = guard_array_arguments(_guard_scalar_arguments(args), reads)
+        args = guard_array_arguments(args, reads)
         first = self.unverified.pop(signature, None)
         cached = self.programs.get(signature)
         if first is not None and (cached is None or _flags_changed(cached[0])):
@@ -404,7 +358,8 @@ class CompiledStep:
             if watching:
                 sys.setprofile(entropy)
             lock.set(True)
-            result = self.step(*args)
+            with converting():
+                result = self.step(*args)
         except ValueError as error:
             if isinstance(error, CompileError) or "read-only" not in str(error) or not lock.locked:
                 raise

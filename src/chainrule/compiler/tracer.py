@@ -191,21 +191,14 @@ class Tracer:
         self._alive.append(tensor)
         return slot
 
-    def numpy_of(self, tensor: Tensor) -> np.ndarray:
+    def numpy_of(self, tensor: Tensor, skip: int = 3) -> np.ndarray:
         """`tensor.numpy()` in the traced step: for the step's own code, an ArrayArgument
-        view (an argument's: reads noted; another tensor's: reads refused)."""
+        view (an argument's: reads noted; another tensor's: reads refused). `skip`: the
+        calls up to the caller (past this method and Tensor.numpy)."""
         data = READ.data(tensor)
         if type(data) is not np.ndarray:
             return placement.numpy_copy(data)  # another library's: copied, as eagerly
-        if not called_by_the_step(3):  # past this method and Tensor.numpy
-            return data
-        return self._read_view(data)
-
-    def data_of(self, tensor: Tensor) -> Any:
-        """`tensor.data` in the traced step: `numpy_of`'s view for the step's own code (a
-        branch on a parameter's `.data` is a branch on its `.numpy()`)."""
-        data = READ.data(tensor)
-        if type(data) is not np.ndarray or not called_by_the_step(3):
+        if not called_by_the_step(skip):
             return data
         return self._read_view(data)
 
@@ -217,6 +210,13 @@ class Tracer:
         else:
             view.tensor_shape = data.shape
         return view
+
+    def data_of(self, tensor: Tensor) -> Any:
+        """`tensor.data` in the traced step: as `numpy_of` for an ndarray; another library's
+        array as it is."""
+        if type(READ.data(tensor)) is not np.ndarray:
+            return READ.data(tensor)
+        return self.numpy_of(tensor, 4)  # past numpy_of, this method and the property
 
     def _argument_of(self, array: Any) -> int | None:
         """The slot of the argument `array` is, or is a whole view of (compile passes the
