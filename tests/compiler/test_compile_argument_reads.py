@@ -20,6 +20,7 @@ from typing import Any
 
 import numpy as np
 import pytest
+from replay_checks import assert_same
 
 import chainrule as cr
 from chainrule import functional as F
@@ -57,15 +58,6 @@ def _batches(flip_at: int = 3, calls: int = 6) -> list[Batch]:
     return batches
 
 
-def _assert_same(got: np.ndarray, expected: np.ndarray, backend: str) -> None:
-    assert got.shape == expected.shape
-    assert got.dtype == expected.dtype
-    if backend == "numpy":
-        np.testing.assert_array_equal(got, expected)
-    else:
-        np.testing.assert_allclose(got, expected, rtol=1e-12, atol=1e-12 * np.abs(expected).max())
-
-
 def _compare(
     make: Callable[[cr.nn.Module, cr.optim.Optimizer], Step], backend: str, batches: list[Batch]
 ) -> Any:
@@ -86,7 +78,7 @@ def _compare(
         runs.append((losses, [p.numpy().copy() for p in model.parameters()]))
     (eager_losses, eager_params), (losses, params) = runs
     for got, expected in zip(losses + params, eager_losses + eager_params, strict=True):
-        _assert_same(got, expected, backend)
+        assert_same(got, expected, backend)
     return compiled_step
 
 
@@ -206,7 +198,7 @@ def test_one_array_passed_as_two_arguments_binds_each_argument_apart(
         runs.append((losses, [p.numpy().copy() for p in model.parameters()]))
     (eager_losses, eager_params), (losses, params) = runs
     for got, expected in zip(losses + params, eager_losses + eager_params, strict=True):
-        _assert_same(got, expected, backend)
+        assert_same(got, expected, backend)
 
 
 def _two_input_step(

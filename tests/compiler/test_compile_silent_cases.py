@@ -17,6 +17,7 @@ from typing import Any
 
 import numpy as np
 import pytest
+from replay_checks import assert_same
 
 import chainrule as cr
 from chainrule import functional as F
@@ -43,15 +44,6 @@ def _batches() -> list[tuple[np.ndarray, np.ndarray]]:
     return [(rng.standard_normal((8, 4)), rng.integers(0, 3, 8)) for _ in range(CALLS)]
 
 
-def _assert_same(got: np.ndarray, expected: np.ndarray, backend: str) -> None:
-    assert got.shape == expected.shape
-    assert got.dtype == expected.dtype
-    if backend == "numpy":
-        np.testing.assert_array_equal(got, expected)
-    else:
-        np.testing.assert_allclose(got, expected, rtol=1e-12, atol=1e-12 * np.abs(expected).max())
-
-
 Setup = Callable[[], tuple[cr.nn.Module, Callable[..., Any], Callable[[int], None]]]
 
 
@@ -73,7 +65,7 @@ def _assert_compiled_equals_eager(setup: Setup, backend: str) -> None:
         runs.append((losses, [p.numpy().copy() for p in model.parameters()]))
     (eager_losses, eager_params), (losses, params) = runs
     for got, expected in zip(losses + params, eager_losses + eager_params, strict=True):
-        _assert_same(got, expected, backend)
+        assert_same(got, expected, backend)
 
 
 def _training_step(
