@@ -200,9 +200,6 @@ class Tracer:
             return placement.numpy_copy(data)  # another library's: copied, as eagerly
         if not called_by_the_step(skip):
             return data
-        return self._read_view(data)
-
-    def _read_view(self, data: np.ndarray) -> np.ndarray:
         view = data.view(ArrayArgument)
         slot = self._argument_of(data)
         if slot is not None and slot in self.slots.arguments:
