@@ -446,7 +446,7 @@ def _check_one(
         flat_indices = np.arange(point.size)
     else:
         flat_indices = np.sort(rng.choice(point.size, size=max_entries, replace=False))
-    failures = kinks = unresolved = 0
+    failures = kinks = unresolved = unconverged = 0
     numerical_values = np.empty(len(flat_indices))
     smooth = np.ones(len(flat_indices), dtype=bool)
     max_abs_err = max_rel_err = worst_badness = 0.0
@@ -464,6 +464,7 @@ def _check_one(
             worst_index = index
             continue
         slopes = one_sided_slopes(f_plus, f0, f_minus, step)
+        verdict = "agrees"
         if miss > allowed:
             # a kink, or the truncation error of a zero gradient at an inflection (x**3 at 0)
             verdict, numerical, allowed = refine_miss(
@@ -482,9 +483,12 @@ def _check_one(
                 kinks += 1
                 smooth[position] = False
                 continue
+            unconverged += verdict == "unresolved"
         if miss > allowed:
             failures += 1
-        elif floor > RESOLUTION * max(abs(analytic[index]), abs(numerical), resolvable):
+        elif verdict == "unresolved" or floor > RESOLUTION * max(
+            abs(analytic[index]), abs(numerical), resolvable
+        ):
             unresolved += 1
         max_abs_err = max(max_abs_err, miss)
         max_rel_err = max(max_rel_err, miss / abs(numerical) if numerical else float(miss > 0))
@@ -508,11 +512,13 @@ def _check_one(
         )
         kink = False
         verified = True
+        verdict = "agrees"
         if abs(along - numerical) > allowed:
             verdict, numerical, allowed = _refine_along(
                 at_point, point, v, f0, along, numerical, slopes, allowed, eps=eps, floor=floor
             )
             kink = verdict == "kink"
+            unconverged += verdict == "unresolved"
             if kink and len(flat_indices) < point.size:
                 # The kinks may sit in entries the sample left out, where nothing else
                 # checks the gradient: split the direction until each miss is one entry's.
@@ -542,7 +548,7 @@ def _check_one(
                 rtol=rtol,
                 floor=floor,
             )
-        resolved = floor <= RESOLUTION * max(
+        resolved = verdict != "unresolved" and floor <= RESOLUTION * max(
             abs(along), abs(numerical), float(np.abs(v).sum()) * resolvable
         )
         direction_checks.append(DirectionCheck(along, numerical, allowed, kink, resolved, verified))
@@ -584,6 +590,16 @@ def _check_one(
             f"not sampled, too many to tell apart within {max(SPLIT_BUDGET, 4 * point.size)} "
             "evaluations; "
             f"pass max_entries >= {point.size} to check every entry"
+        )
+    elif unconverged:
+        status = "UNRESOLVED"
+        reason = (
+            f"unresolved, loss too large for the finer steps: {unconverged} central "
+            "differences (entries or directions) missed by what may be truncation error "
+            "(eps**2 / 6 times the third derivative, all they measure where the gradient "
+            "is 0 at an inflection), and the finer steps that would shrink it round by "
+            f"{10 * floor:.2g} or more at |f(x)| = {abs(f0):.3g}; shift the loss (subtract "
+            "its constant part) or check at a point where |f(x)| is smaller"
         )
     elif unresolved or not all(check.resolved for check in direction_checks):
         status = "UNRESOLVED"
@@ -752,6 +768,7 @@ def _split_at_kinks(
     """
     pending = [np.flatnonzero(direction)]
     spent = 0
+    undecided = False
     while pending:
         entries = pending.pop()
         if spent >= budget:
@@ -777,7 +794,8 @@ def _split_at_kinks(
         spent += KINK_REFINEMENTS
         if verdict == "fails":
             return "fails"
-    return "kinks"
+        undecided = undecided or verdict == "unresolved"
+    return "unverified" if undecided else "kinks"
 
 
 @dataclass(frozen=True)

@@ -234,8 +234,8 @@ def refine_miss(
     floor: float,
     tolerance: Callable[[float], float],
 ) -> tuple[str, float, float]:
-    """`refine_kink` for any miss at step `eps`, kink-like or not: "kink", "agrees" or
-    "fails", with the last central difference and the miss it was allowed.
+    """`refine_kink` for any miss at step `eps`, kink-like or not: "kink", "agrees",
+    "unresolved" or "fails", with the last central difference and the miss it was allowed.
 
     A miss whose one-sided slopes agree may still be the central difference's truncation
     error, eps**2 / 6 times the third derivative: all it measures where the gradient is 0
@@ -250,8 +250,12 @@ def refine_miss(
 
     A finer step is judged against the tolerance alone: its difference rounds 10**k times
     worse, and where that rounding (`floor` times 10**k - 1) exceeds the tolerance it cannot
-    tell a right gradient from a wrong one, so the miss stays a failure (allowing that
-    rounding instead would pass a gradient 15% off at |f(x)| = 1e6).
+    tell a right gradient from a wrong one (allowing that rounding would pass a gradient 15%
+    off at |f(x)| = 1e6): the miss stays a failure when the finer difference misses by more
+    than that rounding plus 1/CONVERGENCE of the coarser miss (a wrong gradient misses as
+    much at every step), and is "unresolved" otherwise (the right zero gradient of
+    1e6 + 1e10 (x - 1)**3 at 1, whose coarse miss 1e-2 is truncation, and whose finer
+    differences round by about 2e-2).
     """
     if is_kink(abs(analytic - coarse), *slopes):
         verdict, numerical, allowed = refine_kink(
@@ -272,11 +276,17 @@ def refine_miss(
             return failure
         previous, central = central, (f_plus - f_minus) / step
         allowed = tolerance(central)
-        if floor * (10**k - 1) > allowed:
-            # A step 10**k times finer rounds 10**k times worse: past the tolerance, its
-            # difference cannot tell a right gradient from a wrong one.
-            return failure
         finer = abs(analytic - central)
+        rounding = floor * (10**k - 1)
+        if rounding > allowed:
+            # A step 10**k times finer rounds 10**k times worse: past the tolerance, its
+            # difference cannot tell a right gradient from a wrong one. A miss that stays
+            # (beyond that rounding) is a wrong gradient; one that may have shrunk like the
+            # truncation error it would be (a zero gradient at an inflection) is undecided.
+            shrunk = (miss + floor * 10 ** (k - 1)) / CONVERGENCE
+            if finer > allowed + rounding + shrunk:
+                return failure
+            return "unresolved", central, allowed + rounding + shrunk
         if finer <= allowed:
             return "agrees", central, allowed
         if finer * CONVERGENCE > miss:
