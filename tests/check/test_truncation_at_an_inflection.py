@@ -121,3 +121,21 @@ def test_the_right_zero_gradient_at_an_inflection_of_a_large_loss_is_unresolved(
 def test_a_wrong_gradient_at_that_inflection_still_fails(wrong: float) -> None:
     report = gradcheck(_offset_inflection, {"x": np.ones(3)}, {"x": np.full(3, wrong)})
     assert report["x"].status == "FAIL", report
+
+
+def test_the_shifted_loss_verifies_that_zero_gradient() -> None:
+    # the remedy the reason names: without the constant, the finer steps resolve it
+    def shifted(arrays: dict[str, np.ndarray]) -> float:
+        return float(1e10 * ((arrays["x"] - 1) ** 3).sum())
+
+    report = gradcheck(shifted, {"x": np.ones(3)}, {"x": np.zeros(3)})
+    assert report["x"].status == "ok", report
+
+
+@pytest.mark.parametrize("wrong", [1e-10, 1e-7, 1e-3])
+def test_a_wrong_gradient_at_that_inflection_of_the_shifted_loss_fails(wrong: float) -> None:
+    def shifted(arrays: dict[str, np.ndarray]) -> float:
+        return float(1e10 * ((arrays["x"] - 1) ** 3).sum())
+
+    report = gradcheck(shifted, {"x": np.ones(3)}, {"x": np.array([0.0, 0.0, wrong])})
+    assert report["x"].status == "FAIL", report

@@ -885,7 +885,20 @@ def _refine_along(
     eps: float,
     floor: float,
 ) -> tuple[str, float, float]:
-    """`refine_miss` for a direction that misses at step `eps`."""
+    """`refine_miss` for a direction that misses at step `eps`.
+
+    The step along v is taken as 2h, but each moved entry x_i + h v_i rounds to the
+    spacing of x_i: a relative error up to spacing(x_i) / (h |v_i|) in its displacement,
+    three times that in the eps**2 term it carries, at the finest step."""
+    moved = direction != 0
+    finest = eps / 10**KINK_REFINEMENTS
+    step_error = (
+        4.0
+        * float(np.spacing(np.abs(point[moved])).max())
+        / (finest * float(np.abs(direction[moved]).min()))
+        if moved.any()
+        else 0.0
+    )
     return refine_miss(
         partial(_probe_along, f, point, direction),
         f0,
@@ -895,6 +908,7 @@ def _refine_along(
         eps=eps,
         floor=floor,
         tolerance=partial(_constant, allowed),
+        step_error=step_error,
     )
 
 
