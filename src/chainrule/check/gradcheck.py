@@ -492,8 +492,10 @@ def _check_one(
             unresolved += 1
         max_abs_err = max(max_abs_err, miss)
         max_rel_err = max(max_rel_err, miss / abs(numerical) if numerical else float(miss > 0))
-        if worst_index is None or miss / allowed > worst_badness:
-            worst_badness, worst_index = miss / allowed, index
+        # allowed is 0 for an exact 0 difference of an all-zero gradient at f(x) = 0
+        badness = miss / allowed if allowed else (np.inf if miss > 0 else 0.0)
+        if worst_index is None or badness > worst_badness:
+            worst_badness, worst_index = badness, index
     # A non-finite entry the sample missed is still known to fail, without a finite
     # difference; a direction alone could not tell (|grad| scales its tolerance to inf too).
     unsampled = np.setdiff1d(np.flatnonzero(~np.isfinite(analytic)), flat_indices)
