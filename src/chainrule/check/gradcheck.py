@@ -370,8 +370,8 @@ def gradcheck(
 def _name_swaps(
     rows: list[GradcheckRow], measured: Mapping[str, tuple[Float64Array, Float64Array, float]]
 ) -> tuple[GradcheckRow, ...]:
-    """The rows, with the diagnosis of two failing rows of one shape whose gradients are each
-    other's (`diagnose_swaps` on the whole, smoothly checked arrays in `measured`)."""
+    """The rows, with the diagnosis of two failing rows whose gradients are each other's
+    (`diagnose_swaps` on the whole, smoothly checked arrays in `measured`)."""
     swaps = diagnose_swaps(
         {name: analytic for name, (analytic, _, _) in measured.items()},
         {name: numerical for name, (_, numerical, _) in measured.items()},
@@ -406,8 +406,9 @@ def _check_one(
     n_out: int | None,
     measured: dict[str, tuple[Float64Array, Float64Array, float]],
 ) -> GradcheckRow:
-    """Check one gradient; a failing one whose every entry was checked smoothly leaves
-    (analytic, numerical, rtol) in `measured`, for a swap with another to be told."""
+    """Check one gradient; a failing one whose every entry was checked smoothly, or one of
+    the wrong shape whose array has at most `max_entries` entries, leaves (analytic,
+    numerical, rtol) in `measured`, for a swap with another to be told."""
     point = points[name]
 
     def at_point(perturbed: Float64Array) -> float:
@@ -420,6 +421,9 @@ def _check_one(
                 f_plus, f_minus, step = probe(at_point, point, index, eps)
                 numerical_full[index] = (f_plus - f_minus) / step
             diagnosis = diagnose(grad, numerical_full, n=n, n_out=n_out)
+            # another name's gradient of another shape (b1 and w2 swapped) shows as a shape
+            # mismatch that reshaping would not fix: `_name_swaps` tells it
+            measured[name] = (np.asarray(grad, dtype=np.float64), numerical_full, rtol)
         else:
             diagnosis = diagnose_shapes(grad.shape, point.shape, n=n)
         return GradcheckRow(
