@@ -142,8 +142,12 @@ def test_a_new_run_does_not_overwrite_an_existing_one(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     train("--epochs", "1", "--out", str(tmp_path))
+    (tmp_path / "train.lock").unlink()  # as a run copied from elsewhere comes
+    before = {path.name: path.read_bytes() for path in tmp_path.iterdir()}
     assert train("--epochs", "1", "--out", str(tmp_path)) == 2
     assert f"--resume {tmp_path}" in capsys.readouterr().err
+    # refused: the folder is left as it was found, with no train.lock of the refused run
+    assert {path.name: path.read_bytes() for path in tmp_path.iterdir()} == before
 
 
 def test_a_new_run_into_a_folder_holding_only_old_plots_is_refused_naming_them(
@@ -162,11 +166,7 @@ def test_a_new_run_into_a_folder_holding_only_old_plots_is_refused_naming_them(
         f"no checkpoint or metrics); a run written there would leave them looking like its "
         f"own: remove them, or choose another --out"
     )
-    assert sorted(path.name for path in tmp_path.iterdir()) == [
-        "confusion.png",
-        "loss.png",
-        "train.lock",
-    ]
+    assert sorted(path.name for path in tmp_path.iterdir()) == ["confusion.png", "loss.png"]
     assert {name: (tmp_path / name).read_bytes() for name in plots} == plots
 
 
