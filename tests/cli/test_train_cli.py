@@ -552,3 +552,27 @@ def test_evaluating_a_run_whose_data_changed_is_refused_unless_data_is_named(
     assert line.endswith(f"with --data {data.resolve()}")
     assert not (run / "confusion.png").exists()
     assert main(["evaluate", str(run), "--data", str(data)]) == 0
+
+
+@pytest.mark.parametrize("existing_runs", [False, True])
+@pytest.mark.parametrize(
+    "refused",
+    [
+        ["--data", "no-such-data-folder"],  # refused once the run folder is made
+        ["--hidden", "10000000000"],  # refused by the memory estimate, before
+    ],
+)
+def test_a_refused_run_leaves_no_default_run_folder(
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    refused: list[str],
+    existing_runs: bool,
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    if existing_runs:
+        (tmp_path / "runs" / "20261130-064500").mkdir(parents=True)
+    before = sorted(str(path.relative_to(tmp_path)) for path in tmp_path.rglob("*"))
+    assert train("--epochs", "1", *refused) == 2
+    assert capsys.readouterr().err.startswith("chainrule train: ")
+    assert sorted(str(path.relative_to(tmp_path)) for path in tmp_path.rglob("*")) == before
