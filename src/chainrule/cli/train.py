@@ -325,11 +325,14 @@ def run(args: argparse.Namespace) -> int:
         raise  # stdout's reader went away: main() ends quietly with 141
     except OSError as error:
         refused = ValueError(describe_os_error(error))
-    if not start_together(refused, lambda error: _report(error, every_rank=True)):
-        return 2
-    if world().size > 1:
-        # One run folder: rank 0's (a default one is made by rank 0 alone).
-        folder = Path(world().allgather_object(str(folder))[0])
+    try:
+        if not start_together(refused, lambda error: _report(error, every_rank=True)):
+            return 2
+        if world().size > 1:
+            # One run folder: rank 0's (a default one is made by rank 0 alone).
+            folder = Path(world().allgather_object(str(folder))[0])
+    except CollectiveTimeout as error:
+        stop_job(error)
     if lead and checkpoint is not None and "data_fingerprint" not in checkpoint.meta:
         print(
             f"chainrule train: note: {checkpoint.folder / META_FILE} has no fingerprint of "
