@@ -209,7 +209,7 @@ def test_a_hung_rank_stops_the_others_with_one_line(mpiexec: Path, tmp_path: Pat
     assert time.monotonic() - started < 60
     assert finished.returncode != 0
     errors = [line for line in finished.stderr.splitlines() if line.startswith("chainrule train:")]
-    assert len(errors) == 1, finished.stderr
+    assert len(errors) == 1, (finished.returncode, finished.stdout, finished.stderr)
     assert "rank 0 of 2" in errors[0]
     assert "waited 10 s for the other ranks" in errors[0]
 
@@ -311,7 +311,7 @@ def test_a_run_folder_in_use_stops_every_rank_with_one_line(mpiexec: Path, tmp_p
         )
     assert finished.returncode == 2
     errors = [line for line in finished.stderr.splitlines() if line.strip()]
-    assert len(errors) == 1
+    assert len(errors) == 1, (finished.returncode, finished.stdout, finished.stderr)
     assert errors[0].startswith(f"chainrule train: {tmp_path} is in use by process {os.getpid()}")
 
 
@@ -344,7 +344,7 @@ def test_a_blown_up_loss_stops_every_rank_on_the_same_batch_with_one_line(
     )
     assert finished.returncode == 1
     errors = [line for line in finished.stderr.splitlines() if line.startswith("chainrule train:")]
-    assert len(errors) == 1
+    assert len(errors) == 1, (finished.returncode, finished.stdout, finished.stderr)
     assert "averaged over the ranks became non-finite on batch" in errors[0]
     assert "lower --lr" in errors[0]
 
