@@ -18,6 +18,7 @@ import itertools
 import os
 import sys
 import time
+import traceback
 from dataclasses import fields
 from pathlib import Path
 from typing import Any
@@ -296,10 +297,27 @@ def _report(error: Exception, *, every_rank: bool = False) -> None:
     print(f"chainrule train: {message}", file=sys.stderr)
 
 
+def _report_own(error: Exception) -> None:
+    """`_report` for an error only this rank met: a rank other than 0 reports it too, by name."""
+    from chainrule.distributed import world
+
+    comm = world()
+    if comm.rank == 0:
+        _report(error)
+        return
+    message = str(error).removeprefix("train: ")
+    _report(ValueError(f"train: rank {comm.rank} of {comm.size}: {message}"), every_rank=True)
+
+
 def run(args: argparse.Namespace) -> int:
     from chainrule.data.errors import DatasetError
     from chainrule.distributed import CollectiveTimeout, ShardError, world
-    from chainrule.distributed.training import quiet_unless_lead, start_together, stop_job
+    from chainrule.distributed.training import (
+        end_job,
+        quiet_unless_lead,
+        start_together,
+        stop_job,
+    )
     from chainrule.train import CheckpointError, TrainingInterrupted, train
     from chainrule.train.allocator import keep_freed_memory
     from chainrule.train.checkpoint import META_FILE
@@ -379,11 +397,20 @@ def run(args: argparse.Namespace) -> int:
     except BrokenPipeError:
         raise  # stdout's reader went away: main() ends quietly with 141
     except OSError as error:
-        _report(ValueError(describe_os_error(error)))
+        # Rank 0 alone writes, so this error is this rank's own: the others would wait for
+        # it in their next collective until its deadline.
+        _report_own(ValueError(describe_os_error(error)))
+        end_job(2)
         return 2
     except FloatingPointError as error:
         _report(error)
         return 1
+    except Exception:
+        # A defect on one rank: show it, and do not leave the others waiting on this one.
+        if world().size > 1:
+            traceback.print_exc()
+            end_job(1)
+        raise
     seconds = time.perf_counter() - started
     print(f"test accuracy {result.test_accuracy:.4f}  ({seconds:.1f}s; run folder {result.folder})")
     return 0

@@ -186,12 +186,22 @@ def _wait_until_stderr_is_read(limit: float = STDERR_DRAIN_SECONDS) -> None:
         return  # no pipe to wait on (a file, a terminal, a replaced stream, no POSIX)
 
 
+def end_job(code: int) -> None:
+    """On more than one rank, end every rank now with `code` (after this rank's line has
+    been read): this rank met an error of its own, which the others cannot know of, and
+    would otherwise wait in their next collective until its deadline. On one rank, return."""
+    comm = world()
+    if comm.size == 1:
+        return
+    _wait_until_stderr_is_read()
+    abort = getattr(comm, "abort", None)
+    if abort is not None:
+        abort(code)
+    raise SystemExit(code)
+
+
 def stop_job(error: CollectiveTimeout) -> NoReturn:
     """Report a failed collective in one line and end every rank of the job."""
     print(f"chainrule train: {error}", file=sys.stderr, flush=True)
-    _wait_until_stderr_is_read()
-    comm = world()
-    abort = getattr(comm, "abort", None)
-    if abort is not None:
-        abort(1)
+    end_job(1)
     raise SystemExit(1)
