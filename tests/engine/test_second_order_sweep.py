@@ -237,3 +237,94 @@ def test_vjp_differentiated_in_its_cotangent_is_the_jvp(case: OpCase, number: in
         f"{case.name} {params}: J v from the vjp's cotangent {ours} vs central differences "
         f"{numeric}"
     )
+
+
+def _layer_norm_by_its_formula(torch, x, w, b, normalized_shape):
+    axes = tuple(range(-len(np.atleast_1d(normalized_shape)), 0))
+    centered = x - x.mean(dim=axes, keepdim=True)
+    variance = (centered * centered).mean(dim=axes, keepdim=True)
+    return centered * (variance + 1e-5) ** -0.5 * w + b
+
+
+def _logcumsumexp_by_its_formula(torch, x, axis):
+    if axis is None:
+        x, axis = x.reshape(-1), 0
+    return torch.log(torch.cumsum(torch.exp(x), dim=axis))
+
+
+# Two of torch 2.13's native ops are wrong at third order, so the reference is their formula
+# written in torch ops: layer_norm's double backward is not differentiated correctly (off
+# by O(1) from central differences of the second derivative, where ours and torch's
+# composite agree to 1e-9), and logcumsumexp's third derivative is NaN at every entry.
+THIRD_ORDER_TORCH = {
+    "layer_norm": _layer_norm_by_its_formula,
+    "logcumsumexp": _logcumsumexp_by_its_formula,
+}
+
+
+def _third(lib_grad, ones, wrap, inputs, out, u, v):
+    """d/dx <d/dx <grad L, v>, u> for L = sum(c * out**3), in either library."""
+    loss = (wrap(_loss_weights(tuple(out.shape))) * out * out * out).sum()
+    first = lib_grad(loss, inputs, True)
+    total = sum(
+        ((g * wrap(d)).sum() for g, d in zip(first, v, strict=True) if g is not None),
+        ones(),
+    )
+    if not total.requires_grad:
+        return [None] * len(inputs)
+    second = lib_grad(total, inputs, True)
+    total = sum(
+        ((g * wrap(d)).sum() for g, d in zip(second, u, strict=True) if g is not None),
+        ones(),
+    )
+    if not total.requires_grad:
+        return [None] * len(inputs)
+    return lib_grad(total, inputs, False)
+
+
+@pytest.mark.parametrize(
+    ("case", "number"),
+    [(case, n) for case in FLOAT64_CASES for n in range(len(case.variants))],
+    ids=[f"{case.name}-{n}" for case in FLOAT64_CASES for n in range(len(case.variants))],
+)
+def test_third_derivative_through_a_cubic_loss_matches_torch(
+    torch: ModuleType, case: OpCase, number: int
+) -> None:
+    """A third sweep: the vjps of the vjp rules' own recorded ops (conv's transposed and
+    weight-gradient convolutions, indexing's scatter) are differentiated once more."""
+    arrays, params = draw(case, case.variants[number])
+    rng = np.random.default_rng(17)
+    v = [rng.normal(size=a.shape) for a in arrays]
+    u = [rng.normal(size=a.shape) for a in arrays]
+
+    tensors = [cr.tensor(a, requires_grad=True) for a in arrays]
+    ours = _third(
+        lambda root, inputs, create: _grad(root, inputs, create_graph=create),
+        lambda: cr.tensor(0.0),
+        cr.tensor,
+        tensors,
+        case.chainrule(*tensors, **params),
+        u,
+        v,
+    )
+    reference = THIRD_ORDER_TORCH.get(case.name, case.torch)
+    leaves = [torch.tensor(a, requires_grad=True) for a in arrays]
+    theirs = _third(
+        lambda root, inputs, create: torch.autograd.grad(
+            root, inputs, create_graph=create, allow_unused=True
+        ),
+        lambda: torch.zeros((), dtype=torch.float64),
+        torch.from_numpy,
+        leaves,
+        reference(torch, *leaves, **params),
+        u,
+        v,
+    )
+    expected = [_array(t, a) for t, a in zip(theirs, arrays, strict=True)]
+    got = [_array(o, a) for o, a in zip(ours, arrays, strict=True)]
+    # normwise over the inputs: rounding noise follows the largest third derivative
+    scale = max(float(np.max(np.abs(e), initial=0.0)) for e in expected)
+    for i, (mine, reference_value) in enumerate(zip(got, expected, strict=True)):
+        assert relative_error(mine, reference_value, floor=scale) <= 1e-9, (
+            f"{case.name} {params}: third derivative of input {i}: {mine} vs {reference_value}"
+        )
