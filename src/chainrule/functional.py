@@ -996,9 +996,9 @@ def binary_cross_entropy(
     negative = (1 - probabilities).clip(min=floor).log()
     losses = -(goal * positive + (1 - goal) * negative)
     if weight is not None:
-        losses = losses * (
-            weight if isinstance(weight, Tensor) else Tensor(np.asarray(weight), dtype=losses.dtype)
-        )
+        # Checked as torch does: a weight that broadcast the losses to a larger shape would
+        # silently average the wrong grid.
+        losses = losses * _broadcastable("binary_cross_entropy", "weight", weight, losses)
     return _reduce("binary_cross_entropy", losses, reduction)
 
 
