@@ -44,3 +44,32 @@ def test_binary_cross_entropy_with_a_broadcast_weight_matches_torch(torch: Modul
     assert mine.grad is not None
     assert theirs.grad is not None
     np.testing.assert_allclose(mine.grad.numpy(), theirs.grad.numpy(), rtol=1e-12)
+
+
+@pytest.mark.parametrize(
+    ("loss", "label_smoothing"),
+    [("cross_entropy", 0.0), ("cross_entropy", 0.2), ("nll_loss", 0.0)],
+)
+def test_weighted_mean_with_a_negative_weight_total_matches_torch(
+    torch: ModuleType, loss: str, label_smoothing: float
+) -> None:
+    # The weighted mean divides by the summed weights of the counted targets; a negative sum
+    # (negative class weights) was silently NaN, as if no target counted.
+    rng = np.random.default_rng(2)
+    logits = rng.standard_normal((5, 4))
+    targets = np.array([1, 1, 0, 1, 2])
+    weight = np.array([1.0, -1.0, 0.5, 0.2])  # counted total: -1 - 1 + 1 - 1 + 0.5 = -1.5
+    options = {"label_smoothing": label_smoothing} if label_smoothing else {}
+    mine = cr.tensor(logits, requires_grad=True)
+    value = getattr(F, loss)(mine, targets, weight, **options)
+    value.backward()
+    theirs = torch.tensor(logits, requires_grad=True)
+    expected = getattr(torch.nn.functional, loss)(
+        theirs, torch.tensor(targets), torch.tensor(weight), **options
+    )
+    expected.backward()
+    assert np.isfinite(expected.item())
+    np.testing.assert_allclose(value.numpy(), expected.detach().numpy(), rtol=1e-13)
+    assert mine.grad is not None
+    assert theirs.grad is not None
+    np.testing.assert_allclose(mine.grad.numpy(), theirs.grad.numpy(), rtol=1e-12, atol=1e-15)
