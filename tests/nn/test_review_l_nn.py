@@ -73,3 +73,75 @@ def test_weighted_mean_with_a_negative_weight_total_matches_torch(
     assert mine.grad is not None
     assert theirs.grad is not None
     np.testing.assert_allclose(mine.grad.numpy(), theirs.grad.numpy(), rtol=1e-12, atol=1e-15)
+
+
+# ------------------------------------------------------------- ported from torch's test_nn
+@pytest.mark.parametrize("momentum", [None, 0.3], ids=["cumulative", "momentum"])
+@pytest.mark.parametrize("affine", [True, False], ids=["affine", "plain"])
+def test_batchnorm_over_batches_of_changing_size_tracks_torch_then_evaluates_as_torch(
+    torch: ModuleType, momentum: float | None, affine: bool
+) -> None:
+    # Running mean and unbiased variance (n = N L), biased variance in the normalisation,
+    # num_batches_tracked, and eval mode reading the running statistics.
+    rng = np.random.default_rng(5)
+    ours = cr.nn.BatchNorm1d(3, momentum=momentum, affine=affine, dtype=np.float64)
+    theirs = torch.nn.BatchNorm1d(3, momentum=momentum, affine=affine, dtype=torch.float64)
+    for batch, length in [(2, 4), (5, 1), (3, 3), (7, 2)]:
+        x = rng.standard_normal((batch, 3, length)) * 2 + 1
+        mine = cr.tensor(x, requires_grad=True)
+        out = ours(mine)
+        cotangent = rng.standard_normal(x.shape)
+        out.backward(cotangent)
+        reference = torch.tensor(x, requires_grad=True)
+        expected = theirs(reference)
+        expected.backward(torch.tensor(cotangent))
+        np.testing.assert_allclose(out.numpy(), expected.detach().numpy(), rtol=1e-12, atol=1e-13)
+        assert mine.grad is not None
+        assert reference.grad is not None
+        np.testing.assert_allclose(mine.grad.numpy(), reference.grad.numpy(), atol=1e-12)
+    for name in ("running_mean", "running_var"):
+        np.testing.assert_allclose(getattr(ours, name), getattr(theirs, name).numpy(), rtol=1e-13)
+    assert int(ours.num_batches_tracked) == int(theirs.num_batches_tracked) == 4
+    ours.eval()
+    theirs.eval()
+    x = rng.standard_normal((4, 3))
+    np.testing.assert_allclose(
+        ours(x).numpy(), theirs(torch.tensor(x)).detach().numpy(), rtol=1e-12, atol=1e-13
+    )
+
+
+@pytest.mark.parametrize("optimizer", ["SGD", "Adam"])
+def test_a_module_used_twice_is_one_parameter_set_updated_once_per_step(
+    torch: ModuleType, optimizer: str
+) -> None:
+    # Its gradient is the sum over both uses; an optimizer listing it twice would step twice.
+    rng = np.random.default_rng(6)
+    weight, bias, x = (
+        rng.standard_normal((3, 3)),
+        rng.standard_normal(3),
+        rng.standard_normal((4, 3)),
+    )
+    layer = cr.nn.Linear(3, 3, dtype=np.float64)
+    layer.weight.data, layer.bias.data = weight.T.copy(), bias.copy()  # ours is (in, out)
+    ours = cr.nn.Sequential(layer, cr.nn.Tanh(), layer)
+    their_layer = torch.nn.Linear(3, 3, dtype=torch.float64)
+    with torch.no_grad():
+        their_layer.weight.copy_(torch.tensor(weight))
+        their_layer.bias.copy_(torch.tensor(bias))
+    theirs = torch.nn.Sequential(their_layer, torch.nn.Tanh(), their_layer)
+    assert [name for name, _ in ours.named_parameters()] == ["0.weight", "0.bias"]
+    mine = getattr(cr.optim, optimizer)(ours.parameters(), lr=0.1)
+    reference = getattr(torch.optim, optimizer)(theirs.parameters(), lr=0.1)
+    for _ in range(3):
+        mine.zero_grad()
+        reference.zero_grad()
+        out = ours(x)
+        (out * out).sum().backward()
+        expected = theirs(torch.tensor(x))
+        (expected * expected).sum().backward()
+        mine.step()
+        reference.step()
+    np.testing.assert_allclose(
+        layer.weight.numpy().T, their_layer.weight.detach().numpy(), rtol=1e-12
+    )
+    np.testing.assert_allclose(layer.bias.numpy(), their_layer.bias.detach().numpy(), rtol=1e-12)
