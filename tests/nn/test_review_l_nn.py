@@ -145,3 +145,25 @@ def test_a_module_used_twice_is_one_parameter_set_updated_once_per_step(
         layer.weight.numpy().T, their_layer.weight.detach().numpy(), rtol=1e-12
     )
     np.testing.assert_allclose(layer.bias.numpy(), their_layer.bias.detach().numpy(), rtol=1e-12)
+
+
+def test_binary_cross_entropy_gradient_inside_is_the_derivative_of_its_value() -> None:
+    # Central differences in float64 where p (1 - p) >= 1e-12 (the logarithms unclamped).
+    rng = np.random.default_rng(7)
+    probabilities = np.concatenate([rng.uniform(0.01, 0.99, 6), [1e-6, 1 - 1e-6]])
+    targets = rng.random(probabilities.size)
+    mine = cr.tensor(probabilities, requires_grad=True)
+    F.binary_cross_entropy(mine, targets, reduction="sum").backward()
+    numeric = []
+    for position, size in enumerate(1e-5 * np.minimum(probabilities, 1 - probabilities)):
+        above, below = probabilities.copy(), probabilities.copy()
+        above[position] += size
+        below[position] -= size
+        difference = (
+            F.binary_cross_entropy(above, targets, reduction="sum").item()
+            - F.binary_cross_entropy(below, targets, reduction="sum").item()
+        )
+        # Divided by the step as represented (p near 1 rounds p + h).
+        numeric.append(difference / (above[position] - below[position]))
+    assert mine.grad is not None
+    np.testing.assert_allclose(mine.grad.numpy(), numeric, rtol=1e-6)
