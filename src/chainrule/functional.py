@@ -978,10 +978,11 @@ def binary_cross_entropy(
     input: Any, target: Any, weight: Any = None, reduction: str = "mean"
 ) -> Tensor:
     """-w (t log p + (1 - t) log(1 - p)) for probabilities p in [0, 1], each logarithm kept
-    >= -100 (as PyTorch), reduced;  dL/dp = w (p - t) / (p (1 - p)) where p is inside
-    (e**-100, 1 - e**-100). Beyond, PyTorch's gradient is (p - t) / max(p (1 - p), 1e-12) and
-    this one 0 (the floor's derivative). binary_cross_entropy_with_logits is the stable
-    form for logits."""
+    >= -100 (as PyTorch), reduced;  dL/dp = w (p - t) / (p (1 - p)), PyTorch's too where
+    p (1 - p) > 1e-12. Closer to 0 or 1 PyTorch's is w (p - t) / 1e-12 and this one the
+    derivative of the floored value: up to -w t / p just above 0, and where a logarithm is
+    floored only the other term's, +w (1 - t) at p = 0 and -w t at p = 1 (pointing away
+    from the target). binary_cross_entropy_with_logits is the stable form for logits."""
     _check_reduction("binary_cross_entropy", reduction)
     probabilities, goal = _loss_pair("binary_cross_entropy", input, target)
     values = to_numpy(probabilities.data)
@@ -996,9 +997,9 @@ def binary_cross_entropy(
     negative = (1 - probabilities).clip(min=floor).log()
     losses = -(goal * positive + (1 - goal) * negative)
     if weight is not None:
-        losses = losses * (
-            weight if isinstance(weight, Tensor) else Tensor(np.asarray(weight), dtype=losses.dtype)
-        )
+        # Checked as torch does: a weight that broadcast the losses to a larger shape would
+        # silently average the wrong grid.
+        losses = losses * _broadcastable("binary_cross_entropy", "weight", weight, losses)
     return _reduce("binary_cross_entropy", losses, reduction)
 
 

@@ -209,7 +209,7 @@ def test_a_hung_rank_stops_the_others_with_one_line(mpiexec: Path, tmp_path: Pat
     assert time.monotonic() - started < 60
     assert finished.returncode != 0
     errors = [line for line in finished.stderr.splitlines() if line.startswith("chainrule train:")]
-    assert len(errors) == 1, finished.stderr
+    assert len(errors) == 1, (finished.returncode, finished.stdout, finished.stderr)
     assert "rank 0 of 2" in errors[0]
     assert "waited 10 s for the other ranks" in errors[0]
 
@@ -311,7 +311,7 @@ def test_a_run_folder_in_use_stops_every_rank_with_one_line(mpiexec: Path, tmp_p
         )
     assert finished.returncode == 2
     errors = [line for line in finished.stderr.splitlines() if line.strip()]
-    assert len(errors) == 1
+    assert len(errors) == 1, (finished.returncode, finished.stdout, finished.stderr)
     assert errors[0].startswith(f"chainrule train: {tmp_path} is in use by process {os.getpid()}")
 
 
@@ -344,7 +344,7 @@ def test_a_blown_up_loss_stops_every_rank_on_the_same_batch_with_one_line(
     )
     assert finished.returncode == 1
     errors = [line for line in finished.stderr.splitlines() if line.startswith("chainrule train:")]
-    assert len(errors) == 1
+    assert len(errors) == 1, (finished.returncode, finished.stdout, finished.stderr)
     assert "averaged over the ranks became non-finite on batch" in errors[0]
     assert "lower --lr" in errors[0]
 
@@ -365,3 +365,26 @@ def test_ranks_without_out_share_one_default_run_folder(mpiexec: Path, tmp_path:
     (folder,) = (tmp_path / "runs").iterdir()
     assert (folder / META_FILE).is_file()
     assert f"run folder runs/{folder.name})" in finished.stdout
+
+
+@pytest.mark.slow
+def test_a_write_error_on_rank_0_ends_every_rank_with_one_line(
+    mpiexec: Path, tmp_path: Path
+) -> None:
+    worker = Path(__file__).with_name("failing_write_worker.py")
+    command = [str(mpiexec), "-n", "2", sys.executable, str(worker), "train", *SMALL]
+    started = time.monotonic()
+    finished = subprocess.run(
+        [*command, "--epochs", "2", "--out", str(tmp_path / "run")],
+        env=environment(**{TIMEOUT_ENV: "600"}),
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    # Not the 600 s deadline: rank 0 ends the job itself.
+    assert time.monotonic() - started < 60
+    assert finished.returncode == 2
+    errors = [line for line in finished.stderr.splitlines() if line.startswith("chainrule train:")]
+    assert errors == [f"chainrule train: {tmp_path / 'run'}: No space left on device"], (
+        finished.stderr
+    )

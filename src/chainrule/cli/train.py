@@ -19,6 +19,7 @@ import itertools
 import os
 import sys
 import time
+import traceback
 from dataclasses import fields
 from pathlib import Path
 from typing import Any
@@ -303,10 +304,27 @@ def _report(error: Exception, *, every_rank: bool = False) -> None:
     print(f"chainrule train: {message}", file=sys.stderr)
 
 
+def _report_own(error: Exception) -> None:
+    """`_report` for an error only this rank met: a rank other than 0 reports it too, by name."""
+    from chainrule.distributed import world
+
+    comm = world()
+    if comm.rank == 0:
+        _report(error)
+        return
+    message = str(error).removeprefix("train: ")
+    _report(ValueError(f"train: rank {comm.rank} of {comm.size}: {message}"), every_rank=True)
+
+
 def run(args: argparse.Namespace) -> int:
     from chainrule.data.errors import DatasetError
     from chainrule.distributed import CollectiveTimeout, ShardError, world
-    from chainrule.distributed.training import quiet_unless_lead, start_together, stop_job
+    from chainrule.distributed.training import (
+        end_job,
+        quiet_unless_lead,
+        start_together,
+        stop_job,
+    )
     from chainrule.train import CheckpointError, TrainingInterrupted, train
     from chainrule.train.allocator import keep_freed_memory
     from chainrule.train.checkpoint import META_FILE
@@ -343,12 +361,15 @@ def run(args: argparse.Namespace) -> int:
         raise  # stdout's reader went away: main() ends quietly with 141
     except OSError as error:
         refused = ValueError(describe_os_error(error))
-    if not start_together(refused, lambda error: _report(error, every_rank=True)):
-        _remove_if_empty(made)
-        return 2
-    if world().size > 1:
-        # One run folder: rank 0's (a default one is made by rank 0 alone).
-        folder = Path(world().allgather_object(str(folder))[0])
+    try:
+        if not start_together(refused, lambda error: _report(error, every_rank=True)):
+            _remove_if_empty(made)
+            return 2
+        if world().size > 1:
+            # One run folder: rank 0's (a default one is made by rank 0 alone).
+            folder = Path(world().allgather_object(str(folder))[0])
+    except CollectiveTimeout as error:
+        stop_job(error)
     if lead and checkpoint is not None and "data_fingerprint" not in checkpoint.meta:
         print(
             f"chainrule train: note: {checkpoint.folder / META_FILE} has no fingerprint of "
@@ -396,12 +417,21 @@ def run(args: argparse.Namespace) -> int:
     except BrokenPipeError:
         raise  # stdout's reader went away: main() ends quietly with 141
     except OSError as error:
-        _report(ValueError(describe_os_error(error)))
+        # Rank 0 alone writes, so this error is this rank's own: the others would wait for
+        # it in their next collective until its deadline.
+        _report_own(ValueError(describe_os_error(error)))
         _remove_if_empty(made)
+        end_job(2)
         return 2
     except FloatingPointError as error:
         _report(error)
         return 1
+    except Exception:
+        # A defect on one rank: show it, and do not leave the others waiting on this one.
+        if world().size > 1:
+            traceback.print_exc()
+            end_job(1)
+        raise
     seconds = time.perf_counter() - started
     print(f"test accuracy {result.test_accuracy:.4f}  ({seconds:.1f}s; run folder {result.folder})")
     return 0

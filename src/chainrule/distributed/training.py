@@ -9,8 +9,11 @@ rank's, so it resumes only with the same rank count when the model has dropout.
 
 from __future__ import annotations
 
+import array
 import os
+import stat
 import sys
+import time
 from collections.abc import Callable
 from typing import Any, NoReturn
 
@@ -157,11 +160,48 @@ def quiet_unless_lead() -> bool:
     return False
 
 
+STDERR_DRAIN_SECONDS = 2.0
+"""How long `stop_job` waits for the launcher to read its line before ending the job."""
+
+
+def _wait_until_stderr_is_read(limit: float = STDERR_DRAIN_SECONDS) -> None:
+    """Wait (at most `limit` s) until the pipe behind stderr is empty. Under mpiexec that
+    pipe leads to the launcher's proxy, which reacts to an abort on another channel: ending
+    the job while the line still sits in the pipe can lose it."""
+    try:
+        import fcntl
+        import termios
+
+        descriptor = sys.stderr.fileno()
+        if not stat.S_ISFIFO(os.fstat(descriptor).st_mode):
+            return
+        deadline = time.monotonic() + limit
+        waiting = array.array("i", [1])
+        while time.monotonic() < deadline:
+            fcntl.ioctl(descriptor, termios.FIONREAD, waiting)
+            if waiting[0] == 0:
+                return
+            time.sleep(0.01)
+    except (ImportError, AttributeError, OSError, ValueError):
+        return  # no pipe to wait on (a file, a terminal, a replaced stream, no POSIX)
+
+
+def end_job(code: int) -> None:
+    """On more than one rank, end every rank now with `code` (after this rank's line has
+    been read): this rank met an error of its own, which the others cannot know of, and
+    would otherwise wait in their next collective until its deadline. On one rank, return."""
+    comm = world()
+    if comm.size == 1:
+        return
+    _wait_until_stderr_is_read()
+    abort = getattr(comm, "abort", None)
+    if abort is not None:
+        abort(code)
+    raise SystemExit(code)
+
+
 def stop_job(error: CollectiveTimeout) -> NoReturn:
     """Report a failed collective in one line and end every rank of the job."""
     print(f"chainrule train: {error}", file=sys.stderr, flush=True)
-    comm = world()
-    abort = getattr(comm, "abort", None)
-    if abort is not None:
-        abort(1)
+    end_job(1)
     raise SystemExit(1)

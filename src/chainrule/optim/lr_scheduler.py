@@ -130,11 +130,17 @@ class StepLR(LRScheduler):
 
 
 class CosineAnnealingLR(LRScheduler):
-    """lr = eta_min + (base_lr - eta_min) * (1 + cos(pi * epoch / T_max)) / 2.
+    """lr = eta_min + (base_lr - eta_min) * (1 + cos(pi * epoch / T_max)) / 2 when it runs
+    alone: falls from base_lr to eta_min over T_max epochs and, stepped further, rises again
+    (a period of 2 T_max).
 
-    Falls from base_lr to eta_min over T_max epochs and, stepped further, rises again
-    (a period of 2 T_max). This closed form is the one PyTorch documents; its recursive
-    implementation gives the same values up to rounding.
+    Each step computes it, as PyTorch, from the group's current lr (its recursive form):
+
+        lr = eta_min + (lr - eta_min) * (1 + cos(pi e / T_max)) / (1 + cos(pi (e - 1) / T_max))
+
+    and, on the epoch after each minimum (where that ratio is 0 / 0),
+    lr = lr + (base_lr - eta_min) (1 - cos(pi / T_max)) / 2. So another schedule chained on
+    the same optimizer (StepLR's decay) or an lr set by hand carries through, as in torch.
     """
 
     def __init__(self, optimizer: Optimizer, T_max: int, eta_min: float = 0.0) -> None:
@@ -158,5 +164,15 @@ class CosineAnnealingLR(LRScheduler):
                 "add_param_group afterwards has no base lr); add every group first, then "
                 "create the schedule"
             )
-        cosine = (1 + math.cos(math.pi * self.last_epoch / self.T_max)) / 2
-        return [self.eta_min + (base_lr - self.eta_min) * cosine for base_lr in self.base_lrs]
+        epoch, period, eta_min = self.last_epoch, self.T_max, self.eta_min
+        current = [group["lr"] for group in self.optimizer.param_groups]
+        if (epoch - 1 - period) % (2 * period) == 0:
+            rise = (1 - math.cos(math.pi / period)) / 2
+            return [
+                lr + (base_lr - eta_min) * rise
+                for lr, base_lr in zip(current, self.base_lrs, strict=True)
+            ]
+        ratio = (1 + math.cos(math.pi * epoch / period)) / (
+            1 + math.cos(math.pi * (epoch - 1) / period)
+        )
+        return [ratio * (lr - eta_min) + eta_min for lr in current]

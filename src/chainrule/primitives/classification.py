@@ -81,8 +81,9 @@ class NLLLoss(Primitive):
             )
         total = xp.sum(picked_weight)
         if reduction == "mean":
-            # 0 where no target counts (the loss is NaN then), without branching on a value.
-            scale = xp.where(total > 0, 1 / xp.where(total > 0, total, 1), 0)
+            # 0 where the counted weights sum to 0 (the loss is NaN then), without branching
+            # on a value; a negative sum (negative class weights) divides, as in torch.
+            scale = xp.where(total != 0, 1 / xp.where(total != 0, total, 1), 0)
             picked_factor = picked_factor * scale
             dense_factor = None if dense_factor is None else dense_factor * scale
         saved = (raw.shape, safe, xp.astype(picked_factor, raw.dtype), dense_factor, reduction)
@@ -103,7 +104,7 @@ class NLLLoss(Primitive):
         if reduction == "none":
             return xp.astype(losses, raw.dtype, copy=False), saved
         loss = xp.asarray(xp.sum(losses), dtype=raw.dtype)
-        return (xp.where(total > 0, loss, xp.nan) if reduction == "mean" else loss), saved
+        return (xp.where(total != 0, loss, xp.nan) if reduction == "mean" else loss), saved
 
     @staticmethod
     def vjp(saved: Saved, grad_out: Any, needs: tuple[bool, ...]) -> Grads:
