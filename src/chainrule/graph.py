@@ -630,7 +630,8 @@ def store_leaf_grads(
     slot in a flat gradient buffer when it has one, see `set_grad_slot`): an array shared
     with another leaf, a view, or one whose id is in `not_ours` (the caller's
     seed gradient, a reused buffer) is copied first. An existing `.grad` is added to in place
-    (its version bumped), or out of place when it is itself recorded (create_graph)."""
+    (its version bumped; a recorded one keeps its grad_fn, as torch's), or, under
+    create_graph, out of place in the new graph."""
     handed_out = set(not_ours)
     if create_graph:
         for leaf, grad in leaf_grads:
@@ -659,16 +660,14 @@ def store_leaf_grads(
             grad = np.asarray(grad)
         existing = leaf._grad  # `.grad`, without its Python-level getter (once per leaf)
         if existing is not None:
-            if existing.requires_grad:
-                # A recorded gradient (create_graph) is part of a graph: add out of place.
-                # (np.add: a 0-d sum is a NumPy scalar, from_numpy needs an array)
-                leaf.grad = tensor_type.from_numpy(np.asarray(np.add(existing.data, grad)))
-            else:
-                try:
-                    np.add(existing.data, grad, out=existing.data)
-                except ValueError as error:
-                    _refuse_read_only_grad(leaf, existing.data, error)
-                existing.increment_version()  # a graph that saved this .grad sees the change
+            # In place, as torch's no-grad accumulation: a recorded .grad (create_graph)
+            # keeps its grad_fn, the new gradient entering it as a constant, and a graph
+            # that saved it sees the version change rather than the new values.
+            try:
+                np.add(existing.data, grad, out=existing.data)
+            except ValueError as error:
+                _refuse_read_only_grad(leaf, existing.data, error)
+            existing.increment_version()
             continue
         key = id(leaf)
         entry = slots.get(key) if slots else None  # `grad_slot`, inline
@@ -737,10 +736,7 @@ def _store_foreign_grad(
     place into a `.grad` of the same tensor (JAX arrays cannot be written into), its version
     bumped; a first one is copied when it is the caller's or another leaf's array."""
     existing = leaf.grad
-    if existing is not None and existing.requires_grad:  # recorded (create_graph): a new one
-        leaf.grad = tensor_type(existing.data + grad, requires_grad=False)
-        return
-    if existing is not None:
+    if existing is not None:  # a recorded one (create_graph) keeps its grad_fn, as torch's
         existing.data = existing.data + grad
         return
     if id(grad) in handed_out:

@@ -438,3 +438,33 @@ def test_gradcheck_names_a_swapped_pair_and_a_wrong_batch_row(make_network, loss
     assert report["x"].diagnosis.kind is Mistake.ONE_ROW
     assert report["x"].diagnosis.details["row"] == 4
     assert "diagnosis of w1: swapped with w2" in str(report)
+
+
+def test_gradients_of_two_shapes_swapped_are_a_pair_not_a_reshape(
+    rng: np.random.Generator,
+) -> None:
+    # b1 (50,) and w2 (50, 1) returned under each other's names: each got has the other's
+    # shape, and reshaping it, as a shape diagnosis would suggest, leaves a wrong gradient
+    b1, w2 = rng.standard_normal(50), rng.standard_normal((50, 1))
+    swaps = diagnose_swaps({"b1": w2, "w2": b1}, {"b1": b1, "w2": w2})
+    assert sorted(swaps) == ["b1", "w2"]
+    assert swaps["b1"].kind is Mistake.SWAPPED
+    assert swaps["w2"].details == {"with": "b1"}
+
+
+def test_a_gradient_of_anothers_shape_alone_is_no_swap(rng: np.random.Generator) -> None:
+    b1, w2 = rng.standard_normal(50), rng.standard_normal((50, 1))
+    assert diagnose_swaps({"b1": w2, "w2": w2}, {"b1": b1, "w2": w2}) == {}
+    assert diagnose_swaps({"b1": w2, "w2": -b1}, {"b1": b1, "w2": w2}) == {}
+
+
+def test_gradcheck_names_a_swapped_pair_of_two_shapes(make_network, loss_of_arrays) -> None:
+    x, y, params = make_network(6, 4, 5, 1)
+    grads = manual.backward(manual.forward(x, y, params)[1])
+    swapped = {**grads, "b1": grads["w2"], "w2": grads["b1"]}
+    swapped = {name: swapped[name] for name in ("x", "w1", "b1", "w2", "b2")}
+    report = gradcheck(loss_of_arrays, {"x": x, "y": y, **params}, swapped)
+    assert report.failing == ("b1", "w2"), str(report)
+    assert report["b1"].diagnosis is not None
+    assert report["b1"].diagnosis.kind is Mistake.SWAPPED
+    assert "diagnosis of w2: swapped with b1" in str(report)

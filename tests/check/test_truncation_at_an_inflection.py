@@ -97,3 +97,45 @@ def test_the_right_gradient_of_those_losses_still_passes(loss: Any, right: float
     point = 0.0 if loss is _steep_cube else 0.05
     report = gradcheck(loss, {"x": np.full(1, point)}, {"x": np.full(1, right)})
     assert report["x"].status == "ok", report
+
+
+def _offset_inflection(arrays: dict[str, np.ndarray]) -> float:
+    # f' = 0 at x = 1, where the central difference measures only its truncation error,
+    # 1e10 eps**2 = 1e-2; |f| = 1e6 rounds a tenfold finer step's difference by ~2e-2
+    return float(1e6 + 1e10 * ((arrays["x"] - 1) ** 3).sum())
+
+
+def test_the_right_zero_gradient_at_an_inflection_of_a_large_loss_is_unresolved() -> None:
+    report = gradcheck(_offset_inflection, {"x": np.ones(3)}, {"x": np.zeros(3)})
+    row = report["x"]
+    assert row.status == "UNRESOLVED", report
+    assert row.failures == 0
+    assert row.diagnosis is None
+    assert row.reason is not None
+    assert "truncation" in row.reason
+    assert "|f(x)| = 1e+06" in row.reason
+    assert "shift the loss" in row.reason
+
+
+@pytest.mark.parametrize("wrong", [0.1, 1.0, -3.0])
+def test_a_wrong_gradient_at_that_inflection_still_fails(wrong: float) -> None:
+    report = gradcheck(_offset_inflection, {"x": np.ones(3)}, {"x": np.full(3, wrong)})
+    assert report["x"].status == "FAIL", report
+
+
+def test_the_shifted_loss_verifies_that_zero_gradient() -> None:
+    # the remedy the reason names: without the constant, the finer steps resolve it
+    def shifted(arrays: dict[str, np.ndarray]) -> float:
+        return float(1e10 * ((arrays["x"] - 1) ** 3).sum())
+
+    report = gradcheck(shifted, {"x": np.ones(3)}, {"x": np.zeros(3)})
+    assert report["x"].status == "ok", report
+
+
+@pytest.mark.parametrize("wrong", [1e-10, 1e-7, 1e-3])
+def test_a_wrong_gradient_at_that_inflection_of_the_shifted_loss_fails(wrong: float) -> None:
+    def shifted(arrays: dict[str, np.ndarray]) -> float:
+        return float(1e10 * ((arrays["x"] - 1) ** 3).sum())
+
+    report = gradcheck(shifted, {"x": np.ones(3)}, {"x": np.array([0.0, 0.0, wrong])})
+    assert report["x"].status == "FAIL", report

@@ -142,8 +142,12 @@ def test_a_new_run_does_not_overwrite_an_existing_one(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     train("--epochs", "1", "--out", str(tmp_path))
+    (tmp_path / "train.lock").unlink()  # as a run copied from elsewhere comes
+    before = {path.name: path.read_bytes() for path in tmp_path.iterdir()}
     assert train("--epochs", "1", "--out", str(tmp_path)) == 2
     assert f"--resume {tmp_path}" in capsys.readouterr().err
+    # refused: the folder is left as it was found, with no train.lock of the refused run
+    assert {path.name: path.read_bytes() for path in tmp_path.iterdir()} == before
 
 
 def test_a_new_run_into_a_folder_holding_only_old_plots_is_refused_naming_them(
@@ -162,11 +166,7 @@ def test_a_new_run_into_a_folder_holding_only_old_plots_is_refused_naming_them(
         f"no checkpoint or metrics); a run written there would leave them looking like its "
         f"own: remove them, or choose another --out"
     )
-    assert sorted(path.name for path in tmp_path.iterdir()) == [
-        "confusion.png",
-        "loss.png",
-        "train.lock",
-    ]
+    assert sorted(path.name for path in tmp_path.iterdir()) == ["confusion.png", "loss.png"]
     assert {name: (tmp_path / name).read_bytes() for name in plots} == plots
 
 
@@ -552,3 +552,27 @@ def test_evaluating_a_run_whose_data_changed_is_refused_unless_data_is_named(
     assert line.endswith(f"with --data {data.resolve()}")
     assert not (run / "confusion.png").exists()
     assert main(["evaluate", str(run), "--data", str(data)]) == 0
+
+
+@pytest.mark.parametrize("existing_runs", [False, True])
+@pytest.mark.parametrize(
+    "refused",
+    [
+        ["--data", "no-such-data-folder"],  # refused once the run folder is made
+        ["--hidden", "10000000000"],  # refused by the memory estimate, before
+    ],
+)
+def test_a_refused_run_leaves_no_default_run_folder(
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    refused: list[str],
+    existing_runs: bool,
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    if existing_runs:
+        (tmp_path / "runs" / "20261130-064500").mkdir(parents=True)
+    before = sorted(str(path.relative_to(tmp_path)) for path in tmp_path.rglob("*"))
+    assert train("--epochs", "1", *refused) == 2
+    assert capsys.readouterr().err.startswith("chainrule train: ")
+    assert sorted(str(path.relative_to(tmp_path)) for path in tmp_path.rglob("*")) == before

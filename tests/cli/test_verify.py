@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 
 import numpy as np
 import pytest
 
 from chainrule import manual
+from chainrule.check import Mistake
 from chainrule.cli import main
 from chainrule.cli.verify import format_verification, verify_network
 
@@ -96,3 +97,38 @@ def test_a_backward_off_by_n_out_is_diagnosed_as_n_out(rng: np.random.Generator)
     result = verify_network(x, y, params, backward=over_n_only, max_entries=20, rng=rng)
     assert "(= n_out)" in str(result.diagnoses["w2"])
     assert "(= n_out)" in str(result.report["w2"].diagnosis)
+
+
+def _swapping(first: str, second: str) -> Callable[[Mapping[str, np.ndarray]], dict]:
+    def backward(cache: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
+        grads = manual.backward(cache)
+        return {**grads, first: grads[second], second: grads[first]}
+
+    return backward
+
+
+def test_verify_names_the_pair_when_two_gradients_of_two_shapes_are_swapped(
+    rng: np.random.Generator,
+) -> None:
+    # b1 (50,) and w2 (50, 1): each alone looks like a shape to fix by reshaping
+    x, y, params = _digits_like_network(rng)
+    result = verify_network(x, y, params, backward=_swapping("b1", "w2"), rng=rng)
+    assert result.failing == ("b1", "w2")
+    assert result.diagnoses["b1"].kind is Mistake.SWAPPED
+    assert result.diagnoses["w2"].details == {"with": "b1"}
+    output = format_verification(result, x.shape, 50)
+    assert "diagnosis of b1: swapped with w2" in output
+    assert "reshape" not in output
+
+
+def test_verify_names_the_pair_when_two_gradients_of_one_shape_are_swapped(
+    rng: np.random.Generator,
+) -> None:
+    x, y = rng.random((6, 4)), rng.standard_normal((6, 3))
+    params = manual.init_params(4, 3, 3, rng=rng)
+    params["b1"], params["b2"] = rng.standard_normal(3), rng.standard_normal(3)
+    result = verify_network(x, y, params, backward=_swapping("b1", "b2"), rng=rng)
+    assert result.failing == ("b1", "b2")
+    assert result.diagnoses["b2"].kind is Mistake.SWAPPED
+    assert result.diagnoses["b2"].details == {"with": "b1"}
+    assert "diagnosis of b2: swapped with b1" in format_verification(result, x.shape, 3)

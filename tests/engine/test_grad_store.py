@@ -7,17 +7,28 @@ import pytest
 import chainrule as cr
 
 
-def test_backward_leaves_a_recorded_grad_unchanged() -> None:
+def test_backward_adds_into_a_recorded_grad_in_place_as_torch_does() -> None:
     w = cr.tensor(np.array([1.0, 2.0]), requires_grad=True)
     (w**3).sum().backward(create_graph=True)
     first_grad = w.grad
     assert first_grad is not None
     penalty = (first_grad * first_grad).sum()
     penalty.backward()
-    # w.grad is the new sum 3w^2 + 36 w^3 ... ; the recorded 3w^2 keeps its values.
-    np.testing.assert_array_equal(first_grad.data, np.array([3.0, 12.0]))
-    assert w.grad is not None
+    # torch: the accumulation runs under no_grad, into the same tensor, which keeps its
+    # grad_fn: w.grad is first_grad, now 3w^2 + 36 w^3
+    assert w.grad is first_grad
+    assert first_grad.requires_grad
     np.testing.assert_allclose(w.grad.data, np.array([3.0 + 36.0, 12.0 + 288.0]), rtol=1e-12)
+
+
+def test_a_graph_that_saved_a_recorded_grad_sees_a_later_backward_change_it() -> None:
+    w = cr.tensor(np.array([1.0, 2.0]), requires_grad=True)
+    (w**3).sum().backward(create_graph=True)
+    assert w.grad is not None
+    penalty = (w.grad * w.grad).sum()
+    (w**2).sum().backward()
+    with pytest.raises(RuntimeError, match="modified in place"):
+        penalty.backward()  # torch: "modified by an inplace operation"
 
 
 def test_accumulating_into_a_grad_that_a_graph_saved_is_detected() -> None:

@@ -4,7 +4,9 @@ MLP's Hessian-vector product via `chainrule.hvp`."""
 
 from __future__ import annotations
 
+import warnings
 from types import ModuleType
+from typing import Any
 
 import numpy as np
 import pytest
@@ -182,3 +184,39 @@ def test_third_derivative_through_indexing(index) -> None:
 
     third = cr.grad(lambda v: cr.hessian(f)(v).sum())(x)
     np.testing.assert_allclose(third.numpy(), 24 * counts * x, rtol=1e-12)
+
+
+def _through_an_accumulated_grad(x: Any) -> tuple[Any, Any, Any]:
+    """create_graph backward, then a plain one accumulating into the recorded .grad, then
+    two more derivatives taken through that .grad (each starting from .grad = None); `x` a
+    leaf of chainrule or torch. Returns the accumulated .grad, the second and the third
+    derivative."""
+    (x**3 * 0.5 + x**4 * 0.25).sum().backward(create_graph=True)
+    (x**2).sum().backward()
+    accumulated = x.grad
+    x.grad = None
+    (accumulated**2).sum().backward(create_graph=True)
+    second = x.grad
+    x.grad = None
+    (second * x).sum().backward()
+    return accumulated, second, x.grad
+
+
+def test_a_derivative_through_a_grad_a_plain_backward_added_into_matches_torch(
+    torch: ModuleType,
+) -> None:
+    # torch 2.13 adds a plain backward's gradient into a recorded .grad under no_grad: the
+    # same tensor, still requiring grad, its graph that of the create_graph backward
+    values = np.array([0.5, -1.2, 2.0, 0.3])
+    x = cr.tensor(values, requires_grad=True)
+    ours = _through_an_accumulated_grad(x)
+    t = torch.tensor(values, requires_grad=True)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # torch's note on the .grad reference cycle
+        theirs = _through_an_accumulated_grad(t)
+    assert ours[0].requires_grad
+    assert theirs[0].requires_grad
+    assert ours[0].grad_fn is not None
+    for mine, reference in zip(ours, theirs, strict=True):
+        assert mine.shape == tuple(reference.shape)
+        np.testing.assert_allclose(mine.numpy(), reference.detach().numpy(), rtol=1e-12)

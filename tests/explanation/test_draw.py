@@ -161,3 +161,36 @@ def test_a_quote_in_a_leaf_name_keeps_the_dot_text_valid(rng: np.random.Generato
     weight = chainrule.tensor(rng.normal(size=3), requires_grad=True, name='w "a"')
     (leaf,) = _graph(chainrule.draw((weight * 2.0).sum())).get_node('"w \\"a\\""')
     assert leaf.get("label") == '"w \\"a\\"\\n(3,)"'
+
+
+def _leaf_label(drawing: str, name: str) -> str:
+    return str(_nodes(_graph(drawing))[name].get_label()).strip('"')
+
+
+def test_a_grad_from_an_earlier_backward_is_not_shown_as_this_graphs() -> None:
+    w = chainrule.tensor(np.array([1.0, 2.0]), requires_grad=True, name="w")
+    (w * 100).sum().backward()  # w.grad = [100, 100], |grad| = 141
+    loss = (w * w).sum()  # dloss/dw = 2w = [2, 4], of norm 4.47
+    label = _leaf_label(chainrule.draw(loss), "w")
+    assert "|dloss/dw| = 4.47" in label
+    assert "|grad| = 141 (from an earlier backward" in label
+    assert not label.split("\\n")[2].startswith("|grad|")
+
+
+def test_a_grad_accumulated_over_two_backwards_is_not_shown_as_this_graphs() -> None:
+    w = chainrule.tensor(np.array([1.0, 2.0]), requires_grad=True, name="w")
+    (w * 100).sum().backward()
+    loss = (w * 3).sum()
+    loss.backward()  # w.grad = [103, 103]; this graph's gradient is [3, 3]
+    label = _leaf_label(chainrule.draw(loss), "w")
+    assert "|dloss/dw| = 4.24" in label
+    assert ".grad differs: |grad| = 146" in label
+
+
+def test_this_graphs_own_grad_is_shown_as_grad() -> None:
+    w = chainrule.tensor(np.array([1.0, 2.0], dtype=np.float32), requires_grad=True, name="w")
+    loss = (w * w).sum()
+    loss.backward()
+    label = _leaf_label(chainrule.draw(loss), "w")
+    assert label.split("\\n")[2] == "|grad| = 4.47"
+    assert "differs" not in label

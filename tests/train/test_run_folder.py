@@ -145,3 +145,84 @@ def test_a_folder_holding_only_an_earlier_runs_plot_is_refused_naming_it(
     ):
         check_destination(tmp_path / "b", resumed_from=tmp_path / "a" if resumed else None)
     assert (tmp_path / "b" / plot).exists()
+
+
+def _contents(folder: Path) -> dict[str, bytes]:
+    """Every file under `folder` (names relative to it) with its bytes."""
+    return {
+        str(path.relative_to(folder)): path.read_bytes()
+        for path in sorted(folder.rglob("*"))
+        if path.is_file()
+    }
+
+
+def _refuse(folder: Path, resumed_from: Path | None) -> None:
+    """What Trainer.fit does: take the lock, then check the destination while holding it."""
+    with pytest.raises(RunFolderError), lock_run_folder(folder):
+        check_destination(folder, resumed_from=resumed_from)
+
+
+@pytest.mark.parametrize("lock", [None, b"4242"])
+@pytest.mark.parametrize(
+    ("files", "resumed"),
+    [
+        ({META_FILE: b"{}"}, False),
+        ({METRICS_FILE: b"{}\n"}, False),
+        ({META_FILE: b"{}"}, True),
+        ({PLOT_FILES[0]: b"\x89PNG"}, False),
+        ({PLOT_FILES[1]: b"\x89PNG"}, True),
+    ],
+)
+def test_a_refused_run_leaves_the_folder_as_it_found_it(
+    tmp_path: Path, files: dict[str, bytes], resumed: bool, lock: bytes | None
+) -> None:
+    # a lock file left by the folder's own finished run (holding its PID), or none at all
+    folder, other = tmp_path / "run", tmp_path / "other"
+    folder.mkdir()
+    other.mkdir()
+    for name, content in {**files, **({LOCK_FILE: lock} if lock else {})}.items():
+        (folder / name).write_bytes(content)
+    before = _contents(tmp_path)
+    _refuse(folder, other if resumed else None)
+    assert _contents(tmp_path) == before
+    assert sorted(path.name for path in tmp_path.iterdir()) == ["other", "run"]
+
+
+def test_a_refusal_removes_the_folders_the_lock_made(tmp_path: Path) -> None:
+    folder = tmp_path / "a" / "b" / "run"
+    made = []
+
+    def refuse_in_the_made_folder() -> None:
+        with lock_run_folder(folder):
+            made.append(folder.is_dir())
+            raise RunFolderError("refused")
+
+    with pytest.raises(RunFolderError, match="refused"):
+        refuse_in_the_made_folder()
+    assert made == [True]
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_a_run_refused_by_a_holder_leaves_its_folder_as_it_was(
+    tmp_path: Path, holder: subprocess.Popen[str]
+) -> None:
+    folder = tmp_path / "run"
+    (folder / META_FILE).write_text("{}")
+    before = _contents(folder)
+    with pytest.raises(RunFolderError, match="in use by process"):
+        _refuse_in_use(folder)
+    assert _contents(folder) == before
+
+
+def _refuse_in_use(folder: Path) -> None:
+    with lock_run_folder(folder):
+        pass
+
+
+def test_a_refused_runs_lock_file_is_free_for_the_next_run(tmp_path: Path) -> None:
+    (tmp_path / META_FILE).write_text("{}")
+    _refuse(tmp_path, None)
+    (tmp_path / META_FILE).unlink()
+    with lock_run_folder(tmp_path):
+        check_destination(tmp_path, resumed_from=None)
+        assert (tmp_path / LOCK_FILE).read_text() == str(os.getpid())

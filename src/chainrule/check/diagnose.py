@@ -200,11 +200,13 @@ def diagnose_swaps(
     rtol: float = DEFAULT_DIAGNOSE_RTOL,
     atol: float | None = None,
 ) -> dict[str, Diagnosis]:
-    """Gradients swapped between two names of one shape: got[a] disagrees with expected[a]
-    but matches expected[b], and got[b] matches expected[a] (each to ``atol + rtol *
-    |expected|``, atol by default 1e-6 of the pair's largest entry). Returns a diagnosis for
-    each name in such a pair (a name is paired at most once); names in `got` alone are left
-    out.
+    """Gradients swapped between two names: got[a] disagrees with expected[a] (in shape or
+    values) but has expected[b]'s shape and matches it, and got[b] has expected[a]'s shape
+    and matches it (each to ``atol + rtol * |expected|``, atol by default 1e-6 of the
+    pair's largest entry). The two names may have different shapes (b1 of shape (50,) and
+    w2 of shape (50, 1)): each got then shows as a shape mismatch, which reshaping would
+    not fix. Returns a diagnosis for each name in such a pair (a name is paired at most
+    once); names in `got` alone are left out.
 
     Example:
         >>> a, b = np.array([[1.0, 2.0]]), np.array([[3.0, 4.0]])
@@ -223,7 +225,7 @@ def diagnose_swaps(
             if first in found or second in found:
                 continue
             (got_a, expected_a), (got_b, expected_b) = arrays[first], arrays[second]
-            if not got_a.shape == expected_a.shape == got_b.shape == expected_b.shape:
+            if got_a.shape != expected_b.shape or got_b.shape != expected_a.shape:
                 continue
             arrays_of_pair = (got_a, expected_a, got_b, expected_b)
             if not all(np.all(np.isfinite(array)) for array in arrays_of_pair):
@@ -231,7 +233,7 @@ def diagnose_swaps(
             scale = max(_max_abs(array) for array in arrays_of_pair)
             tol = 1e-6 * scale if atol is None else atol
             if (
-                _close(got_a, expected_a, rtol, tol)
+                (got_a.shape == expected_a.shape and _close(got_a, expected_a, rtol, tol))
                 or not _close(got_a, expected_b, rtol, tol)
                 or not _close(got_b, expected_a, rtol, tol)
             ):

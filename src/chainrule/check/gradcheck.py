@@ -370,8 +370,8 @@ def gradcheck(
 def _name_swaps(
     rows: list[GradcheckRow], measured: Mapping[str, tuple[Float64Array, Float64Array, float]]
 ) -> tuple[GradcheckRow, ...]:
-    """The rows, with the diagnosis of two failing rows of one shape whose gradients are each
-    other's (`diagnose_swaps` on the whole, smoothly checked arrays in `measured`)."""
+    """The rows, with the diagnosis of two failing rows whose gradients are each other's
+    (`diagnose_swaps` on the whole, smoothly checked arrays in `measured`)."""
     swaps = diagnose_swaps(
         {name: analytic for name, (analytic, _, _) in measured.items()},
         {name: numerical for name, (_, numerical, _) in measured.items()},
@@ -406,8 +406,9 @@ def _check_one(
     n_out: int | None,
     measured: dict[str, tuple[Float64Array, Float64Array, float]],
 ) -> GradcheckRow:
-    """Check one gradient; a failing one whose every entry was checked smoothly leaves
-    (analytic, numerical, rtol) in `measured`, for a swap with another to be told."""
+    """Check one gradient; a failing one whose every entry was checked smoothly, or one of
+    the wrong shape whose array has at most `max_entries` entries, leaves (analytic,
+    numerical, rtol) in `measured`, for a swap with another to be told."""
     point = points[name]
 
     def at_point(perturbed: Float64Array) -> float:
@@ -420,6 +421,9 @@ def _check_one(
                 f_plus, f_minus, step = probe(at_point, point, index, eps)
                 numerical_full[index] = (f_plus - f_minus) / step
             diagnosis = diagnose(grad, numerical_full, n=n, n_out=n_out)
+            # another name's gradient of another shape (b1 and w2 swapped) shows as a shape
+            # mismatch that reshaping would not fix: `_name_swaps` tells it
+            measured[name] = (np.asarray(grad, dtype=np.float64), numerical_full, rtol)
         else:
             diagnosis = diagnose_shapes(grad.shape, point.shape, n=n)
         return GradcheckRow(
@@ -446,7 +450,7 @@ def _check_one(
         flat_indices = np.arange(point.size)
     else:
         flat_indices = np.sort(rng.choice(point.size, size=max_entries, replace=False))
-    failures = kinks = unresolved = 0
+    failures = kinks = unresolved = unconverged = 0
     numerical_values = np.empty(len(flat_indices))
     smooth = np.ones(len(flat_indices), dtype=bool)
     max_abs_err = max_rel_err = worst_badness = 0.0
@@ -464,6 +468,7 @@ def _check_one(
             worst_index = index
             continue
         slopes = one_sided_slopes(f_plus, f0, f_minus, step)
+        verdict = "agrees"
         if miss > allowed:
             # a kink, or the truncation error of a zero gradient at an inflection (x**3 at 0)
             verdict, numerical, allowed = refine_miss(
@@ -482,14 +487,19 @@ def _check_one(
                 kinks += 1
                 smooth[position] = False
                 continue
+            unconverged += verdict == "unresolved"
         if miss > allowed:
             failures += 1
-        elif floor > RESOLUTION * max(abs(analytic[index]), abs(numerical), resolvable):
+        elif verdict == "unresolved" or floor > RESOLUTION * max(
+            abs(analytic[index]), abs(numerical), resolvable
+        ):
             unresolved += 1
         max_abs_err = max(max_abs_err, miss)
         max_rel_err = max(max_rel_err, miss / abs(numerical) if numerical else float(miss > 0))
-        if worst_index is None or miss / allowed > worst_badness:
-            worst_badness, worst_index = miss / allowed, index
+        # allowed is 0 for an exact 0 difference of an all-zero gradient at f(x) = 0
+        badness = miss / allowed if allowed else (np.inf if miss > 0 else 0.0)
+        if worst_index is None or badness > worst_badness:
+            worst_badness, worst_index = badness, index
     # A non-finite entry the sample missed is still known to fail, without a finite
     # difference; a direction alone could not tell (|grad| scales its tolerance to inf too).
     unsampled = np.setdiff1d(np.flatnonzero(~np.isfinite(analytic)), flat_indices)
@@ -508,11 +518,13 @@ def _check_one(
         )
         kink = False
         verified = True
+        verdict = "agrees"
         if abs(along - numerical) > allowed:
             verdict, numerical, allowed = _refine_along(
                 at_point, point, v, f0, along, numerical, slopes, allowed, eps=eps, floor=floor
             )
             kink = verdict == "kink"
+            unconverged += verdict == "unresolved"
             if kink and len(flat_indices) < point.size:
                 # The kinks may sit in entries the sample left out, where nothing else
                 # checks the gradient: split the direction until each miss is one entry's.
@@ -542,7 +554,7 @@ def _check_one(
                 rtol=rtol,
                 floor=floor,
             )
-        resolved = floor <= RESOLUTION * max(
+        resolved = verdict != "unresolved" and floor <= RESOLUTION * max(
             abs(along), abs(numerical), float(np.abs(v).sum()) * resolvable
         )
         direction_checks.append(DirectionCheck(along, numerical, allowed, kink, resolved, verified))
@@ -584,6 +596,16 @@ def _check_one(
             f"not sampled, too many to tell apart within {max(SPLIT_BUDGET, 4 * point.size)} "
             "evaluations; "
             f"pass max_entries >= {point.size} to check every entry"
+        )
+    elif unconverged:
+        status = "UNRESOLVED"
+        reason = (
+            f"unresolved, loss too large for the finer steps: {unconverged} central "
+            "differences (entries or directions) missed by what may be truncation error "
+            "(eps**2 / 6 times the third derivative, all they measure where the gradient "
+            "is 0 at an inflection), and the finer steps that would shrink it round by "
+            f"{10 * floor:.2g} or more at |f(x)| = {abs(f0):.3g}; shift the loss (subtract "
+            "its constant part) or check at a point where |f(x)| is smaller"
         )
     elif unresolved or not all(check.resolved for check in direction_checks):
         status = "UNRESOLVED"
@@ -752,6 +774,7 @@ def _split_at_kinks(
     """
     pending = [np.flatnonzero(direction)]
     spent = 0
+    undecided = False
     while pending:
         entries = pending.pop()
         if spent >= budget:
@@ -777,7 +800,8 @@ def _split_at_kinks(
         spent += KINK_REFINEMENTS
         if verdict == "fails":
             return "fails"
-    return "kinks"
+        undecided = undecided or verdict == "unresolved"
+    return "unverified" if undecided else "kinks"
 
 
 @dataclass(frozen=True)
@@ -867,7 +891,20 @@ def _refine_along(
     eps: float,
     floor: float,
 ) -> tuple[str, float, float]:
-    """`refine_miss` for a direction that misses at step `eps`."""
+    """`refine_miss` for a direction that misses at step `eps`.
+
+    The step along v is taken as 2h, but each moved entry x_i + h v_i rounds to the
+    spacing of x_i: a relative error up to spacing(x_i) / (h |v_i|) in its displacement,
+    three times that in the eps**2 term it carries, at the finest step."""
+    moved = direction != 0
+    finest = eps / 10**KINK_REFINEMENTS
+    step_error = (
+        4.0
+        * float(np.spacing(np.abs(point[moved])).max())
+        / (finest * float(np.abs(direction[moved]).min()))
+        if moved.any()
+        else 0.0
+    )
     return refine_miss(
         partial(_probe_along, f, point, direction),
         f0,
@@ -877,6 +914,7 @@ def _refine_along(
         eps=eps,
         floor=floor,
         tolerance=partial(_constant, allowed),
+        step_error=step_error,
     )
 
 

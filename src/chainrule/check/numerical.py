@@ -233,9 +233,10 @@ def refine_miss(
     eps: float,
     floor: float,
     tolerance: Callable[[float], float],
+    step_error: float = 0.0,
 ) -> tuple[str, float, float]:
-    """`refine_kink` for any miss at step `eps`, kink-like or not: "kink", "agrees" or
-    "fails", with the last central difference and the miss it was allowed.
+    """`refine_kink` for any miss at step `eps`, kink-like or not: "kink", "agrees",
+    "unresolved" or "fails", with the last central difference and the miss it was allowed.
 
     A miss whose one-sided slopes agree may still be the central difference's truncation
     error, eps**2 / 6 times the third derivative: all it measures where the gradient is 0
@@ -248,10 +249,19 @@ def refine_miss(
     looked like a kink at `eps` can be called one (a finer step lost to rounding keeps the
     coarse verdict). A converged miss comes back with the extrapolated value.
 
+    The extrapolation uses the ratio of the steps `measure` says it took; `step_error`
+    bounds the relative error of the finest step where it cannot say (a direction moves each
+    entry by its own rounding), and widens the extrapolation's allowance by that fraction
+    of the eps**2 term it removes.
+
     A finer step is judged against the tolerance alone: its difference rounds 10**k times
     worse, and where that rounding (`floor` times 10**k - 1) exceeds the tolerance it cannot
-    tell a right gradient from a wrong one, so the miss stays a failure (allowing that
-    rounding instead would pass a gradient 15% off at |f(x)| = 1e6).
+    tell a right gradient from a wrong one (allowing that rounding would pass a gradient 15%
+    off at |f(x)| = 1e6): the miss stays a failure when the finer difference misses by more
+    than that rounding plus 1/CONVERGENCE of the coarser miss (a wrong gradient misses as
+    much at every step), and is "unresolved" otherwise (the right zero gradient of
+    1e6 + 1e10 (x - 1)**3 at 1, whose coarse miss 1e-2 is truncation, and whose finer
+    differences round by about 2e-2).
     """
     if is_kink(abs(analytic - coarse), *slopes):
         verdict, numerical, allowed = refine_kink(
@@ -265,18 +275,25 @@ def refine_miss(
     else:
         # A failure is reported at the coarse step, as measured there (diagnosis reads it).
         failure = ("fails", coarse, tolerance(coarse))
-    miss, central = abs(analytic - coarse), coarse
+    miss, central, step = abs(analytic - coarse), coarse, 2 * eps
     for k in range(1, KINK_REFINEMENTS + 1):
+        coarser = step
         f_plus, f_minus, step = measure(eps / 10**k)
         if step == 0:
             return failure
         previous, central = central, (f_plus - f_minus) / step
         allowed = tolerance(central)
-        if floor * (10**k - 1) > allowed:
-            # A step 10**k times finer rounds 10**k times worse: past the tolerance, its
-            # difference cannot tell a right gradient from a wrong one.
-            return failure
         finer = abs(analytic - central)
+        rounding = floor * (10**k - 1)
+        if rounding > allowed:
+            # A step 10**k times finer rounds 10**k times worse: past the tolerance, its
+            # difference cannot tell a right gradient from a wrong one. A miss that stays
+            # (beyond that rounding) is a wrong gradient; one that may have shrunk like the
+            # truncation error it would be (a zero gradient at an inflection) is undecided.
+            shrunk = (miss + floor * 10 ** (k - 1)) / CONVERGENCE
+            if finer > allowed + rounding + shrunk:
+                return failure
+            return "unresolved", central, allowed + rounding + shrunk
         if finer <= allowed:
             return "agrees", central, allowed
         if finer * CONVERGENCE > miss:
@@ -285,9 +302,13 @@ def refine_miss(
     # The misses shrank like eps**2: Richardson's extrapolation of the last two steps
     # removes that term, and the limit must agree with the analytic value within the
     # tolerance, plus the extrapolation's own rounding (a few ulps of the two differences:
-    # the only allowance where the tolerance is 0, as for an all-zero gradient).
-    limit = central + (central - previous) / 99
+    # the only allowance where the tolerance is 0, as for an all-zero gradient). The steps
+    # taken, not 10**k, set the ratio: x + h rounds to the spacing of x, so away from 0 a
+    # step of 1e-8 is off by ~1e-8 relative, enough to leave an eps**2 term of 1e-14 where
+    # the gradient is 0 (1e10 (x - 1)**3 at 1).
+    limit = central + (central - previous) / ((coarser / step) ** 2 - 1)
     rounding = EXTRAPOLATION_ULPS * np.finfo(np.float64).eps * (abs(central) + abs(previous))
+    rounding += step_error * abs(central - previous)
     allowed = tolerance(limit) + rounding
     if abs(analytic - limit) <= allowed:
         return "agrees", limit, allowed

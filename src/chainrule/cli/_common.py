@@ -32,6 +32,23 @@ def missing_extras(modules: Iterable[str]) -> str | None:
     return f"needs {needs}, which is not installed; install it with: {INSTALL_EXTRAS}"
 
 
+def not_lead_rank(command: str) -> int | None:
+    """Under mpiexec, the exit status of a rank other than 0 of a command that writes
+    files, or serves, and is not split across ranks (as `chainrule evaluate`): 0, ending at
+    once, so that one process writes each file; 2 with the launcher's error on stderr when
+    its rank variables are unusable; None on rank 0 or without a launcher."""
+    import sys
+
+    from chainrule.distributed.launcher import launched_world
+
+    try:
+        rank, _ = launched_world()
+    except ValueError as error:
+        print(f"chainrule {command}: {error}", file=sys.stderr)
+        return 2
+    return None if rank == 0 else 0
+
+
 def describe_os_error(error: OSError) -> str:
     """'PATH: reason' for a failed file operation (the OS's words), or the message when the
     error names no path."""

@@ -1,6 +1,8 @@
 """`chainrule explore [RUN]`: the tutorial network on the bundled digits (or a trained run's
 network on a batch of its test data, at its checkpoint), forward and backward, stepped through
-in one self-contained HTML page (or served on 127.0.0.1 with --serve)."""
+in one self-contained HTML page (or served on 127.0.0.1 with --serve).
+
+Under mpiexec rank 0 alone builds, writes (or serves) the page; the others end at once."""
 
 from __future__ import annotations
 
@@ -8,7 +10,13 @@ import argparse
 import sys
 from typing import Any
 
-from chainrule.cli._common import describe_os_error, missing_extras, nonnegative_int, positive_int
+from chainrule.cli._common import (
+    describe_os_error,
+    missing_extras,
+    nonnegative_int,
+    not_lead_rank,
+    positive_int,
+)
 
 
 def add_parser(subparsers: Any) -> None:
@@ -68,6 +76,9 @@ def run(args: argparse.Namespace) -> int:
     from chainrule.exploration.server import serve
     from chainrule.train import CheckpointError
 
+    ended = not_lead_rank("explore")
+    if ended is not None:
+        return ended
     exploration: Exploration
     if args.run_folder is not None:
         try:

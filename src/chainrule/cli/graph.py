@@ -1,5 +1,7 @@
 """`chainrule graph [RUN]`: draw the tutorial network's graph (or a trained run's network on a
-batch of its test data) as DOT, and SVG/PNG with Graphviz."""
+batch of its test data) as DOT, and SVG/PNG with Graphviz.
+
+Under mpiexec rank 0 alone draws and writes the files; the others end at once."""
 
 from __future__ import annotations
 
@@ -7,7 +9,7 @@ import argparse
 import sys
 from typing import Any
 
-from chainrule.cli._common import describe_os_error, nonnegative_int, positive_int
+from chainrule.cli._common import describe_os_error, nonnegative_int, not_lead_rank, positive_int
 
 TUTORIAL_PARAMETERS = ("w1", "b1", "w2", "b2")
 
@@ -52,6 +54,9 @@ def run(args: argparse.Namespace) -> int:
     from chainrule.explanation import tutorial_network
     from chainrule.tensor import Tensor
 
+    ended = not_lead_rank("graph")
+    if ended is not None:
+        return ended
     if args.run_folder is not None:
         from chainrule.exploration.run import run_loss
         from chainrule.train import CheckpointError

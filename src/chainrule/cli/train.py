@@ -14,6 +14,7 @@ batch); rank 0 alone prints and writes.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import itertools
 import os
 import sys
@@ -241,6 +242,14 @@ def _needed_extras(config: TrainConfig, progress: bool) -> list[str]:
     return needed
 
 
+def _remove_if_empty(folders: list[Path]) -> None:
+    """Remove the default run folder (and runs/) made for a run that was refused, unless
+    something was written into it: a refused run leaves the working folder as it found it."""
+    for folder in folders:
+        with contextlib.suppress(OSError):
+            folder.rmdir()
+
+
 def _probe_run_folder(folder: Path) -> None:
     """Fail now, not after the last epoch, when the run folder or one of its files cannot be
     written; a folder made only for the probe is removed again."""
@@ -254,9 +263,9 @@ def _probe_run_folder(folder: Path) -> None:
         folder.rmdir()
 
 
-def _plan(args: argparse.Namespace, lead: bool = True) -> tuple[TrainConfig, Path, Any]:
-    """The config, run folder and checkpoint to resume (or None). Only the `lead` rank
-    makes a default folder; the others get a placeholder until it tells them the name."""
+def _plan(args: argparse.Namespace) -> tuple[TrainConfig, Path | None, Any]:
+    """The config, run folder (None for a default one, made once the run is not refused)
+    and checkpoint to resume (or None)."""
     from chainrule.train import load_checkpoint
     from chainrule.train.loop import resumed_config
 
@@ -266,9 +275,7 @@ def _plan(args: argparse.Namespace, lead: bool = True) -> tuple[TrainConfig, Pat
         config = TrainConfig(**{**model_defaults, **given})
         _refuse_unused(given, config)
         # The folder is checked for another run while its lock is held (Trainer.fit).
-        if args.out is not None:
-            return config, args.out, None
-        return config, _default_folder() if lead else Path("runs"), None
+        return config, args.out, None
     checkpoint = load_checkpoint(args.resume)
     config = resumed_config(checkpoint, given.pop("epochs", None))
     changed = [
@@ -326,8 +333,9 @@ def run(args: argparse.Namespace) -> int:
     keep_freed_memory()
     lead = quiet_unless_lead()
     refused: Exception | None = None
+    made: list[Path] = []  # a default run folder (and runs/), removed again if refused
     try:
-        config, folder, checkpoint = _plan(args, lead)
+        config, planned, checkpoint = _plan(args)
         _refuse_too_large(config)
         problem = cuda_problem() if config.device == "cuda" else None
         if problem is not None:
@@ -335,6 +343,16 @@ def run(args: argparse.Namespace) -> int:
         missing = missing_extras(_needed_extras(config, not args.no_progress))
         if missing is not None:
             raise ValueError(missing)
+        if planned is not None:
+            folder = planned
+        elif lead:
+            # Only the lead rank makes a default folder; the others get a placeholder
+            # until it tells them the name.
+            made = [Path("runs")] if not Path("runs").exists() else []
+            folder = _default_folder()
+            made.insert(0, folder)
+        else:
+            folder = Path("runs")
         if lead:
             _probe_run_folder(folder)
     except (CheckpointError, ValueError) as error:
@@ -345,6 +363,7 @@ def run(args: argparse.Namespace) -> int:
         refused = ValueError(describe_os_error(error))
     try:
         if not start_together(refused, lambda error: _report(error, every_rank=True)):
+            _remove_if_empty(made)
             return 2
         if world().size > 1:
             # One run folder: rank 0's (a default one is made by rank 0 alone).
@@ -393,6 +412,7 @@ def run(args: argparse.Namespace) -> int:
         return INTERRUPTED
     except (CheckpointError, DatasetError, RunFolderError, ShardError) as error:
         _report(error)
+        _remove_if_empty(made)
         return 2
     except BrokenPipeError:
         raise  # stdout's reader went away: main() ends quietly with 141
@@ -400,6 +420,7 @@ def run(args: argparse.Namespace) -> int:
         # Rank 0 alone writes, so this error is this rank's own: the others would wait for
         # it in their next collective until its deadline.
         _report_own(ValueError(describe_os_error(error)))
+        _remove_if_empty(made)
         end_job(2)
         return 2
     except FloatingPointError as error:

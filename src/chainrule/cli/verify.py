@@ -17,7 +17,15 @@ import numpy as np
 
 from chainrule import manual
 from chainrule._types import FloatArray
-from chainrule.check import Comparison, Diagnosis, GradcheckReport, compare, diagnose, gradcheck
+from chainrule.check import (
+    Comparison,
+    Diagnosis,
+    GradcheckReport,
+    compare,
+    diagnose,
+    diagnose_swaps,
+    gradcheck,
+)
 from chainrule.cli._common import float_in, missing_extras, nonnegative_int, positive_int
 
 CHECKED = ("x", "w1", "b1", "w2", "b2")
@@ -93,8 +101,12 @@ def verify_network(
     )
     closed = manual.closed_form_grads(x, y, params)
     comparisons = tuple(compare(name, chain[name], closed[name]) for name in CHECKED)
+    # Two gradients returned under each other's names are named as a pair, as gradcheck
+    # names them; alone, each looks like a wrong gradient or a shape to fix by reshaping.
+    swaps = diagnose_swaps(chain, closed)
     diagnoses = {
-        c.name: diagnose(chain[c.name], closed[c.name], n=len(x), n_out=y.shape[1])
+        c.name: swaps.get(c.name)
+        or diagnose(chain[c.name], closed[c.name], n=len(x), n_out=y.shape[1])
         for c in comparisons
         if not c.close
     }

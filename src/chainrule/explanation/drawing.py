@@ -1,7 +1,8 @@
 """`draw(output)`: the recorded graph as Graphviz DOT text, one node per step (named as in
 `explain`), leaves styled apart (parameters vs data), the paths to `wrt` highlighted, and,
-once backward has run, each gradient's norm. Rendering to SVG/PNG uses Graphviz's `dot`
-program when it is installed.
+once backward has run, the norm of each of this graph's gradients (a leaf's `.grad` where
+it is this graph's; one left by an earlier backward is marked as such). Rendering to
+SVG/PNG uses Graphviz's `dot` program when it is installed.
 """
 
 from __future__ import annotations
@@ -107,6 +108,33 @@ def _has_leaf_grads(view: GraphView) -> bool:
     return any(leaf.grad is not None for leaf in view.leaves)
 
 
+_SAME_GRAD_RTOL = {"float16": 1e-2, "bfloat16": 1e-2, "float32": 1e-4}
+"""How closely a stored `.grad` must match this graph's float64 gradient to be called its
+own, by the .grad's dtype (others: 1e-7)."""
+
+
+def _leaf_gradient(leaf: Tensor, name: str, grads: dict[int, np.ndarray]) -> str:
+    """The label lines of a leaf's gradient: this graph's dloss/d(leaf), or its `.grad`
+    (|grad|) where the two agree. A `.grad` left by an earlier backward (of another graph,
+    or several added up) is not passed off as this graph's gradient."""
+    stored = leaf.grad
+    own = grads.get(id(leaf))
+    if stored is None:
+        return "" if own is None else f"\\n|dloss/d{name}| = {_norm(own)}"
+    if own is None:
+        # no scalar loss to replay: the .grad cannot be told from an earlier one
+        return f"\\n|grad| = {_norm(stored.data)} (.grad: maybe from an earlier backward)"
+    values = np.asarray(stored.data, dtype=np.float64)
+    rtol = _SAME_GRAD_RTOL.get(str(stored.dtype), 1e-7)
+    scale = float(np.max(np.abs(own))) if own.size else 0.0
+    if values.shape == own.shape and np.allclose(values, own, rtol=rtol, atol=rtol * scale):
+        return f"\\n|grad| = {_norm(stored.data)}"
+    return (
+        f"\\n|dloss/d{name}| = {_norm(own)}\\n.grad differs: |grad| = {_norm(stored.data)} "
+        "(from an earlier backward, or added to one)"
+    )
+
+
 def to_dot(view: GraphView, wrt: Tensor | None) -> str:
     """The DOT text of the view; `wrt` (or None) picks the highlighted paths."""
     highlighted_steps: set[str] = set()
@@ -130,9 +158,7 @@ def to_dot(view: GraphView, wrt: Tensor | None) -> str:
     for number, leaf in enumerate(view.leaves, start=1):
         name = view.name(leaf)
         ids[id(leaf)] = f"const{number}" if _is_literal(name) else name
-        label = f"{name}\\n{leaf.shape}".replace('"', '\\"')
-        if leaf.grad is not None:
-            label += f"\\n|grad| = {_norm(leaf.grad.data)}"
+        label = (f"{name}\\n{leaf.shape}" + _leaf_gradient(leaf, name, grads)).replace('"', '\\"')
         style = (
             'shape=box, style="rounded,filled", fillcolor="#cfe2f3"'
             if leaf.requires_grad

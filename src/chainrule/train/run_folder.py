@@ -10,7 +10,7 @@ from __future__ import annotations
 import os
 import sys
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from pathlib import Path
 
 from chainrule.train.checkpoint import ARRAYS_FILE, META_FILE
@@ -60,26 +60,75 @@ class RunFolderError(ValueError):
 def lock_run_folder(folder: Path) -> Iterator[None]:
     """Hold the folder's exclusive lock (creating the folder) for the `with` block.
 
-    Raises RunFolderError naming the process that holds it when another process does.
+    Raises RunFolderError naming the process that holds it when another process does. A
+    RunFolderError raised inside the block (the folder refused, as `check_destination`
+    refuses one) leaves the folder as it was found: a lock file this call made is removed,
+    one it found gets back what it held, and folders it made are removed again.
     """
     if folder.exists() and not folder.is_dir():
         raise RunFolderError(f"train: {folder} is a file, not a folder; choose a folder for --out")
+    made = [path for path in (folder, *folder.parents) if not path.exists()]
     folder.mkdir(parents=True, exist_ok=True)
     path = folder / LOCK_FILE
-    descriptor = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+    descriptor, created = _locked(folder, path)
     try:
-        if not _try_lock(descriptor):
-            holder = os.read(descriptor, 32).decode(errors="replace").strip()
-            who = f"process {holder}" if holder.isdigit() else "another process"
-            raise RunFolderError(
-                f"train: {folder} is in use by {who} (another chainrule train writing it; "
-                f"see {path}); wait for it to finish or stop it, or choose another --out"
-            )
-        os.ftruncate(descriptor, 0)
-        os.write(descriptor, str(os.getpid()).encode())
-        yield
+        found = os.read(descriptor, 4096)
+        _rewrite(descriptor, str(os.getpid()).encode())
+        try:
+            yield
+        except RunFolderError:
+            # Refused before writing anything. Unlinking while still holding the lock is
+            # safe: a process that opened this file meanwhile finds it gone (`_locked`).
+            removed = False
+            if created:
+                with suppress(OSError):  # Windows cannot remove a file held open
+                    path.unlink()
+                    removed = True
+            if not removed:
+                _rewrite(descriptor, found)
+            for directory in made:
+                with suppress(OSError):  # something else was put there meanwhile
+                    directory.rmdir()
+            raise
     finally:
         os.close(descriptor)
+
+
+def _locked(folder: Path, path: Path) -> tuple[int, bool]:
+    """A descriptor of the lock file at `path`, locked, and whether this call created the
+    file; RunFolderError naming the holder when another process holds it. A lock taken on a
+    file that a refused run unlinked meanwhile (`lock_run_folder`) would lock nothing, so
+    the file locked must still be the one at `path`, or it is opened again."""
+    while True:
+        try:
+            descriptor, created = os.open(path, os.O_RDWR | os.O_CREAT | os.O_EXCL, 0o644), True
+        except FileExistsError:
+            try:
+                descriptor, created = os.open(path, os.O_RDWR), False
+            except FileNotFoundError:
+                continue
+        try:
+            if not _try_lock(descriptor):
+                holder = os.read(descriptor, 32).decode(errors="replace").strip()
+                who = f"process {holder}" if holder.isdigit() else "another process"
+                raise RunFolderError(
+                    f"train: {folder} is in use by {who} (another chainrule train writing "
+                    f"it; see {path}); wait for it to finish or stop it, or choose another --out"
+                )
+            with suppress(FileNotFoundError):
+                if os.path.samestat(os.fstat(descriptor), os.stat(path)):
+                    return descriptor, created
+        except BaseException:
+            os.close(descriptor)
+            raise
+        os.close(descriptor)
+
+
+def _rewrite(descriptor: int, content: bytes) -> None:
+    """Replace the lock file's content (the holder's PID) with `content`."""
+    os.ftruncate(descriptor, 0)
+    os.lseek(descriptor, 0, os.SEEK_SET)
+    os.write(descriptor, content)
 
 
 def holds_run(folder: Path) -> bool:
