@@ -122,10 +122,30 @@ def grade_function(
                 describe_error(error, code and code.co_filename),
                 shapes=_dims(exercise, problem),
             )
-        wrong = _judge(exercise, problem, answer)
+        wrong = _changed_in_place(exercise, problem, arguments) or _judge(exercise, problem, answer)
         if wrong is not None:
             return wrong
     return CheckResult(exercise.name, exercise.function, Status.PASSED)
+
+
+def _changed_in_place(
+    exercise: Exercise, problem: Problem, arguments: Mapping[str, Array]
+) -> CheckResult | None:
+    """A refusal when the function wrote into one of its arguments. Its copy is what it got,
+    so the answer's numbers may still be right; but in a backward pass the stored forward
+    values and upstream gradients are read again by the other gradients after this one."""
+    for name, value in arguments.items():
+        if not np.array_equal(value, problem.values[name]):
+            return CheckResult(
+                exercise.name,
+                exercise.function,
+                Status.WRONG,
+                f"changed its argument {name} in place ({name} *= ..., {name}[...] = ... or "
+                f"out={name}): the backward pass stores {name} once and the other gradients "
+                f"read it after this one; compute into a new array ({name} * ...) instead",
+                shapes=_dims(exercise, problem),
+            )
+    return None
 
 
 def _judge(exercise: Exercise, problem: Problem, answer: object) -> CheckResult | None:

@@ -1,0 +1,63 @@
+"""Wrong answers a learner plausibly writes that the numbers of the answer alone would let
+through, or would not name: each is refused by `check` with a message naming the mistake."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import numpy as np
+import pytest
+
+from chainrule.exercises import Status, check
+
+Answer = Callable[..., np.ndarray]
+
+
+def x_in_place(u1: np.ndarray, w1: np.ndarray, du2: np.ndarray) -> np.ndarray:
+    du2 *= u1 > 0
+    return du2 @ w1.T
+
+
+def b1_in_place(u1: np.ndarray, du2: np.ndarray) -> np.ndarray:
+    du2[u1 <= 0] = 0
+    return du2.sum(axis=0)
+
+
+def w2_in_place(u2: np.ndarray, u4: np.ndarray) -> np.ndarray:
+    u4 *= -2 / u4.size
+    return u2.T @ u4
+
+
+def logits_in_place(logits: np.ndarray, targets: np.ndarray) -> np.ndarray:
+    logits -= logits.max(axis=1, keepdims=True)
+    np.exp(logits, out=logits)
+    logits /= logits.sum(axis=1, keepdims=True)
+    logits[np.arange(len(logits)), targets] -= 1
+    return logits / len(logits)
+
+
+@pytest.mark.parametrize(
+    ("name", "answer", "argument"),
+    [
+        ("x", x_in_place, "du2"),
+        ("b1", b1_in_place, "du2"),
+        ("w2", w2_in_place, "u4"),
+        ("logits", logits_in_place, "logits"),
+    ],
+)
+def test_an_answer_that_changes_its_argument_in_place_is_refused_naming_it(
+    name: str, answer: Answer, argument: str
+) -> None:
+    result = check(name, answer, seed=0)
+    assert result.status is Status.WRONG
+    assert result.message.startswith(f"changed its argument {argument} in place"), result
+    assert "into a new array" in result.message
+
+
+def test_an_answer_that_only_reads_its_arguments_passes() -> None:
+    def dloss_dw2(u2: np.ndarray, u4: np.ndarray) -> np.ndarray:
+        du3 = -2 * u4 / u4.size
+        du3 *= 1.0  # its own array: changing it in place touches nobody's
+        return u2.T @ du3
+
+    assert check("w2", dloss_dw2, seed=0).passed
