@@ -61,3 +61,35 @@ def test_an_answer_that_only_reads_its_arguments_passes() -> None:
         return u2.T @ du3
 
     assert check("w2", dloss_dw2, seed=0).passed
+
+
+def logits_from_chainrule(logits: np.ndarray, targets: np.ndarray) -> np.ndarray:
+    from chainrule import manual
+
+    criterion = manual.SoftmaxCrossEntropy()
+    criterion.forward(logits, targets)
+    return criterion.backward()
+
+
+def b2_from_chainrule(u4: np.ndarray) -> np.ndarray:
+    from chainrule import manual
+
+    criterion = manual.MSE()
+    criterion.forward(-u4, np.zeros_like(u4))  # u3 - y = -u4
+    return criterion.backward().sum(axis=0)
+
+
+@pytest.mark.parametrize(
+    ("name", "answer", "called"),
+    [
+        ("logits", logits_from_chainrule, "chainrule.manual.cross_entropy"),
+        ("b2", b2_from_chainrule, "chainrule.manual.layers"),
+    ],
+)
+def test_an_answer_that_has_chainrule_compute_the_gradient_is_refused(
+    name: str, answer: Answer, called: str
+) -> None:
+    result = check(name, answer, seed=0)
+    assert result.status is Status.WRONG
+    assert result.message.startswith(f"called chainrule's own {called}."), result
+    assert "derive the gradient by hand" in result.message

@@ -7,10 +7,13 @@ same `grade_function` inside a subprocess, so that a learner's hang or crash is 
 
 from __future__ import annotations
 
+import sys
 import traceback
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from enum import Enum
+from pathlib import Path
+from types import FrameType
 from typing import Any
 
 import numpy as np
@@ -110,7 +113,7 @@ def grade_function(
         problem = exercise.build(shapes, rng)
         arguments = {name: problem.values[name].copy() for name, _ in exercise.arguments}
         try:
-            answer = function(**arguments)
+            answer, called = _call_watching(function, arguments)
         except NotImplementedError:
             return CheckResult(exercise.name, exercise.function, Status.NOT_DONE)
         except (Exception, SystemExit) as error:
@@ -122,10 +125,64 @@ def grade_function(
                 describe_error(error, code and code.co_filename),
                 shapes=_dims(exercise, problem),
             )
-        wrong = _changed_in_place(exercise, problem, arguments) or _judge(exercise, problem, answer)
+        wrong = (
+            _called_chainrule(exercise, problem, called)
+            or _changed_in_place(exercise, problem, arguments)
+            or _judge(exercise, problem, answer)
+        )
         if wrong is not None:
             return wrong
     return CheckResult(exercise.name, exercise.function, Status.PASSED)
+
+
+CHAINRULE_SOURCE = str(Path(__file__).resolve().parents[1])
+"""The package's folder: a call into code under it, made by a learner's function, is
+chainrule computing the answer."""
+
+
+def _call_watching(
+    function: Callable[..., Any], arguments: Mapping[str, Array]
+) -> tuple[object, str | None]:
+    """`function(**arguments)` and the first chainrule function it called (module.qualname),
+    or None. A profile hook sees every Python-level call; chainrule is pure Python."""
+    called: list[str] = []
+    in_chainrule: dict[str, bool] = {}
+
+    def watch(frame: FrameType, event: str, arg: object) -> None:
+        if event != "call" or called:
+            return
+        code = frame.f_code
+        filename = code.co_filename
+        if filename not in in_chainrule:
+            in_chainrule[filename] = str(Path(filename).resolve()).startswith(CHAINRULE_SOURCE)
+        if in_chainrule[filename] and code.co_name not in ("<module>", "__getattr__"):
+            qualname = getattr(code, "co_qualname", code.co_name)  # 3.11+: Class.method
+            called.append(f"{frame.f_globals.get('__name__', '?')}.{qualname}")
+
+    previous = sys.getprofile()
+    sys.setprofile(watch)
+    try:
+        answer = function(**arguments)
+    finally:
+        sys.setprofile(previous)
+    return answer, called[0] if called else None
+
+
+def _called_chainrule(
+    exercise: Exercise, problem: Problem, called: str | None
+) -> CheckResult | None:
+    """A refusal when the answer came from chainrule's own code rather than the learner's
+    derivation: its numbers are chainrule's, right whatever the learner understood."""
+    if called is None:
+        return None
+    return CheckResult(
+        exercise.name,
+        exercise.function,
+        Status.WRONG,
+        f"called chainrule's own {called}: the exercise is to derive the gradient by hand "
+        "and compute it with NumPy alone, so the answer must not come from chainrule",
+        shapes=_dims(exercise, problem),
+    )
 
 
 def _changed_in_place(
