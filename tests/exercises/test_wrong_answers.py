@@ -93,3 +93,26 @@ def test_an_answer_that_has_chainrule_compute_the_gradient_is_refused(
     assert result.status is Status.WRONG
     assert result.message.startswith(f"called chainrule's own {called}."), result
     assert "derive the gradient by hand" in result.message
+
+
+def x_first_row_twice(u1: np.ndarray, w1: np.ndarray, du2: np.ndarray) -> np.ndarray:
+    du1 = du2 * (u1 > 0)
+    out = np.zeros((len(u1), len(w1)))
+    out[0] = du1[0] @ w1.T  # started from the first example, then looped over all of them
+    for i in range(len(u1)):
+        out[i] += du1[i] @ w1.T
+    return out
+
+
+def test_an_answer_wrong_in_one_row_only_is_named_with_a_hint_not_a_crash() -> None:
+    result = check("x", x_first_row_twice, seed=1)
+    assert result.status is Status.WRONG
+    assert result.message.startswith("wrong in row 0 only"), result
+    assert "hint: each row" in result.message
+
+
+def test_every_kind_of_mistake_the_diagnosis_can_name_has_a_hint() -> None:
+    from chainrule.check import Mistake
+    from chainrule.exercises.hints import KIND_HINTS
+
+    assert set(KIND_HINTS) == set(Mistake) - {Mistake.AGREES}
