@@ -116,3 +116,51 @@ def test_every_kind_of_mistake_the_diagnosis_can_name_has_a_hint() -> None:
     from chainrule.exercises.hints import KIND_HINTS
 
     assert set(KIND_HINTS) == set(Mistake) - {Mistake.AGREES}
+
+
+def softmax(logits: np.ndarray) -> np.ndarray:
+    p = np.exp(logits - logits.max(axis=1, keepdims=True))
+    return p / p.sum(axis=1, keepdims=True)
+
+
+def logits_over_size(logits: np.ndarray, targets: np.ndarray) -> np.ndarray:
+    return (softmax(logits) - np.eye(logits.shape[1])[targets]) / logits.size
+
+
+def logits_columns(logits: np.ndarray, targets: np.ndarray) -> np.ndarray:
+    p = softmax(logits)
+    p[:, targets] -= 1
+    return p / len(logits)
+
+
+def logits_no_onehot(logits: np.ndarray, targets: np.ndarray) -> np.ndarray:
+    return softmax(logits) / len(logits)
+
+
+@pytest.mark.parametrize(
+    ("name", "answer", "named"),
+    [
+        ("x", lambda u1, w1, du2: (du2 * u1) @ w1.T, "times u1 itself"),
+        ("b1", lambda u1, du2: (du2 * u1).sum(axis=0), "times u1 itself"),
+        ("b1", lambda u1, du2: (du2 * np.maximum(u1, 0)).sum(axis=0), "times relu(u1)"),
+        (
+            "w1",
+            lambda x, u1, u4, w2: x.T @ ((-2 * u4 / u4.size) @ w2.T * u1),
+            "times u1 itself",
+        ),
+        (
+            "deep_w2",
+            lambda a1, z2, w3, dz3: a1.T @ ((dz3 @ w3.T) * np.maximum(z2, 0)),
+            "times relu(z2)",
+        ),
+        ("logits", logits_over_size, "divided by logits.size"),
+        ("logits", logits_columns, "p[:, targets]"),
+        ("logits", logits_no_onehot, "the one-hot of the targets is missing"),
+    ],
+)
+def test_a_classic_slip_the_numbers_alone_cannot_name_is_named(
+    name: str, answer: Answer, named: str
+) -> None:
+    result = check(name, answer, seed=0)
+    assert result.status is Status.WRONG
+    assert named in result.message, result
