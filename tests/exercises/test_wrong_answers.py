@@ -164,3 +164,28 @@ def test_a_classic_slip_the_numbers_alone_cannot_name_is_named(
     result = check(name, answer, seed=0)
     assert result.status is Status.WRONG
     assert named in result.message, result
+
+
+def b1_integer_buffer(u1: np.ndarray, du2: np.ndarray) -> np.ndarray:
+    out = np.zeros(u1.shape[1], dtype=int)  # an integer buffer truncates what it is given
+    out += (du2 * (u1 > 0)).sum(axis=0).astype(int)
+    return out
+
+
+@pytest.mark.parametrize(
+    ("answer", "named"),
+    [
+        (b1_integer_buffer, "returned an integer array (int64)"),
+        (lambda u1, du2: (du2 * (u1 > 0)).sum(axis=0).astype(np.float16), "returned float16"),
+        (
+            lambda u1, du2: (du2.sum(axis=0) > 0) & (u1 > 0).any(axis=0),
+            "returned an array of dtype bool",
+        ),
+    ],
+)
+def test_an_answer_in_a_dtype_that_cannot_hold_the_gradient_names_the_dtype(
+    answer: Answer, named: str
+) -> None:
+    result = check("b1", answer, seed=0)
+    assert result.status is Status.WRONG
+    assert result.message.startswith(named), result

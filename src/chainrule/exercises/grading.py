@@ -219,10 +219,27 @@ def _judge(exercise: Exercise, problem: Problem, answer: object) -> CheckResult 
             f"returned None, expected an array of shape {expected.shape}: a missing return?"
         )
     got = np.asarray(answer) if isinstance(answer, np.ndarray | np.generic | float | int) else None
-    if got is None or got.dtype.kind not in "fiu":
+    if got is None:
         return wrong(
             f"returned {type(answer).__name__}, expected a NumPy float array of shape "
             f"{expected.shape}"
+        )
+    if got.dtype.kind in "iu":
+        return wrong(
+            f"returned an integer array ({got.dtype}), expected a NumPy float array of shape "
+            f"{expected.shape}: a gradient's entries are fractions, which an integer buffer "
+            "(np.zeros(..., dtype=int), zeros_like of an integer array), astype(int) or // "
+            "cuts off"
+        )
+    if got.dtype.kind != "f":
+        return wrong(
+            f"returned an array of dtype {got.dtype}, expected a NumPy float array of shape "
+            f"{expected.shape}"
+        )
+    if got.dtype.itemsize < 4:
+        return wrong(
+            f"returned {got.dtype}, which holds about 3 significant digits, too few for the "
+            f"checker's relative tolerance of {RTOL:g}: compute in float32 or float64"
         )
     diagnosis = _diagnose(exercise, problem, got, expected)
     if diagnosis.kind is Mistake.AGREES:
