@@ -161,3 +161,23 @@ def test_train_frames_replay_gradient_descent(tutorial: dict[str, object]) -> No
     assert len(frames) == 6
     assert frames[0]["loss"] == pytest.approx(manual.forward(x, y, params)[0], rel=1e-12)
     assert frames[-1]["loss"] < frames[0]["loss"]
+
+
+def test_a_reused_intermediate_is_stepped_through_only_once_its_gradient_is_complete() -> None:
+    rng = np.random.default_rng(4)
+    x = chainrule.tensor(rng.normal(size=(5, 3)))
+    w = chainrule.tensor(rng.normal(size=(3, 4)), requires_grad=True)
+    b = chainrule.tensor(rng.normal(size=(4,)), requires_grad=True)
+    hidden = (x @ w + b).relu()
+    loss = (hidden * hidden + hidden).mean()  # u2 = relu(u1) reaches the loss three ways
+    data = chainrule.explore(loss, wrt=[w, b]).data
+    backward = [s for s in data["steps"] if s["phase"] == "backward"]
+    for position, step in enumerate(backward):
+        into = [s for s in backward if s["node"] == step["from"]]
+        shown = [id(s) for s in backward[:position]]
+        assert all(id(s) in shown for s in into), (step["title"], [s["title"] for s in into])
+        if into:  # the upstream it multiplies is the sum of what the steps before sent back
+            upstream = np.reshape(step["upstream"]["data"], step["grad_out_shape"])
+            sent = sum(np.reshape(s["grad_in"]["data"], s["grad_in_shape"]) for s in into)
+            np.testing.assert_allclose(upstream, sent, rtol=1e-12)
+    assert [s["title"] for s in backward].index("du2/du1") == 5

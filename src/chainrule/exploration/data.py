@@ -188,16 +188,14 @@ def graph_data(
         }
         for step in explanations[0].steps
     ]
-    seen: set[tuple[str, str, int]] = set()
+    links: dict[tuple[str, str, int], Link] = {}
     for explanation in explanations:
         for link in explanation.links:
-            key = (link.output, link.input, link.position)
-            if key in seen:
-                continue
-            seen.add(key)
-            upstream = grads[id(by_name[link.output])]
-            grad_in = _link_contribution(view, link, upstream)
-            steps.append(_link_step(link, upstream, grad_in))
+            links.setdefault((link.output, link.input, link.position), link)
+    for link in _backward_order(list(links.values())):
+        upstream = grads[id(by_name[link.output])]
+        grad_in = _link_contribution(view, link, upstream)
+        steps.append(_link_step(link, upstream, grad_in))
     return {
         "output": view.name(output),
         "wrt": [view.name(w) for w in wrt],
@@ -207,6 +205,20 @@ def graph_data(
         "max_rows": MAX_ROWS,
         "max_cols": MAX_COLS,
     }
+
+
+def _backward_order(links: list[Link]) -> list[Link]:
+    """`links` in the order given, except that a link out of a tensor waits until every link
+    into it is shown: the upstream gradient a step multiplies (the tensor's whole gradient)
+    is then the sum of what the steps before it sent back, as in a backward pass."""
+    pending = list(links)
+    ordered: list[Link] = []
+    while pending:
+        waiting_on = {link.input for link in pending}
+        ready = next((link for link in pending if link.output not in waiting_on), pending[0])
+        ordered.append(ready)
+        pending.remove(ready)
+    return ordered
 
 
 def _link_contribution(view: GraphView, link: Link, upstream: np.ndarray) -> np.ndarray:
