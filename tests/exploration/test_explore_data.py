@@ -181,3 +181,38 @@ def test_a_reused_intermediate_is_stepped_through_only_once_its_gradient_is_comp
             sent = sum(np.reshape(s["grad_in"]["data"], s["grad_in_shape"]) for s in into)
             np.testing.assert_allclose(upstream, sent, rtol=1e-12)
     assert [s["title"] for s in backward].index("du2/du1") == 5
+
+
+def test_a_nan_in_the_input_is_a_clear_error_naming_the_tensor_and_entry() -> None:
+    x = chainrule.tensor(np.array([[1.0, np.nan], [0.5, 2.0]]), name="x")
+    w = chainrule.tensor(np.ones((2, 3)), requires_grad=True, name="w")
+    loss = (x @ w).relu().mean()
+    with pytest.raises(
+        ValueError,
+        match=r"^explore: x holds NaN at entry \(0, 1\) of its value, and the page shows "
+        r"finite numbers only",
+    ):
+        chainrule.explore(loss, wrt=w)
+
+
+def test_a_value_that_overflows_is_a_clear_error_naming_the_step() -> None:
+    x = chainrule.tensor(np.array([[1e200, 1.0]]), name="x")
+    w = chainrule.tensor(np.array([[1e200], [1.0]]), requires_grad=True, name="w")
+    with np.errstate(over="ignore", invalid="ignore"):
+        loss = (x @ w).sum()  # 1e400: inf from the first step on
+        with pytest.raises(
+            ValueError, match=r"^explore: u1 holds inf at entry \(0, 0\) of its value"
+        ):
+            chainrule.explore(loss, wrt=w)
+
+
+def test_a_gradient_that_overflows_is_a_clear_error_naming_it() -> None:
+    w = chainrule.tensor(np.array([1e-320, 1.0]), requires_grad=True, name="w")
+    loss = w.log().sum()  # finite values; dloss/dw = 1 / w = 1e320 overflows
+    with (
+        np.errstate(over="ignore", divide="ignore", invalid="ignore"),
+        pytest.raises(
+            ValueError, match=r"^explore: w holds inf at entry \(0,\) of its gradient dloss/dw"
+        ),
+    ):
+        chainrule.explore(loss, wrt=w)

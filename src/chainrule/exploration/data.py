@@ -145,12 +145,17 @@ def graph_data(
             "respect to, e.g. wrt=[w1, b1]"
         )
     generator = rng if rng is not None else np.random.default_rng(0)
+    view = read_graph(output, keep=tuple(wrt))
+    by_name = {view.name(t): t for t in [*view.leaves, *(s.tensor for s in view.steps)]}
+    for name, tensor in by_name.items():
+        _require_finite(name, np.asarray(tensor.data), "value")
     explanations: list[Explanation] = [
         explain(output, w, samples=samples, rng=generator) for w in wrt
     ]
-    view = read_graph(output, keep=tuple(wrt))
     grads = upstream_gradients(view)
-    by_name = {view.name(t): t for t in [*view.leaves, *(s.tensor for s in view.steps)]}
+    for name, tensor in by_name.items():
+        if id(tensor) in grads:
+            _require_finite(name, grads[id(tensor)], f"gradient dloss/d{name}")
     place = _layout(view)
     formulas = {step.name: step for step in explanations[0].steps}
     roles = {leaf.name: leaf.role for leaf in explanations[0].leaves}
@@ -205,6 +210,22 @@ def graph_data(
         "max_rows": MAX_ROWS,
         "max_cols": MAX_COLS,
     }
+
+
+def _require_finite(name: str, array: np.ndarray, what: str) -> None:
+    """A clear error for the first NaN or inf: the page (JSON) holds finite numbers only, and
+    the first tensor in forward order to hold one is where it came from."""
+    bad = np.flatnonzero(~np.isfinite(np.asarray(array, dtype=np.float64)))
+    if bad.size == 0:
+        return
+    entry = tuple(int(i) for i in np.unravel_index(int(bad[0]), np.shape(array)))
+    value = float(np.ravel(array)[bad[0]])
+    number = "NaN" if np.isnan(value) else str(value)
+    raise ValueError(
+        f"explore: {name} holds {number} at entry {entry} of its {what}, and the page shows "
+        "finite numbers only; remove the NaN or inf from the input, or the overflow from "
+        "the step that makes it, before exploring"
+    )
 
 
 def _backward_order(links: list[Link]) -> list[Link]:
