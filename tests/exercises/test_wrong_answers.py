@@ -189,3 +189,27 @@ def test_an_answer_in_a_dtype_that_cannot_hold_the_gradient_names_the_dtype(
     result = check("b1", answer, seed=0)
     assert result.status is Status.WRONG
     assert result.message.startswith(named), result
+
+
+def test_an_answer_that_returns_its_first_calls_result_again_is_refused() -> None:
+    cache: dict[str, np.ndarray] = {}
+
+    def dloss_db2(u4: np.ndarray) -> np.ndarray:
+        if "answer" not in cache:
+            cache["answer"] = (-2 * u4 / u4.size).sum(axis=0)
+        return cache["answer"]
+
+    result = check("b2", dloss_db2, seed=0)
+    assert result.status is Status.WRONG
+    assert result.shapes["N"] == 1, result  # right on the first shape set, not on the next
+
+
+def test_an_answer_that_reads_a_batch_size_from_a_global_is_refused_naming_the_factor() -> None:
+    batch_size = 32  # the learner's own N, not the one of the arrays it is given
+
+    def dloss_b2(u4: np.ndarray) -> np.ndarray:
+        return (-2 * u4 / (batch_size * u4.shape[1])).sum(axis=0)
+
+    result = check("b2", dloss_b2, seed=0)
+    assert result.status is Status.WRONG
+    assert result.message.startswith("off by a factor of "), result
