@@ -86,6 +86,9 @@ def template_fields(
     axis = params.get("axis")
     fields["axis"] = str(axis)
     fields["axis_arg"] = "" if axis is None else f", axis={axis}"
+    if params.get("keepdims"):
+        # The call as NumPy writes it: without keepdims the result broadcasts differently.
+        fields["axis_arg"] += ", keepdims=True"
     for key in ("shape", "axes", "index", "dtype"):
         fields[key] = str(params.get(key))
     fields["low"] = _number(params.get("low"))
