@@ -213,3 +213,32 @@ def test_an_answer_that_reads_a_batch_size_from_a_global_is_refused_naming_the_f
     result = check("b2", dloss_b2, seed=0)
     assert result.status is Status.WRONG
     assert result.message.startswith("off by a factor of "), result
+
+
+def logits_from_log_softmax(logits: np.ndarray, targets: np.ndarray) -> np.ndarray:
+    shifted = logits - logits.max(axis=1, keepdims=True)
+    log_p = shifted - np.log(np.exp(shifted).sum(axis=1, keepdims=True))
+    grad = np.exp(log_p)
+    grad[np.arange(len(grad)), targets] -= 1  # its own array, not the argument
+    return grad / len(logits)
+
+
+@pytest.mark.parametrize(
+    ("name", "answer"),
+    [
+        ("x", lambda u1, w1, du2: np.where(u1 > 0, du2, 0.0) @ w1.T),
+        ("x", lambda u1, w1, du2: np.einsum("nh,ih->ni", du2 * (u1 > 0), w1)),
+        ("w2", lambda u2, u4: np.einsum("nh,no->ho", u2, -2 * u4) / u4.size),
+        ("b2", lambda u4: -2 * u4.mean(axis=0) / u4.shape[1]),
+        (  # the tutorial's closed form, with the error e = u3 - y = -u4
+            "w1",
+            lambda x, u1, u4, w2: x.T @ ((2 / u4.size * -u4 @ w2.T) * (u1 > 0)),
+        ),
+        ("logits", logits_from_log_softmax),
+        ("b1", lambda u1, du2: (du2.astype(np.float32) * (u1 > 0)).sum(axis=0)),
+    ],
+)
+def test_a_right_answer_written_another_way_passes(name: str, answer: Answer) -> None:
+    for seed in range(3):
+        result = check(name, answer, seed=seed)
+        assert result.passed, result
