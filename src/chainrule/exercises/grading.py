@@ -135,7 +135,7 @@ def grade_function(
     return CheckResult(exercise.name, exercise.function, Status.PASSED)
 
 
-CHAINRULE_SOURCE = str(Path(__file__).resolve().parents[1])
+CHAINRULE_SOURCE = Path(__file__).resolve().parents[1]
 """The package's folder: a call into code under it, made by a learner's function, is
 chainrule computing the answer."""
 
@@ -154,7 +154,7 @@ def _call_watching(
         code = frame.f_code
         filename = code.co_filename
         if filename not in in_chainrule:
-            in_chainrule[filename] = str(Path(filename).resolve()).startswith(CHAINRULE_SOURCE)
+            in_chainrule[filename] = Path(filename).resolve().is_relative_to(CHAINRULE_SOURCE)
         if in_chainrule[filename] and code.co_name not in ("<module>", "__getattr__"):
             qualname = getattr(code, "co_qualname", code.co_name)  # 3.11+: Class.method
             called.append(f"{frame.f_globals.get('__name__', '?')}.{qualname}")
