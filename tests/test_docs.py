@@ -153,3 +153,18 @@ def test_the_vocabulary_added_last_is_public_so_the_api_reference_lists_it(
     # view_as, expand_as) and nn.Embedding's max_norm come with their classes.
     assert name in importlib.import_module(module).__all__
     assert getattr(importlib.import_module(module), name).__doc__
+
+
+def test_tutorial_3s_learning_rates_are_the_ones_a_default_six_epoch_run_uses(
+    tmp_path: Path,
+) -> None:
+    from chainrule.train import TrainConfig, train
+
+    text = " ".join((DOCS / "tutorials" / "03-training.md").read_text().split())
+    claim = re.search(r"starts at ([\d.]+) and runs its sixth and last epoch at ([\d.]+)", text)
+    assert claim is not None
+    run = train(TrainConfig(epochs=6), tmp_path / "run", progress=False, echo=lambda line: None)
+    first, last = run.history[0]["lr"], run.history[-1]["lr"]
+    assert f"{first:.3g}" == claim[1]
+    assert f"{last:.1g}" == claim[2]
+    assert last > 0  # the cosine reaches 0 one epoch after the last, never during the run

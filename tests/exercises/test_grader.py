@@ -150,3 +150,22 @@ def test_a_time_limit_that_is_not_positive_is_an_error(
     assert status == 2
     assert captured.err == "chainrule exercises check: the time limit must be positive, got 0.0 s\n"
     assert captured.out == ""
+
+
+def test_the_file_grader_refuses_an_in_place_answer_and_one_chainrule_computed(
+    capsys: pytest.CaptureFixture[str],
+    tmp_path: Path,
+) -> None:
+    text = (
+        "from chainrule import manual\n\n"
+        "def dloss_dw2(u2, u4):\n    u4 *= -2 / u4.size\n    return u2.T @ u4\n\n"
+        "def dloss_db2(u4):\n    criterion = manual.MSE()\n"
+        "    criterion.forward(-u4, np.zeros_like(u4))\n"
+        "    return criterion.backward().sum(axis=0)\n"
+    )
+    status, lines = run_check(capsys, learner_file(tmp_path, text))
+    assert status == 1
+    assert lines[0].startswith("dloss_dw2       wrong at N=")
+    assert ": changed its argument u4 in place" in lines[0]
+    assert lines[1].startswith("dloss_db2       wrong at N=")
+    assert ": called chainrule's own chainrule.manual.layers.MSE." in lines[1]

@@ -161,3 +161,58 @@ def test_train_frames_replay_gradient_descent(tutorial: dict[str, object]) -> No
     assert len(frames) == 6
     assert frames[0]["loss"] == pytest.approx(manual.forward(x, y, params)[0], rel=1e-12)
     assert frames[-1]["loss"] < frames[0]["loss"]
+
+
+def test_a_reused_intermediate_is_stepped_through_only_once_its_gradient_is_complete() -> None:
+    rng = np.random.default_rng(4)
+    x = chainrule.tensor(rng.normal(size=(5, 3)))
+    w = chainrule.tensor(rng.normal(size=(3, 4)), requires_grad=True)
+    b = chainrule.tensor(rng.normal(size=(4,)), requires_grad=True)
+    hidden = (x @ w + b).relu()
+    loss = (hidden * hidden + hidden).mean()  # u2 = relu(u1) reaches the loss three ways
+    data = chainrule.explore(loss, wrt=[w, b]).data
+    backward = [s for s in data["steps"] if s["phase"] == "backward"]
+    for position, step in enumerate(backward):
+        into = [s for s in backward if s["node"] == step["from"]]
+        shown = [id(s) for s in backward[:position]]
+        assert all(id(s) in shown for s in into), (step["title"], [s["title"] for s in into])
+        if into:  # the upstream it multiplies is the sum of what the steps before sent back
+            upstream = np.reshape(step["upstream"]["data"], step["grad_out_shape"])
+            sent = sum(np.reshape(s["grad_in"]["data"], s["grad_in_shape"]) for s in into)
+            np.testing.assert_allclose(upstream, sent, rtol=1e-12)
+    assert [s["title"] for s in backward].index("du2/du1") == 5
+
+
+def test_a_nan_in_the_input_is_a_clear_error_naming_the_tensor_and_entry() -> None:
+    x = chainrule.tensor(np.array([[1.0, np.nan], [0.5, 2.0]]), name="x")
+    w = chainrule.tensor(np.ones((2, 3)), requires_grad=True, name="w")
+    loss = (x @ w).relu().mean()
+    with pytest.raises(
+        ValueError,
+        match=r"^explore: x holds NaN at entry \(0, 1\) of its value, and the page shows "
+        r"finite numbers only",
+    ):
+        chainrule.explore(loss, wrt=w)
+
+
+def test_a_value_that_overflows_is_a_clear_error_naming_the_step() -> None:
+    x = chainrule.tensor(np.array([[1e200, 1.0]]), name="x")
+    w = chainrule.tensor(np.array([[1e200], [1.0]]), requires_grad=True, name="w")
+    with np.errstate(over="ignore", invalid="ignore"):
+        loss = (x @ w).sum()  # 1e400: inf from the first step on
+        with pytest.raises(
+            ValueError, match=r"^explore: u1 holds inf at entry \(0, 0\) of its value"
+        ):
+            chainrule.explore(loss, wrt=w)
+
+
+def test_a_gradient_that_overflows_is_a_clear_error_naming_it() -> None:
+    w = chainrule.tensor(np.array([1e-320, 1.0]), requires_grad=True, name="w")
+    loss = w.log().sum()  # finite values; dloss/dw = 1 / w = 1e320 overflows
+    with (
+        np.errstate(over="ignore", divide="ignore", invalid="ignore"),
+        pytest.raises(
+            ValueError, match=r"^explore: w holds inf at entry \(0,\) of its gradient dloss/dw"
+        ),
+    ):
+        chainrule.explore(loss, wrt=w)

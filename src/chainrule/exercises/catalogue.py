@@ -65,8 +65,22 @@ def _mask_slips(
     input_name: str,
 ) -> tuple[Slip, ...]:
     """The ReLU step done wrong inside a longer chain: the mask taken from the gradient, or
-    left out, then the rest of the chain (`then`) done right."""
+    left out, or the ReLU's input or output multiplied in where its derivative belongs, then
+    the rest of the chain (`then`) done right."""
+    derivative = f"the ReLU's derivative [{input_name} > 0] (1 where active, else 0)"
     return (
+        Slip(
+            Mistake.ZEROED,
+            f"the gradient {upstream_name} is multiplied by {input_name} (times {input_name} "
+            f"itself), where {derivative} belongs",
+            then(upstream * pre_activation),
+        ),
+        Slip(
+            Mistake.ZEROED,
+            f"the gradient {upstream_name} is multiplied by the ReLU's output (times "
+            f"relu({input_name})), where {derivative} belongs",
+            then(upstream * np.maximum(pre_activation, 0)),
+        ),
         Slip(
             Mistake.ZEROED,
             f"wrong entries zeroed: the ReLU mask comes from the wrong tensor "
@@ -119,7 +133,30 @@ def _logits_slips(problem: Problem) -> tuple[Slip, ...]:
     exp = np.exp(logits - logits.max(axis=0, keepdims=True))
     onehot = np.eye(logits.shape[1])[targets]
     wrong = (exp / exp.sum(axis=0, keepdims=True) - onehot) / len(logits)
+    shifted = np.exp(logits - logits.max(axis=1, keepdims=True))
+    softmax = shifted / shifted.sum(axis=1, keepdims=True)
+    columns = softmax.copy()
+    columns[:, targets] -= 1
     return (
+        Slip(
+            Mistake.SCALED,
+            "off by a factor of 1/n_classes: divided by logits.size (N * n_classes), but the "
+            "loss is a mean over the N examples only; each example's classes are summed",
+            (softmax - onehot) / logits.size,
+        ),
+        Slip(
+            Mistake.UNKNOWN,
+            "the one-hot subtracted at the wrong entries: p[:, targets] -= 1 takes every "
+            "example's target column in every row; row i wants its own target only, "
+            "p[np.arange(N), targets]",
+            columns / len(logits),
+        ),
+        Slip(
+            Mistake.UNKNOWN,
+            "the one-hot of the targets is missing: d(-log p_t)/dlogits = p - onehot(t), "
+            "not p alone",
+            softmax / len(logits),
+        ),
         Slip(
             Mistake.WRONG_AXIS,
             "summed over the wrong axis: the softmax normalises over "

@@ -7,10 +7,13 @@ same `grade_function` inside a subprocess, so that a learner's hang or crash is 
 
 from __future__ import annotations
 
+import sys
 import traceback
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from enum import Enum
+from pathlib import Path
+from types import FrameType
 from typing import Any
 
 import numpy as np
@@ -110,7 +113,7 @@ def grade_function(
         problem = exercise.build(shapes, rng)
         arguments = {name: problem.values[name].copy() for name, _ in exercise.arguments}
         try:
-            answer = function(**arguments)
+            answer, called = _call_watching(function, arguments)
         except NotImplementedError:
             return CheckResult(exercise.name, exercise.function, Status.NOT_DONE)
         except (Exception, SystemExit) as error:
@@ -122,10 +125,84 @@ def grade_function(
                 describe_error(error, code and code.co_filename),
                 shapes=_dims(exercise, problem),
             )
-        wrong = _judge(exercise, problem, answer)
+        wrong = (
+            _called_chainrule(exercise, problem, called)
+            or _changed_in_place(exercise, problem, arguments)
+            or _judge(exercise, problem, answer)
+        )
         if wrong is not None:
             return wrong
     return CheckResult(exercise.name, exercise.function, Status.PASSED)
+
+
+CHAINRULE_SOURCE = Path(__file__).resolve().parents[1]
+"""The package's folder: a call into code under it, made by a learner's function, is
+chainrule computing the answer."""
+
+
+def _call_watching(
+    function: Callable[..., Any], arguments: Mapping[str, Array]
+) -> tuple[object, str | None]:
+    """`function(**arguments)` and the first chainrule function it called (module.qualname),
+    or None. A profile hook sees every Python-level call; chainrule is pure Python."""
+    called: list[str] = []
+    in_chainrule: dict[str, bool] = {}
+
+    def watch(frame: FrameType, event: str, arg: object) -> None:
+        if event != "call" or called:
+            return
+        code = frame.f_code
+        filename = code.co_filename
+        if filename not in in_chainrule:
+            in_chainrule[filename] = Path(filename).resolve().is_relative_to(CHAINRULE_SOURCE)
+        if in_chainrule[filename] and code.co_name not in ("<module>", "__getattr__"):
+            qualname = getattr(code, "co_qualname", code.co_name)  # 3.11+: Class.method
+            called.append(f"{frame.f_globals.get('__name__', '?')}.{qualname}")
+
+    previous = sys.getprofile()
+    sys.setprofile(watch)
+    try:
+        answer = function(**arguments)
+    finally:
+        sys.setprofile(previous)
+    return answer, called[0] if called else None
+
+
+def _called_chainrule(
+    exercise: Exercise, problem: Problem, called: str | None
+) -> CheckResult | None:
+    """A refusal when the answer came from chainrule's own code rather than the learner's
+    derivation: its numbers are chainrule's, right whatever the learner understood."""
+    if called is None:
+        return None
+    return CheckResult(
+        exercise.name,
+        exercise.function,
+        Status.WRONG,
+        f"called chainrule's own {called}: the exercise is to derive the gradient by hand "
+        "and compute it with NumPy alone, so the answer must not come from chainrule",
+        shapes=_dims(exercise, problem),
+    )
+
+
+def _changed_in_place(
+    exercise: Exercise, problem: Problem, arguments: Mapping[str, Array]
+) -> CheckResult | None:
+    """A refusal when the function wrote into one of its arguments. Its copy is what it got,
+    so the answer's numbers may still be right; but in a backward pass the stored forward
+    values and upstream gradients are read again by the other gradients after this one."""
+    for name, value in arguments.items():
+        if not np.array_equal(value, problem.values[name]):
+            return CheckResult(
+                exercise.name,
+                exercise.function,
+                Status.WRONG,
+                f"changed its argument {name} in place ({name} *= ..., {name}[...] = ... or "
+                f"out={name}): the backward pass stores {name} once and the other gradients "
+                f"read it after this one; compute into a new array ({name} * ...) instead",
+                shapes=_dims(exercise, problem),
+            )
+    return None
 
 
 def _judge(exercise: Exercise, problem: Problem, answer: object) -> CheckResult | None:
@@ -142,10 +219,27 @@ def _judge(exercise: Exercise, problem: Problem, answer: object) -> CheckResult 
             f"returned None, expected an array of shape {expected.shape}: a missing return?"
         )
     got = np.asarray(answer) if isinstance(answer, np.ndarray | np.generic | float | int) else None
-    if got is None or got.dtype.kind not in "fiu":
+    if got is None:
         return wrong(
             f"returned {type(answer).__name__}, expected a NumPy float array of shape "
             f"{expected.shape}"
+        )
+    if got.dtype.kind in "iu":
+        return wrong(
+            f"returned an integer array ({got.dtype}), expected a NumPy float array of shape "
+            f"{expected.shape}: a gradient's entries are fractions, which an integer buffer "
+            "(np.zeros(..., dtype=int), zeros_like of an integer array), astype(int) or // "
+            "cuts off"
+        )
+    if got.dtype.kind != "f":
+        return wrong(
+            f"returned an array of dtype {got.dtype}, expected a NumPy float array of shape "
+            f"{expected.shape}"
+        )
+    if got.dtype.itemsize < 4:
+        return wrong(
+            f"returned {got.dtype}, which holds about 3 significant digits, too few for the "
+            f"checker's relative tolerance of {RTOL:g}: compute in float32 or float64"
         )
     diagnosis = _diagnose(exercise, problem, got, expected)
     if diagnosis.kind is Mistake.AGREES:

@@ -16,6 +16,9 @@ KIND_HINTS: dict[Mistake, str] = {
     Mistake.WRONG_AXIS: "a gradient has the shape of what it differentiates: which axis runs "
     "over the samples, and should it be summed here?",
     Mistake.ZEROED: "a ReLU lets the gradient through where its own input was positive",
+    Mistake.ONE_ROW: "each row belongs to one example: check the loop's range and the "
+    "index of the example handled apart (the first, the last)",
+    Mistake.SWAPPED: "return each gradient under its own name, in the order asked for",
     Mistake.SHAPE: "return exactly the shape of what you differentiate",
     Mistake.UNKNOWN: "run with --hint 1 for the chain to follow, and work N = 1 by hand",
 }

@@ -86,8 +86,13 @@ def template_fields(
     axis = params.get("axis")
     fields["axis"] = str(axis)
     fields["axis_arg"] = "" if axis is None else f", axis={axis}"
+    if params.get("keepdims"):
+        # The call as NumPy writes it: without keepdims the result broadcasts differently.
+        fields["axis_arg"] += ", keepdims=True"
     for key in ("shape", "axes", "index", "dtype"):
         fields[key] = str(params.get(key))
+    if "index" in params:
+        fields["index"] = index_text(params["index"])
     fields["low"] = _number(params.get("low"))
     fields["high"] = _number(params.get("high"))
     # --- shape (issue 14): the parameters of roll, tile, repeat and pad
@@ -110,6 +115,27 @@ def template_fields(
     # --- review of issue 14: the p of a p-norm
     fields["ord"] = _number(params.get("ord"))
     return fields
+
+
+def index_text(index: Any) -> str:
+    """An index as Python writes it between the brackets: a[1:, :2], a[..., None], a[[0, 2]];
+    a boolean mask by its shape, as its entries would not fit on a line."""
+    parts = index if isinstance(index, tuple) else (index,)
+    return ", ".join(_index_part(part) for part in parts)
+
+
+def _index_part(part: Any) -> str:
+    if isinstance(part, slice):
+        start, stop = ("" if v is None else str(v) for v in (part.start, part.stop))
+        return f"{start}:{stop}" + ("" if part.step is None else f":{part.step}")
+    if part is Ellipsis:
+        return "..."
+    if isinstance(part, np.ndarray | list):
+        array = np.asarray(part)
+        if array.dtype == bool:
+            return f"<boolean mask of shape {array.shape}>"
+        return np.array2string(array, separator=", ", threshold=8)
+    return str(part)
 
 
 def fill(template: str, fields: Mapping[str, str], position: int = 0) -> str:

@@ -145,12 +145,17 @@ def graph_data(
             "respect to, e.g. wrt=[w1, b1]"
         )
     generator = rng if rng is not None else np.random.default_rng(0)
+    view = read_graph(output, keep=tuple(wrt))
+    by_name = {view.name(t): t for t in [*view.leaves, *(s.tensor for s in view.steps)]}
+    for name, tensor in by_name.items():
+        _require_finite(name, np.asarray(tensor.data), "value")
     explanations: list[Explanation] = [
         explain(output, w, samples=samples, rng=generator) for w in wrt
     ]
-    view = read_graph(output, keep=tuple(wrt))
     grads = upstream_gradients(view)
-    by_name = {view.name(t): t for t in [*view.leaves, *(s.tensor for s in view.steps)]}
+    for name, tensor in by_name.items():
+        if id(tensor) in grads:
+            _require_finite(name, grads[id(tensor)], f"gradient dloss/d{name}")
     place = _layout(view)
     formulas = {step.name: step for step in explanations[0].steps}
     roles = {leaf.name: leaf.role for leaf in explanations[0].leaves}
@@ -188,16 +193,14 @@ def graph_data(
         }
         for step in explanations[0].steps
     ]
-    seen: set[tuple[str, str, int]] = set()
+    links: dict[tuple[str, str, int], Link] = {}
     for explanation in explanations:
         for link in explanation.links:
-            key = (link.output, link.input, link.position)
-            if key in seen:
-                continue
-            seen.add(key)
-            upstream = grads[id(by_name[link.output])]
-            grad_in = _link_contribution(view, link, upstream)
-            steps.append(_link_step(link, upstream, grad_in))
+            links.setdefault((link.output, link.input, link.position), link)
+    for link in _backward_order(list(links.values())):
+        upstream = grads[id(by_name[link.output])]
+        grad_in = _link_contribution(view, link, upstream)
+        steps.append(_link_step(link, upstream, grad_in))
     return {
         "output": view.name(output),
         "wrt": [view.name(w) for w in wrt],
@@ -207,6 +210,36 @@ def graph_data(
         "max_rows": MAX_ROWS,
         "max_cols": MAX_COLS,
     }
+
+
+def _require_finite(name: str, array: np.ndarray, what: str) -> None:
+    """A clear error for the first NaN or inf: the page (JSON) holds finite numbers only, and
+    the first tensor in forward order to hold one is where it came from."""
+    bad = np.flatnonzero(~np.isfinite(np.asarray(array, dtype=np.float64)))
+    if bad.size == 0:
+        return
+    entry = tuple(int(i) for i in np.unravel_index(int(bad[0]), np.shape(array)))
+    value = float(np.ravel(array)[bad[0]])
+    number = "NaN" if np.isnan(value) else str(value)
+    raise ValueError(
+        f"explore: {name} holds {number} at entry {entry} of its {what}, and the page shows "
+        "finite numbers only; remove the NaN or inf from the input, or the overflow from "
+        "the step that makes it, before exploring"
+    )
+
+
+def _backward_order(links: list[Link]) -> list[Link]:
+    """`links` in the order given, except that a link out of a tensor waits until every link
+    into it is shown: the upstream gradient a step multiplies (the tensor's whole gradient)
+    is then the sum of what the steps before it sent back, as in a backward pass."""
+    pending = list(links)
+    ordered: list[Link] = []
+    while pending:
+        waiting_on = {link.input for link in pending}
+        ready = next((link for link in pending if link.output not in waiting_on), pending[0])
+        ordered.append(ready)
+        pending.remove(ready)
+    return ordered
 
 
 def _link_contribution(view: GraphView, link: Link, upstream: np.ndarray) -> np.ndarray:
