@@ -3,7 +3,9 @@
 
 Each file is written to a temporary name and renamed into place (atomic on POSIX), the npz
 first; the json records the npz's SHA-256, so a pair torn by a crash between the two renames
-is detected on load instead of silently mixing two epochs.
+is detected on load instead of silently mixing two epochs. Until the json is replaced, the
+npz it names is kept (hard-linked) as PREVIOUS_ARRAYS_FILE, so such a crash leaves the old
+checkpoint loadable, whole, instead of neither.
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ import hashlib
 import io
 import json
 import os
+import shutil
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -23,6 +26,8 @@ from chainrule.train.schema import SchemaError, validate_meta
 
 ARRAYS_FILE = "checkpoint.npz"
 META_FILE = "checkpoint.json"
+PREVIOUS_ARRAYS_FILE = ".checkpoint.npz.previous"
+"""The npz that checkpoint.json names, kept while a save replaces the pair."""
 FORMAT = "chainrule-train-checkpoint"
 VERSION = 1
 ARRAY_REF = "__array__"
@@ -84,6 +89,56 @@ def _write_atomically(path: Path, payload: bytes) -> None:
     os.replace(temporary, path)
 
 
+def _sha256(path: Path) -> str | None:
+    try:
+        return hashlib.sha256(path.read_bytes()).hexdigest()
+    except FileNotFoundError:
+        return None
+
+
+def _named_sha256(meta_path: Path) -> str | None:
+    """The npz SHA-256 that checkpoint.json records (None when it records none)."""
+    try:
+        document = json.loads(meta_path.read_text())
+    except (OSError, ValueError):
+        return None
+    sha = document.get("npz_sha256") if isinstance(document, dict) else None
+    return sha if isinstance(sha, str) else None
+
+
+def _keep_previous(folder: Path) -> None:
+    """Keep the npz that checkpoint.json names as PREVIOUS_ARRAYS_FILE (a hard link, or a
+    copy where the file system has none) before the npz is replaced."""
+    arrays, previous = folder / ARRAYS_FILE, folder / PREVIOUS_ARRAYS_FILE
+    if not arrays.exists():
+        return
+    # A kept npz left by a save cut off between its renames is the one the json names
+    # unless the current npz is: the json was replaced before the kept one was removed.
+    if previous.exists() and _sha256(arrays) != _named_sha256(folder / META_FILE):
+        return
+    temporary = folder / f"{PREVIOUS_ARRAYS_FILE}.tmp"
+    temporary.unlink(missing_ok=True)
+    try:
+        os.link(arrays, temporary)
+    except OSError:
+        shutil.copyfile(arrays, temporary)
+    os.replace(temporary, previous)
+
+
+def _sync_folder(folder: Path) -> None:
+    """Flush the folder's entries (the renames) to disk, where the system allows it."""
+    try:
+        descriptor = os.open(folder, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(descriptor)
+    except OSError:
+        pass
+    finally:
+        os.close(descriptor)
+
+
 def save_checkpoint(folder: Path, meta: dict[str, Any]) -> None:
     """Write `meta` (JSON data and arrays, nested anyhow) as checkpoint.npz + .json."""
     arrays: dict[str, np.ndarray] = {}
@@ -98,8 +153,11 @@ def save_checkpoint(folder: Path, meta: dict[str, Any]) -> None:
         "meta": plain,
     }
     folder.mkdir(parents=True, exist_ok=True)
+    _keep_previous(folder)
     _write_atomically(folder / ARRAYS_FILE, payload)
     _write_atomically(folder / META_FILE, json.dumps(document, indent=1).encode())
+    (folder / PREVIOUS_ARRAYS_FILE).unlink(missing_ok=True)
+    _sync_folder(folder)
 
 
 def checkpoint_folder(path: str | os.PathLike[str]) -> Path:
@@ -141,6 +199,11 @@ def load_checkpoint(path: str | os.PathLike[str]) -> Checkpoint:
             f"{arrays_path} is missing: {meta_path} needs it for the weights and optimizer state"
         )
     payload = arrays_path.read_bytes()
+    if hashlib.sha256(payload).hexdigest() != document.get("npz_sha256"):
+        # A save cut off between its two renames: the npz this json names was kept.
+        previous = folder / PREVIOUS_ARRAYS_FILE
+        if previous.is_file():
+            payload = previous.read_bytes()
     if hashlib.sha256(payload).hexdigest() != document.get("npz_sha256"):
         raise CheckpointError(
             f"{arrays_path} does not match {meta_path} (SHA-256 differs): the pair is torn "
