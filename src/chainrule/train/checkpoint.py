@@ -40,10 +40,17 @@ class CheckpointError(ValueError):
 
 @dataclass(frozen=True)
 class Checkpoint:
-    """A loaded checkpoint: `meta` with every array put back in place, and its folder."""
+    """A loaded checkpoint: `meta` with every array put back in place, its folder, and the
+    SHA-256 of the arrays it was read with."""
 
     folder: Path
     meta: dict[str, Any]
+    npz_sha256: str | None = None
+
+    @property
+    def identity(self) -> tuple[Any, Any]:
+        """(epoch, npz SHA-256): what `saved_identity` reads while the files are unchanged."""
+        return self.meta.get("epoch"), self.npz_sha256
 
 
 def _child(prefix: str, key: object) -> str:
@@ -160,6 +167,16 @@ def save_checkpoint(folder: Path, meta: dict[str, Any]) -> None:
     _sync_folder(folder)
 
 
+def saved_identity(folder: Path) -> tuple[Any, Any] | None:
+    """(epoch, npz SHA-256) that `folder`'s checkpoint.json records now, without checking
+    the npz; None when it holds no readable one."""
+    try:
+        document = json.loads((folder / META_FILE).read_text())
+        return document["meta"]["epoch"], document["npz_sha256"]
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+
+
 def checkpoint_folder(path: str | os.PathLike[str]) -> Path:
     """The run folder of `path`: a folder, or its checkpoint.json / checkpoint.npz."""
     location = Path(path)
@@ -232,4 +249,4 @@ def load_checkpoint(path: str | os.PathLike[str]) -> Checkpoint:
             f"is corrupt or from another version: restore it or start a new "
             f"run"
         ) from None
-    return Checkpoint(folder, meta)
+    return Checkpoint(folder, meta, document.get("npz_sha256"))
