@@ -114,7 +114,12 @@ def build_engine(
 ) -> Engine:
     """The chosen engine, initialised from `init_rng` the same way for both engines."""
     module = build_module(
-        config, splits.num_features, splits.num_classes, init_rng=init_rng, dropout_rng=dropout_rng
+        config,
+        splits.num_features,
+        splits.num_classes,
+        init_rng=init_rng,
+        dropout_rng=dropout_rng,
+        image_shape=splits.image_shape,
     )
     if config.engine == "manual":
         model = build_manual(config, splits.num_features, splits.num_classes)
