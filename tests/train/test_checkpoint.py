@@ -163,3 +163,31 @@ def test_a_save_cut_off_between_its_two_renames_leaves_the_old_checkpoint_loadab
     save_checkpoint(tmp_path, meta_with_weights(3.0))
     np.testing.assert_array_equal(saved_weights(), np.arange(6.0).reshape(2, 3) + 3.0)
     assert sorted(path.name for path in tmp_path.iterdir()) == sorted([ARRAYS_FILE, META_FILE])
+
+
+def test_a_kept_npz_left_by_a_save_cut_off_after_its_json_is_not_taken_for_the_current(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    older, current = sample_meta(), sample_meta()
+    current["model"]["0.weight"] = current["model"]["0.weight"] + 1.0
+    save_checkpoint(tmp_path / "older", older)
+    save_checkpoint(tmp_path, current)
+    # The save of `current` stopped after replacing the json, before removing the kept npz.
+    kept = tmp_path / checkpoint_module.PREVIOUS_ARRAYS_FILE
+    kept.write_bytes((tmp_path / "older" / ARRAYS_FILE).read_bytes())
+    real_write = checkpoint_module._write_atomically
+
+    def killed_before_the_json(path: Path, payload: bytes) -> None:
+        if path.name == META_FILE:
+            raise SystemExit("killed")
+        real_write(path, payload)
+
+    newer = sample_meta()
+    newer["model"]["0.weight"] = newer["model"]["0.weight"] + 2.0
+    monkeypatch.setattr(checkpoint_module, "_write_atomically", killed_before_the_json)
+    with pytest.raises(SystemExit):
+        save_checkpoint(tmp_path, newer)
+    monkeypatch.undo()
+    np.testing.assert_array_equal(
+        load_checkpoint(tmp_path).meta["model"]["0.weight"], current["model"]["0.weight"]
+    )
