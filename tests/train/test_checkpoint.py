@@ -191,3 +191,29 @@ def test_a_kept_npz_left_by_a_save_cut_off_after_its_json_is_not_taken_for_the_c
     np.testing.assert_array_equal(
         load_checkpoint(tmp_path).meta["model"]["0.weight"], current["model"]["0.weight"]
     )
+
+
+def test_a_checkpoint_replaced_while_it_is_read_is_read_again_not_called_torn(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # `chainrule evaluate` during a training: a whole save can land between reading the json
+    # and the npz; the pair on disk is whole, and "restore it or start a new run" would be
+    # wrong advice.
+    save_checkpoint(tmp_path, sample_meta())
+    newer = sample_meta()
+    newer["model"]["0.weight"] = newer["model"]["0.weight"] + 1.0
+    real_read_text = Path.read_text
+    saved = []
+
+    def a_save_lands_after_the_json_is_read(path: Path, *args: object, **kwargs: object) -> str:
+        text = real_read_text(path, *args, **kwargs)  # type: ignore[arg-type]
+        if path.name == META_FILE and not saved:
+            saved.append(path)
+            save_checkpoint(tmp_path, newer)
+        return text
+
+    monkeypatch.setattr(Path, "read_text", a_save_lands_after_the_json_is_read)
+    loaded = load_checkpoint(tmp_path)
+    monkeypatch.undo()
+    assert saved
+    np.testing.assert_array_equal(loaded.meta["model"]["0.weight"], newer["model"]["0.weight"])

@@ -190,11 +190,8 @@ def checkpoint_folder(path: str | os.PathLike[str]) -> Path:
     return location
 
 
-def load_checkpoint(path: str | os.PathLike[str]) -> Checkpoint:
-    """Read and verify a checkpoint, every entry against the run schema (`validate_meta`);
-    CheckpointError says what is wrong and what to do."""
-    folder = checkpoint_folder(path)
-    meta_path, arrays_path = folder / META_FILE, folder / ARRAYS_FILE
+def _read_document(meta_path: Path) -> dict[str, Any]:
+    """checkpoint.json's document, checked for this format and version."""
     try:
         document = json.loads(meta_path.read_text())
     except (json.JSONDecodeError, UnicodeDecodeError) as error:
@@ -211,17 +208,38 @@ def load_checkpoint(path: str | os.PathLike[str]) -> Checkpoint:
             f"{meta_path} has checkpoint version {document.get('version')}; "
             f"this chainrule reads version {VERSION}"
         )
+    return document
+
+
+def _matching_arrays(folder: Path, document: dict[str, Any]) -> bytes | None:
+    """The bytes of the npz whose SHA-256 `document` records: checkpoint.npz, or the one
+    kept by a save cut off between its two renames; None when neither matches."""
+    for path in (folder / ARRAYS_FILE, folder / PREVIOUS_ARRAYS_FILE):
+        try:
+            payload = path.read_bytes()
+        except FileNotFoundError:
+            continue
+        if hashlib.sha256(payload).hexdigest() == document.get("npz_sha256"):
+            return payload
+    return None
+
+
+def load_checkpoint(path: str | os.PathLike[str]) -> Checkpoint:
+    """Read and verify a checkpoint, every entry against the run schema (`validate_meta`);
+    CheckpointError says what is wrong and what to do."""
+    folder = checkpoint_folder(path)
+    meta_path, arrays_path = folder / META_FILE, folder / ARRAYS_FILE
+    document = _read_document(meta_path)
     if not arrays_path.is_file():
         raise CheckpointError(
             f"{arrays_path} is missing: {meta_path} needs it for the weights and optimizer state"
         )
-    payload = arrays_path.read_bytes()
-    if hashlib.sha256(payload).hexdigest() != document.get("npz_sha256"):
-        # A save cut off between its two renames: the npz this json names was kept.
-        previous = folder / PREVIOUS_ARRAYS_FILE
-        if previous.is_file():
-            payload = previous.read_bytes()
-    if hashlib.sha256(payload).hexdigest() != document.get("npz_sha256"):
+    payload = _matching_arrays(folder, document)
+    if payload is None:
+        # A training may have saved a whole new pair between the two reads: read it again.
+        document = _read_document(meta_path)
+        payload = _matching_arrays(folder, document)
+    if payload is None:
         raise CheckpointError(
             f"{arrays_path} does not match {meta_path} (SHA-256 differs): the pair is torn "
             f"(the run stopped between writing the two files) or the npz is corrupt; it "
