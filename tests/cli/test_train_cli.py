@@ -576,3 +576,25 @@ def test_a_refused_run_leaves_no_default_run_folder(
     assert train("--epochs", "1", *refused) == 2
     assert capsys.readouterr().err.startswith("chainrule train: ")
     assert sorted(str(path.relative_to(tmp_path)) for path in tmp_path.rglob("*")) == before
+
+
+def test_confusion_png_names_the_epoch_and_data_it_scores(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # A run resumed after `evaluate` keeps the older confusion.png beside its newer checkpoint
+    # (and `evaluate --data` replaces it by another data set's): the figure must say which.
+    import chainrule.train.plots as plots
+
+    figures = []
+    real_new_figure = plots.new_figure
+
+    def recording(width: float, height: float) -> object:
+        figures.append(real_new_figure(width, height))
+        return figures[-1]
+
+    monkeypatch.setattr(plots, "new_figure", recording)
+    train("--epochs", "1", "--schedule", "constant", "--out", str(tmp_path))
+    assert main(["evaluate", str(tmp_path)]) == 0
+    titles = [axes.get_title() for axes in figures[-1].axes]
+    accuracy = capsys.readouterr().out.rstrip().splitlines()[-1].split()[2]
+    assert titles == [f"digits test set, epoch 1 of {tmp_path.name}: accuracy {accuracy}"]

@@ -4,6 +4,7 @@ resume and --compile; its defaults and refusals."""
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import numpy as np
@@ -100,3 +101,37 @@ def test_cnn_needs_square_images_with_a_side_divisible_by_four() -> None:
     assert image_side(64) == 8
     with pytest.raises(ValueError, match=r"square one-channel images .* 100 pixels"):
         image_side(100)
+
+
+def write_image_folder(folder: Path, rows: int, columns: int) -> Path:
+    """An MNIST-format folder of 40 training and 10 test images of rows x columns pixels."""
+    from chainrule.data import save_idx
+
+    rng = np.random.default_rng(0)
+    folder.mkdir(parents=True)
+    for prefix, count in (("train", 40), ("t10k", 10)):
+        images = rng.integers(0, 256, (count, rows, columns), dtype=np.uint8)
+        save_idx(folder / f"{prefix}-images-idx3-ubyte.gz", images)
+        labels = rng.integers(0, 10, count, dtype=np.uint8)
+        save_idx(folder / f"{prefix}-labels-idx1-ubyte.gz", labels)
+    return folder
+
+
+@pytest.mark.parametrize(
+    ("rows", "columns", "message"),
+    [
+        # 256 pixels would pass for 16x16: the rows would be cut and restacked unnoticed.
+        (32, 8, r"square one-channel images .* but the data's images are 32x8"),
+        (10, 10, r"square one-channel images .* but the data's images are 10x10"),
+    ],
+)
+def test_cnn_refuses_images_it_cannot_take_in_one_line(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], rows: int, columns: int, message: str
+) -> None:
+    data = write_image_folder(tmp_path / "data", rows, columns)
+    out = str(tmp_path / "run")
+    status = main(["train", *CNN[:2], "--data", str(data), "--epochs", "1", "--out", out])
+    assert status == 2
+    (line,) = capsys.readouterr().err.splitlines()
+    assert re.match(r"chainrule train: --model cnn takes " + message, line)
+    assert not (tmp_path / "run" / META_FILE).exists()

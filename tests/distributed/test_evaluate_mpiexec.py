@@ -14,9 +14,9 @@ EVALUATE_RECORDING_WRITERS = (
     "import chainrule.train.plots as plots\n"
     "from chainrule.cli import main\n"
     "real = plots.plot_confusion\n"
-    "def recording(matrix, names, path):\n"
+    "def recording(matrix, names, path, **keywords):\n"
     "    (path.parent / ('wrote-confusion.' + os.environ['PMI_RANK'])).write_text('')\n"
-    "    real(matrix, names, path)\n"
+    "    real(matrix, names, path, **keywords)\n"
     "plots.plot_confusion = recording\n"
     "sys.exit(main(['evaluate', sys.argv[1]]))\n"
 )

@@ -10,6 +10,7 @@ import pytest
 
 from chainrule.data import ArrayDataset, DataLoader
 from chainrule.train import TrainConfig
+from chainrule.train import checkpoint as checkpoint_module
 from chainrule.train.checkpoint import (
     ARRAYS_FILE,
     META_FILE,
@@ -126,3 +127,93 @@ def test_other_json_is_not_taken_for_a_checkpoint(tmp_path: Path) -> None:
     (tmp_path / META_FILE).write_text('{"epoch": 1}')
     with pytest.raises(CheckpointError, match=r"not a chainrule train checkpoint"):
         load_checkpoint(tmp_path)
+
+
+def test_a_save_cut_off_between_its_two_renames_leaves_the_old_checkpoint_loadable(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def meta_with_weights(offset: float) -> dict:
+        meta = sample_meta()
+        meta["model"]["0.weight"] = meta["model"]["0.weight"] + offset
+        return meta
+
+    def saved_weights() -> np.ndarray:
+        return load_checkpoint(tmp_path).meta["model"]["0.weight"]
+
+    real_write = checkpoint_module._write_atomically
+
+    def killed_before_the_json(path: Path, payload: bytes) -> None:
+        if path.name == META_FILE:
+            raise SystemExit("killed")  # the process dies: the npz is replaced, the json not
+        real_write(path, payload)
+
+    save_checkpoint(tmp_path, meta_with_weights(0.0))
+    monkeypatch.setattr(checkpoint_module, "_write_atomically", killed_before_the_json)
+    with pytest.raises(SystemExit):
+        save_checkpoint(tmp_path, meta_with_weights(1.0))
+    monkeypatch.undo()
+    np.testing.assert_array_equal(saved_weights(), np.arange(6.0).reshape(2, 3))
+    # The next save, cut off the same way, still leaves that checkpoint loadable; a whole
+    # save then replaces it and leaves no extra file behind.
+    monkeypatch.setattr(checkpoint_module, "_write_atomically", killed_before_the_json)
+    with pytest.raises(SystemExit):
+        save_checkpoint(tmp_path, meta_with_weights(2.0))
+    monkeypatch.undo()
+    np.testing.assert_array_equal(saved_weights(), np.arange(6.0).reshape(2, 3))
+    save_checkpoint(tmp_path, meta_with_weights(3.0))
+    np.testing.assert_array_equal(saved_weights(), np.arange(6.0).reshape(2, 3) + 3.0)
+    assert sorted(path.name for path in tmp_path.iterdir()) == sorted([ARRAYS_FILE, META_FILE])
+
+
+def test_a_kept_npz_left_by_a_save_cut_off_after_its_json_is_not_taken_for_the_current(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    older, current = sample_meta(), sample_meta()
+    current["model"]["0.weight"] = current["model"]["0.weight"] + 1.0
+    save_checkpoint(tmp_path / "older", older)
+    save_checkpoint(tmp_path, current)
+    # The save of `current` stopped after replacing the json, before removing the kept npz.
+    kept = tmp_path / checkpoint_module.PREVIOUS_ARRAYS_FILE
+    kept.write_bytes((tmp_path / "older" / ARRAYS_FILE).read_bytes())
+    real_write = checkpoint_module._write_atomically
+
+    def killed_before_the_json(path: Path, payload: bytes) -> None:
+        if path.name == META_FILE:
+            raise SystemExit("killed")
+        real_write(path, payload)
+
+    newer = sample_meta()
+    newer["model"]["0.weight"] = newer["model"]["0.weight"] + 2.0
+    monkeypatch.setattr(checkpoint_module, "_write_atomically", killed_before_the_json)
+    with pytest.raises(SystemExit):
+        save_checkpoint(tmp_path, newer)
+    monkeypatch.undo()
+    np.testing.assert_array_equal(
+        load_checkpoint(tmp_path).meta["model"]["0.weight"], current["model"]["0.weight"]
+    )
+
+
+def test_a_checkpoint_replaced_while_it_is_read_is_read_again_not_called_torn(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # `chainrule evaluate` during a training: a whole save can land between reading the json
+    # and the npz; the pair on disk is whole, and "restore it or start a new run" would be
+    # wrong advice.
+    save_checkpoint(tmp_path, sample_meta())
+    newer = sample_meta()
+    newer["model"]["0.weight"] = newer["model"]["0.weight"] + 1.0
+    real_read_text = Path.read_text
+    saved = []
+
+    def a_save_lands_after_the_json_is_read(path: Path, *args: object, **kwargs: object) -> str:
+        text = real_read_text(path, *args, **kwargs)  # type: ignore[arg-type]
+        if path.name == META_FILE and not saved:
+            saved.append(path)
+            save_checkpoint(tmp_path, newer)
+        return text
+
+    monkeypatch.setattr(Path, "read_text", a_save_lands_after_the_json_is_read)
+    loaded = load_checkpoint(tmp_path)
+    monkeypatch.undo()
+    assert saved
+    np.testing.assert_array_equal(loaded.meta["model"]["0.weight"], newer["model"]["0.weight"])

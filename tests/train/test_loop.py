@@ -15,6 +15,7 @@ from chainrule.train.checkpoint import save_checkpoint
 from chainrule.train.datasets import Splits, data_fingerprint
 from chainrule.train.loop import resumed_config
 from chainrule.train.metrics import KEYS, read_metrics
+from chainrule.train.run_folder import RunFolderError
 
 SMALL = TrainConfig(
     model="mlp",
@@ -213,3 +214,25 @@ def test_an_xla_run_resumed_from_before_its_first_batch_claims_no_difference(
     resumed.restore(load_checkpoint(tmp_path))
     assert resumed.epoch == 0
     assert resumed.notice is None
+
+
+def test_resuming_a_folder_that_another_training_advanced_meanwhile_is_refused(
+    tmp_path: Path, digits64: Splits
+) -> None:
+    # Two `--resume` of one folder: the second read the checkpoint of epoch 2 while the first
+    # still ran; taking the folder after the first finished, it must not rewind the run.
+    fit(dataclasses.replace(SMALL, epochs=2), tmp_path, digits64)
+    checkpoint = load_checkpoint(tmp_path)
+    late = Trainer(resumed_config(checkpoint, 3), tmp_path, splits=digits64)
+    late.restore(checkpoint)
+    first = Trainer(resumed_config(checkpoint, 4), tmp_path, splits=digits64)
+    first.restore(checkpoint)
+    first.fit(progress=False, echo=lambda line: None)
+    with pytest.raises(
+        RunFolderError,
+        match=r"changed since its checkpoint of epoch 2 was read: it now holds epoch 4 "
+        r"\(another training continued it\); resume it again",
+    ):
+        late.fit(progress=False, echo=lambda line: None)
+    assert load_checkpoint(tmp_path).meta["epoch"] == 4
+    assert [record["epoch"] for record in read_metrics(tmp_path)] == [1, 2, 3, 4]

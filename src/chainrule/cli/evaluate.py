@@ -1,7 +1,8 @@
 """`chainrule evaluate`: a trained run's accuracy on the test set and its confusion matrix.
 
 Prints the accuracy and the matrix (rows: true class, columns: predicted) and saves it as
-confusion.png next to the checkpoint.
+confusion.png next to the checkpoint, titled with the data set, the epoch and the accuracy
+(a run resumed later keeps it beside a newer checkpoint).
 
 Under mpiexec rank 0 alone evaluates, prints and writes (as `chainrule train` has rank 0
 alone write); the evaluation is not split across ranks, so the others end at once.
@@ -80,8 +81,11 @@ def run(args: argparse.Namespace) -> int:
     matrix = confusion_matrix(splits.y_test, predictions, splits.num_classes)
     correct, total = int(np.trace(matrix)), int(matrix.sum())
     path = checkpoint.folder / CONFUSION_PLOT
+    scored = f"{config.data} test set, epoch {checkpoint.meta['epoch']} of {checkpoint.folder.name}"
     try:
-        plot_confusion(matrix, splits.class_names, path)
+        plot_confusion(
+            matrix, splits.class_names, path, title=f"{scored}: accuracy {correct / total:.4f}"
+        )
     except BrokenPipeError:
         raise  # stdout's reader went away: main() ends quietly with 141
     except OSError as error:

@@ -55,7 +55,8 @@ FASHION_MNIST_CLASSES: tuple[str, ...] = (
 @dataclass(frozen=True)
 class ImageClassificationData:
     """A train/test split of flattened images: x (N, pixels) float32 in [0, 1], y (N,)
-    int64 class indices into `class_names`, and `files`, the paths they were read from."""
+    int64 class indices into `class_names`, `files`, the paths they were read from, and
+    `image_shape`, the (rows, columns) the pixels were flattened from."""
 
     x_train: npt.NDArray[np.float32]
     y_train: npt.NDArray[np.int64]
@@ -63,6 +64,7 @@ class ImageClassificationData:
     y_test: npt.NDArray[np.int64]
     class_names: tuple[str, ...]
     files: dict[str, Path]
+    image_shape: tuple[int, int] | None = None
 
 
 def _candidates(folder: Path, gz_name: str) -> list[Path]:
@@ -151,6 +153,7 @@ def _load(files: dict[str, Path], class_names: tuple[str, ...]) -> ImageClassifi
         y_test=arrays["test"][1],
         class_names=class_names,
         files=files,
+        image_shape=sizes["train"],
     )
 
 

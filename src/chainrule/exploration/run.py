@@ -33,6 +33,7 @@ def run_loss(folder: str | os.PathLike[str], *, examples: int) -> tuple[nn.Modul
         splits.num_classes,
         init_rng=np.random.default_rng(0),
         dropout_rng=np.random.default_rng(0),
+        image_shape=splits.image_shape,
     )
     try:
         model.load_state_dict(checkpoint.meta["model"])

@@ -3,7 +3,9 @@
 
 Each file is written to a temporary name and renamed into place (atomic on POSIX), the npz
 first; the json records the npz's SHA-256, so a pair torn by a crash between the two renames
-is detected on load instead of silently mixing two epochs.
+is detected on load instead of silently mixing two epochs. Until the json is replaced, the
+npz it names is kept (hard-linked) as PREVIOUS_ARRAYS_FILE, so such a crash leaves the old
+checkpoint loadable, whole, instead of neither.
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ import hashlib
 import io
 import json
 import os
+import shutil
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -23,6 +26,8 @@ from chainrule.train.schema import SchemaError, validate_meta
 
 ARRAYS_FILE = "checkpoint.npz"
 META_FILE = "checkpoint.json"
+PREVIOUS_ARRAYS_FILE = ".checkpoint.npz.previous"
+"""The npz that checkpoint.json names, kept while a save replaces the pair."""
 FORMAT = "chainrule-train-checkpoint"
 VERSION = 1
 ARRAY_REF = "__array__"
@@ -35,10 +40,17 @@ class CheckpointError(ValueError):
 
 @dataclass(frozen=True)
 class Checkpoint:
-    """A loaded checkpoint: `meta` with every array put back in place, and its folder."""
+    """A loaded checkpoint: `meta` with every array put back in place, its folder, and the
+    SHA-256 of the arrays it was read with."""
 
     folder: Path
     meta: dict[str, Any]
+    npz_sha256: str | None = None
+
+    @property
+    def identity(self) -> tuple[Any, Any]:
+        """(epoch, npz SHA-256): what `saved_identity` reads while the files are unchanged."""
+        return self.meta.get("epoch"), self.npz_sha256
 
 
 def _child(prefix: str, key: object) -> str:
@@ -84,6 +96,56 @@ def _write_atomically(path: Path, payload: bytes) -> None:
     os.replace(temporary, path)
 
 
+def _sha256(path: Path) -> str | None:
+    try:
+        return hashlib.sha256(path.read_bytes()).hexdigest()
+    except FileNotFoundError:
+        return None
+
+
+def _named_sha256(meta_path: Path) -> str | None:
+    """The npz SHA-256 that checkpoint.json records (None when it records none)."""
+    try:
+        document = json.loads(meta_path.read_text())
+    except (OSError, ValueError):
+        return None
+    sha = document.get("npz_sha256") if isinstance(document, dict) else None
+    return sha if isinstance(sha, str) else None
+
+
+def _keep_previous(folder: Path) -> None:
+    """Keep the npz that checkpoint.json names as PREVIOUS_ARRAYS_FILE (a hard link, or a
+    copy where the file system has none) before the npz is replaced."""
+    arrays, previous = folder / ARRAYS_FILE, folder / PREVIOUS_ARRAYS_FILE
+    if not arrays.exists():
+        return
+    # A kept npz left by a save cut off between its renames is the one the json names
+    # unless the current npz is: the json was replaced before the kept one was removed.
+    if previous.exists() and _sha256(arrays) != _named_sha256(folder / META_FILE):
+        return
+    temporary = folder / f"{PREVIOUS_ARRAYS_FILE}.tmp"
+    temporary.unlink(missing_ok=True)
+    try:
+        os.link(arrays, temporary)
+    except OSError:
+        shutil.copyfile(arrays, temporary)
+    os.replace(temporary, previous)
+
+
+def _sync_folder(folder: Path) -> None:
+    """Flush the folder's entries (the renames) to disk, where the system allows it."""
+    try:
+        descriptor = os.open(folder, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(descriptor)
+    except OSError:
+        pass
+    finally:
+        os.close(descriptor)
+
+
 def save_checkpoint(folder: Path, meta: dict[str, Any]) -> None:
     """Write `meta` (JSON data and arrays, nested anyhow) as checkpoint.npz + .json."""
     arrays: dict[str, np.ndarray] = {}
@@ -98,8 +160,21 @@ def save_checkpoint(folder: Path, meta: dict[str, Any]) -> None:
         "meta": plain,
     }
     folder.mkdir(parents=True, exist_ok=True)
+    _keep_previous(folder)
     _write_atomically(folder / ARRAYS_FILE, payload)
     _write_atomically(folder / META_FILE, json.dumps(document, indent=1).encode())
+    (folder / PREVIOUS_ARRAYS_FILE).unlink(missing_ok=True)
+    _sync_folder(folder)
+
+
+def saved_identity(folder: Path) -> tuple[Any, Any] | None:
+    """(epoch, npz SHA-256) that `folder`'s checkpoint.json records now, without checking
+    the npz; None when it holds no readable one."""
+    try:
+        document = json.loads((folder / META_FILE).read_text())
+        return document["meta"]["epoch"], document["npz_sha256"]
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
 
 
 def checkpoint_folder(path: str | os.PathLike[str]) -> Path:
@@ -115,11 +190,8 @@ def checkpoint_folder(path: str | os.PathLike[str]) -> Path:
     return location
 
 
-def load_checkpoint(path: str | os.PathLike[str]) -> Checkpoint:
-    """Read and verify a checkpoint, every entry against the run schema (`validate_meta`);
-    CheckpointError says what is wrong and what to do."""
-    folder = checkpoint_folder(path)
-    meta_path, arrays_path = folder / META_FILE, folder / ARRAYS_FILE
+def _read_document(meta_path: Path) -> dict[str, Any]:
+    """checkpoint.json's document, checked for this format and version."""
     try:
         document = json.loads(meta_path.read_text())
     except (json.JSONDecodeError, UnicodeDecodeError) as error:
@@ -136,12 +208,38 @@ def load_checkpoint(path: str | os.PathLike[str]) -> Checkpoint:
             f"{meta_path} has checkpoint version {document.get('version')}; "
             f"this chainrule reads version {VERSION}"
         )
+    return document
+
+
+def _matching_arrays(folder: Path, document: dict[str, Any]) -> bytes | None:
+    """The bytes of the npz whose SHA-256 `document` records: checkpoint.npz, or the one
+    kept by a save cut off between its two renames; None when neither matches."""
+    for path in (folder / ARRAYS_FILE, folder / PREVIOUS_ARRAYS_FILE):
+        try:
+            payload = path.read_bytes()
+        except FileNotFoundError:
+            continue
+        if hashlib.sha256(payload).hexdigest() == document.get("npz_sha256"):
+            return payload
+    return None
+
+
+def load_checkpoint(path: str | os.PathLike[str]) -> Checkpoint:
+    """Read and verify a checkpoint, every entry against the run schema (`validate_meta`);
+    CheckpointError says what is wrong and what to do."""
+    folder = checkpoint_folder(path)
+    meta_path, arrays_path = folder / META_FILE, folder / ARRAYS_FILE
+    document = _read_document(meta_path)
     if not arrays_path.is_file():
         raise CheckpointError(
             f"{arrays_path} is missing: {meta_path} needs it for the weights and optimizer state"
         )
-    payload = arrays_path.read_bytes()
-    if hashlib.sha256(payload).hexdigest() != document.get("npz_sha256"):
+    payload = _matching_arrays(folder, document)
+    if payload is None:
+        # A training may have saved a whole new pair between the two reads: read it again.
+        document = _read_document(meta_path)
+        payload = _matching_arrays(folder, document)
+    if payload is None:
         raise CheckpointError(
             f"{arrays_path} does not match {meta_path} (SHA-256 differs): the pair is torn "
             f"(the run stopped between writing the two files) or the npz is corrupt; it "
@@ -169,4 +267,4 @@ def load_checkpoint(path: str | os.PathLike[str]) -> Checkpoint:
             f"is corrupt or from another version: restore it or start a new "
             f"run"
         ) from None
-    return Checkpoint(folder, meta)
+    return Checkpoint(folder, meta, document.get("npz_sha256"))

@@ -18,6 +18,7 @@ SPLIT_SEED = 20240601
 """The generator seed of the validation and digits-test splits (fixed, not --seed)."""
 
 DIGITS_TEST_FRACTION = 0.2
+DIGITS_IMAGE_SHAPE = (8, 8)
 
 CACHE = Path.home() / ".cache" / "chainrule"
 """Where --data mnist (and fashion-mnist without Debian's package) are downloaded to."""
@@ -27,7 +28,8 @@ Labels = npt.NDArray[np.int64]
 
 @dataclass(frozen=True)
 class Splits:
-    """x arrays are (N, features) in the run's dtype; y arrays int64 class indices."""
+    """x arrays are (N, features) in the run's dtype; y arrays int64 class indices;
+    `image_shape` the (rows, columns) each row of features was flattened from, when known."""
 
     x_train: np.ndarray
     y_train: Labels
@@ -36,6 +38,7 @@ class Splits:
     x_test: np.ndarray
     y_test: Labels
     class_names: tuple[str, ...]
+    image_shape: tuple[int, int] | None = None
 
     @property
     def num_features(self) -> int:
@@ -69,7 +72,10 @@ def _cut(
     return x[kept], y[kept], x[cut], y[cut]
 
 
-def _load_arrays(data: str) -> tuple[np.ndarray, Labels, np.ndarray, Labels, tuple[str, ...]]:
+Arrays = tuple[np.ndarray, Labels, np.ndarray, Labels, tuple[str, ...], tuple[int, int] | None]
+
+
+def _load_arrays(data: str) -> Arrays:
     from chainrule import data as datasets
     from chainrule.data.errors import DatasetError
 
@@ -78,7 +84,8 @@ def _load_arrays(data: str) -> tuple[np.ndarray, Labels, np.ndarray, Labels, tup
         x_train, y_train, x_test, y_test = _cut(
             images, labels, DIGITS_TEST_FRACTION, np.random.default_rng(SPLIT_SEED)
         )
-        return x_train, y_train, x_test, y_test, tuple(str(digit) for digit in range(10))
+        classes = tuple(str(digit) for digit in range(10))
+        return x_train, y_train, x_test, y_test, classes, DIGITS_IMAGE_SHAPE
     if data == "fashion-mnist":
         try:
             loaded = datasets.load_fashion_mnist()
@@ -96,14 +103,21 @@ def _load_arrays(data: str) -> tuple[np.ndarray, Labels, np.ndarray, Labels, tup
                 f"pass a folder holding MNIST-format IDX files (train-images-idx3-ubyte.gz, ...)"
             )
         loaded = datasets.load_mnist(folder)
-    return (loaded.x_train, loaded.y_train, loaded.x_test, loaded.y_test, tuple(loaded.class_names))
+    return (
+        loaded.x_train,
+        loaded.y_train,
+        loaded.x_test,
+        loaded.y_test,
+        tuple(loaded.class_names),
+        loaded.image_shape,
+    )
 
 
 def load_splits(data: str, *, val_fraction: float, dtype: npt.DTypeLike) -> Splits:
     """Training (minus validation), validation and test sets of `data`, as `dtype`."""
     from chainrule.data.errors import DatasetError
 
-    x_all, y_all, x_test, y_test, class_names = _load_arrays(data)
+    x_all, y_all, x_test, y_test, class_names, image_shape = _load_arrays(data)
     needed = minimum_to_cut(val_fraction)
     if len(x_all) < needed:
         raise DatasetError(
@@ -121,14 +135,19 @@ def load_splits(data: str, *, val_fraction: float, dtype: npt.DTypeLike) -> Spli
         x_test=np.ascontiguousarray(x_test, dtype=dtype),
         y_test=y_test.astype(np.int64),
         class_names=class_names,
+        image_shape=image_shape,
     )
 
 
 def data_fingerprint(splits: Splits) -> str:
     """SHA-256 (hex) of every split's dtype, shape and bytes and of the class names: the same
-    for the same data read the same way, different when any value, shape or dtype differs."""
+    for the same data read the same way, different when any value, shape or dtype differs.
+    (`image_shape` is left out, as it was before it was recorded: checkpoints saved then
+    still resume.)"""
     digest = hashlib.sha256()
     for field in fields(splits):
+        if field.name == "image_shape":
+            continue
         value = getattr(splits, field.name)
         if isinstance(value, np.ndarray):
             array = np.ascontiguousarray(value)

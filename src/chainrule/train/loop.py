@@ -28,7 +28,12 @@ from chainrule.data import ArrayDataset, DataLoader
 from chainrule.distributed import Communicator, DataParallel, DistributedSampler, world
 from chainrule.distributed import training as parallel_training
 from chainrule.train.blowup import explain_blowup
-from chainrule.train.checkpoint import META_FILE, Checkpoint, CheckpointError, save_checkpoint
+from chainrule.train.checkpoint import (
+    META_FILE,
+    Checkpoint,
+    CheckpointError,
+    save_checkpoint,
+)
 from chainrule.train.config import TrainConfig
 from chainrule.train.datasets import Splits, data_fingerprint, data_source, load_splits
 from chainrule.train.diagnostics import (
@@ -48,6 +53,7 @@ from chainrule.train.run_folder import (
     LOSS_PLOT,
     RunFolderError,
     check_destination,
+    check_unchanged,
     lock_run_folder,
 )
 
@@ -108,7 +114,12 @@ def build_engine(
 ) -> Engine:
     """The chosen engine, initialised from `init_rng` the same way for both engines."""
     module = build_module(
-        config, splits.num_features, splits.num_classes, init_rng=init_rng, dropout_rng=dropout_rng
+        config,
+        splits.num_features,
+        splits.num_classes,
+        init_rng=init_rng,
+        dropout_rng=dropout_rng,
+        image_shape=splits.image_shape,
     )
     if config.engine == "manual":
         model = build_manual(config, splits.num_features, splits.num_classes)
@@ -217,6 +228,7 @@ class Trainer:
         self.epoch = 0
         self.history: list[dict[str, Any]] = []
         self.resumed_from: Path | None = None
+        self.resumed_identity: tuple[Any, Any] | None = None
 
     # ----------------------------------------------------------------- state
     def snapshot(self) -> dict[str, Any]:
@@ -290,6 +302,7 @@ class Trainer:
             self.epoch = int(meta["epoch"])
             self.history = [dict(record) for record in meta["history"]]
             self.resumed_from = checkpoint.folder
+            self.resumed_identity = checkpoint.identity
         except (KeyError, TypeError, ValueError) as error:
             raise CheckpointError(
                 f"{checkpoint.folder / META_FILE} does not fit the run it describes "
@@ -394,6 +407,7 @@ class Trainer:
                 try:
                     lock.enter_context(lock_run_folder(self.folder))
                     check_destination(self.folder, resumed_from=self.resumed_from)
+                    check_unchanged(self.folder, self.resumed_from, self.resumed_identity)
                 except RunFolderError as error:
                     refused = error
             if not parallel_training.all_ranks_ready(refused is None, self.comm):

@@ -30,12 +30,19 @@ def build_module(
     *,
     init_rng: np.random.Generator,
     dropout_rng: np.random.Generator,
+    image_shape: tuple[int, int] | None = None,
 ) -> nn.Sequential:
     """Linear, ReLU[, Dropout] per hidden layer, then a Linear head; PyTorch's default
-    uniform initialisation drawn from `init_rng`, dropout masks from `dropout_rng`."""
+    uniform initialisation drawn from `init_rng`, dropout masks from `dropout_rng`. The CNN
+    checks the data's `image_shape` (rows, columns) when given."""
     if config.model == "cnn":
         return build_cnn(
-            config, num_features, num_classes, init_rng=init_rng, dropout_rng=dropout_rng
+            config,
+            num_features,
+            num_classes,
+            init_rng=init_rng,
+            dropout_rng=dropout_rng,
+            image_shape=image_shape,
         )
     sizes = layer_sizes(config, num_features, num_classes)
     layers: list[nn.Module] = []
@@ -65,15 +72,23 @@ CNN_HIDDEN = 128
 """Units of the CNN's dense hidden layer."""
 
 
-def image_side(num_features: int) -> int:
+def image_side(num_features: int, image_shape: tuple[int, int] | None = None) -> int:
     """The side of the square one-channel images of `num_features` pixels that the CNN
-    takes (28 for MNIST, 8 for the digits); a ValueError for any other size."""
+    takes (28 for MNIST, 8 for the digits); a DatasetError for any other size, or for images
+    of (rows, columns) `image_shape` that are not square (32x8 would pass for 16x16)."""
+    from chainrule.data.errors import DatasetError
+
     side = math.isqrt(num_features)
-    if side * side != num_features or side % 4:
-        raise ValueError(
+    square = image_shape is None or image_shape[0] == image_shape[1]
+    if side * side != num_features or side % 4 or not square:
+        found = (
+            f"the data have {num_features} pixels per image"
+            if image_shape is None
+            else f"the data's images are {image_shape[0]}x{image_shape[1]}"
+        )
+        raise DatasetError(
             f"train: --model cnn takes square one-channel images whose side is a multiple of "
-            f"4 (28x28, 8x8, ...), but the data have {num_features} pixels per image; use "
-            "--model mlp for other data"
+            f"4 (28x28, 8x8, ...), but {found}; use --model mlp for other data"
         )
     return side
 
@@ -85,13 +100,14 @@ def build_cnn(
     *,
     init_rng: np.random.Generator,
     dropout_rng: np.random.Generator | None = None,
+    image_shape: tuple[int, int] | None = None,
 ) -> nn.Sequential:
     """Flat images (N, side * side) -> (N, 1, side, side) -> conv 3x3x16 (padding 1) -> ReLU
     -> max-pool 2 -> conv 3x3x32 (padding 1) -> ReLU -> max-pool 2 -> flatten -> Linear 128
     -> ReLU [-> Dropout] -> Linear to one logit per class; PyTorch's default initialisation
     from `init_rng`, layer by layer. With `config.dropout`, the dense hidden layer's output
     is dropped out, masks drawn from `dropout_rng`."""
-    side = image_side(num_features)
+    side = image_side(num_features, image_shape)
     first, second = CNN_CHANNELS
     dtype = config.dtype
     head: list[nn.Module] = [nn.ReLU()]

@@ -49,8 +49,11 @@ def plot_losses(history: Sequence[dict[str, Any]], path: Path | IO[bytes]) -> No
     figure.savefig(path, format="png")
 
 
-def plot_confusion(matrix: np.ndarray, class_names: Sequence[str], path: Path) -> None:
-    """The confusion matrix (rows: true class, columns: predicted) as a PNG at `path`."""
+def plot_confusion(
+    matrix: np.ndarray, class_names: Sequence[str], path: Path, *, title: str | None = None
+) -> None:
+    """The confusion matrix (rows: true class, columns: predicted) as a PNG at `path`, under
+    `title` (what it scores: the file can outlive its checkpoint's epoch)."""
     size = len(class_names)
     figure = new_figure(1.0 + 0.6 * size, 0.8 + 0.6 * size)
     axes = figure.add_subplot()
@@ -59,6 +62,8 @@ def plot_confusion(matrix: np.ndarray, class_names: Sequence[str], path: Path) -
     axes.set_yticks(range(size), labels=list(class_names))
     axes.set_xlabel("predicted")
     axes.set_ylabel("true")
+    if title is not None:
+        axes.set_title(title, fontsize=9)
     threshold = matrix.max() / 2 if matrix.size else 0
     for row in range(size):
         for column in range(size):

@@ -12,8 +12,9 @@ import sys
 from collections.abc import Iterator
 from contextlib import contextmanager, suppress
 from pathlib import Path
+from typing import Any
 
-from chainrule.train.checkpoint import ARRAYS_FILE, META_FILE
+from chainrule.train.checkpoint import ARRAYS_FILE, META_FILE, saved_identity
 from chainrule.train.metrics import METRICS_FILE
 
 LOCK_FILE = "train.lock"
@@ -162,6 +163,27 @@ def check_destination(folder: Path, *, resumed_from: Path | None) -> None:
             f"overwrite it: choose an empty --out, leave out --out to continue in "
             f"{resumed_from}, or continue the run in {folder} with --resume {folder}"
         )
+
+
+def check_unchanged(
+    folder: Path, resumed_from: Path | None, identity: tuple[Any, Any] | None
+) -> None:
+    """Refuse to continue a run in the folder it was resumed from when that folder's
+    checkpoint is no longer the one read (`identity`: its epoch and npz SHA-256): another
+    training continued the run meanwhile, and this one would rewind it."""
+    if resumed_from is None or identity is None or not os.path.samefile(folder, resumed_from):
+        return
+    now = saved_identity(folder)
+    if now == identity:
+        return
+    holds = "no readable checkpoint" if now is None else f"epoch {now[0]}"
+    if now is not None and now[0] == identity[0]:
+        holds += " with other weights"
+    raise RunFolderError(
+        f"train: {folder} changed since its checkpoint of epoch {identity[0]} was read: it "
+        f"now holds {holds} (another training continued it); resume it again to continue "
+        f"from there"
+    )
 
 
 def create_run_folder(parent: Path, name: str) -> Path:
