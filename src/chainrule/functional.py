@@ -970,32 +970,24 @@ def smooth_l1_loss(input: Any, target: Any, reduction: str = "mean", beta: float
     return _reduce("smooth_l1_loss", losses, reduction)
 
 
-LOG_FLOOR = -100.0
+LOG_FLOOR = P.loss.LOG_FLOOR
 """binary_cross_entropy's logarithms are kept >= -100, as PyTorch's."""
 
 
 def binary_cross_entropy(
     input: Any, target: Any, weight: Any = None, reduction: str = "mean"
 ) -> Tensor:
-    """-w (t log p + (1 - t) log(1 - p)) for probabilities p in [0, 1], each logarithm kept
-    >= -100 (as PyTorch), reduced;  dL/dp = w (p - t) / (p (1 - p)), PyTorch's too where
-    p (1 - p) > 1e-12. Closer to 0 or 1 PyTorch's is w (p - t) / 1e-12 and this one the
-    derivative of the floored value: up to -w t / p just above 0, and where a logarithm is
-    floored only the other term's, +w (1 - t) at p = 0 and -w t at p = 1 (pointing away
-    from the target). binary_cross_entropy_with_logits is the stable form for logits."""
+    """-w (t max(log p, -100) + (1 - t) max(log(1 - p), -100)) for probabilities p in
+    [0, 1], reduced, as torch.nn.functional.binary_cross_entropy, in one node
+    (primitives.BinaryCrossEntropy);  dL/dp = w (p - t) / max(p (1 - p), 1e-12), PyTorch's
+    gradient: the derivative of the loss where p (1 - p) >= 1e-12, and pointing at the
+    target closer to 0 or 1 (-w t / 1e-12 at p = 0). dL/dt = w (max(log(1 - p), -100) -
+    max(log p, -100)), finite at p = 0 and 1 (PyTorch's skips the floors: inf there). The
+    range of p is checked on every call, compiled replays included.
+    binary_cross_entropy_with_logits is the stable form for logits."""
     _check_reduction("binary_cross_entropy", reduction)
     probabilities, goal = _loss_pair("binary_cross_entropy", input, target)
-    values = to_numpy(probabilities.data)
-    if values.size and not ((values >= 0) & (values <= 1)).all():
-        raise ValueError(
-            "binary_cross_entropy: input must hold probabilities in [0, 1], got values from "
-            f"{values.min()} to {values.max()}; apply sigmoid first, or pass the logits to "
-            "binary_cross_entropy_with_logits"
-        )
-    floor = float(np.exp(LOG_FLOOR))
-    positive = probabilities.clip(min=floor).log()
-    negative = (1 - probabilities).clip(min=floor).log()
-    losses = -(goal * positive + (1 - goal) * negative)
+    losses = Tensor.apply(P.BinaryCrossEntropy, probabilities, goal)
     if weight is not None:
         # Checked as torch does: a weight that broadcast the losses to a larger shape would
         # silently average the wrong grid.

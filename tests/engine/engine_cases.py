@@ -252,6 +252,11 @@ def _classes(shape: tuple[int, ...], count: int) -> st.SearchStrategy[np.ndarray
     return hnp.arrays(np.int64, shape, elements=st.integers(0, count - 1))
 
 
+def _torch_reduced(losses: Any, reduction: str) -> Any:
+    """`losses` reduced as a torch loss reduces them: "none", "sum" or "mean"."""
+    return losses if reduction == "none" else getattr(losses, reduction)()
+
+
 def _torch_weight(torch: ModuleType, weight: np.ndarray | None, like: Any) -> Any:
     """A weight array as a torch tensor of `like`'s dtype (None stays None)."""
     return None if weight is None else torch.from_numpy(np.ascontiguousarray(weight)).to(like.dtype)
@@ -1069,6 +1074,27 @@ CASES: tuple[OpCase, ...] = (
         ),
         ranges=((-8.0, 8.0), (0.0, 1.0)),
     ),
+    OpCase(
+        "binary_cross_entropy",
+        [
+            (((4, 3), (4, 3)), {"weight": None, "reduction": "mean"}),
+            (((5,), (5,)), {"weight": np.linspace(0.5, 2.0, 5), "reduction": "sum"}),
+            (((2, 3), (2, 3)), {"weight": _WEIGHTS3, "reduction": "none"}),
+        ],
+        lambda p, t, weight, reduction: functional.binary_cross_entropy(
+            p, t, weight, reduction=reduction
+        ),
+        # Its formula in torch, away from p = 0 and 1 (no floor reached): torch's own
+        # double backward divides by (p + 1e-12)^2 (1 - p + 1e-12)^2, 1e-11 off the second
+        # derivative, past these tables' 1e-10 where a directional sum cancels.
+        # tests/nn/test_bce_near_the_ends.py compares torch's binary_cross_entropy itself.
+        lambda torch, p, t, weight, reduction: _torch_reduced(
+            -(t * torch.log(p) + (1 - t) * torch.log1p(-p))
+            * (1 if weight is None else _torch_weight(torch, weight, p)),
+            reduction,
+        ),
+        ranges=((0.05, 0.95), (0.0, 1.0)),
+    ),
     # --- shape (issue 14)
     OpCase(
         "squeeze",
@@ -1580,6 +1606,10 @@ ZERO_DIM_VARIANTS: dict[str, tuple[Variant, ...]] = {
     "bce_with_logits": (
         (((), ()), {"weight": None, "pos_weight": None, "reduction": "mean"}),
         (((), ()), {"weight": None, "pos_weight": None, "reduction": "none"}),
+    ),
+    "binary_cross_entropy": (
+        (((), ()), {"weight": None, "reduction": "mean"}),
+        (((), ()), {"weight": None, "reduction": "none"}),
     ),
     # --- activations (issue 14): each one's own 0-d variants
     **{

@@ -81,7 +81,12 @@ from chainrule.primitives.elementwise_math import (
 from chainrule.primitives.embedding import Embedding
 from chainrule.primitives.linalg import Linear, MatMul, matmul_shape_error
 from chainrule.primitives.linalg_more import Diagonal, DiagonalEmbed, Einsum, Tril, Triu
-from chainrule.primitives.loss import MSELoss, SoftmaxCrossEntropy, TargetOutsideClasses
+from chainrule.primitives.loss import (
+    BinaryCrossEntropy,
+    MSELoss,
+    SoftmaxCrossEntropy,
+    TargetOutsideClasses,
+)
 from chainrule.primitives.reduction import Max, Mean, Min, Sum, keepdims_shape, normalize_axes
 from chainrule.primitives.reduction_more import CumProd, CumSum, LogCumSumExp, Norm2, Prod
 from chainrule.primitives.shape import (
@@ -187,6 +192,7 @@ PRIMITIVES: tuple[type[Primitive], ...] = (
     # --- layers and losses (issue 14)
     Embedding,
     NLLLoss,
+    BinaryCrossEntropy,
     # --- shape (issue 14)
     Flip,
     Roll,
@@ -207,6 +213,7 @@ __all__ = [
     "PRIMITIVES",
     "Abs",
     "Add",
+    "BinaryCrossEntropy",
     "BroadcastTo",
     "Cast",
     "Clip",
@@ -323,7 +330,7 @@ FLOAT_RESULTS: frozenset[type[Primitive]] = frozenset(
         *(Exp, Log, Sqrt, Tanh, Sigmoid, Sin, Cos, Tan, Arcsin, Arccos, Arctan, Arctan2),
         *(Sinh, Cosh, Arcsinh, Arccosh, Arctanh, Exp2, Expm1, Log2, Log10, Log1p),
         *(Logaddexp, Hypot, Reciprocal, Rsqrt, Lerp, Mean, Norm2, PNorm, LogCumSumExp),
-        *(MSELoss, SoftmaxCrossEntropy, NLLLoss, AvgPool2d),
+        *(MSELoss, SoftmaxCrossEntropy, NLLLoss, BinaryCrossEntropy, AvgPool2d),
         *(Erf, Softplus, Elu, LeakyReLU, Hardtanh, Hardsigmoid, Hardswish, Softsign),
     }
 )

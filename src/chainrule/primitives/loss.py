@@ -10,8 +10,9 @@ from typing import Any
 
 import numpy as np
 
-from chainrule.backends import is_recording, namespace
+from chainrule.backends import is_recording, namespace, to_numpy
 from chainrule.primitives.base import Grads, Outs, Primitive, Saved, plain_values
+from chainrule.primitives.call import call
 from chainrule.primitives.reading import Rule, entrywise
 
 
@@ -167,3 +168,113 @@ def _first_outside(targets: Any, classes: int) -> int | None:
     except TypeError:  # jax.jit's tracers refuse bool(): nothing to check before the run
         return None
     return int(targets[outside][0])
+
+
+LOG_FLOOR = -100.0
+"""binary_cross_entropy's logarithms are kept >= -100, as PyTorch's."""
+PRODUCT_FLOOR = float(np.float32(1e-12))
+"""The floor of p (1 - p) in binary_cross_entropy's gradient: PyTorch's 1e-12, a float32
+(9.99999996e-13) in every dtype, as PyTorch 2.13 divides by it in float64 too."""
+
+
+def _reads_of_bce(needs: tuple[bool, ...]) -> tuple[bool, ...]:
+    """BinaryCrossEntropy's `reads`: both gradients read p, only dL/dp reads t."""
+    return True, needs[0]
+
+
+class BinaryCrossEntropy(Primitive):
+    """L = -(t max(log p, -100) + (1 - t) max(log(1 - p), -100)) entry by entry, for
+    probabilities p in [0, 1] and targets t of one shape;
+
+        dL/dp = (p - t) / max(p (1 - p), 1e-12)        (PyTorch's, as its kernel)
+        dL/dt = max(log(1 - p), -100) - max(log p, -100)
+
+    dL/dp is the derivative of L wherever p (1 - p) >= 1e-12; closer to 0 or 1 it keeps
+    pointing at the target (-5e11 at p = 0, t = 0.5), where the floored L is flat or slopes
+    away. dL/dt is the derivative of L everywhere (PyTorch's, -logit(p), skips the floors:
+    inf at p = 0 and 1). Both rules are written in recorded ops, with the floors taken by
+    `where` on a safe operand, so second derivatives are finite at p = 0 and 1 too.
+
+    The range check runs in forward, so chainrule.compile's NumPy replay repeats it on each
+    new batch; under jax.jit (backend="xla") the values are unknown until the run, so an
+    entry outside [0, 1] makes its loss NaN instead.
+    """
+
+    name = "binary_cross_entropy"
+    reads = _reads_of_bce
+    reading = Rule(
+        "binary_cross_entropy($a, $b)",
+        r"\operatorname{BCE}($a, $b)",
+        (
+            entrywise(
+                "($a - $b) / max($a * (1 - $a), 1e-12)",
+                r"\frac{$a - $b}{\max($a (1 - $a), 10^{-12})}",
+            ),
+            entrywise(
+                "max(log(1 - $a), -100) - max(log($a), -100)",
+                r"\max(\log(1 - $a), -100) - \max(\log $a, -100)",
+            ),
+        ),
+    )
+
+    @staticmethod
+    def forward(probabilities: Any, targets: Any) -> tuple[Any, Saved]:
+        saved = (probabilities, targets)
+        if is_recording(probabilities) or is_recording(targets):
+            # The recorded backward reruns forward on the Tensors for `saved` alone.
+            return call(BinaryCrossEntropy, probabilities, targets), saved
+        xp = namespace(probabilities, targets)
+        inside = _check_probabilities(probabilities)
+        log_p, log_q = _floored_logs(probabilities)
+        loss = -(targets * log_p + (1 - targets) * log_q)
+        if inside is not None:
+            loss = xp.where(inside, loss, xp.nan)
+        return loss, saved
+
+    @staticmethod
+    def vjp(saved: Saved, grad_out: Any, needs: tuple[bool, ...]) -> Grads:
+        probabilities, targets = saved
+        grad_p = grad_t = None
+        if needs[0]:
+            xp = namespace(probabilities, targets)
+            product = xp.maximum(probabilities * (1 - probabilities), PRODUCT_FLOOR)
+            grad_p = grad_out * ((probabilities - targets) / product)
+        if needs[1]:
+            log_p, log_q = _floored_logs(probabilities)
+            grad_t = grad_out * (log_q - log_p)
+        return grad_p, grad_t
+
+
+def _check_probabilities(probabilities: Any) -> Any:
+    """Refuse probabilities outside [0, 1] (NaN included), naming the range found. For
+    another library's arrays also the mask of the entries inside, with which forward turns
+    the others' losses to NaN where the values cannot be read (JAX traced by jax.jit)."""
+    xp = namespace(probabilities)
+    if xp is not np:
+        inside = (probabilities >= 0) & (probabilities <= 1)
+        try:
+            if not bool(xp.all(inside)):
+                _check_probabilities(to_numpy(probabilities))  # on the host, to name them
+        except TypeError:  # jax.jit's tracers refuse bool(): nothing to read before the run
+            pass
+        return inside
+    values = np.asarray(probabilities)
+    if values.size and not ((values >= 0) & (values <= 1)).all():
+        raise ValueError(
+            "binary_cross_entropy: input must hold probabilities in [0, 1], got values from "
+            f"{values.min()} to {values.max()}; apply sigmoid first, or pass the logits to "
+            "binary_cross_entropy_with_logits"
+        )
+    return None
+
+
+def _floored_logs(probabilities: Any) -> tuple[Any, Any]:
+    """max(log p, -100) and max(log(1 - p), -100) (log1p, as PyTorch). Each logarithm is
+    taken of a safe operand (1 where p = 0, 0 where p = 1) and replaced by -100 there with
+    `where`, so neither the value nor a recorded derivative meets log(0) (-inf, then NaN)."""
+    xp = namespace(probabilities)
+    raw = plain_values(probabilities)
+    positive, below_one = raw > 0, raw < 1
+    log_p = xp.maximum(xp.log(xp.where(positive, probabilities, 1.0)), LOG_FLOOR)
+    log_q = xp.maximum(xp.log1p(-xp.where(below_one, probabilities, 0.0)), LOG_FLOOR)
+    return xp.where(positive, log_p, LOG_FLOOR), xp.where(below_one, log_q, LOG_FLOOR)
