@@ -287,21 +287,6 @@ class Tensor(TensorMethods):
         value: float = placement.to_numpy(self._data).item()
         return value
 
-    def detach(self) -> Tensor:
-        """The same values, cut from the graph: nothing flows back through the result. It
-        shares memory, and so the version counter, with this tensor."""
-        detached = Tensor._wrap(self._data)
-        detached._counter = _shared_counter(self)
-        return detached
-
-    def detach_(self) -> Tensor:
-        """Cut this tensor from the graph in place and return it: it becomes a leaf that does
-        not require grad. Graphs that used it still hold it, so a later in-place change is
-        caught by their backward."""
-        self._node = None
-        self.requires_grad = False
-        return self
-
     def requires_grad_(self, requires_grad: bool = True) -> Tensor:
         """Mark this leaf as needing a gradient (in place) and return it."""
         if requires_grad and self.dtype.kind != "f":

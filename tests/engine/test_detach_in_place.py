@@ -159,6 +159,13 @@ def _saved_detached_input_create_graph(lib: Library) -> dict[str, Any]:
     return {"a.grad": a.grad}
 
 
+def _detach_a_view(lib: Library) -> dict[str, Any]:
+    a = _tensor(lib, [1.0, 2.0])
+    x = a * 1
+    x[:1].detach_()
+    return {}
+
+
 def _requires_grad_false_on_a_non_leaf(lib: Library) -> dict[str, Any]:
     a = _tensor(lib, [1.0, 2.0])
     x = a * 1
@@ -197,6 +204,7 @@ SCENARIOS = {
     "a view of a base detached in place": _view_of_a_detached_base,
     "detach_ after use, create_graph": _detach_after_use_create_graph,
     "detach_ of a saved input, create_graph": _saved_detached_input_create_graph,
+    "detach_ of a view": _detach_a_view,
     "requires_grad_(False) on a non-leaf": _requires_grad_false_on_a_non_leaf,
     "requires_grad_(False) on a leaf after use": _requires_grad_false_on_a_leaf_after_use,
     "detach_ inside a chain": _detach_inside_a_chain,
@@ -238,3 +246,38 @@ def test_saved_detached_input_refusal_names_the_op_and_the_fix() -> None:
     assert outcome["raised"] is RuntimeError
     assert "mul" in outcome["message"]
     assert "detach()" in outcome["message"]
+
+
+def test_detach_of_a_view_refusal_says_to_detach_out_of_place() -> None:
+    with pytest.raises(RuntimeError, match=r"detach_: .*view.*\.detach\(\)"):
+        _detach_a_view(cr)
+
+
+def _zero_grad_cuts_a_recorded_grad(lib: Library) -> dict[str, Any]:
+    a = _tensor(lib, [1.0, 2.0])
+    (a * a * a).sum().backward(create_graph=True)
+    recorded = a.grad
+    y = recorded * 3
+    lib.optim.SGD([a], lr=0.1).zero_grad(set_to_none=False)
+    y.sum().backward()
+    return {"a.grad": a.grad, "recorded.requires_grad": recorded.requires_grad}
+
+
+def _zero_grad_of_a_view_grad(lib: Library) -> dict[str, Any]:
+    a = _tensor(lib, [1.0, 2.0])
+    held = _tensor(lib, [5.0, 6.0, 7.0], requires_grad=False)
+    a.grad = held[1:]
+    lib.optim.SGD([a], lr=0.1).zero_grad(set_to_none=False)
+    return {"a.grad": a.grad, "held": held}
+
+
+@pytest.mark.filterwarnings("ignore:Using backward\\(\\) with create_graph=True:UserWarning")
+@pytest.mark.parametrize(
+    "scenario",
+    [_zero_grad_cuts_a_recorded_grad, _zero_grad_of_a_view_grad],
+    ids=["recorded", "view"],
+)
+def test_optimizer_zero_grad_detaches_as_torch(
+    scenario: Callable[[Library], dict[str, Any]],
+) -> None:
+    _compare(scenario)
