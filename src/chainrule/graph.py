@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from chainrule import primitives as P
+from chainrule.dtypes import numpy_dtype
 from chainrule.modes import STATE, AnomalyError, enable_grad, no_grad, user_frame
 from chainrule.placement import all_finite, copy, is_foreign
 from chainrule.primitives import Primitive
@@ -176,12 +177,58 @@ class Node:
         return self.saved is _RELEASED
 
 
+_FORMER_LAYOUTS: dict[int, tuple[weakref.ref[Tensor], list[tuple[int, Any]]]] = {}
+"""Tensor id -> (the tensor, [(version, (shape, dtype))]): the layout its values had up to
+that version, for each `.data =` that changed it (rare; keyed as `_GRAD_SLOTS`)."""
+
+
+def note_new_layout(tensor: Tensor) -> None:
+    """Called by `.data =` before it gives `tensor` values of another shape or dtype: the
+    ops recorded before send it gradients in the old layout, and their backward refuses."""
+    key = id(tensor)
+    entry = _FORMER_LAYOUTS.get(key)
+    if entry is None or entry[0]() is not tensor:
+        entry = (weakref.ref(tensor, partial(_forget_layouts, key)), [])
+        _FORMER_LAYOUTS[key] = entry
+    entry[1].append((READ.version(tensor), _layout(tensor)))
+
+
+def _forget_layouts(key: int, _: object) -> None:
+    _FORMER_LAYOUTS.pop(key, None)
+
+
+def _layout_at(tensor: Tensor, version: int) -> Any:
+    """(shape, dtype) of `tensor`'s values when its version was `version`."""
+    entry = _FORMER_LAYOUTS.get(id(tensor))
+    if entry is not None and entry[0]() is tensor:
+        for until, layout in entry[1]:
+            if version <= until:
+                return layout
+    return _layout(tensor)
+
+
+def _layout(tensor: Tensor) -> tuple[tuple[int, ...], np.dtype[Any]]:
+    data = READ.data(tensor)
+    return data.shape, numpy_dtype(data.dtype)  # NumPy's: comparable across libraries
+
+
 def _check_modified(node: Node, every: bool) -> None:
     """Called when an input of `node` changed in place since the op: refuse the backward if
     its vjp reads that input's values (`_reads_changed`), or, with `every` (a recorded
-    backward, which redoes the forward on the inputs' current values), if any input changed."""
+    backward, which redoes the forward on the inputs' current values), if any input changed,
+    and always if `.data =` changed an input's shape or dtype (its gradient has the old)."""
     for position, (parent, version) in enumerate(zip(node.parents, node.versions, strict=True)):
-        if parent.version != version and (every or _reads_changed(node, position)):
+        if parent.version == version:
+            continue
+        (shape, dtype), now = _layout_at(parent, version), _layout_at(parent, parent.version)
+        if (shape, dtype) != now:
+            raise RuntimeError(
+                f"backward: input {position} of {node.primitive.name} had shape {shape} and "
+                f"dtype {dtype} when the op used it, and `.data =` has since given it shape "
+                f"{now[0]} and dtype {now[1]}, so its gradient no longer fits it; assign the "
+                "new values before the forward, or run the forward again"
+            )
+        if every or _reads_changed(node, position):
             label = f" {parent.name!r}" if parent.name else ""
             raise RuntimeError(
                 f"backward: input {position}{label} (shape {parent.shape}) of "

@@ -24,7 +24,7 @@ from chainrule import primitives as P
 from chainrule.dtypes import PROMOTIONS, UNSEEN, numpy_dtype
 from chainrule.dtypes import check_dtype as _check_dtype
 from chainrule.dtypes import check_exact_integers as _check_exact_integers
-from chainrule.graph import READ, Node, backward_into_grads, check_forward
+from chainrule.graph import READ, Node, backward_into_grads, check_forward, note_new_layout
 from chainrule.modes import STATE, GradAttribute
 from chainrule.tensor_methods import TensorMethods
 
@@ -209,6 +209,8 @@ class Tensor(TensorMethods):
                 f"data: .grad holds a gradient of shape {self.shape}, but the new values have "
                 f"shape {array.shape}; set .grad = None (or call zero_grad()) first"
             )
+        if array.shape != self._data.shape or numpy_dtype(array.dtype) != self.dtype:
+            note_new_layout(self)  # a graph recorded before refuses its backward
         self._data = array
         if grad is not None and grad.dtype != self.dtype:
             self.grad = grad.astype(self.dtype)

@@ -281,3 +281,49 @@ def test_optimizer_zero_grad_detaches_as_torch(
     scenario: Callable[[Library], dict[str, Any]],
 ) -> None:
     _compare(scenario)
+
+
+def _new_values_for_a_computed_tensor_after_use(lib: Library) -> dict[str, Any]:
+    a = _tensor(lib, [1.0, 2.0])
+    x = a * 1
+    y = x * 2
+    x.data = _tensor(lib, [5.0, 6.0], requires_grad=False)
+    y.sum().backward()
+    return {"a.grad": a.grad, "x.is_leaf": x.is_leaf}
+
+
+def test_new_values_of_the_same_shape_keep_the_graph_as_torch() -> None:
+    _compare(_new_values_for_a_computed_tensor_after_use)
+
+
+@pytest.mark.parametrize("computed", [False, True], ids=["leaf", "computed"])
+@pytest.mark.parametrize("shape", [(1,), (3,), (2, 1)])
+def test_new_shape_after_use_is_refused_naming_both_shapes(
+    computed: bool, shape: tuple[int, ...]
+) -> None:
+    # torch delivers the gradient in the shape the op saw (so a leaf's .grad no longer
+    # matches its values); chainrule refuses instead of summing it into the new shape.
+    a = cr.tensor([1.0, 2.0], requires_grad=True)
+    x = a * 1 if computed else a
+    y = x * 2
+    x.data = np.ones(shape)
+    with pytest.raises(RuntimeError, match=r"mul.*shape \(2,\).*shape \(" + str(shape[0])):
+        y.sum().backward()
+
+
+def test_new_dtype_after_use_is_refused() -> None:
+    a = cr.tensor(np.array([1.0, 2.0], dtype=np.float32), requires_grad=True)
+    y = a * 2
+    a.data = np.array([1.0, 2.0])  # float64 now
+    with pytest.raises(RuntimeError, match=r"mul.*float32.*float64"):
+        y.sum().backward()
+
+
+def test_new_shape_before_use_is_kept() -> None:
+    a = cr.tensor([1.0, 2.0], requires_grad=True)
+    (a * 2).sum().backward()
+    a.grad = None
+    a.data = np.ones(3)
+    (a * 2).sum().backward()
+    assert a.grad is not None
+    np.testing.assert_array_equal(a.grad.numpy(), [2.0, 2.0, 2.0])
