@@ -327,3 +327,34 @@ def test_new_shape_before_use_is_kept() -> None:
     (a * 2).sum().backward()
     assert a.grad is not None
     np.testing.assert_array_equal(a.grad.numpy(), [2.0, 2.0, 2.0])
+
+
+def test_nested_grad_follows_a_producer_detached_in_place() -> None:
+    # d/dw sum(d/dx sum(exp(w) * x)) = exp(w); the inner derivative depends on w through h,
+    # which was detached after exp used it. Before: the nesting test took h for a constant,
+    # so the inner backward was not recorded and the outer gradient was silently zero.
+    w0, x0 = np.array([0.5, 3.0]), np.array([1.0, 2.0])
+
+    def inner(x: cr.Tensor, w: cr.Tensor) -> cr.Tensor:
+        h = w * 1
+        y = (h.exp() * x).sum()
+        h.detach_()
+        return y
+
+    def outer(w: cr.Tensor) -> cr.Tensor:
+        return cr.grad(lambda x: inner(x, w))(cr.tensor(x0)).sum()
+
+    ours = cr.grad(outer)(cr.tensor(w0)).numpy()
+    w, x = torch.tensor(w0, requires_grad=True), torch.tensor(x0, requires_grad=True)
+    h = w * 1
+    y = (h.exp() * x).sum()
+    h.detach_()
+    (inner_grad,) = torch.autograd.grad(y, x, create_graph=True)
+    inner_grad.sum().backward()
+    assert w.grad is not None
+    np.testing.assert_allclose(ours, w.grad.numpy(), rtol=1e-14)
+    step = 1e-6
+    numeric = [
+        (np.exp(w0 + step * e).sum() - np.exp(w0 - step * e).sum()) / (2 * step) for e in np.eye(2)
+    ]
+    np.testing.assert_allclose(ours, numeric, rtol=1e-7)
