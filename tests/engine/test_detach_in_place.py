@@ -358,3 +358,71 @@ def test_nested_grad_follows_a_producer_detached_in_place() -> None:
         (np.exp(w0 + step * e).sum() - np.exp(w0 - step * e).sum()) / (2 * step) for e in np.eye(2)
     ]
     np.testing.assert_allclose(ours, numeric, rtol=1e-7)
+
+
+# Cases after PyTorch's test_autograd (detach, detach_ of a base, in-place changes through a
+# detached alias), restated here and run on both libraries.
+
+
+def _detached_copy_can_become_a_new_leaf(lib: Library) -> dict[str, Any]:
+    x = _tensor(lib, [[1.0, -2.0], [0.5, 3.0]])
+    y = (x + 2).detach()
+    z = y * 4 + 2
+    y.requires_grad_()
+    (x + y).sum().backward()
+    return {"z.requires_grad": z.requires_grad, "x.grad": x.grad, "y.grad": y.grad}
+
+
+def _detaching_a_base_leaf_keeps_its_view_recorded(lib: Library) -> dict[str, Any]:
+    x = _tensor(lib, np.arange(12.0).reshape(4, 3))
+    view = x.narrow(0, 1, 2)
+    x.detach_()
+    (view * view).sum().backward()
+    return {
+        "x.requires_grad": x.requires_grad,
+        "view.requires_grad": view.requires_grad,
+        "view.grad_fn is None": view.grad_fn is None,
+        "x.grad": x.grad,
+    }
+
+
+def _detaching_a_computed_base_keeps_its_view_recorded(lib: Library) -> dict[str, Any]:
+    a = _tensor(lib, [1.0, 2.0, 3.0])
+    x = a * 2
+    view = x[1:]
+    x.detach_()
+    (view * 5).sum().backward()
+    return {"a.grad": a.grad, "view.is_leaf": view.is_leaf}
+
+
+def _in_place_change_through_a_detached_alias(lib: Library) -> dict[str, Any]:
+    a = _tensor(lib, [1.0, 2.0])
+    x = a.exp()  # exp saves its output
+    alias = x.detach()
+    alias.mul_(2)
+    x.sum().backward()
+    return {"a.grad": a.grad}
+
+
+def _detach_twice(lib: Library) -> dict[str, Any]:
+    a = _tensor(lib, [1.0, 2.0])
+    x = a * 3
+    y = x * 2
+    first = x.detach_()
+    second = x.detach_()
+    y.sum().backward()
+    return {"same": first is x and second is x, "a.grad": a.grad}
+
+
+PORTED = {
+    "a detached copy can become a new leaf": _detached_copy_can_become_a_new_leaf,
+    "detach_ of a base leaf keeps its view": _detaching_a_base_leaf_keeps_its_view_recorded,
+    "detach_ of a computed base keeps its view": _detaching_a_computed_base_keeps_its_view_recorded,
+    "in-place change through a detached alias": _in_place_change_through_a_detached_alias,
+    "detach_ twice": _detach_twice,
+}
+
+
+@pytest.mark.parametrize("scenario", PORTED.values(), ids=PORTED.keys())
+def test_ported_torch_detach_cases(scenario: Callable[[Library], dict[str, Any]]) -> None:
+    _compare(scenario)
