@@ -426,3 +426,35 @@ PORTED = {
 @pytest.mark.parametrize("scenario", PORTED.values(), ids=PORTED.keys())
 def test_ported_torch_detach_cases(scenario: Callable[[Library], dict[str, Any]]) -> None:
     _compare(scenario)
+
+
+def _change_a_no_grad_view_of_a_computed_tensor(lib: Library) -> dict[str, Any]:
+    a = _tensor(lib, [1.0, 2.0])
+    x = a * 1
+    with lib.no_grad():
+        view = x[:1]
+    view.fill_(5.0)
+    (x * x).sum().backward()
+    return {"a.grad": a.grad}
+
+
+def _change_a_no_grad_view_inside_no_grad(lib: Library) -> dict[str, Any]:
+    a = _tensor(lib, [1.0, 2.0])
+    x = a * 1
+    with lib.no_grad():
+        view = x[:1]
+        view.fill_(5.0)
+    (x * 3).sum().backward()
+    return {"a.grad": a.grad, "x": x}
+
+
+@pytest.mark.parametrize(
+    "scenario",
+    [_change_a_no_grad_view_of_a_computed_tensor, _change_a_no_grad_view_inside_no_grad],
+    ids=["with grad enabled", "inside no_grad"],
+)
+def test_in_place_change_of_a_no_grad_view_as_torch(
+    scenario: Callable[[Library], dict[str, Any]],
+) -> None:
+    # Before: allowed with grad enabled, so later uses of x took the written 5.0 for a*1.
+    _compare(scenario)
