@@ -458,3 +458,39 @@ def test_in_place_change_of_a_no_grad_view_as_torch(
 ) -> None:
     # Before: allowed with grad enabled, so later uses of x took the written 5.0 for a*1.
     _compare(scenario)
+
+
+def test_anomaly_mode_sweep_routes_like_the_plain_sweep() -> None:
+    # detect_anomaly takes the general sweep (chainrule.graph._EagerSweep), not the plain one.
+    plain = _outcome(_detach_inside_a_chain, cr)
+    with cr.detect_anomaly():
+        checked = _outcome(_detach_inside_a_chain, cr)
+        refused = _outcome(_detach_an_input_its_consumer_saved, cr)
+    for key in ("a.grad", "b.grad"):
+        np.testing.assert_array_equal(_values(checked[key]), _values(plain[key]))
+    assert refused["raised"] is RuntimeError
+    assert "detached in place" in refused["message"]
+
+
+def test_gradients_of_chosen_inputs_pass_a_node_detached_in_place() -> None:
+    # graph.gradients (the sweep under cr.grad and the other transforms) with a computed
+    # input and a leaf wanted, through h, detached in place after exp used it.
+    from chainrule.graph import gradients
+
+    values = np.array([0.3, -0.7])
+    results = []
+    for lib in (cr, torch):
+        a = _tensor(lib, values)
+        x = a * 2
+        h = x * 1
+        y = (h.exp() * 3).sum()
+        h.detach_()
+        if lib is torch:
+            results.append(torch.autograd.grad(y, [x, a]))
+        else:
+            results.append(
+                gradients(y, np.ones(()), [x, a], retain_graph=False, create_graph=False)
+            )
+    for ours, theirs in zip(*results, strict=True):
+        np.testing.assert_allclose(np.asarray(ours), theirs.numpy(), rtol=1e-14)
+    np.testing.assert_allclose(np.asarray(results[0][1]), 6 * np.exp(2 * values), rtol=1e-14)
