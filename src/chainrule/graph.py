@@ -1,10 +1,10 @@
 """The recorded graph and the reverse sweep over it.
 
 Each recorded op leaves a `Node` on its output tensor: the primitive, the parent tensors,
-what the primitive saved, the parents' versions (to catch in-place changes) and its place in
-the recording order. `backward` visits the nodes in reverse topological order (no recursion
-limit), and applies each primitive's vjp once every consumer of its output has sent its
-gradient.
+the parents' own nodes at that moment, what the primitive saved, the parents' versions (to
+catch in-place changes) and its place in the recording order. `backward` visits the nodes
+in reverse topological order (no recursion limit), and applies each primitive's vjp once
+every consumer of its output has sent its gradient.
 """
 
 from __future__ import annotations
@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from chainrule import primitives as P
+from chainrule.dtypes import numpy_dtype
 from chainrule.modes import STATE, AnomalyError, enable_grad, no_grad, user_frame
 from chainrule.placement import all_finite, copy, is_foreign
 from chainrule.primitives import Primitive
@@ -134,6 +135,7 @@ class Node:
         "params",
         "parents",
         "primitive",
+        "producers",
         "recorded",
         "saved",
         "trace",
@@ -153,6 +155,9 @@ class Node:
         self.params = params
         # Every recorded op makes a Node: maps over the parents, no comprehension frames.
         self.needs = tuple(map(_REQUIRES_GRAD_OF, parents))
+        # The gradient of a computed parent goes to the node that computed it, as recorded
+        # now: a later `detach_()` of the parent cuts its later uses, not this op's graph.
+        self.producers = tuple(map(READ.grad_fn, parents))
         self.versions = tuple(map(READ.version, parents))
         self.trace: str | None = None
         self.recorded = next(_RECORDING_ORDER)
@@ -172,12 +177,58 @@ class Node:
         return self.saved is _RELEASED
 
 
+_FORMER_LAYOUTS: dict[int, tuple[weakref.ref[Tensor], list[tuple[int, Any]]]] = {}
+"""Tensor id -> (the tensor, [(version, (shape, dtype))]): the layout its values had up to
+that version, for each `.data =` that changed it (rare; keyed as `_GRAD_SLOTS`)."""
+
+
+def note_new_layout(tensor: Tensor) -> None:
+    """Called by `.data =` before it gives `tensor` values of another shape or dtype: the
+    ops recorded before send it gradients in the old layout, and their backward refuses."""
+    key = id(tensor)
+    entry = _FORMER_LAYOUTS.get(key)
+    if entry is None or entry[0]() is not tensor:
+        entry = (weakref.ref(tensor, partial(_forget_layouts, key)), [])
+        _FORMER_LAYOUTS[key] = entry
+    entry[1].append((READ.version(tensor), _layout(tensor)))
+
+
+def _forget_layouts(key: int, _: object) -> None:
+    _FORMER_LAYOUTS.pop(key, None)
+
+
+def _layout_at(tensor: Tensor, version: int) -> Any:
+    """(shape, dtype) of `tensor`'s values when its version was `version`."""
+    entry = _FORMER_LAYOUTS.get(id(tensor))
+    if entry is not None and entry[0]() is tensor:
+        for until, layout in entry[1]:
+            if version <= until:
+                return layout
+    return _layout(tensor)
+
+
+def _layout(tensor: Tensor) -> tuple[tuple[int, ...], np.dtype[Any]]:
+    data = READ.data(tensor)
+    return data.shape, numpy_dtype(data.dtype)  # NumPy's: comparable across libraries
+
+
 def _check_modified(node: Node, every: bool) -> None:
     """Called when an input of `node` changed in place since the op: refuse the backward if
     its vjp reads that input's values (`_reads_changed`), or, with `every` (a recorded
-    backward, which redoes the forward on the inputs' current values), if any input changed."""
+    backward, which redoes the forward on the inputs' current values), if any input changed,
+    and always if `.data =` changed an input's shape or dtype (its gradient has the old)."""
     for position, (parent, version) in enumerate(zip(node.parents, node.versions, strict=True)):
-        if parent.version != version and (every or _reads_changed(node, position)):
+        if parent.version == version:
+            continue
+        (shape, dtype), now = _layout_at(parent, version), _layout_at(parent, parent.version)
+        if (shape, dtype) != now:
+            raise RuntimeError(
+                f"backward: input {position} of {node.primitive.name} had shape {shape} and "
+                f"dtype {dtype} when the op used it, and `.data =` has since given it shape "
+                f"{now[0]} and dtype {now[1]}, so its gradient no longer fits it; assign the "
+                "new values before the forward, or run the forward again"
+            )
+        if every or _reads_changed(node, position):
             label = f" {parent.name!r}" if parent.name else ""
             raise RuntimeError(
                 f"backward: input {position}{label} (shape {parent.shape}) of "
@@ -232,6 +283,28 @@ def _reads_changed(node: Node, position: int) -> bool:
     return _may_hold(read, changed)
 
 
+def _check_detached(node: Node, parent: Tensor) -> None:
+    """Called when `parent`, computed by a recorded op when `node` used it, has been cut
+    from the graph in place since (`detach_()`): its gradient still goes to the node that
+    computed it, but the backward is refused where the vjp of `node` reads its values (as
+    PyTorch refuses a saved tensor detached in place): a recorded backward would redo the
+    op on a constant."""
+    for position, candidate in enumerate(node.parents):
+        if candidate is parent and _reads_changed(node, position):
+            label = f" {parent.name!r}" if parent.name else ""
+            raise RuntimeError(
+                f"backward: input {position}{label} (shape {parent.shape}) of "
+                f"{node.primitive.name} was detached in place (detach_()) after the op saved "
+                "it for its gradient; detach out of place instead (y = x.detach()), which "
+                "leaves x on the graph"
+            )
+
+
+def _edge(parent: Tensor, producer: Node | None) -> Any:
+    """The key of the gradient sent to `parent`: its recorded producer, or id(leaf)."""
+    return id(parent) if producer is None else producer
+
+
 def _raise_output_modified(output: Tensor, node: Node) -> None:
     label = f" {output.name!r}" if output.name else ""
     raise RuntimeError(
@@ -249,7 +322,7 @@ def _raise_released(node: Node) -> None:
     )
 
 
-def _nodes_leading_to(root: Node, wanted: dict[int, int]) -> set[Node]:
+def _nodes_leading_to(root: Node, wanted: dict[Any, int]) -> set[Node]:
     """The nodes reachable from root through which a gradient reaches a wanted tensor; the
     sweep for `inputs` visits only these (as torch.autograd.grad), so it neither computes
     gradients nobody asked for nor needs the graph recorded before the inputs."""
@@ -259,16 +332,19 @@ def _nodes_leading_to(root: Node, wanted: dict[int, int]) -> set[Node]:
     while stack:
         node, parents_done = stack.pop()
         if parents_done:
-            if any(id(parent) in wanted or parent.grad_fn in leading for parent in node.parents):
+            if any(
+                _edge(parent, producer) in wanted or producer in leading
+                for parent, producer in zip(node.parents, node.producers, strict=True)
+            ):
                 leading.add(node)
             continue
         if node in entered:
             continue
         entered.add(node)
         stack.append((node, True))
-        for parent in node.parents:
-            if parent.grad_fn is not None and parent.grad_fn not in entered:
-                stack.append((parent.grad_fn, False))
+        for producer in node.producers:
+            if producer is not None and producer not in entered:
+                stack.append((producer, False))
     return leading
 
 
@@ -312,7 +388,7 @@ class _EagerSweep:
         create_graph: bool,
         retain_graph: bool,
         leading: set[Node] | None,
-        wanted: dict[int, int] | None,
+        wanted: dict[Any, int] | None,
     ) -> None:
         self.create_graph = create_graph
         self.retain_graph = retain_graph
@@ -330,7 +406,7 @@ class _EagerSweep:
     # A sweep calls the methods below for every node and parent: each Tensor property is
     # read once (a Python-level call), and no comprehension frame is made where a map does.
     def parents(self, node: Node) -> list[Node]:
-        producers = filter(None, map(READ.grad_fn, node.parents))  # a Node is always true
+        producers = filter(None, node.producers)  # a Node is always true
         leading = self.leading
         if leading is None:
             return list(producers)
@@ -338,18 +414,20 @@ class _EagerSweep:
 
     def targets(self, node: Node) -> list[Target[Any] | None]:
         found: list[Target[Any] | None] = []
-        for parent in node.parents:
-            if not parent.requires_grad:
-                found.append(None)
-                continue
-            data = parent.data
-            parent_node = parent.grad_fn
-            if parent_node is None:
+        for parent, producer in zip(node.parents, node.producers, strict=True):
+            if producer is None:
+                if not parent.requires_grad:  # a leaf's flag is read now, as torch's
+                    found.append(None)
+                    continue
+                data = parent.data
                 self.leaves[id(parent)] = parent
                 found.append((id(parent), data.shape, data.dtype))
             else:
-                self.outputs[parent_node] = parent
-                found.append((parent_node, data.shape, data.dtype))
+                if parent.grad_fn is not producer:
+                    _check_detached(node, parent)
+                data = parent.data
+                self.outputs[producer] = parent
+                found.append((producer, data.shape, data.dtype))
         return found
 
     def vjp(self, node: Node, grad_out: Any) -> Sequence[Any]:
@@ -367,8 +445,8 @@ class _EagerSweep:
         if leading is not None and wanted is not None:
             needs = tuple(
                 [
-                    need and (id(parent) in wanted or parent.grad_fn in leading)
-                    for need, parent in zip(needs, parents, strict=True)
+                    need and (_edge(parent, producer) in wanted or producer in leading)
+                    for need, parent, producer in zip(needs, parents, node.producers, strict=True)
                 ]
             )
         if self.create_graph:
@@ -403,6 +481,7 @@ class _EagerSweep:
             if (
                 entry is None
                 or not needs[position]
+                or node.producers[position] is not None  # computed then detached in place
                 or parent._grad is not None
                 or entry[0]() is not parent
                 or key in grads
@@ -512,16 +591,18 @@ def _sweep_to_leaves(
                 parent_grads = primitive.vjp(saved, grad_out, needs)
             else:
                 parent_grads = kernel(saved, grad_out, needs, outs)
-            if not retain_graph:
-                node.saved = _RELEASED
-            for parent, grad in zip(parents, parent_grads, strict=True):
-                if grad is None or not parent.requires_grad:
+            producers = node.producers
+            for parent, parent_node, grad in zip(parents, producers, parent_grads, strict=True):
+                if grad is None:
                     continue
-                parent_node = grad_fn_of(parent)
                 if parent_node is None:
+                    if not parent.requires_grad:  # a leaf's flag is read now, as torch's
+                        continue
                     key: Any = id(parent)
                     leaves[key] = parent
                 else:
+                    if grad_fn_of(parent) is not parent_node:
+                        _check_detached(node, parent)
                     key = parent_node
                     if parent_node.primitive.saves_output:
                         outputs[parent_node] = parent
@@ -539,6 +620,8 @@ def _sweep_to_leaves(
                     grads[key] = grad
                     if parent_node is not None:
                         heappush(pending, (-parent_node.recorded, parent_node))
+            if not retain_graph:
+                node.saved = _RELEASED
     finally:
         STATE.grad_enabled = previous_mode
     # Every node's entry was popped when it was visited (each one given a gradient is),
@@ -579,7 +662,7 @@ def gradients(
 ) -> list[Any]:
     """dL/d(input) for each of `inputs` (None where no gradient reaches it), given
     `grad_root` = dL/d(root), leaving every `.grad` untouched (as torch.autograd.grad)."""
-    wanted = {id(t): i for i, t in enumerate(inputs)}
+    wanted: dict[Any, int] = {_edge(t, t.grad_fn): i for i, t in enumerate(inputs)}
     root_node = root.grad_fn
     leading = _nodes_leading_to(root_node, wanted) if root_node is not None else set()
     carrier = _EagerSweep(create_graph, retain_graph, leading, wanted)

@@ -24,7 +24,7 @@ from chainrule import primitives as P
 from chainrule.dtypes import PROMOTIONS, UNSEEN, numpy_dtype
 from chainrule.dtypes import check_dtype as _check_dtype
 from chainrule.dtypes import check_exact_integers as _check_exact_integers
-from chainrule.graph import READ, Node, backward_into_grads, check_forward
+from chainrule.graph import READ, Node, backward_into_grads, check_forward, note_new_layout
 from chainrule.modes import STATE, GradAttribute
 from chainrule.tensor_methods import TensorMethods
 
@@ -209,6 +209,8 @@ class Tensor(TensorMethods):
                 f"data: .grad holds a gradient of shape {self.shape}, but the new values have "
                 f"shape {array.shape}; set .grad = None (or call zero_grad()) first"
             )
+        if array.shape != self._data.shape or numpy_dtype(array.dtype) != self.dtype:
+            note_new_layout(self)  # a graph recorded before refuses its backward
         self._data = array
         if grad is not None and grad.dtype != self.dtype:
             self.grad = grad.astype(self.dtype)
@@ -286,21 +288,6 @@ class Tensor(TensorMethods):
             )
         value: float = placement.to_numpy(self._data).item()
         return value
-
-    def detach(self) -> Tensor:
-        """The same values, cut from the graph: nothing flows back through the result. It
-        shares memory, and so the version counter, with this tensor."""
-        detached = Tensor._wrap(self._data)
-        detached._counter = _shared_counter(self)
-        return detached
-
-    def detach_(self) -> Tensor:
-        """Cut this tensor from the graph in place and return it: it becomes a leaf that does
-        not require grad. Graphs that used it still hold it, so a later in-place change is
-        caught by their backward."""
-        self._node = None
-        self.requires_grad = False
-        return self
 
     def requires_grad_(self, requires_grad: bool = True) -> Tensor:
         """Mark this leaf as needing a gradient (in place) and return it."""

@@ -250,3 +250,13 @@ def test_every_broadcasting_binary_op_says_the_gradient_is_summed_back(op: str) 
     assert link.rule.endswith(", summed back to (2,)")
     assert link.rule_latex.endswith(r"\text{, summed back to (2,)}")
     assert explanation.passed
+
+
+def test_explain_refuses_a_graph_whose_intermediate_was_detached_in_place() -> None:
+    # Before: x was taken for a constant, and d(out)/d(a) silently lost the path through x.
+    a = Tensor(np.array([0.5, -1.0]), requires_grad=True, name="a")
+    x = (a * 3).tanh()
+    out = (x * 2 + a).sum()
+    x.detach_()
+    with pytest.raises(ValueError, match=r"detached in place .*mul"):
+        chainrule.explain(out, a)

@@ -97,7 +97,15 @@ def _check_unchanged(tensor: Tensor) -> None:
     node = tensor.grad_fn
     if node is None:
         return
-    for parent, version in zip(node.parents, node.versions, strict=True):
+    for parent, version, producer in zip(node.parents, node.versions, node.producers, strict=True):
+        if parent.grad_fn is not producer:
+            label = parent.name or f"an input of shape {parent.shape}"
+            raise ValueError(
+                f"explain: {label} was detached in place (detach_()) after "
+                f"{node.primitive.name} used it, so the walk would take it for a constant "
+                "and miss the gradient through it; explain before detaching, or detach out of "
+                "place (x.detach())"
+            )
         if parent.version != version:
             label = parent.name or f"an input of shape {parent.shape}"
             raise ValueError(

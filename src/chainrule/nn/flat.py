@@ -129,7 +129,12 @@ class FlatBuffer:
             grad = None if param is None else param.grad
             if grad is None:
                 continue
-            grad.detach_()
+            # Cut from any graph as torch's zero_grad: in place where an op computed it (a
+            # create_graph gradient), else by its flag (a `.grad` set by hand may be a view,
+            # which detach_ refuses).
+            if READ.grad_fn(grad) is not None:
+                grad.detach_()
+            grad.requires_grad = False
             if grad.data is grad_view:
                 grad.increment_version()
             else:
@@ -188,5 +193,10 @@ def zero_grads(params: Iterable[Tensor]) -> None:
             buffer.zero_grad()
             done.update(id(member) for member in buffer.params)
     for param in params:
-        if id(param) not in done and param.grad is not None:
-            param.grad.detach_().zero_()
+        grad = param.grad
+        if id(param) in done or grad is None:
+            continue
+        if READ.grad_fn(grad) is not None:  # as in FlatBuffer.zero_grad
+            grad.detach_()
+        grad.requires_grad = False
+        grad.zero_()

@@ -17,7 +17,14 @@ import numpy.typing as npt
 from chainrule import devices  # noqa: F401  (devices, issue 16: Tensor.to and Tensor.cpu)
 from chainrule import primitives as P
 from chainrule.modes import CompileError
-from chainrule.ops import composites, inplace, operators, reductions, shaping  # noqa: F401
+from chainrule.ops import (  # noqa: F401
+    composites,
+    detaching,
+    inplace,
+    operators,
+    reductions,
+    shaping,
+)
 from chainrule.ops.activations import (
     celu,
     elu,

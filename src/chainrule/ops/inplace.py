@@ -49,6 +49,15 @@ def _check_in_place(self: Tensor, op: str) -> None:
             f"{base.shape}), so the in-place change would silently change that leaf; "
             "change a copy (view * 1), or change the leaf inside chainrule.no_grad()"
         )
+    if base is not None and base.requires_grad:
+        # An unrecorded view (taken under no_grad) of a computed tensor: the change would
+        # alter values the graph still takes for its op's result (PyTorch forbids it too).
+        raise RuntimeError(
+            f"{op}: this tensor is a view taken under no_grad of a tensor computed by a "
+            f"recorded op (shape {base.shape}), so the in-place change would silently "
+            "change values the graph takes for that op's result; change a copy (view * 1), "
+            "or make the change inside chainrule.no_grad() too"
+        )
 
 
 def _in_place_value(self: Tensor, op: str, other: Any) -> Any:

@@ -14,7 +14,7 @@ from typing import Any
 
 import numpy as np
 
-from chainrule.graph import gradients
+from chainrule.graph import Node, gradients
 from chainrule.modes import enable_grad, is_grad_enabled
 from chainrule.pytree import TreeDef, tree_flatten, tree_map, tree_unflatten
 from chainrule.tensor import Tensor, as_tensor
@@ -148,19 +148,27 @@ def depends_on_other_variables(roots: Sequence[Any], targets: Sequence[Tensor]) 
     if not is_grad_enabled():
         return False
     ours = {id(target) for target in targets if target.is_leaf}
-    stack = [root for root in roots if isinstance(root, Tensor) and root.requires_grad]
+    # Computed inputs are followed to the node recorded for them, as backward does, not to
+    # their grad_fn now: one detached in place since still carries its producer's gradient.
+    stack: list[Tensor | Node] = [
+        root for root in roots if isinstance(root, Tensor) and root.requires_grad
+    ]
     seen: set[int] = set()
     while stack:
-        tensor = stack.pop()
-        if id(tensor) in seen:
+        item = stack.pop()
+        if id(item) in seen:
             continue
-        seen.add(id(tensor))
-        node = tensor.grad_fn
+        seen.add(id(item))
+        node = item if isinstance(item, Node) else item.grad_fn
         if node is None:
-            if id(tensor) not in ours and _RETIRED.get(id(tensor)) is not tensor:
+            if id(item) not in ours and _RETIRED.get(id(item)) is not item:
                 return True
             continue
-        stack.extend(parent for parent in node.parents if parent.requires_grad)
+        for parent, producer in zip(node.parents, node.producers, strict=True):
+            if producer is not None:
+                stack.append(producer)
+            elif parent.requires_grad:
+                stack.append(parent)
     return False
 
 

@@ -1,0 +1,35 @@
+"""Cutting a tensor from the graph: `detach()` (a new tensor) and `detach_()` (in place).
+Attached to Tensor when chainrule.ops is imported."""
+
+from __future__ import annotations
+
+from chainrule.tensor import Tensor, _shared_counter, attach_methods
+
+
+def detach(self: Tensor) -> Tensor:
+    """The same values, cut from the graph: nothing flows back through the result. It
+    shares memory, and so the version counter, with this tensor."""
+    detached = Tensor._wrap(self._data)
+    detached._counter = _shared_counter(self)
+    return detached
+
+
+def detach_(self: Tensor) -> Tensor:
+    """Cut this tensor from the graph in place and return it: it becomes a leaf that does
+    not require grad, so its later uses are constants. The ops recorded before keep their
+    graph: their gradient still reaches the op that computed it, and a later in-place change
+    is caught by their backward. A view is refused, as in PyTorch: it shares its base's
+    memory, and an in-place change through the cut view would change the base's values
+    without the graph knowing."""
+    if self._base is not None:
+        raise RuntimeError(
+            f"detach_: this tensor (shape {self.shape}) is a view of another tensor's memory "
+            "(a slice, reshape or transpose), and cannot be detached in place; use "
+            "y = x.detach(), which leaves the view and its base on the graph"
+        )
+    self._node = None
+    self.requires_grad = False
+    return self
+
+
+attach_methods(detach, detach_)
