@@ -7,7 +7,7 @@ import argparse
 import sys
 from typing import Any
 
-from chainrule.cli._common import nonnegative_int, positive_int
+from chainrule.cli._common import nonnegative_int, positive_int, report_error
 
 WRT_CHOICES = ("w1", "b1", "x", "w2", "b2", "u2")
 
@@ -57,7 +57,7 @@ def run(args: argparse.Namespace) -> int:
         try:
             model, loss = run_loss(args.run_folder, examples=args.examples)
         except (CheckpointError, ValueError) as error:
-            print(f"chainrule explain: {error}", file=sys.stderr)
+            report_error("explain", error)
             return 2
         parameters = dict(model.named_parameters())
         wrt = args.wrt if args.wrt is not None else next(iter(parameters))
@@ -71,7 +71,7 @@ def run(args: argparse.Namespace) -> int:
         try:
             explanation = chainrule.explain(loss, parameters[wrt])
         except ValueError as error:  # a parameter the loss does not reach, or a frozen one
-            print(f"chainrule {error}", file=sys.stderr)
+            report_error("explain", error)
             return 2
     else:
         wrt = args.wrt if args.wrt is not None else "w1"
