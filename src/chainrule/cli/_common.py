@@ -51,9 +51,10 @@ def report_error(command: str, message: object) -> None:
 
 def not_lead_rank(command: str) -> int | None:
     """Under mpiexec, the exit status of a rank other than 0 of a command that writes
-    files, or serves, and is not split across ranks (as `chainrule evaluate`): 0, ending at
-    once, so that one process writes each file; 2 with the launcher's error on stderr when
-    its rank variables are unusable; None on rank 0 or without a launcher."""
+    files, serves or prints, and is not split across ranks (as `chainrule evaluate`): 0,
+    ending at once, so that one process writes each file and prints each line; 2 with the
+    launcher's error on stderr when its rank variables are unusable; None on rank 0 or
+    without a launcher."""
     import sys
 
     from chainrule.distributed.launcher import launched_world

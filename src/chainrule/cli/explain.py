@@ -1,5 +1,7 @@
 """`chainrule explain [RUN]`: the chain rule for the tutorial network (or a trained run's
-network on a batch of its test data), written out for one tensor."""
+network on a batch of its test data), written out for one tensor.
+
+Under mpiexec rank 0 alone prints it; the others end at once."""
 
 from __future__ import annotations
 
@@ -7,7 +9,7 @@ import argparse
 import sys
 from typing import Any
 
-from chainrule.cli._common import nonnegative_int, positive_int, report_error
+from chainrule.cli._common import nonnegative_int, not_lead_rank, positive_int, report_error
 
 WRT_CHOICES = ("w1", "b1", "x", "w2", "b2", "u2")
 
@@ -50,6 +52,9 @@ def run(args: argparse.Namespace) -> int:
     import chainrule
     from chainrule.explanation import tutorial_network
 
+    ended = not_lead_rank("explain")
+    if ended is not None:
+        return ended
     if args.run_folder is not None:
         from chainrule.exploration.run import run_loss
         from chainrule.train import CheckpointError
