@@ -189,7 +189,10 @@ def _one_row(
     zeroed = bool(np.all(np.abs(got[row][wrong[row]]) <= atol))
     if zeroed and entries == per_row:
         loops = {0: ", like for i in range(1, N)", got.shape[0] - 1: ", like for i in range(N - 1)"}
-        cause = f"got is 0 throughout that row: a loop that never reaches it{loops.get(row, '')}?"
+        cause = (
+            f"got is 0 throughout that row: a loop that never reaches it{loops.get(row, '')}? "
+            "(a mask that zeroes whole rows, taken from an (N, 1) tensor, fits too)"
+        )
     else:
         cause = "an index off by one, a loop that skips or repeats an example?"
         if zeroed:
