@@ -385,6 +385,48 @@ def test_an_error_in_one_batch_row_is_named_with_the_row(expected: np.ndarray) -
     )
 
 
+@pytest.mark.parametrize(("row", "loop"), [(0, "range(1, N)"), (N - 1, "range(N - 1)")])
+def test_a_row_left_at_zero_by_an_off_by_one_loop_is_one_row_not_a_mask(
+    expected: np.ndarray, row: int, loop: str
+) -> None:
+    got = expected.copy()
+    got[row] = 0.0
+    diagnosis = diagnose(got, expected)
+    assert diagnosis.kind is Mistake.ONE_ROW, str(diagnosis)
+    assert diagnosis.details == {"row": row, "entries": N_HIDDEN, "rows": N}
+    assert str(diagnosis).startswith(f"wrong in row {row} only (axis 0, of {N})")
+    assert f"got is 0 throughout that row: a loop that never reaches it, like for i in {loop}?" in (
+        str(diagnosis)
+    )
+    assert "ReLU" not in str(diagnosis)
+
+
+def test_a_middle_row_left_at_zero_names_no_loop_bound(expected: np.ndarray) -> None:
+    got = expected.copy()
+    got[5] = 0.0
+    diagnosis = diagnose(got, expected)
+    assert diagnosis.kind is Mistake.ONE_ROW
+    assert "got is 0 throughout that row: a loop that never reaches it? (a mask" in str(diagnosis)
+
+
+def test_some_entries_of_one_row_zeroed_name_the_row_and_the_mask_alike(
+    expected: np.ndarray,
+) -> None:
+    got = expected.copy()
+    got[3, :2] = 0.0
+    diagnosis = diagnose(got, expected)
+    assert diagnosis.kind is Mistake.ONE_ROW
+    assert diagnosis.details == {"row": 3, "entries": 2, "rows": N}
+    assert "(the wrong entries are 0 in got: a mask zeroing them fits too)" in str(diagnosis)
+
+
+def test_entries_zeroed_in_many_rows_stay_a_mask(expected: np.ndarray) -> None:
+    got = expected * (np.arange(N_HIDDEN) % 2 == 0)
+    diagnosis = diagnose(got, expected)
+    assert diagnosis.kind is Mistake.ZEROED
+    assert "ReLU mask from the wrong tensor?" in str(diagnosis)
+
+
 @pytest.mark.parametrize("rows", [2, 12])
 def test_errors_in_two_rows_or_an_array_of_two_rows_name_no_row(
     expected: np.ndarray, rows: int

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import errno
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -120,6 +121,36 @@ def test_a_bad_hidden_value_names_the_command_once(capsys: pytest.CaptureFixture
     error = capsys.readouterr().err
     assert error.startswith("chainrule train: error: argument --hidden: --hidden takes ")
     assert error.count("train:") == 1
+
+
+EASIEST_BAD_INPUT = {
+    "train": ["train", "--epochs", "0"],
+    "evaluate": ["evaluate", "{tmp}"],
+    "verify": ["verify", "--samples", "0"],
+    "explain": ["explain", "--wrt", "nope"],
+    "explore": ["explore", "{tmp}", "--out", "{tmp}/page.html"],
+    "graph": ["graph", "--out", "{tmp}/graph.pdf"],
+    "exercises init": ["exercises", "init", "{tmp}"],
+    "exercises check": ["exercises", "check", "{tmp}/none.py"],
+}
+"""One bad input per subcommand (verify's only one is an option value argparse refuses)."""
+
+
+@pytest.mark.parametrize("command", list(EASIEST_BAD_INPUT))
+def test_every_subcommand_names_itself_once_in_its_error_line(
+    command: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    if command == "exercises init":
+        assert main(["exercises", "init", str(tmp_path)]) == 0  # the second init is refused
+    argv = [arg.replace("{tmp}", str(tmp_path)) for arg in EASIEST_BAD_INPUT[command]]
+    capsys.readouterr()
+    assert exit_status(argv) == 2
+    first, *rest = capsys.readouterr().err.splitlines()
+    assert rest in ([], [f"run 'chainrule {command} --help' for the options"]), rest
+    assert first.startswith(f"chainrule {command}: ")
+    message = first.removeprefix(f"chainrule {command}: ").removeprefix("error: ")
+    # A second "word: " would be a library function's own prefix (explore:, draw:, train:).
+    assert not re.match(r"[a-z]+: ", message), first
 
 
 @pytest.mark.parametrize("value", ["-1e-6", "-.5", "-2", "-inf"])

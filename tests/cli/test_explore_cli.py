@@ -190,3 +190,38 @@ def test_graph_of_a_trained_run_names_parameters_by_path(
     dot = (tmp_path / "run.dot").read_text()
     assert '"0.bias"' in dot
     assert "leaf" not in dot
+
+
+def broken_copy(run: Path, folder: Path, *, nan_weight: bool = False, data: str = "") -> Path:
+    """A copy of `run`'s checkpoint with a NaN in its first weight, or another --data."""
+    from chainrule.train.checkpoint import load_checkpoint, save_checkpoint
+
+    meta = load_checkpoint(run).meta
+    if nan_weight:
+        weight = np.array(meta["model"]["0.weight"])
+        weight[0, 0] = np.nan
+        meta["model"]["0.weight"] = weight
+    if data:
+        meta["config"]["data"] = data
+    save_checkpoint(folder, meta)
+    return folder
+
+
+@pytest.mark.parametrize("case", ["no checkpoint", "NaN weight", "unknown data", "missing folder"])
+def test_each_explore_error_names_the_command_once(
+    case: str, trained_run: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    out = ["--out", str(tmp_path / "page.html")]
+    argv = {
+        "no checkpoint": [str(tmp_path), *out],
+        "NaN weight": [str(broken_copy(trained_run, tmp_path / "nan", nan_weight=True)), *out],
+        "unknown data": [str(broken_copy(trained_run, tmp_path / "data", data="nope")), *out],
+        "missing folder": ["--out", str(tmp_path / "no" / "page.html"), *SMALL],
+    }[case]
+    capsys.readouterr()
+    assert main(["explore", *argv]) == 2
+    lines = capsys.readouterr().err.splitlines()
+    assert len(lines) == 1, lines
+    assert lines[0].startswith("chainrule explore: ")
+    # No second prefix: not explore's own, nor that of the training code it loads the run with.
+    assert not re.match(r"[a-z]+: ", lines[0].removeprefix("chainrule explore: ")), lines[0]

@@ -69,9 +69,10 @@ def diagnose(
         2, 1/2, N or 1/N, with N from `n`, the batch size, n_out, 1/n_out or N * n_out with
         n_out from `n_out`, the outputs per example of a mean-reduced loss, or any integer);
         transposed (got = expected.T); wrong entries zeroed (got = expected except entries
-        that are 0 in one of them: a mask taken from the wrong tensor); wrong in one row only
-        (an array of 2 or more dimensions and at least 3 rows, right in every row but one
-        along axis 0: one example of a batch handled apart);
+        that are 0 in one of them: a mask taken from the wrong tensor), unless every such
+        entry lies in one row, which is then named as wrong in one row only (an array of 2 or
+        more dimensions and at least 3 rows, right in every row but one along axis 0: one
+        example of a batch handled apart, such as row 0 left at 0 by a loop from 1);
       - shapes differ: transposed; the same values in another shape (keepdims, reshape);
         got summed over one axis gives expected (a sum left out); the same total in a
         different shape (the same array summed over another axis);
@@ -159,12 +160,13 @@ def _diagnose_values(
             return _scaled(factor, n, n_out, rtol)
     if got.ndim >= 2 and got.shape == expected.T.shape and _close(got, expected.T, rtol, atol):
         return _transposed(got.shape)
-    zeroed = _zeroed(got, expected, rtol, atol)
-    if zeroed is not None:
-        return zeroed
+    # One row before zeroed entries: a row left at 0 (a loop from 1) also fits a mask.
     one_row = _one_row(got, expected, rtol, atol)
     if one_row is not None:
         return one_row
+    zeroed = _zeroed(got, expected, rtol, atol)
+    if zeroed is not None:
+        return zeroed
     return _unknown(got, expected)
 
 
@@ -184,11 +186,22 @@ def _one_row(
         return None
     row = int(wrong_rows[0])
     entries, per_row = int(wrong[row].sum()), int(wrong[row].size)
+    zeroed = bool(np.all(np.abs(got[row][wrong[row]]) <= atol))
+    if zeroed and entries == per_row:
+        loops = {0: ", like for i in range(1, N)", got.shape[0] - 1: ", like for i in range(N - 1)"}
+        cause = (
+            f"got is 0 throughout that row: a loop that never reaches it{loops.get(row, '')}? "
+            "(a mask that zeroes whole rows, taken from an (N, 1) tensor, fits too)"
+        )
+    else:
+        cause = "an index off by one, a loop that skips or repeats an example?"
+        if zeroed:
+            cause += " (the wrong entries are 0 in got: a mask zeroing them fits too)"
     return Diagnosis(
         Mistake.ONE_ROW,
         f"wrong in row {row} only (axis 0, of {got.shape[0]}): {entries} of {per_row} "
         f"entries there disagree, every other row agrees; where axis 0 is the batch, one "
-        f"example handled apart: an index off by one, a loop that skips or repeats an example?",
+        f"example handled apart: {cause}",
         details={"row": row, "entries": entries, "rows": got.shape[0]},
     )
 

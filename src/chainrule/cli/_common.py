@@ -32,11 +32,29 @@ def missing_extras(modules: Iterable[str]) -> str | None:
     return f"needs {needs}, which is not installed; install it with: {INSTALL_EXTRAS}"
 
 
+LIBRARY_PREFIXES = ("train: ", "explore: ", "explain: ", "draw: ")
+"""The openings of messages raised by the library functions the commands call (the function
+that raised them); the command's own prefix stands in their place."""
+
+
+def report_error(command: str, message: object) -> None:
+    """Print ``chainrule COMMAND: message`` on stderr, with one prefix: a library message's
+    own opening (``explore: ``, ``draw: ``, ``train: ``) is dropped, so that no line reads
+    ``chainrule explore: explore: ...``."""
+    import sys
+
+    text = str(message)
+    for prefix in LIBRARY_PREFIXES:
+        text = text.removeprefix(prefix)
+    print(f"chainrule {command}: {text}", file=sys.stderr)
+
+
 def not_lead_rank(command: str) -> int | None:
     """Under mpiexec, the exit status of a rank other than 0 of a command that writes
-    files, or serves, and is not split across ranks (as `chainrule evaluate`): 0, ending at
-    once, so that one process writes each file; 2 with the launcher's error on stderr when
-    its rank variables are unusable; None on rank 0 or without a launcher."""
+    files, serves or prints, and is not split across ranks (as `chainrule evaluate`): 0,
+    ending at once, so that one process writes each file and prints each line; 2 with the
+    launcher's error on stderr when its rank variables are unusable; None on rank 0 or
+    without a launcher."""
     import sys
 
     from chainrule.distributed.launcher import launched_world

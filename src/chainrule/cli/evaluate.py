@@ -16,7 +16,7 @@ from typing import Any
 
 import numpy as np
 
-from chainrule.cli._common import describe_os_error, missing_extras, probe_writable
+from chainrule.cli._common import describe_os_error, missing_extras, probe_writable, report_error
 
 
 def add_parser(subparsers: Any) -> None:
@@ -68,8 +68,7 @@ def run(args: argparse.Namespace) -> int:
             _check_same_data(checkpoint.meta.get("data_fingerprint"), trainer.data_fingerprint)
         trainer.load_weights(checkpoint)
     except (CheckpointError, ValueError) as error:
-        # The training code's messages start "train: ", which this command is not.
-        print(f"chainrule evaluate: {str(error).removeprefix('train: ')}", file=sys.stderr)
+        report_error("evaluate", error)
         return 2
     except BrokenPipeError:
         raise  # stdout's reader went away: main() ends quietly with 141

@@ -1,5 +1,7 @@
 """`chainrule exercises`: write the tutorial's exercises to fill in (`init`), and grade them
-(`check`), with hints in levels and the derivations on request."""
+(`check`), with hints in levels and the derivations on request.
+
+Under mpiexec rank 0 alone writes, grades and prints; the others end at once."""
 
 from __future__ import annotations
 
@@ -7,6 +9,8 @@ import argparse
 import sys
 from pathlib import Path
 from typing import Any
+
+from chainrule.cli._common import not_lead_rank
 
 
 def add_parser(subparsers: Any) -> None:
@@ -82,6 +86,9 @@ def add_parser(subparsers: Any) -> None:
 def run_init(args: argparse.Namespace) -> int:
     from chainrule.exercises import write_starter
 
+    ended = not_lead_rank("exercises init")
+    if ended is not None:
+        return ended
     try:
         written = write_starter(args.folder, notebook=args.notebook, force=args.force)
     except FileExistsError as error:
@@ -106,6 +113,9 @@ def run_check(args: argparse.Namespace) -> int:
     from chainrule.exercises.hints import MAX_HINT_LEVEL
     from chainrule.exercises.progress import progress_summary
 
+    ended = not_lead_rank("exercises check")
+    if ended is not None:
+        return ended
     try:
         if args.solution is not None:
             print(SOLUTIONS[get_exercise(args.solution).name], end="")

@@ -1,5 +1,7 @@
 """`chainrule explain [RUN]`: the chain rule for the tutorial network (or a trained run's
-network on a batch of its test data), written out for one tensor."""
+network on a batch of its test data), written out for one tensor.
+
+Under mpiexec rank 0 alone prints it; the others end at once."""
 
 from __future__ import annotations
 
@@ -7,7 +9,7 @@ import argparse
 import sys
 from typing import Any
 
-from chainrule.cli._common import nonnegative_int, positive_int
+from chainrule.cli._common import nonnegative_int, not_lead_rank, positive_int, report_error
 
 WRT_CHOICES = ("w1", "b1", "x", "w2", "b2", "u2")
 
@@ -50,6 +52,9 @@ def run(args: argparse.Namespace) -> int:
     import chainrule
     from chainrule.explanation import tutorial_network
 
+    ended = not_lead_rank("explain")
+    if ended is not None:
+        return ended
     if args.run_folder is not None:
         from chainrule.exploration.run import run_loss
         from chainrule.train import CheckpointError
@@ -57,7 +62,7 @@ def run(args: argparse.Namespace) -> int:
         try:
             model, loss = run_loss(args.run_folder, examples=args.examples)
         except (CheckpointError, ValueError) as error:
-            print(f"chainrule explain: {error}", file=sys.stderr)
+            report_error("explain", error)
             return 2
         parameters = dict(model.named_parameters())
         wrt = args.wrt if args.wrt is not None else next(iter(parameters))
@@ -71,7 +76,7 @@ def run(args: argparse.Namespace) -> int:
         try:
             explanation = chainrule.explain(loss, parameters[wrt])
         except ValueError as error:  # a parameter the loss does not reach, or a frozen one
-            print(f"chainrule {error}", file=sys.stderr)
+            report_error("explain", error)
             return 2
     else:
         wrt = args.wrt if args.wrt is not None else "w1"

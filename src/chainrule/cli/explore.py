@@ -7,7 +7,6 @@ Under mpiexec rank 0 alone builds, writes (or serves) the page; the others end a
 from __future__ import annotations
 
 import argparse
-import sys
 from typing import Any
 
 from chainrule.cli._common import (
@@ -16,6 +15,7 @@ from chainrule.cli._common import (
     nonnegative_int,
     not_lead_rank,
     positive_int,
+    report_error,
 )
 
 
@@ -84,12 +84,12 @@ def run(args: argparse.Namespace) -> int:
         try:
             exploration = run_exploration(args.run_folder, examples=args.examples)
         except (CheckpointError, ValueError) as error:
-            print(f"chainrule explore: {error}", file=sys.stderr)
+            report_error("explore", error)
             return 2
     else:
         missing = missing_extras(["sklearn"])
         if missing:
-            print(f"chainrule explore: {missing}", file=sys.stderr)
+            report_error("explore", missing)
             return 2
         exploration = tutorial_exploration(
             n=args.examples, n_hidden=args.hidden, train_steps=args.train_steps, seed=args.seed
@@ -103,13 +103,13 @@ def run(args: argparse.Namespace) -> int:
                 announce=lambda line: print(line, flush=True),
             )
         except OSError as error:
-            print(f"chainrule explore: {describe_os_error(error)}", file=sys.stderr)
+            report_error("explore", describe_os_error(error))
             return 2
         return 0
     try:
         path = exploration.save(args.out)
     except OSError as error:
-        print(f"chainrule explore: {describe_os_error(error)}", file=sys.stderr)
+        report_error("explore", describe_os_error(error))
         return 2
     size = path.stat().st_size
     print(f"wrote {path} ({size / 1e6:.1f} MB); open it in a browser")

@@ -9,7 +9,13 @@ import argparse
 import sys
 from typing import Any
 
-from chainrule.cli._common import describe_os_error, nonnegative_int, not_lead_rank, positive_int
+from chainrule.cli._common import (
+    describe_os_error,
+    nonnegative_int,
+    not_lead_rank,
+    positive_int,
+    report_error,
+)
 
 TUTORIAL_PARAMETERS = ("w1", "b1", "w2", "b2")
 
@@ -64,7 +70,7 @@ def run(args: argparse.Namespace) -> int:
         try:
             model, loss = run_loss(args.run_folder, examples=args.examples)
         except (CheckpointError, ValueError) as error:
-            print(f"chainrule graph: {error}", file=sys.stderr)
+            report_error("graph", error)
             return 2
         parameters: dict[str, Tensor] = dict(model.named_parameters())
         choices: tuple[str, ...] = tuple(parameters)
@@ -85,12 +91,12 @@ def run(args: argparse.Namespace) -> int:
     try:
         drawing = chainrule.draw(loss, wrt=parameters[wrt], path=args.out)
     except ValueError as error:
-        print(f"chainrule graph: {error}", file=sys.stderr)
+        report_error("graph", error)
         return 2
     except BrokenPipeError:
         raise  # stdout's reader went away: main() ends quietly with 141
     except OSError as error:
-        print(f"chainrule graph: {describe_os_error(error)}", file=sys.stderr)
+        report_error("graph", describe_os_error(error))
         return 2
     print(drawing.message)
     return 0

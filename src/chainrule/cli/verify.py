@@ -4,6 +4,8 @@ On scikit-learn's 8x8 digits (64 inputs, 50 hidden units, 1 output regressing th
 step-by-step chain rule is checked against finite differences and against the closed-form
 formulas. Exit status 0 when everything agrees, 1 otherwise, with a diagnosis of each
 disagreement (a factor N, a flipped sign, a transpose, ...).
+
+Under mpiexec rank 0 alone checks and prints; the others end at once.
 """
 
 from __future__ import annotations
@@ -26,7 +28,13 @@ from chainrule.check import (
     diagnose_swaps,
     gradcheck,
 )
-from chainrule.cli._common import float_in, missing_extras, nonnegative_int, positive_int
+from chainrule.cli._common import (
+    float_in,
+    missing_extras,
+    nonnegative_int,
+    not_lead_rank,
+    positive_int,
+)
 
 CHECKED = ("x", "w1", "b1", "w2", "b2")
 N_HIDDEN = 50
@@ -143,6 +151,9 @@ def run(args: argparse.Namespace) -> int:
 
     from chainrule.data import load_digits
 
+    ended = not_lead_rank("verify")
+    if ended is not None:
+        return ended
     missing = missing_extras(["sklearn"])
     if missing is not None:
         print(f"chainrule verify: {missing}", file=sys.stderr)
