@@ -194,3 +194,12 @@ def test_this_graphs_own_grad_is_shown_as_grad() -> None:
     label = _leaf_label(chainrule.draw(loss), "w")
     assert label.split("\\n")[2] == "|grad| = 4.47"
     assert "differs" not in label
+
+
+def test_this_graphs_own_nan_grad_is_not_called_an_earlier_one() -> None:
+    w = chainrule.tensor(np.array([1.0, np.nan]), requires_grad=True, name="w")
+    loss = (w * w).sum()
+    loss.backward()  # w.grad = [2, nan], this graph's own
+    label = _leaf_label(chainrule.draw(loss), "w")
+    assert label.split("\\n")[2].startswith("|grad| = ")
+    assert "differs" not in label

@@ -126,8 +126,12 @@ def _leaf_gradient(leaf: Tensor, name: str, grads: dict[int, np.ndarray]) -> str
         return f"\\n|grad| = {_norm(stored.data)} (.grad: maybe from an earlier backward)"
     values = np.asarray(stored.data, dtype=np.float64)
     rtol = _SAME_GRAD_RTOL.get(str(stored.dtype), 1e-7)
-    scale = float(np.max(np.abs(own))) if own.size else 0.0
-    if values.shape == own.shape and np.allclose(values, own, rtol=rtol, atol=rtol * scale):
+    finite = np.abs(own[np.isfinite(own)])
+    scale = float(np.max(finite)) if finite.size else 0.0
+    # NaN where this graph's gradient is NaN too is the same gradient, not an earlier one.
+    if values.shape == own.shape and np.allclose(
+        values, own, rtol=rtol, atol=rtol * scale, equal_nan=True
+    ):
         return f"\\n|grad| = {_norm(stored.data)}"
     return (
         f"\\n|dloss/d{name}| = {_norm(own)}\\n.grad differs: |grad| = {_norm(stored.data)} "

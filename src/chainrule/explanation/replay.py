@@ -121,6 +121,9 @@ class Check:
     max_rel_err: float
     passed: bool
     skipped: str = ""
+    nonfinite: str = ""
+    """Where the step's value or local gradient is NaN or inf (then `passed` is False: a
+    comparison with NaN proves nothing)."""
 
     @property
     def unverified(self) -> bool:
@@ -130,6 +133,8 @@ class Check:
     def __str__(self) -> str:
         if self.skipped:
             return f"not checked ({self.skipped})"
+        if self.nonfinite:
+            return f"FAILED: {self.nonfinite}"
         if self.unverified:
             return (
                 f"not verified: all {self.kinks} sampled entries sit on a kink, where the "
@@ -159,6 +164,26 @@ def _link_tolerance(central: float, *, exact: float, atol: float) -> float:
     return RTOL * max(abs(central), abs(exact)) + atol
 
 
+def _nonfinite(arrays: list[tuple[str, np.ndarray, bool]]) -> str:
+    """The first of `arrays` holding NaN (or inf, where its flag allows no inf), named with
+    its first such entry; "" if none. Every comparison with NaN is false, so a check would
+    otherwise call it ok. An inf value is allowed (a -inf mask before a softmax)."""
+    for label, array, inf_allowed in arrays:
+        values = np.asarray(array)
+        if not np.issubdtype(values.dtype, np.inexact):
+            continue
+        bad = np.isnan(values) if inf_allowed else ~np.isfinite(values)
+        if bad.any():
+            entry = tuple(int(i) for i in np.argwhere(bad)[0])
+            count = int(bad.sum())
+            return (
+                f"{label} is {'NaN' if inf_allowed else 'NaN or inf'} at {count} "
+                f"{'entry' if count == 1 else 'entries'} (first {values[entry]} at {entry}), "
+                "so nothing can be compared: look upstream (the data, a weight, an overflow)"
+            )
+    return ""
+
+
 def check_link(
     step: StepRecord,
     position: int,
@@ -185,25 +210,45 @@ def check_link(
     if analytic_full is None:
         analytic_full = np.zeros_like(target)
     padding = _padding_row(step, position)
-    if padding is None:
+    finite = np.isfinite(target) if np.issubdtype(target.dtype, np.inexact) else None
+    if padding is None and (finite is None or finite.all()):
         count = min(samples, target.size)
         flat = rng.choice(target.size, size=count, replace=False) if count else np.array([], int)
     else:
-        # The padding row of an embedding gets no gradient by definition (PyTorch's), not
-        # by differentiation: central differences would see its lookup. It is not probed.
-        candidates = np.flatnonzero(np.arange(target.shape[0]) != padding % target.shape[0])
-        candidates = (candidates[:, None] * target.shape[1] + np.arange(target.shape[1])).ravel()
+        candidates = np.arange(target.size)
+        if padding is not None:
+            # The padding row of an embedding gets no gradient by definition (PyTorch's), not
+            # by differentiation: central differences would see its lookup. It is not probed.
+            rows = np.flatnonzero(np.arange(target.shape[0]) != padding % target.shape[0])
+            candidates = (rows[:, None] * target.shape[1] + np.arange(target.shape[1])).ravel()
+        if finite is not None:
+            # An inf entry (a -inf mask) does not move by a step: it is not probed.
+            candidates = candidates[finite.ravel()[candidates]]
         count = min(samples, candidates.size)
         flat = rng.choice(candidates, size=count, replace=False) if count else candidates
     # A copy: a view op's output (transpose, x[i], diagonal) would follow the probed entry.
     centre = np.array(evaluate(step, values), copy=True)
+    nonfinite = _nonfinite(
+        [
+            ("its value", centre, True),
+            ("the upstream gradient", grad_out, False),
+            ("its gradient", analytic_full, False),
+        ]
+    )
+    if nonfinite:
+        return Check(output, input_name, (), (), (), 0, 0.0, 0.0, False, nonfinite=nonfinite)
     scale = float(np.max(np.abs(analytic_full))) if analytic_full.size else 0.0
     atol = 1e-9 * scale + 1e-12
-    weighted_size = float(np.sum(np.abs(grad_out * centre)))
+    # Over the entries that can move: an inf one (a -inf mask) stays put, and 0 * inf is NaN.
+    weighted_size = float(np.sum(np.abs(grad_out * np.where(np.isfinite(centre), centre, 0))))
 
     def change(perturbed: np.ndarray) -> float:
-        # <grad_out, f(x') - f(x)>: measured from the centre, so no large |f| is cancelled.
-        return float(np.sum(grad_out * (evaluate(step, values) - centre)))
+        # <grad_out, f(x') - f(x)>: measured from the centre, so no large |f| is cancelled;
+        # an entry that stays inf (a -inf mask) does not move (inf - inf would be NaN).
+        moved = evaluate(step, values)
+        with np.errstate(invalid="ignore"):
+            difference = np.where(moved == centre, 0.0, moved - centre)
+        return float(np.sum(grad_out * difference))
 
     entries: list[tuple[int, ...]] = []
     analytic: list[float] = []
@@ -226,6 +271,11 @@ def check_link(
         analytic.append(exact)
         numeric.append(central)
         error = abs(central - exact)
+        if not (np.isfinite(central) and np.isfinite(exact)):
+            # gradcheck's rule: a NaN or inf never agrees (NaN would pass every test below).
+            passed = False
+            max_abs = max_rel = float("inf")
+            continue
         if error > RTOL * max(abs(central), abs(exact)) + atol + rounding:
             slopes = one_sided_slopes(f_plus, 0.0, f_minus, step_taken)
             # gradcheck's rule: a kink only if the slopes' jump survives finer steps (the
