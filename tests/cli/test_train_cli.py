@@ -598,3 +598,15 @@ def test_confusion_png_names_the_epoch_and_data_it_scores(
     titles = [axes.get_title() for axes in figures[-1].axes]
     accuracy = capsys.readouterr().out.rstrip().splitlines()[-1].split()[2]
     assert titles == [f"digits test set, epoch 1 of {tmp_path.name}: accuracy {accuracy}"]
+
+
+def test_a_refused_run_leaves_no_folders_made_for_its_out(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # The write probe makes --out with its parents; removing --out alone left x/y behind.
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "x").mkdir()
+    refused = ["--data", "no-such-data-folder", "--out", "x/y/z"]
+    assert train("--epochs", "1", *refused) == 2
+    assert capsys.readouterr().err.startswith("chainrule train: ")
+    assert sorted(str(path.relative_to(tmp_path)) for path in tmp_path.rglob("*")) == ["x"]

@@ -3,6 +3,7 @@ through, or would not name: each is refused by `check` with a message naming the
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Callable
 
 import numpy as np
@@ -242,3 +243,50 @@ def test_a_right_answer_written_another_way_passes(name: str, answer: Answer) ->
     for seed in range(3):
         result = check(name, answer, seed=seed)
         assert result.passed, result
+
+
+def logits_from_chainrule_in_a_thread(logits: np.ndarray, targets: np.ndarray) -> np.ndarray:
+    import threading
+
+    from chainrule import manual
+
+    gradient: list[np.ndarray] = []
+
+    def work() -> None:
+        criterion = manual.SoftmaxCrossEntropy()
+        criterion.forward(logits, targets)
+        gradient.append(criterion.backward())
+
+    thread = threading.Thread(target=work)
+    thread.start()
+    thread.join()
+    return gradient[0]
+
+
+def test_an_answer_that_has_chainrule_compute_the_gradient_in_a_thread_is_refused() -> None:
+    # A profile hook is per thread: the thread's calls went unseen.
+    result = check("logits", logits_from_chainrule_in_a_thread, seed=0)
+    assert result.status is Status.WRONG, result
+    assert result.message.startswith("called chainrule's own chainrule.manual.cross_entropy.")
+
+
+@pytest.mark.skipif(sys.version_info < (3, 12), reason="threading.setprofile_all_threads")
+def test_an_answer_that_has_a_running_pool_thread_call_chainrule_is_refused() -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    from chainrule import manual
+
+    with ThreadPoolExecutor(1) as pool:
+        pool.submit(int).result()  # the pool's thread runs before the answer is called
+
+        def dloss_dlogits(logits: np.ndarray, targets: np.ndarray) -> np.ndarray:
+            def work() -> np.ndarray:
+                criterion = manual.SoftmaxCrossEntropy()
+                criterion.forward(logits, targets)
+                return criterion.backward()
+
+            return pool.submit(work).result()
+
+        result = check("logits", dloss_dlogits, seed=0)
+    assert result.status is Status.WRONG, result
+    assert result.message.startswith("called chainrule's own chainrule.manual.cross_entropy.")

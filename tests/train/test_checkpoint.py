@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
+import os
 from pathlib import Path
 
 import numpy as np
@@ -217,3 +219,50 @@ def test_a_checkpoint_replaced_while_it_is_read_is_read_again_not_called_torn(
     monkeypatch.undo()
     assert saved
     np.testing.assert_array_equal(loaded.meta["model"]["0.weight"], newer["model"]["0.weight"])
+
+
+class _Killed(BaseException):
+    """The process dies at this point of a save."""
+
+
+@pytest.mark.parametrize("first_cut", range(7))
+@pytest.mark.parametrize("second_cut", range(7))
+def test_a_save_killed_at_any_rename_link_or_unlink_loads_a_matching_pair(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, first_cut: int, second_cut: int
+) -> None:
+    # Two saves in a row, each killed at its n-th file operation (0: not killed): what loads
+    # is always one whole save, its json with its own npz, and never one older than the
+    # last one loaded.
+    def meta_of(save: int) -> dict:
+        meta = sample_meta()  # the save's number in the json (a loss) and in the npz
+        meta["history"][-1]["train_loss"] = float(save)
+        meta["model"]["0.weight"] = np.full((2, 3), float(save))
+        return meta
+
+    operations = {"replace": os.replace, "link": os.link, "unlink": Path.unlink}
+    save_checkpoint(tmp_path, meta_of(1))
+    finished = 1
+    for epoch, cut in ((2, first_cut), (3, second_cut)):
+        count = [0]
+
+        def killing(real, cut=cut, count=count):  # type: ignore[no-untyped-def]
+            def operation(*args, **kwargs):  # type: ignore[no-untyped-def]
+                count[0] += 1
+                if count[0] == cut:
+                    raise _Killed
+                return real(*args, **kwargs)
+
+            return operation
+
+        with monkeypatch.context() as patch, contextlib.suppress(_Killed):
+            patch.setattr(os, "replace", killing(operations["replace"]))
+            patch.setattr(os, "link", killing(operations["link"]))
+            patch.setattr(Path, "unlink", killing(operations["unlink"]))
+            save_checkpoint(tmp_path, meta_of(epoch))
+        loaded = load_checkpoint(tmp_path).meta
+        save = loaded["history"][-1]["train_loss"]
+        assert save in (finished, epoch)
+        np.testing.assert_array_equal(loaded["model"]["0.weight"], np.full((2, 3), save))
+        if cut == 0:
+            assert save == epoch
+        finished = int(save)  # a save killed after its json was replaced is a whole one

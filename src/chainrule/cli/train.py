@@ -252,15 +252,17 @@ def _remove_if_empty(folders: list[Path]) -> None:
 
 def _probe_run_folder(folder: Path) -> None:
     """Fail now, not after the last epoch, when the run folder or one of its files cannot be
-    written; a folder made only for the probe is removed again."""
+    written; the folders made only for the probe (--out and its missing parents) are
+    removed again."""
     from chainrule.train.checkpoint import ARRAYS_FILE, META_FILE
     from chainrule.train.metrics import METRICS_FILE
     from chainrule.train.run_folder import GRADIENTS_PLOT, LOSS_PLOT
 
-    created = not folder.exists()
+    made = [path for path in (folder, *folder.parents) if not path.exists()]
     probe_writable(folder, (META_FILE, ARRAYS_FILE, METRICS_FILE, LOSS_PLOT, GRADIENTS_PLOT))
-    if created:
-        folder.rmdir()
+    for directory in made:  # innermost first; the run makes them again once not refused
+        with contextlib.suppress(OSError):  # something else was put there meanwhile
+            directory.rmdir()
 
 
 def _plan(args: argparse.Namespace) -> tuple[TrainConfig, Path | None, Any]:

@@ -8,6 +8,7 @@ same `grade_function` inside a subprocess, so that a learner's hang or crash is 
 from __future__ import annotations
 
 import sys
+import threading
 import traceback
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -144,7 +145,8 @@ def _call_watching(
     function: Callable[..., Any], arguments: Mapping[str, Array]
 ) -> tuple[object, str | None]:
     """`function(**arguments)` and the first chainrule function it called (module.qualname),
-    or None. A profile hook sees every Python-level call; chainrule is pure Python."""
+    or None, in any thread (threads already running only on Python 3.12+). A profile hook
+    sees every Python-level call; chainrule is pure Python."""
     called: list[str] = []
     in_chainrule: dict[str, bool] = {}
 
@@ -159,11 +161,20 @@ def _call_watching(
             qualname = getattr(code, "co_qualname", code.co_name)  # 3.11+: Class.method
             called.append(f"{frame.f_globals.get('__name__', '?')}.{qualname}")
 
-    previous = sys.getprofile()
+    # A profile hook is per thread: threads the answer starts get it too, and on 3.12+
+    # threads already running (a pool's) as well, so no thread can run chainrule unseen.
+    previous, previous_threads = sys.getprofile(), threading.getprofile()
+    every_thread = getattr(threading, "setprofile_all_threads", None)
+    threading.setprofile(watch)
+    if every_thread is not None:
+        every_thread(watch)
     sys.setprofile(watch)
     try:
         answer = function(**arguments)
     finally:
+        if every_thread is not None:
+            every_thread(previous_threads)
+        threading.setprofile(previous_threads)
         sys.setprofile(previous)
     return answer, called[0] if called else None
 
