@@ -494,3 +494,33 @@ def test_gradients_of_chosen_inputs_pass_a_node_detached_in_place() -> None:
     for ours, theirs in zip(*results, strict=True):
         np.testing.assert_allclose(np.asarray(ours), theirs.numpy(), rtol=1e-14)
     np.testing.assert_allclose(np.asarray(results[0][1]), 6 * np.exp(2 * values), rtol=1e-14)
+
+
+@pytest.mark.parametrize("through", ["base", "later view"])
+def test_in_place_change_of_a_detached_base_with_a_recorded_view_is_refused(through: str) -> None:
+    # PyTorch rebases the recorded view v onto the now constant base (no gradient reaches w
+    # through it). Before, chainrule kept v's recorded graph and sent v[0]'s gradient to w
+    # although v[0] now holds the constant 0.5: w.grad silently [2, 16, 0].
+    w = cr.tensor(np.array([1.0, 2.0, 3.0]), requires_grad=True)
+    b = w * 2
+    v = b[0:2]
+    b.detach_()
+    target = b if through == "base" else b[0:1]
+    with pytest.raises(RuntimeError, match=r"detach_\(\).*view.*recorded.*no_grad"):
+        target[0] = 0.5
+    (v * v).sum().backward()
+    assert w.grad is not None
+    np.testing.assert_allclose(w.grad.numpy(), [8.0, 16.0, 0.0])
+
+
+def test_in_place_change_of_a_detached_tensor_without_recorded_views_is_allowed() -> None:
+    w = cr.tensor(np.array([1.0, 2.0]), requires_grad=True)
+    b = w * 2
+    with cr.no_grad():
+        b[0:1]  # an unrecorded view
+    c = (b * b).sum()
+    b.detach_()
+    b.add_(1.0)  # as torch: c's graph did not save b's values for a rule that reads them
+    assert b.numpy().tolist() == [3.0, 5.0]
+    with pytest.raises(RuntimeError, match="in place"):
+        c.backward()

@@ -3,7 +3,27 @@ Attached to Tensor when chainrule.ops is imported."""
 
 from __future__ import annotations
 
+import weakref
+from functools import partial
+
 from chainrule.tensor import Tensor, _shared_counter, attach_methods
+
+_CUT_UNDER_VIEWS: dict[int, weakref.ref[Tensor]] = {}
+"""Tensor id -> the tensor, for each one detached in place while a view of its memory was
+on the graph (keyed by id with a weak reference, as graph._GRAD_SLOTS)."""
+
+
+def cut_under_recorded_views(tensor: Tensor) -> bool:
+    """Whether `tensor` was detached in place while a recorded view shared its memory: an
+    in-place change of it with grad enabled is refused (chainrule.ops.inplace), since the
+    view's graph would still send gradients through entries that now hold constants
+    (PyTorch rebases such a view onto the constant; chainrule does not)."""
+    entry = _CUT_UNDER_VIEWS.get(id(tensor))
+    return entry is not None and entry() is tensor
+
+
+def _forget(key: int, _: object) -> None:
+    _CUT_UNDER_VIEWS.pop(key, None)
 
 
 def detach(self: Tensor) -> Tensor:
@@ -27,6 +47,9 @@ def detach_(self: Tensor) -> Tensor:
             "(a slice, reshape or transpose), and cannot be detached in place; use "
             "y = x.detach(), which leaves the view and its base on the graph"
         )
+    if self._counter.recorded_views:
+        key = id(self)
+        _CUT_UNDER_VIEWS[key] = weakref.ref(self, partial(_forget, key))
     self._node = None
     self.requires_grad = False
     return self
