@@ -524,3 +524,34 @@ def test_in_place_change_of_a_detached_tensor_without_recorded_views_is_allowed(
     assert b.numpy().tolist() == [3.0, 5.0]
     with pytest.raises(RuntimeError, match="in place"):
         c.backward()
+
+
+SAVING_THEIR_OUTPUT = {
+    "exp": lambda y: y.exp().sum(),
+    "sigmoid": lambda y: y.sigmoid().sum(),
+    "tanh": lambda y: y.tanh().sum(),
+    "sqrt": lambda y: y.sqrt().sum(),
+}
+
+
+@pytest.mark.filterwarnings("ignore:Using backward\\(\\) with create_graph=True:UserWarning")
+@pytest.mark.parametrize("op", list(SAVING_THEIR_OUTPUT))
+def test_second_derivative_through_an_input_detached_in_place_as_torch(op: str) -> None:
+    # The op saved its output, not the detached input, so torch's graph is whole. Before,
+    # chainrule's recorded backward redid the op on the now constant input: the Hessian
+    # silently lost every term through it (sqrt's: [1, 0.5, 0.25] for torch's zeros).
+    def hessian_diagonal_sum(lib: Library) -> np.ndarray:
+        w = _tensor(lib, [0.5, 1.0, 2.0])
+        y = w * w
+        out = SAVING_THEIR_OUTPUT[op](y)
+        y.detach_()
+        out.backward(create_graph=True)
+        first = w.grad
+        w.grad = None
+        first.sum().backward()
+        values = _values(w.grad)
+        assert values is not None
+        return values
+
+    ours, theirs = hessian_diagonal_sum(cr), hessian_diagonal_sum(torch)
+    np.testing.assert_allclose(ours, theirs, rtol=1e-12, atol=1e-12)

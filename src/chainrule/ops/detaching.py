@@ -6,6 +6,7 @@ from __future__ import annotations
 import weakref
 from functools import partial
 
+from chainrule.graph import READ, Node
 from chainrule.tensor import Tensor, _shared_counter, attach_methods
 
 _CUT_UNDER_VIEWS: dict[int, weakref.ref[Tensor]] = {}
@@ -55,4 +56,14 @@ def detach_(self: Tensor) -> Tensor:
     return self
 
 
+def _stand_in(tensor: Tensor, node: Node) -> Tensor:
+    """A tensor over `tensor`'s values (and version counter) computed by `node`: what a
+    tensor detached in place was when `node`'s consumers recorded it (graph._as_recorded)."""
+    stand_in = detach(tensor)
+    stand_in._node = node
+    stand_in.requires_grad = True
+    return stand_in
+
+
+READ.stand_in = _stand_in
 attach_methods(detach, detach_)
