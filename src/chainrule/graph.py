@@ -354,20 +354,23 @@ def _nodes_leading_to(root: Node, wanted: dict[Any, int]) -> set[Node]:
 def _recorded_parent_grads(node: Node, grad_out: Any, needs: tuple[bool, ...]) -> Sequence[Any]:
     # Recorded path: redo the forward on the parent Tensors so that every saved value is a
     # Tensor on the graph, then run the same rule on Tensors; its ops are recorded in turn.
-    parents = node.parents
-    if any(map(operator.is_not, map(READ.grad_fn, parents), node.producers)):
-        parents = tuple(map(_as_recorded, parents, node.producers))
+    parents = tuple(map(_as_recorded, node.parents, node.producers))
     with enable_grad():
         _, saved = node.primitive.forward(*parents, **node.params)
         return node.primitive.vjp(saved, grad_out, needs)
 
 
 def _as_recorded(parent: Tensor, producer: Node | None) -> Tensor:
-    """`parent` as the op saw it: where detach_() has cut it from its producer since, a
-    stand-in on that producer, so that the redone forward (exp's saved output, say) depends
-    on what computed the parent, as the recorded op did; on the constant, every second
-    derivative through it would silently be lost."""
-    if producer is None or READ.grad_fn(parent) is producer or READ.stand_in is None:
+    """`parent` as the op saw it: where detach_() has cut it from its producer since (or
+    `requires_grad = False` was assigned to it), a stand-in on that producer, so that the
+    redone forward (exp's saved output, say) depends on what computed the parent, as the
+    recorded op did; on the constant, every second derivative through it would silently
+    be lost."""
+    if (
+        producer is None
+        or (READ.grad_fn(parent) is producer and _REQUIRES_GRAD_OF(parent))
+        or READ.stand_in is None
+    ):
         return parent
     return READ.stand_in(parent, producer)
 

@@ -555,3 +555,22 @@ def test_second_derivative_through_an_input_detached_in_place_as_torch(op: str) 
 
     ours, theirs = hessian_diagonal_sum(cr), hessian_diagonal_sum(torch)
     np.testing.assert_allclose(ours, theirs, rtol=1e-12, atol=1e-12)
+
+
+@pytest.mark.parametrize("op", list(SAVING_THEIR_OUTPUT))
+def test_second_derivative_through_an_input_whose_flag_was_set_false_after_use(op: str) -> None:
+    # `y.requires_grad = False` on a computed tensor (torch refuses the assignment) after
+    # the op used it: the op's graph is kept, as torch's without the assignment. Before, the
+    # recorded backward redid the op on y as a constant: sqrt's Hessian silently [2, 1, 0.5].
+    w = _tensor(cr, [0.5, 1.0, 2.0])
+    y = w * w
+    out = SAVING_THEIR_OUTPUT[op](y)
+    y.requires_grad = False
+    out.backward(create_graph=True)
+    first = w.grad
+    w.grad = None
+    first.sum().backward()
+    tw = _tensor(torch, [0.5, 1.0, 2.0])
+    (expected,) = torch.autograd.grad(SAVING_THEIR_OUTPUT[op](tw * tw), tw, create_graph=True)
+    expected.sum().backward()
+    np.testing.assert_allclose(_values(w.grad), _values(tw.grad), rtol=1e-12, atol=1e-12)
