@@ -52,10 +52,11 @@ NUMPY_PROTOCOL = NumpyProtocol()
 class VersionCounter:
     """A count of in-place changes, shared by a tensor and the views of its memory."""
 
-    __slots__ = ("value",)
+    __slots__ = ("recorded_views", "value")
 
     def __init__(self) -> None:
         self.value = 0
+        self.recorded_views = False  # a view of this memory was recorded on the graph
 
 
 # The counter of every tensor never changed in place and never viewed: one shared object
@@ -167,6 +168,8 @@ class Tensor(TensorMethods):
             result._counter = _shared_counter(inputs[0])
             base = inputs[0]._base
             result._base = inputs[0] if base is None else base
+            if STATE.grad_enabled and inputs[0].requires_grad:
+                result._counter.recorded_views = True  # see chainrule.ops.detaching
         if STATE.grad_enabled and any(map(_REQUIRES_GRAD_OF, inputs)):
             result.requires_grad = True
             result._node = Node(primitive, inputs, saved, params)

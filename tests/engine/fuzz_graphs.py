@@ -8,7 +8,9 @@ replays it in one library and returns each step's value and the gradient of ever
 the scalar loss sum_i <w_i, value_i> (fixed random weights w_i), so any wrong link shows;
 `run(..., create_graph_first=True)` backpropagates with create_graph first, then plainly
 into the recorded `.grad`; `explain_problems(program)` checks `chainrule.explain` of every
-leaf against the engine's gradient.
+leaf against the engine's gradient. `draw_program(seed, detach_in_place=True)` also draws
+detach_() of computed values (a table entry of its own, so the other programs stay as
+they were).
 
 What differs on purpose between the two libraries (kept out of the table, or mapped here):
 chainrule refuses in-place changes of tensors that require grad outside no_grad (PyTorch
@@ -89,9 +91,13 @@ SHAPES: tuple[tuple[int, ...], ...] = ((), (1,), (3,), (2, 3), (3, 1), (1, 3), (
 
 
 class Generator:
-    def __init__(self, seed: int, n_steps: int, *, ties: bool = False) -> None:
+    def __init__(
+        self, seed: int, n_steps: int, *, ties: bool = False, detach_in_place: bool = False
+    ) -> None:
         self.rng = np.random.default_rng(seed)
         self.ties = ties
+        self.detach_in_place = detach_in_place
+        self.leaves: set[int] = set()  # the values made by "leaf" steps
         self.program = Program(seed)
         self.shadows: list[Shadow] = []
         self.n_steps = n_steps
@@ -133,6 +139,7 @@ class Generator:
             ),
             Shadow(shape, kind, grad),
         )
+        self.leaves.add(len(self.shadows) - 1)
         return len(self.shadows) - 1
 
     def pick(self, predicate: Callable[[Shadow], bool] = lambda s: True) -> int | None:
@@ -152,7 +159,7 @@ class Generator:
             self.leaf(SHAPES[self.rng.integers(len(SHAPES))], grad=bool(self.rng.random() < 0.8))
         if not any(s.grad for s in self.shadows):
             self.leaf(SHAPES[self.rng.integers(len(SHAPES))], grad=True)
-        table = OPS
+        table = {**OPS, "detach_": (op_detach_in_place, 3.0)} if self.detach_in_place else OPS
         names = list(table)
         weights = np.array([table[name][1] for name in names], dtype=float)
         made = 0
@@ -733,6 +740,38 @@ def op_detach(g: Generator) -> bool:
     return True
 
 
+def op_detach_in_place(g: Generator) -> bool:
+    """detach_() of a computed value: the ops recorded before keep sending its gradient to
+    the op that computed it, later ones take it for a constant, and a backward through an op
+    that saved it must raise. Only values that an element-wise op made, which own their
+    memory in both libraries (both refuse a view; a reduction's result is one in PyTorch).
+    See test_detach_in_place.py for a detached tensor under a recorded view."""
+    makers = [step.label for step in g.program.steps if step.kind != "inplace"]
+    # chainrule refuses an in-place change of a tensor detached in place under a recorded
+    # view (PyTorch rebases the view): only values no view shares are detached here
+    viewed = [s.alias for s in g.shadows]
+    fresh = {
+        id(s)
+        for index, s in enumerate(g.shadows)
+        if s.kind in ("f64", "f32")
+        and s.grad
+        and s.alias == index
+        and index not in g.leaves
+        and s.alias not in g.ambiguous
+        and (makers[index] in UNARY or makers[index] in BINARY)
+        and viewed.count(index) == 1
+    }
+    i = g.pick(lambda s: id(s) in fresh)
+    if i is None:
+        return False
+    g.add(
+        Step("detach_()", (i,), lambda x: x.detach_(), lambda x: x.detach_(), kind="inplace"),
+        Shadow((), "f64", False),
+    )
+    g.shadows[i].grad = False  # later ops read a constant; op_inplace may change it
+    return True
+
+
 def op_inplace(g: Generator) -> bool:
     """Change in place a value that requires no grad (a constant, a detached value); a later
     backward through an op that saved it must raise, or give the gradient of what the ops
@@ -1145,11 +1184,15 @@ OPS: dict[str, tuple[Callable[[Generator], bool], float]] = {
 }
 
 
-def draw_program(seed: int, n_steps: int | None = None, *, ties: bool = False) -> Program:
-    """Program number `seed`; with `ties`, leaves hold -1, 0 and 1 only (kinks and ties)."""
+def draw_program(
+    seed: int, n_steps: int | None = None, *, ties: bool = False, detach_in_place: bool = False
+) -> Program:
+    """Program number `seed`; with `ties`, leaves hold -1, 0 and 1 only (kinks and ties);
+    with `detach_in_place`, steps may also detach_() a computed value (an extra table entry,
+    so the programs of the other seeds stay as they were)."""
     rng = np.random.default_rng(seed)
     steps = int(rng.integers(2, 9)) if n_steps is None else n_steps
-    return Generator(seed + 10_000_000, steps, ties=ties).draw()
+    return Generator(seed + 10_000_000, steps, ties=ties, detach_in_place=detach_in_place).draw()
 
 
 # ---------------------------------------------------------------------- running
@@ -1162,6 +1205,7 @@ class Outcome:
     error: str | None = None  # the backward's error, if it raised
     second: dict[int, np.ndarray | None] | None = None
     create_graph_first: bool = False  # how it was run (`run`), for a rerun
+    second_order: bool = False
 
 
 def _weights(seed: int, shape: tuple[int, ...]) -> np.ndarray:
@@ -1335,7 +1379,9 @@ def _backward(
                     grads[i] = None if grad is None else _to_numpy(grad)
         except RuntimeError as exc:
             error = str(exc)
-    return Outcome(snapshots, dtypes, leaves, grads, error, second, create_graph_first)
+    return Outcome(
+        snapshots, dtypes, leaves, grads, error, second, create_graph_first, second_order
+    )
 
 
 def _grads(
@@ -1396,19 +1442,26 @@ def compare(program: Program, ours: Outcome, theirs: Outcome) -> list[str]:
             problems.append(f"v{index}: dtype {ours.dtypes[index]} vs torch {theirs.dtypes[index]}")
             continue
         problems += _close(f"v{index}", a, b, rtol)
-    if ours.error is not None and theirs.error is None and "modified in place" in ours.error:
-        # chainrule checks the inputs its rule reads, which PyTorch may have copied as it
-        # saved them (a broadcast matmul): a stricter refusal, never a wrong gradient
+    if ours.error is not None and theirs.error is None and "in place" in ours.error:
+        # chainrule checks the inputs its rule reads (modified or detached in place), which
+        # PyTorch may have copied as it saved them (a broadcast matmul): a stricter refusal,
+        # never a wrong gradient
         return problems
-    if ours.error is None and theirs.error is not None and "inplace" in theirs.error:
-        # PyTorch's op saved the value changed later (a fused op saving its output, say),
-        # chainrule's did not need it: its gradient must be that of the values each op read,
-        # which PyTorch gives when every saved tensor is copied as it is saved
+    if (
+        ours.error is None
+        and theirs.error is not None
+        and ("inplace" in theirs.error or "detach_()" in theirs.error)
+    ):
+        # PyTorch's op saved the value changed or detached later (a fused op saving its
+        # output, var its input), chainrule's did not need it: its gradient must be that of
+        # the values each op read, which PyTorch gives when every saved tensor is copied as
+        # it is saved
         theirs = run(
             program,
             "torch",
             _torch(),
             copy_saved=True,
+            second_order=theirs.second_order,  # else its gradients are of another loss
             create_graph_first=theirs.create_graph_first,
         )
     if (ours.error is None) != (theirs.error is None):

@@ -494,3 +494,83 @@ def test_gradients_of_chosen_inputs_pass_a_node_detached_in_place() -> None:
     for ours, theirs in zip(*results, strict=True):
         np.testing.assert_allclose(np.asarray(ours), theirs.numpy(), rtol=1e-14)
     np.testing.assert_allclose(np.asarray(results[0][1]), 6 * np.exp(2 * values), rtol=1e-14)
+
+
+@pytest.mark.parametrize("through", ["base", "later view"])
+def test_in_place_change_of_a_detached_base_with_a_recorded_view_is_refused(through: str) -> None:
+    # PyTorch rebases the recorded view v onto the now constant base (no gradient reaches w
+    # through it). Before, chainrule kept v's recorded graph and sent v[0]'s gradient to w
+    # although v[0] now holds the constant 0.5: w.grad silently [2, 16, 0].
+    w = cr.tensor(np.array([1.0, 2.0, 3.0]), requires_grad=True)
+    b = w * 2
+    v = b[0:2]
+    b.detach_()
+    target = b if through == "base" else b[0:1]
+    with pytest.raises(RuntimeError, match=r"detach_\(\).*view.*recorded.*no_grad"):
+        target[0] = 0.5
+    (v * v).sum().backward()
+    assert w.grad is not None
+    np.testing.assert_allclose(w.grad.numpy(), [8.0, 16.0, 0.0])
+
+
+def test_in_place_change_of_a_detached_tensor_without_recorded_views_is_allowed() -> None:
+    w = cr.tensor(np.array([1.0, 2.0]), requires_grad=True)
+    b = w * 2
+    with cr.no_grad():
+        b[0:1]  # an unrecorded view
+    c = (b * b).sum()
+    b.detach_()
+    b.add_(1.0)  # as torch: c's graph did not save b's values for a rule that reads them
+    assert b.numpy().tolist() == [3.0, 5.0]
+    with pytest.raises(RuntimeError, match="in place"):
+        c.backward()
+
+
+SAVING_THEIR_OUTPUT = {
+    "exp": lambda y: y.exp().sum(),
+    "sigmoid": lambda y: y.sigmoid().sum(),
+    "tanh": lambda y: y.tanh().sum(),
+    "sqrt": lambda y: y.sqrt().sum(),
+}
+
+
+@pytest.mark.filterwarnings("ignore:Using backward\\(\\) with create_graph=True:UserWarning")
+@pytest.mark.parametrize("op", list(SAVING_THEIR_OUTPUT))
+def test_second_derivative_through_an_input_detached_in_place_as_torch(op: str) -> None:
+    # The op saved its output, not the detached input, so torch's graph is whole. Before,
+    # chainrule's recorded backward redid the op on the now constant input: the Hessian
+    # silently lost every term through it (sqrt's: [1, 0.5, 0.25] for torch's zeros).
+    def hessian_diagonal_sum(lib: Library) -> np.ndarray:
+        w = _tensor(lib, [0.5, 1.0, 2.0])
+        y = w * w
+        out = SAVING_THEIR_OUTPUT[op](y)
+        y.detach_()
+        out.backward(create_graph=True)
+        first = w.grad
+        w.grad = None
+        first.sum().backward()
+        values = _values(w.grad)
+        assert values is not None
+        return values
+
+    ours, theirs = hessian_diagonal_sum(cr), hessian_diagonal_sum(torch)
+    np.testing.assert_allclose(ours, theirs, rtol=1e-12, atol=1e-12)
+
+
+@pytest.mark.parametrize("op", list(SAVING_THEIR_OUTPUT))
+def test_second_derivative_through_an_input_whose_flag_was_set_false_after_use(op: str) -> None:
+    # `y.requires_grad = False` on a computed tensor (torch refuses the assignment) after
+    # the op used it: the op's graph is kept, as torch's without the assignment. Before, the
+    # recorded backward redid the op on y as a constant: sqrt's Hessian silently [2, 1, 0.5].
+    w = _tensor(cr, [0.5, 1.0, 2.0])
+    y = w * w
+    out = SAVING_THEIR_OUTPUT[op](y)
+    y.requires_grad = False
+    out.backward(create_graph=True)
+    first = w.grad
+    w.grad = None
+    first.sum().backward()
+    tw = _tensor(torch, [0.5, 1.0, 2.0])
+    (expected,) = torch.autograd.grad(SAVING_THEIR_OUTPUT[op](tw * tw), tw, create_graph=True)
+    expected.sum().backward()
+    np.testing.assert_allclose(_values(w.grad), _values(tw.grad), rtol=1e-12, atol=1e-12)

@@ -39,8 +39,10 @@ def _agree(
     ties: bool = False,
     second_order: bool = False,
     create_graph_first: bool = False,
-) -> None:
-    program = draw_program(seed, ties=ties)
+    detach_in_place: bool = False,
+) -> bool:
+    """Whether the program made had a detach_() step (after asserting the agreement)."""
+    program = draw_program(seed, ties=ties, detach_in_place=detach_in_place)
     ours = run(
         program, "chainrule", second_order=second_order, create_graph_first=create_graph_first
     )
@@ -49,6 +51,7 @@ def _agree(
     )
     problems = compare(program, ours, theirs)
     assert not problems, f"{program}\n" + "\n".join(problems)
+    return any(step.label == "detach_()" for step in program.steps)
 
 
 @pytest.mark.parametrize("block", range(4))
@@ -79,6 +82,27 @@ def test_random_programs_accumulate_into_a_recorded_grad_as_torch_does(
     # backward(create_graph=True), then a plain backward adding into the recorded .grad
     for seed in range(5000, 5060):
         _agree(torch, seed, create_graph_first=True)
+
+
+# PyTorch's warning that backward(create_graph=True) ties each leaf to its .grad in a cycle
+@pytest.mark.filterwarnings("ignore:Using backward\\(\\) with create_graph=True:UserWarning")
+@pytest.mark.parametrize("how", ["plain", "second order", "create_graph first"])
+def test_random_programs_detaching_in_place_agree_with_torch(torch: ModuleType, how: str) -> None:
+    # detach_() of computed values: the ops recorded before keep their graph, later ones
+    # read a constant, and an op that saved the value refuses (or, where chainrule's rule
+    # does not read it, gives the gradient of the values each op read)
+    seeds = {"plain": range(7000, 7150), "second order": range(9000, 9060)}
+    detached = sum(
+        _agree(
+            torch,
+            seed,
+            second_order=how == "second order",
+            create_graph_first=how == "create_graph first",
+            detach_in_place=True,
+        )
+        for seed in seeds.get(how, range(8000, 8060))
+    )
+    assert detached >= 10
 
 
 def test_random_programs_are_explained_with_the_engines_gradient() -> None:

@@ -90,8 +90,12 @@ def upstream_gradients(view: GraphView) -> dict[int, np.ndarray]:
     grads: dict[int, np.ndarray] = {id(output): np.ones(output.shape, dtype=np.float64)}
 
     def targets(step: StepRecord) -> list[Target[int] | None]:
+        # A computed operand gets its gradient whatever its flag now, as in backward: the
+        # walk refuses one that the op recorded as a constant (`requires_grad = False`).
         return [
-            (id(operand), operand.shape, _FLOAT64) if operand.requires_grad else None
+            (id(operand), operand.shape, _FLOAT64)
+            if operand.requires_grad or operand.grad_fn is not None
+            else None
             for operand in step.operands
         ]
 

@@ -97,7 +97,19 @@ def _check_unchanged(tensor: Tensor) -> None:
     node = tensor.grad_fn
     if node is None:
         return
-    for parent, version, producer in zip(node.parents, node.versions, node.producers, strict=True):
+    for parent, version, producer, need in zip(
+        node.parents, node.versions, node.producers, node.needs, strict=True
+    ):
+        if producer is not None and not need:
+            # Only `requires_grad = False` assigned on a computed tensor (torch refuses it)
+            # records a computed input as a constant; the walk would follow its grad_fn.
+            label = parent.name or f"an input of shape {parent.shape}"
+            raise ValueError(
+                f"explain: {label} is a computed tensor whose requires_grad was set False "
+                f"(requires_grad = False) before {node.primitive.name} used it, so the op took "
+                "it for a constant while the walk would follow the op that computed it; use "
+                "x.detach() to make a constant of a computed tensor"
+            )
         if parent.grad_fn is not producer:
             label = parent.name or f"an input of shape {parent.shape}"
             raise ValueError(

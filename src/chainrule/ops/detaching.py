@@ -3,7 +3,28 @@ Attached to Tensor when chainrule.ops is imported."""
 
 from __future__ import annotations
 
+import weakref
+from functools import partial
+
+from chainrule.graph import READ, Node
 from chainrule.tensor import Tensor, _shared_counter, attach_methods
+
+_CUT_UNDER_VIEWS: dict[int, weakref.ref[Tensor]] = {}
+"""Tensor id -> the tensor, for each one detached in place while a view of its memory was
+on the graph (keyed by id with a weak reference, as graph._GRAD_SLOTS)."""
+
+
+def cut_under_recorded_views(tensor: Tensor) -> bool:
+    """Whether `tensor` was detached in place while a recorded view shared its memory: an
+    in-place change of it with grad enabled is refused (chainrule.ops.inplace), since the
+    view's graph would still send gradients through entries that now hold constants
+    (PyTorch rebases such a view onto the constant; chainrule does not)."""
+    entry = _CUT_UNDER_VIEWS.get(id(tensor))
+    return entry is not None and entry() is tensor
+
+
+def _forget(key: int, _: object) -> None:
+    _CUT_UNDER_VIEWS.pop(key, None)
 
 
 def detach(self: Tensor) -> Tensor:
@@ -27,9 +48,22 @@ def detach_(self: Tensor) -> Tensor:
             "(a slice, reshape or transpose), and cannot be detached in place; use "
             "y = x.detach(), which leaves the view and its base on the graph"
         )
+    if self._counter.recorded_views:
+        key = id(self)
+        _CUT_UNDER_VIEWS[key] = weakref.ref(self, partial(_forget, key))
     self._node = None
     self.requires_grad = False
     return self
 
 
+def _stand_in(tensor: Tensor, node: Node) -> Tensor:
+    """A tensor over `tensor`'s values (and version counter) computed by `node`: what a
+    tensor detached in place was when `node`'s consumers recorded it (graph._as_recorded)."""
+    stand_in = detach(tensor)
+    stand_in._node = node
+    stand_in.requires_grad = True
+    return stand_in
+
+
+READ.stand_in = _stand_in
 attach_methods(detach, detach_)

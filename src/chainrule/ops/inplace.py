@@ -12,6 +12,7 @@ import numpy as np
 from chainrule import placement
 from chainrule import primitives as P
 from chainrule.modes import STATE
+from chainrule.ops.detaching import _CUT_UNDER_VIEWS, cut_under_recorded_views
 from chainrule.ops.shaping import _raw_index
 from chainrule.tensor import Tensor, _raw, _shared_counter, attach_methods
 
@@ -43,6 +44,15 @@ def _check_in_place(self: Tensor, op: str) -> None:
             "chainrule.no_grad()"
         )
     base = self._base
+    cut = self if base is None else base
+    if _CUT_UNDER_VIEWS and cut_under_recorded_views(cut):
+        raise RuntimeError(
+            f"{op}: this tensor (shape {cut.shape}) was cut from the graph by detach_() "
+            "while a view of its memory was recorded on the graph; the change would alter "
+            "that view's values, which its graph still takes for the op's result, so its "
+            "gradient would be wrong; change a copy (x * 1), or make the change inside "
+            "chainrule.no_grad() if the view's gradient should ignore it"
+        )
     if base is not None and base.requires_grad and base._node is None:
         raise RuntimeError(
             f"{op}: this tensor is a view of a leaf that requires grad (shape "

@@ -49,9 +49,9 @@ def transpose(self: Tensor, *axes: Any) -> Tensor:
             f"transpose: axes {order} are not a permutation of the {self.ndim} axes of a "
             f"tensor of shape {self.shape}"
         )
+    # The identity order too makes a view, not `self`, as PyTorch: detach_() or a name
+    # given to the result must not reach the input.
     order = tuple(a % self.ndim for a in order)
-    if order == tuple(range(self.ndim)):
-        return self
     return Tensor._apply(P.Transpose, (self,), {"axes": order})
 
 
@@ -59,7 +59,7 @@ def swapaxes(self: Tensor, axis1: int, axis2: int) -> Tensor:
     """Two axes exchanged (a 0-d tensor takes axis 0 and -1, as PyTorch's does)."""
     _check_axes("swapaxes", (axis1, axis2), self.ndim)
     if self.ndim == 0:
-        return self
+        return self.transpose(())  # a view, as an identity transpose
     order = list(range(self.ndim))
     order[axis1], order[axis2] = order[axis2], order[axis1]
     return self.transpose(order)
@@ -72,8 +72,7 @@ def broadcast_to(self: Tensor, shape: Sequence[int]) -> Tensor:
         np.broadcast_shapes(self.shape, target)
     except ValueError:
         raise ValueError(f"broadcast_to: cannot broadcast {self.shape} to {target}") from None
-    if target == self.shape:
-        return self
+    # A view even of the same shape, as PyTorch's expand: detach_() of it must not reach self.
     return Tensor._apply(P.BroadcastTo, (self,), {"shape": target})
 
 
