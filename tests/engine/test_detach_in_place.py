@@ -271,11 +271,28 @@ def _zero_grad_of_a_view_grad(lib: Library) -> dict[str, Any]:
     return {"a.grad": a.grad, "held": held}
 
 
+def _zero_grad_after_a_penalty_on_a_view_of_the_grad(lib: Library) -> dict[str, Any]:
+    # A gradient penalty read a view of a create_graph `.grad`; zero_grad then detaches that
+    # `.grad` in place and zeroes it, as torch does (no refusal), and the penalty's graph,
+    # recorded before, still reaches `a` through the view.
+    a = _tensor(lib, [[1.0, 2.0], [3.0, 4.0]])
+    (a**3).sum().backward(create_graph=True)
+    penalty = (a.grad[0] * 2).sum()
+    lib.optim.SGD([a], lr=0.1).zero_grad(set_to_none=False)
+    zeroed = a.grad.detach() * 1
+    penalty.backward()
+    return {"zeroed": zeroed, "a.grad": a.grad}
+
+
 @pytest.mark.filterwarnings("ignore:Using backward\\(\\) with create_graph=True:UserWarning")
 @pytest.mark.parametrize(
     "scenario",
-    [_zero_grad_cuts_a_recorded_grad, _zero_grad_of_a_view_grad],
-    ids=["recorded", "view"],
+    [
+        _zero_grad_cuts_a_recorded_grad,
+        _zero_grad_of_a_view_grad,
+        _zero_grad_after_a_penalty_on_a_view_of_the_grad,
+    ],
+    ids=["recorded", "view", "penalty on a view"],
 )
 def test_optimizer_zero_grad_detaches_as_torch(
     scenario: Callable[[Library], dict[str, Any]],
