@@ -591,3 +591,27 @@ def test_second_derivative_through_an_input_whose_flag_was_set_false_after_use(o
     (expected,) = torch.autograd.grad(SAVING_THEIR_OUTPUT[op](tw * tw), tw, create_graph=True)
     expected.sum().backward()
     np.testing.assert_allclose(_values(w.grad), _values(tw.grad), rtol=1e-12, atol=1e-12)
+
+
+@pytest.mark.parametrize("flag_after", [False, True], ids=["stays off", "set back on"])
+def test_second_derivative_through_an_input_flagged_off_before_use_as_torch_detach(
+    flag_after: bool,
+) -> None:
+    # `y.requires_grad = False` before y * w: the op took y for a constant (torch: y.detach()),
+    # so d(y * w)/dw = y holds no w. Before, the recorded backward redid the op on a stand-in
+    # on y's producer: the Hessian of sum(y * w + w^3) silently [8, 14] for torch's [6, 12].
+    w = _tensor(cr, [1.0, 2.0])
+    y = w * 2
+    y.requires_grad = False
+    out = (y * w).sum() + (w * w * w).sum()
+    y.requires_grad = flag_after
+    out.backward(create_graph=True)
+    first = w.grad
+    w.grad = None
+    first.sum().backward()
+    tw = _tensor(torch, [1.0, 2.0])
+    constant = (tw * 2).detach()
+    (expected,) = torch.autograd.grad((constant * tw).sum() + (tw**3).sum(), tw, create_graph=True)
+    expected.sum().backward()
+    np.testing.assert_allclose(_values(first), expected.detach().numpy(), rtol=1e-14)
+    np.testing.assert_allclose(_values(w.grad), _values(tw.grad), rtol=1e-13)
