@@ -117,9 +117,10 @@ class TensorReaders:
     # array of its leaf's dtype); None until chainrule.tensor plugs it in.
     tensor_type: type[Tensor] | None = None
     wrap: Callable[[np.ndarray], Tensor] | None = None
-    # (tensor, node) -> a Tensor over tensor's values and version that `node` computed
-    # (chainrule.ops.detaching plugs it in): a tensor detached in place as the op saw it.
-    stand_in: Callable[[Tensor, Node], Tensor] | None = None
+    # (tensor, node) -> a Tensor over tensor's values and version that `node` computed, or
+    # a constant for node None (chainrule.ops.detaching plugs it in): a tensor detached in
+    # place, or flagged off, as the op saw it.
+    stand_in: Callable[[Tensor, Node | None], Tensor] | None = None
 
 
 READ = TensorReaders()
@@ -354,23 +355,24 @@ def _nodes_leading_to(root: Node, wanted: dict[Any, int]) -> set[Node]:
 def _recorded_parent_grads(node: Node, grad_out: Any, needs: tuple[bool, ...]) -> Sequence[Any]:
     # Recorded path: redo the forward on the parent Tensors so that every saved value is a
     # Tensor on the graph, then run the same rule on Tensors; its ops are recorded in turn.
-    parents = tuple(map(_as_recorded, node.parents, node.producers))
+    parents = tuple(map(_as_recorded, node.parents, node.producers, node.needs))
     with enable_grad():
         _, saved = node.primitive.forward(*parents, **node.params)
         return node.primitive.vjp(saved, grad_out, needs)
 
 
-def _as_recorded(parent: Tensor, producer: Node | None) -> Tensor:
+def _as_recorded(parent: Tensor, producer: Node | None, needed: bool) -> Tensor:
     """`parent` as the op saw it: where detach_() has cut it from its producer since (or
     `requires_grad = False` was assigned to it), a stand-in on that producer, so that the
     redone forward (exp's saved output, say) depends on what computed the parent, as the
     recorded op did; on the constant, every second derivative through it would silently
-    be lost."""
-    if (
-        producer is None
-        or (READ.grad_fn(parent) is producer and _REQUIRES_GRAD_OF(parent))
-        or READ.stand_in is None
-    ):
+    be lost. A parent the op took for a constant (its flag was off then) stays one: a
+    stand-in on its producer would add terms through it to every second derivative."""
+    if READ.stand_in is None:
+        return parent
+    if not needed:
+        return READ.stand_in(parent, None) if _REQUIRES_GRAD_OF(parent) else parent
+    if producer is None or (READ.grad_fn(parent) is producer and _REQUIRES_GRAD_OF(parent)):
         return parent
     return READ.stand_in(parent, producer)
 

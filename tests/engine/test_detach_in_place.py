@@ -271,11 +271,28 @@ def _zero_grad_of_a_view_grad(lib: Library) -> dict[str, Any]:
     return {"a.grad": a.grad, "held": held}
 
 
+def _zero_grad_after_a_penalty_on_a_view_of_the_grad(lib: Library) -> dict[str, Any]:
+    # A gradient penalty read a view of a create_graph `.grad`; zero_grad then detaches that
+    # `.grad` in place and zeroes it, as torch does (no refusal), and the penalty's graph,
+    # recorded before, still reaches `a` through the view.
+    a = _tensor(lib, [[1.0, 2.0], [3.0, 4.0]])
+    (a**3).sum().backward(create_graph=True)
+    penalty = (a.grad[0] * 2).sum()
+    lib.optim.SGD([a], lr=0.1).zero_grad(set_to_none=False)
+    zeroed = a.grad.detach() * 1
+    penalty.backward()
+    return {"zeroed": zeroed, "a.grad": a.grad}
+
+
 @pytest.mark.filterwarnings("ignore:Using backward\\(\\) with create_graph=True:UserWarning")
 @pytest.mark.parametrize(
     "scenario",
-    [_zero_grad_cuts_a_recorded_grad, _zero_grad_of_a_view_grad],
-    ids=["recorded", "view"],
+    [
+        _zero_grad_cuts_a_recorded_grad,
+        _zero_grad_of_a_view_grad,
+        _zero_grad_after_a_penalty_on_a_view_of_the_grad,
+    ],
+    ids=["recorded", "view", "penalty on a view"],
 )
 def test_optimizer_zero_grad_detaches_as_torch(
     scenario: Callable[[Library], dict[str, Any]],
@@ -574,3 +591,27 @@ def test_second_derivative_through_an_input_whose_flag_was_set_false_after_use(o
     (expected,) = torch.autograd.grad(SAVING_THEIR_OUTPUT[op](tw * tw), tw, create_graph=True)
     expected.sum().backward()
     np.testing.assert_allclose(_values(w.grad), _values(tw.grad), rtol=1e-12, atol=1e-12)
+
+
+@pytest.mark.parametrize("flag_after", [False, True], ids=["stays off", "set back on"])
+def test_second_derivative_through_an_input_flagged_off_before_use_as_torch_detach(
+    flag_after: bool,
+) -> None:
+    # `y.requires_grad = False` before y * w: the op took y for a constant (torch: y.detach()),
+    # so d(y * w)/dw = y holds no w. Before, the recorded backward redid the op on a stand-in
+    # on y's producer: the Hessian of sum(y * w + w^3) silently [8, 14] for torch's [6, 12].
+    w = _tensor(cr, [1.0, 2.0])
+    y = w * 2
+    y.requires_grad = False
+    out = (y * w).sum() + (w * w * w).sum()
+    y.requires_grad = flag_after
+    out.backward(create_graph=True)
+    first = w.grad
+    w.grad = None
+    first.sum().backward()
+    tw = _tensor(torch, [1.0, 2.0])
+    constant = (tw * 2).detach()
+    (expected,) = torch.autograd.grad((constant * tw).sum() + (tw**3).sum(), tw, create_graph=True)
+    expected.sum().backward()
+    np.testing.assert_allclose(_values(first), expected.detach().numpy(), rtol=1e-14)
+    np.testing.assert_allclose(_values(w.grad), _values(tw.grad), rtol=1e-13)

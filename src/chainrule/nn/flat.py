@@ -138,7 +138,7 @@ class FlatBuffer:
             if grad.data is grad_view:
                 grad.increment_version()
             else:
-                grad.zero_()
+                _zero_detached(grad)
 
 
 _MEMBERSHIP: dict[int, tuple[weakref.ref[Tensor], FlatBuffer]] = {}
@@ -180,6 +180,14 @@ def flatten_parameters(params: Iterable[Tensor]) -> list[FlatBuffer]:
     return [FlatBuffer(group) for group in by_dtype.values()]
 
 
+def _zero_detached(grad: Tensor) -> None:
+    # Outside grad mode, as the `.grad` is now off every graph: a view of it that a gradient
+    # penalty recorded would otherwise have zero_() refused (chainrule.ops.inplace), where
+    # torch's zero_grad zeroes it; the penalty's graph, recorded before, is unchanged.
+    with no_grad():
+        grad.zero_()
+
+
 def zero_grads(params: Iterable[Tensor]) -> None:
     """Zero the `.grad` of each of `params` in place (None stays None), detaching it from any
     graph: with one fill per flat buffer all of whose members are among `params`, one by
@@ -199,4 +207,4 @@ def zero_grads(params: Iterable[Tensor]) -> None:
         if READ.grad_fn(grad) is not None:  # as in FlatBuffer.zero_grad
             grad.detach_()
         grad.requires_grad = False
-        grad.zero_()
+        _zero_detached(grad)

@@ -56,12 +56,14 @@ def detach_(self: Tensor) -> Tensor:
     return self
 
 
-def _stand_in(tensor: Tensor, node: Node) -> Tensor:
-    """A tensor over `tensor`'s values (and version counter) computed by `node`: what a
-    tensor detached in place was when `node`'s consumers recorded it (graph._as_recorded)."""
+def _stand_in(tensor: Tensor, node: Node | None) -> Tensor:
+    """A tensor over `tensor`'s values (and version counter) computed by `node`, or a
+    constant for None: what `tensor` was when `node`'s consumers recorded it
+    (graph._as_recorded)."""
     stand_in = detach(tensor)
-    stand_in._node = node
-    stand_in.requires_grad = True
+    if node is not None:
+        stand_in._node = node
+        stand_in.requires_grad = True
     return stand_in
 
 
