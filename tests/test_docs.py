@@ -4,7 +4,9 @@ package. (Building the docs, which executes the tutorials, is CI's sphinx-build 
 
 from __future__ import annotations
 
+import contextlib
 import importlib
+import io
 import os
 import re
 import subprocess
@@ -168,3 +170,27 @@ def test_tutorial_3s_learning_rates_are_the_ones_a_default_six_epoch_run_uses(
     assert f"{first:.3g}" == claim[1]
     assert f"{last:.1g}" == claim[2]
     assert last > 0  # the cosine reaches 0 one epoch after the last, never during the run
+
+
+def test_tutorial_1_runs_each_slip_of_the_tutorial_and_the_check_names_it() -> None:
+    """Page 1 says each of the tutorial's slips is run and caught: run its cells and read
+    what the checks print for each (the dropped minus, 2/N with ten outputs, the scalar w1
+    and b1 gradients, x summed over every sample, the mask outside the sum)."""
+    text = (DOCS / "tutorials" / "01-chain-rule-by-hand.md").read_text()
+    cells = re.findall(r"```\{code-cell\} ipython3\n(.*?)```", text, flags=re.S)
+    printed = io.StringIO()
+    namespace: dict[str, object] = {"__name__": "__main__"}
+    with contextlib.redirect_stdout(printed):
+        for cell in cells:
+            exec(compile(cell, "01-chain-rule-by-hand", "exec"), namespace)
+    out = printed.getvalue()
+    for said in (
+        "sign flipped (got = -expected): a dropped minus",
+        "off by a factor of 10 (= n_out)",
+        "w1  SHAPE MISMATCH  got () expected (64, 16)",
+        "summed over the wrong axis: got () and expected (16,)",
+        "summed over axis 0 where no sum belongs: got (64,) is expected (8, 64)",
+        "ReLU mask from the wrong tensor?",
+    ):
+        assert said in out, said
+    assert out.count("  close  ") == 5  # w2, b2, w1, b1, x against finite differences

@@ -457,8 +457,8 @@ def binary_cross_entropy_with_logits(
     pos_weight: Any = None,
 ) -> Tensor:
     """-weight (pos_weight t log sigmoid(x) + (1 - t) log(1 - sigmoid(x))) per entry, as
-    PyTorch's; dL/dx = weight ((1 - t) - pos_weight t (1 - sigmoid(x))), which is
-    weight (sigmoid(x) - t) without pos_weight.
+    PyTorch's; dL/dx = weight ((1 - t) sigmoid(x) - pos_weight t (1 - sigmoid(x))), which
+    is weight (sigmoid(x) - t) without pos_weight.
 
     Written (1 - t) x - (1 + (pos_weight - 1) t) logsigmoid(x), so logits of any size give
     finite losses and gradients. `target` has the input's shape (floats in [0, 1]; a Tensor

@@ -124,6 +124,20 @@ def test_a_gradient_never_summed_names_the_axis_to_sum(expected: np.ndarray) -> 
     assert diagnosis.details["axis"] == 0
 
 
+@pytest.mark.parametrize("keepdims", [False, True])
+def test_a_sum_where_none_belongs_says_to_leave_it_out(
+    expected: np.ndarray, keepdims: bool
+) -> None:
+    """dloss/dx summed over the samples (the tutorial's answer for x_i): the advice is to
+    leave that sum out, not to sum over the batch axis."""
+    diagnosis = diagnose(expected.sum(axis=0, keepdims=keepdims), expected)
+    assert diagnosis.kind is Mistake.WRONG_AXIS
+    assert diagnosis.details["axis"] == 0
+    message = str(diagnosis)
+    assert "no sum belongs" in message, message
+    assert "sum over the batch axis only" not in message
+
+
 def test_unrelated_shapes_name_both_shapes(rng: np.random.Generator) -> None:
     diagnosis = diagnose(rng.standard_normal((3, 4)), rng.standard_normal(5))
     assert diagnosis.kind is Mistake.SHAPE

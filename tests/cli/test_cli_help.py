@@ -8,8 +8,10 @@ import argparse
 import re
 from pathlib import Path
 
+import numpy as np
 import pytest
 
+import chainrule as cr
 from chainrule.cli import build_parser
 
 README = Path(__file__).resolve().parents[2] / "README.md"
@@ -63,3 +65,15 @@ def test_the_readme_shows_options_of_most_commands() -> None:
 def test_each_option_the_readme_shows_is_in_the_commands_help(command: str, option: str) -> None:
     options = {string for action in COMMANDS[command]._actions for string in action.option_strings}
     assert option in options, f"README shows `chainrule {command} {option}`"
+
+
+def test_train_compile_help_says_how_many_eager_traces_a_batch_shape_costs() -> None:
+    """`--compile`'s help: each batch shape is traced twice (the second checks the first),
+    as `chainrule.compile` does; then replays."""
+    (action,) = [a for a in COMMANDS["train"]._actions if "--compile" in a.option_strings]
+    assert "twice" in (action.help or "")
+    weight = cr.tensor(np.ones(3), requires_grad=True)
+    step = cr.compile(lambda x: (weight * x).sum())
+    for _ in range(4):
+        step(np.arange(3.0))
+    assert step.traces == 2

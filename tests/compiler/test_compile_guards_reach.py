@@ -208,3 +208,23 @@ def test_a_setting_of_a_user_module_changed_between_calls_is_used_by_the_next_ca
         return model, step, between
 
     _compare(setup, backend)
+
+
+def test_a_step_defined_where_globals_have_no_name_compiles_and_is_guarded() -> None:
+    """Code run by `exec` in a namespace without `__name__` makes functions whose
+    `__module__` is None; the guards treat them as the user's own code."""
+    namespace: dict[str, object] = {"cr": cr, "np": np, "SCALE": 2.0}
+    exec(
+        "weight = cr.tensor(np.ones(3), requires_grad=True)\n"
+        "def helper(x):\n"
+        "    return SCALE * cr.tensor(x)\n"
+        "def step(x):\n"
+        "    return (weight * helper(x)).sum()\n",
+        namespace,
+    )
+    assert namespace["step"].__module__ is None  # type: ignore[attr-defined]
+    step = cr.compile(namespace["step"])  # type: ignore[arg-type]
+    values = [float(step(np.arange(3.0)).item()) for _ in range(3)]
+    assert values == [6.0, 6.0, 6.0]
+    namespace["SCALE"] = 3.0
+    assert float(step(np.arange(3.0)).item()) == 9.0

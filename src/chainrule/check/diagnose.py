@@ -74,8 +74,10 @@ def diagnose(
         more dimensions and at least 3 rows, right in every row but one along axis 0: one
         example of a batch handled apart, such as row 0 left at 0 by a loop from 1);
       - shapes differ: transposed; the same values in another shape (keepdims, reshape);
-        got summed over one axis gives expected (a sum left out); the same total in a
-        different shape (the same array summed over another axis);
+        got summed over one axis gives expected (a sum left out); got is an expected of 2 or
+        more dimensions summed over one axis (a sum where none belongs, as dloss/dx summed
+        over the samples); the same total in a different shape (the same array summed over
+        another axis);
       - otherwise no simple pattern, with the relative error.
 
     `atol` (default ``1e-6 * max(|got|, |expected|)``) is the size below which an entry counts
@@ -402,6 +404,19 @@ def _diagnose_shapes(
                 f"{expected_shape}",
                 details={"axis": axis},
             )
+    if expected.ndim >= 2:
+        for axis in range(expected.ndim):
+            for keepdims in (False, True):
+                extra = expected.sum(axis=axis, keepdims=keepdims)
+                if extra.shape == got_shape and _close(got, extra, rtol, atol):
+                    return Diagnosis(
+                        Mistake.WRONG_AXIS,
+                        f"summed over axis {axis} where no sum belongs: got {got_shape} is "
+                        f"expected {expected_shape} summed over its axis {axis}; a gradient "
+                        "keeps every axis of what it differentiates (each sample's row its "
+                        "own), so leave that sum out?",
+                        details={"axis": axis, "extra_sum": True},
+                    )
     total_got, total_expected = float(got.sum()), float(expected.sum())
     magnitude = max(float(np.abs(got).sum()), float(np.abs(expected).sum()))
     if abs(total_expected) > rtol * magnitude and abs(

@@ -122,9 +122,9 @@ def add_parser(subparsers: Any) -> None:
         const="numpy",
         choices=("numpy", "xla"),
         metavar="BACKEND",
-        help="trace the training step once per batch shape with chainrule.compile and replay "
-        "it with NumPy (the default) or, with `--compile xla`, as one jitted JAX function "
-        "(needs the [xla] extra)",
+        help="trace the training step per batch shape with chainrule.compile (twice: the second "
+        "trace checks the first) and replay it with NumPy (the default) or, with "
+        "`--compile xla`, as one jitted JAX function (needs the [xla] extra)",
     )
     add(
         "--diagnostics",

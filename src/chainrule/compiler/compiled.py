@@ -123,7 +123,8 @@ def _children(value: Any) -> Iterator[tuple[str, Any]]:
     object's attributes, a container's first entries. Library functions and modules are not
     entered (their state is not the step's)."""
     if isinstance(value, (FunctionType, MethodType)):
-        if not getattr(value, "__module__", "").startswith(("numpy", "chainrule.")):
+        # exec'd code whose globals lack __name__ has __module__ None: the user's own
+        if not (getattr(value, "__module__", None) or "").startswith(("numpy", "chainrule.")):
             try:
                 closure = inspect.getclosurevars(value)
             except (TypeError, ValueError):

@@ -84,9 +84,9 @@ def _class_functions(value: Any) -> Iterator[FunctionType]:
 
 
 def _is_user_function(value: Any) -> bool:
-    return isinstance(value, FunctionType) and not getattr(value, "__module__", "").startswith(
-        _LIBRARIES
-    )
+    # exec'd code whose globals lack __name__ has __module__ None: the user's own
+    module = getattr(value, "__module__", None) or ""
+    return isinstance(value, FunctionType) and not module.startswith(_LIBRARIES)
 
 
 def _is_user_module(module: ModuleType) -> bool:

@@ -103,8 +103,8 @@ dloss/dx (u1 = x @ w1 + b1, u2 = max(0, u1)), given dloss/du2:
   dloss/dx  = dloss/du1 @ w1.T                  du1/dx = w1^T            (N, n_hidden) @
                                                 (n_hidden, n_in) = (N, n_in)
 
-Row i of dloss/dx depends on sample i alone: no sum over the samples. The 1/N of the
-mean is already inside dloss/du2.
+Row i of dloss/dx depends on sample i alone: no sum over the samples. The mean's
+1 / (N * n_out) is already inside dloss/du2.
 
     du1 = du2 * (u1 > 0)
     return du1 @ w1.T

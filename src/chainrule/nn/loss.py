@@ -76,7 +76,8 @@ class CrossEntropyLoss(_WeightedLoss):
 
 class NLLLoss(_WeightedLoss):
     """-input[i, target_i] * weight[target_i] per sample for log-probabilities (N, C) or
-    (N, C, d1, ...), reduced: see `functional.nll_loss`;  dL/dinput[i, t_i] = -w[t_i] / n."""
+    (N, C, d1, ...), reduced: see `functional.nll_loss`;  dL/dinput[i, t_i] = -w[t_i] / W
+    for the mean, W the summed weights of the counted targets (their number without weights)."""
 
     def __init__(
         self, weight: Any = None, *, ignore_index: int = -100, reduction: str = "mean"

@@ -51,8 +51,9 @@ def _in_batches(forward: Any, x: np.ndarray) -> np.ndarray:
 
 class AutogradEngine:
     """An `nn.Module` with `nn.CrossEntropyLoss`; with `compile`, the whole step (forward,
-    backward, zero_grad, optimizer step) is traced once per batch shape and replayed, by the
-    NumPy replay or, with `backend="xla"`, as one jitted JAX function.
+    backward, zero_grad, optimizer step) is traced per batch shape (twice: the second trace
+    checks the first) and replayed, by the NumPy replay or, with `backend="xla"`, as one jitted
+    JAX function.
 
     The module's parameters are placed in flat buffers (`Module.flatten_parameters`), so an
     optimizer steps them all in a few NumPy calls (bit-identical to one by one), and
