@@ -1,8 +1,8 @@
 """What donating the parameters is worth to JAX's own jitted step (issue 16, speculative
 dispatch): impl_jax's W2-W4 step with and without `donate_argnums`, in one process, the two
 alternated over many rounds of back-to-back calls, each synchronised on its loss. CPU time of
-the process per call (XLA's pool threads included), and wall time; medians and the median of
-the per-round ratios.
+the process per call (XLA's pool threads included), wall time and minor page faults; medians
+and the median of the per-round ratios.
 
 Usage: PYTHONPATH=src python benchmarks/xla_donation.py [--workloads W2,W3,W4] [--rounds 21]
 """
@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import resource
 import statistics
 import sys
 import time
@@ -47,12 +48,15 @@ def _make(problem: Any, donate: bool) -> Any:
     return step
 
 
-def _timed(step: Any, calls: int) -> tuple[float, float]:
+def _timed(step: Any, calls: int) -> tuple[float, float, float]:
+    """CPU and wall microseconds, and minor page faults, per call."""
+    faults = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
     start_cpu, start_wall = time.process_time(), time.perf_counter()
     for _ in range(calls):
         step()
     cpu, wall = time.process_time() - start_cpu, time.perf_counter() - start_wall
-    return cpu / calls * 1e6, wall / calls * 1e6
+    faults = resource.getrusage(resource.RUSAGE_SELF).ru_minflt - faults
+    return cpu / calls * 1e6, wall / calls * 1e6, faults / calls
 
 
 def main() -> None:
@@ -75,12 +79,14 @@ def main() -> None:
                 step()
         cpu: dict[str, list[float]] = {name: [] for name in steps}
         wall: dict[str, list[float]] = {name: [] for name in steps}
+        faults: dict[str, list[float]] = {name: [] for name in steps}
         for round_ in range(options.rounds):
             order = list(steps) if round_ % 2 == 0 else list(reversed(steps))
             for name in order:
-                c, w = _timed(steps[name], options.calls)
+                c, w, f = _timed(steps[name], options.calls)
                 cpu[name].append(c)
                 wall[name].append(w)
+                faults[name].append(f)
         ratio_cpu = [n / d for n, d in zip(cpu["not donated"], cpu["donated"], strict=True)]
         ratio_wall = [n / d for n, d in zip(wall["not donated"], wall["donated"], strict=True)]
         print(
@@ -90,7 +96,8 @@ def main() -> None:
         for name in steps:
             print(
                 f"  {name:12s} cpu {statistics.median(cpu[name]):8.1f}   "
-                f"wall {statistics.median(wall[name]):8.1f}"
+                f"wall {statistics.median(wall[name]):8.1f}   minor page faults "
+                f"{statistics.median(faults[name]):.2f}"
             )
         print(
             f"  not donated / donated, median of per-round ratios: cpu "
