@@ -37,6 +37,7 @@ IMPLEMENTATIONS: tuple[Implementation, ...] = (
     Implementation("autograd", "chainrule autograd (Tensor ops + hand SGD)", "impl_autograd"),
     Implementation("nn_optim", "chainrule nn + optim", "impl_nn_optim"),
     Implementation("compiled", "chainrule.compile", "impl_compiled"),
+    Implementation("bound", "define-by-run bound (eager_bound)", "eager_bound"),
     Implementation(TORCH, "PyTorch eager (nn + optim.SGD)", "impl_torch"),
     # compile to XLA
     Implementation("jax", "JAX jit (peer)", "impl_jax"),
