@@ -479,6 +479,25 @@ NON_FINITE: tuple[Edge, ...] = (
         (a([1.0, NAN, 3.0], [NAN, NAN, 0.0]),),
     ),
     Edge("min with NaN", cr.min, lambda t, x: t.amin(x, 0), (a(1.0, NAN, 3.0),)),
+    # maximum(NaN, 1) is NaN: the gradient reached only the 1, which did not make the output.
+    Edge(
+        "maximum with NaN on either side",
+        cr.maximum,
+        lambda torch, x, y: torch.maximum(x, y),
+        (a(NAN, 0.5, NAN, 1.0), a(0.5, NAN, NAN, 1.0)),
+    ),
+    Edge(
+        "minimum with NaN on either side",
+        cr.minimum,
+        lambda torch, x, y: torch.minimum(x, y),
+        (a(NAN, 0.5, NAN, 1.0), a(0.5, NAN, NAN, 1.0)),
+    ),
+    Edge(
+        "maximum with NaN, broadcast",
+        cr.maximum,
+        lambda torch, x, y: torch.maximum(x, y),
+        (a([NAN], [0.0]), a(NAN, 0.0, 1.0)),
+    ),
     Edge(
         "clip with NaN",
         lambda x: cr.clip(x, -1.0, 1.0),
