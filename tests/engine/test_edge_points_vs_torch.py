@@ -498,6 +498,20 @@ NON_FINITE: tuple[Edge, ...] = (
         lambda torch, x, y: torch.maximum(x, y),
         (a([NAN], [0.0]), a(NAN, 0.0, 1.0)),
     ),
+    # hardtanh and hardswish gave a NaN input the gradient 0, where clip (the same function
+    # as hardtanh), maximum and PyTorch pass it through with slope 1.
+    Edge(
+        "hardtanh at NaN",
+        cr.hardtanh,
+        lambda torch, x: torch.nn.functional.hardtanh(x),
+        (a(NAN, 0.5, 2.0),),
+    ),
+    Edge(
+        "hardswish at NaN",
+        cr.hardswish,
+        lambda torch, x: torch.nn.functional.hardswish(x),
+        (a(NAN, 0.5, 4.0, -4.0),),
+    ),
     Edge(
         "clip with NaN",
         lambda x: cr.clip(x, -1.0, 1.0),
