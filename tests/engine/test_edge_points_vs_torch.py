@@ -512,6 +512,8 @@ NON_FINITE: tuple[Edge, ...] = (
         lambda torch, x: torch.nn.functional.hardswish(x),
         (a(NAN, 0.5, 4.0, -4.0),),
     ),
+    # relu(NaN) is NaN, but its gradient was 0: maximum(x, 0), clip(x, 0) and PyTorch give 1.
+    Edge("relu at NaN", cr.relu, lambda torch, x: torch.relu(x), (a(NAN, -1.0, 0.0, 2.0),)),
     Edge(
         "clip with NaN",
         lambda x: cr.clip(x, -1.0, 1.0),
@@ -977,6 +979,37 @@ def test_the_sweep_covers_every_group() -> None:
     groups: Sequence[tuple[Edge, ...]] = (KINKS, TIES, NON_FINITE, EMPTY, INTEGERS, PORTED)
     assert all(len(group) >= 8 for group in groups)
     assert len({case.name for case in CASES}) == len(CASES), "case names must be unique"
+
+
+@pytest.mark.parametrize("producer", ["matmul", "add"])
+def test_relu_at_nan_has_torchs_gradient_in_compiled_replays(
+    torch: ModuleType, producer: str
+) -> None:
+    # A replay fuses the relu into its producer (matmul, add) with its own mask code.
+    x = a([NAN, -1.0, 0.0, 2.0], [1.0, NAN, -2.0, 0.5])
+    column = a(1.0, 2.0, 3.0, 4.0)  # not of x's shape, which compile would take for computed
+    weight = cr.tensor(np.eye(4), requires_grad=True)
+
+    def step(inputs: np.ndarray) -> cr.Tensor:
+        product = (
+            cr.tensor(inputs) @ weight if producer == "matmul" else cr.tensor(inputs) + weight[0]
+        )
+        loss = (cr.relu(product) @ column).sum()
+        loss.backward()
+        return loss
+
+    torch_weight = torch.eye(4, dtype=torch.float64, requires_grad=True)
+    inputs = torch.from_numpy(x)
+    product = inputs @ torch_weight if producer == "matmul" else inputs + torch_weight[0]
+    (torch.relu(product) @ torch.from_numpy(column)).sum().backward()
+    assert torch_weight.grad is not None
+    compiled = cr.compile(step)
+    for _ in range(3):  # the first call traces; the later ones replay
+        weight.grad = None
+        with np.errstate(invalid="ignore"):
+            compiled(x)
+        assert weight.grad is not None
+        _assert_same(weight.grad.numpy(), torch_weight.grad.numpy(), "weight gradient")
 
 
 # Where PyTorch answers NaN (or 0) with at most a warning, we refuse by name: a variance of

@@ -366,7 +366,10 @@ class Sigmoid(Primitive):
 
 
 class ReLU(Primitive):
-    """z = max(x, 0);  dz/dx = [x > 0] (0 at the kink, as in PyTorch)."""
+    """z = max(x, 0);  dz/dx = [x > 0] (0 at the kink, as in PyTorch), and 1 at NaN.
+
+    The mask is [z != 0], which is [x > 0] but for NaN: z is NaN there, and its gradient
+    passes through as PyTorch's, clip's and maximum's do."""
 
     name = "relu"
     function = "relu"
@@ -375,13 +378,14 @@ class ReLU(Primitive):
 
     @staticmethod
     def forward(x: Any) -> tuple[Any, Saved]:
-        mask = x > 0
         if type(x) is np.ndarray:  # the eager step's hot path: `is_array`'s NumPy case
-            return np.maximum(x, 0), mask
+            out = np.maximum(x, 0)
+            return out, out != 0
         if is_array(x):
             # Same values as x * mask (up to the sign of zero), without a mixed-dtype multiply.
-            return namespace(x).maximum(x, 0), mask
-        mask = np.asarray(mask)  # a recorded comparison's values
+            out = namespace(x).maximum(x, 0)
+            return out, out != 0
+        mask = ~np.asarray(x <= 0)  # a recorded comparison's values
         return x * mask, mask
 
     @staticmethod
@@ -392,8 +396,8 @@ class ReLU(Primitive):
 
     @staticmethod
     def forward_into(x: np.ndarray, *, out: np.ndarray) -> tuple[np.ndarray, Saved]:
-        mask = x > 0
-        return np.maximum(x, 0, out=out), mask
+        np.maximum(x, 0, out=out)
+        return out, out != 0
 
     @staticmethod
     def vjp_into(saved: Saved, grad_out: np.ndarray, needs: tuple[bool, ...], outs: Outs) -> Grads:
