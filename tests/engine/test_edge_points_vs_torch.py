@@ -606,6 +606,17 @@ EMPTY: tuple[Edge, ...] = (
     Edge("prod(axis=0) of (0, 3)", lambda x: cr.prod(x, axis=0), lambda t, x: t.prod(x, 0), (E03,)),
     Edge("max(axis=1) of (0, 3)", lambda x: cr.max(x, axis=1), lambda t, x: t.amax(x, 1), (E03,)),
     Edge("norm of no values", cr.norm, lambda t, x: t.linalg.vector_norm(x), (E03,)),
+    # The largest row (column) sum of a matrix with no rows (columns) is 0, as NumPy and
+    # PyTorch: it was refused as "max: the tensor is empty (shape (0, 1))".
+    *(
+        Edge(
+            f"matrix norm(ord={order}) of shape {shape}",
+            lambda x, o=order: cr.norm(x, ord=o),
+            lambda torch, x, o=order: torch.linalg.matrix_norm(x, ord=o),
+            (np.zeros(shape),),
+        )
+        for order, shape in ((INF, (0, 3)), (INF, (3, 0)), (1, (3, 0)), (1, (0, 3)), (-1, (0, 3)))
+    ),
     Edge(
         "softmax along an empty axis",
         lambda x: cr.softmax(x, axis=1),
@@ -932,8 +943,8 @@ def _run_torch(torch: ModuleType, case: Edge) -> tuple[np.ndarray, list[np.ndarr
     tensors = [torch.tensor(x, requires_grad=_differentiable(x)) for x in case.inputs]
     out = case.theirs(torch, *tensors)
     value = out.detach().numpy()
-    if not out.requires_grad:
-        return value, [None] * len(tensors)
+    if not out.requires_grad:  # PyTorch cut the graph (an empty input): zero gradients
+        return value, [np.zeros_like(x) if _differentiable(x) else None for x in case.inputs]
     out.backward(torch.from_numpy(_cotangent(value.shape, value.dtype)))
     grads = [
         (t.grad.numpy() if t.grad is not None else np.zeros_like(x)) if t.requires_grad else None
@@ -1040,6 +1051,16 @@ REFUSALS: tuple[tuple[str, Callable[[], Any], str], ...] = (
         r"cross_entropy: no samples",
     ),
     ("softplus with beta = 0", lambda: cr.softplus(cr.tensor(a(1.0)), beta=0.0), r"softplus: beta"),
+    (
+        "the smallest column sum of a matrix with no columns",
+        lambda: cr.norm(cr.tensor(np.zeros((3, 0))), ord=-1),
+        r"norm: ord=-1 .*shape \(3, 0\)",
+    ),
+    (
+        "the inf-norm of no values",
+        lambda: cr.norm(cr.tensor(np.zeros(0)), ord=INF),
+        r"norm: ord=inf .*shape \(0,\)",
+    ),
     ("topk with k > n", lambda: cr.topk(cr.tensor(a(1.0, 2.0)), k=3), r"topk: k=3"),
 )
 
