@@ -202,7 +202,8 @@ def _fused_relu_step(
     mask: np.ndarray | None = None,
     inner: int = 0,
 ) -> Step:
-    """producer then relu in one step, the relu applied in place: z = p(...); z *= [z > 0].
+    """producer then relu in one step, the relu applied in place: z = max(p(...), 0), with
+    ReLU's mask [z != 0] (1 at NaN, as ReLU.forward).
     The same NumPy arithmetic as the two ops apart, so the results are identical. With a
     `buffer` (and a boolean `mask` of its shape) every array is reused: no allocation."""
     forward, relu_forward = producer.primitive.forward, relu.primitive.forward
@@ -210,7 +211,7 @@ def _fused_relu_step(
     inputs, output = producer.inputs, relu.output
     if kernel is not None and buffer is not None and mask is not None:
         arguments = _reader(inputs)
-        greater, maximum = np.greater, np.maximum
+        not_equal, maximum = np.not_equal, np.maximum
         # Zero in the buffer's dtype: the same value the Python 0 becomes, without the
         # conversion each call would make (about a microsecond per call).
         zero = buffer.dtype.type(0)
@@ -225,8 +226,8 @@ def _fused_relu_step(
                 x, w = values[in_x], values[in_w]
                 product(x, w, out=buffer)
                 add(buffer, values[in_b], out=buffer)
-                greater(buffer, zero, out=mask)
                 maximum(buffer, zero, out=buffer)
+                not_equal(buffer, zero, out=mask)
                 values[output] = buffer
                 if producer_saved is not None:
                     saved[producer_saved] = (x, w)
@@ -237,8 +238,8 @@ def _fused_relu_step(
 
         def run_into(values: Values, saved: Values) -> None:
             out, keep = kernel(*arguments(values), out=buffer)
-            greater(out, zero, out=mask)
             maximum(out, zero, out=out)
+            not_equal(out, zero, out=mask)
             values[output] = out
             if producer_saved is not None:
                 saved[producer_saved] = keep
@@ -253,8 +254,8 @@ def _fused_relu_step(
         else:
             out, keep = forward(*[values[i] for i in inputs])
         if type(out) is np.ndarray and out.ndim:
-            mask = out > 0
             np.maximum(out, 0, out=out)
+            mask = out != 0
         else:
             out, mask = relu_forward(np.asarray(out))
         values[output] = out

@@ -75,6 +75,11 @@ def _vector_norm(x: Tensor, ord: Order, axis: Axis, keepdims: bool) -> Tensor:
         return _norm2(x, axis, keepdims)
     if ord == 1:
         return x.abs().sum(axis=axis, keepdims=keepdims)
+    if ord in (np.inf, -np.inf) and isinstance(axis, int) and x.shape[axis] == 0:
+        raise ValueError(
+            f"norm: ord={ord!r} is the {'largest' if ord > 0 else 'smallest'} |x|, and the "
+            f"tensor of shape {x.shape} has no values along axis {axis}; it has no such norm"
+        )
     if ord == np.inf:
         return x.abs().max(axis=axis, keepdims=keepdims)
     if ord == -np.inf:
@@ -99,7 +104,17 @@ def _matrix_norm(x: Tensor, ord: Order, axes: tuple[int, int], keepdims: bool) -
         # 1: the largest column sum of |x| (sum over rows); inf: the largest row sum.
         summed, other = (rows, cols) if ord in (1, -1) else (cols, rows)
         sums = x.abs().sum(axis=summed, keepdims=True)
-        pick = sums.max if ord in (1, np.inf) else sums.min
+        if ord in (-1, -np.inf):
+            if x.shape[other] == 0:
+                raise ValueError(
+                    f"norm: ord={ord!r} is the smallest {'column' if ord == -1 else 'row'} "
+                    f"sum of |x|, and the matrix of shape {x.shape} has none; it has no such norm"
+                )
+            pick = sums.min
+        else:
+            # With no columns (rows) the largest of nothing is 0, as NumPy and PyTorch: a sum
+            # over the empty axis gives those zeros, with their (empty) gradient.
+            pick = sums.max if x.shape[other] else sums.sum
         out = pick(axis=other, keepdims=True)
         if keepdims:
             return out

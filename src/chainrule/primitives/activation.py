@@ -222,10 +222,11 @@ class LeakyReLU(Primitive):
 
 
 class Hardtanh(Primitive):
-    """z = min(max(x, min_val), max_val);  dz/dx = [min_val < x < max_val].
+    """z = min(max(x, min_val), max_val);  dz/dx = [min_val < x < max_val], and 1 at NaN.
 
     Unlike clip's derivative (1 on the bounds, PyTorch's clamp), hardtanh's is 0 on the
-    bounds, as PyTorch's hardtanh."""
+    bounds, as PyTorch's hardtanh. A NaN passes through, and so does its gradient (as clip,
+    maximum and PyTorch): the slope is 0 only where x is at or beyond a bound."""
 
     name = "hardtanh"
     reading = Rule(
@@ -238,7 +239,7 @@ class Hardtanh(Primitive):
     def forward(x: Any, *, min_val: float, max_val: float) -> tuple[Any, Saved]:
         raw = plain_values(x) if is_recording(x) else x
         xp = namespace(raw)
-        inside = xp.astype((raw > min_val) & (raw < max_val), raw.dtype)
+        inside = xp.astype(~((raw <= min_val) | (raw >= max_val)), raw.dtype)
         if is_recording(x):
             return call(Hardtanh, x, min_val=min_val, max_val=max_val), inside
         return xp.clip(x, min_val, max_val), inside
@@ -274,7 +275,7 @@ class Hardsigmoid(Primitive):
 
 class Hardswish(Primitive):
     """z = x min(max(x + 3, 0), 6) / 6;  dz/dx = 0 for x <= -3, x/3 + 1/2 for -3 < x < 3,
-    1 for x >= 3 (PyTorch's choices on the kinks)."""
+    1 for x >= 3 (PyTorch's choices on the kinks), and 1 at NaN (PyTorch's, as hardtanh)."""
 
     name = "hardswish"
     reading = Rule(
@@ -292,7 +293,7 @@ class Hardswish(Primitive):
     def forward(x: Any) -> tuple[Any, Saved]:
         raw = plain_values(x) if is_recording(x) else x
         xp = namespace(raw)
-        inside, above = (raw > -3) & (raw < 3), xp.astype(raw >= 3, raw.dtype)
+        inside, above = (raw > -3) & (raw < 3), xp.astype(~(raw < 3), raw.dtype)
         if is_recording(x):
             return call(Hardswish, x), (x, inside, above)
         return x * xp.minimum(xp.maximum(x + 3, 0), 6) / 6, (x, inside, above)

@@ -366,7 +366,10 @@ class Sigmoid(Primitive):
 
 
 class ReLU(Primitive):
-    """z = max(x, 0);  dz/dx = [x > 0] (0 at the kink, as in PyTorch)."""
+    """z = max(x, 0);  dz/dx = [x > 0] (0 at the kink, as in PyTorch), and 1 at NaN.
+
+    The mask is [z != 0], which is [x > 0] but for NaN: z is NaN there, and its gradient
+    passes through as PyTorch's, clip's and maximum's do."""
 
     name = "relu"
     function = "relu"
@@ -375,13 +378,14 @@ class ReLU(Primitive):
 
     @staticmethod
     def forward(x: Any) -> tuple[Any, Saved]:
-        mask = x > 0
         if type(x) is np.ndarray:  # the eager step's hot path: `is_array`'s NumPy case
-            return np.maximum(x, 0), mask
+            out = np.maximum(x, 0)
+            return out, out != 0
         if is_array(x):
             # Same values as x * mask (up to the sign of zero), without a mixed-dtype multiply.
-            return namespace(x).maximum(x, 0), mask
-        mask = np.asarray(mask)  # a recorded comparison's values
+            out = namespace(x).maximum(x, 0)
+            return out, out != 0
+        mask = ~np.asarray(x <= 0)  # a recorded comparison's values
         return x * mask, mask
 
     @staticmethod
@@ -392,8 +396,8 @@ class ReLU(Primitive):
 
     @staticmethod
     def forward_into(x: np.ndarray, *, out: np.ndarray) -> tuple[np.ndarray, Saved]:
-        mask = x > 0
-        return np.maximum(x, 0, out=out), mask
+        np.maximum(x, 0, out=out)
+        return out, out != 0
 
     @staticmethod
     def vjp_into(saved: Saved, grad_out: np.ndarray, needs: tuple[bool, ...], outs: Outs) -> Grads:
@@ -402,7 +406,8 @@ class ReLU(Primitive):
 
 
 class Maximum(Primitive):
-    """z = max(x, y);  dz/dx = [x > y] + [x = y]/2,  dz/dy = [y > x] + [x = y]/2."""
+    """z = max(x, y);  dz/dx = [x > y] + [x = y]/2,  dz/dy = [y > x] + [x = y]/2, and 1 to
+    both where a NaN makes them unordered (as PyTorch: the NaN side made the output)."""
 
     name = "maximum"
     function = "maximum"
@@ -424,14 +429,15 @@ class Maximum(Primitive):
 
     @staticmethod
     def vjp(saved: Saved, grad_out: Any, needs: tuple[bool, ...]) -> Grads:
-        weight_x = saved
+        weight_x, weight_y = saved
         return (grad_out * weight_x if needs[0] else None), (
-            grad_out * (1 - weight_x) if needs[1] else None
+            grad_out * weight_y if needs[1] else None
         )
 
 
 class Minimum(Primitive):
-    """z = min(x, y);  dz/dx = [x < y] + [x = y]/2,  dz/dy = [y < x] + [x = y]/2."""
+    """z = min(x, y);  dz/dx = [x < y] + [x = y]/2,  dz/dy = [y < x] + [x = y]/2, and 1 to
+    both where a NaN makes them unordered (as PyTorch)."""
 
     name = "minimum"
     function = "minimum"
@@ -456,11 +462,18 @@ class Minimum(Primitive):
         return Maximum.vjp(saved, grad_out, needs)
 
 
-def _tie_split_weights(winner: Any, loser: Any) -> Any:
-    """1 where `winner` is strictly larger, 1/2 on ties, 0 elsewhere (PyTorch's convention)."""
+def _tie_split_weights(winner: Any, loser: Any) -> tuple[Any, Any]:
+    """x's and y's shares of the gradient, x's being 1 where `winner` is strictly larger, 1/2
+    on ties, 0 where it is smaller, and y's the reverse; both 1 where a NaN leaves the two
+    unordered (PyTorch's convention). Counted from the losing comparisons, which NaN fails:
+    z is NaN there, and sending its gradient to the other input alone hid the NaN's source."""
     xp = namespace(winner, loser)
     dtype = xp.result_type(winner, loser)
-    return xp.astype(winner > loser, dtype) + xp.astype(winner == loser, dtype) * 0.5
+    half_ties = xp.astype(winner == loser, dtype) * 0.5
+    return (
+        1 - xp.astype(winner < loser, dtype) - half_ties,
+        1 - xp.astype(loser < winner, dtype) - half_ties,
+    )
 
 
 def as_factor(mask: Any, like: Any) -> Any:
