@@ -47,6 +47,7 @@ from chainrule.compiler.tracer import (
     GradReadRecord,
     OpRecord,
     Tracer,
+    call_params,
 )
 from chainrule.compiler.xla_products import vjp_rule
 from chainrule.graph import READ, grad_slot, store_leaf_grads
@@ -586,10 +587,9 @@ class XlaProgram:
         for instruction in self.instructions:
             if isinstance(instruction, _Forward):
                 op = ops[instruction.index]
-                params = {**op.params, **{name: values[s] for name, s in op.bound_params}}
                 params = {
                     name: jnp.asarray(value) if isinstance(value, np.ndarray) else value
-                    for name, value in params.items()
+                    for name, value in call_params(op, values).items()
                 }
                 inputs = [values[slot] for slot in op.inputs]
                 out, keep = _rule(op, "forward", op.primitive.forward, inputs, params)
