@@ -111,3 +111,38 @@ def test_an_index_computed_from_an_argument_with_numpy_is_refused(backend: str) 
     run(FIRST)
     with pytest.raises(CompileError, match=r"the 'index' of getitem of shape \(2, 2\)"):
         run(OTHER)
+
+
+# Advanced indices mixed with slices, as JAX's lax_numpy indexing tests mix them (in our
+# words): two index arguments broadcast against each other around a slice, and negative
+# indices, which NumPy and JAX both count from the end.
+W3 = np.arange(24.0).reshape(2, 3, 4)
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_mixed_and_negative_index_arguments_follow_each_call(backend: str) -> None:
+    if backend == "xla":
+        pytest.importorskip("jax").config.update("jax_enable_x64", True)
+    calls = [
+        (np.array([0, 1]), np.array([[3], [-1]])),
+        (np.array([0, 1]), np.array([[3], [-1]])),
+        (np.array([0, 1]), np.array([[3], [-1]])),
+        (np.array([-1, 0]), np.array([[-4], [2]])),
+        (np.array([1, 1]), np.array([[0], [0]])),
+    ]
+    results = []
+    for mode in (None, backend):
+        w = cr.tensor(W3.copy(), requires_grad=True)
+
+        def step(i: np.ndarray, j: np.ndarray, w: cr.Tensor = w) -> cr.Tensor:
+            w.grad = None
+            out = w[i, :, j]  # shape (2, 2, 3): the advanced axes first, as NumPy
+            (out * out).sum().backward()
+            return out
+
+        run = step if mode is None else compile(step, backend=mode)
+        results.append([(run(i, j).numpy().copy(), w.grad.numpy().copy()) for i, j in calls])
+    for (out, grad), (out_e, grad_e) in zip(results[1], results[0], strict=True):
+        assert out.shape == out_e.shape == (2, 2, 3)
+        np.testing.assert_array_equal(out, out_e)
+        np.testing.assert_array_equal(grad, grad_e)
