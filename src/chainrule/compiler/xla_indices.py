@@ -107,11 +107,15 @@ def _check(
     return None
 
 
+_smallest, _largest = np.minimum.reduce, np.maximum.reduce
+
+
 def _outside(values: np.ndarray, check: IndexCheck) -> int | None:
     """The first value outside the check's range, or None."""
     if not values.size:
         return None
-    low, high = int(values.min()), int(values.max())
+    # The ufuncs' reduce itself: ndarray.min and .max wrap it in Python calls (2x slower).
+    low, high = _smallest(values, axis=None), _largest(values, axis=None)
     if low >= check.low and high <= check.high:
         return None
     bad = (values < check.low) | (values > check.high)
@@ -123,7 +127,9 @@ def _outside(values: np.ndarray, check: IndexCheck) -> int | None:
 def check_indices(checks: Sequence[IndexCheck], arguments: Sequence[Any]) -> None:
     """Raise, as eagerly, where an argument holds an index outside its op's range."""
     for check in checks:
-        values = np.asarray(arguments[check.position])  # a JAX array: copied to the host
+        values = arguments[check.position]
+        if type(values) is not np.ndarray:
+            values = np.asarray(values)  # a JAX array: copied to the host
         bad = _outside(values, check)
         if bad is not None:
             raise check.error(
