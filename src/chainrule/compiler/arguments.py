@@ -59,6 +59,9 @@ def called_directly_by_the_step() -> bool:
     return not name.startswith(_NUMPY_DIR) and not name.startswith(_CHAINRULE_DIR)
 
 
+SETTINGS_READ = "read as the settings of"
+"""Marks a read made by an op (`ArrayArgument.note_setting`), not by the step's own code."""
+
 _asarray = np.asarray  # NumPy's own, not `converting`'s
 _view = np.ndarray.view  # the plain method: `ArrayArgument.view` marks what the step views
 
@@ -236,6 +239,21 @@ class ArrayArgument(np.ndarray):
             )
         if self.reads is not None:
             self.reads.append(f"argument {self.position} read with {how} at {user_frame()}")
+
+    def note_setting(self, op: str) -> None:
+        """chainrule's `op` turned these values into its settings (counts, shifts, widths, a
+        shape), which a replay keeps: the trace holds for these values only (a read of the
+        argument), and a traced tensor's values are refused, as a read by the step."""
+        if STATE.tracer is None:
+            return
+        if self.tensor_shape is not None:
+            raise CompileError(
+                f"compile: {op} took its settings from the values of a traced tensor of shape "
+                f"{self.tensor_shape} ({user_frame()}); a replay would keep the traced "
+                "call's. Pass Python ints, or run the step eagerly"
+            )
+        if self.reads is not None:
+            self.reads.append(f"argument {self.position} {SETTINGS_READ} {op} at {user_frame()}")
 
     def __bool__(self) -> bool:
         self._note("bool() (an if or a while)")

@@ -27,7 +27,7 @@ import numpy as np
 
 from chainrule import primitives as P
 from chainrule.compiler import kernels
-from chainrule.compiler.tracer import OpRecord, Slots
+from chainrule.compiler.tracer import OpRecord, Slots, bound_slots
 from chainrule.graph import (
     READ,
     grad_slot,
@@ -574,7 +574,7 @@ def fused_update(
     for param in params:
         shares[leaf_slot[id(param)]] = {id(param)}
     for op in ops:
-        read = [*op.inputs, *(slot for _, slot in op.bound_params)]
+        read = [*op.inputs, *bound_slots(op)]
         reached = set().union(*(shares.get(slot, set()) for slot in read))
         if reached and op.primitive not in _FRESH_RESULT:
             shares[op.output] = shares.get(op.output, set()) | reached
@@ -583,7 +583,7 @@ def fused_update(
     last: dict[int, int] = {}
     for position, index in enumerate(plan.call_ops):
         op = ops[index]
-        for slot in (*op.inputs, *(slot for _, slot in op.bound_params)):
+        for slot in (*op.inputs, *bound_slots(op)):
             for key in shares.get(slot, ()):
                 last[key] = position
     if any(id(param) not in last for param in params):

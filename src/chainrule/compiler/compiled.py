@@ -26,7 +26,12 @@ from typing import Any, cast
 
 import numpy as np
 
-from chainrule.compiler.arguments import converting, guard_array_arguments, separate_aliases
+from chainrule.compiler.arguments import (
+    SETTINGS_READ,
+    converting,
+    guard_array_arguments,
+    separate_aliases,
+)
 from chainrule.compiler.guards import Guards
 from chainrule.compiler.program import Program
 from chainrule.compiler.tracer import CompileError, EffectRecord, Tracer
@@ -398,7 +403,13 @@ class CompiledStep:
         if _has_array_constants(tracer):
             tracer.digests = tracer.argument_digests()
         try:
-            verified = first is not None and _verify(*first, tracer, output_slots)
+            # A trace whose ops took settings from its arguments holds for their values only
+            # (below): a constant an op made from them (put_along_axis's mask) may differ
+            # from the first trace's, rightly.
+            settings_only = bool(reads) and all(SETTINGS_READ in read for read in reads)
+            verified = (
+                first is not None and not settings_only and _verify(*first, tracer, output_slots)
+            )
         except CompileError:
             del self.programs[signature]  # the next call traces afresh, and is checked again
             raise
@@ -442,6 +453,21 @@ def _same_value(first: Any, second: Any) -> bool:
         return type(first) is type(second) and bool(first == second)
     except (TypeError, ValueError):
         return first is second
+
+
+def _holds_array(value: Any) -> bool:
+    return type(value) is tuple and any(isinstance(part, np.ndarray) for part in value)
+
+
+def _made_afresh(old: Any, new: Any) -> bool:
+    """Whether an equal array or float setting (or an array in a tuple setting, an index)
+    is a new object in the second trace: the step computed it each call."""
+    if isinstance(new, (np.ndarray, float)):
+        return new is not old
+    return _holds_array(new) and any(
+        isinstance(part, np.ndarray) and part is not earlier
+        for part, earlier in zip(new, old, strict=True)
+    )
 
 
 def _event_key(event: Any) -> tuple[Any, ...]:
@@ -488,10 +514,25 @@ def _has_array_constants(tracer: Tracer) -> bool:
             return True
     for op in tracer.ops:
         bound = {name for name, _ in op.bound_params}
-        for name, value in op.params.items():
+        for name, value in _unbound_params(op).items():
             if name not in bound and isinstance(value, (np.ndarray, float)):
                 return True
+            if type(value) is tuple and any(isinstance(part, np.ndarray) for part in value):
+                return True
     return False
+
+
+def _unbound_params(op: Any) -> dict[str, Any]:
+    """`op`'s recorded settings, each argument inside a tuple setting (`bound_parts`) left
+    out (None): what two traces of one program must hold equal."""
+    if not op.bound_parts:
+        return dict(op.params)
+    params = dict(op.params)
+    for name, position, _ in op.bound_parts:
+        parts = list(params[name])
+        parts[position] = None
+        params[name] = tuple(parts)
+    return params
 
 
 def _proves_nothing(first: Tracer, second: Tracer, fresh_equal: bool) -> bool:
@@ -554,19 +595,25 @@ def _verify(first: Tracer, first_outputs: list[int], second: Tracer, outputs: li
             or old.needs != new.needs
             or old.requires_grad != new.requires_grad
             or old.bound_params != new.bound_params
+            or old.bound_parts != new.bound_parts
             or old.params.keys() != new.params.keys()
         ):
             return False
         bound = {name for name, _ in new.bound_params}
-        for name, value in new.params.items():
+        old_params = _unbound_params(old)
+        for name, value in _unbound_params(new).items():
             if name in bound:
                 continue
-            if _same_value(old.params[name], value):
+            if _same_value(old_params[name], value):
                 # A float the step computed is a new object each call; a literal is not.
-                fresh_equal = fresh_equal or (
-                    isinstance(value, (np.ndarray, float)) and value is not old.params[name]
-                )
+                fresh_equal = fresh_equal or _made_afresh(old_params[name], value)
                 continue
+            if _holds_array(value):
+                value = next(  # the index array whose values changed
+                    part
+                    for part, earlier in zip(value, old_params[name], strict=True)
+                    if isinstance(part, np.ndarray) and not _same_value(part, earlier)
+                )
             if isinstance(value, np.ndarray):
                 frozen.append(
                     _frozen_message(second, -1, value, f"the {name!r} of {new.primitive.name}")

@@ -27,7 +27,9 @@ from chainrule.compiler.tracer import (
     OpRecord,
     Slots,
     Tracer,
+    bound_slots,
 )
+from chainrule.compiler.tracer import call_params as call_params_of
 from chainrule.graph import READ, store_leaf_grads
 from chainrule.optim.optimizer import Optimizer
 from chainrule.sweep import Target, schedule, sweep
@@ -109,7 +111,8 @@ def _forward_step(
     """One recorded forward op; with a `buffer`, its kernel writes into it (`inner`: the
     inner dimension of a linear op's product, from the recorded shapes)."""
     forward = op.primitive.forward
-    inputs, output, params, bound = op.inputs, op.output, op.params, op.bound_params
+    inputs, output, params = op.inputs, op.output, op.params
+    bound = op.bound_params or op.bound_parts
     if buffer is not None and op.primitive is P.Linear:
         # Linear.forward_into's calls inlined, as in `_fused_relu_step`.
         in_x, in_w, in_b = inputs
@@ -138,9 +141,7 @@ def _forward_step(
         return run_into
 
     def run(values: Values, saved: Values) -> None:
-        call_params = params
-        if bound:
-            call_params = {**params, **{name: values[slot] for name, slot in bound}}
+        call_params = call_params_of(op, values) if bound else params
         out, keep = forward(*[values[i] for i in inputs], **call_params)
         values[output] = out if type(out) is np.ndarray else np.asarray(out)
         if keep_saved:
@@ -277,7 +278,7 @@ def _relu_fusions(ops: Sequence[OpRecord], live: set[int], kept: set[int]) -> di
     fusions = {}
     for index in sorted(live):
         op = ops[index]
-        if op.primitive not in _FRESH_OUTPUT or op.bound_params or op.output in kept:
+        if op.primitive not in _FRESH_OUTPUT or bound_slots(op) or op.output in kept:
             continue
         reader = readers.get(op.output, [])
         if len(reader) == 1 and ops[reader[0]].primitive is P.ReLU:

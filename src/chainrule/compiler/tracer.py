@@ -37,6 +37,29 @@ class OpRecord:
     output: int
     needs: tuple[bool, ...]
     requires_grad: bool
+    bound_parts: tuple[tuple[str, int, int], ...] = ()
+    """(name, position, slot) of each argument that is an entry of a tuple setting (x[:, i],
+    take_along_axis's index): replayed with the call's argument there, as `bound_params`."""
+
+
+def call_params(op: OpRecord, values: Any) -> dict[str, Any]:
+    """The settings `op` is replayed with: its recorded ones, with the arguments it took (in
+    `values`, by slot) replaced by this call's."""
+    params = op.params
+    if op.bound_params:
+        params = {**params, **{name: values[slot] for name, slot in op.bound_params}}
+    if op.bound_parts:
+        params = dict(params)
+        for name, position, slot in op.bound_parts:
+            parts = list(params[name])
+            parts[position] = values[slot]
+            params[name] = tuple(parts)
+    return params
+
+
+def bound_slots(op: OpRecord) -> tuple[int, ...]:
+    """The argument slots `op`'s settings read (`bound_params` and `bound_parts`)."""
+    return (*(slot for _, slot in op.bound_params), *(slot for _, _, slot in op.bound_parts))
 
 
 @dataclass(frozen=True)
@@ -264,6 +287,20 @@ class Tracer:
                     self._refuse_derived(value, f"the {name!r} of {primitive.name}")
         return tuple(bound)
 
+    def _bind_parts(
+        self, primitive: type[Primitive], params: dict[str, Any]
+    ) -> tuple[tuple[str, int, int], ...]:
+        bound = []
+        for name, value in params.items():
+            if type(value) is not tuple:
+                continue
+            for position, part in enumerate(value):
+                if isinstance(part, np.ndarray):
+                    slot = self._argument_of(part)
+                    if slot is not None:
+                        bound.append((name, position, slot))
+        return tuple(bound)
+
     def record_op(
         self,
         primitive: type[Primitive],
@@ -284,6 +321,7 @@ class Tracer:
                 output=output,
                 needs=tuple(x.requires_grad for x in inputs),
                 requires_grad=result.requires_grad,
+                bound_parts=self._bind_parts(primitive, params),
             )
         )
 

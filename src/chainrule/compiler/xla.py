@@ -47,7 +47,9 @@ from chainrule.compiler.tracer import (
     GradReadRecord,
     OpRecord,
     Tracer,
+    call_params,
 )
+from chainrule.compiler.xla_indices import check_indices, index_checks
 from chainrule.compiler.xla_products import vjp_rule
 from chainrule.graph import READ, grad_slot, store_leaf_grads
 from chainrule.modes import STATE
@@ -268,6 +270,7 @@ class XlaProgram:
         self._tensor_index: dict[int, int] = {}
         self.leaf_slots = [(slot, self._index(leaf)) for slot, leaf in slots.leaves.items()]
         self.argument_slots = list(slots.arguments.items())
+        self._index_checks = index_checks(self.ops, slots)
         self.optimizers: list[Optimizer] = []
         self.schedulers: list[Callable[[], Any]] = []
         self.instructions = self._instructions(tracer)
@@ -586,10 +589,9 @@ class XlaProgram:
         for instruction in self.instructions:
             if isinstance(instruction, _Forward):
                 op = ops[instruction.index]
-                params = {**op.params, **{name: values[s] for name, s in op.bound_params}}
                 params = {
                     name: jnp.asarray(value) if isinstance(value, np.ndarray) else value
-                    for name, value in params.items()
+                    for name, value in call_params(op, values).items()
                 }
                 inputs = [values[slot] for slot in op.inputs]
                 out, keep = _rule(op, "forward", op.primitive.forward, inputs, params)
@@ -868,6 +870,8 @@ class XlaProgram:
     def run(self, arguments: Sequence[Any]) -> list[np.ndarray]:
         """One call: from the values the last call left on the device while nothing has
         read them since (no per-parameter work), else from the host objects."""
+        if self._index_checks:
+            check_indices(self._index_checks, arguments)
         live = self._live
         deferral = None if live is None else live.deferral
         if live is None or deferral is None or not deferral.active:

@@ -25,6 +25,10 @@ def _raw_index(index: Any) -> Any:
 
 def reshape(self: Tensor, *shape: Any) -> Tensor:
     """The same values in a new shape (one entry may be -1)."""
+    if len(shape) == 1 and not isinstance(shape[0], int):
+        note = getattr(shape[0], "note_setting", None)  # a compiled step's argument
+        if note is not None:
+            note("reshape")
     new_shape = tuple(shape[0]) if len(shape) == 1 and not isinstance(shape[0], int) else shape
     try:
         return Tensor._apply(P.Reshape, (self,), {"shape": new_shape})

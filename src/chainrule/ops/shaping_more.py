@@ -72,6 +72,17 @@ def _integers(op: str, what: str, value: Any) -> np.ndarray:
     return array.astype(np.intp, copy=False)
 
 
+def _read_as_settings(op: str, value: Any) -> None:
+    """`value` becomes settings of `op` (counts, shifts, widths): where it is a compiled
+    step's argument, the trace holds for its values only (`ArrayArgument.note_setting`),
+    instead of replaying them for every later argument."""
+    parts = value if isinstance(value, (list, tuple)) else (value,)
+    for part in parts:
+        note = getattr(_raw(part), "note_setting", None)
+        if note is not None:
+            note(op)
+
+
 def _check_in_range(op: str, index: np.ndarray, size: int, axis: int, shape: Any) -> None:
     if index.size and (int(index.max()) >= size or int(index.min()) < -size):
         bad = int(index.max()) if int(index.max()) >= size else int(index.min())
@@ -169,6 +180,7 @@ def flip(self: Tensor, axis: AxisArg = None) -> Tensor:
 def roll(self: Tensor, shift: int | Sequence[int], axis: AxisArg = None) -> Tensor:
     """The values shifted cyclically by `shift` along `axis` (the flattened values when
     None), as np.roll; a copy."""
+    _read_as_settings("roll", shift)
     shifts = tuple(int(s) for s in _integers("roll", "shift", shift).reshape(-1))
     if axis is None:
         if len(shifts) != 1:
@@ -189,6 +201,7 @@ def roll(self: Tensor, shift: int | Sequence[int], axis: AxisArg = None) -> Tens
 def tile(self: Tensor, reps: int | Sequence[int]) -> Tensor:
     """The whole tensor repeated `reps[i]` times along axis i, as np.tile (torch's
     Tensor.repeat); the gradient sums the copies. A copy."""
+    _read_as_settings("tile", reps)
     counts = (reps,) if isinstance(reps, (int, np.integer)) else tuple(reps)
     full = tuple(int(r) for r in counts)
     if any(r < 0 for r in full):
@@ -200,6 +213,7 @@ def repeat(self: Tensor, repeats: int | Sequence[int], axis: int | None = None) 
     """Each entry repeated `repeats` times in place along `axis` (the flattened values when
     None), as np.repeat; PyTorch calls this repeat_interleave (torch's repeat is `tile`).
     The gradient of an entry sums the gradients of its copies."""
+    _read_as_settings("repeat", repeats)
     counts = _integers("repeat", "repeats", repeats)
     along = None if axis is None else _axis("repeat", axis, builtins.max(self.ndim, 1))
     size = self.size if along is None else (self.shape[along] if self.ndim else 1)
@@ -253,6 +267,7 @@ def pad(
     is grad_out's interior, plus, for reflect and edge, the gradients of the padded copies."""
     if mode not in PAD_MODES:
         raise ValueError(f"pad: mode {mode!r} is not supported; use one of {PAD_MODES}")
+    _read_as_settings("pad", pad_width)
     widths = _pairs("pad", "pad_width", pad_width, self.ndim, "iu")
     if any(w < 0 for pair in widths for w in pair):
         raise ValueError(
@@ -295,6 +310,7 @@ def _split(
 ) -> list[Tensor]:
     if self.ndim == 0:
         raise ValueError(f"{op}: a 0-d tensor has no axis to split along")
+    _read_as_settings(op, indices_or_sections)
     along = _axis(op, axis, self.ndim)
     size = self.shape[along]
     if isinstance(indices_or_sections, (int, np.integer)):

@@ -18,7 +18,13 @@ from chainrule.ops.operators import _operand
 from chainrule.ops.operators import matmul as _matmul
 from chainrule.ops.reductions import max as _max
 from chainrule.ops.reductions import min as _min
-from chainrule.ops.shaping_more import _along_index, _axis, _check_in_range, _integers
+from chainrule.ops.shaping_more import (
+    _along_index,
+    _axis,
+    _check_in_range,
+    _integers,
+    _read_as_settings,
+)
 from chainrule.primitives.reduction import Axis
 from chainrule.tensor import Tensor, _raw, as_tensor, attach_methods
 
@@ -169,6 +175,9 @@ def put_along_axis(self: Tensor, indices: Any, values: Any, axis: int | None) ->
     broadcast). A position written twice is refused: NumPy keeps the last write, which leaves
     the gradient ill-defined. chainrule's tensors are not changed in place by this op; assign
     the result (x = chainrule.put_along_axis(x, ...))."""
+    # The positions written are a mask made from the indices' values (below): a compiled
+    # step's trace holds for these indices only.
+    _read_as_settings("put_along_axis", indices)
     index = _integers("put_along_axis", "indices", indices)
     if axis is None:
         if index.ndim != 1:
@@ -194,6 +203,7 @@ def scatter(self: Tensor, dim: int, index: Any, src: Any) -> Tensor:
         raise ValueError(
             "scatter: a 0-d tensor has no axis to write along; reshape it to (1,) first"
         )
+    _read_as_settings("scatter", index)  # as put_along_axis: the mask comes from its values
     positions = _integers("scatter", "index", index)
     along = _axis("scatter", dim, self.ndim)
     if isinstance(src, Tensor):
