@@ -499,3 +499,47 @@ def test_a_subclass_with_its_own_update_rule_runs_its_own_step() -> None:
     compiled = _train(np.float64, make, compiled=True)
     _assert_same_bits(eager[0], compiled[0])
     assert max(float(np.abs(values).max()) for values in compiled[0]) <= 0.2
+
+
+# The update in chunks (`backward.UPDATE_CHUNK_BYTES`): one small work array per dtype, each
+# run and each large parameter cut into pieces of at most that many bytes.
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("chunk_bytes", [8, 40, 10**9])
+def test_chunked_sgd_update_is_bit_identical_to_eager(
+    dtype: Any, chunk_bytes: int, placement: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(backward, "UPDATE_CHUNK_BYTES", chunk_bytes)
+
+    def make(params: list[Tensor]) -> Optimizer:
+        # Two groups with different rates: a chunk never spans two groups.
+        return optim.SGD([{"params": params[:3]}, {"params": params[3:], "lr": 0.03}], lr=0.1)
+
+    eager = _train(dtype, make, compiled=False)
+    compiled = _train(dtype, make, compiled=True)
+    assert _program(compiled[4]).fused is not None
+    _assert_same_bits(eager[0], compiled[0])
+    _assert_same_bits(eager[1], compiled[1])
+    assert eager[2] == compiled[2]
+
+
+@pytest.mark.parametrize("chunk_bytes", [40, 10**9])
+def test_chunked_updates_cover_the_flat_buffers_once_through_one_small_work_array(
+    chunk_bytes: int, placement: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(backward, "UPDATE_CHUNK_BYTES", chunk_bytes)
+    *_, step = _train(np.float32, lambda params: optim.SGD(params, lr=0.1), compiled=True)
+    fused = _program(step).fused
+    assert fused is not None
+    updates = [update for updates in fused.after for update in updates] + list(fused.tail)
+    total = sum(param.data.size for param in fused.params)
+    limit = min(chunk_bytes // 4, total)
+    assert sum(value.size for _, _, value, _ in updates) == total
+    works = {id(work.base if work.base is not None else work) for *_, work in updates}
+    assert len(works) == 1  # one work array, shared by every chunk
+    for _, grad, value, work in updates:
+        assert work.size == value.size == grad.size <= limit
+        assert work.dtype == value.dtype == np.float32
+    if chunk_bytes == 10**9:
+        # No chunking: one update per run (after) or per large parameter (inside).
+        expected = 1 if placement == "after" else len(fused.params)
+        assert len(updates) == expected
