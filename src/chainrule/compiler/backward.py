@@ -450,39 +450,12 @@ W3 (100352 + 1418) 163 vs 160, W2 (200704 + 65792 + 2570) 1264 vs 1269: two NumP
 parameter cost more than they save while the gradient is still in L2 when the run after the
 backward reads it; 2**17 float32 elements fill the 512 KiB L2."""
 
-UPDATE_CHUNK_BYTES = 131072
-"""The most bytes one fused update call covers: a parameter or run larger than this is
-updated chunk by chunk through one work array of this size per dtype, which stays in L2
-(512 KiB on the AMD EPYC of benchmarks/results) instead of one the size of the parameters,
-whose writes evict the gradient and the values the next call reads. The same element-wise
-arithmetic, so the same bits; W3's 101,770-element buffer takes 4 chunks (8 calls, not 2)."""
-
 Update = tuple[int, np.ndarray, np.ndarray, np.ndarray]
 """(group index, gradient, values, work array): value -= gradient * lr of that group."""
 
 
-def _chunked(group: int, grad: np.ndarray, value: np.ndarray, work: np.ndarray) -> list[Update]:
-    """`value -= grad * lr` of `group` as updates of at most `work.size` elements each, all
-    through `work` (a 1-D array of the values' dtype). `grad` and `value` are C-contiguous
-    (flat-buffer views), so their 1-D forms are views: no copy is updated in their place."""
-    if not (grad.flags.c_contiguous and value.flags.c_contiguous):
-        raise AssertionError("fused SGD update: a flat-buffer view is not C-contiguous")
-    flat_grad, flat_value = grad.reshape(-1), value.reshape(-1)
-    size, step = flat_value.size, work.size
-    return [
-        (
-            group,
-            flat_grad[start : start + step],
-            flat_value[start : start + step],
-            work[: min(step, size - start)],
-        )
-        for start in range(0, size, step)
-    ]
-
-
 class FusedUpdate:
-    """A plain SGD step (`p -= lr * g` through a small work array, `UPDATE_CHUNK_BYTES` at a
-    time) made inside a backward plan:
+    """A plain SGD step (`p -= lr * g` through a work array) made inside a backward plan:
     each large parameter right after the last call that reads its values or writes its
     gradient (while the gradient is in cache), the small ones after the last call, in runs
     of consecutive flat-buffer members. The arithmetic is the flat step's, element by
@@ -512,22 +485,17 @@ class FusedUpdate:
         self.counters = [shared_counter(param) for param in params]
         grad_of = {id(leaf): array for leaf, array in plan.param_leaves}
         after: list[list[Update]] = [[] for _ in plan.calls]
-        # One work array per dtype, reused by every chunk (`UPDATE_CHUNK_BYTES`).
         largest: dict[np.dtype[Any], int] = {}
-        for param in params:
-            buffer = buffer_of(param)
-            assert buffer is not None  # checked by `fused_update`
-            dtype = buffer.data.dtype
-            chunk = max(1, UPDATE_CHUNK_BYTES // dtype.itemsize)
-            largest[dtype] = min(chunk, max(largest.get(dtype, 0), buffer.data.size))
-        works = {dtype: np.empty(size, dtype) for dtype, size in largest.items()}
         small: list[tuple[int, int, int, Any]] = []
+        for value in self.values:
+            if value.size >= FUSE_MIN_SIZE:
+                largest[value.dtype] = max(largest.get(value.dtype, 0), value.size)
+        scratch = {dtype: np.empty(size, dtype) for dtype, size in largest.items()}
         for param, value in zip(params, self.values, strict=True):
             group = group_of[id(param)]
             if value.size >= FUSE_MIN_SIZE:
-                after[last[id(param)]].extend(
-                    _chunked(group, grad_of[id(param)], value, works[value.dtype])
-                )
+                work = scratch[value.dtype][: value.size].reshape(value.shape)
+                after[last[id(param)]].append((group, grad_of[id(param)], value, work))
             else:
                 buffer = buffer_of(param)
                 assert buffer is not None  # checked by `fused_update`
@@ -546,12 +514,12 @@ class FusedUpdate:
         for key, start, stop, group in runs:
             buffer = buffers[key]
             assert buffer is not None
-            self.tail.extend(
-                _chunked(
+            self.tail.append(
+                (
                     group,
                     buffer.grad[start:stop],
                     buffer.data[start:stop],
-                    works[buffer.data.dtype],
+                    np.empty(stop - start, buffer.data.dtype),
                 )
             )
 
