@@ -309,13 +309,13 @@ def _report(error: Exception, *, every_rank: bool = False) -> None:
 def _report_own(error: Exception) -> None:
     """`_report` for an error only this rank met: a rank other than 0 reports it too, by name."""
     from chainrule.distributed import world
+    from chainrule.distributed.training import named_by_rank
 
     comm = world()
     if comm.rank == 0:
         _report(error)
         return
-    message = str(error).removeprefix("train: ")
-    _report(ValueError(f"train: rank {comm.rank} of {comm.size}: {message}"), every_rank=True)
+    _report(named_by_rank(error, comm), every_rank=True)
 
 
 def run(args: argparse.Namespace) -> int:
