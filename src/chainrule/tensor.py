@@ -15,6 +15,7 @@ import operator
 from collections.abc import Callable, Iterator
 from itertools import repeat
 from typing import Any
+from weakref import ref as _weakref
 
 import numpy as np
 import numpy.typing as npt
@@ -50,13 +51,19 @@ NUMPY_PROTOCOL = NumpyProtocol()
 
 
 class VersionCounter:
-    """A count of in-place changes, shared by a tensor and the views of its memory."""
+    """A count of in-place changes, shared by a tensor and the views of its memory, with weak
+    references to the views of that memory recorded on the graph (chainrule.ops.detaching)."""
 
-    __slots__ = ("recorded_views", "value")
+    __slots__ = ("prune_at", "recorded_views", "value")
 
     def __init__(self) -> None:
         self.value = 0
-        self.recorded_views = False  # a view of this memory was recorded on the graph
+        self.recorded_views: list[_weakref[Tensor]] = []
+        self.prune_at = 16
+
+    def prune(self) -> None:  # dead views go each time the list doubles: O(1) a view
+        self.recorded_views = [ref for ref in self.recorded_views if ref() is not None]
+        self.prune_at = 2 * len(self.recorded_views) + 16
 
 
 # The counter of every tensor never changed in place and never viewed: one shared object
@@ -165,11 +172,13 @@ class Tensor(TensorMethods):
         if primitive.returns_view and type(out) is np.ndarray and np.may_share_memory(out, data[0]):
             # A view shares its base's version counter, so an in-place change through either
             # is seen by every op that saved the other (as in PyTorch).
-            result._counter = _shared_counter(inputs[0])
+            counter = result._counter = _shared_counter(inputs[0])
             base = inputs[0]._base
             result._base = inputs[0] if base is None else base
             if STATE.grad_enabled and inputs[0].requires_grad:
-                result._counter.recorded_views = True  # see chainrule.ops.detaching
+                counter.recorded_views.append(_weakref(result))  # see ops.detaching
+                if len(counter.recorded_views) >= counter.prune_at:
+                    counter.prune()
         if STATE.grad_enabled and any(map(_REQUIRES_GRAD_OF, inputs)):
             result.requires_grad = True
             result._node = Node(primitive, inputs, saved, params)

@@ -530,6 +530,74 @@ def test_in_place_change_of_a_detached_base_with_a_recorded_view_is_refused(thro
     np.testing.assert_allclose(w.grad.numpy(), [8.0, 16.0, 0.0])
 
 
+def _change_after_the_view_graph_is_gone(lib: Library, how: str) -> dict[str, Any]:
+    """b's recorded view v can no longer be back-propagated (its graph freed by backward, or
+    v and its graph dropped, before or after b.detach_()); b is then changed in place."""
+    w = _tensor(lib, [1.0, 2.0, 3.0])
+    b = w * 2
+    v = b[0:2]
+    loss = (v * v).sum()
+    if how == "backward":
+        loss.backward()
+    if how == "dropped before detach_":
+        del v, loss
+    b.detach_()
+    if how == "dropped after detach_":
+        del v, loss
+    b[0] = 0.5
+    c = (b * w).sum()  # b is a constant now: its gradient reaches w only through c's product
+    w.grad = None
+    c.backward()
+    return {"b": _values(b), "w.grad": _values(w.grad)}
+
+
+@pytest.mark.parametrize("how", ["backward", "dropped before detach_", "dropped after detach_"])
+def test_in_place_change_of_a_detached_base_is_allowed_once_its_view_graph_is_gone(
+    how: str,
+) -> None:
+    # Before, the refusal stayed for good once a view had been recorded (a flag never
+    # cleared), though no gradient could pass the view any more; torch allows the change.
+    ours = _change_after_the_view_graph_is_gone(cr, how)
+    theirs = _change_after_the_view_graph_is_gone(torch, how)
+    for key in ("b", "w.grad"):
+        np.testing.assert_allclose(ours[key], theirs[key], rtol=1e-15)
+    np.testing.assert_allclose(ours["w.grad"], [0.5, 4.0, 6.0])
+
+
+def test_a_view_whose_graph_was_freed_refuses_its_next_backward_not_a_silent_gradient() -> None:
+    # The change is allowed because v's freed graph refuses any later backward through it.
+    w = cr.tensor(np.array([1.0, 2.0, 3.0]), requires_grad=True)
+    b = w * 2
+    v = b[0:2]
+    (v * v).sum().backward()
+    b.detach_()
+    b[0] = 0.5
+    with pytest.raises(RuntimeError, match="already freed"):
+        (v * 3).sum().backward()
+
+
+def test_a_retained_view_graph_keeps_the_refusal() -> None:
+    w = cr.tensor(np.array([1.0, 2.0, 3.0]), requires_grad=True)
+    b = w * 2
+    v = b[0:2]
+    loss = (v * v).sum()
+    loss.backward(retain_graph=True)
+    del loss  # v itself still holds its graph
+    b.detach_()
+    with pytest.raises(RuntimeError, match=r"detach_\(\).*view.*recorded"):
+        b[0] = 0.5
+    del v
+    b[0] = 0.5  # v and its graph gone: nothing can pass a gradient through it now
+    assert b.numpy().tolist() == [0.5, 4.0, 6.0]
+
+
+def test_a_tensor_viewed_every_step_keeps_a_bounded_list_of_recorded_views() -> None:
+    w = cr.tensor(np.ones((3, 2)), requires_grad=True)
+    for _ in range(1000):
+        (w.T * 2).sum().backward()
+    assert len(w._counter.recorded_views) < 40
+
+
 def test_in_place_change_of_a_detached_tensor_without_recorded_views_is_allowed() -> None:
     w = cr.tensor(np.array([1.0, 2.0]), requires_grad=True)
     b = w * 2
