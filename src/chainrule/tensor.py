@@ -27,7 +27,7 @@ from chainrule.dtypes import check_dtype as _check_dtype
 from chainrule.dtypes import check_exact_integers as _check_exact_integers
 from chainrule.graph import READ, Node, backward_into_grads, check_forward, note_new_layout
 from chainrule.modes import STATE, GradAttribute
-from chainrule.tensor_methods import TensorMethods
+from chainrule.tensor_methods import TensorMethods, change_requires_grad
 
 ArrayLike = npt.ArrayLike
 
@@ -93,8 +93,8 @@ class Tensor(TensorMethods):
         "_data",
         "_grad",
         "_node",
+        "_requires_grad",
         "name",
-        "requires_grad",
     )
     grad = GradAttribute()  # `.grad`; chainrule.compile records or refuses each assignment
 
@@ -112,7 +112,7 @@ class Tensor(TensorMethods):
         self._base: Tensor | None = None
         self._grad: Tensor | None = None
         self.name = name
-        self.requires_grad = False
+        self._requires_grad = False
         if requires_grad:
             self.requires_grad_()
 
@@ -126,7 +126,7 @@ class Tensor(TensorMethods):
         tensor._base = None
         tensor._grad = None
         tensor.name = None
-        tensor.requires_grad = False
+        tensor._requires_grad = False
         return tensor
 
     @classmethod
@@ -180,7 +180,7 @@ class Tensor(TensorMethods):
                 if len(counter.recorded_views) >= counter.prune_at:
                     counter.prune()
         if STATE.grad_enabled and any(map(_REQUIRES_GRAD_OF, inputs)):
-            result.requires_grad = True
+            result._requires_grad = True
             result._node = Node(primitive, inputs, saved, params)
         if STATE.anomaly:
             check_forward(primitive, result)
@@ -303,19 +303,7 @@ class Tensor(TensorMethods):
 
     def requires_grad_(self, requires_grad: bool = True) -> Tensor:
         """Mark this leaf as needing a gradient (in place) and return it."""
-        if requires_grad and self.dtype.kind != "f":
-            raise TypeError(
-                f"requires_grad_: only floating-point tensors can require gradients, this one "
-                f"has dtype {self.dtype}; create it with dtype=np.float32 or np.float64"
-            )
-        if not requires_grad and self._node is not None:
-            raise RuntimeError(
-                "requires_grad_(False): this tensor was computed by a recorded op; "
-                "use .detach() to get a copy cut from the graph"
-            )
-        if STATE.tracer is not None and requires_grad != self.requires_grad:
-            STATE.tracer.refuse_requires_grad_change(self)
-        self.requires_grad = requires_grad
+        change_requires_grad(self, requires_grad, "requires_grad_")
         return self
 
     def __array__(self, dtype: npt.DTypeLike | None = None, copy: bool | None = None) -> Any:
@@ -423,7 +411,7 @@ class Tensor(TensorMethods):
 # What the sweep (chainrule.graph, below) reads for every parent of every node, in C.
 READ.version, READ.grad_fn, READ.data, _TYPE_OF, _DTYPE_OF, _REQUIRES_GRAD_OF = map(
     operator.attrgetter,
-    ("_counter.value", "_node", "_data", "_data.__class__", "_data.dtype", "requires_grad"),
+    ("_counter.value", "_node", "_data", "_data.__class__", "_data.dtype", "_requires_grad"),
 )
 _DATA_OF = READ.data
 READ.tensor_type, READ.wrap = Tensor, Tensor._wrap  # a stored `.grad`, without from_numpy's checks

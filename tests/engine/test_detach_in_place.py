@@ -642,35 +642,46 @@ def test_second_derivative_through_an_input_detached_in_place_as_torch(op: str) 
     np.testing.assert_allclose(ours, theirs, rtol=1e-12, atol=1e-12)
 
 
-@pytest.mark.parametrize("op", list(SAVING_THEIR_OUTPUT))
-def test_second_derivative_through_an_input_whose_flag_was_set_false_after_use(op: str) -> None:
-    # `y.requires_grad = False` on a computed tensor (torch refuses the assignment) after
-    # the op used it: the op's graph is kept, as torch's without the assignment. Before, the
-    # recorded backward redid the op on y as a constant: sqrt's Hessian silently [2, 1, 0.5].
-    w = _tensor(cr, [0.5, 1.0, 2.0])
-    y = w * w
-    out = SAVING_THEIR_OUTPUT[op](y)
-    y.requires_grad = False
-    out.backward(create_graph=True)
-    first = w.grad
-    w.grad = None
-    first.sum().backward()
-    tw = _tensor(torch, [0.5, 1.0, 2.0])
-    (expected,) = torch.autograd.grad(SAVING_THEIR_OUTPUT[op](tw * tw), tw, create_graph=True)
-    expected.sum().backward()
-    np.testing.assert_allclose(_values(w.grad), _values(tw.grad), rtol=1e-12, atol=1e-12)
+@pytest.mark.parametrize("value", [False, True])
+def test_assigning_requires_grad_on_a_computed_tensor_is_refused_as_torch(value: bool) -> None:
+    # Before, `y.requires_grad = False` was accepted on a computed tensor (the ops recorded
+    # after it took y for a constant while its graph stayed); torch refuses any assignment
+    # to a non-leaf's flag. The refusal leaves y and its graph as they were.
+    for lib in (torch, cr):
+        w = _tensor(lib, [0.5, 1.0, 2.0])
+        y = w * w
+        with pytest.raises(RuntimeError, match="leaf"):
+            y.requires_grad = value
+        assert y.requires_grad
+    fix = r"detach\(\).*detach_\(\)" if not value else "drop the assignment"
+    with pytest.raises(RuntimeError, match=rf"requires_grad =.*\(mul\); .*{fix}"):
+        y.requires_grad = value
+    y.sum().backward()
+    np.testing.assert_allclose(_values(w.grad), [1.0, 2.0, 4.0])
+
+
+def test_requires_grad_false_on_a_computed_tensor_is_refused_by_requires_grad_too() -> None:
+    w = _tensor(cr, [0.5, 1.0])
+    with pytest.raises(RuntimeError, match=r"requires_grad_: only a leaf.*detach\(\)"):
+        (w * 2).requires_grad_(False)
+
+
+def test_an_integer_tensor_cannot_be_assigned_requires_grad() -> None:
+    t = cr.Tensor.from_numpy(np.arange(3))
+    with pytest.raises(TypeError, match=r"requires_grad =: only floating-point.*int64"):
+        t.requires_grad = True
+    assert not t.requires_grad
 
 
 @pytest.mark.parametrize("flag_after", [False, True], ids=["stays off", "set back on"])
-def test_second_derivative_through_an_input_flagged_off_before_use_as_torch_detach(
+def test_second_derivative_through_an_input_detached_in_place_before_use_as_torch_detach(
     flag_after: bool,
 ) -> None:
-    # `y.requires_grad = False` before y * w: the op took y for a constant (torch: y.detach()),
-    # so d(y * w)/dw = y holds no w. Before, the recorded backward redid the op on a stand-in
-    # on y's producer: the Hessian of sum(y * w + w^3) silently [8, 14] for torch's [6, 12].
+    # y.detach_() before y * w: the op takes y for a constant (torch: y.detach()), so
+    # d(y * w)/dw = y holds no w; setting the now-leaf y's flag back on changes nothing for w.
     w = _tensor(cr, [1.0, 2.0])
     y = w * 2
-    y.requires_grad = False
+    y.detach_()
     out = (y * w).sum() + (w * w * w).sum()
     y.requires_grad = flag_after
     out.backward(create_graph=True)

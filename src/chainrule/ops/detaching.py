@@ -74,7 +74,7 @@ def detach_(self: Tensor) -> Tensor:
         key = id(self)
         _CUT_UNDER_VIEWS[key] = weakref.ref(self, partial(_forget, key))
     self._node = None
-    self.requires_grad = False
+    self._requires_grad = False
     return self
 
 
@@ -85,7 +85,7 @@ def _stand_in(tensor: Tensor, node: Node | None) -> Tensor:
     stand_in = detach(tensor)
     if node is not None:
         stand_in._node = node
-        stand_in.requires_grad = True
+        stand_in._requires_grad = True
     return stand_in
 
 
