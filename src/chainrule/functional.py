@@ -399,8 +399,12 @@ def _cross_entropy_with_probabilities(
     distribution by label_smoothing; "mean" divides by the number of samples (N d1 ...), not
     by the weights, as PyTorch."""
     classes = logits.shape[1]
+    # A float target keeps its dtype: the loss takes the promoted one, as PyTorch's (float32
+    # logits and float64 probabilities give a float64 loss; the gradient stays float32).
     probabilities = (
-        targets.astype(logits.dtype)
+        targets
+        if isinstance(targets, Tensor) and targets.dtype.kind == "f"
+        else targets.astype(logits.dtype)
         if isinstance(targets, Tensor)
         else Tensor(np.asarray(targets), dtype=logits.dtype)
     )
@@ -485,7 +489,12 @@ def binary_cross_entropy_with_logits(
         losses = (1 - targets) * logits - (1 + (positive - 1) * targets) * log_sigmoid
     if weight is not None:
         losses = losses * _broadcastable(op, "weight", weight, logits)
-    return _reduce(op, losses, reduction)
+    loss = _reduce(op, losses, reduction)
+    if isinstance(target, Tensor) and target.dtype.kind == "f" and target.dtype != loss.dtype:
+        # PyTorch's loss takes the target's float dtype (float64 logits and a float32 target
+        # give a float32 loss); the gradient keeps the input's.
+        loss = loss.astype(target.dtype)
+    return loss
 
 
 def _broadcastable(op: str, label: str, value: Any, logits: Tensor) -> Tensor:
@@ -933,6 +942,17 @@ def _loss_pair(op: str, input: Any, target: Any) -> tuple[Tensor, Tensor]:
     return prediction, goal
 
 
+def _refuse_mixed_floats(op: str, prediction: Tensor, goal: Tensor) -> None:
+    """PyTorch refuses this loss for an input and a target of two float dtypes (its kernel
+    takes one): so does chainrule, rather than pick a result dtype torch would not give."""
+    if goal.dtype.kind == "f" and goal.dtype != prediction.dtype:
+        raise TypeError(
+            f"{op}: input has dtype {prediction.dtype} but target has dtype {goal.dtype}; "
+            "they must be the same float dtype (PyTorch refuses the mix too); convert the "
+            f"target, e.g. target.astype(np.{prediction.dtype})"
+        )
+
+
 def l1_loss(input: Any, target: Any, reduction: str = "mean") -> Tensor:
     """abs(input - target), reduced, as torch.nn.functional.l1_loss;  dL/dinput =
     sign(input - target) (0 where they are equal, as PyTorch), divided by n for the mean."""
@@ -955,6 +975,7 @@ def huber_loss(input: Any, target: Any, reduction: str = "mean", delta: float = 
     if not delta > 0:
         raise ValueError(f"huber_loss: delta must be > 0, got {delta}")
     prediction, goal = _loss_pair("huber_loss", input, target)
+    _refuse_mixed_floats("huber_loss", prediction, goal)
     return _reduce("huber_loss", _huber((prediction - goal).abs(), float(delta)), reduction)
 
 
@@ -987,6 +1008,7 @@ def binary_cross_entropy(
     binary_cross_entropy_with_logits is the stable form for logits."""
     _check_reduction("binary_cross_entropy", reduction)
     probabilities, goal = _loss_pair("binary_cross_entropy", input, target)
+    _refuse_mixed_floats("binary_cross_entropy", probabilities, goal)
     losses = Tensor.apply(P.BinaryCrossEntropy, probabilities, goal)
     if weight is not None:
         # Checked as torch does: a weight that broadcast the losses to a larger shape would

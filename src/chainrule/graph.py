@@ -100,7 +100,7 @@ def grad_slot(leaf: Tensor) -> np.ndarray | None:
     return entry[1]
 
 
-_REQUIRES_GRAD_OF = operator.attrgetter("requires_grad")
+_REQUIRES_GRAD_OF = operator.attrgetter("_requires_grad")
 
 
 class TensorReaders:

@@ -15,6 +15,7 @@ import operator
 from collections.abc import Callable, Iterator
 from itertools import repeat
 from typing import Any
+from weakref import ref as _weakref
 
 import numpy as np
 import numpy.typing as npt
@@ -26,7 +27,7 @@ from chainrule.dtypes import check_dtype as _check_dtype
 from chainrule.dtypes import check_exact_integers as _check_exact_integers
 from chainrule.graph import READ, Node, backward_into_grads, check_forward, note_new_layout
 from chainrule.modes import STATE, GradAttribute
-from chainrule.tensor_methods import TensorMethods
+from chainrule.tensor_methods import TensorMethods, change_requires_grad
 
 ArrayLike = npt.ArrayLike
 
@@ -50,13 +51,19 @@ NUMPY_PROTOCOL = NumpyProtocol()
 
 
 class VersionCounter:
-    """A count of in-place changes, shared by a tensor and the views of its memory."""
+    """A count of in-place changes, shared by a tensor and the views of its memory, with weak
+    references to the views of that memory recorded on the graph (chainrule.ops.detaching)."""
 
-    __slots__ = ("recorded_views", "value")
+    __slots__ = ("prune_at", "recorded_views", "value")
 
     def __init__(self) -> None:
         self.value = 0
-        self.recorded_views = False  # a view of this memory was recorded on the graph
+        self.recorded_views: list[_weakref[Tensor]] = []
+        self.prune_at = 16
+
+    def prune(self) -> None:  # dead views go each time the list doubles: O(1) a view
+        self.recorded_views = [ref for ref in self.recorded_views if ref() is not None]
+        self.prune_at = 2 * len(self.recorded_views) + 16
 
 
 # The counter of every tensor never changed in place and never viewed: one shared object
@@ -86,8 +93,8 @@ class Tensor(TensorMethods):
         "_data",
         "_grad",
         "_node",
+        "_requires_grad",
         "name",
-        "requires_grad",
     )
     grad = GradAttribute()  # `.grad`; chainrule.compile records or refuses each assignment
 
@@ -105,7 +112,7 @@ class Tensor(TensorMethods):
         self._base: Tensor | None = None
         self._grad: Tensor | None = None
         self.name = name
-        self.requires_grad = False
+        self._requires_grad = False
         if requires_grad:
             self.requires_grad_()
 
@@ -119,7 +126,7 @@ class Tensor(TensorMethods):
         tensor._base = None
         tensor._grad = None
         tensor.name = None
-        tensor.requires_grad = False
+        tensor._requires_grad = False
         return tensor
 
     @classmethod
@@ -165,13 +172,15 @@ class Tensor(TensorMethods):
         if primitive.returns_view and type(out) is np.ndarray and np.may_share_memory(out, data[0]):
             # A view shares its base's version counter, so an in-place change through either
             # is seen by every op that saved the other (as in PyTorch).
-            result._counter = _shared_counter(inputs[0])
+            counter = result._counter = _shared_counter(inputs[0])
             base = inputs[0]._base
             result._base = inputs[0] if base is None else base
             if STATE.grad_enabled and inputs[0].requires_grad:
-                result._counter.recorded_views = True  # see chainrule.ops.detaching
+                counter.recorded_views.append(_weakref(result))  # see ops.detaching
+                if len(counter.recorded_views) >= counter.prune_at:
+                    counter.prune()
         if STATE.grad_enabled and any(map(_REQUIRES_GRAD_OF, inputs)):
-            result.requires_grad = True
+            result._requires_grad = True
             result._node = Node(primitive, inputs, saved, params)
         if STATE.anomaly:
             check_forward(primitive, result)
@@ -294,19 +303,7 @@ class Tensor(TensorMethods):
 
     def requires_grad_(self, requires_grad: bool = True) -> Tensor:
         """Mark this leaf as needing a gradient (in place) and return it."""
-        if requires_grad and self.dtype.kind != "f":
-            raise TypeError(
-                f"requires_grad_: only floating-point tensors can require gradients, this one "
-                f"has dtype {self.dtype}; create it with dtype=np.float32 or np.float64"
-            )
-        if not requires_grad and self._node is not None:
-            raise RuntimeError(
-                "requires_grad_(False): this tensor was computed by a recorded op; "
-                "use .detach() to get a copy cut from the graph"
-            )
-        if STATE.tracer is not None and requires_grad != self.requires_grad:
-            STATE.tracer.refuse_requires_grad_change(self)
-        self.requires_grad = requires_grad
+        change_requires_grad(self, requires_grad, "requires_grad_")
         return self
 
     def __array__(self, dtype: npt.DTypeLike | None = None, copy: bool | None = None) -> Any:
@@ -414,7 +411,7 @@ class Tensor(TensorMethods):
 # What the sweep (chainrule.graph, below) reads for every parent of every node, in C.
 READ.version, READ.grad_fn, READ.data, _TYPE_OF, _DTYPE_OF, _REQUIRES_GRAD_OF = map(
     operator.attrgetter,
-    ("_counter.value", "_node", "_data", "_data.__class__", "_data.dtype", "requires_grad"),
+    ("_counter.value", "_node", "_data", "_data.__class__", "_data.dtype", "_requires_grad"),
 )
 _DATA_OF = READ.data
 READ.tensor_type, READ.wrap = Tensor, Tensor._wrap  # a stored `.grad`, without from_numpy's checks

@@ -6,22 +6,66 @@ this class, which Tensor inherits from, only lets `x.softmax()` and `x += y` typ
 
 from __future__ import annotations
 
+import operator
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import numpy.typing as npt
 
+from chainrule.modes import STATE
 from chainrule.primitives.reduction import Axis
 
 if TYPE_CHECKING:
     from chainrule.tensor import Tensor
 
 
+def change_requires_grad(tensor: Tensor, requires_grad: bool, op: str) -> None:
+    """PyTorch's rules for `t.requires_grad_(flag)` and `t.requires_grad = flag`: only a
+    floating-point tensor can require a gradient, and only a leaf's flag can change. A computed
+    tensor's cannot: turned off, later ops would take it for a constant while its graph stays
+    (use detach() or detach_()); the assignment of True to one is refused too, as torch's."""
+    if requires_grad and tensor.dtype.kind != "f":
+        raise TypeError(
+            f"{op}: only floating-point tensors can require gradients, this one has dtype "
+            f"{tensor.dtype}; create it with dtype=np.float32 or np.float64"
+        )
+    node = tensor._node
+    if node is not None and (not requires_grad or op != "requires_grad_"):
+        label = f" {tensor.name!r}" if tensor.name else ""
+        fix = (
+            "use y = y.detach() for a copy cut from the graph, or y.detach_() to cut it in place"
+            if not requires_grad
+            else "a computed tensor requires grad already: drop the assignment"
+        )
+        raise RuntimeError(
+            f"{op}: only a leaf tensor's requires_grad can change, and this tensor{label} "
+            f"(shape {tensor.shape}) was computed by a recorded op ({node.primitive.name}); "
+            f"{fix}"
+        )
+    if STATE.tracer is not None and requires_grad != tensor._requires_grad:
+        STATE.tracer.refuse_requires_grad_change(tensor)
+    tensor._requires_grad = requires_grad
+
+
+def _assign_requires_grad(tensor: Tensor, requires_grad: bool) -> None:
+    change_requires_grad(tensor, bool(requires_grad), "requires_grad =")
+
+
 class TensorMethods:
     """The signatures of the methods chainrule.ops attaches to Tensor (see each for its math)."""
 
     __slots__ = ()
+
+    if TYPE_CHECKING:
+        requires_grad: bool
+    else:
+        # Read in C (an attrgetter, as the sweep's hot loops do); set through the rules.
+        requires_grad = property(
+            operator.attrgetter("_requires_grad"),
+            _assign_requires_grad,
+            doc="Whether backward computes a gradient for this tensor (set on leaves only).",
+        )
 
     if TYPE_CHECKING:
 

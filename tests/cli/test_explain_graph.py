@@ -52,7 +52,9 @@ def test_explain_of_a_run_parameter_the_loss_does_not_reach_says_so(
     import chainrule as cr
     from chainrule.exploration import run as exploration_run
 
-    def run_loss(folder: str, *, examples: int) -> tuple[cr.nn.Module, cr.Tensor]:
+    def run_loss(
+        folder: str, *, examples: int, data: str | None = None
+    ) -> tuple[cr.nn.Module, cr.Tensor]:
         model = cr.nn.Sequential(cr.nn.Linear(3, 2))
         model.unused = cr.nn.Parameter(np.ones(4))  # a parameter no forward reads
         x = cr.tensor(np.ones((examples, 3)))
@@ -63,3 +65,54 @@ def test_explain_of_a_run_parameter_the_loss_does_not_reach_says_so(
     captured = capsys.readouterr()
     assert "dloss/d" not in captured.out
     assert "'unused' is not in the graph of the output" in captured.err
+
+
+@pytest.fixture(scope="module")
+def moved_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A run whose data folder has gone since it was trained (its config names the folder)."""
+    import json
+
+    folder = tmp_path_factory.mktemp("moved") / "run"
+    small = ["--model", "mlp", "--hidden", "8", "--batch-size", "64", "--no-progress"]
+    assert main(["train", *small, "--epochs", "1", "--out", str(folder)]) == 0
+    meta_path = folder / "checkpoint.json"
+    stored = json.loads(meta_path.read_text())
+    stored["meta"]["config"]["data"] = str(folder.parent / "idx-files-moved-away")
+    meta_path.write_text(json.dumps(stored))
+    return folder
+
+
+@pytest.mark.parametrize(
+    "command",
+    [["explain"], ["graph", "--out", "{tmp}/g.svg"], ["explore", "--out", "{tmp}/e.html"]],
+)
+def test_a_run_whose_data_folder_is_gone_is_refused_with_a_hint_at_data(
+    moved_run: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str], command: list[str]
+) -> None:
+    # Before: "train: --data '...' is neither digits, ... nor a folder" from explore,
+    # explain and graph, which had no --data option to fix it with.
+    capsys.readouterr()
+    name, *options = command
+    options = [option.format(tmp=tmp_path) for option in options]
+    assert main([name, str(moved_run), *options]) == 2
+    error = capsys.readouterr().err
+    assert "idx-files-moved-away, which is gone; pass --data with where the run's data" in error
+    assert "train:" not in error
+
+
+def test_data_reads_the_run_with_the_data_given(
+    moved_run: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    capsys.readouterr()
+    assert main(["explain", str(moved_run), "--data", "digits"]) == 0
+    assert "dloss/d" in capsys.readouterr().out
+
+
+def test_data_that_cannot_be_loaded_is_named_without_the_hint(
+    moved_run: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    capsys.readouterr()
+    assert main(["graph", str(moved_run), "--data", str(tmp_path), "--out", "-"]) == 2
+    error = capsys.readouterr().err
+    assert f"the data ({tmp_path}) cannot be loaded: load_mnist: could not find" in error
+    assert "pass --data with" not in error

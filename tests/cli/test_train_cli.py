@@ -135,7 +135,27 @@ def test_resume_refuses_settings_that_differ_from_the_saved_run(
 ) -> None:
     train("--epochs", "1", "--out", str(tmp_path))
     assert main(["train", "--resume", str(tmp_path), "--lr", "0.5"]) == 2
-    assert "--lr 0.5 (saved: None)" in capsys.readouterr().err
+    assert "--lr 0.5 (saved: 0.003, adam's default)" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    ("saved", "given"),
+    [
+        ([], ["--lr", "0.003", "--weight-decay", "0"]),  # the defaults the run used
+        (["--lr", "0.05"], ["--lr", "5e-2"]),
+        (["--optimizer", "adamw"], ["--weight-decay", "0.01"]),
+    ],
+)
+def test_resume_accepts_settings_equal_to_the_ones_the_run_used(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], saved: list[str], given: list[str]
+) -> None:
+    # Before, a run saved with the optimizer's default (None) refused that default given
+    # again: "--lr 0.003 (saved: None)" was said to differ.
+    train("--epochs", "1", "--out", str(tmp_path), *saved)
+    capsys.readouterr()
+    assert main(["train", "--resume", str(tmp_path), "--no-progress", *given]) == 0, (
+        capsys.readouterr().err
+    )
 
 
 def test_a_new_run_does_not_overwrite_an_existing_one(

@@ -226,3 +226,31 @@ def test_a_refused_runs_lock_file_is_free_for_the_next_run(tmp_path: Path) -> No
     with lock_run_folder(tmp_path):
         check_destination(tmp_path, resumed_from=None)
         assert (tmp_path / LOCK_FILE).read_text() == str(os.getpid())
+
+
+@pytest.mark.parametrize("times", [1, 11])
+def test_a_run_folder_removed_while_it_is_being_locked_is_made_again_or_named(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, times: int
+) -> None:
+    # Another run, refused, removes the new folder it made between this run's mkdir and
+    # its lock file's creation. Before: a bare FileNotFoundError traceback.
+    from chainrule.train import run_folder
+
+    folder = tmp_path / "run"
+    real_open = os.open
+    left = [times]
+
+    def racing_open(path: str, flags: int, *args: int) -> int:
+        if flags & os.O_CREAT and left[0] > 0:
+            left[0] -= 1
+            folder.rmdir()
+        return real_open(path, flags, *args)
+
+    monkeypatch.setattr(run_folder.os, "open", racing_open)
+    if times == 1:
+        with lock_run_folder(folder):
+            assert (folder / LOCK_FILE).read_text() == str(os.getpid())
+    else:
+        refused = pytest.raises(RunFolderError, match=r"run was removed 11 times.*run again")
+        with refused, lock_run_folder(folder):
+            pass

@@ -10,6 +10,7 @@ import os
 import tempfile
 from collections.abc import Callable, Iterable
 from pathlib import Path
+from typing import Any
 
 INSTALL_EXTRAS = 'pip install "chainrule[cli]"'
 
@@ -139,3 +140,32 @@ def float_in(option: str, low: float, high: float) -> Callable[[str], float]:
         return value
 
     return parse
+
+
+DATA_HINT = (
+    "pass --data with where the run's data are now (a folder of MNIST-format IDX files) or a "
+    "named set (digits, fashion-mnist, mnist)"
+)
+"""What explore, explain and graph add to an error about a run's data: the option that fixes
+it."""
+
+
+def add_data_option(parser: Any) -> None:
+    """The `--data NAME|DIR` option of the commands that read a run's test split."""
+    parser.add_argument(
+        "--data",
+        metavar="NAME|DIR",
+        help="for a RUN: read this data set's test split instead of the run's (as when its "
+        "folder moved)",
+    )
+
+
+def report_run_error(command: str, error: Exception, data: str | None) -> None:
+    """`report_error` for run_loss's errors: one about the run's own data (no --data given)
+    hints at --data."""
+    from chainrule.exploration.run import RunDataError
+
+    if isinstance(error, RunDataError) and data is None:
+        report_error(command, f"{error}; {DATA_HINT}")
+    else:
+        report_error(command, error)

@@ -9,7 +9,14 @@ import argparse
 import sys
 from typing import Any
 
-from chainrule.cli._common import nonnegative_int, not_lead_rank, positive_int, report_error
+from chainrule.cli._common import (
+    add_data_option,
+    nonnegative_int,
+    not_lead_rank,
+    positive_int,
+    report_error,
+    report_run_error,
+)
 
 WRT_CHOICES = ("w1", "b1", "x", "w2", "b2", "u2")
 
@@ -43,6 +50,7 @@ def add_parser(subparsers: Any) -> None:
     parser.add_argument(
         "--seed", type=nonnegative_int("--seed"), default=0, help="seed of the random network"
     )
+    add_data_option(parser)
     parser.set_defaults(run=run)
 
 
@@ -60,9 +68,9 @@ def run(args: argparse.Namespace) -> int:
         from chainrule.train import CheckpointError
 
         try:
-            model, loss = run_loss(args.run_folder, examples=args.examples)
+            model, loss = run_loss(args.run_folder, examples=args.examples, data=args.data)
         except (CheckpointError, ValueError) as error:
-            report_error("explain", error)
+            report_run_error("explain", error, args.data)
             return 2
         parameters = dict(model.named_parameters())
         wrt = args.wrt if args.wrt is not None else next(iter(parameters))

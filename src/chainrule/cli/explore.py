@@ -10,12 +10,14 @@ import argparse
 from typing import Any
 
 from chainrule.cli._common import (
+    add_data_option,
     describe_os_error,
     missing_extras,
     nonnegative_int,
     not_lead_rank,
     positive_int,
     report_error,
+    report_run_error,
 )
 
 
@@ -66,6 +68,7 @@ def add_parser(subparsers: Any) -> None:
     parser.add_argument(
         "--seed", type=nonnegative_int("--seed"), default=0, help="seed of the initial weights"
     )
+    add_data_option(parser)
     parser.set_defaults(run=run)
 
 
@@ -82,9 +85,9 @@ def run(args: argparse.Namespace) -> int:
     exploration: Exploration
     if args.run_folder is not None:
         try:
-            exploration = run_exploration(args.run_folder, examples=args.examples)
+            exploration = run_exploration(args.run_folder, examples=args.examples, data=args.data)
         except (CheckpointError, ValueError) as error:
-            report_error("explore", error)
+            report_run_error("explore", error, args.data)
             return 2
     else:
         missing = missing_extras(["sklearn"])

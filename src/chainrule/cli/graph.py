@@ -10,11 +10,13 @@ import sys
 from typing import Any
 
 from chainrule.cli._common import (
+    add_data_option,
     describe_os_error,
     nonnegative_int,
     not_lead_rank,
     positive_int,
     report_error,
+    report_run_error,
 )
 
 TUTORIAL_PARAMETERS = ("w1", "b1", "w2", "b2")
@@ -50,6 +52,7 @@ def add_parser(subparsers: Any) -> None:
     parser.add_argument(
         "--seed", type=nonnegative_int("--seed"), default=0, help="seed of the random network"
     )
+    add_data_option(parser)
     parser.set_defaults(run=run)
 
 
@@ -68,9 +71,9 @@ def run(args: argparse.Namespace) -> int:
         from chainrule.train import CheckpointError
 
         try:
-            model, loss = run_loss(args.run_folder, examples=args.examples)
+            model, loss = run_loss(args.run_folder, examples=args.examples, data=args.data)
         except (CheckpointError, ValueError) as error:
-            report_error("graph", error)
+            report_run_error("graph", error, args.data)
             return 2
         parameters: dict[str, Tensor] = dict(model.named_parameters())
         choices: tuple[str, ...] = tuple(parameters)

@@ -265,6 +265,23 @@ def _probe_run_folder(folder: Path) -> None:
             directory.rmdir()
 
 
+def _used_setting(config: TrainConfig, name: str) -> Any:
+    """The value the run used for setting `name`: a saved None --lr or --weight-decay stood
+    for the optimizer's default, so giving that default on resume is no change."""
+    from chainrule.train.loop import ADAMW_DECAY
+
+    if name == "lr":
+        return config.learning_rate
+    if name == "weight_decay" and config.weight_decay is None:
+        return ADAMW_DECAY if config.optimizer == "adamw" else 0.0
+    return getattr(config, name)
+
+
+def _saved_setting(config: TrainConfig, name: str) -> str:
+    used = _used_setting(config, name)
+    return f"{used}, {config.optimizer}'s default" if getattr(config, name) is None else f"{used}"
+
+
 def _plan(args: argparse.Namespace) -> tuple[TrainConfig, Path | None, Any]:
     """The config, run folder (None for a default one, made once the run is not refused)
     and checkpoint to resume (or None)."""
@@ -281,9 +298,9 @@ def _plan(args: argparse.Namespace) -> tuple[TrainConfig, Path | None, Any]:
     checkpoint = load_checkpoint(args.resume)
     config = resumed_config(checkpoint, given.pop("epochs", None))
     changed = [
-        f"--{name.replace('_', '-')} {value} (saved: {getattr(config, name)})"
+        f"--{name.replace('_', '-')} {value} (saved: {_saved_setting(config, name)})"
         for name, value in given.items()
-        if getattr(config, name) != value
+        if _used_setting(config, name) != value
     ]
     if changed:
         raise ValueError(
@@ -309,13 +326,13 @@ def _report(error: Exception, *, every_rank: bool = False) -> None:
 def _report_own(error: Exception) -> None:
     """`_report` for an error only this rank met: a rank other than 0 reports it too, by name."""
     from chainrule.distributed import world
+    from chainrule.distributed.training import named_by_rank
 
     comm = world()
     if comm.rank == 0:
         _report(error)
         return
-    message = str(error).removeprefix("train: ")
-    _report(ValueError(f"train: rank {comm.rank} of {comm.size}: {message}"), every_rank=True)
+    _report(named_by_rank(error, comm), every_rank=True)
 
 
 def run(args: argparse.Namespace) -> int:

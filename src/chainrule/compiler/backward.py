@@ -75,7 +75,7 @@ def vjp_kernel_fits(op: OpRecord, slots: Slots) -> bool:
 
 _MISSING: Any = object()
 _GRAD = operator.attrgetter("_grad")
-_REQUIRES_GRAD = operator.attrgetter("requires_grad")
+_REQUIRES_GRAD = operator.attrgetter("_requires_grad")
 
 Action = tuple[int, int, int, Any, tuple[int, ...], np.dtype[Any], bool]
 """(input position, what to do: _FIRST/_ADD_INTO/_ADD_FRESH, the input's slot, the array

@@ -635,7 +635,7 @@ def _verify(first: Tracer, first_outputs: list[int], second: Tracer, outputs: li
     return not _proves_nothing(first, second, fresh_equal)
 
 
-_REQUIRES_GRAD = operator.attrgetter("requires_grad")
+_REQUIRES_GRAD = operator.attrgetter("_requires_grad")
 
 
 def _flags_changed(program: Any) -> bool:

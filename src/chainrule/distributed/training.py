@@ -91,9 +91,14 @@ def start_together(
     if refused is not None and comm.rank == 0:
         report(refused)
     elif refused is not None and failed[0] == 0:
-        message = str(refused).removeprefix("train: ")
-        report(ValueError(f"train: rank {comm.rank} of {comm.size}: {message}"))
+        report(named_by_rank(refused, comm))
     return not failed.any()
+
+
+def named_by_rank(error: Exception, comm: Communicator) -> ValueError:
+    """`error` as one rank's own: "train: rank r of n: <message>" (its "train: " moved first)."""
+    message = str(error).removeprefix("train: ")
+    return ValueError(f"train: rank {comm.rank} of {comm.size}: {message}")
 
 
 def reduced_mean_loss(loss_sum: float, samples: int, comm: Communicator) -> tuple[float, int]:

@@ -12,20 +12,37 @@ from chainrule.exploration import Exploration, explore
 from chainrule.tensor import Tensor
 
 
-def run_loss(folder: str | os.PathLike[str], *, examples: int) -> tuple[nn.Module, Tensor]:
-    """The run's model (eval mode, checkpoint weights) and its loss on `examples` test rows.
+class RunDataError(ValueError):
+    """The data a run is read with (its own, or `data`) cannot be loaded or do not fit it."""
+
+
+def run_loss(
+    folder: str | os.PathLike[str], *, examples: int, data: str | None = None
+) -> tuple[nn.Module, Tensor]:
+    """The run's model (eval mode, checkpoint weights) and its loss on `examples` test rows
+    of `data` (a named data set or a folder of IDX files; default: the run's own).
 
     Raises `chainrule.train.CheckpointError` for a folder without a readable checkpoint and
-    ValueError when its data set cannot be loaded.
+    RunDataError (a ValueError) when the data cannot be loaded or their images do not fit
+    the model.
     """
     from chainrule.train import CheckpointError, load_checkpoint
+    from chainrule.train.config import NAMED_DATA
     from chainrule.train.datasets import load_splits
     from chainrule.train.loop import resumed_config
     from chainrule.train.models import build_module
 
     checkpoint = load_checkpoint(folder)
     config = resumed_config(checkpoint, None)
-    splits = load_splits(config.data, val_fraction=config.val_fraction, dtype=config.dtype)
+    source = config.data if data is None else data
+    if data is None and source not in NAMED_DATA and not os.path.exists(source):
+        raise RunDataError(f"the run was trained on the data in {source}, which is gone")
+    try:
+        splits = load_splits(source, val_fraction=config.val_fraction, dtype=config.dtype)
+    except (ValueError, OSError) as error:  # DatasetError, a missing or unreadable file
+        whose = "the run's data" if data is None else "the data"
+        message = str(error).removeprefix("train: ")
+        raise RunDataError(f"{whose} ({source}) cannot be loaded: {message}") from None
     # The same Linear/ReLU stack for either engine; the weights come from the checkpoint.
     model = build_module(
         config,
@@ -38,6 +55,11 @@ def run_loss(folder: str | os.PathLike[str], *, examples: int) -> tuple[nn.Modul
     try:
         model.load_state_dict(checkpoint.meta["model"])
     except (KeyError, ValueError) as error:
+        if data is not None and data != config.data:
+            raise RunDataError(
+                f"the run's weights do not fit a model for the images of {data} ({error}); "
+                f"it was trained on {config.data}: choose data of the same image size"
+            ) from None
         raise CheckpointError(
             f"{checkpoint.folder}: the checkpoint's weights do not fit the "
             f"model its config describes ({error})"
@@ -49,9 +71,12 @@ def run_loss(folder: str | os.PathLike[str], *, examples: int) -> tuple[nn.Modul
     return model, loss
 
 
-def run_exploration(folder: str | os.PathLike[str], *, examples: int) -> Exploration:
-    """The explore page for a trained run, every parameter by its path (0.weight, ...)."""
-    model, loss = run_loss(folder, examples=examples)
+def run_exploration(
+    folder: str | os.PathLike[str], *, examples: int, data: str | None = None
+) -> Exploration:
+    """The explore page for a trained run, every parameter by its path (0.weight, ...), on
+    `data`'s test split (default: the run's own)."""
+    model, loss = run_loss(folder, examples=examples, data=data)
     return explore(
         loss,
         wrt=list(model.parameters()),

@@ -17,7 +17,7 @@ from chainrule.modes import no_grad
 from chainrule.tensor import Tensor
 
 _GRAD_OF = operator.attrgetter("_grad")  # `.grad` without its Python-level getter
-_REQUIRES_GRAD_OF = operator.attrgetter("requires_grad")
+_REQUIRES_GRAD_OF = operator.attrgetter("_requires_grad")
 _DEREFERENCE = weakref.ref.__call__  # a weak reference's referent, called in C
 
 
@@ -134,7 +134,7 @@ class FlatBuffer:
             # which detach_ refuses).
             if READ.grad_fn(grad) is not None:
                 grad.detach_()
-            grad.requires_grad = False
+            grad._requires_grad = False
             if grad.data is grad_view:
                 grad.increment_version()
             else:
@@ -206,5 +206,5 @@ def zero_grads(params: Iterable[Tensor]) -> None:
             continue
         if READ.grad_fn(grad) is not None:  # as in FlatBuffer.zero_grad
             grad.detach_()
-        grad.requires_grad = False
+        grad._requires_grad = False
         _zero_detached(grad)

@@ -183,7 +183,7 @@ def plot_diagnostics(
     creating its folder: gradient norm per layer (log scale) and the fraction of dead units
     per ReLU against the epoch. `labels` names layers in the legends (see `layer_labels`).
     Returns the path written."""
-    from chainrule.train.plots import epoch_axis, new_figure
+    from chainrule.train.plots import epoch_axis, new_figure, save_figure
 
     if not history:
         raise ValueError(
@@ -216,5 +216,5 @@ def plot_diagnostics(
     figure.tight_layout()
     target = Path(path)
     target.parent.mkdir(parents=True, exist_ok=True)
-    figure.savefig(target)
+    save_figure(figure, target)
     return target

@@ -6,6 +6,8 @@ global state.
 
 from __future__ import annotations
 
+import io
+import os
 from collections.abc import Sequence
 from pathlib import Path
 from typing import IO, Any
@@ -21,6 +23,29 @@ def new_figure(width: float, height: float) -> Any:
     figure = Figure(figsize=(width, height), dpi=100)
     FigureCanvasAgg(figure)
     return figure
+
+
+def save_figure(figure: Any, path: Path | str | IO[bytes]) -> None:
+    """Save `figure` as a PNG at `path` in one step, as the checkpoints are written: the
+    image is drawn in memory, written to a temporary file in the same folder, flushed to
+    disk and moved over `path` (os.replace), so a run killed mid-write leaves the former
+    image or none, never a truncated one. A binary file object is written directly."""
+    if not isinstance(path, (str, os.PathLike)):
+        figure.savefig(path, format="png")
+        return
+    target = Path(path)
+    image = io.BytesIO()
+    figure.savefig(image, format="png")
+    temporary = target.with_name(f".{target.name}.tmp")
+    try:
+        with open(temporary, "wb") as sink:
+            sink.write(image.getbuffer())
+            sink.flush()
+            os.fsync(sink.fileno())
+        os.replace(temporary, target)
+    except BaseException:
+        temporary.unlink(missing_ok=True)
+        raise
 
 
 def epoch_axis(axes: Any) -> None:
@@ -46,7 +71,7 @@ def plot_losses(history: Sequence[dict[str, Any]], path: Path | IO[bytes]) -> No
     axes.grid(alpha=0.3)
     axes.legend()
     figure.tight_layout()
-    figure.savefig(path, format="png")
+    save_figure(figure, path)
 
 
 def plot_confusion(
@@ -77,4 +102,4 @@ def plot_confusion(
                 color="white" if matrix[row, column] > threshold else "black",
             )
     figure.tight_layout()
-    figure.savefig(path)
+    save_figure(figure, path)

@@ -95,14 +95,30 @@ def lock_run_folder(folder: Path) -> Iterator[None]:
         os.close(descriptor)
 
 
+_FOLDER_RETRIES = 10
+
+
 def _locked(folder: Path, path: Path) -> tuple[int, bool]:
     """A descriptor of the lock file at `path`, locked, and whether this call created the
     file; RunFolderError naming the holder when another process holds it. A lock taken on a
     file that a refused run unlinked meanwhile (`lock_run_folder`) would lock nothing, so
-    the file locked must still be the one at `path`, or it is opened again."""
+    the file locked must still be the one at `path`, or it is opened again. The folder
+    itself may go meanwhile too (a refused run removes the new folder it made, as another
+    run was taking it): it is made again, a few times, before the race is reported."""
+    removed = 0
     while True:
         try:
             descriptor, created = os.open(path, os.O_RDWR | os.O_CREAT | os.O_EXCL, 0o644), True
+        except FileNotFoundError:
+            removed += 1
+            if removed > _FOLDER_RETRIES:
+                raise RunFolderError(
+                    f"train: {folder} was removed {removed} times while this run was taking "
+                    "it (other chainrule train runs made and removed it); run again, or "
+                    "choose another --out"
+                ) from None
+            folder.mkdir(parents=True, exist_ok=True)
+            continue
         except FileExistsError:
             try:
                 descriptor, created = os.open(path, os.O_RDWR), False

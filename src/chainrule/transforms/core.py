@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 
 from chainrule.graph import Node, gradients
-from chainrule.modes import enable_grad, is_grad_enabled
+from chainrule.modes import STATE, CompileError, enable_grad, is_grad_enabled
 from chainrule.pytree import TreeDef, tree_flatten, tree_map, tree_unflatten
 from chainrule.tensor import Tensor, as_tensor
 
@@ -108,7 +108,17 @@ def differentiable_inputs(
     args: Sequence[Any], numbers: tuple[int, ...], op: str
 ) -> tuple[list[Any], list[Tensor], list[TreeDef]]:
     """The arguments with each leaf of those at `numbers` replaced by a tensor to
-    differentiate; those tensors in leaf order; the structure of each differentiated one."""
+    differentiate; those tensors in leaf order; the structure of each differentiated one.
+    Refused while chainrule.compile traces a function (every transform comes here)."""
+    if STATE.tracer is not None:
+        raise CompileError(
+            f"compile: chainrule.{op} was called inside the function being compiled; the "
+            "function transforms (grad, value_and_grad, vjp, jvp, linearize, jacrev, jacfwd, "
+            "hessian, hvp) cannot be traced, as each runs a gradient sweep of its own that a "
+            "replay cannot repeat. Inside a compiled step call loss.backward() and read the "
+            f"parameters' .grad (that is replayed), or call chainrule.{op} outside "
+            "chainrule.compile"
+        )
     call_args = list(args)
     targets: list[Tensor] = []
     treedefs: list[TreeDef] = []
