@@ -273,11 +273,14 @@ class Module:
         return flatten_parameters(self.parameters())
 
     def train(self: ModuleT, mode: bool = True) -> ModuleT:
-        """Set training mode (`mode=True`) or evaluation mode on this module and all below."""
+        """Set training mode (`mode=True`) or evaluation mode on this module, then call each
+        child's own `train(mode)`, as torch: a sub-module that overrides `train` (a norm layer
+        kept frozen in eval mode) decides its own mode."""
         if not isinstance(mode, bool):
             raise TypeError(f"train: mode must be True or False, got {mode!r}")
-        for module in self.modules():
-            object.__setattr__(module, "training", mode)
+        object.__setattr__(self, "training", mode)
+        for module in self.children():
+            module.train(mode)
         return self
 
     def eval(self: ModuleT) -> ModuleT:
