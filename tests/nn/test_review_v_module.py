@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
 
 from chainrule import nn
 
@@ -65,3 +66,29 @@ def test_a_slice_of_sequential_keeps_the_names_of_its_modules() -> None:
         "0.weight",
         "0.bias",
     ]
+
+
+def test_load_state_dict_refuses_values_the_cast_would_lose() -> None:
+    layer = nn.Linear(2, 2)
+    before = layer.state_dict()
+    huge = {"weight": np.full((2, 2), 1e300), "bias": np.zeros(2)}
+    # torch's copy_ makes them inf silently; a float32 parameter cannot hold 1e300
+    with pytest.raises(ValueError, match=r"weight holds 1e\+300, which float32 cannot hold"):
+        layer.load_state_dict(huge)
+    np.testing.assert_array_equal(layer.weight.data, before["weight"])
+    norm = nn.BatchNorm1d(3)
+    fractional = {**norm.state_dict(), "num_batches_tracked": np.array(2.7)}
+    message = r"num_batches_tracked holds 2\.7, which int64 cannot hold"
+    with pytest.raises(ValueError, match=message):
+        norm.load_state_dict(fractional)
+    assert int(norm.num_batches_tracked) == 0
+
+
+def test_load_state_dict_still_rounds_float64_into_float32_and_loads_infinities() -> None:
+    layer = nn.Linear(2, 2)
+    values = np.array([[0.1, -np.inf], [np.nan, 3.0]])
+    layer.load_state_dict({"weight": values, "bias": np.zeros(2)})
+    np.testing.assert_array_equal(layer.weight.data, values.astype(np.float32))
+    norm = nn.BatchNorm1d(3)
+    norm.load_state_dict({**norm.state_dict(), "num_batches_tracked": np.array(5.0)})
+    assert int(norm.num_batches_tracked) == 5

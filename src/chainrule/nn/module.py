@@ -77,8 +77,10 @@ def _buffer_value(owner: str, name: str, value: Any) -> Any:
 
 def _loaded_value(owner: str, key: str, value: Any, current: Any) -> Any:
     """`value` from a state dict as an array of `current`'s dtype, on its device: real
-    numbers cast as PyTorch's `copy_` casts them; anything else (strings, objects, complex
-    numbers, whose imaginary part a cast would drop) refused with a ValueError naming `key`."""
+    numbers cast as PyTorch's `copy_` casts them, but a value the cast would lose (beyond
+    float32's range; a fraction or NaN for an integer buffer), which torch takes silently,
+    and anything else (strings, objects, complex numbers, whose imaginary part a cast would
+    drop) refused with a ValueError naming `key`."""
     array = np.asarray(to_numpy(value))
     if array.dtype.kind not in "biuf":
         raise ValueError(
@@ -86,7 +88,19 @@ def _loaded_value(owner: str, key: str, value: Any, current: Any) -> Any:
             f"cannot become the {numpy_dtype(current.dtype)} it loads into; nothing was "
             "loaded. Save real numbers (model.state_dict()) and load those"
         )
-    loaded = np.array(array, dtype=numpy_dtype(current.dtype))
+    target = np.dtype(numpy_dtype(current.dtype))
+    with np.errstate(over="ignore", invalid="ignore"):  # what overflows is reported below
+        loaded = np.array(array, dtype=target)
+        # A float: beyond float32's range; an integer buffer: a fraction, NaN, out of range.
+        floats = target.kind == "f"
+        lost = np.isfinite(array) & ~np.isfinite(loaded) if floats else loaded != array
+        if np.any(lost):
+            bad, cast = np.asarray(array)[lost].flat[0], np.asarray(loaded)[lost].flat[0]
+            raise ValueError(
+                f"load_state_dict for {owner}: {key} holds {bad.item()!r}, which {target} "
+                f"cannot hold (the cast would make it {cast.item()!r}); nothing was loaded. "
+                "Load a state saved by this model, or convert the model first (model.double())"
+            )
     if type(current) is not np.ndarray:  # a model moved to another device
         loaded = move(loaded, device_of(current))
     return loaded
