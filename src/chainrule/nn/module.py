@@ -305,7 +305,8 @@ class Module:
     def state_dict(self) -> dict[str, np.ndarray]:
         """Copies of every parameter and buffer, by dotted name: parameters of each module,
         then its buffers, then its sub-modules'. NumPy copies, whatever the device (so a
-        checkpoint loads anywhere)."""
+        checkpoint loads anywhere): unlike torch, whose state_dict holds detached views that
+        share storage, changing an entry leaves the module as it was."""
         state: dict[str, np.ndarray] = {}
         for module_name, module in self.named_modules():
             dot = f"{module_name}." if module_name else ""
