@@ -136,3 +136,28 @@ def test_embedding_repeats_accumulate_and_padding_row_gets_zero_as_torch() -> No
     _backward_both(out, expected, 9)
     np.testing.assert_allclose(ours.weight.grad.data, theirs.weight.grad.numpy(), rtol=1e-12)
     np.testing.assert_array_equal(ours.weight.grad.data[3], [0.0, 0.0])
+
+
+@pytest.mark.parametrize("library", ["jax.numpy", "array_api_strict"])
+def test_batchnorm_moved_to_another_library_updates_its_running_stats(library: str) -> None:
+    xp = pytest.importorskip(library)
+    rng = np.random.default_rng(10)
+    batches = [rng.standard_normal((4, 3, 2)).astype(np.float32) for _ in range(2)]
+    on_numpy = nn.BatchNorm1d(3, momentum=None)
+    moved = nn.BatchNorm1d(3, momentum=None).to(xp)
+    for batch in batches:
+        expected = on_numpy(batch).data
+        out = moved(xp.asarray(batch))
+        np.testing.assert_allclose(np.asarray(out.data), expected, rtol=1e-5, atol=1e-6)
+    # JAX arrays are immutable: an in-place `*=` rebinds a local name and the buffer stays.
+    for name in ("running_mean", "running_var", "num_batches_tracked"):
+        np.testing.assert_allclose(
+            np.asarray(getattr(moved, name)), getattr(on_numpy, name), rtol=1e-5, err_msg=name
+        )
+    assert int(np.asarray(moved.num_batches_tracked)) == 2
+    moved.eval()
+    on_numpy.eval()
+    check = batches[0][:1]
+    np.testing.assert_allclose(
+        np.asarray(moved(xp.asarray(check)).data), on_numpy(check).data, rtol=1e-5, atol=1e-6
+    )
