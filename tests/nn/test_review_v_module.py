@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
+
 import numpy as np
 import pytest
 
@@ -92,3 +95,39 @@ def test_load_state_dict_still_rounds_float64_into_float32_and_loads_infinities(
     norm = nn.BatchNorm1d(3)
     norm.load_state_dict({**norm.state_dict(), "num_batches_tracked": np.array(5.0)})
     assert int(norm.num_batches_tracked) == 5
+
+
+_JAX_DOUBLE = """
+import numpy as np, jax
+from chainrule import nn
+assert not jax.config.jax_enable_x64
+model = nn.Sequential(nn.Linear(3, 2), nn.BatchNorm1d(2)).to(jax.numpy)
+try:
+    model.double()
+except TypeError as error:
+    print(error)
+print(model[0].weight.dtype)
+"""
+
+
+def test_double_on_jax_without_x64_refuses_instead_of_staying_float32() -> None:
+    # A fresh interpreter: another test module turns jax_enable_x64 on for this process.
+    pytest.importorskip("jax")
+    result = subprocess.run(
+        [sys.executable, "-c", _JAX_DOUBLE], capture_output=True, text=True, check=True
+    )
+    message, dtype = result.stdout.strip().splitlines()
+    assert message.startswith("double: jax keeps this float64 array as float32")
+    assert "jax_enable_x64" in message
+    assert dtype == "float32"  # nothing was converted
+
+
+def test_double_and_float_convert_array_api_strict_parameters_and_buffers() -> None:
+    xp = pytest.importorskip("array_api_strict")
+    model = nn.Sequential(nn.Linear(3, 2), nn.BatchNorm1d(2)).to(xp)
+    model.double()
+    assert model[0].weight.dtype == np.float64
+    assert model[1].running_var.dtype == xp.float64
+    assert model[1].num_batches_tracked.dtype == xp.int64
+    model.float()
+    assert model[1].running_mean.dtype == xp.float32

@@ -9,17 +9,19 @@ from __future__ import annotations
 
 import functools
 import threading
+import warnings
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from typing import Any, NamedTuple, TypeVar
 
 import numpy as np
 
+from chainrule.backends import namespace
 from chainrule.dtypes import numpy_dtype
 from chainrule.graph import set_grad_slot
 from chainrule.modes import record_effect
 from chainrule.nn.flat import FlatBuffer, buffer_of, flatten_parameters, zero_grads
 from chainrule.nn.parameter import Parameter
-from chainrule.placement import device_of, is_foreign, move, to_numpy
+from chainrule.placement import device_of, is_foreign, library_of, move, to_numpy
 
 ModuleT = TypeVar("ModuleT", bound="Module")
 
@@ -435,14 +437,24 @@ class Module:
     def _convert_floats(self: ModuleT, dtype: np.dtype[Any]) -> ModuleT:
         """As torch's float()/double(): in place, each Parameter staying the same object (so
         an optimizer built on them keeps them); integer buffers are left as they are. A
-        converted parameter leaves its flat buffer (call flatten_parameters() again)."""
-        for parameter in self.parameters():
-            if parameter.dtype.kind == "f" and parameter.dtype != dtype:
-                parameter.data = parameter.data.astype(dtype)  # converts .grad too
-        for module in self.modules():
-            for name, buffer in module._buffers.items():
-                if buffer is not None and np.dtype(buffer.dtype).kind == "f":
-                    module._buffers[name] = buffer.astype(dtype)
+        converted parameter leaves its flat buffer (call flatten_parameters() again). Every
+        array is converted before any is replaced, so a refusal leaves the module as it was."""
+        op = "double" if dtype == np.float64 else "float"
+        parameters = [
+            (parameter, _converted(op, parameter.data, dtype))
+            for parameter in self.parameters()
+            if parameter.dtype.kind == "f" and parameter.dtype != dtype
+        ]
+        buffers = [
+            (module, name, _converted(op, buffer, dtype))
+            for module in self.modules()
+            for name, buffer in module._buffers.items()
+            if buffer is not None and np.dtype(numpy_dtype(buffer.dtype)).kind == "f"
+        ]
+        for parameter, data in parameters:
+            parameter.data = data  # converts .grad too
+        for module, name, buffer in buffers:
+            module._buffers[name] = buffer
         return self
 
     # ----------------------------------------------------------------- calling
@@ -503,3 +515,21 @@ class Module:
 
 
 _MODULE_CALL = Module.__call__
+
+
+def _converted(op: str, array: Any, dtype: np.dtype[Any]) -> Any:
+    """`array` as `dtype` in its own library; JAX without jax_enable_x64 would truncate
+    float64 back to float32 with only a warning, which is refused here."""
+    if type(array) is np.ndarray:
+        return array.astype(dtype)
+    xp = namespace(array)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # JAX's truncation warning: checked just below
+        converted = xp.astype(array, getattr(xp, dtype.name))
+    if np.dtype(numpy_dtype(converted.dtype)) != dtype:
+        raise TypeError(
+            f"{op}: {library_of(array)} keeps this {dtype.name} array as "
+            f"{numpy_dtype(converted.dtype)}; nothing was converted. JAX holds 64-bit floats "
+            "only with jax.config.update('jax_enable_x64', True), set before creating arrays"
+        )
+    return converted
