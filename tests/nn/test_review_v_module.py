@@ -131,3 +131,27 @@ def test_double_and_float_convert_array_api_strict_parameters_and_buffers() -> N
     assert model[1].num_batches_tracked.dtype == xp.int64
     model.float()
     assert model[1].running_mean.dtype == xp.float32
+
+
+_JAX_TO = """
+import numpy as np, jax
+from chainrule import nn
+assert not jax.config.jax_enable_x64
+model = nn.Sequential(nn.Linear(3, 2, dtype=np.float64), nn.BatchNorm1d(2, dtype=np.float64))
+try:
+    model.to(jax.numpy)
+except TypeError as error:
+    print(error)
+print(type(model[0].weight.data).__name__, model[0].weight.dtype)
+"""
+
+
+def test_to_jax_without_x64_refuses_a_float64_model_instead_of_truncating() -> None:
+    pytest.importorskip("jax")
+    result = subprocess.run(
+        [sys.executable, "-c", _JAX_TO], capture_output=True, text=True, check=True
+    )
+    message, placed = result.stdout.strip().splitlines()
+    assert message.startswith("to: jax keeps this float64 array as float32")
+    assert "jax_enable_x64" in message
+    assert placed == "ndarray float64"  # nothing was moved

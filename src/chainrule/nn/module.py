@@ -392,10 +392,18 @@ class Module:
         Each Parameter stays the same object, so an optimizer built on them keeps working
         (its state follows a parameter to its device at the next step). A parameter moved
         off NumPy leaves its flat buffer (`flatten_parameters`, NumPy only) and is updated
-        on its own; call `flatten_parameters()` again after moving back to the cpu.
+        on its own; call `flatten_parameters()` again after moving back to the cpu. A
+        library that would change a dtype (JAX without jax_enable_x64: float64 to float32)
+        is refused before anything moves.
         """
-        for parameter in self.parameters():
-            moved = move(parameter.data, device)
+        placed = [(parameter, _moved(parameter.data, device)) for parameter in self.parameters()]
+        buffers = [
+            (module, name, _moved(buffer, device))
+            for module in self.modules()
+            for name, buffer in module._buffers.items()
+            if buffer is not None
+        ]
+        for parameter, moved in placed:
             if moved is parameter.data:
                 continue
             grad = parameter.grad
@@ -405,10 +413,8 @@ class Module:
                 set_grad_slot(parameter, None)
             if grad is not None:
                 parameter.grad = grad.detach().to(device)
-        for module in self.modules():
-            for name, buffer in module._buffers.items():
-                if buffer is not None:
-                    module._buffers[name] = move(buffer, device)
+        for module, name, buffer in buffers:
+            module._buffers[name] = buffer
         return self
 
     # --- torch conveniences (nn-utils)
@@ -517,6 +523,27 @@ class Module:
 _MODULE_CALL = Module.__call__
 
 
+def _moved(array: Any, device: Any) -> Any:
+    """`array` on `device` with its float dtype; JAX without jax_enable_x64 would make
+    float64 float32 with only a warning, which is refused here."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # JAX's truncation warning: checked just below
+        moved = move(array, device)
+    dtype = np.dtype(numpy_dtype(array.dtype))
+    if dtype.kind == "f":  # a counter held as int32 there loses nothing
+        _check_kept("to", array, moved, dtype)
+    return moved
+
+
+def _check_kept(op: str, array: Any, result: Any, dtype: np.dtype[Any]) -> None:
+    if np.dtype(numpy_dtype(result.dtype)) != dtype:
+        raise TypeError(
+            f"{op}: {library_of(result)} keeps this {dtype.name} array as "
+            f"{numpy_dtype(result.dtype)}; nothing was changed. JAX holds 64-bit numbers "
+            "only with jax.config.update('jax_enable_x64', True), set before creating arrays"
+        )
+
+
 def _converted(op: str, array: Any, dtype: np.dtype[Any]) -> Any:
     """`array` as `dtype` in its own library; JAX without jax_enable_x64 would truncate
     float64 back to float32 with only a warning, which is refused here."""
@@ -526,10 +553,5 @@ def _converted(op: str, array: Any, dtype: np.dtype[Any]) -> Any:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # JAX's truncation warning: checked just below
         converted = xp.astype(array, getattr(xp, dtype.name))
-    if np.dtype(numpy_dtype(converted.dtype)) != dtype:
-        raise TypeError(
-            f"{op}: {library_of(array)} keeps this {dtype.name} array as "
-            f"{numpy_dtype(converted.dtype)}; nothing was converted. JAX holds 64-bit floats "
-            "only with jax.config.update('jax_enable_x64', True), set before creating arrays"
-        )
+    _check_kept(op, array, converted, dtype)
     return converted
