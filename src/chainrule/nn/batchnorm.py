@@ -11,6 +11,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
+from chainrule.backends import namespace
 from chainrule.modes import refuse_while_tracing
 from chainrule.nn.module import Module
 from chainrule.nn.parameter import Parameter
@@ -110,12 +111,14 @@ class BatchNorm1d(Module):
             var = (centered * centered).mean(axis=axes, keepdims=True)
             normalized = centered / (var + self.eps).sqrt()
             if self.training and running_mean is not None and running_var is not None:
-                self._update_running_stats(
-                    running_mean, running_var, mean.data.reshape(-1), var.data.reshape(-1), count
-                )
+                xp = namespace(mean.data)
+                batch_mean, batch_var = xp.reshape(mean.data, (-1,)), xp.reshape(var.data, (-1,))
+                self._update_running_stats(running_mean, running_var, batch_mean, batch_var, count)
         else:
-            inv_std = 1.0 / np.sqrt(running_var + self.eps)
-            normalized = (inputs - running_mean.reshape(shape)) * inv_std.reshape(shape)
+            xp = namespace(running_var)
+            inv_std = 1.0 / xp.sqrt(running_var + self.eps)
+            centered = inputs - xp.reshape(running_mean, shape)
+            normalized = centered * xp.reshape(inv_std, shape)
         if self.weight is None or self.bias is None:
             return normalized
         return normalized * self.weight.reshape(shape) + self.bias.reshape(shape)
@@ -130,24 +133,34 @@ class BatchNorm1d(Module):
 
     def _update_running_stats(
         self,
-        running_mean: np.ndarray,
-        running_var: np.ndarray,
-        mean: np.ndarray,
-        var: np.ndarray,
+        running_mean: Any,
+        running_var: Any,
+        mean: Any,
+        var: Any,
         count: int,
     ) -> None:
-        """running = (1 - factor) running + factor batch, in place and outside the graph."""
+        """running = (1 - factor) running + factor batch, outside the graph: in place on
+        NumPy; another library's arrays (JAX's are immutable, where `*=` would only rebind
+        a local name and leave the buffer as it was) are replaced by the new values."""
         tracked = self.num_batches_tracked
         if tracked is not None:
-            tracked += 1
+            tracked = tracked + 1
+            if type(self.num_batches_tracked) is np.ndarray:
+                self.num_batches_tracked[...] = tracked
+            else:
+                self._buffers["num_batches_tracked"] = tracked
         factor = self.momentum
         if factor is None:  # PyTorch's cumulative average over the batches counted
             factor = 1.0 / (int(tracked) if tracked is not None else 1)
         unbiased_var = var * (count / (count - 1))
-        running_mean *= 1.0 - factor
-        running_mean += factor * mean
-        running_var *= 1.0 - factor
-        running_var += factor * unbiased_var
+        if type(running_mean) is np.ndarray and type(running_var) is np.ndarray:
+            running_mean *= 1.0 - factor
+            running_mean += factor * mean
+            running_var *= 1.0 - factor
+            running_var += factor * unbiased_var
+            return
+        self._buffers["running_mean"] = (1.0 - factor) * running_mean + factor * mean
+        self._buffers["running_var"] = (1.0 - factor) * running_var + factor * unbiased_var
 
     def extra_repr(self) -> str:
         return (

@@ -11,7 +11,8 @@ from chainrule.nn.module import Module
 class Sequential(Module):
     """y = modules[-1](... modules[1](modules[0](x))).
 
-    Indexable (an int gives a module, a slice a new Sequential sharing the modules),
+    Indexable (an int gives a module, a slice a new Sequential sharing the modules and
+    keeping their names, as torch),
     iterable and sized; parameters are named "0.weight", "2.bias", ...
 
     Example:
@@ -42,9 +43,15 @@ class Sequential(Module):
     def __getitem__(self, index: slice) -> Sequential: ...
 
     def __getitem__(self, index: int | slice) -> Module | Sequential:
-        modules = self._entries()
         if isinstance(index, slice):
-            return Sequential(*modules[index])
+            # As torch, the slice keeps each module's name: its state_dict keys are the
+            # whole model's, so loading one into the other puts each value where it was.
+            named = [(name, module) for name, module in self._modules.items() if module is not None]
+            part = Sequential()
+            for name, module in named[index]:
+                setattr(part, name, module)
+            return part
+        modules = self._entries()
         if not -len(modules) <= index < len(modules):
             raise IndexError(
                 f"Sequential: index {index} is out of range for {len(modules)} modules"

@@ -237,7 +237,9 @@ class Flatten(Module):
                 f"an input of shape {inputs.shape}"
             )
         shape = inputs.shape
-        return inputs.reshape((*shape[:start], -1, *shape[end + 1 :]))
+        # The merged size itself, not -1, which cannot be inferred when an axis is empty.
+        merged = math.prod(shape[start : end + 1])
+        return inputs.reshape((*shape[:start], merged, *shape[end + 1 :]))
 
     def extra_repr(self) -> str:
         return f"start_dim={self.start_dim}, end_dim={self.end_dim}"
@@ -245,7 +247,8 @@ class Flatten(Module):
 
 class Unflatten(Module):
     """Axis `dim` split into `unflattened_size`, as `torch.nn.Unflatten`: e.g. flat images
-    (N, 784) -> (N, 1, 28, 28) with Unflatten(1, (1, 28, 28))."""
+    (N, 784) -> (N, 1, 28, 28) with Unflatten(1, (1, 28, 28)); one size may be -1, inferred
+    from the others."""
 
     def __init__(self, dim: int, unflattened_size: tuple[int, ...]) -> None:
         super().__init__()
@@ -256,12 +259,19 @@ class Unflatten(Module):
         inputs = as_tensor(x)
         dim = _dim("Unflatten", self.dim, inputs.ndim)
         shape = inputs.shape
-        if math.prod(self.unflattened_size) != shape[dim]:
+        sizes = list(self.unflattened_size)
+        known = math.prod(size for size in sizes if size != -1)
+        inferred = sizes.count(-1)
+        valid = all(size >= 0 or size == -1 for size in sizes) and inferred <= 1
+        if valid and inferred == 1 and known > 0 and shape[dim] % known == 0:
+            sizes[sizes.index(-1)] = shape[dim] // known  # as torch: one size may be -1
+        if not valid or math.prod(sizes) != shape[dim] or -1 in sizes:
             raise ValueError(
                 f"Unflatten: axis {self.dim} of the input {shape} has {shape[dim]} entries, "
-                f"which {self.unflattened_size} does not hold ({math.prod(self.unflattened_size)})"
+                f"which {self.unflattened_size} does not hold; give sizes >= 0 whose "
+                "product is that count, at most one of them -1 (inferred)"
             )
-        return inputs.reshape((*shape[:dim], *self.unflattened_size, *shape[dim + 1 :]))
+        return inputs.reshape((*shape[:dim], *sizes, *shape[dim + 1 :]))
 
     def extra_repr(self) -> str:
         return f"dim={self.dim}, unflattened_size={self.unflattened_size}"

@@ -9,17 +9,19 @@ from __future__ import annotations
 
 import functools
 import threading
+import warnings
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from typing import Any, NamedTuple, TypeVar
 
 import numpy as np
 
+from chainrule.backends import namespace
 from chainrule.dtypes import numpy_dtype
 from chainrule.graph import set_grad_slot
 from chainrule.modes import record_effect
 from chainrule.nn.flat import FlatBuffer, buffer_of, flatten_parameters, zero_grads
 from chainrule.nn.parameter import Parameter
-from chainrule.placement import device_of, is_foreign, move, to_numpy
+from chainrule.placement import device_of, is_foreign, library_of, move, to_numpy
 
 ModuleT = TypeVar("ModuleT", bound="Module")
 
@@ -77,8 +79,10 @@ def _buffer_value(owner: str, name: str, value: Any) -> Any:
 
 def _loaded_value(owner: str, key: str, value: Any, current: Any) -> Any:
     """`value` from a state dict as an array of `current`'s dtype, on its device: real
-    numbers cast as PyTorch's `copy_` casts them; anything else (strings, objects, complex
-    numbers, whose imaginary part a cast would drop) refused with a ValueError naming `key`."""
+    numbers cast as PyTorch's `copy_` casts them, but a value the cast would lose (beyond
+    float32's range; a fraction or NaN for an integer buffer), which torch takes silently,
+    and anything else (strings, objects, complex numbers, whose imaginary part a cast would
+    drop) refused with a ValueError naming `key`."""
     array = np.asarray(to_numpy(value))
     if array.dtype.kind not in "biuf":
         raise ValueError(
@@ -86,7 +90,19 @@ def _loaded_value(owner: str, key: str, value: Any, current: Any) -> Any:
             f"cannot become the {numpy_dtype(current.dtype)} it loads into; nothing was "
             "loaded. Save real numbers (model.state_dict()) and load those"
         )
-    loaded = np.array(array, dtype=numpy_dtype(current.dtype))
+    target = np.dtype(numpy_dtype(current.dtype))
+    with np.errstate(over="ignore", invalid="ignore"):  # what overflows is reported below
+        loaded = np.array(array, dtype=target)
+        # A float: beyond float32's range; an integer buffer: a fraction, NaN, out of range.
+        floats = target.kind == "f"
+        lost = np.isfinite(array) & ~np.isfinite(loaded) if floats else loaded != array
+        if np.any(lost):
+            bad, cast = np.asarray(array)[lost].flat[0], np.asarray(loaded)[lost].flat[0]
+            raise ValueError(
+                f"load_state_dict for {owner}: {key} holds {bad.item()!r}, which {target} "
+                f"cannot hold (the cast would make it {cast.item()!r}); nothing was loaded. "
+                "Load a state saved by this model, or convert the model first (model.double())"
+            )
     if type(current) is not np.ndarray:  # a model moved to another device
         loaded = move(loaded, device_of(current))
     return loaded
@@ -273,11 +289,14 @@ class Module:
         return flatten_parameters(self.parameters())
 
     def train(self: ModuleT, mode: bool = True) -> ModuleT:
-        """Set training mode (`mode=True`) or evaluation mode on this module and all below."""
+        """Set training mode (`mode=True`) or evaluation mode on this module, then call each
+        child's own `train(mode)`, as torch: a sub-module that overrides `train` (a norm layer
+        kept frozen in eval mode) decides its own mode."""
         if not isinstance(mode, bool):
             raise TypeError(f"train: mode must be True or False, got {mode!r}")
-        for module in self.modules():
-            object.__setattr__(module, "training", mode)
+        object.__setattr__(self, "training", mode)
+        for module in self.children():
+            module.train(mode)
         return self
 
     def eval(self: ModuleT) -> ModuleT:
@@ -288,7 +307,8 @@ class Module:
     def state_dict(self) -> dict[str, np.ndarray]:
         """Copies of every parameter and buffer, by dotted name: parameters of each module,
         then its buffers, then its sub-modules'. NumPy copies, whatever the device (so a
-        checkpoint loads anywhere)."""
+        checkpoint loads anywhere): unlike torch, whose state_dict holds detached views that
+        share storage, changing an entry leaves the module as it was."""
         state: dict[str, np.ndarray] = {}
         for module_name, module in self.named_modules():
             dot = f"{module_name}." if module_name else ""
@@ -372,10 +392,18 @@ class Module:
         Each Parameter stays the same object, so an optimizer built on them keeps working
         (its state follows a parameter to its device at the next step). A parameter moved
         off NumPy leaves its flat buffer (`flatten_parameters`, NumPy only) and is updated
-        on its own; call `flatten_parameters()` again after moving back to the cpu.
+        on its own; call `flatten_parameters()` again after moving back to the cpu. A
+        library that would change a dtype (JAX without jax_enable_x64: float64 to float32)
+        is refused before anything moves.
         """
-        for parameter in self.parameters():
-            moved = move(parameter.data, device)
+        placed = [(parameter, _moved(parameter.data, device)) for parameter in self.parameters()]
+        buffers = [
+            (module, name, _moved(buffer, device))
+            for module in self.modules()
+            for name, buffer in module._buffers.items()
+            if buffer is not None
+        ]
+        for parameter, moved in placed:
             if moved is parameter.data:
                 continue
             grad = parameter.grad
@@ -385,10 +413,8 @@ class Module:
                 set_grad_slot(parameter, None)
             if grad is not None:
                 parameter.grad = grad.detach().to(device)
-        for module in self.modules():
-            for name, buffer in module._buffers.items():
-                if buffer is not None:
-                    module._buffers[name] = move(buffer, device)
+        for module, name, buffer in buffers:
+            module._buffers[name] = buffer
         return self
 
     # --- torch conveniences (nn-utils)
@@ -417,14 +443,24 @@ class Module:
     def _convert_floats(self: ModuleT, dtype: np.dtype[Any]) -> ModuleT:
         """As torch's float()/double(): in place, each Parameter staying the same object (so
         an optimizer built on them keeps them); integer buffers are left as they are. A
-        converted parameter leaves its flat buffer (call flatten_parameters() again)."""
-        for parameter in self.parameters():
-            if parameter.dtype.kind == "f" and parameter.dtype != dtype:
-                parameter.data = parameter.data.astype(dtype)  # converts .grad too
-        for module in self.modules():
-            for name, buffer in module._buffers.items():
-                if buffer is not None and np.dtype(buffer.dtype).kind == "f":
-                    module._buffers[name] = buffer.astype(dtype)
+        converted parameter leaves its flat buffer (call flatten_parameters() again). Every
+        array is converted before any is replaced, so a refusal leaves the module as it was."""
+        op = "double" if dtype == np.float64 else "float"
+        parameters = [
+            (parameter, _converted(op, parameter.data, dtype))
+            for parameter in self.parameters()
+            if parameter.dtype.kind == "f" and parameter.dtype != dtype
+        ]
+        buffers = [
+            (module, name, _converted(op, buffer, dtype))
+            for module in self.modules()
+            for name, buffer in module._buffers.items()
+            if buffer is not None and np.dtype(numpy_dtype(buffer.dtype)).kind == "f"
+        ]
+        for parameter, data in parameters:
+            parameter.data = data  # converts .grad too
+        for module, name, buffer in buffers:
+            module._buffers[name] = buffer
         return self
 
     # ----------------------------------------------------------------- calling
@@ -485,3 +521,37 @@ class Module:
 
 
 _MODULE_CALL = Module.__call__
+
+
+def _moved(array: Any, device: Any) -> Any:
+    """`array` on `device` with its float dtype; JAX without jax_enable_x64 would make
+    float64 float32 with only a warning, which is refused here."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # JAX's truncation warning: checked just below
+        moved = move(array, device)
+    dtype = np.dtype(numpy_dtype(array.dtype))
+    if dtype.kind == "f":  # a counter held as int32 there loses nothing
+        _check_kept("to", array, moved, dtype)
+    return moved
+
+
+def _check_kept(op: str, array: Any, result: Any, dtype: np.dtype[Any]) -> None:
+    if np.dtype(numpy_dtype(result.dtype)) != dtype:
+        raise TypeError(
+            f"{op}: {library_of(result)} keeps this {dtype.name} array as "
+            f"{numpy_dtype(result.dtype)}; nothing was changed. JAX holds 64-bit numbers "
+            "only with jax.config.update('jax_enable_x64', True), set before creating arrays"
+        )
+
+
+def _converted(op: str, array: Any, dtype: np.dtype[Any]) -> Any:
+    """`array` as `dtype` in its own library; JAX without jax_enable_x64 would truncate
+    float64 back to float32 with only a warning, which is refused here."""
+    if type(array) is np.ndarray:
+        return array.astype(dtype)
+    xp = namespace(array)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # JAX's truncation warning: checked just below
+        converted = xp.astype(array, getattr(xp, dtype.name))
+    _check_kept(op, array, converted, dtype)
+    return converted

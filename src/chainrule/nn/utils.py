@@ -93,6 +93,19 @@ def _vector_norm(values: np.ndarray, norm_type: float) -> np.ndarray:
     return np.asarray(norm, dtype=dtype)
 
 
+def _limit(op: str, label: str, value: float) -> float:
+    """`value` as a float >= 0 (inf allowed): torch takes a negative limit, which flips the
+    sign of every gradient (norm) or pins them all to it (value), and NaN, which makes
+    every gradient NaN; both are refused here before anything is changed."""
+    limit = float(value)
+    if not limit >= 0:
+        raise ValueError(
+            f"{op}: {label} must be >= 0, got {value!r}; a negative or NaN limit would "
+            "corrupt every gradient (pass the bound's size, e.g. 1.0)"
+        )
+    return limit
+
+
 def _bump_versions(grads: Sequence[Tensor]) -> None:
     """Count the in-place change in each gradient, so a graph that saved one refuses it."""
     for grad in grads:
@@ -112,11 +125,12 @@ def clip_grad_norm_(
     total = ||(||g_1||_p, ..., ||g_n||_p)||_p  over the parameters that have a `.grad`;
     g_i <- g_i * min(max_norm / (total + 1e-6), 1)  (in each gradient's dtype).
 
-    `norm_type` is p (inf for the max norm). With `error_if_nonfinite`, a NaN or infinite
-    total raises RuntimeError before anything is changed. `foreach=False` scales each
-    gradient on its own; otherwise gradients that fill one slice of a flat buffer are
-    scaled in one call (bit-identical). The total norm is a 0-d Tensor of the gradients'
-    (promoted) dtype; float32 zero when no parameter has a gradient.
+    `norm_type` is p (inf for the max norm); a negative or NaN `max_norm` is refused
+    (ValueError; torch takes it and flips or NaNs the gradients). With
+    `error_if_nonfinite`, a NaN or infinite total raises RuntimeError before anything is
+    changed. `foreach=False` scales each gradient on its own; otherwise gradients that fill
+    one slice of a flat buffer are scaled in one call (bit-identical). The total norm is a
+    0-d Tensor of the gradients' (promoted) dtype; float32 zero when no parameter has a gradient.
 
     Example:
         >>> loss.backward()
@@ -127,7 +141,7 @@ def clip_grad_norm_(
     params = _as_list(op, parameters)
     use_flat = _foreach_flag(op, foreach)
     norm_type = float(norm_type)
-    max_norm = float(max_norm)
+    max_norm = _limit(op, "max_norm", max_norm)
     # A replay of a compiled step repeats the call on that call's gradients.
     record_effect(
         functools.partial(clip_grad_norm_, params, max_norm, norm_type, error_if_nonfinite, foreach)
@@ -181,14 +195,15 @@ def clip_grad_value_(
     parameters: TensorOrTensors, clip_value: float, foreach: bool | None = None
 ) -> None:
     """Clamp every gradient of `parameters` into [-clip_value, clip_value] in place, as
-    torch.nn.utils.clip_grad_value_: g <- min(max(g, -clip_value), clip_value) (NaN stays NaN).
+    torch.nn.utils.clip_grad_value_: g <- min(max(g, -clip_value), clip_value) (NaN stays NaN);
+    a negative or NaN `clip_value` is refused (ValueError).
 
     `foreach=False` clamps each gradient on its own; otherwise gradients that fill one slice
     of a flat buffer are clamped in one call (bit-identical)."""
     op = "clip_grad_value_"
     params = _as_list(op, parameters)
     use_flat = _foreach_flag(op, foreach)
-    clip_value = float(clip_value)
+    clip_value = _limit(op, "clip_value", clip_value)
     record_effect(functools.partial(clip_grad_value_, params, clip_value, foreach))
     with_grad = [param for param in params if param.grad is not None]
     grads = [param.grad for param in with_grad if param.grad is not None]
