@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from chainrule.placement import Device, move
+from chainrule.placement import Device, move_keeping_dtype
 from chainrule.tensor import Tensor, attach_methods
 
 
@@ -16,11 +16,13 @@ def to(self: Tensor, device: Any) -> Tensor:
     """This tensor on `device` ("cpu", "cuda", "cuda:N", another tensor's `.device`, an array
     library's module such as array_api_strict or jax.numpy, or a device object of one): self
     when it is there already, else a copy there that keeps `requires_grad` and the name.
+    A library that would change its float dtype (JAX without jax_enable_x64: float64 to
+    float32) is refused rather than truncating.
 
     Unlike PyTorch, the move is not recorded: a leaf moves as a new leaf (as parameters do
     in `Module.to`); move a computed tensor's inputs instead, or detach it first.
     """
-    array = move(self.data, device)
+    array = move_keeping_dtype("to", self.data, device)
     if array is self.data:
         return self
     if self._node is not None:

@@ -7,6 +7,7 @@ device. The engine and the Tensor methods (`chainrule.devices`) build on these.
 from __future__ import annotations
 
 import importlib
+import warnings
 from types import ModuleType
 from typing import Any
 
@@ -383,3 +384,26 @@ __all__ = [
     "tensor_array",
     "to_numpy",
 ]
+
+
+def move_keeping_dtype(op: str, array: Any, target: Any) -> Any:
+    """`move(array, target)`, refused when the target library would change a float dtype:
+    JAX without jax_enable_x64 makes float64 float32 with only a warning. (An integer
+    counter held as int32 there loses nothing, so integers are let through.)"""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # JAX's truncation warning: checked just below
+        moved = move(array, target)
+    dtype = np.dtype(numpy_dtype(array.dtype))
+    if dtype.kind == "f":
+        check_dtype_kept(op, moved, dtype)
+    return moved
+
+
+def check_dtype_kept(op: str, result: Any, dtype: np.dtype[Any]) -> None:
+    """Refuse `result` (a moved or converted array) unless it still has `dtype`."""
+    if np.dtype(numpy_dtype(result.dtype)) != dtype:
+        raise TypeError(
+            f"{op}: {library_of(result)} keeps this {dtype.name} array as "
+            f"{numpy_dtype(result.dtype)}; nothing was changed. JAX holds 64-bit numbers "
+            "only with jax.config.update('jax_enable_x64', True), set before creating arrays"
+        )

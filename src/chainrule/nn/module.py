@@ -21,7 +21,14 @@ from chainrule.graph import set_grad_slot
 from chainrule.modes import record_effect
 from chainrule.nn.flat import FlatBuffer, buffer_of, flatten_parameters, zero_grads
 from chainrule.nn.parameter import Parameter
-from chainrule.placement import device_of, is_foreign, library_of, move, to_numpy
+from chainrule.placement import (
+    check_dtype_kept,
+    device_of,
+    is_foreign,
+    move,
+    move_keeping_dtype,
+    to_numpy,
+)
 
 ModuleT = TypeVar("ModuleT", bound="Module")
 
@@ -396,9 +403,12 @@ class Module:
         library that would change a dtype (JAX without jax_enable_x64: float64 to float32)
         is refused before anything moves.
         """
-        placed = [(parameter, _moved(parameter.data, device)) for parameter in self.parameters()]
+        placed = [
+            (parameter, move_keeping_dtype("to", parameter.data, device))
+            for parameter in self.parameters()
+        ]
         buffers = [
-            (module, name, _moved(buffer, device))
+            (module, name, move_keeping_dtype("to", buffer, device))
             for module in self.modules()
             for name, buffer in module._buffers.items()
             if buffer is not None
@@ -523,27 +533,6 @@ class Module:
 _MODULE_CALL = Module.__call__
 
 
-def _moved(array: Any, device: Any) -> Any:
-    """`array` on `device` with its float dtype; JAX without jax_enable_x64 would make
-    float64 float32 with only a warning, which is refused here."""
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # JAX's truncation warning: checked just below
-        moved = move(array, device)
-    dtype = np.dtype(numpy_dtype(array.dtype))
-    if dtype.kind == "f":  # a counter held as int32 there loses nothing
-        _check_kept("to", array, moved, dtype)
-    return moved
-
-
-def _check_kept(op: str, array: Any, result: Any, dtype: np.dtype[Any]) -> None:
-    if np.dtype(numpy_dtype(result.dtype)) != dtype:
-        raise TypeError(
-            f"{op}: {library_of(result)} keeps this {dtype.name} array as "
-            f"{numpy_dtype(result.dtype)}; nothing was changed. JAX holds 64-bit numbers "
-            "only with jax.config.update('jax_enable_x64', True), set before creating arrays"
-        )
-
-
 def _converted(op: str, array: Any, dtype: np.dtype[Any]) -> Any:
     """`array` as `dtype` in its own library; JAX without jax_enable_x64 would truncate
     float64 back to float32 with only a warning, which is refused here."""
@@ -553,5 +542,5 @@ def _converted(op: str, array: Any, dtype: np.dtype[Any]) -> Any:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # JAX's truncation warning: checked just below
         converted = xp.astype(array, getattr(xp, dtype.name))
-    _check_kept(op, array, converted, dtype)
+    check_dtype_kept(op, converted, dtype)
     return converted
