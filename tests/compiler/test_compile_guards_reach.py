@@ -228,3 +228,37 @@ def test_a_step_defined_where_globals_have_no_name_compiles_and_is_guarded() -> 
     assert values == [6.0, 6.0, 6.0]
     namespace["SCALE"] = 3.0
     assert float(step(np.arange(3.0)).item()) == 9.0
+
+
+def _replayed_then_changed(step: Callable[..., Any], change: Callable[[], None]) -> None:
+    """Three calls (trace, check, replay) at 6, then `change()` makes eager's value 15: the
+    compiled step must trace again and give 15, not replay the stale 6."""
+    compiled = cr.compile(step)
+    x = np.arange(3.0)
+    assert [float(compiled(x).item()) for _ in range(3)] == [6.0, 6.0, 6.0]
+    change()
+    assert float(step(x).item()) == 15.0
+    assert float(compiled(x).item()) == 15.0
+
+
+def test_a_partial_s_function_and_arguments_are_guarded() -> None:
+    """functools.partial hides its function and arguments from `vars`: the function's
+    globals and a mutable argument must still be guarded."""
+    import functools
+
+    settings = {"scale": 2.0}
+    weight = cr.tensor(np.ones(3), requires_grad=True)
+
+    def loss(scales: list[float], x: Any, offset: float) -> cr.Tensor:
+        return (weight * cr.tensor(x) * settings["scale"] * scales[0]).sum() + offset
+
+    scales = [1.0]
+    by_dict = functools.partial(loss, [1.0], offset=0.0)
+    _replayed_then_changed(lambda x: by_dict(x), lambda: settings.update(scale=5.0))
+    settings["scale"] = 2.0
+    by_list = functools.partial(loss, scales, offset=0.0)
+    _replayed_then_changed(lambda x: by_list(x), lambda: scales.__setitem__(0, 2.5))
+    by_keyword = functools.partial(loss, [1.0], offset=0.0)
+    _replayed_then_changed(
+        lambda x: by_keyword(x), lambda: by_keyword.keywords.__setitem__("offset", 9.0)
+    )

@@ -20,6 +20,7 @@ replayed and reads their live state.
 
 from __future__ import annotations
 
+import functools
 import operator
 import sys
 from collections.abc import Callable, Iterator
@@ -225,6 +226,14 @@ class Guards:
             self._follow(value.__self__, f"{name}'s object", depth)
         elif _is_user_function(value):
             self._function(value, depth)
+        elif isinstance(value, functools.partial):
+            # Its function and arguments are not in vars(): followed as the call reads them.
+            self._follow(value.func, f"{name}.func", depth)
+            self._follow(value.args, f"{name}.args", depth + 1)
+            # Every keyword is passed, named in the user's code or not.
+            self._length(value.keywords, f"{name}.keywords")
+            for key in list(value.keywords)[:_WIDTH]:
+                self._entry(value.keywords, key, f"{name}.keywords[{key!r}]", depth)
         elif isinstance(value, Module):
             self._module_tree(value, name, depth)
         elif isinstance(value, dict):
