@@ -262,3 +262,22 @@ def test_a_partial_s_function_and_arguments_are_guarded() -> None:
     _replayed_then_changed(
         lambda x: by_keyword(x), lambda: by_keyword.keywords.__setitem__("offset", 9.0)
     )
+
+
+def test_an_object_of_a_class_defined_where_globals_have_no_name_is_guarded() -> None:
+    """A class made by `exec` in a namespace without `__name__` has `__module__` 'builtins'
+    (its body's `__name__` falls back to the builtins module's): it is the user's own class,
+    not a built-in type, and its objects' attributes are guarded."""
+    namespace: dict[str, object] = {"cr": cr, "np": np}
+    exec(
+        "class Scaled:\n"
+        "    def __init__(self):\n"
+        "        self.weight = cr.tensor(np.ones(3), requires_grad=True)\n"
+        "        self.k = 2.0\n"
+        "    def __call__(self, x):\n"
+        "        return (self.weight * cr.tensor(x) * self.k).sum()\n",
+        namespace,
+    )
+    model = namespace["Scaled"]()  # type: ignore[operator]
+    assert type(model).__module__ == "builtins"
+    _replayed_then_changed(lambda x: model(x), lambda: setattr(model, "k", 5.0))

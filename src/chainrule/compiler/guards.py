@@ -48,6 +48,7 @@ _ARRAY_SIZE = 1024
 
 _SCALARS = (bool, int, float, complex, str, bytes, type(None), np.generic)
 _LIBRARIES = ("chainrule.", "numpy", "jax", "builtins", "torch")
+_HEAP_TYPE = 1 << 9  # Py_TPFLAGS_HEAPTYPE: a class made by a class statement or type()
 _CELL_CONTENTS = operator.attrgetter("cell_contents")
 _MISSING = object()
 _BYTES: Callable[[np.ndarray], bytes] = np.ndarray.tobytes
@@ -76,12 +77,21 @@ def _class_functions(value: Any) -> Iterator[FunctionType]:
     """The functions defined by the user classes of `value`'s type (its methods, property
     getters), which the step may call through it."""
     for cls in type(value).__mro__:
-        if cls.__module__.startswith(_LIBRARIES):
+        if _is_library_class(cls):
             continue
         for attribute in vars(cls).values():
             function = getattr(attribute, "fget", None) or getattr(attribute, "__func__", attribute)
             if isinstance(function, FunctionType):
                 yield function
+
+
+def _is_library_class(cls: type) -> bool:
+    """A class of Python's or a library's. A class made by `exec` in globals without
+    `__name__` has `__module__` 'builtins' as well (its body's `__name__` is the builtins
+    module's), but it is the user's: unlike a built-in type, it is a heap type."""
+    if cls.__module__ == "builtins":
+        return not cls.__flags__ & _HEAP_TYPE
+    return cls.__module__.startswith(_LIBRARIES)
 
 
 def _is_user_function(value: Any) -> bool:
@@ -102,7 +112,7 @@ def _is_user_object(value: Any) -> bool:
     return (
         hasattr(value, "__dict__")
         and not isinstance(value, (ModuleType, type, FunctionType, MethodType))
-        and not type(value).__module__.startswith(_LIBRARIES)
+        and not _is_library_class(type(value))
     )
 
 
@@ -496,7 +506,7 @@ def _is_user_slots_object(value: Any) -> bool:
     return (
         not hasattr(value, "__dict__")
         and bool(_slot_names(type(value)))
-        and not type(value).__module__.startswith(_LIBRARIES)
+        and not _is_library_class(type(value))
     )
 
 
