@@ -281,3 +281,15 @@ def test_an_object_of_a_class_defined_where_globals_have_no_name_is_guarded() ->
     model = namespace["Scaled"]()  # type: ignore[operator]
     assert type(model).__module__ == "builtins"
     _replayed_then_changed(lambda x: model(x), lambda: setattr(model, "k", 5.0))
+
+
+def test_the_object_of_a_builtin_bound_method_is_guarded() -> None:
+    """`get = settings.get` called in the step reads `settings`, as a Python method would."""
+    settings = {"scale": 2.0}
+    get = settings.get
+    weight = cr.tensor(np.ones(3), requires_grad=True)
+
+    def step(x: Any) -> cr.Tensor:
+        return (weight * cr.tensor(x) * get("scale")).sum()
+
+    _replayed_then_changed(step, lambda: settings.update(scale=5.0))

@@ -25,7 +25,15 @@ import operator
 import sys
 from collections.abc import Callable, Iterator
 from itertools import repeat
-from types import CellType, CodeType, FunctionType, MappingProxyType, MethodType, ModuleType
+from types import (
+    BuiltinMethodType,
+    CellType,
+    CodeType,
+    FunctionType,
+    MappingProxyType,
+    MethodType,
+    ModuleType,
+)
 from typing import Any
 
 import numpy as np
@@ -236,6 +244,9 @@ class Guards:
             self._follow(value.__self__, f"{name}'s object", depth)
         elif _is_user_function(value):
             self._function(value, depth)
+        elif isinstance(value, BuiltinMethodType) and not isinstance(value.__self__, ModuleType):
+            # `settings.get`, `values.__getitem__`: a C method reads the object it is bound to.
+            self._follow(value.__self__, f"{name}'s object", depth)
         elif isinstance(value, functools.partial):
             # Its function and arguments are not in vars(): followed as the call reads them.
             self._follow(value.func, f"{name}.func", depth)
