@@ -293,3 +293,24 @@ def test_the_object_of_a_builtin_bound_method_is_guarded() -> None:
         return (weight * cr.tensor(x) * get("scale")).sum()
 
     _replayed_then_changed(step, lambda: settings.update(scale=5.0))
+
+
+def test_an_attribute_of_a_user_class_the_step_reads_is_guarded() -> None:
+    """`Settings.scale` read through the class (here in a static method): set on the class
+    after the trace, it is read afresh, as eager execution reads it."""
+    weight = cr.tensor(np.ones(3), requires_grad=True)
+
+    class Settings:
+        scale = 2.0
+
+        @staticmethod
+        def loss(x: Any) -> cr.Tensor:
+            return (weight * cr.tensor(x) * Settings.scale).sum()
+
+    def step(x: Any) -> cr.Tensor:
+        return Settings.loss(x)
+
+    def change() -> None:
+        Settings.scale = 5.0
+
+    _replayed_then_changed(step, change)

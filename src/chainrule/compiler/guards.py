@@ -271,6 +271,8 @@ class Guards:
         elif isinstance(value, tuple):
             for index, item in enumerate(value[:_WIDTH]):
                 self._follow(item, f"{name}[{index}]", depth + 1)
+        elif isinstance(value, type) and not _is_library_class(value):
+            self._class_attributes(value, depth)
         elif isinstance(value, ModuleType) and _is_user_module(value):
             # A settings module (`config.LOSS_WEIGHT`): the attributes the user code names.
             attributes = vars(value)
@@ -390,6 +392,22 @@ class Guards:
                     self._dicts.append(buffers)
                     self._keys.append(key)
                     self._entry_names.append(f"the buffer {label}.{key}")
+
+    def _class_attributes(self, cls: type, depth: int) -> None:
+        """A user class the step reaches (`Config.scale`, a static method's `C.k`): its own
+        attributes that the user code names, read statically as `_module_class` does."""
+        used = self._found_names if self._used is None else self._used
+        for key in [key for key in vars(cls) if key in used][:_WIDTH]:
+            if self._full() or (cls, key) in self._class_seen:
+                continue
+            self._class_seen.add((cls, key))
+            self._classes.append(cls.__dict__)
+            self._class_keys.append(key)
+            self._class_names.append(f"{cls.__qualname__}.{key}")
+            attribute = cls.__dict__[key]
+            self._follow(
+                getattr(attribute, "__func__", attribute), f"{cls.__qualname__}.{key}", depth + 1
+            )
 
     def _module_class(self, cls: type, called: list[str]) -> None:
         """Guard what `cls.forward`, `cls.__call__` and the `called` methods are (a method
