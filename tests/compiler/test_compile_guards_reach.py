@@ -228,3 +228,89 @@ def test_a_step_defined_where_globals_have_no_name_compiles_and_is_guarded() -> 
     assert values == [6.0, 6.0, 6.0]
     namespace["SCALE"] = 3.0
     assert float(step(np.arange(3.0)).item()) == 9.0
+
+
+def _replayed_then_changed(step: Callable[..., Any], change: Callable[[], None]) -> None:
+    """Three calls (trace, check, replay) at 6, then `change()` makes eager's value 15: the
+    compiled step must trace again and give 15, not replay the stale 6."""
+    compiled = cr.compile(step)
+    x = np.arange(3.0)
+    assert [float(compiled(x).item()) for _ in range(3)] == [6.0, 6.0, 6.0]
+    change()
+    assert float(step(x).item()) == 15.0
+    assert float(compiled(x).item()) == 15.0
+
+
+def test_a_partial_s_function_and_arguments_are_guarded() -> None:
+    """functools.partial hides its function and arguments from `vars`: the function's
+    globals and a mutable argument must still be guarded."""
+    import functools
+
+    settings = {"scale": 2.0}
+    weight = cr.tensor(np.ones(3), requires_grad=True)
+
+    def loss(scales: list[float], x: Any, offset: float) -> cr.Tensor:
+        return (weight * cr.tensor(x) * settings["scale"] * scales[0]).sum() + offset
+
+    scales = [1.0]
+    by_dict = functools.partial(loss, [1.0], offset=0.0)
+    _replayed_then_changed(lambda x: by_dict(x), lambda: settings.update(scale=5.0))
+    settings["scale"] = 2.0
+    by_list = functools.partial(loss, scales, offset=0.0)
+    _replayed_then_changed(lambda x: by_list(x), lambda: scales.__setitem__(0, 2.5))
+    by_keyword = functools.partial(loss, [1.0], offset=0.0)
+    _replayed_then_changed(
+        lambda x: by_keyword(x), lambda: by_keyword.keywords.__setitem__("offset", 9.0)
+    )
+
+
+def test_an_object_of_a_class_defined_where_globals_have_no_name_is_guarded() -> None:
+    """A class made by `exec` in a namespace without `__name__` has `__module__` 'builtins'
+    (its body's `__name__` falls back to the builtins module's): it is the user's own class,
+    not a built-in type, and its objects' attributes are guarded."""
+    namespace: dict[str, object] = {"cr": cr, "np": np}
+    exec(
+        "class Scaled:\n"
+        "    def __init__(self):\n"
+        "        self.weight = cr.tensor(np.ones(3), requires_grad=True)\n"
+        "        self.k = 2.0\n"
+        "    def __call__(self, x):\n"
+        "        return (self.weight * cr.tensor(x) * self.k).sum()\n",
+        namespace,
+    )
+    model = namespace["Scaled"]()  # type: ignore[operator]
+    assert type(model).__module__ == "builtins"
+    _replayed_then_changed(lambda x: model(x), lambda: setattr(model, "k", 5.0))
+
+
+def test_the_object_of_a_builtin_bound_method_is_guarded() -> None:
+    """`get = settings.get` called in the step reads `settings`, as a Python method would."""
+    settings = {"scale": 2.0}
+    get = settings.get
+    weight = cr.tensor(np.ones(3), requires_grad=True)
+
+    def step(x: Any) -> cr.Tensor:
+        return (weight * cr.tensor(x) * get("scale")).sum()
+
+    _replayed_then_changed(step, lambda: settings.update(scale=5.0))
+
+
+def test_an_attribute_of_a_user_class_the_step_reads_is_guarded() -> None:
+    """`Settings.scale` read through the class (here in a static method): set on the class
+    after the trace, it is read afresh, as eager execution reads it."""
+    weight = cr.tensor(np.ones(3), requires_grad=True)
+
+    class Settings:
+        scale = 2.0
+
+        @staticmethod
+        def loss(x: Any) -> cr.Tensor:
+            return (weight * cr.tensor(x) * Settings.scale).sum()
+
+    def step(x: Any) -> cr.Tensor:
+        return Settings.loss(x)
+
+    def change() -> None:
+        Settings.scale = 5.0
+
+    _replayed_then_changed(step, change)

@@ -20,11 +20,20 @@ replayed and reads their live state.
 
 from __future__ import annotations
 
+import functools
 import operator
 import sys
 from collections.abc import Callable, Iterator
 from itertools import repeat
-from types import CellType, CodeType, FunctionType, MappingProxyType, MethodType, ModuleType
+from types import (
+    BuiltinMethodType,
+    CellType,
+    CodeType,
+    FunctionType,
+    MappingProxyType,
+    MethodType,
+    ModuleType,
+)
 from typing import Any
 
 import numpy as np
@@ -47,6 +56,7 @@ _ARRAY_SIZE = 1024
 
 _SCALARS = (bool, int, float, complex, str, bytes, type(None), np.generic)
 _LIBRARIES = ("chainrule.", "numpy", "jax", "builtins", "torch")
+_HEAP_TYPE = 1 << 9  # Py_TPFLAGS_HEAPTYPE: a class made by a class statement or type()
 _CELL_CONTENTS = operator.attrgetter("cell_contents")
 _MISSING = object()
 _BYTES: Callable[[np.ndarray], bytes] = np.ndarray.tobytes
@@ -75,12 +85,21 @@ def _class_functions(value: Any) -> Iterator[FunctionType]:
     """The functions defined by the user classes of `value`'s type (its methods, property
     getters), which the step may call through it."""
     for cls in type(value).__mro__:
-        if cls.__module__.startswith(_LIBRARIES):
+        if _is_library_class(cls):
             continue
         for attribute in vars(cls).values():
             function = getattr(attribute, "fget", None) or getattr(attribute, "__func__", attribute)
             if isinstance(function, FunctionType):
                 yield function
+
+
+def _is_library_class(cls: type) -> bool:
+    """A class of Python's or a library's. A class made by `exec` in globals without
+    `__name__` has `__module__` 'builtins' as well (its body's `__name__` is the builtins
+    module's), but it is the user's: unlike a built-in type, it is a heap type."""
+    if cls.__module__ == "builtins":
+        return not cls.__flags__ & _HEAP_TYPE
+    return cls.__module__.startswith(_LIBRARIES)
 
 
 def _is_user_function(value: Any) -> bool:
@@ -101,7 +120,7 @@ def _is_user_object(value: Any) -> bool:
     return (
         hasattr(value, "__dict__")
         and not isinstance(value, (ModuleType, type, FunctionType, MethodType))
-        and not type(value).__module__.startswith(_LIBRARIES)
+        and not _is_library_class(type(value))
     )
 
 
@@ -225,6 +244,17 @@ class Guards:
             self._follow(value.__self__, f"{name}'s object", depth)
         elif _is_user_function(value):
             self._function(value, depth)
+        elif isinstance(value, BuiltinMethodType) and not isinstance(value.__self__, ModuleType):
+            # `settings.get`, `values.__getitem__`: a C method reads the object it is bound to.
+            self._follow(value.__self__, f"{name}'s object", depth)
+        elif isinstance(value, functools.partial):
+            # Its function and arguments are not in vars(): followed as the call reads them.
+            self._follow(value.func, f"{name}.func", depth)
+            self._follow(value.args, f"{name}.args", depth + 1)
+            # Every keyword is passed, named in the user's code or not.
+            self._length(value.keywords, f"{name}.keywords")
+            for key in list(value.keywords)[:_WIDTH]:
+                self._entry(value.keywords, key, f"{name}.keywords[{key!r}]", depth)
         elif isinstance(value, Module):
             self._module_tree(value, name, depth)
         elif isinstance(value, dict):
@@ -241,6 +271,8 @@ class Guards:
         elif isinstance(value, tuple):
             for index, item in enumerate(value[:_WIDTH]):
                 self._follow(item, f"{name}[{index}]", depth + 1)
+        elif isinstance(value, type) and not _is_library_class(value):
+            self._class_attributes(value, depth)
         elif isinstance(value, ModuleType) and _is_user_module(value):
             # A settings module (`config.LOSS_WEIGHT`): the attributes the user code names.
             attributes = vars(value)
@@ -360,6 +392,22 @@ class Guards:
                     self._dicts.append(buffers)
                     self._keys.append(key)
                     self._entry_names.append(f"the buffer {label}.{key}")
+
+    def _class_attributes(self, cls: type, depth: int) -> None:
+        """A user class the step reaches (`Config.scale`, a static method's `C.k`): its own
+        attributes that the user code names, read statically as `_module_class` does."""
+        used = self._found_names if self._used is None else self._used
+        for key in [key for key in vars(cls) if key in used][:_WIDTH]:
+            if self._full() or (cls, key) in self._class_seen:
+                continue
+            self._class_seen.add((cls, key))
+            self._classes.append(cls.__dict__)
+            self._class_keys.append(key)
+            self._class_names.append(f"{cls.__qualname__}.{key}")
+            attribute = cls.__dict__[key]
+            self._follow(
+                getattr(attribute, "__func__", attribute), f"{cls.__qualname__}.{key}", depth + 1
+            )
 
     def _module_class(self, cls: type, called: list[str]) -> None:
         """Guard what `cls.forward`, `cls.__call__` and the `called` methods are (a method
@@ -487,7 +535,7 @@ def _is_user_slots_object(value: Any) -> bool:
     return (
         not hasattr(value, "__dict__")
         and bool(_slot_names(type(value)))
-        and not type(value).__module__.startswith(_LIBRARIES)
+        and not _is_library_class(type(value))
     )
 
 

@@ -127,7 +127,10 @@ class Linear:
 
 
 class ReLU:
-    """y = max(x, 0); backward: grad_in = grad_out * [x > 0] (the gradient at 0 is taken as 0)."""
+    """y = max(x, 0); backward: grad_in = grad_out * [x > 0] (the gradient at 0 is taken as 0).
+
+    Only at NaN does this differ from `chainrule.relu` and PyTorch: [NaN > 0] is 0 here, while
+    they pass a NaN's gradient through (mask [y != 0]), so the NaN's source gets it."""
 
     def __init__(self) -> None:
         self.saved: npt.NDArray[np.bool_] | None = None

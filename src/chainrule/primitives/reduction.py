@@ -146,4 +146,8 @@ def _winner_weights(x: Any, out: Any, axis: Axis, keepdims: bool) -> tuple[Any, 
         weights = winners / winners.sum(axis=axes, keepdims=True).astype(raw.dtype)
         return weights.astype(raw.dtype, copy=False), axis, keepdims
     weights = xp.astype(winners, raw.dtype)
-    return weights / xp.sum(weights, axis=axes, keepdims=True), axis, keepdims
+    counts = xp.sum(weights, axis=axes, keepdims=True)
+    # A slice holding NaN has no winner (NaN equals nothing): 0 / 0, NaN as in NumPy and
+    # torch.amax. Said outright, since XLA simplifies mask / sum(mask) and gives 0 there.
+    nan = xp.full_like(counts, float("nan"))
+    return xp.where(counts > 0, weights / counts, nan), axis, keepdims
