@@ -394,20 +394,27 @@ class Guards:
                     self._entry_names.append(f"the buffer {label}.{key}")
 
     def _class_attributes(self, cls: type, depth: int) -> None:
-        """A user class the step reaches (`Config.scale`, a static method's `C.k`): its own
-        attributes that the user code names, read statically as `_module_class` does."""
+        """A user class the step reaches (`Config.scale`, a static method's `C.k`, `self.k`
+        of an instance): the attributes that the user code names, defined on it or on a user
+        class of its MRO, read statically as `_module_class` does. Each is guarded in every
+        class of the MRO down to the one defining it: one set later on a class before that
+        shadows it."""
         used = self._found_names if self._used is None else self._used
-        for key in [key for key in vars(cls) if key in used][:_WIDTH]:
-            if self._full() or (cls, key) in self._class_seen:
-                continue
-            self._class_seen.add((cls, key))
-            self._classes.append(cls.__dict__)
-            self._class_keys.append(key)
-            self._class_names.append(f"{cls.__qualname__}.{key}")
-            attribute = cls.__dict__[key]
-            self._follow(
-                getattr(attribute, "__func__", attribute), f"{cls.__qualname__}.{key}", depth + 1
-            )
+        owners = [owner for owner in cls.__mro__ if not _is_library_class(owner)]
+        keys = dict.fromkeys(key for owner in owners for key in vars(owner) if key in used)
+        for key in list(keys)[:_WIDTH]:
+            for owner in owners:
+                if self._full() or (owner, key) in self._class_seen:
+                    break
+                self._class_seen.add((owner, key))
+                label = f"{owner.__qualname__}.{key}"
+                self._classes.append(owner.__dict__)
+                self._class_keys.append(key)
+                self._class_names.append(label)
+                if key in owner.__dict__:
+                    attribute = owner.__dict__[key]
+                    self._follow(getattr(attribute, "__func__", attribute), label, depth + 1)
+                    break
 
     def _module_class(self, cls: type, called: list[str]) -> None:
         """Guard what `cls.forward`, `cls.__call__` and the `called` methods are (a method

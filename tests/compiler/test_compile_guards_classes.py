@@ -1,0 +1,69 @@
+"""Class attributes a compiled step reads, and helpers hidden behind a wrapper: values the
+guards used to miss. Each probe traces, checks and replays a step (three calls), changes a
+value the step reads, and calls again: the compiled step must give eager's new value, not
+replay the traced one (bit for bit on the NumPy replay, to 1e-12 on XLA, float64)."""
+
+from __future__ import annotations
+
+import importlib.util
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+import pytest
+
+import chainrule as cr
+
+NEEDS_JAX = pytest.mark.skipif(
+    importlib.util.find_spec("jax") is None, reason="backend='xla' needs jax"
+)
+BACKENDS = ["numpy", pytest.param("xla", marks=NEEDS_JAX)]
+
+
+def _stale_probe(
+    step: Callable[[Any], cr.Tensor], change: Callable[[], None], backend: str
+) -> None:
+    """Three calls give 6 (the weight is ones, x is 0, 1, 2, the scale 2); after `change()`
+    eager gives 15 (scale 5), and so must the compiled step."""
+    if backend == "xla":
+        from chainrule.compiler.xla import enable_float64
+
+        enable_float64()
+    compiled = cr.compile(step, backend=backend)
+    x = np.arange(3.0)
+    for _ in range(3):
+        np.testing.assert_allclose(compiled(x).numpy(), 6.0, rtol=1e-12)
+    change()
+    expected = step(x).numpy()
+    assert expected == 15.0
+    got = compiled(x).numpy()
+    assert got.shape == expected.shape
+    np.testing.assert_allclose(got, expected, rtol=0 if backend == "numpy" else 1e-12)
+
+
+def _weight() -> cr.Tensor:
+    return cr.tensor(np.ones(3), requires_grad=True)
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+@pytest.mark.parametrize("where", ["base", "subclass"])
+def test_a_class_attribute_inherited_from_a_user_base_class_is_guarded(
+    backend: str, where: str
+) -> None:
+    """`Settings.scale` defined on `Base`: changed on the base, or shadowed by one set on
+    `Settings` itself, it is read afresh."""
+    weight = _weight()
+
+    class Base:
+        scale = 2.0
+
+    class Settings(Base):
+        @staticmethod
+        def loss(x: Any) -> cr.Tensor:
+            return (weight * cr.tensor(x) * Settings.scale).sum()
+
+    def change() -> None:
+        owner: Any = Base if where == "base" else Settings
+        owner.scale = 5.0
+
+    _stale_probe(lambda x: Settings.loss(x), change, backend)
