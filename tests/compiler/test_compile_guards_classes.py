@@ -67,3 +67,38 @@ def test_a_class_attribute_inherited_from_a_user_base_class_is_guarded(
         owner.scale = 5.0
 
     _stale_probe(lambda x: Settings.loss(x), change, backend)
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+@pytest.mark.parametrize("kind", ["own class", "base class", "__call__", "module"])
+def test_a_class_attribute_read_through_an_instance_is_guarded(backend: str, kind: str) -> None:
+    """`self.scale` where `scale` is a class attribute, later set on the class."""
+    weight = _weight()
+
+    class Base:
+        scale = 2.0
+
+    class Holder(Base if kind == "base class" else object):  # type: ignore[misc]
+        if kind != "base class":
+            scale = 2.0
+
+        def loss(self, x: Any) -> cr.Tensor:
+            return (weight * cr.tensor(x) * self.scale).sum()
+
+        def __call__(self, x: Any) -> cr.Tensor:
+            return self.loss(x)
+
+    class Net(cr.nn.Module):
+        scale = 2.0
+
+        def forward(self, x: Any) -> cr.Tensor:
+            return (weight * cr.tensor(x) * self.scale).sum()
+
+    owner: Any = {"module": Net, "base class": Base}.get(kind, Holder)
+    held: Any = Net() if kind == "module" else Holder()
+    step = held if kind in ("__call__", "module") else (lambda x: held.loss(x))
+
+    def change() -> None:
+        owner.scale = 5.0
+
+    _stale_probe(step, change, backend)

@@ -281,12 +281,14 @@ class Guards:
                 self._entry(attributes, key, f"{name}.{key}", depth)
         elif _is_user_object(value):
             self._methods_of(value, name, depth)
+            self._class_attributes(type(value), depth)  # `self.scale`, set on the class
             attributes = vars(value)
             self._length(attributes, f"the attributes of {name}")
             for key in list(attributes)[:_WIDTH]:
                 self._entry(attributes, key, f"{name}.{key}", depth, named=True)
         elif _is_user_slots_object(value):
             self._methods_of(value, name, depth)
+            self._class_attributes(type(value), depth)
             for key in _slot_names(type(value))[:_WIDTH]:
                 if self._used is None or key in self._used:
                     self._attribute(value, key, f"{name}.{key}", depth)
@@ -372,6 +374,7 @@ class Guards:
                 continue
             self._seen.add(id(module))
             self._methods_of(module, name, depth)
+            self._class_attributes(type(module), depth)
             label = f"{name}.{path}" if path else name
             attributes = vars(module)
             for key in list(attributes)[:_WIDTH]:
