@@ -5,6 +5,7 @@ replay the traced one (bit for bit on the NumPy replay, to 1e-12 on XLA, float64
 
 from __future__ import annotations
 
+import functools
 import importlib.util
 from collections.abc import Callable
 from typing import Any
@@ -102,3 +103,33 @@ def test_a_class_attribute_read_through_an_instance_is_guarded(backend: str, kin
         owner.scale = 5.0
 
     _stale_probe(step, change, backend)
+
+
+_SCALES = [2.0]
+
+
+@functools.lru_cache(maxsize=8)
+def _cached_scale(factor: float) -> float:
+    return _SCALES[0] * factor
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_an_lru_cached_helper_s_globals_are_guarded(backend: str) -> None:
+    """A functools.lru_cache wrapper is not a Python function: the globals of the function
+    it wraps (cache cleared and the value changed) are read afresh."""
+    _cached_scale.cache_clear()
+    _SCALES[0] = 2.0
+    weight = _weight()
+
+    def step(x: Any) -> cr.Tensor:
+        return (weight * cr.tensor(x) * _cached_scale(1.0)).sum()
+
+    def change() -> None:
+        _cached_scale.cache_clear()
+        _SCALES[0] = 5.0
+
+    try:
+        _stale_probe(step, change, backend)
+    finally:
+        _cached_scale.cache_clear()
+        _SCALES[0] = 2.0

@@ -57,6 +57,7 @@ _ARRAY_SIZE = 1024
 _SCALARS = (bool, int, float, complex, str, bytes, type(None), np.generic)
 _LIBRARIES = ("chainrule.", "numpy", "jax", "builtins", "torch")
 _HEAP_TYPE = 1 << 9  # Py_TPFLAGS_HEAPTYPE: a class made by a class statement or type()
+_CACHED_FUNCTION = type(functools.lru_cache(maxsize=None)(len))  # functools.cache's too
 _CELL_CONTENTS = operator.attrgetter("cell_contents")
 _MISSING = object()
 _BYTES: Callable[[np.ndarray], bytes] = np.ndarray.tobytes
@@ -244,6 +245,9 @@ class Guards:
             self._follow(value.__self__, f"{name}'s object", depth)
         elif _is_user_function(value):
             self._function(value, depth)
+        elif isinstance(value, _CACHED_FUNCTION):
+            # An lru_cache wrapper is C code: the function it calls on a miss is the user's.
+            self._follow(value.__wrapped__, name, depth)
         elif isinstance(value, BuiltinMethodType) and not isinstance(value.__self__, ModuleType):
             # `settings.get`, `values.__getitem__`: a C method reads the object it is bound to.
             self._follow(value.__self__, f"{name}'s object", depth)
