@@ -14,6 +14,7 @@ import numpy as np
 import pytest
 
 import chainrule as cr
+from chainrule.compiler import CompileError
 
 NEEDS_JAX = pytest.mark.skipif(
     importlib.util.find_spec("jax") is None, reason="backend='xla' needs jax"
@@ -133,3 +134,17 @@ def test_an_lru_cached_helper_s_globals_are_guarded(backend: str) -> None:
     finally:
         _cached_scale.cache_clear()
         _SCALES[0] = 2.0
+
+
+def test_a_random_generator_held_by_a_partial_is_refused_by_name() -> None:
+    """The search for random generators enters a functools.partial: a draw from one it holds
+    is refused naming the generator, as one in a closure is."""
+    weight = _weight()
+
+    def loss(rng: np.random.Generator, x: Any) -> cr.Tensor:
+        return (weight * cr.tensor(x)).sum() * float(rng.standard_normal())
+
+    bound = functools.partial(loss, np.random.default_rng(0))
+    compiled = cr.compile(lambda x: bound(x))
+    with pytest.raises(CompileError, match="drew random numbers from"):
+        compiled(np.arange(3.0))
