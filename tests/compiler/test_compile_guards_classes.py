@@ -148,3 +148,44 @@ def test_a_random_generator_held_by_a_partial_is_refused_by_name() -> None:
     compiled = cr.compile(lambda x: bound(x))
     with pytest.raises(CompileError, match="drew random numbers from"):
         compiled(np.arange(3.0))
+
+
+_TABLE = {"scale": 2.0}
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+@pytest.mark.parametrize("kind", ["index", "attribute", "descriptor"])
+def test_a_special_method_python_calls_implicitly_is_followed(backend: str, kind: str) -> None:
+    """`settings["scale"]`, `settings.scale` through `__getattr__`, and a descriptor's
+    `__get__` run user code the step never names: what that code reads is guarded."""
+    weight = _weight()
+
+    class Table:
+        def __getitem__(self, key: str) -> float:
+            return _TABLE[key]
+
+        def __getattr__(self, key: str) -> float:
+            if key not in _TABLE:
+                raise AttributeError(key)
+            return _TABLE[key]
+
+    class Scale:
+        def __get__(self, owner: Any, cls: Any = None) -> float:
+            return _TABLE["scale"]
+
+    class Described:
+        scale = Scale()
+
+    settings: Any = Described() if kind == "descriptor" else Table()
+
+    def step(x: Any) -> cr.Tensor:
+        scale = settings["scale"] if kind == "index" else settings.scale
+        return (weight * cr.tensor(x) * scale).sum()
+
+    def change() -> None:
+        _TABLE["scale"] = 5.0
+
+    try:
+        _stale_probe(step, change, backend)
+    finally:
+        _TABLE["scale"] = 2.0

@@ -54,6 +54,8 @@ _LIMIT = 4096
 _ARRAY_SIZE = 1024
 """The most elements of a NumPy array whose values are guarded (by their bytes)."""
 
+_NOT_CALLED = frozenset(("__init__", "__new__", "__del__", "__init_subclass__", "__set_name__"))
+"""Special methods a step's values do not run once made."""
 _SCALARS = (bool, int, float, complex, str, bytes, type(None), np.generic)
 _LIBRARIES = ("chainrule.", "numpy", "jax", "builtins", "torch")
 _HEAP_TYPE = 1 << 9  # Py_TPFLAGS_HEAPTYPE: a class made by a class statement or type()
@@ -329,10 +331,12 @@ class Guards:
             self._follow(scheduler.optimizer, f"{name}.optimizer", depth + 1)
 
     def _called(self, function: FunctionType) -> bool:
-        """Whether the step may call this method: it is `forward` or `__call__`, or the user
-        code found so far names it."""
+        """Whether the step may call this method: it is `forward`, a special method Python
+        calls without the code naming it (`__call__`, `__getitem__`, `__getattr__`, a
+        descriptor's `__get__`, an operator), or the user code found so far names it."""
         name = function.__name__
-        return name in ("forward", "__call__") or name in (self._used or self._found_names)
+        special = name.startswith("__") and name.endswith("__") and name not in _NOT_CALLED
+        return special or name == "forward" or name in (self._used or self._found_names)
 
     def _methods_of(self, value: Any, name: str, depth: int) -> None:
         """Follow the methods of `value`'s user classes that the step may call (the others, a
