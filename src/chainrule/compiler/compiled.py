@@ -124,8 +124,9 @@ _SEARCH_WIDTH = 64
 
 
 def _children(value: Any) -> Iterator[tuple[str, Any]]:
-    """(name, value) of what `value` refers to: a user function's globals and closure, an
-    object's attributes, a container's first entries. Library functions and modules are not
+    """(name, value) of what `value` refers to: a user function's globals and closure, a
+    functools.partial's function and arguments, an object's attributes, a container's first
+    entries. Library functions and modules are not
     entered (their state is not the step's)."""
     if isinstance(value, (FunctionType, MethodType)):
         # exec'd code whose globals lack __name__ has __module__ None: the user's own
@@ -138,6 +139,11 @@ def _children(value: Any) -> Iterator[tuple[str, Any]]:
             yield from closure.nonlocals.items()
         if isinstance(value, MethodType):
             yield from _children(value.__self__)
+    elif isinstance(value, functools.partial):
+        # Its function and arguments are not in vars(): a generator may hide among them.
+        yield "", value.func
+        yield from _children(value.args)
+        yield from _children(value.keywords)
     elif isinstance(value, dict):
         for key, item in list(value.items())[:_SEARCH_WIDTH]:
             yield str(key), item

@@ -54,9 +54,12 @@ _LIMIT = 4096
 _ARRAY_SIZE = 1024
 """The most elements of a NumPy array whose values are guarded (by their bytes)."""
 
+_NOT_CALLED = frozenset(("__init__", "__new__", "__del__", "__init_subclass__", "__set_name__"))
+"""Special methods a step's values do not run once made."""
 _SCALARS = (bool, int, float, complex, str, bytes, type(None), np.generic)
 _LIBRARIES = ("chainrule.", "numpy", "jax", "builtins", "torch")
 _HEAP_TYPE = 1 << 9  # Py_TPFLAGS_HEAPTYPE: a class made by a class statement or type()
+_CACHED_FUNCTION = type(functools.lru_cache(maxsize=None)(len))  # functools.cache's too
 _CELL_CONTENTS = operator.attrgetter("cell_contents")
 _MISSING = object()
 _BYTES: Callable[[np.ndarray], bytes] = np.ndarray.tobytes
@@ -244,6 +247,9 @@ class Guards:
             self._follow(value.__self__, f"{name}'s object", depth)
         elif _is_user_function(value):
             self._function(value, depth)
+        elif isinstance(value, _CACHED_FUNCTION):
+            # An lru_cache wrapper is C code: the function it calls on a miss is the user's.
+            self._follow(value.__wrapped__, name, depth)
         elif isinstance(value, BuiltinMethodType) and not isinstance(value.__self__, ModuleType):
             # `settings.get`, `values.__getitem__`: a C method reads the object it is bound to.
             self._follow(value.__self__, f"{name}'s object", depth)
@@ -281,12 +287,14 @@ class Guards:
                 self._entry(attributes, key, f"{name}.{key}", depth)
         elif _is_user_object(value):
             self._methods_of(value, name, depth)
+            self._class_attributes(type(value), depth)  # `self.scale`, set on the class
             attributes = vars(value)
             self._length(attributes, f"the attributes of {name}")
             for key in list(attributes)[:_WIDTH]:
                 self._entry(attributes, key, f"{name}.{key}", depth, named=True)
         elif _is_user_slots_object(value):
             self._methods_of(value, name, depth)
+            self._class_attributes(type(value), depth)
             for key in _slot_names(type(value))[:_WIDTH]:
                 if self._used is None or key in self._used:
                     self._attribute(value, key, f"{name}.{key}", depth)
@@ -323,10 +331,12 @@ class Guards:
             self._follow(scheduler.optimizer, f"{name}.optimizer", depth + 1)
 
     def _called(self, function: FunctionType) -> bool:
-        """Whether the step may call this method: it is `forward` or `__call__`, or the user
-        code found so far names it."""
+        """Whether the step may call this method: it is `forward`, a special method Python
+        calls without the code naming it (`__call__`, `__getitem__`, `__getattr__`, a
+        descriptor's `__get__`, an operator), or the user code found so far names it."""
         name = function.__name__
-        return name in ("forward", "__call__") or name in (self._used or self._found_names)
+        special = name.startswith("__") and name.endswith("__") and name not in _NOT_CALLED
+        return special or name == "forward" or name in (self._used or self._found_names)
 
     def _methods_of(self, value: Any, name: str, depth: int) -> None:
         """Follow the methods of `value`'s user classes that the step may call (the others, a
@@ -372,6 +382,7 @@ class Guards:
                 continue
             self._seen.add(id(module))
             self._methods_of(module, name, depth)
+            self._class_attributes(type(module), depth)
             label = f"{name}.{path}" if path else name
             attributes = vars(module)
             for key in list(attributes)[:_WIDTH]:
@@ -394,20 +405,27 @@ class Guards:
                     self._entry_names.append(f"the buffer {label}.{key}")
 
     def _class_attributes(self, cls: type, depth: int) -> None:
-        """A user class the step reaches (`Config.scale`, a static method's `C.k`): its own
-        attributes that the user code names, read statically as `_module_class` does."""
+        """A user class the step reaches (`Config.scale`, a static method's `C.k`, `self.k`
+        of an instance): the attributes that the user code names, defined on it or on a user
+        class of its MRO, read statically as `_module_class` does. Each is guarded in every
+        class of the MRO down to the one defining it: one set later on a class before that
+        shadows it."""
         used = self._found_names if self._used is None else self._used
-        for key in [key for key in vars(cls) if key in used][:_WIDTH]:
-            if self._full() or (cls, key) in self._class_seen:
-                continue
-            self._class_seen.add((cls, key))
-            self._classes.append(cls.__dict__)
-            self._class_keys.append(key)
-            self._class_names.append(f"{cls.__qualname__}.{key}")
-            attribute = cls.__dict__[key]
-            self._follow(
-                getattr(attribute, "__func__", attribute), f"{cls.__qualname__}.{key}", depth + 1
-            )
+        owners = [owner for owner in cls.__mro__ if not _is_library_class(owner)]
+        keys = dict.fromkeys(key for owner in owners for key in vars(owner) if key in used)
+        for key in list(keys)[:_WIDTH]:
+            for owner in owners:
+                if self._full() or (owner, key) in self._class_seen:
+                    break
+                self._class_seen.add((owner, key))
+                label = f"{owner.__qualname__}.{key}"
+                self._classes.append(owner.__dict__)
+                self._class_keys.append(key)
+                self._class_names.append(label)
+                if key in owner.__dict__:
+                    attribute = owner.__dict__[key]
+                    self._follow(getattr(attribute, "__func__", attribute), label, depth + 1)
+                    break
 
     def _module_class(self, cls: type, called: list[str]) -> None:
         """Guard what `cls.forward`, `cls.__call__` and the `called` methods are (a method
