@@ -13,7 +13,7 @@ from chainrule.modes import STATE, CompileError, no_grad
 from chainrule.ops import activations, where
 from chainrule.ops import minimum as ops_minimum
 from chainrule.ops.operators import _operand
-from chainrule.placement import to_numpy
+from chainrule.placement import is_foreign, to_numpy
 from chainrule.tensor import Tensor, as_tensor
 
 
@@ -44,6 +44,17 @@ def linear(x: Any, weight: Any, bias: Any = None) -> Tensor:
     return Tensor.apply(P.Linear, inputs, weight_tensor, bias_tensor)
 
 
+def _target_like(target: Any, prediction: Tensor) -> Tensor:
+    """A raw target as a constant in the prediction's dtype: an array of another library
+    (array_api_strict, JAX, CuPy) kept where it is, so the op compares devices as PyTorch
+    does; NumPy or Python data moved to the prediction's library, as plain data is."""
+    if is_foreign(target):
+        return Tensor(target, dtype=prediction.dtype)
+    goal = Tensor(np.asarray(target), dtype=prediction.dtype)
+    device = prediction.device
+    return goal if device.library == "numpy" else goal.to(device)
+
+
 def mse_loss(pred: Any, target: Any) -> Tensor:
     """mean((pred - target)**2) over all entries;  dL/dpred = 2 (pred - target) / n.
 
@@ -51,11 +62,7 @@ def mse_loss(pred: Any, target: Any) -> Tensor:
     (N, N) and give a wrong loss without any error.
     """
     pred_tensor = as_tensor(pred)
-    target_tensor = (
-        target
-        if isinstance(target, Tensor)
-        else Tensor(np.asarray(target), dtype=pred_tensor.dtype)
-    )
+    target_tensor = target if isinstance(target, Tensor) else _target_like(target, pred_tensor)
     if pred_tensor.shape != target_tensor.shape:
         raise ValueError(
             f"mse_loss: pred has shape {pred_tensor.shape} but target has shape "
@@ -472,9 +479,7 @@ def binary_cross_entropy_with_logits(
     logits = as_tensor(input)
     _check_reduction(op, reduction)
     targets = (
-        target.astype(logits.dtype)
-        if isinstance(target, Tensor)
-        else Tensor(np.asarray(target), dtype=logits.dtype).to(logits.device)
+        target.astype(logits.dtype) if isinstance(target, Tensor) else _target_like(target, logits)
     )
     if targets.shape != logits.shape:
         raise ValueError(
@@ -930,9 +935,7 @@ __all__ += ["cdist", "cosine_similarity", "glu", "normalize", "pairwise_distance
 def _loss_pair(op: str, input: Any, target: Any) -> tuple[Tensor, Tensor]:
     """input and target as tensors of one dtype; their shapes must be equal, as mse_loss's."""
     prediction = as_tensor(input)
-    goal = (
-        target if isinstance(target, Tensor) else Tensor(np.asarray(target), dtype=prediction.dtype)
-    )
+    goal = target if isinstance(target, Tensor) else _target_like(target, prediction)
     if prediction.shape != goal.shape:
         raise ValueError(
             f"{op}: input has shape {prediction.shape} but target has shape {goal.shape}; "

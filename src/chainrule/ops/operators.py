@@ -44,6 +44,11 @@ def _operand(value: Any, like: Tensor) -> Tensor:
         # to the tensor's dtype, 0.5 was truncated to 0), and an integer or bool array keeps
         # its dtype, so the two promote as NumPy and PyTorch do (cast to int8, 300 wrapped).
         if like._data.dtype.kind == "f":
+            if STATE.tracer is not None and isinstance(value, np.ndarray):
+                # Recorded, so a compiled step's integer argument is cast afresh each call
+                # (a NumPy astype here would be a constant frozen at the first call's values).
+                argument = Tensor._wrap(value.view(np.ndarray))
+                return Tensor._apply(P.Cast, (argument,), {"dtype": like.dtype})
             array = array.astype(like.dtype)
         elif array.dtype.kind == "f":
             array = array.astype(np.float32)

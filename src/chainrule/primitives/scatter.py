@@ -65,7 +65,8 @@ def select(x: Any, index: Any) -> Any:
     if is_basic_index(index):
         return x[_with_ellipsis(index)]
     positions = _flat_positions(tuple(x.shape), index)
-    flat = xp.take(xp.reshape(x, (-1,)), xp.asarray(positions.reshape(-1)), axis=0)
+    positions_there = xp.asarray(positions.reshape(-1), device=getattr(x, "device", None))
+    flat = xp.take(xp.reshape(x, (-1,)), positions_there, axis=0)
     return xp.reshape(flat, positions.shape)
 
 
@@ -80,7 +81,8 @@ def scatter_add(values: Any, shape: tuple[int, ...], index: Any) -> Any:
         else:
             np.add.at(out, index, values)
         return out
-    return add_at(xp.zeros(shape, dtype=values.dtype), index, values)
+    device = getattr(values, "device", None)
+    return add_at(xp.zeros(shape, dtype=values.dtype, device=device), index, values)
 
 
 def add_at(total: Any, index: Any, values: Any) -> Any:
@@ -116,12 +118,13 @@ def _scatter_add_by_gathers(xp: Any, values: Any, shape: tuple[int, ...], index:
     group_start = np.maximum.accumulate(np.where(first, np.arange(count), 0))
     rank = np.empty(count, dtype=np.intp)
     rank[order] = np.arange(count) - group_start
-    out = xp.zeros((size,), dtype=values.dtype)
+    device = getattr(values, "device", None)  # the index arrays go there too (device1)
+    out = xp.zeros((size,), dtype=values.dtype, device=device)
     for round_number in range(int(rank.max()) + 1 if count else 0):
         chosen = np.flatnonzero(rank == round_number)
         lookup = np.full(size, chosen.size)
         lookup[positions[chosen]] = np.arange(chosen.size)
-        taken = xp.take(flat_values, xp.asarray(chosen), axis=0)
-        padded = xp.concat([taken, xp.zeros((1,), dtype=values.dtype)])
-        out = out + xp.take(padded, xp.asarray(lookup), axis=0)
+        taken = xp.take(flat_values, xp.asarray(chosen, device=device), axis=0)
+        padded = xp.concat([taken, xp.zeros((1,), dtype=values.dtype, device=device)])
+        out = out + xp.take(padded, xp.asarray(lookup, device=device), axis=0)
     return xp.reshape(out, shape)

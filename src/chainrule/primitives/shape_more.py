@@ -125,8 +125,17 @@ class Repeat(Primitive):
     @staticmethod
     def forward(x: Any, *, repeats: int | tuple[int, ...], axis: int | None) -> tuple[Any, Saved]:
         xp = namespace(x)
-        counts = repeats if isinstance(repeats, int) else xp.asarray(repeats)
-        return xp.repeat(x, counts, axis=axis), (tuple(x.shape), repeats, axis)
+        saved = (tuple(x.shape), repeats, axis)
+        if isinstance(repeats, int) or xp is np:
+            return xp.repeat(x, repeats, axis=axis), saved
+        # Per-entry counts elsewhere as a gather by a source index built here from the
+        # counts (settings, fixed for the trace): jax.jit cannot take them as an array (the
+        # output's length would depend on traced values), while an index of known length is.
+        lines = x if axis is not None else xp.reshape(x, (-1,))
+        along = 0 if axis is None else axis
+        source = np.repeat(np.arange(lines.shape[along]), repeats)
+        index = xp.asarray(source, device=getattr(x, "device", None))
+        return xp.take(lines, index, axis=along), saved
 
     @staticmethod
     def vjp(saved: Saved, grad_out: Any, needs: tuple[bool, ...]) -> Grads:
