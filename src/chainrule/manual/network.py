@@ -61,12 +61,13 @@ def backward(cache: Mapping[str, FloatArray]) -> dict[str, FloatArray]:
         dloss/du3 = -dloss/du4                       (u4 = y - u3, so du4/du3 = -1)
         dloss/dw2 = u2.T @ dloss/du3,   dloss/db2 = sum over rows of dloss/du3
         dloss/du2 = dloss/du3 @ w2.T
-        dloss/du1 = dloss/du2 * [u1 > 0]             (ReLU passes gradient where it was active;
-                                                      the engine also at NaN: see manual.ReLU)
+        dloss/du1 = dloss/du2 * [u1 > 0]             (ReLU passes gradient where it was active)
         dloss/dw1 = x.T @ dloss/du1,    dloss/db1 = sum over rows of dloss/du1
         dloss/dx  = dloss/du1 @ w1.T
 
     Every product is a matrix product: no (N, n_in, n_hidden) outer products are formed.
+    The ReLU mask [u1 > 0] differs from the engine's only at NaN, which the engine passes
+    through (see manual.ReLU).
     """
     x, w1, w2 = cache["x"], cache["w1"], cache["w2"]
     u1, u2, u4, u5 = cache["u1"], cache["u2"], cache["u4"], cache["u5"]
