@@ -164,3 +164,59 @@ def test_amsgrad_switched_on_gives_the_same_values_flat_and_per_parameter(
     for position, (expected, got) in enumerate(zip(per_parameter, flat, strict=True)):
         assert got.shape == expected.shape
         assert np.array_equal(got, expected), f"parameter {position}"
+
+
+TORCH_STATES: dict[str, dict[str, Any]] = {
+    "SGD": {"lr": 0.1, "momentum": 0.9},
+    "Adam": {"lr": 0.01},
+    "AdamW": {"lr": 0.01, "amsgrad": True},
+}
+
+
+@pytest.mark.parametrize("stepped", [True, False], ids=["after-steps", "before-any-step"])
+@pytest.mark.parametrize("cls", list(TORCH_STATES))
+def test_a_torch_optimizer_state_dict_is_refused_and_nothing_changes(
+    torch: ModuleType, cls: str, stepped: bool
+) -> None:
+    # Loaded, torch's tensors became the state: SGD then stepped them in place (the torch
+    # optimizer's own buffers changing under it) and Adam failed deep in NumPy; torch's
+    # group flags (decoupled_weight_decay, foreach, ...) were taken in and ignored.
+    ours, theirs = _pair(torch, flat=False)
+    optimizer = getattr(optim, cls)(ours, **TORCH_STATES[cls])
+    reference = getattr(torch.optim, cls)(theirs, **TORCH_STATES[cls])
+    rng = np.random.default_rng(2)
+    for _ in range(2 if stepped else 0):
+        _backward(ours, theirs, torch, rng, (True, True, True))
+        optimizer.step()
+        reference.step()
+    before = optimizer.state_dict()
+    saved = reference.state_dict()
+    with pytest.raises(ValueError, match=rf"{cls}\.load_state_dict: .*'foreach'.*a torch one"):
+        optimizer.load_state_dict(saved)
+    after = optimizer.state_dict()
+    assert after["param_groups"] == before["param_groups"]
+    assert after["state"].keys() == before["state"].keys()
+    for index, entries in before["state"].items():
+        for key, value in entries.items():
+            np.testing.assert_array_equal(after["state"][index][key], value)
+
+
+def test_a_state_dict_with_an_unknown_group_flag_is_refused() -> None:
+    params = [nn.Parameter(np.ones(3))]
+    saved = optim.Adam(params, lr=0.01).state_dict()
+    saved["param_groups"][0]["decoupled_weight_decay"] = True
+    with pytest.raises(ValueError, match="'decoupled_weight_decay'"):
+        optim.Adam(params, lr=0.01).load_state_dict(saved)
+
+
+def test_torch_tensors_in_a_state_are_refused_and_left_unchanged(torch: ModuleType) -> None:
+    params = [nn.Parameter(np.ones(3))]
+    optimizer = optim.SGD(params, lr=0.1, momentum=0.9)
+    params[0].grad = chainrule.tensor(np.full(3, 2.0))
+    optimizer.step()
+    saved = optimizer.state_dict()
+    buffer = torch.from_numpy(saved["state"][0]["momentum_buffer"].copy())
+    saved["state"][0]["momentum_buffer"] = buffer
+    with pytest.raises(TypeError, match=r"'momentum_buffer' of parameter 0 is a torch\.Tensor"):
+        optim.SGD(params, lr=0.1, momentum=0.9).load_state_dict(saved)
+    np.testing.assert_array_equal(buffer.numpy(), np.full(3, 2.0))

@@ -82,6 +82,13 @@ def check_number(
     return number
 
 
+TORCH_ONLY_OPTIONS = frozenset(
+    {"foreach", "fused", "capturable", "differentiable", "decoupled_weight_decay"}
+)
+"""Options of torch.optim's groups that chainrule's optimizers lack: a state holding one was
+saved by torch (a group's own custom entries, e.g. "name", load as they are)."""
+
+
 class Optimizer(ABC):
     """Updates parameters from their `.grad`.
 
@@ -453,6 +460,16 @@ class Optimizer(ABC):
                     f"optimizer (its group has {', '.join(sorted(set(saved) - {'params'}))}); "
                     f"load it into the kind of optimizer that saved it"
                 )
+            unknown = sorted(TORCH_ONLY_OPTIONS.intersection(saved) - set(group))
+            if unknown:
+                # Taken in as custom group entries and ignored, a torch Adam's
+                # decoupled_weight_decay=True would silently turn AdamW into Adam.
+                raise ValueError(
+                    f"{name}.load_state_dict: group {position} of the state has "
+                    f"{', '.join(map(repr, unknown))}, which this optimizer's groups lack: it "
+                    f"was saved by another optimizer (a torch one?); load a state saved by "
+                    f"{name}.state_dict()"
+                )
         params = self._indexed_params()
         new_state: dict[Tensor, dict[str, Any]] = {}
         for key, entries in state_dict["state"].items():
@@ -481,6 +498,8 @@ class Optimizer(ABC):
                     value = value.astype(param.dtype, copy=False)
                     if type(param.data) is not np.ndarray:
                         value = move(value, param.device)
+                elif isinstance(value, bool) or not isinstance(value, numbers.Real):
+                    raise TypeError(_foreign_state_message(name, entry, index, value))
                 restored[entry] = value
             new_state[param] = restored
         loaded_groups = []
@@ -503,6 +522,17 @@ class Optimizer(ABC):
                 f"    {key}: {value}" for key, value in sorted(group.items()) if key != "params"
             )
         return "\n".join([*lines, ")"])
+
+
+def _foreign_state_message(name: str, entry: str, index: int, value: Any) -> str:
+    """Why a state entry that is neither an array nor a number (a torch tensor) is refused:
+    kept as it is, a step would update the caller's object in place, or fail deep inside."""
+    return (
+        f"{name}.load_state_dict: {entry!r} of parameter {index} is a "
+        f"{type(value).__module__}.{type(value).__name__}, not an array or a number; a torch "
+        "optimizer's state_dict cannot be loaded (torch's Linear stores its weight "
+        "transposed, so its moments would not line up): load a state saved by state_dict()"
+    )
 
 
 class _FlatSpan:
