@@ -220,3 +220,34 @@ def test_torch_tensors_in_a_state_are_refused_and_left_unchanged(torch: ModuleTy
     with pytest.raises(TypeError, match=r"'momentum_buffer' of parameter 0 is a torch\.Tensor"):
         optim.SGD(params, lr=0.1, momentum=0.9).load_state_dict(saved)
     np.testing.assert_array_equal(buffer.numpy(), np.full(3, 2.0))
+
+
+def _late_cosine_lrs(module: Any, params: Sequence[Any]) -> list[list[float]]:
+    """Both groups' lrs over 12 epochs of a cosine schedule attached after 5 epochs of StepLR
+    (which halved the lrs twice); `module` is chainrule.optim or torch.optim."""
+    optimizer = module.SGD([{"params": params[:1]}, {"params": params[1:], "lr": 0.02}], lr=0.1)
+    schedules = getattr(module, "lr_scheduler", module)
+    decay = schedules.StepLR(optimizer, 2, gamma=0.5)
+    for _ in range(5):
+        optimizer.step()
+        decay.step()
+    cosine = schedules.CosineAnnealingLR(optimizer, 3)
+    lrs = []
+    for _ in range(12):
+        optimizer.step()
+        cosine.step()
+        lrs.append([group["lr"] for group in optimizer.param_groups])
+    return lrs
+
+
+def test_a_schedule_attached_after_another_rises_to_the_first_lr_as_torch(
+    torch: ModuleType,
+) -> None:
+    # base_lrs was each group's lr when the cosine was made (0.025, not 0.1): after each
+    # minimum it rose to a quarter of torch's lr.
+    ours = np.array(_late_cosine_lrs(optim, [nn.Parameter(np.zeros(2)) for _ in range(2)]))
+    theirs = np.array(
+        _late_cosine_lrs(torch.optim, [torch.nn.Parameter(torch.zeros(2)) for _ in range(2)])
+    )
+    assert ours.shape == theirs.shape == (12, 2)
+    np.testing.assert_allclose(ours, theirs, rtol=1e-12, atol=0)

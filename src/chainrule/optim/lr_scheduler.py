@@ -26,7 +26,10 @@ def _check_count(owner: str, name: str, value: Any) -> int:
 
 
 class LRScheduler(ABC):
-    """Base of the schedules: counts epochs in `last_epoch` and writes each group's lr."""
+    """Base of the schedules: counts epochs in `last_epoch` and writes each group's lr.
+
+    `base_lrs` holds each group's lr when the optimizer's first schedule was attached (as
+    torch's "initial_lr"), so a schedule attached later starts from the same base."""
 
     def __init__(self, optimizer: Optimizer) -> None:
         refuse_while_tracing(
@@ -41,7 +44,13 @@ class LRScheduler(ABC):
                 f"{type(optimizer).__name__}"
             )
         self.optimizer = optimizer
-        self.base_lrs = [float(group["lr"]) for group in optimizer.param_groups]
+        # As torch: each group's lr when the first schedule was attached, not its lr now (a
+        # cosine added once StepLR has decayed the lr rises back to the first lr).
+        initial_lrs = optimizer._initial_lrs
+        self.base_lrs = [
+            initial_lrs.setdefault(id(group), float(group["lr"]))
+            for group in optimizer.param_groups
+        ]
         self.last_epoch = -1
         self._last_lr: list[float] = []
         self._advance()

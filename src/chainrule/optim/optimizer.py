@@ -119,6 +119,9 @@ class Optimizer(ABC):
         self._pre_hooks: dict[int, StepHook] = {}
         self._post_hooks: dict[int, StepHook] = {}
         self._next_hook = 0
+        # Each group's lr (by id) when the first schedule was attached: the base lr of every
+        # schedule (torch's "initial_lr" group entry, kept out of the saved groups here).
+        self._initial_lrs: dict[int, float] = {}
         if isinstance(params, Tensor):
             raise TypeError(
                 f"{type(self).__name__}: params must be an iterable of tensors (e.g. "
