@@ -251,3 +251,26 @@ def test_a_schedule_attached_after_another_rises_to_the_first_lr_as_torch(
     )
     assert ours.shape == theirs.shape == (12, 2)
     np.testing.assert_allclose(ours, theirs, rtol=1e-12, atol=0)
+
+
+@pytest.mark.parametrize(
+    "make",
+    [
+        lambda params: optim.SGD(params, lr=0.1),
+        lambda params: optim.SGD(params, lr=0.1, momentum=0.9),
+        lambda params: optim.Adam(params, lr=0.1),
+        lambda params: optim.AdamW(params, lr=0.1, amsgrad=True),
+    ],
+    ids=["sgd", "sgd-momentum", "adam", "adamw-amsgrad"],
+)
+def test_a_gradient_whose_data_took_another_shape_is_refused(
+    make: Callable[[list[nn.Parameter]], optim.Optimizer],
+) -> None:
+    # NumPy broadcast the (4,) gradient into every row of the (3, 4) parameter (torch too).
+    param = nn.Parameter(np.ones((3, 4)))
+    param.grad = chainrule.tensor(np.ones((3, 4)))
+    param.grad.data = np.full(4, 2.0)
+    optimizer = make([param])
+    with pytest.raises(ValueError, match=r"shape \(3, 4\) has a gradient of shape \(4,\)"):
+        optimizer.step()
+    np.testing.assert_array_equal(param.data, np.ones((3, 4)))

@@ -323,8 +323,21 @@ class Optimizer(ABC):
                 continue
             if state:
                 self._follow_layout(param, state)
-            update(param.data, grad.data, state, group, param)
+            values, grad_values = param.data, grad.data
+            if grad_values.shape != values.shape:
+                raise ValueError(self._grad_shape_message(values, grad_values))
+            update(values, grad_values, state, group, param)
             param.increment_version()
+
+    def _grad_shape_message(self, values: Any, grad_values: Any) -> str:
+        """Why a gradient whose `.data` was replaced by another shape is refused: NumPy would
+        broadcast it into the update (a (4,) gradient applied to every row of a (3, 4)
+        parameter)."""
+        return (
+            f"{type(self).__name__}.step: a parameter of shape {values.shape} has a gradient "
+            f"of shape {grad_values.shape} (its .grad.data was replaced); give it a gradient "
+            "of the parameter's shape, or set .grad = None to skip it"
+        )
 
     def _follow_layout(self, param: Tensor, state: dict[str, Any]) -> None:
         """Keep `param`'s state arrays in its dtype after `.data =` changed it, and in NumPy
