@@ -5,6 +5,9 @@ per-parameter one, checkpoints, torch's own state dicts and chained schedules.""
 
 from __future__ import annotations
 
+import copy
+import itertools
+import json
 from collections.abc import Callable, Sequence
 from types import ModuleType
 from typing import Any
@@ -128,9 +131,12 @@ def _trajectory(
     present: Presence,
     changes: dict[int, dict[str, Any]],
     steps: int = 8,
+    reload_at: int | None = None,
 ) -> list[np.ndarray]:
     """The parameters' values after `steps` chainrule steps (no torch: for options torch
-    refuses, such as amsgrad switched on after the first step)."""
+    refuses, such as amsgrad switched on after the first step); with `reload_at`, the run
+    continues after that step in a new optimizer loaded from a JSON round trip of the
+    state dict's groups (the arrays copied, as an .npz would)."""
     import torch as torch_module
 
     ours, theirs = _pair(torch_module, flat)
@@ -143,6 +149,14 @@ def _trajectory(
         optimizer.zero_grad()
         _backward(ours, theirs, torch_module, rng, present(step))
         optimizer.step()
+        if step == reload_at:
+            saved = optimizer.state_dict()
+            restored = {
+                "state": copy.deepcopy(saved["state"]),
+                "param_groups": json.loads(json.dumps(saved["param_groups"])),
+            }
+            optimizer = make(optim, ours)
+            optimizer.load_state_dict(restored)
     return [param.data.copy() for param in ours]
 
 
@@ -274,3 +288,76 @@ def test_a_gradient_whose_data_took_another_shape_is_refused(
     with pytest.raises(ValueError, match=r"shape \(3, 4\) has a gradient of shape \(4,\)"):
         optimizer.step()
     np.testing.assert_array_equal(param.data, np.ones((3, 4)))
+
+
+def _every_combination() -> dict[str, tuple[str, dict[str, Any]]]:
+    """Each flag combination torch's SGD, Adam and AdamW accept, by a readable id."""
+    combinations: dict[str, tuple[str, dict[str, Any]]] = {}
+    for momentum, dampening, nesterov, decay, maximize in itertools.product(
+        (0.0, 0.9), (0.0, 0.3), (False, True), (0.0, 0.1), (False, True)
+    ):
+        if nesterov and (momentum == 0 or dampening != 0):
+            continue  # refused by both
+        options = {
+            "lr": 0.1,
+            "momentum": momentum,
+            "dampening": dampening,
+            "nesterov": nesterov,
+            "weight_decay": decay,
+            "maximize": maximize,
+        }
+        name = f"sgd-m{momentum}-d{dampening}-n{int(nesterov)}-wd{decay}-max{int(maximize)}"
+        combinations[name] = ("SGD", options)
+    for cls, amsgrad, decay, maximize, betas in itertools.product(
+        ("Adam", "AdamW"), (False, True), (0.0, 0.1), (False, True), ((0.9, 0.999), (0.3, 0.5))
+    ):
+        options = {
+            "lr": 0.01,
+            "betas": betas,
+            "weight_decay": decay,
+            "amsgrad": amsgrad,
+            "maximize": maximize,
+        }
+        name = f"{cls.lower()}-ams{int(amsgrad)}-wd{decay}-max{int(maximize)}-b1{betas[0]}"
+        combinations[name] = (cls, options)
+    return combinations
+
+
+COMBINATIONS = _every_combination()
+
+
+def _sometimes(step: int) -> tuple[bool, bool, bool]:
+    """The first parameter has a gradient on even steps, the third not on step 1 mod 3."""
+    return (step % 2 == 0, True, step % 3 != 1)
+
+
+@pytest.mark.parametrize("flat", [False, True], ids=["per-parameter", "flat"])
+@pytest.mark.parametrize("name", list(COMBINATIONS))
+def test_every_flag_combination_follows_torch_with_gradients_missing_on_some_steps(
+    torch: ModuleType, name: str, flat: bool
+) -> None:
+    # Two groups with different lrs, a parameter skipped on some steps (its state must not
+    # advance), and every lr halved between steps 4 and 5.
+    cls, options = COMBINATIONS[name]
+    _lockstep(
+        torch,
+        lambda module, params: _two_groups(module, params, cls, **options),
+        flat=flat,
+        present=_sometimes,
+        changes={5: {"lr": options["lr"] / 2}},
+    )
+
+
+@pytest.mark.parametrize("name", list(COMBINATIONS))
+def test_a_checkpoint_mid_run_continues_bit_for_bit_flat_and_per_parameter(name: str) -> None:
+    cls, options = COMBINATIONS[name]
+
+    def make(module: Any, params: Any) -> Any:
+        return _two_groups(module, params, cls, **options)
+
+    uninterrupted = _trajectory(make, False, _sometimes, {})
+    for flat, reload_at in [(False, 3), (True, 3), (True, 0)]:
+        resumed = _trajectory(make, flat, _sometimes, {}, reload_at=reload_at)
+        for position, (expected, got) in enumerate(zip(uninterrupted, resumed, strict=True)):
+            assert got.shape == expected.shape
+            assert np.array_equal(got, expected), f"flat={flat}, parameter {position}"
