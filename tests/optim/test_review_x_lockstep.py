@@ -361,3 +361,17 @@ def test_a_checkpoint_mid_run_continues_bit_for_bit_flat_and_per_parameter(name:
         for position, (expected, got) in enumerate(zip(uninterrupted, resumed, strict=True)):
             assert got.shape == expected.shape
             assert np.array_equal(got, expected), f"flat={flat}, parameter {position}"
+
+
+@pytest.mark.parametrize("as_group", [False, True], ids=["params", "group"])
+def test_parameters_given_as_a_set_are_refused(as_group: bool) -> None:
+    # A set's order follows the tensors' ids, so a state dict saved in one run numbered its
+    # parameters differently from the next: loaded, equal shapes took each other's moments.
+    params = {nn.Parameter(np.ones(3)), nn.Parameter(np.zeros(3))}
+    argument: Any = [{"params": params}] if as_group else params
+    with pytest.raises(TypeError, match="not a set"):
+        optim.Adam(argument, lr=0.1)
+    optimizer = optim.Adam([nn.Parameter(np.ones(2))], lr=0.1)
+    with pytest.raises(TypeError, match="not a set"):
+        optimizer.add_param_group({"params": params})
+    assert len(optimizer.param_groups) == 1

@@ -89,6 +89,17 @@ TORCH_ONLY_OPTIONS = frozenset(
 saved by torch (a group's own custom entries, e.g. "name", load as they are)."""
 
 
+def _refuse_unordered(owner: str, params: Any) -> None:
+    """Refuse a set of parameters, as torch: its order (by id) changes between runs, so the
+    numbering of a saved state dict would match other parameters when loaded."""
+    if isinstance(params, (set, frozenset)):
+        raise TypeError(
+            f"{owner}: parameters must come in an ordered collection (a list or "
+            "model.parameters()), not a set, whose order changes between runs and would mix "
+            "up the parameters' state in a checkpoint; pass a list"
+        )
+
+
 class Optimizer(ABC):
     """Updates parameters from their `.grad`.
 
@@ -127,6 +138,7 @@ class Optimizer(ABC):
                 f"{type(self).__name__}: params must be an iterable of tensors (e.g. "
                 "model.parameters() or [w, b]), not a single tensor; wrap it in a list"
             )
+        _refuse_unordered(type(self).__name__, params)
         entries: list[Any] = list(params)
         if not entries:
             raise ValueError(
@@ -145,6 +157,7 @@ class Optimizer(ABC):
                 f"got {group!r:.80}"
             )
         params = group["params"]
+        _refuse_unordered(type(self).__name__, params)
         params = [params] if isinstance(params, Tensor) else list(params)
         seen = {id(p) for existing in self.param_groups for p in existing["params"]}
         for position, param in enumerate(params):
