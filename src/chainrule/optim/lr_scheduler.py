@@ -25,6 +25,16 @@ def _check_count(owner: str, name: str, value: Any) -> int:
     return int(value)
 
 
+def _initial_lr(optimizer: Optimizer, group: dict[str, Any]) -> float:
+    """`group`'s lr when the optimizer's first schedule was attached (its lr now, for the
+    first schedule or a group added since). The entry holds the group itself, so an id is
+    never matched to a later group that reused it."""
+    entry = optimizer._initial_lrs.get(id(group))
+    if entry is None or entry[0] is not group:
+        entry = optimizer._initial_lrs[id(group)] = (group, float(group["lr"]))
+    return entry[1]
+
+
 class LRScheduler(ABC):
     """Base of the schedules: counts epochs in `last_epoch` and writes each group's lr.
 
@@ -46,11 +56,7 @@ class LRScheduler(ABC):
         self.optimizer = optimizer
         # As torch: each group's lr when the first schedule was attached, not its lr now (a
         # cosine added once StepLR has decayed the lr rises back to the first lr).
-        initial_lrs = optimizer._initial_lrs
-        self.base_lrs = [
-            initial_lrs.setdefault(id(group), float(group["lr"]))
-            for group in optimizer.param_groups
-        ]
+        self.base_lrs = [_initial_lr(optimizer, group) for group in optimizer.param_groups]
         self.last_epoch = -1
         self._last_lr: list[float] = []
         self._advance()

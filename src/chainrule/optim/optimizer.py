@@ -132,7 +132,7 @@ class Optimizer(ABC):
         self._next_hook = 0
         # Each group's lr (by id) when the first schedule was attached: the base lr of every
         # schedule (torch's "initial_lr" group entry, kept out of the saved groups here).
-        self._initial_lrs: dict[int, float] = {}
+        self._initial_lrs: dict[int, tuple[dict[str, Any], float]] = {}
         if isinstance(params, Tensor):
             raise TypeError(
                 f"{type(self).__name__}: params must be an iterable of tensors (e.g. "
