@@ -375,3 +375,18 @@ def test_parameters_given_as_a_set_are_refused(as_group: bool) -> None:
     with pytest.raises(TypeError, match="not a set"):
         optimizer.add_param_group({"params": params})
     assert len(optimizer.param_groups) == 1
+
+
+@pytest.mark.parametrize("changed", [0, 1], ids=["first-member", "second-member"])
+def test_rebuild_refuses_a_member_whose_data_took_another_dtype(changed: int) -> None:
+    # The buffer took the first member's dtype and copied every member into it: a float64
+    # parameter silently became float32 (or a float32 one float64 again).
+    params = [nn.Parameter(np.array([1.0 + 1e-10, 2.0])), nn.Parameter(np.array([3.0 + 1e-10]))]
+    (buffer,) = flatten_parameters(params)
+    params[changed].data = params[changed].data.astype(np.float32)
+    expected = [param.data.copy() for param in params]
+    with pytest.raises(ValueError, match=r"FlatBuffer\.rebuild: .*float32.*float64"):
+        buffer.rebuild()
+    for param, values in zip(params, expected, strict=True):
+        assert param.dtype == values.dtype
+        np.testing.assert_array_equal(param.data, values)
