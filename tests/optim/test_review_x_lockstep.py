@@ -390,3 +390,20 @@ def test_rebuild_refuses_a_member_whose_data_took_another_dtype(changed: int) ->
     for param, values in zip(params, expected, strict=True):
         assert param.dtype == values.dtype
         np.testing.assert_array_equal(param.data, values)
+
+
+@pytest.mark.parametrize(
+    "replacement",
+    [np.full(4, 2.0), np.full((3, 4), 2.0, dtype=np.float32)],
+    ids=["broadcastable-shape", "other-dtype"],
+)
+def test_rebuild_refuses_a_gradient_whose_data_no_longer_fits(replacement: np.ndarray) -> None:
+    # rebuild() copied the gradient into its slot: a (4,) one broadcast over all three
+    # rows, a float32 one cast.
+    params = [nn.Parameter(np.ones((3, 4))), nn.Parameter(np.ones(2))]
+    (buffer,) = flatten_parameters(params)
+    params[0].grad = chainrule.tensor(np.ones((3, 4)))
+    params[0].grad.data = replacement
+    with pytest.raises(ValueError, match=r"parameter 0 \(shape \(3, 4\), dtype float64\) has"):
+        buffer.rebuild()
+    assert params[0].grad.data is replacement

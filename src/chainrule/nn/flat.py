@@ -60,6 +60,7 @@ class FlatBuffer:
             "(a .data replaced by another dtype); convert it back, or call "
             "flatten_parameters again, which makes one buffer per dtype",
         )
+        _check_grads_fit(params)
         self._members = [weakref.ref(param) for param in params]
         dtype = params[0].dtype
         sizes = [param.data.size for param in params]
@@ -158,6 +159,22 @@ def _check_one_dtype(op: str, params: Sequence[Tensor], advice: str) -> None:
             f"{op}: the parameters have dtypes {sorted(map(str, dtypes))}; a flat buffer "
             f"holds one dtype {advice}"
         )
+
+
+def _check_grads_fit(params: Sequence[Tensor]) -> None:
+    """Refuse a `.grad` (copied into its slot) whose `.data` took another shape or dtype:
+    the copy would broadcast or cast it into the slot without a word."""
+    for position, param in enumerate(params):
+        grad = param.grad
+        if grad is None or grad.requires_grad:
+            continue
+        values = grad.data
+        if values.shape != param.shape or values.dtype != param.dtype:
+            raise ValueError(
+                f"FlatBuffer: parameter {position} (shape {param.shape}, dtype {param.dtype}) "
+                f"has a .grad of shape {values.shape} and dtype {values.dtype} (its .data was "
+                "replaced); give it a gradient like the parameter, or set .grad = None"
+            )
 
 
 _MEMBERSHIP: dict[int, tuple[weakref.ref[Tensor], FlatBuffer]] = {}
