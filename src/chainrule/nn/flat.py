@@ -35,12 +35,7 @@ class FlatBuffer:
         params = list(params)
         if not params:
             raise ValueError("FlatBuffer: no parameters given; pass a non-empty list")
-        dtypes = {param.dtype for param in params}
-        if len(dtypes) != 1:
-            raise ValueError(
-                f"FlatBuffer: the parameters have dtypes {sorted(map(str, dtypes))}; a flat "
-                "buffer holds one dtype (flatten_parameters groups them by dtype)"
-            )
+        _check_one_dtype("FlatBuffer", params, "(flatten_parameters groups them by dtype)")
         # Held weakly: the members keep the buffer alive (through `buffer_of`), not the
         # other way round, so a dropped model frees it.
         self._members = [weakref.ref(param) for param in params]
@@ -57,6 +52,15 @@ class FlatBuffer:
         params = self.params
         if not params:
             raise ValueError("FlatBuffer.rebuild: every member parameter has been freed")
+        # A member whose .data took another dtype would be cast into the others' (or they
+        # into its) without a word.
+        _check_one_dtype(
+            "FlatBuffer.rebuild",
+            params,
+            "(a .data replaced by another dtype); convert it back, or call "
+            "flatten_parameters again, which makes one buffer per dtype",
+        )
+        _check_grads_fit(params)
         self._members = [weakref.ref(param) for param in params]
         dtype = params[0].dtype
         sizes = [param.data.size for param in params]
@@ -139,6 +143,38 @@ class FlatBuffer:
                 grad.increment_version()
             else:
                 _zero_detached(grad)
+
+
+def _check_one_dtype(op: str, params: Sequence[Tensor], advice: str) -> None:
+    """Refuse `params` unless they are NumPy arrays of one dtype, as a flat buffer holds."""
+    for param in params:
+        if type(param.data) is not np.ndarray:
+            raise TypeError(
+                f"{op}: flat buffers hold NumPy parameters, one is on {param.device}; move "
+                "the model to the cpu first (model.to('cpu'))"
+            )
+    dtypes = {param.dtype for param in params}
+    if len(dtypes) != 1:
+        raise ValueError(
+            f"{op}: the parameters have dtypes {sorted(map(str, dtypes))}; a flat buffer "
+            f"holds one dtype {advice}"
+        )
+
+
+def _check_grads_fit(params: Sequence[Tensor]) -> None:
+    """Refuse a `.grad` (copied into its slot) whose `.data` took another shape or dtype:
+    the copy would broadcast or cast it into the slot without a word."""
+    for position, param in enumerate(params):
+        grad = param.grad
+        if grad is None or grad.requires_grad:
+            continue
+        values = grad.data
+        if values.shape != param.shape or values.dtype != param.dtype:
+            raise ValueError(
+                f"FlatBuffer: parameter {position} (shape {param.shape}, dtype {param.dtype}) "
+                f"has a .grad of shape {values.shape} and dtype {values.dtype} (its .data was "
+                "replaced); give it a gradient like the parameter, or set .grad = None"
+            )
 
 
 _MEMBERSHIP: dict[int, tuple[weakref.ref[Tensor], FlatBuffer]] = {}

@@ -25,8 +25,21 @@ def _check_count(owner: str, name: str, value: Any) -> int:
     return int(value)
 
 
+def _initial_lr(optimizer: Optimizer, group: dict[str, Any]) -> float:
+    """`group`'s lr when the optimizer's first schedule was attached (its lr now, for the
+    first schedule or a group added since). The entry holds the group itself, so an id is
+    never matched to a later group that reused it."""
+    entry = optimizer._initial_lrs.get(id(group))
+    if entry is None or entry[0] is not group:
+        entry = optimizer._initial_lrs[id(group)] = (group, float(group["lr"]))
+    return entry[1]
+
+
 class LRScheduler(ABC):
-    """Base of the schedules: counts epochs in `last_epoch` and writes each group's lr."""
+    """Base of the schedules: counts epochs in `last_epoch` and writes each group's lr.
+
+    `base_lrs` holds each group's lr when the optimizer's first schedule was attached (as
+    torch's "initial_lr"), so a schedule attached later starts from the same base."""
 
     def __init__(self, optimizer: Optimizer) -> None:
         refuse_while_tracing(
@@ -41,7 +54,9 @@ class LRScheduler(ABC):
                 f"{type(optimizer).__name__}"
             )
         self.optimizer = optimizer
-        self.base_lrs = [float(group["lr"]) for group in optimizer.param_groups]
+        # As torch: each group's lr when the first schedule was attached, not its lr now (a
+        # cosine added once StepLR has decayed the lr rises back to the first lr).
+        self.base_lrs = [_initial_lr(optimizer, group) for group in optimizer.param_groups]
         self.last_epoch = -1
         self._last_lr: list[float] = []
         self._advance()

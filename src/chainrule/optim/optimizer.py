@@ -82,6 +82,24 @@ def check_number(
     return number
 
 
+TORCH_ONLY_OPTIONS = frozenset(
+    {"foreach", "fused", "capturable", "differentiable", "decoupled_weight_decay"}
+)
+"""Options of torch.optim's groups that chainrule's optimizers lack: a state holding one was
+saved by torch (a group's own custom entries, e.g. "name", load as they are)."""
+
+
+def _refuse_unordered(owner: str, params: Any) -> None:
+    """Refuse a set of parameters, as torch: its order (by id) changes between runs, so the
+    numbering of a saved state dict would match other parameters when loaded."""
+    if isinstance(params, (set, frozenset)):
+        raise TypeError(
+            f"{owner}: parameters must come in an ordered collection (a list or "
+            "model.parameters()), not a set, whose order changes between runs and would mix "
+            "up the parameters' state in a checkpoint; pass a list"
+        )
+
+
 class Optimizer(ABC):
     """Updates parameters from their `.grad`.
 
@@ -112,11 +130,15 @@ class Optimizer(ABC):
         self._pre_hooks: dict[int, StepHook] = {}
         self._post_hooks: dict[int, StepHook] = {}
         self._next_hook = 0
+        # Each group's lr (by id) when the first schedule was attached: the base lr of every
+        # schedule (torch's "initial_lr" group entry, kept out of the saved groups here).
+        self._initial_lrs: dict[int, tuple[dict[str, Any], float]] = {}
         if isinstance(params, Tensor):
             raise TypeError(
                 f"{type(self).__name__}: params must be an iterable of tensors (e.g. "
                 "model.parameters() or [w, b]), not a single tensor; wrap it in a list"
             )
+        _refuse_unordered(type(self).__name__, params)
         entries: list[Any] = list(params)
         if not entries:
             raise ValueError(
@@ -135,6 +157,7 @@ class Optimizer(ABC):
                 f"got {group!r:.80}"
             )
         params = group["params"]
+        _refuse_unordered(type(self).__name__, params)
         params = [params] if isinstance(params, Tensor) else list(params)
         seen = {id(p) for existing in self.param_groups for p in existing["params"]}
         for position, param in enumerate(params):
@@ -313,8 +336,21 @@ class Optimizer(ABC):
                 continue
             if state:
                 self._follow_layout(param, state)
-            update(param.data, grad.data, state, group, param)
+            values, grad_values = param.data, grad.data
+            if grad_values.shape != values.shape:
+                raise ValueError(self._grad_shape_message(values, grad_values))
+            update(values, grad_values, state, group, param)
             param.increment_version()
+
+    def _grad_shape_message(self, values: Any, grad_values: Any) -> str:
+        """Why a gradient whose `.data` was replaced by another shape is refused: NumPy would
+        broadcast it into the update (a (4,) gradient applied to every row of a (3, 4)
+        parameter)."""
+        return (
+            f"{type(self).__name__}.step: a parameter of shape {values.shape} has a gradient "
+            f"of shape {grad_values.shape} (its .grad.data was replaced); give it a gradient "
+            "of the parameter's shape, or set .grad = None to skip it"
+        )
 
     def _follow_layout(self, param: Tensor, state: dict[str, Any]) -> None:
         """Keep `param`'s state arrays in its dtype after `.data =` changed it, and in NumPy
@@ -453,6 +489,16 @@ class Optimizer(ABC):
                     f"optimizer (its group has {', '.join(sorted(set(saved) - {'params'}))}); "
                     f"load it into the kind of optimizer that saved it"
                 )
+            unknown = sorted(TORCH_ONLY_OPTIONS.intersection(saved) - set(group))
+            if unknown:
+                # Taken in as custom group entries and ignored, a torch Adam's
+                # decoupled_weight_decay=True would silently turn AdamW into Adam.
+                raise ValueError(
+                    f"{name}.load_state_dict: group {position} of the state has "
+                    f"{', '.join(map(repr, unknown))}, which this optimizer's groups lack: it "
+                    f"was saved by another optimizer (a torch one?); load a state saved by "
+                    f"{name}.state_dict()"
+                )
         params = self._indexed_params()
         new_state: dict[Tensor, dict[str, Any]] = {}
         for key, entries in state_dict["state"].items():
@@ -481,6 +527,8 @@ class Optimizer(ABC):
                     value = value.astype(param.dtype, copy=False)
                     if type(param.data) is not np.ndarray:
                         value = move(value, param.device)
+                elif isinstance(value, bool) or not isinstance(value, numbers.Real):
+                    raise TypeError(_foreign_state_message(name, entry, index, value))
                 restored[entry] = value
             new_state[param] = restored
         loaded_groups = []
@@ -503,6 +551,17 @@ class Optimizer(ABC):
                 f"    {key}: {value}" for key, value in sorted(group.items()) if key != "params"
             )
         return "\n".join([*lines, ")"])
+
+
+def _foreign_state_message(name: str, entry: str, index: int, value: Any) -> str:
+    """Why a state entry that is neither an array nor a number (a torch tensor) is refused:
+    kept as it is, a step would update the caller's object in place, or fail deep inside."""
+    return (
+        f"{name}.load_state_dict: {entry!r} of parameter {index} is a "
+        f"{type(value).__module__}.{type(value).__name__}, not an array or a number; a torch "
+        "optimizer's state_dict cannot be loaded (torch's Linear stores its weight "
+        "transposed, so its moments would not line up): load a state saved by state_dict()"
+    )
 
 
 class _FlatSpan:
@@ -567,14 +626,16 @@ class _FlatSpan:
     def _holds_views(self, states: list[dict[str, Any] | None]) -> bool:
         """Whether each of `states` holds its views of the flat state and its scalars."""
         if not self.state:
-            # Nothing kept (plain SGD): each parameter just needs its (empty) state entry.
-            return None not in states
+            # Nothing kept (plain SGD): each parameter needs its state entry, still empty (a
+            # momentum buffer one started on a step of its own must not be restarted).
+            return None not in states and not any(states)
         scalars = [
             (name, value) for name, value in self.state.items() if not isinstance(value, np.ndarray)
         ]
+        size = len(self.state)
         for state, views in zip(states, self.views, strict=True):
-            if state is None:
-                return False
+            if state is None or len(state) != size:
+                return False  # (an entry the flat state lacks, added on a step of its own)
             for name, view in views.items():
                 if state.get(name) is not view:
                     return False

@@ -101,10 +101,13 @@ class SGD(Optimizer):
             if type(value) is not np.ndarray:
                 self._update_foreign(param, grad, states[param], group)
                 continue
+            grad_values = grad.data
+            if grad_values.shape != value.shape:
+                raise ValueError(self._grad_shape_message(value, grad_values))
             work = workspace.get((param, "work"))
             if work is None or work.dtype != value.dtype or work.shape != value.shape:
                 work = self._scratch(param, "work")
-            np.multiply(grad.data, lr, work)
+            np.multiply(grad_values, lr, work)
             np.subtract(value, work, value)
             param.increment_version()
 
