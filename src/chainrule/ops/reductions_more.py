@@ -16,6 +16,7 @@ import numpy as np
 from chainrule import primitives as P
 from chainrule.modes import STATE
 from chainrule.ops.reductions import _check_axes, _reduce
+from chainrule.placement import to_numpy
 from chainrule.primitives.reduction import Axis
 from chainrule.tensor import Tensor, attach_methods
 
@@ -70,6 +71,20 @@ def _norm2(x: Tensor, axis: Axis, keepdims: bool) -> Tensor:
     return Tensor._apply(P.Norm2, (x,), {"axis": axis, "keepdims": keepdims})
 
 
+def _count_nonzero(x: Tensor, axis: Axis, keepdims: bool) -> Tensor:
+    """The "0-norm": how many entries are not 0 (NaN and inf count, as NumPy and PyTorch).
+    Built from |sign(x)| so that it stays on x's graph with gradient 0 everywhere, as
+    torch.linalg.vector_norm(x, 0): a detached count would make backward() refuse it."""
+    from chainrule.ops import where
+
+    _refuse_while_tracing(x, "norm with ord=0")
+    nonzero = x.sign().abs()
+    is_nan = x._data != x._data
+    if to_numpy(is_nan).any():  # sign(NaN) is NaN; a NaN entry is not 0, so it counts 1
+        nonzero = where(is_nan, 1.0, nonzero)
+    return nonzero.sum(axis=axis, keepdims=keepdims)
+
+
 def _vector_norm(x: Tensor, ord: Order, axis: Axis, keepdims: bool) -> Tensor:
     if ord is None or ord == 2:
         return _norm2(x, axis, keepdims)
@@ -85,9 +100,7 @@ def _vector_norm(x: Tensor, ord: Order, axis: Axis, keepdims: bool) -> Tensor:
     if ord == -np.inf:
         return x.abs().min(axis=axis, keepdims=keepdims)
     if ord == 0:
-        _refuse_while_tracing(x, "norm with ord=0")
-        values = x.detach().numpy()
-        return _constant(np.sum(values != 0, axis=axis, keepdims=keepdims), x.dtype)
+        return _count_nonzero(x, axis, keepdims)
     if isinstance(ord, (int, float)) and not isinstance(ord, bool) and not np.isnan(ord):
         return Tensor._apply(P.PNorm, (x,), {"ord": float(ord), "axis": axis, "keepdims": keepdims})
     raise ValueError(
