@@ -348,6 +348,41 @@ def test_the_zero_norm_counts_nan_and_has_gradient_zero_on_the_graph_as_torch(
     np.testing.assert_array_equal(x.grad.numpy(), gradient.numpy())
 
 
+@pytest.mark.torch
+@pytest.mark.parametrize("op", ["max", "min"])
+@pytest.mark.parametrize("axis", [None, 0, 1])
+def test_max_and_min_through_nan_give_torchs_nan_gradient_without_a_warning(
+    torch: ModuleType, op: str, axis: int | None
+) -> None:
+    # A slice holding NaN has no winner: torch.amax's gradient there is 0 / 0 = NaN, which
+    # NumPy computed with an "invalid value encountered in divide" RuntimeWarning.
+    values = np.array([[1.0, np.nan, 3.0, 3.0], [2.0, 2.0, 0.0, -1.0], [np.nan, 4.0, 1.0, 5.0]])
+    x = cr.tensor(values, requires_grad=True)
+    t = torch.tensor(values, requires_grad=True)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        ours = getattr(x, op)(axis=axis)
+        ours.sum().backward()
+    reduce = torch.amax if op == "max" else torch.amin
+    theirs = reduce(t) if axis is None else reduce(t, dim=axis)
+    theirs.sum().backward()
+    assert ours.shape == tuple(theirs.shape)
+    np.testing.assert_array_equal(ours.numpy(), theirs.detach().numpy())
+    assert x.grad is not None
+    assert x.grad.shape == values.shape
+    np.testing.assert_array_equal(x.grad.numpy(), t.grad.numpy())
+
+
+def test_max_through_nan_on_array_api_strict_gives_nan_without_a_warning() -> None:
+    strict = pytest.importorskip("array_api_strict")
+    x = cr.tensor(strict.asarray([[1.0, np.nan], [2.0, 3.0]]), requires_grad=True)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        x.max(axis=1).sum().backward()
+    assert x.grad is not None
+    np.testing.assert_array_equal(np.asarray(x.grad.numpy()), [[np.nan, np.nan], [0.0, 1.0]])
+
+
 @pytest.mark.parametrize(
     ("call", "message"),
     [
