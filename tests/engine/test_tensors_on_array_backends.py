@@ -80,16 +80,27 @@ def _assert_close(what: str, theirs: Any, ours: Any, device: Any) -> None:
 
 
 @pytest.mark.parametrize(
+    "where",
+    [
+        pytest.param(None, id="default-device"),
+        # Off the default device, every array an op makes for itself (index arrays, masks,
+        # ones, zeros) must be made there: array_api_strict refuses to mix devices.
+        pytest.param(OTHER_DEVICE, id="device1"),
+    ],
+)
+@pytest.mark.parametrize(
     "case",
     [pytest.param(case, id=case.name) for case in CASES],
 )
 def test_each_op_on_tensors_of_array_api_strict_arrays_computes_as_on_numpy(
-    case: OpCase,
+    case: OpCase, where: Any
 ) -> None:
     for arrays, params in _drawn(case):
         ours, our_grads = _run(case, arrays, params)
-        theirs, their_grads = _run(case, [strict.asarray(array) for array in arrays], params)
-        device = cr.tensor(strict.asarray(0.0)).device
+        theirs, their_grads = _run(
+            case, [strict.asarray(array, device=where) for array in arrays], params
+        )
+        device = cr.tensor(strict.asarray(0.0, device=where)).device
         _assert_close(f"{case.name}: output", theirs, ours, device)
         assert len(their_grads) == len(our_grads)
         for position, (their_grad, our_grad) in enumerate(zip(their_grads, our_grads, strict=True)):

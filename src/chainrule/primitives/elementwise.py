@@ -12,7 +12,7 @@ from typing import Any
 
 import numpy as np
 
-from chainrule.backends import namespace
+from chainrule.backends import creation_device, namespace
 from chainrule.primitives.base import (
     Grads,
     Outs,
@@ -536,7 +536,7 @@ class Clip(Primitive):
     def forward(x: Any, *, low: float | None, high: float | None) -> tuple[Any, Saved]:
         xp = namespace(x)
         raw = plain_values(x)
-        inside = xp.ones(x.shape, dtype=xp.bool)
+        inside = xp.ones(x.shape, dtype=xp.bool, device=creation_device(raw))
         if low is not None:
             inside = inside & (raw >= low)
         if high is not None:
