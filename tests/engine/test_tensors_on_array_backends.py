@@ -523,3 +523,33 @@ def test_an_integer_beside_a_bool_tensor_on_array_api_strict_promotes_as_numpy(o
     assert out.dtype == np.int8
     assert out.device == cr.tensor(strict.asarray(counts), dtype=np.int8).device
     np.testing.assert_array_equal(out.numpy(), counts * flags)
+
+
+@pytest.mark.parametrize(
+    "device",
+    [pytest.param(OTHER_DEVICE, id="array_api_strict-device1"), pytest.param(jnp, id="jax")],
+)
+def test_indices_masks_and_one_hot_rows_stay_on_the_inputs_device_as_torchs(device: Any) -> None:
+    # They came back as NumPy tensors on the cpu, so `x.argmax(1) + x[:, 0]` or
+    # `one_hot(t, 3) * x` was refused as a mix of devices; torch keeps them on x's device.
+    values = np.array([[0.5, 3.0, 3.0, -1.0], [2.0, 0.0, 7.0, 7.0]])
+    x = cr.tensor(values).to(device)
+    there = x.data  # the targets built in x's library, on its device
+    targets = cr.tensor(
+        jnp.asarray([3, 1]) if device is jnp else strict.asarray([3, 1], device=there.device),
+        dtype=np.int64,
+    )
+    results = {
+        "argmax": (x.argmax(axis=1), np.argmax(values, axis=1)),
+        "argmin": (x.argmin(), np.argmin(values)),
+        "argsort": (x.argsort(axis=1, descending=True), [[1, 2, 0, 3], [2, 3, 0, 1]]),
+        "topk": (x.topk(2)[1], [[1, 2], [2, 3]]),
+        "any": (x.any(axis=1), np.any(values, axis=1)),
+        "all": (x.all(), np.all(values)),
+        "one_hot": (cr.one_hot(targets, 4), np.eye(4, dtype=np.float32)[[3, 1]]),
+    }
+    for name, (result, expected) in results.items():
+        assert result.device == x.device, name
+        np.testing.assert_array_equal(result.numpy(), np.asarray(expected), err_msg=name)
+    np.testing.assert_array_equal((x.argmax(axis=1) + x[:, 0]).numpy(), [1.5, 4.0])
+    np.testing.assert_array_equal((cr.one_hot(targets, 4) * x).numpy().sum(axis=1), [-1.0, 0.0])

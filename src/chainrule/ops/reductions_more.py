@@ -14,9 +14,10 @@ from typing import Any
 import numpy as np
 
 from chainrule import primitives as P
+from chainrule.dtypes import numpy_dtype
 from chainrule.modes import STATE
 from chainrule.ops.reductions import _check_axes, _reduce
-from chainrule.placement import to_numpy
+from chainrule.placement import device_of_tensor, move, to_numpy
 from chainrule.primitives.reduction import Axis
 from chainrule.tensor import Tensor, attach_methods
 
@@ -61,10 +62,15 @@ def std(self: Tensor, axis: Axis = None, keepdims: bool = False, ddof: int = 0) 
     return _norm2(centered, axis, keepdims) / float(np.sqrt(count - ddof))
 
 
-def _constant(values: Any, dtype: Any = None) -> Tensor:
-    """A constant tensor of exactly these values and dtype (no float32 default applied)."""
-    array = np.asarray(values)
-    return Tensor(array, dtype=array.dtype if dtype is None else dtype)
+def _constant(values: Any, dtype: Any = None, like: Tensor | None = None) -> Tensor:
+    """A constant tensor of exactly these values and dtype (no float32 default applied), in
+    `like`'s library and on its device (an index found from a tensor on array_api_strict's
+    device1 stays there, as torch.argmax's stays on the input's device)."""
+    array = np.asarray(values, dtype=dtype)
+    if like is not None and type(like._data) is not np.ndarray:
+        moved = move(array, device_of_tensor(like))  # JAX without x64 keeps int32
+        return Tensor(moved, dtype=numpy_dtype(moved.dtype))
+    return Tensor(array, dtype=array.dtype)
 
 
 def _norm2(x: Tensor, axis: Axis, keepdims: bool) -> Tensor:
@@ -212,10 +218,10 @@ def _arg_reduce(self: Tensor, op: str, axis: int | None, keepdims: bool) -> Tens
     if along is None:
         index = function(values.reshape(-1))
         shape = (1,) * self.ndim if keepdims else ()
-        return _constant(np.reshape(index, shape), np.int64)
+        return _constant(np.reshape(index, shape), np.int64, self)
     if self.ndim == 0:
-        return _constant(0, np.int64)
-    return _constant(function(values, axis=along, keepdims=keepdims), np.int64)
+        return _constant(0, np.int64, self)
+    return _constant(function(values, axis=along, keepdims=keepdims), np.int64, self)
 
 
 def argmax(self: Tensor, axis: int | None = None, keepdims: bool = False) -> Tensor:
@@ -276,7 +282,8 @@ def argsort(self: Tensor, axis: int | None = -1, descending: bool = False) -> Te
     _refuse_while_tracing(self, "argsort")
     target, along = _sorting_axis(self, "argsort", axis)
     order = _order(target.detach().numpy(), along, descending)
-    return _constant(order.reshape(()) if self.ndim == 0 and axis is not None else order, np.int64)
+    shaped = order.reshape(()) if self.ndim == 0 and axis is not None else order
+    return _constant(shaped, np.int64, self)
 
 
 def topk(
@@ -299,7 +306,7 @@ def topk(
     if not sorted:
         chosen = np.sort(chosen, axis=along)
     values = _gather(target, chosen, along)
-    indices = _constant(chosen, np.int64)
+    indices = _constant(chosen, np.int64, self)
     if self.ndim == 0:
         return values.reshape(()), indices.reshape(())
     return values, indices
@@ -309,7 +316,8 @@ def _logical(self: Tensor, op: str, axis: Axis, keepdims: bool) -> Tensor:
     _refuse_while_tracing(self, op)
     axis = _check_axes(op, axis, self.ndim)
     function = np.any if op == "any" else np.all
-    return _constant(function(self.detach().numpy(), axis=axis, keepdims=keepdims), np.bool_)
+    values = function(self.detach().numpy(), axis=axis, keepdims=keepdims)
+    return _constant(values, np.bool_, self)
 
 
 def any(self: Tensor, axis: Axis = None, keepdims: bool = False) -> Tensor:
