@@ -553,3 +553,18 @@ def test_indices_masks_and_one_hot_rows_stay_on_the_inputs_device_as_torchs(devi
         np.testing.assert_array_equal(result.numpy(), np.asarray(expected), err_msg=name)
     np.testing.assert_array_equal((x.argmax(axis=1) + x[:, 0]).numpy(), [1.5, 4.0])
     np.testing.assert_array_equal((cr.one_hot(targets, 4) * x).numpy().sum(axis=1), [-1.0, 0.0])
+
+
+@pytest.mark.parametrize("dtype", [np.int64, np.int8, np.bool_])
+@pytest.mark.parametrize(
+    "device",
+    [pytest.param(OTHER_DEVICE, id="array_api_strict-device1"), pytest.param(jnp, id="jax")],
+)
+def test_to_and_cpu_keep_an_integer_or_bool_tensors_dtype_as_torch(device: Any, dtype: Any) -> None:
+    # Moved arrays were wrapped as new data, whose integers Tensor() makes float32.
+    values = np.array([3, 0, 1]).astype(dtype)
+    moved = cr.tensor(values, dtype=dtype).to(device)
+    assert moved.dtype == dtype
+    back = moved.cpu()
+    assert back.dtype == dtype
+    np.testing.assert_array_equal(back.numpy(), values)
