@@ -334,7 +334,9 @@ def _class_weights(op: str, weight: Any, classes: int) -> np.ndarray | None:
             f"{op}: the class weights get no gradient (PyTorch's backward refuses one too), "
             "but got a Tensor that requires grad; pass weight.detach()"
         )
-    values = np.asarray(weight.detach().numpy() if isinstance(weight, Tensor) else weight)
+    # to_numpy: a module's weight buffer moved off the default device (Module.to) is
+    # another library's array, which np.asarray cannot read there (array_api_strict device1).
+    values = np.asarray(weight.detach().numpy() if isinstance(weight, Tensor) else to_numpy(weight))
     if values.shape != (classes,):
         raise ValueError(
             f"{op}: weight must have one entry per class, shape ({classes},), got {values.shape}"

@@ -568,3 +568,24 @@ def test_to_and_cpu_keep_an_integer_or_bool_tensors_dtype_as_torch(device: Any, 
     back = moved.cpu()
     assert back.dtype == dtype
     np.testing.assert_array_equal(back.numpy(), values)
+
+
+@pytest.mark.parametrize("loss", ["CrossEntropyLoss", "NLLLoss"])
+def test_a_weighted_loss_module_moved_off_the_default_device_computes_as_torch(loss: str) -> None:
+    # Module.to moves the class weights (a buffer) to device1, where np.asarray cannot read
+    # them: the loss failed with array_api_strict's "Can't convert array" error.
+    torch = pytest.importorskip("torch")
+    values = np.random.default_rng(5).normal(size=(4, 3))
+    targets = np.array([0, 1, 2, 0])
+    module = getattr(nn, loss)(weight=np.array([1.0, 2.0, 0.5])).to(OTHER_DEVICE)
+    x = cr.tensor(values).to(OTHER_DEVICE).requires_grad_()
+    out = module(x, targets)
+    out.backward()
+    reference = getattr(torch.nn, loss)(weight=torch.tensor([1.0, 2.0, 0.5], dtype=torch.float64))
+    t = torch.tensor(values, requires_grad=True)
+    expected = reference(t, torch.from_numpy(targets))
+    expected.backward()
+    assert out.device == x.device
+    np.testing.assert_allclose(out.numpy(), expected.detach().numpy(), rtol=1e-12)
+    assert x.grad is not None
+    np.testing.assert_allclose(x.grad.numpy(), t.grad.numpy(), rtol=1e-12, atol=1e-15)
