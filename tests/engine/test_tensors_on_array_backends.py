@@ -589,3 +589,36 @@ def test_a_weighted_loss_module_moved_off_the_default_device_computes_as_torch(l
     np.testing.assert_allclose(out.numpy(), expected.detach().numpy(), rtol=1e-12)
     assert x.grad is not None
     np.testing.assert_allclose(x.grad.numpy(), t.grad.numpy(), rtol=1e-12, atol=1e-15)
+
+
+@pytest.mark.parametrize(
+    "call",
+    [
+        pytest.param(lambda f, x, t, p: f.cross_entropy(x, t), id="cross_entropy-indices"),
+        pytest.param(lambda f, x, t, p: f.cross_entropy(x, p), id="cross_entropy-probabilities"),
+        pytest.param(lambda f, x, t, p: f.nll_loss(x, t), id="nll_loss"),
+        pytest.param(lambda f, x, t, p: f.embedding(t, x), id="embedding"),
+    ],
+)
+def test_raw_targets_and_indices_on_device1_are_read_as_numpy_ones(call: Any) -> None:
+    # np.asarray cannot read an array off array_api_strict's default device: plain arrays of
+    # targets or indices there failed with "Can't convert array", where Tensors of them ran.
+    from chainrule import functional
+
+    values = np.random.default_rng(6).normal(size=(4, 3))
+    indices, probabilities = np.array([0, 1, 2, 0]), np.full((4, 3), 1 / 3)
+    x = cr.tensor(values).to(OTHER_DEVICE).requires_grad_()
+    there = (
+        strict.asarray(indices, device=OTHER_DEVICE),
+        strict.asarray(probabilities, device=OTHER_DEVICE),
+    )
+    out = call(functional, x, *there)
+    out.sum().backward()
+    reference = cr.tensor(values, requires_grad=True)
+    expected = call(functional, reference, indices, probabilities)
+    expected.sum().backward()
+    assert out.device == x.device
+    np.testing.assert_allclose(out.numpy(), expected.numpy(), rtol=1e-12)
+    assert x.grad is not None
+    assert reference.grad is not None
+    np.testing.assert_allclose(x.grad.numpy(), reference.grad.numpy(), rtol=1e-12)
