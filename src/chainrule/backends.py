@@ -76,6 +76,23 @@ def _foreign_namespace(arrays: list[Any]) -> Any:
         ) from None
 
 
+def creation_device(array: Any) -> Any:
+    """`array`'s device, for the `device=` of the standard's creation functions (xp.zeros,
+    xp.arange, xp.eye, xp.asarray of host values) so that an array made beside it combines
+    with it: array_api_strict on device1 and CuPy on a second GPU refuse to mix devices.
+    None (the default device) for NumPy arrays, numbers, Tensors and traced JAX values."""
+    if array is None or type(array) is np.ndarray or isinstance(array, _SCALARS):
+        return None
+    if is_recording(array):
+        return None
+    import array_api_compat
+
+    try:
+        return array_api_compat.device(array)
+    except (AttributeError, TypeError, ValueError):  # no device: a traced JAX value
+        return None
+
+
 def is_numpy(xp: Any) -> bool:
     """True when `xp` is NumPy itself: the rules' fast paths (`out=`, ufunc methods)."""
     return xp is np

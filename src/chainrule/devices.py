@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from chainrule.dtypes import numpy_dtype
 from chainrule.placement import Device, move_keeping_dtype
 from chainrule.tensor import Tensor, attach_methods
 
@@ -31,7 +32,9 @@ def to(self: Tensor, device: Any) -> Tensor:
             "and chainrule does not record moves between devices, so its gradient would stop "
             "here; move the inputs before computing, or move t.detach()"
         )
-    return Tensor(array, requires_grad=self.requires_grad, name=self.name)
+    # Its own dtype, said outright: Tensor() would make integers and booleans float32.
+    dtype = numpy_dtype(array.dtype)
+    return Tensor(array, requires_grad=self.requires_grad, dtype=dtype, name=self.name)
 
 
 def cpu(self: Tensor) -> Tensor:

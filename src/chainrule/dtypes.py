@@ -20,18 +20,24 @@ def check_dtype(op: str, dtype: np.dtype[Any]) -> None:
     )
 
 
-def check_exact_integers(array: np.ndarray, converted: np.ndarray) -> None:
-    """Refuse integer values that `converted` (their float form) does not hold exactly."""
+def check_exact_integers(
+    array: np.ndarray, converted: np.ndarray, op: str = "data", fix: str | None = None
+) -> None:
+    """Refuse integer values that `converted` (their float form) does not hold exactly: a
+    ValueError naming `op`, the first such value, and `fix` (by default: convert them)."""
     with np.errstate(invalid="ignore", over="ignore"):
         back = converted.astype(array.dtype)
     inexact = np.flatnonzero(back != array)
     if inexact.size:
         first = inexact[0]
+        if fix is None:
+            fix = (
+                f"convert them explicitly: .astype(np.float64) to adopt float64, or "
+                f".astype(np.{converted.dtype}) to accept the rounding"
+            )
         raise ValueError(
-            f"data: the {array.dtype} values are not exact in {converted.dtype} "
-            f"({array.flat[first]} would become {converted.flat[first]:.17g}); convert them "
-            f"explicitly: .astype(np.float64) to adopt float64, or .astype(np.{converted.dtype}) "
-            "to accept the rounding"
+            f"{op}: the {array.dtype} values are not exact in {converted.dtype} "
+            f"({array.flat[first]} would become {converted.flat[first]:.17g}); {fix}"
         )
 
 

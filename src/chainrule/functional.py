@@ -230,7 +230,8 @@ def _class_indices(op: str, indices: Any, what: str) -> np.ndarray:
                 "pass a NumPy integer array, e.g. np.asarray(..., dtype=np.int64)"
             )
         return values.astype(np.int64)
-    array = indices if isinstance(indices, np.ndarray) else np.asarray(indices)
+    # to_numpy: another library's array off its default device cannot go through np.asarray
+    array = indices if isinstance(indices, np.ndarray) else np.asarray(to_numpy(indices))
     if array.dtype.kind not in "iu":
         raise TypeError(
             f"{op}: {what} must be integers, got dtype {array.dtype}; convert them with "
@@ -334,7 +335,9 @@ def _class_weights(op: str, weight: Any, classes: int) -> np.ndarray | None:
             f"{op}: the class weights get no gradient (PyTorch's backward refuses one too), "
             "but got a Tensor that requires grad; pass weight.detach()"
         )
-    values = np.asarray(weight.detach().numpy() if isinstance(weight, Tensor) else weight)
+    # to_numpy: a module's weight buffer moved off the default device (Module.to) is
+    # another library's array, which np.asarray cannot read there (array_api_strict device1).
+    values = np.asarray(weight.detach().numpy() if isinstance(weight, Tensor) else to_numpy(weight))
     if values.shape != (classes,):
         raise ValueError(
             f"{op}: weight must have one entry per class, shape ({classes},), got {values.shape}"
@@ -348,7 +351,7 @@ def _are_probabilities(targets: Any, logits_shape: tuple[int, ...]) -> bool:
     """True for float targets of the logits' own shape: class probabilities."""
     if isinstance(targets, Tensor):
         return targets.shape == logits_shape
-    values = np.asarray(targets)
+    values = targets if type(targets) is np.ndarray else np.asarray(to_numpy(targets))
     return values.dtype.kind == "f" and values.shape == logits_shape
 
 
@@ -358,7 +361,7 @@ def _target_classes(op: str, targets: Any, logits_shape: tuple[int, ...]) -> np.
     step's argument); integer-valued floats are converted."""
     classes = targets.detach().numpy() if isinstance(targets, Tensor) else targets
     if not isinstance(classes, np.ndarray):
-        classes = np.asarray(classes)
+        classes = np.asarray(to_numpy(classes))
     if classes.dtype.kind not in "iu":
         if classes.dtype.kind == "f" and np.all(classes == np.round(classes)):
             classes = classes.astype(np.int64)
@@ -413,7 +416,7 @@ def _cross_entropy_with_probabilities(
         if isinstance(targets, Tensor) and targets.dtype.kind == "f"
         else targets.astype(logits.dtype)
         if isinstance(targets, Tensor)
-        else Tensor(np.asarray(targets), dtype=logits.dtype)
+        else Tensor(targets if is_foreign(targets) else np.asarray(targets), dtype=logits.dtype)
     )
     if label_smoothing:
         probabilities = probabilities * (1 - label_smoothing) + label_smoothing / classes

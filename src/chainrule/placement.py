@@ -18,6 +18,7 @@ from chainrule.dtypes import (
     UNSEEN,
     MixedLibraries,
     check_dtype,
+    check_exact_integers,
     is_floating,
     namespace_dtype,
     numpy_dtype,
@@ -105,8 +106,9 @@ def is_foreign(data: Any) -> bool:
 
 def tensor_array(data: Any, dtype: Any | None) -> Any:
     """The array a new Tensor holds: float arrays keep their dtype (NumPy's are shared, not
-    copied), Python numbers and integer data become float32 unless `dtype` says otherwise;
-    arrays of another library stay in it, on their device."""
+    copied), Python numbers and integer data become float32 unless `dtype` says otherwise
+    (integers not exact in float32 are refused); arrays of another library stay in it, on
+    their device."""
     if type(data) is not np.ndarray and is_foreign(data):
         return foreign_array(data, dtype)
     if dtype is not None:
@@ -116,9 +118,25 @@ def tensor_array(data: Any, dtype: Any | None) -> Any:
     from_numpy = isinstance(data, (np.ndarray, np.generic))
     array = np.asarray(data)
     if array.dtype.kind in "biu":
-        return array.astype(np.float32)
+        return _exact_float32(array)
     check_dtype("tensor", array.dtype)
     return array if from_numpy else array.astype(np.float32)
+
+
+def _exact_float32(array: np.ndarray) -> np.ndarray:
+    """Integer or bool data as the float32 a tensor makes of it by default, refused where a
+    value would round (int64 past 2**24: a silent wrong value), naming the dtype to ask for."""
+    converted = array.astype(np.float32)
+    if array.dtype.kind in "iu":
+        check_exact_integers(
+            array,
+            converted,
+            "tensor",
+            f"pass dtype=np.{array.dtype} to keep them as integers (constants, as torch.tensor "
+            "keeps integer data), dtype=np.float64 for floats exact to 2**53, or "
+            "dtype=np.float32 to accept the rounding",
+        )
+    return converted
 
 
 def refuse_stacking(value: Any) -> Any:
@@ -148,6 +166,8 @@ def foreign_array(data: Any, dtype: Any | None) -> Any:
         return xp.astype(data, namespace_dtype(xp, target), copy=False)
     own = numpy_dtype(data.dtype)
     if own.kind in "biu":
+        if own.kind != "b":
+            _exact_float32(np.asarray(to_numpy(data)))
         return xp.astype(data, namespace_dtype(xp, np.float32))
     check_dtype("tensor", own)
     return data

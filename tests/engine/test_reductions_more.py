@@ -6,6 +6,7 @@ errors. The op table (engine_cases, block "reductions (issue 14)") covers the re
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Callable
 from types import ModuleType
 from typing import Any
@@ -318,6 +319,68 @@ def test_norms_of_p_below_one_match_torch_zero_entries_included(
     assert x.grad is not None
     np.testing.assert_allclose(x.grad.numpy(), t.grad.numpy(), rtol=rtol)
     assert x.grad.numpy()[0, 0] == 0.0
+
+
+@pytest.mark.torch
+@pytest.mark.parametrize("axis", [None, 1])
+def test_the_zero_norm_counts_nan_and_has_gradient_zero_on_the_graph_as_torch(
+    torch: ModuleType, axis: int | None
+) -> None:
+    # A count is flat in x: torch's vector_norm(ord=0) stays on the graph with gradient 0
+    # (NaN and inf are not 0, so they count); a detached count made backward() refuse it.
+    values = np.array([[0.0, np.nan, 1.5], [-np.inf, 0.0, 0.0]])
+    if axis is None:
+        values = values.ravel()
+    x = cr.tensor(values, requires_grad=True)
+    t = torch.tensor(values, requires_grad=True)
+    ours = x.norm(ord=0, axis=axis)
+    theirs = torch.linalg.vector_norm(t, ord=0, dim=axis)
+    assert ours.requires_grad
+    assert theirs.requires_grad
+    assert ours.shape == tuple(theirs.shape)
+    np.testing.assert_array_equal(ours.numpy(), theirs.detach().numpy())
+    (gradient,) = torch.autograd.grad(theirs.sum(), t, materialize_grads=True)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        ours.sum().backward()
+    assert x.grad is not None
+    assert x.grad.shape == values.shape
+    np.testing.assert_array_equal(x.grad.numpy(), gradient.numpy())
+
+
+@pytest.mark.torch
+@pytest.mark.parametrize("op", ["max", "min"])
+@pytest.mark.parametrize("axis", [None, 0, 1])
+def test_max_and_min_through_nan_give_torchs_nan_gradient_without_a_warning(
+    torch: ModuleType, op: str, axis: int | None
+) -> None:
+    # A slice holding NaN has no winner: torch.amax's gradient there is 0 / 0 = NaN, which
+    # NumPy computed with an "invalid value encountered in divide" RuntimeWarning.
+    values = np.array([[1.0, np.nan, 3.0, 3.0], [2.0, 2.0, 0.0, -1.0], [np.nan, 4.0, 1.0, 5.0]])
+    x = cr.tensor(values, requires_grad=True)
+    t = torch.tensor(values, requires_grad=True)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        ours = getattr(x, op)(axis=axis)
+        ours.sum().backward()
+    reduce = torch.amax if op == "max" else torch.amin
+    theirs = reduce(t) if axis is None else reduce(t, dim=axis)
+    theirs.sum().backward()
+    assert ours.shape == tuple(theirs.shape)
+    np.testing.assert_array_equal(ours.numpy(), theirs.detach().numpy())
+    assert x.grad is not None
+    assert x.grad.shape == values.shape
+    np.testing.assert_array_equal(x.grad.numpy(), t.grad.numpy())
+
+
+def test_max_through_nan_on_array_api_strict_gives_nan_without_a_warning() -> None:
+    strict = pytest.importorskip("array_api_strict")
+    x = cr.tensor(strict.asarray([[1.0, np.nan], [2.0, 3.0]]), requires_grad=True)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        x.max(axis=1).sum().backward()
+    assert x.grad is not None
+    np.testing.assert_array_equal(np.asarray(x.grad.numpy()), [[np.nan, np.nan], [0.0, 1.0]])
 
 
 @pytest.mark.parametrize(

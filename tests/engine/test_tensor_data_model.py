@@ -25,6 +25,27 @@ def test_tensor_from_data_of_an_unsupported_dtype_is_refused(data) -> None:
         cr.tensor(data)
 
 
+@pytest.mark.parametrize(
+    "data", [np.array([3, 16777217]), [16777217], 2**24 + 1, np.array([2**64 - 1], np.uint64)]
+)
+def test_tensor_of_integers_float32_would_round_is_refused_by_name(data) -> None:
+    # The default float32 of integer data held 16777217 as 16777216 silently; torch.tensor
+    # keeps integers int64. dtype= still chooses, and exact integers still become float32.
+    with pytest.raises(ValueError, match=r"^tensor: the u?int64 values are not exact in float32"):
+        cr.tensor(data)
+    kept = cr.tensor(data, dtype=np.asarray(data).dtype)
+    np.testing.assert_array_equal(kept.numpy(), np.asarray(data))
+    assert cr.tensor(np.array([16777216, -3])).dtype == np.float32
+
+
+def test_tensor_of_array_api_integers_float32_would_round_is_refused_by_name() -> None:
+    strict = pytest.importorskip("array_api_strict")
+    with pytest.raises(ValueError, match=r"^tensor: the int64 values are not exact in float32"):
+        cr.tensor(strict.asarray([16777217], dtype=strict.int64))
+    exact = cr.tensor(strict.asarray([16777216], dtype=strict.int64))
+    np.testing.assert_array_equal(np.asarray(exact.numpy()), np.array([16777216.0], np.float32))
+
+
 @pytest.mark.parametrize("dtype", [np.float16, np.float32, np.float64])
 def test_tensor_of_a_float_dtype_can_require_grad(dtype) -> None:
     x = cr.tensor([1, 2], dtype=dtype, requires_grad=True)

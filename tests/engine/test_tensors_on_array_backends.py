@@ -80,16 +80,27 @@ def _assert_close(what: str, theirs: Any, ours: Any, device: Any) -> None:
 
 
 @pytest.mark.parametrize(
+    "where",
+    [
+        pytest.param(None, id="default-device"),
+        # Off the default device, every array an op makes for itself (index arrays, masks,
+        # ones, zeros) must be made there: array_api_strict refuses to mix devices.
+        pytest.param(OTHER_DEVICE, id="device1"),
+    ],
+)
+@pytest.mark.parametrize(
     "case",
     [pytest.param(case, id=case.name) for case in CASES],
 )
 def test_each_op_on_tensors_of_array_api_strict_arrays_computes_as_on_numpy(
-    case: OpCase,
+    case: OpCase, where: Any
 ) -> None:
     for arrays, params in _drawn(case):
         ours, our_grads = _run(case, arrays, params)
-        theirs, their_grads = _run(case, [strict.asarray(array) for array in arrays], params)
-        device = cr.tensor(strict.asarray(0.0)).device
+        theirs, their_grads = _run(
+            case, [strict.asarray(array, device=where) for array in arrays], params
+        )
+        device = cr.tensor(strict.asarray(0.0, device=where)).device
         _assert_close(f"{case.name}: output", theirs, ours, device)
         assert len(their_grads) == len(our_grads)
         for position, (their_grad, our_grad) in enumerate(zip(their_grads, our_grads, strict=True)):
@@ -512,3 +523,102 @@ def test_an_integer_beside_a_bool_tensor_on_array_api_strict_promotes_as_numpy(o
     assert out.dtype == np.int8
     assert out.device == cr.tensor(strict.asarray(counts), dtype=np.int8).device
     np.testing.assert_array_equal(out.numpy(), counts * flags)
+
+
+@pytest.mark.parametrize(
+    "device",
+    [pytest.param(OTHER_DEVICE, id="array_api_strict-device1"), pytest.param(jnp, id="jax")],
+)
+def test_indices_masks_and_one_hot_rows_stay_on_the_inputs_device_as_torchs(device: Any) -> None:
+    # They came back as NumPy tensors on the cpu, so `x.argmax(1) + x[:, 0]` or
+    # `one_hot(t, 3) * x` was refused as a mix of devices; torch keeps them on x's device.
+    values = np.array([[0.5, 3.0, 3.0, -1.0], [2.0, 0.0, 7.0, 7.0]])
+    x = cr.tensor(values).to(device)
+    there = x.data  # the targets built in x's library, on its device
+    targets = cr.tensor(
+        jnp.asarray([3, 1]) if device is jnp else strict.asarray([3, 1], device=there.device),
+        dtype=np.int64,
+    )
+    results = {
+        "argmax": (x.argmax(axis=1), np.argmax(values, axis=1)),
+        "argmin": (x.argmin(), np.argmin(values)),
+        "argsort": (x.argsort(axis=1, descending=True), [[1, 2, 0, 3], [2, 3, 0, 1]]),
+        "topk": (x.topk(2)[1], [[1, 2], [2, 3]]),
+        "any": (x.any(axis=1), np.any(values, axis=1)),
+        "all": (x.all(), np.all(values)),
+        "one_hot": (cr.one_hot(targets, 4), np.eye(4, dtype=np.float32)[[3, 1]]),
+    }
+    for name, (result, expected) in results.items():
+        assert result.device == x.device, name
+        np.testing.assert_array_equal(result.numpy(), np.asarray(expected), err_msg=name)
+    np.testing.assert_array_equal((x.argmax(axis=1) + x[:, 0]).numpy(), [1.5, 4.0])
+    np.testing.assert_array_equal((cr.one_hot(targets, 4) * x).numpy().sum(axis=1), [-1.0, 0.0])
+
+
+@pytest.mark.parametrize("dtype", [np.int64, np.int8, np.bool_])
+@pytest.mark.parametrize(
+    "device",
+    [pytest.param(OTHER_DEVICE, id="array_api_strict-device1"), pytest.param(jnp, id="jax")],
+)
+def test_to_and_cpu_keep_an_integer_or_bool_tensors_dtype_as_torch(device: Any, dtype: Any) -> None:
+    # Moved arrays were wrapped as new data, whose integers Tensor() makes float32.
+    values = np.array([3, 0, 1]).astype(dtype)
+    moved = cr.tensor(values, dtype=dtype).to(device)
+    assert moved.dtype == dtype
+    back = moved.cpu()
+    assert back.dtype == dtype
+    np.testing.assert_array_equal(back.numpy(), values)
+
+
+@pytest.mark.parametrize("loss", ["CrossEntropyLoss", "NLLLoss"])
+def test_a_weighted_loss_module_moved_off_the_default_device_computes_as_torch(loss: str) -> None:
+    # Module.to moves the class weights (a buffer) to device1, where np.asarray cannot read
+    # them: the loss failed with array_api_strict's "Can't convert array" error.
+    torch = pytest.importorskip("torch")
+    values = np.random.default_rng(5).normal(size=(4, 3))
+    targets = np.array([0, 1, 2, 0])
+    module = getattr(nn, loss)(weight=np.array([1.0, 2.0, 0.5])).to(OTHER_DEVICE)
+    x = cr.tensor(values).to(OTHER_DEVICE).requires_grad_()
+    out = module(x, targets)
+    out.backward()
+    reference = getattr(torch.nn, loss)(weight=torch.tensor([1.0, 2.0, 0.5], dtype=torch.float64))
+    t = torch.tensor(values, requires_grad=True)
+    expected = reference(t, torch.from_numpy(targets))
+    expected.backward()
+    assert out.device == x.device
+    np.testing.assert_allclose(out.numpy(), expected.detach().numpy(), rtol=1e-12)
+    assert x.grad is not None
+    np.testing.assert_allclose(x.grad.numpy(), t.grad.numpy(), rtol=1e-12, atol=1e-15)
+
+
+@pytest.mark.parametrize(
+    "call",
+    [
+        pytest.param(lambda f, x, t, p: f.cross_entropy(x, t), id="cross_entropy-indices"),
+        pytest.param(lambda f, x, t, p: f.cross_entropy(x, p), id="cross_entropy-probabilities"),
+        pytest.param(lambda f, x, t, p: f.nll_loss(x, t), id="nll_loss"),
+        pytest.param(lambda f, x, t, p: f.embedding(t, x), id="embedding"),
+    ],
+)
+def test_raw_targets_and_indices_on_device1_are_read_as_numpy_ones(call: Any) -> None:
+    # np.asarray cannot read an array off array_api_strict's default device: plain arrays of
+    # targets or indices there failed with "Can't convert array", where Tensors of them ran.
+    from chainrule import functional
+
+    values = np.random.default_rng(6).normal(size=(4, 3))
+    indices, probabilities = np.array([0, 1, 2, 0]), np.full((4, 3), 1 / 3)
+    x = cr.tensor(values).to(OTHER_DEVICE).requires_grad_()
+    there = (
+        strict.asarray(indices, device=OTHER_DEVICE),
+        strict.asarray(probabilities, device=OTHER_DEVICE),
+    )
+    out = call(functional, x, *there)
+    out.sum().backward()
+    reference = cr.tensor(values, requires_grad=True)
+    expected = call(functional, reference, indices, probabilities)
+    expected.sum().backward()
+    assert out.device == x.device
+    np.testing.assert_allclose(out.numpy(), expected.numpy(), rtol=1e-12)
+    assert x.grad is not None
+    assert reference.grad is not None
+    np.testing.assert_allclose(x.grad.numpy(), reference.grad.numpy(), rtol=1e-12)

@@ -4,6 +4,7 @@ files written, and the image rendered by Graphviz's dot when it is installed."""
 from __future__ import annotations
 
 import shutil
+import subprocess
 import warnings
 from pathlib import Path
 
@@ -136,6 +137,37 @@ def test_without_dot_it_says_how_to_install_it(
     assert "apt-get install graphviz" in drawing.message
     assert not (tmp_path / "net.png").exists()
     assert (tmp_path / "net.dot").is_file()
+
+
+def test_a_dot_write_that_fails_leaves_the_former_dot_file_whole(
+    network: dict[str, Tensor], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # write_text truncated net.dot first, then failed on the text (a lone surrogate, as a
+    # name decoded with surrogateescape gives): the former drawing was lost.
+    former = chainrule.draw(network["loss"], path=tmp_path / "net.dot")
+    monkeypatch.setattr(drawing_module, "to_dot", lambda view, wrt: "digraph {\udc80}\n")
+    with pytest.raises(UnicodeEncodeError):
+        chainrule.draw(network["loss"], path=tmp_path / "net.dot")
+    assert (tmp_path / "net.dot").read_text() == str(former)
+    assert not [path.name for path in tmp_path.iterdir() if path.name.endswith(".tmp")]
+
+
+def test_a_failed_render_leaves_the_former_image_whole(
+    network: dict[str, Tensor], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    (tmp_path / "net.svg").write_text("<svg>former</svg>")
+
+    def failing_dot(command: list[str], **options: object) -> subprocess.CompletedProcess[str]:
+        Path(command[command.index("-o") + 1]).write_text("<svg>partial")
+        return subprocess.CompletedProcess(command, 1, "", "out of memory")
+
+    monkeypatch.setattr(drawing_module.shutil, "which", lambda name: "/usr/bin/dot")
+    monkeypatch.setattr(drawing_module.subprocess, "run", failing_dot)
+    drawing = chainrule.draw(network["loss"], path=tmp_path / "net.svg")
+    assert drawing.image_path is None
+    assert "dot failed to render" in drawing.message
+    assert (tmp_path / "net.svg").read_text() == "<svg>former</svg>"
+    assert sorted(path.name for path in tmp_path.iterdir()) == ["net.dot", "net.svg"]
 
 
 def test_format_and_suffix_must_agree(network: dict[str, Tensor], tmp_path: Path) -> None:

@@ -260,3 +260,25 @@ def test_explain_refuses_a_graph_whose_intermediate_was_detached_in_place() -> N
     x.detach_()
     with pytest.raises(ValueError, match=r"detached in place .*mul"):
         chainrule.explain(out, a)
+
+
+def test_relu_and_maximum_at_nan_say_their_gradient_passes_as_torchs() -> None:
+    # [x > 0] reads 0 at NaN, but the engine (as PyTorch) passes a NaN entry's gradient: the
+    # rule says so where an operand holds NaN, and only there.
+    torch = pytest.importorskip("torch")
+    values = np.array([1.0, np.nan, -2.0])
+    x = chainrule.tensor(values, requires_grad=True, name="x")
+    floor = chainrule.tensor(np.zeros(3), name="floor")
+    loss = chainrule.maximum(x.relu(), floor).sum()
+    loss.backward()
+    t = torch.tensor(values, requires_grad=True)
+    torch.maximum(t.relu(), torch.zeros(3, dtype=t.dtype)).sum().backward()
+    assert x.grad is not None
+    np.testing.assert_array_equal(x.grad.numpy(), t.grad.numpy())
+    assert x.grad.numpy()[1] == 1.0
+    rules = {link.output: link.rule for link in chainrule.explain(loss, x).links}
+    assert rules["u1"] == "[x > 0] (1 where x is NaN, as PyTorch)"
+    assert rules["u2"] == "[u1 > floor] (1/2 on ties) (1 where u1 or floor is NaN, as PyTorch)"
+    clean = chainrule.tensor(np.array([1.0, -2.0]), requires_grad=True, name="x")
+    (link,) = chainrule.explain(clean.relu().sum(), clean).links[-1:]
+    assert link.rule == "[x > 0]"

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 import pytest
 
@@ -360,3 +362,66 @@ def test_load_state_dict_casts_float64_values_into_float32_parameters() -> None:
     layer.load_state_dict(state)
     assert layer.weight.dtype == np.float32
     np.testing.assert_array_equal(layer.weight.data, state["weight"].astype(np.float32))
+
+
+class _Shared(nn.Module):
+    """One Linear under two names, and a head whose weight is tied to the first layer's."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.first = nn.Linear(2, 2, dtype=np.float64)
+        self.again = self.first
+        self.head = nn.Linear(2, 2, dtype=np.float64)
+        self.head.weight = self.first.weight
+
+
+def _torch_shared(torch: Any) -> Any:
+    class Shared(torch.nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.first = torch.nn.Linear(2, 2)
+            self.again = self.first
+            self.head = torch.nn.Linear(2, 2)
+            self.head.weight = self.first.weight
+
+    return Shared().double()
+
+
+def test_state_dict_lists_a_shared_module_under_both_names_as_torch(torch: Any) -> None:
+    model = _Shared()
+    assert list(model.state_dict()) == list(_torch_shared(torch).state_dict())
+    assert [name for name, _ in model.named_parameters()] == [
+        "first.weight",
+        "first.bias",
+        "head.bias",
+    ]
+
+
+def test_a_torch_state_with_both_names_of_a_shared_module_loads(torch: Any) -> None:
+    reference = _torch_shared(torch)
+    model = _Shared()
+    model.load_state_dict({key: value.numpy() for key, value in reference.state_dict().items()})
+    expected_weight = reference.first.weight.detach().numpy()
+    np.testing.assert_array_equal(model.first.weight.numpy(), expected_weight)
+    np.testing.assert_array_equal(model.again.bias.numpy(), reference.first.bias.detach().numpy())
+    np.testing.assert_array_equal(model.head.weight.numpy(), expected_weight)
+
+
+def test_a_state_naming_a_shared_module_once_still_loads() -> None:
+    source, model = _Shared(), _Shared()
+    once = {key: value for key, value in source.state_dict().items() if "again." not in key}
+    assert model.load_state_dict(once) == ([], [])
+    np.testing.assert_array_equal(model.again.weight.numpy(), source.first.weight.numpy())
+
+
+@pytest.mark.parametrize("key", ["again.bias", "head.weight"])
+def test_two_names_of_one_parameter_holding_different_values_are_refused(key: str) -> None:
+    # torch keeps whichever key comes later: a guess between two trained values.
+    model = _Shared()
+    before = model.state_dict()
+    state = {name: value.copy() for name, value in before.items()}
+    state[key] = state[key] + 1.0
+    with pytest.raises(ValueError, match=r"name the same parameter or buffer .* nothing was"):
+        model.load_state_dict(state)
+    for name, value in model.state_dict().items():
+        np.testing.assert_array_equal(value, before[name])

@@ -49,6 +49,34 @@ def test_sequential_index_out_of_range() -> None:
         nn.Sequential(nn.ReLU(), nn.ReLU())[3]
 
 
+@pytest.mark.parametrize(
+    ("index", "message"),
+    [
+        ("0", r"got str '0'; a module by its name is getattr\(model, '0'\)$"),
+        (1.0, r"got float 1.0$"),
+        (None, r"got NoneType None$"),
+        ((0, 1), r"got tuple \(0, 1\)$"),
+    ],
+)
+def test_sequential_index_that_is_no_int_or_slice_is_refused_by_name(
+    index: object, message: str
+) -> None:
+    # torch refuses these too; chainrule's own was "'<=' not supported between 'int' and 'str'"
+    with pytest.raises(
+        TypeError, match=r"^Sequential: an index must be an int or a slice.*" + message
+    ):
+        nn.Sequential(nn.ReLU(), nn.ReLU())[index]  # type: ignore[call-overload]
+
+
+def test_sequential_takes_numpy_integers_and_negative_indices_and_steps_as_torch() -> None:
+    torch = pytest.importorskip("torch")
+    ours = nn.Sequential(nn.Linear(2, 3), nn.ReLU(), nn.Linear(3, 1))
+    theirs = torch.nn.Sequential(torch.nn.Linear(2, 3), torch.nn.ReLU(), torch.nn.Linear(3, 1))
+    assert ours[np.int64(1)] is ours[-2]
+    for part in (slice(None, None, -1), slice(None, None, 2), slice(-2, None)):
+        assert list(ours[part]._modules) == list(theirs[part]._modules)
+
+
 def test_sequential_rejects_non_modules() -> None:
     with pytest.raises(TypeError, match="every entry must be a Module, got ufunc"):
         nn.Sequential(np.tanh)

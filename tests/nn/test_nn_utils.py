@@ -229,6 +229,37 @@ def test_vector_to_parameters_refuses_a_vector_of_the_wrong_length():
         vector_to_parameters(np.zeros(8), model.parameters())  # type: ignore[arg-type]
 
 
+@pytest.mark.parametrize("dtype", [np.int64, np.bool_])
+def test_vector_to_parameters_refuses_an_integer_vector_leaving_every_parameter(
+    torch: Any, dtype: Any
+):
+    # The weight's slice is exact in float32, the bias's 16777217 is not: each slice was
+    # cast on its own, so the weight took new values before the bias was refused.
+    model = nn.Linear(2, 1, dtype=np.float32)
+    before = [p.numpy().copy() for p in model.parameters()]
+    values = np.array([1, 0, 16777217]).astype(dtype)
+    with pytest.raises(RuntimeError, match="must be floating point"):
+        torch.nn.utils.vector_to_parameters(
+            torch.tensor(values), torch.nn.Linear(2, 1).parameters()
+        )
+    with pytest.raises(TypeError, match=rf"^vector_to_parameters: vec has dtype {np.dtype(dtype)}"):
+        vector_to_parameters(cr.tensor(values, dtype=dtype), model.parameters())
+    for param, old in zip(model.parameters(), before, strict=True):
+        assert param.dtype == np.float32
+        np.testing.assert_array_equal(param.numpy(), old)
+
+
+def test_vector_to_parameters_adopts_a_float_vectors_dtype_as_torch(torch: Any):
+    model = nn.Linear(2, 1, dtype=np.float32)
+    reference = torch.nn.Linear(2, 1)
+    vector_to_parameters(cr.tensor(np.arange(3.0)), model.parameters())
+    torch.nn.utils.vector_to_parameters(
+        torch.arange(3.0, dtype=torch.float64), reference.parameters()
+    )
+    assert [p.dtype for p in model.parameters()] == [np.float64] * 2
+    assert {p.dtype for p in reference.parameters()} == {torch.float64}
+
+
 # --- Module conveniences
 
 

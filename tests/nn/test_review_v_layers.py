@@ -16,6 +16,30 @@ def test_flatten_keeps_an_empty_batch_as_torch() -> None:
     assert nn.Flatten(0, 1)(np.zeros((2, 0, 4))).shape == (0, 4)
 
 
+@pytest.mark.parametrize("dims", [(0, -1), (-1, -1), (0, 0), (-1, 0)])
+def test_flatten_of_a_0d_input_gives_shape_1_as_torch_for_dims_0_and_minus_1(
+    dims: tuple[int, int],
+) -> None:
+    x = chainrule.tensor(np.array(2.5), requires_grad=True)
+    out = nn.Flatten(*dims)(x)
+    expected = torch.nn.Flatten(*dims)(torch.tensor(2.5))
+    assert out.shape == tuple(expected.shape) == (1,)
+    np.testing.assert_array_equal(out.numpy(), expected.numpy())
+    out.sum().backward()
+    assert x.grad is not None
+    assert x.grad.shape == ()
+
+
+@pytest.mark.parametrize("dims", [(1, -1), (0, 1), (2, 3)])
+def test_flatten_of_a_0d_input_refuses_a_dim_past_its_one_as_torch(dims: tuple[int, int]) -> None:
+    # The default start_dim=1 keeps a batch axis a 0-d input lacks: torch raises IndexError,
+    # where chainrule gave shape (1,) silently.
+    with pytest.raises(IndexError):
+        torch.nn.Flatten(*dims)(torch.tensor(2.5))
+    with pytest.raises(ValueError, match=r"^Flatten: dim \d is out of range for a 0-d input"):
+        nn.Flatten(*dims)(np.array(2.5))
+
+
 @pytest.mark.parametrize("sizes", [(2, -1), (-1, 2), (-1, 1, 4), (4, -1)])
 def test_unflatten_infers_one_minus_one_size_as_torch(sizes: tuple[int, ...]) -> None:
     rng = np.random.default_rng(0)

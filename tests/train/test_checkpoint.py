@@ -125,6 +125,29 @@ def test_folder_without_checkpoint_says_what_is_expected(tmp_path: Path) -> None
         load_checkpoint(tmp_path)
 
 
+def test_a_first_save_cut_off_before_its_json_says_there_is_nothing_to_resume(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The folder then counts as holding a run (a new run there is refused), and resuming
+    # it said only "expected a run folder holding checkpoint.json and checkpoint.npz".
+    real_write = checkpoint_module._write_atomically
+
+    def killed_before_the_json(path: Path, payload: bytes) -> None:
+        if path.name == META_FILE:
+            raise SystemExit("killed")
+        real_write(path, payload)
+
+    monkeypatch.setattr(checkpoint_module, "_write_atomically", killed_before_the_json)
+    with pytest.raises(SystemExit):
+        save_checkpoint(tmp_path, sample_meta())
+    monkeypatch.undo()
+    assert sorted(path.name for path in tmp_path.iterdir()) == [ARRAYS_FILE]
+    with pytest.raises(
+        CheckpointError, match=r"stopped while saving its first checkpoint.*another --out"
+    ):
+        load_checkpoint(tmp_path)
+
+
 def test_other_json_is_not_taken_for_a_checkpoint(tmp_path: Path) -> None:
     (tmp_path / META_FILE).write_text('{"epoch": 1}')
     with pytest.raises(CheckpointError, match=r"not a chainrule train checkpoint"):

@@ -13,6 +13,7 @@ from chainrule.explanation.paths import LinkKey, find_paths
 from chainrule.explanation.replay import Check, check_link, upstream_gradients
 from chainrule.explanation.rules import Kind, fill, template_fields
 from chainrule.explanation.walk import GraphView, StepRecord, read_graph
+from chainrule.placement import to_numpy
 from chainrule.tensor import Tensor
 
 Shape = tuple[int, ...]
@@ -222,6 +223,15 @@ def _make_step(view: GraphView, step: StepRecord, on_path: bool) -> Step:
     )
 
 
+def _holds_nan(step: StepRecord) -> bool:
+    """Whether an operand of `step` holds NaN, where a mask such as [x > 0] reads 0."""
+    for operand in step.operands:
+        values = np.asarray(to_numpy(operand.data))
+        if np.issubdtype(values.dtype, np.floating) and np.isnan(values).any():
+            return True
+    return False
+
+
 def _make_link(
     view: GraphView, step: StepRecord, position: int, formula: Step, check: Check
 ) -> Link:
@@ -230,6 +240,9 @@ def _make_link(
     operand_name = view.name(operand)
     rule = fill(local.text, _fields(view, step, False), position)
     rule_latex = fill(local.latex, _fields(view, step, True), position)
+    if local.at_nan and _holds_nan(step):
+        rule += f" ({fill(local.at_nan, _fields(view, step, False), position)})"
+        rule_latex += r" \text{ (1 at NaN, as PyTorch)}"
     if _broadcast(step, operand, local.kind):
         rule += f", summed back to {operand.shape}"
         rule_latex += rf" \text{{, summed back to {operand.shape}}}"

@@ -7,6 +7,7 @@ SVG/PNG uses Graphviz's `dot` program when it is installed.
 
 from __future__ import annotations
 
+import os
 import shutil
 import subprocess
 from html import escape
@@ -201,23 +202,47 @@ def to_dot(view: GraphView, wrt: Tensor | None) -> str:
     return "\n".join(lines) + "\n"
 
 
+def _write_atomically(path: Path, text: str) -> None:
+    """`text` (UTF-8, as Graphviz reads it) written to a temporary file beside `path`,
+    flushed, then moved over it (os.replace): a write that fails or is interrupted leaves
+    the former file whole, never truncated."""
+    payload = text.encode("utf-8")
+    temporary = path.with_name(f".{path.name}.tmp")
+    try:
+        with open(temporary, "wb") as sink:
+            sink.write(payload)
+            sink.flush()
+            os.fsync(sink.fileno())
+        os.replace(temporary, path)
+    except BaseException:
+        temporary.unlink(missing_ok=True)
+        raise
+
+
 def _render(dot_path: Path, image_path: Path, format: str) -> tuple[str, bool]:
+    """`dot` renders into a temporary file moved over `image_path` only when it succeeds, so
+    a failed or interrupted render leaves the former image, not a partial one."""
     program = shutil.which("dot")
     if program is None:
         return f"wrote {dot_path}. " + INSTALL_HINT.format(
             format=format, dot=dot_path, image=image_path
         ), False
-    result = subprocess.run(
-        [program, f"-T{format}", str(dot_path), "-o", str(image_path)],
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-    if result.returncode != 0:
-        return (
-            f"wrote {dot_path}; dot failed to render {image_path} (exit "
-            f"{result.returncode}): {result.stderr.strip()}"
-        ), False
+    temporary = image_path.with_name(f".{image_path.name}.tmp")
+    try:
+        result = subprocess.run(
+            [program, f"-T{format}", str(dot_path), "-o", str(temporary)],
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+        if result.returncode != 0:
+            return (
+                f"wrote {dot_path}; dot failed to render {image_path} (exit "
+                f"{result.returncode}): {result.stderr.strip()}"
+            ), False
+        os.replace(temporary, image_path)
+    finally:
+        temporary.unlink(missing_ok=True)
     return f"wrote {dot_path} and {image_path}", True
 
 
@@ -265,6 +290,6 @@ def draw(
     dot_path = target.with_suffix(".dot")
     image_path = target.with_suffix("." + chosen)
     dot_path.parent.mkdir(parents=True, exist_ok=True)
-    dot_path.write_text(dot)
+    _write_atomically(dot_path, dot)
     message, rendered = _render(dot_path, image_path, chosen)
     return Drawing(dot, dot_path, image_path if rendered else None, message)

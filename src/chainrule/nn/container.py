@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import operator
 from collections.abc import Iterator
 from typing import Any, overload
 
@@ -42,7 +43,7 @@ class Sequential(Module):
     @overload
     def __getitem__(self, index: slice) -> Sequential: ...
 
-    def __getitem__(self, index: int | slice) -> Module | Sequential:
+    def __getitem__(self, index: Any) -> Module | Sequential:
         if isinstance(index, slice):
             # As torch, the slice keeps each module's name: its state_dict keys are the
             # whole model's, so loading one into the other puts each value where it was.
@@ -51,12 +52,24 @@ class Sequential(Module):
             for name, module in named[index]:
                 setattr(part, name, module)
             return part
-        modules = self._entries()
-        if not -len(modules) <= index < len(modules):
-            raise IndexError(
-                f"Sequential: index {index} is out of range for {len(modules)} modules"
+        try:
+            position = operator.index(index)
+        except TypeError:
+            by_name = (
+                f"; a module by its name is getattr(model, {index!r})"
+                if isinstance(index, str)
+                else ""
             )
-        return modules[index]
+            raise TypeError(
+                f"Sequential: an index must be an int or a slice (as torch), got "
+                f"{type(index).__name__} {index!r}{by_name}"
+            ) from None
+        modules = self._entries()
+        if not -len(modules) <= position < len(modules):
+            raise IndexError(
+                f"Sequential: index {position} is out of range for {len(modules)} modules"
+            )
+        return modules[position]
 
     def __len__(self) -> int:
         return len(self._entries())

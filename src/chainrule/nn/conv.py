@@ -228,7 +228,7 @@ class Flatten(Module):
     def forward(self, x: Any) -> Tensor:
         inputs = as_tensor(x)
         if inputs.ndim == 0:
-            return inputs.reshape((1,))
+            return self._flatten_scalar(inputs)
         start = _dim("Flatten", self.start_dim, inputs.ndim)
         end = _dim("Flatten", self.end_dim, inputs.ndim)
         if start > end:
@@ -240,6 +240,18 @@ class Flatten(Module):
         # The merged size itself, not -1, which cannot be inferred when an axis is empty.
         merged = math.prod(shape[start : end + 1])
         return inputs.reshape((*shape[:start], merged, *shape[end + 1 :]))
+
+    def _flatten_scalar(self, inputs: Tensor) -> Tensor:
+        """A 0-d input as torch flattens it: shape (1,), its dims counted as one (-1 or 0);
+        the default start_dim=1 (past a batch axis a 0-d input lacks) is refused."""
+        for dim in (self.start_dim, self.end_dim):
+            if dim not in (-1, 0):
+                raise ValueError(
+                    f"Flatten: dim {dim} is out of range for a 0-d input (only -1 and 0, as "
+                    "torch); it has no batch axis to keep: give a batch of shape (N, ...), "
+                    "or Flatten(start_dim=0) to make it shape (1,)"
+                )
+        return inputs.reshape((1,))
 
     def extra_repr(self) -> str:
         return f"start_dim={self.start_dim}, end_dim={self.end_dim}"

@@ -115,6 +115,39 @@ def _loaded_value(owner: str, key: str, value: Any, current: Any) -> Any:
     return loaded
 
 
+def _target_identity(target: tuple[Module, str, Any]) -> tuple[int, str]:
+    """What a state key writes into: the Parameter object itself (a tied weight is one
+    Parameter in two modules), or a module's buffer slot."""
+    module, name, _ = target
+    parameter = module._parameters.get(name)
+    return (id(parameter), "") if parameter is not None else (id(module), name)
+
+
+def _alias_groups(targets: dict[str, tuple[Module, str, Any]]) -> dict[tuple[int, str], list[str]]:
+    """The state keys of each parameter or buffer, by its `_target_identity`."""
+    groups: dict[tuple[int, str], list[str]] = {}
+    for key, target in targets.items():
+        groups.setdefault(_target_identity(target), []).append(key)
+    return groups
+
+
+def _refuse_disagreeing_aliases(
+    owner: str, values: dict[str, np.ndarray], aliases: dict[tuple[int, str], list[str]]
+) -> None:
+    """Refuse a state whose keys for one parameter or buffer hold different values: which
+    one to load is a guess (torch takes the later key's silently)."""
+    for keys in aliases.values():
+        given = [key for key in keys if key in values]
+        for key in given[1:]:
+            if not np.array_equal(values[key], values[given[0]], equal_nan=True):
+                raise ValueError(
+                    f"load_state_dict for {owner}: {given[0]} and {key} name the same "
+                    "parameter or buffer (a shared module or a tied weight) but hold "
+                    "different values; nothing was loaded. Keep one of the two keys, or "
+                    "give both the same values"
+                )
+
+
 class IncompatibleKeys(NamedTuple):
     """What `load_state_dict(strict=False)` skipped: keys the module has but the state lacks,
     and keys the state has but the module does not."""
@@ -311,21 +344,37 @@ class Module:
         return self.train(False)
 
     # ----------------------------------------------------------------- state
-    def state_dict(self) -> dict[str, np.ndarray]:
-        """Copies of every parameter and buffer, by dotted name: parameters of each module,
-        then its buffers, then its sub-modules'. NumPy copies, whatever the device (so a
-        checkpoint loads anywhere): unlike torch, whose state_dict holds detached views that
-        share storage, changing an entry leaves the module as it was."""
-        state: dict[str, np.ndarray] = {}
-        for module_name, module in self.named_modules():
-            dot = f"{module_name}." if module_name else ""
+    def _state_targets(self) -> dict[str, tuple[Module, str, Any]]:
+        """Every parameter and buffer as (module, name, value), by dotted key, named as
+        torch's state_dict names them: a sub-module registered under two names is listed
+        under both prefixes (named_modules lists it once), parameters of each module, then
+        its buffers, then its sub-modules'."""
+        targets: dict[str, tuple[Module, str, Any]] = {}
+        stack: list[tuple[str, Module, frozenset[int]]] = [("", self, frozenset())]
+        while stack:
+            dot, module, above = stack.pop()
             for name, parameter in module._parameters.items():
                 if parameter is not None:
-                    state[dot + name] = to_numpy(parameter.data).copy()
+                    targets[dot + name] = (module, name, parameter.data)
             for name, buffer in module._buffers.items():
                 if buffer is not None:
-                    state[dot + name] = to_numpy(buffer).copy()
-        return state
+                    targets[dot + name] = (module, name, buffer)
+            inside = above | {id(module)}  # a module holding itself would never end
+            below = [
+                (f"{dot}{child}.", sub, inside)
+                for child, sub in module._modules.items()
+                if sub is not None and id(sub) not in inside
+            ]
+            stack.extend(reversed(below))
+        return targets
+
+    def state_dict(self) -> dict[str, np.ndarray]:
+        """Copies of every parameter and buffer, by dotted name: parameters of each module,
+        then its buffers, then its sub-modules' (one registered under two names under both,
+        as torch). NumPy copies, whatever the device (so a checkpoint loads anywhere):
+        unlike torch, whose state_dict holds detached views that share storage, changing an
+        entry leaves the module as it was."""
+        return {key: to_numpy(value).copy() for key, (_, _, value) in self._state_targets().items()}
 
     def load_state_dict(
         self, state_dict: Mapping[str, Any], strict: bool = True
@@ -333,19 +382,18 @@ class Module:
         """Copy `state_dict`'s arrays into the parameters and buffers (keeping their dtypes).
 
         Shapes must match. With `strict=True` (the default) the keys must match exactly;
-        with `strict=False` missing and unexpected keys are returned instead. Nothing is
-        changed when an error is raised.
+        with `strict=False` missing and unexpected keys are returned instead. A parameter
+        or buffer reachable under two keys (a shared sub-module or a tied weight) needs
+        only one of them; where the state holds both, their values must agree (torch
+        silently keeps the later). Nothing is changed when an error is raised.
         """
-        targets: dict[str, tuple[Module, str, np.ndarray]] = {}
-        for module_name, module in self.named_modules():
-            dot = f"{module_name}." if module_name else ""
-            for name, parameter in module._parameters.items():
-                if parameter is not None:
-                    targets[dot + name] = (module, name, parameter.data)
-            for name, buffer in module._buffers.items():
-                if buffer is not None:
-                    targets[dot + name] = (module, name, buffer)
-        missing = [key for key in targets if key not in state_dict]
+        targets = self._state_targets()
+        aliases = _alias_groups(targets)
+        missing = [
+            key
+            for key in targets
+            if not any(alias in state_dict for alias in aliases[_target_identity(targets[key])])
+        ]
         unexpected = [key for key in state_dict if key not in targets]
         misshaped = [
             f"{key}: expected shape {current.shape}, got {np.shape(state_dict[key])}"
@@ -374,6 +422,7 @@ class Module:
             for key, (_, _, current) in targets.items()
             if key in state_dict
         }
+        _refuse_disagreeing_aliases(type(self).__name__, values, aliases)
         for key, value in values.items():
             module, name, current = targets[key]
             parameter = module._parameters.get(name)

@@ -228,12 +228,22 @@ def parameters_to_vector(parameters: Iterable[Tensor]) -> Tensor:
 def vector_to_parameters(vec: Tensor, parameters: Iterable[Tensor]) -> None:
     """Give each of `parameters` its slice of `vec` as its values, in order, as
     torch.nn.utils.vector_to_parameters: `param.data` becomes a view of `vec`'s memory
-    (reshaped), so it leaves any flat buffer. Unlike torch, `vec` must hold exactly as many
-    values as the parameters (torch ignores extra values)."""
+    (reshaped), so it leaves any flat buffer, and takes `vec`'s float dtype, as torch's (a
+    float32 model given a float64 vector becomes float64; optimizer state follows). Unlike
+    torch, `vec` must hold exactly as many values as the parameters (torch ignores extra
+    values). An integer or bool `vec` is refused, as torch refuses it."""
     if not isinstance(vec, Tensor):
         raise TypeError(
             f"vector_to_parameters: expected a Tensor, but got {type(vec).__name__}; wrap it: "
             "chainrule.tensor(array)"
+        )
+    if vec.dtype.kind != "f":
+        # Each slice would be cast on its own: one not exact in its parameter's dtype was
+        # refused after the parameters before it had already taken their values.
+        raise TypeError(
+            f"vector_to_parameters: vec has dtype {vec.dtype}, but parameters hold floats "
+            "(as torch, which refuses it too); convert it first, e.g. "
+            "chainrule.tensor(values, dtype=np.float32)"
         )
     params = list(parameters)
     sizes = [param.size for param in params]

@@ -59,7 +59,10 @@ def logsumexp(self: Tensor, axis: Axis = None, keepdims: bool = False) -> Tensor
         out = total.log() + shift
     if keepdims:
         return out
-    return out.reshape(np.sum(self._data, axis=axis).shape)
+    # The reduced shape from the axes, not from NumPy's sum of the values: an array off the
+    # default device (array_api_strict's device1) cannot be read by NumPy.
+    reduced = set(P.normalize_axes(axis, self.ndim))
+    return out.reshape(tuple(n for a, n in enumerate(self.shape) if a not in reduced))
 
 
 def softmax(self: Tensor, axis: int = -1) -> Tensor:

@@ -14,8 +14,10 @@ from typing import Any
 import numpy as np
 
 from chainrule import primitives as P
+from chainrule.dtypes import numpy_dtype
 from chainrule.modes import STATE
 from chainrule.ops.reductions import _check_axes, _reduce
+from chainrule.placement import device_of_tensor, move, to_numpy
 from chainrule.primitives.reduction import Axis
 from chainrule.tensor import Tensor, attach_methods
 
@@ -60,14 +62,33 @@ def std(self: Tensor, axis: Axis = None, keepdims: bool = False, ddof: int = 0) 
     return _norm2(centered, axis, keepdims) / float(np.sqrt(count - ddof))
 
 
-def _constant(values: Any, dtype: Any = None) -> Tensor:
-    """A constant tensor of exactly these values and dtype (no float32 default applied)."""
-    array = np.asarray(values)
-    return Tensor(array, dtype=array.dtype if dtype is None else dtype)
+def _constant(values: Any, dtype: Any = None, like: Tensor | None = None) -> Tensor:
+    """A constant tensor of exactly these values and dtype (no float32 default applied), in
+    `like`'s library and on its device (an index found from a tensor on array_api_strict's
+    device1 stays there, as torch.argmax's stays on the input's device)."""
+    array = np.asarray(values, dtype=dtype)
+    if like is not None and type(like._data) is not np.ndarray:
+        moved = move(array, device_of_tensor(like))  # JAX without x64 keeps int32
+        return Tensor(moved, dtype=numpy_dtype(moved.dtype))
+    return Tensor(array, dtype=array.dtype)
 
 
 def _norm2(x: Tensor, axis: Axis, keepdims: bool) -> Tensor:
     return Tensor._apply(P.Norm2, (x,), {"axis": axis, "keepdims": keepdims})
+
+
+def _count_nonzero(x: Tensor, axis: Axis, keepdims: bool) -> Tensor:
+    """The "0-norm": how many entries are not 0 (NaN and inf count, as NumPy and PyTorch).
+    Built from |sign(x)| so that it stays on x's graph with gradient 0 everywhere, as
+    torch.linalg.vector_norm(x, 0): a detached count would make backward() refuse it."""
+    from chainrule.ops import where
+
+    _refuse_while_tracing(x, "norm with ord=0")
+    nonzero = x.sign().abs()
+    is_nan = x._data != x._data
+    if to_numpy(is_nan).any():  # sign(NaN) is NaN; a NaN entry is not 0, so it counts 1
+        nonzero = where(is_nan, 1.0, nonzero)
+    return nonzero.sum(axis=axis, keepdims=keepdims)
 
 
 def _vector_norm(x: Tensor, ord: Order, axis: Axis, keepdims: bool) -> Tensor:
@@ -85,9 +106,7 @@ def _vector_norm(x: Tensor, ord: Order, axis: Axis, keepdims: bool) -> Tensor:
     if ord == -np.inf:
         return x.abs().min(axis=axis, keepdims=keepdims)
     if ord == 0:
-        _refuse_while_tracing(x, "norm with ord=0")
-        values = x.detach().numpy()
-        return _constant(np.sum(values != 0, axis=axis, keepdims=keepdims), x.dtype)
+        return _count_nonzero(x, axis, keepdims)
     if isinstance(ord, (int, float)) and not isinstance(ord, bool) and not np.isnan(ord):
         return Tensor._apply(P.PNorm, (x,), {"ord": float(ord), "axis": axis, "keepdims": keepdims})
     raise ValueError(
@@ -199,10 +218,10 @@ def _arg_reduce(self: Tensor, op: str, axis: int | None, keepdims: bool) -> Tens
     if along is None:
         index = function(values.reshape(-1))
         shape = (1,) * self.ndim if keepdims else ()
-        return _constant(np.reshape(index, shape), np.int64)
+        return _constant(np.reshape(index, shape), np.int64, self)
     if self.ndim == 0:
-        return _constant(0, np.int64)
-    return _constant(function(values, axis=along, keepdims=keepdims), np.int64)
+        return _constant(0, np.int64, self)
+    return _constant(function(values, axis=along, keepdims=keepdims), np.int64, self)
 
 
 def argmax(self: Tensor, axis: int | None = None, keepdims: bool = False) -> Tensor:
@@ -263,7 +282,8 @@ def argsort(self: Tensor, axis: int | None = -1, descending: bool = False) -> Te
     _refuse_while_tracing(self, "argsort")
     target, along = _sorting_axis(self, "argsort", axis)
     order = _order(target.detach().numpy(), along, descending)
-    return _constant(order.reshape(()) if self.ndim == 0 and axis is not None else order, np.int64)
+    shaped = order.reshape(()) if self.ndim == 0 and axis is not None else order
+    return _constant(shaped, np.int64, self)
 
 
 def topk(
@@ -286,7 +306,7 @@ def topk(
     if not sorted:
         chosen = np.sort(chosen, axis=along)
     values = _gather(target, chosen, along)
-    indices = _constant(chosen, np.int64)
+    indices = _constant(chosen, np.int64, self)
     if self.ndim == 0:
         return values.reshape(()), indices.reshape(())
     return values, indices
@@ -296,7 +316,8 @@ def _logical(self: Tensor, op: str, axis: Axis, keepdims: bool) -> Tensor:
     _refuse_while_tracing(self, op)
     axis = _check_axes(op, axis, self.ndim)
     function = np.any if op == "any" else np.all
-    return _constant(function(self.detach().numpy(), axis=axis, keepdims=keepdims), np.bool_)
+    values = function(self.detach().numpy(), axis=axis, keepdims=keepdims)
+    return _constant(values, np.bool_, self)
 
 
 def any(self: Tensor, axis: Axis = None, keepdims: bool = False) -> Tensor:

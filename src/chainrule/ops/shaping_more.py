@@ -20,7 +20,7 @@ import numpy.typing as npt
 from chainrule import ops
 from chainrule import primitives as P
 from chainrule.modes import refuse_while_tracing
-from chainrule.placement import to_numpy
+from chainrule.placement import device_of, is_foreign, to_numpy
 from chainrule.primitives.shape_more import PAD_MODES, Flip, Pad, Repeat, Roll, Tile
 from chainrule.tensor import Tensor, _raw, attach_methods
 
@@ -510,8 +510,9 @@ def masked_fill(self: Tensor, mask: Any, value: Any) -> Tensor:
 
 def one_hot(indices: Any, num_classes: int = -1, dtype: npt.DTypeLike = np.float32) -> Tensor:
     """Integer class indices as one-hot rows: shape indices.shape + (num_classes,), 1 at each
-    index and 0 elsewhere (float32, where torch.nn.functional.one_hot gives int64). A
-    constant: indices have no gradient. num_classes=-1 takes the largest index + 1."""
+    index and 0 elsewhere (float32, where torch.nn.functional.one_hot gives int64), in the
+    indices' library and on their device. A constant: indices have no gradient.
+    num_classes=-1 takes the largest index + 1."""
     classes = _integers("one_hot", "indices", indices)
     if classes.size and int(classes.min()) < 0:
         raise ValueError(f"one_hot: class indices must be >= 0, got {int(classes.min())}")
@@ -536,6 +537,9 @@ def one_hot(indices: Any, num_classes: int = -1, dtype: npt.DTypeLike = np.float
     # trace sees the same constant on each call rather than a fresh one it cannot tell from
     # a copy of data.
     identity = Tensor.from_numpy(_identity(count, np.dtype(dtype)))
+    given = _raw(indices)
+    if is_foreign(given):  # the rows go where the indices are, as torch's one_hot
+        identity = identity.to(device_of(given))
     return Tensor.apply(P.Embedding, identity, indices=classes, padding_idx=None)
 
 

@@ -12,7 +12,7 @@ from typing import Any
 
 import numpy as np
 
-from chainrule.backends import is_recording, namespace
+from chainrule.backends import creation_device, is_recording, namespace
 from chainrule.primitives.base import Grads, Primitive, Saved, plain_values
 from chainrule.primitives.call import call
 from chainrule.primitives.reading import Rule, linear_map
@@ -66,7 +66,9 @@ class NLLLoss(Primitive):
         keep = xp.astype(counted, raw.dtype)
         safe = xp.where(counted, targets, 0)
         weights = (
-            xp.ones(classes, dtype=raw.dtype) if weight is None else xp.astype(weight, raw.dtype)
+            xp.ones(classes, dtype=raw.dtype, device=creation_device(raw))
+            if weight is None
+            else xp.astype(weight, raw.dtype)
         )
         picked_weight = xp.reshape(xp.take(weights, xp.reshape(safe, (-1,))), safe.shape) * keep
         # Each position's gradient factor: -(1 - eps) w[t] at t (scattered), -eps w[c] / C

@@ -19,7 +19,7 @@ from typing import Any
 
 import numpy as np
 
-from chainrule.backends import is_recording, namespace
+from chainrule.backends import creation_device, is_recording, namespace
 from chainrule.primitives.base import Grads, Primitive, Saved, plain_values
 from chainrule.primitives.call import call
 from chainrule.primitives.reading import Rule, linear_map
@@ -215,7 +215,9 @@ def _transposed(
     # result is its (N, C, *size) view.
     swapped = (input_shape[1], input_shape[0], *input_shape[2:])
     dtype = xp.result_type(grad_out, w)
-    grad_padded = xp.zeros(padded_shape(swapped, padding), dtype=dtype)
+    grad_padded = xp.zeros(
+        padded_shape(swapped, padding), dtype=dtype, device=creation_device(grad_out)
+    )
     for tap, where in enumerate(_offset_slices(kernel, out, stride, dilation)):
         sent = _per_group(xp.permute_dims(taps[..., tap], (0, 2, 1)), rows)
         grad_padded = add_at(grad_padded, where, xp.reshape(sent, (channels, batch, *out)))
@@ -550,7 +552,11 @@ class MaxPool2d(Primitive):
             return (call(GetItem, scattered, index=interior),)
         xp = namespace(grad_out)
         if xp is not np:
-            grad_padded = xp.zeros(padded_shape(shape, padding), dtype=grad_out.dtype)
+            grad_padded = xp.zeros(
+                padded_shape(shape, padding),
+                dtype=grad_out.dtype,
+                device=creation_device(grad_out),
+            )
             for offset, where in enumerate(slices):
                 first = xp.astype(firsts[offset, ...], grad_out.dtype)
                 grad_padded = add_at(grad_padded, where, grad_out * first)
@@ -597,13 +603,14 @@ def _divisor(
     stride: tuple[int, ...],
     padding: Pairs,
     counted: Pairs,
-    dtype: Any,
+    like: Any,
 ) -> Any:
-    """avg_pool_divisor as an array of `xp` in `dtype` (counted on the host: geometry only)."""
+    """avg_pool_divisor as an array of `xp` in `like`'s dtype, on its device (counted on the
+    host: geometry only)."""
     if xp is np:
-        return avg_pool_divisor(shape, kernel, stride, padding, counted, dtype)
+        return avg_pool_divisor(shape, kernel, stride, padding, counted, like.dtype)
     counts = avg_pool_divisor(shape, kernel, stride, padding, counted, np.dtype(np.float64))
-    return xp.asarray(counts, dtype=dtype)
+    return xp.asarray(counts, dtype=like.dtype, device=creation_device(like))
 
 
 class AvgPool2d(Primitive):
@@ -635,8 +642,8 @@ class AvgPool2d(Primitive):
         ones = (1,) * len(kernel_size)
         out, slices = _pool_geometry(shape, kernel_size, stride, padding, ones)
         padded = _pad(raw, padding)
-        divisor = _divisor(xp, shape, kernel_size, stride, padding, counted, raw.dtype)
-        total = xp.zeros((*shape[:2], *out), dtype=raw.dtype)
+        divisor = _divisor(xp, shape, kernel_size, stride, padding, counted, raw)
+        total = xp.zeros((*shape[:2], *out), dtype=raw.dtype, device=creation_device(raw))
         if xp is np:
             for where in slices:
                 total += padded[where]
@@ -690,9 +697,11 @@ class AvgPool2dTranspose(Primitive):
         xp = namespace(raw)
         ones = (1,) * len(kernel_size)
         _, slices = _pool_geometry(input_shape, kernel_size, stride, padding, ones)
-        divisor = _divisor(xp, input_shape, kernel_size, stride, padding, counted, raw.dtype)
+        divisor = _divisor(xp, input_shape, kernel_size, stride, padding, counted, raw)
         spread = raw / divisor
-        grad_padded = xp.zeros(padded_shape(input_shape, padding), dtype=raw.dtype)
+        grad_padded = xp.zeros(
+            padded_shape(input_shape, padding), dtype=raw.dtype, device=creation_device(raw)
+        )
         for where in slices:
             grad_padded = add_at(grad_padded, where, spread)
         return grad_padded[_interior(input_shape[2:], padding)], (

@@ -12,7 +12,7 @@ from typing import Any
 
 import numpy as np
 
-from chainrule.backends import namespace
+from chainrule.backends import creation_device, namespace
 from chainrule.primitives.base import (
     Grads,
     Outs,
@@ -365,6 +365,11 @@ class Sigmoid(Primitive):
         return (grad_out * (saved * (1 - saved)),)
 
 
+_RELU_AT_NAN = "1 where $a is NaN, as PyTorch"
+_TIES_AT_NAN = "1 where $a or $b is NaN, as PyTorch"
+"""The derivatives at NaN of relu, maximum and minimum, whose masks read 0 there."""
+
+
 class ReLU(Primitive):
     """z = max(x, 0);  dz/dx = [x > 0] (0 at the kink, as in PyTorch), and 1 at NaN.
 
@@ -374,7 +379,11 @@ class ReLU(Primitive):
     name = "relu"
     function = "relu"
     method = "relu"
-    reading = Rule("relu($a)", r"\operatorname{relu}($a)", (entrywise("[$a > 0]", r"[$a > 0]"),))
+    reading = Rule(
+        "relu($a)",
+        r"\operatorname{relu}($a)",
+        (entrywise("[$a > 0]", r"[$a > 0]", at_nan=_RELU_AT_NAN),),
+    )
 
     @staticmethod
     def forward(x: Any) -> tuple[Any, Saved]:
@@ -417,8 +426,8 @@ class Maximum(Primitive):
         "maximum($a, $b)",
         r"\max($a, $b)",
         (
-            entrywise("[$a > $b] (1/2 on ties)", r"[$a > $b]"),
-            entrywise("[$b > $a] (1/2 on ties)", r"[$b > $a]"),
+            entrywise("[$a > $b] (1/2 on ties)", r"[$a > $b]", at_nan=_TIES_AT_NAN),
+            entrywise("[$b > $a] (1/2 on ties)", r"[$b > $a]", at_nan=_TIES_AT_NAN),
         ),
     )
 
@@ -447,8 +456,8 @@ class Minimum(Primitive):
         "minimum($a, $b)",
         r"\min($a, $b)",
         (
-            entrywise("[$a < $b] (1/2 on ties)", r"[$a < $b]"),
-            entrywise("[$b < $a] (1/2 on ties)", r"[$b < $a]"),
+            entrywise("[$a < $b] (1/2 on ties)", r"[$a < $b]", at_nan=_TIES_AT_NAN),
+            entrywise("[$b < $a] (1/2 on ties)", r"[$b < $a]", at_nan=_TIES_AT_NAN),
         ),
     )
 
@@ -527,7 +536,7 @@ class Clip(Primitive):
     def forward(x: Any, *, low: float | None, high: float | None) -> tuple[Any, Saved]:
         xp = namespace(x)
         raw = plain_values(x)
-        inside = xp.ones(x.shape, dtype=xp.bool)
+        inside = xp.ones(x.shape, dtype=xp.bool, device=creation_device(raw))
         if low is not None:
             inside = inside & (raw >= low)
         if high is not None:

@@ -11,7 +11,7 @@ from typing import Any
 
 import numpy as np
 
-from chainrule.backends import namespace
+from chainrule.backends import creation_device, namespace
 from chainrule.primitives.base import Grads, Primitive, Saved
 from chainrule.primitives.call import call
 from chainrule.primitives.reading import Rule, linear_map
@@ -47,7 +47,7 @@ class Embedding(Primitive):
                 )
         keep = None
         if padding_idx is not None:
-            others = xp.arange(count) != padding_idx
+            others = xp.arange(count, device=creation_device(weight)) != padding_idx
             keep = xp.reshape(xp.astype(others, weight.dtype), (count, 1))
         # take wants one axis of indices (the standard's integer indexing, every axis): flat.
         rows = xp.take(weight, xp.reshape(indices, (-1,)), axis=0)

@@ -17,7 +17,7 @@ from typing import Any
 
 import numpy as np
 
-from chainrule.backends import is_numpy, namespace
+from chainrule.backends import creation_device, is_numpy, namespace
 from chainrule.primitives.base import Grads, Primitive, Saved, reads_the_others
 from chainrule.primitives.call import call, is_array
 from chainrule.primitives.reading import Rule, linear_map
@@ -157,14 +157,14 @@ def _operand_grad(
         if letter in seen:
             diagonal = next(fresh)
             terms.append(letter + diagonal)
-            values.append(xp.eye(size, dtype=grad_out.dtype))
+            values.append(xp.eye(size, dtype=grad_out.dtype, device=creation_device(grad_out)))
             target.append(diagonal)
             continue
         seen.add(letter)
         target.append(letter)
         if letter not in available and term.count(letter) == 1:
             terms.append(letter)
-            values.append(xp.ones(size, dtype=grad_out.dtype))
+            values.append(xp.ones(size, dtype=grad_out.dtype, device=creation_device(grad_out)))
     subscripts = f"{','.join(terms)}->{''.join(target)}"
     return call(Einsum, *values, subscripts=subscripts, optimize=optimize)
 
@@ -228,10 +228,11 @@ def _standard_diagonal(xp: Any, x: Any, offset: int, axis1: int, axis2: int) -> 
     first_row, first_column = max(-offset, 0), max(offset, 0)
     length = max(0, min(rows - first_row, columns - first_column))
     if length == 0:
-        return xp.zeros((*moved.shape[:-2], 0), dtype=x.dtype)
+        return xp.zeros((*moved.shape[:-2], 0), dtype=x.dtype, device=creation_device(x))
     flat = xp.reshape(moved, (*moved.shape[:-2], rows * columns))
     start = first_row * columns + first_column
-    return xp.take(flat, xp.arange(length) * (columns + 1) + start, axis=-1)
+    steps = xp.arange(length, device=creation_device(x))
+    return xp.take(flat, steps * (columns + 1) + start, axis=-1)
 
 
 def _standard_diagonal_embed(
@@ -246,12 +247,14 @@ def _standard_diagonal_embed(
     rows, columns = shape[axis1], shape[axis2]
     length = x.shape[-1]
     if length == 0:
-        return xp.zeros(shape, dtype=x.dtype)
-    row_steps, column_steps = xp.arange(rows), xp.arange(columns)
+        return xp.zeros(shape, dtype=x.dtype, device=creation_device(x))
+    device = creation_device(x)
+    row_steps = xp.arange(rows, device=device)
+    column_steps = xp.arange(columns, device=device)
     on_diagonal = column_steps[None, :] - row_steps[:, None] == offset
     places = xp.clip(row_steps - max(-offset, 0), 0, length - 1)
     per_row = xp.take(x, places, axis=-1)
-    moved = xp.where(on_diagonal, per_row[..., :, None], xp.zeros((), dtype=x.dtype))
+    moved = xp.where(on_diagonal, per_row[..., :, None], xp.zeros((), dtype=x.dtype, device=device))
     return xp.permute_dims(moved, tuple(order.index(axis) for axis in range(len(shape))))
 
 

@@ -27,6 +27,10 @@ class Local:
     text: str
     latex: str
     kind: Kind
+    at_nan: str = ""
+    """What the derivative is where an operand is NaN, when the rule would read otherwise
+    there ([NaN > 0] is 0, but relu passes a NaN's gradient, as PyTorch): a template as
+    `text`, which `explain` adds to the rule whenever an operand holds NaN."""
 
 
 @dataclass(frozen=True)
@@ -48,9 +52,10 @@ def constant(text: str, latex: str) -> Local:
     return Local(text, latex, "constant")
 
 
-def entrywise(text: str, latex: str) -> Local:
-    """A local derivative that multiplies the upstream gradient entry by entry."""
-    return Local(text, latex, "elementwise")
+def entrywise(text: str, latex: str, at_nan: str = "") -> Local:
+    """A local derivative that multiplies the upstream gradient entry by entry (`at_nan`:
+    its value at NaN, where the rule as written would mislead)."""
+    return Local(text, latex, "elementwise", at_nan)
 
 
 def linear_map(text: str, latex: str) -> Local:

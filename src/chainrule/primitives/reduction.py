@@ -142,12 +142,14 @@ def _winner_weights(x: Any, out: Any, axis: Axis, keepdims: bool) -> tuple[Any, 
     xp = namespace(raw)
     axes = normalize_axes(axis, raw.ndim)
     winners = raw == reshaped(plain_values(out), keepdims_shape(raw.shape, axes))
-    if is_numpy(xp):  # NumPy divides the mask itself: half the time of converting it first
-        weights = winners / winners.sum(axis=axes, keepdims=True).astype(raw.dtype)
-        return weights.astype(raw.dtype, copy=False), axis, keepdims
-    weights = xp.astype(winners, raw.dtype)
-    counts = xp.sum(weights, axis=axes, keepdims=True)
-    # A slice holding NaN has no winner (NaN equals nothing): 0 / 0, NaN as in NumPy and
-    # torch.amax. Said outright, since XLA simplifies mask / sum(mask) and gives 0 there.
-    nan = xp.full_like(counts, float("nan"))
-    return xp.where(counts > 0, weights / counts, nan), axis, keepdims
+    # A slice holding NaN has no winner (NaN equals nothing): 0 / 0, NaN as torch.amax's
+    # gradient, on purpose, so NumPy's "invalid value" warning is silenced for it.
+    with np.errstate(invalid="ignore"):
+        if is_numpy(xp):  # NumPy divides the mask itself: half the time of converting it
+            weights = winners / winners.sum(axis=axes, keepdims=True).astype(raw.dtype)
+            return weights.astype(raw.dtype, copy=False), axis, keepdims
+        weights = xp.astype(winners, raw.dtype)
+        counts = xp.sum(weights, axis=axes, keepdims=True)
+        # Said outright, since XLA simplifies mask / sum(mask) and gives 0 there.
+        nan = xp.full_like(counts, float("nan"))
+        return xp.where(counts > 0, weights / counts, nan), axis, keepdims

@@ -16,7 +16,7 @@ from typing import Any
 
 import numpy as np
 
-from chainrule.backends import is_numpy, namespace
+from chainrule.backends import creation_device, is_numpy, namespace
 from chainrule.primitives.base import Grads, Primitive, Saved, plain_values
 from chainrule.primitives.call import call, is_array
 from chainrule.primitives.reading import Rule, entrywise, linear_map
@@ -43,9 +43,9 @@ def _swap(x: Any, axis: int, other: int) -> Any:
     return namespace(x).permute_dims(x, tuple(order))
 
 
-def _later(xp: Any, size: int) -> Any:
-    """The (size, size) mask of k >= i, i the row and k the column."""
-    steps = xp.arange(size)
+def _later(xp: Any, size: int, like: Any) -> Any:
+    """The (size, size) mask of k >= i, i the row and k the column, on `like`'s device."""
+    steps = xp.arange(size, device=creation_device(like))
     return steps[:, None] <= steps[None, :]
 
 
@@ -101,7 +101,8 @@ def _product_of_others(x: Any, axes: tuple[int, ...]) -> Any:
     for a in axes:
         count *= x.shape[a]
     rows = xp.reshape(xp.permute_dims(x, order), (*kept_sizes, count))
-    ones = xp.ones((*kept_sizes, 1), dtype=plain_values(x).dtype)
+    raw = plain_values(x)
+    ones = xp.ones((*kept_sizes, 1), dtype=raw.dtype, device=creation_device(raw))
     before = call(CumProd, xp.concat([ones, rows[..., :-1]], axis=-1), axis=-1)
     after = _reverse(
         call(CumProd, xp.concat([ones, _reverse(rows, -1)[..., :-1]], axis=-1), axis=-1),
@@ -259,9 +260,11 @@ class CumProd(Primitive):
         rows = _swap(x, axis, -1)
         size = rows.shape[-1]
         # others[..., i, k] = prod_{j <= k, j != i} x_j: row i of x with x_i replaced by 1.
-        diagonal = xp.eye(size, dtype=xp.bool)
+        diagonal = xp.eye(size, dtype=xp.bool, device=creation_device(rows))
         others = call(CumProd, xp.where(diagonal, 1.0, rows[..., None, :]), axis=-1)
-        weighted = xp.where(_later(xp, size), others, 0.0) * _swap(grad_out, axis, -1)[..., None, :]
+        weighted = (
+            xp.where(_later(xp, size, rows), others, 0.0) * _swap(grad_out, axis, -1)[..., None, :]
+        )
         return (_swap(xp.sum(weighted, axis=-1), axis, -1),)
 
 
@@ -311,7 +314,7 @@ class LogCumSumExp(Primitive):
                 return (np.exp(x - top) * _reverse_cumsum(grad_out * np.exp(top - out), axis),)
         rows, sums = _swap(x, axis, -1), _swap(out, axis, -1)
         exponents = xp.where(
-            _later(xp, rows.shape[-1]), rows[..., :, None] - sums[..., None, :], -math.inf
+            _later(xp, rows.shape[-1], rows), rows[..., :, None] - sums[..., None, :], -math.inf
         )
         weighted = xp.exp(exponents) * _swap(grad_out, axis, -1)[..., None, :]
         return (_swap(xp.sum(weighted, axis=-1), axis, -1),)
@@ -321,7 +324,7 @@ def _log_cumsum_exp_by_rows(xp: Any, rows: Any) -> Any:
     """log sum_{j <= k} exp(rows_j) along the last axis, in standard functions: each prefix's
     log-sum-exp shifted by its own maximum (n^2 along the axis), so none overflows and no
     small prefix underflows to -inf."""
-    prefixes = xp.where(_later(xp, rows.shape[-1]), rows[..., :, None], -math.inf)
+    prefixes = xp.where(_later(xp, rows.shape[-1], rows), rows[..., :, None], -math.inf)
     top = xp.max(prefixes, axis=-2, keepdims=True)
     top = xp.where(xp.isfinite(top), top, 0.0)
     return xp.log(xp.sum(xp.exp(prefixes - top), axis=-2)) + top[..., 0, :]

@@ -10,7 +10,7 @@ from typing import Any, Literal
 
 import numpy as np
 
-from chainrule.backends import namespace
+from chainrule.backends import creation_device, namespace
 from chainrule.primitives.base import Grads, Primitive, Saved
 from chainrule.primitives.call import call
 from chainrule.primitives.reading import Rule, linear_map
@@ -166,7 +166,7 @@ def pad_constant(
         parts = []
         for width, value in zip(pad_width[axis], constant_values[axis], strict=True):
             block = (*out.shape[:axis], width, *out.shape[axis + 1 :])
-            parts.append(xp.full(block, value, dtype=x.dtype))
+            parts.append(xp.full(block, value, dtype=x.dtype, device=creation_device(x)))
         out = xp.concat([parts[0], out, parts[1]], axis=axis)
     return out
 
@@ -226,7 +226,7 @@ class Pad(Primitive):
         else:
             out = x
             for axis, source in enumerate(sources):
-                out = xp.take(out, xp.asarray(source), axis=axis)
+                out = xp.take(out, xp.asarray(source, device=creation_device(x)), axis=axis)
         return out, (shape, np.ix_(*sources))
 
     @staticmethod

@@ -182,6 +182,12 @@ def checkpoint_folder(path: str | os.PathLike[str]) -> Path:
     location = Path(path)
     if location.name in (ARRAYS_FILE, META_FILE):
         location = location.parent
+    if not (location / META_FILE).is_file() and (location / ARRAYS_FILE).is_file():
+        raise CheckpointError(
+            f"{location} holds {ARRAYS_FILE} but no {META_FILE}: the run stopped while "
+            f"saving its first checkpoint, so there is nothing to resume; start the run again "
+            f"with another --out, or remove {location / ARRAYS_FILE} and reuse the folder"
+        )
     if not (location / META_FILE).is_file():
         raise CheckpointError(
             f"no checkpoint at {path}: expected a run folder holding {META_FILE} and "
