@@ -16,7 +16,7 @@ import os
 import time
 from collections.abc import Callable
 from contextlib import ExitStack
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, fields, replace
 from html import escape
 from pathlib import Path
 from typing import Any
@@ -259,6 +259,7 @@ class Trainer:
         a checkpoint recording another data fingerprint is refused; one recording none, from
         an older chainrule, is not checked)."""
         meta = checkpoint.meta
+        self._check_same_settings(checkpoint)
         saved = meta.get("data_fingerprint")
         if saved is not None and saved["sha256"] != self.data_fingerprint["sha256"]:
             raise CheckpointError(
@@ -308,6 +309,30 @@ class Trainer:
                 f"{checkpoint.folder / META_FILE} does not fit the run it describes "
                 f"({type(error).__name__}: {error}); it is corrupt or from another version"
             ) from None
+
+    def _check_same_settings(self, checkpoint: Checkpoint) -> None:
+        """CheckpointError when this trainer's config is not the checkpoint's: the restored
+        optimizer and schedule would keep the saved settings while the next checkpoint
+        recorded these. Only `epochs` may grow (not under a cosine schedule), and the
+        REPLAY_SETTINGS may differ."""
+        try:
+            saved = resumed_config(checkpoint, self.config.epochs)
+        except CheckpointError:
+            raise
+        except ValueError as error:
+            raise CheckpointError(str(error)) from None
+        differ = [
+            f"{name} {used_setting(self.config, name)!r} (saved: {used_setting(saved, name)!r})"
+            for name in (field.name for field in fields(TrainConfig))
+            if name not in REPLAY_SETTINGS
+            and used_setting(self.config, name) != used_setting(saved, name)
+        ]
+        if differ:
+            raise CheckpointError(
+                f"train: {checkpoint.folder / META_FILE} was trained with other settings "
+                f"than this trainer's: {', '.join(differ)}; resume with the saved config "
+                f"(resumed_config(checkpoint, epochs)), or start a new run"
+            )
 
     def load_weights(self, checkpoint: Checkpoint) -> None:
         """Only the weights of `checkpoint` (to evaluate it), checked against the model."""
@@ -458,6 +483,23 @@ def format_epoch(record: dict[str, Any], epochs: int) -> str:
         f"{record['seconds']:.2f}s  {record['samples_per_s']:.0f} samples/s  "
         f"lr {record['lr']:.3g}"
     )
+
+
+REPLAY_SETTINGS = ("compile", "compile_backend")
+"""Settings a restored trainer may change: they replay the same step (`explain_blowup`
+replays a compiled run's epoch eagerly)."""
+
+
+def used_setting(config: TrainConfig, name: str) -> Any:
+    """The value a run uses for setting `name`: the optimizer's default for a None `lr` or
+    `weight_decay`, the model's layer sizes for `hidden`."""
+    if name == "lr":
+        return config.learning_rate
+    if name == "weight_decay" and config.weight_decay is None:
+        return ADAMW_DECAY if config.optimizer == "adamw" else 0.0
+    if name == "hidden":
+        return config.hidden_sizes
+    return getattr(config, name)
 
 
 def resumed_config(checkpoint: Checkpoint, epochs: int | None) -> TrainConfig:
