@@ -103,3 +103,12 @@ def test_restoring_with_more_epochs_continues_the_same_run(
     resumed.fit(progress=False, echo=lambda line: None)
     for name, weight in straight.engine.state_dict().items():
         np.testing.assert_array_equal(resumed.engine.state_dict()[name], weight, err_msg=name)
+
+
+def test_a_trainer_refuses_splits_of_another_dtype_than_its_config(digits64: Splits) -> None:
+    # Float64 inputs to the float32 weights computed the run in float64, while its config
+    # and checkpoint said float32.
+    with pytest.raises(
+        ValueError, match=r"config's dtype is float32, but the splits given hold x_train float64"
+    ):
+        Trainer(dataclasses.replace(RUN, dtype="float32"), Path("unused"), splits=digits64)

@@ -163,6 +163,22 @@ class _Hang:
                 time.sleep(0.05)
 
 
+def check_splits_dtype(splits: Splits, dtype: str) -> None:
+    """ValueError when the data given to a Trainer are not in the run's dtype: float64
+    inputs to float32 weights would compute in float64, a run other than the config says."""
+    found = {
+        name: str(getattr(splits, name).dtype)
+        for name in ("x_train", "x_val", "x_test")
+        if getattr(splits, name).dtype != np.dtype(dtype)
+    }
+    if found:
+        described = ", ".join(f"{name} {kind}" for name, kind in found.items())
+        raise ValueError(
+            f"Trainer: the config's dtype is {dtype}, but the splits given hold {described}; "
+            f"load them with load_splits(..., dtype={dtype!r}), or set the config's dtype"
+        )
+
+
 class Trainer:
     """One run: the data, engine, optimizer, schedule and loader, and where they stand.
 
@@ -182,6 +198,8 @@ class Trainer:
         self.lead = self.comm.rank == 0
         self.notice: str | None = None
         self.folder = folder
+        if splits is not None:
+            check_splits_dtype(splits, config.dtype)
         self.splits = (
             splits
             if splits is not None
