@@ -17,6 +17,7 @@ from typing import Any
 import numpy as np
 
 from chainrule.cli._common import describe_os_error, missing_extras, probe_writable, report_error
+from chainrule.placement import cuda_problem
 
 
 def add_parser(subparsers: Any) -> None:
@@ -56,6 +57,11 @@ def run(args: argparse.Namespace) -> int:
         config = resumed_config(checkpoint, None)
         if args.data is not None:
             config = replace(config, data=args.data)
+        problem = cuda_problem() if config.device == "cuda" else None
+        if problem is not None:
+            raise ValueError(
+                f"the run was trained with --device cuda, which it is evaluated on: {problem}"
+            )
         missing = missing_extras(["matplotlib", *(["sklearn"] if config.data == "digits" else [])])
         if missing is not None:
             raise ValueError(missing)
