@@ -69,7 +69,11 @@ def run(args: argparse.Namespace) -> int:
         # One process evaluates: no collective may wait on the ranks that ended.
         trainer = Trainer(config, checkpoint.folder, comm=SingleProcess())
         if args.data is not None:
-            _check_input_size(checkpoint.meta.get("model"), trainer.splits.num_features, args.data)
+            pixels = trainer.splits.num_features
+            _check_input_size(checkpoint.meta.get("model"), pixels, args.data)
+            _check_model_fits(
+                checkpoint.meta.get("model"), trainer.engine.state_dict(), pixels, args.data
+            )
         else:
             _check_same_data(checkpoint.meta.get("data_fingerprint"), trainer.data_fingerprint)
         trainer.load_weights(checkpoint)
@@ -116,6 +120,22 @@ def _check_input_size(model: object, pixels: int, data: str) -> None:
             f"but --data {data} holds images of {pixels} pixels; evaluate on "
             f"images of the size the run was trained on"
         )
+
+
+def _check_model_fits(model: object, built: dict[str, Any], pixels: int, data: str) -> None:
+    """Refuse data whose images need weights of other shapes than the run's (the CNN's first
+    dense layer takes as many inputs as its pooled images have values), naming the first
+    weight that differs, instead of blaming the checkpoint when its weights do not load."""
+    if not isinstance(model, dict):
+        return
+    for name, weight in built.items():
+        saved = model.get(name)
+        if saved is not None and np.shape(saved) != np.shape(weight):
+            raise ValueError(
+                f"the run's model does not take the images of --data {data} ({pixels} pixels "
+                f"per image): its {name} is {np.shape(saved)} where these images need "
+                f"{np.shape(weight)}; evaluate on images of the size the run was trained on"
+            )
 
 
 def _check_same_data(saved: Any, current: dict[str, str]) -> None:
