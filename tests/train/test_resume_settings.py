@@ -112,3 +112,15 @@ def test_a_trainer_refuses_splits_of_another_dtype_than_its_config(digits64: Spl
         ValueError, match=r"config's dtype is float32, but the splits given hold x_train float64"
     ):
         Trainer(dataclasses.replace(RUN, dtype="float32"), Path("unused"), splits=digits64)
+
+
+def test_restoring_with_hidden_sizes_given_as_a_list_is_the_same_run(
+    tmp_path: Path, digits64: Splits
+) -> None:
+    # The checkpoint reads `hidden` back as a tuple; a config written in Python may hold
+    # the list it was given.
+    fit(RUN, tmp_path, digits64)
+    listed = dataclasses.replace(RUN, epochs=2, hidden=[16])  # type: ignore[arg-type]
+    trainer = Trainer(listed, tmp_path, splits=digits64)
+    trainer.restore(load_checkpoint(tmp_path))
+    assert trainer.epoch == 1

@@ -515,8 +515,8 @@ def used_setting(config: TrainConfig, name: str) -> Any:
         return config.learning_rate
     if name == "weight_decay" and config.weight_decay is None:
         return ADAMW_DECAY if config.optimizer == "adamw" else 0.0
-    if name == "hidden":
-        return config.hidden_sizes
+    if name == "hidden":  # a list given in Python is the tuple the checkpoint reads back
+        return tuple(config.hidden_sizes)
     return getattr(config, name)
 
 
