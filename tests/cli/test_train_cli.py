@@ -630,3 +630,15 @@ def test_a_refused_run_leaves_no_folders_made_for_its_out(
     assert train("--epochs", "1", *refused) == 2
     assert capsys.readouterr().err.startswith("chainrule train: ")
     assert sorted(str(path.relative_to(tmp_path)) for path in tmp_path.rglob("*")) == ["x"]
+
+
+def test_resume_refuses_hidden_sizes_for_a_seed_run_naming_its_layer_of_50(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # --hidden equal to the unused default (256,128) was accepted and silently ignored (a
+    # new seed run refuses --hidden), and other sizes were said to differ from "(256, 128)".
+    seed_run = ["train", "--model", "seed", "--epochs", "1", "--batch-size", "256"]
+    assert main([*seed_run, "--no-progress", "--out", str(tmp_path)]) == 0
+    capsys.readouterr()
+    assert main(["train", "--resume", str(tmp_path), "--hidden", "256,128"]) == 2
+    assert "--hidden (256, 128) (saved: (50,))" in capsys.readouterr().err

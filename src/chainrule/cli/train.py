@@ -267,14 +267,11 @@ def _probe_run_folder(folder: Path) -> None:
 
 def _used_setting(config: TrainConfig, name: str) -> Any:
     """The value the run used for setting `name`: a saved None --lr or --weight-decay stood
-    for the optimizer's default, so giving that default on resume is no change."""
-    from chainrule.train.loop import ADAMW_DECAY
+    for the optimizer's default, so giving that default on resume is no change; --hidden of
+    a seed run is its one layer of 50."""
+    from chainrule.train.loop import used_setting
 
-    if name == "lr":
-        return config.learning_rate
-    if name == "weight_decay" and config.weight_decay is None:
-        return ADAMW_DECAY if config.optimizer == "adamw" else 0.0
-    return getattr(config, name)
+    return used_setting(config, name)
 
 
 def _saved_setting(config: TrainConfig, name: str) -> str:
