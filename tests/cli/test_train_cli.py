@@ -642,3 +642,15 @@ def test_resume_refuses_hidden_sizes_for_a_seed_run_naming_its_layer_of_50(
     capsys.readouterr()
     assert main(["train", "--resume", str(tmp_path), "--hidden", "256,128"]) == 2
     assert "--hidden (256, 128) (saved: (50,))" in capsys.readouterr().err
+
+
+def test_resume_refuses_a_momentum_the_optimizer_does_not_use(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # --momentum 0.9 (the unused default) on an Adam run was accepted and silently ignored.
+    train("--epochs", "1", "--out", str(tmp_path))
+    capsys.readouterr()
+    assert main(["train", "--resume", str(tmp_path), "--momentum", "0.9"]) == 2
+    assert "--momentum 0.9 (saved: none, --optimizer adam does not use it)" in (
+        capsys.readouterr().err
+    )

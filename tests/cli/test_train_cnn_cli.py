@@ -160,3 +160,14 @@ def test_evaluating_the_cnn_on_images_of_another_size_names_the_sizes_not_the_ch
         f"(1568, 128); evaluate on images of the size the run was trained on\n"
     )
     assert captured.out == ""
+
+
+def test_resuming_the_cnn_refuses_hidden_sizes_it_does_not_use(
+    cnn_run: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # --hidden 256,128 (the unused default) was accepted and silently ignored.
+    capsys.readouterr()
+    assert main(["train", "--resume", str(cnn_run), "--hidden", "256,128"]) == 2
+    assert "--hidden (256, 128) (saved: none, --model cnn does not use it)" in (
+        capsys.readouterr().err
+    )

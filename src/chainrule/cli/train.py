@@ -268,7 +268,8 @@ def _probe_run_folder(folder: Path) -> None:
 def _used_setting(config: TrainConfig, name: str) -> Any:
     """The value the run used for setting `name`: a saved None --lr or --weight-decay stood
     for the optimizer's default, so giving that default on resume is no change; --hidden of
-    a seed run is its one layer of 50."""
+    a seed run is its one layer of 50; None for a --hidden or --momentum the run does not
+    use (a new run refuses them: `_refuse_unused`)."""
     from chainrule.train.loop import used_setting
 
     return used_setting(config, name)
@@ -276,6 +277,9 @@ def _used_setting(config: TrainConfig, name: str) -> Any:
 
 def _saved_setting(config: TrainConfig, name: str) -> str:
     used = _used_setting(config, name)
+    if used is None:
+        user = f"--model {config.model}" if name == "hidden" else f"--optimizer {config.optimizer}"
+        return f"none, {user} does not use it"
     return f"{used}, {config.optimizer}'s default" if getattr(config, name) is None else f"{used}"
 
 

@@ -510,13 +510,16 @@ replays a compiled run's epoch eagerly)."""
 
 def used_setting(config: TrainConfig, name: str) -> Any:
     """The value a run uses for setting `name`: the optimizer's default for a None `lr` or
-    `weight_decay`, the model's layer sizes for `hidden`."""
+    `weight_decay`, the model's layer sizes for `hidden` (None for the CNN's fixed layers),
+    None for a `momentum` that the optimizer does not use."""
     if name == "lr":
         return config.learning_rate
     if name == "weight_decay" and config.weight_decay is None:
         return ADAMW_DECAY if config.optimizer == "adamw" else 0.0
     if name == "hidden":  # a list given in Python is the tuple the checkpoint reads back
-        return tuple(config.hidden_sizes)
+        return None if config.model == "cnn" else tuple(config.hidden_sizes)
+    if name == "momentum" and config.optimizer != "momentum":
+        return None
     return getattr(config, name)
 
 
