@@ -188,7 +188,7 @@ class Trainer:
     def __init__(
         self,
         config: TrainConfig,
-        folder: Path,
+        folder: str | os.PathLike[str],
         *,
         splits: Splits | None = None,
         comm: Communicator | None = None,
@@ -197,7 +197,7 @@ class Trainer:
         self.comm = world() if comm is None else comm
         self.lead = self.comm.rank == 0
         self.notice: str | None = None
-        self.folder = folder
+        self.folder = Path(folder)
         if splits is not None:
             check_splits_dtype(splits, config.dtype)
         self.splits = (
@@ -550,7 +550,7 @@ def resumed_config(checkpoint: Checkpoint, epochs: int | None) -> TrainConfig:
 
 def train(
     config: TrainConfig,
-    folder: Path,
+    folder: str | os.PathLike[str],
     *,
     resume: Checkpoint | None = None,
     progress: bool = True,
@@ -563,4 +563,4 @@ def train(
         if trainer.notice is not None and trainer.lead:
             echo(trainer.notice)
     trainer.fit(progress=progress, echo=echo)
-    return RunResult(folder, History(trainer.history), trainer.test_accuracy())
+    return RunResult(trainer.folder, History(trainer.history), trainer.test_accuracy())
