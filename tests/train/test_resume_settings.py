@@ -124,3 +124,17 @@ def test_restoring_with_hidden_sizes_given_as_a_list_is_the_same_run(
     trainer = Trainer(listed, tmp_path, splits=digits64)
     trainer.restore(load_checkpoint(tmp_path))
     assert trainer.epoch == 1
+
+
+def test_train_resumes_from_the_path_of_a_checkpoint(tmp_path: Path) -> None:
+    # A path as `resume` failed with AttributeError: 'str' object has no attribute 'meta'.
+    config = TrainConfig(model="mlp", hidden=(8,), epochs=1, batch_size=256, schedule="constant")
+    train(config, tmp_path, progress=False, echo=lambda line: None)
+    resumed = train(
+        dataclasses.replace(config, epochs=2),
+        tmp_path,
+        resume=str(tmp_path),
+        progress=False,
+        echo=lambda line: None,
+    )
+    assert [record["epoch"] for record in resumed.history] == [1, 2]

@@ -32,6 +32,7 @@ from chainrule.train.checkpoint import (
     META_FILE,
     Checkpoint,
     CheckpointError,
+    load_checkpoint,
     save_checkpoint,
 )
 from chainrule.train.config import TrainConfig
@@ -552,14 +553,17 @@ def train(
     config: TrainConfig,
     folder: str | os.PathLike[str],
     *,
-    resume: Checkpoint | None = None,
+    resume: Checkpoint | str | os.PathLike[str] | None = None,
     progress: bool = True,
     echo: Callable[[str], None] = print,
 ) -> RunResult:
-    """Train (or continue) a run in `folder` and return its metrics and test accuracy."""
+    """Train (or continue) a run in `folder` and return its metrics and test accuracy.
+
+    `resume` is a loaded `Checkpoint` or the path of one (a run folder, or its
+    checkpoint.json / checkpoint.npz), made with this `config` (`epochs` may grow)."""
     trainer = Trainer(config, folder)
     if resume is not None:
-        trainer.restore(resume)
+        trainer.restore(resume if isinstance(resume, Checkpoint) else load_checkpoint(resume))
         if trainer.notice is not None and trainer.lead:
             echo(trainer.notice)
     trainer.fit(progress=progress, echo=echo)
