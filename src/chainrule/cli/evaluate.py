@@ -54,7 +54,9 @@ def run(args: argparse.Namespace) -> int:
         if launched_world()[0] != 0:
             return 0
         checkpoint = load_checkpoint(args.checkpoint)
-        config = resumed_config(checkpoint, None)
+        # Evaluating runs no training step, and the logits are computed eagerly whatever
+        # the run compiled: an --compile xla run is evaluated without needing JAX.
+        config = replace(resumed_config(checkpoint, None), compile=False, compile_backend="numpy")
         if args.data is not None:
             config = replace(config, data=args.data)
         problem = cuda_problem() if config.device == "cuda" else None

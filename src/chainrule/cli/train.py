@@ -21,6 +21,7 @@ import sys
 import time
 import traceback
 from dataclasses import fields
+from importlib.util import find_spec
 from pathlib import Path
 from typing import Any
 
@@ -242,6 +243,19 @@ def _needed_extras(config: TrainConfig, progress: bool) -> list[str]:
     return needed
 
 
+XLA_INSTALL = "pip install 'chainrule[xla]'"
+
+
+def _refuse_missing_jax(config: TrainConfig) -> None:
+    """--compile xla without JAX is refused before any work (it failed with a traceback when
+    the first step was compiled)."""
+    if config.compile and config.compile_backend == "xla" and find_spec("jax") is None:
+        raise ValueError(
+            f"--compile xla needs JAX, which is not installed; install it with {XLA_INSTALL}, "
+            "or use --compile (the NumPy replay)"
+        )
+
+
 def _remove_if_empty(folders: list[Path]) -> None:
     """Remove the default run folder (and runs/) made for a run that was refused, unless
     something was written into it: a refused run leaves the working folder as it found it."""
@@ -363,6 +377,7 @@ def run(args: argparse.Namespace) -> int:
         missing = missing_extras(_needed_extras(config, not args.no_progress))
         if missing is not None:
             raise ValueError(missing)
+        _refuse_missing_jax(config)
         if planned is not None:
             folder = planned
         elif lead:
