@@ -39,6 +39,11 @@ def _is_integer(value: Any) -> bool:
     return isinstance(value, int) and not isinstance(value, bool)
 
 
+def _is_whole_number(value: object) -> bool:
+    """A Python or NumPy integer, not a bool."""
+    return isinstance(value, numbers.Integral) and not isinstance(value, (bool, np.bool_))
+
+
 JSON_TYPES: dict[str, Callable[[Any], bool]] = {
     "str": lambda value: isinstance(value, str),
     "int": _is_integer,
@@ -126,6 +131,12 @@ class TrainConfig:
                 raise ValueError(
                     f"train: --{field.replace('_', '-')} must be a positive integer, got {value!r}"
                 )
+        if not all(map(_is_whole_number, self.hidden)):
+            # True would build a layer of one unit, 16.5 fail inside nn.Linear; either,
+            # saved, makes a checkpoint that from_json refuses.
+            raise TypeError(f"train: --hidden sizes must be integers, got {tuple(self.hidden)!r}")
+        # A list given in Python becomes the tuple a checkpoint reads back.
+        object.__setattr__(self, "hidden", tuple(int(size) for size in self.hidden))
         if not self.hidden or any(size < 1 for size in self.hidden):
             raise ValueError(
                 f"train: --hidden needs one or more positive sizes, e.g. 256,128; "
