@@ -4,6 +4,7 @@ anything else with a TypeError naming the option."""
 from __future__ import annotations
 
 import json
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -47,3 +48,16 @@ def test_hidden_sizes_given_as_a_list_or_numpy_integers_are_saved_as_a_tuple_of_
     assert config.hidden == (16, 8)
     assert all(type(size) is int for size in config.hidden)
     assert TrainConfig.from_json(json.loads(json.dumps(config.to_json()))) == config
+
+
+def test_a_data_folder_given_as_a_path_is_saved_as_its_string(tmp_path: Path) -> None:
+    # A Path stayed in the config and failed the first checkpoint's json.dumps, leaving a
+    # half-written run folder (an npz without its json) that no later run could use.
+    config = TrainConfig(data=tmp_path / "idx")  # type: ignore[arg-type]
+    assert config.data == str(tmp_path / "idx")
+    assert json.loads(json.dumps(config.to_json()))["data"] == str(tmp_path / "idx")
+
+
+def test_data_that_is_neither_a_name_nor_a_path_is_a_type_error() -> None:
+    with pytest.raises(TypeError, match=r"train: --data must be a data set's name or a folder"):
+        TrainConfig(data=3)  # type: ignore[arg-type]

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 import numbers
+import os
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -110,6 +111,14 @@ class TrainConfig:
                 )
             # NumPy scalars become Python floats, so the saved config stays plain JSON.
             object.__setattr__(self, field, float(value))
+        if isinstance(self.data, os.PathLike):
+            # Saved as JSON in the checkpoint: a Path failed the first save, half-written.
+            object.__setattr__(self, "data", os.fspath(self.data))
+        if not isinstance(self.data, str):
+            raise TypeError(
+                f"train: --data must be a data set's name or a folder's path, got "
+                f"{type(self.data).__name__} {self.data!r:.40}"
+            )
         for field, allowed in (
             ("model", MODELS),
             ("optimizer", OPTIMIZERS),
