@@ -630,3 +630,27 @@ def test_a_refused_run_leaves_no_folders_made_for_its_out(
     assert train("--epochs", "1", *refused) == 2
     assert capsys.readouterr().err.startswith("chainrule train: ")
     assert sorted(str(path.relative_to(tmp_path)) for path in tmp_path.rglob("*")) == ["x"]
+
+
+def test_resume_refuses_hidden_sizes_for_a_seed_run_naming_its_layer_of_50(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # --hidden equal to the unused default (256,128) was accepted and silently ignored (a
+    # new seed run refuses --hidden), and other sizes were said to differ from "(256, 128)".
+    seed_run = ["train", "--model", "seed", "--epochs", "1", "--batch-size", "256"]
+    assert main([*seed_run, "--no-progress", "--out", str(tmp_path)]) == 0
+    capsys.readouterr()
+    assert main(["train", "--resume", str(tmp_path), "--hidden", "256,128"]) == 2
+    assert "--hidden (256, 128) (saved: (50,))" in capsys.readouterr().err
+
+
+def test_resume_refuses_a_momentum_the_optimizer_does_not_use(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # --momentum 0.9 (the unused default) on an Adam run was accepted and silently ignored.
+    train("--epochs", "1", "--out", str(tmp_path))
+    capsys.readouterr()
+    assert main(["train", "--resume", str(tmp_path), "--momentum", "0.9"]) == 2
+    assert "--momentum 0.9 (saved: none, --optimizer adam does not use it)" in (
+        capsys.readouterr().err
+    )

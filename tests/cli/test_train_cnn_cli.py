@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 
 from chainrule.cli import main
+from chainrule.data import save_idx
 from chainrule.train.checkpoint import ARRAYS_FILE, META_FILE
 from chainrule.train.config import CNN_DEFAULTS
 from chainrule.train.metrics import TIMING_KEYS, read_metrics
@@ -135,3 +136,38 @@ def test_cnn_refuses_images_it_cannot_take_in_one_line(
     (line,) = capsys.readouterr().err.splitlines()
     assert re.match(r"chainrule train: --model cnn takes " + message, line)
     assert not (tmp_path / "run" / META_FILE).exists()
+
+
+def test_evaluating_the_cnn_on_images_of_another_size_names_the_sizes_not_the_checkpoint(
+    cnn_run: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # 28x28 images pass the CNN's own size check, but its dense layer was built for the
+    # 8x8 digits: the weights did not load, blamed on a "corrupt" checkpoint.
+    data = tmp_path / "data"
+    data.mkdir()
+    rng = np.random.default_rng(0)
+    for stem, count in (("train", 20), ("t10k", 10)):
+        save_idx(
+            data / f"{stem}-images-idx3-ubyte.gz", rng.integers(0, 256, (count, 28, 28), np.uint8)
+        )
+        save_idx(data / f"{stem}-labels-idx1-ubyte.gz", rng.integers(0, 10, count, np.uint8))
+    capsys.readouterr()
+    assert main(["evaluate", str(cnn_run), "--data", str(data)]) == 2
+    captured = capsys.readouterr()
+    assert captured.err == (
+        f"chainrule evaluate: the run's model does not take the images of --data {data} "
+        f"(784 pixels per image): its 8.weight is (128, 128) where these images need "
+        f"(1568, 128); evaluate on images of the size the run was trained on\n"
+    )
+    assert captured.out == ""
+
+
+def test_resuming_the_cnn_refuses_hidden_sizes_it_does_not_use(
+    cnn_run: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # --hidden 256,128 (the unused default) was accepted and silently ignored.
+    capsys.readouterr()
+    assert main(["train", "--resume", str(cnn_run), "--hidden", "256,128"]) == 2
+    assert "--hidden (256, 128) (saved: none, --model cnn does not use it)" in (
+        capsys.readouterr().err
+    )

@@ -4,6 +4,7 @@ missing and how to install it; this machine has no GPU, so the CuPy run itself i
 
 from __future__ import annotations
 
+import json
 import sys
 from pathlib import Path
 
@@ -53,3 +54,26 @@ def test_the_device_is_saved_with_the_config_and_older_configs_train_on_the_cpu(
     saved = TrainConfig().to_json()
     del saved["device"]  # written before --device existed
     assert TrainConfig.from_json(saved).device == "cpu"
+
+
+def test_evaluating_a_cuda_run_without_cupy_exits_2_with_one_line(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The weights are saved as NumPy arrays, but the run's model is rebuilt on its device:
+    # without CuPy that was a RuntimeError traceback from deep inside Tensor.to.
+    folder = tmp_path / "run"
+    assert main(["train", *SMALL, "--out", str(folder)]) == 0
+    meta_path = folder / "checkpoint.json"
+    document = json.loads(meta_path.read_text())
+    document["meta"]["config"]["device"] = "cuda"  # as a run trained on a GPU saves it
+    meta_path.write_text(json.dumps(document))
+    capsys.readouterr()
+    monkeypatch.setitem(sys.modules, "cupy", None)  # `import cupy` fails, as where it is absent
+    assert main(["evaluate", str(folder)]) == 2
+    captured = capsys.readouterr()
+    assert captured.err.strip().splitlines() == [
+        "chainrule evaluate: the run was trained with --device cuda, which it is evaluated "
+        "on: CuPy is not installed; install it with pip install 'chainrule[cuda]'"
+    ]
+    assert captured.out == ""
+    assert not (folder / "confusion.png").exists()

@@ -107,3 +107,21 @@ def test_split_rejects_fractions_that_do_not_add_up_to_one() -> None:
 def test_split_requires_a_generator() -> None:
     with pytest.raises(TypeError, match=r"rng must be a np\.random\.Generator"):
         split(_dataset(10), [0.5, 0.5], rng=0)  # type: ignore[arg-type]
+
+
+def test_split_refuses_a_list_of_sample_pairs() -> None:
+    # Four (x, y) pairs were read as four fields of two samples: the "halves" were the
+    # column of x values and the column of y values.
+    pairs = [(1.0, 0), (2.0, 1), (3.0, 0), (4.0, 1)]
+    with pytest.raises(TypeError, match=r"item 0 of the 4 given is a Python tuple.*pairs"):
+        split(pairs, [0.5, 0.5], rng=np.random.default_rng(0))
+
+
+def test_split_takes_a_list_of_field_arrays() -> None:
+    images, labels = np.arange(12.0).reshape(6, 2), np.arange(6)
+    train, valid = split([images, labels], [4, 2], rng=np.random.default_rng(0))
+    assert (len(train), len(valid)) == (4, 2)
+    joined = np.concatenate([train.arrays[1], valid.arrays[1]])
+    np.testing.assert_array_equal(np.sort(joined), labels)
+    for part in (train, valid):
+        np.testing.assert_array_equal(part.arrays[0], images[part.arrays[1]])

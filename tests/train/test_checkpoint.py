@@ -289,3 +289,17 @@ def test_a_save_killed_at_any_rename_link_or_unlink_loads_a_matching_pair(
         if cut == 0:
             assert save == epoch
         finished = int(save)  # a save killed after its json was replaced is a whole one
+
+
+def test_a_meta_json_cannot_hold_leaves_the_saved_pair_as_it_was(tmp_path: Path) -> None:
+    # The npz was written before json.dumps failed: a new npz beside the old json (a torn
+    # pair), or in a new folder an npz alone, which marks it as holding a run.
+    checkpoint_module.save_checkpoint(tmp_path / "old", {"epoch": 1, "w": np.ones(3)})
+    before = {path.name: path.read_bytes() for path in (tmp_path / "old").iterdir()}
+    unserialisable = {"epoch": 2, "w": np.zeros(3), "data": Path("idx")}
+    with pytest.raises(TypeError, match="not JSON serializable"):
+        checkpoint_module.save_checkpoint(tmp_path / "old", unserialisable)
+    assert {path.name: path.read_bytes() for path in (tmp_path / "old").iterdir()} == before
+    with pytest.raises(TypeError, match="not JSON serializable"):
+        checkpoint_module.save_checkpoint(tmp_path / "new", unserialisable)
+    assert not (tmp_path / "new" / checkpoint_module.ARRAYS_FILE).exists()

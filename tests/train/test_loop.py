@@ -10,7 +10,7 @@ import pytest
 from training_helpers import fit, without_timing
 
 from chainrule.nn.flat import buffer_of
-from chainrule.train import TrainConfig, Trainer, load_checkpoint
+from chainrule.train import TrainConfig, Trainer, load_checkpoint, train
 from chainrule.train.checkpoint import save_checkpoint
 from chainrule.train.datasets import Splits, data_fingerprint
 from chainrule.train.loop import resumed_config
@@ -236,3 +236,16 @@ def test_resuming_a_folder_that_another_training_advanced_meanwhile_is_refused(
         late.fit(progress=False, echo=lambda line: None)
     assert load_checkpoint(tmp_path).meta["epoch"] == 4
     assert [record["epoch"] for record in read_metrics(tmp_path)] == [1, 2, 3, 4]
+
+
+def test_train_takes_the_run_folder_as_a_string(tmp_path: Path) -> None:
+    # A str folder failed with AttributeError: 'str' object has no attribute 'exists'.
+    folder = tmp_path / "run"
+    result = train(
+        TrainConfig(epochs=1, batch_size=256),
+        str(folder),
+        progress=False,
+        echo=lambda line: None,
+    )
+    assert result.folder == folder
+    assert load_checkpoint(folder).meta["epoch"] == 1

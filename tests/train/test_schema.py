@@ -29,13 +29,14 @@ SMALL = TrainConfig(model="mlp", hidden=(16, 8), epochs=1, batch_size=64, seed=3
     ids=["adam-dropout-diagnostics", "manual-sgd", "momentum", "adamw-seed"],
 )
 def test_the_checkpoints_of_a_run_fit_the_schema(
-    tmp_path: Path, digits64: Splits, changes: dict[str, Any]
+    tmp_path: Path, digits64: Splits, digits32: Splits, changes: dict[str, Any]
 ) -> None:
     config = dataclasses.replace(SMALL, **changes)
+    splits = digits32 if config.dtype == "float32" else digits64
     save_checkpoint(
-        tmp_path / "start", Trainer(config, tmp_path / "start", splits=digits64).snapshot()
+        tmp_path / "start", Trainer(config, tmp_path / "start", splits=splits).snapshot()
     )
-    fit(config, tmp_path / "trained", digits64)
+    fit(config, tmp_path / "trained", splits)
     assert load_checkpoint(tmp_path / "start").meta["epoch"] == 0
     assert load_checkpoint(tmp_path / "trained").meta["epoch"] == 1
 

@@ -17,6 +17,7 @@ from typing import Any
 import numpy as np
 
 from chainrule.cli._common import describe_os_error, missing_extras, probe_writable, report_error
+from chainrule.placement import cuda_problem
 
 
 def add_parser(subparsers: Any) -> None:
@@ -53,9 +54,16 @@ def run(args: argparse.Namespace) -> int:
         if launched_world()[0] != 0:
             return 0
         checkpoint = load_checkpoint(args.checkpoint)
-        config = resumed_config(checkpoint, None)
+        # Evaluating runs no training step, and the logits are computed eagerly whatever
+        # the run compiled: an --compile xla run is evaluated without needing JAX.
+        config = replace(resumed_config(checkpoint, None), compile=False, compile_backend="numpy")
         if args.data is not None:
             config = replace(config, data=args.data)
+        problem = cuda_problem() if config.device == "cuda" else None
+        if problem is not None:
+            raise ValueError(
+                f"the run was trained with --device cuda, which it is evaluated on: {problem}"
+            )
         missing = missing_extras(["matplotlib", *(["sklearn"] if config.data == "digits" else [])])
         if missing is not None:
             raise ValueError(missing)
@@ -63,7 +71,11 @@ def run(args: argparse.Namespace) -> int:
         # One process evaluates: no collective may wait on the ranks that ended.
         trainer = Trainer(config, checkpoint.folder, comm=SingleProcess())
         if args.data is not None:
-            _check_input_size(checkpoint.meta.get("model"), trainer.splits.num_features, args.data)
+            pixels = trainer.splits.num_features
+            _check_input_size(checkpoint.meta.get("model"), pixels, args.data)
+            _check_model_fits(
+                checkpoint.meta.get("model"), trainer.engine.state_dict(), pixels, args.data
+            )
         else:
             _check_same_data(checkpoint.meta.get("data_fingerprint"), trainer.data_fingerprint)
         trainer.load_weights(checkpoint)
@@ -110,6 +122,22 @@ def _check_input_size(model: object, pixels: int, data: str) -> None:
             f"but --data {data} holds images of {pixels} pixels; evaluate on "
             f"images of the size the run was trained on"
         )
+
+
+def _check_model_fits(model: object, built: dict[str, Any], pixels: int, data: str) -> None:
+    """Refuse data whose images need weights of other shapes than the run's (the CNN's first
+    dense layer takes as many inputs as its pooled images have values), naming the first
+    weight that differs, instead of blaming the checkpoint when its weights do not load."""
+    if not isinstance(model, dict):
+        return
+    for name, weight in built.items():
+        saved = model.get(name)
+        if saved is not None and np.shape(saved) != np.shape(weight):
+            raise ValueError(
+                f"the run's model does not take the images of --data {data} ({pixels} pixels "
+                f"per image): its {name} is {np.shape(saved)} where these images need "
+                f"{np.shape(weight)}; evaluate on images of the size the run was trained on"
+            )
 
 
 def _check_same_data(saved: Any, current: dict[str, str]) -> None:

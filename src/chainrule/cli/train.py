@@ -21,6 +21,7 @@ import sys
 import time
 import traceback
 from dataclasses import fields
+from importlib.util import find_spec
 from pathlib import Path
 from typing import Any
 
@@ -242,6 +243,19 @@ def _needed_extras(config: TrainConfig, progress: bool) -> list[str]:
     return needed
 
 
+XLA_INSTALL = "pip install 'chainrule[xla]'"
+
+
+def _refuse_missing_jax(config: TrainConfig) -> None:
+    """--compile xla without JAX is refused before any work (it failed with a traceback when
+    the first step was compiled)."""
+    if config.compile and config.compile_backend == "xla" and find_spec("jax") is None:
+        raise ValueError(
+            f"--compile xla needs JAX, which is not installed; install it with {XLA_INSTALL}, "
+            "or use --compile (the NumPy replay)"
+        )
+
+
 def _remove_if_empty(folders: list[Path]) -> None:
     """Remove the default run folder (and runs/) made for a run that was refused, unless
     something was written into it: a refused run leaves the working folder as it found it."""
@@ -267,18 +281,19 @@ def _probe_run_folder(folder: Path) -> None:
 
 def _used_setting(config: TrainConfig, name: str) -> Any:
     """The value the run used for setting `name`: a saved None --lr or --weight-decay stood
-    for the optimizer's default, so giving that default on resume is no change."""
-    from chainrule.train.loop import ADAMW_DECAY
+    for the optimizer's default, so giving that default on resume is no change; --hidden of
+    a seed run is its one layer of 50; None for a --hidden or --momentum the run does not
+    use (a new run refuses them: `_refuse_unused`)."""
+    from chainrule.train.loop import used_setting
 
-    if name == "lr":
-        return config.learning_rate
-    if name == "weight_decay" and config.weight_decay is None:
-        return ADAMW_DECAY if config.optimizer == "adamw" else 0.0
-    return getattr(config, name)
+    return used_setting(config, name)
 
 
 def _saved_setting(config: TrainConfig, name: str) -> str:
     used = _used_setting(config, name)
+    if used is None:
+        user = f"--model {config.model}" if name == "hidden" else f"--optimizer {config.optimizer}"
+        return f"none, {user} does not use it"
     return f"{used}, {config.optimizer}'s default" if getattr(config, name) is None else f"{used}"
 
 
@@ -362,6 +377,7 @@ def run(args: argparse.Namespace) -> int:
         missing = missing_extras(_needed_extras(config, not args.no_progress))
         if missing is not None:
             raise ValueError(missing)
+        _refuse_missing_jax(config)
         if planned is not None:
             folder = planned
         elif lead:

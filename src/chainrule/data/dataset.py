@@ -114,6 +114,21 @@ def _part_sizes(sizes: Sequence[float], total: int) -> list[int]:
     return [high - low for low, high in itertools.pairwise(boundaries)]
 
 
+def _refuse_nested_sequences(data: Sequence[npt.ArrayLike]) -> None:
+    """TypeError for a sequence holding Python lists or tuples: N (x, y) pairs (PyTorch's
+    random_split takes such a list) would be read as N fields of 2 samples each, and the
+    parts cut across the fields instead of the samples."""
+    nested = [position for position, item in enumerate(data) if isinstance(item, (list, tuple))]
+    if nested:
+        raise TypeError(
+            f"split: item {nested[0]} of the {len(data)} given is a Python "
+            f"{type(data[nested[0]]).__name__}; `data` is a sequence of arrays, one per field "
+            "(images, labels), each with a row per sample. Pass the fields as NumPy arrays, "
+            "e.g. split((np.asarray(x), np.asarray(y)), ...); for a list of (x, y) pairs: "
+            "split(ArrayDataset(*map(np.stack, zip(*pairs))), ...)"
+        )
+
+
 def split(
     data: ArrayDataset | np.ndarray | Sequence[npt.ArrayLike],
     sizes: Sequence[float],
@@ -140,6 +155,7 @@ def split(
     elif isinstance(data, np.ndarray):
         dataset = ArrayDataset(data)
     else:
+        _refuse_nested_sequences(data)
         dataset = ArrayDataset(*data)
     counts = _part_sizes(sizes, len(dataset))
     order = rng.permutation(len(dataset))

@@ -159,10 +159,13 @@ def save_checkpoint(folder: Path, meta: dict[str, Any]) -> None:
         "npz_sha256": hashlib.sha256(payload).hexdigest(),
         "meta": plain,
     }
+    # Serialised before anything is written: a value JSON cannot hold fails here, not
+    # after the npz, which would be left without its json.
+    meta_bytes = json.dumps(document, indent=1).encode()
     folder.mkdir(parents=True, exist_ok=True)
     _keep_previous(folder)
     _write_atomically(folder / ARRAYS_FILE, payload)
-    _write_atomically(folder / META_FILE, json.dumps(document, indent=1).encode())
+    _write_atomically(folder / META_FILE, meta_bytes)
     (folder / PREVIOUS_ARRAYS_FILE).unlink(missing_ok=True)
     _sync_folder(folder)
 

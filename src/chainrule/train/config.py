@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 import numbers
+import os
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -37,6 +38,11 @@ still rising by 0.3-0.5 points an epoch; 12 epochs (about 6.5 CPU minutes) are c
 
 def _is_integer(value: Any) -> bool:
     return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _is_whole_number(value: object) -> bool:
+    """A Python or NumPy integer, not a bool."""
+    return isinstance(value, numbers.Integral) and not isinstance(value, (bool, np.bool_))
 
 
 JSON_TYPES: dict[str, Callable[[Any], bool]] = {
@@ -105,6 +111,14 @@ class TrainConfig:
                 )
             # NumPy scalars become Python floats, so the saved config stays plain JSON.
             object.__setattr__(self, field, float(value))
+        if isinstance(self.data, os.PathLike):
+            # Saved as JSON in the checkpoint: a Path failed the first save, half-written.
+            object.__setattr__(self, "data", os.fspath(self.data))
+        if not isinstance(self.data, str):
+            raise TypeError(
+                f"train: --data must be a data set's name or a folder's path, got "
+                f"{type(self.data).__name__} {self.data!r:.40}"
+            )
         for field, allowed in (
             ("model", MODELS),
             ("optimizer", OPTIMIZERS),
@@ -126,6 +140,12 @@ class TrainConfig:
                 raise ValueError(
                     f"train: --{field.replace('_', '-')} must be a positive integer, got {value!r}"
                 )
+        if not all(map(_is_whole_number, self.hidden)):
+            # True would build a layer of one unit, 16.5 fail inside nn.Linear; either,
+            # saved, makes a checkpoint that from_json refuses.
+            raise TypeError(f"train: --hidden sizes must be integers, got {tuple(self.hidden)!r}")
+        # A list given in Python becomes the tuple a checkpoint reads back.
+        object.__setattr__(self, "hidden", tuple(int(size) for size in self.hidden))
         if not self.hidden or any(size < 1 for size in self.hidden):
             raise ValueError(
                 f"train: --hidden needs one or more positive sizes, e.g. 256,128; "

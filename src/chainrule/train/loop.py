@@ -16,7 +16,7 @@ import os
 import time
 from collections.abc import Callable
 from contextlib import ExitStack
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, fields, replace
 from html import escape
 from pathlib import Path
 from typing import Any
@@ -32,6 +32,7 @@ from chainrule.train.checkpoint import (
     META_FILE,
     Checkpoint,
     CheckpointError,
+    load_checkpoint,
     save_checkpoint,
 )
 from chainrule.train.config import TrainConfig
@@ -163,6 +164,22 @@ class _Hang:
                 time.sleep(0.05)
 
 
+def check_splits_dtype(splits: Splits, dtype: str) -> None:
+    """ValueError when the data given to a Trainer are not in the run's dtype: float64
+    inputs to float32 weights would compute in float64, a run other than the config says."""
+    found = {
+        name: str(getattr(splits, name).dtype)
+        for name in ("x_train", "x_val", "x_test")
+        if getattr(splits, name).dtype != np.dtype(dtype)
+    }
+    if found:
+        described = ", ".join(f"{name} {kind}" for name, kind in found.items())
+        raise ValueError(
+            f"Trainer: the config's dtype is {dtype}, but the splits given hold {described}; "
+            f"load them with load_splits(..., dtype={dtype!r}), or set the config's dtype"
+        )
+
+
 class Trainer:
     """One run: the data, engine, optimizer, schedule and loader, and where they stand.
 
@@ -172,7 +189,7 @@ class Trainer:
     def __init__(
         self,
         config: TrainConfig,
-        folder: Path,
+        folder: str | os.PathLike[str],
         *,
         splits: Splits | None = None,
         comm: Communicator | None = None,
@@ -181,7 +198,9 @@ class Trainer:
         self.comm = world() if comm is None else comm
         self.lead = self.comm.rank == 0
         self.notice: str | None = None
-        self.folder = folder
+        self.folder = Path(folder)
+        if splits is not None:
+            check_splits_dtype(splits, config.dtype)
         self.splits = (
             splits
             if splits is not None
@@ -259,6 +278,7 @@ class Trainer:
         a checkpoint recording another data fingerprint is refused; one recording none, from
         an older chainrule, is not checked)."""
         meta = checkpoint.meta
+        self._check_same_settings(checkpoint)
         saved = meta.get("data_fingerprint")
         if saved is not None and saved["sha256"] != self.data_fingerprint["sha256"]:
             raise CheckpointError(
@@ -308,6 +328,30 @@ class Trainer:
                 f"{checkpoint.folder / META_FILE} does not fit the run it describes "
                 f"({type(error).__name__}: {error}); it is corrupt or from another version"
             ) from None
+
+    def _check_same_settings(self, checkpoint: Checkpoint) -> None:
+        """CheckpointError when this trainer's config is not the checkpoint's: the restored
+        optimizer and schedule would keep the saved settings while the next checkpoint
+        recorded these. Only `epochs` may grow (not under a cosine schedule), and the
+        REPLAY_SETTINGS may differ."""
+        try:
+            saved = resumed_config(checkpoint, self.config.epochs)
+        except CheckpointError:
+            raise
+        except ValueError as error:
+            raise CheckpointError(str(error)) from None
+        differ = [
+            f"{name} {used_setting(self.config, name)!r} (saved: {used_setting(saved, name)!r})"
+            for name in (field.name for field in fields(TrainConfig))
+            if name not in REPLAY_SETTINGS
+            and used_setting(self.config, name) != used_setting(saved, name)
+        ]
+        if differ:
+            raise CheckpointError(
+                f"train: {checkpoint.folder / META_FILE} was trained with other settings "
+                f"than this trainer's: {', '.join(differ)}; resume with the saved config "
+                f"(resumed_config(checkpoint, epochs)), or start a new run"
+            )
 
     def load_weights(self, checkpoint: Checkpoint) -> None:
         """Only the weights of `checkpoint` (to evaluate it), checked against the model."""
@@ -460,6 +504,26 @@ def format_epoch(record: dict[str, Any], epochs: int) -> str:
     )
 
 
+REPLAY_SETTINGS = ("compile", "compile_backend")
+"""Settings a restored trainer may change: they replay the same step (`explain_blowup`
+replays a compiled run's epoch eagerly)."""
+
+
+def used_setting(config: TrainConfig, name: str) -> Any:
+    """The value a run uses for setting `name`: the optimizer's default for a None `lr` or
+    `weight_decay`, the model's layer sizes for `hidden` (None for the CNN's fixed layers),
+    None for a `momentum` that the optimizer does not use."""
+    if name == "lr":
+        return config.learning_rate
+    if name == "weight_decay" and config.weight_decay is None:
+        return ADAMW_DECAY if config.optimizer == "adamw" else 0.0
+    if name == "hidden":  # a list given in Python is the tuple the checkpoint reads back
+        return None if config.model == "cnn" else tuple(config.hidden_sizes)
+    if name == "momentum" and config.optimizer != "momentum":
+        return None
+    return getattr(config, name)
+
+
 def resumed_config(checkpoint: Checkpoint, epochs: int | None) -> TrainConfig:
     """The saved config, with `epochs` (the total to reach) replaced when given."""
     try:
@@ -487,17 +551,20 @@ def resumed_config(checkpoint: Checkpoint, epochs: int | None) -> TrainConfig:
 
 def train(
     config: TrainConfig,
-    folder: Path,
+    folder: str | os.PathLike[str],
     *,
-    resume: Checkpoint | None = None,
+    resume: Checkpoint | str | os.PathLike[str] | None = None,
     progress: bool = True,
     echo: Callable[[str], None] = print,
 ) -> RunResult:
-    """Train (or continue) a run in `folder` and return its metrics and test accuracy."""
+    """Train (or continue) a run in `folder` and return its metrics and test accuracy.
+
+    `resume` is a loaded `Checkpoint` or the path of one (a run folder, or its
+    checkpoint.json / checkpoint.npz), made with this `config` (`epochs` may grow)."""
     trainer = Trainer(config, folder)
     if resume is not None:
-        trainer.restore(resume)
+        trainer.restore(resume if isinstance(resume, Checkpoint) else load_checkpoint(resume))
         if trainer.notice is not None and trainer.lead:
             echo(trainer.notice)
     trainer.fit(progress=progress, echo=echo)
-    return RunResult(folder, History(trainer.history), trainer.test_accuracy())
+    return RunResult(trainer.folder, History(trainer.history), trainer.test_accuracy())

@@ -24,7 +24,15 @@ TIMING_KEYS = ("seconds", "samples_per_s")
 
 
 def accuracy(logits: np.ndarray, labels: np.ndarray) -> float:
-    """Fraction of rows whose largest logit is at the label."""
+    """Fraction of rows whose largest logit is at the label: mean over i of
+    [argmax_c logits[i, c] == labels[i]], for logits (N, C) and labels (N,)."""
+    logits, labels = np.asarray(logits), np.asarray(labels)
+    if logits.ndim != 2 or labels.shape != (logits.shape[0],):
+        # (N, 1) labels would broadcast against the (N,) predictions into an (N, N) table.
+        raise ValueError(
+            f"accuracy: expected logits (N, C) and labels (N,), got logits of shape "
+            f"{logits.shape} and labels of shape {labels.shape}; pass one class index per row"
+        )
     return float(np.mean(np.argmax(logits, axis=1) == labels))
 
 
