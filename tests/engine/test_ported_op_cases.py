@@ -104,6 +104,32 @@ BOOLS = np.array([[True, False, True], [False, False, True]])
 def _bool_cases() -> list[Case]:
     return [
         Case("sign(bool)", cr.sign, lambda t, x: t.sign(x), (BOOLS,)),
+        Case(
+            "logsumexp(bool, axis=1)",
+            lambda x: cr.logsumexp(x, axis=1),
+            lambda t, x: t.logsumexp(x, 1),
+            (BOOLS,),
+        ),
+        Case("logsumexp(bool)", cr.logsumexp, lambda t, x: t.logsumexp(x, (0, 1)), (BOOLS,)),
+        # PyTorch refuses softmax of bools and ints; we compute them in float32 as for ints.
+        Case(
+            "softmax(bool)",
+            lambda x: cr.softmax(x, 0),
+            lambda t, x: t.softmax(x.float(), 0),
+            (BOOLS,),
+        ),
+        Case(
+            "log_softmax(bool)",
+            lambda x: cr.log_softmax(x, -1),
+            lambda t, x: t.log_softmax(x.float(), -1),
+            (BOOLS,),
+        ),
+        Case(
+            "log_softmax(int)",
+            lambda x: cr.log_softmax(x, 0),
+            lambda t, x: t.log_softmax(x.float(), 0),
+            (BOOLS.astype(np.int64),),
+        ),
     ]
 
 
