@@ -145,3 +145,37 @@ def test_abs_of_bool_is_the_bools() -> None:
     out = cr.abs(flags)
     assert out.dtype == np.bool_
     np.testing.assert_array_equal(out.numpy(), np.absolute(BOOLS))
+
+
+# ------------------------------------------------------------------ tiny and huge magnitudes
+# tinygrad's test_ops and PyTorch's OpInfo reference inputs take reductions to extreme
+# magnitudes. PyTorch accumulates a float32 std in float64; ours squared in float32, so a
+# spread of 1e-25 gave std 0 (and gradient 0) and one of 3e38 gave inf.
+@pytest.mark.parametrize("axis", [None, 0, -1])
+@pytest.mark.parametrize("magnitude", [1e-25, 1e-19, 1e15])
+def test_float32_std_of_tiny_and_huge_spreads_matches_torch(
+    torch: ModuleType, magnitude: float, axis: int | None
+) -> None:
+    x = (np.array([[1.0, 2.0, 4.0], [3.0, -1.0, 0.5]]) * magnitude).astype(F32)
+    dim = tuple(range(x.ndim)) if axis is None else axis
+    _check(
+        torch,
+        Case("std", lambda t: cr.std(t, axis=axis), lambda t, a: t.std(a, dim, correction=0), (x,)),
+    )
+
+
+def test_float32_std_near_the_largest_float_is_finite_with_the_exact_gradient(
+    torch: ModuleType,
+) -> None:
+    x = np.array([3e38, -3e38, 1e38], dtype=F32)
+    value, (grad,) = _run_ours(Case("std", cr.std, cr.std, (x,)))
+    expected = torch.tensor(x).std(correction=0).numpy()
+    _assert_same(value, expected, "std value")
+    # PyTorch's float32 backward overflows to 0 here: compare with the float64 formula
+    # (x - mean) / (n std) for the cotangent 1.
+    wide = x.astype(F64)
+    exact = (wide - wide.mean()) / (wide.size * wide.std())
+    assert grad is not None
+    assert grad.shape == x.shape
+    assert grad.dtype == F32
+    np.testing.assert_allclose(grad, exact.astype(F32), rtol=1e-6)
