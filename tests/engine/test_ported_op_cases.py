@@ -179,3 +179,16 @@ def test_float32_std_near_the_largest_float_is_finite_with_the_exact_gradient(
     assert grad.shape == x.shape
     assert grad.dtype == F32
     np.testing.assert_allclose(grad, exact.astype(F32), rtol=1e-6)
+
+
+# ------------------------------------------------------------------ refusals by name
+# tinygrad's test_ops and PyTorch's OpInfo error inputs reduce over a repeated axis
+# (PyTorch: "dim 0 appears multiple times"). NumPy's own "duplicate value in 'axis'" named
+# neither the op nor the fix.
+@pytest.mark.parametrize(
+    "reduce", [cr.sum, cr.mean, cr.var, cr.std, cr.prod, cr.max, cr.min, cr.logsumexp, cr.any]
+)
+def test_a_reduction_over_a_repeated_axis_is_refused_by_name(reduce: Callable[..., Any]) -> None:
+    x = cr.tensor(np.ones((2, 3)))
+    with pytest.raises(ValueError, match=rf"^{reduce.__name__}: axis=\(0, -2\) names axis 0 more"):
+        reduce(x, (0, -2))

@@ -152,7 +152,7 @@ def norm(self: Tensor, ord: Order = None, axis: Axis = None, keepdims: bool = Fa
             f"{self.shape}; give axis= (one axis for a vector norm, two for a matrix norm)"
         )
     axes = (axis,) if isinstance(axis, (int, np.integer)) else tuple(axis)
-    _check_axes("norm", axes, self.ndim)
+    _check_axes("norm", axes, self.ndim, distinct=False)  # its own message says why
     if len(axes) == 1:
         return _vector_norm(self, ord, int(axes[0]), keepdims)
     if len(axes) == 2 and axes[0] % self.ndim != axes[1] % self.ndim:
