@@ -349,3 +349,115 @@ def _binary_cases() -> list[Case]:
 @pytest.mark.parametrize("case", _binary_cases(), ids=lambda case: case.name)
 def test_binary_ops_on_broadcast_shapes_match_torch(torch: ModuleType, case: Case) -> None:
     _check(torch, case)
+
+
+def _dim(axis: Any, ndim: int) -> Any:
+    return tuple(range(ndim)) if axis is None else axis
+
+
+REDUCTIONS: dict[str, tuple[Callable[..., Any], Callable[..., Any]]] = {
+    "sum": (cr.sum, lambda t, x, d, k: x.sum(d, keepdim=k)),
+    "mean": (cr.mean, lambda t, x, d, k: x.mean(d, keepdim=k)),
+    "max": (cr.max, lambda t, x, d, k: x.amax(d, keepdim=k)),
+    "min": (cr.min, lambda t, x, d, k: x.amin(d, keepdim=k)),
+    "var": (cr.var, lambda t, x, d, k: x.var(d, keepdim=k, correction=0)),
+    "std": (cr.std, lambda t, x, d, k: x.std(d, keepdim=k, correction=0)),
+    "logsumexp": (cr.logsumexp, lambda t, x, d, k: x.logsumexp(d, keepdim=k)),
+    "norm": (
+        lambda x, axis, keepdims: cr.norm(x, axis=axis, keepdims=keepdims),
+        lambda t, x, d, k: t.linalg.vector_norm(x, dim=d, keepdim=k),
+    ),
+}
+# tinygrad's test_sum/test_max/test_std: negative and tuple axes, keepdim, all axes,
+# transposed inputs; ties so the max's gradient split shows
+AXES = [None, 0, -1, (0, 2), (-1, -3)]
+
+
+def _reduction_cases() -> list[Case]:
+    cases = []
+    for name, (ours, theirs) in REDUCTIONS.items():
+        for dtype in (F64, F32):
+            cube = _uniform((2, 3, 4), dtype)
+            ties = np.array([[[1.0, 3.0, 3.0, 0.0], [2.0, 2.0, 2.0, 2.0], [5, -1, 5, -1]]] * 2)
+            for axis in AXES:
+                for keep in (False, True):
+                    for label, x in (("", cube), (" transposed", cube.transpose(2, 0, 1))):
+                        cases.append(
+                            Case(
+                                f"{name} axis={axis} keepdims={keep}{label} {np.dtype(dtype)}",
+                                lambda t, a=axis, k=keep, f=ours: f(t, axis=a, keepdims=k),
+                                lambda t, x, a=axis, k=keep, f=theirs: f(t, x, _dim(a, x.ndim), k),
+                                (x,),
+                            )
+                        )
+            cases.append(
+                Case(
+                    f"{name} ties {np.dtype(dtype)}",
+                    lambda t, f=ours: f(t, axis=-1, keepdims=False),
+                    lambda t, x, f=theirs: f(t, x, -1, False),
+                    (ties.astype(dtype),),
+                )
+            )
+            cases.append(
+                Case(
+                    f"{name} 0-d {np.dtype(dtype)}",
+                    lambda t, f=ours: f(t, axis=None, keepdims=False),
+                    lambda t, x, f=theirs: f(t, x, (), False),
+                    (np.array(1.5, dtype),),
+                )
+            )
+    return cases
+
+
+@pytest.mark.parametrize("case", _reduction_cases(), ids=lambda case: case.name)
+def test_reductions_over_ported_axes_match_torch(torch: ModuleType, case: Case) -> None:
+    _check(torch, case)
+
+
+def _along_axis_cases() -> list[Case]:
+    ops: dict[str, tuple[Callable[..., Any], Callable[..., Any]]] = {
+        "cumsum": (cr.cumsum, lambda t, x, a: x.cumsum(a)),
+        "cumprod": (cr.cumprod, lambda t, x, a: x.cumprod(a)),
+        "logcumsumexp": (cr.logcumsumexp, lambda t, x, a: x.logcumsumexp(a)),
+        "softmax": (cr.softmax, lambda t, x, a: x.softmax(a)),
+        "log_softmax": (cr.log_softmax, lambda t, x, a: x.log_softmax(a)),
+        "softmin": (cr.softmin, lambda t, x, a: t.nn.functional.softmin(x, a)),
+        "sort": (cr.sort, lambda t, x, a: x.sort(dim=a, stable=True)[0]),
+        "sort descending": (
+            lambda x, a: cr.sort(x, a, descending=True),
+            lambda t, x, a: x.sort(dim=a, descending=True, stable=True)[0],
+        ),
+        "argsort": (cr.argsort, lambda t, x, a: x.argsort(dim=a, stable=True)),
+        "argmax": (cr.argmax, lambda t, x, a: x.argmax(a)),
+        "argmin": (cr.argmin, lambda t, x, a: x.argmin(a)),
+        "topk 2": (
+            lambda x, a: cr.topk(x, 2, a)[0],
+            lambda t, x, a: x.topk(2, a)[0],
+        ),
+    }
+    cases = []
+    for name, (ours, theirs) in ops.items():
+        for dtype in (F64, F32):
+            matrix = _uniform((3, 4), dtype)
+            ties = np.array([[1.0, 3.0, 3.0, 0.0], [2.0, 2.0, 1.0, 2.0], [5, -1, 5, -1]], dtype)
+            layouts = {"": matrix, " transposed": matrix.T.copy().T, " ties": ties}
+            if not name.startswith(("arg", "topk")):
+                layouts[" zero-size"] = np.zeros((0, 3), dtype)
+            for label, x in layouts.items():
+                for axis in (0, -1):
+                    if name.startswith("topk") and label == " ties":
+                        continue  # PyTorch does not promise which tied entry topk picks
+                    cases.append(
+                        Case(
+                            f"{name} axis={axis}{label} {np.dtype(dtype)}",
+                            lambda t, a=axis, f=ours: f(t, a),
+                            lambda t, x, a=axis, f=theirs: f(t, x, a),
+                            (x,),
+                        )
+                    )
+    return cases
+
+
+@pytest.mark.parametrize("case", _along_axis_cases(), ids=lambda case: case.name)
+def test_scans_sorts_and_softmaxes_along_an_axis_match_torch(torch: ModuleType, case: Case) -> None:
+    _check(torch, case)
