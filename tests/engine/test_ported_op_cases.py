@@ -461,3 +461,36 @@ def _along_axis_cases() -> list[Case]:
 @pytest.mark.parametrize("case", _along_axis_cases(), ids=lambda case: case.name)
 def test_scans_sorts_and_softmaxes_along_an_axis_match_torch(torch: ModuleType, case: Case) -> None:
     _check(torch, case)
+
+
+# ------------------------------------------------------------------ zero-size batches
+# PyTorch's OpInfo sample inputs for cross_entropy include zero-size batches: summed, the
+# loss is 0, unreduced, an empty tensor. We refused every reduction ("no samples (N = 0)"),
+# where nll_loss and cross_entropy with class probabilities already gave PyTorch's results.
+@pytest.mark.parametrize("reduction", ["sum", "none"])
+@pytest.mark.parametrize("shape", [(0, 3), (0, 3, 2), (2, 3, 0)], ids=str)
+@pytest.mark.parametrize("dtype", [F64, F32], ids=["float64", "float32"])
+def test_cross_entropy_of_a_zero_size_batch_matches_torch(
+    torch: ModuleType, reduction: str, shape: tuple[int, ...], dtype: Any
+) -> None:
+    targets = np.zeros((shape[0], *shape[2:]), np.int64)
+    _check(
+        torch,
+        Case(
+            f"cross_entropy {shape} {reduction}",
+            lambda x: cr.functional.cross_entropy(x, targets, reduction=reduction),
+            lambda t, x: t.nn.functional.cross_entropy(
+                x, t.from_numpy(targets), reduction=reduction
+            ),
+            (np.zeros(shape, dtype),),
+        ),
+    )
+
+
+def test_cross_entropy_refuses_the_mean_of_no_samples_and_no_classes_by_name() -> None:
+    with pytest.raises(ValueError, match=r"^cross_entropy: no samples .* reduction='sum'"):
+        cr.functional.cross_entropy(cr.tensor(np.zeros((0, 3))), np.zeros(0, np.int64))
+    with pytest.raises(ValueError, match=r"^cross_entropy: .* no classes \(C = 0\)"):
+        cr.functional.cross_entropy(
+            cr.tensor(np.zeros((2, 0))), np.zeros(2, np.int64), reduction="sum"
+        )
