@@ -494,3 +494,106 @@ def test_cross_entropy_refuses_the_mean_of_no_samples_and_no_classes_by_name() -
         cr.functional.cross_entropy(
             cr.tensor(np.zeros((2, 0))), np.zeros(2, np.int64), reduction="sum"
         )
+
+
+# ------------------------------------------------------------------ shape ops and linear algebra
+def _shape_and_linalg_cases() -> list[Case]:
+    cases = []
+    for dtype in (F64, F32):
+        cube = _uniform((2, 3, 4), dtype, -1.0, 1.0)
+        layouts = {"": cube, " transposed": cube.transpose(2, 1, 0).copy().transpose(2, 1, 0)}
+        layouts[" strided"] = _uniform((2, 6, 5), dtype, -1.0, 1.0)[:, ::2, 1:]
+        shaping: dict[str, tuple[Callable[..., Any], Callable[..., Any]]] = {
+            "reshape(-1, 2)": (lambda x: cr.reshape(x, (-1, 2)), lambda t, x: x.reshape(-1, 2)),
+            "transpose(1, -1, 0)": (
+                lambda x: cr.transpose(x, (1, -1, 0)),
+                lambda t, x: x.permute(1, 2, 0),
+            ),
+            "flip((0, -1))": (lambda x: cr.flip(x, (0, -1)), lambda t, x: x.flip((0, -1))),
+            "roll((1, 5), (0, -1))": (
+                lambda x: cr.roll(x, (1, 5), (0, -1)),
+                lambda t, x: x.roll((1, 5), (0, -1)),
+            ),
+            "moveaxis(0, -1)": (lambda x: cr.moveaxis(x, 0, -1), lambda t, x: x.movedim(0, -1)),
+            "expand_dims(-1)": (lambda x: cr.expand_dims(x, -1), lambda t, x: x.unsqueeze(-1)),
+            "repeat(2, axis=1)": (
+                lambda x: cr.repeat(x, 2, axis=1),
+                lambda t, x: x.repeat_interleave(2, dim=1),
+            ),
+            "tile((2, 1, 3))": (lambda x: cr.tile(x, (2, 1, 3)), lambda t, x: x.repeat(2, 1, 3)),
+            "split [1] axis=-1": (
+                lambda x: cr.split(x, [1], axis=-1)[1],
+                lambda t, x: t.split(x, [1, x.shape[-1] - 1], dim=-1)[1],
+            ),
+            "narrow(-1, 1, 2)": (
+                lambda x: cr.narrow(x, -1, 1, 2),
+                lambda t, x: t.narrow(x, -1, 1, 2),
+            ),
+            "pad": (
+                lambda x: cr.pad(x, ((0, 0), (1, 2), (0, 1))),
+                lambda t, x: t.nn.functional.pad(x, (0, 1, 1, 2)),
+            ),
+            "diagonal(1, -1, -2)": (
+                lambda x: cr.diagonal(x, 1, -1, -2),
+                lambda t, x: t.diagonal(x, 1, -1, -2),
+            ),
+            "tril(-1)": (lambda x: cr.tril(x, -1), lambda t, x: t.tril(x, -1)),
+            "triu(1)": (lambda x: cr.triu(x, 1), lambda t, x: t.triu(x, 1)),
+            "getitem [-1, :, -2:]": (lambda x: x[-1, :, -2:], lambda t, x: x[-1, :, -2:]),
+            "getitem int array with repeats": (
+                lambda x: x[np.array([1, 1, 0, -1])],
+                lambda t, x: x[t.tensor([1, 1, 0, -1])],
+            ),
+            "getitem None and Ellipsis": (lambda x: x[None, ..., 1], lambda t, x: x[None, ..., 1]),
+            "concatenate with itself": (
+                lambda x: cr.concatenate([x, x[:1]], axis=0),
+                lambda t, x: t.cat([x, x[:1]], 0),
+            ),
+            "stack with itself axis=-1": (
+                lambda x: cr.stack([x, x * 2], axis=-1),
+                lambda t, x: t.stack([x, x * 2], -1),
+            ),
+            "matmul with its own transpose": (
+                lambda x: x @ cr.swapaxes(x, -1, -2),
+                lambda t, x: x @ x.transpose(-1, -2),
+            ),
+            "einsum bij,bkj->bik with itself": (
+                lambda x: cr.einsum("bij,bkj->bik", x, x),
+                lambda t, x: t.einsum("bij,bkj->bik", x, x),
+            ),
+            "tensordot with itself": (
+                lambda x: cr.tensordot(x, x, axes=([0, 2], [0, 2])),
+                lambda t, x: t.tensordot(x, x, dims=([0, 2], [0, 2])),
+            ),
+        }
+        for name, (ours, theirs) in shaping.items():
+            for label, x in layouts.items():
+                cases.append(Case(f"{name}{label} {np.dtype(dtype)}", ours, theirs, (x,)))
+        matmul_shapes = [
+            ((3, 4), (4, 2)),
+            ((4,), (4,)),
+            ((4,), (4, 2)),
+            ((3, 4), (4,)),
+            ((2, 3, 4), (4, 5)),
+            ((1, 3, 4), (2, 4, 2)),
+            ((2, 1, 3, 4), (5, 4, 2)),
+            ((0, 4), (4, 2)),
+            ((3, 0), (0, 2)),
+        ]
+        for left, right in matmul_shapes:
+            a, b = _uniform(left, dtype, -1.0, 1.0), _uniform(right, dtype, -1.0, 1.0)
+            cases.append(
+                Case(f"matmul {left} {right} {np.dtype(dtype)}", cr.matmul, _torch_matmul, (a, b))
+            )
+    return cases
+
+
+def _torch_matmul(torch: ModuleType, a: Any, b: Any) -> Any:
+    return torch.matmul(a, b)
+
+
+@pytest.mark.parametrize("case", _shape_and_linalg_cases(), ids=lambda case: case.name)
+def test_shape_ops_and_products_on_ported_layouts_match_torch(
+    torch: ModuleType, case: Case
+) -> None:
+    _check(torch, case)
