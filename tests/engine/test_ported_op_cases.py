@@ -597,3 +597,33 @@ def test_shape_ops_and_products_on_ported_layouts_match_torch(
     torch: ModuleType, case: Case
 ) -> None:
     _check(torch, case)
+
+
+# PyTorch's CPU scans accumulate float32 in float64 (tinygrad's test_cumsum and OpInfo's
+# reference inputs take large and small magnitudes): a float32 running sum of 1e8, 1, -1e8
+# was silently 0 where PyTorch has 1, and a running product of 1e30, 1e30, 1e-30 was inf.
+SCAN_ROWS = {
+    "cumsum cancelling": (cr.cumsum, "cumsum", [[1e8, 1.0, -1e8, 1.0], [3.0, 1e8, -1e8, 0.5]]),
+    "cumprod over and back": (
+        cr.cumprod,
+        "cumprod",
+        [[1e30, 1e30, 1e-30, 2.0], [1e20, 1e20, 1e-20, 1e-20]],
+    ),
+}
+
+
+@pytest.mark.parametrize("axis", [-1, 0])
+@pytest.mark.parametrize("name", list(SCAN_ROWS))
+def test_float32_scans_accumulate_as_torch(torch: ModuleType, name: str, axis: int) -> None:
+    ours, theirs, rows = SCAN_ROWS[name]
+    x = np.array(rows, F32)
+    if axis == 0:
+        x = np.ascontiguousarray(x.T)
+    case = Case(name, lambda t: ours(t, axis), lambda t, a: getattr(t, theirs)(a, axis), (x,))
+    _check(torch, case)
+    # no absolute slack: the lost 1 of the cancelling sum is far below 1e8's scale
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # the product's inf on the way
+        value, _ = _run_ours(case)
+        expected, _ = _run_torch(torch, case)
+    np.testing.assert_allclose(value, expected, rtol=1e-6, atol=0)
