@@ -122,7 +122,7 @@ def cross_entropy(
         )
     classes = _target_classes(op, targets, shape)
     if 0 in shape:  # no values
-        raise ValueError(f"{op}: no samples (N = 0)")
+        return _cross_entropy_of_no_samples(logits_tensor, shape, reduction)
     plain = (
         len(shape) == 2
         and weights is None
@@ -313,6 +313,24 @@ REDUCTIONS = ("mean", "sum", "none")
 def _check_reduction(op: str, reduction: str) -> None:
     if reduction not in REDUCTIONS:
         raise ValueError(f"{op}: reduction must be 'mean', 'sum' or 'none', got {reduction!r}")
+
+
+def _cross_entropy_of_no_samples(logits: Tensor, shape: tuple[int, ...], reduction: str) -> Tensor:
+    """The loss of logits with a zero-size batch or spatial dim, as PyTorch: summed, 0;
+    unreduced, an empty tensor of the targets' shape; their mean is undefined (refused)."""
+    if shape[1] == 0:
+        raise ValueError(
+            f"cross_entropy: logits of shape {shape} have no classes (C = 0); "
+            "each sample needs at least one class"
+        )
+    if reduction == "mean":
+        raise ValueError(
+            f"cross_entropy: no samples (logits of shape {shape}); the mean over no samples "
+            "is undefined: skip the empty batch, or use reduction='sum'"
+        )
+    if reduction == "sum":
+        return logits.sum()
+    return logits.sum(axis=1)
 
 
 def _reduce(op: str, losses: Tensor, reduction: str) -> Tensor:

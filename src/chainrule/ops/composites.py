@@ -14,6 +14,12 @@ from chainrule.primitives.reduction import Axis
 from chainrule.tensor import Tensor, attach_methods
 
 
+def _numeric(values: Tensor) -> Tensor:
+    """Bools as float32 (as PyTorch's logsumexp), other tensors as they are: the max shift
+    below subtracts, which NumPy refuses for bools."""
+    return values.astype(np.float32) if values.dtype == np.bool_ else values
+
+
 def _finite_max(values: Tensor, axis: Axis) -> Tensor:
     """The max along axis (kept), infinities clipped to the dtype's largest finite values so
     subtracting it is safe, as a constant for the gradient (the shift cancels out of it).
@@ -50,6 +56,7 @@ def logsumexp(self: Tensor, axis: Axis = None, keepdims: bool = False) -> Tensor
     """log(sum(exp(x))) over `axis`, computed as m + log(sum(exp(x - m))) with m the max,
     so large inputs do not overflow; its gradient is softmax(x)."""
     axis = _check_axes("logsumexp", axis, self.ndim)
+    self = _numeric(self)
     shift = _finite_max(self, axis)
     if self.size == 0:
         # log of a sum over no entries: -inf, as PyTorch (log(0) would warn both ways)
@@ -68,6 +75,7 @@ def logsumexp(self: Tensor, axis: Axis = None, keepdims: bool = False) -> Tensor
 def softmax(self: Tensor, axis: int = -1) -> Tensor:
     """exp(x) / sum(exp(x)) along `axis`, with the max subtracted first for stability."""
     along = _check_axes("softmax", axis, self.ndim)
+    self = _numeric(self)
     exps = (self - _finite_max(self, along)).exp()
     return exps / exps.sum(axis=along, keepdims=True)
 
@@ -77,6 +85,7 @@ def log_softmax(self: Tensor, axis: int = -1) -> Tensor:
     the max: x - logsumexp(x) would subtract two numbers as large as x, and lose the
     answer's digits to their rounding (a float32 of 1e4 is rounded to 1e-3)."""
     along = _check_axes("log_softmax", axis, self.ndim)
+    self = _numeric(self)
     shifted = self - _finite_max(self, along)
     if self.size == 0:  # nothing to normalise (the log of an empty sum would warn)
         return shifted

@@ -14,9 +14,10 @@ from chainrule.primitives.reduction import Axis
 from chainrule.tensor import Tensor, attach_methods
 
 
-def _check_axes(op: str, axis: Axis, ndim: int) -> Axis:
-    """`axis` after checking it is in range; None (all) for a 0-d tensor, which takes axis 0
-    and -1 for its one value, as NumPy does (and (0,) or (-1,), as PyTorch does)."""
+def _check_axes(op: str, axis: Axis, ndim: int, *, distinct: bool = True) -> Axis:
+    """`axis` after checking it is in range (and, if `distinct`, names no axis twice, as a
+    reduction must); None (all) for a 0-d tensor, which takes axis 0 and -1 for its one
+    value, as NumPy does (and (0,) or (-1,), as PyTorch does)."""
     if axis is None:
         return None
     axes = (axis,) if isinstance(axis, (int, np.integer)) else tuple(axis)
@@ -27,6 +28,15 @@ def _check_axes(op: str, axis: Axis, ndim: int) -> Axis:
                 f"{op}: axis {a} is out of range for a tensor with {ndim} dimensions "
                 f"(valid: {-bound} to {bound - 1})"
             )
+    if not distinct:
+        return None if ndim == 0 else axis
+    positions = [int(a) % bound for a in axes]
+    repeated = sorted({p for p in positions if positions.count(p) > 1})
+    if repeated:
+        raise ValueError(
+            f"{op}: axis={axis!r} names axis {repeated[0]} more than once (a tensor with "
+            f"{ndim} dimensions); list each axis once"
+        )
     return None if ndim == 0 else axis
 
 

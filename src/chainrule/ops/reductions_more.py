@@ -51,8 +51,14 @@ def prod(self: Tensor, axis: Axis = None, keepdims: bool = False) -> Tensor:
 def std(self: Tensor, axis: Axis = None, keepdims: bool = False, ddof: int = 0) -> Tensor:
     """sqrt(var(x)) over `axis`, divided by n - ddof inside (NumPy's default ddof=0;
     PyTorch's correction=1 is ddof=1);  d/dx_i = (x_i - mean) / ((n - ddof) std), and 0
-    where the values do not spread (std = 0), as PyTorch."""
+    where the values do not spread (std = 0), as PyTorch.
+
+    float16 and float32 go through float64, as PyTorch accumulates them: the squares of a
+    float32 spread of 1e-25 underflow to 0 and those of 3e38 overflow, where the std does not.
+    """
     axis = _check_axes("std", axis, self.ndim)
+    if self.dtype in (np.float16, np.float32):
+        return std(self.astype(np.float64), axis, keepdims, ddof).astype(self.dtype)
     count = 1
     for a in P.normalize_axes(axis, self.ndim):
         count *= self.shape[a]
@@ -165,7 +171,7 @@ def norm(self: Tensor, ord: Order = None, axis: Axis = None, keepdims: bool = Fa
             f"{self.shape}; give axis= (one axis for a vector norm, two for a matrix norm)"
         )
     axes = (axis,) if isinstance(axis, (int, np.integer)) else tuple(axis)
-    _check_axes("norm", axes, self.ndim)
+    _check_axes("norm", axes, self.ndim, distinct=False)  # its own message says why
     if len(axes) == 1:
         return _vector_norm(self, ord, int(axes[0]), keepdims)
     if len(axes) == 2 and axes[0] % self.ndim != axes[1] % self.ndim:

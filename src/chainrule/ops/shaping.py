@@ -47,7 +47,7 @@ def transpose(self: Tensor, *axes: Any) -> Tensor:
     if not order:
         order = tuple(reversed(range(self.ndim)))
     if len(order) == self.ndim:
-        _check_axes("transpose", order, self.ndim)
+        _check_axes("transpose", order, self.ndim, distinct=False)
     if len(order) != self.ndim or sorted(a % self.ndim for a in order) != list(range(self.ndim)):
         raise ValueError(
             f"transpose: axes {order} are not a permutation of the {self.ndim} axes of a "
@@ -61,7 +61,7 @@ def transpose(self: Tensor, *axes: Any) -> Tensor:
 
 def swapaxes(self: Tensor, axis1: int, axis2: int) -> Tensor:
     """Two axes exchanged (a 0-d tensor takes axis 0 and -1, as PyTorch's does)."""
-    _check_axes("swapaxes", (axis1, axis2), self.ndim)
+    _check_axes("swapaxes", (axis1, axis2), self.ndim, distinct=False)
     if self.ndim == 0:
         return self.transpose(())  # a view, as an identity transpose
     order = list(range(self.ndim))

@@ -282,6 +282,8 @@ class Abs(Primitive):
     @staticmethod
     def forward(x: Any) -> tuple[Any, Saved]:
         xp = namespace(x)
+        if xp.isdtype(x.dtype, "bool"):  # |True| is True; NumPy has no sign for bools
+            return xp.asarray(x, copy=True), None
         return xp.abs(x), xp.sign(plain_values(x))
 
     @staticmethod

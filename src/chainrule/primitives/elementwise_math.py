@@ -582,7 +582,10 @@ class Sign(_PiecewiseConstant):
 
     @staticmethod
     def forward(x: Any) -> tuple[Any, Saved]:
-        return namespace(x).sign(x), None
+        xp = namespace(x)
+        if xp.isdtype(x.dtype, "bool"):  # sign(True) is True, as PyTorch (NumPy refuses bools)
+            return xp.asarray(x, copy=True), None
+        return xp.sign(x), None
 
 
 class Floor(_PiecewiseConstant):

@@ -49,6 +49,15 @@ def _later(xp: Any, size: int, like: Any) -> Any:
     return steps[:, None] <= steps[None, :]
 
 
+def _running(scan: Any, x: Any, axis: int) -> Any:
+    """np.cumsum or np.cumprod of x along axis, a float16 or float32 array's accumulated in
+    float64 and rounded once, as PyTorch's CPU kernels: a float32 running sum of 1e8, 1,
+    -1e8 loses the 1, and a running product of 1e30, 1e30, 1e-30 overflows."""
+    if isinstance(x, np.ndarray) and x.dtype in (np.float16, np.float32):
+        return scan(x, axis=axis, dtype=np.float64).astype(x.dtype)
+    return scan(x, axis=axis)
+
+
 def _reverse_cumsum(x: Any, axis: int) -> Any:
     """sum_{k >= i} x_k along axis: the transpose of a cumulative sum."""
     return _reverse(call(CumSum, _reverse(x, axis), axis=axis), axis)
@@ -215,7 +224,7 @@ class CumSum(Primitive):
     def forward(x: Any, *, axis: int) -> tuple[Any, Saved]:
         xp = namespace(x)
         if is_numpy(xp):  # np.cumsum also records on Tensors (the recorded rerun of forward)
-            return np.cumsum(x, axis=axis), axis
+            return _running(np.cumsum, x, axis), axis
         return xp.cumulative_sum(x, axis=axis), axis
 
     @staticmethod
@@ -248,7 +257,7 @@ class CumProd(Primitive):
     def forward(x: Any, *, axis: int) -> tuple[Any, Saved]:
         xp = namespace(x)
         # np.cumprod also records on Tensors (the recorded rerun of forward).
-        out = np.cumprod(x, axis=axis) if is_numpy(xp) else xp.cumulative_prod(x, axis=axis)
+        out = _running(np.cumprod, x, axis) if is_numpy(xp) else xp.cumulative_prod(x, axis=axis)
         return out, (x, out, axis)
 
     @staticmethod
