@@ -12,6 +12,7 @@ import inspect
 import linecache
 import os
 import sys
+import threading
 from collections.abc import Callable, Iterator
 from types import FrameType
 from typing import TYPE_CHECKING, Any, Protocol, overload
@@ -136,7 +137,11 @@ class GradAttribute:
         self.__set__(tensor, None)
 
 
-class _State:
+class _State(threading.local):
+    """Per thread, as torch's grad mode: a thread evaluating under no_grad must not stop
+    another thread's training step from being recorded. The class values are each new
+    thread's starting ones."""
+
     grad_enabled: bool = True
     anomaly: bool = False
     # The active tracer while `chainrule.compile` traces a step, else None.

@@ -1,8 +1,10 @@
-"""no_grad / enable_grad as decorators of generator functions, as torch's: every step of the
-generator's body runs under the mode, the caller's code between the steps under its own."""
+"""no_grad / enable_grad as torch's: as decorators of generator functions every step of the
+generator's body runs under the mode, the caller's code between the steps under its own; and
+the mode belongs to one thread, so another thread's no_grad does not stop this one recording."""
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterator
 
 import numpy as np
@@ -60,3 +62,38 @@ def test_decorated_generator_passes_send_throw_and_return_through() -> None:
         next(steps)
     assert stop.value.value == "done"
     assert cr.is_grad_enabled()
+
+
+def test_no_grad_in_another_thread_leaves_this_threads_recording_on() -> None:
+    entered, release = threading.Event(), threading.Event()
+
+    def evaluate_under_no_grad() -> None:
+        with cr.no_grad():
+            entered.set()
+            release.wait(10)
+
+    evaluator = threading.Thread(target=evaluate_under_no_grad)
+    evaluator.start()
+    try:
+        assert entered.wait(10)
+        w = _leaf([2.0, -1.0])
+        loss = (w * w).sum()
+    finally:
+        release.set()
+        evaluator.join()
+    loss.backward()
+    assert w.grad is not None
+    np.testing.assert_allclose(w.grad.numpy(), np.array([4.0, -2.0]), rtol=1e-12)
+
+
+def test_a_new_thread_records_even_while_its_starter_is_under_no_grad() -> None:
+    recorded: list[bool] = []
+
+    def compute() -> None:
+        recorded.append((_leaf([1.0]) * 3).requires_grad)
+
+    with cr.no_grad():
+        worker = threading.Thread(target=compute)
+        worker.start()
+        worker.join()
+    assert recorded == [True]
