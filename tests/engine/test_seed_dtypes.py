@@ -71,3 +71,18 @@ def test_backward_still_takes_integer_boolean_and_other_float_grads(seed: np.nda
     expected = 2.0 * np.array([1.0, 2.0]) * seed.astype(np.float64)
     np.testing.assert_allclose(x.grad.numpy(), expected, rtol=1e-12)
     assert x.grad.dtype == np.float64
+
+
+@pytest.mark.parametrize("create_graph", [False, True])
+@pytest.mark.parametrize(
+    "seed", [np.array([0.5, 3.0], np.float32), np.array([1, 3]), np.array([0.5, 3.0], np.float16)]
+)
+def test_a_leafs_backward_with_a_tensor_grad_of_another_dtype_keeps_the_leafs_dtype(
+    seed: np.ndarray, create_graph: bool
+) -> None:
+    x = _leaf()
+    x.backward(cr.Tensor(seed), create_graph=create_graph)
+    assert x.grad is not None
+    assert x.grad.dtype == np.float64
+    assert x.grad.shape == x.shape
+    np.testing.assert_allclose(x.grad.numpy(), seed.astype(np.float64), rtol=1e-12)
