@@ -7,9 +7,12 @@ every forward output and backward gradient for NaN/inf and names the op and the 
 from __future__ import annotations
 
 import contextlib
+import functools
+import inspect
 import linecache
 import os
 import sys
+import threading
 from collections.abc import Callable, Iterator
 from types import FrameType
 from typing import TYPE_CHECKING, Any, Protocol, overload
@@ -134,7 +137,11 @@ class GradAttribute:
         self.__set__(tensor, None)
 
 
-class _State:
+class _State(threading.local):
+    """Per thread, as torch's grad mode: a thread evaluating under no_grad must not stop
+    another thread's training step from being recorded. The class values are each new
+    thread's starting ones."""
+
     grad_enabled: bool = True
     anomaly: bool = False
     # The active tracer while `chainrule.compile` traces a step, else None.
@@ -160,6 +167,44 @@ class _GradMode(contextlib.ContextDecorator):
 
     def __exit__(self, *exc: object) -> None:
         STATE.grad_enabled = self._previous.pop()
+
+    def __call__(self, func: Callable[..., Any]) -> Callable[..., Any]:  # type: ignore[override]
+        """`func` run under this mode; for a generator function, each of its steps (the code
+        between two yields) runs under it and the caller's code between them under the
+        caller's mode, as torch's decorators do (a plain decorator would cover only the
+        creation of the generator, none of its body)."""
+        if inspect.isgeneratorfunction(func):
+            return self._generator_steps_under_mode(func)
+        return super().__call__(func)
+
+    def _generator_steps_under_mode(self, func: Callable[..., Any]) -> Callable[..., Any]:
+        enabled = self.enabled
+
+        @functools.wraps(func)
+        def steps(*args: Any, **kwargs: Any) -> Any:
+            generator = func(*args, **kwargs)  # runs none of the body yet
+            sent: Any = None
+            thrown: BaseException | None = None
+            while True:
+                try:
+                    with _GradMode(enabled):
+                        if thrown is None:
+                            yielded = generator.send(sent)
+                        else:
+                            error, thrown = thrown, None
+                            yielded = generator.throw(error)
+                except StopIteration as stop:
+                    return stop.value
+                try:
+                    sent = yield yielded
+                except GeneratorExit:
+                    with _GradMode(enabled):
+                        generator.close()
+                    raise
+                except BaseException as error:  # thrown in by the caller: pass it on
+                    thrown = error
+
+        return steps
 
 
 def no_grad() -> _GradMode:

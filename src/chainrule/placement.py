@@ -354,15 +354,28 @@ def ones_like(array: Any) -> Any:
 
 def like(value: Any, array: Any) -> Any:
     """`value` (a number, an array of `array`'s library or a NumPy array) as an array of
-    `array`'s library, device and dtype; another library's array is refused by name."""
+    `array`'s library, device and dtype; another library's array is refused by name, and
+    values that are not real numbers (complex, strings, None) by their dtype, rather than
+    cast (which would drop an imaginary part, or turn None into NaN)."""
     if type(array) is np.ndarray:
-        return np.asarray(value, dtype=array.dtype)
+        return _real_numbers(value, array.dtype).astype(array.dtype, copy=False)
     xp = namespace(array)
     if is_foreign(value):
         check_same_device("backward", (value, array))
         return xp.astype(value, array.dtype, copy=False)
-    values = np.asarray(value, dtype=numpy_dtype(array.dtype))
+    values = _real_numbers(value, array.dtype).astype(numpy_dtype(array.dtype), copy=False)
     return xp.asarray(values, device=device_of(array).native)
+
+
+def _real_numbers(value: Any, output_dtype: Any) -> np.ndarray:
+    values = np.asarray(value)
+    if values.dtype.kind not in "biuf":
+        raise TypeError(
+            f"backward: grad has dtype {values.dtype}, but a gradient must hold real numbers "
+            f"(it is cast to the output's dtype, {output_dtype}); pass a float array of the "
+            "output's shape"
+        )
+    return values
 
 
 def all_finite(array: Any) -> bool:

@@ -382,6 +382,8 @@ class Tensor(TensorMethods):
                 )
             grad_root: Any = placement.ones_like(self._data)
         else:
+            if isinstance(grad, Tensor) and grad.dtype != self.dtype:
+                grad = grad.astype(self.dtype)  # as torch: a leaf's .grad keeps its dtype
             grad_root = grad._data if isinstance(grad, Tensor) else placement.like(grad, self._data)
             if grad_root.shape != self.shape:
                 raise ValueError(

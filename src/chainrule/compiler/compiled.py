@@ -86,6 +86,10 @@ def _argument_arrays(args: tuple[Any, ...]) -> tuple[list[np.ndarray | None], Si
                     "hashable; pass arrays, Tensors, or hashable settings"
                 ) from None
             signature.append(("static", value))
+    # Last: the grad mode the step runs under, which decides what its trace records (a
+    # backward behind `if is_grad_enabled()`, results that require grad): a program traced
+    # with recording on must not replay for a call under no_grad, nor the reverse.
+    signature.append(STATE.grad_enabled)
     return arrays, tuple(signature)
 
 

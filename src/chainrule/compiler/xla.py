@@ -1109,7 +1109,12 @@ class XlaCompiledStep(CompiledStep):
 
     def __call__(self, *args: Any) -> Any:
         last = self._last_arguments
-        if last is not None and len(args) == len(last[0]) and all(map(operator.is_, args, last[0])):
+        if (
+            last is not None
+            and len(args) == len(last[0])
+            and all(map(operator.is_, args, last[0]))
+            and last[1][-1] == STATE.grad_enabled  # the grad mode, last in the signature
+        ):
             _, signature, device = last
         else:
             signature, device = self._signature(args)

@@ -182,6 +182,21 @@ def depends_on_other_variables(roots: Sequence[Any], targets: Sequence[Tensor]) 
     return False
 
 
+def real_array(value: Any, op: str, what: str) -> Any:
+    """`value` as it seeds a sweep: a Tensor as it is, anything else as a NumPy array, which
+    must hold real numbers: cast to the output's dtype, a complex one would lose its
+    imaginary part and None would become NaN."""
+    if isinstance(value, Tensor):
+        return value
+    array = np.asarray(value)
+    if array.dtype.kind not in "biuf":
+        raise TypeError(
+            f"{op}: {what} has dtype {array.dtype}, but it must hold real numbers (as the "
+            "function's real inputs and outputs do); pass a float array"
+        )
+    return array
+
+
 def one_hot(like: Tensor, flat: int) -> np.ndarray:
     """The unit array of `like`'s shape and dtype that is 1 at flat index `flat`."""
     basis = np.zeros(like.size, dtype=like.dtype)

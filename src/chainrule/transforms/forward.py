@@ -21,6 +21,7 @@ from chainrule.transforms.core import (
     differentiable_inputs,
     one_hot,
     output_leaves,
+    real_array,
     released,
     retire,
     reverse_gradients,
@@ -138,6 +139,7 @@ def _tangent_leaves(op: str, primals: Sequence[Any], tangents: Sequence[Any]) ->
         for primal_leaf, tangent_leaf, path in zip(
             primal_leaves, tangent_leaves_, paths, strict=True
         ):
+            real_array(tangent_leaf, op, f"the tangent for argument {number}{path}")
             if _shape(tangent_leaf) != _shape(primal_leaf):
                 raise ValueError(
                     f"{op}: the tangent for argument {number}{path} has shape "

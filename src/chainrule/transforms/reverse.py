@@ -19,6 +19,7 @@ from chainrule.transforms.core import (
     describe,
     differentiable_inputs,
     output_leaves,
+    real_array,
     released,
     retire,
     reverse_gradients,
@@ -122,8 +123,12 @@ def vjp(f: Callable[..., Any], *primals: Any, has_aux: bool = False) -> tuple[An
                 f"vjp: the cotangent has structure {cotangent_def} but the output has "
                 f"structure {out_def}; they must match"
             )
-        seeds = [leaf if isinstance(leaf, Tensor) else np.asarray(leaf) for leaf in leaves]
-        for seed, out, path in zip(seeds, outputs, out_def.paths(), strict=True):
+        paths = out_def.paths()
+        seeds = [
+            real_array(leaf, "vjp", f"the cotangent{path}")
+            for leaf, path in zip(leaves, paths, strict=True)
+        ]
+        for seed, out, path in zip(seeds, outputs, paths, strict=True):
             if seed.shape != out.shape:
                 where = f" at {path}" if path else ""
                 raise ValueError(
@@ -163,7 +168,8 @@ def hvp(f: Callable[..., Any], x: Any, v: Any) -> Any:
             "the structure of x"
         )
     directions = [
-        leaf if isinstance(leaf, Tensor) else np.asarray(leaf) for leaf in direction_leaves
+        real_array(leaf, "hvp", f"v{path}")
+        for leaf, path in zip(direction_leaves, point_def.paths(), strict=True)
     ]
     for point, direction, path in zip(point_leaves, directions, point_def.paths(), strict=True):
         point_shape = point.shape if isinstance(point, Tensor) else np.shape(point)
