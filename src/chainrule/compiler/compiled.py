@@ -32,7 +32,7 @@ from chainrule.compiler.arguments import (
     guard_array_arguments,
     separate_aliases,
 )
-from chainrule.compiler.guards import Guards
+from chainrule.compiler.guards import Guards, attribute_of
 from chainrule.compiler.program import Program
 from chainrule.compiler.tracer import CompileError, EffectRecord, Tracer
 from chainrule.graph import READ
@@ -151,7 +151,7 @@ def _children(value: Any) -> Iterator[tuple[str, Any]]:
         for item in value[:_SEARCH_WIDTH]:
             yield "", item
     elif (
-        hasattr(value, "__dict__")
+        attribute_of(value, "__dict__") is not None
         and not isinstance(value, (ModuleType, type, Tensor))
         and not type(value).__module__.startswith("numpy")
     ):
@@ -193,7 +193,7 @@ def _random_sources(reachable: list[tuple[str, Any]]) -> dict[str, Any]:
 def _optimizers(reachable: list[tuple[str, Any]]) -> list[Any]:
     """The optimizers among the values a step can reach (anything with param_groups)."""
     return [
-        value for _, value in reachable if isinstance(getattr(value, "param_groups", None), list)
+        value for _, value in reachable if isinstance(attribute_of(value, "param_groups"), list)
     ]
 
 
