@@ -2,16 +2,20 @@
 between calls, the replay silently reused the traced value. Each probe traces, checks and
 replays a step (three calls), changes a value the step reads, and calls again: the compiled
 step must give eager's new value (bit for bit on the NumPy replay, to 1e-12 on XLA,
-float64). Also: compile must not crash on a user `__getattr__` raising KeyError."""
+float64). Also: compile must not crash on a user `__getattr__` raising KeyError, and a
+value the step consumes (a generator, a random generator in a partial) is refused naming
+it by the path the step reaches it by."""
 
 from __future__ import annotations
 
 import array
 import collections
+import functools
 import importlib.util
+import itertools
 import os
 import types
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import numpy as np
@@ -316,6 +320,84 @@ def test_an_object_whose_getattr_raises_key_error_compiles_and_is_guarded(
         lambda: setattr(settings, "scale", 5.0),
         backend,
     )
+
+
+# ------------------------------------------------------------------ 7. consumed values
+def _counting_from_two() -> Iterator[float]:
+    value = 1.0
+    while True:
+        value += 1.0
+        yield value
+
+
+def test_a_generator_the_step_takes_items_from_is_refused_by_name() -> None:
+    weight = _weight()
+    scales = _counting_from_two()
+    next(scales)  # partly consumed before the step sees it
+
+    def step(x: Any) -> cr.Tensor:
+        return (weight * cr.tensor(x) * next(scales)).sum()
+
+    with pytest.raises(CompileError, match=r"the generator 'scales'.*pass it as an argument"):
+        cr.compile(step)(np.arange(3.0))
+
+
+def test_a_generator_held_by_a_partial_is_refused_by_its_path() -> None:
+    weight = _weight()
+
+    def loss(scales: Iterator[float], x: Any) -> cr.Tensor:
+        return (weight * cr.tensor(x) * next(scales)).sum()
+
+    bound = functools.partial(loss, _counting_from_two())
+    with pytest.raises(CompileError, match=r"the generator 'bound\.args\[0\]'"):
+        cr.compile(lambda x: bound(x))(np.arange(3.0))
+
+
+@pytest.mark.parametrize(
+    "make",
+    [lambda: iter([2.0, 3.0, 4.0, 5.0]), lambda: itertools.count(2.0)],
+    ids=["list iterator", "itertools.count"],
+)
+def test_a_builtin_iterator_the_step_advances_is_refused_by_name(
+    make: Callable[[], Iterator[float]],
+) -> None:
+    weight = _weight()
+    scales = make()
+
+    def step(x: Any) -> cr.Tensor:
+        return (weight * cr.tensor(x) * next(scales)).sum()
+
+    with pytest.raises(CompileError, match=r"'scales'.*pass it as an argument"):
+        cr.compile(step)(np.arange(3.0))
+
+
+def test_a_random_generator_held_by_a_partial_is_named_by_its_path() -> None:
+    """Not 'bound' (the partial), but the generator itself: its type and where it is held."""
+    weight = _weight()
+
+    def loss(rng: np.random.Generator, x: Any) -> cr.Tensor:
+        return (weight * cr.tensor(x)).sum() * float(rng.standard_normal())
+
+    bound = functools.partial(loss, np.random.default_rng(0))
+    with pytest.raises(
+        CompileError, match=r"np\.random\.Generator 'bound\.args\[0\]'.*pass it as an argument"
+    ):
+        cr.compile(lambda x: bound(x))(np.arange(3.0))
+
+
+def test_a_generator_the_step_only_holds_does_not_refuse() -> None:
+    """A generator reachable but not advanced by the step traces and replays."""
+    weight = _weight()
+    scales = _counting_from_two()
+
+    def step(x: Any) -> cr.Tensor:
+        assert scales is not None
+        return (weight * cr.tensor(x) * 2.0).sum()
+
+    compiled = cr.compile(step)
+    for _ in range(4):
+        np.testing.assert_allclose(compiled(np.arange(3.0)).numpy(), 6.0, rtol=0)
+    assert compiled.traces == 2
 
 
 # ------------------------------------------------------------------ keys held in variables
