@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import array
 import collections
+import ctypes
 import functools
 import importlib.util
 import itertools
@@ -130,6 +131,44 @@ def test_a_container_changed_in_place_is_guarded(
         return (weight * cr.tensor(x) * values[key]).sum()
 
     _stale_probe(step, lambda: values.__setitem__(key, new), backend)
+
+
+_OUTER_TABLE = {"s": 2.0}
+
+
+@pytest.mark.parametrize(
+    ("make", "read", "change"),
+    [
+        pytest.param(
+            lambda: types.MappingProxyType(_OUTER_TABLE),
+            lambda held: held["s"],
+            lambda held: _OUTER_TABLE.__setitem__("s", 5.0),
+            id="MappingProxyType",
+        ),
+        pytest.param(
+            lambda: memoryview(bytearray([2])),
+            lambda held: held[0],
+            lambda held: held.__setitem__(0, 5),
+            id="memoryview",
+        ),
+        pytest.param(
+            lambda: ctypes.c_double(2.0),
+            lambda held: held.value,
+            lambda held: setattr(held, "value", 5.0),
+            id="ctypes.c_double",
+        ),
+    ],
+)
+def test_a_view_or_raw_buffer_changed_in_place_is_guarded(
+    make: Callable[[], Any], read: Callable[[Any], float], change: Callable[[Any], None]
+) -> None:
+    """A read-only view of a dict changed through the dict, a memoryview, a ctypes value."""
+    weight = _weight()
+    held = make()
+    try:
+        _stale_probe(lambda x: (weight * cr.tensor(x) * read(held)).sum(), lambda: change(held))
+    finally:
+        _OUTER_TABLE["s"] = 2.0
 
 
 def test_a_deque_appended_to_is_guarded() -> None:

@@ -12,8 +12,9 @@ What is followed, from the step: its globals, closure and default arguments, tra
 those of the user functions it calls, the attributes of user modules that code names, the
 attributes of the user classes (and of their metaclass, whose properties run on `C.name`)
 and objects it holds (its own, if bound; `__slots__` ones too), the entries of their dicts,
-lists and deques (numbers included), the members of sets, the values of `array.array`s,
-bytearrays and NumPy arrays of any size (their bytes, compared whole: a sampled fingerprint
+lists and deques (numbers included) and of read-only dict views (MappingProxyType), the
+members of sets, the values of raw buffers (`array.array`, bytearray, memoryview, ctypes
+values) and of NumPy arrays of any size (their bytes, compared whole: a sampled fingerprint
 could miss a change), the process environment where the code names `environ` or `getenv`
 (copied and compared whole: the key may be computed), and whole module trees (each
 module's `training`, public attributes, parameters, buffers and children). An object's
@@ -29,6 +30,7 @@ from __future__ import annotations
 
 import array
 import collections
+import ctypes
 import functools
 import operator
 import os
@@ -72,6 +74,16 @@ _HEAP_TYPE = 1 << 9  # Py_TPFLAGS_HEAPTYPE: a class made by a class statement or
 _CACHED_FUNCTION = type(functools.lru_cache(maxsize=None)(len))  # functools.cache's too
 _CELL_CONTENTS = operator.attrgetter("cell_contents")
 _MISSING = object()
+_BUFFERS = (
+    array.array,
+    bytearray,
+    memoryview,
+    ctypes._SimpleCData,
+    ctypes.Array,
+    ctypes.Structure,
+    ctypes.Union,
+)
+"""Containers of raw values, guarded by their bytes (`bytes(value)`, read in C)."""
 _CALL = operator.methodcaller("__call__")  # f(), called in C
 _BYTES: Callable[[np.ndarray], bytes] = np.ndarray.tobytes
 _STRUCTURE_NAME = "the parameters or sub-modules of a module"
@@ -321,8 +333,11 @@ class Guards:
             self._snapshot(frozenset, value, f"the members of the set {name}")
             for item in list(value)[:_WIDTH]:
                 self._follow(item, f"a member of {name}", depth + 1)
-        elif isinstance(value, (array.array, bytearray)):
+        elif isinstance(value, _BUFFERS):
             self._snapshot(bytes, value, f"the values of {name}")
+        elif isinstance(value, MappingProxyType):
+            # A read-only view of a dict held elsewhere: its entries, copied and compared.
+            self._snapshot(dict, value, f"the entries of {name}")
         elif isinstance(value, type) and not _is_library_class(value):
             self._class_attributes(value, depth)
             if not _is_library_class(type(value)):
@@ -367,6 +382,10 @@ class Guards:
         """Guard `read(holder)`, compared by value (==) before each replay: a container
         whose entries the other guards cannot read in C one by one (a set's members, an
         array.array's values)."""
+        try:
+            read(holder)
+        except (ValueError, TypeError):  # a released memoryview: nothing the step can read
+            return
         if not self._full():
             self._snapshot_reads.append(functools.partial(read, holder))
             self._snapshot_names.append(name)
@@ -584,7 +603,7 @@ class Guards:
                 strict=False,
             )
         ):
-            if not (_same(before, after) if index < compared else before == after):
+            if not (_same(before, after) if index < compared else _equal(before, after)):
                 return name
         return None
 
@@ -597,7 +616,11 @@ class Guards:
         except (ValueError, IndexError):  # an emptied closure cell, a shorter list
             return False
         before_objects, before_lengths = self.values
-        if lengths == before_lengths and all(map(operator.is_, objects, before_objects)):
+        try:
+            same = lengths == before_lengths
+        except (ValueError, TypeError):  # a snapshot's new array, compared with an old one
+            same = False
+        if same and all(map(operator.is_, objects, before_objects)):
             return True
         if self.changed() is not None:
             return False
@@ -633,6 +656,15 @@ def _is_user_slots_object(value: Any) -> bool:
         and bool(_slot_names(type(value)))
         and not _is_library_class(type(value))
     )
+
+
+def _equal(before: Any, after: Any) -> bool:
+    """`before == after` for values compared by value (a snapshot's dict may hold arrays,
+    whose comparison raises where they are new objects: then they differ)."""
+    try:
+        return bool(before == after)
+    except (ValueError, TypeError):
+        return False
 
 
 def _same(before: Any, after: Any) -> bool:
