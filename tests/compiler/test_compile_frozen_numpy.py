@@ -10,9 +10,9 @@ a NumPy array), here as a comparison of two traces rather than an abstract value
 
 from __future__ import annotations
 
-import collections
 import gc
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -190,18 +190,19 @@ def test_an_index_array_computed_from_an_argument_is_refused() -> None:
         compiled(x1, y1)
 
 
-def test_python_state_the_guards_do_not_see_that_changes_before_the_second_call_is_refused() -> (
-    None
-):
-    # A deque is not followed by the guards (a library container without attributes): only
-    # the verification trace can see that the value read into the op changed.
+def test_python_state_the_guards_do_not_see_that_changes_before_the_second_call_is_refused(
+    tmp_path: Path,
+) -> None:
+    # A file's contents are not followed by the guards: only the verification trace can see
+    # that the value read into the op changed.
     model, optimizer = _model_and_optimizer()
-    scale = collections.deque([0.1])
+    scale = tmp_path / "scale.txt"
+    scale.write_text("0.1")
 
     def step(x: np.ndarray, y: np.ndarray) -> cr.Tensor:
         optimizer.zero_grad()
         loss = F.mse_loss(model(cr.tensor(x)), cr.one_hot(y, CLASSES, dtype=np.float64))
-        scaled = loss * scale[0]
+        scaled = loss * float(scale.read_text())
         scaled.backward()
         optimizer.step()
         return loss
@@ -209,7 +210,7 @@ def test_python_state_the_guards_do_not_see_that_changes_before_the_second_call_
     compiled = compile(step)
     (x0, y0), (x1, y1), *_ = _batches()
     compiled(x0, y0)
-    scale[0] = 0.05
+    scale.write_text("0.05")
     with pytest.raises(CompileError, match=r"shape \(\) .*input 1 of mul.*Python state"):
         compiled(x1, y1)
 

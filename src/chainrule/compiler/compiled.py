@@ -14,14 +14,16 @@ tensor, a random draw) raises CompileError while tracing.
 from __future__ import annotations
 
 import copy
+import datetime
 import functools
 import inspect
 import operator
 import os
 import random
 import sys
+import time
 from collections.abc import Callable, Iterator, Sequence
-from types import FrameType, FunctionType, MethodType, ModuleType
+from types import FrameType, FunctionType, GeneratorType, MethodType, ModuleType
 from typing import Any, cast
 
 import numpy as np
@@ -32,7 +34,7 @@ from chainrule.compiler.arguments import (
     guard_array_arguments,
     separate_aliases,
 )
-from chainrule.compiler.guards import Guards
+from chainrule.compiler.guards import Guards, attribute_of
 from chainrule.compiler.program import Program
 from chainrule.compiler.tracer import CompileError, EffectRecord, Tracer
 from chainrule.graph import READ
@@ -128,10 +130,11 @@ _SEARCH_WIDTH = 64
 
 
 def _children(value: Any) -> Iterator[tuple[str, Any]]:
-    """(name, value) of what `value` refers to: a user function's globals and closure, a
-    functools.partial's function and arguments, an object's attributes, a container's first
-    entries. Library functions and modules are not
-    entered (their state is not the step's)."""
+    """(label, value) of what `value` refers to: a user function's globals and closure (by
+    their names), a functools.partial's function and arguments, an object's attributes, a
+    container's first entries (by a label relative to `value`: `.func`, `.args[0]`, `.rng`,
+    `['key']`). Library functions and modules are not entered (their state is not the
+    step's)."""
     if isinstance(value, (FunctionType, MethodType)):
         # exec'd code whose globals lack __name__ has __module__ None: the user's own
         if not (getattr(value, "__module__", None) or "").startswith(("numpy", "chainrule.")):
@@ -142,34 +145,49 @@ def _children(value: Any) -> Iterator[tuple[str, Any]]:
             yield from closure.globals.items()
             yield from closure.nonlocals.items()
         if isinstance(value, MethodType):
-            yield from _children(value.__self__)
+            for label, item in _children(value.__self__):
+                yield (f".__self__{label}" if label[:1] in ".[" else label), item
     elif isinstance(value, functools.partial):
         # Its function and arguments are not in vars(): a generator may hide among them.
-        yield "", value.func
-        yield from _children(value.args)
-        yield from _children(value.keywords)
+        yield ".func", value.func
+        for index, item in enumerate(value.args[:_SEARCH_WIDTH]):
+            yield f".args[{index}]", item
+        for key, item in list(value.keywords.items())[:_SEARCH_WIDTH]:
+            yield f".keywords[{key!r}]", item
     elif isinstance(value, dict):
         for key, item in list(value.items())[:_SEARCH_WIDTH]:
-            yield str(key), item
+            yield f"[{key!r}]", item
     elif isinstance(value, (list, tuple)):
-        for item in value[:_SEARCH_WIDTH]:
-            yield "", item
+        for index, item in enumerate(value[:_SEARCH_WIDTH]):
+            yield f"[{index}]", item
     elif (
-        hasattr(value, "__dict__")
+        attribute_of(value, "__dict__") is not None
         and not isinstance(value, (ModuleType, type, Tensor))
         and not type(value).__module__.startswith("numpy")
     ):
-        yield from list(vars(value).items())[:_SEARCH_WIDTH]
+        for key, item in list(vars(value).items())[:_SEARCH_WIDTH]:
+            yield f".{key}", item
+
+
+def _path(holder: str, label: str) -> str:
+    """The name of a value found under `holder` by `label`: a variable's own name, or the
+    holder's followed by an attribute or entry (`bound.args[0]`, `self.rng`)."""
+    if label[:1] not in ".[":
+        return label
+    if not holder and label.startswith(".__self__"):  # the bound step's own object
+        return "self" + label.removeprefix(".__self__")
+    return (holder or "the step") + label
 
 
 def _reachable(step: Callable[..., Any]) -> list[tuple[str, Any]]:
     """(name, value) of everything the step can reach without being passed it, to
     _SEARCH_DEPTH references: its globals and closure, and transitively those of the
     functions it calls, the attributes of the objects it holds (its own, if bound), and the
-    entries of their containers. The name is the variable's or attribute's own."""
+    entries of their containers. The name is the path the step reaches it by
+    (`source.rng`, `bound.args[0]`)."""
     found: list[tuple[str, Any]] = []
     seen = {id(step)}
-    frontier = list(_children(step))
+    frontier = [(_path("", label), item) for label, item in _children(step)]
     for _ in range(_SEARCH_DEPTH):
         following: list[tuple[str, Any]] = []
         for name, value in frontier:
@@ -177,27 +195,64 @@ def _reachable(step: Callable[..., Any]) -> list[tuple[str, Any]]:
                 continue
             seen.add(id(value))
             found.append((name, value))
-            following.extend((child or name, item) for child, item in _children(value))
+            following.extend((_path(name, label), item) for label, item in _children(value))
         frontier = following
     return found
 
 
 def _random_sources(reachable: list[tuple[str, Any]]) -> dict[str, Any]:
-    """The random generators a step can draw from without being passed them, by name:
-    NumPy's global one, Python's random module, and the Generators, RandomStates and
-    BitGenerators among the values it can reach."""
+    """The random generators a step can draw from without being passed them, each named by
+    what it is and the path the step reaches it by: NumPy's global one, Python's random
+    module, and the Generators, RandomStates and BitGenerators among the values it can
+    reach."""
     sources: dict[str, Any] = {"np.random": np.random, "Python's random module": random}
     random_types = (np.random.Generator, np.random.RandomState, np.random.BitGenerator)
     for name, value in reachable:
         if isinstance(value, random_types):
-            sources.setdefault(repr(name), value)
+            kind = type(value).__name__
+            kind = f"np.random.{kind}" if isinstance(value, random_types[:2]) else kind
+            sources.setdefault(f"the {kind} {name!r}", value)
     return sources
+
+
+def _iterators(reachable: list[tuple[str, Any]]) -> dict[str, Any]:
+    """The iterators a step can advance without being passed them, by what each is and its
+    path: Python generators (watched by their frame) and built-in iterators (an `iter()` of a
+    list, `itertools.count()`: compared by their `__reduce__()` position)."""
+    found: dict[str, Any] = {}
+    for name, value in reachable:
+        if isinstance(value, GeneratorType):
+            if value.gi_frame is not None:  # not yet exhausted
+                found[f"the generator {name!r}"] = value
+        elif isinstance(value, Iterator) and type(value).__module__ in ("builtins", "itertools"):
+            found[f"the {type(value).__name__} {name!r}"] = value
+    return found
+
+
+def _generator_frames(iterators: dict[str, Any]) -> dict[FrameType, str]:
+    """The frame of each generator among `iterators`, with its name: resuming one is a
+    profile "call" event on that frame."""
+    frames: dict[FrameType, str] = {}
+    for name, iterator in iterators.items():
+        if isinstance(iterator, GeneratorType) and iterator.gi_frame is not None:
+            frames[iterator.gi_frame] = name
+    return frames
+
+
+def _position(iterator: Any) -> Any:
+    """Where a built-in iterator stands (None for a generator, watched by its frame)."""
+    if isinstance(iterator, GeneratorType):
+        return None
+    try:
+        return iterator.__reduce__()
+    except (TypeError, ValueError):  # an iterator that cannot say (such as a zip of others)
+        return None
 
 
 def _optimizers(reachable: list[tuple[str, Any]]) -> list[Any]:
     """The optimizers among the values a step can reach (anything with param_groups)."""
     return [
-        value for _, value in reachable if isinstance(getattr(value, "param_groups", None), list)
+        value for _, value in reachable if isinstance(attribute_of(value, "param_groups"), list)
     ]
 
 
@@ -240,21 +295,102 @@ def _refuse_changed_hyperparameters(
                 )
 
 
+def _refuse_advanced_iterators(
+    iterators: dict[str, Any], positions: dict[str, Any], generator: str | None
+) -> None:
+    """Raise CompileError if the step took an item from an iterator it holds (`generator`:
+    the one its profile hook saw resumed): a replay repeats no Python code, so it would reuse
+    the traced call's item on every call."""
+    moved = generator or next(
+        (
+            name
+            for name, iterator in iterators.items()
+            if positions[name] is not None and not _same_value(_position(iterator), positions[name])
+        ),
+        None,
+    )
+    if moved is not None:
+        raise CompileError(
+            f"compile: the step took an item from {moved} (next() or a loop over it) while it "
+            "was traced; a replay repeats no Python code, so every call would reuse the "
+            "item of the traced call. Take the item outside the step and pass it as an "
+            "argument (step(next(batches)))"
+        )
+
+
+_CLOCKS = frozenset(
+    getattr(time, name)
+    for name in (
+        "time",
+        "time_ns",
+        "perf_counter",
+        "perf_counter_ns",
+        "monotonic",
+        "monotonic_ns",
+        "process_time",
+        "process_time_ns",
+        "thread_time",
+        "thread_time_ns",
+        "localtime",
+        "gmtime",
+        "ctime",
+        "asctime",
+        "strftime",
+    )
+    if hasattr(time, name)
+)
+"""The functions that read the clock (those that format a given time read it when given
+none)."""
+_LIBRARY_CODE = ("chainrule", "numpy", "jax", "torch")
+
+
+def _is_user_code(frame: FrameType) -> bool:
+    """Whether `frame` runs the user's code: not a library's or the standard library's (as
+    `logging`, reading the clock for its records), nor a module's body run by an import."""
+    module = str(frame.f_globals.get("__name__"))
+    top = module.partition(".")[0]
+    return (
+        frame.f_code.co_name != "<module>"
+        and top not in sys.stdlib_module_names
+        and not top.startswith(_LIBRARY_CODE)
+    )
+
+
+def _is_clock(function: Any) -> bool:
+    """Whether a C function called by the step reads the clock: `time`'s, or
+    `datetime.now()`, `utcnow()`, `today()`."""
+    if function in _CLOCKS:
+        return True
+    owner = getattr(function, "__self__", None)
+    if owner is not datetime.datetime and owner is not datetime.date:  # `is`: owner may be an array
+        return False
+    return getattr(function, "__name__", "") in ("now", "utcnow", "today")
+
+
 class _EntropyWatch:
     """A profile function noting whether the step asked the OS for entropy: what a random
     generator made without a seed does (np.random.default_rng(), PCG64(), RandomState())."""
 
     GETRANDBITS = random.SystemRandom.getrandbits.__code__
 
-    def __init__(self) -> None:
+    def __init__(self, generators: dict[FrameType, str]) -> None:
         self.used = False
+        self.clock: str | None = None  # the first clock the step's own code read
         self.lock: _WriteLock | None = None
+        # The frames of the generators the step can reach: a "call" into one is a next().
+        self.generators = generators
+        self.advanced: str | None = None
 
     def __call__(self, frame: FrameType, event: str, arg: Any) -> None:
         if (event == "call" and frame.f_code is self.GETRANDBITS) or (
             event == "c_call" and arg is os.urandom
         ):
             self.used = True
+        elif event == "call" and frame in self.generators:
+            self.advanced = self.advanced or self.generators[frame]
+        elif event == "c_call" and self.clock is None and _is_clock(arg):
+            if _is_user_code(frame):
+                self.clock = f"{getattr(arg, '__qualname__', arg)}()"
         elif self.lock is not None:
             self.lock(frame, event)
 
@@ -363,7 +499,9 @@ class CompiledStep:
             (optimizer, _hyperparameters(optimizer)) for optimizer in _optimizers(reachable)
         ]
         guards = Guards(self.step)
-        entropy = _EntropyWatch()
+        iterators = _iterators(reachable)
+        positions = {name: _position(iterator) for name, iterator in iterators.items()}
+        entropy = _EntropyWatch(_generator_frames(iterators))
         # Another profiler (cProfile) keeps running; the entropy check is skipped under it.
         watching = sys.getprofile() is None
         lock = _WriteLock(guards.trained_arrays() if watching else [], tracer)
@@ -397,6 +535,14 @@ class CompiledStep:
                 "np.random.default_rng()) and drew from it; eagerly each call draws new "
                 "values, a replay would repeat the first call's. Draw the random array outside "
                 "the step and pass it as an argument (or seed the generator with a constant)"
+            )
+        _refuse_advanced_iterators(iterators, positions, entropy.advanced)
+        if entropy.clock is not None:
+            raise CompileError(
+                f"compile: the step read the clock ({entropy.clock}) while it was traced; a "
+                "replay repeats no Python code, so every call would reuse the traced reading "
+                "(and any branch taken on it). Read the clock outside the step and pass what "
+                "it decides as an argument"
             )
         for optimizer, before in optimizers:
             _refuse_changed_hyperparameters(optimizer, before, tracer)

@@ -10,9 +10,17 @@ replay, so a trace that changed any is refused.
 
 What is followed, from the step: its globals, closure and default arguments, transitively
 those of the user functions it calls, the attributes of user modules that code names, the
-attributes of the user objects it holds (its own, if bound; `__slots__` ones too), the
-entries of their dicts and lists (numbers included), and whole module trees (each module's
-`training`, public attributes, parameters, buffers and children). Optimizers and
+attributes of the user classes (and of their metaclass, whose properties run on `C.name`)
+and objects it holds (its own, if bound; `__slots__` ones too), the entries of their dicts,
+lists and deques (numbers included) and of read-only dict views (MappingProxyType), the
+members of sets, the values of raw buffers (`array.array`, bytearray, memoryview, ctypes
+values) and of NumPy arrays of any size (their bytes, compared whole: a sampled fingerprint
+could miss a change), the process environment where the code names `environ` or `getenv`
+(copied and compared whole: the key may be computed), and whole module trees (each
+module's `training`, public attributes, parameters, buffers and children). An object's
+attribute or a dict's string key is guarded where the code names it, by a constant or by a
+string the step holds (`table[key]`); a key computed at run time (`table[f"w{i}"]`) is not.
+Optimizers and
 schedulers are guarded by identity, and by what the user code reads of them itself
 (`param_groups` entries it names, `get_last_lr()`, `last_epoch`): their `step()` is
 replayed and reads their live state.
@@ -20,11 +28,15 @@ replayed and reads their live state.
 
 from __future__ import annotations
 
+import array
+import collections
+import ctypes
 import functools
 import operator
+import os
 import sys
 from collections.abc import Callable, Iterator
-from itertools import repeat
+from itertools import islice, repeat
 from types import (
     BuiltinMethodType,
     CellType,
@@ -51,8 +63,8 @@ _WIDTH = 64
 _CLASS_ENTRY = MappingProxyType.get  # a class's own attribute, read in C
 _LIMIT = 4096
 """How many values are guarded at most (a step that reaches a huge object graph)."""
-_ARRAY_SIZE = 1024
-"""The most elements of a NumPy array whose values are guarded (by their bytes)."""
+_ENVIRONMENT_NAMES = frozenset(("environ", "environb", "getenv", "getenvb"))
+"""Names through which code reads the process environment (`os.environ.get("SCALE")`)."""
 
 _NOT_CALLED = frozenset(("__init__", "__new__", "__del__", "__init_subclass__", "__set_name__"))
 """Special methods a step's values do not run once made."""
@@ -62,6 +74,17 @@ _HEAP_TYPE = 1 << 9  # Py_TPFLAGS_HEAPTYPE: a class made by a class statement or
 _CACHED_FUNCTION = type(functools.lru_cache(maxsize=None)(len))  # functools.cache's too
 _CELL_CONTENTS = operator.attrgetter("cell_contents")
 _MISSING = object()
+_BUFFERS = (
+    array.array,
+    bytearray,
+    memoryview,
+    ctypes._SimpleCData,
+    ctypes.Array,
+    ctypes.Structure,
+    ctypes.Union,
+)
+"""Containers of raw values, guarded by their bytes (`bytes(value)`, read in C)."""
+_CALL = operator.methodcaller("__call__")  # f(), called in C
 _BYTES: Callable[[np.ndarray], bytes] = np.ndarray.tobytes
 _STRUCTURE_NAME = "the parameters or sub-modules of a module"
 
@@ -91,7 +114,9 @@ def _class_functions(value: Any) -> Iterator[FunctionType]:
         if _is_library_class(cls):
             continue
         for attribute in vars(cls).values():
-            function = getattr(attribute, "fget", None) or getattr(attribute, "__func__", attribute)
+            function = attribute_of(attribute, "fget") or attribute_of(
+                attribute, "__func__", attribute
+            )
             if isinstance(function, FunctionType):
                 yield function
 
@@ -103,6 +128,16 @@ def _is_library_class(cls: type) -> bool:
     if cls.__module__ == "builtins":
         return not cls.__flags__ & _HEAP_TYPE
     return cls.__module__.startswith(_LIBRARIES)
+
+
+def attribute_of(value: Any, name: str, default: Any = None) -> Any:
+    """`getattr(value, name, default)`, also where a user `__getattr__` raises another error
+    than AttributeError for a name it lacks (KeyError, as a dict-backed object may): the
+    guards look at attributes the step may never read, and must not fail on them."""
+    try:
+        return getattr(value, name, default)
+    except Exception:  # any error means: no such attribute to follow
+        return default
 
 
 def _is_user_function(value: Any) -> bool:
@@ -121,7 +156,7 @@ def _is_user_module(module: ModuleType) -> bool:
 
 def _is_user_object(value: Any) -> bool:
     return (
-        hasattr(value, "__dict__")
+        attribute_of(value, "__dict__") is not None
         and not isinstance(value, (ModuleType, type, FunctionType, MethodType))
         and not _is_library_class(type(value))
     )
@@ -155,6 +190,8 @@ class Guards:
         self._start_lists()
         self._used = used
         self._follow(step, "the step", 0)
+        if not used.isdisjoint(_ENVIRONMENT_NAMES):
+            self._environment()
         self._drop_tensor_arrays()
         self.values = self._read()
 
@@ -171,7 +208,7 @@ class Guards:
         self._sized: list[Any] = []
         # Entries of lists (`weights[0]`), and attributes read with getattr: those of objects
         # without a __dict__ (__slots__), and a function's defaults.
-        self._lists: list[list[Any]] = []
+        self._lists: list[Any] = []  # lists and deques
         self._indices: list[int] = []
         self._item_names: list[str] = []
         self._owners: list[Any] = []
@@ -181,6 +218,9 @@ class Guards:
         # calls, a value the step read from one into Python would be stale.
         self._arrays: list[np.ndarray] = []
         self._array_names: list[str] = []
+        # Values compared by ==, each read by a C function from its holder (`_snapshot`).
+        self._snapshot_reads: list[Callable[[], Any]] = []
+        self._snapshot_names: list[str] = []
         # One name per guarded value, in the order `_read` gives them: dict entries, closure
         # cells, lengths (entries and cells are collected interleaved, so kept apart).
         self._entry_names: list[str] = []
@@ -202,6 +242,7 @@ class Guards:
             self._attribute_names,
             self._length_names,
             self._array_names,
+            self._snapshot_names,
         )
         return sum(map(len, named)) >= _LIMIT
 
@@ -220,6 +261,10 @@ class Guards:
         self._follow(holder.get(key), name, depth + 1)
 
     def _follow(self, value: Any, name: str, depth: int) -> None:
+        if type(value) is str and self._used is None:
+            # A key held in a variable (`table[key]`, `getattr(settings, name)`) names an
+            # entry as a string constant of the code does.
+            self._found_names.add(value)
         if depth > _DEPTH or id(value) in self._seen or isinstance(value, _SCALARS):
             return
         if isinstance(value, Tensor):
@@ -234,10 +279,16 @@ class Guards:
             self._scheduler(value, name, depth)
             return
         if isinstance(value, np.ndarray):
-            if value.size <= _ARRAY_SIZE and value.dtype.kind in "biufc" and not self._full():
+            # Every size: an in-place change of a large table read into Python (`float(t[i])`)
+            # would otherwise replay its old value. Object arrays hold references, not values.
+            if value.dtype.kind != "O" and not self._full():
                 self._seen.add(id(value))
                 self._arrays.append(value)
                 self._array_names.append(f"the values of the array {name}")
+            return
+        if value is os.environ:
+            self._seen.add(id(value))
+            self._environment()
             return
         if isinstance(value, CellType):
             return
@@ -266,9 +317,9 @@ class Guards:
         elif isinstance(value, dict):
             for key in list(value)[:_WIDTH]:
                 self._entry(value, key, f"{name}[{key!r}]", depth, named=True)
-        elif isinstance(value, list):
+        elif isinstance(value, (list, collections.deque)):
             self._length(value, name)
-            for index, item in enumerate(value[:_WIDTH]):
+            for index, item in enumerate(islice(value, _WIDTH)):  # a deque has no slices
                 if not self._full():
                     self._lists.append(value)
                     self._indices.append(index)
@@ -277,8 +328,23 @@ class Guards:
         elif isinstance(value, tuple):
             for index, item in enumerate(value[:_WIDTH]):
                 self._follow(item, f"{name}[{index}]", depth + 1)
+        elif isinstance(value, (set, frozenset)):
+            # `if key in active:`: changed in place, its members are compared, and followed.
+            self._snapshot(frozenset, value, f"the members of the set {name}")
+            for item in list(value)[:_WIDTH]:
+                self._follow(item, f"a member of {name}", depth + 1)
+        elif isinstance(value, _BUFFERS):
+            self._snapshot(bytes, value, f"the values of {name}")
+        elif isinstance(value, MappingProxyType):
+            # A read-only view of a dict held elsewhere: its entries, copied and compared.
+            self._snapshot(dict, value, f"the entries of {name}")
         elif isinstance(value, type) and not _is_library_class(value):
             self._class_attributes(value, depth)
+            if not _is_library_class(type(value)):
+                # `Config.scale` through a property of its metaclass: that getter runs, and
+                # reads what the metaclass itself defines as well.
+                self._methods_of(value, name, depth)
+                self._class_attributes(type(value), depth)
         elif isinstance(value, ModuleType) and _is_user_module(value):
             # A settings module (`config.LOSS_WEIGHT`): the attributes the user code names.
             attributes = vars(value)
@@ -303,10 +369,34 @@ class Guards:
         """Guard `getattr(owner, key)` (read in C by `getattr`) and follow its value."""
         if self._full():
             return
+        try:
+            value = getattr(owner, key, _MISSING)
+        except Exception:  # a __getattr__ raising KeyError: nothing to read
+            return
         self._owners.append(owner)
         self._attributes.append(key)
         self._attribute_names.append(name)
-        self._follow(getattr(owner, key, _MISSING), name, depth + 1)
+        self._follow(value, name, depth + 1)
+
+    def _snapshot(self, read: Callable[[Any], Any], holder: Any, name: str) -> None:
+        """Guard `read(holder)`, compared by value (==) before each replay: a container
+        whose entries the other guards cannot read in C one by one (a set's members, an
+        array.array's values)."""
+        try:
+            read(holder)
+        except (ValueError, TypeError):  # a released memoryview: nothing the step can read
+            return
+        if not self._full():
+            self._snapshot_reads.append(functools.partial(read, holder))
+            self._snapshot_names.append(name)
+
+    def _environment(self) -> None:
+        """Guard the process environment (`os.environ`, `os.getenv`): all of it, since the
+        key the step reads may be computed; its dict is copied and compared in C."""
+        data = getattr(os.environ, "_data", None)
+        if isinstance(data, dict) and id(data) not in self._seen:
+            self._seen.add(id(data))
+            self._snapshot(dict.copy, data, "the environment (os.environ)")
 
     def _names_any(self, *names: str) -> bool:
         used = self._found_names if self._used is None else self._used
@@ -424,7 +514,8 @@ class Guards:
                 self._class_names.append(label)
                 if key in owner.__dict__:
                     attribute = owner.__dict__[key]
-                    self._follow(getattr(attribute, "__func__", attribute), label, depth + 1)
+                    function = attribute_of(attribute, "__func__", attribute)
+                    self._follow(function, label, depth + 1)
                     break
 
     def _module_class(self, cls: type, called: list[str]) -> None:
@@ -477,6 +568,8 @@ class Guards:
             lengths += (structure_changes(),)
         if self._arrays:
             lengths += tuple(map(_BYTES, self._arrays))
+        if self._snapshot_reads:
+            lengths += tuple(map(_CALL, self._snapshot_reads))
         items = map(operator.getitem, self._lists, self._indices)  # IndexError: shorter
         attributes = map(getattr, self._owners, self._attributes, missing)
         return (*entries, *cells, *methods, *items, *attributes), lengths
@@ -491,22 +584,26 @@ class Guards:
         except IndexError:
             return "the entries of a list the step reads"
         before_objects, before_lengths = self.values
-        for name, before, after in zip(
-            (
-                *self._entry_names,
-                *self._cell_names,
-                *self._class_names,
-                *self._item_names,
-                *self._attribute_names,
-                *self._length_names,
-                *([_STRUCTURE_NAME] if self._modules else []),
-                *self._array_names,
-            ),
-            (*before_objects, *before_lengths),
-            (*objects, *lengths),
-            strict=False,
+        compared = len(before_objects)  # the first compared by identity, the rest by value
+        for index, (name, before, after) in enumerate(
+            zip(
+                (
+                    *self._entry_names,
+                    *self._cell_names,
+                    *self._class_names,
+                    *self._item_names,
+                    *self._attribute_names,
+                    *self._length_names,
+                    *([_STRUCTURE_NAME] if self._modules else []),
+                    *self._array_names,
+                    *self._snapshot_names,
+                ),
+                (*before_objects, *before_lengths),
+                (*objects, *lengths),
+                strict=False,
+            )
         ):
-            if not _same(before, after):
+            if not (_same(before, after) if index < compared else _equal(before, after)):
                 return name
         return None
 
@@ -519,7 +616,11 @@ class Guards:
         except (ValueError, IndexError):  # an emptied closure cell, a shorter list
             return False
         before_objects, before_lengths = self.values
-        if lengths == before_lengths and all(map(operator.is_, objects, before_objects)):
+        try:
+            same = lengths == before_lengths
+        except (ValueError, TypeError):  # a snapshot's new array, compared with an old one
+            same = False
+        if same and all(map(operator.is_, objects, before_objects)):
             return True
         if self.changed() is not None:
             return False
@@ -551,10 +652,19 @@ def _slot_names(cls: type) -> list[str]:
 
 def _is_user_slots_object(value: Any) -> bool:
     return (
-        not hasattr(value, "__dict__")
+        attribute_of(value, "__dict__") is None
         and bool(_slot_names(type(value)))
         and not _is_library_class(type(value))
     )
+
+
+def _equal(before: Any, after: Any) -> bool:
+    """`before == after` for values compared by value (a snapshot's dict may hold arrays,
+    whose comparison raises where they are new objects: then they differ)."""
+    try:
+        return bool(before == after)
+    except (ValueError, TypeError):
+        return False
 
 
 def _same(before: Any, after: Any) -> bool:
