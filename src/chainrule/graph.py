@@ -502,10 +502,11 @@ def _slot_outs(
     claimed: dict[int, np.ndarray],
 ) -> tuple[np.ndarray | None, ...] | None:
     """For a 2-D product or affine layer of one dtype: the flat-buffer slot of each leaf
-    parent that gets its first gradient here (`.grad` None, none yet in this sweep), for the
-    kernel to write into; None when there is none. Each slot given out is entered in
-    `claimed` (leaf id -> slot), so that `store_leaf_grads` knows, without looking again,
-    that a gradient which is still that very array was written into its leaf's own slot.
+    parent that gets its first gradient here (`.grad` None, none yet in this sweep, its
+    flag on), for the kernel to write into; None when there is none. A slot is given only
+    where its shape and dtype are the leaf's, so the gradient written into it needs no fit,
+    and it is entered in `claimed` (leaf id -> slot): `store_leaf_grads` knows, without
+    looking again, that a gradient which is still that array lies in its leaf's own slot.
     Called for every such node, so it looks for a slot with dictionary lookups before
     reading any Tensor property."""
     parents = node.parents
@@ -519,13 +520,14 @@ def _slot_outs(
             or not needs[position]
             or node.producers[position] is not None  # computed then detached in place
             or parent._grad is not None
+            or not parent._requires_grad  # read now, as the sweep reads it
             or entry[0]() is not parent
             or key in grads
             or key in claimed  # the same leaf twice in one op: its second gradient is added
         ):
             continue
-        slot = entry[1]
-        if slot.dtype != dtype or slot.shape != READ.data(parent).shape:
+        slot, data = entry[1], READ.data(parent)
+        if slot.dtype != dtype or data.dtype != dtype or slot.shape != data.shape:
             continue
         if outs is None:
             first, second = READ.data(parents[0]), READ.data(parents[1])
@@ -615,18 +617,29 @@ def _sweep_to_leaves(
             needs = node.needs
             kernel = slot_kernels.get(primitive)
             outs = None if kernel is None else _slot_outs(node, grad_out, needs, grads, claimed)
+            written: Sequence[object]  # the slots the kernel wrote into, by parent
             if kernel is None or outs is None:
                 parent_grads = primitive.vjp(saved, grad_out, needs)
+                written = needs  # bools: no gradient is one of them
             else:
                 parent_grads = kernel(saved, grad_out, needs, outs)
+                written = outs
             producers = node.producers
-            for parent, parent_node, grad in zip(parents, producers, parent_grads, strict=True):
+            for parent, parent_node, grad, out in zip(
+                parents, producers, parent_grads, written, strict=True
+            ):
                 if grad is None:
+                    continue
+                if grad is out:
+                    # The leaf's first gradient, in its slot: `_slot_outs` checked all else.
+                    key: Any = id(parent)
+                    leaves[key] = parent
+                    grads[key] = grad
                     continue
                 if parent_node is None:
                     if not parent.requires_grad:  # a leaf's flag is read now, as torch's
                         continue
-                    key: Any = id(parent)
+                    key = id(parent)
                     leaves[key] = parent
                 else:
                     if grad_fn_of(parent) is not parent_node:

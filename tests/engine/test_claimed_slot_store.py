@@ -169,3 +169,28 @@ def test_a_square_weight_multiplied_by_itself_gets_both_gradients_added() -> Non
     ((square @ square) ** 2).sum().backward()
     expected = _torch_grads(lambda s: ((s @ s) ** 2).sum(), square.numpy())
     _assert_grad(square, expected[0])
+
+
+def test_a_bias_given_another_dtype_through_data_gets_a_gradient_in_it() -> None:
+    """The slot's dtype is the layer's, and so is the gradient the kernel writes: it would
+    fit the slot, not the bias, which a claimed slot's gradient is handed to unfitted."""
+    weight, bias, x = _layer()
+    bias.data = bias.numpy().astype(np.float32)  # out of the float64 buffer
+    _affine_loss(x)(weight, bias).backward()
+    expected = _torch_grads(_torch_affine_loss(x), weight.numpy(), bias.numpy().astype(np.float64))
+    _assert_grad(weight, expected[0])
+    assert bias.grad is not None
+    assert bias.grad.dtype == np.float32
+    _assert_grad(bias, expected[1].astype(np.float32), rtol=1e-6)
+
+
+def test_a_flat_weight_whose_flag_was_turned_off_after_the_forward_gets_no_gradient() -> None:
+    """A leaf's flag is read at backward, as torch's; a claimed slot skips the sweep's own
+    reading of it, so `_slot_outs` reads it."""
+    weight, bias, x = _layer()
+    loss = _affine_loss(x)(weight, bias)
+    weight.requires_grad = False
+    loss.backward()
+    assert weight.grad is None
+    expected = _torch_grads(_torch_affine_loss(x), weight.numpy(), bias.numpy())
+    _assert_grad(bias, expected[1])
