@@ -535,6 +535,12 @@ def _slot_outs(
                 return None  # before any slot is claimed: the kernels take 2-D operands
             outs = [None] * len(parents)
         outs[position] = claimed[key] = slot
+        # The kernel is about to write under the `.grad` last handed out over this slot,
+        # which the user may hold or a graph may have saved: its version changes now, not
+        # at the hand-out, which a later node's refusal or a failing store never reaches.
+        holder = _SLOT_HOLDERS.get(key)
+        if holder is not None and (held := holder()) is not None:
+            held.increment_version()
     return None if outs is None else tuple(outs)
 
 
@@ -781,25 +787,28 @@ def store_leaf_grads(
     handed = False
     for leaf, grad in leaf_grads:
         key = id(leaf)
-        if grad is claimed_slot(key) and leaf._grad is None:
-            stored = leaf._grad = wrap(grad)  # what `.grad =` does untraced
-        else:
-            unclaimed = _store_unclaimed(tensor_type, wrap, leaf, grad, handed_out)
-            if unclaimed is None:
-                continue
-            stored = unclaimed
         # `hand_out_slot(key, stored)`, inline (once per parameter of every step), its
         # change count bumped once, before the first holder changes: a later leaf's store
         # may raise, and the compiled replay trusts the count.
+        if grad is claimed_slot(key) and leaf._grad is None:
+            stored = leaf._grad = wrap(grad)  # what `.grad =` does untraced
+            if not handed:
+                handed = True
+                _SLOT_HOLDER_CHANGES[0] += 1
+            holders[key] = reference(stored)  # the previous one's version: `_slot_outs`
+            continue
+        unclaimed = _store_unclaimed(tensor_type, wrap, leaf, grad, handed_out)
+        if unclaimed is None:
+            continue
         if not handed:
             handed = True
             _SLOT_HOLDER_CHANGES[0] += 1
         previous = holders.get(key)
         if previous is not None:
             held = previous()
-            if held is not None and held is not stored:
+            if held is not None and held is not unclaimed:
                 held.increment_version()
-        holders[key] = reference(stored)
+        holders[key] = reference(unclaimed)
 
 
 def _store_unclaimed(

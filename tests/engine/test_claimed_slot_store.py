@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 import numpy as np
+import pytest
 import torch
 
 import chainrule as cr
@@ -194,3 +195,56 @@ def test_a_flat_weight_whose_flag_was_turned_off_after_the_forward_gets_no_gradi
     assert weight.grad is None
     expected = _torch_grads(_torch_affine_loss(x), weight.numpy(), bias.numpy())
     _assert_grad(bias, expected[1])
+
+
+def _held_grad_in_a_graph(weight: Tensor) -> tuple[Tensor, np.ndarray]:
+    """A graph that saved `weight.grad` (a penalty on it) and the values it saved; then
+    `.grad` dropped, as zero_grad does, the Tensor still held."""
+    held = weight.grad
+    assert held is not None
+    scale = cr.tensor(np.ones(held.shape), requires_grad=True)
+    penalty = (scale * held).sum()  # its gradient for `scale` reads `held`
+    values = held.numpy().copy()
+    weight.grad = None
+    return penalty, values
+
+
+def _refuses(penalty: Tensor) -> None:
+    """The penalty's backward refuses: the `.grad` it saved was written under since (as
+    torch's version counter refuses it), where running would read the new values."""
+    with pytest.raises(RuntimeError, match="modified in place"):
+        penalty.backward()
+
+
+def test_a_backward_refused_after_the_kernel_wrote_a_slot_bumps_the_grad_held_over_it() -> None:
+    weight, bias, x = _layer()
+    _affine_loss(x)(weight, bias).backward()
+    penalty, values = _held_grad_in_a_graph(weight)
+    bias.grad = None
+    constant = cr.tensor(np.random.default_rng(7).standard_normal((5, 3)))
+    factor = cr.tensor(np.ones((5, 3)), requires_grad=True)
+    hidden = F.linear(constant * factor, weight, bias)  # the product's kernel runs first
+    constant.add_(1.0)  # ... then `*` refuses: its gradient for `factor` reads `constant`
+    with pytest.raises(RuntimeError, match=r"input 0 .* of mul was modified in place"):
+        (hidden**2).sum().backward()
+    assert not np.array_equal(grad_slot(weight), values)  # the kernel wrote the slot
+    _refuses(penalty)
+
+
+def test_a_store_that_fails_before_a_claimed_slot_bumps_the_grad_held_over_it() -> None:
+    weight, bias, x = _layer()
+    first = cr.tensor(np.ones(4), requires_grad=True)  # reached first, stored first
+
+    def backward(batch: np.ndarray) -> None:
+        (F.linear(cr.tensor(batch), weight, bias) * first).sum().backward()
+
+    backward(x)
+    penalty, values = _held_grad_in_a_graph(weight)
+    bias.grad = None
+    read_only = np.zeros(4)
+    read_only.flags.writeable = False
+    first.grad = Tensor.from_numpy(read_only)  # its store cannot add into it
+    with pytest.raises(RuntimeError, match="not writeable"):
+        backward(2 * x + 1)
+    assert not np.array_equal(grad_slot(weight), values)  # the kernel wrote the slot
+    _refuses(penalty)
