@@ -92,6 +92,16 @@ def hand_out_slot(key: int, grad: Tensor) -> None:
     _SLOT_HOLDERS[key] = weakref.ref(grad)
 
 
+def bump_slot_holder(leaf: Tensor) -> None:
+    """Called where `leaf`'s slot is written other than by a backward's hand-out (a flat
+    buffer's zero_grad): the `.grad` last handed out over it, which the user may still hold
+    or a graph may have saved, changes version, so that such a graph refuses its backward
+    instead of reading the new values. (`_slot_outs` does the same, inline.)"""
+    holder = _SLOT_HOLDERS.get(id(leaf))
+    if holder is not None and (held := holder()) is not None:
+        held.increment_version()
+
+
 def grad_slot(leaf: Tensor) -> np.ndarray | None:
     """The array `set_grad_slot` gave `leaf`, or None."""
     entry = _GRAD_SLOTS.get(id(leaf))

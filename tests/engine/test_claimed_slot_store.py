@@ -248,3 +248,18 @@ def test_a_store_that_fails_before_a_claimed_slot_bumps_the_grad_held_over_it() 
         backward(2 * x + 1)
     assert not np.array_equal(grad_slot(weight), values)  # the kernel wrote the slot
     _refuses(penalty)
+
+
+def test_a_flat_zero_grad_bumps_the_grad_held_over_a_slot_since_set_to_none() -> None:
+    from chainrule import optim
+
+    rng = np.random.default_rng(8)
+    model = nn.Sequential(nn.Linear(3, 2, rng=rng)).double()
+    model.flatten_parameters()
+    optimizer = optim.SGD(model.parameters(), lr=0.1)
+    model(cr.tensor(rng.standard_normal((4, 3)))).sum().backward()
+    penalty, values = _held_grad_in_a_graph(model[0].weight)
+    assert values.any()
+    optimizer.zero_grad()  # set_to_none: the held `.grad` is the slot's last holder
+    optimizer.zero_grad(set_to_none=False)  # one fill of the flat buffer zeroes it
+    _refuses(penalty)
