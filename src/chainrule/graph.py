@@ -92,6 +92,16 @@ def hand_out_slot(key: int, grad: Tensor) -> None:
     _SLOT_HOLDERS[key] = weakref.ref(grad)
 
 
+def bump_slot_holder(leaf: Tensor) -> None:
+    """Called where `leaf`'s slot is written other than by a backward's hand-out (a flat
+    buffer's zero_grad): the `.grad` last handed out over it, which the user may still hold
+    or a graph may have saved, changes version, so that such a graph refuses its backward
+    instead of reading the new values. (`_slot_outs` does the same, inline.)"""
+    holder = _SLOT_HOLDERS.get(id(leaf))
+    if holder is not None and (held := holder()) is not None:
+        held.increment_version()
+
+
 def grad_slot(leaf: Tensor) -> np.ndarray | None:
     """The array `set_grad_slot` gave `leaf`, or None."""
     entry = _GRAD_SLOTS.get(id(leaf))
@@ -421,6 +431,8 @@ class _EagerSweep:
         # first gradient a kernel can write goes straight into its flat-buffer slot.
         self.into_slots = False
         self.grads: dict[Any, Any] = {}
+        # Leaf id -> the slot `_slot_outs` gave the kernel for its first gradient.
+        self.claimed: dict[int, np.ndarray] = {}
         # The tensor each node produced, seen as a parent: to check a vjp reading its output.
         self.outputs: dict[Node, Tensor] = {}
 
@@ -489,43 +501,57 @@ class _EagerSweep:
     def _slot_outs(
         self, node: Node, grad_out: Any, needs: tuple[bool, ...]
     ) -> tuple[np.ndarray | None, ...] | None:
-        """For a 2-D product or affine layer of one dtype: the flat-buffer slot of each leaf
-        parent that gets its first gradient here (`.grad` None, none yet in this sweep), for
-        the kernel to write into; None when there is none. Called for every such node, so
-        it looks for a slot with dictionary lookups before reading any Tensor property."""
-        parents = node.parents
-        outs: list[np.ndarray | None] | None = None
-        grads = self.grads
-        for position, parent in enumerate(parents):
-            key = id(parent)
-            entry = _GRAD_SLOTS.get(key)  # only leaves have one: a computed input stops here
-            if (
-                entry is None
-                or not needs[position]
-                or node.producers[position] is not None  # computed then detached in place
-                or parent._grad is not None
-                or entry[0]() is not parent
-                or key in grads
-            ):
-                continue
-            slot = entry[1]
-            if slot.dtype != grad_out.dtype or slot.shape != READ.data(parent).shape:
-                continue
-            if outs is None:
-                outs = [None] * len(parents)
-                claimed = [key]
-            elif key in claimed:
-                continue  # the same leaf twice in one op: its second gradient is added
-            else:
-                claimed.append(key)
-            outs[position] = slot
+        return _slot_outs(node, grad_out, needs, self.grads, self.claimed)
+
+
+def _slot_outs(
+    node: Node,
+    grad_out: Any,
+    needs: tuple[bool, ...],
+    grads: dict[Any, Any],
+    claimed: dict[int, np.ndarray],
+) -> tuple[np.ndarray | None, ...] | None:
+    """For a 2-D product or affine layer of one dtype: the flat-buffer slot of each leaf
+    parent that gets its first gradient here (`.grad` None, none yet in this sweep, its
+    flag on), for the kernel to write into; None when there is none. A slot is given only
+    where its shape and dtype are the leaf's, so the gradient written into it needs no fit,
+    and it is entered in `claimed` (leaf id -> slot): `store_leaf_grads` knows, without
+    looking again, that a gradient which is still that array lies in its leaf's own slot.
+    Called for every such node, so it looks for a slot with dictionary lookups before
+    reading any Tensor property."""
+    parents = node.parents
+    outs: list[np.ndarray | None] | None = None
+    dtype = grad_out.dtype
+    for position, parent in enumerate(parents):
+        key = id(parent)
+        entry = _GRAD_SLOTS.get(key)  # only leaves have one: a computed input stops here
+        if (
+            entry is None
+            or not needs[position]
+            or node.producers[position] is not None  # computed then detached in place
+            or parent._grad is not None
+            or not parent._requires_grad  # read now, as the sweep reads it
+            or entry[0]() is not parent
+            or key in grads
+            or key in claimed  # the same leaf twice in one op: its second gradient is added
+        ):
+            continue
+        slot, data = entry[1], READ.data(parent)
+        if slot.dtype != dtype or data.dtype != dtype or slot.shape != data.shape:
+            continue
         if outs is None:
-            return None
-        dtype = grad_out.dtype
-        first, second = READ.data(parents[0]), READ.data(parents[1])
-        if first.ndim != 2 or second.ndim != 2 or first.dtype != dtype or second.dtype != dtype:
-            return None
-        return tuple(outs)
+            first, second = READ.data(parents[0]), READ.data(parents[1])
+            if first.ndim != 2 or second.ndim != 2 or first.dtype != dtype or second.dtype != dtype:
+                return None  # before any slot is claimed: the kernels take 2-D operands
+            outs = [None] * len(parents)
+        outs[position] = claimed[key] = slot
+        # The kernel is about to write under the `.grad` last handed out over this slot,
+        # which the user may hold or a graph may have saved: its version changes now, not
+        # at the hand-out, which a later node's refusal or a failing store never reaches.
+        holder = _SLOT_HOLDERS.get(key)
+        if holder is not None and (held := holder()) is not None:
+            held.increment_version()
+    return None if outs is None else tuple(outs)
 
 
 _SLOT_KERNELS: dict[type[Primitive], Any] = {
@@ -567,12 +593,13 @@ def _same(node: Node) -> Node:
 
 
 def _sweep_to_leaves(
-    root_node: Node, grad_root: Any, retain_graph: bool
+    root_node: Node, grad_root: Any, retain_graph: bool, claimed: dict[int, np.ndarray]
 ) -> list[tuple[Tensor, Any]]:
     """`_run_sweep` of a plain backward (no create_graph, no anomaly mode, every leaf
     wanted), with `_EagerSweep`'s per-node work written into the loop of `sweep`: the same
     checks, rules and additions, without three Python calls per node and one per parent.
-    Returns each reached leaf with its gradient.
+    Returns each reached leaf with its gradient; `claimed` receives the slots the kernels
+    were given (`_slot_outs`).
 
     The order is `schedule`'s, the recording order reversed (a tape), found without a walk
     before the sweep: a node is pending from its first incoming gradient on, and the
@@ -587,8 +614,6 @@ def _sweep_to_leaves(
     outputs: dict[Node, Tensor] = {}
     slot_kernels = _SLOT_KERNELS if _GRAD_SLOTS else {}
     version_of, grad_fn_of, data_of = READ.version, READ.grad_fn, READ.data
-    carrier = _EagerSweep(False, retain_graph, None, None)
-    carrier.grads = grads
     previous_mode = STATE.grad_enabled
     STATE.grad_enabled = False
     try:
@@ -607,19 +632,30 @@ def _sweep_to_leaves(
                 _check_modified(node, False)
             needs = node.needs
             kernel = slot_kernels.get(primitive)
-            outs = None if kernel is None else carrier._slot_outs(node, grad_out, needs)
+            outs = None if kernel is None else _slot_outs(node, grad_out, needs, grads, claimed)
+            written: Sequence[object]  # the slots the kernel wrote into, by parent
             if kernel is None or outs is None:
                 parent_grads = primitive.vjp(saved, grad_out, needs)
+                written = needs  # bools: no gradient is one of them
             else:
                 parent_grads = kernel(saved, grad_out, needs, outs)
+                written = outs
             producers = node.producers
-            for parent, parent_node, grad in zip(parents, producers, parent_grads, strict=True):
+            for parent, parent_node, grad, out in zip(
+                parents, producers, parent_grads, written, strict=True
+            ):
                 if grad is None:
+                    continue
+                if grad is out:
+                    # The leaf's first gradient, in its slot: `_slot_outs` checked all else.
+                    key: Any = id(parent)
+                    leaves[key] = parent
+                    grads[key] = grad
                     continue
                 if parent_node is None:
                     if not parent.requires_grad:  # a leaf's flag is read now, as torch's
                         continue
-                    key: Any = id(parent)
+                    key = id(parent)
                     leaves[key] = parent
                 else:
                     if grad_fn_of(parent) is not parent_node:
@@ -659,8 +695,9 @@ def backward_into_grads(
     if not create_graph and not STATE.anomaly and root_node is not None:
         if READ.version(root) and root_node.primitive.saves_output:
             _raise_output_modified(root, root_node)
-        leaf_grads = _sweep_to_leaves(root_node, grad_root, retain_graph)
-        store_leaf_grads(type(root), leaf_grads, {id(grad_root)})
+        claimed: dict[int, np.ndarray] = {}
+        leaf_grads = _sweep_to_leaves(root_node, grad_root, retain_graph, claimed)
+        store_leaf_grads(type(root), leaf_grads, {id(grad_root)}, claimed=claimed)
         return
     carrier = _EagerSweep(create_graph, retain_graph, None, None)
     carrier.into_slots = not create_graph
@@ -670,7 +707,7 @@ def backward_into_grads(
     leaf_grads = [
         (carrier.leaves[key], grad) for key, grad in grads.items() if isinstance(key, int)
     ]
-    store_leaf_grads(type(root), leaf_grads, {id(grad_root)}, create_graph)
+    store_leaf_grads(type(root), leaf_grads, {id(grad_root)}, create_graph, carrier.claimed)
 
 
 def gradients(
@@ -729,13 +766,18 @@ def store_leaf_grads(
     leaf_grads: Iterable[tuple[Tensor, Any]],
     not_ours: set[int],
     create_graph: bool = False,
+    claimed: dict[int, np.ndarray] | None = None,
 ) -> None:
     """Add each leaf's gradient into its `.grad`, giving every leaf an array of its own (its
     slot in a flat gradient buffer when it has one, see `set_grad_slot`): an array shared
     with another leaf, a view, or one whose id is in `not_ours` (the caller's
     seed gradient, a reused buffer) is copied first. An existing `.grad` is added to in place
     (its version bumped; a recorded one keeps its grad_fn, as torch's), or, under
-    create_graph, out of place in the new graph."""
+    create_graph, out of place in the new graph.
+
+    `claimed` (leaf id -> slot) names the slots the sweep's kernels wrote first gradients
+    into, each checked by `_slot_outs` in this sweep: a leaf whose gradient is still that
+    array, and whose `.grad` is still None, is handed its slot without looking it up again."""
     handed_out = set(not_ours)
     if create_graph:
         for leaf, grad in leaf_grads:
@@ -749,62 +791,82 @@ def store_leaf_grads(
     if wrap is None:
         wrap = tensor_type.from_numpy
     # Read once, not per leaf (this loop runs for every parameter at every step).
-    untraced, slots, holders, reference = (
-        STATE.tracer is None,
-        _GRAD_SLOTS,
-        _SLOT_HOLDERS,
-        weakref.ref,
-    )
+    untraced, holders, reference = STATE.tracer is None, _SLOT_HOLDERS, weakref.ref
+    # Without a tracer only: a traced store goes through `.grad =`, which the tracer watches.
+    claimed_slot: Callable[[int], Any] = claimed.get if claimed and untraced else _NO_SLOT.get
     handed = False
     for leaf, grad in leaf_grads:
-        if type(grad) is not np.ndarray:
-            if is_foreign(grad):
-                _store_foreign_grad(tensor_type, leaf, grad, handed_out)
-                continue
-            grad = np.asarray(grad)
-        existing = leaf._grad  # `.grad`, without its Python-level getter (once per leaf)
-        if existing is not None:
-            # In place, as torch's no-grad accumulation: a recorded .grad (create_graph)
-            # keeps its grad_fn, the new gradient entering it as a constant, and a graph
-            # that saved it sees the version change rather than the new values.
-            try:
-                np.add(existing.data, grad, out=existing.data)
-            except ValueError as error:
-                _refuse_read_only_grad(leaf, existing.data, error)
-            existing.increment_version()
-            continue
         key = id(leaf)
-        entry = slots.get(key) if slots else None  # `grad_slot`, inline
-        slot = entry[1] if entry is not None and entry[0]() is leaf else None
-        if grad is slot:
-            in_slot = True  # the sweep's kernel wrote it there already
-        elif slot is not None and slot.shape == grad.shape and slot.dtype == grad.dtype:
-            np.copyto(slot, grad)
-            grad = slot
-            in_slot = True
-        else:
-            in_slot = False
-            if id(grad) in handed_out or not grad.flags.owndata or not grad.flags.writeable:
-                grad = grad.copy()
-        handed_out.add(id(grad))
-        if untraced:
-            # What `.grad =` does untraced; `grad` is a NumPy array in the leaf's dtype.
-            stored = leaf._grad = wrap(grad)
-        else:
-            leaf.grad = stored = tensor_type.from_numpy(grad)
-        if in_slot:
-            # `hand_out_slot(key, stored)`, inline (once per parameter of every step), its
-            # change count bumped once, before the first holder changes: a later leaf's
-            # store may raise, and the compiled replay trusts the count.
+        # `hand_out_slot(key, stored)`, inline (once per parameter of every step), its
+        # change count bumped once, before the first holder changes: a later leaf's store
+        # may raise, and the compiled replay trusts the count.
+        if grad is claimed_slot(key) and leaf._grad is None:
+            stored = leaf._grad = wrap(grad)  # what `.grad =` does untraced
             if not handed:
                 handed = True
                 _SLOT_HOLDER_CHANGES[0] += 1
-            previous = holders.get(key)
-            if previous is not None:
-                held = previous()
-                if held is not None and held is not stored:
-                    held.increment_version()
-            holders[key] = reference(stored)
+            holders[key] = reference(stored)  # the previous one's version: `_slot_outs`
+            continue
+        unclaimed = _store_unclaimed(tensor_type, wrap, leaf, grad, handed_out)
+        if unclaimed is None:
+            continue
+        if not handed:
+            handed = True
+            _SLOT_HOLDER_CHANGES[0] += 1
+        previous = holders.get(key)
+        if previous is not None:
+            held = previous()
+            if held is not None and held is not unclaimed:
+                held.increment_version()
+        holders[key] = reference(unclaimed)
+
+
+def _store_unclaimed(
+    tensor_type: type[Tensor],
+    wrap: Callable[[np.ndarray], Tensor],
+    leaf: Tensor,
+    grad: Any,
+    handed_out: set[int],
+) -> Tensor | None:
+    """`store_leaf_grads` for one leaf whose gradient is not a claimed slot: returns the new
+    `.grad` where it lies over the leaf's slot (for the caller's hand-out), else None."""
+    if type(grad) is not np.ndarray:
+        if is_foreign(grad):
+            _store_foreign_grad(tensor_type, leaf, grad, handed_out)
+            return None
+        grad = np.asarray(grad)
+    existing = leaf._grad  # `.grad`, without its Python-level getter
+    if existing is not None:
+        # In place, as torch's no-grad accumulation: a recorded .grad (create_graph) keeps
+        # its grad_fn, the new gradient entering it as a constant, and a graph that saved
+        # it sees the version change rather than the new values.
+        try:
+            np.add(existing.data, grad, out=existing.data)
+        except ValueError as error:
+            _refuse_read_only_grad(leaf, existing.data, error)
+        existing.increment_version()
+        return None
+    slot = grad_slot(leaf) if _GRAD_SLOTS else None
+    if grad is slot:
+        in_slot = True  # the sweep's kernel wrote it there already
+    elif slot is not None and slot.shape == grad.shape and slot.dtype == grad.dtype:
+        np.copyto(slot, grad)
+        grad = slot
+        in_slot = True
+    else:
+        in_slot = False
+        if id(grad) in handed_out or not grad.flags.owndata or not grad.flags.writeable:
+            grad = grad.copy()
+    handed_out.add(id(grad))
+    if STATE.tracer is None:
+        # What `.grad =` does untraced; `grad` is a NumPy array in the leaf's dtype.
+        stored = leaf._grad = wrap(grad)
+    else:
+        leaf.grad = stored = tensor_type.from_numpy(grad)
+    return stored if in_slot else None
+
+
+_NO_SLOT: dict[int, np.ndarray] = {}
 
 
 def _own_grad(tensor_type: type[Tensor], grad: Tensor) -> Tensor:

@@ -12,7 +12,7 @@ from collections.abc import Callable, Iterable, Sequence
 
 import numpy as np
 
-from chainrule.graph import READ, set_grad_slot
+from chainrule.graph import READ, bump_slot_holder, set_grad_slot
 from chainrule.modes import no_grad
 from chainrule.tensor import Tensor
 
@@ -126,11 +126,17 @@ class FlatBuffer:
 
     def zero_grad(self) -> None:
         """Zero the gradients with one fill of `grad`, detaching each `.grad` from any graph;
-        a `.grad` held outside the buffer is zeroed on its own and a None one stays None."""
+        a `.grad` held outside the buffer is zeroed on its own and a None one stays None. The
+        `.grad` a backward last handed out over a slot, held elsewhere since (set_to_none),
+        changes version too: its values were zeroed under it."""
         self.grad.fill(0)
         for member, grad_view in zip(self._members, self.grad_views, strict=True):
             param = member()
-            grad = None if param is None else param.grad
+            if param is None:
+                continue
+            grad = param.grad
+            if grad is None or grad.data is not grad_view:
+                bump_slot_holder(param)
             if grad is None:
                 continue
             # Cut from any graph as torch's zero_grad: in place where an op computed it (a
