@@ -341,19 +341,7 @@ _CLOCKS = frozenset(
 )
 """The functions that read the clock (those that format a given time read it when given
 none)."""
-_LIBRARY_CODE = ("chainrule", "numpy", "jax", "torch")
-
-
-def _is_user_code(frame: FrameType) -> bool:
-    """Whether `frame` runs the user's code: not a library's or the standard library's (as
-    `logging`, reading the clock for its records), nor a module's body run by an import."""
-    module = str(frame.f_globals.get("__name__"))
-    top = module.partition(".")[0]
-    return (
-        frame.f_code.co_name != "<module>"
-        and top not in sys.stdlib_module_names
-        and not top.startswith(_LIBRARY_CODE)
-    )
+_LIBRARY_CODE = ("chainrule.", "numpy", "jax", "torch")
 
 
 def _is_clock(function: Any) -> bool:
@@ -389,7 +377,7 @@ class _EntropyWatch:
         elif event == "call" and frame in self.generators:
             self.advanced = self.advanced or self.generators[frame]
         elif event == "c_call" and self.clock is None and _is_clock(arg):
-            if _is_user_code(frame):
+            if not str(frame.f_globals.get("__name__")).startswith(_LIBRARY_CODE):
                 self.clock = f"{getattr(arg, '__qualname__', arg)}()"
         elif self.lock is not None:
             self.lock(frame, event)
