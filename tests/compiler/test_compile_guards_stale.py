@@ -11,12 +11,10 @@ from __future__ import annotations
 import array
 import collections
 import ctypes
-import datetime
 import functools
 import importlib.util
 import itertools
 import os
-import time
 import types
 from collections.abc import Callable, Iterator
 from typing import Any
@@ -464,23 +462,3 @@ def test_an_attribute_read_by_getattr_with_a_name_held_in_a_variable_is_guarded(
         return (weight * cr.tensor(x) * getattr(settings, name)).sum()
 
     _stale_probe(step, lambda: setattr(settings, "scale", 5.0))
-
-
-# ------------------------------------------------------------------ the clock
-@pytest.mark.parametrize(
-    "read",
-    [time.time, time.perf_counter, time.monotonic_ns, lambda: datetime.datetime.now().second],
-    ids=["time.time", "time.perf_counter", "time.monotonic_ns", "datetime.now"],
-)
-def test_a_step_reading_the_clock_is_refused(read: Callable[[], float]) -> None:
-    """`2.0 if time.time() - start < limit else 5.0`: a replay would keep the traced branch
-    (torch.compile runs such code in Python at a graph break; a replay cannot)."""
-    weight = _weight()
-    start = read()
-
-    def step(x: Any) -> cr.Tensor:
-        scale = 2.0 if read() - start < 1e30 else 5.0
-        return (weight * cr.tensor(x) * scale).sum()
-
-    with pytest.raises(CompileError, match=r"read the clock.*pass what it decides as an argument"):
-        cr.compile(step)(np.arange(3.0))

@@ -14,14 +14,12 @@ tensor, a random draw) raises CompileError while tracing.
 from __future__ import annotations
 
 import copy
-import datetime
 import functools
 import inspect
 import operator
 import os
 import random
 import sys
-import time
 from collections.abc import Callable, Iterator, Sequence
 from types import FrameType, FunctionType, GeneratorType, MethodType, ModuleType
 from typing import Any, cast
@@ -318,43 +316,6 @@ def _refuse_advanced_iterators(
         )
 
 
-_CLOCKS = frozenset(
-    getattr(time, name)
-    for name in (
-        "time",
-        "time_ns",
-        "perf_counter",
-        "perf_counter_ns",
-        "monotonic",
-        "monotonic_ns",
-        "process_time",
-        "process_time_ns",
-        "thread_time",
-        "thread_time_ns",
-        "localtime",
-        "gmtime",
-        "ctime",
-        "asctime",
-        "strftime",
-    )
-    if hasattr(time, name)
-)
-"""The functions that read the clock (those that format a given time read it when given
-none)."""
-_LIBRARY_CODE = ("chainrule.", "numpy", "jax", "torch")
-
-
-def _is_clock(function: Any) -> bool:
-    """Whether a C function called by the step reads the clock: `time`'s, or
-    `datetime.now()`, `utcnow()`, `today()`."""
-    if function in _CLOCKS:
-        return True
-    owner = getattr(function, "__self__", None)
-    if owner is not datetime.datetime and owner is not datetime.date:  # `is`: owner may be an array
-        return False
-    return getattr(function, "__name__", "") in ("now", "utcnow", "today")
-
-
 class _EntropyWatch:
     """A profile function noting whether the step asked the OS for entropy: what a random
     generator made without a seed does (np.random.default_rng(), PCG64(), RandomState())."""
@@ -363,7 +324,6 @@ class _EntropyWatch:
 
     def __init__(self, generators: dict[FrameType, str]) -> None:
         self.used = False
-        self.clock: str | None = None  # the first clock the step's own code read
         self.lock: _WriteLock | None = None
         # The frames of the generators the step can reach: a "call" into one is a next().
         self.generators = generators
@@ -376,9 +336,6 @@ class _EntropyWatch:
             self.used = True
         elif event == "call" and frame in self.generators:
             self.advanced = self.advanced or self.generators[frame]
-        elif event == "c_call" and self.clock is None and _is_clock(arg):
-            if not str(frame.f_globals.get("__name__")).startswith(_LIBRARY_CODE):
-                self.clock = f"{getattr(arg, '__qualname__', arg)}()"
         elif self.lock is not None:
             self.lock(frame, event)
 
@@ -525,13 +482,6 @@ class CompiledStep:
                 "the step and pass it as an argument (or seed the generator with a constant)"
             )
         _refuse_advanced_iterators(iterators, positions, entropy.advanced)
-        if entropy.clock is not None:
-            raise CompileError(
-                f"compile: the step read the clock ({entropy.clock}) while it was traced; a "
-                "replay repeats no Python code, so every call would reuse the traced reading "
-                "(and any branch taken on it). Read the clock outside the step and pass what "
-                "it decides as an argument"
-            )
         for optimizer, before in optimizers:
             _refuse_changed_hyperparameters(optimizer, before, tracer)
         guards.refuse_changes_by_the_step()
