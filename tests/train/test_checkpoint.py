@@ -130,14 +130,14 @@ def test_a_first_save_cut_off_before_its_json_says_there_is_nothing_to_resume(
 ) -> None:
     # The folder then counts as holding a run (a new run there is refused), and resuming
     # it said only "expected a run folder holding checkpoint.json and checkpoint.npz".
-    real_write = checkpoint_module._write_atomically
+    real_write = checkpoint_module.write_atomically
 
     def killed_before_the_json(path: Path, payload: bytes) -> None:
         if path.name == META_FILE:
             raise SystemExit("killed")
         real_write(path, payload)
 
-    monkeypatch.setattr(checkpoint_module, "_write_atomically", killed_before_the_json)
+    monkeypatch.setattr(checkpoint_module, "write_atomically", killed_before_the_json)
     with pytest.raises(SystemExit):
         save_checkpoint(tmp_path, sample_meta())
     monkeypatch.undo()
@@ -165,7 +165,7 @@ def test_a_save_cut_off_between_its_two_renames_leaves_the_old_checkpoint_loadab
     def saved_weights() -> np.ndarray:
         return load_checkpoint(tmp_path).meta["model"]["0.weight"]
 
-    real_write = checkpoint_module._write_atomically
+    real_write = checkpoint_module.write_atomically
 
     def killed_before_the_json(path: Path, payload: bytes) -> None:
         if path.name == META_FILE:
@@ -173,14 +173,14 @@ def test_a_save_cut_off_between_its_two_renames_leaves_the_old_checkpoint_loadab
         real_write(path, payload)
 
     save_checkpoint(tmp_path, meta_with_weights(0.0))
-    monkeypatch.setattr(checkpoint_module, "_write_atomically", killed_before_the_json)
+    monkeypatch.setattr(checkpoint_module, "write_atomically", killed_before_the_json)
     with pytest.raises(SystemExit):
         save_checkpoint(tmp_path, meta_with_weights(1.0))
     monkeypatch.undo()
     np.testing.assert_array_equal(saved_weights(), np.arange(6.0).reshape(2, 3))
     # The next save, cut off the same way, still leaves that checkpoint loadable; a whole
     # save then replaces it and leaves no extra file behind.
-    monkeypatch.setattr(checkpoint_module, "_write_atomically", killed_before_the_json)
+    monkeypatch.setattr(checkpoint_module, "write_atomically", killed_before_the_json)
     with pytest.raises(SystemExit):
         save_checkpoint(tmp_path, meta_with_weights(2.0))
     monkeypatch.undo()
@@ -200,7 +200,7 @@ def test_a_kept_npz_left_by_a_save_cut_off_after_its_json_is_not_taken_for_the_c
     # The save of `current` stopped after replacing the json, before removing the kept npz.
     kept = tmp_path / checkpoint_module.PREVIOUS_ARRAYS_FILE
     kept.write_bytes((tmp_path / "older" / ARRAYS_FILE).read_bytes())
-    real_write = checkpoint_module._write_atomically
+    real_write = checkpoint_module.write_atomically
 
     def killed_before_the_json(path: Path, payload: bytes) -> None:
         if path.name == META_FILE:
@@ -209,7 +209,7 @@ def test_a_kept_npz_left_by_a_save_cut_off_after_its_json_is_not_taken_for_the_c
 
     newer = sample_meta()
     newer["model"]["0.weight"] = newer["model"]["0.weight"] + 2.0
-    monkeypatch.setattr(checkpoint_module, "_write_atomically", killed_before_the_json)
+    monkeypatch.setattr(checkpoint_module, "write_atomically", killed_before_the_json)
     with pytest.raises(SystemExit):
         save_checkpoint(tmp_path, newer)
     monkeypatch.undo()

@@ -19,6 +19,7 @@ from chainrule.explanation.paths import find_paths
 from chainrule.explanation.replay import upstream_gradients
 from chainrule.explanation.rules import fill, template_fields
 from chainrule.explanation.walk import GraphView, read_graph
+from chainrule.files import write_atomically
 from chainrule.tensor import Tensor
 
 FORMATS = ("svg", "png")
@@ -202,23 +203,6 @@ def to_dot(view: GraphView, wrt: Tensor | None) -> str:
     return "\n".join(lines) + "\n"
 
 
-def _write_atomically(path: Path, text: str) -> None:
-    """`text` (UTF-8, as Graphviz reads it) written to a temporary file beside `path`,
-    flushed, then moved over it (os.replace): a write that fails or is interrupted leaves
-    the former file whole, never truncated."""
-    payload = text.encode("utf-8")
-    temporary = path.with_name(f".{path.name}.tmp")
-    try:
-        with open(temporary, "wb") as sink:
-            sink.write(payload)
-            sink.flush()
-            os.fsync(sink.fileno())
-        os.replace(temporary, path)
-    except BaseException:
-        temporary.unlink(missing_ok=True)
-        raise
-
-
 def _render(dot_path: Path, image_path: Path, format: str) -> tuple[str, bool]:
     """`dot` renders into a temporary file moved over `image_path` only when it succeeds, so
     a failed or interrupted render leaves the former image, not a partial one."""
@@ -290,6 +274,6 @@ def draw(
     dot_path = target.with_suffix(".dot")
     image_path = target.with_suffix("." + chosen)
     dot_path.parent.mkdir(parents=True, exist_ok=True)
-    _write_atomically(dot_path, dot)
+    write_atomically(dot_path, dot.encode("utf-8"))  # UTF-8, as Graphviz reads it
     message, rendered = _render(dot_path, image_path, chosen)
     return Drawing(dot, dot_path, image_path if rendered else None, message)

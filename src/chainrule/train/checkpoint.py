@@ -22,6 +22,7 @@ from typing import Any
 
 import numpy as np
 
+from chainrule.files import write_atomically
 from chainrule.train.schema import SchemaError, validate_meta
 
 ARRAYS_FILE = "checkpoint.npz"
@@ -85,15 +86,6 @@ def join_arrays(tree: Any, arrays: dict[str, np.ndarray]) -> Any:
     if isinstance(tree, list):
         return [join_arrays(value, arrays) for value in tree]
     return tree
-
-
-def _write_atomically(path: Path, payload: bytes) -> None:
-    temporary = path.with_name(f".{path.name}.tmp")
-    with open(temporary, "wb") as sink:
-        sink.write(payload)
-        sink.flush()
-        os.fsync(sink.fileno())
-    os.replace(temporary, path)
 
 
 def _sha256(path: Path) -> str | None:
@@ -164,8 +156,8 @@ def save_checkpoint(folder: Path, meta: dict[str, Any]) -> None:
     meta_bytes = json.dumps(document, indent=1).encode()
     folder.mkdir(parents=True, exist_ok=True)
     _keep_previous(folder)
-    _write_atomically(folder / ARRAYS_FILE, payload)
-    _write_atomically(folder / META_FILE, meta_bytes)
+    write_atomically(folder / ARRAYS_FILE, payload)
+    write_atomically(folder / META_FILE, meta_bytes)
     (folder / PREVIOUS_ARRAYS_FILE).unlink(missing_ok=True)
     _sync_folder(folder)
 

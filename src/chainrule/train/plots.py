@@ -14,6 +14,8 @@ from typing import IO, Any
 
 import numpy as np
 
+from chainrule.files import write_atomically
+
 
 def new_figure(width: float, height: float) -> Any:
     """A Matplotlib Figure of `width` x `height` inches on its own Agg canvas."""
@@ -36,16 +38,7 @@ def save_figure(figure: Any, path: Path | str | IO[bytes]) -> None:
     target = Path(path)
     image = io.BytesIO()
     figure.savefig(image, format="png")
-    temporary = target.with_name(f".{target.name}.tmp")
-    try:
-        with open(temporary, "wb") as sink:
-            sink.write(image.getbuffer())
-            sink.flush()
-            os.fsync(sink.fileno())
-        os.replace(temporary, target)
-    except BaseException:
-        temporary.unlink(missing_ok=True)
-        raise
+    write_atomically(target, image.getvalue())
 
 
 def epoch_axis(axes: Any) -> None:
