@@ -22,6 +22,7 @@ LAYERS: dict[str, int] = {
     "primitives": 0,
     "modes": 0,
     "pytree": 0,  # transforms: nested dicts, lists and tuples of arrays
+    "files": 0,  # writing a file in one step (checkpoints, plots, drawn graphs)
     "sweep": 1,
     "graph": 1,
     "tensor": 2,
