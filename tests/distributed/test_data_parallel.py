@@ -86,6 +86,15 @@ def test_a_parameter_without_gradient_counts_as_zero() -> None:
         np.testing.assert_array_equal(result, [1.0, 2.0])
 
 
+def test_a_parameter_without_gradient_on_every_rank_keeps_none() -> None:
+    def body(comm: ThreadRank) -> object:
+        param = nn.Parameter(np.zeros(2))
+        distributed.allreduce_grads([param, *gradients([np.ones(3)])], comm)
+        return param.grad
+
+    assert run_ranks(2, body) == [None, None]
+
+
 def test_non_finite_gradients_are_flagged_on_every_rank() -> None:
     def body(comm: ThreadRank) -> bool:
         buffer = distributed.GradientBuffer(
@@ -128,7 +137,8 @@ class PeerSum(distributed.SingleProcess):
 def test_data_parallel_averages_before_every_optimizer_step() -> None:
     weight = nn.Parameter(np.zeros(2))
     optimizer = optim.SGD([weight], lr=1.0)
-    distributed.DataParallel([weight], optimizer, PeerSum(np.array([2.0, 2.0, 1.0])))
+    # The peer sends its gradient [2, 2], that it has one (1) and its sample count (1).
+    distributed.DataParallel([weight], optimizer, PeerSum(np.array([2.0, 2.0, 1.0, 1.0])))
     for _ in range(2):
         weight.grad = Tensor(np.ones(2))
         optimizer.step()

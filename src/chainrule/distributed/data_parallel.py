@@ -4,13 +4,17 @@ When the parameters of a dtype live in a flat buffer (`Module.flatten_parameters
 `chainrule.nn.flat`) with every gradient in it, that buffer is averaged in place: one
 Allreduce, nothing gathered or copied back. Otherwise the gradients are gathered into one
 persistent, contiguous buffer per dtype (allocated once, reused every step), summed over the
-ranks in place, and copied back. Each rank's gradient is weighted by its share of the global batch,
+ranks in place, and copied back. Each rank's gradient is weighted by its share of the global
+batch,
 
     grad = sum_r (n_r / B) * grad_r,   B = sum_r n_r,
 
 the mean gradient of the global batch whatever the shard sizes; with equal shards that is
-the plain average sum_r grad_r / size. n_r travels in the same buffer, so a step costs one
-Allreduce per dtype (one in all for a single-dtype model).
+the plain average sum_r grad_r / size. A parameter without a gradient on a rank (a branch
+that rank did not take) counts as a zero gradient there; one without a gradient on every rank
+keeps `.grad` None, so the optimizer skips it as one process would (DDP's rule for globally
+unused parameters). n_r and which parameters have a gradient travel in the same buffer, so a
+step costs one Allreduce per dtype (one in all for a single-dtype model).
 """
 
 from __future__ import annotations
@@ -34,8 +38,10 @@ def _by_dtype(params: Sequence[Tensor]) -> dict[np.dtype[Any], list[Tensor]]:
 
 
 class GradientBuffer:
-    """The flat buffers of `params`' gradients, one per dtype, each with one extra slot for
-    the rank's sample count; `allreduce(comm, samples)` averages every `.grad` over ranks."""
+    """The flat buffers of `params`' gradients, one per dtype, each followed by one slot per
+    parameter (1 where this rank has its gradient) and one for the rank's sample count (the
+    layout of a `FlatBuffer`'s `grad_and_spare`); `allreduce(comm, samples)` averages every
+    `.grad` over ranks."""
 
     def __init__(self, params: Iterable[Tensor]) -> None:
         self.params = list(params)
@@ -43,7 +49,7 @@ class GradientBuffer:
             raise ValueError("GradientBuffer: no parameters; pass model.parameters()")
         self.groups = _by_dtype(self.params)
         self.buffers = {
-            dtype: np.empty(sum(param.data.size for param in group) + 1, dtype)
+            dtype: np.empty(sum(param.data.size for param in group) + len(group) + 1, dtype)
             for dtype, group in self.groups.items()
         }
         self.finite = True
@@ -53,7 +59,8 @@ class GradientBuffer:
         """Replace each parameter's `.grad` by its weighted mean over the ranks.
 
         `samples` is this rank's share of the global batch (its row count); None weighs the
-        ranks equally. A parameter without a gradient contributes zeros (and gets the mean).
+        ranks equally. A parameter without a gradient contributes zeros (and gets the mean);
+        one without a gradient on every rank keeps `.grad` None.
         """
         weight = 1.0 if samples is None else float(samples)
         finite = True
@@ -63,9 +70,12 @@ class GradientBuffer:
                 finite = self._allreduce_in_place(comm, flat, weight) and finite
                 continue
             buffer = self.buffers[dtype]
+            count = len(group)
+            present = buffer[-1 - count : -1]
             offset = 0
-            for param in group:
+            for index, param in enumerate(group):
                 size = param.data.size
+                present[index] = param.grad is not None
                 if param.grad is None:
                     buffer[offset : offset + size] = 0
                 else:
@@ -84,13 +94,17 @@ class GradientBuffer:
                     f"allreduce_grads: the ranks' sample counts add up to "
                     f"{total}; pass each rank's positive row count"
                 )
-            buffer[:-1] /= total
-            finite = finite and bool(np.isfinite(buffer[:-1]).all())
+            gradients = buffer[: -1 - count]
+            gradients /= total
+            finite = finite and bool(np.isfinite(gradients).all())
             offset = 0
-            for param in group:
+            for index, param in enumerate(group):
                 size = param.data.size
-                averaged = buffer[offset : offset + size].reshape(param.data.shape)
+                averaged = gradients[offset : offset + size].reshape(param.data.shape)
                 grad = param.grad
+                if present[index] == 0:  # no rank has one: the optimizer skips it
+                    offset += size
+                    continue
                 if (
                     grad is not None
                     and grad.data.flags.writeable
@@ -110,6 +124,7 @@ class GradientBuffer:
         gradients = flat.grad
         if weight != 1.0:
             gradients *= weight
+        buffer[gradients.size : -1] = 1  # every member has its gradient here
         buffer[-1] = weight
         comm.allreduce_sum(buffer)
         total = buffer[-1]
