@@ -95,6 +95,35 @@ def test_a_parameter_without_gradient_on_every_rank_keeps_none() -> None:
     assert run_ranks(2, body) == [None, None]
 
 
+def test_clip_grad_value_clamps_the_averaged_gradient_once() -> None:
+    """Each rank's own gradient [3, -3] or [-1, 1] clamped to 1 and then averaged gives 0;
+    the average [1, -1] clamped gives [1, -1], as one process on the whole batch."""
+    own = [np.array([3.0, -3.0]), np.array([-1.0, 1.0])]
+
+    def body(comm: ThreadRank) -> tuple[np.ndarray, int]:
+        (param,) = gradients([own[comm.rank]])
+        parallel = distributed.DataParallel([param], optim.SGD([param], lr=1.0), comm)
+        nn.utils.clip_grad_value_([param], 1.0)
+        calls = comm.allreduce_calls
+        parallel.synchronize_gradients()  # clipped after averaging: still averaged
+        return param.grad.numpy().copy(), comm.allreduce_calls - calls
+
+    for grad, more_calls in run_ranks(2, body):
+        assert grad.shape == (2,)
+        np.testing.assert_array_equal(grad, [1.0, -1.0])
+        assert more_calls == 0
+
+
+def test_a_detached_data_parallel_no_longer_averages_for_the_clippings() -> None:
+    def body(comm: ThreadRank) -> np.ndarray:
+        (param,) = gradients([np.array([4.0 * comm.rank])])
+        distributed.DataParallel([param], optim.SGD([param], lr=1.0), comm).detach()
+        nn.utils.clip_grad_norm_([param], 10.0)
+        return param.grad.numpy().copy()
+
+    assert [grad.tolist() for grad in run_ranks(2, body)] == [[0.0], [4.0]]
+
+
 def test_non_finite_gradients_are_flagged_on_every_rank() -> None:
     def body(comm: ThreadRank) -> bool:
         buffer = distributed.GradientBuffer(

@@ -19,6 +19,7 @@ step costs one Allreduce per dtype (one in all for a single-dtype model).
 
 from __future__ import annotations
 
+import weakref
 from collections.abc import Iterable, Sequence
 from typing import Any
 
@@ -27,6 +28,7 @@ import numpy as np
 from chainrule.distributed.communicator import Communicator
 from chainrule.distributed.launcher import world
 from chainrule.nn.flat import FlatBuffer, buffer_of
+from chainrule.nn.utils import register_gradient_synchronizer, unregister_gradient_synchronizer
 from chainrule.tensor import Tensor
 
 
@@ -165,19 +167,29 @@ def broadcast_parameters(
             offset += size
 
 
+GradientStamp = tuple["weakref.ref[Tensor]", int] | None
+"""A gradient as it was averaged: the Tensor (weakly) and its version; None for no gradient."""
+
+
 class DataParallel:
     """Data parallelism for a model's `params` and its `optimizer`: the parameters are
-    broadcast from rank 0 now, and before every `optimizer.step()` the gradients are averaged
-    over the ranks, so every rank takes the same step (also when the step is replayed by
-    `chainrule.compile`). Set `samples` to this rank's row count before each step when the
-    shards may differ in size (a `DistributedSampler`'s last batch).
+    broadcast from rank 0 now, and the gradients are averaged over the ranks before every
+    `optimizer.step()` (also when the step is replayed by `chainrule.compile`), so every rank
+    takes the same step. `clip_grad_norm_` and `clip_grad_value_` average them first, so
+    they clip the global batch's gradient as one process would; after any other in-place
+    change of the averaged gradients, the step averages them again (to rounding, the same
+    values). Set `samples` to this rank's row count before each step when the shards may
+    differ in size (a `DistributedSampler`'s last batch).
 
     Example:
         >>> parallel = DataParallel(model.parameters(), optimizer)
         >>> for x, y in DistributedSampler(data, 256, rank=parallel.comm.rank,
-        ...                                size=parallel.comm.size):
+        ...                                size=parallel.comm.size, shuffle=True,
+        ...                                rng=np.random.default_rng(0)):
         ...     parallel.samples = len(x)
-        ...     optimizer.zero_grad(); loss_fn(model(x), y).backward(); optimizer.step()
+        ...     optimizer.zero_grad(); loss_fn(model(x), y).backward()
+        ...     clip_grad_norm_(model.parameters(), 1.0)  # clips the averaged gradient
+        ...     optimizer.step()
     """
 
     def __init__(
@@ -186,17 +198,59 @@ class DataParallel:
         self.comm = world() if comm is None else comm
         self.buffer = GradientBuffer(params)
         self.samples: float | None = None
+        self._members = {id(param) for param in self.buffer.params}
+        self._averaged: list[GradientStamp] | None = None
         broadcast_parameters(self.buffer.params, self.comm)
         self._handle = optimizer.register_step_pre_hook(self._before_step)
+        register_gradient_synchronizer(self)
 
     @property
     def finite(self) -> bool:
         """Whether the last averaged gradients were finite (the same answer on every rank)."""
         return self.buffer.finite
 
-    def _before_step(self, optimizer: Any) -> None:
+    def owns(self, param: Tensor) -> bool:
+        return id(param) in self._members
+
+    def synchronize_gradients(self) -> None:
+        """Average the gradients now (every rank calls it), unless they are as this step
+        last averaged them."""
+        if not self._still_averaged():
+            self._average()
+
+    def gradients_changed(self) -> None:
+        """The averaged gradients were changed in place alike on every rank (a clipping):
+        they stay averaged for this step."""
+        if self._averaged is not None:
+            self._averaged = self._stamps()
+
+    def _stamps(self) -> list[GradientStamp]:
+        return [
+            None if (grad := param.grad) is None else (weakref.ref(grad), grad.version)
+            for param in self.buffer.params
+        ]
+
+    def _still_averaged(self) -> bool:
+        if self._averaged is None:
+            return False
+        for param, stamp in zip(self.buffer.params, self._averaged, strict=True):
+            grad = param.grad
+            if stamp is None:
+                if grad is not None:
+                    return False
+            elif grad is None or stamp[0]() is not grad or stamp[1] != grad.version:
+                return False
+        return True
+
+    def _average(self) -> None:
         self.buffer.allreduce(self.comm, self.samples)
+        self._averaged = self._stamps()
+
+    def _before_step(self, optimizer: Any) -> None:
+        self.synchronize_gradients()
+        self._averaged = None  # the next step's gradients are averaged anew
 
     def detach(self) -> None:
-        """Stop averaging before the optimizer's steps."""
+        """Stop averaging before the optimizer's steps and the clippings."""
         self._handle.remove()
+        unregister_gradient_synchronizer(self)
