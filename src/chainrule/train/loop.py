@@ -25,6 +25,7 @@ import numpy as np
 
 from chainrule import manual, optim
 from chainrule.data import ArrayDataset, DataLoader
+from chainrule.data.errors import DatasetError
 from chainrule.distributed import Communicator, DataParallel, DistributedSampler, world
 from chainrule.distributed import training as parallel_training
 from chainrule.train.blowup import explain_blowup
@@ -456,7 +457,32 @@ class Trainer:
                     refused = error
             if not parallel_training.all_ranks_ready(refused is None, self.comm):
                 raise refused or RunFolderError(f"train: rank 0 could not write {self.folder}")
+            if self.comm.size > 1:
+                self._refuse_diverging_ranks()
             self._fit(progress=progress, echo=echo)
+
+    def _refuse_diverging_ranks(self) -> None:
+        """DatasetError or CheckpointError on every rank when a rank read other data, or
+        resumed another checkpoint, than rank 0: its shards would index other samples and
+        its weights would start elsewhere, silently (each rank reads its own copies)."""
+        differ = parallel_training.differing_ranks(
+            (self.data_fingerprint["sha256"], self.resumed_identity), self.comm
+        )
+        if not differ:
+            return
+        data_differ = parallel_training.differing_ranks(self.data_fingerprint["sha256"], self.comm)
+        ranks = ", ".join(map(str, data_differ or differ))
+        if data_differ:
+            raise DatasetError(
+                f"train: rank(s) {ranks} of {self.comm.size} read other data than rank 0 "
+                f"from {self.data_fingerprint['source']} (another SHA-256); give every "
+                "rank the same files (on a cluster: the same copy on every machine)"
+            )
+        raise CheckpointError(
+            f"train: rank(s) {ranks} of {self.comm.size} resumed another checkpoint than "
+            f"rank 0 (its epoch or arrays differ); give every rank the same run folder "
+            "(on a cluster: a shared file system, or the same copy on every machine)"
+        )
 
     def _fit(self, *, progress: bool, echo: Callable[[str], None]) -> None:
         if self.lead:
