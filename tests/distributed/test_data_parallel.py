@@ -8,6 +8,7 @@ import pytest
 from thread_ranks import ThreadRank, run_ranks
 
 from chainrule import distributed, nn, optim
+from chainrule.nn.flat import flatten_parameters
 from chainrule.tensor import Tensor
 
 
@@ -122,6 +123,26 @@ def test_a_detached_data_parallel_no_longer_averages_for_the_clippings() -> None
         return param.grad.numpy().copy()
 
     assert [grad.tolist() for grad in run_ranks(2, body)] == [[0.0], [4.0]]
+
+
+def test_float16_gradients_are_summed_without_overflow() -> None:
+    """64 * 1100 rows overflowed float16 (max 65504): the mean gradient 64 came back inf.
+    Rank 0's gradients live in a flat float16 buffer, rank 1's do not: the two must still
+    meet in one layout."""
+
+    def body(comm: ThreadRank) -> tuple[np.ndarray, bool]:
+        (param,) = gradients([np.array([64.0, 0.5], np.float16)])
+        if comm.rank == 0:
+            flatten_parameters([param])
+        buffer = distributed.GradientBuffer([param])
+        buffer.allreduce(comm, samples=1100)
+        return param.grad.numpy().copy(), buffer.finite
+
+    for grad, finite in run_ranks(2, body):
+        assert finite
+        assert grad.dtype == np.float16
+        assert grad.shape == (2,)
+        np.testing.assert_array_equal(grad, np.array([64.0, 0.5], np.float16))
 
 
 def test_non_finite_gradients_are_flagged_on_every_rank() -> None:

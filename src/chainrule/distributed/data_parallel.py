@@ -40,10 +40,10 @@ def _by_dtype(params: Sequence[Tensor]) -> dict[np.dtype[Any], list[Tensor]]:
 
 
 class GradientBuffer:
-    """The flat buffers of `params`' gradients, one per dtype, each followed by one slot per
-    parameter (1 where this rank has its gradient) and one for the rank's sample count (the
-    layout of a `FlatBuffer`'s `grad_and_spare`); `allreduce(comm, samples)` averages every
-    `.grad` over ranks."""
+    """The flat buffers of `params`' gradients, one per dtype (float32 for float16), each
+    followed by one slot per parameter (1 where this rank has its gradient) and one for the
+    rank's sample count (the layout of a `FlatBuffer`'s `grad_and_spare`);
+    `allreduce(comm, samples)` averages every `.grad` over ranks."""
 
     def __init__(self, params: Iterable[Tensor]) -> None:
         self.params = list(params)
@@ -51,7 +51,10 @@ class GradientBuffer:
             raise ValueError("GradientBuffer: no parameters; pass model.parameters()")
         self.groups = _by_dtype(self.params)
         self.buffers = {
-            dtype: np.empty(sum(param.data.size for param in group) + len(group) + 1, dtype)
+            dtype: np.empty(
+                sum(param.data.size for param in group) + len(group) + 1,
+                np.promote_types(dtype, np.float32),
+            )
             for dtype, group in self.groups.items()
         }
         self.finite = True
@@ -68,10 +71,12 @@ class GradientBuffer:
         finite = True
         for dtype, group in self.groups.items():
             flat = buffer_of(group[0])
-            if flat is not None and flat.holds_all_grads(group):
+            buffer = self.buffers[dtype]
+            # float16 gradients are summed in float32: n_r * grad_r and the sums overflowed
+            # float16 (a mean gradient of 64 over 2 x 1100 rows was inf); so never in place.
+            if flat is not None and flat.grad.dtype == buffer.dtype and flat.holds_all_grads(group):
                 finite = self._allreduce_in_place(comm, flat, weight) and finite
                 continue
-            buffer = self.buffers[dtype]
             count = len(group)
             present = buffer[-1 - count : -1]
             offset = 0
@@ -85,6 +90,7 @@ class GradientBuffer:
                         param.grad.data.reshape(-1),
                         weight,
                         out=buffer[offset : offset + size],
+                        dtype=buffer.dtype,
                         casting="same_kind",
                     )
                 offset += size
@@ -114,7 +120,7 @@ class GradientBuffer:
                 ):
                     np.copyto(grad.data, averaged)
                 else:
-                    param.grad = Tensor(averaged.copy())
+                    param.grad = Tensor(averaged.astype(param.data.dtype))
                 offset += size
         self.finite = finite
 
