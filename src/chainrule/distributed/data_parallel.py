@@ -185,7 +185,9 @@ class DataParallel:
     they clip the global batch's gradient as one process would; after any other in-place
     change of the averaged gradients, the step averages them again (to rounding, the same
     values). Set `samples` to this rank's row count before each step when the shards may
-    differ in size (a `DistributedSampler`'s last batch).
+    differ in size (a `DistributedSampler`'s last batch). The weights assume each rank's loss
+    is the mean over its rows (the losses' default reduction); for a summed loss the global
+    gradient is the sum over ranks, `size` times the plain average (samples None).
 
     Example:
         >>> parallel = DataParallel(model.parameters(), optimizer)
