@@ -76,3 +76,23 @@ def test_a_rank_that_resumed_another_checkpoint_stops_every_rank(tmp_path: Path)
             trainer.fit(progress=False, echo=lambda line: None)
 
     run_ranks(2, body)
+
+
+def test_a_rank_that_refuses_its_checkpoint_stops_every_rank_at_once(tmp_path: Path) -> None:
+    """Rank 1's copy of the data differs from the run's: its restore refused it while rank
+    0 went on and waited for it in the next collective until the deadline (600 s)."""
+    splits = load_splits("digits", val_fraction=0.1, dtype="float64")
+    Trainer(CONFIG, tmp_path, splits=splits, comm=SingleProcess()).fit(
+        progress=False, echo=lambda line: None
+    )
+    other = replace(splits, x_train=splits.x_train[::-1].copy())
+
+    def body(comm: ThreadRank) -> str:
+        trainer = Trainer(CONFIG, tmp_path, splits=other if comm.rank else splits, comm=comm)
+        with pytest.raises(CheckpointError, match="the data differ") as error:
+            trainer.restore(load_checkpoint(tmp_path))
+        return str(error.value)
+
+    rank_0, rank_1 = run_ranks(2, body)
+    assert rank_0.startswith("train: rank 1 of 2 cannot resume: the data differ")
+    assert rank_1.startswith("train: the data differ")

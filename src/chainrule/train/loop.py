@@ -277,7 +277,27 @@ class Trainer:
     def restore(self, checkpoint: Checkpoint) -> None:
         """Continue from `checkpoint` (made by a run of the same config, on the same data:
         a checkpoint recording another data fingerprint is refused; one recording none, from
-        an older chainrule, is not checked)."""
+        an older chainrule, is not checked). On several ranks every rank calls it, and all
+        raise the CheckpointError when one rank refuses its checkpoint (the others would
+        wait for it in their first collective until its deadline)."""
+        refused: CheckpointError | None = None
+        try:
+            self._restore(checkpoint)
+        except CheckpointError as error:
+            refused = error
+        if self.comm.size > 1:
+            messages = self.comm.allgather_object(None if refused is None else str(refused))
+            failed = [(rank, text) for rank, text in enumerate(messages) if text is not None]
+            if failed and refused is None:
+                rank, text = failed[0]
+                raise CheckpointError(
+                    f"train: rank {rank} of {self.comm.size} cannot resume: "
+                    + text.removeprefix("train: ")
+                )
+        if refused is not None:
+            raise refused
+
+    def _restore(self, checkpoint: Checkpoint) -> None:
         meta = checkpoint.meta
         self._check_same_settings(checkpoint)
         saved = meta.get("data_fingerprint")
