@@ -1,9 +1,12 @@
 """A tiny data-parallel training run through the user API, for the mpiexec tests.
 
-`python lockstep_worker.py OPTIMIZER OUT.json` under `mpiexec -n N` trains a small float64
-MLP for STEPS steps at global batch BATCH with `DistributedSampler` and `DataParallel`;
-rank 0 writes the global loss of every step and the final weights to OUT.json. `run(None)`
-is the reference: one process, a plain `DataLoader`, no communicator.
+`python lockstep_worker.py OPTIMIZER OUT.json [VARIANT]` under `mpiexec -n N` trains a small
+float64 MLP for STEPS steps at global batch BATCH with `DistributedSampler` and
+`DataParallel`; rank 0 writes the global loss of every step and the final weights to
+OUT.json. `run(optimizer, None, variant)` is the reference: one process, a plain
+`DataLoader`, no communicator. VARIANTS: "unused" adds a parameter used by the first step
+only (it then has optimizer state but no gradient); "clip" clips the gradients' total norm
+between backward and step.
 """
 
 from __future__ import annotations
@@ -23,9 +26,12 @@ BATCH = 16
 SAMPLES = 78
 """Not a multiple of BATCH: each epoch ends with a batch of 14, split unevenly over 4 ranks."""
 FEATURES, HIDDEN, CLASSES = 6, 8, 3
+VARIANTS = ("plain", "unused", "clip")
+MAX_NORM = 0.05
+"""Below the gradients' norm at every step, so "clip" scales every step."""
 
 
-def run(optimizer_name: str, comm: Communicator | None) -> dict[str, Any]:
+def run(optimizer_name: str, comm: Communicator | None, variant: str = "plain") -> dict[str, Any]:
     """Global loss per step and final weights of STEPS steps (one process when comm is None)."""
     data_rng = np.random.default_rng(7)
     x = data_rng.standard_normal((SAMPLES, FEATURES))
@@ -36,7 +42,8 @@ def run(optimizer_name: str, comm: Communicator | None) -> dict[str, Any]:
         nn.ReLU(),
         nn.Linear(HIDDEN, CLASSES, rng=init_rng, dtype=np.float64),
     )
-    params = list(model.parameters())
+    spare = nn.Parameter(np.ones(2))
+    params = [*model.parameters(), *([spare] if variant == "unused" else [])]
     optimizer = (
         optim.SGD(params, lr=0.1, momentum=0.9)
         if optimizer_name == "momentum"
@@ -59,7 +66,12 @@ def run(optimizer_name: str, comm: Communicator | None) -> dict[str, Any]:
         for x_batch, y_batch in loader:
             optimizer.zero_grad()
             loss = criterion(model(x_batch), y_batch)
-            loss.backward()
+            if variant == "unused" and not losses:
+                (loss + (spare**2).sum()).backward()
+            else:
+                loss.backward()
+            if variant == "clip":
+                nn.utils.clip_grad_norm_(params, MAX_NORM)
             global_loss = np.array([loss.item() * len(x_batch)])
             if parallel is not None and comm is not None:
                 parallel.samples = len(x_batch)
@@ -70,14 +82,17 @@ def run(optimizer_name: str, comm: Communicator | None) -> dict[str, Any]:
                 break
     return {
         "losses": losses,
-        "weights": {name: array.tolist() for name, array in model.state_dict().items()},
+        "weights": {
+            **{name: array.tolist() for name, array in model.state_dict().items()},
+            "spare": spare.numpy().tolist(),
+        },
         "ranks": 1 if comm is None else comm.size,
     }
 
 
 if __name__ == "__main__":
     world = distributed.world()
-    result = run(sys.argv[1], world)
+    result = run(sys.argv[1], world, *sys.argv[3:])
     if world.rank == 0:
         with open(sys.argv[2], "w") as sink:
             json.dump(result, sink)

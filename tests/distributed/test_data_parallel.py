@@ -8,6 +8,7 @@ import pytest
 from thread_ranks import ThreadRank, run_ranks
 
 from chainrule import distributed, nn, optim
+from chainrule.nn.flat import flatten_parameters
 from chainrule.tensor import Tensor
 
 
@@ -86,6 +87,64 @@ def test_a_parameter_without_gradient_counts_as_zero() -> None:
         np.testing.assert_array_equal(result, [1.0, 2.0])
 
 
+def test_a_parameter_without_gradient_on_every_rank_keeps_none() -> None:
+    def body(comm: ThreadRank) -> object:
+        param = nn.Parameter(np.zeros(2))
+        distributed.allreduce_grads([param, *gradients([np.ones(3)])], comm)
+        return param.grad
+
+    assert run_ranks(2, body) == [None, None]
+
+
+def test_clip_grad_value_clamps_the_averaged_gradient_once() -> None:
+    """Each rank's own gradient [3, -3] or [-1, 1] clamped to 1 and then averaged gives 0;
+    the average [1, -1] clamped gives [1, -1], as one process on the whole batch."""
+    own = [np.array([3.0, -3.0]), np.array([-1.0, 1.0])]
+
+    def body(comm: ThreadRank) -> tuple[np.ndarray, int]:
+        (param,) = gradients([own[comm.rank]])
+        parallel = distributed.DataParallel([param], optim.SGD([param], lr=1.0), comm)
+        nn.utils.clip_grad_value_([param], 1.0)
+        calls = comm.allreduce_calls
+        parallel.synchronize_gradients()  # clipped after averaging: still averaged
+        return param.grad.numpy().copy(), comm.allreduce_calls - calls
+
+    for grad, more_calls in run_ranks(2, body):
+        assert grad.shape == (2,)
+        np.testing.assert_array_equal(grad, [1.0, -1.0])
+        assert more_calls == 0
+
+
+def test_a_detached_data_parallel_no_longer_averages_for_the_clippings() -> None:
+    def body(comm: ThreadRank) -> np.ndarray:
+        (param,) = gradients([np.array([4.0 * comm.rank])])
+        distributed.DataParallel([param], optim.SGD([param], lr=1.0), comm).detach()
+        nn.utils.clip_grad_norm_([param], 10.0)
+        return param.grad.numpy().copy()
+
+    assert [grad.tolist() for grad in run_ranks(2, body)] == [[0.0], [4.0]]
+
+
+def test_float16_gradients_are_summed_without_overflow() -> None:
+    """64 * 1100 rows overflowed float16 (max 65504): the mean gradient 64 came back inf.
+    Rank 0's gradients live in a flat float16 buffer, rank 1's do not: the two must still
+    meet in one layout."""
+
+    def body(comm: ThreadRank) -> tuple[np.ndarray, bool]:
+        (param,) = gradients([np.array([64.0, 0.5], np.float16)])
+        if comm.rank == 0:
+            flatten_parameters([param])
+        buffer = distributed.GradientBuffer([param])
+        buffer.allreduce(comm, samples=1100)
+        return param.grad.numpy().copy(), buffer.finite
+
+    for grad, finite in run_ranks(2, body):
+        assert finite
+        assert grad.dtype == np.float16
+        assert grad.shape == (2,)
+        np.testing.assert_array_equal(grad, np.array([64.0, 0.5], np.float16))
+
+
 def test_non_finite_gradients_are_flagged_on_every_rank() -> None:
     def body(comm: ThreadRank) -> bool:
         buffer = distributed.GradientBuffer(
@@ -128,7 +187,8 @@ class PeerSum(distributed.SingleProcess):
 def test_data_parallel_averages_before_every_optimizer_step() -> None:
     weight = nn.Parameter(np.zeros(2))
     optimizer = optim.SGD([weight], lr=1.0)
-    distributed.DataParallel([weight], optimizer, PeerSum(np.array([2.0, 2.0, 1.0])))
+    # The peer sends its gradient [2, 2], that it has one (1) and its sample count (1).
+    distributed.DataParallel([weight], optimizer, PeerSum(np.array([2.0, 2.0, 1.0, 1.0])))
     for _ in range(2):
         weight.grad = Tensor(np.ones(2))
         optimizer.step()

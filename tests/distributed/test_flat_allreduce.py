@@ -80,16 +80,37 @@ def test_in_place_average_equals_gathered_average_bit_for_bit(
             np.testing.assert_array_equal(got_grad, expected_grad)
 
 
-def test_flat_buffer_missing_a_gradient_is_gathered_instead() -> None:
+def test_flat_buffer_missing_a_gradient_on_one_rank_is_gathered_there() -> None:
+    """Rank 0 reduces its whole flat buffer in place while rank 1, missing one gradient,
+    gathers: the two layouts must line up, and the missing gradient counts as zero."""
+
     def body(comm: ThreadRank) -> tuple[bool, np.ndarray]:
+        params = _params_with_grads(comm.rank, np.float64)
+        (buffer,) = flatten_parameters(params)
+        if comm.rank == 1:
+            params[1].grad = None
+        recording = RecordingRank(comm)
+        distributed.GradientBuffer(params).allreduce(recording)
+        assert params[1].grad is not None
+        return recording.reduced[0] is buffer.grad_and_spare, params[1].grad.data.copy()
+
+    rank_0_grad = _params_with_grads(0, np.float64)[1].grad.data
+    results = run_ranks(2, body)
+    assert [in_place for in_place, _ in results] == [True, False]
+    for _, missing in results:
+        assert missing.shape == (3,)
+        np.testing.assert_array_equal(missing, rank_0_grad / 2)
+
+
+def test_flat_buffer_missing_a_gradient_on_every_rank_keeps_it_none() -> None:
+    def body(comm: ThreadRank) -> tuple[bool, Any]:
         params = _params_with_grads(comm.rank, np.float64)
         (buffer,) = flatten_parameters(params)
         params[1].grad = None
         recording = RecordingRank(comm)
         distributed.GradientBuffer(params).allreduce(recording)
-        assert params[1].grad is not None
-        return recording.reduced[0] is buffer.grad_and_spare, params[1].grad.data
+        return recording.reduced[0] is buffer.grad_and_spare, params[1].grad
 
     for reduced_in_place, missing in run_ranks(2, body):
         assert not reduced_in_place
-        np.testing.assert_array_equal(missing, np.zeros(3))
+        assert missing is None

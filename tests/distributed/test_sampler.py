@@ -89,3 +89,30 @@ def test_a_list_of_pairs_is_refused_as_by_the_dataloader() -> None:
     pairs = [(np.zeros(2), 0)] * 4
     with pytest.raises(TypeError, match=r"^DistributedSampler: got a list of 4 items"):
         DistributedSampler(pairs, 2, rank=0, size=2)  # type: ignore[arg-type]
+
+
+def test_shuffling_on_several_ranks_without_a_generator_is_refused() -> None:
+    """Each rank drew its own unseeded permutation: shards overlapped and missed samples."""
+    with pytest.raises(ValueError, match=r"shuffle=True on 2 ranks needs rng"):
+        DistributedSampler(np.arange(20.0), 10, rank=1, size=2, shuffle=True)
+
+
+def test_shuffling_on_one_rank_without_a_generator_is_allowed() -> None:
+    sampler = DistributedSampler(np.arange(20.0), 10, rank=0, size=1, shuffle=True)
+    assert sorted(int(v) for (batch,) in sampler for v in batch) == list(range(20))
+
+
+@pytest.mark.parametrize("size", [2, 3])
+def test_shuffled_shards_are_disjoint_and_cover_every_epoch_and_epochs_differ(size: int) -> None:
+    samplers = [
+        DistributedSampler(
+            np.arange(23.0), 6, rank=rank, size=size, shuffle=True, rng=np.random.default_rng(5)
+        )
+        for rank in range(size)
+    ]
+    orders = []
+    for _ in range(3):
+        shards = [[int(v) for (batch,) in sampler for v in batch] for sampler in samplers]
+        assert sorted(v for shard in shards for v in shard) == list(range(23))
+        orders.append(shards[0])
+    assert orders[0] != orders[1] != orders[2]

@@ -3,10 +3,20 @@ ranks."""
 
 from __future__ import annotations
 
+import shutil
+from dataclasses import replace
+from pathlib import Path
+
 import numpy as np
+import pytest
 from thread_ranks import ThreadRank, run_ranks
 
-from chainrule.distributed import training
+from chainrule.data.errors import DatasetError
+from chainrule.distributed import SingleProcess, training
+from chainrule.train.checkpoint import CheckpointError, load_checkpoint
+from chainrule.train.config import TrainConfig
+from chainrule.train.datasets import load_splits
+from chainrule.train.loop import Trainer
 
 
 def test_non_finite_validation_logits_give_every_rank_a_nan_loss_not_one_ranks_error() -> None:
@@ -24,3 +34,65 @@ def test_non_finite_validation_logits_give_every_rank_a_nan_loss_not_one_ranks_e
 
     for loss, _ in run_ranks(2, body):
         assert np.isnan(loss)
+
+
+CONFIG = TrainConfig(
+    model="mlp", hidden=(4,), epochs=1, batch_size=256, schedule="constant", dtype="float64"
+)
+
+
+def test_a_rank_that_read_other_data_stops_every_rank(tmp_path: Path) -> None:
+    """Rank 1 reading another copy of the data (another machine's) trained on other samples
+    than its shard indices named, silently; every rank now stops with one error."""
+    splits = load_splits("digits", val_fraction=0.1, dtype="float64")
+    other = replace(splits, x_train=splits.x_train[::-1].copy())
+
+    def body(comm: ThreadRank, folder: Path) -> str:
+        trainer = Trainer(CONFIG, folder, splits=other if comm.rank else splits, comm=comm)
+        with pytest.raises(DatasetError, match=r"rank\(s\) 1 of 2 read other data") as error:
+            trainer.fit(progress=False, echo=lambda line: None)
+        return str(error.value)
+
+    assert len(set(run_ranks(2, lambda comm: body(comm, tmp_path)))) == 1
+
+
+def test_a_rank_that_resumed_another_checkpoint_stops_every_rank(tmp_path: Path) -> None:
+    splits = load_splits("digits", val_fraction=0.1, dtype="float64")
+    first, second = tmp_path / "first", tmp_path / "second"
+    Trainer(CONFIG, first, splits=splits, comm=SingleProcess()).fit(
+        progress=False, echo=lambda line: None
+    )
+    shutil.copytree(first, second)
+    later = replace(CONFIG, epochs=2)
+    resumed = Trainer(later, second, splits=splits, comm=SingleProcess())
+    resumed.restore(load_checkpoint(second))
+    resumed.fit(progress=False, echo=lambda line: None)
+    later = replace(CONFIG, epochs=3)
+
+    def body(comm: ThreadRank) -> None:
+        trainer = Trainer(later, first, splits=splits, comm=comm)
+        trainer.restore(load_checkpoint(second if comm.rank else first))
+        with pytest.raises(CheckpointError, match=r"rank\(s\) 1 of 2 resumed another"):
+            trainer.fit(progress=False, echo=lambda line: None)
+
+    run_ranks(2, body)
+
+
+def test_a_rank_that_refuses_its_checkpoint_stops_every_rank_at_once(tmp_path: Path) -> None:
+    """Rank 1's copy of the data differs from the run's: its restore refused it while rank
+    0 went on and waited for it in the next collective until the deadline (600 s)."""
+    splits = load_splits("digits", val_fraction=0.1, dtype="float64")
+    Trainer(CONFIG, tmp_path, splits=splits, comm=SingleProcess()).fit(
+        progress=False, echo=lambda line: None
+    )
+    other = replace(splits, x_train=splits.x_train[::-1].copy())
+
+    def body(comm: ThreadRank) -> str:
+        trainer = Trainer(CONFIG, tmp_path, splits=other if comm.rank else splits, comm=comm)
+        with pytest.raises(CheckpointError, match="the data differ") as error:
+            trainer.restore(load_checkpoint(tmp_path))
+        return str(error.value)
+
+    rank_0, rank_1 = run_ranks(2, body)
+    assert rank_0.startswith("train: rank 1 of 2 cannot resume: the data differ")
+    assert rank_1.startswith("train: the data differ")

@@ -4,17 +4,22 @@ When the parameters of a dtype live in a flat buffer (`Module.flatten_parameters
 `chainrule.nn.flat`) with every gradient in it, that buffer is averaged in place: one
 Allreduce, nothing gathered or copied back. Otherwise the gradients are gathered into one
 persistent, contiguous buffer per dtype (allocated once, reused every step), summed over the
-ranks in place, and copied back. Each rank's gradient is weighted by its share of the global batch,
+ranks in place, and copied back. Each rank's gradient is weighted by its share of the global
+batch,
 
     grad = sum_r (n_r / B) * grad_r,   B = sum_r n_r,
 
 the mean gradient of the global batch whatever the shard sizes; with equal shards that is
-the plain average sum_r grad_r / size. n_r travels in the same buffer, so a step costs one
-Allreduce per dtype (one in all for a single-dtype model).
+the plain average sum_r grad_r / size. A parameter without a gradient on a rank (a branch
+that rank did not take) counts as a zero gradient there; one without a gradient on every rank
+keeps `.grad` None, so the optimizer skips it as one process would (DDP's rule for globally
+unused parameters). n_r and which parameters have a gradient travel in the same buffer, so a
+step costs one Allreduce per dtype (one in all for a single-dtype model).
 """
 
 from __future__ import annotations
 
+import weakref
 from collections.abc import Iterable, Sequence
 from typing import Any
 
@@ -23,6 +28,7 @@ import numpy as np
 from chainrule.distributed.communicator import Communicator
 from chainrule.distributed.launcher import world
 from chainrule.nn.flat import FlatBuffer, buffer_of
+from chainrule.nn.utils import register_gradient_synchronizer, unregister_gradient_synchronizer
 from chainrule.tensor import Tensor
 
 
@@ -34,8 +40,10 @@ def _by_dtype(params: Sequence[Tensor]) -> dict[np.dtype[Any], list[Tensor]]:
 
 
 class GradientBuffer:
-    """The flat buffers of `params`' gradients, one per dtype, each with one extra slot for
-    the rank's sample count; `allreduce(comm, samples)` averages every `.grad` over ranks."""
+    """The flat buffers of `params`' gradients, one per dtype (float32 for float16), each
+    followed by one slot per parameter (1 where this rank has its gradient) and one for the
+    rank's sample count (the layout of a `FlatBuffer`'s `grad_and_spare`);
+    `allreduce(comm, samples)` averages every `.grad` over ranks."""
 
     def __init__(self, params: Iterable[Tensor]) -> None:
         self.params = list(params)
@@ -43,7 +51,10 @@ class GradientBuffer:
             raise ValueError("GradientBuffer: no parameters; pass model.parameters()")
         self.groups = _by_dtype(self.params)
         self.buffers = {
-            dtype: np.empty(sum(param.data.size for param in group) + 1, dtype)
+            dtype: np.empty(
+                sum(param.data.size for param in group) + len(group) + 1,
+                np.promote_types(dtype, np.float32),
+            )
             for dtype, group in self.groups.items()
         }
         self.finite = True
@@ -53,19 +64,25 @@ class GradientBuffer:
         """Replace each parameter's `.grad` by its weighted mean over the ranks.
 
         `samples` is this rank's share of the global batch (its row count); None weighs the
-        ranks equally. A parameter without a gradient contributes zeros (and gets the mean).
+        ranks equally. A parameter without a gradient contributes zeros (and gets the mean);
+        one without a gradient on every rank keeps `.grad` None.
         """
         weight = 1.0 if samples is None else float(samples)
         finite = True
         for dtype, group in self.groups.items():
             flat = buffer_of(group[0])
-            if flat is not None and flat.holds_all_grads(group):
+            buffer = self.buffers[dtype]
+            # float16 gradients are summed in float32: n_r * grad_r and the sums overflowed
+            # float16 (a mean gradient of 64 over 2 x 1100 rows was inf); so never in place.
+            if flat is not None and flat.grad.dtype == buffer.dtype and flat.holds_all_grads(group):
                 finite = self._allreduce_in_place(comm, flat, weight) and finite
                 continue
-            buffer = self.buffers[dtype]
+            count = len(group)
+            present = buffer[-1 - count : -1]
             offset = 0
-            for param in group:
+            for index, param in enumerate(group):
                 size = param.data.size
+                present[index] = param.grad is not None
                 if param.grad is None:
                     buffer[offset : offset + size] = 0
                 else:
@@ -73,6 +90,7 @@ class GradientBuffer:
                         param.grad.data.reshape(-1),
                         weight,
                         out=buffer[offset : offset + size],
+                        dtype=buffer.dtype,
                         casting="same_kind",
                     )
                 offset += size
@@ -84,13 +102,17 @@ class GradientBuffer:
                     f"allreduce_grads: the ranks' sample counts add up to "
                     f"{total}; pass each rank's positive row count"
                 )
-            buffer[:-1] /= total
-            finite = finite and bool(np.isfinite(buffer[:-1]).all())
+            gradients = buffer[: -1 - count]
+            gradients /= total
+            finite = finite and bool(np.isfinite(gradients).all())
             offset = 0
-            for param in group:
+            for index, param in enumerate(group):
                 size = param.data.size
-                averaged = buffer[offset : offset + size].reshape(param.data.shape)
+                averaged = gradients[offset : offset + size].reshape(param.data.shape)
                 grad = param.grad
+                if present[index] == 0:  # no rank has one: the optimizer skips it
+                    offset += size
+                    continue
                 if (
                     grad is not None
                     and grad.data.flags.writeable
@@ -98,7 +120,7 @@ class GradientBuffer:
                 ):
                     np.copyto(grad.data, averaged)
                 else:
-                    param.grad = Tensor(averaged.copy())
+                    param.grad = Tensor(averaged.astype(param.data.dtype))
                 offset += size
         self.finite = finite
 
@@ -110,6 +132,7 @@ class GradientBuffer:
         gradients = flat.grad
         if weight != 1.0:
             gradients *= weight
+        buffer[gradients.size : -1] = 1  # every member has its gradient here
         buffer[-1] = weight
         comm.allreduce_sum(buffer)
         total = buffer[-1]
@@ -150,19 +173,31 @@ def broadcast_parameters(
             offset += size
 
 
+GradientStamp = tuple["weakref.ref[Tensor]", int] | None
+"""A gradient as it was averaged: the Tensor (weakly) and its version; None for no gradient."""
+
+
 class DataParallel:
     """Data parallelism for a model's `params` and its `optimizer`: the parameters are
-    broadcast from rank 0 now, and before every `optimizer.step()` the gradients are averaged
-    over the ranks, so every rank takes the same step (also when the step is replayed by
-    `chainrule.compile`). Set `samples` to this rank's row count before each step when the
-    shards may differ in size (a `DistributedSampler`'s last batch).
+    broadcast from rank 0 now, and the gradients are averaged over the ranks before every
+    `optimizer.step()` (also when the step is replayed by `chainrule.compile`), so every rank
+    takes the same step. `clip_grad_norm_` and `clip_grad_value_` average them first, so
+    they clip the global batch's gradient as one process would; after any other in-place
+    change of the averaged gradients, the step averages them again (to rounding, the same
+    values). Set `samples` to this rank's row count before each step when the shards may
+    differ in size (a `DistributedSampler`'s last batch). The weights assume each rank's loss
+    is the mean over its rows (the losses' default reduction); for a summed loss the global
+    gradient is the sum over ranks, `size` times the plain average (samples None).
 
     Example:
         >>> parallel = DataParallel(model.parameters(), optimizer)
         >>> for x, y in DistributedSampler(data, 256, rank=parallel.comm.rank,
-        ...                                size=parallel.comm.size):
+        ...                                size=parallel.comm.size, shuffle=True,
+        ...                                rng=np.random.default_rng(0)):
         ...     parallel.samples = len(x)
-        ...     optimizer.zero_grad(); loss_fn(model(x), y).backward(); optimizer.step()
+        ...     optimizer.zero_grad(); loss_fn(model(x), y).backward()
+        ...     clip_grad_norm_(model.parameters(), 1.0)  # clips the averaged gradient
+        ...     optimizer.step()
     """
 
     def __init__(
@@ -171,17 +206,59 @@ class DataParallel:
         self.comm = world() if comm is None else comm
         self.buffer = GradientBuffer(params)
         self.samples: float | None = None
+        self._members = {id(param) for param in self.buffer.params}
+        self._averaged: list[GradientStamp] | None = None
         broadcast_parameters(self.buffer.params, self.comm)
         self._handle = optimizer.register_step_pre_hook(self._before_step)
+        register_gradient_synchronizer(self)
 
     @property
     def finite(self) -> bool:
         """Whether the last averaged gradients were finite (the same answer on every rank)."""
         return self.buffer.finite
 
-    def _before_step(self, optimizer: Any) -> None:
+    def owns(self, param: Tensor) -> bool:
+        return id(param) in self._members
+
+    def synchronize_gradients(self) -> None:
+        """Average the gradients now (every rank calls it), unless they are as this step
+        last averaged them."""
+        if not self._still_averaged():
+            self._average()
+
+    def gradients_changed(self) -> None:
+        """The averaged gradients were changed in place alike on every rank (a clipping):
+        they stay averaged for this step."""
+        if self._averaged is not None:
+            self._averaged = self._stamps()
+
+    def _stamps(self) -> list[GradientStamp]:
+        return [
+            None if (grad := param.grad) is None else (weakref.ref(grad), grad.version)
+            for param in self.buffer.params
+        ]
+
+    def _still_averaged(self) -> bool:
+        if self._averaged is None:
+            return False
+        for param, stamp in zip(self.buffer.params, self._averaged, strict=True):
+            grad = param.grad
+            if stamp is None:
+                if grad is not None:
+                    return False
+            elif grad is None or stamp[0]() is not grad or stamp[1] != grad.version:
+                return False
+        return True
+
+    def _average(self) -> None:
         self.buffer.allreduce(self.comm, self.samples)
+        self._averaged = self._stamps()
+
+    def _before_step(self, optimizer: Any) -> None:
+        self.synchronize_gradients()
+        self._averaged = None  # the next step's gradients are averaged anew
 
     def detach(self) -> None:
-        """Stop averaging before the optimizer's steps."""
+        """Stop averaging before the optimizer's steps and the clippings."""
         self._handle.remove()
+        unregister_gradient_synchronizer(self)

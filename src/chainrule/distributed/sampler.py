@@ -33,6 +33,12 @@ class DistributedSampler:
     """Mini-batches of `rank`'s shard: global batches of `batch_size` rows, split into
     `size` contiguous parts (np.array_split's), rank r taking part r.
 
+    With `shuffle`, every rank must pass a generator in the same state (the same seed, used
+    for nothing else), so that all draw the same permutation: on more than one rank a
+    missing `rng` is refused (an unseeded generator per rank would draw different
+    permutations, whose shards overlap and miss samples). Each epoch draws a new permutation
+    from it (no `set_epoch` needed).
+
     Every global batch must give each rank at least one row: a short last batch with fewer
     rows than ranks is refused (set `drop_last`, or choose a batch size that leaves a longer
     remainder). `len(sampler)` is the number of global batches per epoch.
@@ -63,6 +69,13 @@ class DistributedSampler:
         if isinstance(rank, bool) or not isinstance(rank, int) or not 0 <= rank < size:
             raise ValueError(
                 f"DistributedSampler: rank must be an int in 0..{size - 1}, got {rank!r}"
+            )
+        if shuffle and rng is None and size > 1:
+            raise ValueError(
+                f"DistributedSampler: shuffle=True on {size} ranks needs rng, a generator "
+                "seeded alike on every rank (e.g. rng=np.random.default_rng(0)): without "
+                "one each rank draws its own permutation, and the shards overlap and miss "
+                "samples"
             )
         self.dataset = dataset
         self.rank, self.size = rank, size

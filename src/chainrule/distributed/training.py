@@ -1,6 +1,8 @@
 """What `chainrule train` does differently on more than one rank, kept out of the loop.
 
-Rank 0 alone prints, writes metrics, plots and checkpoints; the others train in step. The
+Rank 0 alone prints, writes metrics, plots and checkpoints; the others train in step, after
+checking that they read the same data and resumed the same checkpoint as rank 0 (each rank
+reads its own copies: on a cluster, those of its machine). The
 loader becomes a `DistributedSampler` (same global batches, one shard per rank), the
 gradients are averaged by `DataParallel`, and epoch losses and validation metrics are summed
 over the ranks. Dropout draws its masks from a generator per rank; a checkpoint keeps every
@@ -49,6 +51,13 @@ def all_ranks_ready(ready: bool, comm: Communicator) -> bool:
     not_ready = np.array([0.0 if ready else 1.0])
     comm.allreduce_sum(not_ready)
     return bool(not_ready[0] == 0)
+
+
+def differing_ranks(value: Any, comm: Communicator) -> list[int]:
+    """The ranks whose `value` (small, picklable, comparable) differs from rank 0's; every
+    rank gets the same answer, so all stop together when one differs."""
+    gathered = comm.allgather_object(value)
+    return [rank for rank, other in enumerate(gathered) if other != gathered[0]]
 
 
 def validation_blowup_message(loss: float, epoch: int, lr: float) -> str:

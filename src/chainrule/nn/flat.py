@@ -66,10 +66,11 @@ class FlatBuffer:
         sizes = [param.data.size for param in params]
         bounds = np.concatenate([[0], np.cumsum(sizes)]).tolist()
         self.data: np.ndarray = np.empty(bounds[-1], dtype=dtype)
-        # One spare element after the gradients lets a reduction carry a number with them
-        # in the same call (chainrule.distributed sends each rank's sample count there).
-        self.grad_and_spare: np.ndarray = np.zeros(bounds[-1] + 1, dtype=dtype)
-        self.grad: np.ndarray = self.grad_and_spare[:-1]
+        # Spare elements after the gradients (one per member, then one) let a reduction
+        # carry numbers with them in the same call: chainrule.distributed sends which
+        # members have a gradient and each rank's sample count there.
+        self.grad_and_spare: np.ndarray = np.zeros(bounds[-1] + len(params) + 1, dtype=dtype)
+        self.grad: np.ndarray = self.grad_and_spare[: bounds[-1]]
         self.bounds: list[tuple[int, int]] = list(itertools.pairwise(bounds))
         self.positions = {id(param): position for position, param in enumerate(params)}
         self.data_views: list[np.ndarray] = []

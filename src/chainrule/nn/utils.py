@@ -4,6 +4,10 @@ value, and moving parameters to and from one flat vector.
 Clipping reads and writes `.grad` arrays directly (bumping their versions, as any in-place
 change does); over a flat buffer (`chainrule.nn.flat`) it scales all gradients in one call.
 Inside `chainrule.compile` both clippings are recorded as effects that each replay repeats.
+Under data parallelism (`chainrule.distributed.DataParallel`, which registers itself here as
+a `GradientSynchronizer`) the clippings first average the gradients over the ranks, so they
+clip the global batch's gradient, as one process would (DDP has averaged them by the end of
+backward).
 """
 
 from __future__ import annotations
@@ -12,8 +16,9 @@ import functools
 import math
 import types
 import warnings
+import weakref
 from collections.abc import Iterable, Sequence
-from typing import Any
+from typing import Any, Protocol
 
 import numpy as np
 
@@ -23,6 +28,43 @@ from chainrule.ops import concatenate
 from chainrule.tensor import Tensor
 
 TensorOrTensors = Tensor | Iterable[Tensor]
+
+
+class GradientSynchronizer(Protocol):
+    """What averages some parameters' gradients over processes (`DataParallel`)."""
+
+    def owns(self, param: Tensor) -> bool:
+        """Whether `param`'s gradient is averaged by this synchronizer."""
+        ...
+
+    def synchronize_gradients(self) -> None:
+        """Average the gradients now, unless they already are since they last changed."""
+        ...
+
+    def gradients_changed(self) -> None:
+        """The averaged gradients were changed in place, alike on every process."""
+        ...
+
+
+_SYNCHRONIZERS: weakref.WeakSet[Any] = weakref.WeakSet()
+
+
+def register_gradient_synchronizer(synchronizer: GradientSynchronizer) -> None:
+    """Have the clippings average `synchronizer`'s gradients before they read them."""
+    _SYNCHRONIZERS.add(synchronizer)
+
+
+def unregister_gradient_synchronizer(synchronizer: GradientSynchronizer) -> None:
+    _SYNCHRONIZERS.discard(synchronizer)
+
+
+def _synchronize(params: Sequence[Tensor]) -> list[GradientSynchronizer]:
+    """Average the gradients of every synchronizer owning one of `params`; those
+    synchronizers (told `gradients_changed()` once the clipping has changed them)."""
+    owners = [sync for sync in list(_SYNCHRONIZERS) if any(map(sync.owns, params))]
+    for sync in owners:
+        sync.synchronize_gradients()
+    return owners
 
 
 def _as_list(op: str, parameters: TensorOrTensors) -> list[Tensor]:
@@ -146,6 +188,7 @@ def clip_grad_norm_(
     record_effect(
         functools.partial(clip_grad_norm_, params, max_norm, norm_type, error_if_nonfinite, foreach)
     )
+    owners = _synchronize(params)
     with_grad = [param for param in params if param.grad is not None]
     grads = [param.grad for param in with_grad if param.grad is not None]
     if not grads:
@@ -172,6 +215,8 @@ def clip_grad_norm_(
             for grad in grads:
                 grad.data *= grad.dtype.type(coef)
     _bump_versions(grads)
+    for sync in owners:
+        sync.gradients_changed()
     return _result(total)
 
 
@@ -205,12 +250,15 @@ def clip_grad_value_(
     use_flat = _foreach_flag(op, foreach)
     clip_value = _limit(op, "clip_value", clip_value)
     record_effect(functools.partial(clip_grad_value_, params, clip_value, foreach))
+    owners = _synchronize(params)
     with_grad = [param for param in params if param.grad is not None]
     grads = [param.grad for param in with_grad if param.grad is not None]
     flat = _flat_grad(with_grad) if use_flat else None
     for array in [flat] if flat is not None else [grad.data for grad in grads]:
         np.clip(array, -clip_value, clip_value, out=array)
     _bump_versions(grads)
+    for sync in owners:
+        sync.gradients_changed()
 
 
 def parameters_to_vector(parameters: Iterable[Tensor]) -> Tensor:

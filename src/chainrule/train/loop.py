@@ -25,6 +25,7 @@ import numpy as np
 
 from chainrule import manual, optim
 from chainrule.data import ArrayDataset, DataLoader
+from chainrule.data.errors import DatasetError
 from chainrule.distributed import Communicator, DataParallel, DistributedSampler, world
 from chainrule.distributed import training as parallel_training
 from chainrule.train.blowup import explain_blowup
@@ -276,7 +277,27 @@ class Trainer:
     def restore(self, checkpoint: Checkpoint) -> None:
         """Continue from `checkpoint` (made by a run of the same config, on the same data:
         a checkpoint recording another data fingerprint is refused; one recording none, from
-        an older chainrule, is not checked)."""
+        an older chainrule, is not checked). On several ranks every rank calls it, and all
+        raise the CheckpointError when one rank refuses its checkpoint (the others would
+        wait for it in their first collective until its deadline)."""
+        refused: CheckpointError | None = None
+        try:
+            self._restore(checkpoint)
+        except CheckpointError as error:
+            refused = error
+        if self.comm.size > 1:
+            messages = self.comm.allgather_object(None if refused is None else str(refused))
+            failed = [(rank, text) for rank, text in enumerate(messages) if text is not None]
+            if failed and refused is None:
+                rank, text = failed[0]
+                raise CheckpointError(
+                    f"train: rank {rank} of {self.comm.size} cannot resume: "
+                    + text.removeprefix("train: ")
+                )
+        if refused is not None:
+            raise refused
+
+    def _restore(self, checkpoint: Checkpoint) -> None:
         meta = checkpoint.meta
         self._check_same_settings(checkpoint)
         saved = meta.get("data_fingerprint")
@@ -456,7 +477,32 @@ class Trainer:
                     refused = error
             if not parallel_training.all_ranks_ready(refused is None, self.comm):
                 raise refused or RunFolderError(f"train: rank 0 could not write {self.folder}")
+            if self.comm.size > 1:
+                self._refuse_diverging_ranks()
             self._fit(progress=progress, echo=echo)
+
+    def _refuse_diverging_ranks(self) -> None:
+        """DatasetError or CheckpointError on every rank when a rank read other data, or
+        resumed another checkpoint, than rank 0: its shards would index other samples and
+        its weights would start elsewhere, silently (each rank reads its own copies)."""
+        differ = parallel_training.differing_ranks(
+            (self.data_fingerprint["sha256"], self.resumed_identity), self.comm
+        )
+        if not differ:
+            return
+        data_differ = parallel_training.differing_ranks(self.data_fingerprint["sha256"], self.comm)
+        ranks = ", ".join(map(str, data_differ or differ))
+        if data_differ:
+            raise DatasetError(
+                f"train: rank(s) {ranks} of {self.comm.size} read other data than rank 0 "
+                f"from {self.data_fingerprint['source']} (another SHA-256); give every "
+                "rank the same files (on a cluster: the same copy on every machine)"
+            )
+        raise CheckpointError(
+            f"train: rank(s) {ranks} of {self.comm.size} resumed another checkpoint than "
+            f"rank 0 (its epoch or arrays differ); give every rank the same run folder "
+            "(on a cluster: a shared file system, or the same copy on every machine)"
+        )
 
     def _fit(self, *, progress: bool, echo: Callable[[str], None]) -> None:
         if self.lead:
