@@ -24,7 +24,6 @@ from chainrule.check.numerical import (
     IN_PLACE_HINT,
     KINK_REFINEMENTS,
     check_step,
-    directional_derivative,
     is_kink,
     is_write_error,
     one_sided_slopes,
@@ -521,7 +520,17 @@ def _check_one(
         verdict = "agrees"
         if abs(along - numerical) > allowed:
             verdict, numerical, allowed = _refine_along(
-                at_point, point, v, f0, along, numerical, slopes, allowed, eps=eps, floor=floor
+                at_point,
+                point,
+                v,
+                analytic,
+                f0,
+                along,
+                numerical,
+                slopes,
+                allowed,
+                eps=eps,
+                floor=floor,
             )
             kink = verdict == "kink"
             unconverged += verdict == "unresolved"
@@ -795,7 +804,7 @@ def _split_at_kinks(
         if not is_kink(miss, *slopes):
             return "fails"
         verdict, _, _ = _refine_along(
-            f, point, part, f0, along, numerical, slopes, allowed, eps=eps, floor=floor
+            f, point, part, analytic, f0, along, numerical, slopes, allowed, eps=eps, floor=floor
         )
         spent += KINK_REFINEMENTS
         if verdict == "fails":
@@ -871,8 +880,12 @@ def _measure_along(
     floor: float,
 ) -> tuple[float, float, float, tuple[float, float]]:
     """<v, grad> (analytic), its central difference along v, the miss allowed between them,
-    and the one-sided slopes, for one direction v."""
-    f_plus, f_minus, numerical = directional_derivative(f, point, direction, eps)
+    and the one-sided slopes, for one direction v (f's values corrected to the step v was
+    meant to take, see `_probe_along`)."""
+    # A step reported lost leaves f's values as measured (gradcheck refused an eps lost
+    # at the largest entry; a part of a direction may still move too little).
+    f_plus, f_minus, _ = _probe_along(f, point, direction, analytic, eps)
+    numerical = (f_plus - f_minus) / (2 * eps)
     along = float((direction * analytic).sum())
     allowed = float((np.abs(direction) * (atol + rtol * np.abs(analytic))).sum()) + floor
     return along, numerical, allowed, ((f_plus - f0) / eps, (f0 - f_minus) / eps)
@@ -882,6 +895,7 @@ def _refine_along(
     f: Callable[[Float64Array], float],
     point: Float64Array,
     direction: Float64Array,
+    analytic: Float64Array,
     f0: float,
     along: float,
     numerical: float,
@@ -906,7 +920,7 @@ def _refine_along(
         else 0.0
     )
     return refine_miss(
-        partial(_probe_along, f, point, direction),
+        partial(_probe_along, f, point, direction, analytic),
         f0,
         along,
         numerical,
@@ -918,12 +932,46 @@ def _refine_along(
     )
 
 
+DISPLACEMENT_MISS = 0.5
+"""The largest ``||taken - h v|| / ||h v||`` for which `_probe_along` corrects f's values to
+the displacement h v; past it (most entries no longer move at all) the step is lost."""
+
+
 def _probe_along(
-    f: Callable[[Float64Array], float], point: Float64Array, direction: Float64Array, h: float
+    f: Callable[[Float64Array], float],
+    point: Float64Array,
+    direction: Float64Array,
+    analytic: Float64Array,
+    h: float,
 ) -> tuple[float, float, float]:
-    """f(x + h v), f(x - h v) and the step between them, 2h, as `probe` gives for one entry."""
-    f_plus, f_minus, _ = directional_derivative(f, point, direction, h)
+    """f(x + h v) and f(x - h v), corrected to the displacements +-h v, and the step 2h
+    between them, as `probe` gives for one entry; a step of 0 when h is lost to rounding.
+
+    x_i + h v_i rounds to the spacing of x_i: at x ~ 1e6 (spacing 1.2e-10) and h v_i ~ 1e-7
+    the displacement taken misses h v_i by up to 1e-3 of it, so the slope measured is not
+    <v, grad f> but that of the direction taken, and a right gradient failed by far more than
+    rtol. Subtracting <taken - h v, analytic> from each value makes the comparison that of
+    <taken / 2h, grad f - analytic> with 0: a wrong gradient still shows along the direction
+    actually taken. When that direction is far from h v (``||taken - h v|| > DISPLACEMENT_MISS
+    ||h v||``, entries that no longer move), the correction would be most of the measurement:
+    the step is reported lost (0) instead."""
+    step = h * direction
+    upper, lower = point + step, point - step
+    miss_up, miss_down = (upper - point) - step, (point - lower) - step
+    scale = float(np.linalg.norm(step))
+    if scale == 0 or max(np.linalg.norm(miss_up), np.linalg.norm(miss_down)) > (
+        DISPLACEMENT_MISS * scale
+    ):
+        return float(f(upper)), float(f(lower)), 0.0
+    f_plus = float(f(upper)) - _dot_moved(miss_up, analytic)
+    f_minus = float(f(lower)) + _dot_moved(miss_down, analytic)
     return f_plus, f_minus, 2 * h
+
+
+def _dot_moved(miss: Float64Array, analytic: Float64Array) -> float:
+    """<miss, analytic> over the entries that missed (an inf elsewhere adds no NaN)."""
+    moved = miss != 0
+    return float((miss[moved] * analytic[moved]).sum())
 
 
 def _diagnose_failure(
