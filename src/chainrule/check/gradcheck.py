@@ -29,6 +29,7 @@ from chainrule.check.numerical import (
     one_sided_slopes,
     probe,
     read_only,
+    real_float64,
     refine_miss,
 )
 
@@ -321,7 +322,9 @@ def gradcheck(
     _check_count("directions", directions, "0 checks only the sampled entries")
     _check_count("max_entries", max_entries, "0 leaves the check to the directions")
     generator = np.random.default_rng(0) if rng is None else rng
-    points = {name: np.array(value, dtype=np.float64) for name, value in arrays.items()}
+    points = {
+        name: real_float64("gradcheck", f"array {name!r}", value) for name, value in arrays.items()
+    }
     missing = [name for name in grads if name not in points]
     if missing:
         raise ValueError(
@@ -329,7 +332,8 @@ def gradcheck(
             f"those names; arrays has {', '.join(points)}: pass each array that "
             f"a gradient differentiates"
         )
-    for name in grads:
+    for name, grad in grads.items():
+        real_float64("gradcheck", f"the gradient of {name!r}", grad, copy=False)
         check_step(f"gradcheck of {name!r}", eps, points[name])
     f0 = _loss_value(_evaluate(loss_fn, points), eps)
     if not np.isfinite(f0):

@@ -27,6 +27,23 @@ IN_PLACE_HINT = (
 """Why a function under finite differences may not write into its arguments."""
 
 
+def real_float64(owner: str, name: str, value: npt.ArrayLike, *, copy: bool = True) -> Float64Array:
+    """`value` as a float64 array (a copy unless `copy` is False); a TypeError naming `owner`
+    and `name` when it is not real numbers (bool, integer or float): a complex array cast
+    to float64 silently loses its imaginary part, and strings ("1.5") are parsed, so a
+    check of either would pass for numbers it never saw."""
+    array = np.asarray(value)
+    if array.dtype.kind not in "biuf":
+        advice = (
+            "finite differences here are real: check the real and imaginary parts as two real "
+            "arrays"
+            if array.dtype.kind == "c"
+            else "pass an array of real numbers"
+        )
+        raise TypeError(f"{owner}: {name} has dtype {array.dtype}, not real numbers; {advice}")
+    return np.array(array, dtype=np.float64, copy=copy or None)
+
+
 @contextmanager
 def read_only(*arrays: np.ndarray) -> Iterator[None]:
     """The writeable `arrays` made read-only for the block, so that a function measured by
@@ -94,7 +111,7 @@ def numerical_grad(f: ScalarFunction, x: npt.ArrayLike, eps: float = 1e-6) -> Fl
         >>> numerical_grad(lambda v: float((v**2).sum()), np.array([1.0, -2.0]))
         array([ 2., -4.])
     """
-    point = np.array(x, dtype=np.float64)
+    point = real_float64("numerical_grad", "x", x)
     eps = check_step("numerical_grad", eps, point)
     grad = np.empty_like(point)
 
@@ -132,9 +149,9 @@ def directional_derivative(
 
     Two evaluations of f measure <v, grad f(x)> for a whole array at once.
     """
-    point = np.asarray(x, dtype=np.float64)
+    point = real_float64("directional_derivative", "x", x, copy=False)
     eps = check_step("directional_derivative", eps, point)
-    step = np.asarray(direction, dtype=np.float64) * eps
+    step = real_float64("directional_derivative", "direction", direction, copy=False) * eps
     f_plus = float(f(point + step))
     f_minus = float(f(point - step))
     return f_plus, f_minus, (f_plus - f_minus) / (2 * eps)
