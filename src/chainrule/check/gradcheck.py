@@ -98,7 +98,8 @@ class GradcheckRow:
     worst_index: the checked entry furthest outside (or nearest the edge of) its tolerance;
     in a row where every sampled entry agrees but a direction fails, the entry outside the
     sample that halving the direction traced the miss to, or None when none could be.
-    reason: for an "UNRESOLVED" or "PARTIAL" row, one sentence saying why and what to change.
+    reason: for an "UNRESOLVED", "KINKS ONLY" or "PARTIAL" row, one sentence saying why and
+    what to change.
     """
 
     name: str
@@ -630,6 +631,12 @@ def _check_one(
         )
     elif checked and kinks == checked:
         status = "KINKS ONLY"
+        reason = (
+            f"not verified: each of the {checked} checked entries sits on a kink (its one-sided "
+            "differences disagree, as relu or abs at exactly 0), where the derivative is a "
+            "convention (0 for relu at 0, as PyTorch) that finite differences cannot check; "
+            "check at a point off the kinks (no input exactly at 0)"
+        )
     elif not direction_checks and checked < point.size:
         status = "PARTIAL"
         reason = (
