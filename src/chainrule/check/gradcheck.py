@@ -267,6 +267,8 @@ def gradcheck(
     `loss_fn(arrays)` receives a dict of float64 copies of all `arrays` (read-only: a loss
     that writes into one is refused with a ValueError, as the point would move) and returns the loss
     (computed in float64: a loss returned as float32 or float16 is refused with a ValueError).
+    It is evaluated twice at the point: a loss that gives two different values there (dropout
+    drawn inside it) is refused with a ValueError, as its differences would measure noise.
     For each name in `grads`, up to `max_entries` entries (all of them for small arrays, else a
     random sample) are checked against central differences, and `directions` random unit
     directions v compare <v, grad> with the directional central difference. With
@@ -342,6 +344,7 @@ def gradcheck(
             f"gradcheck: the loss at the point is {f0}; a gradient check needs a "
             "finite loss: check the inputs for inf/NaN and the loss for overflow"
         )
+    _require_deterministic(f0, _loss_value(_evaluate(loss_fn, points), eps))
     floor = ROUNDING_ULPS * np.finfo(np.float64).eps * abs(f0) / eps
     rows = []
     measured: dict[str, tuple[Float64Array, Float64Array, float]] = {}
@@ -729,6 +732,25 @@ def _loss_value(loss: float, eps: float) -> float:
             "without casting down (drop any .astype(np.float32) or float32 constant)"
         )
     return float(loss)
+
+
+REPEAT_ULPS = 2
+"""How far, in ulps of f(x), two evaluations of the loss at the same point may differ (a
+reduction's rounding) before the loss is refused as random."""
+
+
+def _require_deterministic(first: float, second: float) -> None:
+    """A ValueError when two evaluations of the loss at the same point differ by more than
+    REPEAT_ULPS: central differences of a random loss (dropout drawn inside it) measure the
+    randomness, and every entry looked like a kink (KINKS ONLY, unexplained) or a failure."""
+    if abs(second - first) <= REPEAT_ULPS * np.finfo(np.float64).eps * abs(first):
+        return
+    raise ValueError(
+        f"gradcheck: loss_fn gave {first!r} and then {second!r} at the same point; finite "
+        "differences of a random loss measure its randomness, not its slope. Make it "
+        "deterministic: draw the dropout mask or noise once outside loss_fn, or seed a new "
+        "generator inside it at each call (np.random.default_rng(0))"
+    )
 
 
 def _constant(value: float, central: float) -> float:
