@@ -63,6 +63,9 @@ class DirectionCheck:
     verified: bool = True
     """False where the miss was put down to kinks among unsampled entries that the search
     for them (`_split_at_kinks`) ran out of evaluations to confirm."""
+    outside: bool = False
+    """True where the loss is not finite at x +- eps v though <v, grad> is: the step left
+    where the loss is defined, so nothing was measured (not ok, and no failure)."""
 
     @property
     def abs_err(self) -> float:
@@ -88,10 +91,12 @@ class GradcheckRow:
     status: "ok"; "FAIL" (some resolved entry or direction disagrees and is no kink, or is
     inf/NaN); "UNRESOLVED" (nothing failed, but some checked entries or directions are smaller
     than about ten times the rounding noise of the central difference, so they were not
-    verified: the loss is too large for eps); "SHAPE MISMATCH" (the analytic gradient's shape
-    is not its array's); "KINKS ONLY" (every checked entry sat on a kink, so nothing was
-    actually verified); "PARTIAL" (every checked entry agrees, but with directions=0 the
-    entries outside the sample were not checked at all). Only "ok" passes.
+    verified: the loss is too large for eps; or the loss is not finite at x +- eps where
+    the analytic value is, the step leaving where it is defined); "SHAPE MISMATCH" (the
+    analytic gradient's shape is not its array's); "KINKS ONLY" (every checked entry sat
+    on a kink, so nothing was actually verified); "PARTIAL" (every checked entry agrees,
+    but with directions=0 the entries outside the sample were not checked at all). Only
+    "ok" passes.
     diagnosis: for a row that is "FAIL" or "SHAPE MISMATCH", what the mistake looks like
     (see `diagnose`); None for the others.
     unresolved: how many checked entries (not directions) the noise left unresolved.
@@ -227,7 +232,9 @@ class GradcheckReport:
                 )
                 continue
             direction = ", ".join(
-                ("kink" if d.kink else f"{d.rel_err:.2g}")
+                "outside"
+                if d.outside
+                else ("kink" if d.kink else f"{d.rel_err:.2g}")
                 + ("" if d.ok else " FAIL")
                 + ("" if d.resolved or not d.ok else " unresolved")
                 for d in row.directions
@@ -458,6 +465,7 @@ def _check_one(
     else:
         flat_indices = np.sort(rng.choice(point.size, size=max_entries, replace=False))
     failures = kinks = unresolved = unconverged = 0
+    outside: list[tuple[tuple[int, ...], float, float]] = []
     numerical_values = np.empty(len(flat_indices))
     smooth = np.ones(len(flat_indices), dtype=bool)
     max_abs_err = max_rel_err = worst_badness = 0.0
@@ -470,6 +478,12 @@ def _check_one(
         miss = abs(analytic[index] - numerical)
         allowed = row_atol + floor + rtol * abs(numerical)
         if not np.isfinite(miss):
+            if np.isfinite(analytic[index]) and not np.isfinite(f_plus - f_minus):
+                # The step left where the loss is defined (log of an entry within eps of 0):
+                # nothing measured, so neither a failure nor a pass.
+                smooth[position] = False
+                outside.append((index, f_plus, f_minus))
+                continue
             failures += 1
             max_abs_err = max_rel_err = worst_badness = np.inf
             worst_index = index
@@ -574,7 +588,10 @@ def _check_one(
         resolved = verdict != "unresolved" and floor <= RESOLUTION * max(
             abs(along), abs(numerical), float(np.abs(v).sum()) * resolvable
         )
-        direction_checks.append(DirectionCheck(along, numerical, allowed, kink, resolved, verified))
+        left_domain = np.isfinite(along) and not np.isfinite(numerical)
+        direction_checks.append(
+            DirectionCheck(along, numerical, allowed, kink, resolved, verified, left_domain)
+        )
     checked = len(flat_indices)
     located: Located | None = None
     missed = [v for v, check in zip(vectors, direction_checks, strict=True) if not check.ok]
@@ -604,8 +621,11 @@ def _check_one(
                 miss / abs(located.numerical) if located.numerical else float(miss > 0),
             )
     reason = None
-    if failures or not all(check.ok for check in direction_checks):
+    if failures or not all(check.ok or check.outside for check in direction_checks):
         status = "FAIL"
+    elif outside or any(check.outside for check in direction_checks):
+        status = "UNRESOLVED"
+        reason = _outside_reason(outside, point.size, eps)
     elif not all(check.verified for check in direction_checks):
         status = "UNRESOLVED"
         reason = (
@@ -732,6 +752,26 @@ def _loss_value(loss: float, eps: float) -> float:
             "without casting down (drop any .astype(np.float32) or float32 constant)"
         )
     return float(loss)
+
+
+def _outside_reason(
+    outside: list[tuple[tuple[int, ...], float, float]], size: int, eps: float
+) -> str:
+    """Why a row whose loss is not finite at x +- eps (entries or a direction) is unresolved."""
+    if outside:
+        index, f_plus, f_minus = outside[0]
+        where = (
+            f"at {len(outside)} checked entries of {size}, the first {index}: "
+            f"f(x + eps) = {f_plus:.6g}, f(x - eps) = {f_minus:.6g}"
+        )
+    else:
+        where = "along a random direction"
+    return (
+        f"unresolved: the loss is finite at x but not at x +- eps {where}; the step "
+        "leaves where the loss is defined (log or sqrt of an entry within eps of 0?), so "
+        f"nothing was measured there: pass an eps (now {eps:g}) smaller than the distance "
+        "to that edge, or check at a point further from it"
+    )
 
 
 REPEAT_ULPS = 2
