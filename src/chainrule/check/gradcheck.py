@@ -105,6 +105,9 @@ class GradcheckRow:
     sample that halving the direction traced the miss to, or None when none could be.
     reason: for an "UNRESOLVED", "KINKS ONLY" or "PARTIAL" row, one sentence saying why and
     what to change.
+    worst_values: (analytic, numerical) at `worst_index`, the numerical value None for an
+    inf/NaN analytic entry outside the sample (not measured); None where there is no worst
+    entry.
     """
 
     name: str
@@ -121,6 +124,7 @@ class GradcheckRow:
     diagnosis: Diagnosis | None = None
     unresolved: int = 0
     reason: str | None = None
+    worst_values: tuple[float, float | None] | None = None
 
     @property
     def ok(self) -> bool:
@@ -191,8 +195,14 @@ class GradcheckReport:
         )
 
     def _diagnoses(self) -> list[str]:
-        """The diagnosis of each failing row, then the reason of each unresolved one."""
-        diagnoses = [
+        """Both values at each failing row's worst entry, the diagnosis of each failing row,
+        then the reason of each unresolved one."""
+        worst = [
+            _worst_line(row.name, row.worst_index, *row.worst_values)
+            for row in self.rows
+            if row.status == "FAIL" and row.worst_values is not None
+        ]
+        diagnoses = worst + [
             f"diagnosis of {row.name}: {row.diagnosis}"
             for row in self.rows
             if row.diagnosis is not None
@@ -253,6 +263,20 @@ class GradcheckReport:
                 )
             )
         return lines
+
+
+def _worst_line(
+    name: str, index: tuple[int, ...] | None, analytic: float, numerical: float | None
+) -> str:
+    """One line naming a failing row's worst entry, both values and how far apart they are."""
+    if numerical is None:
+        return (
+            f"{name}: worst at {index}: analytic {analytic:.6g}, not sampled (no finite difference)"
+        )
+    return (
+        f"{name}: worst at {index}: analytic {analytic:.6g}, numerical {numerical:.6g}, "
+        f"off by {abs(analytic - numerical):.2g}"
+    )
 
 
 def gradcheck(
@@ -470,6 +494,7 @@ def _check_one(
     smooth = np.ones(len(flat_indices), dtype=bool)
     max_abs_err = max_rel_err = worst_badness = 0.0
     worst_index: tuple[int, ...] | None = None
+    worst_values: tuple[float, float | None] | None = None
     for position, flat in enumerate(flat_indices):
         index = tuple(int(i) for i in np.unravel_index(int(flat), point.shape))
         f_plus, f_minus, step = probe(at_point, point, index, eps)
@@ -486,7 +511,7 @@ def _check_one(
                 continue
             failures += 1
             max_abs_err = max_rel_err = worst_badness = np.inf
-            worst_index = index
+            worst_index, worst_values = index, (float(analytic[index]), numerical)
             continue
         slopes = one_sided_slopes(f_plus, f0, f_minus, step)
         verdict = "agrees"
@@ -521,6 +546,7 @@ def _check_one(
         badness = miss / allowed if allowed else (np.inf if miss > 0 else 0.0)
         if worst_index is None or badness > worst_badness:
             worst_badness, worst_index = badness, index
+            worst_values = (float(analytic[index]), float(numerical))
     # A non-finite entry the sample missed is still known to fail, without a finite
     # difference; a direction alone could not tell (|grad| scales its tolerance to inf too).
     unsampled = np.setdiff1d(np.flatnonzero(~np.isfinite(analytic)), flat_indices)
@@ -528,6 +554,7 @@ def _check_one(
         failures += int(unsampled.size)
         max_abs_err = max_rel_err = worst_badness = np.inf
         worst_index = tuple(int(i) for i in np.unravel_index(int(unsampled[0]), point.shape))
+        worst_values = (float(analytic[worst_index]), None)
     direction_checks = []
     vectors = []
     for _ in range(directions):
@@ -612,6 +639,7 @@ def _check_one(
             budget=max(SPLIT_BUDGET, 4 * point.size),
         )
         worst_index = None if located is None else located.index
+        worst_values = None if located is None else (located.analytic, located.numerical)
         if located is not None:
             failures += 1
             miss = abs(located.analytic - located.numerical)
@@ -699,6 +727,7 @@ def _check_one(
         diagnosis=failure_diagnosis,
         unresolved=unresolved,
         reason=reason,
+        worst_values=worst_values,
     )
 
 
