@@ -672,6 +672,17 @@ def _check_one(
             f"{10 * floor:.2g} or more at |f(x)| = {abs(f0):.3g}; shift the loss (subtract "
             "its constant part) or check at a point where |f(x)| is smaller"
         )
+    elif (unresolved or not all(check.resolved for check in direction_checks)) and not (resolvable):
+        # An all-zero gradient with no atol: nothing sets the size it must be resolved at,
+        # and no eps or shift of the loss makes 0 larger than the noise.
+        status = "UNRESOLVED"
+        reason = (
+            f"unresolved: the analytic gradient is 0 at every entry and the central "
+            f"differences are within their rounding noise ({floor:.2g} at |f(x)| = "
+            f"{abs(f0):.3g}) of 0, which cannot tell 0 from a gradient of that size; pass "
+            "atol, the absolute error you accept (such as atol=1e-6), to check it against "
+            "that"
+        )
     elif unresolved or not all(check.resolved for check in direction_checks):
         status = "UNRESOLVED"
         reason = (
