@@ -65,3 +65,14 @@ def test_compare_judges_complex64_with_float32_tolerances() -> None:
 def test_compare_refuses_arrays_that_are_not_numbers() -> None:
     with pytest.raises(TypeError, match=r"compare 'w': got has dtype <U1, not numbers"):
         compare("w", np.array(["1"]), np.array([1.0]))
+
+
+def test_finite_differences_refuse_a_float32_value() -> None:
+    # was: numerical_grad gave [1.907, 3.815] for the gradient [2, 4], silently
+    def in_float32(v: np.ndarray) -> np.float32:
+        return (v.astype(np.float32) ** 2).sum()
+
+    with pytest.raises(ValueError, match=r"numerical_grad: f's value came back as float32"):
+        numerical_grad(in_float32, np.array([1.0, 2.0]))
+    with pytest.raises(ValueError, match=r"directional_derivative: f's value came back as float32"):
+        directional_derivative(in_float32, np.array([1.0, 2.0]), np.array([0.6, 0.8]))

@@ -24,6 +24,7 @@ from chainrule.check.numerical import (
     IN_PLACE_HINT,
     KINK_REFINEMENTS,
     check_step,
+    float64_value,
     is_kink,
     is_write_error,
     one_sided_slopes,
@@ -776,22 +777,8 @@ def _evaluate(loss_fn: LossFunction, arrays: dict[str, Float64Array]) -> float:
 
 
 def _loss_value(loss: float, eps: float) -> float:
-    """The loss at the point as a float; a ValueError when it comes back in a float dtype
-    narrower than float64, whose rounding (about 6e-8 * |f| for float32) divided by eps would
-    pass for slopes and fail a right gradient, entry after entry, as "kinks"."""
-    dtype = getattr(loss, "dtype", None)
-    try:
-        kind = np.dtype(dtype) if dtype is not None else None
-    except TypeError:
-        kind = None
-    if kind is not None and kind.kind == "f" and kind.itemsize < 8:
-        raise ValueError(
-            f"gradcheck: the loss came back as {kind.name}; central differences with "
-            f"eps={eps:g} need it computed in float64, or their rounding swamps the slope. "
-            "loss_fn receives float64 copies of the arrays: compute the loss from them "
-            "without casting down (drop any .astype(np.float32) or float32 constant)"
-        )
-    return float(loss)
+    """The loss at the point as a float (`float64_value`, worded for gradcheck's loss_fn)."""
+    return float64_value(loss, eps, owner="gradcheck", function="loss_fn", value="the loss")
 
 
 def _outside_reason(

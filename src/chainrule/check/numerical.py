@@ -75,6 +75,28 @@ def call_read_only(f: Callable[[Float64Array], Any], point: Float64Array, owner:
     raise ValueError(message)
 
 
+def float64_value(
+    result: Any, eps: float, *, owner: str, function: str = "f", value: str = "f's value"
+) -> float:
+    """`result` as a float; a ValueError naming `owner` when it comes back in a float dtype
+    narrower than float64, whose rounding (about 6e-8 * |f| for float32) divided by eps would
+    pass for slopes: a right gradient failed, entry after entry, as "kinks", and
+    numerical_grad of (v.astype(np.float32)**2).sum() at [1, 2] gave [1.907, 3.815]."""
+    dtype = getattr(result, "dtype", None)
+    try:
+        kind = np.dtype(dtype) if dtype is not None else None
+    except TypeError:
+        kind = None
+    if kind is not None and kind.kind == "f" and kind.itemsize < 8:
+        raise ValueError(
+            f"{owner}: {value} came back as {kind.name}; central differences with "
+            f"eps={eps:g} need it computed in float64, or their rounding swamps the slope. "
+            f"{function} receives float64 copies of the arrays: compute from them "
+            "without casting down (drop any .astype(np.float32) or float32 constant)"
+        )
+    return float(result)
+
+
 def check_step(owner: str, eps: float, point: Float64Array | None = None) -> float:
     """`eps` as a float when it can measure a derivative; a ValueError naming `owner` when it
     is not a finite number > 0, or (given the `point`) so small that x + eps == x in float64
@@ -116,7 +138,9 @@ def numerical_grad(f: ScalarFunction, x: npt.ArrayLike, eps: float = 1e-6) -> Fl
     grad = np.empty_like(point)
 
     def evaluate(perturbed: Float64Array) -> float:
-        return float(call_read_only(f, perturbed, "numerical_grad"))
+        return float64_value(
+            call_read_only(f, perturbed, "numerical_grad"), eps, owner="numerical_grad"
+        )
 
     for index in np.ndindex(point.shape):
         f_plus, f_minus, step = probe(evaluate, point, index, eps)
@@ -152,8 +176,8 @@ def directional_derivative(
     point = real_float64("directional_derivative", "x", x, copy=False)
     eps = check_step("directional_derivative", eps, point)
     step = real_float64("directional_derivative", "direction", direction, copy=False) * eps
-    f_plus = float(f(point + step))
-    f_minus = float(f(point - step))
+    f_plus = float64_value(f(point + step), eps, owner="directional_derivative")
+    f_minus = float64_value(f(point - step), eps, owner="directional_derivative")
     return f_plus, f_minus, (f_plus - f_minus) / (2 * eps)
 
 
