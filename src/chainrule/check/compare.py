@@ -29,7 +29,8 @@ def default_tolerances(*arrays: npt.NDArray[np.generic]) -> tuple[float, float]:
     """(rtol, atol) for comparing `arrays`: the loosest entry of DEFAULT_TOLERANCES among them."""
     rtol, atol = DEFAULT_TOLERANCES["float64"]
     for array in arrays:
-        loose = DEFAULT_TOLERANCES.get(array.dtype.name)
+        # a complex dtype by the precision of its parts (complex64 as float32)
+        loose = DEFAULT_TOLERANCES.get(np.abs(np.empty(0, array.dtype)).dtype.name)
         if loose is not None:
             rtol, atol = max(rtol, loose[0]), max(atol, loose[1])
     return rtol, atol
@@ -125,8 +126,10 @@ def compare(
 ) -> Comparison:
     """Compare `got` with `expected` entry by entry, without broadcasting.
 
-    Tolerances default by dtype (DEFAULT_TOLERANCES); a given rtol or atol must be finite and
-    >= 0 (ValueError otherwise). Errors are computed in float64.
+    Tolerances default by dtype (DEFAULT_TOLERANCES; complex64 as float32); a given rtol or
+    atol must be finite and >= 0 (ValueError otherwise). Errors are computed in float64, or
+    in complex128 when either array is complex (``|got - expected|`` the modulus); arrays
+    that are not numbers are refused (TypeError).
     Non-finite entries are compared exactly: +inf matches only +inf and -inf only -inf (no
     tolerance makes 1.0 close to inf), and NaN matches nothing unless `equal_nan`, when it
     matches a NaN in the same position (as numpy.allclose and torch.testing.assert_close).
@@ -143,6 +146,15 @@ def compare(
                 f"for the dtype's default), got {tolerance!r}"
             )
     got_array, expected_array = np.asarray(got), np.asarray(expected)
+    for label, array in (("got", got_array), ("expected", expected_array)):
+        if array.dtype.kind not in "biufc":
+            raise TypeError(
+                f"compare {name!r}: {label} has dtype {array.dtype}, not numbers; pass "
+                "numeric arrays (strings would be parsed, objects compared by identity)"
+            )
+    # Complex values are compared whole: cast to float64 they would lose the imaginary
+    # part, and 1+1j would be "exact" against 1+2j.
+    wide = np.complex128 if "c" in (got_array.dtype.kind, expected_array.dtype.kind) else np.float64
     default_rtol, default_atol = default_tolerances(got_array, expected_array)
     rtol = default_rtol if rtol is None else rtol
     atol = default_atol if atol is None else atol
@@ -159,8 +171,8 @@ def compare(
             rtol=rtol,
             atol=atol,
         )
-    got64 = got_array.astype(np.float64)
-    expected64 = expected_array.astype(np.float64)
+    got64 = got_array.astype(wide)
+    expected64 = expected_array.astype(wide)
     exact = bool(np.array_equal(got64, expected64, equal_nan=equal_nan))
     if got64.size == 0:
         return Comparison(

@@ -341,7 +341,8 @@ def _zeroed(
         return None
     n_zeroed, n_leaked, total = int(zeroed.sum()), int(leaked.sum()), got.size
     details = {"zeroed": n_zeroed, "leaked": n_leaked, "entries": total}
-    if n_zeroed == total:
+    if n_leaked == 0 and np.all(np.abs(got) <= atol):
+        # 0 everywhere, also where expected is 0 (a dead unit): no gradient flowed back at all
         message = (
             "wrong entries zeroed: got is 0 everywhere, so no gradient flowed back; "
             "a mask that is all 0, or a detached input?"

@@ -24,12 +24,13 @@ from chainrule.check.numerical import (
     IN_PLACE_HINT,
     KINK_REFINEMENTS,
     check_step,
-    directional_derivative,
+    float64_value,
     is_kink,
     is_write_error,
     one_sided_slopes,
     probe,
     read_only,
+    real_float64,
     refine_miss,
 )
 
@@ -63,6 +64,9 @@ class DirectionCheck:
     verified: bool = True
     """False where the miss was put down to kinks among unsampled entries that the search
     for them (`_split_at_kinks`) ran out of evaluations to confirm."""
+    outside: bool = False
+    """True where the loss is not finite at x +- eps v though <v, grad> is: the step left
+    where the loss is defined, so nothing was measured (not ok, and no failure)."""
 
     @property
     def abs_err(self) -> float:
@@ -88,17 +92,23 @@ class GradcheckRow:
     status: "ok"; "FAIL" (some resolved entry or direction disagrees and is no kink, or is
     inf/NaN); "UNRESOLVED" (nothing failed, but some checked entries or directions are smaller
     than about ten times the rounding noise of the central difference, so they were not
-    verified: the loss is too large for eps); "SHAPE MISMATCH" (the analytic gradient's shape
-    is not its array's); "KINKS ONLY" (every checked entry sat on a kink, so nothing was
-    actually verified); "PARTIAL" (every checked entry agrees, but with directions=0 the
-    entries outside the sample were not checked at all). Only "ok" passes.
+    verified: the loss is too large for eps; or the loss is not finite at x +- eps where
+    the analytic value is, the step leaving where it is defined); "SHAPE MISMATCH" (the
+    analytic gradient's shape is not its array's); "KINKS ONLY" (every checked entry sat
+    on a kink, so nothing was actually verified); "PARTIAL" (every checked entry agrees,
+    but with directions=0 the entries outside the sample were not checked at all). Only
+    "ok" passes.
     diagnosis: for a row that is "FAIL" or "SHAPE MISMATCH", what the mistake looks like
     (see `diagnose`); None for the others.
     unresolved: how many checked entries (not directions) the noise left unresolved.
     worst_index: the checked entry furthest outside (or nearest the edge of) its tolerance;
     in a row where every sampled entry agrees but a direction fails, the entry outside the
     sample that halving the direction traced the miss to, or None when none could be.
-    reason: for an "UNRESOLVED" or "PARTIAL" row, one sentence saying why and what to change.
+    reason: for an "UNRESOLVED", "KINKS ONLY" or "PARTIAL" row, one sentence saying why and
+    what to change.
+    worst_values: (analytic, numerical) at `worst_index`, the numerical value None for an
+    inf/NaN analytic entry outside the sample (not measured); None where there is no worst
+    entry.
     """
 
     name: str
@@ -115,6 +125,7 @@ class GradcheckRow:
     diagnosis: Diagnosis | None = None
     unresolved: int = 0
     reason: str | None = None
+    worst_values: tuple[float, float | None] | None = None
 
     @property
     def ok(self) -> bool:
@@ -185,8 +196,14 @@ class GradcheckReport:
         )
 
     def _diagnoses(self) -> list[str]:
-        """The diagnosis of each failing row, then the reason of each unresolved one."""
-        diagnoses = [
+        """Both values at each failing row's worst entry, the diagnosis of each failing row,
+        then the reason of each unresolved one."""
+        worst = [
+            _worst_line(row.name, row.worst_index, *row.worst_values)
+            for row in self.rows
+            if row.status == "FAIL" and row.worst_values is not None
+        ]
+        diagnoses = worst + [
             f"diagnosis of {row.name}: {row.diagnosis}"
             for row in self.rows
             if row.diagnosis is not None
@@ -226,7 +243,9 @@ class GradcheckReport:
                 )
                 continue
             direction = ", ".join(
-                ("kink" if d.kink else f"{d.rel_err:.2g}")
+                "outside"
+                if d.outside
+                else ("kink" if d.kink else f"{d.rel_err:.2g}")
                 + ("" if d.ok else " FAIL")
                 + ("" if d.resolved or not d.ok else " unresolved")
                 for d in row.directions
@@ -245,6 +264,20 @@ class GradcheckReport:
                 )
             )
         return lines
+
+
+def _worst_line(
+    name: str, index: tuple[int, ...] | None, analytic: float, numerical: float | None
+) -> str:
+    """One line naming a failing row's worst entry, both values and how far apart they are."""
+    if numerical is None:
+        return (
+            f"{name}: worst at {index}: analytic {analytic:.6g}, not sampled (no finite difference)"
+        )
+    return (
+        f"{name}: worst at {index}: analytic {analytic:.6g}, numerical {numerical:.6g}, "
+        f"off by {abs(analytic - numerical):.2g}"
+    )
 
 
 def gradcheck(
@@ -266,6 +299,8 @@ def gradcheck(
     `loss_fn(arrays)` receives a dict of float64 copies of all `arrays` (read-only: a loss
     that writes into one is refused with a ValueError, as the point would move) and returns the loss
     (computed in float64: a loss returned as float32 or float16 is refused with a ValueError).
+    It is evaluated twice at the point: a loss that gives two different values there (dropout
+    drawn inside it) is refused with a ValueError, as its differences would measure noise.
     For each name in `grads`, up to `max_entries` entries (all of them for small arrays, else a
     random sample) are checked against central differences, and `directions` random unit
     directions v compare <v, grad> with the directional central difference. With
@@ -322,7 +357,9 @@ def gradcheck(
     _check_count("directions", directions, "0 checks only the sampled entries")
     _check_count("max_entries", max_entries, "0 leaves the check to the directions")
     generator = np.random.default_rng(0) if rng is None else rng
-    points = {name: np.array(value, dtype=np.float64) for name, value in arrays.items()}
+    points = {
+        name: real_float64("gradcheck", f"array {name!r}", value) for name, value in arrays.items()
+    }
     missing = [name for name in grads if name not in points]
     if missing:
         raise ValueError(
@@ -330,7 +367,8 @@ def gradcheck(
             f"those names; arrays has {', '.join(points)}: pass each array that "
             f"a gradient differentiates"
         )
-    for name in grads:
+    for name, grad in grads.items():
+        real_float64("gradcheck", f"the gradient of {name!r}", grad, copy=False)
         check_step(f"gradcheck of {name!r}", eps, points[name])
     f0 = _loss_value(_evaluate(loss_fn, points), eps)
     if not np.isfinite(f0):
@@ -338,6 +376,7 @@ def gradcheck(
             f"gradcheck: the loss at the point is {f0}; a gradient check needs a "
             "finite loss: check the inputs for inf/NaN and the loss for overflow"
         )
+    _require_deterministic(f0, _loss_value(_evaluate(loss_fn, points), eps))
     floor = ROUNDING_ULPS * np.finfo(np.float64).eps * abs(f0) / eps
     rows = []
     measured: dict[str, tuple[Float64Array, Float64Array, float]] = {}
@@ -451,10 +490,12 @@ def _check_one(
     else:
         flat_indices = np.sort(rng.choice(point.size, size=max_entries, replace=False))
     failures = kinks = unresolved = unconverged = 0
+    outside: list[tuple[tuple[int, ...], float, float]] = []
     numerical_values = np.empty(len(flat_indices))
     smooth = np.ones(len(flat_indices), dtype=bool)
     max_abs_err = max_rel_err = worst_badness = 0.0
     worst_index: tuple[int, ...] | None = None
+    worst_values: tuple[float, float | None] | None = None
     for position, flat in enumerate(flat_indices):
         index = tuple(int(i) for i in np.unravel_index(int(flat), point.shape))
         f_plus, f_minus, step = probe(at_point, point, index, eps)
@@ -463,9 +504,15 @@ def _check_one(
         miss = abs(analytic[index] - numerical)
         allowed = row_atol + floor + rtol * abs(numerical)
         if not np.isfinite(miss):
+            if np.isfinite(analytic[index]) and not np.isfinite(f_plus - f_minus):
+                # The step left where the loss is defined (log of an entry within eps of 0):
+                # nothing measured, so neither a failure nor a pass.
+                smooth[position] = False
+                outside.append((index, f_plus, f_minus))
+                continue
             failures += 1
             max_abs_err = max_rel_err = worst_badness = np.inf
-            worst_index = index
+            worst_index, worst_values = index, (float(analytic[index]), numerical)
             continue
         slopes = one_sided_slopes(f_plus, f0, f_minus, step)
         verdict = "agrees"
@@ -500,6 +547,7 @@ def _check_one(
         badness = miss / allowed if allowed else (np.inf if miss > 0 else 0.0)
         if worst_index is None or badness > worst_badness:
             worst_badness, worst_index = badness, index
+            worst_values = (float(analytic[index]), float(numerical))
     # A non-finite entry the sample missed is still known to fail, without a finite
     # difference; a direction alone could not tell (|grad| scales its tolerance to inf too).
     unsampled = np.setdiff1d(np.flatnonzero(~np.isfinite(analytic)), flat_indices)
@@ -507,6 +555,7 @@ def _check_one(
         failures += int(unsampled.size)
         max_abs_err = max_rel_err = worst_badness = np.inf
         worst_index = tuple(int(i) for i in np.unravel_index(int(unsampled[0]), point.shape))
+        worst_values = (float(analytic[worst_index]), None)
     direction_checks = []
     vectors = []
     for _ in range(directions):
@@ -521,7 +570,17 @@ def _check_one(
         verdict = "agrees"
         if abs(along - numerical) > allowed:
             verdict, numerical, allowed = _refine_along(
-                at_point, point, v, f0, along, numerical, slopes, allowed, eps=eps, floor=floor
+                at_point,
+                point,
+                v,
+                analytic,
+                f0,
+                along,
+                numerical,
+                slopes,
+                allowed,
+                eps=eps,
+                floor=floor,
             )
             kink = verdict == "kink"
             unconverged += verdict == "unresolved"
@@ -557,7 +616,10 @@ def _check_one(
         resolved = verdict != "unresolved" and floor <= RESOLUTION * max(
             abs(along), abs(numerical), float(np.abs(v).sum()) * resolvable
         )
-        direction_checks.append(DirectionCheck(along, numerical, allowed, kink, resolved, verified))
+        left_domain = np.isfinite(along) and not np.isfinite(numerical)
+        direction_checks.append(
+            DirectionCheck(along, numerical, allowed, kink, resolved, verified, left_domain)
+        )
     checked = len(flat_indices)
     located: Located | None = None
     missed = [v for v, check in zip(vectors, direction_checks, strict=True) if not check.ok]
@@ -578,6 +640,7 @@ def _check_one(
             budget=max(SPLIT_BUDGET, 4 * point.size),
         )
         worst_index = None if located is None else located.index
+        worst_values = None if located is None else (located.analytic, located.numerical)
         if located is not None:
             failures += 1
             miss = abs(located.analytic - located.numerical)
@@ -587,8 +650,11 @@ def _check_one(
                 miss / abs(located.numerical) if located.numerical else float(miss > 0),
             )
     reason = None
-    if failures or not all(check.ok for check in direction_checks):
+    if failures or not all(check.ok or check.outside for check in direction_checks):
         status = "FAIL"
+    elif outside or any(check.outside for check in direction_checks):
+        status = "UNRESOLVED"
+        reason = _outside_reason(outside, point.size, eps)
     elif not all(check.verified for check in direction_checks):
         status = "UNRESOLVED"
         reason = (
@@ -607,6 +673,17 @@ def _check_one(
             f"{10 * floor:.2g} or more at |f(x)| = {abs(f0):.3g}; shift the loss (subtract "
             "its constant part) or check at a point where |f(x)| is smaller"
         )
+    elif (unresolved or not all(check.resolved for check in direction_checks)) and not (resolvable):
+        # An all-zero gradient with no atol: nothing sets the size it must be resolved at,
+        # and no eps or shift of the loss makes 0 larger than the noise.
+        status = "UNRESOLVED"
+        reason = (
+            f"unresolved: the analytic gradient is 0 at every entry and the central "
+            f"differences are within their rounding noise ({floor:.2g} at |f(x)| = "
+            f"{abs(f0):.3g}) of 0, which cannot tell 0 from a gradient of that size; pass "
+            "atol, the absolute error you accept (such as atol=1e-6), to check it against "
+            "that"
+        )
     elif unresolved or not all(check.resolved for check in direction_checks):
         status = "UNRESOLVED"
         reason = (
@@ -617,6 +694,12 @@ def _check_one(
         )
     elif checked and kinks == checked:
         status = "KINKS ONLY"
+        reason = (
+            f"not verified: each of the {checked} checked entries sits on a kink (its one-sided "
+            "differences disagree, as relu or abs at exactly 0), where the derivative is a "
+            "convention (0 for relu at 0, as PyTorch) that finite differences cannot check; "
+            "check at a point off the kinks (no input exactly at 0)"
+        )
     elif not direction_checks and checked < point.size:
         status = "PARTIAL"
         reason = (
@@ -656,6 +739,7 @@ def _check_one(
         diagnosis=failure_diagnosis,
         unresolved=unresolved,
         reason=reason,
+        worst_values=worst_values,
     )
 
 
@@ -693,22 +777,47 @@ def _evaluate(loss_fn: LossFunction, arrays: dict[str, Float64Array]) -> float:
 
 
 def _loss_value(loss: float, eps: float) -> float:
-    """The loss at the point as a float; a ValueError when it comes back in a float dtype
-    narrower than float64, whose rounding (about 6e-8 * |f| for float32) divided by eps would
-    pass for slopes and fail a right gradient, entry after entry, as "kinks"."""
-    dtype = getattr(loss, "dtype", None)
-    try:
-        kind = np.dtype(dtype) if dtype is not None else None
-    except TypeError:
-        kind = None
-    if kind is not None and kind.kind == "f" and kind.itemsize < 8:
-        raise ValueError(
-            f"gradcheck: the loss came back as {kind.name}; central differences with "
-            f"eps={eps:g} need it computed in float64, or their rounding swamps the slope. "
-            "loss_fn receives float64 copies of the arrays: compute the loss from them "
-            "without casting down (drop any .astype(np.float32) or float32 constant)"
+    """The loss at the point as a float (`float64_value`, worded for gradcheck's loss_fn)."""
+    return float64_value(loss, eps, owner="gradcheck", function="loss_fn", value="the loss")
+
+
+def _outside_reason(
+    outside: list[tuple[tuple[int, ...], float, float]], size: int, eps: float
+) -> str:
+    """Why a row whose loss is not finite at x +- eps (entries or a direction) is unresolved."""
+    if outside:
+        index, f_plus, f_minus = outside[0]
+        where = (
+            f"at {len(outside)} checked entries of {size}, the first {index}: "
+            f"f(x + eps) = {f_plus:.6g}, f(x - eps) = {f_minus:.6g}"
         )
-    return float(loss)
+    else:
+        where = "along a random direction"
+    return (
+        f"unresolved: the loss is finite at x but not at x +- eps {where}; the step "
+        "leaves where the loss is defined (log or sqrt of an entry within eps of 0?), so "
+        f"nothing was measured there: pass an eps (now {eps:g}) smaller than the distance "
+        "to that edge, or check at a point further from it"
+    )
+
+
+REPEAT_ULPS = 2
+"""How far, in ulps of f(x), two evaluations of the loss at the same point may differ (a
+reduction's rounding) before the loss is refused as random."""
+
+
+def _require_deterministic(first: float, second: float) -> None:
+    """A ValueError when two evaluations of the loss at the same point differ by more than
+    REPEAT_ULPS: central differences of a random loss (dropout drawn inside it) measure the
+    randomness, and every entry looked like a kink (KINKS ONLY, unexplained) or a failure."""
+    if abs(second - first) <= REPEAT_ULPS * np.finfo(np.float64).eps * abs(first):
+        return
+    raise ValueError(
+        f"gradcheck: loss_fn gave {first!r} and then {second!r} at the same point; finite "
+        "differences of a random loss measure its randomness, not its slope. Make it "
+        "deterministic: draw the dropout mask or noise once outside loss_fn, or seed a new "
+        "generator inside it at each call (np.random.default_rng(0))"
+    )
 
 
 def _constant(value: float, central: float) -> float:
@@ -795,7 +904,7 @@ def _split_at_kinks(
         if not is_kink(miss, *slopes):
             return "fails"
         verdict, _, _ = _refine_along(
-            f, point, part, f0, along, numerical, slopes, allowed, eps=eps, floor=floor
+            f, point, part, analytic, f0, along, numerical, slopes, allowed, eps=eps, floor=floor
         )
         spent += KINK_REFINEMENTS
         if verdict == "fails":
@@ -871,8 +980,12 @@ def _measure_along(
     floor: float,
 ) -> tuple[float, float, float, tuple[float, float]]:
     """<v, grad> (analytic), its central difference along v, the miss allowed between them,
-    and the one-sided slopes, for one direction v."""
-    f_plus, f_minus, numerical = directional_derivative(f, point, direction, eps)
+    and the one-sided slopes, for one direction v (f's values corrected to the step v was
+    meant to take, see `_probe_along`)."""
+    # A step reported lost leaves f's values as measured (gradcheck refused an eps lost
+    # at the largest entry; a part of a direction may still move too little).
+    f_plus, f_minus, _ = _probe_along(f, point, direction, analytic, eps)
+    numerical = (f_plus - f_minus) / (2 * eps)
     along = float((direction * analytic).sum())
     allowed = float((np.abs(direction) * (atol + rtol * np.abs(analytic))).sum()) + floor
     return along, numerical, allowed, ((f_plus - f0) / eps, (f0 - f_minus) / eps)
@@ -882,6 +995,7 @@ def _refine_along(
     f: Callable[[Float64Array], float],
     point: Float64Array,
     direction: Float64Array,
+    analytic: Float64Array,
     f0: float,
     along: float,
     numerical: float,
@@ -906,7 +1020,7 @@ def _refine_along(
         else 0.0
     )
     return refine_miss(
-        partial(_probe_along, f, point, direction),
+        partial(_probe_along, f, point, direction, analytic),
         f0,
         along,
         numerical,
@@ -918,12 +1032,46 @@ def _refine_along(
     )
 
 
+DISPLACEMENT_MISS = 0.5
+"""The largest ``||taken - h v|| / ||h v||`` for which `_probe_along` corrects f's values to
+the displacement h v; past it (most entries no longer move at all) the step is lost."""
+
+
 def _probe_along(
-    f: Callable[[Float64Array], float], point: Float64Array, direction: Float64Array, h: float
+    f: Callable[[Float64Array], float],
+    point: Float64Array,
+    direction: Float64Array,
+    analytic: Float64Array,
+    h: float,
 ) -> tuple[float, float, float]:
-    """f(x + h v), f(x - h v) and the step between them, 2h, as `probe` gives for one entry."""
-    f_plus, f_minus, _ = directional_derivative(f, point, direction, h)
+    """f(x + h v) and f(x - h v), corrected to the displacements +-h v, and the step 2h
+    between them, as `probe` gives for one entry; a step of 0 when h is lost to rounding.
+
+    x_i + h v_i rounds to the spacing of x_i: at x ~ 1e6 (spacing 1.2e-10) and h v_i ~ 1e-7
+    the displacement taken misses h v_i by up to 1e-3 of it, so the slope measured is not
+    <v, grad f> but that of the direction taken, and a right gradient failed by far more than
+    rtol. Subtracting <taken - h v, analytic> from each value makes the comparison that of
+    <taken / 2h, grad f - analytic> with 0: a wrong gradient still shows along the direction
+    actually taken. When that direction is far from h v (``||taken - h v|| > DISPLACEMENT_MISS
+    ||h v||``, entries that no longer move), the correction would be most of the measurement:
+    the step is reported lost (0) instead."""
+    step = h * direction
+    upper, lower = point + step, point - step
+    miss_up, miss_down = (upper - point) - step, (point - lower) - step
+    scale = float(np.linalg.norm(step))
+    if scale == 0 or max(np.linalg.norm(miss_up), np.linalg.norm(miss_down)) > (
+        DISPLACEMENT_MISS * scale
+    ):
+        return float(f(upper)), float(f(lower)), 0.0
+    f_plus = float(f(upper)) - _dot_moved(miss_up, analytic)
+    f_minus = float(f(lower)) + _dot_moved(miss_down, analytic)
     return f_plus, f_minus, 2 * h
+
+
+def _dot_moved(miss: Float64Array, analytic: Float64Array) -> float:
+    """<miss, analytic> over the entries that missed (an inf elsewhere adds no NaN)."""
+    moved = miss != 0
+    return float((miss[moved] * analytic[moved]).sum())
 
 
 def _diagnose_failure(

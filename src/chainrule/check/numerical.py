@@ -27,6 +27,23 @@ IN_PLACE_HINT = (
 """Why a function under finite differences may not write into its arguments."""
 
 
+def real_float64(owner: str, name: str, value: npt.ArrayLike, *, copy: bool = True) -> Float64Array:
+    """`value` as a float64 array (a copy unless `copy` is False); a TypeError naming `owner`
+    and `name` when it is not real numbers (bool, integer or float): a complex array cast
+    to float64 silently loses its imaginary part, and strings ("1.5") are parsed, so a
+    check of either would pass for numbers it never saw."""
+    array = np.asarray(value)
+    if array.dtype.kind not in "biuf":
+        advice = (
+            "finite differences here are real: check the real and imaginary parts as two real "
+            "arrays"
+            if array.dtype.kind == "c"
+            else "pass an array of real numbers"
+        )
+        raise TypeError(f"{owner}: {name} has dtype {array.dtype}, not real numbers; {advice}")
+    return np.array(array, dtype=np.float64, copy=copy or None)
+
+
 @contextmanager
 def read_only(*arrays: np.ndarray) -> Iterator[None]:
     """The writeable `arrays` made read-only for the block, so that a function measured by
@@ -56,6 +73,28 @@ def call_read_only(f: Callable[[Float64Array], Any], point: Float64Array, owner:
                 raise
             message = f"{owner}: f wrote into its argument ({error}); {IN_PLACE_HINT}"
     raise ValueError(message)
+
+
+def float64_value(
+    result: Any, eps: float, *, owner: str, function: str = "f", value: str = "f's value"
+) -> float:
+    """`result` as a float; a ValueError naming `owner` when it comes back in a float dtype
+    narrower than float64, whose rounding (about 6e-8 * |f| for float32) divided by eps would
+    pass for slopes: a right gradient failed, entry after entry, as "kinks", and
+    numerical_grad of (v.astype(np.float32)**2).sum() at [1, 2] gave [1.907, 3.815]."""
+    dtype = getattr(result, "dtype", None)
+    try:
+        kind = np.dtype(dtype) if dtype is not None else None
+    except TypeError:
+        kind = None
+    if kind is not None and kind.kind == "f" and kind.itemsize < 8:
+        raise ValueError(
+            f"{owner}: {value} came back as {kind.name}; central differences with "
+            f"eps={eps:g} need it computed in float64, or their rounding swamps the slope. "
+            f"{function} receives float64 copies of the arrays: compute from them "
+            "without casting down (drop any .astype(np.float32) or float32 constant)"
+        )
+    return float(result)
 
 
 def check_step(owner: str, eps: float, point: Float64Array | None = None) -> float:
@@ -94,12 +133,14 @@ def numerical_grad(f: ScalarFunction, x: npt.ArrayLike, eps: float = 1e-6) -> Fl
         >>> numerical_grad(lambda v: float((v**2).sum()), np.array([1.0, -2.0]))
         array([ 2., -4.])
     """
-    point = np.array(x, dtype=np.float64)
+    point = real_float64("numerical_grad", "x", x)
     eps = check_step("numerical_grad", eps, point)
     grad = np.empty_like(point)
 
     def evaluate(perturbed: Float64Array) -> float:
-        return float(call_read_only(f, perturbed, "numerical_grad"))
+        return float64_value(
+            call_read_only(f, perturbed, "numerical_grad"), eps, owner="numerical_grad"
+        )
 
     for index in np.ndindex(point.shape):
         f_plus, f_minus, step = probe(evaluate, point, index, eps)
@@ -132,11 +173,11 @@ def directional_derivative(
 
     Two evaluations of f measure <v, grad f(x)> for a whole array at once.
     """
-    point = np.asarray(x, dtype=np.float64)
+    point = real_float64("directional_derivative", "x", x, copy=False)
     eps = check_step("directional_derivative", eps, point)
-    step = np.asarray(direction, dtype=np.float64) * eps
-    f_plus = float(f(point + step))
-    f_minus = float(f(point - step))
+    step = real_float64("directional_derivative", "direction", direction, copy=False) * eps
+    f_plus = float64_value(f(point + step), eps, owner="directional_derivative")
+    f_minus = float64_value(f(point - step), eps, owner="directional_derivative")
     return f_plus, f_minus, (f_plus - f_minus) / (2 * eps)
 
 
