@@ -148,6 +148,37 @@ def _refuse_disagreeing_aliases(
                 )
 
 
+_COLLECTIONS = (list, tuple, dict, set, frozenset)
+
+
+def _refuse_unregistered(owner: Module, name: str, collection: Any) -> None:
+    """Refuse a list, tuple, dict or set holding a Module or Parameter that `owner` does not
+    already hold: it is not registered (as in PyTorch), so the optimizer, state_dict, train()
+    and to() would leave it out without a word. References to what `owner` holds pass."""
+    items = collection.values() if isinstance(collection, dict) else collection
+    loose = [item for item in items if isinstance(item, (Module, Parameter))]
+    if not loose:
+        return
+    held = {id(module) for module in owner.modules()} | {id(p) for p in owner.parameters()}
+    outside = [item for item in loose if id(item) not in held]
+    if not outside:
+        return
+    kind = type(collection).__name__
+    what = "modules" if isinstance(outside[0], Module) else "parameters"
+    fix = (
+        f"nn.Sequential(*{name}) (indexable and iterable; .append adds one)"
+        if what == "modules" and not isinstance(collection, dict)
+        else f"one attribute each, e.g. setattr(self, f'{name}{{i}}', item)"
+    )
+    raise TypeError(
+        f"{type(owner).__name__}.{name}: a {kind} holding {what} "
+        f"({type(outside[0]).__name__} ...) is not registered, as in PyTorch: parameters(), "
+        "the optimizer, state_dict(), train()/eval() and to() would leave them out without a "
+        f"word. Register them: assign {fix}; to keep a plain reference on purpose, "
+        f"object.__setattr__(self, {name!r}, value)"
+    )
+
+
 class IncompatibleKeys(NamedTuple):
     """What `load_state_dict(strict=False)` skipped: keys the module has but the state lacks,
     and keys the state has but the module does not."""
@@ -160,7 +191,9 @@ class Module:
     """Base class for layers and models.
 
     Subclasses call `super().__init__()` first, assign their Parameters and sub-Modules as
-    attributes, and define `forward`; calling the module runs `forward`.
+    attributes, and define `forward`; calling the module runs `forward`. A list, tuple, dict
+    or set of Modules or Parameters is not registered (as in PyTorch) and is refused rather
+    than left out of `parameters()`: assign a `Sequential`, or each as its own attribute.
 
     Example:
         >>> class TwoLayer(Module):
@@ -219,6 +252,8 @@ class Module:
         elif name in self._buffers:
             self._buffers[name] = _buffer_value(type(self).__name__, name, value)
         else:
+            if _calls.depth == 0 and isinstance(value, _COLLECTIONS):
+                _refuse_unregistered(self, name, value)
             object.__setattr__(self, name, value)
 
     def _forget(self, name: str, keep: dict[str, Any] | None = None) -> None:

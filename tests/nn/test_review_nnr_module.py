@@ -1,0 +1,85 @@
+"""Review nn-review: Module registration where PyTorch silently leaves parameters out."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import pytest
+
+import chainrule as cr
+from chainrule import nn, optim
+
+
+class ListOfLayers(nn.Module):
+    """The pattern of a learner without ModuleList: layers kept in a plain list."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.layers = [nn.Linear(2, 3), nn.Linear(3, 1)]
+
+    def forward(self, x: Any) -> Any:
+        for layer in self.layers:
+            x = layer(x)
+        return x
+
+
+def test_a_list_of_layers_is_refused_naming_sequential() -> None:
+    # Was silent: parameters() was empty, so SGD(model.parameters()) trained nothing and
+    # state_dict() saved nothing (torch leaves the list unregistered the same way).
+    with pytest.raises(TypeError, match=r"ListOfLayers\.layers: a list holding modules") as err:
+        ListOfLayers()
+    assert "nn.Sequential(*layers)" in str(err.value)
+
+
+@pytest.mark.parametrize(
+    ("value", "kind"),
+    [
+        (lambda: (nn.Linear(2, 2),), "tuple"),
+        (lambda: {"encoder": nn.Linear(2, 2)}, "dict"),
+        (lambda: [nn.Parameter(np.zeros(3))], "list"),
+        (lambda: (nn.ReLU(), nn.Parameter(np.ones(2))), "tuple"),
+    ],
+)
+def test_tuples_dicts_and_lists_of_parameters_are_refused_too(value: Any, kind: str) -> None:
+    model = nn.Linear(2, 2)
+    with pytest.raises(TypeError, match=rf"Linear\.extra: a {kind} holding .* not registered"):
+        model.extra = value()
+    assert "extra" not in model.__dict__
+
+
+def test_a_list_of_what_the_module_already_holds_is_kept() -> None:
+    model = nn.Sequential(nn.Linear(2, 3), nn.ReLU(), nn.Linear(3, 1))
+    model.linears = [model[0], model[2]]
+    model.weights = (model[0].weight,)
+    model.plain = [1, 2.0, "three", np.zeros(2)]
+    assert model.linears[1] is model[2]
+    assert len(list(model.parameters())) == 4
+
+
+def test_a_sequential_in_place_of_the_list_trains_every_layer() -> None:
+    class Layers(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.layers = nn.Sequential(nn.Linear(2, 3), nn.Linear(3, 1))
+
+        def forward(self, x: Any) -> Any:
+            for layer in self.layers:
+                x = layer(x)
+            return x
+
+    model = Layers()
+    before = {name: value.copy() for name, value in model.state_dict().items()}
+    assert list(before) == ["layers.0.weight", "layers.0.bias", "layers.1.weight", "layers.1.bias"]
+    sgd = optim.SGD(model.parameters(), lr=0.1)
+    model(cr.tensor(np.ones((4, 2), dtype=np.float32))).sum().backward()
+    sgd.step()
+    assert all(not np.array_equal(before[k], v) for k, v in model.state_dict().items())
+
+
+def test_the_plain_reference_stays_possible_on_purpose() -> None:
+    model = nn.Linear(2, 2)
+    elsewhere = nn.Linear(2, 2)
+    object.__setattr__(model, "peers", [elsewhere])
+    assert model.peers == [elsewhere]
+    assert len(list(model.parameters())) == 2
