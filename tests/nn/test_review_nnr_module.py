@@ -83,3 +83,49 @@ def test_the_plain_reference_stays_possible_on_purpose() -> None:
     object.__setattr__(model, "peers", [elsewhere])
     assert model.peers == [elsewhere]
     assert len(list(model.parameters())) == 2
+
+
+class TensorWeight(nn.Module):
+    """A weight made with cr.tensor(..., requires_grad=True) instead of nn.Parameter."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.weight = cr.tensor(np.ones((2, 2)), requires_grad=True)
+
+    def forward(self, x: Any) -> Any:
+        return x @ self.weight
+
+
+def test_a_tensor_that_requires_grad_is_refused_naming_parameter() -> None:
+    # Was silent: parameters() and state_dict() were empty, so the optimizer left it as it was.
+    with pytest.raises(TypeError, match=r"TensorWeight\.weight: a Tensor that requires grad"):
+        TensorWeight()
+    model = nn.Linear(2, 2)
+    with pytest.raises(TypeError, match=r"a list holding tensors that require grad"):
+        model.extras = [cr.tensor(np.zeros(2), requires_grad=True)]
+
+
+def test_constant_tensors_and_results_of_ops_stay_plain_attributes() -> None:
+    model = nn.Linear(2, 2)
+    model.offset = cr.tensor(np.zeros(2))
+    leaf = cr.tensor(np.ones(2), requires_grad=True)
+    model.last = leaf * 2  # not a leaf: a result kept for inspection
+    model.frozen = leaf.detach()
+    model.added_later = nn.Parameter(np.zeros(2))  # a Parameter still registers
+    assert [name for name, _ in model.named_parameters()] == ["weight", "bias", "added_later"]
+
+
+def test_a_forward_may_keep_what_it_computed() -> None:
+    class Keeps(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.linear = nn.Linear(2, 2)
+
+        def forward(self, x: Any) -> Any:
+            self.seen = [x]  # inputs that require grad, kept by a forward: not checked
+            return self.linear(x)
+
+    x = cr.tensor(np.ones((1, 2), dtype=np.float32), requires_grad=True)
+    model = Keeps()
+    model(x)
+    assert model.seen[0] is x

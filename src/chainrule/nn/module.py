@@ -29,6 +29,7 @@ from chainrule.placement import (
     move_keeping_dtype,
     to_numpy,
 )
+from chainrule.tensor import Tensor
 
 ModuleT = TypeVar("ModuleT", bound="Module")
 
@@ -151,12 +152,30 @@ def _refuse_disagreeing_aliases(
 _COLLECTIONS = (list, tuple, dict, set, frozenset)
 
 
+def _trainable_leaf(value: Any) -> bool:
+    """A Tensor made to be trained (a leaf that requires grad) that is not a Parameter."""
+    return isinstance(value, Tensor) and value.requires_grad and value.is_leaf
+
+
 def _refuse_unregistered(owner: Module, name: str, collection: Any) -> None:
-    """Refuse a list, tuple, dict or set holding a Module or Parameter that `owner` does not
-    already hold: it is not registered (as in PyTorch), so the optimizer, state_dict, train()
-    and to() would leave it out without a word. References to what `owner` holds pass."""
+    """Refuse a leaf Tensor that requires grad but is no Parameter, and a list, tuple, dict
+    or set holding one, or a Module or Parameter that `owner` does not already hold: none is
+    registered (as in PyTorch), so the optimizer, state_dict, train() and to() would leave
+    it out without a word. References to what `owner` holds pass."""
+    if isinstance(collection, Tensor):
+        if _trainable_leaf(collection):
+            raise TypeError(
+                f"{type(owner).__name__}.{name}: a Tensor that requires grad is not a "
+                "Parameter, so it is not registered (as in PyTorch): parameters(), the "
+                "optimizer and state_dict() would leave it out without a word. Assign "
+                f"nn.Parameter(array) (or .detach() for a constant); to keep it unregistered "
+                f"on purpose, object.__setattr__(self, {name!r}, value)"
+            )
+        return
     items = collection.values() if isinstance(collection, dict) else collection
-    loose = [item for item in items if isinstance(item, (Module, Parameter))]
+    loose = [
+        item for item in items if isinstance(item, (Module, Parameter)) or _trainable_leaf(item)
+    ]
     if not loose:
         return
     held = {id(module) for module in owner.modules()} | {id(p) for p in owner.parameters()}
@@ -164,7 +183,13 @@ def _refuse_unregistered(owner: Module, name: str, collection: Any) -> None:
     if not outside:
         return
     kind = type(collection).__name__
-    what = "modules" if isinstance(outside[0], Module) else "parameters"
+    what = (
+        "modules"
+        if isinstance(outside[0], Module)
+        else "parameters"
+        if isinstance(outside[0], Parameter)
+        else "tensors that require grad (not Parameters)"
+    )
     fix = (
         f"nn.Sequential(*{name}) (indexable and iterable; .append adds one)"
         if what == "modules" and not isinstance(collection, dict)
@@ -192,8 +217,9 @@ class Module:
 
     Subclasses call `super().__init__()` first, assign their Parameters and sub-Modules as
     attributes, and define `forward`; calling the module runs `forward`. A list, tuple, dict
-    or set of Modules or Parameters is not registered (as in PyTorch) and is refused rather
-    than left out of `parameters()`: assign a `Sequential`, or each as its own attribute.
+    or set of Modules or Parameters, or a Tensor that requires grad but is no Parameter, is
+    not registered (as in PyTorch) and is refused rather than left out of `parameters()`:
+    assign a `Sequential`, each as its own attribute, or an `nn.Parameter`.
 
     Example:
         >>> class TwoLayer(Module):
@@ -252,7 +278,7 @@ class Module:
         elif name in self._buffers:
             self._buffers[name] = _buffer_value(type(self).__name__, name, value)
         else:
-            if _calls.depth == 0 and isinstance(value, _COLLECTIONS):
+            if _calls.depth == 0 and isinstance(value, (Tensor, *_COLLECTIONS)):
                 _refuse_unregistered(self, name, value)
             object.__setattr__(self, name, value)
 
