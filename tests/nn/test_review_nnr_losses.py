@@ -100,3 +100,77 @@ def test_a_compiled_step_ignores_a_masked_out_position_as_eager(torch: ModuleTyp
     for _ in range(3):  # trace, check, replay
         got = loss_of(cr.tensor(logits), TARGETS).item()
         assert got == pytest.approx(expected, rel=1e-12)
+
+
+# ------------------------------------------------ facts from PyTorch's test_nn, in our words
+@pytest.mark.parametrize("reduction", ["sum", "mean"])
+@pytest.mark.parametrize("smoothing", [0.0, 0.3])
+def test_ignored_samples_weigh_as_if_they_were_not_there(reduction: str, smoothing: float) -> None:
+    # torch test_nn (label smoothing with weights and ignore_index): dropping the ignored
+    # samples beforehand gives the same loss; here one of them is also masked out (-inf).
+    rng = np.random.default_rng(5)
+    logits = rng.normal(size=(6, 4))
+    targets = np.array([0, 3, -100, 1, -100, 2])
+    logits[4] = -np.inf
+    weight = np.array([0.3, 1.0, 2.5, 0.7])
+    kept = targets != -100
+    with np.errstate(all="ignore"):
+        whole = F.cross_entropy(
+            logits, targets, weight, reduction=reduction, label_smoothing=smoothing
+        )
+    part = F.cross_entropy(
+        logits[kept], targets[kept], weight, reduction=reduction, label_smoothing=smoothing
+    )
+    assert whole.item() == pytest.approx(part.item(), rel=1e-13)
+
+
+@pytest.mark.parametrize(
+    ("reduction", "weighted"), [("sum", True), ("none", True), ("mean", False)]
+)
+def test_one_hot_probabilities_give_the_index_targets_loss(reduction: str, weighted: bool) -> None:
+    # torch test_nn (one-hot targets): equal for sum and none with weights, and for the
+    # mean without (the weighted mean divides by the weights only for index targets).
+    rng = np.random.default_rng(6)
+    logits = rng.normal(size=(5, 3, 2))
+    targets = rng.integers(0, 3, size=(5, 2))
+    one_hot = np.moveaxis(np.eye(3)[targets], -1, 1)
+    weight = np.array([0.5, 2.0, 1.25]) if weighted else None
+    by_index = F.cross_entropy(logits, targets, weight, reduction=reduction)
+    by_probability = F.cross_entropy(logits, one_hot, weight, reduction=reduction)
+    assert by_index.shape == by_probability.shape
+    np.testing.assert_allclose(by_probability.numpy(), by_index.numpy(), rtol=1e-13)
+
+
+def test_pos_weight_of_ones_and_a_broadcast_pos_weight_change_nothing() -> None:
+    # torch test_nn (pos_weight of ones is none; a (C,) pos_weight broadcasts over samples).
+    rng = np.random.default_rng(7)
+    logits = rng.normal(size=(8, 4)) * 3
+    targets = rng.uniform(size=(8, 4))
+    plain = F.binary_cross_entropy_with_logits(logits, targets)
+    ones = F.binary_cross_entropy_with_logits(logits, targets, pos_weight=np.ones(4))
+    assert ones.item() == plain.item()
+    pos_weight = rng.uniform(0.5, 3.0, size=4)
+    per_class = F.binary_cross_entropy_with_logits(logits, targets, pos_weight=pos_weight)
+    spread = F.binary_cross_entropy_with_logits(
+        logits, targets, pos_weight=np.broadcast_to(pos_weight, (8, 4))
+    )
+    assert per_class.item() == pytest.approx(spread.item(), rel=1e-14)
+
+
+def test_bce_with_logits_gradient_at_zero_is_minus_a_half_over_n_for_target_1() -> None:
+    # torch test_nn (bce_with_logits gradient at 0): sigmoid(0) - 1 = -1/2, over n entries.
+    logits = cr.tensor(np.zeros((10, 1)), requires_grad=True)
+    F.binary_cross_entropy_with_logits(logits, np.ones((10, 1))).backward()
+    np.testing.assert_array_equal(logits.grad.numpy(), np.full((10, 1), -0.05))
+
+
+@pytest.mark.parametrize(("reduction", "expected"), [("sum", 0.0), ("none", np.zeros(3))])
+def test_nll_loss_with_every_target_ignored(reduction: str, expected: Any) -> None:
+    # torch test_nn (nll_loss, all targets ignored): sum 0, none zeros, mean NaN.
+    log_probs = cr.tensor(np.log(np.full((3, 2), 0.5)), requires_grad=True)
+    loss = F.nll_loss(log_probs, np.full(3, -100), reduction=reduction)
+    np.testing.assert_array_equal(loss.numpy(), expected)
+    loss.sum().backward()
+    np.testing.assert_array_equal(log_probs.grad.numpy(), np.zeros((3, 2)))
+    assert np.isnan(F.nll_loss(log_probs, np.full(3, -100)).item())
+
