@@ -12,6 +12,7 @@ import pytest
 
 import chainrule as cr
 from chainrule import functional as F
+from chainrule import nn
 
 pytestmark = [
     pytest.mark.torch,
@@ -174,3 +175,21 @@ def test_nll_loss_with_every_target_ignored(reduction: str, expected: Any) -> No
     np.testing.assert_array_equal(log_probs.grad.numpy(), np.zeros((3, 2)))
     assert np.isnan(F.nll_loss(log_probs, np.full(3, -100)).item())
 
+
+@pytest.mark.parametrize(
+    ("make", "name"),
+    [
+        (lambda w: nn.CrossEntropyLoss(w), "weight"),
+        (lambda w: nn.NLLLoss(w), "weight"),
+        (lambda w: nn.BCEWithLogitsLoss(weight=w), "weight"),
+        (lambda w: nn.BCEWithLogitsLoss(pos_weight=w), "pos_weight"),
+    ],
+)
+def test_a_loss_module_refuses_weights_that_require_grad(make: Any, name: str) -> None:
+    # Was silent: the module copied the values into a buffer, so weight.grad stayed None
+    # (torch's backward refuses; F.cross_entropy already refused).
+    weight = nn.Parameter(np.array([1.0, 2.0, 3.0]))
+    with pytest.raises(TypeError, match=rf"{name} is a constant .* pass {name}\.detach\(\)"):
+        make(weight)
+    loss = make(weight.detach())
+    np.testing.assert_array_equal(getattr(loss, name), [1.0, 2.0, 3.0])
