@@ -129,3 +129,44 @@ def test_a_forward_may_keep_what_it_computed() -> None:
     model = Keeps()
     model(x)
     assert model.seen[0] is x
+
+
+class AppendedLayers(nn.Module):
+    """The list assigned empty, then filled: the assignment's check saw nothing to refuse."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.layers = []
+        for width in (3, 1):
+            self.layers.append(nn.Linear(2 if width == 3 else 3, width))
+
+    def forward(self, x: Any) -> Any:
+        for layer in self.layers:
+            x = layer(x)
+        return x
+
+
+def test_layers_appended_to_a_list_after_it_was_assigned_are_refused_at_the_first_call() -> None:
+    # Was silent: the model ran and trained nothing (parameters() empty).
+    model = AppendedLayers()
+    with pytest.raises(TypeError, match=r"AppendedLayers\.layers: a list holding modules"):
+        model(cr.tensor(np.ones((4, 2), dtype=np.float32)))
+
+
+def test_a_nested_module_with_an_appended_dict_is_refused_from_its_parent() -> None:
+    inner = nn.Linear(2, 2)
+    inner.heads = {}
+    inner.heads["extra"] = nn.Linear(2, 2)
+    model = nn.Sequential(inner)
+    with pytest.raises(TypeError, match=r"Linear\.heads: a dict holding modules"):
+        model(cr.tensor(np.ones((1, 2), dtype=np.float32)))
+
+
+def test_a_list_filled_with_what_the_module_holds_or_with_numbers_still_runs() -> None:
+    model = nn.Sequential(nn.Linear(2, 3), nn.Linear(3, 1))
+    model.order = []
+    model.order.append(model[1])
+    model.widths = []
+    model.widths.append(3)
+    out = model(cr.tensor(np.ones((4, 2), dtype=np.float32)))
+    assert out.shape == (4, 1)

@@ -204,6 +204,20 @@ def _refuse_unregistered(owner: Module, name: str, collection: Any) -> None:
     )
 
 
+def _refuse_unregistered_members(root: Module) -> None:
+    """Check again, at a first call (and after any module tree changed), the lists, tuples,
+    dicts and sets that were assigned to modules under `root` outside a call: a layer or
+    Parameter added to one since (`self.layers = []`, then `.append(layer)`) is refused as
+    it would have been at the assignment."""
+    for module in root.modules():
+        for name in module.__dict__.get("_collections", ()):
+            value = module.__dict__.get(name)
+            if isinstance(value, _COLLECTIONS):
+                items = value.values() if isinstance(value, dict) else value
+                if any(isinstance(item, (Module, Parameter)) for item in items):
+                    _refuse_unregistered(module, name, value)
+
+
 class IncompatibleKeys(NamedTuple):
     """What `load_state_dict(strict=False)` skipped: keys the module has but the state lacks,
     and keys the state has but the module does not."""
@@ -280,6 +294,10 @@ class Module:
         else:
             if _calls.depth == 0 and isinstance(value, (Tensor, *_COLLECTIONS)):
                 _refuse_unregistered(self, name, value)
+                if isinstance(value, _COLLECTIONS):
+                    # Checked again at the next call: layers appended after the assignment
+                    # (self.layers = [] then .append) are unregistered too.
+                    self.__dict__.setdefault("_collections", set()).add(name)
             object.__setattr__(self, name, value)
 
     def _forget(self, name: str, keep: dict[str, Any] | None = None) -> None:
@@ -592,6 +610,7 @@ class Module:
                 "the subclass: calling a module runs its forward"
             )
         if _calls.depth == 0 and self.__dict__.get("_named_at") != _STRUCTURE.changes:
+            _refuse_unregistered_members(self)
             self._name_parameters()
             object.__setattr__(self, "_named_at", _STRUCTURE.changes)
         _calls.depth += 1
