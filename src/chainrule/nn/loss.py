@@ -26,6 +26,19 @@ def _check_reduction(layer: str, reduction: str) -> str:
     return reduction
 
 
+def _constant(layer: str, name: str, value: Any) -> np.ndarray:
+    """`value` as the float64 array a loss keeps as a buffer. A Tensor that requires grad is
+    refused: the copy would get no gradient without a word (PyTorch's backward refuses it)."""
+    if isinstance(value, Tensor) and value.requires_grad:
+        raise TypeError(
+            f"{layer}: {name} is a constant of the loss and gets no gradient (PyTorch's "
+            f"backward refuses one too), but got a Tensor that requires grad; pass "
+            f"{name}.detach()"
+        )
+    values = value.detach().numpy() if isinstance(value, Tensor) else value
+    return np.array(values, dtype=np.float64)
+
+
 class _WeightedLoss(Module):
     """A loss with optional per-class weights, kept as a buffer (in state_dict) as PyTorch."""
 
@@ -37,8 +50,7 @@ class _WeightedLoss(Module):
         if weight is None:
             self.weight = None
         else:
-            values = weight.detach().numpy() if isinstance(weight, Tensor) else weight
-            self.register_buffer("weight", np.array(values, dtype=np.float64))
+            self.register_buffer("weight", _constant(type(self).__name__, "weight", weight))
 
 
 class CrossEntropyLoss(_WeightedLoss):
@@ -108,8 +120,7 @@ class BCEWithLogitsLoss(Module):
             if value is None:
                 setattr(self, name, None)
             else:
-                values = value.detach().numpy() if isinstance(value, Tensor) else value
-                self.register_buffer(name, np.array(values, dtype=np.float64))
+                self.register_buffer(name, _constant("BCEWithLogitsLoss", name, value))
 
     def forward(self, input: Any, target: Any) -> Tensor:
         return F.binary_cross_entropy_with_logits(

@@ -29,6 +29,7 @@ from chainrule.placement import (
     move_keeping_dtype,
     to_numpy,
 )
+from chainrule.tensor import Tensor
 
 ModuleT = TypeVar("ModuleT", bound="Module")
 
@@ -148,6 +149,75 @@ def _refuse_disagreeing_aliases(
                 )
 
 
+_COLLECTIONS = (list, tuple, dict, set, frozenset)
+
+
+def _trainable_leaf(value: Any) -> bool:
+    """A Tensor made to be trained (a leaf that requires grad) that is not a Parameter."""
+    return isinstance(value, Tensor) and value.requires_grad and value.is_leaf
+
+
+def _refuse_unregistered(owner: Module, name: str, collection: Any) -> None:
+    """Refuse a leaf Tensor that requires grad but is no Parameter, and a list, tuple, dict
+    or set holding one, or a Module or Parameter that `owner` does not already hold: none is
+    registered (as in PyTorch), so the optimizer, state_dict, train() and to() would leave
+    it out without a word. References to what `owner` holds pass."""
+    if isinstance(collection, Tensor):
+        if _trainable_leaf(collection):
+            raise TypeError(
+                f"{type(owner).__name__}.{name}: a Tensor that requires grad is not a "
+                "Parameter, so it is not registered (as in PyTorch): parameters(), the "
+                "optimizer and state_dict() would leave it out without a word. Assign "
+                f"nn.Parameter(array) (or .detach() for a constant); to keep it unregistered "
+                f"on purpose, object.__setattr__(self, {name!r}, value)"
+            )
+        return
+    items = collection.values() if isinstance(collection, dict) else collection
+    loose = [
+        item for item in items if isinstance(item, (Module, Parameter)) or _trainable_leaf(item)
+    ]
+    if not loose:
+        return
+    held = {id(module) for module in owner.modules()} | {id(p) for p in owner.parameters()}
+    outside = [item for item in loose if id(item) not in held]
+    if not outside:
+        return
+    kind = type(collection).__name__
+    what = (
+        "modules"
+        if isinstance(outside[0], Module)
+        else "parameters"
+        if isinstance(outside[0], Parameter)
+        else "tensors that require grad (not Parameters)"
+    )
+    fix = (
+        f"nn.Sequential(*{name}) (indexable and iterable; .append adds one)"
+        if what == "modules" and not isinstance(collection, dict)
+        else f"one attribute each, e.g. setattr(self, f'{name}{{i}}', item)"
+    )
+    raise TypeError(
+        f"{type(owner).__name__}.{name}: a {kind} holding {what} "
+        f"({type(outside[0]).__name__} ...) is not registered, as in PyTorch: parameters(), "
+        "the optimizer, state_dict(), train()/eval() and to() would leave them out without a "
+        f"word. Register them: assign {fix}; to keep a plain reference on purpose, "
+        f"object.__setattr__(self, {name!r}, value)"
+    )
+
+
+def _refuse_unregistered_members(root: Module) -> None:
+    """Check again, at a first call (and after any module tree changed), the lists, tuples,
+    dicts and sets that were assigned to modules under `root` outside a call: a layer or
+    Parameter added to one since (`self.layers = []`, then `.append(layer)`) is refused as
+    it would have been at the assignment."""
+    for module in root.modules():
+        for name in module.__dict__.get("_collections", ()):
+            value = module.__dict__.get(name)
+            if isinstance(value, _COLLECTIONS):
+                items = value.values() if isinstance(value, dict) else value
+                if any(isinstance(item, (Module, Parameter)) for item in items):
+                    _refuse_unregistered(module, name, value)
+
+
 class IncompatibleKeys(NamedTuple):
     """What `load_state_dict(strict=False)` skipped: keys the module has but the state lacks,
     and keys the state has but the module does not."""
@@ -160,7 +230,10 @@ class Module:
     """Base class for layers and models.
 
     Subclasses call `super().__init__()` first, assign their Parameters and sub-Modules as
-    attributes, and define `forward`; calling the module runs `forward`.
+    attributes, and define `forward`; calling the module runs `forward`. A list, tuple, dict
+    or set of Modules or Parameters, or a Tensor that requires grad but is no Parameter, is
+    not registered (as in PyTorch) and is refused rather than left out of `parameters()`:
+    assign a `Sequential`, each as its own attribute, or an `nn.Parameter`.
 
     Example:
         >>> class TwoLayer(Module):
@@ -219,6 +292,12 @@ class Module:
         elif name in self._buffers:
             self._buffers[name] = _buffer_value(type(self).__name__, name, value)
         else:
+            if _calls.depth == 0 and isinstance(value, (Tensor, *_COLLECTIONS)):
+                _refuse_unregistered(self, name, value)
+                if isinstance(value, _COLLECTIONS):
+                    # Checked again at the next call: layers appended after the assignment
+                    # (self.layers = [] then .append) are unregistered too.
+                    self.__dict__.setdefault("_collections", set()).add(name)
             object.__setattr__(self, name, value)
 
     def _forget(self, name: str, keep: dict[str, Any] | None = None) -> None:
@@ -531,6 +610,7 @@ class Module:
                 "the subclass: calling a module runs its forward"
             )
         if _calls.depth == 0 and self.__dict__.get("_named_at") != _STRUCTURE.changes:
+            _refuse_unregistered_members(self)
             self._name_parameters()
             object.__setattr__(self, "_named_at", _STRUCTURE.changes)
         _calls.depth += 1

@@ -25,6 +25,8 @@ class NLLLoss(Primitive):
 
         loss_i = keep_i ((1 - eps) (-w[t_i] p[i, t_i]) + eps / C (-sum_c w[c] p[i, c]))
 
+    (0 where keep_i = 0, whatever p[i] holds: -inf or NaN there are not multiplied in).
+
     reduced by "none", "sum" or "mean" (divided by sum_i keep_i w[t_i], PyTorch's weighted
     mean; NaN when that is 0). The loss is linear in p: dloss_i/dp[i, c] = -keep_i ((1 - eps)
     w[t_i] [c = t_i] + eps w[c] / C), divided by the same sum for "mean".
@@ -103,6 +105,9 @@ class NLLLoss(Primitive):
         losses = xp.squeeze(picked, axis=1) * picked_factor
         if dense_factor is not None:
             losses = losses + xp.sum(raw * dense_factor, axis=1)
+        # An ignored position counts for nothing, as in PyTorch, whatever its input holds: a
+        # factor of 0 alone would make its -inf or NaN (a masked-out row) a NaN loss.
+        losses = xp.where(counted, losses, xp.zeros_like(losses))
         if reduction == "none":
             return xp.astype(losses, raw.dtype, copy=False), saved
         loss = xp.asarray(xp.sum(losses), dtype=raw.dtype)
