@@ -144,11 +144,11 @@ def _check_same_data(saved: Any, current: dict[str, str]) -> None:
     """Refuse to score a run on "its" test set when its data now read differently than when
     it was trained (as a resume refuses): the accuracy would be of other images, unnoticed.
     A checkpoint recording no fingerprint (an older chainrule) is not checked."""
-    if not isinstance(saved, dict) or saved.get("sha256") == current["sha256"]:
-        return
-    raise ValueError(
-        f"the data differ from the run's: it was trained on {saved.get('source')} (SHA-256 "
-        f"{str(saved.get('sha256'))[:16]}), but {current['source']} now reads as SHA-256 "
-        f"{current['sha256'][:16]}; restore the run's data, or evaluate on these on purpose "
-        f"with --data {current['source']}"
-    )
+    from chainrule.train.datasets import data_difference
+
+    difference = data_difference(saved, current)
+    if difference is not None:
+        raise ValueError(
+            f"{difference}; restore the run's data, or evaluate on these on purpose with "
+            f"--data {current['source']}"
+        )

@@ -36,7 +36,12 @@ from chainrule.train.checkpoint import (
     save_checkpoint,
 )
 from chainrule.train.config import TrainConfig
-from chainrule.train.datasets import Splits, data_fingerprint, data_source, load_splits
+from chainrule.train.datasets import (
+    Splits,
+    data_difference,
+    data_record,
+    load_splits,
+)
 from chainrule.train.diagnostics import (
     GradientNormMean,
     dead_relu_fractions,
@@ -240,10 +245,7 @@ class Trainer:
                 np.random.default_rng(shuffle_seed),
             )
         )
-        self.data_fingerprint = {
-            "sha256": data_fingerprint(self.splits),
-            "source": data_source(config.data),
-        }
+        self.data_fingerprint = data_record(self.splits, config.data)
         self.epoch = 0
         self.history: list[dict[str, Any]] = []
         self.resumed_from: Path | None = None
@@ -279,14 +281,15 @@ class Trainer:
         an older chainrule, is not checked)."""
         meta = checkpoint.meta
         self._check_same_settings(checkpoint)
-        saved = meta.get("data_fingerprint")
-        if saved is not None and saved["sha256"] != self.data_fingerprint["sha256"]:
+        difference = data_difference(
+            meta.get("data_fingerprint"),
+            self.data_fingerprint,
+            run=str(checkpoint.folder / META_FILE),
+        )
+        if difference is not None:
             raise CheckpointError(
-                f"train: the data differ from the run's: {checkpoint.folder / META_FILE} was "
-                f"trained on {saved['source']} (SHA-256 {saved['sha256'][:16]}), but "
-                f"{self.data_fingerprint['source']} now reads as SHA-256 "
-                f"{self.data_fingerprint['sha256'][:16]}; resume with the data the run was "
-                f"trained on, or start a new run"
+                f"train: {difference}; resume with the data the run was trained on, or start "
+                f"a new run"
             )
         try:
             self.notice = parallel_training.resume_notice(
