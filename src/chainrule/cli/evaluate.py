@@ -46,7 +46,7 @@ def run(args: argparse.Namespace) -> int:
     from chainrule.distributed.launcher import launched_world
     from chainrule.train import CheckpointError, Trainer, load_checkpoint
     from chainrule.train.evaluation import confusion_matrix, format_confusion
-    from chainrule.train.loop import resumed_config
+    from chainrule.train.loop import missing_run_data, resumed_config
     from chainrule.train.plots import plot_confusion
     from chainrule.train.run_folder import CONFUSION_PLOT
 
@@ -59,6 +59,13 @@ def run(args: argparse.Namespace) -> int:
         config = replace(resumed_config(checkpoint, None), compile=False, compile_backend="numpy")
         if args.data is not None:
             config = replace(config, data=args.data)
+        else:
+            gone = missing_run_data(checkpoint, config)
+            if gone is not None:
+                raise ValueError(
+                    f"{gone}; put it back there, or evaluate on other data on purpose with "
+                    f"--data NAME|DIR"
+                )
         problem = cuda_problem() if config.device == "cuda" else None
         if problem is not None:
             raise ValueError(

@@ -301,7 +301,8 @@ def _plan(args: argparse.Namespace) -> tuple[TrainConfig, Path | None, Any]:
     """The config, run folder (None for a default one, made once the run is not refused)
     and checkpoint to resume (or None)."""
     from chainrule.train import load_checkpoint
-    from chainrule.train.loop import resumed_config
+    from chainrule.train.datasets import data_source
+    from chainrule.train.loop import missing_run_data, resumed_config
 
     given = _given(args)
     if args.resume is None:
@@ -315,12 +316,18 @@ def _plan(args: argparse.Namespace) -> tuple[TrainConfig, Path | None, Any]:
     changed = [
         f"--{name.replace('_', '-')} {value} (saved: {_saved_setting(config, name)})"
         for name, value in given.items()
-        if _used_setting(config, name) != value
+        if _used_setting(config, name) != (data_source(value) if name == "data" else value)
     ]
     if changed:
         raise ValueError(
             f"train: --resume continues with the run's saved settings; these "
             f"differ: {', '.join(changed)}. Drop them, or start a new run"
+        )
+    gone = missing_run_data(checkpoint, config)
+    if gone is not None:
+        raise ValueError(
+            f"train: {gone}; put the data back there to resume (a run continues only on "
+            f"the data it was trained on), or start a new run"
         )
     return config, args.out if args.out is not None else checkpoint.folder, checkpoint
 

@@ -33,16 +33,16 @@ def run_loss(
     ones it was trained on (as `chainrule evaluate` and a resume refuse them).
     """
     from chainrule.train import CheckpointError, load_checkpoint
-    from chainrule.train.config import NAMED_DATA
     from chainrule.train.datasets import data_difference, data_record, load_splits
-    from chainrule.train.loop import resumed_config
+    from chainrule.train.loop import missing_run_data, resumed_config
     from chainrule.train.models import build_module
 
     checkpoint = load_checkpoint(folder)
     config = resumed_config(checkpoint, None)
     source = config.data if data is None else data
-    if data is None and source not in NAMED_DATA and not os.path.exists(source):
-        raise RunDataError(f"the run was trained on the data in {source}, which is gone")
+    gone = missing_run_data(checkpoint, config) if data is None else None
+    if gone is not None:
+        raise RunDataError(gone)
     try:
         splits = load_splits(source, val_fraction=config.val_fraction, dtype=config.dtype)
     except (ValueError, OSError) as error:  # DatasetError, a missing or unreadable file
