@@ -172,6 +172,27 @@ def test_tutorial_3s_learning_rates_are_the_ones_a_default_six_epoch_run_uses(
     assert last > 0  # the cosine reaches 0 one epoch after the last, never during the run
 
 
+def test_tutorial_3s_training_loss_is_the_mean_the_training_loop_reports(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The tutorial said "the mean over the epoch's mini-batches"; the loop weights each
+    batch's loss by its size (the mean over the samples), which differs when the last batch
+    is short. A step whose loss is its batch size tells the two apart."""
+    from chainrule.train import TrainConfig
+    from chainrule.train.loop import Trainer, _Hang
+
+    text = " ".join((DOCS / "tutorials" / "03-training.md").read_text().split())
+    assert "The **training** loss is the mean over the epoch's samples" in text
+    trainer = Trainer(TrainConfig(epochs=1, batch_size=500), tmp_path / "run")
+    monkeypatch.setattr(trainer.engine, "train_step", lambda x, y, optimizer: float(len(x)))
+    sizes = [len(x) for x, _ in trainer.loader]
+    assert len(set(sizes)) == 2  # a short last batch
+    record = trainer.run_epoch(progress=False, hang=_Hang(tmp_path))
+    per_sample = sum(size * size for size in sizes) / sum(sizes)
+    assert record["train_loss"] == pytest.approx(per_sample, rel=1e-12)
+    assert record["train_loss"] != pytest.approx(sum(sizes) / len(sizes), rel=1e-3)
+
+
 def test_tutorial_1_runs_each_slip_of_the_tutorial_and_the_check_names_it() -> None:
     """Page 1 says each of the tutorial's slips is run and caught: run its cells and read
     what the checks print for each (the dropped minus, 2/N with ten outputs, the scalar w1

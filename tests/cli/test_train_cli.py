@@ -15,6 +15,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from idx_folders import write_idx_folder
 
 from chainrule.cli import main
 from chainrule.train.checkpoint import ARRAYS_FILE, META_FILE
@@ -348,22 +349,6 @@ def test_default_run_folders_started_in_the_same_second_differ(
     folders = sorted(path.name for path in (tmp_path / "runs").iterdir())
     assert folders == ["20261130-064500", "20261130-064500-2"]
     assert all(read_metrics(tmp_path / "runs" / name) for name in folders)
-
-
-def write_idx_folder(folder: Path, seed: int) -> None:
-    """A small MNIST-format data set (40 training and 10 test images) drawn from `seed`."""
-    from chainrule.data import save_idx
-
-    rng = np.random.default_rng(seed)
-    folder.mkdir(parents=True, exist_ok=True)
-    for prefix, count in (("train", 40), ("t10k", 10)):
-        save_idx(
-            folder / f"{prefix}-images-idx3-ubyte.gz",
-            rng.integers(0, 256, (count, 28, 28), dtype=np.uint8),
-        )
-        save_idx(
-            folder / f"{prefix}-labels-idx1-ubyte.gz", rng.integers(0, 10, count, dtype=np.uint8)
-        )
 
 
 def test_resuming_on_changed_data_is_refused_naming_both_fingerprints(

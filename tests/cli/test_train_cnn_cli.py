@@ -3,6 +3,7 @@ resume and --compile; its defaults and refusals."""
 
 from __future__ import annotations
 
+import argparse
 import json
 import re
 from pathlib import Path
@@ -10,13 +11,15 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from chainrule.cli import main
+from chainrule.cli import build_parser, main
 from chainrule.data import save_idx
+from chainrule.train import config as train_config
 from chainrule.train.checkpoint import ARRAYS_FILE, META_FILE
 from chainrule.train.config import CNN_DEFAULTS
 from chainrule.train.metrics import TIMING_KEYS, read_metrics
 from chainrule.train.models import image_side
 
+README = Path(__file__).resolve().parents[2] / "README.md"
 CNN = ["--model", "cnn", "--data", "digits", "--batch-size", "256", "--no-progress"]
 
 
@@ -86,8 +89,52 @@ def test_cnn_takes_its_own_defaults_where_the_command_line_is_silent(tmp_path: P
     assert main(["train", "--model", "cnn", "--epochs", "1", "--out", str(tmp_path)]) == 0
     config = json.loads((tmp_path / META_FILE).read_text())["meta"]["config"]
     assert config["epochs"] == 1
-    for name in ("batch_size", "optimizer", "lr"):
+    for name in ("batch_size", "optimizer"):
         assert config[name] == CNN_DEFAULTS[name]
+    assert config["lr"] == train_config.CNN_DEFAULT_LR[config["optimizer"]] == 0.001
+
+
+@pytest.mark.parametrize("optimizer", ["sgd", "momentum", "adam", "adamw"])
+def test_the_cnns_default_learning_rate_is_its_optimizers_as_help_and_readme_state(
+    optimizer: str,
+) -> None:
+    """`--model cnn --optimizer sgd` trained with Adam's 0.001 (from CNN_DEFAULTS), which
+    leaves SGD near chance on the digits, while --lr's help said 0.1 for sgd."""
+    from chainrule.cli.train import _plan
+
+    def planned(optimizer: str) -> float | None:
+        arguments = ["train", "--model", "cnn", "--optimizer", optimizer]
+        return _plan(build_parser().parse_args(arguments))[0].lr
+
+    lr = planned(optimizer)
+    if optimizer in ("sgd", "momentum"):
+        assert lr != planned("adam")
+    lr_help = next(
+        action.help or "" for action in _train_parser()._actions if "--lr" in action.option_strings
+    )
+    assert "with --model cnn" in lr_help
+    assert lr == _stated_rates(lr_help.split("with --model cnn")[1])[optimizer]
+    readme = " ".join(README.read_text().split())
+    claim = re.search(r"a learning rate by optimizer \(([^)]*)\)", readme)
+    assert claim is not None, "the README's --model cnn paragraph no longer states the rates"
+    assert lr == _stated_rates(claim[1])[optimizer]
+
+
+def _stated_rates(text: str) -> dict[str, float]:
+    """ "0.3 sgd, 0.001 adam/adamw" -> {"sgd": 0.3, "adam": 0.001, "adamw": 0.001}."""
+    return {
+        name: float(rate)
+        for rate, names in re.findall(r"([\d.]+) ([a-z/]+)", text)
+        for name in names.split("/")
+    }
+
+
+def _train_parser() -> argparse.ArgumentParser:
+    parser = build_parser()
+    subparsers = next(
+        action for action in parser._actions if isinstance(action, argparse._SubParsersAction)
+    )
+    return subparsers.choices["train"]
 
 
 def test_cnn_refuses_the_manual_engine(capsys: pytest.CaptureFixture[str]) -> None:

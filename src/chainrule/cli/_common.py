@@ -163,9 +163,9 @@ def add_data_option(parser: Any) -> None:
 def report_run_error(command: str, error: Exception, data: str | None) -> None:
     """`report_error` for run_loss's errors: one about the run's own data (no --data given)
     hints at --data."""
-    from chainrule.exploration.run import RunDataError
+    from chainrule.exploration.run import RunDataChanged, RunDataError
 
-    if isinstance(error, RunDataError) and data is None:
+    if isinstance(error, RunDataError) and not isinstance(error, RunDataChanged) and data is None:
         report_error(command, f"{error}; {DATA_HINT}")
     else:
         report_error(command, error)

@@ -46,7 +46,7 @@ def run(args: argparse.Namespace) -> int:
     from chainrule.distributed.launcher import launched_world
     from chainrule.train import CheckpointError, Trainer, load_checkpoint
     from chainrule.train.evaluation import confusion_matrix, format_confusion
-    from chainrule.train.loop import resumed_config
+    from chainrule.train.loop import missing_run_data, resumed_config
     from chainrule.train.plots import plot_confusion
     from chainrule.train.run_folder import CONFUSION_PLOT
 
@@ -59,6 +59,13 @@ def run(args: argparse.Namespace) -> int:
         config = replace(resumed_config(checkpoint, None), compile=False, compile_backend="numpy")
         if args.data is not None:
             config = replace(config, data=args.data)
+        else:
+            gone = missing_run_data(checkpoint, config)
+            if gone is not None:
+                raise ValueError(
+                    f"{gone}; put it back there, or evaluate on other data on purpose with "
+                    f"--data NAME|DIR"
+                )
         problem = cuda_problem() if config.device == "cuda" else None
         if problem is not None:
             raise ValueError(
@@ -144,11 +151,11 @@ def _check_same_data(saved: Any, current: dict[str, str]) -> None:
     """Refuse to score a run on "its" test set when its data now read differently than when
     it was trained (as a resume refuses): the accuracy would be of other images, unnoticed.
     A checkpoint recording no fingerprint (an older chainrule) is not checked."""
-    if not isinstance(saved, dict) or saved.get("sha256") == current["sha256"]:
-        return
-    raise ValueError(
-        f"the data differ from the run's: it was trained on {saved.get('source')} (SHA-256 "
-        f"{str(saved.get('sha256'))[:16]}), but {current['source']} now reads as SHA-256 "
-        f"{current['sha256'][:16]}; restore the run's data, or evaluate on these on purpose "
-        f"with --data {current['source']}"
-    )
+    from chainrule.train.datasets import data_difference
+
+    difference = data_difference(saved, current)
+    if difference is not None:
+        raise ValueError(
+            f"{difference}; restore the run's data, or evaluate on these on purpose with "
+            f"--data {current['source']}"
+        )

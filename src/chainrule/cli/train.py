@@ -20,7 +20,7 @@ import os
 import sys
 import time
 import traceback
-from dataclasses import fields
+from dataclasses import fields, replace
 from importlib.util import find_spec
 from pathlib import Path
 from typing import Any
@@ -28,7 +28,9 @@ from typing import Any
 from chainrule.cli._common import describe_os_error, missing_extras, nonnegative_int, probe_writable
 from chainrule.placement import CUDA_INSTALL, cuda_problem
 from chainrule.train.config import (
+    CNN_DEFAULT_LR,
     CNN_DEFAULTS,
+    DEFAULT_LR,
     DEVICES,
     DTYPES,
     ENGINES,
@@ -62,7 +64,7 @@ def add_parser(subparsers: Any) -> None:
         "cnn: two conv/ReLU/max-pool stages and a hidden layer of 128, for 28x28 or 8x8 "
         "images, by default for "
         + " ".join(f"{name} {value}" for name, value in CNN_DEFAULTS.items())
-        + f" (default {defaults.model})",
+        + f", its own --lr (default {defaults.model})",
     )
     add(
         "--hidden",
@@ -80,7 +82,10 @@ def add_parser(subparsers: Any) -> None:
     add("--epochs", type=int, help=f"total epochs to reach (default {defaults.epochs})")
     add("--batch-size", type=int, help=f"samples per batch (default {defaults.batch_size})")
     add(
-        "--lr", type=float, help="learning rate (default: 0.1 sgd, 0.05 momentum, 0.003 adam/adamw)"
+        "--lr",
+        type=float,
+        help=f"learning rate (default: {_learning_rates(DEFAULT_LR)}; with --model cnn "
+        f"{_learning_rates(CNN_DEFAULT_LR)})",
     )
     add("--optimizer", choices=OPTIMIZERS, help=f"(default {defaults.optimizer})")
     add("--momentum", type=float, help=f"for --optimizer momentum (default {defaults.momentum})")
@@ -153,6 +158,14 @@ def add_parser(subparsers: Any) -> None:
         help="no progress bar (it is also hidden when stderr is not a terminal)",
     )
     parser.set_defaults(run=run)
+
+
+def _learning_rates(rates: dict[str, float]) -> str:
+    """{"sgd": 0.1, "adam": 0.003, "adamw": 0.003} -> "0.1 sgd, 0.003 adam/adamw"."""
+    names: dict[float, list[str]] = {}
+    for name, rate in rates.items():
+        names.setdefault(rate, []).append(name)
+    return ", ".join(f"{rate:g} {'/'.join(optimizers)}" for rate, optimizers in names.items())
 
 
 def _hidden_sizes(text: str) -> tuple[int, ...]:
@@ -301,12 +314,16 @@ def _plan(args: argparse.Namespace) -> tuple[TrainConfig, Path | None, Any]:
     """The config, run folder (None for a default one, made once the run is not refused)
     and checkpoint to resume (or None)."""
     from chainrule.train import load_checkpoint
-    from chainrule.train.loop import resumed_config
+    from chainrule.train.datasets import data_source
+    from chainrule.train.loop import missing_run_data, resumed_config
 
     given = _given(args)
     if args.resume is None:
         model_defaults = CNN_DEFAULTS if given.get("model") == "cnn" else {}
         config = TrainConfig(**{**model_defaults, **given})
+        if config.model == "cnn" and config.lr is None:
+            # Saved explicitly: TrainConfig's None means DEFAULT_LR, the other models' rates.
+            config = replace(config, lr=CNN_DEFAULT_LR[config.optimizer])
         _refuse_unused(given, config)
         # The folder is checked for another run while its lock is held (Trainer.fit).
         return config, args.out, None
@@ -315,12 +332,18 @@ def _plan(args: argparse.Namespace) -> tuple[TrainConfig, Path | None, Any]:
     changed = [
         f"--{name.replace('_', '-')} {value} (saved: {_saved_setting(config, name)})"
         for name, value in given.items()
-        if _used_setting(config, name) != value
+        if _used_setting(config, name) != (data_source(value) if name == "data" else value)
     ]
     if changed:
         raise ValueError(
             f"train: --resume continues with the run's saved settings; these "
             f"differ: {', '.join(changed)}. Drop them, or start a new run"
+        )
+    gone = missing_run_data(checkpoint, config)
+    if gone is not None:
+        raise ValueError(
+            f"train: {gone}; put the data back there to resume (a run continues only on "
+            f"the data it was trained on), or start a new run"
         )
     return config, args.out if args.out is not None else checkpoint.folder, checkpoint
 

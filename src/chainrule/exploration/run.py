@@ -16,33 +16,47 @@ class RunDataError(ValueError):
     """The data a run is read with (its own, or `data`) cannot be loaded or do not fit it."""
 
 
+class RunDataChanged(RunDataError):
+    """The run's own data now read differently than when it was trained (its checkpoint's
+    data fingerprint differs): the loss would be of other examples."""
+
+
 def run_loss(
     folder: str | os.PathLike[str], *, examples: int, data: str | None = None
 ) -> tuple[nn.Module, Tensor]:
     """The run's model (eval mode, checkpoint weights) and its loss on `examples` test rows
     of `data` (a named data set or a folder of IDX files; default: the run's own).
 
-    Raises `chainrule.train.CheckpointError` for a folder without a readable checkpoint and
+    Raises `chainrule.train.CheckpointError` for a folder without a readable checkpoint,
     RunDataError (a ValueError) when the data cannot be loaded or their images do not fit
-    the model.
+    the model, and RunDataChanged (a RunDataError) when the run's own data differ from the
+    ones it was trained on (as `chainrule evaluate` and a resume refuse them).
     """
     from chainrule.train import CheckpointError, load_checkpoint
-    from chainrule.train.config import NAMED_DATA
-    from chainrule.train.datasets import load_splits
-    from chainrule.train.loop import resumed_config
+    from chainrule.train.datasets import data_difference, data_record, load_splits
+    from chainrule.train.loop import missing_run_data, resumed_config
     from chainrule.train.models import build_module
 
     checkpoint = load_checkpoint(folder)
     config = resumed_config(checkpoint, None)
     source = config.data if data is None else data
-    if data is None and source not in NAMED_DATA and not os.path.exists(source):
-        raise RunDataError(f"the run was trained on the data in {source}, which is gone")
+    gone = missing_run_data(checkpoint, config) if data is None else None
+    if gone is not None:
+        raise RunDataError(gone)
     try:
         splits = load_splits(source, val_fraction=config.val_fraction, dtype=config.dtype)
     except (ValueError, OSError) as error:  # DatasetError, a missing or unreadable file
         whose = "the run's data" if data is None else "the data"
         message = str(error).removeprefix("train: ")
         raise RunDataError(f"{whose} ({source}) cannot be loaded: {message}") from None
+    if data is None:
+        current = data_record(splits, source)
+        difference = data_difference(checkpoint.meta.get("data_fingerprint"), current)
+        if difference is not None:
+            raise RunDataChanged(
+                f"{difference}; restore the run's data, or read these on purpose with "
+                f"--data {current['source']} (data= in Python)"
+            )
     # The same Linear/ReLU stack for either engine; the weights come from the checkpoint.
     model = build_module(
         config,

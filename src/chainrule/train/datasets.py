@@ -8,6 +8,7 @@ whatever its --seed.
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Mapping
 from dataclasses import dataclass, fields
 from pathlib import Path
 
@@ -163,3 +164,24 @@ def data_source(data: str) -> str:
     from chainrule.train.config import NAMED_DATA
 
     return data if data in NAMED_DATA else str(Path(data).resolve())
+
+
+def data_record(splits: Splits, data: str) -> dict[str, str]:
+    """A checkpoint's `data_fingerprint` entry for `splits` read from `data`: their SHA-256
+    and their source (a data set's name, or a folder's absolute path)."""
+    return {"sha256": data_fingerprint(splits), "source": data_source(data)}
+
+
+def data_difference(saved: object, current: Mapping[str, str], *, run: str = "it") -> str | None:
+    """What differs when a run that recorded `saved` (its checkpoint's data_fingerprint) is
+    read with data whose record is `current`: None when they are the same, or when the
+    checkpoint records none (an older chainrule) or one of the wrong form (the schema check
+    reports that). Every reader of a run's own data checks this, so that a loss, an accuracy
+    or a resumed step is never computed on other data than the run's without a word."""
+    if not isinstance(saved, Mapping) or saved.get("sha256") == current["sha256"]:
+        return None
+    return (
+        f"the data differ from the run's: {run} was trained on {saved.get('source')} (SHA-256 "
+        f"{str(saved.get('sha256'))[:16]}), but {current['source']} now reads as SHA-256 "
+        f"{current['sha256'][:16]}"
+    )

@@ -36,8 +36,14 @@ from chainrule.train.checkpoint import (
     load_checkpoint,
     save_checkpoint,
 )
-from chainrule.train.config import TrainConfig
-from chainrule.train.datasets import Splits, data_fingerprint, data_source, load_splits
+from chainrule.train.config import NAMED_DATA, TrainConfig
+from chainrule.train.datasets import (
+    Splits,
+    data_difference,
+    data_record,
+    data_source,
+    load_splits,
+)
 from chainrule.train.diagnostics import (
     GradientNormMean,
     dead_relu_fractions,
@@ -195,7 +201,9 @@ class Trainer:
         splits: Splits | None = None,
         comm: Communicator | None = None,
     ) -> None:
-        self.config = config
+        # A folder is recorded by its absolute path, so that a resume or an evaluation
+        # started in another working directory reads the same folder.
+        self.config = replace(config, data=data_source(config.data))
         self.comm = world() if comm is None else comm
         self.lead = self.comm.rank == 0
         self.notice: str | None = None
@@ -241,10 +249,7 @@ class Trainer:
                 np.random.default_rng(shuffle_seed),
             )
         )
-        self.data_fingerprint = {
-            "sha256": data_fingerprint(self.splits),
-            "source": data_source(config.data),
-        }
+        self.data_fingerprint = data_record(self.splits, config.data)
         self.epoch = 0
         self.history: list[dict[str, Any]] = []
         self.resumed_from: Path | None = None
@@ -300,14 +305,15 @@ class Trainer:
     def _restore(self, checkpoint: Checkpoint) -> None:
         meta = checkpoint.meta
         self._check_same_settings(checkpoint)
-        saved = meta.get("data_fingerprint")
-        if saved is not None and saved["sha256"] != self.data_fingerprint["sha256"]:
+        difference = data_difference(
+            meta.get("data_fingerprint"),
+            self.data_fingerprint,
+            run=str(checkpoint.folder / META_FILE),
+        )
+        if difference is not None:
             raise CheckpointError(
-                f"train: the data differ from the run's: {checkpoint.folder / META_FILE} was "
-                f"trained on {saved['source']} (SHA-256 {saved['sha256'][:16]}), but "
-                f"{self.data_fingerprint['source']} now reads as SHA-256 "
-                f"{self.data_fingerprint['sha256'][:16]}; resume with the data the run was "
-                f"trained on, or start a new run"
+                f"train: {difference}; resume with the data the run was trained on, or start "
+                f"a new run"
             )
         try:
             self.notice = parallel_training.resume_notice(
@@ -567,17 +573,52 @@ def used_setting(config: TrainConfig, name: str) -> Any:
         return None if config.model == "cnn" else tuple(config.hidden_sizes)
     if name == "momentum" and config.optimizer != "momentum":
         return None
+    if name == "data":  # a relative folder is the absolute one a run records
+        return data_source(config.data)
     return getattr(config, name)
 
 
+def saved_data_path(checkpoint: Checkpoint) -> tuple[str, str | None]:
+    """The data a checkpoint's config names, a folder as an absolute path, and for a folder
+    recorded relative (by an older chainrule) how it was resolved (else None): against the
+    absolute path its data fingerprint recorded when the run read it, if any, else against
+    the current directory."""
+    recorded = checkpoint.meta["config"].get("data", TrainConfig.data)
+    if not isinstance(recorded, str) or recorded in NAMED_DATA or os.path.isabs(recorded):
+        return recorded, None
+    saved = checkpoint.meta.get("data_fingerprint")
+    source = saved.get("source") if isinstance(saved, dict) else None
+    if isinstance(source, str) and os.path.isabs(source):
+        how = "as the data fingerprint records the folder the run read"
+        return source, f"its config records the relative path {recorded!r}, read {how}"
+    absolute = data_source(recorded)
+    return absolute, (
+        f"its config records the relative path {recorded!r}, read from the current "
+        f"directory {os.getcwd()}"
+    )
+
+
+def missing_run_data(checkpoint: Checkpoint, config: TrainConfig) -> str | None:
+    """The problem when the folder the run was trained on (`config.data`, as
+    `resumed_config` resolved it) is gone, naming the path tried; None when it is there."""
+    if config.data in NAMED_DATA or os.path.isdir(config.data):
+        return None
+    _, how = saved_data_path(checkpoint)
+    tried = config.data if how is None else f"{config.data} ({how})"
+    return f"the run was trained on the data in {tried}, which is gone"
+
+
 def resumed_config(checkpoint: Checkpoint, epochs: int | None) -> TrainConfig:
-    """The saved config, with `epochs` (the total to reach) replaced when given."""
+    """The saved config, with `epochs` (the total to reach) replaced when given, and a data
+    folder its config records relative (an older chainrule's) made absolute
+    (`saved_data_path`), so that the run reads the folder it was trained on."""
     try:
         config = TrainConfig.from_json(checkpoint.meta["config"])
     except (KeyError, TypeError, ValueError) as error:
         raise CheckpointError(
             f"{checkpoint.folder / META_FILE} holds no usable config ({error})"
         ) from None
+    config = replace(config, data=saved_data_path(checkpoint)[0])
     if epochs is None or epochs == config.epochs:
         return config
     completed = int(checkpoint.meta["epoch"])
