@@ -622,6 +622,10 @@ class Program:
         """The optimizer step fused into the backward plan, if any (`FusedUpdate`)."""
         self._argument_slots = tuple(self.slots.arguments.items())
         self._leaf_slots = tuple(self.slots.leaves.items())
+        # The leaves' arrays as traced: a call finding another array of another shape or
+        # dtype traces the step again (`compiled._leaf_arrays_changed`).
+        self.leaf_tensors = tuple(self.slots.leaves.values())
+        self.leaf_arrays = tuple(map(READ.data, self.leaf_tensors))
 
     def run(self, arguments: Sequence[np.ndarray | None]) -> list[np.ndarray]:
         values: Values = [None] * self.slots.count
