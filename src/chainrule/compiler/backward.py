@@ -420,7 +420,7 @@ def _bare_call(
 # values reach an op's saved values only through its inputs. Any other op fed (a view of) a
 # parameter is taken to hand on a view of it (a transpose, a reshape, a slice). Matched by
 # class, as the tables above.
-_FRESH_RESULT: frozenset[type[P.Primitive]] = frozenset(
+FRESH_RESULT: frozenset[type[P.Primitive]] = frozenset(
     {
         P.Linear,
         P.MatMul,
@@ -576,7 +576,7 @@ def fused_update(
     for op in ops:
         read = [*op.inputs, *bound_slots(op)]
         reached = set().union(*(shares.get(slot, set()) for slot in read))
-        if reached and op.primitive not in _FRESH_RESULT:
+        if reached and op.primitive not in FRESH_RESULT:
             shares[op.output] = shares.get(op.output, set()) | reached
     # The last call that reads a parameter's values (its saved inputs) or writes its
     # gradient: the parameter may change only after it.

@@ -419,7 +419,12 @@ class CompiledStep:
             and not _flags_changed(cached[0])
         ):
             program, rebuild = cached
-            return rebuild([Tensor.from_numpy(a) for a in program.run(arrays)])
+            # A parameter given new `.data` of another shape or dtype is traced again; the
+            # common case, every leaf's array the same object, costs C-level calls only.
+            if all(
+                map(operator.is_, map(READ.data, program.leaf_tensors), program.leaf_arrays)
+            ) or not _leaf_arrays_changed(program):
+                return rebuild([Tensor.from_numpy(a) for a in program.run(arrays)])
         return self._trace(args, arrays, signature)
 
     def _trace(
@@ -743,6 +748,25 @@ def _flags_changed(program: Any) -> bool:
         return True
     guards: Guards = program.guards
     return not guards.hold()
+
+
+def _leaf_arrays_changed(program: Program) -> bool:
+    """Whether a tensor the trace read now holds `.data` of another shape or dtype than it
+    was traced with (`p.data = p.data.astype(np.float64)` between calls): the program's ops,
+    buffers and kernels are fixed for the traced ones, and would compute in the old dtype
+    (a float32 gradient for a float64 parameter) or fail deep in NumPy, so the step is traced
+    again. Called when `program.leaf_arrays` are no longer each leaf's `.data`; new arrays of
+    the traced shape and dtype are kept there, so that the next call finds them again."""
+    slots = program.slots
+    for slot, leaf in slots.leaves.items():
+        data = READ.data(leaf)
+        if (
+            getattr(data, "shape", None) != slots.shapes[slot]
+            or np.dtype(getattr(data, "dtype", object)) != slots.dtypes[slot]
+        ):
+            return True
+    program.leaf_arrays = tuple(map(READ.data, program.leaf_tensors))
+    return False
 
 
 def compile(step: Callable[..., Any], backend: str = "numpy") -> CompiledStep:

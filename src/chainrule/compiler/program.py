@@ -17,7 +17,13 @@ import numpy as np
 
 from chainrule import primitives as P
 from chainrule.compiler import kernels
-from chainrule.compiler.backward import BackwardPlan, FusedUpdate, fused_update, vjp_kernel_fits
+from chainrule.compiler.backward import (
+    FRESH_RESULT,
+    BackwardPlan,
+    FusedUpdate,
+    fused_update,
+    vjp_kernel_fits,
+)
 from chainrule.compiler.tracer import (
     BackwardRecord,
     CompileError,
@@ -65,6 +71,25 @@ def wanted_slots(tracer: Tracer, outputs: Sequence[int]) -> set[int]:
         elif isinstance(event, GradAssignRecord) and event.slot is not None:
             wanted.add(event.slot)
     return wanted
+
+
+def state_views(tracer: Tracer) -> set[int]:
+    """The slots whose array may be (a view of) state that outlives the call: a leaf's values
+    (a parameter, which the next replay's optimizer step changes in place), a `.grad` read
+    or assigned by the step (a flat buffer's slot, which the next replay's backward
+    overwrites; an assigned one, which the next zero_grad(set_to_none=False) zeroes), and
+    the output of every op not known to make a new array (`FRESH_RESULT`: a transpose, a
+    reshape, a slice) fed one of them."""
+    reached = set(tracer.slots.leaves)
+    for event in tracer.events:
+        if isinstance(event, (GradReadRecord, GradAssignRecord)) and event.slot is not None:
+            reached.add(event.slot)
+    for op in tracer.ops:
+        if op.primitive not in FRESH_RESULT and any(
+            slot in reached for slot in (*op.inputs, *bound_slots(op))
+        ):
+            reached.add(op.output)
+    return reached
 
 
 class Buffers:
@@ -503,6 +528,11 @@ class Program:
     def __init__(self, tracer: Tracer, outputs: Sequence[int]) -> None:
         self.slots = tracer.slots
         self.outputs = tuple(outputs)
+        # Each output slot, and whether its array is copied when returned: one that may be
+        # (a view of) a parameter's values or a `.grad` would change under the returned
+        # Tensor, without a version bump, at the next replay.
+        views = state_views(tracer)
+        self._returned = tuple((slot, slot in views) for slot in outputs)
         ops = tracer.ops
         wanted = wanted_slots(tracer, outputs)
         live = ancestors(ops, wanted)
@@ -622,6 +652,10 @@ class Program:
         """The optimizer step fused into the backward plan, if any (`FusedUpdate`)."""
         self._argument_slots = tuple(self.slots.arguments.items())
         self._leaf_slots = tuple(self.slots.leaves.items())
+        # The leaves' arrays as traced: a call finding another array of another shape or
+        # dtype traces the step again (`compiled._leaf_arrays_changed`).
+        self.leaf_tensors = tuple(self.slots.leaves.values())
+        self.leaf_arrays = tuple(map(READ.data, self.leaf_tensors))
 
     def run(self, arguments: Sequence[np.ndarray | None]) -> list[np.ndarray]:
         values: Values = [None] * self.slots.count
@@ -633,7 +667,10 @@ class Program:
         saved: Values = [None] * self.saved_count
         for step in self.steps:
             step(values, saved)
-        return [self._detached(values[slot]) for slot in self.outputs]
+        return [
+            values[slot].copy() if copied else self._detached(values[slot])
+            for slot, copied in self._returned
+        ]
 
     def run_timed(
         self, arguments: Sequence[np.ndarray | None], clock: Callable[[], int]
@@ -651,7 +688,11 @@ class Program:
             start = clock()
             step(values, saved)
             durations.append(clock() - start)
-        return [self._detached(values[slot]) for slot in self.outputs], durations
+        returned = [
+            values[slot].copy() if copied else self._detached(values[slot])
+            for slot, copied in self._returned
+        ]
+        return returned, durations
 
     def _detached(self, array: np.ndarray) -> np.ndarray:
         """`array`, or a copy where it is (a view of) a reused buffer that the next replay
