@@ -13,6 +13,9 @@ import importlib.util
 import io
 import logging
 import os
+import pathlib
+import re
+import sys
 import sysconfig
 import time
 from collections.abc import Callable
@@ -196,4 +199,76 @@ def test_the_clock_passed_as_a_0d_array_replays_each_value() -> None:
         expected = step(np.arange(3.0), np.asarray(seconds)).numpy()
         assert got.shape == expected.shape == ()
         assert got == expected == 3.0 * seconds
+    assert compiled.traces == 2
+
+
+def _open_and_read(folder: pathlib.Path) -> float:
+    with open(folder / "scale.txt") as file:
+        return float(file.read())
+
+
+FILE_READS: dict[str, Callable[[pathlib.Path], float]] = {
+    "open()": _open_and_read,
+    "Path.read_text()": lambda folder: float((folder / "scale.txt").read_text()),
+    "Path.read_bytes()": lambda folder: float((folder / "scale.txt").read_bytes()),
+    "np.loadtxt()": lambda folder: float(np.loadtxt(folder / "scale.txt")),
+    "np.load()": lambda folder: float(np.load(folder / "scale.npy")),
+    "np.fromfile()": lambda folder: float(np.fromfile(folder / "scale.f64")[0]),
+}
+
+
+@pytest.mark.parametrize("name", list(FILE_READS))
+def test_a_file_read_by_the_step_is_refused(name: str, tmp_path: pathlib.Path) -> None:
+    """The scale is read from a file inside the step: equal in the first two traces, so
+    comparing them found nothing, and a replay kept the traced value after the file
+    changed."""
+    (tmp_path / "scale.txt").write_text("2.0")
+    np.save(tmp_path / "scale.npy", np.float64(2.0))
+    np.array([2.0]).tofile(tmp_path / "scale.f64")
+    read = FILE_READS[name]
+    weight = cr.tensor(np.ones(3), requires_grad=True)
+
+    def step(x: np.ndarray) -> cr.Tensor:
+        return (cr.tensor(x) * weight * read(tmp_path)).sum()
+
+    assert step(np.arange(3.0)).numpy() == 6.0  # eagerly, the file is read
+    pattern = rf"opened a file \({re.escape(name)}, at .*test_compile_outside_reads"
+    with pytest.raises(CompileError, match=pattern):
+        cr.compile(step)(np.arange(3.0))
+
+
+def test_input_in_the_step_is_refused(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A branch on what the terminal gives: a replay took the traced answer forever."""
+    monkeypatch.setattr(sys, "stdin", io.StringIO("y\n" * 4))
+    weight = cr.tensor(np.ones(3), requires_grad=True)
+
+    def step(x: np.ndarray) -> cr.Tensor:
+        if input() == "y":
+            return (cr.tensor(x) * weight).sum()
+        return (cr.tensor(x) * weight * 0.0).sum()
+
+    with pytest.raises(CompileError, match=r"read the terminal \(input\(\), at "):
+        cr.compile(step)(np.arange(3.0))
+
+
+def test_a_file_read_by_an_installed_package_is_not_refused(tmp_path: pathlib.Path) -> None:
+    """A package reading its own data inside the step (a tokenizer's table, a font): its
+    frame, not the step's, opens the file. Stood in for as in the clock's test above."""
+    (tmp_path / "table.txt").write_text("ab")
+    filename = os.path.join(sysconfig.get_paths()["purelib"], "chainrule_file_probe.py")
+    source = "def size(path):\n    with open(path) as f:\n        return len(f.read())\n"
+    namespace: dict[str, Any] = {}
+    exec(compile(source, filename, "exec"), namespace)
+    size = namespace["size"]
+    weight = cr.tensor(np.ones(3), requires_grad=True)
+
+    def step(x: np.ndarray) -> cr.Tensor:
+        size(tmp_path / "table.txt")  # not used in the step's values
+        return (cr.tensor(x) * weight).sum()
+
+    compiled = cr.compile(step)
+    for _ in range(3):
+        got = compiled(np.arange(3.0)).numpy()
+        assert got.shape == ()
+        assert got == 3.0
     assert compiled.traces == 2

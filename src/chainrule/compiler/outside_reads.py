@@ -1,11 +1,12 @@
-"""Values a traced step's own code reads from outside the program: the clock.
+"""Values a traced step's own code reads from outside the program: the clock, a file, the
+terminal.
 
 Such a value differs from call to call with no change that the guards (`compiler.guards`) or
 the signature can see, and a replay repeats no Python code: every call would reuse the traced
 reading, in an op (`lr * (time.time() % 2)`) or in a branch taken on it (`if
 time.perf_counter() - t0 > limit`). Comparing the first two traces catches only a value
-that differed between them, not a coarse clock (`date.today()`, an hour), so the read
-itself is refused.
+that differed between them, not a coarse clock (`date.today()`, an hour) nor a file changed
+after them, so the read itself is refused.
 
 Only the user's own code counts: a frame whose code lies outside the standard library, the
 installed packages (site-packages) and chainrule. Library code reads the clock for its own
@@ -15,16 +16,22 @@ reads does not reach the step's values through the step's code.
 
 from __future__ import annotations
 
+import builtins
 import datetime
 import linecache
 import os
+import pathlib
 import site
 import sysconfig
 import time
 from types import BuiltinFunctionType, CodeType, FrameType
 from typing import Any, NamedTuple
 
+import numpy as np
+
 _CLOCK = "read the clock"
+_FILE = "opened a file"
+_TERMINAL = "read the terminal"
 
 _CLOCK_NAMES = (
     "time",
@@ -43,9 +50,14 @@ _CLOCK_NAMES = (
     "ctime",
 )
 _C_READERS: dict[int, tuple[str, str]] = {
-    id(getattr(time, name)): (_CLOCK, f"time.{name}()")
-    for name in _CLOCK_NAMES
-    if hasattr(time, name)
+    **{
+        id(getattr(time, name)): (_CLOCK, f"time.{name}()")
+        for name in _CLOCK_NAMES
+        if hasattr(time, name)
+    },
+    id(builtins.open): (_FILE, "open()"),
+    id(np.fromfile): (_FILE, "np.fromfile()"),
+    id(builtins.input): (_TERMINAL, "input()"),
 }
 """The C functions that read from outside, by id (module functions, made once): what each
 does and its name."""
@@ -53,7 +65,14 @@ does and its name."""
 _DATE_CLOCKS = frozenset(("now", "utcnow", "today"))
 """The class methods of `datetime.date` and `datetime.datetime` that read the clock."""
 
-_PYTHON_READERS: dict[CodeType, tuple[str, str]] = {}
+_PYTHON_READERS: dict[CodeType, tuple[str, str]] = {
+    pathlib.Path.read_text.__code__: (_FILE, "Path.read_text()"),
+    pathlib.Path.read_bytes.__code__: (_FILE, "Path.read_bytes()"),
+    pathlib.Path.open.__code__: (_FILE, "Path.open()"),
+    np.load.__code__: (_FILE, "np.load()"),
+    np.loadtxt.__code__: (_FILE, "np.loadtxt()"),
+    np.genfromtxt.__code__: (_FILE, "np.genfromtxt()"),
+}
 """Python functions that read from outside, by their code: a "call" event runs one."""
 
 
@@ -88,18 +107,25 @@ def is_user_frame(frame: FrameType) -> bool:
 class OutsideRead(NamedTuple):
     """A read from outside the program by the step's own code."""
 
-    what: str  # _CLOCK
+    what: str  # _CLOCK, _FILE or _TERMINAL
     name: str  # the function called: "time.perf_counter()"
     location: str  # "file:line: code" of the call
 
     def refusal(self) -> str:
         """The CompileError message for a step that made this read while traced."""
-        fix = (
-            "Read the clock outside the step and pass the value as an argument: a 0-d "
-            "array (np.asarray(time.perf_counter())) is read afresh at each call (a "
-            "Python number is part of the signature: each new value traces the step "
-            "again); decide a branch on it outside the step"
-        )
+        if self.what == _CLOCK:
+            fix = (
+                "Read the clock outside the step and pass the value as an argument: a 0-d "
+                "array (np.asarray(time.perf_counter())) is read afresh at each call (a "
+                "Python number is part of the signature: each new value traces the step "
+                "again); decide a branch on it outside the step"
+            )
+        else:
+            fix = (
+                "Read it outside the step and pass what it gives as an argument (an array "
+                "is read afresh at each call); write files outside the step too, after the "
+                "call (a replay would not write them)"
+            )
         return (
             f"compile: the step {self.what} ({self.name}, at {self.location}) while it was "
             "traced; a replay repeats no Python code, so every call would reuse what the "
@@ -108,8 +134,8 @@ class OutsideRead(NamedTuple):
 
 
 def outside_read(frame: FrameType, event: str, arg: Any) -> OutsideRead | None:
-    """The read from outside the program (the clock) that this profile event starts in the
-    user's own code, if it starts one."""
+    """The read from outside the program (the clock, a file, the terminal) that this
+    profile event starts in the user's own code, if it starts one."""
     if event == "c_call":
         found = _C_READERS.get(id(arg))
         if found is None and type(arg) is BuiltinFunctionType:
