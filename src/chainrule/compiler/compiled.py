@@ -33,6 +33,7 @@ from chainrule.compiler.arguments import (
     separate_aliases,
 )
 from chainrule.compiler.guards import Guards, attribute_of
+from chainrule.compiler.outside_reads import OutsideRead, outside_read
 from chainrule.compiler.program import Program
 from chainrule.compiler.tracer import CompileError, EffectRecord, Tracer
 from chainrule.graph import READ
@@ -318,16 +319,20 @@ def _refuse_advanced_iterators(
 
 class _EntropyWatch:
     """A profile function noting whether the step asked the OS for entropy: what a random
-    generator made without a seed does (np.random.default_rng(), PCG64(), RandomState())."""
+    generator made without a seed does (np.random.default_rng(), PCG64(), RandomState());
+    and the first read of the clock, a file or the terminal by the step's own code
+    (`compiler.outside_reads`)."""
 
     GETRANDBITS = random.SystemRandom.getrandbits.__code__
 
-    def __init__(self, generators: dict[FrameType, str]) -> None:
+    def __init__(self, generators: dict[FrameType, str], tracer: Tracer) -> None:
         self.used = False
+        self.tracer = tracer
         self.lock: _WriteLock | None = None
         # The frames of the generators the step can reach: a "call" into one is a next().
         self.generators = generators
         self.advanced: str | None = None
+        self.outside: OutsideRead | None = None
 
     def __call__(self, frame: FrameType, event: str, arg: Any) -> None:
         if (event == "call" and frame.f_code is self.GETRANDBITS) or (
@@ -336,6 +341,10 @@ class _EntropyWatch:
             self.used = True
         elif event == "call" and frame in self.generators:
             self.advanced = self.advanced or self.generators[frame]
+        elif self.outside is None and (read := outside_read(frame, event, arg)) is not None:
+            # Inside a recorded effect (an optimizer step hook), the read is replayed with it.
+            if not self.tracer.in_effect(frame):
+                self.outside = read
         elif self.lock is not None:
             self.lock(frame, event)
 
@@ -451,7 +460,7 @@ class CompiledStep:
         guards = Guards(self.step)
         iterators = _iterators(reachable)
         positions = {name: _position(iterator) for name, iterator in iterators.items()}
-        entropy = _EntropyWatch(_generator_frames(iterators))
+        entropy = _EntropyWatch(_generator_frames(iterators), tracer)
         # Another profiler (cProfile) keeps running; the entropy check is skipped under it.
         watching = sys.getprofile() is None
         lock = _WriteLock(guards.trained_arrays() if watching else [], tracer)
@@ -486,6 +495,8 @@ class CompiledStep:
                 "values, a replay would repeat the first call's. Draw the random array outside "
                 "the step and pass it as an argument (or seed the generator with a constant)"
             )
+        if entropy.outside is not None:
+            raise CompileError(entropy.outside.refusal())
         _refuse_advanced_iterators(iterators, positions, entropy.advanced)
         for optimizer, before in optimizers:
             _refuse_changed_hyperparameters(optimizer, before, tracer)

@@ -357,6 +357,15 @@ class Tracer:
         """Whether `frame` is the running call of a recorded effect."""
         return self._effect_frames.get(id(frame)) is frame
 
+    def in_effect(self, frame: FrameType | None) -> bool:
+        """Whether `frame` runs inside a recorded effect (is one, or is called by one): a
+        replay runs that code again (an optimizer's step hooks, a scheduler's `get_lr`)."""
+        while frame is not None:
+            if self.is_effect_frame(frame):
+                return True
+            frame = frame.f_back
+        return False
+
     def record_grad_assignment(self, leaf: Tensor, grad: Tensor | None) -> None:
         """`leaf.grad = grad` or `del leaf.grad` by the step itself, recorded so that each
         replay assigns at this point as eager execution does (what a recorded backward or
