@@ -4,7 +4,10 @@ what it can (optimizer and scheduler steps, live hyperparameters) equals eager e
 
 from __future__ import annotations
 
+import os
 import random
+import secrets
+import uuid
 from collections.abc import Callable
 from typing import Any
 
@@ -619,7 +622,28 @@ def test_an_unseeded_generator_created_inside_the_step_is_refused(
     def step(x: np.ndarray) -> cr.Tensor:
         return _loss(weight + cr.tensor(0.01 * make().standard_normal((3, 2))), x)
 
-    with pytest.raises(CompileError, match=r"without a seed.*pass it as an argument"):
+    with pytest.raises(CompileError, match=r"without a seed.*pass them as an argument"):
+        compile(step)(rng.standard_normal((4, 3)))
+
+
+@pytest.mark.parametrize(
+    "draw",
+    [
+        lambda: os.urandom(1)[0] / 255.0,
+        lambda: secrets.randbelow(1000) / 1000.0,
+        lambda: uuid.uuid4().int % 1000 / 1000.0,
+    ],
+    ids=["os.urandom", "secrets", "uuid4"],
+)
+def test_fresh_randomness_from_the_os_inside_the_step_is_refused_naming_its_source(
+    rng: np.random.Generator, draw: Callable[[], float]
+) -> None:
+    weight = _weight(rng)
+
+    def step(x: np.ndarray) -> cr.Tensor:
+        return _loss(weight * draw(), x)
+
+    with pytest.raises(CompileError, match=r"os\.urandom, secrets, uuid\.uuid4.*as an argument"):
         compile(step)(rng.standard_normal((4, 3)))
 
 

@@ -490,10 +490,11 @@ class CompiledStep:
             STATE.tracer = None
         if entropy.used:
             raise CompileError(
-                "compile: the step made a random generator without a seed (such as "
-                "np.random.default_rng()) and drew from it; eagerly each call draws new "
-                "values, a replay would repeat the first call's. Draw the random array outside "
-                "the step and pass it as an argument (or seed the generator with a constant)"
+                "compile: the step asked the operating system for fresh randomness (a "
+                "generator made without a seed, such as np.random.default_rng(), or "
+                "os.urandom, secrets, uuid.uuid4); eagerly each call draws new values, a "
+                "replay would repeat the first call's. Draw the random values outside the step "
+                "and pass them as an argument (or seed the generator with a constant)"
             )
         if entropy.outside is not None:
             raise CompileError(entropy.outside.refusal())
