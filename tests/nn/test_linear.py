@@ -86,3 +86,19 @@ def test_sizes_must_be_positive_integers(size: object) -> None:
 def test_integer_dtype_is_rejected() -> None:
     with pytest.raises(TypeError, match="dtype must be float32 or float64"):
         nn.Linear(2, 2, dtype=np.int64)
+
+
+@pytest.mark.parametrize(
+    ("name", "shape"),
+    [("bias", (1, 8)), ("bias", (4, 8)), ("bias", (9,)), ("weight", (5, 8)), ("weight", (3, 1, 8))],
+)
+def test_a_parameter_whose_data_took_another_shape_is_refused_by_name_not_deep_in_numpy(
+    name: str, shape: tuple[int, ...]
+) -> None:
+    """p.data = array of another shape passes the layer's own checks (made at construction):
+    a (1, 8) bias broadcast in the forward and then broke the backward with NumPy's reshape
+    error; a (4, 8) one would have had its gradient summed to the wrong shape."""
+    layer = nn.Linear(3, 8, rng=np.random.default_rng(0), dtype=np.float64)
+    getattr(layer, name).data = np.zeros(shape)
+    with pytest.raises(ValueError, match=r"linear: input \(4, 3\) @ weight .*\.data was replaced"):
+        layer(np.ones((4, 3))).sum().backward()

@@ -171,6 +171,15 @@ class Linear(Primitive):
 
     @staticmethod
     def forward(x: Any, w: Any, b: Any) -> tuple[Any, Saved]:
+        if b.shape != w.shape[1:] or w.ndim != 2 or x.shape[-1:] != w.shape[:1]:
+            # The callers check the shapes they are given, but a parameter's `.data` can be
+            # replaced later; the vjp sums b's gradient to (out,), so refuse rather than break.
+            raise ValueError(
+                f"linear: input {x.shape} @ weight {w.shape} + bias {b.shape}: weight must be "
+                "(in_features, out_features) with in_features the input's last dimension, "
+                "and bias (out_features,); if a parameter's .data was replaced, give it an "
+                "array of its old shape"
+            )
         # `_product(x, w)`, inline (the eager step's hot path): w is 2-D (nn.Linear's weight).
         out = x * w if x.ndim == 2 and w.ndim == 2 and x.shape[1] == 1 else x @ w
         if isinstance(out, np.ndarray) and out.dtype == b.dtype:
