@@ -743,9 +743,6 @@ def _check_one(
     )
 
 
-"""How many times a suspected kink is re-measured, each time with a step ten times smaller."""
-
-
 def _evaluate(loss_fn: LossFunction, arrays: dict[str, Float64Array]) -> float:
     """loss_fn(arrays) with every array read-only; a ValueError naming the arrays it wrote
     into (found by running it once more on copies) when it writes into one: the point would
