@@ -9,7 +9,6 @@ A failing row carries a `diagnose` of the analytic gradient against the numerica
 
 from __future__ import annotations
 
-import contextlib
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
 from functools import partial
@@ -19,16 +18,19 @@ import numpy.typing as npt
 
 from chainrule._types import Float64Array
 from chainrule.check.diagnose import Diagnosis, Mistake, diagnose, diagnose_shapes, diagnose_swaps
+from chainrule.check.evaluation import (
+    REPEAT_ULPS,
+    LossFunction,
+    evaluate,
+    loss_value,
+    require_deterministic,
+)
 from chainrule.check.numerical import (
-    IN_PLACE_HINT,
     KINK_REFINEMENTS,
     check_step,
-    float64_value,
     is_kink,
-    is_write_error,
     one_sided_slopes,
     probe,
-    read_only,
     real_float64,
     refine_miss,
 )
@@ -36,11 +38,13 @@ from chainrule.check.report import DirectionCheck, GradcheckReport, GradcheckRow
 
 __all__ = [
     "DEFAULT_RTOL",
+    "REPEAT_ULPS",
     "ROUNDING_ULPS",
     "Diagnosis",
     "DirectionCheck",
     "GradcheckReport",
     "GradcheckRow",
+    "LossFunction",
     "Mistake",
     "diagnose",
     "diagnose_shapes",
@@ -48,9 +52,6 @@ __all__ = [
     "gradcheck",
 ]
 """The names importable from this module before its parts were moved out, still importable."""
-
-LossFunction = Callable[[Mapping[str, Float64Array]], float]
-"""Called with every named array (float64 copies, one of them perturbed); returns the loss."""
 
 DEFAULT_RTOL = {"float64": 1e-5, "float32": 1e-3, "float16": 1e-2}
 """Relative tolerance by the analytic gradient's dtype (other dtypes use float64's)."""
@@ -157,13 +158,13 @@ def gradcheck(
     for name, grad in grads.items():
         real_float64("gradcheck", f"the gradient of {name!r}", grad, copy=False)
         check_step(f"gradcheck of {name!r}", eps, points[name])
-    f0 = _loss_value(_evaluate(loss_fn, points), eps)
+    f0 = loss_value(evaluate(loss_fn, points), eps)
     if not np.isfinite(f0):
         raise ValueError(
             f"gradcheck: the loss at the point is {f0}; a gradient check needs a "
             "finite loss: check the inputs for inf/NaN and the loss for overflow"
         )
-    _require_deterministic(f0, _loss_value(_evaluate(loss_fn, points), eps))
+    require_deterministic(f0, loss_value(evaluate(loss_fn, points), eps))
     floor = ROUNDING_ULPS * np.finfo(np.float64).eps * abs(f0) / eps
     rows = []
     measured: dict[str, tuple[Float64Array, Float64Array, float]] = {}
@@ -238,7 +239,7 @@ def _check_one(
     point = points[name]
 
     def at_point(perturbed: Float64Array) -> float:
-        return float(_evaluate(loss_fn, {**points, name: perturbed}))
+        return float(evaluate(loss_fn, {**points, name: perturbed}))
 
     if grad.shape != point.shape:
         if point.size <= max_entries:
@@ -530,41 +531,6 @@ def _check_one(
     )
 
 
-def _evaluate(loss_fn: LossFunction, arrays: dict[str, Float64Array]) -> float:
-    """loss_fn(arrays) with every array read-only; a ValueError naming the arrays it wrote
-    into (found by running it once more on copies) when it writes into one: the point would
-    move for every later evaluation, and a check at a moved point can pass a wrong gradient
-    (an in-place clip puts entries on its kinks, which excuse any gradient there)."""
-    with read_only(*arrays.values()):
-        try:
-            return loss_fn(arrays)
-        except ValueError as error:
-            if not is_write_error(error):
-                raise
-            refusal = str(error)
-    copies = {key: value.copy() for key, value in arrays.items()}
-    with contextlib.suppress(Exception):  # only which copies it writes into matters
-        loss_fn(copies)
-    written = [
-        key
-        for key, value in arrays.items()
-        if not np.array_equal(copies[key], value, equal_nan=True)
-    ]
-    named = (
-        f"the array {written[0]!r}"
-        if len(written) == 1
-        else f"the arrays {', '.join(map(repr, written))}"
-        if written
-        else "one of its arrays"
-    )
-    raise ValueError(f"gradcheck: loss_fn wrote into {named} ({refusal}); {IN_PLACE_HINT}")
-
-
-def _loss_value(loss: float, eps: float) -> float:
-    """The loss at the point as a float (`float64_value`, worded for gradcheck's loss_fn)."""
-    return float64_value(loss, eps, owner="gradcheck", function="loss_fn", value="the loss")
-
-
 def _outside_reason(
     outside: list[tuple[tuple[int, ...], float, float]], size: int, eps: float
 ) -> str:
@@ -582,25 +548,6 @@ def _outside_reason(
         "leaves where the loss is defined (log or sqrt of an entry within eps of 0?), so "
         f"nothing was measured there: pass an eps (now {eps:g}) smaller than the distance "
         "to that edge, or check at a point further from it"
-    )
-
-
-REPEAT_ULPS = 2
-"""How far, in ulps of f(x), two evaluations of the loss at the same point may differ (a
-reduction's rounding) before the loss is refused as random."""
-
-
-def _require_deterministic(first: float, second: float) -> None:
-    """A ValueError when two evaluations of the loss at the same point differ by more than
-    REPEAT_ULPS: central differences of a random loss (dropout drawn inside it) measure the
-    randomness, and every entry looked like a kink (KINKS ONLY, unexplained) or a failure."""
-    if abs(second - first) <= REPEAT_ULPS * np.finfo(np.float64).eps * abs(first):
-        return
-    raise ValueError(
-        f"gradcheck: loss_fn gave {first!r} and then {second!r} at the same point; finite "
-        "differences of a random loss measure its randomness, not its slope. Make it "
-        "deterministic: draw the dropout mask or noise once outside loss_fn, or seed a new "
-        "generator inside it at each call (np.random.default_rng(0))"
     )
 
 
