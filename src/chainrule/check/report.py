@@ -23,7 +23,7 @@ class DirectionCheck:
     resolved: bool = True
     verified: bool = True
     """False where the miss was put down to kinks among unsampled entries that the search
-    for them (`_split_at_kinks`) ran out of evaluations to confirm."""
+    for them (`split_at_kinks`) ran out of evaluations to confirm."""
     outside: bool = False
     """True where the loss is not finite at x +- eps v though <v, grad> is: the step left
     where the loss is defined, so nothing was measured (not ok, and no failure)."""
