@@ -10,12 +10,7 @@ from collections.abc import Callable, Mapping
 import numpy as np
 
 from chainrule._types import Float64Array
-from chainrule.check.numerical import (
-    IN_PLACE_HINT,
-    float64_value,
-    is_write_error,
-    read_only,
-)
+from chainrule.check.numerical import IN_PLACE_HINT, float64_value, is_write_error, read_only
 
 LossFunction = Callable[[Mapping[str, Float64Array]], float]
 """Called with every named array (float64 copies, one of them perturbed); returns the loss."""
