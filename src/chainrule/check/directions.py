@@ -61,6 +61,12 @@ SPLIT_BUDGET = 400
 entry of the array (checking every entry alone takes two)."""
 
 
+def split_budget(size: int) -> int:
+    """The directional derivatives `split_at_kinks` or `locate_miss` may take for one
+    direction of an array of `size` entries: SPLIT_BUDGET, or four per entry if more."""
+    return max(SPLIT_BUDGET, 4 * size)
+
+
 def split_at_kinks(
     f: Callable[[Float64Array], float],
     point: Float64Array,

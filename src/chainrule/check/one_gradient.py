@@ -12,13 +12,13 @@ import numpy.typing as npt
 from chainrule._types import Float64Array
 from chainrule.check.diagnose import Diagnosis, Mistake, diagnose, diagnose_shapes
 from chainrule.check.directions import (
-    SPLIT_BUDGET,
     Located,
     locate_miss,
     measure_along,
     only_the_kinks_miss,
     refine_along,
     split_at_kinks,
+    split_budget,
 )
 from chainrule.check.evaluation import LossFunction, evaluate
 from chainrule.check.numerical import one_sided_slopes, probe, refine_miss
@@ -202,7 +202,7 @@ def check_one(
                     atol=row_atol,
                     rtol=rtol,
                     floor=floor,
-                    budget=max(SPLIT_BUDGET, 4 * point.size),
+                    budget=split_budget(point.size),
                 )
                 kink = split != "fails"
                 verified = split != "unverified"
@@ -242,7 +242,7 @@ def check_one(
             atol=row_atol,
             rtol=rtol,
             floor=floor,
-            budget=max(SPLIT_BUDGET, 4 * point.size),
+            budget=split_budget(point.size),
         )
         worst_index = None if located is None else located.index
         worst_values = None if located is None else (located.analytic, located.numerical)
@@ -264,7 +264,7 @@ def check_one(
         status = "UNRESOLVED"
         reason = (
             f"unresolved: a direction crossed kinks among the {point.size - checked} entries "
-            f"not sampled, too many to tell apart within {max(SPLIT_BUDGET, 4 * point.size)} "
+            f"not sampled, too many to tell apart within {split_budget(point.size)} "
             "evaluations; "
             f"pass max_entries >= {point.size} to check every entry"
         )
