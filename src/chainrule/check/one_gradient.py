@@ -22,7 +22,7 @@ from chainrule.check.directions import (
 )
 from chainrule.check.evaluation import LossFunction, evaluate
 from chainrule.check.numerical import one_sided_slopes, probe, refine_miss
-from chainrule.check.report import DirectionCheck, GradcheckRow
+from chainrule.check.report import DirectionCheck, GradcheckRow, relative_error
 
 RESOLUTION = 0.1
 """An entry (or direction) is resolved when the rounding floor is at most RESOLUTION times
@@ -147,7 +147,7 @@ def check_one(
         ):
             unresolved += 1
         max_abs_err = max(max_abs_err, miss)
-        max_rel_err = max(max_rel_err, miss / abs(numerical) if numerical else float(miss > 0))
+        max_rel_err = max(max_rel_err, relative_error(miss, numerical))
         # allowed is 0 for an exact 0 difference of an all-zero gradient at f(x) = 0
         badness = miss / allowed if allowed else (np.inf if miss > 0 else 0.0)
         if worst_index is None or badness > worst_badness:
@@ -250,10 +250,7 @@ def check_one(
             failures += 1
             miss = abs(located.analytic - located.numerical)
             max_abs_err = max(max_abs_err, miss)
-            max_rel_err = max(
-                max_rel_err,
-                miss / abs(located.numerical) if located.numerical else float(miss > 0),
-            )
+            max_rel_err = max(max_rel_err, relative_error(miss, located.numerical))
     reason = None
     if failures or not all(check.ok or check.outside for check in direction_checks):
         status = "FAIL"

@@ -12,6 +12,11 @@ import numpy as np
 from chainrule.check.diagnose import Diagnosis
 
 
+def relative_error(miss: float, reference: float) -> float:
+    """miss / |reference|; 0 for no miss at a reference of 0, and 1 for any miss there."""
+    return miss / abs(reference) if reference else float(miss > 0)
+
+
 @dataclass(frozen=True)
 class DirectionCheck:
     """<v, grad> (analytic) against (f(x + eps v) - f(x - eps v)) / 2 eps (numerical)."""
@@ -34,7 +39,7 @@ class DirectionCheck:
 
     @property
     def rel_err(self) -> float:
-        return self.abs_err / abs(self.numerical) if self.numerical else float(self.abs_err > 0)
+        return relative_error(self.abs_err, self.numerical)
 
     @property
     def ok(self) -> bool:
