@@ -12,13 +12,8 @@ import numpy as np
 import numpy.typing as npt
 
 from chainrule._types import Float64Array
-from chainrule.check.numerical import (
-    KINK_REFINEMENTS,
-    is_kink,
-    one_sided_slopes,
-    probe,
-    refine_miss,
-)
+from chainrule.check.kinks import KINK_REFINEMENTS, is_kink, one_sided_slopes, refine_miss
+from chainrule.check.numerical import probe
 
 
 def _constant(value: float, central: float) -> float:

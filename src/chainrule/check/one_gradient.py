@@ -21,7 +21,8 @@ from chainrule.check.directions import (
     split_budget,
 )
 from chainrule.check.evaluation import LossFunction, evaluate
-from chainrule.check.numerical import one_sided_slopes, probe, refine_miss
+from chainrule.check.kinks import one_sided_slopes, refine_miss
+from chainrule.check.numerical import probe
 from chainrule.check.report import DirectionCheck, GradcheckRow, relative_error
 
 RESOLUTION = 0.1
