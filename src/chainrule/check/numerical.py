@@ -17,6 +17,15 @@ import numpy.typing as npt
 
 from chainrule._types import Float64Array
 
+# The kink rules live in kinks.py; they stay importable from here, where they were.
+from chainrule.check.kinks import CONVERGENCE as CONVERGENCE
+from chainrule.check.kinks import EXTRAPOLATION_ULPS as EXTRAPOLATION_ULPS
+from chainrule.check.kinks import KINK_REFINEMENTS as KINK_REFINEMENTS
+from chainrule.check.kinks import is_kink as is_kink
+from chainrule.check.kinks import one_sided_slopes as one_sided_slopes
+from chainrule.check.kinks import refine_kink as refine_kink
+from chainrule.check.kinks import refine_miss as refine_miss
+
 ScalarFunction = Callable[[Float64Array], float]
 
 IN_PLACE_HINT = (
@@ -179,178 +188,3 @@ def directional_derivative(
     f_plus = float64_value(f(point + step), eps, owner="directional_derivative")
     f_minus = float64_value(f(point - step), eps, owner="directional_derivative")
     return f_plus, f_minus, (f_plus - f_minus) / (2 * eps)
-
-
-def one_sided_slopes(
-    f_plus: float, f_centre: float, f_minus: float, step: float
-) -> tuple[float, float]:
-    """(f(x + h) - f(x)) / h and (f(x) - f(x - h)) / h, with h half the measured central
-    `step` that `probe` returns."""
-    half = step / 2
-    return (f_plus - f_centre) / half, (f_centre - f_minus) / half
-
-
-def is_kink(miss: float, forward_slope: float, backward_slope: float) -> bool:
-    """Whether a central difference that misses the analytic value by `miss` sits on a kink
-    (ReLU or ``|x|`` at 0), where the derivative is a convention: the one-sided slopes disagree
-    by at least the miss. On a smooth stretch they differ only by about h * f''(x), so a real
-    error is never excused; when the step crosses one kink the central difference misses
-    the one-sided slope by exactly half their disagreement. The one rule of `gradcheck` and
-    of explain's per-link check."""
-    return abs(forward_slope - backward_slope) >= miss
-
-
-KINK_REFINEMENTS = 2
-"""How many tenfold finer steps `refine_kink` takes before it calls a miss a failure."""
-
-CONVERGENCE = 25.0
-"""How many times smaller a miss must get at each tenfold finer step for `refine_miss` to
-read it as truncation error (which shrinks a hundredfold) rather than a wrong gradient."""
-
-
-EXTRAPOLATION_ULPS = 16
-"""The rounding `refine_miss` allows its Richardson extrapolation, in ulps of the two central
-differences it combines (each exact to an ulp or two where f(x) is 0, and the sum to ~1/99)."""
-
-
-def refine_kink(
-    measure: Callable[[float], tuple[float, float, float]],
-    f0: float,
-    analytic: float,
-    coarse: float,
-    slopes: tuple[float, float],
-    *,
-    eps: float,
-    floor: float,
-    tolerance: Callable[[float], float],
-) -> tuple[str, float, float]:
-    """Whether a miss that looks like a kink at step `eps` is one: "kink", "agrees" or
-    "fails", with the last central difference and the miss it was allowed.
-
-    `coarse` is the central difference at `eps` and `slopes` its one-sided slopes;
-    `measure(h)` gives f(x + h v), f(x - h v) and the step taken; `tolerance(central)` the
-    allowed miss at `eps`. A step 10**k times smaller rounds (10**k - 1) `floor` worse: a
-    miss inside that rounding but past the tolerance is undecided (the coarse "kink" stands),
-    and agreement may use no more of it than the tolerance itself. At eps/10, then eps/100:
-    a central difference within tolerance means the step had straddled a kink (or a minimum)
-    that the finer one clears, so the gradient agrees;
-    one-sided slopes that still disagree by the miss, and by at least half as much as at the
-    step before, are a kink (a jump in slope does not shrink with the step). On a smooth
-    stretch they disagree by about h * f''(x), a tenth as much at each finer step, so the
-    curvature at the bottom of a parabola never excuses a wrong gradient.
-    """
-    disagreement = abs(slopes[0] - slopes[1])
-    numerical, allowed = coarse, tolerance(coarse)
-    for k in range(1, KINK_REFINEMENTS + 1):
-        f_plus, f_minus, step = measure(eps / 10**k)
-        if step == 0:
-            # The finer step is lost to rounding at this magnitude: keep the coarse verdict.
-            return "kink", numerical, allowed
-        numerical = (f_plus - f_minus) / step
-        allowed, rounding = tolerance(numerical), floor * (10**k - 1)
-        miss = abs(analytic - numerical)
-        if miss <= allowed + min(rounding, allowed):
-            return "agrees", numerical, allowed
-        if miss <= allowed + rounding:
-            # Within the finer step's rounding (10**k times the floor) but past the
-            # tolerance: this step cannot tell a right gradient from a wrong one (passing it
-            # passed a gradient 5% off at |f(x)| = 1e6), so the coarse verdict stands.
-            return "kink", numerical, allowed + rounding
-        forward_slope, backward_slope = one_sided_slopes(f_plus, f0, f_minus, step)
-        finer = abs(forward_slope - backward_slope)
-        if is_kink(miss, forward_slope, backward_slope) and finer >= disagreement / 2:
-            return "kink", numerical, allowed
-        disagreement = finer
-    return "fails", numerical, allowed
-
-
-def refine_miss(
-    measure: Callable[[float], tuple[float, float, float]],
-    f0: float,
-    analytic: float,
-    coarse: float,
-    slopes: tuple[float, float],
-    *,
-    eps: float,
-    floor: float,
-    tolerance: Callable[[float], float],
-    step_error: float = 0.0,
-) -> tuple[str, float, float]:
-    """`refine_kink` for any miss at step `eps`, kink-like or not: "kink", "agrees",
-    "unresolved" or "fails", with the last central difference and the miss it was allowed.
-
-    A miss whose one-sided slopes agree may still be the central difference's truncation
-    error, eps**2 / 6 times the third derivative: all it measures where the gradient is 0
-    at an inflection (x**3 at 0), above the absolute tolerance a zero gradient leaves (none
-    at all when every entry of the gradient is 0). At eps/10 that error is a hundred times
-    smaller: the finer difference agrees, or its miss shrinks at least CONVERGENCE-fold at
-    each of the finer steps and their Richardson extrapolation (the eps**2 term removed)
-    agrees. A wrong gradient misses by
-    the same amount at every step, and at a kink by half the slopes' jump. Only a miss that
-    looked like a kink at `eps` can be called one (a finer step lost to rounding keeps the
-    coarse verdict). A converged miss comes back with the extrapolated value.
-
-    The extrapolation uses the ratio of the steps `measure` says it took; `step_error`
-    bounds the relative error of the finest step where it cannot say (a direction moves each
-    entry by its own rounding), and widens the extrapolation's allowance by that fraction
-    of the eps**2 term it removes.
-
-    A finer step is judged against the tolerance alone: its difference rounds 10**k times
-    worse, and where that rounding (`floor` times 10**k - 1) exceeds the tolerance it cannot
-    tell a right gradient from a wrong one (allowing that rounding would pass a gradient 15%
-    off at |f(x)| = 1e6): the miss stays a failure when the finer difference misses by more
-    than that rounding plus 1/CONVERGENCE of the coarser miss (a wrong gradient misses as
-    much at every step), and is "unresolved" otherwise (the right zero gradient of
-    1e6 + 1e10 (x - 1)**3 at 1, whose coarse miss 1e-2 is truncation, and whose finer
-    differences round by about 2e-2).
-    """
-    if is_kink(abs(analytic - coarse), *slopes):
-        verdict, numerical, allowed = refine_kink(
-            measure, f0, analytic, coarse, slopes, eps=eps, floor=floor, tolerance=tolerance
-        )
-        if verdict != "fails":
-            return verdict, numerical, allowed
-        # A step on the order of the scale of the function's curvature (a norm of a vector
-        # of size 1e-6) looks like a kink and may need every finer step to converge.
-        failure = ("fails", numerical, allowed)
-    else:
-        # A failure is reported at the coarse step, as measured there (diagnosis reads it).
-        failure = ("fails", coarse, tolerance(coarse))
-    miss, central, step = abs(analytic - coarse), coarse, 2 * eps
-    for k in range(1, KINK_REFINEMENTS + 1):
-        coarser = step
-        f_plus, f_minus, step = measure(eps / 10**k)
-        if step == 0:
-            return failure
-        previous, central = central, (f_plus - f_minus) / step
-        allowed = tolerance(central)
-        finer = abs(analytic - central)
-        rounding = floor * (10**k - 1)
-        if rounding > allowed:
-            # A step 10**k times finer rounds 10**k times worse: past the tolerance, its
-            # difference cannot tell a right gradient from a wrong one. A miss that stays
-            # (beyond that rounding) is a wrong gradient; one that may have shrunk like the
-            # truncation error it would be (a zero gradient at an inflection) is undecided.
-            shrunk = (miss + floor * 10 ** (k - 1)) / CONVERGENCE
-            if finer > allowed + rounding + shrunk:
-                return failure
-            return "unresolved", central, allowed + rounding + shrunk
-        if finer <= allowed:
-            return "agrees", central, allowed
-        if finer * CONVERGENCE > miss:
-            return failure  # a wrong gradient misses by as much at every step
-        miss = finer
-    # The misses shrank like eps**2: Richardson's extrapolation of the last two steps
-    # removes that term, and the limit must agree with the analytic value within the
-    # tolerance, plus the extrapolation's own rounding (a few ulps of the two differences:
-    # the only allowance where the tolerance is 0, as for an all-zero gradient). The steps
-    # taken, not 10**k, set the ratio: x + h rounds to the spacing of x, so away from 0 a
-    # step of 1e-8 is off by ~1e-8 relative, enough to leave an eps**2 term of 1e-14 where
-    # the gradient is 0 (1e10 (x - 1)**3 at 1).
-    limit = central + (central - previous) / ((coarser / step) ** 2 - 1)
-    rounding = EXTRAPOLATION_ULPS * np.finfo(np.float64).eps * (abs(central) + abs(previous))
-    rounding += step_error * abs(central - previous)
-    allowed = tolerance(limit) + rounding
-    if abs(analytic - limit) <= allowed:
-        return "agrees", limit, allowed
-    return failure

@@ -11,7 +11,8 @@ from functools import partial
 
 import numpy as np
 
-from chainrule.check.numerical import one_sided_slopes, probe, refine_miss
+from chainrule.check.kinks import one_sided_slopes, refine_miss
+from chainrule.check.numerical import probe
 from chainrule.explanation.walk import Arg, GraphView, StepRecord
 from chainrule.sweep import Target, sweep
 
@@ -202,8 +203,8 @@ def check_link(
     (sum(grad_out * (f(x + h e_j) - f(x - h e_j))) / 2h) at `samples` random entries j,
     measured by `chainrule.check.numerical.probe` as gradcheck measures.
 
-    An entry that misses and sits on a kink (relu at 0, abs at 0: `numerical.is_kink`,
-    confirmed at finer steps by `numerical.refine_kink`, the rules gradcheck uses), where the
+    An entry that misses and sits on a kink (relu at 0, abs at 0: `kinks.is_kink`,
+    confirmed at finer steps by `kinks.refine_kink`, the rules gradcheck uses), where the
     derivative is a convention, is counted apart, not failed.
     """
     if not step.rule.checkable:
