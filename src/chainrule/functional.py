@@ -55,12 +55,14 @@ def _target_like(target: Any, prediction: Tensor) -> Tensor:
     return goal if device.library == "numpy" else goal.to(device)
 
 
-def mse_loss(pred: Any, target: Any) -> Tensor:
+def mse_loss(pred: Any, target: Any, reduction: str = "mean") -> Tensor:
     """mean((pred - target)**2) over all entries;  dL/dpred = 2 (pred - target) / n.
+    `reduction` "sum" drops the 1/n, "none" keeps (pred - target)**2 per entry (as PyTorch).
 
     The shapes must be equal: a (N,) target against (N, 1) predictions would broadcast to
     (N, N) and give a wrong loss without any error.
     """
+    _check_reduction("mse_loss", reduction)
     pred_tensor = as_tensor(pred)
     target_tensor = target if isinstance(target, Tensor) else _target_like(target, pred_tensor)
     if pred_tensor.shape != target_tensor.shape:
@@ -69,6 +71,9 @@ def mse_loss(pred: Any, target: Any) -> Tensor:
             f"{target_tensor.shape}; they must match exactly (broadcasting here silently "
             "averages the wrong differences); reshape the target, e.g. y.reshape(-1, 1)"
         )
+    if reduction != "mean":
+        difference = pred_tensor - target_tensor
+        return _reduce("mse_loss", difference * difference, reduction)
     if pred_tensor.size == 0:
         raise ValueError("mse_loss: the inputs are empty; the mean of no values is undefined")
     return Tensor.apply(P.MSELoss, pred_tensor, target_tensor)

@@ -389,3 +389,51 @@ def test_loss_weights_are_buffers_in_the_state_dict() -> None:
         "weight",
         "pos_weight",
     }
+
+
+# ------------------------------------------------------------------ mean squared error
+@pytest.mark.parametrize("dtype", [np.float64, np.float32], ids=["float64", "float32"])
+@pytest.mark.parametrize("shape", [(5, 1), (3, 4, 2), (7,)], ids=str)
+@pytest.mark.parametrize("reduction", ["mean", "sum", "none"])
+def test_mse_loss_matches_torch_for_every_reduction(
+    torch: ModuleType, dtype: Any, shape: tuple[int, ...], reduction: str
+) -> None:
+    rng = np.random.default_rng(4)
+    arrays = [rng.normal(size=shape), rng.normal(size=shape)]
+    _compare(
+        torch,
+        nn.MSELoss(reduction=reduction),
+        torch.nn.MSELoss(reduction=reduction),
+        arrays,
+        dtype,
+    )
+    _compare(
+        torch,
+        lambda p, t: F.mse_loss(p, t, reduction=reduction),
+        lambda p, t: torch.nn.functional.mse_loss(p, t, reduction=reduction),
+        arrays,
+        dtype,
+    )
+
+
+def test_mse_loss_of_no_entries_sums_to_0_and_keeps_the_empty_shape_as_torch() -> None:
+    empty = cr.tensor(np.zeros((0, 3)), requires_grad=True)
+    summed = F.mse_loss(empty, np.zeros((0, 3)), reduction="sum")
+    assert summed.shape == ()
+    assert summed.item() == 0.0
+    assert F.mse_loss(empty, np.zeros((0, 3)), reduction="none").shape == (0, 3)
+    with pytest.raises(ValueError, match="mse_loss: the inputs are empty"):
+        F.mse_loss(empty, np.zeros((0, 3)))
+
+
+@pytest.mark.parametrize(
+    "make",
+    [
+        lambda: nn.MSELoss(reduction="avg"),
+        lambda: F.mse_loss(np.ones(2), np.ones(2), reduction="avg"),
+    ],
+    ids=["module", "functional"],
+)
+def test_mse_loss_names_a_wrong_reduction(make: Any) -> None:
+    with pytest.raises(ValueError, match=r"(MSELoss|mse_loss): reduction must be 'mean', 'sum'"):
+        make()

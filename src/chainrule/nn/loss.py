@@ -14,10 +14,18 @@ from chainrule.tensor import Tensor
 
 class MSELoss(Module):
     """mean((pred - target)**2) over all entries;  dL/dpred = 2 (pred - target) / n.
-    `pred` and `target` must have the same shape."""
+    `pred` and `target` must have the same shape; `reduction` "sum" or "none" as
+    `functional.mse_loss`."""
+
+    def __init__(self, *, reduction: str = "mean") -> None:
+        super().__init__()
+        self.reduction = _check_reduction("MSELoss", reduction)
 
     def forward(self, pred: Any, target: Any) -> Tensor:
-        return F.mse_loss(pred, target)
+        return F.mse_loss(pred, target, reduction=self.reduction)
+
+    def extra_repr(self) -> str:
+        return "" if self.reduction == "mean" else f"reduction={self.reduction!r}"
 
 
 def _check_reduction(layer: str, reduction: str) -> str:
