@@ -8,6 +8,7 @@ from typing import Any
 import numpy as np
 
 from chainrule import primitives as P
+from chainrule.dtypes import numpy_dtype
 from chainrule.graph import READ
 from chainrule.modes import STATE, CompileError, no_grad
 from chainrule.ops import activations, where
@@ -371,9 +372,11 @@ def _class_weights(op: str, weight: Any, classes: int) -> np.ndarray | None:
 
 
 def _are_probabilities(targets: Any, logits_shape: tuple[int, ...]) -> bool:
-    """True for float targets of the logits' own shape: class probabilities."""
+    """True for float targets of the logits' own shape: class probabilities. Integer ones
+    of that shape are class indices of the wrong shape (refused by `_target_classes`), as
+    PyTorch reads them, not probabilities."""
     if isinstance(targets, Tensor):
-        return targets.shape == logits_shape
+        return targets.shape == logits_shape and numpy_dtype(targets.dtype).kind == "f"
     values = targets if type(targets) is np.ndarray else np.asarray(to_numpy(targets))
     return values.dtype.kind == "f" and values.shape == logits_shape
 

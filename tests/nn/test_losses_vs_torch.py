@@ -437,3 +437,15 @@ def test_mse_loss_of_no_entries_sums_to_0_and_keeps_the_empty_shape_as_torch() -
 def test_mse_loss_names_a_wrong_reduction(make: Any) -> None:
     with pytest.raises(ValueError, match=r"(MSELoss|mse_loss): reduction must be 'mean', 'sum'"):
         make()
+
+
+@pytest.mark.parametrize("loss", [F.cross_entropy, nn.CrossEntropyLoss()], ids=["F", "module"])
+def test_an_integer_tensor_target_of_the_logits_shape_is_not_read_as_probabilities(
+    loss: Any,
+) -> None:
+    """torch refuses it ("Expected floating point type for target with class
+    probabilities"); read as probabilities, one-hot int labels or a square batch of class
+    indices (N == C) gave a loss without a word."""
+    targets = cr.tensor(np.array([[0, 2, 1], [1, 0, 2], [2, 1, 0]]), dtype=np.int64)
+    with pytest.raises(ValueError, match=r"targets must have shape \(3,\) for logits \(3, 3\)"):
+        loss(np.zeros((3, 3)), targets)
