@@ -59,6 +59,12 @@ def structure_changes() -> int:
     return _STRUCTURE.changes
 
 
+def note_structure_change() -> None:
+    """Count a change to some module tree made without an assignment (a container
+    renumbering its members), so compile's guards and parameter naming see it."""
+    _STRUCTURE.changes += 1
+
+
 def _transpose_hint(module: Module, name: str, shape: tuple[int, ...]) -> str:
     """A note for a Linear weight given in PyTorch's (out_features, in_features) layout."""
     from chainrule.nn.linear import Linear
