@@ -253,3 +253,36 @@ def test_flat_buffers_take_members_added_before_flattening_and_not_after() -> No
     opt.step()
     np.testing.assert_allclose(late.data, expected, rtol=1e-6)
     np.testing.assert_allclose(first.data, expected_first, rtol=1e-6)
+
+
+class Stack(nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.layers = nn.ModuleList([nn.Linear(2, 2, rng=_rng())])
+
+    def forward(self, x: Any) -> Any:
+        for layer in self.layers:
+            x = layer(x)
+        return x
+
+
+def test_a_compiled_step_follows_every_change_to_a_module_list() -> None:
+    # A replay of the old structure would be a silent wrong result: compile's guards must
+    # see each insert, delete and append, down to deleting the last member.
+    model = Stack()
+
+    def step(x: Any) -> Any:
+        return model(x).sum()
+
+    compiled = cr.compile(step)
+    x = cr.tensor(np.arange(2, dtype=np.float32).reshape(1, 2) + 1)
+    changes = [
+        lambda: model.layers.append(nn.Linear(2, 2, rng=np.random.default_rng(1))),
+        lambda: model.layers.insert(0, nn.Linear(2, 2, rng=np.random.default_rng(2))),
+        lambda: model.layers.__delitem__(slice(0, 2)),
+        lambda: model.layers.__delitem__(0),
+        lambda: model.layers.append(nn.Linear(2, 2, rng=np.random.default_rng(3))),
+    ]
+    for change in [lambda: None, *changes]:
+        change()
+        np.testing.assert_array_equal(compiled(x).data, step(x).data)
