@@ -24,12 +24,38 @@ class ListOfLayers(nn.Module):
         return x
 
 
-def test_a_list_of_layers_is_refused_naming_sequential() -> None:
+def test_a_list_of_layers_is_refused_naming_module_list_and_sequential() -> None:
     # Was silent: parameters() was empty, so SGD(model.parameters()) trained nothing and
     # state_dict() saved nothing (torch leaves the list unregistered the same way).
     with pytest.raises(TypeError, match=r"ListOfLayers\.layers: a list holding modules") as err:
         ListOfLayers()
+    assert "nn.ModuleList(layers)" in str(err.value)
     assert "nn.Sequential(*layers)" in str(err.value)
+
+
+@pytest.mark.parametrize(
+    ("value", "fix"),
+    [
+        (lambda: {"encoder": nn.Linear(2, 2)}, "nn.ModuleDict(extra)"),
+        (lambda: [nn.Parameter(np.zeros(3))], "nn.ParameterList(extra)"),
+        (lambda: {"scale": nn.Parameter(np.zeros(3))}, "nn.ParameterDict(extra)"),
+        (lambda: [cr.tensor(np.zeros(3), requires_grad=True)], "nn.ParameterList(extra)"),
+        (lambda: (nn.ReLU(), nn.Parameter(np.ones(2))), "an nn.ModuleList or nn.ModuleDict"),
+    ],
+)
+def test_the_refusal_names_the_container_that_registers_them(value: Any, fix: str) -> None:
+    model = nn.Linear(2, 2)
+    with pytest.raises(TypeError, match="not registered") as err:
+        model.extra = value()
+    assert fix in str(err.value)
+
+
+def test_the_container_the_refusal_names_registers_what_was_refused() -> None:
+    model = nn.Linear(2, 2)
+    model.extra = nn.ModuleDict({"encoder": nn.Linear(2, 2)})
+    model.scales = nn.ParameterList([nn.Parameter(np.zeros(3))])
+    assert "extra.encoder.weight" in model.state_dict()
+    assert "scales.0" in model.state_dict()
 
 
 @pytest.mark.parametrize(

@@ -87,3 +87,9 @@ __all__ += [
 from chainrule.nn import utils  # noqa: E402
 
 __all__ += ["utils"]
+# --- containers and initialisation (nn-containers), as torch.nn's
+from chainrule.nn import init  # noqa: E402
+from chainrule.nn.module_containers import ModuleDict, ModuleList  # noqa: E402
+from chainrule.nn.parameter_containers import ParameterDict, ParameterList  # noqa: E402
+
+__all__ += ["ModuleDict", "ModuleList", "ParameterDict", "ParameterList", "init"]

@@ -59,6 +59,12 @@ def structure_changes() -> int:
     return _STRUCTURE.changes
 
 
+def note_structure_change() -> None:
+    """Count a change to some module tree made without an assignment (a container
+    renumbering its members), so compile's guards and parameter naming see it."""
+    _STRUCTURE.changes += 1
+
+
 def _transpose_hint(module: Module, name: str, shape: tuple[int, ...]) -> str:
     """A note for a Linear weight given in PyTorch's (out_features, in_features) layout."""
     from chainrule.nn.linear import Linear
@@ -190,17 +196,33 @@ def _refuse_unregistered(owner: Module, name: str, collection: Any) -> None:
         if isinstance(outside[0], Parameter)
         else "tensors that require grad (not Parameters)"
     )
-    fix = (
-        f"nn.Sequential(*{name}) (indexable and iterable; .append adds one)"
-        if what == "modules" and not isinstance(collection, dict)
-        else f"one attribute each, e.g. setattr(self, f'{name}{{i}}', item)"
-    )
+    fix = _container_fix(name, collection, outside)
     raise TypeError(
         f"{type(owner).__name__}.{name}: a {kind} holding {what} "
         f"({type(outside[0]).__name__} ...) is not registered, as in PyTorch: parameters(), "
         "the optimizer, state_dict(), train()/eval() and to() would leave them out without a "
         f"word. Register them: assign {fix}; to keep a plain reference on purpose, "
         f"object.__setattr__(self, {name!r}, value)"
+    )
+
+
+def _container_fix(name: str, collection: Any, outside: list[Any]) -> str:
+    """The container that registers what `collection` holds, as the refusal suggests it."""
+    keyed = isinstance(collection, dict)
+    if all(isinstance(item, Module) for item in outside):
+        if keyed:
+            return f"nn.ModuleDict({name}) (a dict whose modules are registered by key)"
+        return (
+            f"nn.ModuleList({name}) (indexable and iterable; .append adds one), or "
+            f"nn.Sequential(*{name}) to run them in order"
+        )
+    if not any(isinstance(item, Module) for item in outside):
+        if keyed:
+            return f"nn.ParameterDict({name}) (tensors are wrapped into Parameters)"
+        return f"nn.ParameterList({name}) (tensors are wrapped into Parameters)"
+    return (
+        "the modules to an nn.ModuleList or nn.ModuleDict and the parameters to an "
+        "nn.ParameterList or nn.ParameterDict"
     )
 
 
@@ -233,7 +255,8 @@ class Module:
     attributes, and define `forward`; calling the module runs `forward`. A list, tuple, dict
     or set of Modules or Parameters, or a Tensor that requires grad but is no Parameter, is
     not registered (as in PyTorch) and is refused rather than left out of `parameters()`:
-    assign a `Sequential`, each as its own attribute, or an `nn.Parameter`.
+    assign a `ModuleList`, `ModuleDict`, `ParameterList`, `ParameterDict` or `Sequential`,
+    or an `nn.Parameter`.
 
     Example:
         >>> class TwoLayer(Module):
