@@ -269,6 +269,9 @@ class XlaProgram:
         self.tensors: list[Tensor] = []
         self._tensor_index: dict[int, int] = {}
         self.leaf_slots = [(slot, self._index(leaf)) for slot, leaf in slots.leaves.items()]
+        self._leaves = tuple(slots.leaves.values())
+        self._leaf_kinds = tuple((slots.shapes[slot], slots.dtypes[slot]) for slot in slots.leaves)
+        """Each leaf's traced (shape, dtype): another one is traced again (`must_retrace`)."""
         self.argument_slots = list(slots.arguments.items())
         self._index_checks = index_checks(self.ops, slots)
         self.optimizers: list[Optimizer] = []
@@ -504,10 +507,21 @@ class XlaProgram:
             for optimizer in self.optimizers
         ]
 
-    def groups_changed(self) -> bool:
-        """Whether an optimizer's parameter groups changed since the trace (a group added, a
-        parameter added, removed or moved): the program steps the ones it traced, so the step
-        is traced again (the NumPy replay reads them at each call)."""
+    def must_retrace(self) -> bool:
+        """Whether the step must be traced again: an optimizer's parameter groups changed
+        since the trace (a group added, a parameter added, removed or moved: the program
+        steps the ones it traced; the NumPy replay reads them at each call), or a tensor the
+        trace read holds `.data` of another shape or dtype (`p.data = p.data.astype(...)`
+        between calls: the body computes with the traced ones, e.g. a float32 gradient for a
+        float64 parameter). `.data` can only have been replaced after a flush (a deferred
+        tensor flushes when its `_data` is read or set), so the leaves are read only then:
+        never in the steady state, where reading them would flush."""
+        live = self._live
+        if live is None or live.deferral is None or not live.deferral.active:
+            for tensor, (shape, dtype) in zip(self._leaves, self._leaf_kinds, strict=True):
+                data = READ.data(tensor)
+                if getattr(data, "shape", None) != shape or getattr(data, "dtype", None) != dtype:
+                    return True
         for optimizer, members in zip(self.optimizers, self._members, strict=True):
             groups = optimizer.param_groups
             if len(groups) != len(members):
@@ -1127,7 +1141,7 @@ class XlaCompiledStep(CompiledStep):
                 and not self._same_data(args, signature)
             )
             or _flags_changed(cached[0])
-            or cast(XlaProgram, cached[0]).groups_changed()
+            or cast(XlaProgram, cached[0]).must_retrace()
         ):
             self._last_arguments = None
             host = tuple(np.asarray(a) if _is_jax_array(a) else a for a in args)
