@@ -187,9 +187,9 @@ class Tensor(TensorMethods):
                 counter.recorded_views.append(_weakref(result))  # see ops.detaching
                 if len(counter.recorded_views) >= counter.prune_at:
                     counter.prune()
-        if STATE.grad_enabled and any(map(_REQUIRES_GRAD_OF, inputs)):
+        if STATE.grad_enabled and any(needs := tuple(map(_REQUIRES_GRAD_OF, inputs))):
             result._requires_grad = True
-            result._node = Node(primitive, inputs, saved, params)
+            result._node = Node(primitive, inputs, saved, params, needs)
         if STATE.anomaly:
             check_forward(primitive, result)
         if STATE.tracer is not None:

@@ -53,3 +53,18 @@ def test_a_non_native_byte_order_float_takes_the_full_look_up_and_computes_the_s
     assert swapped.grad is not None
     assert native.grad is not None
     np.testing.assert_array_equal(swapped.grad.numpy().astype(np.float32), native.grad.numpy())
+
+
+def test_a_recorded_node_keeps_each_parents_requires_grad_as_read_when_recorded() -> None:
+    x = cr.tensor([1.0, 2.0], requires_grad=True)
+    c = cr.tensor([3.0, 4.0])
+    y = x * c
+    assert y.grad_fn is not None
+    assert y.grad_fn.needs == (True, False)
+    assert y.grad_fn.parents == (x, c)
+    assert y.grad_fn.producers == (None, None)
+    assert y.grad_fn.trace is None
+    z = y * x
+    assert z.grad_fn is not None
+    assert z.grad_fn.producers == (y.grad_fn, None)
+    assert z.grad_fn.recorded > y.grad_fn.recorded
