@@ -69,6 +69,10 @@ UNSEEN: Any = object()
 """`PROMOTIONS.get(key, UNSEEN)` for a key not seen yet."""
 
 
+NUMPY_FLOATS: frozenset[np.dtype[Any]] = frozenset(map(np.dtype, ("float16", "float32", "float64")))
+"""The float dtypes a tensor may hold, as NumPy's dtype objects."""
+
+
 class MixedLibraries(NamedTuple):
     """The PROMOTIONS entry of a key whose first input is a NumPy array and a later one is
     not: NumPy would read the other through `__array__` and answer on the CPU without a word,

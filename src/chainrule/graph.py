@@ -162,13 +162,15 @@ class Node:
         parents: tuple[Tensor, ...],
         saved: Any,
         params: dict[str, Any],
+        needs: tuple[bool, ...] | None = None,
     ) -> None:
         self.primitive = primitive
         self.parents = parents
         self.saved = saved
         self.params = params
         # Every recorded op makes a Node: maps over the parents, no comprehension frames.
-        self.needs = tuple(map(_REQUIRES_GRAD_OF, parents))
+        # `needs` (each parent's requires_grad now) comes from Tensor._apply, which read it.
+        self.needs = tuple(map(_REQUIRES_GRAD_OF, parents)) if needs is None else needs
         # The gradient of a computed parent goes to the node that computed it, as recorded
         # now: a later `detach_()` of the parent cuts its later uses, not this op's graph.
         self.producers = tuple(map(READ.grad_fn, parents))

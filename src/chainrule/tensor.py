@@ -22,7 +22,7 @@ import numpy.typing as npt
 
 from chainrule import placement
 from chainrule import primitives as P
-from chainrule.dtypes import PROMOTIONS, UNSEEN, numpy_dtype
+from chainrule.dtypes import NUMPY_FLOATS, PROMOTIONS, UNSEEN, numpy_dtype
 from chainrule.dtypes import check_dtype as _check_dtype
 from chainrule.dtypes import check_exact_integers as _check_exact_integers
 from chainrule.graph import READ, Node, backward_into_grads, check_forward, note_new_layout
@@ -153,11 +153,19 @@ class Tensor(TensorMethods):
     def _apply(
         cls, primitive: type[P.Primitive], inputs: tuple[Tensor, ...], params: dict[str, Any]
     ) -> Tensor:
-        key = (primitive in P.FLOAT_RESULTS, *map(_TYPE_OF, inputs), *map(_DTYPE_OF, inputs))
-        entry = PROMOTIONS.get(key, UNSEEN)
-        if entry is not None:  # unseen, integers into a float op, or two array libraries
-            inputs = placement.promote_inputs(primitive.name, key, entry, inputs)
         data = list(map(_DATA_OF, inputs))
+        # NumPy arrays of one float dtype (the type first: another library's dtype may warn
+        # when compared with NumPy's) have the PROMOTIONS entry None: their key is not built.
+        dtype = data[0].dtype if type(data[0]) is np.ndarray else None
+        one_float = dtype in NUMPY_FLOATS
+        for array in data:  # inline, no generator: a frame costs most of what this saves
+            one_float = one_float and type(array) is np.ndarray and array.dtype is dtype
+        if not one_float:
+            key = (primitive in P.FLOAT_RESULTS, *map(_TYPE_OF, inputs), *map(_DTYPE_OF, inputs))
+            entry = PROMOTIONS.get(key, UNSEEN)
+            if entry is not None:  # unseen, integers into a float op, or two array libraries
+                inputs = placement.promote_inputs(primitive.name, key, entry, inputs)
+                data = list(map(_DATA_OF, inputs))
         if type(data[0]) is not np.ndarray:  # CuPy, JAX, ...: computed there (placement)
             out, saved, params = placement.forward(primitive, data, params)
         else:
@@ -179,9 +187,9 @@ class Tensor(TensorMethods):
                 counter.recorded_views.append(_weakref(result))  # see ops.detaching
                 if len(counter.recorded_views) >= counter.prune_at:
                     counter.prune()
-        if STATE.grad_enabled and any(map(_REQUIRES_GRAD_OF, inputs)):
+        if STATE.grad_enabled and any(needs := tuple(map(_REQUIRES_GRAD_OF, inputs))):
             result._requires_grad = True
-            result._node = Node(primitive, inputs, saved, params)
+            result._node = Node(primitive, inputs, saved, params, needs)
         if STATE.anomaly:
             check_forward(primitive, result)
         if STATE.tracer is not None:

@@ -1,0 +1,70 @@
+"""The shortcuts of recording an op (issue 15) give what the full path gives: NumPy inputs of
+one float dtype skip the promotion key, one thread-local read holds this thread's modes, the
+requires_grad flags read once become the node's `needs`, and the node is built without a
+class call."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import pytest
+
+import chainrule as cr
+from chainrule.dtypes import float_promotion
+
+DTYPES = ("float16", "float32", "float64", "int8", "int32", "int64", "uint8", "bool")
+
+
+def _full_lookup_dtype(op: Any, dtypes: tuple[str, ...], float_result: bool) -> np.dtype[Any]:
+    """The result dtype by the rule the PROMOTIONS look-up applies (chainrule.dtypes), then
+    NumPy's own promotion of the converted inputs."""
+    target = float_promotion([np.dtype(d) for d in dtypes], float_result)
+    arrays = [
+        np.ones(3, d) if target is None or np.dtype(d).kind == "f" else np.ones(3, target)
+        for d in dtypes
+    ]
+    return op(*arrays).dtype
+
+
+@pytest.mark.parametrize("left", DTYPES)
+@pytest.mark.parametrize("right", DTYPES)
+def test_binary_op_result_dtype_is_the_full_look_ups_for_every_pair(left: str, right: str) -> None:
+    # Same-dtype float pairs take the shortcut; every other pair the full look-up.
+    a = cr.Tensor.from_numpy(np.ones(3, left))
+    b = cr.Tensor.from_numpy(np.ones(3, right))
+    assert (a * b).dtype == _full_lookup_dtype(np.multiply, (left, right), False)
+    assert (a + b).dtype == _full_lookup_dtype(np.add, (left, right), False)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_float_result_op_result_dtype_is_the_full_look_ups(dtype: str) -> None:
+    x = cr.Tensor.from_numpy(np.full(3, 2, dtype))
+    assert cr.exp(x).dtype == _full_lookup_dtype(np.exp, (dtype,), True)
+
+
+def test_a_non_native_byte_order_float_takes_the_full_look_up_and_computes_the_same() -> None:
+    # '>f4' is not the native float32 dtype object: no shortcut, same values and gradient.
+    values = np.array([1.0, -2.0, 3.0], dtype=">f4")
+    swapped = cr.Tensor.from_numpy(values).requires_grad_()
+    native = cr.Tensor.from_numpy(values.astype(np.float32)).requires_grad_()
+    (swapped * swapped).sum().backward()
+    (native * native).sum().backward()
+    assert swapped.grad is not None
+    assert native.grad is not None
+    np.testing.assert_array_equal(swapped.grad.numpy().astype(np.float32), native.grad.numpy())
+
+
+def test_a_recorded_node_keeps_each_parents_requires_grad_as_read_when_recorded() -> None:
+    x = cr.tensor([1.0, 2.0], requires_grad=True)
+    c = cr.tensor([3.0, 4.0])
+    y = x * c
+    assert y.grad_fn is not None
+    assert y.grad_fn.needs == (True, False)
+    assert y.grad_fn.parents == (x, c)
+    assert y.grad_fn.producers == (None, None)
+    assert y.grad_fn.trace is None
+    z = y * x
+    assert z.grad_fn is not None
+    assert z.grad_fn.producers == (y.grad_fn, None)
+    assert z.grad_fn.recorded > y.grad_fn.recorded
