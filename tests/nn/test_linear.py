@@ -90,7 +90,15 @@ def test_integer_dtype_is_rejected() -> None:
 
 @pytest.mark.parametrize(
     ("name", "shape"),
-    [("bias", (1, 8)), ("bias", (4, 8)), ("bias", (9,)), ("weight", (5, 8)), ("weight", (3, 1, 8))],
+    [
+        ("bias", (1, 8)),
+        ("bias", (4, 8)),
+        ("bias", (9,)),
+        ("bias", ()),
+        ("weight", (5, 8)),
+        ("weight", (3, 1, 8)),
+        ("weight", (8,)),
+    ],
 )
 def test_a_parameter_whose_data_took_another_shape_is_refused_by_name_not_deep_in_numpy(
     name: str, shape: tuple[int, ...]
@@ -102,3 +110,12 @@ def test_a_parameter_whose_data_took_another_shape_is_refused_by_name_not_deep_i
     getattr(layer, name).data = np.zeros(shape)
     with pytest.raises(ValueError, match=r"linear: input \(4, 3\) @ weight .*\.data was replaced"):
         layer(np.ones((4, 3))).sum().backward()
+
+
+def test_a_one_input_layer_whose_weight_took_another_shape_is_refused_not_multiplied() -> None:
+    """(N, 1) @ (1, out) is computed as the outer product x * w: a weight replaced by a (4, 8)
+    array broadcast with a (4, 1) input to an element-wise product without a word."""
+    layer = nn.Linear(1, 8, rng=np.random.default_rng(0), dtype=np.float64)
+    layer.weight.data = np.ones((4, 8))
+    with pytest.raises(ValueError, match=r"linear: input \(4, 1\) @ weight \(4, 8\)"):
+        layer(np.ones((4, 1)))

@@ -156,6 +156,14 @@ def reads_the_others_not_b(needs: tuple[bool, ...]) -> tuple[bool, ...]:
     return needs[1], needs[0], False
 
 
+def _linear_shapes(x: Any, w: Any, b: Any) -> str:
+    return (
+        f"linear: input {x.shape} @ weight {w.shape} + bias {b.shape}: weight must be "
+        "(in_features, out_features) with in_features the input's last dimension, and bias "
+        "(out_features,); if a parameter's .data was replaced, give it an array of its old shape"
+    )
+
+
 class Linear(Primitive):
     """z = x @ w + b for x (..., in), w (in, out), b (out,), as one op (an affine layer);
     dL/dx = grad_out @ w.T,  dL/dw = x.T @ grad_out and dL/db = grad_out summed, both over
@@ -171,21 +179,22 @@ class Linear(Primitive):
 
     @staticmethod
     def forward(x: Any, w: Any, b: Any) -> tuple[Any, Saved]:
-        if b.shape != w.shape[1:] or w.ndim != 2 or x.shape[-1:] != w.shape[:1]:
-            # The callers check the shapes they are given, but a parameter's `.data` can be
-            # replaced later; the vjp sums b's gradient to (out,), so refuse rather than break.
-            raise ValueError(
-                f"linear: input {x.shape} @ weight {w.shape} + bias {b.shape}: weight must be "
-                "(in_features, out_features) with in_features the input's last dimension, "
-                "and bias (out_features,); if a parameter's .data was replaced, give it an "
-                "array of its old shape"
-            )
-        # `_product(x, w)`, inline (the eager step's hot path): w is 2-D (nn.Linear's weight).
-        out = x * w if x.ndim == 2 and w.ndim == 2 and x.shape[1] == 1 else x @ w
-        if isinstance(out, np.ndarray) and out.dtype == b.dtype:
-            out += b  # the product is a fresh array: adding in place saves an allocation
-        else:
-            out = out + b
+        # The callers check the shapes they are given, but a parameter's `.data` can be
+        # replaced later. The vjp assumes w 2-D and b 1-D (it sums b's gradient to (out,)):
+        # checked here; sizes that disagree fail in the product or the sum, named below.
+        # (Reading the shapes themselves costs ~1% of a small dense step; ndim does not.)
+        if b.ndim != 1 or w.ndim != 2:
+            raise ValueError(_linear_shapes(x, w, b))
+        try:
+            # `_product(x, w)`, inline (the eager step's hot path); x * w only for (N, 1)
+            # @ (1, out), where it is the same outer product.
+            out = x * w if x.ndim == 2 and x.shape[1] == 1 == w.shape[0] else x @ w
+            if isinstance(out, np.ndarray) and out.dtype == b.dtype:
+                out += b  # the product is a fresh array: adding in place saves an allocation
+            else:
+                out = out + b
+        except ValueError:
+            raise ValueError(_linear_shapes(x, w, b)) from None
         return out, (x, w)
 
     @staticmethod
