@@ -26,6 +26,7 @@ from chainrule.check.evaluation import LossFunction, evaluate
 from chainrule.check.kinks import one_sided_slopes, refine_miss
 from chainrule.check.numerical import probe
 from chainrule.check.report import DirectionCheck, GradcheckRow, relative_error
+from chainrule.check.row_setup import RowSetup
 
 RESOLUTION = 0.1
 """An entry (or direction) is resolved when the rounding floor is at most RESOLUTION times
@@ -147,26 +148,6 @@ def _shape_mismatch_row(
     )
 
 
-@dataclass(frozen=True)
-class _RowSetup:
-    """What every step of one gradient's check reads: the loss as a function of this array
-    alone, the point, the analytic gradient in float64 and the row's tolerances."""
-
-    at_point: Callable[[Float64Array], float]
-    point: Float64Array
-    analytic: Float64Array
-    f0: float
-    eps: float
-    rtol: float
-    atol: float
-    """The row's atol: the one given, else 1e-3 * rtol * scale."""
-    floor: float
-    scale: float
-    """The largest finite |analytic| entry (0 when there is none)."""
-    resolvable: float
-    """The size an entry is judged at when it is smaller: max(1e-3 * scale, atol)."""
-
-
 def _row_setup(
     at_point: Callable[[Float64Array], float],
     point: Float64Array,
@@ -177,13 +158,13 @@ def _row_setup(
     rtol: float,
     atol: float | None,
     floor: float,
-) -> _RowSetup:
+) -> RowSetup:
     analytic = grad.astype(np.float64)
     finite_magnitudes = np.abs(analytic[np.isfinite(analytic)])
     scale = float(finite_magnitudes.max()) if finite_magnitudes.size else 0.0
     row_atol = 1e-3 * rtol * scale if atol is None else atol
     resolvable = max(1e-3 * scale, row_atol)
-    return _RowSetup(at_point, point, analytic, f0, eps, rtol, row_atol, floor, scale, resolvable)
+    return RowSetup(at_point, point, analytic, f0, eps, rtol, row_atol, floor, scale, resolvable)
 
 
 def _sample(size: int, max_entries: int, rng: np.random.Generator) -> npt.NDArray[np.intp]:
@@ -218,7 +199,7 @@ class _Tally:
         return len(self.flat_indices)
 
 
-def _check_entries(row: _RowSetup, flat_indices: npt.NDArray[np.intp]) -> _Tally:
+def _check_entries(row: RowSetup, flat_indices: npt.NDArray[np.intp]) -> _Tally:
     """Central differences on each entry of `flat_indices`; a miss is measured again with
     finer steps (`refine_miss`): a kink, a truncation error, or a failure."""
     point, analytic, floor, rtol = row.point, row.analytic, row.floor, row.rtol
@@ -298,7 +279,7 @@ def _check_entries(row: _RowSetup, flat_indices: npt.NDArray[np.intp]) -> _Tally
     )
 
 
-def _count_unsampled_non_finite(row: _RowSetup, tally: _Tally) -> None:
+def _count_unsampled_non_finite(row: RowSetup, tally: _Tally) -> None:
     """A non-finite entry the sample missed is still known to fail, without a finite
     difference; a direction alone could not tell (|grad| scales its tolerance to inf too)."""
     unsampled = np.setdiff1d(np.flatnonzero(~np.isfinite(row.analytic)), tally.flat_indices)
@@ -311,12 +292,12 @@ def _count_unsampled_non_finite(row: _RowSetup, tally: _Tally) -> None:
 
 
 def _check_directions(
-    row: _RowSetup, tally: _Tally, directions: int, rng: np.random.Generator
+    row: RowSetup, tally: _Tally, directions: int, rng: np.random.Generator
 ) -> tuple[list[DirectionCheck], list[Float64Array]]:
     """<v, grad> against the directional central difference along `directions` random
     unit vectors v (returned with their checks); a miss is refined as an entry's, and put
     down to kinks only where they explain it (`split_at_kinks`, `only_the_kinks_miss`)."""
-    point, analytic, floor, eps = row.point, row.analytic, row.floor, row.eps
+    point, floor = row.point, row.floor
     flat_indices, smooth = tally.flat_indices, tally.smooth
     direction_checks = []
     vectors = []
@@ -324,65 +305,22 @@ def _check_directions(
         v = rng.standard_normal(point.shape)
         v /= np.linalg.norm(v) or 1.0
         vectors.append(v)
-        along, numerical, allowed, slopes = measure_along(
-            row.at_point,
-            point,
-            v,
-            analytic,
-            row.f0,
-            eps=eps,
-            atol=row.atol,
-            rtol=row.rtol,
-            floor=floor,
-        )
+        along, numerical, allowed, slopes = measure_along(row, v)
         kink = False
         verified = True
         verdict = "agrees"
         if abs(along - numerical) > allowed:
-            verdict, numerical, allowed = refine_along(
-                row.at_point,
-                point,
-                v,
-                analytic,
-                row.f0,
-                along,
-                numerical,
-                slopes,
-                allowed,
-                eps=eps,
-                floor=floor,
-            )
+            verdict, numerical, allowed = refine_along(row, v, along, numerical, slopes, allowed)
             kink = verdict == "kink"
             tally.unconverged += verdict == "unresolved"
             if kink and len(flat_indices) < point.size:
                 # The kinks may sit in entries the sample left out, where nothing else
                 # checks the gradient: split the direction until each miss is one entry's.
-                split = split_at_kinks(
-                    row.at_point,
-                    point,
-                    v,
-                    analytic,
-                    row.f0,
-                    eps=eps,
-                    atol=row.atol,
-                    rtol=row.rtol,
-                    floor=floor,
-                    budget=split_budget(point.size),
-                )
+                split = split_at_kinks(row, v, budget=split_budget(point.size))
                 kink = split != "fails"
                 verified = split != "unverified"
         if not kink and abs(along - numerical) > allowed and not smooth.all():
-            kink = only_the_kinks_miss(
-                row.at_point,
-                point,
-                v,
-                flat_indices[~smooth],
-                analytic,
-                eps=eps,
-                atol=row.atol,
-                rtol=row.rtol,
-                floor=floor,
-            )
+            kink = only_the_kinks_miss(row, v, flat_indices[~smooth])
         resolved = verdict != "unresolved" and floor <= RESOLUTION * max(
             abs(along), abs(numerical), float(np.abs(v).sum()) * row.resolvable
         )
@@ -394,7 +332,7 @@ def _check_directions(
 
 
 def _locate_direction_miss(
-    row: _RowSetup,
+    row: RowSetup,
     tally: _Tally,
     vectors: list[Float64Array],
     direction_checks: list[DirectionCheck],
@@ -404,19 +342,7 @@ def _locate_direction_miss(
     missed = [v for v, check in zip(vectors, direction_checks, strict=True) if not check.ok]
     if not (missed and tally.failures == 0 and tally.checked < row.point.size):
         return None
-    located = locate_miss(
-        row.at_point,
-        row.point,
-        missed[0],
-        row.analytic,
-        row.f0,
-        tally.flat_indices,
-        eps=row.eps,
-        atol=row.atol,
-        rtol=row.rtol,
-        floor=row.floor,
-        budget=split_budget(row.point.size),
-    )
+    located = locate_miss(row, missed[0], tally.flat_indices, budget=split_budget(row.point.size))
     tally.worst_index = None if located is None else located.index
     tally.worst_values = None if located is None else (located.analytic, located.numerical)
     if located is not None:
@@ -428,7 +354,7 @@ def _locate_direction_miss(
 
 
 def _status_and_reason(
-    row: _RowSetup, tally: _Tally, direction_checks: list[DirectionCheck]
+    row: RowSetup, tally: _Tally, direction_checks: list[DirectionCheck]
 ) -> tuple[str, str | None]:
     """The row's status, with the reason for any that is neither ok nor FAIL."""
     size, checked, floor, f0 = row.point.size, tally.checked, row.floor, row.f0
