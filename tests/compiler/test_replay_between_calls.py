@@ -11,69 +11,19 @@ from typing import Any, cast
 
 import numpy as np
 import pytest
+from replay_checks import (
+    OPTIMIZERS,
+    Between,
+    assert_records_match,
+    batches,
+    run_with_changes,
+    small_model,
+    training_step,
+)
 
 import chainrule as cr
 from chainrule import nn, optim
 from chainrule.compiler import compile
-
-CALLS = 6  # a trace, its verification, replays; the change is made before call 3
-
-
-def _model(dtype: type[np.floating[Any]]) -> nn.Sequential:
-    rng = np.random.default_rng(3)
-    return nn.Sequential(
-        nn.Linear(4, 6, rng=rng, dtype=dtype), nn.ReLU(), nn.Linear(6, 3, rng=rng, dtype=dtype)
-    )
-
-
-def _batches() -> list[tuple[np.ndarray, np.ndarray]]:
-    rng = np.random.default_rng(0)
-    return [(rng.standard_normal((5, 4)), rng.integers(0, 3, 5)) for _ in range(CALLS)]
-
-
-Between = Callable[[int, nn.Module, optim.Optimizer], None]
-
-
-def _state(model: nn.Module, optimizer: optim.Optimizer) -> list[np.ndarray | None]:
-    """Copies of every parameter, its `.grad` and its optimizer state entries, in order."""
-    arrays: list[np.ndarray | None] = []
-    for param in model.parameters():
-        arrays.append(param.numpy().copy())
-        arrays.append(None if param.grad is None else param.grad.numpy().copy())
-        state = optimizer.state.get(param, {})
-        for key in sorted(state):
-            value = state[key]
-            arrays.append(np.array(value.numpy() if isinstance(value, cr.Tensor) else value))
-    return arrays
-
-
-def _run(
-    compiled: bool,
-    dtype: type[np.floating[Any]],
-    make_optimizer: Callable[[nn.Module], optim.Optimizer],
-    between: Between,
-    flat: bool,
-) -> list[list[np.ndarray | None]]:
-    model = _model(dtype)
-    if flat:
-        model.flatten_parameters()
-    optimizer = make_optimizer(model)
-    loss_fn = nn.CrossEntropyLoss()
-
-    def step(x: np.ndarray, y: np.ndarray) -> cr.Tensor:
-        optimizer.zero_grad()
-        loss: cr.Tensor = loss_fn(model(cr.tensor(x)), y)
-        loss.backward()
-        optimizer.step()
-        return loss
-
-    run = compile(step) if compiled else step
-    record = []
-    for index, (x, y) in enumerate(_batches()):
-        between(index, model, optimizer)
-        loss = run(x, y).numpy().copy()
-        record.append([loss, *_state(model, optimizer)])
-    return record
 
 
 def _assert_compiled_equals_eager(
@@ -82,24 +32,9 @@ def _assert_compiled_equals_eager(
     between: Between,
     flat: bool,
 ) -> None:
-    eager = _run(False, dtype, make_optimizer, between, flat)
-    replayed = _run(True, dtype, make_optimizer, between, flat)
-    for call, (expected_arrays, got_arrays) in enumerate(zip(eager, replayed, strict=True)):
-        assert len(got_arrays) == len(expected_arrays), f"call {call}"
-        for expected, got in zip(expected_arrays, got_arrays, strict=True):
-            if expected is None or got is None:
-                assert got is expected, f"call {call}"
-                continue
-            assert got.shape == expected.shape, f"call {call}"
-            assert got.dtype == expected.dtype, f"call {call}"
-            np.testing.assert_array_equal(got, expected, err_msg=f"call {call}")
-
-
-OPTIMIZERS: dict[str, Callable[[nn.Module], optim.Optimizer]] = {
-    "sgd": lambda model: optim.SGD(model.parameters(), lr=0.1),
-    "momentum": lambda model: optim.SGD(model.parameters(), lr=0.1, momentum=0.9),
-    "adam": lambda model: optim.Adam(model.parameters(), lr=0.01),
-}
+    eager = run_with_changes(None, dtype, make_optimizer, between, flat)
+    replayed = run_with_changes("numpy", dtype, make_optimizer, between, flat)
+    assert_records_match(eager, replayed, np.testing.assert_array_equal)
 
 
 @pytest.mark.parametrize("flat", [True, False], ids=["flat", "own-arrays"])
@@ -123,25 +58,15 @@ def test_a_parameter_given_data_of_another_dtype_between_calls_matches_eager(
 
 def test_a_parameter_given_data_of_the_same_shape_and_dtype_keeps_replaying() -> None:
     """New values of the traced shape and dtype are read by the replay itself (no trace)."""
-    model = _model(np.float64)
-    optimizer = optim.SGD(model.parameters(), lr=0.1)
-    loss_fn = nn.CrossEntropyLoss()
-
-    def step(x: np.ndarray, y: np.ndarray) -> cr.Tensor:
-        optimizer.zero_grad()
-        loss: cr.Tensor = loss_fn(model(cr.tensor(x)), y)
-        loss.backward()
-        optimizer.step()
-        return loss
-
-    compiled = compile(step)
-    batches = _batches()
-    for x, y in batches[:3]:
+    model = small_model(np.float64)
+    compiled = compile(training_step(model, optim.SGD(model.parameters(), lr=0.1)))
+    drawn = batches()
+    for x, y in drawn[:3]:
         compiled(x, y)
     traces = compiled.traces
     model[0].weight.data = np.full((4, 6), 0.25)
-    compiled(*batches[3])
-    compiled(*batches[4])
+    compiled(*drawn[3])
+    compiled(*drawn[4])
     assert compiled.traces == traces
 
 
@@ -164,7 +89,7 @@ def test_a_returned_parameter_or_grad_keeps_its_values_at_the_next_replay(
     around the parameter's (or the flat gradient slot's) own array: the next replay's update
     changed it under the user, with no version bump (eager's is the parameter itself, whose
     version counts the change). Now each replay returns a copy: the values eager returned."""
-    model = _model(np.float64)
+    model = small_model(np.float64)
     if flat:
         model.flatten_parameters()
     optimizer = optim.SGD(model.parameters(), lr=0.1, momentum=0.9)
@@ -180,7 +105,7 @@ def test_a_returned_parameter_or_grad_keeps_its_values_at_the_next_replay(
 
     compiled = compile(step)
     kept = []
-    for x, y in _batches():
+    for x, y in batches():
         _, tensor = compiled(x, y)
         kept.append((tensor, tensor.version, tensor.numpy().copy()))
     for call, (tensor, version, values) in enumerate(kept):
@@ -192,7 +117,7 @@ def test_a_returned_grad_the_step_assigned_keeps_its_values_at_the_next_zero_gra
     """`w.grad = w.grad * 0.5` then `return loss, w.grad`: the replay handed out two Tensors
     around the assigned array, `.grad` and the returned one; the next call's
     zero_grad(set_to_none=False) zeroed it in place, bumping `.grad`'s version only."""
-    model = _model(np.float64)
+    model = small_model(np.float64)
     optimizer = optim.SGD(model.parameters(), lr=0.1)
     loss_fn = nn.CrossEntropyLoss()
     weight = model[0].weight
@@ -208,7 +133,7 @@ def test_a_returned_grad_the_step_assigned_keeps_its_values_at_the_next_zero_gra
 
     compiled = compile(step)
     kept = []
-    for x, y in _batches():
+    for x, y in batches():
         _, grad = compiled(x, y)
         kept.append((grad, grad.version, grad.numpy().copy()))
     for call, (grad, version, values) in enumerate(kept):

@@ -8,6 +8,7 @@ from typing import Any
 
 import numpy as np
 import pytest
+from replay_checks import training_step
 
 import chainrule as cr
 from chainrule import nn, optim
@@ -21,16 +22,7 @@ def _setup(
     rng = np.random.default_rng(3)
     model = nn.Sequential(nn.Linear(4, 3, rng=rng), nn.ReLU(), nn.Linear(3, 2, rng=rng))
     model.flatten_parameters()
-    optimizer = optim.SGD(model.parameters(), lr=0.1)
-    loss_fn = nn.CrossEntropyLoss()
-
-    def step(x: np.ndarray, y: np.ndarray) -> cr.Tensor:
-        optimizer.zero_grad()
-        loss: cr.Tensor = loss_fn(model(cr.tensor(x)), y)
-        loss.backward()
-        optimizer.step()
-        return loss
-
+    step = training_step(model, optim.SGD(model.parameters(), lr=0.1))
     batches = [
         (rng.standard_normal((5, 4), dtype=np.float32), rng.integers(0, 2, size=5))
         for _ in range(4)

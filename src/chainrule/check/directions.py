@@ -14,6 +14,7 @@ import numpy.typing as npt
 from chainrule._types import Float64Array
 from chainrule.check.kinks import KINK_REFINEMENTS, is_kink, one_sided_slopes, refine_miss
 from chainrule.check.numerical import probe
+from chainrule.check.row_setup import RowSetup
 
 
 def _constant(value: float, central: float) -> float:
@@ -22,16 +23,7 @@ def _constant(value: float, central: float) -> float:
 
 
 def only_the_kinks_miss(
-    f: Callable[[Float64Array], float],
-    point: Float64Array,
-    direction: Float64Array,
-    kinked: npt.NDArray[np.intp],
-    analytic: Float64Array,
-    *,
-    eps: float,
-    atol: float,
-    rtol: float,
-    floor: float,
+    row: RowSetup, direction: Float64Array, kinked: npt.NDArray[np.intp]
 ) -> bool:
     """Whether a direction misses only because it moves entries found sitting on kinks.
 
@@ -45,9 +37,7 @@ def only_the_kinks_miss(
     still.flat[kinked] = 0.0
     if not np.any(still):
         return True
-    along, numerical, allowed, _ = measure_along(
-        f, point, still, analytic, 0.0, eps=eps, atol=atol, rtol=rtol, floor=floor
-    )
+    along, numerical, allowed, _ = measure_along(row, still)
     return abs(along - numerical) <= allowed
 
 
@@ -62,19 +52,7 @@ def split_budget(size: int) -> int:
     return max(SPLIT_BUDGET, 4 * size)
 
 
-def split_at_kinks(
-    f: Callable[[Float64Array], float],
-    point: Float64Array,
-    direction: Float64Array,
-    analytic: Float64Array,
-    f0: float,
-    *,
-    eps: float,
-    atol: float,
-    rtol: float,
-    floor: float,
-    budget: int,
-) -> str:
+def split_at_kinks(row: RowSetup, direction: Float64Array, *, budget: int) -> str:
     """Whether a direction that missed as if across kinks misses only at kinks: "kinks",
     "fails" or "unverified" (out of `budget` evaluations).
 
@@ -92,9 +70,7 @@ def split_at_kinks(
             return "unverified"
         part = np.zeros_like(direction)
         part.flat[entries] = direction.flat[entries]
-        along, numerical, allowed, slopes = measure_along(
-            f, point, part, analytic, f0, eps=eps, atol=atol, rtol=rtol, floor=floor
-        )
+        along, numerical, allowed, slopes = measure_along(row, part)
         spent += 1
         miss = abs(along - numerical)
         if miss <= allowed:
@@ -105,9 +81,7 @@ def split_at_kinks(
             continue
         if not is_kink(miss, *slopes):
             return "fails"
-        verdict, _, _ = refine_along(
-            f, point, part, analytic, f0, along, numerical, slopes, allowed, eps=eps, floor=floor
-        )
+        verdict, _, _ = refine_along(row, part, along, numerical, slopes, allowed)
         spent += KINK_REFINEMENTS
         if verdict == "fails":
             return "fails"
@@ -125,24 +99,14 @@ class Located:
 
 
 def locate_miss(
-    f: Callable[[Float64Array], float],
-    point: Float64Array,
-    direction: Float64Array,
-    analytic: Float64Array,
-    f0: float,
-    sampled: npt.NDArray[np.intp],
-    *,
-    eps: float,
-    atol: float,
-    rtol: float,
-    floor: float,
-    budget: int,
+    row: RowSetup, direction: Float64Array, sampled: npt.NDArray[np.intp], *, budget: int
 ) -> Located | None:
     """One entry, not among the `sampled` ones (which agree), whose own central difference
     misses its analytic value and is no kink: the direction's unsampled entries are halved,
     following each part that misses, until a single entry is left. None when no part misses
     alone (errors spread thin, or cancelling) or `budget` evaluations run out: then no entry
     is blamed."""
+    point, analytic = row.point, row.analytic
     pending = [np.setdiff1d(np.flatnonzero(direction), sampled)]
     spent = 0
     while pending and spent < budget:
@@ -150,19 +114,17 @@ def locate_miss(
         spent += 1
         if entries.size == 1:
             index = tuple(int(i) for i in np.unravel_index(int(entries[0]), point.shape))
-            f_plus, f_minus, step = probe(f, point, index, eps)
+            f_plus, f_minus, step = probe(row.at_point, point, index, row.eps)
             numerical = (f_plus - f_minus) / step
             miss = abs(float(analytic[index]) - numerical)
-            if miss > atol + floor + rtol * abs(numerical) and not is_kink(
-                miss, *one_sided_slopes(f_plus, f0, f_minus, step)
+            if miss > row.atol + row.floor + row.rtol * abs(numerical) and not is_kink(
+                miss, *one_sided_slopes(f_plus, row.f0, f_minus, step)
             ):
                 return Located(index, float(analytic[index]), numerical)
             continue
         part = np.zeros_like(direction)
         part.flat[entries] = direction.flat[entries]
-        along, numerical, allowed, _ = measure_along(
-            f, point, part, analytic, f0, eps=eps, atol=atol, rtol=rtol, floor=floor
-        )
+        along, numerical, allowed, _ = measure_along(row, part)
         if abs(along - numerical) > allowed:
             half = entries.size // 2
             pending += [entries[half:], entries[:half]]
@@ -170,48 +132,37 @@ def locate_miss(
 
 
 def measure_along(
-    f: Callable[[Float64Array], float],
-    point: Float64Array,
-    direction: Float64Array,
-    analytic: Float64Array,
-    f0: float,
-    *,
-    eps: float,
-    atol: float,
-    rtol: float,
-    floor: float,
+    row: RowSetup, direction: Float64Array
 ) -> tuple[float, float, float, tuple[float, float]]:
     """<v, grad> (analytic), its central difference along v, the miss allowed between them,
-    and the one-sided slopes, for one direction v (f's values corrected to the step v was
+    and the one-sided slopes, for one direction v (the loss's values corrected to the step v was
     meant to take, see `_probe_along`)."""
     # A step reported lost leaves f's values as measured (gradcheck refused an eps lost
     # at the largest entry; a part of a direction may still move too little).
-    f_plus, f_minus, _ = _probe_along(f, point, direction, analytic, eps)
+    f0, eps, analytic = row.f0, row.eps, row.analytic
+    f_plus, f_minus, _ = _probe_along(row.at_point, row.point, direction, analytic, eps)
     numerical = (f_plus - f_minus) / (2 * eps)
     along = float((direction * analytic).sum())
-    allowed = float((np.abs(direction) * (atol + rtol * np.abs(analytic))).sum()) + floor
+    allowed = (
+        float((np.abs(direction) * (row.atol + row.rtol * np.abs(analytic))).sum()) + row.floor
+    )
     return along, numerical, allowed, ((f_plus - f0) / eps, (f0 - f_minus) / eps)
 
 
 def refine_along(
-    f: Callable[[Float64Array], float],
-    point: Float64Array,
+    row: RowSetup,
     direction: Float64Array,
-    analytic: Float64Array,
-    f0: float,
     along: float,
     numerical: float,
     slopes: tuple[float, float],
     allowed: float,
-    *,
-    eps: float,
-    floor: float,
 ) -> tuple[str, float, float]:
     """`refine_miss` for a direction that misses at step `eps`.
 
     The step along v is taken as 2h, but each moved entry x_i + h v_i rounds to the
     spacing of x_i: a relative error up to spacing(x_i) / (h |v_i|) in its displacement,
     three times that in the eps**2 term it carries, at the finest step."""
+    point, eps = row.point, row.eps
     moved = direction != 0
     finest = eps / 10**KINK_REFINEMENTS
     step_error = (
@@ -222,13 +173,13 @@ def refine_along(
         else 0.0
     )
     return refine_miss(
-        partial(_probe_along, f, point, direction, analytic),
-        f0,
+        partial(_probe_along, row.at_point, point, direction, row.analytic),
+        row.f0,
         along,
         numerical,
         slopes,
         eps=eps,
-        floor=floor,
+        floor=row.floor,
         tolerance=partial(_constant, allowed),
         step_error=step_error,
     )

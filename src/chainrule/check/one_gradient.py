@@ -4,6 +4,8 @@ MISMATCH) with the reason or diagnosis that goes with it."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from dataclasses import dataclass
 from functools import partial
 
 import numpy as np
@@ -24,6 +26,7 @@ from chainrule.check.evaluation import LossFunction, evaluate
 from chainrule.check.kinks import one_sided_slopes, refine_miss
 from chainrule.check.numerical import probe
 from chainrule.check.report import DirectionCheck, GradcheckRow, relative_error
+from chainrule.check.row_setup import RowSetup
 
 RESOLUTION = 0.1
 """An entry (or direction) is resolved when the rounding floor is at most RESOLUTION times
@@ -60,41 +63,146 @@ def check_one(
         return float(evaluate(loss_fn, {**points, name: perturbed}))
 
     if grad.shape != point.shape:
-        if point.size <= max_entries:
-            numerical_full = np.empty_like(point)
-            for index in np.ndindex(point.shape):
-                f_plus, f_minus, step = probe(at_point, point, index, eps)
-                numerical_full[index] = (f_plus - f_minus) / step
-            diagnosis = diagnose(grad, numerical_full, n=n, n_out=n_out)
-            # another name's gradient of another shape (b1 and w2 swapped) shows as a shape
-            # mismatch that reshaping would not fix: `_name_swaps` tells it
-            measured[name] = (np.asarray(grad, dtype=np.float64), numerical_full, rtol)
-        else:
-            diagnosis = diagnose_shapes(grad.shape, point.shape, n=n)
-        return GradcheckRow(
-            name,
-            point.shape,
-            grad.shape,
-            "SHAPE MISMATCH",
-            checked=0,
-            failures=0,
-            kinks=0,
-            max_abs_err=float("nan"),
-            max_rel_err=float("nan"),
-            worst_index=None,
-            directions=(),
-            diagnosis=diagnosis,
+        return _shape_mismatch_row(
+            at_point, point, name, grad, eps, rtol, max_entries, n, n_out, measured
         )
+    row = _row_setup(at_point, point, grad, f0=f0, eps=eps, rtol=rtol, atol=atol, floor=floor)
+    tally = _check_entries(row, _sample(point.size, max_entries, rng))
+    _count_unsampled_non_finite(row, tally)
+    direction_checks, vectors = _check_directions(row, tally, directions, rng)
+    located = _locate_direction_miss(row, tally, vectors, direction_checks)
+    status, reason = _status_and_reason(row, tally, direction_checks)
+    failure_diagnosis = None
+    if status == "FAIL" and tally.checked == point.size and tally.smooth.all():
+        measured[name] = (row.analytic, tally.numerical_values.reshape(point.shape), rtol)
+    if status == "FAIL":
+        failure_diagnosis = _diagnose_failure(
+            row.analytic,
+            tally.numerical_values,
+            tally.flat_indices,
+            tally.smooth,
+            rtol=rtol,
+            atol=row.atol + floor,
+            n=n,
+            n_out=n_out,
+            located=located,
+        )
+    return GradcheckRow(
+        name,
+        point.shape,
+        grad.shape,
+        status,
+        checked=tally.checked,
+        failures=tally.failures,
+        kinks=tally.kinks,
+        max_abs_err=tally.max_abs_err,
+        max_rel_err=tally.max_rel_err,
+        worst_index=tally.worst_index,
+        directions=tuple(direction_checks),
+        diagnosis=failure_diagnosis,
+        unresolved=tally.unresolved,
+        reason=reason,
+        worst_values=tally.worst_values,
+    )
+
+
+def _shape_mismatch_row(
+    at_point: Callable[[Float64Array], float],
+    point: Float64Array,
+    name: str,
+    grad: npt.NDArray[np.generic],
+    eps: float,
+    rtol: float,
+    max_entries: int,
+    n: int | None,
+    n_out: int | None,
+    measured: dict[str, tuple[Float64Array, Float64Array, float]],
+) -> GradcheckRow:
+    """The row of a gradient whose shape is not its array's: diagnosed against the full
+    numerical gradient when the array has at most `max_entries` entries (and left in
+    `measured`), else from the shapes alone."""
+    if point.size <= max_entries:
+        numerical_full = np.empty_like(point)
+        for index in np.ndindex(point.shape):
+            f_plus, f_minus, step = probe(at_point, point, index, eps)
+            numerical_full[index] = (f_plus - f_minus) / step
+        diagnosis = diagnose(grad, numerical_full, n=n, n_out=n_out)
+        # another name's gradient of another shape (b1 and w2 swapped) shows as a shape
+        # mismatch that reshaping would not fix: `_name_swaps` tells it
+        measured[name] = (np.asarray(grad, dtype=np.float64), numerical_full, rtol)
+    else:
+        diagnosis = diagnose_shapes(grad.shape, point.shape, n=n)
+    return GradcheckRow(
+        name,
+        point.shape,
+        grad.shape,
+        "SHAPE MISMATCH",
+        checked=0,
+        failures=0,
+        kinks=0,
+        max_abs_err=float("nan"),
+        max_rel_err=float("nan"),
+        worst_index=None,
+        directions=(),
+        diagnosis=diagnosis,
+    )
+
+
+def _row_setup(
+    at_point: Callable[[Float64Array], float],
+    point: Float64Array,
+    grad: npt.NDArray[np.generic],
+    *,
+    f0: float,
+    eps: float,
+    rtol: float,
+    atol: float | None,
+    floor: float,
+) -> RowSetup:
     analytic = grad.astype(np.float64)
     finite_magnitudes = np.abs(analytic[np.isfinite(analytic)])
     scale = float(finite_magnitudes.max()) if finite_magnitudes.size else 0.0
     row_atol = 1e-3 * rtol * scale if atol is None else atol
     resolvable = max(1e-3 * scale, row_atol)
+    return RowSetup(at_point, point, analytic, f0, eps, rtol, row_atol, floor, scale, resolvable)
 
-    if point.size <= max_entries:
-        flat_indices = np.arange(point.size)
-    else:
-        flat_indices = np.sort(rng.choice(point.size, size=max_entries, replace=False))
+
+def _sample(size: int, max_entries: int, rng: np.random.Generator) -> npt.NDArray[np.intp]:
+    """The flat indices of the entries to check: all of them, or a sorted random sample."""
+    if size <= max_entries:
+        return np.arange(size)
+    return np.sort(rng.choice(size, size=max_entries, replace=False))
+
+
+@dataclass
+class _Tally:
+    """What the checks of a row found so far: the counts, the largest errors and the worst
+    entry, the numerical value of each checked entry and whether it was measured smoothly
+    (no kink, loss finite at x +- eps), and the entries where the loss was not finite."""
+
+    flat_indices: npt.NDArray[np.intp]
+    numerical_values: Float64Array
+    smooth: npt.NDArray[np.bool_]
+    outside: list[tuple[tuple[int, ...], float, float]]
+    failures: int
+    kinks: int
+    unresolved: int
+    unconverged: int
+    max_abs_err: float
+    max_rel_err: float
+    worst_badness: float
+    worst_index: tuple[int, ...] | None
+    worst_values: tuple[float, float | None] | None
+
+    @property
+    def checked(self) -> int:
+        return len(self.flat_indices)
+
+
+def _check_entries(row: RowSetup, flat_indices: npt.NDArray[np.intp]) -> _Tally:
+    """Central differences on each entry of `flat_indices`; a miss is measured again with
+    finer steps (`refine_miss`): a kink, a truncation error, or a failure."""
+    point, analytic, floor, rtol = row.point, row.analytic, row.floor, row.rtol
     failures = kinks = unresolved = unconverged = 0
     outside: list[tuple[tuple[int, ...], float, float]] = []
     numerical_values = np.empty(len(flat_indices))
@@ -104,11 +212,11 @@ def check_one(
     worst_values: tuple[float, float | None] | None = None
     for position, flat in enumerate(flat_indices):
         index = tuple(int(i) for i in np.unravel_index(int(flat), point.shape))
-        f_plus, f_minus, step = probe(at_point, point, index, eps)
+        f_plus, f_minus, step = probe(row.at_point, point, index, row.eps)
         numerical = (f_plus - f_minus) / step
         numerical_values[position] = numerical
         miss = abs(analytic[index] - numerical)
-        allowed = row_atol + floor + rtol * abs(numerical)
+        allowed = row.atol + floor + rtol * abs(numerical)
         if not np.isfinite(miss):
             if np.isfinite(analytic[index]) and not np.isfinite(f_plus - f_minus):
                 # The step left where the loss is defined (log of an entry within eps of 0):
@@ -120,19 +228,19 @@ def check_one(
             max_abs_err = max_rel_err = worst_badness = np.inf
             worst_index, worst_values = index, (float(analytic[index]), numerical)
             continue
-        slopes = one_sided_slopes(f_plus, f0, f_minus, step)
+        slopes = one_sided_slopes(f_plus, row.f0, f_minus, step)
         verdict = "agrees"
         if miss > allowed:
             # a kink, or the truncation error of a zero gradient at an inflection (x**3 at 0)
             verdict, numerical, allowed = refine_miss(
-                partial(probe, at_point, point, index),
-                f0,
+                partial(probe, row.at_point, point, index),
+                row.f0,
                 float(analytic[index]),
                 numerical,
                 slopes,
-                eps=eps,
+                eps=row.eps,
                 floor=floor,
-                tolerance=lambda central: row_atol + floor + rtol * abs(central),
+                tolerance=lambda central: row.atol + floor + rtol * abs(central),
             )
             numerical_values[position] = numerical
             miss = abs(analytic[index] - numerical)
@@ -144,7 +252,7 @@ def check_one(
         if miss > allowed:
             failures += 1
         elif verdict == "unresolved" or floor > RESOLUTION * max(
-            abs(analytic[index]), abs(numerical), resolvable
+            abs(analytic[index]), abs(numerical), row.resolvable
         ):
             unresolved += 1
         max_abs_err = max(max_abs_err, miss)
@@ -154,196 +262,156 @@ def check_one(
         if worst_index is None or badness > worst_badness:
             worst_badness, worst_index = badness, index
             worst_values = (float(analytic[index]), float(numerical))
-    # A non-finite entry the sample missed is still known to fail, without a finite
-    # difference; a direction alone could not tell (|grad| scales its tolerance to inf too).
-    unsampled = np.setdiff1d(np.flatnonzero(~np.isfinite(analytic)), flat_indices)
+    return _Tally(
+        flat_indices,
+        numerical_values,
+        smooth,
+        outside,
+        failures,
+        kinks,
+        unresolved,
+        unconverged,
+        max_abs_err,
+        max_rel_err,
+        worst_badness,
+        worst_index,
+        worst_values,
+    )
+
+
+def _count_unsampled_non_finite(row: RowSetup, tally: _Tally) -> None:
+    """A non-finite entry the sample missed is still known to fail, without a finite
+    difference; a direction alone could not tell (|grad| scales its tolerance to inf too)."""
+    unsampled = np.setdiff1d(np.flatnonzero(~np.isfinite(row.analytic)), tally.flat_indices)
     if unsampled.size:
-        failures += int(unsampled.size)
-        max_abs_err = max_rel_err = worst_badness = np.inf
-        worst_index = tuple(int(i) for i in np.unravel_index(int(unsampled[0]), point.shape))
-        worst_values = (float(analytic[worst_index]), None)
+        tally.failures += int(unsampled.size)
+        tally.max_abs_err = tally.max_rel_err = tally.worst_badness = np.inf
+        worst_index = tuple(int(i) for i in np.unravel_index(int(unsampled[0]), row.point.shape))
+        tally.worst_index = worst_index
+        tally.worst_values = (float(row.analytic[worst_index]), None)
+
+
+def _check_directions(
+    row: RowSetup, tally: _Tally, directions: int, rng: np.random.Generator
+) -> tuple[list[DirectionCheck], list[Float64Array]]:
+    """<v, grad> against the directional central difference along `directions` random
+    unit vectors v (returned with their checks); a miss is refined as an entry's, and put
+    down to kinks only where they explain it (`split_at_kinks`, `only_the_kinks_miss`)."""
+    point, floor = row.point, row.floor
+    flat_indices, smooth = tally.flat_indices, tally.smooth
     direction_checks = []
     vectors = []
     for _ in range(directions):
         v = rng.standard_normal(point.shape)
         v /= np.linalg.norm(v) or 1.0
         vectors.append(v)
-        along, numerical, allowed, slopes = measure_along(
-            at_point, point, v, analytic, f0, eps=eps, atol=row_atol, rtol=rtol, floor=floor
-        )
+        along, numerical, allowed, slopes = measure_along(row, v)
         kink = False
         verified = True
         verdict = "agrees"
         if abs(along - numerical) > allowed:
-            verdict, numerical, allowed = refine_along(
-                at_point,
-                point,
-                v,
-                analytic,
-                f0,
-                along,
-                numerical,
-                slopes,
-                allowed,
-                eps=eps,
-                floor=floor,
-            )
+            verdict, numerical, allowed = refine_along(row, v, along, numerical, slopes, allowed)
             kink = verdict == "kink"
-            unconverged += verdict == "unresolved"
+            tally.unconverged += verdict == "unresolved"
             if kink and len(flat_indices) < point.size:
                 # The kinks may sit in entries the sample left out, where nothing else
                 # checks the gradient: split the direction until each miss is one entry's.
-                split = split_at_kinks(
-                    at_point,
-                    point,
-                    v,
-                    analytic,
-                    f0,
-                    eps=eps,
-                    atol=row_atol,
-                    rtol=rtol,
-                    floor=floor,
-                    budget=split_budget(point.size),
-                )
+                split = split_at_kinks(row, v, budget=split_budget(point.size))
                 kink = split != "fails"
                 verified = split != "unverified"
         if not kink and abs(along - numerical) > allowed and not smooth.all():
-            kink = only_the_kinks_miss(
-                at_point,
-                point,
-                v,
-                flat_indices[~smooth],
-                analytic,
-                eps=eps,
-                atol=row_atol,
-                rtol=rtol,
-                floor=floor,
-            )
+            kink = only_the_kinks_miss(row, v, flat_indices[~smooth])
         resolved = verdict != "unresolved" and floor <= RESOLUTION * max(
-            abs(along), abs(numerical), float(np.abs(v).sum()) * resolvable
+            abs(along), abs(numerical), float(np.abs(v).sum()) * row.resolvable
         )
         left_domain = np.isfinite(along) and not np.isfinite(numerical)
         direction_checks.append(
             DirectionCheck(along, numerical, allowed, kink, resolved, verified, left_domain)
         )
-    checked = len(flat_indices)
-    located: Located | None = None
+    return direction_checks, vectors
+
+
+def _locate_direction_miss(
+    row: RowSetup,
+    tally: _Tally,
+    vectors: list[Float64Array],
+    direction_checks: list[DirectionCheck],
+) -> Located | None:
+    """Where every sampled entry agrees but a direction misses, the worst of them is no
+    culprit: find the entry the first missed direction misses at (a failure), or name none."""
     missed = [v for v, check in zip(vectors, direction_checks, strict=True) if not check.ok]
-    if missed and failures == 0 and checked < point.size:
-        # Every sampled entry agrees, so the worst of them is no culprit: find the entry
-        # the direction misses at, or name none.
-        located = locate_miss(
-            at_point,
-            point,
-            missed[0],
-            analytic,
-            f0,
-            flat_indices,
-            eps=eps,
-            atol=row_atol,
-            rtol=rtol,
-            floor=floor,
-            budget=split_budget(point.size),
-        )
-        worst_index = None if located is None else located.index
-        worst_values = None if located is None else (located.analytic, located.numerical)
-        if located is not None:
-            failures += 1
-            miss = abs(located.analytic - located.numerical)
-            max_abs_err = max(max_abs_err, miss)
-            max_rel_err = max(max_rel_err, relative_error(miss, located.numerical))
-    reason = None
-    if failures or not all(check.ok or check.outside for check in direction_checks):
-        status = "FAIL"
-    elif outside or any(check.outside for check in direction_checks):
-        status = "UNRESOLVED"
-        reason = _outside_reason(outside, point.size, eps)
-    elif not all(check.verified for check in direction_checks):
-        status = "UNRESOLVED"
-        reason = (
-            f"unresolved: a direction crossed kinks among the {point.size - checked} entries "
-            f"not sampled, too many to tell apart within {split_budget(point.size)} "
+    if not (missed and tally.failures == 0 and tally.checked < row.point.size):
+        return None
+    located = locate_miss(row, missed[0], tally.flat_indices, budget=split_budget(row.point.size))
+    tally.worst_index = None if located is None else located.index
+    tally.worst_values = None if located is None else (located.analytic, located.numerical)
+    if located is not None:
+        tally.failures += 1
+        miss = abs(located.analytic - located.numerical)
+        tally.max_abs_err = max(tally.max_abs_err, miss)
+        tally.max_rel_err = max(tally.max_rel_err, relative_error(miss, located.numerical))
+    return located
+
+
+def _status_and_reason(
+    row: RowSetup, tally: _Tally, direction_checks: list[DirectionCheck]
+) -> tuple[str, str | None]:
+    """The row's status, with the reason for any that is neither ok nor FAIL."""
+    size, checked, floor, f0 = row.point.size, tally.checked, row.floor, row.f0
+    unresolved = tally.unresolved
+    if tally.failures or not all(check.ok or check.outside for check in direction_checks):
+        return "FAIL", None
+    if tally.outside or any(check.outside for check in direction_checks):
+        return "UNRESOLVED", _outside_reason(tally.outside, size, row.eps)
+    if not all(check.verified for check in direction_checks):
+        return "UNRESOLVED", (
+            f"unresolved: a direction crossed kinks among the {size - checked} entries "
+            f"not sampled, too many to tell apart within {split_budget(size)} "
             "evaluations; "
-            f"pass max_entries >= {point.size} to check every entry"
+            f"pass max_entries >= {size} to check every entry"
         )
-    elif unconverged:
-        status = "UNRESOLVED"
-        reason = (
-            f"unresolved, loss too large for the finer steps: {unconverged} central "
+    if tally.unconverged:
+        return "UNRESOLVED", (
+            f"unresolved, loss too large for the finer steps: {tally.unconverged} central "
             "differences (entries or directions) missed by what may be truncation error "
             "(eps**2 / 6 times the third derivative, all they measure where the gradient "
             "is 0 at an inflection), and the finer steps that would shrink it round by "
             f"{10 * floor:.2g} or more at |f(x)| = {abs(f0):.3g}; shift the loss (subtract "
             "its constant part) or check at a point where |f(x)| is smaller"
         )
-    elif (unresolved or not all(check.resolved for check in direction_checks)) and not (resolvable):
+    if (unresolved or not all(check.resolved for check in direction_checks)) and not (
+        row.resolvable
+    ):
         # An all-zero gradient with no atol: nothing sets the size it must be resolved at,
         # and no eps or shift of the loss makes 0 larger than the noise.
-        status = "UNRESOLVED"
-        reason = (
+        return "UNRESOLVED", (
             f"unresolved: the analytic gradient is 0 at every entry and the central "
             f"differences are within their rounding noise ({floor:.2g} at |f(x)| = "
             f"{abs(f0):.3g}) of 0, which cannot tell 0 from a gradient of that size; pass "
             "atol, the absolute error you accept (such as atol=1e-6), to check it against "
             "that"
         )
-    elif unresolved or not all(check.resolved for check in direction_checks):
-        status = "UNRESOLVED"
-        reason = (
+    if unresolved or not all(check.resolved for check in direction_checks):
+        return "UNRESOLVED", (
             f"unresolved, loss too large for eps: |f(x)| = {abs(f0):.3g} makes the "
             f"central differences noisy to about {floor:.2g}, not small next to "
             f"{unresolved} of {checked} checked entries (largest analytic entry "
-            f"{scale:.2g}); subtract the loss's constant part or raise eps"
+            f"{row.scale:.2g}); subtract the loss's constant part or raise eps"
         )
-    elif checked and kinks == checked:
-        status = "KINKS ONLY"
-        reason = (
+    if checked and tally.kinks == checked:
+        return "KINKS ONLY", (
             f"not verified: each of the {checked} checked entries sits on a kink (its one-sided "
             "differences disagree, as relu or abs at exactly 0), where the derivative is a "
             "convention (0 for relu at 0, as PyTorch) that finite differences cannot check; "
             "check at a point off the kinks (no input exactly at 0)"
         )
-    elif not direction_checks and checked < point.size:
-        status = "PARTIAL"
-        reason = (
-            f"checked {checked} of {point.size} entries; the rest unchecked: directions=0; "
+    if not direction_checks and checked < size:
+        return "PARTIAL", (
+            f"checked {checked} of {size} entries; the rest unchecked: directions=0; "
             f"pass directions=1 or more (a random direction covers every entry), or "
-            f"max_entries >= {point.size} to check each"
+            f"max_entries >= {size} to check each"
         )
-    else:
-        status = "ok"
-    failure_diagnosis = None
-    if status == "FAIL" and len(flat_indices) == point.size and smooth.all():
-        measured[name] = (analytic, numerical_values.reshape(point.shape), rtol)
-    if status == "FAIL":
-        failure_diagnosis = _diagnose_failure(
-            analytic,
-            numerical_values,
-            flat_indices,
-            smooth,
-            rtol=rtol,
-            atol=row_atol + floor,
-            n=n,
-            n_out=n_out,
-            located=located,
-        )
-    return GradcheckRow(
-        name,
-        point.shape,
-        grad.shape,
-        status,
-        checked=checked,
-        failures=failures,
-        kinks=kinks,
-        max_abs_err=max_abs_err,
-        max_rel_err=max_rel_err,
-        worst_index=worst_index,
-        directions=tuple(direction_checks),
-        diagnosis=failure_diagnosis,
-        unresolved=unresolved,
-        reason=reason,
-        worst_values=worst_values,
-    )
+    return "ok", None
 
 
 def _outside_reason(

@@ -94,14 +94,7 @@ class GradientBuffer:
                         casting="same_kind",
                     )
                 offset += size
-            buffer[-1] = weight
-            comm.allreduce_sum(buffer)
-            total = buffer[-1]
-            if total <= 0:
-                raise ValueError(
-                    f"allreduce_grads: the ranks' sample counts add up to "
-                    f"{total}; pass each rank's positive row count"
-                )
+            total = _sum_over_ranks(comm, buffer, weight)
             gradients = buffer[: -1 - count]
             gradients /= total
             finite = finite and bool(np.isfinite(gradients).all())
@@ -133,20 +126,27 @@ class GradientBuffer:
         if weight != 1.0:
             gradients *= weight
         buffer[gradients.size : -1] = 1  # every member has its gradient here
-        buffer[-1] = weight
-        comm.allreduce_sum(buffer)
-        total = buffer[-1]
-        if total <= 0:
-            raise ValueError(
-                f"allreduce_grads: the ranks' sample counts add up to "
-                f"{total}; pass each rank's positive row count"
-            )
+        total = _sum_over_ranks(comm, buffer, weight)
         gradients /= total
         for param in flat.params:
             grad = param.grad
             if grad is not None:  # always, holds_all_grads checked it
                 grad.increment_version()
         return bool(np.isfinite(gradients).all())
+
+
+def _sum_over_ranks(comm: Communicator, buffer: np.ndarray, weight: float) -> np.floating[Any]:
+    """Allreduce-sum `buffer` (weighted gradients, presence slots), its last slot carrying
+    this rank's sample count `weight`; the ranks' total count, refused unless positive."""
+    buffer[-1] = weight
+    comm.allreduce_sum(buffer)
+    total: np.floating[Any] = buffer[-1]
+    if total <= 0:
+        raise ValueError(
+            f"allreduce_grads: the ranks' sample counts add up to "
+            f"{total}; pass each rank's positive row count"
+        )
+    return total
 
 
 def allreduce_grads(

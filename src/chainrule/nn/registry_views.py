@@ -1,14 +1,21 @@
 """Shared machinery of the list and dict containers (`ModuleList`, `ModuleDict`,
 `ParameterList`, `ParameterDict`): each keeps its members in one of `Module`'s registries
 (`_modules` or `_parameters`) under the names "0", "1", ... or the dict's keys, so that
-parameters(), state_dict(), train(), to() and optimizers reach them as any other member."""
+parameters(), state_dict(), train(), to() and optimizers reach them as any other member.
+
+`RegistryList` and `RegistryDict` hold the list and dict mechanics once; the containers
+differ only in the registry they fill and in how they check an entry."""
 
 from __future__ import annotations
 
 import operator
-from typing import Any, NoReturn
+from collections.abc import Iterable, Iterator, Mapping
+from typing import Any, ClassVar, Generic, NoReturn, TypeVar
 
 from chainrule.nn.module import Module, note_structure_change
+from chainrule.nn.parameter import Parameter
+
+EntryT = TypeVar("EntryT", Module, Parameter)
 
 
 def list_position(owner: Module, index: Any, length: int) -> int:
@@ -62,3 +69,149 @@ def refuse_call(owner: Module) -> NoReturn:
         f"Module's forward (for layer in self.layers: x = layer(x)), or hold the layers in "
         "nn.Sequential to run them in order"
     )
+
+
+class RegistryList(Module, Generic[EntryT]):
+    """The list mechanics shared by `ModuleList` and `ParameterList`: entries live in one
+    of Module's registries under "0", "1", ..., renumbered after every insert and delete.
+
+    A subclass names its registry (`_registry`), checks (or wraps) each new entry
+    (`_checked`), and declares the public methods with torch's argument names."""
+
+    _kind: ClassVar[str]  # the container's name in error messages ("ModuleList")
+
+    def _registry(self) -> dict[str, EntryT | None]:
+        raise NotImplementedError
+
+    def _checked(self, operation: str, value: Any) -> EntryT:
+        """`value` as an entry, or a TypeError naming `operation` ("ModuleList.insert")."""
+        raise NotImplementedError
+
+    def _entries(self) -> list[EntryT]:
+        return [entry for entry in self._registry().values() if entry is not None]
+
+    def _append(self, value: Any) -> None:
+        entry = self._checked(f"{self._kind}.append", value)
+        setattr(self, str(len(self._registry())), entry)
+
+    def _extend(self, given: Iterable[Any]) -> None:
+        # Every entry is checked before the first is added: a bad one leaves the list as it was.
+        checked = [self._checked(f"{self._kind}.extend", value) for value in given]
+        for entry in checked:
+            self._append(entry)
+
+    def _insert(self, index: int, value: Any) -> None:
+        entries = self._entries()
+        entries.insert(index, self._checked(f"{self._kind}.insert", value))
+        renumber(self, self._registry(), entries)
+
+    def pop(self, index: int = -1) -> EntryT:
+        """Remove and return the entry at `index` (the last by default)."""
+        entry = self[index]
+        del self[index]
+        return entry
+
+    def __getitem__(self, index: int) -> EntryT:
+        # A subclass adds slicing, which returns a new container of its own class.
+        entries = self._entries()
+        return entries[list_position(self, index, len(entries))]
+
+    def __setitem__(self, index: int, value: Any) -> None:
+        position = list_position(self, index, len(self._entries()))
+        setattr(self, str(position), self._checked(self._kind, value))
+
+    def __delitem__(self, index: int | slice) -> None:
+        entries = self._entries()
+        if isinstance(index, slice):
+            del entries[index]
+        else:
+            del entries[list_position(self, index, len(entries))]
+        renumber(self, self._registry(), entries)
+
+    def __len__(self) -> int:
+        return len(self._entries())
+
+    def __iter__(self) -> Iterator[EntryT]:
+        return iter(self._entries())
+
+    def forward(self, *args: Any, **kwargs: Any) -> NoReturn:
+        refuse_call(self)
+
+
+class RegistryDict(Module, Generic[EntryT]):
+    """The dict mechanics shared by `ModuleDict` and `ParameterDict`: entries live in one
+    of Module's registries under their keys, in insertion order.
+
+    A subclass names its registry (`_registry`), checks (or wraps) each new entry
+    (`_checked`), and declares `__init__` and `update` with torch's argument names."""
+
+    _kind: ClassVar[str]  # the container's name in error messages ("ModuleDict")
+    _entry_noun: ClassVar[str]  # what a missing key does not hold ("module")
+
+    def _registry(self) -> dict[str, EntryT | None]:
+        raise NotImplementedError
+
+    def _checked(self, operation: str, value: Any) -> EntryT:
+        """`value` as an entry, or a TypeError naming `operation` ("ModuleDict")."""
+        raise NotImplementedError
+
+    def _update(self, given: Mapping[str, Any] | Iterable[tuple[str, Any]], pairs: str) -> None:
+        pairs_given = list(given.items()) if isinstance(given, Mapping) else list(given)
+        for pair in pairs_given:
+            if not (isinstance(pair, (tuple, list)) and len(pair) == 2):
+                raise TypeError(
+                    f"{self._kind}.update: expected a mapping or {pairs} pairs, got an "
+                    f"entry {pair!r}"
+                )
+            self[pair[0]] = pair[1]
+
+    def __getitem__(self, key: str) -> EntryT:
+        entry = self._registry().get(key) if isinstance(key, str) else None
+        if entry is None:
+            raise KeyError(
+                f"{self._kind} has no {self._entry_noun} {key!r}; it holds {self.keys()}"
+            )
+        return entry
+
+    def __setitem__(self, key: str, value: Any) -> None:
+        name = check_key(self, key, self._registry())
+        setattr(self, name, self._checked(self._kind, value))
+
+    def __delitem__(self, key: str) -> None:
+        self[key]  # the KeyError naming what is held
+        delattr(self, key)
+
+    def __contains__(self, key: object) -> bool:
+        return isinstance(key, str) and self._registry().get(key) is not None
+
+    def __len__(self) -> int:
+        return len(self.keys())
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self.keys())
+
+    def keys(self) -> list[str]:
+        """The keys, in insertion order."""
+        return [key for key, entry in self._registry().items() if entry is not None]
+
+    def values(self) -> list[EntryT]:
+        """The entries, in insertion order."""
+        return [self[key] for key in self.keys()]
+
+    def items(self) -> list[tuple[str, EntryT]]:
+        """(key, entry) pairs, in insertion order."""
+        return [(key, self[key]) for key in self.keys()]
+
+    def pop(self, key: str) -> EntryT:
+        """Remove the entry under `key` and return it."""
+        entry = self[key]
+        del self[key]
+        return entry
+
+    def clear(self) -> None:
+        """Remove every entry."""
+        for key in self.keys():
+            del self[key]
+
+    def forward(self, *args: Any, **kwargs: Any) -> NoReturn:
+        refuse_call(self)

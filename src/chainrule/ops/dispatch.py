@@ -88,36 +88,27 @@ def _numpy_reduction(method: str) -> Callable[..., Tensor]:
     return function
 
 
-def _numpy_var(
-    a: Any,
-    axis: Axis = None,
-    dtype: npt.DTypeLike | None = None,
-    ddof: int = 0,
-    keepdims: bool = False,
-    correction: int | None = None,
-) -> Tensor:
-    if correction is not None:
-        if ddof != 0:
-            raise ValueError("numpy.var: give ddof or correction, not both")
-        ddof = correction
-    tensor = as_tensor(a) if dtype is None else as_tensor(a).astype(dtype)
-    return tensor.var(axis=axis, keepdims=keepdims, ddof=ddof)
+def _numpy_spread(method: str) -> Callable[..., Tensor]:
+    """np.var, np.std on a tensor: `dtype=` converts first, as in _numpy_reduction; NumPy's
+    `correction=` is another name for `ddof=` (giving both is refused)."""
 
+    def function(
+        a: Any,
+        axis: Axis = None,
+        dtype: npt.DTypeLike | None = None,
+        ddof: int = 0,
+        keepdims: bool = False,
+        correction: int | None = None,
+    ) -> Tensor:
+        if correction is not None:
+            if ddof != 0:
+                raise ValueError(f"numpy.{method}: give ddof or correction, not both")
+            ddof = correction
+        tensor = as_tensor(a) if dtype is None else as_tensor(a).astype(dtype)
+        result: Tensor = getattr(tensor, method)(axis=axis, keepdims=keepdims, ddof=ddof)
+        return result
 
-def _numpy_std(
-    a: Any,
-    axis: Axis = None,
-    dtype: npt.DTypeLike | None = None,
-    ddof: int = 0,
-    keepdims: bool = False,
-    correction: int | None = None,
-) -> Tensor:
-    if correction is not None:
-        if ddof != 0:
-            raise ValueError("numpy.std: give ddof or correction, not both")
-        ddof = correction
-    tensor = as_tensor(a) if dtype is None else as_tensor(a).astype(dtype)
-    return tensor.std(axis=axis, keepdims=keepdims, ddof=ddof)
+    return function
 
 
 def _numpy_scan(method: str) -> Callable[..., Tensor]:
@@ -267,7 +258,7 @@ _FUNCTION_IMPLEMENTATIONS: tuple[tuple[Callable[..., Any], Callable[..., Any], s
     (np.amax, _numpy_reduction("max"), "a axis keepdims"),
     (np.min, _numpy_reduction("min"), "a axis keepdims"),
     (np.amin, _numpy_reduction("min"), "a axis keepdims"),
-    (np.var, _numpy_var, "a axis dtype ddof keepdims correction"),
+    (np.var, _numpy_spread("var"), "a axis dtype ddof keepdims correction"),
     (np.reshape, lambda a, shape: as_tensor(a).reshape(shape), "a shape"),
     (np.astype, lambda x, dtype: as_tensor(x).astype(dtype), "x dtype"),
     (
@@ -289,7 +280,7 @@ _FUNCTION_IMPLEMENTATIONS: tuple[tuple[Callable[..., Any], Callable[..., Any], s
     (np.around, lambda a, decimals=0: as_tensor(a).round(decimals), "a decimals"),
     # --- reductions (issue 14)
     (np.prod, _numpy_reduction("prod"), "a axis dtype keepdims"),
-    (np.std, _numpy_std, "a axis dtype ddof keepdims correction"),
+    (np.std, _numpy_spread("std"), "a axis dtype ddof keepdims correction"),
     (
         np.linalg.norm,
         lambda x, ord=None, axis=None, keepdims=False: ops.norm(x, ord, axis, keepdims),
