@@ -12,6 +12,7 @@ from typing import Any
 import numpy as np
 
 from chainrule import primitives as P
+from chainrule.explanation.matmul_rules import matmul_rules
 from chainrule.primitives.linalg import AFFINE
 from chainrule.primitives.reading import Kind, Local, Rule, linear_map
 
@@ -109,6 +110,13 @@ def template_fields(
         fields["n"] = str(shapes[0][0])
     if primitive is None or primitive is P.Linear:
         fields["bias_rule"], fields["bias_rule_latex"] = _bias_rules(shapes[2], out_shape)
+    if primitive is None or primitive is P.Linear or primitive is P.MatMul:
+        # The rules of a @ b depend on the operands' ranks (1-D, 2-D, stacked).
+        left, right = matmul_rules(
+            operands[0], operands[1], operands_latex[0], operands_latex[1], shapes[0], shapes[1]
+        )
+        fields["left_rule"], fields["left_rule_latex"] = left
+        fields["right_rule"], fields["right_rule_latex"] = right
     # --- linear algebra (issue 14)
     for key in ("subscripts", "offset", "axis1", "axis2", "k"):
         fields[key] = str(params.get(key))
