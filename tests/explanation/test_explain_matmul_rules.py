@@ -127,3 +127,23 @@ def test_rules_read_as_written_for_matrices_and_vectors() -> None:
         loss = z.sum()
         printed = tuple(_link_rule(chainrule.explain(loss, t), "z", t.name) for t in (a, b))
         assert printed == rules, (a_shape, b_shape)
+
+
+def test_a_bias_that_broadcasts_the_product_is_not_absorbed(torch: ModuleType) -> None:
+    """a @ b + c with c (5, 2, 4) against a product (2, 4): the product's gradient is the
+    upstream one summed over axis 0, so the product stays a step of its own, whose rule
+    evaluates to torch's gradient."""
+    rng = np.random.default_rng(2)
+    values = {"a": rng.normal(size=(2, 3)), "b": rng.normal(size=(3, 4))}
+    values["c"] = rng.normal(size=(5, 2, 4))
+    upstream = rng.normal(size=(5, 2, 4))
+    leaves = {k: chainrule.tensor(v, requires_grad=True, name=k) for k, v in values.items()}
+    z = leaves["a"] @ leaves["b"] + leaves["c"]
+    loss = (z * chainrule.tensor(upstream, name="g")).sum()
+    explanation = chainrule.explain(loss, leaves["a"])
+    assert [step.formula for step in explanation.steps][:2] == ["a @ b", "u1 + c"]
+    links = {(link.output, link.input): link.rule for link in explanation.links}
+    assert links[("u2", "u1")] == "1, summed back to (2, 4)"
+    summed = upstream.sum(axis=0)
+    expected = _torch_grads(torch, values, upstream, bias=True)["a"]
+    np.testing.assert_allclose(_evaluate(links[("u1", "a")], values, summed), expected)

@@ -139,6 +139,9 @@ def _affine_product(tensor: Tensor, consumers: dict[int, int], keep: set[int]) -
             and parent.name is None
             and id(parent) not in keep
             and consumers.get(id(parent)) == 1
+            # A bias that broadcasts the product to a larger shape: the product's gradient
+            # is the upstream one summed back, which the affine rules do not say.
+            and parent.shape == tensor.shape
         ):
             return position
     return None
