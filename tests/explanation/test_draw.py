@@ -7,6 +7,7 @@ import shutil
 import subprocess
 import warnings
 from pathlib import Path
+from xml.etree import ElementTree
 
 import numpy as np
 import pydot
@@ -235,3 +236,24 @@ def test_this_graphs_own_nan_grad_is_not_called_an_earlier_one() -> None:
     label = _leaf_label(chainrule.draw(loss), "w")
     assert label.split("\\n")[2].startswith("|grad| = ")
     assert "differs" not in label
+
+
+def _rendered_lines(drawing: chainrule.explanation.Drawing) -> list[list[str]]:
+    """The text lines of each node as Graphviz renders them (SVG <text> per line), runs of
+    spaces read as one."""
+    svg = drawing.to_svg()
+    assert svg is not None, "Graphviz's dot is installed in CI"
+    root = ElementTree.fromstring(svg)
+    namespace = "{http://www.w3.org/2000/svg}"
+    return [
+        [" ".join((text.text or "").split()) for text in group.iter(f"{namespace}text")]
+        for group in root.iter(f"{namespace}g")
+        if "node" in group.get("class", "").split()
+    ]
+
+
+def test_a_backslash_in_a_name_is_drawn_as_a_backslash() -> None:
+    weight = chainrule.tensor(np.ones(3), requires_grad=True, name="w\\")
+    lines = _rendered_lines(chainrule.draw((weight * 2.0).sum()))
+    assert ["w\\", "(3,)"] in lines
+    assert ["u1 = w\\ * 2", "mul (3,)"] in lines

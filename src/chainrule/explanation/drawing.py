@@ -99,7 +99,16 @@ def _is_literal(name: str) -> bool:
 
 
 def _quote(text: str) -> str:
+    """`text` as a DOT quoted string: a backslash and a quote escaped, so a user's name
+    ending in a backslash cannot swallow the closing quote."""
     return '"' + text.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+def _label(text: str) -> str:
+    """A DOT label from plain text whose lines are split by newlines: a backslash in a
+    name stays a backslash (unescaped, the name w followed by a backslash would join the
+    next line's n into a line break)."""
+    return _quote(text).replace("\n", "\\n")
 
 
 def _norm(values: np.ndarray) -> str:
@@ -122,10 +131,10 @@ def _leaf_gradient(leaf: Tensor, name: str, grads: dict[int, np.ndarray]) -> str
     stored = leaf.grad
     own = grads.get(id(leaf))
     if stored is None:
-        return "" if own is None else f"\\n|dloss/d{name}| = {_norm(own)}"
+        return "" if own is None else f"\n|dloss/d{name}| = {_norm(own)}"
     if own is None:
         # no scalar loss to replay: the .grad cannot be told from an earlier one
-        return f"\\n|grad| = {_norm(stored.data)} (.grad: maybe from an earlier backward)"
+        return f"\n|grad| = {_norm(stored.data)} (.grad: maybe from an earlier backward)"
     values = np.asarray(stored.data, dtype=np.float64)
     rtol = _SAME_GRAD_RTOL.get(str(stored.dtype), 1e-7)
     finite = np.abs(own[np.isfinite(own)])
@@ -134,9 +143,9 @@ def _leaf_gradient(leaf: Tensor, name: str, grads: dict[int, np.ndarray]) -> str
     if values.shape == own.shape and np.allclose(
         values, own, rtol=rtol, atol=rtol * scale, equal_nan=True
     ):
-        return f"\\n|grad| = {_norm(stored.data)}"
+        return f"\n|grad| = {_norm(stored.data)}"
     return (
-        f"\\n|dloss/d{name}| = {_norm(own)}\\n.grad differs: |grad| = {_norm(stored.data)} "
+        f"\n|dloss/d{name}| = {_norm(own)}\n.grad differs: |grad| = {_norm(stored.data)} "
         "(from an earlier backward, or added to one)"
     )
 
@@ -164,7 +173,7 @@ def to_dot(view: GraphView, wrt: Tensor | None) -> str:
     for number, leaf in enumerate(view.leaves, start=1):
         name = view.name(leaf)
         ids[id(leaf)] = f"const{number}" if _is_literal(name) else name
-        label = (f"{name}\\n{leaf.shape}" + _leaf_gradient(leaf, name, grads)).replace('"', '\\"')
+        label = _label(f"{name}\n{leaf.shape}" + _leaf_gradient(leaf, name, grads))
         style = (
             'shape=box, style="rounded,filled", fillcolor="#cfe2f3"'
             if leaf.requires_grad
@@ -173,7 +182,7 @@ def to_dot(view: GraphView, wrt: Tensor | None) -> str:
         role = "parameter" if leaf.requires_grad else "data"
         extra = f", {_HIGHLIGHT}" if name in highlighted_steps else ""
         node = _quote(ids[id(leaf)])
-        lines.append(f'  {node} [label="{label}", {style}, class="{role}"{extra}];')
+        lines.append(f'  {node} [label={label}, {style}, class="{role}"{extra}];')
     for step in view.steps:
         names = [view.name(t) for t in step.operands]
         fields = template_fields(
@@ -187,13 +196,14 @@ def to_dot(view: GraphView, wrt: Tensor | None) -> str:
         )
         formula = fill(step.rule.formula, fields)
         op = step.primitive.name if step.primitive is not None else "matmul + add"
-        label = f"{step.name} = {formula}\\n{op}  {step.tensor.shape}"
+        label = f"{step.name} = {formula}\n{op}  {step.tensor.shape}"
         grad = grads.get(id(step.tensor))
         if grad is not None:
-            label += f"\\n|dloss/d{step.name}| = {_norm(grad)}"
-        label = label.replace('"', '\\"')
+            label += f"\n|dloss/d{step.name}| = {_norm(grad)}"
         extra = f", {_HIGHLIGHT}" if step.name in highlighted_steps else ""
-        lines.append(f'  {_quote(step.name)} [label="{label}", shape=ellipse, class="op"{extra}];')
+        lines.append(
+            f'  {_quote(step.name)} [label={_label(label)}, shape=ellipse, class="op"{extra}];'
+        )
     for step in view.steps:
         for operand in step.operands:
             source = view.name(operand)
