@@ -257,3 +257,27 @@ def test_a_backslash_in_a_name_is_drawn_as_a_backslash() -> None:
     lines = _rendered_lines(chainrule.draw((weight * 2.0).sum()))
     assert ["w\\", "(3,)"] in lines
     assert ["u1 = w\\ * 2", "mul (3,)"] in lines
+
+
+def test_a_number_in_the_graph_never_shares_a_node_with_a_tensor_named_const() -> None:
+    weight = chainrule.tensor(np.ones(3), requires_grad=True, name="w")
+    const2 = chainrule.tensor(np.ones(3), name="const2")
+    const1 = chainrule.tensor(np.ones(3), name="const1")
+    graph = _graph(chainrule.draw(((weight * 2.0) * const2 * const1).sum()))
+    nodes = _nodes(graph)
+    labels = sorted(
+        str(node.get_label()).strip('"').split("\\n")[0].split(" = ")[0] for node in nodes.values()
+    )
+    assert labels == ["2", "const1", "const2", "loss", "u1", "u2", "u3", "w"]
+    assert len(graph.get_nodes()) == len(nodes) + 2  # the node and edge defaults
+    (literal,) = [key for key, node in nodes.items() if node.get_label().startswith('"2\\n')]
+    assert literal not in ("const1", "const2")
+    assert set(_edges(graph)) == {
+        ("w", "u1"),
+        (literal, "u1"),
+        ("u1", "u2"),
+        ("const2", "u2"),
+        ("u2", "u3"),
+        ("const1", "u3"),
+        ("u3", "loss"),
+    }

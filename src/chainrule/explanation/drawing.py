@@ -111,6 +111,24 @@ def _label(text: str) -> str:
     return _quote(text).replace("\n", "\\n")
 
 
+def _node_ids(view: GraphView) -> dict[int, str]:
+    """Each node's DOT id: its name, or for a number written in the graph `const<k>` with
+    k picked so that no id is any other node's name (a user may name a tensor const2)."""
+    names = {view.name(leaf) for leaf in view.leaves} | {step.name for step in view.steps}
+    ids = {id(step.tensor): step.name for step in view.steps}
+    count = 0
+    for leaf in view.leaves:
+        name = view.name(leaf)
+        if not _is_literal(name):
+            ids[id(leaf)] = name
+            continue
+        count += 1
+        while f"const{count}" in names:
+            count += 1
+        ids[id(leaf)] = f"const{count}"
+    return ids
+
+
 def _norm(values: np.ndarray) -> str:
     return f"{float(np.linalg.norm(np.asarray(values, dtype=np.float64))):.3g}"
 
@@ -169,10 +187,9 @@ def to_dot(view: GraphView, wrt: Tensor | None) -> str:
         '  node [fontname="Helvetica", fontsize=11];',
         '  edge [color="#555555"];',
     ]
-    ids = {id(step.tensor): step.name for step in view.steps}
-    for number, leaf in enumerate(view.leaves, start=1):
+    ids = _node_ids(view)
+    for leaf in view.leaves:
         name = view.name(leaf)
-        ids[id(leaf)] = f"const{number}" if _is_literal(name) else name
         label = _label(f"{name}\n{leaf.shape}" + _leaf_gradient(leaf, name, grads))
         style = (
             'shape=box, style="rounded,filled", fillcolor="#cfe2f3"'
