@@ -108,16 +108,29 @@ def _cell(text: str) -> str:
     return text.replace("|", "\\|")
 
 
+def _code(text: str) -> str:
+    """`text` as a Markdown code span: fenced by one backtick more than its longest run of
+    backticks, so a backtick in a user's name cannot end the span early (CommonMark), and
+    padded with a space where it starts or ends with one."""
+    longest, run = 0, 0
+    for char in text:
+        run = run + 1 if char == "`" else 0
+        longest = max(longest, run)
+    fence = "`" * (longest + 1)
+    pad = " " if text.startswith("`") or text.endswith("`") else ""
+    return f"{fence}{pad}{text}{pad}{fence}"
+
+
 def render_markdown(explanation: Explanation) -> str:
     """The derivation as Markdown: tables of substitutions and local derivatives."""
     lines = [
-        f"### The chain rule for `{_title(explanation)}`",
+        f"### The chain rule for {_code(_title(explanation))}",
         "",
         "| name | formula | shape |",
         "| --- | --- | --- |",
     ]
     lines += [
-        f"| `{_cell(step.name)}` | `{_cell(step.formula)}` | `{_shape(step.shape)}` |"
+        f"| {_code(_cell(step.name))} | {_code(_cell(step.formula))} | `{_shape(step.shape)}` |"
         for step in explanation.steps
     ]
     lines += [
@@ -126,18 +139,18 @@ def render_markdown(explanation: Explanation) -> str:
         "| --- | --- | --- | --- |",
     ]
     lines += [
-        f"| `{_cell(link.short)}` | `{_cell(f'{link.derivative} = {link.rule}')}` | "
+        f"| {_code(_cell(link.short))} | {_code(_cell(f'{link.derivative} = {link.rule}'))} | "
         f"{link_shape(link)} | {link.check} |"
         for link in explanation.links
     ]
     lines.append("")
     if len(explanation.paths) > 1:
         lines += [
-            f"{number}. `{explanation.product(path)}`"
+            f"{number}. {_code(explanation.product(path))}"
             for number, path in enumerate(explanation.paths, start=1)
         ]
         lines.append("")
-    lines.append(f"`{_sum_line(explanation)}`")
+    lines.append(_code(_sum_line(explanation)))
     return "\n".join(lines) + "\n"
 
 
