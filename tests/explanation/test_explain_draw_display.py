@@ -155,3 +155,12 @@ def test_markdown_code_spans_keep_a_backtick_in_a_name() -> None:
     assert "w`s * `v" in spans
     assert "d(w`s * `v)/dw`s = `v" in spans
     assert spans[-1] == "dloss/dw`s = dloss/du1 · du1/dw`s"
+
+
+def test_latex_keeps_the_space_in_a_name_and_escapes_a_parenthesised_one() -> None:
+    weight = Tensor(np.ones(3), requires_grad=True, name="my w")
+    other = Tensor(np.ones(3), requires_grad=True, name="(a&b)")
+    latex = chainrule.explain((weight * other).sum(), weight).to_latex()
+    assert r"\mathrm{my\ w}" in latex
+    assert r"(a\&b)" in latex
+    assert "a&b" not in latex

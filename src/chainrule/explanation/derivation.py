@@ -168,6 +168,7 @@ _LATEX_SPECIALS = {
     "_": r"\_",
     "~": r"\sim ",
     "^": r"\wedge ",
+    " ": r"\ ",  # math mode drops a plain space: "my w" would read "myw"
 }
 
 
@@ -184,7 +185,7 @@ def latex_name(name: str) -> str:
     # A user's name may hold LaTeX's specials; "&" unescaped would even split the alignment.
     escaped = "".join(_LATEX_SPECIALS.get(char, char) for char in stem)
     if stem.startswith("("):
-        body = stem
+        body = escaped
     else:
         body = escaped if len(stem) == 1 else r"\mathrm{" + escaped + "}"
     return body + (f"_{{{digits}}}" if digits else "") + primes
