@@ -90,6 +90,11 @@ def template_fields(
     if params.get("keepdims"):
         # The call as NumPy writes it: without keepdims the result broadcasts differently.
         fields["axis_arg"] += ", keepdims=True"
+    # A reduction's factor compares or divides each entry by the reduction along the same
+    # axis, kept so that it broadcasts against the operand: max(a, axis=1) alone would be
+    # read as the maximum of the whole array.
+    fields["axis_kept"] = "" if axis is None else f", axis={axis}, keepdims=True"
+    fields["axis_sub"] = "" if axis is None else rf"_{{\text{{axis }}{axis}}}"
     for key in ("shape", "axes", "index", "dtype"):
         fields[key] = str(params.get(key))
     if "index" in params:

@@ -103,7 +103,9 @@ class Max(Primitive):
     function = "max"
     method = "max"
     reading = Rule(
-        "max($a$axis_arg)", r"\max($a)", (entrywise("[$a = max($a)] / ties", r"[$a = \max $a]"),)
+        "max($a$axis_arg)",
+        r"\max($a)",
+        (entrywise("[$a = max($a$axis_kept)] / ties", r"[$a = \max$axis_sub $a]"),),
     )
 
     @staticmethod
@@ -124,7 +126,9 @@ class Min(Primitive):
     function = "min"
     method = "min"
     reading = Rule(
-        "min($a$axis_arg)", r"\min($a)", (entrywise("[$a = min($a)] / ties", r"[$a = \min $a]"),)
+        "min($a$axis_arg)",
+        r"\min($a)",
+        (entrywise("[$a = min($a$axis_kept)] / ties", r"[$a = \min$axis_sub $a]"),),
     )
 
     @staticmethod

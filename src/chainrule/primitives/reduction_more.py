@@ -76,7 +76,7 @@ class Prod(Primitive):
     reading = Rule(
         "prod($a$axis_arg)",
         r"\textstyle\prod $a",
-        (entrywise("prod($a) / $a (product of the others)", r"\prod_{j \ne i} ${a}_j"),),
+        (entrywise("prod($a$axis_kept) / $a (product of the others)", r"\prod_{j \ne i} ${a}_j"),),
     )
 
     @staticmethod
@@ -129,7 +129,11 @@ class Norm2(Primitive):
     reading = Rule(
         "norm2($a$axis_arg)",
         r"\lVert $a \rVert_2",
-        (entrywise("$a / norm2($a) (0 where that is 0)", r"\frac{$a}{\lVert $a \rVert_2}"),),
+        (
+            entrywise(
+                "$a / norm2($a$axis_kept) (0 where that is 0)", r"\frac{$a}{\lVert $a \rVert_2}"
+            ),
+        ),
     )
     saves_output = True
 
@@ -168,7 +172,7 @@ class PNorm(Primitive):
         r"\lVert $a \rVert_p",
         (
             entrywise(
-                "sign($a) |$a|**(p-1) / pnorm($a)**(p-1) (0 where that is 0)",
+                "sign($a) |$a|**(p-1) / pnorm($a, ord=$ord$axis_kept)**(p-1) (0 where that is 0)",
                 r"\frac{\operatorname{sign}($a)\,|$a|^{p-1}}{\lVert $a \rVert_p^{p-1}}",
             ),
         ),
