@@ -13,6 +13,7 @@ import numpy as np
 
 from chainrule import primitives as P
 from chainrule.explanation.matmul_rules import matmul_rules
+from chainrule.explanation.nll_rules import nll_rules
 from chainrule.primitives.linalg import AFFINE
 from chainrule.primitives.reading import Kind, Local, Rule, linear_map
 
@@ -115,6 +116,8 @@ def template_fields(
         fields["n"] = str(shapes[0][0])
     if primitive is None or primitive is P.Linear:
         fields["bias_rule"], fields["bias_rule_latex"] = _bias_rules(shapes[2], out_shape)
+    if primitive is P.NLLLoss:
+        fields["nll_rule"], fields["nll_rule_latex"] = nll_rules(params, shapes[0])
     if primitive is None or primitive is P.Linear or primitive is P.MatMul:
         # The rules of a @ b depend on the operands' ranks (1-D, 2-D, stacked).
         left, right = matmul_rules(
