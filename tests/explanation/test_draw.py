@@ -281,3 +281,13 @@ def test_a_number_in_the_graph_never_shares_a_node_with_a_tensor_named_const() -
         ("const1", "u3"),
         ("u3", "loss"),
     }
+
+
+def test_a_parameter_named_like_a_number_is_a_parameter_not_a_literal() -> None:
+    weight = chainrule.tensor(np.ones(3), requires_grad=True, name="1e3")
+    loss = (weight * 2.0).sum()
+    assert chainrule.explain(loss, weight).leaves == (
+        chainrule.explanation.Leaf("1e3", (3,), "parameter"),
+    )
+    nodes = _nodes(_graph(chainrule.draw(loss)))
+    assert nodes["1e3"].get("class").strip('"') == "parameter"

@@ -364,7 +364,7 @@ def explain(
     leaves = tuple(
         Leaf(view.name(t), t.shape, "parameter" if t.requires_grad else "data")
         for t in view.leaves
-        if not _is_literal(view.name(t))
+        if not view.is_literal(t)
     )
     return Explanation(
         view.name(output),

@@ -88,16 +88,6 @@ class Drawing(str):
         )
 
 
-def _is_literal(name: str) -> bool:
-    """Whether `name` is a number written in the graph (2, (-1), 1e-06), not a tensor's name;
-    a parameter's path such as 0.weight also starts with a digit."""
-    try:
-        float(name.strip("()"))
-    except ValueError:
-        return False
-    return True
-
-
 def _quote(text: str) -> str:
     """`text` as a DOT quoted string: a backslash and a quote escaped, so a user's name
     ending in a backslash cannot swallow the closing quote."""
@@ -119,7 +109,7 @@ def _node_ids(view: GraphView) -> dict[int, str]:
     count = 0
     for leaf in view.leaves:
         name = view.name(leaf)
-        if not _is_literal(name):
+        if not view.is_literal(leaf):
             ids[id(leaf)] = name
             continue
         count += 1
