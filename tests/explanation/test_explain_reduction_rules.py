@@ -77,3 +77,24 @@ def test_the_factor_of_a_reduction_along_an_axis_is_its_gradient(
     expected = reference.grad.numpy()
     printed = np.broadcast_to(_evaluate(link.rule, VALUES), VALUES.shape)
     np.testing.assert_allclose(printed, expected, rtol=1e-12, err_msg=link.rule)
+
+
+LATEX_CASES: list[tuple[Callable[[Any], Any], str]] = [
+    (lambda t: t.sum(axis=1), r"\textstyle\sum_{\text{axis }1} w"),
+    (lambda t: t.mean(axis=0), r"\operatorname{mean}_{\text{axis }0}(w)"),
+    (lambda t: t.max(axis=1), r"\max_{\text{axis }1}(w)"),
+    (lambda t: t.min(axis=1), r"\min_{\text{axis }1}(w)"),
+    (lambda t: t.prod(axis=1), r"\textstyle\prod_{\text{axis }1} w"),
+    (lambda t: t.norm(axis=1), r"\lVert w \rVert_2\ \text{(axis 1)}"),
+    (lambda t: t.norm(ord=3.0, axis=1), r"\lVert w \rVert_p\ \text{(axis 1)}"),
+]
+
+
+@pytest.mark.parametrize(("reduce", "formula"), LATEX_CASES)
+def test_the_latex_formula_of_a_reduction_names_its_axis(
+    reduce: Callable[[Any], Any], formula: str
+) -> None:
+    """Without the axis, sum over axis 1 read as the sum of every entry."""
+    w = chainrule.tensor(VALUES, requires_grad=True, name="w")
+    explanation = chainrule.explain(reduce(w).sum(), w)
+    assert explanation.steps[0].formula_latex == formula

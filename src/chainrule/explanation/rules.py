@@ -96,6 +96,7 @@ def template_fields(
     # read as the maximum of the whole array.
     fields["axis_kept"] = "" if axis is None else f", axis={axis}, keepdims=True"
     fields["axis_sub"] = "" if axis is None else rf"_{{\text{{axis }}{axis}}}"
+    fields["axis_along"] = "" if axis is None else rf"\ \text{{(axis {axis})}}"
     for key in ("shape", "axes", "index", "dtype"):
         fields[key] = str(params.get(key))
     if "index" in params:

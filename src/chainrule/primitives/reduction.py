@@ -59,7 +59,7 @@ class Sum(Primitive):
     name = "sum"
     function = "sum"
     method = "sum"
-    reading = Rule("sum($a$axis_arg)", r"\textstyle\sum $a", (constant("1", "1"),))
+    reading = Rule("sum($a$axis_arg)", r"\textstyle\sum$axis_sub $a", (constant("1", "1"),))
 
     @staticmethod
     def forward(x: Any, *, axis: Axis, keepdims: bool) -> tuple[Any, Saved]:
@@ -79,7 +79,9 @@ class Mean(Primitive):
     function = "mean"
     method = "mean"
     reading = Rule(
-        "mean($a$axis_arg)", r"\operatorname{mean}($a)", (constant("1/$n", r"\frac{1}{$n}"),)
+        "mean($a$axis_arg)",
+        r"\operatorname{mean}$axis_sub($a)",
+        (constant("1/$n", r"\frac{1}{$n}"),),
     )
 
     @staticmethod
@@ -104,7 +106,7 @@ class Max(Primitive):
     method = "max"
     reading = Rule(
         "max($a$axis_arg)",
-        r"\max($a)",
+        r"\max$axis_sub($a)",
         (entrywise("[$a = max($a$axis_kept)] / ties", r"[$a = \max$axis_sub $a]"),),
     )
 
@@ -127,7 +129,7 @@ class Min(Primitive):
     method = "min"
     reading = Rule(
         "min($a$axis_arg)",
-        r"\min($a)",
+        r"\min$axis_sub($a)",
         (entrywise("[$a = min($a$axis_kept)] / ties", r"[$a = \min$axis_sub $a]"),),
     )
 
