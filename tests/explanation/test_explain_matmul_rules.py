@@ -147,3 +147,30 @@ def test_a_bias_that_broadcasts_the_product_is_not_absorbed(torch: ModuleType) -
     summed = upstream.sum(axis=0)
     expected = _torch_grads(torch, values, upstream, bias=True)["a"]
     np.testing.assert_allclose(_evaluate(links[("u1", "a")], values, summed), expected)
+
+
+@pytest.mark.parametrize(
+    ("bias_shape", "rule"),
+    [
+        ((4,), "sum(., axis=0)"),
+        ((1, 4), "sum(., axis=0, keepdims=True)"),
+        ((2, 1), "sum(., axis=1, keepdims=True)"),
+    ],
+)
+def test_the_bias_rule_gives_the_bias_its_own_shape(
+    torch: ModuleType, bias_shape: tuple[int, ...], rule: str
+) -> None:
+    rng = np.random.default_rng(3)
+    values = {"a": rng.normal(size=(2, 3)), "b": rng.normal(size=(3, 4))}
+    values["c"] = rng.normal(size=bias_shape)
+    upstream = rng.normal(size=(2, 4))
+    leaves = {k: chainrule.tensor(v, requires_grad=True, name=k) for k, v in values.items()}
+    z = leaves["a"] @ leaves["b"] + leaves["c"]
+    z.name = "z"
+    loss = (z * chainrule.tensor(upstream, name="g")).sum()
+    printed = _link_rule(chainrule.explain(loss, leaves["c"]), "z", "c")
+    assert printed == rule
+    expected = _torch_grads(torch, values, upstream, bias=True)["c"]
+    evaluated = _evaluate(printed, values, upstream)
+    assert evaluated.shape == expected.shape
+    np.testing.assert_allclose(evaluated, expected, rtol=1e-12)

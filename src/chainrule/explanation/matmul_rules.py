@@ -27,21 +27,28 @@ def _batch(shape: Shape) -> Shape:
     return shape[:-2] if len(shape) >= 2 else ()
 
 
-def _summed(core: str, core_latex: str, operand: Shape, out_batch: Shape) -> tuple[str, str]:
-    """`core` (of batch shape `out_batch`) summed back to `operand`'s batch axes: the
-    leading axes it lacks are summed away, its size-1 axes kept with keepdims."""
-    own = _batch(operand)
-    lead = len(out_batch) - len(own)
+def summed_back(core: str, core_latex: str, own: Shape, full: Shape) -> tuple[str, str]:
+    """`core`, of shape `full`, summed back to `own`, which broadcasts to it: the leading
+    axes `own` lacks are summed away, and its size-1 axes summed with keepdims (without it,
+    a (1, 4) operand would be handed a (4,) gradient)."""
+    lead = len(full) - len(own)
     dropped = tuple(range(lead))
-    ones = tuple(i for i, size in enumerate(own) if size == 1 and out_batch[lead + i] != 1)
+    ones = tuple(i for i, size in enumerate(own) if size == 1 and full[lead + i] != 1)
     text, tex = core, core_latex
     if dropped:
         text = f"sum({text}, axis={_axes(dropped)})"
-        tex = rf"\textstyle\sum_{{\text{{axis }}{_axes(dropped)}}} \left({tex}\right)"
+        tex = rf"\textstyle\sum_{{\text{{axis }}{_axes(dropped)}}} {tex}"
     if ones:
         text = f"sum({text}, axis={_axes(ones)}, keepdims=True)"
-        tex = rf"\textstyle\sum_{{\text{{axis }}{_axes(ones)}\text{{, kept}}}} \left({tex}\right)"
+        tex = rf"\textstyle\sum_{{\text{{axis }}{_axes(ones)}\text{{, kept}}}} {tex}"
     return text, tex
+
+
+def _summed(core: str, core_latex: str, operand: Shape, out_batch: Shape) -> tuple[str, str]:
+    """`core` (of batch shape `out_batch`) summed back to `operand`'s batch axes."""
+    if _batch(operand) == out_batch:
+        return core, core_latex
+    return summed_back(core, rf"\left({core_latex}\right)", _batch(operand), out_batch)
 
 
 def matmul_rules(

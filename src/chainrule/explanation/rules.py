@@ -12,7 +12,7 @@ from typing import Any
 import numpy as np
 
 from chainrule import primitives as P
-from chainrule.explanation.matmul_rules import matmul_rules
+from chainrule.explanation.matmul_rules import matmul_rules, summed_back
 from chainrule.explanation.nll_rules import nll_rules
 from chainrule.primitives.linalg import AFFINE
 from chainrule.primitives.reading import Kind, Local, Rule, linear_map
@@ -59,12 +59,7 @@ def _number(value: Any) -> str:
 def _bias_rules(bias_shape: tuple[int, ...], out_shape: tuple[int, ...]) -> tuple[str, str]:
     if bias_shape == out_shape:
         return ".", r"(\cdot)"
-    lead = len(out_shape) - len(bias_shape)
-    axes = tuple(range(lead)) + tuple(
-        lead + i for i, size in enumerate(bias_shape) if size == 1 and out_shape[lead + i] != 1
-    )
-    shown = str(axes[0]) if len(axes) == 1 else str(axes)
-    return f"sum(., axis={shown})", rf"\textstyle\sum_{{\text{{axis }}{shown}}} (\cdot)"
+    return summed_back(".", r"(\cdot)", bias_shape, out_shape)
 
 
 def template_fields(
