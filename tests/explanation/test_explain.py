@@ -150,6 +150,17 @@ def test_a_tensor_used_twice_in_one_op_gives_two_links() -> None:
     assert explanation.path_count == 2
 
 
+def test_each_use_of_a_reused_operand_says_which_use_it_is() -> None:
+    """d(a * a)/da is 2a: the link through one use alone, a, must not read as d(a * a)/da."""
+    a = chainrule.tensor([1.5, -2.0], requires_grad=True, name="a", dtype=np.float64)
+    explanation = chainrule.explain((a * a).sum(), a)
+    lines = {f"{link.short} = {link.derivative} = {link.rule}" for link in explanation.links}
+    assert "du1/da (as operand 1) = d(a * a)/da (as operand 1) = a" in lines
+    assert "du1/da (as operand 2) = d(a * a)/da (as operand 2) = a" in lines
+    assert "d(a * a)/da = a" not in str(explanation)
+    assert r"\frac{\partial u_{1}}{\partial a}\ \text{(as operand 2)}" in explanation.to_latex()
+
+
 def test_markdown_has_the_tables_and_the_product(network: dict[str, Tensor]) -> None:
     markdown = _explain(network, "w1").to_markdown()
     assert "| `u2` | `relu(u1)` | `(4, 5)` |" in markdown

@@ -158,8 +158,13 @@ def _latex_fraction(top: str, bottom: str) -> str:
     return rf"\frac{{\partial {latex_name(top)}}}{{\partial {latex_name(bottom)}}}"
 
 
+def _latex_link(link: Link) -> str:
+    fraction = _latex_fraction(link.output, link.input)
+    return fraction if link.slot is None else rf"{fraction}\ \text{{(as operand {link.slot})}}"
+
+
 def _latex_product(path: tuple[Link, ...]) -> str:
-    return r" \cdot ".join(_latex_fraction(link.output, link.input) for link in path)
+    return r" \cdot ".join(_latex_link(link) for link in path)
 
 
 def render_latex(explanation: Explanation) -> str:
