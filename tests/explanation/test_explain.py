@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import itertools
+
 import numpy as np
 import pytest
 
@@ -293,3 +295,25 @@ def test_relu_and_maximum_at_nan_say_their_gradient_passes_as_torchs() -> None:
     clean = chainrule.tensor(np.array([1.0, -2.0]), requires_grad=True, name="x")
     (link,) = chainrule.explain(clean.relu().sum(), clean).links[-1:]
     assert link.rule == "[x > 0]"
+
+
+@pytest.mark.parametrize(
+    ("low", "high", "rule"),
+    [(None, 2.0, "[a <= 2]"), (1.5, None, "[1.5 <= a]"), (1.5, 2.5, "[1.5 <= a <= 2.5]")],
+)
+def test_clip_with_one_bound_writes_the_mask_of_that_bound(
+    low: float | None, high: float | None, rule: str
+) -> None:
+    values = np.array([1.0, 1.5, 2.0, 2.5, 3.0])
+    a = chainrule.tensor(values, requires_grad=True, name="a", dtype=np.float64)
+    loss = a.clip(low, high).sum()
+    (link,) = [link for link in chainrule.explain(loss, a).links if link.input == "a"]
+    assert link.rule == rule
+    loss.backward()
+    assert a.grad is not None
+    # [l <= a <= h] read as NumPy: each "<=" compared entry by entry
+    terms = [values if term == "a" else float(term) for term in rule.strip("[]").split(" <= ")]
+    mask = np.ones(values.shape, dtype=bool)
+    for left, right in itertools.pairwise(terms):
+        mask &= np.less_equal(left, right)
+    np.testing.assert_array_equal(a.grad.data, mask.astype(np.float64))

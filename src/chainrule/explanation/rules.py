@@ -56,6 +56,17 @@ def _number(value: Any) -> str:
     return f"{float(value):g}"
 
 
+def _clip_masks(low: Any, high: Any, operand: str, operand_latex: str) -> tuple[str, str]:
+    """clip's mask, [low <= a <= high], with an absent bound left out: [None <= a] would
+    not say that there is no lower bound."""
+    text, tex = operand, operand_latex
+    if low is not None:
+        text, tex = f"{_number(low)} <= {text}", rf"{_number(low)} \le {tex}"
+    if high is not None:
+        text, tex = f"{text} <= {_number(high)}", rf"{tex} \le {_number(high)}"
+    return text, tex
+
+
 def _bias_rules(bias_shape: tuple[int, ...], out_shape: tuple[int, ...]) -> tuple[str, str]:
     if bias_shape == out_shape:
         return ".", r"(\cdot)"
@@ -98,6 +109,10 @@ def template_fields(
         fields["index"] = index_text(params["index"])
     fields["low"] = _number(params.get("low"))
     fields["high"] = _number(params.get("high"))
+    if primitive is P.Clip:
+        fields["clip_mask"], fields["clip_mask_latex"] = _clip_masks(
+            params.get("low"), params.get("high"), operands[0], operands_latex[0]
+        )
     # --- shape (issue 14): the parameters of roll, tile, repeat and pad
     for key in ("shift", "reps", "repeats", "pad_width", "mode"):
         fields[key] = str(params.get(key))
