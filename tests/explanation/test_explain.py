@@ -317,3 +317,12 @@ def test_clip_with_one_bound_writes_the_mask_of_that_bound(
     for left, right in itertools.pairwise(terms):
         mask &= np.less_equal(left, right)
     np.testing.assert_array_equal(a.grad.data, mask.astype(np.float64))
+
+
+def test_the_output_with_respect_to_itself_reads_one() -> None:
+    w = chainrule.tensor(2.0, requires_grad=True, name="w", dtype=np.float64)
+    loss = (w * 3).sum()
+    explanation = chainrule.explain(loss, loss)
+    assert "  dloss/dloss = 1   scalar" in str(explanation).splitlines()
+    assert explanation.to_markdown().rstrip().endswith("`dloss/dloss = 1`")
+    assert r"\frac{\partial \mathrm{loss}}{\partial \mathrm{loss}} &= 1" in explanation.to_latex()

@@ -28,7 +28,14 @@ def _title(explanation: Explanation) -> str:
     return f"d{explanation.output}/d{explanation.wrt}"
 
 
+def _is_identity(explanation: Explanation) -> bool:
+    """Whether wrt is the output itself: d(loss)/d(loss) = 1, a chain of no links."""
+    return explanation.output == explanation.wrt
+
+
 def _sum_line(explanation: Explanation) -> str:
+    if _is_identity(explanation):
+        return f"{_title(explanation)} = 1"
     products = [explanation.product(path) for path in explanation.paths]
     more = explanation.path_count - len(explanation.paths)
     tail = f" + ... ({more} more paths)" if more > 0 else ""
@@ -71,7 +78,7 @@ def render_text(explanation: Explanation) -> str:
         for text, link in entries
     ]
     lines.append("")
-    if len(explanation.paths) == 1:
+    if len(explanation.paths) == 1 or _is_identity(explanation):
         lines += ["The chain", f"  {_sum_line(explanation)}   {_shape(explanation.wrt_shape)}"]
     else:
         lines.append(
@@ -180,6 +187,8 @@ def render_latex(explanation: Explanation) -> str:
         for link in explanation.links
     ]
     products = " + ".join(_latex_product(path) for path in explanation.paths)
+    if _is_identity(explanation):
+        products = "1"
     title = _latex_fraction(explanation.output, explanation.wrt)
     lines.append(rf"{title} &= {products}")
     lines.append(r"\end{aligned}")
