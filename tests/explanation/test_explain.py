@@ -326,3 +326,19 @@ def test_the_output_with_respect_to_itself_reads_one() -> None:
     assert "  dloss/dloss = 1   scalar" in str(explanation).splitlines()
     assert explanation.to_markdown().rstrip().endswith("`dloss/dloss = 1`")
     assert r"\frac{\partial \mathrm{loss}}{\partial \mathrm{loss}} &= 1" in explanation.to_latex()
+
+
+@pytest.mark.parametrize(("shift", "axis"), [(1, None), ((1, 2), (0, 1)), ((-2,), (1,))])
+def test_the_roll_rule_rolls_back_as_numpy_reads_it(
+    shift: int | tuple[int, ...], axis: tuple[int, ...] | None
+) -> None:
+    values = np.arange(6.0).reshape(2, 3)
+    upstream = np.arange(6.0).reshape(2, 3) ** 2
+    a = chainrule.tensor(values, requires_grad=True, name="a", dtype=np.float64)
+    loss = (chainrule.roll(a, shift, axis) * upstream).sum()
+    (link,) = [link for link in chainrule.explain(loss, a).links if link.input == "a"]
+    expression = link.rule.replace("(.,", "(upstream,")
+    printed = eval(expression, {"__builtins__": {}}, {"roll": np.roll, "upstream": upstream})
+    loss.backward()
+    assert a.grad is not None
+    np.testing.assert_array_equal(printed, a.grad.data)

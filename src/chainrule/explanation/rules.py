@@ -116,6 +116,11 @@ def template_fields(
     # --- shape (issue 14): the parameters of roll, tile, repeat and pad
     for key in ("shift", "reps", "repeats", "pad_width", "mode"):
         fields[key] = str(params.get(key))
+    shift = params.get("shift")
+    if shift is not None:
+        # roll's vjp rolls back by the negated shift: -(1, 2) is no shift NumPy reads.
+        back = -int(shift) if np.ndim(shift) == 0 else tuple(-int(s) for s in shift)
+        fields["shift_back"] = str(back)
     if primitive is P.PowScalar:
         exponent = params["exponent"]
         fields["exponent"] = _number(exponent)
