@@ -164,3 +164,11 @@ def test_latex_keeps_the_space_in_a_name_and_escapes_a_parenthesised_one() -> No
     assert r"\mathrm{my\ w}" in latex
     assert r"(a\&b)" in latex
     assert "a&b" not in latex
+
+
+def test_latex_reads_an_underscore_before_digits_as_the_subscript() -> None:
+    first = Tensor(np.ones(3), requires_grad=True, name="w_1")
+    second = Tensor(np.ones(3), requires_grad=True, name="hidden_w_2")
+    latex = chainrule.explain((first * second).sum(), first).to_latex()
+    assert r"u_{1} &= w_{1} \odot \mathrm{hidden\_w}_{2}" in latex
+    assert r"\_}_{" not in latex

@@ -190,6 +190,8 @@ def latex_name(name: str) -> str:
     primes = rest[len(digits) :]
     if not stem:
         return name
+    if digits and stem.endswith("_") and len(stem) > 1:
+        stem = stem[:-1]  # w_1 is w with subscript 1, not "w_" with subscript 1
     # A user's name may hold LaTeX's specials; "&" unescaped would even split the alignment.
     escaped = "".join(_LATEX_SPECIALS.get(char, char) for char in stem)
     if stem.startswith("("):
