@@ -7,6 +7,7 @@ import shutil
 import subprocess
 import warnings
 from pathlib import Path
+from xml.etree import ElementTree
 
 import numpy as np
 import pydot
@@ -235,3 +236,58 @@ def test_this_graphs_own_nan_grad_is_not_called_an_earlier_one() -> None:
     label = _leaf_label(chainrule.draw(loss), "w")
     assert label.split("\\n")[2].startswith("|grad| = ")
     assert "differs" not in label
+
+
+def _rendered_lines(drawing: chainrule.explanation.Drawing) -> list[list[str]]:
+    """The text lines of each node as Graphviz renders them (SVG <text> per line), runs of
+    spaces read as one."""
+    svg = drawing.to_svg()
+    assert svg is not None, "Graphviz's dot is installed in CI"
+    root = ElementTree.fromstring(svg)
+    namespace = "{http://www.w3.org/2000/svg}"
+    return [
+        [" ".join((text.text or "").split()) for text in group.iter(f"{namespace}text")]
+        for group in root.iter(f"{namespace}g")
+        if "node" in group.get("class", "").split()
+    ]
+
+
+def test_a_backslash_in_a_name_is_drawn_as_a_backslash() -> None:
+    weight = chainrule.tensor(np.ones(3), requires_grad=True, name="w\\")
+    lines = _rendered_lines(chainrule.draw((weight * 2.0).sum()))
+    assert ["w\\", "(3,)"] in lines
+    assert ["u1 = w\\ * 2", "mul (3,)"] in lines
+
+
+def test_a_number_in_the_graph_never_shares_a_node_with_a_tensor_named_const() -> None:
+    weight = chainrule.tensor(np.ones(3), requires_grad=True, name="w")
+    const2 = chainrule.tensor(np.ones(3), name="const2")
+    const1 = chainrule.tensor(np.ones(3), name="const1")
+    graph = _graph(chainrule.draw(((weight * 2.0) * const2 * const1).sum()))
+    nodes = _nodes(graph)
+    labels = sorted(
+        str(node.get_label()).strip('"').split("\\n")[0].split(" = ")[0] for node in nodes.values()
+    )
+    assert labels == ["2", "const1", "const2", "loss", "u1", "u2", "u3", "w"]
+    assert len(graph.get_nodes()) == len(nodes) + 2  # the node and edge defaults
+    (literal,) = [key for key, node in nodes.items() if node.get_label().startswith('"2\\n')]
+    assert literal not in ("const1", "const2")
+    assert set(_edges(graph)) == {
+        ("w", "u1"),
+        (literal, "u1"),
+        ("u1", "u2"),
+        ("const2", "u2"),
+        ("u2", "u3"),
+        ("const1", "u3"),
+        ("u3", "loss"),
+    }
+
+
+def test_a_parameter_named_like_a_number_is_a_parameter_not_a_literal() -> None:
+    weight = chainrule.tensor(np.ones(3), requires_grad=True, name="1e3")
+    loss = (weight * 2.0).sum()
+    assert chainrule.explain(loss, weight).leaves == (
+        chainrule.explanation.Leaf("1e3", (3,), "parameter"),
+    )
+    nodes = _nodes(_graph(chainrule.draw(loss)))
+    assert nodes["1e3"].get("class").strip('"') == "parameter"

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import itertools
+
 import numpy as np
 import pytest
 
@@ -150,6 +152,17 @@ def test_a_tensor_used_twice_in_one_op_gives_two_links() -> None:
     assert explanation.path_count == 2
 
 
+def test_each_use_of_a_reused_operand_says_which_use_it_is() -> None:
+    """d(a * a)/da is 2a: the link through one use alone, a, must not read as d(a * a)/da."""
+    a = chainrule.tensor([1.5, -2.0], requires_grad=True, name="a", dtype=np.float64)
+    explanation = chainrule.explain((a * a).sum(), a)
+    lines = {f"{link.short} = {link.derivative} = {link.rule}" for link in explanation.links}
+    assert "du1/da (as operand 1) = d(a * a)/da (as operand 1) = a" in lines
+    assert "du1/da (as operand 2) = d(a * a)/da (as operand 2) = a" in lines
+    assert "d(a * a)/da = a" not in str(explanation)
+    assert r"\frac{\partial u_{1}}{\partial a}\ \text{(as operand 2)}" in explanation.to_latex()
+
+
 def test_markdown_has_the_tables_and_the_product(network: dict[str, Tensor]) -> None:
     markdown = _explain(network, "w1").to_markdown()
     assert "| `u2` | `relu(u1)` | `(4, 5)` |" in markdown
@@ -282,3 +295,50 @@ def test_relu_and_maximum_at_nan_say_their_gradient_passes_as_torchs() -> None:
     clean = chainrule.tensor(np.array([1.0, -2.0]), requires_grad=True, name="x")
     (link,) = chainrule.explain(clean.relu().sum(), clean).links[-1:]
     assert link.rule == "[x > 0]"
+
+
+@pytest.mark.parametrize(
+    ("low", "high", "rule"),
+    [(None, 2.0, "[a <= 2]"), (1.5, None, "[1.5 <= a]"), (1.5, 2.5, "[1.5 <= a <= 2.5]")],
+)
+def test_clip_with_one_bound_writes_the_mask_of_that_bound(
+    low: float | None, high: float | None, rule: str
+) -> None:
+    values = np.array([1.0, 1.5, 2.0, 2.5, 3.0])
+    a = chainrule.tensor(values, requires_grad=True, name="a", dtype=np.float64)
+    loss = a.clip(low, high).sum()
+    (link,) = [link for link in chainrule.explain(loss, a).links if link.input == "a"]
+    assert link.rule == rule
+    loss.backward()
+    assert a.grad is not None
+    # [l <= a <= h] read as NumPy: each "<=" compared entry by entry
+    terms = [values if term == "a" else float(term) for term in rule.strip("[]").split(" <= ")]
+    mask = np.ones(values.shape, dtype=bool)
+    for left, right in itertools.pairwise(terms):
+        mask &= np.less_equal(left, right)
+    np.testing.assert_array_equal(a.grad.data, mask.astype(np.float64))
+
+
+def test_the_output_with_respect_to_itself_reads_one() -> None:
+    w = chainrule.tensor(2.0, requires_grad=True, name="w", dtype=np.float64)
+    loss = (w * 3).sum()
+    explanation = chainrule.explain(loss, loss)
+    assert "  dloss/dloss = 1   scalar" in str(explanation).splitlines()
+    assert explanation.to_markdown().rstrip().endswith("`dloss/dloss = 1`")
+    assert r"\frac{\partial \mathrm{loss}}{\partial \mathrm{loss}} &= 1" in explanation.to_latex()
+
+
+@pytest.mark.parametrize(("shift", "axis"), [(1, None), ((1, 2), (0, 1)), ((-2,), (1,))])
+def test_the_roll_rule_rolls_back_as_numpy_reads_it(
+    shift: int | tuple[int, ...], axis: tuple[int, ...] | None
+) -> None:
+    values = np.arange(6.0).reshape(2, 3)
+    upstream = np.arange(6.0).reshape(2, 3) ** 2
+    a = chainrule.tensor(values, requires_grad=True, name="a", dtype=np.float64)
+    loss = (chainrule.roll(a, shift, axis) * upstream).sum()
+    (link,) = [link for link in chainrule.explain(loss, a).links if link.input == "a"]
+    expression = link.rule.replace("(.,", "(upstream,")
+    printed = eval(expression, {"__builtins__": {}}, {"roll": np.roll, "upstream": upstream})
+    loss.backward()
+    assert a.grad is not None
+    np.testing.assert_array_equal(printed, a.grad.data)

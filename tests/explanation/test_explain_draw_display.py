@@ -3,6 +3,7 @@ with every user name escaped, SVG from Graphviz, and a clear message when Graphv
 
 from __future__ import annotations
 
+import re
 import shutil
 from pathlib import Path
 
@@ -130,3 +131,44 @@ def test_drawing_to_a_file_without_graphviz_names_every_installer(
     message = chainrule.draw(network["loss"], path=tmp_path / "net.svg").message
     assert "apt-get install graphviz" in message
     assert "conda install graphviz" in message
+
+
+def _code_spans(markdown: str) -> list[str]:
+    """The code spans of `markdown` as CommonMark reads them: a run of n backticks opens a
+    span that the next run of exactly n closes; one leading and trailing space is dropped
+    where both are there."""
+    spans = []
+    for match in re.finditer(r"(?<!`)(`+)(?!`)(.*?)(?<!`)\1(?!`)", markdown):
+        body = match.group(2)
+        if body.startswith(" ") and body.endswith(" ") and body.strip():
+            body = body[1:-1]
+        spans.append(body)
+    return spans
+
+
+def test_markdown_code_spans_keep_a_backtick_in_a_name() -> None:
+    weight = Tensor(np.ones(3), requires_grad=True, name="w`s")
+    other = Tensor(np.ones(3), requires_grad=True, name="`v")
+    loss = (weight * other).sum()
+    spans = _code_spans(chainrule.explain(loss, weight).to_markdown())
+    assert spans[:2] == ["dloss/dw`s", "u1"]
+    assert "w`s * `v" in spans
+    assert "d(w`s * `v)/dw`s = `v" in spans
+    assert spans[-1] == "dloss/dw`s = dloss/du1 · du1/dw`s"
+
+
+def test_latex_keeps_the_space_in_a_name_and_escapes_a_parenthesised_one() -> None:
+    weight = Tensor(np.ones(3), requires_grad=True, name="my w")
+    other = Tensor(np.ones(3), requires_grad=True, name="(a&b)")
+    latex = chainrule.explain((weight * other).sum(), weight).to_latex()
+    assert r"\mathrm{my\ w}" in latex
+    assert r"(a\&b)" in latex
+    assert "a&b" not in latex
+
+
+def test_latex_reads_an_underscore_before_digits_as_the_subscript() -> None:
+    first = Tensor(np.ones(3), requires_grad=True, name="w_1")
+    second = Tensor(np.ones(3), requires_grad=True, name="hidden_w_2")
+    latex = chainrule.explain((first * second).sum(), first).to_latex()
+    assert r"u_{1} &= w_{1} \odot \mathrm{hidden\_w}_{2}" in latex
+    assert r"\_}_{" not in latex

@@ -76,11 +76,19 @@ class Link:
     grad_out_shape: Shape
     grad_in_shape: Shape
     check: Check
+    slot: int | None = None
+    """The operand's number (1, 2, ...) where the step uses the same tensor more than once
+    (u1 = a * a): each use is a link of its own, the derivative through that use alone."""
+
+    @property
+    def via(self) -> str:
+        """ " (as operand 2)" for a tensor used more than once by its step, else ""."""
+        return "" if self.slot is None else f" (as operand {self.slot})"
 
     @property
     def short(self) -> str:
-        """The link as a fraction: du2/du1."""
-        return f"d{self.output}/d{self.input}"
+        """The link as a fraction: du2/du1 (du1/da (as operand 2) for a reused operand)."""
+        return f"d{self.output}/d{self.input}{self.via}"
 
 
 @dataclass(frozen=True)
@@ -168,6 +176,7 @@ _LATEX_SPECIALS = {
     "_": r"\_",
     "~": r"\sim ",
     "^": r"\wedge ",
+    " ": r"\ ",  # math mode drops a plain space: "my w" would read "myw"
 }
 
 
@@ -181,10 +190,12 @@ def latex_name(name: str) -> str:
     primes = rest[len(digits) :]
     if not stem:
         return name
+    if digits and stem.endswith("_") and len(stem) > 1:
+        stem = stem[:-1]  # w_1 is w with subscript 1, not "w_" with subscript 1
     # A user's name may hold LaTeX's specials; "&" unescaped would even split the alignment.
     escaped = "".join(_LATEX_SPECIALS.get(char, char) for char in stem)
     if stem.startswith("("):
-        body = stem
+        body = escaped
     else:
         body = escaped if len(stem) == 1 else r"\mathrm{" + escaped + "}"
     return body + (f"_{{{digits}}}" if digits else "") + primes
@@ -263,6 +274,12 @@ def _make_link(
     if derivative.startswith("d("):
         top = f"({top})"
     derivative_latex = rf"\frac{{\partial\, {top}}}{{\partial {latex_name(operand_name)}}}"
+    # d(a * a)/da is 2a; the link through one use of a is a alone, so it says which use.
+    uses = sum(other is operand for other in step.operands)
+    slot = position + 1 if uses > 1 else None
+    if slot is not None:
+        derivative += f" (as operand {slot})"
+        derivative_latex += rf"\ \text{{(as operand {slot})}}"
     return Link(
         step.name,
         operand_name,
@@ -276,6 +293,7 @@ def _make_link(
         step.tensor.shape,
         operand.shape,
         check,
+        slot,
     )
 
 
@@ -363,7 +381,7 @@ def explain(
     leaves = tuple(
         Leaf(view.name(t), t.shape, "parameter" if t.requires_grad else "data")
         for t in view.leaves
-        if not _is_literal(view.name(t))
+        if not view.is_literal(t)
     )
     return Explanation(
         view.name(output),

@@ -88,18 +88,35 @@ class Drawing(str):
         )
 
 
-def _is_literal(name: str) -> bool:
-    """Whether `name` is a number written in the graph (2, (-1), 1e-06), not a tensor's name;
-    a parameter's path such as 0.weight also starts with a digit."""
-    try:
-        float(name.strip("()"))
-    except ValueError:
-        return False
-    return True
-
-
 def _quote(text: str) -> str:
+    """`text` as a DOT quoted string: a backslash and a quote escaped, so a user's name
+    ending in a backslash cannot swallow the closing quote."""
     return '"' + text.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+def _label(text: str) -> str:
+    """A DOT label from plain text whose lines are split by newlines: a backslash in a
+    name stays a backslash (unescaped, the name w followed by a backslash would join the
+    next line's n into a line break)."""
+    return _quote(text).replace("\n", "\\n")
+
+
+def _node_ids(view: GraphView) -> dict[int, str]:
+    """Each node's DOT id: its name, or for a number written in the graph `const<k>` with
+    k picked so that no id is any other node's name (a user may name a tensor const2)."""
+    names = {view.name(leaf) for leaf in view.leaves} | {step.name for step in view.steps}
+    ids = {id(step.tensor): step.name for step in view.steps}
+    count = 0
+    for leaf in view.leaves:
+        name = view.name(leaf)
+        if not view.is_literal(leaf):
+            ids[id(leaf)] = name
+            continue
+        count += 1
+        while f"const{count}" in names:
+            count += 1
+        ids[id(leaf)] = f"const{count}"
+    return ids
 
 
 def _norm(values: np.ndarray) -> str:
@@ -122,10 +139,10 @@ def _leaf_gradient(leaf: Tensor, name: str, grads: dict[int, np.ndarray]) -> str
     stored = leaf.grad
     own = grads.get(id(leaf))
     if stored is None:
-        return "" if own is None else f"\\n|dloss/d{name}| = {_norm(own)}"
+        return "" if own is None else f"\n|dloss/d{name}| = {_norm(own)}"
     if own is None:
         # no scalar loss to replay: the .grad cannot be told from an earlier one
-        return f"\\n|grad| = {_norm(stored.data)} (.grad: maybe from an earlier backward)"
+        return f"\n|grad| = {_norm(stored.data)} (.grad: maybe from an earlier backward)"
     values = np.asarray(stored.data, dtype=np.float64)
     rtol = _SAME_GRAD_RTOL.get(str(stored.dtype), 1e-7)
     finite = np.abs(own[np.isfinite(own)])
@@ -134,9 +151,9 @@ def _leaf_gradient(leaf: Tensor, name: str, grads: dict[int, np.ndarray]) -> str
     if values.shape == own.shape and np.allclose(
         values, own, rtol=rtol, atol=rtol * scale, equal_nan=True
     ):
-        return f"\\n|grad| = {_norm(stored.data)}"
+        return f"\n|grad| = {_norm(stored.data)}"
     return (
-        f"\\n|dloss/d{name}| = {_norm(own)}\\n.grad differs: |grad| = {_norm(stored.data)} "
+        f"\n|dloss/d{name}| = {_norm(own)}\n.grad differs: |grad| = {_norm(stored.data)} "
         "(from an earlier backward, or added to one)"
     )
 
@@ -160,11 +177,10 @@ def to_dot(view: GraphView, wrt: Tensor | None) -> str:
         '  node [fontname="Helvetica", fontsize=11];',
         '  edge [color="#555555"];',
     ]
-    ids = {id(step.tensor): step.name for step in view.steps}
-    for number, leaf in enumerate(view.leaves, start=1):
+    ids = _node_ids(view)
+    for leaf in view.leaves:
         name = view.name(leaf)
-        ids[id(leaf)] = f"const{number}" if _is_literal(name) else name
-        label = (f"{name}\\n{leaf.shape}" + _leaf_gradient(leaf, name, grads)).replace('"', '\\"')
+        label = _label(f"{name}\n{leaf.shape}" + _leaf_gradient(leaf, name, grads))
         style = (
             'shape=box, style="rounded,filled", fillcolor="#cfe2f3"'
             if leaf.requires_grad
@@ -173,7 +189,7 @@ def to_dot(view: GraphView, wrt: Tensor | None) -> str:
         role = "parameter" if leaf.requires_grad else "data"
         extra = f", {_HIGHLIGHT}" if name in highlighted_steps else ""
         node = _quote(ids[id(leaf)])
-        lines.append(f'  {node} [label="{label}", {style}, class="{role}"{extra}];')
+        lines.append(f'  {node} [label={label}, {style}, class="{role}"{extra}];')
     for step in view.steps:
         names = [view.name(t) for t in step.operands]
         fields = template_fields(
@@ -187,13 +203,14 @@ def to_dot(view: GraphView, wrt: Tensor | None) -> str:
         )
         formula = fill(step.rule.formula, fields)
         op = step.primitive.name if step.primitive is not None else "matmul + add"
-        label = f"{step.name} = {formula}\\n{op}  {step.tensor.shape}"
+        label = f"{step.name} = {formula}\n{op}  {step.tensor.shape}"
         grad = grads.get(id(step.tensor))
         if grad is not None:
-            label += f"\\n|dloss/d{step.name}| = {_norm(grad)}"
-        label = label.replace('"', '\\"')
+            label += f"\n|dloss/d{step.name}| = {_norm(grad)}"
         extra = f", {_HIGHLIGHT}" if step.name in highlighted_steps else ""
-        lines.append(f'  {_quote(step.name)} [label="{label}", shape=ellipse, class="op"{extra}];')
+        lines.append(
+            f'  {_quote(step.name)} [label={_label(label)}, shape=ellipse, class="op"{extra}];'
+        )
     for step in view.steps:
         for operand in step.operands:
             source = view.name(operand)

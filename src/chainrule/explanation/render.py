@@ -28,7 +28,14 @@ def _title(explanation: Explanation) -> str:
     return f"d{explanation.output}/d{explanation.wrt}"
 
 
+def _is_identity(explanation: Explanation) -> bool:
+    """Whether wrt is the output itself: d(loss)/d(loss) = 1, a chain of no links."""
+    return explanation.output == explanation.wrt
+
+
 def _sum_line(explanation: Explanation) -> str:
+    if _is_identity(explanation):
+        return f"{_title(explanation)} = 1"
     products = [explanation.product(path) for path in explanation.paths]
     more = explanation.path_count - len(explanation.paths)
     tail = f" + ... ({more} more paths)" if more > 0 else ""
@@ -71,7 +78,7 @@ def render_text(explanation: Explanation) -> str:
         for text, link in entries
     ]
     lines.append("")
-    if len(explanation.paths) == 1:
+    if len(explanation.paths) == 1 or _is_identity(explanation):
         lines += ["The chain", f"  {_sum_line(explanation)}   {_shape(explanation.wrt_shape)}"]
     else:
         lines.append(
@@ -108,16 +115,29 @@ def _cell(text: str) -> str:
     return text.replace("|", "\\|")
 
 
+def _code(text: str) -> str:
+    """`text` as a Markdown code span: fenced by one backtick more than its longest run of
+    backticks, so a backtick in a user's name cannot end the span early (CommonMark), and
+    padded with a space where it starts or ends with one."""
+    longest, run = 0, 0
+    for char in text:
+        run = run + 1 if char == "`" else 0
+        longest = max(longest, run)
+    fence = "`" * (longest + 1)
+    pad = " " if text.startswith("`") or text.endswith("`") else ""
+    return f"{fence}{pad}{text}{pad}{fence}"
+
+
 def render_markdown(explanation: Explanation) -> str:
     """The derivation as Markdown: tables of substitutions and local derivatives."""
     lines = [
-        f"### The chain rule for `{_title(explanation)}`",
+        f"### The chain rule for {_code(_title(explanation))}",
         "",
         "| name | formula | shape |",
         "| --- | --- | --- |",
     ]
     lines += [
-        f"| `{_cell(step.name)}` | `{_cell(step.formula)}` | `{_shape(step.shape)}` |"
+        f"| {_code(_cell(step.name))} | {_code(_cell(step.formula))} | `{_shape(step.shape)}` |"
         for step in explanation.steps
     ]
     lines += [
@@ -126,18 +146,18 @@ def render_markdown(explanation: Explanation) -> str:
         "| --- | --- | --- | --- |",
     ]
     lines += [
-        f"| `{_cell(link.short)}` | `{_cell(f'{link.derivative} = {link.rule}')}` | "
+        f"| {_code(_cell(link.short))} | {_code(_cell(f'{link.derivative} = {link.rule}'))} | "
         f"{link_shape(link)} | {link.check} |"
         for link in explanation.links
     ]
     lines.append("")
     if len(explanation.paths) > 1:
         lines += [
-            f"{number}. `{explanation.product(path)}`"
+            f"{number}. {_code(explanation.product(path))}"
             for number, path in enumerate(explanation.paths, start=1)
         ]
         lines.append("")
-    lines.append(f"`{_sum_line(explanation)}`")
+    lines.append(_code(_sum_line(explanation)))
     return "\n".join(lines) + "\n"
 
 
@@ -145,8 +165,13 @@ def _latex_fraction(top: str, bottom: str) -> str:
     return rf"\frac{{\partial {latex_name(top)}}}{{\partial {latex_name(bottom)}}}"
 
 
+def _latex_link(link: Link) -> str:
+    fraction = _latex_fraction(link.output, link.input)
+    return fraction if link.slot is None else rf"{fraction}\ \text{{(as operand {link.slot})}}"
+
+
 def _latex_product(path: tuple[Link, ...]) -> str:
-    return r" \cdot ".join(_latex_fraction(link.output, link.input) for link in path)
+    return r" \cdot ".join(_latex_link(link) for link in path)
 
 
 def render_latex(explanation: Explanation) -> str:
@@ -162,6 +187,8 @@ def render_latex(explanation: Explanation) -> str:
         for link in explanation.links
     ]
     products = " + ".join(_latex_product(path) for path in explanation.paths)
+    if _is_identity(explanation):
+        products = "1"
     title = _latex_fraction(explanation.output, explanation.wrt)
     lines.append(rf"{title} &= {products}")
     lines.append(r"\end{aligned}")

@@ -12,6 +12,8 @@ from typing import Any
 import numpy as np
 
 from chainrule import primitives as P
+from chainrule.explanation.matmul_rules import matmul_rules, summed_back
+from chainrule.explanation.nll_rules import nll_rules
 from chainrule.primitives.linalg import AFFINE
 from chainrule.primitives.reading import Kind, Local, Rule, linear_map
 
@@ -54,15 +56,21 @@ def _number(value: Any) -> str:
     return f"{float(value):g}"
 
 
+def _clip_masks(low: Any, high: Any, operand: str, operand_latex: str) -> tuple[str, str]:
+    """clip's mask, [low <= a <= high], with an absent bound left out: [None <= a] would
+    not say that there is no lower bound."""
+    text, tex = operand, operand_latex
+    if low is not None:
+        text, tex = f"{_number(low)} <= {text}", rf"{_number(low)} \le {tex}"
+    if high is not None:
+        text, tex = f"{text} <= {_number(high)}", rf"{tex} \le {_number(high)}"
+    return text, tex
+
+
 def _bias_rules(bias_shape: tuple[int, ...], out_shape: tuple[int, ...]) -> tuple[str, str]:
     if bias_shape == out_shape:
         return ".", r"(\cdot)"
-    lead = len(out_shape) - len(bias_shape)
-    axes = tuple(range(lead)) + tuple(
-        lead + i for i, size in enumerate(bias_shape) if size == 1 and out_shape[lead + i] != 1
-    )
-    shown = str(axes[0]) if len(axes) == 1 else str(axes)
-    return f"sum(., axis={shown})", rf"\textstyle\sum_{{\text{{axis }}{shown}}} (\cdot)"
+    return summed_back(".", r"(\cdot)", bias_shape, out_shape)
 
 
 def template_fields(
@@ -89,15 +97,30 @@ def template_fields(
     if params.get("keepdims"):
         # The call as NumPy writes it: without keepdims the result broadcasts differently.
         fields["axis_arg"] += ", keepdims=True"
+    # A reduction's factor compares or divides each entry by the reduction along the same
+    # axis, kept so that it broadcasts against the operand: max(a, axis=1) alone would be
+    # read as the maximum of the whole array.
+    fields["axis_kept"] = "" if axis is None else f", axis={axis}, keepdims=True"
+    fields["axis_sub"] = "" if axis is None else rf"_{{\text{{axis }}{axis}}}"
+    fields["axis_along"] = "" if axis is None else rf"\ \text{{(axis {axis})}}"
     for key in ("shape", "axes", "index", "dtype"):
         fields[key] = str(params.get(key))
     if "index" in params:
         fields["index"] = index_text(params["index"])
     fields["low"] = _number(params.get("low"))
     fields["high"] = _number(params.get("high"))
+    if primitive is P.Clip:
+        fields["clip_mask"], fields["clip_mask_latex"] = _clip_masks(
+            params.get("low"), params.get("high"), operands[0], operands_latex[0]
+        )
     # --- shape (issue 14): the parameters of roll, tile, repeat and pad
     for key in ("shift", "reps", "repeats", "pad_width", "mode"):
         fields[key] = str(params.get(key))
+    shift = params.get("shift")
+    if shift is not None:
+        # roll's vjp rolls back by the negated shift: -(1, 2) is no shift NumPy reads.
+        back = -int(shift) if np.ndim(shift) == 0 else tuple(-int(s) for s in shift)
+        fields["shift_back"] = str(back)
     if primitive is P.PowScalar:
         exponent = params["exponent"]
         fields["exponent"] = _number(exponent)
@@ -109,6 +132,15 @@ def template_fields(
         fields["n"] = str(shapes[0][0])
     if primitive is None or primitive is P.Linear:
         fields["bias_rule"], fields["bias_rule_latex"] = _bias_rules(shapes[2], out_shape)
+    if primitive is P.NLLLoss:
+        fields["nll_rule"], fields["nll_rule_latex"] = nll_rules(params, shapes[0])
+    if primitive is None or primitive is P.Linear or primitive is P.MatMul:
+        # The rules of a @ b depend on the operands' ranks (1-D, 2-D, stacked).
+        left, right = matmul_rules(
+            operands[0], operands[1], operands_latex[0], operands_latex[1], shapes[0], shapes[1]
+        )
+        fields["left_rule"], fields["left_rule_latex"] = left
+        fields["right_rule"], fields["right_rule_latex"] = right
     # --- linear algebra (issue 14)
     for key in ("subscripts", "offset", "axis1", "axis2", "k"):
         fields[key] = str(params.get(key))

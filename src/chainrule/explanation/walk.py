@@ -51,9 +51,16 @@ class GraphView:
     steps: list[StepRecord]
     leaves: list[Tensor]
     names: dict[int, str] = field(default_factory=dict)
+    literals: set[int] = field(default_factory=set)
+    """The ids of the leaves that read as the number they hold (`_literal`): told by the
+    tensor, not by a name that parses as a number (a parameter may be named 1e3)."""
 
     def name(self, tensor: Tensor) -> str:
         return self.names[id(tensor)]
+
+    def is_literal(self, tensor: Tensor) -> bool:
+        """Whether `tensor` is a number written in the graph, not a tensor of the user's."""
+        return id(tensor) in self.literals
 
     def producer(self, tensor: Tensor) -> StepRecord | None:
         for step in self.steps:
@@ -139,6 +146,9 @@ def _affine_product(tensor: Tensor, consumers: dict[int, int], keep: set[int]) -
             and parent.name is None
             and id(parent) not in keep
             and consumers.get(id(parent)) == 1
+            # A bias that broadcasts the product to a larger shape: the product's gradient
+            # is the upstream one summed back, which the affine rules do not say.
+            and parent.shape == tensor.shape
         ):
             return position
     return None
@@ -205,6 +215,7 @@ def _assign_names(view: GraphView, order: Sequence[Tensor]) -> None:
         literal = _literal(tensor)
         if literal is not None:
             view.names[id(tensor)] = literal
+            view.literals.add(id(tensor))
             continue
         leaf_count += 1
         claim(tensor, f"leaf{leaf_count}")

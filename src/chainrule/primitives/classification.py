@@ -36,7 +36,7 @@ class NLLLoss(Primitive):
     reading = Rule(
         "nll_loss($a, t)",
         r"\operatorname{NLL}($a, t)",
-        (linear_map("-w[t] (1 - eps) . at t, -eps w / C . elsewhere", r"-w_t (\cdot)"),),
+        (linear_map("$nll_rule", "$nll_rule_latex"),),
     )
 
     @staticmethod

@@ -531,7 +531,7 @@ class Clip(Primitive):
     reading = Rule(
         "clip($a, $low, $high)",
         r"\operatorname{clip}($a, $low, $high)",
-        (entrywise("[$low <= $a <= $high]", r"[$low \le $a \le $high]"),),
+        (entrywise("[$clip_mask]", "[$clip_mask_latex]"),),
     )
 
     @staticmethod

@@ -54,7 +54,10 @@ class MatMul(Primitive):
     reading = Rule(
         "$a @ $b",
         "$a $b",
-        (linear_map(". @ $b.T", r"(\cdot)\, $b^\top"), linear_map("$a.T @ .", r"$a^\top (\cdot)")),
+        (
+            linear_map("$left_rule", "$left_rule_latex"),
+            linear_map("$right_rule", "$right_rule_latex"),
+        ),
     )
 
     reads = reads_the_others
@@ -142,8 +145,8 @@ AFFINE = Rule(
     "$a @ $b + $c",
     r"$a $b + $c",
     (
-        linear_map(". @ $b.T", r"(\cdot)\, $b^\top"),
-        linear_map("$a.T @ .", r"$a^\top (\cdot)"),
+        linear_map("$left_rule", "$left_rule_latex"),
+        linear_map("$right_rule", "$right_rule_latex"),
         linear_map("$bias_rule", "$bias_rule_latex"),
     ),
 )

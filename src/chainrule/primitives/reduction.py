@@ -59,7 +59,7 @@ class Sum(Primitive):
     name = "sum"
     function = "sum"
     method = "sum"
-    reading = Rule("sum($a$axis_arg)", r"\textstyle\sum $a", (constant("1", "1"),))
+    reading = Rule("sum($a$axis_arg)", r"\textstyle\sum$axis_sub $a", (constant("1", "1"),))
 
     @staticmethod
     def forward(x: Any, *, axis: Axis, keepdims: bool) -> tuple[Any, Saved]:
@@ -79,7 +79,9 @@ class Mean(Primitive):
     function = "mean"
     method = "mean"
     reading = Rule(
-        "mean($a$axis_arg)", r"\operatorname{mean}($a)", (constant("1/$n", r"\frac{1}{$n}"),)
+        "mean($a$axis_arg)",
+        r"\operatorname{mean}$axis_sub($a)",
+        (constant("1/$n", r"\frac{1}{$n}"),),
     )
 
     @staticmethod
@@ -103,7 +105,9 @@ class Max(Primitive):
     function = "max"
     method = "max"
     reading = Rule(
-        "max($a$axis_arg)", r"\max($a)", (entrywise("[$a = max($a)] / ties", r"[$a = \max $a]"),)
+        "max($a$axis_arg)",
+        r"\max$axis_sub($a)",
+        (entrywise("[$a = max($a$axis_kept)] / ties", r"[$a = \max$axis_sub $a]"),),
     )
 
     @staticmethod
@@ -124,7 +128,9 @@ class Min(Primitive):
     function = "min"
     method = "min"
     reading = Rule(
-        "min($a$axis_arg)", r"\min($a)", (entrywise("[$a = min($a)] / ties", r"[$a = \min $a]"),)
+        "min($a$axis_arg)",
+        r"\min$axis_sub($a)",
+        (entrywise("[$a = min($a$axis_kept)] / ties", r"[$a = \min$axis_sub $a]"),),
     )
 
     @staticmethod

@@ -75,8 +75,8 @@ class Prod(Primitive):
     method = "prod"
     reading = Rule(
         "prod($a$axis_arg)",
-        r"\textstyle\prod $a",
-        (entrywise("prod($a) / $a (product of the others)", r"\prod_{j \ne i} ${a}_j"),),
+        r"\textstyle\prod$axis_sub $a",
+        (entrywise("prod($a$axis_kept) / $a (product of the others)", r"\prod_{j \ne i} ${a}_j"),),
     )
 
     @staticmethod
@@ -128,8 +128,13 @@ class Norm2(Primitive):
     name = "norm2"
     reading = Rule(
         "norm2($a$axis_arg)",
-        r"\lVert $a \rVert_2",
-        (entrywise("$a / norm2($a) (0 where that is 0)", r"\frac{$a}{\lVert $a \rVert_2}"),),
+        r"\lVert $a \rVert_2$axis_along",
+        (
+            entrywise(
+                "$a / norm2($a$axis_kept) (0 where that is 0)",
+                r"\frac{$a}{\lVert $a \rVert_2}$axis_along",
+            ),
+        ),
     )
     saves_output = True
 
@@ -165,11 +170,11 @@ class PNorm(Primitive):
     name = "pnorm"
     reading = Rule(
         "pnorm($a, ord=$ord$axis_arg)",
-        r"\lVert $a \rVert_p",
+        r"\lVert $a \rVert_p$axis_along",
         (
             entrywise(
-                "sign($a) |$a|**(p-1) / pnorm($a)**(p-1) (0 where that is 0)",
-                r"\frac{\operatorname{sign}($a)\,|$a|^{p-1}}{\lVert $a \rVert_p^{p-1}}",
+                "sign($a) |$a|**(p-1) / pnorm($a, ord=$ord$axis_kept)**(p-1) (0 where that is 0)",
+                r"\frac{\operatorname{sign}($a)\,|$a|^{p-1}}{\lVert $a \rVert_p^{p-1}}$axis_along",
             ),
         ),
     )

@@ -53,7 +53,7 @@ class Roll(Primitive):
     reading = Rule(
         "roll($a, $shift, axis=$axis)",
         r"\operatorname{roll}($a)",
-        (linear_map("roll(., -$shift, axis=$axis)", r"\operatorname{roll}^{-1}(\cdot)"),),
+        (linear_map("roll(., $shift_back, axis=$axis)", r"\operatorname{roll}^{-1}(\cdot)"),),
     )
 
     @staticmethod
