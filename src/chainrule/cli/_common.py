@@ -160,6 +160,19 @@ def add_data_option(parser: Any) -> None:
     )
 
 
+def refuse_data_without_run(args: argparse.Namespace, command: str) -> None:
+    """A usage error (exit 2) for `--data` given without a RUN: it names the data a run is
+    read with, and the tutorial network reads the bundled digits, so it would be ignored."""
+    if args.data is None or args.run_folder is not None:
+        return
+    reporter: argparse.ArgumentParser = args.command_parser
+    reporter.error(
+        f"--data {args.data} reads a trained run's test split, and no RUN was given; give the "
+        f"run folder (chainrule {command} RUN --data {args.data}), or drop --data for the "
+        "tutorial network on the bundled digits"
+    )
+
+
 def report_run_error(command: str, error: Exception, data: str | None) -> None:
     """`report_error` for run_loss's errors: one about the run's own data (no --data given)
     hints at --data."""

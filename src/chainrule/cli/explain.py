@@ -14,6 +14,7 @@ from chainrule.cli._common import (
     nonnegative_int,
     not_lead_rank,
     positive_int,
+    refuse_data_without_run,
     report_error,
     report_run_error,
 )
@@ -60,6 +61,7 @@ def run(args: argparse.Namespace) -> int:
     import chainrule
     from chainrule.explanation import tutorial_network
 
+    refuse_data_without_run(args, "explain")
     ended = not_lead_rank("explain")
     if ended is not None:
         return ended

@@ -16,6 +16,7 @@ from chainrule.cli._common import (
     nonnegative_int,
     not_lead_rank,
     positive_int,
+    refuse_data_without_run,
     report_error,
     report_run_error,
 )
@@ -79,6 +80,7 @@ def run(args: argparse.Namespace) -> int:
     from chainrule.exploration.server import serve
     from chainrule.train import CheckpointError
 
+    refuse_data_without_run(args, "explore")
     ended = not_lead_rank("explore")
     if ended is not None:
         return ended

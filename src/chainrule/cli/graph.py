@@ -15,6 +15,7 @@ from chainrule.cli._common import (
     nonnegative_int,
     not_lead_rank,
     positive_int,
+    refuse_data_without_run,
     report_error,
     report_run_error,
 )
@@ -63,6 +64,7 @@ def run(args: argparse.Namespace) -> int:
     from chainrule.explanation import tutorial_network
     from chainrule.tensor import Tensor
 
+    refuse_data_without_run(args, "graph")
     ended = not_lead_rank("graph")
     if ended is not None:
         return ended
