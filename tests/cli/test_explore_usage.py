@@ -4,6 +4,8 @@ give instead (not ignored, not a traceback)."""
 
 from __future__ import annotations
 
+import socket
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -35,3 +37,48 @@ def test_data_without_a_run_is_a_usage_error_that_says_what_to_give(
     first = captured.err.splitlines()[0]
     assert first.startswith(f"chainrule {command}: error: --data fashion-mnist reads a trained")
     assert f"give the run folder (chainrule {command} RUN --data fashion-mnist)" in first
+
+
+@pytest.mark.parametrize("port", ["65536", "70000", "-1"])
+def test_a_port_outside_0_to_65535_is_a_usage_error_naming_the_range(
+    port: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # Before: 70000 reached socket.bind and ended in an OverflowError traceback.
+    assert exit_status(["explore", "--serve", "--port", port]) == 2
+    first = capsys.readouterr().err.splitlines()[0]
+    assert first == (
+        "chainrule explore: error: argument --port: --port must be a port from 0 to 65535 "
+        f"(0: a free one), got '{port}'"
+    )
+
+
+@pytest.fixture
+def taken_port() -> Iterator[int]:
+    """A port on 127.0.0.1 that another socket listens on."""
+    with socket.socket() as listener:
+        listener.bind(("127.0.0.1", 0))
+        listener.listen()
+        yield int(listener.getsockname()[1])
+
+
+def test_a_port_in_use_is_one_line_naming_the_port_and_the_fix(
+    taken_port: int, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # Before: "chainrule explore: Address already in use", naming neither the port nor a fix.
+    argv = ["explore", "--serve", "--port", str(taken_port), "--examples", "2", "--hidden", "2"]
+    assert exit_status([*argv, "--train-steps", "1"]) == 2
+    captured = capsys.readouterr()
+    assert captured.out == ""
+    assert captured.err == (
+        f"chainrule explore: port {taken_port} on 127.0.0.1 is already in use; choose another "
+        "port, or port 0 for a free one (--port 0 on the command line)\n"
+    )
+
+
+def test_the_python_server_names_a_bad_or_taken_port(taken_port: int) -> None:
+    from chainrule.exploration.server import PortUnavailableError, make_server
+
+    with pytest.raises(ValueError, match=r"^explore: port 70000 is not a TCP port; choose one"):
+        make_server("<p>page</p>", "{}", port=70000)
+    with pytest.raises(PortUnavailableError, match=f"^explore: port {taken_port} on 127.0.0.1 is"):
+        make_server("<p>page</p>", "{}", port=taken_port)

@@ -124,6 +124,24 @@ def positive_int(option: str) -> Callable[[str], int]:
     return parse
 
 
+def port_number(option: str) -> Callable[[str], int]:
+    """An argparse type: a TCP port, an integer from 0 to 65535, else an error naming
+    `option`, the value and the range."""
+
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            value = -1
+        if not 0 <= value <= 65535:
+            raise argparse.ArgumentTypeError(
+                f"{option} must be a port from 0 to 65535 (0: a free one), got {text!r}"
+            )
+        return value
+
+    return parse
+
+
 def float_in(option: str, low: float, high: float) -> Callable[[str], float]:
     """An argparse type: a finite float in [low, high], else an error naming `option`, the
     value and the range."""

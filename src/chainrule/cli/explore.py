@@ -15,6 +15,7 @@ from chainrule.cli._common import (
     missing_extras,
     nonnegative_int,
     not_lead_rank,
+    port_number,
     positive_int,
     refuse_data_without_run,
     report_error,
@@ -47,7 +48,7 @@ def add_parser(subparsers: Any) -> None:
     )
     parser.add_argument(
         "--port",
-        type=nonnegative_int("--port"),
+        type=port_number("--port"),
         default=0,
         help="port for --serve (default 0: a free one)",
     )

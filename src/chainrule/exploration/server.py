@@ -3,16 +3,38 @@ Only two paths answer: / (the page) and /data.json (its data); everything else i
 
 from __future__ import annotations
 
+import errno
 import http.server
 from collections.abc import Callable
 
 PAGE_PATHS = ("/", "/index.html")
 DATA_PATH = "/data.json"
+HOST = "127.0.0.1"
+LAST_PORT = 65535
+
+
+class PortUnavailableError(OSError):
+    """The port asked for cannot be listened on (taken by another program, or refused)."""
+
+
+def check_port(port: int) -> int:
+    """`port` if it is a TCP port number (0 to 65535; 0: the system picks a free one), else a
+    ValueError naming it and the range."""
+    if not 0 <= port <= LAST_PORT:
+        raise ValueError(
+            f"explore: port {port} is not a TCP port; choose one from 0 to {LAST_PORT} "
+            "(0: a free one, printed)"
+        )
+    return port
 
 
 def make_server(page: str, data_json: str, *, port: int = 0) -> http.server.ThreadingHTTPServer:
     """A server bound to 127.0.0.1 only (port 0: the system picks a free one) that serves
-    `page` and `data_json` and nothing else."""
+    `page` and `data_json` and nothing else.
+
+    Raises ValueError for a port outside 0-65535 and PortUnavailableError (an OSError) naming
+    the port when it is taken or refused."""
+    check_port(port)
     page_bytes = page.encode("utf-8")
     data_bytes = data_json.encode("utf-8")
 
@@ -37,7 +59,18 @@ def make_server(page: str, data_json: str, *, port: int = 0) -> http.server.Thre
         def log_message(self, format: str, *args: object) -> None:
             return
 
-    return http.server.ThreadingHTTPServer(("127.0.0.1", port), Handler)
+    try:
+        return http.server.ThreadingHTTPServer((HOST, port), Handler)
+    except OSError as error:
+        reason = (
+            "is already in use"
+            if error.errno == errno.EADDRINUSE
+            else f"cannot be listened on ({error.strerror or error})"
+        )
+        raise PortUnavailableError(
+            f"explore: port {port} on {HOST} {reason}; choose another port, or port 0 for a "
+            "free one (--port 0 on the command line)"
+        ) from None
 
 
 def serve(
