@@ -82,3 +82,55 @@ def test_the_python_server_names_a_bad_or_taken_port(taken_port: int) -> None:
         make_server("<p>page</p>", "{}", port=70000)
     with pytest.raises(PortUnavailableError, match=f"^explore: port {taken_port} on 127.0.0.1 is"):
         make_server("<p>page</p>", "{}", port=taken_port)
+
+
+UNREAD = {
+    "explore RUN --hidden": (
+        ["explore", "no-such-run", "--hidden", "4"],
+        "--hidden shapes the tutorial network, and a RUN's network comes from its checkpoint; "
+        "drop --hidden, or the RUN",
+    ),
+    "explore RUN --train-steps": (
+        ["explore", "no-such-run", "--train-steps", "3"],
+        "--train-steps shapes the tutorial network",
+    ),
+    "explore RUN --seed": (["explore", "no-such-run", "--seed", "1"], "--seed shapes the"),
+    "explore --port": (
+        ["explore", "--port", "8000", "--examples", "2", "--hidden", "2", "--train-steps", "1"],
+        "--port is where --serve listens, and --serve was not given; add --serve, or drop --port",
+    ),
+    "explore --serve --out": (
+        ["explore", "--serve", "--port", "{taken}", "--out", "page.html"],
+        "--out names the page written without --serve, and --serve writes none; drop one",
+    ),
+    "explain --examples": (
+        ["explain", "--examples", "3"],
+        "--examples sizes a RUN's batch of test examples, and no RUN was given",
+    ),
+    "graph --examples": (["graph", "--examples", "3"], "--examples sizes a RUN's batch"),
+    "explain RUN --seed": (
+        ["explain", "no-such-run", "--seed", "1"],
+        "--seed draws the tutorial network's weights, and a RUN's come from its checkpoint",
+    ),
+    "graph RUN --seed": (["graph", "no-such-run", "--seed", "1"], "--seed draws the tutorial"),
+}
+
+
+@pytest.mark.parametrize("case", list(UNREAD))
+def test_an_option_this_call_would_not_read_is_a_usage_error(
+    case: str,
+    taken_port: int,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    # Before: each was read by nothing (a RUN's model ignored --hidden, the tutorial network
+    # --examples, a written page --port), and the command went on as if it were not given.
+    argv, message = UNREAD[case]
+    monkeypatch.chdir(tmp_path)
+    command = argv[0]
+    assert exit_status([arg.format(taken=taken_port) for arg in argv]) == 2
+    captured = capsys.readouterr()
+    assert captured.out == ""
+    assert captured.err.startswith(f"chainrule {command}: error: {message}")
+    assert list(tmp_path.iterdir()) == []

@@ -191,6 +191,15 @@ def refuse_data_without_run(args: argparse.Namespace, command: str) -> None:
     )
 
 
+def refuse_unread(args: argparse.Namespace, unread: Iterable[tuple[str, str]]) -> None:
+    """A usage error (exit 2) for the first option of `unread`, (option, why this call does
+    not read it), that was given: an option left at its default is None."""
+    reporter: argparse.ArgumentParser = args.command_parser
+    for option, why in unread:
+        if getattr(args, option.removeprefix("--").replace("-", "_")) is not None:
+            reporter.error(f"{option} {why}")
+
+
 def report_run_error(command: str, error: Exception, data: str | None) -> None:
     """`report_error` for run_loss's errors: one about the run's own data (no --data given)
     hints at --data."""
