@@ -216,3 +216,24 @@ def test_a_gradient_that_overflows_is_a_clear_error_naming_it() -> None:
         ),
     ):
         chainrule.explore(loss, wrt=w)
+
+
+def test_the_local_derivative_is_shown_where_the_upstream_gradient_is_zero() -> None:
+    # Before: the local factor was read as product / upstream, so where nothing flowed back
+    # (a max-pool's other entries, a masked output) the page said "0 × (any) = 0" for
+    # relu's [u1 > 0], which is 0 or 1 there.
+    inputs = chainrule.tensor([[1.0, -2.0, 3.0], [-1.0, 2.0, 0.5]], name="x")
+    weight = chainrule.tensor([[2.0, 1.0, -1.0], [1.0, 1.0, 2.0]], requires_grad=True, name="w")
+    mask = chainrule.tensor([[0.0, 0.0, 1.0], [0.0, 0.0, 0.0]], name="m")
+    u1 = inputs * weight
+    loss = chainrule.mean(chainrule.relu(u1) * mask)
+    data = chainrule.explore(loss, wrt=weight, samples=6).data
+    steps = {step["title"]: step for step in data["steps"]}
+    relu_link, product_link = steps["du2/du1"], steps["du1/dw"]
+    assert len(relu_link["plugged_in"]) == len(product_link["plugged_in"]) == 6
+    assert {item["upstream"] for item in relu_link["plugged_in"]} == {0.0, 1 / 6}
+    for item in relu_link["plugged_in"]:
+        assert item["local"] == float(u1.data[tuple(item["entry"])] > 0)
+        assert item["product"] == item["upstream"] * item["local"]
+    for item in product_link["plugged_in"]:
+        assert item["local"] == inputs.data[tuple(item["entry"])]

@@ -77,26 +77,33 @@ def _layout(view: GraphView) -> dict[int, tuple[int, int]]:
     return place
 
 
-def _plugged_in(link: Link, upstream: np.ndarray, grad_in: np.ndarray) -> list[Json]:
-    """At each checked entry of an entry-by-entry link: upstream, local factor and their
-    product, the numbers the chain rule multiplies (the factor is product / upstream)."""
-    if link.kind not in ("constant", "elementwise") or upstream.shape != grad_in.shape:
+def _is_entry_by_entry(link: Link, upstream: np.ndarray) -> bool:
+    """Whether the link's Jacobian is diagonal: its output and input entries pair one to one,
+    so d(output)[i]/d(input)[i] is one number per entry."""
+    return link.kind in ("constant", "elementwise") and upstream.shape == tuple(link.grad_in_shape)
+
+
+def _plugged_in(
+    link: Link, upstream: np.ndarray, grad_in: np.ndarray, local: np.ndarray | None
+) -> list[Json]:
+    """At each checked entry of an entry-by-entry link: upstream, local derivative and their
+    product, the numbers the chain rule multiplies (`local`: the Jacobian's diagonal)."""
+    if local is None:
         return []
-    plugged: list[Json] = []
-    for entry in link.check.entries:
-        up, product = float(upstream[entry]), float(grad_in[entry])
-        plugged.append(
-            {
-                "entry": list(entry),
-                "upstream": up,
-                "product": product,
-                "local": product / up if up != 0 else None,
-            }
-        )
-    return plugged
+    return [
+        {
+            "entry": list(entry),
+            "upstream": float(upstream[entry]),
+            "local": float(local[entry]),
+            "product": float(grad_in[entry]),
+        }
+        for entry in link.check.entries
+    ]
 
 
-def _link_step(link: Link, upstream: np.ndarray, grad_in: np.ndarray) -> Json:
+def _link_step(
+    link: Link, upstream: np.ndarray, grad_in: np.ndarray, local: np.ndarray | None
+) -> Json:
     check = link.check
     return {
         "phase": "backward",
@@ -113,7 +120,7 @@ def _link_step(link: Link, upstream: np.ndarray, grad_in: np.ndarray) -> Json:
         "grad_in": matrix(grad_in),
         "grad_out_shape": list(link.grad_out_shape),
         "grad_in_shape": list(link.grad_in_shape),
-        "plugged_in": _plugged_in(link, upstream, grad_in),
+        "plugged_in": _plugged_in(link, upstream, grad_in, local),
         "check": {
             "entries": [list(e) for e in check.entries],
             "cells": [_entry_cell(e, link.grad_in_shape) for e in check.entries],
@@ -200,7 +207,15 @@ def graph_data(
     for link in _backward_order(list(links.values())):
         upstream = grads[id(by_name[link.output])]
         grad_in = _link_contribution(view, link, upstream)
-        steps.append(_link_step(link, upstream, grad_in))
+        # The local derivative of an entry-by-entry link is the Jacobian's diagonal: ones
+        # pushed back. (Read as product / upstream it was unknown where upstream is 0, as at
+        # every entry a max-pool or a dead ReLU passes nothing back to.)
+        local = (
+            _link_contribution(view, link, np.ones_like(upstream))
+            if _is_entry_by_entry(link, upstream)
+            else None
+        )
+        steps.append(_link_step(link, upstream, grad_in, local))
     return {
         "output": view.name(output),
         "wrt": [view.name(w) for w in wrt],

@@ -214,8 +214,7 @@
       box.append(el("p", {}, "The chain rule with the numbers plugged in, entry by entry:"));
       const list = el("ul", { class: "plugged" });
       for (const item of step.plugged_in) {
-        const local = item.local === null ? "(any)" : fmt(item.local);
-        list.append(el("li", { class: "formula" }, `[${item.entry.join(", ")}]: ${fmt(item.upstream)} × ${local} = ${fmt(item.product)}`));
+        list.append(el("li", { class: "formula" }, `[${item.entry.join(", ")}]: ${fmt(item.upstream)} × ${fmt(item.local)} = ${fmt(item.product)}`));
       }
       box.append(list);
     }
