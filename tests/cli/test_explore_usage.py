@@ -134,3 +134,17 @@ def test_an_option_this_call_would_not_read_is_a_usage_error(
     assert captured.out == ""
     assert captured.err.startswith(f"chainrule {command}: error: {message}")
     assert list(tmp_path.iterdir()) == []
+
+
+def test_more_examples_than_the_digits_hold_is_one_line(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # Before: a ValueError traceback from numpy's reshape (size 1797 into shape (2000, 1)).
+    out = tmp_path / "page.html"
+    argv = ["explore", "--examples", "2000", "--hidden", "2", "--train-steps", "1"]
+    assert exit_status([*argv, "--out", str(out)]) == 2
+    assert capsys.readouterr().err == (
+        "chainrule explore: 2000 examples asked for, and the bundled digits hold 1797; choose "
+        "from 1 to 1797 (--examples on the command line)\n"
+    )
+    assert not out.exists()

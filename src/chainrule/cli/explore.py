@@ -119,12 +119,16 @@ def run(args: argparse.Namespace) -> int:
         if missing:
             report_error("explore", missing)
             return 2
-        exploration = tutorial_exploration(
-            n=args.examples,
-            n_hidden=16 if args.hidden is None else args.hidden,
-            train_steps=30 if args.train_steps is None else args.train_steps,
-            seed=0 if args.seed is None else args.seed,
-        )
+        try:
+            exploration = tutorial_exploration(
+                n=args.examples,
+                n_hidden=16 if args.hidden is None else args.hidden,
+                train_steps=30 if args.train_steps is None else args.train_steps,
+                seed=0 if args.seed is None else args.seed,
+            )
+        except ValueError as error:  # more examples than the digits hold
+            report_error("explore", error)
+            return 2
     if args.serve:
         try:
             serve(
