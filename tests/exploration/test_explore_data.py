@@ -3,6 +3,8 @@ extras equal what the library computes in Python."""
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 import pytest
 
@@ -237,3 +239,12 @@ def test_the_local_derivative_is_shown_where_the_upstream_gradient_is_zero() -> 
         assert item["product"] == item["upstream"] * item["local"]
     for item in product_link["plugged_in"]:
         assert item["local"] == inputs.data[tuple(item["entry"])]
+
+
+@pytest.mark.parametrize("samples", [0, -1, 2.5, True])
+def test_samples_below_one_is_a_clear_error_not_a_check_of_nothing(samples: Any) -> None:
+    # Before: samples=0 gave every link "ok: 0 entries vs finite differences" (a pass that
+    # checked nothing) and samples=-1 "negative dimensions are not allowed" from NumPy.
+    network = tutorial_network(rng=np.random.default_rng(0))
+    with pytest.raises(ValueError, match=r"^explore: samples=.*: give an integer >= 1"):
+        chainrule.explore(network["loss"], wrt=network["w1"], samples=samples)

@@ -151,6 +151,13 @@ def graph_data(
             "explore: wrt is empty; pass the tensors to differentiate with "
             "respect to, e.g. wrt=[w1, b1]"
         )
+    if isinstance(samples, bool) or not isinstance(samples, int | np.integer) or samples < 1:
+        # 0 checked entries would read "ok: 0 entries vs finite differences", a pass that
+        # checked nothing.
+        raise ValueError(
+            f"explore: samples={samples!r}; each backward link is checked against finite "
+            "differences at `samples` entries: give an integer >= 1 (default 4)"
+        )
     generator = rng if rng is not None else np.random.default_rng(0)
     view = read_graph(output, keep=tuple(wrt))
     by_name = {view.name(t): t for t in [*view.leaves, *(s.tensor for s in view.steps)]}
