@@ -248,3 +248,38 @@ def test_samples_below_one_is_a_clear_error_not_a_check_of_nothing(samples: Any)
     network = tutorial_network(rng=np.random.default_rng(0))
     with pytest.raises(ValueError, match=r"^explore: samples=.*: give an integer >= 1"):
         chainrule.explore(network["loss"], wrt=network["w1"], samples=samples)
+
+
+@pytest.mark.parametrize("order", ["w first", "h first"])
+def test_an_intermediate_among_several_wrt_keeps_every_step_its_own_numbers(order: str) -> None:
+    # Before: with wrt=[w, h] (h = x @ w, unnamed) the page's forward steps came from the
+    # explanation for w, which read x @ w + b as one step u1, while the values came from a
+    # view that kept h apart: "u1 = x @ w + b" showed x @ w's values, "u2 = relu(u1)" those of
+    # u1 + b, and the backward pass listed both dloss/du3 and dloss/du4, one of them wrong.
+    rng = np.random.default_rng(0)
+    inputs = chainrule.tensor(rng.normal(size=(3, 2)), name="x")
+    weight = chainrule.tensor(rng.normal(size=(2, 4)), requires_grad=True, name="w")
+    bias = chainrule.tensor(rng.normal(size=(4,)), requires_grad=True, name="b")
+    product = inputs @ weight
+    shifted = product + bias
+    loss = chainrule.mean(chainrule.relu(shifted) ** 2)
+    wrt = [weight, product] if order == "w first" else [product, weight]
+    data = chainrule.explore(loss, wrt=wrt).data
+    loss.backward()
+    titles = [step["title"] for step in data["steps"]]
+    assert titles == [
+        *["u1 = x @ w", "u2 = u1 + b", "u3 = relu(u2)", "u4 = u3**2", "loss = mean(u4)"],
+        *["dloss/du4", "du4/du3", "du3/du2", "du2/du1", "du1/dw"],
+    ]
+    nodes = {node["name"]: node for node in data["nodes"]}
+    np.testing.assert_allclose(
+        np.reshape(nodes["u1"]["value"]["data"], (3, 4)), product.data, rtol=1e-15
+    )
+    np.testing.assert_allclose(
+        np.reshape(nodes["u2"]["value"]["data"], (3, 4)), shifted.data, rtol=1e-15
+    )
+    last = data["steps"][-1]
+    assert weight.grad is not None
+    np.testing.assert_allclose(
+        np.reshape(last["grad_in"]["data"], (2, 4)), np.asarray(weight.grad), rtol=1e-12
+    )

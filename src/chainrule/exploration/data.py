@@ -159,13 +159,18 @@ def graph_data(
             "differences at `samples` entries: give an integer >= 1 (default 4)"
         )
     generator = rng if rng is not None else np.random.default_rng(0)
-    view = read_graph(output, keep=tuple(wrt))
+    # Each explanation reads the graph keeping its own wrt out of any affine step; with an
+    # intermediate among several wrt they would group (and so name) the steps differently
+    # from each other and from the page's view, so then no affine step is grouped at all.
+    group_affine = len(wrt) == 1 or all(w.grad_fn is None for w in wrt)
+    view = read_graph(output, keep=tuple(wrt), group_affine=group_affine)
     by_name = {view.name(t): t for t in [*view.leaves, *(s.tensor for s in view.steps)]}
     for name, tensor in by_name.items():
         _require_finite(name, np.asarray(tensor.data), "value")
     explanations: list[Explanation] = [
-        explain(output, w, samples=samples, rng=generator) for w in wrt
+        explain(output, w, samples=samples, rng=generator, group_affine=group_affine) for w in wrt
     ]
+    _require_same_steps(view, explanations)
     grads = upstream_gradients(view)
     for name, tensor in by_name.items():
         if id(tensor) in grads:
@@ -232,6 +237,20 @@ def graph_data(
         "max_rows": MAX_ROWS,
         "max_cols": MAX_COLS,
     }
+
+
+def _require_same_steps(view: GraphView, explanations: Sequence[Explanation]) -> None:
+    """The page shows the view's tensors under the explanations' step names and formulas, so
+    every explanation must have read the same steps (a mismatch would label one tensor's
+    numbers with another's formula)."""
+    expected = [step.name for step in view.steps]
+    for explanation in explanations:
+        read = [step.name for step in explanation.steps]
+        if read != expected:
+            raise ValueError(
+                f"explore: d{explanation.output}/d{explanation.wrt} read the steps {read}, "
+                f"the page {expected}; explore each wrt on its own (explore(loss, wrt=w))"
+            )
 
 
 def _require_finite(name: str, array: np.ndarray, what: str) -> None:
