@@ -283,3 +283,19 @@ def test_an_intermediate_among_several_wrt_keeps_every_step_its_own_numbers(orde
     np.testing.assert_allclose(
         np.reshape(last["grad_in"]["data"], (2, 4)), np.asarray(weight.grad), rtol=1e-12
     )
+
+
+def test_every_edge_points_right_when_a_leaf_is_used_again_downstream() -> None:
+    # Before: a leaf's column was taken from its first consumer, but a column of 0 read as
+    # "not yet placed", so x, used by u1 and again by a residual add, was moved to column 4
+    # and its edge into u1 (column 1) drawn backwards.
+    rng = np.random.default_rng(0)
+    inputs = chainrule.tensor(rng.normal(size=(3, 4)), name="x")
+    w1 = chainrule.tensor(rng.normal(size=(4, 4)), requires_grad=True, name="w1")
+    w2 = chainrule.tensor(rng.normal(size=(4, 4)), requires_grad=True, name="w2")
+    hidden = chainrule.relu(chainrule.relu(inputs @ w1) @ w2)
+    loss = chainrule.mean((hidden + inputs) ** 2)
+    data = chainrule.explore(loss, wrt=[w1, w2]).data
+    column = {node["name"]: node["column"] for node in data["nodes"]}
+    assert column["x"] == 0
+    assert [e for e in data["edges"] if column[e["from"]] >= column[e["to"]]] == []

@@ -57,17 +57,19 @@ def _entry_cell(entry: Sequence[int], shape: Sequence[int]) -> list[int]:
 
 
 def _layout(view: GraphView) -> dict[int, tuple[int, int]]:
-    """(column, row) of every tensor: a leaf in column 0, a step one right of its deepest
-    operand, rows in order of first appearance within a column."""
+    """(column, row) of every tensor: a step one right of its deepest operand, a leaf one left
+    of its first consumer (so every edge points right), rows in order of first appearance
+    within a column."""
     depth: dict[int, int] = {id(leaf): 0 for leaf in view.leaves}
     for step in view.steps:
         depth[id(step.tensor)] = 1 + max((depth.get(id(t), 0) for t in step.operands), default=0)
+    first_use: dict[int, int] = {}
     for step in view.steps:
         for operand in step.operands:
             if operand.grad_fn is None:
-                depth[id(operand)] = max(
-                    0, min(depth[id(operand)] or 10**9, depth[id(step.tensor)] - 1)
-                )
+                column = depth[id(step.tensor)] - 1
+                first_use[id(operand)] = min(first_use.get(id(operand), column), column)
+    depth.update(first_use)
     rows: dict[int, int] = {}
     place: dict[int, tuple[int, int]] = {}
     for tensor in [*(s.tensor for s in view.steps), *view.leaves]:
