@@ -241,3 +241,22 @@ def test_a_title_that_reads_like_a_placeholder_stays_that_text() -> None:
     assert f'<h1 id="title">{title}</h1>' in page
     assert page.count('"use strict";') == 1
     assert _json_in(page) == {"name": "{{JS}}"}
+
+
+@pytest.mark.parametrize("command", ["explore", "explain", "graph"])
+def test_more_examples_than_the_runs_test_split_holds_is_refused(
+    command: str, trained_run: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # Before: quietly cut to the test split's size, so the page (or derivation) was of
+    # fewer examples than asked for.
+    capsys.readouterr()
+    out = ["--out", str(tmp_path / "out.svg")] if command != "explain" else []
+    assert main([command, str(trained_run), "--examples", "100000", *out]) == 2
+    captured = capsys.readouterr()
+    assert captured.out == ""
+    assert re.fullmatch(
+        rf"chainrule {command}: 100000 examples asked for, and the test split of digits "
+        r"holds (\d+); choose from 1 to \1 \(--examples on the command line\)\n",
+        captured.err,
+    ), captured.err
+    assert list(tmp_path.iterdir()) == []
