@@ -89,7 +89,19 @@ def run_loss(
         )
     inputs = Tensor(splits.x_test[:examples], name="x")
     loss = nn.CrossEntropyLoss()(model(inputs), splits.y_test[:examples])
+    _name_reshaped_inputs(loss, inputs)
     return model, loss
+
+
+def _name_reshaped_inputs(loss: Tensor, inputs: Tensor) -> None:
+    """Name x the graph's leaf that is `inputs` reshaped (the CNN's Unflatten to images): x
+    needs no gradient, so the reshape is not recorded and its result was a new, unnamed
+    leaf, shown as leaf1."""
+    from chainrule.explanation.walk import read_graph
+
+    for leaf in read_graph(loss).leaves:
+        if leaf.name is None and np.shares_memory(np.asarray(leaf.data), inputs.data):
+            leaf.name = inputs.name
 
 
 def run_exploration(
