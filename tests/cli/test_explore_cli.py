@@ -106,7 +106,10 @@ def test_explore_wrt_must_require_grad() -> None:
 
 
 def _embedded_data(page: Path) -> dict[str, object]:
-    text = page.read_text(encoding="utf-8")
+    return _json_in(page.read_text(encoding="utf-8"))
+
+
+def _json_in(text: str) -> dict[str, object]:
     start = text.index('id="chainrule-data">') + len('id="chainrule-data">')
     loaded: dict[str, object] = json.loads(text[start : text.index("</script>", start)])
     return loaded
@@ -225,3 +228,35 @@ def test_each_explore_error_names_the_command_once(
     assert lines[0].startswith("chainrule explore: ")
     # No second prefix: not explore's own, nor that of the training code it loads the run with.
     assert not re.match(r"[a-z]+: ", lines[0].removeprefix("chainrule explore: ")), lines[0]
+
+
+def test_a_title_that_reads_like_a_placeholder_stays_that_text() -> None:
+    # Before: the page's slots were filled one after another, so a title (a run folder's
+    # path) holding "{{JS}}" got the whole script pasted into <title> and <h1>.
+    from chainrule.exploration.page import render_page
+
+    title = "runs/{{JS}} {{CSS}} {{DATA}} {{TITLE}}"
+    page = render_page({"name": "{{JS}}"}, title)
+    assert f"<title>{title}</title>" in page
+    assert f'<h1 id="title">{title}</h1>' in page
+    assert page.count('"use strict";') == 1
+    assert _json_in(page) == {"name": "{{JS}}"}
+
+
+@pytest.mark.parametrize("command", ["explore", "explain", "graph"])
+def test_more_examples_than_the_runs_test_split_holds_is_refused(
+    command: str, trained_run: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # Before: quietly cut to the test split's size, so the page (or derivation) was of
+    # fewer examples than asked for.
+    capsys.readouterr()
+    out = ["--out", str(tmp_path / "out.svg")] if command != "explain" else []
+    assert main([command, str(trained_run), "--examples", "100000", *out]) == 2
+    captured = capsys.readouterr()
+    assert captured.out == ""
+    assert re.fullmatch(
+        rf"chainrule {command}: 100000 examples asked for, and the test split of digits "
+        r"holds (\d+); choose from 1 to \1 \(--examples on the command line\)\n",
+        captured.err,
+    ), captured.err
+    assert list(tmp_path.iterdir()) == []

@@ -59,6 +59,18 @@ def test_explain_reads_the_cnn_run_down_to_its_first_conv_weight(
     assert "all local gradients agree with finite differences" in output
 
 
+def test_explain_of_the_cnn_run_names_its_images_x(
+    cnn_run: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # Before: "u1 = conv2d(leaf1, 1.weight, 1.bias)": the CNN reshapes x to images without
+    # recording it (x needs no gradient), so the graph's leaf was a new, unnamed tensor.
+    assert main(["explain", str(cnn_run), "--wrt", "1.weight", "--examples", "2"]) == 0
+    output = capsys.readouterr().out
+    assert re.search(r"\n  x +\(2, 1, 8, 8\) +data\n", output), output
+    assert re.search(r"\n  u1 += conv2d\(x, 1\.weight, 1\.bias\) +\(2, 16, 8, 8\)\n", output)
+    assert "leaf" not in output
+
+
 def test_cnn_run_resumed_matches_the_straight_run(tmp_path: Path) -> None:
     # A constant learning rate, so that a run of 1 epoch may be continued to 2.
     straight, resumed = tmp_path / "straight", tmp_path / "resumed"

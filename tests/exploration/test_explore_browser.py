@@ -336,3 +336,52 @@ def test_a_three_layer_mlp_with_cross_entropy_steps_through(browser: Any, tmp_pa
     assert mlp.page.locator('#graph .node[data-name="4.weight"]').count() == 1
     assert mlp.errors == []
     mlp.page.close()
+
+
+def pixel(visit: Visit, figure: str, row: int, col: int) -> list[int]:
+    """The RGB of cell (row, col) of the heatmap in `figure` (a CSS selector)."""
+    rgba: list[int] = visit.page.evaluate(
+        """([selector, row, col]) => {
+            const canvas = document.querySelector(selector + " canvas");
+            const size = canvas.width / Number(canvas.dataset.cols);
+            const x = Math.floor(col * size + size / 2), y = Math.floor(row * size + size / 2);
+            return Array.from(canvas.getContext("2d").getImageData(x, y, 1, 1).data);
+        }""",
+        [figure, row, col],
+    )
+    return rgba[:3]
+
+
+def test_each_heatmap_has_its_own_scale_and_a_small_gradient_is_not_white(
+    browser: Any, tmp_path: Path
+) -> None:
+    # Before: w's value (about 1) and its gradient (about 1e-4) shared one scale, so the
+    # gradient was drawn white everywhere, as if it were 0.
+    inputs = chainrule.tensor([[1.0, 1e-6, 0.0], [1.0, 0.0, 0.0]], name="x")
+    weight = chainrule.tensor(np.ones((3, 2)), requires_grad=True, name="w")
+    loss = chainrule.mean((inputs @ weight) * 1e-4)
+    path = chainrule.explore(loss, wrt=weight).save(tmp_path / "small.html")
+    loss.backward()
+    assert weight.grad is not None
+    grad = np.asarray(weight.grad)
+    assert grad[0, 0] == pytest.approx(5e-5)
+    assert grad[1, 0] == pytest.approx(2.5e-11)
+    assert np.all(grad[2] == 0.0)
+    small = open_page(browser, path.as_uri())
+    small.page.locator('#graph .node[data-name="w"]').click()
+    shown = small.text("#node-detail .grad-line").removeprefix("dloss/dw = ").split(", ")
+    np.testing.assert_allclose([float(v) for v in shown], grad.ravel(), rtol=5e-6, atol=0)
+    value_figure, grad_figure = (
+        "#node-detail .panel:nth-child(1)",
+        "#node-detail .panel:nth-child(2)",
+    )
+    assert float(small.page.locator(value_figure).get_attribute("data-scale")) == 1.0
+    assert float(small.page.locator(grad_figure).get_attribute("data-scale")) == pytest.approx(5e-5)
+    assert "colours: -5.0000e-5" in small.text(grad_figure)
+    assert pixel(small, grad_figure, 0, 0) == [255, 0, 0]  # the largest entry: full red
+    faint = pixel(small, grad_figure, 1, 0)  # 1e-6 of the largest: tinted, not white
+    assert faint[0] == 255
+    assert faint[1] == faint[2] < 255
+    assert pixel(small, grad_figure, 2, 1) == [255, 255, 255]  # exactly 0: white
+    assert small.errors == []
+    small.page.close()

@@ -3,6 +3,8 @@ extras equal what the library computes in Python."""
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 import pytest
 
@@ -216,3 +218,84 @@ def test_a_gradient_that_overflows_is_a_clear_error_naming_it() -> None:
         ),
     ):
         chainrule.explore(loss, wrt=w)
+
+
+def test_the_local_derivative_is_shown_where_the_upstream_gradient_is_zero() -> None:
+    # Before: the local factor was read as product / upstream, so where nothing flowed back
+    # (a max-pool's other entries, a masked output) the page said "0 × (any) = 0" for
+    # relu's [u1 > 0], which is 0 or 1 there.
+    inputs = chainrule.tensor([[1.0, -2.0, 3.0], [-1.0, 2.0, 0.5]], name="x")
+    weight = chainrule.tensor([[2.0, 1.0, -1.0], [1.0, 1.0, 2.0]], requires_grad=True, name="w")
+    mask = chainrule.tensor([[0.0, 0.0, 1.0], [0.0, 0.0, 0.0]], name="m")
+    u1 = inputs * weight
+    loss = chainrule.mean(chainrule.relu(u1) * mask)
+    data = chainrule.explore(loss, wrt=weight, samples=6).data
+    steps = {step["title"]: step for step in data["steps"]}
+    relu_link, product_link = steps["du2/du1"], steps["du1/dw"]
+    assert len(relu_link["plugged_in"]) == len(product_link["plugged_in"]) == 6
+    assert {item["upstream"] for item in relu_link["plugged_in"]} == {0.0, 1 / 6}
+    for item in relu_link["plugged_in"]:
+        assert item["local"] == float(u1.data[tuple(item["entry"])] > 0)
+        assert item["product"] == item["upstream"] * item["local"]
+    for item in product_link["plugged_in"]:
+        assert item["local"] == inputs.data[tuple(item["entry"])]
+
+
+@pytest.mark.parametrize("samples", [0, -1, 2.5, True])
+def test_samples_below_one_is_a_clear_error_not_a_check_of_nothing(samples: Any) -> None:
+    # Before: samples=0 gave every link "ok: 0 entries vs finite differences" (a pass that
+    # checked nothing) and samples=-1 "negative dimensions are not allowed" from NumPy.
+    network = tutorial_network(rng=np.random.default_rng(0))
+    with pytest.raises(ValueError, match=r"^explore: samples=.*: give an integer >= 1"):
+        chainrule.explore(network["loss"], wrt=network["w1"], samples=samples)
+
+
+@pytest.mark.parametrize("order", ["w first", "h first"])
+def test_an_intermediate_among_several_wrt_keeps_every_step_its_own_numbers(order: str) -> None:
+    # Before: with wrt=[w, h] (h = x @ w, unnamed) the page's forward steps came from the
+    # explanation for w, which read x @ w + b as one step u1, while the values came from a
+    # view that kept h apart: "u1 = x @ w + b" showed x @ w's values, "u2 = relu(u1)" those of
+    # u1 + b, and the backward pass listed both dloss/du3 and dloss/du4, one of them wrong.
+    rng = np.random.default_rng(0)
+    inputs = chainrule.tensor(rng.normal(size=(3, 2)), name="x")
+    weight = chainrule.tensor(rng.normal(size=(2, 4)), requires_grad=True, name="w")
+    bias = chainrule.tensor(rng.normal(size=(4,)), requires_grad=True, name="b")
+    product = inputs @ weight
+    shifted = product + bias
+    loss = chainrule.mean(chainrule.relu(shifted) ** 2)
+    wrt = [weight, product] if order == "w first" else [product, weight]
+    data = chainrule.explore(loss, wrt=wrt).data
+    loss.backward()
+    titles = [step["title"] for step in data["steps"]]
+    assert titles == [
+        *["u1 = x @ w", "u2 = u1 + b", "u3 = relu(u2)", "u4 = u3**2", "loss = mean(u4)"],
+        *["dloss/du4", "du4/du3", "du3/du2", "du2/du1", "du1/dw"],
+    ]
+    nodes = {node["name"]: node for node in data["nodes"]}
+    np.testing.assert_allclose(
+        np.reshape(nodes["u1"]["value"]["data"], (3, 4)), product.data, rtol=1e-15
+    )
+    np.testing.assert_allclose(
+        np.reshape(nodes["u2"]["value"]["data"], (3, 4)), shifted.data, rtol=1e-15
+    )
+    last = data["steps"][-1]
+    assert weight.grad is not None
+    np.testing.assert_allclose(
+        np.reshape(last["grad_in"]["data"], (2, 4)), np.asarray(weight.grad), rtol=1e-12
+    )
+
+
+def test_every_edge_points_right_when_a_leaf_is_used_again_downstream() -> None:
+    # Before: a leaf's column was taken from its first consumer, but a column of 0 read as
+    # "not yet placed", so x, used by u1 and again by a residual add, was moved to column 4
+    # and its edge into u1 (column 1) drawn backwards.
+    rng = np.random.default_rng(0)
+    inputs = chainrule.tensor(rng.normal(size=(3, 4)), name="x")
+    w1 = chainrule.tensor(rng.normal(size=(4, 4)), requires_grad=True, name="w1")
+    w2 = chainrule.tensor(rng.normal(size=(4, 4)), requires_grad=True, name="w2")
+    hidden = chainrule.relu(chainrule.relu(inputs @ w1) @ w2)
+    loss = chainrule.mean((hidden + inputs) ** 2)
+    data = chainrule.explore(loss, wrt=[w1, w2]).data
+    column = {node["name"]: node["column"] for node in data["nodes"]}
+    assert column["x"] == 0
+    assert [e for e in data["edges"] if column[e["from"]] >= column[e["to"]]] == []

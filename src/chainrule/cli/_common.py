@@ -124,6 +124,24 @@ def positive_int(option: str) -> Callable[[str], int]:
     return parse
 
 
+def port_number(option: str) -> Callable[[str], int]:
+    """An argparse type: a TCP port, an integer from 0 to 65535, else an error naming
+    `option`, the value and the range."""
+
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            value = -1
+        if not 0 <= value <= 65535:
+            raise argparse.ArgumentTypeError(
+                f"{option} must be a port from 0 to 65535 (0: a free one), got {text!r}"
+            )
+        return value
+
+    return parse
+
+
 def float_in(option: str, low: float, high: float) -> Callable[[str], float]:
     """An argparse type: a finite float in [low, high], else an error naming `option`, the
     value and the range."""
@@ -158,6 +176,28 @@ def add_data_option(parser: Any) -> None:
         help="for a RUN: read this data set's test split instead of the run's (as when its "
         "folder moved)",
     )
+
+
+def refuse_data_without_run(args: argparse.Namespace, command: str) -> None:
+    """A usage error (exit 2) for `--data` given without a RUN: it names the data a run is
+    read with, and the tutorial network reads the bundled digits, so it would be ignored."""
+    if args.data is None or args.run_folder is not None:
+        return
+    reporter: argparse.ArgumentParser = args.command_parser
+    reporter.error(
+        f"--data {args.data} reads a trained run's test split, and no RUN was given; give the "
+        f"run folder (chainrule {command} RUN --data {args.data}), or drop --data for the "
+        "tutorial network on the bundled digits"
+    )
+
+
+def refuse_unread(args: argparse.Namespace, unread: Iterable[tuple[str, str]]) -> None:
+    """A usage error (exit 2) for the first option of `unread`, (option, why this call does
+    not read it), that was given: an option left at its default is None."""
+    reporter: argparse.ArgumentParser = args.command_parser
+    for option, why in unread:
+        if getattr(args, option.removeprefix("--").replace("-", "_")) is not None:
+            reporter.error(f"{option} {why}")
 
 
 def report_run_error(command: str, error: Exception, data: str | None) -> None:

@@ -14,11 +14,25 @@ from chainrule.cli._common import (
     nonnegative_int,
     not_lead_rank,
     positive_int,
+    refuse_data_without_run,
+    refuse_unread,
     report_error,
     report_run_error,
 )
 
 WRT_CHOICES = ("w1", "b1", "x", "w2", "b2", "u2")
+
+
+RUN_ONLY = (
+    "--examples",
+    "sizes a RUN's batch of test examples, and no RUN was given (the tutorial network has its "
+    "own batch); give the run folder, or drop --examples",
+)
+TUTORIAL_ONLY = (
+    "--seed",
+    "draws the tutorial network's weights, and a RUN's come from its checkpoint; drop --seed, "
+    "or the RUN",
+)
 
 
 def add_parser(subparsers: Any) -> None:
@@ -43,12 +57,15 @@ def add_parser(subparsers: Any) -> None:
     parser.add_argument(
         "--examples",
         type=positive_int("--examples"),
-        default=8,
+        default=None,
         help="for a RUN: test examples in the batch (default 8)",
     )
     parser.add_argument("--format", choices=("text", "markdown", "latex"), default="text")
     parser.add_argument(
-        "--seed", type=nonnegative_int("--seed"), default=0, help="seed of the random network"
+        "--seed",
+        type=nonnegative_int("--seed"),
+        default=None,
+        help="tutorial network: seed of its random weights (default 0)",
     )
     add_data_option(parser)
     parser.set_defaults(run=run)
@@ -60,6 +77,8 @@ def run(args: argparse.Namespace) -> int:
     import chainrule
     from chainrule.explanation import tutorial_network
 
+    refuse_data_without_run(args, "explain")
+    refuse_unread(args, [RUN_ONLY if args.run_folder is None else TUTORIAL_ONLY])
     ended = not_lead_rank("explain")
     if ended is not None:
         return ended
@@ -68,7 +87,11 @@ def run(args: argparse.Namespace) -> int:
         from chainrule.train import CheckpointError
 
         try:
-            model, loss = run_loss(args.run_folder, examples=args.examples, data=args.data)
+            model, loss = run_loss(
+                args.run_folder,
+                examples=8 if args.examples is None else args.examples,
+                data=args.data,
+            )
         except (CheckpointError, ValueError) as error:
             report_run_error("explain", error, args.data)
             return 2
@@ -95,7 +118,7 @@ def run(args: argparse.Namespace) -> int:
                 file=sys.stderr,
             )
             return 2
-        network = tutorial_network(rng=np.random.default_rng(args.seed))
+        network = tutorial_network(rng=np.random.default_rng(0 if args.seed is None else args.seed))
         if wrt == "x":
             network["x"].requires_grad_()
         explanation = chainrule.explain(network["loss"], network[wrt])

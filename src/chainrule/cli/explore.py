@@ -15,10 +15,17 @@ from chainrule.cli._common import (
     missing_extras,
     nonnegative_int,
     not_lead_rank,
+    port_number,
     positive_int,
+    refuse_data_without_run,
+    refuse_unread,
     report_error,
     report_run_error,
 )
+
+TUTORIAL_OPTIONS = ("--hidden", "--train-steps", "--seed")
+OUT_UNREAD = "names the page written without --serve, and --serve writes none; drop one"
+PORT_UNREAD = "is where --serve listens, and --serve was not given; add --serve, or drop --port"
 
 
 def add_parser(subparsers: Any) -> None:
@@ -35,7 +42,7 @@ def add_parser(subparsers: Any) -> None:
     )
     parser.add_argument(
         "--out",
-        default="explore.html",
+        default=None,
         help="the page to write (default explore.html); opened by nothing",
     )
     parser.add_argument(
@@ -46,8 +53,8 @@ def add_parser(subparsers: Any) -> None:
     )
     parser.add_argument(
         "--port",
-        type=nonnegative_int("--port"),
-        default=0,
+        type=port_number("--port"),
+        default=None,
         help="port for --serve (default 0: a free one)",
     )
     parser.add_argument(
@@ -57,16 +64,22 @@ def add_parser(subparsers: Any) -> None:
         help="examples in the batch (default 8)",
     )
     parser.add_argument(
-        "--hidden", type=positive_int("--hidden"), default=16, help="hidden units (default 16)"
+        "--hidden",
+        type=positive_int("--hidden"),
+        default=None,
+        help="tutorial network: hidden units (default 16)",
     )
     parser.add_argument(
         "--train-steps",
         type=nonnegative_int("--train-steps"),
-        default=30,
-        help="gradient-descent steps recorded for the scrubber (default 30)",
+        default=None,
+        help="tutorial network: gradient-descent steps recorded for the scrubber (default 30)",
     )
     parser.add_argument(
-        "--seed", type=nonnegative_int("--seed"), default=0, help="seed of the initial weights"
+        "--seed",
+        type=nonnegative_int("--seed"),
+        default=None,
+        help="tutorial network: seed of the initial weights (default 0)",
     )
     add_data_option(parser)
     parser.set_defaults(run=run)
@@ -79,6 +92,18 @@ def run(args: argparse.Namespace) -> int:
     from chainrule.exploration.server import serve
     from chainrule.train import CheckpointError
 
+    refuse_data_without_run(args, "explore")
+    unread = [
+        (
+            option,
+            f"shapes the tutorial network, and a RUN's network comes from its checkpoint; "
+            f"drop {option}, or the RUN",
+        )
+        for option in TUTORIAL_OPTIONS
+        if args.run_folder is not None
+    ]
+    unread.append(("--out", OUT_UNREAD) if args.serve else ("--port", PORT_UNREAD))
+    refuse_unread(args, unread)
     ended = not_lead_rank("explore")
     if ended is not None:
         return ended
@@ -94,15 +119,22 @@ def run(args: argparse.Namespace) -> int:
         if missing:
             report_error("explore", missing)
             return 2
-        exploration = tutorial_exploration(
-            n=args.examples, n_hidden=args.hidden, train_steps=args.train_steps, seed=args.seed
-        )
+        try:
+            exploration = tutorial_exploration(
+                n=args.examples,
+                n_hidden=16 if args.hidden is None else args.hidden,
+                train_steps=30 if args.train_steps is None else args.train_steps,
+                seed=0 if args.seed is None else args.seed,
+            )
+        except ValueError as error:  # more examples than the digits hold
+            report_error("explore", error)
+            return 2
     if args.serve:
         try:
             serve(
                 exploration.html,
                 embed_json(exploration.data),
-                port=args.port,
+                port=0 if args.port is None else args.port,
                 announce=lambda line: print(line, flush=True),
             )
         except OSError as error:
@@ -110,7 +142,7 @@ def run(args: argparse.Namespace) -> int:
             return 2
         return 0
     try:
-        path = exploration.save(args.out)
+        path = exploration.save("explore.html" if args.out is None else args.out)
     except OSError as error:
         report_error("explore", describe_os_error(error))
         return 2

@@ -57,17 +57,19 @@ def _entry_cell(entry: Sequence[int], shape: Sequence[int]) -> list[int]:
 
 
 def _layout(view: GraphView) -> dict[int, tuple[int, int]]:
-    """(column, row) of every tensor: a leaf in column 0, a step one right of its deepest
-    operand, rows in order of first appearance within a column."""
+    """(column, row) of every tensor: a step one right of its deepest operand, a leaf one left
+    of its first consumer (so every edge points right), rows in order of first appearance
+    within a column."""
     depth: dict[int, int] = {id(leaf): 0 for leaf in view.leaves}
     for step in view.steps:
         depth[id(step.tensor)] = 1 + max((depth.get(id(t), 0) for t in step.operands), default=0)
+    first_use: dict[int, int] = {}
     for step in view.steps:
         for operand in step.operands:
             if operand.grad_fn is None:
-                depth[id(operand)] = max(
-                    0, min(depth[id(operand)] or 10**9, depth[id(step.tensor)] - 1)
-                )
+                column = depth[id(step.tensor)] - 1
+                first_use[id(operand)] = min(first_use.get(id(operand), column), column)
+    depth.update(first_use)
     rows: dict[int, int] = {}
     place: dict[int, tuple[int, int]] = {}
     for tensor in [*(s.tensor for s in view.steps), *view.leaves]:
@@ -77,26 +79,33 @@ def _layout(view: GraphView) -> dict[int, tuple[int, int]]:
     return place
 
 
-def _plugged_in(link: Link, upstream: np.ndarray, grad_in: np.ndarray) -> list[Json]:
-    """At each checked entry of an entry-by-entry link: upstream, local factor and their
-    product, the numbers the chain rule multiplies (the factor is product / upstream)."""
-    if link.kind not in ("constant", "elementwise") or upstream.shape != grad_in.shape:
+def _is_entry_by_entry(link: Link, upstream: np.ndarray) -> bool:
+    """Whether the link's Jacobian is diagonal: its output and input entries pair one to one,
+    so d(output)[i]/d(input)[i] is one number per entry."""
+    return link.kind in ("constant", "elementwise") and upstream.shape == tuple(link.grad_in_shape)
+
+
+def _plugged_in(
+    link: Link, upstream: np.ndarray, grad_in: np.ndarray, local: np.ndarray | None
+) -> list[Json]:
+    """At each checked entry of an entry-by-entry link: upstream, local derivative and their
+    product, the numbers the chain rule multiplies (`local`: the Jacobian's diagonal)."""
+    if local is None:
         return []
-    plugged: list[Json] = []
-    for entry in link.check.entries:
-        up, product = float(upstream[entry]), float(grad_in[entry])
-        plugged.append(
-            {
-                "entry": list(entry),
-                "upstream": up,
-                "product": product,
-                "local": product / up if up != 0 else None,
-            }
-        )
-    return plugged
+    return [
+        {
+            "entry": list(entry),
+            "upstream": float(upstream[entry]),
+            "local": float(local[entry]),
+            "product": float(grad_in[entry]),
+        }
+        for entry in link.check.entries
+    ]
 
 
-def _link_step(link: Link, upstream: np.ndarray, grad_in: np.ndarray) -> Json:
+def _link_step(
+    link: Link, upstream: np.ndarray, grad_in: np.ndarray, local: np.ndarray | None
+) -> Json:
     check = link.check
     return {
         "phase": "backward",
@@ -113,7 +122,7 @@ def _link_step(link: Link, upstream: np.ndarray, grad_in: np.ndarray) -> Json:
         "grad_in": matrix(grad_in),
         "grad_out_shape": list(link.grad_out_shape),
         "grad_in_shape": list(link.grad_in_shape),
-        "plugged_in": _plugged_in(link, upstream, grad_in),
+        "plugged_in": _plugged_in(link, upstream, grad_in, local),
         "check": {
             "entries": [list(e) for e in check.entries],
             "cells": [_entry_cell(e, link.grad_in_shape) for e in check.entries],
@@ -144,14 +153,26 @@ def graph_data(
             "explore: wrt is empty; pass the tensors to differentiate with "
             "respect to, e.g. wrt=[w1, b1]"
         )
+    if isinstance(samples, bool) or not isinstance(samples, int | np.integer) or samples < 1:
+        # 0 checked entries would read "ok: 0 entries vs finite differences", a pass that
+        # checked nothing.
+        raise ValueError(
+            f"explore: samples={samples!r}; each backward link is checked against finite "
+            "differences at `samples` entries: give an integer >= 1 (default 4)"
+        )
     generator = rng if rng is not None else np.random.default_rng(0)
-    view = read_graph(output, keep=tuple(wrt))
+    # Each explanation reads the graph keeping its own wrt out of any affine step; with an
+    # intermediate among several wrt they would group (and so name) the steps differently
+    # from each other and from the page's view, so then no affine step is grouped at all.
+    group_affine = len(wrt) == 1 or all(w.grad_fn is None for w in wrt)
+    view = read_graph(output, keep=tuple(wrt), group_affine=group_affine)
     by_name = {view.name(t): t for t in [*view.leaves, *(s.tensor for s in view.steps)]}
     for name, tensor in by_name.items():
         _require_finite(name, np.asarray(tensor.data), "value")
     explanations: list[Explanation] = [
-        explain(output, w, samples=samples, rng=generator) for w in wrt
+        explain(output, w, samples=samples, rng=generator, group_affine=group_affine) for w in wrt
     ]
+    _require_same_steps(view, explanations)
     grads = upstream_gradients(view)
     for name, tensor in by_name.items():
         if id(tensor) in grads:
@@ -200,7 +221,15 @@ def graph_data(
     for link in _backward_order(list(links.values())):
         upstream = grads[id(by_name[link.output])]
         grad_in = _link_contribution(view, link, upstream)
-        steps.append(_link_step(link, upstream, grad_in))
+        # The local derivative of an entry-by-entry link is the Jacobian's diagonal: ones
+        # pushed back. (Read as product / upstream it was unknown where upstream is 0, as at
+        # every entry a max-pool or a dead ReLU passes nothing back to.)
+        local = (
+            _link_contribution(view, link, np.ones_like(upstream))
+            if _is_entry_by_entry(link, upstream)
+            else None
+        )
+        steps.append(_link_step(link, upstream, grad_in, local))
     return {
         "output": view.name(output),
         "wrt": [view.name(w) for w in wrt],
@@ -210,6 +239,20 @@ def graph_data(
         "max_rows": MAX_ROWS,
         "max_cols": MAX_COLS,
     }
+
+
+def _require_same_steps(view: GraphView, explanations: Sequence[Explanation]) -> None:
+    """The page shows the view's tensors under the explanations' step names and formulas, so
+    every explanation must have read the same steps (a mismatch would label one tensor's
+    numbers with another's formula)."""
+    expected = [step.name for step in view.steps]
+    for explanation in explanations:
+        read = [step.name for step in explanation.steps]
+        if read != expected:
+            raise ValueError(
+                f"explore: d{explanation.output}/d{explanation.wrt} read the steps {read}, "
+                f"the page {expected}; explore each wrt on its own (explore(loss, wrt=w))"
+            )
 
 
 def _require_finite(name: str, array: np.ndarray, what: str) -> None:

@@ -31,21 +31,29 @@
     for (const m of matrices) if (m) for (const v of m.data) largest = Math.max(largest, Math.abs(v));
     return largest || 1;
   }
-  // Diverging scale: blue (negative), white (0), red (positive), shared by a panel's heatmaps.
+  // Diverging scale: blue (negative), white (exactly 0), red (positive), up to ±scale. A
+  // nonzero entry is at least MIN_TINT coloured, so one far below the scale (a gradient of
+  // 1e-6 beside one of 1) never reads as white, that is as "no gradient".
+  const MIN_TINT = 0.15;
   function colour(value, scale) {
-    const t = Math.max(-1, Math.min(1, value / scale));
-    const fade = Math.round(255 * (1 - Math.abs(t)));
-    return t >= 0 ? `rgb(255,${fade},${fade})` : `rgb(${fade},${fade},255)`;
+    if (value === 0) return "rgb(255,255,255)";
+    const t = Math.min(1, Math.abs(value) / scale);
+    const fade = Math.round(255 * (1 - MIN_TINT - (1 - MIN_TINT) * t));
+    return value > 0 ? `rgb(255,${fade},${fade})` : `rgb(${fade},${fade},255)`;
   }
   function grey(value, scale) {
     const level = Math.round(255 * (1 - Math.max(0, Math.min(1, value / scale))));
     return `rgb(${level},${level},${level})`;
   }
-  function heatmap(m, label, scale, options) {
+  // A heatmap of matrix `m` on its own colour scale, ±its largest |entry| (stated under it),
+  // unless options.scale gives one shared on purpose (also stated), so a small tensor is never
+  // drawn on a large one's scale.
+  function heatmap(m, label, options) {
     const opts = options || {};
-    const figure = el("figure", { class: "panel" });
+    const scale = opts.scale !== undefined ? opts.scale : maxAbs([m]);
+    const figure = el("figure", { class: "panel", "data-scale": String(scale) });
     const size = opts.cell || Math.max(3, Math.min(18, Math.floor(320 / Math.max(m.cols, m.rows))));
-    const canvas = el("canvas", { width: m.cols * size, height: m.rows * size, role: "img",
+    const canvas = el("canvas", { width: m.cols * size, height: m.rows * size, "data-rows": m.rows, "data-cols": m.cols, role: "img",
       "aria-label": `${label}: shape ${shapeText(m.shape)}, values from ${fmt(Math.min(...m.data))} to ${fmt(Math.max(...m.data))}` });
     const ctx = canvas.getContext("2d");
     m.data.forEach((v, i) => {
@@ -62,14 +70,16 @@
       const caption = el("figcaption", { class: "caption" },
         `${label} ${shapeText(m.shape)}` + (m.sampled ? ` (first ${m.rows}×${m.cols} shown)` : ""));
       figure.append(caption);
+      if (!opts.grey) figure.append(scaleBar(scale, opts.shared ? `colours (shared with ${opts.shared})` : "colours"));
     }
     return figure;
   }
   function scaleBar(scale, label) {
-    const bar = el("div", { class: "scale", role: "img", "aria-label": `${label}: from ${fmt(-scale)} (blue) through 0 (white) to ${fmt(scale)} (red)` });
-    const canvas = el("canvas", { width: 160, height: 12 });
+    const bar = el("div", { class: "scale", role: "img", "aria-label": `${label}: from ${fmt(-scale)} (blue) through exactly 0 (white) to ${fmt(scale)} (red)` });
+    const canvas = el("canvas", { width: 161, height: 12 });
     const ctx = canvas.getContext("2d");
-    for (let x = 0; x < 160; x++) { ctx.fillStyle = colour((x / 159 * 2 - 1) * scale, scale); ctx.fillRect(x, 0, 1, 12); }
+    // 161 columns, so the middle one is exactly 0 (white) and every other one is tinted.
+    for (let x = 0; x <= 160; x++) { ctx.fillStyle = colour((x / 80 - 1) * scale, scale); ctx.fillRect(x, 0, 1, 12); }
     bar.append(el("span", {}, label + ": " + fmt(-scale)), canvas, el("span", {}, fmt(scale)));
     return bar;
   }
@@ -146,11 +156,9 @@
       detail.append(el("p", { class: "value-line" }, `value = ${node.value.data.map(fmt).join(", ")}`));
       if (node.grad) detail.append(el("p", { class: "grad-line" }, `dloss/d${node.name} = ${node.grad.data.map(fmt).join(", ")}`));
     }
-    const scale = maxAbs([node.value, node.grad]);
-    detail.append(scaleBar(scale, "value and gradient"));
     const panels = el("div", { class: "panels" });
-    panels.append(heatmap(node.value, `${node.name}`, scale));
-    if (node.grad) panels.append(heatmap(node.grad, `dloss/d${node.name}`, scale));
+    panels.append(heatmap(node.value, `${node.name}`));
+    if (node.grad) panels.append(heatmap(node.grad, `dloss/d${node.name}`));
     else panels.append(el("p", { class: "caption" }, `${node.name} does not require grad: no gradient.`));
     detail.append(panels);
     const note = sampledNote([node.value, node.grad]);
@@ -190,8 +198,7 @@
     if (step.phase === "forward") {
       box.append(el("p", {}, "Formula: "), el("span", { class: "formula" }, `${step.node} = ${step.formula}`));
       box.append(el("p", { class: "shape-line" }, `Shape ${shapeText(step.shape)}`));
-      const scale = maxAbs([step.value]);
-      box.append(scaleBar(scale, "value"), heatmap(step.value, step.node, scale));
+      box.append(heatmap(step.value, step.node));
       const note = sampledNote([step.value]);
       if (note) box.append(el("p", { class: "caption" }, note));
       return;
@@ -199,18 +206,15 @@
     box.append(el("p", {}, "Local derivative: "), el("span", { class: "formula derivative" }, `${step.derivative} = ${step.rule}`));
     box.append(el("p", { class: "shape-line" },
       `Upstream ${step.upstream_name} has shape ${shapeText(step.grad_out_shape)}; pushed back through this link it gives ${step.grad_in_name}, shape ${shapeText(step.grad_in_shape)}.`));
-    const scale = maxAbs([step.upstream, step.grad_in]);
-    box.append(scaleBar(scale, "gradients"));
     const panels = el("div", { class: "panels" });
-    panels.append(heatmap(step.upstream, step.upstream_name, scale));
-    panels.append(heatmap(step.grad_in, step.grad_in_name, scale, { highlight: step.check.cells }));
+    panels.append(heatmap(step.upstream, step.upstream_name));
+    panels.append(heatmap(step.grad_in, step.grad_in_name, { highlight: step.check.cells }));
     box.append(panels);
     if (step.plugged_in.length) {
       box.append(el("p", {}, "The chain rule with the numbers plugged in, entry by entry:"));
       const list = el("ul", { class: "plugged" });
       for (const item of step.plugged_in) {
-        const local = item.local === null ? "(any)" : fmt(item.local);
-        list.append(el("li", { class: "formula" }, `[${item.entry.join(", ")}]: ${fmt(item.upstream)} × ${local} = ${fmt(item.product)}`));
+        list.append(el("li", { class: "formula" }, `[${item.entry.join(", ")}]: ${fmt(item.upstream)} × ${fmt(item.local)} = ${fmt(item.product)}`));
       }
       box.append(list);
     }
@@ -243,7 +247,7 @@
     images.append(el("h3", {}, "The batch: each row of x as an 8×8 image"));
     const digits = el("div", { class: "tiles" });
     t.digits.forEach((m, i) => {
-      const fig = heatmap(m, `digit ${i} (label ${t.labels[i]})`, 1, { grey: true, cell: 6, bare: true });
+      const fig = heatmap(m, `digit ${i} (label ${t.labels[i]})`, { scale: 1, grey: true, cell: 6, bare: true });
       fig.append(el("figcaption", {}, `label ${t.labels[i]}`));
       digits.append(fig);
     });
@@ -253,24 +257,22 @@
     images.append(scaleBar(tileScale, "w1"));
     const tiles = el("div", { class: "tiles" });
     t.w1_tiles.forEach((m, j) => {
-      const fig = heatmap(m, `w1 column ${j}`, tileScale, { cell: 6, bare: true });
+      const fig = heatmap(m, `w1 column ${j}`, { scale: tileScale, cell: 6, bare: true });
       fig.append(el("figcaption", {}, `unit ${j}`));
       tiles.append(fig);
     });
     images.append(tiles);
     images.append(el("h3", {}, "ReLU mask [u1 > 0]"));
-    images.append(heatmap(t.relu_mask, "[u1 > 0] (white: off, black: on)", 1, { grey: true }));
+    images.append(heatmap(t.relu_mask, "[u1 > 0] (white: off, black: on)", { scale: 1, grey: true }));
     images.append(el("p", { id: "dead-units" }, `Dead units (off for every example in the batch): ${t.dead_units} of ${t.n_hidden}`));
 
     const sides = section("sides", "Hand-derived, autograd and closed-form gradients");
     for (const side of t.sides) {
-      const scale = maxAbs([side.manual, side.autograd, side.closed_form]);
       sides.append(el("h3", {}, `dloss/d${side.name}`));
-      sides.append(scaleBar(scale, `dloss/d${side.name}`));
       const panels = el("div", { class: "panels" });
-      panels.append(heatmap(side.manual, "manual.backward", scale),
-        heatmap(side.autograd, "autograd (.backward())", scale),
-        heatmap(side.closed_form, "closed form", scale));
+      panels.append(heatmap(side.manual, "manual.backward"),
+        heatmap(side.autograd, "autograd (.backward())"),
+        heatmap(side.closed_form, "closed form"));
       sides.append(panels, el("p", { class: "max-diff" }, `Largest difference between them: ${fmt(side.max_diff)}`));
     }
 
@@ -283,10 +285,13 @@
     broken.append(label, select, result);
     function showBroken() {
       const choice = t.break_it.find(c => c.key === select.value);
+      // One scale for both on purpose: a mistake that only scales the gradient (a sum for
+      // the mean, a missing 2) shows as a difference in colour.
       const scale = maxAbs([choice.broken, choice.true]);
-      result.replaceChildren(scaleBar(scale, `dloss/d${choice.parameter}`));
+      result.replaceChildren();
       const panels = el("div", { class: "panels" });
-      panels.append(heatmap(choice.broken, `broken dloss/d${choice.parameter}`, scale), heatmap(choice.true, `true dloss/d${choice.parameter}`, scale));
+      panels.append(heatmap(choice.broken, `broken dloss/d${choice.parameter}`, { scale, shared: "the true one" }),
+        heatmap(choice.true, `true dloss/d${choice.parameter}`, { scale, shared: "the broken one" }));
       result.append(panels, el("p", {}, "diagnose(broken, true): "), el("p", { class: "diagnosis", "data-kind": choice.kind }, choice.diagnosis));
     }
     select.addEventListener("change", showBroken);
@@ -314,9 +319,7 @@
       marker.setAttribute("cx", px(frame.step)); marker.setAttribute("cy", py(frame.loss));
       framePanels.replaceChildren();
       for (const name of ["w1", "w2"]) {
-        const scale = maxAbs([frame.weights[name]]);
-        const gradScale = maxAbs([frame.grads[name]]);
-        framePanels.append(heatmap(frame.weights[name], `${name} (scale ±${fmt(scale)})`, scale), heatmap(frame.grads[name], `dloss/d${name} (scale ±${fmt(gradScale)})`, gradScale));
+        framePanels.append(heatmap(frame.weights[name], name), heatmap(frame.grads[name], `dloss/d${name}`));
       }
     }
     slider.addEventListener("input", showFrame);
@@ -324,6 +327,7 @@
   }
 
   const notes = [`${DATA.nodes.length} tensors, ${steps.length} steps: ${steps.filter(s => s.phase === "forward").length} forward, ${steps.filter(s => s.phase === "backward").length} backward links.`];
+  notes.push("Each heatmap has its own colour scale, ±its largest |entry|, given under it: blue is negative, red positive, white exactly 0 (any nonzero entry is tinted).");
   if (DATA.nodes.some(n => n.value.sampled || (n.grad && n.grad.sampled))) notes.push(`Tensors larger than ${DATA.max_rows}×${DATA.max_cols} are sampled: the first rows and columns are embedded.`);
   document.getElementById("note").textContent = notes.join(" ");
   if (DATA.tutorial) tutorial(DATA.tutorial);

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import html
 import json
+import re
 from importlib import resources
 
 from chainrule.exploration.data import Json
@@ -28,10 +29,18 @@ def embed_json(data: Json) -> str:
     return json.dumps(data, allow_nan=False, separators=(",", ":")).translate(_SCRIPT_UNSAFE)
 
 
+_PLACEHOLDER = re.compile(r"\{\{(TITLE|CSS|JS|DATA)\}\}")
+"""The slots of page.html."""
+
+
 def render_page(data: Json, title: str) -> str:
     """The self-contained HTML page showing `data` under `title` (escaped)."""
-    page = _asset("page.html")
-    # The data goes in last, so a placeholder-like string in it is never replaced.
-    page = page.replace("{{TITLE}}", html.escape(title))
-    page = page.replace("{{CSS}}", _asset("page.css")).replace("{{JS}}", _asset("page.js"))
-    return page.replace("{{DATA}}", embed_json(data))
+    parts = {
+        "TITLE": html.escape(title),
+        "CSS": _asset("page.css"),
+        "JS": _asset("page.js"),
+        "DATA": embed_json(data),
+    }
+    # One pass over the template: what goes into a slot is never searched for slots, so a
+    # title or a tensor name that reads "{{JS}}" stays that text.
+    return _PLACEHOLDER.sub(lambda slot: parts[slot.group(1)], _asset("page.html"))

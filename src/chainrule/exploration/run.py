@@ -27,7 +27,8 @@ def run_loss(
     """The run's model (eval mode, checkpoint weights) and its loss on `examples` test rows
     of `data` (a named data set or a folder of IDX files; default: the run's own).
 
-    Raises `chainrule.train.CheckpointError` for a folder without a readable checkpoint,
+    Raises ValueError when `examples` is not from 1 to the number of test rows,
+    `chainrule.train.CheckpointError` for a folder without a readable checkpoint,
     RunDataError (a ValueError) when the data cannot be loaded or their images do not fit
     the model, and RunDataChanged (a RunDataError) when the run's own data differ from the
     ones it was trained on (as `chainrule evaluate` and a resume refuse them).
@@ -79,10 +80,28 @@ def run_loss(
             f"model its config describes ({error})"
         ) from None
     model.eval()
-    count = min(examples, len(splits.y_test))
-    inputs = Tensor(splits.x_test[:count], name="x")
-    loss = nn.CrossEntropyLoss()(model(inputs), splits.y_test[:count])
+    available = len(splits.y_test)
+    if not 1 <= examples <= available:
+        # Plain ValueError, not RunDataError: the data are fine, the count is not.
+        raise ValueError(
+            f"{examples} examples asked for, and the test split of {source} holds "
+            f"{available}; choose from 1 to {available} (--examples on the command line)"
+        )
+    inputs = Tensor(splits.x_test[:examples], name="x")
+    loss = nn.CrossEntropyLoss()(model(inputs), splits.y_test[:examples])
+    _name_reshaped_inputs(loss, inputs)
     return model, loss
+
+
+def _name_reshaped_inputs(loss: Tensor, inputs: Tensor) -> None:
+    """Name x the graph's leaf that is `inputs` reshaped (the CNN's Unflatten to images): x
+    needs no gradient, so the reshape is not recorded and its result was a new, unnamed
+    leaf, shown as leaf1."""
+    from chainrule.explanation.walk import read_graph
+
+    for leaf in read_graph(loss).leaves:
+        if leaf.name is None and np.shares_memory(np.asarray(leaf.data), inputs.data):
+            leaf.name = inputs.name
 
 
 def run_exploration(

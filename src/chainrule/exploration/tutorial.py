@@ -25,10 +25,16 @@ def digits_batch(
     n: int, n_hidden: int, *, rng: np.random.Generator
 ) -> tuple[FloatArray, FloatArray, dict[str, FloatArray]]:
     """x (n, 64): the first n digits, pixels in [0, 1]; y (n, 1): each digit's label / 9,
-    the tutorial's regression target; He-initialised parameters with small random biases."""
+    the tutorial's regression target; He-initialised parameters with small random biases.
+    A ValueError when n is not from 1 to the number of digits (1797)."""
     from chainrule.data.digits import load_digits
 
     images, labels = load_digits()
+    if not 1 <= n <= len(images):
+        raise ValueError(
+            f"explore: {n} examples asked for, and the bundled digits hold {len(images)}; "
+            f"choose from 1 to {len(images)} (--examples on the command line)"
+        )
     x = images[:n]
     y = (labels[:n] / 9.0).reshape(n, 1)
     params = manual.init_params(x.shape[1], n_hidden, 1, rng=rng)
