@@ -21,6 +21,7 @@ from chainrule.exercises.cases import (
     Shapes,
     cross_entropy_problem,
     deep_problem,
+    magnitude,
     tutorial_problem,
 )
 
@@ -41,8 +42,10 @@ class Exercise:
     """One gradient to derive.
 
     `arguments` are (name, meaning with shape) in call order; `returns` is the shape of the
-    answer; `task` the docstring's statement of the task (never the answer); `worked` the
-    body of the worked example, or None for one left to the learner."""
+    answer; `task` the docstring's statement of the task (never the answer); `expected` the
+    true gradient and `magnitude` the sum of |terms| of each of its entries (the scale of a
+    right answer's rounding, `cases.magnitude`); `worked` the body of the worked example, or
+    None for one left to the learner."""
 
     name: str
     function: str
@@ -53,6 +56,7 @@ class Exercise:
     build: Callable[[Shapes, np.random.Generator], Problem]
     dims: tuple[str, ...]
     expected: Callable[[Problem], Array]
+    magnitude: Callable[[Problem], Array]
     slips: Callable[[Problem], tuple[Slip, ...]] = lambda problem: ()
     worked: str | None = None
 
@@ -99,6 +103,10 @@ def _mask_slips(
 
 def _tutorial(name: str) -> Callable[[Problem], Array]:
     return lambda problem: problem.grads[name]
+
+
+def _magnitude(name: str) -> Callable[[Problem], Array]:
+    return lambda problem: magnitude(problem, name)
 
 
 def _x_slips(problem: Problem) -> tuple[Slip, ...]:
@@ -183,6 +191,7 @@ EXERCISES: tuple[Exercise, ...] = (
         build=tutorial_problem,
         dims=TUTORIAL_DIMS,
         expected=_tutorial("w1"),
+        magnitude=_magnitude("w1"),
         slips=lambda problem: _mask_slips(
             problem.values["du2"],
             problem.values["u1"],
@@ -212,6 +221,7 @@ EXERCISES: tuple[Exercise, ...] = (
         build=tutorial_problem,
         dims=TUTORIAL_DIMS,
         expected=_tutorial("x"),
+        magnitude=_magnitude("x"),
         slips=_x_slips,
     ),
     Exercise(
@@ -227,6 +237,7 @@ EXERCISES: tuple[Exercise, ...] = (
         build=tutorial_problem,
         dims=TUTORIAL_DIMS,
         expected=_tutorial("b1"),
+        magnitude=_magnitude("b1"),
         slips=lambda problem: _mask_slips(
             problem.values["du2"], problem.values["u1"], lambda du1: du1.sum(axis=0), "du2", "u1"
         ),
@@ -241,6 +252,7 @@ EXERCISES: tuple[Exercise, ...] = (
         build=tutorial_problem,
         dims=TUTORIAL_DIMS,
         expected=_tutorial("w2"),
+        magnitude=_magnitude("w2"),
     ),
     Exercise(
         name="b2",
@@ -252,6 +264,7 @@ EXERCISES: tuple[Exercise, ...] = (
         build=tutorial_problem,
         dims=TUTORIAL_DIMS,
         expected=_tutorial("b2"),
+        magnitude=_magnitude("b2"),
     ),
     Exercise(
         name="u2",
@@ -266,6 +279,7 @@ EXERCISES: tuple[Exercise, ...] = (
         build=tutorial_problem,
         dims=TUTORIAL_DIMS,
         expected=_tutorial("u2"),
+        magnitude=_magnitude("u2"),
     ),
     Exercise(
         name="deep_w2",
@@ -284,6 +298,7 @@ EXERCISES: tuple[Exercise, ...] = (
         build=deep_problem,
         dims=("N", "n_in", "n_hidden", "n_hidden2", "n_out"),
         expected=lambda problem: problem.grads["w2"],
+        magnitude=_magnitude("w2"),
         slips=_deep_slips,
     ),
     Exercise(
@@ -300,6 +315,7 @@ EXERCISES: tuple[Exercise, ...] = (
         build=cross_entropy_problem,
         dims=("N", "n_classes"),
         expected=lambda problem: problem.grads["logits"],
+        magnitude=_magnitude("logits"),
         slips=_logits_slips,
     ),
 )
