@@ -84,3 +84,32 @@ def test_a_corrupt_progress_file_names_the_file_and_the_fix(tmp_path: Path) -> N
     (tmp_path / PROGRESS_FILE).write_text("{not json")
     with pytest.raises(ValueError, match=r"is not valid JSON .*; delete it and check again"):
         load_progress(tmp_path)
+
+
+@pytest.mark.parametrize(
+    ("entry", "what"),
+    [
+        ('"yes"', 'it holds "yes", not an object'),
+        ("null", "it holds null, not an object"),
+        ('{"passed": "false"}', '"passed" is "false", not true or false'),
+        ('{"last_checked": "2026-11-30T07:00:00+00:00"}', '"passed" is null, not true or false'),
+        ('{"passed": true, "first_passed": 5}', '"first_passed" is 5, not a time like'),
+        ('{"passed": false, "last_checked": "2026-13-45"}', '"last_checked" is "2026-13-45"'),
+    ],
+)
+def test_a_bad_entry_in_the_progress_file_names_the_file_the_entry_and_the_fix(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, entry: str, what: str
+) -> None:
+    progress = tmp_path / PROGRESS_FILE
+    text = '{"w2": {"passed": true}, "b2": ' + entry + "}\n"
+    progress.write_text(text)
+    (tmp_path / "exercises.py").write_text(RIGHT_B2)
+    status = main(["exercises", "check", str(tmp_path / "exercises.py"), "--only", "b2"])
+    captured = capsys.readouterr()
+    assert status == 2
+    assert captured.out == ""
+    assert captured.err.startswith(
+        f"chainrule exercises check: the progress file {progress} has a bad entry 'b2': {what}"
+    ), captured.err
+    assert captured.err.rstrip().endswith("or delete it (or the file) and check again")
+    assert progress.read_text() == text  # left as it was, for the learner to mend

@@ -31,7 +31,39 @@ def load_progress(folder: Path) -> dict[str, dict[str, Any]]:
             f"the progress file {path} holds {type(progress).__name__}, not an "
             "object; delete it and check again to start the record afresh"
         )
+    for name, entry in progress.items():
+        problem = _entry_problem(entry)
+        if problem is not None:
+            raise ValueError(
+                f"the progress file {path} has a bad entry {name!r}: {problem}; fix the "
+                f'entry as {{"passed": true or false, "first_passed": "{_EXAMPLE_TIME}", '
+                f'"last_checked": "{_EXAMPLE_TIME}"}} (the times optional), or delete it '
+                "(or the file) and check again"
+            )
     return progress
+
+
+_EXAMPLE_TIME = "2026-12-02T14:00:00+00:00"
+
+
+def _entry_problem(entry: object) -> str | None:
+    """What is wrong with one exercise's record, or None: a hand edit or a truncated write
+    can leave a value the summary would misread (the string "false" is true) or that
+    `record_progress` cannot update."""
+    if not isinstance(entry, dict):
+        return f"it holds {json.dumps(entry)}, not an object"
+    passed = entry.get("passed")
+    if not isinstance(passed, bool):
+        return f'"passed" is {json.dumps(passed)}, not true or false'
+    for key in ("first_passed", "last_checked"):
+        if key not in entry:
+            continue
+        stamp = entry[key]
+        try:
+            datetime.fromisoformat(stamp)
+        except (TypeError, ValueError):
+            return f'"{key}" is {json.dumps(stamp)}, not a time like "{_EXAMPLE_TIME}"'
+    return None
 
 
 def record_progress(
