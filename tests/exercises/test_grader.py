@@ -169,3 +169,16 @@ def test_the_file_grader_refuses_an_in_place_answer_and_one_chainrule_computed(
     assert ": changed its argument u4 in place" in lines[0]
     assert lines[1].startswith("dloss_db2       wrong at N=")
     assert ": called chainrule's own chainrule.manual.layers.MSE." in lines[1]
+
+
+def test_an_exercise_named_twice_is_graded_once(
+    capsys: pytest.CaptureFixture[str],
+    tmp_path: Path,
+) -> None:
+    path = learner_file(tmp_path, RIGHT_B2)
+    status = main(["exercises", "check", str(path), "--only", "b2,dloss_db2,b2"])
+    assert capsys.readouterr().out.splitlines() == [
+        "dloss_db2       ok",
+        "1 of 1 passed: all done (progress kept in exercises-progress.json)",
+    ]
+    assert status == 0

@@ -75,10 +75,13 @@ def grade_file(
         )
     if time_limit <= 0:
         raise ValueError(f"the time limit must be positive, got {time_limit} s")
-    wanted = (
-        [get_exercise(name).name for name in names]
-        if names
-        else [exercise.name for exercise in EXERCISES]
+    # Each once, in the order first asked: "b2,dloss_db2" names one exercise.
+    wanted = list(
+        dict.fromkeys(
+            [get_exercise(name).name for name in names]
+            if names
+            else [exercise.name for exercise in EXERCISES]
+        )
     )
     chosen_seed = int(np.random.default_rng(seed).integers(2**31))
     with tempfile.TemporaryDirectory() as scratch:
