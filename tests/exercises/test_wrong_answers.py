@@ -314,3 +314,39 @@ def _a_running_pool_thread_calling_chainrule_is_refused() -> None:
         result = check("logits", dloss_dlogits, seed=0)
     assert result.status is Status.WRONG, result
     assert result.message.startswith("called chainrule's own chainrule.manual.cross_entropy.")
+
+
+def logits_right(logits: np.ndarray, targets: np.ndarray) -> np.ndarray:
+    return (softmax(logits) - np.eye(logits.shape[1])[targets]) / len(logits)
+
+
+@pytest.mark.parametrize(
+    ("answer", "named", "hint"),
+    [
+        (
+            lambda logits, targets: -logits_right(logits, targets),
+            "sign flipped (got = -expected): onehot - p",
+            "redo the sign of d(-log p_t)/dlogits",
+        ),
+        (
+            lambda logits, targets: logits_right(logits, targets) * len(logits),
+            "off by a factor of ",
+            "the loss is a mean over the N examples: one factor 1 / N",
+        ),
+        (
+            logits_over_size,
+            "divided by logits.size",
+            "the loss is a mean over the N examples: one factor 1 / N",
+        ),
+    ],
+    ids=["sign", "no 1/N", "logits.size"],
+)
+def test_a_cross_entropy_slip_gets_a_cross_entropy_hint_not_the_mses(
+    answer: Answer, named: str, hint: str
+) -> None:
+    result = check("logits", answer, seed=0)
+    assert result.status is Status.WRONG
+    assert named in result.message, result
+    assert f"hint: {hint}" in result.message, result
+    for tutorial_only in ("u**2", "du4/du3"):
+        assert tutorial_only not in result.message, result

@@ -145,7 +145,14 @@ def _logits_slips(problem: Problem) -> tuple[Slip, ...]:
     softmax = shifted / shifted.sum(axis=1, keepdims=True)
     columns = softmax.copy()
     columns[:, targets] -= 1
+    gradient = (softmax - onehot) / len(logits)
     return (
+        Slip(
+            Mistake.SIGN_FLIPPED,
+            "sign flipped (got = -expected): onehot - p, where d(-log p_t)/dlogits_j = "
+            "p_j - [j == t]",
+            -gradient,
+        ),
         Slip(
             Mistake.SCALED,
             "off by a factor of 1/n_classes: divided by logits.size (N * n_classes), but the "

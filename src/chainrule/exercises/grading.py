@@ -22,7 +22,7 @@ import numpy as np
 from chainrule.check import Diagnosis, Mistake, diagnose
 from chainrule.exercises.cases import Array, Problem, draw_shapes
 from chainrule.exercises.catalogue import Exercise, get_exercise
-from chainrule.exercises.hints import KIND_HINTS
+from chainrule.exercises.hints import kind_hint
 
 RTOL = 1e-5
 """Relative tolerance of a correct answer: float64 maths agrees far closer; float32 passes."""
@@ -264,7 +264,8 @@ def _judge(exercise: Exercise, problem: Problem, answer: object) -> CheckResult 
     diagnosis = _diagnose(exercise, problem, got, expected, exercise.magnitude(problem))
     if diagnosis.kind is Mistake.AGREES:
         return None
-    return wrong(f"{diagnosis}; hint: {KIND_HINTS[diagnosis.kind]}", diagnosis.kind)
+    hint = kind_hint(exercise.name, diagnosis.kind)
+    return wrong(f"{diagnosis}; hint: {hint}", diagnosis.kind)
 
 
 def _diagnose(
