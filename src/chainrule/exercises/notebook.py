@@ -54,13 +54,24 @@ def notebook_code(path: Path) -> str:
         document = json.loads(path.read_text())
         cells = document["cells"]
     except (json.JSONDecodeError, KeyError, TypeError) as error:
-        raise ValueError(
-            f"{path} is not a Jupyter notebook ({error}); check a .py file "
-            "instead, or save the notebook again from Jupyter"
-        ) from error
+        raise _not_a_notebook(path, str(error)) from error
+    if not isinstance(cells, list):
+        raise _not_a_notebook(path, f"its cells are {json.dumps(cells)[:40]}, not a list")
     chunks = []
-    for cell in cells:
-        if cell.get("cell_type") != "code" or CHECK_TAG in cell.get("metadata", {}).get("tags", []):
+    for index, cell in enumerate(cells):
+        if not isinstance(cell, dict):
+            raise _not_a_notebook(path, f"cell {index} is {json.dumps(cell)[:40]}, not an object")
+        metadata = cell.get("metadata", {})
+        if not isinstance(metadata, dict):
+            raise _not_a_notebook(
+                path, f"cell {index}'s metadata is {json.dumps(metadata)[:40]}, not an object"
+            )
+        tags = metadata.get("tags", [])
+        if not isinstance(tags, list):
+            raise _not_a_notebook(
+                path, f"cell {index}'s tags are {json.dumps(tags)[:40]}, not a list"
+            )
+        if cell.get("cell_type") != "code" or CHECK_TAG in tags:
             continue
         source = cell.get("source", "")
         text = "".join(source) if isinstance(source, list) else str(source)
@@ -71,3 +82,10 @@ def notebook_code(path: Path) -> str:
             )
         )
     return "\n\n".join(chunks) + "\n"
+
+
+def _not_a_notebook(path: Path, why: str) -> ValueError:
+    return ValueError(
+        f"{path} is not a Jupyter notebook ({why}); check a .py file instead, or save the "
+        "notebook again from Jupyter"
+    )
