@@ -113,3 +113,23 @@ def test_a_bad_entry_in_the_progress_file_names_the_file_the_entry_and_the_fix(
     ), captured.err
     assert captured.err.rstrip().endswith("or delete it (or the file) and check again")
     assert progress.read_text() == text  # left as it was, for the learner to mend
+
+
+def test_a_write_cut_short_leaves_the_previous_record_whole(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    when = datetime(2026, 11, 30, 7, 0, tzinfo=timezone.utc)
+    record_progress(tmp_path, [CheckResult("x", "dloss_dx", Status.PASSED)], now=when)
+    before = (tmp_path / PROGRESS_FILE).read_text()
+    write_text = Path.write_text
+
+    def cut_short(path: Path, text: str, *args: object, **kwargs: object) -> int:
+        write_text(path, text[: len(text) // 2])
+        raise KeyboardInterrupt  # Ctrl-C halfway through the write
+
+    monkeypatch.setattr(Path, "write_text", cut_short)
+    with pytest.raises(KeyboardInterrupt):
+        record_progress(tmp_path, [CheckResult("b1", "dloss_db1", Status.WRONG)], now=when)
+    monkeypatch.undo()
+    assert (tmp_path / PROGRESS_FILE).read_text() == before
+    assert sorted(path.name for path in tmp_path.iterdir()) == [PROGRESS_FILE]

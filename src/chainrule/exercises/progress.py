@@ -4,6 +4,7 @@ file, so that a rerun says what is left."""
 from __future__ import annotations
 
 import json
+import os
 from collections.abc import Iterable
 from datetime import datetime, timezone
 from pathlib import Path
@@ -78,8 +79,19 @@ def record_progress(
         entry["last_checked"] = stamp
         if result.passed:
             entry.setdefault("first_passed", stamp)
-    (folder / PROGRESS_FILE).write_text(json.dumps(progress, indent=2, sort_keys=True) + "\n")
+    _write_whole(folder / PROGRESS_FILE, json.dumps(progress, indent=2, sort_keys=True) + "\n")
     return progress
+
+
+def _write_whole(path: Path, text: str) -> None:
+    """Write `text` to `path` all or nothing: to a file beside it, then renamed over it, so a
+    write cut short (Ctrl-C, a full disk) leaves the old record, never half a new one."""
+    partial = path.with_name(f"{path.name}.partial")
+    try:
+        partial.write_text(text)
+        os.replace(partial, path)
+    finally:
+        partial.unlink(missing_ok=True)
 
 
 def progress_summary(results: Iterable[CheckResult], previous: dict[str, dict[str, Any]]) -> str:
