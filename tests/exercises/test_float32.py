@@ -13,6 +13,7 @@ from test_solutions import solution_function
 
 from chainrule.check import Mistake
 from chainrule.exercises import EXERCISES, Exercise, check
+from chainrule.exercises.cases import draw_shapes
 
 Answer = Callable[..., Any]
 
@@ -80,3 +81,17 @@ def test_a_wrong_answer_in_float32_still_fails_named(
     for seed in CANCELLING_SEEDS:
         result = check(exercise.name, wrong, seed=seed)
         assert result.kind is kind, (seed, str(result))
+
+
+@pytest.mark.parametrize("exercise", EXERCISES, ids=lambda exercise: exercise.name)
+def test_each_magnitude_bounds_its_gradient_entry_by_entry(
+    exercise: Exercise, rng: np.random.Generator
+) -> None:
+    """The sum of |terms| is at least |sum of terms|, and 0 only where the gradient is an
+    exact 0 of a mask (there a right answer carries no rounding either)."""
+    for shapes in draw_shapes(rng):
+        problem = exercise.build(shapes, rng)
+        expected, magnitude = exercise.expected(problem), exercise.magnitude(problem)
+        assert magnitude.shape == expected.shape
+        assert np.all(magnitude >= np.abs(expected) * (1 - 1e-12)), exercise.name
+        assert np.all(expected[magnitude == 0] == 0), exercise.name
