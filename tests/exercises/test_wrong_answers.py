@@ -350,3 +350,42 @@ def test_a_cross_entropy_slip_gets_a_cross_entropy_hint_not_the_mses(
     assert f"hint: {hint}" in result.message, result
     for tutorial_only in ("u**2", "du4/du3"):
         assert tutorial_only not in result.message, result
+
+
+@pytest.mark.parametrize(
+    ("name", "answer", "which"),
+    [
+        ("b1", lambda u1, du2: du2.sum(axis=0) * (u1 > 0).all(axis=0), "every"),
+        (
+            "deep_w2",
+            lambda a1, z2, w3, dz3: (a1.T @ (dz3 @ w3.T)) * (z2 > 0).any(axis=0),
+            "any",
+        ),
+        (
+            "w1",
+            lambda x, u1, u4, w2: (x.T @ (-2 * u4 / u4.size @ w2.T)) * (u1 > 0).all(axis=0),
+            "every",
+        ),
+    ],
+)
+def test_the_relu_condition_outside_the_sum_over_samples_is_named(
+    name: str, answer: Answer, which: str
+) -> None:
+    """The tutorial's answers write the ReLU's condition around the whole sum. Seeds where
+    the condition neither passes every unit (then it is the mask missing) nor blocks every
+    unit (then it is all 0)."""
+    for seed in (1, 5, 7):
+        result = check(name, answer, seed=seed)
+        assert result.status is Status.WRONG
+        assert result.message.startswith(
+            "wrong entries zeroed: the ReLU condition is applied after the sum over the "
+            "samples, once per hidden unit (it matches a mask of "
+        ), result
+        assert f"> 0 for {which} sample); it belongs inside the sum" in result.message, result
+
+
+def test_an_answer_of_zeros_is_not_taken_for_the_condition_outside_the_sum() -> None:
+    # With no unit active for every sample, that slip is all 0 too, and would claim zeros.
+    for seed in range(3):
+        result = check("b1", lambda u1, du2: np.zeros(u1.shape[1]), seed=seed)
+        assert result.message.startswith("wrong entries zeroed: got is 0 everywhere"), result

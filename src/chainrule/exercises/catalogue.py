@@ -101,6 +101,35 @@ def _mask_slips(
     )
 
 
+def _summed_mask_slips(
+    upstream: Array,
+    pre_activation: Array,
+    then: Callable[[Array], Array],
+    upstream_name: str,
+    input_name: str,
+) -> tuple[Slip, ...]:
+    """The ReLU step of a gradient that sums over the samples, done wrong as the tutorial's
+    answers write it: the condition placed outside the sum, one per hidden unit (any sample
+    active, or every sample active), where it belongs to each sample and unit inside the sum.
+    Then the mask-less slips of `_mask_slips`."""
+    message = (
+        f"wrong entries zeroed: the ReLU condition is applied after the sum over the samples, "
+        f"once per hidden unit (it matches a mask of {input_name} > 0 for {{which}} sample); "
+        f"it belongs inside the sum, {upstream_name} * ({input_name} > 0) for each sample "
+        "and unit"
+    )
+    active = pre_activation > 0
+    outside = (
+        Slip(Mistake.ZEROED, message.format(which="any"), then(upstream) * active.any(axis=0)),
+        Slip(Mistake.ZEROED, message.format(which="every"), then(upstream) * active.all(axis=0)),
+    )
+    return (
+        *_mask_slips(upstream, pre_activation, then, upstream_name, input_name),
+        # All 0 (no unit active for every sample) says nothing of where the condition went.
+        *(slip for slip in outside if slip.value.any()),
+    )
+
+
 def _tutorial(name: str) -> Callable[[Problem], Array]:
     return lambda problem: problem.grads[name]
 
@@ -133,7 +162,7 @@ def _x_slips(problem: Problem) -> tuple[Slip, ...]:
 def _deep_slips(problem: Problem) -> tuple[Slip, ...]:
     values = problem.values
     da2 = values["dz3"] @ values["w3"].T
-    return _mask_slips(da2, values["z2"], lambda dz2: values["a1"].T @ dz2, "da2", "z2")
+    return _summed_mask_slips(da2, values["z2"], lambda dz2: values["a1"].T @ dz2, "da2", "z2")
 
 
 def _logits_slips(problem: Problem) -> tuple[Slip, ...]:
@@ -199,7 +228,7 @@ EXERCISES: tuple[Exercise, ...] = (
         dims=TUTORIAL_DIMS,
         expected=_tutorial("w1"),
         magnitude=_magnitude("w1"),
-        slips=lambda problem: _mask_slips(
+        slips=lambda problem: _summed_mask_slips(
             problem.values["du2"],
             problem.values["u1"],
             lambda du1: problem.values["x"].T @ du1,
@@ -245,7 +274,7 @@ EXERCISES: tuple[Exercise, ...] = (
         dims=TUTORIAL_DIMS,
         expected=_tutorial("b1"),
         magnitude=_magnitude("b1"),
-        slips=lambda problem: _mask_slips(
+        slips=lambda problem: _summed_mask_slips(
             problem.values["du2"], problem.values["u1"], lambda du1: du1.sum(axis=0), "du2", "u1"
         ),
     ),
