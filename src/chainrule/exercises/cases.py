@@ -173,11 +173,17 @@ def deep_problem(shapes: Shapes, rng: np.random.Generator) -> Problem:
 
 
 def cross_entropy_problem(shapes: Shapes, rng: np.random.Generator) -> Problem:
-    """Logits (N, n_classes) with n_classes = max(n_out, 2), integer targets (N,), and
-    `manual.SoftmaxCrossEntropy`'s gradient (softmax - onehot) / N."""
+    """Logits (N, n_classes) with n_classes = max(n_out, 2), integer targets (N,) of two
+    classes at least when N > 1, and `manual.SoftmaxCrossEntropy`'s gradient
+    (softmax - onehot) / N."""
     n_examples, n_classes = shapes["N"], max(shapes["n_out"], 2)
     logits = 2.0 * rng.standard_normal((n_examples, n_classes))
-    targets = rng.integers(0, n_classes, size=n_examples)
+    while True:
+        targets = rng.integers(0, n_classes, size=n_examples)
+        # Two classes at least among several examples: with one class only, p[:, targets] -= 1
+        # (every row's target columns) is the one-hot, and the slip would pass.
+        if n_examples == 1 or len(np.unique(targets)) > 1:
+            break
     criterion = manual.SoftmaxCrossEntropy()
     criterion.forward(logits, targets)
     values = {"logits": logits, "targets": targets}
