@@ -133,3 +133,21 @@ def test_a_write_cut_short_leaves_the_previous_record_whole(
     monkeypatch.undo()
     assert (tmp_path / PROGRESS_FILE).read_text() == before
     assert sorted(path.name for path in tmp_path.iterdir()) == [PROGRESS_FILE]
+
+
+def test_a_progress_file_of_bytes_that_are_not_text_names_the_file_and_the_fix(
+    tmp_path: Path,
+) -> None:
+    (tmp_path / PROGRESS_FILE).write_bytes(b'\xff\xfe{"b2"')
+    with pytest.raises(
+        ValueError, match=r"is not valid JSON .*; delete it and check again"
+    ) as error:
+        load_progress(tmp_path)
+    assert str(error.value).startswith(f"the progress file {tmp_path / PROGRESS_FILE} ")
+
+
+def test_a_progress_path_that_is_a_folder_names_it_and_the_fix(tmp_path: Path) -> None:
+    (tmp_path / PROGRESS_FILE).mkdir()
+    with pytest.raises(ValueError, match=r"cannot be read .*; delete it and check again") as error:
+        load_progress(tmp_path)
+    assert str(error.value).startswith(f"the progress file {tmp_path / PROGRESS_FILE} ")

@@ -21,10 +21,11 @@ def load_progress(folder: Path) -> dict[str, dict[str, Any]]:
     if not path.exists():
         return {}
     try:
-        progress = json.loads(path.read_text())
-    except json.JSONDecodeError as error:
+        progress = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as error:  # JSONDecodeError and UnicodeDecodeError included
+        what = "cannot be read" if isinstance(error, OSError) else "is not valid JSON"
         raise ValueError(
-            f"the progress file {path} is not valid JSON ({error}); delete it "
+            f"the progress file {path} {what} ({error}); delete it "
             "and check again to start the record afresh"
         ) from error
     if not isinstance(progress, dict):
