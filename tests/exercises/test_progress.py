@@ -151,3 +151,29 @@ def test_a_progress_path_that_is_a_folder_names_it_and_the_fix(tmp_path: Path) -
     with pytest.raises(ValueError, match=r"cannot be read .*; delete it and check again") as error:
         load_progress(tmp_path)
     assert str(error.value).startswith(f"the progress file {tmp_path / PROGRESS_FILE} ")
+
+
+def test_a_folder_the_progress_cannot_be_written_to_still_shows_the_grades(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    (tmp_path / "exercises.py").write_text(RIGHT_B2)
+    write_text = Path.write_text
+
+    def read_only(path: Path, text: str, *args: object, **kwargs: object) -> int:
+        if path.parent == tmp_path:
+            raise PermissionError(13, "Permission denied", str(path))
+        return write_text(path, text)
+
+    monkeypatch.setattr(Path, "write_text", read_only)
+    status = main(["exercises", "check", str(tmp_path / "exercises.py"), "--only", "b2"])
+    captured = capsys.readouterr()
+    assert status == 0
+    assert captured.out.splitlines() == [
+        "dloss_db2       ok",
+        f"1 of 1 passed: all done (progress NOT kept: could not write {PROGRESS_FILE})",
+    ]
+    assert captured.err.startswith(
+        f"chainrule exercises check: could not write the progress file in {tmp_path} "
+        "([Errno 13] Permission denied"
+    ), captured.err
+    assert not (tmp_path / PROGRESS_FILE).exists()

@@ -95,8 +95,11 @@ def _write_whole(path: Path, text: str) -> None:
         partial.unlink(missing_ok=True)
 
 
-def progress_summary(results: Iterable[CheckResult], previous: dict[str, dict[str, Any]]) -> str:
-    """One line: how many pass, which are left, and which passed before but fail now."""
+def progress_summary(
+    results: Iterable[CheckResult], previous: dict[str, dict[str, Any]], *, kept: bool = True
+) -> str:
+    """One line: how many pass, which are left, which passed before but fail now, and
+    whether the record was `kept`."""
     results = tuple(results)
     left = [result.name for result in results if not result.passed]
     slipped = [name for name in left if previous.get(name, {}).get("passed")]
@@ -105,4 +108,4 @@ def progress_summary(results: Iterable[CheckResult], previous: dict[str, dict[st
     line += f"; left: {', '.join(left)}" if left else ": all done"
     if slipped:
         line += f" (passed at the last check, failing now: {', '.join(slipped)})"
-    return f"{line} (progress kept in {PROGRESS_FILE})"
+    return f"{line} (progress {'kept in' if kept else 'NOT kept: could not write'} {PROGRESS_FILE})"
