@@ -99,6 +99,33 @@ def test_every_relu_has_active_and_inactive_units_so_a_wrong_mask_shows(
         assert (pre_activation <= 0).any()
 
 
+def test_the_targets_of_several_examples_are_of_two_classes_at_least(
+    rng: np.random.Generator,
+) -> None:
+    """With one class only, p[:, targets] -= 1 (the slip) equals the one-hot and passes."""
+    exercise = get_exercise("logits")
+    for _ in range(25):
+        for shapes in draw_shapes(rng):
+            targets = exercise.build(shapes, rng).values["targets"]
+            assert len(targets) == 1 or len(np.unique(targets)) > 1, targets
+
+
+def test_the_targets_slip_fails_on_seeds_where_every_target_was_one_class() -> None:
+    """Each of these seeds drew, in every shape set, targets of one class only: the slip
+    passed the checker there."""
+    from chainrule.exercises import check
+
+    def dloss_dlogits(logits: np.ndarray, targets: np.ndarray) -> np.ndarray:
+        shifted = np.exp(logits - logits.max(axis=1, keepdims=True))
+        p = shifted / shifted.sum(axis=1, keepdims=True)
+        p[:, targets] -= 1
+        return p / len(logits)
+
+    for seed in (3758, 5534, 10523, 14430, 23848):
+        result = check("logits", dloss_dlogits, seed=seed)
+        assert result.message.startswith("the one-hot subtracted at the wrong entries"), result
+
+
 def test_every_argument_and_answer_has_the_shape_its_docstring_states(
     rng: np.random.Generator,
 ) -> None:

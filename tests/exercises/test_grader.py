@@ -3,11 +3,13 @@ failure is reported in one line and never takes the checker down."""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
 
 from chainrule.cli import main
+from chainrule.exercises import starter_notebook
 
 RIGHT_B2 = """
 def dloss_db2(u4):
@@ -169,3 +171,50 @@ def test_the_file_grader_refuses_an_in_place_answer_and_one_chainrule_computed(
     assert ": changed its argument u4 in place" in lines[0]
     assert lines[1].startswith("dloss_db2       wrong at N=")
     assert ": called chainrule's own chainrule.manual.layers.MSE." in lines[1]
+
+
+def test_an_exercise_named_twice_is_graded_once(
+    capsys: pytest.CaptureFixture[str],
+    tmp_path: Path,
+) -> None:
+    path = learner_file(tmp_path, RIGHT_B2)
+    status = main(["exercises", "check", str(path), "--only", "b2,dloss_db2,b2"])
+    assert capsys.readouterr().out.splitlines() == [
+        "dloss_db2       ok",
+        "1 of 1 passed: all done (progress kept in exercises-progress.json)",
+    ]
+    assert status == 0
+
+
+def notebook_with(tmp_path: Path, cell_id: str, source: str) -> Path:
+    document = json.loads(starter_notebook())
+    for cell in document["cells"]:
+        if cell["id"] == cell_id:
+            cell["source"] = source.splitlines(keepends=True)
+    path = tmp_path / "exercises.ipynb"
+    path.write_text(json.dumps(document))
+    return path
+
+
+def test_an_error_in_a_notebook_names_the_cell_and_its_line_not_the_scripts(
+    capsys: pytest.CaptureFixture[str],
+    tmp_path: Path,
+) -> None:
+    broken = "def dloss_db2(u4):\n    return u4 @ np.ones((u4.shape[1] + 1, 2))\n"
+    path = notebook_with(tmp_path, "b2-code", broken)
+    main(["exercises", "check", str(path), "--only", "b2"])
+    line = capsys.readouterr().out.splitlines()[0]
+    assert line.startswith("dloss_db2       error at N="), line
+    assert line.endswith("(line 2 of the cell that begins 'def dloss_db2(u4):')"), line
+
+
+def test_a_failure_to_import_a_notebook_names_the_cell_and_its_line(
+    capsys: pytest.CaptureFixture[str],
+    tmp_path: Path,
+) -> None:
+    path = notebook_with(tmp_path, "x-code", "\nscale = 2\nscale / 0\n")
+    main(["exercises", "check", str(path), "--only", "b2"])
+    assert capsys.readouterr().out.splitlines() == [
+        "exercises.ipynb: could not be imported: raised ZeroDivisionError: division by zero "
+        "(line 3 of the cell that begins 'scale = 2')"
+    ]

@@ -84,3 +84,96 @@ def test_a_corrupt_progress_file_names_the_file_and_the_fix(tmp_path: Path) -> N
     (tmp_path / PROGRESS_FILE).write_text("{not json")
     with pytest.raises(ValueError, match=r"is not valid JSON .*; delete it and check again"):
         load_progress(tmp_path)
+
+
+@pytest.mark.parametrize(
+    ("entry", "what"),
+    [
+        ('"yes"', 'it holds "yes", not an object'),
+        ("null", "it holds null, not an object"),
+        ('{"passed": "false"}', '"passed" is "false", not true or false'),
+        ('{"last_checked": "2026-11-30T07:00:00+00:00"}', '"passed" is null, not true or false'),
+        ('{"passed": true, "first_passed": 5}', '"first_passed" is 5, not a time like'),
+        ('{"passed": false, "last_checked": "2026-13-45"}', '"last_checked" is "2026-13-45"'),
+    ],
+)
+def test_a_bad_entry_in_the_progress_file_names_the_file_the_entry_and_the_fix(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, entry: str, what: str
+) -> None:
+    progress = tmp_path / PROGRESS_FILE
+    text = '{"w2": {"passed": true}, "b2": ' + entry + "}\n"
+    progress.write_text(text)
+    (tmp_path / "exercises.py").write_text(RIGHT_B2)
+    status = main(["exercises", "check", str(tmp_path / "exercises.py"), "--only", "b2"])
+    captured = capsys.readouterr()
+    assert status == 2
+    assert captured.out == ""
+    assert captured.err.startswith(
+        f"chainrule exercises check: the progress file {progress} has a bad entry 'b2': {what}"
+    ), captured.err
+    assert captured.err.rstrip().endswith("or delete it (or the file) and check again")
+    assert progress.read_text() == text  # left as it was, for the learner to mend
+
+
+def test_a_write_cut_short_leaves_the_previous_record_whole(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    when = datetime(2026, 11, 30, 7, 0, tzinfo=timezone.utc)
+    record_progress(tmp_path, [CheckResult("x", "dloss_dx", Status.PASSED)], now=when)
+    before = (tmp_path / PROGRESS_FILE).read_text()
+    write_text = Path.write_text
+
+    def cut_short(path: Path, text: str, *args: object, **kwargs: object) -> int:
+        write_text(path, text[: len(text) // 2])
+        raise KeyboardInterrupt  # Ctrl-C halfway through the write
+
+    monkeypatch.setattr(Path, "write_text", cut_short)
+    with pytest.raises(KeyboardInterrupt):
+        record_progress(tmp_path, [CheckResult("b1", "dloss_db1", Status.WRONG)], now=when)
+    monkeypatch.undo()
+    assert (tmp_path / PROGRESS_FILE).read_text() == before
+    assert sorted(path.name for path in tmp_path.iterdir()) == [PROGRESS_FILE]
+
+
+def test_a_progress_file_of_bytes_that_are_not_text_names_the_file_and_the_fix(
+    tmp_path: Path,
+) -> None:
+    (tmp_path / PROGRESS_FILE).write_bytes(b'\xff\xfe{"b2"')
+    with pytest.raises(
+        ValueError, match=r"is not valid JSON .*; delete it and check again"
+    ) as error:
+        load_progress(tmp_path)
+    assert str(error.value).startswith(f"the progress file {tmp_path / PROGRESS_FILE} ")
+
+
+def test_a_progress_path_that_is_a_folder_names_it_and_the_fix(tmp_path: Path) -> None:
+    (tmp_path / PROGRESS_FILE).mkdir()
+    with pytest.raises(ValueError, match=r"cannot be read .*; delete it and check again") as error:
+        load_progress(tmp_path)
+    assert str(error.value).startswith(f"the progress file {tmp_path / PROGRESS_FILE} ")
+
+
+def test_a_folder_the_progress_cannot_be_written_to_still_shows_the_grades(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    (tmp_path / "exercises.py").write_text(RIGHT_B2)
+    write_text = Path.write_text
+
+    def read_only(path: Path, text: str, *args: object, **kwargs: object) -> int:
+        if path.parent == tmp_path:
+            raise PermissionError(13, "Permission denied", str(path))
+        return write_text(path, text)
+
+    monkeypatch.setattr(Path, "write_text", read_only)
+    status = main(["exercises", "check", str(tmp_path / "exercises.py"), "--only", "b2"])
+    captured = capsys.readouterr()
+    assert status == 0
+    assert captured.out.splitlines() == [
+        "dloss_db2       ok",
+        f"1 of 1 passed: all done (progress NOT kept: could not write {PROGRESS_FILE})",
+    ]
+    assert captured.err.startswith(
+        f"chainrule exercises check: could not write the progress file in {tmp_path} "
+        "([Errno 13] Permission denied"
+    ), captured.err
+    assert not (tmp_path / PROGRESS_FILE).exists()

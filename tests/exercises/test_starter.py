@@ -101,6 +101,28 @@ def test_a_file_that_is_not_a_notebook_is_a_value_error_with_the_fix(tmp_path: P
         notebook_code(path)
 
 
+@pytest.mark.parametrize(
+    ("cells", "why"),
+    [
+        ('{"a": 1}', 'its cells are {"a": 1}, not a list'),
+        ('["x = 1"]', 'cell 0 is "x = 1", not an object'),
+        ('[{"cell_type": "code", "metadata": null}]', "cell 0's metadata is null, not an object"),
+        (
+            '[{"cell_type": "code", "metadata": {"tags": "chainrule-check"}}]',
+            'cell 0\'s tags are "chainrule-check", not a list',
+        ),
+    ],
+)
+def test_a_hand_edited_notebook_with_a_bad_cell_names_it(
+    tmp_path: Path, cells: str, why: str
+) -> None:
+    path = tmp_path / "exercises.ipynb"
+    path.write_text('{"nbformat": 4, "cells": ' + cells + "}")
+    with pytest.raises(ValueError, match="save the notebook again") as error:
+        notebook_code(path)
+    assert str(error.value).startswith(f"{path} is not a Jupyter notebook ({why}); ")
+
+
 def test_write_starter_refuses_to_overwrite_and_names_the_file(tmp_path: Path) -> None:
     write_starter(tmp_path, notebook=True)
     with pytest.raises(FileExistsError, match=r"exercises.py, .*exercises.ipynb already exist and"):

@@ -314,3 +314,78 @@ def _a_running_pool_thread_calling_chainrule_is_refused() -> None:
         result = check("logits", dloss_dlogits, seed=0)
     assert result.status is Status.WRONG, result
     assert result.message.startswith("called chainrule's own chainrule.manual.cross_entropy.")
+
+
+def logits_right(logits: np.ndarray, targets: np.ndarray) -> np.ndarray:
+    return (softmax(logits) - np.eye(logits.shape[1])[targets]) / len(logits)
+
+
+@pytest.mark.parametrize(
+    ("answer", "named", "hint"),
+    [
+        (
+            lambda logits, targets: -logits_right(logits, targets),
+            "sign flipped (got = -expected): onehot - p",
+            "redo the sign of d(-log p_t)/dlogits",
+        ),
+        (
+            lambda logits, targets: logits_right(logits, targets) * len(logits),
+            "off by a factor of ",
+            "the loss is a mean over the N examples: one factor 1 / N",
+        ),
+        (
+            logits_over_size,
+            "divided by logits.size",
+            "the loss is a mean over the N examples: one factor 1 / N",
+        ),
+    ],
+    ids=["sign", "no 1/N", "logits.size"],
+)
+def test_a_cross_entropy_slip_gets_a_cross_entropy_hint_not_the_mses(
+    answer: Answer, named: str, hint: str
+) -> None:
+    result = check("logits", answer, seed=0)
+    assert result.status is Status.WRONG
+    assert named in result.message, result
+    assert f"hint: {hint}" in result.message, result
+    for tutorial_only in ("u**2", "du4/du3"):
+        assert tutorial_only not in result.message, result
+
+
+@pytest.mark.parametrize(
+    ("name", "answer", "which"),
+    [
+        ("b1", lambda u1, du2: du2.sum(axis=0) * (u1 > 0).all(axis=0), "every"),
+        (
+            "deep_w2",
+            lambda a1, z2, w3, dz3: (a1.T @ (dz3 @ w3.T)) * (z2 > 0).any(axis=0),
+            "any",
+        ),
+        (
+            "w1",
+            lambda x, u1, u4, w2: (x.T @ (-2 * u4 / u4.size @ w2.T)) * (u1 > 0).all(axis=0),
+            "every",
+        ),
+    ],
+)
+def test_the_relu_condition_outside_the_sum_over_samples_is_named(
+    name: str, answer: Answer, which: str
+) -> None:
+    """The tutorial's answers write the ReLU's condition around the whole sum. Seeds where
+    the condition neither passes every unit (then it is the mask missing) nor blocks every
+    unit (then it is all 0)."""
+    for seed in (1, 5, 7):
+        result = check(name, answer, seed=seed)
+        assert result.status is Status.WRONG
+        assert result.message.startswith(
+            "wrong entries zeroed: the ReLU condition is applied after the sum over the "
+            "samples, once per hidden unit (it matches a mask of "
+        ), result
+        assert f"> 0 for {which} sample); it belongs inside the sum" in result.message, result
+
+
+def test_an_answer_of_zeros_is_not_taken_for_the_condition_outside_the_sum() -> None:
+    # With no unit active for every sample, that slip is all 0 too, and would claim zeros.
+    for seed in range(3):
+        result = check("b1", lambda u1, du2: np.zeros(u1.shape[1]), seed=seed)
+        assert result.message.startswith("wrong entries zeroed: got is 0 everywhere"), result

@@ -61,12 +61,25 @@ def draw_shapes(rng: np.random.Generator) -> tuple[Shapes, ...]:
 @dataclass(frozen=True)
 class Problem:
     """One network on one shape set: `values` holds every array by its tutorial name (inputs,
-    parameters, intermediates and the upstream gradients dloss/d(name) as `d<name>`), and
-    `grads` the true gradients dloss/d(name) from `chainrule.manual`."""
+    parameters, intermediates and the upstream gradients dloss/d(name) as `d<name>`), `grads`
+    the true gradients dloss/d(name) from `chainrule.manual`, and `magnitudes` the size of
+    each gradient's terms, entry by entry (see `magnitude`)."""
 
     shapes: Shapes
     values: dict[str, Array]
     grads: dict[str, Array]
+    magnitudes: dict[str, Array]
+
+
+def magnitude(problem: Problem, name: str) -> Array:
+    """The sum of the absolute values of the terms that make each entry of dloss/d(name): the
+    gradient's own chain with every factor replaced by its absolute value (masks kept).
+
+    A sum of terms computed in floating point is off by up to about (number of roundings) *
+    eps * (sum of |terms|), not * |sum|: where terms cancel, as p - onehot in cross-entropy
+    or a batch sum of errors of both signs, a right answer in float32 differs from the
+    float64 truth far beyond a tolerance relative to the entry itself."""
+    return problem.magnitudes[name]
 
 
 def _mixed_mask(pre_activation: Array) -> bool:
@@ -93,7 +106,24 @@ def tutorial_problem(shapes: Shapes, rng: np.random.Generator) -> Problem:
             break
     grads = manual.backward(cache)
     upstream = {f"d{name}": grads[name] for name in ("u1", "u2", "u3", "u4")}
-    return Problem(shapes, {**cache, **upstream}, grads)
+    return Problem(shapes, {**cache, **upstream}, grads, _tutorial_magnitudes(cache, upstream))
+
+
+def _tutorial_magnitudes(cache: dict[str, Array], upstream: dict[str, Array]) -> dict[str, Array]:
+    """|terms| of each tutorial gradient, from u4 (dloss/du3 = -2 u4 / u4.size) or from the
+    given dloss/du2, as the exercise's function starts."""
+    mask = cache["u1"] > 0
+    du3 = 2 * np.abs(cache["u4"]) / cache["u4"].size
+    du2 = du3 @ np.abs(cache["w2"]).T
+    given_du1 = np.abs(upstream["du2"]) * mask
+    return {
+        "w1": np.abs(cache["x"]).T @ (du2 * mask),
+        "x": given_du1 @ np.abs(cache["w1"]).T,
+        "b1": given_du1.sum(axis=0),
+        "w2": np.abs(cache["u2"]).T @ du3,
+        "b2": du3.sum(axis=0),
+        "u2": du2,
+    }
 
 
 def deep_problem(shapes: Shapes, rng: np.random.Generator) -> Problem:
@@ -133,18 +163,35 @@ def deep_problem(shapes: Shapes, rng: np.random.Generator) -> Problem:
         "z3": z3,
         "dz3": grad_z3,
     }
-    return Problem(shapes, values, {"w2": middle.gradients()["weight"]})
+    dz2 = (np.abs(grad_z3) @ np.abs(last.weight).T) * (z2 > 0)
+    return Problem(
+        shapes,
+        values,
+        {"w2": middle.gradients()["weight"]},
+        {"w2": np.abs(a1).T @ dz2},
+    )
 
 
 def cross_entropy_problem(shapes: Shapes, rng: np.random.Generator) -> Problem:
-    """Logits (N, n_classes) with n_classes = max(n_out, 2), integer targets (N,), and
-    `manual.SoftmaxCrossEntropy`'s gradient (softmax - onehot) / N."""
+    """Logits (N, n_classes) with n_classes = max(n_out, 2), integer targets (N,) of two
+    classes at least when N > 1, and `manual.SoftmaxCrossEntropy`'s gradient
+    (softmax - onehot) / N."""
     n_examples, n_classes = shapes["N"], max(shapes["n_out"], 2)
     logits = 2.0 * rng.standard_normal((n_examples, n_classes))
-    targets = rng.integers(0, n_classes, size=n_examples)
+    while True:
+        targets = rng.integers(0, n_classes, size=n_examples)
+        # Two classes at least among several examples: with one class only, p[:, targets] -= 1
+        # (every row's target columns) is the one-hot, and the slip would pass.
+        if n_examples == 1 or len(np.unique(targets)) > 1:
+            break
     criterion = manual.SoftmaxCrossEntropy()
     criterion.forward(logits, targets)
     values = {"logits": logits, "targets": targets}
+    shifted = np.exp(logits - logits.max(axis=1, keepdims=True))
+    softmax = shifted / shifted.sum(axis=1, keepdims=True)
     return Problem(
-        {"N": n_examples, "n_classes": n_classes}, values, {"logits": criterion.backward()}
+        {"N": n_examples, "n_classes": n_classes},
+        values,
+        {"logits": criterion.backward()},
+        {"logits": (softmax + np.eye(n_classes)[targets]) / n_examples},
     )

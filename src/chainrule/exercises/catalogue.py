@@ -21,6 +21,7 @@ from chainrule.exercises.cases import (
     Shapes,
     cross_entropy_problem,
     deep_problem,
+    magnitude,
     tutorial_problem,
 )
 
@@ -41,8 +42,10 @@ class Exercise:
     """One gradient to derive.
 
     `arguments` are (name, meaning with shape) in call order; `returns` is the shape of the
-    answer; `task` the docstring's statement of the task (never the answer); `worked` the
-    body of the worked example, or None for one left to the learner."""
+    answer; `task` the docstring's statement of the task (never the answer); `expected` the
+    true gradient and `magnitude` the sum of |terms| of each of its entries (the scale of a
+    right answer's rounding, `cases.magnitude`); `worked` the body of the worked example, or
+    None for one left to the learner."""
 
     name: str
     function: str
@@ -53,6 +56,7 @@ class Exercise:
     build: Callable[[Shapes, np.random.Generator], Problem]
     dims: tuple[str, ...]
     expected: Callable[[Problem], Array]
+    magnitude: Callable[[Problem], Array]
     slips: Callable[[Problem], tuple[Slip, ...]] = lambda problem: ()
     worked: str | None = None
 
@@ -97,8 +101,41 @@ def _mask_slips(
     )
 
 
+def _summed_mask_slips(
+    upstream: Array,
+    pre_activation: Array,
+    then: Callable[[Array], Array],
+    upstream_name: str,
+    input_name: str,
+) -> tuple[Slip, ...]:
+    """The ReLU step of a gradient that sums over the samples, done wrong as the tutorial's
+    answers write it: the condition placed outside the sum, one per hidden unit (any sample
+    active, or every sample active), where it belongs to each sample and unit inside the sum.
+    Then the mask-less slips of `_mask_slips`."""
+    message = (
+        f"wrong entries zeroed: the ReLU condition is applied after the sum over the samples, "
+        f"once per hidden unit (it matches a mask of {input_name} > 0 for {{which}} sample); "
+        f"it belongs inside the sum, {upstream_name} * ({input_name} > 0) for each sample "
+        "and unit"
+    )
+    active = pre_activation > 0
+    outside = (
+        Slip(Mistake.ZEROED, message.format(which="any"), then(upstream) * active.any(axis=0)),
+        Slip(Mistake.ZEROED, message.format(which="every"), then(upstream) * active.all(axis=0)),
+    )
+    return (
+        *_mask_slips(upstream, pre_activation, then, upstream_name, input_name),
+        # All 0 (no unit active for every sample) says nothing of where the condition went.
+        *(slip for slip in outside if slip.value.any()),
+    )
+
+
 def _tutorial(name: str) -> Callable[[Problem], Array]:
     return lambda problem: problem.grads[name]
+
+
+def _magnitude(name: str) -> Callable[[Problem], Array]:
+    return lambda problem: magnitude(problem, name)
 
 
 def _x_slips(problem: Problem) -> tuple[Slip, ...]:
@@ -125,7 +162,7 @@ def _x_slips(problem: Problem) -> tuple[Slip, ...]:
 def _deep_slips(problem: Problem) -> tuple[Slip, ...]:
     values = problem.values
     da2 = values["dz3"] @ values["w3"].T
-    return _mask_slips(da2, values["z2"], lambda dz2: values["a1"].T @ dz2, "da2", "z2")
+    return _summed_mask_slips(da2, values["z2"], lambda dz2: values["a1"].T @ dz2, "da2", "z2")
 
 
 def _logits_slips(problem: Problem) -> tuple[Slip, ...]:
@@ -137,7 +174,14 @@ def _logits_slips(problem: Problem) -> tuple[Slip, ...]:
     softmax = shifted / shifted.sum(axis=1, keepdims=True)
     columns = softmax.copy()
     columns[:, targets] -= 1
+    gradient = (softmax - onehot) / len(logits)
     return (
+        Slip(
+            Mistake.SIGN_FLIPPED,
+            "sign flipped (got = -expected): onehot - p, where d(-log p_t)/dlogits_j = "
+            "p_j - [j == t]",
+            -gradient,
+        ),
         Slip(
             Mistake.SCALED,
             "off by a factor of 1/n_classes: divided by logits.size (N * n_classes), but the "
@@ -183,7 +227,8 @@ EXERCISES: tuple[Exercise, ...] = (
         build=tutorial_problem,
         dims=TUTORIAL_DIMS,
         expected=_tutorial("w1"),
-        slips=lambda problem: _mask_slips(
+        magnitude=_magnitude("w1"),
+        slips=lambda problem: _summed_mask_slips(
             problem.values["du2"],
             problem.values["u1"],
             lambda du1: problem.values["x"].T @ du1,
@@ -212,6 +257,7 @@ EXERCISES: tuple[Exercise, ...] = (
         build=tutorial_problem,
         dims=TUTORIAL_DIMS,
         expected=_tutorial("x"),
+        magnitude=_magnitude("x"),
         slips=_x_slips,
     ),
     Exercise(
@@ -227,7 +273,8 @@ EXERCISES: tuple[Exercise, ...] = (
         build=tutorial_problem,
         dims=TUTORIAL_DIMS,
         expected=_tutorial("b1"),
-        slips=lambda problem: _mask_slips(
+        magnitude=_magnitude("b1"),
+        slips=lambda problem: _summed_mask_slips(
             problem.values["du2"], problem.values["u1"], lambda du1: du1.sum(axis=0), "du2", "u1"
         ),
     ),
@@ -241,6 +288,7 @@ EXERCISES: tuple[Exercise, ...] = (
         build=tutorial_problem,
         dims=TUTORIAL_DIMS,
         expected=_tutorial("w2"),
+        magnitude=_magnitude("w2"),
     ),
     Exercise(
         name="b2",
@@ -252,6 +300,7 @@ EXERCISES: tuple[Exercise, ...] = (
         build=tutorial_problem,
         dims=TUTORIAL_DIMS,
         expected=_tutorial("b2"),
+        magnitude=_magnitude("b2"),
     ),
     Exercise(
         name="u2",
@@ -266,6 +315,7 @@ EXERCISES: tuple[Exercise, ...] = (
         build=tutorial_problem,
         dims=TUTORIAL_DIMS,
         expected=_tutorial("u2"),
+        magnitude=_magnitude("u2"),
     ),
     Exercise(
         name="deep_w2",
@@ -284,6 +334,7 @@ EXERCISES: tuple[Exercise, ...] = (
         build=deep_problem,
         dims=("N", "n_in", "n_hidden", "n_hidden2", "n_out"),
         expected=lambda problem: problem.grads["w2"],
+        magnitude=_magnitude("w2"),
         slips=_deep_slips,
     ),
     Exercise(
@@ -300,6 +351,7 @@ EXERCISES: tuple[Exercise, ...] = (
         build=cross_entropy_problem,
         dims=("N", "n_classes"),
         expected=lambda problem: problem.grads["logits"],
+        magnitude=_magnitude("logits"),
         slips=_logits_slips,
     ),
 )

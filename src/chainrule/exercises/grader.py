@@ -8,9 +8,11 @@ then grades the ones after it.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import queue
+import re
 import signal
 import subprocess
 import sys
@@ -25,7 +27,7 @@ import numpy as np
 import chainrule
 from chainrule.exercises.catalogue import EXERCISES, get_exercise
 from chainrule.exercises.grading import CheckResult, Status
-from chainrule.exercises.notebook import notebook_code
+from chainrule.exercises.notebook import cell_of_line, notebook_code
 
 DEFAULT_TIME_LIMIT = 10.0
 """Seconds the learner's file may take to import, and each exercise to run on all shapes."""
@@ -75,10 +77,13 @@ def grade_file(
         )
     if time_limit <= 0:
         raise ValueError(f"the time limit must be positive, got {time_limit} s")
-    wanted = (
-        [get_exercise(name).name for name in names]
-        if names
-        else [exercise.name for exercise in EXERCISES]
+    # Each once, in the order first asked: "b2,dloss_db2" names one exercise.
+    wanted = list(
+        dict.fromkeys(
+            [get_exercise(name).name for name in names]
+            if names
+            else [exercise.name for exercise in EXERCISES]
+        )
     )
     chosen_seed = int(np.random.default_rng(seed).integers(2**31))
     with tempfile.TemporaryDirectory() as scratch:
@@ -91,7 +96,7 @@ def grade_file(
             remaining = [name for name in wanted if name not in results]
             outcome = _run(script, path.parent, remaining, chosen_seed, time_limit)
             if outcome.problem is not None:
-                return FileReport(path, (), outcome.problem)
+                return FileReport(path, (), _where_in(path, outcome.problem))
             if not outcome.results:
                 # It ended between exercises without a word; charge the next one, so that
                 # every round makes progress.
@@ -99,7 +104,27 @@ def grade_file(
                     remaining[0], Status.CRASHED, "the process ended unexpectedly"
                 )
             results.update(outcome.results)
-    return FileReport(path, tuple(results[name] for name in wanted))
+    return FileReport(
+        path,
+        tuple(
+            dataclasses.replace(results[name], message=_where_in(path, results[name].message))
+            for name in wanted
+        ),
+    )
+
+
+_SCRIPT_LINE = re.compile(r"\(line (\d+)\)$")
+"""How `describe_error` ends a message: the line of the learner's file."""
+
+
+def _where_in(path: Path, message: str) -> str:
+    """`message` with its closing "(line N)" named by cell when `path` is a notebook: the
+    line is one of the script made of its code cells, which the learner never sees."""
+    found = _SCRIPT_LINE.search(message)
+    if path.suffix != ".ipynb" or found is None:
+        return message
+    where = cell_of_line(path, int(found.group(1)))
+    return message if where is None else f"{message[: found.start()]}({where})"
 
 
 def _run(script: Path, folder: Path, names: list[str], seed: int, time_limit: float) -> _RunOutcome:

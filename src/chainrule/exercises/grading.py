@@ -22,10 +22,19 @@ import numpy as np
 from chainrule.check import Diagnosis, Mistake, diagnose
 from chainrule.exercises.cases import Array, Problem, draw_shapes
 from chainrule.exercises.catalogue import Exercise, get_exercise
-from chainrule.exercises.hints import KIND_HINTS
+from chainrule.exercises.hints import kind_hint
 
 RTOL = 1e-5
 """Relative tolerance of a correct answer: float64 maths agrees far closer; float32 passes."""
+
+ROUNDINGS = 64
+"""Roundings a right answer's entry may carry, each of up to float32's eps times the sum of
+|terms| of that entry (`Exercise.magnitude`): an input cast, the few steps of the chain and
+sums of up to 9 terms, twice over for room. float32's eps whatever the answer's dtype, as a
+float64 answer may have passed through float32 on the way (a float32 softmax minus a float64
+one-hot). Wrong answers differ by whole terms, a million times more."""
+
+FLOAT32_EPS = float(np.finfo(np.float32).eps)
 
 
 class Status(str, Enum):
@@ -252,31 +261,37 @@ def _judge(exercise: Exercise, problem: Problem, answer: object) -> CheckResult 
             f"returned {got.dtype}, which holds about 3 significant digits, too few for the "
             f"checker's relative tolerance of {RTOL:g}: compute in float32 or float64"
         )
-    diagnosis = _diagnose(exercise, problem, got, expected)
+    diagnosis = _diagnose(exercise, problem, got, expected, exercise.magnitude(problem))
     if diagnosis.kind is Mistake.AGREES:
         return None
-    return wrong(f"{diagnosis}; hint: {KIND_HINTS[diagnosis.kind]}", diagnosis.kind)
+    hint = kind_hint(exercise.name, diagnosis.kind)
+    return wrong(f"{diagnosis}; hint: {hint}", diagnosis.kind)
 
 
-def _diagnose(exercise: Exercise, problem: Problem, got: Array, expected: Array) -> Diagnosis:
+def _diagnose(
+    exercise: Exercise, problem: Problem, got: Array, expected: Array, magnitude: Array
+) -> Diagnosis:
     """The exercise's own slips first (mistakes inside a product, which the numbers of the
     answer alone cannot name), then `check.diagnose`."""
-    if _matches(got, expected):
+    if _matches(got, expected, magnitude):
         return Diagnosis(Mistake.AGREES, "agrees")
     for slip in exercise.slips(problem):
-        if _matches(got, slip.value):
+        if _matches(got, slip.value, magnitude):
             return Diagnosis(slip.kind, slip.message)
     shapes = problem.shapes
     return diagnose(got, expected, n=shapes["N"], n_out=shapes.get("n_out"), rtol=RTOL)
 
 
-def _matches(got: Array, model: Array) -> bool:
-    """Same shape and values to RTOL, entries below 1e-6 of the largest counting as 0 (a
-    different order of summation leaves rounding noise where the model has an exact 0)."""
+def _matches(got: Array, model: Array, magnitude: Array) -> bool:
+    """Same shape and values to RTOL, give or take `ROUNDINGS` float32 roundings of each
+    entry's terms (`magnitude`, its sum of |terms|), and entries below 1e-6 of the largest
+    counting as 0 (a different order of summation leaves rounding noise where the model has
+    an exact 0)."""
     if got.shape != model.shape:
         return False
     scale = float(np.abs(model).max()) if model.size else 0.0
-    return bool(np.allclose(got, model, rtol=RTOL, atol=1e-6 * scale))
+    rounding = ROUNDINGS * FLOAT32_EPS * magnitude
+    return bool(np.all(np.abs(got - model) <= RTOL * np.abs(model) + 1e-6 * scale + rounding))
 
 
 def _dims(exercise: Exercise, problem: Problem) -> dict[str, int]:

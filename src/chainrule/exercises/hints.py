@@ -23,6 +23,23 @@ KIND_HINTS: dict[Mistake, str] = {
     Mistake.UNKNOWN: "run with --hint 1 for the chain to follow, and work N = 1 by hand",
 }
 
+EXERCISE_KIND_HINTS: dict[str, dict[Mistake, str]] = {
+    "logits": {
+        Mistake.SCALED: "the loss is a mean over the N examples: one factor 1 / N, and each "
+        "example's classes summed, not averaged",
+        Mistake.SIGN_FLIPPED: "redo the sign of d(-log p_t)/dlogits: raising the target's "
+        "logit raises p_t, so should the loss go up or down?",
+    },
+}
+"""Where an exercise's loss is not the tutorial's MSE, its own hint for a kind of mistake (the
+general one names the 2 of d(u**2)/du)."""
+
+
+def kind_hint(exercise: str, kind: Mistake) -> str:
+    """The hint for a mistake of `kind` in `exercise`: its own, else the general one."""
+    return EXERCISE_KIND_HINTS.get(exercise, {}).get(kind, KIND_HINTS[kind])
+
+
 HINTS: dict[str, tuple[str, str, str]] = {
     "w1": (
         "The worked example: read it line by line against the tutorial's substitutions.",
