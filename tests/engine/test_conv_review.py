@@ -385,3 +385,23 @@ def test_conv1d_output_of_no_positions_is_refused_by_shape() -> None:
         ValueError, match=r"^conv1d: kernel \(4,\) with dilation \(2,\) spans \(7,\)"
     ):
         functional.conv1d(np.zeros((1, 1, 5)), np.zeros((1, 1, 4)), dilation=2, padding=0)
+
+
+# --- defects this review fixed
+@pytest.mark.parametrize("spatial", [1, 2])
+def test_a_float64_bias_on_float32_input_and_weight_promotes_the_result(spatial: int) -> None:
+    # The bias was added in place into the float32 output: rounded to float32, where
+    # x + b, linear and a float64 weight all give float64.
+    rng = np.random.default_rng(7)
+    x = rng.normal(size=(2, 2, *(5,) * spatial)).astype(np.float32)
+    w = rng.normal(size=(3, 2, *(3,) * spatial)).astype(np.float32)
+    b = cr.tensor(rng.normal(size=3) * (1 + 2.0**-40), requires_grad=True)
+    conv = functional.conv1d if spatial == 1 else functional.conv2d
+    out = conv(x, w, b)
+    assert out.dtype == np.float64
+    expected = conv(x, w).numpy().astype(np.float64) + b.numpy().reshape(-1, *(1,) * spatial)
+    np.testing.assert_array_equal(out.numpy(), expected)
+    out.sum().backward()
+    assert b.grad is not None
+    assert b.grad.dtype == np.float64
+    np.testing.assert_array_equal(b.grad.numpy(), np.full(3, 2.0 * 3**spatial))
