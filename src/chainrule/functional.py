@@ -636,6 +636,13 @@ def _conv(
     if isinstance(groups, bool) or not isinstance(groups, (int, np.integer)) or groups < 1:
         raise ValueError(f"{op}: groups must be a positive integer, got {groups!r}")
     channels_out, group_channels = w.shape[:2]
+    if channels_out == 0 or 0 in w.shape[2:]:
+        # A kernel axis of 0 would slide an empty window one step further than the input
+        # allows and give an all-zero result of the wrong size; PyTorch refuses both.
+        raise ValueError(
+            f"{op}: weight {w.shape} has no output channels or an empty kernel axis; give "
+            "it at least one output channel and a kernel of at least 1 along every axis"
+        )
     if channels_out % groups:
         raise ValueError(
             f"{op}: weight {w.shape} has {channels_out} output channels, not divisible by "

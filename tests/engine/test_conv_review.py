@@ -405,3 +405,24 @@ def test_a_float64_bias_on_float32_input_and_weight_promotes_the_result(spatial:
     assert b.grad is not None
     assert b.grad.dtype == np.float64
     np.testing.assert_array_equal(b.grad.numpy(), np.full(3, 2.0 * 3**spatial))
+
+
+@pytest.mark.parametrize(
+    ("op", "input_shape", "weight_shape"),
+    [
+        (functional.conv2d, (1, 2, 5, 5), (3, 2, 0, 3)),
+        (functional.conv2d, (1, 2, 5, 5), (0, 2, 3, 3)),
+        (functional.conv1d, (1, 2, 5), (3, 2, 0)),
+    ],
+)
+def test_a_weight_with_an_empty_kernel_axis_or_no_output_channels_is_refused(
+    torch: ModuleType, op: Any, input_shape: tuple[int, ...], weight_shape: tuple[int, ...]
+) -> None:
+    # A kernel axis of 0 gave an all-zero output one position longer than the input; no
+    # output channels, NumPy's "cannot reshape array of size 0". PyTorch refuses both.
+    theirs = getattr(torch.nn.functional, op.__name__)
+    with pytest.raises(RuntimeError):
+        theirs(torch.zeros(input_shape), torch.zeros(weight_shape))
+    shape = str(weight_shape).replace("(", r"\(").replace(")", r"\)")
+    with pytest.raises(ValueError, match=rf"^{op.__name__}: weight {shape} has no output channels"):
+        op(np.zeros(input_shape), np.zeros(weight_shape))
