@@ -748,10 +748,10 @@ def _pool_padding(
     pairs = []
     for size, k, s, p, d in zip(sizes, kernel, stride, padding, dilation, strict=True):
         span = d * (k - 1) + 1
-        if 2 * p > span:
+        if 2 * p > k:  # PyTorch's bound: half the kernel's size, whatever the dilation
             raise ValueError(
-                f"{op}: padding {padding} must be at most half the kernel's span "
-                f"({span} for kernel {kernel}, dilation {dilation}), as PyTorch requires"
+                f"{op}: padding {padding} must be at most half the kernel_size {kernel} on "
+                "every axis, as PyTorch requires (a dilation does not raise the bound)"
             )
         count = (size + 2 * p - span + (s - 1 if ceil_mode else 0)) // s + 1
         if count < 1:

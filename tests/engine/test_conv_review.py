@@ -426,3 +426,17 @@ def test_a_weight_with_an_empty_kernel_axis_or_no_output_channels_is_refused(
     shape = str(weight_shape).replace("(", r"\(").replace(")", r"\)")
     with pytest.raises(ValueError, match=rf"^{op.__name__}: weight {shape} has no output channels"):
         op(np.zeros(input_shape), np.zeros(weight_shape))
+
+
+def test_max_pool2d_padding_bound_ignores_the_dilation_as_torch(torch: ModuleType) -> None:
+    # Bounded by half the dilated span (2 for kernel 3, dilation 2), where PyTorch bounds
+    # it by half the kernel_size (1), and a message that said "as PyTorch requires".
+    x = np.zeros((1, 1, 8, 8))
+    with pytest.raises(RuntimeError, match="pad should be smaller than or equal to half"):
+        torch.nn.functional.max_pool2d(torch.from_numpy(x), 3, padding=2, dilation=2)
+    with pytest.raises(
+        ValueError, match=r"^max_pool2d: padding \(2, 2\) must be at most half the kernel_size"
+    ):
+        functional.max_pool2d(x, 3, padding=2, dilation=2)
+    reference = torch.nn.functional.max_pool2d(torch.from_numpy(x), 3, padding=1, dilation=2)
+    assert functional.max_pool2d(x, 3, padding=1, dilation=2).shape == tuple(reference.shape)
