@@ -15,6 +15,7 @@ from chainrule.ops import activations, where
 from chainrule.ops import minimum as ops_minimum
 from chainrule.ops.operators import _operand
 from chainrule.placement import is_foreign, to_numpy
+from chainrule.primitives.conv import output_size
 from chainrule.tensor import Tensor, as_tensor
 
 
@@ -767,6 +768,31 @@ def _pool_padding(
     return tuple(pairs)
 
 
+def _refuse_windows_of_padding(
+    shape: tuple[int, ...],
+    kernel: tuple[int, ...],
+    stride: tuple[int, ...],
+    padding: tuple[tuple[int, int], ...],
+    dilation: tuple[int, ...],
+) -> None:
+    """Refuse a max_pool2d whose dilated window somewhere reads only padding: its max would
+    be -inf with no input entry to send the gradient to (PyTorch returns -inf there, and its
+    backward reads outside the input)."""
+    for axis, (size, k, s, (before, after), d) in enumerate(
+        zip(shape[2:], kernel, stride, padding, dilation, strict=True)
+    ):
+        for window in range(output_size(size + before + after, k, s, d)):
+            taps = range(window * s - before, window * s - before + d * (k - 1) + 1, d)
+            if not any(0 <= tap < size for tap in taps):
+                raise ValueError(
+                    f"max_pool2d: on input {shape}, kernel_size {kernel} with dilation "
+                    f"{dilation} and padding {tuple(p for p, _ in padding)} gives a window "
+                    f"(number {window} along axis {axis + 2}) that reads only padding, whose "
+                    "max would be -inf with nowhere to send its gradient; use less padding "
+                    "or a smaller dilation"
+                )
+
+
 def max_pool2d(
     input: Any,
     kernel_size: int | tuple[int, int],
@@ -779,7 +805,8 @@ def max_pool2d(
     `torch.nn.functional.max_pool2d` (stride defaults to kernel_size; padding reads -inf).
 
     dL/dx is the upstream gradient added at each window's maximum, the first one in
-    row-major order where several entries tie (as PyTorch).
+    row-major order where several entries tie (as PyTorch). A dilated window that reads only
+    padding is refused: its max would be -inf, with no entry to take its gradient.
     """
     x, unbatched = _batched("max_pool2d", as_tensor(input), 2)
     kernel = ints_per_axis("max_pool2d", "kernel_size", kernel_size, 2, 1)
@@ -789,6 +816,8 @@ def max_pool2d(
     pairs = _pool_padding(
         "max_pool2d", tuple(x.shape[2:]), kernel, strides, pads, dilations, ceil_mode
     )
+    if any(d > 1 for d in dilations) and any(pads):  # only then can a window miss the input
+        _refuse_windows_of_padding(tuple(x.shape), kernel, strides, pairs, dilations)
     out = Tensor.apply(
         P.MaxPool2d, x, kernel_size=kernel, stride=strides, padding=pairs, dilation=dilations
     )

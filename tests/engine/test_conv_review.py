@@ -440,3 +440,19 @@ def test_max_pool2d_padding_bound_ignores_the_dilation_as_torch(torch: ModuleTyp
         functional.max_pool2d(x, 3, padding=2, dilation=2)
     reference = torch.nn.functional.max_pool2d(torch.from_numpy(x), 3, padding=1, dilation=2)
     assert functional.max_pool2d(x, 3, padding=1, dilation=2).shape == tuple(reference.shape)
+
+
+def test_max_pool2d_window_that_reads_only_padding_is_refused() -> None:
+    # A 1-row input, kernel 2 dilated by 2, padding 1: the rows read are -1 and 1, both
+    # padding. The max was -inf with a zero gradient; PyTorch returns -inf too and its
+    # backward reads outside the input. Now a clear error.
+    x = np.arange(3.0).reshape(1, 1, 1, 3)
+    with pytest.raises(
+        ValueError,
+        match=r"^max_pool2d: on input \(1, 1, 1, 3\), kernel_size \(2, 2\) with dilation "
+        r"\(2, 2\) and padding \(1, 1\) gives a window \(number 0 along axis 2\) that reads only",
+    ):
+        functional.max_pool2d(x, 2, stride=1, padding=1, dilation=2)
+    # The same kernel reaches the input from every window along the wider axis.
+    out = functional.max_pool2d(x, (1, 2), stride=1, padding=(0, 1), dilation=(1, 2))
+    np.testing.assert_array_equal(out.numpy(), [[[[1.0, 2.0, 1.0]]]])
