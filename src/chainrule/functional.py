@@ -737,17 +737,20 @@ def conv2d(
 
 def _pool_padding(
     op: str,
-    sizes: tuple[int, ...],
+    shape: tuple[int, ...],
     kernel: tuple[int, ...],
     stride: tuple[int, ...],
     padding: tuple[int, ...],
     dilation: tuple[int, ...],
     ceil_mode: bool,
 ) -> tuple[tuple[int, int], ...]:
-    """(before, after) padding per axis: `padding` on both sides, plus on the right what
-    ceil_mode's last partial window reaches past it (PyTorch's output size rule)."""
+    """(before, after) padding per spatial axis of an (N, C, H, W) `shape`: `padding` on both
+    sides, plus on the right what ceil_mode's last partial window reaches past it (PyTorch's
+    output size rule)."""
     pairs = []
-    for size, k, s, p, d in zip(sizes, kernel, stride, padding, dilation, strict=True):
+    for axis, (size, k, s, p, d) in enumerate(
+        zip(shape[2:], kernel, stride, padding, dilation, strict=True), start=2
+    ):
         span = d * (k - 1) + 1
         if 2 * p > k:  # PyTorch's bound: half the kernel's size, whatever the dilation
             raise ValueError(
@@ -758,9 +761,10 @@ def _pool_padding(
         if count < 1:
             # ceil_mode keeps a window that reaches past the padding, as PyTorch does.
             raise ValueError(
-                f"{op}: kernel {kernel} with dilation {dilation} spans {span}, larger than the "
-                f"padded input ({size + 2 * p}){f' by the stride {s} or more' if ceil_mode else ''}"
-                "; use a smaller kernel or more padding"
+                f"{op}: kernel {kernel} with dilation {dilation} spans {span} along axis "
+                f"{axis}, larger than the input {shape} there padded by {p} on each side "
+                f"({size + 2 * p}){f' by the stride {s} or more' if ceil_mode else ''}; no "
+                "window fits: use a smaller kernel or more padding"
             )
         if ceil_mode and (count - 1) * s >= size + p:
             count -= 1  # a last window that would start in the right padding is dropped
@@ -813,9 +817,7 @@ def max_pool2d(
     strides = kernel if stride is None else ints_per_axis("max_pool2d", "stride", stride, 2, 1)
     pads = ints_per_axis("max_pool2d", "padding", padding, 2, 0)
     dilations = ints_per_axis("max_pool2d", "dilation", dilation, 2, 1)
-    pairs = _pool_padding(
-        "max_pool2d", tuple(x.shape[2:]), kernel, strides, pads, dilations, ceil_mode
-    )
+    pairs = _pool_padding("max_pool2d", tuple(x.shape), kernel, strides, pads, dilations, ceil_mode)
     if any(d > 1 for d in dilations) and any(pads):  # only then can a window miss the input
         _refuse_windows_of_padding(tuple(x.shape), kernel, strides, pairs, dilations)
     out = Tensor.apply(
@@ -843,7 +845,7 @@ def avg_pool2d(
     strides = kernel if stride is None else ints_per_axis("avg_pool2d", "stride", stride, 2, 1)
     pads = ints_per_axis("avg_pool2d", "padding", padding, 2, 0)
     ones = (1, 1)
-    pairs = _pool_padding("avg_pool2d", tuple(x.shape[2:]), kernel, strides, pads, ones, ceil_mode)
+    pairs = _pool_padding("avg_pool2d", tuple(x.shape), kernel, strides, pads, ones, ceil_mode)
     counted = tuple((p, p) if count_include_pad else (0, 0) for p in pads)
     out = Tensor.apply(
         P.AvgPool2d, x, kernel_size=kernel, stride=strides, padding=pairs, counted=counted

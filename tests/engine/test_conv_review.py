@@ -456,3 +456,13 @@ def test_max_pool2d_window_that_reads_only_padding_is_refused() -> None:
     # The same kernel reaches the input from every window along the wider axis.
     out = functional.max_pool2d(x, (1, 2), stride=1, padding=(0, 1), dilation=(1, 2))
     np.testing.assert_array_equal(out.numpy(), [[[[1.0, 2.0, 1.0]]]])
+
+
+def test_a_pool_window_that_fits_nowhere_names_the_axis_and_the_input_shape() -> None:
+    # The message gave the kernel and one padded size, not which axis nor the input's shape.
+    with pytest.raises(
+        ValueError,
+        match=r"^avg_pool2d: kernel \(3, 7\) with dilation \(1, 1\) spans 7 along axis 3, "
+        r"larger than the input \(1, 2, 5, 6\) there padded by 0 on each side \(6\)",
+    ):
+        functional.avg_pool2d(np.zeros((1, 2, 5, 6)), (3, 7))
