@@ -626,7 +626,11 @@ class AvgPool2d(Primitive):
     reading = Rule(
         "avg_pool2d($a)",
         r"\operatorname{avgpool}($a)",
-        (linear_map(". / window size, spread over each window", r"\operatorname{spread}(\cdot)"),),
+        (
+            linear_map(
+                ". / each window's count, spread over its window", r"\operatorname{spread}(\cdot)"
+            ),
+        ),
     )
 
     @staticmethod
