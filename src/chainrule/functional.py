@@ -627,7 +627,8 @@ def _conv(
     dilation: Any,
     groups: int,
 ) -> Tensor:
-    x, unbatched = _batched(op, as_tensor(input), spatial)
+    given = as_tensor(input)
+    x, unbatched = _batched(op, given, spatial)
     w = as_tensor(weight)
     if w.ndim != spatial + 2:
         raise ValueError(
@@ -651,7 +652,7 @@ def _conv(
         )
     if x.shape[1] != group_channels * groups:
         raise ValueError(
-            f"{op}: input {tuple(x.shape)} has {x.shape[1]} channels, but weight {w.shape} "
+            f"{op}: input {given.shape} has {x.shape[1]} channels, but weight {w.shape} "
             f"with groups={groups} expects {group_channels * groups} (weight.shape[1] * "
             "groups); pass an input with that many channels or a matching weight"
         )
@@ -744,12 +745,12 @@ def _pool_padding(
     dilation: tuple[int, ...],
     ceil_mode: bool,
 ) -> tuple[tuple[int, int], ...]:
-    """(before, after) padding per spatial axis of an (N, C, H, W) `shape`: `padding` on both
-    sides, plus on the right what ceil_mode's last partial window reaches past it (PyTorch's
-    output size rule)."""
+    """(before, after) padding along H and W of an input of `shape` ((N, C, H, W) or
+    (C, H, W), as given, for the messages): `padding` on both sides, plus on the right what
+    ceil_mode's last partial window reaches past it (PyTorch's output size rule)."""
     pairs = []
-    for axis, (size, k, s, p, d) in enumerate(
-        zip(shape[2:], kernel, stride, padding, dilation, strict=True), start=2
+    for axis, size, k, s, p, d in zip(
+        "HW", shape[-2:], kernel, stride, padding, dilation, strict=True
     ):
         span = d * (k - 1) + 1
         if 2 * p > k:  # PyTorch's bound: half the kernel's size, whatever the dilation
@@ -761,8 +762,8 @@ def _pool_padding(
         if count < 1:
             # ceil_mode keeps a window that reaches past the padding, as PyTorch does.
             raise ValueError(
-                f"{op}: kernel {kernel} with dilation {dilation} spans {span} along axis "
-                f"{axis}, larger than the input {shape} there padded by {p} on each side "
+                f"{op}: kernel {kernel} with dilation {dilation} spans {span} along {axis}, "
+                f"larger than the input {shape} there padded by {p} on each side "
                 f"({size + 2 * p}){f' by the stride {s} or more' if ceil_mode else ''}; no "
                 "window fits: use a smaller kernel or more padding"
             )
@@ -781,9 +782,9 @@ def _refuse_windows_of_padding(
 ) -> None:
     """Refuse a max_pool2d whose dilated window somewhere reads only padding: its max would
     be -inf with no input entry to send the gradient to (PyTorch returns -inf there, and its
-    backward reads outside the input)."""
-    for axis, (size, k, s, (before, after), d) in enumerate(
-        zip(shape[2:], kernel, stride, padding, dilation, strict=True)
+    backward reads outside the input). `shape` is the input's as given, for the message."""
+    for axis, size, k, s, (before, after), d in zip(
+        "HW", shape[-2:], kernel, stride, padding, dilation, strict=True
     ):
         for window in range(output_size(size + before + after, k, s, d)):
             taps = range(window * s - before, window * s - before + d * (k - 1) + 1, d)
@@ -791,7 +792,7 @@ def _refuse_windows_of_padding(
                 raise ValueError(
                     f"max_pool2d: on input {shape}, kernel_size {kernel} with dilation "
                     f"{dilation} and padding {tuple(p for p, _ in padding)} gives a window "
-                    f"(number {window} along axis {axis + 2}) that reads only padding, whose "
+                    f"(number {window} along {axis}) that reads only padding, whose "
                     "max would be -inf with nowhere to send its gradient; use less padding "
                     "or a smaller dilation"
                 )
@@ -812,14 +813,15 @@ def max_pool2d(
     row-major order where several entries tie (as PyTorch). A dilated window that reads only
     padding is refused: its max would be -inf, with no entry to take its gradient.
     """
-    x, unbatched = _batched("max_pool2d", as_tensor(input), 2)
+    given = as_tensor(input)
+    x, unbatched = _batched("max_pool2d", given, 2)
     kernel = ints_per_axis("max_pool2d", "kernel_size", kernel_size, 2, 1)
     strides = kernel if stride is None else ints_per_axis("max_pool2d", "stride", stride, 2, 1)
     pads = ints_per_axis("max_pool2d", "padding", padding, 2, 0)
     dilations = ints_per_axis("max_pool2d", "dilation", dilation, 2, 1)
-    pairs = _pool_padding("max_pool2d", tuple(x.shape), kernel, strides, pads, dilations, ceil_mode)
+    pairs = _pool_padding("max_pool2d", given.shape, kernel, strides, pads, dilations, ceil_mode)
     if any(d > 1 for d in dilations) and any(pads):  # only then can a window miss the input
-        _refuse_windows_of_padding(tuple(x.shape), kernel, strides, pairs, dilations)
+        _refuse_windows_of_padding(given.shape, kernel, strides, pairs, dilations)
     out = Tensor.apply(
         P.MaxPool2d, x, kernel_size=kernel, stride=strides, padding=pairs, dilation=dilations
     )
@@ -840,12 +842,13 @@ def avg_pool2d(
 
     dL/dx spreads each upstream entry, divided by its window's count, over its window.
     """
-    x, unbatched = _batched("avg_pool2d", as_tensor(input), 2)
+    given = as_tensor(input)
+    x, unbatched = _batched("avg_pool2d", given, 2)
     kernel = ints_per_axis("avg_pool2d", "kernel_size", kernel_size, 2, 1)
     strides = kernel if stride is None else ints_per_axis("avg_pool2d", "stride", stride, 2, 1)
     pads = ints_per_axis("avg_pool2d", "padding", padding, 2, 0)
     ones = (1, 1)
-    pairs = _pool_padding("avg_pool2d", tuple(x.shape), kernel, strides, pads, ones, ceil_mode)
+    pairs = _pool_padding("avg_pool2d", given.shape, kernel, strides, pads, ones, ceil_mode)
     counted = tuple((p, p) if count_include_pad else (0, 0) for p in pads)
     out = Tensor.apply(
         P.AvgPool2d, x, kernel_size=kernel, stride=strides, padding=pairs, counted=counted

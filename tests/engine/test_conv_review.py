@@ -450,7 +450,7 @@ def test_max_pool2d_window_that_reads_only_padding_is_refused() -> None:
     with pytest.raises(
         ValueError,
         match=r"^max_pool2d: on input \(1, 1, 1, 3\), kernel_size \(2, 2\) with dilation "
-        r"\(2, 2\) and padding \(1, 1\) gives a window \(number 0 along axis 2\) that reads only",
+        r"\(2, 2\) and padding \(1, 1\) gives a window \(number 0 along H\) that reads only",
     ):
         functional.max_pool2d(x, 2, stride=1, padding=1, dilation=2)
     # The same kernel reaches the input from every window along the wider axis.
@@ -462,7 +462,21 @@ def test_a_pool_window_that_fits_nowhere_names_the_axis_and_the_input_shape() ->
     # The message gave the kernel and one padded size, not which axis nor the input's shape.
     with pytest.raises(
         ValueError,
-        match=r"^avg_pool2d: kernel \(3, 7\) with dilation \(1, 1\) spans 7 along axis 3, "
+        match=r"^avg_pool2d: kernel \(3, 7\) with dilation \(1, 1\) spans 7 along W, "
         r"larger than the input \(1, 2, 5, 6\) there padded by 0 on each side \(6\)",
     ):
         functional.avg_pool2d(np.zeros((1, 2, 5, 6)), (3, 7))
+
+
+def test_an_unbatched_input_is_named_by_the_shape_it_was_given() -> None:
+    # The messages showed the batched (1, C, ...) shape made inside, not the user's.
+    with pytest.raises(ValueError, match=r"^conv2d: input \(3, 5, 5\) has 3 channels"):
+        functional.conv2d(np.zeros((3, 5, 5)), np.zeros((4, 2, 3, 3)))
+    with pytest.raises(ValueError, match=r"^conv1d: input \(3, 5\) has 3 channels"):
+        functional.conv1d(np.zeros((3, 5)), np.zeros((4, 2, 3)))
+    with pytest.raises(
+        ValueError, match=r"spans 3 along H, larger than the input \(3, 2, 5\) there padded"
+    ):
+        functional.max_pool2d(np.zeros((3, 2, 5)), 3)
+    with pytest.raises(ValueError, match=r"^max_pool2d: on input \(3, 1, 3\), kernel_size"):
+        functional.max_pool2d(np.zeros((3, 1, 3)), 2, stride=1, padding=1, dilation=2)
