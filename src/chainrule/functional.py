@@ -15,6 +15,7 @@ from chainrule.ops import activations, where
 from chainrule.ops import minimum as ops_minimum
 from chainrule.ops.operators import _operand
 from chainrule.placement import is_foreign, to_numpy
+from chainrule.primitives.conv import output_size
 from chainrule.tensor import Tensor, as_tensor
 
 
@@ -626,7 +627,8 @@ def _conv(
     dilation: Any,
     groups: int,
 ) -> Tensor:
-    x, unbatched = _batched(op, as_tensor(input), spatial)
+    given = as_tensor(input)
+    x, unbatched = _batched(op, given, spatial)
     w = as_tensor(weight)
     if w.ndim != spatial + 2:
         raise ValueError(
@@ -636,6 +638,13 @@ def _conv(
     if isinstance(groups, bool) or not isinstance(groups, (int, np.integer)) or groups < 1:
         raise ValueError(f"{op}: groups must be a positive integer, got {groups!r}")
     channels_out, group_channels = w.shape[:2]
+    if channels_out == 0 or 0 in w.shape[2:]:
+        # A kernel axis of 0 would slide an empty window one step further than the input
+        # allows and give an all-zero result of the wrong size; PyTorch refuses both.
+        raise ValueError(
+            f"{op}: weight {w.shape} has no output channels or an empty kernel axis; give "
+            "it at least one output channel and a kernel of at least 1 along every axis"
+        )
     if channels_out % groups:
         raise ValueError(
             f"{op}: weight {w.shape} has {channels_out} output channels, not divisible by "
@@ -643,7 +652,7 @@ def _conv(
         )
     if x.shape[1] != group_channels * groups:
         raise ValueError(
-            f"{op}: input {tuple(x.shape)} has {x.shape[1]} channels, but weight {w.shape} "
+            f"{op}: input {given.shape} has {x.shape[1]} channels, but weight {w.shape} "
             f"with groups={groups} expects {group_channels * groups} (weight.shape[1] * "
             "groups); pass an input with that many channels or a matching weight"
         )
@@ -729,35 +738,64 @@ def conv2d(
 
 def _pool_padding(
     op: str,
-    sizes: tuple[int, ...],
+    shape: tuple[int, ...],
     kernel: tuple[int, ...],
     stride: tuple[int, ...],
     padding: tuple[int, ...],
     dilation: tuple[int, ...],
     ceil_mode: bool,
 ) -> tuple[tuple[int, int], ...]:
-    """(before, after) padding per axis: `padding` on both sides, plus on the right what
+    """(before, after) padding along H and W of an input of `shape` ((N, C, H, W) or
+    (C, H, W), as given, for the messages): `padding` on both sides, plus on the right what
     ceil_mode's last partial window reaches past it (PyTorch's output size rule)."""
     pairs = []
-    for size, k, s, p, d in zip(sizes, kernel, stride, padding, dilation, strict=True):
+    for axis, size, k, s, p, d in zip(
+        "HW", shape[-2:], kernel, stride, padding, dilation, strict=True
+    ):
         span = d * (k - 1) + 1
-        if 2 * p > span:
+        if 2 * p > k:  # PyTorch's bound: half the kernel's size, whatever the dilation
             raise ValueError(
-                f"{op}: padding {padding} must be at most half the kernel's span "
-                f"({span} for kernel {kernel}, dilation {dilation}), as PyTorch requires"
+                f"{op}: padding {padding} must be at most half the kernel_size {kernel} on "
+                "every axis, as PyTorch requires (a dilation does not raise the bound)"
             )
         count = (size + 2 * p - span + (s - 1 if ceil_mode else 0)) // s + 1
         if count < 1:
             # ceil_mode keeps a window that reaches past the padding, as PyTorch does.
             raise ValueError(
-                f"{op}: kernel {kernel} with dilation {dilation} spans {span}, larger than the "
-                f"padded input ({size + 2 * p}){f' by the stride {s} or more' if ceil_mode else ''}"
-                "; use a smaller kernel or more padding"
+                f"{op}: kernel {kernel} with dilation {dilation} spans {span} along {axis}, "
+                f"larger than the input {shape} there padded by {p} on each side "
+                f"({size + 2 * p}){f' by the stride {s} or more' if ceil_mode else ''}; no "
+                "window fits: use a smaller kernel or more padding"
             )
         if ceil_mode and (count - 1) * s >= size + p:
             count -= 1  # a last window that would start in the right padding is dropped
         pairs.append((p, p + max(0, (count - 1) * s + span - (size + 2 * p))))
     return tuple(pairs)
+
+
+def _refuse_windows_of_padding(
+    shape: tuple[int, ...],
+    kernel: tuple[int, ...],
+    stride: tuple[int, ...],
+    padding: tuple[tuple[int, int], ...],
+    dilation: tuple[int, ...],
+) -> None:
+    """Refuse a max_pool2d whose dilated window somewhere reads only padding: its max would
+    be -inf with no input entry to send the gradient to (PyTorch returns -inf there, and its
+    backward reads outside the input). `shape` is the input's as given, for the message."""
+    for axis, size, k, s, (before, after), d in zip(
+        "HW", shape[-2:], kernel, stride, padding, dilation, strict=True
+    ):
+        for window in range(output_size(size + before + after, k, s, d)):
+            taps = range(window * s - before, window * s - before + d * (k - 1) + 1, d)
+            if not any(0 <= tap < size for tap in taps):
+                raise ValueError(
+                    f"max_pool2d: on input {shape}, kernel_size {kernel} with dilation "
+                    f"{dilation} and padding {tuple(p for p, _ in padding)} gives a window "
+                    f"(number {window} along {axis}) that reads only padding, whose "
+                    "max would be -inf with nowhere to send its gradient; use less padding "
+                    "or a smaller dilation"
+                )
 
 
 def max_pool2d(
@@ -772,16 +810,18 @@ def max_pool2d(
     `torch.nn.functional.max_pool2d` (stride defaults to kernel_size; padding reads -inf).
 
     dL/dx is the upstream gradient added at each window's maximum, the first one in
-    row-major order where several entries tie (as PyTorch).
+    row-major order where several entries tie (as PyTorch). A dilated window that reads only
+    padding is refused: its max would be -inf, with no entry to take its gradient.
     """
-    x, unbatched = _batched("max_pool2d", as_tensor(input), 2)
+    given = as_tensor(input)
+    x, unbatched = _batched("max_pool2d", given, 2)
     kernel = ints_per_axis("max_pool2d", "kernel_size", kernel_size, 2, 1)
     strides = kernel if stride is None else ints_per_axis("max_pool2d", "stride", stride, 2, 1)
     pads = ints_per_axis("max_pool2d", "padding", padding, 2, 0)
     dilations = ints_per_axis("max_pool2d", "dilation", dilation, 2, 1)
-    pairs = _pool_padding(
-        "max_pool2d", tuple(x.shape[2:]), kernel, strides, pads, dilations, ceil_mode
-    )
+    pairs = _pool_padding("max_pool2d", given.shape, kernel, strides, pads, dilations, ceil_mode)
+    if any(d > 1 for d in dilations) and any(pads):  # only then can a window miss the input
+        _refuse_windows_of_padding(given.shape, kernel, strides, pairs, dilations)
     out = Tensor.apply(
         P.MaxPool2d, x, kernel_size=kernel, stride=strides, padding=pairs, dilation=dilations
     )
@@ -802,12 +842,13 @@ def avg_pool2d(
 
     dL/dx spreads each upstream entry, divided by its window's count, over its window.
     """
-    x, unbatched = _batched("avg_pool2d", as_tensor(input), 2)
+    given = as_tensor(input)
+    x, unbatched = _batched("avg_pool2d", given, 2)
     kernel = ints_per_axis("avg_pool2d", "kernel_size", kernel_size, 2, 1)
     strides = kernel if stride is None else ints_per_axis("avg_pool2d", "stride", stride, 2, 1)
     pads = ints_per_axis("avg_pool2d", "padding", padding, 2, 0)
     ones = (1, 1)
-    pairs = _pool_padding("avg_pool2d", tuple(x.shape[2:]), kernel, strides, pads, ones, ceil_mode)
+    pairs = _pool_padding("avg_pool2d", given.shape, kernel, strides, pads, ones, ceil_mode)
     counted = tuple((p, p) if count_include_pad else (0, 0) for p in pads)
     out = Tensor.apply(
         P.AvgPool2d, x, kernel_size=kernel, stride=strides, padding=pairs, counted=counted

@@ -87,3 +87,13 @@ def test_a_flattened_conv_net_checks_its_reshape_step_too() -> None:
     loss = functional.cross_entropy(pooled.reshape((2, -1)) @ v, np.array([0, 2]))
     checks = chainrule.explain(loss, w).checks
     assert [check.passed for check in checks] == [True] * 5
+
+
+def test_the_avg_pool_link_divides_by_each_windows_count_not_a_window_size() -> None:
+    # Without count_include_pad the border windows of a padded pool average fewer entries
+    # than the kernel holds (here 4 of 9 at a corner): the rule read "/ window size".
+    x = chainrule.tensor(np.arange(16.0).reshape(1, 1, 4, 4), name="x", requires_grad=True)
+    pooled = functional.avg_pool2d(x, 3, stride=1, padding=1, count_include_pad=False)
+    link = chainrule.explain((pooled * pooled).sum(), x).paths[0][-1]
+    assert link.rule == ". / each window's count, spread over its window"
+    assert pooled.numpy()[0, 0, 0, 0] == np.mean([0.0, 1.0, 4.0, 5.0])

@@ -158,3 +158,24 @@ def test_conv_layer_refuses_a_float_kernel_size_by_name() -> None:
     # A TypeError, as torch.nn.Conv2d's (and chainrule's conv2d's) for a float size.
     with pytest.raises(TypeError, match=r"^Conv2d: kernel_size must be an int or a tuple of 2"):
         nn.Conv2d(1, 1, 3.0)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(
+    ("padding", "stride", "error", "message"),
+    [
+        ("full", 1, ValueError, r"^Conv2d: padding must be an int, a tuple of 2 ints, 'same' or"),
+        ("same", 2, ValueError, r"^Conv2d: padding='same' needs stride 1 \(as PyTorch\)"),
+        (-1, 1, ValueError, r"^Conv2d: padding must be at least 0 on every axis, got -1"),
+        ((1, 1, 1), 1, TypeError, r"^Conv2d: padding must be an int or a tuple of 2 ints"),
+    ],
+)
+def test_conv_layer_refuses_a_bad_padding_when_built_as_torch(
+    torch: ModuleType, padding: Any, stride: int, error: type, message: str
+) -> None:
+    # Accepted by the constructor, refused only by the first forward (torch.nn.Conv2d
+    # refuses the strings in its constructor).
+    if isinstance(padding, str):
+        with pytest.raises(ValueError, match="padding"):
+            torch.nn.Conv2d(2, 4, 3, stride=stride, padding=padding)
+    with pytest.raises(error, match=message):
+        nn.Conv2d(2, 4, 3, stride=stride, padding=padding)

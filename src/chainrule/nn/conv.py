@@ -63,6 +63,7 @@ class _ConvNd(Module):
         )
         self.stride = functional.ints_per_axis(layer, "stride", stride, self.spatial, 1)
         self.dilation = functional.ints_per_axis(layer, "dilation", dilation, self.spatial, 1)
+        self._check_padding(layer, padding)
         self.padding = padding
         self.groups = int(groups)
         self.rng = rng if rng is not None else np.random.default_rng()
@@ -70,6 +71,23 @@ class _ConvNd(Module):
         self.weight = Parameter(np.empty(shape, float_dtype))
         self.bias = Parameter(np.empty(self.out_channels, float_dtype)) if bias else None
         self.reset_parameters()
+
+    def _check_padding(self, layer: str, padding: Any) -> None:
+        """Refuse a padding the first forward would refuse, here where it is given (as
+        torch.nn's constructors do): a string other than 'same'/'valid', 'same' with a
+        stride, or numbers that are not ints >= 0, one or one per spatial axis."""
+        if not isinstance(padding, str):
+            functional.ints_per_axis(layer, "padding", padding, self.spatial, 0)
+        elif padding not in ("same", "valid"):
+            raise ValueError(
+                f"{layer}: padding must be an int, a tuple of {self.spatial} ints, 'same' or "
+                f"'valid', got {padding!r}"
+            )
+        elif padding == "same" and any(s != 1 for s in self.stride):
+            raise ValueError(
+                f"{layer}: padding='same' needs stride 1 (as PyTorch), got stride="
+                f"{self.stride}; give the padding as numbers instead"
+            )
 
     def reset_parameters(self) -> None:
         """Redraw weight, then bias, uniform on [-1/sqrt(fan_in), 1/sqrt(fan_in)], fan_in =

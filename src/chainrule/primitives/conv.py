@@ -258,7 +258,9 @@ class _Convolution(Primitive):
         if bias:
             xp = namespace(out)
             per_channel = xp.reshape(plain_values(bias[0]), (-1,) + (1,) * (out.ndim - 2))
-            if xp is np:
+            # In place only when the sum keeps out's dtype: a wider bias (float64 on float32
+            # x and w) promotes the result, as x + b does, instead of being rounded into it.
+            if xp is np and np.result_type(out, per_channel) == out.dtype:
                 out += per_channel
             else:
                 out = out + per_channel
@@ -624,7 +626,11 @@ class AvgPool2d(Primitive):
     reading = Rule(
         "avg_pool2d($a)",
         r"\operatorname{avgpool}($a)",
-        (linear_map(". / window size, spread over each window", r"\operatorname{spread}(\cdot)"),),
+        (
+            linear_map(
+                ". / each window's count, spread over its window", r"\operatorname{spread}(\cdot)"
+            ),
+        ),
     )
 
     @staticmethod
