@@ -38,6 +38,7 @@ from chainrule.compiler.program import Program
 from chainrule.compiler.tracer import CompileError, EffectRecord, Tracer
 from chainrule.graph import READ
 from chainrule.modes import STATE
+from chainrule.placement import is_foreign, library_of
 from chainrule.tensor import Tensor
 
 Signature = tuple[Any, ...]
@@ -82,16 +83,29 @@ def _argument_arrays(args: tuple[Any, ...]) -> tuple[list[np.ndarray | None], Si
             try:
                 hash(value)
             except TypeError:
-                raise CompileError(
-                    f"compile: argument of type {type(value).__name__} is neither an array nor "
-                    "hashable; pass arrays, Tensors, or hashable settings"
-                ) from None
+                raise CompileError(_unhashable_message(position, value)) from None
             signature.append(("static", value))
     # Last: the grad mode the step runs under, which decides what its trace records (a
     # backward behind `if is_grad_enabled()`, results that require grad): a program traced
     # with recording on must not replay for a call under no_grad, nor the reverse.
     signature.append(STATE.grad_enabled)
     return arrays, tuple(signature)
+
+
+def _unhashable_message(position: int, value: Any) -> str:
+    """Why an argument that is neither a NumPy array nor hashable is refused; an array of
+    another library (JAX, CuPy, array_api_strict) is named as one, with the ways to pass it."""
+    if is_foreign(value):
+        return (
+            f"compile: argument {position} is an array of {library_of(value)} "
+            f"({type(value).__name__}); the NumPy replay takes NumPy arrays and Tensors that "
+            "hold them: pass np.asarray(x) (t.cpu() for a Tensor), or compile the step with "
+            "backend='xla', which takes JAX arrays"
+        )
+    return (
+        f"compile: argument {position} of type {type(value).__name__} is neither an array nor "
+        "hashable; pass arrays, Tensors, or hashable settings"
+    )
 
 
 def _holds_arrays(value: Any) -> bool:

@@ -141,7 +141,8 @@ class BatchNorm1d(Module):
     ) -> None:
         """running = (1 - factor) running + factor batch, outside the graph: in place on
         NumPy; another library's arrays (JAX's are immutable, where `*=` would only rebind
-        a local name and leave the buffer as it was) are replaced by the new values."""
+        a local name and leave the buffer as it was) are replaced by the new values, in the
+        buffers' dtypes."""
         tracked = self.num_batches_tracked
         if tracked is not None:
             tracked = tracked + 1
@@ -159,8 +160,13 @@ class BatchNorm1d(Module):
             running_var *= 1.0 - factor
             running_var += factor * unbiased_var
             return
-        self._buffers["running_mean"] = (1.0 - factor) * running_mean + factor * mean
-        self._buffers["running_var"] = (1.0 - factor) * running_var + factor * unbiased_var
+        # Cast back to each buffer's dtype, as NumPy's in-place update does: a float64 batch
+        # would otherwise make float32 running statistics float64.
+        xp = namespace(running_mean)
+        new_mean = (1.0 - factor) * running_mean + factor * mean
+        new_var = (1.0 - factor) * running_var + factor * unbiased_var
+        self._buffers["running_mean"] = xp.astype(new_mean, running_mean.dtype, copy=False)
+        self._buffers["running_var"] = xp.astype(new_var, running_var.dtype, copy=False)
 
     def extra_repr(self) -> str:
         return (

@@ -12,6 +12,7 @@ from collections.abc import Callable, Iterable, Sequence
 
 import numpy as np
 
+from chainrule.backends import namespace
 from chainrule.graph import READ, bump_slot_holder, set_grad_slot
 from chainrule.modes import no_grad
 from chainrule.tensor import Tensor
@@ -224,6 +225,12 @@ def flatten_parameters(params: Iterable[Tensor]) -> list[FlatBuffer]:
 
 
 def _zero_detached(grad: Tensor) -> None:
+    values = grad.data
+    if getattr(values, "flags", None) is None:
+        # A JAX (or array_api_strict) gradient cannot be written into, so zero_() refuses
+        # it; the tensor gets zeros of its own library instead, as new values for `.grad`.
+        grad.data = namespace(values).zeros_like(values)
+        return
     # Outside grad mode, as the `.grad` is now off every graph: a view of it that a gradient
     # penalty recorded would otherwise have zero_() refused (chainrule.ops.inplace), where
     # torch's zero_grad zeroes it; the penalty's graph, recorded before, is unchanged.

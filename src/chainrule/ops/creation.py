@@ -124,14 +124,18 @@ def full_like(
     dtype: npt.DTypeLike | None = None,
     requires_grad: bool = False,
 ) -> Tensor:
-    """`fill_value` in input's shape and dtype (or `dtype`); a new leaf."""
+    """`fill_value` in input's shape and dtype (or `dtype`), in its array library and on its
+    device (as torch's zeros_like and the others); a new leaf."""
     like = as_tensor(input)
-    return full(
+    made = full(
         like.shape,
         fill_value,
         dtype=like.dtype if dtype is None else dtype,
         requires_grad=requires_grad,
     )
+    if type(like.data) is not np.ndarray:  # JAX, CuPy, array_api_strict: beside the input
+        return made.to(like.device)
+    return made
 
 
 def arange(

@@ -57,6 +57,36 @@ def _flat_positions(shape: tuple[int, ...], index: Any) -> np.ndarray:
     return positions
 
 
+def refuse_out_of_range(x: Any, index: Any) -> None:
+    """Raise NumPy's IndexError where `index` reaches past the shape of `x`, an array of
+    another library than NumPy. JAX clamps such an index to the nearest entry (x[5] of 3
+    entries reads x[2], x[-4] reads x[0]) and CuPy's integer arrays wrap around, both
+    without a word, where NumPy, PyTorch and array_api_strict raise. An index traced by
+    jax.jit has no values to check here; compile's XLA backend checks those arguments on
+    the host before each call (chainrule.compiler.xla_indices)."""
+    xp = namespace(x)
+    if xp is np or module_name(xp) not in _NUMPY_INDEXING:
+        return  # NumPy raises, and the others index through NumPy (`_flat_positions`)
+    parts = index if isinstance(index, tuple) else (index,)
+    host: list[Any] = []
+    for part in parts:
+        if part is None or part is Ellipsis or isinstance(part, (int, slice, np.ndarray)):
+            host.append(part)
+        elif _is_traced(part):
+            return
+        else:
+            host.append(to_numpy(part))
+    # NumPy's own check, on a broadcast view that holds one byte for any shape.
+    np.broadcast_to(np.empty((), dtype=np.bool_), tuple(x.shape))[tuple(host)]
+
+
+def _is_traced(value: Any) -> bool:
+    """True for a value traced by jax.jit (it has a shape and dtype, but no values yet)."""
+    if not type(value).__module__.startswith("jax"):
+        return False
+    return isinstance(value, importlib.import_module("jax").core.Tracer)
+
+
 def select(x: Any, index: Any) -> Any:
     """x[index] with NumPy's indexing rules, on an array of any library."""
     xp = namespace(x)

@@ -14,7 +14,16 @@ from chainrule.primitives.base import Grads, Primitive, Saved, plain_values
 from chainrule.primitives.broadcast import sum_to_shape
 from chainrule.primitives.call import call
 from chainrule.primitives.reading import Rule, linear_map
-from chainrule.primitives.scatter import is_basic_index, scatter_add, select
+from chainrule.primitives.scatter import (
+    is_basic_index,
+    refuse_out_of_range,
+    scatter_add,
+    select,
+)
+
+_NDARRAY = np.ndarray
+"""Read as a global: `np.ndarray` in a rule is a module attribute read that CPython 3.11
+leaves unspecialised on numpy (about 500 instructions per forward, measured by callgrind)."""
 
 
 def _reshape(x: Any, shape: tuple[int, ...]) -> Any:
@@ -111,6 +120,8 @@ class GetItem(Primitive):
 
     @staticmethod
     def forward(x: Any, *, index: Any) -> tuple[Any, Saved]:
+        if type(x) is not _NDARRAY:
+            refuse_out_of_range(x, index)  # JAX and CuPy would read a clamped entry
         parts = index if isinstance(index, tuple) else (index,)
         if is_basic_index(index) and not any(part is Ellipsis for part in parts):
             # A trailing ... makes NumPy return a 0-d view instead of a scalar copy, so
