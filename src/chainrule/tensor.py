@@ -27,27 +27,10 @@ from chainrule.dtypes import check_dtype as _check_dtype
 from chainrule.dtypes import check_exact_integers as _check_exact_integers
 from chainrule.graph import READ, Node, backward_into_grads, check_forward, note_new_layout
 from chainrule.modes import STATE, GradAttribute
+from chainrule.numpy_protocol import NUMPY_PROTOCOL
 from chainrule.tensor_methods import TensorMethods, change_requires_grad
 
 ArrayLike = npt.ArrayLike
-
-
-class NumpyProtocol:
-    """Where Tensor's `__array_ufunc__` and `__array_function__` send NumPy's calls. The
-    tables live above the data model (chainrule.ops.dispatch builds them from the ops), which
-    plugs its functions in here when chainrule is imported: a one-way plug, so this module
-    never imports the layer above it."""
-
-    def __init__(self) -> None:
-        self.array_ufunc: Callable[..., Any] = self._unplugged
-        self.array_function: Callable[..., Any] = self._unplugged
-
-    @staticmethod
-    def _unplugged(*args: Any) -> Any:
-        raise TypeError("NumPy functions on chainrule tensors need `import chainrule` first")
-
-
-NUMPY_PROTOCOL = NumpyProtocol()
 
 
 class VersionCounter:
