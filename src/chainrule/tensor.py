@@ -160,17 +160,18 @@ class Tensor(TensorMethods):
             if type(out) is not np.ndarray:
                 out = placement.result_array(primitive.name, out, data)
         result = cls._wrap(out)
+        modes = STATE.__dict__  # this thread's modes, looked up once (see modes._State)
         if primitive.returns_view and type(out) is np.ndarray and np.may_share_memory(out, data[0]):
             # A view shares its base's version counter, so an in-place change through either
             # is seen by every op that saved the other (as in PyTorch).
             counter = result._counter = _shared_counter(inputs[0])
             base = inputs[0]._base
             result._base = inputs[0] if base is None else base
-            if STATE.grad_enabled and inputs[0].requires_grad:
+            if modes["grad_enabled"] and inputs[0].requires_grad:
                 counter.recorded_views.append(_weakref(result))  # see ops.detaching
                 if len(counter.recorded_views) >= counter.prune_at:
                     counter.prune()
-        if STATE.grad_enabled:
+        if modes["grad_enabled"]:
             # What a Node keeps of each input (its flag, node and version now), read slot by
             # slot for one to three inputs: reads the interpreter specializes, at a fifth of
             # the cost of the attrgetters that more inputs take.
@@ -191,10 +192,10 @@ class Tensor(TensorMethods):
             if any(needs):
                 result._requires_grad = True
                 result._node = Node(primitive, inputs, saved, params, needs, producers, versions)
-        if STATE.anomaly:
+        if modes["anomaly"]:
             check_forward(primitive, result)
-        if STATE.tracer is not None:
-            STATE.tracer.record_op(primitive, inputs, params, result)
+        if modes["tracer"] is not None:
+            modes["tracer"].record_op(primitive, inputs, params, result)
         return result
 
     apply_tensors = _apply  # `apply` for a tuple of Tensors and a dict: no conversion

@@ -5,6 +5,7 @@ class call."""
 
 from __future__ import annotations
 
+import threading
 from typing import Any
 
 import numpy as np
@@ -12,6 +13,7 @@ import pytest
 
 import chainrule as cr
 from chainrule.dtypes import float_promotion
+from chainrule.modes import STATE
 
 DTYPES = ("float16", "float32", "float64", "int8", "int32", "int64", "uint8", "bool")
 
@@ -126,3 +128,44 @@ def test_a_node_keeps_each_inputs_flag_node_and_version_in_its_own_place(
     for t in computed:
         t.detach_()
     assert sum(producer is not None for producer in node.producers) == len(computed)
+
+
+def _in_a_new_thread(work: Any) -> None:
+    failures: list[BaseException] = []
+
+    def run() -> None:
+        try:
+            work()
+        except BaseException as error:  # handed to the test's thread
+            failures.append(error)
+
+    thread = threading.Thread(target=run)
+    thread.start()
+    thread.join()
+    if failures:
+        raise failures[0]
+
+
+def test_every_thread_starts_with_its_modes_in_its_own_dict() -> None:
+    # Tensor._apply reads the modes in `STATE.__dict__` (one thread-local look-up): each
+    # thread's dict must hold all three from its first use, with the starting values.
+    def check() -> None:
+        assert STATE.__dict__ == {"grad_enabled": True, "anomaly": False, "tracer": None}
+
+    with cr.no_grad(), cr.detect_anomaly():
+        _in_a_new_thread(check)
+
+
+def test_an_op_that_is_a_threads_first_use_of_the_modes_is_recorded_and_not_checked() -> None:
+    x = cr.tensor([np.inf, 1.0], requires_grad=True)
+
+    def first_op() -> None:
+        y = x * 2.0  # inf: under this thread's detect_anomaly it would raise
+        assert y.grad_fn is not None
+
+    with cr.no_grad(), cr.detect_anomaly():
+        _in_a_new_thread(first_op)
+        with pytest.raises(cr.AnomalyError, match="produced NaN or inf"):
+            x * 2.0  # this thread's anomaly mode, read in the same dict
+        assert (cr.tensor([1.0], requires_grad=True) * 2.0).grad_fn is None  # its no_grad
+    assert (x * 2.0).grad_fn is not None
