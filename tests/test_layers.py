@@ -21,6 +21,7 @@ LAYERS: dict[str, int] = {
     "devices": 2,  # devices (issue 16): Tensor.to, Tensor.cpu
     "primitives": 0,
     "modes": 0,
+    "numpy_protocol": 0,  # where Tensor's NumPy protocols send their calls (ops plugs in)
     "pytree": 0,  # transforms: nested dicts, lists and tuples of arrays
     "files": 0,  # writing a file in one step (checkpoints, plots, drawn graphs)
     "sweep": 1,

@@ -162,19 +162,21 @@ class Node:
         parents: tuple[Tensor, ...],
         saved: Any,
         params: dict[str, Any],
-        needs: tuple[bool, ...] | None = None,
+        needs: tuple[bool, ...],
+        producers: tuple[Node | None, ...],
+        versions: tuple[int, ...],
     ) -> None:
         self.primitive = primitive
         self.parents = parents
         self.saved = saved
         self.params = params
-        # Every recorded op makes a Node: maps over the parents, no comprehension frames.
-        # `needs` (each parent's requires_grad now) comes from Tensor._apply, which read it.
-        self.needs = tuple(map(_REQUIRES_GRAD_OF, parents)) if needs is None else needs
-        # The gradient of a computed parent goes to the node that computed it, as recorded
-        # now: a later `detach_()` of the parent cuts its later uses, not this op's graph.
-        self.producers = tuple(map(READ.grad_fn, parents))
-        self.versions = tuple(map(READ.version, parents))
+        # Each parent's requires_grad, node and version as the op saw them, read by
+        # Tensor._apply (which owns those slots). The gradient of a computed parent goes to
+        # the node that computed it then: a later `detach_()` of the parent cuts its later
+        # uses, not this op's graph; a later version means a change in place.
+        self.needs = needs
+        self.producers = producers
+        self.versions = versions
         self.trace: str | None = None
         self.recorded = next(_RECORDING_ORDER)
 

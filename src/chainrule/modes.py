@@ -139,13 +139,20 @@ class GradAttribute:
 
 class _State(threading.local):
     """Per thread, as torch's grad mode: a thread evaluating under no_grad must not stop
-    another thread's training step from being recorded. The class values are each new
-    thread's starting ones."""
+    another thread's training step from being recorded. `__init__` runs once in each thread
+    that uses it and puts every mode in that thread's own dict, so that `STATE.__dict__` (one
+    thread-local look-up, where each attribute read is another) holds them all: the record
+    path reads its three modes there."""
 
-    grad_enabled: bool = True
-    anomaly: bool = False
+    grad_enabled: bool
+    anomaly: bool
     # The active tracer while `chainrule.compile` traces a step, else None.
-    tracer: StepTracer | None = None
+    tracer: StepTracer | None
+
+    def __init__(self) -> None:
+        self.grad_enabled = True
+        self.anomaly = False
+        self.tracer = None
 
 
 STATE = _State()

@@ -1,7 +1,7 @@
 """NumPy's protocols on a Tensor: which NumPy functions and ufuncs run as chainrule ops
 (np.exp(t), np.sum(t, axis=0)), with their arguments bound as NumPy binds them, and which are
 refused by name. The ufunc table comes from the primitives' `numpy` declarations; importing
-this module plugs it into Tensor (`chainrule.tensor.NUMPY_PROTOCOL`).
+this module plugs it into Tensor (`chainrule.numpy_protocol.NUMPY_PROTOCOL`).
 """
 
 from __future__ import annotations
@@ -16,9 +16,10 @@ import numpy.typing as npt
 from chainrule import ops
 from chainrule import primitives as P
 from chainrule.backends import dispatch_through_numpy
+from chainrule.numpy_protocol import NUMPY_PROTOCOL
 from chainrule.ops.operators import _refuse_comparison_while_tracing
 from chainrule.primitives.reduction import Axis
-from chainrule.tensor import NUMPY_PROTOCOL, Tensor, _raw, as_tensor
+from chainrule.tensor import Tensor, _raw, as_tensor
 
 
 def array_ufunc(
