@@ -157,8 +157,8 @@ def _binary(self: Tensor, primitive: type[P.Primitive], other: Any, reflected: b
         # True division of integers is a float: float32, as PyTorch (NumPy gives float64).
         other_tensor = Tensor._apply(P.Cast, (other_tensor,), {"dtype": np.dtype(np.float32)})
     inputs = promote(other_tensor, self) if reflected else promote(self, other_tensor)
-    if primitive is P.Pow and inputs[0].dtype.kind in "biu" and inputs[1].dtype.kind in "biu":
-        _refuse_negative_integer_powers(inputs[0].dtype, inputs[1]._data)
+    if primitive in _INTEGER_CHECKED and inputs[0].dtype.kind in "biu":
+        _check_integer_operands(primitive, inputs[0], inputs[1])
     try:
         return Tensor._apply(primitive, inputs, {})
     except CompileError:
@@ -166,6 +166,37 @@ def _binary(self: Tensor, primitive: type[P.Primitive], other: Any, reflected: b
     except ValueError:
         P.broadcast_shapes(primitive.name, inputs[0].shape, inputs[1].shape)
         raise
+    except TypeError:
+        if primitive is P.Sub and inputs[0].dtype.kind == "b":
+            raise TypeError(
+                f"sub: cannot subtract two bool tensors (shapes {inputs[0].shape} and "
+                f"{inputs[1].shape}), as PyTorch refuses; for the elements that differ use "
+                "np.logical_xor on their .numpy(), or convert first: x.astype(np.int64) - y"
+            ) from None
+        raise
+
+
+_INTEGER_CHECKED = frozenset({P.Pow, P.Remainder, P.Fmod})
+"""The binary primitives whose integer and bool operands `_check_integer_operands` checks."""
+
+
+def _check_integer_operands(primitive: type[P.Primitive], left: Tensor, right: Tensor) -> None:
+    """Refuse what PyTorch refuses and NumPy answers with a wrong dtype or value: pow,
+    remainder and fmod of two bool tensors (NumPy gives int8), integers to negative integer
+    powers, and an integer remainder or fmod by zero (NumPy gives 0, with a warning)."""
+    if left.dtype.kind == "b" and right.dtype.kind == "b":
+        raise TypeError(
+            f"{primitive.name}: not defined for two bool tensors (shapes {left.shape} and "
+            f"{right.shape}), as in PyTorch; convert one first: x.astype(np.int64)"
+        )
+    if primitive is P.Pow:
+        _refuse_negative_integer_powers(left.dtype, right._data)
+    elif np.any(right._data == 0):
+        raise ZeroDivisionError(
+            f"{primitive.name}: {left.dtype} integers by an integer divisor of 0 (shapes "
+            f"{left.shape} and {right.shape}) have no value, as PyTorch refuses; make the "
+            "operands floats first (x.astype(np.float32)) for NaN there"
+        )
 
 
 def __add__(self: Tensor, other: Any) -> Tensor:
@@ -211,6 +242,12 @@ def __pow__(self: Tensor, exponent: Any) -> Tensor:
         )
     if self.dtype.kind != "f" and type(exponent) is float:
         return Tensor._apply(P.Cast, (self,), {"dtype": np.dtype(np.float32)}) ** exponent
+    if self.dtype.kind == "b" and type(exponent) is int:
+        # bool ** int is int64, as in PyTorch (x * x would keep bool: True + True is True)
+        return Tensor._apply(P.Cast, (self,), {"dtype": np.dtype(np.int64)}) ** exponent
+    if self.dtype.kind == "b" and type(exponent) is bool:
+        # x ** True is x, x ** False is True: bool, as in PyTorch (NumPy gives int8)
+        return Tensor._apply(P.Cast, (self ** int(exponent),), {"dtype": np.dtype(bool)})
     if isinstance(exponent, (int, float)) and not isinstance(exponent, bool):
         return Tensor._apply(P.PowScalar, (self,), {"exponent": exponent})
     return _binary(self, P.Pow, exponent, False)
