@@ -94,8 +94,9 @@ def promote(left: Tensor, right: Tensor) -> tuple[Tensor, Tensor]:
     dtype (as PyTorch: int64 with float32 gives float32, where NumPy gives float64), so the
     result and the float operand's gradient keep that float dtype. Integer and bool tensors
     never require grad, so the conversion carries no gradient."""
+    left_dtype, right_dtype = left._data.dtype, right._data.dtype
     try:
-        left_float, right_float = left._data.dtype.kind == "f", right._data.dtype.kind == "f"
+        left_float, right_float = left_dtype.kind == "f", right_dtype.kind == "f"
     except AttributeError:  # array_api_strict's dtypes have no kind: ask Tensor.dtype
         left_float, right_float = left.dtype.kind == "f", right.dtype.kind == "f"
     if left_float == right_float:
@@ -106,10 +107,34 @@ def promote(left: Tensor, right: Tensor) -> tuple[Tensor, Tensor]:
             if left.dtype.kind == "b":
                 return Tensor._apply(P.Cast, (left,), {"dtype": right.dtype}), right
             return left, Tensor._apply(P.Cast, (right,), {"dtype": left.dtype})
+        if left_dtype is not right_dtype and (left._data.ndim == 0) != (right._data.ndim == 0):
+            return _zero_dim_promoted(left, right)
         return left, right
     if left_float:
         return left, Tensor._apply(P.Cast, (right,), {"dtype": left.dtype})
     return Tensor._apply(P.Cast, (left,), {"dtype": right.dtype}), right
+
+
+def _zero_dim_promoted(left: Tensor, right: Tensor) -> tuple[Tensor, Tensor]:
+    """Operands of one kind (two floats, or two integers) of different dtypes, one 0-d and
+    one not: the 0-d one converted to the other's dtype, as PyTorch promotes (a 0-d tensor
+    does not widen a dimensioned one of its kind: float32 (3,) with a float64 0-d tensor is
+    float32, int32 with int64 is int32, where NumPy 2 widens both). A 0-d integer outside the
+    other's range is refused, where PyTorch would wrap it around."""
+    if left.dtype == right.dtype or "b" in (left.dtype.kind, right.dtype.kind):
+        return left, right
+    zero_dim, like = (left, right) if left.ndim == 0 else (right, left)
+    if like.dtype.kind in "iu":
+        value, limits = int(zero_dim._data), np.iinfo(like.dtype)
+        if not limits.min <= value <= limits.max:
+            raise ValueError(
+                f"cannot combine a {like.dtype} tensor of shape {like.shape} with the 0-d "
+                f"{zero_dim.dtype} tensor {value}: it is outside {like.dtype}'s range "
+                f"[{limits.min}, {limits.max}] (PyTorch would wrap it around); widen the "
+                f"tensor first: x.astype(np.{zero_dim.dtype})"
+            )
+    converted = Tensor._apply(P.Cast, (zero_dim,), {"dtype": like.dtype})
+    return (converted, right) if zero_dim is left else (left, converted)
 
 
 def _refuse_negative_integer_powers(base: np.dtype[Any], exponents: np.ndarray) -> None:
