@@ -56,3 +56,12 @@ def test_a_float_output_beside_an_integer_one_keeps_its_tangent(transform: str) 
     assert result[1].dtype == np.float64
     np.testing.assert_allclose(tangent[1].numpy(), 2 * X, rtol=1e-15)
 
+
+@pytest.mark.parametrize("output", list(OUTPUTS))
+def test_jacfwd_and_jacrev_of_an_integer_or_bool_output_are_float_zeros(output: str) -> None:
+    f, expected = OUTPUTS[output]
+    forward, reverse = cr.jacfwd(f)(X), cr.jacrev(f)(X)
+    for jacobian in (forward, reverse):
+        assert jacobian.dtype == X.dtype
+        assert jacobian.shape == expected.shape + X.shape
+        assert not np.any(jacobian.numpy())
