@@ -204,3 +204,18 @@ def test_floor_division_is_not_an_operator_of_tensors() -> None:
     # chainrule has no `//` (PyTorch's floor_divide): Python's own TypeError, not a value.
     with pytest.raises(TypeError, match="unsupported operand"):
         _ = cr.Tensor.from_numpy(np.array([5, 7])) // 2
+
+
+def test_negating_a_bool_tensor_is_refused_by_name() -> None:
+    mask = cr.Tensor.from_numpy(np.array([True, False]))
+    with pytest.raises(TypeError, match=r"^neg: cannot negate a bool tensor \(shape \(2,\)\)"):
+        _ = -mask
+
+
+def test_the_conversion_the_bool_refusals_suggest_works() -> None:
+    mask = cr.Tensor.from_numpy(np.array([True, False]))
+    with pytest.raises(TypeError, match=r"chainrule\.Tensor\.from_numpy\(x\.numpy\(\)\.astype"):
+        _ = mask**mask
+    converted = cr.Tensor.from_numpy(mask.numpy().astype(np.int64))
+    np.testing.assert_array_equal((converted**mask).numpy(), [1, 1])
+    np.testing.assert_array_equal((converted - mask).numpy(), [0, 0])

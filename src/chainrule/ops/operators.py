@@ -131,7 +131,7 @@ def _zero_dim_promoted(left: Tensor, right: Tensor) -> tuple[Tensor, Tensor]:
                 f"cannot combine a {like.dtype} tensor of shape {like.shape} with the 0-d "
                 f"{zero_dim.dtype} tensor {value}: it is outside {like.dtype}'s range "
                 f"[{limits.min}, {limits.max}] (PyTorch would wrap it around); widen the "
-                f"tensor first: x.astype(np.{zero_dim.dtype})"
+                f"tensor first: chainrule.Tensor.from_numpy(x.numpy().astype(np.{zero_dim.dtype}))"
             )
     converted = Tensor._apply(P.Cast, (zero_dim,), {"dtype": like.dtype})
     return (converted, right) if zero_dim is left else (left, converted)
@@ -196,7 +196,8 @@ def _binary(self: Tensor, primitive: type[P.Primitive], other: Any, reflected: b
             raise TypeError(
                 f"sub: cannot subtract two bool tensors (shapes {inputs[0].shape} and "
                 f"{inputs[1].shape}), as PyTorch refuses; for the elements that differ use "
-                "np.logical_xor on their .numpy(), or convert first: x.astype(np.int64) - y"
+                "np.logical_xor on their .numpy(), or convert first: "
+                "chainrule.Tensor.from_numpy(x.numpy().astype(np.int64)) - y"
             ) from None
         raise
 
@@ -212,7 +213,8 @@ def _check_integer_operands(primitive: type[P.Primitive], left: Tensor, right: T
     if left.dtype.kind == "b" and right.dtype.kind == "b":
         raise TypeError(
             f"{primitive.name}: not defined for two bool tensors (shapes {left.shape} and "
-            f"{right.shape}), as in PyTorch; convert one first: x.astype(np.int64)"
+            f"{right.shape}), as in PyTorch; convert one first: "
+            "chainrule.Tensor.from_numpy(x.numpy().astype(np.int64))"
         )
     if primitive is P.Pow:
         _refuse_negative_integer_powers(left.dtype, right._data)
@@ -291,7 +293,16 @@ def __rmatmul__(self: Tensor, other: Any) -> Tensor:
 
 
 def __neg__(self: Tensor) -> Tensor:
-    return Tensor._apply(P.Neg, (self,), {})
+    try:
+        return Tensor._apply(P.Neg, (self,), {})
+    except TypeError:
+        if self.dtype.kind == "b":
+            raise TypeError(
+                f"neg: cannot negate a bool tensor (shape {self.shape}), as PyTorch refuses; "
+                "for the logical not take np.logical_not(x.numpy()), or convert first: "
+                "-chainrule.Tensor.from_numpy(x.numpy().astype(np.int64))"
+            ) from None
+        raise
 
 
 def __pos__(self: Tensor) -> Tensor:
