@@ -219,3 +219,20 @@ def test_the_conversion_the_bool_refusals_suggest_works() -> None:
     converted = cr.Tensor.from_numpy(mask.numpy().astype(np.int64))
     np.testing.assert_array_equal((converted**mask).numpy(), [1, 1])
     np.testing.assert_array_equal((converted - mask).numpy(), [0, 0])
+
+
+# Only the weight: torch.lerp refuses an `end` of another dtype than `start`'s.
+@pytest.mark.parametrize("zero_dim", ["weight"])
+def test_lerp_with_a_zero_dim_float64_operand_keeps_float32(zero_dim: str) -> None:
+    rng = np.random.default_rng(5)
+    arrays = {
+        "start": rng.normal(size=3).astype(np.float32),
+        "end": rng.normal(size=3).astype(np.float32),
+        "weight": np.full(3, 0.25, dtype=np.float32),
+    }
+    arrays[zero_dim] = np.array(0.75)
+    result = cr.lerp(*(cr.Tensor.from_numpy(array) for array in arrays.values()))
+    expected = torch.lerp(*(torch.from_numpy(array) for array in arrays.values()))
+    assert result.dtype == np.float32
+    assert expected.dtype == torch.float32
+    np.testing.assert_allclose(result.numpy(), expected.numpy(), rtol=1e-6)
