@@ -41,13 +41,15 @@ def check_exact_integers(
         )
 
 
-def float_promotion(dtypes: list[np.dtype[Any]], float_result: bool) -> np.dtype[Any] | None:
+def float_promotion(dtypes: list[np.dtype[Any]], float_result: bool | str) -> np.dtype[Any] | None:
     """The float dtype the integer and bool inputs of one primitive are converted to, or
     None to leave them: beside float inputs, those inputs' dtype (PyTorch's promotion: int64
     with float32 is float32, where NumPy gives float64); into a primitive whose result is a
-    float (`float_result`), float32, PyTorch's default dtype (NumPy gives float16 for bool
-    and int8, float64 for int64). Integer tensors never require grad, so the conversion
-    carries no gradient."""
+    float (`float_result` True), float32, PyTorch's default dtype (NumPy gives float16 for
+    bool and int8, float64 for int64). `float_result` a string of NumPy kinds ("bu"): a
+    primitive whose integer result is int64 for inputs of those kinds (a sum of unsigned
+    integers), so such inputs become int64. Integer tensors never require grad, so the
+    conversion carries no gradient."""
     try:
         floats = [dtype for dtype in dtypes if dtype.kind == "f"]
     except AttributeError:  # array_api_strict's dtypes have no kind: read them as NumPy's
@@ -55,7 +57,12 @@ def float_promotion(dtypes: list[np.dtype[Any]], float_result: bool) -> np.dtype
         floats = [dtype for dtype in dtypes if dtype.kind == "f"]
     if len(floats) == len(dtypes) or (not floats and not float_result):
         return None
-    return np.result_type(*floats) if floats else np.dtype(np.float32)
+    if floats:
+        return np.result_type(*floats)
+    if isinstance(float_result, str):
+        as_int64 = any(dtype.kind in float_result for dtype in dtypes)
+        return np.dtype(np.int64) if as_int64 else None
+    return np.dtype(np.float32)
 
 
 PROMOTIONS: dict[tuple[Any, ...], Any] = {}

@@ -24,6 +24,7 @@ from chainrule.dtypes import (
     numpy_dtype,
     remember_promotion,
 )
+from chainrule.primitives.elementwise import Cast
 
 CUDA_INSTALL = "pip install 'chainrule[cuda]'"
 """How to get CuPy, chainrule's GPU arrays."""
@@ -184,6 +185,8 @@ def promote_inputs(op: str, key: tuple[Any, ...], entry: Any, inputs: tuple[Any,
         entry = entry.target
     if entry is None:
         return inputs
+    if entry.kind != "f":  # int64 for an integer sum (astype converts only to floats)
+        return tuple(type(x)._apply(Cast, (x,), {"dtype": entry}) for x in inputs)
     return tuple(x if numpy_dtype(x.dtype).kind == "f" else x.astype(entry) for x in inputs)
 
 

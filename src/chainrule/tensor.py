@@ -144,7 +144,8 @@ class Tensor(TensorMethods):
         for array in data:  # inline, no generator: a frame costs most of what this saves
             one_float = one_float and type(array) is np.ndarray and array.dtype is dtype
         if not one_float:
-            key = (primitive in P.FLOAT_RESULTS, *map(_TYPE_OF, inputs), *map(_DTYPE_OF, inputs))
+            result_rule = primitive in P.FLOAT_RESULTS or P.INT64_RESULTS.get(primitive, False)
+            key = (result_rule, *map(_TYPE_OF, inputs), *map(_DTYPE_OF, inputs))
             entry = PROMOTIONS.get(key, UNSEEN)
             if entry is not None:  # unseen, integers into a float op, or two array libraries
                 inputs = placement.promote_inputs(primitive.name, key, entry, inputs)

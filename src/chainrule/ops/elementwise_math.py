@@ -10,6 +10,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+import numpy as np
+
 from chainrule import primitives as P
 from chainrule.modes import CompileError
 from chainrule.ops.operators import _binary, _operand
@@ -53,7 +55,9 @@ def lerp(start: Any, end: Any, weight: Any) -> Tensor:
     like = next(
         (value for value in (start, end, weight) if isinstance(value, Tensor)), as_tensor(start)
     )
-    inputs = (_operand(start, like), _operand(end, like), _operand(weight, like))
+    inputs = _zero_dim_floats_as_dimensioned(
+        (_operand(start, like), _operand(end, like), _operand(weight, like))
+    )
     try:
         return Tensor._apply(P.Lerp, inputs, {})
     except CompileError:
@@ -61,6 +65,20 @@ def lerp(start: Any, end: Any, weight: Any) -> Tensor:
     except ValueError:
         P.broadcast_shapes("lerp", *(tensor.shape for tensor in inputs))
         raise
+
+
+def _zero_dim_floats_as_dimensioned(inputs: tuple[Tensor, ...]) -> tuple[Tensor, ...]:
+    """The float inputs of one op, a 0-d one converted to the dtype of the float inputs with
+    dimensions, as PyTorch promotes (`promote` does the same for two operands): float32
+    (3,) with a 0-d float64 weight is float32, where NumPy 2 gives float64."""
+    dimensioned = [x.dtype for x in inputs if x.ndim and x.dtype.kind == "f"]
+    if not dimensioned:
+        return inputs
+    target = np.result_type(*dimensioned)
+    return tuple(
+        x.astype(target) if x.ndim == 0 and x.dtype.kind == "f" and x.dtype != target else x
+        for x in inputs
+    )
 
 
 def _method(name: str, primitive: type[P.Primitive]) -> Callable[[Tensor, Any], Tensor]:

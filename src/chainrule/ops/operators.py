@@ -94,8 +94,9 @@ def promote(left: Tensor, right: Tensor) -> tuple[Tensor, Tensor]:
     dtype (as PyTorch: int64 with float32 gives float32, where NumPy gives float64), so the
     result and the float operand's gradient keep that float dtype. Integer and bool tensors
     never require grad, so the conversion carries no gradient."""
+    left_dtype, right_dtype = left._data.dtype, right._data.dtype
     try:
-        left_float, right_float = left._data.dtype.kind == "f", right._data.dtype.kind == "f"
+        left_float, right_float = left_dtype.kind == "f", right_dtype.kind == "f"
     except AttributeError:  # array_api_strict's dtypes have no kind: ask Tensor.dtype
         left_float, right_float = left.dtype.kind == "f", right.dtype.kind == "f"
     if left_float == right_float:
@@ -106,10 +107,34 @@ def promote(left: Tensor, right: Tensor) -> tuple[Tensor, Tensor]:
             if left.dtype.kind == "b":
                 return Tensor._apply(P.Cast, (left,), {"dtype": right.dtype}), right
             return left, Tensor._apply(P.Cast, (right,), {"dtype": left.dtype})
+        if left_dtype is not right_dtype and (left._data.ndim == 0) != (right._data.ndim == 0):
+            return _zero_dim_promoted(left, right)
         return left, right
     if left_float:
         return left, Tensor._apply(P.Cast, (right,), {"dtype": left.dtype})
     return Tensor._apply(P.Cast, (left,), {"dtype": right.dtype}), right
+
+
+def _zero_dim_promoted(left: Tensor, right: Tensor) -> tuple[Tensor, Tensor]:
+    """Operands of one kind (two floats, or two integers) of different dtypes, one 0-d and
+    one not: the 0-d one converted to the other's dtype, as PyTorch promotes (a 0-d tensor
+    does not widen a dimensioned one of its kind: float32 (3,) with a float64 0-d tensor is
+    float32, int32 with int64 is int32, where NumPy 2 widens both). A 0-d integer outside the
+    other's range is refused, where PyTorch would wrap it around."""
+    if left.dtype == right.dtype or "b" in (left.dtype.kind, right.dtype.kind):
+        return left, right
+    zero_dim, like = (left, right) if left.ndim == 0 else (right, left)
+    if like.dtype.kind in "iu":
+        value, limits = int(zero_dim._data), np.iinfo(like.dtype)
+        if not limits.min <= value <= limits.max:
+            raise ValueError(
+                f"cannot combine a {like.dtype} tensor of shape {like.shape} with the 0-d "
+                f"{zero_dim.dtype} tensor {value}: it is outside {like.dtype}'s range "
+                f"[{limits.min}, {limits.max}] (PyTorch would wrap it around); widen the "
+                f"tensor first: chainrule.Tensor.from_numpy(x.numpy().astype(np.{zero_dim.dtype}))"
+            )
+    converted = Tensor._apply(P.Cast, (zero_dim,), {"dtype": like.dtype})
+    return (converted, right) if zero_dim is left else (left, converted)
 
 
 def _refuse_negative_integer_powers(base: np.dtype[Any], exponents: np.ndarray) -> None:
@@ -157,8 +182,8 @@ def _binary(self: Tensor, primitive: type[P.Primitive], other: Any, reflected: b
         # True division of integers is a float: float32, as PyTorch (NumPy gives float64).
         other_tensor = Tensor._apply(P.Cast, (other_tensor,), {"dtype": np.dtype(np.float32)})
     inputs = promote(other_tensor, self) if reflected else promote(self, other_tensor)
-    if primitive is P.Pow and inputs[0].dtype.kind in "biu" and inputs[1].dtype.kind in "biu":
-        _refuse_negative_integer_powers(inputs[0].dtype, inputs[1]._data)
+    if primitive in _INTEGER_CHECKED and inputs[0].dtype.kind in "biu":
+        _check_integer_operands(primitive, inputs[0], inputs[1])
     try:
         return Tensor._apply(primitive, inputs, {})
     except CompileError:
@@ -166,6 +191,39 @@ def _binary(self: Tensor, primitive: type[P.Primitive], other: Any, reflected: b
     except ValueError:
         P.broadcast_shapes(primitive.name, inputs[0].shape, inputs[1].shape)
         raise
+    except TypeError:
+        if primitive is P.Sub and inputs[0].dtype.kind == "b":
+            raise TypeError(
+                f"sub: cannot subtract two bool tensors (shapes {inputs[0].shape} and "
+                f"{inputs[1].shape}), as PyTorch refuses; for the elements that differ use "
+                "np.logical_xor on their .numpy(), or convert first: "
+                "chainrule.Tensor.from_numpy(x.numpy().astype(np.int64)) - y"
+            ) from None
+        raise
+
+
+_INTEGER_CHECKED = frozenset({P.Pow, P.Remainder, P.Fmod})
+"""The binary primitives whose integer and bool operands `_check_integer_operands` checks."""
+
+
+def _check_integer_operands(primitive: type[P.Primitive], left: Tensor, right: Tensor) -> None:
+    """Refuse what PyTorch refuses and NumPy answers with a wrong dtype or value: pow,
+    remainder and fmod of two bool tensors (NumPy gives int8), integers to negative integer
+    powers, and an integer remainder or fmod by zero (NumPy gives 0, with a warning)."""
+    if left.dtype.kind == "b" and right.dtype.kind == "b":
+        raise TypeError(
+            f"{primitive.name}: not defined for two bool tensors (shapes {left.shape} and "
+            f"{right.shape}), as in PyTorch; convert one first: "
+            "chainrule.Tensor.from_numpy(x.numpy().astype(np.int64))"
+        )
+    if primitive is P.Pow:
+        _refuse_negative_integer_powers(left.dtype, right._data)
+    elif np.any(right._data == 0):
+        raise ZeroDivisionError(
+            f"{primitive.name}: {left.dtype} integers by an integer divisor of 0 (shapes "
+            f"{left.shape} and {right.shape}) have no value, as PyTorch refuses; make the "
+            "operands floats first (x.astype(np.float32)) for NaN there"
+        )
 
 
 def __add__(self: Tensor, other: Any) -> Tensor:
@@ -211,6 +269,12 @@ def __pow__(self: Tensor, exponent: Any) -> Tensor:
         )
     if self.dtype.kind != "f" and type(exponent) is float:
         return Tensor._apply(P.Cast, (self,), {"dtype": np.dtype(np.float32)}) ** exponent
+    if self.dtype.kind == "b" and type(exponent) is int:
+        # bool ** int is int64, as in PyTorch (x * x would keep bool: True + True is True)
+        return Tensor._apply(P.Cast, (self,), {"dtype": np.dtype(np.int64)}) ** exponent
+    if self.dtype.kind == "b" and type(exponent) is bool:
+        # x ** True is x, x ** False is True: bool, as in PyTorch (NumPy gives int8)
+        return Tensor._apply(P.Cast, (self ** int(exponent),), {"dtype": np.dtype(bool)})
     if isinstance(exponent, (int, float)) and not isinstance(exponent, bool):
         return Tensor._apply(P.PowScalar, (self,), {"exponent": exponent})
     return _binary(self, P.Pow, exponent, False)
@@ -229,7 +293,16 @@ def __rmatmul__(self: Tensor, other: Any) -> Tensor:
 
 
 def __neg__(self: Tensor) -> Tensor:
-    return Tensor._apply(P.Neg, (self,), {})
+    try:
+        return Tensor._apply(P.Neg, (self,), {})
+    except TypeError:
+        if self.dtype.kind == "b":
+            raise TypeError(
+                f"neg: cannot negate a bool tensor (shape {self.shape}), as PyTorch refuses; "
+                "for the logical not take np.logical_not(x.numpy()), or convert first: "
+                "-chainrule.Tensor.from_numpy(x.numpy().astype(np.int64))"
+            ) from None
+        raise
 
 
 def __pos__(self: Tensor) -> Tensor:

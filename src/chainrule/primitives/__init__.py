@@ -338,7 +338,14 @@ FLOAT_RESULTS: frozenset[type[Primitive]] = frozenset(
 taken as the float operands' dtype, or float32 (PyTorch's default dtype) when none is a
 float: NumPy would give float16 for bool and int8, float64 for int64, and an integer (0 for
 1/3) from sigmoid's and reciprocal's float16-preserving forms."""
-__all__ += ["FLOAT_RESULTS", "PNorm"]
+INT64_RESULTS: dict[type[Primitive], str] = {
+    **dict.fromkeys((Sum, Prod, CumSum, CumProd), "bu"),
+    Square: "b",
+}
+"""The primitives whose integer result is int64, as PyTorch's, for inputs of the NumPy kinds
+named: sums and products of bool and unsigned integers (NumPy accumulates unsigned ones in
+uint64, where 3 - 5 wraps to 2**64 - 2), the square of a bool (NumPy's int8)."""
+__all__ += ["FLOAT_RESULTS", "INT64_RESULTS", "PNorm"]
 # --- vocabulary: nan_to_num (chainrule.ops.vocabulary)
 from chainrule.primitives.vocabulary import NanToNum  # noqa: E402
 

@@ -265,7 +265,17 @@ def output_leaves(result: Any, op: str) -> tuple[list[Tensor], TreeDef]:
                 f"{op}: the function's output{path} is {describe(leaf)}; outputs must be "
                 "Tensors, arrays or numbers, alone or in dicts, lists and tuples"
             )
-    return [as_tensor(leaf) for leaf in leaves], treedef
+    return [_output_tensor(leaf) for leaf in leaves], treedef
+
+
+def _output_tensor(leaf: Tensor | np.ndarray | np.generic | int | float) -> Tensor:
+    """A function's output leaf as a Tensor: an integer or bool array or number keeps its
+    dtype (a comparison's mask stays bool, a count int64), as JAX keeps a primal output's
+    dtype, where `as_tensor` would make it float32; a float keeps `as_tensor`'s dtype."""
+    if isinstance(leaf, Tensor):
+        return leaf
+    dtype = np.asarray(leaf).dtype
+    return Tensor(leaf, dtype=dtype) if dtype.kind in "biu" else as_tensor(leaf)
 
 
 def released(tree: Any, targets: Sequence[Tensor]) -> Any:

@@ -105,13 +105,17 @@ def jacfwd(
         numbers = argnums_tuple(argnums, len(args), "jacfwd")
         linear = Linearization(f, args, numbers, kwargs, has_aux, "jacfwd")
         columns = [linear.basis_pushes(position) for position in range(len(linear.targets))]
+        # An integer or bool output (a count, a mask) has a zero Jacobian in the argument's
+        # float dtype, as jacrev gives, not zeros in the output's own dtype.
         blocks = [
             [
                 _stacked(
-                    [column[index] for column in columns[position]],
+                    [column[index] for column in columns[position]]
+                    if output.dtype.kind == "f"
+                    else [],
                     -1,
                     output.shape + target.shape,
-                    output.dtype,
+                    output.dtype if output.dtype.kind == "f" else target.dtype,
                 )
                 for position, target in enumerate(linear.targets)
             ]
