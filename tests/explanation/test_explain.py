@@ -342,3 +342,14 @@ def test_the_roll_rule_rolls_back_as_numpy_reads_it(
     loss.backward()
     assert a.grad is not None
     np.testing.assert_array_equal(printed, a.grad.data)
+
+
+@pytest.mark.parametrize("samples", [0, -1, 2.5, True])
+def test_explain_refuses_a_sample_count_that_checks_nothing(samples: object) -> None:
+    """samples=0 printed "ok: 0 entries vs finite differences" for every link and "all local
+    gradients agree": a pass that checked nothing. Refused, as `explore` refuses it."""
+    x = chainrule.tensor(np.ones((2, 3)))
+    w = chainrule.tensor(np.ones((3, 2)), requires_grad=True)
+    loss = (x @ w).sum()
+    with pytest.raises(ValueError, match=r"explain: samples=.*give an integer >= 1"):
+        chainrule.explain(loss, w, samples=samples)  # type: ignore[arg-type]

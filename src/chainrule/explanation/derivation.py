@@ -348,6 +348,13 @@ def explain(
     With `group_affine` a matmul followed by the add of a bias reads as one step x @ w + b.
     """
     _validate(output, wrt)
+    if isinstance(samples, bool) or not isinstance(samples, int | np.integer) or samples < 1:
+        # 0 checked entries would read "ok: 0 entries vs finite differences" and "all local
+        # gradients agree": a pass that checked nothing.
+        raise ValueError(
+            f"explain: samples={samples!r}; each local gradient is checked against finite "
+            "differences at `samples` entries: give an integer >= 1 (default 4)"
+        )
     view = read_graph(output, keep=(wrt,), group_affine=group_affine)
     if id(wrt) not in view.names:
         label = f"{wrt.name!r}" if wrt.name else f"of shape {wrt.shape}"
