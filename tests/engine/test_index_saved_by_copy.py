@@ -1,7 +1,8 @@
 """An index array saved by a node is the node's own copy: changing the caller's array after
 the forward (i[0] = 2 after y = x[i]) must not move y's gradient to other entries of x.
 PyTorch copies a NumPy index into a tensor, so its gradient follows the index as it was at
-the forward; chainrule's GetItem, ScatterAdd and Embedding saved the caller's array itself.
+the forward; chainrule's GetItem, ScatterAdd and Embedding saved the caller's array itself,
+and Where (where, masked_fill) the caller's mask.
 """
 
 from __future__ import annotations
@@ -56,3 +57,21 @@ def test_changing_the_index_after_an_embedding_layer_leaves_the_gradient() -> No
     grad = layer.weight.grad
     assert grad is not None
     np.testing.assert_array_equal(grad.numpy(), np.concatenate([W, np.zeros((1, 4))]))
+
+
+MASK_BUILDS: dict[str, Callable[[cr.Tensor, np.ndarray], cr.Tensor]] = {
+    "where": lambda x, mask: cr.where(mask, x, 0.0),
+    "masked_fill": lambda x, mask: cr.masked_fill(x, mask, 0.0),
+}
+
+
+@pytest.mark.parametrize("op", list(MASK_BUILDS))
+def test_changing_the_mask_after_the_forward_leaves_the_gradient(op: str) -> None:
+    mask = X > 5
+    x = cr.tensor(X, requires_grad=True)
+    y = MASK_BUILDS[op](x, mask)
+    mask[...] = ~mask
+    y.sum().backward()
+    assert x.grad is not None
+    expected = (X > 5) if op == "where" else (X <= 5)
+    np.testing.assert_array_equal(x.grad.numpy(), expected.astype(np.float64))
