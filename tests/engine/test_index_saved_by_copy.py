@@ -2,7 +2,7 @@
 the forward (i[0] = 2 after y = x[i]) must not move y's gradient to other entries of x.
 PyTorch copies a NumPy index into a tensor, so its gradient follows the index as it was at
 the forward; chainrule's GetItem, ScatterAdd and Embedding saved the caller's array itself,
-and Where (where, masked_fill) the caller's mask.
+Where (where, masked_fill) the caller's mask, and CrossEntropy the caller's class targets.
 """
 
 from __future__ import annotations
@@ -11,6 +11,7 @@ from collections.abc import Callable
 
 import numpy as np
 import pytest
+import torch
 
 import chainrule as cr
 from chainrule import nn
@@ -75,3 +76,16 @@ def test_changing_the_mask_after_the_forward_leaves_the_gradient(op: str) -> Non
     assert x.grad is not None
     expected = (X > 5) if op == "where" else (X <= 5)
     np.testing.assert_array_equal(x.grad.numpy(), expected.astype(np.float64))
+
+
+def test_changing_the_class_targets_after_cross_entropy_leaves_the_gradient() -> None:
+    logits = cr.tensor(X, requires_grad=True)
+    targets = np.array([0, 1, 2])
+    loss = cr.functional.cross_entropy(logits, targets)
+    targets[0] = 3
+    loss.backward()
+    leaf = torch.tensor(X, requires_grad=True)
+    torch.nn.functional.cross_entropy(leaf, torch.tensor([0, 1, 2])).backward()
+    assert logits.grad is not None
+    assert leaf.grad is not None
+    np.testing.assert_allclose(logits.grad.numpy(), leaf.grad.numpy(), rtol=1e-12, atol=1e-15)
