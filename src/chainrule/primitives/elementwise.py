@@ -23,6 +23,7 @@ from chainrule.primitives.base import (
 )
 from chainrule.primitives.call import call, is_array
 from chainrule.primitives.reading import Rule, constant, entrywise
+from chainrule.primitives.scatter import owned_index
 
 
 class Add(Primitive):
@@ -512,7 +513,8 @@ class Where(Primitive):
 
     @staticmethod
     def forward(x: Any, y: Any, *, condition: np.ndarray) -> tuple[Any, Saved]:
-        return namespace(condition, x, y).where(condition, x, y), condition
+        # The node's own copy: the caller's mask may change before the backward.
+        return namespace(condition, x, y).where(condition, x, y), owned_index(condition)
 
     @staticmethod
     def vjp(saved: Saved, grad_out: Any, needs: tuple[bool, ...]) -> Grads:

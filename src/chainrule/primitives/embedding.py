@@ -15,6 +15,7 @@ from chainrule.backends import creation_device, namespace
 from chainrule.primitives.base import Grads, Primitive, Saved
 from chainrule.primitives.call import call
 from chainrule.primitives.reading import Rule, linear_map
+from chainrule.primitives.scatter import owned_index
 from chainrule.primitives.shape import ScatterAdd
 
 
@@ -51,7 +52,7 @@ class Embedding(Primitive):
             keep = xp.reshape(xp.astype(others, weight.dtype), (count, 1))
         # take wants one axis of indices (the standard's integer indexing, every axis): flat.
         rows = xp.take(weight, xp.reshape(indices, (-1,)), axis=0)
-        return xp.reshape(rows, (*indices.shape, width)), (weight.shape, indices, keep)
+        return xp.reshape(rows, (*indices.shape, width)), (weight.shape, owned_index(indices), keep)
 
     @staticmethod
     def vjp(saved: Saved, grad_out: Any, needs: tuple[bool, ...]) -> Grads:

@@ -14,6 +14,7 @@ from chainrule.backends import is_recording, namespace, to_numpy
 from chainrule.primitives.base import Grads, Outs, Primitive, Saved, plain_values
 from chainrule.primitives.call import call
 from chainrule.primitives.reading import Rule, entrywise
+from chainrule.primitives.scatter import owned_index
 
 
 class MSELoss(Primitive):
@@ -102,7 +103,7 @@ class SoftmaxCrossEntropy(Primitive):
             loss = (np.add.reduce(np.log(sum_exp), axis=None) - np.add.reduce(picked)) / count
             # A 0-d array, as the engine would make of NumPy's scalar (a call fewer a step).
             probs = np.divide(exp_shifted, sum_exp, out=exp_shifted)
-            return np.asarray(loss), (probs, targets)
+            return np.asarray(loss), (probs, owned_index(targets))
         xp = namespace(logits)
         raw = plain_values(logits) if is_recording(logits) else logits
         shifted = logits - xp.max(raw, axis=1, keepdims=True)
@@ -116,7 +117,8 @@ class SoftmaxCrossEntropy(Primitive):
             picked = xp.where(xp.reshape(inside, (count, 1)), picked, xp.nan)
         loss = (xp.sum(xp.log(sum_exp)) - xp.sum(picked)) / count
         probs = exp_shifted / sum_exp
-        return loss, (probs, targets)
+        # The node's own copy: the caller's targets may change before the backward.
+        return loss, (probs, owned_index(targets))
 
     @staticmethod
     def vjp(saved: Saved, grad_out: Any, needs: tuple[bool, ...]) -> Grads:

@@ -32,6 +32,19 @@ def is_basic_index(index: Any) -> bool:
     )
 
 
+def owned_index(index: Any) -> Any:
+    """`index` (or a mask) with each of its NumPy arrays copied, for a node to save: the
+    caller's array stays theirs to change (i[0] = 2 after y = x[i]) without moving the
+    gradient of y to other entries of x. PyTorch copies a NumPy index into a tensor
+    likewise. Arrays of other types are kept: a compiled step's argument (an ndarray
+    subclass) must stay that argument, and JAX arrays cannot change."""
+    if type(index) is np.ndarray:
+        return index.copy()
+    if isinstance(index, tuple):
+        return tuple(part.copy() if type(part) is np.ndarray else part for part in index)
+    return index
+
+
 def _indexes_like_numpy(xp: Any) -> bool:
     return xp is np or module_name(xp) in _NUMPY_INDEXING
 

@@ -16,6 +16,7 @@ from chainrule.primitives.call import call
 from chainrule.primitives.reading import Rule, linear_map
 from chainrule.primitives.scatter import (
     is_basic_index,
+    owned_index,
     refuse_out_of_range,
     scatter_add,
     select,
@@ -128,7 +129,7 @@ class GetItem(Primitive):
             # x[0, 0].add_(1) writes through (as PyTorch); other results are the same.
             view_index = (*parts, Ellipsis)
             return x[view_index], (tuple(x.shape), index)
-        return select(x, index), (tuple(x.shape), index)
+        return select(x, index), (tuple(x.shape), owned_index(index))
 
     @staticmethod
     def vjp(saved: Saved, grad_out: Any, needs: tuple[bool, ...]) -> Grads:
@@ -149,7 +150,7 @@ class ScatterAdd(Primitive):
     @staticmethod
     def forward(values: Any, *, shape: tuple[int, ...], index: Any) -> tuple[Any, Saved]:
         # Only `index` is saved, so a recorded replay on Tensors needs the values alone.
-        return scatter_add(plain_values(values), shape, index), index
+        return scatter_add(plain_values(values), shape, index), owned_index(index)
 
     @staticmethod
     def vjp(saved: Saved, grad_out: Any, needs: tuple[bool, ...]) -> Grads:
