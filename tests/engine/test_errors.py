@@ -57,6 +57,19 @@ def test_broadcasting_error_names_op_and_shapes(op) -> None:
     assert error.value.__suppress_context__
 
 
+@pytest.mark.parametrize(
+    ("shape", "target"), [((2, 3, 4), (3, 4)), ((3, 1), (1, 4)), ((2, 3), (3,))]
+)
+def test_broadcast_to_a_shape_that_only_broadcasts_both_ways_names_op_and_shapes(
+    shape: tuple[int, ...], target: tuple[int, ...]
+) -> None:
+    # the two shapes broadcast together, but shape cannot grow into target
+    x = cr.tensor(np.zeros(shape))
+    message = f"broadcast_to: cannot broadcast {shape} to {target}"
+    with pytest.raises(ValueError, match=re.escape(message)):
+        x.broadcast_to(target)
+
+
 def test_where_broadcasting_error_names_all_shapes() -> None:
     with pytest.raises(ValueError, match=r"where: condition \(2,\), x \(3,\) and y \(3,\)"):
         cr.where(np.array([True, False]), _leaf((3,)), _leaf((3,)))

@@ -73,9 +73,16 @@ def broadcast_to(self: Tensor, shape: Sequence[int]) -> Tensor:
     """The values repeated along new or size-1 axes to `shape`."""
     target = tuple(shape)
     try:
-        np.broadcast_shapes(self.shape, target)
+        fits = np.broadcast_shapes(self.shape, target) == target
     except ValueError:
-        raise ValueError(f"broadcast_to: cannot broadcast {self.shape} to {target}") from None
+        fits = False
+    # Broadcasting both ways is not enough: (2, 3) and (3,) broadcast together, yet (2, 3)
+    # cannot be broadcast to (3,); only new leading axes and size-1 axes may grow.
+    if not fits:
+        raise ValueError(
+            f"broadcast_to: cannot broadcast {self.shape} to {target}; the target must keep "
+            "every axis of size > 1 and may only add leading axes or grow size-1 axes"
+        )
     # A view even of the same shape, as PyTorch's expand: detach_() of it must not reach self.
     return Tensor._apply(P.BroadcastTo, (self,), {"shape": target})
 
