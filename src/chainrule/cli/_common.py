@@ -191,6 +191,20 @@ def refuse_data_without_run(args: argparse.Namespace, command: str) -> None:
     )
 
 
+# The options `explain` and `graph` read only with a RUN, or only without one: (option, why
+# this call would not read it), for `refuse_unread`.
+RUN_ONLY = (
+    "--examples",
+    "sizes a RUN's batch of test examples, and no RUN was given (the tutorial network has its "
+    "own batch); give the run folder, or drop --examples",
+)
+TUTORIAL_ONLY = (
+    "--seed",
+    "draws the tutorial network's weights, and a RUN's come from its checkpoint; drop --seed, "
+    "or the RUN",
+)
+
+
 def refuse_unread(args: argparse.Namespace, unread: Iterable[tuple[str, str]]) -> None:
     """A usage error (exit 2) for the first option of `unread`, (option, why this call does
     not read it), that was given: an option left at its default is None."""

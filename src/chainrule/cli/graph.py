@@ -10,6 +10,8 @@ import sys
 from typing import Any
 
 from chainrule.cli._common import (
+    RUN_ONLY,
+    TUTORIAL_ONLY,
     add_data_option,
     describe_os_error,
     nonnegative_int,
@@ -22,18 +24,6 @@ from chainrule.cli._common import (
 )
 
 TUTORIAL_PARAMETERS = ("w1", "b1", "w2", "b2")
-
-
-RUN_ONLY = (
-    "--examples",
-    "sizes a RUN's batch of test examples, and no RUN was given (the tutorial network has its "
-    "own batch); give the run folder, or drop --examples",
-)
-TUTORIAL_ONLY = (
-    "--seed",
-    "draws the tutorial network's weights, and a RUN's come from its checkpoint; drop --seed, "
-    "or the RUN",
-)
 
 
 def add_parser(subparsers: Any) -> None:

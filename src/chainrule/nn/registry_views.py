@@ -81,11 +81,11 @@ class RegistryList(Module, Generic[EntryT]):
     _kind: ClassVar[str]  # the container's name in error messages ("ModuleList")
 
     def _registry(self) -> dict[str, EntryT | None]:
-        raise NotImplementedError
+        raise NotImplementedError(f"{type(self).__name__} must name its registry (_registry)")
 
     def _checked(self, operation: str, value: Any) -> EntryT:
         """`value` as an entry, or a TypeError naming `operation` ("ModuleList.insert")."""
-        raise NotImplementedError
+        raise NotImplementedError(f"{type(self).__name__} must check its entries (_checked)")
 
     def _entries(self) -> list[EntryT]:
         return [entry for entry in self._registry().values() if entry is not None]
@@ -149,11 +149,11 @@ class RegistryDict(Module, Generic[EntryT]):
     _entry_noun: ClassVar[str]  # what a missing key does not hold ("module")
 
     def _registry(self) -> dict[str, EntryT | None]:
-        raise NotImplementedError
+        raise NotImplementedError(f"{type(self).__name__} must name its registry (_registry)")
 
     def _checked(self, operation: str, value: Any) -> EntryT:
         """`value` as an entry, or a TypeError naming `operation` ("ModuleDict")."""
-        raise NotImplementedError
+        raise NotImplementedError(f"{type(self).__name__} must check its entries (_checked)")
 
     def _update(self, given: Mapping[str, Any] | Iterable[tuple[str, Any]], pairs: str) -> None:
         pairs_given = list(given.items()) if isinstance(given, Mapping) else list(given)
