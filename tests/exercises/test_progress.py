@@ -42,10 +42,13 @@ def test_the_summary_says_what_is_left(
     tmp_path: Path,
 ) -> None:
     lines = check_folder(capsys, tmp_path, RIGHT_B2 + STUB_W2)
-    assert lines[-1] == f"1 of 2 passed; left: w2 (progress kept in {PROGRESS_FILE})"
+    assert lines[-1] == (
+        "1 of 2 checked passed (left: w2); of all 8 exercises 1 passed so far, not yet: "
+        f"w1, x, b1, w2, u2, deep_w2, logits (progress kept in {PROGRESS_FILE})"
+    )
 
 
-def test_a_rerun_keeps_the_first_pass_time_and_says_all_done(
+def test_a_rerun_keeps_the_first_pass_time(
     capsys: pytest.CaptureFixture[str],
     tmp_path: Path,
 ) -> None:
@@ -53,7 +56,30 @@ def test_a_rerun_keeps_the_first_pass_time_and_says_all_done(
     first = load_progress(tmp_path)["b2"]["first_passed"]
     lines = check_folder(capsys, tmp_path, RIGHT_B2 + RIGHT_W2)
     assert load_progress(tmp_path)["b2"]["first_passed"] == first
-    assert lines[-1] == f"2 of 2 passed: all done (progress kept in {PROGRESS_FILE})"
+    assert lines[-1].startswith("2 of 2 checked passed; of all 8 exercises 2 passed so far")
+
+
+def test_a_pass_of_the_chosen_few_is_not_the_whole_set_done(
+    capsys: pytest.CaptureFixture[str],
+    tmp_path: Path,
+) -> None:
+    check_folder(capsys, tmp_path, RIGHT_B2 + RIGHT_W2)
+    progress = load_progress(tmp_path)
+    assert "all done" not in capsys.readouterr().out
+    others = ["w1", "x", "b1", "u2", "deep_w2", "logits"]
+    record_progress(tmp_path, [CheckResult(name, name, Status.PASSED) for name in others[:-1]])
+    lines = check_folder(capsys, tmp_path, RIGHT_B2 + RIGHT_W2)
+    assert lines[-1] == (
+        "2 of 2 checked passed; of all 8 exercises 7 passed so far, not yet: logits "
+        f"(progress kept in {PROGRESS_FILE})"
+    )
+    record_progress(tmp_path, [CheckResult("logits", "logits", Status.PASSED)])
+    lines = check_folder(capsys, tmp_path, RIGHT_B2 + RIGHT_W2)
+    assert lines[-1] == (
+        "2 of 2 checked passed; of all 8 exercises 8 passed so far: all done "
+        f"(progress kept in {PROGRESS_FILE})"
+    )
+    assert load_progress(tmp_path)["b2"]["first_passed"] == progress["b2"]["first_passed"]
 
 
 def test_a_rerun_names_an_exercise_that_passed_before_and_fails_now(
@@ -63,7 +89,8 @@ def test_a_rerun_names_an_exercise_that_passed_before_and_fails_now(
     check_folder(capsys, tmp_path, RIGHT_B2 + RIGHT_W2)
     lines = check_folder(capsys, tmp_path, WRONG_B2 + RIGHT_W2)
     assert lines[-1] == (
-        f"1 of 2 passed; left: b2 (passed at the last check, failing now: b2) "
+        "1 of 2 checked passed (left: b2); of all 8 exercises 1 passed so far, not yet: "
+        "w1, x, b1, b2, u2, deep_w2, logits (passed at the last check, failing now: b2) "
         f"(progress kept in {PROGRESS_FILE})"
     )
 
@@ -170,7 +197,8 @@ def test_a_folder_the_progress_cannot_be_written_to_still_shows_the_grades(
     assert status == 0
     assert captured.out.splitlines() == [
         "dloss_db2       ok",
-        f"1 of 1 passed: all done (progress NOT kept: could not write {PROGRESS_FILE})",
+        "1 of 1 checked passed; of all 8 exercises 1 passed so far, not yet: w1, x, b1, w2, "
+        f"u2, deep_w2, logits (progress NOT kept: could not write {PROGRESS_FILE})",
     ]
     assert captured.err.startswith(
         f"chainrule exercises check: could not write the progress file in {tmp_path} "

@@ -96,16 +96,34 @@ def _write_whole(path: Path, text: str) -> None:
 
 
 def progress_summary(
-    results: Iterable[CheckResult], previous: dict[str, dict[str, Any]], *, kept: bool = True
+    results: Iterable[CheckResult],
+    previous: dict[str, dict[str, Any]],
+    *,
+    kept: bool = True,
+    every: Iterable[str] = (),
 ) -> str:
     """One line: how many pass, which are left, which passed before but fail now, and
-    whether the record was `kept`."""
+    whether the record was `kept`. Where only some of the exercises named in `every` were
+    checked (`--only`), it also says where the whole set stands, from the record and these
+    results, so a pass of the chosen few never reads as the whole set done."""
     results = tuple(results)
     left = [result.name for result in results if not result.passed]
     slipped = [name for name in left if previous.get(name, {}).get("passed")]
     passed = len(results) - len(left)
-    line = f"{passed} of {len(results)} passed"
-    line += f"; left: {', '.join(left)}" if left else ": all done"
+    every = tuple(every)
+    checked = {result.name for result in results}
+    if not set(every) - checked:
+        line = f"{passed} of {len(results)} passed"
+        line += f"; left: {', '.join(left)}" if left else ": all done"
+    else:
+        line = f"{passed} of {len(results)} checked passed"
+        if left:
+            line += f" (left: {', '.join(left)})"
+        now = {result.name: result.passed for result in results}
+        standing = [now.get(name, previous.get(name, {}).get("passed", False)) for name in every]
+        not_yet = [name for name, done in zip(every, standing, strict=True) if not done]
+        line += f"; of all {len(every)} exercises {len(every) - len(not_yet)} passed so far"
+        line += f", not yet: {', '.join(not_yet)}" if not_yet else ": all done"
     if slipped:
         line += f" (passed at the last check, failing now: {', '.join(slipped)})"
     return f"{line} (progress {'kept in' if kept else 'NOT kept: could not write'} {PROGRESS_FILE})"
