@@ -235,3 +235,20 @@ def test_a_list_of_pairs_is_refused_with_the_arraydataset_that_holds_it() -> Non
     )
     np.testing.assert_array_equal(x, [[0.0] * 3, [1.0] * 3])
     np.testing.assert_array_equal(y, [0, 1])
+
+
+@pytest.mark.parametrize("shuffle", [False, True])
+def test_a_batch_changed_in_place_leaves_the_dataset_and_later_epochs_as_they_were(
+    shuffle: bool,
+) -> None:
+    # An in-place transform of a batch (x -= mean, augmentation) must not reach the
+    # dataset: each batch is a gathered copy, even when unshuffled batches are contiguous.
+    images = np.arange(20, dtype=np.float32).reshape(10, 2)
+    loader = DataLoader(
+        ArrayDataset(images), batch_size=4, shuffle=shuffle, rng=np.random.default_rng(0)
+    )
+    for (batch,) in loader:
+        batch *= -1.0
+    np.testing.assert_array_equal(images, np.arange(20, dtype=np.float32).reshape(10, 2))
+    second_epoch = np.concatenate([batch for (batch,) in loader])
+    assert (second_epoch >= 0).all()
