@@ -8,6 +8,7 @@ whatever its --seed.
 from __future__ import annotations
 
 import hashlib
+import math
 from collections.abc import Mapping
 from dataclasses import dataclass, fields
 from pathlib import Path
@@ -56,8 +57,12 @@ def _cut_count(total: int, fraction: float) -> int:
 
 
 def minimum_to_cut(fraction: float) -> int:
-    """The fewest samples that a cut of `fraction` leaves at least one of on each side."""
-    total = 2
+    """The fewest samples that a cut of `fraction` leaves at least one of on each side.
+
+    Below 0.5 / (1 - fraction) samples the cut rounds up to all of them, so the count starts
+    just under that bound (counting up from 2 took minutes for a fraction near 1, such as
+    --val-fraction 0.999999999, before the refusal came)."""
+    total = max(2, math.floor(0.5 / (1.0 - fraction)) - 2)
     while total - _cut_count(total, fraction) < 1:
         total += 1
     return total
