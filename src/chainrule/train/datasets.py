@@ -102,7 +102,7 @@ def _load_arrays(data: str) -> Arrays:
     elif data == "mnist":
         loaded = datasets.load_mnist(datasets.download("mnist", CACHE / "mnist"))
     else:
-        folder = Path(data)
+        folder = Path(data).expanduser()
         if not folder.is_dir():
             raise DatasetError(
                 f"train: --data {data!r} is neither digits, fashion-mnist, mnist nor a folder; "
@@ -165,10 +165,11 @@ def data_fingerprint(splits: Splits) -> str:
 
 
 def data_source(data: str) -> str:
-    """`data` as a checkpoint records it: a data set's name, or a folder's absolute path."""
+    """`data` as a checkpoint records it: a data set's name, or a folder's absolute path
+    (with "~" expanded, as load_mnist expands it)."""
     from chainrule.train.config import NAMED_DATA
 
-    return data if data in NAMED_DATA else str(Path(data).resolve())
+    return data if data in NAMED_DATA else str(Path(data).expanduser().resolve())
 
 
 def data_record(splits: Splits, data: str) -> dict[str, str]:
