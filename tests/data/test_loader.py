@@ -252,3 +252,29 @@ def test_a_batch_changed_in_place_leaves_the_dataset_and_later_epochs_as_they_we
     np.testing.assert_array_equal(images, np.arange(20, dtype=np.float32).reshape(10, 2))
     second_epoch = np.concatenate([batch for (batch,) in loader])
     assert (second_epoch >= 0).all()
+
+
+class _LengthOnly:
+    """A dataset too large to iterate here: only its length is read."""
+
+    def __init__(self, samples: int) -> None:
+        self.samples = samples
+
+    def __len__(self) -> int:
+        return self.samples
+
+    def __getitem__(self, indices: np.ndarray) -> tuple[np.ndarray, ...]:
+        raise AssertionError("len(loader) gathers no batch")
+
+
+@pytest.mark.parametrize(
+    ("samples", "batch_size", "batches"),
+    [(10**17 + 1, 10**17, 2), (2**60 + 1, 2**59, 3), (2**53 + 1, 2, 2**52 + 1)],
+)
+def test_len_counts_a_short_last_batch_of_one_sample_in_a_huge_dataset(
+    samples: int, batch_size: int, batches: int
+) -> None:
+    # math.ceil(samples / batch_size) went through a float: 10**17 + 1 samples in batches
+    # of 10**17 made 1 batch, and the last sample was never served.
+    loader = DataLoader(_LengthOnly(samples), batch_size=batch_size)
+    assert len(loader) == batches
