@@ -278,3 +278,16 @@ def test_len_counts_a_short_last_batch_of_one_sample_in_a_huge_dataset(
     # of 10**17 made 1 batch, and the last sample was never served.
     loader = DataLoader(_LengthOnly(samples), batch_size=batch_size)
     assert len(loader) == batches
+
+
+@pytest.mark.parametrize("shuffle", [False, True])
+def test_two_iterators_at_once_each_serve_a_whole_epoch(shuffle: bool) -> None:
+    # As with torch's DataLoader: a second iter() does not cut the first one short.
+    loader = DataLoader(_dataset(11), batch_size=3, shuffle=shuffle, rng=np.random.default_rng(3))
+    first = iter(loader)
+    head = next(first)[1]
+    second = iter(loader)
+    both = [np.concatenate([head, *(labels for _, labels in first)])]
+    both.append(np.concatenate([labels for _, labels in second]))
+    for labels in both:
+        np.testing.assert_array_equal(np.sort(labels), np.arange(11))
