@@ -46,7 +46,7 @@ def test_a_fraction_next_to_one_gives_its_minimum_at_once(fraction: float) -> No
 def test_a_data_folder_under_the_home_tilde_is_read_and_recorded_expanded(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    # `--data=~/digits-idx` (no shell expansion after "=") was refused as "neither digits,
+    # `--data=~/idx` (no shell expansion after "=") was refused as "neither digits,
     # fashion-mnist, mnist nor a folder", though load_mnist itself expands "~".
     monkeypatch.setenv("HOME", str(tmp_path))
     folder = tmp_path / "idx"
