@@ -125,3 +125,16 @@ def test_split_takes_a_list_of_field_arrays() -> None:
     np.testing.assert_array_equal(np.sort(joined), labels)
     for part in (train, valid):
         np.testing.assert_array_equal(part.arrays[0], images[part.arrays[1]])
+
+
+@pytest.mark.parametrize("index", [2**64 - 1, 2**63, 10])
+def test_unsigned_64_bit_indices_past_the_end_are_refused_not_wrapped(index: int) -> None:
+    # The cast to intp came before the range check: 2**64 - 1 became -1 and read the last
+    # sample, 2**63 became the most negative integer.
+    with pytest.raises(IndexError, match="outside a dataset of 10 samples"):
+        _dataset()[np.array([0, index], dtype=np.uint64)]
+
+
+def test_unsigned_indices_within_range_gather_those_rows() -> None:
+    _, y_batch = _dataset()[np.array([9, 0, 3], dtype=np.uint64)]
+    np.testing.assert_array_equal(y_batch, [9, 0, 3])

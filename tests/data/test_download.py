@@ -16,6 +16,7 @@ import numpy as np
 import pytest
 
 from chainrule.data import DatasetError, download, load_mnist, save_idx
+from chainrule.data.download import SHA256
 from chainrule.data.mnist import FILE_NAMES
 
 OVERSIZE = 1 << 20
@@ -359,3 +360,26 @@ def test_unknown_data_set_is_rejected(tmp_path: Path) -> None:
 def test_checksums_must_cover_every_file(tmp_path: Path) -> None:
     with pytest.raises(ValueError, match="lacks SHA-256 digests"):
         download("mnist", tmp_path, mirrors=["http://127.0.0.1:9"], checksums={})
+
+
+def test_mirrors_given_as_one_string_are_refused_naming_the_list(tmp_path: Path) -> None:
+    # The string was taken as a sequence of one-letter mirrors, and urllib's "unknown url
+    # type: 'h/train-images-idx3-ubyte.gz'" escaped.
+    with pytest.raises(TypeError, match=r"`mirrors` is one string .*mirrors=\['http://x/m'\]"):
+        download("mnist", tmp_path, mirrors="http://x/m")  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("mirror", ["127.0.0.1/mnist", "ftp://example.org/mnist", ""])
+def test_a_mirror_without_an_http_or_file_scheme_is_refused_before_any_transfer(
+    tmp_path: Path, mirror: str
+) -> None:
+    with pytest.raises(ValueError, match=r"is not an http://, https:// or file:// URL"):
+        download("mnist", tmp_path / "cache", mirrors=[mirror], checksums=SHA256["mnist"])
+    assert not (tmp_path / "cache").exists()
+
+
+def test_a_file_url_mirror_is_fetched_and_verified(tmp_path: Path, files: dict[str, bytes]) -> None:
+    source = (tmp_path / "source").as_uri()
+    folder = download("mnist", tmp_path / "cache", mirrors=[source], checksums=_sha256(files))
+    for file_name, content in files.items():
+        assert (folder / file_name).read_bytes() == content

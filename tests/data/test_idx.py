@@ -219,3 +219,43 @@ def test_torchvision_magic_numbers_read_images_row_major_and_labels(tmp_path: Pa
     assert (loaded.shape, loaded.dtype) == ((2, 3, 4), np.uint8)
     assert loaded[1, 2, 0] == 1 * 12 + 2 * 4 + 0  # image, row, column: C order
     np.testing.assert_array_equal(load_idx(labels), np.array([7, 3], dtype=np.uint8))
+
+
+def test_a_header_of_zero_dimensions_is_refused(tmp_path: Path) -> None:
+    # IDX defines 1 or more dimensions; a 0-d header (a would-be scalar) is a clear error,
+    # not an array of shape ().
+    path = tmp_path / "scalar.idx"
+    path.write_bytes(bytes([0, 0, 0x08, 0, 5]))
+    with pytest.raises(DatasetError, match=r"declares 0 dimensions \(magic 00 00 08 00\)"):
+        load_idx(path)
+
+
+@pytest.mark.parametrize("shape", [(0,), (3, 0, 2), (1, 1, 1, 1, 1), (7,)])
+@pytest.mark.parametrize(("dtype", "code"), DTYPE_CODES)
+def test_hand_packed_shapes_with_empty_or_unit_dimensions_load_exactly(
+    tmp_path: Path, shape: tuple[int, ...], dtype: type[np.generic], code: int
+) -> None:
+    values = np.arange(int(np.prod(shape))).astype(dtype).reshape(shape)
+    path = tmp_path / "shaped.idx"
+    path.write_bytes(
+        bytes([0, 0, code, len(shape)])
+        + struct.pack(f">{len(shape)}I", *shape)
+        + values.astype(np.dtype(dtype).newbyteorder(">")).tobytes()
+    )
+    loaded = load_idx(path)
+    assert (loaded.shape, loaded.dtype) == (shape, np.dtype(dtype))
+    np.testing.assert_array_equal(loaded, values)
+
+
+@pytest.mark.parametrize(("fmt", "code"), [("f", 0x0D), ("d", 0x0E)])
+def test_nan_infinities_and_negative_zero_keep_their_bits(
+    tmp_path: Path, fmt: str, code: int
+) -> None:
+    values = [float("nan"), float("inf"), float("-inf"), -0.0]
+    path = tmp_path / "special.idx"
+    path.write_bytes(
+        bytes([0, 0, code, 1]) + struct.pack(">I", 4) + struct.pack(f">4{fmt}", *values)
+    )
+    loaded = load_idx(path)
+    expected = np.array(values, dtype=np.dtype(fmt))
+    assert loaded.tobytes() == expected.tobytes()

@@ -235,3 +235,59 @@ def test_a_list_of_pairs_is_refused_with_the_arraydataset_that_holds_it() -> Non
     )
     np.testing.assert_array_equal(x, [[0.0] * 3, [1.0] * 3])
     np.testing.assert_array_equal(y, [0, 1])
+
+
+@pytest.mark.parametrize("shuffle", [False, True])
+def test_a_batch_changed_in_place_leaves_the_dataset_and_later_epochs_as_they_were(
+    shuffle: bool,
+) -> None:
+    # An in-place transform of a batch (x -= mean, augmentation) must not reach the
+    # dataset: each batch is a gathered copy, even when unshuffled batches are contiguous.
+    images = np.arange(20, dtype=np.float32).reshape(10, 2)
+    loader = DataLoader(
+        ArrayDataset(images), batch_size=4, shuffle=shuffle, rng=np.random.default_rng(0)
+    )
+    for (batch,) in loader:
+        batch *= -1.0
+    np.testing.assert_array_equal(images, np.arange(20, dtype=np.float32).reshape(10, 2))
+    second_epoch = np.concatenate([batch for (batch,) in loader])
+    assert (second_epoch >= 0).all()
+
+
+class _LengthOnly:
+    """A dataset too large to iterate here: only its length is read."""
+
+    def __init__(self, samples: int) -> None:
+        self.samples = samples
+
+    def __len__(self) -> int:
+        return self.samples
+
+    def __getitem__(self, indices: np.ndarray) -> tuple[np.ndarray, ...]:
+        raise AssertionError("len(loader) gathers no batch")
+
+
+@pytest.mark.parametrize(
+    ("samples", "batch_size", "batches"),
+    [(10**17 + 1, 10**17, 2), (2**60 + 1, 2**59, 3), (2**53 + 1, 2, 2**52 + 1)],
+)
+def test_len_counts_a_short_last_batch_of_one_sample_in_a_huge_dataset(
+    samples: int, batch_size: int, batches: int
+) -> None:
+    # math.ceil(samples / batch_size) went through a float: 10**17 + 1 samples in batches
+    # of 10**17 made 1 batch, and the last sample was never served.
+    loader = DataLoader(_LengthOnly(samples), batch_size=batch_size)
+    assert len(loader) == batches
+
+
+@pytest.mark.parametrize("shuffle", [False, True])
+def test_two_iterators_at_once_each_serve_a_whole_epoch(shuffle: bool) -> None:
+    # As with torch's DataLoader: a second iter() does not cut the first one short.
+    loader = DataLoader(_dataset(11), batch_size=3, shuffle=shuffle, rng=np.random.default_rng(3))
+    first = iter(loader)
+    head = next(first)[1]
+    second = iter(loader)
+    both = [np.concatenate([head, *(labels for _, labels in first)])]
+    both.append(np.concatenate([labels for _, labels in second]))
+    for labels in both:
+        np.testing.assert_array_equal(np.sort(labels), np.arange(11))

@@ -2,12 +2,20 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
 import pytest
 
-from chainrule.data import DatasetError, load_fashion_mnist, load_idx, load_mnist, save_idx
+from chainrule.data import (
+    DatasetError,
+    ImageClassificationData,
+    load_fashion_mnist,
+    load_idx,
+    load_mnist,
+    save_idx,
+)
 from chainrule.data import mnist as mnist_module
 
 
@@ -185,3 +193,43 @@ def test_the_installed_fashion_mnist_has_its_published_labels_and_pixel_statisti
     squares = int((images.astype(np.uint16) ** 2).sum(dtype=np.uint64)) / images.size / 255**2
     std = (squares - mean**2) ** 0.5
     assert (mean, std) == (pytest.approx(0.2860, abs=5e-5), pytest.approx(0.3530, abs=5e-5))
+
+
+@pytest.mark.parametrize(
+    ("load", "own", "other"),
+    [
+        (load_mnist, "MNIST/raw", "FashionMNIST/raw"),
+        (load_mnist, "mnist", "fashion"),
+        (load_fashion_mnist, "FashionMNIST/raw", "MNIST/raw"),
+        (load_fashion_mnist, "fashion-mnist", "mnist"),
+    ],
+)
+def test_each_data_set_is_read_from_its_own_subfolder_beside_the_other(
+    tmp_path: Path,
+    rng: np.random.Generator,
+    load: Callable[[Path], ImageClassificationData],
+    own: str,
+    other: str,
+) -> None:
+    # torchvision keeps MNIST/raw and FashionMNIST/raw under one root; load_mnist searched
+    # FashionMNIST/raw first and returned Fashion-MNIST's clothes labelled as digits.
+    mine = _write_set(tmp_path / own, rng, n_train=12)
+    _write_set(tmp_path / other, rng, n_train=5)
+    data = load(tmp_path)
+    assert data.files["train_labels"].parent == tmp_path / own
+    np.testing.assert_array_equal(data.y_train, mine["train-labels-idx1-ubyte"])
+
+
+@pytest.mark.parametrize(
+    ("load", "other"),
+    [(load_mnist, "FashionMNIST/raw"), (load_mnist, "fashion"), (load_fashion_mnist, "mnist")],
+)
+def test_the_other_data_sets_subfolder_alone_is_not_taken(
+    tmp_path: Path,
+    rng: np.random.Generator,
+    load: Callable[[Path], ImageClassificationData],
+    other: str,
+) -> None:
+    _write_set(tmp_path / other, rng)
+    with pytest.raises(FileNotFoundError, match="could not find the four"):
+        load(tmp_path)

@@ -116,3 +116,17 @@ def test_shuffled_shards_are_disjoint_and_cover_every_epoch_and_epochs_differ(si
         assert sorted(v for shard in shards for v in shard) == list(range(23))
         orders.append(shards[0])
     assert orders[0] != orders[1] != orders[2]
+
+
+@pytest.mark.parametrize("integer", [int, np.int64, np.int32, np.uint8])
+def test_numpy_integer_rank_and_size_are_taken_as_ints(integer: type) -> None:
+    # A NumPy rank was refused with "rank must be an int in 0..1, got np.int64(1)".
+    sampler = DistributedSampler(np.arange(8), 4, rank=integer(1), size=integer(2))
+    assert (type(sampler.rank), type(sampler.size)) == (int, int)
+    assert [shard.tolist() for (shard,) in sampler] == [[2, 3], [6, 7]]
+
+
+@pytest.mark.parametrize(("rank", "size"), [(True, 2), (0, True), (0.0, 2), (0, 2.0)])
+def test_bool_or_float_rank_and_size_are_refused(rank: object, size: object) -> None:
+    with pytest.raises(ValueError, match=r"(rank|size) must be"):
+        DistributedSampler(np.arange(8), 4, rank=rank, size=size)  # type: ignore[arg-type]

@@ -75,12 +75,14 @@ class ArrayDataset:
                 f"ArrayDataset: indices must be integers (an int, a slice or an integer "
                 f"array), got an array of dtype {indices.dtype}"
             )
-        indices = indices.astype(np.intp, copy=False)
-        if indices.size and (indices.min() < -len(self) or indices.max() >= len(self)):
+        # Checked before the cast to intp, which wraps uint64 indices past 2**63 round to
+        # negative ones (2**64 - 1 would read as -1, the last sample).
+        if indices.size and (int(indices.min()) < -len(self) or int(indices.max()) >= len(self)):
             raise IndexError(
                 f"ArrayDataset: indices range over [{indices.min()}, {indices.max()}], outside "
                 f"a dataset of {len(self)} samples"
             )
+        indices = indices.astype(np.intp, copy=False)
         return tuple(array[indices] for array in self._arrays)
 
     def __repr__(self) -> str:

@@ -291,6 +291,24 @@ def _fetch(
             temporary.unlink()
 
 
+SCHEMES = ("http", "https", "file")
+"""The URL schemes a mirror may use: those whose transfers the deadline covers."""
+
+
+def _check_mirrors(bases: Sequence[str]) -> None:
+    """ValueError naming the first mirror that is not an http(s):// or file:// base URL (a
+    missing scheme escaped the mirror loop as urllib's bare "unknown url type")."""
+    from urllib.parse import urlsplit
+
+    for base in bases:
+        if not isinstance(base, str) or urlsplit(base).scheme.lower() not in SCHEMES:
+            raise ValueError(
+                f"download: the mirror {base!r} is not an http://, https:// or file:// URL; "
+                f"each mirror is the base URL of a folder holding the files, e.g. "
+                f"{MIRRORS['mnist'][0]!r}"
+            )
+
+
 def download(
     name: str,
     root: str | os.PathLike[str],
@@ -306,7 +324,8 @@ def download(
     `load_fashion_mnist(root)`. Use one folder per data set: the file names coincide.
 
     Each file is skipped when already present with the right SHA-256; otherwise the mirrors
-    (`mirrors`, default `MIRRORS[name]`) are tried in order until one delivers the file with
+    (`mirrors`, a list of http://, https:// or file:// base URLs, default `MIRRORS[name]`)
+    are tried in order until one delivers the file with
     the expected digest (`checksums`, file name -> hex SHA-256, default `SHA256[name]`).
     `sizes` (file name -> bytes; default `SIZES[name]` with the default checksums, else
     unknown and capped at MAX_BYTES) bounds each body: a longer one is cut off and refused.
@@ -321,9 +340,17 @@ def download(
     """
     if name not in MIRRORS:
         raise ValueError(f"download: unknown data set {name!r}; choose one of {sorted(MIRRORS)}")
+    if isinstance(mirrors, (str, bytes)):
+        # A string is a sequence of one-letter "mirrors": each failed as "unknown url type:
+        # 'h/train-images-idx3-ubyte.gz'".
+        raise TypeError(
+            f"download: `mirrors` is one string ({mirrors!r}); pass a list of base URLs, "
+            f"e.g. mirrors=[{mirrors!r}]"
+        )
     bases = tuple(MIRRORS[name] if mirrors is None else mirrors)
     if not bases:
         raise ValueError("download: `mirrors` is empty; pass at least one base URL")
+    _check_mirrors(bases)
     if not (0 < timeout < float("inf") and 0 < deadline < float("inf")):
         raise ValueError(
             f"download: timeout and deadline must be positive and finite "

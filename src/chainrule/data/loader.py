@@ -5,7 +5,6 @@ it stands (generator state and position within the epoch) so a run resumes exact
 
 from __future__ import annotations
 
-import math
 from collections.abc import Iterator, Mapping
 from typing import Any, Protocol
 
@@ -113,7 +112,9 @@ class DataLoader:
         samples = len(self.dataset)
         if self.drop_last:
             return samples // self.batch_size
-        return math.ceil(samples / self.batch_size)
+        # Integer ceiling: math.ceil(samples / batch_size) rounds through a float, which
+        # drops the short last batch once samples / batch_size is within 2**-52 of an integer.
+        return -(-samples // self.batch_size)
 
     @property
     def epoch(self) -> int:

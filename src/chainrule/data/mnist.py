@@ -6,6 +6,7 @@ no folder is given). Images come back as (N, 784) float32 in [0, 1], labels as i
 from __future__ import annotations
 
 import os
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -26,14 +27,15 @@ FILE_NAMES: dict[str, str] = {
 # Where Debian's `dataset-fashion-mnist` package installs the files.
 DEBIAN_FASHION_MNIST_DIR = Path("/usr/share/datasets/fashion-mnist")
 
-# Sub-folders other tools unpack these data sets into, searched after the folder itself.
-SUBFOLDERS: tuple[str, ...] = (
+# Sub-folders other tools unpack each data set into, searched after the folder itself. Each
+# data set searches only its own: torchvision keeps MNIST/raw and FashionMNIST/raw side by
+# side under one root, and the two data sets' files have the same names and formats.
+MNIST_SUBFOLDERS: tuple[str, ...] = ("raw", "mnist", "MNIST/raw")
+FASHION_MNIST_SUBFOLDERS: tuple[str, ...] = (
     "raw",
     "fashion",
     "fashion-mnist",
-    "mnist",
     "FashionMNIST/raw",
-    "MNIST/raw",
     "data/fashion",
 )
 
@@ -75,11 +77,13 @@ def _candidates(folder: Path, gz_name: str) -> list[Path]:
     return [folder / gz_name, folder / plain, folder / dotted, folder / f"{dotted}.gz"]
 
 
-def find_idx_files(root: str | os.PathLike[str]) -> dict[str, Path] | None:
-    """The four files of an MNIST-like data set in `root` or one of `SUBFOLDERS`, taking the
-    first folder holding all four; None when no folder does."""
+def find_idx_files(
+    root: str | os.PathLike[str], subfolders: Sequence[str]
+) -> dict[str, Path] | None:
+    """The four files of an MNIST-like data set in `root` or one of its `subfolders`, taking
+    the first folder holding all four; None when no folder does."""
     root = Path(root)
-    for folder in (root, *(root / sub for sub in SUBFOLDERS)):
+    for folder in (root, *(root / sub for sub in subfolders)):
         found: dict[str, Path] = {}
         for role, gz_name in FILE_NAMES.items():
             existing = [path for path in _candidates(folder, gz_name) if path.is_file()]
@@ -157,17 +161,19 @@ def _load(files: dict[str, Path], class_names: tuple[str, ...]) -> ImageClassifi
     )
 
 
-def _missing_message(function: str, root: Path, name: str, extra: str) -> str:
+def _missing_message(
+    function: str, root: Path, name: str, subfolders: Sequence[str], extra: str
+) -> str:
     wanted = ", ".join(FILE_NAMES.values())
     return (
         f"{function}: could not find the four {name} files ({wanted}, gzipped or not) in "
-        f"{root} or its sub-folders {', '.join(SUBFOLDERS)}. {extra}"
+        f"{root} or its sub-folders {', '.join(subfolders)}. {extra}"
     )
 
 
 def load_mnist(root: str | os.PathLike[str]) -> ImageClassificationData:
     """MNIST from the four IDX files in `root` (gzipped or plain; also found in the usual
-    sub-folders such as `raw/` or `MNIST/raw/`).
+    sub-folders `raw/`, `mnist/` and `MNIST/raw/`, never in Fashion-MNIST's).
 
     Returns x_train (60000, 784) and x_test (10000, 784) float32 in [0, 1] (pixel / 255),
     y_train and y_test int64 in 0..9. Raises FileNotFoundError when files are missing and
@@ -177,13 +183,14 @@ def load_mnist(root: str | os.PathLike[str]) -> ImageClassificationData:
         >>> download("mnist", "~/data/mnist"); data = load_mnist("~/data/mnist")
     """
     root = Path(root).expanduser()
-    files = find_idx_files(root)
+    files = find_idx_files(root, MNIST_SUBFOLDERS)
     if files is None:
         raise FileNotFoundError(
             _missing_message(
                 "load_mnist",
                 root,
                 "MNIST",
+                MNIST_SUBFOLDERS,
                 f'Fetch them with chainrule.data.download("mnist", "{root}").',
             )
         )
@@ -191,14 +198,16 @@ def load_mnist(root: str | os.PathLike[str]) -> ImageClassificationData:
 
 
 def load_fashion_mnist(root: str | os.PathLike[str] | None = None) -> ImageClassificationData:
-    """Fashion-MNIST from the four IDX files in `root`; when `root` is None, from Debian's
-    `dataset-fashion-mnist` package in /usr/share/datasets/fashion-mnist.
+    """Fashion-MNIST from the four IDX files in `root` (or its sub-folders `raw/`,
+    `fashion/`, `fashion-mnist/`, `FashionMNIST/raw/`, `data/fashion/`, never in MNIST's);
+    when `root` is None, from Debian's `dataset-fashion-mnist` package in
+    /usr/share/datasets/fashion-mnist.
 
     Same shapes and dtypes as `load_mnist`; `class_names` are the ten clothing classes
     ("T-shirt/top", "Trouser", ...).
     """
     folder = DEBIAN_FASHION_MNIST_DIR if root is None else Path(root).expanduser()
-    files = find_idx_files(folder)
+    files = find_idx_files(folder, FASHION_MNIST_SUBFOLDERS)
     if files is None:
         if root is None:
             extra = (
@@ -212,6 +221,8 @@ def load_fashion_mnist(root: str | os.PathLike[str] | None = None) -> ImageClass
                 "call load_fashion_mnist() to use Debian's dataset-fashion-mnist package."
             )
         raise FileNotFoundError(
-            _missing_message("load_fashion_mnist", folder, "Fashion-MNIST", extra)
+            _missing_message(
+                "load_fashion_mnist", folder, "Fashion-MNIST", FASHION_MNIST_SUBFOLDERS, extra
+            )
         )
     return _load(files, FASHION_MNIST_CLASSES)

@@ -64,12 +64,19 @@ class DistributedSampler:
         if isinstance(dataset, np.ndarray):
             dataset = ArrayDataset(dataset)
         refuse_sequence("DistributedSampler", dataset)
-        if isinstance(size, bool) or not isinstance(size, int) or size < 1:
+        # NumPy integers are taken as the DataLoader takes them for batch_size (a rank read
+        # from an array); they were refused as "must be an int in 0..1, got np.int64(0)".
+        if isinstance(size, bool) or not isinstance(size, (int, np.integer)) or size < 1:
             raise ValueError(f"DistributedSampler: size must be a positive int, got {size!r}")
-        if isinstance(rank, bool) or not isinstance(rank, int) or not 0 <= rank < size:
+        if (
+            isinstance(rank, bool)
+            or not isinstance(rank, (int, np.integer))
+            or not 0 <= rank < size
+        ):
             raise ValueError(
                 f"DistributedSampler: rank must be an int in 0..{size - 1}, got {rank!r}"
             )
+        rank, size = int(rank), int(size)
         if shuffle and rng is None and size > 1:
             raise ValueError(
                 f"DistributedSampler: shuffle=True on {size} ranks needs rng, a generator "

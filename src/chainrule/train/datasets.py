@@ -8,6 +8,7 @@ whatever its --seed.
 from __future__ import annotations
 
 import hashlib
+import math
 from collections.abc import Mapping
 from dataclasses import dataclass, fields
 from pathlib import Path
@@ -56,8 +57,12 @@ def _cut_count(total: int, fraction: float) -> int:
 
 
 def minimum_to_cut(fraction: float) -> int:
-    """The fewest samples that a cut of `fraction` leaves at least one of on each side."""
-    total = 2
+    """The fewest samples that a cut of `fraction` leaves at least one of on each side.
+
+    Below 0.5 / (1 - fraction) samples the cut rounds up to all of them, so the count starts
+    just under that bound (counting up from 2 took minutes for a fraction near 1, such as
+    --val-fraction 0.999999999, before the refusal came)."""
+    total = max(2, math.floor(0.5 / (1.0 - fraction)) - 2)
     while total - _cut_count(total, fraction) < 1:
         total += 1
     return total
@@ -97,7 +102,7 @@ def _load_arrays(data: str) -> Arrays:
     elif data == "mnist":
         loaded = datasets.load_mnist(datasets.download("mnist", CACHE / "mnist"))
     else:
-        folder = Path(data)
+        folder = Path(data).expanduser()
         if not folder.is_dir():
             raise DatasetError(
                 f"train: --data {data!r} is neither digits, fashion-mnist, mnist nor a folder; "
@@ -160,10 +165,11 @@ def data_fingerprint(splits: Splits) -> str:
 
 
 def data_source(data: str) -> str:
-    """`data` as a checkpoint records it: a data set's name, or a folder's absolute path."""
+    """`data` as a checkpoint records it: a data set's name, or a folder's absolute path
+    (with "~" expanded, as load_mnist expands it)."""
     from chainrule.train.config import NAMED_DATA
 
-    return data if data in NAMED_DATA else str(Path(data).resolve())
+    return data if data in NAMED_DATA else str(Path(data).expanduser().resolve())
 
 
 def data_record(splits: Splits, data: str) -> dict[str, str]:
