@@ -131,13 +131,37 @@ def _check_targets(y: npt.ArrayLike, n_examples: int, n_out: int) -> FloatArray:
     if y_array.shape == expected:
         return y_array
     if y_array.shape == (n_examples,):
-        fix = "y.reshape(-1, 1)" if n_out == 1 else f"targets of shape {expected}"
-        raise ValueError(
-            f"y has shape {y_array.shape} but the network outputs shape {expected}: "
-            f"y - u3 would broadcast to ({n_examples}, {n_examples}) silently and give a wrong "
-            f"loss; pass {fix}"
-        )
+        raise ValueError(_flat_targets_message(n_examples, n_out))
     raise ValueError(
         f"y has shape {y_array.shape}, expected (N, n_out) = {expected} (N from x, n_out "
         f"from w2): pass one row per example of x and one column per output"
+    )
+
+
+def _flat_targets_message(n_examples: int, n_out: int) -> str:
+    """Why targets of shape (N,) are refused for outputs of shape (N, n_out), and the fix.
+    NumPy lines y up with u3's last axis, so y - u3 broadcasts to (N, N) when that axis has
+    length 1 (N > 1) or length N, pairing each target with the wrong output; otherwise it
+    raises, or (N = n_out = 1) happens to be right."""
+    flat, expected = (n_examples,), (n_examples, n_out)
+    if n_out == 1:
+        trap = (
+            f": y - u3 would broadcast to ({n_examples}, {n_examples}) silently and give a "
+            "wrong loss"
+            if n_examples > 1
+            else "; targets must have the output's shape exactly"
+        )
+        return (
+            f"y has shape {flat} but the network outputs shape {expected}{trap}; "
+            "pass y.reshape(-1, 1)"
+        )
+    trap = (
+        f"; y - u3 would broadcast y along the outputs to {expected} silently and give a wrong loss"
+        if n_out == n_examples
+        else ""
+    )
+    return (
+        f"y has shape {flat}, one target per example, but the network outputs shape "
+        f"{expected}, {n_out} per example{trap}; pass targets of shape {expected} (one-hot "
+        "encode class indices)"
     )
