@@ -40,6 +40,19 @@ def as_float_array(name: str, value: npt.ArrayLike) -> FloatArray:
     return array
 
 
+def as_real_array(where: str, name: str, value: npt.ArrayLike) -> FloatArray:
+    """`value` as an ndarray of real numbers for a layer's forward or backward: an ndarray
+    passes as it is (no copy, no scan: the layers run once per step), a list or number is
+    converted. Anything else (complex, strings, objects) raises TypeError naming `where`."""
+    array: FloatArray = np.asarray(value)
+    if array.dtype.kind not in "biuf":
+        raise TypeError(
+            f"{where}: {name} has dtype {array.dtype}, which is not a real number type; pass "
+            f"a float array, e.g. np.asarray({name}, dtype=np.float64)"
+        )
+    return array
+
+
 def require_finite(name: str, array: FloatArray) -> None:
     """Raise ValueError if `array` holds NaN or infinity, naming the first bad index."""
     finite = np.isfinite(array)
