@@ -2,8 +2,8 @@
 shapes: one example, one input feature, one hidden unit, several outputs, in float32 and
 float64, with pre-activations exactly 0 (where ReLU's derivative is taken as 0, as
 PyTorch's). `backward` and the layers make the same floating-point operations as chainrule's
-Tensor engine, so their gradients equal the engine's bit for bit; all of them, and the
-closed form, match PyTorch autograd to rounding."""
+Tensor engine, so their gradients (of the intermediates u1 .. u4 too) and the loss equal the
+engine's bit for bit; all of them, and the closed form, match PyTorch autograd to rounding."""
 
 from __future__ import annotations
 
@@ -14,6 +14,7 @@ import pytest
 
 import chainrule as cr
 from chainrule import manual
+from chainrule.graph import run_backward
 
 pytestmark = pytest.mark.torch
 
@@ -36,13 +37,31 @@ def network(shape: tuple[int, int, int, int], dtype: type, zero_pre_activation: 
 
 
 def engine_gradients(x, y, params) -> dict[str, np.ndarray]:
+    """The engine's dloss/d(name) for x, the parameters and the intermediates u1 .. u4, and
+    its loss under "loss"."""
     leaves = {
         name: cr.tensor(value.copy(), requires_grad=True)
         for name, value in {"x": x, **params}.items()
     }
-    hidden = cr.relu(leaves["x"] @ leaves["w1"] + leaves["b1"])
-    ((cr.tensor(y) - (hidden @ leaves["w2"] + leaves["b2"])) ** 2).mean().backward()
-    return {name: leaf.grad.numpy() for name, leaf in leaves.items()}
+    u1 = leaves["x"] @ leaves["w1"] + leaves["b1"]
+    u2 = cr.relu(u1)
+    u3 = u2 @ leaves["w2"] + leaves["b2"]
+    u4 = cr.tensor(y) - u3
+    loss = (u4**2).mean()
+    intermediates = {"u1": u1, "u2": u2, "u3": u3, "u4": u4}
+    grads = run_backward(
+        loss,
+        np.ones((), dtype=loss.dtype),
+        retain_graph=True,
+        create_graph=False,
+        inputs=list(intermediates.values()),
+    )
+    loss.backward()
+    return {
+        **{name: leaf.grad.numpy() for name, leaf in leaves.items()},
+        **{name: np.asarray(grad) for name, grad in zip(intermediates, grads, strict=True)},
+        "loss": loss.numpy(),
+    }
 
 
 def torch_gradients(torch: ModuleType, x, y, params) -> dict[str, np.ndarray]:
@@ -81,7 +100,12 @@ def test_hand_gradients_equal_the_engine_bit_for_bit_and_match_torch(
     x, y, params = network(shape, dtype, zero_pre_activation)
     engine = engine_gradients(x, y, params)
     reference = torch_gradients(torch, x, y, params)
-    chain = manual.backward(manual.forward(x, y, params)[1])
+    loss, cache = manual.forward(x, y, params)
+    chain = manual.backward(cache)
+    assert loss == float(engine["loss"])
+    for name in ("u1", "u2", "u3", "u4"):
+        assert chain[name].dtype == engine[name].dtype
+        np.testing.assert_array_equal(chain[name], engine[name], err_msg=name)
     layers = layer_gradients(x, y, params)
     closed = manual.closed_form_grads(x, y, params)
     rtol = 1e-12 if dtype == np.float64 else 1e-5
