@@ -42,7 +42,8 @@ def test_readme_transforms_give_the_shapes_their_comments_state(
 ) -> None:
     namespace, _ = run
     slopes, hessians = namespace["slopes"], namespace["hessians"]
-    assert {key: value.shape for key, value in slopes.items()} == {"b": (1,), "w": (8, 1)}
+    # In the comment's key order, which is the argument's.
+    assert [(key, value.shape) for key, value in slopes.items()] == [("w", (8, 1)), ("b", (1,))]
     assert hessians["w"]["b"].shape == (8, 1, 1)
     assert namespace["out"].shape == namespace["tangent"].shape == (100, 1)
 

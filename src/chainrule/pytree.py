@@ -2,14 +2,16 @@
 
 `tree_flatten` lists a tree's leaves in a fixed order (dict keys sorted, as JAX sorts them)
 beside a `TreeDef` of its structure; `tree_unflatten` builds that structure around new leaves,
-which is how a gradient comes back shaped like its argument. None is an empty node (it holds no
+which is how a gradient comes back shaped like its argument. A rebuilt dict lists its keys in
+the order the flattened one did (as torch.func's results do), so zipping a gradient's values
+with its argument's pairs each leaf with its own gradient. None is an empty node (it holds no
 leaf and comes back as None); named tuples keep their type.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 
@@ -17,11 +19,14 @@ from typing import Any
 class TreeDef:
     """The structure of a pytree: `node_type` None for a leaf, else the container's type
     (dict, list, tuple, a named tuple's class, or NoneType), its sorted `keys` for a dict, and
-    the structure of each child in leaf order."""
+    the structure of each child in leaf order. `key_order` is a dict's keys in its own order,
+    the order a rebuilt dict takes; it is left out of comparisons, as dict equality ignores
+    order (a cotangent dict matches an output dict whatever the order of either)."""
 
     node_type: type | None
     keys: tuple[Any, ...] = ()
     children: tuple[TreeDef, ...] = ()
+    key_order: tuple[Any, ...] = field(default=(), compare=False)
 
     @property
     def num_leaves(self) -> int:
@@ -82,7 +87,8 @@ def _flatten(tree: Any, leaves: list[Any]) -> TreeDef:
                 f"pytree: the dict keys {list(tree)} cannot be sorted, and a dict's leaves "
                 "are ordered by sorted key (as in JAX); use keys of one type, e.g. all str"
             ) from None
-        return TreeDef(dict, keys, tuple(_flatten(tree[key], leaves) for key in keys))
+        children = tuple(_flatten(tree[key], leaves) for key in keys)
+        return TreeDef(dict, keys, children, key_order=tuple(tree))
     if type(tree) in (list, tuple) or _is_named_tuple(tree):
         return TreeDef(type(tree), (), tuple(_flatten(child, leaves) for child in tree))
     leaves.append(tree)
@@ -107,7 +113,8 @@ def _unflatten(treedef: TreeDef, leaves: Iterator[Any]) -> Any:
         return None
     children = [_unflatten(child, leaves) for child in treedef.children]
     if node_type is dict:
-        return dict(zip(treedef.keys, children, strict=True))
+        by_key = dict(zip(treedef.keys, children, strict=True))
+        return {key: by_key[key] for key in treedef.key_order or treedef.keys}
     if node_type is list:
         return children
     if node_type is tuple:

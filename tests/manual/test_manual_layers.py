@@ -187,3 +187,45 @@ def test_linear_gradients_keep_each_variables_dtype_when_a_float64_input_meets_f
         assert ours.dtype == engine.grad.dtype
         np.testing.assert_allclose(ours, engine.grad.numpy(), rtol=1e-6)
     assert (layer.grad_weight.dtype, grad_in.dtype) == (np.float32, np.float64)
+
+
+def test_layers_take_lists_as_numpy_does_and_give_the_arrays_results(rng) -> None:
+    # A list stopped with AttributeError ('list' object has no attribute 'ndim') or, in
+    # ReLU, a TypeError about comparing a list with an int.
+    x = [[0.5, -1.0], [2.0, 0.25], [-0.75, 1.5]]
+    model = manual.Sequential(
+        manual.Linear(2, 3, rng=rng), manual.ReLU(), manual.Linear(3, 1, rng=rng)
+    )
+    criterion = manual.MSE()
+    loss = criterion.forward(model.forward(x), [[1.0], [0.0], [2.0]])
+    grad_x = model.backward(criterion.backward())
+    grads = model.gradients()
+    expected_loss = criterion.forward(model.forward(np.array(x)), np.array([[1.0], [0.0], [2.0]]))
+    assert loss == expected_loss
+    np.testing.assert_array_equal(grad_x, model.backward(criterion.backward()))
+    for name, grad in grads.items():
+        np.testing.assert_array_equal(grad, model.gradients()[name])
+    assert manual.ReLU().forward([1.0, -2.0, 0.0]).tolist() == [1.0, 0.0, 0.0]
+    criterion_ce = manual.SoftmaxCrossEntropy()
+    assert criterion_ce.forward([[2.0, 0.0]], [0]) == pytest.approx(np.log1p(np.exp(-2.0)))
+
+
+@pytest.mark.parametrize(
+    ("call", "where"),
+    [
+        (
+            lambda rng: manual.Linear(2, 1, rng=rng).forward(np.ones((1, 2), complex)),
+            "Linear.forward",
+        ),
+        (lambda rng: manual.ReLU().forward(np.array([["a"]])), "ReLU.forward"),
+        (lambda rng: manual.MSE().forward(np.ones(2, complex), np.ones(2)), "MSE.forward"),
+        (
+            lambda rng: manual.SoftmaxCrossEntropy().forward(np.ones((1, 2), complex), [0]),
+            "SoftmaxCrossEntropy.forward",
+        ),
+    ],
+    ids=["Linear", "ReLU", "MSE", "SoftmaxCrossEntropy"],
+)
+def test_layers_refuse_values_that_are_not_real_numbers_by_name(rng, call, where) -> None:
+    with pytest.raises(TypeError, match=rf"{where}: .* has dtype .*not a real number type"):
+        call(rng)

@@ -18,6 +18,42 @@ def test_flat_targets_are_rejected_with_the_broadcasting_trap_and_reshape_fix(
         manual.forward(x, y.ravel(), params)
 
 
+@pytest.mark.parametrize(
+    ("n_examples", "n_out", "message"),
+    [
+        # N = 1: (1,) - (1, 1) broadcasts to (1, 1), the right loss, so no trap is claimed.
+        (
+            1,
+            1,
+            r"y has shape \(1,\) but the network outputs shape \(1, 1\); targets must "
+            r"have the output's shape exactly; pass y.reshape\(-1, 1\)$",
+        ),
+        # N != n_out > 1: NumPy would raise, not broadcast.
+        (
+            4,
+            3,
+            r"y has shape \(4,\), one target per example, but the network outputs shape "
+            r"\(4, 3\), 3 per example; pass targets of shape \(4, 3\) \(one-hot encode",
+        ),
+        # N == n_out: y lines up with the outputs, a silent wrong loss.
+        (
+            3,
+            3,
+            r"outputs shape \(3, 3\), 3 per example; y - u3 would broadcast y along the "
+            r"outputs to \(3, 3\) silently and give a wrong loss; pass targets of shape \(3, 3\)",
+        ),
+    ],
+)
+def test_flat_targets_message_describes_what_numpy_would_do(
+    make_network, n_examples: int, n_out: int, message: str
+) -> None:
+    x, y, params = make_network(n_examples, 2, 3, n_out)
+    with pytest.raises(ValueError, match=message):
+        manual.forward(x, y[:, 0], params)
+    with pytest.raises(ValueError, match=message):
+        manual.closed_form_grads(x, y[:, 0], params)
+
+
 def test_targets_with_the_wrong_number_of_columns_are_rejected(make_network) -> None:
     x, _, params = make_network(5, 3, 4, 2)
     with pytest.raises(ValueError, match=r"y has shape \(5, 3\), expected \(N, n_out\) = \(5, 2\)"):

@@ -12,7 +12,7 @@ import numpy as np
 import numpy.typing as npt
 
 from chainrule._types import FloatArray
-from chainrule.manual.validation import require_finite
+from chainrule.manual.validation import as_real_array, require_finite
 
 
 @dataclass(frozen=True)
@@ -65,7 +65,8 @@ class SoftmaxCrossEntropy:
     def __init__(self) -> None:
         self.saved: SoftmaxSaved | None = None
 
-    def forward(self, logits: FloatArray, targets: npt.ArrayLike) -> float:
+    def forward(self, logits: npt.ArrayLike, targets: npt.ArrayLike) -> float:
+        logits = as_real_array("SoftmaxCrossEntropy.forward", "logits", logits)
         if logits.ndim != 2 or logits.shape[0] == 0:
             raise ValueError(
                 f"SoftmaxCrossEntropy.forward got logits of shape {logits.shape}, expected "

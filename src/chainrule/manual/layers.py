@@ -22,7 +22,7 @@ import numpy.typing as npt
 from chainrule._types import FloatArray
 from chainrule.manual.network import times_transpose
 from chainrule.manual.params import he_normal
-from chainrule.manual.validation import as_float_array
+from chainrule.manual.validation import as_float_array, as_real_array
 
 
 class Layer(Protocol):
@@ -96,7 +96,8 @@ class Linear:
         self.grad_bias: FloatArray | None = None
         self.saved: FloatArray | None = None
 
-    def forward(self, x: FloatArray) -> FloatArray:
+    def forward(self, x: npt.ArrayLike) -> FloatArray:
+        x = as_real_array("Linear.forward", "x", x)
         if x.ndim != 2 or x.shape[1] != self.in_features:
             raise ValueError(
                 f"Linear({self.in_features}, {self.out_features}).forward got x of shape "
@@ -105,8 +106,9 @@ class Linear:
         self.saved = x
         return x @ self.weight + self.bias
 
-    def backward(self, grad_out: FloatArray) -> FloatArray:
+    def backward(self, grad_out: npt.ArrayLike) -> FloatArray:
         x = _require_saved("Linear", self.saved)
+        grad_out = as_real_array("Linear.backward", "grad_out", grad_out)
         _require_grad_shape("Linear", grad_out, (x.shape[0], self.out_features))
         self.grad_weight = _in_dtype_of(x.T @ grad_out, self.weight)
         self.grad_bias = _in_dtype_of(grad_out.sum(axis=0), self.bias)
@@ -135,12 +137,14 @@ class ReLU:
     def __init__(self) -> None:
         self.saved: npt.NDArray[np.bool_] | None = None
 
-    def forward(self, x: FloatArray) -> FloatArray:
+    def forward(self, x: npt.ArrayLike) -> FloatArray:
+        x = as_real_array("ReLU.forward", "x", x)
         self.saved = x > 0
         return np.maximum(x, 0)
 
-    def backward(self, grad_out: FloatArray) -> FloatArray:
+    def backward(self, grad_out: npt.ArrayLike) -> FloatArray:
         active = _require_saved("ReLU", self.saved)
+        grad_out = as_real_array("ReLU.backward", "grad_out", grad_out)
         _require_grad_shape("ReLU", grad_out, active.shape)
         return grad_out * active
 
@@ -166,7 +170,8 @@ class MSE:
         self.saved: FloatArray | None = None
         self.pred: FloatArray | None = None
 
-    def forward(self, pred: FloatArray, target: npt.ArrayLike) -> float:
+    def forward(self, pred: npt.ArrayLike, target: npt.ArrayLike) -> float:
+        pred = as_real_array("MSE.forward", "pred", pred)
         target_array = as_float_array("target", target)
         if target_array.shape != pred.shape:
             raise ValueError(

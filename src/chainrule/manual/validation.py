@@ -40,6 +40,19 @@ def as_float_array(name: str, value: npt.ArrayLike) -> FloatArray:
     return array
 
 
+def as_real_array(where: str, name: str, value: npt.ArrayLike) -> FloatArray:
+    """`value` as an ndarray of real numbers for a layer's forward or backward: an ndarray
+    passes as it is (no copy, no scan: the layers run once per step), a list or number is
+    converted. Anything else (complex, strings, objects) raises TypeError naming `where`."""
+    array: FloatArray = np.asarray(value)
+    if array.dtype.kind not in "biuf":
+        raise TypeError(
+            f"{where}: {name} has dtype {array.dtype}, which is not a real number type; pass "
+            f"a float array, e.g. np.asarray({name}, dtype=np.float64)"
+        )
+    return array
+
+
 def require_finite(name: str, array: FloatArray) -> None:
     """Raise ValueError if `array` holds NaN or infinity, naming the first bad index."""
     finite = np.isfinite(array)
@@ -131,13 +144,37 @@ def _check_targets(y: npt.ArrayLike, n_examples: int, n_out: int) -> FloatArray:
     if y_array.shape == expected:
         return y_array
     if y_array.shape == (n_examples,):
-        fix = "y.reshape(-1, 1)" if n_out == 1 else f"targets of shape {expected}"
-        raise ValueError(
-            f"y has shape {y_array.shape} but the network outputs shape {expected}: "
-            f"y - u3 would broadcast to ({n_examples}, {n_examples}) silently and give a wrong "
-            f"loss; pass {fix}"
-        )
+        raise ValueError(_flat_targets_message(n_examples, n_out))
     raise ValueError(
         f"y has shape {y_array.shape}, expected (N, n_out) = {expected} (N from x, n_out "
         f"from w2): pass one row per example of x and one column per output"
+    )
+
+
+def _flat_targets_message(n_examples: int, n_out: int) -> str:
+    """Why targets of shape (N,) are refused for outputs of shape (N, n_out), and the fix.
+    NumPy lines y up with u3's last axis, so y - u3 broadcasts to (N, N) when that axis has
+    length 1 (N > 1) or length N, pairing each target with the wrong output; otherwise it
+    raises, or (N = n_out = 1) happens to be right."""
+    flat, expected = (n_examples,), (n_examples, n_out)
+    if n_out == 1:
+        trap = (
+            f": y - u3 would broadcast to ({n_examples}, {n_examples}) silently and give a "
+            "wrong loss"
+            if n_examples > 1
+            else "; targets must have the output's shape exactly"
+        )
+        return (
+            f"y has shape {flat} but the network outputs shape {expected}{trap}; "
+            "pass y.reshape(-1, 1)"
+        )
+    trap = (
+        f"; y - u3 would broadcast y along the outputs to {expected} silently and give a wrong loss"
+        if n_out == n_examples
+        else ""
+    )
+    return (
+        f"y has shape {flat}, one target per example, but the network outputs shape "
+        f"{expected}, {n_out} per example{trap}; pass targets of shape {expected} (one-hot "
+        "encode class indices)"
     )

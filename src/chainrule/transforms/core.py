@@ -14,6 +14,8 @@ from typing import Any
 
 import numpy as np
 
+from chainrule import placement
+from chainrule.backends import namespace
 from chainrule.graph import Node, gradients
 from chainrule.modes import STATE, CompileError, enable_grad, is_grad_enabled
 from chainrule.pytree import TreeDef, tree_flatten, tree_map, tree_unflatten
@@ -97,11 +99,15 @@ def _target(value: Any) -> Tensor:
     if isinstance(value, Tensor) and value.requires_grad and is_grad_enabled():
         with enable_grad():
             return value.reshape(value.shape)
-    values = value.numpy() if isinstance(value, Tensor) else value
+    values = value.data if isinstance(value, Tensor) else value
     # A copy: the sweeps that vjp_fn and linearize's f_jvp run later read the saved inputs,
     # and a caller's array changed in place meanwhile (x -= lr * g) must not change them.
-    target = Tensor(values.copy() if isinstance(values, np.ndarray) else values)
-    return target.requires_grad_()
+    # A tensor's values stay in its array library and on its device, as its gradient must.
+    if isinstance(values, np.ndarray):
+        values = values.copy()
+    elif isinstance(value, Tensor):
+        values = placement.copy(values)
+    return Tensor(values).requires_grad_()
 
 
 def differentiable_inputs(
@@ -197,6 +203,22 @@ def real_array(value: Any, op: str, what: str) -> Any:
     return array
 
 
+def _wrapped(array: Any) -> Tensor:
+    """A constant Tensor around a gradient array, not copied: a NumPy one as
+    `Tensor.from_numpy` takes it, another library's (CuPy, JAX, ...) in that library and on
+    its device (a float array is held as it is)."""
+    return Tensor.from_numpy(array) if type(array) is np.ndarray else Tensor(array)
+
+
+def zeros(shape: tuple[int, ...], like: Tensor) -> Tensor:
+    """Zeros of `shape` in the dtype, array library and device of `like`."""
+    data = like.data
+    if type(data) is np.ndarray:
+        return Tensor.from_numpy(np.zeros(shape, dtype=like.dtype))
+    device = placement.device_of(data).native
+    return Tensor(namespace(data).zeros(shape, dtype=data.dtype, device=device))
+
+
 def one_hot(like: Tensor, flat: int) -> np.ndarray:
     """The unit array of `like`'s shape and dtype that is 1 at flat index `flat`."""
     basis = np.zeros(like.size, dtype=like.dtype)
@@ -205,7 +227,7 @@ def one_hot(like: Tensor, flat: int) -> np.ndarray:
 
 
 def zeros_like(tensor: Tensor) -> Tensor:
-    return Tensor.from_numpy(np.zeros(tensor.shape, dtype=tensor.dtype))
+    return zeros(tensor.shape, tensor)
 
 
 def reverse_gradients(
@@ -222,12 +244,16 @@ def reverse_gradients(
     else:
         # A copy: a rule may pass the seed through unchanged (identity, add), and the caller
         # may reuse its cotangent buffer for the next call (one Jacobian row per call).
-        array = np.array(
-            grad_output.numpy() if isinstance(grad_output, Tensor) else grad_output,
-            dtype=output.dtype,
-            copy=True,
-        )
-        seed = Tensor.from_numpy(array) if nested else array
+        if type(output.data) is np.ndarray:
+            array = np.array(
+                grad_output.numpy() if isinstance(grad_output, Tensor) else grad_output,
+                dtype=output.dtype,
+                copy=True,
+            )
+        else:  # in the output's array library and on its device, as backward seeds it
+            values = grad_output.data if isinstance(grad_output, Tensor) else grad_output
+            array = placement.copy(placement.like(values, output.data))
+        seed = _wrapped(array) if nested else array
     grads = gradients(output, seed, targets, retain_graph=True, create_graph=nested)
     results = []
     handed_out: set[int] = set()
@@ -238,9 +264,12 @@ def reverse_gradients(
             results.append(grad)
         else:
             # One array can reach several targets (a + b): each gradient gets its own.
-            array = np.array(grad) if id(grad) in handed_out else np.asarray(grad)
+            if type(grad) is not np.ndarray and placement.is_foreign(grad):
+                array = placement.copy(grad) if id(grad) in handed_out else grad
+            else:
+                array = np.array(grad) if id(grad) in handed_out else np.asarray(grad)
             handed_out.add(id(grad))
-            results.append(Tensor.from_numpy(array))
+            results.append(_wrapped(array))
     return results
 
 

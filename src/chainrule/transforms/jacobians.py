@@ -8,8 +8,6 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from typing import Any
 
-import numpy as np
-
 from chainrule.modes import enable_grad
 from chainrule.ops import stack
 from chainrule.pytree import TreeDef, tree_unflatten
@@ -27,16 +25,16 @@ from chainrule.transforms.core import (
     single_argnum,
     split_aux,
     unflatten_each,
+    zeros,
 )
 from chainrule.transforms.forward import Linearization
 
 
-def _stacked(
-    parts: Sequence[Tensor], axis: int, shape: tuple[int, ...], dtype: np.dtype[Any]
-) -> Tensor:
-    """`parts` stacked along `axis` and reshaped to `shape` (zeros when there are none)."""
+def _stacked(parts: Sequence[Tensor], axis: int, shape: tuple[int, ...], like: Tensor) -> Tensor:
+    """`parts` stacked along `axis` and reshaped to `shape` (zeros when there are none, in
+    the dtype, array library and device of `like`)."""
     if not parts:
-        return Tensor.from_numpy(np.zeros(shape, dtype=dtype))
+        return zeros(shape, like)
     with enable_grad():
         return stack(parts, axis=axis).reshape(shape)
 
@@ -81,7 +79,7 @@ def jacrev(
                         [row[position] for row in rows],
                         0,
                         output.shape + target.shape,
-                        target.dtype,
+                        target,
                     )
                     for position, target in enumerate(targets)
                 ]
@@ -115,7 +113,7 @@ def jacfwd(
                     else [],
                     -1,
                     output.shape + target.shape,
-                    output.dtype if output.dtype.kind == "f" else target.dtype,
+                    output if output.dtype.kind == "f" else target,
                 )
                 for position, target in enumerate(linear.targets)
             ]
