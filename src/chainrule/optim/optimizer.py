@@ -455,7 +455,9 @@ class Optimizer(ABC):
 
     def load_state_dict(self, state_dict: Mapping[str, Any]) -> None:
         """Restore hyperparameters and per-parameter state saved by `state_dict()` from an
-        optimizer over parameters of the same shapes, in the same groups."""
+        optimizer over parameters of the same shapes, in the same groups. As in torch, the
+        indices in each saved group's "params" say whose state is whose: the k-th index of
+        saved group i is the k-th parameter of group i here."""
         name = type(self).__name__
         if not isinstance(state_dict, Mapping) or {"state", "param_groups"} - set(state_dict):
             raise ValueError(
@@ -499,14 +501,14 @@ class Optimizer(ABC):
                     f"was saved by another optimizer (a torch one?); load a state saved by "
                     f"{name}.state_dict()"
                 )
-        params = self._indexed_params()
+        params = _saved_index_map(name, saved_groups, self.param_groups)
         new_state: dict[Tensor, dict[str, Any]] = {}
         for key, entries in state_dict["state"].items():
             index = int(key)
-            if not 0 <= index < len(params):
+            if index not in params:
                 raise ValueError(
-                    f"{name}.load_state_dict: state for parameter {index}, but there are "
-                    f"only {len(params)} parameters"
+                    f"{name}.load_state_dict: state for parameter {index}, but the state's "
+                    f"groups list parameters {sorted(params)} only"
                 )
             param = params[index]
             restored: dict[str, Any] = {}
@@ -551,6 +553,31 @@ class Optimizer(ABC):
                 f"    {key}: {value}" for key, value in sorted(group.items()) if key != "params"
             )
         return "\n".join([*lines, ")"])
+
+
+def _saved_index_map(
+    name: str, saved_groups: Sequence[Mapping[str, Any]], groups: Sequence[dict[str, Any]]
+) -> dict[int, Tensor]:
+    """Each parameter index of a saved state to this optimizer's parameter it belongs to, as
+    torch maps them: the k-th index of saved group i names the k-th parameter of group i.
+    The indices of the state's groups decide, not their order, so a state whose groups were
+    reordered to match an optimizer built in another order loads each parameter's state
+    onto that parameter. An index that is not an integer or appears twice is refused."""
+    mapping: dict[int, Tensor] = {}
+    for position, (saved, group) in enumerate(zip(saved_groups, groups, strict=True)):
+        for index, param in zip(saved["params"], group["params"], strict=True):
+            if isinstance(index, (bool, np.bool_)) or not isinstance(index, numbers.Integral):
+                raise TypeError(
+                    f"{name}.load_state_dict: group {position} of the state lists parameter "
+                    f"{index!r}, not an integer index; load a state saved by state_dict()"
+                )
+            if int(index) in mapping:
+                raise ValueError(
+                    f"{name}.load_state_dict: parameter index {index} appears twice in the "
+                    "state's groups; load a state saved by state_dict()"
+                )
+            mapping[int(index)] = param
+    return mapping
 
 
 def _foreign_state_message(name: str, entry: str, index: int, value: Any) -> str:
