@@ -26,6 +26,7 @@ import numpy as np
 from chainrule.backends import namespace
 from chainrule.modes import STATE, enable_grad, no_grad, record_effect, refuse_while_tracing
 from chainrule.nn.flat import FlatBuffer, buffer_of, zero_grads
+from chainrule.nn.parameter import Parameter
 from chainrule.placement import device_of, is_foreign, move, to_numpy
 from chainrule.tensor import Tensor, VersionCounter
 from chainrule.tensor import _shared_counter as shared_counter
@@ -166,10 +167,21 @@ class Optimizer(ABC):
                     f"{type(self).__name__}: parameter {position} is a "
                     f"{type(param).__name__}, not a chainrule Tensor"
                 )
-            if not param.requires_grad or not param.is_leaf:
+            if not param.is_leaf:
                 raise ValueError(
                     f"{type(self).__name__}: parameter {position} (shape {param.shape}) must "
-                    "be a leaf tensor with requires_grad=True (an nn.Parameter)"
+                    "be a leaf tensor with requires_grad=True (an nn.Parameter), not the "
+                    "result of an operation"
+                )
+            # A frozen nn.Parameter (requires_grad_(False), e.g. a pretrained body) is kept,
+            # as torch keeps it: it is skipped while it has no gradient and trained again
+            # once unfrozen. A plain tensor that never required grad is a forgotten flag.
+            if not param.requires_grad and not isinstance(param, Parameter):
+                raise ValueError(
+                    f"{type(self).__name__}: parameter {position} (shape {param.shape}) must "
+                    "be a leaf tensor with requires_grad=True (an nn.Parameter); this tensor "
+                    "does not require grad, so no step would ever change it. Create it with "
+                    "requires_grad=True (a frozen nn.Parameter is accepted, as in torch)"
                 )
             if id(param) in seen:
                 raise ValueError(
