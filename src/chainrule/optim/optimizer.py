@@ -351,6 +351,8 @@ class Optimizer(ABC):
             values, grad_values = param.data, grad.data
             if grad_values.shape != values.shape:
                 raise ValueError(self._grad_shape_message(values, grad_values))
+            if not values.flags.writeable:
+                raise ValueError(self._read_only_message(values))
             update(values, grad_values, state, group, param)
             param.increment_version()
 
@@ -362,6 +364,16 @@ class Optimizer(ABC):
             f"{type(self).__name__}.step: a parameter of shape {values.shape} has a gradient "
             f"of shape {grad_values.shape} (its .grad.data was replaced); give it a gradient "
             "of the parameter's shape, or set .grad = None to skip it"
+        )
+
+    def _read_only_message(self, values: np.ndarray) -> str:
+        """Why a parameter over a read-only array is refused before its update: NumPy would
+        fail at the last in-place write, after Adam's moments and step count had advanced."""
+        return (
+            f"{type(self).__name__}.step: a parameter of shape {values.shape} holds a "
+            "read-only array (from np.broadcast_to, a memory-mapped file or another "
+            "library's array?), which the in-place update cannot write; give it a writable "
+            "copy first: param.data = np.array(param.data)"
         )
 
     def _follow_layout(self, param: Tensor, state: dict[str, Any]) -> None:
