@@ -203,9 +203,11 @@ class Optimizer(ABC):
             group["weight_decay"] = check_number(name, "weight_decay", group["weight_decay"])
 
     def register_step_pre_hook(self, hook: StepHook) -> HookHandle:
-        """Call `hook(optimizer)` at the start of every `step()`, after the hyperparameters
-        are checked and before any parameter changes (as torch's hook of that name, without
-        the step's arguments)."""
+        """Call `hook(optimizer)` at the start of every `step()`, before any parameter
+        changes (as torch's hook of that name, without the step's arguments). Unlike torch,
+        it runs after the closure, if one is given, so that it sees (and may change) the
+        gradients the update uses: DataParallel averages them across ranks in such a hook.
+        Hyperparameters the hook sets are checked before they are used."""
         return self._register(self._pre_hooks, hook)
 
     def register_step_post_hook(self, hook: StepHook) -> HookHandle:
@@ -263,10 +265,13 @@ class Optimizer(ABC):
             )
             with enable_grad():
                 loss = closure()
-        for group in self.param_groups:
-            self._recheck_if_changed(group)
+        # The pre-hooks see the gradients the update will use, the closure's included
+        # (DataParallel averages them in one); torch runs its hooks before the closure.
         for hook in list(self._pre_hooks.values()):
             hook(self)
+        # After the hooks, so that values they set are checked too.
+        for group in self.param_groups:
+            self._recheck_if_changed(group)
         for group in self.param_groups:
             # The flat path runs `_update` on arrays (its `param` a constant Tensor), which
             # records nothing; the per-parameter path, which subclasses may override, runs
