@@ -110,6 +110,10 @@ class Optimizer(ABC):
     Subclasses implement `_update(param, grad, state, group)` on NumPy arrays.
     """
 
+    count_state: ClassVar[frozenset[str]] = frozenset()
+    """Per-parameter state entries that count steps (Adam's "step"): loaded as a Python int,
+    never negative."""
+
     later_options: ClassVar[dict[str, Any]] = {}
     """Hyperparameters added after checkpoints were first written, with the value that gives
     the old behaviour: a saved group without one loads with that value (as torch's
@@ -542,6 +546,9 @@ class Optimizer(ABC):
             param = params[index]
             restored: dict[str, Any] = {}
             for entry, value in entries.items():
+                if entry in self.count_state:
+                    restored[entry] = _saved_count(name, entry, index, value)
+                    continue
                 if isinstance(value, np.ndarray) or is_foreign(value):
                     if value.shape != param.shape:
                         raise ValueError(
@@ -607,6 +614,30 @@ def _saved_index_map(
                 )
             mapping[int(index)] = param
     return mapping
+
+
+def _saved_count(name: str, entry: str, index: int, value: Any) -> int:
+    """A saved step count as a Python int (kept JSON-serialisable): an int, a float holding a
+    whole number, or a 0-d array of one (read back from an .npz). A negative count is
+    refused (from -1 the next step is 0, where Adam's bias correction 1 - beta1**step
+    divides by zero), and so is a fractional one (a step never taken)."""
+    if isinstance(value, np.ndarray) and value.shape == ():
+        value = value.item()
+    if isinstance(value, np.generic):
+        value = value.item()
+    if isinstance(value, np.ndarray) or is_foreign(value):
+        raise ValueError(
+            f"{name}.load_state_dict: {entry!r} of parameter {index} is an array of shape "
+            f"{value.shape}; it counts steps and is one number"
+        )
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise TypeError(_foreign_state_message(name, entry, index, value))
+    if not (math.isfinite(value) and value >= 0 and float(value).is_integer()):
+        raise ValueError(
+            f"{name}.load_state_dict: {entry!r} of parameter {index} counts the steps taken, "
+            f"a whole number 0 or more, got {value!r}; load a state saved by state_dict()"
+        )
+    return int(value)
 
 
 def _foreign_state_message(name: str, entry: str, index: int, value: Any) -> str:
