@@ -117,3 +117,40 @@ def test_a_state_whose_group_indices_do_not_name_its_entries_is_refused(
     with pytest.raises((ValueError, TypeError), match=message):
         optimizer.load_state_dict(saved)
     assert optimizer.state == {}
+
+
+def _without_params(saved: dict[str, Any]) -> None:
+    del saved["param_groups"][0]["params"]
+
+
+def _state_as_list(saved: dict[str, Any]) -> None:
+    saved["state"] = list(saved["state"].values())
+
+
+def _state_key_not_an_index(saved: dict[str, Any]) -> None:
+    saved["state"]["first"] = saved["state"].pop(0)
+
+
+def _entries_not_a_dict(saved: dict[str, Any]) -> None:
+    saved["state"][0] = 5
+
+
+MALFORMED = {
+    "group-without-params": (_without_params, "group 0 is not a dict with a 'params' list"),
+    "state-as-a-list": (_state_as_list, "'state' is a list, not a dict from parameter index"),
+    "state-key-not-an-index": (_state_key_not_an_index, "'first' is not a parameter index"),
+    "entries-not-a-dict": (_entries_not_a_dict, "the state of parameter 0 is of type int"),
+}
+
+
+@pytest.mark.parametrize("name", list(MALFORMED))
+def test_a_malformed_state_dict_is_refused_by_name(name: str) -> None:
+    # These failed with a bare KeyError 'params', AttributeError 'list' object has no
+    # attribute 'items', ValueError invalid literal for int(), AttributeError on .items().
+    params, saved = _saved_state()
+    spoil, message = MALFORMED[name]
+    spoil(saved)
+    optimizer = optim.SGD([{"params": params[:2]}, {"params": params[2:]}], lr=0.1, momentum=0.9)
+    with pytest.raises(ValueError, match=rf"SGD\.load_state_dict: .*{message}"):
+        optimizer.load_state_dict(saved)
+    assert optimizer.state == {}

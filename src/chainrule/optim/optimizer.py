@@ -497,6 +497,7 @@ class Optimizer(ABC):
                 f"{name}.load_state_dict: expected a dict with 'state' and 'param_groups' "
                 f"(what state_dict() returns), got {state_dict!r:.80}"
             )
+        _check_layout(name, state_dict)
         saved_groups = state_dict["param_groups"]
         if len(saved_groups) != len(self.param_groups):
             raise ValueError(
@@ -614,6 +615,37 @@ def _saved_index_map(
                 )
             mapping[int(index)] = param
     return mapping
+
+
+def _check_layout(name: str, state_dict: Mapping[str, Any]) -> None:
+    """Refuse a state dict whose "param_groups" is not a list of dicts each with a "params"
+    list, or whose "state" is not a dict of dicts, before any of it is read (they failed
+    with a bare KeyError or AttributeError)."""
+    groups, state = state_dict["param_groups"], state_dict["state"]
+    problem = None
+    if not isinstance(groups, (list, tuple)):
+        problem = f"'param_groups' is a {type(groups).__name__}, not a list of groups"
+    elif not isinstance(state, Mapping):
+        problem = f"'state' is a {type(state).__name__}, not a dict from parameter index"
+    else:
+        for position, group in enumerate(groups):
+            if not isinstance(group, Mapping) or not isinstance(group.get("params"), (list, tuple)):
+                problem = f"group {position} is not a dict with a 'params' list: {group!r:.60}"
+                break
+        for index, entries in state.items():
+            if problem is not None:
+                break
+            if isinstance(index, bool) or not (
+                isinstance(index, numbers.Integral) or (isinstance(index, str) and index.isdigit())
+            ):
+                problem = f"the state key {index!r} is not a parameter index (0, 1, ...)"
+            elif not isinstance(entries, Mapping):
+                problem = f"the state of parameter {index} is of type {type(entries).__name__}"
+    if problem is not None:
+        raise ValueError(
+            f"{name}.load_state_dict: {problem}; load a state saved by state_dict() (its "
+            "layout is in chainrule.optim.optimizer's docstring)"
+        )
 
 
 def _saved_count(name: str, entry: str, index: int, value: Any) -> int:
