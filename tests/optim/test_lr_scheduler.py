@@ -100,6 +100,10 @@ def test_invalid_arguments_are_named(make: Callable[[Any], Any], message: str) -
         ("step_size", 0, "step_size must be a positive integer"),
         ("last_epoch", "3", "last_epoch must be an integer"),
         ("last_epoch", -2, "last_epoch must be 0 or more"),
+        # A bare "'float' object is not iterable"; a string became get_last_lr()'s ['x'].
+        ("base_lrs", 0.9, "base_lrs must be a list of lrs"),
+        ("_last_lr", "x", "_last_lr must be a list of lrs"),
+        ("_last_lr", [float("nan")], "_last_lr entry must be a finite number"),
     ],
 )
 def test_a_refused_schedule_state_leaves_the_schedule_untouched(

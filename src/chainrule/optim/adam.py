@@ -27,6 +27,7 @@ class Adam(Optimizer):
     """
 
     decoupled_weight_decay = False
+    count_state: ClassVar[frozenset[str]] = frozenset({"step"})
     later_options: ClassVar[dict[str, Any]] = {"amsgrad": False, "maximize": False}
 
     def __init__(

@@ -114,7 +114,15 @@ class LRScheduler(ABC):
         """Reject invalid settings restored by `load_state_dict` (the constructor checks its
         arguments itself)."""
         name = type(self).__name__
-        self.base_lrs = [check_number(name, "base_lrs entry", lr) for lr in self.base_lrs]
+        for key in ("base_lrs", "_last_lr"):
+            lrs: Any = getattr(self, key)  # as loaded, not yet known to be a list
+            if not isinstance(lrs, list):
+                raise ValueError(
+                    f"{name}.load_state_dict: {key} must be a list of lrs, one per parameter "
+                    f"group, got {lrs!r:.60}; load a state saved by this schedule's "
+                    "state_dict()"
+                )
+            setattr(self, key, [check_number(name, f"{key} entry", lr) for lr in lrs])
         epoch: Any = self.last_epoch  # as loaded, not yet known to be an int
         if isinstance(epoch, (bool, np.bool_)) or not isinstance(epoch, numbers.Integral):
             raise TypeError(f"{name}: last_epoch must be an integer, got {epoch!r}")

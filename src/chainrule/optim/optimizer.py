@@ -26,6 +26,7 @@ import numpy as np
 from chainrule.backends import namespace
 from chainrule.modes import STATE, enable_grad, no_grad, record_effect, refuse_while_tracing
 from chainrule.nn.flat import FlatBuffer, buffer_of, zero_grads
+from chainrule.nn.parameter import Parameter
 from chainrule.placement import device_of, is_foreign, move, to_numpy
 from chainrule.tensor import Tensor, VersionCounter
 from chainrule.tensor import _shared_counter as shared_counter
@@ -109,6 +110,10 @@ class Optimizer(ABC):
     Subclasses implement `_update(param, grad, state, group)` on NumPy arrays.
     """
 
+    count_state: ClassVar[frozenset[str]] = frozenset()
+    """Per-parameter state entries that count steps (Adam's "step"): loaded as a Python int,
+    never negative."""
+
     later_options: ClassVar[dict[str, Any]] = {}
     """Hyperparameters added after checkpoints were first written, with the value that gives
     the old behaviour: a saved group without one loads with that value (as torch's
@@ -166,10 +171,21 @@ class Optimizer(ABC):
                     f"{type(self).__name__}: parameter {position} is a "
                     f"{type(param).__name__}, not a chainrule Tensor"
                 )
-            if not param.requires_grad or not param.is_leaf:
+            if not param.is_leaf:
                 raise ValueError(
                     f"{type(self).__name__}: parameter {position} (shape {param.shape}) must "
-                    "be a leaf tensor with requires_grad=True (an nn.Parameter)"
+                    "be a leaf tensor with requires_grad=True (an nn.Parameter), not the "
+                    "result of an operation"
+                )
+            # A frozen nn.Parameter (requires_grad_(False), e.g. a pretrained body) is kept,
+            # as torch keeps it: it is skipped while it has no gradient and trained again
+            # once unfrozen. A plain tensor that never required grad is a forgotten flag.
+            if not param.requires_grad and not isinstance(param, Parameter):
+                raise ValueError(
+                    f"{type(self).__name__}: parameter {position} (shape {param.shape}) must "
+                    "be a leaf tensor with requires_grad=True (an nn.Parameter); this tensor "
+                    "does not require grad, so no step would ever change it. Create it with "
+                    "requires_grad=True (a frozen nn.Parameter is accepted, as in torch)"
                 )
             if id(param) in seen:
                 raise ValueError(
@@ -191,9 +207,11 @@ class Optimizer(ABC):
             group["weight_decay"] = check_number(name, "weight_decay", group["weight_decay"])
 
     def register_step_pre_hook(self, hook: StepHook) -> HookHandle:
-        """Call `hook(optimizer)` at the start of every `step()`, after the hyperparameters
-        are checked and before any parameter changes (as torch's hook of that name, without
-        the step's arguments)."""
+        """Call `hook(optimizer)` at the start of every `step()`, before any parameter
+        changes (as torch's hook of that name, without the step's arguments). Unlike torch,
+        it runs after the closure, if one is given, so that it sees (and may change) the
+        gradients the update uses: DataParallel averages them across ranks in such a hook.
+        Hyperparameters the hook sets are checked before they are used."""
         return self._register(self._pre_hooks, hook)
 
     def register_step_post_hook(self, hook: StepHook) -> HookHandle:
@@ -251,10 +269,13 @@ class Optimizer(ABC):
             )
             with enable_grad():
                 loss = closure()
-        for group in self.param_groups:
-            self._recheck_if_changed(group)
+        # The pre-hooks see the gradients the update will use, the closure's included
+        # (DataParallel averages them in one); torch runs its hooks before the closure.
         for hook in list(self._pre_hooks.values()):
             hook(self)
+        # After the hooks, so that values they set are checked too.
+        for group in self.param_groups:
+            self._recheck_if_changed(group)
         for group in self.param_groups:
             # The flat path runs `_update` on arrays (its `param` a constant Tensor), which
             # records nothing; the per-parameter path, which subclasses may override, runs
@@ -339,6 +360,8 @@ class Optimizer(ABC):
             values, grad_values = param.data, grad.data
             if grad_values.shape != values.shape:
                 raise ValueError(self._grad_shape_message(values, grad_values))
+            if not values.flags.writeable:
+                raise ValueError(self._read_only_message(values))
             update(values, grad_values, state, group, param)
             param.increment_version()
 
@@ -350,6 +373,16 @@ class Optimizer(ABC):
             f"{type(self).__name__}.step: a parameter of shape {values.shape} has a gradient "
             f"of shape {grad_values.shape} (its .grad.data was replaced); give it a gradient "
             "of the parameter's shape, or set .grad = None to skip it"
+        )
+
+    def _read_only_message(self, values: np.ndarray) -> str:
+        """Why a parameter over a read-only array is refused before its update: NumPy would
+        fail at the last in-place write, after Adam's moments and step count had advanced."""
+        return (
+            f"{type(self).__name__}.step: a parameter of shape {values.shape} holds a "
+            "read-only array (from np.broadcast_to, a memory-mapped file or another "
+            "library's array?), which the in-place update cannot write; give it a writable "
+            "copy first: param.data = np.array(param.data)"
         )
 
     def _follow_layout(self, param: Tensor, state: dict[str, Any]) -> None:
@@ -455,13 +488,16 @@ class Optimizer(ABC):
 
     def load_state_dict(self, state_dict: Mapping[str, Any]) -> None:
         """Restore hyperparameters and per-parameter state saved by `state_dict()` from an
-        optimizer over parameters of the same shapes, in the same groups."""
+        optimizer over parameters of the same shapes, in the same groups. As in torch, the
+        indices in each saved group's "params" say whose state is whose: the k-th index of
+        saved group i is the k-th parameter of group i here."""
         name = type(self).__name__
         if not isinstance(state_dict, Mapping) or {"state", "param_groups"} - set(state_dict):
             raise ValueError(
                 f"{name}.load_state_dict: expected a dict with 'state' and 'param_groups' "
                 f"(what state_dict() returns), got {state_dict!r:.80}"
             )
+        _check_layout(name, state_dict)
         saved_groups = state_dict["param_groups"]
         if len(saved_groups) != len(self.param_groups):
             raise ValueError(
@@ -499,18 +535,21 @@ class Optimizer(ABC):
                     f"was saved by another optimizer (a torch one?); load a state saved by "
                     f"{name}.state_dict()"
                 )
-        params = self._indexed_params()
+        params = _saved_index_map(name, saved_groups, self.param_groups)
         new_state: dict[Tensor, dict[str, Any]] = {}
         for key, entries in state_dict["state"].items():
             index = int(key)
-            if not 0 <= index < len(params):
+            if index not in params:
                 raise ValueError(
-                    f"{name}.load_state_dict: state for parameter {index}, but there are "
-                    f"only {len(params)} parameters"
+                    f"{name}.load_state_dict: state for parameter {index}, but the state's "
+                    f"groups list parameters {sorted(params)} only"
                 )
             param = params[index]
             restored: dict[str, Any] = {}
             for entry, value in entries.items():
+                if entry in self.count_state:
+                    restored[entry] = _saved_count(name, entry, index, value)
+                    continue
                 if isinstance(value, np.ndarray) or is_foreign(value):
                     if value.shape != param.shape:
                         raise ValueError(
@@ -551,6 +590,86 @@ class Optimizer(ABC):
                 f"    {key}: {value}" for key, value in sorted(group.items()) if key != "params"
             )
         return "\n".join([*lines, ")"])
+
+
+def _saved_index_map(
+    name: str, saved_groups: Sequence[Mapping[str, Any]], groups: Sequence[dict[str, Any]]
+) -> dict[int, Tensor]:
+    """Each parameter index of a saved state to this optimizer's parameter it belongs to, as
+    torch maps them: the k-th index of saved group i names the k-th parameter of group i.
+    The indices of the state's groups decide, not their order, so a state whose groups were
+    reordered to match an optimizer built in another order loads each parameter's state
+    onto that parameter. An index that is not an integer or appears twice is refused."""
+    mapping: dict[int, Tensor] = {}
+    for position, (saved, group) in enumerate(zip(saved_groups, groups, strict=True)):
+        for index, param in zip(saved["params"], group["params"], strict=True):
+            if isinstance(index, (bool, np.bool_)) or not isinstance(index, numbers.Integral):
+                raise TypeError(
+                    f"{name}.load_state_dict: group {position} of the state lists parameter "
+                    f"{index!r}, not an integer index; load a state saved by state_dict()"
+                )
+            if int(index) in mapping:
+                raise ValueError(
+                    f"{name}.load_state_dict: parameter index {index} appears twice in the "
+                    "state's groups; load a state saved by state_dict()"
+                )
+            mapping[int(index)] = param
+    return mapping
+
+
+def _check_layout(name: str, state_dict: Mapping[str, Any]) -> None:
+    """Refuse a state dict whose "param_groups" is not a list of dicts each with a "params"
+    list, or whose "state" is not a dict of dicts, before any of it is read (they failed
+    with a bare KeyError or AttributeError)."""
+    groups, state = state_dict["param_groups"], state_dict["state"]
+    problem = None
+    if not isinstance(groups, (list, tuple)):
+        problem = f"'param_groups' is a {type(groups).__name__}, not a list of groups"
+    elif not isinstance(state, Mapping):
+        problem = f"'state' is a {type(state).__name__}, not a dict from parameter index"
+    else:
+        for position, group in enumerate(groups):
+            if not isinstance(group, Mapping) or not isinstance(group.get("params"), (list, tuple)):
+                problem = f"group {position} is not a dict with a 'params' list: {group!r:.60}"
+                break
+        for index, entries in state.items():
+            if problem is not None:
+                break
+            if isinstance(index, bool) or not (
+                isinstance(index, numbers.Integral) or (isinstance(index, str) and index.isdigit())
+            ):
+                problem = f"the state key {index!r} is not a parameter index (0, 1, ...)"
+            elif not isinstance(entries, Mapping):
+                problem = f"the state of parameter {index} is of type {type(entries).__name__}"
+    if problem is not None:
+        raise ValueError(
+            f"{name}.load_state_dict: {problem}; load a state saved by state_dict() (its "
+            "layout is in chainrule.optim.optimizer's docstring)"
+        )
+
+
+def _saved_count(name: str, entry: str, index: int, value: Any) -> int:
+    """A saved step count as a Python int (kept JSON-serialisable): an int, a float holding a
+    whole number, or a 0-d array of one (read back from an .npz). A negative count is
+    refused (from -1 the next step is 0, where Adam's bias correction 1 - beta1**step
+    divides by zero), and so is a fractional one (a step never taken)."""
+    if isinstance(value, np.ndarray) and value.shape == ():
+        value = value.item()
+    if isinstance(value, np.generic):
+        value = value.item()
+    if isinstance(value, np.ndarray) or is_foreign(value):
+        raise ValueError(
+            f"{name}.load_state_dict: {entry!r} of parameter {index} is an array of shape "
+            f"{value.shape}; it counts steps and is one number"
+        )
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise TypeError(_foreign_state_message(name, entry, index, value))
+    if not (math.isfinite(value) and value >= 0 and float(value).is_integer()):
+        raise ValueError(
+            f"{name}.load_state_dict: {entry!r} of parameter {index} counts the steps taken, "
+            f"a whole number 0 or more, got {value!r}; load a state saved by state_dict()"
+        )
+    return int(value)
 
 
 def _foreign_state_message(name: str, entry: str, index: int, value: Any) -> str:

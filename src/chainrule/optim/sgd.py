@@ -104,6 +104,8 @@ class SGD(Optimizer):
             grad_values = grad.data
             if grad_values.shape != value.shape:
                 raise ValueError(self._grad_shape_message(value, grad_values))
+            if not value.flags.writeable:
+                raise ValueError(self._read_only_message(value))
             work = workspace.get((param, "work"))
             if work is None or work.dtype != value.dtype or work.shape != value.shape:
                 work = self._scratch(param, "work")
