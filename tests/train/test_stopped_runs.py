@@ -19,7 +19,7 @@ from training_helpers import fit, without_timing
 
 from chainrule.train import TrainConfig, Trainer, TrainingInterrupted, load_checkpoint
 from chainrule.train import loop as training_loop
-from chainrule.train.checkpoint import META_FILE
+from chainrule.train.checkpoint import ARRAYS_FILE, META_FILE, CheckpointError
 from chainrule.train.datasets import Splits
 from chainrule.train.metrics import read_metrics
 
@@ -105,6 +105,11 @@ def _stop_and_finish(
     again = Trainer(config, folder, splits=splits)
     if (folder / META_FILE).exists():
         again.restore(load_checkpoint(folder))
+    elif (folder / ARRAYS_FILE).exists():
+        # Crashed between the two files of the first save: refused, saying what to do.
+        with pytest.raises(CheckpointError, match="stopped while saving its first checkpoint"):
+            load_checkpoint(folder)
+        (folder / ARRAYS_FILE).unlink()
     again.fit(progress=False, echo=lambda line: None)
 
 
