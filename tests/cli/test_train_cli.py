@@ -626,7 +626,7 @@ def test_resume_refuses_hidden_sizes_for_a_seed_run_naming_its_layer_of_50(
     assert main([*seed_run, "--no-progress", "--out", str(tmp_path)]) == 0
     capsys.readouterr()
     assert main(["train", "--resume", str(tmp_path), "--hidden", "256,128"]) == 2
-    assert "--hidden (256, 128) (saved: (50,))" in capsys.readouterr().err
+    assert "--hidden 256,128 (saved: 50)" in capsys.readouterr().err
 
 
 def test_resume_refuses_a_momentum_the_optimizer_does_not_use(
@@ -639,3 +639,23 @@ def test_resume_refuses_a_momentum_the_optimizer_does_not_use(
     assert "--momentum 0.9 (saved: none, --optimizer adam does not use it)" in (
         capsys.readouterr().err
     )
+
+
+@pytest.mark.parametrize(
+    ("given", "named"),
+    [
+        (["--compile"], "--compile numpy (saved: not compiled)"),
+        (["--compile", "xla"], "--compile xla (saved: not compiled)"),
+        (["--diagnostics"], "--diagnostics (saved: off)"),
+    ],
+)
+def test_resume_names_a_changed_flag_as_it_was_typed(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], given: list[str], named: str
+) -> None:
+    # Was "--compile True (saved: False), --compile-backend xla (saved: numpy)": an option
+    # that does not exist, and Python's values instead of the command line's.
+    train("--epochs", "1", "--out", str(tmp_path))
+    capsys.readouterr()
+    assert main(["train", "--resume", str(tmp_path), *given]) == 2
+    (line,) = capsys.readouterr().err.splitlines()
+    assert f"these differ: {named}. Drop them" in line

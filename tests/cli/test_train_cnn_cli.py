@@ -227,6 +227,6 @@ def test_resuming_the_cnn_refuses_hidden_sizes_it_does_not_use(
     # --hidden 256,128 (the unused default) was accepted and silently ignored.
     capsys.readouterr()
     assert main(["train", "--resume", str(cnn_run), "--hidden", "256,128"]) == 2
-    assert "--hidden (256, 128) (saved: none, --model cnn does not use it)" in (
+    assert "--hidden 256,128 (saved: none, --model cnn does not use it)" in (
         capsys.readouterr().err
     )

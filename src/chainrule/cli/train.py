@@ -303,11 +303,31 @@ def _used_setting(config: TrainConfig, name: str) -> Any:
 
 
 def _saved_setting(config: TrainConfig, name: str) -> str:
+    """The saved value of setting `name`, as the command line would give it."""
     used = _used_setting(config, name)
     if used is None:
         user = f"--model {config.model}" if name == "hidden" else f"--optimizer {config.optimizer}"
         return f"none, {user} does not use it"
+    if name in ("compile", "compile_backend"):
+        return f"--compile {config.compile_backend}" if config.compile else "not compiled"
+    if isinstance(used, bool):
+        return "on" if used else "off"
+    if isinstance(used, tuple):
+        used = ",".join(map(str, used))
     return f"{used}, {config.optimizer}'s default" if getattr(config, name) is None else f"{used}"
+
+
+def _typed_option(name: str, value: Any) -> str:
+    """Setting `name` given as `value`, as it was typed: `--hidden 256,128`, `--diagnostics`,
+    `--compile xla` (for both `compile` and `compile_backend`, which --compile sets)."""
+    flag = f"--{name.replace('_', '-')}"
+    if name == "compile_backend":
+        return f"--compile {value}"
+    if value is True:
+        return flag
+    if isinstance(value, tuple):
+        return f"{flag} {','.join(map(str, value))}"
+    return f"{flag} {value}"
 
 
 def _plan(args: argparse.Namespace) -> tuple[TrainConfig, Path | None, Any]:
@@ -329,10 +349,18 @@ def _plan(args: argparse.Namespace) -> tuple[TrainConfig, Path | None, Any]:
         return config, args.out, None
     checkpoint = load_checkpoint(args.resume)
     config = resumed_config(checkpoint, given.pop("epochs", None))
-    changed = [
-        f"--{name.replace('_', '-')} {value} (saved: {_saved_setting(config, name)})"
+    differ = [
+        name
         for name, value in given.items()
         if _used_setting(config, name) != (data_source(value) if name == "data" else value)
+    ]
+    if "compile" in differ or "compile_backend" in differ:
+        # Both come from one --compile [BACKEND]: named once, as it was typed.
+        differ = [name for name in differ if name != "compile"]
+        differ += [] if "compile_backend" in differ else ["compile_backend"]
+    changed = [
+        f"{_typed_option(name, given[name])} (saved: {_saved_setting(config, name)})"
+        for name in differ
     ]
     if changed:
         raise ValueError(

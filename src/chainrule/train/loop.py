@@ -511,16 +511,18 @@ class Trainer:
         )
 
     def _fit(self, *, progress: bool, echo: Callable[[str], None]) -> None:
-        if self.lead:
-            rewrite_metrics(self.folder, self.history)
         consistent = self.snapshot()
         hang = _Hang(self.folder, self.comm.rank)
         try:
             # The starting state is saved before the first batch, so a run killed in its
             # first epoch (or in the first epoch after resuming into another folder) still
-            # leaves a checkpoint to resume from.
+            # leaves a checkpoint to resume from. metrics.jsonl comes after it: a new run
+            # stopped before its first checkpoint then leaves no run file, so its folder
+            # can be trained into again (an empty metrics.jsonl alone made it a "run" that
+            # could be neither resumed nor replaced).
             if self.lead:
                 save_checkpoint(self.folder, consistent)
+                rewrite_metrics(self.folder, self.history)
             while self.epoch < self.config.epochs:
                 # A non-finite value is detected and reported by name (explain_blowup), so
                 # NumPy's overflow warnings would only bury that one line.

@@ -16,6 +16,8 @@ from typing import Any
 
 import numpy as np
 
+from chainrule.files import write_atomically
+
 METRICS_FILE = "metrics.jsonl"
 KEYS = ("epoch", "train_loss", "val_loss", "val_accuracy", "seconds", "samples_per_s", "lr")
 DIAGNOSTIC_KEYS = ("grad_norm", "dead_relu")
@@ -45,10 +47,11 @@ def append_metrics(folder: Path, record: dict[str, Any]) -> None:
 
 
 def rewrite_metrics(folder: Path, history: Sequence[dict[str, Any]]) -> None:
-    """Replace metrics.jsonl by `history` (on resume: drop lines past the checkpoint)."""
-    temporary = folder / f".{METRICS_FILE}.tmp"
-    temporary.write_text("".join(json.dumps(record) + "\n" for record in history))
-    os.replace(temporary, folder / METRICS_FILE)
+    """Replace metrics.jsonl by `history` (on resume: drop lines past the checkpoint), in
+    one step as the checkpoint is written: flushed to disk before it replaces the former
+    file, and an interrupted rewrite leaves that file whole and no temporary behind."""
+    lines = "".join(json.dumps(record) + "\n" for record in history)
+    write_atomically(folder / METRICS_FILE, lines.encode())
 
 
 def read_metrics(folder: Path) -> list[dict[str, Any]]:
