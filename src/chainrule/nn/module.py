@@ -356,10 +356,13 @@ class Module:
 
     # ----------------------------------------------------------------- traversal
     def named_children(self) -> Iterator[tuple[str, Module]]:
-        """The direct sub-modules with their attribute names, in registration order (names
-        set to None are skipped)."""
+        """The direct sub-modules with their attribute names, in registration order, each
+        once, as torch: a module registered under two names is listed under the first (so
+        `apply` and `train` reach it once); names set to None are skipped."""
+        seen: set[int] = set()
         for name, module in self._modules.items():
-            if module is not None:
+            if module is not None and id(module) not in seen:
+                seen.add(id(module))
                 yield name, module
 
     def children(self) -> Iterator[Module]:
