@@ -6,6 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
+import pytest
 import torch
 
 from chainrule import nn
@@ -69,3 +70,74 @@ def test_diagnostics_still_see_a_relu_used_at_two_positions() -> None:
     assert list(layer_labels(model)) == ["0", "1", "2", "3"]
     fractions = dead_relu_fractions(model, np.ones((5, 3), np.float32))
     assert list(fractions) == ["1", "3"]
+
+
+def _tied_model(lib: Any, zeros: Any) -> Any:
+    """`block` registered twice (as `block` and, inside `inner`, as `again`), a weight tied
+    between `head` and `tail`, a buffer in `block` and one registered on the root and on
+    `head` under two names, in `lib` (chainrule.nn or torch.nn)."""
+
+    class Tied(lib.Module):  # type: ignore[name-defined, misc]
+        def __init__(self) -> None:
+            super().__init__()
+            self.scale = lib.Parameter(zeros(1))
+            self.block = lib.Sequential(lib.Linear(2, 2), lib.ReLU())
+            self.block.register_buffer("count", zeros(1))
+            self.inner = lib.Module()
+            self.inner.again = self.block
+            self.head = lib.Linear(2, 2, bias=False)
+            self.tail = lib.Linear(2, 2)
+            self.tail.weight = self.head.weight
+            self.register_buffer("mean", zeros(2))
+            self.head.register_buffer("mean_again", self.mean)
+
+    return Tied()
+
+
+def _tied_models() -> tuple[nn.Module, torch.nn.Module]:
+    return _tied_model(nn, np.zeros), _tied_model(torch.nn, torch.zeros)
+
+
+def _names(pairs: object) -> list[str]:
+    return [name for name, _ in pairs]  # type: ignore[attr-defined]
+
+
+@pytest.mark.parametrize("remove_duplicate", [True, False])
+@pytest.mark.parametrize("prefix", ["", "model"])
+def test_named_modules_parameters_and_buffers_name_as_torch(
+    remove_duplicate: bool, prefix: str
+) -> None:
+    ours, theirs = _tied_models()
+    for method in ("named_modules", "named_parameters", "named_buffers"):
+        got = _names(getattr(ours, method)(prefix=prefix, remove_duplicate=remove_duplicate))
+        expected = _names(getattr(theirs, method)(prefix=prefix, remove_duplicate=remove_duplicate))
+        assert got == expected, method
+
+
+@pytest.mark.parametrize("recurse", [True, False])
+def test_parameters_and_buffers_recurse_as_torch(recurse: bool) -> None:
+    ours, theirs = _tied_models()
+    assert _names(ours.named_parameters(recurse=recurse)) == _names(
+        theirs.named_parameters(recurse=recurse)
+    )
+    assert _names(ours.named_buffers(recurse=recurse)) == _names(
+        theirs.named_buffers(recurse=recurse)
+    )
+    assert [p.shape for p in ours.parameters(recurse=recurse)] == [
+        tuple(p.shape) for p in theirs.parameters(recurse=recurse)
+    ]
+    assert [b.shape for b in ours.buffers(recurse=recurse)] == [
+        tuple(b.shape) for b in theirs.buffers(recurse=recurse)
+    ]
+
+
+def test_buffers_are_the_held_arrays_themselves() -> None:
+    ours, _ = _tied_models()
+    assert [id(buffer) for buffer in ours.buffers()] == [id(ours.mean), id(ours.block.count)]
+
+
+def test_every_path_of_a_module_inside_itself_ends() -> None:
+    outer = nn.Module()
+    outer.inner = nn.Module()
+    outer.inner.back = outer
+    assert _names(outer.named_modules(remove_duplicate=False)) == ["", "inner"]

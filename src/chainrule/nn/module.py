@@ -370,8 +370,15 @@ class Module:
         for _, module in self.named_children():
             yield module
 
-    def named_modules(self, prefix: str = "") -> Iterator[tuple[str, Module]]:
-        """This module (named `prefix`) and every module below it, depth first."""
+    def named_modules(
+        self, prefix: str = "", remove_duplicate: bool = True
+    ) -> Iterator[tuple[str, Module]]:
+        """This module (named `prefix`) and every module below it, depth first, each once;
+        with `remove_duplicate=False`, as torch, a module registered under two names is
+        listed under each (a module that holds itself is not entered again)."""
+        if not remove_duplicate:
+            yield from self._every_path(prefix)
+            return
         seen: set[int] = set()
         stack: list[tuple[str, Module]] = [(prefix, self)]
         while stack:
@@ -387,32 +394,69 @@ class Module:
             ]
             stack.extend(reversed(below))
 
+    def _every_path(self, prefix: str) -> Iterator[tuple[str, Module]]:
+        """(path, module) for every path from this module down, depth first: a module
+        registered under two names under both; one inside itself is not entered again."""
+        stack: list[tuple[str, Module, frozenset[int]]] = [(prefix, self, frozenset())]
+        while stack:
+            name, module, above = stack.pop()
+            yield name, module
+            inside = above | {id(module)}
+            below = [
+                (f"{name}.{child}" if name else child, sub, inside)
+                for child, sub in module._modules.items()
+                if sub is not None and id(sub) not in inside
+            ]
+            stack.extend(reversed(below))
+
     def modules(self) -> Iterator[Module]:
         """This module and every module below it, depth first."""
         for _, module in self.named_modules():
             yield module
 
-    def named_parameters(self, prefix: str = "") -> Iterator[tuple[str, Parameter]]:
-        """Every parameter with its dotted name ("layers.0.weight"), each once."""
+    def _members(
+        self, registry: str, prefix: str, recurse: bool, remove_duplicate: bool
+    ) -> Iterator[tuple[str, Any]]:
+        """(dotted name, entry) of each non-None entry of `registry` ("_parameters" or
+        "_buffers") of this module, or of every module below it with `recurse`, as torch:
+        an entry held under two names (a tied weight, a shared module) once, under the first,
+        unless `remove_duplicate` is False."""
+        modules = self.named_modules(prefix, remove_duplicate) if recurse else [(prefix, self)]
         seen: set[int] = set()
-        for module_name, module in self.named_modules(prefix):
-            for name, parameter in module._parameters.items():
-                if parameter is None or id(parameter) in seen:
+        for module_name, module in modules:
+            for name, entry in getattr(module, registry).items():
+                if entry is None or id(entry) in seen:
                     continue
-                seen.add(id(parameter))
-                yield (f"{module_name}.{name}" if module_name else name), parameter
+                if remove_duplicate:
+                    seen.add(id(entry))
+                yield (f"{module_name}.{name}" if module_name else name), entry
 
-    def parameters(self) -> Iterator[Parameter]:
-        """Every parameter, each once, in registration order (what an optimizer takes)."""
-        for _, parameter in self.named_parameters():
+    def named_parameters(
+        self, prefix: str = "", recurse: bool = True, remove_duplicate: bool = True
+    ) -> Iterator[tuple[str, Parameter]]:
+        """Every parameter with its dotted name ("layers.0.weight"), each once, in
+        registration order; only this module's own with `recurse=False`; a tied weight
+        under each of its names with `remove_duplicate=False` (as torch)."""
+        return self._members("_parameters", prefix, recurse, remove_duplicate)
+
+    def parameters(self, recurse: bool = True) -> Iterator[Parameter]:
+        """Every parameter, each once, in registration order (what an optimizer takes);
+        only this module's own with `recurse=False`."""
+        for _, parameter in self.named_parameters(recurse=recurse):
             yield parameter
 
-    def named_buffers(self, prefix: str = "") -> Iterator[tuple[str, np.ndarray]]:
-        """Every buffer (state that is saved but not trained) with its dotted name."""
-        for module_name, module in self.named_modules(prefix):
-            for name, buffer in module._buffers.items():
-                if buffer is not None:
-                    yield (f"{module_name}.{name}" if module_name else name), buffer
+    def named_buffers(
+        self, prefix: str = "", recurse: bool = True, remove_duplicate: bool = True
+    ) -> Iterator[tuple[str, np.ndarray]]:
+        """Every buffer (state that is saved but not trained) with its dotted name, each
+        once; `recurse` and `remove_duplicate` as in `named_parameters`."""
+        return self._members("_buffers", prefix, recurse, remove_duplicate)
+
+    def buffers(self, recurse: bool = True) -> Iterator[np.ndarray]:
+        """Every buffer, each once, in registration order; only this module's own with
+        `recurse=False`."""
+        for _, buffer in self.named_buffers(recurse=recurse):
+            yield buffer
 
     # ----------------------------------------------------------------- modes and grads
     def zero_grad(self, set_to_none: bool = True) -> None:
