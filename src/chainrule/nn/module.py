@@ -91,13 +91,25 @@ def _buffer_value(owner: str, name: str, value: Any) -> Any:
     return array
 
 
-def _loaded_value(owner: str, key: str, value: Any, current: Any) -> Any:
-    """`value` from a state dict as an array of `current`'s dtype, on its device: real
-    numbers cast as PyTorch's `copy_` casts them, but a value the cast would lose (beyond
-    float32's range; a fraction or NaN for an integer buffer), which torch takes silently,
-    and anything else (strings, objects, complex numbers, whose imaginary part a cast would
-    drop) refused with a ValueError naming `key`."""
-    array = np.asarray(to_numpy(value))
+def _readable(owner: str, key: str, value: Any) -> np.ndarray:
+    """`value` from a state dict as a NumPy array, or a ValueError naming `key` for one NumPy
+    cannot read (a torch tensor that requires grad, a ragged list)."""
+    try:
+        return np.asarray(to_numpy(value))
+    except (RuntimeError, TypeError, ValueError, BufferError) as error:
+        raise ValueError(
+            f"load_state_dict for {owner}: {key} holds a {type(value).__name__} that NumPy "
+            f"cannot read ({error}); nothing was loaded. Pass NumPy arrays (from torch: "
+            "tensor.detach().cpu().numpy(), as torch's state_dict() values are detached)"
+        ) from error
+
+
+def _loaded_value(owner: str, key: str, array: np.ndarray, current: Any) -> Any:
+    """`array` (a state dict's value, `_readable`) as an array of `current`'s dtype, on its
+    device: real numbers cast as PyTorch's `copy_` casts them, but a value the cast would
+    lose (beyond float32's range; a fraction or NaN for an integer buffer), which torch
+    takes silently, and anything else (strings, objects, complex numbers, whose imaginary
+    part a cast would drop) refused with a ValueError naming `key`."""
     if array.dtype.kind not in "biuf":
         raise ValueError(
             f"load_state_dict for {owner}: {key} holds values of dtype {array.dtype}, which "
@@ -544,11 +556,15 @@ class Module:
             if not any(alias in state_dict for alias in aliases[_target_identity(targets[key])])
         ]
         unexpected = [key for key in state_dict if key not in targets]
+        owner = type(self).__name__
+        arrays = {
+            key: _readable(owner, key, state_dict[key]) for key in targets if key in state_dict
+        }
         misshaped = [
-            f"{key}: expected shape {current.shape}, got {np.shape(state_dict[key])}"
-            + _transpose_hint(module, name, np.shape(state_dict[key]))
+            f"{key}: expected shape {current.shape}, got {arrays[key].shape}"
+            + _transpose_hint(module, name, arrays[key].shape)
             for key, (module, name, current) in targets.items()
-            if key in state_dict and np.shape(state_dict[key]) != current.shape
+            if key in arrays and arrays[key].shape != current.shape
         ]
         problems = []
         if strict and missing:
@@ -567,9 +583,9 @@ class Module:
         # Every value is converted before the first is copied, so that one that cannot be
         # (a string, a complex array) leaves the whole model as it was.
         values = {
-            key: _loaded_value(type(self).__name__, key, state_dict[key], current)
+            key: _loaded_value(owner, key, arrays[key], current)
             for key, (_, _, current) in targets.items()
-            if key in state_dict
+            if key in arrays
         }
         _refuse_disagreeing_aliases(type(self).__name__, values, aliases)
         for key, value in values.items():
