@@ -361,10 +361,36 @@ class Module:
 
     def register_buffer(self, name: str, array: np.ndarray | None) -> None:
         """Keep `array` as state that is saved and loaded but not trained (running stats);
-        None registers the name with nothing in it (not saved), as in PyTorch."""
+        None registers the name with nothing in it (not saved), as in PyTorch. The name
+        must be a non-empty string without '.' that is not already another attribute."""
+        self._check_new_name("register_buffer", name, self._buffers)
         value = _buffer_value(type(self).__name__, name, array)
         self._forget(name, keep=self._buffers)
         self._buffers[name] = value
+
+    def _check_new_name(self, operation: str, name: Any, registry: dict[str, Any]) -> None:
+        """Refuse, as torch, a name that cannot key an entry of `registry`: not a string,
+        empty, holding a dot (which separates the names in a state_dict key, where it would
+        collide with a sub-module's entry), or already another attribute (a method,
+        `training`, a setting such as `in_features`, a parameter or sub-module), which the
+        entry would shadow or silently replace."""
+        owner = type(self).__name__
+        if not isinstance(name, str):
+            raise TypeError(
+                f"{owner}.{operation}: the name must be a string, got {type(name).__name__}"
+            )
+        if not name or "." in name:
+            raise KeyError(
+                f"{owner}.{operation}: name {name!r} must be a non-empty string without '.' "
+                "(the dot separates names in state_dict keys)"
+            )
+        if name not in registry and hasattr(self, name):
+            registered = name in self._parameters or name in self._modules or name in self._buffers
+            remove = f", or `del module.{name}` first" if registered else ""
+            raise KeyError(
+                f"{owner}.{operation}: {name!r} is already an attribute of {owner}; choose "
+                f"another name{remove}"
+            )
 
     # ----------------------------------------------------------------- traversal
     def named_children(self) -> Iterator[tuple[str, Module]]:
