@@ -51,3 +51,44 @@ def test_register_buffer_again_under_its_own_name_replaces_it() -> None:
     layer.register_buffer("count", np.ones(2))
     np.testing.assert_array_equal(layer.count, np.ones(2))
     assert list(layer.state_dict()) == ["weight", "bias", "count"]
+
+
+def _masked_model(lib: Any, array: Any) -> Any:
+    """A Linear with a saved buffer `scale` and an unsaved one `mask`, in `lib`."""
+    model = lib.Linear(2, 2)
+    model.register_buffer("scale", array([1.0, 2.0]))
+    model.register_buffer("mask", array([1.0, 0.0]), persistent=False)
+    return model
+
+
+def test_a_non_persistent_buffer_is_listed_but_not_saved_as_torch() -> None:
+    ours = _masked_model(nn, np.array)
+    theirs = _masked_model(torch.nn, torch.tensor)
+    assert list(ours.state_dict()) == list(theirs.state_dict()) == ["weight", "bias", "scale"]
+    assert [name for name, _ in ours.named_buffers()] == ["scale", "mask"]
+    assert [name for name, _ in ours.named_buffers()] == [
+        name for name, _ in theirs.named_buffers()
+    ]
+
+
+def test_a_key_for_a_non_persistent_buffer_is_unexpected_as_torch() -> None:
+    ours = _masked_model(nn, np.array)
+    theirs = _masked_model(torch.nn, torch.tensor)
+    state = {**ours.state_dict(), "mask": np.array([5.0, 5.0])}
+    torch_state = {**theirs.state_dict(), "mask": torch.tensor([5.0, 5.0])}
+    assert theirs.load_state_dict(torch_state, strict=False).unexpected_keys == ["mask"]
+    assert ours.load_state_dict(state, strict=False).unexpected_keys == ["mask"]
+    np.testing.assert_array_equal(ours.mask, [1.0, 0.0])
+    with pytest.raises(ValueError, match="unexpected keys: mask"):
+        ours.load_state_dict(state)
+
+
+def test_a_non_persistent_buffer_is_still_converted_and_can_be_saved_again() -> None:
+    ours = _masked_model(nn, np.array).double()
+    assert ours.mask.dtype == np.float64
+    ours.register_buffer("mask", np.array([0.0, 1.0]))
+    assert list(ours.state_dict()) == ["weight", "bias", "scale", "mask"]
+    del ours.mask
+    ours.register_buffer("mask", np.ones(2), persistent=False)
+    ours.mask = np.zeros(2)  # assigning keeps it unsaved
+    assert list(ours.state_dict()) == ["weight", "bias", "scale"]

@@ -286,12 +286,14 @@ class Module:
     _parameters: dict[str, Parameter | None]
     _buffers: dict[str, np.ndarray | None]
     _modules: dict[str, Module | None]
+    _non_persistent_buffers: set[str]
 
     def __init__(self) -> None:
         object.__setattr__(self, "training", True)
         object.__setattr__(self, "_parameters", {})
         object.__setattr__(self, "_buffers", {})
         object.__setattr__(self, "_modules", {})
+        object.__setattr__(self, "_non_persistent_buffers", set())
 
     # ----------------------------------------------------------------- registration
     def __setattr__(self, name: str, value: Any) -> None:
@@ -341,6 +343,7 @@ class Module:
         `parameters()` (which optimizer state is saved by)."""
         _STRUCTURE.changes += 1
         self.__dict__.pop(name, None)
+        self.__dict__.get("_non_persistent_buffers", set()).discard(name)
         for registry in (self._parameters, self._modules, self._buffers):
             if registry is not keep:
                 registry.pop(name, None)
@@ -359,14 +362,23 @@ class Module:
         else:
             object.__delattr__(self, name)
 
-    def register_buffer(self, name: str, array: np.ndarray | None) -> None:
-        """Keep `array` as state that is saved and loaded but not trained (running stats);
+    def register_buffer(self, name: str, array: np.ndarray | None, persistent: bool = True) -> None:
+        """Keep `array` as state that is not trained (running stats): listed by `buffers()`,
+        moved by `to()` and converted by `double()`, and, unless `persistent=False` (a
+        constant the module rebuilds, such as a mask), saved and loaded by `state_dict`.
         None registers the name with nothing in it (not saved), as in PyTorch. The name
         must be a non-empty string without '.' that is not already another attribute."""
         self._check_new_name("register_buffer", name, self._buffers)
+        if not isinstance(persistent, bool):
+            raise TypeError(
+                f"{type(self).__name__}.register_buffer: persistent must be True or False, "
+                f"got {persistent!r}"
+            )
         value = _buffer_value(type(self).__name__, name, array)
         self._forget(name, keep=self._buffers)
         self._buffers[name] = value
+        if not persistent:
+            self._non_persistent_buffers.add(name)
 
     def _check_new_name(self, operation: str, name: Any, registry: dict[str, Any]) -> None:
         """Refuse, as torch, a name that cannot key an entry of `registry`: not a string,
@@ -532,10 +544,10 @@ class Module:
 
     # ----------------------------------------------------------------- state
     def _state_targets(self) -> dict[str, tuple[Module, str, Any]]:
-        """Every parameter and buffer as (module, name, value), by dotted key, named as
-        torch's state_dict names them: a sub-module registered under two names is listed
-        under both prefixes (named_modules lists it once), parameters of each module, then
-        its buffers, then its sub-modules'."""
+        """Every parameter and persistent buffer as (module, name, value), by dotted key,
+        named as torch's state_dict names them: a sub-module registered under two names is
+        listed under both prefixes (named_modules lists it once), parameters of each module,
+        then its buffers, then its sub-modules'."""
         targets: dict[str, tuple[Module, str, Any]] = {}
         stack: list[tuple[str, Module, frozenset[int]]] = [("", self, frozenset())]
         while stack:
@@ -543,8 +555,9 @@ class Module:
             for name, parameter in module._parameters.items():
                 if parameter is not None:
                     targets[dot + name] = (module, name, parameter.data)
+            unsaved = module.__dict__.get("_non_persistent_buffers", ())
             for name, buffer in module._buffers.items():
-                if buffer is not None:
+                if buffer is not None and name not in unsaved:
                     targets[dot + name] = (module, name, buffer)
             inside = above | {id(module)}  # a module holding itself would never end
             below = [
@@ -556,11 +569,11 @@ class Module:
         return targets
 
     def state_dict(self) -> dict[str, np.ndarray]:
-        """Copies of every parameter and buffer, by dotted name: parameters of each module,
-        then its buffers, then its sub-modules' (one registered under two names under both,
-        as torch). NumPy copies, whatever the device (so a checkpoint loads anywhere):
-        unlike torch, whose state_dict holds detached views that share storage, changing an
-        entry leaves the module as it was."""
+        """Copies of every parameter and persistent buffer, by dotted name: parameters of
+        each module, then its buffers, then its sub-modules' (one registered under two names
+        under both, as torch). NumPy copies, whatever the device (so a checkpoint loads
+        anywhere): unlike torch, whose state_dict holds detached views that share storage,
+        changing an entry leaves the module as it was."""
         return {key: to_numpy(value).copy() for key, (_, _, value) in self._state_targets().items()}
 
     def load_state_dict(
