@@ -92,3 +92,75 @@ def test_a_non_persistent_buffer_is_still_converted_and_can_be_saved_again() -> 
     ours.register_buffer("mask", np.ones(2), persistent=False)
     ours.mask = np.zeros(2)  # assigning keeps it unsaved
     assert list(ours.state_dict()) == ["weight", "bias", "scale"]
+
+
+# register_parameter may replace a parameter under its own name ("weight"), as torch.
+@pytest.mark.parametrize(
+    ("method", "name", "error"),
+    [
+        pytest.param(method, *case.values, id=f"{method}-{case.id}")
+        for method in ("add_module", "register_module", "register_parameter")
+        for case in BAD_NAMES
+        if (method, case.id) != ("register_parameter", "a-parameter")
+    ],
+)
+def test_add_module_and_register_parameter_refuse_a_name_torch_refuses(
+    method: str, name: Any, error: type
+) -> None:
+    torch_value = torch.nn.ReLU() if "module" in method else torch.nn.Parameter(torch.zeros(1))
+    ours_value = nn.ReLU() if "module" in method else nn.Parameter(np.zeros(1))
+    with pytest.raises(error):
+        getattr(torch.nn.Linear(2, 2), method)(name, torch_value)
+    layer = nn.Linear(2, 2)
+    with pytest.raises(error, match=method.replace("register_module", "add_module")):
+        getattr(layer, method)(name, ours_value)
+    assert [key for key, _ in layer.named_parameters()] == ["weight", "bias"]
+    assert list(layer.named_children()) == []
+
+
+def _registered_by_name(lib: Any, zeros: Any) -> Any:
+    model = lib.Module()
+    model.add_module("block-1", lib.Linear(2, 3))
+    model.register_module("norm", lib.BatchNorm1d(3))
+    model.register_parameter("gain", lib.Parameter(zeros(3)))
+    model.register_parameter("unused", None)
+    model.add_module("empty", None)
+    return model
+
+
+def test_modules_and_parameters_registered_by_name_are_listed_as_torch() -> None:
+    ours = _registered_by_name(nn, np.zeros)
+    theirs = _registered_by_name(torch.nn, torch.zeros)
+    assert list(ours.state_dict()) == list(theirs.state_dict())
+    assert [name for name, _ in ours.named_modules()] == [
+        name for name, _ in theirs.named_modules()
+    ]
+    assert ours.get_submodule("block-1") is getattr(ours, "block-1")
+    assert ours.get_parameter("block-1.bias") is getattr(ours, "block-1").bias
+    assert ours.get_buffer("norm.running_var") is ours.norm.running_var
+    assert ours.get_submodule("") is ours
+
+
+@pytest.mark.parametrize(
+    ("method", "target"),
+    [
+        ("get_submodule", "missing"),
+        ("get_submodule", "norm.missing"),
+        ("get_parameter", "norm.running_var"),
+        ("get_parameter", "gain.x"),
+        ("get_buffer", "gain"),
+        ("get_buffer", "empty.x"),
+    ],
+)
+def test_a_missing_target_is_an_attribute_error_as_torch(method: str, target: str) -> None:
+    with pytest.raises(AttributeError):
+        getattr(_registered_by_name(torch.nn, torch.zeros), method)(target)
+    with pytest.raises(AttributeError, match=method.split("_")[1]):
+        getattr(_registered_by_name(nn, np.zeros), method)(target)
+
+
+def test_register_parameter_refuses_what_is_not_a_parameter() -> None:
+    with pytest.raises(TypeError, match=r"nn\.Parameter\(array\)"):
+        nn.Linear(2, 2).register_parameter("extra", np.zeros(1))
+    with pytest.raises(TypeError, match="Module or None"):
+        nn.Linear(2, 2).add_module("extra", np.zeros(1))

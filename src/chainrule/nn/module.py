@@ -380,6 +380,77 @@ class Module:
         if not persistent:
             self._non_persistent_buffers.add(name)
 
+    def register_parameter(self, name: str, param: Parameter | None) -> None:
+        """Register `param` under `name`, as assigning it does (`self.name = param`); None
+        registers the name holding nothing, as torch. The name must be a non-empty string
+        without '.' that is not already another attribute."""
+        self._check_new_name("register_parameter", name, self._parameters)
+        if param is not None and not isinstance(param, Parameter):
+            raise TypeError(
+                f"{type(self).__name__}.register_parameter: {name!r} must be a Parameter or "
+                f"None, got {type(param).__name__}; wrap it: nn.Parameter(array)"
+            )
+        self._forget(name, keep=self._parameters)
+        self._parameters[name] = param
+
+    def add_module(self, name: str, module: Module | None) -> None:
+        """Register `module` under `name`, as assigning it does (`self.name = module`), for
+        names that are not identifiers; None registers the name holding nothing, as torch.
+        The name must be a non-empty string without '.' that is not already another
+        attribute."""
+        self._check_new_name("add_module", name, self._modules)
+        if module is not None and not isinstance(module, Module):
+            raise TypeError(
+                f"{type(self).__name__}.add_module: {name!r} must be a Module or None, got "
+                f"{type(module).__name__}"
+            )
+        self._forget(name, keep=self._modules)
+        self._modules[name] = module
+
+    register_module = add_module  # torch's other name for it
+
+    def get_submodule(self, target: str) -> Module:
+        """The module at dotted path `target` ("encoder.layers.0"; "" is this module)."""
+        return self._walk("get_submodule", target)
+
+    def _walk(self, operation: str, target: str) -> Module:
+        """The module at dotted path `target`, or an AttributeError naming `operation`."""
+        module: Module = self
+        if target == "":
+            return module
+        walked: list[str] = []
+        for name in target.split("."):
+            child = module._modules.get(name)
+            if child is None:
+                where = ".".join(walked) or type(self).__name__
+                raise AttributeError(
+                    f"{operation}: {where} has no sub-module {name!r} (path {target!r}); it "
+                    f"has {[key for key, sub in module._modules.items() if sub is not None]}"
+                )
+            walked.append(name)
+            module = child
+        return module
+
+    def get_parameter(self, target: str) -> Parameter:
+        """The parameter at dotted path `target` ("encoder.layers.0.weight")."""
+        path, _, name = target.rpartition(".")
+        parameter = self._walk("get_parameter", path)._parameters.get(name)
+        if parameter is None:
+            raise AttributeError(
+                f"get_parameter: {target!r} is not a parameter; named_parameters() lists them"
+            )
+        return parameter
+
+    def get_buffer(self, target: str) -> np.ndarray:
+        """The buffer at dotted path `target` ("norm.running_mean")."""
+        path, _, name = target.rpartition(".")
+        buffer = self._walk("get_buffer", path)._buffers.get(name)
+        if buffer is None:
+            raise AttributeError(
+                f"get_buffer: {target!r} is not a buffer; named_buffers() lists them"
+            )
+        return buffer
+
     def _check_new_name(self, operation: str, name: Any, registry: dict[str, Any]) -> None:
         """Refuse, as torch, a name that cannot key an entry of `registry`: not a string,
         empty, holding a dot (which separates the names in a state_dict key, where it would
