@@ -52,6 +52,16 @@ def _refuse_inplace(layer: str, inplace: bool) -> None:
         )
 
 
+def _required_dim(layer: str, dim: int | None) -> int:
+    """`dim`, which must be given: PyTorch's guess when it is None (deprecated there) depends
+    on the input's number of dimensions."""
+    if dim is None:
+        raise ValueError(
+            f"{layer}: give dim, the axis the values are normalised along (e.g. dim=-1)"
+        )
+    return dim
+
+
 class Softplus(Module):
     """log(1 + exp(beta x)) / beta, x itself where beta x > threshold;
     derivative sigmoid(beta x)."""
@@ -228,12 +238,42 @@ class Softmin(Module):
 
     def __init__(self, dim: int | None = None) -> None:
         super().__init__()
-        if dim is None:
-            raise ValueError("Softmin: give dim, the axis the values sum to 1 along (e.g. dim=-1)")
-        self.dim = dim
+        self.dim = _required_dim("Softmin", dim)
 
     def forward(self, x: Any) -> Tensor:
         return activations.softmin(x, axis=self.dim)
+
+    def extra_repr(self) -> str:
+        return f"dim={self.dim}"
+
+
+class Softmax(Module):
+    """exp(x) / sum(exp(x)) along `dim`;  Jacobian diag(s) - s s^T, s = softmax(x).
+
+    Unlike PyTorch, `dim` must be given (see `Softmin`)."""
+
+    def __init__(self, dim: int | None = None) -> None:
+        super().__init__()
+        self.dim = _required_dim("Softmax", dim)
+
+    def forward(self, x: Any) -> Tensor:
+        return as_tensor(x).softmax(axis=self.dim)
+
+    def extra_repr(self) -> str:
+        return f"dim={self.dim}"
+
+
+class LogSoftmax(Module):
+    """x - logsumexp(x) along `dim`;  Jacobian I - 1 s^T, s = softmax(x).
+
+    Unlike PyTorch, `dim` must be given (see `Softmin`)."""
+
+    def __init__(self, dim: int | None = None) -> None:
+        super().__init__()
+        self.dim = _required_dim("LogSoftmax", dim)
+
+    def forward(self, x: Any) -> Tensor:
+        return as_tensor(x).log_softmax(axis=self.dim)
 
     def extra_repr(self) -> str:
         return f"dim={self.dim}"
