@@ -264,3 +264,17 @@ def test_embedding_errors_name_the_index_and_the_fix(
 ) -> None:
     with pytest.raises(error, match=message):
         call()
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        {"padding_idx": 1, "max_norm": 0.5, "norm_type": 1.0},
+        {"max_norm": 2.0, "norm_type": float("inf")},
+        {"norm_type": 3.0},
+        {"max_norm": 1.5},
+    ],
+    ids=str,
+)
+def test_embedding_repr_names_its_norm_as_torch(torch: ModuleType, args: dict[str, Any]) -> None:
+    assert repr(nn.Embedding(6, 3, **args)) == repr(torch.nn.Embedding(6, 3, **args))
