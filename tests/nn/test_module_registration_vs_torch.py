@@ -164,3 +164,15 @@ def test_register_parameter_refuses_what_is_not_a_parameter() -> None:
         nn.Linear(2, 2).register_parameter("extra", np.zeros(1))
     with pytest.raises(TypeError, match="Module or None"):
         nn.Linear(2, 2).add_module("extra", np.zeros(1))
+
+
+@pytest.mark.parametrize(
+    "dtype",
+    [np.float64, "float32", np.dtype(np.float32), torch.float64, torch.int64],
+    ids=["numpy-type", "name", "numpy-dtype", "torch-float64", "torch-int64"],
+)
+def test_to_given_a_dtype_says_how_to_convert(dtype: Any) -> None:
+    layer = nn.Linear(2, 2)
+    with pytest.raises(TypeError, match=r"is a dtype.*model\.double\(\)"):
+        layer.to(dtype)
+    assert layer.weight.dtype == np.float32

@@ -727,6 +727,7 @@ class Module:
         library that would change a dtype (JAX without jax_enable_x64: float64 to float32)
         is refused before anything moves.
         """
+        _refuse_dtype_as_device(device)
         placed = [
             (parameter, move_keeping_dtype("to", parameter.data, device))
             for parameter in self.parameters()
@@ -856,6 +857,27 @@ class Module:
 
 
 _MODULE_CALL = Module.__call__
+
+
+def _refuse_dtype_as_device(device: Any) -> None:
+    """Refuse a dtype given to `Module.to` (torch's `model.to(torch.float64)`), which would
+    otherwise be refused as an unknown device: say how chainrule converts dtypes."""
+    if isinstance(device, (type, np.dtype)):
+        candidate: Any = device
+    elif device is None or (isinstance(device, str) and device.startswith(("cpu", "cuda"))):
+        return
+    else:  # "float64", torch.float64
+        candidate = str(device).removeprefix("torch.")
+    try:
+        dtype = np.dtype(candidate)
+    except TypeError:
+        return
+    if dtype.kind in "biufc":
+        raise TypeError(
+            f"to: {device!r} is a dtype, but Module.to takes a device ('cpu', 'cuda', an array "
+            "library's module); convert the floating-point parameters and buffers with "
+            "model.float() (float32) or model.double() (float64)"
+        )
 
 
 def _converted(op: str, array: Any, dtype: np.dtype[Any]) -> Any:
