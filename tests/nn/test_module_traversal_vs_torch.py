@@ -141,3 +141,10 @@ def test_every_path_of_a_module_inside_itself_ends() -> None:
     outer.inner = nn.Module()
     outer.inner.back = outer
     assert _names(outer.named_modules(remove_duplicate=False)) == ["", "inner"]
+
+
+def test_parameter_dict_keeps_a_plain_dicts_order_where_torch_sorts_it() -> None:
+    ours = nn.ParameterDict({"y": np.zeros(1), "b": np.zeros(1)})
+    theirs = torch.nn.ParameterDict({"y": torch.zeros(1), "b": torch.zeros(1)})
+    assert [name for name, _ in ours.named_parameters()] == ["y", "b"]  # documented
+    assert [name for name, _ in theirs.named_parameters()] == ["b", "y"]

@@ -100,11 +100,15 @@ class ParameterList(RegistryList[Parameter]):
 
 
 class ParameterDict(RegistryDict[Parameter]):
-    """Parameters held by string key, in insertion order, as torch's `nn.ParameterDict`:
-    the keys are their state_dict names. A Tensor or an array given as a value is wrapped
-    into a new Parameter (as torch does for tensors). `[key]`, `[key] = value`, `del`,
-    `in`, `len`, iteration over keys, `keys`/`values`/`items`, `update`, `pop` and `clear`
-    work as a dict's; a key must be a string without '.' that is not a method name.
+    """Parameters held by string key, as torch's `nn.ParameterDict`: the keys are their
+    state_dict names. A Tensor or an array given as a value is wrapped into a new Parameter
+    (as torch does for tensors). `[key]`, `[key] = value`, `del`, `in`, `len`, iteration
+    over keys, `keys`/`values`/`items`, `update`, `pop` and `clear` work as a dict's; a key
+    must be a string without '.' that is not a method name.
+
+    Entries keep their insertion order, a plain dict's too; torch sorts the keys of a plain
+    dict given to the constructor or `update` (an OrderedDict keeps its order), so there
+    `parameters()` may list them in another order than here.
 
     Example:
         >>> gains = ParameterDict({"alpha": np.ones(1, np.float32)})
