@@ -9,7 +9,7 @@ import numpy.typing as npt
 
 from chainrule import functional as F
 from chainrule.nn.module import Module
-from chainrule.nn.parameter import Parameter
+from chainrule.nn.parameter import Parameter, overwrite
 from chainrule.tensor import Tensor
 
 
@@ -73,10 +73,10 @@ class Embedding(Module):
 
     def reset_parameters(self) -> None:
         """Redraw weight standard normal from the layer's `rng`; zero the padding row."""
-        weight = self.rng.standard_normal(self.weight.shape).astype(self.weight.dtype)
+        weight = self.rng.standard_normal(self.weight.shape)
         if self.padding_idx is not None:
             weight[self.padding_idx] = 0
-        self.weight.data = weight
+        overwrite(self.weight, weight)
 
     def forward(self, indices: Any) -> Tensor:
         return F.embedding(indices, self.weight, self.padding_idx, self.max_norm, self.norm_type)

@@ -23,7 +23,7 @@ from typing import Any
 import numpy as np
 
 from chainrule.dtypes import numpy_dtype
-from chainrule.placement import device_of, move
+from chainrule.nn.parameter import overwrite
 from chainrule.tensor import Tensor
 
 _ONE_GAIN: tuple[str, ...] = ("linear", "sigmoid", "conv1d", "conv2d", "conv3d")
@@ -84,13 +84,7 @@ def _fill(name: str, tensor: Tensor, make: Callable[[tuple[int, ...]], Any]) -> 
     dtype = np.dtype(numpy_dtype(tensor.dtype))
     if dtype.kind != "f":
         raise TypeError(f"init.{name}: the tensor must be floating point, got dtype {dtype}")
-    values = np.asarray(make(tuple(tensor.shape)), dtype=np.float64).astype(dtype)
-    data = tensor.data
-    if type(data) is np.ndarray:
-        np.copyto(data, values)  # in place: a flat buffer's view stays one
-        tensor.increment_version()
-    else:  # another library's array (a model moved with .to): replaced on its device
-        tensor.data = move(values, device_of(data))
+    overwrite(tensor, np.asarray(make(tuple(tensor.shape)), dtype=np.float64).astype(dtype))
     return tensor
 
 
