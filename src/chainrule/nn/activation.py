@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from chainrule import functional as F
 from chainrule import primitives as P
 from chainrule.nn.module import Module
 from chainrule.ops import activations
@@ -274,6 +275,21 @@ class LogSoftmax(Module):
 
     def forward(self, x: Any) -> Tensor:
         return as_tensor(x).log_softmax(axis=self.dim)
+
+    def extra_repr(self) -> str:
+        return f"dim={self.dim}"
+
+
+class GLU(Module):
+    """a * sigmoid(b), a and b the halves of x along `dim` (`functional.glu`);
+    dz/da = sigmoid(b), dz/db = a sigmoid(b) (1 - sigmoid(b))."""
+
+    def __init__(self, dim: int = -1) -> None:
+        super().__init__()
+        self.dim = dim
+
+    def forward(self, x: Any) -> Tensor:
+        return F.glu(x, self.dim)
 
     def extra_repr(self) -> str:
         return f"dim={self.dim}"

@@ -96,3 +96,14 @@ class Linear(Module):
             f"in_features={self.in_features}, out_features={self.out_features}, "
             f"bias={self.bias is not None}"
         )
+
+
+class Identity(Module):
+    """y = x, the input itself (a placeholder: `model.head = Identity()` drops a layer).
+    Constructor arguments are accepted and ignored, as torch's."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__()
+
+    def forward(self, x: Any) -> Any:
+        return x
