@@ -4,6 +4,7 @@ keys as torch, and the edited model runs its modules in the new order."""
 
 from __future__ import annotations
 
+from collections import OrderedDict
 from collections.abc import Callable
 from typing import Any
 
@@ -114,3 +115,24 @@ def test_a_bad_edit_is_refused_and_changes_nothing(
         edit(model)
     assert list(model.state_dict()) == before
     assert len(model) == 4
+
+
+def _named(lib: Any) -> Any:
+    return lib.Sequential(
+        OrderedDict([("fc1", lib.Linear(2, 3)), ("act", lib.ReLU()), ("fc2", lib.Linear(3, 1))])
+    )
+
+
+def test_an_ordered_dict_names_the_modules_as_torch() -> None:
+    ours, theirs = _named(nn), _named(torch.nn)
+    assert _layout(ours) == [
+        (key, tuple(value.shape)) for key, value in theirs.state_dict().items()
+    ]
+    assert repr(ours) == repr(theirs)
+    ours.append(nn.Tanh())
+    theirs.append(torch.nn.Tanh())
+    assert [name for name, _ in ours.named_children()] == [
+        name for name, _ in theirs.named_children()
+    ]
+    x = np.ones((4, 2), np.float32)
+    np.testing.assert_array_equal(ours(x).data, ours.fc2(ours.act(ours.fc1(x))).tanh().data)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import operator
+from collections import OrderedDict
 from collections.abc import Iterable, Iterator
 from typing import Any, overload
 
@@ -13,6 +14,7 @@ from chainrule.nn.registry_views import list_position, renumber
 class Sequential(Module):
     """y = modules[-1](... modules[1](modules[0](x))).
 
+    The modules are named "0", "1", ... or, given one OrderedDict, by its keys (as torch).
     Indexable (an int gives a module, a slice a new Sequential sharing the modules and
     keeping their names, as torch), iterable and sized; parameters are named "0.weight",
     "2.bias", ... As torch's: `model[i] = module` replaces a module under its name (a new
@@ -25,10 +27,15 @@ class Sequential(Module):
         (3, 'ReLU')
     """
 
-    def __init__(self, *modules: Module) -> None:
+    def __init__(self, *modules: Module | OrderedDict[str, Module]) -> None:
         super().__init__()
-        for module in modules:
-            self.append(module)
+        if len(modules) == 1 and isinstance(modules[0], OrderedDict):
+            # As torch: one OrderedDict names the modules ("fc1", "act"), in its order.
+            for name, module in modules[0].items():
+                self.add_module(name, _checked("Sequential", module))
+            return
+        for entry in modules:
+            self.append(_checked("Sequential", entry))
 
     def append(self, module: Module) -> Sequential:
         """Add `module` at the end and return self."""
