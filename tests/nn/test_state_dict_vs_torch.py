@@ -97,3 +97,15 @@ def test_a_value_numpy_cannot_read_is_refused_by_its_key(value: Any) -> None:
         ours.load_state_dict(state)
     for key, array in ours.state_dict().items():
         np.testing.assert_array_equal(array, before[key])
+
+
+def test_the_load_result_prints_as_torchs() -> None:
+    theirs, ours = _torch_model(), _our_model()
+    state = theirs.state_dict()
+    assert repr(ours.load_state_dict(_as_ours(state, {"0.weight", "4.weight"}))) == repr(
+        theirs.load_state_dict(state)
+    )
+    partial = {key: value for key, value in ours.state_dict().items() if key != "0.bias"}
+    assert repr(ours.load_state_dict(partial, strict=False)) == (
+        "IncompatibleKeys(missing_keys=['0.bias'], unexpected_keys=[])"
+    )
