@@ -4,6 +4,7 @@ attribute, is refused as torch refuses it, leaving the module unchanged."""
 
 from __future__ import annotations
 
+import pickle
 from typing import Any
 
 import numpy as np
@@ -176,3 +177,12 @@ def test_to_given_a_dtype_says_how_to_convert(dtype: Any) -> None:
     with pytest.raises(TypeError, match=r"is a dtype.*model\.double\(\)"):
         layer.to(dtype)
     assert layer.weight.dtype == np.float32
+
+
+def test_a_module_unpickled_from_before_non_persistent_buffers_takes_one() -> None:
+    layer = pickle.loads(pickle.dumps(nn.Linear(2, 2)))
+    del layer.__dict__["_non_persistent_buffers"]  # as pickled by an older chainrule
+    assert list(layer.state_dict()) == ["weight", "bias"]
+    layer.register_buffer("mask", np.ones(2), persistent=False)
+    assert list(layer.state_dict()) == ["weight", "bias"]
+    assert [name for name, _ in layer.named_buffers()] == ["mask"]

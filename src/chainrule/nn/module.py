@@ -386,7 +386,8 @@ class Module:
         self._forget(name, keep=self._buffers)
         self._buffers[name] = value
         if not persistent:
-            self._non_persistent_buffers.add(name)
+            # setdefault: a module pickled before this set existed has none yet
+            self.__dict__.setdefault("_non_persistent_buffers", set()).add(name)
 
     def register_parameter(self, name: str, param: Parameter | None) -> None:
         """Register `param` under `name`, as assigning it does (`self.name = param`); None
