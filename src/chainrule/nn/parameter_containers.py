@@ -135,5 +135,18 @@ class ParameterDict(RegistryDict[Parameter]):
         """Add or replace each (key, value) of a mapping or of an iterable of pairs."""
         self._update(values, pairs="(key, value)")
 
+    def get(self, key: str, default: Any = None) -> Any:
+        """The parameter under `key`, or `default` when there is none (as dict.get)."""
+        entry = self._parameters.get(key) if isinstance(key, str) else None
+        return default if entry is None else entry
+
+    def setdefault(self, key: str, default: Any = None) -> Parameter | None:
+        """The parameter under `key`; when there is none, `default` is added under it first
+        (wrapped into a Parameter, as any value) and returned, as torch's; a None default
+        adds nothing and returns None."""
+        if key not in self and default is not None:
+            self[key] = default
+        return self._parameters.get(key)
+
     def extra_repr(self) -> str:
         return ", ".join(f"({key}): {value.dtype} {value.shape}" for key, value in self.items())
