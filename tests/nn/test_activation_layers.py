@@ -35,6 +35,10 @@ LAYERS: list[tuple[str, dict[str, Any]]] = [
     ("Softsign", {}),
     ("Softmin", {"dim": -1}),
     ("Softmin", {"dim": 0}),
+    ("Softmax", {"dim": -1}),
+    ("Softmax", {"dim": 0}),
+    ("LogSoftmax", {"dim": -1}),
+    ("LogSoftmax", {"dim": 0}),
 ]
 IDS = [f"{name}({','.join(f'{k}={v}' for k, v in args.items())})" for name, args in LAYERS]
 
@@ -97,6 +101,8 @@ REFUSED: list[tuple[str, Callable[[], Any], str]] = [
     ("inplace", lambda: nn.LeakyReLU(inplace=True), r"LeakyReLU: inplace=True is not supported"),
     ("inplace_silu", lambda: nn.SiLU(inplace=True), r"SiLU: inplace=True is not supported"),
     ("softmin_without_dim", lambda: nn.Softmin(), r"Softmin: give dim"),
+    ("softmax_without_dim", lambda: nn.Softmax(), r"Softmax: give dim"),
+    ("log_softmax_without_dim", lambda: nn.LogSoftmax(), r"LogSoftmax: give dim"),
     ("hardtanh_bounds", lambda: nn.Hardtanh(1.0, 1.0), r"Hardtanh: max_val=1.0 must be greater"),
     ("gelu_mode", lambda: nn.GELU("exact"), r"GELU: approximate must be 'none' or 'tanh'"),
 ]

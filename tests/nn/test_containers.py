@@ -286,3 +286,17 @@ def test_a_compiled_step_follows_every_change_to_a_module_list() -> None:
     for change in [lambda: None, *changes]:
         change()
         np.testing.assert_array_equal(compiled(x).data, step(x).data)
+
+
+def test_parameter_dict_get_and_setdefault_as_torch(torch: ModuleType) -> None:
+    ours = nn.ParameterDict({"a": np.zeros(1)})
+    theirs = torch.nn.ParameterDict({"a": torch.zeros(1)})
+    assert type(ours.get("a")) is nn.Parameter
+    assert ours.get("missing") is None
+    assert ours.get("missing", 5) == theirs.get("missing", 5) == 5
+    added, torch_added = ours.setdefault("b", np.ones(2)), theirs.setdefault("b", torch.ones(2))
+    assert type(added) is nn.Parameter
+    assert type(torch_added) is torch.nn.Parameter
+    assert ours.setdefault("b", np.zeros(3)) is added  # kept, not replaced
+    np.testing.assert_array_equal(added.numpy(), np.ones(2))
+    assert list(ours.state_dict()) == list(theirs.state_dict()) == ["a", "b"]

@@ -209,3 +209,57 @@ def test_bad_input_names_the_function() -> None:
         init.kaiming_normal_(_weight((2, 2)), mode="in")
     with pytest.raises(ValueError, match=r"init.uniform_: needs a <= b"):
         init.uniform_(_weight((2, 2)), 1.0, 0.0)
+
+
+def _truncated_moments(mean: float, std: float, a: float, b: float) -> tuple[float, float]:
+    """Mean and standard deviation of N(mean, std^2) truncated to [a, b]."""
+    alpha, beta = (a - mean) / std, (b - mean) / std
+    density = [math.exp(-x * x / 2) / math.sqrt(2 * math.pi) for x in (alpha, beta)]
+    mass = (math.erf(beta / math.sqrt(2)) - math.erf(alpha / math.sqrt(2))) / 2
+    shift = (density[0] - density[1]) / mass
+    variance = 1 + (alpha * density[0] - beta * density[1]) / mass - shift**2
+    return mean + std * shift, std * math.sqrt(variance)
+
+
+@pytest.mark.parametrize(
+    ("mean", "std", "a", "b"),
+    [(0.0, 1.0, -2.0, 2.0), (1.0, 2.0, -1.0, 4.0), (0.0, 0.02, -0.04, 0.04), (3.0, 1.0, 3.5, 9.0)],
+    ids=str,
+)
+def test_trunc_normal_draws_the_truncated_normal(
+    mean: float, std: float, a: float, b: float
+) -> None:
+    samples = 400_000
+    weight = cr.tensor(np.empty((samples // 400, 400)))
+    init.trunc_normal_(weight, mean, std, a, b, rng=np.random.default_rng(0))
+    values = weight.numpy()
+    assert a <= values.min()
+    assert values.max() <= b
+    expected_mean, expected_std = _truncated_moments(mean, std, a, b)
+    # Five standard errors: of the mean, std / sqrt(n); of the sample std, std sqrt((k - 1)
+    # / 4n) for the kurtosis k (estimated from the sample: a one-sided cut raises it).
+    kurtosis = np.mean((values - values.mean()) ** 4) / values.var() ** 2
+    assert abs(values.mean() - expected_mean) <= 5 * expected_std / math.sqrt(samples)
+    std_error = expected_std * math.sqrt((kurtosis - 1) / (4 * samples))
+    assert abs(values.std() - expected_std) <= 5 * std_error
+
+
+def test_trunc_normal_inverse_error_function_matches_torchs(torch: ModuleType) -> None:
+    from chainrule.nn.init import _erfinv
+
+    grid = np.linspace(-0.9999, 0.9999, 4001)
+    np.testing.assert_allclose(
+        _erfinv(grid), torch.erfinv(torch.tensor(grid)).numpy(), rtol=1e-13, atol=1e-15
+    )
+
+
+def test_trunc_normal_keeps_float32_and_refuses_bad_bounds() -> None:
+    weight = cr.tensor(np.empty((3, 4), np.float32))
+    init.trunc_normal_(weight, std=0.02, a=-0.04, b=0.04, rng=np.random.default_rng(1))
+    assert weight.dtype == np.float32
+    with pytest.raises(ValueError, match="trunc_normal_: needs a < b"):
+        init.trunc_normal_(weight, a=1.0, b=-1.0)
+    with pytest.raises(ValueError, match="trunc_normal_: std must be > 0"):
+        init.trunc_normal_(weight, std=0.0)
+    with pytest.raises(ValueError, match="probability rounds to 0"):
+        init.trunc_normal_(weight, mean=0.0, std=1.0, a=50.0, b=60.0)

@@ -264,3 +264,54 @@ def test_embedding_errors_name_the_index_and_the_fix(
 ) -> None:
     with pytest.raises(error, match=message):
         call()
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        {"padding_idx": 1, "max_norm": 0.5, "norm_type": 1.0},
+        {"max_norm": 2.0, "norm_type": float("inf")},
+        {"norm_type": 3.0},
+        {"max_norm": 1.5},
+    ],
+    ids=str,
+)
+def test_embedding_repr_names_its_norm_as_torch(torch: ModuleType, args: dict[str, Any]) -> None:
+    assert repr(nn.Embedding(6, 3, **args)) == repr(torch.nn.Embedding(6, 3, **args))
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32], ids=["float64", "float32"])
+@pytest.mark.parametrize(
+    "args",
+    [{}, {"freeze": False}, {"freeze": False, "padding_idx": 1}, {"max_norm": 1.0}],
+    ids=str,
+)
+def test_embedding_from_pretrained_matches_torch(
+    torch: ModuleType, args: dict[str, Any], dtype: type
+) -> None:
+    rng = np.random.default_rng(6)
+    table = rng.normal(size=(5, 3)).astype(dtype)
+    indices = np.array([[1, 4], [1, 0]])
+    ours = nn.Embedding.from_pretrained(table, **args)
+    theirs = torch.nn.Embedding.from_pretrained(torch.tensor(table), **args)
+    assert ours.weight.requires_grad == theirs.weight.requires_grad
+    assert ours.weight.dtype == dtype
+    out, expected = ours(indices), theirs(torch.tensor(indices))
+    np.testing.assert_allclose(out.numpy(), expected.detach().numpy(), rtol=1e-6)
+    np.testing.assert_allclose(ours.weight.numpy(), theirs.weight.detach().numpy(), rtol=1e-6)
+    if ours.weight.requires_grad:
+        cotangent = rng.normal(size=(2, 2, 3)).astype(dtype)
+        out.backward(cotangent)
+        expected.backward(torch.tensor(cotangent))
+        assert ours.weight.grad is not None
+        np.testing.assert_allclose(ours.weight.grad.numpy(), theirs.weight.grad.numpy(), rtol=1e-6)
+    table[0, 0] = 99.0  # copied, not shared
+    assert ours.weight.numpy()[0, 0] != 99.0
+
+
+@pytest.mark.parametrize(
+    "embeddings", [np.zeros(3), np.zeros((2, 3), np.int64)], ids=["1-D", "integers"]
+)
+def test_embedding_from_pretrained_refuses_what_is_no_float_table(embeddings: Any) -> None:
+    with pytest.raises(ValueError, match="from_pretrained: embeddings must be a 2-D float"):
+        nn.Embedding.from_pretrained(embeddings)

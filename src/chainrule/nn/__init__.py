@@ -7,16 +7,19 @@ from chainrule.nn.activation import (
     CELU,
     ELU,
     GELU,
+    GLU,
     SELU,
     Hardsigmoid,
     Hardswish,
     Hardtanh,
     LeakyReLU,
     LogSigmoid,
+    LogSoftmax,
     Mish,
     ReLU,
     Sigmoid,
     SiLU,
+    Softmax,
     Softmin,
     Softplus,
     Softsign,
@@ -36,8 +39,17 @@ from chainrule.nn.conv import (
 from chainrule.nn.dropout import Dropout
 from chainrule.nn.embedding import Embedding
 from chainrule.nn.layernorm import LayerNorm
-from chainrule.nn.linear import Linear
-from chainrule.nn.loss import BCEWithLogitsLoss, CrossEntropyLoss, MSELoss, NLLLoss
+from chainrule.nn.linear import Identity, Linear
+from chainrule.nn.loss import (
+    BCELoss,
+    BCEWithLogitsLoss,
+    CrossEntropyLoss,
+    HuberLoss,
+    L1Loss,
+    MSELoss,
+    NLLLoss,
+    SmoothL1Loss,
+)
 from chainrule.nn.module import IncompatibleKeys, Module
 from chainrule.nn.parameter import Parameter
 
@@ -45,7 +57,9 @@ __all__ = [
     "CELU",
     "ELU",
     "GELU",
+    "GLU",
     "SELU",
+    "BCELoss",
     "BCEWithLogitsLoss",
     "BatchNorm1d",
     "CrossEntropyLoss",
@@ -54,11 +68,15 @@ __all__ = [
     "Hardsigmoid",
     "Hardswish",
     "Hardtanh",
+    "HuberLoss",
+    "Identity",
     "IncompatibleKeys",
+    "L1Loss",
     "LayerNorm",
     "LeakyReLU",
     "Linear",
     "LogSigmoid",
+    "LogSoftmax",
     "MSELoss",
     "Mish",
     "Module",
@@ -68,6 +86,8 @@ __all__ = [
     "Sequential",
     "SiLU",
     "Sigmoid",
+    "SmoothL1Loss",
+    "Softmax",
     "Softmin",
     "Softplus",
     "Softsign",

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from chainrule import functional as F
 from chainrule import primitives as P
 from chainrule.nn.module import Module
 from chainrule.ops import activations
@@ -50,6 +51,16 @@ def _refuse_inplace(layer: str, inplace: bool) -> None:
             f"{layer}: inplace=True is not supported; chainrule activations return a new "
             "tensor (leave inplace out)"
         )
+
+
+def _required_dim(layer: str, dim: int | None) -> int:
+    """`dim`, which must be given: PyTorch's guess when it is None (deprecated there) depends
+    on the input's number of dimensions."""
+    if dim is None:
+        raise ValueError(
+            f"{layer}: give dim, the axis the values are normalised along (e.g. dim=-1)"
+        )
+    return dim
 
 
 class Softplus(Module):
@@ -228,12 +239,57 @@ class Softmin(Module):
 
     def __init__(self, dim: int | None = None) -> None:
         super().__init__()
-        if dim is None:
-            raise ValueError("Softmin: give dim, the axis the values sum to 1 along (e.g. dim=-1)")
-        self.dim = dim
+        self.dim = _required_dim("Softmin", dim)
 
     def forward(self, x: Any) -> Tensor:
         return activations.softmin(x, axis=self.dim)
+
+    def extra_repr(self) -> str:
+        return f"dim={self.dim}"
+
+
+class Softmax(Module):
+    """exp(x) / sum(exp(x)) along `dim`;  Jacobian diag(s) - s s^T, s = softmax(x).
+
+    Unlike PyTorch, `dim` must be given (see `Softmin`)."""
+
+    def __init__(self, dim: int | None = None) -> None:
+        super().__init__()
+        self.dim = _required_dim("Softmax", dim)
+
+    def forward(self, x: Any) -> Tensor:
+        return as_tensor(x).softmax(axis=self.dim)
+
+    def extra_repr(self) -> str:
+        return f"dim={self.dim}"
+
+
+class LogSoftmax(Module):
+    """x - logsumexp(x) along `dim`;  Jacobian I - 1 s^T, s = softmax(x).
+
+    Unlike PyTorch, `dim` must be given (see `Softmin`)."""
+
+    def __init__(self, dim: int | None = None) -> None:
+        super().__init__()
+        self.dim = _required_dim("LogSoftmax", dim)
+
+    def forward(self, x: Any) -> Tensor:
+        return as_tensor(x).log_softmax(axis=self.dim)
+
+    def extra_repr(self) -> str:
+        return f"dim={self.dim}"
+
+
+class GLU(Module):
+    """a * sigmoid(b), a and b the halves of x along `dim` (`functional.glu`);
+    dz/da = sigmoid(b), dz/db = a sigmoid(b) (1 - sigmoid(b))."""
+
+    def __init__(self, dim: int = -1) -> None:
+        super().__init__()
+        self.dim = dim
+
+    def forward(self, x: Any) -> Tensor:
+        return F.glu(x, self.dim)
 
     def extra_repr(self) -> str:
         return f"dim={self.dim}"

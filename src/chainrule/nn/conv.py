@@ -14,7 +14,7 @@ import numpy.typing as npt
 
 from chainrule import functional
 from chainrule.nn.module import Module
-from chainrule.nn.parameter import Parameter
+from chainrule.nn.parameter import Parameter, overwrite
 from chainrule.tensor import Tensor, as_tensor
 
 
@@ -95,11 +95,9 @@ class _ConvNd(Module):
         `kaiming_uniform_` with a = sqrt(5) and its bias bound, which come to the same bound."""
         fan_in = self.in_channels // self.groups * math.prod(self.kernel_size)
         bound = 1.0 / math.sqrt(fan_in)
-        weight = self.rng.uniform(-bound, bound, self.weight.shape)
-        self.weight.data = weight.astype(self.weight.dtype)
+        overwrite(self.weight, self.rng.uniform(-bound, bound, self.weight.shape))
         if self.bias is not None:
-            bias = self.rng.uniform(-bound, bound, self.bias.shape)
-            self.bias.data = bias.astype(self.bias.dtype)
+            overwrite(self.bias, self.rng.uniform(-bound, bound, self.bias.shape))
 
     def forward(self, x: Any) -> Tensor:
         convolve = functional.conv1d if self.spatial == 1 else functional.conv2d

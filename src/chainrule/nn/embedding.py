@@ -9,7 +9,7 @@ import numpy.typing as npt
 
 from chainrule import functional as F
 from chainrule.nn.module import Module
-from chainrule.nn.parameter import Parameter
+from chainrule.nn.parameter import Parameter, overwrite
 from chainrule.tensor import Tensor
 
 
@@ -71,12 +71,43 @@ class Embedding(Module):
         self.weight = Parameter(np.empty((self.num_embeddings, self.embedding_dim), float_dtype))
         self.reset_parameters()
 
+    @classmethod
+    def from_pretrained(
+        cls,
+        embeddings: Any,
+        freeze: bool = True,
+        padding_idx: int | None = None,
+        max_norm: float | None = None,
+        norm_type: float = 2.0,
+    ) -> Embedding:
+        """An Embedding whose table is `embeddings` (num_embeddings, embedding_dim), a float
+        array or Tensor, as torch's `from_pretrained`: frozen (`requires_grad` False) unless
+        `freeze=False`, the padding row kept as given. The values are copied (torch's table
+        shares the given tensor's memory), in their dtype."""
+        values = embeddings.detach().numpy() if isinstance(embeddings, Tensor) else embeddings
+        values = np.asarray(values)
+        if values.ndim != 2 or values.dtype.kind != "f":
+            raise ValueError(
+                "Embedding.from_pretrained: embeddings must be a 2-D float array "
+                f"(num_embeddings, embedding_dim), got shape {values.shape} and dtype "
+                f"{values.dtype}"
+            )
+        if not isinstance(freeze, bool):
+            raise TypeError(
+                f"Embedding.from_pretrained: freeze must be True or False, got {freeze!r}"
+            )
+        rows, width = values.shape
+        table = cls(rows, width, padding_idx, max_norm, norm_type, dtype=values.dtype)
+        overwrite(table.weight, values)
+        table.weight.requires_grad_(not freeze)
+        return table
+
     def reset_parameters(self) -> None:
         """Redraw weight standard normal from the layer's `rng`; zero the padding row."""
-        weight = self.rng.standard_normal(self.weight.shape).astype(self.weight.dtype)
+        weight = self.rng.standard_normal(self.weight.shape)
         if self.padding_idx is not None:
             weight[self.padding_idx] = 0
-        self.weight.data = weight
+        overwrite(self.weight, weight)
 
     def forward(self, indices: Any) -> Tensor:
         return F.embedding(indices, self.weight, self.padding_idx, self.max_norm, self.norm_type)
@@ -84,4 +115,5 @@ class Embedding(Module):
     def extra_repr(self) -> str:
         padding = "" if self.padding_idx is None else f", padding_idx={self.padding_idx}"
         renorm = "" if self.max_norm is None else f", max_norm={self.max_norm}"
-        return f"{self.num_embeddings}, {self.embedding_dim}{padding}{renorm}"
+        norm = "" if self.norm_type == 2 else f", norm_type={self.norm_type}"
+        return f"{self.num_embeddings}, {self.embedding_dim}{padding}{renorm}{norm}"

@@ -14,7 +14,7 @@ import numpy.typing as npt
 
 from chainrule import functional as F
 from chainrule.nn.module import Module
-from chainrule.nn.parameter import Parameter
+from chainrule.nn.parameter import Parameter, overwrite
 from chainrule.tensor import Tensor
 
 
@@ -61,9 +61,9 @@ class LayerNorm(Module):
     def reset_parameters(self) -> None:
         """weight back to 1 and bias to 0."""
         if self.weight is not None:
-            self.weight.data = np.ones_like(self.weight.data)
+            overwrite(self.weight, np.ones(self.weight.shape))
         if self.bias is not None:
-            self.bias.data = np.zeros_like(self.bias.data)
+            overwrite(self.bias, np.zeros(self.bias.shape))
 
     def forward(self, x: Any) -> Tensor:
         return F.layer_norm(x, self.normalized_shape, self.weight, self.bias, self.eps)

@@ -15,7 +15,7 @@ import numpy.typing as npt
 from chainrule import primitives as P
 from chainrule.graph import READ
 from chainrule.nn.module import Module
-from chainrule.nn.parameter import Parameter
+from chainrule.nn.parameter import Parameter, overwrite
 from chainrule.tensor import Tensor, as_tensor
 
 
@@ -65,11 +65,9 @@ class Linear(Module):
         """Redraw weight, then bias, uniform on [-1/sqrt(in_features), 1/sqrt(in_features)]
         from the layer's `rng`."""
         bound = 1.0 / math.sqrt(self.in_features)
-        weight = self.rng.uniform(-bound, bound, self.weight.shape)
-        self.weight.data = weight.astype(self.weight.dtype)
+        overwrite(self.weight, self.rng.uniform(-bound, bound, self.weight.shape))
         if self.bias is not None:
-            bias = self.rng.uniform(-bound, bound, self.bias.shape)
-            self.bias.data = bias.astype(self.bias.dtype)
+            overwrite(self.bias, self.rng.uniform(-bound, bound, self.bias.shape))
 
     def forward(self, x: Any) -> Tensor:
         inputs = x if isinstance(x, Tensor) else as_tensor(x)
@@ -98,3 +96,14 @@ class Linear(Module):
             f"in_features={self.in_features}, out_features={self.out_features}, "
             f"bias={self.bias is not None}"
         )
+
+
+class Identity(Module):
+    """y = x, the input itself (a placeholder: `model.head = Identity()` drops a layer).
+    Constructor arguments are accepted and ignored, as torch's."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__()
+
+    def forward(self, x: Any) -> Any:
+        return x

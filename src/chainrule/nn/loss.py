@@ -1,5 +1,6 @@
-"""Losses as modules, wrapping `chainrule.functional`: MSELoss, CrossEntropyLoss, NLLLoss and
-BCEWithLogitsLoss, with PyTorch's arguments (the deprecated size_average and reduce aside)."""
+"""Losses as modules, wrapping `chainrule.functional`: MSELoss, L1Loss, HuberLoss,
+SmoothL1Loss, CrossEntropyLoss, NLLLoss, BCELoss and BCEWithLogitsLoss, with PyTorch's
+arguments (the deprecated size_average and reduce aside)."""
 
 from __future__ import annotations
 
@@ -134,3 +135,66 @@ class BCEWithLogitsLoss(Module):
         return F.binary_cross_entropy_with_logits(
             input, target, self.weight, reduction=self.reduction, pos_weight=self.pos_weight
         )
+
+
+class L1Loss(Module):
+    """mean(abs(pred - target));  dL/dpred = sign(pred - target) / n (0 where equal, as
+    PyTorch); `reduction` "sum" or "none" as `functional.l1_loss`."""
+
+    def __init__(self, *, reduction: str = "mean") -> None:
+        super().__init__()
+        self.reduction = _check_reduction("L1Loss", reduction)
+
+    def forward(self, input: Any, target: Any) -> Tensor:
+        return F.l1_loss(input, target, reduction=self.reduction)
+
+    def extra_repr(self) -> str:
+        return "" if self.reduction == "mean" else f"reduction={self.reduction!r}"
+
+
+class HuberLoss(Module):
+    """0.5 d**2 where abs(d) < delta, else delta (abs(d) - delta / 2), d = pred - target, reduced;
+    dL/dpred = clip(d, -delta, delta) / n for the mean (`functional.huber_loss`)."""
+
+    def __init__(self, *, reduction: str = "mean", delta: float = 1.0) -> None:
+        super().__init__()
+        self.reduction = _check_reduction("HuberLoss", reduction)
+        if not delta > 0:
+            raise ValueError(f"HuberLoss: delta must be > 0, got {delta!r}")
+        self.delta = float(delta)
+
+    def forward(self, input: Any, target: Any) -> Tensor:
+        return F.huber_loss(input, target, reduction=self.reduction, delta=self.delta)
+
+    def extra_repr(self) -> str:
+        return "" if self.reduction == "mean" else f"reduction={self.reduction!r}"
+
+
+class SmoothL1Loss(Module):
+    """HuberLoss(delta=beta) / beta (L1Loss when beta = 0), reduced;
+    dL/dpred = clip(d / beta, -1, 1) / n for the mean (`functional.smooth_l1_loss`)."""
+
+    def __init__(self, *, reduction: str = "mean", beta: float = 1.0) -> None:
+        super().__init__()
+        self.reduction = _check_reduction("SmoothL1Loss", reduction)
+        if not beta >= 0:
+            raise ValueError(f"SmoothL1Loss: beta must be >= 0, got {beta!r}")
+        self.beta = float(beta)
+
+    def forward(self, input: Any, target: Any) -> Tensor:
+        return F.smooth_l1_loss(input, target, reduction=self.reduction, beta=self.beta)
+
+    def extra_repr(self) -> str:
+        return "" if self.reduction == "mean" else f"reduction={self.reduction!r}"
+
+
+class BCELoss(_WeightedLoss):
+    """-w (t log p + (1 - t) log(1 - p)) for probabilities p, logarithms kept >= -100 as
+    PyTorch's, reduced (`functional.binary_cross_entropy`); `weight` broadcast against the
+    losses, kept as a buffer. BCEWithLogitsLoss is the stable form for logits."""
+
+    def __init__(self, weight: Any = None, *, reduction: str = "mean") -> None:
+        super().__init__(weight, reduction)
+
+    def forward(self, input: Any, target: Any) -> Tensor:
+        return F.binary_cross_entropy(input, target, self.weight, reduction=self.reduction)

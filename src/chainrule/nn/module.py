@@ -91,13 +91,25 @@ def _buffer_value(owner: str, name: str, value: Any) -> Any:
     return array
 
 
-def _loaded_value(owner: str, key: str, value: Any, current: Any) -> Any:
-    """`value` from a state dict as an array of `current`'s dtype, on its device: real
-    numbers cast as PyTorch's `copy_` casts them, but a value the cast would lose (beyond
-    float32's range; a fraction or NaN for an integer buffer), which torch takes silently,
-    and anything else (strings, objects, complex numbers, whose imaginary part a cast would
-    drop) refused with a ValueError naming `key`."""
-    array = np.asarray(to_numpy(value))
+def _readable(owner: str, key: str, value: Any) -> np.ndarray:
+    """`value` from a state dict as a NumPy array, or a ValueError naming `key` for one NumPy
+    cannot read (a torch tensor that requires grad, a ragged list)."""
+    try:
+        return np.asarray(to_numpy(value))
+    except (RuntimeError, TypeError, ValueError, BufferError) as error:
+        raise ValueError(
+            f"load_state_dict for {owner}: {key} holds a {type(value).__name__} that NumPy "
+            f"cannot read ({error}); nothing was loaded. Pass NumPy arrays (from torch: "
+            "tensor.detach().cpu().numpy(), as torch's state_dict() values are detached)"
+        ) from error
+
+
+def _loaded_value(owner: str, key: str, array: np.ndarray, current: Any) -> Any:
+    """`array` (a state dict's value, `_readable`) as an array of `current`'s dtype, on its
+    device: real numbers cast as PyTorch's `copy_` casts them, but a value the cast would
+    lose (beyond float32's range; a fraction or NaN for an integer buffer), which torch
+    takes silently, and anything else (strings, objects, complex numbers, whose imaginary
+    part a cast would drop) refused with a ValueError naming `key`."""
     if array.dtype.kind not in "biuf":
         raise ValueError(
             f"load_state_dict for {owner}: {key} holds values of dtype {array.dtype}, which "
@@ -247,6 +259,14 @@ class IncompatibleKeys(NamedTuple):
     missing_keys: list[str]
     unexpected_keys: list[str]
 
+    def __repr__(self) -> str:
+        if not self.missing_keys and not self.unexpected_keys:
+            return "<All keys matched successfully>"  # torch's words, printed after a load
+        return (
+            f"IncompatibleKeys(missing_keys={self.missing_keys!r}, "
+            f"unexpected_keys={self.unexpected_keys!r})"
+        )
+
 
 class Module:
     """Base class for layers and models.
@@ -274,12 +294,14 @@ class Module:
     _parameters: dict[str, Parameter | None]
     _buffers: dict[str, np.ndarray | None]
     _modules: dict[str, Module | None]
+    _non_persistent_buffers: set[str]
 
     def __init__(self) -> None:
         object.__setattr__(self, "training", True)
         object.__setattr__(self, "_parameters", {})
         object.__setattr__(self, "_buffers", {})
         object.__setattr__(self, "_modules", {})
+        object.__setattr__(self, "_non_persistent_buffers", set())
 
     # ----------------------------------------------------------------- registration
     def __setattr__(self, name: str, value: Any) -> None:
@@ -329,6 +351,7 @@ class Module:
         `parameters()` (which optimizer state is saved by)."""
         _STRUCTURE.changes += 1
         self.__dict__.pop(name, None)
+        self.__dict__.get("_non_persistent_buffers", set()).discard(name)
         for registry in (self._parameters, self._modules, self._buffers):
             if registry is not keep:
                 registry.pop(name, None)
@@ -347,19 +370,129 @@ class Module:
         else:
             object.__delattr__(self, name)
 
-    def register_buffer(self, name: str, array: np.ndarray | None) -> None:
-        """Keep `array` as state that is saved and loaded but not trained (running stats);
-        None registers the name with nothing in it (not saved), as in PyTorch."""
+    def register_buffer(self, name: str, array: np.ndarray | None, persistent: bool = True) -> None:
+        """Keep `array` as state that is not trained (running stats): listed by `buffers()`,
+        moved by `to()` and converted by `double()`, and, unless `persistent=False` (a
+        constant the module rebuilds, such as a mask), saved and loaded by `state_dict`.
+        None registers the name with nothing in it (not saved), as in PyTorch. The name
+        must be a non-empty string without '.' that is not already another attribute."""
+        self._check_new_name("register_buffer", name, self._buffers)
+        if not isinstance(persistent, bool):
+            raise TypeError(
+                f"{type(self).__name__}.register_buffer: persistent must be True or False, "
+                f"got {persistent!r}"
+            )
         value = _buffer_value(type(self).__name__, name, array)
         self._forget(name, keep=self._buffers)
         self._buffers[name] = value
+        if not persistent:
+            # setdefault: a module pickled before this set existed has none yet
+            self.__dict__.setdefault("_non_persistent_buffers", set()).add(name)
+
+    def register_parameter(self, name: str, param: Parameter | None) -> None:
+        """Register `param` under `name`, as assigning it does (`self.name = param`); None
+        registers the name holding nothing, as torch. The name must be a non-empty string
+        without '.' that is not already another attribute."""
+        self._check_new_name("register_parameter", name, self._parameters)
+        if param is not None and not isinstance(param, Parameter):
+            raise TypeError(
+                f"{type(self).__name__}.register_parameter: {name!r} must be a Parameter or "
+                f"None, got {type(param).__name__}; wrap it: nn.Parameter(array)"
+            )
+        self._forget(name, keep=self._parameters)
+        self._parameters[name] = param
+
+    def add_module(self, name: str, module: Module | None) -> None:
+        """Register `module` under `name`, as assigning it does (`self.name = module`), for
+        names that are not identifiers; None registers the name holding nothing, as torch.
+        The name must be a non-empty string without '.' that is not already another
+        attribute."""
+        self._check_new_name("add_module", name, self._modules)
+        if module is not None and not isinstance(module, Module):
+            raise TypeError(
+                f"{type(self).__name__}.add_module: {name!r} must be a Module or None, got "
+                f"{type(module).__name__}"
+            )
+        self._forget(name, keep=self._modules)
+        self._modules[name] = module
+
+    register_module = add_module  # torch's other name for it
+
+    def get_submodule(self, target: str) -> Module:
+        """The module at dotted path `target` ("encoder.layers.0"; "" is this module)."""
+        return self._walk("get_submodule", target)
+
+    def _walk(self, operation: str, target: str) -> Module:
+        """The module at dotted path `target`, or an AttributeError naming `operation`."""
+        module: Module = self
+        if target == "":
+            return module
+        walked: list[str] = []
+        for name in target.split("."):
+            child = module._modules.get(name)
+            if child is None:
+                where = ".".join(walked) or type(self).__name__
+                raise AttributeError(
+                    f"{operation}: {where} has no sub-module {name!r} (path {target!r}); it "
+                    f"has {[key for key, sub in module._modules.items() if sub is not None]}"
+                )
+            walked.append(name)
+            module = child
+        return module
+
+    def get_parameter(self, target: str) -> Parameter:
+        """The parameter at dotted path `target` ("encoder.layers.0.weight")."""
+        path, _, name = target.rpartition(".")
+        parameter = self._walk("get_parameter", path)._parameters.get(name)
+        if parameter is None:
+            raise AttributeError(
+                f"get_parameter: {target!r} is not a parameter; named_parameters() lists them"
+            )
+        return parameter
+
+    def get_buffer(self, target: str) -> np.ndarray:
+        """The buffer at dotted path `target` ("norm.running_mean")."""
+        path, _, name = target.rpartition(".")
+        buffer = self._walk("get_buffer", path)._buffers.get(name)
+        if buffer is None:
+            raise AttributeError(
+                f"get_buffer: {target!r} is not a buffer; named_buffers() lists them"
+            )
+        return buffer
+
+    def _check_new_name(self, operation: str, name: Any, registry: dict[str, Any]) -> None:
+        """Refuse, as torch, a name that cannot key an entry of `registry`: not a string,
+        empty, holding a dot (which separates the names in a state_dict key, where it would
+        collide with a sub-module's entry), or already another attribute (a method,
+        `training`, a setting such as `in_features`, a parameter or sub-module), which the
+        entry would shadow or silently replace."""
+        owner = type(self).__name__
+        if not isinstance(name, str):
+            raise TypeError(
+                f"{owner}.{operation}: the name must be a string, got {type(name).__name__}"
+            )
+        if not name or "." in name:
+            raise KeyError(
+                f"{owner}.{operation}: name {name!r} must be a non-empty string without '.' "
+                "(the dot separates names in state_dict keys)"
+            )
+        if name not in registry and hasattr(self, name):
+            registered = name in self._parameters or name in self._modules or name in self._buffers
+            remove = f", or `del module.{name}` first" if registered else ""
+            raise KeyError(
+                f"{owner}.{operation}: {name!r} is already an attribute of {owner}; choose "
+                f"another name{remove}"
+            )
 
     # ----------------------------------------------------------------- traversal
     def named_children(self) -> Iterator[tuple[str, Module]]:
-        """The direct sub-modules with their attribute names, in registration order (names
-        set to None are skipped)."""
+        """The direct sub-modules with their attribute names, in registration order, each
+        once, as torch: a module registered under two names is listed under the first (so
+        `apply` and `train` reach it once); names set to None are skipped."""
+        seen: set[int] = set()
         for name, module in self._modules.items():
-            if module is not None:
+            if module is not None and id(module) not in seen:
+                seen.add(id(module))
                 yield name, module
 
     def children(self) -> Iterator[Module]:
@@ -367,8 +500,15 @@ class Module:
         for _, module in self.named_children():
             yield module
 
-    def named_modules(self, prefix: str = "") -> Iterator[tuple[str, Module]]:
-        """This module (named `prefix`) and every module below it, depth first."""
+    def named_modules(
+        self, prefix: str = "", remove_duplicate: bool = True
+    ) -> Iterator[tuple[str, Module]]:
+        """This module (named `prefix`) and every module below it, depth first, each once;
+        with `remove_duplicate=False`, as torch, a module registered under two names is
+        listed under each (a module that holds itself is not entered again)."""
+        if not remove_duplicate:
+            yield from self._every_path(prefix)
+            return
         seen: set[int] = set()
         stack: list[tuple[str, Module]] = [(prefix, self)]
         while stack:
@@ -384,32 +524,69 @@ class Module:
             ]
             stack.extend(reversed(below))
 
+    def _every_path(self, prefix: str) -> Iterator[tuple[str, Module]]:
+        """(path, module) for every path from this module down, depth first: a module
+        registered under two names under both; one inside itself is not entered again."""
+        stack: list[tuple[str, Module, frozenset[int]]] = [(prefix, self, frozenset())]
+        while stack:
+            name, module, above = stack.pop()
+            yield name, module
+            inside = above | {id(module)}
+            below = [
+                (f"{name}.{child}" if name else child, sub, inside)
+                for child, sub in module._modules.items()
+                if sub is not None and id(sub) not in inside
+            ]
+            stack.extend(reversed(below))
+
     def modules(self) -> Iterator[Module]:
         """This module and every module below it, depth first."""
         for _, module in self.named_modules():
             yield module
 
-    def named_parameters(self, prefix: str = "") -> Iterator[tuple[str, Parameter]]:
-        """Every parameter with its dotted name ("layers.0.weight"), each once."""
+    def _members(
+        self, registry: str, prefix: str, recurse: bool, remove_duplicate: bool
+    ) -> Iterator[tuple[str, Any]]:
+        """(dotted name, entry) of each non-None entry of `registry` ("_parameters" or
+        "_buffers") of this module, or of every module below it with `recurse`, as torch:
+        an entry held under two names (a tied weight, a shared module) once, under the first,
+        unless `remove_duplicate` is False."""
+        modules = self.named_modules(prefix, remove_duplicate) if recurse else [(prefix, self)]
         seen: set[int] = set()
-        for module_name, module in self.named_modules(prefix):
-            for name, parameter in module._parameters.items():
-                if parameter is None or id(parameter) in seen:
+        for module_name, module in modules:
+            for name, entry in getattr(module, registry).items():
+                if entry is None or id(entry) in seen:
                     continue
-                seen.add(id(parameter))
-                yield (f"{module_name}.{name}" if module_name else name), parameter
+                if remove_duplicate:
+                    seen.add(id(entry))
+                yield (f"{module_name}.{name}" if module_name else name), entry
 
-    def parameters(self) -> Iterator[Parameter]:
-        """Every parameter, each once, in registration order (what an optimizer takes)."""
-        for _, parameter in self.named_parameters():
+    def named_parameters(
+        self, prefix: str = "", recurse: bool = True, remove_duplicate: bool = True
+    ) -> Iterator[tuple[str, Parameter]]:
+        """Every parameter with its dotted name ("layers.0.weight"), each once, in
+        registration order; only this module's own with `recurse=False`; a tied weight
+        under each of its names with `remove_duplicate=False` (as torch)."""
+        return self._members("_parameters", prefix, recurse, remove_duplicate)
+
+    def parameters(self, recurse: bool = True) -> Iterator[Parameter]:
+        """Every parameter, each once, in registration order (what an optimizer takes);
+        only this module's own with `recurse=False`."""
+        for _, parameter in self.named_parameters(recurse=recurse):
             yield parameter
 
-    def named_buffers(self, prefix: str = "") -> Iterator[tuple[str, np.ndarray]]:
-        """Every buffer (state that is saved but not trained) with its dotted name."""
-        for module_name, module in self.named_modules(prefix):
-            for name, buffer in module._buffers.items():
-                if buffer is not None:
-                    yield (f"{module_name}.{name}" if module_name else name), buffer
+    def named_buffers(
+        self, prefix: str = "", recurse: bool = True, remove_duplicate: bool = True
+    ) -> Iterator[tuple[str, np.ndarray]]:
+        """Every buffer (state that is saved but not trained) with its dotted name, each
+        once; `recurse` and `remove_duplicate` as in `named_parameters`."""
+        return self._members("_buffers", prefix, recurse, remove_duplicate)
+
+    def buffers(self, recurse: bool = True) -> Iterator[np.ndarray]:
+        """Every buffer, each once, in registration order; only this module's own with
+        `recurse=False`."""
+        for _, buffer in self.named_buffers(recurse=recurse):
+            yield buffer
 
     # ----------------------------------------------------------------- modes and grads
     def zero_grad(self, set_to_none: bool = True) -> None:
@@ -447,10 +624,10 @@ class Module:
 
     # ----------------------------------------------------------------- state
     def _state_targets(self) -> dict[str, tuple[Module, str, Any]]:
-        """Every parameter and buffer as (module, name, value), by dotted key, named as
-        torch's state_dict names them: a sub-module registered under two names is listed
-        under both prefixes (named_modules lists it once), parameters of each module, then
-        its buffers, then its sub-modules'."""
+        """Every parameter and persistent buffer as (module, name, value), by dotted key,
+        named as torch's state_dict names them: a sub-module registered under two names is
+        listed under both prefixes (named_modules lists it once), parameters of each module,
+        then its buffers, then its sub-modules'."""
         targets: dict[str, tuple[Module, str, Any]] = {}
         stack: list[tuple[str, Module, frozenset[int]]] = [("", self, frozenset())]
         while stack:
@@ -458,8 +635,9 @@ class Module:
             for name, parameter in module._parameters.items():
                 if parameter is not None:
                     targets[dot + name] = (module, name, parameter.data)
+            unsaved = module.__dict__.get("_non_persistent_buffers", ())
             for name, buffer in module._buffers.items():
-                if buffer is not None:
+                if buffer is not None and name not in unsaved:
                     targets[dot + name] = (module, name, buffer)
             inside = above | {id(module)}  # a module holding itself would never end
             below = [
@@ -471,11 +649,11 @@ class Module:
         return targets
 
     def state_dict(self) -> dict[str, np.ndarray]:
-        """Copies of every parameter and buffer, by dotted name: parameters of each module,
-        then its buffers, then its sub-modules' (one registered under two names under both,
-        as torch). NumPy copies, whatever the device (so a checkpoint loads anywhere):
-        unlike torch, whose state_dict holds detached views that share storage, changing an
-        entry leaves the module as it was."""
+        """Copies of every parameter and persistent buffer, by dotted name: parameters of
+        each module, then its buffers, then its sub-modules' (one registered under two names
+        under both, as torch). NumPy copies, whatever the device (so a checkpoint loads
+        anywhere): unlike torch, whose state_dict holds detached views that share storage,
+        changing an entry leaves the module as it was."""
         return {key: to_numpy(value).copy() for key, (_, _, value) in self._state_targets().items()}
 
     def load_state_dict(
@@ -497,11 +675,15 @@ class Module:
             if not any(alias in state_dict for alias in aliases[_target_identity(targets[key])])
         ]
         unexpected = [key for key in state_dict if key not in targets]
+        owner = type(self).__name__
+        arrays = {
+            key: _readable(owner, key, state_dict[key]) for key in targets if key in state_dict
+        }
         misshaped = [
-            f"{key}: expected shape {current.shape}, got {np.shape(state_dict[key])}"
-            + _transpose_hint(module, name, np.shape(state_dict[key]))
+            f"{key}: expected shape {current.shape}, got {arrays[key].shape}"
+            + _transpose_hint(module, name, arrays[key].shape)
             for key, (module, name, current) in targets.items()
-            if key in state_dict and np.shape(state_dict[key]) != current.shape
+            if key in arrays and arrays[key].shape != current.shape
         ]
         problems = []
         if strict and missing:
@@ -520,9 +702,9 @@ class Module:
         # Every value is converted before the first is copied, so that one that cannot be
         # (a string, a complex array) leaves the whole model as it was.
         values = {
-            key: _loaded_value(type(self).__name__, key, state_dict[key], current)
+            key: _loaded_value(owner, key, arrays[key], current)
             for key, (_, _, current) in targets.items()
-            if key in state_dict
+            if key in arrays
         }
         _refuse_disagreeing_aliases(type(self).__name__, values, aliases)
         for key, value in values.items():
@@ -554,6 +736,7 @@ class Module:
         library that would change a dtype (JAX without jax_enable_x64: float64 to float32)
         is refused before anything moves.
         """
+        _refuse_dtype_as_device(device)
         placed = [
             (parameter, move_keeping_dtype("to", parameter.data, device))
             for parameter in self.parameters()
@@ -683,6 +866,27 @@ class Module:
 
 
 _MODULE_CALL = Module.__call__
+
+
+def _refuse_dtype_as_device(device: Any) -> None:
+    """Refuse a dtype given to `Module.to` (torch's `model.to(torch.float64)`), which would
+    otherwise be refused as an unknown device: say how chainrule converts dtypes."""
+    if isinstance(device, (type, np.dtype)):
+        candidate: Any = device
+    elif device is None or (isinstance(device, str) and device.startswith(("cpu", "cuda"))):
+        return
+    else:  # "float64", torch.float64
+        candidate = str(device).removeprefix("torch.")
+    try:
+        dtype = np.dtype(candidate)
+    except TypeError:
+        return
+    if dtype.kind in "biufc":
+        raise TypeError(
+            f"to: {device!r} is a dtype, but Module.to takes a device ('cpu', 'cuda', an array "
+            "library's module); convert the floating-point parameters and buffers with "
+            "model.float() (float32) or model.double() (float64)"
+        )
 
 
 def _converted(op: str, array: Any, dtype: np.dtype[Any]) -> Any:

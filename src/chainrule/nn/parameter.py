@@ -13,6 +13,7 @@ import numpy.typing as npt
 
 from chainrule.backends import dispatch_through_numpy
 from chainrule.dtypes import numpy_dtype
+from chainrule.placement import device_of, move
 from chainrule.tensor import Tensor
 
 
@@ -43,6 +44,20 @@ class Parameter(Tensor):
 
     def __repr__(self) -> str:
         return "Parameter containing:\n" + super().__repr__()
+
+
+def overwrite(tensor: Tensor, values: np.ndarray) -> None:
+    """Write `values` (a NumPy array of `tensor`'s shape) into `tensor` in place, cast to its
+    dtype, and count the change (a graph that saved it then refuses its backward, as
+    torch's in-place init): a flat buffer's view stays one, so the optimizer keeps its
+    one-call update. Another library's array (a model moved with `.to`) cannot be written
+    into and is replaced on its device."""
+    data = tensor.data
+    if type(data) is np.ndarray:
+        np.copyto(data, values, casting="unsafe")
+        tensor.increment_version()
+    else:
+        tensor.data = move(values.astype(numpy_dtype(tensor.dtype)), device_of(data))
 
 
 # A rule run on Parameters (gradients of gradients) computes through NumPy's protocols, as on

@@ -100,11 +100,15 @@ class ParameterList(RegistryList[Parameter]):
 
 
 class ParameterDict(RegistryDict[Parameter]):
-    """Parameters held by string key, in insertion order, as torch's `nn.ParameterDict`:
-    the keys are their state_dict names. A Tensor or an array given as a value is wrapped
-    into a new Parameter (as torch does for tensors). `[key]`, `[key] = value`, `del`,
-    `in`, `len`, iteration over keys, `keys`/`values`/`items`, `update`, `pop` and `clear`
-    work as a dict's; a key must be a string without '.' that is not a method name.
+    """Parameters held by string key, as torch's `nn.ParameterDict`: the keys are their
+    state_dict names. A Tensor or an array given as a value is wrapped into a new Parameter
+    (as torch does for tensors). `[key]`, `[key] = value`, `del`, `in`, `len`, iteration
+    over keys, `keys`/`values`/`items`, `update`, `pop` and `clear` work as a dict's; a key
+    must be a string without '.' that is not a method name.
+
+    Entries keep their insertion order, a plain dict's too; torch sorts the keys of a plain
+    dict given to the constructor or `update` (an OrderedDict keeps its order), so there
+    `parameters()` may list them in another order than here.
 
     Example:
         >>> gains = ParameterDict({"alpha": np.ones(1, np.float32)})
@@ -130,6 +134,19 @@ class ParameterDict(RegistryDict[Parameter]):
     def update(self, values: Mapping[str, Any] | Iterable[tuple[str, Any]]) -> None:
         """Add or replace each (key, value) of a mapping or of an iterable of pairs."""
         self._update(values, pairs="(key, value)")
+
+    def get(self, key: str, default: Any = None) -> Any:
+        """The parameter under `key`, or `default` when there is none (as dict.get)."""
+        entry = self._parameters.get(key) if isinstance(key, str) else None
+        return default if entry is None else entry
+
+    def setdefault(self, key: str, default: Any = None) -> Parameter | None:
+        """The parameter under `key`; when there is none, `default` is added under it first
+        (wrapped into a Parameter, as any value) and returned, as torch's; a None default
+        adds nothing and returns None."""
+        if key not in self and default is not None:
+            self[key] = default
+        return self._parameters.get(key)
 
     def extra_repr(self) -> str:
         return ", ".join(f"({key}): {value.dtype} {value.shape}" for key, value in self.items())

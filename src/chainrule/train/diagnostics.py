@@ -23,6 +23,13 @@ Network = Module | manual.Sequential
 """A model the diagnostics read: an autograd module or a stack of hand-derived layers."""
 
 
+def _positions(model: Module) -> list[tuple[str, Module]]:
+    """Every (name, sub-module) registered on `model`, in order: a module registered under
+    two names (one ReLU used twice in a Sequential) at each, as the Sequential runs it
+    (`named_children`, as torch's, lists it once)."""
+    return [(name, module) for name, module in model._modules.items() if module is not None]
+
+
 def _squared_norm(array: np.ndarray) -> float:
     """sum(array ** 2), without a temporary the size of `array`."""
     return float(np.vdot(array, array))
@@ -91,7 +98,7 @@ def _module_relu_inputs(model: Sequential, x: Any) -> Iterator[tuple[str, np.nda
     try:
         with no_grad():
             activations = as_tensor(x)
-            for name, module in model.named_children():
+            for name, module in _positions(model):
                 if isinstance(module, ReLU):
                     yield name, activations.data
                 activations = module(activations)
@@ -154,7 +161,7 @@ def layer_labels(model: Network) -> dict[str, str]:
     layers: list[tuple[str, Any]] = (
         [(str(index), layer) for index, layer in enumerate(model.layers)]
         if isinstance(model, manual.Sequential)
-        else list(model.named_children())
+        else _positions(model)
     )
     labels: dict[str, str] = {}
     width: int | None = None
