@@ -375,7 +375,8 @@ def _status_and_reason(
             f"unresolved, loss too large for the finer steps: {tally.unconverged} central "
             "differences (entries or directions) missed by what may be truncation error "
             "(eps**2 / 6 times the third derivative, all they measure where the gradient "
-            "is 0 at an inflection), and the finer steps that would shrink it round by "
+            "is 0 at an inflection) or a kink within eps, or may be a wrong gradient, and "
+            "the finer steps that would tell which round by "
             f"{10 * floor:.2g} or more at |f(x)| = {abs(f0):.3g}; shift the loss (subtract "
             "its constant part) or check at a point where |f(x)| is smaller"
         )
