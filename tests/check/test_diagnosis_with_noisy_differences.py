@@ -44,3 +44,11 @@ def test_a_factor_that_fits_no_name_keeps_its_estimate() -> None:
     diagnosis = diagnose(np.array([1.3, 2.6]), np.array([1.0, 2.0]), rtol=1e-5, atol=1e-3)
     assert diagnosis.kind is Mistake.SCALED
     assert diagnosis.details["name"] == "1.3"
+
+
+def test_the_right_values_in_the_wrong_shape_are_named_a_reshape_at_a_large_loss() -> None:
+    row = gradcheck(_squares, {"x": POINT}, {"x": (2 * POINT).reshape(-1, 1)})["x"]
+    assert row.status == "SHAPE MISMATCH"
+    assert row.diagnosis is not None
+    assert row.diagnosis.kind is Mistake.SHAPE, row.diagnosis
+    assert "the values are right, only the shape is not" in str(row.diagnosis)

@@ -64,7 +64,7 @@ def check_one(
 
     if grad.shape != point.shape:
         return _shape_mismatch_row(
-            at_point, point, name, grad, eps, rtol, max_entries, n, n_out, measured
+            at_point, point, name, grad, eps, rtol, atol, floor, max_entries, n, n_out, measured
         )
     row = _row_setup(at_point, point, grad, f0=f0, eps=eps, rtol=rtol, atol=atol, floor=floor)
     tally = _check_entries(row, _sample(point.size, max_entries, rng))
@@ -113,6 +113,8 @@ def _shape_mismatch_row(
     grad: npt.NDArray[np.generic],
     eps: float,
     rtol: float,
+    atol: float | None,
+    floor: float,
     max_entries: int,
     n: int | None,
     n_out: int | None,
@@ -120,13 +122,19 @@ def _shape_mismatch_row(
 ) -> GradcheckRow:
     """The row of a gradient whose shape is not its array's: diagnosed against the full
     numerical gradient when the array has at most `max_entries` entries (and left in
-    `measured`), else from the shapes alone."""
+    `measured`), else from the shapes alone. The diagnosis allows the row's tolerance plus
+    the rounding `floor`, as a failing row's does: without it, a (4, 1) gradient holding the
+    right values of a (4,) array at |f(x)| = 4e12 was diagnosed "summed over the wrong
+    axis" instead of "reshape"."""
     if point.size <= max_entries:
         numerical_full = np.empty_like(point)
         for index in np.ndindex(point.shape):
             f_plus, f_minus, step = probe(at_point, point, index, eps)
             numerical_full[index] = (f_plus - f_minus) / step
-        diagnosis = diagnose(grad, numerical_full, n=n, n_out=n_out)
+        _, row_atol = _scale_and_atol(grad.astype(np.float64), rtol, atol)
+        diagnosis = diagnose(
+            grad, numerical_full, n=n, n_out=n_out, rtol=rtol, atol=row_atol + floor
+        )
         # another name's gradient of another shape (b1 and w2 swapped) shows as a shape
         # mismatch that reshaping would not fix: `_name_swaps` tells it
         measured[name] = (np.asarray(grad, dtype=np.float64), numerical_full, rtol)
@@ -160,11 +168,17 @@ def _row_setup(
     floor: float,
 ) -> RowSetup:
     analytic = grad.astype(np.float64)
-    finite_magnitudes = np.abs(analytic[np.isfinite(analytic)])
-    scale = float(finite_magnitudes.max()) if finite_magnitudes.size else 0.0
-    row_atol = 1e-3 * rtol * scale if atol is None else atol
+    scale, row_atol = _scale_and_atol(analytic, rtol, atol)
     resolvable = max(1e-3 * scale, row_atol)
     return RowSetup(at_point, point, analytic, f0, eps, rtol, row_atol, floor, scale, resolvable)
+
+
+def _scale_and_atol(analytic: Float64Array, rtol: float, atol: float | None) -> tuple[float, float]:
+    """The largest finite |analytic| entry (0 when there is none) and the row's atol: the
+    one given, else 1e-3 * rtol * that largest entry."""
+    finite_magnitudes = np.abs(analytic[np.isfinite(analytic)])
+    scale = float(finite_magnitudes.max()) if finite_magnitudes.size else 0.0
+    return scale, 1e-3 * rtol * scale if atol is None else atol
 
 
 def _sample(size: int, max_entries: int, rng: np.random.Generator) -> npt.NDArray[np.intp]:
