@@ -29,7 +29,7 @@ from chainrule.check.evaluation import (
     loss_value,
     require_deterministic,
 )
-from chainrule.check.numerical import check_step, real_float64
+from chainrule.check.numerical import check_step, real_float64, require_float64_values
 from chainrule.check.one_gradient import RESOLUTION, check_one
 from chainrule.check.report import DirectionCheck, GradcheckReport, GradcheckRow
 
@@ -80,7 +80,9 @@ def gradcheck(
 
     `loss_fn(arrays)` receives a dict of float64 copies of all `arrays` (read-only: a loss
     that writes into one is refused with a ValueError, as the point would move) and returns the loss
-    (computed in float64: a loss returned as float32 or float16 is refused with a ValueError).
+    (computed in float64: a loss returned as float32 or float16 is refused with a ValueError,
+    as is one computed in float32 and returned as a Python float, whose values at the point
+    and with every checked entry moved by +-eps are then all exact float32 numbers).
     It is evaluated twice at the point: a loss that gives two different values there (dropout
     drawn inside it) is refused with a ValueError, as its differences would measure noise.
     For each name in `grads`, up to `max_entries` entries (all of them for small arrays, else a
@@ -160,6 +162,7 @@ def gradcheck(
             "finite loss: check the inputs for inf/NaN and the loss for overflow"
         )
     require_deterministic(f0, loss_value(evaluate(loss_fn, points), eps))
+    _require_float64_loss(loss_fn, points, grads, f0, eps)
     floor = ROUNDING_ULPS * np.finfo(np.float64).eps * abs(f0) / eps
     rows = []
     measured: dict[str, tuple[Float64Array, Float64Array, float]] = {}
@@ -187,6 +190,26 @@ def gradcheck(
             )
         )
     return GradcheckReport(rows=_name_swaps(rows, measured), eps=eps)
+
+
+def _require_float64_loss(
+    loss_fn: LossFunction,
+    points: Mapping[str, Float64Array],
+    grads: Mapping[str, object],
+    f0: float,
+    eps: float,
+) -> None:
+    """Refuse a loss computed in float32 and returned as a Python float (`loss_value` refuses
+    a float32 one): measured at the point and with every checked entry moved by +-eps, its
+    values are all exact float32 numbers (`require_float64_values`)."""
+    moved = [
+        loss_value(
+            evaluate(loss_fn, {**points, **{name: points[name] + shift for name in grads}}),
+            eps,
+        )
+        for shift in (eps, -eps)
+    ]
+    require_float64_values([f0, *moved], eps, owner="gradcheck", function="loss_fn")
 
 
 def _name_swaps(

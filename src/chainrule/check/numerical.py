@@ -8,7 +8,7 @@ loss of 1e12 plus small terms): `gradcheck` then reports the entries as unresolv
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
@@ -106,6 +106,34 @@ def float64_value(
     return float(result)
 
 
+def require_float64_values(
+    values: Iterable[float], eps: float, *, owner: str, function: str = "f"
+) -> None:
+    """A ValueError naming `owner` when f's `values` (at a point and at points eps away) look
+    computed in float32 or narrower and converted to a Python float (float(), .item()), which
+    `float64_value` cannot see: each is exactly a float32, not all integers, and not all the
+    same, while eps is no float32 (so x + eps carries bits no float32 holds, and a float64
+    computation from it almost never lands on one). Their rounding, about 6e-8 * |f|, over
+    eps passes for slope: a right gradient of (x.float()**2).sum().item() FAILED by 5% with
+    "no simple pattern"."""
+    if float(np.float32(eps)) == eps:
+        return
+    finite = [value for value in values if np.isfinite(value)]
+    if len(set(finite)) < 2 or all(value == round(value) for value in finite):
+        return
+    with np.errstate(over="ignore"):
+        if not all(float(np.float32(value)) == value for value in finite):
+            return
+    shown = ", ".join(f"{value!r}" for value in finite[:3])
+    raise ValueError(
+        f"{owner}: {function}'s values near the point ({shown}) are all exact float32 "
+        f"numbers: {function} computes in float32 (or float16) and converts the result "
+        "(float(), .item()), and that rounding, about 6e-8 * |f|, divided by "
+        f"eps={eps:g} swamps the slope. {function} receives float64 copies: compute from "
+        "them in float64 (drop any .float(), .astype(np.float32) or float32 constant)"
+    )
+
+
 def check_step(owner: str, eps: float, point: Float64Array | None = None) -> float:
     """`eps` as a float when it can measure a derivative; a ValueError naming `owner` when it
     is not a finite number > 0, or (given the `point`) so small that x + eps == x in float64
@@ -133,8 +161,9 @@ def numerical_grad(f: ScalarFunction, x: npt.ArrayLike, eps: float = 1e-6) -> Fl
     """df/dx by central differences, entry by entry: (f(x + eps e_i) - f(x - eps e_i)) / 2 eps.
 
     `f` receives a float64 copy of `x` (perturbed in one entry, read-only: a write into it
-    is a ValueError) and must return a scalar; the result is float64 with x's shape. Costs
-    2 * x.size evaluations of f. Each entry carries rounding noise of about
+    is a ValueError) and must return a float64 scalar (a float32 one, or float32 values
+    converted to Python floats, are refused with a ValueError); the result is float64 with
+    x's shape. Costs 2 * x.size evaluations of f. Each entry carries rounding noise of about
     ``2**-52 * |f(x)| / eps``: entries not well above it are noise (`gradcheck` says which;
     it reports them as unresolved).
 
@@ -151,9 +180,12 @@ def numerical_grad(f: ScalarFunction, x: npt.ArrayLike, eps: float = 1e-6) -> Fl
             call_read_only(f, perturbed, "numerical_grad"), eps, owner="numerical_grad"
         )
 
+    values = []
     for index in np.ndindex(point.shape):
         f_plus, f_minus, step = probe(evaluate, point, index, eps)
         grad[index] = (f_plus - f_minus) / step
+        values += [f_plus, f_minus]
+    require_float64_values(values, eps, owner="numerical_grad")
     return grad
 
 
@@ -187,4 +219,5 @@ def directional_derivative(
     step = real_float64("directional_derivative", "direction", direction, copy=False) * eps
     f_plus = float64_value(f(point + step), eps, owner="directional_derivative")
     f_minus = float64_value(f(point - step), eps, owner="directional_derivative")
+    require_float64_values((f_plus, f_minus), eps, owner="directional_derivative")
     return f_plus, f_minus, (f_plus - f_minus) / (2 * eps)
