@@ -153,6 +153,15 @@ def gradcheck(
             f"a gradient differentiates"
         )
     for name, grad in grads.items():
+        if grad is None:
+            # what .grad holds for a leaf no gradient reached (PyTorch's gradcheck reads it
+            # as 0); here the learner says which they mean
+            raise TypeError(
+                f"gradcheck: the gradient of {name!r} is None: no gradient reached it (the "
+                "loss does not use it, or it was detached?). To check that the loss does "
+                f"not depend on it, pass np.zeros_like(arrays[{name!r}]) and an atol; "
+                f"otherwise leave {name!r} out of grads"
+            )
         real_float64("gradcheck", f"the gradient of {name!r}", grad, copy=False)
         check_step(f"gradcheck of {name!r}", eps, points[name])
     f0 = loss_value(evaluate(loss_fn, points), eps)
