@@ -113,7 +113,8 @@ def gradcheck(
     about h * f''(x), so a real error is never excused; when the step crosses one kink (a ReLU
     input crossing 0) the central difference misses the one-sided slope by exactly half
     their disagreement. Such a miss is then measured again with steps eps/10 and eps/100
-    (`chainrule.check.kinks.refine_miss`): it is a kink only if the slopes' disagreement
+    (`chainrule.check.kinks.refine_miss`; up to eps/1e5 while each finer step still crosses
+    kinks, fewer of them, and its rounding allows): it is a kink only if the slopes' disagreement
     does not shrink with the step (curvature, as when the step straddles the bottom of x**2,
     shrinks tenfold), and an entry
     whose finer central difference agrees is not a miss at all. The same rule applies along

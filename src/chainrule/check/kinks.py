@@ -31,10 +31,20 @@ def is_kink(miss: float, forward_slope: float, backward_slope: float) -> bool:
 KINK_REFINEMENTS = 2
 """How many tenfold finer steps `refine_kink` takes before it calls a miss a failure."""
 
+MORE_KINK_REFINEMENTS = 3
+"""How many more tenfold finer steps `refine_kink` may take while every step still straddles
+kinks (their number shrinking with the step, so the slopes' disagreement shrinks but stays
+past the miss) and the next step's rounding stays within the tolerance."""
+
 CONVERGENCE = 25.0
 """How many times smaller a miss must get at each tenfold finer step for `refine_miss` to
 read it as truncation error (which shrinks a hundredfold) rather than a wrong gradient."""
 
+
+SHRINKING = 2.0
+"""How many times smaller a miss must get at a tenfold finer step for `refine_miss` to take
+the next one though it did not shrink like truncation error (CONVERGENCE): kinks crossed by
+the step, fewer at each finer one. A wrong gradient misses by as much at every step."""
 
 EXTRAPOLATION_ULPS = 16
 """The rounding `refine_miss` allows its Richardson extrapolation, in ulps of the two central
@@ -76,11 +86,17 @@ def refine_kink(
     anywhere else (stopping at the first kink passed 4 |x| at x = -5e-8 with a gradient
     of -3.9). The verdict is the finest decided step's; a step that cannot decide (lost to
     rounding, or a miss within its rounding) leaves a kink a coarser finer step confirmed.
+    Where the finest step still straddles kinks whose disagreement shrank (fewer of them
+    crossed: a ReLU network's loss along one bias at eps = 1e-2 crosses 34 examples' kinks,
+    at eps/100 still one), up to MORE_KINK_REFINEMENTS further steps are taken while their
+    rounding stays within the tolerance; stopping at eps/100 FAILED that right gradient.
     """
     disagreement = abs(slopes[0] - slopes[1])
     numerical, allowed = coarse, tolerance(coarse)
     kink = False
-    for k in range(1, KINK_REFINEMENTS + 1):
+    k = 0
+    while True:
+        k += 1
         f_plus, f_minus, step = measure(eps / 10**k)
         if step == 0:
             # The finer step is lost to rounding at this magnitude: nothing tells a kink
@@ -98,9 +114,16 @@ def refine_kink(
             return ("kink" if kink else "unresolved"), numerical, allowed + rounding
         forward_slope, backward_slope = one_sided_slopes(f_plus, f0, f_minus, step)
         finer = abs(forward_slope - backward_slope)
-        kink = is_kink(miss, forward_slope, backward_slope) and finer >= disagreement / 2
+        straddles = is_kink(miss, forward_slope, backward_slope)
+        kink = straddles and finer >= disagreement / 2
         disagreement = finer
-    return ("kink" if kink else "fails"), numerical, allowed
+        if k >= KINK_REFINEMENTS and (
+            kink
+            or not straddles
+            or k >= KINK_REFINEMENTS + MORE_KINK_REFINEMENTS
+            or floor * (10 ** (k + 1) - 1) > allowed
+        ):
+            return ("kink" if kink else "fails"), numerical, allowed
 
 
 def refine_miss(
@@ -156,7 +179,14 @@ def refine_miss(
         # A failure is reported at the coarse step, as measured there (diagnosis reads it).
         failure = ("fails", coarse, tolerance(coarse))
     miss, central, step = abs(analytic - coarse), coarse, 2 * eps
-    for k in range(1, KINK_REFINEMENTS + 1):
+    straddled = False
+    k = 0
+    while k < KINK_REFINEMENTS or (
+        straddled
+        and k < KINK_REFINEMENTS + MORE_KINK_REFINEMENTS
+        and floor * (10 ** (k + 1) - 1) <= tolerance(central)
+    ):
+        k += 1
         coarser = step
         f_plus, f_minus, step = measure(eps / 10**k)
         if step == 0:
@@ -177,8 +207,21 @@ def refine_miss(
         if finer <= allowed:
             return "agrees", central, allowed
         if finer * CONVERGENCE > miss:
-            return failure  # a wrong gradient misses by as much at every step
+            # A wrong gradient misses by as much at every step. A miss that still shrank
+            # (by SHRINKING), or whose step's slopes disagree by at least the miss, may be
+            # kinks, fewer crossed at each step (a ReLU network's loss along one bias at
+            # eps = 0.1 crosses several examples' kinks, at eps/100 none): the next step
+            # may clear them, and only a finer step that agrees passes it.
+            straddled = finer * SHRINKING <= miss or is_kink(
+                finer, *one_sided_slopes(f_plus, f0, f_minus, step)
+            )
+            if not straddled:
+                return failure
+        else:
+            straddled = False
         miss = finer
+    if straddled:
+        return failure  # no finer step agreed, and kinks leave no eps**2 term to extrapolate
     # The misses shrank like eps**2: Richardson's extrapolation of the last two steps
     # removes that term, and the limit must agree with the analytic value within the
     # tolerance, plus the extrapolation's own rounding (a few ulps of the two differences:

@@ -191,12 +191,15 @@ def _sample(size: int, max_entries: int, rng: np.random.Generator) -> npt.NDArra
 @dataclass
 class _Tally:
     """What the checks of a row found so far: the counts, the largest errors and the worst
-    entry, the numerical value of each checked entry and whether it was measured smoothly
-    (no kink, loss finite at x +- eps), and the entries where the loss was not finite."""
+    entry, the numerical value of each checked entry, whether it was measured smoothly (no
+    kink, loss finite at x +- eps) and whether it agreed only at the finer steps of a miss
+    (`refined`: a kink within eps that they clear), and the entries where the loss was not
+    finite."""
 
     flat_indices: npt.NDArray[np.intp]
     numerical_values: Float64Array
     smooth: npt.NDArray[np.bool_]
+    refined: npt.NDArray[np.bool_]
     outside: list[tuple[tuple[int, ...], float, float]]
     failures: int
     kinks: int
@@ -221,6 +224,7 @@ def _check_entries(row: RowSetup, flat_indices: npt.NDArray[np.intp]) -> _Tally:
     outside: list[tuple[tuple[int, ...], float, float]] = []
     numerical_values = np.empty(len(flat_indices))
     smooth = np.ones(len(flat_indices), dtype=bool)
+    refined = np.zeros(len(flat_indices), dtype=bool)
     max_abs_err = max_rel_err = worst_badness = 0.0
     worst_index: tuple[int, ...] | None = None
     worst_values: tuple[float, float | None] | None = None
@@ -258,6 +262,7 @@ def _check_entries(row: RowSetup, flat_indices: npt.NDArray[np.intp]) -> _Tally:
             )
             numerical_values[position] = numerical
             miss = abs(analytic[index] - numerical)
+            refined[position] = verdict == "agrees"
             if verdict == "kink":
                 kinks += 1
                 smooth[position] = False
@@ -280,6 +285,7 @@ def _check_entries(row: RowSetup, flat_indices: npt.NDArray[np.intp]) -> _Tally:
         flat_indices,
         numerical_values,
         smooth,
+        refined,
         outside,
         failures,
         kinks,
@@ -333,8 +339,11 @@ def _check_directions(
                 split = split_at_kinks(row, v, budget=split_budget(point.size))
                 kink = split != "fails"
                 verified = split != "unverified"
-        if not kink and abs(along - numerical) > allowed and not smooth.all():
-            kink = only_the_kinks_miss(row, v, flat_indices[~smooth])
+        # entries on kinks, and those that agree once finer steps cleared a kink within
+        # eps: a direction's step eps * v crosses both (held still, the miss must go)
+        crossed = flat_indices[~smooth | tally.refined]
+        if not kink and abs(along - numerical) > allowed and crossed.size:
+            kink = only_the_kinks_miss(row, v, crossed)
         resolved = verdict != "unresolved" and floor <= RESOLUTION * max(
             abs(along), abs(numerical), float(np.abs(v).sum()) * row.resolvable
         )
