@@ -62,3 +62,14 @@ def test_a_loss_with_integer_values_is_not_taken_for_float32() -> None:
         atol=1e-6,
     )
     assert report["y"].ok, report
+
+
+def test_a_float64_loss_of_zero_up_to_rounding_is_not_taken_for_float32() -> None:
+    # every entry clipped: the loss is 0 at the point and at x + eps, and -2**-52 (a rounding
+    # residue, a float32 number of one significant bit) at x - eps; this was refused as float32
+    def clipped(arrays: dict[str, np.ndarray]) -> float:
+        return float((2 * np.clip(arrays["x"], -1, 1)).sum())
+
+    point = np.array([1.000001, -1.000001, 1.3, -1.1])
+    report = gradcheck(clipped, {"x": point}, {"x": np.zeros(4)}, atol=1e-6)
+    assert report.ok, report

@@ -8,6 +8,7 @@ loss of 1e12 plus small terms): `gradcheck` then reports the entries as unresolv
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -106,24 +107,42 @@ def float64_value(
     return float(result)
 
 
+FLOAT32_LOOKING_BITS = 12
+"""How many significant bits a value must carry to count as evidence of a float32 loss: a
+float32 result carries up to 24, about 24 at random; a float64 one lands on a float32 only as
+a short dyadic number (a rounding residue such as 2**-52 of a loss that is 0, a small integer)."""
+
+
+def significant_bits(value: float) -> int:
+    """The number of significant bits of a finite float64 `value`: 53 minus its trailing zero
+    bits (0 for 0; a float32 number has at most 24)."""
+    mantissa, _ = math.frexp(value)
+    whole = abs(int(mantissa * 2**53))
+    return 0 if whole == 0 else 53 - ((whole & -whole).bit_length() - 1)
+
+
 def require_float64_values(
     values: Iterable[float], eps: float, *, owner: str, function: str = "f"
 ) -> None:
     """A ValueError naming `owner` when f's `values` (at a point and at points eps away) look
     computed in float32 or narrower and converted to a Python float (float(), .item()), which
-    `float64_value` cannot see: each is exactly a float32, not all integers, and not all the
-    same, while eps is no float32 (so x + eps carries bits no float32 holds, and a float64
-    computation from it almost never lands on one). Their rounding, about 6e-8 * |f|, over
-    eps passes for slope: a right gradient of (x.float()**2).sum().item() FAILED by 5% with
-    "no simple pattern"."""
+    `float64_value` cannot see: each is exactly a float32, not all are integers, and two
+    different ones carry more than FLOAT32_LOOKING_BITS, while eps is no float32 (so x +
+    eps carries bits no float32 holds, and a float64 computation from it lands on a float32
+    only as a short dyadic number). Their rounding, about 6e-8 * |f|, over eps passes for
+    slope: a right gradient of (x.float()**2).sum().item() FAILED by 5% with "no simple
+    pattern"."""
     if float(np.float32(eps)) == eps:
         return
-    finite = [value for value in values if np.isfinite(value)]
-    if len(set(finite)) < 2 or all(value == round(value) for value in finite):
-        return
-    with np.errstate(over="ignore"):
+    finite = [float(value) for value in values if np.isfinite(value)]
+    if all(value == round(value) for value in finite):
+        return  # a step function's counts, exact in any float
+    with np.errstate(over="ignore", under="ignore"):
         if not all(float(np.float32(value)) == value for value in finite):
             return
+    looking = {value for value in finite if significant_bits(value) > FLOAT32_LOOKING_BITS}
+    if len(looking) < 2:
+        return
     shown = ", ".join(f"{value!r}" for value in finite[:3])
     raise ValueError(
         f"{owner}: {function}'s values near the point ({shown}) are all exact float32 "
