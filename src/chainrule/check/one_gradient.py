@@ -103,6 +103,8 @@ def check_one(
         unresolved=tally.unresolved,
         reason=reason,
         worst_values=tally.worst_values,
+        dtype=grad.dtype.name,
+        rtol=rtol,
     )
 
 
@@ -153,6 +155,8 @@ def _shape_mismatch_row(
         worst_index=None,
         directions=(),
         diagnosis=diagnosis,
+        dtype=grad.dtype.name,
+        rtol=rtol,
     )
 
 
