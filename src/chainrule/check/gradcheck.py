@@ -78,11 +78,13 @@ def gradcheck(
 ) -> GradcheckReport:
     """Check each gradient in `grads` (name -> dloss/d arrays[name]) by finite differences.
 
-    `loss_fn(arrays)` receives a dict of float64 copies of all `arrays` (read-only: a loss
-    that writes into one is refused with a ValueError, as the point would move) and returns the loss
-    (computed in float64: a loss returned as float32 or float16 is refused with a ValueError,
-    as is one computed in float32 and returned as a Python float, whose values at the point
-    and with every checked entry moved by +-eps are then all exact float32 numbers).
+    `loss_fn(arrays)` receives a dict of float64 copies of all `arrays` (integer and bool
+    arrays that no gradient differentiates, such as class labels and masks, keep their
+    dtype; every copy is read-only: a loss that writes into one is refused with a
+    ValueError, as the point would move) and returns the loss (computed in float64: a loss
+    returned as float32 or float16 is refused with a ValueError, as is one computed in
+    float32 and returned as a Python float, whose values at the point and with every
+    checked entry moved by +-eps are then all exact float32 numbers).
     It is evaluated twice at the point: a loss that gives two different values there (dropout
     drawn inside it) is refused with a ValueError, as its differences would measure noise.
     For each name in `grads`, up to `max_entries` entries (all of them for small arrays, else a
@@ -143,9 +145,7 @@ def gradcheck(
     _check_count("directions", directions, "0 checks only the sampled entries")
     _check_count("max_entries", max_entries, "0 leaves the check to the directions")
     generator = np.random.default_rng(0) if rng is None else rng
-    points = {
-        name: real_float64("gradcheck", f"array {name!r}", value) for name, value in arrays.items()
-    }
+    points = {name: _loss_input(name, value, name in grads) for name, value in arrays.items()}
     missing = [name for name in grads if name not in points]
     if missing:
         raise ValueError(
@@ -220,6 +220,17 @@ def _require_float64_loss(
         for shift in (eps, -eps)
     ]
     require_float64_values([f0, *moved], eps, owner="gradcheck", function="loss_fn")
+
+
+def _loss_input(name: str, value: npt.ArrayLike, differentiated: bool) -> Float64Array:
+    """The copy of arrays[name] that loss_fn receives: float64 (refusing what is not real
+    numbers), except an integer or bool array no gradient differentiates, which keeps its
+    dtype: class labels index (z[np.arange(N), y]) and masks select, and as float64 copies
+    they crashed the loss with NumPy's "arrays used as indices must be of integer type"."""
+    point = real_float64("gradcheck", f"array {name!r}", value)
+    if not differentiated and np.asarray(value).dtype.kind in "biu":
+        return np.array(value)
+    return point
 
 
 def _name_swaps(
