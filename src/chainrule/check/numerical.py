@@ -91,7 +91,10 @@ def float64_value(
     """`result` as a float; a ValueError naming `owner` when it comes back in a float dtype
     narrower than float64, whose rounding (about 6e-8 * |f| for float32) divided by eps would
     pass for slopes: a right gradient failed, entry after entry, as "kinks", and
-    numerical_grad of (v.astype(np.float32)**2).sum() at [1, 2] gave [1.907, 3.815]."""
+    numerical_grad of (v.astype(np.float32)**2).sum() at [1, 2] gave [1.907, 3.815]. A
+    TypeError naming `owner` when it is not one number (an array of several values, a
+    string, None): Python's and NumPy's own errors ("only 0-dimensional arrays can be
+    converted to Python scalars") named neither the function nor the fix."""
     dtype = getattr(result, "dtype", None)
     try:
         kind = np.dtype(dtype) if dtype is not None else None
@@ -104,7 +107,24 @@ def float64_value(
             f"{function} receives float64 copies of the arrays: compute from them "
             "without casting down (drop any .astype(np.float32) or float32 constant)"
         )
-    return float(result)
+    shape = getattr(result, "shape", None)
+    if shape is not None and int(np.prod(shape)) != 1:
+        raise TypeError(
+            f"{owner}: {value} has shape {tuple(shape)}, not one number; {function} must "
+            "return the loss as a scalar: reduce it with .sum() or .mean() (a non-scalar "
+            "output y is checked through (y * weights).sum() with fixed random weights)"
+        )
+    if shape:
+        result = result[(0,) * len(shape)]  # one value in an array of shape (1,) or (1, 1)
+    if isinstance(result, str | bytes):
+        raise TypeError(f"{owner}: {value} is the string {result!r}; return the loss as a float")
+    try:
+        return float(result)
+    except (TypeError, ValueError) as error:
+        raise TypeError(
+            f"{owner}: {value} is {result!r}, not a number; {function} must return the loss "
+            "as a float"
+        ) from error
 
 
 FLOAT32_LOOKING_BITS = 12

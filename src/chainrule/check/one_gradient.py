@@ -22,7 +22,7 @@ from chainrule.check.directions import (
     split_at_kinks,
     split_budget,
 )
-from chainrule.check.evaluation import LossFunction, evaluate
+from chainrule.check.evaluation import LossFunction, evaluate, loss_value
 from chainrule.check.kinks import one_sided_slopes, refine_miss
 from chainrule.check.numerical import probe
 from chainrule.check.report import DirectionCheck, GradcheckRow, relative_error
@@ -60,7 +60,7 @@ def check_one(
     point = points[name]
 
     def at_point(perturbed: Float64Array) -> float:
-        return float(evaluate(loss_fn, {**points, name: perturbed}))
+        return loss_value(evaluate(loss_fn, {**points, name: perturbed}), eps)
 
     if grad.shape != point.shape:
         return _shape_mismatch_row(
