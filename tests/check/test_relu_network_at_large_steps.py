@@ -55,3 +55,27 @@ def test_a_wrong_entry_fails_there_with_a_large_step(seed: int, name: str, eps: 
     wrong[entry] *= 1 + 1e-3
     row = _check(seed, {**grads, name: wrong}, eps)[name]
     assert (row.status, row.worst_index) == ("FAIL", entry), row
+
+
+@pytest.mark.parametrize(("seed", "name"), [(0, "w1"), (2, "w1"), (3, "w1"), (7, "x"), (7, "w1")])
+def test_a_wrong_entry_outside_the_sample_is_the_one_named_with_a_large_step(
+    seed: int, name: str
+) -> None:
+    # the direction's miss is traced to one unsampled entry by halving; a right entry whose
+    # coarse difference missed across kinks (agreeing at finer steps) was named instead
+    arrays, grads = _network(seed)
+    entry = tuple(
+        int(i) for i in np.unravel_index(int(np.argmax(np.abs(grads[name]))), grads[name].shape)
+    )
+    wrong = grads[name].copy()
+    wrong[entry] *= 1.5
+    report = gradcheck(
+        _loss,
+        arrays,
+        {**grads, name: wrong},
+        eps=1e-1,
+        max_entries=10,
+        rng=np.random.default_rng(seed),
+    )
+    row = report[name]
+    assert (row.status, row.worst_index) == ("FAIL", entry), row
