@@ -43,6 +43,14 @@ def test_the_right_gradients_pass_with_a_large_step(seed: int, eps: float) -> No
     assert report.ok, report
 
 
+def test_after_a_step_that_crossed_kinks_the_finer_steps_go_on_until_one_agrees() -> None:
+    # at eps = 1 a miss of x crossed kinks at a finer step, and the row FAILED; the finer
+    # steps now go on while the last one crossed kinks, and only two steps that both shrank
+    # like truncation error are extrapolated
+    _, grads = _network(1)
+    assert _check(1, grads, 1.0)["x"].ok
+
+
 @pytest.mark.parametrize("eps", [1e-2, 1e-1])
 @pytest.mark.parametrize("name", NAMES)
 @pytest.mark.parametrize("seed", range(3))

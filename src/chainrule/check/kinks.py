@@ -179,10 +179,10 @@ def refine_miss(
         # A failure is reported at the coarse step, as measured there (diagnosis reads it).
         failure = ("fails", coarse, tolerance(coarse))
     miss, central, step = abs(analytic - coarse), coarse, 2 * eps
-    straddled = False
+    straddled_at = 0  # the last step whose miss may be kinks it crossed (0: none)
     k = 0
     while k < KINK_REFINEMENTS or (
-        straddled
+        straddled_at
         and k < KINK_REFINEMENTS + MORE_KINK_REFINEMENTS
         and floor * (10 ** (k + 1) - 1) <= tolerance(central)
     ):
@@ -212,16 +212,17 @@ def refine_miss(
             # kinks, fewer crossed at each step (a ReLU network's loss along one bias at
             # eps = 0.1 crosses several examples' kinks, at eps/100 none): the next step
             # may clear them, and only a finer step that agrees passes it.
-            straddled = finer * SHRINKING <= miss or is_kink(
-                finer, *one_sided_slopes(f_plus, f0, f_minus, step)
-            )
-            if not straddled:
+            if not (
+                finer * SHRINKING <= miss
+                or is_kink(finer, *one_sided_slopes(f_plus, f0, f_minus, step))
+            ):
                 return failure
-        else:
-            straddled = False
+            straddled_at = k
         miss = finer
-    if straddled:
-        return failure  # no finer step agreed, and kinks leave no eps**2 term to extrapolate
+    if straddled_at >= k - 1:
+        # No finer step agreed, and a difference that may hold kinks is no eps**2 term to
+        # extrapolate away: the last two steps must both have shrunk like truncation error.
+        return failure
     # The misses shrank like eps**2: Richardson's extrapolation of the last two steps
     # removes that term, and the limit must agree with the analytic value within the
     # tolerance, plus the extrapolation's own rounding (a few ulps of the two differences:
