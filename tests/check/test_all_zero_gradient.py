@@ -6,6 +6,7 @@ eps or shifting the loss never makes 0 larger than the noise)."""
 from __future__ import annotations
 
 import numpy as np
+import pytest
 
 from chainrule.check import gradcheck
 
@@ -37,3 +38,10 @@ def test_with_atol_the_zero_row_passes_and_a_nonzero_one_fails() -> None:
 def test_a_zero_row_at_a_loss_of_exactly_zero_still_passes() -> None:
     report = gradcheck(lambda arrays: 0.0, {"b": A}, {"b": np.zeros((3, 3))})
     assert report.ok, str(report)
+
+
+def test_a_none_gradient_is_refused_naming_what_to_pass_instead() -> None:
+    # None is what .grad holds for a leaf no gradient reached; it was refused as "dtype
+    # object, not real numbers", which names neither cause nor remedy
+    with pytest.raises(TypeError, match=r"the gradient of 'b' is None: no gradient reached it"):
+        gradcheck(loss_ignoring_b, {"a": A, "b": A.T}, {"a": 2 * A, "b": None})

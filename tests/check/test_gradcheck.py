@@ -128,9 +128,10 @@ def test_report_prints_a_table_with_a_header_and_one_line_per_name(
     x, y, params = make_network(6, 3, 4, 1)
     text = str(gradcheck(loss_of_arrays, {"x": x, "y": y, **params}, analytic(x, y, params)))
     lines = text.splitlines()
-    assert lines[0].split()[:5] == ["name", "shape", "status", "checked", "kinks"]
+    assert lines[0].split()[:6] == ["name", "shape", "dtype", "status", "checked", "kinks"]
     assert [line.split()[0] for line in lines[1:]] == list(NAMES)
-    assert lines[2].split()[:5] == ["w1", "(3,", "4)", "ok", "12/12"]
+    assert lines[2].split()[:7] == ["w1", "(3,", "4)", "float64", "(rtol", "1e-05)", "ok"]
+    assert lines[2].split()[7] == "12/12"
 
 
 def test_gradient_without_a_matching_array_is_named(make_network, loss_of_arrays) -> None:

@@ -76,3 +76,30 @@ def test_finite_differences_refuse_a_float32_value() -> None:
         numerical_grad(in_float32, np.array([1.0, 2.0]))
     with pytest.raises(ValueError, match=r"directional_derivative: f's value came back as float32"):
         directional_derivative(in_float32, np.array([1.0, 2.0]), np.array([0.6, 0.8]))
+
+
+def _softmax_cross_entropy(arrays: dict[str, np.ndarray]) -> float:
+    logits, labels = arrays["z"], arrays["y"]
+    shifted = logits - logits.max(axis=1, keepdims=True)
+    log_probabilities = shifted - np.log(np.exp(shifted).sum(axis=1, keepdims=True))
+    return float(-log_probabilities[np.arange(len(labels)), labels].mean())
+
+
+def test_integer_labels_and_bool_masks_no_gradient_differentiates_keep_their_dtype() -> None:
+    # class labels index the logits; as float64 copies they crashed the loss with NumPy's
+    # "arrays used as indices must be of integer (or boolean) type"
+    logits = np.random.default_rng(4).standard_normal((4, 3))
+    labels = np.array([0, 2, 1, 2])
+    probabilities = np.exp(logits) / np.exp(logits).sum(axis=1, keepdims=True)
+    right = probabilities.copy()
+    right[np.arange(4), labels] -= 1
+    right /= 4
+    report = gradcheck(_softmax_cross_entropy, {"z": logits, "y": labels}, {"z": right})
+    assert report.ok, report
+
+    def masked(arrays: dict[str, np.ndarray]) -> float:
+        return float((arrays["x"][arrays["keep"]] ** 2).sum())
+
+    keep = np.array([True, False, True])
+    report = gradcheck(masked, {"x": REAL, "keep": keep}, {"x": 2 * REAL * keep})
+    assert report.ok, report

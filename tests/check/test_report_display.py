@@ -49,3 +49,25 @@ def test_comparison_html_is_a_one_row_table() -> None:
     assert "<td>dw&lt;1&gt;</td>" in html
     assert "<td>MISMATCH</td>" in html
     assert "<td>(2,)</td>" in html
+
+
+def test_each_row_names_its_gradient_dtype_and_the_rtol_it_was_judged_with() -> None:
+    point = np.array([1.0, -2.0])
+
+    def loss(arrays: dict[str, np.ndarray]) -> float:
+        return float((arrays["a"] ** 2).sum() + (arrays["b"] ** 2).sum() + arrays["c"].sum())
+
+    report = gradcheck(
+        loss,
+        {"a": point, "b": point, "c": point},
+        {"a": (2 * point).astype(np.float32), "b": 2 * point, "c": np.ones(2, dtype=np.int64)},
+    )
+    assert report.ok, report
+    cells = {row.name: (row.dtype, row.rtol) for row in report.rows}
+    # a float32 gradient passes within 1e-3, not 1e-5: the table must say which
+    assert cells == {"a": ("float32", 1e-3), "b": ("float64", 1e-5), "c": ("int64", 1e-5)}
+    lines = str(report).splitlines()
+    assert lines[0].split()[:4] == ["name", "shape", "dtype", "status"]
+    assert "float32 (rtol 0.001)" in lines[1]
+    assert "float64 (rtol 1e-05)" in lines[2]
+    assert "<td>int64 (rtol 1e-05)</td>" in report._repr_html_()

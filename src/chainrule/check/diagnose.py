@@ -7,7 +7,7 @@ and returns the first that explains the numbers, as a `Diagnosis` that prints as
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from enum import Enum
 
@@ -159,7 +159,11 @@ def _diagnose_values(
     if _max_abs(got) > atol and expected_norm_sq > 0:
         factor = float((got * expected).sum()) / expected_norm_sq
         if factor != 0 and _close(got, factor * expected, rtol, atol):
-            return _scaled(factor, n, n_out, rtol)
+
+            def fits(candidate: float) -> bool:
+                return _close(got, candidate * expected, rtol, atol)
+
+            return _scaled(factor, n, n_out, rtol, fits)
     if got.ndim >= 2 and got.shape == expected.T.shape and _close(got, expected.T, rtol, atol):
         return _transposed(got.shape)
     # One row before zeroed entries: a row left at 0 (a loop from 1) also fits a mask.
@@ -264,15 +268,26 @@ def diagnose_swaps(
     return found
 
 
-def _scaled(factor: float, n: int | None, n_out: int | None, rtol: float) -> Diagnosis:
+def _scaled(
+    factor: float,
+    n: int | None,
+    n_out: int | None,
+    rtol: float,
+    fits: Callable[[float], bool],
+) -> Diagnosis:
+    """The diagnosis of got = factor * expected; `fits(c)` says whether got = c * expected
+    explains every entry, so that a factor estimated from noisy finite differences (-1.00001
+    where |f(x)| is large) is still named -1, 2, N, ... when that factor fits as well."""
     magnitude = abs(factor)
-    if factor < 0 and abs(magnitude - 1) <= rtol:
+    if factor < 0 and (abs(magnitude - 1) <= rtol or fits(-1.0)):
         return Diagnosis(
             Mistake.SIGN_FLIPPED,
             "sign flipped (got = -expected): a dropped minus, like du4/du3 = -1 in u4 = y - u3?",
             factor=-1.0,
         )
-    name, hint = _name_factor(magnitude, n, n_out, rtol)
+    name, hint = _name_factor(
+        magnitude, n, n_out, rtol, lambda value: fits(float(np.copysign(value, factor)))
+    )
     sign = "sign flipped and " if factor < 0 else ""
     hint = hint or f"got = {factor:.6g} * expected"
     return Diagnosis(
@@ -284,13 +299,17 @@ def _scaled(factor: float, n: int | None, n_out: int | None, rtol: float) -> Dia
 
 
 def _name_factor(
-    magnitude: float, n: int | None, n_out: int | None, rtol: float
+    magnitude: float,
+    n: int | None,
+    n_out: int | None,
+    rtol: float,
+    fits: Callable[[float], bool],
 ) -> tuple[str, str]:
     """A name for |factor| (N, 1/N, n_out, N * n_out, 2, 0.5, an integer) and the mistake that
-    usually gives it."""
+    usually gives it; `fits(value)` says whether that magnitude explains every entry."""
 
     def near(value: float) -> bool:
-        return abs(magnitude - value) <= 10 * rtol * value
+        return abs(magnitude - value) <= 10 * rtol * value or fits(value)
 
     sum_for_mean = "a sum where the loss takes a mean?"
     mean_for_sum = "a mean where a sum was wanted?"

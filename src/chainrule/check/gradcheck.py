@@ -29,7 +29,7 @@ from chainrule.check.evaluation import (
     loss_value,
     require_deterministic,
 )
-from chainrule.check.numerical import check_step, real_float64
+from chainrule.check.numerical import check_step, real_float64, require_float64_values
 from chainrule.check.one_gradient import RESOLUTION, check_one
 from chainrule.check.report import DirectionCheck, GradcheckReport, GradcheckRow
 
@@ -78,9 +78,13 @@ def gradcheck(
 ) -> GradcheckReport:
     """Check each gradient in `grads` (name -> dloss/d arrays[name]) by finite differences.
 
-    `loss_fn(arrays)` receives a dict of float64 copies of all `arrays` (read-only: a loss
-    that writes into one is refused with a ValueError, as the point would move) and returns the loss
-    (computed in float64: a loss returned as float32 or float16 is refused with a ValueError).
+    `loss_fn(arrays)` receives a dict of float64 copies of all `arrays` (integer and bool
+    arrays that no gradient differentiates, such as class labels and masks, keep their
+    dtype; every copy is read-only: a loss that writes into one is refused with a
+    ValueError, as the point would move) and returns the loss (computed in float64: a loss
+    returned as float32 or float16 is refused with a ValueError, as is one computed in
+    float32 and returned as a Python float, whose values at the point and with every
+    checked entry moved by +-eps are then all exact float32 numbers).
     It is evaluated twice at the point: a loss that gives two different values there (dropout
     drawn inside it) is refused with a ValueError, as its differences would measure noise.
     For each name in `grads`, up to `max_entries` entries (all of them for small arrays, else a
@@ -111,7 +115,8 @@ def gradcheck(
     about h * f''(x), so a real error is never excused; when the step crosses one kink (a ReLU
     input crossing 0) the central difference misses the one-sided slope by exactly half
     their disagreement. Such a miss is then measured again with steps eps/10 and eps/100
-    (`chainrule.check.kinks.refine_miss`): it is a kink only if the slopes' disagreement
+    (`chainrule.check.kinks.refine_miss`; up to eps/1e5 while each finer step still crosses
+    kinks, fewer of them, and its rounding allows): it is a kink only if the slopes' disagreement
     does not shrink with the step (curvature, as when the step straddles the bottom of x**2,
     shrinks tenfold), and an entry
     whose finer central difference agrees is not a miss at all. The same rule applies along
@@ -140,9 +145,7 @@ def gradcheck(
     _check_count("directions", directions, "0 checks only the sampled entries")
     _check_count("max_entries", max_entries, "0 leaves the check to the directions")
     generator = np.random.default_rng(0) if rng is None else rng
-    points = {
-        name: real_float64("gradcheck", f"array {name!r}", value) for name, value in arrays.items()
-    }
+    points = {name: _loss_input(name, value, name in grads) for name, value in arrays.items()}
     missing = [name for name in grads if name not in points]
     if missing:
         raise ValueError(
@@ -151,6 +154,15 @@ def gradcheck(
             f"a gradient differentiates"
         )
     for name, grad in grads.items():
+        if grad is None:
+            # what .grad holds for a leaf no gradient reached (PyTorch's gradcheck reads it
+            # as 0); here the learner says which they mean
+            raise TypeError(
+                f"gradcheck: the gradient of {name!r} is None: no gradient reached it (the "
+                "loss does not use it, or it was detached?). To check that the loss does "
+                f"not depend on it, pass np.zeros_like(arrays[{name!r}]) and an atol; "
+                f"otherwise leave {name!r} out of grads"
+            )
         real_float64("gradcheck", f"the gradient of {name!r}", grad, copy=False)
         check_step(f"gradcheck of {name!r}", eps, points[name])
     f0 = loss_value(evaluate(loss_fn, points), eps)
@@ -160,6 +172,7 @@ def gradcheck(
             "finite loss: check the inputs for inf/NaN and the loss for overflow"
         )
     require_deterministic(f0, loss_value(evaluate(loss_fn, points), eps))
+    _require_float64_loss(loss_fn, points, grads, f0, eps)
     floor = ROUNDING_ULPS * np.finfo(np.float64).eps * abs(f0) / eps
     rows = []
     measured: dict[str, tuple[Float64Array, Float64Array, float]] = {}
@@ -187,6 +200,37 @@ def gradcheck(
             )
         )
     return GradcheckReport(rows=_name_swaps(rows, measured), eps=eps)
+
+
+def _require_float64_loss(
+    loss_fn: LossFunction,
+    points: Mapping[str, Float64Array],
+    grads: Mapping[str, object],
+    f0: float,
+    eps: float,
+) -> None:
+    """Refuse a loss computed in float32 and returned as a Python float (`loss_value` refuses
+    a float32 one): measured at the point and with every checked entry moved by +-eps, its
+    values are all exact float32 numbers (`require_float64_values`)."""
+    moved = [
+        loss_value(
+            evaluate(loss_fn, {**points, **{name: points[name] + shift for name in grads}}),
+            eps,
+        )
+        for shift in (eps, -eps)
+    ]
+    require_float64_values([f0, *moved], eps, owner="gradcheck", function="loss_fn")
+
+
+def _loss_input(name: str, value: npt.ArrayLike, differentiated: bool) -> Float64Array:
+    """The copy of arrays[name] that loss_fn receives: float64 (refusing what is not real
+    numbers), except an integer or bool array no gradient differentiates, which keeps its
+    dtype: class labels index (z[np.arange(N), y]) and masks select, and as float64 copies
+    they crashed the loss with NumPy's "arrays used as indices must be of integer type"."""
+    point = real_float64("gradcheck", f"array {name!r}", value)
+    if not differentiated and np.asarray(value).dtype.kind in "biu":
+        return np.array(value)
+    return point
 
 
 def _name_swaps(

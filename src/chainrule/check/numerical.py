@@ -8,7 +8,8 @@ loss of 1e12 plus small terms): `gradcheck` then reports the entries as unresolv
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+import math
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
@@ -90,7 +91,10 @@ def float64_value(
     """`result` as a float; a ValueError naming `owner` when it comes back in a float dtype
     narrower than float64, whose rounding (about 6e-8 * |f| for float32) divided by eps would
     pass for slopes: a right gradient failed, entry after entry, as "kinks", and
-    numerical_grad of (v.astype(np.float32)**2).sum() at [1, 2] gave [1.907, 3.815]."""
+    numerical_grad of (v.astype(np.float32)**2).sum() at [1, 2] gave [1.907, 3.815]. A
+    TypeError naming `owner` when it is not one number (an array of several values, a
+    string, None): Python's and NumPy's own errors ("only 0-dimensional arrays can be
+    converted to Python scalars") named neither the function nor the fix."""
     dtype = getattr(result, "dtype", None)
     try:
         kind = np.dtype(dtype) if dtype is not None else None
@@ -103,7 +107,70 @@ def float64_value(
             f"{function} receives float64 copies of the arrays: compute from them "
             "without casting down (drop any .astype(np.float32) or float32 constant)"
         )
-    return float(result)
+    shape = getattr(result, "shape", None)
+    if shape is not None and int(np.prod(shape)) != 1:
+        raise TypeError(
+            f"{owner}: {value} has shape {tuple(shape)}, not one number; {function} must "
+            "return the loss as a scalar: reduce it with .sum() or .mean() (a non-scalar "
+            "output y is checked through (y * weights).sum() with fixed random weights)"
+        )
+    if shape:
+        result = result[(0,) * len(shape)]  # one value in an array of shape (1,) or (1, 1)
+    if isinstance(result, str | bytes):
+        raise TypeError(f"{owner}: {value} is the string {result!r}; return the loss as a float")
+    try:
+        return float(result)
+    except (TypeError, ValueError) as error:
+        raise TypeError(
+            f"{owner}: {value} is {result!r}, not a number; {function} must return the loss "
+            "as a float"
+        ) from error
+
+
+FLOAT32_LOOKING_BITS = 12
+"""How many significant bits a value must carry to count as evidence of a float32 loss: a
+float32 result carries up to 24, about 24 at random; a float64 one lands on a float32 only as
+a short dyadic number (a rounding residue such as 2**-52 of a loss that is 0, a small integer)."""
+
+
+def significant_bits(value: float) -> int:
+    """The number of significant bits of a finite float64 `value`: 53 minus its trailing zero
+    bits (0 for 0; a float32 number has at most 24)."""
+    mantissa, _ = math.frexp(value)
+    whole = abs(int(mantissa * 2**53))
+    return 0 if whole == 0 else 53 - ((whole & -whole).bit_length() - 1)
+
+
+def require_float64_values(
+    values: Iterable[float], eps: float, *, owner: str, function: str = "f"
+) -> None:
+    """A ValueError naming `owner` when f's `values` (at a point and at points eps away) look
+    computed in float32 or narrower and converted to a Python float (float(), .item()), which
+    `float64_value` cannot see: each is exactly a float32, not all are integers, and two
+    different ones carry more than FLOAT32_LOOKING_BITS, while eps is no float32 (so x +
+    eps carries bits no float32 holds, and a float64 computation from it lands on a float32
+    only as a short dyadic number). Their rounding, about 6e-8 * |f|, over eps passes for
+    slope: a right gradient of (x.float()**2).sum().item() FAILED by 5% with "no simple
+    pattern"."""
+    if float(np.float32(eps)) == eps:
+        return
+    finite = [float(value) for value in values if np.isfinite(value)]
+    if all(value == round(value) for value in finite):
+        return  # a step function's counts, exact in any float
+    with np.errstate(over="ignore", under="ignore"):
+        if not all(float(np.float32(value)) == value for value in finite):
+            return
+    looking = {value for value in finite if significant_bits(value) > FLOAT32_LOOKING_BITS}
+    if len(looking) < 2:
+        return
+    shown = ", ".join(f"{value!r}" for value in finite[:3])
+    raise ValueError(
+        f"{owner}: {function}'s values near the point ({shown}) are all exact float32 "
+        f"numbers: {function} computes in float32 (or float16) and converts the result "
+        "(float(), .item()), and that rounding, about 6e-8 * |f|, divided by "
+        f"eps={eps:g} swamps the slope. {function} receives float64 copies: compute from "
+        "them in float64 (drop any .float(), .astype(np.float32) or float32 constant)"
+    )
 
 
 def check_step(owner: str, eps: float, point: Float64Array | None = None) -> float:
@@ -133,8 +200,9 @@ def numerical_grad(f: ScalarFunction, x: npt.ArrayLike, eps: float = 1e-6) -> Fl
     """df/dx by central differences, entry by entry: (f(x + eps e_i) - f(x - eps e_i)) / 2 eps.
 
     `f` receives a float64 copy of `x` (perturbed in one entry, read-only: a write into it
-    is a ValueError) and must return a scalar; the result is float64 with x's shape. Costs
-    2 * x.size evaluations of f. Each entry carries rounding noise of about
+    is a ValueError) and must return a float64 scalar (a float32 one, or float32 values
+    converted to Python floats, are refused with a ValueError); the result is float64 with
+    x's shape. Costs 2 * x.size evaluations of f. Each entry carries rounding noise of about
     ``2**-52 * |f(x)| / eps``: entries not well above it are noise (`gradcheck` says which;
     it reports them as unresolved).
 
@@ -151,9 +219,12 @@ def numerical_grad(f: ScalarFunction, x: npt.ArrayLike, eps: float = 1e-6) -> Fl
             call_read_only(f, perturbed, "numerical_grad"), eps, owner="numerical_grad"
         )
 
+    values = []
     for index in np.ndindex(point.shape):
         f_plus, f_minus, step = probe(evaluate, point, index, eps)
         grad[index] = (f_plus - f_minus) / step
+        values += [f_plus, f_minus]
+    require_float64_values(values, eps, owner="numerical_grad")
     return grad
 
 
@@ -187,4 +258,5 @@ def directional_derivative(
     step = real_float64("directional_derivative", "direction", direction, copy=False) * eps
     f_plus = float64_value(f(point + step), eps, owner="directional_derivative")
     f_minus = float64_value(f(point - step), eps, owner="directional_derivative")
+    require_float64_values((f_plus, f_minus), eps, owner="directional_derivative")
     return f_plus, f_minus, (f_plus - f_minus) / (2 * eps)

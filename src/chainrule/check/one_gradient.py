@@ -22,7 +22,7 @@ from chainrule.check.directions import (
     split_at_kinks,
     split_budget,
 )
-from chainrule.check.evaluation import LossFunction, evaluate
+from chainrule.check.evaluation import LossFunction, evaluate, loss_value
 from chainrule.check.kinks import one_sided_slopes, refine_miss
 from chainrule.check.numerical import probe
 from chainrule.check.report import DirectionCheck, GradcheckRow, relative_error
@@ -60,11 +60,11 @@ def check_one(
     point = points[name]
 
     def at_point(perturbed: Float64Array) -> float:
-        return float(evaluate(loss_fn, {**points, name: perturbed}))
+        return loss_value(evaluate(loss_fn, {**points, name: perturbed}), eps)
 
     if grad.shape != point.shape:
         return _shape_mismatch_row(
-            at_point, point, name, grad, eps, rtol, max_entries, n, n_out, measured
+            at_point, point, name, grad, eps, rtol, atol, floor, max_entries, n, n_out, measured
         )
     row = _row_setup(at_point, point, grad, f0=f0, eps=eps, rtol=rtol, atol=atol, floor=floor)
     tally = _check_entries(row, _sample(point.size, max_entries, rng))
@@ -103,6 +103,8 @@ def check_one(
         unresolved=tally.unresolved,
         reason=reason,
         worst_values=tally.worst_values,
+        dtype=grad.dtype.name,
+        rtol=rtol,
     )
 
 
@@ -113,6 +115,8 @@ def _shape_mismatch_row(
     grad: npt.NDArray[np.generic],
     eps: float,
     rtol: float,
+    atol: float | None,
+    floor: float,
     max_entries: int,
     n: int | None,
     n_out: int | None,
@@ -120,13 +124,19 @@ def _shape_mismatch_row(
 ) -> GradcheckRow:
     """The row of a gradient whose shape is not its array's: diagnosed against the full
     numerical gradient when the array has at most `max_entries` entries (and left in
-    `measured`), else from the shapes alone."""
+    `measured`), else from the shapes alone. The diagnosis allows the row's tolerance plus
+    the rounding `floor`, as a failing row's does: without it, a (4, 1) gradient holding the
+    right values of a (4,) array at |f(x)| = 4e12 was diagnosed "summed over the wrong
+    axis" instead of "reshape"."""
     if point.size <= max_entries:
         numerical_full = np.empty_like(point)
         for index in np.ndindex(point.shape):
             f_plus, f_minus, step = probe(at_point, point, index, eps)
             numerical_full[index] = (f_plus - f_minus) / step
-        diagnosis = diagnose(grad, numerical_full, n=n, n_out=n_out)
+        _, row_atol = _scale_and_atol(grad.astype(np.float64), rtol, atol)
+        diagnosis = diagnose(
+            grad, numerical_full, n=n, n_out=n_out, rtol=rtol, atol=row_atol + floor
+        )
         # another name's gradient of another shape (b1 and w2 swapped) shows as a shape
         # mismatch that reshaping would not fix: `_name_swaps` tells it
         measured[name] = (np.asarray(grad, dtype=np.float64), numerical_full, rtol)
@@ -145,6 +155,8 @@ def _shape_mismatch_row(
         worst_index=None,
         directions=(),
         diagnosis=diagnosis,
+        dtype=grad.dtype.name,
+        rtol=rtol,
     )
 
 
@@ -160,11 +172,17 @@ def _row_setup(
     floor: float,
 ) -> RowSetup:
     analytic = grad.astype(np.float64)
-    finite_magnitudes = np.abs(analytic[np.isfinite(analytic)])
-    scale = float(finite_magnitudes.max()) if finite_magnitudes.size else 0.0
-    row_atol = 1e-3 * rtol * scale if atol is None else atol
+    scale, row_atol = _scale_and_atol(analytic, rtol, atol)
     resolvable = max(1e-3 * scale, row_atol)
     return RowSetup(at_point, point, analytic, f0, eps, rtol, row_atol, floor, scale, resolvable)
+
+
+def _scale_and_atol(analytic: Float64Array, rtol: float, atol: float | None) -> tuple[float, float]:
+    """The largest finite |analytic| entry (0 when there is none) and the row's atol: the
+    one given, else 1e-3 * rtol * that largest entry."""
+    finite_magnitudes = np.abs(analytic[np.isfinite(analytic)])
+    scale = float(finite_magnitudes.max()) if finite_magnitudes.size else 0.0
+    return scale, 1e-3 * rtol * scale if atol is None else atol
 
 
 def _sample(size: int, max_entries: int, rng: np.random.Generator) -> npt.NDArray[np.intp]:
@@ -177,12 +195,15 @@ def _sample(size: int, max_entries: int, rng: np.random.Generator) -> npt.NDArra
 @dataclass
 class _Tally:
     """What the checks of a row found so far: the counts, the largest errors and the worst
-    entry, the numerical value of each checked entry and whether it was measured smoothly
-    (no kink, loss finite at x +- eps), and the entries where the loss was not finite."""
+    entry, the numerical value of each checked entry, whether it was measured smoothly (no
+    kink, loss finite at x +- eps) and whether it agreed only at the finer steps of a miss
+    (`refined`: a kink within eps that they clear), and the entries where the loss was not
+    finite."""
 
     flat_indices: npt.NDArray[np.intp]
     numerical_values: Float64Array
     smooth: npt.NDArray[np.bool_]
+    refined: npt.NDArray[np.bool_]
     outside: list[tuple[tuple[int, ...], float, float]]
     failures: int
     kinks: int
@@ -207,6 +228,7 @@ def _check_entries(row: RowSetup, flat_indices: npt.NDArray[np.intp]) -> _Tally:
     outside: list[tuple[tuple[int, ...], float, float]] = []
     numerical_values = np.empty(len(flat_indices))
     smooth = np.ones(len(flat_indices), dtype=bool)
+    refined = np.zeros(len(flat_indices), dtype=bool)
     max_abs_err = max_rel_err = worst_badness = 0.0
     worst_index: tuple[int, ...] | None = None
     worst_values: tuple[float, float | None] | None = None
@@ -244,6 +266,7 @@ def _check_entries(row: RowSetup, flat_indices: npt.NDArray[np.intp]) -> _Tally:
             )
             numerical_values[position] = numerical
             miss = abs(analytic[index] - numerical)
+            refined[position] = verdict == "agrees"
             if verdict == "kink":
                 kinks += 1
                 smooth[position] = False
@@ -266,6 +289,7 @@ def _check_entries(row: RowSetup, flat_indices: npt.NDArray[np.intp]) -> _Tally:
         flat_indices,
         numerical_values,
         smooth,
+        refined,
         outside,
         failures,
         kinks,
@@ -319,8 +343,11 @@ def _check_directions(
                 split = split_at_kinks(row, v, budget=split_budget(point.size))
                 kink = split != "fails"
                 verified = split != "unverified"
-        if not kink and abs(along - numerical) > allowed and not smooth.all():
-            kink = only_the_kinks_miss(row, v, flat_indices[~smooth])
+        # entries on kinks, and those that agree once finer steps cleared a kink within
+        # eps: a direction's step eps * v crosses both (held still, the miss must go)
+        crossed = flat_indices[~smooth | tally.refined]
+        if not kink and abs(along - numerical) > allowed and crossed.size:
+            kink = only_the_kinks_miss(row, v, crossed)
         resolved = verdict != "unresolved" and floor <= RESOLUTION * max(
             abs(along), abs(numerical), float(np.abs(v).sum()) * row.resolvable
         )
@@ -375,7 +402,8 @@ def _status_and_reason(
             f"unresolved, loss too large for the finer steps: {tally.unconverged} central "
             "differences (entries or directions) missed by what may be truncation error "
             "(eps**2 / 6 times the third derivative, all they measure where the gradient "
-            "is 0 at an inflection), and the finer steps that would shrink it round by "
+            "is 0 at an inflection) or a kink within eps, or may be a wrong gradient, and "
+            "the finer steps that would tell which round by "
             f"{10 * floor:.2g} or more at |f(x)| = {abs(f0):.3g}; shift the loss (subtract "
             "its constant part) or check at a point where |f(x)| is smaller"
         )

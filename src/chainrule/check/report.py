@@ -74,6 +74,10 @@ class GradcheckRow:
     worst_values: (analytic, numerical) at `worst_index`, the numerical value None for an
     inf/NaN analytic entry outside the sample (not measured); None where there is no worst
     entry.
+    dtype: the analytic gradient's dtype as given (the check itself is in float64), which
+    sets its default rtol; rtol: the relative tolerance it was judged with (None where
+    unknown). The table prints both, so that an "ok" of a float32 gradient reads as one
+    within 1e-3, not 1e-5.
     """
 
     name: str
@@ -91,10 +95,17 @@ class GradcheckRow:
     unresolved: int = 0
     reason: str | None = None
     worst_values: tuple[float, float | None] | None = None
+    dtype: str = "float64"
+    rtol: float | None = None
 
     @property
     def ok(self) -> bool:
         return self.status == "ok"
+
+    @property
+    def dtype_cell(self) -> str:
+        """The table's dtype cell: the dtype and the rtol it was judged with."""
+        return self.dtype if self.rtol is None else f"{self.dtype} (rtol {self.rtol:g})"
 
     @property
     def total(self) -> int:
@@ -182,6 +193,7 @@ class GradcheckReport:
         header = (
             "name",
             "shape",
+            "dtype",
             "status",
             "checked",
             "kinks",
@@ -197,6 +209,7 @@ class GradcheckReport:
                     (
                         row.name,
                         str(row.shape),
+                        row.dtype_cell,
                         row.status,
                         "-",
                         "-",
@@ -219,6 +232,7 @@ class GradcheckReport:
                 (
                     row.name,
                     str(row.shape),
+                    row.dtype_cell,
                     row.status,
                     f"{row.checked}/{row.total}",
                     str(row.kinks),
