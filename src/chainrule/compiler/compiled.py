@@ -84,12 +84,27 @@ def _argument_arrays(args: tuple[Any, ...]) -> tuple[list[np.ndarray | None], Si
                 hash(value)
             except TypeError:
                 raise CompileError(_unhashable_message(position, value)) from None
-            signature.append(("static", value))
+            signature.append(("static", _static_key(value)))
     # Last: the grad mode the step runs under, which decides what its trace records (a
     # backward behind `if is_grad_enabled()`, results that require grad): a program traced
     # with recording on must not replay for a call under no_grad, nor the reverse.
     signature.append(STATE.grad_enabled)
     return arrays, tuple(signature)
+
+
+def _static_key(value: Any) -> Any:
+    """What identifies a setting argument in the signature: its value and its type, entry by
+    entry in a tuple. Python's equality would let a program traced for one setting replay
+    for another that is equal yet not the same: `True == 1 == 1.0` (a step that checks
+    `flag is True` or `isinstance(n, int)`), `0.0 == -0.0` (`x / s` is +inf or -inf), and
+    NumPy scalars equal to Python numbers. A float is told apart by its repr, which keeps the
+    sign of zero (and makes NaN equal to itself)."""
+    kind = type(value)
+    if kind is tuple or kind is frozenset:
+        return kind, kind(map(_static_key, value))
+    if isinstance(value, (float, complex, np.inexact)):
+        return kind, repr(value)
+    return kind, value
 
 
 def _unhashable_message(position: int, value: Any) -> str:
