@@ -70,3 +70,43 @@ def test_an_equal_argument_of_another_type_or_sign_is_not_replayed_with_the_firs
     compiled = compile(step, backend=backend)
     for call, setting in enumerate([first, first, first, then, then, first]):
         _assert_same(compiled(X, setting), step(X, setting), call)
+
+
+SCALE: float = 0.0
+
+
+def _divide_by_global(x: np.ndarray) -> cr.Tensor:
+    return cr.tensor(x) / SCALE
+
+
+@pytest.mark.filterwarnings("ignore:divide by zero:RuntimeWarning")
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_a_global_float_turned_to_negative_zero_between_calls_is_not_replayed_stale(
+    backend: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    compiled = compile(_divide_by_global, backend=backend)
+    for call in range(6):
+        if call == 3:
+            monkeypatch.setattr(f"{__name__}.SCALE", -0.0)
+        _assert_same(compiled(X), _divide_by_global(X), call)
+
+
+@pytest.mark.filterwarnings("ignore:divide by zero:RuntimeWarning")
+@pytest.mark.parametrize("backend", BACKENDS)
+@pytest.mark.parametrize(("first", "then"), [(0.0, -0.0), (-0.0, 0.0), (0.0, 0.0)])
+def test_a_closure_or_list_float_changing_the_sign_of_zero_is_not_replayed_stale(
+    backend: str, first: float, then: float
+) -> None:
+    scale = first
+    settings = [first]
+
+    def step(x: np.ndarray) -> tuple[cr.Tensor, cr.Tensor]:
+        return cr.tensor(x) / scale, cr.tensor(x) / settings[0]
+
+    compiled = compile(step, backend=backend)
+    for call in range(6):
+        if call == 3:
+            scale = then
+            settings[0] = -then  # another float object, of the other sign
+        for got, expected in zip(compiled(X), step(X), strict=True):
+            _assert_same(got, expected, call)

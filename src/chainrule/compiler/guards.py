@@ -668,8 +668,13 @@ def _equal(before: Any, after: Any) -> bool:
 
 
 def _same(before: Any, after: Any) -> bool:
+    """Whether a guarded value is still the one traced: the same object, or a scalar of the
+    same type and value. A float is compared by its repr, which tells 0.0 from -0.0 (equal,
+    yet `x / s` is +inf for one and -inf for the other) and NaN from nothing else."""
     if before is after:
         return True
     if isinstance(before, _SCALARS) and type(before) is type(after):
+        if isinstance(before, (float, complex, np.inexact)):
+            return repr(before) == repr(after)
         return bool(before == after)
     return False
