@@ -80,6 +80,33 @@ _METADATA_SHAPE = frozenset({"shape", "size"})
 _WRITERS = frozenset({"copyto", "put", "place", "putmask", "put_along_axis", "fill_diagonal"})
 
 
+_MARKED: dict[int, tuple[np.ndarray, ArrayArgument]] = {}
+"""The arrays the step computed from its arguments' values with NumPy while it is traced,
+by the id of the array owning their memory (kept, so that no id is reused); emptied after
+each trace (`converting`)."""
+
+
+def _owner(array: np.ndarray) -> np.ndarray:
+    """The array whose memory `array` views (itself if it owns its memory)."""
+    while isinstance(array.base, np.ndarray):
+        array = array.base
+    return array
+
+
+def marked_source(array: Any) -> ArrayArgument | None:
+    """The value the step computed from an argument's values with NumPy (its
+    `ArrayArgument`) whose memory `array` holds, or None: a Tensor made of one holds a plain
+    view of it (`np.asarray`), which carries no mark itself."""
+    while isinstance(array, np.ndarray):
+        if isinstance(array, ArrayArgument):
+            return array
+        found = _MARKED.get(id(array))
+        if found is not None:
+            return found[1]
+        array = array.base
+    return None
+
+
 def _plain(value: Any) -> Any:
     if isinstance(value, ArrayArgument):
         return _view(value, np.ndarray)
@@ -205,7 +232,12 @@ class ArrayArgument(np.ndarray):
         if isinstance(result, (tuple, list)):
             return type(result)(self._taint(entry, shaped, how) for entry in result)
         if isinstance(result, (np.ndarray, np.generic)):
-            tainted = _view(_asarray(result), ArrayArgument)
+            array = _asarray(result)
+            tainted = _view(array, ArrayArgument)
+            # A Tensor made of it holds a plain view of the same memory (`np.asarray`):
+            # remembered by that memory, for `marked_source`.
+            owner = _owner(array)
+            _MARKED[id(owner)] = (owner, tainted)
             tainted.position = self.position
             tainted.reads = self.reads
             tainted.tensor_shape = self.tensor_shape
@@ -254,6 +286,33 @@ class ArrayArgument(np.ndarray):
             )
         if self.reads is not None:
             self.reads.append(f"argument {self.position} {SETTINGS_READ} {op} at {user_frame()}")
+
+    def note_constant(self, what: str) -> None:
+        """`what`, a constant of the trace, holds values the step computed from these with
+        NumPy (`np.where(x[0, 0] > 0, 2.0, 1.0)`), frozen by the trace as a Python read's
+        would be: noted as a read of the argument (the trace then holds for its values only,
+        and a second trace whose constant differs is refused), or refused outright where no
+        condition on the arguments can pin the values (a traced tensor's, a 0-d float
+        argument's)."""
+        if STATE.tracer is None:
+            return
+        if self.scalar or self.tensor_shape is not None:
+            source = (
+                f"the 0-d array argument {self.position}"
+                if self.scalar
+                else f".numpy() of a traced tensor of shape {self.tensor_shape}"
+            )
+            raise CompileError(
+                f"compile: {what} was computed with NumPy from the values of {source} "
+                f"({user_frame()}); the trace would freeze it at the first call's values on "
+                "every replay. Compute it with chainrule ops instead (cr.where, comparisons "
+                "of tensors are refused too: use relu, maximum, minimum, clip)"
+            )
+        if self.reads is not None:
+            self.reads.append(
+                f"argument {self.position} made into {what} (a constant of the trace) at "
+                f"{user_frame()}"
+            )
 
     def __bool__(self) -> bool:
         self._note("bool() (an if or a while)")
@@ -407,6 +466,7 @@ def converting() -> Iterator[None]:
     try:
         yield
     finally:
+        _MARKED.clear()
         setattr(Tensor, "data", _DATA)  # noqa: B010
         for name, original in originals.items():
             setattr(np, name, original)

@@ -19,7 +19,7 @@ from typing import Any
 import numpy as np
 
 from chainrule import placement
-from chainrule.compiler.arguments import ArrayArgument, called_by_the_step
+from chainrule.compiler.arguments import ArrayArgument, called_by_the_step, marked_source
 from chainrule.graph import READ
 from chainrule.modes import CompileError as CompileError
 from chainrule.modes import refuse_while_tracing as refuse_while_tracing
@@ -208,6 +208,9 @@ class Tracer:
         else:
             if not tensor.requires_grad:
                 self._refuse_derived(tensor.data, "a constant tensor")
+                source = marked_source(READ.data(tensor))
+                if source is not None:
+                    source.note_constant(f"a constant tensor of shape {tensor.shape}")
             slot = self.slots.new(tensor.data)
             self.slots.leaves[slot] = tensor
         self._tensor_slot[id(tensor)] = slot
