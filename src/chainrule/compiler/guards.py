@@ -17,7 +17,8 @@ members of sets, the values of raw buffers (`array.array`, bytearray, memoryview
 values) and of NumPy arrays of any size (their bytes, compared whole: a sampled fingerprint
 could miss a change), the process environment where the code names `environ` or `getenv`
 (copied and compared whole: the key may be computed), and whole module trees (each
-module's `training`, public attributes, parameters, buffers and children). An object's
+module's `training`, public attributes, the private ones the code names, parameters,
+buffers and children). An object's
 attribute or a dict's string key is guarded where the code names it, by a constant or by a
 string the step holds (`table[key]`); a key computed at run time (`table[f"w{i}"]`) is not.
 Optimizers and
@@ -87,6 +88,8 @@ _BUFFERS = (
 _CALL = operator.methodcaller("__call__")  # f(), called in C
 _BYTES: Callable[[np.ndarray], bytes] = np.ndarray.tobytes
 _STRUCTURE_NAME = "the parameters or sub-modules of a module"
+_MODULE_CONTAINERS = frozenset(("_parameters", "_buffers", "_modules"))
+"""A module's own dicts of parameters, buffers and sub-modules (`Module.__init__`)."""
 
 
 def _names(code: CodeType) -> Iterator[str]:
@@ -475,8 +478,12 @@ class Guards:
             self._class_attributes(type(module), depth)
             label = f"{name}.{path}" if path else name
             attributes = vars(module)
+            used = self._found_names if self._used is None else self._used
             for key in list(attributes)[:_WIDTH]:
-                if key == "training" or not key.startswith("_"):
+                # A private setting (`self._scale`, `self.__mask`) where the user code names
+                # it; the module's own containers are guarded apart (structure, buffers).
+                private = key.startswith("_") and key not in _MODULE_CONTAINERS
+                if key == "training" or not key.startswith("_") or (private and key in used):
                     self._entry(attributes, key, f"{label}.{key}", depth)
             # The methods calling it runs: forward, and those of its user classes that the
             # step's code names. Absent from the instance now, one set there later
