@@ -60,7 +60,8 @@ from chainrule.tensor import Tensor
 _DEPTH = 6
 """How many references deep the guards follow functions, objects and containers."""
 _WIDTH = 64
-"""How many entries of one container are guarded."""
+"""How many entries of one container are guarded (of a dict or an object's attributes,
+the first ones, and beyond them those the user code names: `_guarded_keys`)."""
 _CLASS_ENTRY = MappingProxyType.get  # a class's own attribute, read in C
 _LIMIT = 4096
 """How many values are guarded at most (a step that reaches a huge object graph)."""
@@ -318,7 +319,7 @@ class Guards:
         elif isinstance(value, Module):
             self._module_tree(value, name, depth)
         elif isinstance(value, dict):
-            for key in list(value)[:_WIDTH]:
+            for key in self._guarded_keys(value):
                 self._entry(value, key, f"{name}[{key!r}]", depth, named=True)
         elif isinstance(value, (list, collections.deque)):
             self._length(value, name)
@@ -359,7 +360,7 @@ class Guards:
             self._class_attributes(type(value), depth)  # `self.scale`, set on the class
             attributes = vars(value)
             self._length(attributes, f"the attributes of {name}")
-            for key in list(attributes)[:_WIDTH]:
+            for key in self._guarded_keys(attributes):
                 self._entry(attributes, key, f"{name}.{key}", depth, named=True)
         elif _is_user_slots_object(value):
             self._methods_of(value, name, depth)
@@ -367,6 +368,17 @@ class Guards:
             for key in _slot_names(type(value))[:_WIDTH]:
                 if self._used is None or key in self._used:
                     self._attribute(value, key, f"{name}.{key}", depth)
+
+    def _guarded_keys(self, holder: dict[Any, Any]) -> list[Any]:
+        """The keys of a dict (or an object's attributes) to guard: its first `_WIDTH`, and
+        beyond them those the user code names (`settings["lr"]` in a dict of a hundred
+        entries), which would otherwise go unguarded however plainly the step reads them."""
+        keys = list(islice(holder, _WIDTH))
+        if len(holder) > _WIDTH:
+            used = self._found_names if self._used is None else self._used
+            first = set(keys)
+            keys += sorted(key for key in used if key in holder and key not in first)
+        return keys
 
     def _attribute(self, owner: Any, key: str, name: str, depth: int) -> None:
         """Guard `getattr(owner, key)` (read in C by `getattr`) and follow its value."""
@@ -479,7 +491,7 @@ class Guards:
             label = f"{name}.{path}" if path else name
             attributes = vars(module)
             used = self._found_names if self._used is None else self._used
-            for key in list(attributes)[:_WIDTH]:
+            for key in self._guarded_keys(attributes):
                 # A private setting (`self._scale`, `self.__mask`) where the user code names
                 # it; the module's own containers are guarded apart (structure, buffers).
                 private = key.startswith("_") and key not in _MODULE_CONTAINERS
