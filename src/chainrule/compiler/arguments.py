@@ -25,6 +25,7 @@ reads are refused (`scalar`).
 
 from __future__ import annotations
 
+import math
 import os
 import sys
 from collections.abc import Callable, Iterable, Iterator, Mapping
@@ -333,6 +334,23 @@ class ArrayArgument(np.ndarray):
     def __complex__(self) -> complex:
         self._note("complex()")
         return complex(_view(self, np.ndarray))
+
+    def __round__(self, ndigits: Any = None) -> Any:
+        # NumPy's reductions give the step a NumPy scalar eagerly (round(x.mean()) works) but
+        # a 0-d ArrayArgument here, and ndarray defines no __round__.
+        self._note("round()")
+        return round(self._eager_value(), ndigits)
+
+    def __trunc__(self) -> Any:
+        self._note("math.trunc()")
+        return math.trunc(self._eager_value())
+
+    def _eager_value(self) -> Any:
+        """What the step would hold eagerly: a NumPy scalar for a 0-d value (which Python's
+        round() and math.trunc() take), the plain array otherwise (which they refuse, as
+        eagerly)."""
+        plain = _view(self, np.ndarray)
+        return plain[()] if plain.ndim == 0 else plain
 
     def item(self, *args: Any) -> Any:
         self._note("item()")
