@@ -228,18 +228,30 @@ def _reachable(step: Callable[..., Any]) -> list[tuple[str, Any]]:
     return found
 
 
-def _random_sources(reachable: list[tuple[str, Any]]) -> dict[str, Any]:
-    """The random generators a step can draw from without being passed them, each named by
-    what it is and the path the step reaches it by: NumPy's global one, Python's random
-    module, and the Generators, RandomStates and BitGenerators among the values it can
-    reach."""
+_RANDOM_TYPES = (np.random.Generator, np.random.RandomState, np.random.BitGenerator, random.Random)
+
+
+def _random_kind(value: Any) -> str:
+    if isinstance(value, (np.random.Generator, np.random.RandomState)):
+        return f"np.random.{type(value).__name__}"
+    if isinstance(value, random.Random):
+        return f"random.{type(value).__name__}"
+    return type(value).__name__
+
+
+def _random_sources(reachable: list[tuple[str, Any]], args: tuple[Any, ...]) -> dict[str, Any]:
+    """The random generators a step can draw from, each named by what it is and the path the
+    step reaches it by: NumPy's global one, Python's random module, the Generators,
+    RandomStates, BitGenerators and `random.Random` instances among the values it can reach,
+    and those passed as arguments (hashable, they are settings of the signature: a replay
+    would repeat the traced call's draws)."""
     sources: dict[str, Any] = {"np.random": np.random, "Python's random module": random}
-    random_types = (np.random.Generator, np.random.RandomState, np.random.BitGenerator)
     for name, value in reachable:
-        if isinstance(value, random_types):
-            kind = type(value).__name__
-            kind = f"np.random.{kind}" if isinstance(value, random_types[:2]) else kind
-            sources.setdefault(f"the {kind} {name!r}", value)
+        if isinstance(value, _RANDOM_TYPES):
+            sources.setdefault(f"the {_random_kind(value)} {name!r}", value)
+    for position, value in enumerate(args):
+        if isinstance(value, _RANDOM_TYPES):
+            sources.setdefault(f"the {_random_kind(value)} argument {position}", value)
     return sources
 
 
@@ -412,6 +424,8 @@ def _random_state(source: Any) -> Any:
         return source.bit_generator.state
     if isinstance(source, np.random.RandomState):
         return source.get_state(legacy=False)
+    if isinstance(source, random.Random):
+        return source.getstate()
     return source.state
 
 
@@ -481,7 +495,7 @@ class CompiledStep:
         tracer = Tracer(arrays)
         tracer.reads = reads
         reachable = _reachable(self.step)
-        sources = _random_sources(reachable)
+        sources = _random_sources(reachable, args)
         states = {name: _random_state(source) for name, source in sources.items()}
         optimizers = [
             (optimizer, _hyperparameters(optimizer)) for optimizer in _optimizers(reachable)
