@@ -500,7 +500,14 @@ class CompiledStep:
         optimizers = [
             (optimizer, _hyperparameters(optimizer)) for optimizer in _optimizers(reachable)
         ]
-        guards = Guards(self.step)
+        # Objects passed as settings (a module, a config), matched by identity in the
+        # signature: their state is guarded as the closure's is.
+        objects = [
+            (f"argument {position}", value)
+            for position, value in enumerate(args)
+            if not isinstance(value, (np.ndarray, Tensor)) and not is_foreign(value)
+        ]
+        guards = Guards(self.step, objects)
         iterators = _iterators(reachable)
         positions = {name: _position(iterator) for name, iterator in iterators.items()}
         entropy = _EntropyWatch(_generator_frames(iterators), tracer)

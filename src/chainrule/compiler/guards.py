@@ -8,7 +8,9 @@ that changed makes the step trace again instead of replaying a stale value. Pyth
 step itself changes (a counter, a list it appends to, `model.train()`) is not repeated by a
 replay, so a trace that changed any is refused.
 
-What is followed, from the step: its globals, closure and default arguments, transitively
+What is followed, from the step and from the objects passed to it as arguments (a module, a
+config: settings of the signature, matched by identity): its globals, closure and default
+arguments, transitively
 those of the user functions it calls, the attributes of user modules that code names, the
 attributes of the user classes (and of their metaclass, whose properties run on `C.name`)
 and objects it holds (its own, if bound; `__slots__` ones too), the entries of their dicts,
@@ -36,7 +38,7 @@ import functools
 import operator
 import os
 import sys
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from itertools import islice, repeat
 from types import (
     BuiltinMethodType,
@@ -173,7 +175,10 @@ class Guards:
     `cell_contents`, `len`), so checking costs no Python call per value: numbers, strings and
     None are compared by value, everything else by identity (the objects are kept alive)."""
 
-    def __init__(self, step: Callable[..., Any]) -> None:
+    def __init__(self, step: Callable[..., Any], arguments: Sequence[tuple[str, Any]] = ()) -> None:
+        """Guard what `step` reaches and what its `arguments` (name, value) that are objects
+        hold: a module or a settings object passed to the step is part of its signature by
+        identity, so its mode and attributes must be guarded as a closure's are."""
         self.tensors: list[Tensor] = []
         self._start_lists()
         # The names and string constants of the user code reached: an object's attribute or a
@@ -183,7 +188,7 @@ class Guards:
         self._found_names: set[str] = set()
         self._used: set[str] | None = None
         self._methods: list[FunctionType] = []  # methods of the objects met
-        self._follow(step, "the step", 0)
+        self._follow_roots(step, arguments)
         while True:  # the methods named by the code found so far, until no new one is named
             named = [f for f in self._methods if self._called(f) and id(f) not in self._seen]
             if not named:
@@ -193,11 +198,16 @@ class Guards:
         used = self._found_names
         self._start_lists()
         self._used = used
-        self._follow(step, "the step", 0)
+        self._follow_roots(step, arguments)
         if not used.isdisjoint(_ENVIRONMENT_NAMES):
             self._environment()
         self._drop_tensor_arrays()
         self.values = self._read()
+
+    def _follow_roots(self, step: Callable[..., Any], arguments: Sequence[tuple[str, Any]]) -> None:
+        self._follow(step, "the step", 0)
+        for name, value in arguments:
+            self._follow(value, name, 1)
 
     def _start_lists(self) -> None:
         self._dicts: list[dict[Any, Any]] = []
