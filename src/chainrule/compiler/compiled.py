@@ -459,6 +459,11 @@ class CompiledStep:
         return len(self.programs)
 
     def __call__(self, *args: Any) -> Any:
+        if STATE.anomaly:
+            # detect_anomaly() checks every op's output and gradient for NaN/inf and names the
+            # user's line, which only an eager run can do (a replay would return the NaN
+            # silently): run the step untraced, keeping the programs for the calls after.
+            return self.step(*args)
         arrays, signature = _argument_arrays(args)
         cached = self.programs.get(signature)
         if (

@@ -1148,6 +1148,9 @@ class XlaCompiledStep(CompiledStep):
     arrays again (a batch kept on the device) have the same signature."""
 
     def __call__(self, *args: Any) -> Any:
+        if STATE.anomaly:  # run eagerly, as `CompiledStep.__call__` says why
+            host = tuple(np.asarray(a) if _is_jax_array(a) else a for a in args)
+            return self.step(*host)
         last = self._last_arguments
         if (
             last is not None
