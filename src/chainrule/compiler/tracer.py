@@ -208,10 +208,14 @@ class Tracer:
             # A backward gives the leaf a new .grad tensor on each call: read it afresh.
             slot = self.slots.new(tensor.data)
             self.events.append(GradReadRecord(slot, owner, len(self.ops)))
-        elif (same := self._array_slot.get(id(READ.data(tensor)))) is not None:
+        elif (
+            not tensor.requires_grad
+            and (same := self._array_slot.get(id(READ.data(tensor)))) is not None
+        ):
             # The values of a traced tensor without its graph (`out.detach()`, `w.detach()`):
             # its slot, read afresh at each replay; the ops it feeds record that it needs no
-            # gradient.
+            # gradient. (A tensor that requires grad is a leaf of its own, even where it
+            # shares its array with another: each gets its gradient.)
             slot = same
         else:
             if not tensor.requires_grad:
