@@ -51,6 +51,9 @@ class StepTracer(Protocol):
     def record_effect(self, effect: Callable[[], Any], frame: FrameType | None = None) -> None:
         """`effect()` (an optimizer's step, zero_grad) ran here; `frame` is its running call."""
 
+    def in_effect(self, frame: FrameType | None) -> bool:
+        """Whether `frame` runs inside a recorded effect (is one, or is called by one)."""
+
     def record_effect_result(self, result: Tensor, what: str, fix: str) -> None:
         """`result` (`what`) was returned by a recorded effect, whose replay does not hand it
         to the step: raise CompileError, saying `fix`, if the step uses or returns it."""
@@ -254,9 +257,31 @@ def user_frame() -> str:
 
 def record_effect(effect: Any) -> None:
     """While a step is being traced for `chainrule.compile`, remember that `effect()` (an
-    optimizer's step or zero_grad) ran here, so every replay runs it at the same point."""
-    if STATE.tracer is not None:
-        STATE.tracer.record_effect(effect, sys._getframe(1))
+    optimizer's step or zero_grad) ran here, so every replay runs it at the same point. An
+    effect called by one already recorded (the base step a subclass's override calls) is
+    replayed with it, and not recorded again."""
+    tracer = STATE.tracer
+    if tracer is not None:
+        frame = sys._getframe(1)
+        if not tracer.in_effect(frame.f_back):
+            tracer.record_effect(effect, frame)
+
+
+def recorded_at_entry(method: Callable[..., Any]) -> Callable[..., Any]:
+    """`method` (a subclass's override of an optimizer's or scheduler's `step` or
+    `zero_grad`) recorded as an effect when it is entered, so that a replay repeats the whole
+    override once: the base method it calls records nothing more, and what the override does
+    before that call (`p.grad = p.grad * 0.5`) is not also traced as the step's own code,
+    which a replay would repeat a second time."""
+
+    @functools.wraps(method)
+    def entered(self: Any, *args: Any, **kwargs: Any) -> Any:
+        if STATE.tracer is not None:
+            bound = getattr(self, method.__name__)
+            record_effect(functools.partial(bound, *args, **kwargs) if args or kwargs else bound)
+        return method(self, *args, **kwargs)
+
+    return entered
 
 
 def refuse_while_tracing(what: str, why: str, fix: str = "run this step eagerly") -> None:

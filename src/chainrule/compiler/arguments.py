@@ -25,6 +25,7 @@ reads are refused (`scalar`).
 
 from __future__ import annotations
 
+import math
 import os
 import sys
 from collections.abc import Callable, Iterable, Iterator, Mapping
@@ -78,6 +79,33 @@ _METADATA = frozenset({"shape", "ndim", "size", "iscomplexobj", "isrealobj", "re
 _METADATA_SHAPE = frozenset({"shape", "size"})
 # NumPy functions that write into their first argument.
 _WRITERS = frozenset({"copyto", "put", "place", "putmask", "put_along_axis", "fill_diagonal"})
+
+
+_MARKED: dict[int, tuple[np.ndarray, ArrayArgument]] = {}
+"""The arrays the step computed from its arguments' values with NumPy while it is traced,
+by the id of the array owning their memory (kept, so that no id is reused); emptied after
+each trace (`converting`)."""
+
+
+def _owner(array: np.ndarray) -> np.ndarray:
+    """The array whose memory `array` views (itself if it owns its memory)."""
+    while isinstance(array.base, np.ndarray):
+        array = array.base
+    return array
+
+
+def marked_source(array: Any) -> ArrayArgument | None:
+    """The value the step computed from an argument's values with NumPy (its
+    `ArrayArgument`) whose memory `array` holds, or None: a Tensor made of one holds a plain
+    view of it (`np.asarray`), which carries no mark itself."""
+    while isinstance(array, np.ndarray):
+        if isinstance(array, ArrayArgument):
+            return array
+        found = _MARKED.get(id(array))
+        if found is not None:
+            return found[1]
+        array = array.base
+    return None
 
 
 def _plain(value: Any) -> Any:
@@ -205,7 +233,12 @@ class ArrayArgument(np.ndarray):
         if isinstance(result, (tuple, list)):
             return type(result)(self._taint(entry, shaped, how) for entry in result)
         if isinstance(result, (np.ndarray, np.generic)):
-            tainted = _view(_asarray(result), ArrayArgument)
+            array = _asarray(result)
+            tainted = _view(array, ArrayArgument)
+            # A Tensor made of it holds a plain view of the same memory (`np.asarray`):
+            # remembered by that memory, for `marked_source`.
+            owner = _owner(array)
+            _MARKED[id(owner)] = (owner, tainted)
             tainted.position = self.position
             tainted.reads = self.reads
             tainted.tensor_shape = self.tensor_shape
@@ -255,6 +288,33 @@ class ArrayArgument(np.ndarray):
         if self.reads is not None:
             self.reads.append(f"argument {self.position} {SETTINGS_READ} {op} at {user_frame()}")
 
+    def note_constant(self, what: str) -> None:
+        """`what`, a constant of the trace, holds values the step computed from these with
+        NumPy (`np.where(x[0, 0] > 0, 2.0, 1.0)`), frozen by the trace as a Python read's
+        would be: noted as a read of the argument (the trace then holds for its values only,
+        and a second trace whose constant differs is refused), or refused outright where no
+        condition on the arguments can pin the values (a traced tensor's, a 0-d float
+        argument's)."""
+        if STATE.tracer is None:
+            return
+        if self.scalar or self.tensor_shape is not None:
+            source = (
+                f"the 0-d array argument {self.position}"
+                if self.scalar
+                else f".numpy() of a traced tensor of shape {self.tensor_shape}"
+            )
+            raise CompileError(
+                f"compile: {what} was computed with NumPy from the values of {source} "
+                f"({user_frame()}); the trace would freeze it at the first call's values on "
+                "every replay. Compute it with chainrule ops instead (cr.where, comparisons "
+                "of tensors are refused too: use relu, maximum, minimum, clip)"
+            )
+        if self.reads is not None:
+            self.reads.append(
+                f"argument {self.position} made into {what} (a constant of the trace) at "
+                f"{user_frame()}"
+            )
+
     def __bool__(self) -> bool:
         self._note("bool() (an if or a while)")
         return bool(_view(self, np.ndarray))
@@ -274,6 +334,23 @@ class ArrayArgument(np.ndarray):
     def __complex__(self) -> complex:
         self._note("complex()")
         return complex(_view(self, np.ndarray))
+
+    def __round__(self, ndigits: Any = None) -> Any:
+        # NumPy's reductions give the step a NumPy scalar eagerly (round(x.mean()) works) but
+        # a 0-d ArrayArgument here, and ndarray defines no __round__.
+        self._note("round()")
+        return round(self._eager_value(), ndigits)
+
+    def __trunc__(self) -> Any:
+        self._note("math.trunc()")
+        return math.trunc(self._eager_value())
+
+    def _eager_value(self) -> Any:
+        """What the step would hold eagerly: a NumPy scalar for a 0-d value (which Python's
+        round() and math.trunc() take), the plain array otherwise (which they refuse, as
+        eagerly)."""
+        plain = _view(self, np.ndarray)
+        return plain[()] if plain.ndim == 0 else plain
 
     def item(self, *args: Any) -> Any:
         self._note("item()")
@@ -407,6 +484,7 @@ def converting() -> Iterator[None]:
     try:
         yield
     finally:
+        _MARKED.clear()
         setattr(Tensor, "data", _DATA)  # noqa: B010
         for name, original in originals.items():
             setattr(np, name, original)

@@ -84,12 +84,27 @@ def _argument_arrays(args: tuple[Any, ...]) -> tuple[list[np.ndarray | None], Si
                 hash(value)
             except TypeError:
                 raise CompileError(_unhashable_message(position, value)) from None
-            signature.append(("static", value))
+            signature.append(("static", _static_key(value)))
     # Last: the grad mode the step runs under, which decides what its trace records (a
     # backward behind `if is_grad_enabled()`, results that require grad): a program traced
     # with recording on must not replay for a call under no_grad, nor the reverse.
     signature.append(STATE.grad_enabled)
     return arrays, tuple(signature)
+
+
+def _static_key(value: Any) -> Any:
+    """What identifies a setting argument in the signature: its value and its type, entry by
+    entry in a tuple. Python's equality would let a program traced for one setting replay
+    for another that is equal yet not the same: `True == 1 == 1.0` (a step that checks
+    `flag is True` or `isinstance(n, int)`), `0.0 == -0.0` (`x / s` is +inf or -inf), and
+    NumPy scalars equal to Python numbers. A float is told apart by its repr, which keeps the
+    sign of zero (and makes NaN equal to itself)."""
+    kind = type(value)
+    if kind is tuple or kind is frozenset:
+        return kind, kind(map(_static_key, value))
+    if isinstance(value, (float, complex, np.inexact)):
+        return kind, repr(value)
+    return kind, value
 
 
 def _unhashable_message(position: int, value: Any) -> str:
@@ -213,18 +228,30 @@ def _reachable(step: Callable[..., Any]) -> list[tuple[str, Any]]:
     return found
 
 
-def _random_sources(reachable: list[tuple[str, Any]]) -> dict[str, Any]:
-    """The random generators a step can draw from without being passed them, each named by
-    what it is and the path the step reaches it by: NumPy's global one, Python's random
-    module, and the Generators, RandomStates and BitGenerators among the values it can
-    reach."""
+_RANDOM_TYPES = (np.random.Generator, np.random.RandomState, np.random.BitGenerator, random.Random)
+
+
+def _random_kind(value: Any) -> str:
+    if isinstance(value, (np.random.Generator, np.random.RandomState)):
+        return f"np.random.{type(value).__name__}"
+    if isinstance(value, random.Random):
+        return f"random.{type(value).__name__}"
+    return type(value).__name__
+
+
+def _random_sources(reachable: list[tuple[str, Any]], args: tuple[Any, ...]) -> dict[str, Any]:
+    """The random generators a step can draw from, each named by what it is and the path the
+    step reaches it by: NumPy's global one, Python's random module, the Generators,
+    RandomStates, BitGenerators and `random.Random` instances among the values it can reach,
+    and those passed as arguments (hashable, they are settings of the signature: a replay
+    would repeat the traced call's draws)."""
     sources: dict[str, Any] = {"np.random": np.random, "Python's random module": random}
-    random_types = (np.random.Generator, np.random.RandomState, np.random.BitGenerator)
     for name, value in reachable:
-        if isinstance(value, random_types):
-            kind = type(value).__name__
-            kind = f"np.random.{kind}" if isinstance(value, random_types[:2]) else kind
-            sources.setdefault(f"the {kind} {name!r}", value)
+        if isinstance(value, _RANDOM_TYPES):
+            sources.setdefault(f"the {_random_kind(value)} {name!r}", value)
+    for position, value in enumerate(args):
+        if isinstance(value, _RANDOM_TYPES):
+            sources.setdefault(f"the {_random_kind(value)} argument {position}", value)
     return sources
 
 
@@ -397,6 +424,8 @@ def _random_state(source: Any) -> Any:
         return source.bit_generator.state
     if isinstance(source, np.random.RandomState):
         return source.get_state(legacy=False)
+    if isinstance(source, random.Random):
+        return source.getstate()
     return source.state
 
 
@@ -430,6 +459,11 @@ class CompiledStep:
         return len(self.programs)
 
     def __call__(self, *args: Any) -> Any:
+        if STATE.anomaly:
+            # detect_anomaly() checks every op's output and gradient for NaN/inf and names the
+            # user's line, which only an eager run can do (a replay would return the NaN
+            # silently): run the step untraced, keeping the programs for the calls after.
+            return self.step(*args)
         arrays, signature = _argument_arrays(args)
         cached = self.programs.get(signature)
         if (
@@ -466,12 +500,19 @@ class CompiledStep:
         tracer = Tracer(arrays)
         tracer.reads = reads
         reachable = _reachable(self.step)
-        sources = _random_sources(reachable)
+        sources = _random_sources(reachable, args)
         states = {name: _random_state(source) for name, source in sources.items()}
         optimizers = [
             (optimizer, _hyperparameters(optimizer)) for optimizer in _optimizers(reachable)
         ]
-        guards = Guards(self.step)
+        # Objects passed as settings (a module, a config), matched by identity in the
+        # signature: their state is guarded as the closure's is.
+        objects = [
+            (f"argument {position}", value)
+            for position, value in enumerate(args)
+            if not isinstance(value, (np.ndarray, Tensor)) and not is_foreign(value)
+        ]
+        guards = Guards(self.step, objects)
         iterators = _iterators(reachable)
         positions = {name: _position(iterator) for name, iterator in iterators.items()}
         entropy = _EntropyWatch(_generator_frames(iterators), tracer)

@@ -8,7 +8,9 @@ that changed makes the step trace again instead of replaying a stale value. Pyth
 step itself changes (a counter, a list it appends to, `model.train()`) is not repeated by a
 replay, so a trace that changed any is refused.
 
-What is followed, from the step: its globals, closure and default arguments, transitively
+What is followed, from the step and from the objects passed to it as arguments (a module, a
+config: settings of the signature, matched by identity): its globals, closure and default
+arguments, transitively
 those of the user functions it calls, the attributes of user modules that code names, the
 attributes of the user classes (and of their metaclass, whose properties run on `C.name`)
 and objects it holds (its own, if bound; `__slots__` ones too), the entries of their dicts,
@@ -17,7 +19,8 @@ members of sets, the values of raw buffers (`array.array`, bytearray, memoryview
 values) and of NumPy arrays of any size (their bytes, compared whole: a sampled fingerprint
 could miss a change), the process environment where the code names `environ` or `getenv`
 (copied and compared whole: the key may be computed), and whole module trees (each
-module's `training`, public attributes, parameters, buffers and children). An object's
+module's `training`, public attributes, the private ones the code names, parameters,
+buffers and children). An object's
 attribute or a dict's string key is guarded where the code names it, by a constant or by a
 string the step holds (`table[key]`); a key computed at run time (`table[f"w{i}"]`) is not.
 Optimizers and
@@ -35,7 +38,7 @@ import functools
 import operator
 import os
 import sys
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from itertools import islice, repeat
 from types import (
     BuiltinMethodType,
@@ -59,7 +62,8 @@ from chainrule.tensor import Tensor
 _DEPTH = 6
 """How many references deep the guards follow functions, objects and containers."""
 _WIDTH = 64
-"""How many entries of one container are guarded."""
+"""How many entries of one container are guarded (of a dict or an object's attributes,
+the first ones, and beyond them those the user code names: `_guarded_keys`)."""
 _CLASS_ENTRY = MappingProxyType.get  # a class's own attribute, read in C
 _LIMIT = 4096
 """How many values are guarded at most (a step that reaches a huge object graph)."""
@@ -87,6 +91,8 @@ _BUFFERS = (
 _CALL = operator.methodcaller("__call__")  # f(), called in C
 _BYTES: Callable[[np.ndarray], bytes] = np.ndarray.tobytes
 _STRUCTURE_NAME = "the parameters or sub-modules of a module"
+_MODULE_CONTAINERS = frozenset(("_parameters", "_buffers", "_modules"))
+"""A module's own dicts of parameters, buffers and sub-modules (`Module.__init__`)."""
 
 
 def _names(code: CodeType) -> Iterator[str]:
@@ -169,7 +175,10 @@ class Guards:
     `cell_contents`, `len`), so checking costs no Python call per value: numbers, strings and
     None are compared by value, everything else by identity (the objects are kept alive)."""
 
-    def __init__(self, step: Callable[..., Any]) -> None:
+    def __init__(self, step: Callable[..., Any], arguments: Sequence[tuple[str, Any]] = ()) -> None:
+        """Guard what `step` reaches and what its `arguments` (name, value) that are objects
+        hold: a module or a settings object passed to the step is part of its signature by
+        identity, so its mode and attributes must be guarded as a closure's are."""
         self.tensors: list[Tensor] = []
         self._start_lists()
         # The names and string constants of the user code reached: an object's attribute or a
@@ -179,7 +188,7 @@ class Guards:
         self._found_names: set[str] = set()
         self._used: set[str] | None = None
         self._methods: list[FunctionType] = []  # methods of the objects met
-        self._follow(step, "the step", 0)
+        self._follow_roots(step, arguments)
         while True:  # the methods named by the code found so far, until no new one is named
             named = [f for f in self._methods if self._called(f) and id(f) not in self._seen]
             if not named:
@@ -189,11 +198,16 @@ class Guards:
         used = self._found_names
         self._start_lists()
         self._used = used
-        self._follow(step, "the step", 0)
+        self._follow_roots(step, arguments)
         if not used.isdisjoint(_ENVIRONMENT_NAMES):
             self._environment()
         self._drop_tensor_arrays()
         self.values = self._read()
+
+    def _follow_roots(self, step: Callable[..., Any], arguments: Sequence[tuple[str, Any]]) -> None:
+        self._follow(step, "the step", 0)
+        for name, value in arguments:
+            self._follow(value, name, 1)
 
     def _start_lists(self) -> None:
         self._dicts: list[dict[Any, Any]] = []
@@ -315,7 +329,7 @@ class Guards:
         elif isinstance(value, Module):
             self._module_tree(value, name, depth)
         elif isinstance(value, dict):
-            for key in list(value)[:_WIDTH]:
+            for key in self._guarded_keys(value):
                 self._entry(value, key, f"{name}[{key!r}]", depth, named=True)
         elif isinstance(value, (list, collections.deque)):
             self._length(value, name)
@@ -356,7 +370,7 @@ class Guards:
             self._class_attributes(type(value), depth)  # `self.scale`, set on the class
             attributes = vars(value)
             self._length(attributes, f"the attributes of {name}")
-            for key in list(attributes)[:_WIDTH]:
+            for key in self._guarded_keys(attributes):
                 self._entry(attributes, key, f"{name}.{key}", depth, named=True)
         elif _is_user_slots_object(value):
             self._methods_of(value, name, depth)
@@ -364,6 +378,17 @@ class Guards:
             for key in _slot_names(type(value))[:_WIDTH]:
                 if self._used is None or key in self._used:
                     self._attribute(value, key, f"{name}.{key}", depth)
+
+    def _guarded_keys(self, holder: dict[Any, Any]) -> list[Any]:
+        """The keys of a dict (or an object's attributes) to guard: its first `_WIDTH`, and
+        beyond them those the user code names (`settings["lr"]` in a dict of a hundred
+        entries), which would otherwise go unguarded however plainly the step reads them."""
+        keys = list(islice(holder, _WIDTH))
+        if len(holder) > _WIDTH:
+            used = self._found_names if self._used is None else self._used
+            first = set(keys)
+            keys += sorted(key for key in used if key in holder and key not in first)
+        return keys
 
     def _attribute(self, owner: Any, key: str, name: str, depth: int) -> None:
         """Guard `getattr(owner, key)` (read in C by `getattr`) and follow its value."""
@@ -475,8 +500,12 @@ class Guards:
             self._class_attributes(type(module), depth)
             label = f"{name}.{path}" if path else name
             attributes = vars(module)
-            for key in list(attributes)[:_WIDTH]:
-                if key == "training" or not key.startswith("_"):
+            used = self._found_names if self._used is None else self._used
+            for key in self._guarded_keys(attributes):
+                # A private setting (`self._scale`, `self.__mask`) where the user code names
+                # it; the module's own containers are guarded apart (structure, buffers).
+                private = key.startswith("_") and key not in _MODULE_CONTAINERS
+                if key == "training" or not key.startswith("_") or (private and key in used):
                     self._entry(attributes, key, f"{label}.{key}", depth)
             # The methods calling it runs: forward, and those of its user classes that the
             # step's code names. Absent from the instance now, one set there later
@@ -668,8 +697,13 @@ def _equal(before: Any, after: Any) -> bool:
 
 
 def _same(before: Any, after: Any) -> bool:
+    """Whether a guarded value is still the one traced: the same object, or a scalar of the
+    same type and value. A float is compared by its repr, which tells 0.0 from -0.0 (equal,
+    yet `x / s` is +inf for one and -inf for the other) and NaN from nothing else."""
     if before is after:
         return True
     if isinstance(before, _SCALARS) and type(before) is type(after):
+        if isinstance(before, (float, complex, np.inexact)):
+            return repr(before) == repr(after)
         return bool(before == after)
     return False

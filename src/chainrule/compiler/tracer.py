@@ -19,7 +19,7 @@ from typing import Any
 import numpy as np
 
 from chainrule import placement
-from chainrule.compiler.arguments import ArrayArgument, called_by_the_step
+from chainrule.compiler.arguments import ArrayArgument, called_by_the_step, marked_source
 from chainrule.graph import READ
 from chainrule.modes import CompileError as CompileError
 from chainrule.modes import refuse_while_tracing as refuse_while_tracing
@@ -144,6 +144,9 @@ class Tracer:
             (index, a) for index, a in enumerate(arguments) if a is not None and a.size
         ]
         self._tensor_slot: dict[int, int] = {}
+        # The slot of each array an op computed or a leaf holds, by id (kept alive with its
+        # tensor): a tensor made of one without an op (`t.detach()`) reads that slot.
+        self._array_slot: dict[int, int] = {}
         self._alive: list[Any] = []
         # The frames of the recorded effects (an optimizer's step) while they run: what they
         # change in place is replayed with them, so it is allowed.
@@ -205,11 +208,24 @@ class Tracer:
             # A backward gives the leaf a new .grad tensor on each call: read it afresh.
             slot = self.slots.new(tensor.data)
             self.events.append(GradReadRecord(slot, owner, len(self.ops)))
+        elif (
+            not tensor.requires_grad
+            and (same := self._array_slot.get(id(READ.data(tensor)))) is not None
+        ):
+            # The values of a traced tensor without its graph (`out.detach()`, `w.detach()`):
+            # its slot, read afresh at each replay; the ops it feeds record that it needs no
+            # gradient. (A tensor that requires grad is a leaf of its own, even where it
+            # shares its array with another: each gets its gradient.)
+            slot = same
         else:
             if not tensor.requires_grad:
                 self._refuse_derived(tensor.data, "a constant tensor")
+                source = marked_source(READ.data(tensor))
+                if source is not None:
+                    source.note_constant(f"a constant tensor of shape {tensor.shape}")
             slot = self.slots.new(tensor.data)
             self.slots.leaves[slot] = tensor
+            self._array_slot[id(READ.data(tensor))] = slot
         self._tensor_slot[id(tensor)] = slot
         self._alive.append(tensor)
         return slot
@@ -311,6 +327,7 @@ class Tracer:
         input_slots = tuple(self.slot_of(x) for x in inputs)
         output = self.slots.new(result.data)
         self._tensor_slot[id(result)] = output
+        self._array_slot[id(READ.data(result))] = output
         self._alive.append(result)
         self.ops.append(
             OpRecord(

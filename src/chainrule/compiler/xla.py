@@ -38,6 +38,7 @@ from chainrule.compiler.compiled import (
     _same_data,
 )
 from chainrule.compiler.deferred import Deferral, flush
+from chainrule.compiler.guards import Guards
 from chainrule.compiler.program import ancestors, wanted_slots
 from chainrule.compiler.tracer import (
     BackwardRecord,
@@ -258,6 +259,25 @@ class _Emission:
     updated: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
 
 
+def _rules(*rules: Callable[..., Any]) -> None:
+    """Nothing: the function of the partial whose arguments `_user_rule_guards` follows."""
+
+
+def _user_rule_guards(ops: Sequence[OpRecord]) -> Guards | None:
+    """Guards over what the forward and vjp rules of the user's own primitives read (a class
+    attribute `Scaled.factor`, a global, a closure value), or None if the step uses none. The
+    NumPy replay calls those rules at each call and reads that state afresh, as eagerly; the
+    jitted body runs them once, when JAX traces it, so a change since would be replayed stale:
+    it is traced again instead."""
+    user = dict.fromkeys(
+        op.primitive for op in ops if not op.primitive.__module__.startswith("chainrule.")
+    )
+    if not user:
+        return None
+    rules = [rule for primitive in user for rule in (primitive.forward, primitive.vjp)]
+    return Guards(functools.partial(_rules, *rules))
+
+
 class XlaProgram:
     """The replay of one trace (one signature) as jitted JAX functions."""
 
@@ -272,6 +292,9 @@ class XlaProgram:
         self._leaves = tuple(slots.leaves.values())
         self._leaf_kinds = tuple((slots.shapes[slot], slots.dtypes[slot]) for slot in slots.leaves)
         """Each leaf's traced (shape, dtype): another one is traced again (`must_retrace`)."""
+        self._rule_guards = _user_rule_guards(self.ops)
+        """The Python state the rules of the user's own primitives read (`_user_rule_guards`),
+        or None where the step uses chainrule's primitives only."""
         self.argument_slots = list(slots.arguments.items())
         self._index_checks = index_checks(self.ops, slots)
         self.optimizers: list[Optimizer] = []
@@ -515,7 +538,10 @@ class XlaProgram:
         between calls: the body computes with the traced ones, e.g. a float32 gradient for a
         float64 parameter). `.data` can only have been replaced after a flush (a deferred
         tensor flushes when its `_data` is read or set), so the leaves are read only then:
-        never in the steady state, where reading them would flush."""
+        never in the steady state, where reading them would flush. So is a step whose own
+        primitives' rules read Python state that changed since (`_user_rule_guards`)."""
+        if self._rule_guards is not None and not self._rule_guards.hold():
+            return True
         live = self._live
         if live is None or live.deferral is None or not live.deferral.active:
             for tensor, (shape, dtype) in zip(self._leaves, self._leaf_kinds, strict=True):
@@ -1122,6 +1148,9 @@ class XlaCompiledStep(CompiledStep):
     arrays again (a batch kept on the device) have the same signature."""
 
     def __call__(self, *args: Any) -> Any:
+        if STATE.anomaly:  # run eagerly, as `CompiledStep.__call__` says why
+            host = tuple(np.asarray(a) if _is_jax_array(a) else a for a in args)
+            return self.step(*host)
         last = self._last_arguments
         if (
             last is not None

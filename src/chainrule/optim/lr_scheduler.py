@@ -13,7 +13,7 @@ from typing import Any
 
 import numpy as np
 
-from chainrule.modes import record_effect, refuse_while_tracing
+from chainrule.modes import record_effect, recorded_at_entry, refuse_while_tracing
 from chainrule.optim.optimizer import Optimizer, check_number
 
 
@@ -60,6 +60,12 @@ class LRScheduler(ABC):
         self.last_epoch = -1
         self._last_lr: list[float] = []
         self._advance()
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        # A subclass's own step is one effect for chainrule.compile (`recorded_at_entry`).
+        if "step" in cls.__dict__:
+            setattr(cls, "step", recorded_at_entry(cls.__dict__["step"]))  # noqa: B010
 
     @abstractmethod
     def _next_lrs(self) -> list[float]:

@@ -24,7 +24,14 @@ from typing import Any, ClassVar
 import numpy as np
 
 from chainrule.backends import namespace
-from chainrule.modes import STATE, enable_grad, no_grad, record_effect, refuse_while_tracing
+from chainrule.modes import (
+    STATE,
+    enable_grad,
+    no_grad,
+    record_effect,
+    recorded_at_entry,
+    refuse_while_tracing,
+)
 from chainrule.nn.flat import FlatBuffer, buffer_of, zero_grads
 from chainrule.nn.parameter import Parameter
 from chainrule.placement import device_of, is_foreign, move, to_numpy
@@ -118,6 +125,14 @@ class Optimizer(ABC):
     """Hyperparameters added after checkpoints were first written, with the value that gives
     the old behaviour: a saved group without one loads with that value (as torch's
     `__setstate__` fills in its newer options)."""
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        # A subclass's own step or zero_grad is one effect for chainrule.compile, recorded
+        # when entered (`recorded_at_entry`): a replay repeats the whole override once.
+        for name in ("step", "zero_grad"):
+            if name in cls.__dict__:
+                setattr(cls, name, recorded_at_entry(cls.__dict__[name]))
 
     def __init__(self, params: ParamsArg, defaults: dict[str, Any]) -> None:
         refuse_while_tracing(
