@@ -1,12 +1,14 @@
 """A setting the step names (`settings["gain"]`, `config.gain`, `self.gain`) held in a dict,
 an object or a module with more entries than the guards look at one by one (64): it was left
 unguarded, so a change between calls replayed the traced value. The guards now take, beyond
-the first 64 entries, those the user code names. Each case traces, checks and replays (three
-calls), changes the setting, and compares the next two calls with eager (bit for bit on the
-NumPy replay, to 1e-12 on XLA, float64)."""
+the first 64 entries, those the user code names, and a list's or deque's further entries
+(read at a computed index, `schedule[step]`) as one compared copy. Each case traces, checks
+and replays (three calls), changes the setting, and compares the next two calls with eager
+(bit for bit on the NumPy replay, to 1e-12 on XLA, float64)."""
 
 from __future__ import annotations
 
+import collections
 from collections.abc import Callable
 from typing import Any
 
@@ -75,7 +77,31 @@ def _module_case() -> tuple[Callable[[np.ndarray], cr.Tensor], Callable[[], None
     return step, lambda: setattr(layer, "gain", -5.0)
 
 
+def _list_case() -> tuple[Callable[[np.ndarray], cr.Tensor], Callable[[], None]]:
+    # a per-step schedule: the entry read is chosen by a counter, not named in the code
+    weight = cr.tensor(np.ones(3), requires_grad=True)
+    schedule = [0.0] * ENTRIES + [2.0]
+    at = [ENTRIES]
+
+    def step(x: np.ndarray) -> cr.Tensor:
+        return (cr.tensor(x) * weight).sum() * schedule[at[0]]
+
+    return step, lambda: schedule.__setitem__(ENTRIES, -5.0)
+
+
+def _deque_case() -> tuple[Callable[[np.ndarray], cr.Tensor], Callable[[], None]]:
+    weight = cr.tensor(np.ones(3), requires_grad=True)
+    gains = collections.deque([0.0] * ENTRIES + [2.0])
+
+    def step(x: np.ndarray) -> cr.Tensor:
+        return (cr.tensor(x) * weight).sum() * gains[-1]
+
+    return step, lambda: gains.__setitem__(-1, -5.0)
+
+
 CASES: dict[str, Callable[[], Any]] = {
+    "list-entry": _list_case,
+    "deque-entry": _deque_case,
     "dict-entry": _dict_case,
     "object-attribute": _object_case,
     "module-attribute": _module_case,

@@ -339,6 +339,10 @@ class Guards:
                     self._indices.append(index)
                     self._item_names.append(f"{name}[{index}]")
                 self._follow(item, f"{name}[{index}]", depth + 1)
+            if len(value) > _WIDTH:
+                # `schedule[step]` past the first entries: which one is read is computed,
+                # so the rest are compared as one copy (by identity, then ==), in C.
+                self._snapshot(_tail, value, f"the entries of {name} past its first {_WIDTH}")
         elif isinstance(value, tuple):
             for index, item in enumerate(value[:_WIDTH]):
                 self._follow(item, f"{name}[{index}]", depth + 1)
@@ -685,6 +689,11 @@ def _is_user_slots_object(value: Any) -> bool:
         and bool(_slot_names(type(value)))
         and not _is_library_class(type(value))
     )
+
+
+def _tail(items: list[Any] | collections.deque[Any]) -> tuple[Any, ...]:
+    """The entries of a list or deque past the guards' width."""
+    return tuple(islice(items, _WIDTH, None))
 
 
 def _equal(before: Any, after: Any) -> bool:
