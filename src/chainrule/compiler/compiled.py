@@ -20,6 +20,7 @@ import operator
 import os
 import random
 import sys
+import warnings
 from collections.abc import Callable, Iterator, Sequence
 from types import FrameType, FunctionType, GeneratorType, MethodType, ModuleType
 from typing import Any, cast
@@ -442,8 +443,16 @@ def _same_state(first: Any, second: Any) -> bool:
 class CompiledStep:
     """A step function with a cache of traced programs, one per signature."""
 
+    max_programs = 64
+    """How many signatures' programs are kept. A step called with a new setting each time (a
+    fresh object, a float that varies) would trace every call and keep every program; past
+    this many, a new signature runs the step eagerly, untraced, with one warning (as
+    torch.compile falls back to eager past its cache size limit). Raise it on the compiled
+    step (`compiled.max_programs = 256`) where more signatures are meant."""
+
     def __init__(self, step: Callable[..., Any]) -> None:
         self.step = step
+        self.warned_full = False
         self.programs: dict[Signature, tuple[Program, Callable[[list[Tensor]], Any]]] = {}
         # The first trace of each signature not yet checked by a second one (`_verify`).
         self.unverified: dict[Signature, tuple[Tracer, list[int]]] = {}
@@ -489,6 +498,9 @@ class CompiledStep:
     ) -> Any:
         if STATE.tracer is not None:
             raise CompileError("compile: a compiled step cannot call another compiled step")
+        if signature not in self.programs and len(self.programs) >= self.max_programs:
+            self._warn_full()
+            return self.step(*args)
         args, arrays = separate_aliases(args, arrays)
         reads: list[str] = []  # the step's reads of its arguments' values into Python
         args = guard_array_arguments(args, reads)
@@ -591,6 +603,21 @@ class CompiledStep:
         program.guards = guards
         self.programs[signature] = (program, rebuild)
         return result
+
+    def _warn_full(self) -> None:
+        if self.warned_full:
+            return
+        self.warned_full = True
+        warnings.warn(
+            f"compile: {getattr(self.step, '__name__', 'the step')} has been traced for "
+            f"{len(self.programs)} different signatures (argument shapes, dtypes and "
+            "settings), its limit; calls with a new one now run eagerly, untraced. A setting "
+            "that changes every call (a fresh object, a varying float) makes each call a new "
+            "signature: pass it as an array instead, or raise the limit with "
+            "`compiled.max_programs = N`",
+            RuntimeWarning,
+            stacklevel=4,
+        )
 
     def _replay(self, tracer: Tracer, outputs: list[int]) -> Any:
         """The replayable form of a finished trace (the XLA backend overrides it)."""
