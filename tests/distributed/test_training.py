@@ -96,3 +96,31 @@ def test_a_rank_that_refuses_its_checkpoint_stops_every_rank_at_once(tmp_path: P
     rank_0, rank_1 = run_ranks(2, body)
     assert rank_0.startswith("train: rank 1 of 2 cannot resume: the data differ")
     assert rank_1.startswith("train: the data differ")
+
+
+@pytest.mark.parametrize("ranks", [1, 3], ids=["fewer", "more"])
+def test_a_two_rank_run_resumes_on_another_rank_count(tmp_path: Path, ranks: int) -> None:
+    """Resuming on more ranks than saved the run failed with an IndexError (each rank looked
+    for its own dropout generators among the saved ranks'); without dropout it resumes, with
+    the same global batches, as the uninterrupted run to rounding."""
+    splits = load_splits("digits", val_fraction=0.1, dtype="float64")
+    config = replace(CONFIG, batch_size=61)
+    straight, stopped = tmp_path / "straight", tmp_path / "stopped"
+
+    def fit(comm: ThreadRank, folder: Path, epochs: int, resume: bool) -> str | None:
+        trainer = Trainer(replace(config, epochs=epochs), folder, splits=splits, comm=comm)
+        if resume:
+            trainer.restore(load_checkpoint(folder))
+        trainer.fit(progress=False, echo=lambda line: None)
+        return trainer.notice
+
+    run_ranks(2, lambda comm: fit(comm, straight, 2, resume=False))
+    run_ranks(2, lambda comm: fit(comm, stopped, 1, resume=False))
+    notices = run_ranks(ranks, lambda comm: fit(comm, stopped, 2, resume=True))
+    assert notices[0] is not None
+    assert f"saved with 2 rank(s) on {ranks}" in notices[0]
+    expected = load_checkpoint(straight).meta["model"]
+    got = load_checkpoint(stopped).meta["model"]
+    assert sorted(got) == sorted(expected)
+    for key, value in expected.items():
+        np.testing.assert_allclose(np.asarray(got[key]), np.asarray(value), rtol=1e-12, atol=1e-14)

@@ -187,7 +187,16 @@ class DataParallel:
     values). Set `samples` to this rank's row count before each step when the shards may
     differ in size (a `DistributedSampler`'s last batch). The weights assume each rank's loss
     is the mean over its rows (the losses' default reduction); for a summed loss the global
-    gradient is the sum over ranks, `size` times the plain average (samples None).
+    gradient is the sum over ranks, `size` times the plain average (samples None). For a
+    mean with another denominator, `samples` is that denominator: a `CrossEntropyLoss` with
+    `weight` or `ignore_index` divides by the summed class weights of the rank's kept
+    targets, so set `samples = weight[y[y != ignore_index]].sum()` (the row count would
+    weigh the ranks wrongly, silently).
+
+    Only the gradients are shared. A `BatchNorm1d` normalises each rank's shard by that
+    shard's own statistics (there is no synchronised batch norm), so its gradient is not the
+    global batch's, and its running statistics are each rank's own: they differ between
+    ranks, and a checkpoint written by rank 0 holds rank 0's.
 
     Example:
         >>> parallel = DataParallel(model.parameters(), optimizer)

@@ -335,9 +335,12 @@ class Trainer:
                 self.scheduler.load_state_dict(meta["scheduler"])
             self.loader.load_state_dict(meta["loader"])
             generators = self.engine.generators()
+            by_rank = meta.get("dropout_rngs_by_rank")
+            # On another rank count the model has no dropout (resume_notice refused it), and
+            # a rank past the saved ones has no list of its own: take rank 0's (empty).
             saved_states = (
-                meta["dropout_rngs_by_rank"][self.comm.rank]
-                if "dropout_rngs_by_rank" in meta
+                by_rank[self.comm.rank]
+                if by_rank is not None and len(by_rank) == self.comm.size
                 else meta["dropout_rngs"]
             )
             if len(generators) != len(saved_states):
