@@ -1,0 +1,118 @@
+"""Calls a PyTorch user writes on a Tensor: where chainrule accepts torch's spelling it must
+give torch's answer, and where its NumPy reading differs it must refuse rather than guess.
+
+Each accepted spelling is compared with torch (CPU) in float64, value and gradient.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+import pytest
+import torch
+
+import chainrule as cr
+
+VALUES = np.random.default_rng(7).standard_normal((3, 4, 5))
+
+# The same call, written once, on a chainrule tensor and on a torch tensor.
+SAME_MEANING: dict[str, Callable[[Any], Any]] = {
+    "sum(1, True)": lambda x: x.sum(1, True),
+    "mean(1, True)": lambda x: x.mean(1, True),
+    "sum((0, 2))": lambda x: x.sum((0, 2)),
+    "logsumexp(1)": lambda x: x.logsumexp(1),
+    "softmax(1)": lambda x: x.softmax(1),
+    "log_softmax(0)": lambda x: x.log_softmax(0),
+    "amax(1)": lambda x: x.amax(1),
+    "amax((0, 1), True)": lambda x: x.amax((0, 1), True),
+    "prod(1)": lambda x: x.prod(1),
+    "cumsum(1)": lambda x: x.cumsum(1),
+    "cumprod(2)": lambda x: x.cumprod(2),
+    "logcumsumexp(1)": lambda x: x.logcumsumexp(1),
+    "norm()": lambda x: x.norm(),
+    "norm(1, 1)": lambda x: x.norm(1, 1),
+    "norm(2, 2, True)": lambda x: x.norm(2, 2, True),
+    "T of 3-D reverses the axes": lambda x: (
+        x.permute(2, 1, 0) if isinstance(x, torch.Tensor) else x.T  # torch warns on x.T
+    ),
+    "flatten(1)": lambda x: x.flatten(1),
+    "flatten(0, 1)": lambda x: x.flatten(0, 1),
+    "unsqueeze(1)": lambda x: x.unsqueeze(1),
+    "squeeze() of a size-1 axis": lambda x: x[:, :1].squeeze(),
+    "reshape(4, -1)": lambda x: x.reshape(4, -1),
+    "view(-1, 5)": lambda x: x.view(-1, 5),
+    "movedim(0, 2)": lambda x: x.movedim(0, 2),
+    "flip(1)": lambda x: x.flip(1),
+    "flip((0, 1))": lambda x: x.flip((0, 1)),
+    "roll(1, 1)": lambda x: x.roll(1, 1),
+    "tile((2, 1))": lambda x: x.tile((2, 1)),
+    "repeat_interleave(2, 1)": lambda x: x.repeat_interleave(2, 1),
+    "narrow(1, 1, 2)": lambda x: x.narrow(1, 1, 2),
+    "clip(-0.5, 0.5)": lambda x: x.clip(-0.5, 0.5),
+    "clip with min > max": lambda x: x.clip(0.5, -0.5),
+    "round() of halves": lambda x: (x * 4).floor().__truediv__(2).round(),
+    "fmod(-1.3)": lambda x: x.fmod(-1.3),
+    "remainder(-1.3)": lambda x: x.remainder(-1.3),
+    "% -1.3": lambda x: x % -1.3,
+    "lerp(2x, 0.3)": lambda x: x.lerp(x * 2, 0.3),
+    "diagonal(0, 1, 2)": lambda x: x.diagonal(0, 1, 2),
+    "tril(-1)": lambda x: x.tril(-1),
+    "triu(1)": lambda x: x.triu(1),
+    "topk(2)": lambda x: x.topk(2)[0],
+    "topk(2, 1, False)": lambda x: x.topk(2, 1, False)[0],
+    "var(axis, ddof=1, keepdims=True) as var(dim, True, True)": lambda x: (
+        x.var(1, True, True) if isinstance(x, torch.Tensor) else x.var(1, ddof=1, keepdims=True)
+    ),
+    "std(ddof=0) as std(unbiased=False)": lambda x: (
+        x.std(unbiased=False) if isinstance(x, torch.Tensor) else x.std(ddof=0)
+    ),
+}
+
+
+@pytest.mark.parametrize("name", list(SAME_MEANING))
+def test_a_torch_spelling_chainrule_accepts_gives_torchs_value_and_gradient(name: str) -> None:
+    call = SAME_MEANING[name]
+    ours = cr.tensor(VALUES, requires_grad=True)
+    theirs = torch.tensor(VALUES, requires_grad=True)
+    result, expected = call(ours), call(theirs)
+    assert result.shape == tuple(expected.shape)
+    assert result.dtype == np.float64
+    np.testing.assert_allclose(result.numpy(), expected.detach().numpy(), rtol=1e-12, atol=1e-14)
+    weights = np.random.default_rng(1).standard_normal(result.shape)
+    (result * cr.tensor(weights)).sum().backward()
+    (expected * torch.tensor(weights)).sum().backward()
+    assert ours.grad is not None
+    assert theirs.grad is not None
+    np.testing.assert_allclose(ours.grad, theirs.grad.numpy(), rtol=1e-12, atol=1e-14)
+
+
+SPREAD_CALLS: dict[str, Callable[[Any], Any]] = {
+    "x.var(1, True)": lambda x: x.var(1, True),
+    "x.std(1, True)": lambda x: x.std(1, True),
+    "x.var(0, False)": lambda x: x.var(0, False),
+    "x.std(None, 1)": lambda x: x.std(None, 1),
+    "cr.var(x, 1, True)": lambda x: cr.var(x, 1, True),
+    "cr.std(x, 1, True, 1)": lambda x: cr.std(x, 1, True, 1),
+}
+
+
+@pytest.mark.parametrize("name", list(SPREAD_CALLS))
+def test_var_and_std_refuse_a_positional_argument_after_the_axis(name: str) -> None:
+    # torch reads x.var(1, True) as unbiased=True (dim 1 reduced away); it used to be read
+    # here as keepdims=True with ddof=0: another value and a (3, 1, 5) shape that broadcasts.
+    x = cr.tensor(VALUES)
+    with pytest.raises(TypeError, match=r"(var|std): got \d positional argument.*unbiased"):
+        SPREAD_CALLS[name](x)
+
+
+def test_var_and_std_by_name_still_match_numpy() -> None:
+    x = cr.tensor(VALUES)
+    np.testing.assert_allclose(x.var(1, ddof=1).numpy(), VALUES.var(1, ddof=1), rtol=1e-13)
+    np.testing.assert_allclose(
+        cr.std(x, 1, keepdims=True).numpy(), VALUES.std(1, keepdims=True), rtol=1e-13
+    )
+    float32 = cr.tensor(VALUES.astype(np.float32)).std(2, keepdims=True, ddof=1)
+    assert float32.dtype == np.float32
+    assert float32.shape == (3, 4, 1)
