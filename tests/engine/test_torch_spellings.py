@@ -116,3 +116,42 @@ def test_var_and_std_by_name_still_match_numpy() -> None:
     float32 = cr.tensor(VALUES.astype(np.float32)).std(2, keepdims=True, ddof=1)
     assert float32.dtype == np.float32
     assert float32.shape == (3, 4, 1)
+
+
+MATRIX = np.random.default_rng(3).standard_normal((2, 3))
+
+
+@pytest.mark.parametrize("axes", [(0, 1), (-2, -1), (0, -1), (-2, 1)])
+def test_transpose_of_two_axes_that_numpy_reads_as_no_change_is_refused(
+    axes: tuple[int, int],
+) -> None:
+    # torch's m.transpose(0, 1) swaps; NumPy's (and chainrule's before) returned m unchanged.
+    with pytest.raises(ValueError, match=r"transpose.*2-D.*PyTorch.*swaps.*x\.swapaxes"):
+        cr.tensor(MATRIX).transpose(*axes)
+
+
+@pytest.mark.parametrize("axes", [(1, 0), (-1, -2), (1, -2), (-1, 0)])
+def test_transpose_of_two_axes_that_swap_matches_torch(axes: tuple[int, int]) -> None:
+    ours = cr.tensor(MATRIX, requires_grad=True)
+    theirs = torch.tensor(MATRIX, requires_grad=True)
+    result, expected = ours.transpose(*axes), theirs.transpose(*axes)
+    assert result.shape == tuple(expected.shape)
+    np.testing.assert_array_equal(result.numpy(), expected.detach().numpy())
+    weights = np.arange(6.0).reshape(3, 2)
+    (result * cr.tensor(weights)).sum().backward()
+    (expected * torch.tensor(weights)).sum().backward()
+    assert theirs.grad is not None
+    np.testing.assert_array_equal(ours.grad, theirs.grad.numpy())
+
+
+def test_the_identity_order_as_one_tuple_is_still_numpys() -> None:
+    matrix = cr.tensor(MATRIX)
+    for same in (
+        matrix.transpose((0, 1)),
+        cr.transpose(matrix, (0, 1)),
+        np.transpose(matrix, (0, 1)),
+        matrix.transpose([-2, -1]),
+    ):
+        assert same.shape == (2, 3)
+        np.testing.assert_array_equal(same.numpy(), MATRIX)
+    assert cr.transpose(matrix).shape == (3, 2)

@@ -208,7 +208,7 @@ def reshape(x: Any, shape: tuple[int, ...]) -> Tensor:
 
 
 def transpose(x: Any, axes: tuple[int, ...] | None = None) -> Tensor:
-    return as_tensor(x).transpose(*(axes or ()))
+    return as_tensor(x).transpose(*(() if axes is None else (axes,)))
 
 
 def clip(x: Any, min: float | None = None, max: float | None = None) -> Tensor:
