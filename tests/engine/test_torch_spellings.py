@@ -155,3 +155,46 @@ def test_the_identity_order_as_one_tuple_is_still_numpys() -> None:
         assert same.shape == (2, 3)
         np.testing.assert_array_equal(same.numpy(), MATRIX)
     assert cr.transpose(matrix).shape == (3, 2)
+
+
+LIST_AXES: dict[str, tuple[Callable[[Any], Any], Callable[[Any], Any]]] = {
+    "sum([0, 2])": (lambda x: x.sum([0, 2]), lambda t: t.sum([0, 2])),
+    "mean([0, 1], True)": (lambda x: x.mean([0, 1], True), lambda t: t.mean([0, 1], True)),
+    "max([0, 1])": (lambda x: x.max([0, 1]), lambda t: t.amax([0, 1])),
+    "min([2])": (lambda x: x.min([2]), lambda t: t.amin([2])),
+    "var([0, 2], ddof=1)": (lambda x: x.var([0, 2], ddof=1), lambda t: t.var([0, 2])),
+    "std([1])": (lambda x: x.std([1]), lambda t: t.std([1], unbiased=False)),
+    "logsumexp([0, 1])": (lambda x: x.logsumexp([0, 1]), lambda t: t.logsumexp([0, 1])),
+    "prod(range(1))": (lambda x: x.prod(range(1)), lambda t: t.prod(0)),
+}
+
+
+@pytest.mark.parametrize("name", list(LIST_AXES))
+def test_a_list_of_axes_reduces_as_torchs(name: str) -> None:
+    # A list (torch's x.sum([0, 2])) used to fail inside the primitive with
+    # "'list' object cannot be interpreted as an integer".
+    ours_call, torch_call = LIST_AXES[name]
+    ours = cr.tensor(VALUES, requires_grad=True)
+    theirs = torch.tensor(VALUES, requires_grad=True)
+    result, expected = ours_call(ours), torch_call(theirs)
+    assert result.shape == tuple(expected.shape)
+    np.testing.assert_allclose(result.numpy(), expected.detach().numpy(), rtol=1e-12)
+    result.sum().backward()
+    expected.sum().backward()
+    assert theirs.grad is not None
+    np.testing.assert_allclose(ours.grad, theirs.grad.numpy(), rtol=1e-12, atol=1e-14)
+
+
+@pytest.mark.parametrize(("op", "other"), [("max", "maximum"), ("min", "minimum")])
+def test_max_of_another_tensor_points_to_the_element_wise_op(op: str, other: str) -> None:
+    # torch's x.max(y) is the element-wise maximum; here it used to fail deep in NumPy
+    # ("The truth value of an array with more than one element is ambiguous").
+    x, y = cr.tensor(MATRIX), cr.tensor(-MATRIX)
+    with pytest.raises(TypeError, match=rf"{op}: axis must be an integer.*chainrule\.{other}"):
+        getattr(x, op)(y)
+
+
+@pytest.mark.parametrize("axis", [1.0, "1", np.array([0, 1]), [0, 1.5]])
+def test_a_reduction_names_a_non_integer_axis(axis: Any) -> None:
+    with pytest.raises(TypeError, match=r"sum: axis must be an integer or a sequence"):
+        cr.tensor(MATRIX).sum(axis)
