@@ -198,3 +198,13 @@ def test_max_of_another_tensor_points_to_the_element_wise_op(op: str, other: str
 def test_a_reduction_names_a_non_integer_axis(axis: Any) -> None:
     with pytest.raises(TypeError, match=r"sum: axis must be an integer or a sequence"):
         cr.tensor(MATRIX).sum(axis)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, "float64", torch.float32, np.dtype(np.int64)])
+def test_tensor_to_a_dtype_points_to_astype(dtype: Any) -> None:
+    # torch's x.to(torch.float32) converts; chainrule's to() moves between devices and used
+    # to answer "cannot place arrays on ..." / "unknown device 'float64'".
+    with pytest.raises(
+        TypeError, match=r"to: .* is a dtype, but Tensor\.to takes a device.*astype"
+    ):
+        cr.tensor(MATRIX).to(dtype)
