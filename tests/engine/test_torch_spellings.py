@@ -208,3 +208,16 @@ def test_tensor_to_a_dtype_points_to_astype(dtype: Any) -> None:
         TypeError, match=r"to: .* is a dtype, but Tensor\.to takes a device.*astype"
     ):
         cr.tensor(MATRIX).to(dtype)
+
+
+def test_python_abs_of_a_tensor_is_its_abs_with_torchs_gradient() -> None:
+    # abs(x) works on NumPy arrays and torch tensors; here it was "bad operand type".
+    ours = cr.tensor(MATRIX, requires_grad=True)
+    theirs = torch.tensor(MATRIX, requires_grad=True)
+    result, expected = abs(ours), abs(theirs)
+    assert result.dtype == np.float64
+    np.testing.assert_array_equal(result.numpy(), expected.detach().numpy())
+    (result * cr.tensor(MATRIX)).sum().backward()
+    (expected * torch.tensor(MATRIX)).sum().backward()
+    assert theirs.grad is not None
+    np.testing.assert_array_equal(ours.grad, theirs.grad.numpy())
