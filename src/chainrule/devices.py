@@ -9,7 +9,7 @@ from __future__ import annotations
 from typing import Any
 
 from chainrule.dtypes import numpy_dtype
-from chainrule.placement import Device, move_keeping_dtype
+from chainrule.placement import Device, dtype_named_by, move_keeping_dtype
 from chainrule.tensor import Tensor, attach_methods
 
 
@@ -23,6 +23,13 @@ def to(self: Tensor, device: Any) -> Tensor:
     Unlike PyTorch, the move is not recorded: a leaf moves as a new leaf (as parameters do
     in `Module.to`); move a computed tensor's inputs instead, or detach it first.
     """
+    dtype_asked = dtype_named_by(device)
+    if dtype_asked is not None:
+        raise TypeError(
+            f"to: {device!r} is a dtype, but Tensor.to takes a device ('cpu', 'cuda', an array "
+            f"library's module), unlike PyTorch's x.to(dtype); convert with "
+            f"x.astype(np.{dtype_asked.name})"
+        )
     array = move_keeping_dtype("to", self.data, device)
     if array is self.data:
         return self

@@ -443,3 +443,20 @@ def check_dtype_kept(op: str, result: Any, dtype: np.dtype[Any]) -> None:
             f"{numpy_dtype(result.dtype)}; nothing was changed. JAX holds 64-bit numbers "
             "only with jax.config.update('jax_enable_x64', True), set before creating arrays"
         )
+
+
+def dtype_named_by(device: Any) -> np.dtype[Any] | None:
+    """The numeric dtype that a `.to(...)` argument names (np.float64, "float64", torch's
+    torch.float64), or None for a device: torch's `x.to(dtype)` spelling, which chainrule's
+    `to` (devices only) refuses with a pointer to `astype`."""
+    if isinstance(device, (type, np.dtype)):
+        candidate: Any = device
+    elif device is None or (isinstance(device, str) and device.startswith(("cpu", "cuda"))):
+        return None
+    else:  # "float64", torch.float64
+        candidate = str(device).removeprefix("torch.")
+    try:
+        dtype = np.dtype(candidate)
+    except TypeError:
+        return None
+    return dtype if dtype.kind in "biufc" else None

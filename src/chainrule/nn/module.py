@@ -24,6 +24,7 @@ from chainrule.nn.parameter import Parameter
 from chainrule.placement import (
     check_dtype_kept,
     device_of,
+    dtype_named_by,
     is_foreign,
     move,
     move_keeping_dtype,
@@ -871,17 +872,7 @@ _MODULE_CALL = Module.__call__
 def _refuse_dtype_as_device(device: Any) -> None:
     """Refuse a dtype given to `Module.to` (torch's `model.to(torch.float64)`), which would
     otherwise be refused as an unknown device: say how chainrule converts dtypes."""
-    if isinstance(device, (type, np.dtype)):
-        candidate: Any = device
-    elif device is None or (isinstance(device, str) and device.startswith(("cpu", "cuda"))):
-        return
-    else:  # "float64", torch.float64
-        candidate = str(device).removeprefix("torch.")
-    try:
-        dtype = np.dtype(candidate)
-    except TypeError:
-        return
-    if dtype.kind in "biufc":
+    if dtype_named_by(device) is not None:
         raise TypeError(
             f"to: {device!r} is a dtype, but Module.to takes a device ('cpu', 'cuda', an array "
             "library's module); convert the floating-point parameters and buffers with "

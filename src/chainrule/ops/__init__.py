@@ -197,8 +197,10 @@ def min(x: Any, axis: Axis = None, keepdims: bool = False) -> Tensor:
     return as_tensor(x).min(axis=axis, keepdims=keepdims)
 
 
-def var(x: Any, axis: Axis = None, keepdims: bool = False, ddof: int = 0) -> Tensor:
-    return as_tensor(x).var(axis=axis, keepdims=keepdims, ddof=ddof)
+def var(
+    x: Any, axis: Axis = None, *after_axis: object, keepdims: bool = False, ddof: int = 0
+) -> Tensor:
+    return as_tensor(x).var(axis, *after_axis, keepdims=keepdims, ddof=ddof)
 
 
 def reshape(x: Any, shape: tuple[int, ...]) -> Tensor:
@@ -206,7 +208,7 @@ def reshape(x: Any, shape: tuple[int, ...]) -> Tensor:
 
 
 def transpose(x: Any, axes: tuple[int, ...] | None = None) -> Tensor:
-    return as_tensor(x).transpose(*(axes or ()))
+    return as_tensor(x).transpose(*(() if axes is None else (axes,)))
 
 
 def clip(x: Any, min: float | None = None, max: float | None = None) -> Tensor:
@@ -313,8 +315,10 @@ def prod(x: Any, axis: Axis = None, keepdims: bool = False) -> Tensor:
     return as_tensor(x).prod(axis=axis, keepdims=keepdims)
 
 
-def std(x: Any, axis: Axis = None, keepdims: bool = False, ddof: int = 0) -> Tensor:
-    return as_tensor(x).std(axis=axis, keepdims=keepdims, ddof=ddof)
+def std(
+    x: Any, axis: Axis = None, *after_axis: object, keepdims: bool = False, ddof: int = 0
+) -> Tensor:
+    return as_tensor(x).std(axis, *after_axis, keepdims=keepdims, ddof=ddof)
 
 
 def norm(

@@ -40,8 +40,25 @@ def _finite_max(values: Tensor, axis: Axis) -> Tensor:
         return highest.clip(-largest, largest)
 
 
-def var(self: Tensor, axis: Axis = None, keepdims: bool = False, ddof: int = 0) -> Tensor:
-    """mean((x - mean(x))**2) over `axis`, divided by n - ddof (NumPy's default ddof=0)."""
+def refuse_spread_positionals(op: str, after_axis: tuple[object, ...]) -> None:
+    """var and std take keepdims and ddof by name only: the argument after the axis is
+    PyTorch's `unbiased` (x.var(1, True) is the unbiased variance, not kept dimensions) and
+    NumPy's `dtype`, so a positional one is read by neither library's rule."""
+    if after_axis:
+        raise TypeError(
+            f"{op}: got {len(after_axis)} positional argument(s) after axis "
+            f"({', '.join(repr(a) for a in after_axis)}); give keepdims= and ddof= by name. "
+            f"In PyTorch x.{op}(dim, True) means unbiased=True, which is ddof=1 here "
+            f"(x.{op}(axis, ddof=1)); NumPy's default, used here, is ddof=0"
+        )
+
+
+def var(
+    self: Tensor, axis: Axis = None, *after_axis: object, keepdims: bool = False, ddof: int = 0
+) -> Tensor:
+    """mean((x - mean(x))**2) over `axis`, divided by n - ddof (NumPy's default ddof=0;
+    PyTorch's default correction=1 is ddof=1). keepdims and ddof are keyword-only."""
+    refuse_spread_positionals("var", after_axis)
     axis = _check_axes("var", axis, self.ndim)
     count = 1
     for a in P.normalize_axes(axis, self.ndim):

@@ -309,6 +309,11 @@ def __pos__(self: Tensor) -> Tensor:
     return self
 
 
+def __abs__(self: Tensor) -> Tensor:
+    """abs(x), as x.abs() (NumPy arrays and PyTorch tensors take Python's abs too)."""
+    return self.abs()
+
+
 # Comparisons give plain boolean arrays: they have no gradient.
 def __lt__(self: Tensor, other: Any) -> np.ndarray:
     _refuse_comparison_while_tracing("<", self, other)
@@ -359,6 +364,7 @@ attach_methods(
     __rmatmul__,
     __neg__,
     __pos__,
+    __abs__,
     __lt__,
     __le__,
     __gt__,

@@ -6,6 +6,7 @@ chainrule.ops is imported.
 from __future__ import annotations
 
 import builtins
+from typing import Any, NoReturn
 
 import numpy as np
 
@@ -14,13 +15,42 @@ from chainrule.primitives.reduction import Axis
 from chainrule.tensor import Tensor, attach_methods
 
 
+def _refuse_non_integer_axis(op: str, axis: object) -> NoReturn:
+    hint = ""
+    if op in ("max", "min") and isinstance(axis, (Tensor, np.ndarray)):
+        other = "maximum" if op == "max" else "minimum"
+        hint = (
+            f"; PyTorch's x.{op}(other) is the element-wise {other}: write "
+            f"chainrule.{other}(x, other)"
+        )
+    described = type(axis).__name__
+    if isinstance(axis, (Tensor, np.ndarray)):
+        described += f" of shape {axis.shape}"
+    raise TypeError(
+        f"{op}: axis must be an integer or a sequence of integers, got {described}{hint}"
+    )
+
+
+def _axis_sequence(op: str, axis: object) -> tuple[int, ...]:
+    """`axis` as a tuple of integers, or a TypeError naming what was passed instead (a
+    tensor as the axis would otherwise fail deep in NumPy's truth-value check)."""
+    if not isinstance(axis, (tuple, list, range)):
+        _refuse_non_integer_axis(op, axis)
+    axes: tuple[Any, ...] = tuple(axis)
+    if not builtins.all(isinstance(a, (int, np.integer)) for a in axes):
+        _refuse_non_integer_axis(op, axis)
+    return axes
+
+
 def _check_axes(op: str, axis: Axis, ndim: int, *, distinct: bool = True) -> Axis:
     """`axis` after checking it is in range (and, if `distinct`, names no axis twice, as a
     reduction must); None (all) for a 0-d tensor, which takes axis 0 and -1 for its one
     value, as NumPy does (and (0,) or (-1,), as PyTorch does)."""
     if axis is None:
         return None
-    axes = (axis,) if isinstance(axis, (int, np.integer)) else tuple(axis)
+    if not isinstance(axis, (int, np.integer)):
+        axis = _axis_sequence(op, axis)  # a list or range as a tuple, as the primitives take
+    axes = (axis,) if isinstance(axis, (int, np.integer)) else axis
     bound = builtins.max(ndim, 1)
     for a in axes:
         if not -bound <= a < bound:

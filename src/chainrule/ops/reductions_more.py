@@ -16,6 +16,7 @@ import numpy as np
 from chainrule import primitives as P
 from chainrule.dtypes import numpy_dtype
 from chainrule.modes import STATE
+from chainrule.ops.composites import refuse_spread_positionals
 from chainrule.ops.reductions import _check_axes, _reduce
 from chainrule.placement import device_of_tensor, move, to_numpy
 from chainrule.primitives.reduction import Axis
@@ -48,17 +49,22 @@ def prod(self: Tensor, axis: Axis = None, keepdims: bool = False) -> Tensor:
     return _reduce(self, P.Prod, axis, keepdims)
 
 
-def std(self: Tensor, axis: Axis = None, keepdims: bool = False, ddof: int = 0) -> Tensor:
+def std(
+    self: Tensor, axis: Axis = None, *after_axis: object, keepdims: bool = False, ddof: int = 0
+) -> Tensor:
     """sqrt(var(x)) over `axis`, divided by n - ddof inside (NumPy's default ddof=0;
     PyTorch's correction=1 is ddof=1);  d/dx_i = (x_i - mean) / ((n - ddof) std), and 0
-    where the values do not spread (std = 0), as PyTorch.
+    where the values do not spread (std = 0), as PyTorch. keepdims and ddof are keyword-only
+    (x.std(1, True) is PyTorch's unbiased std, so it is refused rather than read as keepdims).
 
     float16 and float32 go through float64, as PyTorch accumulates them: the squares of a
     float32 spread of 1e-25 underflow to 0 and those of 3e38 overflow, where the std does not.
     """
+    refuse_spread_positionals("std", after_axis)
     axis = _check_axes("std", axis, self.ndim)
     if self.dtype in (np.float16, np.float32):
-        return std(self.astype(np.float64), axis, keepdims, ddof).astype(self.dtype)
+        wide = std(self.astype(np.float64), axis, keepdims=keepdims, ddof=ddof)
+        return wide.astype(self.dtype)
     count = 1
     for a in P.normalize_axes(axis, self.ndim):
         count *= self.shape[a]

@@ -41,8 +41,29 @@ def reshape(self: Tensor, *shape: Any) -> Tensor:
         ) from None
 
 
+def _refuse_torch_swap_read_as_identity(self: Tensor, axes: tuple[Any, ...]) -> None:
+    separate_integers = len(axes) == 2 and all(
+        isinstance(a, (int, np.integer)) and not isinstance(a, bool) for a in axes
+    )
+    in_range = separate_integers and all(-2 <= int(a) < 2 for a in axes)
+    if self.ndim == 2 and in_range and [int(a) % 2 for a in axes] == [0, 1]:
+        raise ValueError(
+            f"transpose{tuple(int(a) for a in axes)} of a 2-D tensor (shape {self.shape}): "
+            "NumPy reads two axes as a permutation, here the identity (no change), where "
+            "PyTorch's transpose(dim0, dim1) swaps them; write x.T or x.swapaxes(0, 1) to "
+            "swap, or x.transpose((0, 1)) for the identity"
+        )
+
+
 def transpose(self: Tensor, *axes: Any) -> Tensor:
-    """Axes permuted (reversed by default), as NumPy's transpose."""
+    """Axes permuted (reversed by default), as NumPy's transpose.
+
+    Two separate axes that leave a 2-D tensor as it is (x.transpose(0, 1), x.transpose(-2,
+    -1)) are refused: NumPy reads them as the identity permutation, PyTorch as a swap of the
+    two dims, and each library's users write them meaning their own. A tuple,
+    x.transpose((0, 1)), is NumPy's identity without doubt.
+    """
+    _refuse_torch_swap_read_as_identity(self, axes)
     order = tuple(axes[0]) if len(axes) == 1 and not isinstance(axes[0], int) else axes
     if not order:
         order = tuple(reversed(range(self.ndim)))
