@@ -229,7 +229,11 @@ def _reachable(step: Callable[..., Any]) -> list[tuple[str, Any]]:
     return found
 
 
-_RANDOM_TYPES = (np.random.Generator, np.random.RandomState, np.random.BitGenerator, random.Random)
+def _random_types() -> tuple[type, ...]:
+    """The generator types a step can draw from; read when a step is traced, since naming
+    `np.random` at import would load NumPy's random package (and its Cython runtime) with
+    `import chainrule`."""
+    return (np.random.Generator, np.random.RandomState, np.random.BitGenerator, random.Random)
 
 
 def _random_kind(value: Any) -> str:
@@ -247,11 +251,12 @@ def _random_sources(reachable: list[tuple[str, Any]], args: tuple[Any, ...]) -> 
     and those passed as arguments (hashable, they are settings of the signature: a replay
     would repeat the traced call's draws)."""
     sources: dict[str, Any] = {"np.random": np.random, "Python's random module": random}
+    random_types = _random_types()
     for name, value in reachable:
-        if isinstance(value, _RANDOM_TYPES):
+        if isinstance(value, random_types):
             sources.setdefault(f"the {_random_kind(value)} {name!r}", value)
     for position, value in enumerate(args):
-        if isinstance(value, _RANDOM_TYPES):
+        if isinstance(value, random_types):
             sources.setdefault(f"the {_random_kind(value)} argument {position}", value)
     return sources
 
