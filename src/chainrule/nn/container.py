@@ -8,7 +8,7 @@ from collections.abc import Iterable, Iterator
 from typing import Any, overload
 
 from chainrule.nn.module import Module
-from chainrule.nn.registry_views import list_position, renumber
+from chainrule.nn.registry_views import delete_entries, list_position, renumber
 
 
 class Sequential(Module):
@@ -74,12 +74,7 @@ class Sequential(Module):
         setattr(self, names[position], _checked("Sequential", module))
 
     def __delitem__(self, index: int | slice) -> None:
-        entries = self._entries()
-        if isinstance(index, slice):
-            del entries[index]
-        else:
-            del entries[list_position(self, index, len(entries))]
-        renumber(self, self._modules, entries)
+        delete_entries(self, self._modules, index)
 
     def __add__(self, other: Sequential) -> Sequential:
         if not isinstance(other, Sequential):

@@ -42,6 +42,18 @@ def renumber(owner: Module, registry: dict[str, Any], values: list[Any]) -> None
         setattr(owner, str(position), value)
 
 
+def delete_entries(owner: Module, registry: dict[str, Any], index: int | slice) -> None:
+    """`del owner[index]` for a container numbered "0", "1", ...: the entry at `index` (or
+    the slice's) removed from `registry`, the rest renumbered (entries set to None, which
+    hold nothing, are passed over)."""
+    entries = [entry for entry in registry.values() if entry is not None]
+    if isinstance(index, slice):
+        del entries[index]
+    else:
+        del entries[list_position(owner, index, len(entries))]
+    renumber(owner, registry, entries)
+
+
 def check_key(owner: Module, key: Any, registry: dict[str, Any]) -> str:
     """`key` if it can name a member of a dict container: a non-empty string without a dot
     that is not already an attribute (a method such as "keys", or "training")."""
@@ -121,12 +133,7 @@ class RegistryList(Module, Generic[EntryT]):
         setattr(self, str(position), self._checked(self._kind, value))
 
     def __delitem__(self, index: int | slice) -> None:
-        entries = self._entries()
-        if isinstance(index, slice):
-            del entries[index]
-        else:
-            del entries[list_position(self, index, len(entries))]
-        renumber(self, self._registry(), entries)
+        delete_entries(self, self._registry(), index)
 
     def __len__(self) -> int:
         return len(self._entries())
