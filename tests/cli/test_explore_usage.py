@@ -75,6 +75,44 @@ def test_a_port_in_use_is_one_line_naming_the_port_and_the_fix(
     )
 
 
+@pytest.mark.parametrize("run_folder", [None, "a-run"])
+def test_a_taken_port_is_said_before_the_page_is_built(
+    run_folder: str | None,
+    taken_port: int,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    # Before: the network was trained and the page built (tens of seconds for a large
+    # --train-steps or a run's checkpoint) and only then was the port found taken.
+    import chainrule.exploration
+    import chainrule.exploration.run
+
+    built: list[str] = []
+
+    def build(*args: object, **kwargs: object) -> None:
+        built.append("page")
+        raise AssertionError("the page was built before the port was taken")
+
+    monkeypatch.setattr(chainrule.exploration, "tutorial_exploration", build)
+    monkeypatch.setattr(chainrule.exploration.run, "run_exploration", build)
+    folder = [] if run_folder is None else [run_folder]
+    assert exit_status(["explore", *folder, "--serve", "--port", str(taken_port)]) == 2
+    assert built == []
+    assert capsys.readouterr().err.startswith(f"chainrule explore: port {taken_port} on ")
+
+
+def test_a_page_that_cannot_be_built_frees_the_port_it_took(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = int(probe.getsockname()[1])
+    assert exit_status(["explore", "no-such-run", "--serve", "--port", str(port)]) == 2
+    assert "no-such-run" in capsys.readouterr().err
+    with socket.socket() as again:  # bound again: explore closed its listening socket
+        again.bind(("127.0.0.1", port))
+
+
 def test_the_python_server_names_a_bad_or_taken_port(taken_port: int) -> None:
     from chainrule.exploration.server import PortUnavailableError, make_server
 

@@ -10,7 +10,11 @@ import os
 import tempfile
 from collections.abc import Callable, Iterable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from chainrule.nn import Module
+    from chainrule.tensor import Tensor
 
 INSTALL_EXTRAS = 'pip install "chainrule[cli]"'
 
@@ -223,3 +227,47 @@ def report_run_error(command: str, error: Exception, data: str | None) -> None:
         report_error(command, f"{error}; {DATA_HINT}")
     else:
         report_error(command, error)
+
+
+def add_network_options(parser: Any) -> None:
+    """--examples, --seed and --data of the commands that show the tutorial network or a RUN's
+    network on a batch of its test data (explain, graph)."""
+    parser.add_argument(
+        "--examples",
+        type=positive_int("--examples"),
+        default=None,
+        help="for a RUN: test examples in the batch (default 8)",
+    )
+    parser.add_argument(
+        "--seed",
+        type=nonnegative_int("--seed"),
+        default=None,
+        help="tutorial network: seed of its random weights (default 0)",
+    )
+    add_data_option(parser)
+
+
+def start_network_command(args: argparse.Namespace, command: str) -> int | None:
+    """The checks explain and graph make before any work: --data, --examples or --seed where
+    they would not be read (usage errors), and the rank under mpiexec (an exit status for the
+    ranks that end at once, None for the one that goes on)."""
+    refuse_data_without_run(args, command)
+    refuse_unread(args, [RUN_ONLY if args.run_folder is None else TUTORIAL_ONLY])
+    return not_lead_rank(command)
+
+
+def load_run_network(args: argparse.Namespace, command: str) -> tuple[Module, Tensor] | None:
+    """The RUN's model and its loss on --examples test examples (default 8), or None once the
+    reason it could not be loaded is reported."""
+    from chainrule.exploration.run import run_loss
+    from chainrule.train import CheckpointError
+
+    try:
+        return run_loss(
+            args.run_folder,
+            examples=8 if args.examples is None else args.examples,
+            data=args.data,
+        )
+    except (CheckpointError, ValueError) as error:
+        report_run_error(command, error, args.data)
+        return None

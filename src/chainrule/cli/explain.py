@@ -10,16 +10,10 @@ import sys
 from typing import Any
 
 from chainrule.cli._common import (
-    RUN_ONLY,
-    TUTORIAL_ONLY,
-    add_data_option,
-    nonnegative_int,
-    not_lead_rank,
-    positive_int,
-    refuse_data_without_run,
-    refuse_unread,
+    add_network_options,
+    load_run_network,
     report_error,
-    report_run_error,
+    start_network_command,
 )
 
 WRT_CHOICES = ("w1", "b1", "x", "w2", "b2", "u2")
@@ -44,20 +38,8 @@ def add_parser(subparsers: Any) -> None:
         f"{', '.join(WRT_CHOICES)} (default w1), or for a RUN a "
         "parameter by its path, e.g. 0.weight (the default)",
     )
-    parser.add_argument(
-        "--examples",
-        type=positive_int("--examples"),
-        default=None,
-        help="for a RUN: test examples in the batch (default 8)",
-    )
     parser.add_argument("--format", choices=("text", "markdown", "latex"), default="text")
-    parser.add_argument(
-        "--seed",
-        type=nonnegative_int("--seed"),
-        default=None,
-        help="tutorial network: seed of its random weights (default 0)",
-    )
-    add_data_option(parser)
+    add_network_options(parser)
     parser.set_defaults(run=run)
 
 
@@ -67,24 +49,14 @@ def run(args: argparse.Namespace) -> int:
     import chainrule
     from chainrule.explanation import tutorial_network
 
-    refuse_data_without_run(args, "explain")
-    refuse_unread(args, [RUN_ONLY if args.run_folder is None else TUTORIAL_ONLY])
-    ended = not_lead_rank("explain")
+    ended = start_network_command(args, "explain")
     if ended is not None:
         return ended
     if args.run_folder is not None:
-        from chainrule.exploration.run import run_loss
-        from chainrule.train import CheckpointError
-
-        try:
-            model, loss = run_loss(
-                args.run_folder,
-                examples=8 if args.examples is None else args.examples,
-                data=args.data,
-            )
-        except (CheckpointError, ValueError) as error:
-            report_run_error("explain", error, args.data)
+        loaded = load_run_network(args, "explain")
+        if loaded is None:
             return 2
+        model, loss = loaded
         parameters = dict(model.named_parameters())
         wrt = args.wrt if args.wrt is not None else next(iter(parameters))
         if wrt not in parameters:

@@ -7,7 +7,7 @@ Under mpiexec rank 0 alone builds, writes (or serves) the page; the others end a
 from __future__ import annotations
 
 import argparse
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from chainrule.cli._common import (
     add_data_option,
@@ -22,6 +22,9 @@ from chainrule.cli._common import (
     report_error,
     report_run_error,
 )
+
+if TYPE_CHECKING:
+    from chainrule.exploration import Exploration
 
 TUTORIAL_OPTIONS = ("--hidden", "--train-steps", "--seed")
 OUT_UNREAD = "names the page written without --serve, and --serve writes none; drop one"
@@ -86,11 +89,8 @@ def add_parser(subparsers: Any) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from chainrule.exploration import Exploration, tutorial_exploration
     from chainrule.exploration.page import embed_json
-    from chainrule.exploration.run import run_exploration
-    from chainrule.exploration.server import serve
-    from chainrule.train import CheckpointError
+    from chainrule.exploration.server import PageServer, bind_server
 
     refuse_data_without_run(args, "explore")
     unread = [
@@ -107,39 +107,22 @@ def run(args: argparse.Namespace) -> int:
     ended = not_lead_rank("explore")
     if ended is not None:
         return ended
-    exploration: Exploration
-    if args.run_folder is not None:
+    server: PageServer | None = None
+    if args.serve:  # the port first: a taken one is said before the page is built
         try:
-            exploration = run_exploration(args.run_folder, examples=args.examples, data=args.data)
-        except (CheckpointError, ValueError) as error:
-            report_run_error("explore", error, args.data)
-            return 2
-    else:
-        missing = missing_extras(["sklearn"])
-        if missing:
-            report_error("explore", missing)
-            return 2
-        try:
-            exploration = tutorial_exploration(
-                n=args.examples,
-                n_hidden=16 if args.hidden is None else args.hidden,
-                train_steps=30 if args.train_steps is None else args.train_steps,
-                seed=0 if args.seed is None else args.seed,
-            )
-        except ValueError as error:  # more examples than the digits hold
-            report_error("explore", error)
-            return 2
-    if args.serve:
-        try:
-            serve(
-                exploration.html,
-                embed_json(exploration.data),
-                port=0 if args.port is None else args.port,
-                announce=lambda line: print(line, flush=True),
-            )
+            server = bind_server(0 if args.port is None else args.port)
         except OSError as error:
             report_error("explore", describe_os_error(error))
             return 2
+    try:
+        exploration = build_exploration(args)
+    except BuildFailed:
+        if server is not None:
+            server.server_close()
+        return 2
+    if server is not None:
+        server.publish(exploration.html, embed_json(exploration.data))
+        server.serve_until_interrupted(lambda line: print(line, flush=True))
         return 0
     try:
         path = exploration.save("explore.html" if args.out is None else args.out)
@@ -149,3 +132,36 @@ def run(args: argparse.Namespace) -> int:
     size = path.stat().st_size
     print(f"wrote {path} ({size / 1e6:.1f} MB); open it in a browser")
     return 0
+
+
+class BuildFailed(Exception):
+    """The page could not be built; the reason has been reported."""
+
+
+def build_exploration(args: argparse.Namespace) -> Exploration:
+    """The run's exploration, or the tutorial network's; BuildFailed once the error is
+    reported."""
+    from chainrule.exploration import tutorial_exploration
+    from chainrule.exploration.run import run_exploration
+    from chainrule.train import CheckpointError
+
+    if args.run_folder is not None:
+        try:
+            return run_exploration(args.run_folder, examples=args.examples, data=args.data)
+        except (CheckpointError, ValueError) as error:
+            report_run_error("explore", error, args.data)
+            raise BuildFailed from None
+    missing = missing_extras(["sklearn"])
+    if missing:
+        report_error("explore", missing)
+        raise BuildFailed
+    try:
+        return tutorial_exploration(
+            n=args.examples,
+            n_hidden=16 if args.hidden is None else args.hidden,
+            train_steps=30 if args.train_steps is None else args.train_steps,
+            seed=0 if args.seed is None else args.seed,
+        )
+    except ValueError as error:  # more examples than the digits hold
+        report_error("explore", error)
+        raise BuildFailed from None

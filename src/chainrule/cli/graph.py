@@ -10,17 +10,11 @@ import sys
 from typing import Any
 
 from chainrule.cli._common import (
-    RUN_ONLY,
-    TUTORIAL_ONLY,
-    add_data_option,
+    add_network_options,
     describe_os_error,
-    nonnegative_int,
-    not_lead_rank,
-    positive_int,
-    refuse_data_without_run,
-    refuse_unread,
+    load_run_network,
     report_error,
-    report_run_error,
+    start_network_command,
 )
 
 TUTORIAL_PARAMETERS = ("w1", "b1", "w2", "b2")
@@ -47,19 +41,7 @@ def add_parser(subparsers: Any) -> None:
         help="highlight the path to this parameter: w1, b1, w2 or b2 (default "
         "w1), or for a RUN one by its path, e.g. 0.weight (the default)",
     )
-    parser.add_argument(
-        "--examples",
-        type=positive_int("--examples"),
-        default=None,
-        help="for a RUN: test examples in the batch (default 8)",
-    )
-    parser.add_argument(
-        "--seed",
-        type=nonnegative_int("--seed"),
-        default=None,
-        help="tutorial network: seed of its random weights (default 0)",
-    )
-    add_data_option(parser)
+    add_network_options(parser)
     parser.set_defaults(run=run)
 
 
@@ -70,24 +52,14 @@ def run(args: argparse.Namespace) -> int:
     from chainrule.explanation import tutorial_network
     from chainrule.tensor import Tensor
 
-    refuse_data_without_run(args, "graph")
-    refuse_unread(args, [RUN_ONLY if args.run_folder is None else TUTORIAL_ONLY])
-    ended = not_lead_rank("graph")
+    ended = start_network_command(args, "graph")
     if ended is not None:
         return ended
     if args.run_folder is not None:
-        from chainrule.exploration.run import run_loss
-        from chainrule.train import CheckpointError
-
-        try:
-            model, loss = run_loss(
-                args.run_folder,
-                examples=8 if args.examples is None else args.examples,
-                data=args.data,
-            )
-        except (CheckpointError, ValueError) as error:
-            report_run_error("graph", error, args.data)
+        loaded = load_run_network(args, "graph")
+        if loaded is None:
             return 2
+        model, loss = loaded
         parameters: dict[str, Tensor] = dict(model.named_parameters())
         choices: tuple[str, ...] = tuple(parameters)
     else:

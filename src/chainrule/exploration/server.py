@@ -39,43 +39,70 @@ def local_host_names(port: int) -> frozenset[str]:
     return frozenset(names)
 
 
-def make_server(page: str, data_json: str, *, port: int = 0) -> http.server.ThreadingHTTPServer:
-    """A server bound to 127.0.0.1 only (port 0: the system picks a free one) that serves
-    `page` and `data_json` and nothing else.
+class PageServer(http.server.ThreadingHTTPServer):
+    """An HTTP server bound to 127.0.0.1 that answers only for `page` and `data_json`, once
+    `publish` has given them: the port is taken before the page is built, so a taken port is
+    reported at once, not after the network has been trained for it."""
+
+    def __init__(self, port: int) -> None:
+        self.allowed_hosts: frozenset[str] = frozenset()
+        self.page_bytes = b""
+        self.data_bytes = b""
+        super().__init__((HOST, port), _Handler)
+        self.allowed_hosts = local_host_names(self.server_port)
+
+    def publish(self, page: str, data_json: str) -> None:
+        """The page and its data, served from then on."""
+        self.page_bytes = page.encode("utf-8")
+        self.data_bytes = data_json.encode("utf-8")
+
+    def serve_until_interrupted(self, announce: Callable[[str], None] = print) -> None:
+        """Announce the address and serve until Ctrl-C (KeyboardInterrupt propagates after
+        the socket is closed)."""
+        host, bound = self.server_address[:2]
+        announce(f"serving on http://{host!s}:{bound}/ (Ctrl-C to stop)")
+        try:
+            self.serve_forever()
+        finally:
+            self.server_close()
+
+
+class _Handler(http.server.BaseHTTPRequestHandler):
+    server: PageServer
+
+    def do_GET(self) -> None:
+        path = self.path.split("?", 1)[0]
+        host = self.headers.get("Host")
+        if host is not None and host.strip().lower() not in self.server.allowed_hosts:
+            self._send(403, "text/plain; charset=utf-8", b"only 127.0.0.1 is served\n")
+        elif path in PAGE_PATHS:
+            self._send(200, "text/html; charset=utf-8", self.server.page_bytes)
+        elif path == DATA_PATH:
+            self._send(200, "application/json", self.server.data_bytes)
+        else:
+            self._send(404, "text/plain; charset=utf-8", b"not found\n")
+
+    def _send(self, status: int, content_type: str, body: bytes) -> None:
+        self.send_response(status)
+        self.send_header("Content-Type", content_type)
+        self.send_header("Content-Length", str(len(body)))
+        self.send_header("X-Content-Type-Options", "nosniff")
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, format: str, *args: object) -> None:
+        return
+
+
+def bind_server(port: int = 0) -> PageServer:
+    """A PageServer listening on 127.0.0.1 at `port` (0: the system picks a free one), with
+    nothing published yet.
 
     Raises ValueError for a port outside 0-65535 and PortUnavailableError (an OSError) naming
     the port when it is taken or refused."""
     check_port(port)
-    allowed_hosts: set[str] = set()  # filled once the port is bound
-    page_bytes = page.encode("utf-8")
-    data_bytes = data_json.encode("utf-8")
-
-    class Handler(http.server.BaseHTTPRequestHandler):
-        def do_GET(self) -> None:
-            path = self.path.split("?", 1)[0]
-            host = self.headers.get("Host")
-            if host is not None and host.strip().lower() not in allowed_hosts:
-                self._send(403, "text/plain; charset=utf-8", b"only 127.0.0.1 is served\n")
-            elif path in PAGE_PATHS:
-                self._send(200, "text/html; charset=utf-8", page_bytes)
-            elif path == DATA_PATH:
-                self._send(200, "application/json", data_bytes)
-            else:
-                self._send(404, "text/plain; charset=utf-8", b"not found\n")
-
-        def _send(self, status: int, content_type: str, body: bytes) -> None:
-            self.send_response(status)
-            self.send_header("Content-Type", content_type)
-            self.send_header("Content-Length", str(len(body)))
-            self.send_header("X-Content-Type-Options", "nosniff")
-            self.end_headers()
-            self.wfile.write(body)
-
-        def log_message(self, format: str, *args: object) -> None:
-            return
-
     try:
-        server = http.server.ThreadingHTTPServer((HOST, port), Handler)
+        return PageServer(port)
     except OSError as error:
         reason = (
             "is already in use"
@@ -86,7 +113,12 @@ def make_server(page: str, data_json: str, *, port: int = 0) -> http.server.Thre
             f"explore: port {port} on {HOST} {reason}; choose another port, or port 0 for a "
             "free one (--port 0 on the command line)"
         ) from None
-    allowed_hosts.update(local_host_names(server.server_port))
+
+
+def make_server(page: str, data_json: str, *, port: int = 0) -> PageServer:
+    """`bind_server(port)` with `page` and `data_json` published."""
+    server = bind_server(port)
+    server.publish(page, data_json)
     return server
 
 
@@ -94,10 +126,4 @@ def serve(
     page: str, data_json: str, *, port: int = 0, announce: Callable[[str], None] = print
 ) -> None:
     """Serve until Ctrl-C (KeyboardInterrupt propagates after the socket is closed)."""
-    server = make_server(page, data_json, port=port)
-    host, bound = server.server_address[:2]
-    announce(f"serving on http://{host!s}:{bound}/ (Ctrl-C to stop)")
-    try:
-        server.serve_forever()
-    finally:
-        server.server_close()
+    make_server(page, data_json, port=port).serve_until_interrupted(announce)
